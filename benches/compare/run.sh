@@ -1,0 +1,343 @@
+#!/usr/bin/env bash
+# Ingest comparison: Tributary vs Prometheus 2.42 vs VictoriaMetrics on the same remote-write
+# workload, one receiver at a time, on loopback, each with a fresh data directory.
+# See benches/compare/README.md. Everything is configured through the environment:
+#
+#   TARGETS="prometheus victoria-metrics tributary"   receivers to run, in this order
+#   CLUSTERS=3 SERIES=30000 SAMPLES=240 CONNECTIONS=4 SEED=1   workload (SERIES is per cluster)
+#   TRIBUTARY_BIN=target/release/tributary   PROMETHEUS_BIN=/usr/bin/prometheus
+#   VICTORIA_METRICS_BIN=/usr/bin/victoria-metrics   LOADGEN_BIN=target/release/tributary-loadgen
+#   TRIBUTARY_READY_PATH=/-/ready   READY_TIMEOUT=120   PERSIST_TIMEOUT=900   STOP_TIMEOUT=120
+#   RESULTS=target/compare/results-<time>.json   KEEP_DATA=0 (1 keeps data dirs and logs)
+#
+# Exit status is non-zero if any selected target failed (missing binary, not ready, samples
+# not acknowledged, persist step failed); its row then says FAILED and why.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+CLUSTERS=${CLUSTERS:-3}
+SERIES=${SERIES:-30000}
+SAMPLES=${SAMPLES:-240}
+CONNECTIONS=${CONNECTIONS:-4}
+SEED=${SEED:-1}
+TARGETS=${TARGETS:-"prometheus victoria-metrics tributary"}
+PROMETHEUS_BIN=${PROMETHEUS_BIN:-/usr/bin/prometheus}
+VICTORIA_METRICS_BIN=${VICTORIA_METRICS_BIN:-/usr/bin/victoria-metrics}
+TRIBUTARY_BIN=${TRIBUTARY_BIN:-target/release/tributary}
+TRIBUTARY_READY_PATH=${TRIBUTARY_READY_PATH:-/-/ready}
+LOADGEN_BIN_SET=${LOADGEN_BIN:+1}
+LOADGEN_BIN=${LOADGEN_BIN:-target/release/tributary-loadgen}
+READY_TIMEOUT=${READY_TIMEOUT:-120}
+PERSIST_TIMEOUT=${PERSIST_TIMEOUT:-900}
+STOP_TIMEOUT=${STOP_TIMEOUT:-120}
+RESULTS=${RESULTS:-target/compare/results-$(date -u +%Y%m%dT%H%M%SZ).json}
+KEEP_DATA=${KEEP_DATA:-0}
+
+COMMAND="CLUSTERS=$CLUSTERS SERIES=$SERIES SAMPLES=$SAMPLES CONNECTIONS=$CONNECTIONS SEED=$SEED TARGETS=\"$TARGETS\" benches/compare/run.sh"
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tributary-compare.XXXXXX")
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+cleanup() {
+    if [[ $KEEP_DATA == 1 ]]; then
+        log "kept data and logs in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+
+for tool in curl jq du ss getconf; do
+    command -v "$tool" >/dev/null || { echo "run.sh needs $tool" >&2; exit 1; }
+done
+for t in $TARGETS; do
+    case $t in
+    prometheus | victoria-metrics | tributary) ;;
+    *) echo "unknown target '$t' (known: prometheus victoria-metrics tributary)" >&2; exit 1 ;;
+    esac
+done
+if [[ -z ${LOADGEN_BIN_SET:-} ]]; then
+    # Always (re)build the default binary: a stale load generator silently changes the workload.
+    # This is a no-op when it is up to date.
+    cargo build --release -p tributary-loadgen
+fi
+[[ -x $LOADGEN_BIN ]] || { echo "load generator $LOADGEN_BIN not found" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Helpers. They run inside a target's subshell: `fail` ends that target only.
+
+fail() {
+    echo "ERROR [$TARGET]: $*" >&2
+    echo "$*" >"$WORK/$TARGET.reason"
+    exit 1
+}
+
+free_port() {
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 40000))
+        if [[ -z $(ss -Htan "( sport = :$p )") ]]; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+alive() { [[ -e /proc/$1 ]] && [[ $(ps -o stat= -p "$1" 2>/dev/null) != Z* ]]; }
+
+# Seconds of CPU (utime+stime, fields 14 and 15 of proc(5)) of a process; fields are counted
+# after the `)` that ends the command name, which may itself contain spaces.
+cpu_seconds() {
+    awk -v tck="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / tck }' "/proc/$1/stat"
+}
+
+peak_rss_bytes() { awk '/^VmHWM:/ { printf "%d\n", $2 * 1024 }' "/proc/$1/status"; }
+
+dir_bytes() {
+    local total=0 b
+    for p in "$@"; do
+        if [[ -e $p ]]; then
+            b=$(du -sb "$p" | cut -f1)
+            total=$((total + b))
+        fi
+    done
+    echo "$total"
+}
+
+# Polls `curl URL` until it answers 2xx; fails the target on deadline or server exit.
+wait_ready() {
+    local url=$1 deadline=$((SECONDS + READY_TIMEOUT)) code
+    while true; do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)
+        [[ $code == 2* ]] && return 0
+        alive "$SERVER_PID" || fail "exited before becoming ready; log tail: $(tail -n 5 "$DIR/server.log" | tr '\n' ' ')"
+        ((SECONDS < deadline)) || fail "not ready after ${READY_TIMEOUT}s (GET $url last answered ${code:-nothing})"
+        sleep 0.2
+    done
+}
+
+stop_server() {
+    [[ -n ${SERVER_PID:-} ]] || return 0
+    if alive "$SERVER_PID"; then
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        local deadline=$((SECONDS + STOP_TIMEOUT))
+        while alive "$SERVER_PID" && ((SECONDS < deadline)); do sleep 0.2; done
+        if alive "$SERVER_PID"; then
+            log "$TARGET did not stop within ${STOP_TIMEOUT}s; killing it"
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+        fi
+    fi
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=
+    if [[ $KEEP_DATA != 1 ]]; then rm -rf "$DIR/data"; fi
+}
+
+start_server() {
+    log "$TARGET: $*"
+    echo "$*" >"$DIR/server.cmd"
+    "$@" >"$DIR/server.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+# Sum of the VictoriaMetrics /metrics lines starting with a literal prefix.
+vm_metric_sum() {
+    curl -fsS --max-time 10 "$BASE/metrics" | awk -v p="$1" 'index($0, p) == 1 { s += $NF } END { printf "%d\n", s }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Per-target start and persist steps. Each persist step sets STORED_BYTES, STORED_SAMPLES
+# (what the peer reports holding, or empty if it does not say), LIVE_BYTES and METHOD.
+
+start_prometheus() {
+    [[ -x $PROMETHEUS_BIN ]] || fail "binary $PROMETHEUS_BIN not found"
+    VERSION=$("$PROMETHEUS_BIN" --version 2>&1 | head -n1 | sed "s/, version / /; s/ (.*//")
+    printf 'global:\n  scrape_interval: 15s\nscrape_configs: []\n' >"$DIR/prometheus.yml"
+    start_server "$PROMETHEUS_BIN" --config.file="$DIR/prometheus.yml" --storage.tsdb.path="$DIR/data" \
+        --web.listen-address="127.0.0.1:$PORT" --web.enable-remote-write-receiver --web.enable-admin-api
+    wait_ready "$BASE/-/ready"
+    URL="$BASE/api/v1/write"
+}
+
+persist_prometheus() {
+    # The head (WAL + mmapped head chunks) is what Prometheus holds right after ingest; it is
+    # compacted into a block only once it spans 1.5x the 2h block range. A snapshot with head
+    # writes the head as a regular level-1 block (chunks + index), i.e. the format the data
+    # would have on disk after compaction; that block is the "stored" figure.
+    LIVE_BYTES=$(dir_bytes "$DIR/data/wal" "$DIR/data/chunks_head" "$DIR"/data/01*)
+    local answer name
+    answer=$(curl -fsS -X POST --max-time "$PERSIST_TIMEOUT" "$BASE/api/v1/admin/tsdb/snapshot") ||
+        fail "snapshot request failed"
+    name=$(jq -er '.data.name' <<<"$answer") || fail "unexpected snapshot answer: $answer"
+    STORED_BYTES=$(dir_bytes "$DIR/data/snapshots/$name")
+    STORED_SAMPLES=$(cat "$DIR/data/snapshots/$name"/*/meta.json | jq -s 'map(.stats.numSamples) | add // 0')
+    METHOD="snapshot block (chunks+index) via /api/v1/admin/tsdb/snapshot; live = wal+chunks_head"
+}
+
+start_victoria_metrics() {
+    [[ -x $VICTORIA_METRICS_BIN ]] || fail "binary $VICTORIA_METRICS_BIN not found"
+    VERSION="victoria-metrics $(dpkg-query -W -f '${Version}' victoria-metrics 2>/dev/null || echo unknown)"
+    start_server "$VICTORIA_METRICS_BIN" -storageDataPath="$DIR/data" -httpListenAddr="127.0.0.1:$PORT"
+    wait_ready "$BASE/health"
+    URL="$BASE/api/v1/write"
+}
+
+persist_victoria_metrics() {
+    LIVE_BYTES=$(dir_bytes "$DIR/data")
+    # force_flush moves buffered rows into parts; we then wait until nothing is pending and no
+    # merge is running, so the size is that of a settled store, not of a merge in progress.
+    curl -fsS --max-time 60 "$BASE/internal/force_flush" >/dev/null || fail "force_flush failed"
+    local deadline=$((SECONDS + PERSIST_TIMEOUT)) pending merges
+    while true; do
+        pending=$(vm_metric_sum 'vm_pending_rows{')
+        merges=$(vm_metric_sum 'vm_active_merges{')
+        [[ $pending == 0 && $merges == 0 ]] && break
+        ((SECONDS < deadline)) || fail "still $pending pending rows / $merges merges after ${PERSIST_TIMEOUT}s"
+        curl -fsS --max-time 60 "$BASE/internal/force_flush" >/dev/null || true
+        sleep 0.5
+    done
+    STORED_BYTES=$(dir_bytes "$DIR/data")
+    STORED_SAMPLES=$(vm_metric_sum 'vm_rows{type="storage/')
+    METHOD="du -sb storageDataPath (data+indexdb) after /internal/force_flush and no pending rows or merges"
+}
+
+start_tributary() {
+    [[ -x $TRIBUTARY_BIN ]] || fail "binary $TRIBUTARY_BIN not built (cargo build --release -p tributary); not skipping"
+    VERSION=$("$TRIBUTARY_BIN" --version 2>/dev/null | head -n1 || true)
+    VERSION=${VERSION:-tributary}
+    start_server "$TRIBUTARY_BIN" --http-listen "127.0.0.1:$PORT" --data-dir "$DIR/data"
+    wait_ready "$BASE$TRIBUTARY_READY_PATH"
+    URL="$BASE/api/v1/write"
+}
+
+persist_tributary() {
+    LIVE_BYTES=$(dir_bytes "$DIR/data")
+    curl -fsS -X POST --max-time "$PERSIST_TIMEOUT" "$BASE/api/v1/admin/flush" >/dev/null ||
+        fail "POST /api/v1/admin/flush failed"
+    [[ -d $DIR/data/metrics ]] || fail "no $DIR/data/metrics after flush"
+    STORED_BYTES=$(dir_bytes "$DIR/data/metrics")
+    STORED_SAMPLES=
+    METHOD="du -sb DATA_DIR/metrics (Parquet) after POST /api/v1/admin/flush; live = whole data dir before"
+}
+
+run_target() {
+    TARGET=$1
+    DIR="$WORK/$TARGET"
+    mkdir -p "$DIR"
+    trap stop_server EXIT
+    PORT=$(free_port) || fail "no free port"
+    BASE="http://127.0.0.1:$PORT"
+    local fn=${TARGET//-/_}
+    "start_$fn"
+
+    local loadgen=("$LOADGEN_BIN" --url "$URL" --clusters "$CLUSTERS" --series "$SERIES" --samples "$SAMPLES"
+        --connections "$CONNECTIONS" --seed "$SEED" --pregenerate --server-pid "$SERVER_PID" --output "$DIR/loadgen.json")
+    log "$TARGET: ${loadgen[*]}"
+    local status=ok reason=""
+    "${loadgen[@]}" >/dev/null || {
+        [[ -s $DIR/loadgen.json ]] || fail "load generator failed before producing a summary"
+        status=failed
+        reason="not every sample was acknowledged: $(jq -c '{samples_acked, samples_failed, samples_unsent, errors_by_status, error_examples}' "$DIR/loadgen.json")"
+        echo "ERROR [$TARGET]: $reason" >&2
+    }
+    alive "$SERVER_PID" || fail "server exited during ingest; log tail: $(tail -n 5 "$DIR/server.log" | tr '\n' ' ')"
+
+    log "$TARGET: persisting"
+    "persist_$fn"
+    local cpu_after peak_after
+    cpu_after=$(cpu_seconds "$SERVER_PID")
+    peak_after=$(peak_rss_bytes "$SERVER_PID")
+    stop_server
+
+    jq -n --arg target "$TARGET" --arg version "$VERSION" --arg status "$status" --arg reason "$reason" \
+        --arg server_cmd "$(cat "$DIR/server.cmd")" --arg loadgen_cmd "${loadgen[*]}" --arg method "$METHOD" \
+        --argjson stored "$STORED_BYTES" --argjson live "$LIVE_BYTES" --arg stored_samples "$STORED_SAMPLES" \
+        --argjson cpu_after "$cpu_after" --argjson peak_after "$peak_after" \
+        --slurpfile lg "$DIR/loadgen.json" '
+        $lg[0] as $l | ($l.samples_acked) as $acked |
+        {target: $target, version: $version, status: $status, reason: $reason,
+         server_command: $server_cmd, loadgen_command: $loadgen_cmd, loadgen: $l,
+         cpu_s_per_million: $l.server.cpu_seconds_per_million_samples,
+         acked_samples_per_s: $l.acked_samples_per_second,
+         peak_rss_bytes: $l.server.peak_rss_bytes,
+         stored: {method: $method, bytes: $stored,
+                  samples_reported_by_receiver: (if $stored_samples == "" then null else ($stored_samples | tonumber) end),
+                  bytes_per_sample: (if $acked > 0 then $stored / $acked else null end),
+                  live_bytes: $live, live_bytes_per_sample: (if $acked > 0 then $live / $acked else null end)},
+         including_persist: {cpu_seconds: ($cpu_after - $l.server.cpu_seconds_before),
+                             cpu_s_per_million: (if $acked > 0 then ($cpu_after - $l.server.cpu_seconds_before) / $acked * 1e6 else null end),
+                             peak_rss_bytes: $peak_after}}' >"$DIR/result.json"
+    [[ $status == ok ]] || exit 1
+}
+
+# ---------------------------------------------------------------------------------------------
+
+log "workload: $CLUSTERS clusters x $SERIES series x $SAMPLES samples, $CONNECTIONS connections; targets: $TARGETS"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+FAILED=0
+for t in $TARGETS; do
+    set +e
+    (
+        set -e
+        run_target "$t"
+    )
+    rc=$?
+    set -e
+    if ((rc != 0)); then
+        FAILED=1
+        if [[ ! -s $WORK/$t/result.json ]]; then
+            mkdir -p "$WORK/$t"
+            reason=$(cat "$WORK/$t.reason" 2>/dev/null || echo "exit status $rc")
+            jq -n --arg target "$t" --arg reason "$reason" '{target: $target, status: "failed", reason: $reason}' \
+                >"$WORK/$t/result.json"
+        fi
+    fi
+done
+
+mkdir -p "$(dirname "$RESULTS")"
+MACHINE=$(jq -n --arg nproc "$(nproc)" --arg free "$(free -g)" --arg kernel "$(uname -srm)" \
+    --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
+    --arg load_before "$LOAD_BEFORE" --arg load_after "$(cut -d' ' -f1-3 /proc/loadavg)" \
+    '{nproc: ($nproc | tonumber), free_g: $free, kernel: $kernel, cpu: $cpu, loadavg_before: $load_before, loadavg_after: $load_after}')
+jq -n --arg command "$COMMAND" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson machine "$MACHINE" \
+    --argjson workload "{\"clusters\": $CLUSTERS, \"series_per_cluster\": $SERIES, \"samples_per_series\": $SAMPLES, \"connections\": $CONNECTIONS, \"seed\": $SEED}" \
+    '{date: $date, command: $command, machine: $machine, workload: $workload, targets: [inputs]}' \
+    $(for t in $TARGETS; do echo "$WORK/$t/result.json"; done) >"$RESULTS"
+
+# Markdown report on stdout.
+jq -r '
+def r(n): if . == null then "n/a" else (. * pow(10; n) | round) / pow(10; n) | tostring end;
+def big: if . == null then "n/a" else (round | tostring | [scan("\\d{1,3}(?=(?:\\d{3})*$)")] | join(",")) end;
+def ratio(a; b): if a == null or b == null or b == 0 then "n/a" else (a / b | r(2)) + "x" end;
+"## Remote-write ingest: \(.workload.clusters) clusters x \(.workload.series_per_cluster) series x \(.workload.samples_per_series) samples, \(.workload.connections) connections",
+"",
+"Machine: \(.machine.nproc) CPUs (\(.machine.cpu)), \(.machine.kernel), load average \(.machine.loadavg_before) before / \(.machine.loadavg_after) after. \(.date).",
+"",
+"Command: `\(.command)`",
+"",
+"| receiver | status | acked samples/s | server CPU-s per 1M samples | peak RSS (MiB) | stored B/sample | live on-disk B/sample |",
+"|---|---|---|---|---|---|---|",
+(.targets[] | if .status == "ok" or .loadgen != null then
+  "| \(.version // .target) | \(.status) | \(.acked_samples_per_s | big) | \(.cpu_s_per_million | r(2)) | \(if .peak_rss_bytes then .peak_rss_bytes / 1048576 | r(0) else "n/a" end) | \(.stored.bytes_per_sample | r(2)) | \(.stored.live_bytes_per_sample | r(2)) |"
+  else "| \(.target) | **FAILED** | \(.reason) | | | | |" end),
+"",
+"Stored bytes and what the receiver reports holding:",
+"",
+(.targets[] | select(.stored != null) | "- \(.target): \(.stored.bytes | big) B, \(.stored.samples_reported_by_receiver // "n/a" | if type == "number" then big else . end) samples reported (\(.loadgen.samples_acked | big) acked); \(.stored.method). CPU-s per 1M incl. persist step: \(.including_persist.cpu_s_per_million | r(2)); peak RSS after persist \(.including_persist.peak_rss_bytes / 1048576 | r(0)) MiB; request p99 \(.loadgen.latency_ms.p99 | r(1)) ms; \(.loadgen.retries) retries."),
+"",
+"Ratios (row receiver / column receiver; lower is better except samples/s):",
+"",
+"| comparison | CPU-s per 1M samples | acked samples/s | peak RSS | stored B/sample |",
+"|---|---|---|---|---|",
+([.targets[] | select(.status == "ok")] as $ok |
+  range(0; $ok | length) as $j | range(0; $j) as $i | $ok[$j] as $a | $ok[$i] as $b |
+  "| \($a.target) vs \($b.target) | \(ratio($a.cpu_s_per_million; $b.cpu_s_per_million)) | \(ratio($a.acked_samples_per_s; $b.acked_samples_per_s)) | \(ratio($a.peak_rss_bytes; $b.peak_rss_bytes)) | \(ratio($a.stored.bytes_per_sample; $b.stored.bytes_per_sample)) |"),
+"",
+"Workload on the wire: \([.targets[] | select(.loadgen != null) | .loadgen.pregenerated][0] | if . then "\(.raw_bytes_per_sample | r(1)) B/sample raw protobuf, \(.compressed_bytes_per_sample | r(1)) B/sample snappy, \(.requests) requests" else "n/a" end).",
+"JSON: '"$RESULTS"'"
+' "$RESULTS"
+
+exit "$FAILED"

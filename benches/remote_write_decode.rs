@@ -1,0 +1,52 @@
+//! Remote-write decode throughput on the reference workload's requests (2000 series x 1 sample,
+//! node-exporter / kube-state-metrics-like labels), per sample:
+//! - `snappy+decode`: decompress, walk the protobuf, validate, stamp the cluster;
+//! - `snappy+decode+head`: the same plus the head append in steady state (series already known),
+//!   which is the whole CPU cost of an acknowledged request except the WAL write.
+//!
+//! `cargo bench --bench remote_write_decode`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tributary_ingest::cluster::ClusterContext;
+use tributary_ingest::decode::{prom_remote_write, snappy_block};
+use tributary_ingest::head::Head;
+use tributary_loadgen::workload;
+
+fn bench(c: &mut Criterion) {
+    let cfg = workload::Config { clusters: 3, series_per_cluster: 30_000, samples_per_series: 2, ..Default::default() };
+    let requests: Vec<workload::EncodedRequest> = workload::requests(&cfg).collect();
+    let samples: usize = requests.iter().map(|r| r.samples).sum();
+    let ctx = ClusterContext::default();
+    let limits =
+        prom_remote_write::Limits { max_labels_per_series: 30, max_label_name_bytes: 1024, max_label_value_bytes: 2048 };
+
+    let mut g = c.benchmark_group("remote_write");
+    g.throughput(Throughput::Elements(samples as u64));
+    g.sample_size(10);
+    g.bench_function("snappy+decode", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for r in &requests {
+                let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
+                let d = prom_remote_write::decode(&raw, &ctx, &limits).expect("decode");
+                assert!(d.rejected.is_empty());
+                n += d.batch.sample_count();
+            }
+            assert_eq!(n, samples);
+        })
+    });
+    let head = Head::new();
+    let append_all = |head: &Head| {
+        for r in &requests {
+            let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
+            let d = prom_remote_write::decode(&raw, &ctx, &limits).expect("decode");
+            head.append(&d.batch);
+        }
+    };
+    append_all(&head);
+    g.bench_function("snappy+decode+head", |b| b.iter(|| append_all(&head)));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

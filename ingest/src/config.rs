@@ -1,0 +1,79 @@
+//! Ingest configuration: limits, write-ahead log, head, flush, and cluster identity.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::wal::WalConfig;
+
+/// Everything the ingest tier can be told.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest accepted request body as sent (compressed), in bytes.
+    pub max_body_bytes: usize,
+    /// Largest accepted request body after decompression, in bytes. Checked before allocating.
+    pub max_decompressed_bytes: usize,
+    /// Most labels one series may carry (including `__name__` and `cluster`), as Mimir's default.
+    pub max_labels_per_series: usize,
+    /// Longest accepted label name, in bytes.
+    pub max_label_name_bytes: usize,
+    /// Longest accepted label value, in bytes.
+    pub max_label_value_bytes: usize,
+    /// Request header that names the cluster when neither a token nor a `cluster` label does.
+    pub cluster_header: String,
+    /// Bearer tokens (or basic-auth passwords) and the one cluster each may write.
+    pub auth: AuthConfig,
+    /// The in-memory head and when it is flushed to Parquet.
+    pub head: HeadConfig,
+    /// The write-ahead log.
+    pub wal: WalConfig,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 << 20,
+            max_decompressed_bytes: 128 << 20,
+            max_labels_per_series: 30,
+            max_label_name_bytes: 1024,
+            max_label_value_bytes: 2048,
+            cluster_header: "X-Tributary-Cluster".to_string(),
+            auth: AuthConfig::default(),
+            head: HeadConfig::default(),
+            wal: WalConfig::default(),
+        }
+    }
+}
+
+/// Sender authentication.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// When true, every write must carry a known token; when false (the default), unauthenticated
+    /// writes are accepted and name their cluster by label or header.
+    pub required: bool,
+    /// Token → cluster. A token may only write its own cluster.
+    pub tokens: BTreeMap<String, String>,
+}
+
+/// The head: recent data in memory, flushed to Parquet by age or size.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadConfig {
+    /// Flush the head to Parquet this often.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Flush early once the head holds this many samples.
+    pub max_samples: usize,
+    /// Refuse writes with 429 (the sender retries) once the head holds this many samples,
+    /// which only happens when flushes keep failing.
+    pub hard_limit_samples: usize,
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        Self { flush_interval: Duration::from_secs(30 * 60), max_samples: 50_000_000, hard_limit_samples: 150_000_000 }
+    }
+}

@@ -1,0 +1,65 @@
+//! The ingest crate's one error type, with the two facts every protocol surface needs:
+//! what kind of failure it is, and whether the client may retry.
+
+/// What went wrong receiving data. The HTTP mapping lives in `http::error`, nowhere else.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The data can never be accepted as sent (bad framing, bad protobuf, invalid labels...).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Missing or unknown credentials.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The body is larger than the configured limit (compressed or after decompression).
+    #[error("request body too large: {what} is {actual} bytes, the limit is {limit}")]
+    PayloadTooLarge { what: &'static str, actual: usize, limit: usize },
+    /// The request's content type or encoding is not one we speak.
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    /// Our own pressure (head full, flush behind): retry later.
+    #[error("too many requests: {0}")]
+    TooManyRequests(String),
+    /// The write-ahead log could not make the data durable: retry.
+    #[error("write-ahead log: {0}")]
+    Wal(#[from] crate::wal::WalError),
+    /// Object storage failed during a flush.
+    #[error("storage: {0}")]
+    Storage(#[from] tributary_storage::Error),
+    /// Shutting down or not yet ready.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The failure classes shared by every protocol surface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidInput,
+    Unauthorized,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    TooManyRequests,
+    Unavailable,
+    Internal,
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Unauthorized(_) => ErrorKind::Unauthorized,
+            Error::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
+            Error::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
+            Error::TooManyRequests(_) => ErrorKind::TooManyRequests,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::Wal(_) | Error::Storage(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// May the sender retry the same request and expect a different outcome?
+    /// Remote-write senders retry exactly 5xx and 429, so this must agree with the status mapping.
+    pub fn retryable(&self) -> bool {
+        matches!(self.kind(), ErrorKind::TooManyRequests | ErrorKind::Unavailable | ErrorKind::Internal)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,52 @@
+//! Ingest's own counters, exposed on the server's `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub protocol: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+/// Counters the ingest path updates.
+#[derive(Debug, Default, Clone)]
+pub struct IngestMetrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub samples: Counter,
+    pub rejected_samples: Counter,
+    pub exemplars_dropped: Counter,
+    pub flushes: Family<ResultLabels, Counter>,
+    pub flushed_samples: Counter,
+    pub head_samples: Gauge,
+    pub head_series: Gauge,
+    pub wal_fsyncs: Gauge,
+    pub wal_bytes: Gauge,
+}
+
+impl IngestMetrics {
+    pub fn register(&self, r: &mut Registry) {
+        r.register("tributary_ingest_requests", "Write requests by protocol and status", self.requests.clone());
+        r.register("tributary_ingest_samples", "Samples acknowledged", self.samples.clone());
+        r.register("tributary_ingest_rejected_samples", "Samples rejected as invalid", self.rejected_samples.clone());
+        r.register(
+            "tributary_ingest_exemplars_dropped",
+            "Exemplars received but not stored yet",
+            self.exemplars_dropped.clone(),
+        );
+        r.register("tributary_flushes", "Head flushes to Parquet by result", self.flushes.clone());
+        r.register("tributary_flushed_samples", "Samples written to Parquet", self.flushed_samples.clone());
+        r.register("tributary_head_samples", "Samples in the head's active part", self.head_samples.clone());
+        r.register("tributary_head_series", "Series in the head's active part", self.head_series.clone());
+        r.register("tributary_wal_fsyncs", "fdatasync calls of the write-ahead log", self.wal_fsyncs.clone());
+        r.register("tributary_wal_bytes", "Bytes appended to the write-ahead log", self.wal_bytes.clone());
+    }
+}

@@ -1,0 +1,54 @@
+//! Query engine settings.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Settings for [`crate::promql::Engine`]. Every field has a Prometheus-compatible default, so an
+/// empty table is a valid configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryConfig {
+    /// How far back an instant vector selector looks for the latest sample (Prometheus's
+    /// `--query.lookback-delta`). The window is left-open: `(t - lookback_delta, t]`.
+    /// Default `5m`.
+    #[serde(with = "humantime_serde")]
+    pub lookback_delta: Duration,
+    /// The most samples one query may read from storage, and the most points any single step of
+    /// evaluation may hold (Prometheus's `--query.max-samples`). Exceeding it fails the query with
+    /// `query processing would load too many samples into memory in query execution`.
+    /// Default `50000000`.
+    pub max_samples: usize,
+    /// The longest a query may run, fetching included (Prometheus's `--query.timeout`). A request's
+    /// own `timeout` parameter can only shorten it. Default `2m`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self { lookback_delta: Duration::from_secs(5 * 60), max_samples: 50_000_000, timeout: Duration::from_secs(120) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_takes_prometheus_defaults() {
+        let cfg: QueryConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(cfg, QueryConfig::default());
+        assert_eq!(cfg.lookback_delta, Duration::from_secs(300));
+        assert_eq!(cfg.max_samples, 50_000_000);
+        assert_eq!(cfg.timeout, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn durations_are_human_readable_and_unknown_fields_are_rejected() {
+        let cfg: QueryConfig = serde_json::from_str(r#"{"lookback_delta":"1m 30s","timeout":"10s"}"#).unwrap();
+        assert_eq!(cfg.lookback_delta, Duration::from_secs(90));
+        assert_eq!(cfg.timeout, Duration::from_secs(10));
+        assert!(serde_json::from_str::<QueryConfig>(r#"{"lookback":"1m"}"#).is_err());
+    }
+}

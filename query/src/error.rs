@@ -1,0 +1,118 @@
+//! The query crate's one error type, and how it maps onto Prometheus's `errorType`.
+
+/// What can go wrong answering a query. Messages follow Prometheus's wording where clients
+/// (Grafana, promtool, alerting rules) might match on them.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The PromQL text does not parse or does not type-check.
+    #[error("parse error: {message}")]
+    Parse { message: String },
+    /// A request parameter is malformed (HTTP layer and engine entry points).
+    #[error("invalid parameter {param:?}: {reason}")]
+    InvalidParameter { param: String, reason: String },
+    /// The request is well-formed but asks for something PromQL forbids (e.g. a zero step).
+    #[error("{0}")]
+    BadData(String),
+    /// Valid PromQL that this engine does not evaluate yet; never answered with a guess.
+    #[error("{feature} is not supported by this engine yet")]
+    Unsupported { feature: String },
+    /// Evaluation failed the way Prometheus fails (duplicate label sets, many-to-many matches...).
+    #[error("{0}")]
+    Execution(String),
+    /// The query would hold more samples than `QueryConfig::max_samples`.
+    #[error("query processing would load too many samples into memory in query execution")]
+    TooManySamples,
+    #[error("query timed out in {0}")]
+    Timeout(&'static str),
+    #[error("query was canceled in {0}")]
+    Canceled(&'static str),
+    /// A source failed to read.
+    #[error("reading series: {0}")]
+    Storage(#[from] tributary_storage::Error),
+    /// A dependency is temporarily unable to answer.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// A bug: an invariant the planner should have guaranteed did not hold.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Prometheus's `errorType` vocabulary, which clients switch on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadData,
+    Execution,
+    Timeout,
+    Canceled,
+    Internal,
+    Unavailable,
+    NotFound,
+}
+
+impl ErrorKind {
+    /// The `errorType` string of the Prometheus HTTP API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::BadData => "bad_data",
+            ErrorKind::Execution => "execution",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Canceled => "canceled",
+            ErrorKind::Internal => "internal",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::NotFound => "not_found",
+        }
+    }
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Parse { .. } | Error::InvalidParameter { .. } | Error::BadData(_) => ErrorKind::BadData,
+            Error::Unsupported { .. } | Error::Execution(_) | Error::TooManySamples => ErrorKind::Execution,
+            // The storage layer's own sample limit is the same user-facing condition as ours.
+            Error::Storage(tributary_storage::Error::TooManySamples { .. }) => ErrorKind::Execution,
+            Error::Storage(_) | Error::Internal(_) => ErrorKind::Internal,
+            Error::Timeout(_) => ErrorKind::Timeout,
+            Error::Canceled(_) => ErrorKind::Canceled,
+            Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::NotFound(_) => ErrorKind::NotFound,
+        }
+    }
+
+    pub(crate) fn unsupported(feature: impl Into<String>) -> Self {
+        Error::Unsupported { feature: feature.into() }
+    }
+
+    pub(crate) fn duplicate_labelset() -> Self {
+        Error::Execution("vector cannot contain metrics with the same labelset".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_prometheus_error_types() {
+        assert_eq!(Error::Parse { message: "x".into() }.kind().as_str(), "bad_data");
+        assert_eq!(Error::TooManySamples.kind().as_str(), "execution");
+        assert_eq!(Error::unsupported("subqueries").kind().as_str(), "execution");
+        assert_eq!(Error::Timeout("expression evaluation").kind().as_str(), "timeout");
+        let storage = tributary_storage::Error::TooManySamples { limit: 1 };
+        assert_eq!(Error::from(storage).kind(), ErrorKind::Execution);
+        let corrupt = tributary_storage::Error::Corrupt { key: "k".into(), reason: "r".into() };
+        assert_eq!(Error::from(corrupt).kind(), ErrorKind::Internal);
+    }
+
+    #[test]
+    fn too_many_samples_uses_prometheus_wording() {
+        assert_eq!(
+            Error::TooManySamples.to_string(),
+            "query processing would load too many samples into memory in query execution"
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! Handlers for the Prometheus query API. Each one parses its parameters (URL query and, for
+//! POST, a form body, as Go's `r.FormValue` does), calls one engine method and renders JSON.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tributary_storage::types::{Matcher, TimeRange, TimestampMs};
+
+use super::error::ApiError;
+use super::render;
+use crate::error::Error;
+use crate::promql::{Engine, MAX_POINTS_PER_SERIES, parse_series_selector};
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Prometheus's `MinTime`/`MaxTime` as RFC 3339, which clients send for "unbounded".
+const MIN_TIME_TEXT: &str = "-292273086-05-16T16:47:06Z";
+const MAX_TIME_TEXT: &str = "292277025-08-18T07:12:54.999999999Z";
+const MIN_TIME_MS: TimestampMs = -9_223_309_901_257_974;
+const MAX_TIME_MS: TimestampMs = 9_223_309_901_257_974;
+
+#[tracing::instrument(name = "api.query", skip_all)]
+pub(crate) async fn query(
+    State(engine): State<Arc<Engine>>,
+    RawQuery(url): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let p = Params::parse(url.as_deref(), &headers, &body);
+    let query = p.get("query").unwrap_or_default();
+    let time = match p.get("time").filter(|t| !t.is_empty()) {
+        Some(t) => parse_time(t).map_err(|e| invalid("time", e))?,
+        None => now_ms(),
+    };
+    let timeout = p.timeout()?;
+    tracing::debug!(query, time, "instant query");
+    let value = engine.instant_with_timeout(query, time, timeout).await?;
+    Ok(json(render::success(&render::query_data(&value))))
+}
+
+#[tracing::instrument(name = "api.query_range", skip_all)]
+pub(crate) async fn query_range(
+    State(engine): State<Arc<Engine>>,
+    RawQuery(url): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let p = Params::parse(url.as_deref(), &headers, &body);
+    let query = p.get("query").unwrap_or_default();
+    let start = parse_time(p.get("start").unwrap_or_default()).map_err(|e| invalid("start", e))?;
+    let end = parse_time(p.get("end").unwrap_or_default()).map_err(|e| invalid("end", e))?;
+    if end < start {
+        return Err(Error::BadData("end timestamp must not be before start time".into()).into());
+    }
+    let step = parse_duration_ms(p.get("step").unwrap_or_default()).map_err(|e| invalid("step", e))?;
+    if step <= 0 {
+        return Err(Error::BadData(
+            "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+        )
+        .into());
+    }
+    if (end - start) / step > MAX_POINTS_PER_SERIES {
+        return Err(Error::BadData(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+                .into(),
+        )
+        .into());
+    }
+    let timeout = p.timeout()?;
+    tracing::debug!(query, start, end, step, "range query");
+    let value = engine.range_with_timeout(query, start, end, step, timeout).await?;
+    Ok(json(render::success(&render::query_data(&value))))
+}
+
+#[tracing::instrument(name = "api.series", skip_all)]
+pub(crate) async fn series(
+    State(engine): State<Arc<Engine>>,
+    RawQuery(url): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let p = Params::parse(url.as_deref(), &headers, &body);
+    let matchers = p.matchers()?;
+    if matchers.is_empty() {
+        return Err(Error::BadData("no match[] parameter provided".into()).into());
+    }
+    let sets = engine.series(&matchers, p.time_range()?).await?;
+    Ok(json(render::success(&render::label_sets(&sets))))
+}
+
+#[tracing::instrument(name = "api.labels", skip_all)]
+pub(crate) async fn labels(
+    State(engine): State<Arc<Engine>>,
+    RawQuery(url): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let p = Params::parse(url.as_deref(), &headers, &body);
+    let names = engine.label_names(&p.matchers()?, p.time_range()?).await?;
+    Ok(json(render::success(&render::strings(&names))))
+}
+
+#[tracing::instrument(name = "api.label_values", skip_all)]
+pub(crate) async fn label_values(
+    State(engine): State<Arc<Engine>>,
+    Path(name): Path<String>,
+    RawQuery(url): RawQuery,
+) -> ApiResult {
+    let p = Params::parse(url.as_deref(), &HeaderMap::new(), &[]);
+    let name = unescape_label_name(&name);
+    if name.is_empty() {
+        return Err(Error::BadData(format!("invalid label name: {name:?}")).into());
+    }
+    let values = engine.label_values(&name, &p.matchers()?, p.time_range()?).await?;
+    Ok(json(render::success(&render::strings(&values))))
+}
+
+/// Grafana reads `version` to decide which Prometheus features to use.
+pub(crate) async fn build_info() -> Response {
+    let data = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "revision": "",
+        "branch": "",
+        "buildUser": "",
+        "buildDate": "",
+        "goVersion": "",
+    });
+    json(render::success(&data.to_string()))
+}
+
+/// Metric metadata is not stored; an empty object is a valid answer.
+pub(crate) async fn metadata() -> Response {
+    json(render::success("{}"))
+}
+
+/// Exemplars are not stored; an empty list is a valid answer.
+pub(crate) async fn exemplars() -> Response {
+    json(render::success("[]"))
+}
+
+fn json(body: String) -> Response {
+    (StatusCode::OK, [(CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn invalid(param: &str, reason: String) -> ApiError {
+    ApiError(Error::InvalidParameter { param: param.into(), reason })
+}
+
+/// Request parameters in Go's `r.Form` order: form body values first, then the URL's.
+#[derive(Debug, Default)]
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(url_query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Self {
+        let mut pairs = Vec::new();
+        let is_form = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("application/x-www-form-urlencoded"));
+        if is_form {
+            pairs.extend(form_urlencoded::parse(body).into_owned());
+        }
+        if let Some(q) = url_query {
+            pairs.extend(form_urlencoded::parse(q.as_bytes()).into_owned());
+        }
+        Self(pairs)
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, key: &str) -> impl Iterator<Item = &str> {
+        self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// Every `match[]` selector, each expanded into its `or` alternatives.
+    fn matchers(&self) -> Result<Vec<Vec<Matcher>>, ApiError> {
+        let mut sets = Vec::new();
+        for text in self.all("match[]") {
+            sets.extend(parse_series_selector(text).map_err(|e| invalid("match[]", e.to_string()))?);
+        }
+        Ok(sets)
+    }
+
+    /// `start`/`end` for listings, unbounded when absent.
+    fn time_range(&self) -> Result<TimeRange, ApiError> {
+        let bound = |key: &str, default: TimestampMs| match self.get(key).filter(|v| !v.is_empty()) {
+            Some(v) => parse_time(v).map_err(|e| invalid(key, e)),
+            None => Ok(default),
+        };
+        Ok(TimeRange::new(bound("start", MIN_TIME_MS)?, bound("end", MAX_TIME_MS)?))
+    }
+
+    fn timeout(&self) -> Result<Option<Duration>, ApiError> {
+        match self.get("timeout").filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => {
+                let ms = parse_duration_ms(v).map_err(|e| invalid("timeout", e))?;
+                Ok(Some(Duration::from_millis(ms.max(0) as u64)))
+            }
+        }
+    }
+}
+
+fn now_ms() -> TimestampMs {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Prometheus's `parseTime`: Unix seconds (fractions rounded to milliseconds) or RFC 3339.
+fn parse_time(text: &str) -> Result<TimestampMs, String> {
+    if let Ok(seconds) = text.parse::<f64>() {
+        if seconds.is_finite() && seconds.abs() < 9.2e15 {
+            let whole = seconds.trunc();
+            let millis = ((seconds - whole) * 1000.0).round();
+            return Ok(whole as i64 * 1000 + millis as i64);
+        }
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    match text {
+        MIN_TIME_TEXT => Ok(MIN_TIME_MS),
+        MAX_TIME_TEXT => Ok(MAX_TIME_MS),
+        _ => Err(format!("cannot parse {text:?} to a valid timestamp")),
+    }
+}
+
+/// Prometheus's `parseDuration`: float seconds or a duration like `1m30s`, in milliseconds.
+fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    if let Ok(seconds) = text.parse::<f64>() {
+        let nanos = seconds * 1e9;
+        if !nanos.is_finite() || nanos > i64::MAX as f64 || nanos < i64::MIN as f64 {
+            return Err(format!("cannot parse {text:?} to a valid duration. It overflows int64"));
+        }
+        return Ok(nanos as i64 / 1_000_000);
+    }
+    match promql_parser::util::parse_duration(text) {
+        Ok(d) => i64::try_from(d.as_millis()).map_err(|_| format!("cannot parse {text:?} to a valid duration")),
+        Err(_) => Err(format!("cannot parse {text:?} to a valid duration")),
+    }
+}
+
+/// Undoes Prometheus's `U__` escaping of label names in URL paths (`U__a_2e_b` is `a.b`, `__`
+/// is `_`). A malformed escape leaves the name as given.
+fn unescape_label_name(name: &str) -> String {
+    let Some(escaped) = name.strip_prefix("U__") else { return name.to_string() };
+    let mut out = String::with_capacity(escaped.len());
+    let mut chars = escaped.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let mut hex = String::new();
+        loop {
+            match chars.next() {
+                Some('_') => break,
+                Some(h) if h.is_ascii_hexdigit() => hex.push(h),
+                _ => return name.to_string(),
+            }
+        }
+        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+            Some(decoded) => out.push(decoded),
+            None => return name.to_string(),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_as_unix_seconds_or_rfc3339() {
+        assert_eq!(parse_time("1435781451.781"), Ok(1_435_781_451_781));
+        assert_eq!(parse_time("1435781451"), Ok(1_435_781_451_000));
+        assert_eq!(parse_time("-1.5"), Ok(-1_500));
+        assert_eq!(parse_time("2015-07-01T20:10:51.781Z"), Ok(1_435_781_451_781));
+        assert_eq!(parse_time("2015-07-01T22:10:51+02:00"), Ok(1_435_781_451_000));
+        assert_eq!(parse_time(MAX_TIME_TEXT), Ok(MAX_TIME_MS));
+        assert_eq!(parse_time("yesterday").unwrap_err(), "cannot parse \"yesterday\" to a valid timestamp");
+    }
+
+    #[test]
+    fn durations_parse_as_seconds_or_prometheus_units() {
+        assert_eq!(parse_duration_ms("15"), Ok(15_000));
+        assert_eq!(parse_duration_ms("0.5"), Ok(500));
+        assert_eq!(parse_duration_ms("15s"), Ok(15_000));
+        assert_eq!(parse_duration_ms("1m30s"), Ok(90_000));
+        assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
+        assert!(parse_duration_ms("soon").is_err());
+        assert!(parse_duration_ms("").is_err());
+    }
+
+    #[test]
+    fn form_body_values_come_before_url_values() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, "application/x-www-form-urlencoded".parse().unwrap());
+        let p = Params::parse(Some("query=url&match[]=a"), &headers, b"query=body&match%5B%5D=b");
+        assert_eq!(p.get("query"), Some("body"));
+        assert_eq!(p.all("match[]").collect::<Vec<_>>(), vec!["b", "a"]);
+        // Without a form content type the body is not parameters.
+        let p = Params::parse(Some("query=url"), &HeaderMap::new(), b"query=body");
+        assert_eq!(p.get("query"), Some("url"));
+    }
+
+    #[test]
+    fn escaped_label_names_are_decoded() {
+        assert_eq!(unescape_label_name("U__a_2e_b"), "a.b");
+        assert_eq!(unescape_label_name("U__a__b"), "a_b");
+        assert_eq!(unescape_label_name("job"), "job");
+        assert_eq!(unescape_label_name("U__bad_zz_"), "U__bad_zz_");
+    }
+}

@@ -1,0 +1,267 @@
+//! The PromQL engine: parses with `promql-parser`, plans, fetches every selector's samples with
+//! one `Source::select` each, then evaluates all steps on a blocking thread.
+//!
+//! Semantics are Prometheus 3's: left-open lookback `(t - lookback, t]` and range windows
+//! `(t - range, t]`, staleness markers ending a series, `offset`, `@ start()/end()`.
+
+mod aggregate;
+mod binary;
+mod eval;
+mod functions;
+mod plan;
+mod statistics;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::future::try_join_all;
+use promql_parser::parser::{Expr, value::ValueType};
+use tributary_storage::read::{SelectRequest, Source};
+use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange, TimestampMs};
+
+use crate::config::QueryConfig;
+use crate::error::{Error, Result};
+use eval::Guard;
+use plan::Selector;
+pub use value::{Value, VectorSample, format_value};
+use value::{Data, Steps};
+
+/// Prometheus's cap on the points a range query may return per series (enforced by the HTTP
+/// API; the engine itself only refuses more steps than `max_samples`).
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Evaluates PromQL against a [`Source`].
+#[derive(Debug, Clone)]
+pub struct Engine {
+    source: Arc<dyn Source>,
+    cfg: QueryConfig,
+}
+
+impl Engine {
+    pub fn new(source: Arc<dyn Source>, cfg: QueryConfig) -> Self {
+        Self { source, cfg }
+    }
+
+    pub fn config(&self) -> &QueryConfig {
+        &self.cfg
+    }
+
+    /// Evaluates `query` at one instant (milliseconds since the epoch).
+    pub async fn instant(&self, query: &str, time_ms: TimestampMs) -> Result<Value> {
+        self.instant_with_timeout(query, time_ms, None).await
+    }
+
+    /// Like [`Engine::instant`], with a per-request timeout that can only shorten the configured one.
+    pub async fn instant_with_timeout(&self, query: &str, time_ms: TimestampMs, timeout: Option<Duration>) -> Result<Value> {
+        self.run(query, Steps::instant(time_ms), timeout).await
+    }
+
+    /// Evaluates `query` at `start, start + step, ... <= end` (milliseconds).
+    pub async fn range(&self, query: &str, start_ms: TimestampMs, end_ms: TimestampMs, step_ms: i64) -> Result<Value> {
+        self.range_with_timeout(query, start_ms, end_ms, step_ms, None).await
+    }
+
+    /// Like [`Engine::range`], with a per-request timeout that can only shorten the configured one.
+    pub async fn range_with_timeout(
+        &self,
+        query: &str,
+        start_ms: TimestampMs,
+        end_ms: TimestampMs,
+        step_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
+        if end_ms < start_ms {
+            return Err(Error::BadData("end timestamp must not be before start time".into()));
+        }
+        if step_ms <= 0 {
+            return Err(Error::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        let count = (end_ms - start_ms) / step_ms + 1;
+        if count as u128 > self.cfg.max_samples as u128 || count >= i64::from(u32::MAX) {
+            return Err(Error::TooManySamples);
+        }
+        self.run(query, Steps::range(start_ms, end_ms, step_ms), timeout).await
+    }
+
+    /// Label sets of the series matching any of `matcher_sets` with data in `range`, sorted.
+    pub async fn series(&self, matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<Labels>> {
+        let requests: Vec<SelectRequest> = matcher_sets.iter().map(|m| SelectRequest::new(m.clone(), range)).collect();
+        let answers = try_join_all(requests.iter().map(|r| self.source.series(r))).await?;
+        let mut all: Vec<Labels> = answers.into_iter().flatten().collect();
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    /// Label names of matching series (of all series when `matcher_sets` is empty), sorted.
+    pub async fn label_names(&self, matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<String>> {
+        let requests = requests_or_everything(matcher_sets, range);
+        let answers = try_join_all(requests.iter().map(|r| self.source.label_names(r))).await?;
+        Ok(sorted_union(answers))
+    }
+
+    /// Values of label `name` among matching series (all series when `matcher_sets` is empty).
+    pub async fn label_values(&self, name: &str, matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<String>> {
+        let requests = requests_or_everything(matcher_sets, range);
+        let answers = try_join_all(requests.iter().map(|r| self.source.label_values(name, r))).await?;
+        Ok(sorted_union(answers))
+    }
+
+    async fn run(&self, query: &str, steps: Steps, timeout: Option<Duration>) -> Result<Value> {
+        let timeout = timeout.map_or(self.cfg.timeout, |t| t.min(self.cfg.timeout));
+        let deadline = Instant::now() + timeout;
+        let expr = promql_parser::parser::parse(query).map_err(|message| Error::Parse { message })?;
+        check_result_type(&expr, &steps)?;
+        let plan = plan::plan(&expr)?;
+        // Evaluation runs on a blocking thread that outlives this future if the caller goes away;
+        // the flag (set on drop) tells it to stop.
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(cancelled.clone());
+        let guard = Guard::new(deadline, cancelled, self.cfg.max_samples);
+        let work = async {
+            let fetched = self.fetch(&plan.selectors, &steps).await?;
+            let lookback_ms = i64::try_from(self.cfg.lookback_delta.as_millis()).unwrap_or(i64::MAX);
+            let data = tokio::task::spawn_blocking(move || eval::evaluate(plan, steps, lookback_ms, guard, fetched))
+                .await
+                .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))??;
+            Ok(into_value(data, &steps))
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout("query execution")),
+        }
+    }
+
+    /// One `select` per selector (per `or` alternative), concurrently; results are merged by label
+    /// set and sorted, so evaluation order is deterministic whatever the source returns.
+    async fn fetch(&self, selectors: &[Selector], steps: &Steps) -> Result<Vec<Vec<Series>>> {
+        let lookback_ms = i64::try_from(self.cfg.lookback_delta.as_millis()).unwrap_or(i64::MAX);
+        let fetches = selectors.iter().map(|sel| {
+            let range = sel.fetch_range(steps, lookback_ms);
+            async move {
+                let requests: Vec<SelectRequest> =
+                    sel.matcher_sets.iter().map(|m| SelectRequest::new(m.clone(), range)).collect();
+                let answers = try_join_all(requests.iter().map(|r| self.source.select(r))).await?;
+                Ok::<_, Error>(union_by_labels(answers))
+            }
+        });
+        let fetched = try_join_all(fetches).await?;
+        let total: usize = fetched.iter().flatten().map(|s| s.samples.len()).sum();
+        if total > self.cfg.max_samples {
+            return Err(Error::TooManySamples);
+        }
+        Ok(fetched)
+    }
+}
+
+/// Parses a series selector such as a `match[]` parameter into its matcher alternatives.
+pub fn parse_series_selector(text: &str) -> Result<Vec<Vec<Matcher>>> {
+    let expr = promql_parser::parser::parse(text).map_err(|message| Error::Parse { message })?;
+    let Expr::VectorSelector(vs) = &expr else {
+        return Err(Error::BadData(format!("expected a series selector, got {expr}")));
+    };
+    let mut base = vs.matchers.matchers.iter().map(plan::convert_matcher).collect::<Result<Vec<_>>>()?;
+    if let Some(name) = &vs.name {
+        base.push(Matcher::equal(tributary_storage::types::METRIC_NAME, name.clone()));
+    }
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![base]);
+    }
+    vs.matchers
+        .or_matchers
+        .iter()
+        .map(|set| {
+            let mut all = set.iter().map(plan::convert_matcher).collect::<Result<Vec<_>>>()?;
+            all.extend(base.iter().cloned());
+            Ok(all)
+        })
+        .collect()
+}
+
+/// Sets a flag when dropped: the query's future went away (client gone, timeout).
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+fn check_result_type(expr: &Expr, steps: &Steps) -> Result<()> {
+    if steps.is_instant() {
+        return Ok(());
+    }
+    match expr.value_type() {
+        ValueType::Scalar | ValueType::Vector => Ok(()),
+        other => {
+            let name = if other == ValueType::Matrix { "range vector" } else { "string" };
+            Err(Error::BadData(format!(
+                "invalid expression type \"{name}\" for range query, must be Scalar or instant Vector"
+            )))
+        }
+    }
+}
+
+fn requests_or_everything(matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Vec<SelectRequest> {
+    if matcher_sets.is_empty() {
+        vec![SelectRequest::new(Vec::new(), range)]
+    } else {
+        matcher_sets.iter().map(|m| SelectRequest::new(m.clone(), range)).collect()
+    }
+}
+
+fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
+    let mut all: Vec<String> = lists.into_iter().flatten().collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// Merges the answers of a selector's alternatives (a series may match several) and sorts by
+/// labels, the order Prometheus's storage returns.
+fn union_by_labels(answers: Vec<Vec<Series>>) -> Vec<Series> {
+    let mut all: Vec<Series> = answers.into_iter().flatten().collect();
+    all.sort_by(|a, b| a.labels.cmp(&b.labels));
+    all.dedup_by(|later, kept| later.labels == kept.labels);
+    all
+}
+
+fn into_value(data: Data, steps: &Steps) -> Value {
+    let instant = steps.is_instant();
+    match data {
+        Data::Scalar(v) if instant => Value::Scalar { timestamp: steps.start, value: v[0] },
+        Data::Scalar(v) => {
+            let samples = v.into_iter().enumerate().map(|(i, value)| Sample::new(steps.time(i), value)).collect();
+            Value::Matrix(vec![Series::new(Labels::default(), samples)])
+        }
+        Data::String(s) => Value::String { timestamp: steps.start, value: s },
+        Data::Vector(v) if instant => Value::Vector(
+            v.into_iter()
+                .filter_map(|s| {
+                    let value = s.points.first()?.value;
+                    Some(VectorSample { labels: s.labels, timestamp: steps.start, value })
+                })
+                .collect(),
+        ),
+        Data::Vector(v) => {
+            let mut series: Vec<Series> = v
+                .into_iter()
+                .filter(|s| !s.points.is_empty())
+                .map(|s| {
+                    let samples = s.points.iter().map(|p| Sample::new(steps.time(p.step as usize), p.value)).collect();
+                    Series::new(s.labels, samples)
+                })
+                .collect();
+            series.sort_by(|a, b| a.labels.cmp(&b.labels));
+            Value::Matrix(series)
+        }
+        Data::Matrix(m) => Value::Matrix(m),
+    }
+}

@@ -1,0 +1,328 @@
+//! Aggregation operators (`sum`, `avg`, `topk`, `count_values`, ...) with `by`/`without`.
+//!
+//! Each input series is assigned its group once; every step then folds the present values into
+//! per-group accumulators, so the work is linear in the number of points.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use tributary_storage::types::Labels;
+
+use super::eval::Guard;
+use super::plan::Node;
+use super::statistics::{kahan_sum_inc, quantile};
+use super::value::{Point, SeriesBuilder, StepCursor, StepSeries, Steps, format_plain, keep_labels, without_labels};
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AggOp {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    Group,
+    Stddev,
+    Stdvar,
+    Topk,
+    Bottomk,
+    Quantile,
+    CountValues,
+}
+
+#[derive(Debug)]
+pub(crate) enum AggregateParam {
+    None,
+    /// `k` of topk/bottomk, `φ` of quantile.
+    Scalar(Node),
+    /// The output label of count_values.
+    Label(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Grouping {
+    pub without: bool,
+    pub labels: Vec<String>,
+}
+
+impl Grouping {
+    /// `by`: only the listed labels; `without`: all but the listed labels and `__name__`.
+    fn group_labels(&self, labels: &Labels) -> Labels {
+        if self.without { without_labels(labels, &self.labels) } else { keep_labels(labels, &self.labels) }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct AggregateNode {
+    pub op: AggOp,
+    pub expr: Node,
+    pub param: AggregateParam,
+    pub grouping: Grouping,
+}
+
+/// `param` is the scalar parameter per step; like Prometheus, only its first step's value is used.
+pub(crate) fn evaluate(
+    node: &AggregateNode,
+    input: Vec<StepSeries>,
+    param: Option<&[f64]>,
+    steps: &Steps,
+    guard: &Guard,
+) -> Result<Vec<StepSeries>> {
+    let first_param = param.and_then(|p| p.first().copied()).unwrap_or(f64::NAN);
+    match (node.op, &node.param) {
+        (AggOp::Topk | AggOp::Bottomk, _) => select_k(node, input, first_param, steps, guard),
+        (AggOp::CountValues, AggregateParam::Label(label)) => count_values(node, label, input, steps, guard),
+        (AggOp::CountValues, _) => Err(Error::Internal("count_values without a label parameter".into())),
+        _ => reduce(node, input, first_param, steps, guard),
+    }
+}
+
+/// Assigns every series a group (numbered in first-seen order) and returns the groups' labels.
+fn assign_groups(grouping: &Grouping, input: &[StepSeries]) -> (Vec<usize>, Vec<Labels>) {
+    let mut ids: HashMap<Labels, usize> = HashMap::new();
+    let mut labels = Vec::new();
+    let group_of = input
+        .iter()
+        .map(|s| match ids.entry(grouping.group_labels(&s.labels)) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                labels.push(e.key().clone());
+                *e.insert(labels.len() - 1)
+            }
+        })
+        .collect();
+    (group_of, labels)
+}
+
+/// Running state of one group at one step, mirroring Prometheus's `groupedAggregation`.
+#[derive(Clone, Debug, Default)]
+struct Accumulator {
+    seen: bool,
+    value: f64,
+    mean: f64,
+    kahan: f64,
+    count: f64,
+    incremental_mean: bool,
+    values: Vec<f64>,
+}
+
+impl Accumulator {
+    fn start(&mut self, op: AggOp, f: f64) {
+        self.seen = true;
+        self.value = f;
+        self.mean = f;
+        self.kahan = 0.0;
+        self.count = 1.0;
+        self.incremental_mean = false;
+        match op {
+            AggOp::Stddev | AggOp::Stdvar => self.value = if f.is_finite() { 0.0 } else { f64::NAN },
+            AggOp::Group => self.value = 1.0,
+            AggOp::Quantile => {
+                self.values.clear();
+                self.values.push(f);
+            }
+            _ => {}
+        }
+    }
+
+    fn add(&mut self, op: AggOp, f: f64) {
+        match op {
+            AggOp::Sum => (self.value, self.kahan) = kahan_sum_inc(f, self.value, self.kahan),
+            AggOp::Avg => self.add_to_mean(f),
+            AggOp::Max => {
+                if self.value < f || self.value.is_nan() {
+                    self.value = f;
+                }
+            }
+            AggOp::Min => {
+                if self.value > f || self.value.is_nan() {
+                    self.value = f;
+                }
+            }
+            AggOp::Count => self.count += 1.0,
+            AggOp::Stddev | AggOp::Stdvar => {
+                // Welford's online variance.
+                self.count += 1.0;
+                let delta = f - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (f - self.mean);
+            }
+            AggOp::Quantile => self.values.push(f),
+            AggOp::Group | AggOp::Topk | AggOp::Bottomk | AggOp::CountValues => {}
+        }
+    }
+
+    /// Direct Kahan-summed mean while the sum is finite, incremental mean once it would overflow.
+    fn add_to_mean(&mut self, f: f64) {
+        self.count += 1.0;
+        if !self.incremental_mean {
+            let (sum, c) = kahan_sum_inc(f, self.value, self.kahan);
+            if !sum.is_infinite() {
+                (self.value, self.kahan) = (sum, c);
+                return;
+            }
+            self.incremental_mean = true;
+            self.mean = self.value / (self.count - 1.0);
+            self.kahan /= self.count - 1.0;
+        }
+        if self.mean.is_infinite() {
+            if f.is_infinite() && (self.mean > 0.0) == (f > 0.0) {
+                return;
+            }
+            if f.is_finite() {
+                return;
+            }
+        }
+        let current = self.mean + self.kahan;
+        (self.mean, self.kahan) = kahan_sum_inc(f / self.count - current / self.count, self.mean, self.kahan);
+    }
+
+    fn finish(&mut self, op: AggOp, q: f64) -> f64 {
+        self.seen = false;
+        match op {
+            AggOp::Sum => self.value + self.kahan,
+            AggOp::Avg if self.incremental_mean => self.mean + self.kahan,
+            AggOp::Avg => (self.value + self.kahan) / self.count,
+            AggOp::Count => self.count,
+            AggOp::Stdvar => self.value / self.count,
+            AggOp::Stddev => (self.value / self.count).sqrt(),
+            AggOp::Quantile => quantile(q, &mut self.values),
+            _ => self.value,
+        }
+    }
+}
+
+fn reduce(node: &AggregateNode, input: Vec<StepSeries>, q: f64, steps: &Steps, guard: &Guard) -> Result<Vec<StepSeries>> {
+    let (group_of, group_labels) = assign_groups(&node.grouping, &input);
+    let mut accumulators = vec![Accumulator::default(); group_labels.len()];
+    let mut points: Vec<Vec<Point>> = vec![Vec::new(); group_labels.len()];
+    let mut touched = Vec::new();
+    let mut cursor = StepCursor::new(&input);
+    let mut now = Vec::new();
+    for step in 0..steps.count as u32 {
+        guard.check()?;
+        cursor.at(step, &mut now);
+        touched.clear();
+        for &(i, v) in &now {
+            let g = group_of[i];
+            let acc = &mut accumulators[g];
+            if acc.seen {
+                acc.add(node.op, v);
+            } else {
+                acc.start(node.op, v);
+                touched.push(g);
+            }
+        }
+        for &g in &touched {
+            let value = accumulators[g].finish(node.op, q);
+            points[g].push(Point { step, value });
+        }
+    }
+    Ok(group_labels
+        .into_iter()
+        .zip(points)
+        .filter(|(_, p)| !p.is_empty())
+        .map(|(labels, points)| StepSeries::new(labels, points))
+        .collect())
+}
+
+/// `topk`/`bottomk`: the k largest/smallest elements of each group, keeping their labels.
+/// NaN ranks below every number either way; an instant result lists groups in first-seen order,
+/// each sorted (descending for topk, ascending for bottomk).
+fn select_k(node: &AggregateNode, input: Vec<StepSeries>, k: f64, steps: &Steps, guard: &Guard) -> Result<Vec<StepSeries>> {
+    if !(k >= i64::MIN as f64 && k <= i64::MAX as f64) {
+        return Err(Error::Execution(format!("Scalar value {} overflows int64", format_plain(k))));
+    }
+    let k = (k as i64).min(input.len() as i64);
+    if k < 1 {
+        return Ok(Vec::new());
+    }
+    let k = k as usize;
+    let descending = node.op == AggOp::Topk;
+    let (group_of, group_labels) = assign_groups(&node.grouping, &input);
+    let mut candidates: Vec<Vec<(usize, f64)>> = vec![Vec::new(); group_labels.len()];
+    let mut touched: Vec<usize> = Vec::new();
+    let mut builder = SeriesBuilder::default();
+    let mut slot_of: Vec<Option<usize>> = vec![None; input.len()];
+    let mut cursor = StepCursor::new(&input);
+    let mut now = Vec::new();
+    for step in 0..steps.count as u32 {
+        guard.check()?;
+        cursor.at(step, &mut now);
+        touched.clear();
+        for &(i, v) in &now {
+            let g = group_of[i];
+            if candidates[g].is_empty() {
+                touched.push(g);
+            }
+            candidates[g].push((i, v));
+        }
+        touched.sort_unstable();
+        for &g in &touched {
+            let group = &mut candidates[g];
+            group.sort_by(|a, b| rank_order(a.1, b.1, descending));
+            for &(i, v) in group.iter().take(k) {
+                let slot = *slot_of[i].get_or_insert_with(|| builder.slot(input[i].labels.clone()));
+                builder.push(slot, step, v)?;
+            }
+            group.clear();
+        }
+    }
+    Ok(builder.finish())
+}
+
+/// Best first; NaN last.
+fn rank_order(a: f64, b: f64, descending: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if descending => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// `count_values("label", v)`: counts equal values per group, the value becoming `label`.
+fn count_values(
+    node: &AggregateNode,
+    label: &str,
+    input: Vec<StepSeries>,
+    steps: &Steps,
+    guard: &Guard,
+) -> Result<Vec<StepSeries>> {
+    if label.is_empty() {
+        return Err(Error::Execution(format!("invalid label name {label:?}")));
+    }
+    let mut grouping = node.grouping.clone();
+    if !grouping.without {
+        grouping.labels.push(label.to_string());
+    }
+    let mut builder = SeriesBuilder::default();
+    let mut counts: Vec<(usize, f64)> = Vec::new();
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    let mut cursor = StepCursor::new(&input);
+    let mut now = Vec::new();
+    for step in 0..steps.count as u32 {
+        guard.check()?;
+        cursor.at(step, &mut now);
+        counts.clear();
+        index.clear();
+        for &(i, v) in &now {
+            let mut labels = input[i].labels.clone();
+            labels.set(label, &format_plain(v));
+            let slot = builder.slot(grouping.group_labels(&labels));
+            match index.entry(slot) {
+                Entry::Occupied(e) => counts[*e.get()].1 += 1.0,
+                Entry::Vacant(e) => {
+                    e.insert(counts.len());
+                    counts.push((slot, 1.0));
+                }
+            }
+        }
+        for &(slot, count) in &counts {
+            builder.push(slot, step, count)?;
+        }
+    }
+    Ok(builder.finish())
+}

@@ -1,0 +1,341 @@
+//! Turns the parser's AST into the evaluator's plan: selectors are numbered and their matchers
+//! converted, modifiers resolved to milliseconds, and anything the engine cannot evaluate is
+//! rejected here, before any data is read.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use promql_parser::label::{MatchOp as ParserOp, Matcher as ParserMatcher};
+use promql_parser::parser::token::{
+    T_ADD, T_ATAN2, T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_DIV, T_EQLC, T_GROUP, T_GTE, T_GTR, T_LAND, T_LOR,
+    T_LSS, T_LTE, T_LUNLESS, T_MAX, T_MIN, T_MOD, T_MUL, T_NEQ, T_POW, T_QUANTILE, T_STDDEV, T_STDVAR, T_SUB, T_SUM,
+    T_TOPK,
+};
+use promql_parser::parser::{AtModifier, Expr, LabelModifier, Offset, VectorMatchCardinality, VectorSelector};
+use tributary_storage::types::{MatchOp, Matcher, METRIC_NAME, TimeRange, TimestampMs};
+
+use super::aggregate::{AggOp, AggregateNode, AggregateParam, Grouping};
+use super::binary::{BinOp, BinaryNode, Cardinality, Matching};
+use super::functions::{self, CallNode};
+use super::value::Steps;
+use crate::error::{Error, Result};
+
+/// An evaluable query: the node tree and the selectors it reads, indexed by [`Node::Vector`] and
+/// [`Node::Matrix`].
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub root: Node,
+    pub selectors: Vec<Selector>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Node {
+    Number(f64),
+    String(String),
+    /// An instant vector selector (index into [`Plan::selectors`]).
+    Vector(usize),
+    /// A range vector selector (index into [`Plan::selectors`]); its range is on the selector.
+    Matrix(usize),
+    /// Unary minus.
+    Negate(Box<Node>),
+    Binary(Box<BinaryNode>),
+    Aggregate(Box<AggregateNode>),
+    Call(Box<CallNode>),
+}
+
+/// `@` resolved against the query: `start()`/`end()` are the query's bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum At {
+    Start,
+    End,
+    Fixed(TimestampMs),
+}
+
+/// One selector of the query: what to read and how its windows sit relative to a step.
+#[derive(Debug)]
+pub(crate) struct Selector {
+    /// Alternatives (the `or` form of label matchers); a series matching any set is selected.
+    pub matcher_sets: Vec<Vec<Matcher>>,
+    pub offset_ms: i64,
+    pub at: Option<At>,
+    /// Zero for instant selectors.
+    pub range_ms: i64,
+}
+
+impl Selector {
+    /// The time a step's window ends at: the step (or the `@` time), minus the offset.
+    pub fn reference_time(&self, t: TimestampMs, steps: &Steps) -> TimestampMs {
+        let base = match self.at {
+            None => t,
+            Some(At::Start) => steps.start,
+            Some(At::End) => steps.end,
+            Some(At::Fixed(ms)) => ms,
+        };
+        base.saturating_sub(self.offset_ms)
+    }
+
+    /// The closed interval of samples any step can see. Windows are left-open, so the first
+    /// millisecond of the earliest window is excluded.
+    pub fn fetch_range(&self, steps: &Steps, lookback_ms: i64) -> TimeRange {
+        let width = if self.range_ms > 0 { self.range_ms } else { lookback_ms };
+        let first = self.reference_time(steps.start, steps);
+        let last = self.reference_time(steps.end, steps);
+        TimeRange::new(first.saturating_sub(width).saturating_add(1), last)
+    }
+}
+
+/// Builds a plan from a parsed expression.
+pub(crate) fn plan(expr: &Expr) -> Result<Plan> {
+    let mut planner = Planner { selectors: Vec::new() };
+    let root = planner.node(expr)?;
+    Ok(Plan { root, selectors: planner.selectors })
+}
+
+#[derive(Debug)]
+pub(crate) struct Planner {
+    selectors: Vec<Selector>,
+}
+
+impl Planner {
+    pub fn node(&mut self, expr: &Expr) -> Result<Node> {
+        Ok(match expr {
+            Expr::NumberLiteral(n) => Node::Number(n.val),
+            Expr::StringLiteral(s) => Node::String(s.val.clone()),
+            Expr::Paren(p) => self.node(&p.expr)?,
+            Expr::Unary(u) => Node::Negate(Box::new(self.node(&u.expr)?)),
+            Expr::VectorSelector(vs) => Node::Vector(self.selector(vs, Duration::ZERO)?),
+            Expr::MatrixSelector(ms) => Node::Matrix(self.selector(&ms.vs, ms.range)?),
+            Expr::Subquery(_) => return Err(Error::unsupported("subqueries")),
+            Expr::Extension(_) => return Err(Error::unsupported("extension expressions")),
+            Expr::Binary(b) => {
+                let op = binary_op(b.op.id())?;
+                let modifier = b.modifier.clone().unwrap_or_default();
+                if modifier.fill_values.lhs.is_some() || modifier.fill_values.rhs.is_some() {
+                    return Err(Error::unsupported("the fill/fill_left/fill_right binary operator modifiers"));
+                }
+                let card = match &modifier.card {
+                    VectorMatchCardinality::OneToOne => Cardinality::OneToOne,
+                    VectorMatchCardinality::ManyToOne(_) => Cardinality::ManyToOne,
+                    VectorMatchCardinality::OneToMany(_) => Cardinality::OneToMany,
+                    VectorMatchCardinality::ManyToMany => Cardinality::ManyToMany,
+                };
+                let include = modifier.card.labels().map(|l| l.labels.clone()).unwrap_or_default();
+                let (on, labels) = match &modifier.matching {
+                    Some(LabelModifier::Include(l)) => (true, l.labels.clone()),
+                    Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
+                    None => (false, Vec::new()),
+                };
+                let matching = Matching { card, on, labels, include };
+                Node::Binary(Box::new(BinaryNode {
+                    op,
+                    lhs: self.node(&b.lhs)?,
+                    rhs: self.node(&b.rhs)?,
+                    return_bool: modifier.return_bool,
+                    matching,
+                }))
+            }
+            Expr::Aggregate(a) => {
+                let op = aggregate_op(a.op.id(), &a.op.to_string())?;
+                let param = match (&a.param, op) {
+                    (Some(p), AggOp::CountValues) => AggregateParam::Label(string_arg(p)?),
+                    (Some(p), _) => AggregateParam::Scalar(self.node(p)?),
+                    (None, _) => AggregateParam::None,
+                };
+                let grouping = match &a.modifier {
+                    Some(LabelModifier::Include(l)) => Grouping { without: false, labels: l.labels.clone() },
+                    Some(LabelModifier::Exclude(l)) => Grouping { without: true, labels: l.labels.clone() },
+                    None => Grouping { without: false, labels: Vec::new() },
+                };
+                Node::Aggregate(Box::new(AggregateNode { op, expr: self.node(&a.expr)?, param, grouping }))
+            }
+            Expr::Call(call) => functions::plan_call(self, call)?,
+        })
+    }
+
+    fn selector(&mut self, vs: &VectorSelector, range: Duration) -> Result<usize> {
+        let mut base = vs.matchers.matchers.iter().map(convert_matcher).collect::<Result<Vec<_>>>()?;
+        if let Some(name) = &vs.name {
+            base.push(Matcher::equal(METRIC_NAME, name.clone()));
+        }
+        let matcher_sets = if vs.matchers.or_matchers.is_empty() {
+            vec![base]
+        } else {
+            vs.matchers
+                .or_matchers
+                .iter()
+                .map(|set| {
+                    let mut all = set.iter().map(convert_matcher).collect::<Result<Vec<_>>>()?;
+                    all.extend(base.iter().cloned());
+                    Ok(all)
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        let offset_ms = match &vs.offset {
+            None => 0,
+            Some(Offset::Pos(d)) => duration_ms(*d),
+            Some(Offset::Neg(d)) => -duration_ms(*d),
+        };
+        let at = vs.at.as_ref().map(|at| match at {
+            AtModifier::Start => At::Start,
+            AtModifier::End => At::End,
+            AtModifier::At(t) => At::Fixed(system_time_ms(*t)),
+        });
+        self.selectors.push(Selector { matcher_sets, offset_ms, at, range_ms: duration_ms(range) });
+        Ok(self.selectors.len() - 1)
+    }
+}
+
+/// The value of a string argument (parentheses allowed, as in Prometheus).
+pub(crate) fn string_arg(expr: &Expr) -> Result<String> {
+    match unwrap_parens(expr) {
+        Expr::StringLiteral(s) => Ok(s.val.clone()),
+        other => Err(Error::BadData(format!("expected a string literal, got {other}"))),
+    }
+}
+
+pub(crate) fn unwrap_parens(mut expr: &Expr) -> &Expr {
+    while let Expr::Paren(p) = expr {
+        expr = &p.expr;
+    }
+    expr
+}
+
+/// Converts a parsed matcher into the storage matcher (same Prometheus semantics: anchored
+/// regexes where `.` matches newlines).
+pub(crate) fn convert_matcher(m: &ParserMatcher) -> Result<Matcher> {
+    let op = match m.op {
+        ParserOp::Equal => MatchOp::Equal,
+        ParserOp::NotEqual => MatchOp::NotEqual,
+        ParserOp::Re(_) => MatchOp::RegexMatch,
+        ParserOp::NotRe(_) => MatchOp::RegexNoMatch,
+    };
+    Matcher::new(op, m.name.clone(), m.value.clone())
+        // Go accepts a literal `{` that does not start a repetition; Rust's regex does not.
+        .or_else(|_| Matcher::new(op, m.name.clone(), escape_literal_braces(&m.value)))
+        .map_err(|e| Error::BadData(format!("invalid regular expression {:?}: {e}", m.value)))
+}
+
+/// Escapes every `{` that does not open a valid `{n}`, `{n,}` or `{n,m}` repetition.
+fn escape_literal_braces(re: &str) -> String {
+    let chars: Vec<char> = re.chars().collect();
+    let mut out = String::with_capacity(re.len() + 4);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            out.push(c);
+            out.push(chars[i + 1]);
+            i += 2;
+            continue;
+        }
+        if c == '{' && !opens_repetition(&chars[i + 1..]) {
+            out.push('\\');
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn opens_repetition(rest: &[char]) -> bool {
+    let Some(close) = rest.iter().position(|&c| c == '}') else { return false };
+    let body: String = rest[..close].iter().collect();
+    let mut parts = body.splitn(2, ',');
+    let min = parts.next().unwrap_or("");
+    let max = parts.next();
+    !min.is_empty() && min.chars().all(|c| c.is_ascii_digit()) && max.is_none_or(|m| m.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn system_time_ms(t: SystemTime) -> TimestampMs {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => duration_ms(d),
+        Err(e) => -duration_ms(e.duration()),
+    }
+}
+
+fn binary_op(id: u16) -> Result<BinOp> {
+    Ok(match id {
+        T_ADD => BinOp::Add,
+        T_SUB => BinOp::Sub,
+        T_MUL => BinOp::Mul,
+        T_DIV => BinOp::Div,
+        T_MOD => BinOp::Mod,
+        T_POW => BinOp::Pow,
+        T_ATAN2 => BinOp::Atan2,
+        T_EQLC => BinOp::Eq,
+        T_NEQ => BinOp::Ne,
+        T_GTR => BinOp::Gt,
+        T_LSS => BinOp::Lt,
+        T_GTE => BinOp::Ge,
+        T_LTE => BinOp::Le,
+        T_LAND => BinOp::And,
+        T_LOR => BinOp::Or,
+        T_LUNLESS => BinOp::Unless,
+        other => return Err(Error::Internal(format!("unknown binary operator token {other}"))),
+    })
+}
+
+fn aggregate_op(id: u16, name: &str) -> Result<AggOp> {
+    Ok(match id {
+        T_SUM => AggOp::Sum,
+        T_AVG => AggOp::Avg,
+        T_MIN => AggOp::Min,
+        T_MAX => AggOp::Max,
+        T_COUNT => AggOp::Count,
+        T_GROUP => AggOp::Group,
+        T_STDDEV => AggOp::Stddev,
+        T_STDVAR => AggOp::Stdvar,
+        T_TOPK => AggOp::Topk,
+        T_BOTTOMK => AggOp::Bottomk,
+        T_QUANTILE => AggOp::Quantile,
+        T_COUNT_VALUES => AggOp::CountValues,
+        _ => return Err(Error::unsupported(format!("the {name} aggregation"))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(q: &str) -> Result<Plan> {
+        plan(&promql_parser::parser::parse(q).unwrap())
+    }
+
+    #[test]
+    fn selectors_resolve_offset_at_and_range() {
+        let p = plan_of(r#"rate(foo{a=~"x.*"}[5m] offset 1m @ 100)"#).unwrap();
+        let s = &p.selectors[0];
+        assert_eq!((s.range_ms, s.offset_ms, s.at), (300_000, 60_000, Some(At::Fixed(100_000))));
+        assert_eq!(s.matcher_sets[0].len(), 2);
+        let steps = Steps::range(0, 1_000_000, 1000);
+        // @ pins every step to 100s, minus the 1m offset; the window is (40s - 5m, 40s].
+        assert_eq!(s.fetch_range(&steps, 1), TimeRange::new(40_000 - 300_000 + 1, 40_000));
+    }
+
+    #[test]
+    fn instant_selectors_fetch_the_lookback_window() {
+        let p = plan_of("foo offset -1m").unwrap();
+        let steps = Steps::range(600_000, 900_000, 15_000);
+        assert_eq!(p.selectors[0].fetch_range(&steps, 300_000), TimeRange::new(360_001, 960_000));
+        let p = plan_of("foo @ end()").unwrap();
+        assert_eq!(p.selectors[0].fetch_range(&steps, 300_000), TimeRange::new(600_001, 900_000));
+    }
+
+    #[test]
+    fn unsupported_features_are_named() {
+        let err = plan_of("rate(foo[5m:1m])").unwrap_err();
+        assert!(err.to_string().contains("subqueries"), "{err}");
+        let err = plan_of("limitk(2, foo)").unwrap_err();
+        assert!(err.to_string().contains("limitk"), "{err}");
+    }
+
+    #[test]
+    fn go_style_literal_braces_are_accepted() {
+        assert_eq!(escape_literal_braces("a{b}c"), r"a\{b}c");
+        assert_eq!(escape_literal_braces("a{2,3}"), "a{2,3}");
+        assert_eq!(escape_literal_braces(r"\{x"), r"\{x");
+    }
+}

@@ -1,0 +1,173 @@
+//! [`MergedSource`]: one [`Source`] over several (the head and the Parquet files), so the engine
+//! never needs to know where a sample lives.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::future::try_join_all;
+use tributary_storage::Result;
+use tributary_storage::read::{SelectRequest, Source};
+use tributary_storage::types::{Labels, Sample, Series};
+
+/// Reads every inner source and merges their answers.
+///
+/// Sources are given in priority order (head first, then Parquet): series with equal label sets
+/// are merged into one, and when two sources hold a sample at the same timestamp the earlier
+/// source's sample wins. The head holds the freshest copy of a sample that may also have been
+/// flushed, so it must come first.
+#[derive(Debug, Clone)]
+pub struct MergedSource {
+    sources: Vec<Arc<dyn Source>>,
+}
+
+impl MergedSource {
+    pub fn new(sources: Vec<Arc<dyn Source>>) -> Self {
+        Self { sources }
+    }
+}
+
+#[async_trait]
+impl Source for MergedSource {
+    async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.select(req))).await?;
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut merged: Vec<Series> = Vec::new();
+        for answer in answers {
+            for series in answer {
+                match index.entry(series.labels) {
+                    Entry::Vacant(slot) => {
+                        merged.push(Series::new(slot.key().clone(), series.samples));
+                        slot.insert(merged.len() - 1);
+                    }
+                    Entry::Occupied(slot) => {
+                        let existing = &mut merged[*slot.get()].samples;
+                        *existing = merge_samples(std::mem::take(existing), series.samples);
+                    }
+                }
+            }
+        }
+        Ok(merged)
+    }
+
+    async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.series(req))).await?;
+        let mut all: Vec<Labels> = answers.into_iter().flatten().collect();
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
+    async fn label_names(&self, req: &SelectRequest) -> Result<Vec<String>> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.label_names(req))).await?;
+        Ok(sorted_union(answers))
+    }
+
+    async fn label_values(&self, name: &str, req: &SelectRequest) -> Result<Vec<String>> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.label_values(name, req))).await?;
+        Ok(sorted_union(answers))
+    }
+}
+
+fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
+    let mut all: Vec<String> = lists.into_iter().flatten().collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// Merges two sorted, timestamp-unique sample lists; `first` wins on equal timestamps.
+fn merge_samples(first: Vec<Sample>, second: Vec<Sample>) -> Vec<Sample> {
+    if second.is_empty() {
+        return first;
+    }
+    if first.is_empty() {
+        return second;
+    }
+    let mut out = Vec::with_capacity(first.len() + second.len());
+    let (mut a, mut b) = (first.into_iter().peekable(), second.into_iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.timestamp < y.timestamp => out.extend(a.next()),
+            (Some(x), Some(y)) if x.timestamp > y.timestamp => out.extend(b.next()),
+            (Some(_), Some(_)) => {
+                out.extend(a.next());
+                b.next();
+            }
+            (Some(_), None) => out.extend(a.by_ref()),
+            (None, Some(_)) => out.extend(b.by_ref()),
+            (None, None) => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_source::VecSource;
+    use proptest::prelude::*;
+    use tributary_storage::types::{Matcher, STALE_NAN_BITS, TimeRange};
+
+    fn series(name: &str, samples: &[(i64, f64)]) -> Series {
+        Series::new(
+            Labels::from_pairs(&[("__name__", name)]),
+            samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+        )
+    }
+
+    fn req(name: &str) -> SelectRequest {
+        SelectRequest::new(vec![Matcher::equal("__name__", name)], TimeRange::ALL)
+    }
+
+    #[tokio::test]
+    async fn merges_series_and_prefers_the_first_source_on_ties() {
+        let head = Arc::new(VecSource::new(vec![series("up", &[(20, 2.0), (30, 3.0)])]));
+        let parquet = Arc::new(VecSource::new(vec![
+            series("up", &[(10, 1.0), (20, 99.0)]),
+            series("other", &[(5, 5.0)]),
+        ]));
+        let merged = MergedSource::new(vec![head, parquet]);
+        let got = merged.select(&req("up")).await.unwrap();
+        assert_eq!(got.len(), 1);
+        let values: Vec<(i64, f64)> = got[0].samples.iter().map(|s| (s.timestamp, s.value)).collect();
+        assert_eq!(values, vec![(10, 1.0), (20, 2.0), (30, 3.0)]);
+    }
+
+    #[tokio::test]
+    async fn keeps_stale_markers_bit_exact_and_unions_listings() {
+        let stale = f64::from_bits(STALE_NAN_BITS);
+        let head = Arc::new(VecSource::new(vec![series("up", &[(20, stale)])]));
+        let parquet = Arc::new(VecSource::new(vec![series("down", &[(10, 1.0)])]));
+        let merged = MergedSource::new(vec![head, parquet]);
+        let got = merged.select(&req("up")).await.unwrap();
+        assert_eq!(got[0].samples[0].value.to_bits(), STALE_NAN_BITS);
+        let all = SelectRequest::new(vec![], TimeRange::ALL);
+        assert_eq!(merged.label_values("__name__", &all).await.unwrap(), vec!["down", "up"]);
+        assert_eq!(merged.series(&all).await.unwrap().len(), 2);
+        assert_eq!(merged.label_names(&all).await.unwrap(), vec!["__name__"]);
+    }
+
+    proptest! {
+        #[test]
+        fn merge_is_sorted_unique_and_keeps_first(
+            a in proptest::collection::btree_map(0i64..200, -5.0f64..5.0, 0..40),
+            b in proptest::collection::btree_map(0i64..200, -5.0f64..5.0, 0..40),
+        ) {
+            let to_samples = |m: &std::collections::BTreeMap<i64, f64>| {
+                m.iter().map(|(&t, &v)| Sample::new(t, v)).collect::<Vec<_>>()
+            };
+            let out = merge_samples(to_samples(&a), to_samples(&b));
+            prop_assert!(out.windows(2).all(|w| w[0].timestamp < w[1].timestamp));
+            for s in &out {
+                let expected = a.get(&s.timestamp).or_else(|| b.get(&s.timestamp)).copied();
+                prop_assert_eq!(Some(s.value), expected);
+            }
+            let mut keys: Vec<i64> = a.keys().chain(b.keys()).copied().collect();
+            keys.sort();
+            keys.dedup();
+            prop_assert_eq!(out.len(), keys.len());
+        }
+    }
+}

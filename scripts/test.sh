@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up everything the test suite needs on a fresh Debian machine, then runs all of it.
+# A missing dependency fails the run; nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# System programs the end-to-end tests drive for real.
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+command -v prometheus >/dev/null && command -v promtool >/dev/null
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+log "format"
+cargo fmt --all -- --check
+
+log "clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+log "docs (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked
+
+log "tests"
+cargo nextest run --workspace --all-features --locked --profile ci
+
+log "doc tests"
+cargo test --workspace --all-features --locked --doc

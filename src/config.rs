@@ -1,0 +1,183 @@
+//! The root configuration: one serde tree, read from TOML, then overridden by environment
+//! variables and flags (defaults < file < env < flags).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use tributary_ingest::IngestConfig;
+use tributary_query::QueryConfig;
+use tributary_storage::config::StorageConfig;
+
+/// Everything Tributary can be told. `deploy/config/tributary.example.toml` is generated from
+/// `Config::default()` and a test keeps it current.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub ingest: IngestConfig,
+    pub storage: StorageConfig,
+    pub query: QueryConfig,
+}
+
+/// Process-level settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address of the HTTP server: receivers, query APIs, `/metrics`.
+    pub http_listen: SocketAddr,
+    /// Directory for the write-ahead log, and for the Parquet files when `storage.url` is unset.
+    pub data_dir: PathBuf,
+    /// Which tiers this process runs.
+    pub role: Role,
+    /// Log filter in `tracing` env-filter syntax (the `RUST_LOG` variable overrides it).
+    pub log: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            http_listen: "0.0.0.0:9201".parse().expect("valid address"),
+            data_dir: PathBuf::from("./data"),
+            role: Role::AllInOne,
+            log: "info".to_string(),
+        }
+    }
+}
+
+/// The tiers one process runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Ingest and query in one process (the head is queryable).
+    #[default]
+    AllInOne,
+    /// Receivers, WAL, head and flush only.
+    Ingest,
+    /// Query APIs over the object store only (recent, unflushed data is not visible).
+    Query,
+}
+
+/// Command-line flags. Each has an environment variable; both override the file.
+#[derive(Debug, Parser)]
+#[command(name = "tributary", version, about = "A central telemetry store for a fleet of Kubernetes clusters")]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, env = "TRIBUTARY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HTTP listen address (server.http_listen).
+    #[arg(long, env = "TRIBUTARY_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+    /// Data directory (server.data_dir).
+    #[arg(long, env = "TRIBUTARY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Object storage URL (storage.url): `file:///path` or `s3://bucket/prefix`.
+    #[arg(long, env = "TRIBUTARY_STORAGE")]
+    pub storage: Option<String>,
+    /// Which tiers to run (server.role).
+    #[arg(long, env = "TRIBUTARY_ROLE", value_enum)]
+    pub role: Option<Role>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("parsing config file {path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), source: Box::new(e) })
+    }
+
+    /// Layers the file (if any) and the flags/env over the defaults, then validates.
+    pub fn load(cli: &Cli) -> Result<Self, ConfigError> {
+        let mut cfg = match &cli.config {
+            Some(p) => Self::from_file(p)?,
+            None => Self::default(),
+        };
+        if let Some(a) = cli.http_listen {
+            cfg.server.http_listen = a;
+        }
+        if let Some(d) = &cli.data_dir {
+            cfg.server.data_dir = d.clone();
+        }
+        if let Some(s) = &cli.storage {
+            cfg.storage.url = Some(s.clone());
+        }
+        if let Some(r) = cli.role {
+            cfg.server.role = r;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let h = &self.ingest.head;
+        if h.max_samples == 0 || h.hard_limit_samples < h.max_samples {
+            return Err(ConfigError::Invalid(
+                "ingest.head.hard_limit_samples must be >= ingest.head.max_samples > 0".into(),
+            ));
+        }
+        if h.flush_interval.is_zero() {
+            return Err(ConfigError::Invalid("ingest.head.flush_interval must be positive".into()));
+        }
+        if self.ingest.cluster_header.is_empty() {
+            return Err(ConfigError::Invalid("ingest.cluster_header must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let text = Config::default().to_toml();
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back.to_toml(), text);
+    }
+
+    #[test]
+    fn example_config_is_current() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config/tributary.example.toml");
+        let text = std::fs::read_to_string(&path).expect("deploy/config/tributary.example.toml exists");
+        assert_eq!(
+            text,
+            format!("{}{}", EXAMPLE_HEADER, Config::default().to_toml()),
+            "regenerate with: cargo run -- --print-config > deploy/config/tributary.example.toml"
+        );
+    }
+
+    #[test]
+    fn flags_override_file_and_unknown_keys_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(&p, "[server]\nhttp_listen = \"127.0.0.1:1\"\ndata_dir = \"/from-file\"\n").unwrap();
+        let cli = Cli::parse_from(["tributary", "--config", p.to_str().unwrap(), "--data-dir", "/from-flag"]);
+        let cfg = Config::load(&cli).unwrap();
+        assert_eq!(cfg.server.http_listen.port(), 1);
+        assert_eq!(cfg.server.data_dir, PathBuf::from("/from-flag"));
+        std::fs::write(&p, "[server]\nnope = 1\n").unwrap();
+        assert!(matches!(Config::from_file(&p), Err(ConfigError::Parse { .. })));
+    }
+}
+
+/// The comment at the top of the generated example file.
+pub const EXAMPLE_HEADER: &str = "# Tributary configuration with every option at its default.\n\
+# Generated by `tributary --print-config`; see the README's configuration reference.\n\n";

@@ -1,0 +1,119 @@
+//! The `tributary` binary's wiring: configuration, roles, the HTTP server, startup and graceful
+//! shutdown. No protocol, storage or query logic lives here — only the joints between crates:
+//! the head (from `ingest`) and the Parquet reader (from `storage`) are handed to the query
+//! engine as `storage::read::Source`s, which is why `query` never depends on `ingest`.
+
+pub mod config;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use parking_lot::Mutex;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use tributary_ingest::Ingester;
+use tributary_query::Engine;
+use tributary_query::source::MergedSource;
+use tributary_storage::Storage;
+use tributary_storage::read::Source;
+
+use crate::config::{Config, Role};
+
+/// Startup and serving failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("opening storage: {0}")]
+    Storage(#[from] tributary_storage::Error),
+    #[error("opening ingest: {0}")]
+    Ingest(#[from] tributary_ingest::Error),
+    #[error("binding {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+    #[error("creating data dir {path}: {source}")]
+    DataDir { path: std::path::PathBuf, source: std::io::Error },
+}
+
+/// Runs the server until SIGINT/SIGTERM, then stops accepting, flushes the head and closes the WAL.
+pub async fn run(cfg: Config) -> Result<(), Error> {
+    std::fs::create_dir_all(&cfg.server.data_dir)
+        .map_err(|source| Error::DataDir { path: cfg.server.data_dir.clone(), source })?;
+    let storage = Storage::open(&cfg.storage, &cfg.server.data_dir).await?;
+    let mut registry = Registry::with_prefix("");
+    let mut refresh: Arc<dyn Fn() + Send + Sync> = Arc::new(|| {});
+
+    let ingester = match cfg.server.role {
+        Role::AllInOne | Role::Ingest => {
+            let ing = Ingester::open(cfg.ingest.clone(), &cfg.server.data_dir, storage.clone()).await?;
+            ing.metrics().register(&mut registry);
+            let i = ing.clone();
+            refresh = Arc::new(move || i.refresh_gauges());
+            Some(ing)
+        }
+        Role::Query => None,
+    };
+
+    let mut app = Router::new()
+        .route("/-/healthy", get(|| async { "Tributary is Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Tributary is Ready.\n" }));
+    if let Some(ing) = &ingester {
+        app = app.merge(tributary_ingest::http::router(ing.clone()));
+    }
+    if cfg.server.role != Role::Ingest {
+        let mut sources: Vec<Arc<dyn Source>> = Vec::new();
+        if let Some(ing) = &ingester {
+            sources.push(ing.head());
+        }
+        sources.push(storage.source());
+        let engine = Arc::new(Engine::new(Arc::new(MergedSource::new(sources)), cfg.query.clone()));
+        app = app.merge(tributary_query::http::router(engine));
+    }
+    let registry = Arc::new(Mutex::new(registry));
+    app = app.merge(telemetry::metrics_router(registry, refresh)).layer(TraceLayer::new_for_http());
+
+    let listener = TcpListener::bind(cfg.server.http_listen)
+        .await
+        .map_err(|source| Error::Bind { addr: cfg.server.http_listen, source })?;
+    let addr = listener.local_addr().map_err(Error::Serve)?;
+    tracing::info!(%addr, role = ?cfg.server.role, data_dir = %cfg.server.data_dir.display(), "tributary listening");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let flusher = ingester.as_ref().map(|ing| tokio::spawn(ing.clone().run_flusher(stop_rx)));
+
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)?;
+
+    tracing::info!("stopping: flushing the head and closing the write-ahead log");
+    let _ = stop_tx.send(true);
+    if let Some(f) = flusher {
+        let _ = f.await;
+    }
+    if let Some(ing) = ingester {
+        ing.shutdown().await?;
+    }
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

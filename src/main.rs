@@ -1,0 +1,38 @@
+//! `tributary`: parse flags, load configuration, start the runtime, run.
+
+use clap::Parser;
+use tributary::config::{Cli, Config, EXAMPLE_HEADER};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let cfg = match Config::load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tributary: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if cli.print_config {
+        #[expect(clippy::print_stdout, reason = "the flag's whole job is printing")]
+        {
+            print!("{EXAMPLE_HEADER}{}", cfg.to_toml());
+        }
+        return std::process::ExitCode::SUCCESS;
+    }
+    tributary::telemetry::init_logging(&cfg.server.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tributary: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(tributary::run(cfg)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "tributary failed");
+            eprintln!("tributary: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The object-store key layout: the only place keys are built and parsed.
+//!
+//! # Format (on-disk contract)
+//!
+//! ```text
+//! <table>/<YYYY-MM-DD>/<HH>/<cluster>/<min_ts>-<max_ts>-<rows>-<uuid>.parquet
+//! metrics/2026-11-21/14/prod-eu-1/1795269600000-1795273185000-86400-019a9b3c-...-....parquet
+//! ```
+//!
+//! - `<table>`: `metrics` (see [`Table`]).
+//! - `<YYYY-MM-DD>/<HH>`: the UTC hour every row of the file falls in (files never span hours).
+//! - `<cluster>`: the `cluster` label value of every row, percent-escaped so any UTF-8 value is
+//!   one safe path segment: bytes other than `A-Z a-z 0-9 - _ .` become `%XX` (uppercase hex),
+//!   and the segments `.`/`..` become `%2E`/`%2E%2E`. Rows without a cluster label go under
+//!   [`NO_CLUSTER`] (`@none`), which no escaped value can equal because `@` is always escaped.
+//! - `<min_ts>-<max_ts>`: the smallest and largest sample timestamp in the file (ms since the
+//!   epoch, decimal, may be negative), so readers prune files by time without reading footers.
+//! - `<rows>`: the file's row count, so the catalog is built from a listing alone.
+//! - `<uuid>`: a UUID v7, hyphenated lowercase. v7 UUIDs sort by creation time, so comparing
+//!   them orders files by write order: when two files hold a sample for the same series and
+//!   timestamp, the one with the larger UUID wins.
+//!
+//! Keys are canonical: [`FileKey::parse`] accepts exactly the strings [`FileKey::path`] produces.
+
+use std::fmt::Write as _;
+
+use chrono::{Datelike, NaiveDate, Timelike};
+use object_store::path::Path;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use uuid::Uuid;
+
+use crate::types::{TimeRange, TimestampMs};
+use crate::{Error, Result};
+
+/// Milliseconds in one partition hour.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// The cluster segment for rows that have no `cluster` label.
+pub const NO_CLUSTER: &str = "@none";
+
+/// Everything but `A-Z a-z 0-9 - _ .` is escaped.
+const CLUSTER_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
+
+/// A kind of data with its own key prefix and schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Float samples, schema in [`crate::schema`].
+    Metrics,
+}
+
+impl Table {
+    /// The first key segment of every file of this table.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Table::Metrics => "metrics",
+        }
+    }
+
+    /// The listing prefix that holds every file of this table.
+    pub fn prefix(self) -> Path {
+        Path::from(self.dir())
+    }
+
+    fn from_dir(s: &str) -> Option<Self> {
+        match s {
+            "metrics" => Some(Table::Metrics),
+            _ => None,
+        }
+    }
+}
+
+/// A UTC hour, counted from the Unix epoch. Partitions keys and bounds every file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Hour(pub i64);
+
+impl Hour {
+    /// The hour holding `ts`.
+    pub fn of(ts: TimestampMs) -> Self {
+        Hour(ts.div_euclid(HOUR_MS))
+    }
+
+    /// First millisecond of the hour.
+    pub fn start_ms(self) -> TimestampMs {
+        self.0.saturating_mul(HOUR_MS)
+    }
+
+    /// Last millisecond of the hour (inclusive).
+    pub fn end_ms(self) -> TimestampMs {
+        self.start_ms().saturating_add(HOUR_MS - 1)
+    }
+
+    pub fn range(self) -> TimeRange {
+        TimeRange::new(self.start_ms(), self.end_ms())
+    }
+
+    /// The calendar date and hour of day, if the year is one keys can hold (0000..=9999).
+    fn civil(self) -> Option<(NaiveDate, u32)> {
+        let dt = chrono::DateTime::from_timestamp(self.0.checked_mul(3600)?, 0)?;
+        (0..=9999).contains(&dt.year()).then(|| (dt.date_naive(), dt.hour()))
+    }
+
+    fn from_civil(date: NaiveDate, hour: u32) -> Self {
+        let secs = date.and_hms_opt(hour, 0, 0).map_or(0, |d| d.and_utc().timestamp());
+        Hour(secs.div_euclid(3600))
+    }
+}
+
+/// True when `ts` can be stored: its UTC year is within 0000..=9999, the range keys can name.
+pub fn storable_timestamp(ts: TimestampMs) -> bool {
+    Hour::of(ts).civil().is_some()
+}
+
+/// Escapes a cluster label value (`""` = no cluster) into one path segment.
+pub fn escape_cluster(cluster: &str) -> String {
+    match cluster {
+        "" => NO_CLUSTER.to_string(),
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        c => utf8_percent_encode(c, CLUSTER_ESCAPE).to_string(),
+    }
+}
+
+/// Inverse of [`escape_cluster`]: `Some("")` for the no-cluster placeholder, `None` when the
+/// segment is not one `escape_cluster` could have produced.
+pub fn unescape_cluster(segment: &str) -> Option<String> {
+    if segment == NO_CLUSTER {
+        return Some(String::new());
+    }
+    let value = percent_decode_str(segment).decode_utf8().ok()?.into_owned();
+    (!value.is_empty() && escape_cluster(&value) == segment).then_some(value)
+}
+
+/// Everything a key says about its file.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FileKey {
+    pub table: Table,
+    pub hour: Hour,
+    /// The `cluster` label of every row; `""` when the rows have none.
+    pub cluster: String,
+    pub min_ts: TimestampMs,
+    pub max_ts: TimestampMs,
+    pub rows: u64,
+    /// UUID v7: orders files by write time.
+    pub id: Uuid,
+}
+
+impl FileKey {
+    /// A key for a new file of `table`. Fails when the timestamps are not ordered, lie in
+    /// different hours, or fall outside the years keys can name.
+    pub fn new(table: Table, cluster: &str, min_ts: TimestampMs, max_ts: TimestampMs, rows: u64) -> Result<Self> {
+        let hour = Hour::of(min_ts);
+        if min_ts > max_ts || Hour::of(max_ts) != hour || hour.civil().is_none() {
+            return Err(Error::InvalidData {
+                reason: format!("file time span {min_ts}..={max_ts} must lie within one hour of years 0000-9999"),
+            });
+        }
+        Ok(Self { table, hour, cluster: cluster.to_string(), min_ts, max_ts, rows, id: Uuid::now_v7() })
+    }
+
+    pub fn time_range(&self) -> TimeRange {
+        TimeRange::new(self.min_ts, self.max_ts)
+    }
+
+    /// The object key.
+    pub fn path(&self) -> Path {
+        // `new`/`parse` guarantee a civil hour; the fallback keeps this total without panicking.
+        let (date, hh) = self.hour.civil().unwrap_or((NaiveDate::MIN, 0));
+        let mut key = String::with_capacity(128);
+        let _ = write!(
+            key,
+            "{}/{:04}-{:02}-{:02}/{:02}/{}/{}-{}-{}-{}.parquet",
+            self.table.dir(),
+            date.year(),
+            date.month(),
+            date.day(),
+            hh,
+            escape_cluster(&self.cluster),
+            self.min_ts,
+            self.max_ts,
+            self.rows,
+            self.id.hyphenated()
+        );
+        // Every segment is non-empty, not `.`/`..` and free of control characters and `/`.
+        Path::parse(&key).unwrap_or_else(|_| Path::from(key.as_str()))
+    }
+
+    /// Parses a key [`FileKey::path`] produced; `None` for anything else (foreign or temporary
+    /// objects are ignored, never guessed at).
+    pub fn parse(path: &Path) -> Option<Self> {
+        let raw = path.as_ref();
+        let mut parts = raw.split('/');
+        let table = Table::from_dir(parts.next()?)?;
+        let date = parts.next()?;
+        let hh = parts.next()?;
+        let cluster = unescape_cluster(parts.next()?)?;
+        let name = parts.next()?.strip_suffix(".parquet")?;
+        if parts.next().is_some() || date.len() != 10 || hh.len() != 2 {
+            return None;
+        }
+        let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+        let hh: u32 = hh.parse().ok().filter(|h| *h < 24)?;
+        let hour = Hour::from_civil(date, hh);
+
+        // name = <min>-<max>-<rows>-<uuid 36 chars>; min and max may carry a leading '-'.
+        let (nums, id) = name.split_at_checked(name.len().checked_sub(36)?)?;
+        let id = Uuid::parse_str(id).ok()?;
+        let nums = nums.strip_suffix('-')?;
+        let (min_s, rest) = split_signed(nums)?;
+        let (max_s, rows_s) = split_signed(rest)?;
+        let key = FileKey {
+            table,
+            hour,
+            cluster,
+            min_ts: min_s.parse().ok()?,
+            max_ts: max_s.parse().ok()?,
+            rows: rows_s.parse().ok()?,
+            id,
+        };
+        let valid = key.min_ts <= key.max_ts && Hour::of(key.min_ts) == hour && Hour::of(key.max_ts) == hour;
+        (valid && key.path().as_ref() == raw).then_some(key)
+    }
+}
+
+/// Splits `"<signed int>-<rest>"` at the separator after the first number.
+fn split_signed(s: &str) -> Option<(&str, &str)> {
+    let skip = usize::from(s.starts_with('-'));
+    let at = s[skip..].find('-')? + skip;
+    Some((&s[..at], &s[at + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn keys_look_like_the_documented_format() {
+        let mut k = FileKey::new(Table::Metrics, "prod-eu", 1_795_269_600_000, 1_795_273_185_000, 86_400).unwrap();
+        k.id = Uuid::parse_str("019a9b3c-0000-7000-8000-000000000001").unwrap();
+        assert_eq!(
+            k.path().as_ref(),
+            "metrics/2026-11-21/14/prod-eu/1795269600000-1795273185000-86400-019a9b3c-0000-7000-8000-000000000001.parquet"
+        );
+        assert_eq!(FileKey::parse(&k.path()), Some(k));
+    }
+
+    #[test]
+    fn clusters_escape_into_one_safe_segment() {
+        assert_eq!(escape_cluster("a/b c%"), "a%2Fb%20c%25");
+        assert_eq!(escape_cluster(".."), "%2E%2E");
+        assert_eq!(escape_cluster(""), NO_CLUSTER);
+        assert_eq!(escape_cluster("@none"), "%40none");
+        assert_eq!(unescape_cluster(NO_CLUSTER).as_deref(), Some(""));
+        assert_eq!(unescape_cluster("%2fx"), None, "non-canonical escapes are rejected");
+        assert_eq!(unescape_cluster("a%2Fb"), Some("a/b".into()));
+    }
+
+    #[test]
+    fn negative_timestamps_and_foreign_keys() {
+        let k = FileKey::new(Table::Metrics, "", -3_599_999, -5, 2).unwrap();
+        assert_eq!(k.hour, Hour(-1));
+        assert!(k.path().as_ref().starts_with("metrics/1969-12-31/23/@none/-3599999--5-2-"));
+        assert_eq!(FileKey::parse(&k.path()), Some(k));
+        for bad in [
+            "metrics/2026-11-21/14/x/1-2-3.parquet",
+            "logs/2026-11-21/14/x/a.parquet",
+            "metrics/2026-11-21/14/x/y/1-2-3-019a9b3c-0000-7000-8000-000000000001.parquet",
+            "metrics/2026-11-21/15/x/1795269600000-1795269600000-1-019a9b3c-0000-7000-8000-000000000001.parquet",
+            "metrics/2026-11-21/14/x/+1795269600000-1795269600000-1-019a9b3c-0000-7000-8000-000000000001.parquet",
+        ] {
+            assert_eq!(FileKey::parse(&Path::parse(bad).unwrap()), None, "{bad}");
+        }
+        assert!(FileKey::new(Table::Metrics, "c", 0, HOUR_MS, 1).is_err(), "spans two hours");
+        assert!(FileKey::new(Table::Metrics, "c", i64::MAX - 1, i64::MAX, 1).is_err(), "year beyond 9999");
+        assert!(!storable_timestamp(i64::MIN));
+    }
+
+    /// Timestamps across years 0000..=9999.
+    fn civil_ts() -> impl Strategy<Value = i64> {
+        -62_167_219_200_000i64..253_402_300_799_999i64
+    }
+
+    proptest! {
+        #[test]
+        fn keys_round_trip(cluster in any::<String>(), a in civil_ts(), len in 0i64..HOUR_MS, rows in any::<u64>()) {
+            let min = a;
+            let max = (a + len).min(Hour::of(a).end_ms());
+            let k = FileKey::new(Table::Metrics, &cluster, min, max, rows).unwrap();
+            let path = k.path();
+            prop_assert_eq!(Path::parse(path.as_ref()).unwrap(), path.clone());
+            prop_assert_eq!(path.parts().count(), 5);
+            prop_assert_eq!(FileKey::parse(&path), Some(k));
+        }
+
+        #[test]
+        fn escaping_round_trips(cluster in any::<String>()) {
+            let seg = escape_cluster(&cluster);
+            prop_assert!(seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.%@".contains(&b)));
+            prop_assert_eq!(unescape_cluster(&seg), Some(cluster));
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! [`ParquetSource`]: the [`Source`] over the metrics Parquet files in the object store.
+//!
+//! A read prunes files by key (time span, cluster), row groups by statistics and pages by the
+//! page index ([`super::prune`]), then decodes only the projected columns. `cluster`, `metric`
+//! and `labels` arrive as Arrow dictionaries whose values are shared by every batch of a column
+//! chunk, so matchers run and label JSON is parsed once per distinct dictionary value, and the
+//! per-row work is a key comparison plus a sample push.
+//!
+//! Files are merged in write order (UUID v7 in the key): when two files hold the same series
+//! and timestamp, the later file's sample wins.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type, TimestampMillisecondType};
+use arrow_array::{Array, DictionaryArray, RecordBatch, StringArray};
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parking_lot::Mutex;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use super::prune;
+use super::{SelectRequest, Source};
+use crate::catalog::{Catalog, FileMeta};
+use crate::layout::Table;
+use crate::schema::{self, col};
+use crate::types::{self, Label, Labels, Matcher, Sample, Series, TimeRange, sort_dedup_samples};
+use crate::{Error, Result};
+
+/// Rows per decoded batch: large enough to amortise per-batch work, small enough to stay in cache.
+const BATCH_ROWS: usize = 8192;
+/// Most footers (with our small page indexes) fit, so metadata usually costs one request.
+const FOOTER_HINT_BYTES: usize = 64 << 10;
+
+/// Parsed footers (with page indexes) of recently read files, keyed by file UUID.
+#[derive(Debug)]
+pub struct MetadataCache {
+    capacity: usize,
+    map: Mutex<HashMap<Uuid, ArrowReaderMetadata>>,
+}
+
+impl MetadataCache {
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, map: Mutex::new(HashMap::new()) }
+    }
+
+    fn get(&self, id: &Uuid) -> Option<ArrowReaderMetadata> {
+        self.map.lock().get(id).cloned()
+    }
+
+    fn insert(&self, id: Uuid, meta: ArrowReaderMetadata) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut map = self.map.lock();
+        if map.len() >= self.capacity {
+            // Arbitrary eviction: cheap and good enough for a cache that mostly holds recent hours.
+            if let Some(victim) = map.keys().next().copied() {
+                map.remove(&victim);
+            }
+        }
+        map.insert(id, meta);
+    }
+}
+
+/// Reads the metrics table through the catalog.
+#[derive(Debug)]
+pub struct ParquetSource {
+    store: Arc<dyn ObjectStore>,
+    catalog: Arc<Catalog>,
+    cache: Arc<MetadataCache>,
+    concurrency: usize,
+    max_samples: usize,
+}
+
+impl ParquetSource {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        catalog: Arc<Catalog>,
+        cache: Arc<MetadataCache>,
+        concurrency: usize,
+        max_samples: usize,
+    ) -> Self {
+        Self { store, catalog, cache, concurrency: concurrency.max(1), max_samples }
+    }
+
+    /// Reads every matching series; without samples when `with_samples` is false.
+    async fn scan(&self, req: &SelectRequest, with_samples: bool) -> Result<HashMap<Labels, Vec<Sample>>> {
+        let files = self
+            .catalog
+            .files(Table::Metrics, req.range, |c| prune::cluster_may_match(c, &req.matchers));
+        let query = Arc::new(Query {
+            matchers: req.matchers.clone(),
+            range: req.range,
+            with_samples,
+            samples: AtomicUsize::new(0),
+            max_samples: self.max_samples,
+        });
+        let mut scans = futures::stream::iter(files)
+            .map(|file| {
+                let (store, cache, query) = (self.store.clone(), self.cache.clone(), query.clone());
+                AbortOnDrop(tokio::spawn(scan_file(store, cache, file, query)))
+            })
+            .buffered(self.concurrency);
+        // `buffered` yields in file (write) order, so later files' samples are appended later.
+        let mut merged: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        while let Some(found) = scans.next().await {
+            for (labels, samples) in found? {
+                merged.entry(labels).or_default().extend(samples);
+            }
+        }
+        Ok(merged)
+    }
+}
+
+#[async_trait]
+impl Source for ParquetSource {
+    async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
+        let merged = self.scan(req, true).await?;
+        Ok(merged
+            .into_iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(labels, mut samples)| {
+                // A no-op unless files overlapped; keeps the last-written sample per timestamp.
+                sort_dedup_samples(&mut samples);
+                Series::new(labels, samples)
+            })
+            .collect())
+    }
+
+    /// Answers from the label columns only: time is pruned by file, row-group and page
+    /// statistics, so a series with a sample near (not in) the range may be included.
+    async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
+        Ok(self.scan(req, false).await?.into_keys().collect())
+    }
+}
+
+/// One request, shared by the per-file scans.
+#[derive(Debug)]
+struct Query {
+    matchers: Vec<Matcher>,
+    range: TimeRange,
+    with_samples: bool,
+    samples: AtomicUsize,
+    max_samples: usize,
+}
+
+/// Aborts the scan when the query is dropped or fails early; propagates scan panics.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<Result<T>> {
+    type Output = Result<T>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(Error::Task { op: "scan parquet file", reason: e.to_string() }),
+        })
+    }
+}
+
+type FileRows = Vec<(Labels, Vec<Sample>)>;
+
+async fn scan_file(
+    store: Arc<dyn ObjectStore>,
+    cache: Arc<MetadataCache>,
+    file: Arc<FileMeta>,
+    query: Arc<Query>,
+) -> Result<FileRows> {
+    let key = file.path.as_ref();
+    let pq_err = |op| move |source| Error::Parquet { op, key: key.to_string(), source };
+    let mut reader = ObjectReader { store, path: file.path.clone(), size: file.size };
+    let meta = match cache.get(&file.key.id) {
+        Some(m) => m,
+        None => {
+            let options = ArrowReaderOptions::new()
+                .with_page_index_policy(PageIndexPolicy::Optional)
+                .with_schema(schema::metrics_schema());
+            let m = ArrowReaderMetadata::load_async(&mut reader, options)
+                .await
+                .map_err(pq_err("read footer"))?;
+            cache.insert(file.key.id, m.clone());
+            m
+        }
+    };
+    let Some(plan) = prune::plan(&meta, &query.range, &query.matchers) else {
+        return Ok(Vec::new());
+    };
+    let columns: &[usize] = if query.with_samples {
+        &[col::CLUSTER, col::METRIC, col::LABELS, col::TIMESTAMP, col::VALUE]
+    } else {
+        &[col::CLUSTER, col::METRIC, col::LABELS]
+    };
+    let mask = ProjectionMask::roots(meta.parquet_schema(), columns.iter().copied());
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, meta)
+        .with_projection(mask)
+        .with_row_groups(plan.row_groups)
+        .with_batch_size(BATCH_ROWS);
+    if let Some(selection) = plan.selection {
+        builder = builder.with_row_selection(selection);
+    }
+    let mut stream = builder.build().map_err(pq_err("open stream"))?;
+    let mut decoder = Decoder::new(&query, key);
+    while let Some(batch) = stream.try_next().await.map_err(pq_err("decode"))? {
+        decoder.push(&batch)?;
+    }
+    Ok(decoder.out)
+}
+
+/// Ranged reads of one object for the Parquet decoder. The size comes from the catalog, so the
+/// footer and page index usually arrive in a single ranged read of the file's tail.
+#[derive(Clone, Debug)]
+struct ObjectReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+fn store_err(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for ObjectReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { self.store.get_range(&self.path, range).await.map_err(store_err) }.boxed()
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(store_err) }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_prefetch_hint(Some(FOOTER_HINT_BYTES))
+                .with_arrow_reader_options(options)
+                .load_and_finish(&mut *self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+/// Per-dictionary-value results, valid while batches keep sharing one dictionary.
+#[derive(Debug)]
+struct DictCache<T> {
+    values: Option<StringArray>,
+    entries: Vec<Option<T>>,
+}
+
+impl<T> DictCache<T> {
+    fn new() -> Self {
+        Self { values: None, entries: Vec::new() }
+    }
+
+    /// Adopts `values`; true when they differ from the cached dictionary (entries reset).
+    fn sync(&mut self, values: &StringArray) -> bool {
+        if let Some(v) = &self.values
+            && v.len() == values.len()
+            && v.offsets().ptr_eq(values.offsets())
+            && v.values().ptr_eq(values.values())
+        {
+            return false;
+        }
+        self.values = Some(values.clone());
+        self.entries.clear();
+        self.entries.resize_with(values.len(), || None);
+        true
+    }
+}
+
+/// What a `labels` dictionary value means for this query.
+#[derive(Debug)]
+enum LabelSet {
+    Rejected,
+    Accepted(Labels),
+}
+
+/// Turns batches of one file into series: each distinct (cluster, metric, labels) key triple is
+/// resolved to a series once per dictionary, rows then only append samples.
+struct Decoder<'q> {
+    query: &'q Query,
+    key: &'q str,
+    cluster_matchers: Vec<&'q Matcher>,
+    metric_matchers: Vec<&'q Matcher>,
+    label_matchers: Vec<&'q Matcher>,
+    clusters: DictCache<bool>,
+    metrics: DictCache<bool>,
+    labels: DictCache<LabelSet>,
+    triples: HashMap<(i32, i32, i32), Option<usize>>,
+    index: HashMap<Labels, usize>,
+    out: FileRows,
+}
+
+impl<'q> Decoder<'q> {
+    fn new(query: &'q Query, key: &'q str) -> Self {
+        let by = |name: &str| query.matchers.iter().filter(|m| m.name == name).collect::<Vec<_>>();
+        let label_matchers = query
+            .matchers
+            .iter()
+            .filter(|m| m.name != types::CLUSTER && m.name != types::METRIC_NAME)
+            .collect();
+        Self {
+            query,
+            key,
+            cluster_matchers: by(types::CLUSTER),
+            metric_matchers: by(types::METRIC_NAME),
+            label_matchers,
+            clusters: DictCache::new(),
+            metrics: DictCache::new(),
+            labels: DictCache::new(),
+            triples: HashMap::new(),
+            index: HashMap::new(),
+            out: Vec::new(),
+        }
+    }
+
+    fn corrupt(&self, reason: impl Into<String>) -> Error {
+        Error::Corrupt { key: self.key.to_string(), reason: reason.into() }
+    }
+
+    fn dict<'b>(&self, batch: &'b RecordBatch, i: usize) -> Result<(&'b [i32], &'b StringArray)> {
+        let d: &DictionaryArray<Int32Type> = batch
+            .column(i)
+            .as_dictionary_opt()
+            .ok_or_else(|| self.corrupt(format!("column {i} is not a dictionary")))?;
+        let values = d.values().as_string_opt::<i32>().ok_or_else(|| self.corrupt("dictionary of non-strings"))?;
+        if d.keys().null_count() > 0 || d.keys().values().iter().any(|&k| k < 0 || k as usize >= values.len()) {
+            return Err(self.corrupt("null or out-of-range dictionary key"));
+        }
+        Ok((d.keys().values(), values))
+    }
+
+    fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let (ck, cv) = self.dict(batch, 0)?;
+        let (mk, mv) = self.dict(batch, 1)?;
+        let (lk, lv) = self.dict(batch, 2)?;
+        let changed = self.clusters.sync(cv) | self.metrics.sync(mv) | self.labels.sync(lv);
+        if changed {
+            self.triples.clear();
+        }
+        let samples = if self.query.with_samples {
+            let ts = batch.column(3).as_primitive_opt::<TimestampMillisecondType>();
+            let vs = batch.column(4).as_primitive_opt::<Float64Type>();
+            match (ts, vs) {
+                (Some(t), Some(v)) if t.null_count() == 0 && v.null_count() == 0 => Some((t.values(), v.values())),
+                _ => return Err(self.corrupt("timestamp/value columns have unexpected types or nulls")),
+            }
+        } else {
+            None
+        };
+
+        let mut added = 0usize;
+        let mut prev: Option<((i32, i32, i32), Option<usize>)> = None;
+        for row in 0..batch.num_rows() {
+            let triple = (ck[row], mk[row], lk[row]);
+            let slot = match prev {
+                Some((t, s)) if t == triple => s,
+                _ => {
+                    let s = match self.triples.get(&triple) {
+                        Some(s) => *s,
+                        None => {
+                            let s = self.resolve(triple, cv, mv, lv)?;
+                            self.triples.insert(triple, s);
+                            s
+                        }
+                    };
+                    prev = Some((triple, s));
+                    s
+                }
+            };
+            let (Some(slot), Some((ts, vs))) = (slot, samples) else { continue };
+            let t = ts[row];
+            if self.query.range.contains(t) {
+                self.out[slot].1.push(Sample::new(t, vs[row]));
+                added += 1;
+            }
+        }
+        if added > 0 {
+            let total = self.query.samples.fetch_add(added, Ordering::Relaxed) + added;
+            if total > self.query.max_samples {
+                return Err(Error::TooManySamples { limit: self.query.max_samples });
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the matchers on one key triple; returns its output slot when they all accept it.
+    fn resolve(
+        &mut self,
+        (c, m, l): (i32, i32, i32),
+        cv: &StringArray,
+        mv: &StringArray,
+        lv: &StringArray,
+    ) -> Result<Option<usize>> {
+        let (c, m, l) = (c as usize, m as usize, l as usize);
+        let cluster = cv.value(c);
+        let metric = mv.value(m);
+        let cms = &self.cluster_matchers;
+        if !*self.clusters.entries[c].get_or_insert_with(|| cms.iter().all(|x| x.matches(cluster))) {
+            return Ok(None);
+        }
+        let mms = &self.metric_matchers;
+        if !*self.metrics.entries[m].get_or_insert_with(|| mms.iter().all(|x| x.matches(metric))) {
+            return Ok(None);
+        }
+        if self.labels.entries[l].is_none() {
+            let text = lv.value(l);
+            let parsed =
+                schema::parse_labels_json(text).map_err(|e| self.corrupt(format!("labels {text:?}: {e}")))?;
+            let rest = Labels::new(parsed);
+            let ok = self.label_matchers.iter().all(|x| x.matches_labels(&rest));
+            self.labels.entries[l] = Some(if ok { LabelSet::Accepted(rest) } else { LabelSet::Rejected });
+        }
+        let Some(LabelSet::Accepted(rest)) = &self.labels.entries[l] else {
+            return Ok(None);
+        };
+        let mut full: Vec<Label> = Vec::with_capacity(rest.len() + 2);
+        full.extend(rest.iter().cloned());
+        full.push(Label::new(types::METRIC_NAME, metric));
+        full.push(Label::new(types::CLUSTER, cluster));
+        let full = Labels::new(full);
+        let slot = match self.index.get(&full) {
+            Some(&s) => s,
+            None => {
+                self.index.insert(full.clone(), self.out.len());
+                self.out.push((full, Vec::new()));
+                self.out.len() - 1
+            }
+        };
+        Ok(Some(slot))
+    }
+}
+
+#[cfg(test)]
+#[path = "parquet_tests.rs"]
+mod tests;

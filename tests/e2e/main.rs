@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `tributary` binary, real HTTP, real Prometheus.
+
+mod architecture;
+mod crash_recovery;
+mod harness;
+mod prometheus_parity;
+mod remote_write;
