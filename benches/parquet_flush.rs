@@ -16,8 +16,11 @@ use tributary_storage::config::StorageConfig;
 fn frozen_head(cfg: &workload::Config) -> Arc<Frozen> {
     let head = Head::new();
     let ctx = ClusterContext::default();
-    let limits =
-        prom_remote_write::Limits { max_labels_per_series: 30, max_label_name_bytes: 1024, max_label_value_bytes: 2048 };
+    let limits = prom_remote_write::Limits {
+        max_labels_per_series: 30,
+        max_label_name_bytes: 1024,
+        max_label_value_bytes: 2048,
+    };
     for r in workload::requests(cfg) {
         let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
         head.append(&prom_remote_write::decode(&raw, &ctx, &limits).expect("decode").batch);
@@ -26,11 +29,18 @@ fn frozen_head(cfg: &workload::Config) -> Arc<Frozen> {
 }
 
 fn bench(c: &mut Criterion) {
-    let cfg = workload::Config { clusters: 3, series_per_cluster: 10_000, samples_per_series: 120, ..Default::default() };
+    let cfg = workload::Config {
+        clusters: 3,
+        series_per_cluster: 10_000,
+        samples_per_series: 120,
+        ..Default::default()
+    };
     let frozen = frozen_head(&cfg);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
-    let storage = rt.block_on(Storage::open(&StorageConfig::default(), dir.path())).expect("storage");
+    let storage = rt
+        .block_on(Storage::open(&StorageConfig::default(), dir.path()))
+        .expect("storage");
 
     let first = rt.block_on(storage.write_metrics(&frozen.series)).expect("write");
     eprintln!(

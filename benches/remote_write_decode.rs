@@ -13,12 +13,20 @@ use tributary_ingest::head::Head;
 use tributary_loadgen::workload;
 
 fn bench(c: &mut Criterion) {
-    let cfg = workload::Config { clusters: 3, series_per_cluster: 30_000, samples_per_series: 2, ..Default::default() };
+    let cfg = workload::Config {
+        clusters: 3,
+        series_per_cluster: 30_000,
+        samples_per_series: 2,
+        ..Default::default()
+    };
     let requests: Vec<workload::EncodedRequest> = workload::requests(&cfg).collect();
     let samples: usize = requests.iter().map(|r| r.samples).sum();
     let ctx = ClusterContext::default();
-    let limits =
-        prom_remote_write::Limits { max_labels_per_series: 30, max_label_name_bytes: 1024, max_label_value_bytes: 2048 };
+    let limits = prom_remote_write::Limits {
+        max_labels_per_series: 30,
+        max_label_name_bytes: 1024,
+        max_label_value_bytes: 2048,
+    };
 
     let mut g = c.benchmark_group("remote_write");
     g.throughput(Throughput::Elements(samples as u64));

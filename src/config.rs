@@ -61,7 +61,11 @@ pub enum Role {
 
 /// Command-line flags. Each has an environment variable; both override the file.
 #[derive(Debug, Parser)]
-#[command(name = "tributary", version, about = "A central telemetry store for a fleet of Kubernetes clusters")]
+#[command(
+    name = "tributary",
+    version,
+    about = "A central telemetry store for a fleet of Kubernetes clusters"
+)]
 pub struct Cli {
     /// TOML configuration file.
     #[arg(long, env = "TRIBUTARY_CONFIG")]
@@ -88,15 +92,24 @@ pub enum ConfigError {
     #[error("reading config file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
     #[error("parsing config file {path}: {source}")]
-    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), source: Box::new(e) })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            source: Box::new(e),
+        })
     }
 
     /// Layers the file (if any) and the flags/env over the defaults, then validates.
@@ -129,7 +142,9 @@ impl Config {
             ));
         }
         if h.flush_interval.is_zero() {
-            return Err(ConfigError::Invalid("ingest.head.flush_interval must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "ingest.head.flush_interval must be positive".into(),
+            ));
         }
         if self.ingest.cluster_header.is_empty() {
             return Err(ConfigError::Invalid("ingest.cluster_header must not be empty".into()));
@@ -168,7 +183,11 @@ mod tests {
     fn flags_override_file_and_unknown_keys_fail() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.toml");
-        std::fs::write(&p, "[server]\nhttp_listen = \"127.0.0.1:1\"\ndata_dir = \"/from-file\"\n").unwrap();
+        std::fs::write(
+            &p,
+            "[server]\nhttp_listen = \"127.0.0.1:1\"\ndata_dir = \"/from-file\"\n",
+        )
+        .unwrap();
         let cli = Cli::parse_from(["tributary", "--config", p.to_str().unwrap(), "--data-dir", "/from-flag"]);
         let cfg = Config::load(&cli).unwrap();
         assert_eq!(cfg.server.http_listen.port(), 1);

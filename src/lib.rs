@@ -30,17 +30,25 @@ pub enum Error {
     #[error("opening ingest: {0}")]
     Ingest(#[from] tributary_ingest::Error),
     #[error("binding {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
     #[error("creating data dir {path}: {source}")]
-    DataDir { path: std::path::PathBuf, source: std::io::Error },
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Runs the server until SIGINT/SIGTERM, then stops accepting, flushes the head and closes the WAL.
 pub async fn run(cfg: Config) -> Result<(), Error> {
-    std::fs::create_dir_all(&cfg.server.data_dir)
-        .map_err(|source| Error::DataDir { path: cfg.server.data_dir.clone(), source })?;
+    std::fs::create_dir_all(&cfg.server.data_dir).map_err(|source| Error::DataDir {
+        path: cfg.server.data_dir.clone(),
+        source,
+    })?;
     let storage = Storage::open(&cfg.storage, &cfg.server.data_dir).await?;
     let mut registry = Registry::with_prefix("");
     let mut refresh: Arc<dyn Fn() + Send + Sync> = Arc::new(|| {});
@@ -72,18 +80,28 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         app = app.merge(tributary_query::http::router(engine));
     }
     let registry = Arc::new(Mutex::new(registry));
-    app = app.merge(telemetry::metrics_router(registry, refresh)).layer(TraceLayer::new_for_http());
+    app = app
+        .merge(telemetry::metrics_router(registry, refresh))
+        .layer(TraceLayer::new_for_http());
 
     let listener = TcpListener::bind(cfg.server.http_listen)
         .await
-        .map_err(|source| Error::Bind { addr: cfg.server.http_listen, source })?;
+        .map_err(|source| Error::Bind {
+            addr: cfg.server.http_listen,
+            source,
+        })?;
     let addr = listener.local_addr().map_err(Error::Serve)?;
     tracing::info!(%addr, role = ?cfg.server.role, data_dir = %cfg.server.data_dir.display(), "tributary listening");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let flusher = ingester.as_ref().map(|ing| tokio::spawn(ing.clone().run_flusher(stop_rx)));
+    let flusher = ingester
+        .as_ref()
+        .map(|ing| tokio::spawn(ing.clone().run_flusher(stop_rx)));
 
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(Error::Serve)?;
 
     tracing::info!("stopping: flushing the head and closing the write-ahead log");
     let _ = stop_tx.send(true);

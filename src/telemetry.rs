@@ -15,7 +15,10 @@ pub fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     // A second init (tests) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 /// Serves a registry in the Prometheus text format, refreshing gauges first.
@@ -23,20 +26,27 @@ pub fn metrics_router(registry: Arc<Mutex<Registry>>, refresh: Arc<dyn Fn() + Se
     Router::new()
         .route(
             "/metrics",
-            get(|State((r, refresh)): State<(Arc<Mutex<Registry>>, Arc<dyn Fn() + Send + Sync>)>| async move {
-                refresh();
-                let mut out = String::new();
-                match prometheus_client::encoding::text::encode(&mut out, &r.lock()) {
-                    Ok(()) => (
-                        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-                        out,
-                    )
-                        .into_response(),
-                    Err(e) => {
-                        (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {e}")).into_response()
+            get(
+                |State((r, refresh)): State<(Arc<Mutex<Registry>>, Arc<dyn Fn() + Send + Sync>)>| async move {
+                    refresh();
+                    let mut out = String::new();
+                    match prometheus_client::encoding::text::encode(&mut out, &r.lock()) {
+                        Ok(()) => (
+                            [(
+                                header::CONTENT_TYPE,
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )],
+                            out,
+                        )
+                            .into_response(),
+                        Err(e) => (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("encoding metrics: {e}"),
+                        )
+                            .into_response(),
                     }
-                }
-            }),
+                },
+            ),
         )
         .with_state((registry, refresh))
 }

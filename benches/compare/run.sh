@@ -326,7 +326,7 @@ def ratio(a; b): if a == null or b == null or b == 0 then "n/a" else (a / b | r(
 "",
 "Stored bytes and what the receiver reports holding:",
 "",
-(.targets[] | select(.stored != null) | "- \(.target): \(.stored.bytes | big) B, \(.stored.samples_reported_by_receiver // "n/a" | if type == "number" then big else . end) samples reported (\(.loadgen.samples_acked | big) acked); \(.stored.method). CPU-s per 1M incl. persist step: \(.including_persist.cpu_s_per_million | r(2)); peak RSS after persist \(.including_persist.peak_rss_bytes / 1048576 | r(0)) MiB; request p99 \(.loadgen.latency_ms.p99 | r(1)) ms; \(.loadgen.retries) retries."),
+(.targets[] | select(.stored != null) | "- \(.target)\(if .status != "ok" then " (FAILED: \(.reason))" else "" end): \(.stored.bytes | big) B, \(.stored.samples_reported_by_receiver // "n/a" | if type == "number" then big else . end) samples reported (\(.loadgen.samples_acked | big) acked); \(.stored.method). CPU-s per 1M incl. persist step: \(.including_persist.cpu_s_per_million | r(2)); peak RSS after persist \(.including_persist.peak_rss_bytes / 1048576 | r(0)) MiB; request p99 \(.loadgen.latency_ms.p99 | r(1)) ms; \(.loadgen.retries) retries."),
 "",
 "Ratios (row receiver / column receiver; lower is better except samples/s):",
 "",

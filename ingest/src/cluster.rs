@@ -10,8 +10,8 @@
 //! value is kept as `exported_cluster` — Prometheus's `honor_labels: false` convention.
 
 use axum::http::HeaderMap;
-use base64::Engine as _;
 use axum::http::header::AUTHORIZATION;
+use base64::Engine as _;
 
 use crate::config::IngestConfig;
 use crate::error::{Error, Result};
@@ -76,14 +76,17 @@ impl ClusterContext {
         };
         let header_cluster = match headers.get(cfg.cluster_header.as_str()) {
             Some(v) => {
-                let v = v.to_str().map_err(|_| {
-                    Error::InvalidInput(format!("header {} is not valid ASCII", cfg.cluster_header))
-                })?;
+                let v = v
+                    .to_str()
+                    .map_err(|_| Error::InvalidInput(format!("header {} is not valid ASCII", cfg.cluster_header)))?;
                 (!v.is_empty()).then(|| v.to_string())
             }
             None => None,
         };
-        Ok(Self { token_cluster, header_cluster })
+        Ok(Self {
+            token_cluster,
+            header_cluster,
+        })
     }
 
     /// Decides the cluster of one series from its (sorted) labels.
@@ -91,7 +94,10 @@ impl ClusterContext {
         let own = labels.iter().find(|(n, _)| *n == CLUSTER).map(|(_, v)| *v);
         match (&self.token_cluster, own) {
             (Some(t), Some(o)) if t == o => Ok(Stamp::Keep),
-            (Some(t), Some(o)) => Ok(Stamp::Replace { cluster: t, exported: o }),
+            (Some(t), Some(o)) => Ok(Stamp::Replace {
+                cluster: t,
+                exported: o,
+            }),
             (Some(t), None) => Ok(Stamp::Insert(t)),
             (None, Some(_)) => Ok(Stamp::Keep),
             (None, None) => match &self.header_cluster {
@@ -144,7 +150,10 @@ mod tests {
     fn basic_auth_password_is_the_token() {
         let mut h = HeaderMap::new();
         // "prometheus:s3cret"
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic cHJvbWV0aGV1czpzM2NyZXQ="));
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic cHJvbWV0aGV1czpzM2NyZXQ="),
+        );
         let ctx = ClusterContext::from_request(&h, &cfg()).unwrap();
         assert_eq!(ctx.token_cluster.as_deref(), Some("prod-1"));
     }
@@ -153,20 +162,38 @@ mod tests {
     fn unknown_or_missing_required_token_is_unauthorized() {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
-        assert!(matches!(ClusterContext::from_request(&h, &cfg()), Err(Error::Unauthorized(_))));
+        assert!(matches!(
+            ClusterContext::from_request(&h, &cfg()),
+            Err(Error::Unauthorized(_))
+        ));
         let mut c = cfg();
         c.auth.required = true;
-        assert!(matches!(ClusterContext::from_request(&HeaderMap::new(), &c), Err(Error::Unauthorized(_))));
+        assert!(matches!(
+            ClusterContext::from_request(&HeaderMap::new(), &c),
+            Err(Error::Unauthorized(_))
+        ));
     }
 
     #[test]
     fn stamping_rules() {
-        let tok = ClusterContext { token_cluster: Some("t".into()), header_cluster: Some("h".into()) };
-        let hdr = ClusterContext { token_cluster: None, header_cluster: Some("h".into()) };
+        let tok = ClusterContext {
+            token_cluster: Some("t".into()),
+            header_cluster: Some("h".into()),
+        };
+        let hdr = ClusterContext {
+            token_cluster: None,
+            header_cluster: Some("h".into()),
+        };
         let none = ClusterContext::default();
         let own = [("__name__", "up"), ("cluster", "o")];
         let bare = [("__name__", "up")];
-        assert_eq!(tok.stamp(&own).unwrap(), Stamp::Replace { cluster: "t", exported: "o" });
+        assert_eq!(
+            tok.stamp(&own).unwrap(),
+            Stamp::Replace {
+                cluster: "t",
+                exported: "o"
+            }
+        );
         assert_eq!(tok.stamp(&[("cluster", "t")]).unwrap(), Stamp::Keep);
         assert_eq!(tok.stamp(&bare).unwrap(), Stamp::Insert("t"));
         assert_eq!(hdr.stamp(&own).unwrap(), Stamp::Keep);

@@ -74,6 +74,10 @@ pub struct HeadConfig {
 
 impl Default for HeadConfig {
     fn default() -> Self {
-        Self { flush_interval: Duration::from_secs(30 * 60), max_samples: 50_000_000, hard_limit_samples: 150_000_000 }
+        Self {
+            flush_interval: Duration::from_secs(30 * 60),
+            max_samples: 50_000_000,
+            hard_limit_samples: 150_000_000,
+        }
     }
 }

@@ -14,7 +14,11 @@ pub fn snappy_block(body: &[u8], limit: usize) -> Result<Vec<u8>> {
     let len = snap::raw::decompress_len(body)
         .map_err(|e| Error::InvalidInput(format!("body is not snappy block-compressed: {e}")))?;
     if len > limit {
-        return Err(Error::PayloadTooLarge { what: "decompressed body", actual: len, limit });
+        return Err(Error::PayloadTooLarge {
+            what: "decompressed body",
+            actual: len,
+            limit,
+        });
     }
     snap::raw::Decoder::new()
         .decompress_vec(body)
@@ -27,7 +31,10 @@ mod tests {
 
     #[test]
     fn snappy_rejects_garbage_and_bombs() {
-        assert!(matches!(snappy_block(b"\xff\xff\xff\xff\xff\xff", 1 << 20), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            snappy_block(b"\xff\xff\xff\xff\xff\xff", 1 << 20),
+            Err(Error::InvalidInput(_))
+        ));
         let big = snap::raw::Encoder::new().compress_vec(&vec![0u8; 1 << 20]).unwrap();
         assert!(matches!(snappy_block(&big, 1024), Err(Error::PayloadTooLarge { .. })));
         assert_eq!(snappy_block(&big, 2 << 20).unwrap().len(), 1 << 20);

@@ -12,7 +12,11 @@ pub enum Error {
     Unauthorized(String),
     /// The body is larger than the configured limit (compressed or after decompression).
     #[error("request body too large: {what} is {actual} bytes, the limit is {limit}")]
-    PayloadTooLarge { what: &'static str, actual: usize, limit: usize },
+    PayloadTooLarge {
+        what: &'static str,
+        actual: usize,
+        limit: usize,
+    },
     /// The request's content type or encoding is not one we speak.
     #[error("unsupported media type: {0}")]
     UnsupportedMediaType(String),
@@ -58,7 +62,10 @@ impl Error {
     /// May the sender retry the same request and expect a different outcome?
     /// Remote-write senders retry exactly 5xx and 429, so this must agree with the status mapping.
     pub fn retryable(&self) -> bool {
-        matches!(self.kind(), ErrorKind::TooManyRequests | ErrorKind::Unavailable | ErrorKind::Internal)
+        matches!(
+            self.kind(),
+            ErrorKind::TooManyRequests | ErrorKind::Unavailable | ErrorKind::Internal
+        )
     }
 }
 

@@ -39,7 +39,13 @@ struct MemSeries {
 
 impl MemSeries {
     fn new(labels: Labels) -> Self {
-        Self { labels, samples: Vec::new(), sorted: true, min_t: TimestampMs::MAX, max_t: TimestampMs::MIN }
+        Self {
+            labels,
+            samples: Vec::new(),
+            sorted: true,
+            min_t: TimestampMs::MAX,
+            max_t: TimestampMs::MIN,
+        }
     }
 
     fn push(&mut self, s: &[Sample]) {
@@ -97,7 +103,10 @@ impl Shard {
 
     /// Candidate series for a selector: the metric-name postings when the name is exact.
     fn for_each_candidate(&self, matchers: &[Matcher], mut f: impl FnMut(&MemSeries)) {
-        let exact_name = matchers.iter().find(|m| m.name == METRIC_NAME).and_then(Matcher::exact_value);
+        let exact_name = matchers
+            .iter()
+            .find(|m| m.name == METRIC_NAME)
+            .and_then(Matcher::exact_value);
         match exact_name {
             Some(name) => {
                 for id in self.by_metric.get(name).into_iter().flatten() {
@@ -167,7 +176,9 @@ impl Head {
             let before = shard.series.len() + shard.collided.len();
             for &(_, id, i) in run {
                 let span = &batch.series[i as usize];
-                shard.get_or_create(id, batch.series_labels(span)).push(batch.series_samples(span));
+                shard
+                    .get_or_create(id, batch.series_labels(span))
+                    .push(batch.series_samples(span));
             }
             new_series += shard.series.len() + shard.collided.len() - before;
         }
@@ -181,7 +192,9 @@ impl Head {
         for s in series {
             let l0 = batch.labels.len() as u32;
             let s0 = batch.samples.len() as u32;
-            batch.labels.extend(s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+            batch
+                .labels
+                .extend(s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
             batch.samples.extend_from_slice(&s.samples);
             batch.series.push(crate::decode::prom_remote_write::SeriesSpan {
                 labels: l0..batch.labels.len() as u32,
@@ -268,7 +281,11 @@ impl Head {
                 let picked: Vec<Sample> = if s.sorted {
                     in_range(&s.samples)
                 } else {
-                    s.samples.iter().filter(|x| req.range.contains(x.timestamp)).copied().collect()
+                    s.samples
+                        .iter()
+                        .filter(|x| req.range.contains(x.timestamp))
+                        .copied()
+                        .collect()
                 };
                 if !picked.is_empty() {
                     let e = out.entry(s.labels.clone()).or_default();
@@ -306,7 +323,10 @@ mod tests {
     use tributary_storage::types::MatchOp;
 
     fn s(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> Series {
-        Series::new(Labels::from_pairs(pairs), samples.iter().map(|&(t, v)| Sample::new(t, v)).collect())
+        Series::new(
+            Labels::from_pairs(pairs),
+            samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+        )
     }
 
     #[tokio::test]
@@ -356,7 +376,10 @@ mod tests {
     fn series_are_counted_once() {
         let head = Head::new();
         for _ in 0..3 {
-            head.append_series(&[s(&[("__name__", "a")], &[(1, 1.0)]), s(&[("__name__", "b")], &[(1, 1.0)])]);
+            head.append_series(&[
+                s(&[("__name__", "a")], &[(1, 1.0)]),
+                s(&[("__name__", "b")], &[(1, 1.0)]),
+            ]);
         }
         assert_eq!(head.active_series(), 2);
         assert_eq!(head.active_samples(), 6);

@@ -47,7 +47,10 @@ async fn remote_write(State(ing): State<Arc<Ingester>>, headers: HeaderMap, body
     };
     ing.metrics()
         .requests
-        .get_or_create(&RequestLabels { protocol: "prometheus_remote_write", status: response.status().as_u16() })
+        .get_or_create(&RequestLabels {
+            protocol: "prometheus_remote_write",
+            status: response.status().as_u16(),
+        })
         .inc();
     response
 }

@@ -71,7 +71,11 @@ impl Ingester {
         })
         .await
         .map_err(|e| Error::Unavailable(format!("WAL replay task failed: {e}")))??;
-        tracing::info!(?replay, head_samples = head.active_samples(), "replayed write-ahead log");
+        tracing::info!(
+            ?replay,
+            head_samples = head.active_samples(),
+            "replayed write-ahead log"
+        );
         let metrics = IngestMetrics::default();
         Ok(Arc::new(Self {
             cfg,
@@ -115,16 +119,23 @@ impl Ingester {
     /// `Err(InvalidInput)` naming them *after* storing the rest (remote-write does not retry a 400).
     pub async fn write_prom_v1(&self, ctx: ClusterContext, body: Bytes) -> Result<WriteSummary> {
         if body.len() > self.cfg.max_body_bytes {
-            return Err(Error::PayloadTooLarge { what: "body", actual: body.len(), limit: self.cfg.max_body_bytes });
+            return Err(Error::PayloadTooLarge {
+                what: "body",
+                actual: body.len(),
+                limit: self.cfg.max_body_bytes,
+            });
         }
         let raw = decode::snappy_block(&body, self.cfg.max_decompressed_bytes)?;
         let decoded = prom_remote_write::decode(&raw, &ctx, &self.limits())
             .map_err(|e| Error::InvalidInput(format!("body is not a valid prometheus.WriteRequest: {e}")))?;
-        let summary = WriteSummary { series: decoded.batch.series.len(), samples: decoded.batch.sample_count() };
+        let summary = WriteSummary {
+            series: decoded.batch.series.len(),
+            samples: decoded.batch.sample_count(),
+        };
         if summary.samples > 0 {
             self.check_pressure()?;
-            let rec = record::encode(Kind::PromRemoteWriteV1, &ctx, &body)
-                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let rec =
+                record::encode(Kind::PromRemoteWriteV1, &ctx, &body).map_err(|e| Error::InvalidInput(e.to_string()))?;
             let _shared = self.gate.read().await;
             self.wal.append(rec).await?;
             self.head.append(&decoded.batch);
@@ -174,17 +185,28 @@ impl Ingester {
                     self.head.drop_frozen(&block);
                 }
                 Err(e) => {
-                    self.metrics.flushes.get_or_create(&crate::metrics::ResultLabels { result: "error" }).inc();
+                    self.metrics
+                        .flushes
+                        .get_or_create(&crate::metrics::ResultLabels { result: "error" })
+                        .inc();
                     return Err(e.into());
                 }
             }
         }
         self.wal.remove_before(cut).await?;
         summary.seconds = started.elapsed().as_secs_f64();
-        self.metrics.flushes.get_or_create(&crate::metrics::ResultLabels { result: "ok" }).inc();
+        self.metrics
+            .flushes
+            .get_or_create(&crate::metrics::ResultLabels { result: "ok" })
+            .inc();
         self.metrics.flushed_samples.inc_by(summary.samples as u64);
-        tracing::info!(series = summary.series, samples = summary.samples, files = summary.files.len(),
-            seconds = summary.seconds, "flushed head to parquet");
+        tracing::info!(
+            series = summary.series,
+            samples = summary.samples,
+            files = summary.files.len(),
+            seconds = summary.seconds,
+            "flushed head to parquet"
+        );
         Ok(summary)
     }
 

@@ -34,19 +34,51 @@ pub struct IngestMetrics {
 
 impl IngestMetrics {
     pub fn register(&self, r: &mut Registry) {
-        r.register("tributary_ingest_requests", "Write requests by protocol and status", self.requests.clone());
+        r.register(
+            "tributary_ingest_requests",
+            "Write requests by protocol and status",
+            self.requests.clone(),
+        );
         r.register("tributary_ingest_samples", "Samples acknowledged", self.samples.clone());
-        r.register("tributary_ingest_rejected_samples", "Samples rejected as invalid", self.rejected_samples.clone());
+        r.register(
+            "tributary_ingest_rejected_samples",
+            "Samples rejected as invalid",
+            self.rejected_samples.clone(),
+        );
         r.register(
             "tributary_ingest_exemplars_dropped",
             "Exemplars received but not stored yet",
             self.exemplars_dropped.clone(),
         );
-        r.register("tributary_flushes", "Head flushes to Parquet by result", self.flushes.clone());
-        r.register("tributary_flushed_samples", "Samples written to Parquet", self.flushed_samples.clone());
-        r.register("tributary_head_samples", "Samples in the head's active part", self.head_samples.clone());
-        r.register("tributary_head_series", "Series in the head's active part", self.head_series.clone());
-        r.register("tributary_wal_fsyncs", "fdatasync calls of the write-ahead log", self.wal_fsyncs.clone());
-        r.register("tributary_wal_bytes", "Bytes appended to the write-ahead log", self.wal_bytes.clone());
+        r.register(
+            "tributary_flushes",
+            "Head flushes to Parquet by result",
+            self.flushes.clone(),
+        );
+        r.register(
+            "tributary_flushed_samples",
+            "Samples written to Parquet",
+            self.flushed_samples.clone(),
+        );
+        r.register(
+            "tributary_head_samples",
+            "Samples in the head's active part",
+            self.head_samples.clone(),
+        );
+        r.register(
+            "tributary_head_series",
+            "Series in the head's active part",
+            self.head_series.clone(),
+        );
+        r.register(
+            "tributary_wal_fsyncs",
+            "fdatasync calls of the write-ahead log",
+            self.wal_fsyncs.clone(),
+        );
+        r.register(
+            "tributary_wal_bytes",
+            "Bytes appended to the write-ahead log",
+            self.wal_bytes.clone(),
+        );
     }
 }

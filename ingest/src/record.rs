@@ -85,7 +85,14 @@ pub fn decode(p: &[u8]) -> Result<Record<'_>, RecordError> {
     };
     let (token, rest) = take_str(rest)?;
     let (header, body) = take_str(rest)?;
-    Ok(Record { kind, ctx: ClusterContext { token_cluster: token, header_cluster: header }, body })
+    Ok(Record {
+        kind,
+        ctx: ClusterContext {
+            token_cluster: token,
+            header_cluster: header,
+        },
+        body,
+    })
 }
 
 fn take_str(p: &[u8]) -> Result<(Option<String>, &[u8]), RecordError> {

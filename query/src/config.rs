@@ -27,7 +27,11 @@ pub struct QueryConfig {
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        Self { lookback_delta: Duration::from_secs(5 * 60), max_samples: 50_000_000, timeout: Duration::from_secs(120) }
+        Self {
+            lookback_delta: Duration::from_secs(5 * 60),
+            max_samples: 50_000_000,
+            timeout: Duration::from_secs(120),
+        }
     }
 }
 

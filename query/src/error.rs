@@ -84,7 +84,9 @@ impl Error {
     }
 
     pub(crate) fn unsupported(feature: impl Into<String>) -> Self {
-        Error::Unsupported { feature: feature.into() }
+        Error::Unsupported {
+            feature: feature.into(),
+        }
     }
 
     pub(crate) fn duplicate_labelset() -> Self {
@@ -104,7 +106,10 @@ mod tests {
         assert_eq!(Error::Timeout("expression evaluation").kind().as_str(), "timeout");
         let storage = tributary_storage::Error::TooManySamples { limit: 1 };
         assert_eq!(Error::from(storage).kind(), ErrorKind::Execution);
-        let corrupt = tributary_storage::Error::Corrupt { key: "k".into(), reason: "r".into() };
+        let corrupt = tributary_storage::Error::Corrupt {
+            key: "k".into(),
+            reason: "r".into(),
+        };
         assert_eq!(Error::from(corrupt).kind(), ErrorKind::Internal);
     }
 

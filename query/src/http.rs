@@ -16,12 +16,21 @@ use crate::promql::Engine;
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/api/v1/query", get(prom_api::query).post(prom_api::query))
-        .route("/api/v1/query_range", get(prom_api::query_range).post(prom_api::query_range))
+        .route(
+            "/api/v1/query_range",
+            get(prom_api::query_range).post(prom_api::query_range),
+        )
         .route("/api/v1/series", get(prom_api::series).post(prom_api::series))
         .route("/api/v1/labels", get(prom_api::labels).post(prom_api::labels))
         .route("/api/v1/label/{name}/values", get(prom_api::label_values))
         .route("/api/v1/status/buildinfo", get(prom_api::build_info))
         .route("/api/v1/metadata", get(prom_api::metadata))
-        .route("/api/v1/query_exemplars", get(prom_api::exemplars).post(prom_api::exemplars))
+        .route(
+            "/api/v1/query_exemplars",
+            get(prom_api::exemplars).post(prom_api::exemplars),
+        )
         .with_state(engine)
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,8 +28,8 @@ use crate::config::QueryConfig;
 use crate::error::{Error, Result};
 use eval::Guard;
 use plan::Selector;
-pub use value::{Value, VectorSample, format_value};
 use value::{Data, Steps};
+pub use value::{Value, VectorSample, format_value};
 
 /// Prometheus's cap on the points a range query may return per series (enforced by the HTTP
 /// API; the engine itself only refuses more steps than `max_samples`).
@@ -57,7 +57,12 @@ impl Engine {
     }
 
     /// Like [`Engine::instant`], with a per-request timeout that can only shorten the configured one.
-    pub async fn instant_with_timeout(&self, query: &str, time_ms: TimestampMs, timeout: Option<Duration>) -> Result<Value> {
+    pub async fn instant_with_timeout(
+        &self,
+        query: &str,
+        time_ms: TimestampMs,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
         self.run(query, Steps::instant(time_ms), timeout).await
     }
 
@@ -92,7 +97,10 @@ impl Engine {
 
     /// Label sets of the series matching any of `matcher_sets` with data in `range`, sorted.
     pub async fn series(&self, matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<Labels>> {
-        let requests: Vec<SelectRequest> = matcher_sets.iter().map(|m| SelectRequest::new(m.clone(), range)).collect();
+        let requests: Vec<SelectRequest> = matcher_sets
+            .iter()
+            .map(|m| SelectRequest::new(m.clone(), range))
+            .collect();
         let answers = try_join_all(requests.iter().map(|r| self.source.series(r))).await?;
         let mut all: Vec<Labels> = answers.into_iter().flatten().collect();
         all.sort();
@@ -108,7 +116,12 @@ impl Engine {
     }
 
     /// Values of label `name` among matching series (all series when `matcher_sets` is empty).
-    pub async fn label_values(&self, name: &str, matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<String>> {
+    pub async fn label_values(
+        &self,
+        name: &str,
+        matcher_sets: &[Vec<Matcher>],
+        range: TimeRange,
+    ) -> Result<Vec<String>> {
         let requests = requests_or_everything(matcher_sets, range);
         let answers = try_join_all(requests.iter().map(|r| self.source.label_values(name, r))).await?;
         Ok(sorted_union(answers))
@@ -146,8 +159,11 @@ impl Engine {
         let fetches = selectors.iter().map(|sel| {
             let range = sel.fetch_range(steps, lookback_ms);
             async move {
-                let requests: Vec<SelectRequest> =
-                    sel.matcher_sets.iter().map(|m| SelectRequest::new(m.clone(), range)).collect();
+                let requests: Vec<SelectRequest> = sel
+                    .matcher_sets
+                    .iter()
+                    .map(|m| SelectRequest::new(m.clone(), range))
+                    .collect();
                 let answers = try_join_all(requests.iter().map(|r| self.source.select(r))).await?;
                 Ok::<_, Error>(union_by_labels(answers))
             }
@@ -167,7 +183,12 @@ pub fn parse_series_selector(text: &str) -> Result<Vec<Vec<Matcher>>> {
     let Expr::VectorSelector(vs) = &expr else {
         return Err(Error::BadData(format!("expected a series selector, got {expr}")));
     };
-    let mut base = vs.matchers.matchers.iter().map(plan::convert_matcher).collect::<Result<Vec<_>>>()?;
+    let mut base = vs
+        .matchers
+        .matchers
+        .iter()
+        .map(plan::convert_matcher)
+        .collect::<Result<Vec<_>>>()?;
     if let Some(name) = &vs.name {
         base.push(Matcher::equal(tributary_storage::types::METRIC_NAME, name.clone()));
     }
@@ -201,7 +222,11 @@ fn check_result_type(expr: &Expr, steps: &Steps) -> Result<()> {
     match expr.value_type() {
         ValueType::Scalar | ValueType::Vector => Ok(()),
         other => {
-            let name = if other == ValueType::Matrix { "range vector" } else { "string" };
+            let name = if other == ValueType::Matrix {
+                "range vector"
+            } else {
+                "string"
+            };
             Err(Error::BadData(format!(
                 "invalid expression type \"{name}\" for range query, must be Scalar or instant Vector"
             )))
@@ -213,7 +238,10 @@ fn requests_or_everything(matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Ve
     if matcher_sets.is_empty() {
         vec![SelectRequest::new(Vec::new(), range)]
     } else {
-        matcher_sets.iter().map(|m| SelectRequest::new(m.clone(), range)).collect()
+        matcher_sets
+            .iter()
+            .map(|m| SelectRequest::new(m.clone(), range))
+            .collect()
     }
 }
 
@@ -236,17 +264,31 @@ fn union_by_labels(answers: Vec<Vec<Series>>) -> Vec<Series> {
 fn into_value(data: Data, steps: &Steps) -> Value {
     let instant = steps.is_instant();
     match data {
-        Data::Scalar(v) if instant => Value::Scalar { timestamp: steps.start, value: v[0] },
+        Data::Scalar(v) if instant => Value::Scalar {
+            timestamp: steps.start,
+            value: v[0],
+        },
         Data::Scalar(v) => {
-            let samples = v.into_iter().enumerate().map(|(i, value)| Sample::new(steps.time(i), value)).collect();
+            let samples = v
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| Sample::new(steps.time(i), value))
+                .collect();
             Value::Matrix(vec![Series::new(Labels::default(), samples)])
         }
-        Data::String(s) => Value::String { timestamp: steps.start, value: s },
+        Data::String(s) => Value::String {
+            timestamp: steps.start,
+            value: s,
+        },
         Data::Vector(v) if instant => Value::Vector(
             v.into_iter()
                 .filter_map(|s| {
                     let value = s.points.first()?.value;
-                    Some(VectorSample { labels: s.labels, timestamp: steps.start, value })
+                    Some(VectorSample {
+                        labels: s.labels,
+                        timestamp: steps.start,
+                        value,
+                    })
                 })
                 .collect(),
         ),
@@ -255,7 +297,11 @@ fn into_value(data: Data, steps: &Steps) -> Value {
                 .into_iter()
                 .filter(|s| !s.points.is_empty())
                 .map(|s| {
-                    let samples = s.points.iter().map(|p| Sample::new(steps.time(p.step as usize), p.value)).collect();
+                    let samples = s
+                        .points
+                        .iter()
+                        .map(|p| Sample::new(steps.time(p.step as usize), p.value))
+                        .collect();
                     Series::new(s.labels, samples)
                 })
                 .collect();

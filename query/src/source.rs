@@ -149,6 +149,19 @@ mod tests {
         assert_eq!(merged.label_names(&all).await.unwrap(), vec!["__name__"]);
     }
 
+    #[tokio::test]
+    async fn passes_the_storage_conformance_suite_when_split_across_sources() {
+        use tributary_storage::test_util::{MemSource, source_conformance};
+        // Later entries count as written later, so they go to the head, which is listed first.
+        source_conformance(|series| async move {
+            let mid = series.len() / 2;
+            let flushed: Arc<dyn Source> = Arc::new(MemSource::new(series[..mid].to_vec()));
+            let head: Arc<dyn Source> = Arc::new(MemSource::new(series[mid..].to_vec()));
+            Arc::new(MergedSource::new(vec![head, flushed])) as Arc<dyn Source>
+        })
+        .await;
+    }
+
     proptest! {
         #[test]
         fn merge_is_sorted_unique_and_keeps_first(

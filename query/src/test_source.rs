@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tributary_storage::Result;
 use tributary_storage::read::{SelectRequest, Source};
-use tributary_storage::types::{Labels, Label, Sample, Series, matches_all};
+use tributary_storage::types::{Label, Labels, Sample, Series, matches_all};
 
 #[derive(Debug, Default)]
 pub(crate) struct VecSource {
@@ -13,18 +13,6 @@ pub(crate) struct VecSource {
 impl VecSource {
     pub(crate) fn new(series: Vec<Series>) -> Self {
         Self { series }
-    }
-
-    /// Builds a source from `("name{a=\"b\"}", [(t_ms, v), ...])`-style fixtures.
-    pub(crate) fn from_fixtures(fixtures: &[(&str, &[(i64, f64)])]) -> Self {
-        Self::new(
-            fixtures
-                .iter()
-                .map(|(text, samples)| {
-                    Series::new(parse_labels(text), samples.iter().map(|&(t, v)| Sample::new(t, v)).collect())
-                })
-                .collect(),
-        )
     }
 }
 
@@ -53,7 +41,12 @@ impl Source for VecSource {
             .iter()
             .filter(|s| matches_all(&req.matchers, &s.labels))
             .map(|s| {
-                let samples: Vec<Sample> = s.samples.iter().filter(|x| req.range.contains(x.timestamp)).copied().collect();
+                let samples: Vec<Sample> = s
+                    .samples
+                    .iter()
+                    .filter(|x| req.range.contains(x.timestamp))
+                    .copied()
+                    .collect();
                 Series::new(s.labels.clone(), samples)
             })
             .filter(|s| !s.samples.is_empty())

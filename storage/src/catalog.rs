@@ -27,7 +27,11 @@ pub struct FileMeta {
 
 impl FileMeta {
     pub fn new(key: FileKey, size: u64) -> Self {
-        Self { path: key.path(), key, size }
+        Self {
+            path: key.path(),
+            key,
+            size,
+        }
     }
 }
 
@@ -68,9 +72,15 @@ impl Catalog {
     /// Objects whose keys don't parse (foreign files, upload leftovers) are skipped.
     pub async fn refresh(&self, store: &dyn ObjectStore, table: Table) -> Result<usize> {
         let prefix = table.prefix();
-        let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await.map_err(|source| {
-            Error::ObjectStore { op: "list", key: prefix.to_string(), source }
-        })?;
+        let objects: Vec<_> = store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| Error::ObjectStore {
+                op: "list",
+                key: prefix.to_string(),
+                source,
+            })?;
         let mut added = 0;
         for o in objects {
             match FileKey::parse(&o.location) {
@@ -90,7 +100,11 @@ impl Catalog {
         inner.stats.files += 1;
         inner.stats.rows += meta.key.rows;
         inner.stats.bytes += meta.size;
-        inner.by_hour.entry((meta.key.table, meta.key.hour)).or_default().push(Arc::new(meta));
+        inner
+            .by_hour
+            .entry((meta.key.table, meta.key.hour))
+            .or_default()
+            .push(Arc::new(meta));
         true
     }
 
@@ -134,11 +148,24 @@ mod tests {
         let a = key("a", 1_000, 2_000);
         let b = key("b", 3_600_000, 3_600_500);
         for (k, body) in [(&a, "12345"), (&b, "123")] {
-            store.put(&k.path(), PutPayload::from_static(body.as_bytes())).await.unwrap();
+            store
+                .put(&k.path(), PutPayload::from_static(body.as_bytes()))
+                .await
+                .unwrap();
         }
-        store.put(&Path::from("metrics/junk.txt"), PutPayload::from_static(b"x")).await.unwrap();
+        store
+            .put(&Path::from("metrics/junk.txt"), PutPayload::from_static(b"x"))
+            .await
+            .unwrap();
         let cat = Catalog::load(&store, Table::Metrics).await.unwrap();
-        assert_eq!(cat.stats(), CatalogStats { files: 2, rows: 20, bytes: 8 });
+        assert_eq!(
+            cat.stats(),
+            CatalogStats {
+                files: 2,
+                rows: 20,
+                bytes: 8
+            }
+        );
 
         let c = key("a", 1_500, 1_600);
         store.put(&c.path(), PutPayload::from_static(b"1")).await.unwrap();
@@ -148,7 +175,11 @@ mod tests {
         assert_eq!(cat.stats().files, 3);
 
         let all = cat.files(Table::Metrics, TimeRange::ALL, |_| true);
-        assert_eq!(all.iter().map(|f| f.key.id).collect::<Vec<_>>(), vec![a.id, b.id, c.id], "write order");
+        assert_eq!(
+            all.iter().map(|f| f.key.id).collect::<Vec<_>>(),
+            vec![a.id, b.id, c.id],
+            "write order"
+        );
         let hits = cat.files(Table::Metrics, TimeRange::new(1_550, 1_700), |_| true);
         assert_eq!(hits.iter().map(|f| &f.key).collect::<Vec<_>>(), vec![&a, &c]);
         let hits = cat.files(Table::Metrics, TimeRange::new(2_001, 3_599_999), |_| true);

@@ -19,10 +19,12 @@ pub struct StorageConfig {
     /// ones compress slightly better.
     pub row_group_rows: usize,
     /// Maximum rows per data page. Pages are the unit of page-index pruning (a query for one
-    /// metric reads only the pages that can hold it) and of compression.
+    /// metric reads only the pages that can hold it) and of compression: series of one target
+    /// share timestamps, which zstd only exploits within a page, so 20k-row pages are ~9% larger
+    /// than 64Ki-row ones.
     pub page_rows: usize,
-    /// zstd level for every column (1-22). Level 3 is measured to be within ~2% of level 9's
-    /// size on metrics at a fraction of the CPU.
+    /// zstd level for every column (1-22). On node-exporter-like data level 6 is ~2.5% smaller
+    /// than level 3 and level 9 no smaller than 6; 3 keeps flush CPU low.
     pub zstd_level: i32,
     /// Files at least this many bytes are uploaded with a multipart upload instead of one `put`.
     pub multipart_threshold_bytes: usize,
@@ -40,7 +42,7 @@ impl Default for StorageConfig {
         Self {
             url: None,
             row_group_rows: 1 << 20,
-            page_rows: 20_000,
+            page_rows: 65_536,
             zstd_level: 3,
             multipart_threshold_bytes: 32 << 20,
             read_concurrency: 8,

@@ -154,7 +154,15 @@ impl FileKey {
                 reason: format!("file time span {min_ts}..={max_ts} must lie within one hour of years 0000-9999"),
             });
         }
-        Ok(Self { table, hour, cluster: cluster.to_string(), min_ts, max_ts, rows, id: Uuid::now_v7() })
+        Ok(Self {
+            table,
+            hour,
+            cluster: cluster.to_string(),
+            min_ts,
+            max_ts,
+            rows,
+            id: Uuid::now_v7(),
+        })
     }
 
     pub fn time_range(&self) -> TimeRange {
@@ -259,7 +267,11 @@ mod tests {
     fn negative_timestamps_and_foreign_keys() {
         let k = FileKey::new(Table::Metrics, "", -3_599_999, -5, 2).unwrap();
         assert_eq!(k.hour, Hour(-1));
-        assert!(k.path().as_ref().starts_with("metrics/1969-12-31/23/@none/-3599999--5-2-"));
+        assert!(
+            k.path()
+                .as_ref()
+                .starts_with("metrics/1969-12-31/23/@none/-3599999--5-2-")
+        );
         assert_eq!(FileKey::parse(&k.path()), Some(k));
         for bad in [
             "metrics/2026-11-21/14/x/1-2-3.parquet",
@@ -270,8 +282,14 @@ mod tests {
         ] {
             assert_eq!(FileKey::parse(&Path::parse(bad).unwrap()), None, "{bad}");
         }
-        assert!(FileKey::new(Table::Metrics, "c", 0, HOUR_MS, 1).is_err(), "spans two hours");
-        assert!(FileKey::new(Table::Metrics, "c", i64::MAX - 1, i64::MAX, 1).is_err(), "year beyond 9999");
+        assert!(
+            FileKey::new(Table::Metrics, "c", 0, HOUR_MS, 1).is_err(),
+            "spans two hours"
+        );
+        assert!(
+            FileKey::new(Table::Metrics, "c", i64::MAX - 1, i64::MAX, 1).is_err(),
+            "year beyond 9999"
+        );
         assert!(!storable_timestamp(i64::MIN));
     }
 

@@ -87,7 +87,12 @@ impl Storage {
         writer.properties()?; // reject a bad zstd level at startup, not at the first flush
         let catalog = Arc::new(Catalog::load(store.as_ref(), Table::Metrics).await?);
         let stats = catalog.stats();
-        tracing::info!(files = stats.files, rows = stats.rows, bytes = stats.bytes, "storage catalog loaded");
+        tracing::info!(
+            files = stats.files,
+            rows = stats.rows,
+            bytes = stats.bytes,
+            "storage catalog loaded"
+        );
         Ok(Arc::new(Storage {
             store,
             catalog,
@@ -116,7 +121,9 @@ impl Storage {
             .map(|i| {
                 // Building the batch copies out of `series`; the costly encode runs off the runtime.
                 let group = &plan.groups()[i];
-                let prepared = plan.file_key(group).and_then(|key| Ok((key, plan.record_batch(group)?)));
+                let prepared = plan
+                    .file_key(group)
+                    .and_then(|key| Ok((key, plan.record_batch(group)?)));
                 let props = props.clone();
                 async move {
                     let (key, batch) = prepared?;
@@ -124,7 +131,10 @@ impl Storage {
                     let name = path.to_string();
                     let bytes = tokio::task::spawn_blocking(move || writer::encode_batch(&batch, props, &name))
                         .await
-                        .map_err(|e| Error::Task { op: "encode parquet file", reason: e.to_string() })??;
+                        .map_err(|e| Error::Task {
+                            op: "encode parquet file",
+                            reason: e.to_string(),
+                        })??;
                     let size = bytes.len() as u64;
                     self.upload(&path, bytes).await?;
                     let rows = key.rows;
@@ -146,17 +156,32 @@ impl Storage {
     }
 
     async fn upload(&self, path: &Path, bytes: bytes::Bytes) -> Result<()> {
-        let err = |op| move |source| Error::ObjectStore { op, key: path.to_string(), source };
+        let err = |op| {
+            move |source| Error::ObjectStore {
+                op,
+                key: path.to_string(),
+                source,
+            }
+        };
         if bytes.len() < self.multipart_threshold {
-            self.store.put(path, PutPayload::from(bytes)).await.map_err(err("put"))?;
+            self.store
+                .put(path, PutPayload::from(bytes))
+                .await
+                .map_err(err("put"))?;
             return Ok(());
         }
-        let upload = self.store.put_multipart(path).await.map_err(err("start multipart upload"))?;
+        let upload = self
+            .store
+            .put_multipart(path)
+            .await
+            .map_err(err("start multipart upload"))?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART_BYTES);
         let mut rest = bytes;
         while !rest.is_empty() {
             // Bounded in-flight parts keep a huge file from opening unbounded concurrent requests.
-            w.wait_for_capacity(MULTIPART_IN_FLIGHT).await.map_err(err("upload part"))?;
+            w.wait_for_capacity(MULTIPART_IN_FLIGHT)
+                .await
+                .map_err(err("upload part"))?;
             w.put(rest.split_to(rest.len().min(MULTIPART_PART_BYTES)));
         }
         w.finish().await.map_err(err("finish multipart upload"))?;

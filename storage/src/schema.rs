@@ -75,7 +75,10 @@ pub fn metrics_schema() -> SchemaRef {
 pub fn write_labels_json(labels: &Labels, out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first = true;
-    for l in labels.iter().filter(|l| l.name != types::METRIC_NAME && l.name != types::CLUSTER) {
+    for l in labels
+        .iter()
+        .filter(|l| l.name != types::METRIC_NAME && l.name != types::CLUSTER)
+    {
         if !first {
             out.push(b',');
         }
@@ -152,7 +155,11 @@ mod tests {
         let s = metrics_schema();
         for (i, name) in [(col::CLUSTER, CLUSTER), (col::METRIC, METRIC), (col::LABELS, LABELS)]
             .into_iter()
-            .chain([(col::SERIES_ID, SERIES_ID), (col::TIMESTAMP, TIMESTAMP), (col::VALUE, VALUE)])
+            .chain([
+                (col::SERIES_ID, SERIES_ID),
+                (col::TIMESTAMP, TIMESTAMP),
+                (col::VALUE, VALUE),
+            ])
         {
             assert_eq!(s.field(i).name(), name);
             assert!(!s.field(i).is_nullable());

@@ -1,1 +1,216 @@
 use super::*;
+use crate::read::{SelectRequest, Source};
+use crate::test_util::source_conformance;
+use crate::test_util::workload::Workload;
+use crate::types::{Labels, Matcher, Sample, TimeRange};
+use async_trait::async_trait;
+use std::collections::HashSet;
+
+/// A source that keeps its temporary directory (and storage) alive.
+#[derive(Debug)]
+struct InTempDir {
+    _dir: tempfile::TempDir,
+    source: Arc<dyn Source>,
+}
+
+#[async_trait]
+impl Source for InTempDir {
+    async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
+        self.source.select(req).await
+    }
+    async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
+        self.source.series(req).await
+    }
+}
+
+/// Tiny row groups and pages so every pruning path runs on test-sized data.
+fn small() -> StorageConfig {
+    StorageConfig {
+        row_group_rows: 700,
+        page_rows: 64,
+        ..StorageConfig::default()
+    }
+}
+
+/// Writes `series` in order, starting a new write whenever a label set repeats, so repeated
+/// series land in different (later) files, as a retried or late flush would.
+async fn write_in_loads(storage: &Storage, series: Vec<Series>) {
+    let mut load: Vec<Series> = Vec::new();
+    let mut seen: HashSet<Labels> = HashSet::new();
+    for s in series {
+        if !seen.insert(s.labels.clone()) {
+            storage.write_metrics(&load).await.unwrap();
+            load.clear();
+            seen = HashSet::from([s.labels.clone()]);
+        }
+        load.push(s);
+    }
+    storage.write_metrics(&load).await.unwrap();
+}
+
+#[tokio::test]
+async fn parquet_source_passes_the_conformance_suite() {
+    source_conformance(|series| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&small(), dir.path()).await.unwrap();
+        write_in_loads(&storage, series).await;
+        Arc::new(InTempDir {
+            _dir: dir,
+            source: storage.source(),
+        }) as Arc<dyn Source>
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopened_storage_passes_the_conformance_suite() {
+    // The catalog comes from listing, footers from storage (no cache), multipart uploads.
+    source_conformance(|series| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StorageConfig {
+            metadata_cache_files: 0,
+            multipart_threshold_bytes: 1,
+            read_concurrency: 3,
+            ..small()
+        };
+        let storage = Storage::open(&cfg, dir.path()).await.unwrap();
+        write_in_loads(&storage, series).await;
+        let written = storage.stats();
+        drop(storage);
+        let storage = Storage::open(&cfg, dir.path()).await.unwrap();
+        assert_eq!(storage.stats(), written, "reopening lists exactly the written files");
+        Arc::new(InTempDir {
+            _dir: dir,
+            source: storage.source(),
+        }) as Arc<dyn Source>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn writes_report_their_files_and_become_visible_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let source = storage.source();
+    let all = SelectRequest::new(vec![], TimeRange::ALL);
+    assert!(source.select(&all).await.unwrap().is_empty());
+    assert_eq!(storage.write_metrics(&[]).await.unwrap(), WriteSummary::default());
+
+    let series = Workload {
+        nodes: 2,
+        samples: 300,
+        ..Workload::default()
+    }
+    .series();
+    let samples: u64 = series.iter().map(|s| s.samples.len() as u64).sum();
+    let summary = storage.write_metrics(&series).await.unwrap();
+    assert_eq!(summary.rows, samples);
+    assert_eq!(
+        summary.files.len(),
+        2,
+        "300 samples at 15 s from 00:00+offset span two hours"
+    );
+    for f in &summary.files {
+        let on_disk = std::fs::metadata(dir.path().join(f)).unwrap();
+        assert!(on_disk.len() > 0);
+        assert!(
+            f.starts_with("metrics/2026-01-01/0") && f.contains("/prod-eu-1/"),
+            "{f}"
+        );
+    }
+    let stats = storage.stats();
+    assert_eq!(
+        stats,
+        CatalogStats {
+            files: 2,
+            rows: samples,
+            bytes: summary.bytes
+        }
+    );
+
+    // Visible to a source created before the write.
+    let got = source.select(&all).await.unwrap();
+    assert_eq!(got.len(), series.len());
+    let got_samples: usize = got.iter().map(|s| s.samples.len()).sum();
+    assert_eq!(got_samples as u64, samples);
+    let one = source
+        .select(&SelectRequest::new(
+            vec![Matcher::equal("__name__", "node_load1")],
+            TimeRange::ALL,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 2);
+    let want = series.iter().find(|s| s.labels == one[0].labels).unwrap();
+    assert_eq!(one[0].samples, want.samples);
+}
+
+#[tokio::test]
+async fn refresh_picks_up_files_written_by_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let reader = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let writer = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let s = Series::new(
+        Labels::from_pairs(&[("__name__", "x"), ("cluster", "c")]),
+        vec![Sample::new(1_000, 1.0)],
+    );
+    writer.write_metrics(&[s]).await.unwrap();
+    assert_eq!(reader.stats().files, 0);
+    assert_eq!(reader.refresh().await.unwrap(), 1);
+    assert_eq!(reader.stats(), writer.stats());
+}
+
+#[tokio::test]
+async fn oversized_selects_fail_instead_of_exhausting_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StorageConfig {
+        max_select_samples: 100,
+        ..StorageConfig::default()
+    };
+    let storage = Storage::open(&cfg, dir.path()).await.unwrap();
+    let series = Workload {
+        nodes: 1,
+        samples: 10,
+        ..Workload::default()
+    }
+    .series();
+    storage.write_metrics(&series).await.unwrap();
+    let source = storage.source();
+    let err = source
+        .select(&SelectRequest::new(vec![], TimeRange::ALL))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManySamples { limit: 100 }), "{err}");
+    let few = SelectRequest::new(vec![Matcher::equal("__name__", "node_load1")], TimeRange::ALL);
+    assert_eq!(source.select(&few).await.unwrap().len(), 1);
+    // Listing series reads no samples, so the limit does not apply.
+    assert_eq!(
+        source
+            .series(&SelectRequest::new(vec![], TimeRange::ALL))
+            .await
+            .unwrap()
+            .len(),
+        series.len()
+    );
+}
+
+#[tokio::test]
+async fn bad_configuration_fails_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StorageConfig {
+        zstd_level: 42,
+        ..StorageConfig::default()
+    };
+    assert!(matches!(
+        Storage::open(&cfg, dir.path()).await,
+        Err(Error::InvalidData { .. })
+    ));
+    let cfg = StorageConfig {
+        url: Some("ftp://x".into()),
+        ..StorageConfig::default()
+    };
+    assert!(matches!(
+        Storage::open(&cfg, dir.path()).await,
+        Err(Error::InvalidUrl { .. })
+    ));
+}

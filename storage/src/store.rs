@@ -20,7 +20,10 @@ pub fn open_store(url: Option<&str>, data_dir: &FsPath) -> Result<Arc<dyn Object
     let Some(raw) = url else {
         return local(data_dir);
     };
-    let invalid = |reason: String| Error::InvalidUrl { url: raw.to_string(), reason };
+    let invalid = |reason: String| Error::InvalidUrl {
+        url: raw.to_string(),
+        reason,
+    };
     let parsed = Url::parse(raw).map_err(|e| invalid(e.to_string()))?;
     match parsed.scheme() {
         "file" => {
@@ -53,7 +56,11 @@ pub fn open_store(url: Option<&str>, data_dir: &FsPath) -> Result<Arc<dyn Object
 }
 
 fn local(root: &FsPath) -> Result<Arc<dyn ObjectStore>> {
-    std::fs::create_dir_all(root).map_err(|source| Error::Io { op: "create storage root", path: root.into(), source })?;
+    std::fs::create_dir_all(root).map_err(|source| Error::Io {
+        op: "create storage root",
+        path: root.into(),
+        source,
+    })?;
     let fs = LocalFileSystem::new_with_prefix(root).map_err(|source| Error::ObjectStore {
         op: "open local root",
         key: root.display().to_string(),
@@ -72,13 +79,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("a/b");
         let store = open_store(None, &root).unwrap();
-        store.put(&Path::from("x/y"), PutPayload::from_static(b"hi")).await.unwrap();
+        store
+            .put(&Path::from("x/y"), PutPayload::from_static(b"hi"))
+            .await
+            .unwrap();
         assert_eq!(std::fs::read(root.join("x/y")).unwrap(), b"hi");
 
         let other = dir.path().join("c");
         let url = Url::from_file_path(&other).unwrap();
         let store = open_store(Some(url.as_str()), dir.path()).unwrap();
-        store.put(&Path::from("z"), PutPayload::from_static(b"1")).await.unwrap();
+        store
+            .put(&Path::from("z"), PutPayload::from_static(b"1"))
+            .await
+            .unwrap();
         assert!(other.join("z").exists());
     }
 
@@ -86,7 +99,9 @@ mod tests {
     fn bad_urls_are_rejected_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         for url in ["gs://b", "s3://", "not a url", "file://host/x"] {
-            let err = open_store(Some(url), dir.path()).err().unwrap_or_else(|| panic!("{url} accepted"));
+            let err = open_store(Some(url), dir.path())
+                .err()
+                .unwrap_or_else(|| panic!("{url} accepted"));
             assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err}");
         }
     }

@@ -63,8 +63,12 @@ impl Source for MemSource {
             .iter()
             .filter(|s| matches_all(&req.matchers, &s.labels))
             .filter_map(|s| {
-                let samples: Vec<Sample> =
-                    s.samples.iter().filter(|p| req.range.contains(p.timestamp)).copied().collect();
+                let samples: Vec<Sample> = s
+                    .samples
+                    .iter()
+                    .filter(|p| req.range.contains(p.timestamp))
+                    .copied()
+                    .collect();
                 (!samples.is_empty()).then(|| Series::new(s.labels.clone(), samples))
             })
             .collect())
@@ -93,7 +97,11 @@ where
         for matchers in &ds.matchers {
             for (range_name, range) in &ranges {
                 let req = SelectRequest::new(matchers.clone(), *range);
-                let ctx = format!("dataset {:?}, matchers {}, range {range_name} {range:?}", ds.name, show(matchers));
+                let ctx = format!(
+                    "dataset {:?}, matchers {}, range {range_name} {range:?}",
+                    ds.name,
+                    show(matchers)
+                );
                 check(&ctx, source.as_ref(), &reference, &req).await;
             }
         }
@@ -110,18 +118,38 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
     let mut expected = reference.select(req).await.expect("MemSource never fails");
     expected.sort_by(|a, b| a.labels.cmp(&b.labels));
     // Series the request may legitimately name: matching, with data at any time.
-    let candidates: Vec<&Labels> =
-        reference.all().iter().map(|s| &s.labels).filter(|l| matches_all(&req.matchers, l)).collect();
+    let candidates: Vec<&Labels> = reference
+        .all()
+        .iter()
+        .map(|s| &s.labels)
+        .filter(|l| matches_all(&req.matchers, l))
+        .collect();
 
-    let mut got = source.select(req).await.unwrap_or_else(|e| panic!("{ctx}: select failed: {e}"));
+    let mut got = source
+        .select(req)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: select failed: {e}"));
     got.sort_by(|a, b| a.labels.cmp(&b.labels));
     for w in got.windows(2) {
-        assert!(w[0].labels != w[1].labels, "{ctx}: select returned series {} twice", w[0].labels);
+        assert!(
+            w[0].labels != w[1].labels,
+            "{ctx}: select returned series {} twice",
+            w[0].labels
+        );
     }
     for s in &got {
-        assert!(!s.samples.is_empty(), "{ctx}: select returned {} with no samples", s.labels);
+        assert!(
+            !s.samples.is_empty(),
+            "{ctx}: select returned {} with no samples",
+            s.labels
+        );
         for p in &s.samples {
-            assert!(req.range.contains(p.timestamp), "{ctx}: {} has sample at {} outside range", s.labels, p.timestamp);
+            assert!(
+                req.range.contains(p.timestamp),
+                "{ctx}: {} has sample at {} outside range",
+                s.labels,
+                p.timestamp
+            );
         }
         for w in s.samples.windows(2) {
             assert!(
@@ -135,9 +163,17 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
     }
     let got_labels: Vec<&Labels> = got.iter().map(|s| &s.labels).collect();
     let want_labels: Vec<&Labels> = expected.iter().map(|s| &s.labels).collect();
-    assert_eq!(got_labels, want_labels, "{ctx}: select returned the wrong set of series");
+    assert_eq!(
+        got_labels, want_labels,
+        "{ctx}: select returned the wrong set of series"
+    );
     for (g, w) in got.iter().zip(&expected) {
-        assert_eq!(g.samples.len(), w.samples.len(), "{ctx}: {} sample count differs", g.labels);
+        assert_eq!(
+            g.samples.len(),
+            w.samples.len(),
+            "{ctx}: {} sample count differs",
+            g.labels
+        );
         for (a, b) in g.samples.iter().zip(&w.samples) {
             assert!(
                 a.timestamp == b.timestamp && a.value.to_bits() == b.value.to_bits(),
@@ -154,26 +190,51 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
     }
 
     // series(): a superset of select's label sets, within the matching series.
-    let listed = source.series(req).await.unwrap_or_else(|e| panic!("{ctx}: series failed: {e}"));
+    let listed = source
+        .series(req)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: series failed: {e}"));
     let listed_set: BTreeSet<&Labels> = listed.iter().collect();
-    assert_eq!(listed_set.len(), listed.len(), "{ctx}: series returned a label set twice");
+    assert_eq!(
+        listed_set.len(),
+        listed.len(),
+        "{ctx}: series returned a label set twice"
+    );
     for l in &want_labels {
-        assert!(listed_set.contains(l), "{ctx}: series left out {l}, which select returns");
+        assert!(
+            listed_set.contains(l),
+            "{ctx}: series left out {l}, which select returns"
+        );
     }
     for l in &listed {
-        assert!(candidates.contains(&l), "{ctx}: series returned {l}, which is not a matching stored series");
+        assert!(
+            candidates.contains(&l),
+            "{ctx}: series returned {l}, which is not a matching stored series"
+        );
     }
 
     // Label names and values: bounded below by select, above by the matching series.
-    let names = source.label_names(req).await.unwrap_or_else(|e| panic!("{ctx}: label_names failed: {e}"));
+    let names = source
+        .label_names(req)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: label_names failed: {e}"));
     assert_sorted_unique(ctx, "label_names", &names);
-    let lower: BTreeSet<&str> = want_labels.iter().flat_map(|l| l.iter().map(|l| l.name.as_str())).collect();
-    let upper: BTreeSet<&str> = candidates.iter().flat_map(|l| l.iter().map(|l| l.name.as_str())).collect();
+    let lower: BTreeSet<&str> = want_labels
+        .iter()
+        .flat_map(|l| l.iter().map(|l| l.name.as_str()))
+        .collect();
+    let upper: BTreeSet<&str> = candidates
+        .iter()
+        .flat_map(|l| l.iter().map(|l| l.name.as_str()))
+        .collect();
     for n in &lower {
         assert!(names.iter().any(|x| x == n), "{ctx}: label_names is missing {n:?}");
     }
     for n in &names {
-        assert!(upper.contains(n.as_str()), "{ctx}: label_names has {n:?}, no matching series has it");
+        assert!(
+            upper.contains(n.as_str()),
+            "{ctx}: label_names has {n:?}, no matching series has it"
+        );
     }
     for name in ["__name__", "cluster", "job"] {
         let values = source
@@ -184,16 +245,25 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
         let lower: BTreeSet<&str> = want_labels.iter().filter_map(|l| l.get(name)).collect();
         let upper: BTreeSet<&str> = candidates.iter().filter_map(|l| l.get(name)).collect();
         for v in &lower {
-            assert!(values.iter().any(|x| x == v), "{ctx}: label_values({name}) is missing {v:?}");
+            assert!(
+                values.iter().any(|x| x == v),
+                "{ctx}: label_values({name}) is missing {v:?}"
+            );
         }
         for v in &values {
-            assert!(upper.contains(v.as_str()), "{ctx}: label_values({name}) has {v:?}, no matching series has it");
+            assert!(
+                upper.contains(v.as_str()),
+                "{ctx}: label_values({name}) has {v:?}, no matching series has it"
+            );
         }
     }
 }
 
 fn assert_sorted_unique(ctx: &str, what: &str, v: &[String]) {
-    assert!(v.windows(2).all(|w| w[0] < w[1]), "{ctx}: {what} not sorted and unique: {v:?}");
+    assert!(
+        v.windows(2).all(|w| w[0] < w[1]),
+        "{ctx}: {what} not sorted and unique: {v:?}"
+    );
 }
 
 /// One dataset and the matcher sets to query it with (each under every range of [`ranges_for`]).
@@ -224,13 +294,20 @@ fn nre(name: &str, value: &str) -> Matcher {
 }
 
 fn series(pairs: &[(&str, &str)], samples: impl IntoIterator<Item = (i64, f64)>) -> Series {
-    Series::new(Labels::from_pairs(pairs), samples.into_iter().map(|(t, v)| Sample::new(t, v)).collect())
+    Series::new(
+        Labels::from_pairs(pairs),
+        samples.into_iter().map(|(t, v)| Sample::new(t, v)).collect(),
+    )
 }
 
 /// Ranges derived from the data: whole, cut at both ends, exact endpoints, single instants,
 /// across an hour boundary, before, after, inside a gap-free middle and inverted.
 fn ranges_for(reference: &MemSource) -> Vec<(&'static str, TimeRange)> {
-    let ts: BTreeSet<i64> = reference.all().iter().flat_map(|s| s.samples.iter().map(|p| p.timestamp)).collect();
+    let ts: BTreeSet<i64> = reference
+        .all()
+        .iter()
+        .flat_map(|s| s.samples.iter().map(|p| p.timestamp))
+        .collect();
     let (Some(&lo), Some(&hi)) = (ts.first(), ts.last()) else {
         return vec![("all", TimeRange::ALL)];
     };
@@ -245,7 +322,10 @@ fn ranges_for(reference: &MemSource) -> Vec<(&'static str, TimeRange)> {
         ("first quarter to third", TimeRange::new(q1, q3)),
         ("between samples", TimeRange::new(q1 + 1, q3 - 1)),
         ("instant", TimeRange::new(mid, mid)),
-        ("hour boundary", TimeRange::new(hour.start_ms() - 5 * STEP, hour.start_ms() + 5 * STEP)),
+        (
+            "hour boundary",
+            TimeRange::new(hour.start_ms() - 5 * STEP, hour.start_ms() + 5 * STEP),
+        ),
         ("before", TimeRange::new(lo - 10 * STEP, lo - 1)),
         ("after", TimeRange::new(hi + 1, hi + 10 * STEP)),
         ("inverted", TimeRange::new(hi, lo.min(hi - 1))),
@@ -268,22 +348,36 @@ fn fleet() -> Dataset {
                 v.extend_from_slice(extra);
                 v
             };
-            out.push(series(&with(&[("__name__", "up"), ("job", "node")]), (0..n).map(|i| (start + i * STEP, 1.0))));
+            out.push(series(
+                &with(&[("__name__", "up"), ("job", "node")]),
+                (0..n).map(|i| (start + i * STEP, 1.0)),
+            ));
             for mode in ["idle", "user", "system"] {
                 let l = with(&[("__name__", "node_cpu_seconds_total"), ("job", "node"), ("mode", mode)]);
-                out.push(series(&l, (0..n).map(|i| (start + i * STEP, (i * (ci as i64 + 3)) as f64 * 0.01))));
+                out.push(series(
+                    &l,
+                    (0..n).map(|i| (start + i * STEP, (i * (ci as i64 + 3)) as f64 * 0.01)),
+                ));
             }
             for code in ["200", "503"] {
                 let l = with(&[("__name__", "http_requests_total"), ("job", "api"), ("code", code)]);
                 // Gaps: every third scrape missing; jittered timestamps.
-                let samples = (0..n).filter(|i| i % 3 != 1).map(|i| (start + i * STEP + (i % 7), (i * i) as f64));
+                let samples = (0..n)
+                    .filter(|i| i % 3 != 1)
+                    .map(|i| (start + i * STEP + (i % 7), (i * i) as f64));
                 out.push(series(&l, samples));
             }
         }
     }
     // A series that stops before the second hour and one that starts in the last.
-    out.push(series(&[("__name__", "short_lived"), ("cluster", "prod-eu")], (0..20).map(|i| (start + i * STEP, 2.0))));
-    out.push(series(&[("__name__", "late"), ("cluster", "prod-us")], (0..20).map(|i| (T0 + 3_000_000 + i * STEP, 3.0))));
+    out.push(series(
+        &[("__name__", "short_lived"), ("cluster", "prod-eu")],
+        (0..20).map(|i| (start + i * STEP, 2.0)),
+    ));
+    out.push(series(
+        &[("__name__", "late"), ("cluster", "prod-us")],
+        (0..20).map(|i| (T0 + 3_000_000 + i * STEP, 3.0)),
+    ));
     Dataset {
         name: "fleet",
         series: out,
@@ -330,14 +424,30 @@ fn values() -> Dataset {
     // Scrapes that alternate real values and staleness markers.
     out.push(series(
         &[("__name__", "flappy"), ("cluster", "c1"), ("job", "v")],
-        (0..40).map(|i| (T0 + i * STEP, if i % 4 == 3 { f64::from_bits(STALE_NAN_BITS) } else { i as f64 })),
+        (0..40).map(|i| {
+            (
+                T0 + i * STEP,
+                if i % 4 == 3 {
+                    f64::from_bits(STALE_NAN_BITS)
+                } else {
+                    i as f64
+                },
+            )
+        }),
     ));
     // Across the Unix epoch: negative timestamps are valid.
-    out.push(series(&[("__name__", "epoch"), ("cluster", "c2")], (-4..4).map(|i| (i * STEP, i as f64))));
+    out.push(series(
+        &[("__name__", "epoch"), ("cluster", "c2")],
+        (-4..4).map(|i| (i * STEP, i as f64)),
+    ));
     Dataset {
         name: "values",
         series: out,
-        matchers: vec![vec![], vec![eq("__name__", "special")], vec![eq("job", "v"), ne("__name__", "special")]],
+        matchers: vec![
+            vec![],
+            vec![eq("__name__", "special")],
+            vec![eq("job", "v"), ne("__name__", "special")],
+        ],
     }
 }
 
@@ -349,9 +459,15 @@ fn duplicates() -> Dataset {
     let stale = f64::from_bits(STALE_NAN_BITS);
     let out = vec![
         series(&a, (0..100).map(|i| (start + i * STEP, 1.0 + i as f64))),
-        series(&b, (0..60).map(|i| (start + i * STEP, if i == 55 { stale } else { 7.0 }))),
+        series(
+            &b,
+            (0..60).map(|i| (start + i * STEP, if i == 55 { stale } else { 7.0 })),
+        ),
         // Second load: overlaps a's tail and b's middle (replacing b's stale marker).
-        series(&a, (50..150).map(|i| (start + i * STEP, if i == 60 { stale } else { 2000.0 + i as f64 }))),
+        series(
+            &a,
+            (50..150).map(|i| (start + i * STEP, if i == 60 { stale } else { 2000.0 + i as f64 })),
+        ),
         series(&b, (40..58).map(|i| (start + i * STEP, 8.0))),
         // Third load: late data rewriting a's oldest samples.
         series(&a, (10..20).map(|i| (start + i * STEP, -3.0))),
@@ -359,7 +475,11 @@ fn duplicates() -> Dataset {
     Dataset {
         name: "duplicates",
         series: out,
-        matchers: vec![vec![], vec![eq("job", "a")], vec![eq("__name__", "dup"), re("job", "b|z")]],
+        matchers: vec![
+            vec![],
+            vec![eq("job", "a")],
+            vec![eq("__name__", "dup"), re("job", "b|z")],
+        ],
     }
 }
 
@@ -382,7 +502,12 @@ fn utf8() -> Dataset {
     let mut out = Vec::new();
     for (i, v) in values.iter().enumerate() {
         let cluster = clusters[i % clusters.len()];
-        let l = [("__name__", "odd"), ("cluster", cluster), ("job", v), ("label.with.dots", "x")];
+        let l = [
+            ("__name__", "odd"),
+            ("cluster", cluster),
+            ("job", v),
+            ("label.with.dots", "x"),
+        ];
         out.push(series(&l, (0..10).map(|k| (T0 + k * STEP, (i * 10) as f64 + k as f64))));
     }
     out.push(series(
@@ -461,7 +586,13 @@ mod tests {
             Series::new(l.clone(), vec![Sample::new(2, 5.0), Sample::new(0, 9.0)]),
         ]);
         let got = src.select(&SelectRequest::new(vec![], TimeRange::ALL)).await.unwrap();
-        assert_eq!(got, vec![Series::new(l, vec![Sample::new(0, 9.0), Sample::new(1, 1.0), Sample::new(2, 5.0)])]);
+        assert_eq!(
+            got,
+            vec![Series::new(
+                l,
+                vec![Sample::new(0, 9.0), Sample::new(1, 1.0), Sample::new(2, 5.0)]
+            )]
+        );
     }
 
     /// The suite must catch a source that breaks the contract.
@@ -473,7 +604,9 @@ mod tests {
         #[async_trait]
         impl Source for IgnoresRange {
             async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
-                self.0.select(&SelectRequest::new(req.matchers.clone(), TimeRange::ALL)).await
+                self.0
+                    .select(&SelectRequest::new(req.matchers.clone(), TimeRange::ALL))
+                    .await
             }
             async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
                 self.0.series(req).await

@@ -37,7 +37,10 @@ pub struct Label {
 
 impl Label {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), value: value.into() }
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -64,7 +67,10 @@ impl Labels {
 
     /// Builds from pairs the caller guarantees are sorted, unique and non-empty (checked in debug builds).
     pub fn from_sorted(labels: Vec<Label>) -> Self {
-        debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name), "labels not sorted/unique");
+        debug_assert!(
+            labels.windows(2).all(|w| w[0].name < w[1].name),
+            "labels not sorted/unique"
+        );
         debug_assert!(labels.iter().all(|l| !l.value.is_empty()), "empty label value");
         Self(labels)
     }
@@ -228,7 +234,10 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    pub const ALL: TimeRange = TimeRange { start: i64::MIN, end: i64::MAX };
+    pub const ALL: TimeRange = TimeRange {
+        start: i64::MIN,
+        end: i64::MAX,
+    };
 
     pub fn new(start: TimestampMs, end: TimestampMs) -> Self {
         Self { start, end }
@@ -275,12 +284,22 @@ impl Matcher {
             MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(Regex::new(&format!("^(?s:{value})$"))?),
             MatchOp::Equal | MatchOp::NotEqual => None,
         };
-        Ok(Self { name: name.into(), op, value, regex })
+        Ok(Self {
+            name: name.into(),
+            op,
+            value,
+            regex,
+        })
     }
 
     /// `name="value"`; never fails.
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), op: MatchOp::Equal, value: value.into(), regex: None }
+        Self {
+            name: name.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+            regex: None,
+        }
     }
 
     /// Does a label value (`""` when the label is missing) satisfy this matcher?
@@ -327,7 +346,12 @@ mod tests {
 
     #[test]
     fn labels_are_sorted_unique_and_drop_empty_values() {
-        let l = Labels::new(vec![Label::new("b", "1"), Label::new("a", "2"), Label::new("c", ""), Label::new("a", "3")]);
+        let l = Labels::new(vec![
+            Label::new("b", "1"),
+            Label::new("a", "2"),
+            Label::new("c", ""),
+            Label::new("a", "3"),
+        ]);
         assert_eq!(l.as_slice(), &[Label::new("a", "3"), Label::new("b", "1")]);
         assert_eq!(l.get("a"), Some("3"));
         assert_eq!(l.get("c"), None);
@@ -347,8 +371,16 @@ mod tests {
     #[test]
     fn matchers_follow_prometheus_semantics() {
         let l = Labels::from_pairs(&[("__name__", "up"), ("job", "api\nx")]);
-        assert!(Matcher::new(MatchOp::RegexMatch, "job", "api.x").unwrap().matches_labels(&l));
-        assert!(!Matcher::new(MatchOp::RegexMatch, "job", "api").unwrap().matches_labels(&l));
+        assert!(
+            Matcher::new(MatchOp::RegexMatch, "job", "api.x")
+                .unwrap()
+                .matches_labels(&l)
+        );
+        assert!(
+            !Matcher::new(MatchOp::RegexMatch, "job", "api")
+                .unwrap()
+                .matches_labels(&l)
+        );
         assert!(Matcher::new(MatchOp::Equal, "missing", "").unwrap().matches_labels(&l));
         assert!(Matcher::new(MatchOp::NotEqual, "job", "").unwrap().matches_labels(&l));
         assert!(Matcher::new(MatchOp::RegexNoMatch, "job", "a.*").is_ok_and(|m| !m.matches_labels(&l)));

@@ -47,7 +47,11 @@ pub struct WriterOptions {
 
 impl WriterOptions {
     pub fn from_config(cfg: &StorageConfig) -> Self {
-        Self { row_group_rows: cfg.row_group_rows, page_rows: cfg.page_rows, zstd_level: cfg.zstd_level }
+        Self {
+            row_group_rows: cfg.row_group_rows,
+            page_rows: cfg.page_rows,
+            zstd_level: cfg.zstd_level,
+        }
     }
 
     /// The Parquet writer properties for the metrics table.
@@ -56,8 +60,11 @@ impl WriterOptions {
             reason: format!("zstd level {}: {e}", self.zstd_level),
         })?;
         let column = |name: &str| ColumnPath::from(name);
-        let sorting = [col::CLUSTER, col::METRIC, col::LABELS, col::TIMESTAMP]
-            .map(|i| SortingColumn { column_idx: i as i32, descending: false, nulls_first: false });
+        let sorting = [col::CLUSTER, col::METRIC, col::LABELS, col::TIMESTAMP].map(|i| SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: false,
+        });
         let page_rows = self.page_rows.max(1);
         Ok(WriterProperties::builder()
             .set_writer_version(WriterVersion::PARQUET_2_0)
@@ -84,9 +91,12 @@ impl WriterOptions {
 pub struct FileGroup {
     pub hour: Hour,
     pub cluster: String,
-    /// (series index in the plan, sample range), sorted by (metric, labels).
-    entries: Vec<(usize, Range<usize>)>,
+    /// Sorted by (metric, labels).
+    entries: Vec<Entry>,
 }
+
+/// A series index in the plan and the range of its samples that falls in one file.
+type Entry = (usize, Range<usize>);
 
 /// A normalised input series: samples sorted and unique, its columns precomputed.
 #[derive(Debug)]
@@ -134,7 +144,7 @@ impl<'a> MetricsPlan<'a> {
             });
         }
 
-        let mut groups: HashMap<(Hour, &str), Vec<(usize, Range<usize>)>> = HashMap::new();
+        let mut groups: HashMap<(Hour, &str), Vec<Entry>> = HashMap::new();
         for (i, p) in series.iter_mut().enumerate() {
             if !p.samples.windows(2).all(|w| w[0].timestamp < w[1].timestamp) {
                 let mut owned = p.samples.to_vec();
@@ -165,7 +175,11 @@ impl<'a> MetricsPlan<'a> {
                     let (a, b) = (&series[a.0], &series[b.0]);
                     (a.metric, &a.labels_json).cmp(&(b.metric, &b.labels_json))
                 });
-                FileGroup { hour, cluster: cluster.to_string(), entries }
+                FileGroup {
+                    hour,
+                    cluster: cluster.to_string(),
+                    entries,
+                }
             })
             .collect();
         groups.sort_unstable_by(|a, b| (a.hour, &a.cluster).cmp(&(b.hour, &b.cluster)));
@@ -179,7 +193,11 @@ impl<'a> MetricsPlan<'a> {
 
     /// Total samples across all files.
     pub fn rows(&self) -> usize {
-        self.groups.iter().flat_map(|g| g.entries.iter()).map(|(_, r)| r.len()).sum()
+        self.groups
+            .iter()
+            .flat_map(|g| g.entries.iter())
+            .map(|(_, r)| r.len())
+            .sum()
     }
 
     /// The rows of one file as an Arrow batch in [`schema::metrics_schema`], sorted.
@@ -215,8 +233,12 @@ impl<'a> MetricsPlan<'a> {
             }
         }
         let dict = |keys: Vec<i32>, values: Vec<&str>| -> Result<ArrayRef> {
-            let array = DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), Arc::new(StringArray::from(values)))
-                .map_err(|source| Error::Arrow { op: "build dictionary column", source })?;
+            let array =
+                DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), Arc::new(StringArray::from(values)))
+                    .map_err(|source| Error::Arrow {
+                        op: "build dictionary column",
+                        source,
+                    })?;
             Ok(Arc::new(array))
         };
         let columns: Vec<ArrayRef> = vec![
@@ -228,8 +250,10 @@ impl<'a> MetricsPlan<'a> {
             // Float64Array stores the f64 bit patterns as given: NaN payloads survive.
             Arc::new(Float64Array::from(values)),
         ];
-        RecordBatch::try_new(schema::metrics_schema(), columns)
-            .map_err(|source| Error::Arrow { op: "assemble metrics batch", source })
+        RecordBatch::try_new(schema::metrics_schema(), columns).map_err(|source| Error::Arrow {
+            op: "assemble metrics batch",
+            source,
+        })
     }
 
     /// A fresh key for one file (new UUID v7 each call).
@@ -250,9 +274,17 @@ impl<'a> MetricsPlan<'a> {
 
 /// Encodes one batch as a complete Parquet file in memory.
 pub fn encode_batch(batch: &RecordBatch, props: WriterProperties, key: &str) -> Result<Bytes> {
-    let parquet_err = |source| Error::Parquet { op: "encode", key: key.to_string(), source };
-    let mut writer = ArrowWriter::try_new(Vec::with_capacity(batch.num_rows() * 2 + 4096), batch.schema(), Some(props))
-        .map_err(parquet_err)?;
+    let parquet_err = |source| Error::Parquet {
+        op: "encode",
+        key: key.to_string(),
+        source,
+    };
+    let mut writer = ArrowWriter::try_new(
+        Vec::with_capacity(batch.num_rows() * 2 + 4096),
+        batch.schema(),
+        Some(props),
+    )
+    .map_err(parquet_err)?;
     writer.write(batch).map_err(parquet_err)?;
     Ok(Bytes::from(writer.into_inner().map_err(parquet_err)?))
 }

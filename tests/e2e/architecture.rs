@@ -4,15 +4,34 @@ use cargo_metadata::MetadataCommand;
 
 #[test]
 fn crates_depend_only_in_the_allowed_direction() {
-    let meta = MetadataCommand::new().manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).exec().unwrap();
+    let meta = MetadataCommand::new()
+        .manifest_path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .exec()
+        .unwrap();
     let forbidden: &[(&str, &[&str])] = &[
-        ("tributary-proto", &["tributary-ingest", "tributary-storage", "tributary-query"]),
-        ("tributary-storage", &["tributary-proto", "tributary-ingest", "tributary-query", "axum", "prost"]),
+        (
+            "tributary-proto",
+            &["tributary-ingest", "tributary-storage", "tributary-query"],
+        ),
+        (
+            "tributary-storage",
+            &[
+                "tributary-proto",
+                "tributary-ingest",
+                "tributary-query",
+                "axum",
+                "prost",
+            ],
+        ),
         ("tributary-query", &["tributary-ingest", "tributary-proto"]),
         ("tributary-ingest", &["tributary-query"]),
     ];
     for (krate, banned) in forbidden {
-        let pkg = meta.packages.iter().find(|p| p.name.as_str() == *krate).unwrap_or_else(|| panic!("{krate} missing"));
+        let pkg = meta
+            .packages
+            .iter()
+            .find(|p| p.name.as_str() == *krate)
+            .unwrap_or_else(|| panic!("{krate} missing"));
         for dep in &pkg.dependencies {
             assert!(
                 !banned.contains(&dep.name.as_str()),
@@ -28,7 +47,13 @@ fn every_crate_documents_its_job() {
     for lib in ["proto", "ingest", "storage", "query"] {
         let path = format!("{}/{lib}/src/lib.rs", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("//!"), "{path} must start with //! docs saying what it owns");
-        assert!(text.contains("Must not") || text.contains("must not"), "{path} must say what it must not do");
+        assert!(
+            text.starts_with("//!"),
+            "{path} must start with //! docs saying what it owns"
+        );
+        assert!(
+            text.contains("Must not") || text.contains("must not"),
+            "{path} must say what it must not do"
+        );
     }
 }

@@ -92,7 +92,10 @@ async fn kill_dash_nine_under_load_loses_no_acknowledged_sample() {
         }
         for w in 0..WRITERS {
             let missing: Vec<_> = acked[w].difference(&found[w]).take(5).collect();
-            assert!(missing.is_empty(), "round {round} writer {w}: acknowledged samples lost, e.g. {missing:?}");
+            assert!(
+                missing.is_empty(),
+                "round {round} writer {w}: acknowledged samples lost, e.g. {missing:?}"
+            );
         }
         eprintln!("round {round}: {total} acknowledged samples all present after kill -9");
     }

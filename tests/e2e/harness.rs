@@ -12,7 +12,11 @@ use tributary_proto::prometheus as pb;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind :0")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// Polls `f` until it returns `Some`, or panics after `deadline` with `what`.
@@ -26,7 +30,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -90,7 +97,10 @@ impl TestServer {
             if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "tributary did not become ready");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "tributary did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -106,7 +116,11 @@ impl TestServer {
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let status = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status().expect("kill -TERM");
+            let status = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status()
+                .expect("kill -TERM");
             assert!(status.success());
             let start = Instant::now();
             loop {
@@ -114,14 +128,21 @@ impl TestServer {
                     assert!(s.success(), "tributary exited with {s} on SIGTERM");
                     return;
                 }
-                assert!(start.elapsed() < Duration::from_secs(60), "tributary did not stop on SIGTERM");
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "tributary did not stop on SIGTERM"
+                );
                 std::thread::park_timeout(Duration::from_millis(50));
             }
         }
     }
 
     pub async fn flush(&self) -> Value {
-        let r = reqwest::Client::new().post(self.url("/api/v1/admin/flush")).send().await.expect("flush");
+        let r = reqwest::Client::new()
+            .post(self.url("/api/v1/admin/flush"))
+            .send()
+            .await
+            .expect("flush");
         assert_eq!(r.status(), 200, "flush failed: {}", r.text().await.unwrap_or_default());
         r.json().await.expect("flush json")
     }
@@ -155,7 +176,12 @@ impl Drop for TestServer {
 pub async fn prom_query_range(base: &str, q: &str, start: f64, end: f64, step: f64) -> Value {
     let r = reqwest::Client::new()
         .get(format!("{base}/api/v1/query_range"))
-        .query(&[("query", q), ("start", &start.to_string()), ("end", &end.to_string()), ("step", &step.to_string())])
+        .query(&[
+            ("query", q),
+            ("start", &start.to_string()),
+            ("end", &end.to_string()),
+            ("step", &step.to_string()),
+        ])
         .send()
         .await
         .expect("query_range");
@@ -171,12 +197,20 @@ pub fn remote_write_body(series: &[(Vec<(&str, &str)>, Vec<(i64, f64)>)]) -> Vec
         timeseries: series
             .iter()
             .map(|(labels, samples)| {
-                let mut labels: Vec<pb::Label> =
-                    labels.iter().map(|(n, v)| pb::Label { name: n.to_string(), value: v.to_string() }).collect();
+                let mut labels: Vec<pb::Label> = labels
+                    .iter()
+                    .map(|(n, v)| pb::Label {
+                        name: n.to_string(),
+                        value: v.to_string(),
+                    })
+                    .collect();
                 labels.sort_by(|a, b| a.name.cmp(&b.name));
                 pb::TimeSeries {
                     labels,
-                    samples: samples.iter().map(|&(timestamp, value)| pb::Sample { timestamp, value }).collect(),
+                    samples: samples
+                        .iter()
+                        .map(|&(timestamp, value)| pb::Sample { timestamp, value })
+                        .collect(),
                     exemplars: vec![],
                     histograms: vec![],
                 }
@@ -184,7 +218,9 @@ pub fn remote_write_body(series: &[(Vec<(&str, &str)>, Vec<(i64, f64)>)]) -> Vec
             .collect(),
         metadata: vec![],
     };
-    snap::raw::Encoder::new().compress_vec(&req.encode_to_vec()).expect("snappy")
+    snap::raw::Encoder::new()
+        .compress_vec(&req.encode_to_vec())
+        .expect("snappy")
 }
 
 /// POSTs a remote-write body with Prometheus's headers plus `extra`; returns (status, body text).
@@ -207,7 +243,9 @@ pub async fn post_remote_write(url: &str, body: Vec<u8>, extra: &[(&str, &str)])
 pub fn require_program(program: &str, debian_package: &str) -> PathBuf {
     let find = || {
         std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file())
+            std::env::split_paths(&paths)
+                .map(|d| d.join(program))
+                .find(|p| p.is_file())
         })
     };
     if let Some(p) = find() {
@@ -243,5 +281,7 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// `data.result` of a Prometheus API answer.
 pub fn result(v: &Value) -> &Vec<Value> {
-    v["data"]["result"].as_array().unwrap_or_else(|| panic!("no data.result in {v}"))
+    v["data"]["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data.result in {v}"))
 }

@@ -88,7 +88,13 @@ fn start_prometheus(bin: &Path, cfg: &Path, tsdb: &Path, port: u16) -> Proc {
 async fn ready(url: String) {
     eventually(Duration::from_secs(60), &format!("{url} ready"), || {
         let url = url.clone();
-        async move { reqwest::get(&url).await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+        async move {
+            reqwest::get(&url)
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        }
     })
     .await;
 }
@@ -131,14 +137,20 @@ async fn compare(prom: &str, trib: &str, start: f64, end: f64) -> (usize, Vec<St
                 continue;
             }
             if p.keys().collect::<Vec<_>>() != t.keys().collect::<Vec<_>>() {
-                failures.push(format!("{q} step {step}: series differ\n  prometheus {:?}\n  tributary  {:?}", p.keys(), t.keys()));
+                failures.push(format!(
+                    "{q} step {step}: series differ\n  prometheus {:?}\n  tributary  {:?}",
+                    p.keys(),
+                    t.keys()
+                ));
                 continue;
             }
             for (k, pv) in &p {
                 let tv = &t[k];
                 let same = pv.len() == tv.len() && pv.iter().zip(tv).all(|(a, b)| a.0 == b.0 && close(&a.1, &b.1));
                 if !same {
-                    failures.push(format!("{q} step {step} {k}:\n  prometheus {pv:?}\n  tributary  {tv:?}"));
+                    failures.push(format!(
+                        "{q} step {step} {k}:\n  prometheus {pv:?}\n  tributary  {tv:?}"
+                    ));
                 }
             }
         }
@@ -177,7 +189,11 @@ async fn prometheus_remote_writes_and_both_answer_the_same() {
     })
     .await;
     // Graceful stop flushes the remote-write queue.
-    Command::new("kill").arg("-TERM").arg(p.0.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(p.0.id().to_string())
+        .status()
+        .unwrap();
     let status = p.0.wait().unwrap();
     assert!(status.success(), "prometheus exited with {status}");
     drop(p);
@@ -200,45 +216,101 @@ async fn prometheus_remote_writes_and_both_answer_the_same() {
         .unwrap();
     let mut ts: Vec<i64> = result(&raw)
         .iter()
-        .flat_map(|s| s["values"].as_array().unwrap().iter().map(|p| (p[0].as_f64().unwrap() * 1000.0).round() as i64))
+        .flat_map(|s| {
+            s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p[0].as_f64().unwrap() * 1000.0).round() as i64)
+        })
         .collect();
     ts.sort();
     let residues: std::collections::HashSet<i64> = ts.iter().map(|t| t.rem_euclid(1000)).collect();
-    let offset = (0..1000).map(|o| (o * 37 + 500) % 1000).find(|o| !residues.contains(o)).unwrap();
+    let offset = (0..1000)
+        .map(|o| (o * 37 + 500) % 1000)
+        .find(|o| !residues.contains(o))
+        .unwrap();
     let first = ts[0] / 1000 + 12;
     let last = *ts.last().unwrap() / 1000 - 1;
-    let (start, end) = ((first * 1000 + offset) as f64 / 1000.0, (last * 1000 + offset) as f64 / 1000.0);
+    let (start, end) = (
+        (first * 1000 + offset) as f64 / 1000.0,
+        (last * 1000 + offset) as f64 / 1000.0,
+    );
     assert!(end - start >= 10.0, "too little data: {start}..{end}");
 
     let (n, failures) = compare(&prom, &trib.url(""), start, end).await;
-    assert!(failures.is_empty(), "{} of {n} query results differ from Prometheus:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {n} query results differ from Prometheus:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 
     // The same answers once the data lives in Parquet.
     trib.flush().await;
     let (n, failures) = compare(&prom, &trib.url(""), start, end).await;
-    assert!(failures.is_empty(), "after flush, {} of {n} differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "after flush, {} of {n} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 
     // promtool is a real client of the HTTP API: the same text output from both servers.
     let promtool_query = |server: &str, args: &[String]| {
-        let out = Command::new(&promtool).arg("query").args(args).arg(server).arg(PROMTOOL_QUERY).output().unwrap();
+        let out = Command::new(&promtool)
+            .arg("query")
+            .args(args)
+            .arg(server)
+            .arg(PROMTOOL_QUERY)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "promtool {args:?} against {server} failed: {stderr}");
+        assert!(
+            out.status.success(),
+            "promtool {args:?} against {server} failed: {stderr}"
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     for args in [
         vec!["instant".to_string(), format!("--time={end}")],
-        vec!["range".to_string(), format!("--start={start}"), format!("--end={end}"), "--step=5s".to_string()],
+        vec![
+            "range".to_string(),
+            format!("--start={start}"),
+            format!("--end={end}"),
+            "--step=5s".to_string(),
+        ],
     ] {
         let from_prom = promtool_query(&prom, &args);
         let from_trib = promtool_query(&trib.url(""), &args);
         assert!(from_trib.contains("job=\"prometheus\""), "{from_trib}");
         assert_eq!(from_prom, from_trib, "promtool {args:?} output differs");
     }
-    let out = Command::new(&promtool).args(["query", "labels"]).arg(trib.url("")).arg("job").output().unwrap();
-    assert!(out.status.success(), "promtool labels: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&promtool)
+        .args(["query", "labels"])
+        .arg(trib.url(""))
+        .arg("job")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool labels: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let labels = String::from_utf8_lossy(&out.stdout);
-    assert!(labels.contains("prometheus") && labels.contains("tributary"), "{labels}");
-    let out = Command::new(&promtool).args(["query", "series", "--match=up"]).arg(trib.url("")).output().unwrap();
-    assert!(out.status.success(), "promtool series: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        labels.contains("prometheus") && labels.contains("tributary"),
+        "{labels}"
+    );
+    let out = Command::new(&promtool)
+        .args(["query", "series", "--match=up"])
+        .arg(trib.url(""))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool series: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("cluster=\"parity\""));
 }

@@ -20,7 +20,10 @@ async fn statuses_and_reasons_follow_remote_write_semantics() {
     // No cluster anywhere: 400 that says how to set one.
     let (st, body) = post_remote_write(&url, good.clone(), &[]).await;
     assert_eq!(st, 400, "{body}");
-    assert!(body.contains("external_labels") && body.contains("X-Tributary-Cluster"), "{body}");
+    assert!(
+        body.contains("external_labels") && body.contains("X-Tributary-Cluster"),
+        "{body}"
+    );
 
     let hdr = [("X-Tributary-Cluster", "c1")];
     assert_eq!(post_remote_write(&url, good.clone(), &hdr).await.0, 204);
@@ -50,7 +53,10 @@ async fn statuses_and_reasons_follow_remote_write_semantics() {
     let r = reqwest::Client::new()
         .post(&url)
         .header("Content-Encoding", "snappy")
-        .header("Content-Type", "application/x-protobuf;proto=io.prometheus.write.v2.Request")
+        .header(
+            "Content-Type",
+            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+        )
         .header("X-Tributary-Cluster", "c1")
         .body(good.clone())
         .send()
@@ -65,7 +71,10 @@ async fn statuses_and_reasons_follow_remote_write_semantics() {
     // Tokens: unknown → 401; known → token cluster wins, sender's value kept as exported_cluster.
     let (st, _) = post_remote_write(&url, good.clone(), &[("Authorization", "Bearer wrong")]).await;
     assert_eq!(st, 401);
-    let theirs = remote_write_body(&[(vec![("__name__", "tok_metric"), ("cluster", "claimed")], vec![(T0, 3.0)])]);
+    let theirs = remote_write_body(&[(
+        vec![("__name__", "tok_metric"), ("cluster", "claimed")],
+        vec![(T0, 3.0)],
+    )]);
     let (st, body) = post_remote_write(&url, theirs, &[("Authorization", "Bearer team-a-token")]).await;
     assert_eq!(st, 204, "{body}");
     let v = s.query("tok_metric", secs(T0)).await;
@@ -116,7 +125,9 @@ async fn cluster_label_stamping_and_answers_survive_flush() {
     for (q, t) in queries {
         before.push(s.query(q, secs(t)).await);
     }
-    let range_before = s.query_range("reqs_total", secs(T0), secs(T0 + 25 * 15_000), 15.0).await;
+    let range_before = s
+        .query_range("reqs_total", secs(T0), secs(T0 + 25 * 15_000), 15.0)
+        .await;
 
     let at19 = result(&before[0]);
     assert_eq!(at19.len(), 2);
@@ -129,14 +140,19 @@ async fn cluster_label_stamping_and_answers_survive_flush() {
 
     let flushed = s.flush().await;
     assert!(flushed["samples"].as_u64().unwrap() >= 41, "{flushed}");
-    let parquet: Vec<_> = walk(&s.data_dir.join("metrics")).into_iter().filter(|p| p.ends_with(".parquet")).collect();
+    let parquet: Vec<_> = walk(&s.data_dir.join("metrics"))
+        .into_iter()
+        .filter(|p| p.ends_with(".parquet"))
+        .collect();
     assert!(!parquet.is_empty(), "no parquet files after flush");
 
     for ((q, t), b) in queries.iter().zip(&before) {
         let after = s.query(q, secs(*t)).await;
         assert_eq!(sorted(&after), sorted(b), "{q} changed after flush");
     }
-    let range_after = s.query_range("reqs_total", secs(T0), secs(T0 + 25 * 15_000), 15.0).await;
+    let range_after = s
+        .query_range("reqs_total", secs(T0), secs(T0 + 25 * 15_000), 15.0)
+        .await;
     assert_eq!(sorted(&range_after), sorted(&range_before));
 }
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use clap::Parser;
 use serde_json::json;
 use tokio::sync::mpsc;
-use tributary_loadgen::process::{self, Usage};
+use tributary_loadgen::process;
 use tributary_loadgen::replay::{self, Options, Prepared};
 use tributary_loadgen::workload::{self, Config};
 
@@ -113,7 +113,6 @@ fn main() -> anyhow::Result<()> {
     };
 
     let ticks = process::clock_ticks_per_second();
-    let self_before = process::usage(std::process::id(), ticks)?;
     let (queues, generated) = if args.pregenerate {
         let (queues, generated) = pregenerate(&cfg, args.connections);
         eprintln!(
@@ -128,6 +127,8 @@ fn main() -> anyhow::Result<()> {
         (stream(&cfg, args.connections), None)
     };
 
+    // Taken after pre-generation, so the figure is the sending cost only (with --pregenerate).
+    let self_before = process::usage(std::process::id(), ticks)?;
     let server_before = args.server_pid.map(|pid| process::usage(pid, ticks)).transpose()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut outcome = runtime.block_on(replay::replay(queues, &opts))?;
@@ -159,10 +160,6 @@ fn main() -> anyhow::Result<()> {
         }
         _ => json!(null),
     };
-    let Usage {
-        cpu_seconds: self_cpu_after,
-        ..
-    } = self_after;
     let summary = json!({
         "url": args.url,
         "workload": {
@@ -204,7 +201,7 @@ fn main() -> anyhow::Result<()> {
             "max": outcome.latency_ms(1.0),
         },
         "server": server,
-        "loadgen_cpu_seconds": self_cpu_after - self_before.cpu_seconds,
+        "loadgen_cpu_seconds": self_after.cpu_seconds - self_before.cpu_seconds,
     });
     let text = serde_json::to_string_pretty(&summary)?;
     writeln!(std::io::stdout().lock(), "{text}")?;

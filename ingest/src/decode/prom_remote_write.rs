@@ -185,7 +185,10 @@ fn decode_series<'a>(
         }
         let n = batch.labels.len() - label_start;
         if problem.is_none() && n > limits.max_labels_per_series {
-            problem = Some(format!("series has {n} labels, more than the limit of {}", limits.max_labels_per_series));
+            problem = Some(format!(
+                "series has {n} labels, more than the limit of {}",
+                limits.max_labels_per_series
+            ));
         }
     }
 
@@ -211,7 +214,8 @@ fn decode_series<'a>(
             let samples = batch.samples.len() - sample_start;
             out.rejected.series += 1;
             out.rejected.samples += samples;
-            out.rejected.add(format!("series {}: {reason}", describe(&batch.labels[label_start..])));
+            out.rejected
+                .add(format!("series {}: {reason}", describe(&batch.labels[label_start..])));
             batch.labels.truncate(label_start);
             batch.samples.truncate(sample_start);
         }
@@ -221,8 +225,12 @@ fn decode_series<'a>(
 
 fn describe(labels: &[(&str, &str)]) -> String {
     let name = labels.iter().find(|(n, _)| *n == METRIC_NAME).map_or("", |(_, v)| *v);
-    let rest: Vec<String> =
-        labels.iter().filter(|(n, _)| *n != METRIC_NAME).take(6).map(|(n, v)| format!("{n}={v:?}")).collect();
+    let rest: Vec<String> = labels
+        .iter()
+        .filter(|(n, _)| *n != METRIC_NAME)
+        .take(6)
+        .map(|(n, v)| format!("{n}={v:?}"))
+        .collect();
     format!("{name}{{{}}}", rest.join(", "))
 }
 
@@ -263,7 +271,11 @@ fn check_label(name: &[u8], value: &[u8], limits: &Limits) -> Result<(), String>
         ));
     }
     if name.len() > limits.max_label_name_bytes {
-        return Err(format!("label name of {} bytes exceeds the limit of {}", name.len(), limits.max_label_name_bytes));
+        return Err(format!(
+            "label name of {} bytes exceeds the limit of {}",
+            name.len(),
+            limits.max_label_name_bytes
+        ));
     }
     if value.len() > limits.max_label_value_bytes {
         return Err(format!(
@@ -274,11 +286,16 @@ fn check_label(name: &[u8], value: &[u8], limits: &Limits) -> Result<(), String>
         ));
     }
     if std::str::from_utf8(value).is_err() {
-        return Err(format!("value of label {:?} is not valid UTF-8", String::from_utf8_lossy(name)));
+        return Err(format!(
+            "value of label {:?} is not valid UTF-8",
+            String::from_utf8_lossy(name)
+        ));
     }
     if name == METRIC_NAME.as_bytes() {
         let valid_metric = matches!(value.first(), Some(c) if c.is_ascii_alphabetic() || *c == b'_' || *c == b':')
-            && value.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':');
+            && value
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b':');
         if !valid_metric {
             return Err(format!(
                 "invalid metric name {:?} (must match [a-zA-Z_:][a-zA-Z0-9_:]*)",
@@ -292,34 +309,57 @@ fn check_label(name: &[u8], value: &[u8], limits: &Limits) -> Result<(), String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost::Message;
     use proptest::prelude::*;
+    use prost::Message;
     use tributary_proto::prometheus as pb;
     use tributary_storage::types::STALE_NAN_BITS;
 
-    const LIMITS: Limits = Limits { max_labels_per_series: 30, max_label_name_bytes: 1024, max_label_value_bytes: 2048 };
+    const LIMITS: Limits = Limits {
+        max_labels_per_series: 30,
+        max_label_name_bytes: 1024,
+        max_label_value_bytes: 2048,
+    };
 
     fn series(labels: &[(&str, &str)], samples: &[(i64, f64)]) -> pb::TimeSeries {
         pb::TimeSeries {
-            labels: labels.iter().map(|(n, v)| pb::Label { name: n.to_string(), value: v.to_string() }).collect(),
-            samples: samples.iter().map(|&(t, v)| pb::Sample { timestamp: t, value: v }).collect(),
+            labels: labels
+                .iter()
+                .map(|(n, v)| pb::Label {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+            samples: samples
+                .iter()
+                .map(|&(t, v)| pb::Sample { timestamp: t, value: v })
+                .collect(),
             exemplars: vec![],
             histograms: vec![],
         }
     }
 
     fn encode(ts: Vec<pb::TimeSeries>) -> Vec<u8> {
-        pb::WriteRequest { timeseries: ts, metadata: vec![] }.encode_to_vec()
+        pb::WriteRequest {
+            timeseries: ts,
+            metadata: vec![],
+        }
+        .encode_to_vec()
     }
 
     fn header(c: &str) -> ClusterContext {
-        ClusterContext { token_cluster: None, header_cluster: Some(c.to_string()) }
+        ClusterContext {
+            token_cluster: None,
+            header_cluster: Some(c.to_string()),
+        }
     }
 
     #[test]
     fn decodes_series_and_stamps_cluster() {
         let buf = encode(vec![
-            series(&[("__name__", "up"), ("job", "node")], &[(1000, 1.0), (2000, f64::from_bits(STALE_NAN_BITS))]),
+            series(
+                &[("__name__", "up"), ("job", "node")],
+                &[(1000, 1.0), (2000, f64::from_bits(STALE_NAN_BITS))],
+            ),
             series(&[("__name__", "up"), ("cluster", "own"), ("job", "x")], &[(1000, 0.0)]),
         ]);
         let ctx = header("h");
@@ -327,7 +367,10 @@ mod tests {
         assert!(d.rejected.is_empty());
         assert_eq!(d.batch.series.len(), 2);
         let s0 = &d.batch.series[0];
-        assert_eq!(d.batch.series_labels(s0), &[("__name__", "up"), ("cluster", "h"), ("job", "node")]);
+        assert_eq!(
+            d.batch.series_labels(s0),
+            &[("__name__", "up"), ("cluster", "h"), ("job", "node")]
+        );
         assert_eq!(d.batch.series_samples(s0)[1].value.to_bits(), STALE_NAN_BITS);
         // A series' own cluster label wins over the header.
         assert_eq!(d.batch.series_labels(&d.batch.series[1])[1], ("cluster", "own"));
@@ -350,7 +393,13 @@ mod tests {
         assert_eq!(d.rejected.series, 5);
         assert_eq!(d.rejected.samples, 6);
         let msg = d.rejected.message();
-        for needle in ["invalid label name \"bad-name\"", "not sorted", "duplicate label name \"job\"", "no __name__", "invalid metric name"] {
+        for needle in [
+            "invalid label name \"bad-name\"",
+            "not sorted",
+            "duplicate label name \"job\"",
+            "no __name__",
+            "invalid metric name",
+        ] {
             assert!(msg.contains(needle), "{needle} missing from {msg}");
         }
     }
@@ -361,17 +410,32 @@ mod tests {
         let ctx = ClusterContext::default();
         let d = decode(&buf, &ctx, &LIMITS).unwrap();
         assert_eq!(d.rejected.series, 1);
-        assert!(d.rejected.message().contains("X-Tributary-Cluster"), "{}", d.rejected.message());
+        assert!(
+            d.rejected.message().contains("X-Tributary-Cluster"),
+            "{}",
+            d.rejected.message()
+        );
     }
 
     #[test]
     fn token_cluster_wins_and_keeps_exported_cluster() {
-        let buf = encode(vec![series(&[("__name__", "up"), ("cluster", "theirs"), ("zone", "a")], &[(1, 1.0)])]);
-        let ctx = ClusterContext { token_cluster: Some("mine".into()), header_cluster: Some("hdr".into()) };
+        let buf = encode(vec![series(
+            &[("__name__", "up"), ("cluster", "theirs"), ("zone", "a")],
+            &[(1, 1.0)],
+        )]);
+        let ctx = ClusterContext {
+            token_cluster: Some("mine".into()),
+            header_cluster: Some("hdr".into()),
+        };
         let d = decode(&buf, &ctx, &LIMITS).unwrap();
         assert_eq!(
             d.batch.series_labels(&d.batch.series[0]),
-            &[("__name__", "up"), ("cluster", "mine"), ("exported_cluster", "theirs"), ("zone", "a")]
+            &[
+                ("__name__", "up"),
+                ("cluster", "mine"),
+                ("exported_cluster", "theirs"),
+                ("zone", "a")
+            ]
         );
     }
 
@@ -384,7 +448,10 @@ mod tests {
         ]);
         let ctx = header("c");
         let d = decode(&buf, &ctx, &LIMITS).unwrap();
-        assert_eq!(d.batch.series_labels(&d.batch.series[0]), &[("__name__", "up"), ("cluster", "c"), ("job", "j")]);
+        assert_eq!(
+            d.batch.series_labels(&d.batch.series[0]),
+            &[("__name__", "up"), ("cluster", "c"), ("job", "j")]
+        );
         assert!(d.rejected.message().contains("over the limit of 2048"));
     }
 

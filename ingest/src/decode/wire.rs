@@ -55,7 +55,11 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(WireError::Truncated(self.pos))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(WireError::Truncated(self.pos))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -95,7 +99,9 @@ mod tests {
     #[test]
     fn reads_each_wire_type() {
         // field 1 varint 150, field 2 bytes "hi", field 3 fixed64 1, field 4 fixed32 2
-        let buf = [0x08, 0x96, 0x01, 0x12, 0x02, b'h', b'i', 0x19, 1, 0, 0, 0, 0, 0, 0, 0, 0x25, 2, 0, 0, 0];
+        let buf = [
+            0x08, 0x96, 0x01, 0x12, 0x02, b'h', b'i', 0x19, 1, 0, 0, 0, 0, 0, 0, 0, 0x25, 2, 0, 0, 0,
+        ];
         let mut r = Reader::new(&buf);
         assert_eq!(r.next_field().unwrap(), Some((1, Value::Varint(150))));
         assert_eq!(r.next_field().unwrap(), Some((2, Value::Bytes(b"hi"))));

@@ -30,7 +30,8 @@ pub fn response(e: &Error) -> Response {
     }
     let mut r = (status, format!("{e}\n")).into_response();
     if matches!(e.kind(), ErrorKind::TooManyRequests | ErrorKind::Unavailable) {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
     r
 }
@@ -44,7 +45,11 @@ mod tests {
         let cases = [
             Error::InvalidInput("x".into()),
             Error::Unauthorized("x".into()),
-            Error::PayloadTooLarge { what: "body", actual: 2, limit: 1 },
+            Error::PayloadTooLarge {
+                what: "body",
+                actual: 2,
+                limit: 1,
+            },
             Error::UnsupportedMediaType("x".into()),
             Error::TooManyRequests("x".into()),
             Error::Unavailable("x".into()),

@@ -15,7 +15,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::segment::{self, HEADER_LEN, Segment, io_err};
+use super::segment::{self, Segment, io_err};
 use super::{SegmentId, WalConfig, WalError, WalStats};
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, WalError>>;
@@ -329,6 +329,7 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::atomic::Ordering;
 
+    use super::super::segment::HEADER_LEN;
     use super::super::{Wal, WalConfig};
     use super::*;
 

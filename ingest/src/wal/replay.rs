@@ -288,8 +288,11 @@ mod tests {
         buf
     }
 
-    /// Scans `bytes` as a whole segment: (payloads replayed, where it stopped, torn-tail verdict).
-    fn scan_bytes(bytes: &[u8]) -> Result<(Vec<Vec<u8>>, Option<Invalid>, Option<bool>), WalError> {
+    /// Payloads replayed, where the segment stopped parsing, and the torn-tail verdict for that stop.
+    type Outcome = (Vec<Vec<u8>>, Option<Invalid>, Option<bool>);
+
+    /// Scans `bytes` as a whole (last) segment.
+    fn scan_bytes(bytes: &[u8]) -> Result<Outcome, WalError> {
         let mut out = Vec::new();
         let mut r = Cursor::new(bytes);
         let scan = scan_segment(&mut r, bytes.len() as u64, Path::new("mem"), &mut |p| {

@@ -121,6 +121,7 @@ pub(crate) async fn label_values(
 }
 
 /// Grafana reads `version` to decide which Prometheus features to use.
+#[tracing::instrument(name = "api.build_info", skip_all)]
 pub(crate) async fn build_info() -> Response {
     let data = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -134,11 +135,13 @@ pub(crate) async fn build_info() -> Response {
 }
 
 /// Metric metadata is not stored; an empty object is a valid answer.
+#[tracing::instrument(name = "api.metadata", skip_all)]
 pub(crate) async fn metadata() -> Response {
     json(render::success("{}"))
 }
 
 /// Exemplars are not stored; an empty list is a valid answer.
+#[tracing::instrument(name = "api.query_exemplars", skip_all)]
 pub(crate) async fn exemplars() -> Response {
     json(render::success("[]"))
 }
@@ -148,7 +151,10 @@ fn json(body: String) -> Response {
 }
 
 fn invalid(param: &str, reason: String) -> ApiError {
-    ApiError(Error::InvalidParameter { param: param.into(), reason })
+    ApiError(Error::InvalidParameter {
+        param: param.into(),
+        reason,
+    })
 }
 
 /// Request parameters in Go's `r.Form` order: form body values first, then the URL's.
@@ -214,12 +220,13 @@ fn now_ms() -> TimestampMs {
 
 /// Prometheus's `parseTime`: Unix seconds (fractions rounded to milliseconds) or RFC 3339.
 fn parse_time(text: &str) -> Result<TimestampMs, String> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        if seconds.is_finite() && seconds.abs() < 9.2e15 {
-            let whole = seconds.trunc();
-            let millis = ((seconds - whole) * 1000.0).round();
-            return Ok(whole as i64 * 1000 + millis as i64);
-        }
+    if let Ok(seconds) = text.parse::<f64>()
+        && seconds.is_finite()
+        && seconds.abs() < 9.2e15
+    {
+        let whole = seconds.trunc();
+        let millis = ((seconds - whole) * 1000.0).round();
+        return Ok(whole as i64 * 1000 + millis as i64);
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp_millis());
@@ -240,16 +247,51 @@ fn parse_duration_ms(text: &str) -> Result<i64, String> {
         }
         return Ok(nanos as i64 / 1_000_000);
     }
-    match promql_parser::util::parse_duration(text) {
-        Ok(d) => i64::try_from(d.as_millis()).map_err(|_| format!("cannot parse {text:?} to a valid duration")),
-        Err(_) => Err(format!("cannot parse {text:?} to a valid duration")),
+    prometheus_duration_ms(text).ok_or_else(|| format!("cannot parse {text:?} to a valid duration"))
+}
+
+/// Prometheus's `model.ParseDuration`: `[0-9]+` followed by a unit, units in decreasing order,
+/// each at most once (`1h30m`, `90s`, `1y2w`). Zero is allowed.
+fn prometheus_duration_ms(text: &str) -> Option<i64> {
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 365 * 24 * 3_600_000),
+        ("w", 7 * 24 * 3_600_000),
+        ("d", 24 * 3_600_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    if text == "0" {
+        return Some(0);
     }
+    let (mut rest, mut total, mut next_unit) = (text, 0i64, 0usize);
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let amount: i64 = rest.get(..digits).filter(|d| !d.is_empty())?.parse().ok()?;
+        let after = &rest[digits..];
+        // "ms" before "m", so `5ms` is milliseconds.
+        let unit = if after.starts_with("ms") {
+            6
+        } else {
+            UNITS.iter().position(|(u, _)| after.starts_with(u))?
+        };
+        if unit < next_unit {
+            return None;
+        }
+        next_unit = unit + 1;
+        total = total.checked_add(amount.checked_mul(UNITS[unit].1)?)?;
+        rest = &after[UNITS[unit].0.len()..];
+    }
+    (!text.is_empty()).then_some(total)
 }
 
 /// Undoes Prometheus's `U__` escaping of label names in URL paths (`U__a_2e_b` is `a.b`, `__`
 /// is `_`). A malformed escape leaves the name as given.
 fn unescape_label_name(name: &str) -> String {
-    let Some(escaped) = name.strip_prefix("U__") else { return name.to_string() };
+    let Some(escaped) = name.strip_prefix("U__") else {
+        return name.to_string();
+    };
     let mut out = String::with_capacity(escaped.len());
     let mut chars = escaped.chars().peekable();
     while let Some(c) = chars.next() {
@@ -290,7 +332,10 @@ mod tests {
         assert_eq!(parse_time("2015-07-01T20:10:51.781Z"), Ok(1_435_781_451_781));
         assert_eq!(parse_time("2015-07-01T22:10:51+02:00"), Ok(1_435_781_451_000));
         assert_eq!(parse_time(MAX_TIME_TEXT), Ok(MAX_TIME_MS));
-        assert_eq!(parse_time("yesterday").unwrap_err(), "cannot parse \"yesterday\" to a valid timestamp");
+        assert_eq!(
+            parse_time("yesterday").unwrap_err(),
+            "cannot parse \"yesterday\" to a valid timestamp"
+        );
     }
 
     #[test]
@@ -300,6 +345,11 @@ mod tests {
         assert_eq!(parse_duration_ms("15s"), Ok(15_000));
         assert_eq!(parse_duration_ms("1m30s"), Ok(90_000));
         assert_eq!(parse_duration_ms("1h"), Ok(3_600_000));
+        assert_eq!(parse_duration_ms("5ms"), Ok(5));
+        assert_eq!(parse_duration_ms("1d2h"), Ok(26 * 3_600_000));
+        assert_eq!(parse_duration_ms("0s"), Ok(0));
+        assert!(parse_duration_ms("1s1h").is_err());
+        assert!(parse_duration_ms("1x").is_err());
         assert!(parse_duration_ms("soon").is_err());
         assert!(parse_duration_ms("").is_err());
     }

@@ -139,7 +139,13 @@ mod tests {
 
     #[test]
     fn timestamps_follow_marshal_timestamp() {
-        let cases = [(1_500, "1.500"), (1_000, "1"), (1_435_781_451_781, "1435781451.781"), (5, "0.005"), (-1_500, "-1.500")];
+        let cases = [
+            (1_500, "1.500"),
+            (1_000, "1"),
+            (1_435_781_451_781, "1435781451.781"),
+            (5, "0.005"),
+            (-1_500, "-1.500"),
+        ];
         for (ms, want) in cases {
             let mut out = String::new();
             write_timestamp(&mut out, ms);
@@ -150,21 +156,37 @@ mod tests {
     #[test]
     fn renders_every_result_type() {
         let labels = Labels::from_pairs(&[("__name__", "up"), ("job", "a\"b")]);
-        let vector = Value::Vector(vec![VectorSample { labels: labels.clone(), timestamp: 1_000, value: f64::NAN }]);
+        let vector = Value::Vector(vec![VectorSample {
+            labels: labels.clone(),
+            timestamp: 1_000,
+            value: f64::NAN,
+        }]);
         assert_eq!(
             query_data(&vector),
             r#"{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a\"b"},"value":[1,"NaN"]}]}"#
         );
-        let matrix = Value::Matrix(vec![Series::new(labels, vec![Sample::new(1_500, 1.0), Sample::new(3_000, 1e-7)])]);
+        let matrix = Value::Matrix(vec![Series::new(
+            labels,
+            vec![Sample::new(1_500, 1.0), Sample::new(3_000, 1e-7)],
+        )]);
         assert_eq!(
             query_data(&matrix),
             r#"{"resultType":"matrix","result":[{"metric":{"__name__":"up","job":"a\"b"},"values":[[1.500,"1"],[3,"1e-07"]]}]}"#
         );
-        let scalar = Value::Scalar { timestamp: 2_000, value: f64::NEG_INFINITY };
+        let scalar = Value::Scalar {
+            timestamp: 2_000,
+            value: f64::NEG_INFINITY,
+        };
         assert_eq!(query_data(&scalar), r#"{"resultType":"scalar","result":[2,"-Inf"]}"#);
-        let string = Value::String { timestamp: 2_000, value: "hi".into() };
+        let string = Value::String {
+            timestamp: 2_000,
+            value: "hi".into(),
+        };
         assert_eq!(query_data(&string), r#"{"resultType":"string","result":[2,"hi"]}"#);
-        assert_eq!(query_data(&Value::Vector(vec![])), r#"{"resultType":"vector","result":[]}"#);
+        assert_eq!(
+            query_data(&Value::Vector(vec![])),
+            r#"{"resultType":"vector","result":[]}"#
+        );
         assert_eq!(success("[]"), r#"{"status":"success","data":[]}"#);
     }
 }

@@ -48,7 +48,11 @@ pub(crate) struct Grouping {
 impl Grouping {
     /// `by`: only the listed labels; `without`: all but the listed labels and `__name__`.
     fn group_labels(&self, labels: &Labels) -> Labels {
-        if self.without { without_labels(labels, &self.labels) } else { keep_labels(labels, &self.labels) }
+        if self.without {
+            without_labels(labels, &self.labels)
+        } else {
+            keep_labels(labels, &self.labels)
+        }
     }
 }
 
@@ -192,7 +196,13 @@ impl Accumulator {
     }
 }
 
-fn reduce(node: &AggregateNode, input: Vec<StepSeries>, q: f64, steps: &Steps, guard: &Guard) -> Result<Vec<StepSeries>> {
+fn reduce(
+    node: &AggregateNode,
+    input: Vec<StepSeries>,
+    q: f64,
+    steps: &Steps,
+    guard: &Guard,
+) -> Result<Vec<StepSeries>> {
     let (group_of, group_labels) = assign_groups(&node.grouping, &input);
     let mut accumulators = vec![Accumulator::default(); group_labels.len()];
     let mut points: Vec<Vec<Point>> = vec![Vec::new(); group_labels.len()];
@@ -229,9 +239,18 @@ fn reduce(node: &AggregateNode, input: Vec<StepSeries>, q: f64, steps: &Steps, g
 /// `topk`/`bottomk`: the k largest/smallest elements of each group, keeping their labels.
 /// NaN ranks below every number either way; an instant result lists groups in first-seen order,
 /// each sorted (descending for topk, ascending for bottomk).
-fn select_k(node: &AggregateNode, input: Vec<StepSeries>, k: f64, steps: &Steps, guard: &Guard) -> Result<Vec<StepSeries>> {
+fn select_k(
+    node: &AggregateNode,
+    input: Vec<StepSeries>,
+    k: f64,
+    steps: &Steps,
+    guard: &Guard,
+) -> Result<Vec<StepSeries>> {
     if !(k >= i64::MIN as f64 && k <= i64::MAX as f64) {
-        return Err(Error::Execution(format!("Scalar value {} overflows int64", format_plain(k))));
+        return Err(Error::Execution(format!(
+            "Scalar value {} overflows int64",
+            format_plain(k)
+        )));
     }
     let k = (k as i64).min(input.len() as i64);
     if k < 1 {

@@ -39,12 +39,18 @@ pub(crate) enum BinOp {
 
 impl BinOp {
     fn is_comparison(self) -> bool {
-        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le)
+        matches!(
+            self,
+            BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le
+        )
     }
 
     /// Arithmetic changes what a value means, so the metric name no longer applies.
     fn drops_name(self) -> bool {
-        matches!(self, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow | BinOp::Atan2)
+        matches!(
+            self,
+            BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow | BinOp::Atan2
+        )
     }
 
     /// `(value, keep)`: arithmetic always keeps its result; a comparison keeps the left value
@@ -115,12 +121,21 @@ pub(crate) fn evaluate(node: &BinaryNode, lhs: Data, rhs: Data, steps: &Steps, g
         (Data::Scalar(s), Data::Vector(v)) => Data::Vector(vector_scalar(node, v, &s, true)?),
         (Data::Vector(l), Data::Vector(r)) => Data::Vector(vector_vector(node, l, r, steps, guard)?),
         (l, r) => {
-            return Err(Error::Internal(format!("binary operator between {} and {}", l.type_name(), r.type_name())));
+            return Err(Error::Internal(format!(
+                "binary operator between {} and {}",
+                l.type_name(),
+                r.type_name()
+            )));
         }
     })
 }
 
-fn vector_scalar(node: &BinaryNode, vector: Vec<StepSeries>, scalar: &[f64], scalar_left: bool) -> Result<Vec<StepSeries>> {
+fn vector_scalar(
+    node: &BinaryNode,
+    vector: Vec<StepSeries>,
+    scalar: &[f64],
+    scalar_left: bool,
+) -> Result<Vec<StepSeries>> {
     let (op, return_bool) = (node.op, node.return_bool);
     let drop = op.drops_name() || return_bool;
     let out = vector
@@ -138,7 +153,10 @@ fn vector_scalar(node: &BinaryNode, vector: Vec<StepSeries>, scalar: &[f64], sca
                         value = p.value;
                     }
                     if return_bool {
-                        return Some(Point { step: p.step, value: f64::from(u8::from(keep)) });
+                        return Some(Point {
+                            step: p.step,
+                            value: f64::from(u8::from(keep)),
+                        });
                     }
                     keep.then_some(Point { step: p.step, value })
                 })
@@ -152,7 +170,11 @@ fn vector_scalar(node: &BinaryNode, vector: Vec<StepSeries>, scalar: &[f64], sca
 
 /// The labels two series are matched on.
 fn signature(labels: &Labels, m: &Matching) -> Labels {
-    if m.on { keep_labels(labels, &m.labels) } else { without_labels(labels, &m.labels) }
+    if m.on {
+        keep_labels(labels, &m.labels)
+    } else {
+        without_labels(labels, &m.labels)
+    }
 }
 
 /// Interns signatures so per-step bookkeeping can live in plain vectors.
@@ -182,9 +204,21 @@ fn vector_vector(
     guard: &Guard,
 ) -> Result<Vec<StepSeries>> {
     let mut sigs = Signatures::default();
-    let lsig: Vec<u32> = lhs.iter().map(|s| sigs.id(signature(&s.labels, &node.matching))).collect();
-    let rsig: Vec<u32> = rhs.iter().map(|s| sigs.id(signature(&s.labels, &node.matching))).collect();
-    let sides = Sides { lhs: &lhs, rhs: &rhs, lsig: &lsig, rsig: &rsig, sigs: &sigs.labels };
+    let lsig: Vec<u32> = lhs
+        .iter()
+        .map(|s| sigs.id(signature(&s.labels, &node.matching)))
+        .collect();
+    let rsig: Vec<u32> = rhs
+        .iter()
+        .map(|s| sigs.id(signature(&s.labels, &node.matching)))
+        .collect();
+    let sides = Sides {
+        lhs: &lhs,
+        rhs: &rhs,
+        lsig: &lsig,
+        rsig: &rsig,
+        sigs: &sigs.labels,
+    };
     match node.op {
         BinOp::And | BinOp::Or | BinOp::Unless => set_operation(node.op, &sides, steps, guard),
         _ => matched_operation(node, &sides, steps, guard),
@@ -205,8 +239,11 @@ fn set_operation(op: BinOp, sides: &Sides<'_>, steps: &Steps, guard: &Guard) -> 
     let mut seen = vec![u32::MAX; sides.sigs.len()];
     let mut builder = SeriesBuilder::default();
     let lslots: Vec<usize> = sides.lhs.iter().map(|s| builder.slot(s.labels.clone())).collect();
-    let rslots: Vec<usize> =
-        if op == BinOp::Or { sides.rhs.iter().map(|s| builder.slot(s.labels.clone())).collect() } else { Vec::new() };
+    let rslots: Vec<usize> = if op == BinOp::Or {
+        sides.rhs.iter().map(|s| builder.slot(s.labels.clone())).collect()
+    } else {
+        Vec::new()
+    };
     let (mut lcur, mut rcur) = (StepCursor::new(sides.lhs), StepCursor::new(sides.rhs));
     let (mut lnow, mut rnow) = (Vec::new(), Vec::new());
     for step in 0..steps.count as u32 {
@@ -246,14 +283,18 @@ fn set_operation(op: BinOp, sides: &Sides<'_>, steps: &Steps, guard: &Guard) -> 
 fn matched_operation(node: &BinaryNode, sides: &Sides<'_>, steps: &Steps, guard: &Guard) -> Result<Vec<StepSeries>> {
     let m = &node.matching;
     let swapped = m.card == Cardinality::OneToMany;
-    let (many, one, many_sig, one_sig) =
-        if swapped { (sides.rhs, sides.lhs, sides.rsig, sides.lsig) } else { (sides.lhs, sides.rhs, sides.lsig, sides.rsig) };
+    let (many, one, many_sig, one_sig) = if swapped {
+        (sides.rhs, sides.lhs, sides.rsig, sides.lsig)
+    } else {
+        (sides.lhs, sides.rhs, sides.lsig, sides.rsig)
+    };
     let one_side = if swapped { "left" } else { "right" };
     // Per signature: (step it was last seen on the one side, which series, its value).
     let mut one_at: Vec<(u32, usize, f64)> = vec![(u32::MAX, 0, 0.0); sides.sigs.len()];
     let mut matched = vec![u32::MAX; sides.sigs.len()];
     let mut matched_outputs: HashSet<(u32, usize)> = HashSet::new();
     let mut output_slot: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut last_pair: Vec<Option<(usize, usize)>> = vec![None; many.len()];
     let mut builder = SeriesBuilder::default();
     let (mut many_cur, mut one_cur) = (StepCursor::new(many), StepCursor::new(one));
     let (mut many_now, mut one_now) = (Vec::new(), Vec::new());
@@ -292,9 +333,19 @@ fn matched_operation(node: &BinaryNode, sides: &Sides<'_>, steps: &Steps, guard:
             } else if !keep {
                 continue;
             }
-            let slot = match output_slot.entry((i, j)) {
-                Entry::Occupied(e) => *e.get(),
-                Entry::Vacant(e) => *e.insert(builder.slot(result_labels(&many[i].labels, &one[j].labels, node))),
+            // A series usually meets the same partner at every step: check that before hashing.
+            let slot = match last_pair[i] {
+                Some((partner, slot)) if partner == j => slot,
+                _ => {
+                    let slot = match output_slot.entry((i, j)) {
+                        Entry::Occupied(e) => *e.get(),
+                        Entry::Vacant(e) => {
+                            *e.insert(builder.slot(result_labels(&many[i].labels, &one[j].labels, node)))
+                        }
+                    };
+                    last_pair[i] = Some((j, slot));
+                    slot
+                }
             };
             if m.card == Cardinality::OneToOne {
                 if matched[sig as usize] == step {
@@ -319,7 +370,11 @@ fn matched_operation(node: &BinaryNode, sides: &Sides<'_>, steps: &Steps, guard:
 /// one-to-one matching, plus the `group_x(...)` labels taken from the "one" side.
 fn result_labels(many: &Labels, one: &Labels, node: &BinaryNode) -> Labels {
     let m = &node.matching;
-    let mut labels = if node.op.drops_name() { drop_name(many) } else { many.clone() };
+    let mut labels = if node.op.drops_name() {
+        drop_name(many)
+    } else {
+        many.clone()
+    };
     if m.card == Cardinality::OneToOne {
         if m.on {
             labels = keep_labels(&labels, &m.labels);

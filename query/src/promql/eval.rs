@@ -24,7 +24,11 @@ pub(crate) struct Guard {
 
 impl Guard {
     pub fn new(deadline: Instant, cancelled: Arc<AtomicBool>, max_samples: usize) -> Self {
-        Self { deadline, cancelled, max_samples }
+        Self {
+            deadline,
+            cancelled,
+            max_samples,
+        }
     }
 
     pub fn check(&self) -> Result<()> {
@@ -38,7 +42,11 @@ impl Guard {
     }
 
     pub fn check_samples(&self, n: usize) -> Result<()> {
-        if n > self.max_samples { Err(Error::TooManySamples) } else { Ok(()) }
+        if n > self.max_samples {
+            Err(Error::TooManySamples)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -66,8 +74,20 @@ pub(crate) struct Evaluator {
 }
 
 impl Evaluator {
-    pub fn new(steps: Steps, lookback_ms: i64, guard: Guard, plan_selectors: Vec<Selector>, fetched: Vec<Vec<Series>>) -> Self {
-        Self { steps, lookback_ms, guard, selectors: plan_selectors, fetched: fetched.into_iter().map(Some).collect() }
+    pub fn new(
+        steps: Steps,
+        lookback_ms: i64,
+        guard: Guard,
+        plan_selectors: Vec<Selector>,
+        fetched: Vec<Vec<Series>>,
+    ) -> Self {
+        Self {
+            steps,
+            lookback_ms,
+            guard,
+            selectors: plan_selectors,
+            fetched: fetched.into_iter().map(Some).collect(),
+        }
     }
 
     /// Evaluates the plan's root (the plan's selectors must be the ones given to `new`).
@@ -98,7 +118,13 @@ impl Evaluator {
                     _ => None,
                 };
                 let input = self.vector(&a.expr)?;
-                Data::Vector(aggregate::evaluate(a, input, param.as_deref(), &self.steps, &self.guard)?)
+                Data::Vector(aggregate::evaluate(
+                    a,
+                    input,
+                    param.as_deref(),
+                    &self.steps,
+                    &self.guard,
+                )?)
             }
             Node::Call(call) => functions::eval_call(self, call)?,
         };
@@ -144,12 +170,21 @@ impl Evaluator {
                 while next < s.samples.len() && s.samples[next].timestamp <= reference {
                     next += 1;
                 }
-                let Some(latest) = next.checked_sub(1).map(|i| s.samples[i]) else { continue };
+                let Some(latest) = next.checked_sub(1).map(|i| s.samples[i]) else {
+                    continue;
+                };
                 if latest.timestamp <= reference.saturating_sub(lookback) || is_stale_nan(latest.value) {
                     continue;
                 }
-                let value = if sample_time { latest.timestamp as f64 / 1000.0 } else { latest.value };
-                points.push(Point { step: step as u32, value });
+                let value = if sample_time {
+                    latest.timestamp as f64 / 1000.0
+                } else {
+                    latest.value
+                };
+                points.push(Point {
+                    step: step as u32,
+                    value,
+                });
             }
             if !points.is_empty() {
                 out.push(StepSeries::new(s.labels, points));
@@ -191,7 +226,10 @@ impl Evaluator {
                     continue;
                 }
                 if let Some(value) = f(&samples[lo..hi], window, step) {
-                    points.push(Point { step: step as u32, value });
+                    points.push(Point {
+                        step: step as u32,
+                        value,
+                    });
                 }
             }
             let labels = if keep_name { s.labels } else { drop_name(&s.labels) };
@@ -206,11 +244,15 @@ impl Evaluator {
         let steps = self.steps;
         let (series, selector) = self.take(sel)?;
         let end = selector.reference_time(steps.start, &steps);
-        let window = Window { end, range_ms: selector.range_ms };
+        let window = Window {
+            end,
+            range_ms: selector.range_ms,
+        };
         Ok(series
             .into_iter()
             .map(|mut s| {
-                s.samples.retain(|x| x.timestamp > window.start() && x.timestamp <= end && !is_stale_nan(x.value));
+                s.samples
+                    .retain(|x| x.timestamp > window.start() && x.timestamp <= end && !is_stale_nan(x.value));
                 s
             })
             .filter(|s| !s.samples.is_empty())
@@ -223,7 +265,14 @@ fn negate(v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
     merge_series(
         v.into_iter()
             .map(|s| {
-                let points = s.points.into_iter().map(|p| Point { step: p.step, value: -p.value }).collect();
+                let points = s
+                    .points
+                    .into_iter()
+                    .map(|p| Point {
+                        step: p.step,
+                        value: -p.value,
+                    })
+                    .collect();
                 StepSeries::new(drop_name(&s.labels), points)
             })
             .collect(),
@@ -231,7 +280,13 @@ fn negate(v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
 }
 
 /// Convenience for callers that hold a plan: splits it so the evaluator owns the selectors.
-pub(crate) fn evaluate(plan: Plan, steps: Steps, lookback_ms: i64, guard: Guard, fetched: Vec<Vec<Series>>) -> Result<Data> {
+pub(crate) fn evaluate(
+    plan: Plan,
+    steps: Steps,
+    lookback_ms: i64,
+    guard: Guard,
+    fetched: Vec<Vec<Series>>,
+) -> Result<Data> {
     let Plan { root, selectors } = plan;
     Evaluator::new(steps, lookback_ms, guard, selectors, fetched).run(&root)
 }

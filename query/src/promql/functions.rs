@@ -114,7 +114,9 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
 fn matrix_arg(node: &Node) -> Result<usize> {
     match node {
         Node::Matrix(sel) => Ok(*sel),
-        other => Err(Error::Internal(format!("expected a range vector selector argument, got {other:?}"))),
+        other => Err(Error::Internal(format!(
+            "expected a range vector selector argument, got {other:?}"
+        ))),
     }
 }
 
@@ -124,7 +126,9 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
     Ok(match &call.func {
         Func::Rate(kind) => {
             let kind = *kind;
-            Data::Vector(ev.range_function(matrix_arg(&args[0])?, false, |w, window, _| rate::evaluate(kind, w, window))?)
+            Data::Vector(ev.range_function(matrix_arg(&args[0])?, false, |w, window, _| {
+                rate::evaluate(kind, w, window)
+            })?)
         }
         Func::OverTime(kind) => {
             let kind = *kind;
@@ -166,7 +170,11 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
         }
         Func::Vector => {
             let values = ev.scalar(&args[0])?;
-            let points = values.into_iter().enumerate().map(|(i, value)| Point { step: i as u32, value }).collect();
+            let points = values
+                .into_iter()
+                .enumerate()
+                .map(|(i, value)| Point { step: i as u32, value })
+                .collect();
             Data::Vector(vec![StepSeries::new(Labels::default(), points)])
         }
         Func::Scalar => Data::Scalar(time::scalar(&ev.vector(&args[0])?, &steps)),

@@ -11,7 +11,7 @@ use promql_parser::parser::token::{
     T_TOPK,
 };
 use promql_parser::parser::{AtModifier, Expr, LabelModifier, Offset, VectorMatchCardinality, VectorSelector};
-use tributary_storage::types::{MatchOp, Matcher, METRIC_NAME, TimeRange, TimestampMs};
+use tributary_storage::types::{METRIC_NAME, MatchOp, Matcher, TimeRange, TimestampMs};
 
 use super::aggregate::{AggOp, AggregateNode, AggregateParam, Grouping};
 use super::binary::{BinOp, BinaryNode, Cardinality, Matching};
@@ -87,7 +87,10 @@ impl Selector {
 pub(crate) fn plan(expr: &Expr) -> Result<Plan> {
     let mut planner = Planner { selectors: Vec::new() };
     let root = planner.node(expr)?;
-    Ok(Plan { root, selectors: planner.selectors })
+    Ok(Plan {
+        root,
+        selectors: planner.selectors,
+    })
 }
 
 #[derive(Debug)]
@@ -110,7 +113,9 @@ impl Planner {
                 let op = binary_op(b.op.id())?;
                 let modifier = b.modifier.clone().unwrap_or_default();
                 if modifier.fill_values.lhs.is_some() || modifier.fill_values.rhs.is_some() {
-                    return Err(Error::unsupported("the fill/fill_left/fill_right binary operator modifiers"));
+                    return Err(Error::unsupported(
+                        "the fill/fill_left/fill_right binary operator modifiers",
+                    ));
                 }
                 let card = match &modifier.card {
                     VectorMatchCardinality::OneToOne => Cardinality::OneToOne,
@@ -124,7 +129,12 @@ impl Planner {
                     Some(LabelModifier::Exclude(l)) => (false, l.labels.clone()),
                     None => (false, Vec::new()),
                 };
-                let matching = Matching { card, on, labels, include };
+                let matching = Matching {
+                    card,
+                    on,
+                    labels,
+                    include,
+                };
                 Node::Binary(Box::new(BinaryNode {
                     op,
                     lhs: self.node(&b.lhs)?,
@@ -141,18 +151,37 @@ impl Planner {
                     (None, _) => AggregateParam::None,
                 };
                 let grouping = match &a.modifier {
-                    Some(LabelModifier::Include(l)) => Grouping { without: false, labels: l.labels.clone() },
-                    Some(LabelModifier::Exclude(l)) => Grouping { without: true, labels: l.labels.clone() },
-                    None => Grouping { without: false, labels: Vec::new() },
+                    Some(LabelModifier::Include(l)) => Grouping {
+                        without: false,
+                        labels: l.labels.clone(),
+                    },
+                    Some(LabelModifier::Exclude(l)) => Grouping {
+                        without: true,
+                        labels: l.labels.clone(),
+                    },
+                    None => Grouping {
+                        without: false,
+                        labels: Vec::new(),
+                    },
                 };
-                Node::Aggregate(Box::new(AggregateNode { op, expr: self.node(&a.expr)?, param, grouping }))
+                Node::Aggregate(Box::new(AggregateNode {
+                    op,
+                    expr: self.node(&a.expr)?,
+                    param,
+                    grouping,
+                }))
             }
             Expr::Call(call) => functions::plan_call(self, call)?,
         })
     }
 
     fn selector(&mut self, vs: &VectorSelector, range: Duration) -> Result<usize> {
-        let mut base = vs.matchers.matchers.iter().map(convert_matcher).collect::<Result<Vec<_>>>()?;
+        let mut base = vs
+            .matchers
+            .matchers
+            .iter()
+            .map(convert_matcher)
+            .collect::<Result<Vec<_>>>()?;
         if let Some(name) = &vs.name {
             base.push(Matcher::equal(METRIC_NAME, name.clone()));
         }
@@ -179,7 +208,12 @@ impl Planner {
             AtModifier::End => At::End,
             AtModifier::At(t) => At::Fixed(system_time_ms(*t)),
         });
-        self.selectors.push(Selector { matcher_sets, offset_ms, at, range_ms: duration_ms(range) });
+        self.selectors.push(Selector {
+            matcher_sets,
+            offset_ms,
+            at,
+            range_ms: duration_ms(range),
+        });
         Ok(self.selectors.len() - 1)
     }
 }
@@ -237,12 +271,16 @@ fn escape_literal_braces(re: &str) -> String {
 }
 
 fn opens_repetition(rest: &[char]) -> bool {
-    let Some(close) = rest.iter().position(|&c| c == '}') else { return false };
+    let Some(close) = rest.iter().position(|&c| c == '}') else {
+        return false;
+    };
     let body: String = rest[..close].iter().collect();
     let mut parts = body.splitn(2, ',');
     let min = parts.next().unwrap_or("");
     let max = parts.next();
-    !min.is_empty() && min.chars().all(|c| c.is_ascii_digit()) && max.is_none_or(|m| m.chars().all(|c| c.is_ascii_digit()))
+    !min.is_empty()
+        && min.chars().all(|c| c.is_ascii_digit())
+        && max.is_none_or(|m| m.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn duration_ms(d: Duration) -> i64 {
@@ -308,7 +346,10 @@ mod tests {
     fn selectors_resolve_offset_at_and_range() {
         let p = plan_of(r#"rate(foo{a=~"x.*"}[5m] offset 1m @ 100)"#).unwrap();
         let s = &p.selectors[0];
-        assert_eq!((s.range_ms, s.offset_ms, s.at), (300_000, 60_000, Some(At::Fixed(100_000))));
+        assert_eq!(
+            (s.range_ms, s.offset_ms, s.at),
+            (300_000, 60_000, Some(At::Fixed(100_000)))
+        );
         assert_eq!(s.matcher_sets[0].len(), 2);
         let steps = Steps::range(0, 1_000_000, 1000);
         // @ pins every step to 100s, minus the 1m offset; the window is (40s - 5m, 40s].
@@ -319,9 +360,15 @@ mod tests {
     fn instant_selectors_fetch_the_lookback_window() {
         let p = plan_of("foo offset -1m").unwrap();
         let steps = Steps::range(600_000, 900_000, 15_000);
-        assert_eq!(p.selectors[0].fetch_range(&steps, 300_000), TimeRange::new(360_001, 960_000));
+        assert_eq!(
+            p.selectors[0].fetch_range(&steps, 300_000),
+            TimeRange::new(360_001, 960_000)
+        );
         let p = plan_of("foo @ end()").unwrap();
-        assert_eq!(p.selectors[0].fetch_range(&steps, 300_000), TimeRange::new(600_001, 900_000));
+        assert_eq!(
+            p.selectors[0].fetch_range(&steps, 300_000),
+            TimeRange::new(600_001, 900_000)
+        );
     }
 
     #[test]

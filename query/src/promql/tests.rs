@@ -8,7 +8,7 @@ mod selectors;
 
 use std::sync::Arc;
 
-use tributary_storage::types::{Sample, Series, STALE_NAN_BITS};
+use tributary_storage::types::{STALE_NAN_BITS, Sample, Series};
 
 use super::{Engine, Value};
 use crate::config::QueryConfig;
@@ -26,7 +26,10 @@ pub(super) fn engine_with(fixtures: &[(&str, &[(i64, f64)])], cfg: QueryConfig) 
     let series = fixtures
         .iter()
         .map(|(text, samples)| {
-            Series::new(parse_labels(text), samples.iter().map(|&(t, v)| Sample::new(t * 1000, v)).collect())
+            Series::new(
+                parse_labels(text),
+                samples.iter().map(|&(t, v)| Sample::new(t * 1000, v)).collect(),
+            )
         })
         .collect();
     Engine::new(Arc::new(VecSource::new(series)), cfg)
@@ -56,7 +59,12 @@ pub(super) fn matrix(v: &Value) -> Vec<(String, Vec<(i64, f64)>)> {
     match v {
         Value::Matrix(series) => series
             .iter()
-            .map(|s| (s.labels.to_string(), s.samples.iter().map(|x| (x.timestamp / 1000, x.value)).collect()))
+            .map(|s| {
+                (
+                    s.labels.to_string(),
+                    s.samples.iter().map(|x| (x.timestamp / 1000, x.value)).collect(),
+                )
+            })
             .collect(),
         other => panic!("expected a matrix, got {other:?}"),
     }
@@ -67,7 +75,10 @@ pub(super) fn row(labels: &str, value: f64) -> (String, f64) {
 }
 
 pub(super) fn assert_close(got: f64, want: f64) {
-    assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "got {got}, want {want}");
+    assert!(
+        (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+        "got {got}, want {want}"
+    );
 }
 
 pub(super) fn assert_rows_close(got: &[(String, f64)], want: &[(String, f64)]) {

@@ -18,8 +18,14 @@ pub struct VectorSample {
 /// The result of a query, shaped like Prometheus's `resultType`s.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    Scalar { timestamp: TimestampMs, value: f64 },
-    String { timestamp: TimestampMs, value: String },
+    Scalar {
+        timestamp: TimestampMs,
+        value: f64,
+    },
+    String {
+        timestamp: TimestampMs,
+        value: String,
+    },
     /// Instant query results, in evaluation order (`sort()` and `topk()` orders are kept).
     Vector(Vec<VectorSample>),
     /// Range query results and instant range-vector selectors, sorted by label set.
@@ -50,13 +56,23 @@ pub(crate) struct Steps {
 
 impl Steps {
     pub fn instant(t: TimestampMs) -> Self {
-        Self { start: t, end: t, interval: 0, count: 1 }
+        Self {
+            start: t,
+            end: t,
+            interval: 0,
+            count: 1,
+        }
     }
 
     /// `interval` must be positive and `end >= start` (checked by the engine).
     pub fn range(start: TimestampMs, end: TimestampMs, interval: i64) -> Self {
         let count = ((end - start) / interval) as usize + 1;
-        Self { start, end, interval, count }
+        Self {
+            start,
+            end,
+            interval,
+            count,
+        }
     }
 
     pub fn time(&self, step: usize) -> TimestampMs {
@@ -112,7 +128,10 @@ impl Data {
     pub fn into_vector(self) -> Result<Vec<StepSeries>> {
         match self {
             Data::Vector(v) => Ok(v),
-            other => Err(Error::Internal(format!("expected instant vector, got {}", other.type_name()))),
+            other => Err(Error::Internal(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -216,7 +235,10 @@ pub(crate) struct StepCursor<'a> {
 
 impl<'a> StepCursor<'a> {
     pub fn new(series: &'a [StepSeries]) -> Self {
-        Self { series, pos: vec![0; series.len()] }
+        Self {
+            series,
+            pos: vec![0; series.len()],
+        }
     }
 
     pub fn at(&mut self, step: u32, out: &mut Vec<(usize, f64)>) {
@@ -243,7 +265,7 @@ pub(crate) fn drop_name(labels: &Labels) -> Labels {
 
 /// Only the labels named in `names` (which may include `__name__`).
 pub(crate) fn keep_labels(labels: &Labels, names: &[String]) -> Labels {
-    Labels::from_sorted(labels.iter().filter(|l| names.iter().any(|n| *n == l.name)).cloned().collect())
+    Labels::from_sorted(labels.iter().filter(|l| names.contains(&l.name)).cloned().collect())
 }
 
 /// Every label except those named in `names` and `__name__`.
@@ -251,7 +273,7 @@ pub(crate) fn without_labels(labels: &Labels, names: &[String]) -> Labels {
     Labels::from_sorted(
         labels
             .iter()
-            .filter(|l| l.name != METRIC_NAME && !names.iter().any(|n| *n == l.name))
+            .filter(|l| l.name != METRIC_NAME && !names.contains(&l.name))
             .cloned()
             .collect(),
     )
@@ -259,7 +281,10 @@ pub(crate) fn without_labels(labels: &Labels, names: &[String]) -> Labels {
 
 /// Prometheus's `labels.String()` form, used in error messages: `{__name__="up", job="x"}`.
 pub(crate) fn labels_string(labels: &Labels) -> String {
-    let parts: Vec<String> = labels.iter().map(|Label { name, value }| format!("{name}={value:?}")).collect();
+    let parts: Vec<String> = labels
+        .iter()
+        .map(|Label { name, value }| format!("{name}={value:?}"))
+        .collect();
     format!("{{{}}}", parts.join(", "))
 }
 
@@ -297,7 +322,13 @@ mod tests {
     use super::*;
 
     fn pts(steps: &[u32]) -> Vec<Point> {
-        steps.iter().map(|&step| Point { step, value: step as f64 }).collect()
+        steps
+            .iter()
+            .map(|&step| Point {
+                step,
+                value: step as f64,
+            })
+            .collect()
     }
 
     #[test]
@@ -317,13 +348,24 @@ mod tests {
     #[test]
     fn merge_interleaves_disjoint_steps_and_rejects_overlap() {
         let l = Labels::from_pairs(&[("a", "1")]);
-        let merged =
-            merge_series(vec![StepSeries::new(l.clone(), pts(&[0, 2])), StepSeries::new(l.clone(), pts(&[1, 3]))])
-                .unwrap();
+        let merged = merge_series(vec![
+            StepSeries::new(l.clone(), pts(&[0, 2])),
+            StepSeries::new(l.clone(), pts(&[1, 3])),
+        ])
+        .unwrap();
         assert_eq!(merged.len(), 1);
-        assert_eq!(merged[0].points.iter().map(|p| p.step).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
-        let err = merge_series(vec![StepSeries::new(l.clone(), pts(&[0, 2])), StepSeries::new(l, pts(&[2]))]);
-        assert_eq!(err.unwrap_err().to_string(), "vector cannot contain metrics with the same labelset");
+        assert_eq!(
+            merged[0].points.iter().map(|p| p.step).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
+        let err = merge_series(vec![
+            StepSeries::new(l.clone(), pts(&[0, 2])),
+            StepSeries::new(l, pts(&[2])),
+        ]);
+        assert_eq!(
+            err.unwrap_err().to_string(),
+            "vector cannot contain metrics with the same labelset"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! and timestamp, the later file's sample wins.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
@@ -21,10 +22,10 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, TimestampMillisecondType};
 use arrow_array::{Array, DictionaryArray, RecordBatch, StringArray};
 use async_trait::async_trait;
-use futures::{StreamExt, TryStreamExt};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::Mutex;
@@ -58,7 +59,10 @@ pub struct MetadataCache {
 
 impl MetadataCache {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, map: Mutex::new(HashMap::new()) }
+        Self {
+            capacity,
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     fn get(&self, id: &Uuid) -> Option<ArrowReaderMetadata> {
@@ -98,14 +102,20 @@ impl ParquetSource {
         concurrency: usize,
         max_samples: usize,
     ) -> Self {
-        Self { store, catalog, cache, concurrency: concurrency.max(1), max_samples }
+        Self {
+            store,
+            catalog,
+            cache,
+            concurrency: concurrency.max(1),
+            max_samples,
+        }
     }
 
     /// Reads every matching series; without samples when `with_samples` is false.
     async fn scan(&self, req: &SelectRequest, with_samples: bool) -> Result<HashMap<Labels, Vec<Sample>>> {
-        let files = self
-            .catalog
-            .files(Table::Metrics, req.range, |c| prune::cluster_may_match(c, &req.matchers));
+        let files = self.catalog.files(Table::Metrics, req.range, |c| {
+            prune::cluster_may_match(c, &req.matchers)
+        });
         let query = Arc::new(Query {
             matchers: req.matchers.clone(),
             range: req.range,
@@ -121,11 +131,21 @@ impl ParquetSource {
             .buffered(self.concurrency);
         // `buffered` yields in file (write) order, so later files' samples are appended later.
         let mut merged: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        let (mut rows, mut parsed) = (0, 0);
         while let Some(found) = scans.next().await {
-            for (labels, samples) in found? {
-                merged.entry(labels).or_default().extend(samples);
+            let found = found?;
+            rows += found.planned_rows;
+            parsed += found.parsed;
+            for (labels, samples) in found.series {
+                match merged.entry(labels) {
+                    Entry::Occupied(mut e) => e.get_mut().extend(samples),
+                    Entry::Vacant(e) => {
+                        e.insert(samples);
+                    }
+                }
             }
         }
+        tracing::debug!(rows, parsed, series = merged.len(), with_samples, "parquet scan");
         Ok(merged)
     }
 }
@@ -177,22 +197,45 @@ impl<T> Future for AbortOnDrop<Result<T>> {
         Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
             Ok(r) => r,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(Error::Task { op: "scan parquet file", reason: e.to_string() }),
+            Err(e) => Err(Error::Task {
+                op: "scan parquet file",
+                reason: e.to_string(),
+            }),
         })
     }
 }
 
 type FileRows = Vec<(Labels, Vec<Sample>)>;
 
+/// What one file contributed, with counters tests and tracing look at.
+#[derive(Debug, Default)]
+struct Scanned {
+    series: FileRows,
+    /// Rows the read plan selected (after pruning).
+    planned_rows: usize,
+    /// `labels` dictionary values parsed.
+    parsed: usize,
+}
+
 async fn scan_file(
     store: Arc<dyn ObjectStore>,
     cache: Arc<MetadataCache>,
     file: Arc<FileMeta>,
     query: Arc<Query>,
-) -> Result<FileRows> {
+) -> Result<Scanned> {
     let key = file.path.as_ref();
-    let pq_err = |op| move |source| Error::Parquet { op, key: key.to_string(), source };
-    let mut reader = ObjectReader { store, path: file.path.clone(), size: file.size };
+    let pq_err = |op| {
+        move |source| Error::Parquet {
+            op,
+            key: key.to_string(),
+            source,
+        }
+    };
+    let mut reader = ObjectReader {
+        store,
+        path: file.path.clone(),
+        size: file.size,
+    };
     let meta = match cache.get(&file.key.id) {
         Some(m) => m,
         None => {
@@ -207,7 +250,7 @@ async fn scan_file(
         }
     };
     let Some(plan) = prune::plan(&meta, &query.range, &query.matchers) else {
-        return Ok(Vec::new());
+        return Ok(Scanned::default());
     };
     let columns: &[usize] = if query.with_samples {
         &[col::CLUSTER, col::METRIC, col::LABELS, col::TIMESTAMP, col::VALUE]
@@ -227,7 +270,18 @@ async fn scan_file(
     while let Some(batch) = stream.try_next().await.map_err(pq_err("decode"))? {
         decoder.push(&batch)?;
     }
-    Ok(decoder.out)
+    tracing::trace!(
+        key,
+        rows = plan.rows,
+        series = decoder.out.len(),
+        parsed = decoder.parsed,
+        "scanned"
+    );
+    Ok(Scanned {
+        series: decoder.out,
+        planned_rows: plan.rows,
+        parsed: decoder.parsed,
+    })
 }
 
 /// Ranged reads of one object for the Parquet decoder. The size comes from the catalog, so the
@@ -278,7 +332,10 @@ struct DictCache<T> {
 
 impl<T> DictCache<T> {
     fn new() -> Self {
-        Self { values: None, entries: Vec::new() }
+        Self {
+            values: None,
+            entries: Vec::new(),
+        }
     }
 
     /// Adopts `values`; true when they differ from the cached dictionary (entries reset).
@@ -318,6 +375,7 @@ struct Decoder<'q> {
     triples: HashMap<(i32, i32, i32), Option<usize>>,
     index: HashMap<Labels, usize>,
     out: FileRows,
+    parsed: usize,
 }
 
 impl<'q> Decoder<'q> {
@@ -340,11 +398,15 @@ impl<'q> Decoder<'q> {
             triples: HashMap::new(),
             index: HashMap::new(),
             out: Vec::new(),
+            parsed: 0,
         }
     }
 
     fn corrupt(&self, reason: impl Into<String>) -> Error {
-        Error::Corrupt { key: self.key.to_string(), reason: reason.into() }
+        Error::Corrupt {
+            key: self.key.to_string(),
+            reason: reason.into(),
+        }
     }
 
     fn dict<'b>(&self, batch: &'b RecordBatch, i: usize) -> Result<(&'b [i32], &'b StringArray)> {
@@ -352,7 +414,10 @@ impl<'q> Decoder<'q> {
             .column(i)
             .as_dictionary_opt()
             .ok_or_else(|| self.corrupt(format!("column {i} is not a dictionary")))?;
-        let values = d.values().as_string_opt::<i32>().ok_or_else(|| self.corrupt("dictionary of non-strings"))?;
+        let values = d
+            .values()
+            .as_string_opt::<i32>()
+            .ok_or_else(|| self.corrupt("dictionary of non-strings"))?;
         if d.keys().null_count() > 0 || d.keys().values().iter().any(|&k| k < 0 || k as usize >= values.len()) {
             return Err(self.corrupt("null or out-of-range dictionary key"));
         }
@@ -397,7 +462,9 @@ impl<'q> Decoder<'q> {
                     s
                 }
             };
-            let (Some(slot), Some((ts, vs))) = (slot, samples) else { continue };
+            let (Some(slot), Some((ts, vs))) = (slot, samples) else {
+                continue;
+            };
             let t = ts[row];
             if self.query.range.contains(t) {
                 self.out[slot].1.push(Sample::new(t, vs[row]));
@@ -407,7 +474,9 @@ impl<'q> Decoder<'q> {
         if added > 0 {
             let total = self.query.samples.fetch_add(added, Ordering::Relaxed) + added;
             if total > self.query.max_samples {
-                return Err(Error::TooManySamples { limit: self.query.max_samples });
+                return Err(Error::TooManySamples {
+                    limit: self.query.max_samples,
+                });
             }
         }
         Ok(())
@@ -434,11 +503,15 @@ impl<'q> Decoder<'q> {
         }
         if self.labels.entries[l].is_none() {
             let text = lv.value(l);
-            let parsed =
-                schema::parse_labels_json(text).map_err(|e| self.corrupt(format!("labels {text:?}: {e}")))?;
+            let parsed = schema::parse_labels_json(text).map_err(|e| self.corrupt(format!("labels {text:?}: {e}")))?;
+            self.parsed += 1;
             let rest = Labels::new(parsed);
             let ok = self.label_matchers.iter().all(|x| x.matches_labels(&rest));
-            self.labels.entries[l] = Some(if ok { LabelSet::Accepted(rest) } else { LabelSet::Rejected });
+            self.labels.entries[l] = Some(if ok {
+                LabelSet::Accepted(rest)
+            } else {
+                LabelSet::Rejected
+            });
         }
         let Some(LabelSet::Accepted(rest)) = &self.labels.entries[l] else {
             return Ok(None);

@@ -1,1 +1,263 @@
 use super::*;
+use crate::catalog::FileMeta;
+use crate::config::StorageConfig;
+use crate::layout::FileKey;
+use crate::test_util::workload::Workload;
+use crate::types::MatchOp;
+use crate::writer::{WriterOptions, encode_batch, encode_metrics};
+use arrow_array::{ArrayRef, Float64Array, Int32Array, TimestampMillisecondArray, UInt64Array};
+use object_store::PutPayload;
+use object_store::memory::InMemory;
+
+struct Fixture {
+    store: Arc<dyn ObjectStore>,
+    catalog: Arc<Catalog>,
+    files: Vec<Arc<FileMeta>>,
+}
+
+async fn fixture(series: &[Series], opts: &WriterOptions) -> Fixture {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let catalog = Arc::new(Catalog::new());
+    for f in encode_metrics(series, opts).unwrap() {
+        store
+            .put(&f.key.path(), PutPayload::from(f.bytes.clone()))
+            .await
+            .unwrap();
+        catalog.insert(FileMeta::new(f.key, f.bytes.len() as u64));
+    }
+    let files = catalog.files(Table::Metrics, TimeRange::ALL, |_| true);
+    Fixture { store, catalog, files }
+}
+
+fn query(matchers: Vec<Matcher>, range: TimeRange, with_samples: bool) -> Arc<Query> {
+    Arc::new(Query {
+        matchers,
+        range,
+        with_samples,
+        samples: AtomicUsize::new(0),
+        max_samples: usize::MAX,
+    })
+}
+
+fn small_pages() -> WriterOptions {
+    WriterOptions {
+        row_group_rows: 20_000,
+        page_rows: 1_000,
+        ..WriterOptions::from_config(&StorageConfig::default())
+    }
+}
+
+#[tokio::test]
+async fn exact_metric_and_time_read_a_fraction_of_the_file() {
+    let w = Workload {
+        nodes: 4,
+        samples: 200,
+        ..Workload::default()
+    };
+    let series = w.series();
+    // Pages shorter than a series, so pages also have narrow time spans.
+    let fx = fixture(
+        &series,
+        &WriterOptions {
+            page_rows: 50,
+            ..small_pages()
+        },
+    )
+    .await;
+    let file = fx.files.iter().max_by_key(|f| f.key.rows).unwrap().clone();
+    let total = file.key.rows as usize;
+    let cache = Arc::new(MetadataCache::new(8));
+    let run = |q: Arc<Query>| scan_file(fx.store.clone(), cache.clone(), file.clone(), q);
+
+    let all = run(query(vec![], TimeRange::ALL, true)).await.unwrap();
+    assert_eq!(all.planned_rows, total);
+
+    let load = vec![Matcher::equal("__name__", "node_load1")];
+    let one = run(query(load.clone(), TimeRange::ALL, true)).await.unwrap();
+    assert_eq!(one.series.len(), 4);
+    assert!(
+        one.planned_rows * 10 < total,
+        "metric pruning read {} of {total} rows",
+        one.planned_rows
+    );
+
+    // A range at the end of the file prunes pages of every series by timestamp.
+    let tail = TimeRange::new(file.key.max_ts - 10 * w.interval_ms, file.key.max_ts);
+    let late = run(query(vec![], tail, true)).await.unwrap();
+    assert!(
+        late.planned_rows < total,
+        "time pruning read {} of {total} rows",
+        late.planned_rows
+    );
+    assert!(
+        late.series
+            .iter()
+            .all(|(_, s)| s.iter().all(|p| tail.contains(p.timestamp)))
+    );
+
+    // A metric outside the file's statistics reads nothing.
+    let none = run(query(vec![Matcher::equal("__name__", "zzz")], TimeRange::ALL, true))
+        .await
+        .unwrap();
+    assert_eq!((none.planned_rows, none.series.len()), (0, 0));
+}
+
+#[tokio::test]
+async fn each_label_set_is_parsed_once_per_dictionary() {
+    // 300 series x 100 samples: 30k rows in one row group, decoded in several 8k-row batches.
+    let series: Vec<Series> = (0..300)
+        .map(|i| {
+            let labels = Labels::from_pairs(&[("__name__", "m"), ("cluster", "c"), ("pod", &format!("p{i:03}"))]);
+            Series::new(
+                labels,
+                (0..100).map(|t| Sample::new(1_000 + t * 10, t as f64)).collect(),
+            )
+        })
+        .collect();
+    let opts = WriterOptions {
+        row_group_rows: 1 << 20,
+        ..small_pages()
+    };
+    let fx = fixture(&series, &opts).await;
+    assert_eq!(fx.files.len(), 1);
+    let cache = Arc::new(MetadataCache::new(8));
+    let got = scan_file(
+        fx.store.clone(),
+        cache,
+        fx.files[0].clone(),
+        query(vec![], TimeRange::ALL, true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.series.len(), 300);
+    assert_eq!(
+        got.parsed, 300,
+        "labels JSON parsed once per distinct value, not per row or batch"
+    );
+    assert!(got.series.iter().all(|(_, s)| s.len() == 100));
+}
+
+#[tokio::test]
+async fn label_matchers_and_series_listing_use_only_label_columns() {
+    let series = Workload {
+        nodes: 2,
+        samples: 20,
+        ..Workload::default()
+    }
+    .series();
+    let fx = fixture(&series, &small_pages()).await;
+    let source = ParquetSource::new(
+        fx.store.clone(),
+        fx.catalog.clone(),
+        Arc::new(MetadataCache::new(8)),
+        2,
+        1000,
+    );
+    let idle = vec![
+        Matcher::equal("__name__", "node_cpu_seconds_total"),
+        Matcher::new(MatchOp::RegexMatch, "mode", "idle|user").unwrap(),
+        Matcher::equal("cpu", "3"),
+    ];
+    let got = source.series(&SelectRequest::new(idle, TimeRange::ALL)).await.unwrap();
+    assert_eq!(got.len(), 4, "{got:?}");
+    // series() needs no samples, so the select limit (1000 < 2 x 390 x 20) does not apply.
+    let all = source
+        .series(&SelectRequest::new(vec![], TimeRange::ALL))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), series.len());
+}
+
+#[tokio::test]
+async fn malformed_files_are_reported_as_corrupt() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let catalog = Arc::new(Catalog::new());
+    let dict = |v: &str| -> ArrayRef {
+        Arc::new(
+            DictionaryArray::<Int32Type>::try_new(Int32Array::from(vec![0]), Arc::new(StringArray::from(vec![v])))
+                .unwrap(),
+        )
+    };
+    let batch = RecordBatch::try_new(
+        schema::metrics_schema(),
+        vec![
+            dict("c"),
+            dict("m"),
+            dict("{not json"),
+            Arc::new(UInt64Array::from(vec![1u64])),
+            Arc::new(TimestampMillisecondArray::from(vec![5i64]).with_timezone("UTC")),
+            Arc::new(Float64Array::from(vec![1.0])),
+        ],
+    )
+    .unwrap();
+    let props = WriterOptions::from_config(&StorageConfig::default())
+        .properties()
+        .unwrap();
+    let key = FileKey::new(Table::Metrics, "c", 5, 5, 1).unwrap();
+    let bytes = encode_batch(&batch, props, "test").unwrap();
+    store.put(&key.path(), PutPayload::from(bytes.clone())).await.unwrap();
+    catalog.insert(FileMeta::new(key.clone(), bytes.len() as u64));
+    let source = ParquetSource::new(
+        store.clone(),
+        catalog.clone(),
+        Arc::new(MetadataCache::new(8)),
+        2,
+        usize::MAX,
+    );
+    let err = source
+        .select(&SelectRequest::new(vec![], TimeRange::ALL))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { key: k, .. } if k == key.path().as_ref()),
+        "{err}"
+    );
+
+    // A file that isn't Parquet at all.
+    let junk = FileKey::new(Table::Metrics, "d", 7, 7, 1).unwrap();
+    store
+        .put(&junk.path(), PutPayload::from_static(b"definitely not parquet"))
+        .await
+        .unwrap();
+    let empty = Arc::new(Catalog::new());
+    empty.insert(FileMeta::new(junk, 22));
+    let source = ParquetSource::new(store, empty, Arc::new(MetadataCache::new(8)), 2, usize::MAX);
+    let err = source
+        .select(&SelectRequest::new(vec![], TimeRange::ALL))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Parquet { op: "read footer", .. }), "{err}");
+}
+
+#[tokio::test]
+async fn later_files_win_for_the_same_timestamp() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let catalog = Arc::new(Catalog::new());
+    let labels = Labels::from_pairs(&[("__name__", "m"), ("cluster", "c")]);
+    let opts = WriterOptions::from_config(&StorageConfig::default());
+    for value in [1.0, 2.0, 3.0] {
+        let s = Series::new(
+            labels.clone(),
+            vec![Sample::new(10, value), Sample::new(10 + value as i64, value)],
+        );
+        for f in encode_metrics(&[s], &opts).unwrap() {
+            store
+                .put(&f.key.path(), PutPayload::from(f.bytes.clone()))
+                .await
+                .unwrap();
+            catalog.insert(FileMeta::new(f.key, f.bytes.len() as u64));
+        }
+    }
+    let source = ParquetSource::new(store, catalog, Arc::new(MetadataCache::new(8)), 3, usize::MAX);
+    let got = source
+        .select(&SelectRequest::new(vec![], TimeRange::ALL))
+        .await
+        .unwrap();
+    let want = vec![
+        Sample::new(10, 3.0),
+        Sample::new(11, 1.0),
+        Sample::new(12, 2.0),
+        Sample::new(13, 3.0),
+    ];
+    assert_eq!(got, vec![Series::new(labels, want)]);
+}

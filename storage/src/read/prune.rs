@@ -23,7 +23,10 @@ pub fn file_may_match(key: &FileKey, range: &TimeRange, matchers: &[Matcher]) ->
 
 /// Do all `cluster` matchers accept this cluster value (`""` = none)?
 pub fn cluster_may_match(cluster: &str, matchers: &[Matcher]) -> bool {
-    matchers.iter().filter(|m| m.name == types::CLUSTER).all(|m| m.matches(cluster))
+    matchers
+        .iter()
+        .filter(|m| m.name == types::CLUSTER)
+        .all(|m| m.matches(cluster))
 }
 
 /// What to read from one file: row groups and, within them, rows.
@@ -95,7 +98,11 @@ pub fn plan(meta: &ArrowReaderMetadata, range: &TimeRange, matchers: &[Matcher])
     // Page level: per row group, the rows of pages that can match every pinned column.
     let (Some(col_index), Some(off_index)) = (md.column_index(), md.offset_index()) else {
         let rows = candidates.iter().map(|&i| rgs[i].num_rows() as usize).sum();
-        return Some(ReadPlan { row_groups: candidates, selection: None, rows });
+        return Some(ReadPlan {
+            row_groups: candidates,
+            selection: None,
+            rows,
+        });
     };
     let mut row_groups = Vec::with_capacity(candidates.len());
     let mut ranges: Vec<Range<usize>> = Vec::new();
@@ -103,7 +110,7 @@ pub fn plan(meta: &ArrowReaderMetadata, range: &TimeRange, matchers: &[Matcher])
     let mut whole = true;
     for rg in candidates {
         let n = rgs[rg].num_rows() as usize;
-        let mut local: Vec<Range<usize>> = vec![0..n];
+        let mut local: Vec<Range<usize>> = std::iter::once(0..n).collect();
         let pages = |c: &StatisticsConverter, keep: &dyn Fn(&ArrayRef, &ArrayRef, usize) -> bool| {
             let mins = c.data_page_mins(col_index, off_index, [&rg]).ok()?;
             let maxes = c.data_page_maxes(col_index, off_index, [&rg]).ok()?;
@@ -145,7 +152,11 @@ pub fn plan(meta: &ArrowReaderMetadata, range: &TimeRange, matchers: &[Matcher])
     }
     let rows = ranges.iter().map(|r| r.len()).sum();
     let selection = (!whole).then(|| RowSelection::from_consecutive_ranges(ranges.into_iter(), base));
-    Some(ReadPlan { row_groups, selection, rows })
+    Some(ReadPlan {
+        row_groups,
+        selection,
+        rows,
+    })
 }
 
 /// Appends `r`, merging it into the last range when they touch.
@@ -177,9 +188,10 @@ fn intersect(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
 
 /// Does `[mins[i], maxes[i]]` overlap `range`? Unknown statistics (nulls, other types) say yes.
 fn ts_overlaps(mins: &ArrayRef, maxes: &ArrayRef, i: usize, range: &TimeRange) -> bool {
-    let (Some(mins), Some(maxes)) =
-        (mins.as_primitive_opt::<TimestampMillisecondType>(), maxes.as_primitive_opt::<TimestampMillisecondType>())
-    else {
+    let (Some(mins), Some(maxes)) = (
+        mins.as_primitive_opt::<TimestampMillisecondType>(),
+        maxes.as_primitive_opt::<TimestampMillisecondType>(),
+    ) else {
         return true;
     };
     let lo = if mins.is_valid(i) { mins.value(i) } else { i64::MIN };
@@ -201,6 +213,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)] // lists of one range are the point here
     fn range_lists_intersect_and_merge() {
         assert_eq!(intersect(&[0..10, 20..30], &[5..25]), vec![5..10, 20..25]);
         assert_eq!(intersect(&[0..10], &[10..20]), Vec::<Range<usize>>::new());

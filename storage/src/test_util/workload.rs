@@ -36,9 +36,17 @@ impl Rng {
 enum Shape {
     Constant(f64),
     /// Counter: `+ below(max_step) * unit` per scrape; `idle_pct` of scrapes add nothing.
-    Counter { unit: f64, max_step: u64, idle_pct: u64 },
+    Counter {
+        unit: f64,
+        max_step: u64,
+        idle_pct: u64,
+    },
     /// Gauge: random walk by `±below(max_step) * unit`, starting at `start`.
-    Walk { start: f64, unit: f64, max_step: u64 },
+    Walk {
+        start: f64,
+        unit: f64,
+        max_step: u64,
+    },
 }
 
 /// The workload's parameters.
@@ -93,7 +101,11 @@ impl Workload {
             let offset = rng.below(self.interval_ms as u64) as i64;
             let times: Vec<i64> = (0..self.samples as i64)
                 .map(|i| {
-                    let jitter = if rng.below(100) < self.jitter_pct { rng.below(7) as i64 - 3 } else { 0 };
+                    let jitter = if rng.below(100) < self.jitter_pct {
+                        rng.below(7) as i64 - 3
+                    } else {
+                        0
+                    };
                     self.start_ms + offset + i * self.interval_ms + jitter
                 })
                 .collect();
@@ -119,7 +131,11 @@ fn evolve(rng: &mut Rng, shape: Shape, times: &[i64]) -> Vec<Sample> {
     for &t in times {
         match shape {
             Shape::Constant(_) => {}
-            Shape::Counter { unit, max_step, idle_pct } => {
+            Shape::Counter {
+                unit,
+                max_step,
+                idle_pct,
+            } => {
                 if rng.below(100) >= idle_pct {
                     // Multiply an integer count by the unit: fractional counters keep their decimals.
                     v = ((v / unit).round() + rng.below(max_step) as f64) * unit;
@@ -127,7 +143,11 @@ fn evolve(rng: &mut Rng, shape: Shape, times: &[i64]) -> Vec<Sample> {
             }
             Shape::Walk { unit, max_step, .. } => {
                 let step = rng.below(max_step) as f64 * unit;
-                v = if rng.below(2) == 0 { v + step } else { (v - step).max(0.0) };
+                v = if rng.below(2) == 0 {
+                    v + step
+                } else {
+                    (v - step).max(0.0)
+                };
             }
         }
         out.push(Sample::new(t, v));
@@ -150,9 +170,21 @@ fn node_series(rng: &mut Rng) -> Vec<Spec> {
     for cpu in 0..8 {
         for mode in modes {
             let max_step = if mode == "idle" { 1500 } else { 150 };
-            let idle_pct = if matches!(mode, "steal" | "nice" | "irq") { 90 } else { 5 };
-            let shape = Shape::Counter { unit: 0.01, max_step, idle_pct };
-            push("node_cpu_seconds_total", vec![("cpu", cpu.to_string()), ("mode", mode.into())], shape);
+            let idle_pct = if matches!(mode, "steal" | "nice" | "irq") {
+                90
+            } else {
+                5
+            };
+            let shape = Shape::Counter {
+                unit: 0.01,
+                max_step,
+                idle_pct,
+            };
+            push(
+                "node_cpu_seconds_total",
+                vec![("cpu", cpu.to_string()), ("mode", mode.into())],
+                shape,
+            );
         }
     }
     for dev in ["eth0", "eth1", "lo", "cni0"] {
@@ -168,7 +200,11 @@ fn node_series(rng: &mut Rng) -> Vec<Spec> {
             ("receive_multicast", 10, 90),
             ("transmit_colls", 1, 100),
         ] {
-            let shape = Shape::Counter { unit: 1.0, max_step, idle_pct: idle };
+            let shape = Shape::Counter {
+                unit: 1.0,
+                max_step,
+                idle_pct: idle,
+            };
             push(&format!("node_network_{m}_total"), vec![("device", dev.into())], shape);
         }
     }
@@ -186,7 +222,11 @@ fn node_series(rng: &mut Rng) -> Vec<Spec> {
             ("flush_requests", 20, 50),
         ] {
             let unit = if m.ends_with("seconds") { 0.001 } else { 1.0 };
-            let shape = Shape::Counter { unit, max_step, idle_pct: idle };
+            let shape = Shape::Counter {
+                unit,
+                max_step,
+                idle_pct: idle,
+            };
             push(&format!("node_disk_{m}_total"), vec![("device", dev.into())], shape);
         }
     }
@@ -194,28 +234,66 @@ fn node_series(rng: &mut Rng) -> Vec<Spec> {
         let shape = if i < 20 {
             Shape::Constant((rng.below(1 << 24) * 4096) as f64)
         } else {
-            Shape::Walk { start: (rng.below(1 << 22) * 4096) as f64, unit: 4096.0, max_step: 2000 }
+            Shape::Walk {
+                start: (rng.below(1 << 22) * 4096) as f64,
+                unit: 4096.0,
+                max_step: 2000,
+            }
         };
         push(&format!("node_memory_field{i:02}_bytes"), vec![], shape);
     }
     for mount in ["/", "/boot", "/var/lib/kubelet", "/var/lib/containerd", "/run", "/tmp"] {
-        let ex = || vec![("device", "/dev/nvme0n1p1".to_string()), ("fstype", "ext4".into()), ("mountpoint", mount.into())];
+        let ex = || {
+            vec![
+                ("device", "/dev/nvme0n1p1".to_string()),
+                ("fstype", "ext4".into()),
+                ("mountpoint", mount.into()),
+            ]
+        };
         let size = (rng.below(1 << 20) << 20) as f64;
         push("node_filesystem_size_bytes", ex(), Shape::Constant(size));
         push("node_filesystem_files", ex(), Shape::Constant(6_553_600.0));
-        let walk = Shape::Walk { start: size / 2.0, unit: 4096.0, max_step: 500 };
+        let walk = Shape::Walk {
+            start: size / 2.0,
+            unit: 4096.0,
+            max_step: 500,
+        };
         push("node_filesystem_avail_bytes", ex(), walk);
         push("node_filesystem_free_bytes", ex(), walk);
-        push("node_filesystem_files_free", ex(), Shape::Walk { start: 6_000_000.0, unit: 1.0, max_step: 50 });
+        push(
+            "node_filesystem_files_free",
+            ex(),
+            Shape::Walk {
+                start: 6_000_000.0,
+                unit: 1.0,
+                max_step: 50,
+            },
+        );
     }
     for m in ["node_load1", "node_load5", "node_load15"] {
-        push(m, vec![], Shape::Walk { start: 2.0, unit: 0.01, max_step: 20 });
+        push(
+            m,
+            vec![],
+            Shape::Walk {
+                start: 2.0,
+                unit: 0.01,
+                max_step: 20,
+            },
+        );
     }
     for i in 0..100 {
-        push(&format!("node_constant{i:03}_info"), vec![("version", format!("v1.{i}.0"))], Shape::Constant(1.0));
+        push(
+            &format!("node_constant{i:03}_info"),
+            vec![("version", format!("v1.{i}.0"))],
+            Shape::Constant(1.0),
+        );
     }
     for i in 0..50 {
-        let shape = Shape::Counter { unit: 1.0, max_step: 10 + 100 * (i % 5), idle_pct: 20 * (i % 4) };
+        let shape = Shape::Counter {
+            unit: 1.0,
+            max_step: 10 + 100 * (i % 5),
+            idle_pct: 20 * (i % 4),
+        };
         push(&format!("node_vmstat_counter{i:02}_total"), vec![], shape);
     }
     out

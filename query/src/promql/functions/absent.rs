@@ -43,9 +43,16 @@ pub(crate) fn evaluate(input: &[StepSeries], labels: &Labels, steps: &Steps) -> 
         .iter()
         .enumerate()
         .filter(|(_, here)| !**here)
-        .map(|(step, _)| Point { step: step as u32, value: 1.0 })
+        .map(|(step, _)| Point {
+            step: step as u32,
+            value: 1.0,
+        })
         .collect();
-    if points.is_empty() { Vec::new() } else { vec![StepSeries::new(labels.clone(), points)] }
+    if points.is_empty() {
+        Vec::new()
+    } else {
+        vec![StepSeries::new(labels.clone(), points)]
+    }
 }
 
 #[cfg(test)]
@@ -62,15 +69,24 @@ mod tests {
 
     #[test]
     fn absent_labels_come_from_equality_matchers() {
-        assert_eq!(labels(r#"absent(nonexistent{job="myjob"})"#), Labels::from_pairs(&[("job", "myjob")]));
+        assert_eq!(
+            labels(r#"absent(nonexistent{job="myjob"})"#),
+            Labels::from_pairs(&[("job", "myjob")])
+        );
         assert_eq!(
             labels(r#"absent(nonexistent{job="myjob", instance=~".*"})"#),
             Labels::from_pairs(&[("job", "myjob")])
         );
-        assert_eq!(labels(r#"absent(x{job="a", job="b", foo="bar"})"#), Labels::from_pairs(&[("foo", "bar")]));
+        assert_eq!(
+            labels(r#"absent(x{job="a", job="b", foo="bar"})"#),
+            Labels::from_pairs(&[("foo", "bar")])
+        );
         assert_eq!(labels(r#"absent(sum(nonexistent{job="myjob"}))"#), Labels::default());
         assert_eq!(labels(r#"absent((up{job="a"}))"#), Labels::from_pairs(&[("job", "a")]));
-        assert_eq!(labels(r#"absent(up{job=~"x", job="a"})"#), Labels::from_pairs(&[("job", "a")]));
+        assert_eq!(
+            labels(r#"absent(up{job=~"x", job="a"})"#),
+            Labels::from_pairs(&[("job", "a")])
+        );
     }
 
     #[test]

@@ -197,7 +197,10 @@ mod tests {
         assert_eq!(bucket_quantile(-0.1, &mut buckets.clone()), f64::NEG_INFINITY);
         assert_eq!(bucket_quantile(1.1, &mut buckets.clone()), f64::INFINITY);
         // A non-positive first bucket returns its bound instead of interpolating from zero.
-        assert_eq!(bucket_quantile(0.1, &mut b(&[(-1.0, 5.0), (f64::INFINITY, 10.0)])), -1.0);
+        assert_eq!(
+            bucket_quantile(0.1, &mut b(&[(-1.0, 5.0), (f64::INFINITY, 10.0)])),
+            -1.0
+        );
     }
 
     #[test]

@@ -21,9 +21,16 @@ impl Replace {
         let compiled = Regex::new(&format!("^(?s:{regex})$"))
             .map_err(|_| Error::Execution(format!("invalid regular expression in label_replace(): {regex}")))?;
         if dst.is_empty() {
-            return Err(Error::Execution(format!("invalid destination label name in label_replace(): {dst}")));
+            return Err(Error::Execution(format!(
+                "invalid destination label name in label_replace(): {dst}"
+            )));
         }
-        Ok(Self { dst: dst.into(), replacement: replacement.into(), src: src.into(), regex: compiled })
+        Ok(Self {
+            dst: dst.into(),
+            replacement: replacement.into(),
+            src: src.into(),
+            regex: compiled,
+        })
     }
 
     pub fn apply(&self, input: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
@@ -56,12 +63,20 @@ pub(crate) struct Join {
 impl Join {
     pub fn new(dst: &str, separator: &str, sources: &[String]) -> Result<Self> {
         if let Some(bad) = sources.iter().find(|s| s.is_empty()) {
-            return Err(Error::Execution(format!("invalid source label name in label_join(): {bad}")));
+            return Err(Error::Execution(format!(
+                "invalid source label name in label_join(): {bad}"
+            )));
         }
         if dst.is_empty() {
-            return Err(Error::Execution(format!("invalid destination label name in label_join(): {dst}")));
+            return Err(Error::Execution(format!(
+                "invalid destination label name in label_join(): {dst}"
+            )));
         }
-        Ok(Self { dst: dst.into(), separator: separator.into(), sources: sources.to_vec() })
+        Ok(Self {
+            dst: dst.into(),
+            separator: separator.into(),
+            sources: sources.to_vec(),
+        })
     }
 
     pub fn apply(&self, input: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
@@ -86,7 +101,10 @@ mod tests {
     use crate::test_source::parse_labels;
 
     fn one(labels: &str) -> Vec<StepSeries> {
-        vec![StepSeries::new(parse_labels(labels), vec![Point { step: 0, value: 1.0 }])]
+        vec![StepSeries::new(
+            parse_labels(labels),
+            vec![Point { step: 0, value: 1.0 }],
+        )]
     }
 
     #[test]
@@ -99,12 +117,20 @@ mod tests {
         assert_eq!(out[0].labels.get("foo"), None);
         // An empty result removes the destination label.
         let clear = Replace::new("src", "", "src", ".*").unwrap();
-        assert_eq!(clear.apply(one(r#"up{src="x"}"#)).unwrap()[0].labels, parse_labels("up"));
+        assert_eq!(
+            clear.apply(one(r#"up{src="x"}"#)).unwrap()[0].labels,
+            parse_labels("up")
+        );
     }
 
     #[test]
     fn replace_validates_at_plan_time() {
-        assert!(Replace::new("dst", "", "src", "(").unwrap_err().to_string().contains("label_replace()"));
+        assert!(
+            Replace::new("dst", "", "src", "(")
+                .unwrap_err()
+                .to_string()
+                .contains("label_replace()")
+        );
         assert!(Replace::new("", "", "src", ".*").is_err());
     }
 
@@ -120,6 +146,9 @@ mod tests {
         let mut input = one(r#"up{a="1"}"#);
         input.extend(one(r#"up{a="2"}"#));
         let r = Replace::new("a", "same", "a", ".*").unwrap();
-        assert_eq!(r.apply(input).unwrap_err().to_string(), "vector cannot contain metrics with the same labelset");
+        assert_eq!(
+            r.apply(input).unwrap_err().to_string(),
+            "vector cannot contain metrics with the same labelset"
+        );
     }
 }

@@ -97,13 +97,23 @@ mod tests {
     }
 
     fn window(end_s: i64, range_s: i64) -> Window {
-        Window { end: end_s * 1000, range_ms: range_s * 1000 }
+        Window {
+            end: end_s * 1000,
+            range_ms: range_s * 1000,
+        }
     }
 
     #[test]
     fn samples_spanning_the_window_extrapolate_to_both_edges() {
         // Window (0, 60], samples at 5..55 every 10s rising 10 per sample from 100.
-        let s = samples(&[(5, 100.0), (15, 110.0), (25, 120.0), (35, 130.0), (45, 140.0), (55, 150.0)]);
+        let s = samples(&[
+            (5, 100.0),
+            (15, 110.0),
+            (25, 120.0),
+            (35, 130.0),
+            (45, 140.0),
+            (55, 150.0),
+        ]);
         // Increase 50 over 50s; 5s to each edge (< 1.1 * 10s) so extrapolate over the full 60s:
         // 50 * 60/50 = 60; rate = 60 / 60 = 1/s. Zero point is 500s back, so no clamp.
         let close = |got: Option<f64>, want: f64| got.is_some_and(|g| (g - want).abs() < 1e-12);
@@ -141,7 +151,10 @@ mod tests {
         // 10 -> 20 -> 5 -> 15: increases 10 + 5 (after reset, from 0) + 10 = 25.
         let s = samples(&[(0, 10.0), (10, 20.0), (20, 5.0), (30, 15.0)]);
         // Window (0, 30]: the sample at 0 is outside, so use the window (-1, 30] instead.
-        let w = Window { end: 30_000, range_ms: 31_000 };
+        let w = Window {
+            end: 30_000,
+            range_ms: 31_000,
+        };
         // Gaps: start 1s, end 0s; extrapolated over 31s of a 30s interval; zero point:
         // 30 * 10/25 = 12s > 1s, no clamp.
         let increase = evaluate(RateKind::Increase, &s, w).unwrap();

@@ -33,7 +33,12 @@ mod tests {
         values
             .iter()
             .enumerate()
-            .map(|(i, &v)| StepSeries::new(Labels::from_pairs(&[("i", &i.to_string())]), vec![Point { step: 0, value: v }]))
+            .map(|(i, &v)| {
+                StepSeries::new(
+                    Labels::from_pairs(&[("i", &i.to_string())]),
+                    vec![Point { step: 0, value: v }],
+                )
+            })
             .collect()
     }
 
@@ -44,7 +49,13 @@ mod tests {
     #[test]
     fn sorts_by_value_with_nan_last() {
         let steps = Steps::instant(0);
-        assert_eq!(values(&evaluate(series(&[2.0, f64::NAN, 1.0, 3.0]), false, &steps)), ["1", "2", "3", "NaN"]);
-        assert_eq!(values(&evaluate(series(&[2.0, f64::NAN, 1.0, 3.0]), true, &steps)), ["3", "2", "1", "NaN"]);
+        assert_eq!(
+            values(&evaluate(series(&[2.0, f64::NAN, 1.0, 3.0]), false, &steps)),
+            ["1", "2", "3", "NaN"]
+        );
+        assert_eq!(
+            values(&evaluate(series(&[2.0, f64::NAN, 1.0, 3.0]), true, &steps)),
+            ["3", "2", "1", "NaN"]
+        );
     }
 }

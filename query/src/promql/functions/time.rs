@@ -21,7 +21,12 @@ pub(crate) fn timestamp(ev: &mut Evaluator, arg: &Node) -> Result<Vec<StepSeries
             v
         }
     };
-    merge_series(input.into_iter().map(|s| StepSeries::new(drop_name(&s.labels), s.points)).collect())
+    merge_series(
+        input
+            .into_iter()
+            .map(|s| StepSeries::new(drop_name(&s.labels), s.points))
+            .collect(),
+    )
 }
 
 /// `scalar(v)`: the single element's value, or NaN when there are zero or several.
@@ -56,7 +61,8 @@ mod tests {
         let got = scalar(&[a.clone(), b], &steps);
         assert_eq!(got[0], 3.0);
         assert_eq!(got[1], 4.0);
-        assert!(got[2].is_nan() && got[3].is_nan());
+        assert_eq!(got[2], 5.0);
+        assert!(got[3].is_nan());
         let both = StepSeries::new(Labels::from_pairs(&[("a", "3")]), vec![Point { step: 0, value: 1.0 }]);
         assert!(scalar(&[a, both], &steps)[0].is_nan());
     }

@@ -12,15 +12,25 @@ fn series_strategy() -> impl Strategy<Value = Vec<(u8, i32)>> {
 }
 
 fn fixture_engine(series: &[(u8, i32)]) -> Engine {
-    let texts: Vec<String> = series.iter().enumerate().map(|(i, (x, _))| format!(r#"m{{x="{x}",y="{i}"}}"#)).collect();
+    let texts: Vec<String> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (x, _))| format!(r#"m{{x="{x}",y="{i}"}}"#))
+        .collect();
     let samples: Vec<[(i64, f64); 1]> = series.iter().map(|&(_, v)| [(0, f64::from(v))]).collect();
-    let fixtures: Vec<(&str, &[(i64, f64)])> =
-        texts.iter().zip(&samples).map(|(t, s)| (t.as_str(), s.as_slice())).collect();
+    let fixtures: Vec<(&str, &[(i64, f64)])> = texts
+        .iter()
+        .zip(&samples)
+        .map(|(t, s)| (t.as_str(), s.as_slice()))
+        .collect();
     engine(&fixtures)
 }
 
 fn run(e: &Engine, q: &str) -> Vec<(String, f64)> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     sorted_rows(&rt.block_on(instant(e, q, 0)).unwrap())
 }
 

@@ -6,8 +6,14 @@ use super::*;
 /// A counter rising 10 per 15s scrape, a counter with a reset, and a gauge.
 fn counters() -> Engine {
     engine(&[
-        (r#"c{job="api"}"#, &[(0, 0.0), (15, 10.0), (30, 20.0), (45, 30.0), (60, 40.0)]),
-        (r#"reset{job="api"}"#, &[(0, 0.0), (15, 10.0), (30, 5.0), (45, 15.0), (60, 25.0)]),
+        (
+            r#"c{job="api"}"#,
+            &[(0, 0.0), (15, 10.0), (30, 20.0), (45, 30.0), (60, 40.0)],
+        ),
+        (
+            r#"reset{job="api"}"#,
+            &[(0, 0.0), (15, 10.0), (30, 5.0), (45, 15.0), (60, 25.0)],
+        ),
         (r#"g{job="api"}"#, &[(15, 5.0), (30, 3.0), (45, 8.0), (60, 2.0)]),
         (r#"late{job="api"}"#, &[(45, 100.0), (60, 110.0)]),
         (r#"small{job="api"}"#, &[(30, 1.0), (45, 11.0), (60, 21.0)]),
@@ -20,8 +26,14 @@ async fn rate_extrapolates_to_the_window_edges() {
     // Window (0, 60] holds 15..60: +30 over 45s. The 15s gap to the start is under 1.1 * 15s,
     // and the zero point (45 * 10/30 = 15s back) is not closer, so extrapolate over 60s:
     // 30 * 60/45 = 40, rate 40/60.
-    assert_rows_close(&rows(&instant(&e, "increase(c[1m])", 60).await.unwrap()), &[row(r#"{job="api"}"#, 40.0)]);
-    assert_rows_close(&rows(&instant(&e, "rate(c[1m])", 60).await.unwrap()), &[row(r#"{job="api"}"#, 40.0 / 60.0)]);
+    assert_rows_close(
+        &rows(&instant(&e, "increase(c[1m])", 60).await.unwrap()),
+        &[row(r#"{job="api"}"#, 40.0)],
+    );
+    assert_rows_close(
+        &rows(&instant(&e, "rate(c[1m])", 60).await.unwrap()),
+        &[row(r#"{job="api"}"#, 40.0 / 60.0)],
+    );
 }
 
 #[tokio::test]
@@ -30,15 +42,24 @@ async fn rate_handles_counter_resets() {
     // 10, 5, 15, 25: 15 + 10 (the value before the reset) = 25; zero point 45 * 10/25 = 18s
     // is farther than the 15s gap, so 25 * 60/45.
     let want = 25.0 * 60.0 / 45.0;
-    assert_rows_close(&rows(&instant(&e, "increase(reset[1m])", 60).await.unwrap()), &[row(r#"{job="api"}"#, want)]);
+    assert_rows_close(
+        &rows(&instant(&e, "increase(reset[1m])", 60).await.unwrap()),
+        &[row(r#"{job="api"}"#, want)],
+    );
     assert_rows_close(
         &rows(&instant(&e, "rate(reset[1m])", 60).await.unwrap()),
         &[row(r#"{job="api"}"#, want / 60.0)],
     );
     // irate: the last two samples, (25 - 15) / 15s.
-    assert_rows_close(&rows(&instant(&e, "irate(reset[1m])", 60).await.unwrap()), &[row(r#"{job="api"}"#, 10.0 / 15.0)]);
+    assert_rows_close(
+        &rows(&instant(&e, "irate(reset[1m])", 60).await.unwrap()),
+        &[row(r#"{job="api"}"#, 10.0 / 15.0)],
+    );
     // irate across the reset itself: 5 / 15s.
-    assert_rows_close(&rows(&instant(&e, "irate(reset[1m])", 30).await.unwrap()), &[row(r#"{job="api"}"#, 5.0 / 15.0)]);
+    assert_rows_close(
+        &rows(&instant(&e, "irate(reset[1m])", 30).await.unwrap()),
+        &[row(r#"{job="api"}"#, 5.0 / 15.0)],
+    );
 }
 
 #[tokio::test]
@@ -46,18 +67,30 @@ async fn extrapolation_is_limited_for_series_starting_or_crossing_zero_in_the_wi
     let e = counters();
     // `late` starts at 45s: the 45s gap exceeds 1.1 * 15s, so extrapolate only 7.5s:
     // 10 * (15 + 7.5) / 15 = 15.
-    assert_rows_close(&rows(&instant(&e, "increase(late[1m])", 60).await.unwrap()), &[row(r#"{job="api"}"#, 15.0)]);
+    assert_rows_close(
+        &rows(&instant(&e, "increase(late[1m])", 60).await.unwrap()),
+        &[row(r#"{job="api"}"#, 15.0)],
+    );
     // `small` starts at 30s with value 1 and slope 20/30s: half an interval (7.5s) would go
     // below zero; the zero point is 30 * 1/20 = 1.5s back. 20 * 31.5/30 = 21.
-    assert_rows_close(&rows(&instant(&e, "increase(small[1m])", 60).await.unwrap()), &[row(r#"{job="api"}"#, 21.0)]);
+    assert_rows_close(
+        &rows(&instant(&e, "increase(small[1m])", 60).await.unwrap()),
+        &[row(r#"{job="api"}"#, 21.0)],
+    );
 }
 
 #[tokio::test]
 async fn delta_does_not_treat_decreases_as_resets() {
     let e = counters();
     // 2 - 5 = -3 extrapolated from 45s to 60s: -4.
-    assert_rows_close(&rows(&instant(&e, "delta(g[1m])", 60).await.unwrap()), &[row(r#"{job="api"}"#, -4.0)]);
-    assert_rows_close(&rows(&instant(&e, "idelta(g[1m])", 60).await.unwrap()), &[row(r#"{job="api"}"#, -6.0)]);
+    assert_rows_close(
+        &rows(&instant(&e, "delta(g[1m])", 60).await.unwrap()),
+        &[row(r#"{job="api"}"#, -4.0)],
+    );
+    assert_rows_close(
+        &rows(&instant(&e, "idelta(g[1m])", 60).await.unwrap()),
+        &[row(r#"{job="api"}"#, -6.0)],
+    );
 }
 
 #[tokio::test]
@@ -96,17 +129,34 @@ async fn over_time_functions() {
     // Sorted 2, 3, 5, 8: rank 1.5 -> (3 + 5) / 2.
     assert_eq!(one("quantile_over_time(0.5, g[1m])".into()).await, 4.0);
     // last_over_time keeps the metric name; the others drop it.
-    assert_eq!(rows(&instant(&e, "last_over_time(g[1m])", 60).await.unwrap())[0].0, r#"g{job="api"}"#);
-    assert_eq!(rows(&instant(&e, "max_over_time(g[1m])", 60).await.unwrap())[0].0, r#"{job="api"}"#);
+    assert_eq!(
+        rows(&instant(&e, "last_over_time(g[1m])", 60).await.unwrap())[0].0,
+        r#"g{job="api"}"#
+    );
+    assert_eq!(
+        rows(&instant(&e, "max_over_time(g[1m])", 60).await.unwrap())[0].0,
+        r#"{job="api"}"#
+    );
 }
 
 #[tokio::test]
 async fn dropping_the_name_can_collide_label_sets() {
-    let e = engine(&[(r#"a{x="1"}"#, &[(0, 1.0), (10, 2.0)]), (r#"b{x="1"}"#, &[(0, 1.0), (10, 3.0)])]);
+    let e = engine(&[
+        (r#"a{x="1"}"#, &[(0, 1.0), (10, 2.0)]),
+        (r#"b{x="1"}"#, &[(0, 1.0), (10, 3.0)]),
+    ]);
     let err = instant(&e, r#"rate({__name__=~"a|b"}[1m])"#, 10).await.unwrap_err();
     assert_eq!(err.to_string(), "vector cannot contain metrics with the same labelset");
     // last_over_time keeps names, so no collision.
-    assert_eq!(rows(&instant(&e, r#"last_over_time({__name__=~"a|b"}[1m])"#, 10).await.unwrap()).len(), 2);
+    assert_eq!(
+        rows(
+            &instant(&e, r#"last_over_time({__name__=~"a|b"}[1m])"#, 10)
+                .await
+                .unwrap()
+        )
+        .len(),
+        2
+    );
 }
 
 fn http() -> Engine {
@@ -123,20 +173,55 @@ fn http() -> Engine {
 #[tokio::test]
 async fn math_functions_drop_the_name() {
     let e = http();
-    assert_eq!(rows(&instant(&e, "abs(x)", 10).await.unwrap()), vec![row(r#"{a="1"}"#, 2.6)]);
-    assert_eq!(rows(&instant(&e, "ceil(x)", 10).await.unwrap()), vec![row(r#"{a="1"}"#, -2.0)]);
-    assert_eq!(rows(&instant(&e, "floor(x)", 10).await.unwrap()), vec![row(r#"{a="1"}"#, -3.0)]);
-    assert_eq!(rows(&instant(&e, "round(x)", 10).await.unwrap()), vec![row(r#"{a="1"}"#, -3.0)]);
-    assert_eq!(rows(&instant(&e, "round(x, 0.5)", 10).await.unwrap()), vec![row(r#"{a="1"}"#, -2.5)]);
-    assert_eq!(rows(&instant(&e, "sgn(x)", 10).await.unwrap()), vec![row(r#"{a="1"}"#, -1.0)]);
+    assert_eq!(
+        rows(&instant(&e, "abs(x)", 10).await.unwrap()),
+        vec![row(r#"{a="1"}"#, 2.6)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "ceil(x)", 10).await.unwrap()),
+        vec![row(r#"{a="1"}"#, -2.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "floor(x)", 10).await.unwrap()),
+        vec![row(r#"{a="1"}"#, -3.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "round(x)", 10).await.unwrap()),
+        vec![row(r#"{a="1"}"#, -3.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "round(x, 0.5)", 10).await.unwrap()),
+        vec![row(r#"{a="1"}"#, -2.5)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "sgn(x)", 10).await.unwrap()),
+        vec![row(r#"{a="1"}"#, -1.0)]
+    );
     assert!(rows(&instant(&e, "sqrt(x)", 10).await.unwrap())[0].1.is_nan());
-    assert_eq!(rows(&instant(&e, "exp(x * 0)", 10).await.unwrap()), vec![row(r#"{a="1"}"#, 1.0)]);
-    assert_eq!(rows(&instant(&e, "ln(abs(x) * 0 + 1)", 10).await.unwrap()), vec![row(r#"{a="1"}"#, 0.0)]);
-    assert_eq!(rows(&instant(&e, "log2(abs(x) * 0 + 8)", 10).await.unwrap()), vec![row(r#"{a="1"}"#, 3.0)]);
-    assert_eq!(rows(&instant(&e, "log10(abs(x) * 0 + 100)", 10).await.unwrap()), vec![row(r#"{a="1"}"#, 2.0)]);
+    assert_eq!(
+        rows(&instant(&e, "exp(x * 0)", 10).await.unwrap()),
+        vec![row(r#"{a="1"}"#, 1.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "ln(abs(x) * 0 + 1)", 10).await.unwrap()),
+        vec![row(r#"{a="1"}"#, 0.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "log2(abs(x) * 0 + 8)", 10).await.unwrap()),
+        vec![row(r#"{a="1"}"#, 3.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "log10(abs(x) * 0 + 100)", 10).await.unwrap()),
+        vec![row(r#"{a="1"}"#, 2.0)]
+    );
     let clamp = |q: &'static str| {
         let e = &e;
-        async move { sorted_rows(&instant(e, q, 10).await.unwrap()).into_iter().map(|r| r.1).collect::<Vec<_>>() }
+        async move {
+            sorted_rows(&instant(e, q, 10).await.unwrap())
+                .into_iter()
+                .map(|r| r.1)
+                .collect::<Vec<_>>()
+        }
     };
     // Sorted by labels: (200,a,api)=1, (200,b,api)=2, (200,c,web)=4, (500,a,api)=3.
     assert_eq!(clamp("clamp(http, 2, 3)").await, vec![2.0, 2.0, 3.0, 3.0]);
@@ -149,39 +234,79 @@ async fn math_functions_drop_the_name() {
 async fn vector_scalar_time_and_timestamp() {
     let e = http();
     assert_eq!(rows(&instant(&e, "vector(5)", 10).await.unwrap()), vec![row("{}", 5.0)]);
-    assert_eq!(instant(&e, "scalar(sum(http))", 10).await.unwrap(), Value::Scalar { timestamp: 10_000, value: 10.0 });
+    assert_eq!(
+        instant(&e, "scalar(sum(http))", 10).await.unwrap(),
+        Value::Scalar {
+            timestamp: 10_000,
+            value: 10.0
+        }
+    );
     match instant(&e, "scalar(http)", 10).await.unwrap() {
         Value::Scalar { value, .. } => assert!(value.is_nan()),
         other => panic!("{other:?}"),
     }
-    assert_eq!(rows(&instant(&e, "time() + up", 60).await.unwrap()), vec![row(r#"{job="api"}"#, 61.0)]);
+    assert_eq!(
+        rows(&instant(&e, "time() + up", 60).await.unwrap()),
+        vec![row(r#"{job="api"}"#, 61.0)]
+    );
     // timestamp() of a selector is the sample's own time; of anything else, the step time.
-    assert_eq!(rows(&instant(&e, "timestamp(up)", 60).await.unwrap()), vec![row(r#"{job="api"}"#, 55.0)]);
-    assert_eq!(rows(&instant(&e, "timestamp((up))", 60).await.unwrap()), vec![row(r#"{job="api"}"#, 55.0)]);
-    assert_eq!(rows(&instant(&e, "timestamp(up * 1)", 60).await.unwrap()), vec![row(r#"{job="api"}"#, 60.0)]);
+    assert_eq!(
+        rows(&instant(&e, "timestamp(up)", 60).await.unwrap()),
+        vec![row(r#"{job="api"}"#, 55.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "timestamp((up))", 60).await.unwrap()),
+        vec![row(r#"{job="api"}"#, 55.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "timestamp(up * 1)", 60).await.unwrap()),
+        vec![row(r#"{job="api"}"#, 60.0)]
+    );
 }
 
 #[tokio::test]
 async fn absent_and_sort() {
     let e = http();
-    assert_eq!(rows(&instant(&e, r#"absent(nope{job="x",i=~".*"})"#, 10).await.unwrap()), vec![row(r#"{job="x"}"#, 1.0)]);
+    assert_eq!(
+        rows(&instant(&e, r#"absent(nope{job="x",i=~".*"})"#, 10).await.unwrap()),
+        vec![row(r#"{job="x"}"#, 1.0)]
+    );
     assert!(rows(&instant(&e, "absent(http)", 10).await.unwrap()).is_empty());
-    assert_eq!(rows(&instant(&e, "absent(sum(nope))", 10).await.unwrap()), vec![row("{}", 1.0)]);
+    assert_eq!(
+        rows(&instant(&e, "absent(sum(nope))", 10).await.unwrap()),
+        vec![row("{}", 1.0)]
+    );
     let values = |v: Value| rows(&v).into_iter().map(|r| r.1).collect::<Vec<_>>();
-    assert_eq!(values(instant(&e, "sort(http)", 10).await.unwrap()), vec![1.0, 2.0, 3.0, 4.0]);
-    assert_eq!(values(instant(&e, "sort_desc(http)", 10).await.unwrap()), vec![4.0, 3.0, 2.0, 1.0]);
+    assert_eq!(
+        values(instant(&e, "sort(http)", 10).await.unwrap()),
+        vec![1.0, 2.0, 3.0, 4.0]
+    );
+    assert_eq!(
+        values(instant(&e, "sort_desc(http)", 10).await.unwrap()),
+        vec![4.0, 3.0, 2.0, 1.0]
+    );
     // sort keeps the metric name.
-    assert!(rows(&instant(&e, "sort(http)", 10).await.unwrap())[0].0.starts_with("http{"));
+    assert!(
+        rows(&instant(&e, "sort(http)", 10).await.unwrap())[0]
+            .0
+            .starts_with("http{")
+    );
 }
 
 #[tokio::test]
 async fn label_replace_and_join() {
     let e = http();
-    let v = instant(&e, r#"label_replace(up, "service", "svc-$1", "job", "(.+)")"#, 60).await.unwrap();
+    let v = instant(&e, r#"label_replace(up, "service", "svc-$1", "job", "(.+)")"#, 60)
+        .await
+        .unwrap();
     assert_eq!(rows(&v), vec![row(r#"up{job="api",service="svc-api"}"#, 1.0)]);
-    let v = instant(&e, r#"label_join(up, "both", "/", "job", "job")"#, 60).await.unwrap();
+    let v = instant(&e, r#"label_join(up, "both", "/", "job", "job")"#, 60)
+        .await
+        .unwrap();
     assert_eq!(rows(&v), vec![row(r#"up{job="api",both="api/api"}"#, 1.0)]);
-    let err = instant(&e, r#"label_replace(http, "instance", "same", "instance", ".*")"#, 10).await.unwrap_err();
+    let err = instant(&e, r#"label_replace(http, "instance", "same", "instance", ".*")"#, 10)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "vector cannot contain metrics with the same labelset");
 }
 
@@ -200,9 +325,14 @@ async fn histogram_quantile_over_classic_buckets() {
     ]);
     // api: rank 90 in (0.5, 1]: 0.5 + 0.5 * 10/20. web: same after the monotonicity fix.
     let v = instant(&e, "histogram_quantile(0.9, lat_bucket)", 0).await.unwrap();
-    assert_eq!(sorted_rows(&v), vec![row(r#"{job="api"}"#, 0.75), row(r#"{job="web"}"#, 0.75)]);
+    assert_eq!(
+        sorted_rows(&v),
+        vec![row(r#"{job="api"}"#, 0.75), row(r#"{job="web"}"#, 0.75)]
+    );
     // Summed buckets: 130, 150, 200, 200; rank 100 <= 130 lands in the first bucket, which
     // interpolates from zero: 0.1 * 100/130.
-    let v = instant(&e, "histogram_quantile(0.5, sum by (le) (lat_bucket))", 0).await.unwrap();
+    let v = instant(&e, "histogram_quantile(0.5, sum by (le) (lat_bucket))", 0)
+        .await
+        .unwrap();
     assert_rows_close(&rows(&v), &[row("{}", 0.1 * 100.0 / 130.0)]);
 }

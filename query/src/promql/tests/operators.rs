@@ -37,17 +37,29 @@ async fn q_err(e: &Engine, query: &str) -> String {
 async fn sum_avg_count_min_max_group() {
     let e = fixtures();
     assert_eq!(q(&e, "sum(http)").await, vec![row("{}", 10.0)]);
-    assert_eq!(q(&e, "sum by (job) (http)").await, vec![row(r#"{job="api"}"#, 6.0), row(r#"{job="web"}"#, 4.0)]);
+    assert_eq!(
+        q(&e, "sum by (job) (http)").await,
+        vec![row(r#"{job="api"}"#, 6.0), row(r#"{job="web"}"#, 4.0)]
+    );
     assert_eq!(
         q(&e, "sum without (instance, code) (http)").await,
         vec![row(r#"{job="api"}"#, 6.0), row(r#"{job="web"}"#, 4.0)]
     );
     assert_eq!(q(&e, "sum by (__name__) (http)").await, vec![row("http", 10.0)]);
-    assert_eq!(q(&e, "avg by (job) (http)").await, vec![row(r#"{job="api"}"#, 2.0), row(r#"{job="web"}"#, 4.0)]);
-    assert_eq!(q(&e, "count by (code) (http)").await, vec![row(r#"{code="200"}"#, 3.0), row(r#"{code="500"}"#, 1.0)]);
+    assert_eq!(
+        q(&e, "avg by (job) (http)").await,
+        vec![row(r#"{job="api"}"#, 2.0), row(r#"{job="web"}"#, 4.0)]
+    );
+    assert_eq!(
+        q(&e, "count by (code) (http)").await,
+        vec![row(r#"{code="200"}"#, 3.0), row(r#"{code="500"}"#, 1.0)]
+    );
     assert_eq!(q(&e, "min(http)").await, vec![row("{}", 1.0)]);
     assert_eq!(q(&e, "max(http)").await, vec![row("{}", 4.0)]);
-    assert_eq!(q(&e, "group by (job) (http)").await, vec![row(r#"{job="api"}"#, 1.0), row(r#"{job="web"}"#, 1.0)]);
+    assert_eq!(
+        q(&e, "group by (job) (http)").await,
+        vec![row(r#"{job="api"}"#, 1.0), row(r#"{job="web"}"#, 1.0)]
+    );
     assert!(q(&e, "sum(nothing)").await.is_empty());
 }
 
@@ -70,28 +82,38 @@ async fn topk_bottomk_keep_labels_and_order() {
     let e = fixtures();
     assert_eq!(
         q(&e, "topk(2, http)").await,
-        vec![row(r#"http{job="web",instance="c",code="200"}"#, 4.0), row(r#"http{job="api",instance="a",code="500"}"#, 3.0)]
+        vec![
+            row(r#"http{job="web",instance="c",code="200"}"#, 4.0),
+            row(r#"http{job="api",instance="a",code="500"}"#, 3.0)
+        ]
     );
     assert_eq!(
         q(&e, "bottomk by (job) (1, http)").await,
-        vec![row(r#"http{job="api",instance="a",code="200"}"#, 1.0), row(r#"http{job="web",instance="c",code="200"}"#, 4.0)]
+        vec![
+            row(r#"http{job="api",instance="a",code="200"}"#, 1.0),
+            row(r#"http{job="web",instance="c",code="200"}"#, 4.0)
+        ]
     );
     assert!(q(&e, "topk(0, http)").await.is_empty());
     assert_eq!(q(&e, "topk(100, http)").await.len(), 4);
-    assert!(q_err(&e, "topk(scalar(nothing), http)").await.contains("overflows int64"));
+    assert!(
+        q_err(&e, "topk(scalar(nothing), http)")
+            .await
+            .contains("overflows int64")
+    );
 }
 
 #[tokio::test]
 async fn count_values_labels_by_value() {
     let e = fixtures();
-    assert_eq!(sorted_rows(&instant(&e, r#"count_values("v", cv)"#, 10).await.unwrap()), vec![
-        row(r#"{v="0.5"}"#, 1.0),
-        row(r#"{v="7"}"#, 2.0)
-    ]);
-    assert_eq!(sorted_rows(&instant(&e, r#"count_values without (i) ("v", cv)"#, 10).await.unwrap()), vec![
-        row(r#"{v="0.5"}"#, 1.0),
-        row(r#"{v="7"}"#, 2.0)
-    ]);
+    assert_eq!(
+        sorted_rows(&instant(&e, r#"count_values("v", cv)"#, 10).await.unwrap()),
+        vec![row(r#"{v="0.5"}"#, 1.0), row(r#"{v="7"}"#, 2.0)]
+    );
+    assert_eq!(
+        sorted_rows(&instant(&e, r#"count_values without (i) ("v", cv)"#, 10).await.unwrap()),
+        vec![row(r#"{v="0.5"}"#, 1.0), row(r#"{v="7"}"#, 2.0)]
+    );
 }
 
 #[tokio::test]
@@ -100,10 +122,16 @@ async fn vector_scalar_arithmetic_and_comparisons() {
     let values = |r: Vec<(String, f64)>| r.into_iter().map(|r| r.1).collect::<Vec<_>>();
     let doubled = q(&e, "http * 2").await;
     assert_eq!(values(doubled.clone()), vec![2.0, 4.0, 8.0, 6.0]);
-    assert!(doubled.iter().all(|r| r.0.starts_with('{')), "arithmetic drops __name__");
+    assert!(
+        doubled.iter().all(|r| r.0.starts_with('{')),
+        "arithmetic drops __name__"
+    );
     assert_eq!(
         q(&e, "http > 2").await,
-        vec![row(r#"http{job="web",instance="c",code="200"}"#, 4.0), row(r#"http{job="api",instance="a",code="500"}"#, 3.0)]
+        vec![
+            row(r#"http{job="web",instance="c",code="200"}"#, 4.0),
+            row(r#"http{job="api",instance="a",code="500"}"#, 3.0)
+        ]
     );
     let bools = q(&e, "http > bool 2").await;
     assert_eq!(values(bools.clone()), vec![0.0, 0.0, 1.0, 1.0]);
@@ -114,8 +142,20 @@ async fn vector_scalar_arithmetic_and_comparisons() {
     assert_eq!(values(q(&e, "2 ^ a").await), vec![2.0, 4.0]);
     assert_eq!(values(q(&e, "b % 7").await), vec![6.0, 2.0]);
     assert_eq!(values(q(&e, "a atan2 0").await), vec![std::f64::consts::FRAC_PI_2; 2]);
-    assert_eq!(instant(&e, "1 < bool 2", 10).await.unwrap(), Value::Scalar { timestamp: 10_000, value: 1.0 });
-    assert_eq!(instant(&e, "-(2 * 3) + 10 / 4", 10).await.unwrap(), Value::Scalar { timestamp: 10_000, value: -3.5 });
+    assert_eq!(
+        instant(&e, "1 < bool 2", 10).await.unwrap(),
+        Value::Scalar {
+            timestamp: 10_000,
+            value: 1.0
+        }
+    );
+    assert_eq!(
+        instant(&e, "-(2 * 3) + 10 / 4", 10).await.unwrap(),
+        Value::Scalar {
+            timestamp: 10_000,
+            value: -3.5
+        }
+    );
 }
 
 #[tokio::test]
@@ -126,11 +166,20 @@ async fn one_to_one_matching() {
         q(&e, r#"http{code="500"} + ignoring(code) http{code="200"}"#).await,
         vec![row(r#"{job="api",instance="a"}"#, 4.0)]
     );
-    assert_eq!(q(&e, "err + on(instance) req").await, vec![row(r#"{instance="a"}"#, 11.0)]);
+    assert_eq!(
+        q(&e, "err + on(instance) req").await,
+        vec![row(r#"{instance="a"}"#, 11.0)]
+    );
     let all = q(&e, "http >= http").await;
     assert_eq!(all.len(), 4);
-    assert!(all.iter().all(|r| r.0.starts_with("http{")), "comparisons keep the left labels");
-    assert_eq!(q(&e, "a - a").await, vec![row(r#"{x="1"}"#, 0.0), row(r#"{x="2"}"#, 0.0)]);
+    assert!(
+        all.iter().all(|r| r.0.starts_with("http{")),
+        "comparisons keep the left labels"
+    );
+    assert_eq!(
+        q(&e, "a - a").await,
+        vec![row(r#"{x="1"}"#, 0.0), row(r#"{x="2"}"#, 0.0)]
+    );
 }
 
 #[tokio::test]
@@ -145,14 +194,24 @@ async fn group_left_and_group_right_copy_labels_from_the_one_side() {
     assert_eq!(q(&e, "http * on(job) group_left(team) team").await, want);
     assert_eq!(q(&e, "team * on(job) group_right(team) http").await, want);
     // Without the label list nothing is copied.
-    assert_eq!(q(&e, "http * on(job) group_left team").await[0].0, r#"{code="200", instance="a", job="api"}"#);
+    assert_eq!(
+        q(&e, "http * on(job) group_left team").await[0].0,
+        r#"{code="200", instance="a", job="api"}"#
+    );
 }
 
 #[tokio::test]
 async fn set_operators() {
     let e = fixtures();
     assert_eq!(q(&e, "a and b").await, vec![row(r#"a{x="2"}"#, 2.0)]);
-    assert_eq!(q(&e, "a or b").await, vec![row(r#"a{x="1"}"#, 1.0), row(r#"a{x="2"}"#, 2.0), row(r#"b{x="3"}"#, 30.0)]);
+    assert_eq!(
+        q(&e, "a or b").await,
+        vec![
+            row(r#"a{x="1"}"#, 1.0),
+            row(r#"a{x="2"}"#, 2.0),
+            row(r#"b{x="3"}"#, 30.0)
+        ]
+    );
     assert_eq!(q(&e, "a unless b").await, vec![row(r#"a{x="1"}"#, 1.0)]);
     assert_eq!(q(&e, "a and on() b").await.len(), 2);
     assert_eq!(q(&e, "a unless on(x) c").await, vec![row(r#"a{x="1"}"#, 1.0)]);
@@ -164,11 +223,20 @@ async fn matching_errors_follow_prometheus() {
     let e = fixtures();
     let err = q_err(&e, "err / on(job) req").await;
     assert!(
-        err.starts_with(r#"found duplicate series for the match group {job="api"} on the right hand-side of the operation:"#),
+        err.starts_with(
+            r#"found duplicate series for the match group {job="api"} on the right hand-side of the operation:"#
+        ),
         "{err}"
     );
-    assert!(err.ends_with("many-to-many matching not allowed: matching labels must be unique on one side"), "{err}");
-    assert!(q_err(&e, "req / on(job) group_right err").await.contains("on the left hand-side"));
+    assert!(
+        err.ends_with("many-to-many matching not allowed: matching labels must be unique on one side"),
+        "{err}"
+    );
+    assert!(
+        q_err(&e, "req / on(job) group_right err")
+            .await
+            .contains("on the left hand-side")
+    );
     assert_eq!(
         q_err(&e, "http + on(job) team").await,
         "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
@@ -177,22 +245,28 @@ async fn matching_errors_follow_prometheus() {
         q_err(&e, r#"{__name__=~"a|b"} * on(x) group_left c"#).await,
         "multiple matches for labels: grouping labels must ensure unique matches"
     );
-    assert_eq!(q_err(&e, r#"{__name__=~"a|b"} * 2"#).await, "vector cannot contain metrics with the same labelset");
+    assert_eq!(
+        q_err(&e, r#"{__name__=~"a|b"} * 2"#).await,
+        "vector cannot contain metrics with the same labelset"
+    );
     // Comparisons keep __name__, so the same selector does not collide there.
     assert_eq!(q(&e, r#"{__name__=~"a|b"} > 0"#).await.len(), 4);
 }
 
 #[tokio::test]
 async fn binary_operators_over_a_range_query() {
-    let e = engine(&[
-        (r#"a{x="1"}"#, &[(0, 1.0), (60, 2.0)]),
-        (r#"b{x="1"}"#, &[(30, 10.0)]),
-    ]);
+    let e = engine(&[(r#"a{x="1"}"#, &[(0, 1.0), (60, 2.0)]), (r#"b{x="1"}"#, &[(30, 10.0)])]);
     // b only exists from 30s: the sum exists at 30 and 60 only.
     let v = e.range("a + b", 0, 60_000, 30_000).await.unwrap();
-    assert_eq!(matrix(&v), vec![(r#"{x="1"}"#.to_string(), vec![(30, 11.0), (60, 12.0)])]);
+    assert_eq!(
+        matrix(&v),
+        vec![(r#"{x="1"}"#.to_string(), vec![(30, 11.0), (60, 12.0)])]
+    );
     let v = e.range("a or b", 0, 60_000, 30_000).await.unwrap();
-    assert_eq!(matrix(&v), vec![(r#"a{x="1"}"#.to_string(), vec![(0, 1.0), (30, 1.0), (60, 2.0)])]);
+    assert_eq!(
+        matrix(&v),
+        vec![(r#"a{x="1"}"#.to_string(), vec![(0, 1.0), (30, 1.0), (60, 2.0)])]
+    );
     let v = e.range("sum(a) + sum(b)", 0, 60_000, 30_000).await.unwrap();
     assert_eq!(matrix(&v), vec![("{}".to_string(), vec![(30, 11.0), (60, 12.0)])]);
 }

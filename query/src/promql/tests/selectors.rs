@@ -6,12 +6,21 @@ use crate::error::{Error, ErrorKind};
 #[tokio::test]
 async fn lookback_window_is_left_open() {
     let e = engine(&[(r#"up{job="a"}"#, &[(0, 1.0), (60, 2.0)])]);
-    assert_eq!(rows(&instant(&e, "up", 60).await.unwrap()), vec![row(r#"up{job="a"}"#, 2.0)]);
+    assert_eq!(
+        rows(&instant(&e, "up", 60).await.unwrap()),
+        vec![row(r#"up{job="a"}"#, 2.0)]
+    );
     // (59, 359] still holds the sample at 60.
-    assert_eq!(rows(&instant(&e, "up", 359).await.unwrap()), vec![row(r#"up{job="a"}"#, 2.0)]);
+    assert_eq!(
+        rows(&instant(&e, "up", 359).await.unwrap()),
+        vec![row(r#"up{job="a"}"#, 2.0)]
+    );
     // (60, 360] does not: exactly 5m old is too old in Prometheus 3.
     assert!(rows(&instant(&e, "up", 360).await.unwrap()).is_empty());
-    assert_eq!(rows(&instant(&e, "up", 0).await.unwrap()), vec![row(r#"up{job="a"}"#, 1.0)]);
+    assert_eq!(
+        rows(&instant(&e, "up", 0).await.unwrap()),
+        vec![row(r#"up{job="a"}"#, 1.0)]
+    );
     assert!(rows(&instant(&e, "up", -1).await.unwrap()).is_empty());
 }
 
@@ -23,10 +32,16 @@ async fn a_staleness_marker_ends_the_series_and_is_never_a_value() {
     assert!(rows(&instant(&e, "up", 60).await.unwrap()).is_empty());
     assert_eq!(rows(&instant(&e, "up", 90).await.unwrap()), vec![row("up", 3.0)]);
     // Range windows skip markers: (-10, 90] holds 0 and 90 (and the marker at 30).
-    assert_eq!(rows(&instant(&e, "count_over_time(up[100s])", 90).await.unwrap()), vec![row("{}", 2.0)]);
+    assert_eq!(
+        rows(&instant(&e, "count_over_time(up[100s])", 90).await.unwrap()),
+        vec![row("{}", 2.0)]
+    );
     // A range query sees the gap.
     let v = e.range("up", 0, 90_000, 30_000).await.unwrap();
-    assert_eq!(matrix(&v), vec![(parse_labels("up").to_string(), vec![(0, 1.0), (90, 3.0)])]);
+    assert_eq!(
+        matrix(&v),
+        vec![(parse_labels("up").to_string(), vec![(0, 1.0), (90, 3.0)])]
+    );
 }
 
 #[tokio::test]
@@ -39,7 +54,12 @@ async fn all_four_matcher_kinds() {
     ]);
     let values = |q: &'static str| {
         let e = &e;
-        async move { rows(&instant(e, q, 0).await.unwrap()).into_iter().map(|r| r.1).collect::<Vec<_>>() }
+        async move {
+            rows(&instant(e, q, 0).await.unwrap())
+                .into_iter()
+                .map(|r| r.1)
+                .collect::<Vec<_>>()
+        }
     };
     assert_eq!(values(r#"m{job="api"}"#).await, vec![2.0, 1.0, 4.0]);
     assert_eq!(values(r#"m{env!="prod"}"#).await, vec![2.0, 4.0]);
@@ -52,12 +72,27 @@ async fn all_four_matcher_kinds() {
 #[tokio::test]
 async fn offset_and_at_modifiers() {
     let e = engine(&[("up", &[(0, 0.0), (60, 60.0), (120, 120.0), (180, 180.0)])]);
-    assert_eq!(rows(&instant(&e, "up offset 1m", 180).await.unwrap()), vec![row("up", 120.0)]);
-    assert_eq!(rows(&instant(&e, "up offset -1m", 60).await.unwrap()), vec![row("up", 120.0)]);
-    assert_eq!(rows(&instant(&e, "up @ 60", 100_000).await.unwrap()), vec![row("up", 60.0)]);
-    assert_eq!(rows(&instant(&e, "up @ 120 offset 1m", 5).await.unwrap()), vec![row("up", 60.0)]);
+    assert_eq!(
+        rows(&instant(&e, "up offset 1m", 180).await.unwrap()),
+        vec![row("up", 120.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "up offset -1m", 60).await.unwrap()),
+        vec![row("up", 120.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "up @ 60", 100_000).await.unwrap()),
+        vec![row("up", 60.0)]
+    );
+    assert_eq!(
+        rows(&instant(&e, "up @ 120 offset 1m", 5).await.unwrap()),
+        vec![row("up", 60.0)]
+    );
     // (60, 180] at the pinned time holds 120 and 180.
-    assert_eq!(rows(&instant(&e, "count_over_time(up[2m] @ 180)", 9999).await.unwrap()), vec![row("{}", 2.0)]);
+    assert_eq!(
+        rows(&instant(&e, "count_over_time(up[2m] @ 180)", 9999).await.unwrap()),
+        vec![row("{}", 2.0)]
+    );
     let start = e.range("up @ start()", 60_000, 180_000, 60_000).await.unwrap();
     assert_eq!(matrix(&start)[0].1, vec![(60, 60.0), (120, 60.0), (180, 60.0)]);
     let end = e.range("up @ end()", 60_000, 180_000, 60_000).await.unwrap();
@@ -69,23 +104,44 @@ async fn instant_range_selector_returns_raw_samples_in_the_window() {
     let e = engine(&[("up", &[(0, 0.0), (60, 60.0), (120, 120.0), (180, 180.0)])]);
     let v = instant(&e, "up[2m]", 180).await.unwrap();
     assert_eq!(v.result_type(), "matrix");
-    assert_eq!(matrix(&v), vec![(parse_labels("up").to_string(), vec![(120, 120.0), (180, 180.0)])]);
+    assert_eq!(
+        matrix(&v),
+        vec![(parse_labels("up").to_string(), vec![(120, 120.0), (180, 180.0)])]
+    );
 }
 
 #[tokio::test]
 async fn result_types_of_instant_and_range_queries() {
     let e = engine(&[("up", &[(0, 1.0), (60, 2.0)])]);
-    assert_eq!(instant(&e, "time()", 42).await.unwrap(), Value::Scalar { timestamp: 42_000, value: 42.0 });
+    assert_eq!(
+        instant(&e, "time()", 42).await.unwrap(),
+        Value::Scalar {
+            timestamp: 42_000,
+            value: 42.0
+        }
+    );
     assert_eq!(
         instant(&e, r#""hello""#, 1).await.unwrap(),
-        Value::String { timestamp: 1000, value: "hello".into() }
+        Value::String {
+            timestamp: 1000,
+            value: "hello".into()
+        }
     );
     let v = e.range("1 + 1", 0, 60_000, 30_000).await.unwrap();
-    assert_eq!(matrix(&v), vec![("{}".to_string(), vec![(0, 2.0), (30, 2.0), (60, 2.0)])]);
+    assert_eq!(
+        matrix(&v),
+        vec![("{}".to_string(), vec![(0, 2.0), (30, 2.0), (60, 2.0)])]
+    );
     let v = e.range("up", 0, 60_000, 30_000).await.unwrap();
-    assert_eq!(matrix(&v), vec![(parse_labels("up").to_string(), vec![(0, 1.0), (30, 1.0), (60, 2.0)])]);
+    assert_eq!(
+        matrix(&v),
+        vec![(parse_labels("up").to_string(), vec![(0, 1.0), (30, 1.0), (60, 2.0)])]
+    );
     let err = e.range("up[1m]", 0, 60_000, 30_000).await.unwrap_err();
-    assert_eq!(err.to_string(), "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector");
+    assert_eq!(
+        err.to_string(),
+        "invalid expression type \"range vector\" for range query, must be Scalar or instant Vector"
+    );
     assert_eq!(err.kind(), ErrorKind::BadData);
     assert!(matches!(e.range("up", 10, 0, 1).await, Err(Error::BadData(_))));
     assert!(matches!(e.range("up", 0, 10, 0).await, Err(Error::BadData(_))));
@@ -109,8 +165,23 @@ async fn errors_for_bad_queries_and_limits() {
     assert!(err.to_string().contains("deriv"), "{err}");
     let err = instant(&e, "max_over_time(up[5m:1m])", 0).await.unwrap_err();
     assert!(err.to_string().contains("subqueries"), "{err}");
-    let small = engine_with(&[("up", &[(0, 1.0), (10, 1.0), (20, 1.0)])], QueryConfig { max_samples: 2, ..Default::default() });
-    assert!(matches!(instant(&small, "count_over_time(up[1m])", 20).await, Err(Error::TooManySamples)));
-    let e = engine_with(&[("up", &[(0, 1.0)])], QueryConfig { timeout: std::time::Duration::ZERO, ..Default::default() });
+    let small = engine_with(
+        &[("up", &[(0, 1.0), (10, 1.0), (20, 1.0)])],
+        QueryConfig {
+            max_samples: 2,
+            ..Default::default()
+        },
+    );
+    assert!(matches!(
+        instant(&small, "count_over_time(up[1m])", 20).await,
+        Err(Error::TooManySamples)
+    ));
+    let e = engine_with(
+        &[("up", &[(0, 1.0)])],
+        QueryConfig {
+            timeout: std::time::Duration::ZERO,
+            ..Default::default()
+        },
+    );
     assert_eq!(instant(&e, "up", 0).await.unwrap_err().kind(), ErrorKind::Timeout);
 }

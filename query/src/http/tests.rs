@@ -1,0 +1,218 @@
+//! The HTTP API end to end through the router: exact JSON shapes and error codes.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{Request, StatusCode};
+use tower::ServiceExt;
+use tributary_storage::types::{Sample, Series};
+
+use super::router;
+use crate::config::QueryConfig;
+use crate::promql::Engine;
+use crate::test_source::{VecSource, parse_labels};
+
+fn app() -> Router {
+    let series = vec![
+        Series::new(
+            parse_labels(r#"up{job="a"}"#),
+            vec![Sample::new(0, 0.5), Sample::new(60_000, 1.0)],
+        ),
+        Series::new(parse_labels(r#"down{job="a"}"#), vec![Sample::new(60_000, 2.0)]),
+    ];
+    router(Arc::new(Engine::new(
+        Arc::new(VecSource::new(series)),
+        QueryConfig::default(),
+    )))
+}
+
+fn encode(params: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+}
+
+fn get(path: &str, params: &[(&str, &str)]) -> Request<Body> {
+    Request::get(format!("{path}?{}", encode(params)))
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn post_form(path: &str, params: &[(&str, &str)]) -> Request<Body> {
+    Request::post(path)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(encode(params)))
+        .unwrap()
+}
+
+async fn call(req: Request<Body>) -> (StatusCode, String) {
+    let resp = app().oneshot(req).await.unwrap();
+    let status = resp.status();
+    assert_eq!(resp.headers().get(CONTENT_TYPE).unwrap(), "application/json");
+    let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+async fn error_of(req: Request<Body>) -> (StatusCode, String, String) {
+    let (status, body) = call(req).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "error", "{body}");
+    (
+        status,
+        v["errorType"].as_str().unwrap().to_string(),
+        v["error"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn instant_query_has_prometheus_shape() {
+    let (status, body) = call(get("/api/v1/query", &[("query", "up"), ("time", "60")])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a"},"value":[60,"1"]}]}}"#
+    );
+    let (_, body) = call(post_form(
+        "/api/v1/query",
+        &[("query", "up / 4"), ("time", "1970-01-01T00:01:00.5Z")],
+    ))
+    .await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"a"},"value":[60.500,"0.25"]}]}}"#
+    );
+    let (_, body) = call(get("/api/v1/query", &[("query", "1/0"), ("time", "1")])).await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1,"+Inf"]}}"#
+    );
+}
+
+#[tokio::test]
+async fn range_query_has_prometheus_shape() {
+    let params = [("query", "up"), ("start", "0"), ("end", "60"), ("step", "30s")];
+    let (status, body) = call(get("/api/v1/query_range", &params)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"__name__":"up","job":"a"},"values":[[0,"0.5"],[30,"0.5"],[60,"1"]]}]}}"#
+    );
+    let (_, post_body) = call(post_form("/api/v1/query_range", &params)).await;
+    assert_eq!(post_body, body);
+}
+
+#[tokio::test]
+async fn errors_map_to_prometheus_types_and_codes() {
+    let (status, kind, message) = error_of(get("/api/v1/query", &[("query", "sum(")])).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::BAD_REQUEST, "bad_data"));
+    assert!(
+        message.starts_with("invalid parameter \"query\": parse error:"),
+        "{message}"
+    );
+
+    let (status, kind, message) = error_of(get(
+        "/api/v1/query",
+        &[("query", r#"{__name__=~"up|down"} * 2"#), ("time", "60")],
+    ))
+    .await;
+    assert_eq!((status, kind.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "execution"));
+    assert_eq!(message, "vector cannot contain metrics with the same labelset");
+
+    let (status, kind, message) = error_of(get("/api/v1/query", &[("query", "up"), ("time", "abc")])).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::BAD_REQUEST, "bad_data"));
+    assert_eq!(
+        message,
+        r#"invalid parameter "time": cannot parse "abc" to a valid timestamp"#
+    );
+
+    let (status, kind, _) = error_of(get("/api/v1/query", &[("query", "up"), ("timeout", "0s")])).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "timeout"));
+
+    let (status, _, message) = error_of(get("/api/v1/query", &[("query", "deriv(up[5m])")])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message.contains("deriv"), "{message}");
+}
+
+#[tokio::test]
+async fn range_query_parameters_are_validated() {
+    let too_many = [("query", "up"), ("start", "0"), ("end", "20000"), ("step", "1")];
+    let (status, _, message) = error_of(get("/api/v1/query_range", &too_many)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        message,
+        "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+    );
+    let backwards = [("query", "up"), ("start", "60"), ("end", "0"), ("step", "1")];
+    let (_, _, message) = error_of(get("/api/v1/query_range", &backwards)).await;
+    assert_eq!(message, "end timestamp must not be before start time");
+    let zero = [("query", "up"), ("start", "0"), ("end", "60"), ("step", "0")];
+    let (_, _, message) = error_of(get("/api/v1/query_range", &zero)).await;
+    assert!(
+        message.starts_with("zero or negative query resolution step widths"),
+        "{message}"
+    );
+    let bad_step = [("query", "up"), ("start", "0"), ("end", "60"), ("step", "x")];
+    let (_, _, message) = error_of(get("/api/v1/query_range", &bad_step)).await;
+    assert_eq!(
+        message,
+        r#"invalid parameter "step": cannot parse "x" to a valid duration"#
+    );
+    let matrix = [("query", "up[1m]"), ("start", "0"), ("end", "60"), ("step", "30")];
+    let (status, kind, _) = error_of(get("/api/v1/query_range", &matrix)).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::BAD_REQUEST, "bad_data"));
+}
+
+#[tokio::test]
+async fn series_and_label_listings() {
+    let (status, body) = call(get("/api/v1/series", &[("match[]", "up"), ("match[]", "down")])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"__name__":"down","job":"a"},{"__name__":"up","job":"a"}]}"#
+    );
+    let (_, body) = call(post_form(
+        "/api/v1/series",
+        &[("match[]", r#"{job="a"}"#), ("start", "30"), ("end", "90")],
+    ))
+    .await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"__name__":"down","job":"a"},{"__name__":"up","job":"a"}]}"#
+    );
+    let (status, _, message) = error_of(get("/api/v1/series", &[])).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (StatusCode::BAD_REQUEST, "no match[] parameter provided")
+    );
+    let (status, _, message) = error_of(get("/api/v1/series", &[("match[]", "up{")])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.starts_with(r#"invalid parameter "match[]":"#), "{message}");
+
+    let (_, body) = call(get("/api/v1/labels", &[])).await;
+    assert_eq!(body, r#"{"status":"success","data":["__name__","job"]}"#);
+    let (_, body) = call(get("/api/v1/label/__name__/values", &[])).await;
+    assert_eq!(body, r#"{"status":"success","data":["down","up"]}"#);
+    let (_, body) = call(get("/api/v1/label/__name__/values", &[("match[]", "up")])).await;
+    assert_eq!(body, r#"{"status":"success","data":["up"]}"#);
+    let (_, body) = call(get("/api/v1/label/missing/values", &[])).await;
+    assert_eq!(body, r#"{"status":"success","data":[]}"#);
+}
+
+#[tokio::test]
+async fn static_endpoints() {
+    let (status, body) = call(get("/api/v1/status/buildinfo", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        call(get("/api/v1/metadata", &[])).await.1,
+        r#"{"status":"success","data":{}}"#
+    );
+    assert_eq!(
+        call(get("/api/v1/query_exemplars", &[])).await.1,
+        r#"{"status":"success","data":[]}"#
+    );
+}
