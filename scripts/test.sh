@@ -18,6 +18,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v prometheus >/dev/null && command -v promtool >/dev/null
 
+# A real S3-compatible server for the object-store tests (moto's, from PyPI).
+if ! python3 -c "import moto.server" >/dev/null 2>&1; then
+  log "installing moto[server] (S3-compatible server)"
+  python3 -m pip install -q "moto[server]"
+fi
+python3 -c "import moto.server"
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install cargo-nextest --locked

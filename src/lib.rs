@@ -51,7 +51,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     })?;
     let storage = Storage::open(&cfg.storage, &cfg.server.data_dir).await?;
     let mut registry = Registry::with_prefix("");
-    let mut refresh: Arc<dyn Fn() + Send + Sync> = Arc::new(|| {});
+    let mut refresh: telemetry::Refresh = Arc::new(|| {});
 
     let ingester = match cfg.server.role {
         Role::AllInOne | Role::Ingest => {
@@ -96,7 +96,11 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let flusher = ingester
         .as_ref()
-        .map(|ing| tokio::spawn(ing.clone().run_flusher(stop_rx)));
+        .map(|ing| tokio::spawn(ing.clone().run_flusher(stop_rx.clone())));
+    if cfg.server.role == Role::Query {
+        // Ingest processes write files this process did not open; pick them up.
+        tokio::spawn(refresh_catalog(storage.clone(), stop_rx));
+    }
 
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -113,6 +117,20 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+async fn refresh_catalog(storage: Arc<Storage>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(15)) => {}
+            _ = stop.changed() => return,
+        }
+        match storage.refresh().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(files = n, "found new parquet files"),
+            Err(e) => tracing::warn!(error = %e, "refreshing the file catalog failed"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

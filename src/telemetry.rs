@@ -21,13 +21,16 @@ pub fn init_logging(filter: &str) {
         .try_init();
 }
 
+/// Updates gauges that mirror state owned elsewhere, just before a scrape.
+pub type Refresh = Arc<dyn Fn() + Send + Sync>;
+
 /// Serves a registry in the Prometheus text format, refreshing gauges first.
-pub fn metrics_router(registry: Arc<Mutex<Registry>>, refresh: Arc<dyn Fn() + Send + Sync>) -> Router {
+pub fn metrics_router(registry: Arc<Mutex<Registry>>, refresh: Refresh) -> Router {
     Router::new()
         .route(
             "/metrics",
             get(
-                |State((r, refresh)): State<(Arc<Mutex<Registry>>, Arc<dyn Fn() + Send + Sync>)>| async move {
+                |State((r, refresh)): State<(Arc<Mutex<Registry>>, Refresh)>| async move {
                     refresh();
                     let mut out = String::new();
                     match prometheus_client::encoding::text::encode(&mut out, &r.lock()) {

@@ -87,7 +87,12 @@ free_port() {
     return 1
 }
 
-alive() { [[ -e /proc/$1 ]] && [[ $(ps -o stat= -p "$1" 2>/dev/null) != Z* ]]; }
+# Running, i.e. neither gone nor a zombie waiting to be reaped (state from /proc/PID/stat).
+alive() {
+    local state
+    state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z && $state != X ]]
+}
 
 # Seconds of CPU (utime+stime, fields 14 and 15 of proc(5)) of a process; fields are counted
 # after the `)` that ends the command name, which may itself contain spaces.
@@ -202,6 +207,21 @@ persist_victoria_metrics() {
     STORED_BYTES=$(dir_bytes "$DIR/data")
     STORED_SAMPLES=$(vm_metric_sum 'vm_rows{type="storage/')
     METHOD="du -sb storageDataPath (data+indexdb) after /internal/force_flush and no pending rows or merges"
+    PERSIST_CPU=$(cpu_seconds "$SERVER_PID")
+    PERSIST_PEAK=$(peak_rss_bytes "$SERVER_PID")
+
+    # Which background merges happened to run decides the settled size (it varies by ~15%
+    # between runs), so also record the deterministic, fully merged size. force_merge runs
+    # asynchronously; its completion is only visible in the log.
+    local done_before
+    done_before=$(grep -c 'forced merge.*successfully finished' "$DIR/server.log" || true)
+    curl -fsS --max-time 60 "$BASE/internal/force_merge" >/dev/null || fail "force_merge failed"
+    deadline=$((SECONDS + PERSIST_TIMEOUT))
+    while (($(grep -c 'forced merge.*successfully finished' "$DIR/server.log" || true) <= done_before)); do
+        ((SECONDS < deadline)) || fail "force_merge not finished after ${PERSIST_TIMEOUT}s"
+        sleep 0.5
+    done
+    EXTRA_JSON="{\"fully_merged_bytes\": $(dir_bytes "$DIR/data"), \"fully_merged_method\": \"du -sb after /internal/force_merge\"}"
 }
 
 start_tributary() {
@@ -247,15 +267,14 @@ run_target() {
 
     log "$TARGET: persisting"
     "persist_$fn"
-    local cpu_after peak_after
-    cpu_after=$(cpu_seconds "$SERVER_PID")
-    peak_after=$(peak_rss_bytes "$SERVER_PID")
+    local cpu_after=${PERSIST_CPU:-$(cpu_seconds "$SERVER_PID")}
+    local peak_after=${PERSIST_PEAK:-$(peak_rss_bytes "$SERVER_PID")}
     stop_server
 
     jq -n --arg target "$TARGET" --arg version "$VERSION" --arg status "$status" --arg reason "$reason" \
         --arg server_cmd "$(cat "$DIR/server.cmd")" --arg loadgen_cmd "${loadgen[*]}" --arg method "$METHOD" \
         --argjson stored "$STORED_BYTES" --argjson live "$LIVE_BYTES" --arg stored_samples "$STORED_SAMPLES" \
-        --argjson cpu_after "$cpu_after" --argjson peak_after "$peak_after" \
+        --argjson cpu_after "$cpu_after" --argjson peak_after "$peak_after" --argjson extra "${EXTRA_JSON:-{\}}" \
         --slurpfile lg "$DIR/loadgen.json" '
         $lg[0] as $l | ($l.samples_acked) as $acked |
         {target: $target, version: $version, status: $status, reason: $reason,
@@ -263,10 +282,13 @@ run_target() {
          cpu_s_per_million: $l.server.cpu_seconds_per_million_samples,
          acked_samples_per_s: $l.acked_samples_per_second,
          peak_rss_bytes: $l.server.peak_rss_bytes,
-         stored: {method: $method, bytes: $stored,
+         stored: ({method: $method, bytes: $stored,
                   samples_reported_by_receiver: (if $stored_samples == "" then null else ($stored_samples | tonumber) end),
                   bytes_per_sample: (if $acked > 0 then $stored / $acked else null end),
-                  live_bytes: $live, live_bytes_per_sample: (if $acked > 0 then $live / $acked else null end)},
+                  live_bytes: $live, live_bytes_per_sample: (if $acked > 0 then $live / $acked else null end)}
+                 + $extra
+                 + (if $extra.fully_merged_bytes and $acked > 0
+                    then {fully_merged_bytes_per_sample: ($extra.fully_merged_bytes / $acked)} else {} end)),
          including_persist: {cpu_seconds: ($cpu_after - $l.server.cpu_seconds_before),
                              cpu_s_per_million: (if $acked > 0 then ($cpu_after - $l.server.cpu_seconds_before) / $acked * 1e6 else null end),
                              peak_rss_bytes: $peak_after}}' >"$DIR/result.json"
@@ -326,7 +348,7 @@ def ratio(a; b): if a == null or b == null or b == 0 then "n/a" else (a / b | r(
 "",
 "Stored bytes and what the receiver reports holding:",
 "",
-(.targets[] | select(.stored != null) | "- \(.target)\(if .status != "ok" then " (FAILED: \(.reason))" else "" end): \(.stored.bytes | big) B, \(.stored.samples_reported_by_receiver // "n/a" | if type == "number" then big else . end) samples reported (\(.loadgen.samples_acked | big) acked); \(.stored.method). CPU-s per 1M incl. persist step: \(.including_persist.cpu_s_per_million | r(2)); peak RSS after persist \(.including_persist.peak_rss_bytes / 1048576 | r(0)) MiB; request p99 \(.loadgen.latency_ms.p99 | r(1)) ms; \(.loadgen.retries) retries."),
+(.targets[] | select(.stored != null) | "- \(.target)\(if .status != "ok" then " (FAILED: \(.reason))" else "" end): \(.stored.bytes | big) B, \(.stored.samples_reported_by_receiver // "n/a" | if type == "number" then big else . end) samples reported (\(.loadgen.samples_acked | big) acked); \(.stored.method)\(if .stored.fully_merged_bytes_per_sample then "; fully merged (/internal/force_merge): \(.stored.fully_merged_bytes_per_sample | r(2)) B/sample" else "" end). CPU-s per 1M incl. persist step: \(.including_persist.cpu_s_per_million | r(2)); peak RSS after persist \(.including_persist.peak_rss_bytes / 1048576 | r(0)) MiB; request p99 \(.loadgen.latency_ms.p99 | r(1)) ms; \(.loadgen.retries) retries."),
 "",
 "Ratios (row receiver / column receiver; lower is better except samples/s):",
 "",

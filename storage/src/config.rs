@@ -35,6 +35,11 @@ pub struct StorageConfig {
     pub metadata_cache_files: usize,
     /// A `select` that would return more samples than this fails instead of exhausting memory.
     pub max_select_samples: usize,
+    /// Object-store options, passed to `object_store`'s builder by their documented key names
+    /// (for S3: `aws_endpoint`, `aws_region`, `aws_allow_http`, `aws_access_key_id`,
+    /// `aws_secret_access_key`, `aws_virtual_hosted_style_request`, ...). They override the
+    /// `AWS_*` environment variables. Prefer the environment for secrets.
+    pub options: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for StorageConfig {
@@ -48,6 +53,7 @@ impl Default for StorageConfig {
             read_concurrency: 8,
             metadata_cache_files: 4096,
             max_select_samples: 100_000_000,
+            options: std::collections::BTreeMap::new(),
         }
     }
 }

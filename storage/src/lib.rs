@@ -82,7 +82,7 @@ pub struct Storage {
 impl Storage {
     /// Opens the configured store (creating a local root if needed) and lists it into the catalog.
     pub async fn open(cfg: &StorageConfig, data_dir: &FsPath) -> Result<Arc<Storage>> {
-        let store = store::open_store(cfg.url.as_deref(), data_dir)?;
+        let store = store::open_store(cfg.url.as_deref(), data_dir, &cfg.options)?;
         let writer = WriterOptions::from_config(cfg);
         writer.properties()?; // reject a bad zstd level at startup, not at the first flush
         let catalog = Arc::new(Catalog::load(store.as_ref(), Table::Metrics).await?);

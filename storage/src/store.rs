@@ -4,7 +4,7 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -15,8 +15,13 @@ use crate::{Error, Result};
 /// Opens the store `url` names, or the local filesystem rooted at `data_dir` when `url` is `None`.
 ///
 /// Local roots are created if missing. `s3://bucket/prefix` confines every key under `prefix`;
-/// S3 settings come from `AWS_*` environment variables (see [`crate::StorageConfig::url`]).
-pub fn open_store(url: Option<&str>, data_dir: &FsPath) -> Result<Arc<dyn ObjectStore>> {
+/// S3 settings come from `AWS_*` environment variables (see [`crate::StorageConfig::url`]),
+/// overridden by `options` (object_store's configuration key names, e.g. `aws_endpoint`).
+pub fn open_store(
+    url: Option<&str>,
+    data_dir: &FsPath,
+    options: &std::collections::BTreeMap<String, String>,
+) -> Result<Arc<dyn ObjectStore>> {
     let Some(raw) = url else {
         return local(data_dir);
     };
@@ -41,10 +46,14 @@ pub fn open_store(url: Option<&str>, data_dir: &FsPath) -> Result<Arc<dyn Object
                 .filter(|b| !b.is_empty())
                 .ok_or_else(|| invalid("missing bucket name".into()))?;
             let prefix = Path::from_url_path(parsed.path()).map_err(|e| invalid(e.to_string()))?;
-            let s3 = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()
-                .map_err(|e| invalid(e.to_string()))?;
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            for (key, value) in options {
+                let key: AmazonS3ConfigKey = key
+                    .parse()
+                    .map_err(|e| invalid(format!("storage option {key:?}: {e}")))?;
+                builder = builder.with_config(key, value);
+            }
+            let s3 = builder.build().map_err(|e| invalid(e.to_string()))?;
             if prefix.as_ref().is_empty() {
                 Ok(Arc::new(s3))
             } else {
@@ -78,7 +87,7 @@ mod tests {
     async fn local_roots_are_created_and_hold_objects() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("a/b");
-        let store = open_store(None, &root).unwrap();
+        let store = open_store(None, &root, &Default::default()).unwrap();
         store
             .put(&Path::from("x/y"), PutPayload::from_static(b"hi"))
             .await
@@ -87,7 +96,7 @@ mod tests {
 
         let other = dir.path().join("c");
         let url = Url::from_file_path(&other).unwrap();
-        let store = open_store(Some(url.as_str()), dir.path()).unwrap();
+        let store = open_store(Some(url.as_str()), dir.path(), &Default::default()).unwrap();
         store
             .put(&Path::from("z"), PutPayload::from_static(b"1"))
             .await
@@ -99,7 +108,7 @@ mod tests {
     fn bad_urls_are_rejected_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         for url in ["gs://b", "s3://", "not a url", "file://host/x"] {
-            let err = open_store(Some(url), dir.path())
+            let err = open_store(Some(url), dir.path(), &Default::default())
                 .err()
                 .unwrap_or_else(|| panic!("{url} accepted"));
             assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err}");
@@ -110,7 +119,7 @@ mod tests {
     fn s3_urls_build_without_network() {
         let dir = tempfile::tempdir().unwrap();
         // Building a client performs no request; the prefix variant must also build.
-        assert!(open_store(Some("s3://bucket"), dir.path()).is_ok());
-        assert!(open_store(Some("s3://bucket/some/prefix"), dir.path()).is_ok());
+        assert!(open_store(Some("s3://bucket"), dir.path(), &Default::default()).is_ok());
+        assert!(open_store(Some("s3://bucket/some/prefix"), dir.path(), &Default::default()).is_ok());
     }
 }

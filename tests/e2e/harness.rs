@@ -44,6 +44,7 @@ pub struct TestServer {
     pub port: u16,
     pub data_dir: PathBuf,
     pub extra_args: Vec<String>,
+    pub envs: Vec<(String, String)>,
     child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -54,12 +55,17 @@ impl TestServer {
     }
 
     pub async fn start_with(extra_args: &[&str]) -> Self {
+        Self::start_with_env(extra_args, &[]).await
+    }
+
+    pub async fn start_with_env(extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut s = Self {
             port: 0,
             data_dir,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             child: None,
             _tmp: Some(tmp),
         };
@@ -82,6 +88,7 @@ impl TestServer {
             .arg(&self.data_dir)
             .args(&self.extra_args)
             .env("RUST_LOG", "warn")
+            .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -191,8 +198,11 @@ pub async fn prom_query_range(base: &str, q: &str, start: f64, end: f64, step: f
     body
 }
 
+/// A series to send: its labels (any order) and `(timestamp ms, value)` samples.
+pub type TestSeries<'a> = (Vec<(&'a str, &'a str)>, Vec<(i64, f64)>);
+
 /// Encodes series as a snappy-compressed remote-write 1.0 body.
-pub fn remote_write_body(series: &[(Vec<(&str, &str)>, Vec<(i64, f64)>)]) -> Vec<u8> {
+pub fn remote_write_body(series: &[TestSeries<'_>]) -> Vec<u8> {
     let req = pb::WriteRequest {
         timeseries: series
             .iter()
@@ -284,4 +294,97 @@ pub fn result(v: &Value) -> &Vec<Value> {
     v["data"]["result"]
         .as_array()
         .unwrap_or_else(|| panic!("no data.result in {v}"))
+}
+
+/// Makes sure a Python module is importable, installing its PyPI package when it is not.
+/// Panics (fails the test) when it still cannot be imported.
+pub fn require_python_module(module: &str, pip_package: &str) {
+    let importable = || {
+        Command::new("python3")
+            .arg("-c")
+            .arg(format!("import {module}"))
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if importable() {
+        return;
+    }
+    let status = Command::new("python3")
+        .args(["-m", "pip", "install", "-q", pip_package])
+        .status();
+    assert!(
+        importable(),
+        "python module {module} is required (pip package {pip_package}); installing failed: {status:?}"
+    );
+}
+
+/// A real S3-compatible server (moto's) on a free loopback port, with one bucket.
+#[derive(Debug)]
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    _proc: Proc,
+}
+
+impl S3Server {
+    pub async fn start(bucket: &str) -> Self {
+        require_python_module("moto.server", "moto[server]");
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto S3 server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let proc = Proc(child);
+        let url = format!("{endpoint}/{bucket}");
+        eventually(Duration::from_secs(60), "S3 server accepting CreateBucket", || {
+            let url = url.clone();
+            async move {
+                reqwest::Client::new()
+                    .put(&url)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            }
+        })
+        .await;
+        Self {
+            endpoint,
+            bucket: bucket.to_string(),
+            _proc: proc,
+        }
+    }
+
+    /// The `AWS_*` environment Tributary's S3 store reads.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "test".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ]
+    }
+
+    /// Keys under `prefix`, via the S3 ListObjectsV2 API.
+    pub async fn list(&self, prefix: &str) -> Vec<String> {
+        let body = reqwest::Client::new()
+            .get(format!("{}/{}", self.endpoint, self.bucket))
+            .query(&[("list-type", "2"), ("prefix", prefix)])
+            .send()
+            .await
+            .expect("list objects")
+            .text()
+            .await
+            .expect("list body");
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next())
+            .map(str::to_string)
+            .collect()
+    }
 }

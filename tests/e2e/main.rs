@@ -3,5 +3,7 @@
 mod architecture;
 mod crash_recovery;
 mod harness;
+mod object_store;
 mod prometheus_parity;
 mod remote_write;
+mod roles;

@@ -21,6 +21,11 @@ use tributary_storage::types::{METRIC_NAME, Sample};
 use super::wire::{Reader, Value, WireError};
 use crate::cluster::{ClusterContext, Stamp};
 
+/// The timestamps the Parquet layout can name (`storage::layout::storable_timestamp`), as plain
+/// bounds so the per-sample check is two comparisons. A test keeps them in step with storage.
+pub const MIN_STORABLE_MS: i64 = -62_167_219_200_000; // 0000-01-01T00:00:00Z
+pub const MAX_STORABLE_MS: i64 = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z
+
 /// Limits a sender's data must respect.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -164,7 +169,16 @@ fn decode_series<'a>(
                     }
                 }
             }
-            (field::TIMESERIES_SAMPLES, Value::Bytes(s)) => batch.samples.push(decode_sample(s)?),
+            (field::TIMESERIES_SAMPLES, Value::Bytes(s)) => {
+                let sample = decode_sample(s)?;
+                if problem.is_none() && !(MIN_STORABLE_MS..=MAX_STORABLE_MS).contains(&sample.timestamp) {
+                    problem = Some(format!(
+                        "sample timestamp {} ms is outside the storable range (years 0000 to 9999)",
+                        sample.timestamp
+                    ));
+                }
+                batch.samples.push(sample);
+            }
             (field::TIMESERIES_EXEMPLARS, Value::Bytes(_)) => out.exemplars_ignored += 1,
             (field::TIMESERIES_HISTOGRAMS, Value::Bytes(_)) => histograms += 1,
             _ => {}
@@ -472,6 +486,26 @@ mod tests {
     }
 
     #[test]
+    fn unstorable_timestamps_are_rejected_at_the_edge() {
+        use tributary_storage::layout::storable_timestamp;
+        assert!(storable_timestamp(MIN_STORABLE_MS) && storable_timestamp(MAX_STORABLE_MS));
+        assert!(!storable_timestamp(MIN_STORABLE_MS - 1) && !storable_timestamp(MAX_STORABLE_MS + 1));
+        let buf = encode(vec![
+            series(&[("__name__", "far_future")], &[(1, 1.0), (i64::MAX, 2.0)]),
+            series(&[("__name__", "fine")], &[(MAX_STORABLE_MS, 1.0)]),
+        ]);
+        let ctx = header("c");
+        let d = decode(&buf, &ctx, &LIMITS).unwrap();
+        assert_eq!(d.batch.series.len(), 1);
+        assert_eq!(d.rejected.samples, 2);
+        assert!(
+            d.rejected.message().contains("outside the storable range"),
+            "{}",
+            d.rejected.message()
+        );
+    }
+
+    #[test]
     fn truncated_protobuf_is_a_wire_error() {
         let buf = encode(vec![series(&[("__name__", "up")], &[(1, 1.0)])]);
         let ctx = header("c");
@@ -482,7 +516,7 @@ mod tests {
         /// Whatever prost encodes, we decode to the same numbers (exact bits) and labels.
         #[test]
         fn round_trips_prost_encoding(
-            samples in proptest::collection::vec((any::<i64>(), any::<u64>()), 0..20),
+            samples in proptest::collection::vec((MIN_STORABLE_MS..=MAX_STORABLE_MS, any::<u64>()), 0..20),
             value in "[a-z0-9 ]{1,12}",
         ) {
             let s: Vec<(i64, f64)> = samples.iter().map(|&(t, b)| (t, f64::from_bits(b))).collect();

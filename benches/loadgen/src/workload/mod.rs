@@ -2,7 +2,7 @@
 //!
 //! # The traffic contract
 //!
-//! * `clusters` clusters, each with exactly `series_per_cluster` series (see [`catalog`] for
+//! * `clusters` clusters, each with exactly `series_per_cluster` series (see `catalog` for
 //!   their shapes) carrying a `cluster` external label, observed for `samples_per_series`
 //!   scrape rounds `interval_ms` apart starting at `start_ms` (each target at its own
 //!   offset inside the interval, as scrapes are spread out in real Prometheus).
