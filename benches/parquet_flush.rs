@@ -23,7 +23,11 @@ fn frozen_head(cfg: &workload::Config) -> Arc<Frozen> {
     };
     for r in workload::requests(cfg) {
         let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
-        head.append(&prom_remote_write::decode(&raw, &ctx, &limits).expect("decode").batch);
+        head.append(
+            &prom_remote_write::decode(&raw, &ctx, &limits, &head)
+                .expect("decode")
+                .batch,
+        );
     }
     head.freeze()
 }

@@ -36,7 +36,8 @@ fn bench(c: &mut Criterion) {
             let mut n = 0;
             for r in &requests {
                 let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
-                let d = prom_remote_write::decode(&raw, &ctx, &limits).expect("decode");
+                let d =
+                    prom_remote_write::decode(&raw, &ctx, &limits, &prom_remote_write::NothingKnown).expect("decode");
                 assert!(d.rejected.is_empty());
                 n += d.batch.sample_count();
             }
@@ -47,7 +48,7 @@ fn bench(c: &mut Criterion) {
     let append_all = |head: &Head| {
         for r in &requests {
             let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
-            let d = prom_remote_write::decode(&raw, &ctx, &limits).expect("decode");
+            let d = prom_remote_write::decode(&raw, &ctx, &limits, head).expect("decode");
             head.append(&d.batch);
         }
     };

@@ -7,7 +7,12 @@
 //! engine drops the duplicate timestamps).
 //!
 //! Lookup is by a hash of the label bytes first ([`SeriesId`]); a label set is allocated only for
-//! a series the head has not seen, which is what keeps ingest CPU near the decode floor.
+//! a series the head has not seen. Beyond that, the head indexes every series of the active part
+//! by its *raw* key (the hash of its label bytes as they arrived, see
+//! [`prom_remote_write::RawKey`]), so the decoder can skip validating and parsing labels it has
+//! already accepted. The raw index is cleared at each freeze, which bounds it to the series of
+//! one flush period; the ingester decodes and appends under one gate, so a freeze can never
+//! clear a key between the decoder's lookup and the append.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +27,7 @@ use tributary_storage::types::{
     sort_dedup_samples,
 };
 
-use crate::decode::prom_remote_write::WriteBatch;
+use crate::decode::prom_remote_write::{self, KnownSeries, RawKey, WriteBatch};
 
 const SHARDS: usize = 16;
 
@@ -30,7 +35,7 @@ type IdMap<V> = HashMap<u64, V, BuildNoHashHasher<u64>>;
 
 #[derive(Debug)]
 struct MemSeries {
-    labels: Labels,
+    labels: Arc<Labels>,
     samples: Vec<Sample>,
     sorted: bool,
     min_t: TimestampMs,
@@ -38,7 +43,7 @@ struct MemSeries {
 }
 
 impl MemSeries {
-    fn new(labels: Labels) -> Self {
+    fn new(labels: Arc<Labels>) -> Self {
         Self {
             labels,
             samples: Vec::new(),
@@ -78,24 +83,52 @@ struct Shard {
 }
 
 impl Shard {
+    /// The series with these labels, created if new. The labels are built only for a new series.
     fn get_or_create(&mut self, id: SeriesId, pairs: &[(&str, &str)]) -> &mut MemSeries {
-        let fresh = !self.series.contains_key(&id.0);
-        if fresh {
-            let labels = Labels::from_sorted(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect());
-            if let Some(name) = labels.metric_name() {
-                self.by_metric.entry(name.to_string()).or_default().push(id.0);
-            }
-            self.series.insert(id.0, MemSeries::new(labels));
+        let build = || {
+            Arc::new(Labels::from_sorted(
+                pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect(),
+            ))
+        };
+        if !self.series.contains_key(&id.0) {
+            return self.insert(id, build());
         }
-        // Two steps to satisfy the borrow checker: check for a collision, then return.
         if self.series.get(&id.0).is_some_and(|s| s.same_labels(pairs)) {
             return self.series.get_mut(&id.0).expect("present");
         }
-        match self.collided.iter().position(|s| s.same_labels(pairs)) {
+        self.collided_entry(pairs.len(), |s| s.same_labels(pairs), build)
+    }
+
+    /// The series with labels the raw index already holds.
+    fn get_or_create_known(&mut self, id: SeriesId, labels: &Arc<Labels>) -> &mut MemSeries {
+        if !self.series.contains_key(&id.0) {
+            return self.insert(id, labels.clone());
+        }
+        let same = |s: &MemSeries| Arc::ptr_eq(&s.labels, labels) || *s.labels == **labels;
+        if self.series.get(&id.0).is_some_and(same) {
+            return self.series.get_mut(&id.0).expect("present");
+        }
+        self.collided_entry(labels.len(), same, || labels.clone())
+    }
+
+    fn insert(&mut self, id: SeriesId, labels: Arc<Labels>) -> &mut MemSeries {
+        if let Some(name) = labels.metric_name() {
+            self.by_metric.entry(name.to_string()).or_default().push(id.0);
+        }
+        self.series.entry(id.0).or_insert(MemSeries::new(labels))
+    }
+
+    /// A series whose 64-bit id collided with another label set's (never seen in practice).
+    fn collided_entry(
+        &mut self,
+        _len: usize,
+        same: impl Fn(&MemSeries) -> bool,
+        build: impl FnOnce() -> Arc<Labels>,
+    ) -> &mut MemSeries {
+        match self.collided.iter().position(same) {
             Some(i) => &mut self.collided[i],
             None => {
-                let labels = Labels::from_sorted(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect());
-                self.collided.push(MemSeries::new(labels));
+                self.collided.push(MemSeries::new(build()));
                 self.collided.last_mut().expect("just pushed")
             }
         }
@@ -129,10 +162,18 @@ pub struct Frozen {
     pub samples: usize,
 }
 
+/// What the raw index remembers of a series: enough to append without its wire labels.
+#[derive(Debug, Clone)]
+struct RawEntry {
+    id: SeriesId,
+    labels: Arc<Labels>,
+}
+
 /// Recent data in memory. See the module docs for the lifecycle.
 #[derive(Debug)]
 pub struct Head {
     shards: Box<[Mutex<Shard>]>,
+    raw: Box<[RwLock<HashMap<RawKey, RawEntry>>]>,
     frozen: RwLock<Vec<Arc<Frozen>>>,
     active_samples: AtomicUsize,
     active_series: AtomicUsize,
@@ -148,6 +189,7 @@ impl Head {
     pub fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            raw: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             frozen: RwLock::new(Vec::new()),
             active_samples: AtomicUsize::new(0),
             active_series: AtomicUsize::new(0),
@@ -158,29 +200,64 @@ impl Head {
         (id.0 >> 40) as usize % SHARDS
     }
 
+    fn raw_shard(key: RawKey) -> usize {
+        (key >> 100) as usize % SHARDS
+    }
+
     /// Adds a decoded batch. Each shard is locked once per batch.
     pub fn append(&self, batch: &WriteBatch<'_>) {
-        let mut order: Vec<(u8, SeriesId, u32)> = batch
-            .series
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let id = SeriesId::of(batch.series_labels(s).iter().copied());
-                (Self::shard_of(id) as u8, id, i as u32)
-            })
-            .collect();
+        // (shard, id, span index, labels from the raw index for known series)
+        let mut order: Vec<(u8, SeriesId, u32, Option<Arc<Labels>>)> = Vec::with_capacity(batch.series.len());
+        for (i, s) in batch.series.iter().enumerate() {
+            let known = match (s.known, s.raw_key) {
+                (true, Some(k)) => self.raw[Self::raw_shard(k)].read().get(&k).cloned(),
+                _ => None,
+            };
+            let (id, labels) = match known {
+                Some(e) => (e.id, Some(e.labels)),
+                // The ingester's gate keeps a known key in the index until the append; a miss
+                // here would mean a span without labels, which we must not store wrongly.
+                None if s.known => {
+                    debug_assert!(false, "known series missing from the raw index");
+                    continue;
+                }
+                None => (SeriesId::of(batch.series_labels(s).iter().copied()), None),
+            };
+            order.push((Self::shard_of(id) as u8, id, i as u32, labels));
+        }
         order.sort_unstable_by_key(|o| o.0);
         let mut new_series = 0;
+        let mut learned: Vec<(RawKey, RawEntry)> = Vec::new();
         for run in order.chunk_by(|a, b| a.0 == b.0) {
             let mut shard = self.shards[run[0].0 as usize].lock();
             let before = shard.series.len() + shard.collided.len();
-            for &(_, id, i) in run {
-                let span = &batch.series[i as usize];
-                shard
-                    .get_or_create(id, batch.series_labels(span))
-                    .push(batch.series_samples(span));
+            for (_, id, i, labels) in run {
+                let span = &batch.series[*i as usize];
+                let ms = match labels {
+                    Some(l) => shard.get_or_create_known(*id, l),
+                    None => shard.get_or_create(*id, batch.series_labels(span)),
+                };
+                ms.push(batch.series_samples(span));
+                if let (false, Some(k)) = (span.known, span.raw_key) {
+                    learned.push((
+                        k,
+                        RawEntry {
+                            id: *id,
+                            labels: ms.labels.clone(),
+                        },
+                    ));
+                }
             }
             new_series += shard.series.len() + shard.collided.len() - before;
+        }
+        if !learned.is_empty() {
+            learned.sort_unstable_by_key(|(k, _)| Self::raw_shard(*k));
+            for run in learned.chunk_by(|a, b| Self::raw_shard(a.0) == Self::raw_shard(b.0)) {
+                let mut raw = self.raw[Self::raw_shard(run[0].0)].write();
+                for (k, e) in run {
+                    raw.insert(*k, e.clone());
+                }
+            }
         }
         self.active_samples.fetch_add(batch.sample_count(), Ordering::Relaxed);
         self.active_series.fetch_add(new_series, Ordering::Relaxed);
@@ -196,9 +273,11 @@ impl Head {
                 .labels
                 .extend(s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
             batch.samples.extend_from_slice(&s.samples);
-            batch.series.push(crate::decode::prom_remote_write::SeriesSpan {
+            batch.series.push(prom_remote_write::SeriesSpan {
                 labels: l0..batch.labels.len() as u32,
                 samples: s0..batch.samples.len() as u32,
+                raw_key: None,
+                known: false,
             });
         }
         self.append(&batch);
@@ -221,6 +300,9 @@ impl Head {
     /// Moves the active part into a new frozen block and returns it. Callers must ensure no
     /// append runs concurrently if they need a clean cut (the ingester's gate does).
     pub fn freeze(&self) -> Arc<Frozen> {
+        for raw in self.raw.iter() {
+            raw.write().clear();
+        }
         let mut series = Vec::new();
         for shard in self.shards.iter() {
             let taken = std::mem::take(&mut *shard.lock());
@@ -229,7 +311,8 @@ impl Head {
                 if !ms.sorted {
                     sort_dedup_samples(&mut samples);
                 }
-                series.push(Series::new(ms.labels, samples));
+                let labels = Arc::try_unwrap(ms.labels).unwrap_or_else(|shared| (*shared).clone());
+                series.push(Series::new(labels, samples));
             }
         }
         let samples = series.iter().map(|s| s.samples.len()).sum();
@@ -288,7 +371,7 @@ impl Head {
                         .collect()
                 };
                 if !picked.is_empty() {
-                    let e = out.entry(s.labels.clone()).or_default();
+                    let e = out.entry((*s.labels).clone()).or_default();
                     if with_samples {
                         e.extend(picked);
                     }
@@ -296,6 +379,12 @@ impl Head {
             });
         }
         out
+    }
+}
+
+impl KnownSeries for Head {
+    fn is_known(&self, key: RawKey) -> bool {
+        self.raw[Self::raw_shard(key)].read().contains_key(&key)
     }
 }
 
@@ -370,6 +459,97 @@ mod tests {
         let f = head.freeze();
         let ts: Vec<i64> = f.series[0].samples.iter().map(|x| x.timestamp).collect();
         assert_eq!(ts, vec![1, 3, 5]);
+    }
+
+    fn rw_body(cluster_label: Option<&str>, t: i64) -> Vec<u8> {
+        use prost::Message;
+        use tributary_proto::prometheus as pb;
+        let mut labels = vec![pb::Label {
+            name: "__name__".into(),
+            value: "up".into(),
+        }];
+        if let Some(c) = cluster_label {
+            labels.push(pb::Label {
+                name: "cluster".into(),
+                value: c.into(),
+            });
+        }
+        labels.push(pb::Label {
+            name: "job".into(),
+            value: "node".into(),
+        });
+        let ts = pb::TimeSeries {
+            labels,
+            samples: vec![pb::Sample {
+                timestamp: t,
+                value: t as f64,
+            }],
+            exemplars: vec![],
+            histograms: vec![],
+        };
+        pb::WriteRequest {
+            timeseries: vec![ts],
+            metadata: vec![],
+        }
+        .encode_to_vec()
+    }
+
+    #[tokio::test]
+    async fn known_series_take_the_short_path_into_the_same_series() {
+        use crate::cluster::ClusterContext;
+        use crate::decode::prom_remote_write::{Limits, decode};
+        let limits = Limits {
+            max_labels_per_series: 30,
+            max_label_name_bytes: 1024,
+            max_label_value_bytes: 2048,
+        };
+        let head = Head::new();
+        let a = ClusterContext {
+            token_cluster: None,
+            header_cluster: Some("a".into()),
+        };
+        let b = ClusterContext {
+            token_cluster: None,
+            header_cluster: Some("b".into()),
+        };
+
+        let first = rw_body(None, 1000);
+        let d = decode(&first, &a, &limits, &head).unwrap();
+        assert!(!d.batch.series[0].known);
+        head.append(&d.batch);
+
+        let second = rw_body(None, 2000);
+        let d = decode(&second, &a, &limits, &head).unwrap();
+        assert!(d.batch.series[0].known, "same labels, same context: short path");
+        assert!(d.batch.series_labels(&d.batch.series[0]).is_empty());
+        head.append(&d.batch);
+
+        // The same bytes under another header stamp another cluster: never a hit.
+        let d = decode(&second, &b, &limits, &head).unwrap();
+        assert!(!d.batch.series[0].known);
+        head.append(&d.batch);
+        // Different wire bytes for a different series are not a hit either.
+        let own = rw_body(Some("own"), 3000);
+        assert!(!decode(&own, &a, &limits, &head).unwrap().batch.series[0].known);
+
+        let req = SelectRequest::new(vec![Matcher::equal("__name__", "up")], TimeRange::ALL);
+        let mut got: Vec<(String, usize)> = head
+            .select(&req)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.labels.get("cluster").unwrap().to_string(), s.samples.len()))
+            .collect();
+        got.sort();
+        assert_eq!(got, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+        assert_eq!(head.active_series(), 2);
+
+        // A freeze forgets raw keys; the next request takes the full path into a new series.
+        head.freeze();
+        let d = decode(&second, &a, &limits, &head).unwrap();
+        assert!(!d.batch.series[0].known);
+        head.append(&d.batch);
+        assert_eq!(head.active_series(), 1);
     }
 
     #[test]

@@ -126,7 +126,10 @@ impl Ingester {
             });
         }
         let raw = decode::snappy_block(&body, self.cfg.max_decompressed_bytes)?;
-        let decoded = prom_remote_write::decode(&raw, &ctx, &self.limits())
+        // Decode under the gate: a series the decoder finds in the head's raw index must still be
+        // there when it is appended, and only a freeze (exclusive) clears that index.
+        let shared = self.gate.read().await;
+        let decoded = prom_remote_write::decode(&raw, &ctx, &self.limits(), &*self.head)
             .map_err(|e| Error::InvalidInput(format!("body is not a valid prometheus.WriteRequest: {e}")))?;
         let summary = WriteSummary {
             series: decoded.batch.series.len(),
@@ -136,10 +139,10 @@ impl Ingester {
             self.check_pressure()?;
             let rec =
                 record::encode(Kind::PromRemoteWriteV1, &ctx, &body).map_err(|e| Error::InvalidInput(e.to_string()))?;
-            let _shared = self.gate.read().await;
             self.wal.append(rec).await?;
             self.head.append(&decoded.batch);
         }
+        drop(shared);
         self.metrics.samples.inc_by(summary.samples as u64);
         self.metrics.exemplars_dropped.inc_by(decoded.exemplars_ignored as u64);
         if !decoded.rejected.is_empty() {
@@ -264,7 +267,7 @@ fn replay_record(head: &Head, payload: &[u8]) -> std::result::Result<(), String>
                 max_label_name_bytes: usize::MAX,
                 max_label_value_bytes: usize::MAX,
             };
-            let decoded = prom_remote_write::decode(&raw, &rec.ctx, &unbounded).map_err(|e| e.to_string())?;
+            let decoded = prom_remote_write::decode(&raw, &rec.ctx, &unbounded, head).map_err(|e| e.to_string())?;
             head.append(&decoded.batch);
         }
     }

@@ -23,6 +23,12 @@ pub struct QueryConfig {
     /// own `timeout` parameter can only shorten it. Default `2m`.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// The resolution of a subquery written without one (`rate(x[5m])[1h:]`). Prometheus uses its
+    /// global `evaluation_interval` here, whose default is 1m; a Tributary fronting Prometheus
+    /// servers with another evaluation interval should be given theirs, so recording rules and
+    /// dashboards that rely on the default step answer the same. Default `1m`.
+    #[serde(with = "humantime_serde")]
+    pub default_subquery_step: Duration,
 }
 
 impl Default for QueryConfig {
@@ -31,6 +37,7 @@ impl Default for QueryConfig {
             lookback_delta: Duration::from_secs(5 * 60),
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
+            default_subquery_step: Duration::from_secs(60),
         }
     }
 }
@@ -46,6 +53,7 @@ mod tests {
         assert_eq!(cfg.lookback_delta, Duration::from_secs(300));
         assert_eq!(cfg.max_samples, 50_000_000);
         assert_eq!(cfg.timeout, Duration::from_secs(120));
+        assert_eq!(cfg.default_subquery_step, Duration::from_secs(60));
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/labels", get(prom_api::labels).post(prom_api::labels))
         .route("/api/v1/label/{name}/values", get(prom_api::label_values))
         .route("/api/v1/status/buildinfo", get(prom_api::build_info))
+        .route(
+            "/api/v1/format_query",
+            get(prom_api::format_query).post(prom_api::format_query),
+        )
+        .route(
+            "/api/v1/parse_query",
+            get(prom_api::parse_query).post(prom_api::parse_query),
+        )
         .route("/api/v1/metadata", get(prom_api::metadata))
         .route(
             "/api/v1/query_exemplars",

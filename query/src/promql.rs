@@ -2,13 +2,16 @@
 //! one `Source::select` each, then evaluates all steps on a blocking thread.
 //!
 //! Semantics are Prometheus 3's: left-open lookback `(t - lookback, t]` and range windows
-//! `(t - range, t]`, staleness markers ending a series, `offset`, `@ start()/end()`.
+//! `(t - range, t]`, staleness markers ending a series, `offset`, `@ start()/end()`, subqueries
+//! aligned to their step and evaluated inside left-open windows.
 
 mod aggregate;
+mod annotations;
 mod binary;
 mod eval;
 mod functions;
 mod plan;
+mod position;
 mod statistics;
 mod value;
 
@@ -26,14 +29,22 @@ use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange, Times
 
 use crate::config::QueryConfig;
 use crate::error::{Error, Result};
+pub use annotations::Annotations;
 use eval::Guard;
-use plan::Selector;
+use plan::{PlanContext, Selector};
 use value::{Data, Steps};
 pub use value::{Value, VectorSample, format_value};
 
 /// Prometheus's cap on the points a range query may return per series (enforced by the HTTP
 /// API; the engine itself only refuses more steps than `max_samples`).
 pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// A query's answer and what Prometheus would say beside it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryResult {
+    pub value: Value,
+    pub annotations: Annotations,
+}
 
 /// Evaluates PromQL against a [`Source`].
 #[derive(Debug, Clone)]
@@ -63,6 +74,16 @@ impl Engine {
         time_ms: TimestampMs,
         timeout: Option<Duration>,
     ) -> Result<Value> {
+        Ok(self.instant_query(query, time_ms, timeout).await?.value)
+    }
+
+    /// Evaluates `query` at one instant, with its annotations (what the HTTP API serves).
+    pub async fn instant_query(
+        &self,
+        query: &str,
+        time_ms: TimestampMs,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResult> {
         self.run(query, Steps::instant(time_ms), timeout).await
     }
 
@@ -80,6 +101,18 @@ impl Engine {
         step_ms: i64,
         timeout: Option<Duration>,
     ) -> Result<Value> {
+        Ok(self.range_query(query, start_ms, end_ms, step_ms, timeout).await?.value)
+    }
+
+    /// Evaluates `query` at `start, start + step, ... <= end`, with its annotations.
+    pub async fn range_query(
+        &self,
+        query: &str,
+        start_ms: TimestampMs,
+        end_ms: TimestampMs,
+        step_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResult> {
         if end_ms < start_ms {
             return Err(Error::BadData("end timestamp must not be before start time".into()));
         }
@@ -127,24 +160,34 @@ impl Engine {
         Ok(sorted_union(answers))
     }
 
-    async fn run(&self, query: &str, steps: Steps, timeout: Option<Duration>) -> Result<Value> {
+    async fn run(&self, query: &str, steps: Steps, timeout: Option<Duration>) -> Result<QueryResult> {
         let timeout = timeout.map_or(self.cfg.timeout, |t| t.min(self.cfg.timeout));
         let deadline = Instant::now() + timeout;
         let expr = promql_parser::parser::parse(query).map_err(|message| Error::Parse { message })?;
         check_result_type(&expr, &steps)?;
-        let plan = plan::plan(&expr)?;
+        let lookback_ms = duration_ms(self.cfg.lookback_delta);
+        let ctx = PlanContext {
+            query,
+            steps,
+            lookback_ms,
+            default_subquery_step_ms: duration_ms(self.cfg.default_subquery_step),
+        };
+        let plan = plan::plan(&expr, ctx)?;
         // Evaluation runs on a blocking thread that outlives this future if the caller goes away;
         // the flag (set on drop) tells it to stop.
         let cancelled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(cancelled.clone());
         let guard = Guard::new(deadline, cancelled, self.cfg.max_samples);
         let work = async {
-            let fetched = self.fetch(&plan.selectors, &steps).await?;
-            let lookback_ms = i64::try_from(self.cfg.lookback_delta.as_millis()).unwrap_or(i64::MAX);
-            let data = tokio::task::spawn_blocking(move || eval::evaluate(plan, steps, lookback_ms, guard, fetched))
-                .await
-                .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))??;
-            Ok(into_value(data, &steps))
+            let fetched = self.fetch(&plan.selectors).await?;
+            let (data, annotations) =
+                tokio::task::spawn_blocking(move || eval::evaluate(plan, steps, lookback_ms, guard, fetched))
+                    .await
+                    .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))??;
+            Ok(QueryResult {
+                value: into_value(data, &steps),
+                annotations,
+            })
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,
@@ -154,19 +197,18 @@ impl Engine {
 
     /// One `select` per selector (per `or` alternative), concurrently; results are merged by label
     /// set and sorted, so evaluation order is deterministic whatever the source returns.
-    async fn fetch(&self, selectors: &[Selector], steps: &Steps) -> Result<Vec<Vec<Series>>> {
-        let lookback_ms = i64::try_from(self.cfg.lookback_delta.as_millis()).unwrap_or(i64::MAX);
-        let fetches = selectors.iter().map(|sel| {
-            let range = sel.fetch_range(steps, lookback_ms);
-            async move {
-                let requests: Vec<SelectRequest> = sel
-                    .matcher_sets
-                    .iter()
-                    .map(|m| SelectRequest::new(m.clone(), range))
-                    .collect();
-                let answers = try_join_all(requests.iter().map(|r| self.source.select(r))).await?;
-                Ok::<_, Error>(union_by_labels(answers))
-            }
+    async fn fetch(&self, selectors: &[Selector]) -> Result<Vec<Vec<Series>>> {
+        let fetches = selectors.iter().map(|sel| async move {
+            let Some(range) = sel.fetch else {
+                return Ok(Vec::new());
+            };
+            let requests: Vec<SelectRequest> = sel
+                .matcher_sets
+                .iter()
+                .map(|m| SelectRequest::new(m.clone(), range))
+                .collect();
+            let answers = try_join_all(requests.iter().map(|r| self.source.select(r))).await?;
+            Ok::<_, Error>(union_by_labels(answers))
         });
         let fetched = try_join_all(fetches).await?;
         let total: usize = fetched.iter().flatten().map(|s| s.samples.len()).sum();
@@ -204,6 +246,10 @@ pub fn parse_series_selector(text: &str) -> Result<Vec<Vec<Matcher>>> {
             Ok(all)
         })
         .collect()
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Sets a flag when dropped: the query's future went away (client gone, timeout).

@@ -5,5 +5,6 @@ mod crash_recovery;
 mod harness;
 mod object_store;
 mod prometheus_parity;
+mod promql_conformance;
 mod remote_write;
 mod roles;

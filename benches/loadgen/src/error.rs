@@ -15,4 +15,20 @@ pub enum Error {
     Client(#[source] reqwest::Error),
     #[error("invalid header {0:?}: expected `Name: value`")]
     Header(String),
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a query benchmark result: {source}")]
+    ResultFormat {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("starting the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("query benchmark report: {0}")]
+    Report(String),
 }

@@ -6,12 +6,16 @@
 //! * [`replay`]: sends bodies to any remote-write receiver over concurrent keep-alive
 //!   connections, with Prometheus' retry behaviour, and counts what was acknowledged.
 //! * [`process`]: CPU seconds and peak RSS of the receiver under test, from `/proc`.
+//! * [`query`]: the query-latency benchmark (`tributary-loadgen query run|report`): a fixed
+//!   set of Grafana/SLO queries timed against each receiver, answers compared across them.
 //!
 //! The `tributary-loadgen` binary ties them together; `benches/compare/run.sh` uses it to
-//! compare Tributary with Prometheus and VictoriaMetrics.
+//! compare Tributary with Prometheus and VictoriaMetrics, `benches/compare/query.sh` to compare
+//! their query latency.
 
 mod error;
 pub mod process;
+pub mod query;
 pub mod replay;
 pub mod workload;
 

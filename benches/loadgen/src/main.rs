@@ -1,6 +1,7 @@
 //! `tributary-loadgen`: replay a realistic multi-cluster remote-write workload against a
 //! receiver and print a JSON summary (throughput, errors, and with `--server-pid` the
-//! receiver's CPU seconds per million samples and peak RSS).
+//! receiver's CPU seconds per million samples and peak RSS). `tributary-loadgen query ...`
+//! runs the query-latency benchmark instead (see `tributary_loadgen::query`).
 
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -75,6 +76,9 @@ struct Args {
 const EXIT_UNACKED: i32 = 2;
 
 fn main() -> anyhow::Result<()> {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "query") {
+        std::process::exit(tributary_loadgen::query::cli::main(std::env::args_os().skip(1))?);
+    }
     let args = Args::parse();
     if args.connections == 0 {
         bail!("--connections must be positive");

@@ -10,6 +10,11 @@
 //! - the series has a cluster: see [`crate::cluster`].
 //!
 //! A body that is not valid protobuf is rejected whole: nothing in it can be trusted.
+//!
+//! Known series take a short path: each series' raw label bytes are hashed (128-bit, seeded by
+//! the cluster context, which decides the stamping) into a [`RawKey`]; when the head already holds
+//! a series under that key ([`KnownSeries`]), its labels were validated and stamped before, so
+//! only the samples are decoded. This is what keeps steady-state ingest near the decode floor.
 //! Sample values keep their exact bits (staleness markers included). Exemplars and metadata
 //! are counted, not stored yet; native histograms reject their series' histogram part with a reason.
 
@@ -34,11 +39,35 @@ pub struct Limits {
     pub max_label_value_bytes: usize,
 }
 
+/// A series' identity as encoded on the wire: xxh3-128 of its label fields' bytes, seeded by a
+/// hash of the cluster context. Equal keys mean byte-identical labels stamped the same way.
+pub type RawKey = u128;
+
+/// Answers whether the head holds a series under a raw key (so its labels need no validation).
+pub trait KnownSeries {
+    fn is_known(&self, key: RawKey) -> bool;
+}
+
+/// For callers with no head (tests, benches of the full path): nothing is known.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NothingKnown;
+
+impl KnownSeries for NothingKnown {
+    fn is_known(&self, _: RawKey) -> bool {
+        false
+    }
+}
+
 /// One series of a batch: ranges into the batch's flat label and sample arrays.
+///
+/// A `known` series has an empty label range: the head finds it by `raw_key`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesSpan {
     pub labels: Range<u32>,
     pub samples: Range<u32>,
+    /// `None` when the labels were not contiguous on the wire (never from Prometheus).
+    pub raw_key: Option<RawKey>,
+    pub known: bool,
 }
 
 /// The accepted series of one request, borrowing label strings from the decompressed body
@@ -113,7 +142,13 @@ pub struct Decoded<'a> {
 }
 
 /// Decodes a decompressed `WriteRequest`. `Err` only when the bytes are not valid protobuf.
-pub fn decode<'a>(buf: &'a [u8], ctx: &'a ClusterContext, limits: &Limits) -> Result<Decoded<'a>, WireError> {
+pub fn decode<'a>(
+    buf: &'a [u8],
+    ctx: &'a ClusterContext,
+    limits: &Limits,
+    known: &dyn KnownSeries,
+) -> Result<Decoded<'a>, WireError> {
+    let seed = context_seed(ctx);
     let mut out = Decoded::default();
     // Prometheus sends ~2000 series of ~10 labels; reserve so the hot loop rarely reallocates.
     out.batch.series.reserve(buf.len() / 256);
@@ -122,7 +157,9 @@ pub fn decode<'a>(buf: &'a [u8], ctx: &'a ClusterContext, limits: &Limits) -> Re
     let mut req = Reader::new(buf);
     while let Some((f, v)) = req.next_field()? {
         match (f, v) {
-            (field::WRITE_REQUEST_TIMESERIES, Value::Bytes(ts)) => decode_series(ts, ctx, limits, &mut out)?,
+            (field::WRITE_REQUEST_TIMESERIES, Value::Bytes(ts)) => {
+                decode_series(ts, ctx, limits, seed, known, &mut out)?
+            }
             (field::WRITE_REQUEST_METADATA, Value::Bytes(_)) => out.metadata_ignored += 1,
             _ => {}
         }
@@ -130,15 +167,92 @@ pub fn decode<'a>(buf: &'a [u8], ctx: &'a ClusterContext, limits: &Limits) -> Re
     Ok(out)
 }
 
+/// Seeds raw keys with the cluster context, since the same labels are stamped differently
+/// under another token or header.
+fn context_seed(ctx: &ClusterContext) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    for part in [&ctx.token_cluster, &ctx.header_cluster] {
+        h.update(&[part.is_some() as u8]);
+        h.update(part.as_deref().unwrap_or("").as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest()
+}
+
+/// What one walk over a series finds without interpreting labels.
+struct Scan {
+    /// The contiguous byte range of all label fields, if they were contiguous.
+    labels: Option<Range<usize>>,
+    histograms: usize,
+    exemplars: usize,
+    all_storable: bool,
+}
+
+/// Walks a series once: pushes its samples, and finds its label bytes.
+fn scan_series(buf: &[u8], samples: &mut Vec<Sample>) -> Result<Scan, WireError> {
+    let mut scan = Scan {
+        labels: None,
+        histograms: 0,
+        exemplars: 0,
+        all_storable: true,
+    };
+    let mut contiguous = true;
+    let mut r = Reader::new(buf);
+    loop {
+        let at = r.position();
+        let Some((f, v)) = r.next_field()? else { break };
+        match (f, v) {
+            (field::TIMESERIES_LABELS, Value::Bytes(_)) => match &mut scan.labels {
+                None => scan.labels = Some(at..r.position()),
+                Some(range) if range.end == at => range.end = r.position(),
+                Some(_) => contiguous = false,
+            },
+            (field::TIMESERIES_SAMPLES, Value::Bytes(s)) => {
+                let sample = decode_sample(s)?;
+                scan.all_storable &= (MIN_STORABLE_MS..=MAX_STORABLE_MS).contains(&sample.timestamp);
+                samples.push(sample);
+            }
+            (field::TIMESERIES_EXEMPLARS, Value::Bytes(_)) => scan.exemplars += 1,
+            (field::TIMESERIES_HISTOGRAMS, Value::Bytes(_)) => scan.histograms += 1,
+            _ => {}
+        }
+    }
+    if !contiguous {
+        scan.labels = None;
+    }
+    Ok(scan)
+}
+
 fn decode_series<'a>(
     buf: &'a [u8],
     ctx: &'a ClusterContext,
     limits: &Limits,
+    seed: u64,
+    known: &dyn KnownSeries,
     out: &mut Decoded<'a>,
 ) -> Result<(), WireError> {
     let batch = &mut out.batch;
     let label_start = batch.labels.len();
     let sample_start = batch.samples.len();
+
+    let scan = scan_series(buf, &mut batch.samples)?;
+    let raw_key = scan
+        .labels
+        .map(|r| xxhash_rust::xxh3::xxh3_128_with_seed(&buf[r], seed));
+    if scan.histograms == 0 && scan.all_storable && raw_key.is_some_and(|k| known.is_known(k)) {
+        out.exemplars_ignored += scan.exemplars;
+        if batch.samples.len() > sample_start {
+            batch.series.push(SeriesSpan {
+                labels: label_start as u32..label_start as u32,
+                samples: sample_start as u32..batch.samples.len() as u32,
+                raw_key,
+                known: true,
+            });
+        }
+        return Ok(());
+    }
+    // Not known (or something to report): the full path, which decodes the samples again.
+    batch.samples.truncate(sample_start);
     let mut problem: Option<String> = None;
     let mut histograms = 0usize;
     let mut prev_name: Option<&[u8]> = None;
@@ -219,6 +333,8 @@ fn decode_series<'a>(
                 batch.series.push(SeriesSpan {
                     labels: label_start as u32..batch.labels.len() as u32,
                     samples: sample_start as u32..batch.samples.len() as u32,
+                    raw_key,
+                    known: false,
                 });
             } else {
                 batch.labels.truncate(label_start);
@@ -377,7 +493,7 @@ mod tests {
             series(&[("__name__", "up"), ("cluster", "own"), ("job", "x")], &[(1000, 0.0)]),
         ]);
         let ctx = header("h");
-        let d = decode(&buf, &ctx, &LIMITS).unwrap();
+        let d = decode(&buf, &ctx, &LIMITS, &NothingKnown).unwrap();
         assert!(d.rejected.is_empty());
         assert_eq!(d.batch.series.len(), 2);
         let s0 = &d.batch.series[0];
@@ -402,7 +518,7 @@ mod tests {
             series(&[("__name__", "bad-metric")], &[(1, 1.0)]),
         ]);
         let ctx = header("c");
-        let d = decode(&buf, &ctx, &LIMITS).unwrap();
+        let d = decode(&buf, &ctx, &LIMITS, &NothingKnown).unwrap();
         assert_eq!(d.batch.series.len(), 1);
         assert_eq!(d.rejected.series, 5);
         assert_eq!(d.rejected.samples, 6);
@@ -422,7 +538,7 @@ mod tests {
     fn missing_cluster_is_rejected_with_instructions() {
         let buf = encode(vec![series(&[("__name__", "up")], &[(1, 1.0)])]);
         let ctx = ClusterContext::default();
-        let d = decode(&buf, &ctx, &LIMITS).unwrap();
+        let d = decode(&buf, &ctx, &LIMITS, &NothingKnown).unwrap();
         assert_eq!(d.rejected.series, 1);
         assert!(
             d.rejected.message().contains("X-Tributary-Cluster"),
@@ -441,7 +557,7 @@ mod tests {
             token_cluster: Some("mine".into()),
             header_cluster: Some("hdr".into()),
         };
-        let d = decode(&buf, &ctx, &LIMITS).unwrap();
+        let d = decode(&buf, &ctx, &LIMITS, &NothingKnown).unwrap();
         assert_eq!(
             d.batch.series_labels(&d.batch.series[0]),
             &[
@@ -461,7 +577,7 @@ mod tests {
             series(&[("__name__", "up"), ("job", &long)], &[(1, 1.0)]),
         ]);
         let ctx = header("c");
-        let d = decode(&buf, &ctx, &LIMITS).unwrap();
+        let d = decode(&buf, &ctx, &LIMITS, &NothingKnown).unwrap();
         assert_eq!(
             d.batch.series_labels(&d.batch.series[0]),
             &[("__name__", "up"), ("cluster", "c"), ("job", "j")]
@@ -480,7 +596,7 @@ mod tests {
         let mut req = vec![0x0a, ts.len() as u8];
         req.extend_from_slice(&ts);
         let ctx = header("c");
-        let d = decode(&req, &ctx, &LIMITS).unwrap();
+        let d = decode(&req, &ctx, &LIMITS, &NothingKnown).unwrap();
         assert_eq!(d.rejected.series, 1);
         assert!(d.rejected.message().contains("not valid UTF-8"));
     }
@@ -495,7 +611,7 @@ mod tests {
             series(&[("__name__", "fine")], &[(MAX_STORABLE_MS, 1.0)]),
         ]);
         let ctx = header("c");
-        let d = decode(&buf, &ctx, &LIMITS).unwrap();
+        let d = decode(&buf, &ctx, &LIMITS, &NothingKnown).unwrap();
         assert_eq!(d.batch.series.len(), 1);
         assert_eq!(d.rejected.samples, 2);
         assert!(
@@ -509,7 +625,7 @@ mod tests {
     fn truncated_protobuf_is_a_wire_error() {
         let buf = encode(vec![series(&[("__name__", "up")], &[(1, 1.0)])]);
         let ctx = header("c");
-        assert!(decode(&buf[..buf.len() - 3], &ctx, &LIMITS).is_err());
+        assert!(decode(&buf[..buf.len() - 3], &ctx, &LIMITS, &NothingKnown).is_err());
     }
 
     proptest! {
@@ -522,7 +638,7 @@ mod tests {
             let s: Vec<(i64, f64)> = samples.iter().map(|&(t, b)| (t, f64::from_bits(b))).collect();
             let buf = encode(vec![series(&[("__name__", "m"), ("v", &value)], &s)]);
             let ctx = header("c");
-            let d = decode(&buf, &ctx, &LIMITS).unwrap();
+            let d = decode(&buf, &ctx, &LIMITS, &NothingKnown).unwrap();
             if s.is_empty() {
                 prop_assert!(d.batch.series.is_empty());
             } else {
@@ -540,7 +656,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(buf in proptest::collection::vec(any::<u8>(), 0..512)) {
             let ctx = header("c");
-            let _ = decode(&buf, &ctx, &LIMITS);
+            let _ = decode(&buf, &ctx, &LIMITS, &NothingKnown);
         }
     }
 }

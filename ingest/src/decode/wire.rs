@@ -65,6 +65,11 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// Byte offset of the next field within the message.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     /// The next `(field number, value)`, or `None` at the end of the message.
     pub fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, WireError> {
         if self.pos >= self.buf.len() {

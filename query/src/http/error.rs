@@ -41,7 +41,7 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %message, error_type = kind.as_str(), "query rejected");
         }
-        let body = serde_json::json!({ "status": "error", "errorType": kind.as_str(), "error": message });
-        (status, [(CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+        let body = super::render::error(kind.as_str(), &message);
+        (status, [(CONTENT_TYPE, "application/json")], body).into_response()
     }
 }

@@ -14,9 +14,22 @@ use tributary_storage::types::{Matcher, TimeRange, TimestampMs};
 use super::error::ApiError;
 use super::render;
 use crate::error::Error;
-use crate::promql::{Engine, MAX_POINTS_PER_SERIES, parse_series_selector};
+use crate::promql::{Engine, MAX_POINTS_PER_SERIES, QueryResult, Value, parse_series_selector};
 
 type ApiResult = Result<Response, ApiError>;
+
+/// The version reported to clients that gate features on it. Grafana, for one, uses the label
+/// values API with `match[]` (instead of `/api/v1/series`) only from Prometheus 2.24, and reads
+/// `limit` from newer versions. Others do the same: VictoriaMetrics answers a fixed "2.24.0" on
+/// purpose; Mimir answers its own version but adds `application` and `features`, which Grafana
+/// reads to detect it; Thanos answers its own 0.x version, so Grafana treats it as an old
+/// Prometheus unless told otherwise. We answer the Prometheus release whose API surface we
+/// implement (`limit` on the metadata endpoints, `infos`, `format_query`), and keep our own
+/// version in a field of its own.
+const PROMETHEUS_COMPATIBLE_VERSION: &str = "2.53.0";
+
+/// Warning Prometheus adds when `limit` cut a result short.
+const TRUNCATED: &str = "results truncated due to limit";
 
 /// Prometheus's `MinTime`/`MaxTime` as RFC 3339, which clients send for "unbounded".
 const MIN_TIME_TEXT: &str = "-292273086-05-16T16:47:06Z";
@@ -33,14 +46,12 @@ pub(crate) async fn query(
 ) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &body);
     let query = p.get("query").unwrap_or_default();
-    let time = match p.get("time").filter(|t| !t.is_empty()) {
-        Some(t) => parse_time(t).map_err(|e| invalid("time", e))?,
-        None => now_ms(),
-    };
+    let time = p.optional_time("time", now_ms())?;
     let timeout = p.timeout()?;
+    let limit = p.limit()?;
     tracing::debug!(query, time, "instant query");
-    let value = engine.instant_with_timeout(query, time, timeout).await?;
-    Ok(json(render::success(&render::query_data(&value))))
+    let result = engine.instant_query(query, time, timeout).await?;
+    Ok(json(render_query(result, limit)))
 }
 
 #[tracing::instrument(name = "api.query_range", skip_all)]
@@ -55,14 +66,14 @@ pub(crate) async fn query_range(
     let start = parse_time(p.get("start").unwrap_or_default()).map_err(|e| invalid("start", e))?;
     let end = parse_time(p.get("end").unwrap_or_default()).map_err(|e| invalid("end", e))?;
     if end < start {
-        return Err(Error::BadData("end timestamp must not be before start time".into()).into());
+        return Err(invalid("end", "end timestamp must not be before start time".into()));
     }
     let step = parse_duration_ms(p.get("step").unwrap_or_default()).map_err(|e| invalid("step", e))?;
     if step <= 0 {
-        return Err(Error::BadData(
+        return Err(invalid(
+            "step",
             "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
-        )
-        .into());
+        ));
     }
     if (end - start) / step > MAX_POINTS_PER_SERIES {
         return Err(Error::BadData(
@@ -72,9 +83,43 @@ pub(crate) async fn query_range(
         .into());
     }
     let timeout = p.timeout()?;
+    let limit = p.limit()?;
     tracing::debug!(query, start, end, step, "range query");
-    let value = engine.range_with_timeout(query, start, end, step, timeout).await?;
-    Ok(json(render::success(&render::query_data(&value))))
+    let result = engine.range_query(query, start, end, step, timeout).await?;
+    Ok(json(render_query(result, limit)))
+}
+
+/// A query answer with its annotations; with a `limit`, at most that many series (Prometheus 3's
+/// `limit` on query endpoints), noting the cut as Prometheus does.
+fn render_query(result: QueryResult, limit: usize) -> String {
+    let QueryResult {
+        mut value,
+        mut annotations,
+    } = result;
+    let truncated = match &mut value {
+        Value::Vector(v) if limit > 0 && v.len() > limit => {
+            v.truncate(limit);
+            true
+        }
+        Value::Matrix(m) if limit > 0 && m.len() > limit => {
+            m.truncate(limit);
+            true
+        }
+        _ => false,
+    };
+    if truncated {
+        annotations.warn(TRUNCATED.into());
+    }
+    render::success_with(&render::query_data(&value), &annotations.warnings, &annotations.infos)
+}
+
+/// A listing cut to `limit` entries (0: all), with Prometheus's warning when something was cut.
+fn limited<T>(mut items: Vec<T>, limit: usize) -> (Vec<T>, Vec<String>) {
+    if limit > 0 && items.len() > limit {
+        items.truncate(limit);
+        return (items, vec![TRUNCATED.to_string()]);
+    }
+    (items, Vec::new())
 }
 
 #[tracing::instrument(name = "api.series", skip_all)]
@@ -85,12 +130,13 @@ pub(crate) async fn series(
     body: Bytes,
 ) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &body);
-    let matchers = p.matchers()?;
-    if matchers.is_empty() {
+    if p.all("match[]").next().is_none() {
         return Err(Error::BadData("no match[] parameter provided".into()).into());
     }
-    let sets = engine.series(&matchers, p.time_range()?).await?;
-    Ok(json(render::success(&render::label_sets(&sets))))
+    let matchers = p.matchers().map_err(|e| invalid("match[]", e.0.to_string()))?;
+    let (range, limit) = (p.time_range()?, p.limit()?);
+    let (sets, warnings) = limited(engine.series(&matchers, range).await?, limit);
+    Ok(json(render::success_with(&render::label_sets(&sets), &warnings, &[])))
 }
 
 #[tracing::instrument(name = "api.labels", skip_all)]
@@ -101,8 +147,9 @@ pub(crate) async fn labels(
     body: Bytes,
 ) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &body);
-    let names = engine.label_names(&p.matchers()?, p.time_range()?).await?;
-    Ok(json(render::success(&render::strings(&names))))
+    let (matchers, range, limit) = (p.matchers()?, p.time_range()?, p.limit()?);
+    let (names, warnings) = limited(engine.label_names(&matchers, range).await?, limit);
+    Ok(json(render::success_with(&render::strings(&names), &warnings, &[])))
 }
 
 #[tracing::instrument(name = "api.label_values", skip_all)]
@@ -116,20 +163,44 @@ pub(crate) async fn label_values(
     if name.is_empty() {
         return Err(Error::BadData(format!("invalid label name: {name:?}")).into());
     }
-    let values = engine.label_values(&name, &p.matchers()?, p.time_range()?).await?;
-    Ok(json(render::success(&render::strings(&values))))
+    let (matchers, range, limit) = (p.matchers()?, p.time_range()?, p.limit()?);
+    let (values, warnings) = limited(engine.label_values(&name, &matchers, range).await?, limit);
+    Ok(json(render::success_with(&render::strings(&values), &warnings, &[])))
 }
 
-/// Grafana reads `version` to decide which Prometheus features to use.
+/// `/api/v1/format_query`: the query pretty-printed the way Prometheus's `Pretty` prints it.
+#[tracing::instrument(name = "api.format_query", skip_all)]
+pub(crate) async fn format_query(RawQuery(url): RawQuery, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let p = Params::parse(url.as_deref(), &headers, &body);
+    let expr = promql_parser::parser::parse(p.get("query").unwrap_or_default())
+        .map_err(|message| invalid("query", format!("parse error: {message}")))?;
+    let formatted = serde_json::to_string(&expr.prettify()).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(json(render::success(&formatted)))
+}
+
+/// `/api/v1/parse_query`: the query's syntax tree as JSON (what Prometheus's UI draws its tree
+/// view from).
+#[tracing::instrument(name = "api.parse_query", skip_all)]
+pub(crate) async fn parse_query(RawQuery(url): RawQuery, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let p = Params::parse(url.as_deref(), &headers, &body);
+    let expr = promql_parser::parser::parse(p.get("query").unwrap_or_default())
+        .map_err(|message| invalid("query", format!("parse error: {message}")))?;
+    let tree = serde_json::to_string(&expr).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(json(render::success(&tree)))
+}
+
+/// Grafana reads `version` to decide which Prometheus features to use; see
+/// [`PROMETHEUS_COMPATIBLE_VERSION`].
 #[tracing::instrument(name = "api.build_info", skip_all)]
 pub(crate) async fn build_info() -> Response {
     let data = serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
+        "version": PROMETHEUS_COMPATIBLE_VERSION,
         "revision": "",
         "branch": "",
         "buildUser": "",
         "buildDate": "",
         "goVersion": "",
+        "tributaryVersion": env!("CARGO_PKG_VERSION"),
     });
     json(render::success(&data.to_string()))
 }
@@ -185,22 +256,42 @@ impl Params {
         self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    /// Every `match[]` selector, each expanded into its `or` alternatives.
+    /// Every `match[]` selector, each expanded into its `or` alternatives. A bad selector is a
+    /// `bad_data` error with the parser's message (the series endpoint names the parameter).
     fn matchers(&self) -> Result<Vec<Vec<Matcher>>, ApiError> {
         let mut sets = Vec::new();
         for text in self.all("match[]") {
-            sets.extend(parse_series_selector(text).map_err(|e| invalid("match[]", e.to_string()))?);
+            sets.extend(parse_series_selector(text).map_err(|e| Error::BadData(e.to_string()))?);
         }
         Ok(sets)
     }
 
+    /// Prometheus's `limit`: a non-negative integer, 0 (or absent) for no limit.
+    fn limit(&self) -> Result<usize, ApiError> {
+        match self.get("limit").filter(|v| !v.is_empty()) {
+            None => Ok(0),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if n >= 0 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                Ok(_) => Err(invalid("limit", "limit must be non-negative".into())),
+                Err(_) => Err(invalid("limit", format!("strconv.Atoi: parsing {v:?}: invalid syntax"))),
+            },
+        }
+    }
+
     /// `start`/`end` for listings, unbounded when absent.
     fn time_range(&self) -> Result<TimeRange, ApiError> {
-        let bound = |key: &str, default: TimestampMs| match self.get(key).filter(|v| !v.is_empty()) {
-            Some(v) => parse_time(v).map_err(|e| invalid(key, e)),
+        Ok(TimeRange::new(
+            self.optional_time("start", MIN_TIME_MS)?,
+            self.optional_time("end", MAX_TIME_MS)?,
+        ))
+    }
+
+    /// Prometheus's `parseTimeParam`: an optional time, whose errors say which one it was.
+    fn optional_time(&self, key: &str, default: TimestampMs) -> Result<TimestampMs, ApiError> {
+        match self.get(key).filter(|v| !v.is_empty()) {
+            Some(v) => parse_time(v).map_err(|e| invalid(key, format!("Invalid time value for '{key}': {e}"))),
             None => Ok(default),
-        };
-        Ok(TimeRange::new(bound("start", MIN_TIME_MS)?, bound("end", MAX_TIME_MS)?))
+        }
     }
 
     fn timeout(&self) -> Result<Option<Duration>, ApiError> {

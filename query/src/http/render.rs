@@ -7,9 +7,53 @@ use tributary_storage::types::{Labels, TimestampMs};
 
 use crate::promql::{Value, format_value};
 
+/// Prometheus sends at most this many warnings, and as many infos, then says how many it left out.
+const MAX_ANNOTATIONS: usize = 10;
+
 /// `{"status":"success","data":<data>}`.
 pub(crate) fn success(data: &str) -> String {
     format!(r#"{{"status":"success","data":{data}}}"#)
+}
+
+/// `{"status":"success","data":<data>,"warnings":[...],"infos":[...]}`, each list only when not
+/// empty, in the field order Prometheus writes.
+pub(crate) fn success_with(data: &str, warnings: &[String], infos: &[String]) -> String {
+    let mut out = format!(r#"{{"status":"success","data":{data}"#);
+    annotations(&mut out, "warnings", "warning", warnings);
+    annotations(&mut out, "infos", "info", infos);
+    out.push('}');
+    out
+}
+
+/// `{"status":"error","errorType":...,"error":...}`.
+pub(crate) fn error(error_type: &str, message: &str) -> String {
+    let mut out = String::from(r#"{"status":"error","errorType":"#);
+    write_string(&mut out, error_type);
+    out.push_str(r#","error":"#);
+    write_string(&mut out, message);
+    out.push('}');
+    out
+}
+
+fn annotations(out: &mut String, field: &str, kind: &str, texts: &[String]) {
+    if texts.is_empty() {
+        return;
+    }
+    let _ = write!(out, r#","{field}":["#);
+    for (i, text) in texts.iter().take(MAX_ANNOTATIONS).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, text);
+    }
+    if texts.len() > MAX_ANNOTATIONS {
+        out.push(',');
+        write_string(
+            out,
+            &format!("{} more {kind} annotations omitted", texts.len() - MAX_ANNOTATIONS),
+        );
+    }
+    out.push(']');
 }
 
 /// The `data` object of a query response: `{"resultType":...,"result":...}`.
@@ -188,5 +232,21 @@ mod tests {
             r#"{"resultType":"vector","result":[]}"#
         );
         assert_eq!(success("[]"), r#"{"status":"success","data":[]}"#);
+    }
+
+    #[test]
+    fn annotations_follow_the_data_and_are_capped() {
+        assert_eq!(success_with("1", &[], &[]), r#"{"status":"success","data":1}"#);
+        let infos: Vec<String> = (0..12).map(|i| format!("i{i}")).collect();
+        let body = success_with("1", &["w".into()], &infos);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["warnings"], serde_json::json!(["w"]));
+        assert_eq!(v["infos"].as_array().unwrap().len(), 11);
+        assert_eq!(v["infos"][10], "2 more info annotations omitted");
+        assert!(body.starts_with(r#"{"status":"success","data":1,"warnings":"#));
+        assert_eq!(
+            error("bad_data", "x \"y\""),
+            r#"{"status":"error","errorType":"bad_data","error":"x \"y\""}"#
+        );
     }
 }

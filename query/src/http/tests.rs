@@ -124,15 +124,15 @@ async fn errors_map_to_prometheus_types_and_codes() {
     assert_eq!((status, kind.as_str()), (StatusCode::BAD_REQUEST, "bad_data"));
     assert_eq!(
         message,
-        r#"invalid parameter "time": cannot parse "abc" to a valid timestamp"#
+        r#"invalid parameter "time": Invalid time value for 'time': cannot parse "abc" to a valid timestamp"#
     );
 
     let (status, kind, _) = error_of(get("/api/v1/query", &[("query", "up"), ("timeout", "0s")])).await;
     assert_eq!((status, kind.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "timeout"));
 
-    let (status, _, message) = error_of(get("/api/v1/query", &[("query", "deriv(up[5m])")])).await;
+    let (status, _, message) = error_of(get("/api/v1/query", &[("query", "limitk(1, up)")])).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(message.contains("deriv"), "{message}");
+    assert!(message.contains("limitk"), "{message}");
 }
 
 #[tokio::test]
@@ -146,11 +146,14 @@ async fn range_query_parameters_are_validated() {
     );
     let backwards = [("query", "up"), ("start", "60"), ("end", "0"), ("step", "1")];
     let (_, _, message) = error_of(get("/api/v1/query_range", &backwards)).await;
-    assert_eq!(message, "end timestamp must not be before start time");
+    assert_eq!(
+        message,
+        r#"invalid parameter "end": end timestamp must not be before start time"#
+    );
     let zero = [("query", "up"), ("start", "0"), ("end", "60"), ("step", "0")];
     let (_, _, message) = error_of(get("/api/v1/query_range", &zero)).await;
     assert!(
-        message.starts_with("zero or negative query resolution step widths"),
+        message.starts_with(r#"invalid parameter "step": zero or negative query resolution step widths"#),
         "{message}"
     );
     let bad_step = [("query", "up"), ("start", "0"), ("end", "60"), ("step", "x")];
@@ -206,7 +209,8 @@ async fn static_endpoints() {
     assert_eq!(status, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["status"], "success");
-    assert_eq!(v["data"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["data"]["version"], "2.53.0");
+    assert_eq!(v["data"]["tributaryVersion"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         call(get("/api/v1/metadata", &[])).await.1,
         r#"{"status":"success","data":{}}"#
@@ -215,4 +219,99 @@ async fn static_endpoints() {
         call(get("/api/v1/query_exemplars", &[])).await.1,
         r#"{"status":"success","data":[]}"#
     );
+}
+
+#[tokio::test]
+async fn annotations_are_served_as_warnings_and_infos() {
+    // `up` is not named like a counter: Prometheus 3 answers the rate with an info.
+    let (status, body) = call(get("/api/v1/query", &[("query", "rate(up[2m])"), ("time", "60")])).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["infos"],
+        serde_json::json!([
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"up\" (1:6)"
+        ])
+    );
+    assert!(v.get("warnings").is_none(), "{body}");
+    let (_, body) = call(get(
+        "/api/v1/query_range",
+        &[
+            ("query", "quantile(1.5, up)"),
+            ("start", "0"),
+            ("end", "60"),
+            ("step", "30"),
+        ],
+    ))
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!(["PromQL warning: quantile value should be between 0 and 1, got 1.5 (1:10)"])
+    );
+    // Answers without anything to remark carry neither field.
+    let (_, body) = call(get("/api/v1/query", &[("query", "up"), ("time", "60")])).await;
+    assert!(!body.contains("warnings") && !body.contains("infos"), "{body}");
+}
+
+#[tokio::test]
+async fn limit_cuts_listings_and_results_with_a_warning() {
+    let (_, body) = call(get("/api/v1/series", &[("match[]", r#"{job="a"}"#), ("limit", "1")])).await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":[{"__name__":"down","job":"a"}],"warnings":["results truncated due to limit"]}"#
+    );
+    let (_, body) = call(get("/api/v1/labels", &[("limit", "1")])).await;
+    assert_eq!(
+        body,
+        r#"{"status":"success","data":["__name__"],"warnings":["results truncated due to limit"]}"#
+    );
+    let (_, body) = call(get("/api/v1/label/__name__/values", &[("limit", "2")])).await;
+    assert_eq!(body, r#"{"status":"success","data":["down","up"]}"#);
+    let (_, body) = call(get(
+        "/api/v1/query",
+        &[("query", r#"{job="a"}"#), ("time", "60"), ("limit", "1")],
+    ))
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["result"].as_array().unwrap().len(), 1);
+    assert_eq!(v["warnings"][0], "results truncated due to limit");
+    let (status, kind, message) = error_of(get("/api/v1/labels", &[("limit", "x")])).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::BAD_REQUEST, "bad_data"));
+    assert_eq!(
+        message,
+        r#"invalid parameter "limit": strconv.Atoi: parsing "x": invalid syntax"#
+    );
+    let (_, _, message) = error_of(get("/api/v1/series", &[("match[]", "up"), ("limit", "-1")])).await;
+    assert_eq!(message, r#"invalid parameter "limit": limit must be non-negative"#);
+}
+
+#[tokio::test]
+async fn format_and_parse_query() {
+    let (status, body) = call(get("/api/v1/format_query", &[("query", "sum(up)by(job)")])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, r#"{"status":"success","data":"sum by (job) (up)"}"#);
+    let (_, body) = call(post_form("/api/v1/format_query", &[("query", "rate( x[5m] )")])).await;
+    assert_eq!(body, r#"{"status":"success","data":"rate(x[5m])"}"#);
+    let (status, kind, message) = error_of(get("/api/v1/format_query", &[("query", "sum(")])).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::BAD_REQUEST, "bad_data"));
+    assert!(
+        message.starts_with(r#"invalid parameter "query": parse error:"#),
+        "{message}"
+    );
+    let (status, body) = call(get("/api/v1/parse_query", &[("query", "up offset 1m")])).await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["data"]["type"], "vectorSelector");
+    assert_eq!(v["data"]["name"], "up");
+    assert_eq!(v["data"]["offset"], 60_000);
+}
+
+#[tokio::test]
+async fn bad_match_selectors_are_bad_data() {
+    let (status, kind, message) = error_of(get("/api/v1/labels", &[("match[]", "up{")])).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::BAD_REQUEST, "bad_data"));
+    assert!(!message.starts_with("invalid parameter"), "{message}");
+    let (_, _, message) = error_of(get("/api/v1/series", &[("match[]", "up{")])).await;
+    assert!(message.starts_with(r#"invalid parameter "match[]":"#), "{message}");
 }

@@ -62,6 +62,8 @@ pub(crate) struct AggregateNode {
     pub expr: Node,
     pub param: AggregateParam,
     pub grouping: Grouping,
+    /// Where the parameter starts in the query text (`line:col`), for annotations.
+    pub param_position: String,
 }
 
 /// `param` is the scalar parameter per step; like Prometheus, only its first step's value is used.

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use tributary_storage::types::{Sample, Series, is_stale_nan};
+use tributary_storage::types::{METRIC_NAME, Sample, Series, TimestampMs, is_stale_nan};
 
-use super::plan::{Node, Plan, Selector};
-use super::value::{Data, Point, StepSeries, Steps, drop_name, merge_series};
+use super::aggregate::{AggOp, AggregateParam};
+use super::annotations::Annotations;
+use super::plan::{Node, Plan, Selector, SubqueryNode};
+use super::value::{Data, Point, StepSeries, Steps, drop_name};
 use super::{aggregate, binary, functions};
 use crate::error::{Error, Result};
 
@@ -63,6 +65,26 @@ impl Window {
     }
 }
 
+/// The argument of a range function: a range selector's samples or a subquery's points, and
+/// where each step's window sits.
+#[derive(Debug)]
+pub(crate) struct RangeArg {
+    pub series: Vec<Series>,
+    pub range_ms: i64,
+    pub offset_ms: i64,
+    pub at: Option<TimestampMs>,
+}
+
+impl RangeArg {
+    /// The end of the window a step at `t` sees: the step (or the `@` time) minus the offset.
+    pub fn window_end(&self, t: TimestampMs) -> TimestampMs {
+        self.at.unwrap_or(t).saturating_sub(self.offset_ms)
+    }
+}
+
+/// Metric names Prometheus takes for counters; `rate`/`increase` of anything else earns an info.
+const COUNTER_SUFFIXES: [&str; 4] = ["_total", "_sum", "_count", "_bucket"];
+
 #[derive(Debug)]
 pub(crate) struct Evaluator {
     pub steps: Steps,
@@ -71,6 +93,7 @@ pub(crate) struct Evaluator {
     selectors: Vec<Selector>,
     /// Fetched series per selector, sorted by labels; taken by the one node that reads them.
     fetched: Vec<Option<Vec<Series>>>,
+    pub annotations: Annotations,
 }
 
 impl Evaluator {
@@ -87,12 +110,14 @@ impl Evaluator {
             guard,
             selectors: plan_selectors,
             fetched: fetched.into_iter().map(Some).collect(),
+            annotations: Annotations::default(),
         }
     }
 
     /// Evaluates the plan's root (the plan's selectors must be the ones given to `new`).
-    pub fn run(mut self, plan_root: &Node) -> Result<Data> {
-        self.eval(plan_root)
+    pub fn run(mut self, plan_root: &Node) -> Result<(Data, Annotations)> {
+        let data = self.eval(plan_root)?;
+        Ok((data, self.annotations))
     }
 
     pub fn eval(&mut self, node: &Node) -> Result<Data> {
@@ -102,6 +127,11 @@ impl Evaluator {
             Node::String(s) => Data::String(s.clone()),
             Node::Vector(sel) => Data::Vector(self.instant_selector(*sel, false)?),
             Node::Matrix(sel) => Data::Matrix(self.matrix_selector(*sel)?),
+            Node::Subquery(sq) => {
+                let mut series = self.subquery_series(sq)?;
+                series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                Data::Matrix(series)
+            }
             Node::Negate(inner) => match self.eval(inner)? {
                 Data::Scalar(v) => Data::Scalar(v.into_iter().map(|x| -x).collect()),
                 Data::Vector(v) => Data::Vector(negate(v)?),
@@ -114,9 +144,14 @@ impl Evaluator {
             }
             Node::Aggregate(a) => {
                 let param = match &a.param {
-                    aggregate::AggregateParam::Scalar(p) => Some(self.scalar(p)?),
+                    AggregateParam::Scalar(p) => Some(self.scalar(p)?),
                     _ => None,
                 };
+                if a.op == AggOp::Quantile
+                    && let Some(q) = param.as_ref().and_then(|p| p.first())
+                {
+                    self.annotations.quantile_out_of_range(*q, &a.param_position);
+                }
                 let input = self.vector(&a.expr)?;
                 Data::Vector(aggregate::evaluate(
                     a,
@@ -140,6 +175,52 @@ impl Evaluator {
 
     pub fn vector(&mut self, node: &Node) -> Result<Vec<StepSeries>> {
         self.eval(node)?.into_vector()
+    }
+
+    /// The argument of a range function, read (a selector) or evaluated (a subquery).
+    pub fn range_arg(&mut self, node: &Node) -> Result<RangeArg> {
+        match node {
+            Node::Matrix(sel) => {
+                let (series, selector) = self.take(*sel)?;
+                Ok(RangeArg {
+                    series,
+                    range_ms: selector.range_ms,
+                    offset_ms: selector.offset_ms,
+                    at: selector.at,
+                })
+            }
+            Node::Subquery(sq) => Ok(RangeArg {
+                series: self.subquery_series(sq)?,
+                range_ms: sq.range_ms,
+                offset_ms: sq.offset_ms,
+                at: sq.at,
+            }),
+            other => Err(Error::Internal(format!(
+                "expected a range vector argument, got {other:?}"
+            ))),
+        }
+    }
+
+    /// Evaluates a subquery's body at its own steps; its points become samples stamped with
+    /// those steps' times, labels (metric name included) unchanged.
+    fn subquery_series(&mut self, sq: &SubqueryNode) -> Result<Vec<Series>> {
+        let outer = std::mem::replace(&mut self.steps, sq.steps);
+        let data = self.eval(&sq.inner);
+        self.steps = outer;
+        let steps = sq.steps;
+        let to_samples = |points: &[Point]| -> Vec<Sample> {
+            points
+                .iter()
+                .map(|p| Sample::new(steps.time(p.step as usize), p.value))
+                .collect()
+        };
+        // The parser allows subqueries of instant vectors only.
+        let series: Vec<Series> = data?
+            .into_vector()?
+            .into_iter()
+            .map(|s| Series::new(s.labels, to_samples(&s.points)))
+            .collect();
+        Ok(series.into_iter().filter(|s| !s.samples.is_empty()).collect())
     }
 
     fn take(&mut self, sel: usize) -> Result<(Vec<Series>, &Selector)> {
@@ -166,7 +247,7 @@ impl Evaluator {
             // Index of the first sample after the reference time; reference times never decrease.
             let mut next = 0usize;
             for step in 0..steps.count {
-                let reference = selector.reference_time(steps.time(step), &steps);
+                let reference = selector.reference_time(steps.time(step));
                 while next < s.samples.len() && s.samples[next].timestamp <= reference {
                     next += 1;
                 }
@@ -193,20 +274,27 @@ impl Evaluator {
         Ok(out)
     }
 
-    /// Applies a range function to every series of a range selector at every step. The function
-    /// sees the non-stale samples in `(ref - range, ref]`, never an empty window; returning `None`
-    /// leaves the step empty. Output keeps `__name__` only when `keep_name`.
+    /// Applies a range function to every series of a range argument at every step. The function
+    /// sees the non-stale samples in `(end - range, end]` (window ends never decrease), never an
+    /// empty window; returning `None` leaves the step empty. Output keeps `__name__` only when
+    /// `keep_name`; two outputs left with the same labels are an error even where their steps do
+    /// not overlap, as in Prometheus 3 (which merges only instant-vector results). With
+    /// `counter_info` (the argument's position), a series named unlike a counter that produced a
+    /// value earns Prometheus's "might not be a counter" info.
     pub fn range_function(
         &mut self,
-        sel: usize,
+        mut arg: RangeArg,
         keep_name: bool,
+        counter_info: Option<&str>,
         mut f: impl FnMut(&[Sample], Window, usize) -> Option<f64>,
     ) -> Result<Vec<StepSeries>> {
         let steps = self.steps;
         let guard = self.guard.clone();
-        let (series, selector) = self.take(sel)?;
-        let range_ms = selector.range_ms;
-        let mut out = Vec::with_capacity(series.len());
+        let range_ms = arg.range_ms;
+        let mut out = Vec::with_capacity(arg.series.len());
+        let mut not_counters: Vec<String> = Vec::new();
+        let series = std::mem::take(&mut arg.series);
+        let window_end = |t| arg.window_end(t);
         for mut s in series {
             guard.check()?;
             s.samples.retain(|x| !is_stale_nan(x.value));
@@ -214,7 +302,7 @@ impl Evaluator {
             let mut points = Vec::new();
             let (mut lo, mut hi) = (0usize, 0usize);
             for step in 0..steps.count {
-                let end = selector.reference_time(steps.time(step), &steps);
+                let end = window_end(steps.time(step));
                 let window = Window { end, range_ms };
                 while hi < samples.len() && samples[hi].timestamp <= end {
                     hi += 1;
@@ -232,10 +320,22 @@ impl Evaluator {
                     });
                 }
             }
+            if counter_info.is_some()
+                && !points.is_empty()
+                && let Some(name) = s.labels.get(METRIC_NAME)
+                && !COUNTER_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
+            {
+                not_counters.push(name.to_string());
+            }
             let labels = if keep_name { s.labels } else { drop_name(&s.labels) };
             out.push(StepSeries::new(labels, points));
         }
-        merge_series(out)
+        if let Some(position) = counter_info {
+            for name in not_counters {
+                self.annotations.possible_non_counter(&name, position);
+            }
+        }
+        distinct_series(out)
     }
 
     /// A range selector as a query result (instant queries only): the raw non-stale samples of
@@ -243,7 +343,7 @@ impl Evaluator {
     fn matrix_selector(&mut self, sel: usize) -> Result<Vec<Series>> {
         let steps = self.steps;
         let (series, selector) = self.take(sel)?;
-        let end = selector.reference_time(steps.start, &steps);
+        let end = selector.reference_time(steps.start);
         let window = Window {
             end,
             range_ms: selector.range_ms,
@@ -260,9 +360,10 @@ impl Evaluator {
     }
 }
 
-/// Unary minus on a vector: values negated, `__name__` dropped.
+/// Unary minus on a vector: values negated, `__name__` dropped (two results with the same labels
+/// are an error, as for range functions).
 fn negate(v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
-    merge_series(
+    distinct_series(
         v.into_iter()
             .map(|s| {
                 let points = s
@@ -279,6 +380,17 @@ fn negate(v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
     )
 }
 
+/// The series that have points; an error if two of them share a label set (Prometheus's
+/// `ContainsSameLabelset`).
+fn distinct_series(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    let series: Vec<StepSeries> = series.into_iter().filter(|s| !s.points.is_empty()).collect();
+    let mut seen = std::collections::HashSet::with_capacity(series.len());
+    if series.iter().any(|s| !seen.insert(&s.labels)) {
+        return Err(Error::duplicate_labelset());
+    }
+    Ok(series)
+}
+
 /// Convenience for callers that hold a plan: splits it so the evaluator owns the selectors.
 pub(crate) fn evaluate(
     plan: Plan,
@@ -286,7 +398,7 @@ pub(crate) fn evaluate(
     lookback_ms: i64,
     guard: Guard,
     fetched: Vec<Vec<Series>>,
-) -> Result<Data> {
+) -> Result<(Data, Annotations)> {
     let Plan { root, selectors } = plan;
     Evaluator::new(steps, lookback_ms, guard, selectors, fetched).run(&root)
 }

@@ -3,6 +3,7 @@
 //! time with an `Unsupported` error naming it.
 
 mod absent;
+mod date;
 mod histogram;
 mod label;
 mod math;
@@ -10,12 +11,13 @@ mod over_time;
 mod rate;
 mod sort;
 mod time;
+mod trend;
 
 use promql_parser::parser::{Call, Expr};
 use tributary_storage::types::Labels;
 
-use super::eval::Evaluator;
-use super::plan::{Node, Planner, string_arg, unwrap_parens};
+use super::eval::{Evaluator, RangeArg};
+use super::plan::{Node, Planner, string_arg};
 use super::value::{Data, Point, StepSeries, drop_name, merge_series};
 use crate::error::{Error, Result};
 
@@ -26,7 +28,15 @@ pub(crate) use rate::RateKind;
 pub(crate) enum Func {
     Rate(RateKind),
     OverTime(OverTime),
+    Deriv,
+    PredictLinear,
+    Resets,
+    Changes,
+    /// Carries the labels reported, as `Absent` does.
+    AbsentOverTime(Labels),
     Math(math::MathFn),
+    Pi,
+    Date(date::DateFn),
     Clamp,
     ClampMin,
     ClampMax,
@@ -40,21 +50,38 @@ pub(crate) enum Func {
     Sort {
         descending: bool,
     },
+    SortByLabel {
+        descending: bool,
+        labels: Vec<String>,
+    },
     LabelReplace(label::Replace),
     LabelJoin(label::Join),
     HistogramQuantile,
+    /// `histogram_count`, `histogram_sum`, ...: they read native histogram samples only, and
+    /// this store holds none (they are refused at ingest), so their answer is always empty.
+    NativeHistogramOnly,
 }
 
 #[derive(Debug)]
 pub(crate) struct CallNode {
     pub func: Func,
     pub args: Vec<Node>,
+    /// Where each argument starts in the query text (`line:col`, empty when unknown).
+    pub positions: Vec<String>,
+}
+
+impl CallNode {
+    fn position(&self, arg: usize) -> &str {
+        self.positions.get(arg).map_or("", String::as_str)
+    }
 }
 
 /// Plans a function call. The parser has already checked arity and argument types.
 pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
     let name = call.func.name;
+    let positions = planner.claim_call(name);
     let raw: Vec<&Expr> = call.args.args.iter().map(|a| a.as_ref()).collect();
+    let strings_from = |first: usize| raw[first..].iter().map(|e| string_arg(e)).collect::<Result<Vec<_>>>();
     let func = match name {
         "rate" => Func::Rate(RateKind::Rate),
         "increase" => Func::Rate(RateKind::Increase),
@@ -71,6 +98,12 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
         "stddev_over_time" => Func::OverTime(OverTime::Stddev),
         "stdvar_over_time" => Func::OverTime(OverTime::Stdvar),
         "quantile_over_time" => Func::OverTime(OverTime::Quantile),
+        "deriv" => Func::Deriv,
+        "predict_linear" => Func::PredictLinear,
+        "resets" => Func::Resets,
+        "changes" => Func::Changes,
+        "absent_over_time" => Func::AbsentOverTime(absent::labels_for(raw.first().copied())),
+        "pi" => Func::Pi,
         "clamp" => Func::Clamp,
         "clamp_min" => Func::ClampMin,
         "clamp_max" => Func::ClampMax,
@@ -82,42 +115,38 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
         "absent" => Func::Absent(absent::labels_for(raw.first().copied())),
         "sort" => Func::Sort { descending: false },
         "sort_desc" => Func::Sort { descending: true },
+        "sort_by_label" | "sort_by_label_desc" => Func::SortByLabel {
+            descending: name == "sort_by_label_desc",
+            labels: strings_from(1)?,
+        },
         "histogram_quantile" => Func::HistogramQuantile,
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
+            Func::NativeHistogramOnly
+        }
         "label_replace" => {
-            let strings = raw[1..].iter().map(|e| string_arg(e)).collect::<Result<Vec<_>>>()?;
+            let strings = strings_from(1)?;
             Func::LabelReplace(label::Replace::new(&strings[0], &strings[1], &strings[2], &strings[3])?)
         }
         "label_join" => {
-            let strings = raw[1..].iter().map(|e| string_arg(e)).collect::<Result<Vec<_>>>()?;
+            let strings = strings_from(1)?;
             Func::LabelJoin(label::Join::new(&strings[0], &strings[1], &strings[2..])?)
         }
-        other => match math::MathFn::from_name(other) {
-            Some(f) => Func::Math(f),
-            None => return Err(Error::unsupported(format!("the function {other}()"))),
+        other => match (math::MathFn::from_name(other), date::DateFn::from_name(other)) {
+            (Some(f), _) => Func::Math(f),
+            (_, Some(f)) => Func::Date(f),
+            _ => return Err(Error::unsupported(format!("the function {other}()"))),
         },
     };
     // String arguments were consumed into `func`; the rest become nodes.
     let node_args: Vec<&Expr> = match &func {
-        Func::LabelReplace(_) | Func::LabelJoin(_) => raw[..1].to_vec(),
+        Func::LabelReplace(_) | Func::LabelJoin(_) | Func::SortByLabel { .. } => raw[..1].to_vec(),
         _ => raw,
     };
-    let mut args = Vec::with_capacity(node_args.len());
-    for arg in node_args {
-        if let Expr::Subquery(_) = unwrap_parens(arg) {
-            return Err(Error::unsupported("subqueries"));
-        }
-        args.push(planner.node(arg)?);
-    }
-    Ok(Node::Call(Box::new(CallNode { func, args })))
-}
-
-fn matrix_arg(node: &Node) -> Result<usize> {
-    match node {
-        Node::Matrix(sel) => Ok(*sel),
-        other => Err(Error::Internal(format!(
-            "expected a range vector selector argument, got {other:?}"
-        ))),
-    }
+    let args = node_args
+        .into_iter()
+        .map(|arg| planner.node(arg))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Node::Call(Box::new(CallNode { func, args, positions })))
 }
 
 pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
@@ -126,25 +155,68 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
     Ok(match &call.func {
         Func::Rate(kind) => {
             let kind = *kind;
-            Data::Vector(ev.range_function(matrix_arg(&args[0])?, false, |w, window, _| {
-                rate::evaluate(kind, w, window)
-            })?)
+            let arg = ev.range_arg(&args[0])?;
+            // Prometheus 3 notes `rate`/`increase` of series not named like counters.
+            let counter_info = matches!(kind, RateKind::Rate | RateKind::Increase).then(|| call.position(0));
+            Data::Vector(ev.range_function(arg, false, counter_info, |w, window, _| rate::evaluate(kind, w, window))?)
         }
         Func::OverTime(kind) => {
             let kind = *kind;
-            let (phi, sel) = if kind == OverTime::Quantile {
-                (ev.scalar(&args[0])?, matrix_arg(&args[1])?)
+            let (phi, arg) = if kind == OverTime::Quantile {
+                (ev.scalar(&args[0])?, ev.range_arg(&args[1])?)
             } else {
-                (Vec::new(), matrix_arg(&args[0])?)
+                (Vec::new(), ev.range_arg(&args[0])?)
             };
             let keep_name = kind == OverTime::Last;
-            Data::Vector(ev.range_function(sel, keep_name, |w, _, step| {
-                Some(over_time::evaluate(kind, w, phi.get(step).copied().unwrap_or(f64::NAN)))
+            // Prometheus judges φ only where a window had samples to take the quantile of.
+            let mut used_phi = Vec::new();
+            let out = ev.range_function(arg, keep_name, None, |w, _, step| {
+                let q = phi.get(step).copied().unwrap_or(f64::NAN);
+                if kind == OverTime::Quantile {
+                    used_phi.push(q);
+                }
+                Some(over_time::evaluate(kind, w, q))
+            })?;
+            for q in used_phi {
+                ev.annotations.quantile_out_of_range(q, call.position(0));
+            }
+            Data::Vector(out)
+        }
+        Func::Deriv => range_values(ev, &args[0], |w, _| trend::deriv(w))?,
+        Func::Resets => range_values(ev, &args[0], |w, _| Some(trend::resets(w)))?,
+        Func::Changes => range_values(ev, &args[0], |w, _| Some(trend::changes(w)))?,
+        Func::PredictLinear => {
+            let arg = ev.range_arg(&args[0])?;
+            let seconds = ev.scalar(&args[1])?;
+            Data::Vector(ev.range_function(arg, false, None, |w, _, step| {
+                trend::predict_linear(w, steps.time(step), seconds[step])
             })?)
+        }
+        Func::AbsentOverTime(labels) => {
+            let arg = ev.range_arg(&args[0])?;
+            // Names are kept so that distinct series never merge; only presence matters.
+            let present = ev.range_function(arg, true, None, |_, _, _| Some(1.0))?;
+            Data::Vector(absent::evaluate(&present, labels, &steps))
         }
         Func::Math(f) => {
             let f = *f;
             Data::Vector(map_values(ev.vector(&args[0])?, |v, _| Some(f.apply(v)))?)
+        }
+        Func::Pi => Data::Scalar(vec![std::f64::consts::PI; steps.count]),
+        Func::Date(f) => {
+            let f = *f;
+            match args.first() {
+                Some(arg) => Data::Vector(map_values(ev.vector(arg)?, |v, _| Some(f.of_value(v)))?),
+                None => {
+                    let points = (0..steps.count)
+                        .map(|i| Point {
+                            step: i as u32,
+                            value: f.of_step_time(steps.time(i)),
+                        })
+                        .collect();
+                    Data::Vector(vec![StepSeries::new(Labels::default(), points)])
+                }
+            }
         }
         Func::Clamp | Func::ClampMin | Func::ClampMax => {
             let input = ev.vector(&args[0])?;
@@ -182,14 +254,45 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
         Func::Timestamp => Data::Vector(time::timestamp(ev, &args[0])?),
         Func::Absent(labels) => Data::Vector(absent::evaluate(&ev.vector(&args[0])?, labels, &steps)),
         Func::Sort { descending } => Data::Vector(sort::evaluate(ev.vector(&args[0])?, *descending, &steps)),
+        Func::SortByLabel { descending, labels } => {
+            Data::Vector(sort::by_label(ev.vector(&args[0])?, labels, *descending, &steps))
+        }
         Func::LabelReplace(r) => Data::Vector(r.apply(ev.vector(&args[0])?)?),
         Func::LabelJoin(j) => Data::Vector(j.apply(ev.vector(&args[0])?)?),
         Func::HistogramQuantile => {
             let phi = ev.scalar(&args[0])?;
             let input = ev.vector(&args[1])?;
-            Data::Vector(histogram::quantile(&phi, input, &steps, &ev.guard)?)
+            let positions = histogram::Positions {
+                phi: call.position(0),
+                buckets: call.position(1),
+            };
+            let guard = ev.guard.clone();
+            Data::Vector(histogram::quantile(
+                &phi,
+                input,
+                &steps,
+                &guard,
+                &mut ev.annotations,
+                positions,
+            )?)
+        }
+        Func::NativeHistogramOnly => {
+            ev.vector(&args[0])?;
+            Data::Vector(Vec::new())
         }
     })
+}
+
+/// A range function whose value depends only on the window's samples.
+fn range_values(
+    ev: &mut Evaluator,
+    arg: &Node,
+    f: impl Fn(&[tributary_storage::types::Sample], usize) -> Option<f64>,
+) -> Result<Data> {
+    let arg: RangeArg = ev.range_arg(arg)?;
+    Ok(Data::Vector(
+        ev.range_function(arg, false, None, |w, _, step| f(w, step))?,
+    ))
 }
 
 /// Maps every value of every series (given its step), dropping `__name__` as value-changing

@@ -1,6 +1,7 @@
-//! Turns the parser's AST into the evaluator's plan: selectors are numbered and their matchers
-//! converted, modifiers resolved to milliseconds, and anything the engine cannot evaluate is
-//! rejected here, before any data is read.
+//! Turns the parser's AST into the evaluator's plan: selectors are numbered, their matchers
+//! converted and the time range each must read computed; modifiers are resolved to milliseconds
+//! (`@ start()`/`@ end()` to the query's bounds), subqueries get the steps they are evaluated at,
+//! and anything the engine cannot evaluate is rejected here, before any data is read.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,12 +11,15 @@ use promql_parser::parser::token::{
     T_LSS, T_LTE, T_LUNLESS, T_MAX, T_MIN, T_MOD, T_MUL, T_NEQ, T_POW, T_QUANTILE, T_STDDEV, T_STDVAR, T_SUB, T_SUM,
     T_TOPK,
 };
-use promql_parser::parser::{AtModifier, Expr, LabelModifier, Offset, VectorMatchCardinality, VectorSelector};
+use promql_parser::parser::{
+    AtModifier, Expr, LabelModifier, Offset, SubqueryExpr, VectorMatchCardinality, VectorSelector,
+};
 use tributary_storage::types::{METRIC_NAME, MatchOp, Matcher, TimeRange, TimestampMs};
 
 use super::aggregate::{AggOp, AggregateNode, AggregateParam, Grouping};
 use super::binary::{BinOp, BinaryNode, Cardinality, Matching};
 use super::functions::{self, CallNode};
+use super::position::{CallSite, call_sites, line_col};
 use super::value::Steps;
 use crate::error::{Error, Result};
 
@@ -35,6 +39,8 @@ pub(crate) enum Node {
     Vector(usize),
     /// A range vector selector (index into [`Plan::selectors`]); its range is on the selector.
     Matrix(usize),
+    /// `expr[range:step]`: a range vector computed by evaluating `expr` at its own steps.
+    Subquery(Box<SubqueryNode>),
     /// Unary minus.
     Negate(Box<Node>),
     Binary(Box<BinaryNode>),
@@ -42,12 +48,16 @@ pub(crate) enum Node {
     Call(Box<CallNode>),
 }
 
-/// `@` resolved against the query: `start()`/`end()` are the query's bounds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum At {
-    Start,
-    End,
-    Fixed(TimestampMs),
+/// A subquery. Its inner expression is evaluated at `steps`: multiples of the subquery step
+/// (counted from the Unix epoch, as Prometheus aligns them) covering every window the enclosing
+/// steps need; each enclosing step then sees the points in its window `(end - range, end]`.
+#[derive(Debug)]
+pub(crate) struct SubqueryNode {
+    pub inner: Node,
+    pub steps: Steps,
+    pub range_ms: i64,
+    pub offset_ms: i64,
+    pub at: Option<TimestampMs>,
 }
 
 /// One selector of the query: what to read and how its windows sit relative to a step.
@@ -56,36 +66,56 @@ pub(crate) struct Selector {
     /// Alternatives (the `or` form of label matchers); a series matching any set is selected.
     pub matcher_sets: Vec<Vec<Matcher>>,
     pub offset_ms: i64,
-    pub at: Option<At>,
+    /// The `@` time, `start()`/`end()` already resolved to the query's bounds.
+    pub at: Option<TimestampMs>,
     /// Zero for instant selectors.
     pub range_ms: i64,
+    /// The closed interval of samples any step can see; `None` when the selector is evaluated at
+    /// no step at all (inside a subquery whose windows hold no step).
+    pub fetch: Option<TimeRange>,
 }
 
 impl Selector {
     /// The time a step's window ends at: the step (or the `@` time), minus the offset.
-    pub fn reference_time(&self, t: TimestampMs, steps: &Steps) -> TimestampMs {
-        let base = match self.at {
-            None => t,
-            Some(At::Start) => steps.start,
-            Some(At::End) => steps.end,
-            Some(At::Fixed(ms)) => ms,
-        };
-        base.saturating_sub(self.offset_ms)
+    pub fn reference_time(&self, t: TimestampMs) -> TimestampMs {
+        self.at.unwrap_or(t).saturating_sub(self.offset_ms)
     }
 
-    /// The closed interval of samples any step can see. Windows are left-open, so the first
-    /// millisecond of the earliest window is excluded.
-    pub fn fetch_range(&self, steps: &Steps, lookback_ms: i64) -> TimeRange {
+    /// Windows are left-open, so the first millisecond of the earliest window is excluded.
+    fn fetch_range(&self, steps: &Steps, lookback_ms: i64) -> Option<TimeRange> {
+        if steps.count == 0 {
+            return None;
+        }
         let width = if self.range_ms > 0 { self.range_ms } else { lookback_ms };
-        let first = self.reference_time(steps.start, steps);
-        let last = self.reference_time(steps.end, steps);
-        TimeRange::new(first.saturating_sub(width).saturating_add(1), last)
+        let first = self.reference_time(steps.start);
+        let last = self.reference_time(steps.end);
+        Some(TimeRange::new(first.saturating_sub(width).saturating_add(1), last))
     }
 }
 
+/// What planning needs to know about the query beyond its text.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PlanContext<'a> {
+    /// The original query text (for the positions annotations report).
+    pub query: &'a str,
+    pub steps: Steps,
+    pub lookback_ms: i64,
+    pub default_subquery_step_ms: i64,
+}
+
 /// Builds a plan from a parsed expression.
-pub(crate) fn plan(expr: &Expr) -> Result<Plan> {
-    let mut planner = Planner { selectors: Vec::new() };
+pub(crate) fn plan(expr: &Expr, ctx: PlanContext<'_>) -> Result<Plan> {
+    let mut planner = Planner {
+        selectors: Vec::new(),
+        query_start: ctx.steps.start,
+        query_end: ctx.steps.end,
+        steps: ctx.steps,
+        lookback_ms: ctx.lookback_ms,
+        default_subquery_step_ms: ctx.default_subquery_step_ms.max(1),
+        query: ctx.query.to_string(),
+        sites: call_sites(ctx.query),
+        next_site: 0,
+    };
     let root = planner.node(expr)?;
     Ok(Plan {
         root,
@@ -96,6 +126,15 @@ pub(crate) fn plan(expr: &Expr) -> Result<Plan> {
 #[derive(Debug)]
 pub(crate) struct Planner {
     selectors: Vec<Selector>,
+    query_start: TimestampMs,
+    query_end: TimestampMs,
+    /// The steps the expression being planned is evaluated at (a subquery's inside its body).
+    steps: Steps,
+    lookback_ms: i64,
+    default_subquery_step_ms: i64,
+    query: String,
+    sites: Vec<CallSite>,
+    next_site: usize,
 }
 
 impl Planner {
@@ -107,7 +146,7 @@ impl Planner {
             Expr::Unary(u) => Node::Negate(Box::new(self.node(&u.expr)?)),
             Expr::VectorSelector(vs) => Node::Vector(self.selector(vs, Duration::ZERO)?),
             Expr::MatrixSelector(ms) => Node::Matrix(self.selector(&ms.vs, ms.range)?),
-            Expr::Subquery(_) => return Err(Error::unsupported("subqueries")),
+            Expr::Subquery(sq) => Node::Subquery(Box::new(self.subquery(sq)?)),
             Expr::Extension(_) => return Err(Error::unsupported("extension expressions")),
             Expr::Binary(b) => {
                 let op = binary_op(b.op.id())?;
@@ -144,7 +183,9 @@ impl Planner {
                 }))
             }
             Expr::Aggregate(a) => {
-                let op = aggregate_op(a.op.id(), &a.op.to_string())?;
+                let name = a.op.to_string();
+                let op = aggregate_op(a.op.id(), &name)?;
+                let positions = self.claim_call(&name);
                 let param = match (&a.param, op) {
                     (Some(p), AggOp::CountValues) => AggregateParam::Label(string_arg(p)?),
                     (Some(p), _) => AggregateParam::Scalar(self.node(p)?),
@@ -169,9 +210,74 @@ impl Planner {
                     expr: self.node(&a.expr)?,
                     param,
                     grouping,
+                    param_position: positions.into_iter().next().unwrap_or_default(),
                 }))
             }
             Expr::Call(call) => functions::plan_call(self, call)?,
+        })
+    }
+
+    /// Claims the next call site of `name` in the text and returns where its arguments start
+    /// (`line:col`, empty when unknown). Calls are planned in textual order, so the first
+    /// unclaimed site with the name is this call's.
+    pub fn claim_call(&mut self, name: &str) -> Vec<String> {
+        let found = self.sites[self.next_site..]
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(name));
+        match found {
+            Some(i) => {
+                let site = self.next_site + i;
+                self.next_site = site + 1;
+                self.sites[site]
+                    .args
+                    .iter()
+                    .map(|&offset| line_col(&self.query, offset))
+                    .collect()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Plans a subquery's body at the steps Prometheus evaluates it at: from the first multiple
+    /// of the step after the earliest window start (windows are left-open) to the latest window
+    /// end. With `@`, every enclosing step shares the one window ending at the `@` time.
+    fn subquery(&mut self, sq: &SubqueryExpr) -> Result<SubqueryNode> {
+        let range_ms = duration_ms(sq.range);
+        let step_ms = match sq.step.map(duration_ms) {
+            Some(step) if step > 0 => step,
+            _ => self.default_subquery_step_ms,
+        };
+        let offset_ms = offset_ms(sq.offset.as_ref());
+        let at = self.resolve_at(sq.at.as_ref());
+        let outer = self.steps;
+        let window_end = |t: TimestampMs| at.unwrap_or(t).saturating_sub(offset_ms);
+        let steps = if outer.count == 0 {
+            Steps::empty()
+        } else {
+            let earliest = window_end(outer.start).saturating_sub(range_ms);
+            let mut first = step_ms * (earliest / step_ms);
+            if first <= earliest {
+                first += step_ms;
+            }
+            Steps::aligned(first, window_end(outer.end), step_ms)
+        };
+        self.steps = steps;
+        let inner = self.node(&sq.expr);
+        self.steps = outer;
+        Ok(SubqueryNode {
+            inner: inner?,
+            steps,
+            range_ms,
+            offset_ms,
+            at,
+        })
+    }
+
+    fn resolve_at(&self, at: Option<&AtModifier>) -> Option<TimestampMs> {
+        at.map(|at| match at {
+            AtModifier::Start => self.query_start,
+            AtModifier::End => self.query_end,
+            AtModifier::At(t) => system_time_ms(*t),
         })
     }
 
@@ -198,23 +304,24 @@ impl Planner {
                 })
                 .collect::<Result<Vec<_>>>()?
         };
-        let offset_ms = match &vs.offset {
-            None => 0,
-            Some(Offset::Pos(d)) => duration_ms(*d),
-            Some(Offset::Neg(d)) => -duration_ms(*d),
-        };
-        let at = vs.at.as_ref().map(|at| match at {
-            AtModifier::Start => At::Start,
-            AtModifier::End => At::End,
-            AtModifier::At(t) => At::Fixed(system_time_ms(*t)),
-        });
-        self.selectors.push(Selector {
+        let mut selector = Selector {
             matcher_sets,
-            offset_ms,
-            at,
+            offset_ms: offset_ms(vs.offset.as_ref()),
+            at: self.resolve_at(vs.at.as_ref()),
             range_ms: duration_ms(range),
-        });
+            fetch: None,
+        };
+        selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
+        self.selectors.push(selector);
         Ok(self.selectors.len() - 1)
+    }
+}
+
+fn offset_ms(offset: Option<&Offset>) -> i64 {
+    match offset {
+        None => 0,
+        Some(Offset::Pos(d)) => duration_ms(*d),
+        Some(Offset::Neg(d)) => -duration_ms(*d),
     }
 }
 
@@ -338,45 +445,76 @@ fn aggregate_op(id: u16, name: &str) -> Result<AggOp> {
 mod tests {
     use super::*;
 
-    fn plan_of(q: &str) -> Result<Plan> {
-        plan(&promql_parser::parser::parse(q).unwrap())
+    fn plan_at(q: &str, steps: Steps) -> Result<Plan> {
+        let ctx = PlanContext {
+            query: q,
+            steps,
+            lookback_ms: 300_000,
+            default_subquery_step_ms: 60_000,
+        };
+        plan(&promql_parser::parser::parse(q).unwrap(), ctx)
     }
 
     #[test]
     fn selectors_resolve_offset_at_and_range() {
-        let p = plan_of(r#"rate(foo{a=~"x.*"}[5m] offset 1m @ 100)"#).unwrap();
-        let s = &p.selectors[0];
-        assert_eq!(
-            (s.range_ms, s.offset_ms, s.at),
-            (300_000, 60_000, Some(At::Fixed(100_000)))
-        );
-        assert_eq!(s.matcher_sets[0].len(), 2);
         let steps = Steps::range(0, 1_000_000, 1000);
+        let p = plan_at(r#"rate(foo{a=~"x.*"}[5m] offset 1m @ 100)"#, steps).unwrap();
+        let s = &p.selectors[0];
+        assert_eq!((s.range_ms, s.offset_ms, s.at), (300_000, 60_000, Some(100_000)));
+        assert_eq!(s.matcher_sets[0].len(), 2);
         // @ pins every step to 100s, minus the 1m offset; the window is (40s - 5m, 40s].
-        assert_eq!(s.fetch_range(&steps, 1), TimeRange::new(40_000 - 300_000 + 1, 40_000));
+        assert_eq!(s.fetch, Some(TimeRange::new(40_000 - 300_000 + 1, 40_000)));
     }
 
     #[test]
     fn instant_selectors_fetch_the_lookback_window() {
-        let p = plan_of("foo offset -1m").unwrap();
         let steps = Steps::range(600_000, 900_000, 15_000);
-        assert_eq!(
-            p.selectors[0].fetch_range(&steps, 300_000),
-            TimeRange::new(360_001, 960_000)
-        );
-        let p = plan_of("foo @ end()").unwrap();
-        assert_eq!(
-            p.selectors[0].fetch_range(&steps, 300_000),
-            TimeRange::new(600_001, 900_000)
-        );
+        let p = plan_at("foo offset -1m", steps).unwrap();
+        assert_eq!(p.selectors[0].fetch, Some(TimeRange::new(360_001, 960_000)));
+        let p = plan_at("foo @ end()", steps).unwrap();
+        assert_eq!(p.selectors[0].fetch, Some(TimeRange::new(600_001, 900_000)));
+        let p = plan_at("foo @ start()", steps).unwrap();
+        assert_eq!(p.selectors[0].at, Some(600_000));
+    }
+
+    #[test]
+    fn subqueries_are_evaluated_at_aligned_steps_inside_left_open_windows() {
+        // Instant query at 1000.5s: window (400.5s, 1000.5s]; steps at multiples of 60s.
+        let p = plan_at("max_over_time(foo[10m:1m])", Steps::instant(1_000_500)).unwrap();
+        let Node::Call(call) = &p.root else {
+            panic!("{:?}", p.root)
+        };
+        let Node::Subquery(sq) = &call.args[0] else { panic!() };
+        assert_eq!((sq.steps.start, sq.steps.end, sq.steps.count), (420_000, 960_000, 10));
+        // The inner selector reads the lookback window before the first inner step.
+        assert_eq!(p.selectors[0].fetch, Some(TimeRange::new(120_001, 960_000)));
+        // A window starting exactly on a step excludes it (left-open); the default step is 1m.
+        let p = plan_at("foo[2m:]", Steps::instant(600_000)).unwrap();
+        let Node::Subquery(sq) = &p.root else { panic!() };
+        assert_eq!((sq.steps.start, sq.steps.count), (540_000, 2));
+        // @ and offset move the one window every step shares.
+        let p = plan_at("foo[1m:30s] @ 300 offset 1m", Steps::range(0, 10_000_000, 1000)).unwrap();
+        let Node::Subquery(sq) = &p.root else { panic!() };
+        assert_eq!((sq.steps.start, sq.steps.end, sq.steps.count), (210_000, 240_000, 2));
+        // A window holding no step evaluates nothing and reads nothing.
+        let p = plan_at("foo[10s:1m]", Steps::instant(90_000)).unwrap();
+        assert_eq!(p.selectors[0].fetch, None);
     }
 
     #[test]
     fn unsupported_features_are_named() {
-        let err = plan_of("rate(foo[5m:1m])").unwrap_err();
-        assert!(err.to_string().contains("subqueries"), "{err}");
-        let err = plan_of("limitk(2, foo)").unwrap_err();
+        let err = plan_at("limitk(2, foo)", Steps::instant(0)).unwrap_err();
         assert!(err.to_string().contains("limitk"), "{err}");
+    }
+
+    #[test]
+    fn calls_claim_their_positions_in_text_order() {
+        let p = plan_at("sum(rate(a[1m])) + quantile(2, rate(b[1m]))", Steps::instant(0)).unwrap();
+        let Node::Binary(b) = &p.root else { panic!() };
+        let Node::Aggregate(q) = &b.rhs else { panic!() };
+        assert_eq!(q.param_position, "1:29");
+        let Node::Call(rate) = &q.expr else { panic!() };
+        assert_eq!(rate.positions, vec!["1:37".to_string()]);
     }
 
     #[test]

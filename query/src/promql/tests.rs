@@ -5,6 +5,8 @@ mod algebra;
 mod functions;
 mod operators;
 mod selectors;
+mod subqueries;
+mod trends;
 
 use std::sync::Arc;
 

@@ -75,6 +75,31 @@ impl Steps {
         }
     }
 
+    /// `start, start + interval, ...` up to `end` inclusive, ending at the last step actually
+    /// taken; no steps at all when `end < start` (a subquery window holding no aligned time).
+    pub fn aligned(start: TimestampMs, end: TimestampMs, interval: i64) -> Self {
+        if end < start {
+            return Self::empty();
+        }
+        let count = ((end - start) / interval) as usize + 1;
+        Self {
+            start,
+            end: start + (count as i64 - 1) * interval,
+            interval,
+            count,
+        }
+    }
+
+    /// No steps: every node evaluates to nothing.
+    pub fn empty() -> Self {
+        Self {
+            start: 0,
+            end: -1,
+            interval: 1,
+            count: 0,
+        }
+    }
+
     pub fn time(&self, step: usize) -> TimestampMs {
         self.start + step as i64 * self.interval
     }

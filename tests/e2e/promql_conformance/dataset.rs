@@ -123,7 +123,8 @@ impl Builder {
                             13 => &[100, 150],
                             _ => &[],
                         };
-                        let mut v = self.rng.below(1000);
+                        // Long-running processes: counters start far from zero (see `histograms`).
+                        let mut v = 1000.0 + self.rng.below(1000);
                         let mut points = Vec::new();
                         for k in 0..SAMPLES {
                             if resets.contains(&k) {
@@ -161,8 +162,12 @@ impl Builder {
                     let amplitude = 5.0 + 5.0 * si as f64;
                     let noise: Vec<f64> = (0..SAMPLES).map(|_| self.rng.unit()).collect();
                     let labels = [("cluster", *cluster), ("instance", *instance), ("sensor", *sensor)];
-                    let temperature = (0..SAMPLES)
-                        .map(|k| (k, amplitude * (k as f64 / 7.0 + phase).sin() + offset + noise[k as usize]));
+                    let temperature = (0..SAMPLES).map(|k| {
+                        (
+                            k,
+                            amplitude * (k as f64 / 7.0 + phase).sin() + offset + noise[k as usize],
+                        )
+                    });
                     self.push(&with_name("temperature_celsius", &labels), temperature);
                     let ratio = (0..SAMPLES).map(|k| (k, 0.99 * (k as f64 / 5.0 + phase).sin()));
                     self.push(&with_name("ratio_gauge", &labels), ratio);
@@ -171,7 +176,11 @@ impl Builder {
                     .map(|k| (k, 8e9 + (self.rng.below(100_000_000) * 16.0)))
                     .collect();
                 self.push(
-                    &[("__name__", "node_memory_bytes"), ("cluster", cluster), ("instance", instance)],
+                    &[
+                        ("__name__", "node_memory_bytes"),
+                        ("cluster", cluster),
+                        ("instance", instance),
+                    ],
                     memory,
                 );
             }
@@ -198,8 +207,13 @@ impl Builder {
             for job in JOBS {
                 let reset_at = (cluster == "ap-3" && job == "worker").then_some(90);
                 let bounds: Vec<f64> = BUCKETS.iter().map(|b| b.parse().unwrap()).collect();
-                let mut counts = [0.0f64; 7];
-                let mut sum = 0.0;
+                // Counts start where a long-running process has them. A counter starting near
+                // zero inside a rate window is extrapolated differently by Prometheus 3 (zero
+                // point cut after the extrapolation threshold) than by 2.x (before it).
+                let total = 1000.0 + self.rng.below(4000);
+                let fractions = [0.05, 0.12, 0.3, 0.55, 0.8, 0.95, 1.0];
+                let mut counts = fractions.map(|f: f64| (f * total).round());
+                let mut sum = total * 0.7;
                 let mut rows: Vec<([f64; 7], f64)> = Vec::new();
                 for k in 0..SAMPLES {
                     if Some(k) == reset_at {
@@ -217,9 +231,10 @@ impl Builder {
                     }
                     rows.push((counts, sum));
                 }
+                let bucket_name = name("bucket");
                 for (b, le) in BUCKETS.iter().enumerate() {
                     let labels = [
-                        ("__name__", name("bucket").as_str()),
+                        ("__name__", bucket_name.as_str()),
                         ("cluster", cluster),
                         ("job", job),
                         ("le", le),
@@ -255,16 +270,29 @@ impl Builder {
                 ("job", "broken"),
                 ("le", le),
             ];
-            self.push(&labels, (0..SAMPLES).map(|k| (k, per_sample[b] * k as f64)));
+            self.push(&labels, (0..SAMPLES).map(|k| (k, per_sample[b] * (k + 500) as f64)));
         }
     }
 
     /// `odd_gauge{kind}`: NaN, ±Inf, only-NaN, huge, tiny, signed zeros and negative series.
     fn odd_values(&mut self) {
-        let kinds: [(&str, fn(i64) -> f64); 8] = [
+        type Kind = (&'static str, fn(i64) -> f64);
+        let kinds: [Kind; 8] = [
             ("nan", |k| if k % 7 == 3 { NAN } else { k as f64 / 3.0 - 20.0 }),
-            ("posinf", |k| if k % 11 == 5 { f64::INFINITY } else { 2.5 * (k as f64).sin() }),
-            ("neginf", |k| if k % 13 == 0 { f64::NEG_INFINITY } else { (k as f64).cos() - 0.5 }),
+            ("posinf", |k| {
+                if k % 11 == 5 {
+                    f64::INFINITY
+                } else {
+                    2.5 * (k as f64).sin()
+                }
+            }),
+            ("neginf", |k| {
+                if k % 13 == 0 {
+                    f64::NEG_INFINITY
+                } else {
+                    (k as f64).cos() - 0.5
+                }
+            }),
             ("allnan", |_| NAN),
             ("big", |k| 1e300 * (1.5 + (k as f64 / 3.0).sin())),
             ("tiny", |k| 1e-300 * (k as f64 + 1.0)),
@@ -300,7 +328,28 @@ impl Builder {
                     }
                 }
                 self.push(
-                    &[("__name__", "flappy_gauge"), ("cluster", cluster), ("instance", instance)],
+                    &[
+                        ("__name__", "flappy_gauge"),
+                        ("cluster", cluster),
+                        ("instance", instance),
+                    ],
+                    points,
+                );
+                // A counter with the same gaps, for rates across them.
+                let mut v = 10_000.0 + self.rng.below(1000);
+                let mut points = Vec::new();
+                for k in 0..SAMPLES {
+                    v += self.rng.below(30);
+                    if present(k) {
+                        points.push((k, v));
+                    }
+                }
+                self.push(
+                    &[
+                        ("__name__", "gappy_requests_total"),
+                        ("cluster", cluster),
+                        ("instance", instance),
+                    ],
                     points,
                 );
                 idx += 1;
@@ -320,7 +369,11 @@ impl Builder {
                     }
                 }
                 self.push(
-                    &[("__name__", "stale_gauge"), ("cluster", cluster), ("instance", instance)],
+                    &[
+                        ("__name__", "stale_gauge"),
+                        ("cluster", cluster),
+                        ("instance", instance),
+                    ],
                     points,
                 );
             }
@@ -349,14 +402,7 @@ impl Builder {
     /// `boot_time_seconds`: Unix times across leap days, the epoch, before it, and far ahead,
     /// each advancing 7919 s per sample, for the date functions.
     fn info_and_dates(&mut self) {
-        let starts = [
-            1_709_214_310.0,
-            0.0,
-            -86_401.0,
-            951_782_399.5,
-            4_107_455_999.0,
-            1e11,
-        ];
+        let starts = [1_709_214_310.0, 0.0, -86_401.0, 951_782_399.5, 4_107_455_999.0, 1e11];
         for (i, start) in starts.iter().enumerate() {
             let instance = format!("i-{i}");
             let labels = [

@@ -98,6 +98,16 @@ impl Config {
         let span = (self.samples_per_series as i64 + 1) * interval;
         (now_ms - span).div_euclid(interval) * interval
     }
+
+    /// Every scrape offset (ms within the interval) that some series of the workload uses:
+    /// sample timestamps are `start_ms + round * interval_ms + offset`. Query benchmarks pick
+    /// evaluation times off these, so no range-window boundary lands exactly on a sample.
+    pub fn scrape_offsets(&self) -> std::collections::BTreeSet<u64> {
+        (0..self.clusters)
+            .flat_map(|c| catalog::build(self.seed, c, self.series_per_cluster, self.interval_ms))
+            .map(|s| s.offset_ms)
+            .collect()
+    }
 }
 
 /// One remote-write request body and what it carries.

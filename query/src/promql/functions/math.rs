@@ -1,5 +1,7 @@
-//! Element-wise math: `abs`, `ceil`, `floor`, `exp`, `ln`, `log2`, `log10`, `sqrt`, `sgn`,
-//! `round` and the `clamp` family.
+//! Element-wise math: `abs`, `ceil`, `floor`, `exp`, `ln`, `log2`, `log10`, `sqrt`, `sgn`, the
+//! trigonometric and hyperbolic functions, `deg`, `rad`, `round` and the `clamp` family.
+//! Transcendental functions come from the platform's libm, which may differ from Go's `math`
+//! in the last bit.
 
 use crate::promql::statistics::{go_log2, go_log10, go_max, go_min};
 
@@ -14,6 +16,20 @@ pub(crate) enum MathFn {
     Log10,
     Sqrt,
     Sgn,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Asinh,
+    Acosh,
+    Atanh,
+    Deg,
+    Rad,
 }
 
 impl MathFn {
@@ -28,6 +44,20 @@ impl MathFn {
             "log10" => MathFn::Log10,
             "sqrt" => MathFn::Sqrt,
             "sgn" => MathFn::Sgn,
+            "sin" => MathFn::Sin,
+            "cos" => MathFn::Cos,
+            "tan" => MathFn::Tan,
+            "asin" => MathFn::Asin,
+            "acos" => MathFn::Acos,
+            "atan" => MathFn::Atan,
+            "sinh" => MathFn::Sinh,
+            "cosh" => MathFn::Cosh,
+            "tanh" => MathFn::Tanh,
+            "asinh" => MathFn::Asinh,
+            "acosh" => MathFn::Acosh,
+            "atanh" => MathFn::Atanh,
+            "deg" => MathFn::Deg,
+            "rad" => MathFn::Rad,
             _ => return None,
         })
     }
@@ -46,6 +76,21 @@ impl MathFn {
             MathFn::Sgn if v < 0.0 => -1.0,
             MathFn::Sgn if v > 0.0 => 1.0,
             MathFn::Sgn => v,
+            MathFn::Sin => v.sin(),
+            MathFn::Cos => v.cos(),
+            MathFn::Tan => v.tan(),
+            MathFn::Asin => v.asin(),
+            MathFn::Acos => v.acos(),
+            MathFn::Atan => v.atan(),
+            MathFn::Sinh => v.sinh(),
+            MathFn::Cosh => v.cosh(),
+            MathFn::Tanh => v.tanh(),
+            MathFn::Asinh => v.asinh(),
+            MathFn::Acosh => v.acosh(),
+            MathFn::Atanh => v.atanh(),
+            // The same operation order as Prometheus, so the rounding is the same.
+            MathFn::Deg => v * 180.0 / std::f64::consts::PI,
+            MathFn::Rad => v * std::f64::consts::PI / 180.0,
         }
     }
 }
@@ -82,6 +127,14 @@ mod tests {
         assert!(MathFn::Sgn.apply(-0.0).is_sign_negative());
         assert!(MathFn::Sgn.apply(f64::NAN).is_nan());
         assert_eq!(MathFn::from_name("deriv"), None);
+        assert_eq!(MathFn::Deg.apply(std::f64::consts::PI), 180.0);
+        assert_eq!(MathFn::Rad.apply(180.0), std::f64::consts::PI);
+        assert_eq!(MathFn::Sin.apply(0.0), 0.0);
+        assert_eq!(MathFn::Cos.apply(0.0), 1.0);
+        assert_eq!(MathFn::Atanh.apply(1.0), f64::INFINITY);
+        assert!(MathFn::Acosh.apply(0.5).is_nan());
+        assert!(MathFn::Asin.apply(2.0).is_nan());
+        assert_eq!(MathFn::Tanh.apply(f64::INFINITY), 1.0);
     }
 
     #[test]

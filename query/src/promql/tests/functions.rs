@@ -159,6 +159,33 @@ async fn dropping_the_name_can_collide_label_sets() {
     );
 }
 
+#[tokio::test]
+async fn collisions_are_errors_for_range_functions_but_merge_for_instant_functions() {
+    // `old` stops at 10s, `new` starts at 400s: beyond the 5m lookback, so no step sees both.
+    let e = engine(&[
+        (r#"old{x="1"}"#, &[(0, 1.0), (10, 2.0)]),
+        (r#"new{x="1"}"#, &[(400, 3.0), (410, 4.0)]),
+    ]);
+    let q = |f: &str| format!(r#"{f}({{__name__=~"old|new"}})"#);
+    // Prometheus 3 rejects any repeated label set among a range function's results...
+    let err = e
+        .range(r#"count_over_time({__name__=~"old|new"}[2m])"#, 0, 480_000, 120_000)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "vector cannot contain metrics with the same labelset");
+    let err = e.range(&q("-"), 0, 480_000, 120_000).await.unwrap_err();
+    assert_eq!(err.to_string(), "vector cannot contain metrics with the same labelset");
+    // ...but merges instant-vector function results that never meet at a step.
+    let v = e.range(&q("abs"), 0, 480_000, 120_000).await.unwrap();
+    assert_eq!(
+        matrix(&v),
+        vec![(
+            r#"{x="1"}"#.to_string(),
+            vec![(0, 1.0), (120, 2.0), (240, 2.0), (480, 4.0)]
+        )]
+    );
+}
+
 fn http() -> Engine {
     engine(&[
         (r#"http{job="api",instance="a",code="200"}"#, &[(10, 1.0)]),

@@ -1,0 +1,142 @@
+//! Annotations: what Prometheus says beside an answer without failing the query — warnings
+//! (`PromQL warning: ...`) and infos (`PromQL info: ...`), each ending with the position of the
+//! expression it is about. The texts are Prometheus 3's, since clients show them verbatim.
+
+use super::value::format_plain;
+
+/// Warnings and infos of one query, each listed once, in the order first raised.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Annotations {
+    pub warnings: Vec<String>,
+    pub infos: Vec<String>,
+}
+
+impl Annotations {
+    pub fn is_empty(&self) -> bool {
+        self.warnings.is_empty() && self.infos.is_empty()
+    }
+
+    pub fn warn(&mut self, text: String) {
+        if !self.warnings.contains(&text) {
+            self.warnings.push(text);
+        }
+    }
+
+    pub fn info(&mut self, text: String) {
+        if !self.infos.contains(&text) {
+            self.infos.push(text);
+        }
+    }
+
+    pub(crate) fn quantile_out_of_range(&mut self, q: f64, position: &str) {
+        if q.is_nan() || !(0.0..=1.0).contains(&q) {
+            self.warn(at(
+                &format!(
+                    "PromQL warning: quantile value should be between 0 and 1, got {}",
+                    go_format_g(q)
+                ),
+                position,
+            ));
+        }
+    }
+
+    pub(crate) fn bad_bucket_label(&mut self, metric_name: &str, le: &str, position: &str) {
+        let mut text = format!("PromQL warning: bucket label \"le\" is missing or has a malformed value of {le:?}");
+        if !metric_name.is_empty() {
+            text.push_str(&format!(" for metric name {metric_name:?}"));
+        }
+        self.warn(at(&text, position));
+    }
+
+    pub(crate) fn possible_non_counter(&mut self, metric_name: &str, position: &str) {
+        self.info(at(
+            &format!(
+                "PromQL info: metric might not be a counter, name does not end in \
+                 _total/_sum/_count/_bucket: {metric_name:?}"
+            ),
+            position,
+        ));
+    }
+
+    pub(crate) fn forced_monotonicity(&mut self, position: &str) {
+        self.info(at(
+            "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see \
+             https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)",
+            position,
+        ));
+    }
+}
+
+/// Prometheus's `annoErr`: the message, then ` (line:col)` when the position is known.
+fn at(text: &str, position: &str) -> String {
+    if position.is_empty() {
+        text.to_string()
+    } else {
+        format!("{text} ({position})")
+    }
+}
+
+/// Go's `%g` for a float: shortest digits, exponent form (`1e+06`, `1e-05`) below 1e-4 and from
+/// 1e6 up.
+pub(crate) fn go_format_g(f: f64) -> String {
+    if !f.is_finite() || f == 0.0 {
+        return format_plain(f);
+    }
+    let exp = f.abs().log10().floor() as i32;
+    if (-4..6).contains(&exp) {
+        return format_plain(f);
+    }
+    let formatted = format!("{f:e}");
+    let (mantissa, exponent) = formatted.split_once('e').unwrap_or((&formatted, "0"));
+    let (sign, digits) = match exponent.strip_prefix('-') {
+        Some(d) => ('-', d),
+        None => ('+', exponent),
+    };
+    format!("{mantissa}e{sign}{digits:0>2}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_follow_prometheus() {
+        let mut a = Annotations::default();
+        a.possible_non_counter("foo", "1:6");
+        a.possible_non_counter("foo", "1:6");
+        a.quantile_out_of_range(1.5, "1:10");
+        a.quantile_out_of_range(0.5, "1:10");
+        a.bad_bucket_label("x_bucket", "abc", "1:24");
+        assert_eq!(
+            a.infos,
+            vec![
+                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \
+                 \"foo\" (1:6)"
+            ]
+        );
+        assert_eq!(
+            a.warnings,
+            vec![
+                "PromQL warning: quantile value should be between 0 and 1, got 1.5 (1:10)",
+                "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"abc\" for metric name \
+                 \"x_bucket\" (1:24)",
+            ]
+        );
+    }
+
+    #[test]
+    fn go_g_format() {
+        for (v, want) in [
+            (1.5, "1.5"),
+            (-2.0, "-2"),
+            (1e6, "1e+06"),
+            (123456.0, "123456"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(go_format_g(v), want);
+        }
+    }
+}
