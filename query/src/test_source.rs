@@ -1,20 +1,10 @@
-//! A Vec-backed [`Source`] for this crate's tests, so they do not depend on other crates' fixtures.
+//! Test fixtures: the in-memory `Source` and a label-set parser.
 
-use async_trait::async_trait;
-use tributary_storage::Result;
-use tributary_storage::read::{SelectRequest, Source};
-use tributary_storage::types::{Label, Labels, Sample, Series, matches_all};
+use tributary_storage::types::{Label, Labels};
 
-#[derive(Debug, Default)]
-pub(crate) struct VecSource {
-    series: Vec<Series>,
-}
-
-impl VecSource {
-    pub(crate) fn new(series: Vec<Series>) -> Self {
-        Self { series }
-    }
-}
+/// The storage crate's reference in-memory `Source`; one implementation of the semantics for
+/// every crate's tests.
+pub(crate) use tributary_storage::test_util::MemSource as VecSource;
 
 /// Parses `name{a="b",c="d"}` (no escapes; fixtures only).
 pub(crate) fn parse_labels(text: &str) -> Labels {
@@ -31,29 +21,4 @@ pub(crate) fn parse_labels(text: &str) -> Labels {
         labels.push(Label::new(k.trim(), v.trim().trim_matches('"')));
     }
     Labels::new(labels)
-}
-
-#[async_trait]
-impl Source for VecSource {
-    async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
-        Ok(self
-            .series
-            .iter()
-            .filter(|s| matches_all(&req.matchers, &s.labels))
-            .map(|s| {
-                let samples: Vec<Sample> = s
-                    .samples
-                    .iter()
-                    .filter(|x| req.range.contains(x.timestamp))
-                    .copied()
-                    .collect();
-                Series::new(s.labels.clone(), samples)
-            })
-            .filter(|s| !s.samples.is_empty())
-            .collect())
-    }
-
-    async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
-        Ok(self.select(req).await?.into_iter().map(|s| s.labels).collect())
-    }
 }

@@ -388,3 +388,30 @@ impl S3Server {
             .collect()
     }
 }
+
+/// Waits until `url` answers 2xx (a server's readiness endpoint).
+pub async fn wait_ready(url: &str) {
+    eventually(Duration::from_secs(60), &format!("{url} ready"), || async move {
+        reqwest::get(url)
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())
+            .map(|_| ())
+    })
+    .await;
+}
+
+/// Do two Prometheus value strings agree? Equal text, both NaN, or finite and within a
+/// relative 1e-9 (absolute 1e-12 near zero): different libm implementations differ in the last bits.
+pub fn values_close(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let (Ok(x), Ok(y)) = (a.parse::<f64>(), b.parse::<f64>()) else {
+        return false;
+    };
+    if x.is_nan() || y.is_nan() {
+        return x.is_nan() && y.is_nan();
+    }
+    x.is_finite() && y.is_finite() && ((x - y).abs() <= 1e-9 * x.abs().max(y.abs()) || (x - y).abs() <= 1e-12)
+}

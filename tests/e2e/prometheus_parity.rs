@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Proc, TestServer, eventually, free_port, prom_query_range, require_program, result, write_file};
+use crate::harness::{
+    Proc, TestServer, eventually, free_port, prom_query_range, require_program, result, values_close, wait_ready,
+    write_file,
+};
 
 const PROMTOOL_QUERY: &str = "sum by (job) (scrape_samples_scraped)";
 
@@ -85,20 +88,6 @@ fn start_prometheus(bin: &Path, cfg: &Path, tsdb: &Path, port: u16) -> Proc {
     Proc(child)
 }
 
-async fn ready(url: String) {
-    eventually(Duration::from_secs(60), &format!("{url} ready"), || {
-        let url = url.clone();
-        async move {
-            reqwest::get(&url)
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        }
-    })
-    .await;
-}
-
 /// series labels (without `cluster`) → [(t, v)], for comparing results whatever their order.
 fn canonical(v: &Value) -> BTreeMap<String, Vec<(String, String)>> {
     let mut out = BTreeMap::new();
@@ -114,14 +103,6 @@ fn canonical(v: &Value) -> BTreeMap<String, Vec<(String, String)>> {
         out.insert(format!("{m:?}"), points);
     }
     out
-}
-
-fn close(a: &str, b: &str) -> bool {
-    if a == b {
-        return true;
-    }
-    let (x, y): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
-    (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
 }
 
 async fn compare(prom: &str, trib: &str, start: f64, end: f64) -> (usize, Vec<String>) {
@@ -146,7 +127,8 @@ async fn compare(prom: &str, trib: &str, start: f64, end: f64) -> (usize, Vec<St
             }
             for (k, pv) in &p {
                 let tv = &t[k];
-                let same = pv.len() == tv.len() && pv.iter().zip(tv).all(|(a, b)| a.0 == b.0 && close(&a.1, &b.1));
+                let same =
+                    pv.len() == tv.len() && pv.iter().zip(tv).all(|(a, b)| a.0 == b.0 && values_close(&a.1, &b.1));
                 if !same {
                     failures.push(format!(
                         "{q} step {step} {k}:\n  prometheus {pv:?}\n  tributary  {tv:?}"
@@ -170,7 +152,7 @@ async fn prometheus_remote_writes_and_both_answer_the_same() {
     // Phase 1: scrape with remote_write.
     let cfg = prom_config(tmp.path(), prom_port, trib.port, true);
     let mut p = start_prometheus(&prometheus, &cfg, &tsdb, prom_port);
-    ready(format!("http://127.0.0.1:{prom_port}/-/ready")).await;
+    wait_ready(&format!("http://127.0.0.1:{prom_port}/-/ready")).await;
     eventually(Duration::from_secs(90), "30 s of remote-written samples", || {
         let url = trib.url("/api/v1/query");
         async move {
@@ -201,7 +183,7 @@ async fn prometheus_remote_writes_and_both_answer_the_same() {
     // Phase 2: same TSDB, no targets: neither store changes from here on.
     let idle = prom_config(tmp.path(), prom_port, trib.port, false);
     let _p = start_prometheus(&prometheus, &idle, &tsdb, prom_port);
-    ready(format!("http://127.0.0.1:{prom_port}/-/ready")).await;
+    wait_ready(&format!("http://127.0.0.1:{prom_port}/-/ready")).await;
     let prom = format!("http://127.0.0.1:{prom_port}");
 
     // Raw sample timestamps, to place windows off every sample.

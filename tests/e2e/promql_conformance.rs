@@ -19,14 +19,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::harness::{
-    Proc, TestServer, eventually, free_port, post_remote_write, remote_write_body, require_program, write_file,
+    Proc, TestServer, free_port, post_remote_write, remote_write_body, require_program, values_close, wait_ready,
+    write_file,
 };
 use dataset::Dataset;
 use queries::Case;
@@ -125,19 +126,6 @@ fn labels_key(metric: &Value) -> String {
     format!("{m:?}")
 }
 
-fn close(a: &str, b: &str) -> bool {
-    if a == b {
-        return true;
-    }
-    let (Ok(x), Ok(y)) = (a.parse::<f64>(), b.parse::<f64>()) else {
-        return false;
-    };
-    if x.is_nan() || y.is_nan() {
-        return x.is_nan() && y.is_nan();
-    }
-    x.is_finite() && y.is_finite() && ((x - y).abs() <= 1e-9 * x.abs().max(y.abs()) || (x - y).abs() <= 1e-12)
-}
-
 /// `None` when the answers agree; otherwise what differs first.
 fn compare(prom: &Answer, trib: &Answer, ordered: bool) -> Option<String> {
     match (prom, trib) {
@@ -151,7 +139,7 @@ fn compare(prom: &Answer, trib: &Answer, ordered: bool) -> Option<String> {
                 error_type: e2,
             },
         ) => (s1 != s2 || e1 != e2).then(|| format!("errors differ: {s1} {e1} vs {s2} {e2}")),
-        (Answer::Scalar(a), Answer::Scalar(b)) => (!close(a, b)).then(|| format!("scalar {a} vs {b}")),
+        (Answer::Scalar(a), Answer::Scalar(b)) => (!values_close(a, b)).then(|| format!("scalar {a} vs {b}")),
         (Answer::Text(a), Answer::Text(b)) => (a != b).then(|| format!("string {a:?} vs {b:?}")),
         (Answer::Vector(a), Answer::Vector(b)) => compare_vectors(a, b, ordered),
         (Answer::Matrix(a), Answer::Matrix(b)) => {
@@ -164,7 +152,10 @@ fn compare(prom: &Answer, trib: &Answer, ordered: bool) -> Option<String> {
             }
             a.iter().find_map(|(k, pa)| {
                 let pb = &b[k];
-                let first = pa.iter().zip(pb).position(|(x, y)| x.0 != y.0 || !close(&x.1, &y.1));
+                let first = pa
+                    .iter()
+                    .zip(pb)
+                    .position(|(x, y)| x.0 != y.0 || !values_close(&x.1, &y.1));
                 match first {
                     Some(i) => Some(format!("{k}: point {i} of {}: {:?} vs {:?}", pa.len(), pa[i], pb[i])),
                     None if pa.len() != pb.len() => Some(format!("{k}: {} vs {}", abbreviate(pa), abbreviate(pb))),
@@ -188,7 +179,7 @@ fn compare_vectors(a: &[(String, String)], b: &[(String, String)], ordered: bool
     }
     if ordered {
         // Values in the same order; labels may only be permuted among equal values.
-        if let Some(i) = (0..a.len()).find(|&i| !close(&a[i].1, &b[i].1)) {
+        if let Some(i) = (0..a.len()).find(|&i| !values_close(&a[i].1, &b[i].1)) {
             return Some(format!("order differs at {i}: {} vs {}", short_vec(a), short_vec(b)));
         }
         let mut i = 0;
@@ -208,9 +199,9 @@ fn compare_vectors(a: &[(String, String)], b: &[(String, String)], ordered: bool
     let (mut x, mut y) = (a.to_vec(), b.to_vec());
     x.sort();
     y.sort();
-    x.iter()
-        .zip(&y)
-        .find_map(|(p, q)| (p.0 != q.0 || !close(&p.1, &q.1)).then(|| format!("{}={} vs {}={}", p.0, p.1, q.0, q.1)))
+    x.iter().zip(&y).find_map(|(p, q)| {
+        (p.0 != q.0 || !values_close(&p.1, &q.1)).then(|| format!("{}={} vs {}={}", p.0, p.1, q.0, q.1))
+    })
 }
 
 /// Queries Prometheus answered with nothing at every evaluation: a typo in a generated query
@@ -467,17 +458,7 @@ async fn promql_answers_match_prometheus_on_a_shared_dataset() {
     let prom_port = free_port();
     let _prometheus = start_prometheus(tmp.path(), prom_port);
     let prom = format!("http://127.0.0.1:{prom_port}");
-    eventually(Duration::from_secs(60), "prometheus ready", || {
-        let url = format!("{prom}/-/ready");
-        async move {
-            reqwest::get(&url)
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        }
-    })
-    .await;
+    wait_ready(&format!("{prom}/-/ready")).await;
 
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
     let data = Dataset::build(now_ms);
