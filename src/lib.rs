@@ -50,7 +50,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         source,
     })?;
     let storage = Storage::open(&cfg.storage, &cfg.server.data_dir).await?;
-    let mut registry = Registry::with_prefix("");
+    let mut registry = Registry::default();
     let mut refresh: telemetry::Refresh = Arc::new(|| {});
 
     let ingester = match cfg.server.role {

@@ -84,6 +84,17 @@ async fn statuses_and_reasons_follow_remote_write_semantics() {
 
     // The /api/v1/push alias (Mimir's path) works too.
     assert_eq!(post_remote_write(&s.url("/api/v1/push"), good, &hdr).await.0, 204);
+
+    // Our own counters, in the Prometheus text format Prometheus scrapes.
+    let metrics = reqwest::get(s.url("/metrics")).await.unwrap().text().await.unwrap();
+    for line in [
+        "tributary_ingest_samples_total 4",
+        "tributary_ingest_rejected_samples_total 2",
+        "tributary_ingest_requests_total{protocol=\"prometheus_remote_write\",status=\"400\"}",
+        "tributary_wal_fsyncs ",
+    ] {
+        assert!(metrics.contains(line), "/metrics lacks {line:?}:\n{metrics}");
+    }
 }
 
 fn token_config() -> String {
