@@ -14,7 +14,7 @@
 //! one flush period; the ingester decodes and appends under one gate, so a freeze can never
 //! clear a key between the decoder's lookup and the append.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -333,55 +333,77 @@ impl Head {
         self.frozen.write().retain(|f| !Arc::ptr_eq(f, block));
     }
 
-    fn collect(&self, req: &SelectRequest, with_samples: bool) -> HashMap<Labels, Vec<Sample>> {
-        let mut out: HashMap<Labels, Vec<Sample>> = HashMap::new();
-        let in_range = |s: &[Sample]| -> Vec<Sample> {
-            let lo = s.partition_point(|x| x.timestamp < req.range.start);
-            let hi = s.partition_point(|x| x.timestamp <= req.range.end);
-            s[lo..hi.max(lo)].to_vec()
+    /// Visits every series (frozen blocks first, oldest first, then the active part) that
+    /// matches `req.matchers` and has a sample in `req.range`, with its samples in range; the
+    /// flag says whether they are sorted with unique timestamps. A label set may be visited more
+    /// than once (once per block holding it). Shard locks are held only while a shard is visited.
+    fn for_each_match(&self, req: &SelectRequest, mut f: impl FnMut(&Labels, &[Sample], bool)) {
+        let range = req.range;
+        let sorted_in_range = |s: &[Sample]| -> std::ops::Range<usize> {
+            let lo = s.partition_point(|x| x.timestamp < range.start);
+            let hi = s.partition_point(|x| x.timestamp <= range.end);
+            lo..hi.max(lo)
         };
-        // Older data first, so that on equal timestamps the newer write wins (see sort_dedup_samples).
         for block in self.frozen.read().iter() {
             for s in &block.series {
-                if !matches_all(&req.matchers, &s.labels) {
-                    continue;
-                }
-                let picked = in_range(&s.samples);
-                if !picked.is_empty() {
-                    let e = out.entry(s.labels.clone()).or_default();
-                    if with_samples {
-                        e.extend(picked);
-                    }
+                let r = sorted_in_range(&s.samples);
+                if !r.is_empty() && matches_all(&req.matchers, &s.labels) {
+                    f(&s.labels, &s.samples[r], true);
                 }
             }
         }
+        let mut unsorted: Vec<Sample> = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock();
             shard.for_each_candidate(&req.matchers, |s| {
-                if !s.overlaps(&req.range) || !matches_all(&req.matchers, &s.labels) {
+                if !s.overlaps(&range) || !matches_all(&req.matchers, &s.labels) {
                     return;
                 }
-                let picked: Vec<Sample> = if s.sorted {
-                    in_range(&s.samples)
+                if s.sorted {
+                    let r = sorted_in_range(&s.samples);
+                    if !r.is_empty() {
+                        f(&s.labels, &s.samples[r], true);
+                    }
                 } else {
-                    s.samples
-                        .iter()
-                        .filter(|x| req.range.contains(x.timestamp))
-                        .copied()
-                        .collect()
-                };
-                if !picked.is_empty() {
-                    let e = out.entry((*s.labels).clone()).or_default();
-                    if with_samples {
-                        e.extend(picked);
+                    unsorted.clear();
+                    unsorted.extend(s.samples.iter().filter(|x| range.contains(x.timestamp)));
+                    if !unsorted.is_empty() {
+                        f(&s.labels, &unsorted, false);
                     }
                 }
             });
         }
+    }
+
+    /// The series of [`Source::select`]. Without frozen blocks every label set is visited once,
+    /// so series are built directly; otherwise blocks are merged by label set.
+    fn select_series(&self, req: &SelectRequest) -> Vec<Series> {
+        let merge = !self.frozen.read().is_empty();
+        let mut out: Vec<Series> = Vec::new();
+        // Whether the series' samples may need sorting (unsorted input, or several blocks).
+        let mut unsorted: Vec<bool> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        self.for_each_match(req, |labels, samples, sorted| {
+            if merge {
+                if let Some(&i) = index.get(labels) {
+                    out[i].samples.extend_from_slice(samples);
+                    unsorted[i] = true;
+                    return;
+                }
+                index.insert(labels.clone(), out.len());
+            }
+            out.push(Series::new(labels.clone(), samples.to_vec()));
+            unsorted.push(!sorted);
+        });
+        for (s, unsorted) in out.iter_mut().zip(unsorted) {
+            if unsorted {
+                // Older data was pushed first, so on equal timestamps the newer write wins.
+                sort_dedup_samples(&mut s.samples);
+            }
+        }
         out
     }
 }
-
 impl KnownSeries for Head {
     fn is_known(&self, key: RawKey) -> bool {
         self.raw[Self::raw_shard(key)].read().contains_key(&key)
@@ -391,19 +413,50 @@ impl KnownSeries for Head {
 #[async_trait]
 impl Source for Head {
     async fn select(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<Series>> {
-        Ok(self
-            .collect(req, true)
-            .into_iter()
-            .map(|(labels, mut samples)| {
-                sort_dedup_samples(&mut samples);
-                Series::new(labels, samples)
-            })
-            .collect())
+        Ok(self.select_series(req))
     }
 
     async fn series(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<Labels>> {
-        Ok(self.collect(req, false).into_keys().collect())
+        let mut out: Vec<Labels> = Vec::new();
+        self.for_each_match(req, |labels, _, _| out.push(labels.clone()));
+        if !self.frozen.read().is_empty() {
+            out.sort_unstable();
+            out.dedup();
+        }
+        Ok(out)
     }
+
+    /// From the label sets in place: no label set is copied, each distinct name once.
+    async fn label_names(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<String>> {
+        let mut names: HashSet<String> = HashSet::new();
+        self.for_each_match(req, |labels, _, _| {
+            for l in labels {
+                if !names.contains(&l.name) {
+                    names.insert(l.name.clone());
+                }
+            }
+        });
+        Ok(sorted(names))
+    }
+
+    /// From the label sets in place: no label set is copied, each distinct value once.
+    async fn label_values(&self, name: &str, req: &SelectRequest) -> tributary_storage::Result<Vec<String>> {
+        let mut values: HashSet<String> = HashSet::new();
+        self.for_each_match(req, |labels, _, _| {
+            if let Some(v) = labels.get(name)
+                && !values.contains(v)
+            {
+                values.insert(v.to_string());
+            }
+        });
+        Ok(sorted(values))
+    }
+}
+
+fn sorted(set: HashSet<String>) -> Vec<String> {
+    let mut v: Vec<String> = set.into_iter().collect();
+    v.sort_unstable();
+    v
 }
 
 #[cfg(test)]

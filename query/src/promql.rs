@@ -300,7 +300,13 @@ fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
 
 /// Merges the answers of a selector's alternatives (a series may match several) and sorts by
 /// labels, the order Prometheus's storage returns.
-fn union_by_labels(answers: Vec<Vec<Series>>) -> Vec<Series> {
+fn union_by_labels(mut answers: Vec<Vec<Series>>) -> Vec<Series> {
+    if answers.len() == 1 {
+        // One answer holds each label set once (the `Source` contract): order only.
+        let mut all = answers.pop().unwrap_or_default();
+        all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        return all;
+    }
     let mut all: Vec<Series> = answers.into_iter().flatten().collect();
     all.sort_by(|a, b| a.labels.cmp(&b.labels));
     all.dedup_by(|later, kept| later.labels == kept.labels);

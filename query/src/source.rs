@@ -31,7 +31,13 @@ impl MergedSource {
 #[async_trait]
 impl Source for MergedSource {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
-        let answers = try_join_all(self.sources.iter().map(|s| s.select(req))).await?;
+        let mut answers = try_join_all(self.sources.iter().map(|s| s.select(req))).await?;
+        // Usually one source holds the range (the head for recent data, Parquet for older):
+        // nothing to merge then.
+        let non_empty = answers.iter().filter(|a| !a.is_empty()).count();
+        if non_empty <= 1 {
+            return Ok(answers.drain(..).find(|a| !a.is_empty()).unwrap_or_default());
+        }
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut merged: Vec<Series> = Vec::new();
         for answer in answers {

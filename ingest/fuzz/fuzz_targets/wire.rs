@@ -1,7 +1,8 @@
 //! The protobuf wire reader under every decoder: `decode::wire::Reader`.
 //!
-//! Iterating any input must end in `Ok(None)` or an error, never a panic, with each field consuming
-//! at least two bytes and every `Bytes` value borrowed from inside the input. After `Ok(None)` the
+//! Iterating any input must end in `Ok(None)` at the buffer's end or an error, never a panic, with
+//! `position()` moving forward on each field, each field consuming at least two bytes, and every
+//! `Bytes` value borrowed from inside the input. After `Ok(None)` the
 //! reader stays at the end, and a canonical re-encoding of what it read is no longer than the input
 //! and reads back to the same fields.
 //!
@@ -16,23 +17,41 @@ use tributary_ingest::decode::wire::{Reader, Value};
 
 fuzz_target!(|data: &[u8]| {
     let (fields, complete) = read_all(data);
-    assert!(fields.len() <= data.len() / 2, "{} fields from {} bytes", fields.len(), data.len());
+    assert!(
+        fields.len() <= data.len() / 2,
+        "{} fields from {} bytes",
+        fields.len(),
+        data.len()
+    );
     let range = data.as_ptr_range();
     for (f, v) in &fields {
         assert!(*f >= 1);
         if let Value::Bytes(b) = v {
-            assert!(range.start <= b.as_ptr() && b.as_ptr_range().end <= range.end, "borrowed outside the input");
+            assert!(
+                range.start <= b.as_ptr() && b.as_ptr_range().end <= range.end,
+                "borrowed outside the input"
+            );
         }
     }
 
     let (oracle, oracle_complete) = prost_read_all(data);
     assert_eq!(fields, oracle, "reader and prost read different fields");
-    assert_eq!(complete, oracle_complete, "reader and prost disagree on validity (fields: {fields:?})");
+    assert_eq!(
+        complete, oracle_complete,
+        "reader and prost disagree on validity (fields: {fields:?})"
+    );
 
     if complete {
         let canonical = encode(&fields);
-        assert!(canonical.len() <= data.len(), "canonical encoding longer than the input");
-        assert_eq!(read_all(&canonical), (fields, true), "canonical encoding reads back differently");
+        assert!(
+            canonical.len() <= data.len(),
+            "canonical encoding longer than the input"
+        );
+        assert_eq!(
+            read_all(&canonical),
+            (fields, true),
+            "canonical encoding reads back differently"
+        );
     }
 });
 
@@ -41,9 +60,18 @@ fn read_all(buf: &[u8]) -> (Vec<(u32, Value<'_>)>, bool) {
     let mut r = Reader::new(buf);
     let mut fields = Vec::new();
     loop {
+        let at = r.position();
         match r.next_field() {
-            Ok(Some(f)) => fields.push(f),
+            Ok(Some(f)) => {
+                assert!(
+                    at < r.position() && r.position() <= buf.len(),
+                    "position went from {at} to {}",
+                    r.position()
+                );
+                fields.push(f);
+            }
             Ok(None) => {
+                assert_eq!(r.position(), buf.len(), "ended before the end of the buffer");
                 assert_eq!(r.next_field(), Ok(None), "the end must stay the end");
                 return (fields, true);
             }
@@ -61,8 +89,12 @@ fn prost_read_all(mut buf: &[u8]) -> (Vec<(u32, Value<'_>)>, bool) {
         };
         let value = match wire_type {
             WireType::Varint => decode_varint(&mut buf).ok().map(Value::Varint),
-            WireType::SixtyFourBit => take(&mut buf, 8).map(|b| Value::Fixed64(u64::from_le_bytes(b.try_into().unwrap()))),
-            WireType::ThirtyTwoBit => take(&mut buf, 4).map(|b| Value::Fixed32(u32::from_le_bytes(b.try_into().unwrap()))),
+            WireType::SixtyFourBit => {
+                take(&mut buf, 8).map(|b| Value::Fixed64(u64::from_le_bytes(b.try_into().unwrap())))
+            }
+            WireType::ThirtyTwoBit => {
+                take(&mut buf, 4).map(|b| Value::Fixed32(u32::from_le_bytes(b.try_into().unwrap())))
+            }
             WireType::LengthDelimited => decode_varint(&mut buf)
                 .ok()
                 .and_then(|n| usize::try_from(n).ok())

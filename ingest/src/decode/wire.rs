@@ -4,6 +4,9 @@
 //! about ten times the floor measured in `shared/performance.md`. This reader borrows from the
 //! decompressed buffer instead; the head allocates labels only for series it has not seen.
 
+/// The largest field number protobuf allows.
+const MAX_FIELD_NUMBER: u32 = (1 << 29) - 1;
+
 /// A protobuf field's payload, borrowed from the buffer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value<'a> {
@@ -24,6 +27,8 @@ pub enum WireError {
     BadWireType { wire_type: u8, at: usize },
     #[error("invalid protobuf field number 0 at byte {0}")]
     ZeroField(usize),
+    #[error("protobuf field number out of range at byte {0}")]
+    BadFieldNumber(usize),
 }
 
 /// Iterates the fields of one message.
@@ -46,6 +51,10 @@ impl<'a> Reader<'a> {
                 return Err(WireError::Truncated(start));
             };
             self.pos += 1;
+            // The tenth byte holds bit 63 only; more would overflow, which prost rejects too.
+            if shift == 63 && b > 1 {
+                return Err(WireError::BadVarint(start));
+            }
             out |= u64::from(b & 0x7f) << shift;
             if b < 0x80 {
                 return Ok(out);
@@ -77,7 +86,11 @@ impl<'a> Reader<'a> {
         }
         let at = self.pos;
         let key = self.varint()?;
-        let field = (key >> 3) as u32;
+        // Field numbers are at most 2^29 - 1; a longer key must not alias to a small field by truncation.
+        let field = u32::try_from(key >> 3)
+            .ok()
+            .filter(|&f| f <= MAX_FIELD_NUMBER)
+            .ok_or(WireError::BadFieldNumber(at))?;
         if field == 0 {
             return Err(WireError::ZeroField(at));
         }
@@ -113,6 +126,31 @@ mod tests {
         assert_eq!(r.next_field().unwrap(), Some((3, Value::Fixed64(1))));
         assert_eq!(r.next_field().unwrap(), Some((4, Value::Fixed32(2))));
         assert_eq!(r.next_field().unwrap(), None);
+    }
+
+    /// Found by the `wire` fuzz target: both were accepted, prost rejects them.
+    #[test]
+    fn oversized_keys_and_varints_are_errors_not_aliases() {
+        // Field 2^32 + 1 (wire type 2) must not read as field 1.
+        assert!(
+            Reader::new(&[0x8a, 0x80, 0x80, 0x80, 0x80, 0x01, 0x00])
+                .next_field()
+                .is_err()
+        );
+        assert!(Reader::new(&[128, 208, 149, 188, 49, 0]).next_field().is_err());
+        // A varint of more than 64 bits.
+        let mut v = vec![0x08];
+        v.extend([0xff; 9]);
+        v.push(0x7f);
+        assert_eq!(Reader::new(&v).next_field(), Err(WireError::BadVarint(1)));
+        // u64::MAX itself is fine: ten bytes, the last one 0x01.
+        let mut max = vec![0x08];
+        max.extend([0xff; 9]);
+        max.push(0x01);
+        assert_eq!(
+            Reader::new(&max).next_field().unwrap(),
+            Some((1, Value::Varint(u64::MAX)))
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use tributary_storage::types::Labels;
+use tributary_storage::types::{Label, Labels, METRIC_NAME, SeriesId};
 
 use super::eval::Guard;
 use super::plan::Node;
@@ -46,6 +46,17 @@ pub(crate) struct Grouping {
 }
 
 impl Grouping {
+    /// The labels [`Grouping::group_labels`] keeps, read in place.
+    fn selected<'a>(&'a self, labels: &'a Labels) -> impl Iterator<Item = &'a Label> + 'a {
+        labels.iter().filter(move |l| {
+            if self.without {
+                l.name != METRIC_NAME && !self.labels.contains(&l.name)
+            } else {
+                self.labels.contains(&l.name)
+            }
+        })
+    }
+
     /// `by`: only the listed labels; `without`: all but the listed labels and `__name__`.
     fn group_labels(&self, labels: &Labels) -> Labels {
         if self.without {
@@ -84,16 +95,37 @@ pub(crate) fn evaluate(
 }
 
 /// Assigns every series a group (numbered in first-seen order) and returns the groups' labels.
+/// Groups are found by a hash of the grouping labels read in place, so a label set is built
+/// only for each new group, not for every series.
 fn assign_groups(grouping: &Grouping, input: &[StepSeries]) -> (Vec<usize>, Vec<Labels>) {
-    let mut ids: HashMap<Labels, usize> = HashMap::new();
-    let mut labels = Vec::new();
+    let mut by_hash: HashMap<u64, usize> = HashMap::new();
+    // Groups whose hash collided with another group's (never in practice).
+    let mut collided: HashMap<Labels, usize> = HashMap::new();
+    let mut labels: Vec<Labels> = Vec::new();
     let group_of = input
         .iter()
-        .map(|s| match ids.entry(grouping.group_labels(&s.labels)) {
-            Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => {
-                labels.push(e.key().clone());
-                *e.insert(labels.len() - 1)
+        .map(|s| {
+            let hash = SeriesId::of(
+                grouping
+                    .selected(&s.labels)
+                    .map(|l| (l.name.as_str(), l.value.as_str())),
+            )
+            .0;
+            match by_hash.entry(hash) {
+                Entry::Vacant(e) => {
+                    labels.push(grouping.group_labels(&s.labels));
+                    *e.insert(labels.len() - 1)
+                }
+                Entry::Occupied(e) if grouping.selected(&s.labels).eq(labels[*e.get()].iter()) => *e.get(),
+                Entry::Occupied(_) => {
+                    let key = grouping.group_labels(&s.labels);
+                    if let Some(&g) = collided.get(&key) {
+                        return g;
+                    }
+                    labels.push(key.clone());
+                    collided.insert(key, labels.len() - 1);
+                    labels.len() - 1
+                }
             }
         })
         .collect();

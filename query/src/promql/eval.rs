@@ -11,7 +11,7 @@ use tributary_storage::types::{METRIC_NAME, Sample, Series, TimestampMs, is_stal
 use super::aggregate::{AggOp, AggregateParam};
 use super::annotations::Annotations;
 use super::plan::{Node, Plan, Selector, SubqueryNode};
-use super::value::{Data, Point, StepSeries, Steps, drop_name};
+use super::value::{Data, Point, StepSeries, Steps, into_without_name};
 use super::{aggregate, binary, functions};
 use crate::error::{Error, Result};
 
@@ -66,20 +66,13 @@ impl Window {
 }
 
 /// The argument of a range function: a range selector's samples or a subquery's points, and
-/// where each step's window sits.
+/// where each step's window sits (it ends at the step, or the `@` time, minus the offset).
 #[derive(Debug)]
 pub(crate) struct RangeArg {
     pub series: Vec<Series>,
     pub range_ms: i64,
     pub offset_ms: i64,
     pub at: Option<TimestampMs>,
-}
-
-impl RangeArg {
-    /// The end of the window a step at `t` sees: the step (or the `@` time) minus the offset.
-    pub fn window_end(&self, t: TimestampMs) -> TimestampMs {
-        self.at.unwrap_or(t).saturating_sub(self.offset_ms)
-    }
 }
 
 /// Metric names Prometheus takes for counters; `rate`/`increase` of anything else earns an info.
@@ -283,59 +276,75 @@ impl Evaluator {
     /// value earns Prometheus's "might not be a counter" info.
     pub fn range_function(
         &mut self,
-        mut arg: RangeArg,
+        arg: RangeArg,
         keep_name: bool,
         counter_info: Option<&str>,
         mut f: impl FnMut(&[Sample], Window, usize) -> Option<f64>,
     ) -> Result<Vec<StepSeries>> {
-        let steps = self.steps;
-        let guard = self.guard.clone();
-        let range_ms = arg.range_ms;
-        let mut out = Vec::with_capacity(arg.series.len());
-        let mut not_counters: Vec<String> = Vec::new();
-        let series = std::mem::take(&mut arg.series);
-        let window_end = |t| arg.window_end(t);
-        for mut s in series {
-            guard.check()?;
-            s.samples.retain(|x| !is_stale_nan(x.value));
-            let samples = &s.samples;
-            let mut points = Vec::new();
-            let (mut lo, mut hi) = (0usize, 0usize);
-            for step in 0..steps.count {
-                let end = window_end(steps.time(step));
-                let window = Window { end, range_ms };
-                while hi < samples.len() && samples[hi].timestamp <= end {
-                    hi += 1;
-                }
-                while lo < hi && samples[lo].timestamp <= window.start() {
-                    lo += 1;
-                }
-                if lo == hi {
-                    continue;
-                }
-                if let Some(value) = f(&samples[lo..hi], window, step) {
-                    points.push(Point {
-                        step: step as u32,
-                        value,
-                    });
-                }
-            }
-            if counter_info.is_some()
-                && !points.is_empty()
-                && let Some(name) = s.labels.get(METRIC_NAME)
-                && !COUNTER_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
-            {
-                not_counters.push(name.to_string());
-            }
-            let labels = if keep_name { s.labels } else { drop_name(&s.labels) };
-            out.push(StepSeries::new(labels, points));
+        let (spec, series) = WindowSpec::split(arg, self.steps, keep_name, counter_info.is_some());
+        let one_name = keep_name || one_metric_name(&series);
+        let windowed = spec.apply(series, &self.guard, &mut f)?;
+        self.finish_range_function(vec![windowed], one_name, counter_info)
+    }
+
+    /// [`Evaluator::range_function`] for a function that needs no state across windows: large
+    /// arguments are split into contiguous chunks evaluated on parallel threads (the output
+    /// keeps the input's order, so results do not depend on the number of threads).
+    pub fn range_function_par(
+        &mut self,
+        arg: RangeArg,
+        keep_name: bool,
+        counter_info: Option<&str>,
+        f: impl Fn(&[Sample], Window, usize) -> Option<f64> + Sync,
+    ) -> Result<Vec<StepSeries>> {
+        let (spec, mut series) = WindowSpec::split(arg, self.steps, keep_name, counter_info.is_some());
+        let one_name = keep_name || one_metric_name(&series);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_THREADS);
+        if threads < 2 || series.len() < PARALLEL_MIN_SERIES {
+            let windowed = spec.apply(series, &self.guard, &mut &f)?;
+            return self.finish_range_function(vec![windowed], one_name, counter_info);
         }
-        if let Some(position) = counter_info {
-            for name in not_counters {
-                self.annotations.possible_non_counter(&name, position);
+        let per_chunk = series.len().div_ceil(threads);
+        let mut chunks: Vec<Vec<Series>> = Vec::with_capacity(threads);
+        while series.len() > per_chunk {
+            let rest = series.split_off(per_chunk);
+            chunks.push(std::mem::replace(&mut series, rest));
+        }
+        chunks.push(series);
+        let guard = &self.guard;
+        let f = &f;
+        let results: Vec<Result<Windowed>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| scope.spawn(move || spec.apply(chunk, guard, &mut &*f)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let parts = results.into_iter().collect::<Result<Vec<_>>>()?;
+        self.finish_range_function(parts, one_name, counter_info)
+    }
+
+    fn finish_range_function(
+        &mut self,
+        parts: Vec<Windowed>,
+        one_name: bool,
+        counter_info: Option<&str>,
+    ) -> Result<Vec<StepSeries>> {
+        let mut out = Vec::with_capacity(parts.iter().map(|p| p.out.len()).sum());
+        for part in parts {
+            out.extend(part.out);
+            if let Some(position) = counter_info {
+                for name in part.not_counters {
+                    self.annotations.possible_non_counter(&name, position);
+                }
             }
         }
-        distinct_series(out)
+        if one_name { Ok(out) } else { distinct_series(out) }
     }
 
     /// A range selector as a query result (instant queries only): the raw non-stale samples of
@@ -360,6 +369,107 @@ impl Evaluator {
     }
 }
 
+/// Below this many series a range function runs on the evaluating thread alone.
+const PARALLEL_MIN_SERIES: usize = 2048;
+/// Threads one range function may use.
+const MAX_THREADS: usize = 4;
+
+/// True when every series carries the same `__name__` (or none does): distinct label sets then
+/// stay distinct after dropping it.
+fn one_metric_name(series: &[Series]) -> bool {
+    let first = series.first().and_then(|s| s.labels.get(METRIC_NAME));
+    series.iter().all(|s| s.labels.get(METRIC_NAME) == first)
+}
+
+/// The output of a range function over some series.
+#[derive(Debug, Default)]
+pub(crate) struct Windowed {
+    out: Vec<StepSeries>,
+    /// Names of series that produced a value but are not named like counters.
+    not_counters: Vec<String>,
+}
+
+/// Everything a range function needs to place each step's window, shared by parallel chunks.
+#[derive(Clone, Copy, Debug)]
+struct WindowSpec {
+    steps: Steps,
+    range_ms: i64,
+    offset_ms: i64,
+    at: Option<TimestampMs>,
+    keep_name: bool,
+    counter_info: bool,
+}
+
+impl WindowSpec {
+    fn split(arg: RangeArg, steps: Steps, keep_name: bool, counter_info: bool) -> (Self, Vec<Series>) {
+        let spec = Self {
+            steps,
+            range_ms: arg.range_ms,
+            offset_ms: arg.offset_ms,
+            at: arg.at,
+            keep_name,
+            counter_info,
+        };
+        (spec, arg.series)
+    }
+
+    fn apply(
+        self,
+        series: Vec<Series>,
+        guard: &Guard,
+        f: &mut impl FnMut(&[Sample], Window, usize) -> Option<f64>,
+    ) -> Result<Windowed> {
+        let steps = self.steps;
+        let range_ms = self.range_ms;
+        let mut w = Windowed {
+            out: Vec::with_capacity(series.len()),
+            not_counters: Vec::new(),
+        };
+        for mut s in series {
+            guard.check()?;
+            s.samples.retain(|x| !is_stale_nan(x.value));
+            let samples = &s.samples;
+            let mut points = Vec::with_capacity(steps.count.min(samples.len() + 1));
+            let (mut lo, mut hi) = (0usize, 0usize);
+            for step in 0..steps.count {
+                let end = self.at.unwrap_or(steps.time(step)).saturating_sub(self.offset_ms);
+                let window = Window { end, range_ms };
+                while hi < samples.len() && samples[hi].timestamp <= end {
+                    hi += 1;
+                }
+                while lo < hi && samples[lo].timestamp <= window.start() {
+                    lo += 1;
+                }
+                if lo == hi {
+                    continue;
+                }
+                if let Some(value) = f(&samples[lo..hi], window, step) {
+                    points.push(Point {
+                        step: step as u32,
+                        value,
+                    });
+                }
+            }
+            if points.is_empty() {
+                continue;
+            }
+            if self.counter_info
+                && let Some(name) = s.labels.get(METRIC_NAME)
+                && !COUNTER_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
+            {
+                w.not_counters.push(name.to_string());
+            }
+            let labels = if self.keep_name {
+                s.labels
+            } else {
+                into_without_name(s.labels)
+            };
+            w.out.push(StepSeries::new(labels, points));
+        }
+        Ok(w)
+    }
+}
+
 /// Unary minus on a vector: values negated, `__name__` dropped (two results with the same labels
 /// are an error, as for range functions).
 fn negate(v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
@@ -374,7 +484,7 @@ fn negate(v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
                         value: -p.value,
                     })
                     .collect();
-                StepSeries::new(drop_name(&s.labels), points)
+                StepSeries::new(into_without_name(s.labels), points)
             })
             .collect(),
     )

@@ -158,7 +158,9 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
             let arg = ev.range_arg(&args[0])?;
             // Prometheus 3 notes `rate`/`increase` of series not named like counters.
             let counter_info = matches!(kind, RateKind::Rate | RateKind::Increase).then(|| call.position(0));
-            Data::Vector(ev.range_function(arg, false, counter_info, |w, window, _| rate::evaluate(kind, w, window))?)
+            Data::Vector(
+                ev.range_function_par(arg, false, counter_info, |w, window, _| rate::evaluate(kind, w, window))?,
+            )
         }
         Func::OverTime(kind) => {
             let kind = *kind;
@@ -287,12 +289,15 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
 fn range_values(
     ev: &mut Evaluator,
     arg: &Node,
-    f: impl Fn(&[tributary_storage::types::Sample], usize) -> Option<f64>,
+    f: impl Fn(&[tributary_storage::types::Sample], usize) -> Option<f64> + Sync,
 ) -> Result<Data> {
     let arg: RangeArg = ev.range_arg(arg)?;
-    Ok(Data::Vector(
-        ev.range_function(arg, false, None, |w, _, step| f(w, step))?,
-    ))
+    Ok(Data::Vector(ev.range_function_par(
+        arg,
+        false,
+        None,
+        |w, _, step| f(w, step),
+    )?))
 }
 
 /// Maps every value of every series (given its step), dropping `__name__` as value-changing

@@ -288,6 +288,16 @@ pub(crate) fn drop_name(labels: &Labels) -> Labels {
     Labels::from_sorted(labels.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
 }
 
+/// Like [`drop_name`], reusing the label set's storage (no string is copied).
+pub(crate) fn into_without_name(labels: Labels) -> Labels {
+    if labels.get(METRIC_NAME).is_none() {
+        return labels;
+    }
+    let mut v = labels.into_vec();
+    v.retain(|l| l.name != METRIC_NAME);
+    Labels::from_sorted(v)
+}
+
 /// Only the labels named in `names` (which may include `__name__`).
 pub(crate) fn keep_labels(labels: &Labels, names: &[String]) -> Labels {
     Labels::from_sorted(labels.iter().filter(|l| names.contains(&l.name)).cloned().collect())

@@ -9,8 +9,8 @@
 //! Files are merged in write order (UUID v7 in the key): when two files hold the same series
 //! and timestamp, the later file's sample wins.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
@@ -113,6 +113,24 @@ impl ParquetSource {
 
     /// Reads every matching series; without samples when `with_samples` is false.
     async fn scan(&self, req: &SelectRequest, with_samples: bool) -> Result<HashMap<Labels, Vec<Sample>>> {
+        Ok(self.scan_with(req, with_samples, None).await?.0)
+    }
+
+    /// Label names or values of matching series, from the label columns' dictionaries: each
+    /// distinct label set is looked at once per file and no series is built.
+    async fn list(&self, req: &SelectRequest, listing: Listing) -> Result<Vec<String>> {
+        let found = self.scan_with(req, false, Some(listing)).await?.1;
+        let mut out: Vec<String> = found.into_iter().collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    async fn scan_with(
+        &self,
+        req: &SelectRequest,
+        with_samples: bool,
+        listing: Option<Listing>,
+    ) -> Result<(HashMap<Labels, Vec<Sample>>, HashSet<String>)> {
         let files = self.catalog.files(Table::Metrics, req.range, |c| {
             prune::cluster_may_match(c, &req.matchers)
         });
@@ -120,6 +138,7 @@ impl ParquetSource {
             matchers: req.matchers.clone(),
             range: req.range,
             with_samples,
+            listing,
             samples: AtomicUsize::new(0),
             max_samples: self.max_samples,
         });
@@ -131,11 +150,17 @@ impl ParquetSource {
             .buffered(self.concurrency);
         // `buffered` yields in file (write) order, so later files' samples are appended later.
         let mut merged: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        let mut listed: HashSet<String> = HashSet::new();
         let (mut rows, mut parsed) = (0, 0);
         while let Some(found) = scans.next().await {
             let found = found?;
             rows += found.planned_rows;
             parsed += found.parsed;
+            if listed.is_empty() {
+                listed = found.listed;
+            } else {
+                listed.extend(found.listed);
+            }
             for (labels, samples) in found.series {
                 match merged.entry(labels) {
                     Entry::Occupied(mut e) => e.get_mut().extend(samples),
@@ -146,7 +171,7 @@ impl ParquetSource {
             }
         }
         tracing::debug!(rows, parsed, series = merged.len(), with_samples, "parquet scan");
-        Ok(merged)
+        Ok((merged, listed))
     }
 }
 
@@ -170,6 +195,23 @@ impl Source for ParquetSource {
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
         Ok(self.scan(req, false).await?.into_keys().collect())
     }
+
+    /// As coarse in time as [`Source::series`] (file, row-group and page statistics).
+    async fn label_names(&self, req: &SelectRequest) -> Result<Vec<String>> {
+        self.list(req, Listing::Names).await
+    }
+
+    /// As coarse in time as [`Source::series`] (file, row-group and page statistics).
+    async fn label_values(&self, name: &str, req: &SelectRequest) -> Result<Vec<String>> {
+        self.list(req, Listing::Values(name.to_string())).await
+    }
+}
+
+/// What a listing scan collects instead of series.
+#[derive(Debug, Clone, PartialEq)]
+enum Listing {
+    Names,
+    Values(String),
 }
 
 /// One request, shared by the per-file scans.
@@ -178,6 +220,8 @@ struct Query {
     matchers: Vec<Matcher>,
     range: TimeRange,
     with_samples: bool,
+    /// Collect label names or values of matching series instead of the series.
+    listing: Option<Listing>,
     samples: AtomicUsize,
     max_samples: usize,
 }
@@ -215,6 +259,8 @@ struct Scanned {
     planned_rows: usize,
     /// `labels` dictionary values parsed.
     parsed: usize,
+    /// Label names or values found, for a listing.
+    listed: HashSet<String>,
 }
 
 async fn scan_file(
@@ -281,6 +327,7 @@ async fn scan_file(
         series: decoder.out,
         planned_rows: plan.rows,
         parsed: decoder.parsed,
+        listed: decoder.listed,
     })
 }
 
@@ -376,6 +423,7 @@ struct Decoder<'q> {
     index: HashMap<Labels, usize>,
     out: FileRows,
     parsed: usize,
+    listed: HashSet<String>,
 }
 
 impl<'q> Decoder<'q> {
@@ -399,6 +447,7 @@ impl<'q> Decoder<'q> {
             index: HashMap::new(),
             out: Vec::new(),
             parsed: 0,
+            listed: HashSet::new(),
         }
     }
 
@@ -501,6 +550,15 @@ impl<'q> Decoder<'q> {
         if !*self.metrics.entries[m].get_or_insert_with(|| mms.iter().all(|x| x.matches(metric))) {
             return Ok(None);
         }
+        if let Some(Listing::Values(name)) = &self.query.listing
+            && self.label_matchers.is_empty()
+            && (name == types::METRIC_NAME || name == types::CLUSTER)
+        {
+            // The answer is in a column of its own: the labels JSON need not be parsed.
+            let v = if name == types::METRIC_NAME { metric } else { cluster };
+            insert_new(&mut self.listed, v);
+            return Ok(None);
+        }
         if self.labels.entries[l].is_none() {
             let text = lv.value(l);
             let parsed = schema::parse_labels_json(text).map_err(|e| self.corrupt(format!("labels {text:?}: {e}")))?;
@@ -516,6 +574,29 @@ impl<'q> Decoder<'q> {
         let Some(LabelSet::Accepted(rest)) = &self.labels.entries[l] else {
             return Ok(None);
         };
+        match &self.query.listing {
+            None => {}
+            Some(Listing::Names) => {
+                for l in rest {
+                    insert_new(&mut self.listed, &l.name);
+                }
+                for (name, v) in [(types::METRIC_NAME, metric), (types::CLUSTER, cluster)] {
+                    if !v.is_empty() {
+                        insert_new(&mut self.listed, name);
+                    }
+                }
+                return Ok(None);
+            }
+            Some(Listing::Values(name)) => {
+                let v = match name.as_str() {
+                    types::METRIC_NAME => metric,
+                    types::CLUSTER => cluster,
+                    other => rest.get(other).unwrap_or(""),
+                };
+                insert_new(&mut self.listed, v);
+                return Ok(None);
+            }
+        }
         let mut full: Vec<Label> = Vec::with_capacity(rest.len() + 2);
         full.extend(rest.iter().cloned());
         full.push(Label::new(types::METRIC_NAME, metric));
@@ -530,6 +611,13 @@ impl<'q> Decoder<'q> {
             }
         };
         Ok(Some(slot))
+    }
+}
+
+/// Adds `v` (unless empty: an empty value is no label) without allocating when already present.
+fn insert_new(set: &mut HashSet<String>, v: &str) {
+    if !v.is_empty() && !set.contains(v) {
+        set.insert(v.to_string());
     }
 }
 

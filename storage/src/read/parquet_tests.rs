@@ -34,6 +34,7 @@ fn query(matchers: Vec<Matcher>, range: TimeRange, with_samples: bool) -> Arc<Qu
         matchers,
         range,
         with_samples,
+        listing: None,
         samples: AtomicUsize::new(0),
         max_samples: usize::MAX,
     })

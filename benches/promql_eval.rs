@@ -1,0 +1,127 @@
+//! PromQL evaluation and metadata listings over the reference workload shape (kube-prometheus-like
+//! series, 15 s interval, 3 clusters), read from the head and from Parquet: the queries of
+//! `benches/compare/query.sh`, each a 60 s-step range query over the whole window.
+//!
+//! `cargo bench --bench promql_eval` (3 x 10,000 series x 240 samples by default;
+//! `PROMQL_BENCH_SERIES` and `PROMQL_BENCH_SAMPLES` change the series per cluster and the samples
+//! per series). To profile one query: `cargo bench --bench promql_eval -- --profile-time 20 head/p99`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tributary_ingest::cluster::ClusterContext;
+use tributary_ingest::decode::{prom_remote_write, snappy_block};
+use tributary_ingest::head::Head;
+use tributary_loadgen::workload;
+use tributary_query::{Engine, QueryConfig, promql::parse_series_selector};
+use tributary_storage::Storage;
+use tributary_storage::config::StorageConfig;
+use tributary_storage::read::{SelectRequest, Source};
+use tributary_storage::types::TimeRange;
+
+const STEP_MS: i64 = 60_000;
+
+/// The range queries of the comparison suite (`benches/loadgen/src/query/suite.rs`).
+const RANGE_QUERIES: [(&str, &str); 4] = [
+    (
+        "error_ratio",
+        r#"sum by (cluster) (rate(http_requests_total{code=~"5.."}[5m])) / sum by (cluster) (rate(http_requests_total[5m]))"#,
+    ),
+    (
+        "p99",
+        "histogram_quantile(0.99, sum by (le, cluster) (rate(http_request_duration_seconds_bucket[5m])))",
+    ),
+    (
+        "topk_cpu",
+        "topk(5, sum by (pod) (rate(container_cpu_usage_seconds_total[5m])))",
+    ),
+    (
+        "count_buckets",
+        "count by (cluster) (http_request_duration_seconds_bucket)",
+    ),
+];
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn loaded_head(cfg: &workload::Config) -> Head {
+    let head = Head::new();
+    let ctx = ClusterContext::default();
+    let limits = prom_remote_write::Limits {
+        max_labels_per_series: 30,
+        max_label_name_bytes: 1024,
+        max_label_value_bytes: 2048,
+    };
+    for r in workload::requests(cfg) {
+        let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
+        head.append(
+            &prom_remote_write::decode(&raw, &ctx, &limits, &head)
+                .expect("decode")
+                .batch,
+        );
+    }
+    head
+}
+
+fn bench(c: &mut Criterion) {
+    let cfg = workload::Config {
+        clusters: 3,
+        series_per_cluster: env_usize("PROMQL_BENCH_SERIES", 10_000),
+        samples_per_series: env_usize("PROMQL_BENCH_SAMPLES", 240),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let head = Arc::new(loaded_head(&cfg));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let all = rt
+        .block_on(head.select(&SelectRequest::new(Vec::new(), TimeRange::ALL)))
+        .expect("select all");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = rt
+        .block_on(Storage::open(&StorageConfig::default(), dir.path()))
+        .expect("storage");
+    rt.block_on(storage.write_metrics(&all)).expect("write");
+    let samples: usize = all.iter().map(|s| s.samples.len()).sum();
+    eprintln!(
+        "promql_eval: {} series, {samples} samples loaded in {:.1}s",
+        all.len(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(all);
+
+    // A few ms past the first round, as the comparison does, so no sample sits on a boundary.
+    let start = cfg.start_ms + 7;
+    let end = cfg.start_ms + (cfg.samples_per_series as i64 - 1) * cfg.interval_ms as i64;
+    let range = TimeRange::new(start, end);
+    let sources: [(&str, Arc<dyn Source>); 2] = [("head", head.clone()), ("parquet", storage.source())];
+    for (name, source) in sources {
+        let engine = Engine::new(source, QueryConfig::default());
+        let mut g = c.benchmark_group(name);
+        g.sample_size(10);
+        for (query_name, query) in RANGE_QUERIES {
+            g.bench_function(query_name, |b| {
+                b.iter(|| {
+                    rt.block_on(engine.range_query(query, start, end, STEP_MS, None))
+                        .expect("query")
+                })
+            });
+        }
+        g.bench_function("pod_values", |b| {
+            b.iter(|| rt.block_on(engine.label_values("pod", &[], range)).expect("values"))
+        });
+        g.bench_function("label_names", |b| {
+            b.iter(|| rt.block_on(engine.label_names(&[], range)).expect("names"))
+        });
+        let selector = format!(r#"kube_pod_info{{cluster="{}"}}"#, workload::cluster_name(0));
+        let matchers = parse_series_selector(&selector).expect("selector");
+        g.bench_function("pod_info_series", |b| {
+            b.iter(|| rt.block_on(engine.series(&matchers, range)).expect("series"))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
