@@ -56,11 +56,10 @@ fn loaded_head(cfg: &workload::Config) -> Head {
     };
     for r in workload::requests(cfg) {
         let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
-        head.append(
-            &prom_remote_write::decode(&raw, &ctx, &limits, &head)
-                .expect("decode")
-                .batch,
-        );
+        let batch = prom_remote_write::decode(&raw, &ctx, &limits, &head)
+            .expect("decode")
+            .batch;
+        assert_eq!(head.append(&batch), 0, "every sample placed");
     }
     head
 }

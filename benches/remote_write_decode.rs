@@ -49,7 +49,7 @@ fn bench(c: &mut Criterion) {
         for r in &requests {
             let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
             let d = prom_remote_write::decode(&raw, &ctx, &limits, head).expect("decode");
-            head.append(&d.batch);
+            assert_eq!(head.append(&d.batch), 0, "every sample placed");
         }
     };
     append_all(&head);

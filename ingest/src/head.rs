@@ -205,7 +205,13 @@ impl Head {
     }
 
     /// Adds a decoded batch. Each shard is locked once per batch.
-    pub fn append(&self, batch: &WriteBatch<'_>) {
+    ///
+    /// Returns how many samples could not be placed: those of a `known` span whose raw key is no
+    /// longer indexed. The ingester's gate makes that impossible; if it ever happens the caller
+    /// must not acknowledge the request (it answers a retryable error instead).
+    #[must_use = "unplaced samples must fail the request"]
+    pub fn append(&self, batch: &WriteBatch<'_>) -> usize {
+        let mut unplaced = 0;
         // (shard, id, span index, labels from the raw index for known series)
         let mut order: Vec<(u8, SeriesId, u32, Option<Arc<Labels>>)> = Vec::with_capacity(batch.series.len());
         for (i, s) in batch.series.iter().enumerate() {
@@ -218,7 +224,7 @@ impl Head {
                 // The ingester's gate keeps a known key in the index until the append; a miss
                 // here would mean a span without labels, which we must not store wrongly.
                 None if s.known => {
-                    debug_assert!(false, "known series missing from the raw index");
+                    unplaced += batch.series_samples(s).len();
                     continue;
                 }
                 None => (SeriesId::of(batch.series_labels(s).iter().copied()), None),
@@ -259,8 +265,10 @@ impl Head {
                 }
             }
         }
-        self.active_samples.fetch_add(batch.sample_count(), Ordering::Relaxed);
+        self.active_samples
+            .fetch_add(batch.sample_count() - unplaced, Ordering::Relaxed);
         self.active_series.fetch_add(new_series, Ordering::Relaxed);
+        unplaced
     }
 
     /// Adds already-built series (tests and other decoders' paths).
@@ -280,7 +288,8 @@ impl Head {
                 known: false,
             });
         }
-        self.append(&batch);
+        let unplaced = self.append(&batch);
+        debug_assert_eq!(unplaced, 0, "built series are never `known`");
     }
 
     /// Samples in the active part (the part a flush would freeze).
@@ -569,18 +578,18 @@ mod tests {
         let first = rw_body(None, 1000);
         let d = decode(&first, &a, &limits, &head).unwrap();
         assert!(!d.batch.series[0].known);
-        head.append(&d.batch);
+        assert_eq!(head.append(&d.batch), 0);
 
         let second = rw_body(None, 2000);
         let d = decode(&second, &a, &limits, &head).unwrap();
         assert!(d.batch.series[0].known, "same labels, same context: short path");
         assert!(d.batch.series_labels(&d.batch.series[0]).is_empty());
-        head.append(&d.batch);
+        assert_eq!(head.append(&d.batch), 0);
 
         // The same bytes under another header stamp another cluster: never a hit.
         let d = decode(&second, &b, &limits, &head).unwrap();
         assert!(!d.batch.series[0].known);
-        head.append(&d.batch);
+        assert_eq!(head.append(&d.batch), 0);
         // Different wire bytes for a different series are not a hit either.
         let own = rw_body(Some("own"), 3000);
         assert!(!decode(&own, &a, &limits, &head).unwrap().batch.series[0].known);
@@ -601,8 +610,33 @@ mod tests {
         head.freeze();
         let d = decode(&second, &a, &limits, &head).unwrap();
         assert!(!d.batch.series[0].known);
-        head.append(&d.batch);
+        assert_eq!(head.append(&d.batch), 0);
         assert_eq!(head.active_series(), 1);
+    }
+
+    #[test]
+    fn a_known_span_without_its_raw_entry_is_reported_not_dropped_silently() {
+        use crate::cluster::ClusterContext;
+        use crate::decode::prom_remote_write::{Limits, decode};
+        let limits = Limits {
+            max_labels_per_series: 30,
+            max_label_name_bytes: 1024,
+            max_label_value_bytes: 2048,
+        };
+        let head = Head::new();
+        let ctx = ClusterContext {
+            token_cluster: None,
+            header_cluster: Some("a".into()),
+        };
+        let body = rw_body(None, 1000);
+        assert_eq!(head.append(&decode(&body, &ctx, &limits, &head).unwrap().batch), 0);
+        let again = rw_body(None, 2000);
+        let d = decode(&again, &ctx, &limits, &head).unwrap();
+        assert!(d.batch.series[0].known);
+        // Forgetting the key between decode and append is what the ingester's gate prevents.
+        head.freeze();
+        assert_eq!(head.append(&d.batch), 1);
+        assert_eq!(head.active_samples(), 0);
     }
 
     #[test]

@@ -140,7 +140,14 @@ impl Ingester {
             let rec =
                 record::encode(Kind::PromRemoteWriteV1, &ctx, &body).map_err(|e| Error::InvalidInput(e.to_string()))?;
             self.wal.append(rec).await?;
-            self.head.append(&decoded.batch);
+            let unplaced = self.head.append(&decoded.batch);
+            if unplaced > 0 {
+                // The data is in the WAL, so a restart would recover it; the client's retry is
+                // deduplicated. Never acknowledge what the head did not take.
+                return Err(Error::Unavailable(format!(
+                    "{unplaced} samples could not be placed in the head; retry the request"
+                )));
+            }
         }
         drop(shared);
         self.metrics.samples.inc_by(summary.samples as u64);
@@ -271,7 +278,12 @@ fn replay_record(head: &Head, payload: &[u8]) -> std::result::Result<(), String>
                 max_label_value_bytes: usize::MAX,
             };
             let decoded = prom_remote_write::decode(&raw, &rec.ctx, &unbounded, head).map_err(|e| e.to_string())?;
-            head.append(&decoded.batch);
+            let unplaced = head.append(&decoded.batch);
+            if unplaced > 0 {
+                return Err(format!(
+                    "{unplaced} samples of a WAL record could not be placed in the head"
+                ));
+            }
         }
     }
     Ok(())
