@@ -3,33 +3,13 @@
 //!
 //! `cargo bench --bench parquet_flush`
 
-use std::sync::Arc;
+#[path = "common/mod.rs"]
+mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tributary_ingest::cluster::ClusterContext;
-use tributary_ingest::decode::{prom_remote_write, snappy_block};
-use tributary_ingest::head::{Frozen, Head};
 use tributary_loadgen::workload;
 use tributary_storage::Storage;
 use tributary_storage::config::StorageConfig;
-
-fn frozen_head(cfg: &workload::Config) -> Arc<Frozen> {
-    let head = Head::new();
-    let ctx = ClusterContext::default();
-    let limits = prom_remote_write::Limits {
-        max_labels_per_series: 30,
-        max_label_name_bytes: 1024,
-        max_label_value_bytes: 2048,
-    };
-    for r in workload::requests(cfg) {
-        let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
-        let batch = prom_remote_write::decode(&raw, &ctx, &limits, &head)
-            .expect("decode")
-            .batch;
-        assert_eq!(head.append(&batch), 0, "every sample placed");
-    }
-    head.freeze()
-}
 
 fn bench(c: &mut Criterion) {
     let cfg = workload::Config {
@@ -38,7 +18,7 @@ fn bench(c: &mut Criterion) {
         samples_per_series: 120,
         ..Default::default()
     };
-    let frozen = frozen_head(&cfg);
+    let frozen = common::loaded_head(&cfg).freeze();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let storage = rt

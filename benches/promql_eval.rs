@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+#[path = "common/mod.rs"]
+mod common;
+
 use criterion::{Criterion, criterion_group, criterion_main};
-use tributary_ingest::cluster::ClusterContext;
-use tributary_ingest::decode::{prom_remote_write, snappy_block};
-use tributary_ingest::head::Head;
 use tributary_loadgen::workload;
 use tributary_query::{Engine, QueryConfig, promql::parse_series_selector};
 use tributary_storage::Storage;
@@ -46,24 +46,6 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn loaded_head(cfg: &workload::Config) -> Head {
-    let head = Head::new();
-    let ctx = ClusterContext::default();
-    let limits = prom_remote_write::Limits {
-        max_labels_per_series: 30,
-        max_label_name_bytes: 1024,
-        max_label_value_bytes: 2048,
-    };
-    for r in workload::requests(cfg) {
-        let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
-        let batch = prom_remote_write::decode(&raw, &ctx, &limits, &head)
-            .expect("decode")
-            .batch;
-        assert_eq!(head.append(&batch), 0, "every sample placed");
-    }
-    head
-}
-
 fn bench(c: &mut Criterion) {
     let cfg = workload::Config {
         clusters: 3,
@@ -72,7 +54,7 @@ fn bench(c: &mut Criterion) {
         ..Default::default()
     };
     let started = Instant::now();
-    let head = Arc::new(loaded_head(&cfg));
+    let head = Arc::new(common::loaded_head(&cfg));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let all = rt
         .block_on(head.select(&SelectRequest::new(Vec::new(), TimeRange::ALL)))
