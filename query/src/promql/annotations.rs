@@ -2,7 +2,7 @@
 //! (`PromQL warning: ...`) and infos (`PromQL info: ...`), each ending with the position of the
 //! expression it is about. The texts are Prometheus 3's, since clients show them verbatim.
 
-use super::value::format_plain;
+use super::value::{format_plain, go_exponent};
 
 /// Warnings and infos of one query, each listed once, in the order first raised.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -86,13 +86,7 @@ pub(crate) fn go_format_g(f: f64) -> String {
     if (-4..6).contains(&exp) {
         return format_plain(f);
     }
-    let formatted = format!("{f:e}");
-    let (mantissa, exponent) = formatted.split_once('e').unwrap_or((&formatted, "0"));
-    let (sign, digits) = match exponent.strip_prefix('-') {
-        Some(d) => ('-', d),
-        None => ('+', exponent),
-    };
-    format!("{mantissa}e{sign}{digits:0>2}")
+    go_exponent(f)
 }
 
 #[cfg(test)]

@@ -342,7 +342,12 @@ pub fn format_value(f: f64) -> String {
     if !f.is_finite() || abs == 0.0 || (1e-6..1e21).contains(&abs) {
         return format_plain(f);
     }
-    // Rust writes `1.5e21` / `1e-7`; Go writes a signed exponent of at least two digits.
+    go_exponent(f)
+}
+
+/// Shortest round-trip digits in Go's exponent form: Rust writes `1.5e21` / `1e-7`, Go writes a
+/// signed exponent of at least two digits (`1.5e+21`, `1e-07`).
+pub(crate) fn go_exponent(f: f64) -> String {
     let formatted = format!("{f:e}");
     let (mantissa, exponent) = formatted.split_once('e').unwrap_or((&formatted, "0"));
     let (sign, digits) = match exponent.strip_prefix('-') {
