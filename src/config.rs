@@ -25,8 +25,12 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Address of the HTTP server: receivers, query APIs, `/metrics`.
+    /// Address of the HTTP server: receivers (OTLP/HTTP included), query APIs, `/metrics`.
     pub http_listen: SocketAddr,
+    /// Address of the OTLP/gRPC server; empty to disable.
+    pub grpc_listen: String,
+    /// Address of the dedicated OTLP/HTTP server (`/v1/metrics`, `/v1/logs`); empty to disable.
+    pub otlp_http_listen: String,
     /// Directory for the write-ahead log, and for the Parquet files when `storage.url` is unset.
     pub data_dir: PathBuf,
     /// Which tiers this process runs.
@@ -39,6 +43,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             http_listen: "0.0.0.0:9201".parse().expect("valid address"),
+            grpc_listen: "0.0.0.0:4317".to_string(),
+            otlp_http_listen: "0.0.0.0:4318".to_string(),
             data_dir: PathBuf::from("./data"),
             role: Role::AllInOne,
             log: "info".to_string(),
@@ -73,6 +79,12 @@ pub struct Cli {
     /// HTTP listen address (server.http_listen).
     #[arg(long, env = "TRIBUTARY_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
+    /// OTLP/gRPC listen address (server.grpc_listen); empty disables.
+    #[arg(long, env = "TRIBUTARY_GRPC_LISTEN")]
+    pub grpc_listen: Option<String>,
+    /// OTLP/HTTP listen address (server.otlp_http_listen); empty disables.
+    #[arg(long, env = "TRIBUTARY_OTLP_HTTP_LISTEN")]
+    pub otlp_http_listen: Option<String>,
     /// Data directory (server.data_dir).
     #[arg(long, env = "TRIBUTARY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -100,6 +112,13 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+impl ServerConfig {
+    /// An optional listen address (validated by [`Config::validate`]); `None` when disabled.
+    pub fn optional_addr(addr: &str) -> Option<SocketAddr> {
+        addr.parse().ok()
+    }
+}
+
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -121,6 +140,12 @@ impl Config {
         if let Some(a) = cli.http_listen {
             cfg.server.http_listen = a;
         }
+        if let Some(a) = &cli.grpc_listen {
+            cfg.server.grpc_listen = a.clone();
+        }
+        if let Some(a) = &cli.otlp_http_listen {
+            cfg.server.otlp_http_listen = a.clone();
+        }
         if let Some(d) = &cli.data_dir {
             cfg.server.data_dir = d.clone();
         }
@@ -135,6 +160,16 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, addr) in [
+            ("server.grpc_listen", &self.server.grpc_listen),
+            ("server.otlp_http_listen", &self.server.otlp_http_listen),
+        ] {
+            if !addr.is_empty() && addr.parse::<SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} = {addr:?} is not an address like 0.0.0.0:4317 (or empty to disable)"
+                )));
+            }
+        }
         let h = &self.ingest.head;
         if h.max_samples == 0 || h.hard_limit_samples < h.max_samples {
             return Err(ConfigError::Invalid(

@@ -29,6 +29,8 @@ pub struct IngestConfig {
     pub head: HeadConfig,
     /// The write-ahead log.
     pub wal: WalConfig,
+    /// How OTLP metrics and logs map onto Tributary's data model.
+    pub otlp: OtlpConfig,
 }
 
 impl Default for IngestConfig {
@@ -43,6 +45,7 @@ impl Default for IngestConfig {
             auth: AuthConfig::default(),
             head: HeadConfig::default(),
             wal: WalConfig::default(),
+            otlp: OtlpConfig::default(),
         }
     }
 }
@@ -67,6 +70,8 @@ pub struct HeadConfig {
     pub flush_interval: Duration,
     /// Flush early once the head holds this many samples.
     pub max_samples: usize,
+    /// Flush early once the head holds this many bytes of log records.
+    pub max_log_bytes: usize,
     /// Refuse writes with 429 (the sender retries) once the head holds this many samples,
     /// which only happens when flushes keep failing.
     pub hard_limit_samples: usize,
@@ -77,7 +82,59 @@ impl Default for HeadConfig {
         Self {
             flush_interval: Duration::from_secs(30 * 60),
             max_samples: 50_000_000,
+            max_log_bytes: 512 << 20,
             hard_limit_samples: 150_000_000,
+        }
+    }
+}
+
+/// OTLP translation (see `docs/otlp-metrics.md`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// Resource attributes copied onto every metric series as labels (besides `target_info`),
+    /// like Prometheus's `otlp.promote_resource_attributes`.
+    pub promote_resource_attributes: Vec<String>,
+    /// Append unit and type suffixes to metric names (`_seconds`, `_bytes`, `_total`...), as
+    /// Prometheus's default translation does.
+    pub add_metric_suffixes: bool,
+    /// Resource attributes that become a log record's stream labels (what LogQL selects on), as
+    /// Loki's default OTLP index labels; names are normalised (`k8s.pod.name` → `k8s_pod_name`).
+    pub log_stream_attributes: Vec<String>,
+    /// Most attributes (resource, scope and record together) one log record may carry.
+    pub max_log_attributes: usize,
+    /// Longest accepted log body, in bytes.
+    pub max_log_body_bytes: usize,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            promote_resource_attributes: ["k8s.namespace.name", "k8s.pod.name"].map(String::from).to_vec(),
+            add_metric_suffixes: true,
+            log_stream_attributes: [
+                "service.name",
+                "service.namespace",
+                "service.instance.id",
+                "deployment.environment",
+                "deployment.environment.name",
+                "cloud.region",
+                "cloud.availability_zone",
+                "container.name",
+                "k8s.container.name",
+                "k8s.cronjob.name",
+                "k8s.daemonset.name",
+                "k8s.deployment.name",
+                "k8s.job.name",
+                "k8s.namespace.name",
+                "k8s.pod.name",
+                "k8s.replicaset.name",
+                "k8s.statefulset.name",
+            ]
+            .map(String::from)
+            .to_vec(),
+            max_log_attributes: 128,
+            max_log_body_bytes: 256 << 10,
         }
     }
 }

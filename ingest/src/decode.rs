@@ -4,7 +4,11 @@
 //! controls and report every rejected series with a reason, while keeping the valid ones
 //! (a remote-write 400 is not retried, so valid data beside a bad series must still be stored).
 
+pub mod otlp;
+pub mod otlp_logs;
+pub mod otlp_metrics;
 pub mod prom_remote_write;
+pub mod prom_remote_write_v2;
 pub mod wire;
 
 use crate::error::{Error, Result};

@@ -29,6 +29,12 @@ use tributary_storage::types::{
 
 use crate::decode::prom_remote_write::{self, KnownSeries, RawKey, WriteBatch};
 
+pub mod signals;
+
+pub use signals::SignalBlock;
+use signals::ActiveSignals;
+use tributary_storage::signals::{ExemplarSeries, MetricMetadata};
+
 const SHARDS: usize = 16;
 
 type IdMap<V> = HashMap<u64, V, BuildNoHashHasher<u64>>;
@@ -160,6 +166,8 @@ pub struct Frozen {
     /// Samples sorted by time, one per timestamp.
     pub series: Vec<Series>,
     pub samples: usize,
+    /// Log records, native histograms, exemplars and metadata of the same period.
+    pub signals: SignalBlock,
 }
 
 /// What the raw index remembers of a series: enough to append without its wire labels.
@@ -177,6 +185,7 @@ pub struct Head {
     frozen: RwLock<Vec<Arc<Frozen>>>,
     active_samples: AtomicUsize,
     active_series: AtomicUsize,
+    signals: ActiveSignals,
 }
 
 impl Default for Head {
@@ -193,6 +202,7 @@ impl Head {
             frozen: RwLock::new(Vec::new()),
             active_samples: AtomicUsize::new(0),
             active_series: AtomicUsize::new(0),
+            signals: ActiveSignals::default(),
         }
     }
 
@@ -306,6 +316,26 @@ impl Head {
         self.active_samples() + self.frozen.read().iter().map(|f| f.samples).sum::<usize>()
     }
 
+    /// Adds log records, native histograms, exemplars and metadata (see [`signals`]).
+    pub fn append_signals(&self, block: SignalBlock) {
+        self.signals.append(block);
+    }
+
+    /// Histogram samples, exemplars and log records in the active part.
+    pub fn active_signal_items(&self) -> usize {
+        self.signals.items()
+    }
+
+    /// Approximate bytes of log records in the active part.
+    pub fn active_log_bytes(&self) -> usize {
+        self.signals.log_bytes()
+    }
+
+    /// True when a freeze would produce an empty block.
+    pub fn active_is_empty(&self) -> bool {
+        self.active_samples() == 0 && self.signals.is_empty()
+    }
+
     /// Moves the active part into a new frozen block and returns it. Callers must ensure no
     /// append runs concurrently if they need a clean cut (the ingester's gate does).
     pub fn freeze(&self) -> Arc<Frozen> {
@@ -327,7 +357,12 @@ impl Head {
         let samples = series.iter().map(|s| s.samples.len()).sum();
         self.active_samples.store(0, Ordering::Relaxed);
         self.active_series.store(0, Ordering::Relaxed);
-        let frozen = Arc::new(Frozen { series, samples });
+        let signals = self.signals.take();
+        let frozen = Arc::new(Frozen {
+            series,
+            samples,
+            signals,
+        });
         self.frozen.write().push(frozen.clone());
         frozen
     }
@@ -459,6 +494,64 @@ impl Source for Head {
             }
         });
         Ok(sorted(values))
+    }
+
+    async fn exemplars(
+        &self,
+        selectors: &[Vec<Matcher>],
+        range: TimeRange,
+    ) -> tributary_storage::Result<Vec<ExemplarSeries>> {
+        Ok(self.exemplars_in_memory(selectors, range))
+    }
+
+    async fn metadata(&self, metric: Option<&str>) -> tributary_storage::Result<Vec<MetricMetadata>> {
+        Ok(self.metadata_in_memory(metric))
+    }
+}
+
+impl Head {
+    fn signal_blocks<R>(&self, mut f: impl FnMut(&SignalBlock) -> R) -> Vec<R> {
+        let mut out: Vec<R> = self.frozen.read().iter().map(|b| f(&b.signals)).collect();
+        out.push(self.signals.with(f));
+        out
+    }
+
+    /// Exemplars held in memory (see [`Source::exemplars`]).
+    pub fn exemplars_in_memory(&self, selectors: &[Vec<Matcher>], range: TimeRange) -> Vec<ExemplarSeries> {
+        let mut found = Vec::new();
+        self.signal_blocks(|b| b.exemplars_matching(selectors, range, &mut found));
+        // The same series may sit in several blocks: merge so each appears once.
+        let mut merged: HashMap<Labels, ExemplarSeries> = HashMap::new();
+        for s in found {
+            match merged.get_mut(&s.labels) {
+                Some(m) => m.exemplars.extend(s.exemplars),
+                None => {
+                    merged.insert(s.labels.clone(), s);
+                }
+            }
+        }
+        let mut out: Vec<ExemplarSeries> = merged.into_values().collect();
+        for s in &mut out {
+            s.exemplars
+                .sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.value.total_cmp(&b.value)));
+            s.exemplars.dedup();
+        }
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        out
+    }
+
+    /// Metadata held in memory (see [`Source::metadata`]).
+    pub fn metadata_in_memory(&self, metric: Option<&str>) -> Vec<MetricMetadata> {
+        let mut all = std::collections::BTreeSet::new();
+        self.signal_blocks(|b| {
+            all.extend(
+                b.metadata
+                    .iter()
+                    .filter(|m| metric.is_none_or(|name| m.metric == name))
+                    .cloned(),
+            )
+        });
+        all.into_iter().collect()
     }
 }
 

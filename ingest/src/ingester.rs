@@ -285,6 +285,7 @@ fn replay_record(head: &Head, payload: &[u8]) -> std::result::Result<(), String>
                 ));
             }
         }
+        other => return Err(format!("WAL record kind {other:?} is not replayed by this build")),
     }
     Ok(())
 }

@@ -24,6 +24,8 @@ pub struct IngestMetrics {
     pub samples: Counter,
     pub rejected_samples: Counter,
     pub exemplars_dropped: Counter,
+    pub log_records: Counter,
+    pub rejected_log_records: Counter,
     pub flushes: Family<ResultLabels, Counter>,
     pub flushed_samples: Counter,
     pub head_samples: Gauge,
@@ -44,6 +46,16 @@ impl IngestMetrics {
             "tributary_ingest_rejected_samples",
             "Samples rejected as invalid",
             self.rejected_samples.clone(),
+        );
+        r.register(
+            "tributary_ingest_log_records",
+            "Log records acknowledged",
+            self.log_records.clone(),
+        );
+        r.register(
+            "tributary_ingest_rejected_log_records",
+            "Log records rejected as invalid",
+            self.rejected_log_records.clone(),
         );
         r.register(
             "tributary_ingest_exemplars_dropped",

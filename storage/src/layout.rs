@@ -7,7 +7,7 @@
 //! metrics/2026-11-21/14/prod-eu-1/1795269600000-1795273185000-86400-019a9b3c-...-....parquet
 //! ```
 //!
-//! - `<table>`: `metrics` (see [`Table`]).
+//! - `<table>`: `metrics`, `logs`, `histograms`, `exemplars` or `metadata` (see [`Table`]).
 //! - `<YYYY-MM-DD>/<HH>`: the UTC hour every row of the file falls in (files never span hours).
 //! - `<cluster>`: the `cluster` label value of every row, percent-escaped so any UTF-8 value is
 //!   one safe path segment: bytes other than `A-Z a-z 0-9 - _ .` become `%XX` (uppercase hex),
@@ -46,6 +46,14 @@ const CLUSTER_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').re
 pub enum Table {
     /// Float samples, schema in [`crate::schema`].
     Metrics,
+    /// Log records ([`crate::signals::LogRecord`]), schema in `crate::logs`.
+    Logs,
+    /// Native-histogram samples ([`crate::signals::HistogramSample`]), schema in `crate::histograms`.
+    Histograms,
+    /// Exemplars ([`crate::signals::Exemplar`]), schema in `crate::exemplars`.
+    Exemplars,
+    /// Metric metadata ([`crate::signals::MetricMetadata`]), schema in `crate::metadata`.
+    Metadata,
 }
 
 impl Table {
@@ -53,6 +61,10 @@ impl Table {
     pub fn dir(self) -> &'static str {
         match self {
             Table::Metrics => "metrics",
+            Table::Logs => "logs",
+            Table::Histograms => "histograms",
+            Table::Exemplars => "exemplars",
+            Table::Metadata => "metadata",
         }
     }
 
@@ -64,6 +76,10 @@ impl Table {
     fn from_dir(s: &str) -> Option<Self> {
         match s {
             "metrics" => Some(Table::Metrics),
+            "logs" => Some(Table::Logs),
+            "histograms" => Some(Table::Histograms),
+            "exemplars" => Some(Table::Exemplars),
+            "metadata" => Some(Table::Metadata),
             _ => None,
         }
     }

@@ -23,9 +23,14 @@
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod exemplars;
+pub mod histograms;
 pub mod layout;
+pub mod logs;
+pub mod metadata;
 pub mod read;
 pub mod schema;
+pub mod signals;
 pub mod store;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
@@ -67,11 +72,33 @@ pub struct WriteSummary {
     pub bytes: u64,
 }
 
+/// One catalog per table beside metrics.
+#[derive(Debug)]
+struct TableCatalogs {
+    logs: Arc<Catalog>,
+    histograms: Arc<Catalog>,
+    exemplars: Arc<Catalog>,
+    metadata: Arc<Catalog>,
+}
+
+impl TableCatalogs {
+    fn all(&self) -> [(Table, &Arc<Catalog>); 4] {
+        [
+            (Table::Logs, &self.logs),
+            (Table::Histograms, &self.histograms),
+            (Table::Exemplars, &self.exemplars),
+            (Table::Metadata, &self.metadata),
+        ]
+    }
+}
+
 /// The storage facade: object store, catalog, writer and reader.
 #[derive(Debug)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     catalog: Arc<Catalog>,
+    /// Catalogs of the tables beside metrics, each written and read by its own module.
+    tables: TableCatalogs,
     cache: Arc<MetadataCache>,
     writer: WriterOptions,
     multipart_threshold: usize,
@@ -93,9 +120,16 @@ impl Storage {
             bytes = stats.bytes,
             "storage catalog loaded"
         );
+        let tables = TableCatalogs {
+            logs: Arc::new(Catalog::load(store.as_ref(), Table::Logs).await?),
+            histograms: Arc::new(Catalog::load(store.as_ref(), Table::Histograms).await?),
+            exemplars: Arc::new(Catalog::load(store.as_ref(), Table::Exemplars).await?),
+            metadata: Arc::new(Catalog::load(store.as_ref(), Table::Metadata).await?),
+        };
         Ok(Arc::new(Storage {
             store,
             catalog,
+            tables,
             cache: Arc::new(MetadataCache::new(cfg.metadata_cache_files)),
             writer,
             multipart_threshold: cfg.multipart_threshold_bytes.max(1),
@@ -201,7 +235,11 @@ impl Storage {
 
     /// Adds files other processes wrote since open (or the last refresh); returns how many.
     pub async fn refresh(&self) -> Result<usize> {
-        self.catalog.refresh(self.store.as_ref(), Table::Metrics).await
+        let mut added = self.catalog.refresh(self.store.as_ref(), Table::Metrics).await?;
+        for (table, catalog) in self.tables.all() {
+            added += catalog.refresh(self.store.as_ref(), table).await?;
+        }
+        Ok(added)
     }
 
     /// Files, rows and bytes in the catalog.

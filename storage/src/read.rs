@@ -10,6 +10,7 @@ pub mod prune;
 use async_trait::async_trait;
 
 use crate::Result;
+use crate::signals::{ExemplarSeries, MetricMetadata};
 use crate::types::{Labels, Matcher, Series, TimeRange};
 
 /// What to read: every series that satisfies all `matchers` and has at least one sample in `range`.
@@ -73,5 +74,20 @@ pub trait Source: Send + Sync + std::fmt::Debug {
         values.sort();
         values.dedup();
         Ok(values)
+    }
+
+    /// Exemplars of the series matching any of `selectors` (each a list of matchers that must all
+    /// match), with timestamps in `range`. Each series once, exemplars sorted by timestamp, one
+    /// per (timestamp, value, labels). Sources that hold no exemplars answer empty.
+    async fn exemplars(&self, selectors: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<ExemplarSeries>> {
+        let _ = (selectors, range);
+        Ok(Vec::new())
+    }
+
+    /// Metric metadata, optionally of one metric family only; each distinct (cluster, metric,
+    /// type, help, unit) once. Sources that hold no metadata answer empty.
+    async fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>> {
+        let _ = metric;
+        Ok(Vec::new())
     }
 }

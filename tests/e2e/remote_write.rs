@@ -49,13 +49,13 @@ async fn statuses_and_reasons_follow_remote_write_semantics() {
     assert_eq!(result(&v).len(), 1, "{v}");
     assert_eq!(result(&v)[0]["value"][1], "7");
 
-    // Remote-write 2.0 is negotiated by content type: 415 until it is spoken.
+    // The message is negotiated by content type: an unknown one gets the spec's 415.
     let r = reqwest::Client::new()
         .post(&url)
         .header("Content-Encoding", "snappy")
         .header(
             "Content-Type",
-            "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            "application/x-protobuf;proto=io.prometheus.write.v9.Request",
         )
         .header("X-Tributary-Cluster", "c1")
         .body(good.clone())

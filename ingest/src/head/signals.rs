@@ -1,0 +1,214 @@
+//! The head's other signals: log records, native histograms, exemplars and metric metadata.
+//!
+//! They follow the float samples' lifecycle exactly — appended under the ingester's gate after
+//! their WAL record is durable, frozen with the samples into the same [`super::Frozen`] block, and
+//! dropped only once that block's Parquet files are stored — so one flush covers one WAL cut for
+//! every signal. They are far fewer than samples, so a single lock suffices.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
+use tributary_storage::types::{Labels, Matcher, TimeRange, matches_all};
+
+/// One block's worth of non-float signals.
+#[derive(Debug, Default)]
+pub struct SignalBlock {
+    pub logs: Vec<LogRecord>,
+    pub histograms: Vec<HistogramSeries>,
+    pub exemplars: Vec<ExemplarSeries>,
+    pub metadata: BTreeSet<MetricMetadata>,
+}
+
+impl SignalBlock {
+    pub fn is_empty(&self) -> bool {
+        self.logs.is_empty() && self.histograms.is_empty() && self.exemplars.is_empty() && self.metadata.is_empty()
+    }
+
+    /// Histogram samples plus exemplars plus log records: what a flush will write beside samples.
+    pub fn items(&self) -> usize {
+        self.logs.len()
+            + self.histograms.iter().map(|h| h.samples.len()).sum::<usize>()
+            + self.exemplars.iter().map(|e| e.exemplars.len()).sum::<usize>()
+    }
+
+    /// Merges repeated label sets (one entry per request today) and sorts by time, so each
+    /// series is written once with ordered samples, the later write winning a repeated timestamp.
+    fn compact(&mut self) {
+        self.histograms = merge_by_labels(std::mem::take(&mut self.histograms), |h| (h.labels, h.samples), |labels, mut samples| {
+            sort_dedup_by(&mut samples, |s| s.timestamp);
+            HistogramSeries { labels, samples }
+        });
+        self.exemplars = merge_by_labels(std::mem::take(&mut self.exemplars), |e| (e.labels, e.exemplars), |labels, mut exemplars| {
+            exemplars.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.value.total_cmp(&b.value)));
+            exemplars.dedup();
+            ExemplarSeries { labels, exemplars }
+        });
+        self.logs.sort_by(|a, b| a.labels.cmp(&b.labels).then(a.timestamp.cmp(&b.timestamp)));
+    }
+
+    /// Exemplars of series matching any selector, within `range`.
+    pub fn exemplars_matching(&self, selectors: &[Vec<Matcher>], range: TimeRange, out: &mut Vec<ExemplarSeries>) {
+        for s in &self.exemplars {
+            if !selectors.iter().any(|m| matches_all(m, &s.labels)) {
+                continue;
+            }
+            let ex: Vec<_> = s.exemplars.iter().filter(|e| range.contains(e.timestamp)).cloned().collect();
+            if !ex.is_empty() {
+                out.push(ExemplarSeries { labels: s.labels.clone(), exemplars: ex });
+            }
+        }
+    }
+}
+
+fn merge_by_labels<T, I>(
+    items: Vec<T>,
+    split: impl Fn(T) -> (Labels, Vec<I>),
+    build: impl Fn(Labels, Vec<I>) -> T,
+) -> Vec<T> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut merged: Vec<(Labels, Vec<I>)> = Vec::new();
+    for item in items {
+        let (labels, parts) = split(item);
+        match index.get(&labels) {
+            Some(&i) => merged[i].1.extend(parts),
+            None => {
+                index.insert(labels.clone(), merged.len());
+                merged.push((labels, parts));
+            }
+        }
+    }
+    merged.into_iter().map(|(l, p)| build(l, p)).collect()
+}
+
+/// Stable sort by key, keeping the last of equal keys.
+fn sort_dedup_by<T>(v: &mut Vec<T>, key: impl Fn(&T) -> i64) {
+    v.reverse();
+    v.sort_by_key(&key);
+    v.dedup_by_key(|x| key(x));
+}
+
+/// The active (writable) signals.
+#[derive(Debug, Default)]
+pub struct ActiveSignals {
+    block: Mutex<SignalBlock>,
+    items: AtomicUsize,
+    log_bytes: AtomicUsize,
+}
+
+impl ActiveSignals {
+    pub fn append(&self, add: SignalBlock) {
+        if add.is_empty() {
+            return;
+        }
+        let items = add.items();
+        let bytes: usize = add.logs.iter().map(log_size).sum();
+        let mut b = self.block.lock();
+        b.logs.extend(add.logs);
+        b.histograms.extend(add.histograms);
+        b.exemplars.extend(add.exemplars);
+        b.metadata.extend(add.metadata);
+        drop(b);
+        self.items.fetch_add(items, Ordering::Relaxed);
+        self.log_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.block.lock().is_empty()
+    }
+
+    pub fn items(&self) -> usize {
+        self.items.load(Ordering::Relaxed)
+    }
+
+    /// Approximate bytes of log records held.
+    pub fn log_bytes(&self) -> usize {
+        self.log_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Takes everything, ready to be written.
+    pub fn take(&self) -> SignalBlock {
+        let mut b = std::mem::take(&mut *self.block.lock());
+        self.items.store(0, Ordering::Relaxed);
+        self.log_bytes.store(0, Ordering::Relaxed);
+        b.compact();
+        b
+    }
+
+    pub fn with<R>(&self, f: impl FnOnce(&SignalBlock) -> R) -> R {
+        f(&self.block.lock())
+    }
+}
+
+fn log_size(r: &LogRecord) -> usize {
+    r.body.len() + r.attributes.len() + r.resource_attributes.len() + 64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tributary_storage::signals::{Exemplar, HistogramSample};
+
+    fn hs(name: &str, ts: &[i64]) -> HistogramSeries {
+        HistogramSeries {
+            labels: Labels::from_pairs(&[("__name__", name)]),
+            samples: ts
+                .iter()
+                .map(|&t| HistogramSample {
+                    timestamp: t,
+                    count: t as f64,
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn take_merges_series_and_keeps_the_last_write_of_a_timestamp() {
+        let a = ActiveSignals::default();
+        a.append(SignalBlock {
+            histograms: vec![hs("h", &[3, 1])],
+            ..Default::default()
+        });
+        let mut later = hs("h", &[1, 2]);
+        later.samples[0].sum = 99.0;
+        a.append(SignalBlock {
+            histograms: vec![later, hs("g", &[5])],
+            ..Default::default()
+        });
+        assert_eq!(a.items(), 5);
+        let b = a.take();
+        assert!(a.is_empty());
+        assert_eq!(a.items(), 0);
+        assert_eq!(b.histograms.len(), 2);
+        let h = b.histograms.iter().find(|h| h.labels.metric_name() == Some("h")).unwrap();
+        let ts: Vec<i64> = h.samples.iter().map(|s| s.timestamp).collect();
+        assert_eq!(ts, vec![1, 2, 3]);
+        assert_eq!(h.samples[0].sum, 99.0);
+    }
+
+    #[test]
+    fn exemplars_filter_by_selector_and_range() {
+        let labels = Labels::from_pairs(&[("__name__", "m"), ("cluster", "a")]);
+        let ex = |t| Exemplar {
+            labels: Labels::from_pairs(&[("trace_id", "ab")]),
+            value: 1.0,
+            timestamp: t,
+        };
+        let b = SignalBlock {
+            exemplars: vec![ExemplarSeries {
+                labels,
+                exemplars: vec![ex(1), ex(10)],
+            }],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        b.exemplars_matching(&[vec![Matcher::equal("cluster", "a")]], TimeRange::new(0, 5), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].exemplars.len(), 1);
+        out.clear();
+        b.exemplars_matching(&[vec![Matcher::equal("cluster", "b")]], TimeRange::ALL, &mut out);
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,186 @@
+//! Domain types for the signals beside float samples: native histograms, exemplars, metric
+//! metadata and log records. Every receiver converts its protocol's messages into these at the
+//! edge (`ingest::decode`); storage writes them to their own tables; query reads them back.
+//!
+//! They are plain data with public fields: the contracts live in the docs below, and each table's
+//! module (`histograms`, `exemplars`, `metadata`, `logs`) documents how it stores them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Labels, TimestampMs};
+
+/// Nanoseconds since the Unix epoch (OTLP and Loki timestamps).
+pub type TimestampNs = i64;
+
+/// `length` consecutive buckets starting `offset` buckets after the end of the previous span (the
+/// first span's offset counts from bucket index 0). Prometheus's `BucketSpan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSpan {
+    pub offset: i32,
+    pub length: u32,
+}
+
+/// Prometheus's counter-reset hint of a native histogram sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum ResetHint {
+    /// Unknown: the reader must compare with the previous sample.
+    #[default]
+    Unknown = 0,
+    /// This sample follows a counter reset.
+    Yes = 1,
+    /// Certainly no reset since the previous sample.
+    No = 2,
+    /// A gauge histogram: resets do not apply.
+    Gauge = 3,
+}
+
+impl ResetHint {
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::Unknown,
+            1 => Self::Yes,
+            2 => Self::No,
+            3 => Self::Gauge,
+            _ => return None,
+        })
+    }
+}
+
+/// One native-histogram sample, the shape PromQL evaluates (Prometheus's `FloatHistogram`).
+///
+/// - Bucket counts are **absolute** (not the wire's deltas) and floats; integer-count histograms
+///   convert exactly up to 2^53.
+/// - `schema` −4..=8 is exponential: bucket `i` has upper bound `2^(i · 2^-schema)`. Schema −53
+///   is "custom buckets" (NHCB): `custom_values` are the upper bounds and only positive buckets
+///   are used.
+/// - OpenTelemetry exponential histograms map onto this directly: `scale` → `schema` (clamped
+///   down to 8 by merging buckets), `offset` → a span starting at `offset + 1` (OTLP's bucket
+///   `i` covers `(base^i, base^(i+1)]`, Prometheus's `(base^(i-1), base^i]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistogramSample {
+    pub timestamp: TimestampMs,
+    pub count: f64,
+    pub sum: f64,
+    pub schema: i32,
+    pub zero_threshold: f64,
+    pub zero_count: f64,
+    pub positive_spans: Vec<BucketSpan>,
+    pub positive_buckets: Vec<f64>,
+    pub negative_spans: Vec<BucketSpan>,
+    pub negative_buckets: Vec<f64>,
+    pub reset_hint: ResetHint,
+    /// Upper bounds for schema −53 (custom buckets); empty otherwise.
+    pub custom_values: Vec<f64>,
+}
+
+/// A native-histogram series: labels final (validated, cluster-stamped), samples sorted by time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistogramSeries {
+    pub labels: Labels,
+    pub samples: Vec<HistogramSample>,
+}
+
+/// One exemplar: its own labels (e.g. `trace_id`), value and time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exemplar {
+    pub labels: Labels,
+    pub value: f64,
+    pub timestamp: TimestampMs,
+}
+
+/// The exemplars of one series (`labels` are the series' final labels, `cluster` included).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExemplarSeries {
+    pub labels: Labels,
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// Prometheus's metric types, as `/api/v1/metadata` spells them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricType {
+    #[default]
+    Unknown,
+    Counter,
+    Gauge,
+    Histogram,
+    GaugeHistogram,
+    Summary,
+    Info,
+    StateSet,
+}
+
+impl MetricType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Counter => "counter",
+            Self::Gauge => "gauge",
+            Self::Histogram => "histogram",
+            Self::GaugeHistogram => "gaugehistogram",
+            Self::Summary => "summary",
+            Self::Info => "info",
+            Self::StateSet => "stateset",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "unknown" => Self::Unknown,
+            "counter" => Self::Counter,
+            "gauge" => Self::Gauge,
+            "histogram" => Self::Histogram,
+            "gaugehistogram" => Self::GaugeHistogram,
+            "summary" => Self::Summary,
+            "info" => Self::Info,
+            "stateset" => Self::StateSet,
+            _ => return None,
+        })
+    }
+}
+
+/// What a sender said about a metric family: type, help and unit, per cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MetricMetadata {
+    pub cluster: String,
+    /// The metric family name (for a histogram: without `_bucket`/`_sum`/`_count`).
+    pub metric: String,
+    pub kind: MetricType,
+    pub help: String,
+    pub unit: String,
+}
+
+/// One log record, from OTLP logs or the Loki push API.
+///
+/// `labels` are the *stream* labels — what LogQL's `{...}` selector matches and what the logs
+/// table partitions and sorts by: `cluster` plus the resource attributes promoted to index labels
+/// (Loki's OTLP defaults such as `service_name`, `k8s_namespace_name`, `k8s_pod_name`), names
+/// normalised to `[a-zA-Z_][a-zA-Z0-9_]*`. Everything else rides along un-indexed (Loki's
+/// "structured metadata").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogRecord {
+    pub labels: Labels,
+    /// When the event happened; the observed time when the sender left it unset.
+    pub timestamp: TimestampNs,
+    /// When a collector first saw it (0 when unknown).
+    pub observed_timestamp: TimestampNs,
+    /// OTLP `SeverityNumber` (0 = unspecified, 1..=24 TRACE..FATAL4).
+    pub severity_number: i32,
+    pub severity_text: String,
+    /// The line: a string body as is; a structured body (map, array, bytes...) as JSON.
+    pub body: String,
+    /// Lower-case hex, empty when absent.
+    pub trace_id: String,
+    /// Lower-case hex, empty when absent.
+    pub span_id: String,
+    pub flags: u32,
+    /// The record's own attributes as a JSON object (Loki: structured metadata).
+    pub attributes: String,
+    /// Every resource attribute as a JSON object, promoted ones included.
+    pub resource_attributes: String,
+    pub scope_name: String,
+    pub scope_version: String,
+    /// OTLP `event_name`, empty when absent.
+    pub event_name: String,
+}
