@@ -25,6 +25,14 @@ if ! python3 -c "import moto.server" >/dev/null 2>&1; then
 fi
 python3 -c "import moto.server"
 
+# The real OpenTelemetry Python SDK (and grpcio, pyarrow) the OTLP end-to-end tests drive, at the
+# versions pinned in tests/e2e/python/requirements.txt.
+if ! python3 tests/e2e/python/requirements_ok.py >/dev/null 2>&1; then
+  log "installing the OTLP test clients (tests/e2e/python/requirements.txt)"
+  python3 -m pip install -q -r tests/e2e/python/requirements.txt
+fi
+python3 tests/e2e/python/requirements_ok.py
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install cargo-nextest --locked

@@ -16,11 +16,13 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use tributary_ingest::Ingester;
 use tributary_query::Engine;
+use tributary_query::log_source::MergedLogSource;
+use tributary_query::logql::LogqlEngine;
 use tributary_query::source::MergedSource;
 use tributary_storage::Storage;
-use tributary_storage::read::Source;
+use tributary_storage::read::{LogSource, Source};
 
-use crate::config::{Config, Role};
+use crate::config::{Config, Role, ServerConfig};
 
 /// Startup and serving failures.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,8 @@ pub enum Error {
     },
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    #[error("serving OTLP/gRPC: {0}")]
+    Grpc(#[from] tonic::transport::Error),
     #[error("creating data dir {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -78,6 +82,13 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         sources.push(storage.source());
         let engine = Arc::new(Engine::new(Arc::new(MergedSource::new(sources)), cfg.query.clone()));
         app = app.merge(tributary_query::http::router(engine));
+        let mut log_sources: Vec<Arc<dyn LogSource>> = Vec::new();
+        if let Some(ing) = &ingester {
+            log_sources.push(ing.head());
+        }
+        log_sources.push(storage.log_source());
+        let logql = LogqlEngine::new(Arc::new(MergedLogSource::new(log_sources)), cfg.query.logql.clone());
+        app = app.merge(tributary_query::http::loki_router(Arc::new(logql)));
     }
     let registry = Arc::new(Mutex::new(registry));
     app = app
@@ -94,6 +105,34 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     tracing::info!(%addr, role = ?cfg.server.role, data_dir = %cfg.server.data_dir.display(), "tributary listening");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut side_servers = Vec::new();
+    if let Some(ing) = &ingester {
+        if let Some(addr) = ServerConfig::optional_addr(&cfg.server.grpc_listen) {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })?;
+            tracing::info!(addr = %listener.local_addr().map_err(Error::Serve)?, "OTLP/gRPC listening");
+            let otlp = tributary_ingest::grpc::Otlp::new(ing.clone());
+            let stop = wait_for(stop_rx.clone());
+            side_servers.push(tokio::spawn(async move {
+                otlp.serve(listener, stop).await.map_err(Error::from)
+            }));
+        }
+        if let Some(addr) = ServerConfig::optional_addr(&cfg.server.otlp_http_listen) {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })?;
+            tracing::info!(addr = %listener.local_addr().map_err(Error::Serve)?, "OTLP/HTTP listening");
+            let otlp_app = tributary_ingest::http::otlp_router(ing.clone()).layer(TraceLayer::new_for_http());
+            let stop = wait_for(stop_rx.clone());
+            side_servers.push(tokio::spawn(async move {
+                axum::serve(listener, otlp_app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .map_err(Error::Serve)
+            }));
+        }
+    }
     let flusher = ingester
         .as_ref()
         .map(|ing| tokio::spawn(ing.clone().run_flusher(stop_rx.clone())));
@@ -109,6 +148,13 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
 
     tracing::info!("stopping: flushing the head and closing the write-ahead log");
     let _ = stop_tx.send(true);
+    for server in side_servers {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "a receiver stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "a receiver task failed"),
+        }
+    }
     if let Some(f) = flusher {
         let _ = f.await;
     }
@@ -129,6 +175,15 @@ async fn refresh_catalog(storage: Arc<Storage>, mut stop: tokio::sync::watch::Re
             Ok(0) => {}
             Ok(n) => tracing::info!(files = n, "found new parquet files"),
             Err(e) => tracing::warn!(error = %e, "refreshing the file catalog failed"),
+        }
+    }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn wait_for(mut stop: tokio::sync::watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            return;
         }
     }
 }

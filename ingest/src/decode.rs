@@ -4,6 +4,7 @@
 //! controls and report every rejected series with a reason, while keeping the valid ones
 //! (a remote-write 400 is not retried, so valid data beside a bad series must still be stored).
 
+pub mod loki;
 pub mod otlp;
 pub mod otlp_logs;
 pub mod otlp_metrics;

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use nohash_hasher::BuildNoHashHasher;
 use parking_lot::{Mutex, RwLock};
-use tributary_storage::read::{SelectRequest, Source};
+use tributary_storage::read::{Direction, LogRequest, LogSource, SelectRequest, Source};
 use tributary_storage::types::{
     Label, Labels, METRIC_NAME, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs, matches_all,
     sort_dedup_samples,
@@ -31,9 +31,9 @@ use crate::decode::prom_remote_write::{self, KnownSeries, RawKey, WriteBatch};
 
 pub mod signals;
 
-pub use signals::SignalBlock;
 use signals::ActiveSignals;
-use tributary_storage::signals::{ExemplarSeries, MetricMetadata};
+pub use signals::SignalBlock;
+use tributary_storage::signals::{ExemplarSeries, LogRecord, MetricMetadata};
 
 const SHARDS: usize = 16;
 
@@ -540,6 +540,19 @@ impl Head {
         out
     }
 
+    /// Log records held in memory (see [`LogSource::select_logs`]).
+    pub fn logs_in_memory(&self, req: &LogRequest) -> Vec<LogRecord> {
+        let mut out = Vec::new();
+        self.signal_blocks(|b| b.logs_matching(req, &mut out));
+        sort_logs(&mut out, req.direction);
+        // A client retry may have delivered the same record twice.
+        out.dedup();
+        if let Some(limit) = req.limit {
+            out.truncate(limit);
+        }
+        out
+    }
+
     /// Metadata held in memory (see [`Source::metadata`]).
     pub fn metadata_in_memory(&self, metric: Option<&str>) -> Vec<MetricMetadata> {
         let mut all = std::collections::BTreeSet::new();
@@ -555,6 +568,36 @@ impl Head {
     }
 }
 
+/// Orders records as [`LogSource::select_logs`] promises: by (timestamp, labels, body), newest
+/// first for [`Direction::Backward`].
+pub fn sort_logs(records: &mut [LogRecord], direction: Direction) {
+    let key = |a: &LogRecord, b: &LogRecord| {
+        a.timestamp
+            .cmp(&b.timestamp)
+            .then_with(|| a.labels.cmp(&b.labels))
+            .then_with(|| a.body.cmp(&b.body))
+    };
+    match direction {
+        Direction::Forward => records.sort_by(key),
+        Direction::Backward => records.sort_by(|a, b| key(b, a)),
+    }
+}
+
+#[async_trait]
+impl LogSource for Head {
+    async fn select_logs(&self, req: &LogRequest) -> tributary_storage::Result<Vec<LogRecord>> {
+        Ok(self.logs_in_memory(req))
+    }
+
+    async fn log_streams(&self, req: &LogRequest) -> tributary_storage::Result<Vec<Labels>> {
+        let mut out = Vec::new();
+        self.signal_blocks(|b| b.streams_matching(req, &mut out));
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+}
+
 fn sorted(set: HashSet<String>) -> Vec<String> {
     let mut v: Vec<String> = set.into_iter().collect();
     v.sort_unstable();
@@ -564,6 +607,7 @@ fn sorted(set: HashSet<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tributary_storage::read::LineHint;
     use tributary_storage::types::MatchOp;
 
     fn s(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> Series {
@@ -743,5 +787,85 @@ mod tests {
         }
         assert_eq!(head.active_series(), 2);
         assert_eq!(head.active_samples(), 6);
+    }
+
+    fn log(cluster: &str, t: i64, body: &str) -> LogRecord {
+        LogRecord {
+            labels: Labels::from_pairs(&[("cluster", cluster), ("service_name", "api")]),
+            timestamp: t,
+            body: body.to_string(),
+            attributes: "{}".into(),
+            resource_attributes: "{}".into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn logs_are_selected_across_blocks_in_direction_with_limit_and_hints() {
+        let head = Head::new();
+        head.append_signals(SignalBlock {
+            logs: vec![
+                log("a", 1, "GET /x 200"),
+                log("b", 2, "GET /y 500"),
+                log("a", 3, "error: boom"),
+            ],
+            ..Default::default()
+        });
+        head.freeze();
+        head.append_signals(SignalBlock {
+            // A client retry resends record 3; it is returned once.
+            logs: vec![
+                log("a", 3, "error: boom"),
+                log("a", 4, "GET /z 500"),
+                log("a", 10, "late"),
+            ],
+            ..Default::default()
+        });
+        let req = |matchers: Vec<Matcher>, hints: Vec<LineHint>, direction, limit| LogRequest {
+            matchers,
+            start: 1,
+            end: 10,
+            line_hints: hints,
+            direction,
+            limit,
+        };
+        let bodies = |r: Vec<LogRecord>| r.into_iter().map(|r| r.body).collect::<Vec<_>>();
+        let a = vec![Matcher::equal("cluster", "a")];
+        assert_eq!(
+            bodies(
+                head.select_logs(&req(a.clone(), vec![], Direction::Forward, None))
+                    .await
+                    .unwrap()
+            ),
+            ["GET /x 200", "error: boom", "GET /z 500"]
+        );
+        assert_eq!(
+            bodies(
+                head.select_logs(&req(a.clone(), vec![], Direction::Backward, Some(2)))
+                    .await
+                    .unwrap()
+            ),
+            ["GET /z 500", "error: boom"]
+        );
+        let hints = vec![LineHint::Contains("GET".into()), LineHint::NotContains("200".into())];
+        assert_eq!(
+            bodies(
+                head.select_logs(&req(vec![], hints, Direction::Forward, None))
+                    .await
+                    .unwrap()
+            ),
+            ["GET /y 500", "GET /z 500"]
+        );
+        let streams = head
+            .log_streams(&req(vec![], vec![], Direction::Forward, None))
+            .await
+            .unwrap();
+        assert_eq!(streams.len(), 2);
+        assert_eq!(
+            head.log_label_values("cluster", &req(vec![], vec![], Direction::Forward, None))
+                .await
+                .unwrap(),
+            ["a", "b"]
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! Tributary's ingest tier: receive, identify, make durable, hold, flush.
 //!
-//! Owns: the receivers (HTTP), decoding protocol bytes into domain types at the edge
-//! ([`decode`]), cluster identity and auth ([`cluster`]), limits, the write-ahead log ([`wal`]) and
-//! its record format ([`record`]), the in-memory [`head`] (which implements
-//! `tributary_storage::read::Source` for the query engine), and flushing to Parquet through
+//! Owns: the receivers (HTTP: remote-write 1.0/2.0, OTLP/HTTP, Loki push in [`http`]; OTLP/gRPC
+//! in [`grpc`]), decoding protocol bytes into domain types at the edge ([`decode`]), cluster
+//! identity and auth ([`cluster`]), limits, the write-ahead log ([`wal`]) and its record format
+//! ([`record`]), the in-memory [`head`] (which implements `tributary_storage::read::Source` and
+//! `LogSource` for the query engines), and flushing every table to Parquet through
 //! `tributary_storage`.
 //!
 //! Must not: evaluate queries, build object-store keys or know the Parquet schema (that is
@@ -16,6 +17,7 @@ pub mod cluster;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod grpc;
 pub mod head;
 pub mod http;
 pub mod ingester;

@@ -23,7 +23,6 @@ pub struct IngestMetrics {
     pub requests: Family<RequestLabels, Counter>,
     pub samples: Counter,
     pub rejected_samples: Counter,
-    pub exemplars_dropped: Counter,
     pub log_records: Counter,
     pub rejected_log_records: Counter,
     pub flushes: Family<ResultLabels, Counter>,
@@ -56,11 +55,6 @@ impl IngestMetrics {
             "tributary_ingest_rejected_log_records",
             "Log records rejected as invalid",
             self.rejected_log_records.clone(),
-        );
-        r.register(
-            "tributary_ingest_exemplars_dropped",
-            "Exemplars received but not stored yet",
-            self.exemplars_dropped.clone(),
         );
         r.register(
             "tributary_flushes",

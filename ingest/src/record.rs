@@ -16,6 +16,8 @@
 //!                    2 = Prometheus remote-write 2.0 `io.prometheus.write.v2.Request`, snappy block
 //!                    3 = OTLP `ExportMetricsServiceRequest` protobuf, snappy block
 //!                    4 = OTLP `ExportLogsServiceRequest` protobuf, snappy block
+//!                    5 = Loki push `logproto.PushRequest` protobuf, snappy block (as received)
+//!                    6 = Loki push JSON, snappy block
 //! u16 token cluster length  T, then T bytes UTF-8   (0 = none)
 //! u16 header cluster length H, then H bytes UTF-8   (0 = none)
 //! ... the request body, to the end of the payload
@@ -38,6 +40,8 @@ pub enum Kind {
     PromRemoteWriteV2 = 2,
     OtlpMetrics = 3,
     OtlpLogs = 4,
+    LokiPushProtobuf = 5,
+    LokiPushJson = 6,
 }
 
 /// A decoded record, borrowing its body from the payload.
@@ -91,6 +95,8 @@ pub fn decode(p: &[u8]) -> Result<Record<'_>, RecordError> {
         2 => Kind::PromRemoteWriteV2,
         3 => Kind::OtlpMetrics,
         4 => Kind::OtlpLogs,
+        5 => Kind::LokiPushProtobuf,
+        6 => Kind::LokiPushJson,
         k => return Err(RecordError::Kind(k)),
     };
     let (token, rest) = take_str(rest)?;
@@ -123,7 +129,7 @@ mod tests {
     proptest! {
         #[test]
         fn round_trips(t in proptest::option::of("[a-z-]{1,20}"), h in proptest::option::of("[a-z-]{1,20}"),
-                       kind in proptest::sample::select(vec![Kind::PromRemoteWriteV1, Kind::PromRemoteWriteV2, Kind::OtlpMetrics, Kind::OtlpLogs]),
+                       kind in proptest::sample::select(vec![Kind::PromRemoteWriteV1, Kind::PromRemoteWriteV2, Kind::OtlpMetrics, Kind::OtlpLogs, Kind::LokiPushProtobuf, Kind::LokiPushJson]),
                        body in proptest::collection::vec(any::<u8>(), 0..100)) {
             let ctx = ClusterContext { token_cluster: t, header_cluster: h };
             let enc = encode(kind, &ctx, &body).unwrap();

@@ -9,6 +9,7 @@
 //! needs no `protoc`. Each module names the upstream `.proto` file and tag it mirrors; field
 //! numbers and types must match it exactly.
 
+pub mod loki;
 pub mod prometheus;
 pub mod rpc;
 

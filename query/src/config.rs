@@ -29,6 +29,8 @@ pub struct QueryConfig {
     /// dashboards that rely on the default step answer the same. Default `1m`.
     #[serde(with = "humantime_serde")]
     pub default_subquery_step: Duration,
+    /// LogQL (the Loki query API).
+    pub logql: crate::logql::LogqlConfig,
 }
 
 impl Default for QueryConfig {
@@ -38,6 +40,7 @@ impl Default for QueryConfig {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
+            logql: crate::logql::LogqlConfig::default(),
         }
     }
 }

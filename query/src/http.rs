@@ -2,6 +2,7 @@
 //! shapes so Grafana and other Prometheus clients work unchanged.
 
 mod error;
+mod loki_api;
 mod prom_api;
 mod render;
 
@@ -11,6 +12,7 @@ use axum::Router;
 use axum::routing::get;
 
 use crate::promql::Engine;
+pub use loki_api::loki_router;
 
 /// Routes for the query API. Handlers parse parameters, call one engine method, and render.
 pub fn router(engine: Arc<Engine>) -> Router {

@@ -1,10 +1,11 @@
-//! Tributary's query side: a PromQL engine and the Prometheus HTTP query API.
+//! Tributary's query side: the PromQL and LogQL engines and the Prometheus and Loki HTTP APIs.
 //!
-//! Owns: PromQL evaluation ([`promql::Engine`], Prometheus 3 semantics), merging the readable
-//! sources into one ([`source::MergedSource`]), and the `/api/v1/...` endpoints Grafana and other
-//! Prometheus clients call ([`http::router`]).
+//! Owns: PromQL evaluation ([`promql::Engine`], Prometheus 3 semantics), LogQL evaluation
+//! ([`logql::LogqlEngine`]), merging the readable sources into one ([`source::MergedSource`],
+//! [`log_source::MergedLogSource`]), and the endpoints Grafana calls: `/api/v1/...`
+//! ([`http::router`]) and `/loki/api/v1/...` ([`http::loki_router`]).
 //!
-//! Reads only through [`tributary_storage::read::Source`]. Must not know how data was ingested
+//! Reads only through [`tributary_storage::read::Source`] and `LogSource`. Must not know how data was ingested
 //! (no `ingest` dependency) or how it is stored (no Parquet or object-store code): the binary
 //! hands in the head and the Parquet reader as `Source`s.
 //!
@@ -56,6 +57,8 @@
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod log_source;
+pub mod logql;
 pub mod promql;
 pub mod source;
 

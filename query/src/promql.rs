@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
-use promql_parser::parser::{Expr, value::ValueType};
+use promql_parser::parser::{Expr, VectorSelector, value::ValueType};
 use tributary_storage::read::{SelectRequest, Source};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange, TimestampMs};
 
@@ -60,6 +60,11 @@ impl Engine {
 
     pub fn config(&self) -> &QueryConfig {
         &self.cfg
+    }
+
+    /// The source queries read (the HTTP API reads exemplars and metadata from it directly).
+    pub fn source(&self) -> &Arc<dyn Source> {
+        &self.source
     }
 
     /// Evaluates `query` at one instant (milliseconds since the epoch).
@@ -225,6 +230,11 @@ pub fn parse_series_selector(text: &str) -> Result<Vec<Vec<Matcher>>> {
     let Expr::VectorSelector(vs) = &expr else {
         return Err(Error::BadData(format!("expected a series selector, got {expr}")));
     };
+    selector_matchers(vs)
+}
+
+/// A vector selector's matchers, its metric name included, one list per `or` alternative.
+pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
     let mut base = vs
         .matchers
         .matchers

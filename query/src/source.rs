@@ -1,15 +1,17 @@
 //! [`MergedSource`]: one [`Source`] over several (the head and the Parquet files), so the engine
 //! never needs to know where a sample lives.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
 use tributary_storage::Result;
+use tributary_storage::exemplars::sort_dedup_exemplars;
 use tributary_storage::read::{SelectRequest, Source};
-use tributary_storage::types::{Labels, Sample, Series};
+use tributary_storage::signals::{Exemplar, ExemplarSeries, MetricMetadata};
+use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange};
 
 /// Reads every inner source and merges their answers.
 ///
@@ -74,6 +76,30 @@ impl Source for MergedSource {
         let answers = try_join_all(self.sources.iter().map(|s| s.label_values(name, req))).await?;
         Ok(sorted_union(answers))
     }
+
+    /// Series held by several sources (an exemplar kept in the head and already flushed) are
+    /// merged; each exemplar once, sorted; series sorted by labels.
+    async fn exemplars(&self, selectors: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<ExemplarSeries>> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.exemplars(selectors, range))).await?;
+        let mut merged: BTreeMap<Labels, Vec<Exemplar>> = BTreeMap::new();
+        for series in answers.into_iter().flatten() {
+            merged.entry(series.labels).or_default().extend(series.exemplars);
+        }
+        Ok(merged
+            .into_iter()
+            .map(|(labels, mut exemplars)| {
+                sort_dedup_exemplars(&mut exemplars);
+                ExemplarSeries { labels, exemplars }
+            })
+            .collect())
+    }
+
+    /// The union, each entry once, sorted.
+    async fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.metadata(metric))).await?;
+        let all: BTreeSet<MetricMetadata> = answers.into_iter().flatten().collect();
+        Ok(all.into_iter().collect())
+    }
 }
 
 fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
@@ -114,7 +140,8 @@ mod tests {
     use super::*;
     use crate::test_source::VecSource;
     use proptest::prelude::*;
-    use tributary_storage::types::{Matcher, STALE_NAN_BITS, TimeRange};
+    use tributary_storage::signals::MetricType;
+    use tributary_storage::types::STALE_NAN_BITS;
 
     fn series(name: &str, samples: &[(i64, f64)]) -> Series {
         Series::new(
@@ -153,6 +180,66 @@ mod tests {
         assert_eq!(merged.label_values("__name__", &all).await.unwrap(), vec!["down", "up"]);
         assert_eq!(merged.series(&all).await.unwrap().len(), 2);
         assert_eq!(merged.label_names(&all).await.unwrap(), vec!["__name__"]);
+    }
+
+    fn exemplar(timestamp: i64, trace: &str) -> Exemplar {
+        Exemplar {
+            labels: Labels::from_pairs(&[("trace_id", trace)]),
+            value: 1.0,
+            timestamp,
+        }
+    }
+
+    fn exemplars(name: &str, list: Vec<Exemplar>) -> ExemplarSeries {
+        ExemplarSeries {
+            labels: Labels::from_pairs(&[("__name__", name)]),
+            exemplars: list,
+        }
+    }
+
+    #[tokio::test]
+    async fn merges_exemplars_per_series_and_keeps_each_once() {
+        // The head still holds exemplars that were already flushed.
+        let head = Arc::new(VecSource::new(vec![]).with_exemplars(vec![
+            exemplars("up", vec![exemplar(20, "b"), exemplar(10, "a")]),
+            exemplars("zz", vec![exemplar(1, "z")]),
+        ]));
+        let parquet = Arc::new(VecSource::new(vec![]).with_exemplars(vec![
+            exemplars("up", vec![exemplar(10, "a"), exemplar(5, "c"), exemplar(10, "d")]),
+            exemplars("down", vec![exemplar(7, "e")]),
+        ]));
+        let merged = MergedSource::new(vec![head, parquet]);
+        let got = merged.exemplars(&[vec![]], TimeRange::new(0, 15)).await.unwrap();
+        let names: Vec<&str> = got.iter().map(|s| s.labels.metric_name().unwrap()).collect();
+        assert_eq!(names, vec!["down", "up", "zz"]);
+        assert_eq!(
+            got[1].exemplars,
+            vec![exemplar(5, "c"), exemplar(10, "a"), exemplar(10, "d")]
+        );
+        let only_up = [vec![Matcher::equal("__name__", "up")]];
+        assert_eq!(merged.exemplars(&only_up, TimeRange::ALL).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn unions_metadata() {
+        let md = |cluster: &str, metric: &str| MetricMetadata {
+            cluster: cluster.into(),
+            metric: metric.into(),
+            kind: MetricType::Counter,
+            help: "h".into(),
+            unit: String::new(),
+        };
+        let head = Arc::new(VecSource::new(vec![]).with_metadata(vec![md("a", "x"), md("b", "y")]));
+        let parquet = Arc::new(VecSource::new(vec![]).with_metadata(vec![md("a", "x"), md("a", "y")]));
+        let merged = MergedSource::new(vec![head, parquet]);
+        assert_eq!(
+            merged.metadata(None).await.unwrap(),
+            vec![md("a", "x"), md("a", "y"), md("b", "y")]
+        );
+        assert_eq!(
+            merged.metadata(Some("y")).await.unwrap(),
+            vec![md("a", "y"), md("b", "y")]
+        );
     }
 
     #[tokio::test]

@@ -224,13 +224,16 @@ impl Storage {
 
     /// The reader over every file in the catalog (including files written later).
     pub fn source(self: &Arc<Self>) -> Arc<dyn read::Source> {
-        Arc::new(ParquetSource::new(
-            self.store.clone(),
-            self.catalog.clone(),
-            self.cache.clone(),
-            self.read_concurrency,
-            self.max_select_samples,
-        ))
+        Arc::new(
+            ParquetSource::new(
+                self.store.clone(),
+                self.catalog.clone(),
+                self.cache.clone(),
+                self.read_concurrency,
+                self.max_select_samples,
+            )
+            .with_signal_tables(self.tables.exemplars.clone(), self.tables.metadata.clone()),
+        )
     }
 
     /// Adds files other processes wrote since open (or the last refresh); returns how many.

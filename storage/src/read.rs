@@ -10,7 +10,7 @@ pub mod prune;
 use async_trait::async_trait;
 
 use crate::Result;
-use crate::signals::{ExemplarSeries, MetricMetadata};
+use crate::signals::{ExemplarSeries, LogRecord, MetricMetadata, TimestampNs};
 use crate::types::{Labels, Matcher, Series, TimeRange};
 
 /// What to read: every series that satisfies all `matchers` and has at least one sample in `range`.
@@ -89,5 +89,79 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     async fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>> {
         let _ = metric;
         Ok(Vec::new())
+    }
+}
+
+/// Which end of the time range log results start from (Loki's `direction`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    /// Newest first (Loki's default).
+    #[default]
+    Backward,
+    /// Oldest first.
+    Forward,
+}
+
+/// A literal line filter a source may apply early (LogQL `|= "x"` / `!= "x"`, case-sensitive).
+/// Only a hint: the engine applies every filter itself, so a source may ignore any of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineHint {
+    Contains(String),
+    NotContains(String),
+}
+
+/// What to read from logs: records of streams matching all `matchers`, with `start <= timestamp < end`
+/// (Loki's half-open range).
+#[derive(Clone, Debug)]
+pub struct LogRequest {
+    /// On stream labels; all must match. Never empty in a LogQL query (Loki requires one matcher).
+    pub matchers: Vec<Matcher>,
+    pub start: TimestampNs,
+    pub end: TimestampNs,
+    pub line_hints: Vec<LineHint>,
+    pub direction: Direction,
+    /// At most this many records, taken from the `direction` end. `None`: all (metric queries).
+    pub limit: Option<usize>,
+}
+
+/// A readable set of log records: the head's, the Parquet logs table's, or a merge.
+///
+/// # Contract
+/// - [`LogSource::select_logs`] returns matching records sorted by `(timestamp, labels)` in the
+///   requested direction (descending for `Backward`), at most `limit` of them, keeping every
+///   record that passes the hints (a record stored twice by a retried flush is returned once).
+/// - Listings answer over streams with records in `[start, end)`; an implementation may answer
+///   from coarser metadata (a whole file's span), never leaving a stream out.
+#[async_trait]
+pub trait LogSource: Send + Sync + std::fmt::Debug {
+    async fn select_logs(&self, req: &LogRequest) -> Result<Vec<LogRecord>>;
+
+    /// Distinct stream label sets matching `req.matchers` with records in range (no records read).
+    async fn log_streams(&self, req: &LogRequest) -> Result<Vec<Labels>>;
+
+    /// Sorted, unique stream label names.
+    async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .log_streams(req)
+            .await?
+            .iter()
+            .flat_map(|l| l.iter().map(|l| l.name.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Sorted, unique values of stream label `name`.
+    async fn log_label_values(&self, name: &str, req: &LogRequest) -> Result<Vec<String>> {
+        let mut values: Vec<String> = self
+            .log_streams(req)
+            .await?
+            .iter()
+            .filter_map(|l| l.get(name).map(str::to_string))
+            .collect();
+        values.sort();
+        values.dedup();
+        Ok(values)
     }
 }

@@ -16,15 +16,20 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::Result;
+use crate::exemplars::sort_dedup_exemplars;
 use crate::read::{SelectRequest, Source};
+use crate::signals::{Exemplar, ExemplarSeries, MetricMetadata};
 use crate::types::{
     Labels, MatchOp, Matcher, STALE_NAN_BITS, Sample, Series, TimeRange, matches_all, sort_dedup_samples,
 };
 
-/// A `Vec<Series>`-backed [`Source`]: the reference semantics of the read contract.
+/// A `Vec<Series>`-backed [`Source`]: the reference semantics of the read contract, exemplars
+/// and metadata included (see [`MemSource::with_exemplars`], [`MemSource::with_metadata`]).
 #[derive(Clone, Debug, Default)]
 pub struct MemSource {
     series: Vec<Series>,
+    exemplars: Vec<ExemplarSeries>,
+    metadata: BTreeSet<MetricMetadata>,
 }
 
 impl MemSource {
@@ -46,7 +51,34 @@ impl MemSource {
             sort_dedup_samples(&mut s.samples);
         }
         series.retain(|s| !s.samples.is_empty());
-        Self { series }
+        Self {
+            series,
+            ..Self::default()
+        }
+    }
+
+    /// Also holds these exemplars (series with equal labels merged, repeats kept once).
+    pub fn with_exemplars(mut self, input: Vec<ExemplarSeries>) -> Self {
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        for s in input {
+            match index.get(&s.labels) {
+                Some(&i) => self.exemplars[i].exemplars.extend(s.exemplars),
+                None => {
+                    index.insert(s.labels.clone(), self.exemplars.len());
+                    self.exemplars.push(s);
+                }
+            }
+        }
+        for s in &mut self.exemplars {
+            sort_dedup_exemplars(&mut s.exemplars);
+        }
+        self
+    }
+
+    /// Also holds these metadata entries (repeats kept once).
+    pub fn with_metadata(mut self, input: Vec<MetricMetadata>) -> Self {
+        self.metadata.extend(input);
+        self
     }
 
     /// Every stored series, merged.
@@ -76,6 +108,39 @@ impl Source for MemSource {
 
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
         Ok(self.select(req).await?.into_iter().map(|s| s.labels).collect())
+    }
+
+    /// Series sorted by labels, exemplars per [`sort_dedup_exemplars`].
+    async fn exemplars(&self, selectors: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<ExemplarSeries>> {
+        let mut out: Vec<ExemplarSeries> = self
+            .exemplars
+            .iter()
+            .filter(|s| selectors.iter().any(|m| matches_all(m, &s.labels)))
+            .filter_map(|s| {
+                let exemplars: Vec<Exemplar> = s
+                    .exemplars
+                    .iter()
+                    .filter(|e| range.contains(e.timestamp))
+                    .cloned()
+                    .collect();
+                (!exemplars.is_empty()).then(|| ExemplarSeries {
+                    labels: s.labels.clone(),
+                    exemplars,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    /// Sorted by (cluster, metric, type, help, unit).
+    async fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>> {
+        Ok(self
+            .metadata
+            .iter()
+            .filter(|m| metric.is_none_or(|name| m.metric == name))
+            .cloned()
+            .collect())
     }
 }
 
@@ -593,6 +658,54 @@ mod tests {
                 vec![Sample::new(0, 9.0), Sample::new(1, 1.0), Sample::new(2, 5.0)]
             )]
         );
+    }
+
+    #[tokio::test]
+    async fn mem_source_holds_exemplars_and_metadata() {
+        use crate::signals::MetricType;
+        let l = |c: &str| Labels::from_pairs(&[("__name__", "x"), ("cluster", c)]);
+        let ex = |t: i64, trace: &str| Exemplar {
+            labels: Labels::from_pairs(&[("trace_id", trace)]),
+            value: 1.0,
+            timestamp: t,
+        };
+        let src = MemSource::new(vec![]).with_exemplars(vec![
+            ExemplarSeries {
+                labels: l("b"),
+                exemplars: vec![ex(5, "q"), ex(1, "p")],
+            },
+            ExemplarSeries {
+                labels: l("a"),
+                exemplars: vec![ex(3, "r")],
+            },
+            ExemplarSeries {
+                labels: l("b"),
+                exemplars: vec![ex(1, "p"), ex(9, "s")],
+            },
+        ]);
+        let got = src.exemplars(&[vec![]], TimeRange::new(1, 5)).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!((&got[0].labels, &got[0].exemplars), (&l("a"), &vec![ex(3, "r")]));
+        assert_eq!(
+            got[1].exemplars,
+            vec![ex(1, "p"), ex(5, "q")],
+            "merged, deduplicated, sorted"
+        );
+        let b_or_c = [vec![eq("cluster", "b")], vec![eq("cluster", "c")]];
+        let only_b = src.exemplars(&b_or_c, TimeRange::ALL).await.unwrap();
+        assert_eq!((only_b.len(), only_b[0].exemplars.len()), (1, 3));
+        assert!(src.exemplars(&[], TimeRange::ALL).await.unwrap().is_empty());
+
+        let md = |metric: &str, help: &str| MetricMetadata {
+            cluster: "a".into(),
+            metric: metric.into(),
+            kind: MetricType::Gauge,
+            help: help.into(),
+            unit: String::new(),
+        };
+        let src = src.with_metadata(vec![md("y", "h"), md("x", "h"), md("y", "h")]);
+        assert_eq!(src.metadata(None).await.unwrap(), vec![md("x", "h"), md("y", "h")]);
+        assert_eq!(src.metadata(Some("y")).await.unwrap(), vec![md("y", "h")]);
     }
 
     /// The suite must catch a source that breaks the contract.

@@ -21,9 +21,14 @@ fn crates_depend_only_in_the_allowed_direction() {
                 "tributary-query",
                 "axum",
                 "prost",
+                "tonic",
+                "opentelemetry-proto",
             ],
         ),
-        ("tributary-query", &["tributary-ingest", "tributary-proto"]),
+        (
+            "tributary-query",
+            &["tributary-ingest", "tributary-proto", "tonic", "opentelemetry-proto"],
+        ),
         ("tributary-ingest", &["tributary-query"]),
     ];
     for (krate, banned) in forbidden {

@@ -12,11 +12,16 @@ use tributary_proto::prometheus as pb;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind :0")
-        .local_addr()
-        .expect("addr")
-        .port()
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct ports nobody listens on right now (all held open until every one is chosen, so
+/// they cannot repeat).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind :0"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("addr").port())
 }
 
 /// Polls `f` until it returns `Some`, or panics after `deadline` with `what`.
@@ -38,10 +43,20 @@ where
     }
 }
 
-/// A `tributary` process on a free loopback port with its own data dir.
+/// A `tributary` process on free loopback ports with its own data dir.
+///
+/// Every start passes free ports for all three listeners (`--http-listen`, `--grpc-listen`,
+/// `--otlp-http-listen`), so tests running in parallel never collide on the OTLP defaults
+/// 4317/4318. A test that sets one of those flags (or its environment variable) itself keeps its
+/// value, and the matching port field is then 0.
 #[derive(Debug)]
 pub struct TestServer {
+    /// The main HTTP port (`--http-listen`): receivers, query APIs, `/metrics`.
     pub port: u16,
+    /// The OTLP/gRPC port (`--grpc-listen`).
+    pub grpc_port: u16,
+    /// The dedicated OTLP/HTTP port (`--otlp-http-listen`).
+    pub otlp_port: u16,
     pub data_dir: PathBuf,
     pub extra_args: Vec<String>,
     pub envs: Vec<(String, String)>,
@@ -63,6 +78,8 @@ impl TestServer {
         let data_dir = tmp.path().join("data");
         let mut s = Self {
             port: 0,
+            grpc_port: 0,
+            otlp_port: 0,
             data_dir,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
@@ -77,13 +94,55 @@ impl TestServer {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
-    /// Starts the process (again, on the same data dir) and waits until it answers.
+    /// A URL on the dedicated OTLP/HTTP listener.
+    pub fn otlp_url(&self, path: &str) -> String {
+        assert_ne!(
+            self.otlp_port, 0,
+            "this server's OTLP/HTTP listener was set by the test"
+        );
+        format!("http://127.0.0.1:{}{}", self.otlp_port, path)
+    }
+
+    /// `host:port` of the OTLP/gRPC listener.
+    pub fn grpc_endpoint(&self) -> String {
+        assert_ne!(
+            self.grpc_port, 0,
+            "this server's OTLP/gRPC listener was set by the test"
+        );
+        format!("127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Does the test itself set this listener (as a flag or through the environment)?
+    fn sets_listener(&self, flag: &str, env: &str) -> bool {
+        self.extra_args
+            .iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+            || self.envs.iter().any(|(k, _)| k == env)
+    }
+
+    /// Starts the process (again, on the same data dir, on new ports) and waits until it answers.
     pub async fn spawn(&mut self) {
         assert!(self.child.is_none(), "already running");
-        self.port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
-            .arg("--http-listen")
-            .arg(format!("127.0.0.1:{}", self.port))
+        let [http, grpc, otlp] = free_ports::<3>();
+        self.port = http;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tributary"));
+        cmd.arg("--http-listen").arg(format!("127.0.0.1:{http}"));
+        self.grpc_port = 0;
+        if !self.sets_listener("--grpc-listen", "TRIBUTARY_GRPC_LISTEN") {
+            self.grpc_port = grpc;
+            cmd.arg("--grpc-listen").arg(format!("127.0.0.1:{grpc}"));
+        }
+        self.otlp_port = 0;
+        if !self.sets_listener("--otlp-http-listen", "TRIBUTARY_OTLP_HTTP_LISTEN") {
+            self.otlp_port = otlp;
+            cmd.arg("--otlp-http-listen").arg(format!("127.0.0.1:{otlp}"));
+        }
+        let child = cmd
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.extra_args)
@@ -316,6 +375,90 @@ pub fn require_python_module(module: &str, pip_package: &str) {
         importable(),
         "python module {module} is required (pip package {pip_package}); installing failed: {status:?}"
     );
+}
+
+/// A script under `tests/e2e/python/`.
+pub fn python_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e/python")
+        .join(name)
+}
+
+/// Makes sure every package pinned in `tests/e2e/python/requirements.txt` is installed at its
+/// version (the real OpenTelemetry SDK, grpcio, pyarrow), installing them with pip when not.
+/// Panics (fails the test) when they still are not: a missing dependency is never a skip.
+pub fn require_python_requirements() {
+    let ok = || {
+        Command::new("python3")
+            .arg(python_script("requirements_ok.py"))
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ok() {
+        return;
+    }
+    // Tests run in parallel processes: one pip at a time.
+    let status = Command::new("flock")
+        .arg(std::env::temp_dir().join("tributary-e2e-pip.lock"))
+        .args(["python3", "-m", "pip", "install", "-q", "-r"])
+        .arg(python_script("requirements.txt"))
+        .status();
+    assert!(
+        ok(),
+        "the Python packages in tests/e2e/python/requirements.txt are required; installing them failed: {status:?}"
+    );
+}
+
+/// What a finished Python script said.
+#[derive(Debug)]
+pub struct PythonRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl PythonRun {
+    /// stdout as JSON; panics with both streams when it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "script output is not JSON ({e}):\nstdout: {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Runs `tests/e2e/python/<script> <args>` to completion (after [`require_python_requirements`]).
+/// The environment's `OTEL_*` variables are removed so they cannot change what the SDK sends.
+pub fn run_python(script: &str, args: &[&str]) -> PythonRun {
+    require_python_requirements();
+    let mut cmd = Command::new("python3");
+    cmd.arg(python_script(script)).args(args);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("OTEL_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 {script}: {e}"));
+    PythonRun {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Peak resident memory (`VmHWM`) of a process, in bytes.
+pub fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status:\n{status}"));
+    kb * 1024
 }
 
 /// A real S3-compatible server (moto's) on a free loopback port, with one bucket.

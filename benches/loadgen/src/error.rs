@@ -31,4 +31,6 @@ pub enum Error {
     Runtime(#[source] std::io::Error),
     #[error("query benchmark report: {0}")]
     Report(String),
+    #[error("OTLP/gRPC: {0}")]
+    Grpc(String),
 }

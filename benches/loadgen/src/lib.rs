@@ -6,6 +6,9 @@
 //! * [`replay`]: sends bodies to any remote-write receiver over concurrent keep-alive
 //!   connections, with Prometheus' retry behaviour, and counts what was acknowledged.
 //! * [`process`]: CPU seconds and peak RSS of the receiver under test, from `/proc`.
+//! * [`otlp`]: deterministic, realistic OpenTelemetry Collector traffic (metrics and logs from
+//!   many clusters), pre-encoded, and its replay over OTLP/HTTP and OTLP/gRPC with every
+//!   `partial_success` checked (`tributary-loadgen otlp`, driven by `benches/compare/otlp.sh`).
 //! * [`query`]: the query-latency benchmark (`tributary-loadgen query run|report`): a fixed
 //!   set of Grafana/SLO queries timed against each receiver, answers compared across them.
 //!
@@ -14,6 +17,7 @@
 //! their query latency.
 
 mod error;
+pub mod otlp;
 pub mod process;
 pub mod query;
 pub mod replay;

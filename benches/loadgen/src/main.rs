@@ -1,7 +1,8 @@
 //! `tributary-loadgen`: replay a realistic multi-cluster remote-write workload against a
 //! receiver and print a JSON summary (throughput, errors, and with `--server-pid` the
 //! receiver's CPU seconds per million samples and peak RSS). `tributary-loadgen query ...`
-//! runs the query-latency benchmark instead (see `tributary_loadgen::query`).
+//! runs the query-latency benchmark instead (see `tributary_loadgen::query`), and
+//! `tributary-loadgen otlp ...` replays OTLP metrics or logs (see `tributary_loadgen::otlp`).
 
 use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -78,6 +79,9 @@ const EXIT_UNACKED: i32 = 2;
 fn main() -> anyhow::Result<()> {
     if std::env::args_os().nth(1).is_some_and(|a| a == "query") {
         std::process::exit(tributary_loadgen::query::cli::main(std::env::args_os().skip(1))?);
+    }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "otlp") {
+        std::process::exit(tributary_loadgen::otlp::cli::main(std::env::args_os().skip(1))?);
     }
     let args = Args::parse();
     if args.connections == 0 {

@@ -2,9 +2,11 @@
 //!
 //! `record::decode` must never panic; what it accepts must re-encode to exactly the same bytes (the
 //! format has one encoding per record). An accepted Prometheus record then takes the replay path:
-//! snappy, then `prom_remote_write::decode` with the record's own cluster context (token and header,
-//! both fuzzed) and unbounded limits, and the batch is held to `decode_and_check`'s invariants —
-//! including "the token's cluster wins".
+//! snappy, then `prom_remote_write::decode` (1.0) or `prom_remote_write_v2::decode` (2.0) with the
+//! record's own cluster context (token and header, both fuzzed) and unbounded limits, and the result
+//! is held to `decode_and_check`'s / `decode_v2_and_check`'s invariants — including "the token's
+//! cluster wins". OTLP and Loki records are checked for the round trip only (their decoders have
+//! their own tests).
 //!
 //! One deliberate difference from replay: the snappy limit. Replay passes `usize::MAX`, so a record
 //! whose snappy header claims ~4 GiB makes it allocate that much before failing (see
@@ -15,7 +17,7 @@
 use libfuzzer_sys::fuzz_target;
 use tributary_ingest::decode;
 use tributary_ingest::record::{self, Kind};
-use tributary_ingest_fuzz::{UNBOUNDED_LIMITS, decode_and_check};
+use tributary_ingest_fuzz::{UNBOUNDED_LIMITS, decode_and_check, decode_v2_and_check};
 
 /// Snappy's densest element, a 3-byte copy of 64 bytes, bounds how far a valid body can expand.
 const SNAPPY_MAX_EXPANSION: usize = 22;
@@ -26,12 +28,18 @@ fuzz_target!(|data: &[u8]| {
     };
     let encoded = record::encode(rec.kind, &rec.ctx, rec.body).expect("decoded lengths fit in u16");
     assert_eq!(&encoded[..], data, "decode/encode is not a round trip");
+    let limit = rec.body.len().saturating_mul(SNAPPY_MAX_EXPANSION);
     match rec.kind {
         Kind::PromRemoteWriteV1 => {
-            let limit = rec.body.len().saturating_mul(SNAPPY_MAX_EXPANSION);
             if let Ok(raw) = decode::snappy_block(rec.body, limit) {
                 decode_and_check(&raw, &rec.ctx, &UNBOUNDED_LIMITS);
             }
         }
+        Kind::PromRemoteWriteV2 => {
+            if let Ok(raw) = decode::snappy_block(rec.body, limit) {
+                decode_v2_and_check(&raw, &rec.ctx, &UNBOUNDED_LIMITS);
+            }
+        }
+        _ => {}
     }
 });

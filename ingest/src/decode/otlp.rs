@@ -6,9 +6,9 @@
 
 use std::io::Read;
 
+use prost::Message;
 use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use tributary_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
-use prost::Message;
 
 use crate::error::{Error, Result};
 
@@ -77,8 +77,9 @@ impl OtlpRequest for ExportLogsServiceRequest {
 /// Parses an (already decompressed) body.
 pub fn parse<R: OtlpRequest>(body: &[u8], format: BodyFormat) -> Result<R> {
     match format {
-        BodyFormat::Protobuf => R::decode(body)
-            .map_err(|e| Error::InvalidInput(format!("body is not a valid protobuf {}: {e}", R::NAME))),
+        BodyFormat::Protobuf => {
+            R::decode(body).map_err(|e| Error::InvalidInput(format!("body is not a valid protobuf {}: {e}", R::NAME)))
+        }
         BodyFormat::Json => serde_json::from_slice(body)
             .map_err(|e| Error::InvalidInput(format!("body is not a valid OTLP/JSON {}: {e}", R::NAME))),
     }

@@ -109,6 +109,53 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The values of a packed repeated varint field (`repeated uint32/sint64/...` in proto3).
+#[derive(Debug)]
+pub struct PackedVarints<'a>(Reader<'a>);
+
+impl<'a> PackedVarints<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self(Reader::new(buf))
+    }
+}
+
+impl Iterator for PackedVarints<'_> {
+    type Item = Result<u64, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.pos >= self.0.buf.len() {
+            return None;
+        }
+        let v = self.0.varint();
+        if v.is_err() {
+            // Fused: an error ends the field.
+            self.0.pos = self.0.buf.len();
+        }
+        Some(v)
+    }
+}
+
+/// The values of a packed repeated 8-byte field (`repeated double`), as raw bits.
+pub fn packed_fixed64(buf: &[u8]) -> Result<impl Iterator<Item = u64> + '_, WireError> {
+    if !buf.len().is_multiple_of(8) {
+        return Err(WireError::Truncated(buf.len() - buf.len() % 8));
+    }
+    Ok(buf
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))))
+}
+
+/// Decodes a `sint64` (zigzag) varint.
+pub fn zigzag64(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Decodes a `sint32` (zigzag) varint; like every protobuf decoder, only the low 32 bits count.
+pub fn zigzag32(v: u64) -> i32 {
+    let v = v as u32;
+    ((v >> 1) as i32) ^ -((v & 1) as i32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +205,27 @@ mod tests {
         assert!(Reader::new(&[0x12, 0x05, b'a']).next_field().is_err());
         assert!(Reader::new(&[0x08, 0x80]).next_field().is_err());
         assert!(Reader::new(&[0x0b]).next_field().is_err()); // wire type 3 (groups) unsupported
+    }
+
+    #[test]
+    fn packed_fields_and_zigzag() {
+        let v: Vec<u64> = PackedVarints::new(&[1, 0x96, 0x01, 0]).map(|v| v.unwrap()).collect();
+        assert_eq!(v, [1, 150, 0]);
+        let mut bad = PackedVarints::new(&[1, 0x80]);
+        assert_eq!(bad.next(), Some(Ok(1)));
+        assert!(matches!(bad.next(), Some(Err(_))));
+        assert_eq!(bad.next(), None);
+        let bits: Vec<u64> = packed_fixed64(&1.5f64.to_le_bytes()).unwrap().collect();
+        assert_eq!(bits, [1.5f64.to_bits()]);
+        assert!(packed_fixed64(&[0; 9]).is_err());
+        assert_eq!(
+            (zigzag64(0), zigzag64(1), zigzag64(2), zigzag64(u64::MAX)),
+            (0, -1, 1, i64::MIN)
+        );
+        assert_eq!(
+            (zigzag32(1), zigzag32(u64::from(u32::MAX)), zigzag32(0x1_0000_0002)),
+            (-1, i32::MIN, 1)
+        );
     }
 
     proptest! {

@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
+use tributary_storage::read::{LineHint, LogRequest};
 use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, TimeRange, matches_all};
 
@@ -36,16 +37,56 @@ impl SignalBlock {
     /// Merges repeated label sets (one entry per request today) and sorts by time, so each
     /// series is written once with ordered samples, the later write winning a repeated timestamp.
     fn compact(&mut self) {
-        self.histograms = merge_by_labels(std::mem::take(&mut self.histograms), |h| (h.labels, h.samples), |labels, mut samples| {
-            sort_dedup_by(&mut samples, |s| s.timestamp);
-            HistogramSeries { labels, samples }
-        });
-        self.exemplars = merge_by_labels(std::mem::take(&mut self.exemplars), |e| (e.labels, e.exemplars), |labels, mut exemplars| {
-            exemplars.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.value.total_cmp(&b.value)));
-            exemplars.dedup();
-            ExemplarSeries { labels, exemplars }
-        });
-        self.logs.sort_by(|a, b| a.labels.cmp(&b.labels).then(a.timestamp.cmp(&b.timestamp)));
+        self.histograms = merge_by_labels(
+            std::mem::take(&mut self.histograms),
+            |h| (h.labels, h.samples),
+            |labels, mut samples| {
+                sort_dedup_by(&mut samples, |s| s.timestamp);
+                HistogramSeries { labels, samples }
+            },
+        );
+        self.exemplars = merge_by_labels(
+            std::mem::take(&mut self.exemplars),
+            |e| (e.labels, e.exemplars),
+            |labels, mut exemplars| {
+                exemplars.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.value.total_cmp(&b.value)));
+                exemplars.dedup();
+                ExemplarSeries { labels, exemplars }
+            },
+        );
+        self.logs
+            .sort_by(|a, b| a.labels.cmp(&b.labels).then(a.timestamp.cmp(&b.timestamp)));
+    }
+
+    /// Log records matching `req` (matchers, time, hints), appended to `out` unsorted.
+    pub fn logs_matching(&self, req: &LogRequest, out: &mut Vec<LogRecord>) {
+        out.extend(
+            self.logs
+                .iter()
+                .filter(|r| {
+                    r.timestamp >= req.start
+                        && r.timestamp < req.end
+                        && matches_all(&req.matchers, &r.labels)
+                        && req.line_hints.iter().all(|h| match h {
+                            LineHint::Contains(s) => r.body.contains(s.as_str()),
+                            LineHint::NotContains(s) => !r.body.contains(s.as_str()),
+                        })
+                })
+                .cloned(),
+        );
+    }
+
+    /// Stream label sets with a record in `req`'s range, appended to `out` (may repeat).
+    pub fn streams_matching(&self, req: &LogRequest, out: &mut Vec<Labels>) {
+        for r in &self.logs {
+            if r.timestamp >= req.start
+                && r.timestamp < req.end
+                && out.last() != Some(&r.labels)
+                && matches_all(&req.matchers, &r.labels)
+            {
+                out.push(r.labels.clone());
+            }
+        }
     }
 
     /// Exemplars of series matching any selector, within `range`.
@@ -54,9 +95,17 @@ impl SignalBlock {
             if !selectors.iter().any(|m| matches_all(m, &s.labels)) {
                 continue;
             }
-            let ex: Vec<_> = s.exemplars.iter().filter(|e| range.contains(e.timestamp)).cloned().collect();
+            let ex: Vec<_> = s
+                .exemplars
+                .iter()
+                .filter(|e| range.contains(e.timestamp))
+                .cloned()
+                .collect();
             if !ex.is_empty() {
-                out.push(ExemplarSeries { labels: s.labels.clone(), exemplars: ex });
+                out.push(ExemplarSeries {
+                    labels: s.labels.clone(),
+                    exemplars: ex,
+                });
             }
         }
     }
@@ -182,7 +231,11 @@ mod tests {
         assert!(a.is_empty());
         assert_eq!(a.items(), 0);
         assert_eq!(b.histograms.len(), 2);
-        let h = b.histograms.iter().find(|h| h.labels.metric_name() == Some("h")).unwrap();
+        let h = b
+            .histograms
+            .iter()
+            .find(|h| h.labels.metric_name() == Some("h"))
+            .unwrap();
         let ts: Vec<i64> = h.samples.iter().map(|s| s.timestamp).collect();
         assert_eq!(ts, vec![1, 2, 3]);
         assert_eq!(h.samples[0].sum, 99.0);

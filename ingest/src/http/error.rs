@@ -87,6 +87,9 @@ mod tests {
             assert_eq!(otlp_retries, e.retryable(), "{e:?} -> {o}");
             assert_eq!(grpc_code(e) == tonic::Code::Unavailable, e.retryable(), "{e:?}");
         }
-        assert_eq!(otlp_status(&Error::Unavailable("x".into())), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            otlp_status(&Error::Unavailable("x".into())),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Handlers for the Prometheus query API. Each one parses its parameters (URL query and, for
-//! POST, a form body, as Go's `r.FormValue` does), calls one engine method and renders JSON.
+//! POST, a form body, as Go's `r.FormValue` does), calls one engine method (exemplars and
+//! metadata: one method of the engine's source) and renders JSON.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,12 +11,16 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use promql_parser::parser::Expr;
+use promql_parser::util::{ExprVisitor, walk_expr};
 use tributary_storage::types::{Matcher, TimeRange, TimestampMs};
 
 use super::error::ApiError;
 use super::render;
 use crate::error::Error;
-use crate::promql::{Engine, MAX_POINTS_PER_SERIES, QueryResult, Value, parse_series_selector};
+use crate::promql::{
+    Engine, MAX_POINTS_PER_SERIES, QueryResult, Value, format_value, parse_series_selector, selector_matchers,
+};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -205,16 +211,126 @@ pub(crate) async fn build_info() -> Response {
     json(render::success(&data.to_string()))
 }
 
-/// Metric metadata is not stored; an empty object is a valid answer.
+/// `/api/v1/metadata`: per metric family, the distinct (type, help, unit) entries any cluster
+/// reported, as Prometheus answers it: `metric` selects one family, `limit` caps the families
+/// (`0` answers none, a negative value or none means all), `limit_per_metric` caps the entries
+/// of each (`0` or negative: all). Families come in name order, entries in (type, help, unit)
+/// order, so a cut is deterministic.
 #[tracing::instrument(name = "api.metadata", skip_all)]
-pub(crate) async fn metadata() -> Response {
-    json(render::success("{}"))
+pub(crate) async fn metadata(State(engine): State<Arc<Engine>>, RawQuery(url): RawQuery) -> ApiResult {
+    let p = Params::parse(url.as_deref(), &HeaderMap::new(), &[]);
+    let limit = p.signed("limit")?;
+    let per_metric = p.signed("limit_per_metric")?;
+    let metric = p.get("metric").filter(|m| !m.is_empty());
+    let entries = engine.source().metadata(metric).await.map_err(Error::Storage)?;
+    let mut families: BTreeMap<&str, BTreeSet<(&str, &str, &str)>> = BTreeMap::new();
+    for m in &entries {
+        families
+            .entry(&m.metric)
+            .or_default()
+            .insert((m.kind.as_str(), &m.help, &m.unit));
+    }
+    let families = families.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX));
+    let per_metric = usize::try_from(per_metric)
+        .ok()
+        .filter(|&n| n > 0)
+        .unwrap_or(usize::MAX);
+    let mut out = String::from("{");
+    for (i, (name, set)) in families.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        render::write_string(&mut out, name);
+        out.push_str(":[");
+        for (j, (kind, help, unit)) in set.into_iter().take(per_metric).enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str(r#"{"type":"#);
+            render::write_string(&mut out, kind);
+            out.push_str(r#","help":"#);
+            render::write_string(&mut out, help);
+            out.push_str(r#","unit":"#);
+            render::write_string(&mut out, unit);
+            out.push('}');
+        }
+        out.push(']');
+    }
+    out.push('}');
+    Ok(json(render::success(&out)))
 }
 
-/// Exemplars are not stored; an empty list is a valid answer.
+/// `/api/v1/query_exemplars`: the exemplars in `[start, end]` of every series any vector
+/// selector of `query` selects (Prometheus's `ExtractSelectors`: matrix selectors and
+/// subqueries included). A query without selectors answers 204 with no body, as Prometheus does.
 #[tracing::instrument(name = "api.query_exemplars", skip_all)]
-pub(crate) async fn exemplars() -> Response {
-    json(render::success("[]"))
+pub(crate) async fn exemplars(
+    State(engine): State<Arc<Engine>>,
+    RawQuery(url): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let p = Params::parse(url.as_deref(), &headers, &body);
+    let range = p.time_range()?;
+    if range.end < range.start {
+        return Err(Error::BadData("end timestamp must not be before start timestamp".into()).into());
+    }
+    let expr =
+        promql_parser::parser::parse(p.get("query").unwrap_or_default()).map_err(|message| Error::Parse { message })?;
+    let selectors = all_selector_matchers(&expr)?;
+    if selectors.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    tracing::debug!(selectors = selectors.len(), "exemplar query");
+    let found = engine
+        .source()
+        .exemplars(&selectors, range)
+        .await
+        .map_err(Error::Storage)?;
+    let mut out = String::from("[");
+    for (i, series) in found.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"seriesLabels":"#);
+        render::write_labels(&mut out, &series.labels);
+        out.push_str(r#","exemplars":["#);
+        for (j, e) in series.exemplars.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str(r#"{"labels":"#);
+            render::write_labels(&mut out, &e.labels);
+            out.push_str(r#","value":"#);
+            render::write_string(&mut out, &format_value(e.value));
+            out.push_str(r#","timestamp":"#);
+            render::write_timestamp(&mut out, e.timestamp);
+            out.push('}');
+        }
+        out.push_str("]}");
+    }
+    out.push(']');
+    Ok(json(render::success(&out)))
+}
+
+/// The matcher lists of every vector selector in `expr` (each `or` alternative its own list).
+fn all_selector_matchers(expr: &Expr) -> Result<Vec<Vec<Matcher>>, Error> {
+    struct Selectors(Vec<Vec<Matcher>>);
+    impl ExprVisitor for Selectors {
+        type Error = Error;
+        fn pre_visit(&mut self, expr: &Expr) -> Result<bool, Error> {
+            let vs = match expr {
+                Expr::VectorSelector(vs) => vs,
+                Expr::MatrixSelector(ms) => &ms.vs,
+                _ => return Ok(true),
+            };
+            self.0.extend(selector_matchers(vs)?);
+            Ok(true)
+        }
+    }
+    let mut found = Selectors(Vec::new());
+    walk_expr(&mut found, expr)?;
+    Ok(found.0)
 }
 
 fn json(body: String) -> Response {
@@ -264,6 +380,16 @@ impl Params {
             sets.extend(parse_series_selector(text).map_err(|e| Error::BadData(e.to_string()))?);
         }
         Ok(sets)
+    }
+
+    /// An integer parameter the metadata endpoint reads with Go's `strconv.Atoi` (`-1` when absent).
+    fn signed(&self, key: &str) -> Result<i64, ApiError> {
+        match self.get(key).filter(|v| !v.is_empty()) {
+            None => Ok(-1),
+            Some(v) => v
+                .parse()
+                .map_err(|_| ApiError(Error::BadData(format!("{key} must be a number")))),
+        }
     }
 
     /// Prometheus's `limit`: a non-negative integer, 0 (or absent) for no limit.

@@ -135,7 +135,7 @@ pub(crate) fn strings(values: &[String]) -> String {
     out
 }
 
-fn write_labels(out: &mut String, labels: &Labels) {
+pub(crate) fn write_labels(out: &mut String, labels: &Labels) {
     out.push('{');
     for (i, l) in labels.iter().enumerate() {
         if i > 0 {
@@ -158,7 +158,7 @@ fn write_point(out: &mut String, timestamp: TimestampMs, value: f64) {
 
 /// Prometheus's `MarshalTimestamp`: whole seconds, then `.` and exactly three digits of
 /// milliseconds when they are not zero (`1.5s` is `1.500`).
-fn write_timestamp(out: &mut String, timestamp: TimestampMs) {
+pub(crate) fn write_timestamp(out: &mut String, timestamp: TimestampMs) {
     let ms = i128::from(timestamp);
     let abs = ms.abs();
     if ms < 0 {
@@ -170,7 +170,7 @@ fn write_timestamp(out: &mut String, timestamp: TimestampMs) {
     }
 }
 
-fn write_string(out: &mut String, s: &str) {
+pub(crate) fn write_string(out: &mut String, s: &str) {
     // serde_json escapes exactly what JSON requires; it cannot fail for a &str.
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
 }

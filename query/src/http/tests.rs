@@ -7,7 +7,8 @@ use axum::body::{Body, to_bytes};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
-use tributary_storage::types::{Sample, Series};
+use tributary_storage::signals::{Exemplar, ExemplarSeries, MetricMetadata, MetricType};
+use tributary_storage::types::{Labels, Sample, Series};
 
 use super::router;
 use crate::config::QueryConfig;
@@ -22,10 +23,74 @@ fn app() -> Router {
         ),
         Series::new(parse_labels(r#"down{job="a"}"#), vec![Sample::new(60_000, 2.0)]),
     ];
-    router(Arc::new(Engine::new(
-        Arc::new(VecSource::new(series)),
-        QueryConfig::default(),
-    )))
+    let source = VecSource::new(series)
+        .with_exemplars(exemplar_fixture())
+        .with_metadata(metadata_fixture());
+    router(Arc::new(Engine::new(Arc::new(source), QueryConfig::default())))
+}
+
+fn exemplar(timestamp: i64, value: f64, labels: &[(&str, &str)]) -> Exemplar {
+    Exemplar {
+        labels: Labels::from_pairs(labels),
+        value,
+        timestamp,
+    }
+}
+
+/// The example of Prometheus's API documentation, and a second series.
+fn exemplar_fixture() -> Vec<ExemplarSeries> {
+    vec![
+        ExemplarSeries {
+            labels: parse_labels(
+                r#"test_exemplar_metric_total{instance="localhost:8090",job="prometheus",service="bar"}"#,
+            ),
+            exemplars: vec![
+                exemplar(1_600_096_945_479, 6.0, &[("trace_id", "EpTxMJ40fUus7aGY")]),
+                exemplar(1_600_096_955_479, 19.0, &[("trace_id", "Olp9XHlq763ccsfa")]),
+                exemplar(1_600_096_965_489, 17.0, &[("trace_id", "hCtjygkIHwAN9vs4")]),
+            ],
+        },
+        ExemplarSeries {
+            labels: parse_labels(r#"other_seconds_bucket{le="0.5"}"#),
+            exemplars: vec![exemplar(1_600_096_960_000, 0.25, &[])],
+        },
+    ]
+}
+
+fn metadata_fixture() -> Vec<MetricMetadata> {
+    let md = |cluster: &str, metric: &str, kind, help: &str, unit: &str| MetricMetadata {
+        cluster: cluster.into(),
+        metric: metric.into(),
+        kind,
+        help: help.into(),
+        unit: unit.into(),
+    };
+    vec![
+        md(
+            "prod",
+            "http_requests_total",
+            MetricType::Counter,
+            "Requests served.",
+            "",
+        ),
+        // The same entry from another cluster is one entry; a different help text is another.
+        md(
+            "dev",
+            "http_requests_total",
+            MetricType::Counter,
+            "Requests served.",
+            "",
+        ),
+        md("dev", "http_requests_total", MetricType::Counter, "All requests.", ""),
+        md(
+            "prod",
+            "node_memory_bytes",
+            MetricType::Gauge,
+            "Memory \"used\".",
+            "bytes",
+        ),
+        md("prod", "up", MetricType::Gauge, "", ""),
+    ]
 }
 
 fn encode(params: &[(&str, &str)]) -> String {
@@ -211,13 +276,122 @@ async fn static_endpoints() {
     assert_eq!(v["status"], "success");
     assert_eq!(v["data"]["version"], "2.53.0");
     assert_eq!(v["data"]["tributaryVersion"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn metadata_has_prometheus_shape_and_limits() {
+    let (status, body) = call(get("/api/v1/metadata", &[])).await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        call(get("/api/v1/metadata", &[])).await.1,
-        r#"{"status":"success","data":{}}"#
+        body,
+        concat!(
+            r#"{"status":"success","data":{"#,
+            r#""http_requests_total":[{"type":"counter","help":"All requests.","unit":""},"#,
+            r#"{"type":"counter","help":"Requests served.","unit":""}],"#,
+            r#""node_memory_bytes":[{"type":"gauge","help":"Memory \"used\".","unit":"bytes"}],"#,
+            r#""up":[{"type":"gauge","help":"","unit":""}]}}"#
+        )
     );
+    let (_, body) = call(get("/api/v1/metadata", &[("metric", "up")])).await;
     assert_eq!(
-        call(get("/api/v1/query_exemplars", &[])).await.1,
-        r#"{"status":"success","data":[]}"#
+        body,
+        r#"{"status":"success","data":{"up":[{"type":"gauge","help":"","unit":""}]}}"#
+    );
+    let (_, body) = call(get("/api/v1/metadata", &[("metric", "missing")])).await;
+    assert_eq!(body, r#"{"status":"success","data":{}}"#);
+
+    let data = |body: String| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["data"].clone()
+    };
+    let (_, body) = call(get("/api/v1/metadata", &[("limit", "2")])).await;
+    let keys: Vec<String> = data(body).as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["http_requests_total", "node_memory_bytes"]);
+    // As in Prometheus: `limit=0` answers no metric, a negative limit every metric.
+    let (_, body) = call(get("/api/v1/metadata", &[("limit", "0")])).await;
+    assert_eq!(body, r#"{"status":"success","data":{}}"#);
+    let (_, body) = call(get("/api/v1/metadata", &[("limit", "-1")])).await;
+    assert_eq!(data(body).as_object().unwrap().len(), 3);
+    let (_, body) = call(get("/api/v1/metadata", &[("limit_per_metric", "1")])).await;
+    assert_eq!(
+        data(body)["http_requests_total"],
+        serde_json::json!([{"type": "counter", "help": "All requests.", "unit": ""}])
+    );
+    let (_, body) = call(get("/api/v1/metadata", &[("limit_per_metric", "0")])).await;
+    assert_eq!(data(body)["http_requests_total"].as_array().unwrap().len(), 2);
+
+    let (status, kind, message) = error_of(get("/api/v1/metadata", &[("limit", "x")])).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::BAD_REQUEST, "bad_data"));
+    assert_eq!(message, "limit must be a number");
+    let (_, _, message) = error_of(get("/api/v1/metadata", &[("limit_per_metric", "1.5")])).await;
+    assert_eq!(message, "limit_per_metric must be a number");
+}
+
+#[tokio::test]
+async fn query_exemplars_has_prometheus_shape() {
+    let params = [
+        ("query", "test_exemplar_metric_total"),
+        ("start", "1600096900"),
+        ("end", "1600096960.000"),
+    ];
+    let (status, body) = call(get("/api/v1/query_exemplars", &params)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        concat!(
+            r#"{"status":"success","data":[{"seriesLabels":{"__name__":"test_exemplar_metric_total","#,
+            r#""instance":"localhost:8090","job":"prometheus","service":"bar"},"exemplars":["#,
+            r#"{"labels":{"trace_id":"EpTxMJ40fUus7aGY"},"value":"6","timestamp":1600096945.479},"#,
+            r#"{"labels":{"trace_id":"Olp9XHlq763ccsfa"},"value":"19","timestamp":1600096955.479}]}]}"#
+        )
+    );
+    let (_, post_body) = call(post_form("/api/v1/query_exemplars", &params)).await;
+    assert_eq!(post_body, body);
+
+    // Every selector of the expression counts, inside functions, range selectors and
+    // subqueries; without start and end, all time.
+    let query =
+        r#"sum(rate(test_exemplar_metric_total{job="prometheus"}[5m])) / max_over_time(other_seconds_bucket[1h:1m])"#;
+    let (_, body) = call(post_form("/api/v1/query_exemplars", &[("query", query)])).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let series = v["data"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    assert_eq!(series[0]["seriesLabels"]["__name__"], "other_seconds_bucket");
+    assert_eq!(
+        series[0]["exemplars"],
+        serde_json::json!([{"labels": {}, "value": "0.25", "timestamp": 1600096960}])
+    );
+    assert_eq!(series[1]["exemplars"].as_array().unwrap().len(), 3);
+
+    let (_, body) = call(get("/api/v1/query_exemplars", &[("query", r#"up{job="a"}"#)])).await;
+    assert_eq!(body, r#"{"status":"success","data":[]}"#);
+}
+
+#[tokio::test]
+async fn query_exemplars_errors() {
+    // No selector in the query: Prometheus answers 204 without a body.
+    let resp = app()
+        .oneshot(get("/api/v1/query_exemplars", &[("query", "1 + 1")]))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(to_bytes(resp.into_body(), 1024).await.unwrap().is_empty());
+
+    let (status, kind, message) = error_of(get("/api/v1/query_exemplars", &[("query", "sum(")])).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::BAD_REQUEST, "bad_data"));
+    assert!(
+        message.starts_with(r#"invalid parameter "query": parse error:"#),
+        "{message}"
+    );
+    let (status, _, _) = error_of(get("/api/v1/query_exemplars", &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an empty query does not parse");
+    let backwards = [("query", "up"), ("start", "60"), ("end", "0")];
+    let (status, kind, message) = error_of(get("/api/v1/query_exemplars", &backwards)).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::BAD_REQUEST, "bad_data"));
+    assert_eq!(message, "end timestamp must not be before start timestamp");
+    let (_, _, message) = error_of(get("/api/v1/query_exemplars", &[("query", "up"), ("start", "x")])).await;
+    assert_eq!(
+        message,
+        r#"invalid parameter "start": Invalid time value for 'start': cannot parse "x" to a valid timestamp"#
     );
 }
 

@@ -8,6 +8,10 @@
 //!
 //! Files are merged in write order (UUID v7 in the key): when two files hold the same series
 //! and timestamp, the later file's sample wins.
+//!
+//! The tables beside metrics are read through `read_table_files` (footers, pruning and ranged
+//! reads shared with the metrics scan); their modules (`crate::histograms`, `crate::exemplars`,
+//! `crate::metadata`) decode the rows.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -21,6 +25,7 @@ use std::task::{Context, Poll};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int32Type, TimestampMillisecondType};
 use arrow_array::{Array, DictionaryArray, RecordBatch, StringArray};
+use arrow_schema::SchemaRef;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::FutureExt;
@@ -41,7 +46,9 @@ use super::prune;
 use super::{SelectRequest, Source};
 use crate::catalog::{Catalog, FileMeta};
 use crate::layout::Table;
+use crate::metadata::KnownMetadata;
 use crate::schema::{self, col};
+use crate::signals::{ExemplarSeries, MetricMetadata};
 use crate::types::{self, Label, Labels, Matcher, Sample, Series, TimeRange, sort_dedup_samples};
 use crate::{Error, Result};
 
@@ -84,7 +91,8 @@ impl MetadataCache {
     }
 }
 
-/// Reads the metrics table through the catalog.
+/// Reads the metrics table through the catalog, and the `exemplars` and `metadata` tables
+/// through theirs (see [`ParquetSource::with_signal_tables`]).
 #[derive(Debug)]
 pub struct ParquetSource {
     store: Arc<dyn ObjectStore>,
@@ -92,6 +100,10 @@ pub struct ParquetSource {
     cache: Arc<MetadataCache>,
     concurrency: usize,
     max_samples: usize,
+    exemplars: Arc<Catalog>,
+    metadata: Arc<Catalog>,
+    /// Every metadata entry of the metadata files read so far.
+    known_metadata: KnownMetadata,
 }
 
 impl ParquetSource {
@@ -108,7 +120,18 @@ impl ParquetSource {
             cache,
             concurrency: concurrency.max(1),
             max_samples,
+            exemplars: Arc::new(Catalog::new()),
+            metadata: Arc::new(Catalog::new()),
+            known_metadata: KnownMetadata::default(),
         }
+    }
+
+    /// Also serves [`Source::exemplars`] and [`Source::metadata`] from these catalogs of the
+    /// `exemplars` and `metadata` tables (without them both answer empty).
+    pub fn with_signal_tables(mut self, exemplars: Arc<Catalog>, metadata: Arc<Catalog>) -> Self {
+        self.exemplars = exemplars;
+        self.metadata = metadata;
+        self
     }
 
     /// Reads every matching series; without samples when `with_samples` is false.
@@ -205,6 +228,25 @@ impl Source for ParquetSource {
     async fn label_values(&self, name: &str, req: &SelectRequest) -> Result<Vec<String>> {
         self.list(req, Listing::Values(name.to_string())).await
     }
+
+    async fn exemplars(&self, selectors: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<ExemplarSeries>> {
+        crate::exemplars::read_exemplars(
+            &self.store,
+            &self.cache,
+            &self.exemplars,
+            selectors,
+            range,
+            self.concurrency,
+        )
+        .await
+    }
+
+    /// Reads each metadata file once (later calls read only files written since).
+    async fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>> {
+        self.known_metadata
+            .read(&self.store, &self.metadata, metric, self.concurrency)
+            .await
+    }
 }
 
 /// What a listing scan collects instead of series.
@@ -282,19 +324,7 @@ async fn scan_file(
         path: file.path.clone(),
         size: file.size,
     };
-    let meta = match cache.get(&file.key.id) {
-        Some(m) => m,
-        None => {
-            let options = ArrowReaderOptions::new()
-                .with_page_index_policy(PageIndexPolicy::Optional)
-                .with_schema(schema::metrics_schema());
-            let m = ArrowReaderMetadata::load_async(&mut reader, options)
-                .await
-                .map_err(pq_err("read footer"))?;
-            cache.insert(file.key.id, m.clone());
-            m
-        }
-    };
+    let meta = load_footer(&mut reader, Some(cache.as_ref()), &file, schema::metrics_schema()).await?;
     let Some(plan) = prune::plan(&meta, &query.range, &query.matchers) else {
         return Ok(Scanned::default());
     };
@@ -329,6 +359,92 @@ async fn scan_file(
         parsed: decoder.parsed,
         listed: decoder.listed,
     })
+}
+
+/// A file's footer (with its page index, when written) read as `schema`, from `cache` when it
+/// holds it; a footer read from the store is added to `cache`.
+async fn load_footer(
+    reader: &mut ObjectReader,
+    cache: Option<&MetadataCache>,
+    file: &FileMeta,
+    schema: SchemaRef,
+) -> Result<ArrowReaderMetadata> {
+    if let Some(m) = cache.and_then(|c| c.get(&file.key.id)) {
+        return Ok(m);
+    }
+    let options = ArrowReaderOptions::new()
+        .with_page_index_policy(PageIndexPolicy::Optional)
+        .with_schema(schema);
+    let m = ArrowReaderMetadata::load_async(reader, options)
+        .await
+        .map_err(|source| Error::Parquet {
+            op: "read footer",
+            key: file.path.to_string(),
+            source,
+        })?;
+    if let Some(c) = cache {
+        c.insert(file.key.id, m.clone());
+    }
+    Ok(m)
+}
+
+/// Reads one file of a table beside metrics (`histograms`, `exemplars`, `metadata`) as `schema`,
+/// every column, skipping the row groups and pages [`prune::plan`] rules out for `range` and
+/// `matchers` (by the `timestamp`, `metric` and `cluster` columns, where the table has them).
+pub(crate) async fn read_table_file(
+    store: Arc<dyn ObjectStore>,
+    cache: Option<&MetadataCache>,
+    file: &FileMeta,
+    schema: SchemaRef,
+    range: TimeRange,
+    matchers: &[Matcher],
+) -> Result<Vec<RecordBatch>> {
+    let mut reader = ObjectReader {
+        store,
+        path: file.path.clone(),
+        size: file.size,
+    };
+    let meta = load_footer(&mut reader, cache, file, schema).await?;
+    let Some(plan) = prune::plan(&meta, &range, matchers) else {
+        return Ok(Vec::new());
+    };
+    let pq_err = |op| {
+        move |source| Error::Parquet {
+            op,
+            key: file.path.to_string(),
+            source,
+        }
+    };
+    let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, meta)
+        .with_row_groups(plan.row_groups)
+        .with_batch_size(BATCH_ROWS);
+    if let Some(selection) = plan.selection {
+        builder = builder.with_row_selection(selection);
+    }
+    let stream = builder.build().map_err(pq_err("open stream"))?;
+    stream.try_collect().await.map_err(pq_err("decode"))
+}
+
+/// [`read_table_file`] over `files`, `concurrency` at a time, yielding each file's batches in
+/// the order of `files` (write order, from the catalog), so later writes are seen later.
+pub(crate) fn read_table_files<'a>(
+    store: &'a Arc<dyn ObjectStore>,
+    cache: Option<&'a MetadataCache>,
+    files: Vec<Arc<FileMeta>>,
+    schema: SchemaRef,
+    range: TimeRange,
+    matchers: &'a [Matcher],
+    concurrency: usize,
+) -> impl futures::Stream<Item = Result<(Arc<FileMeta>, Vec<RecordBatch>)>> + Send + 'a {
+    futures::stream::iter(files)
+        .map(move |file| {
+            let (store, schema) = (store.clone(), schema.clone());
+            async move {
+                let batches = read_table_file(store, cache, &file, schema, range, matchers).await?;
+                Ok((file, batches))
+            }
+        })
+        .buffered(concurrency.max(1))
 }
 
 /// Ranged reads of one object for the Parquet decoder. The size comes from the catalog, so the

@@ -24,7 +24,7 @@
 //! would make generation slower than the receivers under test.
 
 mod catalog;
-mod shape;
+pub(crate) mod shape;
 
 use prost::Message;
 use tributary_proto::prometheus::{Sample, field};

@@ -1,0 +1,469 @@
+//! OTLP logs (`ExportLogsServiceRequest`) → [`LogRecord`]s, mapped the way Loki's OTLP endpoint
+//! maps them, so LogQL written for a Loki fed the same data selects the same streams.
+//!
+//! - Stream labels: `cluster` plus the configured resource attributes ([`Options::stream_attributes`],
+//!   Loki's default index labels in [`DEFAULT_STREAM_ATTRIBUTES`]) that the resource carries,
+//!   names normalised like Prometheus label names (`k8s.pod.name` → `k8s_pod_name`: characters
+//!   outside `[a-zA-Z0-9_]` become `_`, a leading digit gets `key_`). Non-string values are
+//!   written as text (below). When `service.name` is a stream attribute but the resource has none,
+//!   the stream gets `service_name="unknown_service"`, as Loki does. Configured names that
+//!   normalise to `cluster` or `exported_cluster` are ignored: the cluster rule owns those.
+//! - Cluster ([`crate::cluster`]): the token's cluster > resource attribute `k8s.cluster.name` >
+//!   the header cluster > every record of the resource is refused with a reason saying how to set
+//!   one. When the token's cluster and `k8s.cluster.name` disagree the token wins and the
+//!   attribute's value is kept as `exported_cluster`.
+//! - `timestamp` = `time_unix_nano`, or `observed_time_unix_nano` when that is 0 (the OTLP data
+//!   model); a record with neither is refused. Loki would use the receive time, but this
+//!   translation must be pure (WAL replay runs it again and must get the same records).
+//!   Times beyond `i64::MAX` ns (year 2262) are refused.
+//! - Body: a string as is; no body → `""`; int, double and bool as their JSON text; bytes as
+//!   standard base64 (no quotes); arrays and maps as JSON.
+//! - `attributes`: the scope's attributes, then the record's, as one JSON object (Loki flattens
+//!   both into structured metadata); on a repeated key the later value wins, in the first key's
+//!   position. `resource_attributes`: every resource attribute, the same way. Values keep their
+//!   types: strings, bools, ints (JSON integers, exact), doubles (JSON numbers; NaN and ±∞ as the
+//!   strings `"NaN"`, `"Infinity"`, `"-Infinity"`), bytes (base64 strings), arrays and maps
+//!   (nested JSON), an empty value `null`.
+//! - `trace_id`/`span_id`: lower-case hex, `""` when absent or all zero; any length other than
+//!   16/8 bytes refuses the record.
+//! - Scope name/version, severity number/text, flags and `event_name` are copied.
+//!
+//! Limits, per record: at most [`Options::max_attributes`] attributes counting resource, scope
+//! and record attributes together, a body of at most [`Options::max_body_bytes`], values nested
+//! at most [`MAX_DEPTH`] deep. Every refusal is per record, counted in
+//! [`TranslatedLogs::rejected_records`] (OTLP's `partial_success.rejected_log_records`) with a
+//! reason, and never stops the rest of the request. Never panics on any request.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use tributary_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+use tributary_proto::otlp::logs::v1::LogRecord as OtlpLogRecord;
+use tributary_storage::signals::LogRecord;
+use tributary_storage::types::{CLUSTER, EXPORTED_CLUSTER, Label, Labels};
+
+use crate::cluster::ClusterContext;
+
+/// Loki's default OTLP index labels (resource attributes promoted to stream labels).
+/// `k8s.cluster.name` is listed as Loki lists it, but here it always decides `cluster` instead.
+pub const DEFAULT_STREAM_ATTRIBUTES: &[&str] = &[
+    "service.name",
+    "service.namespace",
+    "service.instance.id",
+    "deployment.environment",
+    "deployment.environment.name",
+    "cloud.region",
+    "cloud.availability_zone",
+    "k8s.cluster.name",
+    "container.name",
+    "k8s.container.name",
+    "k8s.cronjob.name",
+    "k8s.daemonset.name",
+    "k8s.deployment.name",
+    "k8s.job.name",
+    "k8s.namespace.name",
+    "k8s.pod.name",
+    "k8s.replicaset.name",
+    "k8s.statefulset.name",
+];
+
+/// The resource attribute that names a record's own cluster.
+pub const CLUSTER_ATTRIBUTE: &str = "k8s.cluster.name";
+/// `service.name`, and the stream label value Loki uses when a resource has none.
+const SERVICE_NAME_ATTRIBUTE: &str = "service.name";
+const SERVICE_NAME_LABEL: &str = "service_name";
+const UNKNOWN_SERVICE: &str = "unknown_service";
+/// Deepest nesting of arrays and maps accepted in a body or attribute value.
+pub const MAX_DEPTH: usize = 32;
+/// Reasons kept for the response (the count covers every refusal).
+const MAX_REASONS: usize = 10;
+
+/// How records are translated.
+#[derive(Clone, Copy, Debug)]
+pub struct Options<'a> {
+    /// Resource attributes that become stream labels (names normalised: `.`/`-` → `_`), Loki's
+    /// OTLP defaults in [`DEFAULT_STREAM_ATTRIBUTES`].
+    pub stream_attributes: &'a [String],
+    /// Per record, resource + scope + record attributes together; beyond → the record is refused.
+    pub max_attributes: usize,
+    /// Per record, bytes of the body as stored; beyond → the record is refused.
+    pub max_body_bytes: usize,
+}
+
+/// [`DEFAULT_STREAM_ATTRIBUTES`] as owned strings (what configuration holds).
+pub fn default_stream_attributes() -> Vec<String> {
+    DEFAULT_STREAM_ATTRIBUTES.iter().map(|s| s.to_string()).collect()
+}
+
+/// The accepted records of one request, in request order, and what was refused.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TranslatedLogs {
+    pub records: Vec<LogRecord>,
+    /// Every refused record (OTLP `partial_success.rejected_log_records`).
+    pub rejected_records: u64,
+    /// The first few reasons, each naming the record's position in the request.
+    pub reasons: Vec<String>,
+}
+
+impl TranslatedLogs {
+    fn reject(&mut self, count: u64, reason: impl FnOnce() -> String) {
+        if count == 0 {
+            return;
+        }
+        self.rejected_records += count;
+        if self.reasons.len() < MAX_REASONS {
+            self.reasons.push(reason());
+        }
+    }
+}
+
+/// Translates a request. Pure and deterministic: the same request, context and options give
+/// the same records.
+pub fn translate(req: &ExportLogsServiceRequest, ctx: &ClusterContext, opts: &Options<'_>) -> TranslatedLogs {
+    let promoted = promoted_attributes(opts.stream_attributes);
+    let wants_service_name = opts.stream_attributes.iter().any(|a| a == SERVICE_NAME_ATTRIBUTE);
+    let mut out = TranslatedLogs::default();
+    for (ri, rl) in req.resource_logs.iter().enumerate() {
+        let total: u64 = rl.scope_logs.iter().map(|s| s.log_records.len() as u64).sum();
+        let resource_attrs: &[KeyValue] = rl.resource.as_ref().map_or(&[], |r| r.attributes.as_slice());
+        let resource = match Resource::new(resource_attrs, ctx, &promoted, wants_service_name) {
+            Ok(r) => r,
+            Err(reason) => {
+                out.reject(total, || {
+                    format!("resource_logs[{ri}]: {total} log records refused: {reason}")
+                });
+                continue;
+            }
+        };
+        for (si, sl) in rl.scope_logs.iter().enumerate() {
+            let (scope_name, scope_version, scope_attrs) = match &sl.scope {
+                Some(s) => (s.name.as_str(), s.version.as_str(), s.attributes.as_slice()),
+                None => ("", "", &[][..]),
+            };
+            for (li, r) in sl.log_records.iter().enumerate() {
+                let scope = Scope {
+                    name: scope_name,
+                    version: scope_version,
+                    attributes: scope_attrs,
+                };
+                match record(r, &resource, resource_attrs.len(), &scope, opts) {
+                    Ok(rec) => out.records.push(rec),
+                    Err(reason) => out.reject(1, || {
+                        format!("resource_logs[{ri}].scope_logs[{si}].log_records[{li}]: {reason}")
+                    }),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Configured stream attributes with their label names, skipping the ones the cluster rule owns
+/// and names with no usable character.
+fn promoted_attributes(names: &[String]) -> Vec<(&str, String)> {
+    names
+        .iter()
+        .filter(|n| n.as_str() != CLUSTER_ATTRIBUTE)
+        .filter_map(|n| {
+            let label = label_name(n)?;
+            (label != CLUSTER && label != EXPORTED_CLUSTER).then_some((n.as_str(), label))
+        })
+        .collect()
+}
+
+/// A Prometheus-style label name for an attribute key (the rule `otlp_metrics` uses for
+/// attribute keys); `None` when nothing usable is left.
+pub fn label_name(key: &str) -> Option<String> {
+    super::otlp_metrics::naming::label_name(key).ok()
+}
+
+/// What every record of one resource shares.
+#[derive(Debug)]
+struct Resource {
+    labels: Labels,
+    attributes_json: String,
+}
+
+impl Resource {
+    fn new(
+        attrs: &[KeyValue],
+        ctx: &ClusterContext,
+        promoted: &[(&str, String)],
+        wants_service_name: bool,
+    ) -> Result<Self, String> {
+        let own = last_value(attrs, CLUSTER_ATTRIBUTE)
+            .map(as_text)
+            .filter(|c| !c.is_empty());
+        let mut labels: Vec<Label> = Vec::with_capacity(promoted.len() + 2);
+        match (&ctx.token_cluster, own) {
+            (Some(token), Some(own)) if *token != own => {
+                labels.push(Label::new(CLUSTER, token.as_str()));
+                labels.push(Label::new(EXPORTED_CLUSTER, own));
+            }
+            (Some(token), _) => labels.push(Label::new(CLUSTER, token.as_str())),
+            (None, Some(own)) => labels.push(Label::new(CLUSTER, own)),
+            (None, None) => match &ctx.header_cluster {
+                Some(h) => labels.push(Label::new(CLUSTER, h.as_str())),
+                None => {
+                    return Err(format!(
+                        "no cluster: set the resource attribute {CLUSTER_ATTRIBUTE} (e.g. with the collector's \
+                         resource or k8sattributes processor), send the X-Tributary-Cluster header (or the \
+                         configured cluster_header), or authenticate with a token mapped to a cluster"
+                    ));
+                }
+            },
+        }
+        // Promoted labels first so a repeated normalised name keeps the later attribute's value;
+        // cluster labels are pushed again last so nothing can override them.
+        let cluster_labels = labels.clone();
+        let mut stream: Vec<Label> = Vec::with_capacity(promoted.len() + 3);
+        for (attr, label) in promoted {
+            if let Some(v) = last_value(attrs, attr) {
+                stream.push(Label::new(label.as_str(), as_text(v)));
+            }
+        }
+        if wants_service_name
+            && !stream
+                .iter()
+                .any(|l| l.name == SERVICE_NAME_LABEL && !l.value.is_empty())
+        {
+            stream.push(Label::new(SERVICE_NAME_LABEL, UNKNOWN_SERVICE));
+        }
+        stream.extend(cluster_labels);
+        let mut attributes_json = String::with_capacity(32 * attrs.len() + 2);
+        write_attributes(&mut attributes_json, &[attrs]).map_err(|e| format!("resource attributes: {e}"))?;
+        Ok(Self {
+            labels: Labels::new(stream),
+            attributes_json,
+        })
+    }
+}
+
+/// The instrumentation scope of a group of records.
+#[derive(Debug)]
+struct Scope<'a> {
+    name: &'a str,
+    version: &'a str,
+    attributes: &'a [KeyValue],
+}
+
+fn record(
+    r: &OtlpLogRecord,
+    resource: &Resource,
+    resource_attr_count: usize,
+    scope: &Scope<'_>,
+    opts: &Options<'_>,
+) -> Result<LogRecord, String> {
+    let count = resource_attr_count
+        .saturating_add(scope.attributes.len())
+        .saturating_add(r.attributes.len());
+    if count > opts.max_attributes {
+        return Err(format!(
+            "{count} attributes (resource {resource_attr_count}, scope {}, record {}), the limit is {}",
+            scope.attributes.len(),
+            r.attributes.len(),
+            opts.max_attributes
+        ));
+    }
+    let time = if r.time_unix_nano != 0 {
+        r.time_unix_nano
+    } else {
+        r.observed_time_unix_nano
+    };
+    if time == 0 {
+        return Err("neither time_unix_nano nor observed_time_unix_nano is set".to_string());
+    }
+    let timestamp = i64::try_from(time).map_err(|_| format!("timestamp {time} ns is after the year 2262"))?;
+    let observed_timestamp = i64::try_from(r.observed_time_unix_nano).map_err(|_| {
+        format!(
+            "observed timestamp {} ns is after the year 2262",
+            r.observed_time_unix_nano
+        )
+    })?;
+    let trace_id = hex_id(&r.trace_id, 16).map_err(|n| format!("trace_id has {n} bytes, OTLP requires 16"))?;
+    let span_id = hex_id(&r.span_id, 8).map_err(|n| format!("span_id has {n} bytes, OTLP requires 8"))?;
+    let body = match &r.body {
+        Some(v) => body_text(v).map_err(|e| format!("body: {e}"))?,
+        None => String::new(),
+    };
+    if body.len() > opts.max_body_bytes {
+        return Err(format!(
+            "body is {} bytes, the limit is {}",
+            body.len(),
+            opts.max_body_bytes
+        ));
+    }
+    let mut attributes = String::with_capacity(2 + 32 * (scope.attributes.len() + r.attributes.len()));
+    write_attributes(&mut attributes, &[scope.attributes, &r.attributes]).map_err(|e| format!("attributes: {e}"))?;
+    Ok(LogRecord {
+        labels: resource.labels.clone(),
+        timestamp,
+        observed_timestamp,
+        severity_number: r.severity_number,
+        severity_text: r.severity_text.clone(),
+        body,
+        trace_id,
+        span_id,
+        flags: r.flags,
+        attributes,
+        resource_attributes: resource.attributes_json.clone(),
+        scope_name: scope.name.to_string(),
+        scope_version: scope.version.to_string(),
+        event_name: r.event_name.clone(),
+    })
+}
+
+/// Lower-case hex of an id of `len` bytes; `""` when empty or all zero (OTLP's "no id").
+/// `Err(actual length)` for any other length.
+fn hex_id(id: &[u8], len: usize) -> Result<String, usize> {
+    if id.is_empty() || (id.len() == len && id.iter().all(|b| *b == 0)) {
+        return Ok(String::new());
+    }
+    if id.len() != len {
+        return Err(id.len());
+    }
+    Ok(hex::encode(id))
+}
+
+/// The value of the last attribute named `key` (later duplicates win, as everywhere here).
+fn last_value<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+    attrs
+        .iter()
+        .rev()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+}
+
+/// An attribute value as label text: strings as is, everything else as the body would be.
+/// Values nested too deep become `""` (no label) rather than refusing the resource.
+fn as_text(v: &AnyValue) -> String {
+    body_text(v).unwrap_or_default()
+}
+
+/// A body as the line: a string as is, scalars as JSON text, bytes as base64, arrays and maps
+/// as JSON.
+fn body_text(v: &AnyValue) -> Result<String, String> {
+    Ok(match &v.value {
+        None | Some(any_value::Value::StringValueStrindex(_)) => String::new(),
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::BytesValue(b)) => base64::engine::general_purpose::STANDARD.encode(b),
+        Some(_) => {
+            let mut out = String::new();
+            write_value(&mut out, v, 0)?;
+            out
+        }
+    })
+}
+
+/// Writes the attributes of `groups` (in order) as one JSON object; a repeated key keeps its
+/// first position and the last value.
+fn write_attributes(out: &mut String, groups: &[&[KeyValue]]) -> Result<(), String> {
+    let n = groups.iter().map(|g| g.len()).sum();
+    write_map(out, groups.iter().flat_map(|g| g.iter()), n, 0)
+}
+
+/// Writes `n` key-values as a JSON object enclosed in `depth` containers; a repeated key keeps
+/// its first position and the last value.
+fn write_map<'a>(
+    out: &mut String,
+    kvs: impl Iterator<Item = &'a KeyValue>,
+    n: usize,
+    depth: usize,
+) -> Result<(), String> {
+    let mut entries: Vec<(&str, Option<&AnyValue>)> = Vec::with_capacity(n);
+    // Linear lookups for the usual handful of keys; a map beyond that keeps this linear.
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for kv in kvs {
+        let found = if n <= 16 {
+            entries.iter().position(|(k, _)| *k == kv.key)
+        } else {
+            index.get(kv.key.as_str()).copied()
+        };
+        match found {
+            Some(i) => entries[i].1 = kv.value.as_ref(),
+            None => {
+                if n > 16 {
+                    index.insert(kv.key.as_str(), entries.len());
+                }
+                entries.push((kv.key.as_str(), kv.value.as_ref()));
+            }
+        }
+    }
+    out.push('{');
+    for (i, (k, v)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_string(out, k);
+        out.push(':');
+        match v {
+            Some(v) => write_value(out, v, depth + 1)?,
+            None => out.push_str("null"),
+        }
+    }
+    out.push('}');
+    Ok(())
+}
+
+/// Writes one value as JSON; `depth` counts the arrays and maps enclosing it.
+fn write_value(out: &mut String, v: &AnyValue, depth: usize) -> Result<(), String> {
+    let too_deep = || format!("values nested deeper than {MAX_DEPTH} levels");
+    match &v.value {
+        None | Some(any_value::Value::StringValueStrindex(_)) => out.push_str("null"),
+        Some(any_value::Value::StringValue(s)) => write_json_string(out, s),
+        Some(any_value::Value::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
+        Some(any_value::Value::IntValue(i)) => {
+            let _ = write!(out, "{i}");
+        }
+        Some(any_value::Value::DoubleValue(d)) => write_json_f64(out, *d),
+        Some(any_value::Value::BytesValue(b)) => {
+            out.push('"');
+            base64::engine::general_purpose::STANDARD.encode_string(b, out);
+            out.push('"');
+        }
+        Some(any_value::Value::ArrayValue(a)) => {
+            if depth >= MAX_DEPTH {
+                return Err(too_deep());
+            }
+            out.push('[');
+            for (i, item) in a.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item, depth + 1)?;
+            }
+            out.push(']');
+        }
+        Some(any_value::Value::KvlistValue(kvs)) => {
+            if depth >= MAX_DEPTH {
+                return Err(too_deep());
+            }
+            write_map(out, kvs.values.iter(), kvs.values.len(), depth)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_json_string(out: &mut String, s: &str) {
+    // serde_json escapes exactly what JSON requires; serialising a &str cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string()));
+}
+
+/// Finite doubles as JSON numbers (shortest round-trip form); NaN and ±∞, which JSON cannot
+/// hold, as the strings OTLP/JSON and ProtoJSON use.
+fn write_json_f64(out: &mut String, d: f64) {
+    if d.is_nan() {
+        out.push_str("\"NaN\"");
+    } else if d == f64::INFINITY {
+        out.push_str("\"Infinity\"");
+    } else if d == f64::NEG_INFINITY {
+        out.push_str("\"-Infinity\"");
+    } else {
+        out.push_str(&serde_json::to_string(&d).unwrap_or_else(|_| "null".to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests;

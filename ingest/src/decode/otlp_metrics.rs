@@ -1,0 +1,925 @@
+//! OTLP metrics (`ExportMetricsServiceRequest`) → Tributary's series, native histograms,
+//! exemplars and metadata, translated the way Prometheus's own OTLP receiver does it (Prometheus 3,
+//! `otlptranslator`, strategy "UnderscoreEscapingWithSuffixes"), so PromQL written for a Prometheus
+//! fed the same data works unchanged. `docs/otlp-metrics.md` is the user-facing table; in short:
+//!
+//! - names: [`naming::metric_name`] (unit and type suffixes), attribute keys via
+//!   [`naming::label_name`]; attribute keys that collide once normalised are joined with `;` in
+//!   the order of their original keys;
+//! - resource: `service.namespace`/`service.name` → `job`, `service.instance.id` → `instance`,
+//!   the configured resource attributes are promoted onto every series, and the rest go to a
+//!   `target_info` series (value 1, at every distinct timestamp of the resource's accepted points);
+//! - scope: `otel_scope_name`, `otel_scope_version`;
+//! - cluster: the token's cluster > resource attribute `k8s.cluster.name` > the header cluster >
+//!   the resource's points are refused ([`crate::cluster`]); a conflicting own value is kept as
+//!   `exported_cluster`;
+//! - gauges and cumulative sums → float series (`_total` for monotonic sums), explicit-bucket
+//!   histograms → `_bucket{le}`/`_sum`/`_count`, summaries → `{quantile}`/`_sum`/`_count`,
+//!   exponential histograms → native histograms; delta temporality is refused with a reason;
+//! - `NO_RECORDED_VALUE` → Prometheus's staleness marker.
+//!
+//! Every refusal is per data point, counted in [`Translated::rejected_points`] (OTLP's
+//! `partial_success.rejected_data_points`) with a reason, and never stops the rest of the request.
+//! The translation is pure and deterministic — no clock, no I/O, output sorted — because WAL
+//! replay calls it again on the same request and must get the same result.
+
+mod exp_histogram;
+pub mod naming;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, DataPointFlags, ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, SummaryDataPoint, exemplar, number_data_point,
+};
+use tributary_storage::signals::{
+    Exemplar, ExemplarSeries, HistogramSample, HistogramSeries, MetricMetadata, MetricType,
+};
+use tributary_storage::types::{
+    CLUSTER, EXPORTED_CLUSTER, Label, Labels, METRIC_NAME, STALE_NAN_BITS, Sample, Series, TimestampMs,
+    sort_dedup_samples,
+};
+
+use self::naming::{MetricKind, any_value_string, clip, go_float, label_name};
+use crate::cluster::ClusterContext;
+use crate::decode::prom_remote_write::{Limits, MAX_STORABLE_MS, MIN_STORABLE_MS};
+
+/// The series carrying a resource's non-identifying attributes.
+pub const TARGET_INFO: &str = "target_info";
+/// The resource attribute that names a series' own cluster.
+pub const K8S_CLUSTER_NAME: &str = "k8s.cluster.name";
+const SERVICE_NAME: &str = "service.name";
+const SERVICE_NAMESPACE: &str = "service.namespace";
+const SERVICE_INSTANCE_ID: &str = "service.instance.id";
+const SCOPE_NAME: &str = "otel_scope_name";
+const SCOPE_VERSION: &str = "otel_scope_version";
+
+/// Why delta sums and histograms are refused, and what to do about it.
+pub const DELTA_REASON: &str = "delta temporality is not supported; configure the exporter/collector with cumulative \
+                                temporality (e.g. deltatocumulative processor)";
+/// How many distinct reasons [`Translated::reasons`] keeps.
+pub const MAX_REASONS: usize = 10;
+/// OpenMetrics' limit on an exemplar's label runes; filtered attributes that would exceed it are
+/// left out (trace and span ids are always kept), as Prometheus does.
+const MAX_EXEMPLAR_RUNES: usize = 128;
+
+/// How to translate.
+#[derive(Clone, Copy, Debug)]
+pub struct Options<'a> {
+    /// Resource attributes copied onto every series as labels (names normalised), e.g.
+    /// `["k8s.namespace.name", "k8s.pod.name"]`. `k8s.cluster.name` is never promoted: the
+    /// `cluster` label already carries it.
+    pub promote_resource_attributes: &'a [String],
+    /// Append unit and type suffixes (`_seconds`, `_bytes`, `_total`, `_ratio`...) — Prometheus's
+    /// default "UnderscoreEscapingWithSuffixes".
+    pub add_suffixes: bool,
+    /// Max labels per series, max label name and value bytes.
+    pub limits: Limits,
+}
+
+/// The result of translating one request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Translated {
+    /// Float series: labels sorted, validated and cluster-stamped; samples sorted by time with
+    /// unique timestamps (the last of equal timestamps wins). Sorted by labels.
+    pub series: Vec<Series>,
+    /// Native histograms, from exponential histograms. Same guarantees as `series`.
+    pub histograms: Vec<HistogramSeries>,
+    /// Exemplars, keyed by the final labels of the series they belong to; sorted by time.
+    pub exemplars: Vec<ExemplarSeries>,
+    /// One entry per (cluster, metric family) with at least one accepted point.
+    pub metadata: Vec<MetricMetadata>,
+    /// Data points seen.
+    pub points: u64,
+    /// Data points refused (OTLP `partial_success.rejected_data_points`).
+    pub rejected_points: u64,
+    /// The first [`MAX_REASONS`] distinct reasons, for `partial_success.error_message`.
+    pub reasons: Vec<String>,
+}
+
+impl Translated {
+    /// One line for `partial_success.error_message`; empty when nothing was refused.
+    pub fn message(&self) -> String {
+        if self.rejected_points == 0 && self.reasons.is_empty() {
+            return String::new();
+        }
+        let mut m = format!(
+            "rejected {} of {} data points; the rest were stored",
+            self.rejected_points, self.points
+        );
+        for r in &self.reasons {
+            m.push_str("; ");
+            m.push_str(r);
+        }
+        m
+    }
+}
+
+/// Translates a request. Never fails: what cannot be stored is counted and explained in the result.
+pub fn translate(req: &ExportMetricsServiceRequest, ctx: &ClusterContext, opts: &Options<'_>) -> Translated {
+    let mut t = Translator {
+        ctx,
+        opts,
+        series: BTreeMap::new(),
+        histograms: BTreeMap::new(),
+        exemplars: BTreeMap::new(),
+        metadata: BTreeMap::new(),
+        points: 0,
+        rejected_points: 0,
+        reasons: Vec::new(),
+    };
+    for rm in &req.resource_metrics {
+        t.resource(rm);
+    }
+    t.finish()
+}
+
+/// The series one data point writes, each with its value; built whole before anything is kept,
+/// so a point is stored entirely or refused entirely.
+type PointSeries = Vec<(Labels, f64)>;
+
+/// What a resource contributes to every series it produces.
+struct ResourceCtx {
+    cluster: String,
+    /// The resource's own cluster when the token named another one.
+    exported_cluster: Option<String>,
+    job: Option<String>,
+    instance: Option<String>,
+    /// Promoted attributes: normalised name and value, in original key order.
+    promoted: Vec<(String, String)>,
+    /// Timestamps of the accepted points, for `target_info`.
+    timestamps: BTreeSet<TimestampMs>,
+}
+
+struct ScopeCtx<'a> {
+    name: &'a str,
+    version: &'a str,
+}
+
+/// A metric family being translated.
+struct Family<'a> {
+    /// The original OTLP name, clipped, for reasons.
+    otlp_name: Cow<'a, str>,
+    /// The Prometheus family name (suffixes included; no `_bucket`/`_sum`/`_count`).
+    name: String,
+}
+
+struct Translator<'a, 'o> {
+    ctx: &'a ClusterContext,
+    opts: &'a Options<'o>,
+    series: BTreeMap<Labels, Vec<Sample>>,
+    histograms: BTreeMap<Labels, Vec<HistogramSample>>,
+    exemplars: BTreeMap<Labels, Vec<Exemplar>>,
+    metadata: BTreeMap<(String, String), MetricMetadata>,
+    points: u64,
+    rejected_points: u64,
+    reasons: Vec<String>,
+}
+
+impl Translator<'_, '_> {
+    fn reject(&mut self, points: u64, reason: impl FnOnce() -> String) {
+        self.rejected_points += points;
+        self.note(reason);
+    }
+
+    /// Records a reason unless the list is full or already has it (built only when kept).
+    fn note(&mut self, reason: impl FnOnce() -> String) {
+        if self.reasons.len() < MAX_REASONS {
+            let r = reason();
+            if !self.reasons.contains(&r) {
+                self.reasons.push(r);
+            }
+        }
+    }
+
+    fn resource(&mut self, rm: &ResourceMetrics) {
+        let attrs: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| r.attributes.as_slice());
+        let own = attribute(attrs, K8S_CLUSTER_NAME).filter(|v| !v.is_empty());
+        let (cluster, exported_cluster) = match decide_cluster(self.ctx, own) {
+            Ok(c) => c,
+            Err(reason) => {
+                let n = count_points(rm);
+                self.points += n;
+                self.reject(n, || format!("resource {}: {reason}", describe_resource(attrs)));
+                return;
+            }
+        };
+        // Prometheus: job is "namespace/name" when both are set; present-but-empty values count.
+        let job = attribute(attrs, SERVICE_NAME).map(|name| match attribute(attrs, SERVICE_NAMESPACE) {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name,
+        });
+        let mut promoted: Vec<(&str, String)> = attrs
+            .iter()
+            .filter(|kv| kv.key != K8S_CLUSTER_NAME && self.opts.promote_resource_attributes.contains(&kv.key))
+            .map(|kv| (kv.key.as_str(), any_value_string(kv.value.as_ref())))
+            .collect();
+        promoted.sort();
+        let promoted = promoted
+            .into_iter()
+            .filter_map(|(k, v)| label_name(k).ok().filter(|n| !n.starts_with("__")).map(|n| (n, v)))
+            .collect();
+        let mut res = ResourceCtx {
+            cluster,
+            exported_cluster,
+            job,
+            instance: attribute(attrs, SERVICE_INSTANCE_ID),
+            promoted,
+            timestamps: BTreeSet::new(),
+        };
+        for sm in &rm.scope_metrics {
+            let scope = sm
+                .scope
+                .as_ref()
+                .map_or(ScopeCtx { name: "", version: "" }, |s| ScopeCtx {
+                    name: &s.name,
+                    version: &s.version,
+                });
+            for m in &sm.metrics {
+                self.metric(m, &scope, &mut res);
+            }
+        }
+        self.target_info(attrs, &res);
+    }
+
+    fn metric(&mut self, m: &Metric, scope: &ScopeCtx<'_>, res: &mut ResourceCtx) {
+        let Some(data) = &m.data else { return };
+        let (kind, points, temporality) = match data {
+            Data::Gauge(g) => (MetricKind::Gauge, g.data_points.len(), None),
+            Data::Sum(s) => (
+                if s.is_monotonic {
+                    MetricKind::MonotonicCounter
+                } else {
+                    MetricKind::NonMonotonicCounter
+                },
+                s.data_points.len(),
+                Some(s.aggregation_temporality),
+            ),
+            Data::Histogram(h) => (
+                MetricKind::Histogram,
+                h.data_points.len(),
+                Some(h.aggregation_temporality),
+            ),
+            Data::ExponentialHistogram(h) => (
+                MetricKind::ExponentialHistogram,
+                h.data_points.len(),
+                Some(h.aggregation_temporality),
+            ),
+            Data::Summary(s) => (MetricKind::Summary, s.data_points.len(), None),
+        };
+        let points = points as u64;
+        self.points += points;
+        if points == 0 {
+            return;
+        }
+        if let Some(t) = temporality {
+            match AggregationTemporality::try_from(t) {
+                Ok(AggregationTemporality::Cumulative) => {}
+                Ok(AggregationTemporality::Delta) => {
+                    return self.reject(points, || format!("metric {:?}: {DELTA_REASON}", clip(&m.name)));
+                }
+                _ => {
+                    return self.reject(points, || {
+                        format!(
+                            "metric {:?}: aggregation temporality {t} is not cumulative; configure the \
+                             exporter/collector with cumulative temporality",
+                            clip(&m.name)
+                        )
+                    });
+                }
+            }
+        }
+        let name = match naming::metric_name(&m.name, &m.unit, kind, self.opts.add_suffixes) {
+            Ok(n) => n,
+            Err(reason) => return self.reject(points, || reason),
+        };
+        let family = Family {
+            otlp_name: clip(&m.name),
+            name,
+        };
+        let mut accepted = 0u64;
+        match data {
+            Data::Gauge(g) => {
+                for p in &g.data_points {
+                    accepted += u64::from(self.number_point(&family, p, scope, res));
+                }
+            }
+            Data::Sum(s) => {
+                for p in &s.data_points {
+                    accepted += u64::from(self.number_point(&family, p, scope, res));
+                }
+            }
+            Data::Histogram(h) => {
+                for p in &h.data_points {
+                    accepted += u64::from(self.histogram_point(&family, p, scope, res));
+                }
+            }
+            Data::ExponentialHistogram(h) => {
+                for p in &h.data_points {
+                    accepted += u64::from(self.exp_histogram_point(&family, p, scope, res));
+                }
+            }
+            Data::Summary(s) => {
+                for p in &s.data_points {
+                    accepted += u64::from(self.summary_point(&family, p, scope, res));
+                }
+            }
+        }
+        if accepted > 0 {
+            let kind = match kind {
+                MetricKind::Gauge | MetricKind::NonMonotonicCounter => MetricType::Gauge,
+                MetricKind::MonotonicCounter => MetricType::Counter,
+                MetricKind::Histogram | MetricKind::ExponentialHistogram => MetricType::Histogram,
+                MetricKind::Summary => MetricType::Summary,
+            };
+            let key = (res.cluster.clone(), family.name);
+            if let Entry::Vacant(e) = self.metadata.entry(key) {
+                let (cluster, metric) = e.key().clone();
+                e.insert(MetricMetadata {
+                    cluster,
+                    metric,
+                    kind,
+                    help: m.description.clone(),
+                    unit: naming::unit_name(&m.unit),
+                });
+            }
+        }
+    }
+
+    /// What every point starts with: its timestamp and its labels without `__name__`. Refuses the
+    /// point (and returns `None`) when either is unusable.
+    fn prelude(
+        &mut self,
+        family: &Family<'_>,
+        time_unix_nano: u64,
+        attrs: &[KeyValue],
+        scope: &ScopeCtx<'_>,
+        res: &ResourceCtx,
+    ) -> Option<(TimestampMs, Vec<Label>)> {
+        let base = timestamp_ms(time_unix_nano).and_then(|ts| Ok((ts, self.base_labels(attrs, scope, res)?)));
+        match base {
+            Ok(b) => Some(b),
+            Err(reason) => {
+                self.reject(1, || format!("metric {:?}: {reason}", family.otlp_name));
+                None
+            }
+        }
+    }
+
+    /// Gauges and sums: one sample on one series.
+    fn number_point(
+        &mut self,
+        f: &Family<'_>,
+        p: &NumberDataPoint,
+        scope: &ScopeCtx<'_>,
+        res: &mut ResourceCtx,
+    ) -> bool {
+        let Some((ts, base)) = self.prelude(f, p.time_unix_nano, &p.attributes, scope, res) else {
+            return false;
+        };
+        let stale = no_recorded_value(p.flags);
+        let value = match (stale, p.value) {
+            (true, _) => f64::from_bits(STALE_NAN_BITS),
+            (false, Some(number_data_point::Value::AsDouble(v))) => v,
+            (false, Some(number_data_point::Value::AsInt(v))) => v as f64,
+            (false, None) => {
+                self.reject(1, || format!("metric {:?}: data point has no value", f.otlp_name));
+                return false;
+            }
+        };
+        let labels = match self.series_labels(f, &base, &f.name, None) {
+            Ok(l) => l,
+            Err(reason) => {
+                self.reject(1, || reason);
+                return false;
+            }
+        };
+        if !stale {
+            self.add_exemplars(&labels, &p.exemplars, ts);
+        }
+        self.series.entry(labels).or_default().push(Sample::new(ts, value));
+        res.timestamps.insert(ts);
+        true
+    }
+
+    /// Explicit-bucket histograms: `_count`, `_sum` (when present), and cumulative `_bucket{le}`
+    /// series ending with `le="+Inf"` = count. Exemplars go to the first bucket whose bound covers
+    /// their value.
+    fn histogram_point(
+        &mut self,
+        f: &Family<'_>,
+        p: &HistogramDataPoint,
+        scope: &ScopeCtx<'_>,
+        res: &mut ResourceCtx,
+    ) -> bool {
+        let Some((ts, base)) = self.prelude(f, p.time_unix_nano, &p.attributes, scope, res) else {
+            return false;
+        };
+        let stale = no_recorded_value(p.flags);
+        let (out, bounds) = match self.histogram_series(f, &base, p, stale) {
+            Ok(b) => b,
+            Err(reason) => {
+                self.reject(1, || reason);
+                return false;
+            }
+        };
+        if !stale {
+            for e in self.exemplars_of(&p.exemplars, ts) {
+                // Prometheus: the first (lowest) bucket whose upper bound is >= the value.
+                if let Some((_, labels)) = bounds.iter().find(|(bound, _)| e.value <= *bound) {
+                    self.exemplars.entry(labels.clone()).or_default().push(e);
+                }
+            }
+        }
+        for (labels, value) in out {
+            self.series.entry(labels).or_default().push(Sample::new(ts, value));
+        }
+        res.timestamps.insert(ts);
+        true
+    }
+
+    /// An explicit-bucket histogram point's series and values, plus each bucket's bound and
+    /// labels (ascending, `+Inf` last) for placing exemplars; or why they cannot be stored.
+    fn histogram_series(
+        &self,
+        f: &Family<'_>,
+        base: &[Label],
+        p: &HistogramDataPoint,
+        stale: bool,
+    ) -> Result<(PointSeries, Vec<(f64, Labels)>), String> {
+        check_explicit_buckets(p).map_err(|r| format!("metric {:?}: {r}", f.otlp_name))?;
+        let v = |x: f64| if stale { f64::from_bits(STALE_NAN_BITS) } else { x };
+        let mut out = Vec::with_capacity(p.explicit_bounds.len() + 3);
+        out.push((
+            self.series_labels(f, base, &format!("{}_count", f.name), None)?,
+            v(p.count as f64),
+        ));
+        if let Some(sum) = p.sum {
+            out.push((self.series_labels(f, base, &format!("{}_sum", f.name), None)?, v(sum)));
+        }
+        let bucket = format!("{}_bucket", f.name);
+        let mut bounds = Vec::with_capacity(p.explicit_bounds.len() + 1);
+        if !p.bucket_counts.is_empty() {
+            let mut cumulative = 0u64;
+            for (bound, count) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
+                cumulative = cumulative.saturating_add(*count);
+                let labels = self.series_labels(f, base, &bucket, Some(("le", go_float(*bound))))?;
+                bounds.push((*bound, labels.clone()));
+                out.push((labels, v(cumulative as f64)));
+            }
+        }
+        let inf = self.series_labels(f, base, &bucket, Some(("le", go_float(f64::INFINITY))))?;
+        bounds.push((f64::INFINITY, inf.clone()));
+        out.push((inf, v(p.count as f64)));
+        Ok((out, bounds))
+    }
+
+    /// Summaries: `_sum`, `_count` and one `{quantile}` series per quantile.
+    fn summary_point(
+        &mut self,
+        f: &Family<'_>,
+        p: &SummaryDataPoint,
+        scope: &ScopeCtx<'_>,
+        res: &mut ResourceCtx,
+    ) -> bool {
+        let Some((ts, base)) = self.prelude(f, p.time_unix_nano, &p.attributes, scope, res) else {
+            return false;
+        };
+        let out = match self.summary_series(f, &base, p) {
+            Ok(o) => o,
+            Err(reason) => {
+                self.reject(1, || reason);
+                return false;
+            }
+        };
+        for (labels, value) in out {
+            self.series.entry(labels).or_default().push(Sample::new(ts, value));
+        }
+        res.timestamps.insert(ts);
+        true
+    }
+
+    /// A summary point's series and values, or why they cannot be stored.
+    fn summary_series(&self, f: &Family<'_>, base: &[Label], p: &SummaryDataPoint) -> Result<PointSeries, String> {
+        let stale = no_recorded_value(p.flags);
+        let v = |x: f64| if stale { f64::from_bits(STALE_NAN_BITS) } else { x };
+        let mut out = Vec::with_capacity(p.quantile_values.len() + 2);
+        out.push((self.series_labels(f, base, &format!("{}_sum", f.name), None)?, v(p.sum)));
+        out.push((
+            self.series_labels(f, base, &format!("{}_count", f.name), None)?,
+            v(p.count as f64),
+        ));
+        for q in &p.quantile_values {
+            out.push((
+                self.series_labels(f, base, &f.name, Some(("quantile", go_float(q.quantile))))?,
+                v(q.value),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Exponential histograms: one native-histogram sample on the family-named series.
+    fn exp_histogram_point(
+        &mut self,
+        f: &Family<'_>,
+        p: &ExponentialHistogramDataPoint,
+        scope: &ScopeCtx<'_>,
+        res: &mut ResourceCtx,
+    ) -> bool {
+        let Some((ts, base)) = self.prelude(f, p.time_unix_nano, &p.attributes, scope, res) else {
+            return false;
+        };
+        let stale = no_recorded_value(p.flags);
+        let built = exp_histogram::convert(p, ts, stale)
+            .map_err(|r| format!("metric {:?}: {r}", f.otlp_name))
+            .and_then(|sample| Ok((sample, self.series_labels(f, &base, &f.name, None)?)));
+        let (sample, labels) = match built {
+            Ok(b) => b,
+            Err(reason) => {
+                self.reject(1, || reason);
+                return false;
+            }
+        };
+        if !stale {
+            self.add_exemplars(&labels, &p.exemplars, ts);
+        }
+        self.histograms.entry(labels).or_default().push(sample);
+        res.timestamps.insert(ts);
+        true
+    }
+
+    /// A point's labels before `__name__`, in Prometheus's order of precedence: the point's
+    /// attributes, then promoted resource attributes (only where the point has no such label),
+    /// then the scope, `job`/`instance`, and the cluster, each overriding what came before.
+    /// Sorted, empty values dropped.
+    fn base_labels(&self, attrs: &[KeyValue], scope: &ScopeCtx<'_>, res: &ResourceCtx) -> Result<Vec<Label>, String> {
+        let mut map = normalise_attributes(attrs.iter().filter(|kv| kv.key != K8S_CLUSTER_NAME), true)?;
+        for (name, value) in &res.promoted {
+            map.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        if !scope.name.is_empty() {
+            map.insert(SCOPE_NAME.to_string(), scope.name.to_string());
+            map.insert(SCOPE_VERSION.to_string(), scope.version.to_string());
+        }
+        set_identity(&mut map, res);
+        Ok(map
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(name, value)| Label { name, value })
+            .collect())
+    }
+
+    /// The final labels of one series: `base` plus `__name__` and, for buckets and quantiles,
+    /// `le`/`quantile` (which override attributes of those names, as in Prometheus), checked
+    /// against the limits.
+    fn series_labels(
+        &self,
+        f: &Family<'_>,
+        base: &[Label],
+        name: &str,
+        extra: Option<(&str, String)>,
+    ) -> Result<Labels, String> {
+        let mut labels = base.to_vec();
+        upsert(&mut labels, METRIC_NAME, name.to_string());
+        if let Some((label, value)) = extra {
+            upsert(&mut labels, label, value);
+        }
+        check_limits(&labels, &self.opts.limits).map_err(|r| format!("metric {:?}: {r}", f.otlp_name))?;
+        Ok(Labels::from_sorted(labels))
+    }
+
+    fn add_exemplars(
+        &mut self,
+        series: &Labels,
+        list: &[opentelemetry_proto::tonic::metrics::v1::Exemplar],
+        ts: TimestampMs,
+    ) {
+        let exemplars = self.exemplars_of(list, ts);
+        if !exemplars.is_empty() {
+            self.exemplars.entry(series.clone()).or_default().extend(exemplars);
+        }
+    }
+
+    /// Converts exemplars: value, time (the point's when unset), `trace_id`/`span_id` as
+    /// lower-case hex, and the filtered attributes (names normalised) while the whole stays
+    /// within OpenMetrics' 128 runes.
+    fn exemplars_of(
+        &self,
+        list: &[opentelemetry_proto::tonic::metrics::v1::Exemplar],
+        point_ts: TimestampMs,
+    ) -> Vec<Exemplar> {
+        let max_value = self.opts.limits.max_label_value_bytes;
+        list.iter()
+            .filter_map(|e| {
+                let value = match e.value? {
+                    exemplar::Value::AsDouble(v) => v,
+                    exemplar::Value::AsInt(v) => v as f64,
+                };
+                let timestamp = match e.time_unix_nano {
+                    0 => point_ts,
+                    ns => timestamp_ms(ns).ok()?,
+                };
+                let mut runes = 0usize;
+                let mut attrs = Vec::new();
+                for kv in &e.filtered_attributes {
+                    let Ok(name) = label_name(&kv.key) else { continue };
+                    let value = any_value_string(kv.value.as_ref());
+                    runes += kv.key.chars().count() + value.chars().count();
+                    if !name.starts_with("__") && value.len() <= max_value {
+                        attrs.push(Label { name, value });
+                    }
+                }
+                let mut ids = Vec::new();
+                for (key, id) in [("trace_id", &e.trace_id), ("span_id", &e.span_id)] {
+                    if id.iter().any(|b| *b != 0) && id.len() * 2 <= max_value {
+                        let value = hex::encode(id);
+                        runes += key.len() + value.len();
+                        ids.push(Label::new(key, value));
+                    }
+                }
+                let mut labels = if runes <= MAX_EXEMPLAR_RUNES { attrs } else { Vec::new() };
+                // Last wins in `Labels::new`: an attribute can never shadow the real ids.
+                labels.extend(ids);
+                Some(Exemplar {
+                    labels: Labels::new(labels),
+                    value,
+                    timestamp,
+                })
+            })
+            .collect()
+    }
+
+    /// `target_info`: the resource's attributes other than `service.*` identity (and the cluster,
+    /// which the `cluster` label carries), with `job`/`instance`, value 1 at every distinct
+    /// timestamp of the resource's accepted points. Only when there is something to say and
+    /// something to join on (`job` or `instance`), as in Prometheus.
+    fn target_info(&mut self, attrs: &[KeyValue], res: &ResourceCtx) {
+        if res.timestamps.is_empty() {
+            return;
+        }
+        let rest = attrs.iter().filter(|kv| {
+            ![SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID, K8S_CLUSTER_NAME].contains(&kv.key.as_str())
+        });
+        // Unusable keys cannot refuse data points here; they are left out of target_info.
+        let Ok(mut map) = normalise_attributes(rest, false) else {
+            return;
+        };
+        map.retain(|_, v| !v.is_empty());
+        if map.is_empty() {
+            return;
+        }
+        set_identity(&mut map, res);
+        let has_identity = ["job", "instance"]
+            .iter()
+            .any(|k| map.get(*k).is_some_and(|v| !v.is_empty()));
+        if !has_identity {
+            return;
+        }
+        let mut labels: Vec<Label> = map
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(name, value)| Label { name, value })
+            .collect();
+        upsert(&mut labels, METRIC_NAME, TARGET_INFO.to_string());
+        if let Err(reason) = check_limits(&labels, &self.opts.limits) {
+            return self.note(|| format!("{TARGET_INFO} of resource {}: {reason}", describe_resource(attrs)));
+        }
+        let samples = self.series.entry(Labels::from_sorted(labels)).or_default();
+        samples.extend(res.timestamps.iter().map(|&ts| Sample::new(ts, 1.0)));
+        if let Entry::Vacant(e) = self.metadata.entry((res.cluster.clone(), TARGET_INFO.to_string())) {
+            e.insert(MetricMetadata {
+                cluster: res.cluster.clone(),
+                metric: TARGET_INFO.to_string(),
+                kind: MetricType::Gauge,
+                help: "Target metadata".to_string(),
+                unit: String::new(),
+            });
+        }
+    }
+
+    fn finish(self) -> Translated {
+        let series = self
+            .series
+            .into_iter()
+            .map(|(labels, mut samples)| {
+                sort_dedup_samples(&mut samples);
+                Series::new(labels, samples)
+            })
+            .collect();
+        let histograms = self
+            .histograms
+            .into_iter()
+            .map(|(labels, mut samples)| {
+                // As for float samples: sorted, one per timestamp, the last given wins.
+                samples.reverse();
+                samples.sort_by_key(|s| s.timestamp);
+                samples.dedup_by_key(|s| s.timestamp);
+                HistogramSeries { labels, samples }
+            })
+            .collect();
+        let exemplars = self
+            .exemplars
+            .into_iter()
+            .map(|(labels, mut exemplars)| {
+                exemplars.sort_by_key(|e| e.timestamp);
+                ExemplarSeries { labels, exemplars }
+            })
+            .collect();
+        Translated {
+            series,
+            histograms,
+            exemplars,
+            metadata: self.metadata.into_values().collect(),
+            points: self.points,
+            rejected_points: self.rejected_points,
+            reasons: self.reasons,
+        }
+    }
+}
+
+/// Normalises attribute keys into label names. Sorting by original key (then value, so the
+/// result never depends on attribute order) before merging makes colliding keys join their
+/// values with `;` in key order, as Prometheus does. Names starting with `__` are reserved for
+/// Prometheus's own labels (`__name__`...) and dropped. An unusable key is an error when
+/// `strict`, else skipped.
+fn normalise_attributes<'a>(
+    attrs: impl Iterator<Item = &'a KeyValue>,
+    strict: bool,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut pairs: Vec<(&str, String)> = attrs
+        .map(|kv| (kv.key.as_str(), any_value_string(kv.value.as_ref())))
+        .collect();
+    pairs.sort();
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for (key, value) in pairs {
+        let name = match label_name(key) {
+            Ok(n) => n,
+            Err(reason) if strict => return Err(reason),
+            Err(_) => continue,
+        };
+        if name.starts_with("__") {
+            continue;
+        }
+        match map.entry(name) {
+            Entry::Vacant(e) => {
+                e.insert(value);
+            }
+            Entry::Occupied(mut e) => {
+                let v = e.get_mut();
+                v.push(';');
+                v.push_str(&value);
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Sets `job`, `instance` and the cluster labels (overriding attributes of those names). A
+/// point's own `cluster` attribute that disagrees with the decided cluster is kept as
+/// `exported_cluster`, unless the resource's own cluster already is.
+fn set_identity(map: &mut BTreeMap<String, String>, res: &ResourceCtx) {
+    if let Some(job) = &res.job {
+        map.insert("job".to_string(), job.clone());
+    }
+    if let Some(instance) = &res.instance {
+        map.insert("instance".to_string(), instance.clone());
+    }
+    let attribute_cluster = map
+        .insert(CLUSTER.to_string(), res.cluster.clone())
+        .filter(|v| !v.is_empty() && *v != res.cluster);
+    if let Some(exported) = res.exported_cluster.clone().or(attribute_cluster) {
+        map.insert(EXPORTED_CLUSTER.to_string(), exported);
+    }
+}
+
+/// Inserts or replaces a label in a sorted vector.
+fn upsert(labels: &mut Vec<Label>, name: &str, value: String) {
+    match labels.binary_search_by(|l| l.name.as_str().cmp(name)) {
+        Ok(i) => labels[i].value = value,
+        Err(i) => labels.insert(i, Label::new(name, value)),
+    }
+}
+
+fn check_limits(labels: &[Label], limits: &Limits) -> Result<(), String> {
+    if labels.len() > limits.max_labels_per_series {
+        return Err(format!(
+            "series has {} labels, more than the limit of {}",
+            labels.len(),
+            limits.max_labels_per_series
+        ));
+    }
+    for l in labels {
+        if l.name.len() > limits.max_label_name_bytes {
+            return Err(format!(
+                "label name {:?} is {} bytes, over the limit of {}",
+                clip(&l.name),
+                l.name.len(),
+                limits.max_label_name_bytes
+            ));
+        }
+        if l.value.len() > limits.max_label_value_bytes {
+            return Err(format!(
+                "value of label {:?} is {} bytes, over the limit of {}",
+                clip(&l.name),
+                l.value.len(),
+                limits.max_label_value_bytes
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// OTLP requires `bucket_counts` to be empty or one longer than `explicit_bounds`, and the bounds
+/// to increase; anything else would produce duplicate or misleading `le` series.
+fn check_explicit_buckets(p: &HistogramDataPoint) -> Result<(), String> {
+    if !p.bucket_counts.is_empty() && p.bucket_counts.len() != p.explicit_bounds.len() + 1 {
+        return Err(format!(
+            "histogram data point has {} bucket counts for {} explicit bounds (must be bounds + 1)",
+            p.bucket_counts.len(),
+            p.explicit_bounds.len()
+        ));
+    }
+    let increasing = p.explicit_bounds.windows(2).all(|w| w[0] < w[1]);
+    if !increasing || p.explicit_bounds.iter().any(|b| !b.is_finite()) {
+        return Err("histogram explicit_bounds must be finite and strictly increasing".to_string());
+    }
+    Ok(())
+}
+
+fn no_recorded_value(flags: u32) -> bool {
+    flags & DataPointFlags::NoRecordedValueMask as u32 != 0
+}
+
+/// OTLP nanoseconds → Prometheus milliseconds (truncating), refusing what storage cannot name.
+fn timestamp_ms(ns: u64) -> Result<TimestampMs, String> {
+    if ns == 0 {
+        return Err("data point has no timestamp (time_unix_nano is 0)".to_string());
+    }
+    // u64::MAX ns is ~1.8e13 ms, well inside i64.
+    let ms = (ns / 1_000_000) as i64;
+    if !(MIN_STORABLE_MS..=MAX_STORABLE_MS).contains(&ms) {
+        return Err(format!(
+            "timestamp {ms} ms is outside the storable range (years 0000 to 9999)"
+        ));
+    }
+    Ok(ms)
+}
+
+/// The first value of a resource attribute, as a string.
+fn attribute(attrs: &[KeyValue], key: &str) -> Option<String> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .map(|kv| any_value_string(kv.value.as_ref()))
+}
+
+/// The cluster rule of [`crate::cluster`] for a resource whose own cluster is `own`: the
+/// cluster to stamp, and the own value to keep as `exported_cluster` when the token overrides it.
+fn decide_cluster(ctx: &ClusterContext, own: Option<String>) -> Result<(String, Option<String>), String> {
+    let token = ctx.token_cluster.as_deref().filter(|t| !t.is_empty());
+    match (token, own) {
+        (Some(t), Some(o)) if t == o => Ok((o, None)),
+        (Some(t), Some(o)) => Ok((t.to_string(), Some(o))),
+        (Some(t), None) => Ok((t.to_string(), None)),
+        (None, Some(o)) => Ok((o, None)),
+        (None, None) => match ctx.header_cluster.as_deref().filter(|h| !h.is_empty()) {
+            Some(h) => Ok((h.to_string(), None)),
+            None => Err(
+                "no cluster: set the k8s.cluster.name resource attribute (e.g. with the collector's resource or \
+                 k8sattributes processor, or OTEL_RESOURCE_ATTRIBUTES=k8s.cluster.name=<name>), send the \
+                 X-Tributary-Cluster header (or the configured cluster_header), or authenticate with a token \
+                 mapped to a cluster"
+                    .to_string(),
+            ),
+        },
+    }
+}
+
+fn describe_resource(attrs: &[KeyValue]) -> String {
+    match attribute(attrs, SERVICE_NAME) {
+        Some(name) => format!("with service.name {:?}", clip(&name)),
+        None => "without service.name".to_string(),
+    }
+}
+
+fn count_points(rm: &ResourceMetrics) -> u64 {
+    rm.scope_metrics
+        .iter()
+        .flat_map(|sm| &sm.metrics)
+        .map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.len(),
+            Some(Data::Sum(s)) => s.data_points.len(),
+            Some(Data::Histogram(h)) => h.data_points.len(),
+            Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+            Some(Data::Summary(s)) => s.data_points.len(),
+            None => 0,
+        } as u64)
+        .sum()
+}

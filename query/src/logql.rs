@@ -1,0 +1,396 @@
+//! The LogQL engine: parses LogQL ([`parse`]), runs log queries into streams and metric queries
+//! into vectors/matrices, and answers the Loki listing endpoints, all over one
+//! [`LogSource`] (the binary hands in the merge of the head and the Parquet logs table).
+//!
+//! # Supported LogQL
+//! - stream selectors with `= != =~ !~` (at least one matcher must not match the empty string);
+//! - line filters `|= != |~ !~` and the pattern filters `|> !>`, chained, with `or` alternatives;
+//! - parsers `json` (with `label="path"` parameters), `logfmt` (with parameters), `regexp`,
+//!   `pattern`, `unpack`; `decolorize`;
+//! - label filters: strings `= != =~ !~`, numbers `== != > >= < <=`, durations (`> 250ms`) and
+//!   byte sizes (`> 2KB`), combined with `and`, `or`, `,`, spaces and parentheses;
+//! - `line_format` and `label_format` (a Go `text/template` subset, see `template`), `drop`, `keep`;
+//! - range aggregations `count_over_time rate bytes_over_time bytes_rate sum_over_time
+//!   avg_over_time max_over_time min_over_time first_over_time last_over_time stddev_over_time
+//!   stdvar_over_time quantile_over_time absent_over_time` with `[range]`, `offset` and
+//!   `| unwrap x`, `| unwrap duration(x)`, `| unwrap bytes(x)` (then label filters);
+//! - vector aggregations `sum avg min max count stddev stdvar topk bottomk` with `by`/`without`
+//!   before or after; binary operators `+ - * / % ^ == != > >= < <=` (with `bool`), `and or
+//!   unless`, `on(...)`/`ignoring(...)`; number literals and `vector(n)`.
+//!
+//! Loki semantics kept: parser failures add `__error__`/`__error_details__` labels (and drop
+//! nothing), `| __error__=""` filters them, a metric query over lines with an error fails with
+//! Loki's "pipeline error"; extracted labels that collide with stream labels get `_extracted`;
+//! structured metadata (the record's attributes' top-level scalars, `trace_id`, `span_id`) are
+//! labels too, and so is Loki 3's `detected_level` (from the OTLP severity) when the stream has
+//! no `level` label.
+//!
+//! Not supported: `label_replace`, `group_left`/`group_right`, `ip()` filters, `rate_counter`,
+//! `sort`, `| logfmt --strict`, subqueries, and template actions (`if`, `range`, `printf`).
+
+pub mod ast;
+mod eval;
+mod parser;
+mod pipeline;
+mod template;
+
+#[cfg(test)]
+pub(crate) mod mem;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tributary_storage::read::{Direction, LogRequest, LogSource};
+use tributary_storage::types::{Labels, Matcher, Sample, Series};
+
+use crate::error::{Error, Result};
+use crate::promql::VectorSample;
+use ast::{Expr, MetricExpr};
+pub use parser::{parse, parse_selector};
+
+/// Loki's cap on points per series of a range query.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Settings of [`LogqlEngine`]; every field has Loki's default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogqlConfig {
+    /// The most lines one log query may return (Loki's `max_entries_limit_per_query`). Default 5000.
+    pub max_entries_limit: usize,
+    /// The longest a query may run. Default `2m`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Records read per request when a pipeline may drop lines, so `limit` cannot be handed to
+    /// the source. Default 1000.
+    pub fetch_chunk: usize,
+    /// The most records one range aggregation may read. Default 50000000.
+    pub max_records: usize,
+}
+
+impl Default for LogqlConfig {
+    fn default() -> Self {
+        Self {
+            max_entries_limit: 5000,
+            timeout: Duration::from_secs(120),
+            fetch_chunk: 1000,
+            max_records: 50_000_000,
+        }
+    }
+}
+
+/// One line of a stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    /// Nanoseconds since the epoch.
+    pub timestamp: i64,
+    pub line: String,
+}
+
+/// Lines sharing one label set (stream labels plus structured metadata and extracted labels).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stream {
+    pub labels: Labels,
+    /// In the query's direction.
+    pub entries: Vec<LogEntry>,
+}
+
+/// A LogQL answer. Matrix and vector timestamps are milliseconds, as in the Prometheus encoding
+/// Loki uses for them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogqlValue {
+    Streams(Vec<Stream>),
+    Matrix(Vec<Series>),
+    Vector(Vec<VectorSample>),
+    Scalar { timestamp: i64, value: f64 },
+}
+
+impl LogqlValue {
+    pub fn result_type(&self) -> &'static str {
+        match self {
+            LogqlValue::Streams(_) => "streams",
+            LogqlValue::Matrix(_) => "matrix",
+            LogqlValue::Vector(_) => "vector",
+            LogqlValue::Scalar { .. } => "scalar",
+        }
+    }
+}
+
+/// What a query read and returned (Loki's `stats.summary`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueryStats {
+    pub lines_processed: u64,
+    pub bytes_processed: u64,
+    pub entries_returned: u64,
+    pub exec_time: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogqlResult {
+    pub value: LogqlValue,
+    pub stats: QueryStats,
+}
+
+/// A range query (`/loki/api/v1/query_range`); times in nanoseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RangeQuery {
+    pub query: String,
+    pub start: i64,
+    pub end: i64,
+    /// Metric queries only; must be positive.
+    pub step: i64,
+    /// Log queries only: the most lines returned.
+    pub limit: usize,
+    pub direction: Direction,
+}
+
+/// `/loki/api/v1/index/stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    pub streams: u64,
+    /// The source exposes no chunks; each stream counts as one.
+    pub chunks: u64,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// Evaluates LogQL against a [`LogSource`].
+#[derive(Debug, Clone)]
+pub struct LogqlEngine {
+    source: Arc<dyn LogSource>,
+    cfg: LogqlConfig,
+}
+
+impl LogqlEngine {
+    pub fn new(source: Arc<dyn LogSource>, cfg: LogqlConfig) -> Self {
+        Self { source, cfg }
+    }
+
+    pub fn config(&self) -> &LogqlConfig {
+        &self.cfg
+    }
+
+    /// A log query over `[start, end)`, or a metric query at `start, start + step, ... <= end`.
+    pub async fn query_range(&self, q: &RangeQuery) -> Result<LogqlResult> {
+        if q.end < q.start {
+            return Err(Error::BadData("end timestamp must not be before start time".into()));
+        }
+        let expr = parse(&q.query)?;
+        let began = Instant::now();
+        let mut stats = QueryStats::default();
+        let value = match expr {
+            Expr::Log(log) => {
+                let limit = self.check_limit(q.limit)?;
+                let window = eval::LogWindow {
+                    start: q.start,
+                    end: q.end,
+                    limit,
+                    direction: q.direction,
+                    chunk: self.cfg.fetch_chunk,
+                };
+                let fut = eval::select_streams(&self.source, &log, &window, &mut stats);
+                LogqlValue::Streams(self.timed(fut).await?)
+            }
+            Expr::Metric(m) => {
+                if q.step <= 0 {
+                    return Err(Error::BadData(
+                        "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+                    ));
+                }
+                if (q.end - q.start) / q.step > MAX_POINTS_PER_SERIES {
+                    return Err(Error::BadData(
+                        "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
+                    ));
+                }
+                let steps: Vec<i64> = (0..=(q.end - q.start) / q.step).map(|i| q.start + i * q.step).collect();
+                let val = self.metric(&m, &steps, &mut stats).await?;
+                to_matrix(val, &steps)
+            }
+        };
+        stats.exec_time = began.elapsed();
+        Ok(LogqlResult { value, stats })
+    }
+
+    /// A metric query at one instant (ns). Loki refuses log queries here.
+    pub async fn query_instant(&self, query: &str, time: i64) -> Result<LogqlResult> {
+        let began = Instant::now();
+        let mut stats = QueryStats::default();
+        let value = match parse(query)? {
+            Expr::Log(_) => {
+                return Err(Error::BadData(
+                    "log queries are not supported as an instant query type, please change your query to a range query type"
+                        .into(),
+                ));
+            }
+            Expr::Metric(m) => {
+                let steps = [time];
+                match self.metric(&m, &steps, &mut stats).await? {
+                    eval::Val::Scalar(v) => LogqlValue::Scalar {
+                        timestamp: ns_to_ms(time),
+                        value: v,
+                    },
+                    eval::Val::Vectors(mut vs) => {
+                        let mut points = vs.pop().unwrap_or_default();
+                        points.sort_by(|a, b| a.labels.cmp(&b.labels));
+                        LogqlValue::Vector(
+                            points
+                                .into_iter()
+                                .map(|p| VectorSample {
+                                    labels: p.labels,
+                                    timestamp: ns_to_ms(time),
+                                    value: p.value,
+                                })
+                                .collect(),
+                        )
+                    }
+                }
+            }
+        };
+        stats.exec_time = began.elapsed();
+        Ok(LogqlResult { value, stats })
+    }
+
+    /// Sorted stream label names with records in `[start, end)`, of streams matching `selector`.
+    pub async fn labels(&self, start: i64, end: i64, selector: Option<&str>) -> Result<Vec<String>> {
+        let req = listing(selector_matchers(selector)?, start, end);
+        self.timed(self.source.log_label_names(&req)).await
+    }
+
+    /// Sorted values of stream label `name`.
+    pub async fn label_values(&self, name: &str, start: i64, end: i64, selector: Option<&str>) -> Result<Vec<String>> {
+        let req = listing(selector_matchers(selector)?, start, end);
+        self.timed(self.source.log_label_values(name, &req)).await
+    }
+
+    /// Stream label sets matching any of `selectors` (all streams when there is none).
+    pub async fn series(&self, selectors: &[String], start: i64, end: i64) -> Result<Vec<Labels>> {
+        let mut all = BTreeSet::new();
+        if selectors.is_empty() {
+            all.extend(
+                self.timed(self.source.log_streams(&listing(Vec::new(), start, end)))
+                    .await?,
+            );
+        }
+        for s in selectors {
+            let req = listing(parse_selector(s)?, start, end);
+            all.extend(self.timed(self.source.log_streams(&req)).await?);
+        }
+        Ok(all.into_iter().collect())
+    }
+
+    /// Streams, entries and bytes of the streams matching the query's selectors in `[start, end)`
+    /// (a bare selector, a log query, or every selector of a metric query; pipelines ignored).
+    pub async fn stats(&self, query: &str, start: i64, end: i64) -> Result<IndexStats> {
+        let mut selectors: Vec<Vec<Matcher>> = Vec::new();
+        match parse(query) {
+            Ok(Expr::Log(l)) => selectors.push(l.matchers),
+            Ok(Expr::Metric(m)) => collect_selectors(&m, &mut selectors),
+            Err(_) => selectors.push(parse_selector(query)?),
+        }
+        selectors.dedup();
+        let mut streams: BTreeSet<Labels> = BTreeSet::new();
+        let mut out = IndexStats::default();
+        for matchers in selectors {
+            let mut req = listing(matchers, start, end);
+            req.limit = Some(self.cfg.max_records);
+            let records = self.timed(self.source.select_logs(&req)).await?;
+            out.entries += records.len() as u64;
+            out.bytes += records.iter().map(|r| r.body.len() as u64).sum::<u64>();
+            streams.extend(records.into_iter().map(|r| r.labels));
+        }
+        out.streams = streams.len() as u64;
+        out.chunks = out.streams;
+        Ok(out)
+    }
+
+    fn check_limit(&self, limit: usize) -> Result<usize> {
+        if limit > self.cfg.max_entries_limit {
+            return Err(Error::BadData(format!(
+                "max entries limit per query exceeded, limit > max_entries_limit_per_query ({} > {})",
+                limit, self.cfg.max_entries_limit
+            )));
+        }
+        Ok(limit)
+    }
+
+    async fn metric(&self, m: &MetricExpr, steps: &[i64], stats: &mut QueryStats) -> Result<eval::Val> {
+        let mut ctx = eval::MetricCtx {
+            source: &self.source,
+            steps,
+            max_records: self.cfg.max_records,
+            stats,
+        };
+        self.timed(eval::eval_metric(&mut ctx, m)).await
+    }
+
+    async fn timed<T, E: Into<Error>>(&self, fut: impl Future<Output = std::result::Result<T, E>>) -> Result<T> {
+        match tokio::time::timeout(self.cfg.timeout, fut).await {
+            Ok(r) => r.map_err(Into::into),
+            Err(_) => Err(Error::Timeout("query execution")),
+        }
+    }
+}
+
+/// A Go or Prometheus duration (`1h30m`, `250ms`, `5d`) in nanoseconds.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    pipeline::parse_go_duration(text)
+}
+
+fn collect_selectors(e: &MetricExpr, out: &mut Vec<Vec<Matcher>>) {
+    match e {
+        MetricExpr::Range(r) => out.push(r.log.matchers.clone()),
+        MetricExpr::Vector(v) => collect_selectors(&v.expr, out),
+        MetricExpr::Binary(b) => {
+            collect_selectors(&b.lhs, out);
+            collect_selectors(&b.rhs, out);
+        }
+        MetricExpr::Paren(inner) => collect_selectors(inner, out),
+        MetricExpr::Number(_) | MetricExpr::VectorLiteral(_) => {}
+    }
+}
+
+fn selector_matchers(selector: Option<&str>) -> Result<Vec<Matcher>> {
+    match selector.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => parse_selector(s),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn listing(matchers: Vec<Matcher>, start: i64, end: i64) -> LogRequest {
+    LogRequest {
+        matchers,
+        start,
+        end,
+        line_hints: Vec::new(),
+        direction: Direction::Forward,
+        limit: None,
+    }
+}
+
+fn ns_to_ms(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000)
+}
+
+/// Per-step vectors into series; a scalar becomes one series without labels.
+fn to_matrix(val: eval::Val, steps: &[i64]) -> LogqlValue {
+    let per_step = match val {
+        eval::Val::Scalar(v) => {
+            let samples = steps.iter().map(|&t| Sample::new(ns_to_ms(t), v)).collect();
+            return LogqlValue::Matrix(vec![Series::new(Labels::default(), samples)]);
+        }
+        eval::Val::Vectors(v) => v,
+    };
+    let mut series: std::collections::BTreeMap<Labels, Vec<Sample>> = std::collections::BTreeMap::new();
+    for (points, &t) in per_step.into_iter().zip(steps) {
+        for p in points {
+            series
+                .entry(p.labels)
+                .or_default()
+                .push(Sample::new(ns_to_ms(t), p.value));
+        }
+    }
+    LogqlValue::Matrix(series.into_iter().map(|(l, s)| Series::new(l, s)).collect())
+}

@@ -1,0 +1,936 @@
+//! Log pipelines, compiled: line filters, parsers (`json logfmt regexp pattern unpack`), label
+//! filters, formatters, `drop`/`keep`, with Loki's error labels (`__error__`,
+//! `__error_details__`) when a parser or a conversion fails.
+//!
+//! An [`Entry`] carries the line and every label the pipeline can see: the stream labels, the
+//! record's structured metadata, and whatever the parsers extracted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regex::Regex;
+use serde_json::Value as Json;
+use tributary_storage::read::LineHint;
+
+use super::ast::{CmpKind, Conversion, LabelFilter, LabelFormat, LabelSelect, LineOp, Stage};
+use super::template::{Scope, Template};
+use crate::error::{Error, Result};
+
+pub(crate) const ERROR_LABEL: &str = "__error__";
+pub(crate) const ERROR_DETAILS_LABEL: &str = "__error_details__";
+const JSON_ERR: &str = "JSONParserErr";
+const LOGFMT_ERR: &str = "LogfmtParserErr";
+const LABEL_FILTER_ERR: &str = "LabelFilterErr";
+pub(crate) const SAMPLE_ERR: &str = "SampleExtractionErr";
+
+/// A record on its way through a pipeline.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub timestamp: i64,
+    pub line: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Entry {
+    fn set_error(&mut self, kind: &str, details: String) {
+        self.labels.insert(ERROR_LABEL.into(), kind.into());
+        self.labels.insert(ERROR_DETAILS_LABEL.into(), details);
+    }
+
+    fn has_error(&self) -> bool {
+        self.labels.contains_key(ERROR_LABEL)
+    }
+}
+
+/// A compiled pipeline.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    stages: Vec<Compiled>,
+}
+
+#[derive(Debug)]
+enum Compiled {
+    Line { negative: bool, any_of: Vec<LineMatch> },
+    Json(Vec<(String, Vec<PathStep>)>),
+    Logfmt(Vec<(String, String)>),
+    Regexp(Regex),
+    Pattern(ExtractPattern),
+    Unpack,
+    Decolorize,
+    LabelFilter(LabelFilter),
+    LineFormat(Template),
+    LabelFormat(Vec<(String, FormatValue)>),
+    Drop(Vec<LabelSelect>),
+    Keep(Vec<LabelSelect>),
+}
+
+#[derive(Debug)]
+enum LineMatch {
+    Contains(String),
+    Regex(Regex),
+    Pattern(LinePattern),
+}
+
+#[derive(Debug)]
+enum FormatValue {
+    Rename(String),
+    Template(Template),
+}
+
+impl Pipeline {
+    pub(crate) fn new(stages: &[Stage]) -> Result<Self> {
+        let bad = |e: String| Error::Parse { message: e };
+        let mut out = Vec::with_capacity(stages.len());
+        for stage in stages {
+            out.push(match stage {
+                Stage::LineFilter(lf) => {
+                    let any_of = lf
+                        .values
+                        .iter()
+                        .map(|v| match lf.op {
+                            LineOp::Contains | LineOp::NotContains => Ok(LineMatch::Contains(v.clone())),
+                            LineOp::Regex | LineOp::NotRegex => Regex::new(v)
+                                .map(LineMatch::Regex)
+                                .map_err(|e| bad(format!("invalid regex: {e}"))),
+                            LineOp::Pattern | LineOp::NotPattern => {
+                                LinePattern::new(v).map(LineMatch::Pattern).map_err(bad)
+                            }
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    Compiled::Line {
+                        negative: lf.op.is_negative(),
+                        any_of,
+                    }
+                }
+                Stage::Json(params) => Compiled::Json(
+                    params
+                        .iter()
+                        .map(|e| Ok((e.label.clone(), parse_json_path(&e.path).map_err(bad)?)))
+                        .collect::<Result<_>>()?,
+                ),
+                Stage::Logfmt(params) => {
+                    Compiled::Logfmt(params.iter().map(|e| (e.label.clone(), e.path.clone())).collect())
+                }
+                Stage::Regexp(re) => Compiled::Regexp(check_regexp(re).map_err(bad)?),
+                Stage::Pattern(p) => Compiled::Pattern(ExtractPattern::new(p).map_err(bad)?),
+                Stage::Unpack => Compiled::Unpack,
+                Stage::Decolorize => Compiled::Decolorize,
+                Stage::LabelFilter(f) => Compiled::LabelFilter(f.clone()),
+                Stage::LineFormat(t) => Compiled::LineFormat(Template::parse(t).map_err(bad)?),
+                Stage::LabelFormat(items) => Compiled::LabelFormat(
+                    items
+                        .iter()
+                        .map(|item| match item {
+                            LabelFormat::Rename { dst, src } => Ok((dst.clone(), FormatValue::Rename(src.clone()))),
+                            LabelFormat::Template { dst, template } => Ok((
+                                dst.clone(),
+                                FormatValue::Template(Template::parse(template).map_err(bad)?),
+                            )),
+                        })
+                        .collect::<Result<_>>()?,
+                ),
+                Stage::Drop(items) => Compiled::Drop(items.clone()),
+                Stage::Keep(items) => Compiled::Keep(items.clone()),
+            });
+        }
+        Ok(Self { stages: out })
+    }
+
+    /// Whether some stage may drop a line the source returned (so `limit` cannot go to the source).
+    pub(crate) fn may_drop_lines(&self) -> bool {
+        self.stages
+            .iter()
+            .any(|s| matches!(s, Compiled::Line { .. } | Compiled::LabelFilter(_)))
+    }
+
+    /// Literal line filters a source may apply: those before any stage that rewrites the line,
+    /// with a single value (an `or` of several cannot be expressed as one hint).
+    pub(crate) fn line_hints(stages: &[Stage]) -> Vec<LineHint> {
+        let mut hints = Vec::new();
+        for stage in stages {
+            match stage {
+                Stage::LineFilter(lf) if lf.values.len() == 1 && !lf.values[0].is_empty() => match lf.op {
+                    LineOp::Contains => hints.push(LineHint::Contains(lf.values[0].clone())),
+                    LineOp::NotContains => hints.push(LineHint::NotContains(lf.values[0].clone())),
+                    _ => {}
+                },
+                Stage::LineFormat(_) | Stage::Decolorize | Stage::Unpack => break,
+                _ => {}
+            }
+        }
+        hints
+    }
+
+    /// Runs every stage; false when the line is filtered out. `stream` holds the stream label
+    /// names, which extracted labels must not overwrite (they get an `_extracted` suffix).
+    pub(crate) fn process(&self, e: &mut Entry, stream: &BTreeSet<String>) -> bool {
+        for stage in &self.stages {
+            match stage {
+                Compiled::Line { negative, any_of } => {
+                    let hit = any_of.iter().any(|m| match m {
+                        LineMatch::Contains(s) => e.line.contains(s.as_str()),
+                        LineMatch::Regex(re) => re.is_match(&e.line),
+                        LineMatch::Pattern(p) => p.matches(&e.line),
+                    });
+                    if hit == *negative {
+                        return false;
+                    }
+                }
+                Compiled::Json(params) => json_stage(e, params, stream),
+                Compiled::Logfmt(params) => logfmt_stage(e, params, stream),
+                Compiled::Regexp(re) => {
+                    if let Some(caps) = re.captures(&e.line) {
+                        let found: Vec<(String, String)> = re
+                            .capture_names()
+                            .flatten()
+                            .filter_map(|name| caps.name(name).map(|m| (name.to_string(), m.as_str().to_string())))
+                            .collect();
+                        for (k, v) in found {
+                            insert_extracted(e, k, v, stream);
+                        }
+                    }
+                }
+                Compiled::Pattern(p) => {
+                    let found: Vec<(String, String)> = p
+                        .extract(&e.line)
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    for (k, v) in found {
+                        insert_extracted(e, k, v, stream);
+                    }
+                }
+                Compiled::Unpack => unpack_stage(e, stream),
+                Compiled::Decolorize => {
+                    if e.line.contains('\x1b') {
+                        e.line = decolorize(&e.line);
+                    }
+                }
+                Compiled::LabelFilter(f) => {
+                    if !eval_filter(f, e) {
+                        return false;
+                    }
+                }
+                Compiled::LineFormat(t) => {
+                    e.line = t.render(&Scope {
+                        labels: &e.labels,
+                        line: &e.line,
+                        timestamp: e.timestamp,
+                    });
+                }
+                Compiled::LabelFormat(items) => {
+                    // Every assignment reads the labels as they were before this stage.
+                    let snapshot = e.labels.clone();
+                    let mut renamed = Vec::new();
+                    for (dst, v) in items {
+                        let value = match v {
+                            FormatValue::Rename(src) => {
+                                renamed.push(src.clone());
+                                snapshot.get(src).cloned().unwrap_or_default()
+                            }
+                            FormatValue::Template(t) => t.render(&Scope {
+                                labels: &snapshot,
+                                line: &e.line,
+                                timestamp: e.timestamp,
+                            }),
+                        };
+                        e.labels.insert(dst.clone(), value);
+                    }
+                    for src in renamed {
+                        if !items.iter().any(|(dst, _)| *dst == src) {
+                            e.labels.remove(&src);
+                        }
+                    }
+                }
+                Compiled::Drop(items) => {
+                    e.labels.retain(|k, v| !items.iter().any(|s| selects(s, k, v)));
+                }
+                Compiled::Keep(items) => {
+                    e.labels.retain(|k, v| items.iter().any(|s| selects(s, k, v)));
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Loki's label filter semantics: string matchers see a missing label as `""`; a numeric,
+/// duration or bytes comparison drops a line without the label, passes a line that already has
+/// an error, and marks (but keeps) a line whose value does not convert.
+pub(crate) fn eval_filter(f: &LabelFilter, e: &mut Entry) -> bool {
+    match f {
+        LabelFilter::And(a, b) => eval_filter(a, e) && eval_filter(b, e),
+        LabelFilter::Or(a, b) => eval_filter(a, e) || eval_filter(b, e),
+        LabelFilter::Paren(inner) => eval_filter(inner, e),
+        LabelFilter::Matcher(m) => m.matches(e.labels.get(&m.name).map_or("", String::as_str)),
+        LabelFilter::Compare {
+            label, op, value, kind, ..
+        } => {
+            if e.has_error() {
+                return true;
+            }
+            let Some(text) = e.labels.get(label) else {
+                return false;
+            };
+            let parsed = match kind {
+                CmpKind::Number => text.trim().parse::<f64>().ok(),
+                CmpKind::Duration => parse_go_duration(text.trim()).map(|ns| ns as f64 / 1e9),
+                CmpKind::Bytes => parse_bytes(text.trim()),
+            };
+            match parsed {
+                Some(v) => op.apply(v, *value),
+                None => {
+                    let details = format!("cannot convert {text:?} for label {label}");
+                    e.set_error(LABEL_FILTER_ERR, details);
+                    true
+                }
+            }
+        }
+    }
+}
+
+/// Reads the unwrapped label as a number; on failure marks the entry (Loki keeps the sample
+/// with `__error__=SampleExtractionErr`, which fails the query unless a filter drops it).
+pub(crate) fn unwrap_value(e: &mut Entry, label: &str, conversion: Conversion) -> Option<f64> {
+    let text = e.labels.remove(label).unwrap_or_default();
+    let v = match conversion {
+        Conversion::Number => text.trim().parse::<f64>().ok(),
+        Conversion::Duration => parse_go_duration(text.trim()).map(|ns| ns as f64 / 1e9),
+        Conversion::Bytes => parse_bytes(text.trim()),
+    };
+    if v.is_none() && !e.has_error() {
+        e.set_error(SAMPLE_ERR, format!("cannot convert {text:?} for label {label}"));
+    }
+    v
+}
+
+/// Removes ANSI SGR/CSI sequences (`ESC [ params letter`).
+fn decolorize(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            while let Some(&p) = chars.peek() {
+                chars.next();
+                if p.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn selects(s: &LabelSelect, name: &str, value: &str) -> bool {
+    match s {
+        LabelSelect::Name(n) => n == name,
+        LabelSelect::Matcher(m) => m.name == name && m.matches(value),
+    }
+}
+
+/// Label names must be `[a-zA-Z_][a-zA-Z0-9_]*`; anything else becomes `_`.
+pub(crate) fn sanitize_label_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
+}
+
+fn insert_extracted(e: &mut Entry, name: String, value: String, stream: &BTreeSet<String>) {
+    let name = if stream.contains(&name) {
+        format!("{name}_extracted")
+    } else {
+        name
+    };
+    e.labels.insert(name, value);
+}
+
+// ---- json
+
+#[derive(Clone, Debug, PartialEq)]
+enum PathStep {
+    Key(String),
+    Index(usize),
+}
+
+/// `a.b[0]["c d"]` into steps.
+fn parse_json_path(path: &str) -> std::result::Result<Vec<PathStep>, String> {
+    let mut steps = Vec::new();
+    let mut chars = path.chars().peekable();
+    let mut key = String::new();
+    let err = || format!("invalid JSON path {path:?}");
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                if !key.is_empty() {
+                    steps.push(PathStep::Key(std::mem::take(&mut key)));
+                }
+            }
+            '[' => {
+                if !key.is_empty() {
+                    steps.push(PathStep::Key(std::mem::take(&mut key)));
+                }
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    let mut k = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('\\') => k.push(chars.next().ok_or_else(err)?),
+                            Some('"') => break,
+                            Some(ch) => k.push(ch),
+                            None => return Err(err()),
+                        }
+                    }
+                    if chars.next() != Some(']') {
+                        return Err(err());
+                    }
+                    steps.push(PathStep::Key(k));
+                } else {
+                    let mut n = String::new();
+                    loop {
+                        match chars.next() {
+                            Some(']') => break,
+                            Some(ch) => n.push(ch),
+                            None => return Err(err()),
+                        }
+                    }
+                    steps.push(PathStep::Index(n.trim().parse().map_err(|_| err())?));
+                }
+            }
+            c => key.push(c),
+        }
+    }
+    if !key.is_empty() {
+        steps.push(PathStep::Key(key));
+    }
+    if steps.is_empty() {
+        return Err(err());
+    }
+    Ok(steps)
+}
+
+fn json_text(v: &Json) -> Option<String> {
+    match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Null => None,
+        Json::Bool(b) => Some(b.to_string()),
+        Json::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn json_stage(e: &mut Entry, params: &[(String, Vec<PathStep>)], stream: &BTreeSet<String>) {
+    let parsed: Json = match serde_json::from_str(&e.line) {
+        Ok(v @ Json::Object(_)) => v,
+        Ok(_) => {
+            e.set_error(
+                JSON_ERR,
+                "Value looks like object, but can't find closing '}' symbol".into(),
+            );
+            return;
+        }
+        Err(err) => {
+            e.set_error(JSON_ERR, err.to_string());
+            return;
+        }
+    };
+    if params.is_empty() {
+        let mut out = Vec::new();
+        flatten_json("", &parsed, &mut out);
+        for (k, v) in out {
+            insert_extracted(e, k, v, stream);
+        }
+        return;
+    }
+    for (label, path) in params {
+        let mut cur = Some(&parsed);
+        for step in path {
+            cur = match (cur, step) {
+                (Some(Json::Object(m)), PathStep::Key(k)) => m.get(k),
+                (Some(Json::Array(a)), PathStep::Index(i)) => a.get(*i),
+                _ => None,
+            };
+        }
+        let value = cur.and_then(json_text).unwrap_or_default();
+        insert_extracted(e, label.clone(), value, stream);
+    }
+}
+
+/// Loki's flattening: nested keys joined with `_`, arrays skipped, names sanitized.
+fn flatten_json(prefix: &str, v: &Json, out: &mut Vec<(String, String)>) {
+    let Json::Object(map) = v else { return };
+    for (k, v) in map {
+        let name = if prefix.is_empty() {
+            sanitize_label_name(k)
+        } else {
+            format!("{prefix}_{}", sanitize_label_name(k))
+        };
+        match v {
+            Json::Object(_) => flatten_json(&name, v, out),
+            Json::Array(_) => {}
+            other => {
+                if let Some(text) = json_text(other) {
+                    out.push((name, text));
+                }
+            }
+        }
+    }
+}
+
+fn unpack_stage(e: &mut Entry, stream: &BTreeSet<String>) {
+    let map = match serde_json::from_str::<Json>(&e.line) {
+        Ok(Json::Object(m)) => m,
+        Ok(_) => {
+            e.set_error(JSON_ERR, "expecting a JSON object".into());
+            return;
+        }
+        Err(err) => {
+            e.set_error(JSON_ERR, err.to_string());
+            return;
+        }
+    };
+    let mut entry_line = None;
+    for (k, v) in map {
+        let Json::String(s) = v else { continue };
+        if k == "_entry" {
+            entry_line = Some(s);
+        } else {
+            insert_extracted(e, sanitize_label_name(&k), s, stream);
+        }
+    }
+    if let Some(line) = entry_line {
+        e.line = line;
+    }
+}
+
+// ---- logfmt
+
+fn logfmt_stage(e: &mut Entry, params: &[(String, String)], stream: &BTreeSet<String>) {
+    let pairs = match parse_logfmt(&e.line) {
+        Ok(p) => p,
+        Err(details) => {
+            e.set_error(LOGFMT_ERR, details);
+            return;
+        }
+    };
+    if params.is_empty() {
+        for (k, v) in pairs {
+            let name = sanitize_label_name(&k);
+            if !name.is_empty() {
+                insert_extracted(e, name, v, stream);
+            }
+        }
+    } else {
+        for (label, key) in params {
+            if let Some((_, v)) = pairs.iter().rev().find(|(k, _)| k == key) {
+                insert_extracted(e, label.clone(), v.clone(), stream);
+            }
+        }
+    }
+}
+
+/// `key=value key2="quoted \"value\"" flag` pairs; a bare key has the empty value.
+fn parse_logfmt(line: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut chars = line.char_indices().peekable();
+    loop {
+        while chars.peek().is_some_and(|(_, c)| *c <= ' ') {
+            chars.next();
+        }
+        let Some(&(start, _)) = chars.peek() else { break };
+        let mut end = line.len();
+        let mut has_value = false;
+        while let Some(&(i, c)) = chars.peek() {
+            if c <= ' ' || c == '=' {
+                end = i;
+                has_value = c == '=';
+                break;
+            }
+            chars.next();
+        }
+        let key = &line[start..end];
+        if has_value {
+            chars.next();
+        }
+        let mut value = String::new();
+        if has_value {
+            if chars.peek().is_some_and(|(_, c)| *c == '"') {
+                chars.next();
+                let mut closed = false;
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        '\\' => match chars.next() {
+                            Some((_, 'n')) => value.push('\n'),
+                            Some((_, 't')) => value.push('\t'),
+                            Some((_, 'r')) => value.push('\r'),
+                            Some((_, other)) => value.push(other),
+                            None => break,
+                        },
+                        c => value.push(c),
+                    }
+                }
+                if !closed {
+                    return Err(format!(
+                        "logfmt syntax error at pos {}: unterminated quoted value",
+                        line.len()
+                    ));
+                }
+            } else {
+                while let Some(&(_, c)) = chars.peek() {
+                    if c <= ' ' {
+                        break;
+                    }
+                    value.push(c);
+                    chars.next();
+                }
+            }
+        }
+        if key.is_empty() {
+            return Err(format!("logfmt syntax error at pos {}: unexpected '='", start + 1));
+        }
+        out.push((key.to_string(), value));
+    }
+    Ok(out)
+}
+
+// ---- regexp and patterns
+
+/// Compiles `| regexp` text, which needs at least one named capture with a valid label name.
+pub(crate) fn check_regexp(re: &str) -> std::result::Result<Regex, String> {
+    let compiled = Regex::new(re).map_err(|e| format!("invalid regex: {e}"))?;
+    let mut named = 0;
+    for name in compiled.capture_names().flatten() {
+        if sanitize_label_name(name) != name {
+            return Err(format!("invalid extracted label name '{name}'"));
+        }
+        named += 1;
+    }
+    if named == 0 {
+        return Err("at least one named capture must be supplied".into());
+    }
+    Ok(compiled)
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum PatternPart {
+    Literal(String),
+    /// `None` for `<_>`.
+    Capture(Option<String>),
+}
+
+fn parse_pattern(p: &str) -> std::result::Result<Vec<PatternPart>, String> {
+    let mut parts = Vec::new();
+    let mut rest = p;
+    let mut literal = String::new();
+    while !rest.is_empty() {
+        if rest.starts_with('<')
+            && let Some(close) = rest.find('>')
+        {
+            let name = &rest[1..close];
+            let valid = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !name.starts_with(|c: char| c.is_ascii_digit());
+            if valid {
+                if !literal.is_empty() {
+                    parts.push(PatternPart::Literal(std::mem::take(&mut literal)));
+                }
+                if matches!(parts.last(), Some(PatternPart::Capture(_))) {
+                    return Err("found consecutive capture: invalid pattern".into());
+                }
+                parts.push(PatternPart::Capture((name != "_").then(|| name.to_string())));
+                rest = &rest[close + 1..];
+                continue;
+            }
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        literal.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    if !literal.is_empty() {
+        parts.push(PatternPart::Literal(literal));
+    }
+    Ok(parts)
+}
+
+/// `| pattern`: captures in order, each up to the next literal (to the end when the literal is
+/// missing, as Loki does), the line starting with the leading literal if any.
+#[derive(Clone, Debug)]
+pub(crate) struct ExtractPattern {
+    parts: Vec<PatternPart>,
+}
+
+impl ExtractPattern {
+    pub(crate) fn new(p: &str) -> std::result::Result<Self, String> {
+        let parts = parse_pattern(p)?;
+        let mut names = BTreeSet::new();
+        for part in &parts {
+            if let PatternPart::Capture(Some(n)) = part
+                && !names.insert(n.clone())
+            {
+                return Err(format!("duplicate capture name ({n}): invalid pattern"));
+            }
+        }
+        if names.is_empty() {
+            return Err("at least one capture is required: invalid pattern".into());
+        }
+        Ok(Self { parts })
+    }
+
+    pub(crate) fn extract<'a>(&'a self, line: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut out = Vec::new();
+        let mut parts = self.parts.as_slice();
+        let mut rest = line;
+        if let Some(PatternPart::Literal(lit)) = parts.first() {
+            match rest.strip_prefix(lit.as_str()) {
+                Some(r) => rest = r,
+                None => return out,
+            }
+            parts = &parts[1..];
+        }
+        while let Some(PatternPart::Capture(name)) = parts.first() {
+            let Some(PatternPart::Literal(lit)) = parts.get(1) else {
+                if let Some(n) = name {
+                    out.push((n.as_str(), rest));
+                }
+                return out;
+            };
+            parts = &parts[2..];
+            match rest.find(lit.as_str()) {
+                Some(i) => {
+                    if let Some(n) = name {
+                        out.push((n.as_str(), &rest[..i]));
+                    }
+                    rest = &rest[i + lit.len()..];
+                }
+                None => {
+                    if let Some(n) = name {
+                        out.push((n.as_str(), rest));
+                    }
+                    return out;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `|> "<_> error <_>"`: the whole line must match, captures matching anything.
+#[derive(Debug)]
+pub(crate) struct LinePattern(Regex);
+
+impl LinePattern {
+    pub(crate) fn new(p: &str) -> std::result::Result<Self, String> {
+        let mut re = String::from("(?s)^");
+        for part in parse_pattern(p)? {
+            match part {
+                PatternPart::Literal(l) => re.push_str(&regex::escape(&l)),
+                PatternPart::Capture(_) => re.push_str(".*?"),
+            }
+        }
+        re.push('$');
+        Regex::new(&re).map(LinePattern).map_err(|e| e.to_string())
+    }
+
+    fn matches(&self, line: &str) -> bool {
+        self.0.is_match(line)
+    }
+}
+
+// ---- units
+
+/// Go's `time.ParseDuration` plus Prometheus's `d`, `w`, `y`: `1h30m`, `1.5s`, `250ms`, `-2m`.
+pub(crate) fn parse_go_duration(text: &str) -> Option<i64> {
+    let (negative, mut rest) = match text.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "d" => 86_400e9,
+            "w" => 7.0 * 86_400e9,
+            "y" => 365.0 * 86_400e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * unit;
+    }
+    if total > i64::MAX as f64 {
+        return None;
+    }
+    let ns = total.round() as i64;
+    Some(if negative { -ns } else { ns })
+}
+
+/// Humanized byte sizes, case-insensitive (`2KB` = 2000, `2KiB` = 2048, `10 mb`, `512`).
+pub(crate) fn parse_bytes(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let num_len = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(text.len());
+    let n: f64 = text[..num_len].parse().ok()?;
+    let unit = text[num_len..].trim().to_ascii_lowercase();
+    let mult = match unit.as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "ki" | "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mi" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gi" | "gib" => 1024.0f64.powi(3),
+        "t" | "tb" => 1e12,
+        "ti" | "tib" => 1024.0f64.powi(4),
+        "p" | "pb" => 1e15,
+        "pi" | "pib" => 1024.0f64.powi(5),
+        "e" | "eb" => 1e18,
+        "ei" | "eib" => 1024.0f64.powi(6),
+        _ => return None,
+    };
+    Some(n * mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(line: &str) -> Entry {
+        Entry {
+            timestamp: 0,
+            line: line.into(),
+            labels: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn logql_units_parse_like_go_and_humanize() {
+        assert_eq!(parse_go_duration("1h30m"), Some(5_400_000_000_000));
+        assert_eq!(parse_go_duration("250ms"), Some(250_000_000));
+        assert_eq!(parse_go_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_go_duration("-2m"), Some(-120_000_000_000));
+        assert_eq!(parse_go_duration("5"), None);
+        assert_eq!(parse_go_duration("5mb"), None);
+        assert_eq!(parse_bytes("2KB"), Some(2000.0));
+        assert_eq!(parse_bytes("2KiB"), Some(2048.0));
+        assert_eq!(parse_bytes("1.5 mb"), Some(1.5e6));
+        assert_eq!(parse_bytes("512"), Some(512.0));
+        assert_eq!(parse_bytes("3 parsecs"), None);
+    }
+
+    #[test]
+    fn logql_json_flattens_and_extracts_paths() {
+        let stream: BTreeSet<String> = ["app".to_string()].into();
+        let mut e = entry(r#"{"app":"x","req":{"status":500,"path":"/a"},"tags":[1],"ok":true,"n":null}"#);
+        json_stage(&mut e, &[], &stream);
+        assert_eq!(e.labels.get("app_extracted").unwrap(), "x");
+        assert_eq!(e.labels.get("req_status").unwrap(), "500");
+        assert_eq!(e.labels.get("req_path").unwrap(), "/a");
+        assert_eq!(e.labels.get("ok").unwrap(), "true");
+        assert!(!e.labels.contains_key("tags") && !e.labels.contains_key("n"));
+        let mut e = entry(r#"{"servers":["a","b"],"h":{"User-Agent":"curl"}}"#);
+        let params = vec![
+            ("first".to_string(), parse_json_path("servers[0]").unwrap()),
+            ("ua".to_string(), parse_json_path(r#"h["User-Agent"]"#).unwrap()),
+        ];
+        json_stage(&mut e, &params, &BTreeSet::new());
+        assert_eq!(e.labels.get("first").unwrap(), "a");
+        assert_eq!(e.labels.get("ua").unwrap(), "curl");
+        let mut bad = entry("not json");
+        json_stage(&mut bad, &[], &BTreeSet::new());
+        assert_eq!(bad.labels.get(ERROR_LABEL).unwrap(), JSON_ERR);
+    }
+
+    #[test]
+    fn logql_logfmt_parses_quotes_and_bare_keys() {
+        let pairs = parse_logfmt(r#"level=info msg="hello \"world\"" flag dur=1.5s"#).unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("level".into(), "info".into()),
+                ("msg".into(), "hello \"world\"".into()),
+                ("flag".into(), String::new()),
+                ("dur".into(), "1.5s".into()),
+            ]
+        );
+        assert!(parse_logfmt(r#"a="unterminated"#).is_err());
+        assert!(parse_logfmt("=x").is_err());
+    }
+
+    #[test]
+    fn logql_patterns_extract_like_loki() {
+        let p = ExtractPattern::new(r#"<ip> - - [<_>] "<method> <path> <_>" <status> <size>"#).unwrap();
+        let line = r#"10.0.0.1 - - [21/Nov/2026:10:00:00 +0000] "GET /api/x HTTP/1.1" 200 512"#;
+        assert_eq!(
+            p.extract(line),
+            vec![
+                ("ip", "10.0.0.1"),
+                ("method", "GET"),
+                ("path", "/api/x"),
+                ("status", "200"),
+                ("size", "512")
+            ]
+        );
+        assert!(ExtractPattern::new("<a><b>").is_err());
+        assert!(ExtractPattern::new("no captures").is_err());
+        assert!(ExtractPattern::new("<_> x").is_err());
+        let lp = LinePattern::new("<_> error <_>").unwrap();
+        assert!(lp.matches("a error b"));
+        assert!(!lp.matches("error b"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn logql_pipeline_never_panics_on_any_line(line in "\\PC{0,60}|[{}\\[\\]\"=<> a-z0-9\\\\:,.\x1b]{0,60}") {
+            let q = r#"{a="b"} | json | logfmt | unpack | decolorize | pattern "<x> <_>=<y>" | regexp "(?P<r>.)" | x > 5 | line_format "{{.x}}{{ __line__ }}" | label_format y=x"#;
+            let super::super::ast::Expr::Log(log) = super::super::parse(q).unwrap() else { panic!() };
+            let p = Pipeline::new(&log.stages).unwrap();
+            let mut e = entry(&line);
+            let _ = p.process(&mut e, &BTreeSet::new());
+        }
+    }
+
+    #[test]
+    fn logql_decolorize_strips_ansi() {
+        assert_eq!(decolorize("\x1b[1;31mbold red\x1b[0m plain"), "bold red plain");
+        assert_eq!(decolorize("no escapes"), "no escapes");
+    }
+
+    #[test]
+    fn logql_regexp_needs_named_groups() {
+        assert!(check_regexp("(?P<a>x)").is_ok());
+        assert!(check_regexp("(x)").is_err());
+        assert!(check_regexp("(?P<a>").is_err());
+    }
+}

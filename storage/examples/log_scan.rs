@@ -1,0 +1,458 @@
+//! Log scan benchmark: writes a deterministic k8s-like log workload (≥ 5 GB of uncompressed
+//! lines by default) into a local-directory `Storage`, then times LogQL-shaped reads through
+//! the Parquet `LogSource`, with one file scan at a time and with the default concurrency.
+//!
+//! ```text
+//! cargo run --release -p tributary-storage --features test-util --example log_scan -- --gb 5 --dir /tmp/logscan
+//! ```
+//!
+//! The data is written once (a `workload.txt` in `--dir` records it; a second run reuses it).
+//! Generation is not timed. Reported CPU time is the whole process's user + system time from
+//! `/proc/self/stat` (all threads), so "GB/s per core" = body bytes scanned / CPU seconds.
+//! The files are read through the OS page cache once warm: this measures decoding and
+//! filtering, not the disk.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tributary_storage::read::{Direction, LineHint, LogRequest, LogSource};
+use tributary_storage::signals::LogRecord;
+use tributary_storage::types::{Labels, MatchOp, Matcher};
+use tributary_storage::{Storage, StorageConfig};
+
+/// 2026-01-01T00:00:00Z in nanoseconds.
+const T0: i64 = 1_767_225_600_000_000_000;
+const HOUR_NS: i64 = 3_600_000_000_000;
+/// The data spans two hours (so files split by hour as well as by flush).
+const SPAN_NS: i64 = 2 * HOUR_NS;
+/// Records per `write_logs` call: one "flush" (bounded memory while generating).
+const FLUSH_RECORDS: usize = 500_000;
+
+const CLUSTERS: [&str; 3] = ["prod-eu-1", "prod-us-1", "staging"];
+const SERVICES: [&str; 12] = [
+    "checkout",
+    "cart",
+    "payments",
+    "frontend",
+    "search",
+    "auth",
+    "inventory",
+    "shipping",
+    "recommendations",
+    "email",
+    "ads",
+    "currency",
+];
+const PODS_PER_SERVICE: usize = 4;
+const PATHS: [&str; 6] = [
+    "/api/v1/items",
+    "/api/v1/orders",
+    "/api/v1/cart/lines",
+    "/healthz",
+    "/api/v2/search",
+    "/static/app.js",
+];
+const UPSTREAMS: [&str; 4] = ["payments", "inventory", "auth", "currency"];
+
+/// xorshift64*: deterministic and fast; the workload must be the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+struct Stream {
+    labels: Labels,
+    resource: String,
+    service: &'static str,
+}
+
+fn streams() -> Vec<Stream> {
+    let mut out = Vec::new();
+    for cluster in CLUSTERS {
+        for (si, service) in SERVICES.iter().enumerate() {
+            for p in 0..PODS_PER_SERVICE {
+                let pod = format!("{service}-7f9c{si:02x}d5b-{:05x}", (si * 31 + p * 7919) % 0xfffff);
+                let ns = if si % 3 == 0 { "platform" } else { "shop" };
+                out.push(Stream {
+                    labels: Labels::from_pairs(&[
+                        ("cluster", cluster),
+                        ("service_name", service),
+                        ("k8s_namespace_name", ns),
+                        ("k8s_pod_name", &pod),
+                    ]),
+                    resource: format!(
+                        r#"{{"k8s.cluster.name":"{cluster}","k8s.namespace.name":"{ns}","k8s.pod.name":"{pod}","service.name":"{service}"}}"#
+                    ),
+                    service,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// One log line of a realistic mix: access logs, JSON and logfmt application logs; about 0.6%
+/// mention "timeout" (the needle of the filter benchmark).
+fn line(rng: &mut Rng, s: &Stream, ts: i64) -> (String, i32, &'static str) {
+    let secs = (ts - T0) / 1_000_000_000;
+    let (mm, ss, ms) = (secs / 60 % 60, secs % 60, (ts / 1_000_000) % 1000);
+    let hh = secs / 3600;
+    let id = rng.next();
+    let path = PATHS[rng.below(PATHS.len())];
+    let roll = rng.below(1000);
+    match roll {
+        0..=5 => {
+            let up = UPSTREAMS[rng.below(UPSTREAMS.len())];
+            (
+                format!(
+                    r#"level=error ts=2026-01-01T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z caller=client.go:231 msg="upstream request timeout" upstream={up} after=30s attempt={} request_id={id:016x} path={path}"#,
+                    rng.below(3) + 1
+                ),
+                17,
+                "ERROR",
+            )
+        }
+        6..=40 => (
+            format!(
+                r#"level=warn ts=2026-01-01T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z caller=pool.go:88 msg="slow upstream response" upstream={} latency_ms={} request_id={id:016x}"#,
+                UPSTREAMS[rng.below(UPSTREAMS.len())],
+                800 + rng.below(2000)
+            ),
+            13,
+            "WARN",
+        ),
+        41..=500 => (
+            format!(
+                r#"10.{}.{}.{} - - [01/Jan/2026:{hh:02}:{mm:02}:{ss:02} +0000] "{} {path}/{} HTTP/1.1" {} {} "-" "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" rt={}.{:03}"#,
+                rng.below(256),
+                rng.below(256),
+                rng.below(256),
+                if rng.below(4) == 0 { "POST" } else { "GET" },
+                id % 100_000,
+                [200, 200, 200, 201, 204, 304, 404, 500][rng.below(8)],
+                200 + rng.below(40_000),
+                rng.below(2),
+                rng.below(1000)
+            ),
+            9,
+            "INFO",
+        ),
+        _ => (
+            format!(
+                r#"{{"level":"info","ts":"2026-01-01T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z","caller":"server/handler.go:142","msg":"request completed","service":"{}","method":"GET","path":"{path}","status":200,"duration_ms":{}.{},"trace_id":"{id:032x}"}}"#,
+                s.service,
+                rng.below(300),
+                rng.below(10)
+            ),
+            9,
+            "INFO",
+        ),
+    }
+}
+
+/// What was generated (kept in `workload.txt` so later runs can skip generation).
+#[derive(Debug, Clone, Copy, Default)]
+struct Workload {
+    lines: u64,
+    body_bytes: u64,
+    /// Every text field's bytes plus 8 per integer field: the uncompressed record size.
+    raw_bytes: u64,
+}
+
+impl Workload {
+    fn load(dir: &Path) -> Option<Self> {
+        let text = std::fs::read_to_string(dir.join("workload.txt")).ok()?;
+        let mut it = text.split_whitespace().map(|v| v.parse::<u64>().ok());
+        Some(Self {
+            lines: it.next()??,
+            body_bytes: it.next()??,
+            raw_bytes: it.next()??,
+        })
+    }
+
+    fn save(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::write(
+            dir.join("workload.txt"),
+            format!("{} {} {}\n", self.lines, self.body_bytes, self.raw_bytes),
+        )
+    }
+}
+
+async fn generate(storage: &Storage, target_body_bytes: u64) -> Result<Workload, Box<dyn std::error::Error>> {
+    let streams = streams();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    // Average line ≈ 205 B: pick the line count up front so timestamps spread over the span.
+    let lines = target_body_bytes / 205 + 1;
+    let step = SPAN_NS / lines as i64;
+    let mut w = Workload::default();
+    let mut batch: Vec<LogRecord> = Vec::with_capacity(FLUSH_RECORDS);
+    let started = Instant::now();
+    let mut i = 0u64;
+    while w.body_bytes < target_body_bytes {
+        let s = &streams[rng.below(streams.len())];
+        let ts = T0 + (i as i64).min(lines as i64) * step + rng.below(step.max(1) as usize) as i64;
+        let (body, severity_number, severity_text) = line(&mut rng, s, ts);
+        w.lines += 1;
+        w.body_bytes += body.len() as u64;
+        w.raw_bytes += (body.len() + s.resource.len() + 2 + severity_text.len()) as u64 + 8 * 4;
+        batch.push(LogRecord {
+            labels: s.labels.clone(),
+            timestamp: ts,
+            observed_timestamp: ts + 1_500_000,
+            severity_number,
+            severity_text: severity_text.into(),
+            body,
+            attributes: "{}".into(),
+            resource_attributes: s.resource.clone(),
+            ..LogRecord::default()
+        });
+        i += 1;
+        if batch.len() == FLUSH_RECORDS {
+            storage.write_logs(&batch).await?;
+            batch.clear();
+            eprint!(
+                "\rgenerated {:.2} / {:.2} GB of lines ({:.0}s)",
+                w.body_bytes as f64 / 1e9,
+                target_body_bytes as f64 / 1e9,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    if !batch.is_empty() {
+        storage.write_logs(&batch).await?;
+    }
+    eprintln!();
+    Ok(w)
+}
+
+/// User + system CPU time of the whole process (every thread, exited ones included).
+fn cpu_time() -> Duration {
+    // Fields 14 and 15 of /proc/self/stat, in clock ticks (USER_HZ, 100 on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<u64> = after_comm.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+    // After the command name: field 3 is index 0, so utime (14) is index 11 and stime index 12.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+struct Measured {
+    wall: Duration,
+    cpu: Duration,
+    records: usize,
+    files_opened: u64,
+}
+
+async fn measure(
+    storage: &Arc<Storage>,
+    req: &LogRequest,
+    runs: usize,
+) -> Result<Measured, Box<dyn std::error::Error>> {
+    let mut best: Option<Measured> = None;
+    for _ in 0..runs {
+        // A fresh source per run: no footer cache carried over from the previous run.
+        let source = storage.log_scan();
+        let (w0, c0) = (Instant::now(), cpu_time());
+        let got = source.select_logs(req).await?;
+        let m = Measured {
+            wall: w0.elapsed(),
+            cpu: cpu_time().saturating_sub(c0),
+            records: got.len(),
+            files_opened: source.counters().files_opened,
+        };
+        drop(got);
+        if best.as_ref().is_none_or(|b| m.wall < b.wall) {
+            best = Some(m);
+        }
+    }
+    best.ok_or_else(|| "no runs".into())
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    for e in entries.flatten() {
+        match e.file_type() {
+            Ok(t) if t.is_dir() => total += dir_bytes(&e.path()),
+            Ok(_) => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+            Err(_) => {}
+        }
+    }
+    total
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut gb = 5.0f64;
+    let mut dir = PathBuf::from("/tmp/logscan");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--gb" => gb = args.next().ok_or("--gb needs a value")?.parse()?,
+            "--dir" => dir = PathBuf::from(args.next().ok_or("--dir needs a value")?),
+            other => return Err(format!("unknown argument {other}; usage: log_scan [--gb N] [--dir PATH]").into()),
+        }
+    }
+    std::fs::create_dir_all(&dir)?;
+    let defaults = StorageConfig::default();
+    let workload = match Workload::load(&dir) {
+        Some(w) => {
+            eprintln!("reusing the workload in {}", dir.display());
+            w
+        }
+        None => {
+            let storage = Storage::open(&defaults, &dir).await?;
+            let started = Instant::now();
+            let w = generate(&storage, (gb * 1e9) as u64).await?;
+            eprintln!("generated and wrote in {:.0}s", started.elapsed().as_secs_f64());
+            w.save(&dir)?;
+            w
+        }
+    };
+    let probe = Storage::open(&defaults, &dir).await?;
+    let stats = probe.logs_stats();
+    let on_disk = dir_bytes(&dir.join("logs"));
+    drop(probe);
+
+    let re = |name: &str, v: &str| Matcher::new(MatchOp::RegexMatch, name, v);
+    let everything = LogRequest {
+        matchers: vec![re("cluster", ".+")?],
+        start: T0,
+        end: T0 + SPAN_NS + HOUR_NS,
+        line_hints: vec![LineHint::Contains("timeout".into())],
+        direction: Direction::Forward,
+        limit: None,
+    };
+    let latest = LogRequest {
+        matchers: vec![
+            Matcher::equal("cluster", "prod-eu-1"),
+            Matcher::equal("service_name", "checkout"),
+        ],
+        line_hints: vec![],
+        direction: Direction::Backward,
+        limit: Some(100),
+        ..everything.clone()
+    };
+    let issue_example = LogRequest {
+        matchers: vec![re("cluster", "prod-.*")?, Matcher::equal("service_name", "checkout")],
+        line_hints: vec![LineHint::Contains("timeout".into())],
+        ..latest.clone()
+    };
+    let count = LogRequest {
+        matchers: vec![
+            Matcher::equal("cluster", "prod-eu-1"),
+            Matcher::equal("service_name", "checkout"),
+        ],
+        line_hints: vec![],
+        direction: Direction::Forward,
+        limit: None,
+        ..everything.clone()
+    };
+    let queries: [(&str, &LogRequest, usize); 4] = [
+        (
+            r#"(a) `{cluster=~".+"} |= "timeout"`, everything, no limit"#,
+            &everything,
+            2,
+        ),
+        (
+            r#"(b) `{cluster="prod-eu-1", service_name="checkout"}`, limit 100 backward"#,
+            &latest,
+            5,
+        ),
+        (
+            r#"(b') `{cluster=~"prod-.*", service_name="checkout"} |= "timeout"`, limit 100 backward"#,
+            &issue_example,
+            5,
+        ),
+        (
+            r#"(c) `{cluster="prod-eu-1", service_name="checkout"}`, every record (count)"#,
+            &count,
+            2,
+        ),
+    ];
+
+    let load_before = loadavg();
+    let mut rows = Vec::new();
+    for concurrency in [1usize, defaults.read_concurrency] {
+        let cfg = StorageConfig {
+            read_concurrency: concurrency,
+            ..defaults.clone()
+        };
+        let storage = Storage::open(&cfg, &dir).await?;
+        for (name, req, runs) in &queries {
+            let m = measure(&storage, req, *runs).await?;
+            eprintln!("{name} concurrency {concurrency}: {:?} wall, {:?} cpu", m.wall, m.cpu);
+            rows.push((*name, concurrency, m));
+        }
+    }
+    let load_after = loadavg();
+
+    // The report is the program's output (stdout); progress goes to stderr.
+    let mut out = std::io::stdout().lock();
+    let gbs = |bytes: u64, d: Duration| bytes as f64 / 1e9 / d.as_secs_f64().max(1e-9);
+    writeln!(
+        out,
+        "workload: {} lines, {:.2} GB of bodies ({:.2} GB of records uncompressed), {} files, {:.2} GB Parquet on disk \
+         (bodies / Parquet = {:.1}x, records / Parquet = {:.1}x)",
+        workload.lines,
+        workload.body_bytes as f64 / 1e9,
+        workload.raw_bytes as f64 / 1e9,
+        stats.files,
+        on_disk as f64 / 1e9,
+        workload.body_bytes as f64 / on_disk as f64,
+        workload.raw_bytes as f64 / on_disk as f64,
+    )?;
+    writeln!(
+        out,
+        "load average (1/5/15 min) before: {load_before}; after: {load_after}"
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| query | read_concurrency | wall | CPU | records | files opened | body GB/s per core (CPU) | body GB/s (wall) |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
+    for (name, concurrency, m) in rows {
+        let full_scan = m.files_opened == stats.files && name.starts_with("(a)");
+        let (per_core, wall) = if full_scan {
+            (
+                format!("{:.2}", gbs(workload.body_bytes, m.cpu)),
+                format!("{:.2}", gbs(workload.body_bytes, m.wall)),
+            )
+        } else {
+            ("".into(), "".into())
+        };
+        // `|` in a query would end the table cell.
+        let name = name.replace('|', "\\|");
+        writeln!(
+            out,
+            "| {name} | {concurrency} | {:.3} s | {:.2} s | {} | {} | {per_core} | {wall} |",
+            m.wall.as_secs_f64(),
+            m.cpu.as_secs_f64(),
+            m.records,
+            m.files_opened,
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! The `exemplars` table: exemplars ([`Exemplar`]) of float and histogram series, one row per
+//! exemplar, one file per (UTC hour, cluster) under `exemplars/` (see [`crate::layout`]); and
+//! its read path behind [`crate::read::Source::exemplars`] of `ParquetSource`.
+//!
+//! # Schema (on-disk contract)
+//!
+//! Rows are sorted by (`cluster`, `metric`, `labels`, `timestamp`); the first five columns are
+//! exactly the metrics table's ([`crate::schema`]) and describe the series the exemplar belongs to.
+//!
+//! | column            | Arrow type                    | content                                            |
+//! |-------------------|-------------------------------|----------------------------------------------------|
+//! | `cluster`         | Dictionary(Int32, Utf8)       | the series' `cluster` label, `""` when absent      |
+//! | `metric`          | Dictionary(Int32, Utf8)       | the series' `__name__` label, `""` when absent     |
+//! | `labels`          | Dictionary(Int32, Utf8)       | the series' other labels, canonical JSON object    |
+//! | `series_id`       | UInt64                        | `Labels::series_id` of the series' labels          |
+//! | `timestamp`       | Timestamp(Millisecond, "UTC") | exemplar time                                      |
+//! | `value`           | Float64                       | exemplar value, exact bits                         |
+//! | `exemplar_labels` | Utf8                          | the exemplar's own labels (e.g. `trace_id`), JSON  |
+//!
+//! `exemplar_labels` holds *every* exemplar label as a JSON object with keys in byte order and
+//! no whitespace (`{"span_id":"…","trace_id":"…"}`, `{}` when none); it is plain (not
+//! dictionary-encoded) because trace ids rarely repeat. No column is nullable.
+//!
+//! An exemplar is identified by (series, timestamp, value bits, exemplar labels): writing the
+//! same one twice, or in two files, returns it once.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use parquet::schema::types::ColumnPath;
+
+use crate::catalog::Catalog;
+use crate::histograms::table::{self, FileRows, SeriesCollector, key_col};
+use crate::layout::Table;
+use crate::read::parquet::{MetadataCache, read_table_files};
+use crate::read::prune;
+use crate::schema;
+use crate::signals::{Exemplar, ExemplarSeries};
+use crate::types::{Labels, Matcher, TimeRange};
+use crate::{Error, Result, Storage, WriteSummary};
+
+pub const VALUE: &str = "value";
+pub const EXEMPLAR_LABELS: &str = "exemplar_labels";
+
+/// Column positions in [`exemplars_schema`] after the five key columns.
+mod col {
+    pub const VALUE: usize = 5;
+    pub const EXEMPLAR_LABELS: usize = 6;
+}
+
+static EXEMPLARS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = table::key_fields();
+    fields.extend([
+        Field::new(VALUE, DataType::Float64, false),
+        Field::new(EXEMPLAR_LABELS, DataType::Utf8, false),
+    ]);
+    Arc::new(Schema::new(fields))
+});
+
+/// The exemplars table's Arrow schema (also embedded in every file's footer).
+pub fn exemplars_schema() -> SchemaRef {
+    EXEMPLARS_SCHEMA.clone()
+}
+
+/// Sorts exemplars by (timestamp, value, labels) and keeps one of each (timestamp, value bits,
+/// labels): the order and uniqueness [`crate::read::Source::exemplars`] promises.
+pub fn sort_dedup_exemplars(exemplars: &mut Vec<Exemplar>) {
+    exemplars.sort_by(|a, b| {
+        a.timestamp
+            .cmp(&b.timestamp)
+            .then(a.value.total_cmp(&b.value))
+            .then_with(|| a.labels.cmp(&b.labels))
+    });
+    exemplars
+        .dedup_by(|a, b| a.timestamp == b.timestamp && a.value.to_bits() == b.value.to_bits() && a.labels == b.labels);
+}
+
+/// The `exemplar_labels` text of a label set: every label, keys in byte order.
+fn exemplar_labels_json(labels: &Labels) -> String {
+    let map: BTreeMap<&str, &str> = labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+    // A map of strings always serialises.
+    serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
+}
+
+impl Storage {
+    /// Writes exemplar series (any clusters, any times) to the `exemplars` table, one file per
+    /// (UTC hour, cluster); returns once every file is stored and visible to readers. Repeated
+    /// series are merged and repeated exemplars stored once. Timestamps must lie in years
+    /// 0000-9999, otherwise nothing is written.
+    pub async fn write_exemplars(&self, series: &[ExemplarSeries]) -> Result<WriteSummary> {
+        let ts = |e: &Exemplar| e.timestamp;
+        let files = table::split_series(
+            series.iter().map(|s| (&s.labels, s.exemplars.as_slice())),
+            ts,
+            sort_dedup_exemplars,
+        )?;
+        let batches = files
+            .iter()
+            .map(|f| Ok((f.file_key(Table::Exemplars, ts)?, record_batch(f)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let props = table::table_properties(
+            self,
+            &[key_col::CLUSTER, key_col::METRIC, key_col::LABELS, key_col::TIMESTAMP],
+            |b| b.set_column_dictionary_enabled(ColumnPath::from(EXEMPLAR_LABELS), false),
+        )?;
+        self.store_files(&self.tables.exemplars, batches, props).await
+    }
+}
+
+/// One file's rows as a batch in [`exemplars_schema`].
+fn record_batch(file: &FileRows<Exemplar>) -> Result<RecordBatch> {
+    let mut columns = file.key_columns(|e| e.timestamp)?;
+    columns.push(Arc::new(Float64Array::from_iter_values(file.items().map(|e| e.value))) as ArrayRef);
+    let texts: Vec<String> = file.items().map(|e| exemplar_labels_json(&e.labels)).collect();
+    columns.push(Arc::new(StringArray::from(texts)));
+    RecordBatch::try_new(exemplars_schema(), columns).map_err(|source| Error::Arrow {
+        op: "assemble exemplars batch",
+        source,
+    })
+}
+
+/// [`crate::read::Source::exemplars`] over the `exemplars` table: exemplars in `range` of the
+/// series matching any of `selectors`, each series once (sorted by labels), its exemplars per
+/// [`sort_dedup_exemplars`].
+pub(crate) async fn read_exemplars(
+    store: &Arc<dyn ObjectStore>,
+    cache: &MetadataCache,
+    catalog: &Catalog,
+    selectors: &[Vec<Matcher>],
+    range: TimeRange,
+    concurrency: usize,
+) -> Result<Vec<ExemplarSeries>> {
+    let files = catalog.files(Table::Exemplars, range, |c| {
+        selectors.iter().any(|s| prune::cluster_may_match(c, s))
+    });
+    // Row groups and pages are pruned by the pins of a lone selector; with several, by time only.
+    let pins: &[Matcher] = match selectors {
+        [one] => one,
+        _ => &[],
+    };
+    let mut collect = SeriesCollector::new(selectors);
+    let mut reads = read_table_files(store, Some(cache), files, exemplars_schema(), range, pins, concurrency);
+    while let Some((file, batches)) = reads.try_next().await? {
+        for batch in &batches {
+            decode_batch(&mut collect, batch, file.path.as_ref(), range)?;
+        }
+    }
+    let mut out: Vec<ExemplarSeries> = collect
+        .out
+        .into_iter()
+        .filter(|(_, exemplars)| !exemplars.is_empty())
+        .map(|(labels, mut exemplars)| {
+            sort_dedup_exemplars(&mut exemplars);
+            ExemplarSeries { labels, exemplars }
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(out)
+}
+
+/// Appends the selected rows of one batch (in time `range`) to their series.
+fn decode_batch(
+    collect: &mut SeriesCollector<'_, Exemplar>,
+    batch: &RecordBatch,
+    key: &str,
+    range: TimeRange,
+) -> Result<()> {
+    let corrupt = |reason: String| Error::Corrupt {
+        key: key.to_string(),
+        reason,
+    };
+    let rows = collect.rows(batch, key)?;
+    let values = batch
+        .column(col::VALUE)
+        .as_primitive_opt::<Float64Type>()
+        .filter(|v| v.null_count() == 0)
+        .ok_or_else(|| corrupt("exemplars column value has an unexpected type or nulls".into()))?;
+    let labels = batch
+        .column(col::EXEMPLAR_LABELS)
+        .as_string_opt::<i32>()
+        .filter(|v| v.null_count() == 0)
+        .ok_or_else(|| corrupt("exemplars column exemplar_labels has an unexpected type or nulls".into()))?;
+    for (row, (slot, timestamp)) in rows.into_iter().enumerate() {
+        let Some(slot) = slot.filter(|_| range.contains(timestamp)) else {
+            continue;
+        };
+        let text = labels.value(row);
+        let parsed = schema::parse_labels_json(text).map_err(|e| corrupt(format!("exemplar_labels {text:?}: {e}")))?;
+        collect.out[slot].1.push(Exemplar {
+            labels: Labels::new(parsed),
+            value: values.value(row),
+            timestamp,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

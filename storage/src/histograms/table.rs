@@ -1,0 +1,440 @@
+//! What the series-keyed tables beside metrics (`histograms`, `exemplars`) and the `metadata`
+//! table share: splitting per-series rows into one file per (UTC hour, cluster), the key columns
+//! every series-keyed file starts with, storing files (encode, upload, register in the table's
+//! catalog only once stored — the contract of [`Storage::write_metrics`]), and turning the key
+//! columns of read batches back into label sets.
+//!
+//! Series-keyed files start with the metrics table's first five columns — `cluster`, `metric`,
+//! `labels`, `series_id`, `timestamp`, same types, same canonical `labels` JSON
+//! ([`schema::labels_json`]) — and sort rows by `(cluster, metric, labels, timestamp)`. So the
+//! writer properties and the pruning of [`crate::read::prune`] apply to them unchanged.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, TimestampMillisecondType};
+use arrow_array::{Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_array::{Float64Array, ListArray, UInt64Array};
+use arrow_buffer::OffsetBuffer;
+use arrow_schema::{DataType, Field, FieldRef};
+use futures::{StreamExt, TryStreamExt};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
+
+use crate::catalog::{Catalog, FileMeta};
+use crate::layout::{FileKey, Hour, Table, storable_timestamp};
+use crate::schema;
+use crate::types::{self, Label, Labels, Matcher, TimestampMs, matches_all};
+use crate::{Error, Result, Storage, WRITE_CONCURRENCY, WriteSummary, writer};
+
+/// Positions of the key columns every series-keyed file starts with.
+pub(crate) mod key_col {
+    pub const CLUSTER: usize = 0;
+    pub const METRIC: usize = 1;
+    pub const LABELS: usize = 2;
+    pub const TIMESTAMP: usize = 4;
+}
+
+/// `Dictionary(Int32, Utf8)`, the type of the key string columns.
+pub(crate) fn dict_utf8() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+/// The five key columns, as in the metrics table.
+pub(crate) fn key_fields() -> Vec<Field> {
+    vec![
+        Field::new(schema::CLUSTER, dict_utf8(), false),
+        Field::new(schema::METRIC, dict_utf8(), false),
+        Field::new(schema::LABELS, dict_utf8(), false),
+        Field::new(schema::SERIES_ID, DataType::UInt64, false),
+        Field::new(schema::TIMESTAMP, schema::timestamp_type(), false),
+    ]
+}
+
+/// The element field of a non-null list column of non-null `item`s.
+pub(crate) fn list_item(item: DataType) -> FieldRef {
+    Arc::new(Field::new("item", item, false))
+}
+
+/// Writer properties for a table beside metrics: the metrics table's (compression, row group
+/// and page sizes, statistics, per-column encodings by name) with the table's own sort order
+/// and `adjust` applied on top.
+pub(crate) fn table_properties(
+    storage: &Storage,
+    sorted_by: &[usize],
+    adjust: impl FnOnce(WriterPropertiesBuilder) -> WriterPropertiesBuilder,
+) -> Result<WriterProperties> {
+    let sorting = sorted_by
+        .iter()
+        .map(|&i| SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: false,
+        })
+        .collect();
+    let builder = storage
+        .writer
+        .properties()?
+        .into_builder()
+        .set_sorting_columns(Some(sorting));
+    Ok(adjust(builder).build())
+}
+
+/// A series' key columns, computed once per write.
+#[derive(Debug)]
+pub(crate) struct SeriesKey {
+    pub cluster: String,
+    pub metric: String,
+    pub labels_json: String,
+    pub series_id: u64,
+}
+
+impl SeriesKey {
+    fn of(labels: &Labels) -> Self {
+        Self {
+            cluster: labels.get(types::CLUSTER).unwrap_or("").to_string(),
+            metric: labels.metric_name().unwrap_or("").to_string(),
+            labels_json: schema::labels_json(labels),
+            series_id: labels.series_id().0,
+        }
+    }
+}
+
+/// A series' key and its items in one file.
+pub(crate) type SeriesItems<T> = (Arc<SeriesKey>, Vec<T>);
+
+/// One file's rows: series of one cluster within one UTC hour, sorted by (metric, labels), each
+/// with its items in time order.
+#[derive(Debug)]
+pub(crate) struct FileRows<T> {
+    pub hour: Hour,
+    pub cluster: String,
+    pub series: Vec<SeriesItems<T>>,
+}
+
+impl<T> FileRows<T> {
+    pub fn rows(&self) -> usize {
+        self.series.iter().map(|(_, items)| items.len()).sum()
+    }
+
+    /// Every row's item, in row order.
+    pub fn items(&self) -> impl Iterator<Item = &T> + Clone {
+        self.series.iter().flat_map(|(_, items)| items.iter())
+    }
+
+    /// A fresh key for this file of `table`.
+    pub fn file_key(&self, table: Table, ts: impl Fn(&T) -> TimestampMs) -> Result<FileKey> {
+        let (lo, hi) = self
+            .items()
+            .map(&ts)
+            .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+        FileKey::new(table, &self.cluster, lo, hi, self.rows() as u64)
+    }
+
+    /// The five key columns of every row (see [`key_fields`]).
+    pub fn key_columns(&self, ts: impl Fn(&T) -> TimestampMs) -> Result<Vec<ArrayRef>> {
+        let rows = self.rows();
+        let mut metrics: Vec<&str> = Vec::new();
+        let mut label_ids: HashMap<&str, i32> = HashMap::new();
+        let mut label_values: Vec<&str> = Vec::new();
+        let (mut metric_keys, mut label_keys) = (Vec::with_capacity(rows), Vec::with_capacity(rows));
+        let mut ids = Vec::with_capacity(rows);
+        let mut times = Vec::with_capacity(rows);
+        for (key, items) in &self.series {
+            // Series are sorted by metric: equal metrics are adjacent.
+            if metrics.last() != Some(&key.metric.as_str()) {
+                metrics.push(&key.metric);
+            }
+            let m = (metrics.len() - 1) as i32;
+            let next = label_values.len() as i32;
+            let l = *label_ids.entry(&key.labels_json).or_insert(next);
+            if l == next {
+                label_values.push(&key.labels_json);
+            }
+            metric_keys.extend(std::iter::repeat_n(m, items.len()));
+            label_keys.extend(std::iter::repeat_n(l, items.len()));
+            ids.extend(std::iter::repeat_n(key.series_id, items.len()));
+            times.extend(items.iter().map(&ts));
+        }
+        Ok(vec![
+            dict_column(vec![0; rows], vec![self.cluster.as_str()])?,
+            dict_column(metric_keys, metrics)?,
+            dict_column(label_keys, label_values)?,
+            Arc::new(UInt64Array::from(ids)),
+            Arc::new(TimestampMillisecondArray::from(times).with_timezone("UTC")),
+        ])
+    }
+}
+
+fn dict_column(keys: Vec<i32>, values: Vec<&str>) -> Result<ArrayRef> {
+    let array = DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), Arc::new(StringArray::from(values)))
+        .map_err(|source| Error::Arrow {
+            op: "build dictionary column",
+            source,
+        })?;
+    Ok(Arc::new(array))
+}
+
+/// A non-null `List<item>` column: row `i` holds `lists[i]`'s elements, flattened into `values`.
+pub(crate) fn list_column(
+    item: DataType,
+    lengths: impl IntoIterator<Item = usize>,
+    values: ArrayRef,
+) -> Result<ArrayRef> {
+    let offsets = OffsetBuffer::<i32>::from_lengths(lengths);
+    let list = ListArray::try_new(list_item(item), offsets, values, None).map_err(|source| Error::Arrow {
+        op: "build list column",
+        source,
+    })?;
+    Ok(Arc::new(list))
+}
+
+/// A `List<Float64>` column, one list per item.
+pub(crate) fn f64_list_column<'a, T: 'a>(
+    items: impl Iterator<Item = &'a T> + Clone,
+    list: impl Fn(&T) -> &[f64],
+) -> Result<ArrayRef> {
+    let values: Vec<f64> = items.clone().flat_map(|i| list(i).iter().copied()).collect();
+    list_column(
+        DataType::Float64,
+        items.map(|i| list(i).len()),
+        Arc::new(Float64Array::from(values)),
+    )
+}
+
+/// Splits series into per-(hour, cluster) files. Repeated label sets are merged (their items
+/// appended in input order), then `normalize` sorts each series' items by time (and removes
+/// duplicates). Fails, naming the series, when a timestamp lies outside the years keys can name.
+pub(crate) fn split_series<'a, T: Clone + 'a>(
+    input: impl IntoIterator<Item = (&'a Labels, &'a [T])>,
+    ts: impl Fn(&T) -> TimestampMs,
+    normalize: impl Fn(&mut Vec<T>),
+) -> Result<Vec<FileRows<T>>> {
+    let mut index: HashMap<&Labels, usize> = HashMap::new();
+    let mut merged: Vec<(&Labels, Vec<T>)> = Vec::new();
+    for (labels, items) in input {
+        if items.is_empty() {
+            continue;
+        }
+        match index.get(labels) {
+            Some(&i) => merged[i].1.extend_from_slice(items),
+            None => {
+                index.insert(labels, merged.len());
+                merged.push((labels, items.to_vec()));
+            }
+        }
+    }
+    let mut groups: HashMap<(Hour, String), Vec<SeriesItems<T>>> = HashMap::new();
+    for (labels, mut items) in merged {
+        normalize(&mut items);
+        if let Some(bad) = items.iter().map(&ts).find(|&t| !storable_timestamp(t)) {
+            return Err(Error::InvalidData {
+                reason: format!("series {labels} has timestamp {bad}, outside years 0000-9999"),
+            });
+        }
+        let key = Arc::new(SeriesKey::of(labels));
+        let mut rest = items.as_slice();
+        while let Some(first) = rest.first() {
+            let hour = Hour::of(ts(first));
+            let end = hour.end_ms();
+            let len = rest.partition_point(|i| ts(i) <= end);
+            groups
+                .entry((hour, key.cluster.clone()))
+                .or_default()
+                .push((key.clone(), rest[..len].to_vec()));
+            rest = &rest[len..];
+        }
+    }
+    let mut files: Vec<FileRows<T>> = groups
+        .into_iter()
+        .map(|((hour, cluster), mut series)| {
+            series.sort_unstable_by(|(a, _), (b, _)| (&a.metric, &a.labels_json).cmp(&(&b.metric, &b.labels_json)));
+            FileRows { hour, cluster, series }
+        })
+        .collect();
+    files.sort_unstable_by(|a, b| (a.hour, &a.cluster).cmp(&(b.hour, &b.cluster)));
+    Ok(files)
+}
+
+/// Stable-sorts by time and keeps the last item given for each timestamp (a later write wins).
+pub(crate) fn keep_last_per_timestamp<T>(items: &mut Vec<T>, ts: impl Fn(&T) -> TimestampMs) {
+    if items.windows(2).all(|w| ts(&w[0]) < ts(&w[1])) {
+        return;
+    }
+    items.reverse();
+    // Stable: among equal timestamps the last given now comes first, and dedup keeps it.
+    items.sort_by_key(&ts);
+    items.dedup_by_key(|i| ts(i));
+}
+
+impl Storage {
+    /// Encodes and uploads `files` of one table, registering each in `catalog` once stored.
+    pub(crate) async fn store_files(
+        &self,
+        catalog: &Catalog,
+        files: Vec<(FileKey, RecordBatch)>,
+        props: WriterProperties,
+    ) -> Result<WriteSummary> {
+        let written: Vec<(String, u64, u64)> = futures::stream::iter(files)
+            .map(|(key, batch)| {
+                let props = props.clone();
+                async move {
+                    let path = key.path();
+                    let name = path.to_string();
+                    let bytes = tokio::task::spawn_blocking(move || writer::encode_batch(&batch, props, &name))
+                        .await
+                        .map_err(|e| Error::Task {
+                            op: "encode parquet file",
+                            reason: e.to_string(),
+                        })??;
+                    let size = bytes.len() as u64;
+                    self.upload(&path, bytes).await?;
+                    let rows = key.rows;
+                    catalog.insert(FileMeta::new(key, size));
+                    Ok::<_, Error>((path.to_string(), rows, size))
+                }
+            })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let mut summary = WriteSummary::default();
+        for (file, rows, bytes) in written {
+            summary.files.push(file);
+            summary.rows += rows;
+            summary.bytes += bytes;
+        }
+        summary.files.sort();
+        Ok(summary)
+    }
+}
+
+/// Gathers the rows of read batches into series: each row's (cluster, metric, labels) key is
+/// resolved to a full label set and checked against the selectors once per distinct key per
+/// batch; rows of series no selector accepts are skipped.
+#[derive(Debug)]
+pub(crate) struct SeriesCollector<'s, T> {
+    /// A series is kept when every matcher of any one selector accepts it.
+    selectors: &'s [Vec<Matcher>],
+    index: HashMap<Labels, usize>,
+    pub out: Vec<(Labels, Vec<T>)>,
+}
+
+impl<'s, T> SeriesCollector<'s, T> {
+    pub fn new(selectors: &'s [Vec<Matcher>]) -> Self {
+        Self {
+            selectors,
+            index: HashMap::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Per row of `batch`: the output slot of its series (`None`: not selected) and its timestamp.
+    pub fn rows(&mut self, batch: &RecordBatch, key: &str) -> Result<Vec<(Option<usize>, TimestampMs)>> {
+        let corrupt = |reason: String| Error::Corrupt {
+            key: key.to_string(),
+            reason,
+        };
+        let (ck, cv) = dict_keys(batch, key_col::CLUSTER).map_err(&corrupt)?;
+        let (mk, mv) = dict_keys(batch, key_col::METRIC).map_err(&corrupt)?;
+        let (lk, lv) = dict_keys(batch, key_col::LABELS).map_err(&corrupt)?;
+        let times = batch
+            .column(key_col::TIMESTAMP)
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .filter(|t| t.null_count() == 0)
+            .ok_or_else(|| corrupt("timestamp column has an unexpected type or nulls".into()))?;
+        let mut resolved: HashMap<(i32, i32, i32), Option<usize>> = HashMap::new();
+        let mut out = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let triple = (ck[row], mk[row], lk[row]);
+            let slot = match resolved.get(&triple) {
+                Some(s) => *s,
+                None => {
+                    let text = lv.value(triple.2 as usize);
+                    let rest = schema::parse_labels_json(text).map_err(|e| corrupt(format!("labels {text:?}: {e}")))?;
+                    let mut all: Vec<Label> = rest;
+                    all.push(Label::new(types::METRIC_NAME, mv.value(triple.1 as usize)));
+                    all.push(Label::new(types::CLUSTER, cv.value(triple.0 as usize)));
+                    let s = self.slot(Labels::new(all));
+                    resolved.insert(triple, s);
+                    s
+                }
+            };
+            out.push((slot, times.value(row)));
+        }
+        Ok(out)
+    }
+
+    fn slot(&mut self, labels: Labels) -> Option<usize> {
+        if !self.selectors.iter().any(|m| matches_all(m, &labels)) {
+            return None;
+        }
+        Some(*self.index.entry(labels).or_insert_with_key(|labels| {
+            self.out.push((labels.clone(), Vec::new()));
+            self.out.len() - 1
+        }))
+    }
+}
+
+/// The keys (checked against the dictionary) and values of a `Dictionary(Int32, Utf8)` column.
+pub(crate) fn dict_keys(batch: &RecordBatch, i: usize) -> Result<(&[i32], &StringArray), String> {
+    let d: &DictionaryArray<Int32Type> = batch
+        .column(i)
+        .as_dictionary_opt()
+        .ok_or_else(|| format!("column {i} is not a dictionary"))?;
+    let values = d
+        .values()
+        .as_string_opt::<i32>()
+        .ok_or_else(|| format!("column {i}: dictionary of non-strings"))?;
+    if d.keys().null_count() > 0 || d.keys().values().iter().any(|&k| k < 0 || k as usize >= values.len()) {
+        return Err(format!("column {i}: null or out-of-range dictionary key"));
+    }
+    Ok((d.keys().values(), values))
+}
+
+/// Row `row` of a non-null list column, as a range into its flattened child values.
+pub(crate) fn list_range(list: &ListArray, row: usize) -> std::ops::Range<usize> {
+    let offsets = list.value_offsets();
+    offsets[row] as usize..offsets[row + 1] as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Item(i64, u8);
+
+    #[test]
+    fn series_split_by_hour_and_cluster_and_merge_repeats() {
+        let a = Labels::from_pairs(&[("__name__", "m"), ("cluster", "a"), ("x", "1")]);
+        let b = Labels::from_pairs(&[("__name__", "m"), ("cluster", "b")]);
+        let hour = crate::layout::HOUR_MS;
+        let first = [Item(5, 0), Item(hour + 1, 0)];
+        let again = [Item(5, 1), Item(7, 0)];
+        let other = [Item(3, 0)];
+        let input = [(&a, &first[..]), (&b, &other[..]), (&a, &again[..])];
+        let files = split_series(input, |i| i.0, |v| keep_last_per_timestamp(v, |i| i.0)).unwrap();
+        let shape: Vec<(i64, &str, usize)> = files.iter().map(|f| (f.hour.0, f.cluster.as_str(), f.rows())).collect();
+        assert_eq!(shape, vec![(0, "a", 2), (0, "b", 1), (1, "a", 1)]);
+        assert_eq!(
+            files[0].series[0].1,
+            vec![Item(5, 1), Item(7, 0)],
+            "the later write wins"
+        );
+        assert_eq!(files[0].series[0].0.labels_json, r#"{"x":"1"}"#);
+        let key = files[0].file_key(Table::Exemplars, |i| i.0).unwrap();
+        assert_eq!((key.min_ts, key.max_ts, key.rows, key.cluster.as_str()), (5, 7, 2, "a"));
+
+        let bad = [Item(i64::MAX, 0)];
+        let err = split_series([(&a, &bad[..])], |i| i.0, |_| {}).unwrap_err();
+        assert!(matches!(err, Error::InvalidData { .. }), "{err}");
+    }
+
+    #[test]
+    fn keep_last_per_timestamp_is_stable() {
+        let mut v = vec![Item(2, 0), Item(1, 0), Item(2, 1), Item(1, 2), Item(3, 0)];
+        keep_last_per_timestamp(&mut v, |i| i.0);
+        assert_eq!(v, vec![Item(1, 2), Item(2, 1), Item(3, 0)]);
+    }
+}
