@@ -8,5 +8,6 @@ mod otlp;
 mod prometheus_parity;
 mod promql_conformance;
 mod remote_write;
+mod remote_write_v2;
 mod roles;
 mod signals_recovery;
