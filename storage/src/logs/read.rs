@@ -1,5 +1,5 @@
 //! The parts of a logs-table read that do not depend on what is read: ranged object reads for
-//! the Parquet decoder ([`ObjectReader`]) and the read plan of one file ([`plan`]): row groups
+//! the Parquet decoder (`ObjectReader`) and the read plan of one file (`plan`): row groups
 //! and pages kept by `timestamp` statistics (and `service_name` when a matcher pins it).
 //!
 //! The scan itself ([`super::scan`]) decides which files to open and decodes the rows.

@@ -5,7 +5,7 @@
 //! 1. **Files** by catalog key: time span, and every `cluster` matcher (regexes included) on the
 //!    key's one cluster. No request is made for a skipped file.
 //! 2. **Row groups and pages** by `timestamp` statistics (and `service_name` statistics when a
-//!    matcher pins it), see [`super::read::plan`].
+//!    matcher pins it), see `super::read::plan`.
 //! 3. **Rows**, before anything is materialised, with Parquet row filters over a few projected
 //!    columns: first stream matchers and time on (`cluster`, `labels`, `timestamp`), where the
 //!    matchers run once per distinct dictionary value, not per row; then literal line hints on

@@ -477,7 +477,7 @@ fn grpc_verdict(result: Result<(i64, String), tonic::Status>) -> Attempt {
 #[derive(Debug, Clone)]
 struct Frame(Bytes);
 
-/// A tonic `Channel` that sends each request's [`Frame`] instead of the body the generated
+/// A tonic `Channel` that sends each request's `Frame` instead of the body the generated
 /// client built, flagged `grpc-encoding: gzip` when the frames are gzipped.
 #[derive(Debug, Clone)]
 pub struct PreEncoded {
