@@ -9,6 +9,8 @@
 #   CLUSTERS=3 CONNECTIONS=4 SEED=1 COMPRESSION=gzip            common workload knobs
 #   METRICS_PODS=300 METRICS_ROUNDS=60 (15 s apart)             metrics: pods per cluster, exports
 #   LOGS_PODS=200 LOGS_SECONDS=120 LOGS_RATE=5000               logs: pods, seconds, records/s per cluster
+#   START_MS=<derived>  first timestamp; by default the start of the hour before the workload's
+#                     span ends just before now (one hourly partition per run)
 #   PERF=0            1: `perf record -e cpu-clock -g` the server during each replay (top symbols
 #                     land in the JSON and in <scenario>/perf.txt next to RESULTS)
 #   TRIBUTARY_BIN=target/release/tributary   LOADGEN_BIN=target/release/tributary-loadgen
@@ -106,9 +108,15 @@ run_scenario() {
     [[ $transport == grpc ]] && endpoint="http://127.0.0.1:$grpc_port"
     local shape=(--pods "$METRICS_PODS" --rounds "$METRICS_ROUNDS")
     [[ $signal == logs ]] && shape=(--pods "$LOGS_PODS" --rounds "$LOGS_SECONDS" --records-per-second "$LOGS_RATE")
+    # Data starts on the hour before the span that ends just before now, so every run fills one
+    # hourly partition: stored sizes do not depend on when the run happens to cross an hour.
+    local span_ms=$(((METRICS_ROUNDS + 1) * 15000)) start_ms
+    [[ $signal == logs ]] && span_ms=$(((LOGS_SECONDS + 1) * 1000))
+    start_ms=${START_MS:-$((($(date +%s%3N) - span_ms) / 3600000 * 3600000))}
+    ((span_ms <= 3600000)) || log "$TARGET: the workload spans more than an hour; it fills several partitions"
     local loadgen=("$LOADGEN_BIN" otlp --endpoint "$endpoint" --transport "$transport" --signal "$signal"
         --clusters "$CLUSTERS" "${shape[@]}" --connections "$CONNECTIONS" --seed "$SEED"
-        --compression "$COMPRESSION" --server-pid "$SERVER_PID" --output "$DIR/loadgen.json")
+        --compression "$COMPRESSION" --start-ms "$start_ms" --server-pid "$SERVER_PID" --output "$DIR/loadgen.json")
     log "$TARGET: ${loadgen[*]}"
     local status=ok reason="" perf_pid=""
     if [[ $PERF == 1 ]]; then
@@ -133,10 +141,16 @@ run_scenario() {
     fi
     alive "$SERVER_PID" || fail "server exited during ingest; log tail: $(tail -n 5 "$DIR/server.log" | tr '\n' ' ')"
 
-    # What the ingest left on disk (WAL and anything already written), before the flush.
-    local wal_bytes live_bytes
-    wal_bytes=$(bytes_of "$DIR/data/wal")
+    # Bytes appended to the WAL since start (the server's own counter: size-triggered head
+    # flushes truncate the WAL during long log runs, so its size on disk undercounts), and what
+    # the ingest left on disk before the final flush.
+    local wal_bytes wal_disk live_bytes
+    wal_bytes=$(curl -fsS --max-time 10 "$BASE/metrics" | awk '$1 == "tributary_wal_bytes" { printf "%.0f\n", $2 }')
+    [[ -n $wal_bytes ]] || fail "no tributary_wal_bytes in $BASE/metrics"
+    wal_disk=$(bytes_of "$DIR/data/wal")
     live_bytes=$(bytes_of "$DIR/data")
+    local auto_flushes
+    auto_flushes=$(grep -c 'flushed head to parquet' "$DIR/server.log" || true)
     log "$TARGET: flushing"
     curl -fsS -X POST --max-time "$PERSIST_TIMEOUT" "$BASE/api/v1/admin/flush" >/dev/null ||
         fail "POST /api/v1/admin/flush failed"
@@ -147,17 +161,19 @@ run_scenario() {
     ((stored > 0)) || fail "nothing but the WAL in $DIR/data after the flush: $tables"
     local cpu_after peak_after
     cpu_after=$(awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / tck }' "/proc/$SERVER_PID/stat")
-    peak_after=$(awk '/^VmHWM:/ { printf "%d\n", $2 * 1024 }' "/proc/$SERVER_PID/status")
+    # %.0f, not %d: mawk's %d saturates at 2^31-1, i.e. at 2 GiB.
+    peak_after=$(awk '/^VmHWM:/ { printf "%.0f\n", $2 * 1024 }' "/proc/$SERVER_PID/status")
     stop_server
 
     local top='[]'
     if [[ -s $DIR/perf.txt ]]; then
-        top=$(awk '{ p = $1; sub(/%/, "", p); $1 = ""; sub(/^ +/, ""); print p "\t" $0 }' "$DIR/perf.txt" |
+        top=$(awk '{ p = $1; sub(/%/, "", p); $1 = ""; sub(/^ +/, ""); sub(/ +- -$/, ""); print p "\t" $0 }' "$DIR/perf.txt" |
             jq -R -s 'split("\n") | map(select(length > 0) | split("\t") | {percent: (.[0] | tonumber), symbol: .[1]})')
     fi
     jq -n --arg scenario "$scenario" --arg version "$VERSION" --arg status "$status" --arg reason "$reason" \
         --arg server_cmd "$(cat "$DIR/server.cmd")" --arg loadgen_cmd "${loadgen[*]}" --arg load_after "$load_after" \
-        --argjson wal "$wal_bytes" --argjson live "$live_bytes" --argjson tables "$tables" --argjson stored "$stored" \
+        --argjson wal "$wal_bytes" --argjson wal_disk "$wal_disk" --argjson live "$live_bytes" \
+        --argjson auto_flushes "${auto_flushes:-0}" --argjson tables "$tables" --argjson stored "$stored" \
         --argjson cpu_after "$cpu_after" --argjson peak_after "$peak_after" --argjson perf_top "$top" \
         --slurpfile lg "$DIR/loadgen.json" '
         $lg[0] as $l | ($l.items_acked) as $n |
@@ -170,7 +186,8 @@ run_scenario() {
          peak_rss_bytes: $l.server.peak_rss_bytes,
          wire_bytes_per_item: $l.pregenerated.body_bytes_per_item,
          protobuf_bytes_per_item: $l.pregenerated.raw_bytes_per_item,
-         wal_bytes: $wal, wal_bytes_per_item: per($wal), live_bytes: $live,
+         wal_bytes: $wal, wal_bytes_per_item: per($wal), wal_bytes_on_disk_before_flush: $wal_disk,
+         live_bytes: $live, head_flushes_during_ingest: $auto_flushes,
          stored: {bytes: $stored, bytes_per_item: per($stored), tables_after_flush: $tables,
                   method: "du -sb of every DATA_DIR subdirectory but wal/ after POST /api/v1/admin/flush"},
          including_flush: {cpu_seconds: ($cpu_after - $l.server.cpu_seconds_before),
@@ -237,7 +254,7 @@ def mib: if . == null then "n/a" else (. / 1048576 | r(0)) + " MiB" end;
   else "| \(.scenario) | **FAILED** | \(.reason) | | | | | | | | |" end),
 "",
 (.scenarios[] | select(.loadgen != null) |
-  "- \(.scenario)\(if .status != "ok" then " (FAILED: \(.reason))" else "" end): \(.loadgen.items_acked | big) \(.item) acked in \(.loadgen.requests) requests (\(.loadgen.pregenerated.items_per_request | r(0)) per request, \(.protobuf_bytes_per_item | r(1)) B/item protobuf), \(.loadgen.retries) retries, load average after \(.loadavg_after); tables after flush \(.stored.tables_after_flush | tostring); CPU-s per 1M incl. flush \(.including_flush.cpu_s_per_million_items | r(2)), peak RSS after flush \(.including_flush.peak_rss_bytes | mib)\(if (.perf_top | length) > 0 then "; top symbols: " + ([.perf_top[:6][] | "\(.percent)% \(.symbol)"] | join(", ")) else "" end)."),
+  "- \(.scenario)\(if .status != "ok" then " (FAILED: \(.reason))" else "" end): \(.loadgen.items_acked | big) \(.item) acked in \(.loadgen.requests) requests (\(.loadgen.pregenerated.items_per_request | r(0)) per request, \(.protobuf_bytes_per_item | r(1)) B/item protobuf), \(.loadgen.retries) retries, \(.head_flushes_during_ingest) size-triggered head flushes during ingest, load average after \(.loadavg_after); tables after flush \(.stored.tables_after_flush | tostring); CPU-s per 1M incl. flush \(.including_flush.cpu_s_per_million_items | r(2)), peak RSS after flush \(.including_flush.peak_rss_bytes | mib)\(if (.perf_top | length) > 0 then "; top symbols: " + ([.perf_top[:6][] | "\(.percent)% \(.symbol)"] | join(", ")) else "" end)."),
 "",
 "JSON: '"$RESULTS"'"
 ' "$RESULTS"

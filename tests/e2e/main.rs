@@ -3,6 +3,8 @@
 mod architecture;
 mod crash_recovery;
 mod harness;
+mod loki;
+mod loki_tail;
 mod object_store;
 mod otlp;
 mod prometheus_parity;

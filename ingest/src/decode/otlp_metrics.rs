@@ -32,10 +32,10 @@ use std::borrow::Cow;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use opentelemetry_proto::tonic::metrics::v1::{
+use tributary_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use tributary_proto::otlp::common::v1::KeyValue;
+use tributary_proto::otlp::metrics::v1::metric::Data;
+use tributary_proto::otlp::metrics::v1::{
     AggregationTemporality, DataPointFlags, ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint,
     ResourceMetrics, SummaryDataPoint, exemplar, number_data_point,
 };
@@ -598,7 +598,7 @@ impl Translator<'_, '_> {
     fn add_exemplars(
         &mut self,
         series: &Labels,
-        list: &[opentelemetry_proto::tonic::metrics::v1::Exemplar],
+        list: &[tributary_proto::otlp::metrics::v1::Exemplar],
         ts: TimestampMs,
     ) {
         let exemplars = self.exemplars_of(list, ts);
@@ -612,7 +612,7 @@ impl Translator<'_, '_> {
     /// within OpenMetrics' 128 runes.
     fn exemplars_of(
         &self,
-        list: &[opentelemetry_proto::tonic::metrics::v1::Exemplar],
+        list: &[tributary_proto::otlp::metrics::v1::Exemplar],
         point_ts: TimestampMs,
     ) -> Vec<Exemplar> {
         let max_value = self.opts.limits.max_label_value_bytes;

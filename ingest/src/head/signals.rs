@@ -190,8 +190,33 @@ impl ActiveSignals {
     }
 }
 
+/// What a record costs in memory: the struct, every string's bytes, and the allocator's
+/// overhead per heap allocation (about 16 B each). Counting only the body and attributes
+/// undercounted by 2-3x, so `head.max_log_bytes` let the process grow far past it.
 fn log_size(r: &LogRecord) -> usize {
-    r.body.len() + r.attributes.len() + r.resource_attributes.len() + 64
+    const PER_ALLOCATION: usize = 16;
+    let strings = [
+        &r.severity_text,
+        &r.body,
+        &r.trace_id,
+        &r.span_id,
+        &r.attributes,
+        &r.resource_attributes,
+        &r.scope_name,
+        &r.scope_version,
+        &r.event_name,
+    ];
+    let text: usize = strings
+        .iter()
+        .filter(|s| s.capacity() > 0)
+        .map(|s| s.capacity() + PER_ALLOCATION)
+        .sum();
+    let labels: usize = r
+        .labels
+        .iter()
+        .map(|l| std::mem::size_of_val(l) + l.name.capacity() + l.value.capacity() + 2 * PER_ALLOCATION)
+        .sum();
+    std::mem::size_of::<LogRecord>() + text + labels + PER_ALLOCATION
 }
 
 #[cfg(test)]
@@ -211,6 +236,28 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    #[test]
+    fn log_bytes_count_every_string_label_and_the_record_itself() {
+        let r = LogRecord {
+            labels: Labels::from_pairs(&[("cluster", "prod-eu-1"), ("service_name", "checkout")]),
+            body: "x".repeat(1000),
+            attributes: r#"{"k":"v"}"#.into(),
+            resource_attributes: "r".repeat(300),
+            trace_id: "a".repeat(32),
+            ..Default::default()
+        };
+        let strings = 1000 + 9 + 300 + 32 + "cluster".len() + "prod-eu-1".len() + "service_name".len() + 8;
+        let size = log_size(&r);
+        assert!(size >= strings + std::mem::size_of::<LogRecord>(), "{size}");
+        assert!(size < strings + std::mem::size_of::<LogRecord>() + 400, "{size}");
+        let active = ActiveSignals::default();
+        active.append(SignalBlock {
+            logs: vec![r.clone(), r],
+            ..Default::default()
+        });
+        assert_eq!(active.log_bytes(), 2 * size);
     }
 
     #[test]

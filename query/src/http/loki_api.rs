@@ -21,8 +21,10 @@ use tributary_storage::read::Direction;
 use tributary_storage::types::{Labels, TimestampMs};
 
 use crate::error::{Error, ErrorKind};
-use crate::logql::{LogqlEngine, LogqlResult, LogqlValue, QueryStats, RangeQuery};
+use crate::logql::{LogqlEngine, LogqlResult, LogqlValue, QueryStats, RangeQuery, Stream};
 use crate::promql::format_value;
+
+mod tail;
 
 /// The Loki version reported to clients that gate features on it.
 const LOKI_COMPATIBLE_VERSION: &str = "3.0.0";
@@ -42,6 +44,7 @@ pub fn loki_router(engine: Arc<LogqlEngine>) -> Router {
         .route("/loki/api/v1/index/stats", get(index_stats).post(index_stats))
         .route("/loki/api/v1/status/buildinfo", get(build_info))
         .route("/loki/api/v1/format_query", get(format_query).post(format_query))
+        .route("/loki/api/v1/tail", get(tail::tail))
         .with_state(engine)
 }
 
@@ -295,27 +298,7 @@ fn render_result(r: &LogqlResult) -> String {
     out.push_str(r.value.result_type());
     out.push_str(r#"","result":"#);
     match &r.value {
-        LogqlValue::Streams(streams) => {
-            out.push('[');
-            for (i, s) in streams.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(r#"{"stream":"#);
-                write_labels(&mut out, &s.labels);
-                out.push_str(r#","values":["#);
-                for (j, e) in s.entries.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    let _ = write!(out, r#"["{}","#, e.timestamp);
-                    out.push_str(&quote(&e.line));
-                    out.push(']');
-                }
-                out.push_str("]}");
-            }
-            out.push(']');
-        }
+        LogqlValue::Streams(streams) => write_streams(&mut out, streams),
         LogqlValue::Matrix(series) => {
             out.push('[');
             for (i, s) in series.iter().enumerate() {
@@ -355,6 +338,29 @@ fn render_result(r: &LogqlResult) -> String {
     write_stats(&mut out, &r.stats);
     out.push_str("}}");
     out
+}
+
+/// `[{"stream":{labels},"values":[["<ns>","<line>"],...]},...]`.
+fn write_streams(out: &mut String, streams: &[Stream]) {
+    out.push('[');
+    for (i, s) in streams.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"stream":"#);
+        write_labels(out, &s.labels);
+        out.push_str(r#","values":["#);
+        for (j, e) in s.entries.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, r#"["{}","#, e.timestamp);
+            out.push_str(&quote(&e.line));
+            out.push(']');
+        }
+        out.push_str("]}");
+    }
+    out.push(']');
 }
 
 /// The `summary` part of Loki's statistics, which Grafana shows in the query inspector.

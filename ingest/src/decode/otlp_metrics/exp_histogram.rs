@@ -13,8 +13,8 @@
 //! span (the rule Prometheus's client and OTLP translator use). The bucket counts are absolute
 //! floats, as [`HistogramSample`] requires.
 
-use opentelemetry_proto::tonic::metrics::v1::ExponentialHistogramDataPoint;
-use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
+use tributary_proto::otlp::metrics::v1::ExponentialHistogramDataPoint;
+use tributary_proto::otlp::metrics::v1::exponential_histogram_data_point::Buckets;
 use tributary_storage::signals::{BucketSpan, HistogramSample, ResetHint};
 use tributary_storage::types::{STALE_NAN_BITS, TimestampMs};
 

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+use tributary_proto::otlp::common::v1::{AnyValue, any_value};
 
 /// A sender's string as reasons quote it: at most 100 bytes (cut at a character boundary, marked
 /// with `...`), so an oversized name cannot bloat the response.
@@ -348,7 +348,7 @@ fn write_json_string(s: &str, out: &mut String) {
 mod tests {
     use super::*;
     use MetricKind::*;
-    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValue, KeyValueList};
+    use tributary_proto::otlp::common::v1::{ArrayValue, KeyValue, KeyValueList};
 
     /// Expectations from Prometheus's `otlptranslator` tests (`normalizeName`,
     /// `BuildCompliantMetricName`, `MetricNamer.Build`), strategy UnderscoreEscapingWithSuffixes.

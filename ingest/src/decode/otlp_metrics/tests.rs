@@ -1,15 +1,15 @@
 //! End-to-end tests of the OTLP metrics translation: requests built with the generated
 //! `opentelemetry-proto` types, checked against what Prometheus's OTLP receiver stores.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::metrics::v1::exponential_histogram_data_point::Buckets;
-use opentelemetry_proto::tonic::metrics::v1::summary_data_point::ValueAtQuantile;
-use opentelemetry_proto::tonic::metrics::v1::{
-    Exemplar as OtlpExemplar, ExponentialHistogram, Gauge, Histogram, ResourceMetrics, ScopeMetrics, Sum, Summary,
-};
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use proptest::prelude::*;
 use prost::Message;
+use tributary_proto::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use tributary_proto::otlp::metrics::v1::exponential_histogram_data_point::Buckets;
+use tributary_proto::otlp::metrics::v1::summary_data_point::ValueAtQuantile;
+use tributary_proto::otlp::metrics::v1::{
+    Exemplar as OtlpExemplar, ExponentialHistogram, Gauge, Histogram, ResourceMetrics, ScopeMetrics, Sum, Summary,
+};
+use tributary_proto::otlp::resource::v1::Resource;
 use tributary_storage::signals::BucketSpan;
 use tributary_storage::types::is_stale_nan;
 
