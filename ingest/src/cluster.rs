@@ -15,7 +15,27 @@ use base64::Engine as _;
 
 use crate::config::IngestConfig;
 use crate::error::{Error, Result};
+use tributary_storage::layout::escape_cluster;
 use tributary_storage::types::{CLUSTER, EXPORTED_CLUSTER};
+
+/// The longest cluster name accepted from a sender, counted in bytes once percent-escaped into
+/// an object-key segment ([`escape_cluster`]). File systems refuse path segments over 255
+/// bytes, and a cluster that cannot be written would make every flush fail, so it is refused
+/// here, at the edge, with the rest of the request's data kept.
+pub const MAX_CLUSTER_SEGMENT_BYTES: usize = 200;
+
+/// Why a cluster name sent by a client (label, attribute or header) cannot be stored, if so.
+pub fn check_cluster(value: &str) -> std::result::Result<(), String> {
+    let escaped = escape_cluster(value).len();
+    if escaped > MAX_CLUSTER_SEGMENT_BYTES {
+        return Err(format!(
+            "cluster name of {} bytes is too long: at most {MAX_CLUSTER_SEGMENT_BYTES} bytes once percent-escaped \
+             for object keys (this one is {escaped})",
+            value.len()
+        ));
+    }
+    Ok(())
+}
 
 /// What a request says about its cluster, before looking at any series.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,6 +99,9 @@ impl ClusterContext {
                 let v = v
                     .to_str()
                     .map_err(|_| Error::InvalidInput(format!("header {} is not valid ASCII", cfg.cluster_header)))?;
+                if !v.is_empty() {
+                    check_cluster(v).map_err(|r| Error::InvalidInput(format!("header {}: {r}", cfg.cluster_header)))?;
+                }
                 (!v.is_empty()).then(|| v.to_string())
             }
             None => None,
@@ -99,7 +122,7 @@ impl ClusterContext {
                 exported: o,
             }),
             (Some(t), None) => Ok(Stamp::Insert(t)),
-            (None, Some(_)) => Ok(Stamp::Keep),
+            (None, Some(o)) => check_cluster(o).map(|()| Stamp::Keep),
             (None, None) => match &self.header_cluster {
                 Some(h) => Ok(Stamp::Insert(h)),
                 None => Err(
@@ -199,5 +222,27 @@ mod tests {
         assert_eq!(hdr.stamp(&own).unwrap(), Stamp::Keep);
         assert_eq!(hdr.stamp(&bare).unwrap(), Stamp::Insert("h"));
         assert!(none.stamp(&bare).is_err());
+    }
+
+    /// A cluster is a path segment of every object key; one too long for a file system would
+    /// make every flush fail, so it is refused per series, and in a header for the request.
+    #[test]
+    fn overlong_clusters_are_refused_at_the_edge() {
+        let ok = "c".repeat(MAX_CLUSTER_SEGMENT_BYTES);
+        assert!(check_cluster(&ok).is_ok());
+        assert!(check_cluster(&"c".repeat(MAX_CLUSTER_SEGMENT_BYTES + 1)).is_err());
+        // Escaping triples non-ASCII bytes: 70 two-byte runes are 420 bytes escaped.
+        let escaped = "é".repeat(70);
+        assert!(check_cluster(&escaped).unwrap_err().contains("percent-escaped"));
+        let none = ClusterContext::default();
+        let long = "x".repeat(300);
+        assert!(none.stamp(&[("cluster", long.as_str())]).is_err());
+        assert_eq!(none.stamp(&[("cluster", ok.as_str())]).unwrap(), Stamp::Keep);
+        let mut h = HeaderMap::new();
+        h.insert("x-tributary-cluster", long.parse().unwrap());
+        assert!(matches!(
+            ClusterContext::from_request(&h, &cfg()),
+            Err(Error::InvalidInput(_))
+        ));
     }
 }

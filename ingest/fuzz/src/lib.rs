@@ -3,6 +3,9 @@
 //! The checks live here so that a batch decoded straight off the network (`remote_write`,
 //! `remote_write_v2`) and one decoded during WAL replay (`wal_record`) are held to the same
 //! promises. Each check panics, which libFuzzer reports as a crash with the input that caused it.
+//! The OTLP checks (`otlp_metrics`, `otlp_logs`) are in [`otlp`].
+
+pub mod otlp;
 
 use std::collections::{HashMap, HashSet};
 
@@ -276,12 +279,12 @@ fn check_series_labels(labels: &[(&str, &str)], ctx: &ClusterContext, limits: &L
     }
 }
 
-fn check_owned_labels(labels: &Labels, ctx: &ClusterContext, limits: &Limits) {
+pub(crate) fn check_owned_labels(labels: &Labels, ctx: &ClusterContext, limits: &Limits) {
     let pairs: Vec<(&str, &str)> = labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
     check_series_labels(&pairs, ctx, limits);
 }
 
-fn check_signals(
+pub(crate) fn check_signals(
     histograms: &[HistogramSeries],
     exemplars: &[ExemplarSeries],
     metadata: &[MetricMetadata],
@@ -305,7 +308,10 @@ fn check_signals(
         for x in &e.exemplars {
             assert!((MIN_STORABLE_MS..=MAX_STORABLE_MS).contains(&x.timestamp), "{x:?}");
             let chars: usize = x.labels.iter().map(|l| l.name.len() + l.value.chars().count()).sum();
-            assert!(chars <= 128, "{x:?}");
+            assert!(
+                chars <= 128,
+                "exemplar labels over 128 runes (OpenMetrics, Prometheus): {x:?}"
+            );
             assert!(x.labels.iter().all(|l| is_label_name(&l.name)), "{x:?}");
         }
     }
@@ -397,7 +403,7 @@ fn count_v2(buf: &[u8]) -> Sent {
     sent
 }
 
-fn is_label_name(s: &str) -> bool {
+pub(crate) fn is_label_name(s: &str) -> bool {
     matches!(s.as_bytes().first(), Some(c) if c.is_ascii_alphabetic() || *c == b'_')
         && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }

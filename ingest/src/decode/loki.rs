@@ -176,7 +176,11 @@ fn stream_labels(mut pairs: Vec<(String, String)>, ctx: &ClusterContext, opts: &
         return Err("at least one label pair is required per stream".to_string());
     }
     let mut refs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    let stamp = ctx.stamp(&refs).map_err(|_| {
+    let has_cluster = refs.iter().any(|(n, _)| *n == tributary_storage::types::CLUSTER);
+    let stamp = ctx.stamp(&refs).map_err(|reason| {
+        if has_cluster {
+            return reason;
+        }
         "stream has no cluster: add a `cluster` label to the stream (Promtail: clients[].external_labels; \
          Alloy: loki.write's external_labels), send the X-Tributary-Cluster header (or the configured \
          cluster_header), or authenticate with a token mapped to a cluster"

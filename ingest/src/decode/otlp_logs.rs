@@ -203,7 +203,10 @@ impl Resource {
                 labels.push(Label::new(EXPORTED_CLUSTER, own));
             }
             (Some(token), _) => labels.push(Label::new(CLUSTER, token.as_str())),
-            (None, Some(own)) => labels.push(Label::new(CLUSTER, own)),
+            (None, Some(own)) => {
+                crate::cluster::check_cluster(&own)?;
+                labels.push(Label::new(CLUSTER, own));
+            }
             (None, None) => match &ctx.header_cluster {
                 Some(h) => labels.push(Label::new(CLUSTER, h.as_str())),
                 None => {

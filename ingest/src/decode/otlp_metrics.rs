@@ -433,8 +433,8 @@ impl Translator<'_, '_> {
         if !stale {
             for e in self.exemplars_of(&p.exemplars, ts) {
                 // Prometheus: the first (lowest) bucket whose upper bound is >= the value.
-                if let Some((_, labels)) = bounds.iter().find(|(bound, _)| e.value <= *bound) {
-                    self.exemplars.entry(labels.clone()).or_default().push(e);
+                if let Some(&(_, i)) = bounds.iter().find(|(bound, _)| e.value <= *bound) {
+                    self.exemplars.entry(out[i].0.clone()).or_default().push(e);
                 }
             }
         }
@@ -446,14 +446,16 @@ impl Translator<'_, '_> {
     }
 
     /// An explicit-bucket histogram point's series and values, plus each bucket's bound and
-    /// labels (ascending, `+Inf` last) for placing exemplars; or why they cannot be stored.
+    /// index in those series (ascending, `+Inf` last) for placing exemplars; or why they cannot
+    /// be stored. Indexes, not label sets: cloning every bucket's labels for the rare exemplar
+    /// doubled the allocations of the whole translation.
     fn histogram_series(
         &self,
         f: &Family<'_>,
         base: &[Label],
         p: &HistogramDataPoint,
         stale: bool,
-    ) -> Result<(PointSeries, Vec<(f64, Labels)>), String> {
+    ) -> Result<(PointSeries, Vec<(f64, usize)>), String> {
         check_explicit_buckets(p).map_err(|r| format!("metric {:?}: {r}", f.otlp_name))?;
         let v = |x: f64| if stale { f64::from_bits(STALE_NAN_BITS) } else { x };
         let mut out = Vec::with_capacity(p.explicit_bounds.len() + 3);
@@ -471,12 +473,12 @@ impl Translator<'_, '_> {
             for (bound, count) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
                 cumulative = cumulative.saturating_add(*count);
                 let labels = self.series_labels(f, base, &bucket, Some(("le", go_float(*bound))))?;
-                bounds.push((*bound, labels.clone()));
+                bounds.push((*bound, out.len()));
                 out.push((labels, v(cumulative as f64)));
             }
         }
         let inf = self.series_labels(f, base, &bucket, Some(("le", go_float(f64::INFINITY))))?;
-        bounds.push((f64::INFINITY, inf.clone()));
+        bounds.push((f64::INFINITY, out.len()));
         out.push((inf, v(p.count as f64)));
         Ok((out, bounds))
     }
@@ -631,7 +633,8 @@ impl Translator<'_, '_> {
                 for kv in &e.filtered_attributes {
                     let Ok(name) = label_name(&kv.key) else { continue };
                     let value = any_value_string(kv.value.as_ref());
-                    runes += kv.key.chars().count() + value.chars().count();
+                    // Count the name as stored: normalising can lengthen it (`0` → `key_0`).
+                    runes += name.chars().count() + value.chars().count();
                     if !name.starts_with("__") && value.len() <= max_value {
                         attrs.push(Label { name, value });
                     }
@@ -888,7 +891,7 @@ fn decide_cluster(ctx: &ClusterContext, own: Option<String>) -> Result<(String, 
         (Some(t), Some(o)) if t == o => Ok((o, None)),
         (Some(t), Some(o)) => Ok((t.to_string(), Some(o))),
         (Some(t), None) => Ok((t.to_string(), None)),
-        (None, Some(o)) => Ok((o, None)),
+        (None, Some(o)) => crate::cluster::check_cluster(&o).map(|()| (o, None)),
         (None, None) => match ctx.header_cluster.as_deref().filter(|h| !h.is_empty()) {
             Some(h) => Ok((h.to_string(), None)),
             None => Err(

@@ -1355,3 +1355,22 @@ fn encoded_valid_requests_with_flipped_bytes_translate_safely() {
         }
     }
 }
+
+/// Found by the `otlp_metrics` fuzz target: the rune budget counts label names as stored.
+#[test]
+fn exemplar_rune_limit_counts_normalised_names() {
+    let mut p = num(T0, 5.0, &[]);
+    let long = "v".repeat(127);
+    p.exemplars = vec![OtlpExemplar {
+        trace_id: vec![],
+        span_id: vec![],
+        ..exemplar(1.0, 0, &[("0", &long)])
+    }];
+    let req = request(&[], vec![gauge("g", "", vec![p])]);
+    let t = translate(&req, &header("c"), &opts());
+    assert_invariants(&t);
+    assert!(
+        t.exemplars[0].exemplars[0].labels.is_empty(),
+        "132 runes once named key_0"
+    );
+}
