@@ -6,9 +6,11 @@
 //! cargo run --release -p tributary-storage --features test-util --example log_scan -- --gb 5 --dir /tmp/logscan
 //! ```
 //!
-//! The data is written once (a `workload.txt` in `--dir` records it; a second run reuses it).
-//! Generation is not timed. Reported CPU time is the whole process's user + system time from
-//! `/proc/self/stat` (all threads), so "GB/s per core" = body bytes scanned / CPU seconds.
+//! The data is written once (a `workload.txt` in `--dir` records it with the generator's version;
+//! a second run reuses it, and refuses a directory written by another version). Generation is
+//! not timed; `--generate-only` writes the data and exits (benches/compare/logql.sh uses it).
+//! Reported CPU time is the whole process's user + system time from `/proc/self/stat` (all
+//! threads), so "GB/s per core" = body bytes scanned / CPU seconds.
 //! The files are read through the OS page cache once warm: this measures decoding and
 //! filtering, not the disk.
 
@@ -103,8 +105,10 @@ fn streams() -> Vec<Stream> {
     out
 }
 
-/// One log line of a realistic mix: access logs, JSON and logfmt application logs; about 0.6%
-/// mention "timeout" (the needle of the filter benchmark).
+/// One log line of a realistic mix: access logs, JSON and logfmt application logs. About 1.0%
+/// mention "timeout" (the needle of the filter benchmark): 0.6% are logfmt `level=error` lines
+/// and 0.4% JSON error lines with a 5xx `status`, which issue 5's example
+/// `{...} |= "timeout" | json | status >= 500` finds. Both kinds also contain "error".
 fn line(rng: &mut Rng, s: &Stream, ts: i64) -> (String, i32, &'static str) {
     let secs = (ts - T0) / 1_000_000_000;
     let (mm, ss, ms) = (secs / 60 % 60, secs % 60, (ts / 1_000_000) % 1000);
@@ -149,6 +153,18 @@ fn line(rng: &mut Rng, s: &Stream, ts: i64) -> (String, i32, &'static str) {
             9,
             "INFO",
         ),
+        501..=504 => (
+            format!(
+                r#"{{"level":"error","ts":"2026-01-01T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z","caller":"server/handler.go:97","msg":"upstream timeout","service":"{}","method":"POST","path":"{path}","status":{},"upstream":"{}","error":"context deadline exceeded","duration_ms":{}.{},"trace_id":"{id:032x}"}}"#,
+                s.service,
+                [504, 504, 504, 503][rng.below(4)],
+                UPSTREAMS[rng.below(UPSTREAMS.len())],
+                30_000 + rng.below(50),
+                rng.below(10)
+            ),
+            17,
+            "ERROR",
+        ),
         _ => (
             format!(
                 r#"{{"level":"info","ts":"2026-01-01T{hh:02}:{mm:02}:{ss:02}.{ms:03}Z","caller":"server/handler.go:142","msg":"request completed","service":"{}","method":"GET","path":"{path}","status":200,"duration_ms":{}.{},"trace_id":"{id:032x}"}}"#,
@@ -162,6 +178,11 @@ fn line(rng: &mut Rng, s: &Stream, ts: i64) -> (String, i32, &'static str) {
     }
 }
 
+/// Version of the generated lines, written into `workload.txt`. Bump it whenever `line()` or
+/// `streams()` change, so a directory holding an older workload is refused rather than measured.
+/// (v1 files hold only the three counts; v2 added the JSON 5xx timeout lines.)
+const WORKLOAD_VERSION: &str = "v2";
+
 /// What was generated (kept in `workload.txt` so later runs can skip generation).
 #[derive(Debug, Clone, Copy, Default)]
 struct Workload {
@@ -172,20 +193,46 @@ struct Workload {
 }
 
 impl Workload {
-    fn load(dir: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(dir.join("workload.txt")).ok()?;
-        let mut it = text.split_whitespace().map(|v| v.parse::<u64>().ok());
-        Some(Self {
-            lines: it.next()??,
-            body_bytes: it.next()??,
-            raw_bytes: it.next()??,
-        })
+    /// `None` when `dir` holds no workload yet; an error when it holds another version's (writing
+    /// the new one next to it would mix both).
+    fn load(dir: &Path) -> Result<Option<Self>, Box<dyn std::error::Error>> {
+        let path = dir.join("workload.txt");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let version = fields.get(3).copied().unwrap_or("v1");
+        if version != WORKLOAD_VERSION {
+            return Err(format!(
+                "{} holds a workload of generator {version}, this one writes {WORKLOAD_VERSION}: \
+                 delete {} (or pass another --dir) to regenerate",
+                path.display(),
+                dir.display()
+            )
+            .into());
+        }
+        let num = |i: usize| -> Result<u64, Box<dyn std::error::Error>> {
+            let f = fields
+                .get(i)
+                .ok_or_else(|| format!("{} is truncated", path.display()))?;
+            Ok(f.parse()?)
+        };
+        Ok(Some(Self {
+            lines: num(0)?,
+            body_bytes: num(1)?,
+            raw_bytes: num(2)?,
+        }))
     }
 
     fn save(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::write(
             dir.join("workload.txt"),
-            format!("{} {} {}\n", self.lines, self.body_bytes, self.raw_bytes),
+            format!(
+                "{} {} {} {WORKLOAD_VERSION}\n",
+                self.lines, self.body_bytes, self.raw_bytes
+            ),
         )
     }
 }
@@ -306,22 +353,37 @@ fn dir_bytes(dir: &Path) -> u64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut gb = 5.0f64;
     let mut dir = PathBuf::from("/tmp/logscan");
+    let mut generate_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--gb" => gb = args.next().ok_or("--gb needs a value")?.parse()?,
             "--dir" => dir = PathBuf::from(args.next().ok_or("--dir needs a value")?),
-            other => return Err(format!("unknown argument {other}; usage: log_scan [--gb N] [--dir PATH]").into()),
+            // Used by benches/compare/logql.sh: write the workload if missing, measure nothing.
+            "--generate-only" => generate_only = true,
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; usage: log_scan [--gb N] [--dir PATH] [--generate-only]"
+                )
+                .into());
+            }
         }
     }
     std::fs::create_dir_all(&dir)?;
     let defaults = StorageConfig::default();
-    let workload = match Workload::load(&dir) {
+    let workload = match Workload::load(&dir)? {
         Some(w) => {
             eprintln!("reusing the workload in {}", dir.display());
             w
         }
         None => {
+            if dir_bytes(&dir.join("logs")) > 0 {
+                return Err(format!(
+                    "{} has logs but no workload.txt (an interrupted generation?): delete it to regenerate",
+                    dir.display()
+                )
+                .into());
+            }
             let storage = Storage::open(&defaults, &dir).await?;
             let started = Instant::now();
             let w = generate(&storage, (gb * 1e9) as u64).await?;
@@ -330,6 +392,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             w
         }
     };
+    if generate_only {
+        return Ok(());
+    }
     let probe = Storage::open(&defaults, &dir).await?;
     let stats = probe.logs_stats();
     let on_disk = dir_bytes(&dir.join("logs"));
@@ -369,10 +434,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         limit: None,
         ..everything.clone()
     };
-    let queries: [(&str, &LogRequest, usize); 4] = [
+    // What a LogQL metric query asks for (query/src/logql/eval.rs): the same scan, with a limit of
+    // `max_records + 1` (LogqlConfig's default 50,000,000) to detect an oversized query.
+    let as_metric = LogRequest {
+        limit: Some(50_000_001),
+        ..everything.clone()
+    };
+    let queries: [(&str, &LogRequest, usize); 5] = [
         (
             r#"(a) `{cluster=~".+"} |= "timeout"`, everything, no limit"#,
             &everything,
+            2,
+        ),
+        (
+            r#"(a') `{cluster=~".+"} |= "timeout"`, everything, limit 50,000,001 (a metric query's read)"#,
+            &as_metric,
             2,
         ),
         (
@@ -434,7 +510,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
     for (name, concurrency, m) in rows {
-        let full_scan = m.files_opened == stats.files && name.starts_with("(a)");
+        let full_scan = m.files_opened == stats.files && name.starts_with("(a");
         let (per_core, wall) = if full_scan {
             (
                 format!("{:.2}", gbs(workload.body_bytes, m.cpu)),

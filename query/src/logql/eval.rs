@@ -103,6 +103,9 @@ pub(crate) struct LogWindow {
 /// Reads the lines of `log` in `[start, end)`, newest or oldest first, at most `limit` of them
 /// after the pipeline. The source gets the limit itself when nothing after it can drop a line;
 /// otherwise records are read in chunks, each starting where the previous one ended.
+/// How far a chunk grows (as a multiple of `fetch_chunk`) when the pipeline drops most lines.
+const MAX_CHUNK_GROWTH: usize = 64;
+
 pub(crate) async fn select_streams(
     source: &Arc<dyn LogSource>,
     log: &LogExpr,
@@ -133,6 +136,7 @@ pub(crate) async fn select_streams(
     'fetch: while limit > 0 && req.start < req.end {
         let batch = source.select_logs(&req).await?;
         let asked = req.limit.unwrap_or(usize::MAX);
+        let kept_before = out.len();
         let full = batch.len() >= asked;
         for rec in &batch {
             if boundary.first().is_some_and(|b| b.timestamp == rec.timestamp) && boundary.contains(rec) {
@@ -163,6 +167,9 @@ pub(crate) async fn select_streams(
         if batch.first().is_some_and(|f| f.timestamp == last_ts) {
             // A whole chunk at one timestamp: read more of it at once next time.
             req.limit = Some(asked.saturating_mul(2));
+        } else if out.len() - kept_before < limit - out.len() && asked < MAX_CHUNK_GROWTH * chunk {
+            // The pipeline keeps few lines: fewer scans of bigger chunks (each scan reopens files).
+            req.limit = Some((asked.saturating_mul(2)).min(MAX_CHUNK_GROWTH * chunk));
         }
         boundary = batch.iter().filter(|r| r.timestamp == last_ts).cloned().collect();
         match direction {

@@ -265,9 +265,8 @@ pub(crate) fn eval_filter(f: &LabelFilter, e: &mut Entry) -> bool {
         LabelFilter::Compare {
             label, op, value, kind, ..
         } => {
-            if e.has_error() {
-                return true;
-            }
+            // Loki 3: a line without the label is dropped, whatever error an earlier stage
+            // left on it (Loki 2 let every errored line through numeric filters).
             let Some(text) = e.labels.get(label) else {
                 return false;
             };
@@ -279,8 +278,11 @@ pub(crate) fn eval_filter(f: &LabelFilter, e: &mut Entry) -> bool {
             match parsed {
                 Some(v) => op.apply(v, *value),
                 None => {
-                    let details = format!("cannot convert {text:?} for label {label}");
-                    e.set_error(LABEL_FILTER_ERR, details);
+                    // The first error is the more useful one; keep it.
+                    if !e.has_error() {
+                        let details = format!("cannot convert {text:?} for label {label}");
+                        e.set_error(LABEL_FILTER_ERR, details);
+                    }
                     true
                 }
             }

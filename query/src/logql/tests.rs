@@ -114,13 +114,27 @@ fn l(pairs: &[(&str, &str)]) -> Labels {
 async fn logql_issue_example_with_loki_error_semantics() {
     let q = r#"{cluster=~"prod-.*", service_name="checkout"} |= "timeout" | json | status >= 500"#;
     let streams = logs(&engine(), q, 100, Direction::Backward).await;
-    // The lines that are not JSON keep an `__error__` label (Loki keeps them; the numeric filter
-    // passes lines that already have an error).
+    // The lines that are not JSON get an `__error__` label and no `status`: Loki 3's numeric
+    // filter drops a line without the label, error or not (Loki 2 let errored lines through).
     let errors: Vec<&Stream> = streams
         .iter()
         .filter(|s| s.labels.get("__error__") == Some("JSONParserErr"))
         .collect();
-    assert_eq!(errors.len(), 2);
+    assert!(errors.is_empty(), "{errors:?}");
+    // A label that is there but not a number keeps the line, marked LabelFilterErr unless an
+    // earlier stage's error is already on it.
+    let marked = logs(
+        &engine(),
+        r#"{cluster=~"prod-.*"} | json | msg > 1"#,
+        100,
+        Direction::Backward,
+    )
+    .await;
+    assert!(!marked.is_empty());
+    for s in &marked {
+        let err = s.labels.get("__error__");
+        assert!(matches!(err, Some("LabelFilterErr") | Some("JSONParserErr")), "{s:?}");
+    }
     let ok: Vec<i64> = streams
         .iter()
         .filter(|s| s.labels.get("__error__").is_none())
@@ -341,7 +355,7 @@ async fn logql_direction_limit_and_chunked_reads() {
         fetch_chunk: 1,
         ..LogqlConfig::default()
     };
-    let (e, source) = engine_with(records, cfg);
+    let (e, source) = engine_with(records, cfg.clone());
     for direction in [Direction::Forward, Direction::Backward] {
         let s = logs(&e, r#"{cluster="prod-1"} |~ "time.ut""#, 100, direction).await;
         let mut got: Vec<String> = s
@@ -356,6 +370,25 @@ async fn logql_direction_limit_and_chunked_reads() {
     let s = logs(&e, r#"{cluster="prod-1"} |~ "time.ut""#, 3, Direction::Backward).await;
     assert_eq!(s.iter().map(|s| s.entries.len()).sum::<usize>(), 3);
     assert!(source.requests.lock().unwrap().iter().all(|r| r.limit.is_some()));
+
+    // A filter that keeps nothing: chunks grow (doubling, up to 64 × fetch_chunk) instead of
+    // one scan per chunk of the configured size.
+    let many: Vec<_> = (0..200)
+        .map(|i| record(&[("cluster", "big")], (i + 1) * S, &format!("line {i}")))
+        .collect();
+    let (e, source) = engine_with(many, cfg);
+    let s = logs(&e, r#"{cluster="big"} |~ "never""#, 10, Direction::Backward).await;
+    assert!(s.is_empty());
+    let limits: Vec<usize> = source
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.limit.unwrap())
+        .collect();
+    assert_eq!(limits[..4], [10, 20, 40, 64], "{limits:?}");
+    assert!(limits.iter().all(|l| *l <= 64), "{limits:?}");
+    assert!(limits.len() < 12, "{} scans for 200 records: {limits:?}", limits.len());
     // Above the configured maximum, Loki's error.
     let q = RangeQuery {
         query: r#"{a="b"}"#.into(),

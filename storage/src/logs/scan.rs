@@ -569,20 +569,20 @@ impl TopK {
         }
     }
 
+    /// Adds one file's records. Sorting only pays once `limit` records are held (that sets the
+    /// cut that skips later files); below it, `finish` sorts once. Sorting after every file made
+    /// metric queries, which read up to `max_records`, sort everything once per file.
     fn extend(&mut self, records: Vec<LogRecord>) {
         if self.items.is_empty() {
             self.items = records;
-            if self.limit.is_some() {
-                self.compact();
-            }
-            return;
-        }
-        for r in records {
-            if self.admits(r.timestamp) {
-                self.push(r);
+        } else {
+            for r in records {
+                if self.admits(r.timestamp) {
+                    self.push(r);
+                }
             }
         }
-        if self.limit.is_some() {
+        if self.limit.is_some_and(|l| self.items.len() >= l) {
             self.compact();
         }
     }
