@@ -589,6 +589,114 @@ async fn check_metric_queries(s: &TestServer, t0: i64, phase: &str) {
     assert_metric(&format!("{phase} {q}"), &got, &[(&[("cluster", "prod-eu")], 3.0)]);
 }
 
+/// The rest of LogQL, each with its exact answer: `!~`, `regexp` and `pattern` parsers, bytes
+/// label filters, every range function, every vector aggregation with `by`/`without`, and a
+/// binary operator between aggregations.
+async fn check_more_features(s: &TestServer, t0: i64, phase: &str) {
+    let a = API;
+
+    let q = r#"{service_name="api"} !~ "level=(info|warn)""#;
+    assert_eq!(
+        all_lines(q, &query_range(s, t0, q, &[]).await),
+        at(t0, a, &[12, 14]),
+        "{phase} {q}"
+    );
+    let q = r#"{service_name="api"} | regexp "status=(?P<code>\\d+)" | code >= 500"#;
+    assert_eq!(
+        all_lines(q, &query_range(s, t0, q, &[]).await),
+        at(t0, a, &[12, 14]),
+        "{phase} {q}"
+    );
+    let q = r#"{service_name="api"} | pattern "level=<lvl> method=<verb> <_>" | verb="GET""#;
+    assert_eq!(
+        all_lines(q, &query_range(s, t0, q, &[]).await),
+        at(t0, a, &[10, 11, 13]),
+        "{phase} {q}"
+    );
+    // Bytes comparison on a label built by label_format (`900KB`, `3000KB`, ...).
+    let q = r#"{cluster=~"prod-eu|prod-us|staging", service_name="checkout"} | json | label_format size="{{.duration_ms}}KB" | size > 500KB"#;
+    assert_eq!(
+        all_lines(q, &query_range(s, t0, q, &[]).await),
+        at(t0, CHECKOUT, &[2, 5]),
+        "{phase} {q}"
+    );
+
+    let by_cluster = |eu: f64, us: f64| vec![(vec![("cluster", "prod-eu")], eu), (vec![("cluster", "prod-us")], us)];
+    let check = |q: &'static str, want: Vec<(Vec<(&'static str, &'static str)>, f64)>| async move {
+        let got = metric(s, t0, q).await;
+        let want: Vec<(&[(&str, &str)], f64)> = want.iter().map(|(l, v)| (l.as_slice(), *v)).collect();
+        assert_metric(&format!("{phase} {q}"), &got, &want);
+    };
+    let bytes = |cluster: &str| {
+        a.iter()
+            .filter(|e| e.1 == cluster)
+            .map(|e| e.4.len() as f64)
+            .sum::<f64>()
+    };
+    let (eu_bytes, us_bytes) = (bytes("prod-eu"), bytes("prod-us"));
+    check(
+        r#"sum by (cluster) (bytes_over_time({service_name="api"}[5m]))"#,
+        by_cluster(eu_bytes, us_bytes),
+    )
+    .await;
+    check(
+        r#"sum by (cluster) (bytes_rate({service_name="api"}[5m]))"#,
+        by_cluster(eu_bytes / 300.0, us_bytes / 300.0),
+    )
+    .await;
+    // Durations in seconds: prod-eu 0.12, 0.3, 1.5; prod-us 0.002, 0.251.
+    check(
+        r#"max by (cluster) (max_over_time({service_name="api"} | logfmt | unwrap duration(duration) | __error__="" [5m]))"#,
+        by_cluster(1.5, 0.251),
+    )
+    .await;
+    check(
+        r#"min by (cluster) (min_over_time({service_name="api"} | logfmt | unwrap duration(duration) | __error__="" [5m]))"#,
+        by_cluster(0.12, 0.002),
+    )
+    .await;
+    check(
+        r#"avg by (cluster) (avg_over_time({service_name="api"} | logfmt | unwrap duration(duration) | __error__="" [5m]))"#,
+        by_cluster((0.12 + 0.3 + 1.5) / 3.0, (0.002 + 0.251) / 2.0),
+    )
+    .await;
+    check(
+        r#"avg_over_time({service_name="api"} | logfmt | unwrap duration(duration) | __error__="" [5m]) by (cluster)"#,
+        by_cluster((0.12 + 0.3 + 1.5) / 3.0, (0.002 + 0.251) / 2.0),
+    )
+    .await;
+    check(
+        r#"quantile_over_time(0.5, {service_name="api"} | logfmt | unwrap duration(duration) | __error__="" [5m]) by (cluster)"#,
+        by_cluster(0.3, (0.002 + 0.251) / 2.0),
+    )
+    .await;
+    check(
+        r#"count by (cluster) (count_over_time({service_name="api"} | logfmt | __error__="" [5m]))"#,
+        by_cluster(3.0, 2.0),
+    )
+    .await;
+    check(
+        r#"sum without (service_name) (count_over_time({service_name="api"}[5m]))"#,
+        by_cluster(3.0, 2.0),
+    )
+    .await;
+    check(
+        r#"bottomk(1, sum by (cluster) (count_over_time({service_name="api"}[5m])))"#,
+        vec![(vec![("cluster", "prod-us")], 2.0)],
+    )
+    .await;
+    check(
+        r#"sum by (cluster) (count_over_time({service_name="api"} |= "level=error" [5m])) / sum by (cluster) (count_over_time({service_name="api"}[5m]))"#,
+        by_cluster(1.0 / 3.0, 1.0 / 2.0),
+    )
+    .await;
+    check(
+        r#"absent_over_time({service_name="nothing-here"}[5m])"#,
+        vec![(vec![("service_name", "nothing-here")], 1.0)],
+    )
+    .await;
+}
+
 async fn check_metadata(s: &TestServer, t0: i64, phase: &str) {
     let v = get(s, "/loki/api/v1/labels", &window(t0)).await;
     let names: Vec<&str> = v["data"]
@@ -682,6 +790,7 @@ async fn loki_logql_over_python_client_protobuf_and_otlp_logs_from_head_and_parq
     // From the head.
     check_log_queries(&s, t0, "head").await;
     check_metric_queries(&s, t0, "head").await;
+    check_more_features(&s, t0, "head").await;
     check_metadata(&s, t0, "head").await;
 
     // After the flush: the same server (head and Parquet merged, no duplicates) and a query-only
@@ -691,6 +800,7 @@ async fn loki_logql_over_python_client_protobuf_and_otlp_logs_from_head_and_parq
     for (server, phase) in [(&s, "after flush"), (&parquet_only, "parquet only")] {
         check_log_queries(server, t0, phase).await;
         check_metric_queries(server, t0, phase).await;
+        check_more_features(server, t0, phase).await;
         check_metadata(server, t0, phase).await;
     }
     check_bad_query(&s, t0).await;
