@@ -558,3 +558,13 @@ pub fn values_close(a: &str, b: &str) -> bool {
     }
     x.is_finite() && y.is_finite() && ((x - y).abs() <= 1e-9 * x.abs().max(y.abs()) || (x - y).abs() <= 1e-12)
 }
+
+/// Percent-encodes a query parameter value (RFC 3986 unreserved characters kept).
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

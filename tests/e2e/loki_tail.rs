@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, urlencode};
 
 const SEC: i64 = 1_000_000_000;
 
@@ -136,13 +136,4 @@ async fn loki_tail_refuses_bad_requests_with_lokis_400() {
         .expect("tail request");
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().await.unwrap_or_default().contains("websocket"));
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

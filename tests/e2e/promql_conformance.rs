@@ -26,8 +26,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::harness::{
-    Proc, TestServer, free_port, post_remote_write, remote_write_body, require_program, values_close, wait_ready,
-    write_file,
+    Proc, TestServer, free_port, post_remote_write, remote_write_body, require_program, urlencode, values_close,
+    wait_ready, write_file,
 };
 use dataset::Dataset;
 use queries::Case;
@@ -411,23 +411,13 @@ async fn api_checks(prom: &str, trib: &str) -> (usize, Vec<String>) {
         }
     }
     for query in FORMATTED {
-        let path = format!("/api/v1/format_query?query={}", encode(query));
+        let path = format!("/api/v1/format_query?query={}", urlencode(query));
         let ((_, p), (_, t)) = (get(prom, &path).await, get(trib, &path).await);
         if p["data"] != t["data"] {
             failures.push(format!("[api] format_query {query}: {} vs {}", p["data"], t["data"]));
         }
     }
     (BAD_REQUESTS.len() + FORMATTED.len(), failures)
-}
-
-/// Percent-encodes a query parameter value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn start_prometheus(dir: &std::path::Path, port: u16) -> Proc {
