@@ -13,6 +13,10 @@
 //! already accepted. The raw index is cleared at each freeze, which bounds it to the series of
 //! one flush period; the ingester decodes and appends under one gate, so a freeze can never
 //! clear a key between the decoder's lookup and the append.
+//!
+//! The active part and each frozen block also keep a label index (name → value → series
+//! count, see `head/label_index.rs`), filled when a series gets its first sample, so label
+//! names and values are listed without visiting series.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,8 +33,10 @@ use tributary_storage::types::{
 
 use crate::decode::prom_remote_write::{self, KnownSeries, RawKey, WriteBatch};
 
+mod label_index;
 pub mod signals;
 
+use label_index::LabelIndex;
 use signals::ActiveSignals;
 pub use signals::SignalBlock;
 use tributary_storage::signals::{ExemplarSeries, LogRecord, MetricMetadata};
@@ -168,6 +174,8 @@ pub struct Frozen {
     pub samples: usize,
     /// Log records, native histograms, exemplars and metadata of the same period.
     pub signals: SignalBlock,
+    /// The active part's label index, as it was at the freeze.
+    labels: LabelIndex,
 }
 
 /// What the raw index remembers of a series: enough to append without its wire labels.
@@ -183,6 +191,10 @@ pub struct Head {
     shards: Box<[Mutex<Shard>]>,
     raw: Box<[RwLock<HashMap<RawKey, RawEntry>>]>,
     frozen: RwLock<Vec<Arc<Frozen>>>,
+    /// Labels of the active part's series with samples, and their span (see [`label_index`]).
+    /// One for all shards, so a listing is one pass over distinct values; appends lock it once
+    /// per batch, and only add to it for series getting their first sample.
+    labels: Mutex<LabelIndex>,
     active_samples: AtomicUsize,
     active_series: AtomicUsize,
     signals: ActiveSignals,
@@ -200,6 +212,7 @@ impl Head {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             raw: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             frozen: RwLock::new(Vec::new()),
+            labels: Mutex::new(LabelIndex::default()),
             active_samples: AtomicUsize::new(0),
             active_series: AtomicUsize::new(0),
             signals: ActiveSignals::default(),
@@ -244,6 +257,9 @@ impl Head {
         order.sort_unstable_by_key(|o| o.0);
         let mut new_series = 0;
         let mut learned: Vec<(RawKey, RawEntry)> = Vec::new();
+        // Series that got their first sample, and the batch's span, for the label index.
+        let mut first: Vec<Arc<Labels>> = Vec::new();
+        let (mut min_t, mut max_t) = (TimestampMs::MAX, TimestampMs::MIN);
         for run in order.chunk_by(|a, b| a.0 == b.0) {
             let mut shard = self.shards[run[0].0 as usize].lock();
             let before = shard.series.len() + shard.collided.len();
@@ -253,7 +269,14 @@ impl Head {
                     Some(l) => shard.get_or_create_known(*id, l),
                     None => shard.get_or_create(*id, batch.series_labels(span)),
                 };
+                let was_empty = ms.samples.is_empty();
                 ms.push(batch.series_samples(span));
+                min_t = min_t.min(ms.min_t);
+                max_t = max_t.max(ms.max_t);
+                // Indexed once, when the series gets its first sample: a creation, not an append.
+                if was_empty && !ms.samples.is_empty() {
+                    first.push(ms.labels.clone());
+                }
                 if let (false, Some(k)) = (span.known, span.raw_key) {
                     learned.push((
                         k,
@@ -265,6 +288,13 @@ impl Head {
                 }
             }
             new_series += shard.series.len() + shard.collided.len() - before;
+        }
+        {
+            let mut index = self.labels.lock();
+            index.cover(min_t, max_t);
+            for labels in &first {
+                index.add(labels);
+            }
         }
         if !learned.is_empty() {
             learned.sort_unstable_by_key(|(k, _)| Self::raw_shard(*k));
@@ -343,6 +373,7 @@ impl Head {
             raw.write().clear();
         }
         let mut series = Vec::new();
+        let labels = std::mem::take(&mut *self.labels.lock());
         for shard in self.shards.iter() {
             let taken = std::mem::take(&mut *shard.lock());
             for ms in taken.series.into_values().chain(taken.collided) {
@@ -362,6 +393,7 @@ impl Head {
             series,
             samples,
             signals,
+            labels,
         });
         self.frozen.write().push(frozen.clone());
         frozen
@@ -419,6 +451,20 @@ impl Head {
         }
     }
 
+    /// Visits the label index of every block (frozen, then the active part) whose span
+    /// overlaps `range`.
+    fn for_each_label_index(&self, range: &TimeRange, mut f: impl FnMut(&LabelIndex)) {
+        for block in self.frozen.read().iter() {
+            if block.labels.overlaps(range) {
+                f(&block.labels);
+            }
+        }
+        let active = self.labels.lock();
+        if active.overlaps(range) {
+            f(&active);
+        }
+    }
+
     /// The series of [`Source::select`]. Without frozen blocks every label set is visited once,
     /// so series are built directly; otherwise blocks are merged by label set.
     fn select_series(&self, req: &SelectRequest) -> Vec<Series> {
@@ -470,9 +516,15 @@ impl Source for Head {
         Ok(out)
     }
 
-    /// From the label sets in place: no label set is copied, each distinct name once.
+    /// Without matchers, from the label indexes of the blocks overlapping the range (as coarse
+    /// in time as a block, like Prometheus' head); otherwise from the matching label sets in
+    /// place: no label set is copied, each distinct name once.
     async fn label_names(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<String>> {
         let mut names: HashSet<String> = HashSet::new();
+        if req.matchers.is_empty() {
+            self.for_each_label_index(&req.range, |index| index.names_into(&mut names));
+            return Ok(sorted(names));
+        }
         self.for_each_match(req, |labels, _, _| {
             for l in labels {
                 if !names.contains(&l.name) {
@@ -483,9 +535,19 @@ impl Source for Head {
         Ok(sorted(names))
     }
 
-    /// From the label sets in place: no label set is copied, each distinct value once.
+    /// When every matcher is on label `name` itself (or there is none), from the label indexes
+    /// of the blocks overlapping the range (as coarse in time as a block, like Prometheus'
+    /// head); otherwise from the matching label sets in place: no label set is copied, each
+    /// distinct value once.
     async fn label_values(&self, name: &str, req: &SelectRequest) -> tributary_storage::Result<Vec<String>> {
         let mut values: HashSet<String> = HashSet::new();
+        // A series without the label has no value to list, whatever the matchers say of "".
+        if req.matchers.iter().all(|m| m.name == name) {
+            self.for_each_label_index(&req.range, |index| {
+                index.values_into(name, &req.matchers, &mut values);
+            });
+            return Ok(sorted(values));
+        }
         self.for_each_match(req, |labels, _, _| {
             if let Some(v) = labels.get(name)
                 && !values.contains(v)
@@ -606,7 +668,10 @@ fn sorted(set: HashSet<String>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
     use super::*;
+    use proptest::prelude::*;
     use tributary_storage::read::LineHint;
     use tributary_storage::types::MatchOp;
 
@@ -787,6 +852,159 @@ mod tests {
         }
         assert_eq!(head.active_series(), 2);
         assert_eq!(head.active_samples(), 6);
+    }
+
+    /// Label names and values over `range` from every stored label set with samples in it.
+    fn brute_force(head: &Head, range: TimeRange) -> (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>) {
+        let (mut names, mut values) = (BTreeSet::new(), BTreeMap::<String, BTreeSet<String>>::new());
+        head.for_each_match(&SelectRequest::new(Vec::new(), range), |labels, _, _| {
+            for l in labels {
+                names.insert(l.name.clone());
+                values.entry(l.name.clone()).or_default().insert(l.value.clone());
+            }
+        });
+        (names, values)
+    }
+
+    /// A label index recounted from label sets (those without samples are not counted).
+    fn recount<'a>(labels: impl Iterator<Item = (&'a Labels, usize)>) -> Vec<(String, String, u32)> {
+        let mut counts: BTreeMap<(String, String), u32> = BTreeMap::new();
+        for (labels, samples) in labels {
+            if samples > 0 {
+                for l in labels {
+                    *counts.entry((l.name.clone(), l.value.clone())).or_default() += 1;
+                }
+            }
+        }
+        counts.into_iter().map(|((n, v), c)| (n, v, c)).collect()
+    }
+
+    /// Every index (active part and frozen blocks) holds exactly the counts and span of its series.
+    fn assert_indexes_exact(head: &Head) {
+        let shards: Vec<_> = head.shards.iter().map(|s| s.lock()).collect();
+        let all = || shards.iter().flat_map(|s| s.series.values().chain(&s.collided));
+        let active = head.labels.lock();
+        assert_eq!(active.entries(), recount(all().map(|s| (&*s.labels, s.samples.len()))));
+        let with_samples = || all().filter(|s| !s.samples.is_empty());
+        let span = with_samples()
+            .map(|s| s.min_t)
+            .min()
+            .zip(with_samples().map(|s| s.max_t).max());
+        assert_eq!(active.span(), span);
+        drop((active, shards));
+        for block in head.frozen() {
+            assert_eq!(
+                block.labels.entries(),
+                recount(block.series.iter().map(|s| (&s.labels, s.samples.len())))
+            );
+            let ts = || block.series.iter().flat_map(|s| s.samples.iter().map(|x| x.timestamp));
+            assert_eq!(block.labels.span(), ts().min().zip(ts().max()));
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Append(Vec<(u8, u8, bool, Vec<i64>)>),
+        Freeze,
+        DropOldest,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let series = (
+            0u8..3,
+            0u8..6,
+            any::<bool>(),
+            proptest::collection::vec(0i64..100, 0..4),
+        );
+        prop_oneof![
+            6 => proptest::collection::vec(series, 1..8).prop_map(Op::Append),
+            1 => Just(Op::Freeze),
+            1 => Just(Op::DropOldest),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Index answers equal the brute-force ones over all time, lie between the brute-force
+        /// answers of the range and of all time otherwise, and the counts stay exact.
+        #[test]
+        fn label_index_answers_match_brute_force(
+            ops in proptest::collection::vec(op(), 1..12),
+            range in (0i64..110, 0i64..110),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let head = Head::new();
+            for op in ops {
+                match op {
+                    Op::Append(batch) => {
+                        let series: Vec<Series> = batch
+                            .iter()
+                            .map(|(metric, pod, job, ts)| {
+                                let (metric, pod) = (format!("m{metric}"), format!("p{pod}"));
+                                let mut pairs = vec![("__name__", metric.as_str()), ("pod", pod.as_str())];
+                                if *job {
+                                    pairs.push(("job", "j"));
+                                }
+                                let samples: Vec<(i64, f64)> = ts.iter().map(|&t| (t, t as f64)).collect();
+                                s(&pairs, &samples)
+                            })
+                            .collect();
+                        head.append_series(&series);
+                    }
+                    Op::Freeze => {
+                        head.freeze();
+                    }
+                    Op::DropOldest => {
+                        if let Some(oldest) = head.frozen().first() {
+                            head.drop_frozen(oldest);
+                        }
+                    }
+                }
+                assert_indexes_exact(&head);
+            }
+            let (all_names, all_values) = brute_force(&head, TimeRange::ALL);
+            let names = |r| rt.block_on(head.label_names(&SelectRequest::new(Vec::new(), r))).unwrap();
+            let values = |n: &str, m: Vec<Matcher>, r| rt.block_on(head.label_values(n, &SelectRequest::new(m, r))).unwrap();
+            let set = |v: Vec<String>| v.into_iter().collect::<BTreeSet<String>>();
+            prop_assert_eq!(set(names(TimeRange::ALL)), all_names.clone());
+            for name in ["__name__", "pod", "job", "absent"] {
+                let want = all_values.get(name).cloned().unwrap_or_default();
+                prop_assert_eq!(set(values(name, Vec::new(), TimeRange::ALL)), want.clone());
+                let m = Matcher::new(MatchOp::RegexMatch, name, "p[0-2]|m1").unwrap();
+                let filtered: BTreeSet<String> = want.iter().filter(|v| m.matches(v)).cloned().collect();
+                prop_assert_eq!(set(values(name, vec![m], TimeRange::ALL)), filtered);
+            }
+            let range = TimeRange::new(range.0.min(range.1), range.0.max(range.1));
+            let (lower_names, lower_values) = brute_force(&head, range);
+            let got = set(names(range));
+            prop_assert!(lower_names.is_subset(&got) && got.is_subset(&all_names));
+            for name in ["__name__", "pod", "job"] {
+                let got = set(values(name, Vec::new(), range));
+                let lower = lower_values.get(name).cloned().unwrap_or_default();
+                let upper = all_values.get(name).cloned().unwrap_or_default();
+                prop_assert!(lower.is_subset(&got) && got.is_subset(&upper), "{name}: {got:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn label_listings_with_other_matchers_take_the_exact_path() {
+        let head = Head::new();
+        head.append_series(&[
+            s(&[("__name__", "a"), ("pod", "p1")], &[(1, 1.0)]),
+            s(&[("__name__", "b"), ("pod", "p2")], &[(100, 1.0)]),
+        ]);
+        let req = SelectRequest::new(vec![Matcher::equal("__name__", "a")], TimeRange::ALL);
+        assert_eq!(head.label_values("pod", &req).await.unwrap(), ["p1"]);
+        assert_eq!(head.label_names(&req).await.unwrap(), ["__name__", "pod"]);
+        // Without matchers, the index answers for a whole block when its span overlaps.
+        head.freeze();
+        let early = SelectRequest::new(Vec::new(), TimeRange::new(0, 10));
+        assert_eq!(head.label_values("pod", &early).await.unwrap(), ["p1", "p2"]);
+        let before = SelectRequest::new(Vec::new(), TimeRange::new(-10, 0));
+        assert!(head.label_values("pod", &before).await.unwrap().is_empty());
+        assert!(head.label_names(&before).await.unwrap().is_empty());
     }
 
     fn log(cluster: &str, t: i64, body: &str) -> LogRecord {

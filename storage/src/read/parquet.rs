@@ -9,6 +9,9 @@
 //! Files are merged in write order (UUID v7 in the key): when two files hold the same series
 //! and timestamp, the later file's sample wins.
 //!
+//! Label names and values come from per-file listings (`read/label_cache.rs`): each file's
+//! distinct labels are read once, then served from memory while the file stays cached.
+//!
 //! The tables beside metrics are read through `read_table_files` (footers, pruning and ranged
 //! reads shared with the metrics scan); their modules (`crate::histograms`, `crate::exemplars`,
 //! `crate::metadata`) decode the rows.
@@ -57,18 +60,31 @@ const BATCH_ROWS: usize = 8192;
 /// Most footers (with our small page indexes) fit, so metadata usually costs one request.
 const FOOTER_HINT_BYTES: usize = 64 << 10;
 
-/// Parsed footers (with page indexes) of recently read files, keyed by file UUID.
+/// Memory for per-file label listings (a 30,000-series file lists in well under 1 MiB).
+const LABEL_CACHE_BYTES: usize = 64 << 20;
+
+#[path = "label_cache.rs"]
+mod label_cache;
+
+use label_cache::{FileLabels, LabelCache};
+
+/// Parsed footers (with page indexes) of recently read files, keyed by file UUID, and the
+/// files' label listings, keyed by object key.
 #[derive(Debug)]
 pub struct MetadataCache {
     capacity: usize,
     map: Mutex<HashMap<Uuid, ArrowReaderMetadata>>,
+    labels: LabelCache,
 }
 
 impl MetadataCache {
+    /// Keeps up to `capacity` footers, and label listings within a fixed memory budget (none
+    /// when `capacity` is 0: caching is off).
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
             map: Mutex::new(HashMap::new()),
+            labels: LabelCache::new(if capacity == 0 { 0 } else { LABEL_CACHE_BYTES }),
         }
     }
 
@@ -139,13 +155,63 @@ impl ParquetSource {
         Ok(self.scan_with(req, with_samples, None).await?.0)
     }
 
-    /// Label names or values of matching series, from the label columns' dictionaries: each
-    /// distinct label set is looked at once per file and no series is built.
+    /// Label names or values of matching series: from the files' label listings when the
+    /// matchers allow it ([`Self::list_from_files`]), else from the label columns'
+    /// dictionaries: each distinct label set is looked at once per file and no series is built.
     async fn list(&self, req: &SelectRequest, listing: Listing) -> Result<Vec<String>> {
+        if let Some(found) = self.list_from_files(req, &listing).await? {
+            return Ok(found);
+        }
         let found = self.scan_with(req, false, Some(listing)).await?.1;
         let mut out: Vec<String> = found.into_iter().collect();
         out.sort_unstable();
         Ok(out)
+    }
+
+    /// Answers a listing from each file's label listing (cached, or read once now) when every
+    /// matcher is on `cluster` or on the listed label itself, and each file's rows are all or
+    /// none in the matched clusters. `None`: the matchers need the series (the caller scans).
+    /// As coarse in time as the files' key spans.
+    async fn list_from_files(&self, req: &SelectRequest, listing: &Listing) -> Result<Option<Vec<String>>> {
+        let own = match listing {
+            Listing::Values(name) => Some(name.as_str()),
+            Listing::Names | Listing::Index => None,
+        };
+        let (mut own_matchers, mut cluster_matchers) = (Vec::new(), Vec::new());
+        for m in &req.matchers {
+            if Some(m.name.as_str()) == own {
+                own_matchers.push(m);
+            } else if m.name == types::CLUSTER {
+                cluster_matchers.push(m);
+            } else {
+                return Ok(None);
+            }
+        }
+        let files = self.catalog.files(Table::Metrics, req.range, |c| {
+            prune::cluster_may_match(c, &req.matchers)
+        });
+        let mut listings = futures::stream::iter(files)
+            .map(|file| {
+                let (store, cache) = (self.store.clone(), self.cache.clone());
+                AbortOnDrop(tokio::spawn(file_labels(store, cache, file)))
+            })
+            .buffered(self.concurrency);
+        let mut found: HashSet<String> = HashSet::new();
+        while let Some(labels) = listings.next().await {
+            let labels = labels?;
+            match labels.clusters_match(&cluster_matchers) {
+                Some(true) => {}
+                Some(false) => continue,
+                None => return Ok(None),
+            }
+            match own {
+                Some(name) => labels.values_into(name, &own_matchers, &mut found),
+                None => labels.names_into(&mut found),
+            }
+        }
+        let mut out: Vec<String> = found.into_iter().collect();
+        out.sort_unstable();
+        Ok(Some(out))
     }
 
     async fn scan_with(
@@ -254,6 +320,8 @@ impl Source for ParquetSource {
 enum Listing {
     Names,
     Values(String),
+    /// Every label name with its values, and the cluster column's values (a file's listing).
+    Index,
 }
 
 /// One request, shared by the per-file scans.
@@ -303,6 +371,33 @@ struct Scanned {
     parsed: usize,
     /// Label names or values found, for a listing.
     listed: HashSet<String>,
+    /// The file's listing, for [`Listing::Index`].
+    labels: Option<FileLabels>,
+}
+
+/// `file`'s label listing: from the cache, or read from the file's label columns (every row,
+/// whatever the request's range) and cached.
+async fn file_labels(
+    store: Arc<dyn ObjectStore>,
+    cache: Arc<MetadataCache>,
+    file: Arc<FileMeta>,
+) -> Result<Arc<FileLabels>> {
+    let key = file.path.as_ref();
+    if let Some(l) = cache.labels.get(key) {
+        return Ok(l);
+    }
+    let query = Arc::new(Query {
+        matchers: Vec::new(),
+        range: TimeRange::ALL,
+        with_samples: false,
+        listing: Some(Listing::Index),
+        samples: AtomicUsize::new(0),
+        max_samples: usize::MAX,
+    });
+    let scanned = scan_file(store, cache.clone(), file.clone(), query).await?;
+    let labels = Arc::new(scanned.labels.unwrap_or_default());
+    cache.labels.insert(key, labels.clone());
+    Ok(labels)
 }
 
 async fn scan_file(
@@ -353,11 +448,14 @@ async fn scan_file(
         parsed = decoder.parsed,
         "scanned"
     );
+    let labels =
+        (query.listing == Some(Listing::Index)).then(|| FileLabels::new(decoder.index_values, decoder.index_clusters));
     Ok(Scanned {
         series: decoder.out,
         planned_rows: plan.rows,
         parsed: decoder.parsed,
         listed: decoder.listed,
+        labels,
     })
 }
 
@@ -540,6 +638,9 @@ struct Decoder<'q> {
     out: FileRows,
     parsed: usize,
     listed: HashSet<String>,
+    /// For [`Listing::Index`]: label name → values, and the `cluster` column's values.
+    index_values: HashMap<String, HashSet<String>>,
+    index_clusters: HashSet<String>,
 }
 
 impl<'q> Decoder<'q> {
@@ -564,6 +665,8 @@ impl<'q> Decoder<'q> {
             out: Vec::new(),
             parsed: 0,
             listed: HashSet::new(),
+            index_values: HashMap::new(),
+            index_clusters: HashSet::new(),
         }
     }
 
@@ -692,6 +795,23 @@ impl<'q> Decoder<'q> {
         };
         match &self.query.listing {
             None => {}
+            Some(Listing::Index) => {
+                if !self.index_clusters.contains(cluster) {
+                    self.index_clusters.insert(cluster.to_string());
+                }
+                let named = [(types::METRIC_NAME, metric), (types::CLUSTER, cluster)];
+                for (name, v) in rest.iter().map(|l| (l.name.as_str(), l.value.as_str())).chain(named) {
+                    match self.index_values.get_mut(name) {
+                        Some(values) => insert_new(values, v),
+                        None if !v.is_empty() => {
+                            self.index_values
+                                .insert(name.to_string(), HashSet::from([v.to_string()]));
+                        }
+                        None => {}
+                    }
+                }
+                return Ok(None);
+            }
             Some(Listing::Names) => {
                 for l in rest {
                     insert_new(&mut self.listed, &l.name);

@@ -8,6 +8,7 @@ use crate::writer::{WriterOptions, encode_batch, encode_metrics};
 use arrow_array::{ArrayRef, Float64Array, Int32Array, TimestampMillisecondArray, UInt64Array};
 use object_store::PutPayload;
 use object_store::memory::InMemory;
+use std::collections::BTreeSet;
 
 struct Fixture {
     store: Arc<dyn ObjectStore>,
@@ -261,4 +262,68 @@ async fn later_files_win_for_the_same_timestamp() {
         Sample::new(13, 3.0),
     ];
     assert_eq!(got, vec![Series::new(labels, want)]);
+}
+
+#[tokio::test]
+async fn label_listings_read_each_file_once_and_match_the_series() {
+    let mut series = Workload {
+        nodes: 2,
+        samples: 20,
+        ..Workload::default()
+    }
+    .series();
+    series.extend(
+        Workload {
+            cluster: "prod-us-2".into(),
+            nodes: 1,
+            samples: 20,
+            seed: 7,
+            ..Workload::default()
+        }
+        .series(),
+    );
+    let fx = fixture(&series, &small_pages()).await;
+    let cache = Arc::new(MetadataCache::new(8));
+    let source = ParquetSource::new(fx.store.clone(), fx.catalog.clone(), cache.clone(), 2, usize::MAX);
+    let sorted = |v: BTreeSet<String>| v.into_iter().collect::<Vec<_>>();
+    let names_of = |ls: &[&Series]| {
+        sorted(
+            ls.iter()
+                .flat_map(|s| s.labels.iter().map(|l| l.name.clone()))
+                .collect(),
+        )
+    };
+    let values_of =
+        |ls: &[&Series], n: &str| sorted(ls.iter().filter_map(|s| s.labels.get(n).map(str::to_string)).collect());
+    let all: Vec<&Series> = series.iter().collect();
+    let us: Vec<&Series> = series
+        .iter()
+        .filter(|s| s.labels.get("cluster") == Some("prod-us-2"))
+        .collect();
+    let everything = SelectRequest::new(vec![], TimeRange::ALL);
+    let in_us = SelectRequest::new(vec![Matcher::equal("cluster", "prod-us-2")], TimeRange::ALL);
+    let mode = Matcher::new(MatchOp::RegexMatch, "mode", "idle|user").unwrap();
+    let check = || async {
+        assert_eq!(source.label_names(&everything).await.unwrap(), names_of(&all));
+        assert_eq!(source.label_names(&in_us).await.unwrap(), names_of(&us));
+        for name in ["__name__", "cluster", "mode", "cpu", "absent"] {
+            assert_eq!(
+                source.label_values(name, &everything).await.unwrap(),
+                values_of(&all, name)
+            );
+            assert_eq!(source.label_values(name, &in_us).await.unwrap(), values_of(&us, name));
+        }
+        let own = SelectRequest::new(vec![mode.clone()], TimeRange::ALL);
+        assert_eq!(source.label_values("mode", &own).await.unwrap(), ["idle", "user"]);
+    };
+    check().await;
+    assert_eq!(cache.labels.len(), fx.files.len());
+    // The listings are cached, so the files are not read again (here: they are gone).
+    for f in &fx.files {
+        fx.store.delete(&f.path).await.unwrap();
+    }
+    check().await;
+    // A matcher on another label needs the series: that reads the files.
+    let cpu = SelectRequest::new(vec![Matcher::equal("cpu", "1")], TimeRange::ALL);
+    assert!(source.label_values("mode", &cpu).await.is_err());
 }

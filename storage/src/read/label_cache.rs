@@ -1,0 +1,186 @@
+//! Per-file label listings: each metrics file's distinct label names and values, read once.
+//!
+//! Files are immutable, so a file's listing never goes stale: label names and values requests
+//! answer from it instead of decoding the `cluster`, `metric` and `labels` column chunks again.
+//! A listing covers the whole file, so it is as coarse in time as the file's key span (the
+//! [`Source`](super::Source) contract allows that for listings). Memory is bounded by an
+//! approximate byte budget; the oldest listings are dropped first.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::types::Matcher;
+
+/// One file's distinct labels.
+#[derive(Debug, Default)]
+pub(super) struct FileLabels {
+    /// Label name → the distinct non-empty values rows of the file hold (`__name__` and
+    /// `cluster` included). An empty value is no label, so it is not listed.
+    values: HashMap<String, Vec<String>>,
+    /// Distinct values of the `cluster` column, `""` included when present: what cluster
+    /// matchers are run on.
+    clusters: Vec<String>,
+}
+
+impl FileLabels {
+    pub(super) fn new(values: HashMap<String, HashSet<String>>, clusters: HashSet<String>) -> Self {
+        Self {
+            values: values.into_iter().map(|(n, v)| (n, v.into_iter().collect())).collect(),
+            clusters: clusters.into_iter().collect(),
+        }
+    }
+
+    /// Approximate heap bytes, for the cache budget.
+    fn bytes(&self) -> usize {
+        const STRING: usize = std::mem::size_of::<String>();
+        let strings = |v: &[String]| v.iter().map(|s| s.len() + STRING).sum::<usize>();
+        self.values
+            .iter()
+            .map(|(n, v)| n.len() + 2 * STRING + strings(v))
+            .sum::<usize>()
+            + strings(&self.clusters)
+    }
+
+    /// Whether `matchers` (all on `cluster`) accept every row of the file (`Some(true)`), none
+    /// (`Some(false)`), or some only (`None`: the listing cannot answer for the file).
+    pub(super) fn clusters_match(&self, matchers: &[&Matcher]) -> Option<bool> {
+        let accepted = self
+            .clusters
+            .iter()
+            .filter(|c| matchers.iter().all(|m| m.matches(c)))
+            .count();
+        match accepted {
+            0 => Some(false),
+            n if n == self.clusters.len() => Some(true),
+            _ => None,
+        }
+    }
+
+    pub(super) fn names_into(&self, out: &mut HashSet<String>) {
+        for name in self.values.keys() {
+            if !out.contains(name) {
+                out.insert(name.clone());
+            }
+        }
+    }
+
+    /// Adds the values of `name` that every one of `matchers` (all on `name`) accepts.
+    pub(super) fn values_into(&self, name: &str, matchers: &[&Matcher], out: &mut HashSet<String>) {
+        for v in self.values.get(name).into_iter().flatten() {
+            if !out.contains(v) && matchers.iter().all(|m| m.matches(v)) {
+                out.insert(v.clone());
+            }
+        }
+    }
+}
+
+/// Listings of recently listed files, keyed by object key, within a byte budget.
+#[derive(Debug)]
+pub(super) struct LabelCache {
+    budget: usize,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    bytes: usize,
+    files: HashMap<String, (Arc<FileLabels>, usize)>,
+    /// Insertion order, for eviction.
+    order: VecDeque<String>,
+}
+
+impl LabelCache {
+    pub(super) fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<Arc<FileLabels>> {
+        self.state.lock().files.get(key).map(|(l, _)| l.clone())
+    }
+
+    /// Keeps `labels` unless they alone exceed the budget; drops the oldest listings to fit.
+    pub(super) fn insert(&self, key: &str, labels: Arc<FileLabels>) {
+        let bytes = labels.bytes() + key.len();
+        if bytes > self.budget {
+            return;
+        }
+        let mut state = self.state.lock();
+        if state.files.contains_key(key) {
+            return;
+        }
+        while state.bytes + bytes > self.budget {
+            let Some(oldest) = state.order.pop_front() else {
+                break;
+            };
+            if let Some((_, b)) = state.files.remove(&oldest) {
+                state.bytes -= b;
+            }
+        }
+        state.bytes += bytes;
+        state.order.push_back(key.to_string());
+        state.files.insert(key.to_string(), (labels, bytes));
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.state.lock().files.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::MatchOp;
+
+    fn labels(pairs: &[(&str, &[&str])], clusters: &[&str]) -> Arc<FileLabels> {
+        let values = pairs
+            .iter()
+            .map(|(n, vs)| (n.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+            .collect();
+        Arc::new(FileLabels::new(
+            values,
+            clusters.iter().map(|c| c.to_string()).collect(),
+        ))
+    }
+
+    #[test]
+    fn listings_filter_by_matchers_and_clusters() {
+        let l = labels(&[("pod", &["a", "b", "c"]), ("cluster", &["x"])], &["x"]);
+        let mut out = HashSet::new();
+        let m = Matcher::new(MatchOp::RegexMatch, "pod", "a|c").unwrap();
+        l.values_into("pod", &[&m], &mut out);
+        assert_eq!(out, HashSet::from(["a".to_string(), "c".to_string()]));
+        let mut names = HashSet::new();
+        l.names_into(&mut names);
+        assert_eq!(names.len(), 2);
+        let x = Matcher::equal("cluster", "x");
+        let y = Matcher::equal("cluster", "y");
+        assert_eq!(l.clusters_match(&[&x]), Some(true));
+        assert_eq!(l.clusters_match(&[&y]), Some(false));
+        assert_eq!(l.clusters_match(&[]), Some(true));
+        let two = labels(&[], &["x", "y"]);
+        assert_eq!(two.clusters_match(&[&x]), None);
+    }
+
+    #[test]
+    fn the_budget_evicts_the_oldest_listing() {
+        let one = labels(&[("pod", &["a"; 1])], &["x"]);
+        let bytes = one.bytes() + "k0".len();
+        let cache = LabelCache::new(2 * bytes);
+        cache.insert("k0", one.clone());
+        cache.insert("k1", one.clone());
+        assert_eq!(cache.len(), 2);
+        cache.insert("k2", one.clone());
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get("k0").is_none() && cache.get("k1").is_some() && cache.get("k2").is_some());
+        // A listing larger than the whole budget is not kept.
+        let small = LabelCache::new(bytes - 1);
+        small.insert("k0", one);
+        assert_eq!(small.len(), 0);
+    }
+}
