@@ -278,6 +278,7 @@ impl Ingester {
             stream_attributes: &self.cfg.otlp.log_stream_attributes,
             max_attributes: self.cfg.otlp.max_log_attributes,
             max_body_bytes: self.cfg.otlp.max_log_body_bytes,
+            max_label_value_bytes: self.cfg.max_label_value_bytes,
         }
     }
 
@@ -620,6 +621,7 @@ fn replay_record(head: &Head, cfg: &IngestConfig, payload: &[u8]) -> std::result
                 stream_attributes: &cfg.otlp.log_stream_attributes,
                 max_attributes: usize::MAX,
                 max_body_bytes: usize::MAX,
+                max_label_value_bytes: usize::MAX,
             };
             let t = otlp_logs::translate(&req, &rec.ctx, &opts);
             head.append_signals(SignalBlock {

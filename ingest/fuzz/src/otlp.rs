@@ -443,6 +443,7 @@ pub fn check_logs(how: &str, req: &ExportLogsServiceRequest, ctx: &ClusterContex
         stream_attributes: &STREAM,
         max_attributes: MAX_LOG_ATTRIBUTES,
         max_body_bytes: MAX_LOG_BODY_BYTES,
+        max_label_value_bytes: 40,
     };
     let live = otlp_logs::translate(req, ctx, &live_opts);
     if verbose() {
@@ -466,6 +467,7 @@ pub fn check_logs(how: &str, req: &ExportLogsServiceRequest, ctx: &ClusterContex
         stream_attributes: &STREAM,
         max_attributes: usize::MAX,
         max_body_bytes: usize::MAX,
+        max_label_value_bytes: usize::MAX,
     };
     let replay = otlp_logs::translate(&back, ctx, &replay_opts);
     check_translated_logs(req, &replay, ctx, &replay_opts);

@@ -90,6 +90,9 @@ pub struct Options<'a> {
     pub max_attributes: usize,
     /// Per record, bytes of the body as stored; beyond → the record is refused.
     pub max_body_bytes: usize,
+    /// Bytes of a stream label's value (a promoted resource attribute); beyond → the resource's
+    /// records are refused, as a remote-write series with such a label is.
+    pub max_label_value_bytes: usize,
 }
 
 /// [`DEFAULT_STREAM_ATTRIBUTES`] as owned strings (what configuration holds).
@@ -128,7 +131,13 @@ pub fn translate(req: &ExportLogsServiceRequest, ctx: &ClusterContext, opts: &Op
     for (ri, rl) in req.resource_logs.iter().enumerate() {
         let total: u64 = rl.scope_logs.iter().map(|s| s.log_records.len() as u64).sum();
         let resource_attrs: &[KeyValue] = rl.resource.as_ref().map_or(&[], |r| r.attributes.as_slice());
-        let resource = match Resource::new(resource_attrs, ctx, &promoted, wants_service_name) {
+        let resource = match Resource::new(
+            resource_attrs,
+            ctx,
+            &promoted,
+            wants_service_name,
+            opts.max_label_value_bytes,
+        ) {
             Ok(r) => r,
             Err(reason) => {
                 out.reject(total, || {
@@ -192,6 +201,7 @@ impl Resource {
         ctx: &ClusterContext,
         promoted: &[(&str, String)],
         wants_service_name: bool,
+        max_label_value_bytes: usize,
     ) -> Result<Self, String> {
         let own = last_value(attrs, CLUSTER_ATTRIBUTE)
             .map(as_text)
@@ -224,7 +234,15 @@ impl Resource {
         let mut stream: Vec<Label> = Vec::with_capacity(promoted.len() + 3);
         for (attr, label) in promoted {
             if let Some(v) = last_value(attrs, attr) {
-                stream.push(Label::new(label.as_str(), as_text(v)));
+                let value = as_text(v);
+                if value.len() > max_label_value_bytes {
+                    return Err(format!(
+                        "resource attribute {attr:?} is {} bytes, over the stream label limit of {}",
+                        value.len(),
+                        max_label_value_bytes
+                    ));
+                }
+                stream.push(Label::new(label.as_str(), value));
             }
         }
         if wants_service_name

@@ -69,6 +69,7 @@ fn run(req: &ExportLogsServiceRequest, ctx: &ClusterContext) -> TranslatedLogs {
             stream_attributes: &attrs,
             max_attributes: 16,
             max_body_bytes: 64,
+            max_label_value_bytes: 2048,
         },
     )
 }
@@ -199,6 +200,7 @@ fn stream_labels_follow_loki() {
         stream_attributes: &attrs,
         max_attributes: 100,
         max_body_bytes: 100,
+        max_label_value_bytes: 2048,
     };
     let req = request(
         vec![
@@ -510,7 +512,7 @@ proptest! {
     ) {
         let ctx = ClusterContext { token_cluster: token, header_cluster: hdr };
         let attrs = default_stream_attributes();
-        let opts = Options { stream_attributes: &attrs, max_attributes: 12, max_body_bytes: 200 };
+        let opts = Options { stream_attributes: &attrs, max_attributes: 12, max_body_bytes: 200, max_label_value_bytes: 64 };
         let out = translate(&req, &ctx, &opts);
         let total: usize = req.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
         prop_assert_eq!(out.records.len() as u64 + out.rejected_records, total as u64);
@@ -529,9 +531,30 @@ proptest! {
             }
             for l in &r.labels {
                 prop_assert!(l.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{}", l.name);
+                prop_assert!(l.name == CLUSTER || l.name == "exported_cluster" || l.value.len() <= 64, "{l:?}");
             }
         }
         // Deterministic: WAL replay must get the same records.
         prop_assert_eq!(translate(&req, &ctx, &opts), out);
     }
+}
+
+/// A promoted resource attribute becomes a stream label on every record: one over the label
+/// value limit refuses that resource's records (with the reason), not the request's others.
+#[test]
+fn overlong_stream_label_values_refuse_their_resource() {
+    let attrs = default_stream_attributes();
+    let opts = Options {
+        stream_attributes: &attrs,
+        max_attributes: 100,
+        max_body_bytes: 100,
+        max_label_value_bytes: 16,
+    };
+    let long = request(vec![kv("service.name", s(&"s".repeat(17)))], None, vec![line("a")]);
+    let t = translate(&long, &header("h"), &opts);
+    assert!(t.records.is_empty());
+    assert_eq!(t.rejected_records, 1);
+    assert!(t.reasons[0].contains("service.name"), "{:?}", t.reasons);
+    let ok = request(vec![kv("service.name", s(&"s".repeat(16)))], None, vec![line("a")]);
+    assert_eq!(translate(&ok, &header("h"), &opts).records.len(), 1);
 }
