@@ -45,11 +45,22 @@ impl BodyFormat {
 /// Gzip decompression that refuses to produce more than `limit` bytes, so a small bomb cannot
 /// allocate gigabytes before we notice.
 pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+    let bad = |e: std::io::Error| Error::InvalidInput(format!("body is not valid gzip: {e}"));
+    let first = body.len().saturating_mul(4).min(limit);
+    let mut out = Vec::with_capacity(first);
     let mut reader = flate2::read::MultiGzDecoder::new(body).take(limit as u64 + 1);
-    reader
-        .read_to_end(&mut out)
-        .map_err(|e| Error::InvalidInput(format!("body is not valid gzip: {e}")))?;
+    (&mut reader).take(first as u64).read_to_end(&mut out).map_err(bad)?;
+    if out.len() == first {
+        // More may follow: grow once to the limit (pages are only touched as they are written)
+        // rather than doubling, which at the limit would hold the old buffer and a new one of
+        // twice its size.
+        // Only for sane limits: a huge configured one must not reserve that much address space.
+        let rest = limit.saturating_add(1).saturating_sub(out.len());
+        if rest <= 1 << 30 {
+            out.reserve_exact(rest);
+        }
+        reader.read_to_end(&mut out).map_err(bad)?;
+    }
     if out.len() > limit {
         return Err(Error::PayloadTooLarge {
             what: "decompressed body",
