@@ -109,7 +109,8 @@ impl Storage {
             &[key_col::CLUSTER, key_col::METRIC, key_col::LABELS, key_col::TIMESTAMP],
             |b| b.set_column_dictionary_enabled(ColumnPath::from(EXEMPLAR_LABELS), false),
         )?;
-        self.store_files(&self.tables.exemplars, batches, props).await
+        self.store_files(&self.tables.exemplars, batches.into_iter().map(Ok), props)
+            .await
     }
 }
 

@@ -149,7 +149,8 @@ impl Storage {
                 })
             },
         )?;
-        self.store_files(&self.tables.histograms, batches, props).await
+        self.store_files(&self.tables.histograms, batches.into_iter().map(Ok), props)
+            .await
     }
 
     /// Native-histogram series matching all `matchers` with samples in `range` (closed), each

@@ -48,8 +48,10 @@ pub use catalog::CatalogStats;
 pub use config::StorageConfig;
 pub use error::{Error, Result};
 
+use arrow_array::RecordBatch;
 use catalog::{Catalog, FileMeta};
-use layout::Table;
+use layout::{FileKey, Table};
+use parquet::file::properties::WriterProperties;
 use read::parquet::{MetadataCache, ParquetSource};
 use types::Series;
 use writer::{MetricsPlan, WriterOptions};
@@ -150,14 +152,25 @@ impl Storage {
         let props = self.writer.properties()?;
         // Index, not `&FileGroup`: a closure taking a borrowed argument makes the future not
         // provably `Send` (rustc's higher-ranked closure limitation), which axum handlers require.
-        let plan = &plan;
-        let written: Vec<(String, u64, u64)> = futures::stream::iter(0..plan.groups().len())
-            .map(|i| {
-                // Building the batch copies out of `series`; the costly encode runs off the runtime.
-                let group = &plan.groups()[i];
-                let prepared = plan
-                    .file_key(group)
-                    .and_then(|key| Ok((key, plan.record_batch(group)?)));
+        let files = (0..plan.groups().len()).map(|i| {
+            let group = &plan.groups()[i];
+            plan.file_key(group)
+                .and_then(|key| Ok((key, plan.record_batch(group)?)))
+        });
+        self.store_files(&self.catalog, files, props).await
+    }
+
+    /// Encodes and uploads one table's files, registering each in `catalog` once stored. `files`
+    /// is pulled lazily, at most [`WRITE_CONCURRENCY`] ahead of the uploads, so a flush holds only
+    /// that many record batches; the costly encode runs off the runtime.
+    pub(crate) async fn store_files(
+        &self,
+        catalog: &Catalog,
+        files: impl Iterator<Item = Result<(FileKey, RecordBatch)>> + Send,
+        props: WriterProperties,
+    ) -> Result<WriteSummary> {
+        let written: Vec<(String, u64, u64)> = futures::stream::iter(files)
+            .map(|prepared| {
                 let props = props.clone();
                 async move {
                     let (key, batch) = prepared?;
@@ -172,7 +185,7 @@ impl Storage {
                     let size = bytes.len() as u64;
                     self.upload(&path, bytes).await?;
                     let rows = key.rows;
-                    self.catalog.insert(FileMeta::new(key, size));
+                    catalog.insert(FileMeta::new(key, size));
                     Ok::<_, Error>((path.to_string(), rows, size))
                 }
             })

@@ -66,13 +66,10 @@ pub mod write;
 
 use std::sync::Arc;
 
-use futures::{StreamExt, TryStreamExt};
-
-use crate::catalog::FileMeta;
 use crate::read::{Direction, LogSource};
 use crate::signals::{LogRecord, TimestampNs};
 use crate::types::Matcher;
-use crate::{Error, Result, Storage, WRITE_CONCURRENCY, WriteSummary, writer};
+use crate::{Result, Storage, WriteSummary};
 
 /// What [`Storage::read_logs`] selects.
 #[derive(Clone, Debug, Default)]
@@ -98,42 +95,12 @@ impl Storage {
         let plan = write::LogsPlan::new(records)?;
         let props = write::properties(&self.writer)?;
         // Index, not `&LogGroup`: see `write_metrics` (keeps the future `Send`).
-        let plan = &plan;
-        let written: Vec<(String, u64, u64)> = futures::stream::iter(0..plan.groups().len())
-            .map(|i| {
-                let group = &plan.groups()[i];
-                let prepared = plan
-                    .file_key(group)
-                    .and_then(|key| Ok((key, plan.record_batch(group)?)));
-                let props = props.clone();
-                async move {
-                    let (key, batch) = prepared?;
-                    let path = key.path();
-                    let name = path.to_string();
-                    let bytes = tokio::task::spawn_blocking(move || writer::encode_batch(&batch, props, &name))
-                        .await
-                        .map_err(|e| Error::Task {
-                            op: "encode logs parquet file",
-                            reason: e.to_string(),
-                        })??;
-                    let size = bytes.len() as u64;
-                    self.upload(&path, bytes).await?;
-                    let rows = key.rows;
-                    self.tables.logs.insert(FileMeta::new(key, size));
-                    Ok::<_, Error>((path.to_string(), rows, size))
-                }
-            })
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut summary = WriteSummary::default();
-        for (file, rows, bytes) in written {
-            summary.files.push(file);
-            summary.rows += rows;
-            summary.bytes += bytes;
-        }
-        summary.files.sort();
-        Ok(summary)
+        let files = (0..plan.groups().len()).map(|i| {
+            let group = &plan.groups()[i];
+            plan.file_key(group)
+                .and_then(|key| Ok((key, plan.record_batch(group)?)))
+        });
+        self.store_files(&self.tables.logs, files, props).await
     }
 
     /// Records of streams matching `req.matchers` with `start_ns <= timestamp <= end_ns`, sorted

@@ -95,7 +95,8 @@ impl Storage {
             })
             .collect::<Result<Vec<_>>>()?;
         let props = table::table_properties(self, &[col::CLUSTER, col::METRIC], |b| b)?;
-        self.store_files(&self.tables.metadata, batches, props).await
+        self.store_files(&self.tables.metadata, batches.into_iter().map(Ok), props)
+            .await
     }
 }
 

@@ -18,15 +18,13 @@ use arrow_array::{Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, Str
 use arrow_array::{Float64Array, ListArray, UInt64Array};
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, FieldRef};
-use futures::{StreamExt, TryStreamExt};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 
-use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Hour, Table, storable_timestamp};
 use crate::schema;
 use crate::types::{self, Label, Labels, Matcher, TimestampMs, matches_all};
-use crate::{Error, Result, Storage, WRITE_CONCURRENCY, WriteSummary, writer};
+use crate::{Error, Result, Storage};
 
 /// Positions of the key columns every series-keyed file starts with.
 pub(crate) mod key_col {
@@ -266,47 +264,6 @@ pub(crate) fn keep_last_per_timestamp<T>(items: &mut Vec<T>, ts: impl Fn(&T) -> 
     // Stable: among equal timestamps the last given now comes first, and dedup keeps it.
     items.sort_by_key(&ts);
     items.dedup_by_key(|i| ts(i));
-}
-
-impl Storage {
-    /// Encodes and uploads `files` of one table, registering each in `catalog` once stored.
-    pub(crate) async fn store_files(
-        &self,
-        catalog: &Catalog,
-        files: Vec<(FileKey, RecordBatch)>,
-        props: WriterProperties,
-    ) -> Result<WriteSummary> {
-        let written: Vec<(String, u64, u64)> = futures::stream::iter(files)
-            .map(|(key, batch)| {
-                let props = props.clone();
-                async move {
-                    let path = key.path();
-                    let name = path.to_string();
-                    let bytes = tokio::task::spawn_blocking(move || writer::encode_batch(&batch, props, &name))
-                        .await
-                        .map_err(|e| Error::Task {
-                            op: "encode parquet file",
-                            reason: e.to_string(),
-                        })??;
-                    let size = bytes.len() as u64;
-                    self.upload(&path, bytes).await?;
-                    let rows = key.rows;
-                    catalog.insert(FileMeta::new(key, size));
-                    Ok::<_, Error>((path.to_string(), rows, size))
-                }
-            })
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let mut summary = WriteSummary::default();
-        for (file, rows, bytes) in written {
-            summary.files.push(file);
-            summary.rows += rows;
-            summary.bytes += bytes;
-        }
-        summary.files.sort();
-        Ok(summary)
-    }
 }
 
 /// Gathers the rows of read batches into series: each row's (cluster, metric, labels) key is

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
-use crate::StorageConfig;
 use crate::layout::HOUR_MS;
 use crate::read::{LineHint, LogRequest};
 use crate::types::{Labels, MatchOp, matches_all};
+use crate::{Error, StorageConfig};
 
 const HOUR_NS: i64 = HOUR_MS * 1_000_000;
 /// 2026-01-01T00:00:00Z.

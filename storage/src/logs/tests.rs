@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::layout::{HOUR_MS, Table};
 use crate::types::{Label, Labels, MatchOp, matches_all};
-use crate::{StorageConfig, WriteSummary};
+use crate::{Error, StorageConfig, WriteSummary};
 
 const HOUR_NS: i64 = HOUR_MS * 1_000_000;
 /// 2026-01-01T00:00:00Z.
