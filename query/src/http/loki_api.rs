@@ -18,11 +18,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tributary_storage::read::Direction;
-use tributary_storage::types::{Labels, TimestampMs};
 
 use crate::error::{Error, ErrorKind};
+use crate::http::render::{label_sets, strings, write_labels, write_matrix, write_point, write_string, write_vector};
 use crate::logql::{LogqlEngine, LogqlResult, LogqlValue, QueryStats, RangeQuery, Stream};
-use crate::promql::format_value;
 
 mod tail;
 
@@ -190,15 +189,7 @@ async fn series(
     let (start, end) = p.range()?;
     let selectors: Vec<String> = p.all("match[]").chain(p.all("match")).map(str::to_string).collect();
     let sets = engine.series(&selectors, start, end).await?;
-    let mut out = String::from("[");
-    for (i, labels) in sets.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_labels(&mut out, labels);
-    }
-    out.push(']');
-    Ok(json(success(&out)))
+    Ok(json(success(&label_sets(&sets))))
 }
 
 #[tracing::instrument(name = "loki.index_stats", skip_all)]
@@ -237,58 +228,13 @@ async fn build_info() -> Response {
 // ---------------------------------------------------------------- rendering
 
 fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+    let mut out = String::with_capacity(s.len() + 2);
+    write_string(&mut out, s);
+    out
 }
 
 fn success(data: &str) -> String {
     format!(r#"{{"status":"success","data":{data}}}"#)
-}
-
-fn strings(values: &[String]) -> String {
-    let mut out = String::from("[");
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&quote(v));
-    }
-    out.push(']');
-    out
-}
-
-fn write_labels(out: &mut String, labels: &Labels) {
-    out.push('{');
-    for (i, l) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&quote(&l.name));
-        out.push(':');
-        out.push_str(&quote(&l.value));
-    }
-    out.push('}');
-}
-
-/// Prometheus's `MarshalTimestamp` (seconds, then three digits of milliseconds when not zero),
-/// which Loki uses for matrix and vector points.
-fn write_timestamp(out: &mut String, ms: TimestampMs) {
-    let ms = i128::from(ms);
-    if ms < 0 {
-        out.push('-');
-    }
-    let abs = ms.abs();
-    let _ = write!(out, "{}", abs / 1000);
-    if abs % 1000 != 0 {
-        let _ = write!(out, ".{:03}", abs % 1000);
-    }
-}
-
-fn write_point(out: &mut String, ms: TimestampMs, value: f64) {
-    out.push('[');
-    write_timestamp(out, ms);
-    out.push_str(",\"");
-    out.push_str(&format_value(value));
-    out.push_str("\"]");
 }
 
 /// `{"status":"success","data":{"resultType":...,"result":...,"stats":{...}}}`.
@@ -299,39 +245,8 @@ fn render_result(r: &LogqlResult) -> String {
     out.push_str(r#"","result":"#);
     match &r.value {
         LogqlValue::Streams(streams) => write_streams(&mut out, streams),
-        LogqlValue::Matrix(series) => {
-            out.push('[');
-            for (i, s) in series.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(r#"{"metric":"#);
-                write_labels(&mut out, &s.labels);
-                out.push_str(r#","values":["#);
-                for (j, p) in s.samples.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    write_point(&mut out, p.timestamp, p.value);
-                }
-                out.push_str("]}");
-            }
-            out.push(']');
-        }
-        LogqlValue::Vector(samples) => {
-            out.push('[');
-            for (i, s) in samples.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(r#"{"metric":"#);
-                write_labels(&mut out, &s.labels);
-                out.push_str(r#","value":"#);
-                write_point(&mut out, s.timestamp, s.value);
-                out.push('}');
-            }
-            out.push(']');
-        }
+        LogqlValue::Matrix(series) => write_matrix(&mut out, series),
+        LogqlValue::Vector(samples) => write_vector(&mut out, samples),
         LogqlValue::Scalar { timestamp, value } => write_point(&mut out, *timestamp, *value),
     }
     out.push_str(r#","stats":"#);
@@ -355,7 +270,7 @@ fn write_streams(out: &mut String, streams: &[Stream]) {
                 out.push(',');
             }
             let _ = write!(out, r#"["{}","#, e.timestamp);
-            out.push_str(&quote(&e.line));
+            write_string(out, &e.line);
             out.push(']');
         }
         out.push_str("]}");

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use tributary_storage::types::{Labels, TimestampMs};
+use tributary_storage::types::{Labels, Series, TimestampMs};
 
-use crate::promql::{Value, format_value};
+use crate::promql::{Value, VectorSample, format_value};
 
 /// Prometheus sends at most this many warnings, and as many infos, then says how many it left out.
 const MAX_ANNOTATIONS: usize = 10;
@@ -71,42 +71,48 @@ pub(crate) fn query_data(value: &Value) -> String {
             write_string(&mut out, value);
             out.push(']');
         }
-        Value::Vector(samples) => {
-            out.push('[');
-            for (i, s) in samples.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(r#"{"metric":"#);
-                write_labels(&mut out, &s.labels);
-                out.push_str(r#","value":"#);
-                write_point(&mut out, s.timestamp, s.value);
-                out.push('}');
-            }
-            out.push(']');
-        }
-        Value::Matrix(series) => {
-            out.push('[');
-            for (i, s) in series.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(r#"{"metric":"#);
-                write_labels(&mut out, &s.labels);
-                out.push_str(r#","values":["#);
-                for (j, sample) in s.samples.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    write_point(&mut out, sample.timestamp, sample.value);
-                }
-                out.push_str("]}");
-            }
-            out.push(']');
-        }
+        Value::Vector(samples) => write_vector(&mut out, samples),
+        Value::Matrix(series) => write_matrix(&mut out, series),
     }
     out.push('}');
     out
+}
+
+/// `[{"metric":{...},"value":[t,"v"]},...]` (Prometheus's and Loki's vector encoding).
+pub(crate) fn write_vector(out: &mut String, samples: &[VectorSample]) {
+    out.push('[');
+    for (i, s) in samples.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"metric":"#);
+        write_labels(out, &s.labels);
+        out.push_str(r#","value":"#);
+        write_point(out, s.timestamp, s.value);
+        out.push('}');
+    }
+    out.push(']');
+}
+
+/// `[{"metric":{...},"values":[[t,"v"],...]},...]` (Prometheus's and Loki's matrix encoding).
+pub(crate) fn write_matrix(out: &mut String, series: &[Series]) {
+    out.push('[');
+    for (i, s) in series.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"metric":"#);
+        write_labels(out, &s.labels);
+        out.push_str(r#","values":["#);
+        for (j, sample) in s.samples.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            write_point(out, sample.timestamp, sample.value);
+        }
+        out.push_str("]}");
+    }
+    out.push(']');
 }
 
 /// A JSON array of label objects (the `/api/v1/series` answer).
@@ -148,7 +154,7 @@ pub(crate) fn write_labels(out: &mut String, labels: &Labels) {
     out.push('}');
 }
 
-fn write_point(out: &mut String, timestamp: TimestampMs, value: f64) {
+pub(crate) fn write_point(out: &mut String, timestamp: TimestampMs, value: f64) {
     out.push('[');
     write_timestamp(out, timestamp);
     out.push_str(",\"");
