@@ -364,14 +364,14 @@ impl Ingester {
             LokiFormat::Protobuf => {
                 let raw = decode::snappy_block(&body, self.cfg.max_decompressed_bytes)?;
                 let d = loki::decode_protobuf(&raw, &ctx, &opts)?;
-                (d, Kind::LokiPushProtobuf, body.to_vec())
+                (d, Kind::LokiPushProtobuf, body.clone())
             }
             LokiFormat::Json => {
                 let d = loki::decode_json(&body, &ctx, &opts)?;
                 let compressed = snap::raw::Encoder::new()
                     .compress_vec(&body)
                     .map_err(|e| Error::InvalidInput(format!("cannot compress request for the WAL: {e}")))?;
-                (d, Kind::LokiPushJson, compressed)
+                (d, Kind::LokiPushJson, Bytes::from(compressed))
             }
         };
         let outcome = OtlpOutcome {
