@@ -22,6 +22,7 @@ use parquet::errors::ParquetError;
 use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 
 use super::schema;
+use crate::read::prune::{ReadPlan, intersect, push_range};
 use crate::signals::TimestampNs;
 use crate::types::Matcher;
 
@@ -65,16 +66,6 @@ impl AsyncFileReader for ObjectReader {
         }
         .boxed()
     }
-}
-
-/// What to read from one file.
-#[derive(Debug)]
-pub(super) struct ReadPlan {
-    pub row_groups: Vec<usize>,
-    /// Over the concatenated rows of `row_groups`; `None` reads them whole.
-    pub selection: Option<RowSelection>,
-    /// Rows the plan reads.
-    pub rows: usize,
 }
 
 /// Keeps the row groups and pages whose `timestamp` statistics overlap the request and whose
@@ -176,33 +167,6 @@ pub(super) fn plan(
         selection,
         rows,
     })
-}
-
-/// Appends `r`, merging it into the last range when they touch.
-fn push_range(out: &mut Vec<Range<usize>>, r: Range<usize>) {
-    if r.is_empty() {
-        return;
-    }
-    match out.last_mut() {
-        Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
-        _ => out.push(r),
-    }
-}
-
-/// Intersection of two sorted lists of disjoint ranges.
-fn intersect(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < a.len() && j < b.len() {
-        let (lo, hi) = (a[i].start.max(b[j].start), a[i].end.min(b[j].end));
-        push_range(&mut out, lo..hi.max(lo));
-        if a[i].end < b[j].end {
-            i += 1;
-        } else {
-            j += 1;
-        }
-    }
-    out
 }
 
 /// Does `[mins[i], maxes[i]]` overlap `[start, end]`? Unknown statistics say yes.

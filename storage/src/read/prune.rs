@@ -160,7 +160,7 @@ pub fn plan(meta: &ArrowReaderMetadata, range: &TimeRange, matchers: &[Matcher])
 }
 
 /// Appends `r`, merging it into the last range when they touch.
-fn push_range(out: &mut Vec<Range<usize>>, r: Range<usize>) {
+pub(crate) fn push_range(out: &mut Vec<Range<usize>>, r: Range<usize>) {
     if r.is_empty() {
         return;
     }
@@ -171,7 +171,7 @@ fn push_range(out: &mut Vec<Range<usize>>, r: Range<usize>) {
 }
 
 /// Intersection of two sorted lists of disjoint ranges.
-fn intersect(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
+pub(crate) fn intersect(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usize>> {
     let (mut i, mut j) = (0, 0);
     let mut out = Vec::new();
     while i < a.len() && j < b.len() {
