@@ -1,72 +1,21 @@
-//! The parts of a logs-table read that do not depend on what is read: ranged object reads for
-//! the Parquet decoder (`ObjectReader`) and the read plan of one file (`plan`): row groups
-//! and pages kept by `timestamp` statistics (and `service_name` when a matcher pins it).
+//! The read plan of one logs-table file (`plan`): row groups and pages kept by `timestamp`
+//! statistics (and `service_name` when a matcher pins it). Ranged object reads are the metrics
+//! reader's `ObjectReader`.
 //!
 //! The scan itself ([`super::scan`]) decides which files to open and decodes the rows.
 
 use std::ops::Range;
-use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampNanosecondType};
 use arrow_array::{Array, ArrayRef};
-use bytes::Bytes;
-use futures::FutureExt;
-use futures::future::BoxFuture;
-use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowSelection};
-use parquet::arrow::async_reader::AsyncFileReader;
-use parquet::errors::ParquetError;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, RowSelection};
 
 use super::schema;
 use crate::read::prune::{ReadPlan, intersect, push_range};
 use crate::signals::TimestampNs;
 use crate::types::Matcher;
-
-/// Most footers fit, so metadata usually costs one request.
-const FOOTER_HINT_BYTES: usize = 64 << 10;
-
-/// Ranged reads of one object. The size comes from the catalog, so the footer and page index
-/// usually arrive in one ranged read of the file's tail.
-#[derive(Clone, Debug)]
-pub(super) struct ObjectReader {
-    pub store: Arc<dyn ObjectStore>,
-    pub path: Path,
-    pub size: u64,
-}
-
-fn store_err(e: object_store::Error) -> ParquetError {
-    ParquetError::External(Box::new(e))
-}
-
-impl AsyncFileReader for ObjectReader {
-    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        async move { self.store.get_range(&self.path, range).await.map_err(store_err) }.boxed()
-    }
-
-    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(store_err) }.boxed()
-    }
-
-    fn get_metadata<'a>(
-        &'a mut self,
-        options: Option<&'a ArrowReaderOptions>,
-    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
-        async move {
-            let size = self.size;
-            let metadata = ParquetMetaDataReader::new()
-                .with_prefetch_hint(Some(FOOTER_HINT_BYTES))
-                .with_arrow_reader_options(options)
-                .load_and_finish(&mut *self, size)
-                .await?;
-            Ok(Arc::new(metadata))
-        }
-        .boxed()
-    }
-}
 
 /// Keeps the row groups and pages whose `timestamp` statistics overlap the request and whose
 /// `service_name` statistics can hold a pinned value, for the closed range `[start, end]`.

@@ -24,11 +24,8 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampNanosecondType, UInt32Type};
@@ -44,14 +41,14 @@ use parquet::arrow::arrow_reader::{ArrowPredicate, ArrowReaderMetadata, ArrowRea
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::file::metadata::PageIndexPolicy;
 use regex::bytes::Regex;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::read::{ObjectReader, plan};
+use super::read::plan;
 use super::schema::{self, col};
 use super::write::{NS_PER_MS, ms_of};
 use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Table};
+use crate::read::parquet::{AbortOnDrop, ObjectReader};
 use crate::read::prune::cluster_may_match;
 use crate::read::{Direction, LineHint, LogRequest, LogSource};
 use crate::signals::{LogRecord, TimestampNs};
@@ -607,29 +604,6 @@ impl TopK {
     fn finish(mut self) -> Vec<LogRecord> {
         self.compact();
         self.items
-    }
-}
-
-/// Aborts the scan when the read is dropped or stops early; propagates scan panics.
-struct AbortOnDrop<T>(JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl<T> Future for AbortOnDrop<Result<T>> {
-    type Output = Result<T>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
-            Ok(r) => r,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(Error::Task {
-                op: "scan logs file",
-                reason: e.to_string(),
-            }),
-        })
     }
 }
 

@@ -337,7 +337,7 @@ struct Query {
 }
 
 /// Aborts the scan when the query is dropped or fails early; propagates scan panics.
-struct AbortOnDrop<T>(JoinHandle<T>);
+pub(crate) struct AbortOnDrop<T>(pub JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
@@ -548,10 +548,10 @@ pub(crate) fn read_table_files<'a>(
 /// Ranged reads of one object for the Parquet decoder. The size comes from the catalog, so the
 /// footer and page index usually arrive in a single ranged read of the file's tail.
 #[derive(Clone, Debug)]
-struct ObjectReader {
-    store: Arc<dyn ObjectStore>,
-    path: Path,
-    size: u64,
+pub(crate) struct ObjectReader {
+    pub store: Arc<dyn ObjectStore>,
+    pub path: Path,
+    pub size: u64,
 }
 
 fn store_err(e: object_store::Error) -> ParquetError {
