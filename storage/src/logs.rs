@@ -109,7 +109,7 @@ impl Storage {
     ///
     /// The same scan as [`Storage::log_source`] (files pruned by key, row groups and pages by
     /// statistics, rows filtered before they are built). Without a limit, more than
-    /// `max_select_samples` matching records fail with [`Error::TooManySamples`] instead of
+    /// `max_select_samples` matching records fail with [`Error::TooManySamples`](crate::Error::TooManySamples) instead of
     /// exhausting memory; a limited read holds at most about `limit` records per file in flight.
     pub async fn read_logs(&self, req: &LogSelect) -> Result<Vec<LogRecord>> {
         self.new_log_scan()
