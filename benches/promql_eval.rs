@@ -22,6 +22,10 @@ use tributary_storage::types::TimeRange;
 
 const STEP_MS: i64 = 60_000;
 
+/// The server's allocator (`src/main.rs`), so allocation costs are the ones it pays.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The range queries of the comparison suite (`benches/loadgen/src/query/suite.rs`).
 const RANGE_QUERIES: [(&str, &str); 4] = [
     (

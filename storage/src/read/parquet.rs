@@ -16,7 +16,6 @@
 //! reads shared with the metrics scan); their modules (`crate::histograms`, `crate::exemplars`,
 //! `crate::metadata`) decode the rows.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::ops::Range;
@@ -52,11 +51,16 @@ use crate::layout::Table;
 use crate::metadata::KnownMetadata;
 use crate::schema::{self, col};
 use crate::signals::{ExemplarSeries, MetricMetadata};
-use crate::types::{self, Label, Labels, Matcher, Sample, Series, TimeRange, sort_dedup_samples};
+use crate::types::{self, FastMap, Label, Labels, Matcher, Sample, Series, TimeRange, sort_dedup_samples};
 use crate::{Error, Result};
 
 /// Rows per decoded batch: large enough to amortise per-batch work, small enough to stay in cache.
 const BATCH_ROWS: usize = 8192;
+/// A file read of more rows than this is cut into parts decoded in parallel (four pages of the
+/// default 65,536 rows: a cut inside a page costs at most a quarter more of decoding)...
+const PART_ROWS: usize = 256 << 10;
+/// ...into at most this many parts.
+const MAX_PARTS: usize = 8;
 /// Most footers (with our small page indexes) fit, so metadata usually costs one request.
 const FOOTER_HINT_BYTES: usize = 64 << 10;
 
@@ -151,7 +155,7 @@ impl ParquetSource {
     }
 
     /// Reads every matching series; without samples when `with_samples` is false.
-    async fn scan(&self, req: &SelectRequest, with_samples: bool) -> Result<HashMap<Labels, Vec<Sample>>> {
+    async fn scan(&self, req: &SelectRequest, with_samples: bool) -> Result<Merged> {
         Ok(self.scan_with(req, with_samples, None).await?.0)
     }
 
@@ -219,7 +223,7 @@ impl ParquetSource {
         req: &SelectRequest,
         with_samples: bool,
         listing: Option<Listing>,
-    ) -> Result<(HashMap<Labels, Vec<Sample>>, HashSet<String>)> {
+    ) -> Result<(Merged, HashSet<String>)> {
         let files = self.catalog.files(Table::Metrics, req.range, |c| {
             prune::cluster_may_match(c, &req.matchers)
         });
@@ -230,19 +234,21 @@ impl ParquetSource {
             listing,
             samples: AtomicUsize::new(0),
             max_samples: self.max_samples,
+            hasher: ahash::RandomState::new(),
         });
         let mut scans = futures::stream::iter(files)
             .map(|file| {
                 let (store, cache, query) = (self.store.clone(), self.cache.clone(), query.clone());
-                AbortOnDrop(tokio::spawn(scan_file(store, cache, file, query)))
+                let task = AbortOnDrop(tokio::spawn(scan_file(store, cache, file.clone(), query)));
+                task.map(move |scanned| scanned.map(|s| (file, s)))
             })
             .buffered(self.concurrency);
         // `buffered` yields in file (write) order, so later files' samples are appended later.
-        let mut merged: HashMap<Labels, Vec<Sample>> = HashMap::new();
+        let mut merged = Merged::default();
         let mut listed: HashSet<String> = HashSet::new();
         let (mut rows, mut parsed) = (0, 0);
         while let Some(found) = scans.next().await {
-            let found = found?;
+            let (file, found) = found?;
             rows += found.planned_rows;
             parsed += found.parsed;
             if listed.is_empty() {
@@ -250,17 +256,75 @@ impl ParquetSource {
             } else {
                 listed.extend(found.listed);
             }
-            for (labels, samples) in found.series {
-                match merged.entry(labels) {
-                    Entry::Occupied(mut e) => e.get_mut().extend(samples),
-                    Entry::Vacant(e) => {
-                        e.insert(samples);
-                    }
+            merged.add(&file.key.cluster, found.series);
+        }
+        tracing::debug!(rows, parsed, series = merged.series.len(), with_samples, "parquet scan");
+        Ok((merged, listed))
+    }
+}
+
+/// The series of a scan, merged across files.
+///
+/// Every file holds one cluster (its key says which), so only files of the same cluster can
+/// share a series: the first file of a cluster is taken as it is, and a label-set index is
+/// built for a cluster only when a second file of it arrives (a query over several hours, or
+/// several flushes within one).
+#[derive(Debug, Default)]
+struct Merged {
+    series: Vec<MergedSeries>,
+    clusters: HashMap<String, ClusterSeries>,
+}
+
+#[derive(Debug)]
+struct MergedSeries {
+    found: FileSeries,
+    /// Several files contributed samples: they may overlap in time.
+    several: bool,
+}
+
+#[derive(Debug)]
+struct ClusterSeries {
+    /// Positions in `Merged::series` of this cluster's series.
+    members: Vec<usize>,
+    /// The same positions, found by label set, built when a second file of the cluster arrives.
+    /// It holds positions rather than label sets, so building it copies no labels.
+    index: Option<hashbrown::HashTable<usize>>,
+}
+
+impl Merged {
+    fn add(&mut self, cluster: &str, rows: FileRows) {
+        if rows.is_empty() {
+            return;
+        }
+        let new = |found| MergedSeries { found, several: false };
+        let Some(group) = self.clusters.get_mut(cluster) else {
+            let members = (self.series.len()..self.series.len() + rows.len()).collect();
+            self.series.extend(rows.into_iter().map(new));
+            self.clusters
+                .insert(cluster.to_string(), ClusterSeries { members, index: None });
+            return;
+        };
+        let series = &mut self.series;
+        let index = group.index.get_or_insert_with(|| {
+            let mut index = hashbrown::HashTable::with_capacity(group.members.len());
+            for &i in &group.members {
+                index.insert_unique(series[i].found.hash, i, |&j| series[j].found.hash);
+            }
+            index
+        });
+        for found in rows {
+            match index.find(found.hash, |&i| series[i].found.labels == found.labels) {
+                Some(&i) => {
+                    series[i].found.samples.extend(found.samples);
+                    series[i].several = true;
+                }
+                None => {
+                    index.insert_unique(found.hash, series.len(), |&j| series[j].found.hash);
+                    group.members.push(series.len());
+                    series.push(new(found));
                 }
             }
         }
-        tracing::debug!(rows, parsed, series = merged.len(), with_samples, "parquet scan");
-        Ok((merged, listed))
     }
 }
 
@@ -269,12 +333,16 @@ impl Source for ParquetSource {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
         let merged = self.scan(req, true).await?;
         Ok(merged
+            .series
             .into_iter()
-            .filter(|(_, s)| !s.is_empty())
-            .map(|(labels, mut samples)| {
-                // A no-op unless files overlapped; keeps the last-written sample per timestamp.
-                sort_dedup_samples(&mut samples);
-                Series::new(labels, samples)
+            .filter(|s| !s.found.samples.is_empty())
+            .map(|s| {
+                let mut samples = s.found.samples;
+                if s.several {
+                    // Files may overlap in time; keeps the last-written sample per timestamp.
+                    sort_dedup_samples(&mut samples);
+                }
+                Series::new(s.found.labels, samples)
             })
             .collect())
     }
@@ -282,7 +350,13 @@ impl Source for ParquetSource {
     /// Answers from the label columns only: time is pruned by file, row-group and page
     /// statistics, so a series with a sample near (not in) the range may be included.
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
-        Ok(self.scan(req, false).await?.into_keys().collect())
+        Ok(self
+            .scan(req, false)
+            .await?
+            .series
+            .into_iter()
+            .map(|s| s.found.labels)
+            .collect())
     }
 
     /// As coarse in time as [`Source::series`] (file, row-group and page statistics).
@@ -334,6 +408,8 @@ struct Query {
     listing: Option<Listing>,
     samples: AtomicUsize,
     max_samples: usize,
+    /// Hashes label sets for every merge of this query.
+    hasher: ahash::RandomState,
 }
 
 /// Aborts the scan when the query is dropped or fails early; propagates scan panics.
@@ -359,7 +435,16 @@ impl<T> Future for AbortOnDrop<Result<T>> {
     }
 }
 
-type FileRows = Vec<(Labels, Vec<Sample>)>;
+/// One series found in a file, with its samples in range and the hash of its labels under the
+/// query's hasher (computed once, reused by the per-file and cross-file merges).
+#[derive(Debug, PartialEq)]
+struct FileSeries {
+    labels: Labels,
+    samples: Vec<Sample>,
+    hash: u64,
+}
+
+type FileRows = Vec<FileSeries>;
 
 /// What one file contributed, with counters tests and tracing look at.
 #[derive(Debug, Default)]
@@ -393,6 +478,7 @@ async fn file_labels(
         listing: Some(Listing::Index),
         samples: AtomicUsize::new(0),
         max_samples: usize::MAX,
+        hasher: ahash::RandomState::new(),
     });
     let scanned = scan_file(store, cache.clone(), file.clone(), query).await?;
     let labels = Arc::new(scanned.labels.unwrap_or_default());
@@ -406,14 +492,6 @@ async fn scan_file(
     file: Arc<FileMeta>,
     query: Arc<Query>,
 ) -> Result<Scanned> {
-    let key = file.path.as_ref();
-    let pq_err = |op| {
-        move |source| Error::Parquet {
-            op,
-            key: key.to_string(),
-            source,
-        }
-    };
     let mut reader = ObjectReader {
         store,
         path: file.path.clone(),
@@ -422,6 +500,60 @@ async fn scan_file(
     let meta = load_footer(&mut reader, Some(cache.as_ref()), &file, schema::metrics_schema()).await?;
     let Some(plan) = prune::plan(&meta, &query.range, &query.matchers) else {
         return Ok(Scanned::default());
+    };
+    let planned_rows = plan.rows;
+    // A short query reads few files: cutting a big read into parts lets every core decode.
+    let parts = if query.with_samples && query.listing.is_none() {
+        (plan.rows / PART_ROWS).clamp(1, MAX_PARTS)
+    } else {
+        1
+    };
+    let mut scanned = if parts == 1 {
+        scan_part(reader, meta, plan, query, file).await?
+    } else {
+        let rg_rows = |rg: usize| meta.metadata().row_group(rg).num_rows() as usize;
+        let tasks: Vec<_> = plan
+            .split(parts, rg_rows)
+            .into_iter()
+            .map(|part| {
+                let (reader, meta, query, file) = (reader.clone(), meta.clone(), query.clone(), file.clone());
+                AbortOnDrop(tokio::spawn(scan_part(reader, meta, part, query, file)))
+            })
+            .collect();
+        let mut whole = Scanned::default();
+        for part in futures::future::try_join_all(tasks).await? {
+            whole.parsed += part.parsed;
+            let mut series = part.series.into_iter();
+            // Parts are consecutive in the file's (series, time) order: only a series cut at a
+            // part boundary continues into the next part.
+            if let (Some(last), Some(first)) = (whole.series.last_mut(), series.as_slice().first())
+                && last.labels == first.labels
+            {
+                last.samples.extend(series.next().expect("first").samples);
+            }
+            whole.series.extend(series);
+        }
+        whole
+    };
+    scanned.planned_rows = planned_rows;
+    Ok(scanned)
+}
+
+/// Decodes the rows of `plan` from one file.
+async fn scan_part(
+    reader: ObjectReader,
+    meta: ArrowReaderMetadata,
+    plan: prune::ReadPlan,
+    query: Arc<Query>,
+    file: Arc<FileMeta>,
+) -> Result<Scanned> {
+    let key = file.path.as_ref();
+    let pq_err = |op| {
+        move |source| Error::Parquet {
+            op,
+            key: key.to_string(),
+            source,
+        }
     };
     let columns: &[usize] = if query.with_samples {
         &[col::CLUSTER, col::METRIC, col::LABELS, col::TIMESTAMP, col::VALUE]
@@ -619,7 +751,11 @@ impl<T> DictCache<T> {
 #[derive(Debug)]
 enum LabelSet {
     Rejected,
+    /// Parsed and accepted, not yet part of a series.
     Accepted(Labels),
+    /// Moved into the series at this output slot (another metric or cluster with the same
+    /// other labels copies them from there).
+    Built(usize),
 }
 
 /// Turns batches of one file into series: each distinct (cluster, metric, labels) key triple is
@@ -633,8 +769,10 @@ struct Decoder<'q> {
     clusters: DictCache<bool>,
     metrics: DictCache<bool>,
     labels: DictCache<LabelSet>,
-    triples: HashMap<(i32, i32, i32), Option<usize>>,
-    index: HashMap<Labels, usize>,
+    triples: FastMap<(i32, i32, i32), Option<usize>>,
+    /// Output slots by label set (hashes in `out`): a series may span row groups, whose
+    /// dictionaries differ.
+    index: hashbrown::HashTable<usize>,
     out: FileRows,
     parsed: usize,
     listed: HashSet<String>,
@@ -660,8 +798,8 @@ impl<'q> Decoder<'q> {
             clusters: DictCache::new(),
             metrics: DictCache::new(),
             labels: DictCache::new(),
-            triples: HashMap::new(),
-            index: HashMap::new(),
+            triples: FastMap::default(),
+            index: hashbrown::HashTable::new(),
             out: Vec::new(),
             parsed: 0,
             listed: HashSet::new(),
@@ -711,33 +849,41 @@ impl<'q> Decoder<'q> {
             None
         };
 
+        let range = self.query.range;
         let mut added = 0usize;
-        let mut prev: Option<((i32, i32, i32), Option<usize>)> = None;
-        for row in 0..batch.num_rows() {
+        let (n, mut row) = (batch.num_rows(), 0);
+        // Rows come in runs of one series (the file's sort order): resolve once per run, then
+        // copy the run's samples in range in one go.
+        while row < n {
             let triple = (ck[row], mk[row], lk[row]);
-            let slot = match prev {
-                Some((t, s)) if t == triple => s,
-                _ => {
-                    let s = match self.triples.get(&triple) {
-                        Some(s) => *s,
-                        None => {
-                            let s = self.resolve(triple, cv, mv, lv)?;
-                            self.triples.insert(triple, s);
-                            s
-                        }
-                    };
-                    prev = Some((triple, s));
+            let mut end = row + 1;
+            while end < n && (ck[end], mk[end], lk[end]) == triple {
+                end += 1;
+            }
+            let slot = match self.triples.get(&triple) {
+                Some(s) => *s,
+                None => {
+                    let s = self.resolve(triple, cv, mv, lv)?;
+                    self.triples.insert(triple, s);
                     s
                 }
             };
-            let (Some(slot), Some((ts, vs))) = (slot, samples) else {
-                continue;
-            };
-            let t = ts[row];
-            if self.query.range.contains(t) {
-                self.out[slot].1.push(Sample::new(t, vs[row]));
-                added += 1;
+            if let (Some(slot), Some((ts, vs))) = (slot, samples) {
+                let (ts, vs) = (&ts[row..end], &vs[row..end]);
+                let out = &mut self.out[slot].samples;
+                let before = out.len();
+                if ts.is_sorted() {
+                    let lo = ts.partition_point(|&t| t < range.start);
+                    let hi = ts.partition_point(|&t| t <= range.end).max(lo);
+                    out.extend(ts[lo..hi].iter().zip(&vs[lo..hi]).map(|(&t, &v)| Sample::new(t, v)));
+                } else {
+                    // Not our writer's order; every row still counts.
+                    let rows = ts.iter().zip(vs).filter(|(t, _)| range.contains(**t));
+                    out.extend(rows.map(|(&t, &v)| Sample::new(t, v)));
+                }
+                added += out.len() - before;
             }
+            row = end;
         }
         if added > 0 {
             let total = self.query.samples.fetch_add(added, Ordering::Relaxed) + added;
@@ -790,62 +936,81 @@ impl<'q> Decoder<'q> {
                 LabelSet::Rejected
             });
         }
-        let Some(LabelSet::Accepted(rest)) = &self.labels.entries[l] else {
-            return Ok(None);
-        };
-        match &self.query.listing {
-            None => {}
-            Some(Listing::Index) => {
-                if !self.index_clusters.contains(cluster) {
-                    self.index_clusters.insert(cluster.to_string());
-                }
-                let named = [(types::METRIC_NAME, metric), (types::CLUSTER, cluster)];
-                for (name, v) in rest.iter().map(|l| (l.name.as_str(), l.value.as_str())).chain(named) {
-                    match self.index_values.get_mut(name) {
-                        Some(values) => insert_new(values, v),
-                        None if !v.is_empty() => {
-                            self.index_values
-                                .insert(name.to_string(), HashSet::from([v.to_string()]));
+        if let Some(listing) = &self.query.listing {
+            // Listings never build series, so an accepted label set is still here.
+            let Some(LabelSet::Accepted(rest)) = &self.labels.entries[l] else {
+                return Ok(None);
+            };
+            match listing {
+                Listing::Index => {
+                    if !self.index_clusters.contains(cluster) {
+                        self.index_clusters.insert(cluster.to_string());
+                    }
+                    let named = [(types::METRIC_NAME, metric), (types::CLUSTER, cluster)];
+                    for (name, v) in rest.iter().map(|l| (l.name.as_str(), l.value.as_str())).chain(named) {
+                        match self.index_values.get_mut(name) {
+                            Some(values) => insert_new(values, v),
+                            None if !v.is_empty() => {
+                                self.index_values
+                                    .insert(name.to_string(), HashSet::from([v.to_string()]));
+                            }
+                            None => {}
                         }
-                        None => {}
                     }
                 }
-                return Ok(None);
-            }
-            Some(Listing::Names) => {
-                for l in rest {
-                    insert_new(&mut self.listed, &l.name);
-                }
-                for (name, v) in [(types::METRIC_NAME, metric), (types::CLUSTER, cluster)] {
-                    if !v.is_empty() {
-                        insert_new(&mut self.listed, name);
+                Listing::Names => {
+                    for l in rest {
+                        insert_new(&mut self.listed, &l.name);
+                    }
+                    for (name, v) in [(types::METRIC_NAME, metric), (types::CLUSTER, cluster)] {
+                        if !v.is_empty() {
+                            insert_new(&mut self.listed, name);
+                        }
                     }
                 }
-                return Ok(None);
+                Listing::Values(name) => {
+                    let v = match name.as_str() {
+                        types::METRIC_NAME => metric,
+                        types::CLUSTER => cluster,
+                        other => rest.get(other).unwrap_or(""),
+                    };
+                    insert_new(&mut self.listed, v);
+                }
             }
-            Some(Listing::Values(name)) => {
-                let v = match name.as_str() {
-                    types::METRIC_NAME => metric,
-                    types::CLUSTER => cluster,
-                    other => rest.get(other).unwrap_or(""),
-                };
-                insert_new(&mut self.listed, v);
-                return Ok(None);
-            }
+            return Ok(None);
         }
-        let mut full: Vec<Label> = Vec::with_capacity(rest.len() + 2);
-        full.extend(rest.iter().cloned());
+        let mut full: Vec<Label> = match self.labels.entries[l].take() {
+            Some(LabelSet::Accepted(rest)) => rest.into_vec(),
+            Some(LabelSet::Built(slot)) => {
+                self.labels.entries[l] = Some(LabelSet::Built(slot));
+                let own = |x: &&Label| x.name != types::METRIC_NAME && x.name != types::CLUSTER;
+                self.out[slot].labels.iter().filter(own).cloned().collect()
+            }
+            Some(LabelSet::Rejected) | None => {
+                self.labels.entries[l] = Some(LabelSet::Rejected);
+                return Ok(None);
+            }
+        };
         full.push(Label::new(types::METRIC_NAME, metric));
         full.push(Label::new(types::CLUSTER, cluster));
         let full = Labels::new(full);
-        let slot = match self.index.get(&full) {
+        let hash = self.query.hasher.hash_one(&full);
+        let out = &mut self.out;
+        let slot = match self.index.find(hash, |&i| out[i].labels == full) {
             Some(&s) => s,
             None => {
-                self.index.insert(full.clone(), self.out.len());
-                self.out.push((full, Vec::new()));
-                self.out.len() - 1
+                self.index.insert_unique(hash, out.len(), |&j| out[j].hash);
+                out.push(FileSeries {
+                    labels: full,
+                    samples: Vec::new(),
+                    hash,
+                });
+                out.len() - 1
             }
         };
+        if self.labels.entries[l].is_none() {
+            self.labels.entries[l] = Some(LabelSet::Built(slot));
+        }
         Ok(Some(slot))
     }
 }

@@ -38,6 +38,7 @@ fn query(matchers: Vec<Matcher>, range: TimeRange, with_samples: bool) -> Arc<Qu
         listing: None,
         samples: AtomicUsize::new(0),
         max_samples: usize::MAX,
+        hasher: ahash::RandomState::new(),
     })
 }
 
@@ -94,7 +95,7 @@ async fn exact_metric_and_time_read_a_fraction_of_the_file() {
     assert!(
         late.series
             .iter()
-            .all(|(_, s)| s.iter().all(|p| tail.contains(p.timestamp)))
+            .all(|f| f.samples.iter().all(|p| tail.contains(p.timestamp)))
     );
 
     // A metric outside the file's statistics reads nothing.
@@ -136,7 +137,7 @@ async fn each_label_set_is_parsed_once_per_dictionary() {
         got.parsed, 300,
         "labels JSON parsed once per distinct value, not per row or batch"
     );
-    assert!(got.series.iter().all(|(_, s)| s.len() == 100));
+    assert!(got.series.iter().all(|f| f.samples.len() == 100));
 }
 
 #[tokio::test]
@@ -326,4 +327,61 @@ async fn label_listings_read_each_file_once_and_match_the_series() {
     // A matcher on another label needs the series: that reads the files.
     let cpu = SelectRequest::new(vec![Matcher::equal("cpu", "1")], TimeRange::ALL);
     assert!(source.label_values("mode", &cpu).await.is_err());
+}
+
+/// A read big enough to be cut into parts (`PART_ROWS`) returns exactly what one decoder
+/// returns: every series once, its samples whole and in order, wherever the cuts fall (inside
+/// series, pages and row groups), for the whole file and for a time slice of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_cut_into_parts_equal_one_read() {
+    let (n_series, n_samples) = (2_100usize, 300i64);
+    let series: Vec<Series> = (0..n_series)
+        .map(|i| {
+            let labels = Labels::new(vec![
+                Label::new("__name__", if i % 3 == 0 { "a_total" } else { "b_total" }),
+                Label::new("cluster", "c1"),
+                Label::new("i", format!("{i:05}")),
+            ]);
+            let samples = (0..n_samples)
+                .map(|t| Sample::new(1_700_000_000_000 + t * 1_000, (i as i64 * 1_000 + t) as f64))
+                .collect();
+            Series::new(labels, samples)
+        })
+        .collect();
+    assert!(n_series * n_samples as usize > 2 * PART_ROWS);
+    let fx = fixture(&series, &small_pages()).await;
+    assert_eq!(fx.files.len(), 1, "one hour, one cluster");
+    let file = fx.files[0].clone();
+    let cache = Arc::new(MetadataCache::new(8));
+    for range in [
+        TimeRange::ALL,
+        TimeRange::new(1_700_000_000_000 + 17_500, 1_700_000_000_000 + 250_000),
+    ] {
+        let q = query(vec![], range, true);
+        let parted = scan_file(fx.store.clone(), cache.clone(), file.clone(), q.clone())
+            .await
+            .unwrap();
+        let mut reader = ObjectReader {
+            store: fx.store.clone(),
+            path: file.path.clone(),
+            size: file.size,
+        };
+        let meta = load_footer(&mut reader, Some(&cache), &file, schema::metrics_schema())
+            .await
+            .unwrap();
+        let plan = prune::plan(&meta, &range, &[]).unwrap();
+        let single = scan_part(reader, meta, plan, q, file.clone()).await.unwrap();
+        assert_eq!(parted.planned_rows, single.planned_rows);
+        assert_eq!(parted.series.len(), n_series, "every series once");
+        assert_eq!(parted.series, single.series);
+        let inputs: HashMap<&Labels, &Vec<Sample>> = series.iter().map(|s| (&s.labels, &s.samples)).collect();
+        for found in &parted.series {
+            let expected: Vec<Sample> = inputs[&found.labels]
+                .iter()
+                .filter(|s| range.contains(s.timestamp))
+                .copied()
+                .collect();
+            assert_eq!(found.samples, expected, "{:?}", found.labels);
+        }
+    }
 }

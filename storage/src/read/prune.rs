@@ -159,6 +159,70 @@ pub fn plan(meta: &ArrowReaderMetadata, range: &TimeRange, matchers: &[Matcher])
     })
 }
 
+impl ReadPlan {
+    /// Cuts the plan into at most `parts` plans of about equal rows, in row order, so one file
+    /// can be decoded by several tasks. A cut may fall inside a page; both sides then decode it.
+    /// `rg_rows(i)` is row group `i`'s row count.
+    pub fn split(&self, parts: usize, rg_rows: impl Fn(usize) -> usize) -> Vec<ReadPlan> {
+        if parts <= 1 || self.rows < parts {
+            return vec![self.clone()];
+        }
+        // Row offsets of the planned row groups within their concatenation, as the selection sees it.
+        let mut offsets = Vec::with_capacity(self.row_groups.len() + 1);
+        offsets.push(0usize);
+        for &rg in &self.row_groups {
+            offsets.push(offsets.last().copied().unwrap_or(0) + rg_rows(rg));
+        }
+        let total = offsets.last().copied().unwrap_or(0);
+        let mut selected: Vec<Range<usize>> = Vec::new();
+        match &self.selection {
+            None => selected.push(0..total),
+            Some(selection) => {
+                let mut at = 0usize;
+                for s in selection.iter() {
+                    if !s.skip {
+                        push_range(&mut selected, at..at + s.row_count);
+                    }
+                    at += s.row_count;
+                }
+            }
+        }
+        let target = self.rows.div_ceil(parts);
+        let mut chunks: Vec<Vec<Range<usize>>> = vec![Vec::new()];
+        let mut filled = 0usize;
+        for r in selected {
+            let mut start = r.start;
+            while start < r.end {
+                let take = (target - filled).min(r.end - start);
+                push_range(chunks.last_mut().expect("one chunk"), start..start + take);
+                (start, filled) = (start + take, filled + take);
+                if filled == target {
+                    chunks.push(Vec::new());
+                    filled = 0;
+                }
+            }
+        }
+        chunks
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .map(|ranges| {
+                let (first, last) = (ranges[0].start, ranges[ranges.len() - 1].end - 1);
+                // Row groups `a..=b` hold the chunk: the last offset at or before its first row, etc.
+                let a = offsets.partition_point(|&o| o <= first) - 1;
+                let b = offsets.partition_point(|&o| o <= last) - 1;
+                let base = offsets[a];
+                let rows = ranges.iter().map(|r| r.len()).sum();
+                let shifted = ranges.into_iter().map(|r| r.start - base..r.end - base);
+                ReadPlan {
+                    row_groups: self.row_groups[a..=b].to_vec(),
+                    selection: Some(RowSelection::from_consecutive_ranges(shifted, offsets[b + 1] - base)),
+                    rows,
+                }
+            })
+            .collect()
+    }
+}
+
 /// Appends `r`, merging it into the last range when they touch.
 pub(crate) fn push_range(out: &mut Vec<Range<usize>>, r: Range<usize>) {
     if r.is_empty() {
@@ -224,6 +288,61 @@ mod tests {
         push_range(&mut v, 9..9);
         push_range(&mut v, 10..12);
         assert_eq!(v, vec![0..7, 10..12]);
+    }
+
+    /// The selected rows of a plan, as (row group, row within it), in read order.
+    fn rows_of(plan: &ReadPlan, rg_rows: &[usize]) -> Vec<(usize, usize)> {
+        let all: Vec<(usize, usize)> = plan
+            .row_groups
+            .iter()
+            .flat_map(|&rg| (0..rg_rows[rg]).map(move |r| (rg, r)))
+            .collect();
+        match &plan.selection {
+            None => all,
+            Some(sel) => {
+                let mut out = Vec::new();
+                let mut at = 0;
+                for s in sel.iter() {
+                    if !s.skip {
+                        out.extend_from_slice(&all[at..at + s.row_count]);
+                    }
+                    at += s.row_count;
+                }
+                out
+            }
+        }
+    }
+
+    #[test]
+    fn split_plans_cover_the_same_rows_in_order() {
+        let rg_rows = [100usize, 50, 80, 30];
+        let whole = ReadPlan {
+            row_groups: vec![0, 2, 3],
+            selection: None,
+            rows: 210,
+        };
+        let partial = ReadPlan {
+            row_groups: vec![0, 1, 3],
+            selection: Some(RowSelection::from_consecutive_ranges(
+                [5..40, 90..130, 150..180].into_iter(),
+                180,
+            )),
+            rows: 105,
+        };
+        for plan in [whole, partial] {
+            let expected = rows_of(&plan, &rg_rows);
+            for parts in [1, 2, 3, 7, 1000] {
+                let split = plan.split(parts, |rg| rg_rows[rg]);
+                assert!(split.len() <= parts.max(1), "{parts}: {}", split.len());
+                let got: Vec<(usize, usize)> = split.iter().flat_map(|p| rows_of(p, &rg_rows)).collect();
+                assert_eq!(got, expected, "{parts} parts");
+                assert_eq!(split.iter().map(|p| p.rows).sum::<usize>(), plan.rows);
+                if parts > 1 && parts <= plan.rows {
+                    let most = split.iter().map(|p| p.rows).max().unwrap();
+                    assert!(most <= plan.rows.div_ceil(parts), "{parts}: a part of {most}");
+                }
+            }
+        }
     }
 
     #[test]
