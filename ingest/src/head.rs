@@ -27,7 +27,7 @@ use nohash_hasher::BuildNoHashHasher;
 use parking_lot::{Mutex, RwLock};
 use tributary_storage::read::{Direction, LogRequest, LogSource, SelectRequest, Source};
 use tributary_storage::types::{
-    Label, Labels, METRIC_NAME, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs, matches_all,
+    CLUSTER, Label, Labels, METRIC_NAME, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs, matches_all,
     sort_dedup_samples,
 };
 
@@ -91,7 +91,9 @@ struct Shard {
     series: IdMap<MemSeries>,
     /// Series whose 64-bit hash collided with another label set; searched linearly (never in practice).
     collided: Vec<MemSeries>,
-    by_metric: HashMap<String, Vec<u64>>,
+    /// Metric name → `cluster` value → ids: candidates for a selector with an exact name, and
+    /// its `cluster` matchers decided once per cluster instead of once per series.
+    by_metric: HashMap<String, HashMap<String, Vec<u64>>>,
 }
 
 impl Shard {
@@ -125,7 +127,14 @@ impl Shard {
 
     fn insert(&mut self, id: SeriesId, labels: Arc<Labels>) -> &mut MemSeries {
         if let Some(name) = labels.metric_name() {
-            self.by_metric.entry(name.to_string()).or_default().push(id.0);
+            let cluster = labels.get(CLUSTER).unwrap_or("");
+            let by_cluster = self.by_metric.entry(name.to_string()).or_default();
+            match by_cluster.get_mut(cluster) {
+                Some(ids) => ids.push(id.0),
+                None => {
+                    by_cluster.insert(cluster.to_string(), vec![id.0]);
+                }
+            }
         }
         self.series.entry(id.0).or_insert(MemSeries::new(labels))
     }
@@ -146,23 +155,38 @@ impl Shard {
         }
     }
 
-    /// Candidate series for a selector: the metric-name postings when the name is exact.
-    fn for_each_candidate(&self, matchers: &[Matcher], mut f: impl FnMut(&MemSeries)) {
+    /// Calls `f` with every series matching `matchers`. With an exact metric name the
+    /// candidates come from the name's postings, only of clusters every `cluster` matcher
+    /// accepts, and `f` is not asked about the matchers those postings decided.
+    fn for_each_candidate(&self, matchers: &[Matcher], mut f: impl FnMut(&MemSeries, &[&Matcher])) {
+        let all: Vec<&Matcher> = matchers.iter().collect();
         let exact_name = matchers
             .iter()
-            .find(|m| m.name == METRIC_NAME)
-            .and_then(Matcher::exact_value);
+            .position(|m| m.name == METRIC_NAME && m.exact_value().is_some());
         match exact_name {
-            Some(name) => {
-                for id in self.by_metric.get(name).into_iter().flatten() {
-                    if let Some(s) = self.series.get(id) {
-                        f(s);
+            Some(i) => {
+                let name = matchers[i].exact_value().expect("exact");
+                let rest: Vec<&Matcher> = matchers
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, m)| j != i && m.name != CLUSTER)
+                    .map(|(_, m)| m)
+                    .collect();
+                let clusters: Vec<&Matcher> = matchers.iter().filter(|m| m.name == CLUSTER).collect();
+                for (cluster, ids) in self.by_metric.get(name).into_iter().flatten() {
+                    if !clusters.iter().all(|m| m.matches(cluster)) {
+                        continue;
+                    }
+                    for id in ids {
+                        if let Some(s) = self.series.get(id) {
+                            f(s, &rest);
+                        }
                     }
                 }
             }
-            None => self.series.values().for_each(&mut f),
+            None => self.series.values().for_each(|s| f(s, &all)),
         }
-        self.collided.iter().for_each(f);
+        self.collided.iter().for_each(|s| f(s, &all));
     }
 }
 
@@ -431,8 +455,8 @@ impl Head {
         let mut unsorted: Vec<Sample> = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock();
-            shard.for_each_candidate(&req.matchers, |s| {
-                if !s.overlaps(&range) || !matches_all(&req.matchers, &s.labels) {
+            shard.for_each_candidate(&req.matchers, |s, undecided| {
+                if !s.overlaps(&range) || !undecided.iter().all(|m| m.matches_labels(&s.labels)) {
                     return;
                 }
                 if s.sorted {
@@ -985,6 +1009,62 @@ mod tests {
                 let upper = all_values.get(name).cloned().unwrap_or_default();
                 prop_assert!(lower.is_subset(&got) && got.is_subset(&upper), "{name}: {got:?}");
             }
+        }
+    }
+
+    fn selector_matcher() -> impl Strategy<Value = Matcher> {
+        let value = prop_oneof![Just(""), Just("m0"), Just("m1"), Just("c0"), Just("c1"), Just("p1")];
+        let op = prop_oneof![
+            Just(MatchOp::Equal),
+            Just(MatchOp::NotEqual),
+            Just(MatchOp::RegexMatch),
+            Just(MatchOp::RegexNoMatch)
+        ];
+        let name = prop_oneof![Just("__name__"), Just("cluster"), Just("pod")];
+        (op, name, value, any::<bool>()).prop_map(|(op, name, value, wide)| {
+            let value = if wide && matches!(op, MatchOp::RegexMatch | MatchOp::RegexNoMatch) {
+                format!("{value}|c2|m2")
+            } else {
+                value.to_string()
+            };
+            Matcher::new(op, name, &value).unwrap()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// Selecting through the name and cluster postings finds exactly the series a walk over
+        /// every series with every matcher finds, in the active part and in frozen blocks.
+        #[test]
+        fn postings_select_what_a_full_walk_selects(
+            series in proptest::collection::vec((0u8..3, 0u8..4, 0u8..3), 1..40),
+            freeze_after in 0usize..40,
+            matchers in proptest::collection::vec(selector_matcher(), 0..4),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let head = Head::new();
+            let mut all: BTreeSet<Labels> = BTreeSet::new();
+            for (i, (metric, cluster, pod)) in series.into_iter().enumerate() {
+                let (metric, cluster, pod) = (format!("m{metric}"), format!("c{cluster}"), format!("p{pod}"));
+                let mut pairs = vec![("__name__", metric.as_str()), ("pod", pod.as_str())];
+                if cluster != "c3" {
+                    // c3 stands for a series without the label.
+                    pairs.push(("cluster", cluster.as_str()));
+                }
+                let one = s(&pairs, &[(i as i64, 1.0)]);
+                all.insert(one.labels.clone());
+                head.append_series(std::slice::from_ref(&one));
+                if i == freeze_after {
+                    head.freeze();
+                }
+            }
+            let want: BTreeSet<Labels> = all.into_iter().filter(|l| matches_all(&matchers, l)).collect();
+            let req = SelectRequest::new(matchers.clone(), TimeRange::ALL);
+            let got: BTreeSet<Labels> = rt.block_on(head.series(&req)).unwrap().into_iter().collect();
+            prop_assert_eq!(&got, &want, "{:?}", matchers);
+            let selected: BTreeSet<Labels> = rt.block_on(head.select(&req)).unwrap().into_iter().map(|s| s.labels).collect();
+            prop_assert_eq!(selected, want);
         }
     }
 

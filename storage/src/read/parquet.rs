@@ -278,8 +278,8 @@ struct Merged {
 #[derive(Debug)]
 struct MergedSeries {
     found: FileSeries,
-    /// Several files contributed samples: they may overlap in time.
-    several: bool,
+    /// Files contributed samples that overlap in time: they need sorting and deduplicating.
+    overlapping: bool,
 }
 
 #[derive(Debug)]
@@ -296,7 +296,10 @@ impl Merged {
         if rows.is_empty() {
             return;
         }
-        let new = |found| MergedSeries { found, several: false };
+        let new = |found| MergedSeries {
+            found,
+            overlapping: false,
+        };
         let Some(group) = self.clusters.get_mut(cluster) else {
             let members = (self.series.len()..self.series.len() + rows.len()).collect();
             self.series.extend(rows.into_iter().map(new));
@@ -315,8 +318,14 @@ impl Merged {
         for found in rows {
             match index.find(found.hash, |&i| series[i].found.labels == found.labels) {
                 Some(&i) => {
-                    series[i].found.samples.extend(found.samples);
-                    series[i].several = true;
+                    let into = &mut series[i];
+                    // Files of later hours (or later flushes) usually continue a series: only
+                    // samples that do not start after the last one can need sorting.
+                    let (last, first) = (into.found.samples.last(), found.samples.first());
+                    if let (Some(last), Some(first)) = (last, first) {
+                        into.overlapping |= first.timestamp <= last.timestamp;
+                    }
+                    into.found.samples.extend(found.samples);
                 }
                 None => {
                     index.insert_unique(found.hash, series.len(), |&j| series[j].found.hash);
@@ -338,7 +347,7 @@ impl Source for ParquetSource {
             .filter(|s| !s.found.samples.is_empty())
             .map(|s| {
                 let mut samples = s.found.samples;
-                if s.several {
+                if s.overlapping {
                     // Files may overlap in time; keeps the last-written sample per timestamp.
                     sort_dedup_samples(&mut samples);
                 }
