@@ -42,6 +42,9 @@ pub use signals::SignalBlock;
 use tributary_storage::signals::{ExemplarSeries, LogRecord, MetricMetadata};
 
 const SHARDS: usize = 16;
+/// A select that may visit this many series of the active part copies them out on several
+/// threads (below it, starting threads costs more than it saves).
+const PARALLEL_SELECT_SERIES: usize = 4096;
 
 type IdMap<V> = HashMap<u64, V, BuildNoHashHasher<u64>>;
 
@@ -153,6 +156,19 @@ impl Shard {
                 self.collided.last_mut().expect("just pushed")
             }
         }
+    }
+
+    /// The series [`Shard::for_each_candidate`] would visit for `matchers`.
+    fn candidates(&self, matchers: &[Matcher]) -> usize {
+        let exact_name = matchers
+            .iter()
+            .find(|m| m.name == METRIC_NAME && m.exact_value().is_some())
+            .and_then(Matcher::exact_value);
+        let listed = match exact_name {
+            Some(name) => self.by_metric.get(name).map_or(0, |c| c.values().map(Vec::len).sum()),
+            None => self.series.len(),
+        };
+        listed + self.collided.len()
     }
 
     /// Calls `f` with every series matching `matchers`. With an exact metric name the
@@ -438,29 +454,33 @@ impl Head {
     /// flag says whether they are sorted with unique timestamps. A label set may be visited more
     /// than once (once per block holding it). Shard locks are held only while a shard is visited.
     fn for_each_match(&self, req: &SelectRequest, mut f: impl FnMut(&Labels, &[Sample], bool)) {
-        let range = req.range;
-        let sorted_in_range = |s: &[Sample]| -> std::ops::Range<usize> {
-            let lo = s.partition_point(|x| x.timestamp < range.start);
-            let hi = s.partition_point(|x| x.timestamp <= range.end);
-            lo..hi.max(lo)
-        };
         for block in self.frozen.read().iter() {
             for s in &block.series {
-                let r = sorted_in_range(&s.samples);
+                let r = sorted_in_range(&s.samples, req.range);
                 if !r.is_empty() && matches_all(&req.matchers, &s.labels) {
                     f(&s.labels, &s.samples[r], true);
                 }
             }
         }
+        Self::for_each_active_match(&self.shards, req, f);
+    }
+
+    /// [`Head::for_each_match`] over some shards of the active part.
+    fn for_each_active_match(
+        shards: &[Mutex<Shard>],
+        req: &SelectRequest,
+        mut f: impl FnMut(&Labels, &[Sample], bool),
+    ) {
+        let range = req.range;
         let mut unsorted: Vec<Sample> = Vec::new();
-        for shard in self.shards.iter() {
+        for shard in shards {
             let shard = shard.lock();
             shard.for_each_candidate(&req.matchers, |s, undecided| {
                 if !s.overlaps(&range) || !undecided.iter().all(|m| m.matches_labels(&s.labels)) {
                     return;
                 }
                 if s.sorted {
-                    let r = sorted_in_range(&s.samples);
+                    let r = sorted_in_range(&s.samples, range);
                     if !r.is_empty() {
                         f(&s.labels, &s.samples[r], true);
                     }
@@ -493,6 +513,10 @@ impl Head {
     /// so series are built directly; otherwise blocks are merged by label set.
     fn select_series(&self, req: &SelectRequest) -> Vec<Series> {
         let merge = !self.frozen.read().is_empty();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(SHARDS);
+        if !merge && threads > 1 && self.candidates(&req.matchers) >= PARALLEL_SELECT_SERIES {
+            return self.select_active_parallel(req, threads);
+        }
         let mut out: Vec<Series> = Vec::new();
         // Whether the series' samples may need sorting (unsorted input, or several blocks).
         let mut unsorted: Vec<bool> = Vec::new();
@@ -517,7 +541,50 @@ impl Head {
         }
         out
     }
+
+    /// How many series of the active part a selector can visit: its metric name's postings when
+    /// the name is exact, else every series.
+    fn candidates(&self, matchers: &[Matcher]) -> usize {
+        self.shards.iter().map(|shard| shard.lock().candidates(matchers)).sum()
+    }
+
+    /// [`Head::select_series`] without frozen blocks (every label set is in one shard only),
+    /// with the shards split among `threads` threads: copying samples out is most of a big
+    /// select, and the shards hold disjoint series.
+    fn select_active_parallel(&self, req: &SelectRequest, threads: usize) -> Vec<Series> {
+        let per_thread = self.shards.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .shards
+                .chunks(per_thread)
+                .map(|shards| {
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        Self::for_each_active_match(shards, req, |labels, samples, sorted| {
+                            let mut samples = samples.to_vec();
+                            if !sorted {
+                                sort_dedup_samples(&mut samples);
+                            }
+                            out.push(Series::new(labels.clone(), samples));
+                        });
+                        out
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    }
 }
+/// The positions of `samples` (sorted by time) that fall in `range`.
+fn sorted_in_range(samples: &[Sample], range: TimeRange) -> std::ops::Range<usize> {
+    let lo = samples.partition_point(|x| x.timestamp < range.start);
+    let hi = samples.partition_point(|x| x.timestamp <= range.end);
+    lo..hi.max(lo)
+}
+
 impl KnownSeries for Head {
     fn is_known(&self, key: RawKey) -> bool {
         self.raw[Self::raw_shard(key)].read().contains_key(&key)
@@ -1066,6 +1133,52 @@ mod tests {
             let selected: BTreeSet<Labels> = rt.block_on(head.select(&req)).unwrap().into_iter().map(|s| s.labels).collect();
             prop_assert_eq!(selected, want);
         }
+    }
+
+    /// A select big enough to run on several threads returns what was appended: every series
+    /// once, samples in range sorted and deduplicated (also for series appended out of order).
+    #[tokio::test]
+    async fn big_selects_copy_shards_in_parallel() {
+        let head = Head::new();
+        let n = PARALLEL_SELECT_SERIES + 500;
+        let mut expected: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+        for i in 0..n {
+            let (pod, cluster) = (format!("p{i}"), format!("c{}", i % 3));
+            let pairs = [("__name__", "m"), ("cluster", cluster.as_str()), ("pod", pod.as_str())];
+            // Every 7th series arrives out of order, with a repeated timestamp (the later wins).
+            let samples: Vec<(i64, f64)> = if i % 7 == 0 {
+                vec![(30, 3.0), (10, 1.0), (20, 2.0), (20, 2.5)]
+            } else {
+                vec![(10, 1.0), (20, 2.0), (30, 3.0)]
+            };
+            let one = s(&pairs, &samples);
+            head.append_series(std::slice::from_ref(&one));
+            let want = if i % 7 == 0 {
+                vec![(10, 1.0), (20, 2.5)]
+            } else {
+                vec![(10, 1.0), (20, 2.0)]
+            };
+            expected.insert(one.labels, want.into_iter().map(|(t, v)| Sample::new(t, v)).collect());
+        }
+        let req = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::new(0, 25));
+        assert!(head.candidates(&req.matchers) >= PARALLEL_SELECT_SERIES);
+        for threads in [2, 3, 16] {
+            let got: BTreeMap<Labels, Vec<Sample>> = head
+                .select_active_parallel(&req, threads)
+                .into_iter()
+                .map(|s| (s.labels, s.samples))
+                .collect();
+            assert_eq!(got.len(), n, "{threads} threads: each series once");
+            assert_eq!(got, expected, "{threads} threads");
+        }
+        let selected = head.select(&req).await.unwrap();
+        assert_eq!(selected.len(), n);
+        let one_cluster = SelectRequest::new(
+            vec![Matcher::equal("__name__", "m"), Matcher::equal("cluster", "c1")],
+            TimeRange::new(0, 25),
+        );
+        let in_c1 = (0..n).filter(|i| i % 3 == 1).count();
+        assert_eq!(head.select(&one_cluster).await.unwrap().len(), in_c1);
     }
 
     #[tokio::test]

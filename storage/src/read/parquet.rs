@@ -56,8 +56,9 @@ use crate::{Error, Result};
 
 /// Rows per decoded batch: large enough to amortise per-batch work, small enough to stay in cache.
 const BATCH_ROWS: usize = 8192;
-/// A file read of more rows than this is cut into parts decoded in parallel (four pages of the
-/// default 65,536 rows: a cut inside a page costs at most a quarter more of decoding)...
+/// A file read of more rows than this is cut into parts decoded in parallel, when the query reads
+/// too few files to keep the cores busy (four pages of the default 65,536 rows: a cut inside a
+/// page costs at most a quarter more of decoding)...
 const PART_ROWS: usize = 256 << 10;
 /// ...into at most this many parts.
 const MAX_PARTS: usize = 8;
@@ -227,6 +228,10 @@ impl ParquetSource {
         let files = self.catalog.files(Table::Metrics, req.range, |c| {
             prune::cluster_may_match(c, &req.matchers)
         });
+        // Each part decodes the dictionary pages of its row groups again, so files are cut only
+        // when there are too few of them to keep every core busy.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let max_parts = (2 * cores).div_ceil(files.len().max(1)).min(MAX_PARTS);
         let query = Arc::new(Query {
             matchers: req.matchers.clone(),
             range: req.range,
@@ -235,6 +240,7 @@ impl ParquetSource {
             samples: AtomicUsize::new(0),
             max_samples: self.max_samples,
             hasher: ahash::RandomState::new(),
+            max_parts,
         });
         let mut scans = futures::stream::iter(files)
             .map(|file| {
@@ -419,6 +425,8 @@ struct Query {
     max_samples: usize,
     /// Hashes label sets for every merge of this query.
     hasher: ahash::RandomState,
+    /// Most parts one file's read is cut into.
+    max_parts: usize,
 }
 
 /// Aborts the scan when the query is dropped or fails early; propagates scan panics.
@@ -488,6 +496,7 @@ async fn file_labels(
         samples: AtomicUsize::new(0),
         max_samples: usize::MAX,
         hasher: ahash::RandomState::new(),
+        max_parts: 1,
     });
     let scanned = scan_file(store, cache.clone(), file.clone(), query).await?;
     let labels = Arc::new(scanned.labels.unwrap_or_default());
@@ -513,7 +522,7 @@ async fn scan_file(
     let planned_rows = plan.rows;
     // A short query reads few files: cutting a big read into parts lets every core decode.
     let parts = if query.with_samples && query.listing.is_none() {
-        (plan.rows / PART_ROWS).clamp(1, MAX_PARTS)
+        (plan.rows / PART_ROWS).clamp(1, query.max_parts)
     } else {
         1
     };

@@ -39,6 +39,7 @@ fn query(matchers: Vec<Matcher>, range: TimeRange, with_samples: bool) -> Arc<Qu
         samples: AtomicUsize::new(0),
         max_samples: usize::MAX,
         hasher: ahash::RandomState::new(),
+        max_parts: MAX_PARTS,
     })
 }
 
