@@ -16,7 +16,10 @@
 //!
 //! The active part and each frozen block also keep a label index (name → value → series
 //! count, see `head/label_index.rs`), filled when a series gets its first sample, so label
-//! names and values are listed without visiting series.
+//! names and values are listed without visiting series. Each shard lists its series by metric
+//! name and `cluster` value (postings), so a selector with an exact name visits only that
+//! metric's series, of the clusters its `cluster` matchers accept. A big select copies the
+//! shards' series out on several threads.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

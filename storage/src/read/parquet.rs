@@ -6,8 +6,14 @@
 //! chunk, so matchers run and label JSON is parsed once per distinct dictionary value, and the
 //! per-row work is a key comparison plus a sample push.
 //!
+//! Within a file, rows come in runs of one series (the sort order), so a run is resolved once and
+//! its samples in range are copied in one go. A big read of a query that touches fewer files than
+//! there are cores is cut into parts ([`prune::ReadPlan::split`]) decoded in parallel and
+//! stitched back in order.
+//!
 //! Files are merged in write order (UUID v7 in the key): when two files hold the same series
-//! and timestamp, the later file's sample wins.
+//! and timestamp, the later file's sample wins. A file holds one cluster, so only files of the
+//! same cluster are merged, by the label-set hash computed once per series.
 //!
 //! Label names and values come from per-file listings (`read/label_cache.rs`): each file's
 //! distinct labels are read once, then served from memory while the file stays cached.
