@@ -48,7 +48,7 @@ use super::schema::{self, col};
 use super::write::{NS_PER_MS, ms_of};
 use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Table};
-use crate::read::parquet::{AbortOnDrop, ObjectReader};
+use crate::read::parquet::{AbortOnDrop, ObjectReader, parquet_error};
 use crate::read::prune::cluster_may_match;
 use crate::read::{Direction, LineHint, LogRequest, LogSource};
 use crate::signals::{LogRecord, TimestampNs};
@@ -629,13 +629,7 @@ async fn scan_file(
         return Ok(FileOut::default());
     }
     let key = file.path.as_ref();
-    let pq_err = |op| {
-        move |source| Error::Parquet {
-            op,
-            key: key.to_string(),
-            source,
-        }
-    };
+    let pq_err = |op| parquet_error(op, key);
     let mut reader = ObjectReader {
         store,
         path: file.path.clone(),

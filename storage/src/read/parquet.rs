@@ -572,13 +572,7 @@ async fn scan_part(
     file: Arc<FileMeta>,
 ) -> Result<Scanned> {
     let key = file.path.as_ref();
-    let pq_err = |op| {
-        move |source| Error::Parquet {
-            op,
-            key: key.to_string(),
-            source,
-        }
-    };
+    let pq_err = |op| parquet_error(op, key);
     let columns: &[usize] = if query.with_samples {
         &[col::CLUSTER, col::METRIC, col::LABELS, col::TIMESTAMP, col::VALUE]
     } else {
@@ -662,13 +656,7 @@ pub(crate) async fn read_table_file(
     let Some(plan) = prune::plan(&meta, &range, matchers) else {
         return Ok(Vec::new());
     };
-    let pq_err = |op| {
-        move |source| Error::Parquet {
-            op,
-            key: file.path.to_string(),
-            source,
-        }
-    };
+    let pq_err = |op| parquet_error(op, file.path.as_ref());
     let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, meta)
         .with_row_groups(plan.row_groups)
         .with_batch_size(BATCH_ROWS);
@@ -699,6 +687,15 @@ pub(crate) fn read_table_files<'a>(
             }
         })
         .buffered(concurrency.max(1))
+}
+
+/// Wraps a decoder error of operation `op` on object `key`.
+pub(crate) fn parquet_error<'k>(op: &'static str, key: &'k str) -> impl FnOnce(ParquetError) -> Error + 'k {
+    move |source| Error::Parquet {
+        op,
+        key: key.to_string(),
+        source,
+    }
 }
 
 /// Ranged reads of one object for the Parquet decoder. The size comes from the catalog, so the
