@@ -161,51 +161,66 @@ impl Shard {
         }
     }
 
-    /// The series [`Shard::for_each_candidate`] would visit for `matchers`.
-    fn candidates(&self, matchers: &[Matcher]) -> usize {
-        let exact_name = matchers
-            .iter()
-            .find(|m| m.name == METRIC_NAME && m.exact_value().is_some())
-            .and_then(Matcher::exact_value);
-        let listed = match exact_name {
+    /// The series [`Shard::for_each_candidate`] would visit for `lookup`.
+    fn candidates(&self, lookup: &Lookup) -> usize {
+        let listed = match lookup.name {
             Some(name) => self.by_metric.get(name).map_or(0, |c| c.values().map(Vec::len).sum()),
             None => self.series.len(),
         };
         listed + self.collided.len()
     }
 
-    /// Calls `f` with every series matching `matchers`. With an exact metric name the
-    /// candidates come from the name's postings, only of clusters every `cluster` matcher
-    /// accepts, and `f` is not asked about the matchers those postings decided.
-    fn for_each_candidate(&self, matchers: &[Matcher], mut f: impl FnMut(&MemSeries, &[&Matcher])) {
-        let all: Vec<&Matcher> = matchers.iter().collect();
-        let exact_name = matchers
-            .iter()
-            .position(|m| m.name == METRIC_NAME && m.exact_value().is_some());
-        match exact_name {
-            Some(i) => {
-                let name = matchers[i].exact_value().expect("exact");
-                let rest: Vec<&Matcher> = matchers
-                    .iter()
-                    .enumerate()
-                    .filter(|&(j, m)| j != i && m.name != CLUSTER)
-                    .map(|(_, m)| m)
-                    .collect();
-                let clusters: Vec<&Matcher> = matchers.iter().filter(|m| m.name == CLUSTER).collect();
+    /// Calls `f` with every series that may match, and the matchers it must still check. With
+    /// an exact metric name the candidates come from the name's postings, only of clusters
+    /// every `cluster` matcher accepts, and those matchers are not asked again per series.
+    fn for_each_candidate(&self, lookup: &Lookup, mut f: impl FnMut(&MemSeries, &[&Matcher])) {
+        match lookup.name {
+            Some(name) => {
                 for (cluster, ids) in self.by_metric.get(name).into_iter().flatten() {
-                    if !clusters.iter().all(|m| m.matches(cluster)) {
+                    if !lookup.clusters.iter().all(|m| m.matches(cluster)) {
                         continue;
                     }
                     for id in ids {
                         if let Some(s) = self.series.get(id) {
-                            f(s, &rest);
+                            f(s, &lookup.rest);
                         }
                     }
                 }
             }
-            None => self.series.values().for_each(|s| f(s, &all)),
+            None => self.series.values().for_each(|s| f(s, &lookup.all)),
         }
-        self.collided.iter().for_each(|s| f(s, &all));
+        self.collided.iter().for_each(|s| f(s, &lookup.all));
+    }
+}
+
+/// A selector split for the shards' postings, once per select: the exact metric name to look
+/// up (if any), the `cluster` matchers decided per cluster, and the matchers left for each
+/// series (`rest` with postings, `all` without).
+#[derive(Debug)]
+struct Lookup<'m> {
+    name: Option<&'m str>,
+    clusters: Vec<&'m Matcher>,
+    rest: Vec<&'m Matcher>,
+    all: Vec<&'m Matcher>,
+}
+
+impl<'m> Lookup<'m> {
+    fn new(matchers: &'m [Matcher]) -> Self {
+        let exact = matchers
+            .iter()
+            .position(|m| m.name == METRIC_NAME && m.exact_value().is_some());
+        let rest = matchers
+            .iter()
+            .enumerate()
+            .filter(|&(j, m)| Some(j) != exact && m.name != CLUSTER)
+            .map(|(_, m)| m)
+            .collect();
+        Self {
+            name: exact.and_then(|i| matchers[i].exact_value()),
+            clusters: matchers.iter().filter(|m| m.name == CLUSTER).collect(),
+            rest,
+            all: matchers.iter().collect(),
+        }
     }
 }
 
@@ -475,10 +490,11 @@ impl Head {
         mut f: impl FnMut(&Labels, &[Sample], bool),
     ) {
         let range = req.range;
+        let lookup = Lookup::new(&req.matchers);
         let mut unsorted: Vec<Sample> = Vec::new();
         for shard in shards {
             let shard = shard.lock();
-            shard.for_each_candidate(&req.matchers, |s, undecided| {
+            shard.for_each_candidate(&lookup, |s, undecided| {
                 if !s.overlaps(&range) || !undecided.iter().all(|m| m.matches_labels(&s.labels)) {
                     return;
                 }
@@ -515,24 +531,26 @@ impl Head {
     /// The series of [`Source::select`]. Without frozen blocks every label set is visited once,
     /// so series are built directly; otherwise blocks are merged by label set.
     fn select_series(&self, req: &SelectRequest) -> Vec<Series> {
-        let merge = !self.frozen.read().is_empty();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(SHARDS);
-        if !merge && threads > 1 && self.candidates(&req.matchers) >= PARALLEL_SELECT_SERIES {
-            return self.select_active_parallel(req, threads);
+        if self.frozen.read().is_empty() {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(SHARDS);
+            let lookup = Lookup::new(&req.matchers);
+            let candidates: usize = self.shards.iter().map(|s| s.lock().candidates(&lookup)).sum();
+            if threads > 1 && candidates >= PARALLEL_SELECT_SERIES {
+                return self.select_active_parallel(req, threads);
+            }
+            return Self::select_active(&self.shards, req);
         }
         let mut out: Vec<Series> = Vec::new();
         // Whether the series' samples may need sorting (unsorted input, or several blocks).
         let mut unsorted: Vec<bool> = Vec::new();
         let mut index: HashMap<Labels, usize> = HashMap::new();
         self.for_each_match(req, |labels, samples, sorted| {
-            if merge {
-                if let Some(&i) = index.get(labels) {
-                    out[i].samples.extend_from_slice(samples);
-                    unsorted[i] = true;
-                    return;
-                }
-                index.insert(labels.clone(), out.len());
+            if let Some(&i) = index.get(labels) {
+                out[i].samples.extend_from_slice(samples);
+                unsorted[i] = true;
+                return;
             }
+            index.insert(labels.clone(), out.len());
             out.push(Series::new(labels.clone(), samples.to_vec()));
             unsorted.push(!sorted);
         });
@@ -545,34 +563,29 @@ impl Head {
         out
     }
 
-    /// How many series of the active part a selector can visit: its metric name's postings when
-    /// the name is exact, else every series.
-    fn candidates(&self, matchers: &[Matcher]) -> usize {
-        self.shards.iter().map(|shard| shard.lock().candidates(matchers)).sum()
+    /// The matching series of some shards of the active part, where every label set is in one
+    /// shard only, so series are built directly.
+    fn select_active(shards: &[Mutex<Shard>], req: &SelectRequest) -> Vec<Series> {
+        let mut out = Vec::new();
+        Self::for_each_active_match(shards, req, |labels, samples, sorted| {
+            let mut samples = samples.to_vec();
+            if !sorted {
+                sort_dedup_samples(&mut samples);
+            }
+            out.push(Series::new(labels.clone(), samples));
+        });
+        out
     }
 
-    /// [`Head::select_series`] without frozen blocks (every label set is in one shard only),
-    /// with the shards split among `threads` threads: copying samples out is most of a big
-    /// select, and the shards hold disjoint series.
+    /// [`Head::select_active`] with the shards split among `threads` threads: copying samples
+    /// out is most of a big select, and the shards hold disjoint series.
     fn select_active_parallel(&self, req: &SelectRequest, threads: usize) -> Vec<Series> {
         let per_thread = self.shards.len().div_ceil(threads);
         std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .shards
                 .chunks(per_thread)
-                .map(|shards| {
-                    scope.spawn(move || {
-                        let mut out = Vec::new();
-                        Self::for_each_active_match(shards, req, |labels, samples, sorted| {
-                            let mut samples = samples.to_vec();
-                            if !sorted {
-                                sort_dedup_samples(&mut samples);
-                            }
-                            out.push(Series::new(labels.clone(), samples));
-                        });
-                        out
-                    })
-                })
+                .map(|shards| scope.spawn(move || Self::select_active(shards, req)))
                 .collect();
             handles
                 .into_iter()
@@ -581,6 +594,7 @@ impl Head {
         })
     }
 }
+
 /// The positions of `samples` (sorted by time) that fall in `range`.
 fn sorted_in_range(samples: &[Sample], range: TimeRange) -> std::ops::Range<usize> {
     let lo = samples.partition_point(|x| x.timestamp < range.start);
@@ -1164,7 +1178,9 @@ mod tests {
             expected.insert(one.labels, want.into_iter().map(|(t, v)| Sample::new(t, v)).collect());
         }
         let req = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::new(0, 25));
-        assert!(head.candidates(&req.matchers) >= PARALLEL_SELECT_SERIES);
+        let lookup = Lookup::new(&req.matchers);
+        let candidates: usize = head.shards.iter().map(|s| s.lock().candidates(&lookup)).sum();
+        assert!(candidates >= PARALLEL_SELECT_SERIES);
         for threads in [2, 3, 16] {
             let got: BTreeMap<Labels, Vec<Sample>> = head
                 .select_active_parallel(&req, threads)
