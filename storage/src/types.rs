@@ -44,11 +44,6 @@ impl Label {
     }
 }
 
-/// A hash map for query-time work keyed by label sets or small tuples: label sets are hashed
-/// whole, many times per query, and the standard SipHash made that a tenth of a Parquet query's
-/// CPU. ahash seeds each map differently, so crafted label values cannot aim at one layout.
-pub type FastMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
-
 /// A series' identity.
 ///
 /// Invariants (every constructor keeps them): sorted by name, names unique, no empty values

@@ -12,8 +12,8 @@
 //! stitched back in order.
 //!
 //! Files are merged in write order (UUID v7 in the key): when two files hold the same series
-//! and timestamp, the later file's sample wins. A file holds one cluster, so only files of the
-//! same cluster are merged, by the label-set hash computed once per series.
+//! and timestamp, the later file's sample wins. Series are matched across files by the hash of
+//! their label set, computed once per series when a file is decoded.
 //!
 //! Label names and values come from per-file listings (`read/label_cache.rs`): each file's
 //! distinct labels are read once, then served from memory while the file stays cached.
@@ -57,7 +57,7 @@ use crate::layout::Table;
 use crate::metadata::KnownMetadata;
 use crate::schema::{self, col};
 use crate::signals::{ExemplarSeries, MetricMetadata};
-use crate::types::{self, FastMap, Label, Labels, Matcher, Sample, Series, TimeRange, sort_dedup_samples};
+use crate::types::{self, Label, Labels, Matcher, Sample, Series, TimeRange, sort_dedup_samples};
 use crate::{Error, Result};
 
 /// Rows per decoded batch: large enough to amortise per-batch work, small enough to stay in cache.
@@ -251,8 +251,7 @@ impl ParquetSource {
         let mut scans = futures::stream::iter(files)
             .map(|file| {
                 let (store, cache, query) = (self.store.clone(), self.cache.clone(), query.clone());
-                let task = AbortOnDrop(tokio::spawn(scan_file(store, cache, file.clone(), query)));
-                task.map(move |scanned| scanned.map(|s| (file, s)))
+                AbortOnDrop(tokio::spawn(scan_file(store, cache, file, query)))
             })
             .buffered(self.concurrency);
         // `buffered` yields in file (write) order, so later files' samples are appended later.
@@ -260,7 +259,7 @@ impl ParquetSource {
         let mut listed: HashSet<String> = HashSet::new();
         let (mut rows, mut parsed) = (0, 0);
         while let Some(found) = scans.next().await {
-            let (file, found) = found?;
+            let found = found?;
             rows += found.planned_rows;
             parsed += found.parsed;
             if listed.is_empty() {
@@ -268,81 +267,67 @@ impl ParquetSource {
             } else {
                 listed.extend(found.listed);
             }
-            merged.add(&file.key.cluster, found.series);
+            merged.add(found.series);
         }
-        tracing::debug!(rows, parsed, series = merged.series.len(), with_samples, "parquet scan");
+        tracing::debug!(
+            rows,
+            parsed,
+            series = merged.overlapping.len(),
+            with_samples,
+            "parquet scan"
+        );
         Ok((merged, listed))
     }
 }
 
+/// Series in first-seen order, found again by label set through the hashes they carry (the
+/// index holds positions, so it copies no labels and hashes no label set again).
+#[derive(Debug, Default)]
+struct SeriesList {
+    series: Vec<FileSeries>,
+    index: hashbrown::HashTable<usize>,
+}
+
+impl SeriesList {
+    /// The position of the series with `labels`, whose hash is `hash`.
+    fn find(&self, hash: u64, labels: &Labels) -> Option<usize> {
+        self.index.find(hash, |&i| self.series[i].labels == *labels).copied()
+    }
+
+    /// Adds a series [`SeriesList::find`] did not find; returns its position.
+    fn push(&mut self, found: FileSeries) -> usize {
+        let (series, at) = (&self.series, self.series.len());
+        self.index.insert_unique(found.hash, at, |&i| series[i].hash);
+        self.series.push(found);
+        at
+    }
+}
+
 /// The series of a scan, merged across files.
-///
-/// Every file holds one cluster (its key says which), so only files of the same cluster can
-/// share a series: the first file of a cluster is taken as it is, and a label-set index is
-/// built for a cluster only when a second file of it arrives (a query over several hours, or
-/// several flushes within one).
 #[derive(Debug, Default)]
 struct Merged {
-    series: Vec<MergedSeries>,
-    clusters: HashMap<String, ClusterSeries>,
-}
-
-#[derive(Debug)]
-struct MergedSeries {
-    found: FileSeries,
-    /// Files contributed samples that overlap in time: they need sorting and deduplicating.
-    overlapping: bool,
-}
-
-#[derive(Debug)]
-struct ClusterSeries {
-    /// Positions in `Merged::series` of this cluster's series.
-    members: Vec<usize>,
-    /// The same positions, found by label set, built when a second file of the cluster arrives.
-    /// It holds positions rather than label sets, so building it copies no labels.
-    index: Option<hashbrown::HashTable<usize>>,
+    list: SeriesList,
+    /// Per series: files contributed samples that overlap in time, so they need sorting and
+    /// deduplicating.
+    overlapping: Vec<bool>,
 }
 
 impl Merged {
-    fn add(&mut self, cluster: &str, rows: FileRows) {
-        if rows.is_empty() {
-            return;
-        }
-        let new = |found| MergedSeries {
-            found,
-            overlapping: false,
-        };
-        let Some(group) = self.clusters.get_mut(cluster) else {
-            let members = (self.series.len()..self.series.len() + rows.len()).collect();
-            self.series.extend(rows.into_iter().map(new));
-            self.clusters
-                .insert(cluster.to_string(), ClusterSeries { members, index: None });
-            return;
-        };
-        let series = &mut self.series;
-        let index = group.index.get_or_insert_with(|| {
-            let mut index = hashbrown::HashTable::with_capacity(group.members.len());
-            for &i in &group.members {
-                index.insert_unique(series[i].found.hash, i, |&j| series[j].found.hash);
-            }
-            index
-        });
+    fn add(&mut self, rows: FileRows) {
         for found in rows {
-            match index.find(found.hash, |&i| series[i].found.labels == found.labels) {
-                Some(&i) => {
-                    let into = &mut series[i];
+            match self.list.find(found.hash, &found.labels) {
+                Some(i) => {
+                    let into = &mut self.list.series[i].samples;
                     // Files of later hours (or later flushes) usually continue a series: only
                     // samples that do not start after the last one can need sorting.
-                    let (last, first) = (into.found.samples.last(), found.samples.first());
-                    if let (Some(last), Some(first)) = (last, first) {
-                        into.overlapping |= first.timestamp <= last.timestamp;
+                    if let (Some(last), Some(first)) = (into.last(), found.samples.first()) {
+                        self.overlapping[i] |= first.timestamp <= last.timestamp;
                     }
-                    into.found.samples.extend(found.samples);
+                    into.extend(found.samples);
                 }
                 None => {
-                    index.insert_unique(found.hash, series.len(), |&j| series[j].found.hash);
-                    group.members.push(series.len());
-                    series.push(new(found));
+                    self.list.push(found);
+                    self.overlapping.push(false);
                 }
             }
         }
@@ -354,16 +339,17 @@ impl Source for ParquetSource {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
         let merged = self.scan(req, true).await?;
         Ok(merged
+            .list
             .series
             .into_iter()
-            .filter(|s| !s.found.samples.is_empty())
-            .map(|s| {
-                let mut samples = s.found.samples;
-                if s.overlapping {
-                    // Files may overlap in time; keeps the last-written sample per timestamp.
-                    sort_dedup_samples(&mut samples);
+            .zip(merged.overlapping)
+            .filter(|(s, _)| !s.samples.is_empty())
+            .map(|(mut s, overlapping)| {
+                if overlapping {
+                    // Keeps the last-written sample per timestamp.
+                    sort_dedup_samples(&mut s.samples);
                 }
-                Series::new(s.found.labels, samples)
+                Series::new(s.labels, s.samples)
             })
             .collect())
     }
@@ -374,9 +360,10 @@ impl Source for ParquetSource {
         Ok(self
             .scan(req, false)
             .await?
+            .list
             .series
             .into_iter()
-            .map(|s| s.found.labels)
+            .map(|s| s.labels)
             .collect())
     }
 
@@ -527,7 +514,7 @@ async fn scan_file(
     };
     let planned_rows = plan.rows;
     // A short query reads few files: cutting a big read into parts lets every core decode.
-    let parts = if query.with_samples && query.listing.is_none() {
+    let parts = if query.with_samples {
         (plan.rows / PART_ROWS).clamp(1, query.max_parts)
     } else {
         1
@@ -594,14 +581,14 @@ async fn scan_part(
     tracing::trace!(
         key,
         rows = plan.rows,
-        series = decoder.out.len(),
+        series = decoder.out.series.len(),
         parsed = decoder.parsed,
         "scanned"
     );
     let labels =
         (query.listing == Some(Listing::Index)).then(|| FileLabels::new(decoder.index_values, decoder.index_clusters));
     Ok(Scanned {
-        series: decoder.out,
+        series: decoder.out.series,
         planned_rows: plan.rows,
         parsed: decoder.parsed,
         listed: decoder.listed,
@@ -790,11 +777,10 @@ struct Decoder<'q> {
     clusters: DictCache<bool>,
     metrics: DictCache<bool>,
     labels: DictCache<LabelSet>,
-    triples: FastMap<(i32, i32, i32), Option<usize>>,
-    /// Output slots by label set (hashes in `out`): a series may span row groups, whose
-    /// dictionaries differ.
-    index: hashbrown::HashTable<usize>,
-    out: FileRows,
+    triples: HashMap<(i32, i32, i32), Option<usize>, ahash::RandomState>,
+    /// Output slots, found by label set too: a series may span row groups, whose dictionaries
+    /// differ.
+    out: SeriesList,
     parsed: usize,
     listed: HashSet<String>,
     /// For [`Listing::Index`]: label name → values, and the `cluster` column's values.
@@ -819,9 +805,8 @@ impl<'q> Decoder<'q> {
             clusters: DictCache::new(),
             metrics: DictCache::new(),
             labels: DictCache::new(),
-            triples: FastMap::default(),
-            index: hashbrown::HashTable::new(),
-            out: Vec::new(),
+            triples: HashMap::default(),
+            out: SeriesList::default(),
             parsed: 0,
             listed: HashSet::new(),
             index_values: HashMap::new(),
@@ -891,7 +876,7 @@ impl<'q> Decoder<'q> {
             };
             if let (Some(slot), Some((ts, vs))) = (slot, samples) {
                 let (ts, vs) = (&ts[row..end], &vs[row..end]);
-                let out = &mut self.out[slot].samples;
+                let out = &mut self.out.series[slot].samples;
                 let before = out.len();
                 if ts.is_sorted() {
                     let lo = ts.partition_point(|&t| t < range.start);
@@ -1005,7 +990,7 @@ impl<'q> Decoder<'q> {
             Some(LabelSet::Built(slot)) => {
                 self.labels.entries[l] = Some(LabelSet::Built(slot));
                 let own = |x: &&Label| x.name != types::METRIC_NAME && x.name != types::CLUSTER;
-                self.out[slot].labels.iter().filter(own).cloned().collect()
+                self.out.series[slot].labels.iter().filter(own).cloned().collect()
             }
             Some(LabelSet::Rejected) | None => {
                 self.labels.entries[l] = Some(LabelSet::Rejected);
@@ -1016,18 +1001,13 @@ impl<'q> Decoder<'q> {
         full.push(Label::new(types::CLUSTER, cluster));
         let full = Labels::new(full);
         let hash = self.query.hasher.hash_one(&full);
-        let out = &mut self.out;
-        let slot = match self.index.find(hash, |&i| out[i].labels == full) {
-            Some(&s) => s,
-            None => {
-                self.index.insert_unique(hash, out.len(), |&j| out[j].hash);
-                out.push(FileSeries {
-                    labels: full,
-                    samples: Vec::new(),
-                    hash,
-                });
-                out.len() - 1
-            }
+        let slot = match self.out.find(hash, &full) {
+            Some(s) => s,
+            None => self.out.push(FileSeries {
+                labels: full,
+                samples: Vec::new(),
+                hash,
+            }),
         };
         if self.labels.entries[l].is_none() {
             self.labels.entries[l] = Some(LabelSet::Built(slot));
