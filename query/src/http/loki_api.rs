@@ -20,7 +20,9 @@ use axum::routing::get;
 use tributary_storage::read::Direction;
 
 use crate::error::{Error, ErrorKind};
-use crate::http::render::{label_sets, strings, write_labels, write_matrix, write_point, write_string, write_vector};
+use crate::http::render::{
+    label_sets, strings, write_labels, write_list, write_matrix, write_point, write_string, write_vector,
+};
 use crate::logql::{LogqlEngine, LogqlResult, LogqlValue, QueryStats, RangeQuery, Stream};
 
 mod tail;
@@ -257,25 +259,17 @@ fn render_result(r: &LogqlResult) -> String {
 
 /// `[{"stream":{labels},"values":[["<ns>","<line>"],...]},...]`.
 fn write_streams(out: &mut String, streams: &[Stream]) {
-    out.push('[');
-    for (i, s) in streams.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    write_list(out, streams, |out, s| {
         out.push_str(r#"{"stream":"#);
         write_labels(out, &s.labels);
-        out.push_str(r#","values":["#);
-        for (j, e) in s.entries.iter().enumerate() {
-            if j > 0 {
-                out.push(',');
-            }
+        out.push_str(r#","values":"#);
+        write_list(out, &s.entries, |out, e| {
             let _ = write!(out, r#"["{}","#, e.timestamp);
             write_string(out, &e.line);
             out.push(']');
-        }
-        out.push_str("]}");
-    }
-    out.push(']');
+        });
+        out.push('}');
+    });
 }
 
 /// The `summary` part of Loki's statistics, which Grafana shows in the query inspector.

@@ -241,20 +241,16 @@ pub(crate) async fn metadata(State(engine): State<Arc<Engine>>, RawQuery(url): R
             out.push(',');
         }
         render::write_string(&mut out, name);
-        out.push_str(":[");
-        for (j, (kind, help, unit)) in set.into_iter().take(per_metric).enumerate() {
-            if j > 0 {
-                out.push(',');
-            }
+        out.push(':');
+        render::write_list(&mut out, set.into_iter().take(per_metric), |out, (kind, help, unit)| {
             out.push_str(r#"{"type":"#);
-            render::write_string(&mut out, kind);
+            render::write_string(out, kind);
             out.push_str(r#","help":"#);
-            render::write_string(&mut out, help);
+            render::write_string(out, help);
             out.push_str(r#","unit":"#);
-            render::write_string(&mut out, unit);
+            render::write_string(out, unit);
             out.push('}');
-        }
-        out.push(']');
+        });
     }
     out.push('}');
     Ok(json(render::success(&out)))
@@ -287,29 +283,22 @@ pub(crate) async fn exemplars(
         .exemplars(&selectors, range)
         .await
         .map_err(Error::Storage)?;
-    let mut out = String::from("[");
-    for (i, series) in found.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    let mut out = String::new();
+    render::write_list(&mut out, &found, |out, series| {
         out.push_str(r#"{"seriesLabels":"#);
-        render::write_labels(&mut out, &series.labels);
-        out.push_str(r#","exemplars":["#);
-        for (j, e) in series.exemplars.iter().enumerate() {
-            if j > 0 {
-                out.push(',');
-            }
+        render::write_labels(out, &series.labels);
+        out.push_str(r#","exemplars":"#);
+        render::write_list(out, &series.exemplars, |out, e| {
             out.push_str(r#"{"labels":"#);
-            render::write_labels(&mut out, &e.labels);
+            render::write_labels(out, &e.labels);
             out.push_str(r#","value":"#);
-            render::write_string(&mut out, &format_value(e.value));
+            render::write_string(out, &format_value(e.value));
             out.push_str(r#","timestamp":"#);
-            render::write_timestamp(&mut out, e.timestamp);
+            render::write_timestamp(out, e.timestamp);
             out.push('}');
-        }
-        out.push_str("]}");
-    }
-    out.push(']');
+        });
+        out.push('}');
+    });
     Ok(json(render::success(&out)))
 }
 

@@ -39,19 +39,25 @@ fn annotations(out: &mut String, field: &str, kind: &str, texts: &[String]) {
     if texts.is_empty() {
         return;
     }
-    let _ = write!(out, r#","{field}":["#);
-    for (i, text) in texts.iter().take(MAX_ANNOTATIONS).enumerate() {
+    let _ = write!(out, r#","{field}":"#);
+    let omitted = (texts.len() > MAX_ANNOTATIONS)
+        .then(|| format!("{} more {kind} annotations omitted", texts.len() - MAX_ANNOTATIONS));
+    let shown = texts.iter().take(MAX_ANNOTATIONS).map(String::as_str);
+    write_list(out, shown.chain(omitted.as_deref()), write_string);
+}
+
+/// `[item,item,...]`, each item written by `write`: every JSON array of both APIs.
+pub(crate) fn write_list<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut String, T),
+) {
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        write_string(out, text);
-    }
-    if texts.len() > MAX_ANNOTATIONS {
-        out.push(',');
-        write_string(
-            out,
-            &format!("{} more {kind} annotations omitted", texts.len() - MAX_ANNOTATIONS),
-        );
+        write(out, item);
     }
     out.push(']');
 }
@@ -80,64 +86,37 @@ pub(crate) fn query_data(value: &Value) -> String {
 
 /// `[{"metric":{...},"value":[t,"v"]},...]` (Prometheus's and Loki's vector encoding).
 pub(crate) fn write_vector(out: &mut String, samples: &[VectorSample]) {
-    out.push('[');
-    for (i, s) in samples.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    write_list(out, samples, |out, s| {
         out.push_str(r#"{"metric":"#);
         write_labels(out, &s.labels);
         out.push_str(r#","value":"#);
         write_point(out, s.timestamp, s.value);
         out.push('}');
-    }
-    out.push(']');
+    });
 }
 
 /// `[{"metric":{...},"values":[[t,"v"],...]},...]` (Prometheus's and Loki's matrix encoding).
 pub(crate) fn write_matrix(out: &mut String, series: &[Series]) {
-    out.push('[');
-    for (i, s) in series.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
+    write_list(out, series, |out, s| {
         out.push_str(r#"{"metric":"#);
         write_labels(out, &s.labels);
-        out.push_str(r#","values":["#);
-        for (j, sample) in s.samples.iter().enumerate() {
-            if j > 0 {
-                out.push(',');
-            }
-            write_point(out, sample.timestamp, sample.value);
-        }
-        out.push_str("]}");
-    }
-    out.push(']');
+        out.push_str(r#","values":"#);
+        write_list(out, &s.samples, |out, p| write_point(out, p.timestamp, p.value));
+        out.push('}');
+    });
 }
 
 /// A JSON array of label objects (the `/api/v1/series` answer).
 pub(crate) fn label_sets(sets: &[Labels]) -> String {
-    let mut out = String::from("[");
-    for (i, labels) in sets.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_labels(&mut out, labels);
-    }
-    out.push(']');
+    let mut out = String::new();
+    write_list(&mut out, sets, write_labels);
     out
 }
 
 /// A JSON array of strings (label names or values).
 pub(crate) fn strings(values: &[String]) -> String {
-    let mut out = String::from("[");
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_string(&mut out, v);
-    }
-    out.push(']');
+    let mut out = String::new();
+    write_list(&mut out, values, |out, v| write_string(out, v));
     out
 }
 
