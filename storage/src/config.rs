@@ -33,6 +33,11 @@ pub struct StorageConfig {
     /// How many Parquet footers (with page indexes) readers keep in memory, so repeated queries
     /// don't fetch them again.
     pub metadata_cache_files: usize,
+    /// Memory for series tables: each metrics file's series and the rows they occupy, decoded
+    /// once so queries match labels in memory and read only timestamps and values. About 700
+    /// bytes per series per file; the oldest tables are dropped beyond it. 0 keeps none (every
+    /// query decodes the label columns again).
+    pub series_cache_bytes: usize,
     /// A `select` that would return more samples than this fails instead of exhausting memory.
     pub max_select_samples: usize,
     /// Object-store options, passed to `object_store`'s builder by their documented key names
@@ -52,6 +57,7 @@ impl Default for StorageConfig {
             multipart_threshold_bytes: 32 << 20,
             read_concurrency: 8,
             metadata_cache_files: 4096,
+            series_cache_bytes: crate::read::parquet::SERIES_CACHE_BYTES,
             max_select_samples: 100_000_000,
             options: std::collections::BTreeMap::new(),
         }

@@ -132,7 +132,10 @@ impl Storage {
             store,
             catalog,
             tables,
-            cache: Arc::new(MetadataCache::new(cfg.metadata_cache_files)),
+            cache: Arc::new(MetadataCache::with_series_bytes(
+                cfg.metadata_cache_files,
+                cfg.series_cache_bytes,
+            )),
             writer,
             multipart_threshold: cfg.multipart_threshold_bytes.max(1),
             read_concurrency: cfg.read_concurrency,

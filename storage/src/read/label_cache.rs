@@ -1,15 +1,12 @@
-//! Per-file label listings: each metrics file's distinct label names and values, read once.
+//! Per-file label listings: each metrics file's distinct label names and values.
 //!
 //! Files are immutable, so a file's listing never goes stale: label names and values requests
-//! answer from it instead of decoding the `cluster`, `metric` and `labels` column chunks again.
-//! A listing covers the whole file, so it is as coarse in time as the file's key span (the
-//! [`Source`](super::Source) contract allows that for listings). Memory is bounded by an
-//! approximate byte budget; the oldest listings are dropped first.
+//! whose matchers are on `cluster` or on the listed label only answer from it, without visiting
+//! every series. A listing covers the whole file, so it is as coarse in time as the file's key
+//! span (the [`Source`](super::Source) contract allows that for listings). It is derived from the
+//! file's series table and cached beside it ([`super::file_cache`]).
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
-
-use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
 
 use crate::types::Matcher;
 
@@ -33,7 +30,7 @@ impl FileLabels {
     }
 
     /// Approximate heap bytes, for the cache budget.
-    fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         const STRING: usize = std::mem::size_of::<String>();
         let strings = |v: &[String]| v.iter().map(|s| s.len() + STRING).sum::<usize>();
         self.values
@@ -76,76 +73,17 @@ impl FileLabels {
     }
 }
 
-/// Listings of recently listed files, keyed by object key, within a byte budget.
-#[derive(Debug)]
-pub(super) struct LabelCache {
-    budget: usize,
-    state: Mutex<State>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    bytes: usize,
-    files: HashMap<String, (Arc<FileLabels>, usize)>,
-    /// Insertion order, for eviction.
-    order: VecDeque<String>,
-}
-
-impl LabelCache {
-    pub(super) fn new(budget: usize) -> Self {
-        Self {
-            budget,
-            state: Mutex::new(State::default()),
-        }
-    }
-
-    pub(super) fn get(&self, key: &str) -> Option<Arc<FileLabels>> {
-        self.state.lock().files.get(key).map(|(l, _)| l.clone())
-    }
-
-    /// Keeps `labels` unless they alone exceed the budget; drops the oldest listings to fit.
-    pub(super) fn insert(&self, key: &str, labels: Arc<FileLabels>) {
-        let bytes = labels.bytes() + key.len();
-        if bytes > self.budget {
-            return;
-        }
-        let mut state = self.state.lock();
-        if state.files.contains_key(key) {
-            return;
-        }
-        while state.bytes + bytes > self.budget {
-            let Some(oldest) = state.order.pop_front() else {
-                break;
-            };
-            if let Some((_, b)) = state.files.remove(&oldest) {
-                state.bytes -= b;
-            }
-        }
-        state.bytes += bytes;
-        state.order.push_back(key.to_string());
-        state.files.insert(key.to_string(), (labels, bytes));
-    }
-
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.state.lock().files.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::types::MatchOp;
 
-    fn labels(pairs: &[(&str, &[&str])], clusters: &[&str]) -> Arc<FileLabels> {
+    fn labels(pairs: &[(&str, &[&str])], clusters: &[&str]) -> FileLabels {
         let values = pairs
             .iter()
             .map(|(n, vs)| (n.to_string(), vs.iter().map(|v| v.to_string()).collect()))
             .collect();
-        Arc::new(FileLabels::new(
-            values,
-            clusters.iter().map(|c| c.to_string()).collect(),
-        ))
+        FileLabels::new(values, clusters.iter().map(|c| c.to_string()).collect())
     }
 
     #[test]
@@ -165,22 +103,5 @@ mod tests {
         assert_eq!(l.clusters_match(&[]), Some(true));
         let two = labels(&[], &["x", "y"]);
         assert_eq!(two.clusters_match(&[&x]), None);
-    }
-
-    #[test]
-    fn the_budget_evicts_the_oldest_listing() {
-        let one = labels(&[("pod", &["a"; 1])], &["x"]);
-        let bytes = one.bytes() + "k0".len();
-        let cache = LabelCache::new(2 * bytes);
-        cache.insert("k0", one.clone());
-        cache.insert("k1", one.clone());
-        assert_eq!(cache.len(), 2);
-        cache.insert("k2", one.clone());
-        assert_eq!(cache.len(), 2);
-        assert!(cache.get("k0").is_none() && cache.get("k1").is_some() && cache.get("k2").is_some());
-        // A listing larger than the whole budget is not kept.
-        let small = LabelCache::new(bytes - 1);
-        small.insert("k0", one);
-        assert_eq!(small.len(), 0);
     }
 }

@@ -3,9 +3,13 @@ use crate::catalog::FileMeta;
 use crate::config::StorageConfig;
 use crate::layout::FileKey;
 use crate::test_util::workload::Workload;
+use crate::types::Label;
 use crate::types::MatchOp;
 use crate::writer::{WriterOptions, encode_batch, encode_metrics};
-use arrow_array::{ArrayRef, Float64Array, Int32Array, TimestampMillisecondArray, UInt64Array};
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, DictionaryArray, Float64Array, Int32Array, StringArray, TimestampMillisecondArray, UInt64Array,
+};
 use object_store::PutPayload;
 use object_store::memory::InMemory;
 use std::collections::BTreeSet;
@@ -30,16 +34,13 @@ async fn fixture(series: &[Series], opts: &WriterOptions) -> Fixture {
     Fixture { store, catalog, files }
 }
 
-fn query(matchers: Vec<Matcher>, range: TimeRange, with_samples: bool) -> Arc<Query> {
+fn query(matchers: Vec<Matcher>, range: TimeRange, max_parts: usize) -> Arc<Query> {
     Arc::new(Query {
         matchers,
         range,
-        with_samples,
-        listing: None,
         samples: AtomicUsize::new(0),
         max_samples: usize::MAX,
-        hasher: ahash::RandomState::new(),
-        max_parts: MAX_PARTS,
+        max_parts,
     })
 }
 
@@ -73,11 +74,11 @@ async fn exact_metric_and_time_read_a_fraction_of_the_file() {
     let cache = Arc::new(MetadataCache::new(8));
     let run = |q: Arc<Query>| scan_file(fx.store.clone(), cache.clone(), file.clone(), q);
 
-    let all = run(query(vec![], TimeRange::ALL, true)).await.unwrap();
+    let all = run(query(vec![], TimeRange::ALL, MAX_PARTS)).await.unwrap();
     assert_eq!(all.planned_rows, total);
 
     let load = vec![Matcher::equal("__name__", "node_load1")];
-    let one = run(query(load.clone(), TimeRange::ALL, true)).await.unwrap();
+    let one = run(query(load.clone(), TimeRange::ALL, MAX_PARTS)).await.unwrap();
     assert_eq!(one.series.len(), 4);
     assert!(
         one.planned_rows * 10 < total,
@@ -87,7 +88,7 @@ async fn exact_metric_and_time_read_a_fraction_of_the_file() {
 
     // A range at the end of the file prunes pages of every series by timestamp.
     let tail = TimeRange::new(file.key.max_ts - 10 * w.interval_ms, file.key.max_ts);
-    let late = run(query(vec![], tail, true)).await.unwrap();
+    let late = run(query(vec![], tail, MAX_PARTS)).await.unwrap();
     assert!(
         late.planned_rows < total,
         "time pruning read {} of {total} rows",
@@ -100,9 +101,13 @@ async fn exact_metric_and_time_read_a_fraction_of_the_file() {
     );
 
     // A metric outside the file's statistics reads nothing.
-    let none = run(query(vec![Matcher::equal("__name__", "zzz")], TimeRange::ALL, true))
-        .await
-        .unwrap();
+    let none = run(query(
+        vec![Matcher::equal("__name__", "zzz")],
+        TimeRange::ALL,
+        MAX_PARTS,
+    ))
+    .await
+    .unwrap();
     assert_eq!((none.planned_rows, none.series.len()), (0, 0));
 }
 
@@ -125,19 +130,24 @@ async fn each_label_set_is_parsed_once_per_dictionary() {
     let fx = fixture(&series, &opts).await;
     assert_eq!(fx.files.len(), 1);
     let cache = Arc::new(MetadataCache::new(8));
+    let table = file_table(fx.store.clone(), cache.clone(), fx.files[0].clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        table.parsed, 300,
+        "labels JSON parsed once per distinct value, not per row or batch"
+    );
+    assert_eq!((table.series.len(), table.runs.len()), (300, 300), "one run per series");
     let got = scan_file(
         fx.store.clone(),
-        cache,
+        cache.clone(),
         fx.files[0].clone(),
-        query(vec![], TimeRange::ALL, true),
+        query(vec![], TimeRange::ALL, MAX_PARTS),
     )
     .await
     .unwrap();
     assert_eq!(got.series.len(), 300);
-    assert_eq!(
-        got.parsed, 300,
-        "labels JSON parsed once per distinct value, not per row or batch"
-    );
+    assert!(Arc::ptr_eq(&got.series[0].table, &table), "the cached table is used");
     assert!(got.series.iter().all(|f| f.samples.len() == 100));
 }
 
@@ -325,9 +335,17 @@ async fn label_listings_read_each_file_once_and_match_the_series() {
         fx.store.delete(&f.path).await.unwrap();
     }
     check().await;
-    // A matcher on another label needs the series: that reads the files.
+    // A matcher on another label needs the series: the cached series tables answer.
     let cpu = SelectRequest::new(vec![Matcher::equal("cpu", "1")], TimeRange::ALL);
-    assert!(source.label_values("mode", &cpu).await.is_err());
+    let with_cpu: Vec<&Series> = series.iter().filter(|s| s.labels.get("cpu") == Some("1")).collect();
+    assert!(!with_cpu.is_empty());
+    assert_eq!(
+        source.label_values("mode", &cpu).await.unwrap(),
+        values_of(&with_cpu, "mode")
+    );
+    assert_eq!(source.label_names(&cpu).await.unwrap(), names_of(&with_cpu));
+    // Samples are not cached: a select reads the (deleted) files.
+    assert!(source.select(&cpu).await.is_err());
 }
 
 /// A read big enough to be cut into parts (`PART_ROWS`) returns exactly what one decoder
@@ -358,31 +376,122 @@ async fn reads_cut_into_parts_equal_one_read() {
         TimeRange::ALL,
         TimeRange::new(1_700_000_000_000 + 17_500, 1_700_000_000_000 + 250_000),
     ] {
-        let q = query(vec![], range, true);
-        let parted = scan_file(fx.store.clone(), cache.clone(), file.clone(), q.clone())
-            .await
-            .unwrap();
-        let mut reader = ObjectReader {
-            store: fx.store.clone(),
-            path: file.path.clone(),
-            size: file.size,
+        let run = |parts| {
+            scan_file(
+                fx.store.clone(),
+                cache.clone(),
+                file.clone(),
+                query(vec![], range, parts),
+            )
         };
-        let meta = load_footer(&mut reader, Some(&cache), &file, schema::metrics_schema())
-            .await
-            .unwrap();
-        let plan = prune::plan(&meta, &range, &[]).unwrap();
-        let single = scan_part(reader, meta, plan, q, file.clone()).await.unwrap();
+        let parted = run(MAX_PARTS).await.unwrap();
+        let single = run(1).await.unwrap();
+        let ids = |s: &Scanned| s.series.iter().map(|f| (f.id, f.samples.clone())).collect::<Vec<_>>();
+        assert_eq!(ids(&parted), ids(&single));
         assert_eq!(parted.planned_rows, single.planned_rows);
         assert_eq!(parted.series.len(), n_series, "every series once");
-        assert_eq!(parted.series, single.series);
         let inputs: HashMap<&Labels, &Vec<Sample>> = series.iter().map(|s| (&s.labels, &s.samples)).collect();
         for found in &parted.series {
-            let expected: Vec<Sample> = inputs[&found.labels]
+            let expected: Vec<Sample> = inputs[found.labels()]
                 .iter()
                 .filter(|s| range.contains(s.timestamp))
                 .copied()
                 .collect();
-            assert_eq!(found.samples, expected, "{:?}", found.labels);
+            assert_eq!(found.samples, expected, "{:?}", found.labels());
         }
     }
+}
+
+/// A file in another writer's row order (a series met again after another one, timestamps
+/// unsorted and repeated within a run) reads like a sorted one: each series once, its samples
+/// sorted with one per timestamp.
+#[tokio::test]
+async fn files_in_another_row_order_read_sorted() {
+    let rows: [(&str, i64, f64); 7] = [
+        ("{\"pod\":\"a\"}", 30, 3.0),
+        ("{\"pod\":\"a\"}", 10, 1.0),
+        ("{\"pod\":\"b\"}", 10, 7.0),
+        ("{\"pod\":\"a\"}", 20, 2.0),
+        ("{\"pod\":\"a\"}", 10, 1.5),
+        ("{\"pod\":\"b\"}", 40, 8.0),
+        ("{\"pod\":\"c\"}", 90, 9.0),
+    ];
+    let n = rows.len();
+    let dict = |values: Vec<&str>| -> ArrayRef {
+        let keys: Vec<i32> = (0..values.len() as i32).collect();
+        Arc::new(
+            DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), Arc::new(StringArray::from(values))).unwrap(),
+        )
+    };
+    let batch = RecordBatch::try_new(
+        schema::metrics_schema(),
+        vec![
+            dict(vec!["c"; n]),
+            dict(vec!["m"; n]),
+            dict(rows.iter().map(|r| r.0).collect()),
+            Arc::new(UInt64Array::from(vec![0u64; n])),
+            Arc::new(
+                TimestampMillisecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>()).with_timezone("UTC"),
+            ),
+            Arc::new(Float64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+        ],
+    )
+    .unwrap();
+    let props = WriterOptions::from_config(&StorageConfig::default())
+        .properties()
+        .unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let catalog = Arc::new(Catalog::new());
+    let key = FileKey::new(Table::Metrics, "c", 10, 90, n as u64).unwrap();
+    let bytes = encode_batch(&batch, props, "test").unwrap();
+    store.put(&key.path(), PutPayload::from(bytes.clone())).await.unwrap();
+    catalog.insert(FileMeta::new(key, bytes.len() as u64));
+    let source = ParquetSource::new(store, catalog, Arc::new(MetadataCache::new(8)), 2, usize::MAX);
+    let pod = |p: &str| Labels::from_pairs(&[("__name__", "m"), ("cluster", "c"), ("pod", p)]);
+    let mut got = source
+        .select(&SelectRequest::new(
+            vec![Matcher::equal("__name__", "m")],
+            TimeRange::new(0, 50),
+        ))
+        .await
+        .unwrap();
+    got.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let want = vec![
+        Series::new(
+            pod("a"),
+            vec![Sample::new(10, 1.5), Sample::new(20, 2.0), Sample::new(30, 3.0)],
+        ),
+        Series::new(pod("b"), vec![Sample::new(10, 7.0), Sample::new(40, 8.0)]),
+    ];
+    assert_eq!(got, want);
+    // `c` has its one sample after the range: the table's run span leaves it out of the listing.
+    let mut listed = source
+        .series(&SelectRequest::new(vec![], TimeRange::new(0, 50)))
+        .await
+        .unwrap();
+    listed.sort();
+    assert_eq!(listed, vec![pod("a"), pod("b")]);
+}
+
+/// Series listings answer to the time span of each series' rows, not the file's: a series that
+/// stopped early in the hour is not listed for a range after it.
+#[tokio::test]
+async fn series_listings_follow_each_series_time_span() {
+    let labels = |p: &str| Labels::from_pairs(&[("__name__", "m"), ("cluster", "c"), ("pod", p)]);
+    let early = Series::new(labels("early"), (0..10).map(|t| Sample::new(t * 1_000, 1.0)).collect());
+    let late = Series::new(labels("late"), (0..600).map(|t| Sample::new(t * 1_000, 1.0)).collect());
+    let fx = fixture(&[early, late], &small_pages()).await;
+    assert_eq!(fx.files.len(), 1);
+    let source = ParquetSource::new(fx.store, fx.catalog, Arc::new(MetadataCache::new(8)), 2, usize::MAX);
+    let at = |start, end| SelectRequest::new(vec![], TimeRange::new(start, end));
+    assert_eq!(source.series(&at(0, 5_000)).await.unwrap().len(), 2);
+    assert_eq!(source.series(&at(9_000, 9_000)).await.unwrap().len(), 2);
+    assert_eq!(source.series(&at(9_001, 700_000)).await.unwrap(), vec![labels("late")]);
+    assert_eq!(
+        source.label_values("pod", &at(20_000, 30_000)).await.unwrap(),
+        ["early", "late"],
+        "a listing without series matchers is as coarse as the file"
+    );
+    let on_m = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::new(20_000, 30_000));
+    assert_eq!(source.label_values("pod", &on_m).await.unwrap(), ["late"]);
 }

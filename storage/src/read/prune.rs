@@ -160,67 +160,90 @@ pub fn plan(meta: &ArrowReaderMetadata, range: &TimeRange, matchers: &[Matcher])
 }
 
 impl ReadPlan {
-    /// Cuts the plan into at most `parts` plans of about equal rows, in row order, so one file
-    /// can be decoded by several tasks. A cut may fall inside a page; both sides then decode it.
-    /// `rg_rows(i)` is row group `i`'s row count.
-    pub fn split(&self, parts: usize, rg_rows: impl Fn(usize) -> usize) -> Vec<ReadPlan> {
-        if parts <= 1 || self.rows < parts {
-            return vec![self.clone()];
-        }
-        // Row offsets of the planned row groups within their concatenation, as the selection sees it.
-        let mut offsets = Vec::with_capacity(self.row_groups.len() + 1);
-        offsets.push(0usize);
+    /// The rows the plan reads, as sorted, disjoint ranges of absolute file rows. `rg_rows[i]` is
+    /// row group `i`'s row count.
+    pub fn file_rows(&self, rg_rows: &[usize]) -> Vec<Range<usize>> {
+        let starts = row_group_starts(rg_rows);
+        // (position in the concatenation of the planned row groups, absolute row) of each one.
+        let mut pieces = Vec::with_capacity(self.row_groups.len());
+        let mut at = 0usize;
         for &rg in &self.row_groups {
-            offsets.push(offsets.last().copied().unwrap_or(0) + rg_rows(rg));
+            pieces.push((at, starts[rg], rg_rows[rg]));
+            at += rg_rows[rg];
         }
-        let total = offsets.last().copied().unwrap_or(0);
         let mut selected: Vec<Range<usize>> = Vec::new();
         match &self.selection {
-            None => selected.push(0..total),
+            None => selected.push(0..at),
             Some(selection) => {
-                let mut at = 0usize;
+                let mut pos = 0usize;
                 for s in selection.iter() {
                     if !s.skip {
-                        push_range(&mut selected, at..at + s.row_count);
+                        push_range(&mut selected, pos..pos + s.row_count);
                     }
-                    at += s.row_count;
+                    pos += s.row_count;
                 }
             }
         }
-        let target = self.rows.div_ceil(parts);
-        let mut chunks: Vec<Vec<Range<usize>>> = vec![Vec::new()];
-        let mut filled = 0usize;
+        let mut out = Vec::new();
         for r in selected {
+            for &(concat, abs, len) in &pieces {
+                let (lo, hi) = (r.start.max(concat), r.end.min(concat + len));
+                if lo < hi {
+                    push_range(&mut out, abs + lo - concat..abs + hi - concat);
+                }
+            }
+        }
+        out
+    }
+
+    /// The plan that reads exactly `rows` (sorted, disjoint absolute file rows); `None` when
+    /// `rows` is empty.
+    pub fn of_rows(rows: &[Range<usize>], rg_rows: &[usize]) -> Option<ReadPlan> {
+        let starts = row_group_starts(rg_rows);
+        let mut row_groups: Vec<usize> = Vec::new();
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        // Where the last planned row group starts in the concatenation.
+        let mut base = 0usize;
+        for r in rows {
             let mut start = r.start;
             while start < r.end {
-                let take = (target - filled).min(r.end - start);
-                push_range(chunks.last_mut().expect("one chunk"), start..start + take);
-                (start, filled) = (start + take, filled + take);
-                if filled == target {
-                    chunks.push(Vec::new());
-                    filled = 0;
+                let rg = starts.partition_point(|&s| s <= start) - 1;
+                if rg >= rg_rows.len() {
+                    break;
                 }
+                match row_groups.last() {
+                    Some(&last) if last == rg => {}
+                    Some(&last) => {
+                        base += rg_rows[last];
+                        row_groups.push(rg);
+                    }
+                    None => row_groups.push(rg),
+                }
+                let end = r.end.min(starts[rg] + rg_rows[rg]);
+                push_range(&mut ranges, base + start - starts[rg]..base + end - starts[rg]);
+                start = end;
             }
         }
-        chunks
-            .into_iter()
-            .filter(|c| !c.is_empty())
-            .map(|ranges| {
-                let (first, last) = (ranges[0].start, ranges[ranges.len() - 1].end - 1);
-                // Row groups `a..=b` hold the chunk: the last offset at or before its first row, etc.
-                let a = offsets.partition_point(|&o| o <= first) - 1;
-                let b = offsets.partition_point(|&o| o <= last) - 1;
-                let base = offsets[a];
-                let rows = ranges.iter().map(|r| r.len()).sum();
-                let shifted = ranges.into_iter().map(|r| r.start - base..r.end - base);
-                ReadPlan {
-                    row_groups: self.row_groups[a..=b].to_vec(),
-                    selection: Some(RowSelection::from_consecutive_ranges(shifted, offsets[b + 1] - base)),
-                    rows,
-                }
-            })
-            .collect()
+        let &last = row_groups.last()?;
+        let total = base + rg_rows[last];
+        let rows = ranges.iter().map(|r| r.len()).sum();
+        let whole = ranges.len() == 1 && ranges[0] == (0..total);
+        Some(ReadPlan {
+            row_groups,
+            selection: (!whole).then(|| RowSelection::from_consecutive_ranges(ranges.into_iter(), total)),
+            rows,
+        })
     }
+}
+
+/// The absolute first row of each row group, and the file's row count last.
+fn row_group_starts(rg_rows: &[usize]) -> Vec<usize> {
+    let mut starts = Vec::with_capacity(rg_rows.len() + 1);
+    starts.push(0);
+    for n in rg_rows {
+        starts.push(starts.last().copied().unwrap_or(0) + n);
+    }
+    starts
 }
 
 /// Appends `r`, merging it into the last range when they touch.
@@ -290,12 +313,13 @@ mod tests {
         assert_eq!(v, vec![0..7, 10..12]);
     }
 
-    /// The selected rows of a plan, as (row group, row within it), in read order.
-    fn rows_of(plan: &ReadPlan, rg_rows: &[usize]) -> Vec<(usize, usize)> {
-        let all: Vec<(usize, usize)> = plan
+    /// The selected rows of a plan as absolute file rows, one by one, in read order.
+    fn rows_of(plan: &ReadPlan, rg_rows: &[usize]) -> Vec<usize> {
+        let starts = row_group_starts(rg_rows);
+        let all: Vec<usize> = plan
             .row_groups
             .iter()
-            .flat_map(|&rg| (0..rg_rows[rg]).map(move |r| (rg, r)))
+            .flat_map(|&rg| starts[rg]..starts[rg] + rg_rows[rg])
             .collect();
         match &plan.selection {
             None => all,
@@ -314,7 +338,8 @@ mod tests {
     }
 
     #[test]
-    fn split_plans_cover_the_same_rows_in_order() {
+    #[allow(clippy::single_range_in_vec_init)] // lists of one range are the point here
+    fn plans_and_file_rows_convert_both_ways() {
         let rg_rows = [100usize, 50, 80, 30];
         let whole = ReadPlan {
             row_groups: vec![0, 2, 3],
@@ -331,18 +356,25 @@ mod tests {
         };
         for plan in [whole, partial] {
             let expected = rows_of(&plan, &rg_rows);
-            for parts in [1, 2, 3, 7, 1000] {
-                let split = plan.split(parts, |rg| rg_rows[rg]);
-                assert!(split.len() <= parts.max(1), "{parts}: {}", split.len());
-                let got: Vec<(usize, usize)> = split.iter().flat_map(|p| rows_of(p, &rg_rows)).collect();
-                assert_eq!(got, expected, "{parts} parts");
-                assert_eq!(split.iter().map(|p| p.rows).sum::<usize>(), plan.rows);
-                if parts > 1 && parts <= plan.rows {
-                    let most = split.iter().map(|p| p.rows).max().unwrap();
-                    assert!(most <= plan.rows.div_ceil(parts), "{parts}: a part of {most}");
-                }
-            }
+            let rows = plan.file_rows(&rg_rows);
+            let flat: Vec<usize> = rows.iter().flat_map(|r| r.clone()).collect();
+            assert_eq!(flat, expected);
+            let back = ReadPlan::of_rows(&rows, &rg_rows).unwrap();
+            assert_eq!(rows_of(&back, &rg_rows), expected);
+            assert_eq!(back.rows, plan.rows);
         }
+        // Ranges across row-group boundaries, a whole row group, and nothing.
+        let rows = [95..160, 230..260];
+        let plan = ReadPlan::of_rows(&rows, &rg_rows).unwrap();
+        assert_eq!(plan.row_groups, vec![0, 1, 2, 3]);
+        let flat: Vec<usize> = rows.iter().flat_map(|r| r.clone()).collect();
+        assert_eq!(rows_of(&plan, &rg_rows), flat);
+        let one = ReadPlan::of_rows(&[100..150], &rg_rows).unwrap();
+        assert_eq!(
+            (one.row_groups.clone(), one.selection.is_none(), one.rows),
+            (vec![1], true, 50)
+        );
+        assert_eq!(ReadPlan::of_rows(&[], &rg_rows), None);
     }
 
     #[test]

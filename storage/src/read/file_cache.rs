@@ -1,0 +1,116 @@
+//! What is derived from one immutable file and kept in memory (series tables, label listings),
+//! keyed by object key, within an approximate byte budget; the oldest entries are dropped first.
+//!
+//! Files never change once written, so an entry never goes stale; a deleted file's entry is
+//! simply never asked for again and ages out.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// Values that know their approximate heap size.
+pub(super) trait Weighed {
+    fn bytes(&self) -> usize;
+}
+
+impl Weighed for super::series_table::SeriesTable {
+    fn bytes(&self) -> usize {
+        self.bytes()
+    }
+}
+
+impl Weighed for super::label_cache::FileLabels {
+    fn bytes(&self) -> usize {
+        self.bytes()
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct FileCache<T> {
+    budget: usize,
+    state: Mutex<State<T>>,
+}
+
+#[derive(Debug)]
+struct State<T> {
+    bytes: usize,
+    files: HashMap<String, (Arc<T>, usize)>,
+    /// Insertion order, for eviction.
+    order: VecDeque<String>,
+}
+
+impl<T: Weighed> FileCache<T> {
+    /// A budget of 0 keeps nothing.
+    pub(super) fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            state: Mutex::new(State {
+                bytes: 0,
+                files: HashMap::new(),
+                order: VecDeque::new(),
+            }),
+        }
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<Arc<T>> {
+        self.state.lock().files.get(key).map(|(v, _)| v.clone())
+    }
+
+    /// Keeps `value` unless it alone exceeds the budget; drops the oldest entries to fit.
+    pub(super) fn insert(&self, key: &str, value: Arc<T>) {
+        let bytes = value.bytes() + key.len();
+        if bytes > self.budget {
+            return;
+        }
+        let mut state = self.state.lock();
+        if state.files.contains_key(key) {
+            return;
+        }
+        while state.bytes + bytes > self.budget {
+            let Some(oldest) = state.order.pop_front() else {
+                break;
+            };
+            if let Some((_, b)) = state.files.remove(&oldest) {
+                state.bytes -= b;
+            }
+        }
+        state.bytes += bytes;
+        state.order.push_back(key.to_string());
+        state.files.insert(key.to_string(), (value, bytes));
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.state.lock().files.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Sized(usize);
+    impl Weighed for Sized {
+        fn bytes(&self) -> usize {
+            self.0
+        }
+    }
+
+    #[test]
+    fn the_budget_evicts_the_oldest_entry() {
+        let one = Arc::new(Sized(100));
+        let bytes = 100 + "k0".len();
+        let cache = FileCache::new(2 * bytes);
+        cache.insert("k0", one.clone());
+        cache.insert("k1", one.clone());
+        assert_eq!(cache.len(), 2);
+        cache.insert("k2", one.clone());
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get("k0").is_none() && cache.get("k1").is_some() && cache.get("k2").is_some());
+        // An entry larger than the whole budget is not kept.
+        let small = FileCache::new(bytes - 1);
+        small.insert("k0", one);
+        assert_eq!(small.len(), 0);
+    }
+}

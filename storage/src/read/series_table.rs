@@ -1,0 +1,399 @@
+//! Series tables: each metrics file's distinct series and the rows they occupy, decoded once and
+//! kept in memory.
+//!
+//! A metrics file is immutable and its rows are sorted by (cluster, metric, labels, timestamp)
+//! ([`crate::schema`]), so each series occupies one run of consecutive rows. A table records every
+//! series' full label set and, per run, its rows and its first and last timestamp. With it:
+//! - a select runs its matchers in memory and reads only the `timestamp` and `value` columns of
+//!   the rows of matching series (no label column decoded, no label JSON parsed);
+//! - `/api/v1/series` and label listings do not read the file at all, and are exact to the run's
+//!   time span rather than to a page's.
+//!
+//! Building a table decodes the file's `cluster`, `metric`, `labels` and `timestamp` columns whole,
+//! once; each distinct `labels` dictionary value is parsed once per dictionary. A file in another
+//! row order (not our writer's) still reads correctly: a series then has several runs, or
+//! unsorted timestamps within a run, and is marked so its samples are sorted after reading.
+
+use std::collections::HashMap;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, TimestampMillisecondType};
+use arrow_array::{Array, DictionaryArray, RecordBatch, StringArray};
+
+use super::label_cache::FileLabels;
+use crate::schema;
+use crate::types::{self, Label, Labels, Matcher, TimeRange, TimestampMs};
+use crate::{Error, Result};
+
+/// One series of a file.
+#[derive(Debug)]
+pub(super) struct TableSeries {
+    pub labels: Labels,
+    /// [`SERIES_HASHER`](super::parquet) hash of `labels`: finds the series again across files.
+    pub hash: u64,
+    /// Its rows are not one run of ascending timestamps: samples read must be sorted.
+    pub unsorted: bool,
+}
+
+/// Consecutive rows of one series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Run {
+    /// Absolute row numbers in the file, `start..end`.
+    pub start: usize,
+    pub end: usize,
+    /// Index into [`SeriesTable::series`].
+    pub series: u32,
+    /// Smallest and largest timestamp of the run's rows.
+    pub min_ts: TimestampMs,
+    pub max_ts: TimestampMs,
+}
+
+impl Run {
+    pub fn overlaps(&self, range: &TimeRange) -> bool {
+        self.min_ts <= range.end && self.max_ts >= range.start
+    }
+}
+
+/// One file's series and runs.
+#[derive(Debug, Default)]
+pub(super) struct SeriesTable {
+    pub series: Vec<TableSeries>,
+    /// In row order, disjoint.
+    pub runs: Vec<Run>,
+    /// Series by metric name, so `__name__` matchers run once per metric.
+    metrics: Vec<(String, Vec<u32>)>,
+    /// `labels` dictionary values parsed while building (what tests look at).
+    pub parsed: usize,
+    bytes: usize,
+}
+
+impl SeriesTable {
+    /// Approximate heap bytes, for the cache budget.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Per series: do all `matchers` accept it?
+    pub fn accepted(&self, matchers: &[Matcher]) -> Vec<bool> {
+        let (by_name, rest): (Vec<&Matcher>, Vec<&Matcher>) =
+            matchers.iter().partition(|m| m.name == types::METRIC_NAME);
+        let mut out = vec![false; self.series.len()];
+        for (metric, ids) in &self.metrics {
+            if !by_name.iter().all(|m| m.matches(metric)) {
+                continue;
+            }
+            for &id in ids {
+                out[id as usize] = rest.iter().all(|m| m.matches_labels(&self.series[id as usize].labels));
+            }
+        }
+        out
+    }
+
+    /// Ids of accepted series with a run whose time span overlaps `range`, ascending.
+    pub fn in_range(&self, accepted: &[bool], range: &TimeRange) -> Vec<u32> {
+        let mut hit = vec![false; self.series.len()];
+        for r in &self.runs {
+            if accepted[r.series as usize] && r.overlaps(range) {
+                hit[r.series as usize] = true;
+            }
+        }
+        (0..self.series.len() as u32).filter(|&i| hit[i as usize]).collect()
+    }
+
+    /// The file's label listing: every label name with its values, and the cluster values.
+    pub fn listing(&self) -> FileLabels {
+        let mut values: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+        let mut clusters = std::collections::HashSet::new();
+        for s in &self.series {
+            for l in &s.labels {
+                match values.get_mut(&l.name) {
+                    Some(vs) if vs.contains(&l.value) => {}
+                    Some(vs) => {
+                        vs.insert(l.value.clone());
+                    }
+                    None => {
+                        values.insert(l.name.clone(), [l.value.clone()].into());
+                    }
+                }
+            }
+            let cluster = s.labels.get(types::CLUSTER).unwrap_or("");
+            if !clusters.contains(cluster) {
+                clusters.insert(cluster.to_string());
+            }
+        }
+        FileLabels::new(values, clusters)
+    }
+}
+
+/// Series in first-seen order, found again by label set through the hashes they carry (the
+/// index holds positions, so it copies no labels and hashes no label set again).
+#[derive(Debug)]
+pub(super) struct SeriesList<T> {
+    pub items: Vec<T>,
+    index: hashbrown::HashTable<usize>,
+}
+
+impl<T> Default for SeriesList<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            index: hashbrown::HashTable::new(),
+        }
+    }
+}
+
+/// What a [`SeriesList`] finds its items by.
+pub(super) trait Keyed {
+    fn hash(&self) -> u64;
+    fn labels(&self) -> &Labels;
+}
+
+impl Keyed for TableSeries {
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+}
+
+impl<T: Keyed> SeriesList<T> {
+    /// The position of the item with `labels`, whose hash is `hash`.
+    pub fn find(&self, hash: u64, labels: &Labels) -> Option<usize> {
+        self.index.find(hash, |&i| self.items[i].labels() == labels).copied()
+    }
+
+    /// Adds an item [`SeriesList::find`] did not find; returns its position.
+    pub fn push(&mut self, item: T) -> usize {
+        let (items, at) = (&self.items, self.items.len());
+        self.index.insert_unique(item.hash(), at, |&i| items[i].hash());
+        self.items.push(item);
+        at
+    }
+}
+
+/// Per-dictionary-value results, valid while batches keep sharing one dictionary.
+#[derive(Debug)]
+struct DictCache<T> {
+    values: Option<StringArray>,
+    entries: Vec<Option<T>>,
+}
+
+impl<T> DictCache<T> {
+    fn new() -> Self {
+        Self {
+            values: None,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Adopts `values`; true when they differ from the cached dictionary (entries reset).
+    fn sync(&mut self, values: &StringArray) -> bool {
+        if let Some(v) = &self.values
+            && v.len() == values.len()
+            && v.offsets().ptr_eq(values.offsets())
+            && v.values().ptr_eq(values.values())
+        {
+            return false;
+        }
+        self.values = Some(values.clone());
+        self.entries.clear();
+        self.entries.resize_with(values.len(), || None);
+        true
+    }
+}
+
+/// Builds a [`SeriesTable`] from a file's batches, in file order, of the columns `cluster`,
+/// `metric`, `labels`, `timestamp` (every row of the file).
+pub(super) struct TableBuilder<'k> {
+    key: &'k str,
+    hasher: &'k ahash::RandomState,
+    /// Per `labels` dictionary value: the parsed labels (without `__name__` and `cluster`).
+    labels: DictCache<Vec<Label>>,
+    clusters: DictCache<()>,
+    metrics: DictCache<()>,
+    /// Key triple → series, valid for the current dictionaries.
+    triples: HashMap<(i32, i32, i32), u32, ahash::RandomState>,
+    list: SeriesList<TableSeries>,
+    runs: Vec<Run>,
+    /// Per series: has a run already.
+    has_run: Vec<bool>,
+    /// Absolute row of the next batch's first row.
+    row: usize,
+    parsed: usize,
+}
+
+impl<'k> TableBuilder<'k> {
+    pub fn new(key: &'k str, hasher: &'k ahash::RandomState) -> Self {
+        Self {
+            key,
+            hasher,
+            labels: DictCache::new(),
+            clusters: DictCache::new(),
+            metrics: DictCache::new(),
+            triples: HashMap::default(),
+            list: SeriesList::default(),
+            runs: Vec::new(),
+            has_run: Vec::new(),
+            row: 0,
+            parsed: 0,
+        }
+    }
+
+    fn corrupt(&self, reason: impl Into<String>) -> Error {
+        Error::Corrupt {
+            key: self.key.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn dict<'b>(&self, batch: &'b RecordBatch, i: usize) -> Result<(&'b [i32], &'b StringArray)> {
+        let d: &DictionaryArray<Int32Type> = batch
+            .column(i)
+            .as_dictionary_opt()
+            .ok_or_else(|| self.corrupt(format!("column {i} is not a dictionary")))?;
+        let values = d
+            .values()
+            .as_string_opt::<i32>()
+            .ok_or_else(|| self.corrupt("dictionary of non-strings"))?;
+        if d.keys().null_count() > 0 || d.keys().values().iter().any(|&k| k < 0 || k as usize >= values.len()) {
+            return Err(self.corrupt("null or out-of-range dictionary key"));
+        }
+        Ok((d.keys().values(), values))
+    }
+
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let (ck, cv) = self.dict(batch, 0)?;
+        let (mk, mv) = self.dict(batch, 1)?;
+        let (lk, lv) = self.dict(batch, 2)?;
+        let ts = match batch.column(3).as_primitive_opt::<TimestampMillisecondType>() {
+            Some(t) if t.null_count() == 0 => t.values(),
+            _ => return Err(self.corrupt("timestamp column has an unexpected type or nulls")),
+        };
+        // `|` rather than `||`: every cache must adopt its new dictionary.
+        if self.clusters.sync(cv) | self.metrics.sync(mv) | self.labels.sync(lv) {
+            self.triples.clear();
+        }
+        let (n, mut row) = (batch.num_rows(), 0);
+        // Rows come in runs of one series (the file's sort order): resolve once per run.
+        while row < n {
+            let triple = (ck[row], mk[row], lk[row]);
+            let mut end = row + 1;
+            while end < n && (ck[end], mk[end], lk[end]) == triple {
+                end += 1;
+            }
+            let id = match self.triples.get(&triple) {
+                Some(&id) => id,
+                None => {
+                    let id = self.resolve(triple, cv, mv, lv)?;
+                    self.triples.insert(triple, id);
+                    id
+                }
+            };
+            self.add_run(id, self.row + row, &ts[row..end]);
+            row = end;
+        }
+        self.row += n;
+        Ok(())
+    }
+
+    fn add_run(&mut self, id: u32, start: usize, ts: &[TimestampMs]) {
+        let sorted = ts.is_sorted();
+        let (min_ts, max_ts) = if sorted {
+            (ts[0], ts[ts.len() - 1])
+        } else {
+            let min = ts.iter().copied().min().unwrap_or_default();
+            (min, ts.iter().copied().max().unwrap_or_default())
+        };
+        let end = start + ts.len();
+        let series = &mut self.list.items[id as usize];
+        series.unsorted |= !sorted;
+        match self.runs.last_mut() {
+            // The same series continued across a batch or row-group boundary.
+            Some(last) if last.series == id && last.end == start => {
+                series.unsorted |= min_ts < last.max_ts;
+                last.end = end;
+                last.min_ts = last.min_ts.min(min_ts);
+                last.max_ts = last.max_ts.max(max_ts);
+            }
+            _ => {
+                // A series met again after another one: not our writer's order.
+                if self.has_run.len() <= id as usize {
+                    self.has_run.resize(id as usize + 1, false);
+                }
+                series.unsorted |= std::mem::replace(&mut self.has_run[id as usize], true);
+                self.runs.push(Run {
+                    start,
+                    end,
+                    series: id,
+                    min_ts,
+                    max_ts,
+                });
+            }
+        }
+    }
+
+    /// The series of one key triple, added when new.
+    fn resolve(
+        &mut self,
+        (c, m, l): (i32, i32, i32),
+        cv: &StringArray,
+        mv: &StringArray,
+        lv: &StringArray,
+    ) -> Result<u32> {
+        let l = l as usize;
+        if self.labels.entries[l].is_none() {
+            let text = lv.value(l);
+            let parsed = schema::parse_labels_json(text).map_err(|e| self.corrupt(format!("labels {text:?}: {e}")))?;
+            self.parsed += 1;
+            self.labels.entries[l] = Some(parsed);
+        }
+        let mut full = self.labels.entries[l].clone().unwrap_or_default();
+        full.push(Label::new(types::METRIC_NAME, mv.value(m as usize)));
+        full.push(Label::new(types::CLUSTER, cv.value(c as usize)));
+        let labels = Labels::new(full);
+        let hash = self.hasher.hash_one(&labels);
+        let at = match self.list.find(hash, &labels) {
+            Some(at) => at,
+            None => self.list.push(TableSeries {
+                labels,
+                hash,
+                unsorted: false,
+            }),
+        };
+        u32::try_from(at).map_err(|_| self.corrupt("more than 2^32 series"))
+    }
+
+    pub fn finish(self) -> SeriesTable {
+        let mut by_metric: HashMap<&str, Vec<u32>> = HashMap::new();
+        for (i, s) in self.list.items.iter().enumerate() {
+            by_metric
+                .entry(s.labels.metric_name().unwrap_or(""))
+                .or_default()
+                .push(i as u32);
+        }
+        let metrics: Vec<(String, Vec<u32>)> = by_metric.into_iter().map(|(m, ids)| (m.to_string(), ids)).collect();
+        const STRING: usize = std::mem::size_of::<String>();
+        let labels_bytes: usize = self
+            .list
+            .items
+            .iter()
+            .flat_map(|s| s.labels.iter())
+            .map(|l| 2 * STRING + l.name.len() + l.value.len())
+            .sum();
+        let bytes = labels_bytes
+            + self.list.items.len() * (std::mem::size_of::<TableSeries>() + 2 * std::mem::size_of::<usize>())
+            + self.runs.len() * std::mem::size_of::<Run>()
+            + metrics
+                .iter()
+                .map(|(m, ids)| m.len() + STRING + 4 * ids.len())
+                .sum::<usize>();
+        SeriesTable {
+            series: self.list.items,
+            runs: self.runs,
+            metrics,
+            parsed: self.parsed,
+            bytes,
+        }
+    }
+}
