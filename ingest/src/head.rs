@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use nohash_hasher::BuildNoHashHasher;
 use parking_lot::{Mutex, RwLock};
-use tributary_storage::read::{Direction, LogRequest, LogSource, SelectRequest, Source};
+use tributary_storage::read::{Direction, LogRequest, LogSource, SelectRequest, SeriesSize, Source};
 use tributary_storage::types::{
     CLUSTER, Label, Labels, METRIC_NAME, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs, matches_all,
     sort_dedup_samples,
@@ -475,7 +475,7 @@ impl Head {
         for block in self.frozen.read().iter() {
             for s in &block.series {
                 let r = sorted_in_range(&s.samples, req.range);
-                if !r.is_empty() && matches_all(&req.matchers, &s.labels) {
+                if !r.is_empty() && matches_all(&req.matchers, &s.labels) && req.admits(&s.labels) {
                     f(&s.labels, &s.samples[r], true);
                 }
             }
@@ -495,7 +495,10 @@ impl Head {
         for shard in shards {
             let shard = shard.lock();
             shard.for_each_candidate(&lookup, |s, undecided| {
-                if !s.overlaps(&range) || !undecided.iter().all(|m| m.matches_labels(&s.labels)) {
+                if !s.overlaps(&range)
+                    || !undecided.iter().all(|m| m.matches_labels(&s.labels))
+                    || !req.admits(&s.labels)
+                {
                     return;
                 }
                 if s.sorted {
@@ -621,6 +624,29 @@ impl Source for Head {
             out.sort_unstable();
             out.dedup();
         }
+        Ok(out)
+    }
+
+    /// Exact: the samples in range, counted in place.
+    async fn series_samples(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<SeriesSize>> {
+        let mut out: Vec<SeriesSize> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let merge = !self.frozen.read().is_empty();
+        self.for_each_match(req, |labels, samples, _| {
+            // Blocks may share a timestamp, so a series in several is counted once per block:
+            // still an upper bound.
+            if merge && let Some(&i) = index.get(labels) {
+                out[i].samples += samples.len();
+                return;
+            }
+            if merge {
+                index.insert(labels.clone(), out.len());
+            }
+            out.push(SeriesSize {
+                labels: labels.clone(),
+                samples: samples.len(),
+            });
+        });
         Ok(out)
     }
 

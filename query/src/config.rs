@@ -19,6 +19,11 @@ pub struct QueryConfig {
     /// `query processing would load too many samples into memory in query execution`.
     /// Default `50000000`.
     pub max_samples: usize,
+    /// An aggregation (`sum`, `min`, `max`, `count`, `group`) over an expression of one selector
+    /// that works series by series (`sum by (cluster) (rate(errors[30d]))`) whose selector holds
+    /// more samples than this in range is read and evaluated in parts of about this many samples
+    /// each, so a long range over many series never sits in memory whole. Default `10000000`.
+    pub part_samples: usize,
     /// The longest a query may run, fetching included (Prometheus's `--query.timeout`). A request's
     /// own `timeout` parameter can only shorten it. Default `2m`.
     #[serde(with = "humantime_serde")]
@@ -38,6 +43,7 @@ impl Default for QueryConfig {
         Self {
             lookback_delta: Duration::from_secs(5 * 60),
             max_samples: 50_000_000,
+            part_samples: 10_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
             logql: crate::logql::LogqlConfig::default(),

@@ -10,6 +10,7 @@ mod annotations;
 mod binary;
 mod eval;
 mod functions;
+mod parts;
 mod plan;
 mod position;
 mod statistics;
@@ -18,14 +19,15 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use promql_parser::parser::{Expr, VectorSelector, value::ValueType};
-use tributary_storage::read::{SelectRequest, Source};
-use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange, TimestampMs};
+use tributary_storage::read::{SelectRequest, SeriesSize, Source};
+use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs};
 
 use crate::config::QueryConfig;
 use crate::error::{Error, Result};
@@ -177,18 +179,21 @@ impl Engine {
             lookback_ms,
             default_subquery_step_ms: duration_ms(self.cfg.default_subquery_step),
         };
-        let plan = plan::plan(&expr, ctx)?;
+        let mut plan = plan::plan(&expr, ctx)?;
         // Evaluation runs on a blocking thread that outlives this future if the caller goes away;
         // the flag (set on drop) tells it to stop.
         let cancelled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(cancelled.clone());
         let guard = Guard::new(deadline, cancelled, self.cfg.max_samples);
         let work = async {
+            let mut annotations = Annotations::default();
+            let evaluated = self
+                .evaluate_in_parts(&mut plan, steps, lookback_ms, &guard, &mut annotations)
+                .await?;
             let fetched = self.fetch(&plan.selectors).await?;
-            let (data, annotations) =
-                tokio::task::spawn_blocking(move || eval::evaluate(plan, steps, lookback_ms, guard, fetched))
-                    .await
-                    .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))??;
+            let (data, more) =
+                blocking(move || eval::evaluate(plan, steps, lookback_ms, guard, fetched, evaluated)).await?;
+            annotations.extend(more);
             Ok(QueryResult {
                 value: into_value(data, &steps),
                 annotations,
@@ -200,20 +205,80 @@ impl Engine {
         }
     }
 
+    /// Evaluates, a part at a time, every aggregation of `plan` that [`parts`] can split and
+    /// whose selector holds more than `part_samples` samples; each is replaced in the plan by
+    /// [`plan::Node::Evaluated`] (an index into the returned values) and its selector is no
+    /// longer fetched.
+    async fn evaluate_in_parts(
+        &self,
+        plan: &mut plan::Plan,
+        steps: Steps,
+        lookback_ms: i64,
+        guard: &Guard,
+        annotations: &mut Annotations,
+    ) -> Result<Vec<Vec<value::StepSeries>>> {
+        let mut evaluated = Vec::new();
+        let plan::Plan { root, selectors } = plan;
+        for (node, sel) in parts::candidates(root) {
+            let Some(range) = selectors[sel].fetch else { continue };
+            let sizes = self.series_samples(&selectors[sel], range).await?;
+            if sizes.iter().map(|s| s.samples).sum::<usize>() <= self.cfg.part_samples {
+                continue;
+            }
+            let regroup = parts::regroup(node).ok_or_else(|| Error::Internal("a part is not an aggregation".into()))?;
+            let aggregation = Arc::new(std::mem::replace(node, plan::Node::Evaluated(evaluated.len())));
+            let mut partials = Vec::new();
+            for part in parts::cut(sizes, self.cfg.part_samples) {
+                let only: HashSet<SeriesId> = part.iter().map(Labels::series_id).collect();
+                let series = self
+                    .fetch_selector(&selectors[sel], range, Some(Arc::new(only)))
+                    .await?;
+                let mut fetched: Vec<Vec<Series>> = selectors.iter().map(|_| Vec::new()).collect();
+                fetched[sel] = series;
+                let (aggregation, selectors, guard) = (aggregation.clone(), selectors.clone(), guard.clone());
+                let (partial, more) =
+                    blocking(move || eval::evaluate_node(&aggregation, selectors, steps, lookback_ms, guard, fetched))
+                        .await?;
+                partials.extend(partial);
+                annotations.extend(more);
+            }
+            let guard = guard.clone();
+            let merged = blocking(move || aggregate::evaluate(&regroup, partials, None, &steps, &guard)).await?;
+            tracing::debug!(selector = sel, series = merged.len(), "aggregation evaluated in parts");
+            evaluated.push(merged);
+            selectors[sel].fetch = None;
+        }
+        Ok(evaluated)
+    }
+
+    /// The series a selector reads in `range`, each once, with at most how many samples each.
+    async fn series_samples(&self, sel: &Selector, range: TimeRange) -> Result<Vec<SeriesSize>> {
+        let requests: Vec<SelectRequest> = sel
+            .matcher_sets
+            .iter()
+            .map(|m| SelectRequest::new(m.clone(), range))
+            .collect();
+        let answers = try_join_all(requests.iter().map(|r| self.source.series_samples(r))).await?;
+        let mut sizes: HashMap<Labels, usize> = HashMap::new();
+        for size in answers.into_iter().flatten() {
+            // A series matching several alternatives is one series.
+            let n = sizes.entry(size.labels).or_default();
+            *n = (*n).max(size.samples);
+        }
+        Ok(sizes
+            .into_iter()
+            .map(|(labels, samples)| SeriesSize { labels, samples })
+            .collect())
+    }
+
     /// One `select` per selector (per `or` alternative), concurrently; results are merged by label
     /// set and sorted, so evaluation order is deterministic whatever the source returns.
     async fn fetch(&self, selectors: &[Selector]) -> Result<Vec<Vec<Series>>> {
         let fetches = selectors.iter().map(|sel| async move {
-            let Some(range) = sel.fetch else {
-                return Ok(Vec::new());
-            };
-            let requests: Vec<SelectRequest> = sel
-                .matcher_sets
-                .iter()
-                .map(|m| SelectRequest::new(m.clone(), range))
-                .collect();
-            let answers = try_join_all(requests.iter().map(|r| self.source.select(r))).await?;
-            Ok::<_, Error>(union_by_labels(answers))
+            match sel.fetch {
+                Some(range) => self.fetch_selector(sel, range, None).await,
+                None => Ok(Vec::new()),
+            }
         });
         let fetched = try_join_all(fetches).await?;
         let total: usize = fetched.iter().flatten().map(|s| s.samples.len()).sum();
@@ -222,6 +287,36 @@ impl Engine {
         }
         Ok(fetched)
     }
+
+    /// One selector's series in `range` (only those in `only`, when given), sorted by labels.
+    async fn fetch_selector(
+        &self,
+        sel: &Selector,
+        range: TimeRange,
+        only: Option<Arc<HashSet<SeriesId>>>,
+    ) -> Result<Vec<Series>> {
+        let requests: Vec<SelectRequest> = sel
+            .matcher_sets
+            .iter()
+            .map(|m| SelectRequest {
+                only: only.clone(),
+                ..SelectRequest::new(m.clone(), range)
+            })
+            .collect();
+        let answers = try_join_all(requests.iter().map(|r| self.source.select(r))).await?;
+        let series = union_by_labels(answers);
+        if series.iter().map(|s| s.samples.len()).sum::<usize>() > self.cfg.max_samples {
+            return Err(Error::TooManySamples);
+        }
+        Ok(series)
+    }
+}
+
+/// Runs `f` on a blocking thread (evaluation is CPU-bound).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))?
 }
 
 /// Parses a series selector such as a `match[]` parameter into its matcher alternatives.

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 use tributary_storage::Result;
 use tributary_storage::exemplars::sort_dedup_exemplars;
-use tributary_storage::read::{SelectRequest, Source};
+use tributary_storage::read::{SelectRequest, SeriesSize, Source};
 use tributary_storage::signals::{Exemplar, ExemplarSeries, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange};
 
@@ -65,6 +65,26 @@ impl Source for MergedSource {
         all.sort();
         all.dedup();
         Ok(all)
+    }
+
+    /// A series held by several sources counts the samples of each (an upper bound).
+    async fn series_samples(&self, req: &SelectRequest) -> Result<Vec<SeriesSize>> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.series_samples(req))).await?;
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut merged: Vec<SeriesSize> = Vec::new();
+        for size in answers.into_iter().flatten() {
+            match index.entry(size.labels) {
+                Entry::Vacant(slot) => {
+                    merged.push(SeriesSize {
+                        labels: slot.key().clone(),
+                        samples: size.samples,
+                    });
+                    slot.insert(merged.len() - 1);
+                }
+                Entry::Occupied(slot) => merged[*slot.get()].samples += size.samples,
+            }
+        }
+        Ok(merged)
     }
 
     async fn label_names(&self, req: &SelectRequest) -> Result<Vec<String>> {

@@ -7,11 +7,14 @@
 pub mod parquet;
 pub mod prune;
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::Result;
 use crate::signals::{ExemplarSeries, LogRecord, MetricMetadata, TimestampNs};
-use crate::types::{Labels, Matcher, Series, TimeRange};
+use crate::types::{Labels, Matcher, Series, SeriesId, TimeRange};
 
 /// What to read: every series that satisfies all `matchers` and has at least one sample in `range`.
 #[derive(Clone, Debug)]
@@ -20,12 +23,39 @@ pub struct SelectRequest {
     pub matchers: Vec<Matcher>,
     /// Closed interval, milliseconds.
     pub range: TimeRange,
+    /// When set, only matching series whose [`Labels::series_id`] is in the set: how the engine
+    /// reads a selector too large to hold at once a part at a time. [`Source::select`] must
+    /// honour it; listings may ignore it.
+    pub only: Option<Arc<HashSet<SeriesId>>>,
 }
 
 impl SelectRequest {
     pub fn new(matchers: Vec<Matcher>, range: TimeRange) -> Self {
-        Self { matchers, range }
+        Self {
+            matchers,
+            range,
+            only: None,
+        }
     }
+
+    /// The same request, restricted to the series in `only`.
+    pub fn only(mut self, only: Arc<HashSet<SeriesId>>) -> Self {
+        self.only = Some(only);
+        self
+    }
+
+    /// Whether [`SelectRequest::only`] lets a series with these labels through.
+    pub fn admits(&self, labels: &Labels) -> bool {
+        self.only.as_ref().is_none_or(|only| only.contains(&labels.series_id()))
+    }
+}
+
+/// One series of [`Source::series_samples`]: its labels and at most how many samples it holds
+/// in the requested range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesSize {
+    pub labels: Labels,
+    pub samples: usize,
 }
 
 /// A readable set of series: the head, the Parquet files, or a merge of them.
@@ -49,6 +79,21 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 
     /// Label sets of matching series that have data in range (no samples read).
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>>;
+
+    /// The series [`Source::series`] lists, each once, with an upper bound of its samples in
+    /// range (exact where cheap): what the engine plans a large read with. Sources that can
+    /// count without reading samples override the default, which reads them.
+    async fn series_samples(&self, req: &SelectRequest) -> Result<Vec<SeriesSize>> {
+        Ok(self
+            .select(req)
+            .await?
+            .into_iter()
+            .map(|s| SeriesSize {
+                samples: s.samples.len(),
+                labels: s.labels,
+            })
+            .collect())
+    }
 
     /// Sorted, unique label names of matching series.
     async fn label_names(&self, req: &SelectRequest) -> Result<Vec<String>> {

@@ -9,7 +9,7 @@
 
 pub mod workload;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use crate::exemplars::sort_dedup_exemplars;
 use crate::read::{SelectRequest, Source};
 use crate::signals::{Exemplar, ExemplarSeries, MetricMetadata};
 use crate::types::{
-    Labels, MatchOp, Matcher, STALE_NAN_BITS, Sample, Series, TimeRange, matches_all, sort_dedup_samples,
+    Labels, MatchOp, Matcher, STALE_NAN_BITS, Sample, Series, SeriesId, TimeRange, matches_all, sort_dedup_samples,
 };
 
 /// A `Vec<Series>`-backed [`Source`]: the reference semantics of the read contract, exemplars
@@ -93,7 +93,7 @@ impl Source for MemSource {
         Ok(self
             .series
             .iter()
-            .filter(|s| matches_all(&req.matchers, &s.labels))
+            .filter(|s| matches_all(&req.matchers, &s.labels) && req.admits(&s.labels))
             .filter_map(|s| {
                 let samples: Vec<Sample> = s
                     .samples
@@ -252,6 +252,61 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
                 b.value.to_bits()
             );
         }
+    }
+
+    // `only`: every other series of the answer, exactly those, with the same samples.
+    let half: HashSet<SeriesId> = expected.iter().step_by(2).map(|s| s.labels.series_id()).collect();
+    let mut part = source
+        .select(&req.clone().only(Arc::new(half)))
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: select with `only` failed: {e}"));
+    part.sort_by(|a, b| a.labels.cmp(&b.labels));
+    // Compared by bits: NaN values must come back as they are.
+    let bits = |s: &Series| {
+        let samples: Vec<(i64, u64)> = s.samples.iter().map(|p| (p.timestamp, p.value.to_bits())).collect();
+        (s.labels.clone(), samples)
+    };
+    let want_part: Vec<_> = got.iter().step_by(2).map(bits).collect();
+    let got_part: Vec<_> = part.iter().map(bits).collect();
+    if got_part != want_part {
+        let names = |v: &[(Labels, Vec<(i64, u64)>)]| {
+            v.iter()
+                .map(|(l, s)| format!("{l} ({} samples)", s.len()))
+                .collect::<Vec<_>>()
+        };
+        panic!(
+            "{ctx}: select with `only` is not the named part of the answer: got {:?}, want {:?}",
+            names(&got_part),
+            names(&want_part)
+        );
+    }
+
+    // series_samples(): each series once, an upper bound of its samples in range, within the
+    // matching series.
+    let sizes = source
+        .series_samples(req)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: series_samples failed: {e}"));
+    let sized: BTreeMap<&Labels, usize> = sizes.iter().map(|s| (&s.labels, s.samples)).collect();
+    assert_eq!(
+        sized.len(),
+        sizes.len(),
+        "{ctx}: series_samples returned a label set twice"
+    );
+    for s in &got {
+        let n = sized.get(&s.labels).copied().unwrap_or(0);
+        assert!(
+            n >= s.samples.len(),
+            "{ctx}: series_samples says {n} for {}, which has {} in range",
+            s.labels,
+            s.samples.len()
+        );
+    }
+    for l in sized.keys() {
+        assert!(
+            candidates.contains(l),
+            "{ctx}: series_samples returned {l}, which is not a matching stored series"
+        );
     }
 
     // series(): a superset of select's label sets, within the matching series.
@@ -718,7 +773,10 @@ mod tests {
         impl Source for IgnoresRange {
             async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
                 self.0
-                    .select(&SelectRequest::new(req.matchers.clone(), TimeRange::ALL))
+                    .select(&SelectRequest {
+                        range: TimeRange::ALL,
+                        ..req.clone()
+                    })
                     .await
             }
             async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
@@ -726,5 +784,24 @@ mod tests {
             }
         }
         source_conformance(|s| async move { Arc::new(IgnoresRange(MemSource::new(s))) as Arc<dyn Source> }).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "select with `only` is not the named part of the answer")]
+    async fn conformance_rejects_a_source_that_ignores_only() {
+        #[derive(Debug)]
+        struct IgnoresOnly(MemSource);
+        #[async_trait]
+        impl Source for IgnoresOnly {
+            async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
+                self.0
+                    .select(&SelectRequest::new(req.matchers.clone(), req.range))
+                    .await
+            }
+            async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
+                self.0.series(req).await
+            }
+        }
+        source_conformance(|s| async move { Arc::new(IgnoresOnly(MemSource::new(s))) as Arc<dyn Source> }).await;
     }
 }

@@ -16,6 +16,12 @@ impl Annotations {
         self.warnings.is_empty() && self.infos.is_empty()
     }
 
+    /// Adds `other`'s annotations not already here, in their order.
+    pub fn extend(&mut self, other: Annotations) {
+        other.warnings.into_iter().for_each(|w| self.warn(w));
+        other.infos.into_iter().for_each(|i| self.info(i));
+    }
+
     pub fn warn(&mut self, text: String) {
         if !self.warnings.contains(&text) {
             self.warnings.push(text);

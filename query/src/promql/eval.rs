@@ -86,6 +86,8 @@ pub(crate) struct Evaluator {
     selectors: Vec<Selector>,
     /// Fetched series per selector, sorted by labels; taken by the one node that reads them.
     fetched: Vec<Option<Vec<Series>>>,
+    /// Values of [`Node::Evaluated`] nodes, taken by the node.
+    evaluated: Vec<Option<Vec<StepSeries>>>,
     pub annotations: Annotations,
 }
 
@@ -103,6 +105,7 @@ impl Evaluator {
             guard,
             selectors: plan_selectors,
             fetched: fetched.into_iter().map(Some).collect(),
+            evaluated: Vec::new(),
             annotations: Annotations::default(),
         }
     }
@@ -155,6 +158,12 @@ impl Evaluator {
                 )?)
             }
             Node::Call(call) => functions::eval_call(self, call)?,
+            Node::Evaluated(i) => Data::Vector(
+                self.evaluated
+                    .get_mut(*i)
+                    .and_then(Option::take)
+                    .ok_or_else(|| Error::Internal(format!("evaluated value {i} missing or read twice")))?,
+            ),
         };
         if let Data::Vector(v) = &data {
             self.guard.check_samples(v.iter().map(|s| s.points.len()).sum())?;
@@ -508,7 +517,24 @@ pub(crate) fn evaluate(
     lookback_ms: i64,
     guard: Guard,
     fetched: Vec<Vec<Series>>,
+    evaluated: Vec<Vec<StepSeries>>,
 ) -> Result<(Data, Annotations)> {
     let Plan { root, selectors } = plan;
-    Evaluator::new(steps, lookback_ms, guard, selectors, fetched).run(&root)
+    let mut evaluator = Evaluator::new(steps, lookback_ms, guard, selectors, fetched);
+    evaluator.evaluated = evaluated.into_iter().map(Some).collect();
+    evaluator.run(&root)
+}
+
+/// Evaluates one instant-vector node of a plan (a part of an aggregation, see `parts`) over
+/// `fetched`, indexed like `selectors`.
+pub(crate) fn evaluate_node(
+    node: &Node,
+    selectors: Vec<Selector>,
+    steps: Steps,
+    lookback_ms: i64,
+    guard: Guard,
+    fetched: Vec<Vec<Series>>,
+) -> Result<(Vec<StepSeries>, Annotations)> {
+    let (data, annotations) = Evaluator::new(steps, lookback_ms, guard, selectors, fetched).run(node)?;
+    Ok((data.into_vector()?, annotations))
 }

@@ -62,6 +62,29 @@ pub(crate) enum Func {
     NativeHistogramOnly,
 }
 
+impl Func {
+    /// Whether each output series comes from one input series and that series alone, with
+    /// every other argument a constant: what lets a selector be evaluated in parts.
+    pub(crate) fn per_series(&self) -> bool {
+        matches!(
+            self,
+            Func::Rate(_)
+                | Func::OverTime(_)
+                | Func::Deriv
+                | Func::PredictLinear
+                | Func::Resets
+                | Func::Changes
+                | Func::Math(_)
+                | Func::Date(_)
+                | Func::Clamp
+                | Func::ClampMin
+                | Func::ClampMax
+                | Func::Round
+                | Func::Timestamp
+        )
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct CallNode {
     pub func: Func,

@@ -46,6 +46,9 @@ pub(crate) enum Node {
     Binary(Box<BinaryNode>),
     Aggregate(Box<AggregateNode>),
     Call(Box<CallNode>),
+    /// An instant vector already evaluated (an aggregation read in parts, see `parts`); index
+    /// into the values handed to the evaluator.
+    Evaluated(usize),
 }
 
 /// A subquery. Its inner expression is evaluated at `steps`: multiples of the subquery step
@@ -61,7 +64,7 @@ pub(crate) struct SubqueryNode {
 }
 
 /// One selector of the query: what to read and how its windows sit relative to a step.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Selector {
     /// Alternatives (the `or` form of label matchers); a series matching any set is selected.
     pub matcher_sets: Vec<Vec<Matcher>>,

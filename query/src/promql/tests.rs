@@ -4,6 +4,7 @@
 mod algebra;
 mod functions;
 mod operators;
+mod parts;
 mod selectors;
 mod subqueries;
 mod trends;

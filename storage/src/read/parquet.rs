@@ -47,13 +47,13 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::prune::{self, ReadPlan};
-use super::{SelectRequest, Source};
+use super::{SelectRequest, SeriesSize, Source};
 use crate::catalog::{Catalog, FileMeta};
 use crate::layout::Table;
 use crate::metadata::KnownMetadata;
 use crate::schema::{self, col};
 use crate::signals::{ExemplarSeries, MetricMetadata};
-use crate::types::{self, Labels, Matcher, Sample, Series, TimeRange, sort_dedup_samples};
+use crate::types::{self, Labels, Matcher, Sample, Series, SeriesId, TimeRange, sort_dedup_samples};
 use crate::{Error, Result};
 
 /// Rows per decoded batch: large enough to amortise per-batch work, small enough to stay in cache.
@@ -199,7 +199,7 @@ impl ParquetSource {
         let mut tables = self.per_file(req, file_table);
         while let Some(table) = tables.next().await {
             let table = table?;
-            let accepted = table.accepted(&req.matchers);
+            let accepted = table.accepted(&req.matchers, req.only.as_deref());
             let found = table.in_range(&accepted, &req.range).into_iter().map(|id| FileSeries {
                 table: table.clone(),
                 id,
@@ -313,6 +313,7 @@ impl Source for ParquetSource {
         let query = Arc::new(Query {
             matchers: req.matchers.clone(),
             range: req.range,
+            only: req.only.clone(),
             samples: AtomicUsize::new(0),
             max_samples: self.max_samples,
             max_parts: (2 * cores).div_ceil(files.max(1)).min(MAX_PARTS),
@@ -359,6 +360,49 @@ impl Source for ParquetSource {
             .collect())
     }
 
+    /// Counts the rows of each series' runs that meet the range (all of a run's rows, so an
+    /// upper bound), without reading samples.
+    async fn series_samples(&self, req: &SelectRequest) -> Result<Vec<SeriesSize>> {
+        let mut merged: SeriesList<FileSeries> = SeriesList::default();
+        let mut counts: Vec<usize> = Vec::new();
+        let mut tables = self.per_file(req, file_table);
+        while let Some(table) = tables.next().await {
+            let table = table?;
+            let accepted = table.accepted(&req.matchers, req.only.as_deref());
+            let mut rows = vec![0usize; table.series.len()];
+            for r in table
+                .runs
+                .iter()
+                .filter(|r| accepted[r.series as usize] && r.overlaps(&req.range))
+            {
+                rows[r.series as usize] += r.end - r.start;
+            }
+            for (id, n) in rows.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                let found = FileSeries {
+                    table: table.clone(),
+                    id: id as u32,
+                    samples: Vec::new(),
+                };
+                match merged.find(found.hash(), found.labels()) {
+                    Some(i) => counts[i] += n,
+                    None => {
+                        merged.push(found);
+                        counts.push(n);
+                    }
+                }
+            }
+        }
+        Ok(merged
+            .items
+            .iter()
+            .zip(counts)
+            .map(|(s, samples)| SeriesSize {
+                labels: s.labels().clone(),
+                samples,
+            })
+            .collect())
+    }
+
     /// As coarse in time as [`Source::series`], or as the files' key spans.
     async fn label_names(&self, req: &SelectRequest) -> Result<Vec<String>> {
         self.list(req, None).await
@@ -394,6 +438,7 @@ impl Source for ParquetSource {
 struct Query {
     matchers: Vec<Matcher>,
     range: TimeRange,
+    only: Option<Arc<HashSet<SeriesId>>>,
     samples: AtomicUsize,
     max_samples: usize,
     /// Most parts one file's read is cut into.
@@ -535,7 +580,7 @@ async fn scan_file(
     query: Arc<Query>,
 ) -> Result<Scanned> {
     let table = file_table(store.clone(), cache.clone(), file.clone()).await?;
-    let accepted = table.accepted(&query.matchers);
+    let accepted = table.accepted(&query.matchers, query.only.as_deref());
     let mut reader = ObjectReader {
         store,
         path: file.path.clone(),

@@ -38,6 +38,7 @@ fn query(matchers: Vec<Matcher>, range: TimeRange, max_parts: usize) -> Arc<Quer
     Arc::new(Query {
         matchers,
         range,
+        only: None,
         samples: AtomicUsize::new(0),
         max_samples: usize::MAX,
         max_parts,

@@ -14,7 +14,7 @@
 //! row order (not our writer's) still reads correctly: a series then has several runs, or
 //! unsorted timestamps within a run, and is marked so its samples are sorted after reading.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampMillisecondType};
@@ -22,13 +22,15 @@ use arrow_array::{Array, DictionaryArray, RecordBatch, StringArray};
 
 use super::label_cache::FileLabels;
 use crate::schema;
-use crate::types::{self, Label, Labels, Matcher, TimeRange, TimestampMs};
+use crate::types::{self, Label, Labels, Matcher, SeriesId, TimeRange, TimestampMs};
 use crate::{Error, Result};
 
 /// One series of a file.
 #[derive(Debug)]
 pub(super) struct TableSeries {
     pub labels: Labels,
+    /// [`Labels::series_id`] of `labels`.
+    pub id: SeriesId,
     /// [`SERIES_HASHER`](super::parquet) hash of `labels`: finds the series again across files.
     pub hash: u64,
     /// Its rows are not one run of ascending timestamps: samples read must be sorted.
@@ -73,8 +75,8 @@ impl SeriesTable {
         self.bytes
     }
 
-    /// Per series: do all `matchers` accept it?
-    pub fn accepted(&self, matchers: &[Matcher]) -> Vec<bool> {
+    /// Per series: do all `matchers` accept it (and `only` hold it, when given)?
+    pub fn accepted(&self, matchers: &[Matcher], only: Option<&HashSet<SeriesId>>) -> Vec<bool> {
         let (by_name, rest): (Vec<&Matcher>, Vec<&Matcher>) =
             matchers.iter().partition(|m| m.name == types::METRIC_NAME);
         let mut out = vec![false; self.series.len()];
@@ -83,7 +85,9 @@ impl SeriesTable {
                 continue;
             }
             for &id in ids {
-                out[id as usize] = rest.iter().all(|m| m.matches_labels(&self.series[id as usize].labels));
+                let s = &self.series[id as usize];
+                out[id as usize] =
+                    only.is_none_or(|only| only.contains(&s.id)) && rest.iter().all(|m| m.matches_labels(&s.labels));
             }
         }
         out
@@ -102,8 +106,8 @@ impl SeriesTable {
 
     /// The file's label listing: every label name with its values, and the cluster values.
     pub fn listing(&self) -> FileLabels {
-        let mut values: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
-        let mut clusters = std::collections::HashSet::new();
+        let mut values: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut clusters = HashSet::new();
         for s in &self.series {
             for l in &s.labels {
                 match values.get_mut(&l.name) {
@@ -356,6 +360,7 @@ impl<'k> TableBuilder<'k> {
         let at = match self.list.find(hash, &labels) {
             Some(at) => at,
             None => self.list.push(TableSeries {
+                id: labels.series_id(),
                 labels,
                 hash,
                 unsorted: false,
