@@ -627,6 +627,18 @@ impl Source for Head {
         Ok(out)
     }
 
+    /// Everything the head holds when that is within `limit`; otherwise the matching samples,
+    /// counted in place (a series in several blocks counts each block's).
+    async fn count_samples(&self, req: &SelectRequest, limit: usize) -> tributary_storage::Result<usize> {
+        let held = self.total_samples();
+        if held <= limit {
+            return Ok(held);
+        }
+        let mut total = 0;
+        self.for_each_match(req, |_, samples, _| total += samples.len());
+        Ok(total)
+    }
+
     /// Exact: the samples in range, counted in place.
     async fn series_samples(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<SeriesSize>> {
         let mut out: Vec<SeriesSize> = Vec::new();

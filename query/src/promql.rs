@@ -221,8 +221,13 @@ impl Engine {
         let plan::Plan { root, selectors } = plan;
         for (node, sel) in parts::candidates(root) {
             let Some(range) = selectors[sel].fetch else { continue };
+            // Counting is cheaper than listing: most selectors fit, and are then read whole.
+            let budget = self.cfg.part_samples;
+            if self.count_samples(&selectors[sel], range, budget).await? <= budget {
+                continue;
+            }
             let sizes = self.series_samples(&selectors[sel], range).await?;
-            if sizes.iter().map(|s| s.samples).sum::<usize>() <= self.cfg.part_samples {
+            if sizes.iter().map(|s| s.samples).sum::<usize>() <= budget {
                 continue;
             }
             let regroup = parts::regroup(node).ok_or_else(|| Error::Internal("a part is not an aggregation".into()))?;
@@ -249,6 +254,18 @@ impl Engine {
             selectors[sel].fetch = None;
         }
         Ok(evaluated)
+    }
+
+    /// At most how many samples a selector reads in `range` (a series matching several
+    /// alternatives counts once per alternative).
+    async fn count_samples(&self, sel: &Selector, range: TimeRange, limit: usize) -> Result<usize> {
+        let requests: Vec<SelectRequest> = sel
+            .matcher_sets
+            .iter()
+            .map(|m| SelectRequest::new(m.clone(), range))
+            .collect();
+        let counts = try_join_all(requests.iter().map(|r| self.source.count_samples(r, limit))).await?;
+        Ok(counts.into_iter().sum())
     }
 
     /// The series a selector reads in `range`, each once, with at most how many samples each.

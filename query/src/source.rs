@@ -67,6 +67,11 @@ impl Source for MergedSource {
         Ok(all)
     }
 
+    async fn count_samples(&self, req: &SelectRequest, limit: usize) -> Result<usize> {
+        let counts = try_join_all(self.sources.iter().map(|s| s.count_samples(req, limit))).await?;
+        Ok(counts.into_iter().sum())
+    }
+
     /// A series held by several sources counts the samples of each (an upper bound).
     async fn series_samples(&self, req: &SelectRequest) -> Result<Vec<SeriesSize>> {
         let answers = try_join_all(self.sources.iter().map(|s| s.series_samples(req))).await?;

@@ -80,6 +80,15 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     /// Label sets of matching series that have data in range (no samples read).
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>>;
 
+    /// An upper bound of the samples [`Source::select`] would return, without building
+    /// series: what the engine checks before it plans a read in parts. The bound may be loose
+    /// while it is at most `limit` (a source holding fewer samples than `limit` in all may say
+    /// so at once), and counting may stop as soon as it exceeds `limit`.
+    async fn count_samples(&self, req: &SelectRequest, limit: usize) -> Result<usize> {
+        let _ = limit;
+        Ok(self.series_samples(req).await?.iter().map(|s| s.samples).sum())
+    }
+
     /// The series [`Source::series`] lists, each once, with an upper bound of its samples in
     /// range (exact where cheap): what the engine plans a large read with. Sources that can
     /// count without reading samples override the default, which reads them.

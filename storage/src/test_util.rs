@@ -309,6 +309,19 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
         );
     }
 
+    let selected: usize = got.iter().map(|s| s.samples.len()).sum();
+    for limit in [0, selected / 2, usize::MAX] {
+        let count = source
+            .count_samples(req, limit)
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: count_samples failed: {e}"));
+        // Either a true upper bound, or a count past `limit` (it may stop there).
+        assert!(
+            count >= selected || count > limit,
+            "{ctx}: count_samples({limit}) says {count}, select returned {selected}"
+        );
+    }
+
     // series(): a superset of select's label sets, within the matching series.
     let listed = source
         .series(req)

@@ -18,7 +18,7 @@
 //! are read whole, under `query.max_samples`.
 
 use tributary_storage::read::SeriesSize;
-use tributary_storage::types::Labels;
+use tributary_storage::types::{CLUSTER, Labels};
 
 use super::aggregate::{AggOp, AggregateNode, AggregateParam};
 use super::binary::BinOp;
@@ -97,26 +97,45 @@ fn constant(node: &Node) -> bool {
 }
 
 /// Cuts series into parts of at most `budget` samples (a part holds at least one group of
-/// series equal but for `__name__`, however large), in label order.
+/// series equal but for `__name__`, however large).
+///
+/// Series of one metric are taken in the order storage keeps them (by `cluster`, then the other
+/// labels), so a part's rows lie together in each file and no page is decoded for many parts.
+/// Series of several metrics are ordered by their labels without the name instead, which keeps
+/// each group together.
 pub(crate) fn cut(mut sizes: Vec<SeriesSize>, budget: usize) -> Vec<Vec<Labels>> {
-    let mut keyed: Vec<(Labels, SeriesSize)> = sizes.drain(..).map(|s| (drop_name(&s.labels), s)).collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.labels.cmp(&b.1.labels)));
+    let first = sizes.first().and_then(|s| s.labels.metric_name().map(str::to_string));
+    let one_metric = sizes.iter().all(|s| s.labels.metric_name() == first.as_deref());
+    // Per series, the group it belongs to (`None`: a group of its own).
+    let groups: Vec<Option<Labels>> = if one_metric {
+        // No two series of one metric are equal but for the name.
+        sizes.sort_by(|a, b| {
+            let cluster = |s: &SeriesSize| s.labels.get(CLUSTER).map(str::to_string);
+            cluster(a).cmp(&cluster(b)).then_with(|| a.labels.cmp(&b.labels))
+        });
+        vec![None; sizes.len()]
+    } else {
+        let mut keyed: Vec<(Labels, SeriesSize)> = sizes.drain(..).map(|s| (drop_name(&s.labels), s)).collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.labels.cmp(&b.1.labels)));
+        let (groups, ordered) = keyed.into_iter().map(|(g, s)| (Some(g), s)).unzip();
+        sizes = ordered;
+        groups
+    };
     let mut parts: Vec<Vec<Labels>> = Vec::new();
     let mut filled = 0usize;
     let mut i = 0;
-    while i < keyed.len() {
-        // One group: series whose labels without the name are equal.
+    while i < sizes.len() {
         let mut end = i + 1;
-        while end < keyed.len() && keyed[end].0 == keyed[i].0 {
+        while end < sizes.len() && groups[i].is_some() && groups[end] == groups[i] {
             end += 1;
         }
-        let samples: usize = keyed[i..end].iter().map(|(_, s)| s.samples).sum();
+        let samples: usize = sizes[i..end].iter().map(|s| s.samples).sum();
         if parts.is_empty() || (filled > 0 && filled + samples > budget) {
             parts.push(Vec::new());
             filled = 0;
         }
         let part = parts.last_mut().expect("one part");
-        part.extend(keyed[i..end].iter().map(|(_, s)| s.labels.clone()));
+        part.extend(sizes[i..end].iter().map(|s| s.labels.clone()));
         filled += samples;
         i = end;
     }
@@ -166,5 +185,22 @@ mod tests {
         // pod 1's twins (80) fill a part together; 2 and 3 share one; 4 alone exceeds it.
         assert_eq!(got, [vec!["1", "1"], vec!["2", "3"], vec!["4"]]);
         assert!(cut(Vec::new(), 100).is_empty());
+    }
+
+    #[test]
+    fn one_metric_is_cut_in_storage_order() {
+        // Storage sorts by cluster before the other labels; label order would put `app` first.
+        let sizes = vec![
+            size(&[("__name__", "m"), ("app", "a"), ("cluster", "z")], 10),
+            size(&[("__name__", "m"), ("app", "b"), ("cluster", "y")], 10),
+            size(&[("__name__", "m"), ("app", "c"), ("cluster", "y")], 10),
+            size(&[("__name__", "m"), ("app", "d")], 10),
+        ];
+        let parts = cut(sizes, 20);
+        let apps: Vec<Vec<&str>> = parts
+            .iter()
+            .map(|p| p.iter().map(|l| l.get("app").unwrap()).collect())
+            .collect();
+        assert_eq!(apps, [vec!["d", "b"], vec!["c", "a"]]);
     }
 }

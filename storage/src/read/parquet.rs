@@ -360,6 +360,26 @@ impl Source for ParquetSource {
             .collect())
     }
 
+    /// The rows of the matching runs that meet the range, without reading samples; stops at
+    /// the first file that takes the count past `limit`.
+    async fn count_samples(&self, req: &SelectRequest, limit: usize) -> Result<usize> {
+        let mut total = 0;
+        let mut tables = self.per_file(req, file_table);
+        while total <= limit
+            && let Some(table) = tables.next().await
+        {
+            let table = table?;
+            let accepted = table.accepted(&req.matchers, req.only.as_deref());
+            total += table
+                .runs
+                .iter()
+                .filter(|r| accepted[r.series as usize] && r.overlaps(&req.range))
+                .map(|r| r.end - r.start)
+                .sum::<usize>();
+        }
+        Ok(total)
+    }
+
     /// Counts the rows of each series' runs that meet the range (all of a run's rows, so an
     /// upper bound), without reading samples.
     async fn series_samples(&self, req: &SelectRequest) -> Result<Vec<SeriesSize>> {

@@ -64,6 +64,8 @@ pub(super) struct SeriesTable {
     pub runs: Vec<Run>,
     /// Series by metric name, so `__name__` matchers run once per metric.
     metrics: Vec<(String, Vec<u32>)>,
+    /// Series by id, for reads that name their series.
+    by_id: HashMap<SeriesId, u32, ahash::RandomState>,
     /// `labels` dictionary values parsed while building (what tests look at).
     pub parsed: usize,
     bytes: usize,
@@ -77,9 +79,24 @@ impl SeriesTable {
 
     /// Per series: do all `matchers` accept it (and `only` hold it, when given)?
     pub fn accepted(&self, matchers: &[Matcher], only: Option<&HashSet<SeriesId>>) -> Vec<bool> {
+        let mut out = vec![false; self.series.len()];
+        if let Some(only) = only
+            && only.len() < self.series.len() / 4
+        {
+            // A part of a large read names few series: look them up rather than visit all.
+            for id in only {
+                if let Some(&i) = self.by_id.get(id)
+                    && matchers
+                        .iter()
+                        .all(|m| m.matches_labels(&self.series[i as usize].labels))
+                {
+                    out[i as usize] = true;
+                }
+            }
+            return out;
+        }
         let (by_name, rest): (Vec<&Matcher>, Vec<&Matcher>) =
             matchers.iter().partition(|m| m.name == types::METRIC_NAME);
-        let mut out = vec![false; self.series.len()];
         for (metric, ids) in &self.metrics {
             if !by_name.iter().all(|m| m.matches(metric)) {
                 continue;
@@ -378,6 +395,13 @@ impl<'k> TableBuilder<'k> {
                 .push(i as u32);
         }
         let metrics: Vec<(String, Vec<u32>)> = by_metric.into_iter().map(|(m, ids)| (m.to_string(), ids)).collect();
+        let by_id = self
+            .list
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id, i as u32))
+            .collect::<HashMap<_, _, _>>();
         const STRING: usize = std::mem::size_of::<String>();
         let labels_bytes: usize = self
             .list
@@ -387,7 +411,7 @@ impl<'k> TableBuilder<'k> {
             .map(|l| 2 * STRING + l.name.len() + l.value.len())
             .sum();
         let bytes = labels_bytes
-            + self.list.items.len() * (std::mem::size_of::<TableSeries>() + 2 * std::mem::size_of::<usize>())
+            + self.list.items.len() * (std::mem::size_of::<TableSeries>() + 4 * std::mem::size_of::<usize>())
             + self.runs.len() * std::mem::size_of::<Run>()
             + metrics
                 .iter()
@@ -397,6 +421,7 @@ impl<'k> TableBuilder<'k> {
             series: self.list.items,
             runs: self.runs,
             metrics,
+            by_id,
             parsed: self.parsed,
             bytes,
         }
