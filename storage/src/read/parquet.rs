@@ -84,7 +84,7 @@ mod series_table;
 
 use file_cache::FileCache;
 use label_cache::FileLabels;
-use series_table::{Keyed, SeriesList, SeriesTable, TableBuilder};
+use series_table::{Interner, Keyed, SeriesList, SeriesTable, TableBuilder};
 
 /// Parsed footers (with page indexes) of recently read files, keyed by file UUID; and, keyed by
 /// object key, the files' series tables and label listings.
@@ -94,6 +94,7 @@ pub struct MetadataCache {
     map: Mutex<HashMap<Uuid, ArrowReaderMetadata>>,
     labels: FileCache<FileLabels>,
     tables: FileCache<SeriesTable>,
+    interner: Interner,
 }
 
 impl MetadataCache {
@@ -111,6 +112,7 @@ impl MetadataCache {
             map: Mutex::new(HashMap::new()),
             labels: FileCache::new(on(LABEL_CACHE_BYTES)),
             tables: FileCache::new(on(series_bytes)),
+            interner: Interner::default(),
         }
     }
 
@@ -184,19 +186,46 @@ impl ParquetSource {
         F: Fn(Arc<dyn ObjectStore>, Arc<MetadataCache>, Arc<FileMeta>) -> Fut + Send,
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
+        self.per_file_cached(req, |_: &MetadataCache, _: &FileMeta| None, task)
+    }
+
+    /// [`Self::per_file`], answering from `cached` without a task when it can: a task per file
+    /// costs more than a cached answer.
+    fn per_file_cached<T, C, F, Fut>(
+        &self,
+        req: &SelectRequest,
+        cached: C,
+        task: F,
+    ) -> impl Stream<Item = Result<T>> + use<T, C, F, Fut>
+    where
+        T: Send + 'static,
+        C: Fn(&MetadataCache, &FileMeta) -> Option<T> + Send,
+        F: Fn(Arc<dyn ObjectStore>, Arc<MetadataCache>, Arc<FileMeta>) -> Fut + Send,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
         let files = self.catalog.files(Table::Metrics, req.range, |c| {
             prune::cluster_may_match(c, &req.matchers)
         });
         let (store, cache) = (self.store.clone(), self.cache.clone());
         futures::stream::iter(files)
-            .map(move |file| AbortOnDrop(tokio::spawn(task(store.clone(), cache.clone(), file))))
+            .map(move |file| match cached(&cache, &file) {
+                Some(hit) => futures::future::Either::Left(futures::future::ready(Ok(hit))),
+                None => {
+                    futures::future::Either::Right(AbortOnDrop(tokio::spawn(task(store.clone(), cache.clone(), file))))
+                }
+            })
             .buffered(self.concurrency)
+    }
+
+    /// Every file's series table, cached ones without a task.
+    fn tables(&self, req: &SelectRequest) -> impl Stream<Item = Result<Arc<SeriesTable>>> + use<> {
+        self.per_file_cached(req, |cache, file| cache.tables.get(file.path.as_ref()), file_table)
     }
 
     /// Matching series with data in range, from the series tables, merged across files.
     async fn tabled(&self, req: &SelectRequest) -> Result<Merged> {
         let mut merged = Merged::default();
-        let mut tables = self.per_file(req, file_table);
+        let mut tables = self.tables(req);
         while let Some(table) = tables.next().await {
             let table = table?;
             let accepted = table.accepted(&req.matchers, req.only.as_deref());
@@ -245,7 +274,7 @@ impl ParquetSource {
                 return Ok(None);
             }
         }
-        let mut listings = self.per_file(req, file_labels);
+        let mut listings = self.per_file_cached(req, |cache, file| cache.labels.get(file.path.as_ref()), file_labels);
         let mut found: HashSet<String> = HashSet::new();
         while let Some(labels) = listings.next().await {
             let labels = labels?;
@@ -342,7 +371,7 @@ impl Source for ParquetSource {
                     // Keeps the last-written sample per timestamp.
                     sort_dedup_samples(&mut samples);
                 }
-                Series::new(s.table.series[s.id as usize].labels.clone(), samples)
+                Series::new(Labels::clone(&s.table.series[s.id as usize].labels), samples)
             })
             .collect())
     }
@@ -356,7 +385,7 @@ impl Source for ParquetSource {
             .list
             .items
             .into_iter()
-            .map(|s| s.labels().clone())
+            .map(|s| Labels::clone(s.labels()))
             .collect())
     }
 
@@ -364,7 +393,7 @@ impl Source for ParquetSource {
     /// the first file that takes the count past `limit`.
     async fn count_samples(&self, req: &SelectRequest, limit: usize) -> Result<usize> {
         let mut total = 0;
-        let mut tables = self.per_file(req, file_table);
+        let mut tables = self.tables(req);
         while total <= limit
             && let Some(table) = tables.next().await
         {
@@ -385,7 +414,7 @@ impl Source for ParquetSource {
     async fn series_samples(&self, req: &SelectRequest) -> Result<Vec<SeriesSize>> {
         let mut merged: SeriesList<FileSeries> = SeriesList::default();
         let mut counts: Vec<usize> = Vec::new();
-        let mut tables = self.per_file(req, file_table);
+        let mut tables = self.tables(req);
         while let Some(table) = tables.next().await {
             let table = table?;
             let accepted = table.accepted(&req.matchers, req.only.as_deref());
@@ -557,7 +586,7 @@ async fn file_table(
     while let Some(batch) = stream.try_next().await.map_err(pq_err("decode"))? {
         builder.push(&batch)?;
     }
-    let table = Arc::new(builder.finish());
+    let table = Arc::new(builder.finish(&cache.interner));
     tracing::debug!(
         key,
         series = table.series.len(),

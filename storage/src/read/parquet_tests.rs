@@ -496,3 +496,37 @@ async fn series_listings_follow_each_series_time_span() {
     let on_m = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::new(20_000, 30_000));
     assert_eq!(source.label_values("pod", &on_m).await.unwrap(), ["late"]);
 }
+
+/// A series in a file per hour keeps one copy of its labels among the cached tables, and the
+/// second table's budget counts no labels it shares.
+#[tokio::test]
+async fn tables_of_consecutive_hours_share_label_sets() {
+    let hour = 3_600_000i64;
+    let series: Vec<Series> = (0..50)
+        .map(|i| {
+            let labels = Labels::from_pairs(&[("__name__", "m"), ("cluster", "c"), ("pod", &format!("p{i}"))]);
+            Series::new(labels, (0..4).map(|k| Sample::new(k * hour / 2, 1.0)).collect())
+        })
+        .collect();
+    let fx = fixture(&series, &small_pages()).await;
+    assert_eq!(fx.files.len(), 2, "two hours");
+    let cache = Arc::new(MetadataCache::new(8));
+    let first = file_table(fx.store.clone(), cache.clone(), fx.files[0].clone())
+        .await
+        .unwrap();
+    let second = file_table(fx.store.clone(), cache.clone(), fx.files[1].clone())
+        .await
+        .unwrap();
+    assert_eq!((first.series.len(), second.series.len()), (50, 50));
+    for s in &second.series {
+        let twin = first.series.iter().find(|f| f.id == s.id).expect("same series");
+        assert!(Arc::ptr_eq(&twin.labels, &s.labels), "{}", s.labels);
+    }
+    assert!(
+        second.bytes() < first.bytes(),
+        "{} vs {}",
+        second.bytes(),
+        first.bytes()
+    );
+    assert_eq!(cache.interner.len(), 50);
+}

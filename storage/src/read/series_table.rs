@@ -15,10 +15,12 @@
 //! unsorted timestamps within a run, and is marked so its samples are sorted after reading.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampMillisecondType};
 use arrow_array::{Array, DictionaryArray, RecordBatch, StringArray};
+use parking_lot::Mutex;
 
 use super::label_cache::FileLabels;
 use crate::schema;
@@ -28,7 +30,8 @@ use crate::{Error, Result};
 /// One series of a file.
 #[derive(Debug)]
 pub(super) struct TableSeries {
-    pub labels: Labels,
+    /// Shared with every other cached table holding the series ([`Interner`]).
+    pub labels: Arc<Labels>,
     /// [`Labels::series_id`] of `labels`.
     pub id: SeriesId,
     /// [`SERIES_HASHER`](super::parquet) hash of `labels`: finds the series again across files.
@@ -126,7 +129,7 @@ impl SeriesTable {
         let mut values: HashMap<String, HashSet<String>> = HashMap::new();
         let mut clusters = HashSet::new();
         for s in &self.series {
-            for l in &s.labels {
+            for l in s.labels.iter() {
                 match values.get_mut(&l.name) {
                     Some(vs) if vs.contains(&l.value) => {}
                     Some(vs) => {
@@ -378,7 +381,7 @@ impl<'k> TableBuilder<'k> {
             Some(at) => at,
             None => self.list.push(TableSeries {
                 id: labels.series_id(),
-                labels,
+                labels: Arc::new(labels),
                 hash,
                 unsorted: false,
             }),
@@ -386,7 +389,9 @@ impl<'k> TableBuilder<'k> {
         u32::try_from(at).map_err(|_| self.corrupt("more than 2^32 series"))
     }
 
-    pub fn finish(self) -> SeriesTable {
+    /// The table, its label sets shared through `interner` with the tables built before it.
+    pub fn finish(mut self, interner: &Interner) -> SeriesTable {
+        let created = interner.share(&mut self.list.items);
         let mut by_metric: HashMap<&str, Vec<u32>> = HashMap::new();
         for (i, s) in self.list.items.iter().enumerate() {
             by_metric
@@ -403,11 +408,10 @@ impl<'k> TableBuilder<'k> {
             .map(|(i, s)| (s.id, i as u32))
             .collect::<HashMap<_, _, _>>();
         const STRING: usize = std::mem::size_of::<String>();
-        let labels_bytes: usize = self
-            .list
-            .items
+        // Label sets another table already held cost this one a pointer only.
+        let labels_bytes: usize = created
             .iter()
-            .flat_map(|s| s.labels.iter())
+            .flat_map(|&i| self.list.items[i].labels.iter())
             .map(|l| 2 * STRING + l.name.len() + l.value.len())
             .sum();
         let bytes = labels_bytes
@@ -425,5 +429,50 @@ impl<'k> TableBuilder<'k> {
             parsed: self.parsed,
             bytes,
         }
+    }
+}
+
+/// One copy of each label set among the cached tables: a series lives in a file per hour, so a
+/// long range would otherwise hold its labels once per file. Entries are weak, so a label set
+/// goes when the last table holding it is evicted; dead entries are swept as the map grows.
+#[derive(Debug, Default)]
+pub(super) struct Interner {
+    state: Mutex<InternerState>,
+}
+
+#[derive(Debug, Default)]
+struct InternerState {
+    by_id: HashMap<SeriesId, Weak<Labels>, ahash::RandomState>,
+    /// Entries after the last sweep.
+    swept: usize,
+}
+
+impl Interner {
+    /// Replaces each series' labels with the shared copy when there is one, and shares the
+    /// others; returns the positions of the series whose labels are new.
+    fn share(&self, series: &mut [TableSeries]) -> Vec<usize> {
+        let mut state = self.state.lock();
+        let mut created = Vec::new();
+        for (i, s) in series.iter_mut().enumerate() {
+            match state.by_id.get(&s.id).and_then(Weak::upgrade) {
+                // Equal ids of unequal label sets (a hash collision) keep their own copy.
+                Some(shared) if *shared == *s.labels => s.labels = shared,
+                Some(_) => created.push(i),
+                None => {
+                    state.by_id.insert(s.id, Arc::downgrade(&s.labels));
+                    created.push(i);
+                }
+            }
+        }
+        if state.by_id.len() > 2 * state.swept.max(1 << 16) {
+            state.by_id.retain(|_, w| w.strong_count() > 0);
+            state.swept = state.by_id.len();
+        }
+        created
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.state.lock().by_id.len()
     }
 }
