@@ -582,11 +582,11 @@ async fn file_table(
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(pq_err("open stream"))?;
-    let mut builder = TableBuilder::new(key, &SERIES_HASHER);
+    let mut builder = TableBuilder::new(key, &SERIES_HASHER, &cache.interner);
     while let Some(batch) = stream.try_next().await.map_err(pq_err("decode"))? {
         builder.push(&batch)?;
     }
-    let table = Arc::new(builder.finish(&cache.interner));
+    let table = Arc::new(builder.finish());
     tracing::debug!(
         key,
         series = table.series.len(),

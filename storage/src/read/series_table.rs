@@ -184,7 +184,12 @@ impl Keyed for TableSeries {
 impl<T: Keyed> SeriesList<T> {
     /// The position of the item with `labels`, whose hash is `hash`.
     pub fn find(&self, hash: u64, labels: &Labels) -> Option<usize> {
-        self.index.find(hash, |&i| self.items[i].labels() == labels).copied()
+        // Interned label sets are usually the very same value.
+        let same = |i: &usize| {
+            let found = self.items[*i].labels();
+            std::ptr::eq(found, labels) || found == labels
+        };
+        self.index.find(hash, same).copied()
     }
 
     /// Adds an item [`SeriesList::find`] did not find; returns its position.
@@ -232,6 +237,11 @@ impl<T> DictCache<T> {
 pub(super) struct TableBuilder<'k> {
     key: &'k str,
     hasher: &'k ahash::RandomState,
+    interner: &'k Interner,
+    /// Scratch for checking interned label sets against the file's text.
+    json: Vec<u8>,
+    /// Heap bytes of the label sets this table created (not found in the interner).
+    created_bytes: usize,
     /// Per `labels` dictionary value: the parsed labels (without `__name__` and `cluster`).
     labels: DictCache<Vec<Label>>,
     clusters: DictCache<()>,
@@ -248,10 +258,13 @@ pub(super) struct TableBuilder<'k> {
 }
 
 impl<'k> TableBuilder<'k> {
-    pub fn new(key: &'k str, hasher: &'k ahash::RandomState) -> Self {
+    pub fn new(key: &'k str, hasher: &'k ahash::RandomState, interner: &'k Interner) -> Self {
         Self {
             key,
             hasher,
+            interner,
+            json: Vec::new(),
+            created_bytes: 0,
             labels: DictCache::new(),
             clusters: DictCache::new(),
             metrics: DictCache::new(),
@@ -357,7 +370,8 @@ impl<'k> TableBuilder<'k> {
         }
     }
 
-    /// The series of one key triple, added when new.
+    /// The series of one key triple, added when new. A series another table already holds is
+    /// taken from the interner without parsing its labels.
     fn resolve(
         &mut self,
         (c, m, l): (i32, i32, i32),
@@ -365,23 +379,37 @@ impl<'k> TableBuilder<'k> {
         mv: &StringArray,
         lv: &StringArray,
     ) -> Result<u32> {
-        let l = l as usize;
-        if self.labels.entries[l].is_none() {
-            let text = lv.value(l);
-            let parsed = schema::parse_labels_json(text).map_err(|e| self.corrupt(format!("labels {text:?}: {e}")))?;
-            self.parsed += 1;
-            self.labels.entries[l] = Some(parsed);
-        }
-        let mut full = self.labels.entries[l].clone().unwrap_or_default();
-        full.push(Label::new(types::METRIC_NAME, mv.value(m as usize)));
-        full.push(Label::new(types::CLUSTER, cv.value(c as usize)));
-        let labels = Labels::new(full);
-        let hash = self.hasher.hash_one(&labels);
+        let (cluster, metric, text) = (cv.value(c as usize), mv.value(m as usize), lv.value(l as usize));
+        let key = Interner::key(cluster, metric, text);
+        let (labels, hash, id) = match self.interner.get(key, cluster, metric, text, &mut self.json) {
+            Some(found) => found,
+            None => {
+                let l = l as usize;
+                if self.labels.entries[l].is_none() {
+                    let parsed =
+                        schema::parse_labels_json(text).map_err(|e| self.corrupt(format!("labels {text:?}: {e}")))?;
+                    self.parsed += 1;
+                    self.labels.entries[l] = Some(parsed);
+                }
+                let mut full = self.labels.entries[l].clone().unwrap_or_default();
+                full.push(Label::new(types::METRIC_NAME, metric));
+                full.push(Label::new(types::CLUSTER, cluster));
+                let labels = Arc::new(Labels::new(full));
+                let (hash, id) = (self.hasher.hash_one(&*labels), labels.series_id());
+                self.interner.insert(key, &labels, hash, id);
+                const STRING: usize = std::mem::size_of::<String>();
+                self.created_bytes += labels
+                    .iter()
+                    .map(|l| 2 * STRING + l.name.len() + l.value.len())
+                    .sum::<usize>();
+                (labels, hash, id)
+            }
+        };
         let at = match self.list.find(hash, &labels) {
             Some(at) => at,
             None => self.list.push(TableSeries {
-                id: labels.series_id(),
-                labels: Arc::new(labels),
+                id,
+                labels,
                 hash,
                 unsorted: false,
             }),
@@ -389,9 +417,7 @@ impl<'k> TableBuilder<'k> {
         u32::try_from(at).map_err(|_| self.corrupt("more than 2^32 series"))
     }
 
-    /// The table, its label sets shared through `interner` with the tables built before it.
-    pub fn finish(mut self, interner: &Interner) -> SeriesTable {
-        let created = interner.share(&mut self.list.items);
+    pub fn finish(self) -> SeriesTable {
         let mut by_metric: HashMap<&str, Vec<u32>> = HashMap::new();
         for (i, s) in self.list.items.iter().enumerate() {
             by_metric
@@ -409,12 +435,7 @@ impl<'k> TableBuilder<'k> {
             .collect::<HashMap<_, _, _>>();
         const STRING: usize = std::mem::size_of::<String>();
         // Label sets another table already held cost this one a pointer only.
-        let labels_bytes: usize = created
-            .iter()
-            .flat_map(|&i| self.list.items[i].labels.iter())
-            .map(|l| 2 * STRING + l.name.len() + l.value.len())
-            .sum();
-        let bytes = labels_bytes
+        let bytes = self.created_bytes
             + self.list.items.len() * (std::mem::size_of::<TableSeries>() + 4 * std::mem::size_of::<usize>())
             + self.runs.len() * std::mem::size_of::<Run>()
             + metrics
@@ -433,8 +454,11 @@ impl<'k> TableBuilder<'k> {
 }
 
 /// One copy of each label set among the cached tables: a series lives in a file per hour, so a
-/// long range would otherwise hold its labels once per file. Entries are weak, so a label set
-/// goes when the last table holding it is evicted; dead entries are swept as the map grows.
+/// long range would otherwise hold (and parse) its labels once per file. Keyed by a hash of the
+/// series as files store it (`cluster`, `metric`, `labels` text), so a known series is found
+/// before its JSON is parsed; a hit is checked against the text, so a hash collision only costs
+/// a parse. Entries are weak: a label set goes when the last table holding it is evicted, and
+/// dead entries are swept as the map grows.
 #[derive(Debug, Default)]
 pub(super) struct Interner {
     state: Mutex<InternerState>,
@@ -442,37 +466,62 @@ pub(super) struct Interner {
 
 #[derive(Debug, Default)]
 struct InternerState {
-    by_id: HashMap<SeriesId, Weak<Labels>, ahash::RandomState>,
+    by_key: HashMap<u64, Interned, ahash::RandomState>,
     /// Entries after the last sweep.
     swept: usize,
 }
 
+#[derive(Debug)]
+struct Interned {
+    labels: Weak<Labels>,
+    hash: u64,
+    id: SeriesId,
+}
+
 impl Interner {
-    /// Replaces each series' labels with the shared copy when there is one, and shares the
-    /// others; returns the positions of the series whose labels are new.
-    fn share(&self, series: &mut [TableSeries]) -> Vec<usize> {
+    fn key(cluster: &str, metric: &str, text: &str) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+        for part in [cluster, metric, text] {
+            h.update(part.as_bytes());
+            h.update(&[0xff]);
+        }
+        h.digest()
+    }
+
+    /// The live label set stored as (`cluster`, `metric`, `text`), with its hash and id.
+    fn get(
+        &self,
+        key: u64,
+        cluster: &str,
+        metric: &str,
+        text: &str,
+        json: &mut Vec<u8>,
+    ) -> Option<(Arc<Labels>, u64, SeriesId)> {
+        let (labels, hash, id) = {
+            let state = self.state.lock();
+            let found = state.by_key.get(&key)?;
+            (found.labels.upgrade()?, found.hash, found.id)
+        };
+        json.clear();
+        schema::write_labels_json(&labels, json);
+        let same = labels.get(types::CLUSTER).unwrap_or("") == cluster
+            && labels.metric_name().unwrap_or("") == metric
+            && json.as_slice() == text.as_bytes();
+        same.then_some((labels, hash, id))
+    }
+
+    fn insert(&self, key: u64, labels: &Arc<Labels>, hash: u64, id: SeriesId) {
         let mut state = self.state.lock();
-        let mut created = Vec::new();
-        for (i, s) in series.iter_mut().enumerate() {
-            match state.by_id.get(&s.id).and_then(Weak::upgrade) {
-                // Equal ids of unequal label sets (a hash collision) keep their own copy.
-                Some(shared) if *shared == *s.labels => s.labels = shared,
-                Some(_) => created.push(i),
-                None => {
-                    state.by_id.insert(s.id, Arc::downgrade(&s.labels));
-                    created.push(i);
-                }
-            }
+        let labels = Arc::downgrade(labels);
+        state.by_key.insert(key, Interned { labels, hash, id });
+        if state.by_key.len() > 2 * state.swept.max(1 << 16) {
+            state.by_key.retain(|_, e| e.labels.strong_count() > 0);
+            state.swept = state.by_key.len();
         }
-        if state.by_id.len() > 2 * state.swept.max(1 << 16) {
-            state.by_id.retain(|_, w| w.strong_count() > 0);
-            state.swept = state.by_id.len();
-        }
-        created
     }
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.state.lock().by_id.len()
+        self.state.lock().by_key.len()
     }
 }
