@@ -1,5 +1,7 @@
 //! The PromQL engine: parses with `promql-parser`, plans, fetches every selector's samples with
-//! one `Source::select` each, then evaluates all steps on a blocking thread.
+//! one `Source::select` each, then evaluates all steps on a blocking thread. An aggregation over
+//! a series-by-series expression of one large selector is read and evaluated a part at a time
+//! first (`parts`), so its samples never sit in memory whole.
 //!
 //! Semantics are Prometheus 3's: left-open lookback `(t - lookback, t]` and range windows
 //! `(t - range, t]`, staleness markers ending a series, `offset`, `@ start()/end()`, subqueries
