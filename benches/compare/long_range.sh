@@ -62,9 +62,11 @@ BURN='sum by (cluster) (rate(http_requests_total{code=~"5.."}[30d])) / sum by (c
 RANGE='sum by (cluster) (rate(http_requests_total[5m]))'
 # Equal answers up to the rounding another summation order gives (relative 1e-9).
 same_answer() {
-    python3 - "$1" "$2" <<'PY'
+    printf '%s' "$1" >"$WORK/a.json"
+    printf '%s' "$2" >"$WORK/b.json"
+    python3 - "$WORK/a.json" "$WORK/b.json" <<'PY'
 import json, math, sys
-a, b = (json.loads(x)["data"]["result"] for x in sys.argv[1:3])
+a, b = (json.load(open(x))["data"]["result"] for x in sys.argv[1:3])
 def rows(r):
     return sorted((json.dumps(s["metric"], sort_keys=True), s.get("values") or [s["value"]]) for s in r)
 def close(x, y):
