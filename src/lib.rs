@@ -81,6 +81,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         }
         sources.push(storage.source());
         let engine = Arc::new(Engine::new(Arc::new(MergedSource::new(sources)), cfg.query.clone()));
+        engine.metrics().register(&mut registry);
         app = app.merge(tributary_query::http::router(engine));
         let mut log_sources: Vec<Arc<dyn LogSource>> = Vec::new();
         if let Some(ing) = &ingester {

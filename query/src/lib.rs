@@ -59,6 +59,7 @@ pub mod error;
 pub mod http;
 pub mod log_source;
 pub mod logql;
+pub mod metrics;
 pub mod promql;
 pub mod source;
 

@@ -33,6 +33,7 @@ use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesId, TimeRa
 
 use crate::config::QueryConfig;
 use crate::error::{Error, Result};
+use crate::metrics::QueryMetrics;
 pub use annotations::Annotations;
 use eval::Guard;
 use plan::{PlanContext, Selector};
@@ -55,11 +56,21 @@ pub struct QueryResult {
 pub struct Engine {
     source: Arc<dyn Source>,
     cfg: QueryConfig,
+    metrics: QueryMetrics,
 }
 
 impl Engine {
     pub fn new(source: Arc<dyn Source>, cfg: QueryConfig) -> Self {
-        Self { source, cfg }
+        Self {
+            source,
+            cfg,
+            metrics: QueryMetrics::default(),
+        }
+    }
+
+    /// The engine's counters (register them to expose them).
+    pub fn metrics(&self) -> &QueryMetrics {
+        &self.metrics
     }
 
     pub fn config(&self) -> &QueryConfig {
@@ -235,7 +246,9 @@ impl Engine {
             let regroup = parts::regroup(node).ok_or_else(|| Error::Internal("a part is not an aggregation".into()))?;
             let aggregation = Arc::new(std::mem::replace(node, plan::Node::Evaluated(evaluated.len())));
             let mut partials = Vec::new();
+            self.metrics.part_aggregations.inc();
             for part in parts::cut(sizes, self.cfg.part_samples) {
+                self.metrics.parts.inc();
                 let only: HashSet<SeriesId> = part.iter().map(Labels::series_id).collect();
                 let series = self
                     .fetch_selector(&selectors[sel], range, Some(Arc::new(only)))

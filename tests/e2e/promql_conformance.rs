@@ -532,6 +532,7 @@ async fn promql_answers_match_prometheus_on_a_shared_dataset() {
             [(i, 1)].into_iter().chain(range)
         })
         .collect();
+    let after_pairs = sample.clone();
     let after = ask_all(cases.clone(), &evals, None, trib.url(""), sample).await;
     let before: BTreeMap<(usize, String), &Answer> = outcomes
         .iter()
@@ -553,6 +554,38 @@ async fn promql_answers_match_prometheus_on_a_shared_dataset() {
         after.len()
     );
 
+    // The same answers from a query-role server over those files that reads every aggregation
+    // it can in parts of 40 samples (a few series each).
+    let parts_cfg = tmp.path().join("parts.toml");
+    std::fs::write(&parts_cfg, "[query]\npart_samples = 40\n").unwrap();
+    let storage_url = format!("file://{}", trib.data_dir.display());
+    let parted = TestServer::start_with(&[
+        "--role",
+        "query",
+        "--storage",
+        &storage_url,
+        "--config",
+        parts_cfg.to_str().unwrap(),
+    ])
+    .await;
+    let in_parts = ask_all(cases.clone(), &evals, None, parted.url(""), after_pairs).await;
+    let flushed: BTreeMap<(usize, String), &Answer> =
+        after.iter().map(|o| ((o.case, o.eval.describe()), &o.trib)).collect();
+    let mut parts_failures = Vec::new();
+    for o in &in_parts {
+        let whole = flushed[&(o.case, o.eval.describe())];
+        // Sums of parts may round differently in the last bits: the float tolerance applies.
+        if let Some(diff) = compare(whole, &o.trib, cases[o.case].ordered) {
+            parts_failures.push(format!("{} ({}): {diff}", cases[o.case].query, o.eval.describe()));
+        }
+    }
+    let parts_read = counter(&parted.url("/metrics"), "tributary_query_parts_total").await;
+    eprintln!(
+        "read in parts: {} of {} answers the same ({parts_read} parts read)",
+        in_parts.len() - parts_failures.len(),
+        in_parts.len()
+    );
+
     assert!(
         failures.is_empty(),
         "{} evaluations differ from Prometheus:\n{}",
@@ -564,9 +597,26 @@ async fn promql_answers_match_prometheus_on_a_shared_dataset() {
         "answers changed after the flush to Parquet:\n{}",
         flush_failures.join("\n")
     );
+    assert!(
+        parts_failures.is_empty(),
+        "answers changed when aggregations were read in parts:\n{}",
+        parts_failures.join("\n")
+    );
+    assert!(
+        parts_read > 100.0,
+        "only {parts_read} parts read: the parts path was not exercised"
+    );
     assert!(cases.len() >= 300, "only {} queries", cases.len());
     assert!(
         vacuous.is_empty(),
         "Prometheus answered these with nothing at every evaluation (broken test queries?): {vacuous:?}"
     );
+}
+
+/// The value of an unlabelled counter on a `/metrics` page.
+async fn counter(url: &str, name: &str) -> f64 {
+    let page = reqwest::get(url).await.unwrap().text().await.unwrap();
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} on {url}:\n{page}"))
 }

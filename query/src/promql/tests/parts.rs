@@ -180,6 +180,9 @@ async fn long_ranges_over_many_series_fit_the_sample_limit_in_parts() {
     assert!(matches!(err, crate::error::Error::TooManySamples), "{err}");
     let parted = Engine::new(Arc::new(VecSource::new(series.clone())), cfg(10_000));
     let got = sorted_rows(&parted.instant(query, at).await.unwrap());
+    // Both sums, 72,000 samples each: 8 parts of at most 10,000.
+    assert_eq!(parted.metrics().part_aggregations.get(), 2);
+    assert_eq!(parted.metrics().parts.get(), 16);
     let roomy = Engine::new(
         Arc::new(VecSource::new(series)),
         QueryConfig {

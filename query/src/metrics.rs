@@ -1,0 +1,28 @@
+//! The query engine's own counters, exposed on the server's `/metrics`.
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+
+/// Counters the PromQL engine updates.
+#[derive(Debug, Default, Clone)]
+pub struct QueryMetrics {
+    /// Aggregations evaluated a part at a time (`query.part_samples`).
+    pub part_aggregations: Counter,
+    /// Parts read for them.
+    pub parts: Counter,
+}
+
+impl QueryMetrics {
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "tributary_query_part_aggregations",
+            "Aggregations read and evaluated a part at a time (query.part_samples)",
+            self.part_aggregations.clone(),
+        );
+        r.register(
+            "tributary_query_parts",
+            "Parts read for aggregations evaluated a part at a time",
+            self.parts.clone(),
+        );
+    }
+}
