@@ -20,7 +20,7 @@ impl Weighed for super::series_table::SeriesTable {
     }
 }
 
-impl Weighed for super::label_cache::FileLabels {
+impl Weighed for super::listing::FileLabels {
     fn bytes(&self) -> usize {
         self.bytes()
     }

@@ -11,8 +11,8 @@
 //! in parallel and stitched back in order.
 //!
 //! Files are merged in write order (UUID v7 in the key): when two files hold the same series
-//! and timestamp, the later file's sample wins. Series are matched across files by the hash of
-//! their label set, computed once per series when its table is built.
+//! and timestamp, the later file's sample wins. Series are matched across files by their
+//! [`crate::types::SeriesId`], computed once per series when its table is built.
 //!
 //! The tables beside metrics are read through `read_table_files` (footers, pruning and ranged
 //! reads shared with the metrics scan); their modules (`crate::histograms`, `crate::exemplars`,
@@ -22,8 +22,8 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 
 use arrow_array::cast::AsArray;
@@ -71,19 +71,15 @@ const LABEL_CACHE_BYTES: usize = 64 << 20;
 /// Default memory for series tables (a 30,000-series file's table takes about 20 MiB).
 pub const SERIES_CACHE_BYTES: usize = 1 << 30;
 
-/// Hashes label sets for every merge. One per process, so the hashes kept in cached series
-/// tables stay comparable across queries.
-static SERIES_HASHER: LazyLock<ahash::RandomState> = LazyLock::new(ahash::RandomState::new);
-
 #[path = "file_cache.rs"]
 mod file_cache;
-#[path = "label_cache.rs"]
-mod label_cache;
+#[path = "listing.rs"]
+mod listing;
 #[path = "series_table.rs"]
 mod series_table;
 
 use file_cache::FileCache;
-use label_cache::FileLabels;
+use listing::FileLabels;
 use series_table::{Interner, Keyed, SeriesList, SeriesTable, TableBuilder};
 
 /// Parsed footers (with page indexes) of recently read files, keyed by file UUID; and, keyed by
@@ -178,22 +174,29 @@ impl ParquetSource {
         self
     }
 
-    /// Runs `task` on every metrics file the key does not rule out for `req`, `concurrency` at
-    /// a time, each on its own task; yields in file (write) order.
-    fn per_file<T, F, Fut>(&self, req: &SelectRequest, task: F) -> impl Stream<Item = Result<T>> + use<T, F, Fut>
+    /// The metrics files the key does not rule out for `req`, in write order.
+    fn files(&self, req: &SelectRequest) -> Vec<Arc<FileMeta>> {
+        self.catalog.files(Table::Metrics, req.range, |c| {
+            prune::cluster_may_match(c, &req.matchers)
+        })
+    }
+
+    /// Runs `task` on every one of `files`, `concurrency` at a time, each on its own task;
+    /// yields in the order of `files`.
+    fn per_file<T, F, Fut>(&self, files: Vec<Arc<FileMeta>>, task: F) -> impl Stream<Item = Result<T>> + use<T, F, Fut>
     where
         T: Send + 'static,
         F: Fn(Arc<dyn ObjectStore>, Arc<MetadataCache>, Arc<FileMeta>) -> Fut + Send,
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
-        self.per_file_cached(req, |_: &MetadataCache, _: &FileMeta| None, task)
+        self.per_file_cached(files, |_: &MetadataCache, _: &FileMeta| None, task)
     }
 
     /// [`Self::per_file`], answering from `cached` without a task when it can: a task per file
     /// costs more than a cached answer.
     fn per_file_cached<T, C, F, Fut>(
         &self,
-        req: &SelectRequest,
+        files: Vec<Arc<FileMeta>>,
         cached: C,
         task: F,
     ) -> impl Stream<Item = Result<T>> + use<T, C, F, Fut>
@@ -203,9 +206,6 @@ impl ParquetSource {
         F: Fn(Arc<dyn ObjectStore>, Arc<MetadataCache>, Arc<FileMeta>) -> Fut + Send,
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
-        let files = self.catalog.files(Table::Metrics, req.range, |c| {
-            prune::cluster_may_match(c, &req.matchers)
-        });
         let (store, cache) = (self.store.clone(), self.cache.clone());
         futures::stream::iter(files)
             .map(move |file| match cached(&cache, &file) {
@@ -217,26 +217,42 @@ impl ParquetSource {
             .buffered(self.concurrency)
     }
 
-    /// Every file's series table, cached ones without a task.
+    /// The series tables of the files `req` may read, cached ones without a task.
     fn tables(&self, req: &SelectRequest) -> impl Stream<Item = Result<Arc<SeriesTable>>> + use<> {
-        self.per_file_cached(req, |cache, file| cache.tables.get(file.path.as_ref()), file_table)
+        self.per_file_cached(
+            self.files(req),
+            |cache, file| cache.tables.get(file.path.as_ref()),
+            file_table,
+        )
     }
 
-    /// Matching series with data in range, from the series tables, merged across files.
-    async fn tabled(&self, req: &SelectRequest) -> Result<Merged> {
-        let mut merged = Merged::default();
+    /// Matching series with data in range, from the series tables, merged across files, each
+    /// with its rows in range summed over the files (an upper bound of its samples).
+    async fn tabled(&self, req: &SelectRequest) -> Result<(SeriesList<FileSeries>, Vec<usize>)> {
+        let (mut list, mut rows) = (SeriesList::default(), Vec::new());
         let mut tables = self.tables(req);
         while let Some(table) = tables.next().await {
             let table = table?;
             let accepted = table.accepted(&req.matchers, req.only.as_deref());
-            let found = table.in_range(&accepted, &req.range).into_iter().map(|id| FileSeries {
-                table: table.clone(),
-                id,
-                samples: Vec::new(),
-            });
-            merged.add(found);
+            for (id, n) in table.rows_in(&accepted, &req.range).into_iter().enumerate() {
+                if n == 0 {
+                    continue;
+                }
+                let found = FileSeries {
+                    table: table.clone(),
+                    id: id as u32,
+                    samples: Vec::new(),
+                };
+                match list.find(found.id(), found.labels()) {
+                    Some(i) => rows[i] += n,
+                    None => {
+                        list.push(found);
+                        rows.push(n);
+                    }
+                }
+            }
         }
-        Ok(merged)
+        Ok((list, rows))
     }
 
     /// Label names or values of matching series: from the files' label listings when the
@@ -246,8 +262,8 @@ impl ParquetSource {
             return Ok(found);
         }
         let mut found: HashSet<&str> = HashSet::new();
-        let merged = self.tabled(req).await?;
-        for s in &merged.list.items {
+        let (list, _) = self.tabled(req).await?;
+        for s in &list.items {
             let labels = s.labels();
             match name {
                 Some(name) => found.extend(labels.get(name)),
@@ -274,7 +290,11 @@ impl ParquetSource {
                 return Ok(None);
             }
         }
-        let mut listings = self.per_file_cached(req, |cache, file| cache.labels.get(file.path.as_ref()), file_labels);
+        let mut listings = self.per_file_cached(
+            self.files(req),
+            |cache, file| cache.labels.get(file.path.as_ref()),
+            file_labels,
+        );
         let mut found: HashSet<String> = HashSet::new();
         while let Some(labels) = listings.next().await {
             let labels = labels?;
@@ -307,7 +327,7 @@ impl Merged {
     fn add(&mut self, rows: impl IntoIterator<Item = FileSeries>) {
         for found in rows {
             let unsorted = found.table.series[found.id as usize].unsorted;
-            match self.list.find(found.hash(), found.labels()) {
+            match self.list.find(found.id(), found.labels()) {
                 Some(i) => {
                     let into = &mut self.list.items[i].samples;
                     // Files of later hours (or later flushes) usually continue a series: only
@@ -332,12 +352,7 @@ impl Source for ParquetSource {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
         // Each part decodes the pages at its cuts again, so files are cut only when there are
         // too few of them to keep every core busy.
-        let files = self
-            .catalog
-            .files(Table::Metrics, req.range, |c| {
-                prune::cluster_may_match(c, &req.matchers)
-            })
-            .len();
+        let files = self.files(req);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let query = Arc::new(Query {
             matchers: req.matchers.clone(),
@@ -345,9 +360,9 @@ impl Source for ParquetSource {
             only: req.only.clone(),
             samples: AtomicUsize::new(0),
             max_samples: self.max_samples,
-            max_parts: (2 * cores).div_ceil(files.max(1)).min(MAX_PARTS),
+            max_parts: (2 * cores).div_ceil(files.len().max(1)).min(MAX_PARTS),
         });
-        let mut scans = self.per_file(req, move |store, cache, file| {
+        let mut scans = self.per_file(files, move |store, cache, file| {
             scan_file(store, cache, file, query.clone())
         });
         // `per_file` yields in file (write) order, so later files' samples are appended later.
@@ -379,14 +394,8 @@ impl Source for ParquetSource {
     /// Answers from the series tables: a series is listed when one of its runs in a file spans
     /// a time that meets the range (so it may have no sample exactly in range).
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
-        Ok(self
-            .tabled(req)
-            .await?
-            .list
-            .items
-            .into_iter()
-            .map(|s| Labels::clone(s.labels()))
-            .collect())
+        let (list, _) = self.tabled(req).await?;
+        Ok(list.items.iter().map(|s| Labels::clone(s.labels())).collect())
     }
 
     /// The rows of the matching runs that meet the range, without reading samples; stops at
@@ -400,9 +409,7 @@ impl Source for ParquetSource {
             let table = table?;
             let accepted = table.accepted(&req.matchers, req.only.as_deref());
             total += table
-                .runs
-                .iter()
-                .filter(|r| accepted[r.series as usize] && r.overlaps(&req.range))
+                .runs_in(&accepted, &req.range)
                 .map(|r| r.end - r.start)
                 .sum::<usize>();
         }
@@ -412,41 +419,13 @@ impl Source for ParquetSource {
     /// Counts the rows of each series' runs that meet the range (all of a run's rows, so an
     /// upper bound), without reading samples.
     async fn series_samples(&self, req: &SelectRequest) -> Result<Vec<SeriesSize>> {
-        let mut merged: SeriesList<FileSeries> = SeriesList::default();
-        let mut counts: Vec<usize> = Vec::new();
-        let mut tables = self.tables(req);
-        while let Some(table) = tables.next().await {
-            let table = table?;
-            let accepted = table.accepted(&req.matchers, req.only.as_deref());
-            let mut rows = vec![0usize; table.series.len()];
-            for r in table
-                .runs
-                .iter()
-                .filter(|r| accepted[r.series as usize] && r.overlaps(&req.range))
-            {
-                rows[r.series as usize] += r.end - r.start;
-            }
-            for (id, n) in rows.into_iter().enumerate().filter(|(_, n)| *n > 0) {
-                let found = FileSeries {
-                    table: table.clone(),
-                    id: id as u32,
-                    samples: Vec::new(),
-                };
-                match merged.find(found.hash(), found.labels()) {
-                    Some(i) => counts[i] += n,
-                    None => {
-                        merged.push(found);
-                        counts.push(n);
-                    }
-                }
-            }
-        }
-        Ok(merged
+        let (list, rows) = self.tabled(req).await?;
+        Ok(list
             .items
             .iter()
-            .zip(counts)
+            .zip(rows)
             .map(|(s, samples)| SeriesSize {
-                labels: s.labels().clone(),
+                labels: Labels::clone(s.labels()),
                 samples,
             })
             .collect())
@@ -539,8 +518,8 @@ struct FileSeries {
 }
 
 impl Keyed for FileSeries {
-    fn hash(&self) -> u64 {
-        self.table.series[self.id as usize].hash
+    fn id(&self) -> SeriesId {
+        self.table.series[self.id as usize].id
     }
     fn labels(&self) -> &Labels {
         &self.table.series[self.id as usize].labels
@@ -582,7 +561,7 @@ async fn file_table(
         .with_batch_size(BATCH_ROWS)
         .build()
         .map_err(pq_err("open stream"))?;
-    let mut builder = TableBuilder::new(key, &SERIES_HASHER, &cache.interner);
+    let mut builder = TableBuilder::new(key, &cache.interner);
     while let Some(batch) = stream.try_next().await.map_err(pq_err("decode"))? {
         builder.push(&batch)?;
     }
@@ -649,11 +628,7 @@ async fn scan_file(
     let planned = plan.file_rows(&rg_rows);
     let mut segments = Vec::new();
     let mut next = 0;
-    let runs = table
-        .runs
-        .iter()
-        .filter(|r| accepted[r.series as usize] && r.overlaps(&query.range));
-    for run in runs {
+    for run in table.runs_in(&accepted, &query.range) {
         while next < planned.len() && planned[next].end <= run.start {
             next += 1;
         }

@@ -22,7 +22,7 @@ use arrow_array::types::{Int32Type, TimestampMillisecondType};
 use arrow_array::{Array, DictionaryArray, RecordBatch, StringArray};
 use parking_lot::Mutex;
 
-use super::label_cache::FileLabels;
+use super::listing::FileLabels;
 use crate::schema;
 use crate::types::{self, Label, Labels, Matcher, SeriesId, TimeRange, TimestampMs};
 use crate::{Error, Result};
@@ -32,10 +32,8 @@ use crate::{Error, Result};
 pub(super) struct TableSeries {
     /// Shared with every other cached table holding the series ([`Interner`]).
     pub labels: Arc<Labels>,
-    /// [`Labels::series_id`] of `labels`.
+    /// [`Labels::series_id`] of `labels`: finds the series again across files.
     pub id: SeriesId,
-    /// [`SERIES_HASHER`](super::parquet) hash of `labels`: finds the series again across files.
-    pub hash: u64,
     /// Its rows are not one run of ascending timestamps: samples read must be sorted.
     pub unsorted: bool,
 }
@@ -113,15 +111,21 @@ impl SeriesTable {
         out
     }
 
-    /// Ids of accepted series with a run whose time span overlaps `range`, ascending.
-    pub fn in_range(&self, accepted: &[bool], range: &TimeRange) -> Vec<u32> {
-        let mut hit = vec![false; self.series.len()];
-        for r in &self.runs {
-            if accepted[r.series as usize] && r.overlaps(range) {
-                hit[r.series as usize] = true;
-            }
+    /// The runs of accepted series whose time span overlaps `range`, in row order.
+    pub fn runs_in<'a>(&'a self, accepted: &'a [bool], range: &'a TimeRange) -> impl Iterator<Item = &'a Run> {
+        self.runs
+            .iter()
+            .filter(|r| accepted[r.series as usize] && r.overlaps(range))
+    }
+
+    /// Per series: its rows in [`SeriesTable::runs_in`] (0 for a series with none), an upper
+    /// bound of its samples in range.
+    pub fn rows_in(&self, accepted: &[bool], range: &TimeRange) -> Vec<usize> {
+        let mut rows = vec![0; self.series.len()];
+        for r in self.runs_in(accepted, range) {
+            rows[r.series as usize] += r.end - r.start;
         }
-        (0..self.series.len() as u32).filter(|&i| hit[i as usize]).collect()
+        rows
     }
 
     /// The file's label listing: every label name with its values, and the cluster values.
@@ -149,8 +153,8 @@ impl SeriesTable {
     }
 }
 
-/// Series in first-seen order, found again by label set through the hashes they carry (the
-/// index holds positions, so it copies no labels and hashes no label set again).
+/// Series in first-seen order, found again by label set through the ids they carry (the index
+/// holds positions and hashes by [`SeriesId`], so it copies no labels and hashes none again).
 #[derive(Debug)]
 pub(super) struct SeriesList<T> {
     pub items: Vec<T>,
@@ -168,13 +172,13 @@ impl<T> Default for SeriesList<T> {
 
 /// What a [`SeriesList`] finds its items by.
 pub(super) trait Keyed {
-    fn hash(&self) -> u64;
+    fn id(&self) -> SeriesId;
     fn labels(&self) -> &Labels;
 }
 
 impl Keyed for TableSeries {
-    fn hash(&self) -> u64 {
-        self.hash
+    fn id(&self) -> SeriesId {
+        self.id
     }
     fn labels(&self) -> &Labels {
         &self.labels
@@ -182,50 +186,57 @@ impl Keyed for TableSeries {
 }
 
 impl<T: Keyed> SeriesList<T> {
-    /// The position of the item with `labels`, whose hash is `hash`.
-    pub fn find(&self, hash: u64, labels: &Labels) -> Option<usize> {
+    /// The position of the item with `labels`, whose id is `id`.
+    pub fn find(&self, id: SeriesId, labels: &Labels) -> Option<usize> {
         // Interned label sets are usually the very same value.
         let same = |i: &usize| {
             let found = self.items[*i].labels();
             std::ptr::eq(found, labels) || found == labels
         };
-        self.index.find(hash, same).copied()
+        self.index.find(id.0, same).copied()
     }
 
     /// Adds an item [`SeriesList::find`] did not find; returns its position.
     pub fn push(&mut self, item: T) -> usize {
         let (items, at) = (&self.items, self.items.len());
-        self.index.insert_unique(item.hash(), at, |&i| items[i].hash());
+        self.index.insert_unique(item.id().0, at, |&i| items[i].id().0);
         self.items.push(item);
         at
     }
 }
 
-/// Per-dictionary-value results, valid while batches keep sharing one dictionary.
-#[derive(Debug)]
-struct DictCache<T> {
-    values: Option<StringArray>,
-    entries: Vec<Option<T>>,
-}
+/// The dictionary a column's batches share, to notice when a row group brings another.
+#[derive(Debug, Default)]
+struct Dict(Option<StringArray>);
 
-impl<T> DictCache<T> {
-    fn new() -> Self {
-        Self {
-            values: None,
-            entries: Vec::new(),
-        }
-    }
-
-    /// Adopts `values`; true when they differ from the cached dictionary (entries reset).
-    fn sync(&mut self, values: &StringArray) -> bool {
-        if let Some(v) = &self.values
+impl Dict {
+    /// Adopts `values`; true when they differ from the dictionary held.
+    fn adopt(&mut self, values: &StringArray) -> bool {
+        if let Some(v) = &self.0
             && v.len() == values.len()
             && v.offsets().ptr_eq(values.offsets())
             && v.values().ptr_eq(values.values())
         {
             return false;
         }
-        self.values = Some(values.clone());
+        self.0 = Some(values.clone());
+        true
+    }
+}
+
+/// Per-dictionary-value results, valid while batches keep sharing one dictionary.
+#[derive(Debug, Default)]
+struct DictCache<T> {
+    dict: Dict,
+    entries: Vec<Option<T>>,
+}
+
+impl<T> DictCache<T> {
+    /// Adopts `values`; true when they differ from the cached dictionary (entries reset).
+    fn sync(&mut self, values: &StringArray) -> bool {
+        if !self.dict.adopt(values) {
+            return false;
+        }
         self.entries.clear();
         self.entries.resize_with(values.len(), || None);
         true
@@ -236,7 +247,6 @@ impl<T> DictCache<T> {
 /// `metric`, `labels`, `timestamp` (every row of the file).
 pub(super) struct TableBuilder<'k> {
     key: &'k str,
-    hasher: &'k ahash::RandomState,
     interner: &'k Interner,
     /// Scratch for checking interned label sets against the file's text.
     json: Vec<u8>,
@@ -244,8 +254,8 @@ pub(super) struct TableBuilder<'k> {
     created_bytes: usize,
     /// Per `labels` dictionary value: the parsed labels (without `__name__` and `cluster`).
     labels: DictCache<Vec<Label>>,
-    clusters: DictCache<()>,
-    metrics: DictCache<()>,
+    clusters: Dict,
+    metrics: Dict,
     /// Key triple → series, valid for the current dictionaries.
     triples: HashMap<(i32, i32, i32), u32, ahash::RandomState>,
     list: SeriesList<TableSeries>,
@@ -258,16 +268,15 @@ pub(super) struct TableBuilder<'k> {
 }
 
 impl<'k> TableBuilder<'k> {
-    pub fn new(key: &'k str, hasher: &'k ahash::RandomState, interner: &'k Interner) -> Self {
+    pub fn new(key: &'k str, interner: &'k Interner) -> Self {
         Self {
             key,
-            hasher,
             interner,
             json: Vec::new(),
             created_bytes: 0,
-            labels: DictCache::new(),
-            clusters: DictCache::new(),
-            metrics: DictCache::new(),
+            labels: DictCache::default(),
+            clusters: Dict::default(),
+            metrics: Dict::default(),
             triples: HashMap::default(),
             list: SeriesList::default(),
             runs: Vec::new(),
@@ -308,7 +317,7 @@ impl<'k> TableBuilder<'k> {
             _ => return Err(self.corrupt("timestamp column has an unexpected type or nulls")),
         };
         // `|` rather than `||`: every cache must adopt its new dictionary.
-        if self.clusters.sync(cv) | self.metrics.sync(mv) | self.labels.sync(lv) {
+        if self.clusters.adopt(cv) | self.metrics.adopt(mv) | self.labels.sync(lv) {
             self.triples.clear();
         }
         let (n, mut row) = (batch.num_rows(), 0);
@@ -381,7 +390,7 @@ impl<'k> TableBuilder<'k> {
     ) -> Result<u32> {
         let (cluster, metric, text) = (cv.value(c as usize), mv.value(m as usize), lv.value(l as usize));
         let key = Interner::key(cluster, metric, text);
-        let (labels, hash, id) = match self.interner.get(key, cluster, metric, text, &mut self.json) {
+        let (labels, id) = match self.interner.get(key, cluster, metric, text, &mut self.json) {
             Some(found) => found,
             None => {
                 let l = l as usize;
@@ -395,22 +404,21 @@ impl<'k> TableBuilder<'k> {
                 full.push(Label::new(types::METRIC_NAME, metric));
                 full.push(Label::new(types::CLUSTER, cluster));
                 let labels = Arc::new(Labels::new(full));
-                let (hash, id) = (self.hasher.hash_one(&*labels), labels.series_id());
-                self.interner.insert(key, &labels, hash, id);
+                let id = labels.series_id();
+                self.interner.insert(key, &labels, id);
                 const STRING: usize = std::mem::size_of::<String>();
                 self.created_bytes += labels
                     .iter()
                     .map(|l| 2 * STRING + l.name.len() + l.value.len())
                     .sum::<usize>();
-                (labels, hash, id)
+                (labels, id)
             }
         };
-        let at = match self.list.find(hash, &labels) {
+        let at = match self.list.find(id, &labels) {
             Some(at) => at,
             None => self.list.push(TableSeries {
                 id,
                 labels,
-                hash,
                 unsorted: false,
             }),
         };
@@ -474,7 +482,6 @@ struct InternerState {
 #[derive(Debug)]
 struct Interned {
     labels: Weak<Labels>,
-    hash: u64,
     id: SeriesId,
 }
 
@@ -488,7 +495,7 @@ impl Interner {
         h.digest()
     }
 
-    /// The live label set stored as (`cluster`, `metric`, `text`), with its hash and id.
+    /// The live label set stored as (`cluster`, `metric`, `text`), with its id.
     fn get(
         &self,
         key: u64,
@@ -496,24 +503,24 @@ impl Interner {
         metric: &str,
         text: &str,
         json: &mut Vec<u8>,
-    ) -> Option<(Arc<Labels>, u64, SeriesId)> {
-        let (labels, hash, id) = {
+    ) -> Option<(Arc<Labels>, SeriesId)> {
+        let (labels, id) = {
             let state = self.state.lock();
             let found = state.by_key.get(&key)?;
-            (found.labels.upgrade()?, found.hash, found.id)
+            (found.labels.upgrade()?, found.id)
         };
         json.clear();
         schema::write_labels_json(&labels, json);
         let same = labels.get(types::CLUSTER).unwrap_or("") == cluster
             && labels.metric_name().unwrap_or("") == metric
             && json.as_slice() == text.as_bytes();
-        same.then_some((labels, hash, id))
+        same.then_some((labels, id))
     }
 
-    fn insert(&self, key: u64, labels: &Arc<Labels>, hash: u64, id: SeriesId) {
+    fn insert(&self, key: u64, labels: &Arc<Labels>, id: SeriesId) {
         let mut state = self.state.lock();
         let labels = Arc::downgrade(labels);
-        state.by_key.insert(key, Interned { labels, hash, id });
+        state.by_key.insert(key, Interned { labels, id });
         if state.by_key.len() > 2 * state.swept.max(1 << 16) {
             state.by_key.retain(|_, e| e.labels.strong_count() > 0);
             state.swept = state.by_key.len();
