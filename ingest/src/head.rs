@@ -642,24 +642,18 @@ impl Source for Head {
     /// Exact: the samples in range, counted in place.
     async fn series_samples(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<SeriesSize>> {
         let mut out: Vec<SeriesSize> = Vec::new();
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let merge = !self.frozen.read().is_empty();
         self.for_each_match(req, |labels, samples, _| {
-            // Blocks may share a timestamp, so a series in several is counted once per block:
-            // still an upper bound.
-            if merge && let Some(&i) = index.get(labels) {
-                out[i].samples += samples.len();
-                return;
-            }
-            if merge {
-                index.insert(labels.clone(), out.len());
-            }
             out.push(SeriesSize {
                 labels: labels.clone(),
                 samples: samples.len(),
             });
         });
-        Ok(out)
+        // Without frozen blocks each label set is visited once. With them, a series in several
+        // blocks counts each block's samples (they may share a timestamp): still an upper bound.
+        if self.frozen.read().is_empty() {
+            return Ok(out);
+        }
+        Ok(SeriesSize::merge(out, |a, b| a + b))
     }
 
     /// Without matchers, from the label indexes of the blocks overlapping the range (as coarse

@@ -21,7 +21,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -150,10 +150,7 @@ impl Engine {
 
     /// Label sets of the series matching any of `matcher_sets` with data in `range`, sorted.
     pub async fn series(&self, matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<Labels>> {
-        let requests: Vec<SelectRequest> = matcher_sets
-            .iter()
-            .map(|m| SelectRequest::new(m.clone(), range))
-            .collect();
+        let requests = requests(matcher_sets, range, None);
         let answers = try_join_all(requests.iter().map(|r| self.source.series(r))).await?;
         let mut all: Vec<Labels> = answers.into_iter().flatten().collect();
         // Equal label sets are identical, so an unstable sort orders them the same.
@@ -275,33 +272,17 @@ impl Engine {
     /// At most how many samples a selector reads in `range` (a series matching several
     /// alternatives counts once per alternative).
     async fn count_samples(&self, sel: &Selector, range: TimeRange, limit: usize) -> Result<usize> {
-        let requests: Vec<SelectRequest> = sel
-            .matcher_sets
-            .iter()
-            .map(|m| SelectRequest::new(m.clone(), range))
-            .collect();
+        let requests = requests(&sel.matcher_sets, range, None);
         let counts = try_join_all(requests.iter().map(|r| self.source.count_samples(r, limit))).await?;
         Ok(counts.into_iter().sum())
     }
 
     /// The series a selector reads in `range`, each once, with at most how many samples each.
     async fn series_samples(&self, sel: &Selector, range: TimeRange) -> Result<Vec<SeriesSize>> {
-        let requests: Vec<SelectRequest> = sel
-            .matcher_sets
-            .iter()
-            .map(|m| SelectRequest::new(m.clone(), range))
-            .collect();
+        let requests = requests(&sel.matcher_sets, range, None);
         let answers = try_join_all(requests.iter().map(|r| self.source.series_samples(r))).await?;
-        let mut sizes: HashMap<Labels, usize> = HashMap::new();
-        for size in answers.into_iter().flatten() {
-            // A series matching several alternatives is one series.
-            let n = sizes.entry(size.labels).or_default();
-            *n = (*n).max(size.samples);
-        }
-        Ok(sizes
-            .into_iter()
-            .map(|(labels, samples)| SeriesSize { labels, samples })
-            .collect())
+        // A series matching several alternatives is one series.
+        Ok(SeriesSize::merge(answers.into_iter().flatten(), usize::max))
     }
 
     /// One `select` per selector (per `or` alternative), concurrently; results are merged by label
@@ -328,14 +309,7 @@ impl Engine {
         range: TimeRange,
         only: Option<Arc<HashSet<SeriesId>>>,
     ) -> Result<Vec<Series>> {
-        let requests: Vec<SelectRequest> = sel
-            .matcher_sets
-            .iter()
-            .map(|m| SelectRequest {
-                only: only.clone(),
-                ..SelectRequest::new(m.clone(), range)
-            })
-            .collect();
+        let requests = requests(&sel.matcher_sets, range, only);
         let answers = try_join_all(requests.iter().map(|r| self.source.select(r))).await?;
         let series = union_by_labels(answers);
         if series.iter().map(|s| s.samples.len()).sum::<usize>() > self.cfg.max_samples {
@@ -422,11 +396,23 @@ fn requests_or_everything(matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Ve
     if matcher_sets.is_empty() {
         vec![SelectRequest::new(Vec::new(), range)]
     } else {
-        matcher_sets
-            .iter()
-            .map(|m| SelectRequest::new(m.clone(), range))
-            .collect()
+        requests(matcher_sets, range, None)
     }
+}
+
+/// One request per matcher alternative, each limited to `only` when given.
+fn requests(
+    matcher_sets: &[Vec<Matcher>],
+    range: TimeRange,
+    only: Option<Arc<HashSet<SeriesId>>>,
+) -> Vec<SelectRequest> {
+    matcher_sets
+        .iter()
+        .map(|m| SelectRequest {
+            only: only.clone(),
+            ..SelectRequest::new(m.clone(), range)
+        })
+        .collect()
 }
 
 fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {

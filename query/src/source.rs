@@ -79,21 +79,7 @@ impl Source for MergedSource {
     /// A series held by several sources counts the samples of each (an upper bound).
     async fn series_samples(&self, req: &SelectRequest) -> Result<Vec<SeriesSize>> {
         let answers = try_join_all(self.sources.iter().map(|s| s.series_samples(req))).await?;
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut merged: Vec<SeriesSize> = Vec::new();
-        for size in answers.into_iter().flatten() {
-            match index.entry(size.labels) {
-                Entry::Vacant(slot) => {
-                    merged.push(SeriesSize {
-                        labels: slot.key().clone(),
-                        samples: size.samples,
-                    });
-                    slot.insert(merged.len() - 1);
-                }
-                Entry::Occupied(slot) => merged[*slot.get()].samples += size.samples,
-            }
-        }
-        Ok(merged)
+        Ok(SeriesSize::merge(answers.into_iter().flatten(), |a, b| a + b))
     }
 
     async fn label_names(&self, req: &SelectRequest) -> Result<Vec<String>> {

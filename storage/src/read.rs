@@ -7,7 +7,7 @@
 pub mod parquet;
 pub mod prune;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -56,6 +56,25 @@ impl SelectRequest {
 pub struct SeriesSize {
     pub labels: Labels,
     pub samples: usize,
+}
+
+impl SeriesSize {
+    /// One size per label set, those of equal label sets folded with `combine` (a sum for
+    /// sources that hold parts of a series, a maximum for answers that may repeat one); in no
+    /// particular order.
+    pub fn merge(sizes: impl IntoIterator<Item = SeriesSize>, combine: impl Fn(usize, usize) -> usize) -> Vec<Self> {
+        let mut merged: HashMap<Labels, usize> = HashMap::new();
+        for size in sizes {
+            merged
+                .entry(size.labels)
+                .and_modify(|n| *n = combine(*n, size.samples))
+                .or_insert(size.samples);
+        }
+        merged
+            .into_iter()
+            .map(|(labels, samples)| SeriesSize { labels, samples })
+            .collect()
+    }
 }
 
 /// A readable set of series: the head, the Parquet files, or a merge of them.

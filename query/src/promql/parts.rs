@@ -103,41 +103,42 @@ fn constant(node: &Node) -> bool {
 /// labels), so a part's rows lie together in each file and no page is decoded for many parts.
 /// Series of several metrics are ordered by their labels without the name instead, which keeps
 /// each group together.
-pub(crate) fn cut(mut sizes: Vec<SeriesSize>, budget: usize) -> Vec<Vec<Labels>> {
-    let first = sizes.first().and_then(|s| s.labels.metric_name().map(str::to_string));
-    let one_metric = sizes.iter().all(|s| s.labels.metric_name() == first.as_deref());
-    // Per series, the group it belongs to (`None`: a group of its own).
-    let groups: Vec<Option<Labels>> = if one_metric {
-        // No two series of one metric are equal but for the name.
-        sizes.sort_by(|a, b| {
-            let cluster = |s: &SeriesSize| s.labels.get(CLUSTER).map(str::to_string);
-            cluster(a).cmp(&cluster(b)).then_with(|| a.labels.cmp(&b.labels))
-        });
-        vec![None; sizes.len()]
+pub(crate) fn cut(sizes: Vec<SeriesSize>, budget: usize) -> Vec<Vec<Labels>> {
+    let one_metric = sizes
+        .windows(2)
+        .all(|w| w[0].labels.metric_name() == w[1].labels.metric_name());
+    // Each series with the group it belongs to (`None`: a group of its own, as every series of
+    // one metric is: no two are equal but for the name).
+    let mut keyed: Vec<(Option<Labels>, SeriesSize)> = sizes
+        .into_iter()
+        .map(|s| ((!one_metric).then(|| drop_name(&s.labels)), s))
+        .collect();
+    if one_metric {
+        fn cluster(s: &SeriesSize) -> &str {
+            s.labels.get(CLUSTER).unwrap_or("")
+        }
+        keyed.sort_by(|(_, a), (_, b)| cluster(a).cmp(cluster(b)).then_with(|| a.labels.cmp(&b.labels)));
     } else {
-        let mut keyed: Vec<(Labels, SeriesSize)> = sizes.drain(..).map(|s| (drop_name(&s.labels), s)).collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.labels.cmp(&b.1.labels)));
-        let (groups, ordered) = keyed.into_iter().map(|(g, s)| (Some(g), s)).unzip();
-        sizes = ordered;
-        groups
-    };
+    }
     let mut parts: Vec<Vec<Labels>> = Vec::new();
     let mut filled = 0usize;
-    let mut i = 0;
-    while i < sizes.len() {
-        let mut end = i + 1;
-        while end < sizes.len() && groups[i].is_some() && groups[end] == groups[i] {
-            end += 1;
+    let mut rest = keyed.into_iter().peekable();
+    while let Some((group, first)) = rest.next() {
+        let mut members = vec![first];
+        while group.is_some()
+            && let Some((_, next)) = rest.next_if(|(g, _)| *g == group)
+        {
+            members.push(next);
         }
-        let samples: usize = sizes[i..end].iter().map(|s| s.samples).sum();
+        let samples: usize = members.iter().map(|s| s.samples).sum();
         if parts.is_empty() || (filled > 0 && filled + samples > budget) {
             parts.push(Vec::new());
             filled = 0;
         }
         let part = parts.last_mut().expect("one part");
-        part.extend(sizes[i..end].iter().map(|s| s.labels.clone()));
+        part.extend(members.into_iter().map(|s| s.labels));
         filled += samples;
-        i = end;
     }
     parts
 }
