@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use nohash_hasher::BuildNoHashHasher;
 use parking_lot::{Mutex, RwLock};
-use tributary_storage::read::{Direction, LogRequest, LogSource, SelectRequest, SeriesSize, Source};
+use tributary_storage::read::{Direction, LogRequest, LogSource, SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::types::{
     CLUSTER, Label, Labels, METRIC_NAME, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs, matches_all,
     sort_dedup_samples,
@@ -660,11 +660,12 @@ impl Source for Head {
     /// in time as a block, like Prometheus' head); otherwise from the matching label sets in
     /// place: no label set is copied, each distinct name once.
     async fn label_names(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<String>> {
-        let mut names: HashSet<String> = HashSet::new();
         if req.matchers.is_empty() {
-            self.for_each_label_index(&req.range, |index| index.names_into(&mut names));
-            return Ok(sorted(names));
+            let mut lists = Vec::new();
+            self.for_each_label_index(&req.range, |index| lists.push(index.names()));
+            return Ok(sorted_union(lists));
         }
+        let mut names: HashSet<String> = HashSet::new();
         self.for_each_match(req, |labels, _, _| {
             for l in labels {
                 if !names.contains(&l.name) {
@@ -680,14 +681,13 @@ impl Source for Head {
     /// head); otherwise from the matching label sets in place: no label set is copied, each
     /// distinct value once.
     async fn label_values(&self, name: &str, req: &SelectRequest) -> tributary_storage::Result<Vec<String>> {
-        let mut values: HashSet<String> = HashSet::new();
         // A series without the label has no value to list, whatever the matchers say of "".
         if req.matchers.iter().all(|m| m.name == name) {
-            self.for_each_label_index(&req.range, |index| {
-                index.values_into(name, &req.matchers, &mut values);
-            });
-            return Ok(sorted(values));
+            let mut lists = Vec::new();
+            self.for_each_label_index(&req.range, |index| lists.push(index.values(name, &req.matchers)));
+            return Ok(sorted_union(lists));
         }
+        let mut values: HashSet<String> = HashSet::new();
         self.for_each_match(req, |labels, _, _| {
             if let Some(v) = labels.get(name)
                 && !values.contains(v)

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use promql_parser::parser::{Expr, VectorSelector, value::ValueType};
-use tributary_storage::read::{SelectRequest, SeriesSize, Source};
+use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs};
 
 use crate::config::QueryConfig;
@@ -413,13 +413,6 @@ fn requests(
             ..SelectRequest::new(m.clone(), range)
         })
         .collect()
-}
-
-fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
-    let mut all: Vec<String> = lists.into_iter().flatten().collect();
-    all.sort();
-    all.dedup();
-    all
 }
 
 /// Merges the answers of a selector's alternatives (a series may match several) and sorts by

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 use tributary_storage::Result;
 use tributary_storage::exemplars::sort_dedup_exemplars;
-use tributary_storage::read::{SelectRequest, SeriesSize, Source};
+use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::signals::{Exemplar, ExemplarSeries, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange};
 
@@ -115,13 +115,6 @@ impl Source for MergedSource {
         let all: BTreeSet<MetricMetadata> = answers.into_iter().flatten().collect();
         Ok(all.into_iter().collect())
     }
-}
-
-fn sorted_union(lists: Vec<Vec<String>>) -> Vec<String> {
-    let mut all: Vec<String> = lists.into_iter().flatten().collect();
-    all.sort();
-    all.dedup();
-    all
 }
 
 /// Merges two sorted, timestamp-unique sample lists; `first` wins on equal timestamps.

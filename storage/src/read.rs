@@ -50,6 +50,47 @@ impl SelectRequest {
     }
 }
 
+/// The union of sorted, duplicate-free lists, itself sorted and duplicate-free: how listings
+/// ([`Source::label_names`], [`Source::label_values`]) of several files, sources or selectors
+/// combine. Merges pairwise (O(n log k) comparisons, no hashing); a single non-empty list is
+/// returned as it is.
+pub fn sorted_union<T: Ord>(lists: impl IntoIterator<Item = Vec<T>>) -> Vec<T> {
+    let mut lists: Vec<Vec<T>> = lists.into_iter().filter(|l| !l.is_empty()).collect();
+    while lists.len() > 1 {
+        let mut next = Vec::with_capacity(lists.len().div_ceil(2));
+        let mut pairs = lists.into_iter();
+        while let Some(a) = pairs.next() {
+            next.push(match pairs.next() {
+                Some(b) => merge_unique(a, b),
+                None => a,
+            });
+        }
+        lists = next;
+    }
+    lists.pop().unwrap_or_default()
+}
+
+fn merge_unique<T: Ord>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => match x.cmp(y) {
+                std::cmp::Ordering::Less => a.next(),
+                std::cmp::Ordering::Greater => b.next(),
+                std::cmp::Ordering::Equal => {
+                    b.next();
+                    a.next()
+                }
+            },
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => return out,
+        };
+        out.extend(next);
+    }
+}
+
 /// One series of [`Source::series_samples`]: its labels and at most how many samples it holds
 /// in the requested range.
 #[derive(Clone, Debug, PartialEq)]
@@ -236,5 +277,23 @@ pub trait LogSource: Send + Sync + std::fmt::Debug {
         values.sort();
         values.dedup();
         Ok(values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::sorted_union;
+
+    proptest! {
+        #[test]
+        fn sorted_union_is_the_sorted_set_union(sets in prop::collection::vec(prop::collection::btree_set("[a-d]{0,2}", 0..8), 0..7)) {
+            let expected: Vec<String> = sets.iter().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+            let lists = sets.into_iter().map(|s| s.into_iter().collect::<Vec<_>>());
+            prop_assert_eq!(sorted_union(lists), expected);
+        }
     }
 }

@@ -10,7 +10,7 @@
 //! the counts only grow until then. One index rather than one per shard: a listing then visits
 //! each distinct value once, not once per shard holding it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tributary_storage::types::{Labels, Matcher, TimeRange, TimestampMs};
 
@@ -64,25 +64,23 @@ impl LabelIndex {
         self.min_t <= self.max_t && self.min_t <= range.end && range.start <= self.max_t
     }
 
-    /// Adds every label name to `out`.
-    pub(super) fn names_into(&self, out: &mut HashSet<String>) {
-        for name in self.names.keys() {
-            if !out.contains(&**name) {
-                out.insert(name.to_string());
-            }
-        }
+    /// Every label name, sorted.
+    pub(super) fn names(&self) -> Vec<String> {
+        sorted(self.names.keys().map(|n| n.to_string()).collect())
     }
 
-    /// Adds to `out` every value of label `name` that all `matchers` (each on label `name`) accept.
-    pub(super) fn values_into(&self, name: &str, matchers: &[Matcher], out: &mut HashSet<String>) {
+    /// Every value of label `name` that all `matchers` (each on label `name`) accept, sorted.
+    pub(super) fn values(&self, name: &str, matchers: &[Matcher]) -> Vec<String> {
         let Some(values) = self.names.get(name) else {
-            return;
+            return Vec::new();
         };
-        for value in values.keys() {
-            if !out.contains(&**value) && matchers.iter().all(|m| m.matches(value)) {
-                out.insert(value.to_string());
-            }
-        }
+        sorted(
+            values
+                .keys()
+                .filter(|v| matchers.iter().all(|m| m.matches(v)))
+                .map(|v| v.to_string())
+                .collect(),
+        )
     }
 
     /// Every (name, value, count), sorted (tests compare indexes).
@@ -101,4 +99,9 @@ impl LabelIndex {
     pub(super) fn span(&self) -> Option<(TimestampMs, TimestampMs)> {
         (self.min_t <= self.max_t).then_some((self.min_t, self.max_t))
     }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort_unstable();
+    v
 }

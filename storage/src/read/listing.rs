@@ -10,12 +10,15 @@ use std::collections::{HashMap, HashSet};
 
 use crate::types::Matcher;
 
-/// One file's distinct labels.
+/// One file's distinct labels, sorted, so that the listings of many files merge without
+/// hashing ([`super::super::sorted_union`]).
 #[derive(Debug, Default)]
 pub(super) struct FileLabels {
-    /// Label name → the distinct non-empty values rows of the file hold (`__name__` and
+    /// Label name → the sorted distinct non-empty values rows of the file hold (`__name__` and
     /// `cluster` included). An empty value is no label, so it is not listed.
     values: HashMap<String, Vec<String>>,
+    /// The keys of `values`, sorted.
+    names: Vec<String>,
     /// Distinct values of the `cluster` column, `""` included when present: what cluster
     /// matchers are run on.
     clusters: Vec<String>,
@@ -23,8 +26,15 @@ pub(super) struct FileLabels {
 
 impl FileLabels {
     pub(super) fn new(values: HashMap<String, HashSet<String>>, clusters: HashSet<String>) -> Self {
+        let sorted = |set: HashSet<String>| {
+            let mut v: Vec<String> = set.into_iter().collect();
+            v.sort_unstable();
+            v
+        };
+        let values: HashMap<String, Vec<String>> = values.into_iter().map(|(n, v)| (n, sorted(v))).collect();
         Self {
-            values: values.into_iter().map(|(n, v)| (n, v.into_iter().collect())).collect(),
+            names: sorted(values.keys().cloned().collect()),
+            values,
             clusters: clusters.into_iter().collect(),
         }
     }
@@ -35,7 +45,7 @@ impl FileLabels {
         let strings = |v: &[String]| v.iter().map(|s| s.len() + STRING).sum::<usize>();
         self.values
             .iter()
-            .map(|(n, v)| n.len() + 2 * STRING + strings(v))
+            .map(|(n, v)| 2 * n.len() + 3 * STRING + strings(v))
             .sum::<usize>()
             + strings(&self.clusters)
     }
@@ -55,21 +65,20 @@ impl FileLabels {
         }
     }
 
-    pub(super) fn names_into(&self, out: &mut HashSet<String>) {
-        for name in self.values.keys() {
-            if !out.contains(name) {
-                out.insert(name.clone());
-            }
-        }
+    /// The label names, sorted.
+    pub(super) fn names(&self) -> Vec<&str> {
+        self.names.iter().map(String::as_str).collect()
     }
 
-    /// Adds the values of `name` that every one of `matchers` (all on `name`) accepts.
-    pub(super) fn values_into(&self, name: &str, matchers: &[&Matcher], out: &mut HashSet<String>) {
-        for v in self.values.get(name).into_iter().flatten() {
-            if !out.contains(v) && matchers.iter().all(|m| m.matches(v)) {
-                out.insert(v.clone());
-            }
-        }
+    /// The values of `name` that every one of `matchers` (all on `name`) accepts, sorted.
+    pub(super) fn values(&self, name: &str, matchers: &[&Matcher]) -> Vec<&str> {
+        self.values
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|v| matchers.iter().all(|m| m.matches(v)))
+            .map(String::as_str)
+            .collect()
     }
 }
 
@@ -88,14 +97,11 @@ mod tests {
 
     #[test]
     fn listings_filter_by_matchers_and_clusters() {
-        let l = labels(&[("pod", &["a", "b", "c"]), ("cluster", &["x"])], &["x"]);
-        let mut out = HashSet::new();
+        let l = labels(&[("pod", &["c", "a", "b"]), ("cluster", &["x"])], &["x"]);
         let m = Matcher::new(MatchOp::RegexMatch, "pod", "a|c").unwrap();
-        l.values_into("pod", &[&m], &mut out);
-        assert_eq!(out, HashSet::from(["a".to_string(), "c".to_string()]));
-        let mut names = HashSet::new();
-        l.names_into(&mut names);
-        assert_eq!(names.len(), 2);
+        assert_eq!(l.values("pod", &[&m]), ["a", "c"]);
+        assert_eq!(l.values("pod", &[]), ["a", "b", "c"]);
+        assert_eq!(l.names(), ["cluster", "pod"]);
         let x = Matcher::equal("cluster", "x");
         let y = Matcher::equal("cluster", "y");
         assert_eq!(l.clusters_match(&[&x]), Some(true));

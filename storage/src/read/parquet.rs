@@ -234,13 +234,10 @@ impl ParquetSource {
         while let Some(table) = tables.next().await {
             let table = table?;
             let accepted = table.accepted(&req.matchers, req.only.as_deref());
-            for (id, n) in table.rows_in(&accepted, &req.range).into_iter().enumerate() {
-                if n == 0 {
-                    continue;
-                }
+            for (id, n) in table.rows_in(&accepted, &req.range) {
                 let found = FileSeries {
                     table: table.clone(),
-                    id: id as u32,
+                    id,
                     samples: Vec::new(),
                 };
                 match list.find(found.id(), found.labels()) {
@@ -295,21 +292,20 @@ impl ParquetSource {
             |cache, file| cache.labels.get(file.path.as_ref()),
             file_labels,
         );
-        let mut found: HashSet<String> = HashSet::new();
+        let mut accepted = Vec::new();
         while let Some(labels) = listings.next().await {
             let labels = labels?;
             match labels.clusters_match(&cluster_matchers) {
-                Some(true) => {}
-                Some(false) => continue,
+                Some(true) => accepted.push(labels),
+                Some(false) => {}
                 None => return Ok(None),
             }
-            match name {
-                Some(name) => labels.values_into(name, &own_matchers, &mut found),
-                None => labels.names_into(&mut found),
-            }
         }
-        let mut out: Vec<String> = found.into_iter().collect();
-        out.sort_unstable();
+        let lists = accepted.iter().map(|labels| match name {
+            Some(name) => labels.values(name, &own_matchers),
+            None => labels.names(),
+        });
+        let out = super::sorted_union(lists).into_iter().map(str::to_string).collect();
         Ok(Some(out))
     }
 }
@@ -410,6 +406,7 @@ impl Source for ParquetSource {
             let accepted = table.accepted(&req.matchers, req.only.as_deref());
             total += table
                 .runs_in(&accepted, &req.range)
+                .into_iter()
                 .map(|r| r.end - r.start)
                 .sum::<usize>();
         }

@@ -67,6 +67,9 @@ pub(super) struct SeriesTable {
     metrics: Vec<(String, Vec<u32>)>,
     /// Series by id, for reads that name their series.
     by_id: HashMap<SeriesId, u32, ahash::RandomState>,
+    /// Series `i` has exactly one run, `runs[i]` (our writer's files): a series' runs are
+    /// found without visiting the others.
+    aligned: bool,
     /// `labels` dictionary values parsed while building (what tests look at).
     pub parsed: usize,
     bytes: usize,
@@ -78,9 +81,11 @@ impl SeriesTable {
         self.bytes
     }
 
-    /// Per series: do all `matchers` accept it (and `only` hold it, when given)?
-    pub fn accepted(&self, matchers: &[Matcher], only: Option<&HashSet<SeriesId>>) -> Vec<bool> {
-        let mut out = vec![false; self.series.len()];
+    /// The series all `matchers` accept (and `only` holds, when given), as ascending indexes
+    /// into [`SeriesTable::series`]. Sparse: a selective request costs what it matches, not
+    /// what the file holds.
+    pub fn accepted(&self, matchers: &[Matcher], only: Option<&HashSet<SeriesId>>) -> Vec<u32> {
+        let mut out = Vec::new();
         if let Some(only) = only
             && only.len() < self.series.len() / 4
         {
@@ -91,41 +96,66 @@ impl SeriesTable {
                         .iter()
                         .all(|m| m.matches_labels(&self.series[i as usize].labels))
                 {
-                    out[i as usize] = true;
+                    out.push(i);
                 }
             }
+            out.sort_unstable();
             return out;
         }
         let (by_name, rest): (Vec<&Matcher>, Vec<&Matcher>) =
             matchers.iter().partition(|m| m.name == types::METRIC_NAME);
+        let mut metrics = 0;
         for (metric, ids) in &self.metrics {
             if !by_name.iter().all(|m| m.matches(metric)) {
                 continue;
             }
-            for &id in ids {
+            metrics += 1;
+            out.extend(ids.iter().copied().filter(|&id| {
                 let s = &self.series[id as usize];
-                out[id as usize] =
-                    only.is_none_or(|only| only.contains(&s.id)) && rest.iter().all(|m| m.matches_labels(&s.labels));
-            }
+                only.is_none_or(|only| only.contains(&s.id)) && rest.iter().all(|m| m.matches_labels(&s.labels))
+            }));
+        }
+        // Each metric's ids ascend; several metrics' interleave.
+        if metrics > 1 {
+            out.sort_unstable();
         }
         out
     }
 
-    /// The runs of accepted series whose time span overlaps `range`, in row order.
-    pub fn runs_in<'a>(&'a self, accepted: &'a [bool], range: &'a TimeRange) -> impl Iterator<Item = &'a Run> {
+    /// The runs of `accepted` series ([`SeriesTable::accepted`]) whose time span overlaps
+    /// `range`, in row order.
+    pub fn runs_in(&self, accepted: &[u32], range: &TimeRange) -> Vec<&Run> {
+        if self.aligned {
+            return accepted
+                .iter()
+                .map(|&i| &self.runs[i as usize])
+                .filter(|r| r.overlaps(range))
+                .collect();
+        }
+        let mut mask = vec![false; self.series.len()];
+        for &i in accepted {
+            mask[i as usize] = true;
+        }
         self.runs
             .iter()
-            .filter(|r| accepted[r.series as usize] && r.overlaps(range))
+            .filter(|r| mask[r.series as usize] && r.overlaps(range))
+            .collect()
     }
 
-    /// Per series: its rows in [`SeriesTable::runs_in`] (0 for a series with none), an upper
-    /// bound of its samples in range.
-    pub fn rows_in(&self, accepted: &[bool], range: &TimeRange) -> Vec<usize> {
-        let mut rows = vec![0; self.series.len()];
-        for r in self.runs_in(accepted, range) {
-            rows[r.series as usize] += r.end - r.start;
+    /// Per `accepted` series with rows in [`SeriesTable::runs_in`]: its index and its row count
+    /// there, an upper bound of its samples in range. Ascending by index.
+    pub fn rows_in(&self, accepted: &[u32], range: &TimeRange) -> Vec<(u32, usize)> {
+        let runs = self.runs_in(accepted, range);
+        if self.aligned {
+            return runs.into_iter().map(|r| (r.series, r.end - r.start)).collect();
         }
-        rows
+        let mut rows: HashMap<u32, usize> = HashMap::new();
+        for r in runs {
+            *rows.entry(r.series).or_default() += r.end - r.start;
+        }
+        let mut out: Vec<(u32, usize)> = rows.into_iter().collect();
+        out.sort_unstable();
+        out
     }
 
     /// The file's label listing: every label name with its values, and the cluster values.
@@ -450,7 +480,10 @@ impl<'k> TableBuilder<'k> {
                 .iter()
                 .map(|(m, ids)| m.len() + STRING + 4 * ids.len())
                 .sum::<usize>();
+        let aligned = self.runs.len() == self.list.items.len()
+            && self.runs.iter().enumerate().all(|(i, r)| r.series as usize == i);
         SeriesTable {
+            aligned,
             series: self.list.items,
             runs: self.runs,
             metrics,
