@@ -7,6 +7,8 @@
 #
 #   CLUSTERS=3 SERIES=3000 DAYS=30 INTERVAL_SECS=60 CONNECTIONS=4   workload (SERIES per cluster)
 #   SETTINGS="10000000 2000000 1000000000000"   part_samples values to run, in this order
+#   QUERIES="burn30d range7d"                   which queries; `all7d` (a 7-day count by cluster
+#                                               of every series at a 5 m step) touches all data
 #   RUNS=3                                      timed runs per query (the first reads cold)
 #   TRIBUTARY_BIN=target/release/tributary LOADGEN_BIN=target/release/tributary-loadgen
 #   READY_TIMEOUT=120 STOP_TIMEOUT=600 KEEP_DATA=0
@@ -24,6 +26,7 @@ DAYS=${DAYS:-30}
 INTERVAL_SECS=${INTERVAL_SECS:-60}
 CONNECTIONS=${CONNECTIONS:-4}
 SETTINGS=${SETTINGS:-"10000000 2000000 1000000000000"}
+QUERIES=${QUERIES:-"burn30d range7d"}
 RUNS=${RUNS:-3}
 TRIBUTARY_BIN=${TRIBUTARY_BIN:-target/release/tributary}
 LOADGEN_BIN=${LOADGEN_BIN:-target/release/tributary-loadgen}
@@ -60,6 +63,7 @@ log "stored: $(du -sh "$DIR/data/metrics" | cut -f1) in $(find "$DIR/data/metric
 
 BURN='sum by (cluster) (rate(http_requests_total{code=~"5.."}[30d])) / sum by (cluster) (rate(http_requests_total[30d]))'
 RANGE='sum by (cluster) (rate(http_requests_total[5m]))'
+ALL='count by (cluster) ({__name__=~".+"})'
 # Equal answers up to the rounding another summation order gives (relative 1e-9).
 same_answer() {
     printf '%s' "$1" >"$WORK/a.json"
@@ -113,13 +117,21 @@ TOML
             status=1
         fi
     }
-    for run in $(seq "$RUNS"); do
-        run_query burn30d /api/v1/query --data-urlencode "query=$BURN" --data-urlencode "time=$END"
+    for query in $QUERIES; do
+        for run in $(seq "$RUNS"); do
+            case $query in
+            burn30d) run_query burn30d /api/v1/query --data-urlencode "query=$BURN" --data-urlencode "time=$END" ;;
+            range7d | all7d)
+                local_expr=$RANGE
+                [[ $query == all7d ]] && local_expr=$ALL
+                run_query "$query" /api/v1/query_range --data-urlencode "query=$local_expr" \
+                    --data-urlencode "start=$((END - 7 * 86400))" --data-urlencode "end=$END" --data-urlencode "step=300"
+                ;;
+            *) fail "unknown query $query (burn30d, range7d, all7d)" ;;
+            esac
+        done
     done
-    for run in $(seq "$RUNS"); do
-        run_query range7d /api/v1/query_range --data-urlencode "query=$RANGE" \
-            --data-urlencode "start=$((END - 7 * 86400))" --data-urlencode "end=$END" --data-urlencode "step=300"
-    done
+    log "parts read: $(curl -fsS "$BASE/metrics" | awk '$1 == "tributary_query_parts_total" {print $2}')"
     KEEP_DATA=1 stop_server
 done
 exit $status

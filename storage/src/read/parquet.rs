@@ -322,7 +322,7 @@ struct Merged {
 impl Merged {
     fn add(&mut self, rows: impl IntoIterator<Item = FileSeries>) {
         for found in rows {
-            let unsorted = found.table.series[found.id as usize].unsorted;
+            let unsorted = found.table.unsorted(found.id);
             match self.list.find(found.id(), found.labels()) {
                 Some(i) => {
                     let into = &mut self.list.items[i].samples;
@@ -407,7 +407,7 @@ impl Source for ParquetSource {
             total += table
                 .runs_in(&accepted, &req.range)
                 .into_iter()
-                .map(|r| r.end - r.start)
+                .map(|r| r.len())
                 .sum::<usize>();
         }
         Ok(total)
@@ -626,11 +626,12 @@ async fn scan_file(
     let mut segments = Vec::new();
     let mut next = 0;
     for run in table.runs_in(&accepted, &query.range) {
-        while next < planned.len() && planned[next].end <= run.start {
+        let rows = run.rows();
+        while next < planned.len() && planned[next].end <= rows.start {
             next += 1;
         }
-        for p in planned[next..].iter().take_while(|p| p.start < run.end) {
-            let (start, end) = (run.start.max(p.start), run.end.min(p.end));
+        for p in planned[next..].iter().take_while(|p| p.start < rows.end) {
+            let (start, end) = (rows.start.max(p.start), rows.end.min(p.end));
             if start < end {
                 segments.push(Segment {
                     start,

@@ -15,7 +15,7 @@
 //! unsorted timestamps within a run, and is marked so its samples are sorted after reading.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampMillisecondType};
@@ -34,26 +34,41 @@ pub(super) struct TableSeries {
     pub labels: Arc<Labels>,
     /// [`Labels::series_id`] of `labels`: finds the series again across files.
     pub id: SeriesId,
-    /// Its rows are not one run of ascending timestamps: samples read must be sorted.
-    pub unsorted: bool,
 }
 
-/// Consecutive rows of one series.
+/// A [`Run`] while its table is built.
+#[derive(Debug)]
+struct BuildRun {
+    start: usize,
+    end: usize,
+    series: u32,
+    min_ts: TimestampMs,
+    max_ts: TimestampMs,
+}
+
+/// Consecutive rows of one series. Kept small (20 bytes): a long range over many series holds
+/// one per series per hourly file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Run {
     /// Absolute row numbers in the file, `start..end`.
-    pub start: usize,
-    pub end: usize,
+    pub start: u32,
+    pub end: u32,
     /// Index into [`SeriesTable::series`].
     pub series: u32,
-    /// Smallest and largest timestamp of the run's rows.
-    pub min_ts: TimestampMs,
-    pub max_ts: TimestampMs,
+    /// Smallest and largest timestamp of the run's rows, in milliseconds after the table's
+    /// `base`. Offsets past `u32` range are widened (the smallest down, the largest to
+    /// [`u32::MAX`], read as "no bound"), so a span is never narrower than the run's.
+    min: u32,
+    max: u32,
 }
 
 impl Run {
-    pub fn overlaps(&self, range: &TimeRange) -> bool {
-        self.min_ts <= range.end && self.max_ts >= range.start
+    pub fn rows(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
     }
 }
 
@@ -63,10 +78,16 @@ pub(super) struct SeriesTable {
     pub series: Vec<TableSeries>,
     /// In row order, disjoint.
     pub runs: Vec<Run>,
+    /// What run time offsets count from: the file's smallest timestamp.
+    base: TimestampMs,
     /// Series by metric name, so `__name__` matchers run once per metric.
     metrics: Vec<(String, Vec<u32>)>,
-    /// Series by id, for reads that name their series.
-    by_id: HashMap<SeriesId, u32, ahash::RandomState>,
+    /// Series indexes by id, for reads that name few series; built on first use. Holds
+    /// indexes only (ids are hashes already), about 6 bytes a series.
+    by_id: OnceLock<hashbrown::HashTable<u32>>,
+    /// Series whose rows are not one run of ascending timestamps (files not in our writer's
+    /// order), sorted: their samples must be sorted after reading.
+    unsorted: Vec<u32>,
     /// Series `i` has exactly one run, `runs[i]` (our writer's files): a series' runs are
     /// found without visiting the others.
     aligned: bool,
@@ -90,8 +111,16 @@ impl SeriesTable {
             && only.len() < self.series.len() / 4
         {
             // A part of a large read names few series: look them up rather than visit all.
+            let id_of = |i: &u32| self.series[*i as usize].id.0;
+            let by_id = self.by_id.get_or_init(|| {
+                let mut index = hashbrown::HashTable::with_capacity(self.series.len());
+                for i in 0..self.series.len() as u32 {
+                    index.insert_unique(id_of(&i), i, id_of);
+                }
+                index
+            });
             for id in only {
-                if let Some(&i) = self.by_id.get(id)
+                if let Some(&i) = by_id.find(id.0, |i| id_of(i) == id.0)
                     && matchers
                         .iter()
                         .all(|m| m.matches_labels(&self.series[i as usize].labels))
@@ -125,11 +154,18 @@ impl SeriesTable {
     /// The runs of `accepted` series ([`SeriesTable::accepted`]) whose time span overlaps
     /// `range`, in row order.
     pub fn runs_in(&self, accepted: &[u32], range: &TimeRange) -> Vec<&Run> {
+        // The range as offsets from `base`: runs overlap it when `min <= hi && max >= lo`.
+        if range.end < self.base || range.start > range.end {
+            return Vec::new();
+        }
+        let offset = |t: TimestampMs| u32::try_from(t.saturating_sub(self.base).max(0)).unwrap_or(u32::MAX);
+        let (lo, hi) = (offset(range.start), offset(range.end));
+        let overlaps = |r: &Run| r.min <= hi && r.max >= lo;
         if self.aligned {
             return accepted
                 .iter()
                 .map(|&i| &self.runs[i as usize])
-                .filter(|r| r.overlaps(range))
+                .filter(|r| overlaps(r))
                 .collect();
         }
         let mut mask = vec![false; self.series.len()];
@@ -138,8 +174,13 @@ impl SeriesTable {
         }
         self.runs
             .iter()
-            .filter(|r| mask[r.series as usize] && r.overlaps(range))
+            .filter(|r| mask[r.series as usize] && overlaps(r))
             .collect()
+    }
+
+    /// Whether series `i`'s samples may be out of order ([`SeriesTable::unsorted`]).
+    pub fn unsorted(&self, i: u32) -> bool {
+        self.unsorted.binary_search(&i).is_ok()
     }
 
     /// Per `accepted` series with rows in [`SeriesTable::runs_in`]: its index and its row count
@@ -147,11 +188,11 @@ impl SeriesTable {
     pub fn rows_in(&self, accepted: &[u32], range: &TimeRange) -> Vec<(u32, usize)> {
         let runs = self.runs_in(accepted, range);
         if self.aligned {
-            return runs.into_iter().map(|r| (r.series, r.end - r.start)).collect();
+            return runs.into_iter().map(|r| (r.series, r.len())).collect();
         }
         let mut rows: HashMap<u32, usize> = HashMap::new();
         for r in runs {
-            *rows.entry(r.series).or_default() += r.end - r.start;
+            *rows.entry(r.series).or_default() += r.len();
         }
         let mut out: Vec<(u32, usize)> = rows.into_iter().collect();
         out.sort_unstable();
@@ -278,20 +319,24 @@ impl<T> DictCache<T> {
 pub(super) struct TableBuilder<'k> {
     key: &'k str,
     interner: &'k Interner,
-    /// Scratch for checking interned label sets against the file's text.
-    json: Vec<u8>,
     /// Heap bytes of the label sets this table created (not found in the interner).
     created_bytes: usize,
     /// Per `labels` dictionary value: the parsed labels (without `__name__` and `cluster`).
     labels: DictCache<Vec<Label>>,
     clusters: Dict,
-    metrics: Dict,
+    /// Per `metric` dictionary value: its group in `groups`.
+    metrics: DictCache<u32>,
+    /// Series by metric name, in first-seen order, and each group by name.
+    groups: Vec<(String, Vec<u32>)>,
+    group_of: HashMap<String, u32>,
     /// Key triple → series, valid for the current dictionaries.
     triples: HashMap<(i32, i32, i32), u32, ahash::RandomState>,
     list: SeriesList<TableSeries>,
-    runs: Vec<Run>,
+    runs: Vec<BuildRun>,
     /// Per series: has a run already.
     has_run: Vec<bool>,
+    /// Per series: its rows are not one run of ascending timestamps.
+    unsorted: Vec<bool>,
     /// Absolute row of the next batch's first row.
     row: usize,
     parsed: usize,
@@ -302,15 +347,17 @@ impl<'k> TableBuilder<'k> {
         Self {
             key,
             interner,
-            json: Vec::new(),
             created_bytes: 0,
             labels: DictCache::default(),
             clusters: Dict::default(),
-            metrics: Dict::default(),
+            metrics: DictCache::default(),
+            groups: Vec::new(),
+            group_of: HashMap::new(),
             triples: HashMap::default(),
             list: SeriesList::default(),
             runs: Vec::new(),
             has_run: Vec::new(),
+            unsorted: Vec::new(),
             row: 0,
             parsed: 0,
         }
@@ -346,8 +393,11 @@ impl<'k> TableBuilder<'k> {
             Some(t) if t.null_count() == 0 => t.values(),
             _ => return Err(self.corrupt("timestamp column has an unexpected type or nulls")),
         };
+        if u32::try_from(self.row + batch.num_rows()).is_err() {
+            return Err(self.corrupt("more than 2^32 rows"));
+        }
         // `|` rather than `||`: every cache must adopt its new dictionary.
-        if self.clusters.adopt(cv) | self.metrics.adopt(mv) | self.labels.sync(lv) {
+        if self.clusters.adopt(cv) | self.metrics.sync(mv) | self.labels.sync(lv) {
             self.triples.clear();
         }
         let (n, mut row) = (batch.num_rows(), 0);
@@ -382,23 +432,24 @@ impl<'k> TableBuilder<'k> {
             (min, ts.iter().copied().max().unwrap_or_default())
         };
         let end = start + ts.len();
-        let series = &mut self.list.items[id as usize];
-        series.unsorted |= !sorted;
+        if self.has_run.len() <= id as usize {
+            self.has_run.resize(id as usize + 1, false);
+            self.unsorted.resize(id as usize + 1, false);
+        }
+        let unsorted = &mut self.unsorted[id as usize];
+        *unsorted |= !sorted;
         match self.runs.last_mut() {
             // The same series continued across a batch or row-group boundary.
             Some(last) if last.series == id && last.end == start => {
-                series.unsorted |= min_ts < last.max_ts;
+                *unsorted |= min_ts < last.max_ts;
                 last.end = end;
                 last.min_ts = last.min_ts.min(min_ts);
                 last.max_ts = last.max_ts.max(max_ts);
             }
             _ => {
                 // A series met again after another one: not our writer's order.
-                if self.has_run.len() <= id as usize {
-                    self.has_run.resize(id as usize + 1, false);
-                }
-                series.unsorted |= std::mem::replace(&mut self.has_run[id as usize], true);
-                self.runs.push(Run {
+                *unsorted |= std::mem::replace(&mut self.has_run[id as usize], true);
+                self.runs.push(BuildRun {
                     start,
                     end,
                     series: id,
@@ -420,7 +471,7 @@ impl<'k> TableBuilder<'k> {
     ) -> Result<u32> {
         let (cluster, metric, text) = (cv.value(c as usize), mv.value(m as usize), lv.value(l as usize));
         let key = Interner::key(cluster, metric, text);
-        let (labels, id) = match self.interner.get(key, cluster, metric, text, &mut self.json) {
+        let (labels, id) = match self.interner.get(key, cluster, metric, text) {
             Some(found) => found,
             None => {
                 let l = l as usize;
@@ -435,7 +486,7 @@ impl<'k> TableBuilder<'k> {
                 full.push(Label::new(types::CLUSTER, cluster));
                 let labels = Arc::new(Labels::new(full));
                 let id = labels.series_id();
-                self.interner.insert(key, &labels, id);
+                self.interner.insert(key, (cluster, metric, text), &labels, id);
                 const STRING: usize = std::mem::size_of::<String>();
                 self.created_bytes += labels
                     .iter()
@@ -445,49 +496,65 @@ impl<'k> TableBuilder<'k> {
             }
         };
         let at = match self.list.find(id, &labels) {
-            Some(at) => at,
-            None => self.list.push(TableSeries {
-                id,
-                labels,
-                unsorted: false,
-            }),
+            Some(at) => return Ok(at as u32),
+            None => self.list.push(TableSeries { id, labels }),
         };
-        u32::try_from(at).map_err(|_| self.corrupt("more than 2^32 series"))
+        let at = u32::try_from(at).map_err(|_| self.corrupt("more than 2^32 series"))?;
+        let group = match self.metrics.entries[m as usize] {
+            Some(g) => g,
+            None => {
+                let g = *self.group_of.entry(metric.to_string()).or_insert_with(|| {
+                    self.groups.push((metric.to_string(), Vec::new()));
+                    self.groups.len() as u32 - 1
+                });
+                self.metrics.entries[m as usize] = Some(g);
+                g
+            }
+        };
+        self.groups[group as usize].1.push(at);
+        Ok(at)
     }
 
     pub fn finish(self) -> SeriesTable {
-        let mut by_metric: HashMap<&str, Vec<u32>> = HashMap::new();
-        for (i, s) in self.list.items.iter().enumerate() {
-            by_metric
-                .entry(s.labels.metric_name().unwrap_or(""))
-                .or_default()
-                .push(i as u32);
-        }
-        let metrics: Vec<(String, Vec<u32>)> = by_metric.into_iter().map(|(m, ids)| (m.to_string(), ids)).collect();
-        let by_id = self
-            .list
-            .items
+        let base = self.runs.iter().map(|r| r.min_ts).min().unwrap_or_default();
+        // Widened where an offset does not fit (see `Run`).
+        let offset = |t: TimestampMs| u32::try_from(t - base).unwrap_or(u32::MAX);
+        let runs: Vec<Run> = self
+            .runs
             .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id, i as u32))
-            .collect::<HashMap<_, _, _>>();
+            .map(|r| Run {
+                start: r.start as u32,
+                end: r.end as u32,
+                series: r.series,
+                min: offset(r.min_ts),
+                max: offset(r.max_ts),
+            })
+            .collect();
+        let unsorted: Vec<u32> = (0..self.unsorted.len() as u32)
+            .filter(|&i| self.unsorted[i as usize])
+            .collect();
+        let metrics = self.groups;
         const STRING: usize = std::mem::size_of::<String>();
-        // Label sets another table already held cost this one a pointer only.
+        // Label sets another table already held cost this one a pointer only. `by_id` is
+        // counted whether or not it gets built.
         let bytes = self.created_bytes
-            + self.list.items.len() * (std::mem::size_of::<TableSeries>() + 4 * std::mem::size_of::<usize>())
-            + self.runs.len() * std::mem::size_of::<Run>()
+            + self.list.items.len() * (std::mem::size_of::<TableSeries>() + 6)
+            + runs.len() * std::mem::size_of::<Run>()
+            + unsorted.len() * 4
             + metrics
                 .iter()
                 .map(|(m, ids)| m.len() + STRING + 4 * ids.len())
                 .sum::<usize>();
-        let aligned = self.runs.len() == self.list.items.len()
-            && self.runs.iter().enumerate().all(|(i, r)| r.series as usize == i);
+        let aligned =
+            runs.len() == self.list.items.len() && runs.iter().enumerate().all(|(i, r)| r.series as usize == i);
         SeriesTable {
             aligned,
+            base,
             series: self.list.items,
-            runs: self.runs,
+            runs,
             metrics,
-            by_id,
+            by_id: OnceLock::new(),
+            unsorted,
             parsed: self.parsed,
             bytes,
         }
@@ -516,6 +583,21 @@ struct InternerState {
 struct Interned {
     labels: Weak<Labels>,
     id: SeriesId,
+    /// What the key hashed: `cluster`, `metric` and the labels text, concatenated, with the
+    /// lengths of the first two. A hit is checked against it (a comparison, not a rendering).
+    source: Box<str>,
+    cluster_len: u32,
+    metric_len: u32,
+}
+
+impl Interned {
+    fn is(&self, cluster: &str, metric: &str, text: &str) -> bool {
+        let (c, m) = (self.cluster_len as usize, self.metric_len as usize);
+        self.source.len() == c + m + text.len()
+            && &self.source[..c] == cluster
+            && &self.source[c..c + m] == metric
+            && &self.source[c + m..] == text
+    }
 }
 
 impl Interner {
@@ -529,31 +611,25 @@ impl Interner {
     }
 
     /// The live label set stored as (`cluster`, `metric`, `text`), with its id.
-    fn get(
-        &self,
-        key: u64,
-        cluster: &str,
-        metric: &str,
-        text: &str,
-        json: &mut Vec<u8>,
-    ) -> Option<(Arc<Labels>, SeriesId)> {
-        let (labels, id) = {
-            let state = self.state.lock();
-            let found = state.by_key.get(&key)?;
-            (found.labels.upgrade()?, found.id)
-        };
-        json.clear();
-        schema::write_labels_json(&labels, json);
-        let same = labels.get(types::CLUSTER).unwrap_or("") == cluster
-            && labels.metric_name().unwrap_or("") == metric
-            && json.as_slice() == text.as_bytes();
-        same.then_some((labels, id))
+    fn get(&self, key: u64, cluster: &str, metric: &str, text: &str) -> Option<(Arc<Labels>, SeriesId)> {
+        let state = self.state.lock();
+        let found = state.by_key.get(&key)?;
+        if !found.is(cluster, metric, text) {
+            return None;
+        }
+        Some((found.labels.upgrade()?, found.id))
     }
 
-    fn insert(&self, key: u64, labels: &Arc<Labels>, id: SeriesId) {
+    fn insert(&self, key: u64, (cluster, metric, text): (&str, &str, &str), labels: &Arc<Labels>, id: SeriesId) {
+        let entry = Interned {
+            labels: Arc::downgrade(labels),
+            id,
+            source: [cluster, metric, text].concat().into_boxed_str(),
+            cluster_len: cluster.len() as u32,
+            metric_len: metric.len() as u32,
+        };
         let mut state = self.state.lock();
-        let labels = Arc::downgrade(labels);
-        state.by_key.insert(key, Interned { labels, id });
+        state.by_key.insert(key, entry);
         if state.by_key.len() > 2 * state.swept.max(1 << 16) {
             state.by_key.retain(|_, e| e.labels.strong_count() > 0);
             state.swept = state.by_key.len();
@@ -563,5 +639,119 @@ impl Interner {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.state.lock().by_key.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{ArrayRef, Float64Array, Int32Array, TimestampMillisecondArray, UInt64Array};
+
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    /// A table of one batch of rows (`labels` text, timestamp), all of cluster `c`, metric `m`.
+    fn table(rows: &[(&str, i64)]) -> SeriesTable {
+        let n = rows.len();
+        let dict = |values: Vec<&str>| -> ArrayRef {
+            let keys: Vec<i32> = (0..values.len() as i32).collect();
+            Arc::new(
+                DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), Arc::new(StringArray::from(values)))
+                    .unwrap(),
+            )
+        };
+        let batch = RecordBatch::try_new(
+            schema::metrics_schema(),
+            vec![
+                dict(vec!["c"; n]),
+                dict(vec!["m"; n]),
+                dict(rows.iter().map(|r| r.0).collect()),
+                Arc::new(UInt64Array::from(vec![0u64; n])),
+                Arc::new(
+                    TimestampMillisecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>()).with_timezone("UTC"),
+                ),
+                Arc::new(Float64Array::from(vec![1.0; n])),
+            ],
+        )
+        .unwrap();
+        let interner = Interner::default();
+        let mut builder = TableBuilder::new("test", &interner);
+        // What a table is built from: `cluster`, `metric`, `labels`, `timestamp`.
+        builder.push(&batch.project(&[0, 1, 2, 4]).unwrap()).unwrap();
+        builder.finish()
+    }
+
+    fn pods(t: &SeriesTable, range: TimeRange) -> Vec<String> {
+        let all = t.accepted(&[], None);
+        t.runs_in(&all, &range)
+            .iter()
+            .map(|r| t.series[r.series as usize].labels.get("pod").unwrap().to_string())
+            .collect()
+    }
+
+    /// Run spans are offsets from the file's first timestamp; a file spanning more than `u32`
+    /// milliseconds (about 49.7 days, never one of ours) still finds every run a range meets,
+    /// with spans widened, never narrowed.
+    #[test]
+    fn run_spans_are_exact_within_u32_offsets_and_widened_past_them() {
+        let t = table(&[
+            (r#"{"pod":"a"}"#, 1_000),
+            (r#"{"pod":"a"}"#, 1_010),
+            (r#"{"pod":"b"}"#, 1_000),
+            (r#"{"pod":"b"}"#, 1_000 + 100 * DAY),
+            (r#"{"pod":"c"}"#, 1_000 + 60 * DAY),
+            (r#"{"pod":"c"}"#, 1_000 + 61 * DAY),
+        ]);
+        assert!(t.aligned);
+        assert_eq!(pods(&t, TimeRange::new(1_005, 1_005)), ["a", "b"]);
+        assert_eq!(pods(&t, TimeRange::new(1_011, 2_000)), ["b"], "exact: a ends at 1010");
+        assert_eq!(
+            pods(&t, TimeRange::new(0, 999)),
+            Vec::<String>::new(),
+            "exact: all start at 1000"
+        );
+        assert_eq!(pods(&t, TimeRange::new(0, 1_000)), ["a", "b"]);
+        // Past the offsets' range: b and c are kept (widened), a is not.
+        assert_eq!(pods(&t, TimeRange::new(1_000 + 60 * DAY, 1_000 + 60 * DAY)), ["b", "c"]);
+        assert_eq!(pods(&t, TimeRange::new(200 * DAY, 300 * DAY)), ["b", "c"]);
+        assert_eq!(pods(&t, TimeRange::new(-DAY, -1)), Vec::<String>::new());
+    }
+
+    /// Reads naming few series find them through the id order; series met again or out of
+    /// order are marked unsorted, and their runs still come in row order.
+    #[test]
+    fn named_series_and_unsorted_runs() {
+        let mut rows: Vec<(String, i64)> = (0..40).map(|i| (format!(r#"{{"pod":"p{i:02}"}}"#), 10)).collect();
+        rows.push((r#"{"pod":"p03"}"#.into(), 5));
+        rows.push((r#"{"pod":"p07"}"#.into(), 20));
+        rows.push((r#"{"pod":"p07"}"#.into(), 15));
+        let rows: Vec<(&str, i64)> = rows.iter().map(|(l, t)| (l.as_str(), *t)).collect();
+        let t = table(&rows);
+        assert!(!t.aligned);
+        let id = |p: &str| t.series.iter().find(|s| s.labels.get("pod") == Some(p)).unwrap().id;
+        let only: HashSet<SeriesId> = [id("p03"), id("p07"), SeriesId(12345)].into();
+        let accepted = t.accepted(&[], Some(&only));
+        let named: Vec<&str> = accepted
+            .iter()
+            .map(|&i| t.series[i as usize].labels.get("pod").unwrap())
+            .collect();
+        assert_eq!(named, ["p03", "p07"]);
+        let runs = t.runs_in(&accepted, &TimeRange::new(0, 100));
+        assert_eq!(runs.len(), 4);
+        assert!(runs.windows(2).all(|w| w[0].start < w[1].start), "row order");
+        assert_eq!(
+            t.rows_in(&accepted, &TimeRange::new(0, 100))
+                .iter()
+                .map(|r| r.1)
+                .collect::<Vec<_>>(),
+            [2, 3]
+        );
+        let unsorted: Vec<&str> = (0..t.series.len() as u32)
+            .filter(|&i| t.unsorted(i))
+            .map(|i| t.series[i as usize].labels.get("pod").unwrap())
+            .collect();
+        assert_eq!(unsorted, ["p03", "p07"]);
+        let m = Matcher::new(types::MatchOp::RegexMatch, "pod", "p0[0-4]").unwrap();
+        assert_eq!(t.accepted(std::slice::from_ref(&m), None), [0, 1, 2, 3, 4]);
     }
 }
