@@ -55,17 +55,25 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     })?;
     let storage = Storage::open(&cfg.storage, &cfg.server.data_dir).await?;
     let mut registry = Registry::default();
-    let mut refresh: telemetry::Refresh = Arc::new(|| {});
+    let caches = telemetry::CacheGauges::default();
+    caches.register(&mut registry);
 
     let ingester = match cfg.server.role {
         Role::AllInOne | Role::Ingest => {
             let ing = Ingester::open(cfg.ingest.clone(), &cfg.server.data_dir, storage.clone()).await?;
             ing.metrics().register(&mut registry);
-            let i = ing.clone();
-            refresh = Arc::new(move || i.refresh_gauges());
             Some(ing)
         }
         Role::Query => None,
+    };
+    let refresh: telemetry::Refresh = {
+        let (ing, storage) = (ingester.clone(), storage.clone());
+        Arc::new(move || {
+            if let Some(ing) = &ing {
+                ing.refresh_gauges();
+            }
+            caches.set(&storage.cache_stats());
+        })
     };
 
     let mut app = Router::new()

@@ -8,6 +8,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use parking_lot::Mutex;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// Installs the global log subscriber. `RUST_LOG` wins over the configured filter.
@@ -52,4 +54,46 @@ pub fn metrics_router(registry: Arc<Mutex<Registry>>, refresh: Refresh) -> Route
             ),
         )
         .with_state((registry, refresh))
+}
+
+/// Gauges mirroring the storage read caches (`Storage::cache_stats`), refreshed per scrape:
+/// what `storage.series_cache_bytes` and `storage.metadata_cache_files` are sized against.
+#[derive(Debug, Default, Clone)]
+pub struct CacheGauges {
+    bytes: Family<Vec<(String, String)>, Gauge>,
+    entries: Family<Vec<(String, String)>, Gauge>,
+    evictions: Family<Vec<(String, String)>, Gauge>,
+}
+
+impl CacheGauges {
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "tributary_storage_cache_bytes",
+            "Approximate heap bytes held by a storage read cache",
+            self.bytes.clone(),
+        );
+        r.register(
+            "tributary_storage_cache_entries",
+            "Entries held by a storage read cache (one per file, or per label set for the interner)",
+            self.entries.clone(),
+        );
+        r.register(
+            "tributary_storage_cache_evictions",
+            "Entries a storage read cache has dropped to fit its budget since start",
+            self.evictions.clone(),
+        );
+    }
+
+    pub fn set(&self, s: &tributary_storage::read::parquet::CacheStats) {
+        let cache = |name: &str| vec![("cache".to_string(), name.to_string())];
+        for (name, c) in [("series_tables", s.series_tables), ("label_listings", s.label_listings)] {
+            self.bytes.get_or_create(&cache(name)).set(c.bytes as i64);
+            self.entries.get_or_create(&cache(name)).set(c.entries as i64);
+            self.evictions.get_or_create(&cache(name)).set(c.evictions as i64);
+        }
+        self.entries.get_or_create(&cache("footers")).set(s.footers as i64);
+        self.entries
+            .get_or_create(&cache("interned_label_sets"))
+            .set(s.interned_label_sets as i64);
+    }
 }

@@ -34,8 +34,9 @@ pub struct StorageConfig {
     /// don't fetch them again.
     pub metadata_cache_files: usize,
     /// Memory for series tables: each metrics file's series and the rows they occupy, decoded
-    /// once so queries match labels in memory and read only timestamps and values. About 700
-    /// bytes per series per file; the oldest tables are dropped beyond it. 0 keeps none (every
+    /// once so queries match labels in memory and read only timestamps and values. About 44
+    /// bytes per series per file, plus one copy of each series' labels shared by all its files;
+    /// the oldest tables are dropped beyond it. 0 keeps none (every
     /// query decodes the label columns again).
     pub series_cache_bytes: usize,
     /// A `select` that would return more samples than this fails instead of exhausting memory.

@@ -238,6 +238,11 @@ impl Storage {
         Ok(())
     }
 
+    /// What the read caches hold (footers, series tables, label listings).
+    pub fn cache_stats(&self) -> read::parquet::CacheStats {
+        self.cache.stats()
+    }
+
     /// The reader over every file in the catalog (including files written later).
     pub fn source(self: &Arc<Self>) -> Arc<dyn read::Source> {
         Arc::new(

@@ -606,6 +606,15 @@ async fn promql_answers_match_prometheus_on_a_shared_dataset() {
         parts_read > 100.0,
         "only {parts_read} parts read: the parts path was not exercised"
     );
+    // The query role read Parquet only: its series tables are cached, and /metrics says so.
+    let metrics = parted.url("/metrics");
+    let tables = counter(&metrics, r#"tributary_storage_cache_entries{cache="series_tables"}"#).await;
+    let table_bytes = counter(&metrics, r#"tributary_storage_cache_bytes{cache="series_tables"}"#).await;
+    let footers = counter(&metrics, r#"tributary_storage_cache_entries{cache="footers"}"#).await;
+    assert!(
+        tables >= 1.0 && table_bytes > 1000.0 * tables && footers >= tables,
+        "cache gauges: {tables} tables of {table_bytes} bytes, {footers} footers"
+    );
     assert!(cases.len() >= 300, "only {} queries", cases.len());
     assert!(
         vacuous.is_empty(),

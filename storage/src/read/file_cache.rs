@@ -32,9 +32,20 @@ pub(super) struct FileCache<T> {
     state: Mutex<State<T>>,
 }
 
+/// What a [`FileCache`] holds, for the server's `/metrics`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FileCacheStats {
+    pub entries: usize,
+    /// Approximate heap bytes of the entries (what the budget counts).
+    pub bytes: usize,
+    /// Entries dropped to fit the budget since start.
+    pub evictions: u64,
+}
+
 #[derive(Debug)]
 struct State<T> {
     bytes: usize,
+    evictions: u64,
     files: HashMap<String, (Arc<T>, usize)>,
     /// Insertion order, for eviction.
     order: VecDeque<String>,
@@ -47,6 +58,7 @@ impl<T: Weighed> FileCache<T> {
             budget,
             state: Mutex::new(State {
                 bytes: 0,
+                evictions: 0,
                 files: HashMap::new(),
                 order: VecDeque::new(),
             }),
@@ -73,11 +85,21 @@ impl<T: Weighed> FileCache<T> {
             };
             if let Some((_, b)) = state.files.remove(&oldest) {
                 state.bytes -= b;
+                state.evictions += 1;
             }
         }
         state.bytes += bytes;
         state.order.push_back(key.to_string());
         state.files.insert(key.to_string(), (value, bytes));
+    }
+
+    pub(super) fn stats(&self) -> FileCacheStats {
+        let state = self.state.lock();
+        FileCacheStats {
+            entries: state.files.len(),
+            bytes: state.bytes,
+            evictions: state.evictions,
+        }
     }
 
     #[cfg(test)]
@@ -107,6 +129,8 @@ mod tests {
         assert_eq!(cache.len(), 2);
         cache.insert("k2", one.clone());
         assert_eq!(cache.len(), 2);
+        let stats = cache.stats();
+        assert_eq!((stats.entries, stats.bytes, stats.evictions), (2, 2 * bytes, 1));
         assert!(cache.get("k0").is_none() && cache.get("k1").is_some() && cache.get("k2").is_some());
         // An entry larger than the whole budget is not kept.
         let small = FileCache::new(bytes - 1);

@@ -79,6 +79,7 @@ mod listing;
 mod series_table;
 
 use file_cache::FileCache;
+pub use file_cache::FileCacheStats;
 use listing::FileLabels;
 use series_table::{Interner, Keyed, SeriesList, SeriesTable, TableBuilder};
 
@@ -116,6 +117,16 @@ impl MetadataCache {
         self.map.lock().get(id).cloned()
     }
 
+    /// What the caches hold.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            footers: self.map.lock().len(),
+            series_tables: self.tables.stats(),
+            label_listings: self.labels.stats(),
+            interned_label_sets: self.interner.len(),
+        }
+    }
+
     fn insert(&self, id: Uuid, meta: ArrowReaderMetadata) {
         if self.capacity == 0 {
             return;
@@ -129,6 +140,19 @@ impl MetadataCache {
         }
         map.insert(id, meta);
     }
+}
+
+/// What [`MetadataCache`] holds, for the server's `/metrics`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Parquet footers (with page indexes) kept, up to `storage.metadata_cache_files`.
+    pub footers: usize,
+    /// Series tables, within `storage.series_cache_bytes`.
+    pub series_tables: FileCacheStats,
+    /// Label listings, within a fixed budget.
+    pub label_listings: FileCacheStats,
+    /// Label sets the interner knows (live or not yet swept).
+    pub interned_label_sets: usize,
 }
 
 /// Reads the metrics table through the catalog, and the `exemplars` and `metadata` tables

@@ -418,26 +418,7 @@ async fn files_in_another_row_order_read_sorted() {
         ("{\"pod\":\"c\"}", 90, 9.0),
     ];
     let n = rows.len();
-    let dict = |values: Vec<&str>| -> ArrayRef {
-        let keys: Vec<i32> = (0..values.len() as i32).collect();
-        Arc::new(
-            DictionaryArray::<Int32Type>::try_new(Int32Array::from(keys), Arc::new(StringArray::from(values))).unwrap(),
-        )
-    };
-    let batch = RecordBatch::try_new(
-        schema::metrics_schema(),
-        vec![
-            dict(vec!["c"; n]),
-            dict(vec!["m"; n]),
-            dict(rows.iter().map(|r| r.0).collect()),
-            Arc::new(UInt64Array::from(vec![0u64; n])),
-            Arc::new(
-                TimestampMillisecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>()).with_timezone("UTC"),
-            ),
-            Arc::new(Float64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
-        ],
-    )
-    .unwrap();
+    let batch = super::series_table::tests::batch_of_rows(&rows);
     let props = WriterOptions::from_config(&StorageConfig::default())
         .properties()
         .unwrap();

@@ -636,22 +636,22 @@ impl Interner {
         }
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.state.lock().by_key.len()
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use arrow_array::{ArrayRef, Float64Array, Int32Array, TimestampMillisecondArray, UInt64Array};
 
     use super::*;
 
     const DAY: i64 = 86_400_000;
 
-    /// A table of one batch of rows (`labels` text, timestamp), all of cluster `c`, metric `m`.
-    fn table(rows: &[(&str, i64)]) -> SeriesTable {
+    /// A metrics batch of rows (`labels` text, timestamp, value), all of cluster `c`, metric
+    /// `m`, in the order given (not necessarily our writer's).
+    pub(in crate::read) fn batch_of_rows(rows: &[(&str, i64, f64)]) -> RecordBatch {
         let n = rows.len();
         let dict = |values: Vec<&str>| -> ArrayRef {
             let keys: Vec<i32> = (0..values.len() as i32).collect();
@@ -660,7 +660,7 @@ mod tests {
                     .unwrap(),
             )
         };
-        let batch = RecordBatch::try_new(
+        RecordBatch::try_new(
             schema::metrics_schema(),
             vec![
                 dict(vec!["c"; n]),
@@ -670,10 +670,16 @@ mod tests {
                 Arc::new(
                     TimestampMillisecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>()).with_timezone("UTC"),
                 ),
-                Arc::new(Float64Array::from(vec![1.0; n])),
+                Arc::new(Float64Array::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
             ],
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// A table of one batch of rows (`labels` text, timestamp).
+    fn table(rows: &[(&str, i64)]) -> SeriesTable {
+        let rows: Vec<(&str, i64, f64)> = rows.iter().map(|&(l, t)| (l, t, 1.0)).collect();
+        let batch = batch_of_rows(&rows);
         let interner = Interner::default();
         let mut builder = TableBuilder::new("test", &interner);
         // What a table is built from: `cluster`, `metric`, `labels`, `timestamp`.
