@@ -600,8 +600,21 @@ impl Head {
 
 /// The positions of `samples` (sorted by time) that fall in `range`.
 fn sorted_in_range(samples: &[Sample], range: TimeRange) -> std::ops::Range<usize> {
-    let lo = samples.partition_point(|x| x.timestamp < range.start);
-    let hi = samples.partition_point(|x| x.timestamp <= range.end);
+    // A range that covers a series' first or last sample (the usual dashboard case) needs no
+    // search on that side: only the two ends are read, not a binary search's cache misses.
+    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+        return 0..0;
+    };
+    let lo = if first.timestamp >= range.start {
+        0
+    } else {
+        samples.partition_point(|x| x.timestamp < range.start)
+    };
+    let hi = if last.timestamp <= range.end {
+        samples.len()
+    } else {
+        samples.partition_point(|x| x.timestamp <= range.end)
+    };
     lo..hi.max(lo)
 }
 
@@ -1061,6 +1074,23 @@ mod tests {
             1 => Just(Op::Freeze),
             1 => Just(Op::DropOldest),
         ]
+    }
+
+    proptest! {
+        /// The positions in range are those a scan finds, whichever ends the range covers.
+        #[test]
+        fn sorted_in_range_is_what_a_scan_finds(
+            mut ts in proptest::collection::vec(0i64..50, 0..20),
+            (a, b) in (-5i64..55, -5i64..55),
+        ) {
+            ts.sort_unstable();
+            ts.dedup();
+            let samples: Vec<Sample> = ts.iter().map(|&t| Sample::new(t, 1.0)).collect();
+            let range = TimeRange::new(a, b);
+            let scanned: Vec<usize> = (0..samples.len()).filter(|&i| range.contains(samples[i].timestamp)).collect();
+            let found: Vec<usize> = sorted_in_range(&samples, range).collect();
+            prop_assert_eq!(found, scanned);
+        }
     }
 
     proptest! {
