@@ -21,7 +21,6 @@ mod value;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -29,7 +28,7 @@ use std::time::{Duration, Instant};
 use futures::future::try_join_all;
 use promql_parser::parser::{Expr, VectorSelector, value::ValueType};
 use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
-use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs};
+use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesIdSet, TimeRange, TimestampMs};
 
 use crate::config::QueryConfig;
 use crate::error::{Error, Result};
@@ -247,7 +246,7 @@ impl Engine {
             self.metrics.part_aggregations.inc();
             for part in parts::cut(sizes, self.cfg.part_samples) {
                 self.metrics.parts.inc();
-                let only: HashSet<SeriesId> = part.iter().map(Labels::series_id).collect();
+                let only: SeriesIdSet = part.iter().map(Labels::series_id).collect();
                 let series = self
                     .fetch_selector(&selectors[sel], range, Some(Arc::new(only)))
                     .await?;
@@ -307,7 +306,7 @@ impl Engine {
         &self,
         sel: &Selector,
         range: TimeRange,
-        only: Option<Arc<HashSet<SeriesId>>>,
+        only: Option<Arc<SeriesIdSet>>,
     ) -> Result<Vec<Series>> {
         let requests = requests(&sel.matcher_sets, range, only);
         let answers = try_join_all(requests.iter().map(|r| self.source.select(r))).await?;
@@ -401,11 +400,7 @@ fn requests_or_everything(matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Ve
 }
 
 /// One request per matcher alternative, each limited to `only` when given.
-fn requests(
-    matcher_sets: &[Vec<Matcher>],
-    range: TimeRange,
-    only: Option<Arc<HashSet<SeriesId>>>,
-) -> Vec<SelectRequest> {
+fn requests(matcher_sets: &[Vec<Matcher>], range: TimeRange, only: Option<Arc<SeriesIdSet>>) -> Vec<SelectRequest> {
     matcher_sets
         .iter()
         .map(|m| SelectRequest {

@@ -7,14 +7,14 @@
 pub mod parquet;
 pub mod prune;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::Result;
 use crate::signals::{ExemplarSeries, LogRecord, MetricMetadata, TimestampNs};
-use crate::types::{Labels, Matcher, Series, SeriesId, TimeRange};
+use crate::types::{Labels, Matcher, Series, SeriesIdSet, TimeRange};
 
 /// What to read: every series that satisfies all `matchers` and has at least one sample in `range`.
 #[derive(Clone, Debug)]
@@ -26,7 +26,7 @@ pub struct SelectRequest {
     /// When set, only matching series whose [`Labels::series_id`] is in the set: how the engine
     /// reads a selector too large to hold at once a part at a time. [`Source::select`] must
     /// honour it; listings may ignore it.
-    pub only: Option<Arc<HashSet<SeriesId>>>,
+    pub only: Option<Arc<SeriesIdSet>>,
 }
 
 impl SelectRequest {
@@ -39,7 +39,7 @@ impl SelectRequest {
     }
 
     /// The same request, restricted to the series in `only`.
-    pub fn only(mut self, only: Arc<HashSet<SeriesId>>) -> Self {
+    pub fn only(mut self, only: Arc<SeriesIdSet>) -> Self {
         self.only = Some(only);
         self
     }

@@ -9,7 +9,7 @@
 
 pub mod workload;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use crate::exemplars::sort_dedup_exemplars;
 use crate::read::{SelectRequest, Source};
 use crate::signals::{Exemplar, ExemplarSeries, MetricMetadata};
 use crate::types::{
-    Labels, MatchOp, Matcher, STALE_NAN_BITS, Sample, Series, SeriesId, TimeRange, matches_all, sort_dedup_samples,
+    Labels, MatchOp, Matcher, STALE_NAN_BITS, Sample, Series, SeriesIdSet, TimeRange, matches_all, sort_dedup_samples,
 };
 
 /// A `Vec<Series>`-backed [`Source`]: the reference semantics of the read contract, exemplars
@@ -255,7 +255,7 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
     }
 
     // `only`: every other series of the answer, exactly those, with the same samples.
-    let half: HashSet<SeriesId> = expected.iter().step_by(2).map(|s| s.labels.series_id()).collect();
+    let half: SeriesIdSet = expected.iter().step_by(2).map(|s| s.labels.series_id()).collect();
     let mut part = source
         .select(&req.clone().only(Arc::new(half)))
         .await

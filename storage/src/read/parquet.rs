@@ -53,7 +53,7 @@ use crate::layout::Table;
 use crate::metadata::KnownMetadata;
 use crate::schema::{self, col};
 use crate::signals::{ExemplarSeries, MetricMetadata};
-use crate::types::{self, Labels, Matcher, Sample, Series, SeriesId, TimeRange, sort_dedup_samples};
+use crate::types::{self, Labels, Matcher, Sample, Series, SeriesId, SeriesIdSet, TimeRange, sort_dedup_samples};
 use crate::{Error, Result};
 
 /// Rows per decoded batch: large enough to amortise per-batch work, small enough to stay in cache.
@@ -334,6 +334,25 @@ impl ParquetSource {
     }
 }
 
+/// Per file of a read, in order: the time the files from it on cover for its cluster (within
+/// `range`), as a multiple of its own. A series' samples are usually spread evenly over its
+/// cluster's hourly files, so this many times a file's samples is what the whole read holds.
+fn files_ahead(files: &[Arc<FileMeta>], range: &TimeRange) -> Vec<f64> {
+    let span = |f: &FileMeta| (f.key.max_ts.min(range.end) - f.key.min_ts.max(range.start)).max(0) as f64 + 1.0;
+    let mut covered: HashMap<&str, f64> = HashMap::new();
+    let mut out: Vec<f64> = files
+        .iter()
+        .rev()
+        .map(|f| {
+            let total = covered.entry(f.key.cluster.as_str()).or_default();
+            *total += span(f);
+            *total / span(f)
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
 /// The series of a read, merged across files.
 #[derive(Debug, Default)]
 struct Merged {
@@ -344,8 +363,12 @@ struct Merged {
 }
 
 impl Merged {
-    fn add(&mut self, rows: impl IntoIterator<Item = FileSeries>) {
-        for found in rows {
+    /// Adds one file's series. `ahead` is how many times this file's share of the range the
+    /// files still to come (this one included) cover for its cluster: a series met for the
+    /// first time gets room for that many times its samples, so it is not grown (and its pages
+    /// faulted in again) file after file.
+    fn add(&mut self, rows: impl IntoIterator<Item = FileSeries>, ahead: f64) {
+        for mut found in rows {
             let unsorted = found.table.unsorted(found.id);
             match self.list.find(found.id(), found.labels()) {
                 Some(i) => {
@@ -359,6 +382,10 @@ impl Merged {
                     into.extend(found.samples);
                 }
                 None => {
+                    let more = (found.samples.len() as f64 * (ahead - 1.0)).ceil();
+                    if more >= 1.0 {
+                        found.samples.reserve_exact(more as usize);
+                    }
                     self.list.push(found);
                     self.overlapping.push(unsorted);
                 }
@@ -373,6 +400,7 @@ impl Source for ParquetSource {
         // Each part decodes the pages at its cuts again, so files are cut only when there are
         // too few of them to keep every core busy.
         let files = self.files(req);
+        let ahead = files_ahead(&files, &req.range);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let query = Arc::new(Query {
             matchers: req.matchers.clone(),
@@ -388,10 +416,11 @@ impl Source for ParquetSource {
         // `per_file` yields in file (write) order, so later files' samples are appended later.
         let mut merged = Merged::default();
         let mut rows = 0;
+        let mut ahead = ahead.into_iter();
         while let Some(found) = scans.next().await {
             let found = found?;
             rows += found.planned_rows;
-            merged.add(found.series);
+            merged.add(found.series, ahead.next().unwrap_or(1.0));
         }
         tracing::debug!(rows, series = merged.overlapping.len(), "parquet select");
         Ok(merged
@@ -487,7 +516,7 @@ impl Source for ParquetSource {
 struct Query {
     matchers: Vec<Matcher>,
     range: TimeRange,
-    only: Option<Arc<HashSet<SeriesId>>>,
+    only: Option<Arc<SeriesIdSet>>,
     samples: AtomicUsize,
     max_samples: usize,
     /// Most parts one file's read is cut into.

@@ -511,3 +511,26 @@ async fn tables_of_consecutive_hours_share_label_sets() {
     );
     assert_eq!(cache.interner.len(), 50);
 }
+
+/// A read reserves room for a series from the time its cluster's later files cover.
+#[test]
+fn files_ahead_measure_the_rest_of_each_cluster() {
+    let hour = 3_600_000i64;
+    let file = |cluster: &str, from: i64, to: i64| {
+        Arc::new(FileMeta::new(
+            FileKey::new(Table::Metrics, cluster, from, to, 1).unwrap(),
+            1,
+        ))
+    };
+    let files = vec![
+        file("a", 0, hour - 1),
+        file("b", 0, hour - 1),
+        file("a", hour, 2 * hour - 1),
+        file("a", 2 * hour, 2 * hour + hour / 2 - 1),
+    ];
+    let ahead = files_ahead(&files, &TimeRange::new(0, 10 * hour));
+    assert_eq!(ahead, [2.5, 1.0, 1.5, 1.0]);
+    // The range cuts the first file in half: the rest counts twice as much (2 h after 0.5 h).
+    let ahead = files_ahead(&files, &TimeRange::new(hour / 2, 10 * hour));
+    assert_eq!(ahead[0], 4.0);
+}

@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 
 use super::listing::FileLabels;
 use crate::schema;
-use crate::types::{self, Label, Labels, Matcher, SeriesId, TimeRange, TimestampMs};
+use crate::types::{self, Label, Labels, Matcher, SeriesId, SeriesIdSet, TimeRange, TimestampMs};
 use crate::{Error, Result};
 
 /// One series of a file.
@@ -105,12 +105,22 @@ impl SeriesTable {
     /// The series all `matchers` accept (and `only` holds, when given), as ascending indexes
     /// into [`SeriesTable::series`]. Sparse: a selective request costs what it matches, not
     /// what the file holds.
-    pub fn accepted(&self, matchers: &[Matcher], only: Option<&HashSet<SeriesId>>) -> Vec<u32> {
+    pub fn accepted(&self, matchers: &[Matcher], only: Option<&SeriesIdSet>) -> Vec<u32> {
+        let (by_name, rest): (Vec<&Matcher>, Vec<&Matcher>) =
+            matchers.iter().partition(|m| m.name == types::METRIC_NAME);
+        let groups: Vec<&[u32]> = self
+            .metrics
+            .iter()
+            .filter(|(metric, _)| by_name.iter().all(|m| m.matches(metric)))
+            .map(|(_, ids)| ids.as_slice())
+            .collect();
+        let candidates: usize = groups.iter().map(|ids| ids.len()).sum();
         let mut out = Vec::new();
         if let Some(only) = only
-            && only.len() < self.series.len() / 4
+            && only.len() * 4 < candidates
         {
-            // A part of a large read names few series: look them up rather than visit all.
+            // A part of a large read names few of the candidates: look them up rather than
+            // visit all.
             let id_of = |i: &u32| self.series[*i as usize].id.0;
             let by_id = self.by_id.get_or_init(|| {
                 let mut index = hashbrown::HashTable::with_capacity(self.series.len());
@@ -131,21 +141,14 @@ impl SeriesTable {
             out.sort_unstable();
             return out;
         }
-        let (by_name, rest): (Vec<&Matcher>, Vec<&Matcher>) =
-            matchers.iter().partition(|m| m.name == types::METRIC_NAME);
-        let mut metrics = 0;
-        for (metric, ids) in &self.metrics {
-            if !by_name.iter().all(|m| m.matches(metric)) {
-                continue;
-            }
-            metrics += 1;
+        for ids in &groups {
             out.extend(ids.iter().copied().filter(|&id| {
                 let s = &self.series[id as usize];
                 only.is_none_or(|only| only.contains(&s.id)) && rest.iter().all(|m| m.matches_labels(&s.labels))
             }));
         }
         // Each metric's ids ascend; several metrics' interleave.
-        if metrics > 1 {
+        if groups.len() > 1 {
             out.sort_unstable();
         }
         out
@@ -735,7 +738,7 @@ pub(super) mod tests {
         let t = table(&rows);
         assert!(!t.aligned);
         let id = |p: &str| t.series.iter().find(|s| s.labels.get("pod") == Some(p)).unwrap().id;
-        let only: HashSet<SeriesId> = [id("p03"), id("p07"), SeriesId(12345)].into();
+        let only: SeriesIdSet = [id("p03"), id("p07"), SeriesId(12345)].into_iter().collect();
         let accepted = t.accepted(&[], Some(&only));
         let named: Vec<&str> = accepted
             .iter()
