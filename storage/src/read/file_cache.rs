@@ -32,7 +32,7 @@ pub(super) struct FileCache<T> {
     state: Mutex<State<T>>,
 }
 
-/// What a [`FileCache`] holds, for the server's `/metrics`.
+/// What a file cache holds, for the server's `/metrics`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FileCacheStats {
     pub entries: usize,
