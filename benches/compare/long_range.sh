@@ -43,6 +43,9 @@ trap cleanup EXIT
 TARGET=tributary
 DIR=$WORK
 [[ -x $LOADGEN_BIN ]] || fail "binary $LOADGEN_BIN not built (cargo build --release); not skipping"
+for query in $QUERIES; do
+    [[ $query =~ ^(burn30d|range7d|all7d)$ ]] || fail "unknown query $query in QUERIES (burn30d, range7d, all7d)"
+done
 
 SAMPLES=$((DAYS * 86400 / INTERVAL_SECS))
 NOW_MS=$(date +%s%3N)
@@ -117,17 +120,16 @@ TOML
             status=1
         fi
     }
+    week() { # name, expression: a 7-day range at a 5 m step
+        run_query "$1" /api/v1/query_range --data-urlencode "query=$2" \
+            --data-urlencode "start=$((END - 7 * 86400))" --data-urlencode "end=$END" --data-urlencode "step=300"
+    }
     for query in $QUERIES; do
         for run in $(seq "$RUNS"); do
             case $query in
             burn30d) run_query burn30d /api/v1/query --data-urlencode "query=$BURN" --data-urlencode "time=$END" ;;
-            range7d | all7d)
-                local_expr=$RANGE
-                [[ $query == all7d ]] && local_expr=$ALL
-                run_query "$query" /api/v1/query_range --data-urlencode "query=$local_expr" \
-                    --data-urlencode "start=$((END - 7 * 86400))" --data-urlencode "end=$END" --data-urlencode "step=300"
-                ;;
-            *) fail "unknown query $query (burn30d, range7d, all7d)" ;;
+            range7d) week range7d "$RANGE" ;;
+            all7d) week all7d "$ALL" ;;
             esac
         done
     done

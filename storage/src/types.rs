@@ -188,29 +188,10 @@ impl SeriesId {
 
 /// A set of [`SeriesId`]s, hashed by the id itself: an id is a hash already, so a lookup costs
 /// no hashing (what reads in parts test every candidate series against).
-pub type SeriesIdSet = std::collections::HashSet<SeriesId, std::hash::BuildHasherDefault<SeriesIdHasher>>;
+pub type SeriesIdSet = std::collections::HashSet<SeriesId, nohash_hasher::BuildNoHashHasher<SeriesId>>;
 
-/// The [`std::hash::Hasher`] of [`SeriesIdSet`]: passes a [`SeriesId`]'s bits through.
-#[derive(Default, Clone, Copy, Debug)]
-pub struct SeriesIdHasher(u64);
-
-impl std::hash::Hasher for SeriesIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        self.0 = id;
-    }
-
-    /// Only [`SeriesId`]s (a single `u64`) are meant to be hashed; anything else still hashes
-    /// correctly, if slowly.
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-}
+/// A [`SeriesId`] hashes as its one `u64`, which is what [`SeriesIdSet`]'s hasher needs.
+impl nohash_hasher::IsEnabled for SeriesId {}
 
 /// One float sample. `value` keeps its exact bits (stale markers included).
 #[derive(Clone, Copy, Debug, PartialEq)]

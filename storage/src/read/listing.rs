@@ -6,7 +6,7 @@
 //! span (the [`Source`](super::Source) contract allows that for listings). It is derived from the
 //! file's series table and cached beside it ([`super::file_cache`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::types::Matcher;
 
@@ -14,11 +14,9 @@ use crate::types::Matcher;
 /// hashing ([`super::super::sorted_union`]).
 #[derive(Debug, Default)]
 pub(super) struct FileLabels {
-    /// Label name → the sorted distinct non-empty values rows of the file hold (`__name__` and
-    /// `cluster` included). An empty value is no label, so it is not listed.
-    values: HashMap<String, Vec<String>>,
-    /// The keys of `values`, sorted.
-    names: Vec<String>,
+    /// Label name (in order) → the sorted distinct non-empty values rows of the file hold
+    /// (`__name__` and `cluster` included). An empty value is no label, so it is not listed.
+    values: BTreeMap<String, Vec<String>>,
     /// Distinct values of the `cluster` column, `""` included when present: what cluster
     /// matchers are run on.
     clusters: Vec<String>,
@@ -31,10 +29,8 @@ impl FileLabels {
             v.sort_unstable();
             v
         };
-        let values: HashMap<String, Vec<String>> = values.into_iter().map(|(n, v)| (n, sorted(v))).collect();
         Self {
-            names: sorted(values.keys().cloned().collect()),
-            values,
+            values: values.into_iter().map(|(n, v)| (n, sorted(v))).collect(),
             clusters: clusters.into_iter().collect(),
         }
     }
@@ -45,7 +41,7 @@ impl FileLabels {
         let strings = |v: &[String]| v.iter().map(|s| s.len() + STRING).sum::<usize>();
         self.values
             .iter()
-            .map(|(n, v)| 2 * n.len() + 3 * STRING + strings(v))
+            .map(|(n, v)| n.len() + 2 * STRING + strings(v))
             .sum::<usize>()
             + strings(&self.clusters)
     }
@@ -67,7 +63,7 @@ impl FileLabels {
 
     /// The label names, sorted.
     pub(super) fn names(&self) -> Vec<&str> {
-        self.names.iter().map(String::as_str).collect()
+        self.values.keys().map(String::as_str).collect()
     }
 
     /// The values of `name` that every one of `matchers` (all on `name`) accepts, sorted.

@@ -259,15 +259,15 @@ impl ParquetSource {
             let table = table?;
             let accepted = table.accepted(&req.matchers, req.only.as_deref());
             for (id, n) in table.rows_in(&accepted, &req.range) {
-                let found = FileSeries {
-                    table: table.clone(),
-                    id,
-                    samples: Vec::new(),
-                };
-                match list.find(found.id(), found.labels()) {
+                let s = &table.series[id as usize];
+                match list.find(s.id, &s.labels) {
                     Some(i) => rows[i] += n,
                     None => {
-                        list.push(found);
+                        list.push(FileSeries {
+                            table: table.clone(),
+                            id,
+                            samples: Vec::new(),
+                        });
                         rows.push(n);
                     }
                 }

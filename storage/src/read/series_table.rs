@@ -62,6 +62,12 @@ pub(super) struct Run {
     max: u32,
 }
 
+/// `t` as a [`Run`] time offset from `base`: 0 before it, [`u32::MAX`] past the `u32` range
+/// (a run's span is widened, never narrowed; a range's end stays past every run it covers).
+fn offset(base: TimestampMs, t: TimestampMs) -> u32 {
+    u32::try_from(t.saturating_sub(base).max(0)).unwrap_or(u32::MAX)
+}
+
 impl Run {
     pub fn rows(&self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
@@ -161,8 +167,7 @@ impl SeriesTable {
         if range.end < self.base || range.start > range.end {
             return Vec::new();
         }
-        let offset = |t: TimestampMs| u32::try_from(t.saturating_sub(self.base).max(0)).unwrap_or(u32::MAX);
-        let (lo, hi) = (offset(range.start), offset(range.end));
+        let (lo, hi) = (offset(self.base, range.start), offset(self.base, range.end));
         let overlaps = |r: &Run| r.min <= hi && r.max >= lo;
         if self.aligned {
             return accepted
@@ -520,8 +525,6 @@ impl<'k> TableBuilder<'k> {
 
     pub fn finish(self) -> SeriesTable {
         let base = self.runs.iter().map(|r| r.min_ts).min().unwrap_or_default();
-        // Widened where an offset does not fit (see `Run`).
-        let offset = |t: TimestampMs| u32::try_from(t - base).unwrap_or(u32::MAX);
         let runs: Vec<Run> = self
             .runs
             .iter()
@@ -529,8 +532,8 @@ impl<'k> TableBuilder<'k> {
                 start: r.start as u32,
                 end: r.end as u32,
                 series: r.series,
-                min: offset(r.min_ts),
-                max: offset(r.max_ts),
+                min: offset(base, r.min_ts),
+                max: offset(base, r.max_ts),
             })
             .collect();
         let unsorted: Vec<u32> = (0..self.unsorted.len() as u32)
