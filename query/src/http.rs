@@ -3,6 +3,7 @@
 
 mod error;
 mod loki_api;
+mod params;
 mod prom_api;
 mod render;
 

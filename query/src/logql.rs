@@ -33,6 +33,7 @@ mod eval;
 mod parser;
 mod pipeline;
 mod template;
+pub(crate) mod units;
 
 #[cfg(test)]
 pub(crate) mod mem;
@@ -332,11 +333,6 @@ impl LogqlEngine {
             Err(_) => Err(Error::Timeout("query execution")),
         }
     }
-}
-
-/// A Go or Prometheus duration (`1h30m`, `250ms`, `5d`) in nanoseconds.
-pub fn parse_duration(text: &str) -> Option<i64> {
-    pipeline::parse_go_duration(text)
 }
 
 fn collect_selectors(e: &MetricExpr, out: &mut Vec<Vec<Matcher>>) {

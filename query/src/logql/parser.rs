@@ -7,7 +7,7 @@
 use tributary_storage::types::{MatchOp, Matcher};
 
 use super::ast::*;
-use super::pipeline::{parse_bytes, parse_go_duration};
+use super::units::{parse_bytes, parse_go_duration};
 use crate::error::{Error, Result};
 
 /// Parses a whole LogQL query and checks what Loki checks after parsing.
