@@ -62,6 +62,7 @@ pub mod logql;
 pub mod metrics;
 pub mod promql;
 pub mod source;
+mod statistics;
 
 #[cfg(test)]
 mod test_source;

@@ -15,7 +15,6 @@ mod functions;
 mod parts;
 mod plan;
 mod position;
-mod statistics;
 mod value;
 
 #[cfg(test)]

@@ -10,9 +10,9 @@ use tributary_storage::types::{Label, Labels, METRIC_NAME, SeriesId};
 
 use super::eval::Guard;
 use super::plan::Node;
-use super::statistics::{kahan_sum_inc, quantile};
 use super::value::{Point, SeriesBuilder, StepCursor, StepSeries, Steps, format_plain, keep_labels, without_labels};
 use crate::error::{Error, Result};
+use crate::statistics::{kahan_sum_inc, quantile};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AggOp {

@@ -3,7 +3,7 @@
 //! Transcendental functions come from the platform's libm, which may differ from Go's `math`
 //! in the last bit.
 
-use crate::promql::statistics::{go_log2, go_log10, go_max, go_min};
+use crate::statistics::{go_log2, go_log10, go_max, go_min};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum MathFn {
