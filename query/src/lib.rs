@@ -68,6 +68,6 @@ mod statistics;
 mod test_source;
 
 pub use config::QueryConfig;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, Result};
 pub use promql::{Annotations, Engine, QueryResult, Value, VectorSample};
 pub use source::MergedSource;

@@ -94,11 +94,11 @@ fn to_labels(map: BTreeMap<String, String>) -> Labels {
 /// `chunk` records per read when the pipeline may drop lines.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LogWindow {
-    pub start: i64,
-    pub end: i64,
-    pub limit: usize,
-    pub direction: Direction,
-    pub chunk: usize,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) limit: usize,
+    pub(crate) direction: Direction,
+    pub(crate) chunk: usize,
 }
 
 /// Reads the lines of `log` in `[start, end)`, newest or oldest first, at most `limit` of them
@@ -194,8 +194,8 @@ pub(crate) async fn select_streams(
 /// One sample of a step's vector.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Point {
-    pub labels: Labels,
-    pub value: f64,
+    pub(crate) labels: Labels,
+    pub(crate) value: f64,
 }
 
 /// A metric expression's value: a scalar (the same at every step) or one vector per step.
@@ -206,11 +206,11 @@ pub(crate) enum Val {
 }
 
 pub(crate) struct MetricCtx<'a> {
-    pub source: &'a Arc<dyn LogSource>,
+    pub(crate) source: &'a Arc<dyn LogSource>,
     /// Evaluation times, ns, ascending.
-    pub steps: &'a [i64],
-    pub max_records: usize,
-    pub stats: &'a mut QueryStats,
+    pub(crate) steps: &'a [i64],
+    pub(crate) max_records: usize,
+    pub(crate) stats: &'a mut QueryStats,
 }
 
 pub(crate) async fn eval_metric(ctx: &mut MetricCtx<'_>, expr: &MetricExpr) -> Result<Val> {

@@ -15,7 +15,7 @@ use lexer::{Tok, lex, positioned};
 use metric::validate;
 
 /// Parses a whole LogQL query and checks what Loki checks after parsing.
-pub fn parse(input: &str) -> Result<Expr> {
+pub(crate) fn parse(input: &str) -> Result<Expr> {
     let toks = lex(input)?;
     let mut p = Parser {
         toks,
@@ -35,7 +35,7 @@ pub fn parse(input: &str) -> Result<Expr> {
 }
 
 /// Parses a stream selector alone (`/series?match[]=`, `/labels?query=`): `{a="b", ...}`.
-pub fn parse_selector(input: &str) -> Result<Vec<Matcher>> {
+pub(crate) fn parse_selector(input: &str) -> Result<Vec<Matcher>> {
     let toks = lex(input)?;
     let mut p = Parser {
         toks,

@@ -30,9 +30,9 @@ pub(crate) const SAMPLE_ERR: &str = "SampleExtractionErr";
 /// A record on its way through a pipeline.
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
-    pub timestamp: i64,
-    pub line: String,
-    pub labels: BTreeMap<String, String>,
+    pub(crate) timestamp: i64,
+    pub(crate) line: String,
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
 impl Entry {

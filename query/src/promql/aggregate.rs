@@ -41,8 +41,8 @@ pub(crate) enum AggregateParam {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Grouping {
-    pub without: bool,
-    pub labels: Vec<String>,
+    pub(crate) without: bool,
+    pub(crate) labels: Vec<String>,
 }
 
 impl Grouping {
@@ -69,12 +69,12 @@ impl Grouping {
 
 #[derive(Debug)]
 pub(crate) struct AggregateNode {
-    pub op: AggOp,
-    pub expr: Node,
-    pub param: AggregateParam,
-    pub grouping: Grouping,
+    pub(crate) op: AggOp,
+    pub(crate) expr: Node,
+    pub(crate) param: AggregateParam,
+    pub(crate) grouping: Grouping,
     /// Where the parameter starts in the query text (`line:col`), for annotations.
-    pub param_position: String,
+    pub(crate) param_position: String,
 }
 
 /// `param` is the scalar parameter per step; like Prometheus, only its first step's value is used.
