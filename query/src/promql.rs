@@ -285,48 +285,6 @@ impl Engine {
     }
 }
 
-/// Entry points of the engine tests: the value without annotations, with or without a timeout.
-#[cfg(test)]
-impl Engine {
-    /// Evaluates `query` at one instant (milliseconds since the epoch).
-    pub(crate) async fn instant(&self, query: &str, time_ms: TimestampMs) -> Result<Value> {
-        self.instant_with_timeout(query, time_ms, None).await
-    }
-
-    /// Like [`Engine::instant`], with a per-request timeout that can only shorten the configured one.
-    pub(crate) async fn instant_with_timeout(
-        &self,
-        query: &str,
-        time_ms: TimestampMs,
-        timeout: Option<Duration>,
-    ) -> Result<Value> {
-        Ok(self.instant_query(query, time_ms, timeout).await?.value)
-    }
-
-    /// Evaluates `query` at `start, start + step, ... <= end` (milliseconds).
-    pub(crate) async fn range(
-        &self,
-        query: &str,
-        start_ms: TimestampMs,
-        end_ms: TimestampMs,
-        step_ms: i64,
-    ) -> Result<Value> {
-        self.range_with_timeout(query, start_ms, end_ms, step_ms, None).await
-    }
-
-    /// Like [`Engine::range`], with a per-request timeout that can only shorten the configured one.
-    pub(crate) async fn range_with_timeout(
-        &self,
-        query: &str,
-        start_ms: TimestampMs,
-        end_ms: TimestampMs,
-        step_ms: i64,
-        timeout: Option<Duration>,
-    ) -> Result<Value> {
-        Ok(self.range_query(query, start_ms, end_ms, step_ms, timeout).await?.value)
-    }
-}
-
 /// Runs `f` on a blocking thread (evaluation is CPU-bound).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
@@ -482,5 +440,47 @@ fn into_value(data: Data, steps: &Steps) -> Value {
             Value::Matrix(series)
         }
         Data::Matrix(m) => Value::Matrix(m),
+    }
+}
+
+/// Entry points of the engine tests: the value without annotations, with or without a timeout.
+#[cfg(test)]
+impl Engine {
+    /// Evaluates `query` at one instant (milliseconds since the epoch).
+    pub(crate) async fn instant(&self, query: &str, time_ms: TimestampMs) -> Result<Value> {
+        self.instant_with_timeout(query, time_ms, None).await
+    }
+
+    /// Like [`Engine::instant`], with a per-request timeout that can only shorten the configured one.
+    pub(crate) async fn instant_with_timeout(
+        &self,
+        query: &str,
+        time_ms: TimestampMs,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
+        Ok(self.instant_query(query, time_ms, timeout).await?.value)
+    }
+
+    /// Evaluates `query` at `start, start + step, ... <= end` (milliseconds).
+    pub(crate) async fn range(
+        &self,
+        query: &str,
+        start_ms: TimestampMs,
+        end_ms: TimestampMs,
+        step_ms: i64,
+    ) -> Result<Value> {
+        self.range_with_timeout(query, start_ms, end_ms, step_ms, None).await
+    }
+
+    /// Like [`Engine::range`], with a per-request timeout that can only shorten the configured one.
+    pub(crate) async fn range_with_timeout(
+        &self,
+        query: &str,
+        start_ms: TimestampMs,
+        end_ms: TimestampMs,
+        step_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
+        Ok(self.range_query(query, start_ms, end_ms, step_ms, timeout).await?.value)
     }
 }

@@ -2,9 +2,8 @@
 //! Grafana's Loki data source parses and Loki's error format: a plain-text body (`parse error at
 //! line 1, col 5: ...`) with 400 for bad queries and parameters.
 //!
-//! Parameters come from the URL query and, for POST, a form body (form values first, as Go's
-//! `r.FormValue`). Timestamps are what Loki accepts: RFC 3339, unix seconds (with a fraction, or
-//! ten digits at most) or unix nanoseconds.
+//! Parameters are read through [`Params`]'s `loki_*` accessors (Loki's time, duration, limit
+//! and direction rules); errors answer through [`LokiError`].
 
 use std::fmt::Write;
 use std::sync::Arc;
