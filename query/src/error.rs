@@ -1,4 +1,5 @@
-//! The query crate's one error type, and how it maps onto Prometheus's `errorType`.
+//! The query crate's one error type, and the `ErrorKind` (Prometheus's `errorType`) each
+//! error is; `http::error` turns kinds into each API's status codes.
 
 /// What can go wrong answering a query. Messages follow Prometheus's wording where clients
 /// (Grafana, promtool, alerting rules) might match on them.
@@ -6,24 +7,37 @@
 pub enum Error {
     /// The PromQL text does not parse or does not type-check.
     #[error("parse error: {message}")]
-    Parse { message: String },
+    Parse {
+        /// The parser's message, with its position when it has one.
+        message: String,
+    },
     /// A request parameter is malformed (HTTP layer and engine entry points).
     #[error("invalid parameter {param:?}: {reason}")]
-    InvalidParameter { param: String, reason: String },
+    InvalidParameter {
+        /// The parameter's name as the client sent it (`start`, `match[]`...).
+        param: String,
+        /// Why its value was refused, in the upstream API's words.
+        reason: String,
+    },
     /// The request is well-formed but asks for something PromQL forbids (e.g. a zero step).
     #[error("{0}")]
     BadData(String),
     /// Valid PromQL that this engine does not evaluate yet; never answered with a guess.
     #[error("{feature} is not supported by this engine yet")]
-    Unsupported { feature: String },
+    Unsupported {
+        /// The function, modifier or syntax, as a user would search for it.
+        feature: String,
+    },
     /// Evaluation failed the way Prometheus fails (duplicate label sets, many-to-many matches...).
     #[error("{0}")]
     Execution(String),
     /// The query would hold more samples than `QueryConfig::max_samples`.
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
+    /// The query ran past its timeout; names the stage it was in.
     #[error("query timed out in {0}")]
     Timeout(&'static str),
+    /// The client went away first; names the stage the query was in.
     #[error("query was canceled in {0}")]
     Canceled(&'static str),
     /// A source failed to read.
@@ -32,6 +46,7 @@ pub enum Error {
     /// A dependency is temporarily unable to answer.
     #[error("{0}")]
     Unavailable(String),
+    /// What the request names does not exist.
     #[error("{0}")]
     NotFound(String),
     /// A bug: an invariant the planner should have guaranteed did not hold.
@@ -39,11 +54,12 @@ pub enum Error {
     Internal(String),
 }
 
+/// The query crate's result, [`Error`] by default.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Prometheus's `errorType` vocabulary, which clients switch on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     BadData,
     Execution,
     Timeout,
@@ -55,7 +71,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The `errorType` string of the Prometheus HTTP API.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ErrorKind::BadData => "bad_data",
             ErrorKind::Execution => "execution",
@@ -69,7 +85,7 @@ impl ErrorKind {
 }
 
 impl Error {
-    pub fn kind(&self) -> ErrorKind {
+    pub(crate) fn kind(&self) -> ErrorKind {
         match self {
             Error::Parse { .. } | Error::InvalidParameter { .. } | Error::BadData(_) => ErrorKind::BadData,
             Error::Unsupported { .. } | Error::Execution(_) | Error::TooManySamples => ErrorKind::Execution,

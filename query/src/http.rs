@@ -1,8 +1,12 @@
-//! The Prometheus HTTP query API (`/api/v1/...`) over an [`Engine`], with Prometheus's exact JSON
-//! shapes so Grafana and other Prometheus clients work unchanged.
+//! The query HTTP APIs: Prometheus's (`/api/v1/...`, [`router`]) over an [`Engine`] and Loki's
+//! (`/loki/api/v1/...`, [`loki_router`]) over a `LogqlEngine`, with each upstream's exact JSON
+//! shapes, error bodies and status codes so Grafana and other clients work unchanged.
+//!
+//! Both read their parameters through `params` and answer errors through `error`.
 
 mod error;
 mod loki_api;
+mod params;
 mod prom_api;
 mod render;
 

@@ -9,6 +9,36 @@
 //! (no `ingest` dependency) or how it is stored (no Parquet or object-store code): the binary
 //! hands in the head and the Parquet reader as `Source`s.
 //!
+//! # Rooms
+//!
+//! - `config`: [`QueryConfig`] (and the LogQL engine's [`logql::LogqlConfig`]), one serde tree.
+//! - `error`: the crate's one [`Error`], each of which is one kind (Prometheus's `errorType`).
+//! - `source`, `log_source`: one `Source`/`LogSource` over the head and Parquet.
+//! - `statistics`: the numeric kernels both engines share (`quantile`, Kahan sums, Go's `math`).
+//! - `metrics`: the engine's own counters.
+//! - `promql`: the PromQL engine: `plan` (syntax tree to selectors and steps), `eval`,
+//!   `aggregate`, `binary`, `functions/` (one file per family), `parts` (aggregating a large
+//!   selector a part at a time), `value`, `annotations`, `position`.
+//! - `logql`: the LogQL engine: `ast`, `parser` (with `lexer` and `metric` expressions),
+//!   `pipeline` (with Loki's line `parsers`), `template`, `units`, `eval`.
+//! - `http`: the two APIs. `prom_api` and `loki_api` (with `tail`) hold the handlers, `params`
+//!   reads every request parameter for both (each API's time, duration and limit formats),
+//!   `error` maps every error kind to each API's status once and renders each API's error body,
+//!   `render` writes the JSON.
+//!
+//! # Adding an API endpoint
+//!
+//! 1. Write the handler beside its siblings in `http/prom_api.rs` or `http/loki_api.rs`: read
+//!    parameters only through `http::params::Params` (a format neither API reads yet goes into
+//!    `http/params.rs`, with a test in `http/params/tests.rs`), call one engine method, render
+//!    with `http/render.rs`, and return errors with `?` (`PromError`/`LokiError`).
+//! 2. Add one `.route(...)` line: [`http::router`] in `http.rs`, or [`http::loki_router`] in
+//!    `http/loki_api.rs`.
+//! 3. Never choose a status in a handler: a new failure is an [`Error`] variant with its kind in
+//!    `Error::kind` (`error.rs`), and the status comes from the table in `http/error.rs`.
+//! 4. Test it through the router (`http/tests.rs` or `http/loki_api/tests.rs`); an error
+//!    Prometheus also answers goes into `BAD_REQUESTS` of `tests/e2e/promql_conformance.rs`.
+//!
 //! # PromQL
 //!
 //! Prometheus 3 semantics: left-open lookback `(t - 5m, t]` and range windows `(t - range, t]`,
@@ -62,11 +92,12 @@ pub mod logql;
 pub mod metrics;
 pub mod promql;
 pub mod source;
+mod statistics;
 
 #[cfg(test)]
 mod test_source;
 
 pub use config::QueryConfig;
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, Result};
 pub use promql::{Annotations, Engine, QueryResult, Value, VectorSample};
 pub use source::MergedSource;

@@ -1,4 +1,4 @@
-//! The LogQL engine: parses LogQL ([`parse`]), runs log queries into streams and metric queries
+//! The LogQL engine: parses LogQL (`parse`), runs log queries into streams and metric queries
 //! into vectors/matrices, and answers the Loki listing endpoints, all over one
 //! [`LogSource`] (the binary hands in the merge of the head and the Parquet logs table).
 //!
@@ -28,11 +28,12 @@
 //! Not supported: `label_replace`, `group_left`/`group_right`, `ip()` filters, `rate_counter`,
 //! `sort`, `| logfmt --strict`, subqueries, and template actions (`if`, `range`, `printf`).
 
-pub mod ast;
+pub(crate) mod ast;
 mod eval;
 mod parser;
 mod pipeline;
 mod template;
+pub(crate) mod units;
 
 #[cfg(test)]
 pub(crate) mod mem;
@@ -50,10 +51,10 @@ use tributary_storage::types::{Labels, Matcher, Sample, Series};
 use crate::error::{Error, Result};
 use crate::promql::VectorSample;
 use ast::{Expr, MetricExpr};
-pub use parser::{parse, parse_selector};
+pub(crate) use parser::{parse, parse_selector};
 
 /// Loki's cap on points per series of a range query.
-pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+pub(crate) const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
 /// Settings of [`LogqlEngine`]; every field has Loki's default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -84,24 +85,24 @@ impl Default for LogqlConfig {
 
 /// One line of a stream.
 #[derive(Clone, Debug, PartialEq)]
-pub struct LogEntry {
+pub(crate) struct LogEntry {
     /// Nanoseconds since the epoch.
-    pub timestamp: i64,
-    pub line: String,
+    pub(crate) timestamp: i64,
+    pub(crate) line: String,
 }
 
 /// Lines sharing one label set (stream labels plus structured metadata and extracted labels).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Stream {
-    pub labels: Labels,
+pub(crate) struct Stream {
+    pub(crate) labels: Labels,
     /// In the query's direction.
-    pub entries: Vec<LogEntry>,
+    pub(crate) entries: Vec<LogEntry>,
 }
 
 /// A LogQL answer. Matrix and vector timestamps are milliseconds, as in the Prometheus encoding
 /// Loki uses for them.
 #[derive(Clone, Debug, PartialEq)]
-pub enum LogqlValue {
+pub(crate) enum LogqlValue {
     Streams(Vec<Stream>),
     Matrix(Vec<Series>),
     Vector(Vec<VectorSample>),
@@ -109,7 +110,7 @@ pub enum LogqlValue {
 }
 
 impl LogqlValue {
-    pub fn result_type(&self) -> &'static str {
+    pub(crate) fn result_type(&self) -> &'static str {
         match self {
             LogqlValue::Streams(_) => "streams",
             LogqlValue::Matrix(_) => "matrix",
@@ -121,40 +122,40 @@ impl LogqlValue {
 
 /// What a query read and returned (Loki's `stats.summary`).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct QueryStats {
-    pub lines_processed: u64,
-    pub bytes_processed: u64,
-    pub entries_returned: u64,
-    pub exec_time: Duration,
+pub(crate) struct QueryStats {
+    pub(crate) lines_processed: u64,
+    pub(crate) bytes_processed: u64,
+    pub(crate) entries_returned: u64,
+    pub(crate) exec_time: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct LogqlResult {
-    pub value: LogqlValue,
-    pub stats: QueryStats,
+pub(crate) struct LogqlResult {
+    pub(crate) value: LogqlValue,
+    pub(crate) stats: QueryStats,
 }
 
 /// A range query (`/loki/api/v1/query_range`); times in nanoseconds.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RangeQuery {
-    pub query: String,
-    pub start: i64,
-    pub end: i64,
+pub(crate) struct RangeQuery {
+    pub(crate) query: String,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
     /// Metric queries only; must be positive.
-    pub step: i64,
+    pub(crate) step: i64,
     /// Log queries only: the most lines returned.
-    pub limit: usize,
-    pub direction: Direction,
+    pub(crate) limit: usize,
+    pub(crate) direction: Direction,
 }
 
 /// `/loki/api/v1/index/stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct IndexStats {
-    pub streams: u64,
+pub(crate) struct IndexStats {
+    pub(crate) streams: u64,
     /// The source exposes no chunks; each stream counts as one.
-    pub chunks: u64,
-    pub entries: u64,
-    pub bytes: u64,
+    pub(crate) chunks: u64,
+    pub(crate) entries: u64,
+    pub(crate) bytes: u64,
 }
 
 /// Evaluates LogQL against a [`LogSource`].
@@ -165,16 +166,13 @@ pub struct LogqlEngine {
 }
 
 impl LogqlEngine {
+    /// An engine reading `source` (the binary hands in the head and Parquet merged).
     pub fn new(source: Arc<dyn LogSource>, cfg: LogqlConfig) -> Self {
         Self { source, cfg }
     }
 
-    pub fn config(&self) -> &LogqlConfig {
-        &self.cfg
-    }
-
     /// A log query over `[start, end)`, or a metric query at `start, start + step, ... <= end`.
-    pub async fn query_range(&self, q: &RangeQuery) -> Result<LogqlResult> {
+    pub(crate) async fn query_range(&self, q: &RangeQuery) -> Result<LogqlResult> {
         if q.end < q.start {
             return Err(Error::BadData("end timestamp must not be before start time".into()));
         }
@@ -215,7 +213,7 @@ impl LogqlEngine {
     }
 
     /// A metric query at one instant (ns). Loki refuses log queries here.
-    pub async fn query_instant(&self, query: &str, time: i64) -> Result<LogqlResult> {
+    pub(crate) async fn query_instant(&self, query: &str, time: i64) -> Result<LogqlResult> {
         let began = Instant::now();
         let mut stats = QueryStats::default();
         let value = match parse(query)? {
@@ -254,19 +252,25 @@ impl LogqlEngine {
     }
 
     /// Sorted stream label names with records in `[start, end)`, of streams matching `selector`.
-    pub async fn labels(&self, start: i64, end: i64, selector: Option<&str>) -> Result<Vec<String>> {
+    pub(crate) async fn labels(&self, start: i64, end: i64, selector: Option<&str>) -> Result<Vec<String>> {
         let req = listing(selector_matchers(selector)?, start, end);
         self.timed(self.source.log_label_names(&req)).await
     }
 
     /// Sorted values of stream label `name`.
-    pub async fn label_values(&self, name: &str, start: i64, end: i64, selector: Option<&str>) -> Result<Vec<String>> {
+    pub(crate) async fn label_values(
+        &self,
+        name: &str,
+        start: i64,
+        end: i64,
+        selector: Option<&str>,
+    ) -> Result<Vec<String>> {
         let req = listing(selector_matchers(selector)?, start, end);
         self.timed(self.source.log_label_values(name, &req)).await
     }
 
     /// Stream label sets matching any of `selectors` (all streams when there is none).
-    pub async fn series(&self, selectors: &[String], start: i64, end: i64) -> Result<Vec<Labels>> {
+    pub(crate) async fn series(&self, selectors: &[String], start: i64, end: i64) -> Result<Vec<Labels>> {
         let mut all = BTreeSet::new();
         if selectors.is_empty() {
             all.extend(
@@ -283,7 +287,7 @@ impl LogqlEngine {
 
     /// Streams, entries and bytes of the streams matching the query's selectors in `[start, end)`
     /// (a bare selector, a log query, or every selector of a metric query; pipelines ignored).
-    pub async fn stats(&self, query: &str, start: i64, end: i64) -> Result<IndexStats> {
+    pub(crate) async fn stats(&self, query: &str, start: i64, end: i64) -> Result<IndexStats> {
         let mut selectors: Vec<Vec<Matcher>> = Vec::new();
         match parse(query) {
             Ok(Expr::Log(l)) => selectors.push(l.matchers),
@@ -332,11 +336,6 @@ impl LogqlEngine {
             Err(_) => Err(Error::Timeout("query execution")),
         }
     }
-}
-
-/// A Go or Prometheus duration (`1h30m`, `250ms`, `5d`) in nanoseconds.
-pub fn parse_duration(text: &str) -> Option<i64> {
-    pipeline::parse_go_duration(text)
 }
 
 fn collect_selectors(e: &MetricExpr, out: &mut Vec<Vec<Matcher>>) {

@@ -7,12 +7,13 @@ use prometheus_client::registry::Registry;
 #[derive(Debug, Default, Clone)]
 pub struct QueryMetrics {
     /// Aggregations evaluated a part at a time (`query.part_samples`).
-    pub part_aggregations: Counter,
+    pub(crate) part_aggregations: Counter,
     /// Parts read for them.
-    pub parts: Counter,
+    pub(crate) parts: Counter,
 }
 
 impl QueryMetrics {
+    /// Registers the counters (as `tributary_query_*`) with the server's registry.
     pub fn register(&self, r: &mut Registry) {
         r.register(
             "tributary_query_part_aggregations",

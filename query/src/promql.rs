@@ -15,7 +15,6 @@ mod functions;
 mod parts;
 mod plan;
 mod position;
-mod statistics;
 mod value;
 
 #[cfg(test)]
@@ -36,17 +35,20 @@ use crate::metrics::QueryMetrics;
 pub use annotations::Annotations;
 use eval::Guard;
 use plan::{PlanContext, Selector};
+pub(crate) use value::format_value;
 use value::{Data, Steps};
-pub use value::{Value, VectorSample, format_value};
+pub use value::{Value, VectorSample};
 
 /// Prometheus's cap on the points a range query may return per series (enforced by the HTTP
 /// API; the engine itself only refuses more steps than `max_samples`).
-pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+pub(crate) const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
 /// A query's answer and what Prometheus would say beside it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueryResult {
+    /// The answer.
     pub value: Value,
+    /// Warnings and infos about it.
     pub annotations: Annotations,
 }
 
@@ -59,6 +61,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine reading `source` (the binary hands in the head and Parquet merged).
     pub fn new(source: Arc<dyn Source>, cfg: QueryConfig) -> Self {
         Self {
             source,
@@ -72,55 +75,19 @@ impl Engine {
         &self.metrics
     }
 
-    pub fn config(&self) -> &QueryConfig {
-        &self.cfg
-    }
-
     /// The source queries read (the HTTP API reads exemplars and metadata from it directly).
-    pub fn source(&self) -> &Arc<dyn Source> {
+    pub(crate) fn source(&self) -> &Arc<dyn Source> {
         &self.source
     }
 
-    /// Evaluates `query` at one instant (milliseconds since the epoch).
-    pub async fn instant(&self, query: &str, time_ms: TimestampMs) -> Result<Value> {
-        self.instant_with_timeout(query, time_ms, None).await
-    }
-
-    /// Like [`Engine::instant`], with a per-request timeout that can only shorten the configured one.
-    pub async fn instant_with_timeout(
-        &self,
-        query: &str,
-        time_ms: TimestampMs,
-        timeout: Option<Duration>,
-    ) -> Result<Value> {
-        Ok(self.instant_query(query, time_ms, timeout).await?.value)
-    }
-
     /// Evaluates `query` at one instant, with its annotations (what the HTTP API serves).
-    pub async fn instant_query(
+    pub(crate) async fn instant_query(
         &self,
         query: &str,
         time_ms: TimestampMs,
         timeout: Option<Duration>,
     ) -> Result<QueryResult> {
         self.run(query, Steps::instant(time_ms), timeout).await
-    }
-
-    /// Evaluates `query` at `start, start + step, ... <= end` (milliseconds).
-    pub async fn range(&self, query: &str, start_ms: TimestampMs, end_ms: TimestampMs, step_ms: i64) -> Result<Value> {
-        self.range_with_timeout(query, start_ms, end_ms, step_ms, None).await
-    }
-
-    /// Like [`Engine::range`], with a per-request timeout that can only shorten the configured one.
-    pub async fn range_with_timeout(
-        &self,
-        query: &str,
-        start_ms: TimestampMs,
-        end_ms: TimestampMs,
-        step_ms: i64,
-        timeout: Option<Duration>,
-    ) -> Result<Value> {
-        Ok(self.range_query(query, start_ms, end_ms, step_ms, timeout).await?.value)
     }
 
     /// Evaluates `query` at `start, start + step, ... <= end`, with its annotations.
@@ -335,7 +302,7 @@ pub fn parse_series_selector(text: &str) -> Result<Vec<Vec<Matcher>>> {
 }
 
 /// A vector selector's matchers, its metric name included, one list per `or` alternative.
-pub fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
+pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>> {
     let mut base = vs
         .matchers
         .matchers
@@ -473,5 +440,47 @@ fn into_value(data: Data, steps: &Steps) -> Value {
             Value::Matrix(series)
         }
         Data::Matrix(m) => Value::Matrix(m),
+    }
+}
+
+/// Entry points of the engine tests: the value without annotations, with or without a timeout.
+#[cfg(test)]
+impl Engine {
+    /// Evaluates `query` at one instant (milliseconds since the epoch).
+    pub(crate) async fn instant(&self, query: &str, time_ms: TimestampMs) -> Result<Value> {
+        self.instant_with_timeout(query, time_ms, None).await
+    }
+
+    /// Like [`Engine::instant`], with a per-request timeout that can only shorten the configured one.
+    pub(crate) async fn instant_with_timeout(
+        &self,
+        query: &str,
+        time_ms: TimestampMs,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
+        Ok(self.instant_query(query, time_ms, timeout).await?.value)
+    }
+
+    /// Evaluates `query` at `start, start + step, ... <= end` (milliseconds).
+    pub(crate) async fn range(
+        &self,
+        query: &str,
+        start_ms: TimestampMs,
+        end_ms: TimestampMs,
+        step_ms: i64,
+    ) -> Result<Value> {
+        self.range_with_timeout(query, start_ms, end_ms, step_ms, None).await
+    }
+
+    /// Like [`Engine::range`], with a per-request timeout that can only shorten the configured one.
+    pub(crate) async fn range_with_timeout(
+        &self,
+        query: &str,
+        start_ms: TimestampMs,
+        end_ms: TimestampMs,
+        step_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
+        Ok(self.range_query(query, start_ms, end_ms, step_ms, timeout).await?.value)
     }
 }

@@ -25,6 +25,7 @@ pub struct MergedSource {
 }
 
 impl MergedSource {
+    /// Merges `sources`, given in priority order (see the type's docs).
     pub fn new(sources: Vec<Arc<dyn Source>>) -> Self {
         Self { sources }
     }

@@ -5,25 +5,25 @@ use std::fmt::{self, Write};
 use tributary_storage::types::{MatchOp, Matcher};
 
 /// Nanoseconds, like log timestamps.
-pub type DurationNs = i64;
+pub(crate) type DurationNs = i64;
 
 /// A whole query: a log query (streams of lines) or a metric query (samples).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Expr {
+pub(crate) enum Expr {
     Log(LogExpr),
     Metric(MetricExpr),
 }
 
 /// `{selector} | stage | stage ...`
 #[derive(Clone, Debug, PartialEq)]
-pub struct LogExpr {
-    pub matchers: Vec<Matcher>,
-    pub stages: Vec<Stage>,
+pub(crate) struct LogExpr {
+    pub(crate) matchers: Vec<Matcher>,
+    pub(crate) stages: Vec<Stage>,
 }
 
 /// One `|` stage of a log pipeline.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Stage {
+pub(crate) enum Stage {
     LineFilter(LineFilter),
     Json(Vec<Extraction>),
     Logfmt(Vec<Extraction>),
@@ -43,21 +43,21 @@ pub enum Stage {
 
 /// `label="path"` of `| json` / `| logfmt` (`path` is the label name itself when written bare).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Extraction {
-    pub label: String,
-    pub path: String,
+pub(crate) struct Extraction {
+    pub(crate) label: String,
+    pub(crate) path: String,
 }
 
 /// `|= "a" or "b"`: the line passes when it passes any alternative (for `!=` / `!~` / `!>`: when
 /// it contains none).
 #[derive(Clone, Debug, PartialEq)]
-pub struct LineFilter {
-    pub op: LineOp,
-    pub values: Vec<String>,
+pub(crate) struct LineFilter {
+    pub(crate) op: LineOp,
+    pub(crate) values: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineOp {
+pub(crate) enum LineOp {
     Contains,
     NotContains,
     Regex,
@@ -67,7 +67,7 @@ pub enum LineOp {
 }
 
 impl LineOp {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             LineOp::Contains => "|=",
             LineOp::NotContains => "!=",
@@ -78,14 +78,14 @@ impl LineOp {
         }
     }
 
-    pub fn is_negative(self) -> bool {
+    pub(crate) fn is_negative(self) -> bool {
         matches!(self, LineOp::NotContains | LineOp::NotRegex | LineOp::NotPattern)
     }
 }
 
 /// A label filter: string matchers, or numeric / duration / bytes comparisons, combined.
 #[derive(Clone, Debug, PartialEq)]
-pub enum LabelFilter {
+pub(crate) enum LabelFilter {
     And(Box<LabelFilter>, Box<LabelFilter>),
     Or(Box<LabelFilter>, Box<LabelFilter>),
     /// `(...)`, kept so the printer writes the grouping back.
@@ -103,7 +103,7 @@ pub enum LabelFilter {
 
 /// How a label value is read for a comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CmpKind {
+pub(crate) enum CmpKind {
     Number,
     /// Go durations, compared in seconds.
     Duration,
@@ -112,7 +112,7 @@ pub enum CmpKind {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CmpOp {
+pub(crate) enum CmpOp {
     Eq,
     Ne,
     Gt,
@@ -122,7 +122,7 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CmpOp::Eq => "==",
             CmpOp::Ne => "!=",
@@ -133,7 +133,7 @@ impl CmpOp {
         }
     }
 
-    pub fn apply(self, a: f64, b: f64) -> bool {
+    pub(crate) fn apply(self, a: f64, b: f64) -> bool {
         match self {
             CmpOp::Eq => a == b,
             CmpOp::Ne => a != b,
@@ -147,7 +147,7 @@ impl CmpOp {
 
 /// One assignment of `| label_format`.
 #[derive(Clone, Debug, PartialEq)]
-pub enum LabelFormat {
+pub(crate) enum LabelFormat {
     /// `dst=src`: `dst` takes `src`'s value and `src` goes away.
     Rename { dst: String, src: String },
     /// `dst="{{...}}"`.
@@ -156,23 +156,14 @@ pub enum LabelFormat {
 
 /// A `| drop` / `| keep` item: a bare name, or `name="value"` (only when the value matches).
 #[derive(Clone, Debug, PartialEq)]
-pub enum LabelSelect {
+pub(crate) enum LabelSelect {
     Name(String),
     Matcher(Matcher),
 }
 
-impl LabelSelect {
-    pub fn name(&self) -> &str {
-        match self {
-            LabelSelect::Name(n) => n,
-            LabelSelect::Matcher(m) => &m.name,
-        }
-    }
-}
-
 /// A metric query.
 #[derive(Clone, Debug, PartialEq)]
-pub enum MetricExpr {
+pub(crate) enum MetricExpr {
     Range(RangeAgg),
     Vector(VectorAgg),
     Binary(Box<BinaryExpr>),
@@ -184,34 +175,34 @@ pub enum MetricExpr {
 
 /// `func(<log expr> [| unwrap ...] [range] [offset o])` with optional grouping.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RangeAgg {
-    pub func: RangeFn,
+pub(crate) struct RangeAgg {
+    pub(crate) func: RangeFn,
     /// φ of `quantile_over_time`.
-    pub param: Option<f64>,
-    pub log: LogExpr,
-    pub unwrap: Option<Unwrap>,
-    pub range: DurationNs,
-    pub offset: DurationNs,
-    pub grouping: Option<Grouping>,
+    pub(crate) param: Option<f64>,
+    pub(crate) log: LogExpr,
+    pub(crate) unwrap: Option<Unwrap>,
+    pub(crate) range: DurationNs,
+    pub(crate) offset: DurationNs,
+    pub(crate) grouping: Option<Grouping>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Unwrap {
-    pub label: String,
-    pub conversion: Conversion,
+pub(crate) struct Unwrap {
+    pub(crate) label: String,
+    pub(crate) conversion: Conversion,
     /// Label filters written after the unwrap (`| unwrap x | __error__=""`).
-    pub filters: Vec<LabelFilter>,
+    pub(crate) filters: Vec<LabelFilter>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Conversion {
+pub(crate) enum Conversion {
     Number,
     Duration,
     Bytes,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RangeFn {
+pub(crate) enum RangeFn {
     CountOverTime,
     Rate,
     BytesOverTime,
@@ -229,7 +220,7 @@ pub enum RangeFn {
 }
 
 impl RangeFn {
-    pub const ALL: [RangeFn; 14] = [
+    pub(crate) const ALL: [RangeFn; 14] = [
         RangeFn::CountOverTime,
         RangeFn::Rate,
         RangeFn::BytesOverTime,
@@ -246,7 +237,7 @@ impl RangeFn {
         RangeFn::AbsentOverTime,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RangeFn::CountOverTime => "count_over_time",
             RangeFn::Rate => "rate",
@@ -265,12 +256,12 @@ impl RangeFn {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.as_str() == name)
     }
 
     /// Functions that aggregate unwrapped values, and so need `| unwrap`.
-    pub fn needs_unwrap(self) -> bool {
+    pub(crate) fn needs_unwrap(self) -> bool {
         !matches!(
             self,
             RangeFn::CountOverTime
@@ -282,29 +273,29 @@ impl RangeFn {
     }
 
     /// Functions that count line bytes, which an unwrap would make meaningless.
-    pub fn forbids_unwrap(self) -> bool {
+    pub(crate) fn forbids_unwrap(self) -> bool {
         matches!(self, RangeFn::BytesOverTime | RangeFn::BytesRate)
     }
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Grouping {
-    pub without: bool,
-    pub labels: Vec<String>,
+pub(crate) struct Grouping {
+    pub(crate) without: bool,
+    pub(crate) labels: Vec<String>,
 }
 
 /// `op [by|without (...)] ([k,] expr)`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct VectorAgg {
-    pub op: AggOp,
+pub(crate) struct VectorAgg {
+    pub(crate) op: AggOp,
     /// k of topk/bottomk.
-    pub param: Option<f64>,
-    pub grouping: Option<Grouping>,
-    pub expr: Box<MetricExpr>,
+    pub(crate) param: Option<f64>,
+    pub(crate) grouping: Option<Grouping>,
+    pub(crate) expr: Box<MetricExpr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AggOp {
+pub(crate) enum AggOp {
     Sum,
     Avg,
     Min,
@@ -317,7 +308,7 @@ pub enum AggOp {
 }
 
 impl AggOp {
-    pub const ALL: [AggOp; 9] = [
+    pub(crate) const ALL: [AggOp; 9] = [
         AggOp::Sum,
         AggOp::Avg,
         AggOp::Min,
@@ -329,7 +320,7 @@ impl AggOp {
         AggOp::Bottomk,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AggOp::Sum => "sum",
             AggOp::Avg => "avg",
@@ -343,24 +334,24 @@ impl AggOp {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.as_str() == name)
     }
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct BinaryExpr {
-    pub op: BinOp,
+pub(crate) struct BinaryExpr {
+    pub(crate) op: BinOp,
     /// `bool` after a comparison: answer 0/1 instead of filtering.
-    pub return_bool: bool,
+    pub(crate) return_bool: bool,
     /// `on(...)` (true) / `ignoring(...)` (false).
-    pub matching: Option<(bool, Vec<String>)>,
-    pub lhs: MetricExpr,
-    pub rhs: MetricExpr,
+    pub(crate) matching: Option<(bool, Vec<String>)>,
+    pub(crate) lhs: MetricExpr,
+    pub(crate) rhs: MetricExpr,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BinOp {
+pub(crate) enum BinOp {
     Add,
     Sub,
     Mul,
@@ -379,7 +370,7 @@ pub enum BinOp {
 }
 
 impl BinOp {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             BinOp::Add => "+",
             BinOp::Sub => "-",
@@ -400,7 +391,7 @@ impl BinOp {
     }
 
     /// Binding strength, as in PromQL (higher binds tighter).
-    pub fn precedence(self) -> u8 {
+    pub(crate) fn precedence(self) -> u8 {
         match self {
             BinOp::Or => 1,
             BinOp::And | BinOp::Unless => 2,
@@ -411,14 +402,14 @@ impl BinOp {
         }
     }
 
-    pub fn is_comparison(self) -> bool {
+    pub(crate) fn is_comparison(self) -> bool {
         matches!(
             self,
             BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Ge | BinOp::Lt | BinOp::Le
         )
     }
 
-    pub fn is_set(self) -> bool {
+    pub(crate) fn is_set(self) -> bool {
         matches!(self, BinOp::And | BinOp::Or | BinOp::Unless)
     }
 }

@@ -17,6 +17,7 @@ use super::pipeline::{
 };
 use super::{LogEntry, QueryStats, Stream};
 use crate::error::{Error, Result};
+use crate::statistics::quantile;
 
 /// A log record's labels as the pipeline first sees them: the stream labels, then its structured
 /// metadata (the record's own attributes' top-level scalar values, `trace_id` and `span_id`), never
@@ -93,11 +94,11 @@ fn to_labels(map: BTreeMap<String, String>) -> Labels {
 /// `chunk` records per read when the pipeline may drop lines.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LogWindow {
-    pub start: i64,
-    pub end: i64,
-    pub limit: usize,
-    pub direction: Direction,
-    pub chunk: usize,
+    pub(crate) start: i64,
+    pub(crate) end: i64,
+    pub(crate) limit: usize,
+    pub(crate) direction: Direction,
+    pub(crate) chunk: usize,
 }
 
 /// Reads the lines of `log` in `[start, end)`, newest or oldest first, at most `limit` of them
@@ -193,8 +194,8 @@ pub(crate) async fn select_streams(
 /// One sample of a step's vector.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Point {
-    pub labels: Labels,
-    pub value: f64,
+    pub(crate) labels: Labels,
+    pub(crate) value: f64,
 }
 
 /// A metric expression's value: a scalar (the same at every step) or one vector per step.
@@ -205,11 +206,11 @@ pub(crate) enum Val {
 }
 
 pub(crate) struct MetricCtx<'a> {
-    pub source: &'a Arc<dyn LogSource>,
+    pub(crate) source: &'a Arc<dyn LogSource>,
     /// Evaluation times, ns, ascending.
-    pub steps: &'a [i64],
-    pub max_records: usize,
-    pub stats: &'a mut QueryStats,
+    pub(crate) steps: &'a [i64],
+    pub(crate) max_records: usize,
+    pub(crate) stats: &'a mut QueryStats,
 }
 
 pub(crate) async fn eval_metric(ctx: &mut MetricCtx<'_>, expr: &MetricExpr) -> Result<Val> {
@@ -375,7 +376,7 @@ fn range_fn(func: RangeFn, param: Option<f64>, window: &[(i64, f64)], range_secs
         RangeFn::LastOverTime => window.last()?.1,
         RangeFn::StddevOverTime => variance(values.clone()).sqrt(),
         RangeFn::StdvarOverTime => variance(values.clone()),
-        RangeFn::QuantileOverTime => quantile(param.unwrap_or(f64::NAN), values.clone().collect()),
+        RangeFn::QuantileOverTime => quantile(param.unwrap_or(f64::NAN), &mut values.clone().collect::<Vec<_>>()),
         RangeFn::AbsentOverTime => return None,
     })
 }
@@ -390,26 +391,6 @@ fn variance(values: impl Iterator<Item = f64>) -> f64 {
         m2 += delta * (v - mean);
     }
     if count == 0.0 { f64::NAN } else { m2 / count }
-}
-
-/// Prometheus's quantile: linear interpolation between the closest ranks.
-fn quantile(q: f64, mut values: Vec<f64>) -> f64 {
-    if values.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    values.sort_by(f64::total_cmp);
-    let n = values.len() as f64;
-    let rank = q * (n - 1.0);
-    let lower = rank.floor().max(0.0) as usize;
-    let upper = (lower + 1).min(values.len() - 1);
-    let weight = rank - rank.floor();
-    values[lower] * (1.0 - weight) + values[upper] * weight
 }
 
 fn group_labels(labels: &Labels, g: &Grouping) -> Labels {

@@ -72,9 +72,9 @@ impl Func {
 
 /// What a template reads: the labels, the line and its timestamp (ns).
 pub(crate) struct Scope<'a> {
-    pub labels: &'a BTreeMap<String, String>,
-    pub line: &'a str,
-    pub timestamp: i64,
+    pub(crate) labels: &'a BTreeMap<String, String>,
+    pub(crate) line: &'a str,
+    pub(crate) timestamp: i64,
 }
 
 impl Template {

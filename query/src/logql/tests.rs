@@ -763,3 +763,24 @@ async fn logql_listings_and_stats() {
     assert_eq!((metric.streams, metric.entries), (2, 4));
     assert!(e.stats("{bad", 0, S).await.is_err());
 }
+
+/// Loki's `quantile_over_time` sorts NaN first, as Prometheus does (`vector.HeapByMaxValue`):
+/// over {0, 1, NaN} the 0.8-quantile is 0.6 and the 0.2-quantile, between NaN and 0, is NaN.
+#[tokio::test]
+async fn logql_quantile_over_time_treats_nan_as_the_smallest_value() {
+    let labels = [("cluster", "q")];
+    let records = vec![
+        record(&labels, S, "v=0"),
+        record(&labels, 2 * S, "v=NaN"),
+        record(&labels, 3 * S, "v=1"),
+    ];
+    let (e, _) = engine_with(records, LogqlConfig::default());
+    let q = |phi: f64| format!(r#"quantile_over_time({phi}, {{cluster="q"}} | logfmt | unwrap v [10s]) by (cluster)"#);
+    let v = instant(&e, &q(0.8), 5 * S).await;
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!((v[0].1 - 0.6).abs() < 1e-12, "{v:?}");
+    let v = instant(&e, &q(0.2), 5 * S).await;
+    assert!(v[0].1.is_nan(), "{v:?}");
+    let v = instant(&e, &q(1.0), 5 * S).await;
+    assert_eq!(v[0].1, 1.0);
+}

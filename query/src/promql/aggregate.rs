@@ -10,9 +10,9 @@ use tributary_storage::types::{Label, Labels, METRIC_NAME, SeriesId};
 
 use super::eval::Guard;
 use super::plan::Node;
-use super::statistics::{kahan_sum_inc, quantile};
 use super::value::{Point, SeriesBuilder, StepCursor, StepSeries, Steps, format_plain, keep_labels, without_labels};
 use crate::error::{Error, Result};
+use crate::statistics::{kahan_sum_inc, quantile};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AggOp {
@@ -41,8 +41,8 @@ pub(crate) enum AggregateParam {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Grouping {
-    pub without: bool,
-    pub labels: Vec<String>,
+    pub(crate) without: bool,
+    pub(crate) labels: Vec<String>,
 }
 
 impl Grouping {
@@ -69,12 +69,12 @@ impl Grouping {
 
 #[derive(Debug)]
 pub(crate) struct AggregateNode {
-    pub op: AggOp,
-    pub expr: Node,
-    pub param: AggregateParam,
-    pub grouping: Grouping,
+    pub(crate) op: AggOp,
+    pub(crate) expr: Node,
+    pub(crate) param: AggregateParam,
+    pub(crate) grouping: Grouping,
     /// Where the parameter starts in the query text (`line:col`), for annotations.
-    pub param_position: String,
+    pub(crate) param_position: String,
 }
 
 /// `param` is the scalar parameter per step; like Prometheus, only its first step's value is used.

@@ -7,28 +7,26 @@ use super::value::{format_plain, go_exponent};
 /// Warnings and infos of one query, each listed once, in the order first raised.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Annotations {
+    /// `PromQL warning: ...` texts (the answer may be wrong or partial).
     pub warnings: Vec<String>,
+    /// `PromQL info: ...` texts (the answer is right but the query may not mean what it says).
     pub infos: Vec<String>,
 }
 
 impl Annotations {
-    pub fn is_empty(&self) -> bool {
-        self.warnings.is_empty() && self.infos.is_empty()
-    }
-
     /// Adds `other`'s annotations not already here, in their order.
-    pub fn extend(&mut self, other: Annotations) {
+    pub(crate) fn extend(&mut self, other: Annotations) {
         other.warnings.into_iter().for_each(|w| self.warn(w));
         other.infos.into_iter().for_each(|i| self.info(i));
     }
 
-    pub fn warn(&mut self, text: String) {
+    pub(crate) fn warn(&mut self, text: String) {
         if !self.warnings.contains(&text) {
             self.warnings.push(text);
         }
     }
 
-    pub fn info(&mut self, text: String) {
+    pub(crate) fn info(&mut self, text: String) {
         if !self.infos.contains(&text) {
             self.infos.push(text);
         }

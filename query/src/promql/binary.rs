@@ -88,21 +88,21 @@ pub(crate) enum Cardinality {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Matching {
-    pub card: Cardinality,
+    pub(crate) card: Cardinality,
     /// `on(labels)` when true, `ignoring(labels)` otherwise (the default is `ignoring()`).
-    pub on: bool,
-    pub labels: Vec<String>,
+    pub(crate) on: bool,
+    pub(crate) labels: Vec<String>,
     /// Labels copied from the "one" side by `group_left(...)`/`group_right(...)`.
-    pub include: Vec<String>,
+    pub(crate) include: Vec<String>,
 }
 
 #[derive(Debug)]
 pub(crate) struct BinaryNode {
-    pub op: BinOp,
-    pub lhs: Node,
-    pub rhs: Node,
-    pub return_bool: bool,
-    pub matching: Matching,
+    pub(crate) op: BinOp,
+    pub(crate) lhs: Node,
+    pub(crate) rhs: Node,
+    pub(crate) return_bool: bool,
+    pub(crate) matching: Matching,
 }
 
 pub(crate) fn evaluate(node: &BinaryNode, lhs: Data, rhs: Data, steps: &Steps, guard: &Guard) -> Result<Data> {

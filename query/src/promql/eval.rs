@@ -25,7 +25,7 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    pub fn new(deadline: Instant, cancelled: Arc<AtomicBool>, max_samples: usize) -> Self {
+    pub(crate) fn new(deadline: Instant, cancelled: Arc<AtomicBool>, max_samples: usize) -> Self {
         Self {
             deadline,
             cancelled,
@@ -33,7 +33,7 @@ impl Guard {
         }
     }
 
-    pub fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.cancelled.load(Ordering::Relaxed) {
             return Err(Error::Canceled("expression evaluation"));
         }
@@ -43,7 +43,7 @@ impl Guard {
         Ok(())
     }
 
-    pub fn check_samples(&self, n: usize) -> Result<()> {
+    pub(crate) fn check_samples(&self, n: usize) -> Result<()> {
         if n > self.max_samples {
             Err(Error::TooManySamples)
         } else {
@@ -55,12 +55,12 @@ impl Guard {
 /// The window a range function sees at one step: samples in `(end - range_ms, end]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Window {
-    pub end: i64,
-    pub range_ms: i64,
+    pub(crate) end: i64,
+    pub(crate) range_ms: i64,
 }
 
 impl Window {
-    pub fn start(&self) -> i64 {
+    pub(crate) fn start(&self) -> i64 {
         self.end - self.range_ms
     }
 }
@@ -69,10 +69,10 @@ impl Window {
 /// where each step's window sits (it ends at the step, or the `@` time, minus the offset).
 #[derive(Debug)]
 pub(crate) struct RangeArg {
-    pub series: Vec<Series>,
-    pub range_ms: i64,
-    pub offset_ms: i64,
-    pub at: Option<TimestampMs>,
+    pub(crate) series: Vec<Series>,
+    pub(crate) range_ms: i64,
+    pub(crate) offset_ms: i64,
+    pub(crate) at: Option<TimestampMs>,
 }
 
 /// Metric names Prometheus takes for counters; `rate`/`increase` of anything else earns an info.
@@ -80,19 +80,19 @@ const COUNTER_SUFFIXES: [&str; 4] = ["_total", "_sum", "_count", "_bucket"];
 
 #[derive(Debug)]
 pub(crate) struct Evaluator {
-    pub steps: Steps,
-    pub lookback_ms: i64,
-    pub guard: Guard,
+    pub(crate) steps: Steps,
+    pub(crate) lookback_ms: i64,
+    pub(crate) guard: Guard,
     selectors: Vec<Selector>,
     /// Fetched series per selector, sorted by labels; taken by the one node that reads them.
     fetched: Vec<Option<Vec<Series>>>,
     /// Values of [`Node::Evaluated`] nodes, taken by the node.
     evaluated: Vec<Option<Vec<StepSeries>>>,
-    pub annotations: Annotations,
+    pub(crate) annotations: Annotations,
 }
 
 impl Evaluator {
-    pub fn new(
+    pub(crate) fn new(
         steps: Steps,
         lookback_ms: i64,
         guard: Guard,
@@ -111,12 +111,12 @@ impl Evaluator {
     }
 
     /// Evaluates the plan's root (the plan's selectors must be the ones given to `new`).
-    pub fn run(mut self, plan_root: &Node) -> Result<(Data, Annotations)> {
+    pub(crate) fn run(mut self, plan_root: &Node) -> Result<(Data, Annotations)> {
         let data = self.eval(plan_root)?;
         Ok((data, self.annotations))
     }
 
-    pub fn eval(&mut self, node: &Node) -> Result<Data> {
+    pub(crate) fn eval(&mut self, node: &Node) -> Result<Data> {
         self.guard.check()?;
         let data = match node {
             Node::Number(v) => Data::Scalar(vec![*v; self.steps.count]),
@@ -171,16 +171,16 @@ impl Evaluator {
         Ok(data)
     }
 
-    pub fn scalar(&mut self, node: &Node) -> Result<Vec<f64>> {
+    pub(crate) fn scalar(&mut self, node: &Node) -> Result<Vec<f64>> {
         self.eval(node)?.into_scalar()
     }
 
-    pub fn vector(&mut self, node: &Node) -> Result<Vec<StepSeries>> {
+    pub(crate) fn vector(&mut self, node: &Node) -> Result<Vec<StepSeries>> {
         self.eval(node)?.into_vector()
     }
 
     /// The argument of a range function, read (a selector) or evaluated (a subquery).
-    pub fn range_arg(&mut self, node: &Node) -> Result<RangeArg> {
+    pub(crate) fn range_arg(&mut self, node: &Node) -> Result<RangeArg> {
         match node {
             Node::Matrix(sel) => {
                 let (series, selector) = self.take(*sel)?;
@@ -237,7 +237,7 @@ impl Evaluator {
     /// An instant vector selector: per step, the latest sample in the left-open lookback window
     /// `(ref - lookback, ref]`, unless that sample is a staleness marker. With `sample_time` the
     /// value is the sample's own timestamp in seconds (what `timestamp(selector)` returns).
-    pub fn instant_selector(&mut self, sel: usize, sample_time: bool) -> Result<Vec<StepSeries>> {
+    pub(crate) fn instant_selector(&mut self, sel: usize, sample_time: bool) -> Result<Vec<StepSeries>> {
         let steps = self.steps;
         let lookback = self.lookback_ms;
         let guard = self.guard.clone();
@@ -283,7 +283,7 @@ impl Evaluator {
     /// not overlap, as in Prometheus 3 (which merges only instant-vector results). With
     /// `counter_info` (the argument's position), a series named unlike a counter that produced a
     /// value earns Prometheus's "might not be a counter" info.
-    pub fn range_function(
+    pub(crate) fn range_function(
         &mut self,
         arg: RangeArg,
         keep_name: bool,
@@ -299,7 +299,7 @@ impl Evaluator {
     /// [`Evaluator::range_function`] for a function that needs no state across windows: large
     /// arguments are split into contiguous chunks evaluated on parallel threads (the output
     /// keeps the input's order, so results do not depend on the number of threads).
-    pub fn range_function_par(
+    pub(crate) fn range_function_par(
         &mut self,
         arg: RangeArg,
         keep_name: bool,

@@ -87,10 +87,10 @@ impl Func {
 
 #[derive(Debug)]
 pub(crate) struct CallNode {
-    pub func: Func,
-    pub args: Vec<Node>,
+    pub(crate) func: Func,
+    pub(crate) args: Vec<Node>,
     /// Where each argument starts in the query text (`line:col`, empty when unknown).
-    pub positions: Vec<String>,
+    pub(crate) positions: Vec<String>,
 }
 
 impl CallNode {

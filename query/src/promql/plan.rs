@@ -27,8 +27,8 @@ use crate::error::{Error, Result};
 /// [`Node::Matrix`].
 #[derive(Debug)]
 pub(crate) struct Plan {
-    pub root: Node,
-    pub selectors: Vec<Selector>,
+    pub(crate) root: Node,
+    pub(crate) selectors: Vec<Selector>,
 }
 
 #[derive(Debug)]
@@ -56,31 +56,31 @@ pub(crate) enum Node {
 /// steps need; each enclosing step then sees the points in its window `(end - range, end]`.
 #[derive(Debug)]
 pub(crate) struct SubqueryNode {
-    pub inner: Node,
-    pub steps: Steps,
-    pub range_ms: i64,
-    pub offset_ms: i64,
-    pub at: Option<TimestampMs>,
+    pub(crate) inner: Node,
+    pub(crate) steps: Steps,
+    pub(crate) range_ms: i64,
+    pub(crate) offset_ms: i64,
+    pub(crate) at: Option<TimestampMs>,
 }
 
 /// One selector of the query: what to read and how its windows sit relative to a step.
 #[derive(Clone, Debug)]
 pub(crate) struct Selector {
     /// Alternatives (the `or` form of label matchers); a series matching any set is selected.
-    pub matcher_sets: Vec<Vec<Matcher>>,
-    pub offset_ms: i64,
+    pub(crate) matcher_sets: Vec<Vec<Matcher>>,
+    pub(crate) offset_ms: i64,
     /// The `@` time, `start()`/`end()` already resolved to the query's bounds.
-    pub at: Option<TimestampMs>,
+    pub(crate) at: Option<TimestampMs>,
     /// Zero for instant selectors.
-    pub range_ms: i64,
+    pub(crate) range_ms: i64,
     /// The closed interval of samples any step can see; `None` when the selector is evaluated at
     /// no step at all (inside a subquery whose windows hold no step).
-    pub fetch: Option<TimeRange>,
+    pub(crate) fetch: Option<TimeRange>,
 }
 
 impl Selector {
     /// The time a step's window ends at: the step (or the `@` time), minus the offset.
-    pub fn reference_time(&self, t: TimestampMs) -> TimestampMs {
+    pub(crate) fn reference_time(&self, t: TimestampMs) -> TimestampMs {
         self.at.unwrap_or(t).saturating_sub(self.offset_ms)
     }
 
@@ -100,10 +100,10 @@ impl Selector {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PlanContext<'a> {
     /// The original query text (for the positions annotations report).
-    pub query: &'a str,
-    pub steps: Steps,
-    pub lookback_ms: i64,
-    pub default_subquery_step_ms: i64,
+    pub(crate) query: &'a str,
+    pub(crate) steps: Steps,
+    pub(crate) lookback_ms: i64,
+    pub(crate) default_subquery_step_ms: i64,
 }
 
 /// Builds a plan from a parsed expression.
@@ -141,7 +141,7 @@ pub(crate) struct Planner {
 }
 
 impl Planner {
-    pub fn node(&mut self, expr: &Expr) -> Result<Node> {
+    pub(crate) fn node(&mut self, expr: &Expr) -> Result<Node> {
         Ok(match expr {
             Expr::NumberLiteral(n) => Node::Number(n.val),
             Expr::StringLiteral(s) => Node::String(s.val.clone()),
@@ -223,7 +223,7 @@ impl Planner {
     /// Claims the next call site of `name` in the text and returns where its arguments start
     /// (`line:col`, empty when unknown). Calls are planned in textual order, so the first
     /// unclaimed site with the name is this call's.
-    pub fn claim_call(&mut self, name: &str) -> Vec<String> {
+    pub(crate) fn claim_call(&mut self, name: &str) -> Vec<String> {
         let found = self.sites[self.next_site..]
             .iter()
             .position(|s| s.name.eq_ignore_ascii_case(name));

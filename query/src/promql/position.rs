@@ -9,10 +9,10 @@
 /// between the name and the parenthesis).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CallSite {
-    pub name: String,
+    pub(crate) name: String,
     /// Byte offset of the first character of each top-level argument, parentheses around the
     /// whole argument skipped (Prometheus unwraps them before reporting).
-    pub args: Vec<usize>,
+    pub(crate) args: Vec<usize>,
 }
 
 /// Every call site of `query`, in textual order.

@@ -10,20 +10,29 @@ use crate::error::{Error, Result};
 /// One element of an instant vector: a series' labels and its value at the evaluation time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VectorSample {
+    /// The series' labels (without `__name__` once an operation changed the value).
     pub labels: Labels,
+    /// The evaluation time, in milliseconds.
     pub timestamp: TimestampMs,
+    /// The value at that time.
     pub value: f64,
 }
 
 /// The result of a query, shaped like Prometheus's `resultType`s.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// A number (`scalar`).
     Scalar {
+        /// The evaluation time, in milliseconds.
         timestamp: TimestampMs,
+        /// The number.
         value: f64,
     },
+    /// A string literal (`string`).
     String {
+        /// The evaluation time, in milliseconds.
         timestamp: TimestampMs,
+        /// The text.
         value: String,
     },
     /// Instant query results, in evaluation order (`sort()` and `topk()` orders are kept).
@@ -34,7 +43,7 @@ pub enum Value {
 
 impl Value {
     /// Prometheus's `resultType`.
-    pub fn result_type(&self) -> &'static str {
+    pub(crate) fn result_type(&self) -> &'static str {
         match self {
             Value::Scalar { .. } => "scalar",
             Value::String { .. } => "string",
@@ -48,14 +57,14 @@ impl Value {
 /// is a single step with a zero interval (a range query over one step still returns a matrix).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Steps {
-    pub start: TimestampMs,
-    pub end: TimestampMs,
-    pub interval: i64,
-    pub count: usize,
+    pub(crate) start: TimestampMs,
+    pub(crate) end: TimestampMs,
+    pub(crate) interval: i64,
+    pub(crate) count: usize,
 }
 
 impl Steps {
-    pub fn instant(t: TimestampMs) -> Self {
+    pub(crate) fn instant(t: TimestampMs) -> Self {
         Self {
             start: t,
             end: t,
@@ -65,7 +74,7 @@ impl Steps {
     }
 
     /// `interval` must be positive and `end >= start` (checked by the engine).
-    pub fn range(start: TimestampMs, end: TimestampMs, interval: i64) -> Self {
+    pub(crate) fn range(start: TimestampMs, end: TimestampMs, interval: i64) -> Self {
         let count = ((end - start) / interval) as usize + 1;
         Self {
             start,
@@ -77,7 +86,7 @@ impl Steps {
 
     /// `start, start + interval, ...` up to `end` inclusive, ending at the last step actually
     /// taken; no steps at all when `end < start` (a subquery window holding no aligned time).
-    pub fn aligned(start: TimestampMs, end: TimestampMs, interval: i64) -> Self {
+    pub(crate) fn aligned(start: TimestampMs, end: TimestampMs, interval: i64) -> Self {
         if end < start {
             return Self::empty();
         }
@@ -91,7 +100,7 @@ impl Steps {
     }
 
     /// No steps: every node evaluates to nothing.
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Self {
             start: 0,
             end: -1,
@@ -100,11 +109,11 @@ impl Steps {
         }
     }
 
-    pub fn time(&self, step: usize) -> TimestampMs {
+    pub(crate) fn time(&self, step: usize) -> TimestampMs {
         self.start + step as i64 * self.interval
     }
 
-    pub fn is_instant(&self) -> bool {
+    pub(crate) fn is_instant(&self) -> bool {
         self.interval == 0
     }
 }
@@ -112,19 +121,19 @@ impl Steps {
 /// A value at one step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Point {
-    pub step: u32,
-    pub value: f64,
+    pub(crate) step: u32,
+    pub(crate) value: f64,
 }
 
 /// A series over the query's steps; `points` are sorted by step with at most one per step.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct StepSeries {
-    pub labels: Labels,
-    pub points: Vec<Point>,
+    pub(crate) labels: Labels,
+    pub(crate) points: Vec<Point>,
 }
 
 impl StepSeries {
-    pub fn new(labels: Labels, points: Vec<Point>) -> Self {
+    pub(crate) fn new(labels: Labels, points: Vec<Point>) -> Self {
         Self { labels, points }
     }
 }
@@ -141,7 +150,7 @@ pub(crate) enum Data {
 }
 
 impl Data {
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Data::Scalar(_) => "scalar",
             Data::String(_) => "string",
@@ -150,7 +159,7 @@ impl Data {
         }
     }
 
-    pub fn into_vector(self) -> Result<Vec<StepSeries>> {
+    pub(crate) fn into_vector(self) -> Result<Vec<StepSeries>> {
         match self {
             Data::Vector(v) => Ok(v),
             other => Err(Error::Internal(format!(
@@ -160,7 +169,7 @@ impl Data {
         }
     }
 
-    pub fn into_scalar(self) -> Result<Vec<f64>> {
+    pub(crate) fn into_scalar(self) -> Result<Vec<f64>> {
         match self {
             Data::Scalar(v) => Ok(v),
             other => Err(Error::Internal(format!("expected scalar, got {}", other.type_name()))),
@@ -179,7 +188,7 @@ pub(crate) struct SeriesBuilder {
 
 impl SeriesBuilder {
     /// The slot for `labels`, created (in first-seen order) if new.
-    pub fn slot(&mut self, labels: Labels) -> usize {
+    pub(crate) fn slot(&mut self, labels: Labels) -> usize {
         match self.index.entry(labels) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
@@ -190,7 +199,7 @@ impl SeriesBuilder {
     }
 
     /// Appends a value; steps must be pushed in non-decreasing order per slot.
-    pub fn push(&mut self, slot: usize, step: u32, value: f64) -> Result<()> {
+    pub(crate) fn push(&mut self, slot: usize, step: u32, value: f64) -> Result<()> {
         let points = &mut self.series[slot].points;
         if points.last().is_some_and(|p| p.step == step) {
             return Err(Error::duplicate_labelset());
@@ -200,7 +209,7 @@ impl SeriesBuilder {
     }
 
     /// The series that received at least one value, in slot order.
-    pub fn finish(self) -> Vec<StepSeries> {
+    pub(crate) fn finish(self) -> Vec<StepSeries> {
         self.series.into_iter().filter(|s| !s.points.is_empty()).collect()
     }
 }
@@ -259,14 +268,14 @@ pub(crate) struct StepCursor<'a> {
 }
 
 impl<'a> StepCursor<'a> {
-    pub fn new(series: &'a [StepSeries]) -> Self {
+    pub(crate) fn new(series: &'a [StepSeries]) -> Self {
         Self {
             series,
             pos: vec![0; series.len()],
         }
     }
 
-    pub fn at(&mut self, step: u32, out: &mut Vec<(usize, f64)>) {
+    pub(crate) fn at(&mut self, step: u32, out: &mut Vec<(usize, f64)>) {
         out.clear();
         for (i, s) in self.series.iter().enumerate() {
             let p = &mut self.pos[i];
@@ -337,7 +346,7 @@ pub(crate) fn format_plain(f: f64) -> String {
 
 /// A sample value as the Prometheus HTTP API writes it: shortest round-trip digits, exponent
 /// form (`1e-07`, `1.5e+21`) below 1e-6 and from 1e21, and `NaN`, `+Inf`, `-Inf`.
-pub fn format_value(f: f64) -> String {
+pub(crate) fn format_value(f: f64) -> String {
     let abs = f.abs();
     if !f.is_finite() || abs == 0.0 || (1e-6..1e21).contains(&abs) {
         return format_plain(f);

@@ -26,8 +26,10 @@ use axum::http::HeaderMap;
 use tributary_storage::read::Direction;
 use tributary_storage::types::Labels;
 
-use super::{ApiResult, LokiError, Params, invalid, now_ns, parse_time, write_streams};
+use super::{ApiResult, write_streams};
 use crate::error::{Error, Result};
+use crate::http::error::LokiError;
+use crate::http::params::{LOKI_DEFAULT_SINCE_NS, Params, now_ns};
 use crate::logql::ast::Expr;
 use crate::logql::{LogEntry, LogqlEngine, LogqlValue, RangeQuery, Stream, parse};
 
@@ -37,7 +39,6 @@ const POLL: Duration = Duration::from_secs(1);
 const MAX_DELAY_FOR_SECS: i64 = 5;
 /// Loki's default `tail_max_duration`: a tail is closed after an hour.
 const MAX_DURATION: Duration = Duration::from_secs(3600);
-const DEFAULT_SINCE_NS: i64 = 3_600 * 1_000_000_000;
 /// How far behind "now" each poll looks again for lines stored after their own timestamp.
 const GRACE_NS: i64 = 2_000_000_000;
 
@@ -49,30 +50,15 @@ pub(super) async fn tail(
     upgrade: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &[]);
-    let query = p.get("query").unwrap_or_default().to_string();
+    let query = p.text("query").to_string();
     if !matches!(parse(&query)?, Expr::Log(_)) {
         return Err(LokiError(Error::BadData("tail only supports log queries".into())));
     }
-    let limit = p.limit()?;
-    let delay_secs = match p.get("delay_for").filter(|s| !s.is_empty()) {
-        None => 0,
-        Some(d) => d
-            .parse::<i64>()
-            .ok()
-            .filter(|d| (0..=MAX_DELAY_FOR_SECS).contains(d))
-            .ok_or_else(|| {
-                invalid(
-                    "delay_for",
-                    format!("delay_for must be an integer from 0 to {MAX_DELAY_FOR_SECS}"),
-                )
-            })?,
-    };
-    let start = match p.get("start").filter(|s| !s.is_empty()) {
-        Some(t) => parse_time(t).map_err(|e| invalid("start", e))?,
-        None => now_ns().saturating_sub(DEFAULT_SINCE_NS),
-    };
+    let limit = p.loki_limit()?;
+    let delay_ns = p.loki_delay_for(MAX_DELAY_FOR_SECS)?;
+    let start = p.loki_time_or("start", || now_ns().saturating_sub(LOKI_DEFAULT_SINCE_NS))?;
     let upgrade = upgrade.map_err(|r| LokiError(Error::BadData(format!("tail needs a websocket connection: {r}"))))?;
-    let tailer = Tailer::new(engine, query, start, delay_secs * 1_000_000_000, limit);
+    let tailer = Tailer::new(engine, query, start, delay_ns, limit);
     Ok(upgrade.on_upgrade(move |socket| run(socket, tailer)))
 }
 

@@ -22,7 +22,7 @@ pub(crate) enum DateFn {
 }
 
 impl DateFn {
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "minute" => DateFn::Minute,
             "hour" => DateFn::Hour,
@@ -37,12 +37,12 @@ impl DateFn {
     }
 
     /// The function of a sample value, taken as Unix seconds.
-    pub fn of_value(self, v: f64) -> f64 {
+    pub(crate) fn of_value(self, v: f64) -> f64 {
         self.of_unix_seconds(go_int64(v))
     }
 
     /// The function of an evaluation time (what the argument-less form uses).
-    pub fn of_step_time(self, t: TimestampMs) -> f64 {
+    pub(crate) fn of_step_time(self, t: TimestampMs) -> f64 {
         self.of_unix_seconds(t / 1000)
     }
 

@@ -25,8 +25,8 @@ struct Bucket {
 /// Where `histogram_quantile`'s two arguments start in the query text, for its annotations.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Positions<'a> {
-    pub phi: &'a str,
-    pub buckets: &'a str,
+    pub(crate) phi: &'a str,
+    pub(crate) buckets: &'a str,
 }
 
 /// Groups bucket series by their labels without `le`; each group present at a step yields one

@@ -16,7 +16,7 @@ pub(crate) struct Replace {
 }
 
 impl Replace {
-    pub fn new(dst: &str, replacement: &str, src: &str, regex: &str) -> Result<Self> {
+    pub(crate) fn new(dst: &str, replacement: &str, src: &str, regex: &str) -> Result<Self> {
         // Anchored, and `.` matches newlines, as in Prometheus 3.
         let compiled = Regex::new(&format!("^(?s:{regex})$"))
             .map_err(|_| Error::Execution(format!("invalid regular expression in label_replace(): {regex}")))?;
@@ -33,7 +33,7 @@ impl Replace {
         })
     }
 
-    pub fn apply(&self, input: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    pub(crate) fn apply(&self, input: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
         merge_series(
             input
                 .into_iter()
@@ -61,7 +61,7 @@ pub(crate) struct Join {
 }
 
 impl Join {
-    pub fn new(dst: &str, separator: &str, sources: &[String]) -> Result<Self> {
+    pub(crate) fn new(dst: &str, separator: &str, sources: &[String]) -> Result<Self> {
         if let Some(bad) = sources.iter().find(|s| s.is_empty()) {
             return Err(Error::Execution(format!(
                 "invalid source label name in label_join(): {bad}"
@@ -79,7 +79,7 @@ impl Join {
         })
     }
 
-    pub fn apply(&self, input: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    pub(crate) fn apply(&self, input: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
         merge_series(
             input
                 .into_iter()

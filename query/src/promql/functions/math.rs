@@ -3,7 +3,7 @@
 //! Transcendental functions come from the platform's libm, which may differ from Go's `math`
 //! in the last bit.
 
-use crate::promql::statistics::{go_log2, go_log10, go_max, go_min};
+use crate::statistics::{go_log2, go_log10, go_max, go_min};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum MathFn {
@@ -33,7 +33,7 @@ pub(crate) enum MathFn {
 }
 
 impl MathFn {
-    pub fn from_name(name: &str) -> Option<Self> {
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
         Some(match name {
             "abs" => MathFn::Abs,
             "ceil" => MathFn::Ceil,
@@ -62,7 +62,7 @@ impl MathFn {
         })
     }
 
-    pub fn apply(self, v: f64) -> f64 {
+    pub(crate) fn apply(self, v: f64) -> f64 {
         match self {
             MathFn::Abs => v.abs(),
             MathFn::Ceil => v.ceil(),

@@ -2,7 +2,7 @@
 
 use tributary_storage::types::Sample;
 
-use crate::promql::statistics::{kahan_sum_inc, quantile};
+use crate::statistics::{kahan_sum_inc, quantile};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OverTime {

@@ -2,7 +2,7 @@
 
 use tributary_storage::types::{Sample, TimestampMs};
 
-use crate::promql::statistics::kahan_sum_inc;
+use crate::statistics::kahan_sum_inc;
 
 /// `deriv(v[range])`: the regression slope per second; needs two samples.
 pub(crate) fn deriv(samples: &[Sample]) -> Option<f64> {

@@ -1,5 +1,6 @@
-//! Numeric building blocks shared by aggregations and `*_over_time` functions, written to give
-//! the same floating-point results as Prometheus (Go's `math` package semantics included).
+//! Numeric building blocks of both engines' aggregations and `*_over_time` functions, written to
+//! give the same floating-point results as Prometheus and Loki (Go's `math` package semantics
+//! included).
 
 use std::cmp::Ordering;
 
@@ -17,8 +18,15 @@ pub(crate) fn kahan_sum_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
     (t, c)
 }
 
-/// Prometheus's `quantile`: linear interpolation between the closest ranks, NaN sorted first,
-/// `-Inf`/`+Inf` for `q` below 0 / above 1, NaN for an empty input or a NaN `q`.
+/// The φ-quantile of `values` (sorted in place) by linear interpolation between the closest
+/// ranks: NaN for an empty input or a NaN `q`, `-Inf`/`+Inf` for `q` below 0 / above 1.
+///
+/// NaN values sort first, so a NaN is the smallest value and a quantile interpolated towards it
+/// is NaN. One function serves PromQL's `quantile` and `quantile_over_time` and LogQL's
+/// `quantile_over_time` because the upstreams agree: Prometheus's `quantile` (`promql/quantile.go`)
+/// sorts a `vectorByValueHeap` whose `Less` puts NaN first, and Loki's `Quantile`
+/// (`pkg/logql/range_vector.go`) is the same code over `vector.HeapByMaxValue`, with the same
+/// `Less`. (Loki does not special-case a NaN `q`; its parser never produces one.)
 pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if values.is_empty() || q.is_nan() {
         return f64::NAN;
@@ -124,6 +132,41 @@ mod tests {
         // NaN sorts first: the 0-quantile of {NaN, 1} is NaN, the 1-quantile is 1.
         assert!(quantile(0.0, &mut [1.0, f64::NAN]).is_nan());
         assert_eq!(quantile(1.0, &mut [1.0, f64::NAN]), 1.0);
+        assert!(quantile(f64::NAN, &mut [1.0, 2.0]).is_nan());
+    }
+
+    /// Prometheus's `promql/promqltest/testdata/aggregators.test` ("Tests for quantile"): the
+    /// `NaN sample` group {0, 1, NaN} treats NaN as the smallest value.
+    #[test]
+    fn quantile_matches_prometheus_with_a_nan_among_the_values() {
+        let nan_sample = || [0.0, 1.0, f64::NAN];
+        assert!((quantile(0.8, &mut nan_sample()) - 0.6).abs() < 1e-12);
+        // "A quantile between NaN and 0 is interpolated as NaN."
+        assert!(quantile(0.2, &mut nan_sample()).is_nan());
+        assert!(quantile(0.0, &mut nan_sample()).is_nan());
+        assert_eq!(quantile(1.0, &mut nan_sample()), 1.0);
+        // Wherever the NaN starts, it sorts first.
+        assert_eq!(quantile(0.5, &mut [f64::NAN, 1.0, 0.0]), 0.0);
+        assert_eq!(quantile(0.5, &mut [1.0, f64::NAN, 0.0]), 0.0);
+        // The other groups of the same test.
+        assert!((quantile(0.8, &mut [0.0, 1.0]) - 0.8).abs() < 1e-12);
+        assert!((quantile(0.8, &mut [0.0, 1.0, 2.0]) - 1.6).abs() < 1e-12);
+        assert!((quantile(0.8, &mut [0.0, 1.0, 4.0]) - 2.8).abs() < 1e-12);
+    }
+
+    /// Prometheus's `functions.test` ("Tests for quantile_over_time"): q = -1 and q = 2 answer
+    /// -Inf and +Inf whatever the values; a single value is every quantile.
+    #[test]
+    fn quantile_outside_zero_one_and_of_a_single_value() {
+        for values in [vec![0.0, 1.0], vec![0.0, 1.0, 2.0], vec![0.0, 1.0, 4.0]] {
+            assert_eq!(quantile(-1.0, &mut values.clone()), f64::NEG_INFINITY);
+            assert_eq!(quantile(2.0, &mut values.clone()), f64::INFINITY);
+        }
+        assert_eq!(quantile(0.75, &mut [0.0, 1.0, 4.0]), 2.5);
+        for q in [0.0, 0.3, 0.5, 1.0] {
+            assert_eq!(quantile(q, &mut [7.0]), 7.0);
+        }
+        assert!(quantile(0.5, &mut [f64::NAN]).is_nan());
     }
 
     #[test]

@@ -1,0 +1,267 @@
+use super::*;
+use crate::logql::LogqlConfig;
+use crate::logql::mem::{MemLogSource, record};
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use tower::ServiceExt;
+
+const S: i64 = 1_000_000_000;
+
+fn app() -> Router {
+    let a = [("cluster", "prod-1"), ("service_name", "checkout")];
+    let b = [("cluster", "dev"), ("service_name", "cart")];
+    let records = vec![
+        record(&a, S, r#"{"status":500,"msg":"timeout"}"#),
+        record(&a, 2 * S, r#"{"status":200,"msg":"ok"}"#),
+        record(&b, 3 * S, "level=error msg=boom"),
+    ];
+    let engine = LogqlEngine::new(Arc::new(MemLogSource::new(records)), LogqlConfig::default());
+    loki_router(Arc::new(engine))
+}
+
+fn encode(params: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+}
+
+fn get(path: &str, params: &[(&str, &str)]) -> Request<Body> {
+    Request::get(format!("{path}?{}", encode(params)))
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn call(req: Request<Body>) -> (StatusCode, String, String) {
+    let resp = app().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let ct = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, ct, String::from_utf8(body.to_vec()).unwrap())
+}
+
+async fn ok_json(req: Request<Body>) -> serde_json::Value {
+    let (status, ct, body) = call(req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(ct.starts_with("application/json"));
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test]
+async fn loki_query_range_streams_shape() {
+    let v = ok_json(get(
+        "/loki/api/v1/query_range",
+        &[
+            ("query", r#"{service_name="checkout"} | json | status >= 500"#),
+            ("start", "0"),
+            ("end", "10"),
+        ],
+    ))
+    .await;
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["data"]["resultType"], "streams");
+    assert_eq!(
+        v["data"]["result"],
+        serde_json::json!([{
+            "stream": {"cluster": "prod-1", "msg": "timeout", "service_name": "checkout", "status": "500"},
+            "values": [["1000000000", r#"{"status":500,"msg":"timeout"}"#]]
+        }])
+    );
+    assert_eq!(v["data"]["stats"]["summary"]["totalLinesProcessed"], 2);
+    assert_eq!(v["data"]["stats"]["summary"]["totalEntriesReturned"], 1);
+}
+
+#[tokio::test]
+async fn loki_query_range_direction_limit_and_post_form() {
+    let params = [
+        ("query", r#"{cluster=~".+"}"#),
+        ("start", "1970-01-01T00:00:00Z"),
+        ("end", "10000000000"),
+        ("limit", "2"),
+        ("direction", "FORWARD"),
+    ];
+    let req = Request::post("/loki/api/v1/query_range")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(encode(&params)))
+        .unwrap();
+    let v = ok_json(req).await;
+    let mut ts: Vec<String> = v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e[0].as_str().unwrap().to_string())
+        })
+        .collect();
+    ts.sort();
+    assert_eq!(ts, ["1000000000", "2000000000"]);
+    // Backward (the default) takes the newest.
+    let v = ok_json(get(
+        "/loki/api/v1/query_range",
+        &[
+            ("query", r#"{cluster=~".+"}"#),
+            ("start", "0"),
+            ("end", "10"),
+            ("limit", "1"),
+        ],
+    ))
+    .await;
+    assert_eq!(v["data"]["result"][0]["values"][0][0], "3000000000");
+}
+
+#[tokio::test]
+async fn loki_metric_queries_are_matrix_and_vector() {
+    let v = ok_json(get(
+        "/loki/api/v1/query_range",
+        &[
+            ("query", r#"sum by (cluster) (count_over_time({cluster=~".+"}[2s]))"#),
+            ("start", "2"),
+            ("end", "4"),
+            ("step", "2s"),
+        ],
+    ))
+    .await;
+    assert_eq!(v["data"]["resultType"], "matrix");
+    assert_eq!(
+        v["data"]["result"],
+        serde_json::json!([
+            {"metric": {"cluster": "dev"}, "values": [[4, "1"]]},
+            {"metric": {"cluster": "prod-1"}, "values": [[2, "2"]]}
+        ])
+    );
+    let v = ok_json(get(
+        "/loki/api/v1/query",
+        &[("query", r#"rate({cluster="prod-1"}[4s])"#), ("time", "4.5")],
+    ))
+    .await;
+    assert_eq!(v["data"]["resultType"], "vector");
+    assert_eq!(
+        v["data"]["result"],
+        serde_json::json!([{"metric": {"cluster": "prod-1", "service_name": "checkout"}, "value": [4.5, "0.5"]}])
+    );
+    let v = ok_json(get("/loki/api/v1/query", &[("query", "1 + 1"), ("time", "1")])).await;
+    assert_eq!(v["data"]["result"], serde_json::json!([1, "2"]));
+}
+
+#[tokio::test]
+async fn loki_errors_are_plain_text_400s() {
+    let (status, ct, body) = call(get("/loki/api/v1/query_range", &[("query", "{app=}")])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(ct, "text/plain; charset=utf-8");
+    assert_eq!(
+        body,
+        "parse error at line 1, col 6: syntax error: unexpected }, expecting STRING\n"
+    );
+    let (status, _, body) = call(get("/loki/api/v1/query_range", &[("query", r#"{a=~".*"}"#)])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.starts_with("parse error : queries require at least one regexp"),
+        "{body}"
+    );
+    let (status, _, body) = call(get(
+        "/loki/api/v1/query_range",
+        &[("query", r#"{a="b"}"#), ("start", "yesterday")],
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("cannot parse \"yesterday\" to a valid timestamp"),
+        "{body}"
+    );
+    let (status, _, _) = call(get(
+        "/loki/api/v1/query_range",
+        &[("query", r#"{a="b"}"#), ("direction", "sideways")],
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = call(get(
+        "/loki/api/v1/query_range",
+        &[("query", r#"{a="b"}"#), ("limit", "-1")],
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, body) = call(get(
+        "/loki/api/v1/query",
+        &[
+            (
+                "query",
+                r#"sum_over_time({cluster="prod-1"} | logfmt | unwrap msg [1h])"#,
+            ),
+            ("time", "10"),
+        ],
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.starts_with("pipeline error: 'SampleExtractionErr'"), "{body}");
+    let (status, _, body) = call(get("/loki/api/v1/query", &[("query", r#"{a="b"}"#)])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("instant query type"));
+}
+
+#[tokio::test]
+async fn loki_labels_values_and_series() {
+    let range = [("start", "0"), ("end", "10")];
+    let v = ok_json(get("/loki/api/v1/labels", &range)).await;
+    assert_eq!(
+        v,
+        serde_json::json!({"status": "success", "data": ["cluster", "service_name"]})
+    );
+    let v = ok_json(get("/loki/api/v1/label/cluster/values", &range)).await;
+    assert_eq!(v["data"], serde_json::json!(["dev", "prod-1"]));
+    let v = ok_json(get(
+        "/loki/api/v1/label/cluster/values",
+        &[("start", "0"), ("end", "10"), ("query", r#"{service_name="cart"}"#)],
+    ))
+    .await;
+    assert_eq!(v["data"], serde_json::json!(["dev"]));
+    let v = ok_json(get(
+        "/loki/api/v1/series",
+        &[("start", "0"), ("end", "10"), ("match[]", r#"{service_name="cart"}"#)],
+    ))
+    .await;
+    assert_eq!(
+        v["data"],
+        serde_json::json!([{"cluster": "dev", "service_name": "cart"}])
+    );
+    let v = ok_json(get("/loki/api/v1/series", &range)).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    let (status, _, _) = call(get("/loki/api/v1/series", &[("match[]", "{bad")])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn loki_index_stats_and_buildinfo() {
+    let v = ok_json(get(
+        "/loki/api/v1/index/stats",
+        &[("query", r#"{service_name="checkout"}"#), ("start", "0"), ("end", "10")],
+    ))
+    .await;
+    let bytes = r#"{"status":500,"msg":"timeout"}"#.len() + r#"{"status":200,"msg":"ok"}"#.len();
+    assert_eq!(
+        v,
+        serde_json::json!({"streams": 1, "chunks": 1, "entries": 2, "bytes": bytes})
+    );
+    let v = ok_json(get("/loki/api/v1/status/buildinfo", &[])).await;
+    assert_eq!(v["version"], LOKI_COMPATIBLE_VERSION);
+    let v = ok_json(get(
+        "/loki/api/v1/format_query",
+        &[("query", r#"sum by(a)(rate({x="y"}|="z"[5m]))"#)],
+    ))
+    .await;
+    assert_eq!(v["data"], r#"sum by (a) (rate({x="y"} |= "z" [5m]))"#);
+    let (status, _, _) = call(get("/loki/api/v1/format_query", &[("query", "{")])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn default_step_is_a_250th_of_the_range_in_whole_seconds() {
+    assert_eq!(default_step(0, 3600 * S), 14 * S);
+    assert_eq!(default_step(0, 10 * S), S);
+}
