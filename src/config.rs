@@ -15,9 +15,13 @@ use tributary_storage::config::StorageConfig;
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// `[server]`: listen addresses, data directory, role, log filter.
     pub server: ServerConfig,
+    /// `[ingest]`: receiver limits, cluster identity, head, WAL and OTLP translation.
     pub ingest: IngestConfig,
+    /// `[storage]`: the object store and the Parquet layout and read caches.
     pub storage: StorageConfig,
+    /// `[query]`: PromQL and LogQL limits.
     pub query: QueryConfig,
 }
 
@@ -25,17 +29,19 @@ pub struct Config {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// Address of the HTTP server: receivers (OTLP/HTTP included), query APIs, `/metrics`.
+    /// HTTP address: receivers, query APIs, `/metrics`.
     pub http_listen: SocketAddr,
-    /// Address of the OTLP/gRPC server; empty to disable.
+    /// OTLP/gRPC address; empty disables.
     pub grpc_listen: String,
-    /// Address of the dedicated OTLP/HTTP server (`/v1/metrics`, `/v1/logs`); empty to disable.
+    /// Dedicated OTLP/HTTP address (`/v1/metrics`, `/v1/logs`; the paths also answer on
+    /// `http_listen`); empty disables.
     pub otlp_http_listen: String,
-    /// Directory for the write-ahead log, and for the Parquet files when `storage.url` is unset.
+    /// WAL directory, and the Parquet files when `storage.url` is unset.
     pub data_dir: PathBuf,
-    /// Which tiers this process runs.
+    /// Which tiers this process runs: `all-in-one` (ingest + query, head queryable), `ingest`,
+    /// or `query` (object store only).
     pub role: Role,
-    /// Log filter in `tracing` env-filter syntax (the `RUST_LOG` variable overrides it).
+    /// Log filter in `tracing` env-filter syntax (`RUST_LOG` overrides).
     pub log: String,
 }
 
@@ -99,28 +105,40 @@ pub struct Cli {
     pub print_config: bool,
 }
 
+/// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file named by `--config` could not be read.
     #[error("reading config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or names an unknown option.
     #[error("parsing config file {path}: {source}")]
     Parse {
+        /// The file.
         path: PathBuf,
+        /// The TOML error, with its position.
         source: Box<toml::de::Error>,
     },
+    /// The options parsed but contradict each other or are out of range.
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
 
 impl ServerConfig {
     /// An optional listen address (validated by [`Config::validate`]); `None` when disabled.
-    pub fn optional_addr(addr: &str) -> Option<SocketAddr> {
+    pub(crate) fn optional_addr(addr: &str) -> Option<SocketAddr> {
         addr.parse().ok()
     }
 }
 
 impl Config {
-    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+    /// Reads a TOML file over the defaults (options it leaves out keep theirs); no validation.
+    pub(crate) fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.into(),
             source,
@@ -159,7 +177,8 @@ impl Config {
         Ok(cfg)
     }
 
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks what serde cannot: listen addresses, head limits, a non-empty cluster header.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         for (name, addr) in [
             ("server.grpc_listen", &self.server.grpc_listen),
             ("server.otlp_http_listen", &self.server.otlp_http_listen),
@@ -187,6 +206,7 @@ impl Config {
         Ok(())
     }
 
+    /// The configuration as TOML, every option included (what `--print-config` prints).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serializes")
     }

@@ -27,22 +27,32 @@ use crate::config::{Config, Role, ServerConfig};
 /// Startup and serving failures.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The object store or the local data directory could not be opened.
     #[error("opening storage: {0}")]
     Storage(#[from] tributary_storage::Error),
+    /// The ingester (WAL replay included) failed to open or to shut down.
     #[error("opening ingest: {0}")]
     Ingest(#[from] tributary_ingest::Error),
+    /// A listen address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
+        /// The configured address.
         addr: std::net::SocketAddr,
+        /// Why binding failed.
         source: std::io::Error,
     },
+    /// An HTTP server (main or dedicated OTLP/HTTP) stopped with an I/O error.
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    /// The OTLP/gRPC server stopped with an error.
     #[error("serving OTLP/gRPC: {0}")]
     Grpc(#[from] tonic::transport::Error),
+    /// `server.data_dir` could not be created.
     #[error("creating data dir {path}: {source}")]
     DataDir {
+        /// The configured directory.
         path: std::path::PathBuf,
+        /// Why creating it failed.
         source: std::io::Error,
     },
 }

@@ -24,10 +24,10 @@ pub fn init_logging(filter: &str) {
 }
 
 /// Updates gauges that mirror state owned elsewhere, just before a scrape.
-pub type Refresh = Arc<dyn Fn() + Send + Sync>;
+pub(crate) type Refresh = Arc<dyn Fn() + Send + Sync>;
 
 /// Serves a registry in the Prometheus text format, refreshing gauges first.
-pub fn metrics_router(registry: Arc<Mutex<Registry>>, refresh: Refresh) -> Router {
+pub(crate) fn metrics_router(registry: Arc<Mutex<Registry>>, refresh: Refresh) -> Router {
     Router::new()
         .route(
             "/metrics",
@@ -59,14 +59,15 @@ pub fn metrics_router(registry: Arc<Mutex<Registry>>, refresh: Refresh) -> Route
 /// Gauges mirroring the storage read caches (`Storage::cache_stats`), refreshed per scrape:
 /// what `storage.series_cache_bytes` and `storage.metadata_cache_files` are sized against.
 #[derive(Debug, Default, Clone)]
-pub struct CacheGauges {
+pub(crate) struct CacheGauges {
     bytes: Family<Vec<(String, String)>, Gauge>,
     entries: Family<Vec<(String, String)>, Gauge>,
     evictions: Family<Vec<(String, String)>, Gauge>,
 }
 
 impl CacheGauges {
-    pub fn register(&self, r: &mut Registry) {
+    /// Registers the three gauge families in `r`.
+    pub(crate) fn register(&self, r: &mut Registry) {
         r.register(
             "tributary_storage_cache_bytes",
             "Approximate heap bytes held by a storage read cache",
@@ -84,7 +85,8 @@ impl CacheGauges {
         );
     }
 
-    pub fn set(&self, s: &tributary_storage::read::parquet::CacheStats) {
+    /// Sets every gauge from one snapshot of the caches.
+    pub(crate) fn set(&self, s: &tributary_storage::read::parquet::CacheStats) {
         let cache = |name: &str| vec![("cache".to_string(), name.to_string())];
         for (name, c) in [("series_tables", s.series_tables), ("label_listings", s.label_listings)] {
             self.bytes.get_or_create(&cache(name)).set(c.bytes as i64);

@@ -6,7 +6,7 @@ use tributary_ingest::head::Head;
 use tributary_loadgen::workload;
 
 /// A head holding every sample of `cfg`'s workload, decoded and appended like live traffic.
-pub fn loaded_head(cfg: &workload::Config) -> Head {
+pub(crate) fn loaded_head(cfg: &workload::Config) -> Head {
     let head = Head::new();
     let ctx = ClusterContext::default();
     let limits = prom_remote_write::Limits {

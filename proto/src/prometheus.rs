@@ -166,6 +166,8 @@ pub struct BucketSpan {
 }
 
 /// Field numbers the zero-copy reader in `ingest::decode` walks; they mirror the derives above.
+/// Each constant is named `<MESSAGE>_<FIELD>` after the field whose number it holds (the test
+/// `field_numbers_match_the_structs` checks them against the encoded structs).
 pub mod field {
     pub const WRITE_REQUEST_TIMESERIES: u32 = 1;
     pub const WRITE_REQUEST_METADATA: u32 = 3;

@@ -11,13 +11,13 @@ use serde_json::Value;
 use tributary_proto::prometheus as pb;
 
 /// A port nobody listens on right now.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     free_ports::<1>()[0]
 }
 
 /// `N` distinct ports nobody listens on right now (all held open until every one is chosen, so
 /// they cannot repeat).
-pub fn free_ports<const N: usize>() -> [u16; N] {
+pub(crate) fn free_ports<const N: usize>() -> [u16; N] {
     let held: Vec<TcpListener> = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind :0"))
         .collect();
@@ -25,7 +25,7 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
 }
 
 /// Polls `f` until it returns `Some`, or panics after `deadline` with `what`.
-pub async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut f: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(deadline: Duration, what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -50,7 +50,7 @@ where
 /// 4317/4318. A test that sets one of those flags (or its environment variable) itself keeps its
 /// value, and the matching port field is then 0.
 #[derive(Debug)]
-pub struct TestServer {
+pub(crate) struct TestServer {
     /// The main HTTP port (`--http-listen`): receivers, query APIs, `/metrics`.
     pub port: u16,
     /// The OTLP/gRPC port (`--grpc-listen`).
@@ -65,15 +65,15 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(&[]).await
     }
 
-    pub async fn start_with(extra_args: &[&str]) -> Self {
+    pub(crate) async fn start_with(extra_args: &[&str]) -> Self {
         Self::start_with_env(extra_args, &[]).await
     }
 
-    pub async fn start_with_env(extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start_with_env(extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut s = Self {
@@ -90,12 +90,12 @@ impl TestServer {
         s
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
     /// A URL on the dedicated OTLP/HTTP listener.
-    pub fn otlp_url(&self, path: &str) -> String {
+    pub(crate) fn otlp_url(&self, path: &str) -> String {
         assert_ne!(
             self.otlp_port, 0,
             "this server's OTLP/HTTP listener was set by the test"
@@ -104,7 +104,7 @@ impl TestServer {
     }
 
     /// `host:port` of the OTLP/gRPC listener.
-    pub fn grpc_endpoint(&self) -> String {
+    pub(crate) fn grpc_endpoint(&self) -> String {
         assert_ne!(
             self.grpc_port, 0,
             "this server's OTLP/gRPC listener was set by the test"
@@ -113,7 +113,7 @@ impl TestServer {
     }
 
     /// The process id, while running.
-    pub fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
@@ -126,7 +126,7 @@ impl TestServer {
     }
 
     /// Starts the process (again, on the same data dir, on new ports) and waits until it answers.
-    pub async fn spawn(&mut self) {
+    pub(crate) async fn spawn(&mut self) {
         assert!(self.child.is_none(), "already running");
         let [http, grpc, otlp] = free_ports::<3>();
         self.port = http;
@@ -172,7 +172,7 @@ impl TestServer {
     }
 
     /// SIGKILL: no shutdown path runs.
-    pub fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             c.kill().expect("kill -9");
             c.wait().expect("reap");
@@ -180,7 +180,7 @@ impl TestServer {
     }
 
     /// SIGTERM and wait for a clean exit.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let status = Command::new("kill")
                 .arg("-TERM")
@@ -203,7 +203,7 @@ impl TestServer {
         }
     }
 
-    pub async fn flush(&self) -> Value {
+    pub(crate) async fn flush(&self) -> Value {
         let r = reqwest::Client::new()
             .post(self.url("/api/v1/admin/flush"))
             .send()
@@ -214,7 +214,7 @@ impl TestServer {
     }
 
     /// `GET /api/v1/query`; panics unless the status is success.
-    pub async fn query(&self, q: &str, time: f64) -> Value {
+    pub(crate) async fn query(&self, q: &str, time: f64) -> Value {
         let r = reqwest::Client::new()
             .get(self.url("/api/v1/query"))
             .query(&[("query", q), ("time", &time.to_string())])
@@ -227,7 +227,7 @@ impl TestServer {
         body
     }
 
-    pub async fn query_range(&self, q: &str, start: f64, end: f64, step: f64) -> Value {
+    pub(crate) async fn query_range(&self, q: &str, start: f64, end: f64, step: f64) -> Value {
         prom_query_range(&self.url(""), q, start, end, step).await
     }
 }
@@ -239,7 +239,7 @@ impl Drop for TestServer {
 }
 
 /// `GET /api/v1/query_range` against any Prometheus-compatible base URL.
-pub async fn prom_query_range(base: &str, q: &str, start: f64, end: f64, step: f64) -> Value {
+pub(crate) async fn prom_query_range(base: &str, q: &str, start: f64, end: f64, step: f64) -> Value {
     let r = reqwest::Client::new()
         .get(format!("{base}/api/v1/query_range"))
         .query(&[
@@ -258,10 +258,10 @@ pub async fn prom_query_range(base: &str, q: &str, start: f64, end: f64, step: f
 }
 
 /// A series to send: its labels (any order) and `(timestamp ms, value)` samples.
-pub type TestSeries<'a> = (Vec<(&'a str, &'a str)>, Vec<(i64, f64)>);
+pub(crate) type TestSeries<'a> = (Vec<(&'a str, &'a str)>, Vec<(i64, f64)>);
 
 /// Encodes series as a snappy-compressed remote-write 1.0 body.
-pub fn remote_write_body(series: &[TestSeries<'_>]) -> Vec<u8> {
+pub(crate) fn remote_write_body(series: &[TestSeries<'_>]) -> Vec<u8> {
     let req = pb::WriteRequest {
         timeseries: series
             .iter()
@@ -293,7 +293,7 @@ pub fn remote_write_body(series: &[TestSeries<'_>]) -> Vec<u8> {
 }
 
 /// POSTs a remote-write body with Prometheus's headers plus `extra`; returns (status, body text).
-pub async fn post_remote_write(url: &str, body: Vec<u8>, extra: &[(&str, &str)]) -> (u16, String) {
+pub(crate) async fn post_remote_write(url: &str, body: Vec<u8>, extra: &[(&str, &str)]) -> (u16, String) {
     let mut req = reqwest::Client::new()
         .post(url)
         .header("Content-Encoding", "snappy")
@@ -309,7 +309,7 @@ pub async fn post_remote_write(url: &str, body: Vec<u8>, extra: &[(&str, &str)])
 
 /// The path of an external program, installing its Debian package when it is missing.
 /// Panics (fails the test) when it still cannot be found.
-pub fn require_program(program: &str, debian_package: &str) -> PathBuf {
+pub(crate) fn require_program(program: &str, debian_package: &str) -> PathBuf {
     let find = || {
         std::env::var_os("PATH").and_then(|paths| {
             std::env::split_paths(&paths)
@@ -333,7 +333,7 @@ pub fn require_program(program: &str, debian_package: &str) -> PathBuf {
 
 /// A child process killed when dropped.
 #[derive(Debug)]
-pub struct Proc(pub Child);
+pub(crate) struct Proc(pub Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -342,14 +342,14 @@ impl Drop for Proc {
     }
 }
 
-pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write file");
     p
 }
 
 /// `data.result` of a Prometheus API answer.
-pub fn result(v: &Value) -> &Vec<Value> {
+pub(crate) fn result(v: &Value) -> &Vec<Value> {
     v["data"]["result"]
         .as_array()
         .unwrap_or_else(|| panic!("no data.result in {v}"))
@@ -357,7 +357,7 @@ pub fn result(v: &Value) -> &Vec<Value> {
 
 /// Makes sure a Python module is importable, installing its PyPI package when it is not.
 /// Panics (fails the test) when it still cannot be imported.
-pub fn require_python_module(module: &str, pip_package: &str) {
+pub(crate) fn require_python_module(module: &str, pip_package: &str) {
     let importable = || {
         Command::new("python3")
             .arg("-c")
@@ -378,7 +378,7 @@ pub fn require_python_module(module: &str, pip_package: &str) {
 }
 
 /// A script under `tests/e2e/python/`.
-pub fn python_script(name: &str) -> PathBuf {
+pub(crate) fn python_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/e2e/python")
         .join(name)
@@ -387,7 +387,7 @@ pub fn python_script(name: &str) -> PathBuf {
 /// Makes sure every package pinned in `tests/e2e/python/requirements.txt` is installed at its
 /// version (the real OpenTelemetry SDK, grpcio, pyarrow), installing them with pip when not.
 /// Panics (fails the test) when they still are not: a missing dependency is never a skip.
-pub fn require_python_requirements() {
+pub(crate) fn require_python_requirements() {
     let ok = || {
         Command::new("python3")
             .arg(python_script("requirements_ok.py"))
@@ -411,7 +411,7 @@ pub fn require_python_requirements() {
 
 /// What a finished Python script said.
 #[derive(Debug)]
-pub struct PythonRun {
+pub(crate) struct PythonRun {
     pub success: bool,
     pub stdout: String,
     pub stderr: String,
@@ -419,7 +419,7 @@ pub struct PythonRun {
 
 impl PythonRun {
     /// stdout as JSON; panics with both streams when it is not.
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| {
             panic!(
                 "script output is not JSON ({e}):\nstdout: {}\nstderr: {}",
@@ -431,7 +431,7 @@ impl PythonRun {
 
 /// Runs `tests/e2e/python/<script> <args>` to completion (after [`require_python_requirements`]).
 /// The environment's `OTEL_*` variables are removed so they cannot change what the SDK sends.
-pub fn run_python(script: &str, args: &[&str]) -> PythonRun {
+pub(crate) fn run_python(script: &str, args: &[&str]) -> PythonRun {
     require_python_requirements();
     let mut cmd = Command::new("python3");
     cmd.arg(python_script(script)).args(args);
@@ -451,7 +451,7 @@ pub fn run_python(script: &str, args: &[&str]) -> PythonRun {
 }
 
 /// Peak resident memory (`VmHWM`) of a process, in bytes.
-pub fn peak_rss_bytes(pid: u32) -> u64 {
+pub(crate) fn peak_rss_bytes(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/<pid>/status");
     let kb: u64 = status
         .lines()
@@ -463,14 +463,14 @@ pub fn peak_rss_bytes(pid: u32) -> u64 {
 
 /// A real S3-compatible server (moto's) on a free loopback port, with one bucket.
 #[derive(Debug)]
-pub struct S3Server {
+pub(crate) struct S3Server {
     pub endpoint: String,
     pub bucket: String,
     _proc: Proc,
 }
 
 impl S3Server {
-    pub async fn start(bucket: &str) -> Self {
+    pub(crate) async fn start(bucket: &str) -> Self {
         require_python_module("moto.server", "moto[server]");
         let port = free_port();
         let child = Command::new("python3")
@@ -503,7 +503,7 @@ impl S3Server {
     }
 
     /// The `AWS_*` environment Tributary's S3 store reads.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ACCESS_KEY_ID", "test".to_string()),
             ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
@@ -514,7 +514,7 @@ impl S3Server {
     }
 
     /// Keys under `prefix`, via the S3 ListObjectsV2 API.
-    pub async fn list(&self, prefix: &str) -> Vec<String> {
+    pub(crate) async fn list(&self, prefix: &str) -> Vec<String> {
         let body = reqwest::Client::new()
             .get(format!("{}/{}", self.endpoint, self.bucket))
             .query(&[("list-type", "2"), ("prefix", prefix)])
@@ -533,7 +533,7 @@ impl S3Server {
 }
 
 /// Waits until `url` answers 2xx (a server's readiness endpoint).
-pub async fn wait_ready(url: &str) {
+pub(crate) async fn wait_ready(url: &str) {
     eventually(Duration::from_secs(60), &format!("{url} ready"), || async move {
         reqwest::get(url)
             .await
@@ -546,7 +546,7 @@ pub async fn wait_ready(url: &str) {
 
 /// Do two Prometheus value strings agree? Equal text, both NaN, or finite and within a
 /// relative 1e-9 (absolute 1e-12 near zero): different libm implementations differ in the last bits.
-pub fn values_close(a: &str, b: &str) -> bool {
+pub(crate) fn values_close(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
@@ -560,7 +560,7 @@ pub fn values_close(a: &str, b: &str) -> bool {
 }
 
 /// Percent-encodes a query parameter value (RFC 3986 unreserved characters kept).
-pub fn urlencode(text: &str) -> String {
+pub(crate) fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

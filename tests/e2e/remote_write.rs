@@ -183,7 +183,7 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
 }
 
 /// The result list in a canonical order (series order is unspecified).
-pub fn sorted(v: &Value) -> Vec<String> {
+pub(crate) fn sorted(v: &Value) -> Vec<String> {
     let mut r: Vec<String> = result(v).iter().map(|x| x.to_string()).collect();
     r.sort();
     r

@@ -17,17 +17,17 @@
 //! * Requests are yielded round by round (tick by tick), the streams interleaved within a round.
 //!   Within a stream a data point's (a record's) timestamps strictly increase, so replaying each
 //!   stream on one connection in order never sends a receiver out-of-order data.
-//! * Same [`Config`] ⇒ byte-identical protobuf bodies.
+//! * Same `Config` ⇒ byte-identical protobuf bodies.
 //!
-//! [`prepare`] compresses (gzip, as the Collector's exporters do by default) and frames them for
-//! the chosen transport before any clock starts; [`send`] replays them and checks every answer.
+//! `prepare` compresses (gzip, as the Collector's exporters do by default) and frames them for
+//! the chosen transport before any clock starts; `send` replays them and checks every answer.
 
 mod batch;
 mod catalog;
 pub mod cli;
 mod logs;
 mod metrics;
-pub mod send;
+pub(crate) mod send;
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -44,7 +44,7 @@ use crate::workload::shape::mix;
 /// Which OTLP signal to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Signal {
+pub(crate) enum Signal {
     Metrics,
     Logs,
 }
@@ -52,7 +52,7 @@ pub enum Signal {
 /// How bodies are compressed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Compression {
+pub(crate) enum Compression {
     None,
     Gzip,
 }
@@ -60,14 +60,14 @@ pub enum Compression {
 /// OTLP/HTTP (`POST /v1/...`) or OTLP/gRPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Transport {
+pub(crate) enum Transport {
     Http,
     Grpc,
 }
 
 /// What to generate. See the module docs for the contract.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
+pub(crate) struct Config {
     pub signal: Signal,
     pub clusters: usize,
     pub pods_per_cluster: usize,
@@ -90,7 +90,7 @@ pub struct Config {
 
 impl Config {
     /// The reference workload of `benches/compare/otlp.sh` for `signal`.
-    pub fn reference(signal: Signal) -> Self {
+    pub(crate) fn reference(signal: Signal) -> Self {
         let (pods, rounds, interval_ms) = match signal {
             Signal::Metrics => (300, 60, 15_000),
             Signal::Logs => (200, 120, 1000),
@@ -113,7 +113,7 @@ impl Config {
     }
 
     /// Rejects configurations that cannot describe Collector traffic.
-    pub fn validate(&self) -> Result<(), Error> {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
         let bad = |what: &str| Err(Error::InvalidConfig(what.to_owned()));
         if self.interval_ms == 0 {
             return bad("interval must be positive");
@@ -136,13 +136,13 @@ impl Config {
         Ok(())
     }
 
-    pub fn streams(&self) -> usize {
+    pub(crate) fn streams(&self) -> usize {
         self.clusters * self.collectors_per_cluster.max(1)
     }
 
     /// The `start_ms` that makes the last round end one interval before `now_ms`, aligned to
     /// the interval (receivers reject data outside their window).
-    pub fn start_ending_before(&self, now_ms: i64) -> i64 {
+    pub(crate) fn start_ending_before(&self, now_ms: i64) -> i64 {
         let interval = self.interval_ms.max(1) as i64;
         let span = (self.rounds as i64 + 1) * interval;
         (now_ms - span).div_euclid(interval) * interval
@@ -151,7 +151,7 @@ impl Config {
 
 /// One request before compression.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawRequest {
+pub(crate) struct RawRequest {
     /// Protobuf `ExportMetricsServiceRequest` or `ExportLogsServiceRequest`.
     pub body: Vec<u8>,
     /// Data points or log records.
@@ -165,7 +165,7 @@ pub struct RawRequest {
 }
 
 /// Generates the workload; see the module docs for the ordering contract.
-pub fn requests(cfg: &Config) -> Result<Requests, Error> {
+pub(crate) fn requests(cfg: &Config) -> Result<Requests, Error> {
     cfg.validate()?;
     let collectors = cfg.collectors_per_cluster;
     let mut streams = Vec::with_capacity(cfg.streams());
@@ -250,7 +250,7 @@ impl Stream {
 
 /// Iterator over the [`RawRequest`]s of a [`Config`].
 #[derive(Debug)]
-pub struct Requests {
+pub(crate) struct Requests {
     cfg: Config,
     generator: Generator,
     streams: Vec<Stream>,
@@ -422,7 +422,7 @@ fn logs_requests(
 
 /// Bodies ready to send, one queue per connection, and what they carry.
 #[derive(Debug, Default)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub queues: Vec<Vec<send::Body>>,
     pub requests: u64,
     pub items: u64,
@@ -436,7 +436,7 @@ pub struct Prepared {
 
 /// Compresses (on every core) and frames every request for `transport`, and deals the streams
 /// to `connections` queues (stream `s` to connection `s % connections`, keeping its order).
-pub fn prepare(
+pub(crate) fn prepare(
     requests: Requests,
     compression: Compression,
     transport: Transport,
@@ -485,7 +485,7 @@ pub fn prepare(
 }
 
 /// The wire form of one protobuf body.
-pub fn frame(protobuf: &[u8], compression: Compression, transport: Transport) -> Bytes {
+pub(crate) fn frame(protobuf: &[u8], compression: Compression, transport: Transport) -> Bytes {
     let payload = match compression {
         Compression::None => protobuf.to_vec(),
         Compression::Gzip => gzip(protobuf),
@@ -504,7 +504,7 @@ pub fn frame(protobuf: &[u8], compression: Compression, transport: Transport) ->
 }
 
 /// gzip at the default level (6), like Go's `gzip.NewWriter` in the Collector's exporters.
-pub fn gzip(data: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4), flate2::Compression::default());
     // Writing to a Vec cannot fail.
     let _ = enc.write_all(data);

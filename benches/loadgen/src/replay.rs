@@ -17,20 +17,24 @@ use crate::Error;
 /// One body ready to send.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The snappy-compressed request body, sent as is.
     pub body: Bytes,
+    /// Samples it carries, counted as acknowledged, failed or unsent.
     pub samples: u64,
 }
 
 /// How to send.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The remote-write endpoint, e.g. `http://127.0.0.1:9201/api/v1/write`.
     pub url: String,
     /// Per-attempt timeout (Prometheus' `remote_timeout`, 30 s by default).
     pub timeout: Duration,
     /// Retries after the first attempt before a request is given up.
     pub max_retries: u32,
-    /// Prometheus' `min_backoff` / `max_backoff` (30 ms / 5 s).
+    /// Prometheus' `min_backoff` (30 ms): the first retry's wait, doubled per retry.
     pub min_backoff: Duration,
+    /// Prometheus' `max_backoff` (5 s): the longest wait between retries.
     pub max_backoff: Duration,
     /// Wall-clock bound of the whole replay; what is not sent by then is counted unsent.
     pub max_duration: Duration,
@@ -57,10 +61,15 @@ impl Default for Options {
 pub struct Outcome {
     /// Requests taken from the queues (each counted once, whatever its retries).
     pub requests: u64,
+    /// Requests answered 2xx.
     pub requests_ok: u64,
+    /// Requests given up: a non-retryable status, or retries or time exhausted.
     pub requests_failed: u64,
+    /// Attempts after a request's first.
     pub retries: u64,
+    /// Samples of the requests answered 2xx.
     pub samples_acked: u64,
+    /// Samples of the failed requests.
     pub samples_failed: u64,
     /// Samples left in the queues when `max_duration` ran out.
     pub samples_unsent: u64,
@@ -72,6 +81,7 @@ pub struct Outcome {
     pub error_examples: Vec<String>,
     /// Latency of each successful request's final attempt, in microseconds.
     pub latencies_us: Vec<u64>,
+    /// Wall-clock time from the start of [`replay`] until every queue was drained.
     pub wall: Duration,
 }
 

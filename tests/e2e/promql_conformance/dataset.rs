@@ -12,36 +12,36 @@
 //! newlines, UTF-8), three clusters, several jobs and instances.
 
 /// Seconds between samples.
-pub const INTERVAL_MS: i64 = 15_000;
+pub(super) const INTERVAL_MS: i64 = 15_000;
 /// How far past the grid every sample lies.
-pub const SKEW_MS: i64 = 137;
+pub(super) const SKEW_MS: i64 = 137;
 /// Samples per full series: 0..=180, i.e. 45 minutes.
-pub const SAMPLES: i64 = 181;
+pub(super) const SAMPLES: i64 = 181;
 /// Prometheus's staleness marker.
-pub const STALE: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
+pub(super) const STALE: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
 /// The NaN Go's `math.NaN()` produces (what Prometheus itself writes).
-pub const NAN: f64 = f64::from_bits(0x7ff8_0000_0000_0001);
+pub(super) const NAN: f64 = f64::from_bits(0x7ff8_0000_0000_0001);
 
-pub const CLUSTERS: [&str; 3] = ["eu-1", "us-2", "ap-3"];
-pub const JOBS: [&str; 2] = ["api", "worker"];
-pub const INSTANCES: [&str; 2] = ["i-0", "i-1"];
-pub const BUCKETS: [&str; 7] = ["0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"];
+pub(super) const CLUSTERS: [&str; 3] = ["eu-1", "us-2", "ap-3"];
+pub(super) const JOBS: [&str; 2] = ["api", "worker"];
+pub(super) const INSTANCES: [&str; 2] = ["i-0", "i-1"];
+pub(super) const BUCKETS: [&str; 7] = ["0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"];
 
 #[derive(Debug)]
-pub struct Series {
+pub(super) struct Series {
     pub labels: Vec<(String, String)>,
     pub samples: Vec<(i64, f64)>,
 }
 
 #[derive(Debug)]
-pub struct Dataset {
+pub(super) struct Dataset {
     /// The grid origin: a whole minute, milliseconds since the epoch.
     pub base_ms: i64,
     pub series: Vec<Series>,
 }
 
 impl Dataset {
-    pub fn build(now_ms: i64) -> Self {
+    pub(super) fn build(now_ms: i64) -> Self {
         let base_ms = (now_ms - 50 * 60_000) / 60_000 * 60_000;
         let mut b = Builder {
             base_ms,
@@ -62,11 +62,11 @@ impl Dataset {
     }
 
     /// The time `minutes` and `millis` after the grid origin, in seconds as the API takes it.
-    pub fn at(&self, minutes: i64, millis: i64) -> f64 {
+    pub(super) fn at(&self, minutes: i64, millis: i64) -> f64 {
         (self.base_ms + minutes * 60_000 + millis) as f64 / 1000.0
     }
 
-    pub fn sample_count(&self) -> usize {
+    pub(super) fn sample_count(&self) -> usize {
         self.series.iter().map(|s| s.samples.len()).sum()
     }
 }

@@ -8,7 +8,7 @@
 use super::dataset::Dataset;
 
 #[derive(Clone, Debug)]
-pub struct Case {
+pub(super) struct Case {
     pub feature: &'static str,
     pub query: String,
     /// Why the answers may legitimately differ (the query is still run, never compared).
@@ -82,7 +82,7 @@ const GAUGES: [&str; 5] = [
 
 /// Queries whose right answer here is nothing at every evaluation: anything else that comes back
 /// empty from Prometheus everywhere is a broken test query.
-pub fn expected_empty(query: &str) -> bool {
+pub(super) fn expected_empty(query: &str) -> bool {
     const EMPTY: [&str; 9] = [
         "clamp(temperature_celsius, 5, -5)",
         "topk(0, up)",
@@ -99,7 +99,7 @@ pub fn expected_empty(query: &str) -> bool {
     EMPTY.contains(&query) || (query.starts_with("absent_over_time(") && query.ends_with("[10m])"))
 }
 
-pub fn cases(data: &Dataset) -> Vec<Case> {
+pub(super) fn cases(data: &Dataset) -> Vec<Case> {
     let at = format!("{:.3}", data.at(30, 500));
     let mut c = Cases::default();
     selectors(&mut c, &at);

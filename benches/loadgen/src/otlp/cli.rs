@@ -2,7 +2,7 @@
 //! OTLP/HTTP or OTLP/gRPC receiver and print a JSON summary (items/s, and with `--server-pid`
 //! the receiver's CPU seconds per million items and peak RSS).
 //!
-//! Exit status: 0 when every item was acknowledged; [`EXIT_NOT_CLEAN`] when any request failed,
+//! Exit status: 0 when every item was acknowledged; 2 (`EXIT_NOT_CLEAN`) when any request failed,
 //! any item was rejected in `partial_success`, or the time ran out (stderr says which).
 
 use std::ffi::OsString;
@@ -17,7 +17,7 @@ use super::{Compression, Config, Signal, Transport, prepare, requests, send};
 use crate::{Error, process};
 
 /// Exit status when not every item was acknowledged.
-pub const EXIT_NOT_CLEAN: i32 = 2;
+pub(crate) const EXIT_NOT_CLEAN: i32 = 2;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -30,7 +30,7 @@ use crate::Error;
 
 /// One request ready to send: the exact bytes of the HTTP body or of the gRPC message frame.
 #[derive(Debug, Clone)]
-pub struct Body {
+pub(crate) struct Body {
     pub body: Bytes,
     /// Data points or log records in it.
     pub items: u64,
@@ -38,7 +38,7 @@ pub struct Body {
 
 /// How to send.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// `http://host:port` of the OTLP/HTTP or OTLP/gRPC listener (no path).
     pub endpoint: String,
     pub transport: Transport,
@@ -58,7 +58,12 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn new(endpoint: impl Into<String>, transport: Transport, signal: Signal, compression: Compression) -> Self {
+    pub(crate) fn new(
+        endpoint: impl Into<String>,
+        transport: Transport,
+        signal: Signal,
+        compression: Compression,
+    ) -> Self {
         Self {
             endpoint: endpoint.into(),
             transport,
@@ -84,7 +89,7 @@ impl Options {
 
 /// What happened.
 #[derive(Debug, Clone, Default)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Requests taken from the queues (each counted once, whatever its retries).
     pub requests: u64,
     pub requests_ok: u64,
@@ -116,7 +121,7 @@ const MAX_EXAMPLES: usize = 5;
 
 impl Outcome {
     /// Every item acknowledged, none rejected, failed or unsent.
-    pub fn clean(&self) -> bool {
+    pub(crate) fn clean(&self) -> bool {
         self.requests_failed == 0 && self.items_rejected == 0 && self.items_failed == 0 && self.items_unsent == 0
     }
 
@@ -143,7 +148,7 @@ impl Outcome {
     }
 
     /// Latency quantile in milliseconds (`q` in [0, 1]); sorts the samples on first use.
-    pub fn latency_ms(&mut self, q: f64) -> Option<f64> {
+    pub(crate) fn latency_ms(&mut self, q: f64) -> Option<f64> {
         if self.latencies_us.is_empty() {
             return None;
         }
@@ -189,7 +194,7 @@ enum Client {
 
 /// Sends every queue on its own connection, concurrently, until all are drained (or
 /// `max_duration` passes). The clock starts once every connection is established.
-pub async fn replay(queues: Vec<Vec<Body>>, opts: &Options) -> Result<Outcome, Error> {
+pub(crate) async fn replay(queues: Vec<Vec<Body>>, opts: &Options) -> Result<Outcome, Error> {
     let mut clients = Vec::with_capacity(queues.len());
     for _ in 0..queues.len() {
         clients.push(connect(opts, queues.len()).await?);
@@ -480,7 +485,7 @@ struct Frame(Bytes);
 /// A tonic `Channel` that sends each request's `Frame` instead of the body the generated
 /// client built, flagged `grpc-encoding: gzip` when the frames are gzipped.
 #[derive(Debug, Clone)]
-pub struct PreEncoded {
+pub(crate) struct PreEncoded {
     channel: Channel,
     gzip: bool,
     headers: std::sync::Arc<[(HeaderName, HeaderValue)]>,

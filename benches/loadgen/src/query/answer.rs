@@ -10,12 +10,12 @@ use serde_json::Value;
 use super::suite::Request;
 
 /// A series' labels, `__name__` included when the receiver returned it.
-pub type Labels = BTreeMap<String, String>;
+pub(crate) type Labels = BTreeMap<String, String>;
 
 /// One series of a vector or matrix result. Values stay the strings the receiver sent, so
 /// `NaN` and `±Inf` survive a JSON round trip of the result file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SeriesPoints {
+pub(crate) struct SeriesPoints {
     pub labels: Labels,
     /// (timestamp in ms, value as sent).
     pub points: Vec<(i64, String)>,
@@ -24,7 +24,7 @@ pub struct SeriesPoints {
 /// A canonical answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum Answer {
+pub(crate) enum Answer {
     /// `vector` or `matrix` results, sorted by labels.
     Series { series: Vec<SeriesPoints> },
     /// `/api/v1/label/<name>/values`, sorted.
@@ -35,7 +35,7 @@ pub enum Answer {
 
 impl Answer {
     /// Series, values or label sets in the answer.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Answer::Series { series } => series.len(),
             Answer::Values { values } => values.len(),
@@ -43,12 +43,12 @@ impl Answer {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Points over all series (0 for non-series answers).
-    pub fn points(&self) -> usize {
+    pub(crate) fn points(&self) -> usize {
         match self {
             Answer::Series { series } => series.iter().map(|s| s.points.len()).sum(),
             _ => 0,
@@ -58,7 +58,7 @@ impl Answer {
 
 /// Parses a Prometheus HTTP API response to `request`. Anything but `status: success` with
 /// the expected, non-empty `data` is an error naming what was wrong.
-pub fn parse(request: &Request, body: &[u8]) -> Result<Answer, String> {
+pub(crate) fn parse(request: &Request, body: &[u8]) -> Result<Answer, String> {
     let doc: Value =
         serde_json::from_slice(body).map_err(|e| format!("response is not JSON ({e}): {}", excerpt(body)))?;
     match doc.get("status").and_then(Value::as_str) {
@@ -166,7 +166,7 @@ fn point(v: &Value) -> Result<(i64, String), String> {
 }
 
 /// Prometheus' float text: Go's `strconv.FormatFloat(v, 'f', -1, 64)`, `NaN`, `+Inf`, `-Inf`.
-pub fn parse_value(text: &str) -> Option<f64> {
+pub(crate) fn parse_value(text: &str) -> Option<f64> {
     match text {
         "NaN" => Some(f64::NAN),
         "+Inf" | "Inf" => Some(f64::INFINITY),
@@ -176,7 +176,7 @@ pub fn parse_value(text: &str) -> Option<f64> {
 }
 
 /// `{a="1", b="2"}`, or `name{...}` when `__name__` is set.
-pub fn render_labels(labels: &Labels) -> String {
+pub(crate) fn render_labels(labels: &Labels) -> String {
     let mut out = labels.get("__name__").cloned().unwrap_or_default();
     out.push('{');
     let mut first = true;
@@ -193,14 +193,14 @@ pub fn render_labels(labels: &Labels) -> String {
 
 /// When two floats count as the same answer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Tolerance {
+pub(crate) struct Tolerance {
     pub relative: f64,
     pub absolute: f64,
 }
 
 impl Tolerance {
     /// NaN equals NaN (both receivers found no defined value); infinities equal themselves.
-    pub fn same(&self, a: f64, b: f64) -> bool {
+    pub(crate) fn same(&self, a: f64, b: f64) -> bool {
         if a.is_nan() || b.is_nan() {
             return a.is_nan() && b.is_nan();
         }
@@ -210,7 +210,7 @@ impl Tolerance {
 
 /// How to compare one answer with the reference's.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rules {
+pub(crate) struct Rules {
     pub tolerance: Tolerance,
     /// Points before this time are not compared (a dialect defines them differently).
     pub compare_from_ms: Option<i64>,
@@ -218,7 +218,7 @@ pub struct Rules {
 
 /// Every way two answers differ, with the first few spelled out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Differences {
+pub(crate) struct Differences {
     /// Differing items: series or points, values, label sets.
     pub count: usize,
     pub examples: Vec<String>,
@@ -236,7 +236,7 @@ impl Differences {
 }
 
 /// Compares `other` with `reference`; `names` are (reference, other) for the messages.
-pub fn compare(
+pub(crate) fn compare(
     reference: &Answer,
     other: &Answer,
     rules: &Rules,

@@ -17,9 +17,9 @@ use crate::Error;
 use crate::workload::Config;
 
 /// Exit status when a query failed somewhere.
-pub const EXIT_FAILED: i32 = 1;
+pub(crate) const EXIT_FAILED: i32 = 1;
 /// Exit status when every query ran but answers differ between receivers.
-pub const EXIT_MISMATCH: i32 = 3;
+pub(crate) const EXIT_MISMATCH: i32 = 3;
 
 #[derive(Debug, Parser)]
 #[command(

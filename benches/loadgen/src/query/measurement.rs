@@ -21,7 +21,7 @@ const RUN_TO_RUN: answer::Rules = answer::Rules {
 
 /// How to run the suite against one receiver.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// e.g. `http://127.0.0.1:9090`.
     pub base_url: String,
     pub warmup: usize,
@@ -34,7 +34,7 @@ pub struct Settings {
 /// Summary of the timed runs, in milliseconds. `median` is the mean of the two middle runs
 /// for an even count; `p90` is the nearest-rank 90th percentile (the 9th of 10).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub min: f64,
     pub median: f64,
     pub p90: f64,
@@ -43,7 +43,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn of(samples: &[f64]) -> Option<Self> {
+    pub(crate) fn of(samples: &[f64]) -> Option<Self> {
         if samples.is_empty() {
             return None;
         }
@@ -68,7 +68,7 @@ impl Stats {
 
 /// The outcome of one query against one receiver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueryRun {
+pub(crate) struct QueryRun {
     pub query: Query,
     /// The first failure, if any run failed; then `stats` covers only the runs before it.
     pub error: Option<String>,
@@ -90,13 +90,13 @@ pub struct QueryRun {
 }
 
 impl QueryRun {
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.error.is_none() && self.answer.is_some()
     }
 }
 
 /// Runs every query of `suite` in order, each `warmup + runs` times back to back.
-pub async fn run_suite(settings: &Settings, window: &Window, suite: &[Query]) -> Result<Vec<QueryRun>, Error> {
+pub(crate) async fn run_suite(settings: &Settings, window: &Window, suite: &[Query]) -> Result<Vec<QueryRun>, Error> {
     let client = reqwest::Client::builder()
         .user_agent(concat!("tributary-loadgen/", env!("CARGO_PKG_VERSION")))
         .timeout(settings.timeout)

@@ -21,7 +21,7 @@ use crate::Error;
 
 /// How to compare.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// Label of the reference receiver; the first run when `None`.
     pub reference: Option<String>,
     /// Targets (receiver kinds) whose latency is expressed as ratios to every other receiver.
@@ -34,7 +34,7 @@ pub struct Settings {
 
 /// One receiver's figures for one query.
 #[derive(Debug, Clone, Serialize)]
-pub struct Cell {
+pub(crate) struct Cell {
     pub query: String,
     pub receiver: String,
     pub error: Option<String>,
@@ -49,7 +49,7 @@ pub struct Cell {
 
 /// One receiver's answer to one query held against the reference's.
 #[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     pub query: String,
     pub receiver: String,
     pub reference: String,
@@ -63,7 +63,7 @@ pub struct Comparison {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Receiver {
+pub(crate) struct Receiver {
     pub label: String,
     pub target: String,
     pub version: String,
@@ -73,7 +73,7 @@ pub struct Receiver {
 
 /// The whole comparison; serialises to the JSON report.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub reference: String,
     pub workload: WorkloadShape,
     pub window: Window,
@@ -97,7 +97,7 @@ pub struct Report {
 }
 
 /// Compares `runs`; errors only when they cannot be compared at all.
-pub fn build(runs: &[TargetRun], settings: &Settings) -> Result<Report, Error> {
+pub(crate) fn build(runs: &[TargetRun], settings: &Settings) -> Result<Report, Error> {
     let first = runs.first().ok_or_else(|| Error::Report("no result files".into()))?;
     for r in runs {
         if r.window != first.window || r.workload != first.workload {
@@ -237,7 +237,7 @@ impl Report {
     }
 
     /// Warnings for stderr: one line per failure and per mismatching (query, receiver).
-    pub fn warnings(&self) -> Vec<String> {
+    pub(crate) fn warnings(&self) -> Vec<String> {
         let mut out = vec![];
         for c in self.cells.iter().filter(|c| c.error.is_some()) {
             out.push(format!(
@@ -267,7 +267,7 @@ impl Report {
     }
 
     /// The markdown tables (the caller adds the machine and the command).
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let mut md = String::new();
         let w = &self.window;
         let wl = &self.workload;

@@ -8,7 +8,7 @@ use crate::workload::{Config, cluster_name};
 /// The time range every range query covers, derived from the workload alone so that every
 /// receiver is asked exactly the same thing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Window {
+pub(crate) struct Window {
     /// Timestamp of the workload's first scrape round (before per-target offsets).
     pub data_start_ms: i64,
     pub interval_ms: i64,
@@ -18,7 +18,7 @@ pub struct Window {
 }
 
 /// The range of `rate()` in the suite; also what [`Query::rate_range_ms`] reports.
-pub const RATE_RANGE_MS: i64 = 5 * 60 * 1000;
+pub(crate) const RATE_RANGE_MS: i64 = 5 * 60 * 1000;
 
 impl Window {
     /// The whole workload span (`samples_per_series * interval`, an hour by default) at
@@ -31,7 +31,7 @@ impl Window {
     /// are multiples of the scrape interval, every evaluation time and window boundary is
     /// congruent to the shift modulo the interval, while samples are congruent to their
     /// target's offset, so with the shift off every offset no boundary touches a sample.
-    pub fn for_workload(cfg: &Config, step_ms: i64) -> Result<Self, Error> {
+    pub(crate) fn for_workload(cfg: &Config, step_ms: i64) -> Result<Self, Error> {
         let interval = cfg.interval_ms as i64;
         if step_ms <= 0 || interval <= 0 || cfg.samples_per_series == 0 {
             return Err(Error::InvalidConfig(format!(
@@ -59,7 +59,7 @@ impl Window {
     }
 
     /// Evaluation steps of a range query over the window.
-    pub fn points(&self) -> i64 {
+    pub(crate) fn points(&self) -> i64 {
         (self.end_ms - self.start_ms) / self.step_ms + 1
     }
 }
@@ -67,7 +67,7 @@ impl Window {
 /// One HTTP request of the suite, in Prometheus HTTP API terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Request {
+pub(crate) enum Request {
     /// `GET /api/v1/query_range` over the whole window.
     Range { expr: String },
     /// `GET /api/v1/query` at the window's end.
@@ -80,7 +80,7 @@ pub enum Request {
 
 impl Request {
     /// Path and query parameters of the request over `window`.
-    pub fn http(&self, window: &Window) -> (String, Vec<(&'static str, String)>) {
+    pub(crate) fn http(&self, window: &Window) -> (String, Vec<(&'static str, String)>) {
         let start = seconds(window.start_ms);
         let end = seconds(window.end_ms);
         match self {
@@ -106,7 +106,7 @@ impl Request {
     }
 
     /// The request as a human reads it (the expression, or the API call).
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match self {
             Request::Range { expr } => expr.clone(),
             Request::Instant { expr } => format!("{expr} (instant)"),
@@ -118,7 +118,7 @@ impl Request {
 
 /// One query of the suite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Query {
+pub(crate) struct Query {
     /// Short stable identifier, used as the key in results.
     pub name: String,
     pub request: Request,
@@ -130,7 +130,7 @@ pub struct Query {
 
 /// The fixed suite: what a Kubernetes/SLO Grafana dashboard asks when it opens, using metric
 /// names the workload generates (see `workload/catalog.rs`).
-pub fn suite() -> Vec<Query> {
+pub(crate) fn suite() -> Vec<Query> {
     let rate = |name: &str, expr: &str| Query {
         name: name.into(),
         request: Request::Range { expr: expr.into() },
@@ -179,6 +179,6 @@ pub fn suite() -> Vec<Query> {
 }
 
 /// `ms` as the decimal seconds the Prometheus API takes, exact to the millisecond.
-pub fn seconds(ms: i64) -> String {
+pub(crate) fn seconds(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }

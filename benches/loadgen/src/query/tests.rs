@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use proptest::prelude::*;
 
-use super::answer::{Differences, Labels, Rules, SeriesPoints, compare, parse};
-use super::measurement::{Settings, run_suite};
+use super::answer::{Answer, Differences, Labels, Rules, SeriesPoints, Tolerance, compare, parse};
+use super::measurement::{Settings, Stats, run_suite};
 use super::report::{self, build};
-use super::suite::{RATE_RANGE_MS, seconds, suite};
+use super::suite::{RATE_RANGE_MS, Request, seconds, suite};
 use super::*;
 use crate::workload::Config;
 

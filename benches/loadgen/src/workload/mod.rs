@@ -36,13 +36,17 @@ pub use catalog::cluster_name;
 /// What to generate. [`Default`] is the reference workload of the peer comparison.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// Clusters, each with its own Prometheus (its own `cluster` label and streams).
     pub clusters: usize,
+    /// Series each cluster's Prometheus scrapes.
     pub series_per_cluster: usize,
     /// Scrape rounds, i.e. samples per series.
     pub samples_per_series: usize,
+    /// Scrape interval.
     pub interval_ms: u64,
     /// Timestamp (ms since the epoch) of round 0, before each target's scrape offset.
     pub start_ms: i64,
+    /// Seed of every random choice; one seed, one workload, byte for byte.
     pub seed: u64,
     /// Prometheus' `queue_config.max_samples_per_send`.
     pub max_samples_per_request: usize,
@@ -82,6 +86,7 @@ impl Config {
         Ok(())
     }
 
+    /// Samples the whole workload carries.
     pub fn total_samples(&self) -> u64 {
         self.clusters as u64 * self.series_per_cluster as u64 * self.samples_per_series as u64
     }
@@ -121,6 +126,7 @@ pub struct EncodedRequest {
     pub raw_len: usize,
     /// The (cluster, shard) stream; see the module docs.
     pub stream: usize,
+    /// Index of the cluster that sent it (see [`cluster_name`]).
     pub cluster: usize,
     /// Scrape round of every sample in the request.
     pub round: usize,
