@@ -3,11 +3,11 @@
 //! Every protocol decodes here and only here, in two steps that every write and every WAL replay
 //! share:
 //!
-//! 1. **Unwrap** ([`Body::prepare`] for a live request, [`Prepared::from_wal`] for a WAL record):
+//! 1. **Unwrap** (`Body::prepare` for a live request, `Prepared::from_wal` for a WAL record):
 //!    check the content type and encoding a surface received, undo the compression (snappy,
 //!    gzip) under a size limit, and parse what must be parsed before validation (OTLP/JSON).
 //!    This happens before the ingester takes its gate.
-//! 2. **Decode** ([`decode`]): the decode table sends the unwrapped body to its protocol's decoder,
+//! 2. **Decode** (`decode::decode`): the decode table sends the unwrapped body to its protocol's decoder,
 //!    chosen by the record [`Kind`], which validates everything a sender controls and returns
 //!    one [`Batch`]: the head's [`Input`](crate::head::input::Input) (float series — zero-copy
 //!    for remote-write —, native histograms, exemplars, metadata, log records) plus the
@@ -29,8 +29,8 @@
 //!    format's table there).
 //! 2. Add its decoder as one file under `decode/`, ending in a
 //!    `fn decode_batch(&Prepared, &ClusterContext, &Options, &dyn KnownSeries) -> Result<Batch>`.
-//! 3. Add its line to the decode table ([`decoder`]) and, if it is unwrapped differently from a
-//!    snappy block, to [`Body::prepare`] / [`Prepared::from_wal`].
+//! 3. Add its line to the decode table (`decoder`) and, if it is unwrapped differently from a
+//!    snappy block, to `Body::prepare` / `Prepared::from_wal`.
 //! 4. Give it a [`Body`] constructor and a route in `http` or `grpc`, and its answer in
 //!    `http::error`.
 

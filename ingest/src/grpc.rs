@@ -37,6 +37,7 @@ pub struct Otlp {
 }
 
 impl Otlp {
+    /// The services, writing through `ingester`.
     pub fn new(ingester: Arc<Ingester>) -> Self {
         Self { ingester }
     }

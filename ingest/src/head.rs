@@ -56,6 +56,7 @@ const PARALLEL_SELECT_SERIES: usize = 4096;
 pub struct Frozen {
     /// Samples sorted by time, one per timestamp.
     pub series: Vec<Series>,
+    /// Float samples in `series`.
     pub samples: usize,
     /// Log records, native histograms, exemplars and metadata of the same period.
     pub signals: SignalBlock,
@@ -92,6 +93,7 @@ impl Default for Head {
 }
 
 impl Head {
+    /// An empty head.
     pub fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
@@ -236,6 +238,7 @@ impl Head {
         self.active_samples.load(Ordering::Relaxed)
     }
 
+    /// Series in the active part.
     pub fn active_series(&self) -> usize {
         self.active_series.load(Ordering::Relaxed)
     }

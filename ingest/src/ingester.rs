@@ -2,9 +2,9 @@
 //!
 //! Write path ([`Ingester::write`]): unwrap the body (`decode::Body::prepare`: decompress,
 //! parse) → take the gate (shared) → decode through the decode table → append the WAL record and
-//! wait for its fsync → apply the batch to the head ([`apply`]) → release the gate → answer with
+//! wait for its fsync → apply the batch to the head (`apply`) → release the gate → answer with
 //! a protocol-neutral [`Outcome`] that each surface maps (`http::error`). Replay
-//! ([`replay_record`]) is the same decode and the same [`apply`], from the WAL record.
+//! (`replay_record`) is the same decode and the same `apply`, from the WAL record.
 //!
 //! Flush path: freeze the head and rotate the WAL under one gate → write Parquet → drop the
 //! frozen block → delete the WAL segments it covered.
@@ -41,11 +41,17 @@ use crate::wal::{ReplayStats, Wal};
 /// What a flush wrote.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct FlushSummary {
+    /// Float series written.
     pub series: usize,
+    /// Float samples written.
     pub samples: usize,
+    /// Log records written.
     pub log_records: usize,
+    /// The Parquet files written.
     pub files: Vec<String>,
+    /// Their bytes.
     pub bytes: u64,
+    /// How long the flush took.
     pub seconds: f64,
 }
 
@@ -99,18 +105,22 @@ impl Ingester {
         }))
     }
 
+    /// The configuration it was opened with.
     pub fn config(&self) -> &IngestConfig {
         &self.cfg
     }
 
+    /// The head, readable by the query engines.
     pub fn head(&self) -> Arc<Head> {
         self.head.clone()
     }
 
+    /// Its own metrics.
     pub fn metrics(&self) -> &IngestMetrics {
         &self.metrics
     }
 
+    /// What the WAL replay at open found.
     pub fn replay_stats(&self) -> &ReplayStats {
         &self.replay
     }

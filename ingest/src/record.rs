@@ -30,11 +30,11 @@
 //! ... the request body, to the end of the payload
 //! ```
 //! The settings are everything beyond the (unbounded on replay) limits that changes how the body
-//! translates ([`crate::decode::Translation`]); a writer stores the entries its kind reads: kind 3
-//! tags 1 and 2, kind 4 tag 3, the others none (S = 0, so remote-write records stay as small as
-//! before). An entry a kind does not read is ignored; an entry missing from a version-2 record
-//! reads as its default (off, or an empty list). A reader that meets an unknown tag fails replay
-//! loudly rather than guess what it meant.
+//! translates ([`crate::decode::Translation`]). A record holds exactly the entries its kind reads,
+//! in tag order, each once: kind 3 tags 1 and 2, kind 4 tag 3, the others none (S = 0, so
+//! remote-write records stay as small as before). So every record has one encoding, and a reader
+//! that meets anything else (an unknown tag, a missing or extra entry) fails replay loudly rather
+//! than guess what the write meant.
 //!
 //! OTLP bodies are stored as protobuf whatever they arrived as (JSON is re-encoded, gzip undone),
 //! snappy-compressed so the WAL holds ~1/5 of the raw size. New kinds get new numbers; a reader
@@ -126,6 +126,9 @@ pub enum RecordError {
     /// A settings entry that does not hold what its tag says.
     #[error("malformed WAL record settings entry (tag {0})")]
     Settings(u8),
+    /// Settings entries other than exactly those the kind's writer stores, in order.
+    #[error("WAL record settings are not the entries a {0:?} record holds")]
+    SettingsForKind(Kind),
     /// A cluster name or setting is not UTF-8.
     #[error("WAL record cluster name or setting is not UTF-8")]
     Utf8,
@@ -150,26 +153,31 @@ pub fn encode(kind: Kind, ctx: &ClusterContext, translation: &Translation, body:
     b.put_slice(t.as_bytes());
     b.put_u16_le(hl);
     b.put_slice(h.as_bytes());
+    put_settings(&mut b, kind, translation);
+    b.put_slice(body);
+    Ok(b.freeze())
+}
+
+/// The settings section: its length, then the entries `kind` reads, in tag order.
+fn put_settings(b: &mut BytesMut, kind: Kind, translation: &Translation) {
     let at = b.len();
     b.put_u32_le(0);
     match kind {
         Kind::OtlpMetrics => {
-            put_entry(&mut b, TAG_ADD_METRIC_SUFFIXES, |b| {
+            put_entry(b, TAG_ADD_METRIC_SUFFIXES, |b| {
                 b.put_u8(translation.add_metric_suffixes as u8)
             });
-            put_entry(&mut b, TAG_PROMOTE_RESOURCE_ATTRIBUTES, |b| {
+            put_entry(b, TAG_PROMOTE_RESOURCE_ATTRIBUTES, |b| {
                 put_strings(b, &translation.promote_resource_attributes)
             });
         }
-        Kind::OtlpLogs => put_entry(&mut b, TAG_LOG_STREAM_ATTRIBUTES, |b| {
+        Kind::OtlpLogs => put_entry(b, TAG_LOG_STREAM_ATTRIBUTES, |b| {
             put_strings(b, &translation.log_stream_attributes)
         }),
         Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 | Kind::LokiPushProtobuf | Kind::LokiPushJson => {}
     }
     let settings = (b.len() - at - 4) as u32;
     b[at..at + 4].copy_from_slice(&settings.to_le_bytes());
-    b.put_slice(body);
-    Ok(b.freeze())
 }
 
 fn put_entry(b: &mut BytesMut, tag: u8, value: impl FnOnce(&mut BytesMut)) {
@@ -203,7 +211,14 @@ pub fn decode(p: &[u8]) -> Result<Record<'_>, RecordError> {
         (None, rest)
     } else {
         let (settings, body) = take(rest, 4).and_then(|(n, rest)| take(rest, u32_le(n) as usize))?;
-        (Some(read_settings(settings)?), body)
+        let translation = read_settings(settings)?;
+        // One encoding per record: the entries must be exactly what a writer of `kind` stores.
+        let mut canonical = BytesMut::new();
+        put_settings(&mut canonical, kind, &translation);
+        if canonical[4..] != *settings {
+            return Err(RecordError::SettingsForKind(kind));
+        }
+        (Some(translation), body)
     };
     Ok(Record {
         kind,
@@ -319,9 +334,14 @@ mod tests {
             prop_assert_eq!(dec, Record { kind, ctx, translation: Some(kept(kind, &translation)), body: &body });
         }
 
+        /// What the `wal_record` fuzz target also holds: a version-2 record has one encoding.
         #[test]
-        fn arbitrary_bytes_never_panic(p in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = decode(&p);
+        fn arbitrary_bytes_never_panic_and_v2_records_have_one_encoding(p in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(rec) = decode(&p)
+                && let Some(t) = &rec.translation
+            {
+                prop_assert_eq!(&encode(rec.kind, &rec.ctx, t, rec.body).unwrap()[..], &p[..]);
+            }
         }
     }
 
@@ -339,6 +359,19 @@ mod tests {
         assert_eq!(
             decode(&[2, 3, 0, 0, 0, 0, 6, 0, 0, 0, 1, 1, 0, 0, 0, 7]),
             Err(RecordError::Settings(1))
+        );
+        // A remote-write record holds no settings; an OTLP metrics record both of its entries.
+        assert_eq!(
+            decode(&[2, 1, 0, 0, 0, 0, 5, 0, 0, 0, 1, 1, 0, 0, 0, 1]),
+            Err(RecordError::Truncated)
+        );
+        assert_eq!(
+            decode(&[2, 1, 0, 0, 0, 0, 6, 0, 0, 0, 1, 1, 0, 0, 0, 1]),
+            Err(RecordError::SettingsForKind(Kind::PromRemoteWriteV1))
+        );
+        assert_eq!(
+            decode(&[2, 3, 0, 0, 0, 0, 6, 0, 0, 0, 1, 1, 0, 0, 0, 1]),
+            Err(RecordError::SettingsForKind(Kind::OtlpMetrics))
         );
         // A settings length beyond the payload.
         assert_eq!(decode(&[2, 3, 0, 0, 0, 0, 6, 0, 0, 0, 1]), Err(RecordError::Truncated));

@@ -79,22 +79,45 @@ pub enum WalError {
     /// A file-system operation failed; `op` says which.
     #[error("{op} {}: {source}", path.display())]
     Io {
+        /// What was being done.
         op: &'static str,
+        /// To which file or directory.
         path: PathBuf,
+        /// The error.
         source: Arc<std::io::Error>,
     },
     /// Another open [`Wal`] (in this or another process) holds the directory.
     #[error("WAL directory {} is in use by another open write-ahead log", dir.display())]
-    Locked { dir: PathBuf },
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// A segment written by a newer format version; replaying it partially would lose data.
     #[error("WAL segment {} has format version {found}, this build reads version {supported}", path.display())]
-    UnsupportedVersion { path: PathBuf, found: u8, supported: u8 },
+    UnsupportedVersion {
+        /// The segment.
+        path: PathBuf,
+        /// Its version.
+        found: u8,
+        /// The version this build reads.
+        supported: u8,
+    },
     /// Payloads must be 1 ..= 256 MiB.
     #[error("WAL record of {len} bytes rejected: payloads must be 1..={max} bytes")]
-    RecordSize { len: usize, max: usize },
+    RecordSize {
+        /// The payload's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// `remove_before` was asked to delete the segment being written (or a later one).
     #[error("cannot remove WAL segments before {requested}: segment {active} is the one being written")]
-    RemoveActive { requested: SegmentId, active: SegmentId },
+    RemoveActive {
+        /// The segment asked for.
+        requested: SegmentId,
+        /// The segment being written.
+        active: SegmentId,
+    },
     /// Only reachable if someone plants a segment named `18446744073709551615.wal`.
     #[error("WAL segment ids are exhausted")]
     IdsExhausted,
@@ -248,6 +271,7 @@ impl Wal {
         self.request(|done| Command::RemoveBefore { id, done }).await
     }
 
+    /// Counters of the writer (fsyncs, bytes).
     pub fn stats(&self) -> WalStats {
         self.inner.counters.snapshot()
     }

@@ -1,9 +1,9 @@
 //! OTLP: request bodies (protobuf or OTLP/JSON) to the generated `opentelemetry-proto` types and
 //! back to the protobuf bytes the WAL keeps (whatever encoding they arrived in), and the two
 //! translations: [`metrics`] (Prometheus's) and [`logs`] (Loki's), which render attribute values
-//! through the one [`any_value`] module.
+//! through the one `any_value` module.
 
-pub mod any_value;
+pub(crate) mod any_value;
 pub mod logs;
 pub mod metrics;
 
@@ -35,6 +35,7 @@ impl BodyFormat {
         }
     }
 
+    /// The `Content-Type` a response in this format carries.
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Protobuf => "application/x-protobuf",

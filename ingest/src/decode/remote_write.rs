@@ -1,8 +1,8 @@
 //! Prometheus remote-write, 1.0 ([`v1`]) and 2.0 ([`v2`]): snappy block bodies → the head's
 //! zero-copy [`WriteBatch`](crate::head::input::WriteBatch) plus native histograms, exemplars and
 //! metadata. The two versions share every validation rule, in the rooms below: series labels
-//! ([`labels`]), native histograms ([`histogram`]), a series' histograms and exemplars together
-//! ([`signals`]), and metric metadata ([`metadata`]).
+//! (`labels`), native histograms (`histogram`), a series' histograms and exemplars together
+//! (`signals`), and metric metadata (`metadata`).
 //!
 //! Rules, checked per series (a bad series is rejected whole with its reason — samples, native
 //! histograms and exemplars alike; the other series are kept):
@@ -17,7 +17,7 @@
 //!
 //! Within an accepted series, each native histogram sample and each exemplar is checked on its
 //! own and refused alone, with a reason:
-//! - native histograms ([`histogram`]): schema −4..=8, or −53 (custom buckets) with finite,
+//! - native histograms (`histogram`): schema −4..=8, or −53 (custom buckets) with finite,
 //!   strictly increasing `custom_values` and no zero or negative buckets; spans after the first
 //!   have non-negative offsets and cover exactly as many buckets as were sent; no negative
 //!   absolute counts; integer histograms' buckets add up to their count (at most the count when

@@ -1,7 +1,7 @@
 //! The one mapping from ingest errors and write outcomes to protocol statuses: HTTP for
 //! remote-write and Loki push, HTTP for OTLP (whose retry rules differ), and gRPC codes for
 //! OTLP/gRPC. Handlers decide nothing themselves: a write's [`Outcome`] becomes a refusal (or
-//! not) in [`refusal`], an [`Error`] becomes a status here, and tonic's own decode failures are
+//! not) in `refusal`, an [`Error`] becomes a status here, and tonic's own decode failures are
 //! rewritten here too.
 //!
 //! Remote-write senders retry 5xx and 429 and drop everything else, so a status here is a

@@ -29,14 +29,17 @@ pub struct ReplayStats {
 /// One segment that stopped making sense before its end.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Corruption {
+    /// The segment.
     pub segment: SegmentId,
     /// Byte offset in the segment file where the unreadable stretch starts.
     pub offset: u64,
     /// Bytes from `offset` to the end of the file, all skipped.
     pub skipped_bytes: u64,
+    /// What was wrong.
     pub reason: CorruptionReason,
 }
 
+/// Why a segment stopped making sense.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CorruptionReason {
     /// The file is shorter than the 8-byte header or does not start with the magic.

@@ -25,7 +25,7 @@ use super::metrics::naming::go_float;
 
 /// Deepest nesting of arrays and maps rendered (values come from the network: recursion must
 /// stay bounded).
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// Which system's rendering to reproduce (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -30,7 +30,7 @@
 //!
 //! Limits, per record: at most [`Options::max_attributes`] attributes counting resource, scope
 //! and record attributes together, a body of at most [`Options::max_body_bytes`], values nested
-//! at most [`MAX_DEPTH`](super::any_value::MAX_DEPTH) deep. Every refusal is per record, counted in
+//! at most 32 deep (`any_value::MAX_DEPTH`). Every refusal is per record, counted in
 //! [`TranslatedLogs::rejected_records`] (OTLP's `partial_success.rejected_log_records`) with a
 //! reason, and never stops the rest of the request. Never panics on any request.
 
@@ -102,6 +102,7 @@ pub fn default_stream_attributes() -> Vec<String> {
 /// The accepted records of one request, in request order, and what was refused.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TranslatedLogs {
+    /// The accepted records, in request order.
     pub records: Vec<LogRecord>,
     /// Every refused record (OTLP `partial_success.rejected_log_records`).
     pub rejected_records: u64,

@@ -9,10 +9,10 @@ use crate::decode::wire::{PackedVarints, Reader, Value, WireError, packed_fixed6
 
 /// Native histogram schema −53: custom bucket bounds (`custom_values`), e.g. a converted classic
 /// histogram.
-pub const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
+pub(crate) const CUSTOM_BUCKETS_SCHEMA: i32 = -53;
 
 /// Prometheus's exponential schemas.
-pub const EXPONENTIAL_SCHEMAS: std::ops::RangeInclusive<i32> = -4..=8;
+pub(crate) const EXPONENTIAL_SCHEMAS: std::ops::RangeInclusive<i32> = -4..=8;
 
 /// `oneof count` / `oneof zero_count` of a `Histogram`.
 #[derive(Clone, Copy, Debug, PartialEq)]

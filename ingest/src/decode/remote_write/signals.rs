@@ -9,7 +9,7 @@ use crate::decode::Rejections;
 use crate::decode::limits::{storable, unstorable};
 
 /// Prometheus's bound on an exemplar's label names and values together, in characters.
-pub const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;
+pub(crate) const MAX_EXEMPLAR_LABEL_CHARS: usize = 128;
 
 /// The native histogram samples and exemplars of one series, each decoded, or refused with a
 /// reason, before the series' labels are known to be valid.

@@ -43,6 +43,7 @@ use crate::head::input::{Input, KnownSeries, SeriesSpan, WriteBatch};
 /// exemplars and metadata (owned, final labels), and what was refused.
 #[derive(Debug, Default)]
 pub struct Decoded<'a> {
+    /// Accepted float series, zero-copy.
     pub batch: WriteBatch<'a>,
     /// One entry per series with accepted native histogram samples, sorted by time.
     pub histograms: Vec<HistogramSeries>,

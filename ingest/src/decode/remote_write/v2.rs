@@ -67,11 +67,13 @@ pub struct DecodedV2<'a> {
     pub exemplars: Vec<ExemplarSeries>,
     /// Deduplicated and sorted.
     pub metadata: Vec<MetricMetadata>,
+    /// What was refused, and why.
     pub rejected: Rejections,
     /// Accepted float samples the request sent (created-timestamp zeros not counted).
     pub samples_written: usize,
     /// Accepted native histogram samples the request sent (created-timestamp zeros not counted).
     pub histograms_written: usize,
+    /// Accepted exemplars.
     pub exemplars_written: usize,
 }
 

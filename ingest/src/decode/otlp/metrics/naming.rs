@@ -1,6 +1,6 @@
 //! OTLP names → Prometheus names, as Prometheus's own OTLP receiver builds them (the
 //! `otlptranslator` library, strategy "UnderscoreEscapingWithSuffixes"), plus the string form of
-//! float label values (`le`, `quantile`). Attribute values are rendered in [`super::super::any_value`].
+//! float label values (`le`, `quantile`). Attribute values are rendered in `decode::otlp::any_value`.
 //!
 //! Everything here is a pure function of its arguments; the table-driven tests below use the
 //! expectations of Prometheus's own test suite, so a PromQL query written against a Prometheus
@@ -25,13 +25,17 @@ pub fn clip(s: &str) -> Cow<'_, str> {
 /// The OTLP metric shapes that decide the type suffix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricKind {
+    /// A gauge: no type suffix.
     Gauge,
     /// A monotonic cumulative sum: a Prometheus counter, named `..._total`.
     MonotonicCounter,
     /// A non-monotonic cumulative sum: a Prometheus gauge, with no `_total` and no `_ratio`.
     NonMonotonicCounter,
+    /// An explicit-bucket histogram.
     Histogram,
+    /// An exponential histogram (a native histogram).
     ExponentialHistogram,
+    /// A summary.
     Summary,
 }
 
