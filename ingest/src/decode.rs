@@ -1,4 +1,4 @@
-//! The edge: wire bytes in, one domain [`Batch`] out, through one decode table.
+//! The edge: wire bytes in, one domain `Batch` out, through one decode table.
 //!
 //! Every protocol decodes here and only here, in two steps that every write and every WAL replay
 //! share:
@@ -9,7 +9,7 @@
 //!    This happens before the ingester takes its gate.
 //! 2. **Decode** (`decode::decode`): the decode table sends the unwrapped body to its protocol's decoder,
 //!    chosen by the record [`Kind`], which validates everything a sender controls and returns
-//!    one [`Batch`]: the head's [`Input`](crate::head::input::Input) (float series — zero-copy
+//!    one `Batch`: the head's [`Input`](crate::head::input::Input) (float series — zero-copy
 //!    for remote-write —, native histograms, exemplars, metadata, log records) plus the
 //!    protocol-neutral [`Outcome`] (accepted counts, and every rejection with a reason). Valid
 //!    data beside a bad series is kept: a remote-write 400 is not retried.
@@ -48,7 +48,8 @@ use bytes::Bytes;
 use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use tributary_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 
-pub use self::batch::{Accepted, Batch, Outcome, Rejections};
+pub(crate) use self::batch::Batch;
+pub use self::batch::{Accepted, Outcome, Rejections};
 pub use self::compression::snappy_block;
 pub use self::limits::{Limits, MAX_STORABLE_MS, MIN_STORABLE_MS};
 use self::otlp::BodyFormat;
@@ -86,21 +87,21 @@ impl Translation {
 
 /// How to decode: limits (what a sender may send) and translation (how it maps).
 #[derive(Clone, Copy, Debug)]
-pub struct Options<'a> {
+pub(crate) struct Options<'a> {
     /// Label limits of every series and stream.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Most attributes (resource, scope and record together) one OTLP log record may carry.
-    pub max_log_attributes: usize,
+    pub(crate) max_log_attributes: usize,
     /// Longest OTLP log body or Loki line, in bytes.
-    pub max_log_body_bytes: usize,
+    pub(crate) max_log_body_bytes: usize,
     /// How OTLP translates.
-    pub translation: &'a Translation,
+    pub(crate) translation: &'a Translation,
 }
 
 impl<'a> Options<'a> {
     /// What replay uses: every limit unbounded (data accepted under older limits must not be lost
     /// when an operator lowers them), with the record's translation.
-    pub fn unbounded(translation: &'a Translation) -> Self {
+    pub(crate) fn unbounded(translation: &'a Translation) -> Self {
         Self {
             limits: Limits::UNBOUNDED,
             max_log_attributes: usize::MAX,
@@ -307,7 +308,7 @@ impl Body {
 
 /// A body ready for the decode table: decompressed, and parsed where that must come first.
 #[derive(Debug)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     kind: Kind,
     form: Form,
     /// The body as received, when that is what the WAL keeps.

@@ -1,4 +1,4 @@
-//! The one domain batch every protocol decodes into ([`Batch`]), and the protocol-neutral
+//! The one domain batch every protocol decodes into (`Batch`), and the protocol-neutral
 //! [`Outcome`] each surface maps onto its own answer.
 
 use crate::head::input::Input;
@@ -6,11 +6,11 @@ use crate::head::input::Input;
 /// What one request decoded to, whatever its protocol: what the head gets, and what the sender
 /// is told.
 #[derive(Debug, Default)]
-pub struct Batch<'a> {
+pub(crate) struct Batch<'a> {
     /// What the head stores once the record is durable.
-    pub input: Input<'a>,
+    pub(crate) input: Input<'a>,
     /// What was accepted and refused.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
 }
 
 /// What a write stored and refused: each surface answers from it in its own terms
