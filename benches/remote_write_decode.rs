@@ -8,8 +8,10 @@
 
 use criterion::{Criterion, Throughput};
 use tributary_ingest::cluster::ClusterContext;
-use tributary_ingest::decode::{prom_remote_write, snappy_block};
+use tributary_ingest::decode::remote_write::v1;
+use tributary_ingest::decode::{Limits, snappy_block};
 use tributary_ingest::head::Head;
+use tributary_ingest::head::input::NothingKnown;
 use tributary_loadgen::workload;
 
 fn bench(c: &mut Criterion) {
@@ -22,7 +24,7 @@ fn bench(c: &mut Criterion) {
     let requests: Vec<workload::EncodedRequest> = workload::requests(&cfg).collect();
     let samples: usize = requests.iter().map(|r| r.samples).sum();
     let ctx = ClusterContext::default();
-    let limits = prom_remote_write::Limits {
+    let limits = Limits {
         max_labels_per_series: 30,
         max_label_name_bytes: 1024,
         max_label_value_bytes: 2048,
@@ -36,8 +38,7 @@ fn bench(c: &mut Criterion) {
             let mut n = 0;
             for r in &requests {
                 let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
-                let d =
-                    prom_remote_write::decode(&raw, &ctx, &limits, &prom_remote_write::NothingKnown).expect("decode");
+                let d = v1::decode(&raw, &ctx, &limits, &NothingKnown).expect("decode");
                 assert!(d.rejected.is_empty());
                 n += d.batch.sample_count();
             }
@@ -48,7 +49,7 @@ fn bench(c: &mut Criterion) {
     let append_all = |head: &Head| {
         for r in &requests {
             let raw = snappy_block(&r.body, usize::MAX).expect("snappy");
-            let d = prom_remote_write::decode(&raw, &ctx, &limits, head).expect("decode");
+            let d = v1::decode(&raw, &ctx, &limits, head).expect("decode");
             assert_eq!(head.append(&d.batch), 0, "every sample placed");
         }
     };

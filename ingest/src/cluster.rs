@@ -54,7 +54,12 @@ pub enum Stamp<'a> {
     /// Add `cluster`.
     Insert(&'a str),
     /// Overwrite `cluster`, keeping the sender's value as `exported_cluster`.
-    Replace { cluster: &'a str, exported: &'a str },
+    Replace {
+        /// The cluster the series belongs to.
+        cluster: &'a str,
+        /// The sender's own value, kept as `exported_cluster`.
+        exported: &'a str,
+    },
 }
 
 impl<'a> Stamp<'a> {

@@ -13,8 +13,11 @@ pub enum Error {
     /// The body is larger than the configured limit (compressed or after decompression).
     #[error("request body too large: {what} is {actual} bytes, the limit is {limit}")]
     PayloadTooLarge {
+        /// Which size: the body as sent, or decompressed.
         what: &'static str,
+        /// Its size in bytes (or a lower bound).
         actual: usize,
+        /// The configured limit.
         limit: usize,
     },
     /// The request's content type or encoding is not one we speak.
@@ -32,21 +35,35 @@ pub enum Error {
     /// Shutting down or not yet ready.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A signal or feature Tributary does not serve (OTLP traces): not retryable, and the
+    /// message says what to do instead.
+    #[error("{0}")]
+    NotImplemented(String),
 }
 
 /// The failure classes shared by every protocol surface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// See [`Error::InvalidInput`].
     InvalidInput,
+    /// See [`Error::Unauthorized`].
     Unauthorized,
+    /// See [`Error::PayloadTooLarge`].
     PayloadTooLarge,
+    /// See [`Error::UnsupportedMediaType`].
     UnsupportedMediaType,
+    /// See [`Error::TooManyRequests`].
     TooManyRequests,
+    /// See [`Error::Unavailable`].
     Unavailable,
+    /// See [`Error::NotImplemented`].
+    NotImplemented,
+    /// Our own failure (WAL, storage): retry.
     Internal,
 }
 
 impl Error {
+    /// The failure class, which decides the status on every surface (`http::error`).
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
@@ -55,6 +72,7 @@ impl Error {
             Error::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
             Error::TooManyRequests(_) => ErrorKind::TooManyRequests,
             Error::Unavailable(_) => ErrorKind::Unavailable,
+            Error::NotImplemented(_) => ErrorKind::NotImplemented,
             Error::Wal(_) | Error::Storage(_) => ErrorKind::Internal,
         }
     }
@@ -69,4 +87,5 @@ impl Error {
     }
 }
 
+/// The ingest crate's result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,8 +1,10 @@
 //! OTLP/gRPC: the `opentelemetry.proto.collector.{metrics,logs,trace}.v1` services.
 //!
-//! Handlers are thin: cluster context from the request metadata, one [`Ingester`] call, the
-//! error mapped by `http::error::grpc_code` (the one place statuses are decided). Traces answer
-//! `UNIMPLEMENTED` with a message saying they are not stored. Compressed requests (gzip) are
+//! Handlers are thin: cluster context from the request metadata, the request tonic decoded
+//! wrapped in a `decode::Body` (the protocol struct goes straight to `decode`, not re-encoded),
+//! one [`Ingester::write`], and the answer decided by `http::error` (the one place statuses are
+//! decided, tonic's own decode failures included). Traces answer `UNIMPLEMENTED` with a message
+//! saying they are not stored. Compressed requests (gzip) are
 //! accepted; the decompressed message is capped at `max_decompressed_bytes`.
 
 use std::net::SocketAddr;
@@ -22,9 +24,10 @@ use tributary_proto::otlp::collector::trace::v1::trace_service_server::{TraceSer
 use tributary_proto::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 
 use crate::cluster::ClusterContext;
+use crate::decode::{Body, Kind, Outcome};
 use crate::error::Error;
-use crate::http::error::grpc_code;
-use crate::ingester::{Ingester, OtlpOutcome};
+use crate::http::error;
+use crate::ingester::Ingester;
 use crate::metrics::RequestLabels;
 
 /// The OTLP gRPC services over one ingester.
@@ -34,6 +37,7 @@ pub struct Otlp {
 }
 
 impl Otlp {
+    /// The services, writing through `ingester`.
     pub fn new(ingester: Arc<Ingester>) -> Self {
         Self { ingester }
     }
@@ -47,7 +51,9 @@ impl Otlp {
         let limit = self.ingester.config().max_decompressed_bytes;
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         tonic::transport::Server::builder()
-            .layer(tower::util::MapResponseLayer::new(decode_errors_are_permanent))
+            .layer(tower::util::MapResponseLayer::new(
+                error::grpc_decode_errors_are_permanent,
+            ))
             .trace_fn(|req| tracing::info_span!("otlp_grpc", path = %req.uri().path()))
             .add_service(
                 MetricsServiceServer::new(self.clone())
@@ -82,33 +88,31 @@ impl Otlp {
     }
 }
 
-/// tonic answers a request it cannot decode (bad protobuf, invalid UTF-8, a message over the
-/// size limit) with INTERNAL or OUT_OF_RANGE before our handler runs. OTLP clients must not
-/// retry bad data, and our own handlers never answer either code, so such a trailers-only answer
-/// is rewritten to INVALID_ARGUMENT, keeping tonic's message.
-fn decode_errors_are_permanent<B>(mut r: tonic::codegen::http::Response<B>) -> tonic::codegen::http::Response<B> {
-    let code = r.headers().get("grpc-status").and_then(|v| v.to_str().ok());
-    if matches!(code, Some("13") | Some("11")) {
-        r.headers_mut()
-            .insert("grpc-status", tonic::codegen::http::HeaderValue::from_static("3"));
-    }
-    r
-}
-
 /// The bound address, for logs.
 pub fn describe(addr: SocketAddr) -> String {
     format!("grpc://{addr}")
 }
 
-fn status(e: Error) -> Status {
-    if e.retryable() {
-        tracing::error!(error = %e, "OTLP gRPC export failed");
+impl Otlp {
+    /// Authenticates, writes, and turns a refusal or failure into its gRPC status.
+    async fn export<T>(&self, kind: Kind, request: Request<T>, body: fn(T) -> Body) -> Result<Outcome, Status> {
+        let result = async {
+            let ctx = self.context(&request)?;
+            let outcome = self.ingester.write(ctx, body(request.into_inner())).await?;
+            match error::refusal(kind, &outcome) {
+                Some(e) => Err(e),
+                None => Ok(outcome),
+            }
+        }
+        .await;
+        let result = result.map_err(|e| error::grpc_status(&e));
+        let protocol = match kind {
+            Kind::OtlpLogs => "otlp_grpc_logs",
+            _ => "otlp_grpc_metrics",
+        };
+        self.count(protocol, result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok));
+        result
     }
-    Status::new(grpc_code(&e), e.to_string())
-}
-
-fn partial(o: &OtlpOutcome) -> Option<(i64, String)> {
-    (o.rejected > 0).then(|| (i64::try_from(o.rejected).unwrap_or(i64::MAX), o.message.clone()))
 }
 
 #[tonic::async_trait]
@@ -117,24 +121,15 @@ impl MetricsService for Otlp {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        let result = match self.context(&request) {
-            Ok(ctx) => self.ingester.write_otlp_metrics(ctx, request.into_inner()).await,
-            Err(e) => Err(e),
-        };
-        let result = result.map(|o| {
-            Response::new(ExportMetricsServiceResponse {
-                partial_success: partial(&o).map(|(rejected, msg)| ExportMetricsPartialSuccess {
+        let outcome = Otlp::export(self, Kind::OtlpMetrics, request, Body::otlp_metrics_request).await?;
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success: error::otlp_partial(Kind::OtlpMetrics, &outcome).map(|(rejected, msg)| {
+                ExportMetricsPartialSuccess {
                     rejected_data_points: rejected,
                     error_message: msg,
-                }),
-            })
-        });
-        let result = result.map_err(status);
-        self.count(
-            "otlp_grpc_metrics",
-            result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok),
-        );
-        result
+                }
+            }),
+        }))
     }
 }
 
@@ -144,24 +139,15 @@ impl LogsService for Otlp {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let result = match self.context(&request) {
-            Ok(ctx) => self.ingester.write_otlp_logs(ctx, request.into_inner()).await,
-            Err(e) => Err(e),
-        };
-        let result = result.map(|o| {
-            Response::new(ExportLogsServiceResponse {
-                partial_success: partial(&o).map(|(rejected, msg)| ExportLogsPartialSuccess {
+        let outcome = Otlp::export(self, Kind::OtlpLogs, request, Body::otlp_logs_request).await?;
+        Ok(Response::new(ExportLogsServiceResponse {
+            partial_success: error::otlp_partial(Kind::OtlpLogs, &outcome).map(|(rejected, msg)| {
+                ExportLogsPartialSuccess {
                     rejected_log_records: rejected,
                     error_message: msg,
-                }),
-            })
-        });
-        let result = result.map_err(status);
-        self.count(
-            "otlp_grpc_logs",
-            result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok),
-        );
-        result
+                }
+            }),
+        }))
     }
 }
 
@@ -171,9 +157,10 @@ impl TraceService for Otlp {
         &self,
         _request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        Err(Status::unimplemented(
+        Err(error::grpc_status(&Error::NotImplemented(
             "Tributary does not store traces yet: send traces to a tracing backend (Tempo, Jaeger); \
-             OTLP metrics and logs are accepted by this server",
-        ))
+             OTLP metrics and logs are accepted by this server"
+                .to_string(),
+        )))
     }
 }

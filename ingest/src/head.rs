@@ -8,11 +8,13 @@
 //!
 //! Lookup is by a hash of the label bytes first ([`SeriesId`]); a label set is allocated only for
 //! a series the head has not seen. Beyond that, the head indexes every series of the active part
-//! by its *raw* key (the hash of its label bytes as they arrived, see
-//! [`prom_remote_write::RawKey`]), so the decoder can skip validating and parsing labels it has
-//! already accepted. The raw index is cleared at each freeze, which bounds it to the series of
-//! one flush period; the ingester decodes and appends under one gate, so a freeze can never
-//! clear a key between the decoder's lookup and the append.
+//! by its *raw* key (the hash of its label bytes as they arrived, see [`input::RawKey`]), so the
+//! decoder can skip validating and parsing labels it has already accepted. The raw index is
+//! cleared at each freeze, which bounds it to the series of one flush period; why that is safe
+//! is the known-span invariant, written down once in [`input`].
+//!
+//! The head owns its input types ([`input`]); decoders produce them, and [`Head::apply`] is the
+//! one way a write (live or replayed) changes the head.
 //!
 //! The active part and each frozen block also keep a label index (name → value → series
 //! count, see `head/label_index.rs`), filled when a series gets its first sample, so label
@@ -26,20 +28,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use nohash_hasher::BuildNoHashHasher;
 use parking_lot::{Mutex, RwLock};
 use tributary_storage::read::{Direction, LogRequest, LogSource, SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::types::{
-    CLUSTER, Label, Labels, METRIC_NAME, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs, matches_all,
-    sort_dedup_samples,
+    Labels, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs, matches_all, sort_dedup_samples,
 };
 
-use crate::decode::prom_remote_write::{self, KnownSeries, RawKey, WriteBatch};
-
+pub mod input;
 mod label_index;
+mod shard;
 pub mod signals;
 
+use input::{Input, KnownSeries, RawKey, WriteBatch};
 use label_index::LabelIndex;
+use shard::{Lookup, Shard};
 use signals::ActiveSignals;
 pub use signals::SignalBlock;
 use tributary_storage::signals::{ExemplarSeries, LogRecord, MetricMetadata};
@@ -49,186 +51,12 @@ const SHARDS: usize = 16;
 /// threads (below it, starting threads costs more than it saves).
 const PARALLEL_SELECT_SERIES: usize = 4096;
 
-type IdMap<V> = HashMap<u64, V, BuildNoHashHasher<u64>>;
-
-#[derive(Debug)]
-struct MemSeries {
-    labels: Arc<Labels>,
-    samples: Vec<Sample>,
-    sorted: bool,
-    min_t: TimestampMs,
-    max_t: TimestampMs,
-}
-
-impl MemSeries {
-    fn new(labels: Arc<Labels>) -> Self {
-        Self {
-            labels,
-            samples: Vec::new(),
-            sorted: true,
-            min_t: TimestampMs::MAX,
-            max_t: TimestampMs::MIN,
-        }
-    }
-
-    fn push(&mut self, s: &[Sample]) {
-        for x in s {
-            if x.timestamp <= self.max_t {
-                self.sorted = false;
-            }
-            self.min_t = self.min_t.min(x.timestamp);
-            self.max_t = self.max_t.max(x.timestamp);
-        }
-        self.samples.extend_from_slice(s);
-    }
-
-    fn same_labels(&self, pairs: &[(&str, &str)]) -> bool {
-        let l = self.labels.as_slice();
-        l.len() == pairs.len() && l.iter().zip(pairs).all(|(a, (n, v))| a.name == *n && a.value == *v)
-    }
-
-    fn overlaps(&self, r: &TimeRange) -> bool {
-        !self.samples.is_empty() && self.min_t <= r.end && r.start <= self.max_t
-    }
-}
-
-#[derive(Debug, Default)]
-struct Shard {
-    series: IdMap<MemSeries>,
-    /// Series whose 64-bit hash collided with another label set; searched linearly (never in practice).
-    collided: Vec<MemSeries>,
-    /// Metric name → `cluster` value → ids: candidates for a selector with an exact name, and
-    /// its `cluster` matchers decided once per cluster instead of once per series.
-    by_metric: HashMap<String, HashMap<String, Vec<u64>>>,
-}
-
-impl Shard {
-    /// The series with these labels, created if new. The labels are built only for a new series.
-    fn get_or_create(&mut self, id: SeriesId, pairs: &[(&str, &str)]) -> &mut MemSeries {
-        let build = || {
-            Arc::new(Labels::from_sorted(
-                pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect(),
-            ))
-        };
-        if !self.series.contains_key(&id.0) {
-            return self.insert(id, build());
-        }
-        if self.series.get(&id.0).is_some_and(|s| s.same_labels(pairs)) {
-            return self.series.get_mut(&id.0).expect("present");
-        }
-        self.collided_entry(pairs.len(), |s| s.same_labels(pairs), build)
-    }
-
-    /// The series with labels the raw index already holds.
-    fn get_or_create_known(&mut self, id: SeriesId, labels: &Arc<Labels>) -> &mut MemSeries {
-        if !self.series.contains_key(&id.0) {
-            return self.insert(id, labels.clone());
-        }
-        let same = |s: &MemSeries| Arc::ptr_eq(&s.labels, labels) || *s.labels == **labels;
-        if self.series.get(&id.0).is_some_and(same) {
-            return self.series.get_mut(&id.0).expect("present");
-        }
-        self.collided_entry(labels.len(), same, || labels.clone())
-    }
-
-    fn insert(&mut self, id: SeriesId, labels: Arc<Labels>) -> &mut MemSeries {
-        if let Some(name) = labels.metric_name() {
-            let cluster = labels.get(CLUSTER).unwrap_or("");
-            let by_cluster = self.by_metric.entry(name.to_string()).or_default();
-            match by_cluster.get_mut(cluster) {
-                Some(ids) => ids.push(id.0),
-                None => {
-                    by_cluster.insert(cluster.to_string(), vec![id.0]);
-                }
-            }
-        }
-        self.series.entry(id.0).or_insert(MemSeries::new(labels))
-    }
-
-    /// A series whose 64-bit id collided with another label set's (never seen in practice).
-    fn collided_entry(
-        &mut self,
-        _len: usize,
-        same: impl Fn(&MemSeries) -> bool,
-        build: impl FnOnce() -> Arc<Labels>,
-    ) -> &mut MemSeries {
-        match self.collided.iter().position(same) {
-            Some(i) => &mut self.collided[i],
-            None => {
-                self.collided.push(MemSeries::new(build()));
-                self.collided.last_mut().expect("just pushed")
-            }
-        }
-    }
-
-    /// The series [`Shard::for_each_candidate`] would visit for `lookup`.
-    fn candidates(&self, lookup: &Lookup) -> usize {
-        let listed = match lookup.name {
-            Some(name) => self.by_metric.get(name).map_or(0, |c| c.values().map(Vec::len).sum()),
-            None => self.series.len(),
-        };
-        listed + self.collided.len()
-    }
-
-    /// Calls `f` with every series that may match, and the matchers it must still check. With
-    /// an exact metric name the candidates come from the name's postings, only of clusters
-    /// every `cluster` matcher accepts, and those matchers are not asked again per series.
-    fn for_each_candidate(&self, lookup: &Lookup, mut f: impl FnMut(&MemSeries, &[&Matcher])) {
-        match lookup.name {
-            Some(name) => {
-                for (cluster, ids) in self.by_metric.get(name).into_iter().flatten() {
-                    if !lookup.clusters.iter().all(|m| m.matches(cluster)) {
-                        continue;
-                    }
-                    for id in ids {
-                        if let Some(s) = self.series.get(id) {
-                            f(s, &lookup.rest);
-                        }
-                    }
-                }
-            }
-            None => self.series.values().for_each(|s| f(s, &lookup.all)),
-        }
-        self.collided.iter().for_each(|s| f(s, &lookup.all));
-    }
-}
-
-/// A selector split for the shards' postings, once per select: the exact metric name to look
-/// up (if any), the `cluster` matchers decided per cluster, and the matchers left for each
-/// series (`rest` with postings, `all` without).
-#[derive(Debug)]
-struct Lookup<'m> {
-    name: Option<&'m str>,
-    clusters: Vec<&'m Matcher>,
-    rest: Vec<&'m Matcher>,
-    all: Vec<&'m Matcher>,
-}
-
-impl<'m> Lookup<'m> {
-    fn new(matchers: &'m [Matcher]) -> Self {
-        let exact = matchers
-            .iter()
-            .position(|m| m.name == METRIC_NAME && m.exact_value().is_some());
-        let rest = matchers
-            .iter()
-            .enumerate()
-            .filter(|&(j, m)| Some(j) != exact && m.name != CLUSTER)
-            .map(|(_, m)| m)
-            .collect();
-        Self {
-            name: exact.and_then(|i| matchers[i].exact_value()),
-            clusters: matchers.iter().filter(|m| m.name == CLUSTER).collect(),
-            rest,
-            all: matchers.iter().collect(),
-        }
-    }
-}
-
 /// An immutable block of the head, being written to Parquet.
 #[derive(Debug)]
 pub struct Frozen {
     /// Samples sorted by time, one per timestamp.
     pub series: Vec<Series>,
+    /// Float samples in `series`.
     pub samples: usize,
     /// Log records, native histograms, exemplars and metadata of the same period.
     pub signals: SignalBlock,
@@ -265,6 +93,7 @@ impl Default for Head {
 }
 
 impl Head {
+    /// An empty head.
     pub fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
@@ -369,25 +198,39 @@ impl Head {
         unplaced
     }
 
-    /// Adds already-built series (tests and other decoders' paths).
-    pub fn append_series(&self, series: &[Series]) {
+    /// Adds already-built series (tests).
+    #[cfg(test)]
+    pub(crate) fn append_series(&self, series: &[Series]) {
         let mut batch = WriteBatch::default();
-        for s in series {
-            let l0 = batch.labels.len() as u32;
-            let s0 = batch.samples.len() as u32;
-            batch
-                .labels
-                .extend(s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
-            batch.samples.extend_from_slice(&s.samples);
-            batch.series.push(prom_remote_write::SeriesSpan {
-                labels: l0..batch.labels.len() as u32,
-                samples: s0..batch.samples.len() as u32,
-                raw_key: None,
-                known: false,
-            });
-        }
+        batch.push_series(series);
         let unplaced = self.append(&batch);
         debug_assert_eq!(unplaced, 0, "built series are never `known`");
+    }
+
+    /// Applies one write: its float series and its other signals. The one way a write, live or
+    /// replayed, changes the head.
+    ///
+    /// Returns how many samples could not be placed (see [`Head::append`]): non-zero means the
+    /// write must not be acknowledged.
+    #[must_use = "unplaced samples must fail the request"]
+    pub fn apply(&self, input: Input<'_>) -> usize {
+        let Input {
+            mut floats,
+            series,
+            signals,
+        } = input;
+        if !series.is_empty() {
+            floats.push_series(&series);
+        }
+        let unplaced = if floats.series.is_empty() {
+            0
+        } else {
+            self.append(&floats)
+        };
+        if !signals.is_empty() {
+            self.append_signals(signals);
+        }
+        unplaced
     }
 
     /// Samples in the active part (the part a flush would freeze).
@@ -395,6 +238,7 @@ impl Head {
         self.active_samples.load(Ordering::Relaxed)
     }
 
+    /// Series in the active part.
     pub fn active_series(&self) -> usize {
         self.active_series.load(Ordering::Relaxed)
     }
@@ -405,7 +249,7 @@ impl Head {
     }
 
     /// Adds log records, native histograms, exemplars and metadata (see [`signals`]).
-    pub fn append_signals(&self, block: SignalBlock) {
+    pub(crate) fn append_signals(&self, block: SignalBlock) {
         self.signals.append(block);
     }
 
@@ -820,544 +664,4 @@ fn sorted(set: HashSet<String>) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
-
-    use super::*;
-    use proptest::prelude::*;
-    use tributary_storage::read::LineHint;
-    use tributary_storage::types::MatchOp;
-
-    fn s(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> Series {
-        Series::new(
-            Labels::from_pairs(pairs),
-            samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
-        )
-    }
-
-    #[tokio::test]
-    async fn head_passes_the_source_conformance_suite() {
-        tributary_storage::test_util::source_conformance(|data: Vec<Series>| async move {
-            let head = Head::new();
-            head.append_series(&data);
-            Arc::new(head) as Arc<dyn Source>
-        })
-        .await;
-    }
-
-    #[tokio::test]
-    async fn frozen_and_active_parts_merge_and_newest_wins() {
-        let head = Head::new();
-        head.append_series(&[s(&[("__name__", "m"), ("cluster", "a")], &[(1, 1.0), (2, 2.0)])]);
-        let frozen = head.freeze();
-        assert_eq!(frozen.samples, 2);
-        assert_eq!(head.active_samples(), 0);
-        head.append_series(&[s(&[("__name__", "m"), ("cluster", "a")], &[(2, 20.0), (3, 3.0)])]);
-        let req = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::ALL);
-        let got = head.select(&req).await.unwrap();
-        assert_eq!(got.len(), 1);
-        let vals: Vec<(i64, f64)> = got[0].samples.iter().map(|x| (x.timestamp, x.value)).collect();
-        assert_eq!(vals, vec![(1, 1.0), (2, 20.0), (3, 3.0)]);
-        head.drop_frozen(&frozen);
-        assert_eq!(head.select(&req).await.unwrap()[0].samples.len(), 2);
-    }
-
-    #[tokio::test]
-    async fn out_of_order_samples_are_sorted_on_read_and_freeze() {
-        let head = Head::new();
-        head.append_series(&[s(&[("__name__", "m")], &[(5, 5.0), (1, 1.0), (3, 3.0), (1, 1.5)])]);
-        let req = SelectRequest::new(
-            vec![Matcher::new(MatchOp::RegexMatch, "__name__", "m|n").unwrap()],
-            TimeRange::new(1, 4),
-        );
-        let got = head.select(&req).await.unwrap();
-        let vals: Vec<(i64, f64)> = got[0].samples.iter().map(|x| (x.timestamp, x.value)).collect();
-        assert_eq!(vals, vec![(1, 1.5), (3, 3.0)]);
-        let f = head.freeze();
-        let ts: Vec<i64> = f.series[0].samples.iter().map(|x| x.timestamp).collect();
-        assert_eq!(ts, vec![1, 3, 5]);
-    }
-
-    fn rw_body(cluster_label: Option<&str>, t: i64) -> Vec<u8> {
-        use prost::Message;
-        use tributary_proto::prometheus as pb;
-        let mut labels = vec![pb::Label {
-            name: "__name__".into(),
-            value: "up".into(),
-        }];
-        if let Some(c) = cluster_label {
-            labels.push(pb::Label {
-                name: "cluster".into(),
-                value: c.into(),
-            });
-        }
-        labels.push(pb::Label {
-            name: "job".into(),
-            value: "node".into(),
-        });
-        let ts = pb::TimeSeries {
-            labels,
-            samples: vec![pb::Sample {
-                timestamp: t,
-                value: t as f64,
-            }],
-            exemplars: vec![],
-            histograms: vec![],
-        };
-        pb::WriteRequest {
-            timeseries: vec![ts],
-            metadata: vec![],
-        }
-        .encode_to_vec()
-    }
-
-    #[tokio::test]
-    async fn known_series_take_the_short_path_into_the_same_series() {
-        use crate::cluster::ClusterContext;
-        use crate::decode::prom_remote_write::{Limits, decode};
-        let limits = Limits {
-            max_labels_per_series: 30,
-            max_label_name_bytes: 1024,
-            max_label_value_bytes: 2048,
-        };
-        let head = Head::new();
-        let a = ClusterContext {
-            token_cluster: None,
-            header_cluster: Some("a".into()),
-        };
-        let b = ClusterContext {
-            token_cluster: None,
-            header_cluster: Some("b".into()),
-        };
-
-        let first = rw_body(None, 1000);
-        let d = decode(&first, &a, &limits, &head).unwrap();
-        assert!(!d.batch.series[0].known);
-        assert_eq!(head.append(&d.batch), 0);
-
-        let second = rw_body(None, 2000);
-        let d = decode(&second, &a, &limits, &head).unwrap();
-        assert!(d.batch.series[0].known, "same labels, same context: short path");
-        assert!(d.batch.series_labels(&d.batch.series[0]).is_empty());
-        assert_eq!(head.append(&d.batch), 0);
-
-        // The same bytes under another header stamp another cluster: never a hit.
-        let d = decode(&second, &b, &limits, &head).unwrap();
-        assert!(!d.batch.series[0].known);
-        assert_eq!(head.append(&d.batch), 0);
-        // Different wire bytes for a different series are not a hit either.
-        let own = rw_body(Some("own"), 3000);
-        assert!(!decode(&own, &a, &limits, &head).unwrap().batch.series[0].known);
-
-        let req = SelectRequest::new(vec![Matcher::equal("__name__", "up")], TimeRange::ALL);
-        let mut got: Vec<(String, usize)> = head
-            .select(&req)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|s| (s.labels.get("cluster").unwrap().to_string(), s.samples.len()))
-            .collect();
-        got.sort();
-        assert_eq!(got, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
-        assert_eq!(head.active_series(), 2);
-
-        // A freeze forgets raw keys; the next request takes the full path into a new series.
-        head.freeze();
-        let d = decode(&second, &a, &limits, &head).unwrap();
-        assert!(!d.batch.series[0].known);
-        assert_eq!(head.append(&d.batch), 0);
-        assert_eq!(head.active_series(), 1);
-    }
-
-    #[test]
-    fn a_known_span_without_its_raw_entry_is_reported_not_dropped_silently() {
-        use crate::cluster::ClusterContext;
-        use crate::decode::prom_remote_write::{Limits, decode};
-        let limits = Limits {
-            max_labels_per_series: 30,
-            max_label_name_bytes: 1024,
-            max_label_value_bytes: 2048,
-        };
-        let head = Head::new();
-        let ctx = ClusterContext {
-            token_cluster: None,
-            header_cluster: Some("a".into()),
-        };
-        let body = rw_body(None, 1000);
-        assert_eq!(head.append(&decode(&body, &ctx, &limits, &head).unwrap().batch), 0);
-        let again = rw_body(None, 2000);
-        let d = decode(&again, &ctx, &limits, &head).unwrap();
-        assert!(d.batch.series[0].known);
-        // Forgetting the key between decode and append is what the ingester's gate prevents.
-        head.freeze();
-        assert_eq!(head.append(&d.batch), 1);
-        assert_eq!(head.active_samples(), 0);
-    }
-
-    #[test]
-    fn series_are_counted_once() {
-        let head = Head::new();
-        for _ in 0..3 {
-            head.append_series(&[
-                s(&[("__name__", "a")], &[(1, 1.0)]),
-                s(&[("__name__", "b")], &[(1, 1.0)]),
-            ]);
-        }
-        assert_eq!(head.active_series(), 2);
-        assert_eq!(head.active_samples(), 6);
-    }
-
-    /// Label names and values over `range` from every stored label set with samples in it.
-    fn brute_force(head: &Head, range: TimeRange) -> (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>) {
-        let (mut names, mut values) = (BTreeSet::new(), BTreeMap::<String, BTreeSet<String>>::new());
-        head.for_each_match(&SelectRequest::new(Vec::new(), range), |labels, _, _| {
-            for l in labels {
-                names.insert(l.name.clone());
-                values.entry(l.name.clone()).or_default().insert(l.value.clone());
-            }
-        });
-        (names, values)
-    }
-
-    /// A label index recounted from label sets (those without samples are not counted).
-    fn recount<'a>(labels: impl Iterator<Item = (&'a Labels, usize)>) -> Vec<(String, String, u32)> {
-        let mut counts: BTreeMap<(String, String), u32> = BTreeMap::new();
-        for (labels, samples) in labels {
-            if samples > 0 {
-                for l in labels {
-                    *counts.entry((l.name.clone(), l.value.clone())).or_default() += 1;
-                }
-            }
-        }
-        counts.into_iter().map(|((n, v), c)| (n, v, c)).collect()
-    }
-
-    /// Every index (active part and frozen blocks) holds exactly the counts and span of its series.
-    fn assert_indexes_exact(head: &Head) {
-        let shards: Vec<_> = head.shards.iter().map(|s| s.lock()).collect();
-        let all = || shards.iter().flat_map(|s| s.series.values().chain(&s.collided));
-        let active = head.labels.lock();
-        assert_eq!(active.entries(), recount(all().map(|s| (&*s.labels, s.samples.len()))));
-        let with_samples = || all().filter(|s| !s.samples.is_empty());
-        let span = with_samples()
-            .map(|s| s.min_t)
-            .min()
-            .zip(with_samples().map(|s| s.max_t).max());
-        assert_eq!(active.span(), span);
-        drop((active, shards));
-        for block in head.frozen() {
-            assert_eq!(
-                block.labels.entries(),
-                recount(block.series.iter().map(|s| (&s.labels, s.samples.len())))
-            );
-            let ts = || block.series.iter().flat_map(|s| s.samples.iter().map(|x| x.timestamp));
-            assert_eq!(block.labels.span(), ts().min().zip(ts().max()));
-        }
-    }
-
-    #[derive(Debug, Clone)]
-    enum Op {
-        Append(Vec<(u8, u8, bool, Vec<i64>)>),
-        Freeze,
-        DropOldest,
-    }
-
-    fn op() -> impl Strategy<Value = Op> {
-        let series = (
-            0u8..3,
-            0u8..6,
-            any::<bool>(),
-            proptest::collection::vec(0i64..100, 0..4),
-        );
-        prop_oneof![
-            6 => proptest::collection::vec(series, 1..8).prop_map(Op::Append),
-            1 => Just(Op::Freeze),
-            1 => Just(Op::DropOldest),
-        ]
-    }
-
-    proptest! {
-        /// The positions in range are those a scan finds, whichever ends the range covers.
-        #[test]
-        fn sorted_in_range_is_what_a_scan_finds(
-            mut ts in proptest::collection::vec(0i64..50, 0..20),
-            (a, b) in (-5i64..55, -5i64..55),
-        ) {
-            ts.sort_unstable();
-            ts.dedup();
-            let samples: Vec<Sample> = ts.iter().map(|&t| Sample::new(t, 1.0)).collect();
-            let range = TimeRange::new(a, b);
-            let scanned: Vec<usize> = (0..samples.len()).filter(|&i| range.contains(samples[i].timestamp)).collect();
-            let found: Vec<usize> = sorted_in_range(&samples, range).collect();
-            prop_assert_eq!(found, scanned);
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(64))]
-
-        /// Index answers equal the brute-force ones over all time, lie between the brute-force
-        /// answers of the range and of all time otherwise, and the counts stay exact.
-        #[test]
-        fn label_index_answers_match_brute_force(
-            ops in proptest::collection::vec(op(), 1..12),
-            range in (0i64..110, 0i64..110),
-        ) {
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            let head = Head::new();
-            for op in ops {
-                match op {
-                    Op::Append(batch) => {
-                        let series: Vec<Series> = batch
-                            .iter()
-                            .map(|(metric, pod, job, ts)| {
-                                let (metric, pod) = (format!("m{metric}"), format!("p{pod}"));
-                                let mut pairs = vec![("__name__", metric.as_str()), ("pod", pod.as_str())];
-                                if *job {
-                                    pairs.push(("job", "j"));
-                                }
-                                let samples: Vec<(i64, f64)> = ts.iter().map(|&t| (t, t as f64)).collect();
-                                s(&pairs, &samples)
-                            })
-                            .collect();
-                        head.append_series(&series);
-                    }
-                    Op::Freeze => {
-                        head.freeze();
-                    }
-                    Op::DropOldest => {
-                        if let Some(oldest) = head.frozen().first() {
-                            head.drop_frozen(oldest);
-                        }
-                    }
-                }
-                assert_indexes_exact(&head);
-            }
-            let (all_names, all_values) = brute_force(&head, TimeRange::ALL);
-            let names = |r| rt.block_on(head.label_names(&SelectRequest::new(Vec::new(), r))).unwrap();
-            let values = |n: &str, m: Vec<Matcher>, r| rt.block_on(head.label_values(n, &SelectRequest::new(m, r))).unwrap();
-            let set = |v: Vec<String>| v.into_iter().collect::<BTreeSet<String>>();
-            prop_assert_eq!(set(names(TimeRange::ALL)), all_names.clone());
-            for name in ["__name__", "pod", "job", "absent"] {
-                let want = all_values.get(name).cloned().unwrap_or_default();
-                prop_assert_eq!(set(values(name, Vec::new(), TimeRange::ALL)), want.clone());
-                let m = Matcher::new(MatchOp::RegexMatch, name, "p[0-2]|m1").unwrap();
-                let filtered: BTreeSet<String> = want.iter().filter(|v| m.matches(v)).cloned().collect();
-                prop_assert_eq!(set(values(name, vec![m], TimeRange::ALL)), filtered);
-            }
-            let range = TimeRange::new(range.0.min(range.1), range.0.max(range.1));
-            let (lower_names, lower_values) = brute_force(&head, range);
-            let got = set(names(range));
-            prop_assert!(lower_names.is_subset(&got) && got.is_subset(&all_names));
-            for name in ["__name__", "pod", "job"] {
-                let got = set(values(name, Vec::new(), range));
-                let lower = lower_values.get(name).cloned().unwrap_or_default();
-                let upper = all_values.get(name).cloned().unwrap_or_default();
-                prop_assert!(lower.is_subset(&got) && got.is_subset(&upper), "{name}: {got:?}");
-            }
-        }
-    }
-
-    fn selector_matcher() -> impl Strategy<Value = Matcher> {
-        let value = prop_oneof![Just(""), Just("m0"), Just("m1"), Just("c0"), Just("c1"), Just("p1")];
-        let op = prop_oneof![
-            Just(MatchOp::Equal),
-            Just(MatchOp::NotEqual),
-            Just(MatchOp::RegexMatch),
-            Just(MatchOp::RegexNoMatch)
-        ];
-        let name = prop_oneof![Just("__name__"), Just("cluster"), Just("pod")];
-        (op, name, value, any::<bool>()).prop_map(|(op, name, value, wide)| {
-            let value = if wide && matches!(op, MatchOp::RegexMatch | MatchOp::RegexNoMatch) {
-                format!("{value}|c2|m2")
-            } else {
-                value.to_string()
-            };
-            Matcher::new(op, name, &value).unwrap()
-        })
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(128))]
-
-        /// Selecting through the name and cluster postings finds exactly the series a walk over
-        /// every series with every matcher finds, in the active part and in frozen blocks.
-        #[test]
-        fn postings_select_what_a_full_walk_selects(
-            series in proptest::collection::vec((0u8..3, 0u8..4, 0u8..3), 1..40),
-            freeze_after in 0usize..40,
-            matchers in proptest::collection::vec(selector_matcher(), 0..4),
-        ) {
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            let head = Head::new();
-            let mut all: BTreeSet<Labels> = BTreeSet::new();
-            for (i, (metric, cluster, pod)) in series.into_iter().enumerate() {
-                let (metric, cluster, pod) = (format!("m{metric}"), format!("c{cluster}"), format!("p{pod}"));
-                let mut pairs = vec![("__name__", metric.as_str()), ("pod", pod.as_str())];
-                if cluster != "c3" {
-                    // c3 stands for a series without the label.
-                    pairs.push(("cluster", cluster.as_str()));
-                }
-                let one = s(&pairs, &[(i as i64, 1.0)]);
-                all.insert(one.labels.clone());
-                head.append_series(std::slice::from_ref(&one));
-                if i == freeze_after {
-                    head.freeze();
-                }
-            }
-            let want: BTreeSet<Labels> = all.into_iter().filter(|l| matches_all(&matchers, l)).collect();
-            let req = SelectRequest::new(matchers.clone(), TimeRange::ALL);
-            let got: BTreeSet<Labels> = rt.block_on(head.series(&req)).unwrap().into_iter().collect();
-            prop_assert_eq!(&got, &want, "{:?}", matchers);
-            let selected: BTreeSet<Labels> = rt.block_on(head.select(&req)).unwrap().into_iter().map(|s| s.labels).collect();
-            prop_assert_eq!(selected, want);
-        }
-    }
-
-    /// A select big enough to run on several threads returns what was appended: every series
-    /// once, samples in range sorted and deduplicated (also for series appended out of order).
-    #[tokio::test]
-    async fn big_selects_copy_shards_in_parallel() {
-        let head = Head::new();
-        let n = PARALLEL_SELECT_SERIES + 500;
-        let mut expected: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
-        for i in 0..n {
-            let (pod, cluster) = (format!("p{i}"), format!("c{}", i % 3));
-            let pairs = [("__name__", "m"), ("cluster", cluster.as_str()), ("pod", pod.as_str())];
-            // Every 7th series arrives out of order, with a repeated timestamp (the later wins).
-            let samples: Vec<(i64, f64)> = if i % 7 == 0 {
-                vec![(30, 3.0), (10, 1.0), (20, 2.0), (20, 2.5)]
-            } else {
-                vec![(10, 1.0), (20, 2.0), (30, 3.0)]
-            };
-            let one = s(&pairs, &samples);
-            head.append_series(std::slice::from_ref(&one));
-            let want = if i % 7 == 0 {
-                vec![(10, 1.0), (20, 2.5)]
-            } else {
-                vec![(10, 1.0), (20, 2.0)]
-            };
-            expected.insert(one.labels, want.into_iter().map(|(t, v)| Sample::new(t, v)).collect());
-        }
-        let req = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::new(0, 25));
-        let lookup = Lookup::new(&req.matchers);
-        let candidates: usize = head.shards.iter().map(|s| s.lock().candidates(&lookup)).sum();
-        assert!(candidates >= PARALLEL_SELECT_SERIES);
-        for threads in [2, 3, 16] {
-            let got: BTreeMap<Labels, Vec<Sample>> = head
-                .select_active_parallel(&req, threads)
-                .into_iter()
-                .map(|s| (s.labels, s.samples))
-                .collect();
-            assert_eq!(got.len(), n, "{threads} threads: each series once");
-            assert_eq!(got, expected, "{threads} threads");
-        }
-        let selected = head.select(&req).await.unwrap();
-        assert_eq!(selected.len(), n);
-        let one_cluster = SelectRequest::new(
-            vec![Matcher::equal("__name__", "m"), Matcher::equal("cluster", "c1")],
-            TimeRange::new(0, 25),
-        );
-        let in_c1 = (0..n).filter(|i| i % 3 == 1).count();
-        assert_eq!(head.select(&one_cluster).await.unwrap().len(), in_c1);
-    }
-
-    #[tokio::test]
-    async fn label_listings_with_other_matchers_take_the_exact_path() {
-        let head = Head::new();
-        head.append_series(&[
-            s(&[("__name__", "a"), ("pod", "p1")], &[(1, 1.0)]),
-            s(&[("__name__", "b"), ("pod", "p2")], &[(100, 1.0)]),
-        ]);
-        let req = SelectRequest::new(vec![Matcher::equal("__name__", "a")], TimeRange::ALL);
-        assert_eq!(head.label_values("pod", &req).await.unwrap(), ["p1"]);
-        assert_eq!(head.label_names(&req).await.unwrap(), ["__name__", "pod"]);
-        // Without matchers, the index answers for a whole block when its span overlaps.
-        head.freeze();
-        let early = SelectRequest::new(Vec::new(), TimeRange::new(0, 10));
-        assert_eq!(head.label_values("pod", &early).await.unwrap(), ["p1", "p2"]);
-        let before = SelectRequest::new(Vec::new(), TimeRange::new(-10, 0));
-        assert!(head.label_values("pod", &before).await.unwrap().is_empty());
-        assert!(head.label_names(&before).await.unwrap().is_empty());
-    }
-
-    fn log(cluster: &str, t: i64, body: &str) -> LogRecord {
-        LogRecord {
-            labels: Labels::from_pairs(&[("cluster", cluster), ("service_name", "api")]),
-            timestamp: t,
-            body: body.to_string(),
-            attributes: "{}".into(),
-            resource_attributes: "{}".into(),
-            ..Default::default()
-        }
-    }
-
-    #[tokio::test]
-    async fn logs_are_selected_across_blocks_in_direction_with_limit_and_hints() {
-        let head = Head::new();
-        head.append_signals(SignalBlock {
-            logs: vec![
-                log("a", 1, "GET /x 200"),
-                log("b", 2, "GET /y 500"),
-                log("a", 3, "error: boom"),
-            ],
-            ..Default::default()
-        });
-        head.freeze();
-        head.append_signals(SignalBlock {
-            // A client retry resends record 3; it is returned once.
-            logs: vec![
-                log("a", 3, "error: boom"),
-                log("a", 4, "GET /z 500"),
-                log("a", 10, "late"),
-            ],
-            ..Default::default()
-        });
-        let req = |matchers: Vec<Matcher>, hints: Vec<LineHint>, direction, limit| LogRequest {
-            matchers,
-            start: 1,
-            end: 10,
-            line_hints: hints,
-            direction,
-            limit,
-        };
-        let bodies = |r: Vec<LogRecord>| r.into_iter().map(|r| r.body).collect::<Vec<_>>();
-        let a = vec![Matcher::equal("cluster", "a")];
-        assert_eq!(
-            bodies(
-                head.select_logs(&req(a.clone(), vec![], Direction::Forward, None))
-                    .await
-                    .unwrap()
-            ),
-            ["GET /x 200", "error: boom", "GET /z 500"]
-        );
-        assert_eq!(
-            bodies(
-                head.select_logs(&req(a.clone(), vec![], Direction::Backward, Some(2)))
-                    .await
-                    .unwrap()
-            ),
-            ["GET /z 500", "error: boom"]
-        );
-        let hints = vec![LineHint::Contains("GET".into()), LineHint::NotContains("200".into())];
-        assert_eq!(
-            bodies(
-                head.select_logs(&req(vec![], hints, Direction::Forward, None))
-                    .await
-                    .unwrap()
-            ),
-            ["GET /y 500", "GET /z 500"]
-        );
-        let streams = head
-            .log_streams(&req(vec![], vec![], Direction::Forward, None))
-            .await
-            .unwrap();
-        assert_eq!(streams.len(), 2);
-        assert_eq!(
-            head.log_label_values("cluster", &req(vec![], vec![], Direction::Forward, None))
-                .await
-                .unwrap(),
-            ["a", "b"]
-        );
-    }
-}
+mod tests;

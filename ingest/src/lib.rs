@@ -1,11 +1,28 @@
 //! Tributary's ingest tier: receive, identify, make durable, hold, flush.
 //!
 //! Owns: the receivers (HTTP: remote-write 1.0/2.0, OTLP/HTTP, Loki push in [`http`]; OTLP/gRPC
-//! in [`grpc`]), decoding protocol bytes into domain types at the edge ([`decode`]), cluster
-//! identity and auth ([`cluster`]), limits, the write-ahead log ([`wal`]) and its record format
-//! ([`record`]), the in-memory [`head`] (which implements `tributary_storage::read::Source` and
-//! `LogSource` for the query engines), and flushing every table to Parquet through
-//! `tributary_storage`.
+//! in [`grpc`]), decoding protocol bytes into one domain batch through one decode table
+//! ([`decode`]), cluster identity and auth ([`cluster`]), limits, the write-ahead log ([`wal`])
+//! and its record format ([`record`]), the in-memory [`head`] (which implements
+//! `tributary_storage::read::Source` and `LogSource` for the query engines), and flushing every
+//! table to Parquet through `tributary_storage`.
+//!
+//! Rooms:
+//! - [`http`], [`grpc`]: the surfaces; [`http::error`] is the one place outcomes and errors become
+//!   statuses.
+//! - [`decode`]: the decode table (`decode.rs`), the domain batch (`decode/batch.rs`), limits,
+//!   compression, the protobuf wire reader, and one file (or folder) per protocol:
+//!   `remote_write/{v1,v2,labels,histogram,signals,metadata}`, `otlp/{metrics,logs,any_value}`,
+//!   `loki`.
+//! - [`ingester`]: the one write path and replay (decode + the same apply), the gate, flushes.
+//! - [`record`]: the WAL record format (the contract replay depends on); [`wal`]: segments,
+//!   group commit, replay of segments.
+//! - [`head`]: recent data in memory; `head::input` holds the types decoders produce for it and the
+//!   known-span invariant.
+//! - [`cluster`], [`config`], [`error`], [`metrics`].
+//!
+//! Adding a protocol: see the checklist in [`decode`] (a `Kind` in [`record`], one decoder file,
+//! one line in the decode table, a `Body` constructor and a route, its answer in [`http::error`]).
 //!
 //! Must not: evaluate queries, build object-store keys or know the Parquet schema (that is
 //! `storage`'s), or let protocol types escape [`decode`].

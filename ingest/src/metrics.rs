@@ -7,33 +7,34 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    pub protocol: &'static str,
-    pub status: u16,
+pub(crate) struct RequestLabels {
+    pub(crate) protocol: &'static str,
+    pub(crate) status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
-    pub result: &'static str,
+pub(crate) struct ResultLabels {
+    pub(crate) result: &'static str,
 }
 
 /// Counters the ingest path updates.
 #[derive(Debug, Default, Clone)]
 pub struct IngestMetrics {
-    pub requests: Family<RequestLabels, Counter>,
-    pub samples: Counter,
-    pub rejected_samples: Counter,
-    pub log_records: Counter,
-    pub rejected_log_records: Counter,
-    pub flushes: Family<ResultLabels, Counter>,
-    pub flushed_samples: Counter,
-    pub head_samples: Gauge,
-    pub head_series: Gauge,
-    pub wal_fsyncs: Gauge,
-    pub wal_bytes: Gauge,
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    pub(crate) samples: Counter,
+    pub(crate) rejected_samples: Counter,
+    pub(crate) log_records: Counter,
+    pub(crate) rejected_log_records: Counter,
+    pub(crate) flushes: Family<ResultLabels, Counter>,
+    pub(crate) flushed_samples: Counter,
+    pub(crate) head_samples: Gauge,
+    pub(crate) head_series: Gauge,
+    pub(crate) wal_fsyncs: Gauge,
+    pub(crate) wal_bytes: Gauge,
 }
 
 impl IngestMetrics {
+    /// Registers every metric under `tributary_ingest_*`.
     pub fn register(&self, r: &mut Registry) {
         r.register(
             "tributary_ingest_requests",

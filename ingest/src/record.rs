@@ -9,9 +9,10 @@
 //! uses unbounded length limits, because data accepted under older limits must not be lost when
 //! an operator lowers them.
 //!
-//! # Format (version 1), all integers little-endian
+//! # Format (version 2, written since the release that stores translation settings)
+//! All integers little-endian.
 //! ```text
-//! u8  format version = 1
+//! u8  format version = 2
 //! u8  kind           1 = Prometheus remote-write 1.0 `prometheus.WriteRequest`, snappy block
 //!                    2 = Prometheus remote-write 2.0 `io.prometheus.write.v2.Request`, snappy block
 //!                    3 = OTLP `ExportMetricsServiceRequest` protobuf, snappy block
@@ -20,95 +21,265 @@
 //!                    6 = Loki push JSON, snappy block
 //! u16 token cluster length  T, then T bytes UTF-8   (0 = none)
 //! u16 header cluster length H, then H bytes UTF-8   (0 = none)
+//! u32 settings length S, then S bytes of settings entries, each:
+//!         u8 tag, u32 length L, then L bytes
+//!     tag 1 = OTLP `add_metric_suffixes`: 1 byte, 0 or 1
+//!     tag 2 = OTLP `promote_resource_attributes`: a string list
+//!     tag 3 = OTLP `log_stream_attributes`: a string list
+//!     a string list is u32 count N, then N times (u32 length, then that many bytes UTF-8)
 //! ... the request body, to the end of the payload
 //! ```
+//! The settings are everything beyond the (unbounded on replay) limits that changes how the body
+//! translates ([`crate::decode::Translation`]). A record holds exactly the entries its kind reads,
+//! in tag order, each once: kind 3 tags 1 and 2, kind 4 tag 3, the others none (S = 0, so
+//! remote-write records stay as small as before). So every record has one encoding, and a reader
+//! that meets anything else (an unknown tag, a missing or extra entry) fails replay loudly rather
+//! than guess what the write meant.
+//!
 //! OTLP bodies are stored as protobuf whatever they arrived as (JSON is re-encoded, gzip undone),
-//! snappy-compressed so the WAL holds ~1/5 of the raw size. New kinds get new numbers; a reader that meets an unknown version or kind fails replay loudly
-//! rather than skipping acknowledged data.
+//! snappy-compressed so the WAL holds ~1/5 of the raw size. New kinds get new numbers; a reader
+//! that meets an unknown version or kind fails replay loudly rather than skipping acknowledged
+//! data.
+//!
+//! # Version 1 (written by releases before settings were stored)
+//! The same, without the settings length and entries: the body follows the header cluster.
+//! Version-1 records still replay, translated with the *current* configuration's settings (all
+//! that was known about them), as those releases did.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::cluster::ClusterContext;
+use crate::decode::Translation;
 
-const VERSION: u8 = 1;
+/// The version [`encode`] writes.
+const VERSION: u8 = 2;
+/// The version before translation settings were stored; still read.
+const VERSION_1: u8 = 1;
 
-/// Which decoder a record's body goes to.
+const TAG_ADD_METRIC_SUFFIXES: u8 = 1;
+const TAG_PROMOTE_RESOURCE_ATTRIBUTES: u8 = 2;
+const TAG_LOG_STREAM_ATTRIBUTES: u8 = 3;
+
+/// Which decoder a record's body goes to: the key of the decode table (`crate::decode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {
+    /// Prometheus remote-write 1.0.
     PromRemoteWriteV1 = 1,
+    /// Prometheus remote-write 2.0.
     PromRemoteWriteV2 = 2,
+    /// OTLP metrics (HTTP or gRPC).
     OtlpMetrics = 3,
+    /// OTLP logs (HTTP or gRPC).
     OtlpLogs = 4,
+    /// Loki push, protobuf.
     LokiPushProtobuf = 5,
+    /// Loki push, JSON.
     LokiPushJson = 6,
+}
+
+impl Kind {
+    /// Every kind, in number order.
+    pub const ALL: [Kind; 6] = [
+        Kind::PromRemoteWriteV1,
+        Kind::PromRemoteWriteV2,
+        Kind::OtlpMetrics,
+        Kind::OtlpLogs,
+        Kind::LokiPushProtobuf,
+        Kind::LokiPushJson,
+    ];
+
+    fn from_u8(k: u8) -> Option<Kind> {
+        Self::ALL.into_iter().find(|kind| *kind as u8 == k)
+    }
 }
 
 /// A decoded record, borrowing its body from the payload.
 #[derive(Debug, PartialEq)]
 pub struct Record<'a> {
+    /// Which decoder the body goes to.
     pub kind: Kind,
+    /// The cluster context the write was decoded under.
     pub ctx: ClusterContext,
+    /// The translation settings the write was decoded with; `None` for a version-1 record, which
+    /// replays with the current configuration's.
+    pub translation: Option<Translation>,
+    /// The body (a snappy block).
     pub body: &'a [u8],
 }
 
+/// Why a payload is not a record this release can replay.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
+    /// The payload ends inside the header.
     #[error("WAL record too short")]
     Truncated,
+    /// A format version this release does not know.
     #[error("unknown WAL record version {0}")]
     Version(u8),
+    /// A kind this release does not know.
     #[error("unknown WAL record kind {0}")]
     Kind(u8),
-    #[error("WAL record cluster name is not UTF-8")]
+    /// A settings entry this release does not know.
+    #[error("unknown WAL record settings tag {0}")]
+    SettingsTag(u8),
+    /// A settings entry that does not hold what its tag says.
+    #[error("malformed WAL record settings entry (tag {0})")]
+    Settings(u8),
+    /// Settings entries other than exactly those the kind's writer stores, in order.
+    #[error("WAL record settings are not the entries a {0:?} record holds")]
+    SettingsForKind(Kind),
+    /// A cluster name or setting is not UTF-8.
+    #[error("WAL record cluster name or setting is not UTF-8")]
     Utf8,
+    /// A cluster name too long for the format.
     #[error("cluster name longer than 65535 bytes")]
     ClusterTooLong,
 }
 
-pub fn encode(kind: Kind, ctx: &ClusterContext, body: &[u8]) -> Result<Bytes, RecordError> {
+/// One record: the kind, the cluster context and the translation settings it was decoded with
+/// (the entries `kind` reads, see the format), and the body.
+pub fn encode(kind: Kind, ctx: &ClusterContext, translation: &Translation, body: &[u8]) -> Result<Bytes, RecordError> {
     let t = ctx.token_cluster.as_deref().unwrap_or("");
     let h = ctx.header_cluster.as_deref().unwrap_or("");
     let (tl, hl) = (
         u16::try_from(t.len()).map_err(|_| RecordError::ClusterTooLong)?,
         u16::try_from(h.len()).map_err(|_| RecordError::ClusterTooLong)?,
     );
-    let mut b = BytesMut::with_capacity(6 + t.len() + h.len() + body.len());
+    let mut b = BytesMut::with_capacity(10 + t.len() + h.len() + body.len());
     b.put_u8(VERSION);
     b.put_u8(kind as u8);
     b.put_u16_le(tl);
     b.put_slice(t.as_bytes());
     b.put_u16_le(hl);
     b.put_slice(h.as_bytes());
+    put_settings(&mut b, kind, translation);
     b.put_slice(body);
     Ok(b.freeze())
 }
 
+/// The settings section: its length, then the entries `kind` reads, in tag order.
+fn put_settings(b: &mut BytesMut, kind: Kind, translation: &Translation) {
+    let at = b.len();
+    b.put_u32_le(0);
+    match kind {
+        Kind::OtlpMetrics => {
+            put_entry(b, TAG_ADD_METRIC_SUFFIXES, |b| {
+                b.put_u8(translation.add_metric_suffixes as u8)
+            });
+            put_entry(b, TAG_PROMOTE_RESOURCE_ATTRIBUTES, |b| {
+                put_strings(b, &translation.promote_resource_attributes)
+            });
+        }
+        Kind::OtlpLogs => put_entry(b, TAG_LOG_STREAM_ATTRIBUTES, |b| {
+            put_strings(b, &translation.log_stream_attributes)
+        }),
+        Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 | Kind::LokiPushProtobuf | Kind::LokiPushJson => {}
+    }
+    let settings = (b.len() - at - 4) as u32;
+    b[at..at + 4].copy_from_slice(&settings.to_le_bytes());
+}
+
+fn put_entry(b: &mut BytesMut, tag: u8, value: impl FnOnce(&mut BytesMut)) {
+    b.put_u8(tag);
+    let at = b.len();
+    b.put_u32_le(0);
+    value(b);
+    let len = (b.len() - at - 4) as u32;
+    b[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+fn put_strings(b: &mut BytesMut, list: &[String]) {
+    b.put_u32_le(list.len() as u32);
+    for s in list {
+        b.put_u32_le(s.len() as u32);
+        b.put_slice(s.as_bytes());
+    }
+}
+
+/// Reads a record of either version.
 pub fn decode(p: &[u8]) -> Result<Record<'_>, RecordError> {
     let (&version, rest) = p.split_first().ok_or(RecordError::Truncated)?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_1 {
         return Err(RecordError::Version(version));
     }
     let (&kind, rest) = rest.split_first().ok_or(RecordError::Truncated)?;
-    let kind = match kind {
-        1 => Kind::PromRemoteWriteV1,
-        2 => Kind::PromRemoteWriteV2,
-        3 => Kind::OtlpMetrics,
-        4 => Kind::OtlpLogs,
-        5 => Kind::LokiPushProtobuf,
-        6 => Kind::LokiPushJson,
-        k => return Err(RecordError::Kind(k)),
-    };
+    let kind = Kind::from_u8(kind).ok_or(RecordError::Kind(kind))?;
     let (token, rest) = take_str(rest)?;
-    let (header, body) = take_str(rest)?;
+    let (header, rest) = take_str(rest)?;
+    let (translation, body) = if version == VERSION_1 {
+        (None, rest)
+    } else {
+        let (settings, body) = take(rest, 4).and_then(|(n, rest)| take(rest, u32_le(n) as usize))?;
+        let translation = read_settings(settings)?;
+        // One encoding per record: the entries must be exactly what a writer of `kind` stores.
+        let mut canonical = BytesMut::new();
+        put_settings(&mut canonical, kind, &translation);
+        if canonical[4..] != *settings {
+            return Err(RecordError::SettingsForKind(kind));
+        }
+        (Some(translation), body)
+    };
     Ok(Record {
         kind,
         ctx: ClusterContext {
             token_cluster: token,
             header_cluster: header,
         },
+        translation,
         body,
     })
+}
+
+fn read_settings(mut p: &[u8]) -> Result<Translation, RecordError> {
+    let mut t = Translation::default();
+    while let Some((&tag, rest)) = p.split_first() {
+        let (value, rest) = take(rest, 4).and_then(|(n, rest)| take(rest, u32_le(n) as usize))?;
+        p = rest;
+        match tag {
+            TAG_ADD_METRIC_SUFFIXES => {
+                t.add_metric_suffixes = match value {
+                    [0] => false,
+                    [1] => true,
+                    _ => return Err(RecordError::Settings(tag)),
+                }
+            }
+            TAG_PROMOTE_RESOURCE_ATTRIBUTES => t.promote_resource_attributes = read_strings(value, tag)?,
+            TAG_LOG_STREAM_ATTRIBUTES => t.log_stream_attributes = read_strings(value, tag)?,
+            other => return Err(RecordError::SettingsTag(other)),
+        }
+    }
+    Ok(t)
+}
+
+fn read_strings(p: &[u8], tag: u8) -> Result<Vec<String>, RecordError> {
+    let malformed = |_| RecordError::Settings(tag);
+    let (n, mut p) = take(p, 4).map_err(malformed)?;
+    let n = u32_le(n) as usize;
+    // Never trust the claimed count for an allocation: each string takes at least 4 bytes.
+    let mut out = Vec::with_capacity(n.min(p.len() / 4));
+    for _ in 0..n {
+        let (s, rest) = take(p, 4)
+            .and_then(|(l, rest)| take(rest, u32_le(l) as usize))
+            .map_err(malformed)?;
+        out.push(std::str::from_utf8(s).map_err(|_| RecordError::Utf8)?.to_string());
+        p = rest;
+    }
+    if !p.is_empty() {
+        return Err(RecordError::Settings(tag));
+    }
+    Ok(out)
+}
+
+fn take(p: &[u8], n: usize) -> Result<(&[u8], &[u8]), RecordError> {
+    if p.len() < n {
+        return Err(RecordError::Truncated);
+    }
+    Ok(p.split_at(n))
+}
+
+fn u32_le(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
 fn take_str(p: &[u8]) -> Result<(Option<String>, &[u8]), RecordError> {
@@ -126,27 +297,113 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn strings() -> impl Strategy<Value = Vec<String>> {
+        proptest::collection::vec("[a-z.é]{0,12}", 0..4)
+    }
+
+    /// What a record of `kind` keeps of `t`: the entries its decoder reads.
+    fn kept(kind: Kind, t: &Translation) -> Translation {
+        match kind {
+            Kind::OtlpMetrics => Translation {
+                add_metric_suffixes: t.add_metric_suffixes,
+                promote_resource_attributes: t.promote_resource_attributes.clone(),
+                ..Translation::default()
+            },
+            Kind::OtlpLogs => Translation {
+                log_stream_attributes: t.log_stream_attributes.clone(),
+                ..Translation::default()
+            },
+            _ => Translation::default(),
+        }
+    }
+
     proptest! {
         #[test]
         fn round_trips(t in proptest::option::of("[a-z-]{1,20}"), h in proptest::option::of("[a-z-]{1,20}"),
-                       kind in proptest::sample::select(vec![Kind::PromRemoteWriteV1, Kind::PromRemoteWriteV2, Kind::OtlpMetrics, Kind::OtlpLogs, Kind::LokiPushProtobuf, Kind::LokiPushJson]),
+                       kind in proptest::sample::select(Kind::ALL.to_vec()),
+                       suffixes in any::<bool>(), promote in strings(), streams in strings(),
                        body in proptest::collection::vec(any::<u8>(), 0..100)) {
             let ctx = ClusterContext { token_cluster: t, header_cluster: h };
-            let enc = encode(kind, &ctx, &body).unwrap();
+            let translation = Translation {
+                add_metric_suffixes: suffixes,
+                promote_resource_attributes: promote,
+                log_stream_attributes: streams,
+            };
+            let enc = encode(kind, &ctx, &translation, &body).unwrap();
             let dec = decode(&enc).unwrap();
-            prop_assert_eq!(dec, Record { kind, ctx, body: &body });
+            prop_assert_eq!(dec, Record { kind, ctx, translation: Some(kept(kind, &translation)), body: &body });
         }
 
+        /// What the `wal_record` fuzz target also holds: a version-2 record has one encoding.
         #[test]
-        fn arbitrary_bytes_never_panic(p in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = decode(&p);
+        fn arbitrary_bytes_never_panic_and_v2_records_have_one_encoding(p in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(rec) = decode(&p)
+                && let Some(t) = &rec.translation
+            {
+                prop_assert_eq!(&encode(rec.kind, &rec.ctx, t, rec.body).unwrap()[..], &p[..]);
+            }
         }
     }
 
     #[test]
-    fn unknown_versions_and_kinds_fail_loudly() {
-        assert_eq!(decode(&[2, 1, 0, 0, 0, 0]), Err(RecordError::Version(2)));
+    fn unknown_versions_kinds_and_settings_fail_loudly() {
+        assert_eq!(decode(&[3, 1, 0, 0, 0, 0]), Err(RecordError::Version(3)));
         assert_eq!(decode(&[1, 9, 0, 0, 0, 0]), Err(RecordError::Kind(9)));
         assert_eq!(decode(&[1, 1, 5, 0]), Err(RecordError::Truncated));
+        // Version 2, kind 3, no clusters, one entry of unknown tag 9 holding nothing.
+        assert_eq!(
+            decode(&[2, 3, 0, 0, 0, 0, 5, 0, 0, 0, 9, 0, 0, 0, 0]),
+            Err(RecordError::SettingsTag(9))
+        );
+        // `add_metric_suffixes` must be 0 or 1.
+        assert_eq!(
+            decode(&[2, 3, 0, 0, 0, 0, 6, 0, 0, 0, 1, 1, 0, 0, 0, 7]),
+            Err(RecordError::Settings(1))
+        );
+        // A remote-write record holds no settings; an OTLP metrics record both of its entries.
+        assert_eq!(
+            decode(&[2, 1, 0, 0, 0, 0, 5, 0, 0, 0, 1, 1, 0, 0, 0, 1]),
+            Err(RecordError::Truncated)
+        );
+        assert_eq!(
+            decode(&[2, 1, 0, 0, 0, 0, 6, 0, 0, 0, 1, 1, 0, 0, 0, 1]),
+            Err(RecordError::SettingsForKind(Kind::PromRemoteWriteV1))
+        );
+        assert_eq!(
+            decode(&[2, 3, 0, 0, 0, 0, 6, 0, 0, 0, 1, 1, 0, 0, 0, 1]),
+            Err(RecordError::SettingsForKind(Kind::OtlpMetrics))
+        );
+        // A settings length beyond the payload.
+        assert_eq!(decode(&[2, 3, 0, 0, 0, 0, 6, 0, 0, 0, 1]), Err(RecordError::Truncated));
+    }
+
+    /// Records written by the release before settings were stored (version 1, byte for byte as
+    /// it wrote them) still read, with no settings: replay then uses the current configuration.
+    #[test]
+    fn version_1_records_still_read() {
+        let mut v1 = vec![1, 3, 3, 0];
+        v1.extend_from_slice(b"eu1");
+        v1.extend_from_slice(&[0, 0]);
+        v1.extend_from_slice(b"body");
+        assert_eq!(
+            decode(&v1).unwrap(),
+            Record {
+                kind: Kind::OtlpMetrics,
+                ctx: ClusterContext {
+                    token_cluster: Some("eu1".into()),
+                    header_cluster: None,
+                },
+                translation: None,
+                body: b"body",
+            }
+        );
+    }
+
+    /// Remote-write records pay four bytes for the settings section, nothing more.
+    #[test]
+    fn remote_write_records_carry_no_settings() {
+        let t = Translation::from_config(&crate::config::OtlpConfig::default());
+        let enc = encode(Kind::PromRemoteWriteV1, &ClusterContext::default(), &t, b"xyz").unwrap();
+        assert_eq!(&enc[..], &[2, 1, 0, 0, 0, 0, 0, 0, 0, 0, b'x', b'y', b'z']);
     }
 }

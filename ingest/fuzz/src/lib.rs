@@ -10,11 +10,11 @@ pub mod otlp;
 use std::collections::{HashMap, HashSet};
 
 use tributary_ingest::cluster::ClusterContext;
-use tributary_ingest::decode::prom_remote_write::{
-    self, Decoded, KnownSeries, Limits, MAX_STORABLE_MS, MIN_STORABLE_MS, NothingKnown, RawKey, Rejections, WriteBatch,
-};
-use tributary_ingest::decode::prom_remote_write_v2::{self, DecodedV2};
+use tributary_ingest::decode::remote_write::v1::{self as prom_remote_write, Decoded};
+use tributary_ingest::decode::remote_write::v2::{self as prom_remote_write_v2, DecodedV2};
 use tributary_ingest::decode::wire::{Reader, Value};
+use tributary_ingest::decode::{Limits, MAX_STORABLE_MS, MIN_STORABLE_MS, Rejections};
+use tributary_ingest::head::input::{KnownSeries, NothingKnown, RawKey, WriteBatch};
 use tributary_proto::prometheus::{field, v2};
 use tributary_storage::signals::{ExemplarSeries, HistogramSample, HistogramSeries, MetricMetadata};
 use tributary_storage::types::{CLUSTER, Labels, METRIC_NAME};

@@ -13,10 +13,11 @@ use std::io::Write as _;
 use std::sync::{LazyLock, OnceLock};
 
 use tributary_ingest::cluster::ClusterContext;
+use tributary_ingest::decode::compression::gunzip;
+use tributary_ingest::decode::otlp::logs::{self as otlp_logs, TranslatedLogs};
+use tributary_ingest::decode::otlp::metrics::{self as otlp_metrics, TARGET_INFO, Translated};
 use tributary_ingest::decode::otlp::{self, BodyFormat, OtlpRequest};
-use tributary_ingest::decode::otlp_logs::{self, TranslatedLogs};
-use tributary_ingest::decode::otlp_metrics::{self, TARGET_INFO, Translated};
-use tributary_ingest::decode::prom_remote_write::{Limits, MAX_STORABLE_MS, MIN_STORABLE_MS};
+use tributary_ingest::decode::{Limits, MAX_STORABLE_MS, MIN_STORABLE_MS};
 use tributary_ingest::error::Error;
 use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use tributary_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -101,7 +102,7 @@ pub fn contexts(data: &[u8]) -> [ClusterContext; 2] {
 /// decompression limit on the way (see [`check_gzip_limit`]).
 pub fn requests<R: OtlpRequest>(data: &[u8]) -> Vec<(&'static str, R)> {
     check_gzip_limit(data);
-    let gunzipped = match otlp::gunzip(data, GZIP_LIMIT) {
+    let gunzipped = match gunzip(data, GZIP_LIMIT) {
         Ok(raw) => {
             assert!(raw.len() <= GZIP_LIMIT, "{} bytes over the limit", raw.len());
             Some(raw)
@@ -144,7 +145,7 @@ pub fn check_gzip_limit(data: &[u8]) {
     let mut two = gzip(&data[..half]);
     two.extend(gzip(&data[half..]));
     for body in [one, two] {
-        match otlp::gunzip(&body, GZIP_LIMIT) {
+        match gunzip(&body, GZIP_LIMIT) {
             Ok(raw) => {
                 assert!(
                     data.len() <= GZIP_LIMIT,

@@ -1,10 +1,11 @@
-//! OTLP request bodies: undo the content encoding, parse protobuf or JSON, and turn the request
-//! back into the protobuf bytes the WAL keeps (whatever encoding it arrived in).
-//!
-//! The translations themselves live in [`super::otlp_metrics`] and [`super::otlp_logs`]; this
-//! module only gets a request from bytes to the generated `opentelemetry-proto` types and back.
+//! OTLP: request bodies (protobuf or OTLP/JSON) to the generated `opentelemetry-proto` types and
+//! back to the protobuf bytes the WAL keeps (whatever encoding they arrived in), and the two
+//! translations: [`metrics`] (Prometheus's) and [`logs`] (Loki's), which render attribute values
+//! through the one `any_value` module.
 
-use std::io::Read;
+pub(crate) mod any_value;
+pub mod logs;
+pub mod metrics;
 
 use prost::Message;
 use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
@@ -34,41 +35,13 @@ impl BodyFormat {
         }
     }
 
+    /// The `Content-Type` a response in this format carries.
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Protobuf => "application/x-protobuf",
             Self::Json => "application/json",
         }
     }
-}
-
-/// Gzip decompression that refuses to produce more than `limit` bytes, so a small bomb cannot
-/// allocate gigabytes before we notice.
-pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>> {
-    let bad = |e: std::io::Error| Error::InvalidInput(format!("body is not valid gzip: {e}"));
-    let first = body.len().saturating_mul(4).min(limit);
-    let mut out = Vec::with_capacity(first);
-    let mut reader = flate2::read::MultiGzDecoder::new(body).take(limit as u64 + 1);
-    (&mut reader).take(first as u64).read_to_end(&mut out).map_err(bad)?;
-    if out.len() == first {
-        // More may follow: grow once to the limit (pages are only touched as they are written)
-        // rather than doubling, which at the limit would hold the old buffer and a new one of
-        // twice its size.
-        // Only for sane limits: a huge configured one must not reserve that much address space.
-        let rest = limit.saturating_add(1).saturating_sub(out.len());
-        if rest <= 1 << 30 {
-            out.reserve_exact(rest);
-        }
-        reader.read_to_end(&mut out).map_err(bad)?;
-    }
-    if out.len() > limit {
-        return Err(Error::PayloadTooLarge {
-            what: "decompressed body",
-            actual: out.len(),
-            limit,
-        });
-    }
-    Ok(out)
 }
 
 /// A request type OTLP exports: protobuf-decodable and serde-decodable (OTLP/JSON).
@@ -98,36 +71,18 @@ pub fn parse<R: OtlpRequest>(body: &[u8], format: BodyFormat) -> Result<R> {
 
 /// The WAL form of a request: snappy-compressed protobuf.
 pub fn to_wal_body<R: Message>(req: &R) -> Result<Vec<u8>> {
-    snap::raw::Encoder::new()
-        .compress_vec(&req.encode_to_vec())
-        .map_err(|e| Error::InvalidInput(format!("cannot compress request for the WAL: {e}")))
+    super::compression::snappy_compress(&req.encode_to_vec())
 }
 
 /// The inverse of [`to_wal_body`], for replay. `bound` caps the decompressed size.
 pub fn from_wal_body<R: OtlpRequest>(body: &[u8], bound: usize) -> Result<R> {
-    let raw = super::snappy_block(body, bound)?;
+    let raw = super::compression::snappy_block(body, bound)?;
     parse(&raw, BodyFormat::Protobuf)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    }
-
-    #[test]
-    fn gunzip_limits_output() {
-        let bomb = gzip(&vec![0u8; 8 << 20]);
-        assert!(bomb.len() < 64 << 10);
-        assert!(matches!(gunzip(&bomb, 1 << 20), Err(Error::PayloadTooLarge { .. })));
-        assert_eq!(gunzip(&bomb, 8 << 20).unwrap().len(), 8 << 20);
-        assert!(matches!(gunzip(b"not gzip", 1 << 20), Err(Error::InvalidInput(_))));
-    }
 
     #[test]
     fn content_types() {

@@ -10,23 +10,37 @@ const MAX_FIELD_NUMBER: u32 = (1 << 29) - 1;
 /// A protobuf field's payload, borrowed from the buffer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value<'a> {
+    /// Wire type 0.
     Varint(u64),
+    /// Wire type 1.
     Fixed64(u64),
+    /// Wire type 2: bytes, a string or a sub-message.
     Bytes(&'a [u8]),
+    /// Wire type 5.
     Fixed32(u32),
 }
 
 /// Why a buffer is not valid protobuf.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
+    /// The buffer ends inside a field (its offset).
     #[error("truncated protobuf at byte {0}")]
     Truncated(usize),
+    /// A varint longer than 64 bits (its offset).
     #[error("invalid varint at byte {0}")]
     BadVarint(usize),
+    /// A wire type protobuf does not define (or the deprecated groups).
     #[error("unsupported protobuf wire type {wire_type} at byte {at}")]
-    BadWireType { wire_type: u8, at: usize },
+    BadWireType {
+        /// The wire type.
+        wire_type: u8,
+        /// Its offset.
+        at: usize,
+    },
+    /// Field number 0, which protobuf forbids (its offset).
     #[error("invalid protobuf field number 0 at byte {0}")]
     ZeroField(usize),
+    /// A field number above 2^29 - 1 (its offset).
     #[error("protobuf field number out of range at byte {0}")]
     BadFieldNumber(usize),
 }
@@ -39,6 +53,7 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader of the message in `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
@@ -114,6 +129,7 @@ impl<'a> Reader<'a> {
 pub struct PackedVarints<'a>(Reader<'a>);
 
 impl<'a> PackedVarints<'a> {
+    /// The values packed in `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Self(Reader::new(buf))
     }

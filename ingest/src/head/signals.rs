@@ -16,13 +16,18 @@ use tributary_storage::types::{Labels, Matcher, TimeRange, matches_all};
 /// One block's worth of non-float signals.
 #[derive(Debug, Default)]
 pub struct SignalBlock {
+    /// Log records (OTLP logs, Loki push).
     pub logs: Vec<LogRecord>,
+    /// Native histogram samples by series.
     pub histograms: Vec<HistogramSeries>,
+    /// Exemplars by series.
     pub exemplars: Vec<ExemplarSeries>,
+    /// Metric metadata, deduplicated.
     pub metadata: BTreeSet<MetricMetadata>,
 }
 
 impl SignalBlock {
+    /// True when it holds nothing.
     pub fn is_empty(&self) -> bool {
         self.logs.is_empty() && self.histograms.is_empty() && self.exemplars.is_empty() && self.metadata.is_empty()
     }
@@ -140,14 +145,14 @@ fn sort_dedup_by<T>(v: &mut Vec<T>, key: impl Fn(&T) -> i64) {
 
 /// The active (writable) signals.
 #[derive(Debug, Default)]
-pub struct ActiveSignals {
+pub(crate) struct ActiveSignals {
     block: Mutex<SignalBlock>,
     items: AtomicUsize,
     log_bytes: AtomicUsize,
 }
 
 impl ActiveSignals {
-    pub fn append(&self, add: SignalBlock) {
+    pub(crate) fn append(&self, add: SignalBlock) {
         if add.is_empty() {
             return;
         }
@@ -163,21 +168,21 @@ impl ActiveSignals {
         self.log_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.block.lock().is_empty()
     }
 
-    pub fn items(&self) -> usize {
+    pub(crate) fn items(&self) -> usize {
         self.items.load(Ordering::Relaxed)
     }
 
     /// Approximate bytes of log records held.
-    pub fn log_bytes(&self) -> usize {
+    pub(crate) fn log_bytes(&self) -> usize {
         self.log_bytes.load(Ordering::Relaxed)
     }
 
     /// Takes everything, ready to be written.
-    pub fn take(&self) -> SignalBlock {
+    pub(crate) fn take(&self) -> SignalBlock {
         let mut b = std::mem::take(&mut *self.block.lock());
         self.items.store(0, Ordering::Relaxed);
         self.log_bytes.store(0, Ordering::Relaxed);
@@ -185,7 +190,7 @@ impl ActiveSignals {
         b
     }
 
-    pub fn with<R>(&self, f: impl FnOnce(&SignalBlock) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&SignalBlock) -> R) -> R {
         f(&self.block.lock())
     }
 }

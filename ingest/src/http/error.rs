@@ -1,5 +1,8 @@
-//! The one mapping from ingest errors to protocol statuses: HTTP for remote-write and Loki push,
-//! HTTP for OTLP (whose retry rules differ), and gRPC codes for OTLP/gRPC.
+//! The one mapping from ingest errors and write outcomes to protocol statuses: HTTP for
+//! remote-write and Loki push, HTTP for OTLP (whose retry rules differ), and gRPC codes for
+//! OTLP/gRPC. Handlers decide nothing themselves: a write's [`Outcome`] becomes a refusal (or
+//! not) in `refusal`, an [`Error`] becomes a status here, and tonic's own decode failures are
+//! rewritten here too.
 //!
 //! Remote-write senders retry 5xx and 429 and drop everything else, so a status here is a
 //! promise: 4xx (but 429) only for data that can never succeed, 5xx/429 only for our own state.
@@ -9,8 +12,10 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::decode::{Kind, Outcome};
 use crate::error::{Error, ErrorKind};
 
+/// The HTTP status of remote-write and Loki push.
 pub fn status(e: &Error) -> StatusCode {
     match e.kind() {
         ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
@@ -19,6 +24,7 @@ pub fn status(e: &Error) -> StatusCode {
         ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -38,8 +44,69 @@ pub fn grpc_code(e: &Error) -> tonic::Code {
             tonic::Code::InvalidArgument
         }
         ErrorKind::Unauthorized => tonic::Code::Unauthenticated,
+        ErrorKind::NotImplemented => tonic::Code::Unimplemented,
         ErrorKind::TooManyRequests | ErrorKind::Unavailable | ErrorKind::Internal => tonic::Code::Unavailable,
     }
+}
+
+/// The OTLP/gRPC status of a failed export.
+pub(crate) fn grpc_status(e: &Error) -> tonic::Status {
+    if e.retryable() {
+        tracing::error!(error = %e, "OTLP gRPC export failed");
+    }
+    tonic::Status::new(grpc_code(e), e.to_string())
+}
+
+/// Whether an OTLP/HTTP failure carries `Retry-After` (exactly the ones a client may retry).
+pub(crate) fn otlp_retry_after(e: &Error) -> Option<HeaderValue> {
+    e.retryable().then(|| HeaderValue::from_static("5"))
+}
+
+/// How a protocol answers a write that stored what it could: `Some(error)` when its outcome is a
+/// refusal (the error's kind then decides the status as for any other failure).
+///
+/// - remote-write (both versions): any refused series or item is a 400 naming them; the rest was
+///   stored (a 400 is not retried, so the valid data had to be kept);
+/// - Loki push: any refused entry is a 400, as Loki's distributor answers;
+/// - OTLP: refusals beside accepted items are a 200 with `partial_success` ([`otlp_partial`]);
+///   a request with nothing valid is a 400 (retrying cannot help).
+pub(crate) fn refusal(kind: Kind, o: &Outcome) -> Option<Error> {
+    let r = &o.rejected;
+    if r.is_empty() {
+        return None;
+    }
+    match kind {
+        Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 => Some(Error::InvalidInput(r.message())),
+        Kind::LokiPushProtobuf | Kind::LokiPushJson => Some(Error::InvalidInput(format!(
+            "rejected {} entries, the rest was stored: {}",
+            r.log_records,
+            r.reasons_text()
+        ))),
+        Kind::OtlpMetrics => (o.accepted.points == 0).then(|| {
+            Error::InvalidInput(format!(
+                "every data point was rejected ({}): {}",
+                r.points,
+                r.reasons_text()
+            ))
+        }),
+        Kind::OtlpLogs => (o.accepted.log_records == 0).then(|| {
+            Error::InvalidInput(format!(
+                "every log record was rejected ({}): {}",
+                r.log_records,
+                r.reasons_text()
+            ))
+        }),
+    }
+}
+
+/// OTLP's `partial_success` of an accepted export: the refused count and the reasons, when
+/// something was refused.
+pub(crate) fn otlp_partial(kind: Kind, o: &Outcome) -> Option<(i64, String)> {
+    let rejected = match kind {
+        Kind::OtlpLogs => o.rejected.log_records,
+        _ => o.rejected.points,
+    };
+    (rejected > 0).then(|| (i64::try_from(rejected).unwrap_or(i64::MAX), o.rejected.reasons_text()))
 }
 
 /// Status plus the reason as a plain-text body (what Prometheus logs), and `Retry-After` on pressure.
@@ -54,6 +121,21 @@ pub fn response(e: &Error) -> Response {
     if matches!(e.kind(), ErrorKind::TooManyRequests | ErrorKind::Unavailable) {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    r
+}
+
+/// tonic answers a request it cannot decode (bad protobuf, invalid UTF-8, a message over the
+/// size limit) with INTERNAL or OUT_OF_RANGE before our handler runs. OTLP clients must not
+/// retry bad data, and our own handlers never answer either code, so such a trailers-only answer
+/// is rewritten to INVALID_ARGUMENT, keeping tonic's message.
+pub(crate) fn grpc_decode_errors_are_permanent<B>(
+    mut r: tonic::codegen::http::Response<B>,
+) -> tonic::codegen::http::Response<B> {
+    let code = r.headers().get("grpc-status").and_then(|v| v.to_str().ok());
+    if matches!(code, Some("13") | Some("11")) {
+        r.headers_mut()
+            .insert("grpc-status", tonic::codegen::http::HeaderValue::from_static("3"));
     }
     r
 }
@@ -91,5 +173,60 @@ mod tests {
             otlp_status(&Error::Unavailable("x".into())),
             StatusCode::SERVICE_UNAVAILABLE
         );
+        // What we do not serve (OTLP traces) is final: no OTLP client retries 501/UNIMPLEMENTED.
+        let traces = Error::NotImplemented("traces".into());
+        assert!(!traces.retryable());
+        assert_eq!(otlp_status(&traces), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(grpc_code(&traces), tonic::Code::Unimplemented);
+        assert!(otlp_retry_after(&traces).is_none());
+    }
+
+    fn outcome(points: u64, log_records: u64, rejected_points: u64, rejected_records: u64) -> Outcome {
+        Outcome {
+            accepted: crate::decode::Accepted {
+                points,
+                log_records,
+                ..Default::default()
+            },
+            rejected: crate::decode::Rejections {
+                points: rejected_points,
+                log_records: rejected_records,
+                reasons: vec!["bad".into()],
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Each protocol's rule for a write that stored part of a request (see [`refusal`]).
+    #[test]
+    fn refusals_follow_each_protocol() {
+        let clean = Outcome::default();
+        for kind in Kind::ALL {
+            assert!(refusal(kind, &clean).is_none(), "{kind:?}");
+        }
+        // OTLP: partial success is a 200 with partial_success; nothing valid is a 400.
+        assert!(refusal(Kind::OtlpMetrics, &outcome(3, 0, 2, 0)).is_none());
+        assert_eq!(
+            otlp_partial(Kind::OtlpMetrics, &outcome(3, 0, 2, 0)),
+            Some((2, "bad".into()))
+        );
+        let all = refusal(Kind::OtlpMetrics, &outcome(0, 0, 2, 0)).unwrap();
+        assert_eq!(status(&all), StatusCode::BAD_REQUEST);
+        assert!(all.to_string().contains("every data point was rejected (2)"), "{all}");
+        assert!(refusal(Kind::OtlpLogs, &outcome(0, 1, 0, 4)).is_none());
+        assert_eq!(
+            otlp_partial(Kind::OtlpLogs, &outcome(0, 1, 0, 4)),
+            Some((4, "bad".into()))
+        );
+        let all = refusal(Kind::OtlpLogs, &outcome(0, 0, 0, 4)).unwrap();
+        assert!(all.to_string().contains("every log record was rejected (4)"), "{all}");
+        // Loki push and remote-write: any refusal is a 400, the rest having been stored.
+        let loki = refusal(Kind::LokiPushJson, &outcome(0, 5, 0, 1)).unwrap();
+        assert_eq!(loki.to_string(), "rejected 1 entries, the rest was stored: bad");
+        let mut rw = Outcome::default();
+        rw.rejected.series = 1;
+        rw.rejected.samples = 3;
+        let rw = refusal(Kind::PromRemoteWriteV2, &rw).unwrap();
+        assert!(rw.to_string().starts_with("rejected 1 series (3 samples)"), "{rw}");
     }
 }

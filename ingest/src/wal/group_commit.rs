@@ -40,7 +40,7 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub fn snapshot(&self) -> WalStats {
+    pub(super) fn snapshot(&self) -> WalStats {
         WalStats {
             appends: self.appends.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
@@ -107,7 +107,13 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// A writer whose first segment (id `next_id`) is already created; `segments` files exist before it.
-    pub fn start(dir: &Path, cfg: WalConfig, next_id: u64, segments: u64, lock: File) -> Result<Writer, WalError> {
+    pub(super) fn start(
+        dir: &Path,
+        cfg: WalConfig,
+        next_id: u64,
+        segments: u64,
+        lock: File,
+    ) -> Result<Writer, WalError> {
         let counters = Arc::new(Counters::default());
         counters.segments.store(segments, Ordering::Relaxed);
         let mut writer = Writer {
@@ -125,7 +131,7 @@ impl Writer {
         Ok(writer)
     }
 
-    pub fn run(mut self, rx: Receiver<Command>) {
+    pub(super) fn run(mut self, rx: Receiver<Command>) {
         let mut carried: Option<Command> = None;
         loop {
             let cmd = match carried.take() {

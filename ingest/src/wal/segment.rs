@@ -96,7 +96,7 @@ impl Segment {
     /// Creates the file (never reusing an existing one), writes and syncs the header, and syncs the
     /// directory, so a crash right after leaves either no file or a valid empty segment.
     /// Costs two fsyncs.
-    pub fn create(dir: &Path, id: SegmentId) -> Result<Segment, WalError> {
+    pub(super) fn create(dir: &Path, id: SegmentId) -> Result<Segment, WalError> {
         let path = path(dir, id);
         let mut file = OpenOptions::new()
             .append(true)
@@ -123,7 +123,7 @@ impl Segment {
         })
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.len == HEADER_LEN
     }
 }

@@ -1,5 +1,7 @@
 use super::*;
+use crate::decode::otlp::any_value::MAX_DEPTH;
 use proptest::prelude::*;
+use tributary_proto::otlp::common::v1::any_value;
 use tributary_proto::otlp::common::v1::{ArrayValue, InstrumentationScope, KeyValueList};
 use tributary_proto::otlp::logs::v1::{ResourceLogs, ScopeLogs};
 use tributary_proto::otlp::resource::v1::Resource as OtlpResource;
@@ -380,7 +382,8 @@ fn otlp_json_requests_translate_like_protobuf_ones() {
         "body":{"kvlistValue":{"values":[{"key":"msg","value":{"stringValue":"hi"}}]}},
         "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
         "attributes":[{"key":"n","value":{"intValue":"12"}}]}]}]}]}"#;
-    let req: ExportLogsServiceRequest = super::super::otlp::parse(json, super::super::otlp::BodyFormat::Json).unwrap();
+    let req: ExportLogsServiceRequest =
+        crate::decode::otlp::parse(json, crate::decode::otlp::BodyFormat::Json).unwrap();
     let out = run(&req, &ClusterContext::default());
     let r = &out.records[0];
     assert_eq!(

@@ -1,16 +1,12 @@
 //! OTLP names → Prometheus names, as Prometheus's own OTLP receiver builds them (the
-//! `otlptranslator` library, strategy "UnderscoreEscapingWithSuffixes"), plus the string forms of
-//! attribute values and float label values (`le`, `quantile`).
+//! `otlptranslator` library, strategy "UnderscoreEscapingWithSuffixes"), plus the string form of
+//! float label values (`le`, `quantile`). Attribute values are rendered in `decode::otlp::any_value`.
 //!
 //! Everything here is a pure function of its arguments; the table-driven tests below use the
 //! expectations of Prometheus's own test suite, so a PromQL query written against a Prometheus
 //! that ingested the same OTLP data selects the same names here.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
-
-use base64::Engine as _;
-use tributary_proto::otlp::common::v1::{AnyValue, any_value};
 
 /// A sender's string as reasons quote it: at most 100 bytes (cut at a character boundary, marked
 /// with `...`), so an oversized name cannot bloat the response.
@@ -29,13 +25,17 @@ pub fn clip(s: &str) -> Cow<'_, str> {
 /// The OTLP metric shapes that decide the type suffix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricKind {
+    /// A gauge: no type suffix.
     Gauge,
     /// A monotonic cumulative sum: a Prometheus counter, named `..._total`.
     MonotonicCounter,
     /// A non-monotonic cumulative sum: a Prometheus gauge, with no `_total` and no `_ratio`.
     NonMonotonicCounter,
+    /// An explicit-bucket histogram.
     Histogram,
+    /// An exponential histogram (a native histogram).
     ExponentialHistogram,
+    /// A summary.
     Summary,
 }
 
@@ -253,102 +253,10 @@ pub fn go_float(v: f64) -> String {
     }
 }
 
-/// A double attribute value as OpenTelemetry's `pcommon.Value.AsString` writes it (the
-/// ECMAScript number form): plain digits for 1e-6 <= |v| < 1e21, else `1e-7` / `1e+21`.
-fn js_number(v: f64) -> String {
-    if !v.is_finite() {
-        return go_float(v);
-    }
-    let abs = v.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = format!("{v:e}");
-        return match s.split_once('e') {
-            Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
-            _ => s,
-        };
-    }
-    format!("{v}")
-}
-
-/// An attribute value as a label value, as `pcommon.Value.AsString` renders it: strings as is,
-/// booleans and numbers in their usual text, bytes as base64, arrays and maps as JSON (map keys
-/// sorted), an absent value as the empty string (so the label is dropped).
-pub fn any_value_string(v: Option<&AnyValue>) -> String {
-    match v.and_then(|v| v.value.as_ref()) {
-        None | Some(any_value::Value::StringValueStrindex(_)) => String::new(),
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::BoolValue(b)) => b.to_string(),
-        Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => js_number(*d),
-        Some(any_value::Value::BytesValue(b)) => base64::engine::general_purpose::STANDARD.encode(b),
-        Some(other @ (any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_))) => {
-            let mut out = String::new();
-            write_json(Some(other), &mut out, 0);
-            out
-        }
-    }
-}
-
-/// Deeper nesting than this is written as `null`: attributes come from the network, and
-/// recursion must stay bounded.
-const MAX_JSON_DEPTH: usize = 32;
-
-fn write_json(v: Option<&any_value::Value>, out: &mut String, depth: usize) {
-    if depth > MAX_JSON_DEPTH {
-        out.push_str("null");
-        return;
-    }
-    match v {
-        None | Some(any_value::Value::StringValueStrindex(_)) => out.push_str("null"),
-        Some(any_value::Value::StringValue(s)) => write_json_string(s, out),
-        Some(any_value::Value::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
-        Some(any_value::Value::IntValue(i)) => out.push_str(&i.to_string()),
-        Some(any_value::Value::DoubleValue(d)) if d.is_finite() => out.push_str(&js_number(*d)),
-        Some(any_value::Value::DoubleValue(d)) => write_json_string(&go_float(*d), out),
-        Some(any_value::Value::BytesValue(b)) => {
-            write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out)
-        }
-        Some(any_value::Value::ArrayValue(a)) => {
-            out.push('[');
-            for (i, item) in a.values.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json(item.value.as_ref(), out, depth + 1);
-            }
-            out.push(']');
-        }
-        Some(any_value::Value::KvlistValue(kv)) => {
-            // Go's encoding/json sorts map keys; a repeated key keeps its last value.
-            let map: BTreeMap<&str, Option<&any_value::Value>> = kv
-                .values
-                .iter()
-                .map(|e| (e.key.as_str(), e.value.as_ref().and_then(|v| v.value.as_ref())))
-                .collect();
-            out.push('{');
-            for (i, (k, v)) in map.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_json_string(k, out);
-                out.push(':');
-                write_json(v, out, depth + 1);
-            }
-            out.push('}');
-        }
-    }
-}
-
-fn write_json_string(s: &str, out: &mut String) {
-    // Serialising a &str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use MetricKind::*;
-    use tributary_proto::otlp::common::v1::{ArrayValue, KeyValue, KeyValueList};
 
     /// Expectations from Prometheus's `otlptranslator` tests (`normalizeName`,
     /// `BuildCompliantMetricName`, `MetricNamer.Build`), strategy UnderscoreEscapingWithSuffixes.
@@ -544,65 +452,6 @@ mod tests {
         ];
         for (v, want) in cases {
             assert_eq!(go_float(*v), *want);
-        }
-    }
-
-    #[test]
-    fn attribute_values_render_like_pcommon() {
-        let s = |v: any_value::Value| any_value_string(Some(&AnyValue { value: Some(v) }));
-        assert_eq!(s(any_value::Value::StringValue("x".into())), "x");
-        assert_eq!(s(any_value::Value::BoolValue(true)), "true");
-        assert_eq!(s(any_value::Value::IntValue(-42)), "-42");
-        assert_eq!(s(any_value::Value::DoubleValue(1.5)), "1.5");
-        assert_eq!(s(any_value::Value::DoubleValue(1e-7)), "1e-7");
-        assert_eq!(s(any_value::Value::DoubleValue(1.5e21)), "1.5e+21");
-        assert_eq!(s(any_value::Value::DoubleValue(123456789.0)), "123456789");
-        assert_eq!(s(any_value::Value::BytesValue(vec![1, 2, 3])), "AQID");
-        let arr = any_value::Value::ArrayValue(ArrayValue {
-            values: vec![
-                AnyValue {
-                    value: Some(any_value::Value::StringValue("a\"b".into())),
-                },
-                AnyValue {
-                    value: Some(any_value::Value::IntValue(1)),
-                },
-                AnyValue { value: None },
-            ],
-        });
-        assert_eq!(s(arr), r#"["a\"b",1,null]"#);
-        let kv = |k: &str, v: i64| KeyValue {
-            key: k.into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::IntValue(v)),
-            }),
-            key_strindex: 0,
-        };
-        let map = any_value::Value::KvlistValue(KeyValueList {
-            values: vec![kv("z", 1), kv("a", 2)],
-        });
-        assert_eq!(s(map), r#"{"a":2,"z":1}"#);
-        assert_eq!(any_value_string(None), "");
-    }
-
-    #[test]
-    fn deeply_nested_values_do_not_overflow_the_stack() {
-        let mut v = AnyValue {
-            value: Some(any_value::Value::IntValue(1)),
-        };
-        for _ in 0..2_000 {
-            v = AnyValue {
-                value: Some(any_value::Value::ArrayValue(ArrayValue { values: vec![v] })),
-            };
-        }
-        let out = any_value_string(Some(&v));
-        assert!(out.starts_with("[[[") && out.contains("null"));
-        // Dropping a 2 000-deep prost value recurses too; unwind it iteratively.
-        let mut cur = v;
-        while let Some(any_value::Value::ArrayValue(mut a)) = cur.value.take() {
-            match a.values.pop() {
-                Some(next) => cur = next,
-                None => break,
-            }
         }
     }
 }

@@ -30,21 +30,22 @@
 //!
 //! Limits, per record: at most [`Options::max_attributes`] attributes counting resource, scope
 //! and record attributes together, a body of at most [`Options::max_body_bytes`], values nested
-//! at most [`MAX_DEPTH`] deep. Every refusal is per record, counted in
+//! at most 32 deep (`any_value::MAX_DEPTH`). Every refusal is per record, counted in
 //! [`TranslatedLogs::rejected_records`] (OTLP's `partial_success.rejected_log_records`) with a
 //! reason, and never stops the rest of the request. Never panics on any request.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
-
-use base64::Engine as _;
 use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
-use tributary_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+use tributary_proto::otlp::common::v1::{AnyValue, KeyValue};
 use tributary_proto::otlp::logs::v1::LogRecord as OtlpLogRecord;
 use tributary_storage::signals::LogRecord;
 use tributary_storage::types::{CLUSTER, EXPORTED_CLUSTER, Label, Labels};
 
+use super::any_value::{log_text, write_log_attributes};
 use crate::cluster::ClusterContext;
+use crate::decode::{Accepted, Batch, Options as DecodeOptions, Outcome, Prepared, Rejections};
+use crate::error::Result;
+use crate::head::SignalBlock;
+use crate::head::input::{Input, KnownSeries};
 
 /// Loki's default OTLP index labels (resource attributes promoted to stream labels).
 /// `k8s.cluster.name` is listed as Loki lists it, but here it always decides `cluster` instead.
@@ -75,8 +76,6 @@ pub const CLUSTER_ATTRIBUTE: &str = "k8s.cluster.name";
 const SERVICE_NAME_ATTRIBUTE: &str = "service.name";
 const SERVICE_NAME_LABEL: &str = "service_name";
 const UNKNOWN_SERVICE: &str = "unknown_service";
-/// Deepest nesting of arrays and maps accepted in a body or attribute value.
-pub const MAX_DEPTH: usize = 32;
 /// Reasons kept for the response (the count covers every refusal).
 const MAX_REASONS: usize = 10;
 
@@ -103,6 +102,7 @@ pub fn default_stream_attributes() -> Vec<String> {
 /// The accepted records of one request, in request order, and what was refused.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TranslatedLogs {
+    /// The accepted records, in request order.
     pub records: Vec<LogRecord>,
     /// Every refused record (OTLP `partial_success.rejected_log_records`).
     pub rejected_records: u64,
@@ -120,6 +120,45 @@ impl TranslatedLogs {
             self.reasons.push(reason());
         }
     }
+}
+
+/// The decode table's entry for [`crate::record::Kind::OtlpLogs`], with the record's stream
+/// attributes.
+pub(crate) fn decode_batch<'a>(
+    body: &'a Prepared,
+    ctx: &'a ClusterContext,
+    opts: &DecodeOptions<'_>,
+    _: &dyn KnownSeries,
+) -> Result<Batch<'a>> {
+    let t = translate(
+        body.otlp_logs()?,
+        ctx,
+        &Options {
+            stream_attributes: &opts.translation.log_stream_attributes,
+            max_attributes: opts.max_log_attributes,
+            max_body_bytes: opts.max_log_body_bytes,
+            max_label_value_bytes: opts.limits.max_label_value_bytes,
+        },
+    );
+    let accepted = Accepted {
+        log_records: t.records.len() as u64,
+        ..Accepted::default()
+    };
+    let rejected = Rejections {
+        log_records: t.rejected_records,
+        reasons: t.reasons,
+        ..Rejections::default()
+    };
+    Ok(Batch {
+        input: Input {
+            signals: SignalBlock {
+                logs: t.records,
+                ..SignalBlock::default()
+            },
+            ..Input::default()
+        },
+        outcome: Outcome { accepted, rejected },
+    })
 }
 
 /// Translates a request. Pure and deterministic: the same request, context and options give
@@ -185,7 +224,7 @@ fn promoted_attributes(names: &[String]) -> Vec<(&str, String)> {
 /// A Prometheus-style label name for an attribute key (the rule `otlp_metrics` uses for
 /// attribute keys); `None` when nothing usable is left.
 pub fn label_name(key: &str) -> Option<String> {
-    super::otlp_metrics::naming::label_name(key).ok()
+    super::metrics::naming::label_name(key).ok()
 }
 
 /// What every record of one resource shares.
@@ -204,7 +243,7 @@ impl Resource {
         max_label_value_bytes: usize,
     ) -> Result<Self, String> {
         let own = last_value(attrs, CLUSTER_ATTRIBUTE)
-            .map(as_text)
+            .map(|v| log_text(v).unwrap_or_default())
             .filter(|c| !c.is_empty());
         let mut labels: Vec<Label> = Vec::with_capacity(promoted.len() + 2);
         match (&ctx.token_cluster, own) {
@@ -234,7 +273,7 @@ impl Resource {
         let mut stream: Vec<Label> = Vec::with_capacity(promoted.len() + 3);
         for (attr, label) in promoted {
             if let Some(v) = last_value(attrs, attr) {
-                let value = as_text(v);
+                let value = log_text(v).unwrap_or_default();
                 if value.len() > max_label_value_bytes {
                     return Err(format!(
                         "resource attribute {attr:?} is {} bytes, over the stream label limit of {}",
@@ -254,7 +293,7 @@ impl Resource {
         }
         stream.extend(cluster_labels);
         let mut attributes_json = String::with_capacity(32 * attrs.len() + 2);
-        write_attributes(&mut attributes_json, &[attrs]).map_err(|e| format!("resource attributes: {e}"))?;
+        write_log_attributes(&mut attributes_json, &[attrs]).map_err(|e| format!("resource attributes: {e}"))?;
         Ok(Self {
             labels: Labels::new(stream),
             attributes_json,
@@ -306,7 +345,7 @@ fn record(
     let trace_id = hex_id(&r.trace_id, 16).map_err(|n| format!("trace_id has {n} bytes, OTLP requires 16"))?;
     let span_id = hex_id(&r.span_id, 8).map_err(|n| format!("span_id has {n} bytes, OTLP requires 8"))?;
     let body = match &r.body {
-        Some(v) => body_text(v).map_err(|e| format!("body: {e}"))?,
+        Some(v) => log_text(v).map_err(|e| format!("body: {e}"))?,
         None => String::new(),
     };
     if body.len() > opts.max_body_bytes {
@@ -317,7 +356,8 @@ fn record(
         ));
     }
     let mut attributes = String::with_capacity(2 + 32 * (scope.attributes.len() + r.attributes.len()));
-    write_attributes(&mut attributes, &[scope.attributes, &r.attributes]).map_err(|e| format!("attributes: {e}"))?;
+    write_log_attributes(&mut attributes, &[scope.attributes, &r.attributes])
+        .map_err(|e| format!("attributes: {e}"))?;
     Ok(LogRecord {
         labels: resource.labels.clone(),
         timestamp,
@@ -355,135 +395,6 @@ fn last_value<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
         .rev()
         .find(|kv| kv.key == key)
         .and_then(|kv| kv.value.as_ref())
-}
-
-/// An attribute value as label text: strings as is, everything else as the body would be.
-/// Values nested too deep become `""` (no label) rather than refusing the resource.
-fn as_text(v: &AnyValue) -> String {
-    body_text(v).unwrap_or_default()
-}
-
-/// A body as the line: a string as is, scalars as JSON text, bytes as base64, arrays and maps
-/// as JSON.
-fn body_text(v: &AnyValue) -> Result<String, String> {
-    Ok(match &v.value {
-        None | Some(any_value::Value::StringValueStrindex(_)) => String::new(),
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::BytesValue(b)) => base64::engine::general_purpose::STANDARD.encode(b),
-        Some(_) => {
-            let mut out = String::new();
-            write_value(&mut out, v, 0)?;
-            out
-        }
-    })
-}
-
-/// Writes the attributes of `groups` (in order) as one JSON object; a repeated key keeps its
-/// first position and the last value.
-fn write_attributes(out: &mut String, groups: &[&[KeyValue]]) -> Result<(), String> {
-    let n = groups.iter().map(|g| g.len()).sum();
-    write_map(out, groups.iter().flat_map(|g| g.iter()), n, 0)
-}
-
-/// Writes `n` key-values as a JSON object enclosed in `depth` containers; a repeated key keeps
-/// its first position and the last value.
-fn write_map<'a>(
-    out: &mut String,
-    kvs: impl Iterator<Item = &'a KeyValue>,
-    n: usize,
-    depth: usize,
-) -> Result<(), String> {
-    let mut entries: Vec<(&str, Option<&AnyValue>)> = Vec::with_capacity(n);
-    // Linear lookups for the usual handful of keys; a map beyond that keeps this linear.
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    for kv in kvs {
-        let found = if n <= 16 {
-            entries.iter().position(|(k, _)| *k == kv.key)
-        } else {
-            index.get(kv.key.as_str()).copied()
-        };
-        match found {
-            Some(i) => entries[i].1 = kv.value.as_ref(),
-            None => {
-                if n > 16 {
-                    index.insert(kv.key.as_str(), entries.len());
-                }
-                entries.push((kv.key.as_str(), kv.value.as_ref()));
-            }
-        }
-    }
-    out.push('{');
-    for (i, (k, v)) in entries.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_json_string(out, k);
-        out.push(':');
-        match v {
-            Some(v) => write_value(out, v, depth + 1)?,
-            None => out.push_str("null"),
-        }
-    }
-    out.push('}');
-    Ok(())
-}
-
-/// Writes one value as JSON; `depth` counts the arrays and maps enclosing it.
-fn write_value(out: &mut String, v: &AnyValue, depth: usize) -> Result<(), String> {
-    let too_deep = || format!("values nested deeper than {MAX_DEPTH} levels");
-    match &v.value {
-        None | Some(any_value::Value::StringValueStrindex(_)) => out.push_str("null"),
-        Some(any_value::Value::StringValue(s)) => write_json_string(out, s),
-        Some(any_value::Value::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
-        Some(any_value::Value::IntValue(i)) => {
-            let _ = write!(out, "{i}");
-        }
-        Some(any_value::Value::DoubleValue(d)) => write_json_f64(out, *d),
-        Some(any_value::Value::BytesValue(b)) => {
-            out.push('"');
-            base64::engine::general_purpose::STANDARD.encode_string(b, out);
-            out.push('"');
-        }
-        Some(any_value::Value::ArrayValue(a)) => {
-            if depth >= MAX_DEPTH {
-                return Err(too_deep());
-            }
-            out.push('[');
-            for (i, item) in a.values.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, item, depth + 1)?;
-            }
-            out.push(']');
-        }
-        Some(any_value::Value::KvlistValue(kvs)) => {
-            if depth >= MAX_DEPTH {
-                return Err(too_deep());
-            }
-            write_map(out, kvs.values.iter(), kvs.values.len(), depth)?;
-        }
-    }
-    Ok(())
-}
-
-fn write_json_string(out: &mut String, s: &str) {
-    // serde_json escapes exactly what JSON requires; serialising a &str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string()));
-}
-
-/// Finite doubles as JSON numbers (shortest round-trip form); NaN and ±∞, which JSON cannot
-/// hold, as the strings OTLP/JSON and ProtoJSON use.
-fn write_json_f64(out: &mut String, d: f64) {
-    if d.is_nan() {
-        out.push_str("\"NaN\"");
-    } else if d == f64::INFINITY {
-        out.push_str("\"Infinity\"");
-    } else if d == f64::NEG_INFINITY {
-        out.push_str("\"-Infinity\"");
-    } else {
-        out.push_str(&serde_json::to_string(&d).unwrap_or_else(|_| "null".to_string()));
-    }
 }
 
 #[cfg(test)]

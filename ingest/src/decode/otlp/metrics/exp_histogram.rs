@@ -19,16 +19,16 @@ use tributary_storage::signals::{BucketSpan, HistogramSample, ResetHint};
 use tributary_storage::types::{STALE_NAN_BITS, TimestampMs};
 
 /// The finest exponential schema Prometheus supports.
-pub const MAX_SCHEMA: i32 = 8;
+pub(crate) const MAX_SCHEMA: i32 = 8;
 /// The coarsest exponential schema Prometheus supports.
-pub const MIN_SCHEMA: i32 = -4;
+pub(crate) const MIN_SCHEMA: i32 = -4;
 /// Prometheus's zero threshold for OTLP histograms that do not set one (its OTLP translator
 /// always uses this value).
-pub const DEFAULT_ZERO_THRESHOLD: f64 = 1e-128;
+pub(crate) const DEFAULT_ZERO_THRESHOLD: f64 = 1e-128;
 
 /// Converts one data point taken at `timestamp`. `stale` (the point's `NO_RECORDED_VALUE` flag)
 /// gives a staleness marker: sum and count are Prometheus's stale NaN and there are no buckets.
-pub fn convert(
+pub(crate) fn convert(
     p: &ExponentialHistogramDataPoint,
     timestamp: TimestampMs,
     stale: bool,

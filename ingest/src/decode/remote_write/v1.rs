@@ -1,0 +1,303 @@
+//! Prometheus remote-write 1.0 (`prometheus.WriteRequest`, snappy block body) → [`Decoded`].
+//! The validation rules are remote-write's ([`super`]); what is 1.0's own:
+//!
+//! `WriteRequest.metadata` becomes [`MetricMetadata`] under the request's cluster: the token's,
+//! else the header's, else `""` (1.0 metadata names a metric family, not a series, so there is no
+//! series label to take it from). Its family name must be a valid metric name; help and unit
+//! must be UTF-8. Exact duplicates are merged.
+//!
+//! A body that is not valid protobuf is rejected whole: nothing in it can be trusted. A 2.0
+//! request sent with the 1.0 content type (its series in field 5, which 1.0 does not use) has
+//! its series rejected with a reason saying so, rather than being read as empty.
+//!
+//! Known series take a short path: each series' raw label bytes are hashed (128-bit, seeded by
+//! the cluster context, which decides the stamping) into a [`RawKey`](crate::head::input::RawKey); when the head already holds
+//! a series under that key ([`KnownSeries`]), its labels were validated and stamped before, so
+//! only the samples are decoded. This is what keeps steady-state ingest near the decode floor.
+//! A series carrying native histograms or exemplars takes the full path (their outputs need the
+//! labels), so exemplar-free traffic pays nothing for them. Sample values keep their exact bits
+//! (staleness markers included).
+//! The known-series path is correct only together with the head's raw index and the ingester's
+//! gate: see the known-span invariant in [`crate::head::input`].
+
+use std::ops::Range;
+
+use tributary_proto::prometheus::{field, v2};
+use tributary_storage::signals::{Exemplar, ExemplarSeries, HistogramSeries, MetricMetadata};
+use tributary_storage::types::Sample;
+
+use super::decode_sample;
+use super::histogram::decode_histogram;
+use super::labels::SeriesCheck;
+use super::metadata::{MetadataSet, decode_v1_metadata};
+use super::signals::{SeriesSignals, check_exemplar, push_signals};
+use crate::cluster::ClusterContext;
+use crate::decode::limits::{Limits, storable};
+use crate::decode::wire::{Reader, Value, WireError};
+use crate::decode::{Accepted, Batch, Options as DecodeOptions, Outcome, Prepared, Rejections};
+use crate::error::Error;
+use crate::head::SignalBlock;
+use crate::head::input::{Input, KnownSeries, SeriesSpan, WriteBatch};
+
+/// Everything a request carried: accepted float series (zero-copy), native histograms,
+/// exemplars and metadata (owned, final labels), and what was refused.
+#[derive(Debug, Default)]
+pub struct Decoded<'a> {
+    /// Accepted float series, zero-copy.
+    pub batch: WriteBatch<'a>,
+    /// One entry per series with accepted native histogram samples, sorted by time.
+    pub histograms: Vec<HistogramSeries>,
+    /// One entry per series with accepted exemplars.
+    pub exemplars: Vec<ExemplarSeries>,
+    /// Deduplicated and sorted.
+    pub metadata: Vec<MetricMetadata>,
+    /// What was refused, and why.
+    pub rejected: Rejections,
+}
+
+/// The decode table's entry for [`crate::record::Kind::PromRemoteWriteV1`]. Must run under the
+/// ingester's gate when `known` is the head (see [`crate::head::input`]).
+pub(crate) fn decode_batch<'a>(
+    body: &'a Prepared,
+    ctx: &'a ClusterContext,
+    opts: &DecodeOptions<'_>,
+    known: &dyn KnownSeries,
+) -> crate::error::Result<Batch<'a>> {
+    let d = decode(body.bytes()?, ctx, &opts.limits, known)
+        .map_err(|e| Error::InvalidInput(format!("body is not a valid prometheus.WriteRequest: {e}")))?;
+    let accepted = Accepted {
+        series: d.batch.series.len(),
+        samples: d.batch.sample_count(),
+        histograms: d.histograms.iter().map(|h| h.samples.len()).sum(),
+        exemplars: d.exemplars.iter().map(|e| e.exemplars.len()).sum(),
+        ..Accepted::default()
+    };
+    Ok(Batch {
+        input: Input {
+            floats: d.batch,
+            signals: SignalBlock {
+                histograms: d.histograms,
+                exemplars: d.exemplars,
+                metadata: d.metadata.into_iter().collect(),
+                ..SignalBlock::default()
+            },
+            ..Input::default()
+        },
+        outcome: Outcome {
+            accepted,
+            rejected: d.rejected,
+        },
+    })
+}
+
+/// Decodes a decompressed `WriteRequest`. `Err` only when the bytes are not valid protobuf.
+pub fn decode<'a>(
+    buf: &'a [u8],
+    ctx: &'a ClusterContext,
+    limits: &Limits,
+    known: &dyn KnownSeries,
+) -> Result<Decoded<'a>, WireError> {
+    let seed = context_seed(ctx);
+    let mut out = Decoded::default();
+    // Prometheus sends ~2000 series of ~10 labels; reserve so the hot loop rarely reallocates.
+    out.batch.series.reserve(buf.len() / 256);
+    out.batch.labels.reserve(buf.len() / 24);
+    out.batch.samples.reserve(buf.len() / 256);
+    let cluster = ctx
+        .token_cluster
+        .as_deref()
+        .or(ctx.header_cluster.as_deref())
+        .unwrap_or("");
+    let mut metadata = MetadataSet::default();
+    let mut v2_series = 0;
+    let mut req = Reader::new(buf);
+    while let Some((f, v)) = req.next_field()? {
+        match (f, v) {
+            (field::WRITE_REQUEST_TIMESERIES, Value::Bytes(ts)) => {
+                decode_series(ts, ctx, limits, seed, known, &mut out)?
+            }
+            (field::WRITE_REQUEST_METADATA, Value::Bytes(m)) => match decode_v1_metadata(m)? {
+                Ok(m) => metadata.insert(cluster, m.family, m.kind, m.help, m.unit),
+                Err(reason) => out.rejected.reject_metadata(reason),
+            },
+            (v2::field::REQUEST_TIMESERIES, Value::Bytes(_)) => v2_series += 1,
+            _ => {}
+        }
+    }
+    out.metadata = metadata.into_vec();
+    if v2_series > 0 {
+        out.rejected.series += v2_series;
+        out.rejected.add(format!(
+            "{v2_series} series are remote-write 2.0 (io.prometheus.write.v2.Request) but the request was sent as 1.0: \
+             send Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request"
+        ));
+    }
+    Ok(out)
+}
+
+/// Seeds raw keys with the cluster context, since the same labels are stamped differently
+/// under another token or header.
+fn context_seed(ctx: &ClusterContext) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
+    for part in [&ctx.token_cluster, &ctx.header_cluster] {
+        h.update(&[part.is_some() as u8]);
+        h.update(part.as_deref().unwrap_or("").as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest()
+}
+
+/// What one walk over a series finds without interpreting labels.
+struct Scan {
+    /// The contiguous byte range of all label fields, if they were contiguous.
+    labels: Option<Range<usize>>,
+    histograms: usize,
+    exemplars: usize,
+    all_storable: bool,
+}
+
+/// Walks a series once: pushes its samples, and finds its label bytes.
+fn scan_series(buf: &[u8], samples: &mut Vec<Sample>) -> Result<Scan, WireError> {
+    let mut scan = Scan {
+        labels: None,
+        histograms: 0,
+        exemplars: 0,
+        all_storable: true,
+    };
+    let mut contiguous = true;
+    let mut r = Reader::new(buf);
+    loop {
+        let at = r.position();
+        let Some((f, v)) = r.next_field()? else { break };
+        match (f, v) {
+            (field::TIMESERIES_LABELS, Value::Bytes(_)) => match &mut scan.labels {
+                None => scan.labels = Some(at..r.position()),
+                Some(range) if range.end == at => range.end = r.position(),
+                Some(_) => contiguous = false,
+            },
+            (field::TIMESERIES_SAMPLES, Value::Bytes(s)) => {
+                let sample = decode_sample(s)?;
+                scan.all_storable &= storable(sample.timestamp);
+                samples.push(sample);
+            }
+            (field::TIMESERIES_EXEMPLARS, Value::Bytes(_)) => scan.exemplars += 1,
+            (field::TIMESERIES_HISTOGRAMS, Value::Bytes(_)) => scan.histograms += 1,
+            _ => {}
+        }
+    }
+    if !contiguous {
+        scan.labels = None;
+    }
+    Ok(scan)
+}
+
+fn decode_series<'a>(
+    buf: &'a [u8],
+    ctx: &'a ClusterContext,
+    limits: &Limits,
+    seed: u64,
+    known: &dyn KnownSeries,
+    out: &mut Decoded<'a>,
+) -> Result<(), WireError> {
+    let batch = &mut out.batch;
+    let label_start = batch.labels.len();
+    let sample_start = batch.samples.len();
+
+    let scan = scan_series(buf, &mut batch.samples)?;
+    let raw_key = scan
+        .labels
+        .map(|r| xxhash_rust::xxh3::xxh3_128_with_seed(&buf[r], seed));
+    if scan.histograms == 0 && scan.exemplars == 0 && scan.all_storable && raw_key.is_some_and(|k| known.is_known(k)) {
+        if batch.samples.len() > sample_start {
+            batch.series.push(SeriesSpan {
+                labels: label_start as u32..label_start as u32,
+                samples: sample_start as u32..batch.samples.len() as u32,
+                raw_key,
+                known: true,
+            });
+        }
+        return Ok(());
+    }
+    // Not known (or carrying more than samples): the full path, which decodes the samples again.
+    batch.samples.truncate(sample_start);
+    let mut check = SeriesCheck::new(label_start);
+    let mut signals = SeriesSignals::default();
+    let mut r = Reader::new(buf);
+    while let Some((f, v)) = r.next_field()? {
+        match (f, v) {
+            (field::TIMESERIES_LABELS, Value::Bytes(l)) => {
+                let (name, value) = decode_label(l)?;
+                check.label(name, value, limits, &mut batch.labels);
+            }
+            (field::TIMESERIES_SAMPLES, Value::Bytes(s)) => {
+                let sample = decode_sample(s)?;
+                check.sample(&sample);
+                batch.samples.push(sample);
+            }
+            (field::TIMESERIES_EXEMPLARS, Value::Bytes(e)) => signals.exemplars.push(decode_exemplar(e)?),
+            (field::TIMESERIES_HISTOGRAMS, Value::Bytes(h)) => signals.histograms.push(decode_histogram(h)?),
+            _ => {}
+        }
+    }
+
+    match check.finish(ctx, limits, &mut batch.labels) {
+        Ok(()) => {
+            let labels = &batch.labels[label_start..];
+            if !signals.is_empty() {
+                let (histograms, exemplars) = signals.accept(labels, &mut out.rejected);
+                push_signals(labels, histograms, exemplars, &mut out.histograms, &mut out.exemplars);
+            }
+            if batch.samples.len() > sample_start {
+                batch.series.push(SeriesSpan {
+                    labels: label_start as u32..batch.labels.len() as u32,
+                    samples: sample_start as u32..batch.samples.len() as u32,
+                    raw_key,
+                    known: false,
+                });
+            } else {
+                batch.labels.truncate(label_start);
+            }
+        }
+        Err(reason) => {
+            let samples = batch.samples.len() - sample_start;
+            out.rejected
+                .reject_series(&reason, &batch.labels[label_start..], samples, &signals);
+            batch.labels.truncate(label_start);
+            batch.samples.truncate(sample_start);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn decode_label(buf: &[u8]) -> Result<(&[u8], &[u8]), WireError> {
+    let (mut name, mut value): (&[u8], &[u8]) = (b"", b"");
+    let mut r = Reader::new(buf);
+    while let Some((f, v)) = r.next_field()? {
+        match (f, v) {
+            (field::LABEL_NAME, Value::Bytes(b)) => name = b,
+            (field::LABEL_VALUE, Value::Bytes(b)) => value = b,
+            _ => {}
+        }
+    }
+    Ok((name, value))
+}
+
+/// A 1.0 `Exemplar` (labels as `Label` messages).
+#[inline(never)] // off the hot loop: most series carry none
+fn decode_exemplar(buf: &[u8]) -> Result<Result<Exemplar, String>, WireError> {
+    let mut labels = Vec::new();
+    let (mut value, mut timestamp) = (0.0, 0);
+    let mut r = Reader::new(buf);
+    while let Some((f, v)) = r.next_field()? {
+        match (f, v) {
+            (field::EXEMPLAR_LABELS, Value::Bytes(l)) => labels.push(decode_label(l)?),
+            (field::EXEMPLAR_VALUE, Value::Fixed64(bits)) => value = f64::from_bits(bits),
+            (field::EXEMPLAR_TIMESTAMP, Value::Varint(t)) => timestamp = t as i64,
+            _ => {}
+        }
+    }
+    Ok(check_exemplar(&labels, value, timestamp))
+}
+
+#[cfg(test)]
+mod tests;

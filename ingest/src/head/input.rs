@@ -1,0 +1,136 @@
+//! What the head accepts: the input types every decoder produces and [`super::Head::apply`]
+//! consumes. The head owns them; `decode` builds them.
+//!
+//! # The known-span invariant (remote-write's fast path)
+//!
+//! This is the one place it is written down. A [`SeriesSpan`] is *known* when its labels were
+//! not decoded at all: the decoder hashed the series' label bytes as they arrived (a [`RawKey`],
+//! seeded by the cluster context, which decides the stamping) and asked [`KnownSeries::is_known`]
+//! whether the head already holds a series under that key. If it does, the labels were validated
+//! and stamped when that series was first appended, so only the samples are decoded and the span
+//! carries no labels: the head finds the series by its raw key. Three parts make this correct,
+//! and they live in three places:
+//!
+//! 1. the head's *raw index* (raw key → series, in `head.rs`) is filled only with spans whose
+//!    labels were fully decoded, and cleared only by [`super::Head::freeze`];
+//! 2. the decoder (`decode::remote_write::v1`) marks a span known only when the raw index answered
+//!    yes for its exact key, and never for a series carrying native histograms or exemplars
+//!    (those outputs need the labels);
+//! 3. the ingester decodes and appends while holding its gate *shared*, and a freeze takes the
+//!    gate *exclusively* (`ingester.rs`), so no freeze can clear the raw index between the
+//!    decoder's lookup and the append.
+//!
+//! If a known span's key is nevertheless missing at append time, [`super::Head::apply`] counts
+//! its samples as *unplaced* instead of storing them under a guess, and the write fails with a
+//! retryable error rather than being acknowledged.
+
+use std::ops::Range;
+
+use tributary_storage::types::{Sample, Series};
+
+use super::SignalBlock;
+
+/// A series' identity as encoded on the wire: xxh3-128 of its label fields' bytes, seeded by a
+/// hash of the cluster context. Equal keys mean byte-identical labels stamped the same way.
+pub type RawKey = u128;
+
+/// Answers whether the head holds a series under a raw key (so its labels need no validation).
+pub trait KnownSeries {
+    /// True when a span with this key may be sent without labels (see the module docs).
+    fn is_known(&self, key: RawKey) -> bool;
+}
+
+/// For callers with no head (tests, benches of the full path): nothing is known.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NothingKnown;
+
+impl KnownSeries for NothingKnown {
+    fn is_known(&self, _: RawKey) -> bool {
+        false
+    }
+}
+
+/// One series of a batch: ranges into the batch's flat label and sample arrays.
+///
+/// A `known` series has an empty label range: the head finds it by `raw_key`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesSpan {
+    /// This series' labels in [`WriteBatch::labels`] (empty when `known`).
+    pub labels: Range<u32>,
+    /// This series' samples in [`WriteBatch::samples`].
+    pub samples: Range<u32>,
+    /// `None` when the labels were not contiguous on the wire (never from Prometheus).
+    pub raw_key: Option<RawKey>,
+    /// Sent without labels: see the module docs.
+    pub known: bool,
+}
+
+/// Accepted float series, borrowing label strings from the decompressed body (and the cluster
+/// context). Labels of each series are final: sorted, validated, stamped.
+#[derive(Debug, Default)]
+pub struct WriteBatch<'a> {
+    /// Every series' labels, back to back.
+    pub labels: Vec<(&'a str, &'a str)>,
+    /// Every series' samples, back to back.
+    pub samples: Vec<Sample>,
+    /// The series, as ranges into `labels` and `samples`.
+    pub series: Vec<SeriesSpan>,
+}
+
+impl<'a> WriteBatch<'a> {
+    /// The labels of one series of this batch.
+    pub fn series_labels(&self, s: &SeriesSpan) -> &[(&'a str, &'a str)] {
+        &self.labels[s.labels.start as usize..s.labels.end as usize]
+    }
+
+    /// The samples of one series of this batch.
+    pub fn series_samples(&self, s: &SeriesSpan) -> &[Sample] {
+        &self.samples[s.samples.start as usize..s.samples.end as usize]
+    }
+
+    /// Float samples in the batch.
+    pub fn sample_count(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Appends owned series (what translating decoders build) as unknown spans.
+    pub(crate) fn push_series(&mut self, series: &'a [Series]) {
+        for s in series {
+            let l0 = self.labels.len() as u32;
+            let s0 = self.samples.len() as u32;
+            self.labels
+                .extend(s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+            self.samples.extend_from_slice(&s.samples);
+            self.series.push(SeriesSpan {
+                labels: l0..self.labels.len() as u32,
+                samples: s0..self.samples.len() as u32,
+                raw_key: None,
+                known: false,
+            });
+        }
+    }
+}
+
+/// Everything one write adds to the head: float series (zero-copy from the body, or owned by a
+/// translating decoder) and the other signals.
+#[derive(Debug, Default)]
+pub struct Input<'a> {
+    /// Float series borrowed from the request body (remote-write).
+    pub floats: WriteBatch<'a>,
+    /// Float series a decoder built (OTLP's translation).
+    pub series: Vec<Series>,
+    /// Native histograms, exemplars, metadata and log records.
+    pub signals: SignalBlock,
+}
+
+impl Input<'_> {
+    /// True when applying it would change nothing.
+    pub fn is_empty(&self) -> bool {
+        self.floats.series.is_empty() && self.series.iter().all(|s| s.samples.is_empty()) && self.signals.is_empty()
+    }
+
+    /// Float samples it holds.
+    pub fn sample_count(&self) -> usize {
+        self.floats.sample_count() + self.series.iter().map(|s| s.samples.len()).sum::<usize>()
+    }
+}

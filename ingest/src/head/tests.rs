@@ -1,0 +1,541 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::*;
+use proptest::prelude::*;
+use tributary_storage::read::LineHint;
+use tributary_storage::types::MatchOp;
+
+fn s(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> Series {
+    Series::new(
+        Labels::from_pairs(pairs),
+        samples.iter().map(|&(t, v)| Sample::new(t, v)).collect(),
+    )
+}
+
+#[tokio::test]
+async fn head_passes_the_source_conformance_suite() {
+    tributary_storage::test_util::source_conformance(|data: Vec<Series>| async move {
+        let head = Head::new();
+        head.append_series(&data);
+        Arc::new(head) as Arc<dyn Source>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn frozen_and_active_parts_merge_and_newest_wins() {
+    let head = Head::new();
+    head.append_series(&[s(&[("__name__", "m"), ("cluster", "a")], &[(1, 1.0), (2, 2.0)])]);
+    let frozen = head.freeze();
+    assert_eq!(frozen.samples, 2);
+    assert_eq!(head.active_samples(), 0);
+    head.append_series(&[s(&[("__name__", "m"), ("cluster", "a")], &[(2, 20.0), (3, 3.0)])]);
+    let req = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::ALL);
+    let got = head.select(&req).await.unwrap();
+    assert_eq!(got.len(), 1);
+    let vals: Vec<(i64, f64)> = got[0].samples.iter().map(|x| (x.timestamp, x.value)).collect();
+    assert_eq!(vals, vec![(1, 1.0), (2, 20.0), (3, 3.0)]);
+    head.drop_frozen(&frozen);
+    assert_eq!(head.select(&req).await.unwrap()[0].samples.len(), 2);
+}
+
+#[tokio::test]
+async fn out_of_order_samples_are_sorted_on_read_and_freeze() {
+    let head = Head::new();
+    head.append_series(&[s(&[("__name__", "m")], &[(5, 5.0), (1, 1.0), (3, 3.0), (1, 1.5)])]);
+    let req = SelectRequest::new(
+        vec![Matcher::new(MatchOp::RegexMatch, "__name__", "m|n").unwrap()],
+        TimeRange::new(1, 4),
+    );
+    let got = head.select(&req).await.unwrap();
+    let vals: Vec<(i64, f64)> = got[0].samples.iter().map(|x| (x.timestamp, x.value)).collect();
+    assert_eq!(vals, vec![(1, 1.5), (3, 3.0)]);
+    let f = head.freeze();
+    let ts: Vec<i64> = f.series[0].samples.iter().map(|x| x.timestamp).collect();
+    assert_eq!(ts, vec![1, 3, 5]);
+}
+
+fn rw_body(cluster_label: Option<&str>, t: i64) -> Vec<u8> {
+    use prost::Message;
+    use tributary_proto::prometheus as pb;
+    let mut labels = vec![pb::Label {
+        name: "__name__".into(),
+        value: "up".into(),
+    }];
+    if let Some(c) = cluster_label {
+        labels.push(pb::Label {
+            name: "cluster".into(),
+            value: c.into(),
+        });
+    }
+    labels.push(pb::Label {
+        name: "job".into(),
+        value: "node".into(),
+    });
+    let ts = pb::TimeSeries {
+        labels,
+        samples: vec![pb::Sample {
+            timestamp: t,
+            value: t as f64,
+        }],
+        exemplars: vec![],
+        histograms: vec![],
+    };
+    pb::WriteRequest {
+        timeseries: vec![ts],
+        metadata: vec![],
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn known_series_take_the_short_path_into_the_same_series() {
+    use crate::cluster::ClusterContext;
+    use crate::decode::Limits;
+    use crate::decode::remote_write::v1::decode;
+    let limits = Limits {
+        max_labels_per_series: 30,
+        max_label_name_bytes: 1024,
+        max_label_value_bytes: 2048,
+    };
+    let head = Head::new();
+    let a = ClusterContext {
+        token_cluster: None,
+        header_cluster: Some("a".into()),
+    };
+    let b = ClusterContext {
+        token_cluster: None,
+        header_cluster: Some("b".into()),
+    };
+
+    let first = rw_body(None, 1000);
+    let d = decode(&first, &a, &limits, &head).unwrap();
+    assert!(!d.batch.series[0].known);
+    assert_eq!(head.append(&d.batch), 0);
+
+    let second = rw_body(None, 2000);
+    let d = decode(&second, &a, &limits, &head).unwrap();
+    assert!(d.batch.series[0].known, "same labels, same context: short path");
+    assert!(d.batch.series_labels(&d.batch.series[0]).is_empty());
+    assert_eq!(head.append(&d.batch), 0);
+
+    // The same bytes under another header stamp another cluster: never a hit.
+    let d = decode(&second, &b, &limits, &head).unwrap();
+    assert!(!d.batch.series[0].known);
+    assert_eq!(head.append(&d.batch), 0);
+    // Different wire bytes for a different series are not a hit either.
+    let own = rw_body(Some("own"), 3000);
+    assert!(!decode(&own, &a, &limits, &head).unwrap().batch.series[0].known);
+
+    let req = SelectRequest::new(vec![Matcher::equal("__name__", "up")], TimeRange::ALL);
+    let mut got: Vec<(String, usize)> = head
+        .select(&req)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.labels.get("cluster").unwrap().to_string(), s.samples.len()))
+        .collect();
+    got.sort();
+    assert_eq!(got, vec![("a".to_string(), 2), ("b".to_string(), 1)]);
+    assert_eq!(head.active_series(), 2);
+
+    // A freeze forgets raw keys; the next request takes the full path into a new series.
+    head.freeze();
+    let d = decode(&second, &a, &limits, &head).unwrap();
+    assert!(!d.batch.series[0].known);
+    assert_eq!(head.append(&d.batch), 0);
+    assert_eq!(head.active_series(), 1);
+}
+
+#[test]
+fn a_known_span_without_its_raw_entry_is_reported_not_dropped_silently() {
+    use crate::cluster::ClusterContext;
+    use crate::decode::Limits;
+    use crate::decode::remote_write::v1::decode;
+    let limits = Limits {
+        max_labels_per_series: 30,
+        max_label_name_bytes: 1024,
+        max_label_value_bytes: 2048,
+    };
+    let head = Head::new();
+    let ctx = ClusterContext {
+        token_cluster: None,
+        header_cluster: Some("a".into()),
+    };
+    let body = rw_body(None, 1000);
+    assert_eq!(head.append(&decode(&body, &ctx, &limits, &head).unwrap().batch), 0);
+    let again = rw_body(None, 2000);
+    let d = decode(&again, &ctx, &limits, &head).unwrap();
+    assert!(d.batch.series[0].known);
+    // Forgetting the key between decode and append is what the ingester's gate prevents.
+    head.freeze();
+    assert_eq!(head.append(&d.batch), 1);
+    assert_eq!(head.active_samples(), 0);
+}
+
+#[test]
+fn series_are_counted_once() {
+    let head = Head::new();
+    for _ in 0..3 {
+        head.append_series(&[
+            s(&[("__name__", "a")], &[(1, 1.0)]),
+            s(&[("__name__", "b")], &[(1, 1.0)]),
+        ]);
+    }
+    assert_eq!(head.active_series(), 2);
+    assert_eq!(head.active_samples(), 6);
+}
+
+/// Label names and values over `range` from every stored label set with samples in it.
+fn brute_force(head: &Head, range: TimeRange) -> (BTreeSet<String>, BTreeMap<String, BTreeSet<String>>) {
+    let (mut names, mut values) = (BTreeSet::new(), BTreeMap::<String, BTreeSet<String>>::new());
+    head.for_each_match(&SelectRequest::new(Vec::new(), range), |labels, _, _| {
+        for l in labels {
+            names.insert(l.name.clone());
+            values.entry(l.name.clone()).or_default().insert(l.value.clone());
+        }
+    });
+    (names, values)
+}
+
+/// A label index recounted from label sets (those without samples are not counted).
+fn recount<'a>(labels: impl Iterator<Item = (&'a Labels, usize)>) -> Vec<(String, String, u32)> {
+    let mut counts: BTreeMap<(String, String), u32> = BTreeMap::new();
+    for (labels, samples) in labels {
+        if samples > 0 {
+            for l in labels {
+                *counts.entry((l.name.clone(), l.value.clone())).or_default() += 1;
+            }
+        }
+    }
+    counts.into_iter().map(|((n, v), c)| (n, v, c)).collect()
+}
+
+/// Every index (active part and frozen blocks) holds exactly the counts and span of its series.
+fn assert_indexes_exact(head: &Head) {
+    let shards: Vec<_> = head.shards.iter().map(|s| s.lock()).collect();
+    let all = || shards.iter().flat_map(|s| s.series.values().chain(&s.collided));
+    let active = head.labels.lock();
+    assert_eq!(active.entries(), recount(all().map(|s| (&*s.labels, s.samples.len()))));
+    let with_samples = || all().filter(|s| !s.samples.is_empty());
+    let span = with_samples()
+        .map(|s| s.min_t)
+        .min()
+        .zip(with_samples().map(|s| s.max_t).max());
+    assert_eq!(active.span(), span);
+    drop((active, shards));
+    for block in head.frozen() {
+        assert_eq!(
+            block.labels.entries(),
+            recount(block.series.iter().map(|s| (&s.labels, s.samples.len())))
+        );
+        let ts = || block.series.iter().flat_map(|s| s.samples.iter().map(|x| x.timestamp));
+        assert_eq!(block.labels.span(), ts().min().zip(ts().max()));
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(Vec<(u8, u8, bool, Vec<i64>)>),
+    Freeze,
+    DropOldest,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let series = (
+        0u8..3,
+        0u8..6,
+        any::<bool>(),
+        proptest::collection::vec(0i64..100, 0..4),
+    );
+    prop_oneof![
+        6 => proptest::collection::vec(series, 1..8).prop_map(Op::Append),
+        1 => Just(Op::Freeze),
+        1 => Just(Op::DropOldest),
+    ]
+}
+
+proptest! {
+    /// The positions in range are those a scan finds, whichever ends the range covers.
+    #[test]
+    fn sorted_in_range_is_what_a_scan_finds(
+        mut ts in proptest::collection::vec(0i64..50, 0..20),
+        (a, b) in (-5i64..55, -5i64..55),
+    ) {
+        ts.sort_unstable();
+        ts.dedup();
+        let samples: Vec<Sample> = ts.iter().map(|&t| Sample::new(t, 1.0)).collect();
+        let range = TimeRange::new(a, b);
+        let scanned: Vec<usize> = (0..samples.len()).filter(|&i| range.contains(samples[i].timestamp)).collect();
+        let found: Vec<usize> = sorted_in_range(&samples, range).collect();
+        prop_assert_eq!(found, scanned);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Index answers equal the brute-force ones over all time, lie between the brute-force
+    /// answers of the range and of all time otherwise, and the counts stay exact.
+    #[test]
+    fn label_index_answers_match_brute_force(
+        ops in proptest::collection::vec(op(), 1..12),
+        range in (0i64..110, 0i64..110),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let head = Head::new();
+        for op in ops {
+            match op {
+                Op::Append(batch) => {
+                    let series: Vec<Series> = batch
+                        .iter()
+                        .map(|(metric, pod, job, ts)| {
+                            let (metric, pod) = (format!("m{metric}"), format!("p{pod}"));
+                            let mut pairs = vec![("__name__", metric.as_str()), ("pod", pod.as_str())];
+                            if *job {
+                                pairs.push(("job", "j"));
+                            }
+                            let samples: Vec<(i64, f64)> = ts.iter().map(|&t| (t, t as f64)).collect();
+                            s(&pairs, &samples)
+                        })
+                        .collect();
+                    head.append_series(&series);
+                }
+                Op::Freeze => {
+                    head.freeze();
+                }
+                Op::DropOldest => {
+                    if let Some(oldest) = head.frozen().first() {
+                        head.drop_frozen(oldest);
+                    }
+                }
+            }
+            assert_indexes_exact(&head);
+        }
+        let (all_names, all_values) = brute_force(&head, TimeRange::ALL);
+        let names = |r| rt.block_on(head.label_names(&SelectRequest::new(Vec::new(), r))).unwrap();
+        let values = |n: &str, m: Vec<Matcher>, r| rt.block_on(head.label_values(n, &SelectRequest::new(m, r))).unwrap();
+        let set = |v: Vec<String>| v.into_iter().collect::<BTreeSet<String>>();
+        prop_assert_eq!(set(names(TimeRange::ALL)), all_names.clone());
+        for name in ["__name__", "pod", "job", "absent"] {
+            let want = all_values.get(name).cloned().unwrap_or_default();
+            prop_assert_eq!(set(values(name, Vec::new(), TimeRange::ALL)), want.clone());
+            let m = Matcher::new(MatchOp::RegexMatch, name, "p[0-2]|m1").unwrap();
+            let filtered: BTreeSet<String> = want.iter().filter(|v| m.matches(v)).cloned().collect();
+            prop_assert_eq!(set(values(name, vec![m], TimeRange::ALL)), filtered);
+        }
+        let range = TimeRange::new(range.0.min(range.1), range.0.max(range.1));
+        let (lower_names, lower_values) = brute_force(&head, range);
+        let got = set(names(range));
+        prop_assert!(lower_names.is_subset(&got) && got.is_subset(&all_names));
+        for name in ["__name__", "pod", "job"] {
+            let got = set(values(name, Vec::new(), range));
+            let lower = lower_values.get(name).cloned().unwrap_or_default();
+            let upper = all_values.get(name).cloned().unwrap_or_default();
+            prop_assert!(lower.is_subset(&got) && got.is_subset(&upper), "{name}: {got:?}");
+        }
+    }
+}
+
+fn selector_matcher() -> impl Strategy<Value = Matcher> {
+    let value = prop_oneof![Just(""), Just("m0"), Just("m1"), Just("c0"), Just("c1"), Just("p1")];
+    let op = prop_oneof![
+        Just(MatchOp::Equal),
+        Just(MatchOp::NotEqual),
+        Just(MatchOp::RegexMatch),
+        Just(MatchOp::RegexNoMatch)
+    ];
+    let name = prop_oneof![Just("__name__"), Just("cluster"), Just("pod")];
+    (op, name, value, any::<bool>()).prop_map(|(op, name, value, wide)| {
+        let value = if wide && matches!(op, MatchOp::RegexMatch | MatchOp::RegexNoMatch) {
+            format!("{value}|c2|m2")
+        } else {
+            value.to_string()
+        };
+        Matcher::new(op, name, &value).unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Selecting through the name and cluster postings finds exactly the series a walk over
+    /// every series with every matcher finds, in the active part and in frozen blocks.
+    #[test]
+    fn postings_select_what_a_full_walk_selects(
+        series in proptest::collection::vec((0u8..3, 0u8..4, 0u8..3), 1..40),
+        freeze_after in 0usize..40,
+        matchers in proptest::collection::vec(selector_matcher(), 0..4),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let head = Head::new();
+        let mut all: BTreeSet<Labels> = BTreeSet::new();
+        for (i, (metric, cluster, pod)) in series.into_iter().enumerate() {
+            let (metric, cluster, pod) = (format!("m{metric}"), format!("c{cluster}"), format!("p{pod}"));
+            let mut pairs = vec![("__name__", metric.as_str()), ("pod", pod.as_str())];
+            if cluster != "c3" {
+                // c3 stands for a series without the label.
+                pairs.push(("cluster", cluster.as_str()));
+            }
+            let one = s(&pairs, &[(i as i64, 1.0)]);
+            all.insert(one.labels.clone());
+            head.append_series(std::slice::from_ref(&one));
+            if i == freeze_after {
+                head.freeze();
+            }
+        }
+        let want: BTreeSet<Labels> = all.into_iter().filter(|l| matches_all(&matchers, l)).collect();
+        let req = SelectRequest::new(matchers.clone(), TimeRange::ALL);
+        let got: BTreeSet<Labels> = rt.block_on(head.series(&req)).unwrap().into_iter().collect();
+        prop_assert_eq!(&got, &want, "{:?}", matchers);
+        let selected: BTreeSet<Labels> = rt.block_on(head.select(&req)).unwrap().into_iter().map(|s| s.labels).collect();
+        prop_assert_eq!(selected, want);
+    }
+}
+
+/// A select big enough to run on several threads returns what was appended: every series
+/// once, samples in range sorted and deduplicated (also for series appended out of order).
+#[tokio::test]
+async fn big_selects_copy_shards_in_parallel() {
+    let head = Head::new();
+    let n = PARALLEL_SELECT_SERIES + 500;
+    let mut expected: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    for i in 0..n {
+        let (pod, cluster) = (format!("p{i}"), format!("c{}", i % 3));
+        let pairs = [("__name__", "m"), ("cluster", cluster.as_str()), ("pod", pod.as_str())];
+        // Every 7th series arrives out of order, with a repeated timestamp (the later wins).
+        let samples: Vec<(i64, f64)> = if i % 7 == 0 {
+            vec![(30, 3.0), (10, 1.0), (20, 2.0), (20, 2.5)]
+        } else {
+            vec![(10, 1.0), (20, 2.0), (30, 3.0)]
+        };
+        let one = s(&pairs, &samples);
+        head.append_series(std::slice::from_ref(&one));
+        let want = if i % 7 == 0 {
+            vec![(10, 1.0), (20, 2.5)]
+        } else {
+            vec![(10, 1.0), (20, 2.0)]
+        };
+        expected.insert(one.labels, want.into_iter().map(|(t, v)| Sample::new(t, v)).collect());
+    }
+    let req = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::new(0, 25));
+    let lookup = Lookup::new(&req.matchers);
+    let candidates: usize = head.shards.iter().map(|s| s.lock().candidates(&lookup)).sum();
+    assert!(candidates >= PARALLEL_SELECT_SERIES);
+    for threads in [2, 3, 16] {
+        let got: BTreeMap<Labels, Vec<Sample>> = head
+            .select_active_parallel(&req, threads)
+            .into_iter()
+            .map(|s| (s.labels, s.samples))
+            .collect();
+        assert_eq!(got.len(), n, "{threads} threads: each series once");
+        assert_eq!(got, expected, "{threads} threads");
+    }
+    let selected = head.select(&req).await.unwrap();
+    assert_eq!(selected.len(), n);
+    let one_cluster = SelectRequest::new(
+        vec![Matcher::equal("__name__", "m"), Matcher::equal("cluster", "c1")],
+        TimeRange::new(0, 25),
+    );
+    let in_c1 = (0..n).filter(|i| i % 3 == 1).count();
+    assert_eq!(head.select(&one_cluster).await.unwrap().len(), in_c1);
+}
+
+#[tokio::test]
+async fn label_listings_with_other_matchers_take_the_exact_path() {
+    let head = Head::new();
+    head.append_series(&[
+        s(&[("__name__", "a"), ("pod", "p1")], &[(1, 1.0)]),
+        s(&[("__name__", "b"), ("pod", "p2")], &[(100, 1.0)]),
+    ]);
+    let req = SelectRequest::new(vec![Matcher::equal("__name__", "a")], TimeRange::ALL);
+    assert_eq!(head.label_values("pod", &req).await.unwrap(), ["p1"]);
+    assert_eq!(head.label_names(&req).await.unwrap(), ["__name__", "pod"]);
+    // Without matchers, the index answers for a whole block when its span overlaps.
+    head.freeze();
+    let early = SelectRequest::new(Vec::new(), TimeRange::new(0, 10));
+    assert_eq!(head.label_values("pod", &early).await.unwrap(), ["p1", "p2"]);
+    let before = SelectRequest::new(Vec::new(), TimeRange::new(-10, 0));
+    assert!(head.label_values("pod", &before).await.unwrap().is_empty());
+    assert!(head.label_names(&before).await.unwrap().is_empty());
+}
+
+fn log(cluster: &str, t: i64, body: &str) -> LogRecord {
+    LogRecord {
+        labels: Labels::from_pairs(&[("cluster", cluster), ("service_name", "api")]),
+        timestamp: t,
+        body: body.to_string(),
+        attributes: "{}".into(),
+        resource_attributes: "{}".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn logs_are_selected_across_blocks_in_direction_with_limit_and_hints() {
+    let head = Head::new();
+    head.append_signals(SignalBlock {
+        logs: vec![
+            log("a", 1, "GET /x 200"),
+            log("b", 2, "GET /y 500"),
+            log("a", 3, "error: boom"),
+        ],
+        ..Default::default()
+    });
+    head.freeze();
+    head.append_signals(SignalBlock {
+        // A client retry resends record 3; it is returned once.
+        logs: vec![
+            log("a", 3, "error: boom"),
+            log("a", 4, "GET /z 500"),
+            log("a", 10, "late"),
+        ],
+        ..Default::default()
+    });
+    let req = |matchers: Vec<Matcher>, hints: Vec<LineHint>, direction, limit| LogRequest {
+        matchers,
+        start: 1,
+        end: 10,
+        line_hints: hints,
+        direction,
+        limit,
+    };
+    let bodies = |r: Vec<LogRecord>| r.into_iter().map(|r| r.body).collect::<Vec<_>>();
+    let a = vec![Matcher::equal("cluster", "a")];
+    assert_eq!(
+        bodies(
+            head.select_logs(&req(a.clone(), vec![], Direction::Forward, None))
+                .await
+                .unwrap()
+        ),
+        ["GET /x 200", "error: boom", "GET /z 500"]
+    );
+    assert_eq!(
+        bodies(
+            head.select_logs(&req(a.clone(), vec![], Direction::Backward, Some(2)))
+                .await
+                .unwrap()
+        ),
+        ["GET /z 500", "error: boom"]
+    );
+    let hints = vec![LineHint::Contains("GET".into()), LineHint::NotContains("200".into())];
+    assert_eq!(
+        bodies(
+            head.select_logs(&req(vec![], hints, Direction::Forward, None))
+                .await
+                .unwrap()
+        ),
+        ["GET /y 500", "GET /z 500"]
+    );
+    let streams = head
+        .log_streams(&req(vec![], vec![], Direction::Forward, None))
+        .await
+        .unwrap();
+    assert_eq!(streams.len(), 2);
+    assert_eq!(
+        head.log_label_values("cluster", &req(vec![], vec![], Direction::Forward, None))
+            .await
+            .unwrap(),
+        ["a", "b"]
+    );
+}
