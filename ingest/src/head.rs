@@ -783,19 +783,9 @@ impl Head {
     }
 }
 
-/// Orders records as [`LogSource::select_logs`] promises: by (timestamp, labels, body), newest
-/// first for [`Direction::Backward`].
+/// Orders records as [`LogSource::select_logs`] promises (storage's one log-record order).
 pub fn sort_logs(records: &mut [LogRecord], direction: Direction) {
-    let key = |a: &LogRecord, b: &LogRecord| {
-        a.timestamp
-            .cmp(&b.timestamp)
-            .then_with(|| a.labels.cmp(&b.labels))
-            .then_with(|| a.body.cmp(&b.body))
-    };
-    match direction {
-        Direction::Forward => records.sort_by(key),
-        Direction::Backward => records.sort_by(|a, b| key(b, a)),
-    }
+    tributary_storage::read::sort_logs(records, direction)
 }
 
 #[async_trait]

@@ -25,20 +25,10 @@ impl MergedLogSource {
     }
 }
 
-/// The order [`LogSource::select_logs`] promises, with every field compared last so equal
-/// records end up adjacent and deduplicate.
+/// The order [`LogSource::select_logs`] promises (storage's one log-record order), so equal
+/// records from different sources end up adjacent and deduplicate.
 fn order(records: &mut [LogRecord], direction: Direction) {
-    let key = |a: &LogRecord, b: &LogRecord| {
-        a.timestamp
-            .cmp(&b.timestamp)
-            .then_with(|| a.labels.cmp(&b.labels))
-            .then_with(|| a.body.cmp(&b.body))
-            .then_with(|| a.attributes.cmp(&b.attributes))
-    };
-    match direction {
-        Direction::Forward => records.sort_by(key),
-        Direction::Backward => records.sort_by(|a, b| key(b, a)),
-    }
+    tributary_storage::read::sort_logs(records, direction)
 }
 
 #[async_trait]

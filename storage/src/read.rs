@@ -1,11 +1,10 @@
 //! The read contract: how the query engine reads series, whoever holds them.
 //!
-//! [`Source`] is implemented by the in-memory head (in `ingest`) and by the Parquet reader
-//! (here, [`crate::read::parquet`]); the binary hands both to the query engine, which merges them.
-//! This is the seam that keeps `query` from depending on `ingest`.
-
-pub mod parquet;
-pub mod prune;
+//! [`Source`] (series and samples) and [`LogSource`] (log records) are each implemented by the
+//! in-memory head (in `ingest`) and by the Parquet tables (here, `crate::source` and
+//! `crate::table::logs`); the binary hands both to the query engine, which merges them. This
+//! is the seam that keeps `query` from depending on `ingest`. The conformance suites in
+//! `test_util` check every implementation against a reference.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -238,14 +237,35 @@ pub struct LogRequest {
     pub limit: Option<usize>,
 }
 
+/// Sorts records in the order [`LogSource::select_logs`] promises: `LogRecord`'s total order
+/// (`(timestamp, labels)`, then every other field), descending for [`Direction::Backward`].
+/// Every log source sorts with this one function, so equal records end up adjacent (and
+/// `dedup` removes the copies) in every source and in any merge of them.
+pub fn sort_logs(records: &mut [LogRecord], direction: Direction) {
+    match direction {
+        Direction::Forward => records.sort_unstable(),
+        Direction::Backward => records.sort_unstable_by(|a, b| b.cmp(a)),
+    }
+}
+
 /// A readable set of log records: the head's, the Parquet logs table's, or a merge.
 ///
 /// # Contract
-/// - [`LogSource::select_logs`] returns matching records sorted by `(timestamp, labels)` in the
-///   requested direction (descending for `Backward`), at most `limit` of them, keeping every
-///   record that passes the hints (a record stored twice by a retried flush is returned once).
-/// - Listings answer over streams with records in `[start, end)`; an implementation may answer
-///   from coarser metadata (a whole file's span), never leaving a stream out.
+/// Every implementation must satisfy, and the conformance suite in `test_util`
+/// (`log_source_conformance`) checks against the reference `MemLogSource`:
+/// - [`LogSource::select_logs`] returns the records of streams matching every matcher (a
+///   missing label matches as `""`) with `start <= timestamp < end`, in [`sort_logs`] order for
+///   the requested direction. Records equal in every field are returned once (a record stored
+///   twice by a retried flush, or held by the head and by Parquet during a flush), while
+///   look-alikes that differ in any field (attributes, observed time...) are all kept.
+/// - With a `limit`, the first `limit` records of that answer, exactly (ties at the cut are
+///   broken by the total order, not arbitrarily).
+/// - Line hints: a record whose body fails a hint is never returned; every record that passes
+///   is (the engine filters again, but a limit counts only records that pass).
+/// - Listings ([`LogSource::log_streams`] and the label listings) answer over streams with
+///   records in `[start, end)`; an implementation may answer from coarser metadata (a whole
+///   file's span), so it may include a stream whose records lie just outside, never leave one
+///   out. Streams are listed once, sorted; names and values sorted and unique.
 #[async_trait]
 pub trait LogSource: Send + Sync + std::fmt::Debug {
     async fn select_logs(&self, req: &LogRequest) -> Result<Vec<LogRecord>>;

@@ -158,7 +158,13 @@ pub struct MetricMetadata {
 /// (Loki's OTLP defaults such as `service_name`, `k8s_namespace_name`, `k8s_pod_name`), names
 /// normalised to `[a-zA-Z_][a-zA-Z0-9_]*`. Everything else rides along un-indexed (Loki's
 /// "structured metadata").
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Records are totally ordered (`Ord`): by `timestamp`, then `labels` (the order
+/// [`crate::read::LogSource::select_logs`] promises), then every other field. It is the one
+/// order every log source sorts by (see [`crate::read::sort_logs`]), so a record held by two
+/// sources, or stored twice, lands next to its copy and deduplicates, whatever look-alikes
+/// (same time, stream and line, other attributes) sit beside it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogRecord {
     pub labels: Labels,
     /// When the event happened; the observed time when the sender left it unset.
@@ -183,4 +189,31 @@ pub struct LogRecord {
     pub scope_version: String,
     /// OTLP `event_name`, empty when absent.
     pub event_name: String,
+}
+
+impl Ord for LogRecord {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Every field takes part, so `a.cmp(b) == Equal` exactly when `a == b`.
+        self.timestamp
+            .cmp(&other.timestamp)
+            .then_with(|| self.labels.cmp(&other.labels))
+            .then_with(|| self.body.cmp(&other.body))
+            .then_with(|| self.attributes.cmp(&other.attributes))
+            .then_with(|| self.observed_timestamp.cmp(&other.observed_timestamp))
+            .then_with(|| self.severity_number.cmp(&other.severity_number))
+            .then_with(|| self.severity_text.cmp(&other.severity_text))
+            .then_with(|| self.trace_id.cmp(&other.trace_id))
+            .then_with(|| self.span_id.cmp(&other.span_id))
+            .then_with(|| self.flags.cmp(&other.flags))
+            .then_with(|| self.resource_attributes.cmp(&other.resource_attributes))
+            .then_with(|| self.scope_name.cmp(&other.scope_name))
+            .then_with(|| self.scope_version.cmp(&other.scope_version))
+            .then_with(|| self.event_name.cmp(&other.event_name))
+    }
+}
+
+impl PartialOrd for LogRecord {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }

@@ -312,5 +312,4 @@ pub fn encode_metrics(series: &[Series], opts: &WriterOptions) -> Result<Vec<Enc
 }
 
 #[cfg(test)]
-#[path = "writer_tests.rs"]
 mod tests;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::{Storage, WriteSummary};
 use crate::StorageConfig;
 use crate::layout::{FileKey, HOUR_MS};
 use crate::types::{Labels, MatchOp, STALE_NAN_BITS};
@@ -211,7 +212,7 @@ async fn later_writes_win_and_repeats_merge() {
         Err(Error::InvalidData { .. })
     ));
     assert_eq!(
-        storage.tables.histograms.stats().files,
+        storage.catalog(Table::Histograms).stats().files,
         2,
         "a failed write stores nothing"
     );

@@ -657,7 +657,7 @@ pub(super) mod tests {
 
     /// A metrics batch of rows (`labels` text, timestamp, value), all of cluster `c`, metric
     /// `m`, in the order given (not necessarily our writer's).
-    pub(in crate::read) fn batch_of_rows(rows: &[(&str, i64, f64)]) -> RecordBatch {
+    pub(in crate::table::metrics) fn batch_of_rows(rows: &[(&str, i64, f64)]) -> RecordBatch {
         let n = rows.len();
         let dict = |values: Vec<&str>| -> ArrayRef {
             let keys: Vec<i32> = (0..values.len() as i32).collect();

@@ -1,4 +1,5 @@
 use super::*;
+use crate::{Storage, WriteSummary};
 use crate::StorageConfig;
 use crate::layout::FileKey;
 use object_store::path::Path;

@@ -102,11 +102,6 @@ pub struct LogGroup {
     rows: Vec<u32>,
 }
 
-impl LogGroup {
-    pub fn rows(&self) -> usize {
-        self.rows.len()
-    }
-}
 
 /// Input records split into per-(hour, cluster) files, ready to encode. Records are never
 /// merged or dropped: two identical lines are two rows (readers decide about duplicates).
