@@ -98,6 +98,31 @@ mod tests {
         }
     }
 
+    /// The merged source passes the `LogSource` suite over a head-like reference source and
+    /// the Parquet logs table holding overlapping thirds of each dataset (a flush in progress).
+    #[tokio::test]
+    async fn merged_source_passes_the_log_source_conformance_suite() {
+        let dirs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        tributary_storage::test_util::log_source_conformance(|records: Vec<LogRecord>| {
+            let dirs = dirs.clone();
+            async move {
+                let dir = tempfile::tempdir().unwrap();
+                let cfg = tributary_storage::StorageConfig {
+                    row_group_rows: 4,
+                    page_rows: 2,
+                    ..Default::default()
+                };
+                let storage = tributary_storage::Storage::open(&cfg, dir.path()).await.unwrap();
+                let third = records.len() / 3;
+                storage.write_logs(&records[..2 * third]).await.unwrap();
+                dirs.lock().unwrap().push(dir);
+                let head = tributary_storage::test_util::MemLogSource::new(records[third..].to_vec());
+                Arc::new(MergedLogSource::new(vec![Arc::new(head), storage.log_source()])) as Arc<dyn LogSource>
+            }
+        })
+        .await;
+    }
+
     fn rec(t: i64, line: &str) -> LogRecord {
         LogRecord {
             labels: Labels::from_pairs(&[("cluster", "a")]),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::Result;
-use crate::signals::{ExemplarSeries, LogRecord, MetricMetadata, TimestampNs};
+use crate::signals::{Exemplar, ExemplarSeries, LogRecord, MetricMetadata, TimestampNs};
 use crate::types::{Labels, Matcher, Series, SeriesIdSet, TimeRange};
 
 /// What to read: every series that satisfies all `matchers` and has at least one sample in `range`.
@@ -88,6 +88,19 @@ fn merge_unique<T: Ord>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
         };
         out.extend(next);
     }
+}
+
+/// Sorts exemplars by (timestamp, value, labels) and keeps one of each (timestamp, value bits,
+/// labels): the order and uniqueness [`Source::exemplars`] promises, used by every source.
+pub fn sort_dedup_exemplars(exemplars: &mut Vec<Exemplar>) {
+    exemplars.sort_by(|a, b| {
+        a.timestamp
+            .cmp(&b.timestamp)
+            .then(a.value.total_cmp(&b.value))
+            .then_with(|| a.labels.cmp(&b.labels))
+    });
+    exemplars
+        .dedup_by(|a, b| a.timestamp == b.timestamp && a.value.to_bits() == b.value.to_bits() && a.labels == b.labels);
 }
 
 /// One series of [`Source::series_samples`]: its labels and at most how many samples it holds

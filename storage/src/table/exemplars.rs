@@ -43,6 +43,7 @@ use crate::layout::Table;
 use crate::parquet_io::ParquetIo;
 use crate::parquet_io::plan::cluster_may_match;
 use crate::schema;
+use crate::read::sort_dedup_exemplars;
 use crate::signals::{Exemplar, ExemplarSeries};
 use crate::types::{Labels, Matcher, TimeRange};
 use crate::writer::WriterOptions;
@@ -69,19 +70,6 @@ static EXEMPLARS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// The exemplars table's Arrow schema (also embedded in every file's footer).
 pub fn exemplars_schema() -> SchemaRef {
     EXEMPLARS_SCHEMA.clone()
-}
-
-/// Sorts exemplars by (timestamp, value, labels) and keeps one of each (timestamp, value bits,
-/// labels): the order and uniqueness [`crate::read::Source::exemplars`] promises.
-pub fn sort_dedup_exemplars(exemplars: &mut Vec<Exemplar>) {
-    exemplars.sort_by(|a, b| {
-        a.timestamp
-            .cmp(&b.timestamp)
-            .then(a.value.total_cmp(&b.value))
-            .then_with(|| a.labels.cmp(&b.labels))
-    });
-    exemplars
-        .dedup_by(|a, b| a.timestamp == b.timestamp && a.value.to_bits() == b.value.to_bits() && a.labels == b.labels);
 }
 
 /// The `exemplar_labels` text of a label set: every label, keys in byte order.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::Result;
-use crate::table::exemplars::sort_dedup_exemplars;
+use crate::read::sort_dedup_exemplars;
 use crate::read::{SelectRequest, Source};
 use crate::signals::{Exemplar, ExemplarSeries, MetricMetadata};
 use crate::types::{

@@ -492,3 +492,24 @@ fn empty_hints_keep_everything_or_nothing() {
     let h = Hints::compile(&[LineHint::Contains("a.b(".into())]).unwrap();
     assert!(h.needles[0].0.is_match(b"xa.b(") && !h.needles[0].0.is_match(b"axb("));
 }
+
+/// The Parquet logs table passes the `LogSource` conformance suite, with each dataset written
+/// in three flushes (so copies of a record sit in different files) through small row groups
+/// and pages (so pruning and the limit cut-off are exercised).
+#[tokio::test]
+async fn parquet_logs_pass_the_log_source_conformance_suite() {
+    let dirs = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    crate::test_util::log_source_conformance(|records| {
+        let dirs = dirs.clone();
+        async move {
+            let (dir, storage) = open(&cfg(4, 2, 2)).await;
+            let third = records.len().div_ceil(3).max(1);
+            for part in records.chunks(third) {
+                storage.write_logs(part).await.unwrap();
+            }
+            dirs.lock().push(dir);
+            storage.log_source()
+        }
+    })
+    .await;
+}
