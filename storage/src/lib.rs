@@ -21,9 +21,9 @@
 //!   cache sized by `storage.metadata_cache_files` for every table, row-group and page planning).
 //! - `source`: the metrics, exemplars and metadata readers composed into one [`read::Source`].
 //! - [`read`]: the read contracts; [`layout`]: object keys, built and parsed only there;
-//!   [`catalog`]: the in-memory file list per table; [`schema`]: the metrics schema (whose
-//!   first five columns every series-keyed table shares); [`writer`]: writer options, the
-//!   Parquet encoder and the metrics file plan; [`store`]: URL → object store.
+//!   `catalog`: the in-memory file list per table; `schema`: the metrics schema (whose first
+//!   five columns every series-keyed table shares); `writer`: writer options, the Parquet
+//!   encoder and the metrics file plan; `store`: URL → object store.
 //! - [`test_util`] (feature `test-util`): the reference sources (`MemSource`, `MemLogSource`)
 //!   and the conformance suites every implementation of a read contract must pass.
 //!
@@ -40,21 +40,21 @@
 //! 3. Add its catalog to `Catalogs` and a one-line `write_<name>` (`self.write::<T>(rows)`)
 //!    to [`Storage`]'s impl block.
 
-pub mod catalog;
+pub(crate) mod catalog;
 pub mod config;
 pub mod error;
 pub mod layout;
 pub(crate) mod parquet_io;
 pub mod read;
-pub mod schema;
+pub(crate) mod schema;
 pub mod signals;
 pub(crate) mod source;
-pub mod store;
+pub(crate) mod store;
 pub mod table;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 pub mod types;
-pub mod writer;
+pub(crate) mod writer;
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -136,7 +136,14 @@ impl Catalogs {
     }
 
     fn all(&self) -> [(Table, &Arc<Catalog>); 5] {
-        [Table::Metrics, Table::Logs, Table::Histograms, Table::Exemplars, Table::Metadata].map(|t| (t, self.get(t)))
+        [
+            Table::Metrics,
+            Table::Logs,
+            Table::Histograms,
+            Table::Exemplars,
+            Table::Metadata,
+        ]
+        .map(|t| (t, self.get(t)))
     }
 }
 

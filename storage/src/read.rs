@@ -29,6 +29,7 @@ pub struct SelectRequest {
 }
 
 impl SelectRequest {
+    /// Every series matching `matchers` with samples in `range`.
     pub fn new(matchers: Vec<Matcher>, range: TimeRange) -> Self {
         Self {
             matchers,
@@ -107,7 +108,9 @@ pub fn sort_dedup_exemplars(exemplars: &mut Vec<Exemplar>) {
 /// in the requested range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesSize {
+    /// The series.
     pub labels: Labels,
+    /// At most this many samples in the requested range.
     pub samples: usize,
 }
 
@@ -232,7 +235,9 @@ pub enum Direction {
 /// Only a hint: the engine applies every filter itself, so a source may ignore any of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LineHint {
+    /// Keep lines containing the text.
     Contains(String),
+    /// Keep lines not containing the text.
     NotContains(String),
 }
 
@@ -242,9 +247,13 @@ pub enum LineHint {
 pub struct LogRequest {
     /// On stream labels; all must match. Never empty in a LogQL query (Loki requires one matcher).
     pub matchers: Vec<Matcher>,
+    /// First nanosecond, included.
     pub start: TimestampNs,
+    /// End of the range, excluded.
     pub end: TimestampNs,
+    /// Literal line filters a source may apply early.
     pub line_hints: Vec<LineHint>,
+    /// Which end results start from (and `limit` counts from).
     pub direction: Direction,
     /// At most this many records, taken from the `direction` end. `None`: all (metric queries).
     pub limit: Option<usize>,
@@ -281,6 +290,7 @@ pub fn sort_logs(records: &mut [LogRecord], direction: Direction) {
 ///   out. Streams are listed once, sorted; names and values sorted and unique.
 #[async_trait]
 pub trait LogSource: Send + Sync + std::fmt::Debug {
+    /// Matching records in the requested order, at most `limit` (see the contract above).
     async fn select_logs(&self, req: &LogRequest) -> Result<Vec<LogRecord>>;
 
     /// Distinct stream label sets matching `req.matchers` with records in range (no records read).

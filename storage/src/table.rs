@@ -1,20 +1,20 @@
-//! The table abstraction: every Parquet table says, through [`ParquetTable`], what its rows are,
+//! The table abstraction: every Parquet table says, through `ParquetTable`, what its rows are,
 //! how a write splits into files (one per UTC hour and cluster, keys built by
 //! [`crate::layout`]), how a file's rows encode into a `RecordBatch` of its schema, and what
-//! reads it back (its reader, over [`crate::parquet_io`]).
+//! reads it back (its reader, over `crate::parquet_io`).
 //!
-//! The tables are siblings: [`metrics`] (float samples, read through the [`crate::read::Source`]
-//! contract), [`logs`] (log records, read through [`crate::read::LogSource`]), [`histograms`],
-//! [`exemplars`] and [`metadata`]. None imports another; [`series`] is the kit the series-keyed
+//! The tables are siblings: `metrics` (float samples, read through the [`crate::read::Source`]
+//! contract), [`logs`] (log records, read through [`crate::read::LogSource`]), `histograms`,
+//! `exemplars` and `metadata`. None imports another; `series` is the kit the series-keyed
 //! ones share. The facade ([`crate::Storage`]) writes every table through one generic path
 //! (`Storage::write::<T>`: plan, encode, upload, register), and `crate::source` composes the
 //! readers of `metrics`, `exemplars` and `metadata` into the one `Source` the engine reads.
 
-pub mod exemplars;
-pub mod histograms;
+pub(crate) mod exemplars;
+pub(crate) mod histograms;
 pub mod logs;
-pub mod metadata;
-pub mod metrics;
+pub(crate) mod metadata;
+pub(crate) mod metrics;
 pub(crate) mod series;
 
 use std::sync::Arc;

@@ -60,17 +60,29 @@ impl<'a> ColumnCheck<'a> {
 
     /// `column` (a millisecond timestamp) may hold a time in `range`.
     pub(crate) fn overlaps_ms(meta: &'a ArrowReaderMetadata, column: &str, range: TimeRange) -> Option<Self> {
-        Self::new(meta, column, Box::new(move |mins, maxes, i| ms_overlaps(mins, maxes, i, &range)))
+        Self::new(
+            meta,
+            column,
+            Box::new(move |mins, maxes, i| ms_overlaps(mins, maxes, i, &range)),
+        )
     }
 
     /// `column` (a nanosecond timestamp) may hold a time in `[start, end]`.
     pub(crate) fn overlaps_ns(meta: &'a ArrowReaderMetadata, column: &str, start: i64, end: i64) -> Option<Self> {
-        Self::new(meta, column, Box::new(move |mins, maxes, i| ns_overlaps(mins, maxes, i, start, end)))
+        Self::new(
+            meta,
+            column,
+            Box::new(move |mins, maxes, i| ns_overlaps(mins, maxes, i, start, end)),
+        )
     }
 
     /// `column` (strings, plain or dictionary) may hold `value`.
     pub(crate) fn may_contain(meta: &'a ArrowReaderMetadata, column: &str, value: &'a str) -> Option<Self> {
-        Self::new(meta, column, Box::new(move |mins, maxes, i| str_may_contain(mins, maxes, i, value)))
+        Self::new(
+            meta,
+            column,
+            Box::new(move |mins, maxes, i| str_may_contain(mins, maxes, i, value)),
+        )
     }
 }
 
@@ -92,7 +104,10 @@ pub(crate) fn plan(meta: &ArrowReaderMetadata, checks: &[ColumnCheck<'_>]) -> Op
     let rgs = md.row_groups();
     let mut keep: Vec<bool> = vec![true; rgs.len()];
     for c in checks {
-        let (mins, maxes) = (c.conv.row_group_mins(rgs.iter()).ok(), c.conv.row_group_maxes(rgs.iter()).ok());
+        let (mins, maxes) = (
+            c.conv.row_group_mins(rgs.iter()).ok(),
+            c.conv.row_group_maxes(rgs.iter()).ok(),
+        );
         if let (Some(mins), Some(maxes)) = (mins, maxes) {
             for (i, k) in keep.iter_mut().enumerate() {
                 *k &= (c.keep)(&mins, &maxes, i);

@@ -42,20 +42,20 @@ use crate::catalog::Catalog;
 use crate::layout::Table;
 use crate::parquet_io::ParquetIo;
 use crate::parquet_io::plan::cluster_may_match;
-use crate::schema;
 use crate::read::sort_dedup_exemplars;
+use crate::schema;
 use crate::signals::{Exemplar, ExemplarSeries};
 use crate::types::{Labels, Matcher, TimeRange};
 use crate::writer::WriterOptions;
 use crate::{Error, Result};
 
-pub const VALUE: &str = "value";
-pub const EXEMPLAR_LABELS: &str = "exemplar_labels";
+pub(crate) const VALUE: &str = "value";
+pub(crate) const EXEMPLAR_LABELS: &str = "exemplar_labels";
 
 /// Column positions in [`exemplars_schema`] after the five key columns.
 mod col {
-    pub const VALUE: usize = 5;
-    pub const EXEMPLAR_LABELS: usize = 6;
+    pub(super) const VALUE: usize = 5;
+    pub(super) const EXEMPLAR_LABELS: usize = 6;
 }
 
 static EXEMPLARS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -68,7 +68,7 @@ static EXEMPLARS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// The exemplars table's Arrow schema (also embedded in every file's footer).
-pub fn exemplars_schema() -> SchemaRef {
+pub(crate) fn exemplars_schema() -> SchemaRef {
     EXEMPLARS_SCHEMA.clone()
 }
 

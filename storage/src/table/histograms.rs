@@ -61,31 +61,31 @@ use crate::types::{Matcher, TimeRange};
 use crate::writer::WriterOptions;
 use crate::{Error, Result};
 
-pub const COUNT: &str = "count";
-pub const SUM: &str = "sum";
-pub const SCHEMA: &str = "schema";
-pub const ZERO_THRESHOLD: &str = "zero_threshold";
-pub const ZERO_COUNT: &str = "zero_count";
-pub const POSITIVE_SPANS: &str = "positive_spans";
-pub const POSITIVE_BUCKETS: &str = "positive_buckets";
-pub const NEGATIVE_SPANS: &str = "negative_spans";
-pub const NEGATIVE_BUCKETS: &str = "negative_buckets";
-pub const RESET_HINT: &str = "reset_hint";
-pub const CUSTOM_VALUES: &str = "custom_values";
+pub(crate) const COUNT: &str = "count";
+pub(crate) const SUM: &str = "sum";
+pub(crate) const SCHEMA: &str = "schema";
+pub(crate) const ZERO_THRESHOLD: &str = "zero_threshold";
+pub(crate) const ZERO_COUNT: &str = "zero_count";
+pub(crate) const POSITIVE_SPANS: &str = "positive_spans";
+pub(crate) const POSITIVE_BUCKETS: &str = "positive_buckets";
+pub(crate) const NEGATIVE_SPANS: &str = "negative_spans";
+pub(crate) const NEGATIVE_BUCKETS: &str = "negative_buckets";
+pub(crate) const RESET_HINT: &str = "reset_hint";
+pub(crate) const CUSTOM_VALUES: &str = "custom_values";
 
 /// Column positions in [`histograms_schema`] after the five key columns.
 mod col {
-    pub const COUNT: usize = 5;
-    pub const SUM: usize = 6;
-    pub const SCHEMA: usize = 7;
-    pub const ZERO_THRESHOLD: usize = 8;
-    pub const ZERO_COUNT: usize = 9;
-    pub const POSITIVE_SPANS: usize = 10;
-    pub const POSITIVE_BUCKETS: usize = 11;
-    pub const NEGATIVE_SPANS: usize = 12;
-    pub const NEGATIVE_BUCKETS: usize = 13;
-    pub const RESET_HINT: usize = 14;
-    pub const CUSTOM_VALUES: usize = 15;
+    pub(super) const COUNT: usize = 5;
+    pub(super) const SUM: usize = 6;
+    pub(super) const SCHEMA: usize = 7;
+    pub(super) const ZERO_THRESHOLD: usize = 8;
+    pub(super) const ZERO_COUNT: usize = 9;
+    pub(super) const POSITIVE_SPANS: usize = 10;
+    pub(super) const POSITIVE_BUCKETS: usize = 11;
+    pub(super) const NEGATIVE_SPANS: usize = 12;
+    pub(super) const NEGATIVE_BUCKETS: usize = 13;
+    pub(super) const RESET_HINT: usize = 14;
+    pub(super) const CUSTOM_VALUES: usize = 15;
 }
 
 fn span_fields() -> Fields {
@@ -122,7 +122,7 @@ static HISTOGRAMS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// The histograms table's Arrow schema (also embedded in every file's footer).
-pub fn histograms_schema() -> SchemaRef {
+pub(crate) fn histograms_schema() -> SchemaRef {
     HISTOGRAMS_SCHEMA.clone()
 }
 
@@ -158,11 +158,9 @@ impl ParquetTable for Histograms {
     /// given later wins.
     fn plan(input: &[HistogramSeries]) -> Result<SeriesPlan<HistogramSample>> {
         let ts = |s: &HistogramSample| s.timestamp;
-        let files = series::split_series(
-            input.iter().map(|s| (&s.labels, s.samples.as_slice())),
-            ts,
-            |samples| keep_last_per_timestamp(samples, ts),
-        )?;
+        let files = series::split_series(input.iter().map(|s| (&s.labels, s.samples.as_slice())), ts, |samples| {
+            keep_last_per_timestamp(samples, ts)
+        })?;
         Ok(SeriesPlan {
             table: Table::Histograms,
             files,

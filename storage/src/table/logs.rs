@@ -1,6 +1,6 @@
 //! The `logs` table: log records ([`LogRecord`]) as Parquet, one file per (UTC hour, cluster).
 //!
-//! Owns the table's schema ([`schema`]), writing (`write`: [`crate::Storage::write_logs`]) and
+//! Owns the table's schema (`schema`), writing (`write`: [`crate::Storage::write_logs`]) and
 //! reading: [`scan::ParquetLogSource`] is the [`crate::read::LogSource`] LogQL reads through
 //! ([`crate::Storage::log_source`]), with matchers, time, line hints and limit pushed down into
 //! the scan; `Storage::read_logs` (feature `test-util`) is a plain closed-range select over
@@ -62,7 +62,7 @@
 
 mod plan;
 pub mod scan;
-pub mod schema;
+pub(crate) mod schema;
 mod write;
 
 use arrow_schema::SchemaRef;
@@ -74,9 +74,9 @@ use crate::layout::{FileKey, Table};
 use crate::signals::LogRecord;
 use crate::writer::WriterOptions;
 use scan::ParquetLogSource;
-use write::LogsPlan;
 #[cfg(any(test, feature = "test-util"))]
 pub use select::LogSelect;
+use write::LogsPlan;
 
 /// A closed-range select (`Storage::read_logs`), for tests.
 #[cfg(any(test, feature = "test-util"))]

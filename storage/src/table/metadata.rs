@@ -44,19 +44,19 @@ use crate::types::TimeRange;
 use crate::writer::WriterOptions;
 use crate::{Error, Result};
 
-pub const CLUSTER: &str = "cluster";
-pub const METRIC: &str = "metric";
-pub const TYPE: &str = "type";
-pub const HELP: &str = "help";
-pub const UNIT: &str = "unit";
+pub(crate) const CLUSTER: &str = "cluster";
+pub(crate) const METRIC: &str = "metric";
+pub(crate) const TYPE: &str = "type";
+pub(crate) const HELP: &str = "help";
+pub(crate) const UNIT: &str = "unit";
 
 /// Column positions in [`metadata_schema`].
 mod col {
-    pub const CLUSTER: usize = 0;
-    pub const METRIC: usize = 1;
-    pub const TYPE: usize = 2;
-    pub const HELP: usize = 3;
-    pub const UNIT: usize = 4;
+    pub(super) const CLUSTER: usize = 0;
+    pub(super) const METRIC: usize = 1;
+    pub(super) const TYPE: usize = 2;
+    pub(super) const HELP: usize = 3;
+    pub(super) const UNIT: usize = 4;
 }
 
 static METADATA_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -70,7 +70,7 @@ static METADATA_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// The metadata table's Arrow schema (also embedded in every file's footer).
-pub fn metadata_schema() -> SchemaRef {
+pub(crate) fn metadata_schema() -> SchemaRef {
     METADATA_SCHEMA.clone()
 }
 

@@ -46,7 +46,7 @@ const MAX_PARTS: usize = 8;
 /// Memory for per-file label listings (a 30,000-series file lists in well under 1 MiB).
 const LABEL_CACHE_BYTES: usize = 64 << 20;
 /// Default memory for series tables (a 30,000-series file's table takes about 20 MiB).
-pub const SERIES_CACHE_BYTES: usize = 1 << 30;
+pub(crate) const SERIES_CACHE_BYTES: usize = 1 << 30;
 
 mod file_cache;
 mod listing;
@@ -273,7 +273,10 @@ impl MetricsReader {
             Some(name) => labels.values(name, &own_matchers),
             None => labels.names(),
         });
-        let out = crate::read::sorted_union(lists).into_iter().map(str::to_string).collect();
+        let out = crate::read::sorted_union(lists)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
         Ok(Some(out))
     }
 }

@@ -34,10 +34,10 @@ use crate::{Error, Result};
 
 /// Positions of the key columns every series-keyed file starts with.
 pub(crate) mod key_col {
-    pub const CLUSTER: usize = 0;
-    pub const METRIC: usize = 1;
-    pub const LABELS: usize = 2;
-    pub const TIMESTAMP: usize = 4;
+    pub(crate) const CLUSTER: usize = 0;
+    pub(crate) const METRIC: usize = 1;
+    pub(crate) const LABELS: usize = 2;
+    pub(crate) const TIMESTAMP: usize = 4;
 }
 
 /// `Dictionary(Int32, Utf8)`, the type of the key string columns.
@@ -77,10 +77,7 @@ pub(crate) fn table_properties(
             nulls_first: false,
         })
         .collect();
-    let builder = writer
-        .properties()?
-        .into_builder()
-        .set_sorting_columns(Some(sorting));
+    let builder = writer.properties()?.into_builder().set_sorting_columns(Some(sorting));
     Ok(adjust(builder).build())
 }
 
@@ -117,17 +114,17 @@ pub(crate) struct FileRows<T> {
 }
 
 impl<T> FileRows<T> {
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.series.iter().map(|(_, items)| items.len()).sum()
     }
 
     /// Every row's item, in row order.
-    pub fn items(&self) -> impl Iterator<Item = &T> + Clone {
+    pub(crate) fn items(&self) -> impl Iterator<Item = &T> + Clone {
         self.series.iter().flat_map(|(_, items)| items.iter())
     }
 
     /// A fresh key for this file of `table`.
-    pub fn file_key(&self, table: Table, ts: impl Fn(&T) -> TimestampMs) -> Result<FileKey> {
+    pub(crate) fn file_key(&self, table: Table, ts: impl Fn(&T) -> TimestampMs) -> Result<FileKey> {
         let (lo, hi) = self
             .items()
             .map(&ts)
@@ -136,7 +133,7 @@ impl<T> FileRows<T> {
     }
 
     /// The five key columns of every row (see [`key_fields`]).
-    pub fn key_columns(&self, ts: impl Fn(&T) -> TimestampMs) -> Result<Vec<ArrayRef>> {
+    pub(crate) fn key_columns(&self, ts: impl Fn(&T) -> TimestampMs) -> Result<Vec<ArrayRef>> {
         let rows = self.rows();
         let mut metrics: Vec<&str> = Vec::new();
         let mut label_ids: HashMap<&str, i32> = HashMap::new();
@@ -316,7 +313,7 @@ pub(crate) struct SeriesCollector<'s, T> {
 }
 
 impl<'s, T> SeriesCollector<'s, T> {
-    pub fn new(selectors: &'s [Vec<Matcher>]) -> Self {
+    pub(crate) fn new(selectors: &'s [Vec<Matcher>]) -> Self {
         Self {
             selectors,
             index: HashMap::new(),
@@ -325,7 +322,7 @@ impl<'s, T> SeriesCollector<'s, T> {
     }
 
     /// Per row of `batch`: the output slot of its series (`None`: not selected) and its timestamp.
-    pub fn rows(&mut self, batch: &RecordBatch, key: &str) -> Result<Vec<(Option<usize>, TimestampMs)>> {
+    pub(crate) fn rows(&mut self, batch: &RecordBatch, key: &str) -> Result<Vec<(Option<usize>, TimestampMs)>> {
         let corrupt = |reason: String| Error::Corrupt {
             key: key.to_string(),
             reason,

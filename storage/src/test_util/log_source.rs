@@ -154,7 +154,11 @@ async fn check_select(ctx: &str, source: &dyn LogSource, reference: &MemLogSourc
     if got == want {
         return;
     }
-    let at = got.iter().zip(&want).position(|(g, w)| g != w).unwrap_or(got.len().min(want.len()));
+    let at = got
+        .iter()
+        .zip(&want)
+        .position(|(g, w)| g != w)
+        .unwrap_or(got.len().min(want.len()));
     panic!(
         "{ctx}: select_logs differs from the reference at position {at} (got {} records, want {})\n\
          got:  {:?}\nwant: {:?}",
@@ -186,7 +190,10 @@ async fn check_listings(ctx: &str, source: &dyn LogSource, reference: &MemLogSou
         assert!(streams.contains(s), "{ctx}: log_streams left out {s}");
     }
     for s in &streams {
-        assert!(candidates.contains(s), "{ctx}: log_streams named {s}, which does not match");
+        assert!(
+            candidates.contains(s),
+            "{ctx}: log_streams named {s}, which does not match"
+        );
     }
 
     let names = source
@@ -202,7 +209,10 @@ async fn check_listings(ctx: &str, source: &dyn LogSource, reference: &MemLogSou
         assert!(names.contains(n), "{ctx}: log_label_names left out {n}");
     }
     for n in &names {
-        assert!(may.contains(n), "{ctx}: log_label_names named {n}, which no matching stream has");
+        assert!(
+            may.contains(n),
+            "{ctx}: log_label_names named {n}, which no matching stream has"
+        );
     }
 
     for name in ["cluster", "app", "service_name", "missing"] {
@@ -219,14 +229,22 @@ async fn check_listings(ctx: &str, source: &dyn LogSource, reference: &MemLogSou
             assert!(values.contains(v), "{ctx}: log_label_values({name}) left out {v:?}");
         }
         for v in &values {
-            assert!(may.contains(v), "{ctx}: log_label_values({name}) named {v:?}, which no matching stream has");
+            assert!(
+                may.contains(v),
+                "{ctx}: log_label_values({name}) named {v:?}, which no matching stream has"
+            );
         }
     }
 }
 
 fn assert_sorted_unique<T: Ord + std::fmt::Debug>(ctx: &str, what: &str, v: &[T]) {
     for w in v.windows(2) {
-        assert!(w[0] < w[1], "{ctx}: {what} not sorted and unique: {:?} then {:?}", w[0], w[1]);
+        assert!(
+            w[0] < w[1],
+            "{ctx}: {what} not sorted and unique: {:?} then {:?}",
+            w[0],
+            w[1]
+        );
     }
 }
 
@@ -395,7 +413,10 @@ fn duplicates() -> Dataset {
     Dataset {
         name: "duplicates",
         records,
-        matchers: vec![vec![m("cluster", MatchOp::Equal, "c")], vec![m("app", MatchOp::RegexMatch, "a.*")]],
+        matchers: vec![
+            vec![m("cluster", MatchOp::Equal, "c")],
+            vec![m("app", MatchOp::RegexMatch, "a.*")],
+        ],
     }
 }
 

@@ -1,8 +1,8 @@
 use super::*;
-use crate::{Storage, WriteSummary};
 use crate::StorageConfig;
 use crate::layout::{FileKey, HOUR_MS};
 use crate::types::{Labels, MatchOp, STALE_NAN_BITS};
+use crate::{Storage, WriteSummary};
 use object_store::path::Path;
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z

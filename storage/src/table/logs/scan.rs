@@ -44,13 +44,12 @@ use crate::read::{Direction, LineHint, LogRequest, LogSource};
 use crate::signals::{LogRecord, TimestampNs};
 use crate::types::{self, Labels, Matcher, TimeRange};
 use crate::{Error, Result};
-use filter::{DictFlags, HintFilter, Hints, RECORD_COLUMNS, StreamCache, StreamFilter, build_records, corrupt, dict};
 #[cfg(test)]
 use filter::contains_rows;
+use filter::{DictFlags, HintFilter, Hints, RECORD_COLUMNS, StreamCache, StreamFilter, build_records, corrupt, dict};
 
 /// A limited read sorts and trims its candidates once this many beyond `limit` piled up.
 const TOPK_SLACK: usize = 1024;
-
 
 /// What scans did so far, for tests and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -467,12 +466,7 @@ struct FileOut {
     streams: HashSet<Labels>,
 }
 
-async fn scan_file(
-    io: ParquetIo,
-    counters: Arc<Counters>,
-    file: Arc<FileMeta>,
-    query: Arc<Query>,
-) -> Result<FileOut> {
+async fn scan_file(io: ParquetIo, counters: Arc<Counters>, file: Arc<FileMeta>, query: Arc<Query>) -> Result<FileOut> {
     // Other files may have raised the cut since this one was listed.
     let (lo, hi) = query.window();
     if lo > hi || !file_overlaps(&file.key, lo, hi) {

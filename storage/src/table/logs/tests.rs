@@ -8,8 +8,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::Storage;
-use crate::types::Matcher;
 use crate::layout::{HOUR_MS, Table};
+use crate::types::Matcher;
 use crate::types::{Label, Labels, MatchOp, matches_all};
 use crate::{Error, StorageConfig, WriteSummary};
 

@@ -309,4 +309,3 @@ async fn read_samples(
     out.retain(|(_, samples)| !samples.is_empty());
     Ok(out)
 }
-

@@ -1,20 +1,20 @@
 use super::*;
-use crate::table::metrics::scan::Scanned;
-use arrow_array::RecordBatch;
-use object_store::ObjectStoreExt;
 use crate::Error;
-use crate::types::{Matcher, Sample};
 use crate::catalog::FileMeta;
 use crate::config::StorageConfig;
 use crate::layout::FileKey;
+use crate::table::metrics::scan::Scanned;
 use crate::test_util::workload::Workload;
 use crate::types::Label;
 use crate::types::MatchOp;
+use crate::types::{Matcher, Sample};
 use crate::writer::{WriterOptions, encode_batch, encode_metrics};
+use arrow_array::RecordBatch;
 use arrow_array::types::Int32Type;
 use arrow_array::{
     ArrayRef, DictionaryArray, Float64Array, Int32Array, StringArray, TimestampMillisecondArray, UInt64Array,
 };
+use object_store::ObjectStoreExt;
 use object_store::PutPayload;
 use object_store::memory::InMemory;
 use std::collections::BTreeSet;

@@ -7,12 +7,12 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::Storage;
-use arrow_array::{Array, StringArray};
-use regex::bytes::Regex;
 use crate::layout::HOUR_MS;
 use crate::read::{LineHint, LogRequest};
 use crate::types::{Labels, MatchOp, matches_all};
 use crate::{Error, StorageConfig};
+use arrow_array::{Array, StringArray};
+use regex::bytes::Regex;
 
 const HOUR_NS: i64 = HOUR_MS * 1_000_000;
 /// 2026-01-01T00:00:00Z.
