@@ -46,13 +46,13 @@ const CLUSTER_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').re
 pub enum Table {
     /// Float samples, schema in `crate::schema`.
     Metrics,
-    /// Log records ([`crate::signals::LogRecord`]), schema in `crate::logs`.
+    /// Log records ([`crate::signals::LogRecord`]), schema in `table::logs`.
     Logs,
-    /// Native-histogram samples ([`crate::signals::HistogramSample`]), schema in `crate::histograms`.
+    /// Native-histogram samples ([`crate::signals::HistogramSample`]), schema in `table::histograms`.
     Histograms,
-    /// Exemplars ([`crate::signals::Exemplar`]), schema in `crate::exemplars`.
+    /// Exemplars ([`crate::signals::Exemplar`]), schema in `table::exemplars`.
     Exemplars,
-    /// Metric metadata ([`crate::signals::MetricMetadata`]), schema in `crate::metadata`.
+    /// Metric metadata ([`crate::signals::MetricMetadata`]), schema in `table::metadata`.
     Metadata,
 }
 

@@ -1,5 +1,5 @@
 //! The logs table's Arrow schema, column names and the `labels` text (on-disk contract; the
-//! table is described in [`crate::logs`]).
+//! table is described in [`crate::table::logs`]).
 
 use std::sync::{Arc, LazyLock};
 
