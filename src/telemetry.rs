@@ -86,7 +86,7 @@ impl CacheGauges {
     }
 
     /// Sets every gauge from one snapshot of the caches.
-    pub(crate) fn set(&self, s: &tributary_storage::read::parquet::CacheStats) {
+    pub(crate) fn set(&self, s: &tributary_storage::CacheStats) {
         let cache = |name: &str| vec![("cache".to_string(), name.to_string())];
         for (name, c) in [("series_tables", s.series_tables), ("label_listings", s.label_listings)] {
             self.bytes.get_or_create(&cache(name)).set(c.bytes as i64);

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
-use tributary_storage::read::{Direction, LogRequest, LogSource, SelectRequest, SeriesSize, Source, sorted_union};
+use tributary_storage::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::types::{
     Labels, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs, matches_all, sort_dedup_samples,
 };
@@ -603,7 +603,7 @@ impl Head {
     pub fn logs_in_memory(&self, req: &LogRequest) -> Vec<LogRecord> {
         let mut out = Vec::new();
         self.signal_blocks(|b| b.logs_matching(req, &mut out));
-        sort_logs(&mut out, req.direction);
+        tributary_storage::read::sort_logs(&mut out, req.direction);
         // A client retry may have delivered the same record twice.
         out.dedup();
         if let Some(limit) = req.limit {
@@ -627,20 +627,6 @@ impl Head {
     }
 }
 
-/// Orders records as [`LogSource::select_logs`] promises: by (timestamp, labels, body), newest
-/// first for [`Direction::Backward`].
-pub fn sort_logs(records: &mut [LogRecord], direction: Direction) {
-    let key = |a: &LogRecord, b: &LogRecord| {
-        a.timestamp
-            .cmp(&b.timestamp)
-            .then_with(|| a.labels.cmp(&b.labels))
-            .then_with(|| a.body.cmp(&b.body))
-    };
-    match direction {
-        Direction::Forward => records.sort_by(key),
-        Direction::Backward => records.sort_by(|a, b| key(b, a)),
-    }
-}
 
 #[async_trait]
 impl LogSource for Head {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::future::try_join_all;
 use tributary_storage::Result;
-use tributary_storage::exemplars::sort_dedup_exemplars;
+use tributary_storage::read::sort_dedup_exemplars;
 use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::signals::{Exemplar, ExemplarSeries, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange};

@@ -18,7 +18,7 @@ use crate::{Error, Result};
 
 /// One stored file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileMeta {
+pub(crate) struct FileMeta {
     pub key: FileKey,
     pub path: Path,
     /// Object size in bytes.
@@ -26,7 +26,7 @@ pub struct FileMeta {
 }
 
 impl FileMeta {
-    pub fn new(key: FileKey, size: u64) -> Self {
+    pub(crate) fn new(key: FileKey, size: u64) -> Self {
         Self {
             path: key.path(),
             key,
@@ -38,8 +38,11 @@ impl FileMeta {
 /// Totals over the catalog.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CatalogStats {
+    /// Stored files.
     pub files: u64,
+    /// Rows in them.
     pub rows: u64,
+    /// Their bytes in the object store.
     pub bytes: u64,
 }
 
@@ -52,17 +55,17 @@ struct Inner {
 
 /// Thread-safe file list, indexed by table and hour.
 #[derive(Debug, Default)]
-pub struct Catalog {
+pub(crate) struct Catalog {
     inner: RwLock<Inner>,
 }
 
 impl Catalog {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Lists `table` in `store` and returns a catalog of every file whose key parses.
-    pub async fn load(store: &dyn ObjectStore, table: Table) -> Result<Self> {
+    pub(crate) async fn load(store: &dyn ObjectStore, table: Table) -> Result<Self> {
         let catalog = Self::new();
         catalog.refresh(store, table).await?;
         Ok(catalog)
@@ -70,7 +73,7 @@ impl Catalog {
 
     /// Adds files of `table` that appeared in `store` since the last listing; returns how many.
     /// Objects whose keys don't parse (foreign files, upload leftovers) are skipped.
-    pub async fn refresh(&self, store: &dyn ObjectStore, table: Table) -> Result<usize> {
+    pub(crate) async fn refresh(&self, store: &dyn ObjectStore, table: Table) -> Result<usize> {
         let prefix = table.prefix();
         let objects: Vec<_> = store
             .list(Some(&prefix))
@@ -92,7 +95,7 @@ impl Catalog {
     }
 
     /// Registers a file; false when it was already known.
-    pub fn insert(&self, meta: FileMeta) -> bool {
+    pub(crate) fn insert(&self, meta: FileMeta) -> bool {
         let mut inner = self.inner.write();
         if !inner.ids.insert(meta.key.id) {
             return false;
@@ -110,7 +113,12 @@ impl Catalog {
 
     /// Files of `table` whose time span overlaps `range` and whose cluster passes `cluster_ok`,
     /// in write order (oldest first).
-    pub fn files(&self, table: Table, range: TimeRange, cluster_ok: impl Fn(&str) -> bool) -> Vec<Arc<FileMeta>> {
+    pub(crate) fn files(
+        &self,
+        table: Table,
+        range: TimeRange,
+        cluster_ok: impl Fn(&str) -> bool,
+    ) -> Vec<Arc<FileMeta>> {
         if range.start > range.end {
             return Vec::new();
         }
@@ -127,7 +135,7 @@ impl Catalog {
         out
     }
 
-    pub fn stats(&self) -> CatalogStats {
+    pub(crate) fn stats(&self) -> CatalogStats {
         self.inner.read().stats
     }
 }

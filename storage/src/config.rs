@@ -58,7 +58,7 @@ impl Default for StorageConfig {
             multipart_threshold_bytes: 32 << 20,
             read_concurrency: 8,
             metadata_cache_files: 4096,
-            series_cache_bytes: crate::read::parquet::SERIES_CACHE_BYTES,
+            series_cache_bytes: crate::table::metrics::SERIES_CACHE_BYTES,
             max_select_samples: 100_000_000,
             options: std::collections::BTreeMap::new(),
         }

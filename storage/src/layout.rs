@@ -44,15 +44,15 @@ const CLUSTER_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').re
 /// A kind of data with its own key prefix and schema.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
-    /// Float samples, schema in [`crate::schema`].
+    /// Float samples, schema in `crate::schema`.
     Metrics,
-    /// Log records ([`crate::signals::LogRecord`]), schema in `crate::logs`.
+    /// Log records ([`crate::signals::LogRecord`]), schema in `table::logs`.
     Logs,
-    /// Native-histogram samples ([`crate::signals::HistogramSample`]), schema in `crate::histograms`.
+    /// Native-histogram samples ([`crate::signals::HistogramSample`]), schema in `table::histograms`.
     Histograms,
-    /// Exemplars ([`crate::signals::Exemplar`]), schema in `crate::exemplars`.
+    /// Exemplars ([`crate::signals::Exemplar`]), schema in `table::exemplars`.
     Exemplars,
-    /// Metric metadata ([`crate::signals::MetricMetadata`]), schema in `crate::metadata`.
+    /// Metric metadata ([`crate::signals::MetricMetadata`]), schema in `table::metadata`.
     Metadata,
 }
 
@@ -105,6 +105,7 @@ impl Hour {
         self.start_ms().saturating_add(HOUR_MS - 1)
     }
 
+    /// The hour as a closed millisecond range.
     pub fn range(self) -> TimeRange {
         TimeRange::new(self.start_ms(), self.end_ms())
     }
@@ -149,12 +150,17 @@ pub fn unescape_cluster(segment: &str) -> Option<String> {
 /// Everything a key says about its file.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FileKey {
+    /// The table the file belongs to.
     pub table: Table,
+    /// The UTC hour every row falls in.
     pub hour: Hour,
     /// The `cluster` label of every row; `""` when the rows have none.
     pub cluster: String,
+    /// Smallest row timestamp (ms).
     pub min_ts: TimestampMs,
+    /// Largest row timestamp (ms).
     pub max_ts: TimestampMs,
+    /// Rows in the file.
     pub rows: u64,
     /// UUID v7: orders files by write time.
     pub id: Uuid,
@@ -181,6 +187,7 @@ impl FileKey {
         })
     }
 
+    /// `[min_ts, max_ts]`.
     pub fn time_range(&self) -> TimeRange {
         TimeRange::new(self.min_ts, self.max_ts)
     }

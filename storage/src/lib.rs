@@ -1,41 +1,60 @@
 //! Tributary's stored format and everything that reads it back.
 //!
-//! Owns: the domain types shared by ingest and query ([`types`]), the read contract
-//! ([`read::Source`]), the Parquet schemas ([`schema`]), the object-store key layout
-//! ([`layout`]), writing flushed data ([`writer`]) and pruned scans over it
-//! ([`read::parquet::ParquetSource`]).
+//! Owns: the domain types shared by ingest and query ([`types`], [`signals`]), the read
+//! contracts ([`read::Source`], [`read::LogSource`]), the object-store key layout ([`layout`])
+//! and the Parquet tables: their schemas, how they are written and how they are read back.
 //!
 //! Must not: know any wire protocol (no `proto` dependency), speak HTTP, or evaluate PromQL.
-//! `ingest` writes through this crate; `query` reads through [`read::Source`].
+//! `ingest` writes through this crate; `query` reads through [`read::Source`] and
+//! [`read::LogSource`].
 //!
-//! # Shape
-//! [`Storage`] is the facade: [`Storage::open`] builds the object store from [`StorageConfig`]
-//! and lists it into the in-memory [`catalog::Catalog`]; [`Storage::write_metrics`] encodes
-//! series into one Parquet file per (UTC hour, cluster), uploads each and only then registers it
-//! in the catalog, so a reader never sees a file that isn't fully stored; [`Storage::source`]
-//! gives the [`read::Source`] over those files. Files are immutable and never rewritten; the same
-//! sample written twice (a retried flush) is harmless because readers keep one sample per
-//! timestamp, the last written.
+//! # Rooms
+//! - [`Storage`] (here): the facade. [`Storage::open`] builds the object store from
+//!   [`StorageConfig`] and lists each table into its catalog; every `write_*` goes through one
+//!   generic write path (the table's plan, encode off the runtime, upload, then register the
+//!   file in the catalog, so a reader never sees a file that isn't fully stored);
+//!   [`Storage::source`] and [`Storage::log_source`] hand out the readers.
+//! - `table`: the table abstraction (`ParquetTable`: schema, partitioning, encode, reader) and
+//!   the tables, siblings that never import one another: `metrics`, `logs`, `histograms`,
+//!   `exemplars`, `metadata`, plus `series`, the kit the series-keyed tables share.
+//! - `parquet_io`: the one way Parquet is read from the object store (ranged reads, one footer
+//!   cache sized by `storage.metadata_cache_files` for every table, row-group and page planning).
+//! - `source`: the metrics, exemplars and metadata readers composed into one [`read::Source`].
+//! - [`read`]: the read contracts; [`layout`]: object keys, built and parsed only there;
+//!   `catalog`: the in-memory file list per table; `schema`: the metrics schema (whose first
+//!   five columns every series-keyed table shares); `writer`: writer options, the Parquet
+//!   encoder and the metrics file plan; `store`: URL → object store.
+//! - [`test_util`] (feature `test-util`): the reference sources (`MemSource`, `MemLogSource`)
+//!   and the conformance suites every implementation of a read contract must pass.
 //!
-//! With the `test-util` feature, [`test_util`] offers `MemSource` (the reference semantics of
-//! [`read::Source`]) and the `Source` conformance suite every implementation must pass.
+//! Files are immutable and never rewritten; the same rows written twice (a retried flush) are
+//! harmless because every reader defines which copy wins (samples: the later file's) or returns
+//! equal records once (logs, exemplars, metadata).
+//!
+//! # Adding a table
+//! 1. Add a variant to [`layout::Table`] (its key prefix).
+//! 2. Write `table/<name>.rs`: its schema (documented as an on-disk contract), a
+//!    `ParquetTable` impl (properties, plan: rows → one file per hour and cluster, encode:
+//!    rows → `RecordBatch`; series-keyed rows get all of this from `table::series`) and a
+//!    reader that reads through `parquet_io`; add its `pub mod` line in `table.rs`.
+//! 3. Add its catalog to `Catalogs` and a one-line `write_<name>` (`self.write::<T>(rows)`)
+//!    to [`Storage`]'s impl block.
 
-pub mod catalog;
+pub(crate) mod catalog;
 pub mod config;
 pub mod error;
-pub mod exemplars;
-pub mod histograms;
 pub mod layout;
-pub mod logs;
-pub mod metadata;
+pub(crate) mod parquet_io;
 pub mod read;
-pub mod schema;
+pub(crate) mod schema;
 pub mod signals;
-pub mod store;
+pub(crate) mod source;
+pub(crate) mod store;
+pub mod table;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 pub mod types;
-pub mod writer;
+pub(crate) mod writer;
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
@@ -47,14 +66,24 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 pub use catalog::CatalogStats;
 pub use config::StorageConfig;
 pub use error::{Error, Result};
+pub use table::metrics::{CacheStats, FileCacheStats};
 
 use arrow_array::RecordBatch;
 use catalog::{Catalog, FileMeta};
 use layout::{FileKey, Table};
 use parquet::file::properties::WriterProperties;
-use read::parquet::{MetadataCache, ParquetSource};
+use parquet_io::{FooterCache, ParquetIo};
+use read::{LogSource, Source};
+use signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
+use source::ParquetSource;
+use table::exemplars::Exemplars;
+use table::histograms::Histograms;
+use table::logs::Logs;
+use table::metadata::Metadata;
+use table::metrics::{Metrics, MetricsCache};
+use table::{FilePlan, ParquetTable, ReadContext};
 use types::Series;
-use writer::{MetricsPlan, WriterOptions};
+use writer::WriterOptions;
 
 /// Part size for multipart uploads (S3 needs at least 5 MiB per part but the last).
 const MULTIPART_PART_BYTES: usize = 16 << 20;
@@ -63,82 +92,97 @@ const MULTIPART_IN_FLIGHT: usize = 4;
 /// Files encoded and uploaded at once by one write.
 const WRITE_CONCURRENCY: usize = 2;
 
-/// What [`Storage::write_metrics`] stored.
+/// What a `write_*` stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WriteSummary {
     /// Object keys of the new files.
     pub files: Vec<String>,
-    /// Samples written.
+    /// Rows written (samples, records, exemplars, entries).
     pub rows: u64,
     /// Bytes uploaded.
     pub bytes: u64,
 }
 
-/// One catalog per table beside metrics.
+/// One catalog per table.
 #[derive(Debug)]
-struct TableCatalogs {
+struct Catalogs {
+    metrics: Arc<Catalog>,
     logs: Arc<Catalog>,
     histograms: Arc<Catalog>,
     exemplars: Arc<Catalog>,
     metadata: Arc<Catalog>,
 }
 
-impl TableCatalogs {
-    fn all(&self) -> [(Table, &Arc<Catalog>); 4] {
+impl Catalogs {
+    async fn load(store: &dyn ObjectStore) -> Result<Self> {
+        let load = |t| Catalog::load(store, t);
+        Ok(Self {
+            metrics: Arc::new(load(Table::Metrics).await?),
+            logs: Arc::new(load(Table::Logs).await?),
+            histograms: Arc::new(load(Table::Histograms).await?),
+            exemplars: Arc::new(load(Table::Exemplars).await?),
+            metadata: Arc::new(load(Table::Metadata).await?),
+        })
+    }
+
+    fn get(&self, table: Table) -> &Arc<Catalog> {
+        match table {
+            Table::Metrics => &self.metrics,
+            Table::Logs => &self.logs,
+            Table::Histograms => &self.histograms,
+            Table::Exemplars => &self.exemplars,
+            Table::Metadata => &self.metadata,
+        }
+    }
+
+    fn all(&self) -> [(Table, &Arc<Catalog>); 5] {
         [
-            (Table::Logs, &self.logs),
-            (Table::Histograms, &self.histograms),
-            (Table::Exemplars, &self.exemplars),
-            (Table::Metadata, &self.metadata),
+            Table::Metrics,
+            Table::Logs,
+            Table::Histograms,
+            Table::Exemplars,
+            Table::Metadata,
         ]
+        .map(|t| (t, self.get(t)))
     }
 }
 
-/// The storage facade: object store, catalog, writer and reader.
+/// The storage facade: object store, catalogs, writer and readers.
 #[derive(Debug)]
 pub struct Storage {
-    store: Arc<dyn ObjectStore>,
-    catalog: Arc<Catalog>,
-    /// Catalogs of the tables beside metrics, each written and read by its own module.
-    tables: TableCatalogs,
-    cache: Arc<MetadataCache>,
+    io: ParquetIo,
+    catalogs: Catalogs,
+    metrics_cache: Arc<MetricsCache>,
     writer: WriterOptions,
     multipart_threshold: usize,
-    read_concurrency: usize,
     max_select_samples: usize,
 }
 
 impl Storage {
-    /// Opens the configured store (creating a local root if needed) and lists it into the catalog.
+    /// Opens the configured store (creating a local root if needed) and lists it into the catalogs.
     pub async fn open(cfg: &StorageConfig, data_dir: &FsPath) -> Result<Arc<Storage>> {
         let store = store::open_store(cfg.url.as_deref(), data_dir, &cfg.options)?;
         let writer = WriterOptions::from_config(cfg);
         writer.properties()?; // reject a bad zstd level at startup, not at the first flush
-        let catalog = Arc::new(Catalog::load(store.as_ref(), Table::Metrics).await?);
-        let stats = catalog.stats();
+        let catalogs = Catalogs::load(store.as_ref()).await?;
+        let stats = catalogs.metrics.stats();
         tracing::info!(
             files = stats.files,
             rows = stats.rows,
             bytes = stats.bytes,
             "storage catalog loaded"
         );
-        let tables = TableCatalogs {
-            logs: Arc::new(Catalog::load(store.as_ref(), Table::Logs).await?),
-            histograms: Arc::new(Catalog::load(store.as_ref(), Table::Histograms).await?),
-            exemplars: Arc::new(Catalog::load(store.as_ref(), Table::Exemplars).await?),
-            metadata: Arc::new(Catalog::load(store.as_ref(), Table::Metadata).await?),
-        };
+        let footers = Arc::new(FooterCache::new(cfg.metadata_cache_files));
         Ok(Arc::new(Storage {
-            store,
-            catalog,
-            tables,
-            cache: Arc::new(MetadataCache::with_series_bytes(
-                cfg.metadata_cache_files,
+            metrics_cache: Arc::new(MetricsCache::with_footers(
+                footers.clone(),
+                cfg.metadata_cache_files > 0,
                 cfg.series_cache_bytes,
             )),
+            io: ParquetIo::new(store, footers, cfg.read_concurrency),
+            catalogs,
             writer,
             multipart_threshold: cfg.multipart_threshold_bytes.max(1),
-            read_concurrency: cfg.read_concurrency,
             max_select_samples: cfg.max_select_samples,
         }))
     }
@@ -151,22 +195,151 @@ impl Storage {
     /// ([`layout::storable_timestamp`]); otherwise nothing is written. On an upload error some files
     /// may already be stored and visible; writing the same series again is safe.
     pub async fn write_metrics(&self, series: &[Series]) -> Result<WriteSummary> {
-        let plan = MetricsPlan::new(series)?;
-        let props = self.writer.properties()?;
-        // Index, not `&FileGroup`: a closure taking a borrowed argument makes the future not
+        self.write::<Metrics>(series).await
+    }
+
+    /// Writes log records (any clusters, any times) to the `logs` table, one file per (UTC hour,
+    /// `cluster` stream label); returns once every file is stored and visible. `rows` counts
+    /// records. Writing the same records again is safe (readers return a record stored twice once).
+    pub async fn write_logs(&self, records: &[LogRecord]) -> Result<WriteSummary> {
+        self.write::<Logs>(records).await
+    }
+
+    /// Writes native-histogram series to the `histograms` table, one file per (UTC hour,
+    /// cluster); returns once every file is stored and visible. Repeated label sets are merged;
+    /// for a repeated timestamp the sample given later wins. Timestamps must lie in years
+    /// 0000-9999, otherwise nothing is written.
+    pub async fn write_histograms(&self, series: &[HistogramSeries]) -> Result<WriteSummary> {
+        self.write::<Histograms>(series).await
+    }
+
+    /// Writes exemplar series to the `exemplars` table, one file per (UTC hour, cluster);
+    /// returns once every file is stored and visible. Repeated series are merged and repeated
+    /// exemplars stored once. Timestamps must lie in years 0000-9999, otherwise nothing is written.
+    pub async fn write_exemplars(&self, series: &[ExemplarSeries]) -> Result<WriteSummary> {
+        self.write::<Exemplars>(series).await
+    }
+
+    /// Writes the distinct entries of `metadata` to the `metadata` table, one file per cluster,
+    /// keyed by the current time; returns once every file is stored and visible.
+    pub async fn write_metadata(&self, metadata: &[MetricMetadata]) -> Result<WriteSummary> {
+        self.write::<Metadata>(metadata).await
+    }
+
+    /// The reader over every file of the metrics, exemplars and metadata tables (including
+    /// files written later).
+    pub fn source(self: &Arc<Self>) -> Arc<dyn Source> {
+        Arc::new(ParquetSource {
+            metrics: self.reader::<Metrics>(),
+            exemplars: self.reader::<Exemplars>(),
+            metadata: self.reader::<Metadata>(),
+        })
+    }
+
+    /// The [`LogSource`] over every file of the logs table (including files written later).
+    pub fn log_source(self: &Arc<Self>) -> Arc<dyn LogSource> {
+        Arc::new(self.reader::<Logs>())
+    }
+
+    /// Adds files other processes wrote since open (or the last refresh); returns how many.
+    pub async fn refresh(&self) -> Result<usize> {
+        let mut added = 0;
+        for (table, catalog) in self.catalogs.all() {
+            added += catalog.refresh(self.io.store.as_ref(), table).await?;
+        }
+        Ok(added)
+    }
+
+    /// Files, rows and bytes of the metrics table.
+    pub fn stats(&self) -> CatalogStats {
+        self.catalogs.metrics.stats()
+    }
+
+    /// What the read caches hold (footers, series tables, label listings).
+    pub fn cache_stats(&self) -> CacheStats {
+        self.metrics_cache.stats()
+    }
+
+    /// Records of streams matching `req.matchers` with `start_ns <= timestamp <= end_ns` (a
+    /// closed range), in `LogRecord`'s order; records equal in every field once; with a limit,
+    /// the oldest `limit`. The same scan as [`Storage::log_source`]; without a limit, more than
+    /// `max_select_samples` matching records fail with [`Error::TooManySamples`].
+    #[cfg(any(test, feature = "test-util"))]
+    pub async fn read_logs(&self, req: &table::logs::LogSelect) -> Result<Vec<LogRecord>> {
+        self.reader::<Logs>().select_closed(req).await
+    }
+
+    /// [`Storage::log_source`] as its concrete type, whose `counters` tell what its scans
+    /// skipped (tests, benchmarks).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn log_scan(self: &Arc<Self>) -> Arc<table::logs::scan::ParquetLogSource> {
+        Arc::new(self.reader::<Logs>())
+    }
+
+    /// Files, rows and bytes of the logs table.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn logs_stats(&self) -> CatalogStats {
+        self.catalogs.logs.stats()
+    }
+
+    /// Native-histogram series matching all `matchers` with samples in `range` (closed), each
+    /// once, samples sorted by time; for a timestamp stored twice, the later file's sample.
+    /// (Tests only until the native-histogram read path serves them through [`Source`].)
+    #[cfg(any(test, feature = "test-util"))]
+    pub async fn read_histograms(
+        &self,
+        matchers: &[types::Matcher],
+        range: types::TimeRange,
+    ) -> Result<Vec<HistogramSeries>> {
+        self.reader::<Histograms>().select(matchers, range).await
+    }
+
+    /// The object store (tests).
+    #[cfg(test)]
+    pub(crate) fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.io.store.clone()
+    }
+
+    /// A table's catalog.
+    fn catalog(&self, table: Table) -> &Arc<Catalog> {
+        self.catalogs.get(table)
+    }
+
+    /// A reader of table `T` over its catalog, sharing this storage's footer cache.
+    fn reader<T: ParquetTable>(&self) -> T::Reader {
+        T::reader(ReadContext {
+            io: self.io.clone(),
+            catalog: self.catalog(T::KIND).clone(),
+            max_rows: self.max_select_samples,
+            metrics_cache: self.metrics_cache.clone(),
+        })
+    }
+
+    /// The one write path: `T`'s plan splits `input` into files; each is encoded, uploaded and
+    /// registered in `T`'s catalog ([`Storage::store_files`]).
+    async fn write<T: ParquetTable>(&self, input: &T::Input) -> Result<WriteSummary> {
+        let plan = T::plan(input)?;
+        let props = T::properties(&self.writer)?;
+        // Index, not `&File`: a closure taking a borrowed argument makes the future not
         // provably `Send` (rustc's higher-ranked closure limitation), which axum handlers require.
-        let files = (0..plan.groups().len()).map(|i| {
-            let group = &plan.groups()[i];
-            plan.file_key(group)
-                .and_then(|key| Ok((key, plan.record_batch(group)?)))
+        let plan = &plan;
+        let files = (0..plan.files()).map(move |i| {
+            let (key, batch) = plan.encode(i)?;
+            // The table's contract: every file has the table's schema.
+            if batch.schema() != T::schema() {
+                return Err(Error::InvalidData {
+                    reason: format!("a {} file's rows do not have the table's schema", T::KIND.dir()),
+                });
+            }
+            Ok((key, batch))
         });
-        self.store_files(&self.catalog, files, props).await
+        self.store_files(self.catalog(T::KIND), files, props).await
     }
 
     /// Encodes and uploads one table's files, registering each in `catalog` once stored. `files`
     /// is pulled lazily, at most [`WRITE_CONCURRENCY`] ahead of the uploads, so a flush holds only
     /// that many record batches; the costly encode runs off the runtime.
-    pub(crate) async fn store_files(
+    async fn store_files(
         &self,
         catalog: &Catalog,
         files: impl Iterator<Item = Result<(FileKey, RecordBatch)>> + Send,
@@ -214,13 +387,15 @@ impl Storage {
             }
         };
         if bytes.len() < self.multipart_threshold {
-            self.store
+            self.io
+                .store
                 .put(path, PutPayload::from(bytes))
                 .await
                 .map_err(err("put"))?;
             return Ok(());
         }
         let upload = self
+            .io
             .store
             .put_multipart(path)
             .await
@@ -237,45 +412,7 @@ impl Storage {
         w.finish().await.map_err(err("finish multipart upload"))?;
         Ok(())
     }
-
-    /// What the read caches hold (footers, series tables, label listings).
-    pub fn cache_stats(&self) -> read::parquet::CacheStats {
-        self.cache.stats()
-    }
-
-    /// The reader over every file in the catalog (including files written later).
-    pub fn source(self: &Arc<Self>) -> Arc<dyn read::Source> {
-        Arc::new(
-            ParquetSource::new(
-                self.store.clone(),
-                self.catalog.clone(),
-                self.cache.clone(),
-                self.read_concurrency,
-                self.max_select_samples,
-            )
-            .with_signal_tables(self.tables.exemplars.clone(), self.tables.metadata.clone()),
-        )
-    }
-
-    /// Adds files other processes wrote since open (or the last refresh); returns how many.
-    pub async fn refresh(&self) -> Result<usize> {
-        let mut added = self.catalog.refresh(self.store.as_ref(), Table::Metrics).await?;
-        for (table, catalog) in self.tables.all() {
-            added += catalog.refresh(self.store.as_ref(), table).await?;
-        }
-        Ok(added)
-    }
-
-    /// Files, rows and bytes in the catalog.
-    pub fn stats(&self) -> CatalogStats {
-        self.catalog.stats()
-    }
-
-    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
-        self.store.clone()
-    }
 }
 
 #[cfg(test)]
-#[path = "storage_tests.rs"]
 mod tests;

@@ -1,11 +1,10 @@
 //! The read contract: how the query engine reads series, whoever holds them.
 //!
-//! [`Source`] is implemented by the in-memory head (in `ingest`) and by the Parquet reader
-//! (here, [`crate::read::parquet`]); the binary hands both to the query engine, which merges them.
-//! This is the seam that keeps `query` from depending on `ingest`.
-
-pub mod parquet;
-pub mod prune;
+//! [`Source`] (series and samples) and [`LogSource`] (log records) are each implemented by the
+//! in-memory head (in `ingest`) and by the Parquet tables (here, `crate::source` and
+//! `crate::table::logs`); the binary hands both to the query engine, which merges them. This
+//! is the seam that keeps `query` from depending on `ingest`. The conformance suites in
+//! `test_util` check every implementation against a reference.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::Result;
-use crate::signals::{ExemplarSeries, LogRecord, MetricMetadata, TimestampNs};
+use crate::signals::{Exemplar, ExemplarSeries, LogRecord, MetricMetadata, TimestampNs};
 use crate::types::{Labels, Matcher, Series, SeriesIdSet, TimeRange};
 
 /// What to read: every series that satisfies all `matchers` and has at least one sample in `range`.
@@ -30,6 +29,7 @@ pub struct SelectRequest {
 }
 
 impl SelectRequest {
+    /// Every series matching `matchers` with samples in `range`.
     pub fn new(matchers: Vec<Matcher>, range: TimeRange) -> Self {
         Self {
             matchers,
@@ -91,11 +91,26 @@ fn merge_unique<T: Ord>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
     }
 }
 
+/// Sorts exemplars by (timestamp, value, labels) and keeps one of each (timestamp, value bits,
+/// labels): the order and uniqueness [`Source::exemplars`] promises, used by every source.
+pub fn sort_dedup_exemplars(exemplars: &mut Vec<Exemplar>) {
+    exemplars.sort_by(|a, b| {
+        a.timestamp
+            .cmp(&b.timestamp)
+            .then(a.value.total_cmp(&b.value))
+            .then_with(|| a.labels.cmp(&b.labels))
+    });
+    exemplars
+        .dedup_by(|a, b| a.timestamp == b.timestamp && a.value.to_bits() == b.value.to_bits() && a.labels == b.labels);
+}
+
 /// One series of [`Source::series_samples`]: its labels and at most how many samples it holds
 /// in the requested range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesSize {
+    /// The series.
     pub labels: Labels,
+    /// At most this many samples in the requested range.
     pub samples: usize,
 }
 
@@ -220,7 +235,9 @@ pub enum Direction {
 /// Only a hint: the engine applies every filter itself, so a source may ignore any of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LineHint {
+    /// Keep lines containing the text.
     Contains(String),
+    /// Keep lines not containing the text.
     NotContains(String),
 }
 
@@ -230,24 +247,50 @@ pub enum LineHint {
 pub struct LogRequest {
     /// On stream labels; all must match. Never empty in a LogQL query (Loki requires one matcher).
     pub matchers: Vec<Matcher>,
+    /// First nanosecond, included.
     pub start: TimestampNs,
+    /// End of the range, excluded.
     pub end: TimestampNs,
+    /// Literal line filters a source may apply early.
     pub line_hints: Vec<LineHint>,
+    /// Which end results start from (and `limit` counts from).
     pub direction: Direction,
     /// At most this many records, taken from the `direction` end. `None`: all (metric queries).
     pub limit: Option<usize>,
 }
 
+/// Sorts records in the order [`LogSource::select_logs`] promises: `LogRecord`'s total order
+/// (`(timestamp, labels)`, then every other field), descending for [`Direction::Backward`].
+/// Every log source sorts with this one function, so equal records end up adjacent (and
+/// `dedup` removes the copies) in every source and in any merge of them.
+pub fn sort_logs(records: &mut [LogRecord], direction: Direction) {
+    match direction {
+        Direction::Forward => records.sort_unstable(),
+        Direction::Backward => records.sort_unstable_by(|a, b| b.cmp(a)),
+    }
+}
+
 /// A readable set of log records: the head's, the Parquet logs table's, or a merge.
 ///
 /// # Contract
-/// - [`LogSource::select_logs`] returns matching records sorted by `(timestamp, labels)` in the
-///   requested direction (descending for `Backward`), at most `limit` of them, keeping every
-///   record that passes the hints (a record stored twice by a retried flush is returned once).
-/// - Listings answer over streams with records in `[start, end)`; an implementation may answer
-///   from coarser metadata (a whole file's span), never leaving a stream out.
+/// Every implementation must satisfy, and the conformance suite in `test_util`
+/// (`log_source_conformance`) checks against the reference `MemLogSource`:
+/// - [`LogSource::select_logs`] returns the records of streams matching every matcher (a
+///   missing label matches as `""`) with `start <= timestamp < end`, in [`sort_logs`] order for
+///   the requested direction. Records equal in every field are returned once (a record stored
+///   twice by a retried flush, or held by the head and by Parquet during a flush), while
+///   look-alikes that differ in any field (attributes, observed time...) are all kept.
+/// - With a `limit`, the first `limit` records of that answer, exactly (ties at the cut are
+///   broken by the total order, not arbitrarily).
+/// - Line hints: a record whose body fails a hint is never returned; every record that passes
+///   is (the engine filters again, but a limit counts only records that pass).
+/// - Listings ([`LogSource::log_streams`] and the label listings) answer over streams with
+///   records in `[start, end)`; an implementation may answer from coarser metadata (a whole
+///   file's span), so it may include a stream whose records lie just outside, never leave one
+///   out. Streams are listed once, sorted; names and values sorted and unique.
 #[async_trait]
 pub trait LogSource: Send + Sync + std::fmt::Debug {
+    /// Matching records in the requested order, at most `limit` (see the contract above).
     async fn select_logs(&self, req: &LogRequest) -> Result<Vec<LogRecord>>;
 
     /// Distinct stream label sets matching `req.matchers` with records in range (no records read).

@@ -29,21 +29,22 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 
 use crate::types::{self, Label, Labels};
 
-pub const CLUSTER: &str = "cluster";
-pub const METRIC: &str = "metric";
-pub const LABELS: &str = "labels";
-pub const SERIES_ID: &str = "series_id";
-pub const TIMESTAMP: &str = "timestamp";
-pub const VALUE: &str = "value";
+pub(crate) const CLUSTER: &str = "cluster";
+pub(crate) const METRIC: &str = "metric";
+pub(crate) const LABELS: &str = "labels";
+pub(crate) const SERIES_ID: &str = "series_id";
+pub(crate) const TIMESTAMP: &str = "timestamp";
+pub(crate) const VALUE: &str = "value";
 
 /// Column positions in [`metrics_schema`].
-pub mod col {
-    pub const CLUSTER: usize = 0;
-    pub const METRIC: usize = 1;
-    pub const LABELS: usize = 2;
-    pub const SERIES_ID: usize = 3;
-    pub const TIMESTAMP: usize = 4;
-    pub const VALUE: usize = 5;
+pub(crate) mod col {
+    pub(crate) const CLUSTER: usize = 0;
+    pub(crate) const METRIC: usize = 1;
+    pub(crate) const LABELS: usize = 2;
+    #[allow(dead_code)] // readers never project it; the list of positions is the contract
+    pub(crate) const SERIES_ID: usize = 3;
+    pub(crate) const TIMESTAMP: usize = 4;
+    pub(crate) const VALUE: usize = 5;
 }
 
 fn dict_utf8() -> DataType {
@@ -51,7 +52,7 @@ fn dict_utf8() -> DataType {
 }
 
 /// The timestamp column's type.
-pub fn timestamp_type() -> DataType {
+pub(crate) fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
@@ -67,12 +68,12 @@ static METRICS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// The metrics table's Arrow schema (also embedded in every file's footer).
-pub fn metrics_schema() -> SchemaRef {
+pub(crate) fn metrics_schema() -> SchemaRef {
     METRICS_SCHEMA.clone()
 }
 
 /// Appends the canonical `labels` JSON of `labels` (everything but `__name__` and `cluster`).
-pub fn write_labels_json(labels: &Labels, out: &mut Vec<u8>) {
+pub(crate) fn write_labels_json(labels: &Labels, out: &mut Vec<u8>) {
     out.push(b'{');
     let mut first = true;
     for l in labels
@@ -92,7 +93,7 @@ pub fn write_labels_json(labels: &Labels, out: &mut Vec<u8>) {
 }
 
 /// The canonical `labels` JSON of `labels` as a string.
-pub fn labels_json(labels: &Labels) -> String {
+pub(crate) fn labels_json(labels: &Labels) -> String {
     let mut out = Vec::with_capacity(64);
     write_labels_json(labels, &mut out);
     // serde_json writes valid UTF-8 and the braces/commas are ASCII.
@@ -101,7 +102,7 @@ pub fn labels_json(labels: &Labels) -> String {
 
 /// Parses a `labels` JSON object into labels, in the object's key order (sorted in canonical
 /// text). Accepts any JSON object of string values; rejects everything else.
-pub fn parse_labels_json(text: &str) -> Result<Vec<Label>, serde_json::Error> {
+pub(crate) fn parse_labels_json(text: &str) -> Result<Vec<Label>, serde_json::Error> {
     struct LabelsVisitor;
     impl<'de> Visitor<'de> for LabelsVisitor {
         type Value = Vec<Label>;

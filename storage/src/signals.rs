@@ -16,7 +16,9 @@ pub type TimestampNs = i64;
 /// first span's offset counts from bucket index 0). Prometheus's `BucketSpan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketSpan {
+    /// Buckets skipped after the previous span (or from index 0 for the first span).
     pub offset: i32,
+    /// Consecutive buckets in this span.
     pub length: u32,
 }
 
@@ -36,6 +38,7 @@ pub enum ResetHint {
 }
 
 impl ResetHint {
+    /// The hint stored as `v`; `None` for an unknown value.
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             0 => Self::Unknown,
@@ -59,16 +62,27 @@ impl ResetHint {
 ///   `i` covers `(base^i, base^(i+1)]`, Prometheus's `(base^(i-1), base^i]`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HistogramSample {
+    /// Sample time (ms).
     pub timestamp: TimestampMs,
+    /// Observation count.
     pub count: f64,
+    /// Sum of observations.
     pub sum: f64,
+    /// Bucket schema: −4..=8 exponential, −53 custom buckets.
     pub schema: i32,
+    /// Width of the zero bucket.
     pub zero_threshold: f64,
+    /// Observations in the zero bucket.
     pub zero_count: f64,
+    /// Spans of the positive buckets.
     pub positive_spans: Vec<BucketSpan>,
+    /// Absolute counts of the positive buckets.
     pub positive_buckets: Vec<f64>,
+    /// Spans of the negative buckets.
     pub negative_spans: Vec<BucketSpan>,
+    /// Absolute counts of the negative buckets.
     pub negative_buckets: Vec<f64>,
+    /// The counter-reset hint.
     pub reset_hint: ResetHint,
     /// Upper bounds for schema −53 (custom buckets); empty otherwise.
     pub custom_values: Vec<f64>,
@@ -77,22 +91,29 @@ pub struct HistogramSample {
 /// A native-histogram series: labels final (validated, cluster-stamped), samples sorted by time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HistogramSeries {
+    /// The series' labels.
     pub labels: Labels,
+    /// Its samples, sorted by time.
     pub samples: Vec<HistogramSample>,
 }
 
 /// One exemplar: its own labels (e.g. `trace_id`), value and time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exemplar {
+    /// The exemplar's own labels.
     pub labels: Labels,
+    /// Its value.
     pub value: f64,
+    /// Its time (ms).
     pub timestamp: TimestampMs,
 }
 
 /// The exemplars of one series (`labels` are the series' final labels, `cluster` included).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExemplarSeries {
+    /// The series' labels.
     pub labels: Labels,
+    /// Its exemplars.
     pub exemplars: Vec<Exemplar>,
 }
 
@@ -101,17 +122,26 @@ pub struct ExemplarSeries {
 #[serde(rename_all = "lowercase")]
 pub enum MetricType {
     #[default]
+    /// No type given.
     Unknown,
+    /// A monotonic counter.
     Counter,
+    /// A gauge.
     Gauge,
+    /// A classic or native histogram.
     Histogram,
+    /// A gauge histogram.
     GaugeHistogram,
+    /// A summary.
     Summary,
+    /// An info metric.
     Info,
+    /// A state set.
     StateSet,
 }
 
 impl MetricType {
+    /// The name as Prometheus writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unknown => "unknown",
@@ -125,6 +155,7 @@ impl MetricType {
         }
     }
 
+    /// The type named `s` (as [`MetricType::as_str`] writes it).
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "unknown" => Self::Unknown,
@@ -143,11 +174,15 @@ impl MetricType {
 /// What a sender said about a metric family: type, help and unit, per cluster.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MetricMetadata {
+    /// The cluster the entry came from (`""` unknown).
     pub cluster: String,
     /// The metric family name (for a histogram: without `_bucket`/`_sum`/`_count`).
     pub metric: String,
+    /// The metric type.
     pub kind: MetricType,
+    /// The help text (`""` none).
     pub help: String,
+    /// The unit (`""` none).
     pub unit: String,
 }
 
@@ -158,8 +193,15 @@ pub struct MetricMetadata {
 /// (Loki's OTLP defaults such as `service_name`, `k8s_namespace_name`, `k8s_pod_name`), names
 /// normalised to `[a-zA-Z_][a-zA-Z0-9_]*`. Everything else rides along un-indexed (Loki's
 /// "structured metadata").
-#[derive(Clone, Debug, Default, PartialEq)]
+///
+/// Records are totally ordered (`Ord`): by `timestamp`, then `labels` (the order
+/// [`crate::read::LogSource::select_logs`] promises), then every other field. It is the one
+/// order every log source sorts by (see [`crate::read::sort_logs`]), so a record held by two
+/// sources, or stored twice, lands next to its copy and deduplicates, whatever look-alikes
+/// (same time, stream and line, other attributes) sit beside it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogRecord {
+    /// The stream labels (see above).
     pub labels: Labels,
     /// When the event happened; the observed time when the sender left it unset.
     pub timestamp: TimestampNs,
@@ -167,6 +209,7 @@ pub struct LogRecord {
     pub observed_timestamp: TimestampNs,
     /// OTLP `SeverityNumber` (0 = unspecified, 1..=24 TRACE..FATAL4).
     pub severity_number: i32,
+    /// Severity as the sender spelled it, empty when absent.
     pub severity_text: String,
     /// The line: a string body as is; a structured body (map, array, bytes...) as JSON.
     pub body: String,
@@ -174,13 +217,43 @@ pub struct LogRecord {
     pub trace_id: String,
     /// Lower-case hex, empty when absent.
     pub span_id: String,
+    /// OTLP log record flags (W3C trace flags in the low byte).
     pub flags: u32,
     /// The record's own attributes as a JSON object (Loki: structured metadata).
     pub attributes: String,
     /// Every resource attribute as a JSON object, promoted ones included.
     pub resource_attributes: String,
+    /// Instrumentation scope name, empty when absent.
     pub scope_name: String,
+    /// Instrumentation scope version, empty when absent.
     pub scope_version: String,
     /// OTLP `event_name`, empty when absent.
     pub event_name: String,
+}
+
+impl Ord for LogRecord {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Every field takes part, so `a.cmp(b) == Equal` exactly when `a == b`.
+        self.timestamp
+            .cmp(&other.timestamp)
+            .then_with(|| self.labels.cmp(&other.labels))
+            .then_with(|| self.body.cmp(&other.body))
+            .then_with(|| self.attributes.cmp(&other.attributes))
+            .then_with(|| self.observed_timestamp.cmp(&other.observed_timestamp))
+            .then_with(|| self.severity_number.cmp(&other.severity_number))
+            .then_with(|| self.severity_text.cmp(&other.severity_text))
+            .then_with(|| self.trace_id.cmp(&other.trace_id))
+            .then_with(|| self.span_id.cmp(&other.span_id))
+            .then_with(|| self.flags.cmp(&other.flags))
+            .then_with(|| self.resource_attributes.cmp(&other.resource_attributes))
+            .then_with(|| self.scope_name.cmp(&other.scope_name))
+            .then_with(|| self.scope_version.cmp(&other.scope_version))
+            .then_with(|| self.event_name.cmp(&other.event_name))
+    }
+}
+
+impl PartialOrd for LogRecord {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }

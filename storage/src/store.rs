@@ -17,7 +17,7 @@ use crate::{Error, Result};
 /// Local roots are created if missing. `s3://bucket/prefix` confines every key under `prefix`;
 /// S3 settings come from `AWS_*` environment variables (see [`crate::StorageConfig::url`]),
 /// overridden by `options` (object_store's configuration key names, e.g. `aws_endpoint`).
-pub fn open_store(
+pub(crate) fn open_store(
     url: Option<&str>,
     data_dir: &FsPath,
     options: &std::collections::BTreeMap<String, String>,

@@ -31,11 +31,14 @@ pub fn is_stale_nan(v: f64) -> bool {
 /// One label: a name and a non-empty value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Label {
+    /// The label name.
     pub name: String,
+    /// The label value.
     pub value: String,
 }
 
 impl Label {
+    /// A label `name=value`.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -80,6 +83,7 @@ impl Labels {
         Self::new(pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect())
     }
 
+    /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .binary_search_by(|l| l.name.as_str().cmp(name))
@@ -87,26 +91,32 @@ impl Labels {
             .map(|i| self.0[i].value.as_str())
     }
 
+    /// The `__name__` label, if present.
     pub fn metric_name(&self) -> Option<&str> {
         self.get(METRIC_NAME)
     }
 
+    /// The labels in name order.
     pub fn iter(&self) -> std::slice::Iter<'_, Label> {
         self.0.iter()
     }
 
+    /// How many labels.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// No labels at all.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The labels, sorted by name.
     pub fn as_slice(&self) -> &[Label] {
         &self.0
     }
 
+    /// The labels, sorted by name, owned.
     pub fn into_vec(self) -> Vec<Label> {
         self.0
     }
@@ -196,11 +206,14 @@ impl nohash_hasher::IsEnabled for SeriesId {}
 /// One float sample. `value` keeps its exact bits (stale markers included).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample {
+    /// Milliseconds since the epoch.
     pub timestamp: TimestampMs,
+    /// The value, exact bits (a staleness marker stays one).
     pub value: f64,
 }
 
 impl Sample {
+    /// A sample at `timestamp`.
     pub fn new(timestamp: TimestampMs, value: f64) -> Self {
         Self { timestamp, value }
     }
@@ -209,11 +222,14 @@ impl Sample {
 /// A series with its samples, sorted by timestamp with unique timestamps.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
+    /// The series' labels.
     pub labels: Labels,
+    /// Its samples.
     pub samples: Vec<Sample>,
 }
 
 impl Series {
+    /// A series of these samples.
     pub fn new(labels: Labels, samples: Vec<Sample>) -> Self {
         Self { labels, samples }
     }
@@ -236,24 +252,30 @@ pub fn sort_dedup_samples(samples: &mut Vec<Sample>) {
 /// A closed interval of milliseconds: both ends included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TimeRange {
+    /// First millisecond, included.
     pub start: TimestampMs,
+    /// Last millisecond, included.
     pub end: TimestampMs,
 }
 
 impl TimeRange {
+    /// Every representable time.
     pub const ALL: TimeRange = TimeRange {
         start: i64::MIN,
         end: i64::MAX,
     };
 
+    /// `[start, end]`.
     pub fn new(start: TimestampMs, end: TimestampMs) -> Self {
         Self { start, end }
     }
 
+    /// Does the range hold `t`?
     pub fn contains(&self, t: TimestampMs) -> bool {
         self.start <= t && t <= self.end
     }
 
+    /// Do the two ranges share a millisecond?
     pub fn overlaps(&self, other: &TimeRange) -> bool {
         self.start <= other.end && other.start <= self.end
     }
@@ -262,9 +284,13 @@ impl TimeRange {
 /// The four PromQL/LogQL matcher kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MatchOp {
+    /// `=`
     Equal,
+    /// `!=`
     NotEqual,
+    /// `=~` (anchored regex)
     RegexMatch,
+    /// `!~` (anchored regex)
     RegexNoMatch,
 }
 
@@ -272,8 +298,11 @@ pub enum MatchOp {
 /// Regexes are fully anchored and `.` matches newlines (Prometheus 3 semantics).
 #[derive(Clone, Debug)]
 pub struct Matcher {
+    /// The label name.
     pub name: String,
+    /// The operator.
     pub op: MatchOp,
+    /// The value or regex.
     pub value: String,
     regex: Option<Regex>,
 }
@@ -285,6 +314,7 @@ impl PartialEq for Matcher {
 }
 
 impl Matcher {
+    /// A matcher; fails on an invalid regex.
     pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self, regex::Error> {
         let value = value.into();
         let regex = match op {

@@ -39,14 +39,14 @@ const SERIES_DICT_PAGE_BYTES: usize = 32 << 20;
 
 /// How files are encoded; derived from [`StorageConfig`].
 #[derive(Clone, Debug)]
-pub struct WriterOptions {
+pub(crate) struct WriterOptions {
     pub row_group_rows: usize,
     pub page_rows: usize,
     pub zstd_level: i32,
 }
 
 impl WriterOptions {
-    pub fn from_config(cfg: &StorageConfig) -> Self {
+    pub(crate) fn from_config(cfg: &StorageConfig) -> Self {
         Self {
             row_group_rows: cfg.row_group_rows,
             page_rows: cfg.page_rows,
@@ -55,7 +55,7 @@ impl WriterOptions {
     }
 
     /// The Parquet writer properties for the metrics table.
-    pub fn properties(&self) -> Result<WriterProperties> {
+    pub(crate) fn properties(&self) -> Result<WriterProperties> {
         let level = ZstdLevel::try_new(self.zstd_level).map_err(|e| Error::InvalidData {
             reason: format!("zstd level {}: {e}", self.zstd_level),
         })?;
@@ -88,7 +88,7 @@ impl WriterOptions {
 
 /// One file's worth of input: a cluster-hour and the series slices that fall in it.
 #[derive(Debug)]
-pub struct FileGroup {
+pub(crate) struct FileGroup {
     pub hour: Hour,
     pub cluster: String,
     /// Sorted by (metric, labels).
@@ -113,7 +113,7 @@ struct Prepared<'a> {
 /// Repeated label sets are merged (for a repeated timestamp the later series wins) and unsorted
 /// samples are sorted, so any `&[Series]` gives valid files.
 #[derive(Debug)]
-pub struct MetricsPlan<'a> {
+pub(crate) struct MetricsPlan<'a> {
     series: Vec<Prepared<'a>>,
     groups: Vec<FileGroup>,
 }
@@ -121,7 +121,7 @@ pub struct MetricsPlan<'a> {
 impl<'a> MetricsPlan<'a> {
     /// Fails (writing nothing) when a timestamp lies outside the years keys can name
     /// (see [`storable_timestamp`]).
-    pub fn new(input: &'a [Series]) -> Result<Self> {
+    pub(crate) fn new(input: &'a [Series]) -> Result<Self> {
         let mut first: HashMap<&Labels, usize> = HashMap::with_capacity(input.len());
         let mut series: Vec<Prepared<'a>> = Vec::with_capacity(input.len());
         for s in input {
@@ -187,21 +187,12 @@ impl<'a> MetricsPlan<'a> {
     }
 
     /// The files this plan writes, in (hour, cluster) order.
-    pub fn groups(&self) -> &[FileGroup] {
+    pub(crate) fn groups(&self) -> &[FileGroup] {
         &self.groups
     }
 
-    /// Total samples across all files.
-    pub fn rows(&self) -> usize {
-        self.groups
-            .iter()
-            .flat_map(|g| g.entries.iter())
-            .map(|(_, r)| r.len())
-            .sum()
-    }
-
     /// The rows of one file as an Arrow batch in [`schema::metrics_schema`], sorted.
-    pub fn record_batch(&self, group: &FileGroup) -> Result<RecordBatch> {
+    pub(crate) fn record_batch(&self, group: &FileGroup) -> Result<RecordBatch> {
         let rows: usize = group.entries.iter().map(|(_, r)| r.len()).sum();
         let mut metric_values: Vec<&str> = Vec::new();
         let mut label_ids: HashMap<&str, i32> = HashMap::with_capacity(group.entries.len());
@@ -257,7 +248,7 @@ impl<'a> MetricsPlan<'a> {
     }
 
     /// A fresh key for one file (new UUID v7 each call).
-    pub fn file_key(&self, group: &FileGroup) -> Result<FileKey> {
+    pub(crate) fn file_key(&self, group: &FileGroup) -> Result<FileKey> {
         let mut lo = i64::MAX;
         let mut hi = i64::MIN;
         let mut rows = 0u64;
@@ -273,7 +264,7 @@ impl<'a> MetricsPlan<'a> {
 }
 
 /// Encodes one batch as a complete Parquet file in memory.
-pub fn encode_batch(batch: &RecordBatch, props: WriterProperties, key: &str) -> Result<Bytes> {
+pub(crate) fn encode_batch(batch: &RecordBatch, props: WriterProperties, key: &str) -> Result<Bytes> {
     let parquet_err = |source| Error::Parquet {
         op: "encode",
         key: key.to_string(),
@@ -290,15 +281,17 @@ pub fn encode_batch(batch: &RecordBatch, props: WriterProperties, key: &str) -> 
 }
 
 /// An encoded file and its key.
+#[cfg(test)]
 #[derive(Clone, Debug)]
-pub struct EncodedFile {
+pub(crate) struct EncodedFile {
     pub key: FileKey,
     pub bytes: Bytes,
 }
 
+#[cfg(test)]
 /// Encodes `series` into Parquet files synchronously (the whole write path minus the upload;
 /// what a benchmark measures).
-pub fn encode_metrics(series: &[Series], opts: &WriterOptions) -> Result<Vec<EncodedFile>> {
+pub(crate) fn encode_metrics(series: &[Series], opts: &WriterOptions) -> Result<Vec<EncodedFile>> {
     let plan = MetricsPlan::new(series)?;
     let props = opts.properties()?;
     plan.groups()
@@ -312,5 +305,4 @@ pub fn encode_metrics(series: &[Series], opts: &WriterOptions) -> Result<Vec<Enc
 }
 
 #[cfg(test)]
-#[path = "writer_tests.rs"]
 mod tests;

@@ -15,7 +15,7 @@ use tributary_proto::otlp::metrics::v1::{
 use tributary_proto::otlp::resource::v1::Resource;
 use tributary_storage::Storage;
 use tributary_storage::config::StorageConfig;
-use tributary_storage::logs::LogSelect;
+use tributary_storage::table::logs::LogSelect;
 
 use crate::harness::{TestServer, result};
 

@@ -22,6 +22,27 @@ async fn head_passes_the_source_conformance_suite() {
     .await;
 }
 
+/// The head's log records pass the `LogSource` suite, split over a frozen and the active
+/// block with the middle third in both (as during a flush).
+#[tokio::test]
+async fn head_passes_the_log_source_conformance_suite() {
+    tributary_storage::test_util::log_source_conformance(|records: Vec<LogRecord>| async move {
+        let head = Head::new();
+        let third = records.len() / 3;
+        head.append_signals(SignalBlock {
+            logs: records[..2 * third].to_vec(),
+            ..Default::default()
+        });
+        head.freeze();
+        head.append_signals(SignalBlock {
+            logs: records[third..].to_vec(),
+            ..Default::default()
+        });
+        Arc::new(head) as Arc<dyn LogSource>
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn frozen_and_active_parts_merge_and_newest_wins() {
     let head = Head::new();

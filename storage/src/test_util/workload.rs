@@ -13,10 +13,12 @@ use crate::types::{Label, Labels, STALE_NAN_BITS, Sample, Series};
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator seeded with `seed` (same seed, same sequence).
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }
 
+    /// The next pseudo-random number.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -52,14 +54,19 @@ enum Shape {
 /// The workload's parameters.
 #[derive(Clone, Debug)]
 pub struct Workload {
+    /// The `cluster` label of every series.
     pub cluster: String,
+    /// Simulated nodes (each exports the same metric families).
     pub nodes: usize,
     /// Samples per series.
     pub samples: usize,
+    /// First sample time (ms).
     pub start_ms: i64,
+    /// Scrape interval (ms).
     pub interval_ms: i64,
     /// Percent of scrapes whose timestamp is off the grid by a few milliseconds.
     pub jitter_pct: u64,
+    /// Seed of the pseudo-random values.
     pub seed: u64,
 }
 

@@ -1,11 +1,11 @@
 //! The `metadata` table: what senders said about metric families ([`MetricMetadata`]: type,
-//! help, unit, per cluster), and its read path behind [`crate::read::Source::metadata`] of
-//! `ParquetSource`.
+//! help, unit, per cluster), and its reader ([`MetadataReader`]), which answers
+//! [`crate::read::Source::metadata`] for the Parquet source.
 //!
 //! Each write stores one small file per cluster under `metadata/` holding the distinct entries
 //! it was given (a flush writes what it saw since the previous one). Metadata has no time of its
 //! own: the key's time span is the moment of the write (see [`crate::layout`]). Readers read
-//! every metadata file once and keep the union of their entries in memory (`KnownMetadata`),
+//! every metadata file once and keep the union of their entries in memory ([`MetadataReader`]),
 //! so the table's size on disk grows with flushes while the memory it takes grows only with
 //! distinct entries.
 //!
@@ -31,36 +31,37 @@ use arrow_array::types::Int32Type;
 use arrow_array::{Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use futures::TryStreamExt;
-use object_store::ObjectStore;
 use parking_lot::Mutex;
+use parquet::file::properties::WriterProperties;
 use uuid::Uuid;
 
+use super::{FilePlan, ParquetTable, ReadContext, series};
 use crate::catalog::Catalog;
-use crate::histograms::table;
-use crate::layout::Table;
-use crate::read::parquet::read_table_files;
+use crate::layout::{self, FileKey, Table};
+use crate::parquet_io::{ParquetIo, plan};
 use crate::signals::{MetricMetadata, MetricType};
 use crate::types::TimeRange;
-use crate::{Error, Result, Storage, WriteSummary, layout};
+use crate::writer::WriterOptions;
+use crate::{Error, Result};
 
-pub const CLUSTER: &str = "cluster";
-pub const METRIC: &str = "metric";
-pub const TYPE: &str = "type";
-pub const HELP: &str = "help";
-pub const UNIT: &str = "unit";
+pub(crate) const CLUSTER: &str = "cluster";
+pub(crate) const METRIC: &str = "metric";
+pub(crate) const TYPE: &str = "type";
+pub(crate) const HELP: &str = "help";
+pub(crate) const UNIT: &str = "unit";
 
 /// Column positions in [`metadata_schema`].
 mod col {
-    pub const CLUSTER: usize = 0;
-    pub const METRIC: usize = 1;
-    pub const TYPE: usize = 2;
-    pub const HELP: usize = 3;
-    pub const UNIT: usize = 4;
+    pub(super) const CLUSTER: usize = 0;
+    pub(super) const METRIC: usize = 1;
+    pub(super) const TYPE: usize = 2;
+    pub(super) const HELP: usize = 3;
+    pub(super) const UNIT: usize = 4;
 }
 
 static METADATA_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
-        Field::new(CLUSTER, table::dict_utf8(), false),
+        Field::new(CLUSTER, series::dict_utf8(), false),
         Field::new(METRIC, DataType::Utf8, false),
         Field::new(TYPE, DataType::Utf8, false),
         Field::new(HELP, DataType::Utf8, false),
@@ -69,16 +70,52 @@ static METADATA_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// The metadata table's Arrow schema (also embedded in every file's footer).
-pub fn metadata_schema() -> SchemaRef {
+pub(crate) fn metadata_schema() -> SchemaRef {
     METADATA_SCHEMA.clone()
 }
 
-impl Storage {
-    /// Writes the distinct entries of `metadata` to the `metadata` table, one file per cluster,
-    /// keyed by the current time; returns once every file is stored and visible to readers.
-    pub async fn write_metadata(&self, metadata: &[MetricMetadata]) -> Result<WriteSummary> {
+/// One write of the metadata table: the distinct entries per cluster, keyed by the time of
+/// the write.
+#[derive(Debug)]
+pub(crate) struct MetadataPlan<'a> {
+    now: i64,
+    clusters: Vec<(&'a str, BTreeSet<&'a MetricMetadata>)>,
+}
+
+impl FilePlan for MetadataPlan<'_> {
+    fn files(&self) -> usize {
+        self.clusters.len()
+    }
+
+    fn encode(&self, i: usize) -> Result<(FileKey, RecordBatch)> {
+        let (cluster, entries) = &self.clusters[i];
+        let key = FileKey::new(Table::Metadata, cluster, self.now, self.now, entries.len() as u64)?;
+        Ok((key, record_batch(cluster, entries)?))
+    }
+}
+
+/// The metadata table.
+#[derive(Debug)]
+pub(crate) struct Metadata;
+
+impl ParquetTable for Metadata {
+    const KIND: Table = Table::Metadata;
+    type Input = [MetricMetadata];
+    type Plan<'a> = MetadataPlan<'a>;
+    type Reader = MetadataReader;
+
+    fn schema() -> SchemaRef {
+        metadata_schema()
+    }
+
+    fn properties(writer: &WriterOptions) -> Result<WriterProperties> {
+        series::table_properties(writer, &[col::CLUSTER, col::METRIC], |b| b)
+    }
+
+    /// One file per cluster of its distinct entries, keyed by the current time.
+    fn plan(input: &[MetricMetadata]) -> Result<MetadataPlan<'_>> {
         let mut by_cluster: BTreeMap<&str, BTreeSet<&MetricMetadata>> = BTreeMap::new();
-        for m in metadata {
+        for m in input {
             by_cluster.entry(&m.cluster).or_default().insert(m);
         }
         let now = chrono::Utc::now().timestamp_millis();
@@ -87,16 +124,18 @@ impl Storage {
                 reason: format!("the clock says {now} ms, outside years 0000-9999"),
             });
         }
-        let batches = by_cluster
-            .into_iter()
-            .map(|(cluster, entries)| {
-                let key = layout::FileKey::new(Table::Metadata, cluster, now, now, entries.len() as u64)?;
-                Ok((key, record_batch(cluster, &entries)?))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let props = table::table_properties(self, &[col::CLUSTER, col::METRIC], |b| b)?;
-        self.store_files(&self.tables.metadata, batches.into_iter().map(Ok), props)
-            .await
+        Ok(MetadataPlan {
+            now,
+            clusters: by_cluster.into_iter().collect(),
+        })
+    }
+
+    fn reader(ctx: ReadContext) -> MetadataReader {
+        MetadataReader {
+            io: ctx.io,
+            catalog: ctx.catalog,
+            known: Mutex::default(),
+        }
     }
 }
 
@@ -126,11 +165,13 @@ fn record_batch(cluster: &str, entries: &BTreeSet<&MetricMetadata>) -> Result<Re
     })
 }
 
-/// The entries of every metadata file read so far, and which files those were: a reader's
-/// in-memory copy of the (small, append-only) metadata table.
-#[derive(Debug, Default)]
-pub(crate) struct KnownMetadata {
-    inner: Mutex<Known>,
+/// Reads the metadata table: keeps the entries of every metadata file read so far, and which
+/// files those were (a reader's in-memory copy of the small, append-only table).
+#[derive(Debug)]
+pub(crate) struct MetadataReader {
+    io: ParquetIo,
+    catalog: Arc<Catalog>,
+    known: Mutex<Known>,
 }
 
 #[derive(Debug, Default)]
@@ -139,33 +180,27 @@ struct Known {
     entries: BTreeSet<MetricMetadata>,
 }
 
-impl KnownMetadata {
-    /// [`crate::read::Source::metadata`]: first reads the files of `catalog` not read before,
+impl MetadataReader {
+    /// [`crate::read::Source::metadata`]: first reads the files of the catalog not read before,
     /// then answers from memory, sorted by (cluster, metric, type, help, unit).
-    pub(crate) async fn read(
-        &self,
-        store: &Arc<dyn ObjectStore>,
-        catalog: &Catalog,
-        metric: Option<&str>,
-        concurrency: usize,
-    ) -> Result<Vec<MetricMetadata>> {
-        let mut files = catalog.files(Table::Metadata, TimeRange::ALL, |_| true);
+    pub(crate) async fn read(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>> {
+        let mut files = self.catalog.files(Table::Metadata, TimeRange::ALL, |_| true);
         {
-            let known = self.inner.lock();
+            let known = self.known.lock();
             files.retain(|f| !known.files.contains(&f.key.id));
         }
         // Footers are not cached: each file is read once.
-        let mut reads = read_table_files(store, None, files, metadata_schema(), TimeRange::ALL, &[], concurrency);
+        let mut reads = self.io.read_files(files, metadata_schema(), false, plan::whole);
         while let Some((file, batches)) = reads.try_next().await? {
             let mut entries = Vec::new();
             for batch in &batches {
                 decode_batch(batch, file.path.as_ref(), &mut entries)?;
             }
-            let mut known = self.inner.lock();
+            let mut known = self.known.lock();
             known.entries.extend(entries);
             known.files.insert(file.key.id);
         }
-        let known = self.inner.lock();
+        let known = self.known.lock();
         Ok(known
             .entries
             .iter()
@@ -180,7 +215,7 @@ fn decode_batch(batch: &RecordBatch, key: &str, out: &mut Vec<MetricMetadata>) -
         key: key.to_string(),
         reason,
     };
-    let (cluster_keys, clusters) = table::dict_keys(batch, col::CLUSTER).map_err(corrupt)?;
+    let (cluster_keys, clusters) = series::dict_keys(batch, col::CLUSTER).map_err(corrupt)?;
     let strings = |i: usize, name: &str| {
         batch
             .column(i)

@@ -38,15 +38,15 @@ const STREAM_DICT_PAGE_BYTES: usize = 32 << 20;
 /// distinct ids actually written, so a low rate costs little space.
 const TRACE_ID_BLOOM_FPP: f64 = 0.01;
 /// Nanoseconds per millisecond: file keys count milliseconds.
-pub const NS_PER_MS: i64 = 1_000_000;
+pub(super) const NS_PER_MS: i64 = 1_000_000;
 
 /// The millisecond a nanosecond timestamp falls in (floor, also before 1970).
-pub fn ms_of(ns: TimestampNs) -> i64 {
+pub(super) fn ms_of(ns: TimestampNs) -> i64 {
     ns.div_euclid(NS_PER_MS)
 }
 
 /// The Parquet writer properties of the logs table.
-pub fn properties(opts: &WriterOptions) -> Result<WriterProperties> {
+pub(super) fn properties(opts: &WriterOptions) -> Result<WriterProperties> {
     let level = ZstdLevel::try_new(opts.zstd_level).map_err(|e| Error::InvalidData {
         reason: format!("zstd level {}: {e}", opts.zstd_level),
     })?;
@@ -95,23 +95,17 @@ struct Stream<'a> {
 
 /// One file's worth of input: a cluster-hour and its records, in file order.
 #[derive(Debug)]
-pub struct LogGroup {
+pub(crate) struct LogGroup {
     pub hour: Hour,
     pub cluster: String,
     /// Record indexes sorted by (stream labels text, timestamp, input order).
     rows: Vec<u32>,
 }
 
-impl LogGroup {
-    pub fn rows(&self) -> usize {
-        self.rows.len()
-    }
-}
-
 /// Input records split into per-(hour, cluster) files, ready to encode. Records are never
 /// merged or dropped: two identical lines are two rows (readers decide about duplicates).
 #[derive(Debug)]
-pub struct LogsPlan<'a> {
+pub(crate) struct LogsPlan<'a> {
     records: &'a [LogRecord],
     streams: Vec<Stream<'a>>,
     /// Per record: its index in `streams`.
@@ -120,7 +114,7 @@ pub struct LogsPlan<'a> {
 }
 
 impl<'a> LogsPlan<'a> {
-    pub fn new(records: &'a [LogRecord]) -> Result<Self> {
+    pub(crate) fn new(records: &'a [LogRecord]) -> Result<Self> {
         if records.len() > u32::MAX as usize {
             return Err(Error::InvalidData {
                 reason: format!("{} log records in one write; split it", records.len()),
@@ -178,13 +172,13 @@ impl<'a> LogsPlan<'a> {
     }
 
     /// The files this plan writes, in (hour, cluster) order.
-    pub fn groups(&self) -> &[LogGroup] {
+    pub(crate) fn groups(&self) -> &[LogGroup] {
         &self.groups
     }
 
     /// A fresh key for one file (new UUID v7 each call). The key's span is in milliseconds,
     /// floored: the file's last record lies before `max_ts + 1 ms`.
-    pub fn file_key(&self, group: &LogGroup) -> Result<FileKey> {
+    pub(crate) fn file_key(&self, group: &LogGroup) -> Result<FileKey> {
         let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for &i in &group.rows {
             let t = self.records[i as usize].timestamp;
@@ -201,7 +195,7 @@ impl<'a> LogsPlan<'a> {
     }
 
     /// The rows of one file as an Arrow batch in [`schema::logs_schema`], sorted.
-    pub fn record_batch(&self, group: &LogGroup) -> Result<RecordBatch> {
+    pub(crate) fn record_batch(&self, group: &LogGroup) -> Result<RecordBatch> {
         let n = group.rows.len();
         let dict = || StringDictionaryBuilder::<Int32Type>::new();
         let (mut cluster, mut service, mut labels) = (dict(), dict(), dict());

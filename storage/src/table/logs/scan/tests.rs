@@ -6,10 +6,13 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
+use crate::Storage;
 use crate::layout::HOUR_MS;
 use crate::read::{LineHint, LogRequest};
 use crate::types::{Labels, MatchOp, matches_all};
 use crate::{Error, StorageConfig};
+use arrow_array::{Array, StringArray};
+use regex::bytes::Regex;
 
 const HOUR_NS: i64 = HOUR_MS * 1_000_000;
 /// 2026-01-01T00:00:00Z.
@@ -45,7 +48,7 @@ fn reference(records: &[LogRecord], req: &LogRequest) -> Vec<LogRecord> {
         })
         .cloned()
         .collect();
-    out.sort_by(scan::record_order);
+    out.sort();
     out.dedup();
     if req.direction == Direction::Backward {
         out.reverse();
@@ -436,4 +439,77 @@ proptest! {
             }
         }
     }
+}
+
+fn hits(lines: &[&str], needle: &str) -> Vec<bool> {
+    let a = StringArray::from(lines.to_vec());
+    let re = Regex::new(&regex::escape(needle)).unwrap();
+    let mut out = vec![false; a.len()];
+    contains_rows(&a, &re, &mut out);
+    out
+}
+
+#[test]
+fn buffer_search_maps_hits_to_rows_and_ignores_hits_across_rows() {
+    assert_eq!(hits(&["ab", "cd", "abcd"], "bc"), [false, false, true]);
+    assert_eq!(
+        hits(&["xtime", "out", "timeout", "", "timeouttimeout"], "timeout"),
+        [false, false, true, false, true]
+    );
+    assert_eq!(hits(&["aaa", "aa", "a"], "aa"), [true, true, false]);
+    assert_eq!(hits(&["é✓", "✓"], "✓"), [true, true]);
+    assert_eq!(hits(&[], "x"), Vec::<bool>::new());
+    // A sliced array keeps its offsets into the shared buffer.
+    let a = StringArray::from(vec!["x1", "no", "x2", "nox"]);
+    let s = a.slice(1, 3);
+    let mut out = vec![false; 3];
+    contains_rows(&s, &Regex::new("x").unwrap(), &mut out);
+    assert_eq!(out, [false, true, true]);
+}
+
+#[test]
+fn topk_keeps_the_best_distinct_records_and_knows_its_cut() {
+    let r = |ts: i64, body: &str| LogRecord {
+        timestamp: ts,
+        body: body.into(),
+        ..LogRecord::default()
+    };
+    let mut top = TopK::new(Direction::Backward, Some(2));
+    top.extend(vec![r(1, "a"), r(3, "a"), r(3, "a"), r(2, "a")]);
+    assert_eq!(top.cut(), Some(2), "duplicates do not count towards the limit");
+    assert!(top.admits(2) && !top.admits(1));
+    assert_eq!(top.finish(), vec![r(3, "a"), r(2, "a")]);
+    let mut top = TopK::new(Direction::Forward, None);
+    top.extend(vec![r(2, "b"), r(1, "a"), r(2, "a"), r(2, "b")]);
+    assert_eq!(top.cut(), None);
+    assert_eq!(top.finish(), vec![r(1, "a"), r(2, "a"), r(2, "b")]);
+}
+
+#[test]
+fn empty_hints_keep_everything_or_nothing() {
+    assert!(Hints::compile(&[LineHint::Contains(String::new())]).is_some_and(|h| h.needles.is_empty()));
+    assert!(Hints::compile(&[LineHint::NotContains(String::new())]).is_none());
+    let h = Hints::compile(&[LineHint::Contains("a.b(".into())]).unwrap();
+    assert!(h.needles[0].0.is_match(b"xa.b(") && !h.needles[0].0.is_match(b"axb("));
+}
+
+/// The Parquet logs table passes the `LogSource` conformance suite, with each dataset written
+/// in three flushes (so copies of a record sit in different files) through small row groups
+/// and pages (so pruning and the limit cut-off are exercised).
+#[tokio::test]
+async fn parquet_logs_pass_the_log_source_conformance_suite() {
+    let dirs = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    crate::test_util::log_source_conformance(|records| {
+        let dirs = dirs.clone();
+        async move {
+            let (dir, storage) = open(&cfg(4, 2, 2)).await;
+            let third = records.len().div_ceil(3).max(1);
+            for part in records.chunks(third) {
+                storage.write_logs(part).await.unwrap();
+            }
+            dirs.lock().push(dir);
+            storage.log_source()
+        }
+    })
+    .await;
 }

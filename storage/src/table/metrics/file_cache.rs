@@ -35,6 +35,7 @@ pub(super) struct FileCache<T> {
 /// What a file cache holds, for the server's `/metrics`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FileCacheStats {
+    /// Files with an entry.
     pub entries: usize,
     /// Approximate heap bytes of the entries (what the budget counts).
     pub bytes: usize,

@@ -1,15 +1,20 @@
 use super::*;
+use crate::Error;
 use crate::catalog::FileMeta;
 use crate::config::StorageConfig;
 use crate::layout::FileKey;
+use crate::table::metrics::scan::Scanned;
 use crate::test_util::workload::Workload;
 use crate::types::Label;
 use crate::types::MatchOp;
+use crate::types::{Matcher, Sample};
 use crate::writer::{WriterOptions, encode_batch, encode_metrics};
+use arrow_array::RecordBatch;
 use arrow_array::types::Int32Type;
 use arrow_array::{
     ArrayRef, DictionaryArray, Float64Array, Int32Array, StringArray, TimestampMillisecondArray, UInt64Array,
 };
+use object_store::ObjectStoreExt;
 use object_store::PutPayload;
 use object_store::memory::InMemory;
 use std::collections::BTreeSet;
@@ -72,7 +77,7 @@ async fn exact_metric_and_time_read_a_fraction_of_the_file() {
     .await;
     let file = fx.files.iter().max_by_key(|f| f.key.rows).unwrap().clone();
     let total = file.key.rows as usize;
-    let cache = Arc::new(MetadataCache::new(8));
+    let cache = Arc::new(MetricsCache::new(8));
     let run = |q: Arc<Query>| scan_file(fx.store.clone(), cache.clone(), file.clone(), q);
 
     let all = run(query(vec![], TimeRange::ALL, MAX_PARTS)).await.unwrap();
@@ -130,7 +135,7 @@ async fn each_label_set_is_parsed_once_per_dictionary() {
     };
     let fx = fixture(&series, &opts).await;
     assert_eq!(fx.files.len(), 1);
-    let cache = Arc::new(MetadataCache::new(8));
+    let cache = Arc::new(MetricsCache::new(8));
     let table = file_table(fx.store.clone(), cache.clone(), fx.files[0].clone())
         .await
         .unwrap();
@@ -161,10 +166,10 @@ async fn label_matchers_and_series_listing_use_only_label_columns() {
     }
     .series();
     let fx = fixture(&series, &small_pages()).await;
-    let source = ParquetSource::new(
+    let source = MetricsReader::new(
         fx.store.clone(),
         fx.catalog.clone(),
-        Arc::new(MetadataCache::new(8)),
+        Arc::new(MetricsCache::new(8)),
         2,
         1000,
     );
@@ -212,10 +217,10 @@ async fn malformed_files_are_reported_as_corrupt() {
     let bytes = encode_batch(&batch, props, "test").unwrap();
     store.put(&key.path(), PutPayload::from(bytes.clone())).await.unwrap();
     catalog.insert(FileMeta::new(key.clone(), bytes.len() as u64));
-    let source = ParquetSource::new(
+    let source = MetricsReader::new(
         store.clone(),
         catalog.clone(),
-        Arc::new(MetadataCache::new(8)),
+        Arc::new(MetricsCache::new(8)),
         2,
         usize::MAX,
     );
@@ -236,7 +241,7 @@ async fn malformed_files_are_reported_as_corrupt() {
         .unwrap();
     let empty = Arc::new(Catalog::new());
     empty.insert(FileMeta::new(junk, 22));
-    let source = ParquetSource::new(store, empty, Arc::new(MetadataCache::new(8)), 2, usize::MAX);
+    let source = MetricsReader::new(store, empty, Arc::new(MetricsCache::new(8)), 2, usize::MAX);
     let err = source
         .select(&SelectRequest::new(vec![], TimeRange::ALL))
         .await
@@ -263,7 +268,7 @@ async fn later_files_win_for_the_same_timestamp() {
             catalog.insert(FileMeta::new(f.key, f.bytes.len() as u64));
         }
     }
-    let source = ParquetSource::new(store, catalog, Arc::new(MetadataCache::new(8)), 3, usize::MAX);
+    let source = MetricsReader::new(store, catalog, Arc::new(MetricsCache::new(8)), 3, usize::MAX);
     let got = source
         .select(&SelectRequest::new(vec![], TimeRange::ALL))
         .await
@@ -296,8 +301,8 @@ async fn label_listings_read_each_file_once_and_match_the_series() {
         .series(),
     );
     let fx = fixture(&series, &small_pages()).await;
-    let cache = Arc::new(MetadataCache::new(8));
-    let source = ParquetSource::new(fx.store.clone(), fx.catalog.clone(), cache.clone(), 2, usize::MAX);
+    let cache = Arc::new(MetricsCache::new(8));
+    let source = MetricsReader::new(fx.store.clone(), fx.catalog.clone(), cache.clone(), 2, usize::MAX);
     let sorted = |v: BTreeSet<String>| v.into_iter().collect::<Vec<_>>();
     let names_of = |ls: &[&Series]| {
         sorted(
@@ -372,7 +377,7 @@ async fn reads_cut_into_parts_equal_one_read() {
     let fx = fixture(&series, &small_pages()).await;
     assert_eq!(fx.files.len(), 1, "one hour, one cluster");
     let file = fx.files[0].clone();
-    let cache = Arc::new(MetadataCache::new(8));
+    let cache = Arc::new(MetricsCache::new(8));
     for range in [
         TimeRange::ALL,
         TimeRange::new(1_700_000_000_000 + 17_500, 1_700_000_000_000 + 250_000),
@@ -428,7 +433,7 @@ async fn files_in_another_row_order_read_sorted() {
     let bytes = encode_batch(&batch, props, "test").unwrap();
     store.put(&key.path(), PutPayload::from(bytes.clone())).await.unwrap();
     catalog.insert(FileMeta::new(key, bytes.len() as u64));
-    let source = ParquetSource::new(store, catalog, Arc::new(MetadataCache::new(8)), 2, usize::MAX);
+    let source = MetricsReader::new(store, catalog, Arc::new(MetricsCache::new(8)), 2, usize::MAX);
     let pod = |p: &str| Labels::from_pairs(&[("__name__", "m"), ("cluster", "c"), ("pod", p)]);
     let mut got = source
         .select(&SelectRequest::new(
@@ -464,7 +469,7 @@ async fn series_listings_follow_each_series_time_span() {
     let late = Series::new(labels("late"), (0..600).map(|t| Sample::new(t * 1_000, 1.0)).collect());
     let fx = fixture(&[early, late], &small_pages()).await;
     assert_eq!(fx.files.len(), 1);
-    let source = ParquetSource::new(fx.store, fx.catalog, Arc::new(MetadataCache::new(8)), 2, usize::MAX);
+    let source = MetricsReader::new(fx.store, fx.catalog, Arc::new(MetricsCache::new(8)), 2, usize::MAX);
     let at = |start, end| SelectRequest::new(vec![], TimeRange::new(start, end));
     assert_eq!(source.series(&at(0, 5_000)).await.unwrap().len(), 2);
     assert_eq!(source.series(&at(9_000, 9_000)).await.unwrap().len(), 2);
@@ -491,7 +496,7 @@ async fn tables_of_consecutive_hours_share_label_sets() {
         .collect();
     let fx = fixture(&series, &small_pages()).await;
     assert_eq!(fx.files.len(), 2, "two hours");
-    let cache = Arc::new(MetadataCache::new(8));
+    let cache = Arc::new(MetricsCache::new(8));
     let first = file_table(fx.store.clone(), cache.clone(), fx.files[0].clone())
         .await
         .unwrap();

@@ -1,6 +1,7 @@
 use super::*;
 use crate::StorageConfig;
 use crate::layout::FileKey;
+use crate::{Storage, WriteSummary};
 use object_store::path::Path;
 
 fn md(cluster: &str, metric: &str, kind: MetricType, help: &str, unit: &str) -> MetricMetadata {

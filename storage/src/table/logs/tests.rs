@@ -7,7 +7,9 @@ use parquet::file::metadata::PageIndexPolicy;
 use proptest::prelude::*;
 
 use super::*;
+use crate::Storage;
 use crate::layout::{HOUR_MS, Table};
+use crate::types::Matcher;
 use crate::types::{Label, Labels, MatchOp, matches_all};
 use crate::{Error, StorageConfig, WriteSummary};
 
@@ -40,14 +42,14 @@ fn all() -> LogSelect {
 }
 
 /// What `read_logs` must answer, computed from the input alone: filter, sort by
-/// [`scan::record_order`], drop records equal to an earlier one, limit.
+/// `LogRecord`'s order, drop records equal to an earlier one, limit.
 fn expected(records: &[LogRecord], req: &LogSelect) -> Vec<LogRecord> {
     let mut out: Vec<LogRecord> = records
         .iter()
         .filter(|r| req.start_ns <= r.timestamp && r.timestamp <= req.end_ns && matches_all(&req.matchers, &r.labels))
         .cloned()
         .collect();
-    out.sort_by(scan::record_order);
+    out.sort();
     out.dedup();
     out.truncate(req.limit.unwrap_or(usize::MAX));
     out
@@ -308,7 +310,7 @@ async fn row_groups_and_pages_are_pruned_by_statistics() {
         end_ns: T0 + 109 * 1_000_000,
         ..all()
     };
-    let plan = read::tests_support::plan(&meta, req.start_ns, req.end_ns, &req.matchers).unwrap();
+    let plan = plan_of(&meta, req.start_ns, req.end_ns, &req.matchers).unwrap();
     assert_eq!(plan.0, vec![1]);
     assert_eq!(plan.1, 16, "two pages of 8 rows are read");
     assert_eq!(storage.read_logs(&req).await.unwrap(), expected(&records, &req));
@@ -317,13 +319,13 @@ async fn row_groups_and_pages_are_pruned_by_statistics() {
         matchers: vec![Matcher::equal("service_name", "t")],
         ..all()
     };
-    assert!(read::tests_support::plan(&meta, other.start_ns, other.end_ns, &other.matchers).is_none());
+    assert!(plan_of(&meta, other.start_ns, other.end_ns, &other.matchers).is_none());
     let same = LogSelect {
         matchers: vec![Matcher::equal("service_name", "s")],
         ..all()
     };
     assert_eq!(
-        read::tests_support::plan(&meta, same.start_ns, same.end_ns, &same.matchers).unwrap(),
+        plan_of(&meta, same.start_ns, same.end_ns, &same.matchers).unwrap(),
         ((0..8).collect(), 512)
     );
 }
@@ -458,4 +460,10 @@ proptest! {
         prop_assert_eq!(&got.0, &expected(&records, &all()));
         prop_assert_eq!(&got.1, &expected(&records, &got.2));
     }
+}
+
+/// The read plan's row groups and selected row count.
+fn plan_of(meta: &ArrowReaderMetadata, start: i64, end: i64, matchers: &[Matcher]) -> Option<(Vec<usize>, usize)> {
+    let p = plan::plan(meta, start, end, matchers)?;
+    Some((p.row_groups, p.rows))
 }

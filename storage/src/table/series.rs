@@ -1,13 +1,14 @@
-//! What the series-keyed tables beside metrics (`histograms`, `exemplars`) and the `metadata`
-//! table share: splitting per-series rows into one file per (UTC hour, cluster), the key columns
-//! every series-keyed file starts with, storing files (encode, upload, register in the table's
-//! catalog only once stored — the contract of [`Storage::write_metrics`]), and turning the key
-//! columns of read batches back into label sets.
+//! The series-keyed table kit, for any table whose rows belong to series (`histograms` and
+//! `exemplars` today; rollups next): splitting per-series rows into one file per (UTC hour,
+//! cluster) ([`split_series`], [`FileRows`], [`SeriesPlan`]), the key columns every
+//! series-keyed file starts with, their read plan ([`series_plan`]), and turning the key columns
+//! of read batches back into label sets ([`SeriesCollector`]); plus the column helpers other
+//! tables share (dictionary and list columns, [`table_properties`]).
 //!
 //! Series-keyed files start with the metrics table's first five columns — `cluster`, `metric`,
 //! `labels`, `series_id`, `timestamp`, same types, same canonical `labels` JSON
 //! ([`schema::labels_json`]) — and sort rows by `(cluster, metric, labels, timestamp)`. So the
-//! writer properties and the pruning of [`crate::read::prune`] apply to them unchanged.
+//! writer properties and the pruning of [`series_plan`] apply to them unchanged.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,17 +22,22 @@ use arrow_schema::{DataType, Field, FieldRef};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{WriterProperties, WriterPropertiesBuilder};
 
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+
+use super::FilePlan;
 use crate::layout::{FileKey, Hour, Table, storable_timestamp};
+use crate::parquet_io::plan::{ColumnCheck, ReadPlan, plan};
 use crate::schema;
-use crate::types::{self, Label, Labels, Matcher, TimestampMs, matches_all};
-use crate::{Error, Result, Storage};
+use crate::types::{self, Label, Labels, Matcher, TimeRange, TimestampMs, matches_all};
+use crate::writer::WriterOptions;
+use crate::{Error, Result};
 
 /// Positions of the key columns every series-keyed file starts with.
 pub(crate) mod key_col {
-    pub const CLUSTER: usize = 0;
-    pub const METRIC: usize = 1;
-    pub const LABELS: usize = 2;
-    pub const TIMESTAMP: usize = 4;
+    pub(crate) const CLUSTER: usize = 0;
+    pub(crate) const METRIC: usize = 1;
+    pub(crate) const LABELS: usize = 2;
+    pub(crate) const TIMESTAMP: usize = 4;
 }
 
 /// `Dictionary(Int32, Utf8)`, the type of the key string columns.
@@ -59,7 +65,7 @@ pub(crate) fn list_item(item: DataType) -> FieldRef {
 /// and page sizes, statistics, per-column encodings by name) with the table's own sort order
 /// and `adjust` applied on top.
 pub(crate) fn table_properties(
-    storage: &Storage,
+    writer: &WriterOptions,
     sorted_by: &[usize],
     adjust: impl FnOnce(WriterPropertiesBuilder) -> WriterPropertiesBuilder,
 ) -> Result<WriterProperties> {
@@ -71,11 +77,7 @@ pub(crate) fn table_properties(
             nulls_first: false,
         })
         .collect();
-    let builder = storage
-        .writer
-        .properties()?
-        .into_builder()
-        .set_sorting_columns(Some(sorting));
+    let builder = writer.properties()?.into_builder().set_sorting_columns(Some(sorting));
     Ok(adjust(builder).build())
 }
 
@@ -112,17 +114,17 @@ pub(crate) struct FileRows<T> {
 }
 
 impl<T> FileRows<T> {
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.series.iter().map(|(_, items)| items.len()).sum()
     }
 
     /// Every row's item, in row order.
-    pub fn items(&self) -> impl Iterator<Item = &T> + Clone {
+    pub(crate) fn items(&self) -> impl Iterator<Item = &T> + Clone {
         self.series.iter().flat_map(|(_, items)| items.iter())
     }
 
     /// A fresh key for this file of `table`.
-    pub fn file_key(&self, table: Table, ts: impl Fn(&T) -> TimestampMs) -> Result<FileKey> {
+    pub(crate) fn file_key(&self, table: Table, ts: impl Fn(&T) -> TimestampMs) -> Result<FileKey> {
         let (lo, hi) = self
             .items()
             .map(&ts)
@@ -131,7 +133,7 @@ impl<T> FileRows<T> {
     }
 
     /// The five key columns of every row (see [`key_fields`]).
-    pub fn key_columns(&self, ts: impl Fn(&T) -> TimestampMs) -> Result<Vec<ArrayRef>> {
+    pub(crate) fn key_columns(&self, ts: impl Fn(&T) -> TimestampMs) -> Result<Vec<ArrayRef>> {
         let rows = self.rows();
         let mut metrics: Vec<&str> = Vec::new();
         let mut label_ids: HashMap<&str, i32> = HashMap::new();
@@ -266,6 +268,39 @@ pub(crate) fn keep_last_per_timestamp<T>(items: &mut Vec<T>, ts: impl Fn(&T) -> 
     items.dedup_by_key(|i| ts(i));
 }
 
+/// The read plan of a series-keyed file: row groups and pages whose `timestamp` meets `range`
+/// and whose `metric` and `cluster` statistics can hold the values `matchers` pin exactly.
+pub(crate) fn series_plan(meta: &ArrowReaderMetadata, range: TimeRange, matchers: &[Matcher]) -> Option<ReadPlan> {
+    let pin = |name: &str| matchers.iter().find(|m| m.name == name).and_then(Matcher::exact_value);
+    let checks: Vec<ColumnCheck<'_>> = [ColumnCheck::overlaps_ms(meta, schema::TIMESTAMP, range)]
+        .into_iter()
+        .chain(pin(types::METRIC_NAME).map(|v| ColumnCheck::may_contain(meta, schema::METRIC, v)))
+        .chain(pin(types::CLUSTER).map(|v| ColumnCheck::may_contain(meta, schema::CLUSTER, v)))
+        .flatten()
+        .collect();
+    plan(meta, &checks)
+}
+
+/// A write of a series-keyed table: its files' rows, encoded one file at a time by `batch`.
+#[derive(Debug)]
+pub(crate) struct SeriesPlan<T> {
+    pub(crate) table: Table,
+    pub(crate) files: Vec<FileRows<T>>,
+    pub(crate) ts: fn(&T) -> TimestampMs,
+    pub(crate) batch: fn(&FileRows<T>) -> Result<RecordBatch>,
+}
+
+impl<T: Sync> FilePlan for SeriesPlan<T> {
+    fn files(&self) -> usize {
+        self.files.len()
+    }
+
+    fn encode(&self, i: usize) -> Result<(FileKey, RecordBatch)> {
+        let f = &self.files[i];
+        Ok((f.file_key(self.table, self.ts)?, (self.batch)(f)?))
+    }
+}
+
 /// Gathers the rows of read batches into series: each row's (cluster, metric, labels) key is
 /// resolved to a full label set and checked against the selectors once per distinct key per
 /// batch; rows of series no selector accepts are skipped.
@@ -278,7 +313,7 @@ pub(crate) struct SeriesCollector<'s, T> {
 }
 
 impl<'s, T> SeriesCollector<'s, T> {
-    pub fn new(selectors: &'s [Vec<Matcher>]) -> Self {
+    pub(crate) fn new(selectors: &'s [Vec<Matcher>]) -> Self {
         Self {
             selectors,
             index: HashMap::new(),
@@ -287,7 +322,7 @@ impl<'s, T> SeriesCollector<'s, T> {
     }
 
     /// Per row of `batch`: the output slot of its series (`None`: not selected) and its timestamp.
-    pub fn rows(&mut self, batch: &RecordBatch, key: &str) -> Result<Vec<(Option<usize>, TimestampMs)>> {
+    pub(crate) fn rows(&mut self, batch: &RecordBatch, key: &str) -> Result<Vec<(Option<usize>, TimestampMs)>> {
         let corrupt = |reason: String| Error::Corrupt {
             key: key.to_string(),
             reason,

@@ -1,28 +1,30 @@
-//! Deciding what of the metrics files a request can skip: whole files (from the key), row groups
-//! (from column statistics) and pages (from the page index).
+//! What of a file a read can skip: whole files (from the key), row groups (from column
+//! statistics) and pages (from the page index), for every table.
 //!
+//! A table states its tests as [`ColumnCheck`]s (a column and what its min/max must allow: a
+//! time overlap, a pinned value); [`plan`] keeps the row groups and pages every check allows.
 //! Every decision is conservative: missing or unusable statistics keep the data.
 
 use std::ops::Range;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampMillisecondType;
+use arrow_array::types::{Int32Type, TimestampMillisecondType, TimestampNanosecondType};
 use arrow_array::{Array, ArrayRef};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, RowSelection};
 
-use crate::layout::FileKey;
-use crate::schema;
 use crate::types::{self, Matcher, TimeRange};
 
 /// Can a file with this key hold a row the request wants? The key names the file's one cluster
-/// exactly, so every `cluster` matcher (not only equality) is decided here.
-pub fn file_may_match(key: &FileKey, range: &TimeRange, matchers: &[Matcher]) -> bool {
+/// exactly, so every `cluster` matcher (not only equality) is decided by
+/// [`cluster_may_match`] (the catalog applies the time part).
+#[cfg(test)]
+fn file_may_match(key: &crate::layout::FileKey, range: &TimeRange, matchers: &[Matcher]) -> bool {
     range.overlaps(&key.time_range()) && cluster_may_match(&key.cluster, matchers)
 }
 
 /// Do all `cluster` matchers accept this cluster value (`""` = none)?
-pub fn cluster_may_match(cluster: &str, matchers: &[Matcher]) -> bool {
+pub(crate) fn cluster_may_match(cluster: &str, matchers: &[Matcher]) -> bool {
     matchers
         .iter()
         .filter(|m| m.name == types::CLUSTER)
@@ -31,71 +33,93 @@ pub fn cluster_may_match(cluster: &str, matchers: &[Matcher]) -> bool {
 
 /// What to read from one file: row groups and, within them, rows.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ReadPlan {
-    pub row_groups: Vec<usize>,
+pub(crate) struct ReadPlan {
+    pub(crate) row_groups: Vec<usize>,
     /// Over the concatenated rows of `row_groups`; `None` reads them whole.
-    pub selection: Option<RowSelection>,
+    pub(crate) selection: Option<RowSelection>,
     /// Rows the plan reads.
-    pub rows: usize,
+    pub(crate) rows: usize,
 }
 
-/// The exact values the request pins `cluster`, `metric` and the time range to.
-#[derive(Debug, Clone, Default)]
-struct Pins<'a> {
-    cluster: Option<&'a str>,
-    metric: Option<&'a str>,
+/// Keeps a row group or page when its statistics `(mins, maxes)` at index `i` may hold a
+/// wanted row.
+type Keep<'a> = Box<dyn Fn(&ArrayRef, &ArrayRef, usize) -> bool + Send + Sync + 'a>;
+
+/// One statistics test of a [`plan`]: a column and what its min/max must allow.
+pub(crate) struct ColumnCheck<'a> {
+    conv: StatisticsConverter<'a>,
+    keep: Keep<'a>,
 }
 
-impl<'a> Pins<'a> {
-    fn of(matchers: &'a [Matcher]) -> Self {
-        let mut p = Pins::default();
-        for m in matchers {
-            match (m.name.as_str(), m.exact_value()) {
-                (types::CLUSTER, Some(v)) => p.cluster = Some(v),
-                (types::METRIC_NAME, Some(v)) => p.metric = Some(v),
-                _ => {}
-            }
-        }
-        p
+impl<'a> ColumnCheck<'a> {
+    /// A test on `column` (by name); `None` when the file has no such column (nothing pruned).
+    pub(crate) fn new(meta: &'a ArrowReaderMetadata, column: &str, keep: Keep<'a>) -> Option<Self> {
+        let conv = StatisticsConverter::try_new(column, meta.schema(), meta.parquet_schema()).ok()?;
+        Some(Self { conv, keep })
+    }
+
+    /// `column` (a millisecond timestamp) may hold a time in `range`.
+    pub(crate) fn overlaps_ms(meta: &'a ArrowReaderMetadata, column: &str, range: TimeRange) -> Option<Self> {
+        Self::new(
+            meta,
+            column,
+            Box::new(move |mins, maxes, i| ms_overlaps(mins, maxes, i, &range)),
+        )
+    }
+
+    /// `column` (a nanosecond timestamp) may hold a time in `[start, end]`.
+    pub(crate) fn overlaps_ns(meta: &'a ArrowReaderMetadata, column: &str, start: i64, end: i64) -> Option<Self> {
+        Self::new(
+            meta,
+            column,
+            Box::new(move |mins, maxes, i| ns_overlaps(mins, maxes, i, start, end)),
+        )
+    }
+
+    /// `column` (strings, plain or dictionary) may hold `value`.
+    pub(crate) fn may_contain(meta: &'a ArrowReaderMetadata, column: &str, value: &'a str) -> Option<Self> {
+        Self::new(
+            meta,
+            column,
+            Box::new(move |mins, maxes, i| str_may_contain(mins, maxes, i, value)),
+        )
     }
 }
 
-/// Prunes row groups by min/max statistics, then pages by the page index. Returns `None` when
-/// nothing can match.
-pub fn plan(meta: &ArrowReaderMetadata, range: &TimeRange, matchers: &[Matcher]) -> Option<ReadPlan> {
-    let pins = Pins::of(matchers);
+impl std::fmt::Debug for ColumnCheck<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColumnCheck").finish_non_exhaustive()
+    }
+}
+
+/// Every row group and row of the file.
+pub(crate) fn whole(meta: &ArrowReaderMetadata) -> Option<ReadPlan> {
+    plan(meta, &[])
+}
+
+/// Prunes row groups by min/max statistics, then pages by the page index, keeping what every
+/// check allows. Returns `None` when nothing can match.
+pub(crate) fn plan(meta: &ArrowReaderMetadata, checks: &[ColumnCheck<'_>]) -> Option<ReadPlan> {
     let md = meta.metadata();
-    let arrow = meta.schema();
-    let pq = meta.parquet_schema();
-    let conv = |name| StatisticsConverter::try_new(name, arrow, pq).ok();
-    let (ts_conv, metric_conv, cluster_conv) = (conv(schema::TIMESTAMP), conv(schema::METRIC), conv(schema::CLUSTER));
-
     let rgs = md.row_groups();
-    let all: Vec<usize> = (0..rgs.len()).collect();
     let mut keep: Vec<bool> = vec![true; rgs.len()];
-    if let Some(c) = &ts_conv {
-        let (mins, maxes) = (c.row_group_mins(rgs.iter()).ok(), c.row_group_maxes(rgs.iter()).ok());
+    for c in checks {
+        let (mins, maxes) = (
+            c.conv.row_group_mins(rgs.iter()).ok(),
+            c.conv.row_group_maxes(rgs.iter()).ok(),
+        );
         if let (Some(mins), Some(maxes)) = (mins, maxes) {
             for (i, k) in keep.iter_mut().enumerate() {
-                *k &= ts_overlaps(&mins, &maxes, i, range);
+                *k &= (c.keep)(&mins, &maxes, i);
             }
         }
     }
-    for (conv, pin) in [(&metric_conv, pins.metric), (&cluster_conv, pins.cluster)] {
-        let (Some(c), Some(v)) = (conv, pin) else { continue };
-        let (mins, maxes) = (c.row_group_mins(rgs.iter()).ok(), c.row_group_maxes(rgs.iter()).ok());
-        if let (Some(mins), Some(maxes)) = (mins, maxes) {
-            for (i, k) in keep.iter_mut().enumerate() {
-                *k &= str_may_contain(&mins, &maxes, i, v);
-            }
-        }
-    }
-    let candidates: Vec<usize> = all.into_iter().filter(|&i| keep[i]).collect();
+    let candidates: Vec<usize> = (0..rgs.len()).filter(|&i| keep[i]).collect();
     if candidates.is_empty() {
         return None;
     }
 
-    // Page level: per row group, the rows of pages that can match every pinned column.
+    // Page level: per row group, the rows of pages every check allows.
     let (Some(col_index), Some(off_index)) = (md.column_index(), md.offset_index()) else {
         let rows = candidates.iter().map(|&i| rgs[i].num_rows() as usize).sum();
         return Some(ReadPlan {
@@ -111,29 +135,23 @@ pub fn plan(meta: &ArrowReaderMetadata, range: &TimeRange, matchers: &[Matcher])
     for rg in candidates {
         let n = rgs[rg].num_rows() as usize;
         let mut local: Vec<Range<usize>> = std::iter::once(0..n).collect();
-        let pages = |c: &StatisticsConverter, keep: &dyn Fn(&ArrayRef, &ArrayRef, usize) -> bool| {
-            let mins = c.data_page_mins(col_index, off_index, [&rg]).ok()?;
-            let maxes = c.data_page_maxes(col_index, off_index, [&rg]).ok()?;
-            let counts = c.data_page_row_counts(off_index, rgs, [&rg]).ok()??;
-            let mut out = Vec::new();
-            let mut start = 0usize;
-            for p in 0..counts.len() {
-                let len = counts.value(p) as usize;
-                if keep(&mins, &maxes, p) {
-                    push_range(&mut out, start..start + len);
+        for c in checks {
+            let pages = || -> Option<Vec<Range<usize>>> {
+                let mins = c.conv.data_page_mins(col_index, off_index, [&rg]).ok()?;
+                let maxes = c.conv.data_page_maxes(col_index, off_index, [&rg]).ok()?;
+                let counts = c.conv.data_page_row_counts(off_index, rgs, [&rg]).ok()??;
+                let mut out = Vec::new();
+                let mut start = 0usize;
+                for p in 0..counts.len() {
+                    let len = counts.value(p) as usize;
+                    if (c.keep)(&mins, &maxes, p) {
+                        push_range(&mut out, start..start + len);
+                    }
+                    start += len;
                 }
-                start += len;
-            }
-            Some(out)
-        };
-        if let Some(c) = &ts_conv
-            && let Some(r) = pages(c, &|mins, maxes, p| ts_overlaps(mins, maxes, p, range))
-        {
-            local = intersect(&local, &r);
-        }
-        for (conv, pin) in [(&metric_conv, pins.metric), (&cluster_conv, pins.cluster)] {
-            let (Some(c), Some(v)) = (conv, pin) else { continue };
-            if let Some(r) = pages(c, &|mins, maxes, p| str_may_contain(mins, maxes, p, v)) {
+                Some(out)
+            };
+            if let Some(r) = pages() {
                 local = intersect(&local, &r);
             }
         }
@@ -162,7 +180,7 @@ pub fn plan(meta: &ArrowReaderMetadata, range: &TimeRange, matchers: &[Matcher])
 impl ReadPlan {
     /// The rows the plan reads, as sorted, disjoint ranges of absolute file rows. `rg_rows[i]` is
     /// row group `i`'s row count.
-    pub fn file_rows(&self, rg_rows: &[usize]) -> Vec<Range<usize>> {
+    pub(crate) fn file_rows(&self, rg_rows: &[usize]) -> Vec<Range<usize>> {
         let starts = row_group_starts(rg_rows);
         // (position in the concatenation of the planned row groups, absolute row) of each one.
         let mut pieces = Vec::with_capacity(self.row_groups.len());
@@ -198,7 +216,7 @@ impl ReadPlan {
 
     /// The plan that reads exactly `rows` (sorted, disjoint absolute file rows); `None` when
     /// `rows` is empty.
-    pub fn of_rows(rows: &[Range<usize>], rg_rows: &[usize]) -> Option<ReadPlan> {
+    pub(crate) fn of_rows(rows: &[Range<usize>], rg_rows: &[usize]) -> Option<ReadPlan> {
         let starts = row_group_starts(rg_rows);
         let mut row_groups: Vec<usize> = Vec::new();
         let mut ranges: Vec<Range<usize>> = Vec::new();
@@ -273,8 +291,9 @@ pub(crate) fn intersect(a: &[Range<usize>], b: &[Range<usize>]) -> Vec<Range<usi
     out
 }
 
-/// Does `[mins[i], maxes[i]]` overlap `range`? Unknown statistics (nulls, other types) say yes.
-fn ts_overlaps(mins: &ArrayRef, maxes: &ArrayRef, i: usize, range: &TimeRange) -> bool {
+/// Does `[mins[i], maxes[i]]` (milliseconds) overlap `range`? Unknown statistics (nulls,
+/// other types) say yes.
+fn ms_overlaps(mins: &ArrayRef, maxes: &ArrayRef, i: usize, range: &TimeRange) -> bool {
     let (Some(mins), Some(maxes)) = (
         mins.as_primitive_opt::<TimestampMillisecondType>(),
         maxes.as_primitive_opt::<TimestampMillisecondType>(),
@@ -286,13 +305,38 @@ fn ts_overlaps(mins: &ArrayRef, maxes: &ArrayRef, i: usize, range: &TimeRange) -
     range.overlaps(&TimeRange::new(lo, hi))
 }
 
-/// Can a chunk with string statistics `[mins[i], maxes[i]]` contain `v`? Truncated statistics
-/// are still bounds (parquet truncates min down and max up), so the test stays conservative.
-fn str_may_contain(mins: &ArrayRef, maxes: &ArrayRef, i: usize, v: &str) -> bool {
-    let (Some(mins), Some(maxes)) = (mins.as_string_opt::<i32>(), maxes.as_string_opt::<i32>()) else {
+/// Does `[mins[i], maxes[i]]` (nanoseconds) overlap `[start, end]`? Unknown statistics say yes.
+fn ns_overlaps(mins: &ArrayRef, maxes: &ArrayRef, i: usize, start: i64, end: i64) -> bool {
+    let (Some(mins), Some(maxes)) = (
+        mins.as_primitive_opt::<TimestampNanosecondType>(),
+        maxes.as_primitive_opt::<TimestampNanosecondType>(),
+    ) else {
         return true;
     };
-    (mins.is_null(i) || mins.value(i) <= v) && (maxes.is_null(i) || v <= maxes.value(i))
+    let lo = if mins.is_valid(i) { mins.value(i) } else { i64::MIN };
+    let hi = if maxes.is_valid(i) { maxes.value(i) } else { i64::MAX };
+    lo <= end && start <= hi
+}
+
+/// Can a chunk with string statistics `[mins[i], maxes[i]]` contain `v`? Truncated statistics
+/// are still bounds (parquet truncates min down and max up), so the test stays conservative.
+/// Dictionary columns report their values' statistics.
+fn str_may_contain(mins: &ArrayRef, maxes: &ArrayRef, i: usize, v: &str) -> bool {
+    let as_str = |a: &ArrayRef| -> Option<Option<String>> {
+        if let Some(s) = a.as_string_opt::<i32>() {
+            return Some(s.is_valid(i).then(|| s.value(i).to_string()));
+        }
+        let d = a.as_dictionary_opt::<Int32Type>()?;
+        let values = d.values().as_string_opt::<i32>()?;
+        Some(
+            d.is_valid(i)
+                .then(|| values.value(d.keys().value(i) as usize).to_string()),
+        )
+    };
+    let (Some(lo), Some(hi)) = (as_str(mins), as_str(maxes)) else {
+        return true;
+    };
+    lo.is_none_or(|lo| lo.as_str() <= v) && hi.is_none_or(|hi| v <= hi.as_str())
 }
 
 #[cfg(test)]
@@ -379,7 +423,7 @@ mod tests {
 
     #[test]
     fn file_pruning_decides_every_cluster_matcher() {
-        use crate::layout::Table;
+        use crate::layout::{FileKey, Table};
         use crate::types::MatchOp;
         let k = FileKey::new(Table::Metrics, "prod", 1_000, 2_000, 1).unwrap();
         let none = FileKey::new(Table::Metrics, "", 1_000, 2_000, 1).unwrap();

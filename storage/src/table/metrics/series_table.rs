@@ -69,11 +69,11 @@ fn offset(base: TimestampMs, t: TimestampMs) -> u32 {
 }
 
 impl Run {
-    pub fn rows(&self) -> std::ops::Range<usize> {
+    pub(super) fn rows(&self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         (self.end - self.start) as usize
     }
 }
@@ -104,14 +104,14 @@ pub(super) struct SeriesTable {
 
 impl SeriesTable {
     /// Approximate heap bytes, for the cache budget.
-    pub fn bytes(&self) -> usize {
+    pub(super) fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// The series all `matchers` accept (and `only` holds, when given), as ascending indexes
     /// into [`SeriesTable::series`]. Sparse: a selective request costs what it matches, not
     /// what the file holds.
-    pub fn accepted(&self, matchers: &[Matcher], only: Option<&SeriesIdSet>) -> Vec<u32> {
+    pub(super) fn accepted(&self, matchers: &[Matcher], only: Option<&SeriesIdSet>) -> Vec<u32> {
         let (by_name, rest): (Vec<&Matcher>, Vec<&Matcher>) =
             matchers.iter().partition(|m| m.name == types::METRIC_NAME);
         let groups: Vec<&[u32]> = self
@@ -162,7 +162,7 @@ impl SeriesTable {
 
     /// The runs of `accepted` series ([`SeriesTable::accepted`]) whose time span overlaps
     /// `range`, in row order.
-    pub fn runs_in(&self, accepted: &[u32], range: &TimeRange) -> Vec<&Run> {
+    pub(super) fn runs_in(&self, accepted: &[u32], range: &TimeRange) -> Vec<&Run> {
         // The range as offsets from `base`: runs overlap it when `min <= hi && max >= lo`.
         if range.end < self.base || range.start > range.end {
             return Vec::new();
@@ -187,13 +187,13 @@ impl SeriesTable {
     }
 
     /// Whether series `i`'s samples may be out of order ([`SeriesTable::unsorted`]).
-    pub fn unsorted(&self, i: u32) -> bool {
+    pub(super) fn unsorted(&self, i: u32) -> bool {
         self.unsorted.binary_search(&i).is_ok()
     }
 
     /// Per `accepted` series with rows in [`SeriesTable::runs_in`]: its index and its row count
     /// there, an upper bound of its samples in range. Ascending by index.
-    pub fn rows_in(&self, accepted: &[u32], range: &TimeRange) -> Vec<(u32, usize)> {
+    pub(super) fn rows_in(&self, accepted: &[u32], range: &TimeRange) -> Vec<(u32, usize)> {
         let runs = self.runs_in(accepted, range);
         if self.aligned {
             return runs.into_iter().map(|r| (r.series, r.len())).collect();
@@ -208,7 +208,7 @@ impl SeriesTable {
     }
 
     /// The file's label listing: every label name with its values, and the cluster values.
-    pub fn listing(&self) -> FileLabels {
+    pub(super) fn listing(&self) -> FileLabels {
         let mut values: HashMap<String, HashSet<String>> = HashMap::new();
         let mut clusters = HashSet::new();
         for s in &self.series {
@@ -266,7 +266,7 @@ impl Keyed for TableSeries {
 
 impl<T: Keyed> SeriesList<T> {
     /// The position of the item with `labels`, whose id is `id`.
-    pub fn find(&self, id: SeriesId, labels: &Labels) -> Option<usize> {
+    pub(super) fn find(&self, id: SeriesId, labels: &Labels) -> Option<usize> {
         // Interned label sets are usually the very same value.
         let same = |i: &usize| {
             let found = self.items[*i].labels();
@@ -276,7 +276,7 @@ impl<T: Keyed> SeriesList<T> {
     }
 
     /// Adds an item [`SeriesList::find`] did not find; returns its position.
-    pub fn push(&mut self, item: T) -> usize {
+    pub(super) fn push(&mut self, item: T) -> usize {
         let (items, at) = (&self.items, self.items.len());
         self.index.insert_unique(item.id().0, at, |&i| items[i].id().0);
         self.items.push(item);
@@ -351,7 +351,7 @@ pub(super) struct TableBuilder<'k> {
 }
 
 impl<'k> TableBuilder<'k> {
-    pub fn new(key: &'k str, interner: &'k Interner) -> Self {
+    pub(super) fn new(key: &'k str, interner: &'k Interner) -> Self {
         Self {
             key,
             interner,
@@ -393,7 +393,7 @@ impl<'k> TableBuilder<'k> {
         Ok((d.keys().values(), values))
     }
 
-    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(super) fn push(&mut self, batch: &RecordBatch) -> Result<()> {
         let (ck, cv) = self.dict(batch, 0)?;
         let (mk, mv) = self.dict(batch, 1)?;
         let (lk, lv) = self.dict(batch, 2)?;
@@ -523,7 +523,7 @@ impl<'k> TableBuilder<'k> {
         Ok(at)
     }
 
-    pub fn finish(self) -> SeriesTable {
+    pub(super) fn finish(self) -> SeriesTable {
         let base = self.runs.iter().map(|r| r.min_ts).min().unwrap_or_default();
         let runs: Vec<Run> = self
             .runs
@@ -642,7 +642,7 @@ impl Interner {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.state.lock().by_key.len()
     }
 }
@@ -657,7 +657,7 @@ pub(super) mod tests {
 
     /// A metrics batch of rows (`labels` text, timestamp, value), all of cluster `c`, metric
     /// `m`, in the order given (not necessarily our writer's).
-    pub(in crate::read) fn batch_of_rows(rows: &[(&str, i64, f64)]) -> RecordBatch {
+    pub(in crate::table::metrics) fn batch_of_rows(rows: &[(&str, i64, f64)]) -> RecordBatch {
         let n = rows.len();
         let dict = |values: Vec<&str>| -> ArrayRef {
             let keys: Vec<i32> = (0..values.len() as i32).collect();

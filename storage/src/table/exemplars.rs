@@ -1,6 +1,7 @@
 //! The `exemplars` table: exemplars ([`Exemplar`]) of float and histogram series, one row per
 //! exemplar, one file per (UTC hour, cluster) under `exemplars/` (see [`crate::layout`]); and
-//! its read path behind [`crate::read::Source::exemplars`] of `ParquetSource`.
+//! its reader ([`ExemplarsReader`]), which answers [`crate::read::Source::exemplars`] for the
+//! Parquet source.
 //!
 //! # Schema (on-disk contract)
 //!
@@ -32,30 +33,33 @@ use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use futures::TryStreamExt;
-use object_store::ObjectStore;
+use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use super::series::{self, FileRows, SeriesCollector, SeriesPlan, key_col, series_plan};
+use super::{ParquetTable, ReadContext};
 use crate::catalog::Catalog;
-use crate::histograms::table::{self, FileRows, SeriesCollector, key_col};
 use crate::layout::Table;
-use crate::read::parquet::{MetadataCache, read_table_files};
-use crate::read::prune;
+use crate::parquet_io::ParquetIo;
+use crate::parquet_io::plan::cluster_may_match;
+use crate::read::sort_dedup_exemplars;
 use crate::schema;
 use crate::signals::{Exemplar, ExemplarSeries};
 use crate::types::{Labels, Matcher, TimeRange};
-use crate::{Error, Result, Storage, WriteSummary};
+use crate::writer::WriterOptions;
+use crate::{Error, Result};
 
-pub const VALUE: &str = "value";
-pub const EXEMPLAR_LABELS: &str = "exemplar_labels";
+pub(crate) const VALUE: &str = "value";
+pub(crate) const EXEMPLAR_LABELS: &str = "exemplar_labels";
 
 /// Column positions in [`exemplars_schema`] after the five key columns.
 mod col {
-    pub const VALUE: usize = 5;
-    pub const EXEMPLAR_LABELS: usize = 6;
+    pub(super) const VALUE: usize = 5;
+    pub(super) const EXEMPLAR_LABELS: usize = 6;
 }
 
 static EXEMPLARS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let mut fields = table::key_fields();
+    let mut fields = series::key_fields();
     fields.extend([
         Field::new(VALUE, DataType::Float64, false),
         Field::new(EXEMPLAR_LABELS, DataType::Utf8, false),
@@ -64,21 +68,8 @@ static EXEMPLARS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// The exemplars table's Arrow schema (also embedded in every file's footer).
-pub fn exemplars_schema() -> SchemaRef {
+pub(crate) fn exemplars_schema() -> SchemaRef {
     EXEMPLARS_SCHEMA.clone()
-}
-
-/// Sorts exemplars by (timestamp, value, labels) and keeps one of each (timestamp, value bits,
-/// labels): the order and uniqueness [`crate::read::Source::exemplars`] promises.
-pub fn sort_dedup_exemplars(exemplars: &mut Vec<Exemplar>) {
-    exemplars.sort_by(|a, b| {
-        a.timestamp
-            .cmp(&b.timestamp)
-            .then(a.value.total_cmp(&b.value))
-            .then_with(|| a.labels.cmp(&b.labels))
-    });
-    exemplars
-        .dedup_by(|a, b| a.timestamp == b.timestamp && a.value.to_bits() == b.value.to_bits() && a.labels == b.labels);
 }
 
 /// The `exemplar_labels` text of a label set: every label, keys in byte order.
@@ -88,29 +79,49 @@ fn exemplar_labels_json(labels: &Labels) -> String {
     serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
 }
 
-impl Storage {
-    /// Writes exemplar series (any clusters, any times) to the `exemplars` table, one file per
-    /// (UTC hour, cluster); returns once every file is stored and visible to readers. Repeated
-    /// series are merged and repeated exemplars stored once. Timestamps must lie in years
-    /// 0000-9999, otherwise nothing is written.
-    pub async fn write_exemplars(&self, series: &[ExemplarSeries]) -> Result<WriteSummary> {
+/// The exemplars table.
+#[derive(Debug)]
+pub(crate) struct Exemplars;
+
+impl ParquetTable for Exemplars {
+    const KIND: Table = Table::Exemplars;
+    type Input = [ExemplarSeries];
+    type Plan<'a> = SeriesPlan<Exemplar>;
+    type Reader = ExemplarsReader;
+
+    fn schema() -> SchemaRef {
+        exemplars_schema()
+    }
+
+    fn properties(writer: &WriterOptions) -> Result<WriterProperties> {
+        series::table_properties(
+            writer,
+            &[key_col::CLUSTER, key_col::METRIC, key_col::LABELS, key_col::TIMESTAMP],
+            |b| b.set_column_dictionary_enabled(ColumnPath::from(EXEMPLAR_LABELS), false),
+        )
+    }
+
+    /// Repeated series are merged and repeated exemplars stored once.
+    fn plan(input: &[ExemplarSeries]) -> Result<SeriesPlan<Exemplar>> {
         let ts = |e: &Exemplar| e.timestamp;
-        let files = table::split_series(
-            series.iter().map(|s| (&s.labels, s.exemplars.as_slice())),
+        let files = series::split_series(
+            input.iter().map(|s| (&s.labels, s.exemplars.as_slice())),
             ts,
             sort_dedup_exemplars,
         )?;
-        let batches = files
-            .iter()
-            .map(|f| Ok((f.file_key(Table::Exemplars, ts)?, record_batch(f)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let props = table::table_properties(
-            self,
-            &[key_col::CLUSTER, key_col::METRIC, key_col::LABELS, key_col::TIMESTAMP],
-            |b| b.set_column_dictionary_enabled(ColumnPath::from(EXEMPLAR_LABELS), false),
-        )?;
-        self.store_files(&self.tables.exemplars, batches.into_iter().map(Ok), props)
-            .await
+        Ok(SeriesPlan {
+            table: Table::Exemplars,
+            files,
+            ts,
+            batch: record_batch,
+        })
+    }
+
+    fn reader(ctx: ReadContext) -> ExemplarsReader {
+        ExemplarsReader {
+            io: ctx.io,
+            catalog: ctx.catalog,
+        }
     }
 }
 
@@ -126,43 +137,47 @@ fn record_batch(file: &FileRows<Exemplar>) -> Result<RecordBatch> {
     })
 }
 
-/// [`crate::read::Source::exemplars`] over the `exemplars` table: exemplars in `range` of the
-/// series matching any of `selectors`, each series once (sorted by labels), its exemplars per
-/// [`sort_dedup_exemplars`].
-pub(crate) async fn read_exemplars(
-    store: &Arc<dyn ObjectStore>,
-    cache: &MetadataCache,
-    catalog: &Catalog,
-    selectors: &[Vec<Matcher>],
-    range: TimeRange,
-    concurrency: usize,
-) -> Result<Vec<ExemplarSeries>> {
-    let files = catalog.files(Table::Exemplars, range, |c| {
-        selectors.iter().any(|s| prune::cluster_may_match(c, s))
-    });
-    // Row groups and pages are pruned by the pins of a lone selector; with several, by time only.
-    let pins: &[Matcher] = match selectors {
-        [one] => one,
-        _ => &[],
-    };
-    let mut collect = SeriesCollector::new(selectors);
-    let mut reads = read_table_files(store, Some(cache), files, exemplars_schema(), range, pins, concurrency);
-    while let Some((file, batches)) = reads.try_next().await? {
-        for batch in &batches {
-            decode_batch(&mut collect, batch, file.path.as_ref(), range)?;
+/// Reads exemplars back from the exemplars table.
+#[derive(Debug)]
+pub(crate) struct ExemplarsReader {
+    io: ParquetIo,
+    catalog: Arc<Catalog>,
+}
+
+impl ExemplarsReader {
+    /// [`crate::read::Source::exemplars`] over the `exemplars` table: exemplars in `range` of
+    /// the series matching any of `selectors`, each series once (sorted by labels), its
+    /// exemplars per [`sort_dedup_exemplars`].
+    pub(crate) async fn select(&self, selectors: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<ExemplarSeries>> {
+        let files = self.catalog.files(Table::Exemplars, range, |c| {
+            selectors.iter().any(|s| cluster_may_match(c, s))
+        });
+        // Row groups and pages are pruned by the pins of a lone selector; with several, by time only.
+        let pins: &[Matcher] = match selectors {
+            [one] => one,
+            _ => &[],
+        };
+        let mut collect = SeriesCollector::new(selectors);
+        let mut reads = self
+            .io
+            .read_files(files, exemplars_schema(), true, |m| series_plan(m, range, pins));
+        while let Some((file, batches)) = reads.try_next().await? {
+            for batch in &batches {
+                decode_batch(&mut collect, batch, file.path.as_ref(), range)?;
+            }
         }
+        let mut out: Vec<ExemplarSeries> = collect
+            .out
+            .into_iter()
+            .filter(|(_, exemplars)| !exemplars.is_empty())
+            .map(|(labels, mut exemplars)| {
+                sort_dedup_exemplars(&mut exemplars);
+                ExemplarSeries { labels, exemplars }
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
     }
-    let mut out: Vec<ExemplarSeries> = collect
-        .out
-        .into_iter()
-        .filter(|(_, exemplars)| !exemplars.is_empty())
-        .map(|(labels, mut exemplars)| {
-            sort_dedup_exemplars(&mut exemplars);
-            ExemplarSeries { labels, exemplars }
-        })
-        .collect();
-    out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-    Ok(out)
 }
 
 /// Appends the selected rows of one batch (in time `range`) to their series.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::Storage;
 use crate::StorageConfig;
 use crate::layout::{FileKey, HOUR_MS};
 use crate::read::Source;

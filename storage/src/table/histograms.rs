@@ -31,11 +31,9 @@
 //! their exact bits. Bucket meaning follows [`HistogramSample`]: spans and bucket lists are
 //! stored as given, without re-validation.
 //!
-//! Reading ([`Storage::read_histograms`]) is a simple pruned scan (files by time and cluster,
-//! row groups and pages by time, pinned cluster and metric); PromQL does not evaluate native
-//! histograms yet.
-
-pub(crate) mod table;
+//! Reading ([`HistogramsReader::select`], `Storage::read_histograms`) is a simple pruned scan
+//! (files by time and cluster, row groups and pages by time, pinned cluster and metric); PromQL
+//! does not evaluate native histograms yet.
 
 use std::sync::{Arc, LazyLock};
 
@@ -46,41 +44,48 @@ use arrow_array::{PrimitiveArray, UInt32Array};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use futures::TryStreamExt;
 use parquet::basic::Encoding;
+use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use super::series::{
+    self, FileRows, SeriesCollector, SeriesPlan, f64_list_column, keep_last_per_timestamp, key_col, list_column,
+    list_range, series_plan,
+};
+use super::{ParquetTable, ReadContext};
+use crate::catalog::Catalog;
 use crate::layout::Table;
-use crate::read::parquet::read_table_files;
-use crate::read::prune;
+use crate::parquet_io::ParquetIo;
+use crate::parquet_io::plan::cluster_may_match;
 use crate::signals::{BucketSpan, HistogramSample, HistogramSeries, ResetHint};
 use crate::types::{Matcher, TimeRange};
-use crate::{Error, Result, Storage, WriteSummary};
-use table::{FileRows, SeriesCollector, f64_list_column, keep_last_per_timestamp, key_col, list_column, list_range};
+use crate::writer::WriterOptions;
+use crate::{Error, Result};
 
-pub const COUNT: &str = "count";
-pub const SUM: &str = "sum";
-pub const SCHEMA: &str = "schema";
-pub const ZERO_THRESHOLD: &str = "zero_threshold";
-pub const ZERO_COUNT: &str = "zero_count";
-pub const POSITIVE_SPANS: &str = "positive_spans";
-pub const POSITIVE_BUCKETS: &str = "positive_buckets";
-pub const NEGATIVE_SPANS: &str = "negative_spans";
-pub const NEGATIVE_BUCKETS: &str = "negative_buckets";
-pub const RESET_HINT: &str = "reset_hint";
-pub const CUSTOM_VALUES: &str = "custom_values";
+pub(crate) const COUNT: &str = "count";
+pub(crate) const SUM: &str = "sum";
+pub(crate) const SCHEMA: &str = "schema";
+pub(crate) const ZERO_THRESHOLD: &str = "zero_threshold";
+pub(crate) const ZERO_COUNT: &str = "zero_count";
+pub(crate) const POSITIVE_SPANS: &str = "positive_spans";
+pub(crate) const POSITIVE_BUCKETS: &str = "positive_buckets";
+pub(crate) const NEGATIVE_SPANS: &str = "negative_spans";
+pub(crate) const NEGATIVE_BUCKETS: &str = "negative_buckets";
+pub(crate) const RESET_HINT: &str = "reset_hint";
+pub(crate) const CUSTOM_VALUES: &str = "custom_values";
 
 /// Column positions in [`histograms_schema`] after the five key columns.
 mod col {
-    pub const COUNT: usize = 5;
-    pub const SUM: usize = 6;
-    pub const SCHEMA: usize = 7;
-    pub const ZERO_THRESHOLD: usize = 8;
-    pub const ZERO_COUNT: usize = 9;
-    pub const POSITIVE_SPANS: usize = 10;
-    pub const POSITIVE_BUCKETS: usize = 11;
-    pub const NEGATIVE_SPANS: usize = 12;
-    pub const NEGATIVE_BUCKETS: usize = 13;
-    pub const RESET_HINT: usize = 14;
-    pub const CUSTOM_VALUES: usize = 15;
+    pub(super) const COUNT: usize = 5;
+    pub(super) const SUM: usize = 6;
+    pub(super) const SCHEMA: usize = 7;
+    pub(super) const ZERO_THRESHOLD: usize = 8;
+    pub(super) const ZERO_COUNT: usize = 9;
+    pub(super) const POSITIVE_SPANS: usize = 10;
+    pub(super) const POSITIVE_BUCKETS: usize = 11;
+    pub(super) const NEGATIVE_SPANS: usize = 12;
+    pub(super) const NEGATIVE_BUCKETS: usize = 13;
+    pub(super) const RESET_HINT: usize = 14;
+    pub(super) const CUSTOM_VALUES: usize = 15;
 }
 
 fn span_fields() -> Fields {
@@ -91,15 +96,15 @@ fn span_fields() -> Fields {
 }
 
 fn spans_type() -> DataType {
-    DataType::List(table::list_item(DataType::Struct(span_fields())))
+    DataType::List(series::list_item(DataType::Struct(span_fields())))
 }
 
 fn f64_list_type() -> DataType {
-    DataType::List(table::list_item(DataType::Float64))
+    DataType::List(series::list_item(DataType::Float64))
 }
 
 static HISTOGRAMS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let mut fields = table::key_fields();
+    let mut fields = series::key_fields();
     fields.extend([
         Field::new(COUNT, DataType::Float64, false),
         Field::new(SUM, DataType::Float64, false),
@@ -117,29 +122,27 @@ static HISTOGRAMS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// The histograms table's Arrow schema (also embedded in every file's footer).
-pub fn histograms_schema() -> SchemaRef {
+pub(crate) fn histograms_schema() -> SchemaRef {
     HISTOGRAMS_SCHEMA.clone()
 }
 
-impl Storage {
-    /// Writes native-histogram series (any clusters, any times) to the `histograms` table, one
-    /// file per (UTC hour, cluster); returns once every file is stored and visible to readers.
-    ///
-    /// Repeated label sets are merged and samples sorted; for a repeated timestamp the sample
-    /// given later wins. Timestamps must lie in years 0000-9999, otherwise nothing is written.
-    pub async fn write_histograms(&self, series: &[HistogramSeries]) -> Result<WriteSummary> {
-        let ts = |s: &HistogramSample| s.timestamp;
-        let files = table::split_series(
-            series.iter().map(|s| (&s.labels, s.samples.as_slice())),
-            ts,
-            |samples| keep_last_per_timestamp(samples, ts),
-        )?;
-        let batches = files
-            .iter()
-            .map(|f| Ok((f.file_key(Table::Histograms, ts)?, record_batch(f)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let props = table::table_properties(
-            self,
+/// The histograms table.
+#[derive(Debug)]
+pub(crate) struct Histograms;
+
+impl ParquetTable for Histograms {
+    const KIND: Table = Table::Histograms;
+    type Input = [HistogramSeries];
+    type Plan<'a> = SeriesPlan<HistogramSample>;
+    type Reader = HistogramsReader;
+
+    fn schema() -> SchemaRef {
+        histograms_schema()
+    }
+
+    fn properties(writer: &WriterOptions) -> Result<WriterProperties> {
+        series::table_properties(
+            writer,
             &[key_col::CLUSTER, key_col::METRIC, key_col::LABELS, key_col::TIMESTAMP],
             |b| {
                 // Float columns: no dictionary; split bytes compress like the metrics `value`.
@@ -148,29 +151,51 @@ impl Storage {
                         .set_column_encoding(ColumnPath::from(name), Encoding::BYTE_STREAM_SPLIT)
                 })
             },
-        )?;
-        self.store_files(&self.tables.histograms, batches.into_iter().map(Ok), props)
-            .await
+        )
     }
 
+    /// Repeated label sets are merged and samples sorted; for a repeated timestamp the sample
+    /// given later wins.
+    fn plan(input: &[HistogramSeries]) -> Result<SeriesPlan<HistogramSample>> {
+        let ts = |s: &HistogramSample| s.timestamp;
+        let files = series::split_series(input.iter().map(|s| (&s.labels, s.samples.as_slice())), ts, |samples| {
+            keep_last_per_timestamp(samples, ts)
+        })?;
+        Ok(SeriesPlan {
+            table: Table::Histograms,
+            files,
+            ts,
+            batch: record_batch,
+        })
+    }
+
+    fn reader(ctx: ReadContext) -> HistogramsReader {
+        HistogramsReader {
+            io: ctx.io,
+            catalog: ctx.catalog,
+        }
+    }
+}
+
+/// Reads native-histogram series back from the histograms table.
+#[derive(Debug)]
+pub(crate) struct HistogramsReader {
+    io: ParquetIo,
+    catalog: std::sync::Arc<Catalog>,
+}
+
+impl HistogramsReader {
     /// Native-histogram series matching all `matchers` with samples in `range` (closed), each
     /// once, samples sorted by time; for a timestamp stored twice, the later file's sample.
-    pub async fn read_histograms(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<HistogramSeries>> {
+    pub(crate) async fn select(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<HistogramSeries>> {
         let files = self
-            .tables
-            .histograms
-            .files(Table::Histograms, range, |c| prune::cluster_may_match(c, matchers));
+            .catalog
+            .files(Table::Histograms, range, |c| cluster_may_match(c, matchers));
         let selectors = [matchers.to_vec()];
         let mut collect = SeriesCollector::new(&selectors);
-        let mut reads = read_table_files(
-            &self.store,
-            Some(&self.cache),
-            files,
-            histograms_schema(),
-            range,
-            matchers,
-            self.read_concurrency,
-        );
+        let mut reads = self
+            .io
+            .read_files(files, histograms_schema(), true, |m| series_plan(m, range, matchers));
         while let Some((file, batches)) = reads.try_next().await? {
             for batch in &batches {
                 decode_batch(&mut collect, batch, file.path.as_ref(), range)?;

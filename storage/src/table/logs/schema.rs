@@ -1,5 +1,5 @@
 //! The logs table's Arrow schema, column names and the `labels` text (on-disk contract; the
-//! table is described in [`crate::logs`]).
+//! table is described in [`crate::table::logs`]).
 
 use std::sync::{Arc, LazyLock};
 
@@ -7,46 +7,48 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::types::{self, Label, Labels};
 
-pub const CLUSTER: &str = "cluster";
-pub const SERVICE_NAME: &str = "service_name";
-pub const LABELS: &str = "labels";
-pub const STREAM_ID: &str = "stream_id";
-pub const TIMESTAMP: &str = "timestamp";
-pub const OBSERVED_TIMESTAMP: &str = "observed_timestamp";
-pub const SEVERITY_NUMBER: &str = "severity_number";
-pub const SEVERITY_TEXT: &str = "severity_text";
-pub const BODY: &str = "body";
-pub const TRACE_ID: &str = "trace_id";
-pub const SPAN_ID: &str = "span_id";
-pub const FLAGS: &str = "flags";
-pub const ATTRIBUTES: &str = "attributes";
-pub const RESOURCE_ATTRIBUTES: &str = "resource_attributes";
-pub const SCOPE_NAME: &str = "scope_name";
-pub const SCOPE_VERSION: &str = "scope_version";
-pub const EVENT_NAME: &str = "event_name";
+pub(crate) const CLUSTER: &str = "cluster";
+pub(crate) const SERVICE_NAME: &str = "service_name";
+pub(crate) const LABELS: &str = "labels";
+pub(crate) const STREAM_ID: &str = "stream_id";
+pub(crate) const TIMESTAMP: &str = "timestamp";
+pub(crate) const OBSERVED_TIMESTAMP: &str = "observed_timestamp";
+pub(crate) const SEVERITY_NUMBER: &str = "severity_number";
+pub(crate) const SEVERITY_TEXT: &str = "severity_text";
+pub(crate) const BODY: &str = "body";
+pub(crate) const TRACE_ID: &str = "trace_id";
+pub(crate) const SPAN_ID: &str = "span_id";
+pub(crate) const FLAGS: &str = "flags";
+pub(crate) const ATTRIBUTES: &str = "attributes";
+pub(crate) const RESOURCE_ATTRIBUTES: &str = "resource_attributes";
+pub(crate) const SCOPE_NAME: &str = "scope_name";
+pub(crate) const SCOPE_VERSION: &str = "scope_version";
+pub(crate) const EVENT_NAME: &str = "event_name";
 
 /// The stream label promoted to the `service_name` column (Loki's OTLP name for `service.name`).
-pub const SERVICE_NAME_LABEL: &str = "service_name";
+pub(crate) const SERVICE_NAME_LABEL: &str = "service_name";
 
 /// Column positions in [`logs_schema`].
-pub mod col {
-    pub const CLUSTER: usize = 0;
-    pub const SERVICE_NAME: usize = 1;
-    pub const LABELS: usize = 2;
-    pub const STREAM_ID: usize = 3;
-    pub const TIMESTAMP: usize = 4;
-    pub const OBSERVED_TIMESTAMP: usize = 5;
-    pub const SEVERITY_NUMBER: usize = 6;
-    pub const SEVERITY_TEXT: usize = 7;
-    pub const BODY: usize = 8;
-    pub const TRACE_ID: usize = 9;
-    pub const SPAN_ID: usize = 10;
-    pub const FLAGS: usize = 11;
-    pub const ATTRIBUTES: usize = 12;
-    pub const RESOURCE_ATTRIBUTES: usize = 13;
-    pub const SCOPE_NAME: usize = 14;
-    pub const SCOPE_VERSION: usize = 15;
-    pub const EVENT_NAME: usize = 16;
+pub(crate) mod col {
+    pub(crate) const CLUSTER: usize = 0;
+    #[allow(dead_code)] // never projected by position; the list of positions is the contract
+    pub(crate) const SERVICE_NAME: usize = 1;
+    pub(crate) const LABELS: usize = 2;
+    #[allow(dead_code)] // never projected by position; the list of positions is the contract
+    pub(crate) const STREAM_ID: usize = 3;
+    pub(crate) const TIMESTAMP: usize = 4;
+    pub(crate) const OBSERVED_TIMESTAMP: usize = 5;
+    pub(crate) const SEVERITY_NUMBER: usize = 6;
+    pub(crate) const SEVERITY_TEXT: usize = 7;
+    pub(crate) const BODY: usize = 8;
+    pub(crate) const TRACE_ID: usize = 9;
+    pub(crate) const SPAN_ID: usize = 10;
+    pub(crate) const FLAGS: usize = 11;
+    pub(crate) const ATTRIBUTES: usize = 12;
+    pub(crate) const RESOURCE_ATTRIBUTES: usize = 13;
+    pub(crate) const SCOPE_NAME: usize = 14;
+    pub(crate) const SCOPE_VERSION: usize = 15;
+    pub(crate) const EVENT_NAME: usize = 16;
 }
 
 fn dict_utf8() -> DataType {
@@ -54,7 +56,7 @@ fn dict_utf8() -> DataType {
 }
 
 /// The type of `timestamp` and `observed_timestamp`: nanoseconds since the epoch, UTC.
-pub fn timestamp_type() -> DataType {
+pub(crate) fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
 
@@ -81,7 +83,7 @@ static LOGS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// The logs table's Arrow schema (also embedded in every file's footer).
-pub fn logs_schema() -> SchemaRef {
+pub(crate) fn logs_schema() -> SchemaRef {
     LOGS_SCHEMA.clone()
 }
 
@@ -89,7 +91,7 @@ pub fn logs_schema() -> SchemaRef {
 /// column) as a JSON object, keys in byte order, `serde_json` string escaping, no whitespace.
 /// Unlike the metrics table nothing else is left out: streams have no `__name__`, and a stream
 /// label of that name must still survive a round trip.
-pub fn stream_labels_json(labels: &Labels) -> String {
+pub(crate) fn stream_labels_json(labels: &Labels) -> String {
     let mut out = Vec::with_capacity(16 + labels.len() * 24);
     out.push(b'{');
     let mut first = true;
@@ -109,7 +111,7 @@ pub fn stream_labels_json(labels: &Labels) -> String {
 }
 
 /// The stream labels of a row: its `labels` text plus its `cluster` (`""` = none).
-pub fn parse_stream_labels(labels_json: &str, cluster: &str) -> Result<Labels, serde_json::Error> {
+pub(crate) fn parse_stream_labels(labels_json: &str, cluster: &str) -> Result<Labels, serde_json::Error> {
     let mut labels: Vec<Label> = crate::schema::parse_labels_json(labels_json)?;
     labels.retain(|l| l.name != types::CLUSTER);
     labels.push(Label::new(types::CLUSTER, cluster));

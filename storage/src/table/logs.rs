@@ -1,9 +1,10 @@
 //! The `logs` table: log records ([`LogRecord`]) as Parquet, one file per (UTC hour, cluster).
 //!
-//! Owns the table's schema ([`schema`]), writing ([`Storage::write_logs`], [`mod@write`]) and
-//! reading: [`Storage::log_source`] is the [`crate::read::LogSource`] LogQL reads through
-//! ([`scan::ParquetLogSource`], with matchers, time, line hints and limit pushed down into the
-//! scan), [`Storage::read_logs`] a plain closed-range select over the same scan.
+//! Owns the table's schema (`schema`), writing (`write`: [`crate::Storage::write_logs`]) and
+//! reading: [`scan::ParquetLogSource`] is the [`crate::read::LogSource`] LogQL reads through
+//! ([`crate::Storage::log_source`]), with matchers, time, line hints and limit pushed down into
+//! the scan; `Storage::read_logs` (feature `test-util`) is a plain closed-range select over
+//! the same scan.
 //!
 //! # Files (on-disk contract)
 //!
@@ -57,101 +58,85 @@
 //! - Files are zstd-compressed; row group and page sizes come from `StorageConfig`.
 //!
 //! Nothing is deduplicated on write. The same record written twice (a retried flush) is two
-//! rows; [`Storage::read_logs`] returns records equal in every field once.
+//! rows; readers return records equal in every field once.
 
-pub mod read;
+mod plan;
 pub mod scan;
-pub mod schema;
-pub mod write;
+pub(crate) mod schema;
+mod write;
 
-use std::sync::Arc;
+use arrow_schema::SchemaRef;
+use parquet::file::properties::WriterProperties;
 
-use crate::read::{Direction, LogSource};
-use crate::signals::{LogRecord, TimestampNs};
-use crate::types::Matcher;
-use crate::{Result, Storage, WriteSummary};
+use super::{FilePlan, ParquetTable, ReadContext};
+use crate::Result;
+use crate::layout::{FileKey, Table};
+use crate::signals::LogRecord;
+use crate::writer::WriterOptions;
+use scan::ParquetLogSource;
+#[cfg(any(test, feature = "test-util"))]
+pub use select::LogSelect;
+use write::LogsPlan;
 
-/// What [`Storage::read_logs`] selects.
-#[derive(Clone, Debug, Default)]
-pub struct LogSelect {
-    /// On stream labels (`cluster` included); all must match. A missing label matches as `""`.
-    pub matchers: Vec<Matcher>,
-    /// First nanosecond, included.
-    pub start_ns: TimestampNs,
-    /// Last nanosecond, included (a closed range).
-    pub end_ns: TimestampNs,
-    /// At most this many records: the oldest ones.
-    pub limit: Option<usize>,
+/// A closed-range select (`Storage::read_logs`), for tests.
+#[cfg(any(test, feature = "test-util"))]
+mod select {
+    use crate::signals::TimestampNs;
+    use crate::types::Matcher;
+
+    /// What `Storage::read_logs` selects.
+    #[derive(Clone, Debug, Default)]
+    pub struct LogSelect {
+        /// On stream labels (`cluster` included); all must match. A missing label matches as `""`.
+        pub matchers: Vec<Matcher>,
+        /// First nanosecond, included.
+        pub start_ns: TimestampNs,
+        /// Last nanosecond, included (a closed range).
+        pub end_ns: TimestampNs,
+        /// At most this many records: the oldest ones.
+        pub limit: Option<usize>,
+    }
 }
 
-impl Storage {
-    /// Writes log records (any clusters, any times) as Parquet files partitioned by hour and
-    /// cluster (the `cluster` stream label, `""` when absent); returns only after every file is
-    /// in the object store AND registered in the catalog. `rows` counts records.
-    ///
-    /// On an upload error some files may already be stored and visible; writing the same records
-    /// again is safe (readers return a record stored twice once).
-    pub async fn write_logs(&self, records: &[LogRecord]) -> Result<WriteSummary> {
-        let plan = write::LogsPlan::new(records)?;
-        let props = write::properties(&self.writer)?;
-        // Index, not `&LogGroup`: see `write_metrics` (keeps the future `Send`).
-        let files = (0..plan.groups().len()).map(|i| {
-            let group = &plan.groups()[i];
-            plan.file_key(group)
-                .and_then(|key| Ok((key, plan.record_batch(group)?)))
-        });
-        self.store_files(&self.tables.logs, files, props).await
+impl FilePlan for LogsPlan<'_> {
+    fn files(&self) -> usize {
+        self.groups().len()
     }
 
-    /// Records of streams matching `req.matchers` with `start_ns <= timestamp <= end_ns`, sorted
-    /// by (timestamp, stream labels, then the other fields); records equal in every field are
-    /// returned once; with a limit, the oldest `limit`.
-    ///
-    /// The same scan as [`Storage::log_source`] (files pruned by key, row groups and pages by
-    /// statistics, rows filtered before they are built). Without a limit, more than
-    /// `max_select_samples` matching records fail with [`Error::TooManySamples`](crate::Error::TooManySamples) instead of
-    /// exhausting memory; a limited read holds at most about `limit` records per file in flight.
-    pub async fn read_logs(&self, req: &LogSelect) -> Result<Vec<LogRecord>> {
-        self.new_log_scan()
-            .select(scan::ScanRequest {
-                matchers: req.matchers.clone(),
-                start: req.start_ns,
-                end: req.end_ns,
-                hints: Vec::new(),
-                direction: Direction::Forward,
-                limit: req.limit,
-            })
-            .await
+    fn encode(&self, i: usize) -> Result<(FileKey, arrow_array::RecordBatch)> {
+        let group = &self.groups()[i];
+        Ok((self.file_key(group)?, self.record_batch(group)?))
+    }
+}
+
+/// The logs table.
+#[derive(Debug)]
+pub(crate) struct Logs;
+
+impl ParquetTable for Logs {
+    const KIND: Table = Table::Logs;
+    type Input = [LogRecord];
+    type Plan<'a> = LogsPlan<'a>;
+    type Reader = ParquetLogSource;
+
+    fn schema() -> SchemaRef {
+        schema::logs_schema()
     }
 
-    /// The [`LogSource`] over every file of the logs table (including files written later).
-    pub fn log_source(self: &Arc<Self>) -> Arc<dyn LogSource> {
-        self.log_scan()
+    fn properties(writer: &WriterOptions) -> Result<WriterProperties> {
+        write::properties(writer)
     }
 
-    /// [`Storage::log_source`] as its concrete type, whose [`scan::ParquetLogSource::counters`]
-    /// tell what its scans skipped (tests, benchmarks).
-    pub fn log_scan(self: &Arc<Self>) -> Arc<scan::ParquetLogSource> {
-        Arc::new(self.new_log_scan())
+    /// Partitions by the `cluster` stream label (`""` when absent) and the UTC hour; records are
+    /// never merged or dropped (two identical lines are two rows).
+    fn plan(input: &[LogRecord]) -> Result<LogsPlan<'_>> {
+        LogsPlan::new(input)
     }
 
-    fn new_log_scan(&self) -> scan::ParquetLogSource {
-        scan::ParquetLogSource::new(
-            self.store.clone(),
-            self.tables.logs.clone(),
-            self.read_concurrency,
-            self.max_select_samples,
-        )
-    }
-
-    /// Files, rows and bytes of the logs table.
-    pub fn logs_stats(&self) -> crate::CatalogStats {
-        self.tables.logs.stats()
+    fn reader(ctx: ReadContext) -> ParquetLogSource {
+        ParquetLogSource::new(ctx.io, ctx.catalog, ctx.max_rows)
     }
 }
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod scan_tests;

@@ -2,6 +2,7 @@ use super::*;
 use crate::StorageConfig;
 use crate::layout::{FileKey, HOUR_MS};
 use crate::types::{Labels, MatchOp, STALE_NAN_BITS};
+use crate::{Storage, WriteSummary};
 use object_store::path::Path;
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -211,7 +212,7 @@ async fn later_writes_win_and_repeats_merge() {
         Err(Error::InvalidData { .. })
     ));
     assert_eq!(
-        storage.tables.histograms.stats().files,
+        storage.catalog(Table::Histograms).stats().files,
         2,
         "a failed write stores nothing"
     );

@@ -1,0 +1,336 @@
+//! Reading Parquet from the object store, for every table.
+//!
+//! One reader per file ([`ObjectReader`]: ranged reads; the size comes from the catalog, so a
+//! footer and its page index usually arrive in a single read of the file's tail), one footer
+//! cache shared by every table ([`FooterCache`], sized by `storage.metadata_cache_files`), the
+//! row-group and page planning ([`plan`]) and the stream that decodes a plan
+//! ([`ParquetIo::stream`]). Tables decide *what* to read (their plan's statistics checks, their
+//! projection and row filters) and decode the batches; how bytes get from the store into a
+//! decoder lives only here.
+//!
+//! Why not parquet's `ParquetObjectReader`: in parquet 59.2 (we build 59.3) it is deprecated in
+//! favour of "implement `AsyncFileReader` directly" (apache/arrow-rs#10308), which is what
+//! [`ObjectReader`] does, in the shape of parquet's own `examples/object_store.rs`: `get_range`/
+//! `get_ranges` for data pages, and a footer read with a prefetch hint and the catalog's file
+//! size (bounded ranges only, no suffix request, no `HEAD`).
+
+pub(crate) mod plan;
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parking_lot::Mutex;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::catalog::FileMeta;
+use crate::{Error, Result};
+use plan::ReadPlan;
+
+/// Rows per decoded batch: large enough to amortise per-batch work, small enough to stay in cache.
+pub(crate) const BATCH_ROWS: usize = 8192;
+/// Most footers (with our small page indexes) fit, so metadata usually costs one request.
+const FOOTER_HINT_BYTES: usize = 64 << 10;
+
+/// Ranged reads of one object for the Parquet decoder.
+#[derive(Clone, Debug)]
+pub(crate) struct ObjectReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+impl ObjectReader {
+    /// A reader of `file` (its size from the catalog).
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, file: &FileMeta) -> Self {
+        Self {
+            store,
+            path: file.path.clone(),
+            size: file.size,
+        }
+    }
+
+    /// The object key read.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn store_err(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for ObjectReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move { self.store.get_range(&self.path, range).await.map_err(store_err) }.boxed()
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(store_err) }.boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_prefetch_hint(Some(FOOTER_HINT_BYTES))
+                .with_arrow_reader_options(options)
+                .load_and_finish(&mut *self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}
+
+/// Parsed footers (with page indexes) of recently read files of every table, keyed by file
+/// UUID; the oldest inserted is dropped first once `capacity` are held (files are immutable,
+/// so an entry never goes stale). Capacity 0 turns caching off.
+#[derive(Debug)]
+pub(crate) struct FooterCache {
+    capacity: usize,
+    inner: Mutex<Footers>,
+}
+
+#[derive(Debug, Default)]
+struct Footers {
+    map: HashMap<Uuid, ArrowReaderMetadata>,
+    /// Insertion order, for eviction.
+    order: VecDeque<Uuid>,
+}
+
+impl FooterCache {
+    /// Keeps up to `capacity` footers.
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::new(Footers::default()),
+        }
+    }
+
+    fn get(&self, id: &Uuid) -> Option<ArrowReaderMetadata> {
+        self.inner.lock().map.get(id).cloned()
+    }
+
+    fn insert(&self, id: Uuid, meta: ArrowReaderMetadata) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut f = self.inner.lock();
+        if f.map.insert(id, meta).is_some() {
+            return;
+        }
+        f.order.push_back(id);
+        while f.order.len() > self.capacity {
+            if let Some(old) = f.order.pop_front() {
+                f.map.remove(&old);
+            }
+        }
+    }
+
+    /// Footers held.
+    pub(crate) fn len(&self) -> usize {
+        self.inner.lock().map.len()
+    }
+}
+
+/// A file's footer (with its page index, when written) read as `schema`, from `cache` when it
+/// holds it; a footer read from the store is added to `cache`.
+pub(crate) async fn load_footer(
+    reader: &mut ObjectReader,
+    cache: Option<&FooterCache>,
+    file: &FileMeta,
+    schema: SchemaRef,
+) -> Result<ArrowReaderMetadata> {
+    if let Some(m) = cache.and_then(|c| c.get(&file.key.id)) {
+        return Ok(m);
+    }
+    let options = ArrowReaderOptions::new()
+        .with_page_index_policy(PageIndexPolicy::Optional)
+        .with_schema(schema);
+    let m = ArrowReaderMetadata::load_async(reader, options)
+        .await
+        .map_err(parquet_error("read footer", file.path.as_ref()))?;
+    if let Some(c) = cache {
+        c.insert(file.key.id, m.clone());
+    }
+    Ok(m)
+}
+
+/// The stream builder that decodes `plan`'s row groups and rows of a file, in batches of
+/// [`BATCH_ROWS`]; the caller adds its projection and row filters.
+pub(crate) fn plan_stream(
+    reader: ObjectReader,
+    meta: ArrowReaderMetadata,
+    plan: ReadPlan,
+) -> ParquetRecordBatchStreamBuilder<ObjectReader> {
+    let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, meta)
+        .with_row_groups(plan.row_groups)
+        .with_batch_size(BATCH_ROWS);
+    match plan.selection {
+        Some(selection) => builder.with_row_selection(selection),
+        None => builder,
+    }
+}
+
+/// The object store, the shared footer cache and how many files a read decodes at once: what
+/// every table reads through.
+#[derive(Clone, Debug)]
+pub(crate) struct ParquetIo {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) footers: Arc<FooterCache>,
+    pub(crate) concurrency: usize,
+}
+
+impl ParquetIo {
+    /// Reads through `store`, caching footers in `footers`.
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, footers: Arc<FooterCache>, concurrency: usize) -> Self {
+        Self {
+            store,
+            footers,
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// A reader of `file`.
+    pub(crate) fn reader(&self, file: &FileMeta) -> ObjectReader {
+        ObjectReader::new(self.store.clone(), file)
+    }
+
+    /// `file`'s footer as `schema`, through the shared cache.
+    pub(crate) async fn footer(
+        &self,
+        reader: &mut ObjectReader,
+        file: &FileMeta,
+        schema: SchemaRef,
+    ) -> Result<ArrowReaderMetadata> {
+        load_footer(reader, Some(&self.footers), file, schema).await
+    }
+
+    /// Reads one file as `schema`, every column, the rows `plan` keeps (`None` from it: none).
+    /// `cache_footer: false` leaves the footer out of the cache (files read once).
+    pub(crate) async fn read_file(
+        &self,
+        file: &FileMeta,
+        schema: SchemaRef,
+        cache_footer: bool,
+        plan: impl FnOnce(&ArrowReaderMetadata) -> Option<ReadPlan>,
+    ) -> Result<Vec<RecordBatch>> {
+        let mut reader = self.reader(file);
+        let cache = cache_footer.then_some(self.footers.as_ref());
+        let meta = load_footer(&mut reader, cache, file, schema).await?;
+        let Some(plan) = plan(&meta) else {
+            return Ok(Vec::new());
+        };
+        let pq_err = |op| parquet_error(op, file.path.as_ref());
+        let stream = plan_stream(reader, meta, plan).build().map_err(pq_err("open stream"))?;
+        stream.try_collect().await.map_err(pq_err("decode"))
+    }
+
+    /// [`ParquetIo::read_file`] over `files`, [`ParquetIo::concurrency`] at a time, yielding
+    /// each file's batches in the order of `files` (write order, from the catalog), so later
+    /// writes are seen later.
+    pub(crate) fn read_files<'a, P>(
+        &'a self,
+        files: Vec<Arc<FileMeta>>,
+        schema: SchemaRef,
+        cache_footer: bool,
+        plan: P,
+    ) -> impl futures::Stream<Item = Result<(Arc<FileMeta>, Vec<RecordBatch>)>> + Send + 'a
+    where
+        P: Fn(&ArrowReaderMetadata) -> Option<ReadPlan> + Send + Sync + 'a,
+    {
+        let plan = Arc::new(plan);
+        futures::stream::iter(files)
+            .map(move |file| {
+                let (schema, plan) = (schema.clone(), plan.clone());
+                async move {
+                    let batches = self.read_file(&file, schema, cache_footer, |m| plan(m)).await?;
+                    Ok((file, batches))
+                }
+            })
+            .buffered(self.concurrency)
+    }
+}
+
+/// Wraps a decoder error of operation `op` on object `key`.
+pub(crate) fn parquet_error<'k>(op: &'static str, key: &'k str) -> impl FnOnce(ParquetError) -> Error + 'k {
+    move |source| Error::Parquet {
+        op,
+        key: key.to_string(),
+        source,
+    }
+}
+
+/// A spawned per-file task that is aborted when the read is dropped or fails early; propagates
+/// the task's panics.
+pub(crate) struct AbortOnDrop<T>(pub(crate) JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<Result<T>> {
+    type Output = Result<T>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(Error::Task {
+                op: "scan parquet file",
+                reason: e.to_string(),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footer_cache_drops_the_oldest_first_and_can_be_off() {
+        let meta = |_| -> ArrowReaderMetadata {
+            let batch = RecordBatch::try_from_iter([(
+                "a",
+                Arc::new(arrow_array::Int32Array::from(vec![1])) as arrow_array::ArrayRef,
+            )])
+            .unwrap();
+            let mut buf = Vec::new();
+            let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+            ArrowReaderMetadata::load(&Bytes::from(buf), ArrowReaderOptions::new()).unwrap()
+        };
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+        let cache = FooterCache::new(2);
+        for id in &ids {
+            cache.insert(*id, meta(id));
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&ids[0]).is_none() && cache.get(&ids[1]).is_some() && cache.get(&ids[2]).is_some());
+        let off = FooterCache::new(0);
+        off.insert(ids[0], meta(&ids[0]));
+        assert_eq!(off.len(), 0);
+    }
+}

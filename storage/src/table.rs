@@ -1,0 +1,95 @@
+//! The table abstraction: every Parquet table says, through `ParquetTable`, what its rows are,
+//! how a write splits into files (one per UTC hour and cluster, keys built by
+//! [`crate::layout`]), how a file's rows encode into a `RecordBatch` of its schema, and what
+//! reads it back (its reader, over `crate::parquet_io`).
+//!
+//! The tables are siblings: `metrics` (float samples, read through the [`crate::read::Source`]
+//! contract), [`logs`] (log records, read through [`crate::read::LogSource`]), `histograms`,
+//! `exemplars` and `metadata`. None imports another; `series` is the kit the series-keyed
+//! ones share. The facade ([`crate::Storage`]) writes every table through one generic path
+//! (`Storage::write::<T>`: plan, encode, upload, register), and `crate::source` composes the
+//! readers of `metrics`, `exemplars` and `metadata` into the one `Source` the engine reads.
+
+pub(crate) mod exemplars;
+pub(crate) mod histograms;
+pub mod logs;
+pub(crate) mod metadata;
+pub(crate) mod metrics;
+pub(crate) mod series;
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parquet::file::properties::WriterProperties;
+
+use crate::Result;
+use crate::catalog::Catalog;
+use crate::layout::{self, FileKey};
+use crate::parquet_io::ParquetIo;
+use crate::writer::WriterOptions;
+
+/// One write of a table, split into files and encoded one file at a time, so a flush holds
+/// only the files being uploaded.
+pub(crate) trait FilePlan: Sync {
+    /// How many files the write makes.
+    fn files(&self) -> usize;
+
+    /// File `i`: a fresh key (a new UUID v7 each call) and its rows in the table's schema.
+    fn encode(&self, i: usize) -> Result<(FileKey, RecordBatch)>;
+}
+
+/// What a table's reader is built from.
+#[derive(Clone, Debug)]
+pub(crate) struct ReadContext {
+    /// The shared object store, footer cache and read concurrency.
+    pub(crate) io: ParquetIo,
+    /// The table's files.
+    pub(crate) catalog: Arc<Catalog>,
+    /// Most rows (samples, records) one unlimited read may return before it fails with
+    /// [`crate::Error::TooManySamples`].
+    pub(crate) max_rows: usize,
+    /// The metrics table's derived caches (series tables, label listings); other tables ignore it.
+    pub(crate) metrics_cache: Arc<metrics::MetricsCache>,
+}
+
+/// A Parquet table: its on-disk contract and the code that writes and reads it.
+///
+/// # Contract
+/// - Files are keyed by [`layout::FileKey`] under [`ParquetTable::KIND`]'s prefix: one file per
+///   (UTC hour, cluster) holding rows of that hour and cluster only (metadata, which has no
+///   time, uses the moment of the write), immutable once stored.
+/// - Every file's Arrow schema is [`ParquetTable::schema`] (embedded in its footer); the
+///   table's module documents the columns and its row order.
+/// - A file becomes visible to readers only once fully stored (the facade registers it in the
+///   table's catalog after the upload), so writing the same rows again is always safe: each
+///   reader defines which copy wins or that copies are returned once.
+///
+/// Adding a table: write `table/<name>.rs` implementing this trait (schema, properties, plan,
+/// reader), add its `pub mod` line above and its variant to [`layout::Table`]; the facade's
+/// `write::<T>` and `reader::<T>` then serve it.
+pub(crate) trait ParquetTable {
+    /// Which table: key prefix and catalog.
+    const KIND: layout::Table;
+    /// What one write takes.
+    type Input: ?Sized + Sync;
+    /// One write, split into files.
+    type Plan<'a>: FilePlan + Send
+    where
+        Self::Input: 'a;
+    /// What reads the table back.
+    type Reader;
+
+    /// The Arrow schema of every file.
+    fn schema() -> SchemaRef;
+
+    /// Parquet writer properties (row groups, encodings, statistics, sort order).
+    fn properties(writer: &WriterOptions) -> Result<WriterProperties>;
+
+    /// Splits one write into files. Fails, writing nothing, on rows the layout cannot key
+    /// (timestamps outside years 0000-9999).
+    fn plan(input: &Self::Input) -> Result<Self::Plan<'_>>;
+
+    /// The table's reader.
+    fn reader(ctx: ReadContext) -> Self::Reader;
+}
