@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use proptest::prelude::*;
-use tributary_storage::read::LineHint;
+use tributary_storage::read::{Direction, LineHint};
 use tributary_storage::types::MatchOp;
 
 fn s(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> Series {
