@@ -44,7 +44,7 @@ use label_index::LabelIndex;
 use shard::{Lookup, Shard};
 use signals::ActiveSignals;
 pub use signals::SignalBlock;
-use tributary_storage::signals::{ExemplarSeries, LogRecord, MetricMetadata};
+use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 
 const SHARDS: usize = 16;
 /// A select that may visit this many series of the active part copies them out on several
@@ -566,6 +566,13 @@ impl Source for Head {
     async fn metadata(&self, metric: Option<&str>) -> tributary_storage::Result<Vec<MetricMetadata>> {
         Ok(self.metadata_in_memory(metric))
     }
+
+    /// Frozen blocks (oldest first) then the active one, so a later write of a timestamp wins.
+    async fn select_histograms(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<HistogramSeries>> {
+        let mut found = Vec::new();
+        self.signal_blocks(|b| b.histograms_matching(req, &mut found));
+        Ok(signals::merge_histograms(found))
+    }
 }
 
 impl Head {
@@ -626,7 +633,6 @@ impl Head {
         all.into_iter().collect()
     }
 }
-
 
 #[async_trait]
 impl LogSource for Head {

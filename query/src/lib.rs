@@ -62,8 +62,12 @@
 //!   argument or of the evaluation time), computed as Go's calendar does, overflow included;
 //! - `time timestamp vector scalar absent sort sort_desc sort_by_label sort_by_label_desc
 //!   label_replace label_join histogram_quantile` (classic `le` buckets);
-//! - `histogram_count histogram_sum histogram_avg histogram_stddev histogram_stdvar`, which read
-//!   native histograms only and so answer nothing: native histograms are refused at ingest.
+//! - `histogram_count histogram_sum histogram_avg histogram_stddev histogram_stdvar` over float
+//!   samples (they ignore floats, so the answer is empty, as in Prometheus).
+//!
+//! Native histograms are stored and read through [`tributary_storage::read::Source::select_histograms`],
+//! but not evaluated yet: a query whose selectors find native histogram samples fails with an
+//! `execution` error naming them, never an answer that leaves them out.
 //!
 //! Not supported, answered with an `execution` error naming the feature (never a guess):
 //! `limitk`, `limit_ratio`, `histogram_fraction`, `info`, the experimental `*_over_time`

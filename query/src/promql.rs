@@ -163,6 +163,7 @@ impl Engine {
         let _cancel_on_drop = CancelOnDrop(cancelled.clone());
         let guard = Guard::new(deadline, cancelled, self.cfg.max_samples);
         let work = async {
+            self.refuse_native_histograms(&plan.selectors).await?;
             let mut annotations = Annotations::default();
             let evaluated = self
                 .evaluate_in_parts(&mut plan, steps, lookback_ms, &guard, &mut annotations)
@@ -233,6 +234,28 @@ impl Engine {
             selectors[sel].fetch = None;
         }
         Ok(evaluated)
+    }
+
+    /// Native histograms are stored and readable ([`Source::select_histograms`]), but this
+    /// engine evaluates float samples only: a query whose selectors find histogram samples fails
+    /// naming them, rather than answering as if they were not there (a `count` or a
+    /// `histogram_count` that silently leaves them out would be a wrong answer).
+    async fn refuse_native_histograms(&self, selectors: &[Selector]) -> Result<()> {
+        let requests: Vec<SelectRequest> = selectors
+            .iter()
+            .filter_map(|sel| sel.fetch.map(|range| requests(&sel.matcher_sets, range, None)))
+            .flatten()
+            .collect();
+        let answers = try_join_all(requests.iter().map(|r| self.source.select_histograms(r))).await?;
+        match answers.iter().flatten().next() {
+            Some(series) => Err(Error::unsupported(format!(
+                "PromQL over native histogram samples (the query selects {}, a native histogram series; \
+                 histogram_count, histogram_sum, histogram_avg, histogram_stddev, histogram_stdvar and \
+                 histogram_quantile over native histograms are not evaluated)",
+                series.labels
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// At most how many samples a selector reads in `range` (a series matching several

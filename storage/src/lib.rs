@@ -226,11 +226,12 @@ impl Storage {
         self.write::<Metadata>(metadata).await
     }
 
-    /// The reader over every file of the metrics, exemplars and metadata tables (including
-    /// files written later).
+    /// The reader over every file of the metrics, histograms, exemplars and metadata tables
+    /// (including files written later).
     pub fn source(self: &Arc<Self>) -> Arc<dyn Source> {
         Arc::new(ParquetSource {
             metrics: self.reader::<Metrics>(),
+            histograms: self.reader::<Histograms>(),
             exemplars: self.reader::<Exemplars>(),
             metadata: self.reader::<Metadata>(),
         })
@@ -280,18 +281,6 @@ impl Storage {
     #[cfg(any(test, feature = "test-util"))]
     pub fn logs_stats(&self) -> CatalogStats {
         self.catalogs.logs.stats()
-    }
-
-    /// Native-histogram series matching all `matchers` with samples in `range` (closed), each
-    /// once, samples sorted by time; for a timestamp stored twice, the later file's sample.
-    /// (Tests only until the native-histogram read path serves them through [`Source`].)
-    #[cfg(any(test, feature = "test-util"))]
-    pub async fn read_histograms(
-        &self,
-        matchers: &[types::Matcher],
-        range: types::TimeRange,
-    ) -> Result<Vec<HistogramSeries>> {
-        self.reader::<Histograms>().select(matchers, range).await
     }
 
     /// The object store (tests).

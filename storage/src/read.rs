@@ -12,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::Result;
-use crate::signals::{Exemplar, ExemplarSeries, LogRecord, MetricMetadata, TimestampNs};
+use crate::signals::{Exemplar, ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, TimestampNs};
 use crate::types::{Labels, Matcher, Series, SeriesIdSet, TimeRange};
 
 /// What to read: every series that satisfies all `matchers` and has at least one sample in `range`.
@@ -210,6 +210,25 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     /// per (timestamp, value, labels). Sources that hold no exemplars answer empty.
     async fn exemplars(&self, selectors: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<ExemplarSeries>> {
         let _ = (selectors, range);
+        Ok(Vec::new())
+    }
+
+    /// Native-histogram series matching `req` (its matchers, closed range and `only`), the
+    /// float-sample contract of [`Source::select`] applied to histogram samples:
+    /// - each matching series once, with only the samples whose timestamp lies in `req.range`,
+    ///   sorted by timestamp, one sample per timestamp (for a timestamp written twice, the later
+    ///   write wins); series with no sample in range are left out; series order unspecified;
+    /// - every field of a sample kept exactly (schema, zero bucket, spans, absolute bucket
+    ///   counts, custom bounds, reset hint);
+    /// - the same data gives the same answer from the head and from Parquet, and merging
+    ///   sources never returns a timestamp twice for one series.
+    ///
+    /// A series holds float samples or histogram samples at a given time, never both; the two
+    /// reads are separate so that float-only queries pay nothing for histograms. Sources that
+    /// hold no native histograms answer empty. `test_util::histogram_source_conformance`
+    /// checks every implementation.
+    async fn select_histograms(&self, req: &SelectRequest) -> Result<Vec<HistogramSeries>> {
+        let _ = req;
         Ok(Vec::new())
     }
 

@@ -1,14 +1,15 @@
 //! [`ParquetSource`]: the one [`Source`] over the Parquet tables, composed from the readers of
-//! three sibling tables: series and samples from `metrics`, [`Source::exemplars`] from
-//! `exemplars`, [`Source::metadata`] from `metadata`. Composing here, above the tables, keeps
+//! four sibling tables: series and samples from `metrics`, [`Source::select_histograms`] from
+//! `histograms`, [`Source::exemplars`] from `exemplars`, [`Source::metadata`] from `metadata`. Composing here, above the tables, keeps
 //! the tables from importing one another.
 
 use async_trait::async_trait;
 
 use crate::Result;
 use crate::read::{SelectRequest, SeriesSize, Source};
-use crate::signals::{ExemplarSeries, MetricMetadata};
+use crate::signals::{ExemplarSeries, HistogramSeries, MetricMetadata};
 use crate::table::exemplars::ExemplarsReader;
+use crate::table::histograms::HistogramsReader;
 use crate::table::metadata::MetadataReader;
 use crate::table::metrics::MetricsReader;
 use crate::types::{Labels, Matcher, Series, TimeRange};
@@ -17,6 +18,7 @@ use crate::types::{Labels, Matcher, Series, TimeRange};
 #[derive(Debug)]
 pub(crate) struct ParquetSource {
     pub(crate) metrics: MetricsReader,
+    pub(crate) histograms: HistogramsReader,
     pub(crate) exemplars: ExemplarsReader,
     pub(crate) metadata: MetadataReader,
 }
@@ -45,6 +47,12 @@ impl Source for ParquetSource {
 
     async fn label_values(&self, name: &str, req: &SelectRequest) -> Result<Vec<String>> {
         self.metrics.label_values(name, req).await
+    }
+
+    async fn select_histograms(&self, req: &SelectRequest) -> Result<Vec<HistogramSeries>> {
+        let mut all = self.histograms.select(&req.matchers, req.range).await?;
+        all.retain(|s| req.admits(&s.labels));
+        Ok(all)
     }
 
     async fn exemplars(&self, selectors: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<ExemplarSeries>> {

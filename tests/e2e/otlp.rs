@@ -382,21 +382,20 @@ async fn sdk_metrics_over_grpc_http_protobuf_and_json_come_back_through_promql()
     }
 
     // The exponential histogram is stored as a native histogram (PromQL over native histograms
-    // comes later): read it back from its Parquet table with its count and sum.
+    // comes later): read it back through the Parquet source with its count and sum.
     let storage = tributary_storage::Storage::open(&Default::default(), &s.data_dir)
         .await
         .unwrap();
+    let source = storage.source();
     for cluster in ["east", "west", "north"] {
-        let got = storage
-            .read_histograms(
-                &[
-                    tributary_storage::types::Matcher::equal("__name__", "e2e_payload_size_bytes"),
-                    tributary_storage::types::Matcher::equal("cluster", cluster),
-                ],
-                tributary_storage::types::TimeRange::ALL,
-            )
-            .await
-            .unwrap();
+        let req = tributary_storage::read::SelectRequest::new(
+            vec![
+                tributary_storage::types::Matcher::equal("__name__", "e2e_payload_size_bytes"),
+                tributary_storage::types::Matcher::equal("cluster", cluster),
+            ],
+            tributary_storage::types::TimeRange::ALL,
+        );
+        let got = source.select_histograms(&req).await.unwrap();
         assert_eq!(
             got.len(),
             1,

@@ -7,6 +7,7 @@ use serde_json::Value;
 use tributary_proto::prometheus::histogram::{Count, ZeroCount};
 use tributary_proto::prometheus::v2::{Exemplar, Metadata, Request, TimeSeries};
 use tributary_proto::prometheus::{BucketSpan, Histogram, MetricType, Sample};
+use tributary_storage::read::SelectRequest;
 use tributary_storage::types::{Matcher, TimeRange};
 
 use crate::harness::{TestServer, result};
@@ -147,18 +148,42 @@ async fn remote_write_2_is_negotiated_stored_and_served() {
     assert_eq!(data[0]["exemplars"][0]["labels"]["trace_id"], "abc123", "{ex}");
     assert_eq!(data[0]["exemplars"][0]["value"], "0.25", "{ex}");
 
+    // PromQL does not evaluate native histograms yet: it says so, naming the series, whether
+    // the samples sit in the head or (below) in Parquet — never an empty answer.
+    assert_native_histograms_refused(&s).await;
+
     // The native histogram reaches its Parquet table with absolute bucket counts.
     s.flush().await;
+    assert_native_histograms_refused(&s).await;
     let storage = tributary_storage::Storage::open(&Default::default(), &s.data_dir)
         .await
         .unwrap();
-    let hs = storage
-        .read_histograms(&[Matcher::equal("__name__", "rw2_latency_seconds")], TimeRange::ALL)
-        .await
-        .unwrap();
+    let req = SelectRequest::new(vec![Matcher::equal("__name__", "rw2_latency_seconds")], TimeRange::ALL);
+    let hs = storage.source().select_histograms(&req).await.unwrap();
     assert_eq!(hs.len(), 1, "{hs:?}");
     let h0 = &hs[0].samples[0];
     assert_eq!((h0.count, h0.sum, h0.zero_count), (6.0, 1.5, 1.0));
     assert_eq!(h0.positive_buckets, vec![2.0, 3.0]);
     assert_eq!(hs[0].labels.get("cluster"), Some("west"));
+}
+
+/// `histogram_count` over the native histogram answers 422 `execution`, naming what is missing.
+async fn assert_native_histograms_refused(s: &TestServer) {
+    let r = reqwest::Client::new()
+        .get(s.url("/api/v1/query"))
+        .query(&[
+            ("query", "histogram_count(rw2_latency_seconds)"),
+            ("time", &(T0 / 1000 + 30).to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errorType"], "execution", "{body}");
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("native histogram") && error.contains("rw2_latency_seconds"),
+        "{body}"
+    );
 }

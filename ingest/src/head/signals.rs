@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
-use tributary_storage::read::{LineHint, LogRequest};
+use tributary_storage::read::{LineHint, LogRequest, SelectRequest};
 use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, TimeRange, matches_all};
 
@@ -42,14 +42,7 @@ impl SignalBlock {
     /// Merges repeated label sets (one entry per request today) and sorts by time, so each
     /// series is written once with ordered samples, the later write winning a repeated timestamp.
     fn compact(&mut self) {
-        self.histograms = merge_by_labels(
-            std::mem::take(&mut self.histograms),
-            |h| (h.labels, h.samples),
-            |labels, mut samples| {
-                sort_dedup_by(&mut samples, |s| s.timestamp);
-                HistogramSeries { labels, samples }
-            },
-        );
+        self.histograms = merge_histograms(std::mem::take(&mut self.histograms));
         self.exemplars = merge_by_labels(
             std::mem::take(&mut self.exemplars),
             |e| (e.labels, e.exemplars),
@@ -95,6 +88,28 @@ impl SignalBlock {
     }
 
     /// Exemplars of series matching any selector, within `range`.
+    /// Histogram series matching `req` (matchers and `only`), with their samples in its range,
+    /// appended to `out` in append order (a series may repeat; see [`merge_histograms`]).
+    pub(crate) fn histograms_matching(&self, req: &SelectRequest, out: &mut Vec<HistogramSeries>) {
+        for s in &self.histograms {
+            if !matches_all(&req.matchers, &s.labels) || !req.admits(&s.labels) {
+                continue;
+            }
+            let samples: Vec<_> = s
+                .samples
+                .iter()
+                .filter(|h| req.range.contains(h.timestamp))
+                .cloned()
+                .collect();
+            if !samples.is_empty() {
+                out.push(HistogramSeries {
+                    labels: s.labels.clone(),
+                    samples,
+                });
+            }
+        }
+    }
+
     pub fn exemplars_matching(&self, selectors: &[Vec<Matcher>], range: TimeRange, out: &mut Vec<ExemplarSeries>) {
         for s in &self.exemplars {
             if !selectors.iter().any(|m| matches_all(m, &s.labels)) {
@@ -134,6 +149,19 @@ fn merge_by_labels<T, I>(
         }
     }
     merged.into_iter().map(|(l, p)| build(l, p)).collect()
+}
+
+/// One entry per label set, samples sorted by time, the later-appended sample winning a
+/// repeated timestamp: `found` must be in append order (older blocks first).
+pub(crate) fn merge_histograms(found: Vec<HistogramSeries>) -> Vec<HistogramSeries> {
+    merge_by_labels(
+        found,
+        |h| (h.labels, h.samples),
+        |labels, mut samples| {
+            sort_dedup_by(&mut samples, |s| s.timestamp);
+            HistogramSeries { labels, samples }
+        },
+    )
 }
 
 /// Stable sort by key, keeping the last of equal keys.

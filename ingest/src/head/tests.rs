@@ -43,6 +43,31 @@ async fn head_passes_the_log_source_conformance_suite() {
     .await;
 }
 
+/// The histogram read contract, with the older half of each dataset in a frozen block and the
+/// newer half in the active part (so the later write of a timestamp must win across blocks).
+#[tokio::test]
+async fn head_passes_the_histogram_conformance_suite() {
+    use tributary_storage::signals::HistogramSeries;
+    use tributary_storage::test_util::histogram_source::histogram_source_conformance;
+    histogram_source_conformance(|data: Vec<HistogramSeries>| async move {
+        let head = Head::new();
+        let mid = data.len() / 2;
+        head.append_signals(SignalBlock {
+            histograms: data[..mid].to_vec(),
+            ..Default::default()
+        });
+        head.freeze();
+        for one in &data[mid..] {
+            head.append_signals(SignalBlock {
+                histograms: vec![one.clone()],
+                ..Default::default()
+            });
+        }
+        Arc::new(head) as Arc<dyn Source>
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn frozen_and_active_parts_merge_and_newest_wins() {
     let head = Head::new();

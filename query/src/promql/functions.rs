@@ -57,8 +57,10 @@ pub(crate) enum Func {
     LabelReplace(label::Replace),
     LabelJoin(label::Join),
     HistogramQuantile,
-    /// `histogram_count`, `histogram_sum`, ...: they read native histogram samples only, and
-    /// this store holds none (they are refused at ingest), so their answer is always empty.
+    /// `histogram_count`, `histogram_sum`, ...: they read native histogram samples only and
+    /// ignore floats. The engine refuses every query whose selectors find native histogram
+    /// samples before evaluating (`Engine::refuse_native_histograms`), so here the argument
+    /// holds floats only and the answer is empty, as Prometheus's is.
     NativeHistogramOnly,
 }
 

@@ -31,9 +31,8 @@
 //! their exact bits. Bucket meaning follows [`HistogramSample`]: spans and bucket lists are
 //! stored as given, without re-validation.
 //!
-//! Reading ([`HistogramsReader::select`], `Storage::read_histograms`) is a simple pruned scan
-//! (files by time and cluster, row groups and pages by time, pinned cluster and metric); PromQL
-//! does not evaluate native histograms yet.
+//! Reading ([`HistogramsReader::select`], served as `Source::select_histograms`) is a pruned
+//! scan: files by time and cluster, row groups and pages by time, pinned cluster and metric.
 
 use std::sync::{Arc, LazyLock};
 

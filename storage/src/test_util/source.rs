@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use crate::Result;
 use crate::read::sort_dedup_exemplars;
 use crate::read::{SelectRequest, Source};
-use crate::signals::{Exemplar, ExemplarSeries, MetricMetadata};
+use crate::signals::{Exemplar, ExemplarSeries, HistogramSeries, MetricMetadata};
+use crate::test_util::MemHistograms;
 use crate::types::{
     Labels, MatchOp, Matcher, STALE_NAN_BITS, Sample, Series, SeriesIdSet, TimeRange, matches_all, sort_dedup_samples,
 };
@@ -27,6 +28,7 @@ pub struct MemSource {
     series: Vec<Series>,
     exemplars: Vec<ExemplarSeries>,
     metadata: BTreeSet<MetricMetadata>,
+    histograms: MemHistograms,
 }
 
 impl MemSource {
@@ -69,6 +71,12 @@ impl MemSource {
         for s in &mut self.exemplars {
             sort_dedup_exemplars(&mut s.exemplars);
         }
+        self
+    }
+
+    /// Also holds these native-histogram series (merged as [`MemHistograms`] merges them).
+    pub fn with_histograms(mut self, input: Vec<HistogramSeries>) -> Self {
+        self.histograms = MemHistograms::new(input);
         self
     }
 
@@ -128,6 +136,11 @@ impl Source for MemSource {
             .collect();
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
+    }
+
+    /// Series sorted by labels.
+    async fn select_histograms(&self, req: &SelectRequest) -> Result<Vec<HistogramSeries>> {
+        Ok(self.histograms.select(req))
     }
 
     /// Sorted by (cluster, metric, type, help, unit).

@@ -159,3 +159,50 @@ async fn native_histogram_functions_find_no_native_histograms() {
     let err = e.instant("histogram_fraction(0, 1, g)", 0).await.unwrap_err();
     assert!(err.to_string().contains("histogram_fraction"), "{err}");
 }
+
+/// Native histograms are readable but not evaluated yet: any query whose selector finds native
+/// histogram samples fails naming them, never an empty or partial answer; float series beside
+/// them are unaffected.
+#[tokio::test]
+async fn native_histogram_samples_are_refused_naming_them() {
+    use tributary_storage::signals::{HistogramSample, HistogramSeries};
+
+    use crate::error::ErrorKind;
+    use crate::test_source::{VecSource, parse_labels};
+
+    let floats = vec![Series::new(
+        parse_labels(r#"up{job="a"}"#),
+        vec![Sample::new(60_000, 1.0)],
+    )];
+    let histograms = vec![HistogramSeries {
+        labels: parse_labels(r#"rpc_seconds{job="a"}"#),
+        samples: vec![HistogramSample {
+            timestamp: 60_000,
+            count: 3.0,
+            sum: 1.5,
+            ..HistogramSample::default()
+        }],
+    }];
+    let e = Engine::new(
+        Arc::new(VecSource::new(floats).with_histograms(histograms)),
+        QueryConfig::default(),
+    );
+    for q in [
+        "histogram_count(rpc_seconds)",
+        "histogram_sum(rate(rpc_seconds[5m]))",
+        "histogram_quantile(0.9, rpc_seconds)",
+        "count({job=\"a\"})",
+        "rpc_seconds",
+    ] {
+        let err = e.instant(q, 90_000).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Execution, "{q}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("native histogram") && text.contains("rpc_seconds"),
+            "{q}: {text}"
+        );
+    }
+    // Outside the histogram's time, and on float series, queries answer as before.
+    assert_eq!(rows(&e.instant("up", 90_000).await.unwrap()).len(), 1);
+    assert!(rows(&e.instant("histogram_count(rpc_seconds)", 9_000_000).await.unwrap()).is_empty());
+}

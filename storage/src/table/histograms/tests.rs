@@ -5,6 +5,16 @@ use crate::types::{Labels, MatchOp, STALE_NAN_BITS};
 use crate::{Storage, WriteSummary};
 use object_store::path::Path;
 
+/// The table's answer through the read contract.
+async fn read_histograms(
+    storage: &Arc<Storage>,
+    matchers: &[Matcher],
+    range: TimeRange,
+) -> Result<Vec<HistogramSeries>> {
+    let req = crate::read::SelectRequest::new(matchers.to_vec(), range);
+    storage.source().select_histograms(&req).await
+}
+
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
 fn labels(cluster: &str, name: &str, job: &str) -> Labels {
@@ -102,7 +112,7 @@ async fn every_field_round_trips_across_clusters_and_hours() {
         assert!(dir.path().join(f).is_file(), "{f}");
     }
 
-    let got = sorted(storage.read_histograms(&[], TimeRange::ALL).await.unwrap());
+    let got = sorted(read_histograms(&storage, &[], TimeRange::ALL).await.unwrap());
     // NaN != NaN: check the bit-exact fields first, then compare everything by value.
     let first = got.iter().position(|s| s.labels == input[0].labels).unwrap();
     assert_eq!(got[first].samples[0].sum.to_bits(), STALE_NAN_BITS);
@@ -120,7 +130,7 @@ async fn every_field_round_trips_across_clusters_and_hours() {
     // A reopened store lists the files and reads the same.
     drop(storage);
     let storage = open(&dir).await;
-    let again = storage.read_histograms(&[], TimeRange::ALL).await.unwrap();
+    let again = read_histograms(&storage, &[], TimeRange::ALL).await.unwrap();
     assert_eq!(again.len(), 4);
     assert_eq!(again.iter().map(|s| s.samples.len()).sum::<usize>(), 36);
 }
@@ -134,8 +144,7 @@ async fn reads_select_by_matchers_and_time_and_skip_other_files() {
 
     let prod = Matcher::equal("cluster", "prod");
     let rpc = Matcher::new(MatchOp::RegexMatch, "__name__", "rpc_.*").unwrap();
-    let got = storage
-        .read_histograms(&[prod.clone(), rpc], TimeRange::ALL)
+    let got = read_histograms(&storage, &[prod.clone(), rpc], TimeRange::ALL)
         .await
         .unwrap();
     assert_eq!(got.len(), 1);
@@ -143,8 +152,7 @@ async fn reads_select_by_matchers_and_time_and_skip_other_files() {
 
     // Closed range inside the second hour: samples at +60m+7ms, +80m+7ms, +100m+7ms.
     let second = TimeRange::new(T0 + HOUR_MS, T0 + HOUR_MS + 3_000_007);
-    let got = storage
-        .read_histograms(std::slice::from_ref(&prod), second)
+    let got = read_histograms(&storage, std::slice::from_ref(&prod), second)
         .await
         .unwrap();
     assert_eq!(got.len(), 2);
@@ -152,8 +160,7 @@ async fn reads_select_by_matchers_and_time_and_skip_other_files() {
         let times: Vec<i64> = s.samples.iter().map(|x| x.timestamp).collect();
         assert_eq!(times, vec![T0 + 3_600_007, T0 + 4_800_007, T0 + 6_000_007]);
     }
-    let none = storage
-        .read_histograms(&[Matcher::equal("job", "other")], TimeRange::ALL)
+    let none = read_histograms(&storage, &[Matcher::equal("job", "other")], TimeRange::ALL)
         .await
         .unwrap();
     assert!(none.is_empty());
@@ -166,13 +173,12 @@ async fn reads_select_by_matchers_and_time_and_skip_other_files() {
     {
         std::fs::remove_file(dir.path().join(f)).unwrap();
     }
-    let got = storage
-        .read_histograms(&[prod], TimeRange::new(T0 + HOUR_MS, T0 + 2 * HOUR_MS - 1))
+    let got = read_histograms(&storage, &[prod], TimeRange::new(T0 + HOUR_MS, T0 + 2 * HOUR_MS - 1))
         .await
         .unwrap();
     assert_eq!(got.iter().map(|s| s.samples.len()).sum::<usize>(), 6);
     assert!(
-        storage.read_histograms(&[], TimeRange::ALL).await.is_err(),
+        read_histograms(&storage, &[], TimeRange::ALL).await.is_err(),
         "an unpruned read does open the deleted files"
     );
 }
@@ -193,12 +199,12 @@ async fn later_writes_win_and_repeats_merge() {
     // In one write: merged, sorted, the later sample of a repeated timestamp kept.
     let summary = storage.write_histograms(&[first.clone(), again.clone()]).await.unwrap();
     assert_eq!((summary.files.len(), summary.rows), (1, 2));
-    let got = storage.read_histograms(&[], TimeRange::ALL).await.unwrap();
+    let got = read_histograms(&storage, &[], TimeRange::ALL).await.unwrap();
     assert_eq!(got[0].samples, vec![sample(T0 + 1, 2), sample(T0 + 2, 3)]);
 
     // Across writes (files): the later file wins.
     storage.write_histograms(&[first]).await.unwrap();
-    let got = storage.read_histograms(&[], TimeRange::ALL).await.unwrap();
+    let got = read_histograms(&storage, &[], TimeRange::ALL).await.unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].samples, vec![sample(T0 + 1, 2), sample(T0 + 2, 1)]);
 
@@ -258,4 +264,27 @@ async fn files_carry_the_documented_schema() {
     let batch = reader.build().unwrap().next().unwrap().unwrap();
     let labels = batch.column(key_col::LABELS).as_dictionary::<Int32Type>();
     assert_eq!(labels.values().as_string::<i32>().value(0), r#"{"job":"api"}"#);
+}
+
+/// The table through [`crate::read::Source::select_histograms`] passes the histogram suite,
+/// each dataset written in two flushes (the later half second, so it must win a timestamp).
+#[tokio::test]
+async fn parquet_histograms_pass_the_histogram_conformance_suite() {
+    let dirs = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    crate::test_util::histogram_source_conformance(|data| {
+        let dirs = dirs.clone();
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let storage = open(&dir).await;
+            let mid = data.len() / 2;
+            for part in [&data[..mid], &data[mid..]] {
+                if !part.is_empty() {
+                    storage.write_histograms(part).await.unwrap();
+                }
+            }
+            dirs.lock().push(dir);
+            storage.source()
+        }
+    })
+    .await;
 }
