@@ -87,7 +87,6 @@ impl SignalBlock {
         }
     }
 
-    /// Exemplars of series matching any selector, within `range`.
     /// Histogram series matching `req` (matchers and `only`), with their samples in its range,
     /// appended to `out` in append order (a series may repeat; see [`merge_histograms`]).
     pub(crate) fn histograms_matching(&self, req: &SelectRequest, out: &mut Vec<HistogramSeries>) {
@@ -110,6 +109,7 @@ impl SignalBlock {
         }
     }
 
+    /// Exemplars of series matching any selector, within `range`.
     pub fn exemplars_matching(&self, selectors: &[Vec<Matcher>], range: TimeRange, out: &mut Vec<ExemplarSeries>) {
         for s in &self.exemplars {
             if !selectors.iter().any(|m| matches_all(m, &s.labels)) {
