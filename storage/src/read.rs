@@ -181,28 +181,12 @@ pub trait Source: Send + Sync + std::fmt::Debug {
 
     /// Sorted, unique label names of matching series.
     async fn label_names(&self, req: &SelectRequest) -> Result<Vec<String>> {
-        let mut names: Vec<String> = self
-            .series(req)
-            .await?
-            .iter()
-            .flat_map(|l| l.iter().map(|l| l.name.clone()))
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        Ok(names_of(&self.series(req).await?))
     }
 
     /// Sorted, unique values of label `name` among matching series.
     async fn label_values(&self, name: &str, req: &SelectRequest) -> Result<Vec<String>> {
-        let mut values: Vec<String> = self
-            .series(req)
-            .await?
-            .iter()
-            .filter_map(|l| l.get(name).map(str::to_string))
-            .collect();
-        values.sort();
-        values.dedup();
-        Ok(values)
+        Ok(values_of(&self.series(req).await?, name))
     }
 
     /// Exemplars of the series matching any of `selectors` (each a list of matchers that must all
@@ -317,29 +301,29 @@ pub trait LogSource: Send + Sync + std::fmt::Debug {
 
     /// Sorted, unique stream label names.
     async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {
-        let mut names: Vec<String> = self
-            .log_streams(req)
-            .await?
-            .iter()
-            .flat_map(|l| l.iter().map(|l| l.name.clone()))
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        Ok(names_of(&self.log_streams(req).await?))
     }
 
     /// Sorted, unique values of stream label `name`.
     async fn log_label_values(&self, name: &str, req: &LogRequest) -> Result<Vec<String>> {
-        let mut values: Vec<String> = self
-            .log_streams(req)
-            .await?
-            .iter()
-            .filter_map(|l| l.get(name).map(str::to_string))
-            .collect();
-        values.sort();
-        values.dedup();
-        Ok(values)
+        Ok(values_of(&self.log_streams(req).await?, name))
     }
+}
+
+/// The sorted, unique label names of `sets`: the listings' default answer.
+fn names_of(sets: &[Labels]) -> Vec<String> {
+    let mut names: Vec<String> = sets.iter().flat_map(|l| l.iter().map(|l| l.name.clone())).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// The sorted, unique values of label `name` among `sets`.
+fn values_of(sets: &[Labels], name: &str) -> Vec<String> {
+    let mut values: Vec<String> = sets.iter().filter_map(|l| l.get(name).map(str::to_string)).collect();
+    values.sort_unstable();
+    values.dedup();
+    values
 }
 
 #[cfg(test)]

@@ -16,3 +16,29 @@ pub mod workload;
 pub use histogram_source::{MemHistograms, histogram_source_conformance};
 pub use log_source::{MemLogSource, log_source_conformance};
 pub use source::{MemSource, source_conformance};
+
+use std::collections::HashMap;
+
+use crate::types::Labels;
+
+/// Entries with equal labels merged into the first one's place, their items appended in input
+/// order (so "later" stays later for the callers' keep-the-last rules): how every reference
+/// source takes its input.
+fn merge_by_labels<T, I>(input: Vec<T>, parts: impl Fn(&mut T) -> (&Labels, &mut Vec<I>)) -> Vec<T> {
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut merged: Vec<T> = Vec::new();
+    for mut entry in input {
+        let (labels, items) = parts(&mut entry);
+        match index.get(labels) {
+            Some(&i) => {
+                let items = std::mem::take(items);
+                parts(&mut merged[i]).1.extend(items);
+            }
+            None => {
+                index.insert(labels.clone(), merged.len());
+                merged.push(entry);
+            }
+        }
+    }
+    merged
+}

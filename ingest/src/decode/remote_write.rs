@@ -29,9 +29,13 @@
 //!
 
 use tributary_proto::prometheus::field;
+use tributary_storage::signals::{ExemplarSeries, HistogramSeries, MetricMetadata};
 use tributary_storage::types::Sample;
 
 use super::wire::{Reader, Value, WireError};
+use super::{Accepted, Batch, Outcome, Rejections};
+use crate::head::SignalBlock;
+use crate::head::input::{Input, WriteBatch};
 
 pub(crate) mod histogram;
 pub(crate) mod labels;
@@ -39,6 +43,30 @@ pub(crate) mod metadata;
 pub(crate) mod signals;
 pub mod v1;
 pub mod v2;
+
+/// What either version decoded, as the decode table's one [`Batch`].
+pub(crate) fn into_batch<'a>(
+    floats: WriteBatch<'a>,
+    histograms: Vec<HistogramSeries>,
+    exemplars: Vec<ExemplarSeries>,
+    metadata: Vec<MetricMetadata>,
+    accepted: Accepted,
+    rejected: Rejections,
+) -> Batch<'a> {
+    Batch {
+        input: Input {
+            floats,
+            signals: SignalBlock {
+                histograms,
+                exemplars,
+                metadata: metadata.into_iter().collect(),
+                ..SignalBlock::default()
+            },
+            ..Input::default()
+        },
+        outcome: Outcome { accepted, rejected },
+    }
+}
 
 /// A `Sample` (the same message in 1.0 and 2.0).
 pub(crate) fn decode_sample(buf: &[u8]) -> Result<Sample, WireError> {

@@ -3,7 +3,6 @@
 //! ([`histogram_source_conformance`]): the head, the Parquet `histograms` table and the merged
 //! source.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -22,17 +21,7 @@ pub struct MemHistograms {
 impl MemHistograms {
     /// Holds `input`, merged as the type's doc says.
     pub fn new(input: Vec<HistogramSeries>) -> Self {
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut series: Vec<HistogramSeries> = Vec::new();
-        for s in input {
-            match index.get(&s.labels) {
-                Some(&i) => series[i].samples.extend(s.samples),
-                None => {
-                    index.insert(s.labels.clone(), series.len());
-                    series.push(s);
-                }
-            }
-        }
+        let mut series = super::merge_by_labels(input, |s| (&s.labels, &mut s.samples));
         for s in &mut series {
             // Stable sort of the reversed list, then the first of each timestamp: the later wins.
             s.samples.reverse();

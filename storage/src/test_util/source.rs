@@ -6,7 +6,7 @@
 //!   hands each to `make`, and checks every contract point of [`Source`] against `MemSource`,
 //!   panicking with the dataset, request and difference.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -35,17 +35,7 @@ impl MemSource {
     /// Series with equal labels are merged; for a repeated timestamp the sample given later
     /// wins (as if the later series were written later). Samples need not be sorted.
     pub fn new(input: Vec<Series>) -> Self {
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut series: Vec<Series> = Vec::new();
-        for s in input {
-            match index.get(&s.labels) {
-                Some(&i) => series[i].samples.extend(s.samples),
-                None => {
-                    index.insert(s.labels.clone(), series.len());
-                    series.push(s);
-                }
-            }
-        }
+        let mut series = super::merge_by_labels(input, |s| (&s.labels, &mut s.samples));
         for s in &mut series {
             sort_dedup_samples(&mut s.samples);
         }
@@ -58,16 +48,8 @@ impl MemSource {
 
     /// Also holds these exemplars (series with equal labels merged, repeats kept once).
     pub fn with_exemplars(mut self, input: Vec<ExemplarSeries>) -> Self {
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        for s in input {
-            match index.get(&s.labels) {
-                Some(&i) => self.exemplars[i].exemplars.extend(s.exemplars),
-                None => {
-                    index.insert(s.labels.clone(), self.exemplars.len());
-                    self.exemplars.push(s);
-                }
-            }
-        }
+        self.exemplars.extend(input);
+        self.exemplars = super::merge_by_labels(std::mem::take(&mut self.exemplars), |s| (&s.labels, &mut s.exemplars));
         for s in &mut self.exemplars {
             sort_dedup_exemplars(&mut s.exemplars);
         }

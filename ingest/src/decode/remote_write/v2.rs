@@ -49,10 +49,9 @@ use super::signals::{SeriesSignals, check_exemplar, push_signals};
 use crate::cluster::ClusterContext;
 use crate::decode::limits::{Limits, storable};
 use crate::decode::wire::{PackedVarints, Reader, Value, WireError};
-use crate::decode::{Accepted, Batch, Options as DecodeOptions, Outcome, Prepared, Rejections};
+use crate::decode::{Accepted, Batch, Options as DecodeOptions, Prepared, Rejections};
 use crate::error::Error;
-use crate::head::SignalBlock;
-use crate::head::input::{Input, KnownSeries, SeriesSpan, WriteBatch};
+use crate::head::input::{KnownSeries, SeriesSpan, WriteBatch};
 
 /// Everything a 2.0 request carried.
 #[derive(Debug, Default)]
@@ -93,22 +92,14 @@ pub(crate) fn decode_batch<'a>(
         exemplars: d.exemplars_written,
         ..Accepted::default()
     };
-    Ok(Batch {
-        input: Input {
-            floats: d.batch,
-            signals: SignalBlock {
-                histograms: d.histograms,
-                exemplars: d.exemplars,
-                metadata: d.metadata.into_iter().collect(),
-                ..SignalBlock::default()
-            },
-            ..Input::default()
-        },
-        outcome: Outcome {
-            accepted,
-            rejected: d.rejected,
-        },
-    })
+    Ok(super::into_batch(
+        d.batch,
+        d.histograms,
+        d.exemplars,
+        d.metadata,
+        accepted,
+        d.rejected,
+    ))
 }
 
 /// Decodes a decompressed `io.prometheus.write.v2.Request`. `Err` only when the bytes are not
