@@ -1,5 +1,5 @@
 //! Prometheus remote-write, 1.0 ([`v1`]) and 2.0 ([`v2`]): snappy block bodies → the head's
-//! zero-copy [`WriteBatch`](crate::head::input::WriteBatch) plus native histograms, exemplars and
+//! zero-copy [`WriteBatch`] plus native histograms, exemplars and
 //! metadata. The two versions share every validation rule, in the rooms below: series labels
 //! (`labels`), native histograms (`histogram`), a series' histograms and exemplars together
 //! (`signals`), and metric metadata (`metadata`).
