@@ -168,10 +168,14 @@ pub(crate) async fn label_values(
 
 /// `/api/v1/format_query`: the query pretty-printed the way Prometheus's `Pretty` prints it.
 #[tracing::instrument(name = "api.format_query", skip_all)]
-pub(crate) async fn format_query(RawQuery(url): RawQuery, headers: HeaderMap, body: Bytes) -> ApiResult {
+pub(crate) async fn format_query(
+    State(engine): State<Arc<Engine>>,
+    RawQuery(url): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &body);
-    let expr = promql_parser::parser::parse(p.text("query"))
-        .map_err(|message| invalid("query", format!("parse error: {message}")))?;
+    let expr = parse_param(&engine, &p)?;
     let formatted = serde_json::to_string(&expr.prettify()).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(json(render::success(&formatted)))
 }
@@ -179,10 +183,14 @@ pub(crate) async fn format_query(RawQuery(url): RawQuery, headers: HeaderMap, bo
 /// `/api/v1/parse_query`: the query's syntax tree as JSON (what Prometheus's UI draws its tree
 /// view from).
 #[tracing::instrument(name = "api.parse_query", skip_all)]
-pub(crate) async fn parse_query(RawQuery(url): RawQuery, headers: HeaderMap, body: Bytes) -> ApiResult {
+pub(crate) async fn parse_query(
+    State(engine): State<Arc<Engine>>,
+    RawQuery(url): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &body);
-    let expr = promql_parser::parser::parse(p.text("query"))
-        .map_err(|message| invalid("query", format!("parse error: {message}")))?;
+    let expr = parse_param(&engine, &p)?;
     let tree = serde_json::to_string(&expr).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(json(render::success(&tree)))
 }
@@ -263,7 +271,7 @@ pub(crate) async fn exemplars(
     if range.end < range.start {
         return Err(Error::BadData("end timestamp must not be before start timestamp".into()).into());
     }
-    let expr = promql_parser::parser::parse(p.text("query")).map_err(|message| Error::Parse { message })?;
+    let expr = engine.parse(p.text("query"))?;
     let selectors = all_selector_matchers(&expr)?;
     if selectors.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
@@ -311,6 +319,15 @@ fn all_selector_matchers(expr: &Expr) -> Result<Vec<Vec<Matcher>>, Error> {
     let mut found = Selectors(Vec::new());
     walk_expr(&mut found, expr)?;
     Ok(found.0)
+}
+
+/// The `query` parameter parsed for `format_query`/`parse_query`, whose parse errors Prometheus
+/// words as an invalid parameter.
+fn parse_param(engine: &Engine, p: &Params) -> Result<Expr, PromError> {
+    engine.parse(p.text("query")).map_err(|e| match e {
+        Error::Parse { message } => invalid("query", format!("parse error: {message}")),
+        other => PromError(other),
+    })
 }
 
 fn json(body: String) -> Response {
