@@ -37,7 +37,7 @@
 //! query touches are ever backed by memory.
 //!
 //! Every realistic query is a few levels deep (a dashboard's `sum by (x) (rate(a[5m])) /
-//! sum by (x) (rate(b[5m])) * 100 > 5` is 5); the bound only refuses generated or hostile text.
+//! sum by (x) (rate(b[5m])) * 100 > 5` is 7); the bound only refuses generated or hostile text.
 
 use std::future::Future;
 
@@ -46,7 +46,7 @@ use crate::error::{Error, Result};
 /// The stack of the threads queries are parsed, planned and evaluated on: ample room for the
 /// deepest admitted query (the measured worst case, PromQL function calls in a debug build, is
 /// ~30 KB per level: 4 MiB at a depth of 128).
-pub(crate) const DEEP_STACK_BYTES: usize = 64 << 20;
+pub(crate) const DEEP_STACK_BYTES: usize = 32 << 20;
 
 /// Runs `f` (parsing, planning or evaluating: CPU-bound and recursive) on a thread of its own
 /// with [`DEEP_STACK_BYTES`] of stack, and awaits its answer.

@@ -44,7 +44,7 @@ pub struct QueryConfig {
     /// operator chained without parentheses is a level (a dashboard query is rarely deeper than
     /// 10). A deeper one is refused with a 400 naming this option before it is parsed, because
     /// parsing and evaluating recurse once per level and a stack overflow aborts the process.
-    /// Queries run on threads with a 64 MiB stack, ample for this bound; raising it into the
+    /// Queries run on threads with a 32 MiB stack, ample for this bound; raising it into the
     /// thousands brings the overflow back. Default `128`.
     pub max_query_depth: usize,
     /// LogQL (the Loki query API).

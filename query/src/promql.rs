@@ -146,10 +146,18 @@ impl Engine {
     }
 
     /// Parses `text` once it is admitted under the configured size and depth bounds (see
-    /// `admission`): every PromQL expression of the API enters here.
-    pub(crate) fn parse(&self, text: &str) -> Result<Expr> {
+    /// `admission`), and hands the expression to `then`, both on a deep stack (parsing, walking,
+    /// printing and dropping the tree recurse per level): every PromQL expression the API reads
+    /// besides the queries it evaluates enters here.
+    pub(crate) async fn parse_then<T: Send + 'static>(
+        &self,
+        text: &str,
+        then: impl FnOnce(Expr) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         admit(text, Language::Promql, self.cfg.text_limits())?;
-        promql_parser::parser::parse(text).map_err(|message| Error::Parse { message })
+        let text = text.to_string();
+        on_deep_stack(move || then(promql_parser::parser::parse(&text).map_err(|message| Error::Parse { message })?))
+            .await
     }
 
     async fn run(&self, query: &str, steps: Steps, timeout: Option<Duration>) -> Result<QueryResult> {

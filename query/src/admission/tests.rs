@@ -54,6 +54,7 @@ fn depth_counts_groups_signs_and_chained_operators() {
         ("up[5m]", 2),
         (r#"up{job="a", instance!="b"}"#, 1),
         ("sum by (job) (rate(x[5m]))", 4),
+        ("sum by (x) (rate(a[5m])) / sum by (x) (rate(b[5m])) * 100 > 5", 7),
         // A subquery wraps what precedes it.
         ("abs(max_over_time((x)[5m:1m]))", 4),
         ("x[5m:][5m:]", 3),
@@ -404,11 +405,17 @@ async fn queries_at_the_bound_evaluate() {
     };
     let cases = [
         (nested("abs(", b, "x", ")"), 3.0),
-        (nested("-(", b / 2, "x", ")"), if b.is_multiple_of(4) { -3.0 } else { 3.0 }),
+        (
+            nested("-(", b / 2, "x", ")"),
+            if b.is_multiple_of(4) { -3.0 } else { 3.0 },
+        ),
         (nested("(", b, "x", ")"), -3.0),
         (chain("x", "+", b + 1), -3.0 * (b + 1) as f64),
         (nested("sum(", b, "x", ")"), -3.0),
-        (format!("{}x", "-".repeat(b)), if b.is_multiple_of(2) { -3.0 } else { 3.0 }),
+        (
+            format!("{}x", "-".repeat(b)),
+            if b.is_multiple_of(2) { -3.0 } else { 3.0 },
+        ),
     ];
     for (query, want) in cases {
         assert_eq!(promql(&query), b, "{query}");

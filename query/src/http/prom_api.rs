@@ -175,8 +175,10 @@ pub(crate) async fn format_query(
     body: Bytes,
 ) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &body);
-    let expr = parse_param(&engine, &p)?;
-    let formatted = serde_json::to_string(&expr.prettify()).map_err(|e| Error::Internal(e.to_string()))?;
+    let formatted = parse_param(&engine, &p, |expr| {
+        serde_json::to_string(&expr.prettify()).map_err(|e| Error::Internal(e.to_string()))
+    })
+    .await?;
     Ok(json(render::success(&formatted)))
 }
 
@@ -190,8 +192,10 @@ pub(crate) async fn parse_query(
     body: Bytes,
 ) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &body);
-    let expr = parse_param(&engine, &p)?;
-    let tree = serde_json::to_string(&expr).map_err(|e| Error::Internal(e.to_string()))?;
+    let tree = parse_param(&engine, &p, |expr| {
+        serde_json::to_string(&expr).map_err(|e| Error::Internal(e.to_string()))
+    })
+    .await?;
     Ok(json(render::success(&tree)))
 }
 
@@ -271,8 +275,9 @@ pub(crate) async fn exemplars(
     if range.end < range.start {
         return Err(Error::BadData("end timestamp must not be before start timestamp".into()).into());
     }
-    let expr = engine.parse(p.text("query"))?;
-    let selectors = all_selector_matchers(&expr)?;
+    let selectors = engine
+        .parse_then(p.text("query"), |expr| all_selector_matchers(&expr))
+        .await?;
     if selectors.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -321,10 +326,14 @@ fn all_selector_matchers(expr: &Expr) -> Result<Vec<Vec<Matcher>>, Error> {
     Ok(found.0)
 }
 
-/// The `query` parameter parsed for `format_query`/`parse_query`, whose parse errors Prometheus
-/// words as an invalid parameter.
-fn parse_param(engine: &Engine, p: &Params) -> Result<Expr, PromError> {
-    engine.parse(p.text("query")).map_err(|e| match e {
+/// The `query` parameter parsed and handed to `then` (see `Engine::parse_then`) for
+/// `format_query`/`parse_query`, whose parse errors Prometheus words as an invalid parameter.
+async fn parse_param<T: Send + 'static>(
+    engine: &Engine,
+    p: &Params,
+    then: impl FnOnce(Expr) -> Result<T, Error> + Send + 'static,
+) -> Result<T, PromError> {
+    engine.parse_then(p.text("query"), then).await.map_err(|e| match e {
         Error::Parse { message } => invalid("query", format!("parse error: {message}")),
         other => PromError(other),
     })
