@@ -48,14 +48,30 @@ use crate::error::{Error, Result};
 /// ~30 KB per level: 4 MiB at a depth of 128).
 pub(crate) const DEEP_STACK_BYTES: usize = 32 << 20;
 
+/// At most this many query threads at once (the cap tokio's blocking pool, which evaluation
+/// used before, had): a flood of queries waits for a thread instead of starting thousands.
+const MAX_QUERY_THREADS: usize = 512;
+
+/// The permits of [`MAX_QUERY_THREADS`]; a thread holds one until it ends.
+static QUERY_THREADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_QUERY_THREADS);
+
+async fn thread_permit() -> Result<tokio::sync::SemaphorePermit<'static>> {
+    QUERY_THREADS
+        .acquire()
+        .await
+        .map_err(|_| Error::Internal("the query thread pool is closed".into()))
+}
+
 /// Runs `f` (parsing, planning or evaluating: CPU-bound and recursive) on a thread of its own
 /// with [`DEEP_STACK_BYTES`] of stack, and awaits its answer.
 pub(crate) async fn on_deep_stack<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    let permit = thread_permit().await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("query-eval".into())
         .stack_size(DEEP_STACK_BYTES)
         .spawn(move || {
+            let _permit = permit;
             let _ = tx.send(f());
         })
         .map_err(|e| Error::Internal(format!("starting a query thread: {e}")))?;
@@ -70,6 +86,7 @@ pub(crate) async fn on_deep_stack<T: Send + 'static>(f: impl FnOnce() -> Result<
 pub(crate) async fn on_deep_stack_async<T: Send + 'static>(
     fut: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
+    let permit = thread_permit().await?;
     let runtime = tokio::runtime::Handle::current();
     let (tx, rx) = tokio::sync::oneshot::channel();
     // Dropped with this future: the thread's `select!` then drops `fut`.
@@ -78,6 +95,7 @@ pub(crate) async fn on_deep_stack_async<T: Send + 'static>(
         .name("query-eval".into())
         .stack_size(DEEP_STACK_BYTES)
         .spawn(move || {
+            let _permit = permit;
             let answer = runtime.block_on(async move {
                 tokio::select! {
                     answer = fut => Some(answer),
