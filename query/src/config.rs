@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::admission::TextLimits;
+
 /// Settings for [`crate::promql::Engine`]. Every field has a Prometheus-compatible default, so an
 /// empty table is a valid configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,8 +36,35 @@ pub struct QueryConfig {
     /// dashboards that rely on the default step answer the same. Default `1m`.
     #[serde(with = "humantime_serde")]
     pub default_subquery_step: Duration,
+    /// The longest PromQL query text accepted, in bytes; a longer one is refused with a 400
+    /// naming this option before it is parsed. Prometheus has no such bound; this one leaves room
+    /// for the longest dashboard queries (a regex of thousands of alternatives). Default `262144`.
+    pub max_query_bytes: usize,
+    /// The deepest PromQL query accepted: each parenthesis, bracket, brace, unary sign and
+    /// operator chained without parentheses is a level (a dashboard query is rarely deeper than
+    /// 10). A deeper one is refused with a 400 naming this option before it is parsed, because
+    /// parsing and evaluating recurse once per level and a stack overflow aborts the process.
+    /// Queries run on threads with a 32 MiB stack, ample for this bound; raising it into the
+    /// thousands brings the overflow back. Default `128`.
+    pub max_query_depth: usize,
     /// LogQL (the Loki query API).
     pub logql: crate::logql::LogqlConfig,
+}
+
+/// The default of [`QueryConfig::max_query_bytes`] and `query.logql.max_query_bytes`.
+pub(crate) const DEFAULT_MAX_QUERY_BYTES: usize = 256 * 1024;
+/// The default of [`QueryConfig::max_query_depth`] and `query.logql.max_query_depth`.
+pub(crate) const DEFAULT_MAX_QUERY_DEPTH: usize = 128;
+
+impl QueryConfig {
+    /// The bounds a PromQL query's text is admitted under.
+    pub(crate) fn text_limits(&self) -> TextLimits {
+        TextLimits {
+            max_bytes: self.max_query_bytes,
+            max_depth: self.max_query_depth,
+            section: "query",
+        }
+    }
 }
 
 impl Default for QueryConfig {
@@ -46,6 +75,8 @@ impl Default for QueryConfig {
             part_samples: 10_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step: Duration::from_secs(60),
+            max_query_bytes: DEFAULT_MAX_QUERY_BYTES,
+            max_query_depth: DEFAULT_MAX_QUERY_DEPTH,
             logql: crate::logql::LogqlConfig::default(),
         }
     }
@@ -63,6 +94,10 @@ mod tests {
         assert_eq!(cfg.max_samples, 50_000_000);
         assert_eq!(cfg.timeout, Duration::from_secs(120));
         assert_eq!(cfg.default_subquery_step, Duration::from_secs(60));
+        assert_eq!(cfg.max_query_bytes, 262_144);
+        assert_eq!(cfg.max_query_depth, DEFAULT_MAX_QUERY_DEPTH);
+        assert_eq!(cfg.logql.max_query_bytes, 262_144);
+        assert_eq!(cfg.logql.max_query_depth, DEFAULT_MAX_QUERY_DEPTH);
     }
 
     #[test]

@@ -19,6 +19,17 @@ pub enum Error {
         /// Why its value was refused, in the upstream API's words.
         reason: String,
     },
+    /// The query text is longer or more deeply nested than the configuration admits; refused
+    /// before it is parsed (see `admission`).
+    #[error("query exceeds {option} = {limit}: {found}")]
+    QueryLimit {
+        /// The configuration option, by its path (`query.max_query_depth`).
+        option: String,
+        /// The option's configured value.
+        limit: usize,
+        /// What the query has instead.
+        found: String,
+    },
     /// The request is well-formed but asks for something PromQL forbids (e.g. a zero step).
     #[error("{0}")]
     BadData(String),
@@ -87,7 +98,9 @@ impl ErrorKind {
 impl Error {
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {
-            Error::Parse { .. } | Error::InvalidParameter { .. } | Error::BadData(_) => ErrorKind::BadData,
+            Error::Parse { .. } | Error::InvalidParameter { .. } | Error::QueryLimit { .. } | Error::BadData(_) => {
+                ErrorKind::BadData
+            }
             Error::Unsupported { .. } | Error::Execution(_) | Error::TooManySamples => ErrorKind::Execution,
             // The storage layer's own sample limit is the same user-facing condition as ours.
             Error::Storage(tributary_storage::Error::TooManySamples { .. }) => ErrorKind::Execution,

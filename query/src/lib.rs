@@ -11,6 +11,9 @@
 //!
 //! # Rooms
 //!
+//! - `admission`: a query's text is admitted before any parser sees it: its length and nesting
+//!   depth bounded (`query.max_query_bytes`, `query.max_query_depth`, and LogQL's own), because
+//!   parsing and evaluating recurse once per level and a stack overflow aborts the process.
 //! - `config`: [`QueryConfig`] (and the LogQL engine's [`logql::LogqlConfig`]), one serde tree.
 //! - `error`: the crate's one [`Error`], each of which is one kind (Prometheus's `errorType`).
 //! - `source`, `log_source`: one `Source`/`LogSource` over the head and Parquet.
@@ -88,6 +91,7 @@
 //! `/api/v1/status/buildinfo`, `/api/v1/metadata` and `/api/v1/query_exemplars` (empty), with
 //! Prometheus's JSON shapes, error types and status codes.
 
+mod admission;
 pub mod config;
 pub mod error;
 pub mod http;

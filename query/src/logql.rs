@@ -48,10 +48,11 @@ use serde::{Deserialize, Serialize};
 use tributary_storage::read::{Direction, LogRequest, LogSource};
 use tributary_storage::types::{Labels, Matcher, Sample, Series};
 
+use crate::admission::{Language, TextLimits, admit, on_deep_stack, on_deep_stack_async};
 use crate::error::{Error, Result};
 use crate::promql::VectorSample;
 use ast::{Expr, MetricExpr};
-pub(crate) use parser::{parse, parse_selector};
+use parser::parse_selector;
 
 /// Loki's cap on points per series of a range query.
 pub(crate) const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -70,6 +71,25 @@ pub struct LogqlConfig {
     pub fetch_chunk: usize,
     /// The most records one range aggregation may read. Default 50000000.
     pub max_records: usize,
+    /// The longest LogQL query text accepted, in bytes; a longer one is refused with a 400
+    /// naming this option before it is parsed. Default `262144`.
+    pub max_query_bytes: usize,
+    /// The deepest LogQL query accepted, counted as `query.max_query_depth` counts PromQL's
+    /// (each parenthesis, bracket, brace, unary sign and chained operator or label filter is a
+    /// level); a deeper one is refused with a 400 naming this option before it is parsed.
+    /// Default `128`.
+    pub max_query_depth: usize,
+}
+
+impl LogqlConfig {
+    /// The bounds a LogQL query's text is admitted under.
+    fn text_limits(&self) -> TextLimits {
+        TextLimits {
+            max_bytes: self.max_query_bytes,
+            max_depth: self.max_query_depth,
+            section: "query.logql",
+        }
+    }
 }
 
 impl Default for LogqlConfig {
@@ -79,6 +99,8 @@ impl Default for LogqlConfig {
             timeout: Duration::from_secs(120),
             fetch_chunk: 1000,
             max_records: 50_000_000,
+            max_query_bytes: crate::config::DEFAULT_MAX_QUERY_BYTES,
+            max_query_depth: crate::config::DEFAULT_MAX_QUERY_DEPTH,
         }
     }
 }
@@ -171,12 +193,39 @@ impl LogqlEngine {
         Self { source, cfg }
     }
 
+    /// Parses `text` once it is admitted under the configured size and depth bounds (see
+    /// `admission`): every query of the Loki API enters here. Recursive: call it on a deep stack
+    /// ([`LogqlEngine::parse_then`] does).
+    pub(crate) fn parse(&self, text: &str) -> Result<Expr> {
+        admit(text, Language::Logql, self.cfg.text_limits())?;
+        parser::parse(text)
+    }
+
+    /// Parses `text` and hands the expression to `then`, both on a deep stack (for the endpoints
+    /// that only look at the expression: `format_query`, `tail`).
+    pub(crate) async fn parse_then<T: Send + 'static>(
+        &self,
+        text: &str,
+        then: impl FnOnce(Expr) -> T + Send + 'static,
+    ) -> Result<T> {
+        admit(text, Language::Logql, self.cfg.text_limits())?;
+        let text = text.to_string();
+        on_deep_stack(move || parser::parse(&text).map(then)).await
+    }
+
     /// A log query over `[start, end)`, or a metric query at `start, start + step, ... <= end`.
+    /// Parsed and evaluated on a deep stack (both recurse per level).
     pub(crate) async fn query_range(&self, q: &RangeQuery) -> Result<LogqlResult> {
+        admit(&q.query, Language::Logql, self.cfg.text_limits())?;
+        let (engine, q) = (self.clone(), q.clone());
+        on_deep_stack_async(async move { engine.query_range_here(&q).await }).await
+    }
+
+    async fn query_range_here(&self, q: &RangeQuery) -> Result<LogqlResult> {
         if q.end < q.start {
             return Err(Error::BadData("end timestamp must not be before start time".into()));
         }
-        let expr = parse(&q.query)?;
+        let expr = self.parse(&q.query)?;
         let began = Instant::now();
         let mut stats = QueryStats::default();
         let value = match expr {
@@ -212,11 +261,18 @@ impl LogqlEngine {
         Ok(LogqlResult { value, stats })
     }
 
-    /// A metric query at one instant (ns). Loki refuses log queries here.
+    /// A metric query at one instant (ns). Loki refuses log queries here. Parsed and evaluated
+    /// on a deep stack (both recurse per level).
     pub(crate) async fn query_instant(&self, query: &str, time: i64) -> Result<LogqlResult> {
+        admit(query, Language::Logql, self.cfg.text_limits())?;
+        let (engine, query) = (self.clone(), query.to_string());
+        on_deep_stack_async(async move { engine.query_instant_here(&query, time).await }).await
+    }
+
+    async fn query_instant_here(&self, query: &str, time: i64) -> Result<LogqlResult> {
         let began = Instant::now();
         let mut stats = QueryStats::default();
-        let value = match parse(query)? {
+        let value = match self.parse(query)? {
             Expr::Log(_) => {
                 return Err(Error::BadData(
                     "log queries are not supported as an instant query type, please change your query to a range query type"
@@ -288,10 +344,17 @@ impl LogqlEngine {
     /// Streams, entries and bytes of the streams matching the query's selectors in `[start, end)`
     /// (a bare selector, a log query, or every selector of a metric query; pipelines ignored).
     pub(crate) async fn stats(&self, query: &str, start: i64, end: i64) -> Result<IndexStats> {
+        admit(query, Language::Logql, self.cfg.text_limits())?;
+        let (engine, query) = (self.clone(), query.to_string());
+        on_deep_stack_async(async move { engine.stats_here(&query, start, end).await }).await
+    }
+
+    async fn stats_here(&self, query: &str, start: i64, end: i64) -> Result<IndexStats> {
         let mut selectors: Vec<Vec<Matcher>> = Vec::new();
-        match parse(query) {
+        match self.parse(query) {
             Ok(Expr::Log(l)) => selectors.push(l.matchers),
             Ok(Expr::Metric(m)) => collect_selectors(&m, &mut selectors),
+            Err(e @ Error::QueryLimit { .. }) => return Err(e),
             Err(_) => selectors.push(parse_selector(query)?),
         }
         selectors.dedup();

@@ -29,6 +29,7 @@ use promql_parser::parser::{Expr, VectorSelector, value::ValueType};
 use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesIdSet, TimeRange, TimestampMs};
 
+use crate::admission::{self, Language, admit, on_deep_stack};
 use crate::config::QueryConfig;
 use crate::error::{Error, Result};
 use crate::metrics::QueryMetrics;
@@ -144,19 +145,41 @@ impl Engine {
         Ok(sorted_union(answers))
     }
 
+    /// Parses `text` once it is admitted under the configured size and depth bounds (see
+    /// `admission`), and hands the expression to `then`, both on a deep stack (parsing, walking,
+    /// printing and dropping the tree recurse per level): every PromQL expression the API reads
+    /// besides the queries it evaluates enters here.
+    pub(crate) async fn parse_then<T: Send + 'static>(
+        &self,
+        text: &str,
+        then: impl FnOnce(Expr) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        admit(text, Language::Promql, self.cfg.text_limits())?;
+        let text = text.to_string();
+        on_deep_stack(move || then(promql_parser::parser::parse(&text).map_err(|message| Error::Parse { message })?))
+            .await
+    }
+
     async fn run(&self, query: &str, steps: Steps, timeout: Option<Duration>) -> Result<QueryResult> {
         let timeout = timeout.map_or(self.cfg.timeout, |t| t.min(self.cfg.timeout));
         let deadline = Instant::now() + timeout;
-        let expr = promql_parser::parser::parse(query).map_err(|message| Error::Parse { message })?;
-        check_result_type(&expr, &steps)?;
+        admit(query, Language::Promql, self.cfg.text_limits())?;
         let lookback_ms = duration_ms(self.cfg.lookback_delta);
-        let ctx = PlanContext {
-            query,
-            steps,
-            lookback_ms,
-            default_subquery_step_ms: duration_ms(self.cfg.default_subquery_step),
-        };
-        let mut plan = plan::plan(&expr, ctx)?;
+        let default_subquery_step_ms = duration_ms(self.cfg.default_subquery_step);
+        let text = query.to_string();
+        // Parsing, planning and dropping the syntax tree recurse per level: on a deep stack.
+        let mut plan = on_deep_stack(move || {
+            let expr = promql_parser::parser::parse(&text).map_err(|message| Error::Parse { message })?;
+            check_result_type(&expr, &steps)?;
+            let ctx = PlanContext {
+                query: &text,
+                steps,
+                lookback_ms,
+                default_subquery_step_ms,
+            };
+            plan::plan(&expr, ctx)
+        })
+        .await?;
         // Evaluation runs on a blocking thread that outlives this future if the caller goes away;
         // the flag (set on drop) tells it to stop.
         let cancelled = Arc::new(AtomicBool::new(false));
@@ -308,15 +331,23 @@ impl Engine {
     }
 }
 
-/// Runs `f` on a blocking thread (evaluation is CPU-bound).
+/// Runs `f` off the runtime's threads (evaluation is CPU-bound) on a stack deep enough for any
+/// admitted query (evaluation recurses per level).
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(format!("evaluation task failed: {e}")))?
+    on_deep_stack(f).await
 }
 
 /// Parses a series selector such as a `match[]` parameter into its matcher alternatives.
+///
+/// A selector never nests (its braces are its one level), so deeper text is refused before the
+/// parser sees it, whatever its length: a `match[]` cannot carry a hostile expression in.
 pub fn parse_series_selector(text: &str) -> Result<Vec<Vec<Matcher>>> {
+    let depth = admission::depth(text, Language::Promql);
+    if depth > 1 {
+        return Err(Error::BadData(format!(
+            "expected a series selector, got an expression nested {depth} levels deep"
+        )));
+    }
     let expr = promql_parser::parser::parse(text).map_err(|message| Error::Parse { message })?;
     let Expr::VectorSelector(vs) = &expr else {
         return Err(Error::BadData(format!("expected a series selector, got {expr}")));

@@ -3,6 +3,7 @@
 mod architecture;
 mod crash_recovery;
 mod harness;
+mod hostile_queries;
 mod loki;
 mod loki_tail;
 mod object_store;

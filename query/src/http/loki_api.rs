@@ -151,10 +151,15 @@ async fn index_stats(
 
 /// The query, parsed and printed back in canonical form.
 #[tracing::instrument(name = "loki.format_query", skip_all)]
-async fn format_query(RawQuery(url): RawQuery, headers: HeaderMap, body: Bytes) -> ApiResult {
+async fn format_query(
+    State(engine): State<Arc<LogqlEngine>>,
+    RawQuery(url): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &body);
-    let expr = crate::logql::parse(p.text("query"))?;
-    Ok(json(success(&quote(&expr.to_string()))))
+    let formatted = engine.parse_then(p.text("query"), |expr| expr.to_string()).await?;
+    Ok(json(success(&quote(&formatted))))
 }
 
 async fn build_info() -> Response {

@@ -168,22 +168,34 @@ pub(crate) async fn label_values(
 
 /// `/api/v1/format_query`: the query pretty-printed the way Prometheus's `Pretty` prints it.
 #[tracing::instrument(name = "api.format_query", skip_all)]
-pub(crate) async fn format_query(RawQuery(url): RawQuery, headers: HeaderMap, body: Bytes) -> ApiResult {
+pub(crate) async fn format_query(
+    State(engine): State<Arc<Engine>>,
+    RawQuery(url): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &body);
-    let expr = promql_parser::parser::parse(p.text("query"))
-        .map_err(|message| invalid("query", format!("parse error: {message}")))?;
-    let formatted = serde_json::to_string(&expr.prettify()).map_err(|e| Error::Internal(e.to_string()))?;
+    let formatted = parse_param(&engine, &p, |expr| {
+        serde_json::to_string(&expr.prettify()).map_err(|e| Error::Internal(e.to_string()))
+    })
+    .await?;
     Ok(json(render::success(&formatted)))
 }
 
 /// `/api/v1/parse_query`: the query's syntax tree as JSON (what Prometheus's UI draws its tree
 /// view from).
 #[tracing::instrument(name = "api.parse_query", skip_all)]
-pub(crate) async fn parse_query(RawQuery(url): RawQuery, headers: HeaderMap, body: Bytes) -> ApiResult {
+pub(crate) async fn parse_query(
+    State(engine): State<Arc<Engine>>,
+    RawQuery(url): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &body);
-    let expr = promql_parser::parser::parse(p.text("query"))
-        .map_err(|message| invalid("query", format!("parse error: {message}")))?;
-    let tree = serde_json::to_string(&expr).map_err(|e| Error::Internal(e.to_string()))?;
+    let tree = parse_param(&engine, &p, |expr| {
+        serde_json::to_string(&expr).map_err(|e| Error::Internal(e.to_string()))
+    })
+    .await?;
     Ok(json(render::success(&tree)))
 }
 
@@ -263,8 +275,9 @@ pub(crate) async fn exemplars(
     if range.end < range.start {
         return Err(Error::BadData("end timestamp must not be before start timestamp".into()).into());
     }
-    let expr = promql_parser::parser::parse(p.text("query")).map_err(|message| Error::Parse { message })?;
-    let selectors = all_selector_matchers(&expr)?;
+    let selectors = engine
+        .parse_then(p.text("query"), |expr| all_selector_matchers(&expr))
+        .await?;
     if selectors.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
@@ -311,6 +324,19 @@ fn all_selector_matchers(expr: &Expr) -> Result<Vec<Vec<Matcher>>, Error> {
     let mut found = Selectors(Vec::new());
     walk_expr(&mut found, expr)?;
     Ok(found.0)
+}
+
+/// The `query` parameter parsed and handed to `then` (see `Engine::parse_then`) for
+/// `format_query`/`parse_query`, whose parse errors Prometheus words as an invalid parameter.
+async fn parse_param<T: Send + 'static>(
+    engine: &Engine,
+    p: &Params,
+    then: impl FnOnce(Expr) -> Result<T, Error> + Send + 'static,
+) -> Result<T, PromError> {
+    engine.parse_then(p.text("query"), then).await.map_err(|e| match e {
+        Error::Parse { message } => invalid("query", format!("parse error: {message}")),
+        other => PromError(other),
+    })
 }
 
 fn json(body: String) -> Response {

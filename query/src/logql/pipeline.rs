@@ -396,7 +396,7 @@ mod tests {
         #[test]
         fn logql_pipeline_never_panics_on_any_line(line in "\\PC{0,60}|[{}\\[\\]\"=<> a-z0-9\\\\:,.\x1b]{0,60}") {
             let q = r#"{a="b"} | json | logfmt | unpack | decolorize | pattern "<x> <_>=<y>" | regexp "(?P<r>.)" | x > 5 | line_format "{{.x}}{{ __line__ }}" | label_format y=x"#;
-            let super::super::ast::Expr::Log(log) = super::super::parse(q).unwrap() else { panic!() };
+            let super::super::ast::Expr::Log(log) = super::super::parser::parse(q).unwrap() else { panic!() };
             let p = Pipeline::new(&log.stages).unwrap();
             let mut e = entry(&line);
             let _ = p.process(&mut e, &BTreeSet::new());

@@ -625,6 +625,14 @@ async fn logql_vector_aggregations() {
     assert_eq!(bottom.iter().map(|p| p.1).collect::<Vec<_>>(), [2.0, 2.0]);
     let top_by = instant(&engine(), &format!("topk by (service_name) (1, {inner})"), t).await;
     assert_eq!(top_by.len(), 2);
+    // A k beyond the number of series keeps them all, never none.
+    let all = instant(&engine(), inner, t).await;
+    assert_eq!(all.len(), 3);
+    for k in ["1e12", "9999999999", "1e300"] {
+        let mut top = instant(&engine(), &format!("topk({k}, {inner})"), t).await;
+        top.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(top, all, "topk({k})");
+    }
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use std::collections::hash_map::Entry;
 
 use tributary_storage::types::{Label, Labels, METRIC_NAME, SeriesId};
 
+use super::annotations::go_format_g;
 use super::eval::Guard;
 use super::plan::Node;
 use super::value::{Point, SeriesBuilder, StepCursor, StepSeries, Steps, format_plain, keep_labels, without_labels};
@@ -77,7 +78,8 @@ pub(crate) struct AggregateNode {
     pub(crate) param_position: String,
 }
 
-/// `param` is the scalar parameter per step; like Prometheus, only its first step's value is used.
+/// `param` is the scalar parameter, one value per step: like Prometheus 3.5 and later, each step
+/// uses its own (`topk(scalar(k), x)` over a range keeps a different number of series per step).
 pub(crate) fn evaluate(
     node: &AggregateNode,
     input: Vec<StepSeries>,
@@ -85,14 +87,43 @@ pub(crate) fn evaluate(
     steps: &Steps,
     guard: &Guard,
 ) -> Result<Vec<StepSeries>> {
-    let first_param = param.and_then(|p| p.first().copied()).unwrap_or(f64::NAN);
+    let param = Param(param.unwrap_or_default());
     match (node.op, &node.param) {
-        (AggOp::Topk | AggOp::Bottomk, _) => select_k(node, input, first_param, steps, guard),
+        (AggOp::Topk | AggOp::Bottomk, _) => select_k(node, input, param, steps, guard),
         (AggOp::CountValues, AggregateParam::Label(label)) => count_values(node, label, input, steps, guard),
         (AggOp::CountValues, _) => Err(Error::Internal("count_values without a label parameter".into())),
-        _ => reduce(node, input, first_param, steps, guard),
+        _ => reduce(node, input, param, steps, guard),
     }
 }
+
+/// An aggregation's scalar parameter, one value per step.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Param<'a>(pub(crate) &'a [f64]);
+
+impl Param<'_> {
+    /// The value at `step` (NaN where there is none).
+    fn at(self, step: u32) -> f64 {
+        self.0.get(step as usize).copied().unwrap_or(f64::NAN)
+    }
+
+    /// The smallest and largest value over all steps, NaN when any is NaN (Prometheus folds them
+    /// with Go's `math.Min`/`math.Max`, which propagate NaN); `None` without values.
+    pub(crate) fn range(self) -> Option<(f64, f64)> {
+        let first = *self.0.first()?;
+        Some(self.0.iter().fold((first, first), |(min, max), &v| {
+            if v.is_nan() || min.is_nan() {
+                (f64::NAN, f64::NAN)
+            } else {
+                (min.min(v), max.max(v))
+            }
+        }))
+    }
+}
+
+/// The largest float Go converts to an int64 without overflow (Prometheus's `maxInt64`).
+const MAX_INT64: f64 = 9_223_372_036_854_774_784.0;
+/// The smallest float Go converts to an int64 without underflow (Prometheus's `minInt64`).
+const MIN_INT64: f64 = -9_223_372_036_854_775_808.0;
 
 /// Assigns every series a group (numbered in first-seen order) and returns the groups' labels.
 /// Groups are found by a hash of the grouping labels read in place, so a label set is built
@@ -233,7 +264,7 @@ impl Accumulator {
 fn reduce(
     node: &AggregateNode,
     input: Vec<StepSeries>,
-    q: f64,
+    q: Param<'_>,
     steps: &Steps,
     guard: &Guard,
 ) -> Result<Vec<StepSeries>> {
@@ -258,7 +289,7 @@ fn reduce(
             }
         }
         for &g in &touched {
-            let value = accumulators[g].finish(node.op, q);
+            let value = accumulators[g].finish(node.op, q.at(step));
             points[g].push(Point { step, value });
         }
     }
@@ -273,24 +304,39 @@ fn reduce(
 /// `topk`/`bottomk`: the k largest/smallest elements of each group, keeping their labels.
 /// NaN ranks below every number either way; an instant result lists groups in first-seen order,
 /// each sorted (descending for topk, ascending for bottomk).
+///
+/// `k` is checked over all steps first, as Prometheus does: when no step's `k` reaches 1 the
+/// answer is empty; a NaN anywhere is an error, and so is a `k` a Go int64 cannot hold. Each
+/// step then keeps `min(k, series)` (its `k` truncated to an integer), so a `k` far beyond the
+/// number of series (`topk(1e12, x)`) keeps every series.
 fn select_k(
     node: &AggregateNode,
     input: Vec<StepSeries>,
-    k: f64,
+    k: Param<'_>,
     steps: &Steps,
     guard: &Guard,
 ) -> Result<Vec<StepSeries>> {
-    if !(k >= i64::MIN as f64 && k <= i64::MAX as f64) {
-        return Err(Error::Execution(format!(
-            "Scalar value {} overflows int64",
-            format_plain(k)
-        )));
-    }
-    let k = (k as i64).min(input.len() as i64);
-    if k < 1 {
+    let Some((min, max)) = k.range() else {
+        return Ok(Vec::new());
+    };
+    if max < 1.0 {
         return Ok(Vec::new());
     }
-    let k = k as usize;
+    if max.is_nan() {
+        return Err(Error::Execution("Parameter value is NaN".into()));
+    }
+    if min <= MIN_INT64 {
+        return Err(Error::Execution(format!(
+            "Scalar value {} underflows int64",
+            go_format_g(min)
+        )));
+    }
+    if max >= MAX_INT64 {
+        return Err(Error::Execution(format!(
+            "Scalar value {} overflows int64",
+            go_format_g(max)
+        )));
+    }
     let descending = node.op == AggOp::Topk;
     let (group_of, group_labels) = assign_groups(&node.grouping, &input);
     let mut candidates: Vec<Vec<(usize, f64)>> = vec![Vec::new(); group_labels.len()];
@@ -302,6 +348,12 @@ fn select_k(
     for step in 0..steps.count as u32 {
         guard.check()?;
         cursor.at(step, &mut now);
+        // Checked above: every step's k is a number within int64; `as` truncates like Go's.
+        let k = (k.at(step) as i64).min(input.len() as i64);
+        if k < 1 {
+            continue;
+        }
+        let k = k as usize;
         touched.clear();
         for &(i, v) in &now {
             let g = group_of[i];

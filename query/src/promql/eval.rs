@@ -144,9 +144,16 @@ impl Evaluator {
                     _ => None,
                 };
                 if a.op == AggOp::Quantile
-                    && let Some(q) = param.as_ref().and_then(|p| p.first())
+                    && let Some((min, max)) = param.as_deref().and_then(|p| aggregate::Param(p).range())
                 {
-                    self.annotations.quantile_out_of_range(*q, &a.param_position);
+                    // Prometheus warns of a NaN anywhere, else of the largest above 1 and the
+                    // smallest below 0, over all steps.
+                    let (above, below) = (max.is_nan() || max > 1.0, min < 0.0);
+                    for (q, out) in [(max, above), (min, below)] {
+                        if out {
+                            self.annotations.quantile_out_of_range(q, &a.param_position);
+                        }
+                    }
                 }
                 let input = self.vector(&a.expr)?;
                 Data::Vector(aggregate::evaluate(

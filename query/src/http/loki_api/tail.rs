@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::http::error::LokiError;
 use crate::http::params::{LOKI_DEFAULT_SINCE_NS, Params, now_ns};
 use crate::logql::ast::Expr;
-use crate::logql::{LogEntry, LogqlEngine, LogqlValue, RangeQuery, Stream, parse};
+use crate::logql::{LogEntry, LogqlEngine, LogqlValue, RangeQuery, Stream};
 
 /// How often a tail looks for new lines.
 const POLL: Duration = Duration::from_secs(1);
@@ -51,7 +51,7 @@ pub(super) async fn tail(
 ) -> ApiResult {
     let p = Params::parse(url.as_deref(), &headers, &[]);
     let query = p.text("query").to_string();
-    if !matches!(parse(&query)?, Expr::Log(_)) {
+    if !engine.parse_then(&query, |expr| matches!(expr, Expr::Log(_))).await? {
         return Err(LokiError(Error::BadData("tail only supports log queries".into())));
     }
     let limit = p.loki_limit()?;

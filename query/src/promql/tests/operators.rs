@@ -96,11 +96,109 @@ async fn topk_bottomk_keep_labels_and_order() {
     );
     assert!(q(&e, "topk(0, http)").await.is_empty());
     assert_eq!(q(&e, "topk(100, http)").await.len(), 4);
-    assert!(
-        q_err(&e, "topk(scalar(nothing), http)")
-            .await
-            .contains("overflows int64")
+    // Prometheus 3.6 and later (before: "Scalar value NaN overflows int64").
+    assert_eq!(q_err(&e, "topk(scalar(nothing), http)").await, "Parameter value is NaN");
+}
+
+/// Prometheus's `aggregators.test` cases for huge, fractional, infinite and NaN `k`: a `k` beyond
+/// the number of series keeps them all, never an empty answer.
+#[tokio::test]
+async fn topk_bottomk_parameters_behave_as_in_prometheus() {
+    let e = fixtures();
+    let all_desc = q(&e, "sort_desc(http)").await;
+    for k in ["9999999999", "1e12", "4", "1e18"] {
+        assert_eq!(q(&e, &format!("topk({k}, http)")).await, all_desc, "topk({k})");
+    }
+    let all_asc = q(&e, "sort(http)").await;
+    assert_eq!(q(&e, "bottomk(9999999999, http)").await, all_asc);
+    assert_eq!(q(&e, "bottomk(1e12, http)").await, all_asc);
+    // Truncated toward zero, as Go's int64 conversion does.
+    assert_eq!(q(&e, "topk(2.9, http)").await, all_desc[..2].to_vec());
+    for k in ["0.5", "0", "-1", "-Inf", "-1e300"] {
+        assert!(q(&e, &format!("topk({k}, http)")).await.is_empty(), "topk({k})");
+    }
+    assert_eq!(q_err(&e, "topk(NaN, non_existent)").await, "Parameter value is NaN");
+    assert_eq!(q_err(&e, "bottomk(NaN, http)").await, "Parameter value is NaN");
+    assert_eq!(q_err(&e, "topk(Inf, http)").await, "Scalar value +Inf overflows int64");
+    assert_eq!(
+        q_err(&e, "topk(1e19, http)").await,
+        "Scalar value 1e+19 overflows int64"
     );
+    assert_eq!(
+        q_err(&e, "topk(9223372036854774784, http)").await,
+        "Scalar value 9.223372036854775e+18 overflows int64"
+    );
+}
+
+/// Prometheus 3.5 and later evaluate a varying parameter at each step (its bug #15971): `k` and
+/// `φ` come from `scalar(param)` step by step, and annotations cover every step's value.
+#[tokio::test]
+async fn parameters_vary_by_step() {
+    let at = |v: [f64; 4]| -> Vec<(i64, f64)> { (0..4).map(|i| (i * 60, v[i as usize])).collect() };
+    let (m1, m2, m3, k, phi) = (
+        at([1.0; 4]),
+        at([2.0; 4]),
+        at([4.0; 4]),
+        at([1.0, 2.0, 3.0, 0.0]),
+        at([0.0, 1.0, 0.5, 0.25]),
+    );
+    let e = engine(&[
+        (r#"m{i="1"}"#, &m1),
+        (r#"m{i="2"}"#, &m2),
+        (r#"m{i="3"}"#, &m3),
+        ("k", &k),
+        ("phi", &phi),
+    ]);
+    let empty = row("{}", 0.0).0;
+    assert_eq!(
+        range_rows(&e, "count(topk(scalar(k), m))").await,
+        vec![(empty.clone(), vec![(0, 1.0), (60, 2.0), (120, 3.0)])]
+    );
+    assert_eq!(
+        range_rows(&e, "count(bottomk(scalar(k), m))").await,
+        vec![(empty.clone(), vec![(0, 1.0), (60, 2.0), (120, 3.0)])]
+    );
+    assert_eq!(
+        range_rows(&e, "quantile(scalar(phi), m)").await,
+        vec![(empty, vec![(0, 1.0), (60, 4.0), (120, 2.0), (180, 1.5)])]
+    );
+    let annotations = |query: &'static str| e.range_query(query, 0, 180_000, 60_000, None);
+    assert!(
+        annotations("quantile(scalar(phi), m)")
+            .await
+            .unwrap()
+            .annotations
+            .warnings
+            .is_empty()
+    );
+    let warned = annotations("quantile(scalar(k) - 1.5, m)")
+        .await
+        .unwrap()
+        .annotations
+        .warnings;
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(
+        warned[0].contains("got 1.5") && warned[1].contains("got -1.5"),
+        "{warned:?}"
+    );
+    let warned = annotations("quantile(NaN, m)").await.unwrap().annotations.warnings;
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("got NaN"), "{warned:?}");
+}
+
+async fn range_rows(e: &Engine, query: &str) -> Vec<(String, Vec<(i64, f64)>)> {
+    matrix(&e.range(query, 0, 180_000, 60_000).await.unwrap())
+}
+
+/// `quantile(NaN, x)` is NaN for every group, with Prometheus's warning.
+#[tokio::test]
+async fn quantile_of_nan_is_nan() {
+    let e = fixtures();
+    let v = q(&e, "quantile by (job) (NaN, http)").await;
+    assert_eq!(v.len(), 2);
+    assert!(v.iter().all(|(_, x)| x.is_nan()), "{v:?}");
+    assert_eq!(q(&e, "quantile(Inf, http)").await, vec![row("{}", f64::INFINITY)]);
+    assert_eq!(q(&e, "quantile(-Inf, http)").await, vec![row("{}", f64::NEG_INFINITY)]);
 }
 
 #[tokio::test]
@@ -113,6 +211,28 @@ async fn count_values_labels_by_value() {
     assert_eq!(
         sorted_rows(&instant(&e, r#"count_values without (i) ("v", cv)"#, 10).await.unwrap()),
         vec![row(r#"{v="0.5"}"#, 1.0), row(r#"{v="7"}"#, 2.0)]
+    );
+}
+
+/// `count_values` names NaN, infinities and huge values as Go's `FormatFloat(v, 'f', -1, 64)`.
+#[tokio::test]
+async fn count_values_of_special_values() {
+    let e = engine(&[
+        (r#"s{i="1"}"#, &[(10, f64::NAN)]),
+        (r#"s{i="2"}"#, &[(10, f64::INFINITY)]),
+        (r#"s{i="3"}"#, &[(10, f64::NEG_INFINITY)]),
+        (r#"s{i="4"}"#, &[(10, 1e21)]),
+        (r#"s{i="5"}"#, &[(10, 1e-7)]),
+    ]);
+    assert_eq!(
+        sorted_rows(&instant(&e, r#"count_values("v", s)"#, 10).await.unwrap()),
+        vec![
+            row(r#"{v="+Inf"}"#, 1.0),
+            row(r#"{v="-Inf"}"#, 1.0),
+            row(r#"{v="0.0000001"}"#, 1.0),
+            row(r#"{v="1000000000000000000000"}"#, 1.0),
+            row(r#"{v="NaN"}"#, 1.0),
+        ]
     );
 }
 
