@@ -252,8 +252,15 @@ impl Engine {
                 .evaluate_in_parts(&mut plan, steps, lookback_ms, &guard, &mut annotations)
                 .await?;
             let fetched = self.fetch(&plan.selectors, &guard).await?;
-            let (data, more) =
-                blocking(move || eval::evaluate(plan, steps, lookback_ms, guard, fetched, evaluated)).await?;
+            let metrics = self.metrics.clone();
+            let (data, more) = blocking(move || {
+                let evaluated = eval::evaluate(plan, steps, lookback_ms, guard, fetched, evaluated);
+                if let Err(Error::Canceled(_)) = &evaluated {
+                    metrics.evaluations_cancelled.inc();
+                }
+                evaluated
+            })
+            .await?;
             annotations.extend(more);
             Ok(QueryResult {
                 value: into_value(data, &steps),

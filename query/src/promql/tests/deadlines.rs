@@ -159,3 +159,36 @@ async fn a_dropped_query_stops() {
     assert!(task.await.unwrap_err().is_cancelled());
     assert_stopped(&calls).await;
 }
+
+#[tokio::test]
+async fn a_dropped_query_stops_its_evaluation_thread() {
+    // 2 series over 12 hours at 1 s, and a median of 2 h windows at every second: a sort of
+    // 7200 samples at each of 43200 steps (minutes of evaluation), nothing of it in the source.
+    let series = (0..2)
+        .map(|i| {
+            let samples = (0..43_200).map(|t| Sample::new(t * 1000, t as f64)).collect();
+            Series::new(parse_labels(&format!("m{{i=\"{i}\"}}")), samples)
+        })
+        .collect();
+    let engine = Engine::new(Arc::new(VecSource::new(series)), QueryConfig::default());
+    let metrics = engine.metrics().clone();
+    let heavy = engine.clone();
+    let task = tokio::spawn(async move { heavy.range("quantile_over_time(0.5, m[2h])", 0, 43_200_000, 1000).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !task.is_finished(),
+        "the query ended before it was dropped: {:?}",
+        task.await
+    );
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    let dropped = Instant::now();
+    while metrics.evaluations_cancelled.get() == 0 {
+        assert!(
+            dropped.elapsed() < Duration::from_secs(2),
+            "the evaluation thread went on after its query was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.evaluations_cancelled.get(), 1);
+}
