@@ -164,11 +164,17 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
 
     tracing::info!("stopping: flushing the head and closing the write-ahead log");
     let _ = stop_tx.send(true);
-    for server in side_servers {
-        match server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "a receiver stopped with an error"),
-            Err(e) => tracing::error!(error = %e, "a receiver task failed"),
+    // The receivers finish their requests in flight within the same bound.
+    let receivers_done = tokio::time::Instant::now() + cfg.server.shutdown_timeout;
+    for mut server in side_servers {
+        match tokio::time::timeout_at(receivers_done, &mut server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "a receiver stopped with an error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "a receiver task failed"),
+            Err(_) => {
+                tracing::warn!("a receiver still had requests running after server.shutdown_timeout");
+                server.abort();
+            }
         }
     }
     if let Some(f) = flusher {
