@@ -93,15 +93,24 @@ fn bench(c: &mut Criterion) {
             });
         }
         g.bench_function("pod_values", |b| {
-            b.iter(|| rt.block_on(engine.label_values("pod", &[], range)).expect("values"))
+            b.iter(|| {
+                rt.block_on(engine.label_values("pod", &[], range, std::time::Instant::now()))
+                    .expect("values")
+            })
         });
         g.bench_function("label_names", |b| {
-            b.iter(|| rt.block_on(engine.label_names(&[], range)).expect("names"))
+            b.iter(|| {
+                rt.block_on(engine.label_names(&[], range, std::time::Instant::now()))
+                    .expect("names")
+            })
         });
         let selector = format!(r#"kube_pod_info{{cluster="{}"}}"#, workload::cluster_name(0));
         let matchers = parse_series_selector(&selector).expect("selector");
         g.bench_function("pod_info_series", |b| {
-            b.iter(|| rt.block_on(engine.series(&matchers, range)).expect("series"))
+            b.iter(|| {
+                rt.block_on(engine.series(&matchers, range, std::time::Instant::now()))
+                    .expect("series")
+            })
         });
         g.finish();
     }

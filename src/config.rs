@@ -43,6 +43,11 @@ pub struct ServerConfig {
     pub role: Role,
     /// Log filter in `tracing` env-filter syntax (`RUST_LOG` overrides).
     pub log: String,
+    /// On SIGTERM/SIGINT, how long requests still running (a heavy query, a write) may take to
+    /// finish once the listener has stopped accepting; those still running then are cancelled
+    /// (nothing they did is acknowledged) and the head is flushed. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: std::time::Duration,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +59,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             role: Role::AllInOne,
             log: "info".to_string(),
+            shutdown_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

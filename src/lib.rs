@@ -160,18 +160,21 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         tokio::spawn(refresh_catalog(storage.clone(), stop_rx));
     }
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(Error::Serve)?;
+    serve_until_signal(listener, app, cfg.server.shutdown_timeout).await?;
 
     tracing::info!("stopping: flushing the head and closing the write-ahead log");
     let _ = stop_tx.send(true);
-    for server in side_servers {
-        match server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "a receiver stopped with an error"),
-            Err(e) => tracing::error!(error = %e, "a receiver task failed"),
+    // The receivers finish their requests in flight within the same bound.
+    let receivers_done = tokio::time::Instant::now() + cfg.server.shutdown_timeout;
+    for mut server in side_servers {
+        match tokio::time::timeout_at(receivers_done, &mut server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "a receiver stopped with an error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "a receiver task failed"),
+            Err(_) => {
+                tracing::warn!("a receiver still had requests running after server.shutdown_timeout");
+                server.abort();
+            }
         }
     }
     if let Some(f) = flusher {
@@ -203,6 +206,42 @@ async fn wait_for(mut stop: tokio::sync::watch::Receiver<bool>) {
     while !*stop.borrow_and_update() {
         if stop.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// Serves `app` until SIGINT/SIGTERM, then stops accepting and gives the requests in flight
+/// `grace` to finish. After it, the wait ends and shutdown goes on (flush the head, close the
+/// WAL); the requests still running (a heavy query) are cancelled when `main` shuts the runtime
+/// down, which drops their connection tasks and so the handlers' futures, and the query engines
+/// stop the work behind a dropped future (their evaluation threads check for it).
+async fn serve_until_signal(listener: TcpListener, app: Router, grace: std::time::Duration) -> Result<(), Error> {
+    let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = signalled_tx.send(true);
+    };
+    // Once signalled, `axum::serve` waits for every connection's task, however long a query
+    // runs; serving in a task of our own lets the grace period end that wait.
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(async move { axum::serve(listener, app).with_graceful_shutdown(signal).await });
+    let outcome = tokio::select! {
+        served = tasks.join_next() => served,
+        () = async {
+            wait_for(signalled_rx).await;
+            tokio::time::sleep(grace).await;
+        } => None,
+    };
+    match outcome {
+        Some(Ok(served)) => served.map_err(Error::Serve),
+        Some(Err(e)) => Err(Error::Serve(std::io::Error::other(e))),
+        None => {
+            tracing::warn!(
+                grace = ?grace,
+                "requests still running after server.shutdown_timeout: cancelling them"
+            );
+            tasks.abort_all();
+            Ok(())
         }
     }
 }

@@ -34,7 +34,11 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(tributary::run(cfg)) {
+    let outcome = runtime.block_on(tributary::run(cfg));
+    // Cancels what still runs (requests past `server.shutdown_timeout`; the head is flushed by
+    // now) without waiting on it for long.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "tributary failed");

@@ -98,8 +98,10 @@ pub(crate) async fn on_deep_stack_async<T: Send + 'static>(
             let _permit = permit;
             let answer = runtime.block_on(async move {
                 tokio::select! {
-                    answer = fut => Some(answer),
+                    // A dropped caller is noticed at `fut`'s first await after it, never later.
+                    biased;
                     _ = cancelled => None,
+                    answer = fut => Some(answer),
                 }
             });
             if let Some(answer) = answer {

@@ -27,7 +27,8 @@ pub struct QueryConfig {
     /// each, so a long range over many series never sits in memory whole. Default `10000000`.
     pub part_samples: usize,
     /// The longest a query may run, fetching included (Prometheus's `--query.timeout`). A request's
-    /// own `timeout` parameter can only shorten it. Default `2m`.
+    /// own `timeout` parameter can only shorten it. Listings (series, label names and values),
+    /// exemplars and metadata are bounded by it too. Default `2m`.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// The resolution of a subquery written without one (`rate(x[5m])[1h:]`). Prometheus uses its

@@ -218,7 +218,8 @@ impl LogqlEngine {
     pub(crate) async fn query_range(&self, q: &RangeQuery) -> Result<LogqlResult> {
         admit(&q.query, Language::Logql, self.cfg.text_limits())?;
         let (engine, q) = (self.clone(), q.clone());
-        on_deep_stack_async(async move { engine.query_range_here(&q).await }).await
+        self.timed(on_deep_stack_async(async move { engine.query_range_here(&q).await }))
+            .await
     }
 
     async fn query_range_here(&self, q: &RangeQuery) -> Result<LogqlResult> {
@@ -266,7 +267,10 @@ impl LogqlEngine {
     pub(crate) async fn query_instant(&self, query: &str, time: i64) -> Result<LogqlResult> {
         admit(query, Language::Logql, self.cfg.text_limits())?;
         let (engine, query) = (self.clone(), query.to_string());
-        on_deep_stack_async(async move { engine.query_instant_here(&query, time).await }).await
+        self.timed(on_deep_stack_async(async move {
+            engine.query_instant_here(&query, time).await
+        }))
+        .await
     }
 
     async fn query_instant_here(&self, query: &str, time: i64) -> Result<LogqlResult> {
@@ -327,18 +331,21 @@ impl LogqlEngine {
 
     /// Stream label sets matching any of `selectors` (all streams when there is none).
     pub(crate) async fn series(&self, selectors: &[String], start: i64, end: i64) -> Result<Vec<Labels>> {
-        let mut all = BTreeSet::new();
-        if selectors.is_empty() {
-            all.extend(
-                self.timed(self.source.log_streams(&listing(Vec::new(), start, end)))
-                    .await?,
-            );
-        }
-        for s in selectors {
-            let req = listing(parse_selector(s)?, start, end);
-            all.extend(self.timed(self.source.log_streams(&req)).await?);
-        }
-        Ok(all.into_iter().collect())
+        // One deadline for all selectors, and a yield between them so that a timer or a closed
+        // connection can stop thousands of them.
+        self.timed(async {
+            let mut all = BTreeSet::new();
+            if selectors.is_empty() {
+                all.extend(self.source.log_streams(&listing(Vec::new(), start, end)).await?);
+            }
+            for s in selectors {
+                let req = listing(parse_selector(s)?, start, end);
+                all.extend(self.source.log_streams(&req).await?);
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, Error>(all.into_iter().collect())
+        })
+        .await
     }
 
     /// Streams, entries and bytes of the streams matching the query's selectors in `[start, end)`
@@ -346,7 +353,10 @@ impl LogqlEngine {
     pub(crate) async fn stats(&self, query: &str, start: i64, end: i64) -> Result<IndexStats> {
         admit(query, Language::Logql, self.cfg.text_limits())?;
         let (engine, query) = (self.clone(), query.to_string());
-        on_deep_stack_async(async move { engine.stats_here(&query, start, end).await }).await
+        self.timed(on_deep_stack_async(async move {
+            engine.stats_here(&query, start, end).await
+        }))
+        .await
     }
 
     async fn stats_here(&self, query: &str, start: i64, end: i64) -> Result<IndexStats> {
@@ -363,6 +373,7 @@ impl LogqlEngine {
         for matchers in selectors {
             let mut req = listing(matchers, start, end);
             req.limit = Some(self.cfg.max_records);
+            tokio::task::yield_now().await;
             let records = self.timed(self.source.select_logs(&req)).await?;
             out.entries += records.len() as u64;
             out.bytes += records.iter().map(|r| r.body.len() as u64).sum::<u64>();
@@ -393,6 +404,10 @@ impl LogqlEngine {
         self.timed(eval::eval_metric(&mut ctx, m)).await
     }
 
+    /// Runs `fut` within `query.logql.timeout`, answering [`Error::Timeout`] past it. A whole
+    /// query is timed (so its parts cannot add up past the deadline), and so is each read inside
+    /// it; dropping a query's future, past its deadline or when the client goes away, stops its
+    /// thread at its next await (`on_deep_stack_async`).
     async fn timed<T, E: Into<Error>>(&self, fut: impl Future<Output = std::result::Result<T, E>>) -> Result<T> {
         match tokio::time::timeout(self.cfg.timeout, fut).await {
             Ok(r) => r.map_err(Into::into),

@@ -10,6 +10,9 @@ pub struct QueryMetrics {
     pub(crate) part_aggregations: Counter,
     /// Parts read for them.
     pub(crate) parts: Counter,
+    /// Evaluations that stopped on their thread because the query was dropped (its client went
+    /// away, or the server shut down) before they finished.
+    pub(crate) evaluations_cancelled: Counter,
 }
 
 impl QueryMetrics {
@@ -24,6 +27,11 @@ impl QueryMetrics {
             "tributary_query_parts",
             "Parts read for aggregations evaluated a part at a time",
             self.parts.clone(),
+        );
+        r.register(
+            "tributary_query_evaluations_cancelled",
+            "PromQL evaluations stopped because their query was dropped (client gone, shutdown)",
+            self.evaluations_cancelled.clone(),
         );
     }
 }

@@ -20,6 +20,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -43,6 +44,10 @@ pub use value::{Value, VectorSample};
 /// Prometheus's cap on the points a range query may return per series (enforced by the HTTP
 /// API; the engine itself only refuses more steps than `max_samples`).
 pub(crate) const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// How many of a listing's requests (one per `match[]` alternative) run concurrently between
+/// two checks of the deadline.
+const LISTING_BATCH: usize = 16;
 
 /// A query's answer and what Prometheus would say beside it.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,9 +121,16 @@ impl Engine {
     }
 
     /// Label sets of the series matching any of `matcher_sets` with data in `range`, sorted.
-    pub async fn series(&self, matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<Labels>> {
+    /// `query.timeout` counts from `arrived` (when the request came in: parsing thousands of
+    /// `match[]` takes its share), as for every listing.
+    pub async fn series(
+        &self,
+        matcher_sets: &[Vec<Matcher>],
+        range: TimeRange,
+        arrived: Instant,
+    ) -> Result<Vec<Labels>> {
         let requests = requests(matcher_sets, range, None);
-        let answers = try_join_all(requests.iter().map(|r| self.source.series(r))).await?;
+        let answers = self.each_request(&requests, arrived, |r| self.source.series(r)).await?;
         let mut all: Vec<Labels> = answers.into_iter().flatten().collect();
         // Equal label sets are identical, so an unstable sort orders them the same.
         all.sort_unstable();
@@ -127,9 +139,16 @@ impl Engine {
     }
 
     /// Label names of matching series (of all series when `matcher_sets` is empty), sorted.
-    pub async fn label_names(&self, matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<String>> {
+    pub async fn label_names(
+        &self,
+        matcher_sets: &[Vec<Matcher>],
+        range: TimeRange,
+        arrived: Instant,
+    ) -> Result<Vec<String>> {
         let requests = requests_or_everything(matcher_sets, range);
-        let answers = try_join_all(requests.iter().map(|r| self.source.label_names(r))).await?;
+        let answers = self
+            .each_request(&requests, arrived, |r| self.source.label_names(r))
+            .await?;
         Ok(sorted_union(answers))
     }
 
@@ -139,10 +158,51 @@ impl Engine {
         name: &str,
         matcher_sets: &[Vec<Matcher>],
         range: TimeRange,
+        arrived: Instant,
     ) -> Result<Vec<String>> {
         let requests = requests_or_everything(matcher_sets, range);
-        let answers = try_join_all(requests.iter().map(|r| self.source.label_values(name, r))).await?;
+        let answers = self
+            .each_request(&requests, arrived, |r| self.source.label_values(name, r))
+            .await?;
         Ok(sorted_union(answers))
+    }
+
+    /// Runs `fut` within `query.timeout`: a listing, exemplar or metadata read past it answers
+    /// [`Error::Timeout`], and its work stops with the dropped future.
+    pub(crate) async fn within_timeout<T, E: Into<Error>>(
+        &self,
+        fut: impl Future<Output = std::result::Result<T, E>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.cfg.timeout, fut).await {
+            Ok(answer) => answer.map_err(Into::into),
+            Err(_) => Err(Error::Timeout("query execution")),
+        }
+    }
+
+    /// `one` for every request of a listing (a `match[]` each) within `query.timeout` from
+    /// `arrived` (see [`in_batches`]).
+    async fn each_request<'a, T, Fut>(
+        &self,
+        requests: &'a [SelectRequest],
+        arrived: Instant,
+        one: impl Fn(&'a SelectRequest) -> Fut,
+    ) -> Result<Vec<T>>
+    where
+        Fut: Future<Output = tributary_storage::Result<T>>,
+    {
+        let deadline = arrived + self.cfg.timeout;
+        let stop = || {
+            if Instant::now() >= deadline {
+                Err(Error::Timeout("query execution"))
+            } else {
+                Ok(())
+            }
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, in_batches(requests, &stop, one)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Error::Timeout("query execution")),
+        }
     }
 
     /// Parses `text` once it is admitted under the configured size and depth bounds (see
@@ -186,14 +246,21 @@ impl Engine {
         let _cancel_on_drop = CancelOnDrop(cancelled.clone());
         let guard = Guard::new(deadline, cancelled, self.cfg.max_samples);
         let work = async {
-            self.refuse_native_histograms(&plan.selectors).await?;
+            self.refuse_native_histograms(&plan.selectors, &guard).await?;
             let mut annotations = Annotations::default();
             let evaluated = self
                 .evaluate_in_parts(&mut plan, steps, lookback_ms, &guard, &mut annotations)
                 .await?;
-            let fetched = self.fetch(&plan.selectors).await?;
-            let (data, more) =
-                blocking(move || eval::evaluate(plan, steps, lookback_ms, guard, fetched, evaluated)).await?;
+            let fetched = self.fetch(&plan.selectors, &guard).await?;
+            let metrics = self.metrics.clone();
+            let (data, more) = blocking(move || {
+                let evaluated = eval::evaluate(plan, steps, lookback_ms, guard, fetched, evaluated);
+                if let Err(Error::Canceled(_)) = &evaluated {
+                    metrics.evaluations_cancelled.inc();
+                }
+                evaluated
+            })
+            .await?;
             annotations.extend(more);
             Ok(QueryResult {
                 value: into_value(data, &steps),
@@ -239,7 +306,7 @@ impl Engine {
                 self.metrics.parts.inc();
                 let only: SeriesIdSet = part.iter().map(Labels::series_id).collect();
                 let series = self
-                    .fetch_selector(&selectors[sel], range, Some(Arc::new(only)))
+                    .fetch_selector(&selectors[sel], range, Some(Arc::new(only)), guard)
                     .await?;
                 let mut fetched: Vec<Vec<Series>> = selectors.iter().map(|_| Vec::new()).collect();
                 fetched[sel] = series;
@@ -263,13 +330,13 @@ impl Engine {
     /// engine evaluates float samples only: a query whose selectors find histogram samples fails
     /// naming them, rather than answering as if they were not there (a `count` or a
     /// `histogram_count` that silently leaves them out would be a wrong answer).
-    async fn refuse_native_histograms(&self, selectors: &[Selector]) -> Result<()> {
+    async fn refuse_native_histograms(&self, selectors: &[Selector], guard: &Guard) -> Result<()> {
         let requests: Vec<SelectRequest> = selectors
             .iter()
             .filter_map(|sel| sel.fetch.map(|range| requests(&sel.matcher_sets, range, None)))
             .flatten()
             .collect();
-        let answers = try_join_all(requests.iter().map(|r| self.source.select_histograms(r))).await?;
+        let answers = in_batches(&requests, &|| guard.check(), |r| self.source.select_histograms(r)).await?;
         match answers.iter().flatten().next() {
             Some(series) => Err(Error::unsupported(format!(
                 "PromQL over native histogram samples (the query selects {}, a native histogram series; \
@@ -299,14 +366,14 @@ impl Engine {
 
     /// One `select` per selector (per `or` alternative), concurrently; results are merged by label
     /// set and sorted, so evaluation order is deterministic whatever the source returns.
-    async fn fetch(&self, selectors: &[Selector]) -> Result<Vec<Vec<Series>>> {
-        let fetches = selectors.iter().map(|sel| async move {
+    async fn fetch(&self, selectors: &[Selector], guard: &Guard) -> Result<Vec<Vec<Series>>> {
+        let fetched = in_batches(selectors, &|| guard.check(), |sel| async move {
             match sel.fetch {
-                Some(range) => self.fetch_selector(sel, range, None).await,
+                Some(range) => self.fetch_selector(sel, range, None, guard).await,
                 None => Ok(Vec::new()),
             }
-        });
-        let fetched = try_join_all(fetches).await?;
+        })
+        .await?;
         let total: usize = fetched.iter().flatten().map(|s| s.samples.len()).sum();
         if total > self.cfg.max_samples {
             return Err(Error::TooManySamples);
@@ -320,15 +387,39 @@ impl Engine {
         sel: &Selector,
         range: TimeRange,
         only: Option<Arc<SeriesIdSet>>,
+        guard: &Guard,
     ) -> Result<Vec<Series>> {
         let requests = requests(&sel.matcher_sets, range, only);
-        let answers = try_join_all(requests.iter().map(|r| self.source.select(r))).await?;
+        let answers = in_batches(&requests, &|| guard.check(), |r| self.source.select(r)).await?;
         let series = union_by_labels(answers);
         if series.iter().map(|s| s.samples.len()).sum::<usize>() > self.cfg.max_samples {
             return Err(Error::TooManySamples);
         }
         Ok(series)
     }
+}
+
+/// `one` for every item, [`LISTING_BATCH`] at a time, asking `stop` before each batch and
+/// yielding after it. A source answers a request without yielding when its data is in memory
+/// (the head), so thousands of regex `match[]` (or of selectors) would run as one uninterrupted
+/// poll that no timer and no disconnect can interrupt; between batches `stop` ends the work past
+/// its deadline, and the yield lets a timer fire and a closed connection drop the future.
+async fn in_batches<'a, I: 'a, T, E, Fut>(
+    items: &'a [I],
+    stop: &(dyn Fn() -> Result<()> + Sync),
+    one: impl Fn(&'a I) -> Fut,
+) -> Result<Vec<T>>
+where
+    Fut: Future<Output = std::result::Result<T, E>>,
+    E: Into<Error>,
+{
+    let mut answers = Vec::with_capacity(items.len());
+    for batch in items.chunks(LISTING_BATCH) {
+        stop()?;
+        answers.extend(try_join_all(batch.iter().map(&one)).await.map_err(Into::into)?);
+        tokio::task::yield_now().await;
+    }
+    Ok(answers)
 }
 
 /// Runs `f` off the runtime's threads (evaluation is CPU-bound) on a stack deep enough for any

@@ -10,6 +10,7 @@ mod object_store;
 mod otlp;
 mod prometheus_parity;
 mod promql_conformance;
+mod query_deadlines;
 mod remote_write;
 mod remote_write_v2;
 mod roles;

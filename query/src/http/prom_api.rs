@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -127,13 +128,14 @@ pub(crate) async fn series(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
+    let arrived = Instant::now();
     let p = Params::parse(url.as_deref(), &headers, &body);
     if p.all("match[]").next().is_none() {
         return Err(Error::BadData("no match[] parameter provided".into()).into());
     }
     let matchers = p.prom_matchers().map_err(|e| invalid("match[]", e.to_string()))?;
     let (range, limit) = (p.prom_time_range()?, p.prom_limit()?);
-    let (sets, warnings) = limited(engine.series(&matchers, range).await?, limit);
+    let (sets, warnings) = limited(engine.series(&matchers, range, arrived).await?, limit);
     Ok(json(render::success_with(&render::label_sets(&sets), &warnings, &[])))
 }
 
@@ -144,9 +146,10 @@ pub(crate) async fn labels(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
+    let arrived = Instant::now();
     let p = Params::parse(url.as_deref(), &headers, &body);
     let (matchers, range, limit) = (p.prom_matchers()?, p.prom_time_range()?, p.prom_limit()?);
-    let (names, warnings) = limited(engine.label_names(&matchers, range).await?, limit);
+    let (names, warnings) = limited(engine.label_names(&matchers, range, arrived).await?, limit);
     Ok(json(render::success_with(&render::strings(&names), &warnings, &[])))
 }
 
@@ -156,13 +159,14 @@ pub(crate) async fn label_values(
     Path(name): Path<String>,
     RawQuery(url): RawQuery,
 ) -> ApiResult {
+    let arrived = Instant::now();
     let p = Params::from_url(url.as_deref());
     let name = unescape_label_name(&name);
     if name.is_empty() {
         return Err(Error::BadData(format!("invalid label name: {name:?}")).into());
     }
     let (matchers, range, limit) = (p.prom_matchers()?, p.prom_time_range()?, p.prom_limit()?);
-    let (values, warnings) = limited(engine.label_values(&name, &matchers, range).await?, limit);
+    let (values, warnings) = limited(engine.label_values(&name, &matchers, range, arrived).await?, limit);
     Ok(json(render::success_with(&render::strings(&values), &warnings, &[])))
 }
 
@@ -226,7 +230,7 @@ pub(crate) async fn metadata(State(engine): State<Arc<Engine>>, RawQuery(url): R
     let limit = p.prom_signed("limit")?;
     let per_metric = p.prom_signed("limit_per_metric")?;
     let metric = p.given("metric");
-    let entries = engine.source().metadata(metric).await.map_err(Error::Storage)?;
+    let entries = engine.within_timeout(engine.source().metadata(metric)).await?;
     let mut families: BTreeMap<&str, BTreeSet<(&str, &str, &str)>> = BTreeMap::new();
     for m in &entries {
         families
@@ -283,10 +287,8 @@ pub(crate) async fn exemplars(
     }
     tracing::debug!(selectors = selectors.len(), "exemplar query");
     let found = engine
-        .source()
-        .exemplars(&selectors, range)
-        .await
-        .map_err(Error::Storage)?;
+        .within_timeout(engine.source().exemplars(&selectors, range))
+        .await?;
     let mut out = String::new();
     render::write_list(&mut out, &found, |out, series| {
         out.push_str(r#"{"seriesLabels":"#);

@@ -135,6 +135,9 @@ pub(crate) async fn select_streams(
     // timestamp again (so none is lost) and skips these.
     let mut boundary: Vec<LogRecord> = Vec::new();
     'fetch: while limit > 0 && req.start < req.end {
+        // The head answers without yielding: yield, so the query's deadline and its client
+        // going away (`on_deep_stack_async`) can stop it between chunks.
+        tokio::task::yield_now().await;
         let batch = source.select_logs(&req).await?;
         let asked = req.limit.unwrap_or(usize::MAX);
         let kept_before = out.len();
@@ -269,6 +272,8 @@ async fn eval_range(ctx: &mut MetricCtx<'_>, r: &RangeAgg) -> Result<Vec<Vec<Poi
         direction: Direction::Forward,
         limit: Some(ctx.max_records.saturating_add(1)),
     };
+    // As in `select_streams`: lets the deadline or a dropped query stop it between selectors.
+    tokio::task::yield_now().await;
     let records = ctx.source.select_logs(&req).await?;
     if records.len() > ctx.max_records {
         return Err(Error::Execution(format!(

@@ -792,3 +792,92 @@ async fn logql_quantile_over_time_treats_nan_as_the_smallest_value() {
     let v = instant(&e, &q(1.0), 5 * S).await;
     assert_eq!(v[0].1, 1.0);
 }
+
+/// A source busy for [`SLOW_SELECT`] on every `select_logs` (as a large in-memory scan is),
+/// counting them.
+#[derive(Debug)]
+struct SlowLogSource {
+    inner: MemLogSource,
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+const SLOW_SELECT: std::time::Duration = std::time::Duration::from_millis(20);
+
+#[async_trait::async_trait]
+impl LogSource for SlowLogSource {
+    async fn select_logs(
+        &self,
+        req: &tributary_storage::read::LogRequest,
+    ) -> tributary_storage::Result<Vec<LogRecord>> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let until = Instant::now() + SLOW_SELECT;
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        self.inner.select_logs(req).await
+    }
+
+    async fn log_streams(&self, req: &tributary_storage::read::LogRequest) -> tributary_storage::Result<Vec<Labels>> {
+        self.inner.log_streams(req).await
+    }
+}
+
+/// Selects in the slow-source query below: 1.2 s of work at [`SLOW_SELECT`] each.
+const SLOW_TERMS: usize = 60;
+
+fn slow_engine(timeout: std::time::Duration) -> (LogqlEngine, Arc<std::sync::atomic::AtomicUsize>) {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let source = SlowLogSource {
+        inner: MemLogSource::new(fixture()),
+        calls: calls.clone(),
+    };
+    let cfg = LogqlConfig {
+        timeout,
+        ..LogqlConfig::default()
+    };
+    (LogqlEngine::new(Arc::new(source), cfg), calls)
+}
+
+/// `count_over_time(...) + count_over_time(...) + ...`: [`SLOW_TERMS`] selects, one after another.
+fn slow_query() -> String {
+    vec![r#"count_over_time({cluster="prod-1"}[10s])"#; SLOW_TERMS].join(" + ")
+}
+
+/// Asserts the source sees no further select once the one in flight is done.
+async fn assert_selects_stopped(calls: &std::sync::atomic::AtomicUsize) {
+    // The select running when the query was dropped may finish (nothing interrupts it).
+    tokio::time::sleep(3 * SLOW_SELECT).await;
+    let seen = calls.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(seen < SLOW_TERMS, "all {seen} selects ran: nothing stopped the query");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::Relaxed),
+        seen,
+        "the query went on after its answer"
+    );
+}
+
+#[tokio::test]
+async fn a_query_past_its_timeout_answers_timeout_and_its_thread_stops() {
+    let (e, calls) = slow_engine(std::time::Duration::from_millis(200));
+    let began = Instant::now();
+    let answer = e.query_instant(&slow_query(), 20 * S).await;
+    assert!(matches!(answer, Err(Error::Timeout(_))), "{answer:?}");
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(1),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_selects_stopped(&calls).await;
+}
+
+#[tokio::test]
+async fn a_dropped_query_stops_its_thread() {
+    let (e, calls) = slow_engine(std::time::Duration::from_secs(120));
+    let task = tokio::spawn(async move { e.query_instant(&slow_query(), 20 * S).await.map(|_| ()) });
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    // What axum does when the client disconnects: the handler's future is dropped.
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert_selects_stopped(&calls).await;
+}

@@ -15,6 +15,10 @@ use super::value::{Data, Point, StepSeries, Steps, into_without_name};
 use super::{aggregate, binary, functions};
 use crate::error::{Error, Result};
 
+/// Within one series, evaluation asks its [`Guard`] once per this many steps (a check is an
+/// atomic load and a clock read).
+const STEPS_PER_CHECK: usize = 256;
+
 /// Stops evaluation when the query's deadline passes or its caller goes away, and enforces the
 /// sample limit. Cheap enough to check once per step.
 #[derive(Clone, Debug)]
@@ -448,6 +452,11 @@ impl WindowSpec {
             let mut points = Vec::with_capacity(steps.count.min(samples.len() + 1));
             let (mut lo, mut hi) = (0usize, 0usize);
             for step in 0..steps.count {
+                // A window's function can cost as much as its samples (quantiles sort them):
+                // one series alone may take minutes, so the guard is asked within it too.
+                if step % STEPS_PER_CHECK == 0 {
+                    guard.check()?;
+                }
                 let end = self.at.unwrap_or(steps.time(step)).saturating_sub(self.offset_ms);
                 let window = Window { end, range_ms };
                 while hi < samples.len() && samples[hi].timestamp <= end {

@@ -2,6 +2,7 @@
 //! Prometheus's documented algorithms (see the comments in each test).
 
 mod algebra;
+mod deadlines;
 mod functions;
 mod operators;
 mod parts;
