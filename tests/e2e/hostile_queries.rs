@@ -57,6 +57,40 @@ async fn deeply_nested_queries_are_refused_and_the_server_keeps_ingesting() {
         );
     }
 
+    // A template that amplifies every line 10^6-fold fails naming its bound, before it is built.
+    let push = serde_json::json!({"streams": [{
+        "stream": {"cluster": "c", "service_name": "amp"},
+        "values": [[(T0 * 1_000_000).to_string(), "a".repeat(100)]],
+    }]});
+    let r = reqwest::Client::new()
+        .post(s.url("/loki/api/v1/push"))
+        .json(&push)
+        .send()
+        .await
+        .expect("push");
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap_or_default());
+    let grow = |from: &str, to: &str| {
+        format!(
+            r#"line_format "{{{{ replace \"{from}\" \"{}\" __line__ }}}}""#,
+            to.repeat(1000)
+        )
+    };
+    let amplify = format!(r#"{{service_name="amp"}} | {} | {}"#, grow("a", "x"), grow("x", "y"));
+    let r = reqwest::Client::new()
+        .get(s.url("/loki/api/v1/query_range"))
+        .query(&[
+            ("query", amplify.as_str()),
+            ("start", &((T0 - 60_000) * 1_000_000).to_string()),
+            ("end", &((T0 + 60_000) * 1_000_000).to_string()),
+        ])
+        .send()
+        .await
+        .expect("query_range");
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap_or_default();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("1048576 bytes"), "{body}");
+
     // Still alive, still ingesting, still answering.
     let body = remote_write_body(&[(vec![("__name__", "after_hostile"), ("cluster", "c")], vec![(T0, 42.0)])]);
     let (status, reason) = post_remote_write(&s.url("/api/v1/write"), body, &[]).await;

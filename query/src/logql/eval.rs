@@ -149,7 +149,7 @@ pub(crate) async fn select_streams(
             stats.lines_processed += 1;
             stats.bytes_processed += rec.body.len() as u64;
             let (mut e, stream) = initial_entry(rec);
-            if !pipeline.process(&mut e, &stream) {
+            if !pipeline.process(&mut e, &stream)? {
                 continue;
             }
             out.push((
@@ -286,7 +286,7 @@ async fn eval_range(ctx: &mut MetricCtx<'_>, r: &RangeAgg) -> Result<Vec<Vec<Poi
         ctx.stats.lines_processed += 1;
         ctx.stats.bytes_processed += rec.body.len() as u64;
         let (mut e, stream) = initial_entry(rec);
-        if !pipeline.process(&mut e, &stream) {
+        if !pipeline.process(&mut e, &stream)? {
             continue;
         }
         let value = match (&r.unwrap, r.func) {

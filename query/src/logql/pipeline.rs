@@ -166,8 +166,9 @@ impl Pipeline {
     }
 
     /// Runs every stage; false when the line is filtered out. `stream` holds the stream label
-    /// names, which extracted labels must not overwrite (they get an `_extracted` suffix).
-    pub(crate) fn process(&self, e: &mut Entry, stream: &BTreeSet<String>) -> bool {
+    /// names, which extracted labels must not overwrite (they get an `_extracted` suffix). `Err`
+    /// when a format stage would render past `template::MAX_FORMATTED_BYTES`.
+    pub(crate) fn process(&self, e: &mut Entry, stream: &BTreeSet<String>) -> Result<bool> {
         for stage in &self.stages {
             match stage {
                 Compiled::Line { negative, any_of } => {
@@ -177,7 +178,7 @@ impl Pipeline {
                         LineMatch::Pattern(p) => p.matches(&e.line),
                     });
                     if hit == *negative {
-                        return false;
+                        return Ok(false);
                     }
                 }
                 Compiled::Json(params) => json_stage(e, params, stream),
@@ -212,15 +213,17 @@ impl Pipeline {
                 }
                 Compiled::LabelFilter(f) => {
                     if !eval_filter(f, e) {
-                        return false;
+                        return Ok(false);
                     }
                 }
                 Compiled::LineFormat(t) => {
-                    e.line = t.render(&Scope {
-                        labels: &e.labels,
-                        line: &e.line,
-                        timestamp: e.timestamp,
-                    });
+                    e.line = t
+                        .render(&Scope {
+                            labels: &e.labels,
+                            line: &e.line,
+                            timestamp: e.timestamp,
+                        })
+                        .map_err(Error::Execution)?;
                 }
                 Compiled::LabelFormat(items) => {
                     // Every assignment reads the labels as they were before this stage.
@@ -232,11 +235,13 @@ impl Pipeline {
                                 renamed.push(src.clone());
                                 snapshot.get(src).cloned().unwrap_or_default()
                             }
-                            FormatValue::Template(t) => t.render(&Scope {
-                                labels: &snapshot,
-                                line: &e.line,
-                                timestamp: e.timestamp,
-                            }),
+                            FormatValue::Template(t) => t
+                                .render(&Scope {
+                                    labels: &snapshot,
+                                    line: &e.line,
+                                    timestamp: e.timestamp,
+                                })
+                                .map_err(Error::Execution)?,
                         };
                         e.labels.insert(dst.clone(), value);
                     }
@@ -254,7 +259,7 @@ impl Pipeline {
                 }
             }
         }
-        true
+        Ok(true)
     }
 }
 

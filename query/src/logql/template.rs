@@ -2,8 +2,33 @@
 //! `{{ .label }}`, string and number literals, function calls and `|` pipes, `{{-`/`-}}` trimming.
 //! Functions: `ToUpper upper ToLower lower TrimSpace trim title replace default trimPrefix
 //! trimSuffix __line__ __timestamp__`. A missing label renders as the empty string, as in Loki.
+//!
+//! A rendered value is bounded by [`MAX_FORMATTED_BYTES`]: `replace` and chained stages can grow
+//! a line geometrically (a one-character pattern replaced by a long text, stage after stage), so
+//! every step's size is checked *before* it is built, and a query whose template would pass the
+//! bound fails naming it instead of holding gigabytes.
 
 use std::collections::BTreeMap;
+
+/// The most bytes one `line_format` line or `label_format` value may render to: four times
+/// Loki's default `max_line_size` (256 KiB), so every real line and its decoration fit.
+pub(crate) const MAX_FORMATTED_BYTES: usize = 1 << 20;
+
+/// Why a render stopped: the bound it would have passed.
+fn too_large(bytes: usize) -> String {
+    format!(
+        "a line_format or label_format template renders {bytes} bytes, more than the {MAX_FORMATTED_BYTES} \
+         bytes one formatted line or label value may hold"
+    )
+}
+
+/// Fails when `bytes` would pass [`MAX_FORMATTED_BYTES`].
+fn check(bytes: usize) -> Result<(), String> {
+    if bytes > MAX_FORMATTED_BYTES {
+        return Err(too_large(bytes));
+    }
+    Ok(())
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Template {
@@ -118,49 +143,61 @@ impl Template {
         Ok(Self { nodes })
     }
 
-    pub(crate) fn render(&self, scope: &Scope<'_>) -> String {
+    /// The template applied to one entry; `Err` (naming the bound) when the result would pass
+    /// [`MAX_FORMATTED_BYTES`].
+    pub(crate) fn render(&self, scope: &Scope<'_>) -> Result<String, String> {
         let mut out = String::new();
         for node in &self.nodes {
-            match node {
-                Node::Text(t) => out.push_str(t),
+            let piece = match node {
+                Node::Text(t) => std::borrow::Cow::Borrowed(t.as_str()),
                 Node::Action(cmds) => {
                     let mut piped: Option<String> = None;
                     for cmd in cmds {
-                        piped = Some(eval_command(cmd, piped.take(), scope));
+                        piped = Some(eval_command(cmd, piped.take(), scope)?);
                     }
-                    out.push_str(piped.as_deref().unwrap_or(""));
+                    std::borrow::Cow::Owned(piped.unwrap_or_default())
                 }
-            }
+            };
+            check(out.len() + piece.len())?;
+            out.push_str(&piece);
         }
-        out
+        Ok(out)
     }
 }
 
-fn eval_command(cmd: &Command, piped: Option<String>, scope: &Scope<'_>) -> String {
+fn eval_command(cmd: &Command, piped: Option<String>, scope: &Scope<'_>) -> Result<String, String> {
     let value = |arg: &Arg| match arg {
-        Arg::Field(name) => scope.labels.get(name).cloned().unwrap_or_default(),
-        Arg::Literal(s) => s.clone(),
+        Arg::Field(name) => Ok(scope.labels.get(name).cloned().unwrap_or_default()),
+        Arg::Literal(s) => Ok(s.clone()),
         Arg::Func(f) => call(*f, &[], scope),
     };
     match cmd.args.first() {
         Some(Arg::Func(f)) => {
-            let mut args: Vec<String> = cmd.args[1..].iter().map(value).collect();
+            let mut args: Vec<String> = cmd.args[1..].iter().map(value).collect::<Result<_, _>>()?;
             args.extend(piped);
             call(*f, &args, scope)
         }
         Some(arg) => value(arg),
-        None => String::new(),
+        None => Ok(String::new()),
     }
 }
 
-fn call(f: Func, args: &[String], scope: &Scope<'_>) -> String {
+fn call(f: Func, args: &[String], scope: &Scope<'_>) -> Result<String, String> {
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
-    match f {
+    Ok(match f {
         Func::Upper => arg(0).to_uppercase(),
         Func::Lower => arg(0).to_lowercase(),
         Func::TrimSpace => arg(0).trim().to_string(),
         Func::Title => title(arg(0)),
-        Func::Replace => arg(2).replace(arg(0), arg(1)),
+        Func::Replace => {
+            let (from, to, text) = (arg(0), arg(1), arg(2));
+            // The only function that grows its input: size it before building it.
+            if to.len() > from.len() {
+                let grows = text.matches(from).count().saturating_mul(to.len() - from.len());
+                check(text.len().saturating_add(grows))?;
+            }
+            text.replace(from, to)
+        }
         Func::Default => {
             if arg(1).is_empty() {
                 arg(0).to_string()
@@ -174,7 +211,7 @@ fn call(f: Func, args: &[String], scope: &Scope<'_>) -> String {
         Func::Timestamp => {
             chrono::DateTime::from_timestamp_nanos(scope.timestamp).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
         }
-    }
+    })
 }
 
 fn title(s: &str) -> String {
@@ -304,11 +341,45 @@ mod tests {
 
     fn render(t: &str, labels: &[(&str, &str)]) -> String {
         let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Template::parse(t).unwrap().render(&Scope {
+        Template::parse(t)
+            .unwrap()
+            .render(&Scope {
+                labels: &labels,
+                line: "the line",
+                timestamp: 1_500_000_000,
+            })
+            .unwrap()
+    }
+
+    /// `replace` of a one-character pattern by a long text grows a line geometrically stage after
+    /// stage; the bound stops it before the text is built, naming itself.
+    #[test]
+    fn a_render_past_the_bound_fails_before_it_is_built() {
+        let labels = BTreeMap::new();
+        let long = "x".repeat(10_000);
+        let line = "a".repeat(200);
+        let scope = Scope {
             labels: &labels,
-            line: "the line",
-            timestamp: 1_500_000_000,
-        })
+            line: &line,
+            timestamp: 0,
+        };
+        let grow = Template::parse(&format!(r#"{{{{ replace "a" "{long}" __line__ }}}}"#)).unwrap();
+        // 200 × 10,000 bytes = 2,000,000 > 1 MiB.
+        let err = grow.render(&scope).unwrap_err();
+        assert!(err.contains("1048576 bytes"), "{err}");
+        assert!(err.contains("2000000"), "{err}");
+        // Under the bound it renders exactly.
+        let short_line = "a".repeat(100);
+        let ok = grow
+            .render(&Scope {
+                line: &short_line,
+                ..scope
+            })
+            .unwrap();
+        assert_eq!(ok.len(), 1_000_000);
+        // Text nodes count too.
+        let text = Template::parse(&format!("{}{{{{ __line__ }}}}", "t".repeat(MAX_FORMATTED_BYTES))).unwrap();
+        assert!(text.render(&scope).is_err());
     }
 
     #[test]

@@ -881,3 +881,37 @@ async fn a_dropped_query_stops_its_thread() {
     assert!(task.await.unwrap_err().is_cancelled());
     assert_selects_stopped(&calls).await;
 }
+
+/// Chained `line_format` stages that grow every line geometrically (the issue's 10^7-fold
+/// amplification) fail naming the bound, in a log query and in a metric query, instead of
+/// building the lines; a modest format still answers.
+#[tokio::test]
+async fn logql_amplifying_templates_fail_naming_the_bound() {
+    let grow = |from: &str, to: char| {
+        format!(
+            r#"line_format "{{{{ replace \"{from}\" \"{}\" __line__ }}}}""#,
+            to.to_string().repeat(1000)
+        )
+    };
+    // Stage one: each character becomes 1,000 `x`; stage two: each `x` becomes 1,000 `y`.
+    let stages = format!("{} | {}", grow("", 'x'), grow("x", 'y'));
+    let log_query = format!(r#"{{cluster="prod-1"}} | {stages}"#);
+    let q = RangeQuery {
+        query: log_query.clone(),
+        start: 0,
+        end: 100 * S,
+        step: S,
+        limit: 100,
+        direction: Direction::Forward,
+    };
+    let err = engine().query_range(&q).await.unwrap_err().to_string();
+    assert!(err.contains("renders") && err.contains("1048576 bytes"), "{err}");
+    let metric = format!(r#"count_over_time({{cluster="prod-1"}} | {stages} [100s])"#);
+    let err = engine().query_instant(&metric, 100 * S).await.unwrap_err().to_string();
+    assert!(err.contains("1048576 bytes"), "{err}");
+    assert!(
+        !lines(&format!(r#"{{cluster="prod-1"}} | {}"#, grow("", 'x')))
+            .await
+            .is_empty()
+    );
+}
