@@ -2,7 +2,7 @@
 //! maps them, so LogQL written for a Loki fed the same data selects the same streams.
 //!
 //! - Stream labels: `cluster` plus the configured resource attributes ([`Options::stream_attributes`],
-//!   Loki's default index labels in [`DEFAULT_STREAM_ATTRIBUTES`]) that the resource carries,
+//!   Loki's default index labels by default: [`default_stream_attributes`]) that the resource carries,
 //!   names normalised like Prometheus label names (`k8s.pod.name` → `k8s_pod_name`: characters
 //!   outside `[a-zA-Z0-9_]` become `_`, a leading digit gets `key_`). Non-string values are
 //!   written as text (below). When `service.name` is a stream attribute but the resource has none,
@@ -47,29 +47,6 @@ use crate::error::Result;
 use crate::head::SignalBlock;
 use crate::head::input::{Input, KnownSeries};
 
-/// Loki's default OTLP index labels (resource attributes promoted to stream labels).
-/// `k8s.cluster.name` is listed as Loki lists it, but here it always decides `cluster` instead.
-pub const DEFAULT_STREAM_ATTRIBUTES: &[&str] = &[
-    "service.name",
-    "service.namespace",
-    "service.instance.id",
-    "deployment.environment",
-    "deployment.environment.name",
-    "cloud.region",
-    "cloud.availability_zone",
-    "k8s.cluster.name",
-    "container.name",
-    "k8s.container.name",
-    "k8s.cronjob.name",
-    "k8s.daemonset.name",
-    "k8s.deployment.name",
-    "k8s.job.name",
-    "k8s.namespace.name",
-    "k8s.pod.name",
-    "k8s.replicaset.name",
-    "k8s.statefulset.name",
-];
-
 /// The resource attribute that names a record's own cluster.
 pub const CLUSTER_ATTRIBUTE: &str = "k8s.cluster.name";
 /// `service.name`, and the stream label value Loki uses when a resource has none.
@@ -83,7 +60,7 @@ const MAX_REASONS: usize = 10;
 #[derive(Clone, Copy, Debug)]
 pub struct Options<'a> {
     /// Resource attributes that become stream labels (names normalised: `.`/`-` → `_`), Loki's
-    /// OTLP defaults in [`DEFAULT_STREAM_ATTRIBUTES`].
+    /// OTLP defaults in [`default_stream_attributes`].
     pub stream_attributes: &'a [String],
     /// Per record, resource + scope + record attributes together; beyond → the record is refused.
     pub max_attributes: usize,
@@ -94,9 +71,11 @@ pub struct Options<'a> {
     pub max_label_value_bytes: usize,
 }
 
-/// [`DEFAULT_STREAM_ATTRIBUTES`] as owned strings (what configuration holds).
+/// Loki's default OTLP index labels (resource attributes promoted to stream labels): the
+/// default of `ingest.otlp.log_stream_attributes`, defined once, in the configuration.
+/// (`k8s.cluster.name`, which Loki also lists, decides `cluster` here instead.)
 pub fn default_stream_attributes() -> Vec<String> {
-    DEFAULT_STREAM_ATTRIBUTES.iter().map(|s| s.to_string()).collect()
+    crate::config::OtlpConfig::default().log_stream_attributes
 }
 
 /// The accepted records of one request, in request order, and what was refused.
