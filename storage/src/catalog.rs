@@ -12,7 +12,7 @@ use object_store::path::Path;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
-use crate::layout::{FileKey, Hour, Table};
+use crate::layout::{FileKey, Hour, SPAN_LOOKBACK_HOURS, Table};
 use crate::types::TimeRange;
 use crate::{Error, Result};
 
@@ -125,7 +125,11 @@ impl Catalog {
         let inner = self.inner.read();
         let mut out: Vec<Arc<FileMeta>> = inner
             .by_hour
-            .range((table, Hour::of(range.start))..=(table, Hour::of(range.end)))
+            // Files are indexed by their first hour; a day file starts up to 23 hours earlier.
+            .range(
+                (table, Hour(Hour::of(range.start).0.saturating_sub(SPAN_LOOKBACK_HOURS)))
+                    ..=(table, Hour::of(range.end)),
+            )
             .flat_map(|(_, files)| files.iter())
             .filter(|f| range.overlaps(&f.key.time_range()) && cluster_ok(&f.key.cluster))
             .cloned()

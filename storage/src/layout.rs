@@ -4,11 +4,14 @@
 //!
 //! ```text
 //! <table>/<YYYY-MM-DD>/<HH>/<cluster>/<min_ts>-<max_ts>-<rows>-<uuid>.parquet
+//! <table>/<YYYY-MM-DD>/day/<cluster>/<min_ts>-<max_ts>-<rows>-<uuid>.parquet
 //! metrics/2026-11-21/14/prod-eu-1/1795269600000-1795273185000-86400-019a9b3c-...-....parquet
 //! ```
 //!
 //! - `<table>`: `metrics`, `logs`, `histograms`, `exemplars` or `metadata` (see [`Table`]).
-//! - `<YYYY-MM-DD>/<HH>`: the UTC hour every row of the file falls in (files never span hours).
+//! - `<YYYY-MM-DD>/<HH>`: the UTC hour every row of the file falls in ([`Span::Hour`], what a
+//!   flush writes), or `<YYYY-MM-DD>/day`: the UTC day every row falls in ([`Span::Day`], what
+//!   compaction writes once a day is complete). No file spans two days.
 //! - `<cluster>`: the `cluster` label value of every row, percent-escaped so any UTF-8 value is
 //!   one safe path segment: bytes other than `A-Z a-z 0-9 - _ .` become `%XX` (uppercase hex),
 //!   and the segments `.`/`..` become `%2E`/`%2E%2E`. Rows without a cluster label go under
@@ -37,6 +40,9 @@ pub const HOUR_MS: i64 = 3_600_000;
 
 /// The cluster segment for rows that have no `cluster` label.
 pub const NO_CLUSTER: &str = "@none";
+
+/// The hour segment of a [`Span::Day`] key.
+const DAY_SEGMENT: &str = "day";
 
 /// Everything but `A-Z a-z 0-9 - _ .` is escaped.
 const CLUSTER_ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.');
@@ -105,6 +111,11 @@ impl Hour {
         self.start_ms().saturating_add(HOUR_MS - 1)
     }
 
+    /// Hour 00 of this hour's UTC day.
+    pub fn day_start(self) -> Self {
+        Hour(self.0.div_euclid(24) * 24)
+    }
+
     /// The hour as a closed millisecond range.
     pub fn range(self) -> TimeRange {
         TimeRange::new(self.start_ms(), self.end_ms())
@@ -121,6 +132,19 @@ impl Hour {
         Hour(secs.div_euclid(3600))
     }
 }
+
+/// How much time one file may cover: the second and third key segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Span {
+    /// One UTC hour (`<date>/<HH>`): flushed files and hourly compactions.
+    Hour,
+    /// One UTC day (`<date>/day`): compacted files of a completed day.
+    Day,
+}
+
+/// Hours a [`Span::Day`] file covers beyond its first hour: how far back a reader indexed by
+/// first hour must look.
+pub const SPAN_LOOKBACK_HOURS: i64 = 23;
 
 /// True when `ts` can be stored: its UTC year is within 0000..=9999, the range keys can name.
 pub fn storable_timestamp(ts: TimestampMs) -> bool {
@@ -152,8 +176,10 @@ pub fn unescape_cluster(segment: &str) -> Option<String> {
 pub struct FileKey {
     /// The table the file belongs to.
     pub table: Table,
-    /// The UTC hour every row falls in.
+    /// The first UTC hour of the file's span (hour 00 of the day for a [`Span::Day`] file).
     pub hour: Hour,
+    /// Whether the file covers one hour or one day.
+    pub span: Span,
     /// The `cluster` label of every row; `""` when the rows have none.
     pub cluster: String,
     /// Smallest row timestamp (ms).
@@ -167,18 +193,25 @@ pub struct FileKey {
 }
 
 impl FileKey {
-    /// A key for a new file of `table`. Fails when the timestamps are not ordered, lie in
-    /// different hours, or fall outside the years keys can name.
+    /// A key for a new file of `table`: an hour file when both timestamps lie in one UTC hour,
+    /// a day file when they lie in one UTC day. Fails when the timestamps are not ordered, lie
+    /// in different days, or fall outside the years keys can name.
     pub fn new(table: Table, cluster: &str, min_ts: TimestampMs, max_ts: TimestampMs, rows: u64) -> Result<Self> {
-        let hour = Hour::of(min_ts);
-        if min_ts > max_ts || Hour::of(max_ts) != hour || hour.civil().is_none() {
+        let first = Hour::of(min_ts);
+        let (hour, span) = if Hour::of(max_ts) == first {
+            (first, Span::Hour)
+        } else {
+            (first.day_start(), Span::Day)
+        };
+        if min_ts > max_ts || hour.civil().is_none() || (span == Span::Day && Hour::of(max_ts).day_start() != hour) {
             return Err(Error::InvalidData {
-                reason: format!("file time span {min_ts}..={max_ts} must lie within one hour of years 0000-9999"),
+                reason: format!("file time span {min_ts}..={max_ts} must lie within one UTC day of years 0000-9999"),
             });
         }
         Ok(Self {
             table,
             hour,
+            span,
             cluster: cluster.to_string(),
             min_ts,
             max_ts,
@@ -197,9 +230,13 @@ impl FileKey {
         // `new`/`parse` guarantee a civil hour; the fallback keeps this total without panicking.
         let (date, hh) = self.hour.civil().unwrap_or((NaiveDate::MIN, 0));
         let mut key = String::with_capacity(128);
+        let hh = match self.span {
+            Span::Hour => format!("{hh:02}"),
+            Span::Day => DAY_SEGMENT.to_string(),
+        };
         let _ = write!(
             key,
-            "{}/{:04}-{:02}-{:02}/{:02}/{}/{}-{}-{}-{}.parquet",
+            "{}/{:04}-{:02}-{:02}/{}/{}/{}-{}-{}-{}.parquet",
             self.table.dir(),
             date.year(),
             date.month(),
@@ -225,12 +262,17 @@ impl FileKey {
         let hh = parts.next()?;
         let cluster = unescape_cluster(parts.next()?)?;
         let name = parts.next()?.strip_suffix(".parquet")?;
-        if parts.next().is_some() || date.len() != 10 || hh.len() != 2 {
+        if parts.next().is_some() || date.len() != 10 {
             return None;
         }
         let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-        let hh: u32 = hh.parse().ok().filter(|h| *h < 24)?;
-        let hour = Hour::from_civil(date, hh);
+        let (hour, span) = if hh == DAY_SEGMENT {
+            (Hour::from_civil(date, 0), Span::Day)
+        } else if hh.len() == 2 {
+            (Hour::from_civil(date, hh.parse().ok().filter(|h| *h < 24)?), Span::Hour)
+        } else {
+            return None;
+        };
 
         // name = <min>-<max>-<rows>-<uuid 36 chars>; min and max may carry a leading '-'.
         let (nums, id) = name.split_at_checked(name.len().checked_sub(36)?)?;
@@ -241,13 +283,18 @@ impl FileKey {
         let key = FileKey {
             table,
             hour,
+            span,
             cluster,
             min_ts: min_s.parse().ok()?,
             max_ts: max_s.parse().ok()?,
             rows: rows_s.parse().ok()?,
             id,
         };
-        let valid = key.min_ts <= key.max_ts && Hour::of(key.min_ts) == hour && Hour::of(key.max_ts) == hour;
+        let covers = |ts| match span {
+            Span::Hour => Hour::of(ts) == hour,
+            Span::Day => Hour::of(ts).day_start() == hour,
+        };
+        let valid = key.min_ts <= key.max_ts && covers(key.min_ts) && covers(key.max_ts);
         (valid && key.path().as_ref() == raw).then_some(key)
     }
 }
@@ -305,9 +352,32 @@ mod tests {
         ] {
             assert_eq!(FileKey::parse(&Path::parse(bad).unwrap()), None, "{bad}");
         }
+        let day = FileKey::new(Table::Metrics, "c", 0, HOUR_MS, 1).unwrap();
+        assert_eq!(
+            (day.span, day.hour),
+            (Span::Day, Hour(0)),
+            "spans two hours: a day file"
+        );
+        assert!(day.path().as_ref().starts_with("metrics/1970-01-01/day/c/0-3600000-1-"));
+        assert_eq!(FileKey::parse(&day.path()), Some(day));
+        let late = FileKey::new(Table::Metrics, "c", 5 * HOUR_MS, 24 * HOUR_MS - 1, 1).unwrap();
+        assert_eq!(
+            (late.span, late.hour),
+            (Span::Day, Hour(0)),
+            "a day file starts at hour 00"
+        );
+        assert_eq!(FileKey::parse(&late.path()), Some(late));
         assert!(
-            FileKey::new(Table::Metrics, "c", 0, HOUR_MS, 1).is_err(),
-            "spans two hours"
+            FileKey::new(Table::Metrics, "c", 0, 24 * HOUR_MS, 1).is_err(),
+            "spans two days"
+        );
+        assert!(
+            FileKey::parse(
+                &Path::parse("metrics/1970-01-02/day/c/0-3600000-1-019a9b3c-0000-7000-8000-000000000001.parquet")
+                    .unwrap()
+            )
+            .is_none(),
+            "a day file outside its day"
         );
         assert!(
             FileKey::new(Table::Metrics, "c", i64::MAX - 1, i64::MAX, 1).is_err(),
@@ -323,9 +393,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn keys_round_trip(cluster in any::<String>(), a in civil_ts(), len in 0i64..HOUR_MS, rows in any::<u64>()) {
+        fn keys_round_trip(cluster in any::<String>(), a in civil_ts(), len in 0i64..24 * HOUR_MS, rows in any::<u64>()) {
             let min = a;
-            let max = (a + len).min(Hour::of(a).end_ms());
+            let max = (a + len).min(Hour(Hour::of(a).day_start().0 + 23).end_ms());
             let k = FileKey::new(Table::Metrics, &cluster, min, max, rows).unwrap();
             let path = k.path();
             prop_assert_eq!(Path::parse(path.as_ref()).unwrap(), path.clone());
