@@ -75,6 +75,9 @@ pub enum Role {
     Ingest,
     /// Query APIs over the object store only (recent, unflushed data is not visible).
     Query,
+    /// Compaction, retention and garbage deletion over the object store only. At most one
+    /// compactor works at a time (a lease in the object store); `all-in-one` compacts too.
+    Compactor,
 }
 
 /// Command-line flags. Each has an environment variable; both override the file.

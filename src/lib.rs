@@ -3,6 +3,7 @@
 //! the head (from `ingest`) and the Parquet reader (from `storage`) are handed to the query
 //! engine as `storage::read::Source`s, which is why `query` never depends on `ingest`.
 
+pub(crate) mod compaction;
 pub mod config;
 pub mod telemetry;
 
@@ -19,8 +20,8 @@ use tributary_query::Engine;
 use tributary_query::log_source::MergedLogSource;
 use tributary_query::logql::LogqlEngine;
 use tributary_query::source::MergedSource;
-use tributary_storage::Storage;
 use tributary_storage::read::{LogSource, Source};
+use tributary_storage::{Compactor, Storage};
 
 use crate::config::{Config, Role, ServerConfig};
 
@@ -74,7 +75,14 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
             ing.metrics().register(&mut registry);
             Some(ing)
         }
-        Role::Query => None,
+        Role::Query | Role::Compactor => None,
+    };
+    let compaction = match cfg.server.role {
+        Role::AllInOne | Role::Compactor => {
+            let compactor = Compactor::new(storage.clone(), &cfg.storage, compaction::owner_id())?;
+            Some(compaction::CompactionService::new(compactor, &mut registry))
+        }
+        Role::Ingest | Role::Query => None,
     };
     let refresh: telemetry::Refresh = {
         let (ing, storage) = (ingester.clone(), storage.clone());
@@ -92,7 +100,10 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     if let Some(ing) = &ingester {
         app = app.merge(tributary_ingest::http::router(ing.clone()));
     }
-    if cfg.server.role != Role::Ingest {
+    if let Some(c) = &compaction {
+        app = app.merge(c.router());
+    }
+    if matches!(cfg.server.role, Role::AllInOne | Role::Query) {
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
         if let Some(ing) = &ingester {
             sources.push(ing.head());
@@ -155,10 +166,14 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     let flusher = ingester
         .as_ref()
         .map(|ing| tokio::spawn(ing.clone().run_flusher(stop_rx.clone())));
-    if cfg.server.role == Role::Query {
-        // Ingest processes write files this process did not open; pick them up.
-        tokio::spawn(refresh_catalog(storage.clone(), stop_rx));
-    }
+    // Other processes (ingesters, the compactor) commit files this one must see, and stop
+    // seeing once compacted away.
+    tokio::spawn(refresh_catalog(
+        storage.clone(),
+        cfg.storage.refresh_interval,
+        stop_rx.clone(),
+    ));
+    let compactor = compaction.map(|c| tokio::spawn(c.run_schedule(stop_rx)));
 
     serve_until_signal(listener, app, cfg.server.shutdown_timeout).await?;
 
@@ -180,6 +195,10 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     if let Some(f) = flusher {
         let _ = f.await;
     }
+    if let Some(c) = compactor {
+        // A round in progress is cut short: everything it did is committed or unlisted garbage.
+        c.abort();
+    }
     if let Some(ing) = ingester {
         ing.shutdown().await?;
     }
@@ -187,16 +206,20 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     Ok(())
 }
 
-async fn refresh_catalog(storage: Arc<Storage>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn refresh_catalog(
+    storage: Arc<Storage>,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(15)) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
         match storage.refresh().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(files = n, "found new parquet files"),
-            Err(e) => tracing::warn!(error = %e, "refreshing the file catalog failed"),
+            Ok(n) => tracing::info!(files = n, "loaded a newer manifest with new files"),
+            Err(e) => tracing::warn!(error = %e, "loading a newer manifest failed"),
         }
     }
 }

@@ -6,8 +6,12 @@
 //! a protocol-neutral [`Outcome`] that each surface maps (`http::error`). Replay
 //! (`replay_record`) is the same decode and the same `apply`, from the WAL record.
 //!
-//! Flush path: freeze the head and rotate the WAL under one gate → write Parquet → drop the
-//! frozen block → delete the WAL segments it covered.
+//! Flush path: freeze the head and rotate the WAL under one gate → upload Parquet → commit the
+//! files to the storage manifest together with this ingester's WAL mark (the rotated segment:
+//! everything below it is now stored) → drop the frozen blocks → delete the WAL segments below
+//! the mark. Replay starts at the mark the manifest holds for this ingester's id (kept in
+//! `<data_dir>/ingester-id`), so a crash between the commit and the WAL trim never publishes
+//! the same rows twice, and a crash before the commit leaves only unlisted uploads.
 //!
 //! # The gate
 //! It is what makes "nothing acknowledged is lost" hold across flushes: a write holds it
@@ -36,7 +40,11 @@ use crate::head::Head;
 use crate::head::input::Input;
 use crate::metrics::IngestMetrics;
 use crate::record;
-use crate::wal::{ReplayStats, Wal};
+use crate::wal::{ReplayStats, SegmentId, Wal};
+
+/// The file under the data directory holding this ingester's id: the name its WAL mark has
+/// in the storage manifest.
+const ID_FILE: &str = "ingester-id";
 
 /// What a flush wrote.
 #[derive(Debug, Default, Clone, Serialize)]
@@ -68,18 +76,24 @@ pub struct Ingester {
     replay: ReplayStats,
     /// The translation settings every write records (from the configuration, fixed at open).
     translation: Translation,
+    /// This ingester's name in the storage manifest's WAL marks.
+    id: String,
 }
 
 impl Ingester {
     /// Opens the WAL under `data_dir/wal`, replays it into a fresh head, and is ready to write.
     pub async fn open(cfg: IngestConfig, data_dir: &Path, storage: Arc<Storage>) -> Result<Arc<Self>> {
         let head = Arc::new(Head::new());
+        let id = ingester_id(data_dir)?;
+        // Segments below the manifest's mark are already in the store: replaying them would
+        // publish their rows a second time.
+        let published = SegmentId(storage.writer_mark(&id).map_or(0, |m| m.wal_segment));
         let wal_dir = data_dir.join("wal");
         let wal_cfg = cfg.wal.clone();
         let replay_head = head.clone();
         let replay_cfg = cfg.clone();
         let (wal, replay) = tokio::task::spawn_blocking(move || {
-            Wal::open(&wal_dir, wal_cfg, |payload| {
+            Wal::open_after(&wal_dir, wal_cfg, published, |payload| {
                 replay_record(&replay_head, &replay_cfg, payload).map_err(crate::wal::WalError::Replay)
             })
         })
@@ -94,6 +108,7 @@ impl Ingester {
         let translation = Translation::from_config(&cfg.otlp);
         Ok(Arc::new(Self {
             translation,
+            id,
             cfg,
             wal,
             head,
@@ -190,8 +205,10 @@ impl Ingester {
         Ok(())
     }
 
-    /// Writes everything in the head to Parquet; returns once the files are in the object store
-    /// and the WAL segments they cover are deleted. One flush runs at a time.
+    /// Writes everything in the head to Parquet; returns once the files are committed to the
+    /// manifest (with the WAL mark they cover) and the WAL segments below it are deleted. One
+    /// flush runs at a time. On failure nothing is published and the blocks stay frozen for
+    /// the next flush.
     pub async fn flush(&self) -> Result<FlushSummary> {
         let _one = self.flush_lock.lock().await;
         let started = Instant::now();
@@ -204,26 +221,27 @@ impl Ingester {
             seg
         };
         let mut summary = FlushSummary::default();
-        // Earlier failed flushes left their blocks frozen; write them too, oldest first.
-        for block in self.head.frozen() {
-            match self.write_block(&block).await {
-                Ok(w) => {
-                    summary.series += block.series.len();
-                    summary.samples += block.samples;
-                    summary.log_records += block.signals.logs.len();
-                    summary.files.extend(w.files);
-                    summary.bytes += w.bytes;
-                    self.head.drop_frozen(&block);
-                }
-                Err(e) => {
-                    self.metrics
-                        .flushes
-                        .get_or_create(&crate::metrics::ResultLabels { result: "error" })
-                        .inc();
-                    return Err(e);
-                }
+        // Earlier failed flushes left their blocks frozen; write them too, in one commit.
+        let blocks = self.head.frozen();
+        let written = self.write_blocks(&blocks, cut).await;
+        let written = match written {
+            Ok(w) => w,
+            Err(e) => {
+                self.metrics
+                    .flushes
+                    .get_or_create(&crate::metrics::ResultLabels { result: "error" })
+                    .inc();
+                return Err(e);
             }
+        };
+        for block in &blocks {
+            summary.series += block.series.len();
+            summary.samples += block.samples;
+            summary.log_records += block.signals.logs.len();
+            self.head.drop_frozen(block);
         }
+        summary.files = written.files;
+        summary.bytes = written.bytes;
         self.wal.remove_before(cut).await?;
         summary.seconds = started.elapsed().as_secs_f64();
         self.metrics
@@ -241,33 +259,35 @@ impl Ingester {
         Ok(summary)
     }
 
-    /// Writes every table of one frozen block. Each write is idempotent for readers (a retried
-    /// flush rewrites the same rows, which reads deduplicate), so a partial failure just retries.
-    async fn write_block(&self, block: &crate::head::Frozen) -> Result<tributary_storage::WriteSummary> {
-        let mut all = tributary_storage::WriteSummary::default();
-        let mut add = |w: tributary_storage::WriteSummary| {
-            all.files.extend(w.files);
-            all.rows += w.rows;
-            all.bytes += w.bytes;
-        };
-        if !block.series.is_empty() {
-            add(self.storage.write_metrics(&block.series).await?);
+    /// Uploads every table of the frozen blocks and commits them, with the WAL mark `cut`, in
+    /// one manifest commit: all of them become visible, or none (a failed flush leaves only
+    /// unlisted uploads, and the next one writes the blocks again).
+    async fn write_blocks(
+        &self,
+        blocks: &[Arc<crate::head::Frozen>],
+        cut: SegmentId,
+    ) -> Result<tributary_storage::WriteSummary> {
+        let mut tx = self.storage.transaction();
+        for block in blocks {
+            if !block.series.is_empty() {
+                tx.write_metrics(&block.series).await?;
+            }
+            let sig = &block.signals;
+            if !sig.histograms.is_empty() {
+                tx.write_histograms(&sig.histograms).await?;
+            }
+            if !sig.exemplars.is_empty() {
+                tx.write_exemplars(&sig.exemplars).await?;
+            }
+            if !sig.metadata.is_empty() {
+                let metadata: Vec<_> = sig.metadata.iter().cloned().collect();
+                tx.write_metadata(&metadata).await?;
+            }
+            if !sig.logs.is_empty() {
+                tx.write_logs(&sig.logs).await?;
+            }
         }
-        let sig = &block.signals;
-        if !sig.histograms.is_empty() {
-            add(self.storage.write_histograms(&sig.histograms).await?);
-        }
-        if !sig.exemplars.is_empty() {
-            add(self.storage.write_exemplars(&sig.exemplars).await?);
-        }
-        if !sig.metadata.is_empty() {
-            let metadata: Vec<_> = sig.metadata.iter().cloned().collect();
-            add(self.storage.write_metadata(&metadata).await?);
-        }
-        if !sig.logs.is_empty() {
-            add(self.storage.write_logs(&sig.logs).await?);
-        }
-        Ok(all)
+        Ok(tx.commit(Some((&self.id, cut.0))).await?)
     }
 
     /// Flushes on the configured interval, or early when the head is large, until `stop` fires.
@@ -313,6 +333,32 @@ impl Ingester {
         self.wal.close().await?;
         Ok(())
     }
+}
+
+/// This ingester's id: read from `<data_dir>/ingester-id`, or made (a UUID v7) and stored
+/// durably on first start. A new data directory is a new ingester: its WAL starts empty, so it
+/// must not inherit another directory's mark.
+fn ingester_id(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join(ID_FILE);
+    let io = |op: &str, e: std::io::Error| Error::Unavailable(format!("{op} {}: {e}", path.display()));
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("read", e)),
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| io("create the directory of", e))?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let tmp = data_dir.join(format!("{ID_FILE}.tmp"));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, id.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(data_dir)?.sync_all()
+    };
+    write().map_err(|e| io("write", e))?;
+    Ok(id)
 }
 
 /// Puts one decoded write into the head: the one apply step of both the write path (after the

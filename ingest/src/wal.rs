@@ -224,9 +224,22 @@ impl Wal {
     pub fn open(
         dir: &Path,
         cfg: WalConfig,
+        f: impl FnMut(&[u8]) -> Result<(), WalError>,
+    ) -> Result<(Wal, ReplayStats), WalError> {
+        Self::open_after(dir, cfg, SegmentId(0), f)
+    }
+
+    /// [`Wal::open`] for a log whose segments below `published` are already stored elsewhere
+    /// (the storage manifest's mark for this ingester): those are deleted without replay, and
+    /// new segments get ids at or above `published`, so a later mark never covers unpublished
+    /// records even if the directory was emptied.
+    pub fn open_after(
+        dir: &Path,
+        cfg: WalConfig,
+        published: SegmentId,
         mut f: impl FnMut(&[u8]) -> Result<(), WalError>,
     ) -> Result<(Wal, ReplayStats), WalError> {
-        let (writer, stats) = prepare(dir, cfg, &mut f)?;
+        let (writer, stats) = prepare(dir, cfg, published, &mut f)?;
         let counters = writer.counters.clone();
         #[cfg(test)]
         let faults = writer.faults.clone();
@@ -301,15 +314,17 @@ impl Wal {
 fn prepare(
     dir: &Path,
     cfg: WalConfig,
+    published: SegmentId,
     f: &mut dyn FnMut(&[u8]) -> Result<(), WalError>,
 ) -> Result<(Writer, ReplayStats), WalError> {
     create_dir(dir)?;
     let lock = lock_dir(dir)?;
-    let replayed = replay::replay_dir(dir, f)?;
+    let replayed = replay::replay_dir(dir, published, f)?;
     let next_id = match replayed.last_id {
         Some(id) => id.0.checked_add(1).ok_or(WalError::IdsExhausted)?,
         None => 0,
-    };
+    }
+    .max(published.0);
     let writer = Writer::start(dir, cfg, next_id, replayed.remaining, lock)?;
     Ok((writer, replayed.stats))
 }

@@ -1,20 +1,18 @@
-//! The in-memory list of stored files, so reads prune without listing the object store.
+//! The in-memory list of one table's live files, so reads prune without listing the object store.
 //!
-//! Built by listing the store at open and updated by every write of this process. Files other
-//! processes write become visible after [`Catalog::refresh`].
+//! Replaced whole from each manifest version this process installs (its own commits and
+//! refreshes, `crate::manifest`), so a read sees one version's files: never a compacted file
+//! together with its inputs.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use futures::TryStreamExt;
-use object_store::ObjectStore;
 use object_store::path::Path;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
 use crate::layout::{FileKey, Hour, SPAN_LOOKBACK_HOURS, Table};
 use crate::types::TimeRange;
-use crate::{Error, Result};
 
 /// One stored file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +51,22 @@ struct Inner {
     stats: CatalogStats,
 }
 
+impl Inner {
+    fn add(&mut self, meta: FileMeta) -> bool {
+        if !self.ids.insert(meta.key.id) {
+            return false;
+        }
+        self.stats.files += 1;
+        self.stats.rows += meta.key.rows;
+        self.stats.bytes += meta.size;
+        self.by_hour
+            .entry((meta.key.table, meta.key.hour))
+            .or_default()
+            .push(Arc::new(meta));
+        true
+    }
+}
+
 /// Thread-safe file list, indexed by table and hour.
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
@@ -64,51 +78,25 @@ impl Catalog {
         Self::default()
     }
 
-    /// Lists `table` in `store` and returns a catalog of every file whose key parses.
-    pub(crate) async fn load(store: &dyn ObjectStore, table: Table) -> Result<Self> {
-        let catalog = Self::new();
-        catalog.refresh(store, table).await?;
-        Ok(catalog)
-    }
-
-    /// Adds files of `table` that appeared in `store` since the last listing; returns how many.
-    /// Objects whose keys don't parse (foreign files, upload leftovers) are skipped.
-    pub(crate) async fn refresh(&self, store: &dyn ObjectStore, table: Table) -> Result<usize> {
-        let prefix = table.prefix();
-        let objects: Vec<_> = store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|source| Error::ObjectStore {
-                op: "list",
-                key: prefix.to_string(),
-                source,
-            })?;
+    /// Makes `files` the table's file set; returns how many of them were not in it before.
+    pub(crate) fn replace(&self, files: impl IntoIterator<Item = FileMeta>) -> usize {
+        let mut next = Inner::default();
         let mut added = 0;
-        for o in objects {
-            match FileKey::parse(&o.location) {
-                Some(key) if key.table == table => added += usize::from(self.insert(FileMeta::new(key, o.size))),
-                _ => tracing::debug!(key = %o.location, "ignoring object that is not a Tributary data file"),
+        {
+            let old = self.inner.read();
+            for meta in files {
+                added += usize::from(!old.ids.contains(&meta.key.id));
+                next.add(meta);
             }
         }
-        Ok(added)
+        *self.inner.write() = next;
+        added
     }
 
-    /// Registers a file; false when it was already known.
+    /// Registers one file; false when it was already known (tests that build files by hand).
+    #[cfg(test)]
     pub(crate) fn insert(&self, meta: FileMeta) -> bool {
-        let mut inner = self.inner.write();
-        if !inner.ids.insert(meta.key.id) {
-            return false;
-        }
-        inner.stats.files += 1;
-        inner.stats.rows += meta.key.rows;
-        inner.stats.bytes += meta.size;
-        inner
-            .by_hour
-            .entry((meta.key.table, meta.key.hour))
-            .or_default()
-            .push(Arc::new(meta));
-        true
+        self.inner.write().add(meta)
     }
 
     /// Files of `table` whose time span overlaps `range` and whose cluster passes `cluster_ok`,
@@ -147,29 +135,19 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::memory::InMemory;
-    use object_store::{ObjectStoreExt, PutPayload};
 
     fn key(cluster: &str, min: i64, max: i64) -> FileKey {
         FileKey::new(Table::Metrics, cluster, min, max, 10).unwrap()
     }
 
-    #[tokio::test]
-    async fn load_lists_parseable_files_and_refresh_adds_new_ones() {
-        let store = InMemory::new();
+    #[test]
+    fn replace_installs_a_whole_file_set_and_files_prune_by_time_and_cluster() {
+        let cat = Catalog::new();
         let a = key("a", 1_000, 2_000);
         let b = key("b", 3_600_000, 3_600_500);
-        for (k, body) in [(&a, "12345"), (&b, "123")] {
-            store
-                .put(&k.path(), PutPayload::from_static(body.as_bytes()))
-                .await
-                .unwrap();
-        }
-        store
-            .put(&Path::from("metrics/junk.txt"), PutPayload::from_static(b"x"))
-            .await
-            .unwrap();
-        let cat = Catalog::load(&store, Table::Metrics).await.unwrap();
+        let day = key("a", 1_000, 5 * 3_600_000);
+        let added = cat.replace([FileMeta::new(a.clone(), 5), FileMeta::new(b.clone(), 3)]);
+        assert_eq!(added, 2);
         assert_eq!(
             cat.stats(),
             CatalogStats {
@@ -178,27 +156,38 @@ mod tests {
                 bytes: 8
             }
         );
-
         let c = key("a", 1_500, 1_600);
-        store.put(&c.path(), PutPayload::from_static(b"1")).await.unwrap();
-        assert_eq!(cat.refresh(&store, Table::Metrics).await.unwrap(), 1);
-        assert_eq!(cat.refresh(&store, Table::Metrics).await.unwrap(), 0);
+        let files = [a.clone(), b.clone(), c.clone(), day.clone()].map(|k| FileMeta::new(k, 1));
+        assert_eq!(cat.replace(files), 2, "only c and day are new");
         assert!(!cat.insert(FileMeta::new(c.clone(), 1)), "re-registering is a no-op");
-        assert_eq!(cat.stats().files, 3);
+        assert_eq!(cat.stats().files, 4);
 
         let all = cat.files(Table::Metrics, TimeRange::ALL, |_| true);
         assert_eq!(
             all.iter().map(|f| f.key.id).collect::<Vec<_>>(),
-            vec![a.id, b.id, c.id],
+            vec![a.id, b.id, day.id, c.id],
             "write order"
         );
         let hits = cat.files(Table::Metrics, TimeRange::new(1_550, 1_700), |_| true);
-        assert_eq!(hits.iter().map(|f| &f.key).collect::<Vec<_>>(), vec![&a, &c]);
-        let hits = cat.files(Table::Metrics, TimeRange::new(2_001, 3_599_999), |_| true);
-        assert!(hits.is_empty());
+        assert_eq!(hits.iter().map(|f| &f.key).collect::<Vec<_>>(), vec![&a, &day, &c]);
+        let hits = cat.files(Table::Metrics, TimeRange::new(4 * 3_600_000, 4 * 3_600_000 + 5), |_| {
+            true
+        });
+        assert_eq!(
+            hits.iter().map(|f| &f.key).collect::<Vec<_>>(),
+            vec![&day],
+            "a day file is found from a later hour"
+        );
         let hits = cat.files(Table::Metrics, TimeRange::ALL, |c| c == "b");
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].key, b);
         assert!(cat.files(Table::Metrics, TimeRange::new(5, 4), |_| true).is_empty());
+
+        assert_eq!(cat.replace([FileMeta::new(day.clone(), 1)]), 0);
+        assert_eq!(
+            cat.files(Table::Metrics, TimeRange::ALL, |_| true).len(),
+            1,
+            "removed files are gone"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! Where and how Tributary stores Parquet files.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// The `[storage]` section of the configuration file.
@@ -46,6 +48,113 @@ pub struct StorageConfig {
     /// `aws_secret_access_key`, `aws_virtual_hosted_style_request`, ...). They override the
     /// `AWS_*` environment variables. Prefer the environment for secrets.
     pub options: std::collections::BTreeMap<String, String>,
+    /// How often every role loads a newer manifest (files other processes committed).
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    /// The `[storage.compaction]` section.
+    pub compaction: CompactionConfig,
+    /// The `[storage.retention]` section.
+    pub retention: RetentionConfig,
+}
+
+/// `[storage.compaction]`: merging small files, dropping expired ones, deleting garbage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompactionConfig {
+    /// Run rounds on a schedule in the roles that compact (`all-in-one`, `compactor`).
+    pub enabled: bool,
+    /// Time between scheduled rounds.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// A UTC hour or day is compacted once its end is this far in the past, so late flushes
+    /// (up to `ingest.head.flush_interval` after the data) usually land before it.
+    #[serde(with = "humantime_serde")]
+    pub settle: Duration,
+    /// Most bytes of input files merged into one output file; a group larger than this becomes
+    /// several files. Bounds a round's memory (about 10x this in Arrow form for logs).
+    pub max_input_bytes: u64,
+    /// How long a file compaction or retention removed stays in the object store, so queries
+    /// that planned with an older manifest finish.
+    #[serde(with = "humantime_serde")]
+    pub deletion_delay: Duration,
+    /// Objects under a table prefix that no manifest lists (uploads of a flush or compaction
+    /// that never committed) are deleted once this old.
+    #[serde(with = "humantime_serde")]
+    pub orphan_age: Duration,
+    /// How long a compactor's lease lasts without renewal: a second compactor waits this long
+    /// after the first one dies. Renewed at every round, so keep it above `interval`.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(3600),
+            settle: Duration::from_secs(3600),
+            max_input_bytes: 256 << 20,
+            deletion_delay: Duration::from_secs(600),
+            orphan_age: Duration::from_secs(6 * 3600),
+            lease_ttl: Duration::from_secs(2 * 3600),
+        }
+    }
+}
+
+/// `[storage.retention]`: how long data is kept, enforced by compaction rounds dropping whole
+/// files whose newest row is older. Unset everywhere: kept forever.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Every table and cluster no rule below covers (`"400d"`); unset keeps forever.
+    #[serde(with = "humantime_serde")]
+    pub default: Option<Duration>,
+    /// Per table (`metrics`, `logs`, `histograms`, `exemplars`, `metadata`), overriding `default`.
+    #[serde(with = "humantime_serde_map")]
+    pub tables: std::collections::BTreeMap<String, Duration>,
+    /// Per cluster pattern, checked in order before the table and global settings; the first
+    /// rule whose `clusters` glob (`*` any run of characters, `?` one) matches and whose `table`
+    /// (when set) is the file's table wins.
+    pub rules: Vec<RetentionRule>,
+}
+
+/// One `[[storage.retention.rules]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionRule {
+    /// Glob over the `cluster` label (`prod-*`); `""` matches data without a cluster.
+    pub clusters: String,
+    /// The table this rule is for; unset: every table.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// How long to keep matching data (`"7d"`).
+    #[serde(with = "humantime_serde")]
+    pub keep: Duration,
+}
+
+/// `humantime_serde` for a map of durations.
+mod humantime_serde_map {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct D(#[serde(with = "humantime_serde")] Duration);
+
+    pub(super) fn serialize<S: Serializer>(m: &BTreeMap<String, Duration>, s: S) -> Result<S::Ok, S::Error> {
+        m.iter()
+            .map(|(k, v)| (k, D(*v)))
+            .collect::<BTreeMap<_, _>>()
+            .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, De: Deserializer<'de>>(d: De) -> Result<BTreeMap<String, Duration>, De::Error> {
+        Ok(BTreeMap::<String, D>::deserialize(d)?
+            .into_iter()
+            .map(|(k, D(v))| (k, v))
+            .collect())
+    }
 }
 
 impl Default for StorageConfig {
@@ -61,6 +170,9 @@ impl Default for StorageConfig {
             series_cache_bytes: crate::table::metrics::SERIES_CACHE_BYTES,
             max_select_samples: 100_000_000,
             options: std::collections::BTreeMap::new(),
+            refresh_interval: Duration::from_secs(15),
+            compaction: CompactionConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -77,5 +189,16 @@ mod tests {
         assert_eq!(cfg.url.as_deref(), Some("s3://b/p"));
         assert_eq!(cfg.row_group_rows, 10);
         assert!(serde_json::from_str::<StorageConfig>(r#"{"nope":1}"#).is_err());
+        let cfg: StorageConfig = serde_json::from_str(
+            r#"{"retention":{"default":"30d","tables":{"logs":"7d"},
+                "rules":[{"clusters":"prod-*","table":"metrics","keep":"400d"}]},
+                "compaction":{"interval":"10m"}}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.retention.default, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(cfg.retention.tables["logs"], Duration::from_secs(7 * 86_400));
+        assert_eq!(cfg.retention.rules[0].keep, Duration::from_secs(400 * 86_400));
+        assert_eq!(cfg.compaction.interval, Duration::from_secs(600));
+        assert_eq!(cfg.compaction.settle, CompactionConfig::default().settle);
     }
 }

@@ -77,6 +77,12 @@ pub enum Error {
         /// How it failed.
         reason: String,
     },
+    /// A manifest commit lost to a concurrent one that removed the same files.
+    #[error("manifest conflict: {reason}")]
+    Conflict {
+        /// What conflicted.
+        reason: String,
+    },
     /// A read would return more samples (or log records) than `storage.max_select_samples`.
     #[error("query would read too many samples ({limit} is the limit)")]
     TooManySamples {

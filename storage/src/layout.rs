@@ -24,6 +24,10 @@
 //!   timestamp, the one with the larger UUID wins.
 //!
 //! Keys are canonical: [`FileKey::parse`] accepts exactly the strings [`FileKey::path`] produces.
+//!
+//! Beside the tables: `_manifest/<version>.json` and `_manifest/_latest` (the manifest, format
+//! in `crate::manifest`) and `_compactor/lease-<term>.json` (the compactor lease, in
+//! `crate::compactor`). Versions and terms are 20-digit zero-padded decimals, so they sort.
 
 use std::fmt::Write as _;
 
@@ -63,6 +67,15 @@ pub enum Table {
 }
 
 impl Table {
+    /// Every table.
+    pub const ALL: [Table; 5] = [
+        Table::Metrics,
+        Table::Logs,
+        Table::Histograms,
+        Table::Exemplars,
+        Table::Metadata,
+    ];
+
     /// The first key segment of every file of this table.
     pub fn dir(self) -> &'static str {
         match self {
@@ -299,6 +312,52 @@ impl FileKey {
     }
 }
 
+/// The prefix of every manifest object (see `crate::manifest`).
+pub(crate) fn manifest_prefix() -> Path {
+    Path::from(MANIFEST_DIR)
+}
+
+/// `_manifest/<version, 20 digits>.json`.
+pub(crate) fn manifest_path(version: u64) -> Path {
+    Path::from(format!("{MANIFEST_DIR}/{version:020}.json"))
+}
+
+/// `_manifest/_latest`: the newest version's number (a hint).
+pub(crate) fn manifest_hint_path() -> Path {
+    Path::from(format!("{MANIFEST_DIR}/_latest"))
+}
+
+/// The version a [`manifest_path`] names.
+pub(crate) fn parse_manifest_path(path: &Path) -> Option<u64> {
+    let name = path.as_ref().strip_prefix(MANIFEST_DIR)?.strip_prefix('/')?;
+    let digits = name.strip_suffix(".json")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// `_compactor/lease-<term, 20 digits>.json`: one compactor lease term (see `crate::compactor`).
+pub(crate) fn lease_path(term: u64) -> Path {
+    Path::from(format!("{LEASE_DIR}/lease-{term:020}.json"))
+}
+
+/// The prefix of every lease object.
+pub(crate) fn lease_prefix() -> Path {
+    Path::from(LEASE_DIR)
+}
+
+/// The term a [`lease_path`] names.
+pub(crate) fn parse_lease_path(path: &Path) -> Option<u64> {
+    let name = path.as_ref().strip_prefix(LEASE_DIR)?.strip_prefix("/lease-")?;
+    let digits = name.strip_suffix(".json")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+const MANIFEST_DIR: &str = "_manifest";
+const LEASE_DIR: &str = "_compactor";
+
 /// Splits `"<signed int>-<rest>"` at the separator after the first number.
 fn split_signed(s: &str) -> Option<(&str, &str)> {
     let skip = usize::from(s.starts_with('-'));
@@ -320,6 +379,18 @@ mod tests {
             "metrics/2026-11-21/14/prod-eu/1795269600000-1795273185000-86400-019a9b3c-0000-7000-8000-000000000001.parquet"
         );
         assert_eq!(FileKey::parse(&k.path()), Some(k));
+    }
+
+    #[test]
+    fn manifest_and_lease_keys_round_trip() {
+        assert_eq!(manifest_path(42).as_ref(), "_manifest/00000000000000000042.json");
+        assert_eq!(parse_manifest_path(&manifest_path(42)), Some(42));
+        assert_eq!(parse_manifest_path(&manifest_hint_path()), None);
+        assert_eq!(parse_manifest_path(&Path::from("_manifest/42.json")), None);
+        assert_eq!(lease_path(7).as_ref(), "_compactor/lease-00000000000000000007.json");
+        assert_eq!(parse_lease_path(&lease_path(7)), Some(7));
+        assert_eq!(parse_lease_path(&Path::from("_compactor/x.json")), None);
+        assert!(FileKey::parse(&manifest_path(1)).is_none());
     }
 
     #[test]

@@ -41,9 +41,11 @@
 //!    to [`Storage`]'s impl block.
 
 pub(crate) mod catalog;
+pub mod compactor;
 pub mod config;
 pub mod error;
 pub mod layout;
+pub(crate) mod manifest;
 pub(crate) mod parquet_io;
 pub mod read;
 pub(crate) mod schema;
@@ -61,16 +63,19 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
 
 pub use catalog::CatalogStats;
+pub use compactor::{CompactionReport, Compactor};
 pub use config::StorageConfig;
 pub use error::{Error, Result};
+pub use manifest::WriterMark;
 pub use table::metrics::{CacheStats, FileCacheStats};
 
 use arrow_array::RecordBatch;
 use catalog::{Catalog, FileMeta};
 use layout::{FileKey, Table};
+use manifest::{Change, CommitError, Manifest, ManifestStore};
 use parquet::file::properties::WriterProperties;
 use parquet_io::{FooterCache, ParquetIo};
 use read::{LogSource, Source};
@@ -114,15 +119,27 @@ struct Catalogs {
 }
 
 impl Catalogs {
-    async fn load(store: &dyn ObjectStore) -> Result<Self> {
-        let load = |t| Catalog::load(store, t);
-        Ok(Self {
-            metrics: Arc::new(load(Table::Metrics).await?),
-            logs: Arc::new(load(Table::Logs).await?),
-            histograms: Arc::new(load(Table::Histograms).await?),
-            exemplars: Arc::new(load(Table::Exemplars).await?),
-            metadata: Arc::new(load(Table::Metadata).await?),
-        })
+    fn new() -> Self {
+        let empty = || Arc::new(Catalog::new());
+        Self {
+            metrics: empty(),
+            logs: empty(),
+            histograms: empty(),
+            exemplars: empty(),
+            metadata: empty(),
+        }
+    }
+
+    /// Makes `manifest`'s live files every table's file set; returns how many are new.
+    fn install(&self, manifest: &Manifest) -> usize {
+        let mut by_table: std::collections::HashMap<Table, Vec<FileMeta>> = Default::default();
+        for f in manifest.files() {
+            by_table.entry(f.key.table).or_default().push(f);
+        }
+        self.all()
+            .into_iter()
+            .map(|(t, c)| c.replace(by_table.remove(&t).unwrap_or_default()))
+            .sum()
     }
 
     fn get(&self, table: Table) -> &Arc<Catalog> {
@@ -136,14 +153,7 @@ impl Catalogs {
     }
 
     fn all(&self) -> [(Table, &Arc<Catalog>); 5] {
-        [
-            Table::Metrics,
-            Table::Logs,
-            Table::Histograms,
-            Table::Exemplars,
-            Table::Metadata,
-        ]
-        .map(|t| (t, self.get(t)))
+        Table::ALL.map(|t| (t, self.get(t)))
     }
 }
 
@@ -151,6 +161,7 @@ impl Catalogs {
 #[derive(Debug)]
 pub struct Storage {
     io: ParquetIo,
+    manifest: ManifestStore,
     catalogs: Catalogs,
     metrics_cache: Arc<MetricsCache>,
     writer: WriterOptions,
@@ -159,14 +170,18 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Opens the configured store (creating a local root if needed) and lists it into the catalogs.
+    /// Opens the configured store (creating a local root if needed) and loads the newest
+    /// manifest into the catalogs (creating it from a listing on first use).
     pub async fn open(cfg: &StorageConfig, data_dir: &FsPath) -> Result<Arc<Storage>> {
         let store = store::open_store(cfg.url.as_deref(), data_dir, &cfg.options)?;
         let writer = WriterOptions::from_config(cfg);
         writer.properties()?; // reject a bad zstd level at startup, not at the first flush
-        let catalogs = Catalogs::load(store.as_ref()).await?;
+        let manifest = ManifestStore::open(store.clone()).await?;
+        let catalogs = Catalogs::new();
+        catalogs.install(&manifest.current());
         let stats = catalogs.metrics.stats();
         tracing::info!(
+            manifest_version = manifest.current().version,
             files = stats.files,
             rows = stats.rows,
             bytes = stats.bytes,
@@ -180,6 +195,7 @@ impl Storage {
                 cfg.series_cache_bytes,
             )),
             io: ParquetIo::new(store, footers, cfg.read_concurrency),
+            manifest,
             catalogs,
             writer,
             multipart_threshold: cfg.multipart_threshold_bytes.max(1),
@@ -187,43 +203,59 @@ impl Storage {
         }))
     }
 
-    /// Writes these series (any clusters, any times) as Parquet files partitioned by hour and cluster;
-    /// returns only after every file is in the object store AND registered in the catalog (visible to readers).
-    ///
-    /// Samples are sorted and deduplicated per series (for repeated timestamps the later sample wins,
-    /// also across repeated label sets). Timestamps must lie in years 0000-9999
-    /// ([`layout::storable_timestamp`]); otherwise nothing is written. On an upload error some files
-    /// may already be stored and visible; writing the same series again is safe.
+    /// Starts a write that makes its files live together, in one manifest commit.
+    pub fn transaction(&self) -> Transaction<'_> {
+        Transaction {
+            storage: self,
+            staged: Vec::new(),
+        }
+    }
+
+    /// Writes these series and commits them ([`Transaction::write_metrics`]); returns once
+    /// they are visible to readers.
     pub async fn write_metrics(&self, series: &[Series]) -> Result<WriteSummary> {
-        self.write::<Metrics>(series).await
+        let mut tx = self.transaction();
+        tx.write_metrics(series).await?;
+        tx.commit(None).await
     }
 
-    /// Writes log records (any clusters, any times) to the `logs` table, one file per (UTC hour,
-    /// `cluster` stream label); returns once every file is stored and visible. `rows` counts
-    /// records. Writing the same records again is safe (readers return a record stored twice once).
+    /// Writes log records and commits them ([`Transaction::write_logs`]).
     pub async fn write_logs(&self, records: &[LogRecord]) -> Result<WriteSummary> {
-        self.write::<Logs>(records).await
+        let mut tx = self.transaction();
+        tx.write_logs(records).await?;
+        tx.commit(None).await
     }
 
-    /// Writes native-histogram series to the `histograms` table, one file per (UTC hour,
-    /// cluster); returns once every file is stored and visible. Repeated label sets are merged;
-    /// for a repeated timestamp the sample given later wins. Timestamps must lie in years
-    /// 0000-9999, otherwise nothing is written.
+    /// Writes native-histogram series and commits them ([`Transaction::write_histograms`]).
     pub async fn write_histograms(&self, series: &[HistogramSeries]) -> Result<WriteSummary> {
-        self.write::<Histograms>(series).await
+        let mut tx = self.transaction();
+        tx.write_histograms(series).await?;
+        tx.commit(None).await
     }
 
-    /// Writes exemplar series to the `exemplars` table, one file per (UTC hour, cluster);
-    /// returns once every file is stored and visible. Repeated series are merged and repeated
-    /// exemplars stored once. Timestamps must lie in years 0000-9999, otherwise nothing is written.
+    /// Writes exemplar series and commits them ([`Transaction::write_exemplars`]).
     pub async fn write_exemplars(&self, series: &[ExemplarSeries]) -> Result<WriteSummary> {
-        self.write::<Exemplars>(series).await
+        let mut tx = self.transaction();
+        tx.write_exemplars(series).await?;
+        tx.commit(None).await
     }
 
-    /// Writes the distinct entries of `metadata` to the `metadata` table, one file per cluster,
-    /// keyed by the current time; returns once every file is stored and visible.
+    /// Writes metadata entries and commits them ([`Transaction::write_metadata`]).
     pub async fn write_metadata(&self, metadata: &[MetricMetadata]) -> Result<WriteSummary> {
-        self.write::<Metadata>(metadata).await
+        let mut tx = self.transaction();
+        tx.write_metadata(metadata).await?;
+        tx.commit(None).await
+    }
+
+    /// How far `writer`'s WAL is published (`None`: nothing it wrote was ever committed), as of
+    /// the newest manifest this process knows. An ingester replays only segments at or above it.
+    pub fn writer_mark(&self, writer: &str) -> Option<WriterMark> {
+        self.manifest.current().writers.get(writer).copied()
+    }
+
+    /// The newest manifest version this process knows.
+    pub fn manifest_version(&self) -> u64 {
+        self.manifest.current().version
     }
 
     /// The reader over every file of the metrics, histograms, exemplars and metadata tables
@@ -242,13 +274,29 @@ impl Storage {
         Arc::new(self.reader::<Logs>())
     }
 
-    /// Adds files other processes wrote since open (or the last refresh); returns how many.
+    /// Loads the newest manifest if another process committed since open (or the last
+    /// refresh); returns how many files became visible.
     pub async fn refresh(&self) -> Result<usize> {
-        let mut added = 0;
-        for (table, catalog) in self.catalogs.all() {
-            added += catalog.refresh(self.io.store.as_ref(), table).await?;
+        Ok(match self.manifest.refresh().await? {
+            Some(m) => self.catalogs.install(&m),
+            None => 0,
+        })
+    }
+
+    /// Commits `change` and installs the version written into the catalogs.
+    async fn commit(&self, change: &Change) -> Result<Arc<Manifest>> {
+        match self.manifest.commit(change).await {
+            Ok(m) => {
+                self.catalogs.install(&m);
+                Ok(m)
+            }
+            Err(CommitError::Conflict) => Err(Error::Conflict {
+                reason:
+                    "a file this commit removes is no longer live (another compaction or retention committed first)"
+                        .into(),
+            }),
+            Err(CommitError::Store(e)) => Err(e),
         }
-        Ok(added)
     }
 
     /// Files, rows and bytes of the metrics table.
@@ -285,7 +333,7 @@ impl Storage {
 
     /// The object store (tests).
     #[cfg(test)]
-    pub(crate) fn object_store(&self) -> Arc<dyn ObjectStore> {
+    pub(crate) fn object_store(&self) -> Arc<dyn object_store::ObjectStore> {
         self.io.store.clone()
     }
 
@@ -304,9 +352,9 @@ impl Storage {
         })
     }
 
-    /// The one write path: `T`'s plan splits `input` into files; each is encoded, uploaded and
-    /// registered in `T`'s catalog ([`Storage::store_files`]).
-    async fn write<T: ParquetTable>(&self, input: &T::Input) -> Result<WriteSummary> {
+    /// The one write path: `T`'s plan splits `input` into files; each is encoded and uploaded
+    /// ([`Storage::store_files`]). The files are not live until a [`Transaction`] commits them.
+    async fn write<T: ParquetTable>(&self, input: &T::Input) -> Result<Vec<FileMeta>> {
         let plan = T::plan(input)?;
         let props = T::properties(&self.writer)?;
         // Index, not `&File`: a closure taking a borrowed argument makes the future not
@@ -322,19 +370,18 @@ impl Storage {
             }
             Ok((key, batch))
         });
-        self.store_files(self.catalog(T::KIND), files, props).await
+        self.store_files(files, props).await
     }
 
-    /// Encodes and uploads one table's files, registering each in `catalog` once stored. `files`
-    /// is pulled lazily, at most [`WRITE_CONCURRENCY`] ahead of the uploads, so a flush holds only
-    /// that many record batches; the costly encode runs off the runtime.
+    /// Encodes and uploads one table's files. `files` is pulled lazily, at most
+    /// [`WRITE_CONCURRENCY`] ahead of the uploads, so a flush holds only that many record
+    /// batches; the costly encode runs off the runtime.
     async fn store_files(
         &self,
-        catalog: &Catalog,
         files: impl Iterator<Item = Result<(FileKey, RecordBatch)>> + Send,
         props: WriterProperties,
-    ) -> Result<WriteSummary> {
-        let written: Vec<(String, u64, u64)> = futures::stream::iter(files)
+    ) -> Result<Vec<FileMeta>> {
+        futures::stream::iter(files)
             .map(|prepared| {
                 let props = props.clone();
                 async move {
@@ -349,22 +396,12 @@ impl Storage {
                         })??;
                     let size = bytes.len() as u64;
                     self.upload(&path, bytes).await?;
-                    let rows = key.rows;
-                    catalog.insert(FileMeta::new(key, size));
-                    Ok::<_, Error>((path.to_string(), rows, size))
+                    Ok::<_, Error>(FileMeta::new(key, size))
                 }
             })
             .buffer_unordered(WRITE_CONCURRENCY)
             .try_collect()
-            .await?;
-        let mut summary = WriteSummary::default();
-        for (file, rows, bytes) in written {
-            summary.files.push(file);
-            summary.rows += rows;
-            summary.bytes += bytes;
-        }
-        summary.files.sort();
-        Ok(summary)
+            .await
     }
 
     async fn upload(&self, path: &Path, bytes: bytes::Bytes) -> Result<()> {
@@ -400,6 +437,77 @@ impl Storage {
         }
         w.finish().await.map_err(err("finish multipart upload"))?;
         Ok(())
+    }
+}
+
+/// Files uploaded but not yet live, made live together by [`Transaction::commit`].
+///
+/// Dropping a transaction without committing leaves its uploads as unlisted objects: never
+/// visible, deleted later by the compactor's orphan sweep. A flush commits its files together
+/// with the WAL position they cover, so a replay after a crash never publishes them twice.
+#[derive(Debug)]
+pub struct Transaction<'a> {
+    storage: &'a Storage,
+    staged: Vec<FileMeta>,
+}
+
+impl Transaction<'_> {
+    /// Uploads these series as Parquet files partitioned by hour and cluster.
+    ///
+    /// Samples are sorted and deduplicated per series (for repeated timestamps the later sample
+    /// wins, also across repeated label sets). Timestamps must lie in years 0000-9999
+    /// ([`layout::storable_timestamp`]); otherwise nothing is written.
+    pub async fn write_metrics(&mut self, series: &[Series]) -> Result<()> {
+        self.stage::<Metrics>(series).await
+    }
+
+    /// Uploads log records to the `logs` table, one file per (UTC hour, `cluster` stream label).
+    pub async fn write_logs(&mut self, records: &[LogRecord]) -> Result<()> {
+        self.stage::<Logs>(records).await
+    }
+
+    /// Uploads native-histogram series, one file per (UTC hour, cluster). Repeated label sets
+    /// are merged; for a repeated timestamp the sample given later wins. Timestamps must lie
+    /// in years 0000-9999, otherwise nothing is written.
+    pub async fn write_histograms(&mut self, series: &[HistogramSeries]) -> Result<()> {
+        self.stage::<Histograms>(series).await
+    }
+
+    /// Uploads exemplar series, one file per (UTC hour, cluster). Repeated series are merged
+    /// and repeated exemplars stored once.
+    pub async fn write_exemplars(&mut self, series: &[ExemplarSeries]) -> Result<()> {
+        self.stage::<Exemplars>(series).await
+    }
+
+    /// Uploads the distinct entries of `metadata`, one file per cluster, keyed by the current time.
+    pub async fn write_metadata(&mut self, metadata: &[MetricMetadata]) -> Result<()> {
+        self.stage::<Metadata>(metadata).await
+    }
+
+    async fn stage<T: ParquetTable>(&mut self, input: &T::Input) -> Result<()> {
+        let files = self.storage.write::<T>(input).await?;
+        self.staged.extend(files);
+        Ok(())
+    }
+
+    /// Makes every staged file live in one manifest commit, with `writer`'s WAL mark
+    /// (`(writer id, segment)`: everything it wrote below that segment is now stored) when
+    /// given. Returns once readers of this process see the files.
+    pub async fn commit(self, writer: Option<(&str, u64)>) -> Result<WriteSummary> {
+        let mut summary = WriteSummary::default();
+        for f in &self.staged {
+            summary.files.push(f.path.to_string());
+            summary.rows += f.key.rows;
+            summary.bytes += f.size;
+        }
+        summary.files.sort();
+        let change = Change {
+            add: self.staged,
+            writer: writer.map(|(id, seg)| (id.to_string(), seg)),
+            ..Change::default()
+        };
+        self.storage.commit(&change).await?;
+        Ok(summary)
     }
 }
 

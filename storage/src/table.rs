@@ -61,9 +61,9 @@ pub(crate) struct ReadContext {
 ///   time, uses the moment of the write), immutable once stored.
 /// - Every file's Arrow schema is [`ParquetTable::schema`] (embedded in its footer); the
 ///   table's module documents the columns and its row order.
-/// - A file becomes visible to readers only once fully stored (the facade registers it in the
-///   table's catalog after the upload), so writing the same rows again is always safe: each
-///   reader defines which copy wins or that copies are returned once.
+/// - A file becomes visible to readers only once committed to the manifest, after its upload.
+///   Writing the same rows again is still safe: each reader defines which copy wins or that
+///   copies are returned once, and [`ParquetTable::IDENTITY`] says the same to compaction.
 ///
 /// Adding a table: write `table/<name>.rs` implementing this trait (schema, properties, plan,
 /// reader), add its `pub mod` line above and its variant to [`layout::Table`]; the facade's
@@ -71,6 +71,10 @@ pub(crate) struct ReadContext {
 pub(crate) trait ParquetTable {
     /// Which table: key prefix and catalog.
     const KIND: layout::Table;
+    /// The columns that identify a row, led by the file's row order (its `sorting_columns`).
+    /// Compaction sorts merged rows by them and keeps one row per identity: the one from the
+    /// latest file, which is what every reader returns for rows stored twice.
+    const IDENTITY: &'static [&'static str];
     /// What one write takes.
     type Input: ?Sized + Sync;
     /// One write, split into files.

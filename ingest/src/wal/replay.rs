@@ -24,6 +24,9 @@ pub struct ReplayStats {
     /// Unreadable stretches in segments; each one skipped the rest of its segment. Non-empty means data
     /// that may have been acknowledged was lost: alert on it.
     pub corruptions: Vec<Corruption>,
+    /// Segments deleted without replay because their records were already published (below the
+    /// mark the storage manifest holds for this ingester).
+    pub published_segments: u64,
 }
 
 /// One segment that stopped making sense before its end.
@@ -203,14 +206,22 @@ pub(crate) struct Replayed {
     pub remaining: u64,
 }
 
-/// Replays every segment in `dir` in order, repairs a torn tail of the last one, and removes segments
-/// that hold no records (they are only left by restarts and crashes, and would pile up otherwise).
-pub(crate) fn replay_dir(dir: &Path, f: Callback<'_>) -> Result<Replayed, WalError> {
+/// Replays every segment in `dir` from `published` on in order, repairs a torn tail of the last one,
+/// and removes segments that hold no records (they are only left by restarts and crashes, and would
+/// pile up otherwise) or lie below `published` (their records are stored elsewhere already).
+pub(crate) fn replay_dir(dir: &Path, published: SegmentId, f: Callback<'_>) -> Result<Replayed, WalError> {
     let ids = segment::list(dir)?;
     let mut stats = ReplayStats::default();
     let mut remaining = 0;
     let mut removed = false;
     for (i, &id) in ids.iter().enumerate() {
+        if id < published {
+            let path = segment::path(dir, id);
+            fs::remove_file(&path).map_err(io_err("remove published segment", &path))?;
+            stats.published_segments += 1;
+            removed = true;
+            continue;
+        }
         let is_last = i + 1 == ids.len();
         let path = segment::path(dir, id);
         let file = File::open(&path).map_err(io_err("open segment", &path))?;

@@ -85,6 +85,14 @@ pub(crate) struct Exemplars;
 
 impl ParquetTable for Exemplars {
     const KIND: Table = Table::Exemplars;
+    const IDENTITY: &'static [&'static str] = &[
+        schema::CLUSTER,
+        schema::METRIC,
+        schema::LABELS,
+        schema::TIMESTAMP,
+        VALUE,
+        EXEMPLAR_LABELS,
+    ];
     type Input = [ExemplarSeries];
     type Plan<'a> = SeriesPlan<Exemplar>;
     type Reader = ExemplarsReader;

@@ -131,6 +131,12 @@ pub(crate) struct Histograms;
 
 impl ParquetTable for Histograms {
     const KIND: Table = Table::Histograms;
+    const IDENTITY: &'static [&'static str] = &[
+        crate::schema::CLUSTER,
+        crate::schema::METRIC,
+        crate::schema::LABELS,
+        crate::schema::TIMESTAMP,
+    ];
     type Input = [HistogramSeries];
     type Plan<'a> = SeriesPlan<HistogramSample>;
     type Reader = HistogramsReader;

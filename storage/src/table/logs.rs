@@ -115,6 +115,26 @@ pub(crate) struct Logs;
 
 impl ParquetTable for Logs {
     const KIND: Table = Table::Logs;
+    /// Every column: readers return records equal in every field once.
+    const IDENTITY: &'static [&'static str] = &[
+        schema::CLUSTER,
+        schema::LABELS,
+        schema::TIMESTAMP,
+        schema::SERVICE_NAME,
+        schema::STREAM_ID,
+        schema::OBSERVED_TIMESTAMP,
+        schema::SEVERITY_NUMBER,
+        schema::SEVERITY_TEXT,
+        schema::BODY,
+        schema::TRACE_ID,
+        schema::SPAN_ID,
+        schema::FLAGS,
+        schema::ATTRIBUTES,
+        schema::RESOURCE_ATTRIBUTES,
+        schema::SCOPE_NAME,
+        schema::SCOPE_VERSION,
+        schema::EVENT_NAME,
+    ];
     type Input = [LogRecord];
     type Plan<'a> = LogsPlan<'a>;
     type Reader = ParquetLogSource;

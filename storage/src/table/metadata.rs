@@ -100,6 +100,7 @@ pub(crate) struct Metadata;
 
 impl ParquetTable for Metadata {
     const KIND: Table = Table::Metadata;
+    const IDENTITY: &'static [&'static str] = &[CLUSTER, METRIC, TYPE, HELP, UNIT];
     type Input = [MetricMetadata];
     type Plan<'a> = MetadataPlan<'a>;
     type Reader = MetadataReader;

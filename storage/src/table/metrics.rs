@@ -456,6 +456,12 @@ pub(crate) struct Metrics;
 
 impl ParquetTable for Metrics {
     const KIND: Table = Table::Metrics;
+    const IDENTITY: &'static [&'static str] = &[
+        crate::schema::CLUSTER,
+        crate::schema::METRIC,
+        crate::schema::LABELS,
+        crate::schema::TIMESTAMP,
+    ];
     type Input = [Series];
     type Plan<'a> = MetricsPlan<'a>;
     type Reader = MetricsReader;

@@ -208,7 +208,7 @@ proptest! {
             fs::write(segment::path(tmp.path(), SegmentId(2)), encode_segment(&[b"after".to_vec()])).unwrap();
         }
         let mut out = Vec::new();
-        let res = replay_dir(tmp.path(), &mut |p| { out.push(p.to_vec()); Ok(()) });
+        let res = replay_dir(tmp.path(), SegmentId(0), &mut |p| { out.push(p.to_vec()); Ok(()) });
         match res {
             Ok(r) => {
                 prop_assert_eq!(r.last_id, Some(SegmentId(if last { 1 } else { 2 })));
@@ -220,7 +220,7 @@ proptest! {
                     prop_assert!(r.stats.corruptions.len() <= 1);
                 }
                 // Repair is idempotent: a second replay finds no new torn tail.
-                let again = replay_dir(tmp.path(), &mut |_| Ok(())).unwrap();
+                let again = replay_dir(tmp.path(), SegmentId(0), &mut |_| Ok(())).unwrap();
                 prop_assert_eq!(again.stats.torn_tail_bytes, 0);
                 prop_assert_eq!(again.stats.records, r.stats.records);
             }

@@ -381,8 +381,18 @@ async fn corrupt_and_foreign_objects() {
     let m = storage.write_metrics(&[metric]).await.unwrap();
     let key = crate::layout::FileKey::new(Table::Logs, "c", T0 / 1_000_000, T0 / 1_000_000, 1).unwrap();
     std::fs::create_dir_all(dir.path().join(key.path().as_ref()).parent().unwrap()).unwrap();
-    std::fs::copy(dir.path().join(&m.files[0]), dir.path().join(key.path().as_ref())).unwrap();
-    assert_eq!(storage.refresh().await.unwrap(), 1);
+    let size = std::fs::copy(dir.path().join(&m.files[0]), dir.path().join(key.path().as_ref())).unwrap();
+    assert_eq!(
+        storage.refresh().await.unwrap(),
+        0,
+        "an object the manifest does not list is not data"
+    );
+    assert!(storage.read_logs(&all()).await.unwrap().is_empty());
+    let change = crate::manifest::Change {
+        add: vec![crate::catalog::FileMeta::new(key, size)],
+        ..Default::default()
+    };
+    storage.commit(&change).await.unwrap();
     assert!(storage.read_logs(&all()).await.is_err());
 }
 
