@@ -1,5 +1,7 @@
 //! Where and how Tributary stores Parquet files.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// The `[storage]` section of the configuration file.
@@ -46,6 +48,51 @@ pub struct StorageConfig {
     /// `aws_secret_access_key`, `aws_virtual_hosted_style_request`, ...). They override the
     /// `AWS_*` environment variables. Prefer the environment for secrets.
     pub options: std::collections::BTreeMap<String, String>,
+    /// `[storage.retry]`: how S3 requests that fail transiently are retried.
+    pub retry: RetryConfig,
+    /// Longest one S3 request may take, from sending to the end of the answer; past it the
+    /// request fails as a timeout (retried when safe, see [`RetryConfig`]), so a hung
+    /// connection cannot stall a flush. Must cover the largest upload (a multipart part is
+    /// 16 MiB) at the slowest expected bandwidth.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Longest connecting to S3 may take (a failed connection is always retried).
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+/// How S3 requests are retried (object_store's retry loop). Retried: 5xx answers (including
+/// `503 SlowDown` throttling), 429, 408, connections that fail or drop before an answer, and
+/// timeouts of requests that are safe to repeat (reads, listings, unconditional uploads). Not
+/// retried: timeouts of conditional creates (`PutMode::Create`), whose first attempt may have
+/// succeeded (the caller sees the error). The first retry waits `initial_backoff`; each later
+/// one a random delay between `initial_backoff` and twice the previous one, at most `max_backoff`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retries of one request at most (0: none).
+    pub max_retries: usize,
+    /// No retry starts this long after the first attempt.
+    #[serde(with = "humantime_serde")]
+    pub retry_timeout: Duration,
+    /// Delay before the first retry (at least 1 ms).
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    /// Longest delay between two attempts.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryConfig {
+    /// object_store's own defaults.
+    fn default() -> Self {
+        Self {
+            max_retries: 10,
+            retry_timeout: Duration::from_secs(180),
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+        }
+    }
 }
 
 impl Default for StorageConfig {
@@ -61,6 +108,9 @@ impl Default for StorageConfig {
             series_cache_bytes: crate::table::metrics::SERIES_CACHE_BYTES,
             max_select_samples: 100_000_000,
             options: std::collections::BTreeMap::new(),
+            retry: RetryConfig::default(),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -77,5 +127,18 @@ mod tests {
         assert_eq!(cfg.url.as_deref(), Some("s3://b/p"));
         assert_eq!(cfg.row_group_rows, 10);
         assert!(serde_json::from_str::<StorageConfig>(r#"{"nope":1}"#).is_err());
+    }
+
+    #[test]
+    fn retry_and_timeouts_read_human_durations() {
+        let cfg: StorageConfig = serde_json::from_str(
+            r#"{"request_timeout":"2s","retry":{"max_retries":3,"initial_backoff":"10ms"}}"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.request_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.retry.max_retries, 3);
+        assert_eq!(cfg.retry.initial_backoff, Duration::from_millis(10));
+        assert_eq!(cfg.retry.max_backoff, RetryConfig::default().max_backoff);
+        assert!(serde_json::from_str::<StorageConfig>(r#"{"retry":{"tries":1}}"#).is_err());
     }
 }

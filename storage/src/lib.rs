@@ -66,6 +66,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 pub use catalog::CatalogStats;
 pub use config::StorageConfig;
 pub use error::{Error, Result};
+pub use store::metered::RequestCounts;
 pub use table::metrics::{CacheStats, FileCacheStats};
 
 use arrow_array::RecordBatch;
@@ -156,12 +157,13 @@ pub struct Storage {
     writer: WriterOptions,
     multipart_threshold: usize,
     max_select_samples: usize,
+    requests: Arc<store::metered::RequestCounters>,
 }
 
 impl Storage {
     /// Opens the configured store (creating a local root if needed) and lists it into the catalogs.
     pub async fn open(cfg: &StorageConfig, data_dir: &FsPath) -> Result<Arc<Storage>> {
-        let store = store::open_store(cfg.url.as_deref(), data_dir, &cfg.options)?;
+        let (store, requests) = store::open_store(cfg, data_dir)?;
         let writer = WriterOptions::from_config(cfg);
         writer.properties()?; // reject a bad zstd level at startup, not at the first flush
         let catalogs = Catalogs::load(store.as_ref()).await?;
@@ -184,6 +186,7 @@ impl Storage {
             writer,
             multipart_threshold: cfg.multipart_threshold_bytes.max(1),
             max_select_samples: cfg.max_select_samples,
+            requests,
         }))
     }
 
@@ -254,6 +257,11 @@ impl Storage {
     /// Files, rows and bytes of the metrics table.
     pub fn stats(&self) -> CatalogStats {
         self.catalogs.metrics.stats()
+    }
+
+    /// Object-store requests made since open, by the class S3 bills them in.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.requests.snapshot()
     }
 
     /// What the read caches hold (footers, series tables, label listings).
