@@ -131,10 +131,9 @@ mod tests {
 
     #[test]
     fn retry_and_timeouts_read_human_durations() {
-        let cfg: StorageConfig = serde_json::from_str(
-            r#"{"request_timeout":"2s","retry":{"max_retries":3,"initial_backoff":"10ms"}}"#,
-        )
-        .unwrap();
+        let cfg: StorageConfig =
+            serde_json::from_str(r#"{"request_timeout":"2s","retry":{"max_retries":3,"initial_backoff":"10ms"}}"#)
+                .unwrap();
         assert_eq!(cfg.request_timeout, Duration::from_secs(2));
         assert_eq!(cfg.retry.max_retries, 3);
         assert_eq!(cfg.retry.initial_backoff, Duration::from_millis(10));

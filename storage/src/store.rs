@@ -190,7 +190,10 @@ mod tests {
     async fn opened_stores_are_metered() {
         let dir = tempfile::tempdir().unwrap();
         let (store, counters) = open_store(&StorageConfig::default(), dir.path()).unwrap();
-        store.put(&Path::from("k"), PutPayload::from_static(b"v")).await.unwrap();
+        store
+            .put(&Path::from("k"), PutPayload::from_static(b"v"))
+            .await
+            .unwrap();
         store.head(&Path::from("k")).await.unwrap();
         let counts = counters.snapshot();
         assert_eq!((counts.put, counts.head, counts.get), (1, 1, 0));

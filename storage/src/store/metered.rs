@@ -26,8 +26,8 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
 };
 
 /// Keys S3 returns per `ListObjectsV2` page (and objects per `DeleteObjects` request).
@@ -118,10 +118,7 @@ impl MeteredStore {
     }
 
     /// `stream` with one more `list` counted per [`S3_PAGE`] entries past the first page.
-    fn paged<T: Send + 'static>(
-        &self,
-        stream: BoxStream<'static, Result<T>>,
-    ) -> BoxStream<'static, Result<T>> {
+    fn paged<T: Send + 'static>(&self, stream: BoxStream<'static, Result<T>>) -> BoxStream<'static, Result<T>> {
         RequestCounters::add(&self.counters.list);
         let counters = self.counters.clone();
         let mut seen = 0u64;
@@ -149,11 +146,7 @@ impl ObjectStore for MeteredStore {
         self.inner.put_opts(location, payload, opts).await
     }
 
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
         RequestCounters::add(&self.counters.put);
         let inner = self.inner.put_multipart_opts(location, opts).await?;
         Ok(Box::new(MeteredUpload {
@@ -194,7 +187,7 @@ impl ObjectStore for MeteredStore {
         let mut seen = 0u64;
         let counted = locations
             .inspect_ok(move |_| {
-                if seen % S3_PAGE == 0 {
+                if seen.is_multiple_of(S3_PAGE) {
                     RequestCounters::add(&counters.delete);
                 }
                 seen += 1;
@@ -278,9 +271,13 @@ mod tests {
         let s = metered();
         let a = Path::from("t/a");
         s.put(&a, PutPayload::from_static(b"0123456789")).await.unwrap();
-        s.put_opts(&Path::from("t/b"), PutPayload::from_static(b"x"), PutMode::Create.into())
-            .await
-            .unwrap();
+        s.put_opts(
+            &Path::from("t/b"),
+            PutPayload::from_static(b"x"),
+            PutMode::Create.into(),
+        )
+        .await
+        .unwrap();
         // A refused conditional create is still a billed request.
         assert!(
             s.put_opts(&a, PutPayload::from_static(b"y"), PutMode::Create.into())
@@ -291,7 +288,14 @@ mod tests {
         assert_eq!(s.get_range(&a, 2..4).await.unwrap().as_ref(), b"23");
         assert_eq!(s.head(&a).await.unwrap().size, 10);
         assert!(s.get(&Path::from("t/missing")).await.is_err());
-        assert_eq!(s.list(Some(&Path::from("t"))).try_collect::<Vec<_>>().await.unwrap().len(), 2);
+        assert_eq!(
+            s.list(Some(&Path::from("t")))
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
         assert_eq!(s.list_with_delimiter(None).await.unwrap().common_prefixes.len(), 1);
         s.copy(&a, &Path::from("t/c")).await.unwrap();
         s.rename(&Path::from("t/c"), &Path::from("t/d")).await.unwrap();
@@ -319,7 +323,10 @@ mod tests {
         w.put(Bytes::from_static(b"0123456789abc")); // three parts of at most 5 bytes
         w.finish().await.unwrap();
         assert_eq!(counts(&s).put, 1 + 3 + 1);
-        assert_eq!(s.get(&Path::from("big")).await.unwrap().bytes().await.unwrap().len(), 13);
+        assert_eq!(
+            s.get(&Path::from("big")).await.unwrap().bytes().await.unwrap().len(),
+            13
+        );
 
         let mut aborted = s.put_multipart(&Path::from("gone")).await.unwrap();
         aborted.abort().await.unwrap();
@@ -332,7 +339,10 @@ mod tests {
         let a = Path::from("f");
         s.put(&a, PutPayload::from(vec![7u8; 4 << 20])).await.unwrap();
         // Two nearby ranges coalesce into one request; one far away needs its own.
-        let got = s.get_ranges(&a, &[0..10, 20..30, (3 << 20)..(3 << 20) + 5]).await.unwrap();
+        let got = s
+            .get_ranges(&a, &[0..10, 20..30, (3 << 20)..(3 << 20) + 5])
+            .await
+            .unwrap();
         assert_eq!(got.iter().map(Bytes::len).collect::<Vec<_>>(), [10, 10, 5]);
         assert_eq!(counts(&s).get, 2);
     }
@@ -346,7 +356,14 @@ mod tests {
         }
         assert_eq!(s.list(None).try_collect::<Vec<_>>().await.unwrap().len(), 2001);
         assert_eq!(counts(&s).list, 3, "2001 keys are three pages of 1000");
-        assert_eq!(s.list_with_delimiter(Some(&Path::from("p"))).await.unwrap().objects.len(), 2001);
+        assert_eq!(
+            s.list_with_delimiter(Some(&Path::from("p")))
+                .await
+                .unwrap()
+                .objects
+                .len(),
+            2001
+        );
         assert_eq!(counts(&s).list, 6);
         let deleted: Vec<Path> = s
             .delete_stream(futures::stream::iter(paths.into_iter().map(Ok)).boxed())

@@ -36,18 +36,28 @@ pub async fn object_store_conformance(store: Arc<dyn ObjectStore>, root: &str) {
         .expect("get_ranges");
     assert_eq!(ranges, [&data[0..3], &data[50_000..50_010], &data[99_990..]]);
     s.put(&a, PutPayload::from_static(b"second")).await.expect("overwrite");
-    assert_eq!(s.get(&a).await.expect("get").bytes().await.expect("body").as_ref(), b"second");
+    assert_eq!(
+        s.get(&a).await.expect("get").bytes().await.expect("body").as_ref(),
+        b"second"
+    );
 
     // A multipart upload (one part: the last part may be small) reads back whole.
     let m = key("a/b/multipart");
     let mut w = WriteMultipart::new(s.put_multipart(&m).await.expect("start multipart"));
     w.put(Bytes::from_static(b"in parts"));
     w.finish().await.expect("finish multipart");
-    assert_eq!(s.get(&m).await.expect("get").bytes().await.expect("body").as_ref(), b"in parts");
+    assert_eq!(
+        s.get(&m).await.expect("get").bytes().await.expect("body").as_ref(),
+        b"in parts"
+    );
 
     // Listings: exactly the keys under a prefix, never a sibling sharing its leading bytes.
-    s.put(&key("a/bc/other"), PutPayload::from_static(b"x")).await.expect("put");
-    s.put(&key("a/b/c/deep"), PutPayload::from_static(b"x")).await.expect("put");
+    s.put(&key("a/bc/other"), PutPayload::from_static(b"x"))
+        .await
+        .expect("put");
+    s.put(&key("a/b/c/deep"), PutPayload::from_static(b"x"))
+        .await
+        .expect("put");
     let mut listed: Vec<String> = s
         .list(Some(&key("a/b")))
         .map_ok(|m| m.location.to_string())
@@ -59,7 +69,10 @@ pub async fn object_store_conformance(store: Arc<dyn ObjectStore>, root: &str) {
         listed,
         [key("a/b/c/deep"), key("a/b/multipart"), key("a/b/obj")].map(|p| p.to_string())
     );
-    let level = s.list_with_delimiter(Some(&key("a/b"))).await.expect("list_with_delimiter");
+    let level = s
+        .list_with_delimiter(Some(&key("a/b")))
+        .await
+        .expect("list_with_delimiter");
     let mut objects: Vec<String> = level.objects.iter().map(|m| m.location.to_string()).collect();
     objects.sort();
     assert_eq!(objects, [key("a/b/multipart"), key("a/b/obj")].map(|p| p.to_string()));
@@ -69,7 +82,10 @@ pub async fn object_store_conformance(store: Arc<dyn ObjectStore>, root: &str) {
 
     // Deletes: the object is gone; reading a missing object is NotFound.
     s.delete(&a).await.expect("delete");
-    assert!(matches!(s.get(&a).await, Err(Error::NotFound { .. })), "deleted object still readable");
+    assert!(
+        matches!(s.get(&a).await, Err(Error::NotFound { .. })),
+        "deleted object still readable"
+    );
     assert!(matches!(s.head(&a).await, Err(Error::NotFound { .. })));
 
     // Conditional create: the first wins, a second fails with AlreadyExists and changes nothing.
@@ -84,7 +100,10 @@ pub async fn object_store_conformance(store: Arc<dyn ObjectStore>, root: &str) {
         matches!(second, Err(Error::AlreadyExists { .. })),
         "second create of one key: {second:?}"
     );
-    assert_eq!(s.get(&c).await.expect("get").bytes().await.expect("body").as_ref(), b"first");
+    assert_eq!(
+        s.get(&c).await.expect("get").bytes().await.expect("body").as_ref(),
+        b"first"
+    );
 
     // Racing creates of one key: exactly one succeeds, and the object holds its bytes.
     let race = key("manifest/00000002");
