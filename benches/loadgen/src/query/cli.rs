@@ -141,7 +141,9 @@ fn run(a: RunArgs) -> Result<i32, Error> {
     let window = suite::Window::for_workload(&cfg, a.step_secs.saturating_mul(1000))?;
     let mut queries = suite::suite();
     if let Some(unknown) = a.only.iter().find(|n| !queries.iter().any(|q| &q.name == *n)) {
-        return Err(Error::InvalidConfig(format!("--only {unknown:?}: no such query in the suite")));
+        return Err(Error::InvalidConfig(format!(
+            "--only {unknown:?}: no such query in the suite"
+        )));
     }
     if !a.only.is_empty() {
         queries.retain(|q| a.only.contains(&q.name));
