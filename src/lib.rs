@@ -68,6 +68,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     let mut registry = Registry::default();
     let caches = telemetry::CacheGauges::default();
     caches.register(&mut registry);
+    registry.register_collector(Box::new(telemetry::ObjectStoreRequests(storage.clone())));
 
     let ingester = match cfg.server.role {
         Role::AllInOne | Role::Ingest => {

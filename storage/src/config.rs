@@ -48,6 +48,17 @@ pub struct StorageConfig {
     /// `aws_secret_access_key`, `aws_virtual_hosted_style_request`, ...). They override the
     /// `AWS_*` environment variables. Prefer the environment for secrets.
     pub options: std::collections::BTreeMap<String, String>,
+    /// `[storage.retry]`: how S3 requests that fail transiently are retried.
+    pub retry: RetryConfig,
+    /// Longest one S3 request may take, from sending to the end of the answer; past it the
+    /// request fails as a timeout (retried when safe, see [`RetryConfig`]), so a hung
+    /// connection cannot stall a flush. Must cover the largest upload (a multipart part is
+    /// 16 MiB) at the slowest expected bandwidth.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Longest connecting to S3 may take (a failed connection is always retried).
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
     /// How often every role loads a newer manifest (files other processes committed).
     #[serde(with = "humantime_serde")]
     pub refresh_interval: Duration,
@@ -157,6 +168,40 @@ mod humantime_serde_map {
     }
 }
 
+/// How S3 requests are retried (object_store's retry loop). Retried: 5xx answers (including
+/// `503 SlowDown` throttling), 429, 408, connections that fail or drop before an answer, and
+/// timeouts of requests that are safe to repeat (reads, listings, unconditional uploads). Not
+/// retried: timeouts of conditional creates (`PutMode::Create`), whose first attempt may have
+/// succeeded (the caller sees the error). The first retry waits `initial_backoff`; each later
+/// one a random delay between `initial_backoff` and twice the previous one, at most `max_backoff`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retries of one request at most (0: none).
+    pub max_retries: usize,
+    /// No retry starts this long after the first attempt.
+    #[serde(with = "humantime_serde")]
+    pub retry_timeout: Duration,
+    /// Delay before the first retry (at least 1 ms).
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    /// Longest delay between two attempts.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryConfig {
+    /// object_store's own defaults.
+    fn default() -> Self {
+        Self {
+            max_retries: 10,
+            retry_timeout: Duration::from_secs(180),
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(15),
+        }
+    }
+}
+
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
@@ -173,6 +218,9 @@ impl Default for StorageConfig {
             refresh_interval: Duration::from_secs(15),
             compaction: CompactionConfig::default(),
             retention: RetentionConfig::default(),
+            retry: RetryConfig::default(),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -200,5 +248,17 @@ mod tests {
         assert_eq!(cfg.retention.rules[0].keep, Duration::from_secs(400 * 86_400));
         assert_eq!(cfg.compaction.interval, Duration::from_secs(600));
         assert_eq!(cfg.compaction.settle, CompactionConfig::default().settle);
+    }
+
+    #[test]
+    fn retry_and_timeouts_read_human_durations() {
+        let cfg: StorageConfig =
+            serde_json::from_str(r#"{"request_timeout":"2s","retry":{"max_retries":3,"initial_backoff":"10ms"}}"#)
+                .unwrap();
+        assert_eq!(cfg.request_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.retry.max_retries, 3);
+        assert_eq!(cfg.retry.initial_backoff, Duration::from_millis(10));
+        assert_eq!(cfg.retry.max_backoff, RetryConfig::default().max_backoff);
+        assert!(serde_json::from_str::<StorageConfig>(r#"{"retry":{"tries":1}}"#).is_err());
     }
 }

@@ -70,6 +70,7 @@ pub use compactor::{CompactionReport, Compactor};
 pub use config::StorageConfig;
 pub use error::{Error, Result};
 pub use manifest::WriterMark;
+pub use store::metered::RequestCounts;
 pub use table::metrics::{CacheStats, FileCacheStats};
 
 use arrow_array::RecordBatch;
@@ -167,13 +168,14 @@ pub struct Storage {
     writer: WriterOptions,
     multipart_threshold: usize,
     max_select_samples: usize,
+    requests: Arc<store::metered::RequestCounters>,
 }
 
 impl Storage {
     /// Opens the configured store (creating a local root if needed) and loads the newest
     /// manifest into the catalogs (creating it from a listing on first use).
     pub async fn open(cfg: &StorageConfig, data_dir: &FsPath) -> Result<Arc<Storage>> {
-        let store = store::open_store(cfg.url.as_deref(), data_dir, &cfg.options)?;
+        let (store, requests) = store::open_store(cfg, data_dir)?;
         let writer = WriterOptions::from_config(cfg);
         writer.properties()?; // reject a bad zstd level at startup, not at the first flush
         let manifest = ManifestStore::open(store.clone()).await?;
@@ -200,6 +202,7 @@ impl Storage {
             writer,
             multipart_threshold: cfg.multipart_threshold_bytes.max(1),
             max_select_samples: cfg.max_select_samples,
+            requests,
         }))
     }
 
@@ -302,6 +305,11 @@ impl Storage {
     /// Files, rows and bytes of the metrics table.
     pub fn stats(&self) -> CatalogStats {
         self.catalogs.metrics.stats()
+    }
+
+    /// Object-store requests made since open, by the class S3 bills them in.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.requests.snapshot()
     }
 
     /// What the read caches hold (footers, series tables, label listings).

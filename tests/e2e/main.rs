@@ -2,11 +2,13 @@
 
 mod architecture;
 mod crash_recovery;
+mod fault_proxy;
 mod harness;
 mod hostile_queries;
 mod loki;
 mod loki_tail;
 mod object_store;
+mod object_store_faults;
 mod otlp;
 mod prometheus_parity;
 mod promql_conformance;

@@ -88,6 +88,19 @@ def duplicates(table: pa.Table, identity: list[str] | None) -> int:
     return int(pc.sum(pc.subtract(c, 1)).as_py() or 0)
 
 
+def manifest_keys(store) -> list[str]:
+    """The live files of the newest manifest version (the protocol in storage/README.md)."""
+    version = int(store.get("_manifest/_latest").decode().strip())
+    while True:  # the hint may lag: probe forward, as readers do
+        try:
+            store.get(f"_manifest/{version + 1:020}.json")
+            version += 1
+        except Exception:
+            break
+    manifest = json.loads(store.get(f"_manifest/{version:020}.json"))
+    return [f["key"] for f in manifest["files"]]
+
+
 def main() -> None:
     args = sys.argv[1:]
     if args[0] == "--root":
@@ -95,15 +108,7 @@ def main() -> None:
     else:
         store, rest = S3(args[1], args[2], args[3]), args[4:]
     if rest == ["--manifest"]:
-        version = int(store.get("_manifest/_latest").decode().strip())
-        while True:  # the hint may lag: probe forward, as readers do
-            try:
-                manifest = json.loads(store.get(f"_manifest/{version + 1:020}.json"))
-                version += 1
-            except Exception:
-                break
-        manifest = json.loads(store.get(f"_manifest/{version:020}.json"))
-        keys = [f["key"] for f in manifest["files"]]
+        keys = manifest_keys(store)
     else:
         keys = [k for t in IDENTITY for k in store.keys(t + "/") if k.endswith(".parquet")]
     out = {}

@@ -83,6 +83,9 @@ struct RunArgs {
     server_pid: Option<u32>,
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
+    /// Run only this query of the suite (repeatable; by name, e.g. `error_ratio`); all by default.
+    #[arg(long = "only")]
+    only: Vec<String>,
     /// Result file (JSON).
     #[arg(long)]
     output: PathBuf,
@@ -136,7 +139,15 @@ fn run(a: RunArgs) -> Result<i32, Error> {
     };
     cfg.validate()?;
     let window = suite::Window::for_workload(&cfg, a.step_secs.saturating_mul(1000))?;
-    let queries = suite::suite();
+    let mut queries = suite::suite();
+    if let Some(unknown) = a.only.iter().find(|n| !queries.iter().any(|q| &q.name == *n)) {
+        return Err(Error::InvalidConfig(format!(
+            "--only {unknown:?}: no such query in the suite"
+        )));
+    }
+    if !a.only.is_empty() {
+        queries.retain(|q| a.only.contains(&q.name));
+    }
     let settings = measurement::Settings {
         base_url: a.url.clone(),
         warmup: a.warmup,
