@@ -126,8 +126,8 @@ impl CompactionService {
         }
     }
 
-    async fn round(&self) -> Result<CompactionReport, tributary_storage::Error> {
-        let outcome = self.compactor.run_once().await;
+    async fn round(&self, force: bool) -> Result<CompactionReport, tributary_storage::Error> {
+        let outcome = self.compactor.run_once(force).await;
         self.metrics.record(&outcome);
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "compaction round failed");
@@ -137,6 +137,7 @@ impl CompactionService {
 
     /// `POST /api/v1/admin/compact`: one round now; answers with its report when done (409
     /// when another compactor holds the lease, 500 when the round could not run).
+    /// `?force=true` treats the current day as settled (one file per cluster and day now).
     pub(crate) fn router(&self) -> Router {
         Router::new()
             .route("/api/v1/admin/compact", post(compact_now))
@@ -151,7 +152,7 @@ impl CompactionService {
                     _ = tokio::time::sleep(self.compactor.config().interval) => {}
                     _ = stop.changed() => break,
                 }
-                let _ = self.round().await;
+                let _ = self.round(false).await;
             }
         } else {
             let _ = stop.changed().await;
@@ -162,8 +163,17 @@ impl CompactionService {
     }
 }
 
-async fn compact_now(State(svc): State<CompactionService>) -> impl IntoResponse {
-    match svc.round().await {
+#[derive(Debug, serde::Deserialize)]
+struct CompactParams {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn compact_now(
+    State(svc): State<CompactionService>,
+    axum::extract::Query(p): axum::extract::Query<CompactParams>,
+) -> impl IntoResponse {
+    match svc.round(p.force).await {
         Ok(r) if r.ran => (StatusCode::OK, Json(serde_json::to_value(&r).unwrap_or_default())).into_response(),
         Ok(r) => (StatusCode::CONFLICT, Json(serde_json::to_value(&r).unwrap_or_default())).into_response(),
         Err(e) => (

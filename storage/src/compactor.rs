@@ -126,8 +126,11 @@ impl Compactor {
     }
 
     /// One round now (see the module docs); returns what it did. `Err` only when the lease or
-    /// the manifest cannot be read; failures of single groups are in the report.
-    pub async fn run_once(&self) -> Result<CompactionReport> {
+    /// the manifest cannot be read; failures of single groups are in the report. `force`
+    /// treats every day as settled (the current day's files become one day file too, as
+    /// VictoriaMetrics' `force_merge` does): for benchmarks and before a planned shutdown; a
+    /// later round merges files that arrive for that day afterwards.
+    pub async fn run_once(&self, force: bool) -> Result<CompactionReport> {
         let _one = self.running.lock().await;
         let started = Instant::now();
         let store = self.storage.io.store.clone();
@@ -144,11 +147,13 @@ impl Compactor {
         }
         self.storage.refresh().await?;
         self.expire(now, &mut report).await;
-        self.merge_table::<Metrics>(now, &mut report).await;
-        self.merge_table::<Logs>(now, &mut report).await;
-        self.merge_table::<Histograms>(now, &mut report).await;
-        self.merge_table::<Exemplars>(now, &mut report).await;
-        self.merge_table::<Metadata>(now, &mut report).await;
+        // Forced: as if the round ran a day after the newest data settled.
+        let horizon = if force { i64::MAX } else { now };
+        self.merge_table::<Metrics>(horizon, &mut report).await;
+        self.merge_table::<Logs>(horizon, &mut report).await;
+        self.merge_table::<Histograms>(horizon, &mut report).await;
+        self.merge_table::<Exemplars>(horizon, &mut report).await;
+        self.merge_table::<Metadata>(horizon, &mut report).await;
         // Removals this round committed count from their commit time, after `now`.
         self.delete_garbage(now_ms(), &mut report).await;
         report.seconds = started.elapsed().as_secs_f64();

@@ -20,7 +20,7 @@ fn eager() -> StorageConfig {
 
 async fn compact(storage: &Arc<Storage>, cfg: &StorageConfig) -> CompactionReport {
     let c = Compactor::new(storage.clone(), cfg, "test".into()).unwrap();
-    let report = c.run_once().await.unwrap();
+    let report = c.run_once(false).await.unwrap();
     assert!(report.ran && report.failures.is_empty(), "{report:?}");
     report
 }
@@ -136,6 +136,11 @@ async fn an_unsettled_day_merges_settled_hours_only() {
         2,
         "the current hour is not settled: {keys:?}"
     );
+    // Forced, the whole (current) day becomes one file.
+    let c = Compactor::new(storage.clone(), &cfg, "test".into()).unwrap();
+    let forced = c.run_once(true).await.unwrap();
+    assert!(forced.failures.is_empty(), "{forced:?}");
+    assert_eq!(live_keys(&storage, Table::Metrics).len(), if today { 1 } else { 2 });
 }
 
 #[tokio::test]
@@ -232,12 +237,12 @@ async fn orphans_are_swept_and_a_busy_lease_skips_the_round() {
     let mut held = cfg.clone();
     held.compaction.lease_ttl = Duration::from_secs(3600);
     let holder = Compactor::new(storage.clone(), &held, "holder".into()).unwrap();
-    assert!(holder.run_once().await.unwrap().ran);
-    let skipped = other.run_once().await.unwrap();
+    assert!(holder.run_once(false).await.unwrap().ran);
+    let skipped = other.run_once(false).await.unwrap();
     assert!(!skipped.ran);
     assert_eq!(skipped.lease_holder.as_deref(), Some("holder"));
     holder.release().await.unwrap();
-    assert!(other.run_once().await.unwrap().ran, "a released lease is free");
+    assert!(other.run_once(false).await.unwrap().ran, "a released lease is free");
 
     let left = list_parquet(&storage).await;
     assert_eq!(
