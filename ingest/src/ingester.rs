@@ -71,7 +71,9 @@ pub struct Ingester {
     head: Arc<Head>,
     storage: Arc<Storage>,
     gate: RwLock<()>,
-    flush_lock: Mutex<()>,
+    /// One flush at a time; holds the flush whose commit failed in a way that may still have
+    /// landed (its WAL cut and blocks), which the next flush checks before writing again.
+    flush_lock: Mutex<Option<Unconfirmed>>,
     metrics: IngestMetrics,
     replay: ReplayStats,
     /// The translation settings every write records (from the configuration, fixed at open).
@@ -114,7 +116,7 @@ impl Ingester {
             head,
             storage,
             gate: RwLock::new(()),
-            flush_lock: Mutex::new(()),
+            flush_lock: Mutex::new(None),
             metrics,
             replay,
         }))
@@ -210,8 +212,35 @@ impl Ingester {
     /// flush runs at a time. On failure nothing is published and the blocks stay frozen for
     /// the next flush.
     pub async fn flush(&self) -> Result<FlushSummary> {
-        let _one = self.flush_lock.lock().await;
+        let mut unconfirmed = self.flush_lock.lock().await;
         let started = Instant::now();
+        let failed = |e| {
+            self.metrics
+                .flushes
+                .get_or_create(&crate::metrics::ResultLabels { result: "error" })
+                .inc();
+            e
+        };
+        // A commit whose answer was lost may have landed: if the manifest now holds that flush's
+        // mark its blocks are stored, and writing them again would store their rows twice. If
+        // the manifest cannot be read, nothing is written until it can.
+        if let Some(u) = unconfirmed.take() {
+            if let Err(e) = self.storage.refresh().await {
+                *unconfirmed = Some(u);
+                return Err(failed(e.into()));
+            }
+            if self
+                .storage
+                .writer_mark(&self.id)
+                .is_some_and(|m| m.wal_segment >= u.cut.0)
+            {
+                tracing::info!(segment = %u.cut, "an earlier flush's commit had landed; not writing its blocks again");
+                for block in &u.blocks {
+                    self.head.drop_frozen(block);
+                }
+                self.wal.remove_before(u.cut).await?;
+            }
+        }
         let cut = {
             let _exclusive = self.gate.write().await;
             let seg = self.wal.rotate().await?;
@@ -223,15 +252,13 @@ impl Ingester {
         let mut summary = FlushSummary::default();
         // Earlier failed flushes left their blocks frozen; write them too, in one commit.
         let blocks = self.head.frozen();
-        let written = self.write_blocks(&blocks, cut).await;
-        let written = match written {
+        let written = match self.write_blocks(&blocks, cut).await {
             Ok(w) => w,
             Err(e) => {
-                self.metrics
-                    .flushes
-                    .get_or_create(&crate::metrics::ResultLabels { result: "error" })
-                    .inc();
-                return Err(e);
+                if matches!(e, Error::Storage(tributary_storage::Error::CommitUncertain { .. })) {
+                    *unconfirmed = Some(Unconfirmed { cut, blocks });
+                }
+                return Err(failed(e));
             }
         };
         for block in &blocks {
@@ -333,6 +360,13 @@ impl Ingester {
         self.wal.close().await?;
         Ok(())
     }
+}
+
+/// A flush whose manifest commit failed without a clear answer.
+#[derive(Debug)]
+struct Unconfirmed {
+    cut: SegmentId,
+    blocks: Vec<Arc<crate::head::Frozen>>,
 }
 
 /// This ingester's id: read from `<data_dir>/ingester-id`, or made (a UUID v7) and stored

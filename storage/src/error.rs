@@ -77,6 +77,17 @@ pub enum Error {
         /// How it failed.
         reason: String,
     },
+    /// Creating a manifest version failed without a clear answer (a timeout, a reset, and the
+    /// version could not be read back): the commit may or may not have landed. A writer must
+    /// reload the manifest before writing the same rows again.
+    #[error("manifest commit {key} may or may not have landed: {source}")]
+    CommitUncertain {
+        /// The version's object key.
+        key: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
     /// A manifest commit lost to a concurrent one that removed the same files.
     #[error("manifest conflict: {reason}")]
     Conflict {

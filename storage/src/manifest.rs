@@ -300,11 +300,21 @@ impl ManifestStore {
                     }
                 }
                 Err(source) => {
-                    return Err(CommitError::Store(Error::ObjectStore {
-                        op: "create manifest version",
-                        key: key.to_string(),
-                        source,
-                    }));
+                    // A create whose answer was lost (a timeout, a reset) may still have landed:
+                    // object_store does not retry it. Look before reporting a failure.
+                    match read_version(self.store.as_ref(), next.version).await {
+                        Ok(Some(m)) if m.commit == next.commit => {}
+                        Ok(Some(m)) => {
+                            self.install(m);
+                            continue;
+                        }
+                        _ => {
+                            return Err(CommitError::Store(Error::CommitUncertain {
+                                key: key.to_string(),
+                                source,
+                            }));
+                        }
+                    }
                 }
             }
             let version = next.version;
