@@ -46,6 +46,30 @@ pub struct StorageConfig {
     /// `aws_secret_access_key`, `aws_virtual_hosted_style_request`, ...). They override the
     /// `AWS_*` environment variables. Prefer the environment for secrets.
     pub options: std::collections::BTreeMap<String, String>,
+    /// Rollups (`metrics_5m`, `metrics_1h`) the compactor writes for old data.
+    pub rollups: RollupsConfig,
+}
+
+/// The `[storage.rollups]` section: which rollups the compactor writes, and from what age.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RollupsConfig {
+    /// A completed UTC day of metrics gets its rollups when it is compacted and its end is at
+    /// least this old (from then on, bucket reads of that day use the rollups, not the raw
+    /// files). Default `1d`.
+    #[serde(with = "humantime_serde")]
+    pub after: std::time::Duration,
+    /// The resolutions written (`"5m"`, `"1h"`); empty writes none. Default both.
+    pub resolutions: Vec<crate::rollup::Resolution>,
+}
+
+impl Default for RollupsConfig {
+    fn default() -> Self {
+        Self {
+            after: std::time::Duration::from_secs(24 * 3600),
+            resolutions: crate::rollup::Resolution::ALL.to_vec(),
+        }
+    }
 }
 
 impl Default for StorageConfig {
@@ -61,6 +85,7 @@ impl Default for StorageConfig {
             series_cache_bytes: crate::table::metrics::SERIES_CACHE_BYTES,
             max_select_samples: 100_000_000,
             options: std::collections::BTreeMap::new(),
+            rollups: RollupsConfig::default(),
         }
     }
 }
@@ -77,5 +102,9 @@ mod tests {
         assert_eq!(cfg.url.as_deref(), Some("s3://b/p"));
         assert_eq!(cfg.row_group_rows, 10);
         assert!(serde_json::from_str::<StorageConfig>(r#"{"nope":1}"#).is_err());
+        let cfg: StorageConfig = serde_json::from_str(r#"{"rollups":{"after":"3d","resolutions":["1h"]}}"#).unwrap();
+        assert_eq!(cfg.rollups.after, std::time::Duration::from_secs(3 * 86_400));
+        assert_eq!(cfg.rollups.resolutions, vec![crate::rollup::Resolution::OneHour]);
+        assert!(serde_json::from_str::<StorageConfig>(r#"{"rollups":{"resolutions":["1d"]}}"#).is_err());
     }
 }

@@ -24,6 +24,8 @@
 //!   `catalog`: the in-memory file list per table; `schema`: the metrics schema (whose first
 //!   five columns every series-keyed table shares); `writer`: writer options, the Parquet
 //!   encoder and the metrics file plan; `store`: URL → object store.
+//! - [`rollup`]: the bucket convention and bucket arithmetic of the rollup tables
+//!   (`table::rollups`: `metrics_5m`, `metrics_1h`) that [`read::Source::select_buckets`] serves.
 //! - [`test_util`] (feature `test-util`): the reference sources (`MemSource`, `MemLogSource`)
 //!   and the conformance suites every implementation of a read contract must pass.
 //!
@@ -46,6 +48,7 @@ pub mod error;
 pub mod layout;
 pub(crate) mod parquet_io;
 pub mod read;
+pub mod rollup;
 pub(crate) mod schema;
 pub mod signals;
 pub(crate) mod source;
@@ -81,6 +84,7 @@ use table::histograms::Histograms;
 use table::logs::Logs;
 use table::metadata::Metadata;
 use table::metrics::{Metrics, MetricsCache};
+use table::rollups::{FiveMinutes, OneHour, Rollups};
 use table::{FilePlan, ParquetTable, ReadContext};
 use types::Series;
 use writer::WriterOptions;
@@ -111,6 +115,8 @@ struct Catalogs {
     histograms: Arc<Catalog>,
     exemplars: Arc<Catalog>,
     metadata: Arc<Catalog>,
+    metrics_5m: Arc<Catalog>,
+    metrics_1h: Arc<Catalog>,
 }
 
 impl Catalogs {
@@ -122,6 +128,8 @@ impl Catalogs {
             histograms: Arc::new(load(Table::Histograms).await?),
             exemplars: Arc::new(load(Table::Exemplars).await?),
             metadata: Arc::new(load(Table::Metadata).await?),
+            metrics_5m: Arc::new(load(Table::Metrics5m).await?),
+            metrics_1h: Arc::new(load(Table::Metrics1h).await?),
         })
     }
 
@@ -132,16 +140,20 @@ impl Catalogs {
             Table::Histograms => &self.histograms,
             Table::Exemplars => &self.exemplars,
             Table::Metadata => &self.metadata,
+            Table::Metrics5m => &self.metrics_5m,
+            Table::Metrics1h => &self.metrics_1h,
         }
     }
 
-    fn all(&self) -> [(Table, &Arc<Catalog>); 5] {
+    fn all(&self) -> [(Table, &Arc<Catalog>); 7] {
         [
             Table::Metrics,
             Table::Logs,
             Table::Histograms,
             Table::Exemplars,
             Table::Metadata,
+            Table::Metrics5m,
+            Table::Metrics1h,
         ]
         .map(|t| (t, self.get(t)))
     }
@@ -226,6 +238,19 @@ impl Storage {
         self.write::<Metadata>(metadata).await
     }
 
+    /// Writes the rollups of `series` at `resolution` ([`rollup::rollup`]) to its table
+    /// (`metrics_5m`, `metrics_1h`), one file per (UTC day, cluster); returns once every file is
+    /// stored and visible. A rollup file stands for every sample of its cluster in its UTC day
+    /// (readers of buckets stop reading that day's raw files), so `series` must hold all the
+    /// raw samples of each (cluster, day) it touches, as a compaction of a completed day does.
+    pub async fn write_rollups(&self, resolution: rollup::Resolution, series: &[Series]) -> Result<WriteSummary> {
+        let rows = rollup::rollup(series, resolution);
+        match resolution {
+            rollup::Resolution::FiveMinutes => self.write::<Rollups<FiveMinutes>>(&rows).await,
+            rollup::Resolution::OneHour => self.write::<Rollups<OneHour>>(&rows).await,
+        }
+    }
+
     /// The reader over every file of the metrics, histograms, exemplars and metadata tables
     /// (including files written later).
     pub fn source(self: &Arc<Self>) -> Arc<dyn Source> {
@@ -234,6 +259,8 @@ impl Storage {
             histograms: self.reader::<Histograms>(),
             exemplars: self.reader::<Exemplars>(),
             metadata: self.reader::<Metadata>(),
+            rollups_5m: self.reader::<Rollups<FiveMinutes>>(),
+            rollups_1h: self.reader::<Rollups<OneHour>>(),
         })
     }
 
