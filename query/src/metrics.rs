@@ -28,7 +28,9 @@ struct TierLabel {
 impl QueryMetrics {
     /// Counts one selector read from `tier`.
     pub(crate) fn tier_selected(&self, tier: crate::promql::Tier) {
-        self.tier_selections.get_or_create(&TierLabel { tier: tier.name() }).inc();
+        self.tier_selections
+            .get_or_create(&TierLabel { tier: tier.name() })
+            .inc();
     }
 
     /// Registers the counters (as `tributary_query_*`) with the server's registry.

@@ -75,7 +75,9 @@ impl Resolution {
     /// after `ts`.
     pub fn bucket_of(self, ts: TimestampMs) -> TimestampMs {
         let w = self.ms();
-        ts.div_euclid(w).saturating_add(i64::from(ts.rem_euclid(w) != 0)).saturating_mul(w)
+        ts.div_euclid(w)
+            .saturating_add(i64::from(ts.rem_euclid(w) != 0))
+            .saturating_mul(w)
     }
 
     /// True when `t` is a bucket boundary (a multiple of the width).

@@ -10,14 +10,14 @@ use async_trait::async_trait;
 
 use crate::read::{SelectRequest, SeriesSize, Source};
 use crate::rollup::{BucketRead, Covered, DAY_MS, Resolution};
-use crate::table::rollups::RollupsReader;
-use crate::{Error, Result};
 use crate::signals::{ExemplarSeries, HistogramSeries, MetricMetadata};
 use crate::table::exemplars::ExemplarsReader;
 use crate::table::histograms::HistogramsReader;
 use crate::table::metadata::MetadataReader;
 use crate::table::metrics::MetricsReader;
+use crate::table::rollups::RollupsReader;
 use crate::types::{CLUSTER, Labels, MatchOp, Matcher, Series, TimeRange};
+use crate::{Error, Result};
 
 /// The Parquet tables as one [`Source`].
 #[derive(Debug)]
@@ -108,11 +108,10 @@ impl Source for ParquetSource {
             let mut matchers = req.matchers.clone();
             if !rolled_up.is_empty() {
                 let names: Vec<String> = rolled_up.iter().map(|c| regex::escape(c)).collect();
-                let not_rolled = Matcher::new(MatchOp::RegexNoMatch, CLUSTER, names.join("|")).map_err(|e| {
-                    Error::InvalidData {
+                let not_rolled =
+                    Matcher::new(MatchOp::RegexNoMatch, CLUSTER, names.join("|")).map_err(|e| Error::InvalidData {
                         reason: format!("cluster exclusion: {e}"),
-                    }
-                })?;
+                    })?;
                 matchers.push(not_rolled);
             }
             let part = SelectRequest {

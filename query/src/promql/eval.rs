@@ -10,8 +10,8 @@ use tributary_storage::rollup::{Bucket, BucketSeries};
 use tributary_storage::types::{METRIC_NAME, Sample, Series, TimestampMs, is_stale_nan};
 
 use super::aggregate::{AggOp, AggregateParam};
-use super::buckets::BucketWindows;
 use super::annotations::Annotations;
+use super::buckets::BucketWindows;
 use super::plan::{Node, Plan, Selector, SubqueryNode};
 use super::value::{Data, Point, StepSeries, Steps, into_without_name};
 use super::{aggregate, binary, functions};
@@ -133,13 +133,14 @@ impl Evaluator {
         f: impl Fn(&Bucket, Window) -> Option<f64>,
     ) -> Result<Vec<StepSeries>> {
         let Node::Matrix(sel) = node else {
-            return Err(Error::Internal(format!("expected a bucketed range selector, got {node:?}")));
+            return Err(Error::Internal(format!(
+                "expected a bucketed range selector, got {node:?}"
+            )));
         };
-        let series = self
-            .buckets
-            .get_mut(*sel)
-            .and_then(Option::take)
-            .ok_or_else(|| Error::Internal(format!("buckets of selector {sel} evaluated twice or never fetched")))?;
+        let series =
+            self.buckets.get_mut(*sel).and_then(Option::take).ok_or_else(|| {
+                Error::Internal(format!("buckets of selector {sel} evaluated twice or never fetched"))
+            })?;
         let selector = &self.selectors[*sel];
         let windows = BucketWindows {
             steps: self.steps,

@@ -12,7 +12,11 @@ fn samples(points: &[(i64, f64)]) -> Vec<Sample> {
 #[test]
 fn buckets_are_labelled_by_their_end_and_left_open() {
     let r = Resolution::FiveMinutes;
-    assert_eq!(r.bucket_of(0), 0, "a sample on a boundary closes the bucket ending there");
+    assert_eq!(
+        r.bucket_of(0),
+        0,
+        "a sample on a boundary closes the bucket ending there"
+    );
     assert_eq!(r.bucket_of(1), FIVE);
     assert_eq!(r.bucket_of(FIVE), FIVE);
     assert_eq!(r.bucket_of(FIVE + 1), 2 * FIVE);
@@ -48,10 +52,16 @@ fn a_bucket_summarises_non_stale_samples_with_counter_resets() {
     assert_eq!(mid.timestamp, 2 * FIVE);
     assert_eq!(mid.count, 4, "the staleness marker is not a sample");
     assert_eq!((mid.sum, mid.min, mid.max), (50.0, 5.0, 20.0));
-    assert_eq!((mid.first, mid.last, mid.first_ts, mid.last_ts), (10.0, 15.0, FIVE + 10, FIVE + 50));
+    assert_eq!(
+        (mid.first, mid.last, mid.first_ts, mid.last_ts),
+        (10.0, 15.0, FIVE + 10, FIVE + 50)
+    );
     // 10 -> 20 (+10), 20 -> 5 (a reset: +5), 5 -> 15 (+10).
     assert_eq!(mid.increase, 25.0);
-    assert!(b[2].sum.is_nan() && b[2].min.is_nan(), "a NaN that is not a marker is a sample");
+    assert!(
+        b[2].sum.is_nan() && b[2].min.is_nan(),
+        "a NaN that is not a marker is a sample"
+    );
     assert_eq!(b[2].timestamp, 3 * FIVE);
 }
 
@@ -65,12 +75,19 @@ fn min_and_max_replace_nan_as_over_time_does() {
 fn rollup_rows_never_mix_two_utc_days() {
     let day = DAY_MS;
     let labels = Labels::from_pairs(&[("__name__", "x_total"), ("cluster", "c")]);
-    let s = Series::new(labels.clone(), samples(&[(day - 20_000, 1.0), (day - 10_000, 2.0), (day, 4.0), (day + 5, 5.0)]));
+    let s = Series::new(
+        labels.clone(),
+        samples(&[(day - 20_000, 1.0), (day - 10_000, 2.0), (day, 4.0), (day + 5, 5.0)]),
+    );
     let rows = rollup(std::slice::from_ref(&s), Resolution::FiveMinutes);
     let b = &rows[0].buckets;
     assert_eq!(b.len(), 3, "{b:?}");
     assert_eq!((b[0].timestamp, b[0].count, b[0].last_ts), (day, 2, day - 10_000));
-    assert_eq!((b[1].timestamp, b[1].count, b[1].first_ts), (day, 1, day), "the midnight sample: next day's piece");
+    assert_eq!(
+        (b[1].timestamp, b[1].count, b[1].first_ts),
+        (day, 1, day),
+        "the midnight sample: next day's piece"
+    );
     assert_eq!((b[2].timestamp, b[2].count), (day + FIVE, 1));
     // Combined, the pieces are the bucket of the raw samples.
     let read = BucketRead {
@@ -113,7 +130,10 @@ fn raw_samples_in_covered_spans_and_repeated_pieces_count_once() {
         }],
         raw: vec![raw.clone()],
     };
-    assert_eq!(read.into_series()[0].buckets, buckets_of(&raw.samples, Resolution::FiveMinutes));
+    assert_eq!(
+        read.into_series()[0].buckets,
+        buckets_of(&raw.samples, Resolution::FiveMinutes)
+    );
 }
 
 proptest! {

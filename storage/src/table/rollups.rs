@@ -184,7 +184,10 @@ impl RollupPlan {
                 .find(|b| ![b.timestamp, b.first_ts, b.last_ts].into_iter().all(storable_timestamp))
             {
                 return Err(Error::InvalidData {
-                    reason: format!("rollup of {labels} has timestamp {}, outside years 0000-9999", bad.timestamp),
+                    reason: format!(
+                        "rollup of {labels} has timestamp {}, outside years 0000-9999",
+                        bad.timestamp
+                    ),
                 });
             }
             if let Some(bad) = buckets

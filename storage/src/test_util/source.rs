@@ -276,7 +276,13 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
 
     check_buckets(ctx, source, reference, req).await;
     let half: SeriesIdSet = expected.iter().step_by(2).map(|s| s.labels.series_id()).collect();
-    check_buckets(&format!("{ctx}, `only` half"), source, reference, &req.clone().only(Arc::new(half))).await;
+    check_buckets(
+        &format!("{ctx}, `only` half"),
+        source,
+        reference,
+        &req.clone().only(Arc::new(half)),
+    )
+    .await;
 
     // series_samples(): each series once, an upper bound of its samples in range, within the
     // matching series.
@@ -395,12 +401,24 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
 async fn check_buckets(ctx: &str, source: &dyn Source, reference: &MemSource, req: &SelectRequest) {
     for res in Resolution::ALL {
         let ctx = format!("{ctx}, buckets of {}", res.name());
-        let (got, want) = (read_buckets(&ctx, source, req, res).await, read_buckets(&ctx, reference, req, res).await);
+        let (got, want) = (
+            read_buckets(&ctx, source, req, res).await,
+            read_buckets(&ctx, reference, req, res).await,
+        );
         let names = |v: &[BucketSeries]| v.iter().map(|s| s.labels.to_string()).collect::<Vec<_>>();
-        assert_eq!(names(&got), names(&want), "{ctx}: select_buckets returned the wrong series");
+        assert_eq!(
+            names(&got),
+            names(&want),
+            "{ctx}: select_buckets returned the wrong series"
+        );
         for (g, w) in got.iter().zip(&want) {
             let labels = |v: &[Bucket]| v.iter().map(|b| b.timestamp).collect::<Vec<_>>();
-            assert_eq!(labels(&g.buckets), labels(&w.buckets), "{ctx}: {} bucket labels differ", g.labels);
+            assert_eq!(
+                labels(&g.buckets),
+                labels(&w.buckets),
+                "{ctx}: {} bucket labels differ",
+                g.labels
+            );
             for (a, b) in g.buckets.iter().zip(&w.buckets) {
                 let same = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
                 let exact = a.count == b.count
@@ -411,7 +429,11 @@ async fn check_buckets(ctx: &str, source: &dyn Source, reference: &MemSource, re
                     && same(a.first, b.first)
                     && same(a.last, b.last);
                 let close = within_tolerance(a.sum, b.sum) && within_tolerance(a.increase, b.increase);
-                assert!(exact && close, "{ctx}: {} bucket differs: got {a:?}, want {b:?}", g.labels);
+                assert!(
+                    exact && close,
+                    "{ctx}: {} bucket differs: got {a:?}, want {b:?}",
+                    g.labels
+                );
             }
         }
     }

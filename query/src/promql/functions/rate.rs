@@ -43,7 +43,15 @@ fn extrapolated_rate(samples: &[Sample], window: Window, is_counter: bool, is_ra
             }
         }
     }
-    Some(extrapolate(first, last, samples.len(), result, window, is_counter, is_rate))
+    Some(extrapolate(
+        first,
+        last,
+        samples.len(),
+        result,
+        window,
+        is_counter,
+        is_rate,
+    ))
 }
 
 /// `rate`/`increase` of a window from its summary (the buckets of a rollup tier combined):
@@ -60,7 +68,15 @@ pub(crate) fn from_summary(kind: RateKind, w: &Bucket, window: Window) -> Option
     }
     let first = Sample::new(w.first_ts, w.first);
     let last = Sample::new(w.last_ts, w.last);
-    Some(extrapolate(first, last, w.count as usize, w.increase, window, true, is_rate))
+    Some(extrapolate(
+        first,
+        last,
+        w.count as usize,
+        w.increase,
+        window,
+        true,
+        is_rate,
+    ))
 }
 
 /// The extrapolation of `extrapolatedRate`, given the window's first and last samples, how many

@@ -26,7 +26,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         (self.0 >> 33) % n
     }
 }
@@ -86,7 +89,11 @@ fn split(data: &[Series], keep: impl Fn(i64) -> bool) -> Vec<Series> {
 async fn stored(data: &[Series], raw_expired: bool) -> (tempfile::TempDir, Arc<dyn Source>) {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
-    let raw = if raw_expired { split(data, |t| t >= T0) } else { data.to_vec() };
+    let raw = if raw_expired {
+        split(data, |t| t >= T0)
+    } else {
+        data.to_vec()
+    };
     storage.write_metrics(&raw).await.unwrap();
     for res in Resolution::ALL {
         storage.write_rollups(res, &split(data, |t| t < T0)).await.unwrap();
@@ -121,7 +128,10 @@ fn compare(query: &str, agree: Agree, got: &Value, want: &Value) {
         }
     };
     let (got, want) = (points(got), points(want));
-    assert!(!want.is_empty(), "{query}: the reference answer is empty, the test proves nothing");
+    assert!(
+        !want.is_empty(),
+        "{query}: the reference answer is empty, the test proves nothing"
+    );
     assert_eq!(got.len(), want.len(), "{query}: {got:?} vs {want:?}");
     for (g, w) in got.iter().zip(&want) {
         assert_eq!((&g.0, g.1), (&w.0, w.1), "{query}");
@@ -136,30 +146,80 @@ fn compare(query: &str, agree: Agree, got: &Value, want: &Value) {
 /// The SLO-style queries, the tier each must be read from at aligned times, how exactly the
 /// answers must agree.
 const QUERIES: &[(&str, Tier, Agree)] = &[
-    ("increase(requests_total[2d])", Tier::Rollup(Resolution::OneHour), Agree::Exactly),
-    ("rate(requests_total[1d])", Tier::Rollup(Resolution::OneHour), Agree::Exactly),
-    ("rate(errors_total[1d] offset 1h)", Tier::Rollup(Resolution::OneHour), Agree::Exactly),
-    ("rate(requests_total[3h])", Tier::Rollup(Resolution::FiveMinutes), Agree::Exactly),
-    ("increase(errors_total[90m])", Tier::Rollup(Resolution::FiveMinutes), Agree::Exactly),
+    (
+        "increase(requests_total[2d])",
+        Tier::Rollup(Resolution::OneHour),
+        Agree::Exactly,
+    ),
+    (
+        "rate(requests_total[1d])",
+        Tier::Rollup(Resolution::OneHour),
+        Agree::Exactly,
+    ),
+    (
+        "rate(errors_total[1d] offset 1h)",
+        Tier::Rollup(Resolution::OneHour),
+        Agree::Exactly,
+    ),
+    (
+        "rate(requests_total[3h])",
+        Tier::Rollup(Resolution::FiveMinutes),
+        Agree::Exactly,
+    ),
+    (
+        "increase(errors_total[90m])",
+        Tier::Rollup(Resolution::FiveMinutes),
+        Agree::Exactly,
+    ),
     (
         "sum by (cluster) (rate(errors_total[2d])) / sum by (cluster) (rate(requests_total[2d]))",
         Tier::Rollup(Resolution::OneHour),
         Agree::Exactly,
     ),
-    ("count by (cluster) (count_over_time(requests_total[1d]))", Tier::Rollup(Resolution::OneHour), Agree::Exactly),
-    ("max by (cluster) (max_over_time(temperature[1d]))", Tier::Rollup(Resolution::OneHour), Agree::Exactly),
-    ("min_over_time(temperature[2d])", Tier::Rollup(Resolution::OneHour), Agree::Exactly),
-    ("topk(3, rate(requests_total[1d]))", Tier::Rollup(Resolution::OneHour), Agree::Exactly),
-    ("count_over_time(temperature[1d])", Tier::Rollup(Resolution::OneHour), Agree::Exactly),
-    ("sum_over_time(temperature[1d])", Tier::Rollup(Resolution::OneHour), Agree::WithinTolerance),
-    ("avg_over_time(temperature[2h])", Tier::Rollup(Resolution::FiveMinutes), Agree::WithinTolerance),
+    (
+        "count by (cluster) (count_over_time(requests_total[1d]))",
+        Tier::Rollup(Resolution::OneHour),
+        Agree::Exactly,
+    ),
+    (
+        "max by (cluster) (max_over_time(temperature[1d]))",
+        Tier::Rollup(Resolution::OneHour),
+        Agree::Exactly,
+    ),
+    (
+        "min_over_time(temperature[2d])",
+        Tier::Rollup(Resolution::OneHour),
+        Agree::Exactly,
+    ),
+    (
+        "topk(3, rate(requests_total[1d]))",
+        Tier::Rollup(Resolution::OneHour),
+        Agree::Exactly,
+    ),
+    (
+        "count_over_time(temperature[1d])",
+        Tier::Rollup(Resolution::OneHour),
+        Agree::Exactly,
+    ),
+    (
+        "sum_over_time(temperature[1d])",
+        Tier::Rollup(Resolution::OneHour),
+        Agree::WithinTolerance,
+    ),
+    (
+        "avg_over_time(temperature[2h])",
+        Tier::Rollup(Resolution::FiveMinutes),
+        Agree::WithinTolerance,
+    ),
     // Too short for a tier, or a function no summary answers: raw.
     ("rate(requests_total[30m])", Tier::Raw, Agree::Exactly),
     ("stddev_over_time(temperature[1d])", Tier::Raw, Agree::Exactly),
 ];
 
 async fn instant_result(e: &Engine, q: &str, t: i64) -> QueryResult {
-    e.instant_query(q, t, None).await.unwrap_or_else(|err| panic!("{q}: {err}"))
+    e.instant_query(q, t, None)
+        .await
+        .unwrap_or_else(|err| panic!("{q}: {err}"))
 }
 
 async fn differential(raw_expired: bool) {
@@ -188,7 +248,12 @@ async fn differential(raw_expired: bool) {
     let got = instant_result(&tiered, q, T0 + 12 * HOUR + 30_000).await;
     assert_eq!(got.tier, Tier::Raw);
     if !raw_expired {
-        compare(q, Agree::Exactly, &got.value, &instant_result(&reference, q, T0 + 12 * HOUR + 30_000).await.value);
+        compare(
+            q,
+            Agree::Exactly,
+            &got.value,
+            &instant_result(&reference, q, T0 + 12 * HOUR + 30_000).await.value,
+        );
     }
 }
 
@@ -213,27 +278,62 @@ async fn tiers_follow_range_alignment_and_configuration() {
     let h1 = Tier::Rollup(Resolution::OneHour);
     let m5 = Tier::Rollup(Resolution::FiveMinutes);
     assert_eq!(tier("rate(requests_total[1d])", T0).await, h1);
-    assert_eq!(tier("rate(requests_total[1d])", T0 + 5 * MIN).await, m5, "aligned to 5m only");
+    assert_eq!(
+        tier("rate(requests_total[1d])", T0 + 5 * MIN).await,
+        m5,
+        "aligned to 5m only"
+    );
     assert_eq!(tier("rate(requests_total[1d])", T0 + MIN).await, Tier::Raw);
-    assert_eq!(tier("rate(requests_total[1d] offset 1m)", T0 + MIN).await, h1, "offset counts");
-    assert_eq!(tier("rate(requests_total[1d] @ 1767225600)", T0 + 7).await, h1, "@ counts");
-    assert_eq!(tier("rate(requests_total[25h5m])", T0).await, m5, "not a multiple of 1h");
+    assert_eq!(
+        tier("rate(requests_total[1d] offset 1m)", T0 + MIN).await,
+        h1,
+        "offset counts"
+    );
+    assert_eq!(
+        tier("rate(requests_total[1d] @ 1767225600)", T0 + 7).await,
+        h1,
+        "@ counts"
+    );
+    assert_eq!(
+        tier("rate(requests_total[25h5m])", T0).await,
+        m5,
+        "not a multiple of 1h"
+    );
     assert_eq!(tier("rate(requests_total[59m])", T0).await, Tier::Raw);
     assert_eq!(tier("delta(temperature[1d])", T0).await, Tier::Raw);
-    assert_eq!(tier("max_over_time(rate(requests_total[5m])[1d:1h])", T0).await, Tier::Raw);
-    assert_eq!(tier("rate(requests_total[1d]) + rate(errors_total[1h])", T0).await, h1, "the coarsest");
+    assert_eq!(
+        tier("max_over_time(rate(requests_total[5m])[1d:1h])", T0).await,
+        Tier::Raw
+    );
+    assert_eq!(
+        tier("rate(requests_total[1d]) + rate(errors_total[1h])", T0).await,
+        h1,
+        "the coarsest"
+    );
     // Steps not a multiple of the width.
-    let r = e.range_query("rate(requests_total[1d])", T0, T0 + 2 * HOUR, 30 * MIN, None).await.unwrap();
+    let r = e
+        .range_query("rate(requests_total[1d])", T0, T0 + 2 * HOUR, 30 * MIN, None)
+        .await
+        .unwrap();
     assert_eq!(r.tier, m5);
     let off = Engine::new(Arc::new(VecSource::new(data)), raw_only());
-    assert_eq!(instant_result(&off, "rate(requests_total[1d])", T0).await.tier, Tier::Raw);
+    assert_eq!(
+        instant_result(&off, "rate(requests_total[1d])", T0).await.tier,
+        Tier::Raw
+    );
     // Every selector read is counted by tier on /metrics.
     let mut registry = prometheus_client::registry::Registry::default();
     e.metrics().register(&mut registry);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    assert!(text.contains("tributary_query_tier_selections_total{tier=\"1h\"} 4"), "{text}");
-    assert!(text.contains("tributary_query_tier_selections_total{tier=\"raw\"} 4"), "{text}");
+    assert!(
+        text.contains("tributary_query_tier_selections_total{tier=\"1h\"} 4"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tributary_query_tier_selections_total{tier=\"raw\"} 4"),
+        "{text}"
+    );
 }
 
 /// Prometheus's own `rate`/`increase` cases (promql/promqltest/testdata/functions.test) whose
@@ -247,7 +347,12 @@ async fn prometheus_rate_cases_read_from_buckets() {
     let load = |step: i64, values: Vec<(&'static str, Vec<f64>)>| -> Vec<(String, Vec<(i64, f64)>)> {
         values
             .into_iter()
-            .map(|(l, v)| (l.to_string(), v.into_iter().enumerate().map(|(i, v)| (i as i64 * step, v)).collect()))
+            .map(|(l, v)| {
+                (
+                    l.to_string(),
+                    v.into_iter().enumerate().map(|(i, v)| (i as i64 * step, v)).collect(),
+                )
+            })
             .collect()
     };
     let cases: Vec<(Vec<(String, Vec<(i64, f64)>)>, &str, i64, Vec<(&str, f64)>)> = vec![
@@ -256,23 +361,43 @@ async fn prometheus_rate_cases_read_from_buckets() {
                 300,
                 vec![
                     (r#"http_requests_total{path="/foo"}"#, series(0, 10, 10).collect()),
-                    (r#"http_requests_total{path="/bar"}"#, series(0, 18, 5).chain(series(0, 18, 5)).collect()),
+                    (
+                        r#"http_requests_total{path="/bar"}"#,
+                        series(0, 18, 5).chain(series(0, 18, 5)).collect(),
+                    ),
                     (r#"http_requests_total{path="/dings"}"#, series(10, 10, 10).collect()),
                     (r#"http_requests_total{path="/bumms"}"#, series(1, 10, 10).collect()),
                 ],
             ),
             "increase(http_requests_total[100m])",
             3000,
-            vec![(r#"{path="/bar"}"#, 162.0), (r#"{path="/bumms"}"#, 101.0), (r#"{path="/dings"}"#, 105.0), (r#"{path="/foo"}"#, 100.0)],
+            vec![
+                (r#"{path="/bar"}"#, 162.0),
+                (r#"{path="/bumms"}"#, 101.0),
+                (r#"{path="/dings"}"#, 105.0),
+                (r#"{path="/foo"}"#, 100.0),
+            ],
         ),
         (
-            load(300, vec![(r#"http_requests_total{path="/foo"}"#, vec![0.0, 1.0, 2.0, 3.0, 2.0, 3.0, 4.0])]),
+            load(
+                300,
+                vec![(
+                    r#"http_requests_total{path="/foo"}"#,
+                    vec![0.0, 1.0, 2.0, 3.0, 2.0, 3.0, 4.0],
+                )],
+            ),
             "increase(http_requests_total[30m])",
             1800,
             vec![(r#"{path="/foo"}"#, 7.0)],
         ),
         (
-            load(300, vec![("testcounter_reset_middle_total", series(0, 27, 4).chain(series(0, 27, 5)).collect())]),
+            load(
+                300,
+                vec![(
+                    "testcounter_reset_middle_total",
+                    series(0, 27, 4).chain(series(0, 27, 5)).collect(),
+                )],
+            ),
             "rate(testcounter_reset_middle_total[50m])",
             3000,
             vec![("{}", 0.08)],
@@ -293,15 +418,32 @@ async fn prometheus_rate_cases_read_from_buckets() {
             load(
                 240,
                 vec![
-                    (r#"testcounter_zero_cutoff_total{start="0m"}"#, series(0, 240, 10).collect()),
-                    (r#"testcounter_zero_cutoff_total{start="1m"}"#, series(60, 240, 10).collect()),
-                    (r#"testcounter_zero_cutoff_total{start="2m"}"#, series(120, 240, 10).collect()),
-                    (r#"testcounter_zero_cutoff_total{start="5m"}"#, series(300, 240, 10).collect()),
+                    (
+                        r#"testcounter_zero_cutoff_total{start="0m"}"#,
+                        series(0, 240, 10).collect(),
+                    ),
+                    (
+                        r#"testcounter_zero_cutoff_total{start="1m"}"#,
+                        series(60, 240, 10).collect(),
+                    ),
+                    (
+                        r#"testcounter_zero_cutoff_total{start="2m"}"#,
+                        series(120, 240, 10).collect(),
+                    ),
+                    (
+                        r#"testcounter_zero_cutoff_total{start="5m"}"#,
+                        series(300, 240, 10).collect(),
+                    ),
                 ],
             ),
             "rate(testcounter_zero_cutoff_total[20m])",
             600,
-            vec![(r#"{start="0m"}"#, 0.5), (r#"{start="1m"}"#, 0.55), (r#"{start="2m"}"#, 0.6), (r#"{start="5m"}"#, 0.6)],
+            vec![
+                (r#"{start="0m"}"#, 0.5),
+                (r#"{start="1m"}"#, 0.55),
+                (r#"{start="2m"}"#, 0.6),
+                (r#"{start="5m"}"#, 0.6),
+            ],
         ),
     ];
     for (fixtures, q, t, want) in cases {
@@ -310,12 +452,20 @@ async fn prometheus_rate_cases_read_from_buckets() {
         let raw = engine_with(&fixtures, raw_only());
         let got = instant_result(&tiered, q, t * 1000).await;
         assert_eq!(got.tier, Tier::Rollup(Resolution::FiveMinutes), "{q}");
-        compare(q, Agree::Exactly, &got.value, &instant_result(&raw, q, t * 1000).await.value);
+        compare(
+            q,
+            Agree::Exactly,
+            &got.value,
+            &instant_result(&raw, q, t * 1000).await.value,
+        );
         let rows = sorted_rows(&got.value);
         assert_eq!(rows.len(), want.len(), "{q}: {rows:?}");
         for ((labels, value), (want_labels, want_value)) in rows.iter().zip(&want) {
             assert_eq!(labels, want_labels, "{q}");
-            assert!((value - want_value).abs() < 1e-12, "{q} {labels}: {value} vs Prometheus's {want_value}");
+            assert!(
+                (value - want_value).abs() < 1e-12,
+                "{q} {labels}: {value} vs Prometheus's {want_value}"
+            );
         }
     }
 }

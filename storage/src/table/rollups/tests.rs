@@ -43,7 +43,12 @@ async fn buckets(storage: &Arc<Storage>, res: Resolution, range: TimeRange) -> V
 fn expected(data: &[Series], res: Resolution, range: TimeRange) -> Vec<BucketSeries> {
     data.iter()
         .map(|s| {
-            let samples: Vec<Sample> = s.samples.iter().filter(|p| range.contains(p.timestamp)).copied().collect();
+            let samples: Vec<Sample> = s
+                .samples
+                .iter()
+                .filter(|p| range.contains(p.timestamp))
+                .copied()
+                .collect();
             BucketSeries {
                 labels: s.labels.clone(),
                 buckets: buckets_of(&samples, res),
@@ -62,8 +67,16 @@ async fn files_are_per_day_and_cluster_and_carry_the_documented_schema() {
     // Per cluster and day: the piece of the bucket ending at its first midnight (the midnight
     // sample alone) and 24 hours of buckets, the last ending at the next midnight.
     assert_eq!(summary.rows, 2 * (25 + 25));
-    assert!(summary.files[0].starts_with("metrics_1h/2025-12-31/day/a/"), "{:?}", summary.files);
-    assert!(summary.files[3].starts_with("metrics_1h/2026-01-01/day/b/"), "{:?}", summary.files);
+    assert!(
+        summary.files[0].starts_with("metrics_1h/2025-12-31/day/a/"),
+        "{:?}",
+        summary.files
+    );
+    assert!(
+        summary.files[3].starts_with("metrics_1h/2026-01-01/day/b/"),
+        "{:?}",
+        summary.files
+    );
     let bytes = std::fs::read(dir.path().join(&summary.files[2])).unwrap();
     let reader =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
@@ -72,14 +85,28 @@ async fn files_are_per_day_and_cluster_and_carry_the_documented_schema() {
     assert_eq!(
         names,
         [
-            "cluster", "metric", "labels", "series_id", "timestamp", "count", "sum", "min", "max", "first", "last",
-            "first_ts", "last_ts", "increase"
+            "cluster",
+            "metric",
+            "labels",
+            "series_id",
+            "timestamp",
+            "count",
+            "sum",
+            "min",
+            "max",
+            "first",
+            "last",
+            "first_ts",
+            "last_ts",
+            "increase"
         ]
     );
     let batch = reader.build().unwrap().next().unwrap().unwrap();
     // Day 2026-01-01 of cluster a: the first row is the midnight sample alone (bucket T0),
     // then the hour ending at 01:00 holds 60 samples of a counter rising by one a minute.
-    let times = batch.column(col::FIRST_TS).as_primitive::<arrow_array::types::TimestampMillisecondType>();
+    let times = batch
+        .column(col::FIRST_TS)
+        .as_primitive::<arrow_array::types::TimestampMillisecondType>();
     let count = batch.column(col::COUNT).as_primitive::<UInt64Type>();
     let increase = batch.column(col::INCREASE).as_primitive::<Float64Type>();
     assert_eq!((times.value(0), count.value(0)), (T0, 1));
@@ -116,18 +143,37 @@ async fn a_rollup_written_again_counts_once_and_rolled_days_ignore_raw_files() {
     // time: the later file wins.
     let first_day: Vec<Series> = all
         .iter()
-        .map(|s| Series::new(s.labels.clone(), s.samples.iter().filter(|p| p.timestamp < T0).copied().collect()))
+        .map(|s| {
+            Series::new(
+                s.labels.clone(),
+                s.samples.iter().filter(|p| p.timestamp < T0).copied().collect(),
+            )
+        })
         .collect();
     let wrong: Vec<Series> = first_day
         .iter()
-        .map(|s| Series::new(s.labels.clone(), s.samples.iter().map(|p| Sample::new(p.timestamp, 1.0)).collect()))
+        .map(|s| {
+            Series::new(
+                s.labels.clone(),
+                s.samples.iter().map(|p| Sample::new(p.timestamp, 1.0)).collect(),
+            )
+        })
         .collect();
     storage.write_rollups(Resolution::FiveMinutes, &wrong).await.unwrap();
-    storage.write_rollups(Resolution::FiveMinutes, &first_day).await.unwrap();
+    storage
+        .write_rollups(Resolution::FiveMinutes, &first_day)
+        .await
+        .unwrap();
     let range = TimeRange::new(T0 - DAY_MS + 1, T0 + DAY_MS);
-    assert_eq!(buckets(&storage, Resolution::FiveMinutes, range).await, expected(&all, Resolution::FiveMinutes, range));
+    assert_eq!(
+        buckets(&storage, Resolution::FiveMinutes, range).await,
+        expected(&all, Resolution::FiveMinutes, range)
+    );
     // A late raw file for the rolled-up day is not counted: the rollup stands for the day.
     let late = vec![series("a", "requests_total", [(T0 - 1_000, 1e6)])];
     storage.write_metrics(&late).await.unwrap();
-    assert_eq!(buckets(&storage, Resolution::FiveMinutes, range).await, expected(&all, Resolution::FiveMinutes, range));
+    assert_eq!(
+        buckets(&storage, Resolution::FiveMinutes, range).await,
+        expected(&all, Resolution::FiveMinutes, range)
+    );
 }
