@@ -336,6 +336,11 @@ async fn tiers_follow_range_alignment_and_configuration() {
     );
 }
 
+/// Series as `(labels, [(seconds, value)])`.
+type Fixtures = Vec<(String, Vec<(i64, f64)>)>;
+/// Fixtures, a query, its time (seconds) and Prometheus's answer.
+type Case = (Fixtures, &'static str, i64, Vec<(&'static str, f64)>);
+
 /// Prometheus's own `rate`/`increase` cases (promql/promqltest/testdata/functions.test) whose
 /// windows are whole 5-minute buckets, read from 5-minute rollups: the zero-point clamp, resets
 /// in the middle, offsets. The tier's minimum range is lowered so that these short windows use it.
@@ -344,7 +349,7 @@ async fn prometheus_rate_cases_read_from_buckets() {
     let mut cfg = QueryConfig::default();
     cfg.rollups.min_range_5m = std::time::Duration::from_secs(300);
     let series = |from: i64, by: i64, times: i64| (0..=times).map(move |i| (from + by * i) as f64);
-    let load = |step: i64, values: Vec<(&'static str, Vec<f64>)>| -> Vec<(String, Vec<(i64, f64)>)> {
+    let load = |step: i64, values: Vec<(&'static str, Vec<f64>)>| -> Fixtures {
         values
             .into_iter()
             .map(|(l, v)| {
@@ -355,7 +360,7 @@ async fn prometheus_rate_cases_read_from_buckets() {
             })
             .collect()
     };
-    let cases: Vec<(Vec<(String, Vec<(i64, f64)>)>, &str, i64, Vec<(&str, f64)>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             load(
                 300,
