@@ -60,7 +60,10 @@ pub struct QueryConfig {
 /// of a resolution (the coarsest that qualifies) when its range is at least that resolution's
 /// minimum and a multiple of it, and every window it is evaluated at ends (step time or `@`,
 /// minus `offset`) on a multiple of it: then the buckets tile each window exactly. Anything
-/// else reads raw samples.
+/// else reads raw samples. Answers equal the raw ones exactly for `rate`, `increase` (integer
+/// counters: otherwise up to float rounding), `count_over_time`, `min_over_time` and
+/// `max_over_time`; `sum_over_time` and `avg_over_time` add in another order (relative
+/// difference within 1e-9).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RollupsConfig {
