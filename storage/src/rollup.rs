@@ -269,11 +269,24 @@ impl BucketRead {
     /// and first sample) counts once: the first given wins. Series in no particular order.
     pub fn into_series(self) -> Vec<BucketSeries> {
         let res = self.resolution;
-        let covered = &self.covered;
-        let is_covered = |labels: &Labels, ts: TimestampMs| {
-            let cluster = labels.get(crate::types::CLUSTER).unwrap_or("");
-            covered.iter().any(|c| c.cluster == cluster && c.range.contains(ts))
-        };
+        // Per cluster, its covered spans sorted by start: one lookup per series, a binary
+        // search per sample.
+        let mut covered: HashMap<&str, Vec<TimeRange>> = HashMap::new();
+        for c in &self.covered {
+            covered.entry(c.cluster.as_str()).or_default().push(c.range);
+        }
+        for spans in covered.values_mut() {
+            spans.sort_unstable_by_key(|r| r.start);
+            // Coalesced, so a sample is covered only by the last span starting at or before it.
+            let mut merged: Vec<TimeRange> = Vec::with_capacity(spans.len());
+            for r in spans.drain(..) {
+                match merged.last_mut() {
+                    Some(last) if r.start <= last.end.saturating_add(1) => last.end = last.end.max(r.end),
+                    _ => merged.push(r),
+                }
+            }
+            *spans = merged;
+        }
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut pieces: Vec<(Labels, Vec<Bucket>)> = Vec::new();
         let mut add = |labels: Labels, buckets: Vec<Bucket>| match index.get(&labels) {
@@ -287,8 +300,11 @@ impl BucketRead {
             add(s.labels, s.buckets);
         }
         for mut s in self.raw {
-            if !covered.is_empty() {
-                s.samples.retain(|p| !is_covered(&s.labels, p.timestamp));
+            if let Some(spans) = covered.get(s.labels.get(crate::types::CLUSTER).unwrap_or("")) {
+                s.samples.retain(|p| {
+                    let i = spans.partition_point(|r| r.start <= p.timestamp);
+                    !(i > 0 && spans[i - 1].contains(p.timestamp))
+                });
             }
             let buckets = buckets_of(&s.samples, res);
             if !buckets.is_empty() {

@@ -134,6 +134,27 @@ fn raw_samples_in_covered_spans_and_repeated_pieces_count_once() {
         read.into_series()[0].buckets,
         buckets_of(&raw.samples, Resolution::FiveMinutes)
     );
+    // Several spans, overlapping and adjacent ones among them, in any order.
+    let every_hour: Vec<Sample> = (0..72).map(|h| Sample::new(h * HOUR_MS + 1, 1.0)).collect();
+    let span = |from: i64, to: i64| Covered {
+        cluster: "c".into(),
+        range: TimeRange::new(from * HOUR_MS, to * HOUR_MS - 1),
+    };
+    let read = BucketRead {
+        resolution: Resolution::OneHour,
+        rolled: Vec::new(),
+        covered: vec![span(48, 60), span(10, 20), span(20, 24), span(12, 14), span(70, 71)],
+        raw: vec![Series::new(labels.clone(), every_hour)],
+    };
+    let kept: Vec<i64> = read.into_series()[0]
+        .buckets
+        .iter()
+        .map(|b| b.timestamp / HOUR_MS - 1)
+        .collect();
+    let want: Vec<i64> = (0..72)
+        .filter(|h| !((10..24).contains(h) || (48..60).contains(h) || *h == 70))
+        .collect();
+    assert_eq!(kept, want);
 }
 
 proptest! {
