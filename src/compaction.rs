@@ -31,6 +31,7 @@ pub(crate) struct CompactionMetrics {
     bytes_out: Counter,
     rows_collapsed: Counter,
     expired_files: Counter,
+    rollup_days: Counter,
     deleted_files: Counter,
     failures: Counter,
 }
@@ -73,6 +74,11 @@ impl CompactionMetrics {
             self.expired_files.clone(),
         );
         r.register(
+            "tributary_compaction_rollup_days",
+            "Cluster-days whose 5m/1h rollups were written",
+            self.rollup_days.clone(),
+        );
+        r.register(
             "tributary_compaction_deleted_files",
             "Removed files deleted from the object store",
             self.deleted_files.clone(),
@@ -99,6 +105,7 @@ impl CompactionMetrics {
                 self.bytes_out.inc_by(r.bytes_out);
                 self.rows_collapsed.inc_by(r.rows_in.saturating_sub(r.rows_out));
                 self.expired_files.inc_by(r.expired_files);
+                self.rollup_days.inc_by(r.rollup_days);
                 self.deleted_files.inc_by(r.deleted_files);
                 self.failures.inc_by(r.failures.len() as u64);
             }

@@ -50,6 +50,41 @@ pub struct QueryConfig {
     pub max_query_depth: usize,
     /// LogQL (the Loki query API).
     pub logql: crate::logql::LogqlConfig,
+    /// When `rate`, `increase` and the `*_over_time` aggregations read rollups instead of raw
+    /// samples.
+    pub rollups: RollupsConfig,
+}
+
+/// The `[query.rollups]` section. A `rate`, `increase`, `sum_over_time`, `count_over_time`,
+/// `avg_over_time`, `min_over_time` or `max_over_time` of a range selector reads the rollups
+/// of a resolution (the coarsest that qualifies) when its range is at least that resolution's
+/// minimum and a multiple of it, and every window it is evaluated at ends (step time or `@`,
+/// minus `offset`) on a multiple of it: then the buckets tile each window exactly. Anything
+/// else reads raw samples. Answers equal the raw ones exactly for `rate`, `increase` (integer
+/// counters: otherwise up to float rounding), `count_over_time`, `min_over_time` and
+/// `max_over_time`; `sum_over_time` and `avg_over_time` add in another order (relative
+/// difference within 1e-9).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RollupsConfig {
+    /// Whether queries may read rollups at all. Default `true`.
+    pub enabled: bool,
+    /// The shortest range read from 5-minute rollups. Default `1h`.
+    #[serde(with = "humantime_serde")]
+    pub min_range_5m: Duration,
+    /// The shortest range read from 1-hour rollups. Default `1d`.
+    #[serde(with = "humantime_serde")]
+    pub min_range_1h: Duration,
+}
+
+impl Default for RollupsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_range_5m: Duration::from_secs(3600),
+            min_range_1h: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// The default of [`QueryConfig::max_query_bytes`] and `query.logql.max_query_bytes`.
@@ -79,6 +114,7 @@ impl Default for QueryConfig {
             max_query_bytes: DEFAULT_MAX_QUERY_BYTES,
             max_query_depth: DEFAULT_MAX_QUERY_DEPTH,
             logql: crate::logql::LogqlConfig::default(),
+            rollups: RollupsConfig::default(),
         }
     }
 }
@@ -107,5 +143,9 @@ mod tests {
         assert_eq!(cfg.lookback_delta, Duration::from_secs(90));
         assert_eq!(cfg.timeout, Duration::from_secs(10));
         assert!(serde_json::from_str::<QueryConfig>(r#"{"lookback":"1m"}"#).is_err());
+        let cfg: QueryConfig = serde_json::from_str(r#"{"rollups":{"enabled":false,"min_range_1h":"7d"}}"#).unwrap();
+        assert!(!cfg.rollups.enabled);
+        assert_eq!(cfg.rollups.min_range_1h, Duration::from_secs(7 * 86_400));
+        assert_eq!(cfg.rollups.min_range_5m, Duration::from_secs(3600));
     }
 }

@@ -107,5 +107,5 @@ mod test_source;
 
 pub use config::QueryConfig;
 pub use error::{Error, Result};
-pub use promql::{Annotations, Engine, QueryResult, Value, VectorSample};
+pub use promql::{Annotations, Engine, QueryResult, Tier, Value, VectorSample};
 pub use source::MergedSource;

@@ -1,6 +1,8 @@
 //! The query engine's own counters, exposed on the server's `/metrics`.
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 /// Counters the PromQL engine updates.
@@ -13,9 +15,24 @@ pub struct QueryMetrics {
     /// Evaluations that stopped on their thread because the query was dropped (its client went
     /// away, or the server shut down) before they finished.
     pub(crate) evaluations_cancelled: Counter,
+    /// Selectors read, by the tier they were read from (`raw`, `5m`, `1h`).
+    tier_selections: Family<TierLabel, Counter>,
+}
+
+/// The `tier` label of `tributary_query_tier_selections_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TierLabel {
+    tier: &'static str,
 }
 
 impl QueryMetrics {
+    /// Counts one selector read from `tier`.
+    pub(crate) fn tier_selected(&self, tier: crate::promql::Tier) {
+        self.tier_selections
+            .get_or_create(&TierLabel { tier: tier.name() })
+            .inc();
+    }
+
     /// Registers the counters (as `tributary_query_*`) with the server's registry.
     pub fn register(&self, r: &mut Registry) {
         r.register(
@@ -32,6 +49,11 @@ impl QueryMetrics {
             "tributary_query_evaluations_cancelled",
             "PromQL evaluations stopped because their query was dropped (client gone, shutdown)",
             self.evaluations_cancelled.clone(),
+        );
+        r.register(
+            "tributary_query_tier_selections",
+            "Selectors of PromQL queries by the data they read: raw samples or rollups (5m, 1h)",
+            self.tier_selections.clone(),
         );
     }
 }

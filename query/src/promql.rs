@@ -10,6 +10,7 @@
 mod aggregate;
 mod annotations;
 mod binary;
+mod buckets;
 mod eval;
 mod functions;
 mod parts;
@@ -28,6 +29,7 @@ use std::time::{Duration, Instant};
 use futures::future::try_join_all;
 use promql_parser::parser::{Expr, VectorSelector, value::ValueType};
 use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
+use tributary_storage::rollup::{BucketSeries, Resolution};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesIdSet, TimeRange, TimestampMs};
 
 use crate::admission::{self, Language, admit, on_deep_stack};
@@ -56,6 +58,29 @@ pub struct QueryResult {
     pub value: Value,
     /// Warnings and infos about it.
     pub annotations: Annotations,
+    /// The coarsest data any of its selectors read.
+    pub tier: Tier,
+}
+
+/// Which data a selector reads: raw samples or the buckets of a rollup resolution (see
+/// `RollupsConfig`, `query.rollups`). Ordered from finest to coarsest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    /// Raw samples.
+    #[default]
+    Raw,
+    /// Rollup buckets of this resolution.
+    Rollup(Resolution),
+}
+
+impl Tier {
+    /// `raw`, `5m` or `1h`: the `X-Tributary-Tier` header and the `tier` label on `/metrics`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Raw => "raw",
+            Tier::Rollup(r) => r.name(),
+        }
+    }
 }
 
 /// Evaluates PromQL against a [`Source`].
@@ -226,6 +251,7 @@ impl Engine {
         admit(query, Language::Promql, self.cfg.text_limits())?;
         let lookback_ms = duration_ms(self.cfg.lookback_delta);
         let default_subquery_step_ms = duration_ms(self.cfg.default_subquery_step);
+        let tiers = self.tiers();
         let text = query.to_string();
         // Parsing, planning and dropping the syntax tree recurse per level: on a deep stack.
         let mut plan = on_deep_stack(move || {
@@ -236,6 +262,7 @@ impl Engine {
                 steps,
                 lookback_ms,
                 default_subquery_step_ms,
+                tiers: &tiers,
             };
             plan::plan(&expr, ctx)
         })
@@ -251,10 +278,11 @@ impl Engine {
             let evaluated = self
                 .evaluate_in_parts(&mut plan, steps, lookback_ms, &guard, &mut annotations)
                 .await?;
-            let fetched = self.fetch(&plan.selectors, &guard).await?;
+            let tier = self.count_tiers(&plan.selectors);
+            let (fetched, buckets) = self.fetch(&plan.selectors, &guard).await?;
             let metrics = self.metrics.clone();
             let (data, more) = blocking(move || {
-                let evaluated = eval::evaluate(plan, steps, lookback_ms, guard, fetched, evaluated);
+                let evaluated = eval::evaluate(plan, steps, lookback_ms, guard, fetched, buckets, evaluated);
                 if let Err(Error::Canceled(_)) = &evaluated {
                     metrics.evaluations_cancelled.inc();
                 }
@@ -265,6 +293,7 @@ impl Engine {
             Ok(QueryResult {
                 value: into_value(data, &steps),
                 annotations,
+                tier,
             })
         };
         match tokio::time::timeout(timeout, work).await {
@@ -288,7 +317,10 @@ impl Engine {
         let mut evaluated = Vec::new();
         let plan::Plan { root, selectors } = plan;
         for (node, sel) in parts::candidates(root) {
-            let Some(range) = selectors[sel].fetch else { continue };
+            // Buckets are few: a selector read from rollups is read whole.
+            let Some(range) = selectors[sel].fetch.filter(|_| selectors[sel].tier.is_none()) else {
+                continue;
+            };
             // Counting is cheaper than listing: most selectors fit, and are then read whole.
             let budget = self.cfg.part_samples;
             if self.count_samples(&selectors[sel], range, budget).await? <= budget {
@@ -364,21 +396,66 @@ impl Engine {
         Ok(SeriesSize::merge(answers.into_iter().flatten(), usize::max))
     }
 
+    /// The rollup tiers selectors may read (`query.rollups`), coarsest first.
+    fn tiers(&self) -> Vec<(Resolution, i64)> {
+        let r = &self.cfg.rollups;
+        if !r.enabled {
+            return Vec::new();
+        }
+        vec![
+            (Resolution::OneHour, duration_ms(r.min_range_1h)),
+            (Resolution::FiveMinutes, duration_ms(r.min_range_5m)),
+        ]
+    }
+
+    /// Counts each selector that reads data under its tier; returns the coarsest.
+    fn count_tiers(&self, selectors: &[Selector]) -> Tier {
+        let mut coarsest = Tier::Raw;
+        for sel in selectors.iter().filter(|s| s.fetch.is_some()) {
+            let tier = sel.tier.map_or(Tier::Raw, Tier::Rollup);
+            self.metrics.tier_selected(tier);
+            coarsest = coarsest.max(tier);
+        }
+        coarsest
+    }
+
     /// One `select` per selector (per `or` alternative), concurrently; results are merged by label
-    /// set and sorted, so evaluation order is deterministic whatever the source returns.
-    async fn fetch(&self, selectors: &[Selector], guard: &Guard) -> Result<Vec<Vec<Series>>> {
+    /// set and sorted, so evaluation order is deterministic whatever the source returns. Selectors
+    /// read from a rollup tier get their buckets instead (second list; the first is then empty),
+    /// each bucket counting as a sample towards `query.max_samples`.
+    async fn fetch(&self, selectors: &[Selector], guard: &Guard) -> Result<(Vec<Vec<Series>>, Vec<Vec<BucketSeries>>)> {
         let fetched = in_batches(selectors, &|| guard.check(), |sel| async move {
-            match sel.fetch {
-                Some(range) => self.fetch_selector(sel, range, None, guard).await,
-                None => Ok(Vec::new()),
+            match (sel.fetch, sel.tier) {
+                (Some(range), Some(res)) => Ok((Vec::new(), self.fetch_buckets(sel, range, res, guard).await?)),
+                (Some(range), None) => Ok((self.fetch_selector(sel, range, None, guard).await?, Vec::new())),
+                (None, _) => Ok::<_, Error>((Vec::new(), Vec::new())),
             }
         })
         .await?;
-        let total: usize = fetched.iter().flatten().map(|s| s.samples.len()).sum();
+        let (fetched, buckets): (Vec<_>, Vec<_>) = fetched.into_iter().unzip();
+        let total: usize = fetched.iter().flatten().map(|s| s.samples.len()).sum::<usize>()
+            + buckets.iter().flatten().map(|s| s.buckets.len()).sum::<usize>();
         if total > self.cfg.max_samples {
             return Err(Error::TooManySamples);
         }
-        Ok(fetched)
+        Ok((fetched, buckets))
+    }
+
+    /// One selector's buckets of `res` in `range` (whole buckets, as the planner chose the tier),
+    /// a series matching several alternatives once, sorted by labels.
+    async fn fetch_buckets(
+        &self,
+        sel: &Selector,
+        range: TimeRange,
+        res: Resolution,
+        guard: &Guard,
+    ) -> Result<Vec<BucketSeries>> {
+        let requests = requests(&sel.matcher_sets, range, None);
+        let answers = in_batches(&requests, &|| guard.check(), |r| self.source.select_buckets(r, res)).await?;
+        let mut all: Vec<BucketSeries> = answers.into_iter().flat_map(|a| a.into_series()).collect();
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        all.dedup_by(|later, kept| later.labels == kept.labels);
+        Ok(all)
     }
 
     /// One selector's series in `range` (only those in `only`, when given), sorted by labels.

@@ -10,6 +10,7 @@ use futures::future::try_join_all;
 use tributary_storage::Result;
 use tributary_storage::read::sort_dedup_exemplars;
 use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
+use tributary_storage::rollup::{BucketRead, Resolution};
 use tributary_storage::signals::{Exemplar, ExemplarSeries, HistogramSeries, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange};
 
@@ -128,6 +129,33 @@ impl Source for MergedSource {
                 Entry::Occupied(slot) => {
                     let existing = &mut merged[*slot.get()].samples;
                     *existing = merge_by_time(std::mem::take(existing), series.samples, |h| h.timestamp);
+                }
+            }
+        }
+        Ok(merged)
+    }
+
+    /// Raw samples merged as [`Source::select`] merges them (on a timestamp several sources
+    /// hold, the earlier source's sample wins) before any is summarised into buckets, so a
+    /// sample the head still holds after its flush counts once; stored rollups and the spans
+    /// they cover are taken from every source as they are.
+    async fn select_buckets(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.select_buckets(req, resolution))).await?;
+        let mut merged = BucketRead::raw(resolution, Vec::new());
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        for answer in answers {
+            merged.rolled.extend(answer.rolled);
+            merged.covered.extend(answer.covered);
+            for series in answer.raw {
+                match index.entry(series.labels) {
+                    Entry::Vacant(slot) => {
+                        merged.raw.push(Series::new(slot.key().clone(), series.samples));
+                        slot.insert(merged.raw.len() - 1);
+                    }
+                    Entry::Occupied(slot) => {
+                        let existing = &mut merged.raw[*slot.get()].samples;
+                        *existing = merge_samples(std::mem::take(existing), series.samples);
+                    }
                 }
             }
         }

@@ -16,7 +16,11 @@
 //!    their inputs. Readers see the inputs or the output, never both and never neither. If
 //!    another commit removed an input meanwhile, the commit conflicts and the output is
 //!    deleted; the inputs stay as they were.
-//! 4. **Delete.** Files removed at least `deletion_delay` ago are deleted, then forgotten by
+//! 4. **Rollups.** For each cluster's completed day older than `storage.rollups.after` that has
+//!    raw metrics and no rollup newer than its newest raw file, every sample of that (cluster,
+//!    day) is read and its `metrics_5m` / `metrics_1h` rows written in one commit (late data
+//!    makes a newer raw file, so the day is rolled up again; the newer rollup file wins).
+//! 5. **Delete.** Files removed at least `deletion_delay` ago are deleted, then forgotten by
 //!    the manifest; objects no manifest lists that are older than `orphan_age` (uploads whose
 //!    commit never happened) are deleted; manifest versions past the kept window are deleted.
 //!
@@ -38,15 +42,17 @@ use object_store::path::Path;
 use serde::Serialize;
 
 use crate::catalog::FileMeta;
-use crate::config::{CompactionConfig, RetentionConfig, StorageConfig};
+use crate::config::{CompactionConfig, RetentionConfig, RollupsConfig, StorageConfig};
 use crate::layout::{FileKey, HOUR_MS, Hour, Span, Table};
 use crate::manifest::Change;
+use crate::read::SelectRequest;
 use crate::table::ParquetTable;
 use crate::table::exemplars::Exemplars;
 use crate::table::histograms::Histograms;
 use crate::table::logs::Logs;
 use crate::table::metadata::Metadata;
 use crate::table::metrics::Metrics;
+use crate::types::Matcher;
 use crate::types::TimeRange;
 use crate::{Error, Result, Storage};
 
@@ -76,6 +82,8 @@ pub struct CompactionReport {
     pub rows_out: u64,
     /// Files dropped by retention.
     pub expired_files: u64,
+    /// (cluster, day) pairs whose rollups were written.
+    pub rollup_days: u64,
     /// Removed files deleted from the object store after the deletion delay.
     pub deleted_files: u64,
     /// Unlisted objects deleted.
@@ -94,6 +102,7 @@ pub struct Compactor {
     storage: Arc<Storage>,
     cfg: CompactionConfig,
     retention: RetentionConfig,
+    rollups: RollupsConfig,
     owner: String,
     /// One round at a time in this process (schedule and admin endpoint share it).
     running: tokio::sync::Mutex<()>,
@@ -107,7 +116,7 @@ impl Compactor {
         if !unknown.is_empty() {
             return Err(Error::InvalidData {
                 reason: format!(
-                    "storage.retention names unknown tables {unknown:?} (tables: metrics, logs, histograms, exemplars, metadata)"
+                    "storage.retention names unknown tables {unknown:?} (tables: metrics, logs, histograms, exemplars, metadata, metrics_5m, metrics_1h)"
                 ),
             });
         }
@@ -115,6 +124,7 @@ impl Compactor {
             storage,
             cfg: cfg.compaction.clone(),
             retention: cfg.retention.clone(),
+            rollups: cfg.rollups.clone(),
             owner,
             running: tokio::sync::Mutex::new(()),
         })
@@ -154,6 +164,11 @@ impl Compactor {
         self.merge_table::<Histograms>(horizon, &mut report).await;
         self.merge_table::<Exemplars>(horizon, &mut report).await;
         self.merge_table::<Metadata>(horizon, &mut report).await;
+        self.merge_table::<crate::table::rollups::Rollups<crate::table::rollups::FiveMinutes>>(horizon, &mut report)
+            .await;
+        self.merge_table::<crate::table::rollups::Rollups<crate::table::rollups::OneHour>>(horizon, &mut report)
+            .await;
+        self.write_rollups(now, &mut report).await;
         // Removals this round committed count from their commit time, after `now`.
         self.delete_garbage(now_ms(), &mut report).await;
         report.seconds = started.elapsed().as_secs_f64();
@@ -247,6 +262,64 @@ impl Compactor {
                     }
                     e => Err(e),
                 }
+            }
+        }
+    }
+
+    async fn write_rollups(&self, now: i64, report: &mut CompactionReport) {
+        if self.rollups.resolutions.is_empty() {
+            return;
+        }
+        let after = i64::try_from(self.rollups.after.as_millis()).unwrap_or(i64::MAX);
+        let newest = |table: Table| {
+            let mut m: BTreeMap<(String, Hour), uuid::Uuid> = BTreeMap::new();
+            for f in self.storage.catalog(table).files(table, TimeRange::ALL, |_| true) {
+                let e = m
+                    .entry((f.key.cluster.clone(), f.key.hour.day_start()))
+                    .or_insert(f.key.id);
+                *e = (*e).max(f.key.id);
+            }
+            m
+        };
+        let raw = newest(Table::Metrics);
+        let rolled: Vec<_> = self
+            .rollups
+            .resolutions
+            .iter()
+            .map(|r| (*r, newest(r.table())))
+            .collect();
+        let source = self.storage.source();
+        for ((cluster, day), raw_id) in raw {
+            let day_end = day.start_ms() + DAY_MS - 1;
+            if day_end.saturating_add(after) >= now {
+                continue;
+            }
+            let stale: Vec<_> = rolled
+                .iter()
+                .filter(|(_, m)| m.get(&(cluster.clone(), day)).is_none_or(|id| *id < raw_id))
+                .map(|(r, _)| *r)
+                .collect();
+            if stale.is_empty() {
+                continue;
+            }
+            let req = SelectRequest::new(
+                vec![Matcher::equal(crate::schema::CLUSTER, &cluster)],
+                TimeRange::new(day.start_ms(), day_end),
+            );
+            let outcome = async {
+                let series = source.select(&req).await?;
+                let mut tx = self.storage.transaction();
+                for r in &stale {
+                    tx.write_rollups(*r, &series).await?;
+                }
+                tx.commit(None).await
+            }
+            .await;
+            match outcome {
+                Ok(_) => report.rollup_days += 1,
+                Err(e) => report
+                    .failures
+                    .push(format!("rollups of {cluster:?} {}: {e}", day.start_ms())),
             }
         }
     }

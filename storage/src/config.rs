@@ -66,6 +66,8 @@ pub struct StorageConfig {
     pub compaction: CompactionConfig,
     /// The `[storage.retention]` section.
     pub retention: RetentionConfig,
+    /// Rollups (`metrics_5m`, `metrics_1h`) the compactor writes for old data.
+    pub rollups: RollupsConfig,
 }
 
 /// `[storage.compaction]`: merging small files, dropping expired ones, deleting garbage.
@@ -120,7 +122,8 @@ pub struct RetentionConfig {
     /// Every table and cluster no rule below covers (`"400d"`); unset keeps forever.
     #[serde(with = "humantime_serde")]
     pub default: Option<Duration>,
-    /// Per table (`metrics`, `logs`, `histograms`, `exemplars`, `metadata`), overriding `default`.
+    /// Per table (`metrics`, `logs`, `histograms`, `exemplars`, `metadata`, `metrics_5m`,
+    /// `metrics_1h`), overriding `default`.
     #[serde(with = "humantime_serde_map")]
     pub tables: std::collections::BTreeMap<String, Duration>,
     /// Per cluster pattern, checked in order before the table and global settings; the first
@@ -202,6 +205,28 @@ impl Default for RetryConfig {
     }
 }
 
+/// The `[storage.rollups]` section: which rollups the compactor writes, and from what age.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RollupsConfig {
+    /// A completed UTC day of metrics gets its rollups when it is compacted and its end is at
+    /// least this old (from then on, bucket reads of that day use the rollups, not the raw
+    /// files). Default `1d`.
+    #[serde(with = "humantime_serde")]
+    pub after: std::time::Duration,
+    /// The resolutions written (`"5m"`, `"1h"`); empty writes none. Default both.
+    pub resolutions: Vec<crate::rollup::Resolution>,
+}
+
+impl Default for RollupsConfig {
+    fn default() -> Self {
+        Self {
+            after: std::time::Duration::from_secs(24 * 3600),
+            resolutions: crate::rollup::Resolution::ALL.to_vec(),
+        }
+    }
+}
+
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
@@ -221,6 +246,7 @@ impl Default for StorageConfig {
             retry: RetryConfig::default(),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            rollups: RollupsConfig::default(),
         }
     }
 }
@@ -260,5 +286,13 @@ mod tests {
         assert_eq!(cfg.retry.initial_backoff, Duration::from_millis(10));
         assert_eq!(cfg.retry.max_backoff, RetryConfig::default().max_backoff);
         assert!(serde_json::from_str::<StorageConfig>(r#"{"retry":{"tries":1}}"#).is_err());
+    }
+
+    #[test]
+    fn rollups_section_parses() {
+        let cfg: StorageConfig = serde_json::from_str(r#"{"rollups":{"after":"3d","resolutions":["1h"]}}"#).unwrap();
+        assert_eq!(cfg.rollups.after, std::time::Duration::from_secs(3 * 86_400));
+        assert_eq!(cfg.rollups.resolutions, vec![crate::rollup::Resolution::OneHour]);
+        assert!(serde_json::from_str::<StorageConfig>(r#"{"rollups":{"resolutions":["1d"]}}"#).is_err());
     }
 }

@@ -8,7 +8,8 @@
 //! metrics/2026-11-21/14/prod-eu-1/1795269600000-1795273185000-86400-019a9b3c-...-....parquet
 //! ```
 //!
-//! - `<table>`: `metrics`, `logs`, `histograms`, `exemplars` or `metadata` (see [`Table`]).
+//! - `<table>`: `metrics`, `logs`, `histograms`, `exemplars`, `metadata`, `metrics_5m` or
+//!   `metrics_1h` (see [`Table`]).
 //! - `<YYYY-MM-DD>/<HH>`: the UTC hour every row of the file falls in ([`Span::Hour`], what a
 //!   flush writes), or `<YYYY-MM-DD>/day`: the UTC day every row falls in ([`Span::Day`], what
 //!   compaction writes once a day is complete). No file spans two days.
@@ -64,16 +65,22 @@ pub enum Table {
     Exemplars,
     /// Metric metadata ([`crate::signals::MetricMetadata`]), schema in `table::metadata`.
     Metadata,
+    /// 5-minute rollups of the metrics ([`crate::rollup`]), schema in `table::rollups`.
+    Metrics5m,
+    /// 1-hour rollups of the metrics ([`crate::rollup`]), schema in `table::rollups`.
+    Metrics1h,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 7] = [
         Table::Metrics,
         Table::Logs,
         Table::Histograms,
         Table::Exemplars,
         Table::Metadata,
+        Table::Metrics5m,
+        Table::Metrics1h,
     ];
 
     /// The first key segment of every file of this table.
@@ -84,6 +91,8 @@ impl Table {
             Table::Histograms => "histograms",
             Table::Exemplars => "exemplars",
             Table::Metadata => "metadata",
+            Table::Metrics5m => "metrics_5m",
+            Table::Metrics1h => "metrics_1h",
         }
     }
 
@@ -99,6 +108,8 @@ impl Table {
             "histograms" => Some(Table::Histograms),
             "exemplars" => Some(Table::Exemplars),
             "metadata" => Some(Table::Metadata),
+            "metrics_5m" => Some(Table::Metrics5m),
+            "metrics_1h" => Some(Table::Metrics1h),
             _ => None,
         }
     }

@@ -24,6 +24,8 @@
 //!   `catalog`: the in-memory file list per table; `schema`: the metrics schema (whose first
 //!   five columns every series-keyed table shares); `writer`: writer options, the Parquet
 //!   encoder and the metrics file plan; `store`: URL → object store.
+//! - [`rollup`]: the bucket convention and bucket arithmetic of the rollup tables
+//!   (`table::rollups`: `metrics_5m`, `metrics_1h`) that [`read::Source::select_buckets`] serves.
 //! - [`test_util`] (feature `test-util`): the reference sources (`MemSource`, `MemLogSource`)
 //!   and the conformance suites every implementation of a read contract must pass.
 //!
@@ -48,6 +50,7 @@ pub mod layout;
 pub(crate) mod manifest;
 pub(crate) mod parquet_io;
 pub mod read;
+pub mod rollup;
 pub(crate) mod schema;
 pub mod signals;
 pub(crate) mod source;
@@ -87,6 +90,7 @@ use table::histograms::Histograms;
 use table::logs::Logs;
 use table::metadata::Metadata;
 use table::metrics::{Metrics, MetricsCache};
+use table::rollups::{FiveMinutes, OneHour, Rollups};
 use table::{FilePlan, ParquetTable, ReadContext};
 use types::Series;
 use writer::WriterOptions;
@@ -117,6 +121,8 @@ struct Catalogs {
     histograms: Arc<Catalog>,
     exemplars: Arc<Catalog>,
     metadata: Arc<Catalog>,
+    metrics_5m: Arc<Catalog>,
+    metrics_1h: Arc<Catalog>,
 }
 
 impl Catalogs {
@@ -128,6 +134,8 @@ impl Catalogs {
             histograms: empty(),
             exemplars: empty(),
             metadata: empty(),
+            metrics_5m: empty(),
+            metrics_1h: empty(),
         }
     }
 
@@ -150,10 +158,12 @@ impl Catalogs {
             Table::Histograms => &self.histograms,
             Table::Exemplars => &self.exemplars,
             Table::Metadata => &self.metadata,
+            Table::Metrics5m => &self.metrics_5m,
+            Table::Metrics1h => &self.metrics_1h,
         }
     }
 
-    fn all(&self) -> [(Table, &Arc<Catalog>); 5] {
+    fn all(&self) -> [(Table, &Arc<Catalog>); 7] {
         Table::ALL.map(|t| (t, self.get(t)))
     }
 }
@@ -261,6 +271,17 @@ impl Storage {
         self.manifest.current().version
     }
 
+    /// Writes the rollups of `series` at `resolution` ([`rollup::rollup`]) to its table
+    /// (`metrics_5m`, `metrics_1h`), one file per (UTC day, cluster); returns once every file is
+    /// stored and visible. A rollup file stands for every sample of its cluster in its UTC day
+    /// (readers of buckets stop reading that day's raw files), so `series` must hold all the
+    /// raw samples of each (cluster, day) it touches, as a compaction of a completed day does.
+    pub async fn write_rollups(&self, resolution: rollup::Resolution, series: &[Series]) -> Result<WriteSummary> {
+        let mut tx = self.transaction();
+        tx.write_rollups(resolution, series).await?;
+        tx.commit(None).await
+    }
+
     /// The reader over every file of the metrics, histograms, exemplars and metadata tables
     /// (including files written later).
     pub fn source(self: &Arc<Self>) -> Arc<dyn Source> {
@@ -269,6 +290,8 @@ impl Storage {
             histograms: self.reader::<Histograms>(),
             exemplars: self.reader::<Exemplars>(),
             metadata: self.reader::<Metadata>(),
+            rollups_5m: self.reader::<Rollups<FiveMinutes>>(),
+            rollups_1h: self.reader::<Rollups<OneHour>>(),
         })
     }
 
@@ -490,6 +513,16 @@ impl Transaction<'_> {
     /// Uploads the distinct entries of `metadata`, one file per cluster, keyed by the current time.
     pub async fn write_metadata(&mut self, metadata: &[MetricMetadata]) -> Result<()> {
         self.stage::<Metadata>(metadata).await
+    }
+
+    /// Uploads the rollups of `series` at `resolution` ([`rollup::rollup`]), one file per
+    /// (UTC day, cluster); see [`Storage::write_rollups`] for what `series` must hold.
+    pub async fn write_rollups(&mut self, resolution: rollup::Resolution, series: &[Series]) -> Result<()> {
+        let rows = rollup::rollup(series, resolution);
+        match resolution {
+            rollup::Resolution::FiveMinutes => self.stage::<Rollups<FiveMinutes>>(&rows).await,
+            rollup::Resolution::OneHour => self.stage::<Rollups<OneHour>>(&rows).await,
+        }
     }
 
     async fn stage<T: ParquetTable>(&mut self, input: &T::Input) -> Result<()> {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::Result;
+use crate::rollup::{BucketRead, Resolution};
 use crate::signals::{Exemplar, ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, TimestampNs};
 use crate::types::{Labels, Matcher, Series, SeriesIdSet, TimeRange};
 
@@ -221,6 +222,33 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     async fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>> {
         let _ = metric;
         Ok(Vec::new())
+    }
+
+    /// The samples of the series matching `req` (matchers and `only`) in `req.range` widened to
+    /// whole buckets of `resolution` ([`Resolution::widen`]), as material for buckets (see
+    /// [`crate::rollup`] for the bucket convention): summaries read from stored rollups where
+    /// the source holds them, with the spans they stand for, and raw samples elsewhere.
+    /// [`BucketRead::into_series`] turns the answer into buckets.
+    ///
+    /// Contract (checked by `test_util::source_conformance` against the reference, which
+    /// answers from raw samples):
+    /// - `into_series` gives, per matching series with a non-stale sample in the widened range,
+    ///   the buckets of those samples: `count`, `min`, `max`, `first`, `last`, `first_ts`,
+    ///   `last_ts` exactly as computed from the raw samples, `sum` and `increase` within
+    ///   floating-point summation order (exact for integer values below 2^53);
+    /// - stored rollups stand for every sample of their (cluster, UTC day): raw samples there
+    ///   are not counted (a rolled-up day is final; raw samples may even be gone, past their
+    ///   retention);
+    /// - a source merging others merges their raw samples as [`Source::select`] does before
+    ///   any is summarised, so a sample two sources hold counts once.
+    ///
+    /// The default answers from [`Source::select`]'s raw samples.
+    async fn select_buckets(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
+        let req = SelectRequest {
+            range: resolution.widen(req.range),
+            ..req.clone()
+        };
+        Ok(BucketRead::raw(resolution, self.select(&req).await?))
     }
 }
 

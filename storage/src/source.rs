@@ -1,18 +1,23 @@
 //! [`ParquetSource`]: the one [`Source`] over the Parquet tables, composed from the readers of
 //! four sibling tables: series and samples from `metrics`, [`Source::select_histograms`] from
-//! `histograms`, [`Source::exemplars`] from `exemplars`, [`Source::metadata`] from `metadata`. Composing here, above the tables, keeps
+//! `histograms`, [`Source::exemplars`] from `exemplars`, [`Source::metadata`] from `metadata`,
+//! [`Source::select_buckets`] from `metrics_5m`/`metrics_1h` and `metrics`. Composing here, above the tables, keeps
 //! the tables from importing one another.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 
-use crate::Result;
 use crate::read::{SelectRequest, SeriesSize, Source};
+use crate::rollup::{BucketRead, Covered, DAY_MS, Resolution};
 use crate::signals::{ExemplarSeries, HistogramSeries, MetricMetadata};
 use crate::table::exemplars::ExemplarsReader;
 use crate::table::histograms::HistogramsReader;
 use crate::table::metadata::MetadataReader;
 use crate::table::metrics::MetricsReader;
-use crate::types::{Labels, Matcher, Series, TimeRange};
+use crate::table::rollups::RollupsReader;
+use crate::types::{CLUSTER, Labels, MatchOp, Matcher, Series, TimeRange};
+use crate::{Error, Result};
 
 /// The Parquet tables as one [`Source`].
 #[derive(Debug)]
@@ -21,6 +26,8 @@ pub(crate) struct ParquetSource {
     pub(crate) histograms: HistogramsReader,
     pub(crate) exemplars: ExemplarsReader,
     pub(crate) metadata: MetadataReader,
+    pub(crate) rollups_5m: RollupsReader,
+    pub(crate) rollups_1h: RollupsReader,
 }
 
 #[async_trait]
@@ -63,4 +70,102 @@ impl Source for ParquetSource {
     async fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>> {
         self.metadata.read(metric).await
     }
+
+    /// Rollup rows for every (cluster, UTC day) the resolution's table holds a file of, raw
+    /// samples of the metrics table for the rest: the raw read of each run of days with the
+    /// same rolled-up clusters leaves those clusters out by a `cluster!~` matcher, so their raw
+    /// files are not even opened.
+    async fn select_buckets(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
+        let range = resolution.widen(req.range);
+        if range.start > range.end {
+            return Ok(BucketRead::raw(resolution, Vec::new()));
+        }
+        let reader = match resolution {
+            Resolution::FiveMinutes => &self.rollups_5m,
+            Resolution::OneHour => &self.rollups_1h,
+        };
+        let files = reader.files(range, &req.matchers);
+        let mut days: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+        for f in &files {
+            days.entry(f.key.min_ts.div_euclid(DAY_MS))
+                .or_default()
+                .insert(f.key.cluster.clone());
+        }
+        let rolled = reader.select(files, &req.matchers, range, |l| req.admits(l)).await?;
+        let covered = days
+            .iter()
+            .flat_map(|(&day, clusters)| {
+                let span = TimeRange::new(day * DAY_MS, day * DAY_MS + DAY_MS - 1);
+                clusters.iter().map(move |c| Covered {
+                    cluster: c.clone(),
+                    range: span,
+                })
+            })
+            .collect();
+        let mut raw: Vec<Series> = Vec::new();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        for (span, rolled_up) in raw_runs(range, &days) {
+            let mut matchers = req.matchers.clone();
+            if !rolled_up.is_empty() {
+                let names: Vec<String> = rolled_up.iter().map(|c| regex::escape(c)).collect();
+                let not_rolled =
+                    Matcher::new(MatchOp::RegexNoMatch, CLUSTER, names.join("|")).map_err(|e| Error::InvalidData {
+                        reason: format!("cluster exclusion: {e}"),
+                    })?;
+                matchers.push(not_rolled);
+            }
+            let part = SelectRequest {
+                matchers,
+                range: span,
+                only: req.only.clone(),
+            };
+            // Runs are in time order, so appending keeps each series' samples sorted.
+            for s in self.metrics.select(&part).await? {
+                match index.get(&s.labels) {
+                    Some(&i) => raw[i].samples.extend(s.samples),
+                    None => {
+                        index.insert(s.labels.clone(), raw.len());
+                        raw.push(s);
+                    }
+                }
+            }
+        }
+        Ok(BucketRead {
+            resolution,
+            rolled,
+            covered,
+            raw,
+        })
+    }
+}
+
+/// `range` cut into runs of whole days (ends clipped to `range`) with the same set of
+/// rolled-up clusters, in time order: the days in `days` with their clusters, the days between
+/// and around them with none.
+fn raw_runs<'a>(range: TimeRange, days: &'a BTreeMap<i64, BTreeSet<String>>) -> Vec<(TimeRange, &'a BTreeSet<String>)> {
+    static NONE: BTreeSet<String> = BTreeSet::new();
+    let mut runs: Vec<(TimeRange, &BTreeSet<String>)> = Vec::new();
+    let mut push = |span: TimeRange, clusters: &'a BTreeSet<String>| {
+        let span = TimeRange::new(span.start.max(range.start), span.end.min(range.end));
+        if span.start > span.end {
+            return;
+        }
+        match runs.last_mut() {
+            Some((last, set)) if *set == clusters && last.end.saturating_add(1) == span.start => last.end = span.end,
+            _ => runs.push((span, clusters)),
+        }
+    };
+    let mut next = range.start;
+    for (&day, clusters) in days {
+        let start = day * DAY_MS;
+        if next < start {
+            push(TimeRange::new(next, start - 1), &NONE);
+        }
+        push(TimeRange::new(start, start + DAY_MS - 1), clusters);
+        next = next.max(start + DAY_MS);
+    }
+    if next <= range.end {
+        push(TimeRange::new(next, range.end), &NONE);
+    }
+    runs
 }

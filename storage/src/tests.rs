@@ -1,5 +1,6 @@
 use super::*;
 use crate::read::{SelectRequest, Source};
+use crate::rollup::{BucketRead, DAY_MS, Resolution};
 use crate::test_util::source_conformance;
 use crate::test_util::workload::Workload;
 use crate::types::{Labels, Matcher, Sample, TimeRange};
@@ -20,6 +21,9 @@ impl Source for InTempDir {
     }
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
         self.source.series(req).await
+    }
+    async fn select_buckets(&self, req: &SelectRequest, res: Resolution) -> Result<BucketRead> {
+        self.source.select_buckets(req, res).await
     }
 }
 
@@ -60,6 +64,48 @@ async fn parquet_source_passes_the_conformance_suite() {
         }) as Arc<dyn Source>
     })
     .await;
+}
+
+/// Rollups of every day up to `last_day` (of the data as the reference merges it), at both
+/// resolutions: buckets of those days come from the rollup tables, the rest from raw files.
+async fn write_rollups_until(storage: &Storage, series: &[Series], last_day: i64) {
+    let merged = crate::test_util::MemSource::new(series.to_vec());
+    let days: Vec<Series> = merged
+        .all()
+        .iter()
+        .map(|s| {
+            let samples = s
+                .samples
+                .iter()
+                .filter(|p| p.timestamp.div_euclid(DAY_MS) <= last_day)
+                .copied()
+                .collect();
+            Series::new(s.labels.clone(), samples)
+        })
+        .collect();
+    for res in Resolution::ALL {
+        storage.write_rollups(res, &days).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parquet_source_with_rollups_passes_the_conformance_suite() {
+    // Most datasets straddle 2026-01-01T00:00Z: rollups for the days before it (the bucket
+    // ending at midnight is then combined from a rollup row and a raw sample), then for all.
+    let t0_day = 1_767_225_600_000i64.div_euclid(DAY_MS);
+    for last_day in [t0_day - 1, i64::MAX] {
+        source_conformance(|series| async move {
+            let dir = tempfile::tempdir().unwrap();
+            let storage = Storage::open(&small(), dir.path()).await.unwrap();
+            write_in_loads(&storage, series.clone()).await;
+            write_rollups_until(&storage, &series, last_day).await;
+            Arc::new(InTempDir {
+                _dir: dir,
+                source: storage.source(),
+            }) as Arc<dyn Source>
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,7 @@ use super::error::PromError;
 use super::params::{Params, now_ms};
 use super::render;
 use crate::error::Error;
-use crate::promql::{Engine, MAX_POINTS_PER_SERIES, QueryResult, Value, format_value, selector_matchers};
+use crate::promql::{Engine, MAX_POINTS_PER_SERIES, QueryResult, Tier, Value, format_value, selector_matchers};
 
 type ApiResult = Result<Response, PromError>;
 
@@ -50,7 +50,7 @@ pub(crate) async fn query(
     let limit = p.prom_limit()?;
     tracing::debug!(query, time, "instant query");
     let result = engine.instant_query(query, time, timeout).await?;
-    Ok(json(render_query(result, limit)))
+    Ok(with_tier(result.tier, json(render_query(result, limit))))
 }
 
 #[tracing::instrument(name = "api.query_range", skip_all)]
@@ -85,7 +85,18 @@ pub(crate) async fn query_range(
     let limit = p.prom_limit()?;
     tracing::debug!(query, start, end, step, "range query");
     let result = engine.range_query(query, start, end, step, timeout).await?;
-    Ok(json(render_query(result, limit)))
+    Ok(with_tier(result.tier, json(render_query(result, limit))))
+}
+
+/// The header naming the coarsest data a query read: `raw`, or a rollup resolution (`5m`, `1h`).
+pub(crate) const TIER_HEADER: &str = "x-tributary-tier";
+
+/// `response` with the [`TIER_HEADER`] of the query it answers.
+fn with_tier(tier: Tier, mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(TIER_HEADER, axum::http::HeaderValue::from_static(tier.name()));
+    response
 }
 
 /// A query answer with its annotations; with a `limit`, at most that many series (Prometheus 3's
@@ -94,6 +105,7 @@ fn render_query(result: QueryResult, limit: usize) -> String {
     let QueryResult {
         mut value,
         mut annotations,
+        ..
     } = result;
     let truncated = match &mut value {
         Value::Vector(v) if limit > 0 && v.len() > limit => {

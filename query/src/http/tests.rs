@@ -489,3 +489,27 @@ async fn bad_match_selectors_are_bad_data() {
     let (_, _, message) = error_of(get("/api/v1/series", &[("match[]", "up{")])).await;
     assert!(message.starts_with(r#"invalid parameter "match[]":"#), "{message}");
 }
+
+#[tokio::test]
+async fn query_answers_name_the_tier_that_served_them() {
+    let tier = |req: Request<Body>| async move {
+        let resp = app().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.headers()
+            .get(super::prom_api::TIER_HEADER)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    // A day-long aligned window reads 1-hour rollups; a short one raw samples.
+    let day = [("query", "max_over_time(up[1d])"), ("time", "86400")];
+    assert_eq!(tier(get("/api/v1/query", &day)).await.as_deref(), Some("1h"));
+    assert_eq!(tier(post_form("/api/v1/query", &day)).await.as_deref(), Some("1h"));
+    let short = [("query", "up"), ("time", "60")];
+    assert_eq!(tier(get("/api/v1/query", &short)).await.as_deref(), Some("raw"));
+    let range = [
+        ("query", "count_over_time(up[2h])"),
+        ("start", "0"),
+        ("end", "7200"),
+        ("step", "300"),
+    ];
+    assert_eq!(tier(get("/api/v1/query_range", &range)).await.as_deref(), Some("5m"));
+}

@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use tributary_storage::rollup::{Bucket, BucketSeries};
 use tributary_storage::types::{METRIC_NAME, Sample, Series, TimestampMs, is_stale_nan};
 
 use super::aggregate::{AggOp, AggregateParam};
 use super::annotations::Annotations;
+use super::buckets::BucketWindows;
 use super::plan::{Node, Plan, Selector, SubqueryNode};
 use super::value::{Data, Point, StepSeries, Steps, into_without_name};
 use super::{aggregate, binary, functions};
@@ -92,6 +94,8 @@ pub(crate) struct Evaluator {
     fetched: Vec<Option<Vec<Series>>>,
     /// Values of [`Node::Evaluated`] nodes, taken by the node.
     evaluated: Vec<Option<Vec<StepSeries>>>,
+    /// Fetched buckets per selector read from a rollup tier, sorted by labels.
+    buckets: Vec<Option<Vec<BucketSeries>>>,
     pub(crate) annotations: Annotations,
 }
 
@@ -110,8 +114,53 @@ impl Evaluator {
             selectors: plan_selectors,
             fetched: fetched.into_iter().map(Some).collect(),
             evaluated: Vec::new(),
+            buckets: Vec::new(),
             annotations: Annotations::default(),
         }
+    }
+
+    /// Whether `node` is a range selector read from a rollup tier.
+    pub(crate) fn bucketed(&self, node: &Node) -> bool {
+        matches!(node, Node::Matrix(sel) if self.selectors[*sel].tier.is_some())
+    }
+
+    /// A range function of a selector read from a rollup tier: `f` sees each step's window
+    /// summary (see `buckets`). With `counter_info`, as in [`Evaluator::range_function`].
+    pub(crate) fn bucket_function(
+        &mut self,
+        node: &Node,
+        counter_info: Option<&str>,
+        f: impl Fn(&Bucket, Window) -> Option<f64>,
+    ) -> Result<Vec<StepSeries>> {
+        let Node::Matrix(sel) = node else {
+            return Err(Error::Internal(format!(
+                "expected a bucketed range selector, got {node:?}"
+            )));
+        };
+        let series =
+            self.buckets.get_mut(*sel).and_then(Option::take).ok_or_else(|| {
+                Error::Internal(format!("buckets of selector {sel} evaluated twice or never fetched"))
+            })?;
+        let selector = &self.selectors[*sel];
+        let windows = BucketWindows {
+            steps: self.steps,
+            range_ms: selector.range_ms,
+            offset_ms: selector.offset_ms,
+            at: selector.at,
+            keep_name: false,
+        };
+        let first = series.first().and_then(|s| s.labels.get(METRIC_NAME));
+        let one_name = series.iter().all(|s| s.labels.get(METRIC_NAME) == first);
+        let mut not_counters = Vec::new();
+        let out = windows.apply(
+            series,
+            &self.guard,
+            &f,
+            counter_info.is_some().then_some(&mut not_counters),
+            |name| COUNTER_SUFFIXES.iter().any(|suffix| name.ends_with(suffix)),
+        )?;
+        let part = Windowed { out, not_counters };
+        self.finish_range_function(vec![part], one_name, counter_info)
     }
 
     /// Evaluates the plan's root (the plan's selectors must be the ones given to `new`).
@@ -527,17 +576,20 @@ fn distinct_series(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
 }
 
 /// Convenience for callers that hold a plan: splits it so the evaluator owns the selectors.
+/// `buckets` holds the buckets of selectors read from a rollup tier (indexed like `fetched`).
 pub(crate) fn evaluate(
     plan: Plan,
     steps: Steps,
     lookback_ms: i64,
     guard: Guard,
     fetched: Vec<Vec<Series>>,
+    buckets: Vec<Vec<BucketSeries>>,
     evaluated: Vec<Vec<StepSeries>>,
 ) -> Result<(Data, Annotations)> {
     let Plan { root, selectors } = plan;
     let mut evaluator = Evaluator::new(steps, lookback_ms, guard, selectors, fetched);
     evaluator.evaluated = evaluated.into_iter().map(Some).collect();
+    evaluator.buckets = buckets.into_iter().map(Some).collect();
     evaluator.run(&root)
 }
 

@@ -87,6 +87,19 @@ impl Func {
     }
 }
 
+impl Func {
+    /// Whether the summary of a window's samples (rollup buckets combined) answers the
+    /// function exactly: `rate`, `increase` and the `avg`, `min`, `max`, `sum`, `count`
+    /// aggregations over time.
+    pub(crate) fn reads_buckets(&self) -> bool {
+        matches!(
+            self,
+            Func::Rate(RateKind::Rate | RateKind::Increase)
+                | Func::OverTime(OverTime::Avg | OverTime::Min | OverTime::Max | OverTime::Sum | OverTime::Count)
+        )
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct CallNode {
     pub(crate) func: Func,
@@ -171,6 +184,11 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
         .into_iter()
         .map(|arg| planner.node(arg))
         .collect::<Result<Vec<_>>>()?;
+    if func.reads_buckets()
+        && let Some(Node::Matrix(sel)) = args.first()
+    {
+        planner.choose_tier(*sel);
+    }
     Ok(Node::Call(Box::new(CallNode { func, args, positions })))
 }
 
@@ -178,6 +196,16 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
     let args = &call.args;
     let steps = ev.steps;
     Ok(match &call.func {
+        Func::Rate(kind) if ev.bucketed(&args[0]) => {
+            let kind = *kind;
+            Data::Vector(ev.bucket_function(&args[0], Some(call.position(0)), |w, window| {
+                rate::from_summary(kind, w, window)
+            })?)
+        }
+        Func::OverTime(kind) if ev.bucketed(&args[0]) => {
+            let kind = *kind;
+            Data::Vector(ev.bucket_function(&args[0], None, |w, _| over_time::from_summary(kind, w))?)
+        }
         Func::Rate(kind) => {
             let kind = *kind;
             let arg = ev.range_arg(&args[0])?;

@@ -14,6 +14,7 @@ use promql_parser::parser::token::{
 use promql_parser::parser::{
     AtModifier, Expr, LabelModifier, Offset, SubqueryExpr, VectorMatchCardinality, VectorSelector,
 };
+use tributary_storage::rollup::Resolution;
 use tributary_storage::types::{METRIC_NAME, MatchOp, Matcher, TimeRange, TimestampMs};
 
 use super::aggregate::{AggOp, AggregateNode, AggregateParam, Grouping};
@@ -76,6 +77,9 @@ pub(crate) struct Selector {
     /// The closed interval of samples any step can see; `None` when the selector is evaluated at
     /// no step at all (inside a subquery whose windows hold no step).
     pub(crate) fetch: Option<TimeRange>,
+    /// The rollup resolution the selector is read at (its function then sees window summaries,
+    /// see `buckets`); `None`: raw samples.
+    pub(crate) tier: Option<Resolution>,
 }
 
 impl Selector {
@@ -104,6 +108,9 @@ pub(crate) struct PlanContext<'a> {
     pub(crate) steps: Steps,
     pub(crate) lookback_ms: i64,
     pub(crate) default_subquery_step_ms: i64,
+    /// The rollup resolutions a selector may be read at, coarsest first, each with the
+    /// shortest range read from it (ms); empty: raw samples only.
+    pub(crate) tiers: &'a [(Resolution, i64)],
 }
 
 /// Builds a plan from a parsed expression.
@@ -118,6 +125,7 @@ pub(crate) fn plan(expr: &Expr, ctx: PlanContext<'_>) -> Result<Plan> {
         query: ctx.query.to_string(),
         sites: call_sites(ctx.query),
         next_site: 0,
+        tiers: ctx.tiers.to_vec(),
     };
     let root = planner.node(expr)?;
     Ok(Plan {
@@ -138,9 +146,31 @@ pub(crate) struct Planner {
     query: String,
     sites: Vec<CallSite>,
     next_site: usize,
+    tiers: Vec<(Resolution, i64)>,
 }
 
 impl Planner {
+    /// Reads range selector `sel` from the coarsest rollup tier whose buckets tile every window
+    /// it is evaluated at: the range at least the tier's minimum and a multiple of its width,
+    /// every window end (step or `@` time, minus the offset) a multiple of it. Only for the
+    /// functions a window summary answers exactly (see `functions::Func::reads_buckets`).
+    pub(crate) fn choose_tier(&mut self, sel: usize) {
+        let steps = self.steps;
+        let s = &mut self.selectors[sel];
+        if steps.count == 0 || s.range_ms <= 0 {
+            return;
+        }
+        s.tier = self.tiers.iter().find_map(|&(res, min_range)| {
+            let width = res.ms();
+            let tiles = s.range_ms >= min_range && s.range_ms % width == 0;
+            let aligned = match s.at {
+                Some(_) => res.aligned(s.reference_time(0)),
+                None => res.aligned(s.reference_time(steps.start)) && (steps.count == 1 || steps.interval % width == 0),
+            };
+            (tiles && aligned).then_some(res)
+        });
+    }
+
     pub(crate) fn node(&mut self, expr: &Expr) -> Result<Node> {
         Ok(match expr {
             Expr::NumberLiteral(n) => Node::Number(n.val),
@@ -313,6 +343,7 @@ impl Planner {
             at: self.resolve_at(vs.at.as_ref()),
             range_ms: duration_ms(range),
             fetch: None,
+            tier: None,
         };
         selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
         self.selectors.push(selector);
@@ -454,6 +485,7 @@ mod tests {
             steps,
             lookback_ms: 300_000,
             default_subquery_step_ms: 60_000,
+            tiers: &[],
         };
         plan(&promql_parser::parser::parse(q).unwrap(), ctx)
     }

@@ -96,9 +96,13 @@ async fn a_settled_day_becomes_one_file_per_cluster_with_duplicates_collapsed() 
     assert_eq!(again.merges, 0, "{again:?}");
 }
 
+/// Every object under the raw tables' prefixes (rollup tables apart).
 async fn list_parquet(storage: &Storage) -> Vec<String> {
     let mut out = Vec::new();
-    for t in Table::ALL {
+    for t in Table::ALL
+        .into_iter()
+        .filter(|t| !matches!(t, Table::Metrics5m | Table::Metrics1h))
+    {
         let objects: Vec<_> = storage.io.store.list(Some(&t.prefix())).try_collect().await.unwrap();
         out.extend(objects.into_iter().map(|o| o.location.to_string()));
     }
@@ -336,4 +340,49 @@ async fn compacted_histograms_pass_the_histogram_conformance_suite() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn completed_old_days_get_rollups_once_and_again_after_late_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = eager();
+    let storage = Storage::open(&cfg, dir.path()).await.unwrap();
+    let day = (now_ms() / DAY_MS - 3) * DAY_MS;
+    storage
+        .write_metrics(&[series("eu", "requests_total", day + 60_000, 100, 0.0)])
+        .await
+        .unwrap();
+    let report = compact(&storage, &cfg).await;
+    assert_eq!(report.rollup_days, 1, "{report:?}");
+    assert_eq!(live_keys(&storage, Table::Metrics5m).len(), 1);
+    assert_eq!(live_keys(&storage, Table::Metrics1h).len(), 1);
+    let again = compact(&storage, &cfg).await;
+    assert_eq!(again.rollup_days, 0, "nothing new: {again:?}");
+
+    // Rollups answer bucket reads for that day, even with the raw files gone.
+    let req = SelectRequest::new(
+        vec![Matcher::equal("cluster", "eu")],
+        TimeRange::new(day, day + DAY_MS - 1),
+    );
+    let from_raw = storage
+        .source()
+        .select_buckets(&req, crate::rollup::Resolution::OneHour)
+        .await
+        .unwrap();
+    assert!(!from_raw.rolled.is_empty(), "served from rollups");
+
+    // Late data for the day: the day is merged and rolled up again.
+    storage
+        .write_metrics(&[series("eu", "requests_total", day + 7_200_000, 1, 500.0)])
+        .await
+        .unwrap();
+    let late = compact(&storage, &cfg).await;
+    assert_eq!((late.merges >= 1, late.rollup_days), (true, 1), "{late:?}");
+    let last = compact(&storage, &cfg).await;
+    assert_eq!(last.rollup_days, 0, "{last:?}");
+    assert_eq!(
+        live_keys(&storage, Table::Metrics5m).len(),
+        1,
+        "the old rollup was merged away"
+    );
 }

@@ -1,5 +1,5 @@
 //! The series-keyed table kit, for any table whose rows belong to series (`histograms` and
-//! `exemplars` today; rollups next): splitting per-series rows into one file per (UTC hour,
+//! `exemplars` and `rollups`): splitting per-series rows into one file per (UTC hour,
 //! cluster) ([`split_series`], [`FileRows`], [`SeriesPlan`]), the key columns every
 //! series-keyed file starts with, their read plan ([`series_plan`]), and turning the key columns
 //! of read batches back into label sets ([`SeriesCollector`]); plus the column helpers other
@@ -91,7 +91,7 @@ pub(crate) struct SeriesKey {
 }
 
 impl SeriesKey {
-    fn of(labels: &Labels) -> Self {
+    pub(crate) fn of(labels: &Labels) -> Self {
         Self {
             cluster: labels.get(types::CLUSTER).unwrap_or("").to_string(),
             metric: labels.metric_name().unwrap_or("").to_string(),

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use crate::Result;
 use crate::read::sort_dedup_exemplars;
 use crate::read::{SelectRequest, Source};
+use crate::rollup::{Bucket, BucketSeries, Resolution};
 use crate::signals::{Exemplar, ExemplarSeries, HistogramSeries, MetricMetadata};
 use crate::test_util::MemHistograms;
 use crate::types::{
@@ -273,6 +274,16 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
         );
     }
 
+    check_buckets(ctx, source, reference, req).await;
+    let half: SeriesIdSet = expected.iter().step_by(2).map(|s| s.labels.series_id()).collect();
+    check_buckets(
+        &format!("{ctx}, `only` half"),
+        source,
+        reference,
+        &req.clone().only(Arc::new(half)),
+    )
+    .await;
+
     // series_samples(): each series once, an upper bound of its samples in range, within the
     // matching series.
     let sizes = source
@@ -382,6 +393,73 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
             );
         }
     }
+}
+
+/// [`Source::select_buckets`] at every resolution against the reference's (computed from raw
+/// samples): the same series and bucket labels; count, min, max, first, last and the sample
+/// times exact; sum and increase within [`BUCKET_TOLERANCE`].
+async fn check_buckets(ctx: &str, source: &dyn Source, reference: &MemSource, req: &SelectRequest) {
+    for res in Resolution::ALL {
+        let ctx = format!("{ctx}, buckets of {}", res.name());
+        let (got, want) = (
+            read_buckets(&ctx, source, req, res).await,
+            read_buckets(&ctx, reference, req, res).await,
+        );
+        let names = |v: &[BucketSeries]| v.iter().map(|s| s.labels.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&got),
+            names(&want),
+            "{ctx}: select_buckets returned the wrong series"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            let labels = |v: &[Bucket]| v.iter().map(|b| b.timestamp).collect::<Vec<_>>();
+            assert_eq!(
+                labels(&g.buckets),
+                labels(&w.buckets),
+                "{ctx}: {} bucket labels differ",
+                g.labels
+            );
+            for (a, b) in g.buckets.iter().zip(&w.buckets) {
+                let same = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+                let exact = a.count == b.count
+                    && a.first_ts == b.first_ts
+                    && a.last_ts == b.last_ts
+                    && same(a.min, b.min)
+                    && same(a.max, b.max)
+                    && same(a.first, b.first)
+                    && same(a.last, b.last);
+                let close = within_tolerance(a.sum, b.sum) && within_tolerance(a.increase, b.increase);
+                assert!(
+                    exact && close,
+                    "{ctx}: {} bucket differs: got {a:?}, want {b:?}",
+                    g.labels
+                );
+            }
+        }
+    }
+}
+
+/// A source's buckets for `req`, sorted by labels.
+async fn read_buckets(ctx: &str, source: &dyn Source, req: &SelectRequest, res: Resolution) -> Vec<BucketSeries> {
+    let mut got = source
+        .select_buckets(req, res)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: select_buckets failed: {e}"))
+        .into_series();
+    got.sort_by(|a, b| a.labels.cmp(&b.labels));
+    got
+}
+
+/// The relative tolerance of bucket sums and increases computed in another order (pieces
+/// combined, or a window's buckets added): floating-point summation order only.
+pub const BUCKET_TOLERANCE: f64 = 1e-9;
+
+/// Equal bits, both NaN, or within [`BUCKET_TOLERANCE`] of the larger magnitude.
+pub fn within_tolerance(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits()
+        || a == b
+        || (a.is_nan() && b.is_nan())
+        || (a - b).abs() <= BUCKET_TOLERANCE * a.abs().max(b.abs())
 }
 
 fn assert_sorted_unique(ctx: &str, what: &str, v: &[String]) {

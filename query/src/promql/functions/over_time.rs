@@ -1,5 +1,6 @@
 //! `<aggregation>_over_time` functions: aggregate each series' samples within its window.
 
+use tributary_storage::rollup::Bucket;
 use tributary_storage::types::Sample;
 
 use crate::statistics::{kahan_sum_inc, quantile};
@@ -40,6 +41,19 @@ pub(crate) fn evaluate(kind: OverTime, samples: &[Sample], phi: f64) -> f64 {
             quantile(phi, &mut values)
         }
     }
+}
+
+/// `avg`, `min`, `max`, `sum` and `count` of a window from its summary (the buckets of a
+/// rollup tier combined); `None` for the others, which a summary cannot answer.
+pub(crate) fn from_summary(kind: OverTime, w: &Bucket) -> Option<f64> {
+    Some(match kind {
+        OverTime::Avg => w.sum / w.count as f64,
+        OverTime::Min => w.min,
+        OverTime::Max => w.max,
+        OverTime::Sum => w.sum,
+        OverTime::Count => w.count as f64,
+        _ => return None,
+    })
 }
 
 /// The first value replaced by any value `better` than it; NaN is replaced by anything.

@@ -1,5 +1,6 @@
 //! `rate`, `increase`, `delta` (extrapolated) and `irate`, `idelta` (last two samples).
 
+use tributary_storage::rollup::Bucket;
 use tributary_storage::types::Sample;
 
 use crate::promql::eval::Window;
@@ -42,10 +43,57 @@ fn extrapolated_rate(samples: &[Sample], window: Window, is_counter: bool, is_ra
             }
         }
     }
+    Some(extrapolate(
+        first,
+        last,
+        samples.len(),
+        result,
+        window,
+        is_counter,
+        is_rate,
+    ))
+}
+
+/// `rate`/`increase` of a window from its summary (the buckets of a rollup tier combined):
+/// everything Prometheus's extrapolation reads is in it, the first and last samples, their
+/// count and the reset-adjusted increase.
+pub(crate) fn from_summary(kind: RateKind, w: &Bucket, window: Window) -> Option<f64> {
+    let is_rate = match kind {
+        RateKind::Rate => true,
+        RateKind::Increase => false,
+        RateKind::Delta | RateKind::Irate | RateKind::Idelta => return None,
+    };
+    if w.count < 2 {
+        return None;
+    }
+    let first = Sample::new(w.first_ts, w.first);
+    let last = Sample::new(w.last_ts, w.last);
+    Some(extrapolate(
+        first,
+        last,
+        w.count as usize,
+        w.increase,
+        window,
+        true,
+        is_rate,
+    ))
+}
+
+/// The extrapolation of `extrapolatedRate`, given the window's first and last samples, how many
+/// samples it holds (at least two) and their change `result`.
+fn extrapolate(
+    first: Sample,
+    last: Sample,
+    count: usize,
+    mut result: f64,
+    window: Window,
+    is_counter: bool,
+    is_rate: bool,
+) -> f64 {
     let mut to_start = (first.timestamp - window.start()) as f64 / 1000.0;
     let mut to_end = (window.end - last.timestamp) as f64 / 1000.0;
     let sampled_interval = (last.timestamp - first.timestamp) as f64 / 1000.0;
-    let average_interval = sampled_interval / (samples.len() - 1) as f64;
+    let average_interval = sampled_interval / (count - 1) as f64;
     let threshold = average_interval * 1.1;
     if to_start >= threshold {
         to_start = average_interval / 2.0;
@@ -67,7 +115,8 @@ fn extrapolated_rate(samples: &[Sample], window: Window, is_counter: bool, is_ra
     if is_rate {
         factor /= window.range_ms as f64 / 1000.0;
     }
-    Some(result * factor)
+    result *= factor;
+    result
 }
 
 /// `irate`/`idelta`: from the last two samples only; for `irate` a decrease is a counter reset, so

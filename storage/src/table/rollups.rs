@@ -1,0 +1,415 @@
+//! The rollup tables `metrics_5m` and `metrics_1h`: one row per series per bucket (or per
+//! piece of a bucket, see [`crate::rollup`]), one file per (UTC day, cluster) under
+//! `metrics_5m/` and `metrics_1h/` (see [`crate::layout`]).
+//!
+//! # Schema (on-disk contract)
+//!
+//! Rows are sorted by (`cluster`, `metric`, `labels`, `timestamp`, `first_ts`); the first five
+//! columns are exactly the metrics table's ([`crate::schema`]).
+//!
+//! | column      | Arrow type                    | content                                                  |
+//! |-------------|-------------------------------|----------------------------------------------------------|
+//! | `cluster`   | Dictionary(Int32, Utf8)       | the `cluster` label, `""` when absent                    |
+//! | `metric`    | Dictionary(Int32, Utf8)       | the `__name__` label, `""` when absent                   |
+//! | `labels`    | Dictionary(Int32, Utf8)       | other labels, canonical JSON object                      |
+//! | `series_id` | UInt64                        | `Labels::series_id` of all labels                        |
+//! | `timestamp` | Timestamp(Millisecond, "UTC") | bucket label `b`, its **end**: samples in `(b - res, b]` |
+//! | `count`     | UInt64                        | non-stale samples summarised (≥ 1)                       |
+//! | `sum`       | Float64                       | sum of their values                                      |
+//! | `min`       | Float64                       | smallest value (NaN only if all are NaN)                 |
+//! | `max`       | Float64                       | largest value (NaN only if all are NaN)                  |
+//! | `first`     | Float64                       | value of the first sample                                |
+//! | `last`      | Float64                       | value of the last sample                                 |
+//! | `first_ts`  | Timestamp(Millisecond, "UTC") | time of the first sample                                 |
+//! | `last_ts`   | Timestamp(Millisecond, "UTC") | time of the last sample                                  |
+//! | `increase`  | Float64                       | counter-aware increase from first to last (resets: +new) |
+//!
+//! No column is nullable. A row summarises samples of one UTC day only, the day of its file:
+//! the bucket ending at midnight has up to two rows (in the two days' files), each summarising
+//! its part; a reader combines them in `first_ts` order ([`crate::rollup::Bucket::append`]).
+//! The file key's `min_ts`/`max_ts` are the smallest `first_ts` and largest `last_ts`: the
+//! sample times the file summarises. A rollup file stands for **every** sample of its cluster
+//! in its UTC day: readers serving buckets use it instead of that day's raw files. Two rows
+//! for the same series, bucket and day are copies (a rollup written again); the later file's
+//! wins.
+
+use std::cmp::Reverse;
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, TimestampMillisecondType, UInt64Type};
+use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, TimestampMillisecondArray, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::TryStreamExt;
+use parquet::basic::Encoding;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+
+use super::series::{self, FileRows, SeriesCollector, SeriesKey, key_col, series_plan};
+use super::{FilePlan, ParquetTable, ReadContext};
+use crate::catalog::{Catalog, FileMeta};
+use crate::layout::{FileKey, Hour, Table, storable_timestamp};
+use crate::parquet_io::ParquetIo;
+use crate::parquet_io::plan::cluster_may_match;
+use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution, same_day};
+use crate::schema;
+use crate::types::{Labels, Matcher, TimeRange};
+use crate::writer::WriterOptions;
+use crate::{Error, Result};
+
+const COUNT: &str = "count";
+const SUM: &str = "sum";
+const MIN: &str = "min";
+const MAX: &str = "max";
+const FIRST: &str = "first";
+const LAST: &str = "last";
+const FIRST_TS: &str = "first_ts";
+const LAST_TS: &str = "last_ts";
+const INCREASE: &str = "increase";
+
+/// Column positions after the five key columns.
+mod col {
+    pub(super) const COUNT: usize = 5;
+    pub(super) const SUM: usize = 6;
+    pub(super) const MIN: usize = 7;
+    pub(super) const MAX: usize = 8;
+    pub(super) const FIRST: usize = 9;
+    pub(super) const LAST: usize = 10;
+    pub(super) const FIRST_TS: usize = 11;
+    pub(super) const LAST_TS: usize = 12;
+    pub(super) const INCREASE: usize = 13;
+}
+
+static ROLLUPS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields = series::key_fields();
+    fields.extend([
+        Field::new(COUNT, DataType::UInt64, false),
+        Field::new(SUM, DataType::Float64, false),
+        Field::new(MIN, DataType::Float64, false),
+        Field::new(MAX, DataType::Float64, false),
+        Field::new(FIRST, DataType::Float64, false),
+        Field::new(LAST, DataType::Float64, false),
+        Field::new(FIRST_TS, schema::timestamp_type(), false),
+        Field::new(LAST_TS, schema::timestamp_type(), false),
+        Field::new(INCREASE, DataType::Float64, false),
+    ]);
+    Arc::new(Schema::new(fields))
+});
+
+/// The rollup tables' Arrow schema (both resolutions; embedded in every file's footer).
+pub(crate) fn rollups_schema() -> SchemaRef {
+    ROLLUPS_SCHEMA.clone()
+}
+
+/// Which resolution a [`Rollups`] table stores.
+pub(crate) trait Width: Send + Sync + 'static {
+    const RESOLUTION: Resolution;
+}
+
+/// Marker: the `metrics_5m` table.
+#[derive(Debug)]
+pub(crate) struct FiveMinutes;
+impl Width for FiveMinutes {
+    const RESOLUTION: Resolution = Resolution::FiveMinutes;
+}
+
+/// Marker: the `metrics_1h` table.
+#[derive(Debug)]
+pub(crate) struct OneHour;
+impl Width for OneHour {
+    const RESOLUTION: Resolution = Resolution::OneHour;
+}
+
+/// A rollup table of resolution `W`.
+#[derive(Debug)]
+pub(crate) struct Rollups<W>(PhantomData<W>);
+
+impl<W: Width> ParquetTable for Rollups<W> {
+    const KIND: Table = W::RESOLUTION.table();
+    /// One row per series and bucket in a day's files (the later file's copy wins).
+    const IDENTITY: &'static [&'static str] = &[schema::CLUSTER, schema::METRIC, schema::LABELS, schema::TIMESTAMP];
+    type Input = [BucketSeries];
+    type Plan<'a> = RollupPlan;
+    type Reader = RollupsReader;
+
+    fn schema() -> SchemaRef {
+        rollups_schema()
+    }
+
+    fn properties(writer: &WriterOptions) -> Result<WriterProperties> {
+        series::table_properties(
+            writer,
+            &[key_col::CLUSTER, key_col::METRIC, key_col::LABELS, key_col::TIMESTAMP],
+            |b| {
+                [SUM, MIN, MAX, FIRST, LAST, INCREASE].into_iter().fold(b, |b, name| {
+                    b.set_column_dictionary_enabled(ColumnPath::from(name), false)
+                        .set_column_encoding(ColumnPath::from(name), Encoding::BYTE_STREAM_SPLIT)
+                })
+            },
+        )
+    }
+
+    /// Rows are grouped per (UTC day of their samples, cluster); repeated label sets merged;
+    /// of two rows for one series, bucket and first sample, the one given later wins.
+    fn plan(input: &[BucketSeries]) -> Result<RollupPlan> {
+        RollupPlan::new(W::RESOLUTION.table(), input)
+    }
+
+    fn reader(ctx: ReadContext) -> RollupsReader {
+        RollupsReader {
+            io: ctx.io,
+            catalog: ctx.catalog,
+            resolution: W::RESOLUTION,
+        }
+    }
+}
+
+/// A write of a rollup table: one file per (UTC day, cluster).
+#[derive(Debug)]
+pub(crate) struct RollupPlan {
+    table: Table,
+    files: Vec<FileRows<Bucket>>,
+}
+
+impl RollupPlan {
+    fn new(table: Table, input: &[BucketSeries]) -> Result<Self> {
+        let mut merged: HashMap<&Labels, Vec<Bucket>> = HashMap::new();
+        for s in input {
+            merged.entry(&s.labels).or_default().extend_from_slice(&s.buckets);
+        }
+        let mut groups: HashMap<(i64, String), Vec<series::SeriesItems<Bucket>>> = HashMap::new();
+        for (labels, mut buckets) in merged {
+            if let Some(bad) = buckets
+                .iter()
+                .find(|b| ![b.timestamp, b.first_ts, b.last_ts].into_iter().all(storable_timestamp))
+            {
+                return Err(Error::InvalidData {
+                    reason: format!(
+                        "rollup of {labels} has timestamp {}, outside years 0000-9999",
+                        bad.timestamp
+                    ),
+                });
+            }
+            if let Some(bad) = buckets
+                .iter()
+                .find(|b| b.first_ts.div_euclid(DAY_MS) != b.last_ts.div_euclid(DAY_MS) || b.count == 0)
+            {
+                return Err(Error::InvalidData {
+                    reason: format!(
+                        "rollup row of {labels} at {} is empty or spans two UTC days ({}..={})",
+                        bad.timestamp, bad.first_ts, bad.last_ts
+                    ),
+                });
+            }
+            // Stable: of equal (label, first sample), the later given comes last and is kept.
+            buckets.sort_by_key(|b| (b.timestamp, b.first_ts));
+            buckets.reverse();
+            buckets.dedup_by_key(|b| (b.timestamp, b.first_ts));
+            buckets.reverse();
+            // One row per (bucket, day), as readers expect: disjoint pieces are combined, and of
+            // overlapping ones (copies) the later given is kept.
+            let mut rows: Vec<Bucket> = Vec::with_capacity(buckets.len());
+            for b in buckets {
+                match rows.last_mut() {
+                    Some(prev) if prev.timestamp == b.timestamp && same_day(prev.first_ts, b.first_ts) => {
+                        if prev.last_ts < b.first_ts {
+                            prev.append(&b);
+                        } else {
+                            *prev = b;
+                        }
+                    }
+                    _ => rows.push(b),
+                }
+            }
+            let buckets = rows;
+            let key = Arc::new(SeriesKey::of(labels));
+            let mut by_day: HashMap<i64, Vec<Bucket>> = HashMap::new();
+            for b in buckets {
+                by_day.entry(b.first_ts.div_euclid(DAY_MS)).or_default().push(b);
+            }
+            for (day, rows) in by_day {
+                groups
+                    .entry((day, key.cluster.clone()))
+                    .or_default()
+                    .push((key.clone(), rows));
+            }
+        }
+        let mut files: Vec<FileRows<Bucket>> = groups
+            .into_iter()
+            .map(|((day, cluster), mut series)| {
+                series.sort_unstable_by(|(a, _), (b, _)| (&a.metric, &a.labels_json).cmp(&(&b.metric, &b.labels_json)));
+                FileRows {
+                    hour: Hour(day * 24),
+                    cluster,
+                    series,
+                }
+            })
+            .collect();
+        files.sort_unstable_by(|a, b| (a.hour, &a.cluster).cmp(&(b.hour, &b.cluster)));
+        Ok(Self { table, files })
+    }
+}
+
+impl FilePlan for RollupPlan {
+    fn files(&self) -> usize {
+        self.files.len()
+    }
+
+    fn encode(&self, i: usize) -> Result<(FileKey, RecordBatch)> {
+        let f = &self.files[i];
+        let lo = f.items().map(|b| b.first_ts).min().unwrap_or(0);
+        let hi = f.items().map(|b| b.last_ts).max().unwrap_or(0);
+        let key = FileKey::new(self.table, &f.cluster, lo, hi, f.rows() as u64)?;
+        Ok((key, record_batch(f)?))
+    }
+}
+
+fn record_batch(file: &FileRows<Bucket>) -> Result<RecordBatch> {
+    let mut columns = file.key_columns(|b| b.timestamp)?;
+    let f64s =
+        |get: fn(&Bucket) -> f64| -> ArrayRef { Arc::new(Float64Array::from_iter_values(file.items().map(get))) };
+    let times = |get: fn(&Bucket) -> i64| -> ArrayRef {
+        Arc::new(TimestampMillisecondArray::from_iter_values(file.items().map(get)).with_timezone("UTC"))
+    };
+    columns.push(Arc::new(UInt64Array::from_iter_values(file.items().map(|b| b.count))));
+    columns.push(f64s(|b| b.sum));
+    columns.push(f64s(|b| b.min));
+    columns.push(f64s(|b| b.max));
+    columns.push(f64s(|b| b.first));
+    columns.push(f64s(|b| b.last));
+    columns.push(times(|b| b.first_ts));
+    columns.push(times(|b| b.last_ts));
+    columns.push(f64s(|b| b.increase));
+    RecordBatch::try_new(rollups_schema(), columns).map_err(|source| Error::Arrow {
+        op: "assemble rollups batch",
+        source,
+    })
+}
+
+/// Reads bucket rows back from one rollup table.
+#[derive(Debug)]
+pub(crate) struct RollupsReader {
+    io: ParquetIo,
+    catalog: Arc<Catalog>,
+    resolution: Resolution,
+}
+
+impl RollupsReader {
+    /// The table's files that may hold samples of `range` (sample times) for `matchers`, in
+    /// write order.
+    pub(crate) fn files(&self, range: TimeRange, matchers: &[Matcher]) -> Vec<Arc<FileMeta>> {
+        self.catalog
+            .files(self.resolution.table(), range, |c| cluster_may_match(c, matchers))
+    }
+
+    /// The rows of `files` for series matching `matchers` (and admitted by `admits`) whose
+    /// bucket lies wholly in `range` (whole buckets, see [`Resolution::widen`]); copies of a
+    /// row (same series, bucket and day) removed, the later file's kept. Pieces of one bucket
+    /// are left for [`crate::rollup::BucketRead::into_series`] to combine.
+    pub(crate) async fn select(
+        &self,
+        files: Vec<Arc<FileMeta>>,
+        matchers: &[Matcher],
+        range: TimeRange,
+        admits: impl Fn(&Labels) -> bool,
+    ) -> Result<Vec<BucketSeries>> {
+        let res = self.resolution.ms();
+        // Bucket labels whose samples lie in `range`.
+        let labels = TimeRange::new(range.start.saturating_add(res - 1), range.end);
+        let selectors = [matchers.to_vec()];
+        let mut collect: SeriesCollector<'_, (Bucket, usize)> = SeriesCollector::new(&selectors);
+        let mut reads = self
+            .io
+            .read_files(files, rollups_schema(), true, |m| series_plan(m, labels, matchers));
+        let mut order = 0usize;
+        while let Some((file, batches)) = reads.try_next().await? {
+            order += 1;
+            for batch in &batches {
+                decode_batch(&mut collect, batch, file.path.as_ref(), labels, order)?;
+            }
+        }
+        Ok(collect
+            .out
+            .into_iter()
+            .filter(|(labels, rows)| !rows.is_empty() && admits(labels))
+            .map(|(labels, mut rows)| {
+                rows.sort_by_key(|(b, file)| (b.timestamp, b.first_ts.div_euclid(DAY_MS), Reverse(*file)));
+                rows.dedup_by_key(|(b, _)| (b.timestamp, b.first_ts.div_euclid(DAY_MS)));
+                BucketSeries {
+                    labels,
+                    buckets: rows.into_iter().map(|(b, _)| b).collect(),
+                }
+            })
+            .collect())
+    }
+}
+
+fn decode_batch(
+    collect: &mut SeriesCollector<'_, (Bucket, usize)>,
+    batch: &RecordBatch,
+    key: &str,
+    labels: TimeRange,
+    file: usize,
+) -> Result<()> {
+    let corrupt = |what: &str| Error::Corrupt {
+        key: key.to_string(),
+        reason: format!("rollups column {what} has an unexpected type or nulls"),
+    };
+    let rows = collect.rows(batch, key)?;
+    let f64s = |i: usize, name: &str| {
+        batch
+            .column(i)
+            .as_primitive_opt::<Float64Type>()
+            .filter(|a| a.null_count() == 0)
+            .ok_or_else(|| corrupt(name))
+    };
+    let times = |i: usize, name: &str| {
+        batch
+            .column(i)
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .filter(|a| a.null_count() == 0)
+            .ok_or_else(|| corrupt(name))
+    };
+    let count = batch
+        .column(col::COUNT)
+        .as_primitive_opt::<UInt64Type>()
+        .filter(|a| a.null_count() == 0)
+        .ok_or_else(|| corrupt(COUNT))?;
+    let (sum, min, max) = (f64s(col::SUM, SUM)?, f64s(col::MIN, MIN)?, f64s(col::MAX, MAX)?);
+    let (first, last, increase) = (
+        f64s(col::FIRST, FIRST)?,
+        f64s(col::LAST, LAST)?,
+        f64s(col::INCREASE, INCREASE)?,
+    );
+    let (first_ts, last_ts) = (times(col::FIRST_TS, FIRST_TS)?, times(col::LAST_TS, LAST_TS)?);
+    for (row, (slot, timestamp)) in rows.into_iter().enumerate() {
+        let Some(slot) = slot.filter(|_| labels.contains(timestamp)) else {
+            continue;
+        };
+        let bucket = Bucket {
+            timestamp,
+            count: count.value(row),
+            sum: sum.value(row),
+            min: min.value(row),
+            max: max.value(row),
+            first: first.value(row),
+            last: last.value(row),
+            first_ts: first_ts.value(row),
+            last_ts: last_ts.value(row),
+            increase: increase.value(row),
+        };
+        if bucket.count == 0 || bucket.first_ts > bucket.last_ts {
+            return Err(Error::Corrupt {
+                key: key.to_string(),
+                reason: format!("rollup row at {timestamp} summarises no samples"),
+            });
+        }
+        collect.out[slot].1.push((bucket, file));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

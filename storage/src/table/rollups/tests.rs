@@ -1,0 +1,179 @@
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, UInt64Type};
+
+use super::*;
+use crate::layout::HOUR_MS;
+use crate::read::SelectRequest;
+use crate::rollup::buckets_of;
+use crate::types::{Sample, Series};
+use crate::{Storage, StorageConfig};
+
+const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn series(cluster: &str, name: &str, points: impl IntoIterator<Item = (i64, f64)>) -> Series {
+    Series::new(
+        Labels::from_pairs(&[("__name__", name), ("cluster", cluster)]),
+        points.into_iter().map(|(t, v)| Sample::new(t, v)).collect(),
+    )
+}
+
+/// Two clusters, a counter with a reset every ~2h, over 2025-12-31 and 2026-01-01.
+fn data() -> Vec<Series> {
+    ["a", "b"]
+        .into_iter()
+        .map(|c| {
+            series(
+                c,
+                "requests_total",
+                (0..(2 * 24 * 60)).map(|i| (T0 - DAY_MS + i * 60_000, (i % 130) as f64)),
+            )
+        })
+        .collect()
+}
+
+async fn buckets(storage: &Arc<Storage>, res: Resolution, range: TimeRange) -> Vec<BucketSeries> {
+    let req = SelectRequest::new(vec![Matcher::equal("__name__", "requests_total")], range);
+    let mut got = storage.source().select_buckets(&req, res).await.unwrap().into_series();
+    got.sort_by(|a, b| a.labels.cmp(&b.labels));
+    got
+}
+
+fn expected(data: &[Series], res: Resolution, range: TimeRange) -> Vec<BucketSeries> {
+    data.iter()
+        .map(|s| {
+            let samples: Vec<Sample> = s
+                .samples
+                .iter()
+                .filter(|p| range.contains(p.timestamp))
+                .copied()
+                .collect();
+            BucketSeries {
+                labels: s.labels.clone(),
+                buckets: buckets_of(&samples, res),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn files_are_per_day_and_cluster_and_carry_the_documented_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let summary = storage.write_rollups(Resolution::OneHour, &data()).await.unwrap();
+    // Two days of two clusters; the bucket ending at midnight has a piece in each day's file.
+    assert_eq!(summary.files.len(), 4, "{:?}", summary.files);
+    // Per cluster and day: the piece of the bucket ending at its first midnight (the midnight
+    // sample alone) and 24 hours of buckets, the last ending at the next midnight.
+    assert_eq!(summary.rows, 2 * (25 + 25));
+    assert!(
+        summary.files[0].starts_with("metrics_1h/2025-12-31/day/a/"),
+        "{:?}",
+        summary.files
+    );
+    assert!(
+        summary.files[3].starts_with("metrics_1h/2026-01-01/day/b/"),
+        "{:?}",
+        summary.files
+    );
+    let bytes = std::fs::read(dir.path().join(&summary.files[2])).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
+    assert_eq!(reader.schema().as_ref(), rollups_schema().as_ref());
+    let names: Vec<String> = rollups_schema().fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(
+        names,
+        [
+            "cluster",
+            "metric",
+            "labels",
+            "series_id",
+            "timestamp",
+            "count",
+            "sum",
+            "min",
+            "max",
+            "first",
+            "last",
+            "first_ts",
+            "last_ts",
+            "increase"
+        ]
+    );
+    let batch = reader.build().unwrap().next().unwrap().unwrap();
+    // Day 2026-01-01 of cluster a: the first row is the midnight sample alone (bucket T0),
+    // then the hour ending at 01:00 holds 60 samples of a counter rising by one a minute.
+    let times = batch
+        .column(col::FIRST_TS)
+        .as_primitive::<arrow_array::types::TimestampMillisecondType>();
+    let count = batch.column(col::COUNT).as_primitive::<UInt64Type>();
+    let increase = batch.column(col::INCREASE).as_primitive::<Float64Type>();
+    assert_eq!((times.value(0), count.value(0)), (T0, 1));
+    assert_eq!((count.value(1), increase.value(1)), (60, 59.0 + 0.0));
+}
+
+#[tokio::test]
+async fn buckets_come_from_rollups_alone_once_raw_data_is_gone() {
+    // Raw data past its retention: only the rollups were ever written here.
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    for res in Resolution::ALL {
+        storage.write_rollups(res, &data()).await.unwrap();
+    }
+    assert_eq!(storage.stats().files, 0, "no raw file");
+    for res in Resolution::ALL {
+        for range in [
+            TimeRange::new(T0 - DAY_MS + 1, T0 + DAY_MS),
+            TimeRange::new(T0 - 3 * HOUR_MS + 1, T0 + 2 * HOUR_MS),
+        ] {
+            let got = buckets(&storage, res, range).await;
+            assert_eq!(got, expected(&data(), res, range), "{res:?} {range:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rollup_written_again_counts_once_and_rolled_days_ignore_raw_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let all = data();
+    storage.write_metrics(&all).await.unwrap();
+    // The first day rolled up twice (a retried compaction), from slightly wrong data the first
+    // time: the later file wins.
+    let first_day: Vec<Series> = all
+        .iter()
+        .map(|s| {
+            Series::new(
+                s.labels.clone(),
+                s.samples.iter().filter(|p| p.timestamp < T0).copied().collect(),
+            )
+        })
+        .collect();
+    let wrong: Vec<Series> = first_day
+        .iter()
+        .map(|s| {
+            Series::new(
+                s.labels.clone(),
+                s.samples.iter().map(|p| Sample::new(p.timestamp, 1.0)).collect(),
+            )
+        })
+        .collect();
+    storage.write_rollups(Resolution::FiveMinutes, &wrong).await.unwrap();
+    storage
+        .write_rollups(Resolution::FiveMinutes, &first_day)
+        .await
+        .unwrap();
+    let range = TimeRange::new(T0 - DAY_MS + 1, T0 + DAY_MS);
+    assert_eq!(
+        buckets(&storage, Resolution::FiveMinutes, range).await,
+        expected(&all, Resolution::FiveMinutes, range)
+    );
+    // A late raw file for the rolled-up day is not counted: the rollup stands for the day.
+    let late = vec![series("a", "requests_total", [(T0 - 1_000, 1e6)])];
+    storage.write_metrics(&late).await.unwrap();
+    assert_eq!(
+        buckets(&storage, Resolution::FiveMinutes, range).await,
+        expected(&all, Resolution::FiveMinutes, range)
+    );
+}
