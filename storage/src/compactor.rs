@@ -248,21 +248,19 @@ impl Compactor {
                 report.rows_out += rows;
                 Ok(())
             }
-            Err(e) => {
-                // Never committed: the output is garbage now, not data.
+            Err(Error::Conflict { .. }) => {
+                // Certainly never committed: the output is garbage now, not data.
                 for o in &outputs {
                     if let Err(d) = self.storage.io.store.delete(&o.path).await {
                         tracing::debug!(error = %d, key = %o.path, "deleting an uncommitted output failed; the orphan sweep will");
                     }
                 }
-                match e {
-                    Error::Conflict { .. } => {
-                        report.conflicts += 1;
-                        Ok(())
-                    }
-                    e => Err(e),
-                }
+                report.conflicts += 1;
+                Ok(())
             }
+            // The commit may have landed (an unknown outcome): deleting the output could delete
+            // live data. Unlisted, the orphan sweep deletes it later.
+            Err(e) => Err(e),
         }
     }
 

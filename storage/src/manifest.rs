@@ -78,6 +78,10 @@ pub(crate) const KEEP_VERSIONS: u64 = 16;
 /// Conflicting commits retried before giving up (each retry means another writer committed).
 const MAX_COMMIT_ATTEMPTS: usize = 64;
 
+/// Sends of one version's create that failed without landing, before the outcome is reported
+/// as unknown (object_store already retried each send where that is safe).
+const CREATE_ATTEMPTS: usize = 3;
+
 /// One manifest version: the live files and the writers' WAL marks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Manifest {
@@ -281,40 +285,13 @@ impl ManifestStore {
             let next = base
                 .apply(change, chrono::Utc::now().timestamp_millis())
                 .ok_or(CommitError::Conflict)?;
-            let key = layout::manifest_path(next.version);
-            let opts = PutOptions::from(PutMode::Create);
-            match self.store.put_opts(&key, PutPayload::from(next.encode()?), opts).await {
-                Ok(_) => {}
-                Err(object_store::Error::AlreadyExists { .. }) => {
-                    // Either another writer took this version, or our own create succeeded and
-                    // its response was lost (a retried request then finds the object).
-                    let theirs = read_version(self.store.as_ref(), next.version).await?;
-                    match theirs {
-                        Some(m) if m.commit == next.commit => {}
-                        Some(m) => {
-                            self.install(m);
-                            self.refresh().await?;
-                            continue;
-                        }
-                        None => continue,
-                    }
-                }
-                Err(source) => {
-                    // A create whose answer was lost (a timeout, a reset) may still have landed:
-                    // object_store does not retry it. Look before reporting a failure.
-                    match read_version(self.store.as_ref(), next.version).await {
-                        Ok(Some(m)) if m.commit == next.commit => {}
-                        Ok(Some(m)) => {
-                            self.install(m);
-                            continue;
-                        }
-                        _ => {
-                            return Err(CommitError::Store(Error::CommitUncertain {
-                                key: key.to_string(),
-                                source,
-                            }));
-                        }
-                    }
+            match self.create(&next).await? {
+                None => {}
+                Some(theirs) => {
+                    // Another writer took this version: apply the change to the newest one.
+                    self.install(theirs);
+                    self.refresh().await?;
+                    continue;
                 }
             }
             let version = next.version;
@@ -326,6 +303,45 @@ impl ManifestStore {
             op: "commit manifest",
             reason: format!("{MAX_COMMIT_ATTEMPTS} attempts lost to concurrent commits"),
         }))
+    }
+
+    /// Creates `next`'s version object; `None` when it is ours, `Some` with the version another
+    /// writer created first.
+    ///
+    /// A create whose answer is lost (a timeout, a reset) may still have landed, and object_store
+    /// does not retry it; a retried one may find its own first attempt (`AlreadyExists`). So
+    /// after any failure the version is read back and recognised by its commit id, and a create
+    /// that did not land is sent again with the same bytes (a late first attempt then fails, or
+    /// is found to be ours). Only when the version cannot be read is the outcome unknown.
+    async fn create(&self, next: &Manifest) -> Result<Option<Manifest>> {
+        let key = layout::manifest_path(next.version);
+        let body = next.encode()?;
+        let mut last = None;
+        for _ in 0..CREATE_ATTEMPTS {
+            let opts = PutOptions::from(PutMode::Create);
+            let err = match self.store.put_opts(&key, PutPayload::from(body.clone()), opts).await {
+                Ok(_) => return Ok(None),
+                Err(e) => e,
+            };
+            match read_version(self.store.as_ref(), next.version).await {
+                Ok(Some(m)) if m.commit == next.commit => return Ok(None),
+                Ok(Some(m)) => return Ok(Some(m)),
+                Ok(None) => last = Some(err),
+                Err(_) => {
+                    return Err(Error::CommitUncertain {
+                        key: key.to_string(),
+                        source: err,
+                    });
+                }
+            }
+        }
+        Err(Error::CommitUncertain {
+            key: key.to_string(),
+            source: last.unwrap_or_else(|| object_store::Error::Generic {
+                store: "manifest",
+                source: "no create attempt was made".into(),
+            }),
+        })
     }
 
     /// Writes the hint and deletes the version that fell out of the kept window (best effort:

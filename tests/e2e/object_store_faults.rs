@@ -386,3 +386,83 @@ async fn a_partly_failed_flush_stores_nothing_twice() {
     s.stop();
     assert_stored_exactly_once(&s3, "partial", "fleet", &acked);
 }
+
+/// The whole lifecycle on S3 behind faults: flushes, then a compaction round and retention
+/// while uploads are throttled, fail and are reset, and reads are reset. Retries hide the
+/// faults or the round reports what failed and leaves it for the next; either way every
+/// acknowledged sample of the kept cluster is stored exactly once, the expired cluster is gone,
+/// and a query of it answers empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_and_retention_under_s3_faults_lose_and_double_nothing() {
+    let s3 = S3Server::start("lifecycle-faults").await;
+    let proxy = FaultProxy::start(&s3.endpoint).await;
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        cfg_dir.path(),
+        "tributary.toml",
+        "[storage]\nrequest_timeout = \"1s\"\n\n[storage.retry]\nmax_retries = 8\n\
+         initial_backoff = \"20ms\"\nmax_backoff = \"100ms\"\nretry_timeout = \"20s\"\n\n\
+         [storage.compaction]\nenabled = false\nsettle = \"0s\"\ndeletion_delay = \"0s\"\norphan_age = \"0s\"\n\n\
+         [[storage.retention.rules]]\nclusters = \"west\"\nkeep = \"1d\"\n",
+    );
+    let env = proxy.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--storage",
+        "s3://lifecycle-faults/fleet",
+    ];
+    let s = TestServer::start_with_env(&args, &env).await;
+    let mut acked = Acked::new();
+    for b in 0..3 {
+        write_batch(&s, b, &mut acked).await;
+        flush_until_ok(&s, 3).await;
+    }
+    proxy.add(Rule::new(Fault::SlowDown).method("PUT").times(2));
+    proxy.add(Rule::new(Fault::InternalError).method("PUT").times(1));
+    proxy.add(Rule::new(Fault::Reset).method("PUT").times(1));
+    proxy.add(Rule::new(Fault::Reset).method("GET").times(2));
+    proxy.add(Rule::new(Fault::SlowDown).method("DELETE").times(1));
+    let compact = || async {
+        let r = reqwest::Client::new()
+            .post(s.url("/api/v1/admin/compact"))
+            .send()
+            .await
+            .expect("compact");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+        )
+    };
+    let (status, report) = compact().await;
+    assert_eq!(status, 200, "{report}");
+    assert!(
+        proxy.injected_total() >= 4,
+        "the faults met the round: {:?}",
+        proxy.injected()
+    );
+    proxy.clear();
+    let (status, again) = compact().await;
+    assert_eq!(status, 200, "{again}");
+    assert!(again["failures"].as_array().unwrap().is_empty(), "{again}");
+    let keys = s3.list("fleet/metrics/").await;
+    let per_cluster = |c: &str| keys.iter().filter(|k| k.contains(&format!("/{c}/"))).count();
+    assert_eq!((per_cluster("east"), per_cluster("west")), (1, 0), "{keys:?}");
+
+    acked.retain(|(cluster, _, _)| cluster != "west");
+    assert_stored_exactly_once(&s3, "lifecycle-faults", "fleet", &acked);
+    let q = s
+        .query(
+            "count_over_time(faulty{cluster=\"west\"}[1000d])",
+            (T0 + 3 * PER_BATCH * 15_000) as f64 / 1000.0,
+        )
+        .await;
+    assert!(
+        result(&q).is_empty(),
+        "past retention: an empty answer, not an error: {q}"
+    );
+    assert_eq!(count_samples(&s).await.unwrap(), acked.len() as u64);
+}

@@ -132,30 +132,37 @@ pub(crate) async fn release(store: &dyn ObjectStore, owner: &str) -> Result<()> 
     Ok(())
 }
 
-/// Creates term `n`; false when it already exists.
+/// Creates term `n`; false when another compactor's term `n` exists. A create whose answer was
+/// lost may have landed: the term is read back and recognised by its content, and sent again
+/// when it did not land.
 async fn create(store: &dyn ObjectStore, n: u64, term: &Term) -> Result<bool> {
     let key = layout::lease_path(n);
-    let body = serde_json::to_vec(term).map_err(|e| Error::InvalidData {
+    let body = bytes::Bytes::from(serde_json::to_vec(term).map_err(|e| Error::InvalidData {
         reason: format!("encoding lease: {e}"),
-    })?;
-    match store
-        .put_opts(&key, PutPayload::from(body), PutOptions::from(PutMode::Create))
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(object_store::Error::AlreadyExists { .. }) => {
-            // A retried create whose first attempt succeeded finds its own term.
-            let mine = match store.get(&key).await {
-                Ok(r) => r
+    })?);
+    let mut last = None;
+    for _ in 0..3 {
+        let opts = PutOptions::from(PutMode::Create);
+        let err = match store.put_opts(&key, PutPayload::from(body.clone()), opts).await {
+            Ok(_) => return Ok(true),
+            Err(e) => e,
+        };
+        match store.get(&key).await {
+            Ok(r) => {
+                let found = r
                     .bytes()
                     .await
                     .ok()
-                    .and_then(|b| serde_json::from_slice::<Term>(&b).ok()),
-                Err(_) => None,
-            };
-            Ok(mine.as_ref() == Some(term))
+                    .and_then(|b| serde_json::from_slice::<Term>(&b).ok());
+                return Ok(found.as_ref() == Some(term));
+            }
+            Err(object_store::Error::NotFound { .. }) => last = Some(err),
+            Err(_) => return Err(store_err("create compactor lease", &key)(err)),
         }
-        Err(e) => Err(store_err("create compactor lease", &key)(e)),
+    }
+    match last {
+        Some(e) => Err(store_err("create compactor lease", &key)(e)),
+        None => Ok(false),
     }
 }
 
