@@ -303,12 +303,18 @@ impl Evaluator {
         let guard = self.guard.clone();
         let (series, selector) = self.take(sel)?;
         let mut out = Vec::with_capacity(series.len());
+        // Points held so far: checked as they are made, so a selector evaluated at millions of
+        // steps (`m[30d:1s]`) fails at `query.max_samples` instead of after filling memory.
+        let mut held = 0usize;
         for s in series {
             guard.check()?;
             let mut points = Vec::new();
             // Index of the first sample after the reference time; reference times never decrease.
             let mut next = 0usize;
             for step in 0..steps.count {
+                if step % (STEPS_PER_CHECK * 16) == 0 {
+                    guard.check_samples(held + points.len())?;
+                }
                 let reference = selector.reference_time(steps.time(step));
                 while next < s.samples.len() && s.samples[next].timestamp <= reference {
                     next += 1;
@@ -329,6 +335,8 @@ impl Evaluator {
                     value,
                 });
             }
+            held += points.len();
+            guard.check_samples(held)?;
             if !points.is_empty() {
                 out.push(StepSeries::new(s.labels, points));
             }
@@ -494,6 +502,8 @@ impl WindowSpec {
             out: Vec::with_capacity(series.len()),
             not_counters: Vec::new(),
         };
+        // Points held so far, checked against `query.max_samples` as they are made.
+        let mut held = 0usize;
         for mut s in series {
             guard.check()?;
             s.samples.retain(|x| !is_stale_nan(x.value));
@@ -505,6 +515,7 @@ impl WindowSpec {
                 // one series alone may take minutes, so the guard is asked within it too.
                 if step % STEPS_PER_CHECK == 0 {
                     guard.check()?;
+                    guard.check_samples(held + points.len())?;
                 }
                 let end = self.at.unwrap_or(steps.time(step)).saturating_sub(self.offset_ms);
                 let window = Window { end, range_ms };
@@ -524,6 +535,8 @@ impl WindowSpec {
                     });
                 }
             }
+            held += points.len();
+            guard.check_samples(held)?;
             if points.is_empty() {
                 continue;
             }

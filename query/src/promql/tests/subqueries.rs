@@ -119,3 +119,25 @@ async fn range_queries_cannot_return_a_subquery() {
         r#"invalid expression type "range vector" for range query, must be Scalar or instant Vector"#
     );
 }
+
+/// `query.max_samples` is checked while a subquery's inner selector and range function make
+/// their points, so `m[30d:1s]`-style subqueries stop at the bound instead of first holding
+/// every point (Prometheus's per-step accounting).
+#[tokio::test]
+async fn points_are_counted_as_subqueries_make_them() {
+    let samples: Vec<(i64, f64)> = (0..=360).map(|i| (i * 10, i as f64)).collect();
+    let names: Vec<String> = (0..4).map(|i| format!(r#"g{{i="{i}"}}"#)).collect();
+    let fixtures: Vec<(&str, &[(i64, f64)])> = names.iter().map(|n| (n.as_str(), samples.as_slice())).collect();
+    let e = engine_with(
+        &fixtures,
+        QueryConfig {
+            max_samples: 5_000,
+            ..Default::default()
+        },
+    );
+    for q in ["count_over_time(g[1h:1s])", "count_over_time(rate(g[1m])[1h:1s])"] {
+        let err = instant(&e, q, 3600).await.unwrap_err();
+        assert!(matches!(err, crate::error::Error::TooManySamples), "{q}: {err}");
+    }
+    assert_eq!(one(&e, r#"count_over_time(g{i="0"}[10m:1s])"#, 3600).await, 600.0);
+}
