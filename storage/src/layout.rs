@@ -26,8 +26,8 @@
 //!
 //! Keys are canonical: [`FileKey::parse`] accepts exactly the strings [`FileKey::path`] produces.
 //!
-//! Beside the tables: `_manifest/<version>.json` and `_manifest/_latest` (the manifest, format
-//! in `crate::manifest`) and `_compactor/lease-<term>.json` (the compactor lease, in
+//! Beside the tables: `_manifest/<version>.json`, `_manifest/<version>.checkpoint.json` and
+//! `_manifest/_last_checkpoint` (the manifest, format in `crate::manifest`) and `_compactor/lease-<term>.json` (the compactor lease, in
 //! `crate::compactor`). Versions and terms are 20-digit zero-padded decimals, so they sort.
 
 use std::fmt::Write as _;
@@ -328,23 +328,46 @@ pub(crate) fn manifest_prefix() -> Path {
     Path::from(MANIFEST_DIR)
 }
 
-/// `_manifest/<version, 20 digits>.json`.
+/// `_manifest/<version, 20 digits>.json`: the change that made `version`.
 pub(crate) fn manifest_path(version: u64) -> Path {
     Path::from(format!("{MANIFEST_DIR}/{version:020}.json"))
 }
 
-/// `_manifest/_latest`: the newest version's number (a hint).
-pub(crate) fn manifest_hint_path() -> Path {
-    Path::from(format!("{MANIFEST_DIR}/_latest"))
+/// `_manifest/<version, 20 digits>.checkpoint.json`: the whole state at `version`.
+pub(crate) fn checkpoint_path(version: u64) -> Path {
+    Path::from(format!("{MANIFEST_DIR}/{version:020}.checkpoint.json"))
 }
 
-/// The version a [`manifest_path`] names.
-pub(crate) fn parse_manifest_path(path: &Path) -> Option<u64> {
+/// `_manifest/_last_checkpoint`: the newest checkpoint's version (a hint).
+pub(crate) fn last_checkpoint_path() -> Path {
+    Path::from(format!("{MANIFEST_DIR}/_last_checkpoint"))
+}
+
+/// A manifest object's kind and version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum ManifestObject {
+    /// A [`manifest_path`].
+    Delta(u64),
+    /// A [`checkpoint_path`].
+    Checkpoint(u64),
+}
+
+/// What a [`manifest_path`] or [`checkpoint_path`] names.
+pub(crate) fn parse_manifest_path(path: &Path) -> Option<ManifestObject> {
     let name = path.as_ref().strip_prefix(MANIFEST_DIR)?.strip_prefix('/')?;
-    let digits = name.strip_suffix(".json")?;
-    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| digits.parse().ok())
-        .flatten()
+    let (digits, checkpoint) = match name.strip_suffix(".checkpoint.json") {
+        Some(d) => (d, true),
+        None => (name.strip_suffix(".json")?, false),
+    };
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v = digits.parse().ok()?;
+    Some(if checkpoint {
+        ManifestObject::Checkpoint(v)
+    } else {
+        ManifestObject::Delta(v)
+    })
 }
 
 /// `_compactor/lease-<term, 20 digits>.json`: one compactor lease term (see `crate::compactor`).
@@ -395,8 +418,16 @@ mod tests {
     #[test]
     fn manifest_and_lease_keys_round_trip() {
         assert_eq!(manifest_path(42).as_ref(), "_manifest/00000000000000000042.json");
-        assert_eq!(parse_manifest_path(&manifest_path(42)), Some(42));
-        assert_eq!(parse_manifest_path(&manifest_hint_path()), None);
+        assert_eq!(parse_manifest_path(&manifest_path(42)), Some(ManifestObject::Delta(42)));
+        assert_eq!(
+            parse_manifest_path(&checkpoint_path(64)),
+            Some(ManifestObject::Checkpoint(64))
+        );
+        assert_eq!(
+            checkpoint_path(64).as_ref(),
+            "_manifest/00000000000000000064.checkpoint.json"
+        );
+        assert_eq!(parse_manifest_path(&last_checkpoint_path()), None);
         assert_eq!(parse_manifest_path(&Path::from("_manifest/42.json")), None);
         assert_eq!(lease_path(7).as_ref(), "_compactor/lease-00000000000000000007.json");
         assert_eq!(parse_lease_path(&lease_path(7)), Some(7));

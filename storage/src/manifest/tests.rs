@@ -1,5 +1,7 @@
 use super::*;
+use crate::layout::{self, Table};
 use object_store::memory::InMemory;
+use object_store::{ObjectStoreExt, PutPayload};
 
 fn meta(cluster: &str, ts: i64) -> FileMeta {
     FileMeta::new(FileKey::new(Table::Metrics, cluster, ts, ts, 1).unwrap(), 10)
@@ -10,6 +12,10 @@ fn add(files: &[FileMeta]) -> Change {
         add: files.to_vec(),
         ..Change::default()
     }
+}
+
+fn keys(m: &Manifest) -> Vec<FileKey> {
+    m.files().map(|f| f.key).collect()
 }
 
 #[tokio::test]
@@ -26,17 +32,21 @@ async fn commits_create_dense_versions_and_other_processes_see_them() {
 
     let f1 = meta("x", 1_000);
     a.commit(&add(std::slice::from_ref(&f1))).await.unwrap();
-    // b has not refreshed: its commit conflicts on the version, reloads, and re-applies.
+    // b has not refreshed: its create loses the version, it reads a's change and tries again.
     let f2 = meta("y", 2_000);
     let m = b.commit(&add(std::slice::from_ref(&f2))).await.unwrap();
     assert_eq!(m.version, 3);
-    let keys: Vec<_> = m.files().map(|f| f.key).collect();
-    assert_eq!(keys, vec![f1.key.clone(), f2.key.clone()], "both adds survive the race");
+    assert_eq!(
+        keys(&m),
+        vec![f1.key.clone(), f2.key.clone()],
+        "both adds survive the race"
+    );
 
     let got = a.refresh().await.unwrap().expect("a sees version 3");
     assert_eq!(got.version, 3);
+    assert_eq!(keys(&got), keys(&m));
     assert!(a.refresh().await.unwrap().is_none(), "nothing newer");
-    // Version objects are readable JSON with the documented fields.
+    // A change is a small readable JSON object with the documented fields.
     let raw = store
         .get(&layout::manifest_path(3))
         .await
@@ -45,16 +55,9 @@ async fn commits_create_dense_versions_and_other_processes_see_them() {
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&raw).unwrap();
-    assert_eq!(v["format"], 1);
-    assert_eq!(v["files"][0]["key"], f1.path.to_string());
-    let hint = store
-        .get(&layout::manifest_hint_path())
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(&hint[..], b"3");
+    assert_eq!(v["format"], 2);
+    assert_eq!(v["add"][0]["key"], f2.path.to_string());
+    assert!(v.get("remove").is_none(), "empty parts are left out");
 }
 
 #[tokio::test]
@@ -84,47 +87,51 @@ async fn removes_conflict_when_a_file_is_gone_and_writer_marks_never_move_back()
         ..Change::default()
     };
     assert!(m.commit(&forget).await.unwrap().removed.is_empty());
+    // A fresh reader rebuilds the same state from the changes.
+    let fresh = ManifestStore::open(store.clone()).await.unwrap();
+    assert_eq!(*fresh.current(), *m.current());
 }
 
 #[tokio::test]
-async fn readers_recover_from_a_stale_hint_and_old_versions_are_deleted() {
+async fn checkpoints_bound_what_readers_read_and_old_objects_are_deleted() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let m = ManifestStore::open(store.clone()).await.unwrap();
-    for i in 0..(KEEP_VERSIONS + 5) {
+    let lagging = ManifestStore::open(store.clone()).await.unwrap();
+    let n = 3 * CHECKPOINT_EVERY + 5;
+    for i in 1..n {
         m.commit(&add(&[meta("x", i as i64)])).await.unwrap();
     }
     let newest = m.current().version;
-    assert!(
-        read_version(store.as_ref(), 1).await.unwrap().is_none(),
-        "version 1 was deleted"
-    );
-    assert!(
-        read_version(store.as_ref(), newest - KEEP_VERSIONS + 1)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    // A hint pointing at a deleted version: readers fall back to a listing.
-    store
-        .put(&layout::manifest_hint_path(), PutPayload::from_static(b"2"))
+    assert_eq!(newest, n);
+    let hint = store
+        .get(&layout::last_checkpoint_path())
+        .await
+        .unwrap()
+        .bytes()
         .await
         .unwrap();
-    let r = ManifestStore::open(store.clone()).await.unwrap();
-    assert_eq!(r.current().version, newest);
-    assert_eq!(r.current().files().count(), (KEEP_VERSIONS + 5) as usize);
-    // A lagging hint that still exists: readers probe forward.
-    store
-        .put(
-            &layout::manifest_hint_path(),
-            PutPayload::from((newest - 3).to_string().into_bytes()),
-        )
-        .await
-        .unwrap();
+    assert_eq!(&hint[..], (3 * CHECKPOINT_EVERY).to_string().as_bytes());
+    assert!(
+        store.get(&layout::manifest_path(1)).await.is_err(),
+        "changes two checkpoints behind are deleted"
+    );
+    assert!(store.get(&layout::checkpoint_path(CHECKPOINT_EVERY)).await.is_err());
+    assert!(store.get(&layout::checkpoint_path(2 * CHECKPOINT_EVERY)).await.is_ok());
+
+    // A fresh reader: hint, checkpoint, then the changes after it.
+    let fresh = ManifestStore::open(store.clone()).await.unwrap();
+    assert_eq!(*fresh.current(), *m.current());
+    assert_eq!(fresh.current().files().count(), (n - 1) as usize);
+    // A reader far behind (its next change was deleted) reloads from the checkpoint.
+    assert_eq!(lagging.refresh().await.unwrap().unwrap().version, newest);
+    assert_eq!(*lagging.current(), *m.current());
+    // Without the hint, a listing finds the newest checkpoint.
+    store.delete(&layout::last_checkpoint_path()).await.unwrap();
     assert_eq!(
-        ManifestStore::open(store.clone()).await.unwrap().current().version,
-        newest
+        *ManifestStore::open(store.clone()).await.unwrap().current(),
+        *m.current()
     );
-    assert_eq!(m.delete_stale_versions().await.unwrap(), 0);
+    assert_eq!(m.delete_stale_versions().await.unwrap(), 0, "nothing was left behind");
 }
 
 #[tokio::test]
@@ -141,11 +148,11 @@ async fn a_store_written_before_manifests_is_listed_once() {
     assert_eq!(files.len(), 1);
     assert_eq!((files[0].key.clone(), files[0].size), (f.key, 5));
     // A newer format is refused with a reason rather than misread.
-    let mut future = (*m.current()).clone();
-    future.format = FORMAT + 1;
-    future.version = 2;
     store
-        .put(&layout::manifest_path(2), PutPayload::from(future.encode().unwrap()))
+        .put(
+            &layout::manifest_path(2),
+            PutPayload::from_static(br#"{"format":3,"version":2,"commit":"x","written_at":0}"#),
+        )
         .await
         .unwrap();
     let err = ManifestStore::open(store.clone()).await.unwrap_err();

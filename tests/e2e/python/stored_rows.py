@@ -4,8 +4,8 @@
 Usage:
   stored_rows.py (--root DIR | --s3 ENDPOINT BUCKET PREFIX) (--manifest | --all)
 
---manifest reads the files the newest manifest version lists (`_manifest/_latest` names it, see
-storage/README.md): what a reader that follows the manifest sees. --all reads every `.parquet`
+--manifest reads the files the newest manifest version lists (see storage/README.md, "The
+manifest"): what a reader that follows the manifest sees. --all reads every `.parquet`
 object under the table prefixes: what a reader globbing the directory sees. One JSON document
 goes to stdout, per table: {"files": n, "rows": n, "duplicates": n}, where a duplicate is a row
 whose identity (the columns the table's documentation says identify a row) another row repeats.
@@ -89,16 +89,32 @@ def duplicates(table: pa.Table, identity: list[str] | None) -> int:
 
 
 def manifest_keys(store) -> list[str]:
-    """The live files of the newest manifest version (the protocol in storage/README.md)."""
-    version = int(store.get("_manifest/_latest").decode().strip())
-    while True:  # the hint may lag: probe forward, as readers do
+    """The live files of the newest manifest version (the protocol in storage/README.md): the
+    newest checkpoint (named by `_manifest/_last_checkpoint`, else found by listing), then every
+    change after it, applied in order, up to the first missing version."""
+    files: dict[str, int] = {}
+    version = 0
+    try:
+        hint = int(store.get("_manifest/_last_checkpoint").decode().strip())
+    except Exception:
+        names = [k.rsplit("/", 1)[-1] for k in store.keys("_manifest/")]
+        checkpoints = [int(n.split(".")[0]) for n in names if n.endswith(".checkpoint.json")]
+        hint = max(checkpoints) if checkpoints else None
+    if hint is not None:
+        checkpoint = json.loads(store.get(f"_manifest/{hint:020}.checkpoint.json"))
+        files = {f["key"]: f["size"] for f in checkpoint["files"]}
+        version = checkpoint["version"]
+    while True:
         try:
-            store.get(f"_manifest/{version + 1:020}.json")
-            version += 1
+            change = json.loads(store.get(f"_manifest/{version + 1:020}.json"))
         except Exception:
             break
-    manifest = json.loads(store.get(f"_manifest/{version:020}.json"))
-    return [f["key"] for f in manifest["files"]]
+        for key in change.get("remove", []):
+            files.pop(key, None)
+        for f in change.get("add", []):
+            files[f["key"]] = f["size"]
+        version += 1
+    return sorted(files)
 
 
 def main() -> None:
