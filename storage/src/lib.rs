@@ -10,10 +10,16 @@
 //!
 //! # Rooms
 //! - [`Storage`] (here): the facade. [`Storage::open`] builds the object store from
-//!   [`StorageConfig`] and lists each table into its catalog; every `write_*` goes through one
-//!   generic write path (the table's plan, encode off the runtime, upload, then register the
-//!   file in the catalog, so a reader never sees a file that isn't fully stored);
-//!   [`Storage::source`] and [`Storage::log_source`] hand out the readers.
+//!   [`StorageConfig`] and loads the manifest into the catalogs; every write goes through one
+//!   generic write path (the table's plan, encode off the runtime, upload) into a
+//!   [`Transaction`], whose commit makes its files live in one manifest version (so a reader
+//!   never sees a file that isn't fully stored, and a flush's files become live together with
+//!   the WAL mark they cover); [`Storage::source`] and [`Storage::log_source`] hand out the
+//!   readers.
+//! - `manifest`: which files are live, as a log of versions in the object store (changes,
+//!   checkpoints, conditional creates); the on-disk contract and its protocol are documented
+//!   there. [`compactor`]: rounds of retention, merging, rollups and deletion, one compactor
+//!   at a time (a lease in the object store).
 //! - `table`: the table abstraction (`ParquetTable`: schema, partitioning, encode, reader) and
 //!   the tables, siblings that never import one another: `metrics`, `logs`, `histograms`,
 //!   `exemplars`, `metadata`, plus `series`, the kit the series-keyed tables share.
@@ -23,24 +29,26 @@
 //! - [`read`]: the read contracts; [`layout`]: object keys, built and parsed only there;
 //!   `catalog`: the in-memory file list per table; `schema`: the metrics schema (whose first
 //!   five columns every series-keyed table shares); `writer`: writer options, the Parquet
-//!   encoder and the metrics file plan; `store`: URL → object store.
+//!   encoder and the metrics file plan; `store`: URL → object store, metered by request class.
 //! - [`rollup`]: the bucket convention and bucket arithmetic of the rollup tables
 //!   (`table::rollups`: `metrics_5m`, `metrics_1h`) that [`read::Source::select_buckets`] serves.
 //! - [`test_util`] (feature `test-util`): the reference sources (`MemSource`, `MemLogSource`)
 //!   and the conformance suites every implementation of a read contract must pass.
 //!
-//! Files are immutable and never rewritten; the same rows written twice (a retried flush) are
-//! harmless because every reader defines which copy wins (samples: the later file's) or returns
-//! equal records once (logs, exemplars, metadata).
+//! Files are immutable and never rewritten. The same rows stored twice (files of several
+//! ingesters overlapping) are harmless because every reader defines which copy wins (samples:
+//! the later file's) or returns equal records once (logs, exemplars, metadata), and compaction
+//! keeps exactly that copy ([`table`]'s `IDENTITY` columns).
 //!
 //! # Adding a table
 //! 1. Add a variant to [`layout::Table`] (its key prefix).
 //! 2. Write `table/<name>.rs`: its schema (documented as an on-disk contract), a
-//!    `ParquetTable` impl (properties, plan: rows → one file per hour and cluster, encode:
-//!    rows → `RecordBatch`; series-keyed rows get all of this from `table::series`) and a
-//!    reader that reads through `parquet_io`; add its `pub mod` line in `table.rs`.
-//! 3. Add its catalog to `Catalogs` and a one-line `write_<name>` (`self.write::<T>(rows)`)
-//!    to [`Storage`]'s impl block.
+//!    `ParquetTable` impl (properties, identity columns, plan: rows → one file per hour and
+//!    cluster, encode: rows → `RecordBatch`; series-keyed rows get all of this from
+//!    `table::series`) and a reader that reads through `parquet_io`; add its `pub mod` line in
+//!    `table.rs`.
+//! 3. Add its catalog to `Catalogs`, a one-line `write_<name>` (`self.stage::<T>(rows)`) to
+//!    [`Transaction`], and one `merge_table::<T>` line to the compactor's round.
 
 pub(crate) mod catalog;
 pub mod compactor;
