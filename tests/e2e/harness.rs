@@ -214,6 +214,18 @@ impl TestServer {
     }
 
     /// `GET /api/v1/query`; panics unless the status is success.
+    /// `POST /api/v1/admin/compact`: the status and the round's report (or the error text).
+    pub(crate) async fn compact(&self) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .post(self.url("/api/v1/admin/compact"))
+            .send()
+            .await
+            .expect("compact");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
     pub(crate) async fn query(&self, q: &str, time: f64) -> Value {
         let r = reqwest::Client::new()
             .get(self.url("/api/v1/query"))

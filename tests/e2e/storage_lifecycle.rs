@@ -84,17 +84,6 @@ fn assert_exact(v: &Value, samples: i64, lines: i64, what: &str) {
     assert_eq!(v["logs"]["duplicates"], 0, "{what}: {v}");
 }
 
-async fn compact(s: &TestServer) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .post(s.url("/api/v1/admin/compact"))
-        .send()
-        .await
-        .expect("compact");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
 /// The number of stored samples, through PromQL; `None` when the query fails (a gateway whose
 /// manifest is one refresh behind a compactor that deleted files at once).
 async fn queried_samples(s: &TestServer) -> Option<i64> {
@@ -145,7 +134,7 @@ async fn flushes_killed_at_random_instants_publish_no_row_twice() {
         "files the manifest lists",
     );
 
-    let (status, report) = compact(&s).await;
+    let (status, report) = s.compact().await;
     assert_eq!(status, 200, "{report}");
     let all = stored(&["--root", &root, "--all"]);
     assert_exact(&all, samples, lines, "every Parquet object after compaction");
@@ -177,7 +166,7 @@ async fn one_compactor_at_a_time_on_s3_and_a_killed_compaction_loses_nothing() {
         gateway.flush().await;
     }
     // Two compactors asked at once: one works, the other is told who holds the lease.
-    let (ra, rb) = tokio::join!(compact(&a), compact(&b));
+    let (ra, rb) = tokio::join!(a.compact(), b.compact());
     let mut statuses = [ra.0, rb.0];
     statuses.sort();
     assert_eq!(statuses, [200, 409], "{ra:?} {rb:?}");
@@ -204,7 +193,7 @@ async fn one_compactor_at_a_time_on_s3_and_a_killed_compaction_loses_nothing() {
     }
     // The survivor finishes the job once the dead holder's lease runs out.
     let (status, report) = eventually(Duration::from_secs(30), "compactor b takes the lease", || async {
-        let r = compact(&b).await;
+        let r = b.compact().await;
         (r.0 == 200).then_some(r)
     })
     .await;

@@ -131,19 +131,27 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A fresh storage and ingester in `dir`, and the cluster context writes use.
+async fn open_ingester(dir: &Path) -> (Arc<Storage>, Arc<Ingester>, ClusterContext) {
+    let storage = Storage::open(&Default::default(), dir).await.unwrap();
+    let ing = Ingester::open(IngestConfig::default(), dir, storage.clone())
+        .await
+        .unwrap();
+    let ctx = ClusterContext {
+        token_cluster: None,
+        header_cluster: Some("c1".into()),
+    };
+    (storage, ing, ctx)
+}
+
 /// A flush killed after its manifest commit but before the WAL trim: the restarted ingester
 /// must not replay (and later publish again) what the manifest already covers. Simulated by
 /// putting back the WAL directory as it was before the flush.
 #[tokio::test]
 async fn a_crash_between_commit_and_wal_trim_publishes_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(&Default::default(), dir.path()).await.unwrap();
     let cfg = IngestConfig::default();
-    let ctx = ClusterContext {
-        token_cluster: None,
-        header_cluster: Some("c1".into()),
-    };
-    let ing = Ingester::open(cfg.clone(), dir.path(), storage.clone()).await.unwrap();
+    let (_, ing, ctx) = open_ingester(dir.path()).await;
     let metrics = Body::otlp_http(Kind::OtlpMetrics, METRICS_JSON.into(), "application/json", "").unwrap();
     ing.write(ctx.clone(), metrics).await.unwrap();
     let before = dir.path().join("wal-before-flush");
@@ -181,13 +189,8 @@ async fn a_crash_between_commit_and_wal_trim_publishes_nothing_twice() {
 #[tokio::test]
 async fn uploads_without_a_commit_are_invisible_and_the_replay_is_published_once() {
     let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(&Default::default(), dir.path()).await.unwrap();
     let cfg = IngestConfig::default();
-    let ctx = ClusterContext {
-        token_cluster: None,
-        header_cluster: Some("c1".into()),
-    };
-    let ing = Ingester::open(cfg.clone(), dir.path(), storage.clone()).await.unwrap();
+    let (storage, ing, ctx) = open_ingester(dir.path()).await;
     let metrics = Body::otlp_http(Kind::OtlpMetrics, METRICS_JSON.into(), "application/json", "").unwrap();
     ing.write(ctx, metrics).await.unwrap();
     let block = ing.head().freeze();
