@@ -196,7 +196,7 @@ jq -n --arg command "$COMMAND" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg
             '{name: $name, cold: $c[0], warm: $w[0]}'
     done | jq -s .)" \
     '{date: $date, command: $command, version: $version, storage: $storage,
-      workload: {clusters: '"$CLUSTERS"', series_per_cluster: '"$SERIES"', samples_per_series: '"$SAMPLES"', acked_samples: $acked},
+      workload: {clusters: '"$CLUSTERS"', series_per_cluster: '"$SERIES"', samples_per_series: '"$SAMPLES"', acked_samples: $acked, start_ms: '"$START_MS"'},
       files_flushed: ($flush[0].files | length),
       start_empty: $start_empty, start_loaded: $start_loaded,
       ingest: $ingest,
@@ -211,7 +211,7 @@ def r: (. * 10 | round) / 10 | tostring;
 def ops: "\(.get // 0) | \(.head // 0) | \(.put // 0) | \(.list // 0) | \(.delete // 0) | \(.copy // 0) | \(.total // 0)";
 "## Object-store requests: \(.workload.clusters) clusters x \(.workload.series_per_cluster) series x \(.workload.samples_per_series) samples (\(.storage))",
 "",
-"\(.version), \(.date). Command: `\(.command)`. \(.workload.acked_samples) samples acknowledged, \(.files_flushed) files flushed.",
+"\(.version), \(.date). Command: `\(.command)`. \(.workload.acked_samples) samples acknowledged from START_MS=\(.workload.start_ms) (requests per query depend on where the hour boundary cuts the data), \(.files_flushed) files flushed.",
 "",
 "| step | GET | HEAD | PUT | LIST | DELETE | COPY | total |",
 "|---|---|---|---|---|---|---|---|",
