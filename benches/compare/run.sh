@@ -69,7 +69,7 @@ cpu_seconds() {
     awk -v tck="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / tck }' "/proc/$1/stat"
 }
 
-peak_rss_bytes() { awk '/^VmHWM:/ { printf "%d\n", $2 * 1024 }' "/proc/$1/status"; }
+peak_rss_bytes() { awk '/^VmHWM:/ { printf "%.0f\n", $2 * 1024 }' "/proc/$1/status"; }
 
 dir_bytes() {
     local total=0 b
@@ -84,7 +84,7 @@ dir_bytes() {
 
 # Sum of the VictoriaMetrics /metrics lines starting with a literal prefix.
 vm_metric_sum() {
-    curl -fsS --max-time 10 "$BASE/metrics" | awk -v p="$1" 'index($0, p) == 1 { s += $NF } END { printf "%d\n", s }'
+    curl -fsS --max-time 10 "$BASE/metrics" | awk -v p="$1" 'index($0, p) == 1 { s += $NF } END { printf "%.0f\n", s }'
 }
 
 # ---------------------------------------------------------------------------------------------
