@@ -77,7 +77,10 @@ start_tributary() {
     [[ -x $TRIBUTARY_BIN ]] || fail "binary $TRIBUTARY_BIN not built (cargo build --release -p tributary); not skipping"
     VERSION=$("$TRIBUTARY_BIN" --version 2>/dev/null | head -n1 || true)
     VERSION=${VERSION:-tributary}
-    start_server "$TRIBUTARY_BIN" --http-listen "127.0.0.1:$PORT" --data-dir "$DIR/data"
+    # TRIBUTARY_CONFIG_FILE (optional): a TOML config the caller wrote, e.g. run.sh's compaction
+    # settings; the flags still override it.
+    start_server "$TRIBUTARY_BIN" ${TRIBUTARY_CONFIG_FILE:+--config "$TRIBUTARY_CONFIG_FILE"} \
+        --http-listen "127.0.0.1:$PORT" --data-dir "$DIR/data"
     wait_ready "$BASE$TRIBUTARY_READY_PATH"
     URL="$BASE/api/v1/write"
 }

@@ -85,7 +85,7 @@ mkdir -p "$RUNS_DIR"
 
 # Sum of the /metrics lines of the server starting with a literal prefix.
 metric_sum() {
-    curl -fsS --max-time 10 "$BASE/metrics" | awk -v p="$1" 'index($0, p) == 1 { s += $NF } END { printf "%d\n", s }'
+    curl -fsS --max-time 10 "$BASE/metrics" | awk -v p="$1" 'index($0, p) == 1 { s += $NF } END { printf "%.0f\n", s }'
 }
 
 # query_run LABEL STATE DIALECT: the suite against the running server, into $RUNS_DIR/LABEL.json.

@@ -3,11 +3,18 @@
 # `tributary_object_store_requests_total{operation="get"|"head"|"put"|"list"|"delete"|"copy"}`
 # (see storage/src/store/metered.rs for what counts as what) before and after each step:
 #
-#   start      opening the storage (catalog load) on an empty store, then again on the loaded one
+#   start      opening the storage (manifest load) on an empty store, then again on the loaded one
 #   ingest     replaying the workload (run.sh's) through remote write, then POST /api/v1/admin/flush;
 #              reported per million acknowledged samples
+#   compact    one forced round, POST /api/v1/admin/compact?force=true (COMPACT=1): merges,
+#              deletes the inputs (deletion_delay 0s), sweeps orphans, drops old manifest versions
 #   query      each query of query.sh's fixed set: cold (first query after a restart, nothing
 #              cached) and warm (the same query again), one evaluation each
+#   idle       a `--role query` process on the loaded store doing nothing for IDLE_SECS with
+#              storage.refresh_interval = IDLE_REFRESH: what its manifest refreshes cost per tick
+#
+# Scheduled compaction is off and, outside the idle step, storage.refresh_interval is 1h, so no
+# background request lands in a step's count.
 #
 # The counts do not depend on the store behind the counter (local disk counts the requests S3
 # would get), so the default runs on local disk; STORAGE=s3://bucket/prefix (with the AWS_*
@@ -17,6 +24,8 @@
 #   STORAGE [unset: local files under the data dir]   TRIBUTARY_BIN [target/release/tributary]
 #   LOADGEN_BIN [target/release/tributary-loadgen]   READY_TIMEOUT [120] PERSIST_TIMEOUT [900]
 #   STOP_TIMEOUT [120]   RESULTS [target/compare/requests-<time>.json]   KEEP_DATA [0]
+#   COMPACT [1: queries read the compacted store; 0: the flushed files]   IDLE_SECS [60]
+#   IDLE_REFRESH [2]: seconds
 #
 # Markdown report on stdout, progress on stderr, everything in the RESULTS JSON.
 set -euo pipefail
@@ -41,11 +50,14 @@ PERSIST_TIMEOUT=${PERSIST_TIMEOUT:-900}
 STOP_TIMEOUT=${STOP_TIMEOUT:-120}
 RESULTS=${RESULTS:-target/compare/requests-$(date -u +%Y%m%dT%H%M%SZ).json}
 KEEP_DATA=${KEEP_DATA:-0}
+COMPACT=${COMPACT:-1}
+IDLE_SECS=${IDLE_SECS:-60}
+IDLE_REFRESH=${IDLE_REFRESH:-2}
 NOW_MS=$(date +%s%3N)
 INTERVAL_MS=$((INTERVAL_SECS * 1000))
 START_MS=${START_MS:-$(((NOW_MS - (SAMPLES + 1) * INTERVAL_MS) / INTERVAL_MS * INTERVAL_MS))}
 
-COMMAND="CLUSTERS=$CLUSTERS SERIES=$SERIES SAMPLES=$SAMPLES CONNECTIONS=$CONNECTIONS SEED=$SEED STEP=$STEP${STORAGE:+ STORAGE=$STORAGE} benches/compare/requests.sh"
+COMMAND="CLUSTERS=$CLUSTERS SERIES=$SERIES SAMPLES=$SAMPLES CONNECTIONS=$CONNECTIONS SEED=$SEED STEP=$STEP COMPACT=$COMPACT IDLE_SECS=$IDLE_SECS IDLE_REFRESH=$IDLE_REFRESH${STORAGE:+ STORAGE=$STORAGE} benches/compare/requests.sh"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tributary-requests.XXXXXX")
 TARGET=tributary
 DIR="$WORK/$TARGET"
@@ -83,10 +95,18 @@ delta() {
 # Stops the server keeping its data (lib.sh's stop_server removes it unless KEEP_DATA=1).
 stop() { KEEP_DATA=1 stop_server; }
 
+# Quiet: no scheduled round, no manifest refresh within a step. Idle: refreshes every IDLE_REFRESH s.
+config() {
+    printf '[storage]\nrefresh_interval = "%s"\n[storage.compaction]\nenabled = false\ndeletion_delay = "0s"\n' "$2" >"$DIR/$1.toml"
+}
+config quiet 1h
+config idle "${IDLE_REFRESH}s"
+
+# start [CONFIG [ARGS...]]: a server on the data dir with $DIR/CONFIG.toml (default quiet).
 start() {
     PORT=$(free_port) || fail "no free port"
     BASE="http://127.0.0.1:$PORT"
-    local args=("$TRIBUTARY_BIN" --http-listen "127.0.0.1:$PORT" --data-dir "$DIR/data")
+    local args=("$TRIBUTARY_BIN" --config "$DIR/${1:-quiet}.toml" --http-listen "127.0.0.1:$PORT" --data-dir "$DIR/data" "${@:2}")
     [[ -n $STORAGE ]] && args+=(--storage "$STORAGE")
     start_server "${args[@]}"
     wait_ready "$BASE$TRIBUTARY_READY_PATH"
@@ -116,6 +136,18 @@ before=$(requests)
 curl -fsS -X POST --max-time "$PERSIST_TIMEOUT" "$BASE/api/v1/admin/flush" >"$DIR/flush.json" || fail "flush failed"
 INGEST=$(delta "$before" "$(requests)")
 ACKED=$(jq '.samples_acked' "$DIR/loadgen.json")
+
+# One forced compaction round: every file of the day becomes one per cluster and table.
+COMPACTION='{}'
+echo '{}' >"$DIR/compact.json"
+if [[ $COMPACT == 1 ]]; then
+    before=$(requests)
+    curl -fsS -X POST --max-time "$PERSIST_TIMEOUT" "$BASE/api/v1/admin/compact?force=true" >"$DIR/compact.json" ||
+        fail "compaction round failed"
+    COMPACTION=$(delta "$before" "$(requests)")
+    jq -e '.ran and (.failures | length == 0)' "$DIR/compact.json" >/dev/null ||
+        fail "compaction round did not run cleanly: $(cat "$DIR/compact.json")"
+fi
 stop
 
 # The whole suite once cold (a fresh process on the loaded store), then once warm; this also
@@ -144,22 +176,34 @@ for name in "${NAMES[@]}"; do
     stop
 done
 
+# An idle query process: only its manifest refreshes reach the store.
+start idle --role query
+before=$(requests)
+sleep "$IDLE_SECS"
+IDLE=$(delta "$before" "$(requests)")
+stop
+
 mkdir -p "$(dirname "$RESULTS")"
 jq -n --arg command "$COMMAND" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg version "$VERSION" \
     --arg storage "${STORAGE:-local files}" --argjson acked "$ACKED" \
     --argjson start_empty "$(delta '{}' "$START_EMPTY")" --argjson start_loaded "$(delta '{}' "$START_LOADED")" \
     --argjson ingest "$INGEST" --slurpfile flush "$DIR/flush.json" \
+    --argjson compaction "$COMPACTION" --slurpfile compact "$DIR/compact.json" --argjson idle "$IDLE" \
+    --argjson idle_secs "$IDLE_SECS" --argjson idle_refresh "$IDLE_REFRESH" \
     --slurpfile suite_cold "$DIR/suite_cold.json" --slurpfile suite_warm "$DIR/suite_warm.json" \
     --argjson queries "$(for n in "${NAMES[@]}"; do
         jq -n --arg name "$n" --slurpfile c "$DIR/cold_$n.json" --slurpfile w "$DIR/warm_$n.json" \
             '{name: $name, cold: $c[0], warm: $w[0]}'
     done | jq -s .)" \
     '{date: $date, command: $command, version: $version, storage: $storage,
-      workload: {clusters: '"$CLUSTERS"', series_per_cluster: '"$SERIES"', samples_per_series: '"$SAMPLES"', acked_samples: $acked},
+      workload: {clusters: '"$CLUSTERS"', series_per_cluster: '"$SERIES"', samples_per_series: '"$SAMPLES"', acked_samples: $acked, start_ms: '"$START_MS"'},
       files_flushed: ($flush[0].files | length),
       start_empty: $start_empty, start_loaded: $start_loaded,
       ingest: $ingest,
       ingest_per_million: ($ingest | with_entries(.value = (.value / $acked * 1e6))),
+      compaction: $compaction, compaction_report: $compact[0],
+      idle: {seconds: $idle_secs, refresh_interval_seconds: $idle_refresh, ticks: ($idle_secs / $idle_refresh | floor),
+             requests: $idle, per_tick: ($idle | with_entries(.value = (.value / ($idle_secs / $idle_refresh | floor))))},
       suite_cold: $suite_cold[0], suite_warm: $suite_warm[0], queries: $queries}' >"$RESULTS"
 
 jq -r '
@@ -167,14 +211,17 @@ def r: (. * 10 | round) / 10 | tostring;
 def ops: "\(.get // 0) | \(.head // 0) | \(.put // 0) | \(.list // 0) | \(.delete // 0) | \(.copy // 0) | \(.total // 0)";
 "## Object-store requests: \(.workload.clusters) clusters x \(.workload.series_per_cluster) series x \(.workload.samples_per_series) samples (\(.storage))",
 "",
-"\(.version), \(.date). Command: `\(.command)`. \(.workload.acked_samples) samples acknowledged, \(.files_flushed) files flushed.",
+"\(.version), \(.date). Command: `\(.command)`. \(.workload.acked_samples) samples acknowledged from START_MS=\(.workload.start_ms) (requests per query depend on where the hour boundary cuts the data), \(.files_flushed) files flushed.",
 "",
 "| step | GET | HEAD | PUT | LIST | DELETE | COPY | total |",
 "|---|---|---|---|---|---|---|---|",
 "| start, empty store | \(.start_empty | ops) |",
-"| start, loaded store (one catalog listing) | \(.start_loaded | ops) |",
+"| start, loaded store | \(.start_loaded | ops) |",
 "| ingest + flush | \(.ingest | ops) |",
 "| ingest + flush, per 1M samples | \(.ingest_per_million | map_values(r) | ops) |",
+(if .compaction_report.ran then "| compaction round, forced (\(.compaction_report.files_in) files in, \(.compaction_report.files_out) out, \(.compaction_report.deleted_files) deleted) | \(.compaction | ops) |" else empty end),
+"| idle query process, \(.idle.seconds) s at refresh_interval \(.idle.refresh_interval_seconds) s | \(.idle.requests | ops) |",
+"| idle, per refresh tick (\(.idle.ticks) ticks) | \(.idle.per_tick | map_values(r) | ops) |",
 "| query suite once, cold | \(.suite_cold | ops) |",
 "| query suite once, warm | \(.suite_warm | ops) |",
 (.queries[] | "| `\(.name)` cold | \(.cold | ops) |", "| `\(.name)` warm | \(.warm | ops) |"),

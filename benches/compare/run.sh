@@ -69,7 +69,7 @@ cpu_seconds() {
     awk -v tck="$CLK_TCK" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / tck }' "/proc/$1/stat"
 }
 
-peak_rss_bytes() { awk '/^VmHWM:/ { printf "%d\n", $2 * 1024 }' "/proc/$1/status"; }
+peak_rss_bytes() { awk '/^VmHWM:/ { printf "%.0f\n", $2 * 1024 }' "/proc/$1/status"; }
 
 dir_bytes() {
     local total=0 b
@@ -84,7 +84,7 @@ dir_bytes() {
 
 # Sum of the VictoriaMetrics /metrics lines starting with a literal prefix.
 vm_metric_sum() {
-    curl -fsS --max-time 10 "$BASE/metrics" | awk -v p="$1" 'index($0, p) == 1 { s += $NF } END { printf "%d\n", s }'
+    curl -fsS --max-time 10 "$BASE/metrics" | awk -v p="$1" 'index($0, p) == 1 { s += $NF } END { printf "%.0f\n", s }'
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -158,14 +158,69 @@ persist_victoria_metrics() {
     EXTRA_JSON="{\"fully_merged_bytes\": $(dir_bytes "$DIR/data"), \"fully_merged_method\": \"du -sb after /internal/force_merge\"}"
 }
 
+# The table directories of Tributary's data dir: its Parquet files (the manifest is beside them).
+TRIBUTARY_TABLES=(metrics logs histograms exemplars metadata)
+
+tributary_table_bytes() { dir_bytes "${TRIBUTARY_TABLES[@]/#/$DIR/data/}"; }
+
+# The newest manifest version of the data dir (storage/README.md, "The manifest"): the hint,
+# then probe forward, as readers do.
+tributary_manifest() {
+    local v
+    v=$(cat "$DIR/data/_manifest/_latest" 2>/dev/null) || fail "no manifest hint in $DIR/data/_manifest"
+    while [[ -f $DIR/data/_manifest/$(printf '%020d' $((v + 1))).json ]]; do v=$((v + 1)); done
+    cat "$DIR/data/_manifest/$(printf '%020d' "$v").json"
+}
+
+# Live files per table, date and cluster, from the manifest: {"metrics": {"2026-12-03": {"eu": 1}}}.
+# Keys are <table>/<date>/<HH or day>/<cluster>/<file>.parquet.
+tributary_files_per_cluster_day() {
+    tributary_manifest | jq -c '[.files[].key | split("/") | {table: .[0], date: .[1], cluster: .[3]}]
+        | group_by(.table) | map({key: .[0].table, value: (group_by(.date) | map({key: .[0].date,
+          value: (group_by(.cluster) | map({key: .[0].cluster, value: length}) | from_entries)}) | from_entries)})
+        | from_entries'
+}
+
 persist_tributary() {
     LIVE_BYTES=$(dir_bytes "$DIR/data")
     curl -fsS -X POST --max-time "$PERSIST_TIMEOUT" "$BASE/api/v1/admin/flush" >/dev/null ||
         fail "POST /api/v1/admin/flush failed"
     [[ -d $DIR/data/metrics ]] || fail "no $DIR/data/metrics after flush"
-    STORED_BYTES=$(dir_bytes "$DIR/data/metrics")
-    STORED_SAMPLES=
-    METHOD="du -sb DATA_DIR/metrics (Parquet) after POST /api/v1/admin/flush; live = whole data dir before"
+    local flushed flushed_files
+    flushed=$(tributary_table_bytes)
+    flushed_files=$(tributary_files_per_cluster_day)
+    # As for VictoriaMetrics, "including persist" stops before the forced merge: the
+    # compaction round is reported on its own.
+    PERSIST_CPU=$(cpu_seconds "$SERVER_PID")
+    PERSIST_PEAK=$(peak_rss_bytes "$SERVER_PID")
+
+    # One forced round (the current day too, like /internal/force_merge). The config sets
+    # deletion_delay = 0s, so the merged inputs are deleted within the round and `du` of the
+    # table dirs is the live files. Peak RSS of the round alone: writing 5 to clear_refs resets
+    # VmHWM (Linux >= 4.0); where that fails, the figure is the process' peak so far.
+    local hwm_reset=true started report
+    echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || hwm_reset=false
+    started=$(date +%s.%N)
+    report=$(curl -fsS -X POST --max-time "$PERSIST_TIMEOUT" "$BASE/api/v1/admin/compact?force=true") ||
+        fail "POST /api/v1/admin/compact?force=true failed"
+    local wall cpu peak
+    wall=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f\n", b - a }')
+    cpu=$(awk -v a="$PERSIST_CPU" -v b="$(cpu_seconds "$SERVER_PID")" 'BEGIN { printf "%.2f\n", b - a }')
+    peak=$(peak_rss_bytes "$SERVER_PID")
+    jq -e '.ran and (.failures | length == 0)' <<<"$report" >/dev/null || fail "compaction round did not run cleanly: $report"
+    STORED_BYTES=$(tributary_table_bytes)
+    # Rows of the live metrics files, from their keys (<min>-<max>-<rows>-<uuid>.parquet):
+    # duplicates collapsed by the merge would show here.
+    STORED_SAMPLES=$(tributary_manifest | jq '[.files[].key | select(startswith("metrics/"))
+        | split("/") | last | .[0:-45] | split("-") | last | tonumber] | add // 0')
+    METHOD="du -sb of DATA_DIR's table dirs (Parquet) after POST /api/v1/admin/flush and POST /api/v1/admin/compact?force=true with deletion_delay 0s; live = whole data dir before"
+    EXTRA_JSON=$(jq -n --argjson flushed "$flushed" --argjson before "$flushed_files" --argjson after "$(tributary_files_per_cluster_day)" \
+        --argjson report "$report" --argjson wall "$wall" --argjson cpu "$cpu" --argjson peak "$peak" \
+        --argjson hwm_reset "$hwm_reset" --argjson manifest "$(dir_bytes "$DIR/data/_manifest")" \
+        '{after_flush_bytes: $flushed, after_flush_method: "du -sb of the table dirs after POST /api/v1/admin/flush",
+          files_per_cluster_day_after_flush: $before, files_per_cluster_day: $after, manifest_dir_bytes: $manifest,
+          compaction: {report: $report, wall_seconds: $wall, cpu_seconds: $cpu, peak_rss_bytes: $peak,
+                       peak_rss_is_round_only: $hwm_reset}}')
 }
 
 run_target() {
@@ -176,6 +231,12 @@ run_target() {
     PORT=$(free_port) || fail "no free port"
     BASE="http://127.0.0.1:$PORT"
     local fn=${TARGET//-/_}
+    if [[ $TARGET == tributary ]]; then
+        # No scheduled round interferes; the persist step's forced round deletes merged inputs
+        # at once, so the table dirs hold only live files.
+        printf '[storage.compaction]\nenabled = false\ndeletion_delay = "0s"\n' >"$DIR/tributary.toml"
+        TRIBUTARY_CONFIG_FILE="$DIR/tributary.toml"
+    fi
     "start_$fn"
 
     local loadgen=("$LOADGEN_BIN" --url "$URL" --clusters "$CLUSTERS" --series "$SERIES" --samples "$SAMPLES"
@@ -213,7 +274,9 @@ run_target() {
                   live_bytes: $live, live_bytes_per_sample: (if $acked > 0 then $live / $acked else null end)}
                  + $extra
                  + (if $extra.fully_merged_bytes and $acked > 0
-                    then {fully_merged_bytes_per_sample: ($extra.fully_merged_bytes / $acked)} else {} end)),
+                    then {fully_merged_bytes_per_sample: ($extra.fully_merged_bytes / $acked)} else {} end)
+                 + (if $extra.after_flush_bytes and $acked > 0
+                    then {after_flush_bytes_per_sample: ($extra.after_flush_bytes / $acked)} else {} end)),
          including_persist: {cpu_seconds: ($cpu_after - $l.server.cpu_seconds_before),
                              cpu_s_per_million: (if $acked > 0 then ($cpu_after - $l.server.cpu_seconds_before) / $acked * 1e6 else null end),
                              peak_rss_bytes: $peak_after}}' >"$DIR/result.json"
@@ -274,6 +337,13 @@ def ratio(a; b): if a == null or b == null or b == 0 then "n/a" else (a / b | r(
 "Stored bytes and what the receiver reports holding:",
 "",
 (.targets[] | select(.stored != null) | "- \(.target)\(if .status != "ok" then " (FAILED: \(.reason))" else "" end): \(.stored.bytes | big) B, \(.stored.samples_reported_by_receiver // "n/a" | if type == "number" then big else . end) samples reported (\(.loadgen.samples_acked | big) acked); \(.stored.method)\(if .stored.fully_merged_bytes_per_sample then "; fully merged (/internal/force_merge): \(.stored.fully_merged_bytes_per_sample | r(2)) B/sample" else "" end). CPU-s per 1M incl. persist step: \(.including_persist.cpu_s_per_million | r(2)); peak RSS after persist \(.including_persist.peak_rss_bytes / 1048576 | r(0)) MiB; request p99 \(.loadgen.latency_ms.p99 | r(1)) ms; \(.loadgen.retries) retries."),
+(.targets[] | select(.stored.compaction != null) | .stored as $s | $s.compaction as $c |
+  "- \(.target) persist step: after the flush \($s.after_flush_bytes_per_sample | r(2)) B/sample; forced compaction round \($c.report.files_in) files in, \($c.report.files_out) out (\($c.report.bytes_in | big) B to \($c.report.bytes_out | big) B, \($c.report.rows_in | big) rows to \($c.report.rows_out | big)), \($c.report.deleted_files) inputs deleted; \($c.wall_seconds) s wall, \($c.cpu_seconds) CPU-s, peak RSS \($c.peak_rss_bytes / 1048576 | r(0)) MiB \(if $c.peak_rss_is_round_only then "during the round" else "since start" end); files per cluster per day after the flush \($s.files_per_cluster_day_after_flush | tojson), after compaction \($s.files_per_cluster_day | tojson); manifest dir \($s.manifest_dir_bytes | big) B."),
+([.targets[] | select(.status == "ok")] as $ok | ($ok | map(select(.target == "tributary")) | first) as $t |
+  ($ok | map(select(.target == "victoria-metrics")) | first) as $v |
+  if $t and $v and $t.stored.after_flush_bytes_per_sample then
+    "- Tributary / VictoriaMetrics stored B/sample: after compaction vs settled \(ratio($t.stored.bytes_per_sample; $v.stored.bytes_per_sample)), after compaction vs fully merged \(ratio($t.stored.bytes_per_sample; $v.stored.fully_merged_bytes_per_sample)); after flush only vs settled \(ratio($t.stored.after_flush_bytes_per_sample; $v.stored.bytes_per_sample))."
+  else empty end),
 "",
 "Ratios (row receiver / column receiver; lower is better except samples/s):",
 "",
