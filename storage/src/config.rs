@@ -84,7 +84,8 @@ pub struct CompactionConfig {
     #[serde(with = "humantime_serde")]
     pub settle: Duration,
     /// Most bytes of input files merged into one output file; a group larger than this becomes
-    /// several files. Bounds a round's memory (about 10x this in Arrow form for logs).
+    /// several files. Bounds a round's memory: a merge holds its rows in Arrow form, about 100
+    /// bytes per metrics row (some 50x the compressed input), more for logs.
     pub max_input_bytes: u64,
     /// How long a file compaction or retention removed stays in the object store, so queries
     /// that planned with an older manifest finish.
@@ -106,7 +107,7 @@ impl Default for CompactionConfig {
             enabled: true,
             interval: Duration::from_secs(3600),
             settle: Duration::from_secs(3600),
-            max_input_bytes: 256 << 20,
+            max_input_bytes: 32 << 20,
             deletion_delay: Duration::from_secs(600),
             orphan_age: Duration::from_secs(6 * 3600),
             lease_ttl: Duration::from_secs(2 * 3600),

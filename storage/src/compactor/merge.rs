@@ -25,7 +25,7 @@ pub(super) async fn read_and_merge<T: ParquetTable>(io: &ParquetIo, files: &[Arc
         batches.extend(io.read_file(f, T::schema(), false, plan::whole).await?);
     }
     let schema = T::schema();
-    tokio::task::spawn_blocking(move || merge(&batches, schema, T::IDENTITY))
+    tokio::task::spawn_blocking(move || merge(batches, schema, T::IDENTITY))
         .await
         .map_err(|e| Error::Task {
             op: "merge files",
@@ -34,14 +34,16 @@ pub(super) async fn read_and_merge<T: ParquetTable>(io: &ParquetIo, files: &[Arc
 }
 
 /// Sorts the rows of `batches` (in write order) by `identity` and keeps the last of each
-/// identity.
+/// identity. Each intermediate copy is dropped as soon as the next exists, so the peak is
+/// about two copies of the rows.
 pub(super) fn merge(
-    batches: &[RecordBatch],
+    batches: Vec<RecordBatch>,
     schema: arrow_schema::SchemaRef,
     identity: &[&str],
 ) -> Result<RecordBatch> {
     let arrow = |op| move |source| Error::Arrow { op, source };
-    let all = arrow_select::concat::concat_batches(&schema, batches).map_err(arrow("concatenate files"))?;
+    let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(arrow("concatenate files"))?;
+    drop(batches);
     let n = all.num_rows();
     if n == 0 {
         return Ok(all);
@@ -67,7 +69,9 @@ pub(super) fn merge(
         options: None,
     });
     let order = lexsort_to_indices(&keys, None).map_err(arrow("sort rows"))?;
+    drop((keys, columns));
     let sorted = arrow_select::take::take_record_batch(&all, &order).map_err(arrow("reorder rows"))?;
+    drop((all, order));
 
     // Row i survives unless row i+1 has the same identity (the later copy wins).
     let sorted_ids: Vec<ArrayRef> = identity
@@ -112,7 +116,7 @@ mod tests {
         };
         let older = batch(&["b", "a", "c"], &[1.0, 2.0, 3.0]);
         let newer = batch(&["a", "d", "b"], &[20.0, 4.0, 10.0]);
-        let out = merge(&[older, newer], schema.clone(), &["k"]).unwrap();
+        let out = merge(vec![older, newer], schema.clone(), &["k"]).unwrap();
         let k: Vec<_> = out
             .column(0)
             .as_any()
@@ -130,8 +134,8 @@ mod tests {
             .to_vec();
         assert_eq!(k, ["a", "b", "c", "d"]);
         assert_eq!(v, [20.0, 10.0, 3.0, 4.0], "the later file's value wins");
-        let exact = merge(&[out.clone(), out.clone()], schema.clone(), &["k", "v"]).unwrap();
+        let exact = merge(vec![out.clone(), out.clone()], schema.clone(), &["k", "v"]).unwrap();
         assert_eq!(exact.num_rows(), 4, "rows equal in every identity column are one");
-        assert_eq!(merge(&[], schema, &["k"]).unwrap().num_rows(), 0);
+        assert_eq!(merge(vec![], schema, &["k"]).unwrap().num_rows(), 0);
     }
 }
