@@ -169,10 +169,14 @@ fn main() {
     let mut raw_cfg = QueryConfig::default();
     raw_cfg.rollups.enabled = false;
     raw_cfg.max_samples = usize::MAX;
+    // The raw 30-day range takes longer than the default two minutes at 10 clusters already.
+    raw_cfg.timeout = Duration::from_secs(3600);
     // At full size the rollups side reads 75 million buckets, above the default
     // `query.max_samples` (50 million), which each bucket counts towards.
-    let mut rollups_cfg = QueryConfig::default();
-    rollups_cfg.max_samples = usize::MAX;
+    let rollups_cfg = QueryConfig {
+        max_samples: usize::MAX,
+        ..QueryConfig::default()
+    };
     let sides = [("rollups", rollups_cfg), ("raw", raw_cfg)];
     let queries = [("instant", END), ("30d range, 1h step", END - 30 * DAY_MS)];
     for (name, cfg) in sides {
