@@ -42,7 +42,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, TimestampMillisecondType, UInt64Type};
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, TimestampMillisecondArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use parquet::basic::Encoding;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -51,8 +51,8 @@ use super::series::{self, FileRows, SeriesCollector, SeriesKey, key_col, series_
 use super::{FilePlan, ParquetTable, ReadContext};
 use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Hour, Table, storable_timestamp};
-use crate::parquet_io::ParquetIo;
 use crate::parquet_io::plan::cluster_may_match;
+use crate::parquet_io::{AbortOnDrop, ParquetIo};
 use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution, same_day};
 use crate::schema;
 use crate::types::{Labels, Matcher, TimeRange};
@@ -318,23 +318,41 @@ impl RollupsReader {
         let res = self.resolution.ms();
         // Bucket labels whose samples lie in `range`.
         let labels = TimeRange::new(range.start.saturating_add(res - 1), range.end);
-        let selectors = [matchers.to_vec()];
-        let mut collect: SeriesCollector<'_, (Bucket, usize)> = SeriesCollector::new(&selectors);
-        let mut reads = self
-            .io
-            .read_files(files, rollups_schema(), true, |m| series_plan(m, labels, matchers));
-        let mut order = 0usize;
-        while let Some((file, batches)) = reads.try_next().await? {
-            order += 1;
-            for batch in &batches {
-                decode_batch(&mut collect, batch, file.path.as_ref(), labels, order)?;
+        let selectors = Arc::new([matchers.to_vec()]);
+        // Each file is read and decoded by a task of its own (decoding is most of the work, and
+        // tasks spread it over the runtime's threads); their series are merged in write order.
+        let tasks = files.into_iter().enumerate().map(|(order, file)| {
+            let (io, selectors) = (self.io.clone(), selectors.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                let batches = io
+                    .read_file(&file, rollups_schema(), true, |m| series_plan(m, labels, &selectors[0]))
+                    .await?;
+                let mut collect: SeriesCollector<'_, (Bucket, usize)> = SeriesCollector::new(&selectors[..]);
+                for batch in &batches {
+                    decode_batch(&mut collect, batch, file.path.as_ref(), labels, order)?;
+                }
+                Ok(collect.out)
+            }))
+        });
+        let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut out: Vec<(Labels, Vec<(Bucket, usize)>)> = Vec::new();
+        while let Some(series) = reads.try_next().await? {
+            for (labels, rows) in series {
+                match index.get(&labels) {
+                    Some(&i) => out[i].1.extend(rows),
+                    None => {
+                        index.insert(labels.clone(), out.len());
+                        out.push((labels, rows));
+                    }
+                }
             }
         }
-        Ok(collect
-            .out
+        Ok(out
             .into_iter()
             .filter(|(labels, rows)| !rows.is_empty() && admits(labels))
             .map(|(labels, mut rows)| {
+                // Usually already in order (files come in day order).
                 rows.sort_by_key(|(b, file)| (b.timestamp, b.first_ts.div_euclid(DAY_MS), Reverse(*file)));
                 rows.dedup_by_key(|(b, _)| (b.timestamp, b.first_ts.div_euclid(DAY_MS)));
                 BucketSeries {

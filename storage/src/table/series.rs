@@ -337,8 +337,16 @@ impl<'s, T> SeriesCollector<'s, T> {
             .ok_or_else(|| corrupt("timestamp column has an unexpected type or nulls".into()))?;
         let mut resolved: HashMap<(i32, i32, i32), Option<usize>> = HashMap::new();
         let mut out = Vec::with_capacity(batch.num_rows());
+        // Rows are sorted by series: most rows repeat the previous row's key.
+        let mut last: Option<((i32, i32, i32), Option<usize>)> = None;
         for row in 0..batch.num_rows() {
             let triple = (ck[row], mk[row], lk[row]);
+            if let Some((t, s)) = last
+                && t == triple
+            {
+                out.push((s, times.value(row)));
+                continue;
+            }
             let slot = match resolved.get(&triple) {
                 Some(s) => *s,
                 None => {
@@ -352,6 +360,7 @@ impl<'s, T> SeriesCollector<'s, T> {
                     s
                 }
             };
+            last = Some((triple, slot));
             out.push((slot, times.value(row)));
         }
         Ok(out)
