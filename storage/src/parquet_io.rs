@@ -177,6 +177,9 @@ pub(crate) async fn load_footer(
 
 /// The stream builder that decodes `plan`'s row groups and rows of a file, in batches of
 /// [`BATCH_ROWS`]; the caller adds its projection and row filters.
+/// Rows per batch when a whole file is read ([`ParquetIo::read_whole_file`]).
+const WHOLE_FILE_BATCH_ROWS: usize = 1 << 20;
+
 pub(crate) fn plan_stream(
     reader: ObjectReader,
     meta: ArrowReaderMetadata,
@@ -242,6 +245,23 @@ impl ParquetIo {
         };
         let pq_err = |op| parquet_error(op, file.path.as_ref());
         let stream = plan_stream(reader, meta, plan).build().map_err(pq_err("open stream"))?;
+        stream.try_collect().await.map_err(pq_err("decode"))
+    }
+
+    /// Every row of one file in batches of up to a row group: what compaction merges. Large
+    /// batches matter there: each batch carries its own copy of a row group's dictionaries
+    /// (30,000 label sets are ~3 MB), so the query-sized batches would hold hundreds of copies.
+    pub(crate) async fn read_whole_file(&self, file: &FileMeta, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
+        let mut reader = self.reader(file);
+        let meta = load_footer(&mut reader, None, file, schema).await?;
+        let Some(plan) = plan::whole(&meta) else {
+            return Ok(Vec::new());
+        };
+        let pq_err = |op| parquet_error(op, file.path.as_ref());
+        let stream = plan_stream(reader, meta, plan)
+            .with_batch_size(WHOLE_FILE_BATCH_ROWS)
+            .build()
+            .map_err(pq_err("open stream"))?;
         stream.try_collect().await.map_err(pq_err("decode"))
     }
 

@@ -14,7 +14,7 @@ use arrow_ord::sort::{SortColumn, lexsort_to_indices};
 use arrow_schema::SortOptions;
 
 use crate::catalog::FileMeta;
-use crate::parquet_io::{ParquetIo, plan};
+use crate::parquet_io::ParquetIo;
 use crate::table::ParquetTable;
 use crate::{Error, Result};
 
@@ -22,7 +22,7 @@ use crate::{Error, Result};
 pub(super) async fn read_and_merge<T: ParquetTable>(io: &ParquetIo, files: &[Arc<FileMeta>]) -> Result<RecordBatch> {
     let mut batches = Vec::new();
     for f in files {
-        batches.extend(io.read_file(f, T::schema(), false, plan::whole).await?);
+        batches.extend(io.read_whole_file(f, T::schema()).await?);
     }
     let schema = T::schema();
     tokio::task::spawn_blocking(move || merge(batches, schema, T::IDENTITY))
