@@ -2,12 +2,17 @@ use super::*;
 use crate::decode::Kind;
 
 /// Found by the `wal_record` fuzz target: a record claiming a 2.8 GB body must not allocate it.
+fn no_quotas() -> Quotas {
+    Quotas::new(&Default::default(), Arc::new(quota::SystemClock::new()))
+}
+
 #[test]
 fn replay_refuses_a_snappy_length_the_body_cannot_hold() {
     let head = Head::new();
     let err = replay_record(
         &head,
         &IngestConfig::default(),
+        &no_quotas(),
         &[1, 1, 0, 0, 0, 0, 218, 194, 204, 204, 14],
     )
     .unwrap_err();
@@ -113,7 +118,7 @@ async fn version_1_records_replay_with_the_current_configuration() {
     let mut v1 = vec![1, Kind::OtlpMetrics as u8, 0, 0, 2, 0];
     v1.extend_from_slice(b"c1");
     v1.extend_from_slice(&decode::otlp::to_wal_body(&req).unwrap());
-    replay_record(&head, &cfg, &v1).unwrap();
+    replay_record(&head, &cfg, &no_quotas(), &v1).unwrap();
     assert_eq!(
         contents(&head).0,
         [
