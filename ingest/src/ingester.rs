@@ -207,7 +207,8 @@ impl Ingester {
     fn limit(&self, kind: decode::Kind, batch: &mut decode::Batch<'_>) -> Result<Refused> {
         if self.quotas.counts_usage() {
             let usage = quota::usage(&batch.input, &*self.head);
-            if let Err((e, hit)) = self.quotas.admit(&usage) {
+            if let Err(refused) = self.quotas.admit(&usage) {
+                let (e, hit) = *refused;
                 self.metrics.limited(&hit.cluster, hit.limit, hit.count);
                 return Err(e);
             }

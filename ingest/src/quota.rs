@@ -253,7 +253,7 @@ impl Quotas {
 
     /// Takes each cluster's tokens for a write, or refuses it whole: `Err` names the limit and
     /// the cluster and says when to retry; nothing was taken then.
-    pub(crate) fn admit(&self, usage: &Usage) -> Result<(), (Error, Hit)> {
+    pub(crate) fn admit(&self, usage: &Usage) -> Result<(), Box<(Error, Hit)>> {
         let now = self.clock.elapsed();
         let mut taken: Vec<(Arc<ClusterQuota>, f64, f64)> = Vec::new();
         let refund = |taken: &[(Arc<ClusterQuota>, f64, f64)]| {
@@ -305,7 +305,7 @@ impl Quotas {
                     limit,
                     count: 1,
                 };
-                return Err((
+                return Err(Box::new((
                     Error::RateLimited {
                         message: format!(
                             "cluster {cluster:?} is over its {limit} limit ({rate} {unit}/s, burst {burst}): this write \
@@ -314,7 +314,7 @@ impl Quotas {
                         retry_after: wait,
                     },
                     hit,
-                ));
+                )));
             }
             taken.push((q, s, b));
         }

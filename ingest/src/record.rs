@@ -394,7 +394,7 @@ mod tests {
                 log_stream_attributes: streams,
             };
             let refused = Refused {
-                windows: windows.into_iter().map(|(c, lo, hi)| (c, lo, hi)).collect(),
+                windows,
                 series,
             };
             let enc = encode(kind, &ctx, &translation, &refused, &body).unwrap();

@@ -65,7 +65,7 @@ fn series(cluster: &str, name: &str, i: usize, ts: &[i64]) -> Series {
     let labels = vec![
         Label::new("__name__", name),
         Label::new("cluster", cluster),
-        Label::new("i", &i.to_string()),
+        Label::new("i", i.to_string()),
     ];
     Series::new(
         tributary_storage::types::Labels::from_sorted(labels),
@@ -133,7 +133,7 @@ fn a_cluster_over_its_rate_is_refused_whole_with_its_retry_after_and_others_are_
         ..Default::default()
     });
     assert!(q.admit(&usage(&[("bad", 200)])).is_ok());
-    let (e, hit) = q.admit(&usage(&[("bad", 150)])).unwrap_err();
+    let (e, hit) = *q.admit(&usage(&[("bad", 150)])).unwrap_err();
     assert_eq!(
         hit,
         Hit {
@@ -177,7 +177,7 @@ fn log_bytes_have_their_own_bucket() {
     u.clusters[0].1.log_bytes = 10_000;
     assert!(q.admit(&u).is_ok(), "samples are unlimited; 10 kB is the log burst");
     u.clusters[0].1.log_bytes = 1;
-    let (e, hit) = q.admit(&u).unwrap_err();
+    let (e, hit) = *q.admit(&u).unwrap_err();
     assert_eq!(hit.limit, "log_bytes_rate");
     assert_eq!(e.retry_after_secs(), Some(1));
 }
