@@ -26,7 +26,7 @@
 //! Replay applies no limit: it restores exactly what was acknowledged. What a limit refused of an
 //! acknowledged write ([`Refused`]: the time windows that refused something, the series a cap
 //! refused) is kept in its WAL record (`record.rs`, settings tag 4), and replay drops exactly
-//! that through the same [`restrict`] step, while replayed series fill the active-series counts
+//! that through the same `restrict` step, while replayed series fill the active-series counts
 //! again.
 
 mod bucket;
