@@ -2,16 +2,17 @@
 # Fair sharing under per-cluster limits (issue 16): four well-behaved clusters write steadily
 # (GOOD_SERIES series each, one sample of each per second) against a fresh Tributary, first
 # alone, then beside one misbehaving cluster (`bad-0`) that sends from BAD_CONNECTIONS
-# connections as fast as it is answered -- far over its rate limit -- with a new series in every
-# sample and one garbage body in 20, never honouring Retry-After. Reports the well-behaved
+# connections at BAD_FACTOR times its rate limit (FLOOD=1: as fast as it is answered) with a new
+# series in every sample and one garbage body in 20, never honouring Retry-After. Reports the well-behaved
 # clusters' p50/p99/max write latency and acked samples/s in both runs, their ratios, what the
 # bad cluster was answered, and the server's peak RSS.
 #
 #   benches/compare/fairness.sh                 # 60 s per side
 #   DURATION=20 benches/compare/fairness.sh     # quicker
 #
-# Knobs [defaults]: DURATION [60] s per side, GOOD_SERIES [2000], BAD_CONNECTIONS [4],
-# BAD_RATE [2000] samples/s (the bad cluster's limit), BAD_SERIES_CAP [20000],
+# Knobs [defaults]: DURATION [60] s per side, GOOD_SERIES [2000], BAD_CONNECTIONS [2],
+# BAD_RATE [2000] samples/s (the bad cluster's limit), BAD_FACTOR [10], FLOOD [0],
+# BAD_SERIES_CAP [20000],
 # KEEP_DATA [0]. Run on a quiet machine, or under `flock /tmp/bench.lock` on a shared one, and
 # compare the ratios rather than the absolute figures.
 set -euo pipefail
@@ -22,8 +23,12 @@ TRIBUTARY_BIN=${TRIBUTARY_BIN:-$TARGET_DIR/release/tributary}
 LOADGEN_BIN=${LOADGEN_BIN:-$TARGET_DIR/release/tributary-loadgen}
 DURATION=${DURATION:-60}
 GOOD_SERIES=${GOOD_SERIES:-2000}
-BAD_CONNECTIONS=${BAD_CONNECTIONS:-4}
+BAD_CONNECTIONS=${BAD_CONNECTIONS:-2}
 BAD_RATE=${BAD_RATE:-2000}
+BAD_FACTOR=${BAD_FACTOR:-10}
+FLOOD=${FLOOD:-0}
+# Requests of 2000 samples per second per bad connection (0 = flood).
+BAD_REQUESTS=$((FLOOD == 1 ? 0 : BAD_FACTOR * BAD_RATE / 2000 / BAD_CONNECTIONS))
 BAD_SERIES_CAP=${BAD_SERIES_CAP:-20000}
 KEEP_DATA=${KEEP_DATA:-0}
 
@@ -77,7 +82,8 @@ run() {
     done
     log "$side: ${DURATION}s, bad connections: $bad"
     "$LOADGEN_BIN" fairness --url "http://127.0.0.1:$port/api/v1/write" --good-series "$GOOD_SERIES" \
-        --bad-connections "$bad" --duration-secs "$DURATION" >"$dir/result.json"
+        --bad-connections "$bad" --bad-batch 2000 --bad-rate "$BAD_REQUESTS" --duration-secs "$DURATION" \
+        >"$dir/result.json"
     local hwm
     hwm=$(awk '/VmHWM/ { print $2 * 1024 }' "/proc/$SERVER_PID/status")
     curl -s "http://127.0.0.1:$port/metrics" | grep '^tributary_ingest_limited_total' >"$dir/limited.txt" || true
