@@ -1,4 +1,5 @@
-//! Ingest configuration: limits, write-ahead log, head, flush, and cluster identity.
+//! Ingest configuration: limits (per request and per cluster), write-ahead log, head, flush, and
+//! cluster identity.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub struct IngestConfig {
     pub wal: WalConfig,
     /// How OTLP metrics and logs map onto Tributary's data model.
     pub otlp: OtlpConfig,
+    /// Per-cluster limits: ingestion rate, active series, sample age (see `crate::quota`).
+    pub limits: LimitsConfig,
 }
 
 impl Default for IngestConfig {
@@ -46,6 +49,7 @@ impl Default for IngestConfig {
             head: HeadConfig::default(),
             wal: WalConfig::default(),
             otlp: OtlpConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -137,4 +141,77 @@ impl Default for OtlpConfig {
             max_log_body_bytes: 256 << 10,
         }
     }
+}
+
+/// Per-cluster limits: global defaults, and overrides for the clusters a glob matches. Every
+/// limit is off at 0. See `crate::quota` for what each one counts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Samples per second per cluster (float samples, native histogram samples and exemplars),
+    /// refilling a token bucket; a write beyond it is refused whole with 429.
+    pub ingestion_rate: f64,
+    /// The bucket's size in samples: how far a burst may exceed the rate (0 = 10 s of the rate).
+    pub ingestion_burst: u64,
+    /// Log line bytes per second per cluster (OTLP log bodies, Loki push lines).
+    pub log_bytes_rate: f64,
+    /// The log bucket's size in bytes (0 = 10 s of the rate).
+    pub log_bytes_burst: u64,
+    /// Most active float series per cluster: new series beyond it are refused, existing ones
+    /// keep flowing.
+    pub max_series_per_cluster: usize,
+    /// Most active float series per cluster and metric name.
+    pub max_series_per_metric: usize,
+    /// Samples and log records older than this (against the receiving clock) are refused.
+    #[serde(with = "humantime_serde")]
+    pub max_sample_age: Duration,
+    /// Samples and log records further than this in the future are refused.
+    #[serde(with = "humantime_serde")]
+    pub max_future: Duration,
+    /// Overrides by cluster glob (`*` any run, `?` one character): the first that matches a
+    /// cluster wins, and the fields it leaves unset keep the values above.
+    pub overrides: Vec<LimitsOverride>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            ingestion_rate: 0.0,
+            ingestion_burst: 0,
+            log_bytes_rate: 0.0,
+            log_bytes_burst: 0,
+            max_series_per_cluster: 0,
+            max_series_per_metric: 0,
+            max_sample_age: Duration::ZERO,
+            // Mimir's creation grace period.
+            max_future: Duration::from_secs(600),
+            overrides: Vec::new(),
+        }
+    }
+}
+
+/// The limits of the clusters one glob matches; unset fields keep the defaults.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsOverride {
+    /// The cluster glob (`prod-*`, `eu-?`).
+    pub clusters: String,
+    /// See [`LimitsConfig::ingestion_rate`].
+    pub ingestion_rate: Option<f64>,
+    /// See [`LimitsConfig::ingestion_burst`].
+    pub ingestion_burst: Option<u64>,
+    /// See [`LimitsConfig::log_bytes_rate`].
+    pub log_bytes_rate: Option<f64>,
+    /// See [`LimitsConfig::log_bytes_burst`].
+    pub log_bytes_burst: Option<u64>,
+    /// See [`LimitsConfig::max_series_per_cluster`].
+    pub max_series_per_cluster: Option<usize>,
+    /// See [`LimitsConfig::max_series_per_metric`].
+    pub max_series_per_metric: Option<usize>,
+    /// See [`LimitsConfig::max_sample_age`].
+    #[serde(with = "humantime_serde")]
+    pub max_sample_age: Option<Duration>,
+    /// See [`LimitsConfig::max_future`].
+    #[serde(with = "humantime_serde")]
+    pub max_future: Option<Duration>,
 }

@@ -26,6 +26,15 @@ pub enum Error {
     /// Our own pressure (head full, flush behind): retry later.
     #[error("too many requests: {0}")]
     TooManyRequests(String),
+    /// A cluster is over its ingestion rate (`crate::quota`): nothing of the write was stored;
+    /// retry after `retry_after`.
+    #[error("too many requests: {message}")]
+    RateLimited {
+        /// Names the limit and the cluster.
+        message: String,
+        /// When the cluster's tokens will be there.
+        retry_after: std::time::Duration,
+    },
     /// The write-ahead log could not make the data durable: retry.
     #[error("write-ahead log: {0}")]
     Wal(#[from] crate::wal::WalError),
@@ -70,10 +79,19 @@ impl Error {
             Error::Unauthorized(_) => ErrorKind::Unauthorized,
             Error::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
             Error::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
-            Error::TooManyRequests(_) => ErrorKind::TooManyRequests,
+            Error::TooManyRequests(_) | Error::RateLimited { .. } => ErrorKind::TooManyRequests,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::NotImplemented(_) => ErrorKind::NotImplemented,
             Error::Wal(_) | Error::Storage(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// How long a retryable failure asks the sender to wait, in whole seconds (at least 1): a
+    /// rate limit's own delay, or 5 s for our other pressure.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after, .. } => Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
+            _ => self.retryable().then_some(5),
         }
     }
 

@@ -86,6 +86,12 @@ pub struct Head {
     signals: ActiveSignals,
 }
 
+impl crate::quota::LabelsOf for Head {
+    fn labels_of(&self, key: RawKey) -> Option<Arc<Labels>> {
+        self.labels_of_raw(key)
+    }
+}
+
 impl Default for Head {
     fn default() -> Self {
         Self::new()
@@ -231,6 +237,14 @@ impl Head {
             self.append_signals(signals);
         }
         unplaced
+    }
+
+    /// The labels of the active series under raw key `key` (what a `known` span stands for).
+    pub(crate) fn labels_of_raw(&self, key: RawKey) -> Option<Arc<Labels>> {
+        self.raw[Self::raw_shard(key)]
+            .read()
+            .get(&key)
+            .map(|e| e.labels.clone())
     }
 
     /// Samples in the active part (the part a flush would freeze).

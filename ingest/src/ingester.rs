@@ -1,10 +1,13 @@
 //! The ingester: the one core object every receiver calls, through one write method.
 //!
 //! Write path ([`Ingester::write`]): unwrap the body (`decode::Body::prepare`: decompress,
-//! parse) → take the gate (shared) → decode through the decode table → append the WAL record and
+//! parse) → take the gate (shared) → decode through the decode table → apply the per-cluster
+//! limits (`crate::quota`: a rate limit refuses the whole write, the others drop what they refuse
+//! and the WAL record notes it) → append the WAL record and
 //! wait for its fsync → apply the batch to the head (`apply`) → release the gate → answer with
 //! a protocol-neutral [`Outcome`] that each surface maps (`http::error`). Replay
-//! (`replay_record`) is the same decode and the same `apply`, from the WAL record.
+//! (`replay_record`) is the same decode, the same limit step with the record's refusals instead
+//! of the limits, and the same `apply`, from the WAL record.
 //!
 //! Flush path: freeze the head and rotate the WAL under one gate → upload Parquet → commit the
 //! files to the storage manifest together with this ingester's WAL mark (the rotated segment:
@@ -39,6 +42,7 @@ use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::head::input::Input;
 use crate::metrics::IngestMetrics;
+use crate::quota::{self, Quotas, Refused, Replayed, Tally};
 use crate::record;
 use crate::wal::{ReplayStats, SegmentId, Wal};
 
@@ -80,6 +84,8 @@ pub struct Ingester {
     translation: Translation,
     /// This ingester's name in the storage manifest's WAL marks.
     id: String,
+    /// Per-cluster limits and their state.
+    quotas: Arc<Quotas>,
 }
 
 impl Ingester {
@@ -94,9 +100,11 @@ impl Ingester {
         let wal_cfg = cfg.wal.clone();
         let replay_head = head.clone();
         let replay_cfg = cfg.clone();
+        let quotas = Arc::new(Quotas::new(&cfg.limits, Arc::new(quota::SystemClock::new())));
+        let replay_quotas = quotas.clone();
         let (wal, replay) = tokio::task::spawn_blocking(move || {
             Wal::open_after(&wal_dir, wal_cfg, published, |payload| {
-                replay_record(&replay_head, &replay_cfg, payload).map_err(crate::wal::WalError::Replay)
+                replay_record(&replay_head, &replay_cfg, &replay_quotas, payload).map_err(crate::wal::WalError::Replay)
             })
         })
         .await
@@ -119,6 +127,7 @@ impl Ingester {
             flush_lock: Mutex::new(None),
             metrics,
             replay,
+            quotas,
         }))
     }
 
@@ -166,11 +175,18 @@ impl Ingester {
         }
         let prepared = body.prepare(self.cfg.max_decompressed_bytes)?;
         let shared = self.gate.read().await;
-        let batch = decode::decode(&prepared, &ctx, &self.options(), &*self.head)?;
+        let mut batch = decode::decode(&prepared, &ctx, &self.options(), &*self.head)?;
+        let refused = self.limit(prepared.kind(), &mut batch)?;
         if !batch.input.is_empty() {
             self.check_pressure()?;
-            let rec = record::encode(prepared.kind(), &ctx, &self.translation, &prepared.wal_body()?)
-                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let rec = record::encode(
+                prepared.kind(),
+                &ctx,
+                &self.translation,
+                &refused,
+                &prepared.wal_body()?,
+            )
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
             self.wal.append(rec).await?;
             apply(&self.head, batch.input).map_err(Error::Unavailable)?;
         }
@@ -183,6 +199,28 @@ impl Ingester {
             .inc_by(rejected.samples as u64 + rejected.points);
         self.metrics.rejected_log_records.inc_by(rejected.log_records);
         Ok(batch.outcome)
+    }
+
+    /// The per-cluster limits of a decoded write: `Err` when a rate limit refuses it whole;
+    /// otherwise drops what the other limits refuse (counted in the outcome) and returns it for
+    /// the WAL record.
+    fn limit(&self, kind: decode::Kind, batch: &mut decode::Batch<'_>) -> Result<Refused> {
+        if self.quotas.counts_usage() {
+            let usage = quota::usage(&batch.input, &*self.head);
+            if let Err(refused) = self.quotas.admit(&usage) {
+                let (e, hit) = *refused;
+                self.metrics.limited(&hit.cluster, hit.limit, hit.count);
+                return Err(e);
+            }
+        }
+        let mut live = self.quotas.live();
+        let mut tally = Tally::default();
+        quota::restrict(&mut batch.input, &*self.head, &mut live, &mut tally);
+        tally.record(kind, &mut batch.outcome);
+        for h in &live.hits {
+            self.metrics.limited(&h.cluster, h.limit, h.count);
+        }
+        Ok(live.refused)
     }
 
     fn check_body(&self, len: usize) -> Result<()> {
@@ -247,6 +285,8 @@ impl Ingester {
             if !self.head.active_is_empty() {
                 self.head.freeze();
             }
+            // Active series are those since the last freeze (see `crate::quota`).
+            self.quotas.reset_active();
             seg
         };
         let mut summary = FlushSummary::default();
@@ -410,16 +450,21 @@ fn apply(head: &Head, input: Input<'_>) -> std::result::Result<(), String> {
 /// Replays one WAL record into the head: the write path's decode and [`apply`], with the
 /// translation settings the record was acknowledged with (a version-1 record: the current
 /// configuration's) and unbounded limits (data accepted under older limits must not be lost when
-/// an operator lowers them).
-fn replay_record(head: &Head, cfg: &IngestConfig, payload: &[u8]) -> std::result::Result<(), String> {
+/// an operator lowers them); what per-cluster limits refused of it is dropped again, exactly.
+fn replay_record(head: &Head, cfg: &IngestConfig, quotas: &Quotas, payload: &[u8]) -> std::result::Result<(), String> {
     let rec = record::decode(payload).map_err(|e| e.to_string())?;
     // Never trust the claimed length: snappy expands at most ~21x (a 3-byte copy of 64
     // bytes), so this bound refuses no body any earlier limit accepted.
     let bound = rec.body.len().saturating_mul(22).saturating_add(64);
     let translation = rec.translation.unwrap_or_else(|| Translation::from_config(&cfg.otlp));
     let prepared = Prepared::from_wal(rec.kind, rec.body, bound).map_err(|e| e.to_string())?;
-    let batch =
+    let mut batch =
         decode::decode(&prepared, &rec.ctx, &Options::unbounded(&translation), head).map_err(|e| e.to_string())?;
+    let mut rules = Replayed {
+        refused: &rec.refused,
+        quotas,
+    };
+    quota::restrict(&mut batch.input, head, &mut rules, &mut Tally::default());
     apply(head, batch.input).map_err(|e| format!("WAL record of kind {:?}: {e}", rec.kind))
 }
 

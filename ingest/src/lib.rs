@@ -2,7 +2,8 @@
 //!
 //! Owns: the receivers (HTTP: remote-write 1.0/2.0, OTLP/HTTP, Loki push in [`http`]; OTLP/gRPC
 //! in [`grpc`]), decoding protocol bytes into one domain batch through one decode table
-//! ([`decode`]), cluster identity and auth ([`cluster`]), limits, the write-ahead log ([`wal`])
+//! ([`decode`]), cluster identity and auth ([`cluster`]), limits (per request in [`decode`], per
+//! cluster in [`quota`]), the write-ahead log ([`wal`])
 //! and its record format ([`record`]), the in-memory [`head`] (which implements
 //! `tributary_storage::read::Source` and `LogSource` for the query engines), and flushing every
 //! table to Parquet through `tributary_storage`.
@@ -19,6 +20,8 @@
 //!   group commit, replay of segments.
 //! - [`head`]: recent data in memory; `head::input` holds the types decoders produce for it and the
 //!   known-span invariant.
+//! - [`quota`]: per-cluster limits (ingestion rate, active series, sample age) and the one step
+//!   that applies them to a decoded write, live or replayed.
 //! - [`cluster`], [`config`], [`error`], [`metrics`].
 //!
 //! Adding a protocol: see the checklist in [`decode`] (a `Kind` in [`record`], one decoder file,
@@ -39,6 +42,7 @@ pub mod head;
 pub mod http;
 pub mod ingester;
 pub mod metrics;
+pub mod quota;
 pub mod record;
 pub mod wal;
 

@@ -26,13 +26,18 @@
 //!     tag 1 = OTLP `add_metric_suffixes`: 1 byte, 0 or 1
 //!     tag 2 = OTLP `promote_resource_attributes`: a string list
 //!     tag 3 = OTLP `log_stream_attributes`: a string list
+//!     tag 4 = what per-cluster limits refused of this write (`crate::quota::Refused`), any kind:
+//!             u32 count W, then W windows (u16 cluster length, cluster UTF-8, i64 lo, i64 hi),
+//!             then u32 count N, then N u64 series ids
 //!     a string list is u32 count N, then N times (u32 length, then that many bytes UTF-8)
 //! ... the request body, to the end of the payload
 //! ```
 //! The settings are everything beyond the (unbounded on replay) limits that changes how the body
 //! translates ([`crate::decode::Translation`]). A record holds exactly the entries its kind reads,
 //! in tag order, each once: kind 3 tags 1 and 2, kind 4 tag 3, the others none (S = 0, so
-//! remote-write records stay as small as before). So every record has one encoding, and a reader
+//! remote-write records stay as small as before); then tag 4, on any kind, only when a
+//! per-cluster limit refused part of the write (replay, which applies no limits, drops exactly
+//! that: items outside those clusters' windows, and those series). So every record has one encoding, and a reader
 //! that meets anything else (an unknown tag, a missing or extra entry) fails replay loudly rather
 //! than guess what the write meant.
 //!
@@ -50,6 +55,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::cluster::ClusterContext;
 use crate::decode::Translation;
+use crate::quota::Refused;
 
 /// The version [`encode`] writes.
 const VERSION: u8 = 2;
@@ -59,6 +65,7 @@ const VERSION_1: u8 = 1;
 const TAG_ADD_METRIC_SUFFIXES: u8 = 1;
 const TAG_PROMOTE_RESOURCE_ATTRIBUTES: u8 = 2;
 const TAG_LOG_STREAM_ATTRIBUTES: u8 = 3;
+const TAG_REFUSED: u8 = 4;
 
 /// Which decoder a record's body goes to: the key of the decode table (`crate::decode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +111,8 @@ pub struct Record<'a> {
     /// The translation settings the write was decoded with; `None` for a version-1 record, which
     /// replays with the current configuration's.
     pub translation: Option<Translation>,
+    /// What per-cluster limits refused of the write (empty for most records).
+    pub refused: Refused,
     /// The body (a snappy block).
     pub body: &'a [u8],
 }
@@ -138,8 +147,14 @@ pub enum RecordError {
 }
 
 /// One record: the kind, the cluster context and the translation settings it was decoded with
-/// (the entries `kind` reads, see the format), and the body.
-pub fn encode(kind: Kind, ctx: &ClusterContext, translation: &Translation, body: &[u8]) -> Result<Bytes, RecordError> {
+/// (the entries `kind` reads, see the format), what limits refused of it, and the body.
+pub fn encode(
+    kind: Kind,
+    ctx: &ClusterContext,
+    translation: &Translation,
+    refused: &Refused,
+    body: &[u8],
+) -> Result<Bytes, RecordError> {
     let t = ctx.token_cluster.as_deref().unwrap_or("");
     let h = ctx.header_cluster.as_deref().unwrap_or("");
     let (tl, hl) = (
@@ -153,13 +168,13 @@ pub fn encode(kind: Kind, ctx: &ClusterContext, translation: &Translation, body:
     b.put_slice(t.as_bytes());
     b.put_u16_le(hl);
     b.put_slice(h.as_bytes());
-    put_settings(&mut b, kind, translation);
+    put_settings(&mut b, kind, translation, refused)?;
     b.put_slice(body);
     Ok(b.freeze())
 }
 
 /// The settings section: its length, then the entries `kind` reads, in tag order.
-fn put_settings(b: &mut BytesMut, kind: Kind, translation: &Translation) {
+fn put_settings(b: &mut BytesMut, kind: Kind, translation: &Translation, refused: &Refused) -> Result<(), RecordError> {
     let at = b.len();
     b.put_u32_le(0);
     match kind {
@@ -176,8 +191,27 @@ fn put_settings(b: &mut BytesMut, kind: Kind, translation: &Translation) {
         }),
         Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 | Kind::LokiPushProtobuf | Kind::LokiPushJson => {}
     }
+    if !refused.is_empty() {
+        for (c, _, _) in &refused.windows {
+            u16::try_from(c.len()).map_err(|_| RecordError::ClusterTooLong)?;
+        }
+        put_entry(b, TAG_REFUSED, |b| {
+            b.put_u32_le(refused.windows.len() as u32);
+            for (c, lo, hi) in &refused.windows {
+                b.put_u16_le(c.len() as u16);
+                b.put_slice(c.as_bytes());
+                b.put_i64_le(*lo);
+                b.put_i64_le(*hi);
+            }
+            b.put_u32_le(refused.series.len() as u32);
+            for id in &refused.series {
+                b.put_u64_le(*id);
+            }
+        });
+    }
     let settings = (b.len() - at - 4) as u32;
     b[at..at + 4].copy_from_slice(&settings.to_le_bytes());
+    Ok(())
 }
 
 fn put_entry(b: &mut BytesMut, tag: u8, value: impl FnOnce(&mut BytesMut)) {
@@ -207,18 +241,18 @@ pub fn decode(p: &[u8]) -> Result<Record<'_>, RecordError> {
     let kind = Kind::from_u8(kind).ok_or(RecordError::Kind(kind))?;
     let (token, rest) = take_str(rest)?;
     let (header, rest) = take_str(rest)?;
-    let (translation, body) = if version == VERSION_1 {
-        (None, rest)
+    let (translation, refused, body) = if version == VERSION_1 {
+        (None, Refused::default(), rest)
     } else {
         let (settings, body) = take(rest, 4).and_then(|(n, rest)| take(rest, u32_le(n) as usize))?;
-        let translation = read_settings(settings)?;
+        let (translation, refused) = read_settings(settings)?;
         // One encoding per record: the entries must be exactly what a writer of `kind` stores.
         let mut canonical = BytesMut::new();
-        put_settings(&mut canonical, kind, &translation);
+        put_settings(&mut canonical, kind, &translation, &refused)?;
         if canonical[4..] != *settings {
             return Err(RecordError::SettingsForKind(kind));
         }
-        (Some(translation), body)
+        (Some(translation), refused, body)
     };
     Ok(Record {
         kind,
@@ -227,12 +261,14 @@ pub fn decode(p: &[u8]) -> Result<Record<'_>, RecordError> {
             header_cluster: header,
         },
         translation,
+        refused,
         body,
     })
 }
 
-fn read_settings(mut p: &[u8]) -> Result<Translation, RecordError> {
+fn read_settings(mut p: &[u8]) -> Result<(Translation, Refused), RecordError> {
     let mut t = Translation::default();
+    let mut refused = Refused::default();
     while let Some((&tag, rest)) = p.split_first() {
         let (value, rest) = take(rest, 4).and_then(|(n, rest)| take(rest, u32_le(n) as usize))?;
         p = rest;
@@ -246,10 +282,36 @@ fn read_settings(mut p: &[u8]) -> Result<Translation, RecordError> {
             }
             TAG_PROMOTE_RESOURCE_ATTRIBUTES => t.promote_resource_attributes = read_strings(value, tag)?,
             TAG_LOG_STREAM_ATTRIBUTES => t.log_stream_attributes = read_strings(value, tag)?,
+            TAG_REFUSED => refused = read_refused(value)?,
             other => return Err(RecordError::SettingsTag(other)),
         }
     }
-    Ok(t)
+    Ok((t, refused))
+}
+
+fn read_refused(p: &[u8]) -> Result<Refused, RecordError> {
+    let malformed = |_| RecordError::Settings(TAG_REFUSED);
+    let mut r = Refused::default();
+    let (n, mut p) = take(p, 4).map_err(malformed)?;
+    for _ in 0..u32_le(n) {
+        let (cluster, rest) = take_str(p).map_err(malformed)?;
+        let (w, rest) = take(rest, 16).map_err(malformed)?;
+        let lo = i64::from_le_bytes(w[..8].try_into().expect("8 bytes"));
+        let hi = i64::from_le_bytes(w[8..].try_into().expect("8 bytes"));
+        r.windows.push((cluster.unwrap_or_default(), lo, hi));
+        p = rest;
+    }
+    let (n, mut p) = take(p, 4).map_err(malformed)?;
+    let n = u32_le(n) as usize;
+    if p.len() != n.saturating_mul(8) {
+        return Err(RecordError::Settings(TAG_REFUSED));
+    }
+    r.series.reserve(n);
+    while let Some((id, rest)) = p.split_first_chunk::<8>() {
+        r.series.push(u64::from_le_bytes(*id));
+        p = rest;
+    }
+    Ok(r)
 }
 
 fn read_strings(p: &[u8], tag: u8) -> Result<Vec<String>, RecordError> {
@@ -322,6 +384,8 @@ mod tests {
         fn round_trips(t in proptest::option::of("[a-z-]{1,20}"), h in proptest::option::of("[a-z-]{1,20}"),
                        kind in proptest::sample::select(Kind::ALL.to_vec()),
                        suffixes in any::<bool>(), promote in strings(), streams in strings(),
+                       windows in proptest::collection::vec(("[a-z-]{0,8}", any::<i64>(), any::<i64>()), 0..3),
+                       series in proptest::collection::vec(any::<u64>(), 0..4),
                        body in proptest::collection::vec(any::<u8>(), 0..100)) {
             let ctx = ClusterContext { token_cluster: t, header_cluster: h };
             let translation = Translation {
@@ -329,9 +393,13 @@ mod tests {
                 promote_resource_attributes: promote,
                 log_stream_attributes: streams,
             };
-            let enc = encode(kind, &ctx, &translation, &body).unwrap();
+            let refused = Refused {
+                windows,
+                series,
+            };
+            let enc = encode(kind, &ctx, &translation, &refused, &body).unwrap();
             let dec = decode(&enc).unwrap();
-            prop_assert_eq!(dec, Record { kind, ctx, translation: Some(kept(kind, &translation)), body: &body });
+            prop_assert_eq!(dec, Record { kind, ctx, translation: Some(kept(kind, &translation)), refused, body: &body });
         }
 
         /// What the `wal_record` fuzz target also holds: a version-2 record has one encoding.
@@ -340,7 +408,7 @@ mod tests {
             if let Ok(rec) = decode(&p)
                 && let Some(t) = &rec.translation
             {
-                prop_assert_eq!(&encode(rec.kind, &rec.ctx, t, rec.body).unwrap()[..], &p[..]);
+                prop_assert_eq!(&encode(rec.kind, &rec.ctx, t, &rec.refused, rec.body).unwrap()[..], &p[..]);
             }
         }
     }
@@ -394,6 +462,7 @@ mod tests {
                     header_cluster: None,
                 },
                 translation: None,
+                refused: Refused::default(),
                 body: b"body",
             }
         );
@@ -403,7 +472,14 @@ mod tests {
     #[test]
     fn remote_write_records_carry_no_settings() {
         let t = Translation::from_config(&crate::config::OtlpConfig::default());
-        let enc = encode(Kind::PromRemoteWriteV1, &ClusterContext::default(), &t, b"xyz").unwrap();
+        let enc = encode(
+            Kind::PromRemoteWriteV1,
+            &ClusterContext::default(),
+            &t,
+            &Refused::default(),
+            b"xyz",
+        )
+        .unwrap();
         assert_eq!(&enc[..], &[2, 1, 0, 0, 0, 0, 0, 0, 0, 0, b'x', b'y', b'z']);
     }
 }

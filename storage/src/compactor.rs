@@ -31,6 +31,7 @@
 mod lease;
 mod merge;
 mod retention;
+pub use retention::glob;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

@@ -5,6 +5,7 @@ mod crash_recovery;
 mod fault_proxy;
 mod harness;
 mod hostile_queries;
+mod ingest_limits;
 mod loki;
 mod loki_tail;
 mod object_store;

@@ -12,11 +12,15 @@
 //! * [`query`]: the query-latency benchmark (`tributary-loadgen query run|report`): a fixed
 //!   set of Grafana/SLO queries timed against each receiver, answers compared across them.
 //!
+//! * [`fairness`]: steady well-behaved clusters beside a misbehaving one
+//!   (`tributary-loadgen fairness`, driven by `benches/compare/fairness.sh`).
+//!
 //! The `tributary-loadgen` binary ties them together; `benches/compare/run.sh` uses it to
 //! compare Tributary with Prometheus and VictoriaMetrics, `benches/compare/query.sh` to compare
 //! their query latency.
 
 mod error;
+pub mod fairness;
 pub mod otlp;
 pub mod process;
 pub mod query;

@@ -72,6 +72,7 @@ impl Rejections {
     /// True when nothing was refused.
     pub fn is_empty(&self) -> bool {
         self.series == 0
+            && self.samples == 0
             && self.histograms == 0
             && self.exemplars == 0
             && self.metadata == 0

@@ -7,7 +7,9 @@
 //! Remote-write senders retry 5xx and 429 and drop everything else, so a status here is a
 //! promise: 4xx (but 429) only for data that can never succeed, 5xx/429 only for our own state.
 //! OTLP clients retry only 429, 502, 503 and 504 (HTTP) and UNAVAILABLE (gRPC; RESOURCE_EXHAUSTED
-//! only with RetryInfo), so every failure of ours maps to 503 / UNAVAILABLE there.
+//! only with RetryInfo), so every failure of ours maps to 503 / UNAVAILABLE there, but a
+//! cluster's rate limit, which is 429 with its `Retry-After` (HTTP) and RESOURCE_EXHAUSTED with a
+//! `google.rpc.RetryInfo` detail (gRPC).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -49,17 +51,74 @@ pub fn grpc_code(e: &Error) -> tonic::Code {
     }
 }
 
-/// The OTLP/gRPC status of a failed export.
+/// The OTLP/gRPC status of a failed export. A rate limit is RESOURCE_EXHAUSTED with the
+/// `RetryInfo` detail that makes OTLP clients retry it after the delay.
 pub(crate) fn grpc_status(e: &Error) -> tonic::Status {
+    if let Error::RateLimited { retry_after, .. } = e {
+        return tonic::Status::with_details(
+            tonic::Code::ResourceExhausted,
+            e.to_string(),
+            retry_info(tonic::Code::ResourceExhausted, &e.to_string(), *retry_after).into(),
+        );
+    }
     if e.retryable() {
         tracing::error!(error = %e, "OTLP gRPC export failed");
     }
     tonic::Status::new(grpc_code(e), e.to_string())
 }
 
+/// `google.rpc.Status` carrying one `google.rpc.RetryInfo`, protobuf-encoded (the
+/// `grpc-status-details-bin` trailer).
+fn retry_info(code: tonic::Code, message: &str, delay: std::time::Duration) -> Vec<u8> {
+    #[derive(prost::Message)]
+    struct Duration {
+        #[prost(int64, tag = "1")]
+        seconds: i64,
+        #[prost(int32, tag = "2")]
+        nanos: i32,
+    }
+    #[derive(prost::Message)]
+    struct RetryInfo {
+        #[prost(message, optional, tag = "1")]
+        retry_delay: Option<Duration>,
+    }
+    #[derive(prost::Message)]
+    struct Any {
+        #[prost(string, tag = "1")]
+        type_url: String,
+        #[prost(bytes = "vec", tag = "2")]
+        value: Vec<u8>,
+    }
+    #[derive(prost::Message)]
+    struct Status {
+        #[prost(int32, tag = "1")]
+        code: i32,
+        #[prost(string, tag = "2")]
+        message: String,
+        #[prost(message, repeated, tag = "3")]
+        details: Vec<Any>,
+    }
+    use prost::Message as _;
+    let info = RetryInfo {
+        retry_delay: Some(Duration {
+            seconds: delay.as_secs() as i64,
+            nanos: delay.subsec_nanos() as i32,
+        }),
+    };
+    Status {
+        code: code as i32,
+        message: message.to_string(),
+        details: vec![Any {
+            type_url: "type.googleapis.com/google.rpc.RetryInfo".to_string(),
+            value: info.encode_to_vec(),
+        }],
+    }
+    .encode_to_vec()
+}
+
 /// Whether an OTLP/HTTP failure carries `Retry-After` (exactly the ones a client may retry).
 pub(crate) fn otlp_retry_after(e: &Error) -> Option<HeaderValue> {
-    e.retryable().then(|| HeaderValue::from_static("5"))
+    e.retry_after_secs().map(HeaderValue::from)
 }
 
 /// How a protocol answers a write that stored what it could: `Some(error)` when its outcome is a
@@ -118,9 +177,10 @@ pub fn response(e: &Error) -> Response {
         tracing::debug!(error = %e, "write refused");
     }
     let mut r = (status, format!("{e}\n")).into_response();
-    if matches!(e.kind(), ErrorKind::TooManyRequests | ErrorKind::Unavailable) {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    if matches!(e.kind(), ErrorKind::TooManyRequests | ErrorKind::Unavailable)
+        && let Some(secs) = e.retry_after_secs()
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     r
 }

@@ -2,12 +2,17 @@ use super::*;
 use crate::decode::Kind;
 
 /// Found by the `wal_record` fuzz target: a record claiming a 2.8 GB body must not allocate it.
+fn no_quotas() -> Quotas {
+    Quotas::new(&Default::default(), Arc::new(quota::SystemClock::new()))
+}
+
 #[test]
 fn replay_refuses_a_snappy_length_the_body_cannot_hold() {
     let head = Head::new();
     let err = replay_record(
         &head,
         &IngestConfig::default(),
+        &no_quotas(),
         &[1, 1, 0, 0, 0, 0, 218, 194, 204, 204, 14],
     )
     .unwrap_err();
@@ -113,7 +118,7 @@ async fn version_1_records_replay_with_the_current_configuration() {
     let mut v1 = vec![1, Kind::OtlpMetrics as u8, 0, 0, 2, 0];
     v1.extend_from_slice(b"c1");
     v1.extend_from_slice(&decode::otlp::to_wal_body(&req).unwrap());
-    replay_record(&head, &cfg, &v1).unwrap();
+    replay_record(&head, &cfg, &no_quotas(), &v1).unwrap();
     assert_eq!(
         contents(&head).0,
         [
@@ -208,5 +213,159 @@ async fn uploads_without_a_commit_are_invisible_and_the_replay_is_published_once
     ing.flush().await.unwrap();
     assert_eq!(storage.stats().rows, 2);
     assert_eq!(storage.stats().files, 1);
+    ing.wal.close().await.unwrap();
+}
+
+/// A snappy remote-write 1.0 body: one series per `(name, id, timestamps)`.
+fn remote_write(series: &[(&str, u32, &[i64])]) -> Body {
+    use prost::Message as _;
+    use tributary_proto::prometheus as pb;
+    let timeseries = series
+        .iter()
+        .map(|(name, id, ts)| pb::TimeSeries {
+            labels: vec![
+                pb::Label {
+                    name: "__name__".into(),
+                    value: name.to_string(),
+                },
+                pb::Label {
+                    name: "id".into(),
+                    value: id.to_string(),
+                },
+            ],
+            samples: ts
+                .iter()
+                .map(|&t| pb::Sample {
+                    timestamp: t,
+                    value: 1.0,
+                })
+                .collect(),
+            exemplars: vec![],
+            histograms: vec![],
+        })
+        .collect();
+    let raw = pb::WriteRequest {
+        timeseries,
+        metadata: vec![],
+    }
+    .encode_to_vec();
+    let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+    Body::remote_write(body.into(), None, None).unwrap()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Per-cluster limits at the ingester: a capped cluster's new series and a sample from the far
+/// future are refused while the rest of the request is stored (a partial write); series already
+/// active keep flowing; the rate limit refuses a whole write; and a restart replays exactly what
+/// was acknowledged, although the restarted ingester has no limits at all.
+#[tokio::test]
+async fn limits_store_the_valid_rest_and_replay_restores_exactly_what_was_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&Default::default(), dir.path()).await.unwrap();
+    let mut cfg = IngestConfig::default();
+    cfg.limits.max_series_per_cluster = 2;
+    cfg.limits.overrides = vec![crate::config::LimitsOverride {
+        clusters: "slow-*".into(),
+        ingestion_rate: Some(1.0),
+        ingestion_burst: Some(3),
+        ..Default::default()
+    }];
+    let ctx = |c: &str| ClusterContext {
+        token_cluster: None,
+        header_cluster: Some(c.into()),
+    };
+    let now = now_ms();
+    let ing = Ingester::open(cfg.clone(), dir.path(), storage.clone()).await.unwrap();
+    let o = ing
+        .write(
+            ctx("c1"),
+            remote_write(&[("m", 1, &[now]), ("m", 2, &[now, now + 3_600_000]), ("m", 3, &[now])]),
+        )
+        .await
+        .unwrap();
+    assert_eq!((o.accepted.series, o.accepted.samples), (2, 2), "{o:?}");
+    assert_eq!((o.rejected.series, o.rejected.samples), (1, 2), "{o:?}");
+    let msg = o.rejected.message();
+    assert!(
+        msg.contains("max_series_per_cluster") && msg.contains("max_future"),
+        "{msg}"
+    );
+    // The same series again: the active ones flow, the third is still refused.
+    let o = ing
+        .write(ctx("c1"), remote_write(&[("m", 1, &[now + 1]), ("m", 3, &[now + 1])]))
+        .await
+        .unwrap();
+    assert_eq!((o.accepted.samples, o.rejected.series), (1, 1), "{o:?}");
+    // Rate: three samples fit the burst, the fourth write is refused whole with its delay.
+    ing.write(ctx("slow-1"), remote_write(&[("r", 1, &[now, now + 1, now + 2])]))
+        .await
+        .unwrap();
+    let e = ing
+        .write(ctx("slow-1"), remote_write(&[("r", 1, &[now + 3])]))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::RateLimited { .. }), "{e}");
+    assert_eq!(e.retry_after_secs(), Some(1));
+    let mut text = String::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    ing.metrics().register(&mut registry);
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    for line in [
+        r#"tributary_ingest_limited_total{cluster="c1",limit="max_series_per_cluster"} 2"#,
+        r#"tributary_ingest_limited_total{cluster="c1",limit="max_future"} 1"#,
+        r#"tributary_ingest_limited_total{cluster="slow-1",limit="ingestion_rate"} 1"#,
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+    let acknowledged = contents(&ing.head());
+    assert_eq!(
+        acknowledged.0,
+        [
+            r#"m{cluster="c1", id="1"}"#,
+            r#"m{cluster="c1", id="2"}"#,
+            r#"r{cluster="slow-1", id="1"}"#
+        ]
+    );
+    ing.wal.close().await.unwrap();
+    drop(ing);
+
+    // Replay applies no limit, yet restores exactly what was acknowledged: no id="3", no
+    // future sample, and the rate-limited write was never in the WAL.
+    let ing = Ingester::open(IngestConfig::default(), dir.path(), storage.clone())
+        .await
+        .unwrap();
+    assert_eq!(ing.head().active_samples(), 2 + 1 + 3);
+    assert_eq!(contents(&ing.head()), acknowledged);
+    ing.wal.close().await.unwrap();
+}
+
+/// Replay of a capped cluster counts its series as active again: the cap holds across a restart.
+#[tokio::test]
+async fn replayed_series_count_against_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&Default::default(), dir.path()).await.unwrap();
+    let mut cfg = IngestConfig::default();
+    cfg.limits.max_series_per_metric = 1;
+    let ctx = ClusterContext {
+        token_cluster: None,
+        header_cluster: Some("c".into()),
+    };
+    let now = now_ms();
+    let ing = Ingester::open(cfg.clone(), dir.path(), storage.clone()).await.unwrap();
+    ing.write(ctx.clone(), remote_write(&[("m", 1, &[now])])).await.unwrap();
+    ing.wal.close().await.unwrap();
+    drop(ing);
+    let ing = Ingester::open(cfg, dir.path(), storage.clone()).await.unwrap();
+    let o = ing
+        .write(ctx, remote_write(&[("m", 1, &[now + 1]), ("m", 2, &[now + 1])]))
+        .await
+        .unwrap();
+    assert_eq!((o.accepted.samples, o.rejected.series), (1, 1), "{o:?}");
     ing.wal.close().await.unwrap();
 }

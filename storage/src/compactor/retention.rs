@@ -38,7 +38,7 @@ impl RetentionConfig {
 }
 
 /// `*` matches any run of characters, `?` exactly one; everything else itself.
-fn glob(pattern: &str, s: &str) -> bool {
+pub fn glob(pattern: &str, s: &str) -> bool {
     let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
     let (mut pi, mut si) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
