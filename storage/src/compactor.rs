@@ -2,7 +2,7 @@
 //!
 //! # Compaction protocol
 //! One round ([`Compactor::run_once`]), run by whichever compactor holds the lease
-//! ([`lease`]):
+//! (`lease`):
 //! 1. **Retention.** Live files whose newest row is past their table's and cluster's retention
 //!    (`storage.retention`) are removed from the manifest in one commit. Whole files only: a
 //!    query wholly past retention finds no files and answers empty.

@@ -175,7 +175,10 @@ fn shapes() -> Vec<(&'static str, Vec<(&'static str, String)>)> {
     ));
     let every = ("match[]", r#"{__name__=~".+"}"#.to_string());
     all.push(("/api/v1/series", vec![every.clone()]));
-    all.push(("/api/v1/series", vec![("match[]", r#"{job="api", cluster!="alpha"}"#.into())]));
+    all.push((
+        "/api/v1/series",
+        vec![("match[]", r#"{job="api", cluster!="alpha"}"#.into())],
+    ));
     all.push(("/api/v1/labels", vec![]));
     all.push(("/api/v1/labels", vec![every.clone()]));
     for name in ["cluster", "instance", "pod", "__name__"] {
@@ -257,7 +260,10 @@ async fn a_scoped_token_never_sees_another_cluster() {
         );
         if params.iter().any(|(_, v)| *v == HIDDEN_BY_BETA) {
             // Beta's series removes alpha's from the fleet's answer; out of scope, it cannot.
-            assert!(!fleet.contains("alpha") && scoped.contains("i-alpha"), "{fleet} / {scoped}");
+            assert!(
+                !fleet.contains("alpha") && scoped.contains("i-alpha"),
+                "{fleet} / {scoped}"
+            );
         }
     }
 }
