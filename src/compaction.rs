@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json};
 use axum::routing::post;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use tributary_storage::auth::Auth;
 use tributary_storage::{CompactionReport, Compactor};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -121,15 +123,18 @@ impl CompactionMetrics {
 pub(crate) struct CompactionService {
     compactor: Arc<Compactor>,
     metrics: CompactionMetrics,
+    /// Who may call the admin endpoint (`admin = true`).
+    auth: Auth,
 }
 
 impl CompactionService {
-    pub(crate) fn new(compactor: Compactor, registry: &mut Registry) -> Self {
+    pub(crate) fn new(compactor: Compactor, registry: &mut Registry, auth: Auth) -> Self {
         let metrics = CompactionMetrics::default();
         metrics.register(registry);
         Self {
             compactor: Arc::new(compactor),
             metrics,
+            auth,
         }
     }
 
@@ -145,6 +150,7 @@ impl CompactionService {
     /// `POST /api/v1/admin/compact`: one round now; answers with its report when done (409
     /// when another compactor holds the lease, 500 when the round could not run).
     /// `?force=true` treats the current day as settled (one file per cluster and day now).
+    /// With a token (needed when `auth.required`), the token needs `admin = true`: 401/403.
     pub(crate) fn router(&self) -> Router {
         Router::new()
             .route("/api/v1/admin/compact", post(compact_now))
@@ -178,8 +184,17 @@ struct CompactParams {
 
 async fn compact_now(
     State(svc): State<CompactionService>,
+    headers: HeaderMap,
     axum::extract::Query(p): axum::extract::Query<CompactParams>,
 ) -> impl IntoResponse {
+    let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match svc.auth.check_admin(authorization) {
+        Ok(()) => {}
+        Err(e @ tributary_storage::Error::Forbidden { .. }) => {
+            return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();
+        }
+        Err(e) => return (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response(),
+    }
     match svc.round(p.force).await {
         Ok(r) if r.ran => (StatusCode::OK, Json(serde_json::to_value(&r).unwrap_or_default())).into_response(),
         Ok(r) => (StatusCode::CONFLICT, Json(serde_json::to_value(&r).unwrap_or_default())).into_response(),

@@ -8,6 +8,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use tributary_ingest::IngestConfig;
 use tributary_query::QueryConfig;
+use tributary_storage::auth::AuthConfig;
 use tributary_storage::config::StorageConfig;
 
 /// Everything Tributary can be told. `deploy/config/tributary.example.toml` is generated from
@@ -23,6 +24,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[query]`: PromQL and LogQL limits.
     pub query: QueryConfig,
+    /// `[auth]`: tokens and what each may write, read and administer.
+    pub auth: AuthConfig,
 }
 
 /// Process-level settings.
@@ -215,6 +218,38 @@ impl Config {
         Ok(())
     }
 
+    /// The `[auth]` section with the deprecated `[ingest.auth]` folded in (its tokens write
+    /// their one cluster and read nothing; its `required` sets `auth.required`), and the
+    /// warnings to log at startup about either.
+    pub(crate) fn effective_auth(&self) -> (AuthConfig, Vec<String>) {
+        let mut auth = self.auth.clone();
+        let mut warnings = Vec::new();
+        let legacy = &self.ingest.auth;
+        if legacy.is_set() {
+            warnings.push(
+                "[ingest.auth] is deprecated: its tokens are used as [[auth.tokens]] entries that write their one \
+                 cluster and read nothing; move them to [auth] (see the README)"
+                    .to_string(),
+            );
+            if legacy.required && !auth.required {
+                auth.required = true;
+                warnings.push(
+                    "ingest.auth.required = true sets auth.required: reads now need a token with a `read` scope too"
+                        .to_string(),
+                );
+            }
+            auth.tokens.extend(legacy.to_entries());
+        }
+        if !auth.required {
+            warnings.push(
+                "auth.required = false: requests without a token write and read every cluster and may call the \
+                 admin endpoints; set [auth] required = true to refuse them"
+                    .to_string(),
+            );
+        }
+        (auth, warnings)
+    }
+
     /// The configuration as TOML, every option included (what `--print-config` prints).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("config serializes")
@@ -244,6 +279,32 @@ mod tests {
             text,
             format!("{}{}", EXAMPLE_HEADER, Config::default().to_toml()),
             "regenerate with: cargo run -- --print-config > deploy/config/tributary.example.toml"
+        );
+    }
+
+    /// `[ingest.auth]` still works: its tokens write their one cluster (and nothing else), its
+    /// `required` requires tokens everywhere, and both are merged with `[auth]`.
+    #[test]
+    fn the_deprecated_ingest_auth_maps_into_auth() {
+        let cfg: Config = toml::from_str(
+            "[ingest.auth]\nrequired = true\n[ingest.auth.tokens]\n\"old\" = \"team-a\"\n\
+             [[auth.tokens]]\ntoken = \"new\"\nread = [\"*\"]\n",
+        )
+        .unwrap();
+        let (auth, warnings) = cfg.effective_auth();
+        assert!(auth.required);
+        assert_eq!(auth.tokens.len(), 2);
+        let old = &auth.tokens[1];
+        assert_eq!(
+            (old.token.as_deref(), old.write.as_deref(), &old.read, old.admin),
+            (Some("old"), Some("team-a"), &None, false)
+        );
+        assert!(warnings.iter().any(|w| w.contains("deprecated")), "{warnings:?}");
+        let (open, warnings) = Config::default().effective_auth();
+        assert!(!open.required && open.tokens.is_empty());
+        assert!(
+            warnings.iter().any(|w| w.contains("auth.required = false")),
+            "{warnings:?}"
         );
     }
 

@@ -20,6 +20,7 @@ use tributary_query::Engine;
 use tributary_query::log_source::MergedLogSource;
 use tributary_query::logql::LogqlEngine;
 use tributary_query::source::MergedSource;
+use tributary_storage::auth::Auth;
 use tributary_storage::read::{LogSource, Source};
 use tributary_storage::{Compactor, Storage};
 
@@ -34,6 +35,9 @@ pub enum Error {
     /// The ingester (WAL replay included) failed to open or to shut down.
     #[error("opening ingest: {0}")]
     Ingest(#[from] tributary_ingest::Error),
+    /// The token table (`[auth]`, its token file) could not be loaded.
+    #[error("loading tokens: {0}")]
+    Auth(tributary_storage::Error),
     /// A listen address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -64,6 +68,11 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         path: cfg.server.data_dir.clone(),
         source,
     })?;
+    let (auth_cfg, warnings) = cfg.effective_auth();
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let auth = Auth::open(&auth_cfg).map_err(Error::Auth)?;
     let storage = Storage::open(&cfg.storage, &cfg.server.data_dir).await?;
     let mut registry = Registry::default();
     let caches = telemetry::CacheGauges::default();
@@ -81,7 +90,11 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     let compaction = match cfg.server.role {
         Role::AllInOne | Role::Compactor => {
             let compactor = Compactor::new(storage.clone(), &cfg.storage, compaction::owner_id())?;
-            Some(compaction::CompactionService::new(compactor, &mut registry))
+            Some(compaction::CompactionService::new(
+                compactor,
+                &mut registry,
+                auth.clone(),
+            ))
         }
         Role::Ingest | Role::Query => None,
     };
@@ -99,7 +112,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         .route("/-/healthy", get(|| async { "Tributary is Healthy.\n" }))
         .route("/-/ready", get(|| async { "Tributary is Ready.\n" }));
     if let Some(ing) = &ingester {
-        app = app.merge(tributary_ingest::http::router(ing.clone()));
+        app = app.merge(tributary_ingest::http::router(ing.clone(), auth.clone()));
     }
     if let Some(c) = &compaction {
         app = app.merge(c.router());
@@ -112,14 +125,14 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         sources.push(storage.source());
         let engine = Arc::new(Engine::new(Arc::new(MergedSource::new(sources)), cfg.query.clone()));
         engine.metrics().register(&mut registry);
-        app = app.merge(tributary_query::http::router(engine));
+        app = app.merge(tributary_query::http::router(engine, auth.clone()));
         let mut log_sources: Vec<Arc<dyn LogSource>> = Vec::new();
         if let Some(ing) = &ingester {
             log_sources.push(ing.head());
         }
         log_sources.push(storage.log_source());
         let logql = LogqlEngine::new(Arc::new(MergedLogSource::new(log_sources)), cfg.query.logql.clone());
-        app = app.merge(tributary_query::http::loki_router(Arc::new(logql)));
+        app = app.merge(tributary_query::http::loki_router(Arc::new(logql), auth.clone()));
     }
     let registry = Arc::new(Mutex::new(registry));
     app = app
@@ -143,7 +156,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
                 .await
                 .map_err(|source| Error::Bind { addr, source })?;
             tracing::info!(addr = %listener.local_addr().map_err(Error::Serve)?, "OTLP/gRPC listening");
-            let otlp = tributary_ingest::grpc::Otlp::new(ing.clone());
+            let otlp = tributary_ingest::grpc::Otlp::new(ing.clone(), auth.clone());
             let stop = wait_for(stop_rx.clone());
             side_servers.push(tokio::spawn(async move {
                 otlp.serve(listener, stop).await.map_err(Error::from)
@@ -154,7 +167,8 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
                 .await
                 .map_err(|source| Error::Bind { addr, source })?;
             tracing::info!(addr = %listener.local_addr().map_err(Error::Serve)?, "OTLP/HTTP listening");
-            let otlp_app = tributary_ingest::http::otlp_router(ing.clone()).layer(TraceLayer::new_for_http());
+            let otlp_app =
+                tributary_ingest::http::otlp_router(ing.clone(), auth.clone()).layer(TraceLayer::new_for_http());
             let stop = wait_for(stop_rx.clone());
             side_servers.push(tokio::spawn(async move {
                 axum::serve(listener, otlp_app)
@@ -174,6 +188,8 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         cfg.storage.refresh_interval,
         stop_rx.clone(),
     ));
+    // Token rotation without a restart: the token file is polled for changes.
+    tokio::spawn(auth.clone().watch(stop_rx.clone()));
     let compactor = compaction.map(|c| tokio::spawn(c.run_schedule(stop_rx)));
 
     serve_until_signal(listener, app, cfg.server.shutdown_timeout).await?;

@@ -1,21 +1,28 @@
 //! Cluster identity: which cluster every series and log record belongs to.
 //!
 //! The rule, in order of precedence:
-//! 1. the authenticated token's cluster (a token may only write its own cluster);
+//! 1. the authenticated token's write scope (`[[auth.tokens]] write`):
+//!    - one exact cluster name: every series is stamped with it; when the series' own `cluster`
+//!      label disagrees, the token wins and the sender's value is kept as `exported_cluster`
+//!      (Prometheus's `honor_labels: false` convention);
+//!    - a glob (`prod-*`, `eu-?`): the series' own `cluster` label (else the request's header)
+//!      is kept when the glob matches it, and the series is refused, with the reason, when it
+//!      does not or when neither names a cluster (a fleet-level writer such as a rule evaluator
+//!      writes per-cluster results this way);
 //! 2. the series' own `cluster` label (Prometheus `external_labels`; OTLP `k8s.cluster.name`);
 //! 3. the configured request header (default `X-Tributary-Cluster`);
 //! 4. otherwise the series is rejected with a 400 that says how to set one.
 //!
-//! When a token's cluster and a series' own label disagree, the token wins and the sender's
-//! value is kept as `exported_cluster` — Prometheus's `honor_labels: false` convention.
+//! The write scope travels in the WAL record as `token_cluster`, so replay applies the same rule.
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use base64::Engine as _;
 
 use crate::config::IngestConfig;
 use crate::error::{Error, Result};
+use tributary_storage::auth::Auth;
 use tributary_storage::layout::escape_cluster;
+use tributary_storage::scope::{glob, is_glob};
 use tributary_storage::types::{CLUSTER, EXPORTED_CLUSTER};
 
 /// The longest cluster name accepted from a sender, counted in bytes once percent-escaped into
@@ -40,7 +47,8 @@ pub fn check_cluster(value: &str) -> std::result::Result<(), String> {
 /// What a request says about its cluster, before looking at any series.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterContext {
-    /// The cluster the authenticated token is bound to.
+    /// The authenticated token's write scope: one cluster name, or a glob of clusters
+    /// ([`is_glob`]).
     pub token_cluster: Option<String>,
     /// The cluster named by the configured header.
     pub header_cluster: Option<String>,
@@ -85,20 +93,10 @@ impl<'a> Stamp<'a> {
 }
 
 impl ClusterContext {
-    /// Reads the token and the header from a request.
-    pub fn from_request(headers: &HeaderMap, cfg: &IngestConfig) -> Result<Self> {
-        let token_cluster = match bearer_or_basic_token(headers) {
-            Some(token) => match cfg.auth.tokens.get(&token) {
-                Some(cluster) => Some(cluster.clone()),
-                None => return Err(Error::Unauthorized("unknown token".to_string())),
-            },
-            None if cfg.auth.required => {
-                return Err(Error::Unauthorized(
-                    "a bearer token is required (Authorization: Bearer <token>)".to_string(),
-                ));
-            }
-            None => None,
-        };
+    /// Reads the token (checked against `auth`) and the header from a request.
+    pub fn from_request(headers: &HeaderMap, cfg: &IngestConfig, auth: &Auth) -> Result<Self> {
+        let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token_cluster = auth.write_scope(authorization).map_err(Error::from_auth)?;
         let header_cluster = match headers.get(cfg.cluster_header.as_str()) {
             Some(v) => {
                 let v = v
@@ -117,40 +115,64 @@ impl ClusterContext {
         })
     }
 
+    /// The cluster of the request as a whole (what request-level data such as remote-write
+    /// 1.0 metadata is filed under): the token's one cluster, else the header's (when a glob
+    /// scope admits it).
+    pub fn request_cluster(&self) -> Option<&str> {
+        let token = self.token_cluster.as_deref().filter(|t| !t.is_empty());
+        match token {
+            Some(t) if !is_glob(t) => Some(t),
+            Some(g) => self.header_cluster.as_deref().filter(|h| glob(g, h)),
+            None => self.header_cluster.as_deref(),
+        }
+    }
+
     /// Decides the cluster of one series from its (sorted) labels.
     pub fn stamp<'a>(&'a self, labels: &[(&'a str, &'a str)]) -> Result<Stamp<'a>, String> {
         let own = labels.iter().find(|(n, _)| *n == CLUSTER).map(|(_, v)| *v);
-        match (&self.token_cluster, own) {
-            (Some(t), Some(o)) if t == o => Ok(Stamp::Keep),
-            (Some(t), Some(o)) => Ok(Stamp::Replace {
+        self.decide(own)?.ok_or_else(|| {
+            "series has no cluster: set `cluster` in Prometheus's global.external_labels, send the \
+             X-Tributary-Cluster header (or the configured cluster_header), or authenticate with a token \
+             mapped to a cluster"
+                .to_string()
+        })
+    }
+
+    /// The rule of this module for a series (or resource) whose own cluster is `own`: how to stamp it, `Ok(None)` when nothing names a cluster (the caller
+    /// words that for its protocol), or why it is refused.
+    pub fn decide<'a>(&'a self, own: Option<&'a str>) -> Result<Option<Stamp<'a>>, String> {
+        let token = self.token_cluster.as_deref().filter(|t| !t.is_empty());
+        match (token, own) {
+            (Some(t), own) if is_glob(t) => match own {
+                Some(o) if glob(t, o) => check_cluster(o).map(|()| Some(Stamp::Keep)),
+                Some(o) => Err(format!(
+                    "series cluster {o:?} is outside this token's write scope {t:?}"
+                )),
+                None => match self.header_cluster.as_deref() {
+                    Some(h) if glob(t, h) => Ok(Some(Stamp::Insert(h))),
+                    Some(h) => Err(format!(
+                        "cluster {h:?} (from the request header) is outside this token's write scope {t:?}"
+                    )),
+                    None => Err(format!(
+                        "series has no cluster, and this token may write several ({t:?}): set the series' \
+                         own cluster label (or the cluster header) to one of them"
+                    )),
+                },
+            },
+            (Some(t), Some(o)) if t == o => Ok(Some(Stamp::Keep)),
+            (Some(t), Some(o)) => Ok(Some(Stamp::Replace {
                 cluster: t,
                 exported: o,
-            }),
-            (Some(t), None) => Ok(Stamp::Insert(t)),
-            (None, Some(o)) => check_cluster(o).map(|()| Stamp::Keep),
-            (None, None) => match &self.header_cluster {
-                Some(h) => Ok(Stamp::Insert(h)),
-                None => Err(
-                    "series has no cluster: set `cluster` in Prometheus's global.external_labels, send the \
-                     X-Tributary-Cluster header (or the configured cluster_header), or authenticate with a token \
-                     mapped to a cluster"
-                        .to_string(),
-                ),
-            },
+            })),
+            (Some(t), None) => Ok(Some(Stamp::Insert(t))),
+            (None, Some(o)) => check_cluster(o).map(|()| Some(Stamp::Keep)),
+            (None, None) => Ok(self
+                .header_cluster
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .map(Stamp::Insert)),
         }
     }
-}
-
-fn bearer_or_basic_token(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
-        return Some(t.trim().to_string());
-    }
-    // Basic auth: the password is the token (Prometheus's basic_auth, Grafana Agent).
-    let b = v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic "))?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
-    let s = String::from_utf8(decoded).ok()?;
-    s.split_once(':').map(|(_, p)| p.to_string())
 }
 
 #[cfg(test)]
@@ -158,10 +180,28 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    use tributary_storage::auth::{AuthConfig, TokenEntry};
+
     fn cfg() -> IngestConfig {
-        let mut c = IngestConfig::default();
-        c.auth.tokens.insert("s3cret".into(), "prod-1".into());
-        c
+        IngestConfig::default()
+    }
+
+    fn auth_with(required: bool) -> Auth {
+        let token = |token: &str, write: Option<&str>| TokenEntry {
+            token: Some(token.into()),
+            write: write.map(String::from),
+            ..TokenEntry::default()
+        };
+        Auth::open(&AuthConfig {
+            required,
+            tokens: vec![token("s3cret", Some("prod-1")), token("reader", None)],
+            ..AuthConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn auth() -> Auth {
+        auth_with(false)
     }
 
     #[test]
@@ -169,7 +209,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
         h.insert("x-tributary-cluster", HeaderValue::from_static("hdr"));
-        let ctx = ClusterContext::from_request(&h, &cfg()).unwrap();
+        let ctx = ClusterContext::from_request(&h, &cfg(), &auth()).unwrap();
         assert_eq!(ctx.token_cluster.as_deref(), Some("prod-1"));
         assert_eq!(ctx.header_cluster.as_deref(), Some("hdr"));
     }
@@ -182,7 +222,7 @@ mod tests {
             AUTHORIZATION,
             HeaderValue::from_static("Basic cHJvbWV0aGV1czpzM2NyZXQ="),
         );
-        let ctx = ClusterContext::from_request(&h, &cfg()).unwrap();
+        let ctx = ClusterContext::from_request(&h, &cfg(), &auth()).unwrap();
         assert_eq!(ctx.token_cluster.as_deref(), Some("prod-1"));
     }
 
@@ -191,14 +231,18 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
         assert!(matches!(
-            ClusterContext::from_request(&h, &cfg()),
+            ClusterContext::from_request(&h, &cfg(), &auth()),
             Err(Error::Unauthorized(_))
         ));
-        let mut c = cfg();
-        c.auth.required = true;
         assert!(matches!(
-            ClusterContext::from_request(&HeaderMap::new(), &c),
+            ClusterContext::from_request(&HeaderMap::new(), &cfg(), &auth_with(true)),
             Err(Error::Unauthorized(_))
+        ));
+        // A known token without a write scope is refused with 403, not 401.
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer reader"));
+        assert!(matches!(
+            ClusterContext::from_request(&h, &cfg(), &auth()),
+            Err(Error::Forbidden(_))
         ));
     }
 
@@ -229,6 +273,54 @@ mod tests {
         assert!(none.stamp(&bare).is_err());
     }
 
+    /// A glob write scope keeps a series' own cluster when it matches and refuses the series,
+    /// saying why, when it does not or when nothing names a cluster; the header stands in for a
+    /// missing label only when the scope admits it.
+    #[test]
+    fn glob_write_scopes_keep_matching_clusters_and_refuse_the_rest() {
+        let ctx = |header: Option<&str>| ClusterContext {
+            token_cluster: Some("prod-*".into()),
+            header_cluster: header.map(String::from),
+        };
+        let fleet = ctx(None);
+        assert_eq!(fleet.stamp(&[("cluster", "prod-eu")]).unwrap(), Stamp::Keep);
+        let outside = fleet.stamp(&[("__name__", "up"), ("cluster", "dev-1")]).unwrap_err();
+        assert!(outside.contains("\"dev-1\"") && outside.contains("prod-*"), "{outside}");
+        assert!(fleet.stamp(&[("__name__", "up")]).unwrap_err().contains("no cluster"));
+        assert_eq!(
+            ctx(Some("prod-us")).stamp(&[("__name__", "up")]).unwrap(),
+            Stamp::Insert("prod-us")
+        );
+        assert!(
+            ctx(Some("dev"))
+                .stamp(&[("__name__", "up")])
+                .unwrap_err()
+                .contains("header")
+        );
+        // The own label wins over the header, and is still checked against the scope.
+        assert_eq!(
+            ctx(Some("prod-us")).stamp(&[("cluster", "prod-eu")]).unwrap(),
+            Stamp::Keep
+        );
+        assert!(ctx(Some("prod-us")).stamp(&[("cluster", "dev")]).is_err());
+        // `?` is one character.
+        let one = ClusterContext {
+            token_cluster: Some("eu-?".into()),
+            header_cluster: None,
+        };
+        assert_eq!(one.stamp(&[("cluster", "eu-1")]).unwrap(), Stamp::Keep);
+        assert!(one.stamp(&[("cluster", "eu-12")]).is_err());
+        // Request-level data (remote-write 1.0 metadata) goes to the one cluster the request names.
+        assert_eq!(fleet.request_cluster(), None);
+        assert_eq!(ctx(Some("prod-us")).request_cluster(), Some("prod-us"));
+        assert_eq!(ctx(Some("dev")).request_cluster(), None);
+        let exact = ClusterContext {
+            token_cluster: Some("t".into()),
+            header_cluster: Some("h".into()),
+        };
+        assert_eq!(exact.request_cluster(), Some("t"));
+    }
+
     /// A cluster is a path segment of every object key; one too long for a file system would
     /// make every flush fail, so it is refused per series, and in a header for the request.
     #[test]
@@ -246,7 +338,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-tributary-cluster", long.parse().unwrap());
         assert!(matches!(
-            ClusterContext::from_request(&h, &cfg()),
+            ClusterContext::from_request(&h, &cfg(), &auth()),
             Err(Error::InvalidInput(_))
         ));
     }

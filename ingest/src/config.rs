@@ -24,7 +24,9 @@ pub struct IngestConfig {
     pub max_label_value_bytes: usize,
     /// Request header that names the cluster when neither a token nor a `cluster` label does.
     pub cluster_header: String,
-    /// Bearer tokens (or basic-auth passwords) and the one cluster each may write.
+    /// Deprecated: the root `[auth]` section replaces this. Still read: its tokens become
+    /// `[[auth.tokens]]` entries that write their one cluster (no read scope), and `required`
+    /// sets `auth.required`; a warning says so at startup.
     pub auth: AuthConfig,
     /// The in-memory head and when it is flushed to Parquet.
     pub head: HeadConfig,
@@ -54,15 +56,36 @@ impl Default for IngestConfig {
     }
 }
 
-/// Sender authentication.
+/// Deprecated sender authentication (`[ingest.auth]`), kept as an alias of the root `[auth]`
+/// section: see [`AuthConfig::to_entries`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
-    /// When true, every write must carry a known token; when false (the default), unauthenticated
-    /// writes are accepted and name their cluster by label or header.
+    /// When true, every request must carry a known token (mapped to `auth.required`, which now
+    /// covers reads too).
     pub required: bool,
     /// Token → cluster. A token may only write its own cluster.
     pub tokens: BTreeMap<String, String>,
+}
+
+impl AuthConfig {
+    /// Whether anything is set (the alias is in use).
+    pub fn is_set(&self) -> bool {
+        self.required || !self.tokens.is_empty()
+    }
+
+    /// The tokens as `[[auth.tokens]]` entries: each writes its one cluster, reads nothing and
+    /// is no admin, exactly what it could do before.
+    pub fn to_entries(&self) -> Vec<tributary_storage::auth::TokenEntry> {
+        self.tokens
+            .iter()
+            .map(|(token, cluster)| tributary_storage::auth::TokenEntry {
+                token: Some(token.clone()),
+                write: Some(cluster.clone()),
+                ..Default::default()
+            })
+            .collect()
+    }
 }
 
 /// The head: recent data in memory, flushed to Parquet by age or size.

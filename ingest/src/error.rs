@@ -10,6 +10,9 @@ pub enum Error {
     /// Missing or unknown credentials.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
+    /// A known token without the scope the request needs (no write scope, not admin).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The body is larger than the configured limit (compressed or after decompression).
     #[error("request body too large: {what} is {actual} bytes, the limit is {limit}")]
     PayloadTooLarge {
@@ -57,6 +60,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// See [`Error::Unauthorized`].
     Unauthorized,
+    /// See [`Error::Forbidden`].
+    Forbidden,
     /// See [`Error::PayloadTooLarge`].
     PayloadTooLarge,
     /// See [`Error::UnsupportedMediaType`].
@@ -77,6 +82,7 @@ impl Error {
         match self {
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
             Error::Unauthorized(_) => ErrorKind::Unauthorized,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
             Error::PayloadTooLarge { .. } => ErrorKind::PayloadTooLarge,
             Error::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
             Error::TooManyRequests(_) | Error::RateLimited { .. } => ErrorKind::TooManyRequests,
@@ -92,6 +98,15 @@ impl Error {
         match self {
             Error::RateLimited { retry_after, .. } => Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
             _ => self.retryable().then_some(5),
+        }
+    }
+
+    /// An `[auth]` refusal from the token table as this crate's error (401 or 403).
+    pub(crate) fn from_auth(e: tributary_storage::Error) -> Self {
+        match e {
+            tributary_storage::Error::Unauthenticated { reason } => Error::Unauthorized(reason),
+            tributary_storage::Error::Forbidden { reason } => Error::Forbidden(reason),
+            other => Error::Storage(other),
         }
     }
 

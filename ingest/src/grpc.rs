@@ -29,17 +29,19 @@ use crate::error::Error;
 use crate::http::error;
 use crate::ingester::Ingester;
 use crate::metrics::RequestLabels;
+use tributary_storage::auth::Auth;
 
 /// The OTLP gRPC services over one ingester.
 #[derive(Clone, Debug)]
 pub struct Otlp {
     ingester: Arc<Ingester>,
+    auth: Auth,
 }
 
 impl Otlp {
-    /// The services, writing through `ingester`.
-    pub fn new(ingester: Arc<Ingester>) -> Self {
-        Self { ingester }
+    /// The services, writing through `ingester`; `auth` decides who may write.
+    pub fn new(ingester: Arc<Ingester>, auth: Auth) -> Self {
+        Self { ingester, auth }
     }
 
     /// Serves the three services on `listener` until `shutdown` resolves.
@@ -72,7 +74,7 @@ impl Otlp {
 
     fn context<T>(&self, req: &Request<T>) -> Result<ClusterContext, Error> {
         let headers = req.metadata().clone().into_headers();
-        ClusterContext::from_request(&headers, self.ingester.config())
+        ClusterContext::from_request(&headers, self.ingester.config(), &self.auth)
     }
 
     fn count(&self, protocol: &'static str, code: tonic::Code) {

@@ -8,6 +8,9 @@
 //!   [`otlp_router`] on the OTLP port.
 //! - `POST /loki/api/v1/push`: the Loki push API (snappy protobuf, or JSON optionally gzipped).
 //! - `POST /api/v1/admin/flush`: flush the head to Parquet now; answers once the files are stored.
+//!   With a token, the token needs `admin = true` (and a token is needed when `auth.required`).
+//!
+//! Every receiver authenticates through the shared [`Auth`] table (`cluster::ClusterContext`).
 
 pub mod error;
 pub mod otlp;
@@ -17,7 +20,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -27,9 +30,29 @@ use crate::decode::{Body, Kind};
 use crate::error::Error;
 use crate::ingester::Ingester;
 use crate::metrics::RequestLabels;
+use tributary_storage::auth::Auth;
 
-/// The ingest routes, ready to merge into the server's router.
-pub fn router(ingester: Arc<Ingester>) -> Router {
+/// The receivers' state: the ingester and the token table.
+#[derive(Clone, Debug)]
+pub(crate) struct Receivers {
+    ingester: Arc<Ingester>,
+    auth: Auth,
+}
+
+impl FromRef<Receivers> for Arc<Ingester> {
+    fn from_ref(r: &Receivers) -> Self {
+        r.ingester.clone()
+    }
+}
+
+impl FromRef<Receivers> for Auth {
+    fn from_ref(r: &Receivers) -> Self {
+        r.auth.clone()
+    }
+}
+
+/// The ingest routes, ready to merge into the server's router; `auth` decides who may write.
+pub fn router(ingester: Arc<Ingester>, auth: Auth) -> Router {
     // axum's own limit must not cut a body before ours can answer with a clear 413.
     let limit = ingester.config().max_body_bytes.saturating_add(1);
     Router::new()
@@ -39,16 +62,16 @@ pub fn router(ingester: Arc<Ingester>) -> Router {
         .route("/loki/api/v1/push", post(loki_push))
         .merge(otlp_routes())
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(ingester)
+        .with_state(Receivers { ingester, auth })
 }
 
 /// Only the OTLP/HTTP routes, for the dedicated OTLP port (4318 by default).
-pub fn otlp_router(ingester: Arc<Ingester>) -> Router {
-    otlp_routes().with_state(ingester)
+pub fn otlp_router(ingester: Arc<Ingester>, auth: Auth) -> Router {
+    otlp_routes().with_state(Receivers { ingester, auth })
 }
 
 /// The OTLP handlers read their bodies with their own limit (see `otlp::read_body`).
-fn otlp_routes() -> Router<Arc<Ingester>> {
+fn otlp_routes() -> Router<Receivers> {
     Router::new()
         .route("/v1/metrics", post(otlp::metrics))
         .route("/v1/logs", post(otlp::logs))
@@ -57,12 +80,17 @@ fn otlp_routes() -> Router<Arc<Ingester>> {
 }
 
 #[tracing::instrument(skip_all, fields(bytes = body.len()))]
-async fn remote_write(State(ing): State<Arc<Ingester>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn remote_write(
+    State(ing): State<Arc<Ingester>>,
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let header = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
     let body = Body::remote_write(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING));
     let kind = body.as_ref().map_or(Kind::PromRemoteWriteV1, Body::kind);
     let result = match body {
-        Ok(body) => match ClusterContext::from_request(&headers, ing.config()) {
+        Ok(body) => match ClusterContext::from_request(&headers, ing.config(), &auth) {
             Ok(ctx) => ing.write(ctx, body).await,
             Err(e) => Err(e),
         },
@@ -101,7 +129,12 @@ async fn remote_write(State(ing): State<Arc<Ingester>>, headers: HeaderMap, body
 /// Loki's push API: 204 when every entry is stored; 400 naming the refused entries (the valid
 /// ones are stored, as Loki's distributor does).
 #[tracing::instrument(skip_all, fields(bytes = body.len()))]
-async fn loki_push(State(ing): State<Arc<Ingester>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn loki_push(
+    State(ing): State<Arc<Ingester>>,
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let header = |name| {
         headers
             .get(name)
@@ -109,7 +142,7 @@ async fn loki_push(State(ing): State<Arc<Ingester>>, headers: HeaderMap, body: B
             .unwrap_or("")
     };
     let result = async {
-        let ctx = ClusterContext::from_request(&headers, ing.config())?;
+        let ctx = ClusterContext::from_request(&headers, ing.config(), &auth)?;
         let body = Body::loki_push(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING))?;
         let kind = body.kind();
         Ok::<_, Error>((kind, ing.write(ctx, body).await?))
@@ -138,7 +171,11 @@ pub(crate) fn count(ing: &Ingester, protocol: &'static str, response: &Response)
 }
 
 #[tracing::instrument(skip_all)]
-async fn flush(State(ing): State<Arc<Ingester>>) -> Response {
+async fn flush(State(ing): State<Arc<Ingester>>, State(auth): State<Auth>, headers: HeaderMap) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Err(e) = auth.check_admin(authorization) {
+        return error::response(&Error::from_auth(e));
+    }
     match ing.flush().await {
         Ok(summary) => Json(summary).into_response(),
         Err(e) => error::response(&e),

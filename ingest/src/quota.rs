@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use tributary_storage::compactor::glob;
+use tributary_storage::scope::glob;
 use tributary_storage::types::SeriesId;
 use tributary_storage::types::SeriesIdSet;
 

@@ -60,6 +60,12 @@ pub enum Error {
     /// What the request names does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// No token where `auth.required`, or an unknown one (401).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A known token without the read scope (403).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// A bug: an invariant the planner should have guaranteed did not hold.
     #[error("internal error: {0}")]
     Internal(String),
@@ -78,6 +84,8 @@ pub(crate) enum ErrorKind {
     Internal,
     Unavailable,
     NotFound,
+    Unauthorized,
+    Forbidden,
 }
 
 impl ErrorKind {
@@ -91,6 +99,8 @@ impl ErrorKind {
             ErrorKind::Internal => "internal",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
         }
     }
 }
@@ -109,6 +119,17 @@ impl Error {
             Error::Canceled(_) => ErrorKind::Canceled,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Unauthorized(_) => ErrorKind::Unauthorized,
+            Error::Forbidden(_) => ErrorKind::Forbidden,
+        }
+    }
+
+    /// An `[auth]` refusal from the token table as this crate's error (401 or 403).
+    pub(crate) fn from_auth(e: tributary_storage::Error) -> Self {
+        match e {
+            tributary_storage::Error::Unauthenticated { reason } => Error::Unauthorized(reason),
+            tributary_storage::Error::Forbidden { reason } => Error::Forbidden(reason),
+            other => Error::Storage(other),
         }
     }
 

@@ -2,8 +2,10 @@
 //! (`/loki/api/v1/...`, [`loki_router`]) over a `LogqlEngine`, with each upstream's exact JSON
 //! shapes, error bodies and status codes so Grafana and other clients work unchanged.
 //!
-//! Both read their parameters through `params` and answer errors through `error`.
+//! Both read their parameters through `params`, answer errors through `error`, and take their
+//! engine through `access` (the request's token decides which clusters it reads).
 
+mod access;
 mod error;
 mod loki_api;
 mod params;
@@ -16,10 +18,13 @@ use axum::Router;
 use axum::routing::get;
 
 use crate::promql::Engine;
+use access::ApiState;
 pub use loki_api::loki_router;
+use tributary_storage::auth::Auth;
 
-/// Routes for the query API. Handlers parse parameters, call one engine method, and render.
-pub fn router(engine: Arc<Engine>) -> Router {
+/// Routes for the query API. Handlers parse parameters, call one engine method, and render;
+/// `auth` decides which clusters each request reads.
+pub fn router(engine: Arc<Engine>, auth: Auth) -> Router {
     Router::new()
         .route("/api/v1/query", get(prom_api::query).post(prom_api::query))
         .route(
@@ -43,7 +48,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/api/v1/query_exemplars",
             get(prom_api::exemplars).post(prom_api::exemplars),
         )
-        .with_state(engine)
+        .with_state(ApiState::new(engine, auth))
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@
 //! - `config`: [`QueryConfig`] (and the LogQL engine's [`logql::LogqlConfig`]), one serde tree.
 //! - `error`: the crate's one [`Error`], each of which is one kind (Prometheus's `errorType`).
 //! - `source`, `log_source`: one `Source`/`LogSource` over the head and Parquet.
+//! - `scope`: a token's read scope wrapped around those sources ([`Engine::scoped`],
+//!   [`logql::LogqlEngine::scoped`]), so every selection carries `cluster=~"<scope>"`.
 //! - `statistics`: the numeric kernels both engines share (`quantile`, Kahan sums, Go's `math`).
 //! - `metrics`: the engine's own counters.
 //! - `promql`: the PromQL engine: `plan` (syntax tree to selectors and steps), `eval`,
@@ -99,6 +101,7 @@ pub mod log_source;
 pub mod logql;
 pub mod metrics;
 pub mod promql;
+mod scope;
 pub mod source;
 mod statistics;
 

@@ -46,11 +46,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tributary_storage::read::{Direction, LogRequest, LogSource};
+use tributary_storage::scope::ClusterScope;
 use tributary_storage::types::{Labels, Matcher, Sample, Series};
 
 use crate::admission::{Language, TextLimits, admit, on_deep_stack, on_deep_stack_async};
 use crate::error::{Error, Result};
 use crate::promql::VectorSample;
+use crate::scope::ScopedLogSource;
 use ast::{Expr, MetricExpr};
 use parser::parse_selector;
 
@@ -191,6 +193,15 @@ impl LogqlEngine {
     /// An engine reading `source` (the binary hands in the head and Parquet merged).
     pub fn new(source: Arc<dyn LogSource>, cfg: LogqlConfig) -> Self {
         Self { source, cfg }
+    }
+
+    /// The same engine reading only the clusters `scope` admits: every selection, listing and
+    /// tail carries the scope (see `scope`), whatever the query.
+    pub fn scoped(&self, scope: &ClusterScope) -> Self {
+        Self {
+            source: Arc::new(ScopedLogSource::new(self.source.clone(), scope)),
+            cfg: self.cfg.clone(),
+        }
     }
 
     /// Parses `text` once it is admitted under the configured size and depth bounds (see

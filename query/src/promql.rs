@@ -30,12 +30,14 @@ use futures::future::try_join_all;
 use promql_parser::parser::{Expr, VectorSelector, value::ValueType};
 use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::rollup::{BucketSeries, Resolution};
+use tributary_storage::scope::ClusterScope;
 use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesIdSet, TimeRange, TimestampMs};
 
 use crate::admission::{self, Language, admit, on_deep_stack};
 use crate::config::QueryConfig;
 use crate::error::{Error, Result};
 use crate::metrics::QueryMetrics;
+use crate::scope::ScopedSource;
 pub use annotations::Annotations;
 use eval::Guard;
 use plan::{PlanContext, Selector};
@@ -98,6 +100,16 @@ impl Engine {
             source,
             cfg,
             metrics: QueryMetrics::default(),
+        }
+    }
+
+    /// The same engine reading only the clusters `scope` admits: every selection it makes
+    /// carries the scope (see `scope`), whatever the query. Shares the counters.
+    pub fn scoped(&self, scope: &ClusterScope) -> Self {
+        Self {
+            source: Arc::new(ScopedSource::new(self.source.clone(), scope.clone())),
+            cfg: self.cfg.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 

@@ -31,7 +31,6 @@
 mod lease;
 mod merge;
 mod retention;
-pub use retention::glob;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

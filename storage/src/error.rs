@@ -94,6 +94,24 @@ pub enum Error {
         /// What conflicted.
         reason: String,
     },
+    /// The `[auth]` section or the token file is invalid.
+    #[error("invalid auth configuration: {reason}")]
+    InvalidAuth {
+        /// What is wrong, and where.
+        reason: String,
+    },
+    /// A request carries no token where one is required, or an unknown one (HTTP 401).
+    #[error("unauthenticated: {reason}")]
+    Unauthenticated {
+        /// Why, for the client.
+        reason: String,
+    },
+    /// A known token lacks the scope a request needs (HTTP 403).
+    #[error("forbidden: {reason}")]
+    Forbidden {
+        /// Which scope is missing, for the client.
+        reason: String,
+    },
     /// A read would return more samples (or log records) than `storage.max_select_samples`.
     #[error("query would read too many samples ({limit} is the limit)")]
     TooManySamples {

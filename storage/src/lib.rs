@@ -30,6 +30,9 @@
 //!   `catalog`: the in-memory file list per table; `schema`: the metrics schema (whose first
 //!   five columns every series-keyed table shares); `writer`: writer options, the Parquet
 //!   encoder and the metrics file plan; `store`: URL → object store, metered by request class.
+//! - [`auth`]: the token table both tiers consult (`[auth]`, the token file re-read on
+//!   change, the `Authorization` parser); [`scope`]: cluster globs (one `glob` for retention
+//!   rules and token scopes) and the `cluster=~` matcher a read scope adds to every selection.
 //! - [`rollup`]: the bucket convention and bucket arithmetic of the rollup tables
 //!   (`table::rollups`: `metrics_5m`, `metrics_1h`) that [`read::Source::select_buckets`] serves.
 //! - [`test_util`] (feature `test-util`): the reference sources (`MemSource`, `MemLogSource`)
@@ -50,6 +53,7 @@
 //! 3. Add its catalog to `Catalogs`, a one-line `write_<name>` (`self.stage::<T>(rows)`) to
 //!    [`Transaction`], and one `merge_table::<T>` line to the compactor's round.
 
+pub mod auth;
 pub(crate) mod catalog;
 pub mod compactor;
 pub mod config;
@@ -60,6 +64,7 @@ pub(crate) mod parquet_io;
 pub mod read;
 pub mod rollup;
 pub(crate) mod schema;
+pub mod scope;
 pub mod signals;
 pub(crate) mod source;
 pub(crate) mod store;

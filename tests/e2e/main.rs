@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `tributary` binary, real HTTP, real Prometheus.
 
 mod architecture;
+mod auth;
 mod crash_recovery;
 mod fault_proxy;
 mod harness;

@@ -22,6 +22,7 @@ pub fn status(e: &Error) -> StatusCode {
     match e.kind() {
         ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -46,6 +47,7 @@ pub fn grpc_code(e: &Error) -> tonic::Code {
             tonic::Code::InvalidArgument
         }
         ErrorKind::Unauthorized => tonic::Code::Unauthenticated,
+        ErrorKind::Forbidden => tonic::Code::PermissionDenied,
         ErrorKind::NotImplemented => tonic::Code::Unimplemented,
         ErrorKind::TooManyRequests | ErrorKind::Unavailable | ErrorKind::Internal => tonic::Code::Unavailable,
     }
@@ -209,6 +211,7 @@ mod tests {
         let cases = [
             Error::InvalidInput("x".into()),
             Error::Unauthorized("x".into()),
+            Error::Forbidden("x".into()),
             Error::PayloadTooLarge {
                 what: "body",
                 actual: 2,

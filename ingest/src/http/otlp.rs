@@ -22,11 +22,17 @@ use crate::decode::otlp::BodyFormat;
 use crate::decode::{self, Kind, Outcome};
 use crate::error::Error;
 use crate::ingester::Ingester;
+use tributary_storage::auth::Auth;
 
 #[tracing::instrument(skip_all)]
-pub(crate) async fn metrics(State(ing): State<Arc<Ingester>>, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn metrics(
+    State(ing): State<Arc<Ingester>>,
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let format = body_format(&headers);
-    let result = export(&ing, Kind::OtlpMetrics, &headers, body).await;
+    let result = export(&ing, &auth, Kind::OtlpMetrics, &headers, body).await;
     let response = respond(format, result, |o| ExportMetricsServiceResponse {
         partial_success: error::otlp_partial(Kind::OtlpMetrics, o).map(|(rejected, msg)| ExportMetricsPartialSuccess {
             rejected_data_points: rejected,
@@ -38,9 +44,14 @@ pub(crate) async fn metrics(State(ing): State<Arc<Ingester>>, headers: HeaderMap
 }
 
 #[tracing::instrument(skip_all)]
-pub(crate) async fn logs(State(ing): State<Arc<Ingester>>, headers: HeaderMap, body: Body) -> Response {
+pub(crate) async fn logs(
+    State(ing): State<Arc<Ingester>>,
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let format = body_format(&headers);
-    let result = export(&ing, Kind::OtlpLogs, &headers, body).await;
+    let result = export(&ing, &auth, Kind::OtlpLogs, &headers, body).await;
     let response = respond(format, result, |o| ExportLogsServiceResponse {
         partial_success: error::otlp_partial(Kind::OtlpLogs, o).map(|(rejected, msg)| ExportLogsPartialSuccess {
             rejected_log_records: rejected,
@@ -65,9 +76,9 @@ pub(crate) async fn traces(headers: HeaderMap) -> Response {
 }
 
 /// Authenticates, reads the body, writes it, and turns a refusal into its error.
-async fn export(ing: &Ingester, kind: Kind, headers: &HeaderMap, body: Body) -> Result<Outcome, Error> {
+async fn export(ing: &Ingester, auth: &Auth, kind: Kind, headers: &HeaderMap, body: Body) -> Result<Outcome, Error> {
+    let ctx = ClusterContext::from_request(headers, ing.config(), auth)?;
     let body = read_body(ing, headers, body).await?;
-    let ctx = ClusterContext::from_request(headers, ing.config())?;
     let header = |name| {
         headers
             .get(name)

@@ -298,7 +298,10 @@ fn promql_crashes() -> Vec<(&'static str, String)> {
 
 fn prom_app(cfg: QueryConfig) -> Router {
     let series = vec![Series::new(parse_labels(r#"x{job="a"}"#), vec![Sample::new(0, -3.0)])];
-    crate::http::router(Arc::new(Engine::new(Arc::new(VecSource::new(series)), cfg)))
+    crate::http::router(
+        Arc::new(Engine::new(Arc::new(VecSource::new(series)), cfg)),
+        Default::default(),
+    )
 }
 
 fn log_engine(cfg: LogqlConfig) -> LogqlEngine {
@@ -307,7 +310,7 @@ fn log_engine(cfg: LogqlConfig) -> LogqlEngine {
 }
 
 fn loki_app(cfg: LogqlConfig) -> Router {
-    crate::http::loki_router(Arc::new(log_engine(cfg)))
+    crate::http::loki_router(Arc::new(log_engine(cfg)), Default::default())
 }
 
 /// A form POST of `params` to `path`; the status and body.

@@ -35,6 +35,8 @@ pub(crate) fn status(kind: ErrorKind, api: Api) -> StatusCode {
         (ErrorKind::Timeout, Loki) => 504,
         (ErrorKind::Unavailable, _) => 503,
         (ErrorKind::NotFound, _) => 404,
+        (ErrorKind::Unauthorized, _) => 401,
+        (ErrorKind::Forbidden, _) => 403,
         (ErrorKind::Internal, _) => 500,
     };
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -127,6 +129,8 @@ mod tests {
             (ErrorKind::Timeout, 503, 504),
             (ErrorKind::Unavailable, 503, 503),
             (ErrorKind::NotFound, 404, 404),
+            (ErrorKind::Unauthorized, 401, 401),
+            (ErrorKind::Forbidden, 403, 403),
             (ErrorKind::Internal, 500, 500),
         ];
         for (kind, prometheus, loki) in table {

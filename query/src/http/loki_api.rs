@@ -16,6 +16,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::access::{ApiState, Reader};
 use super::error::LokiError;
 use super::params::{Params, now_ns};
 use crate::http::render::{
@@ -23,13 +24,16 @@ use crate::http::render::{
 };
 use crate::logql::{LogqlEngine, LogqlResult, LogqlValue, QueryStats, RangeQuery, Stream};
 
+use tributary_storage::auth::Auth;
+
 mod tail;
 
 /// The Loki version reported to clients that gate features on it.
 const LOKI_COMPATIBLE_VERSION: &str = "3.0.0";
 
-/// Routes of the Loki query API; merge into the server's router.
-pub fn loki_router(engine: Arc<LogqlEngine>) -> Router {
+/// Routes of the Loki query API; merge into the server's router. `auth` decides which
+/// clusters each request reads.
+pub fn loki_router(engine: Arc<LogqlEngine>, auth: Auth) -> Router {
     Router::new()
         .route("/loki/api/v1/query", get(query).post(query))
         .route("/loki/api/v1/query_range", get(query_range).post(query_range))
@@ -41,7 +45,7 @@ pub fn loki_router(engine: Arc<LogqlEngine>) -> Router {
         .route("/loki/api/v1/status/buildinfo", get(build_info))
         .route("/loki/api/v1/format_query", get(format_query).post(format_query))
         .route("/loki/api/v1/tail", get(tail::tail))
-        .with_state(engine)
+        .with_state(ApiState::new(engine, auth))
 }
 
 type ApiResult = Result<Response, LokiError>;
@@ -52,7 +56,7 @@ fn json(body: String) -> Response {
 
 #[tracing::instrument(name = "loki.query_range", skip_all)]
 async fn query_range(
-    State(engine): State<Arc<LogqlEngine>>,
+    Reader(engine): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -76,7 +80,7 @@ async fn query_range(
 
 #[tracing::instrument(name = "loki.query", skip_all)]
 async fn query(
-    State(engine): State<Arc<LogqlEngine>>,
+    Reader(engine): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -93,7 +97,7 @@ async fn query(
 
 #[tracing::instrument(name = "loki.labels", skip_all)]
 async fn labels(
-    State(engine): State<Arc<LogqlEngine>>,
+    Reader(engine): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -106,7 +110,7 @@ async fn labels(
 
 #[tracing::instrument(name = "loki.label_values", skip_all)]
 async fn label_values(
-    State(engine): State<Arc<LogqlEngine>>,
+    Reader(engine): Reader<LogqlEngine>,
     Path(name): Path<String>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
@@ -120,7 +124,7 @@ async fn label_values(
 
 #[tracing::instrument(name = "loki.series", skip_all)]
 async fn series(
-    State(engine): State<Arc<LogqlEngine>>,
+    Reader(engine): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -134,7 +138,7 @@ async fn series(
 
 #[tracing::instrument(name = "loki.index_stats", skip_all)]
 async fn index_stats(
-    State(engine): State<Arc<LogqlEngine>>,
+    Reader(engine): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,

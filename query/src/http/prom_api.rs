@@ -15,6 +15,7 @@ use promql_parser::parser::Expr;
 use promql_parser::util::{ExprVisitor, walk_expr};
 use tributary_storage::types::Matcher;
 
+use super::access::Reader;
 use super::error::PromError;
 use super::params::{Params, now_ms};
 use super::render;
@@ -38,7 +39,7 @@ const TRUNCATED: &str = "results truncated due to limit";
 
 #[tracing::instrument(name = "api.query", skip_all)]
 pub(crate) async fn query(
-    State(engine): State<Arc<Engine>>,
+    Reader(engine): Reader<Engine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -55,7 +56,7 @@ pub(crate) async fn query(
 
 #[tracing::instrument(name = "api.query_range", skip_all)]
 pub(crate) async fn query_range(
-    State(engine): State<Arc<Engine>>,
+    Reader(engine): Reader<Engine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -135,7 +136,7 @@ fn limited<T>(mut items: Vec<T>, limit: usize) -> (Vec<T>, Vec<String>) {
 
 #[tracing::instrument(name = "api.series", skip_all)]
 pub(crate) async fn series(
-    State(engine): State<Arc<Engine>>,
+    Reader(engine): Reader<Engine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -153,7 +154,7 @@ pub(crate) async fn series(
 
 #[tracing::instrument(name = "api.labels", skip_all)]
 pub(crate) async fn labels(
-    State(engine): State<Arc<Engine>>,
+    Reader(engine): Reader<Engine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -167,7 +168,7 @@ pub(crate) async fn labels(
 
 #[tracing::instrument(name = "api.label_values", skip_all)]
 pub(crate) async fn label_values(
-    State(engine): State<Arc<Engine>>,
+    Reader(engine): Reader<Engine>,
     Path(name): Path<String>,
     RawQuery(url): RawQuery,
 ) -> ApiResult {
@@ -237,7 +238,7 @@ pub(crate) async fn build_info() -> Response {
 /// of each (`0` or negative: all). Families come in name order, entries in (type, help, unit)
 /// order, so a cut is deterministic.
 #[tracing::instrument(name = "api.metadata", skip_all)]
-pub(crate) async fn metadata(State(engine): State<Arc<Engine>>, RawQuery(url): RawQuery) -> ApiResult {
+pub(crate) async fn metadata(Reader(engine): Reader<Engine>, RawQuery(url): RawQuery) -> ApiResult {
     let p = Params::from_url(url.as_deref());
     let limit = p.prom_signed("limit")?;
     let per_metric = p.prom_signed("limit_per_metric")?;
@@ -281,7 +282,7 @@ pub(crate) async fn metadata(State(engine): State<Arc<Engine>>, RawQuery(url): R
 /// subqueries included). A query without selectors answers 204 with no body, as Prometheus does.
 #[tracing::instrument(name = "api.query_exemplars", skip_all)]
 pub(crate) async fn exemplars(
-    State(engine): State<Arc<Engine>>,
+    Reader(engine): Reader<Engine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,

@@ -7,6 +7,7 @@ use axum::body::{Body, to_bytes};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
+use tributary_storage::auth::Auth;
 use tributary_storage::signals::{Exemplar, ExemplarSeries, MetricMetadata, MetricType};
 use tributary_storage::types::{Labels, Sample, Series};
 
@@ -26,7 +27,10 @@ fn app() -> Router {
     let source = VecSource::new(series)
         .with_exemplars(exemplar_fixture())
         .with_metadata(metadata_fixture());
-    router(Arc::new(Engine::new(Arc::new(source), QueryConfig::default())))
+    router(
+        Arc::new(Engine::new(Arc::new(source), QueryConfig::default())),
+        Auth::default(),
+    )
 }
 
 fn exemplar(timestamp: i64, value: f64, labels: &[(&str, &str)]) -> Exemplar {

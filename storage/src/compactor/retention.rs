@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::RetentionConfig;
 use crate::layout::{FileKey, Table};
+use crate::scope::glob;
 
 impl RetentionConfig {
     /// How long data of `table` and `cluster` is kept; `None`: forever. Rules first (in order),
@@ -37,50 +38,10 @@ impl RetentionConfig {
     }
 }
 
-/// `*` matches any run of characters, `?` exactly one; everything else itself.
-pub fn glob(pattern: &str, s: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if let Some((sp, ss)) = star {
-            pi = sp + 1;
-            si = ss + 1;
-            star = Some((sp, ss + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::RetentionRule;
-
-    #[test]
-    fn globs() {
-        for (p, s, want) in [
-            ("prod-*", "prod-eu", true),
-            ("prod-*", "prod-", true),
-            ("prod-*", "dev-eu", false),
-            ("*-eu-?", "prod-eu-1", true),
-            ("*-eu-?", "prod-eu-12", false),
-            ("*", "", true),
-            ("", "", true),
-            ("", "x", false),
-            ("a*b*c", "aXbYbZc", true),
-        ] {
-            assert_eq!(glob(p, s), want, "{p} ~ {s}");
-        }
-    }
 
     #[test]
     fn rules_then_table_then_default() {

@@ -41,7 +41,7 @@ use tributary_storage::signals::LogRecord;
 use tributary_storage::types::{CLUSTER, EXPORTED_CLUSTER, Label, Labels};
 
 use super::any_value::{log_text, write_log_attributes};
-use crate::cluster::ClusterContext;
+use crate::cluster::{ClusterContext, Stamp};
 use crate::decode::{Accepted, Batch, Options as DecodeOptions, Outcome, Prepared, Rejections};
 use crate::error::Result;
 use crate::head::SignalBlock;
@@ -225,26 +225,20 @@ impl Resource {
             .map(|v| log_text(v).unwrap_or_default())
             .filter(|c| !c.is_empty());
         let mut labels: Vec<Label> = Vec::with_capacity(promoted.len() + 2);
-        match (&ctx.token_cluster, own) {
-            (Some(token), Some(own)) if *token != own => {
-                labels.push(Label::new(CLUSTER, token.as_str()));
-                labels.push(Label::new(EXPORTED_CLUSTER, own));
+        match ctx.decide(own.as_deref())? {
+            Some(Stamp::Keep) => labels.push(Label::new(CLUSTER, own.unwrap_or_default())),
+            Some(Stamp::Insert(c)) => labels.push(Label::new(CLUSTER, c)),
+            Some(Stamp::Replace { cluster, exported }) => {
+                labels.push(Label::new(CLUSTER, cluster));
+                labels.push(Label::new(EXPORTED_CLUSTER, exported));
             }
-            (Some(token), _) => labels.push(Label::new(CLUSTER, token.as_str())),
-            (None, Some(own)) => {
-                crate::cluster::check_cluster(&own)?;
-                labels.push(Label::new(CLUSTER, own));
+            None => {
+                return Err(format!(
+                    "no cluster: set the resource attribute {CLUSTER_ATTRIBUTE} (e.g. with the collector's \
+                     resource or k8sattributes processor), send the X-Tributary-Cluster header (or the \
+                     configured cluster_header), or authenticate with a token mapped to a cluster"
+                ));
             }
-            (None, None) => match &ctx.header_cluster {
-                Some(h) => labels.push(Label::new(CLUSTER, h.as_str())),
-                None => {
-                    return Err(format!(
-                        "no cluster: set the resource attribute {CLUSTER_ATTRIBUTE} (e.g. with the collector's \
-                         resource or k8sattributes processor), send the X-Tributary-Cluster header (or the \
-                         configured cluster_header), or authenticate with a token mapped to a cluster"
-                    ));
-                }
-            },
         }
         // Promoted labels first so a repeated normalised name keeps the later attribute's value;
         // cluster labels are pushed again last so nothing can override them.

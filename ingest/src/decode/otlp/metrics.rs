@@ -693,22 +693,18 @@ fn attribute(attrs: &[KeyValue], key: &str) -> Option<String> {
 /// The cluster rule of [`crate::cluster`] for a resource whose own cluster is `own`: the
 /// cluster to stamp, and the own value to keep as `exported_cluster` when the token overrides it.
 fn decide_cluster(ctx: &ClusterContext, own: Option<String>) -> Result<(String, Option<String>), String> {
-    let token = ctx.token_cluster.as_deref().filter(|t| !t.is_empty());
-    match (token, own) {
-        (Some(t), Some(o)) if t == o => Ok((o, None)),
-        (Some(t), Some(o)) => Ok((t.to_string(), Some(o))),
-        (Some(t), None) => Ok((t.to_string(), None)),
-        (None, Some(o)) => crate::cluster::check_cluster(&o).map(|()| (o, None)),
-        (None, None) => match ctx.header_cluster.as_deref().filter(|h| !h.is_empty()) {
-            Some(h) => Ok((h.to_string(), None)),
-            None => Err(
-                "no cluster: set the k8s.cluster.name resource attribute (e.g. with the collector's resource or \
-                 k8sattributes processor, or OTEL_RESOURCE_ATTRIBUTES=k8s.cluster.name=<name>), send the \
-                 X-Tributary-Cluster header (or the configured cluster_header), or authenticate with a token \
-                 mapped to a cluster"
-                    .to_string(),
-            ),
-        },
+    use crate::cluster::Stamp;
+    match ctx.decide(own.as_deref())? {
+        Some(Stamp::Keep) => Ok((own.unwrap_or_default(), None)),
+        Some(Stamp::Insert(c)) => Ok((c.to_string(), None)),
+        Some(Stamp::Replace { cluster, exported }) => Ok((cluster.to_string(), Some(exported.to_string()))),
+        None => Err(
+            "no cluster: set the k8s.cluster.name resource attribute (e.g. with the collector's resource or \
+             k8sattributes processor, or OTEL_RESOURCE_ATTRIBUTES=k8s.cluster.name=<name>), send the \
+             X-Tributary-Cluster header (or the configured cluster_header), or authenticate with a token \
+             mapped to a cluster"
+                .to_string(),
+        ),
     }
 }
 

@@ -94,11 +94,7 @@ pub fn decode<'a>(
     out.batch.series.reserve(buf.len() / 256);
     out.batch.labels.reserve(buf.len() / 24);
     out.batch.samples.reserve(buf.len() / 256);
-    let cluster = ctx
-        .token_cluster
-        .as_deref()
-        .or(ctx.header_cluster.as_deref())
-        .unwrap_or("");
+    let cluster = ctx.request_cluster().unwrap_or("");
     let mut metadata = MetadataSet::default();
     let mut v2_series = 0;
     let mut req = Reader::new(buf);

@@ -19,15 +19,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::RawQuery;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use tributary_storage::read::Direction;
 use tributary_storage::types::Labels;
 
 use super::{ApiResult, write_streams};
 use crate::error::{Error, Result};
+use crate::http::access::Reader;
 use crate::http::error::LokiError;
 use crate::http::params::{LOKI_DEFAULT_SINCE_NS, Params, now_ns};
 use crate::logql::ast::Expr;
@@ -44,7 +45,7 @@ const GRACE_NS: i64 = 2_000_000_000;
 
 #[tracing::instrument(name = "loki.tail", skip_all)]
 pub(super) async fn tail(
-    State(engine): State<Arc<LogqlEngine>>,
+    Reader(engine): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     upgrade: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,

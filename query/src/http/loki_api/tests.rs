@@ -16,7 +16,7 @@ fn app() -> Router {
         record(&b, 3 * S, "level=error msg=boom"),
     ];
     let engine = LogqlEngine::new(Arc::new(MemLogSource::new(records)), LogqlConfig::default());
-    loki_router(Arc::new(engine))
+    loki_router(Arc::new(engine), Auth::default())
 }
 
 fn encode(params: &[(&str, &str)]) -> String {

@@ -1,0 +1,91 @@
+//! Who may read: every data-reading handler takes its engine through [`Reader`], which
+//! authenticates the request against the token table and hands out the engine scoped to the
+//! token's read scope (`Engine::scoped`, `LogqlEngine::scoped`). A handler that reads data
+//! through `State` instead would read unscoped, so none does: only the endpoints that read no
+//! data (build info, `format_query`, `parse_query`) take the state directly.
+//!
+//! The token comes from `Authorization` (Bearer, or basic auth with the token as password):
+//! Grafana sends it either way (its basic auth, or a custom `Authorization` header).
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use tributary_storage::auth::Auth;
+use tributary_storage::scope::ClusterScope;
+
+use super::error::{LokiError, PromError};
+use crate::error::Error;
+use crate::logql::LogqlEngine;
+use crate::promql::Engine;
+
+/// The state of an API's router: its engine and the token table.
+#[derive(Debug)]
+pub(crate) struct ApiState<E> {
+    engine: Arc<E>,
+    auth: Auth,
+}
+
+impl<E> ApiState<E> {
+    pub(crate) fn new(engine: Arc<E>, auth: Auth) -> Self {
+        Self { engine, auth }
+    }
+}
+
+impl<E> Clone for ApiState<E> {
+    fn clone(&self) -> Self {
+        Self {
+            engine: self.engine.clone(),
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+/// The unscoped engine, for the handlers that read no data.
+impl<E> FromRef<ApiState<E>> for Arc<E> {
+    fn from_ref(state: &ApiState<E>) -> Self {
+        state.engine.clone()
+    }
+}
+
+/// An engine that can be narrowed to a read scope, and how its API answers a refusal.
+pub(crate) trait Scoped: Sized + Send + Sync + 'static {
+    /// The API's error response.
+    type Rejection: From<Error> + IntoResponse;
+    /// The engine reading only the clusters `scope` admits.
+    fn scoped(&self, scope: &ClusterScope) -> Self;
+}
+
+impl Scoped for Engine {
+    type Rejection = PromError;
+    fn scoped(&self, scope: &ClusterScope) -> Self {
+        Engine::scoped(self, scope)
+    }
+}
+
+impl Scoped for LogqlEngine {
+    type Rejection = LokiError;
+    fn scoped(&self, scope: &ClusterScope) -> Self {
+        LogqlEngine::scoped(self, scope)
+    }
+}
+
+/// The engine this request may read with: scoped to its token's read scope, or the whole
+/// engine for a request without a token while `auth.required` is false. 401 without a token
+/// (when required) or with an unknown one; 403 for a token without a read scope.
+#[derive(Debug)]
+pub(crate) struct Reader<E>(pub(crate) Arc<E>);
+
+impl<E: Scoped> FromRequestParts<ApiState<E>> for Reader<E> {
+    type Rejection = E::Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState<E>) -> Result<Self, Self::Rejection> {
+        let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match state.auth.read_scope(authorization).map_err(Error::from_auth)? {
+            None => Ok(Reader(state.engine.clone())),
+            Some(scope) => Ok(Reader(Arc::new(state.engine.scoped(&scope)))),
+        }
+    }
+}

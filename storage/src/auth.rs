@@ -1,0 +1,372 @@
+//! Tokens and what each may do: the `[auth]` section, the token table both tiers consult, and
+//! the token file re-read on change.
+//!
+//! # The contract
+//! - A request presents its token as `Authorization: Bearer <token>` or as the password of
+//!   `Authorization: Basic` (Prometheus's `basic_auth`, Grafana's basic auth and its custom
+//!   `Authorization` header all take one of these two forms). [`token_from_authorization`] is
+//!   the one parser.
+//! - A token is configured in clear (`token`) or as the hex SHA-256 of the token
+//!   (`token_sha256`), so a config or token file need hold no secret. The table keeps only the
+//!   digests: a presented token is hashed and looked up.
+//! - Each token carries an [`Identity`]: the clusters it may write (one name, or a glob), the
+//!   clusters it may read ([`ClusterScope`], none when absent) and whether it may call the
+//!   admin endpoints.
+//! - No token: allowed (unrestricted) only when `auth.required = false`. An unknown token is
+//!   always refused; a known token is always held to its scopes, required or not.
+//! - The token file (`auth.token_file`, the same `[[tokens]]` entries) is polled for a new
+//!   modification time or size every `auth.token_file_poll`; a file that fails to parse keeps
+//!   the previous table (and logs why), so a half-written rotation never locks everyone out.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::scope::ClusterScope;
+
+/// The `[auth]` section: who may write, read and administer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// When true, every write and every read needs a known token (admin endpoints a token with
+    /// `admin = true`); when false (the default), requests without a token are served
+    /// unrestricted, and a warning says so at startup.
+    pub required: bool,
+    /// A TOML file of `[[tokens]]` entries (the same fields as `[[auth.tokens]]`), read at
+    /// startup and re-read when it changes, so tokens rotate without a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
+    /// How often the token file's modification time and size are checked.
+    #[serde(with = "humantime_serde")]
+    pub token_file_poll: Duration,
+    /// Tokens and their scopes.
+    pub tokens: Vec<TokenEntry>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            required: false,
+            token_file: None,
+            token_file_poll: Duration::from_secs(5),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+/// One `[[auth.tokens]]` entry.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenEntry {
+    /// The token in clear. Exactly one of `token` and `token_sha256` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The hex SHA-256 of the token (`printf %s "$TOKEN" | sha256sum`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_sha256: Option<String>,
+    /// The clusters this token may write: one cluster name (series are stamped with it, a
+    /// different own `cluster` label kept as `exported_cluster`) or a glob (a series' own
+    /// cluster is kept when it matches, and the series refused when it does not). Absent: no
+    /// writes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write: Option<String>,
+    /// Cluster globs this token may read. Absent: no reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<ClusterScope>,
+    /// May call the admin endpoints (flush, compact).
+    pub admin: bool,
+}
+
+impl std::fmt::Debug for TokenEntry {
+    /// Never prints the token itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenEntry")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_sha256", &self.token_sha256)
+            .field("write", &self.write)
+            .field("read", &self.read)
+            .field("admin", &self.admin)
+            .finish()
+    }
+}
+
+/// The token file's shape: `[[tokens]]` entries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFile {
+    #[serde(default)]
+    tokens: Vec<TokenEntry>,
+}
+
+/// What a token may do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The clusters it may write: one name, or a glob (see [`crate::scope::is_glob`]).
+    pub write: Option<String>,
+    /// The clusters it may read (empty: none).
+    pub read: ClusterScope,
+    /// Whether it may call the admin endpoints.
+    pub admin: bool,
+}
+
+type Digest32 = [u8; 32];
+
+/// Token digests → identities.
+#[derive(Debug, Default)]
+struct TokenTable {
+    by_digest: HashMap<Digest32, Arc<Identity>>,
+}
+
+impl TokenTable {
+    /// Builds the table, refusing entries that name no token, both forms, a malformed digest,
+    /// an empty write scope or a token twice; `origin` says where the entries came from.
+    fn build<'a>(entries: impl IntoIterator<Item = (&'a TokenEntry, &'a str)>) -> Result<Self> {
+        let mut by_digest = HashMap::new();
+        for (i, (e, origin)) in entries.into_iter().enumerate() {
+            let bad = |reason: String| Error::InvalidAuth {
+                reason: format!("{origin}: token entry {}: {reason}", i + 1),
+            };
+            let digest = match (&e.token, &e.token_sha256) {
+                (Some(t), None) if !t.is_empty() => digest(t),
+                (None, Some(h)) => parse_digest(h).ok_or_else(|| bad("token_sha256 must be 64 hex digits".into()))?,
+                (Some(_), Some(_)) => return Err(bad("set token or token_sha256, not both".into())),
+                _ => return Err(bad("needs token or token_sha256".into())),
+            };
+            if e.write.as_deref() == Some("") {
+                return Err(bad("write must name a cluster or a glob".into()));
+            }
+            let identity = Identity {
+                write: e.write.clone(),
+                read: e.read.clone().unwrap_or_default(),
+                admin: e.admin,
+            };
+            if by_digest.insert(digest, Arc::new(identity)).is_some() {
+                return Err(bad("the same token is configured twice".into()));
+            }
+        }
+        Ok(Self { by_digest })
+    }
+}
+
+fn digest(token: &str) -> Digest32 {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn parse_digest(hex_text: &str) -> Option<Digest32> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_text.trim(), &mut out).ok()?;
+    Some(out)
+}
+
+/// The token a request presents in its `Authorization` header value: `Bearer <token>`, or the
+/// password of `Basic base64(user:password)`. `None` for any other form.
+pub fn token_from_authorization(value: &str) -> Option<String> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        let t = rest.trim();
+        return (!t.is_empty()).then(|| t.to_string());
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
+    let s = String::from_utf8(decoded).ok()?;
+    s.split_once(':').map(|(_, p)| p.to_string())
+}
+
+/// The token table, shared by every receiver and read API, and re-read from the token file
+/// when it changes. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    required: bool,
+    inline: Vec<TokenEntry>,
+    file: Option<PathBuf>,
+    poll: Duration,
+    table: RwLock<Arc<TokenTable>>,
+    /// The token file's (modification time, size) when last read.
+    stamp: Mutex<Option<(SystemTime, u64)>>,
+}
+
+impl Default for Auth {
+    /// No tokens, nothing required: every request is served unrestricted.
+    fn default() -> Self {
+        Self::open(&AuthConfig::default()).expect("an empty table is valid")
+    }
+}
+
+impl Auth {
+    /// Builds the table from the configured tokens and the token file (read now: a missing or
+    /// invalid file fails startup).
+    pub fn open(cfg: &AuthConfig) -> Result<Self> {
+        let inner = Inner {
+            required: cfg.required,
+            inline: cfg.tokens.clone(),
+            file: cfg.token_file.clone(),
+            poll: cfg.token_file_poll,
+            table: RwLock::new(Arc::default()),
+            stamp: Mutex::new(None),
+        };
+        let auth = Self { inner: Arc::new(inner) };
+        auth.reload()?;
+        Ok(auth)
+    }
+
+    /// Whether requests without a token are refused.
+    pub fn required(&self) -> bool {
+        self.inner.required
+    }
+
+    /// Who presents this `Authorization` header value: `None` for no token when tokens are not
+    /// required; [`Error::Unauthenticated`] for a missing (when required) or unknown token.
+    pub fn identify(&self, authorization: Option<&str>) -> Result<Option<Arc<Identity>>> {
+        let Some(token) = authorization.and_then(token_from_authorization) else {
+            if !self.inner.required {
+                return Ok(None);
+            }
+            let reason = match authorization {
+                Some(_) => {
+                    "the Authorization header is neither Bearer <token> nor Basic auth with the token as password"
+                }
+                None => {
+                    "a token is required: send Authorization: Bearer <token> (or basic auth with the token as password)"
+                }
+            };
+            return Err(Error::Unauthenticated { reason: reason.into() });
+        };
+        match self.inner.table.read().by_digest.get(&digest(&token)) {
+            Some(identity) => Ok(Some(identity.clone())),
+            None => Err(Error::Unauthenticated {
+                reason: "unknown token".into(),
+            }),
+        }
+    }
+
+    /// The clusters this request may read: `None` for unrestricted (no token while none is
+    /// required); [`Error::Forbidden`] for a token without a read scope.
+    pub fn read_scope(&self, authorization: Option<&str>) -> Result<Option<ClusterScope>> {
+        match self.identify(authorization)? {
+            None => Ok(None),
+            Some(id) if id.read.is_empty() => Err(Error::Forbidden {
+                reason: "this token has no read scope (set `read` to the cluster globs it may read)".into(),
+            }),
+            Some(id) => Ok(Some(id.read.clone())),
+        }
+    }
+
+    /// The clusters this request may write: `None` for no token while none is required (the
+    /// series name their clusters); [`Error::Forbidden`] for a token without a write scope.
+    pub fn write_scope(&self, authorization: Option<&str>) -> Result<Option<String>> {
+        match self.identify(authorization)? {
+            None => Ok(None),
+            Some(id) => match &id.write {
+                Some(w) => Ok(Some(w.clone())),
+                None => Err(Error::Forbidden {
+                    reason: "this token has no write scope (set `write` to a cluster or a cluster glob)".into(),
+                }),
+            },
+        }
+    }
+
+    /// Whether this request may call an admin endpoint: yes without a token while none is
+    /// required, otherwise only with `admin = true`.
+    pub fn check_admin(&self, authorization: Option<&str>) -> Result<()> {
+        match self.identify(authorization)? {
+            None => Ok(()),
+            Some(id) if id.admin => Ok(()),
+            Some(_) => Err(Error::Forbidden {
+                reason: "admin endpoints need a token with admin = true".into(),
+            }),
+        }
+    }
+
+    /// Re-reads the token file if its modification time or size changed since the last read;
+    /// true when the table was replaced. On an error the previous table stays.
+    pub fn reload_if_changed(&self) -> Result<bool> {
+        let Some(path) = &self.inner.file else {
+            return Ok(false);
+        };
+        let now = file_stamp(path)?;
+        if *self.inner.stamp.lock() == Some(now) {
+            return Ok(false);
+        }
+        self.reload()?;
+        Ok(true)
+    }
+
+    /// Reads the token file (if any) and replaces the table.
+    fn reload(&self) -> Result<()> {
+        let mut from_file = TokenFile::default();
+        let mut stamp = None;
+        if let Some(path) = &self.inner.file {
+            stamp = Some(file_stamp(path)?);
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                op: "read token file",
+                path: path.clone(),
+                source,
+            })?;
+            from_file = toml::from_str(&text).map_err(|e| Error::InvalidAuth {
+                reason: format!("token file {}: {e}", path.display()),
+            })?;
+        }
+        let file_name = self.inner.file.as_deref().map(Path::display).map(|d| d.to_string());
+        let entries = (self.inner.inline.iter().map(|e| (e, "[auth]")))
+            .chain(from_file.tokens.iter().map(|e| (e, file_name.as_deref().unwrap_or(""))));
+        let table = TokenTable::build(entries)?;
+        *self.inner.table.write() = Arc::new(table);
+        *self.inner.stamp.lock() = stamp;
+        Ok(())
+    }
+
+    /// Polls the token file until `stop` turns true, replacing the table whenever the file
+    /// changes. Returns at once when no file is configured.
+    pub async fn watch(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        if self.inner.file.is_none() {
+            return;
+        }
+        let mut tick = tokio::time::interval(self.inner.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            match self.reload_if_changed() {
+                Ok(true) => tracing::info!("token file re-read"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "token file not re-read; the previous tokens stay in force"),
+            }
+        }
+    }
+}
+
+fn file_stamp(path: &Path) -> Result<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+        op: "stat token file",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let modified = meta.modified().map_err(|source| Error::Io {
+        op: "stat token file",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok((modified, meta.len()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,228 @@
+use std::time::Duration;
+
+use super::*;
+
+fn entry(token: &str, write: Option<&str>, read: &[&str], admin: bool) -> TokenEntry {
+    TokenEntry {
+        token: Some(token.into()),
+        write: write.map(String::from),
+        read: (!read.is_empty()).then(|| ClusterScope::new(read.iter().map(|s| s.to_string()).collect())),
+        admin,
+        ..TokenEntry::default()
+    }
+}
+
+fn auth(required: bool, tokens: Vec<TokenEntry>) -> Auth {
+    Auth::open(&AuthConfig {
+        required,
+        tokens,
+        ..AuthConfig::default()
+    })
+    .unwrap()
+}
+
+fn sha256_hex(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[test]
+fn bearer_and_basic_carry_the_token() {
+    assert_eq!(token_from_authorization("Bearer abc").as_deref(), Some("abc"));
+    assert_eq!(token_from_authorization("bearer  abc ").as_deref(), Some("abc"));
+    // "prometheus:s3cret"
+    assert_eq!(
+        token_from_authorization("Basic cHJvbWV0aGV1czpzM2NyZXQ=").as_deref(),
+        Some("s3cret")
+    );
+    assert_eq!(token_from_authorization("Bearer "), None);
+    assert_eq!(token_from_authorization("Digest x"), None);
+    assert_eq!(token_from_authorization("Basic !!!"), None);
+}
+
+#[test]
+fn a_hashed_token_is_found_like_a_clear_one() {
+    let hashed = TokenEntry {
+        token_sha256: Some(sha256_hex("hidden").to_uppercase()),
+        read: Some(ClusterScope::new(vec!["a".into()])),
+        ..TokenEntry::default()
+    };
+    let a = auth(true, vec![entry("clear", Some("c1"), &[], false), hashed]);
+    let id = a.identify(Some("Bearer hidden")).unwrap().unwrap();
+    assert_eq!(id.read, ClusterScope::new(vec!["a".into()]));
+    assert_eq!(
+        a.identify(Some("Bearer clear")).unwrap().unwrap().write.as_deref(),
+        Some("c1")
+    );
+    assert!(matches!(
+        a.identify(Some("Bearer other")),
+        Err(Error::Unauthenticated { .. })
+    ));
+    // The digest itself is not a token.
+    let digest = format!("Bearer {}", sha256_hex("hidden"));
+    assert!(matches!(a.identify(Some(&digest)), Err(Error::Unauthenticated { .. })));
+}
+
+#[test]
+fn invalid_entries_fail_with_where_and_why() {
+    for (e, why) in [
+        (TokenEntry::default(), "needs token or token_sha256"),
+        (
+            TokenEntry {
+                token: Some("a".into()),
+                token_sha256: Some(sha256_hex("a")),
+                ..TokenEntry::default()
+            },
+            "not both",
+        ),
+        (
+            TokenEntry {
+                token_sha256: Some("abc".into()),
+                ..TokenEntry::default()
+            },
+            "64 hex digits",
+        ),
+        (entry("a", Some(""), &[], false), "write must name"),
+    ] {
+        let err = Auth::open(&AuthConfig {
+            tokens: vec![e],
+            ..AuthConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(why) && err.contains("[auth]: token entry 1"), "{err}");
+    }
+    let twice = vec![entry("a", None, &[], true), entry("a", None, &[], false)];
+    assert!(
+        Auth::open(&AuthConfig {
+            tokens: twice,
+            ..AuthConfig::default()
+        })
+        .unwrap_err()
+        .to_string()
+        .contains("twice")
+    );
+}
+
+/// Without a token: unrestricted unless required. With one: always held to its scopes.
+#[test]
+fn scopes_and_the_required_switch() {
+    let tokens = vec![
+        entry("writer", Some("prod-*"), &[], false),
+        entry("reader", None, &["prod-*", "dev"], false),
+        entry("admin", None, &[], true),
+    ];
+    let open = auth(false, tokens.clone());
+    assert_eq!(open.read_scope(None).unwrap(), None);
+    assert_eq!(open.write_scope(None).unwrap(), None);
+    open.check_admin(None).unwrap();
+    assert!(matches!(
+        open.read_scope(Some("Bearer writer")),
+        Err(Error::Forbidden { .. })
+    ));
+    assert!(matches!(
+        open.check_admin(Some("Bearer reader")),
+        Err(Error::Forbidden { .. })
+    ));
+    assert!(matches!(
+        open.read_scope(Some("Bearer nope")),
+        Err(Error::Unauthenticated { .. })
+    ));
+
+    let closed = auth(true, tokens);
+    for e in [
+        closed.read_scope(None).unwrap_err(),
+        closed.write_scope(None).unwrap_err(),
+        closed.check_admin(None).unwrap_err(),
+        closed.read_scope(Some("Digest x")).unwrap_err(),
+    ] {
+        assert!(matches!(e, Error::Unauthenticated { .. }), "{e}");
+    }
+    let scope = closed.read_scope(Some("Bearer reader")).unwrap().unwrap();
+    assert!(scope.matches("prod-eu") && scope.matches("dev") && !scope.matches("dev-2"));
+    assert_eq!(
+        closed.write_scope(Some("Bearer writer")).unwrap().as_deref(),
+        Some("prod-*")
+    );
+    assert!(matches!(
+        closed.write_scope(Some("Bearer reader")),
+        Err(Error::Forbidden { .. })
+    ));
+    closed.check_admin(Some("Bearer admin")).unwrap();
+    assert!(matches!(
+        closed.check_admin(Some("Bearer writer")),
+        Err(Error::Forbidden { .. })
+    ));
+    assert!(matches!(
+        closed.read_scope(Some("Bearer admin")),
+        Err(Error::Forbidden { .. })
+    ));
+}
+
+/// Rotation without a restart: a changed file replaces the table; a broken one keeps the last
+/// good table; the configured tokens stay throughout.
+#[tokio::test]
+async fn the_token_file_is_reread_on_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.toml");
+    std::fs::write(&path, "[[tokens]]\ntoken = \"old\"\nread = [\"a\"]\n").unwrap();
+    let a = Auth::open(&AuthConfig {
+        required: true,
+        token_file: Some(path.clone()),
+        token_file_poll: Duration::from_millis(20),
+        tokens: vec![entry("inline", None, &[], true)],
+    })
+    .unwrap();
+    assert!(a.identify(Some("Bearer old")).unwrap().is_some());
+    assert!(!a.reload_if_changed().unwrap());
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(a.clone().watch(stop_rx));
+    let rotated = format!(
+        "[[tokens]]\ntoken_sha256 = \"{}\"\nwrite = \"b\"\nread = [\"b\"]\n",
+        sha256_hex("new")
+    );
+    std::fs::write(&path, rotated).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while a.identify(Some("Bearer new")).is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rotated token never took effect"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(matches!(
+        a.identify(Some("Bearer old")),
+        Err(Error::Unauthenticated { .. })
+    ));
+    assert!(a.identify(Some("Bearer inline")).unwrap().unwrap().admin);
+
+    // A half-written file keeps the last good table.
+    std::fs::write(&path, "[[tokens]]\ntoken = ").unwrap();
+    assert!(matches!(a.reload_if_changed(), Err(Error::InvalidAuth { .. })));
+    assert!(a.identify(Some("Bearer new")).unwrap().is_some());
+    let _ = stop_tx.send(true);
+    watcher.await.unwrap();
+}
+
+#[test]
+fn a_missing_or_invalid_token_file_fails_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = |p: &Path| AuthConfig {
+        token_file: Some(p.to_path_buf()),
+        ..AuthConfig::default()
+    };
+    assert!(matches!(
+        Auth::open(&cfg(&dir.path().join("none"))),
+        Err(Error::Io { .. })
+    ));
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "[[tokens]]\ntoken = \"x\"\nscope = 1\n").unwrap();
+    let err = Auth::open(&cfg(&p)).unwrap_err().to_string();
+    assert!(err.contains("bad.toml"), "{err}");
+}
+
+#[test]
+fn debug_never_prints_a_token() {
+    let shown = format!("{:?}", entry("s3cret-value", None, &[], false));
+    assert!(!shown.contains("s3cret-value"), "{shown}");
+}
