@@ -48,6 +48,12 @@ pub struct QueryConfig {
     /// Queries run on threads with a 32 MiB stack, ample for this bound; raising it into the
     /// thousands brings the overflow back. Default `128`.
     pub max_query_depth: usize,
+    /// Most entries a series, label-names or label-values listing may answer with when no
+    /// `limit` (or a larger one) is given: a bigger listing fails with a 422 naming this option
+    /// instead of building an answer of any size (`limit=1000000000000` used to mean "all").
+    /// With a `limit` up to this bound, the listing is cut to it with Prometheus's warning.
+    /// Default `1000000`.
+    pub max_listing_items: usize,
     /// LogQL (the Loki query API).
     pub logql: crate::logql::LogqlConfig,
     /// When `rate`, `increase` and the `*_over_time` aggregations read rollups instead of raw
@@ -113,6 +119,7 @@ impl Default for QueryConfig {
             default_subquery_step: Duration::from_secs(60),
             max_query_bytes: DEFAULT_MAX_QUERY_BYTES,
             max_query_depth: DEFAULT_MAX_QUERY_DEPTH,
+            max_listing_items: 1_000_000,
             logql: crate::logql::LogqlConfig::default(),
             rollups: RollupsConfig::default(),
         }

@@ -113,6 +113,11 @@ impl Engine {
         }
     }
 
+    /// `query.max_listing_items`: the most entries a listing may answer with.
+    pub(crate) fn max_listing_items(&self) -> usize {
+        self.cfg.max_listing_items
+    }
+
     /// The engine's counters (register them to expose them).
     pub fn metrics(&self) -> &QueryMetrics {
         &self.metrics

@@ -126,12 +126,21 @@ fn render_query(result: QueryResult, limit: usize) -> String {
 }
 
 /// A listing cut to `limit` entries (0: all), with Prometheus's warning when something was cut.
-fn limited<T>(mut items: Vec<T>, limit: usize) -> (Vec<T>, Vec<String>) {
-    if limit > 0 && items.len() > limit {
-        items.truncate(limit);
-        return (items, vec![TRUNCATED.to_string()]);
+/// A `limit` above `max` (or none) is no cut: then a listing longer than `max`
+/// (`query.max_listing_items`) fails rather than answering with everything.
+fn limited<T>(mut items: Vec<T>, limit: usize, max: usize) -> Result<(Vec<T>, Vec<String>), Error> {
+    if limit > 0 && limit <= max {
+        if items.len() > limit {
+            items.truncate(limit);
+            return Ok((items, vec![TRUNCATED.to_string()]));
+        }
+    } else if items.len() > max {
+        return Err(Error::Execution(format!(
+            "the listing has {} entries, more than query.max_listing_items = {max}: narrow match[] or the time range, or pass a limit",
+            items.len()
+        )));
     }
-    (items, Vec::new())
+    Ok((items, Vec::new()))
 }
 
 #[tracing::instrument(name = "api.series", skip_all)]
@@ -148,7 +157,8 @@ pub(crate) async fn series(
     }
     let matchers = p.prom_matchers().map_err(|e| invalid("match[]", e.to_string()))?;
     let (range, limit) = (p.prom_time_range()?, p.prom_limit()?);
-    let (sets, warnings) = limited(engine.series(&matchers, range, arrived).await?, limit);
+    let max = engine.max_listing_items();
+    let (sets, warnings) = limited(engine.series(&matchers, range, arrived).await?, limit, max)?;
     Ok(json(render::success_with(&render::label_sets(&sets), &warnings, &[])))
 }
 
@@ -162,7 +172,8 @@ pub(crate) async fn labels(
     let arrived = Instant::now();
     let p = Params::parse(url.as_deref(), &headers, &body);
     let (matchers, range, limit) = (p.prom_matchers()?, p.prom_time_range()?, p.prom_limit()?);
-    let (names, warnings) = limited(engine.label_names(&matchers, range, arrived).await?, limit);
+    let max = engine.max_listing_items();
+    let (names, warnings) = limited(engine.label_names(&matchers, range, arrived).await?, limit, max)?;
     Ok(json(render::success_with(&render::strings(&names), &warnings, &[])))
 }
 
@@ -179,7 +190,8 @@ pub(crate) async fn label_values(
         return Err(Error::BadData(format!("invalid label name: {name:?}")).into());
     }
     let (matchers, range, limit) = (p.prom_matchers()?, p.prom_time_range()?, p.prom_limit()?);
-    let (values, warnings) = limited(engine.label_values(&name, &matchers, range, arrived).await?, limit);
+    let max = engine.max_listing_items();
+    let (values, warnings) = limited(engine.label_values(&name, &matchers, range, arrived).await?, limit, max)?;
     Ok(json(render::success_with(&render::strings(&values), &warnings, &[])))
 }
 

@@ -464,6 +464,50 @@ async fn limit_cuts_listings_and_results_with_a_warning() {
     assert_eq!(message, r#"invalid parameter "limit": limit must be non-negative"#);
 }
 
+/// `query.max_listing_items` bounds a listing answered without a cut: `limit=1000000000000`
+/// (or none) over a longer listing fails naming the option, a limit within it still cuts.
+#[tokio::test]
+async fn listings_longer_than_the_bound_fail_unless_a_limit_cuts_them() {
+    let series = vec![
+        Series::new(parse_labels(r#"up{job="a"}"#), vec![Sample::new(0, 1.0)]),
+        Series::new(parse_labels(r#"up{job="b"}"#), vec![Sample::new(0, 1.0)]),
+        Series::new(parse_labels(r#"up{job="c"}"#), vec![Sample::new(0, 1.0)]),
+    ];
+    let cfg = QueryConfig {
+        max_listing_items: 2,
+        ..QueryConfig::default()
+    };
+    let app = || {
+        router(
+            Arc::new(Engine::new(Arc::new(VecSource::new(series.clone())), cfg.clone())),
+            Auth::default(),
+        )
+    };
+    let send = |req: Request<Body>| {
+        let app = app();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    for limit in [None, Some("1000000000000"), Some("3")] {
+        let mut params = vec![("match[]", "up")];
+        params.extend(limit.map(|l| ("limit", l)));
+        let (status, body) = send(get("/api/v1/series", &params)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{limit:?}: {body}");
+        assert!(body.contains("query.max_listing_items = 2"), "{body}");
+        let (status, _) = send(get("/api/v1/label/job/values", &params[1..])).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{limit:?}");
+    }
+    let (status, body) = send(get("/api/v1/series", &[("match[]", "up"), ("limit", "2")])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("results truncated due to limit"), "{body}");
+    let (status, _) = send(get("/api/v1/labels", &[])).await;
+    assert_eq!(status, StatusCode::OK, "two names fit");
+}
+
 #[tokio::test]
 async fn format_and_parse_query() {
     let (status, body) = call(get("/api/v1/format_query", &[("query", "sum(up)by(job)")])).await;
