@@ -11,7 +11,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, RetryConfig};
 use url::Url;
 
 use crate::config::StorageConfig;
@@ -121,6 +121,49 @@ fn local(root: &FsPath) -> Result<Arc<dyn ObjectStore>> {
         source,
     })?;
     Ok(Arc::new(fs))
+}
+
+/// Sends of one conditional create that failed without landing, before giving up.
+const CREATE_ATTEMPTS: usize = 3;
+
+/// Creates `key` with `body` only if it does not exist (`PutMode::Create`; S3
+/// `If-None-Match: *`): true when the object now holds `body` (ours), false when another
+/// writer's object was there first.
+///
+/// A create whose answer is lost (a timeout, a reset) may still have landed, and object_store
+/// does not retry it; a retried one may find its own first attempt (`AlreadyExists`). So after
+/// any failure the object is read back and compared with `body` (callers make bodies unique,
+/// e.g. with a commit id), and a create that did not land is sent again. `Err` only when the
+/// outcome is unknown: the read-back failed too, or every attempt failed without landing.
+pub(crate) async fn create_once(
+    store: &dyn ObjectStore,
+    key: &Path,
+    body: bytes::Bytes,
+) -> std::result::Result<bool, object_store::Error> {
+    let mut last = None;
+    for _ in 0..CREATE_ATTEMPTS {
+        let opts = object_store::PutOptions::from(object_store::PutMode::Create);
+        let err = match store
+            .put_opts(key, object_store::PutPayload::from(body.clone()), opts)
+            .await
+        {
+            Ok(_) => return Ok(true),
+            Err(e) => e,
+        };
+        let found = match store.get(key).await {
+            Ok(r) => r.bytes().await,
+            Err(e) => Err(e),
+        };
+        match found {
+            Ok(found) => return Ok(found == body),
+            Err(object_store::Error::NotFound { .. }) => last = Some(err),
+            Err(_) => return Err(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| object_store::Error::Generic {
+        store: "create",
+        source: "no create attempt was made".into(),
+    }))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //! longer than the TTL) cannot double or lose rows.
 
 use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde::{Deserialize, Serialize};
 
 use crate::layout;
@@ -132,38 +132,16 @@ pub(crate) async fn release(store: &dyn ObjectStore, owner: &str) -> Result<()> 
     Ok(())
 }
 
-/// Creates term `n`; false when another compactor's term `n` exists. A create whose answer was
-/// lost may have landed: the term is read back and recognised by its content, and sent again
-/// when it did not land.
+/// Creates term `n`; false when another compactor's term `n` exists (a lost answer is read
+/// back, `store::create_once`).
 async fn create(store: &dyn ObjectStore, n: u64, term: &Term) -> Result<bool> {
     let key = layout::lease_path(n);
     let body = bytes::Bytes::from(serde_json::to_vec(term).map_err(|e| Error::InvalidData {
         reason: format!("encoding lease: {e}"),
     })?);
-    let mut last = None;
-    for _ in 0..3 {
-        let opts = PutOptions::from(PutMode::Create);
-        let err = match store.put_opts(&key, PutPayload::from(body.clone()), opts).await {
-            Ok(_) => return Ok(true),
-            Err(e) => e,
-        };
-        match store.get(&key).await {
-            Ok(r) => {
-                let found = r
-                    .bytes()
-                    .await
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Term>(&b).ok());
-                return Ok(found.as_ref() == Some(term));
-            }
-            Err(object_store::Error::NotFound { .. }) => last = Some(err),
-            Err(_) => return Err(store_err("create compactor lease", &key)(err)),
-        }
-    }
-    match last {
-        Some(e) => Err(store_err("create compactor lease", &key)(e)),
-        None => Ok(false),
-    }
+    crate::store::create_once(store, &key, body)
+        .await
+        .map_err(store_err("create compactor lease", &key))
 }
 
 #[cfg(test)]

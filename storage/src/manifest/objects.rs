@@ -5,17 +5,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::{CHECKPOINT_EVERY, Checkpoint, Delta, FORMAT, LiveFile, Manifest};
 use crate::layout::{self, FileKey, ManifestObject, Table};
 use crate::{Error, Result};
-
-/// Sends of one version's create that failed without landing, before the outcome is reported
-/// as unknown (object_store already retried each send where that is safe).
-const CREATE_ATTEMPTS: usize = 3;
 
 #[derive(Debug)]
 pub(super) struct Objects {
@@ -98,7 +94,9 @@ impl Objects {
                 Some(c) => c,
                 None => self.load_by_listing().await?,
             },
-            (_, None) => self.load_by_listing().await?,
+            (None, None) => self.load_by_listing().await?,
+            // A known state with no hint is taken by the first arm.
+            (Some(k), None) => k.clone(),
         };
         self.forward(base).await
     }
@@ -155,42 +153,19 @@ impl Objects {
     }
 
     /// Creates change `d`; true when it is ours, false when another writer created that version.
-    ///
-    /// A create whose answer is lost (a timeout, a reset) may still have landed, and object_store
-    /// does not retry it; a retried one may find its own first attempt (`AlreadyExists`). So
-    /// after any failure the version is read back and recognised by its commit id, and a create
-    /// that did not land is sent again with the same bytes (a late first attempt then fails, or
-    /// is found to be ours). Only when the version cannot be read is the outcome unknown.
+    /// A lost answer is read back (`store::create_once`; the commit id makes the bytes unique),
+    /// and only an unknown outcome is an error ([`Error::CommitUncertain`]).
     pub(super) async fn create(&self, d: &Delta) -> Result<bool> {
         let key = layout::manifest_path(d.version);
         let body = Bytes::from(serde_json::to_vec(d).map_err(|e| Error::InvalidData {
             reason: format!("encoding manifest version {}: {e}", d.version),
         })?);
-        let mut last = None;
-        for _ in 0..CREATE_ATTEMPTS {
-            let opts = PutOptions::from(PutMode::Create);
-            let err = match self.store.put_opts(&key, PutPayload::from(body.clone()), opts).await {
-                Ok(_) => return Ok(true),
-                Err(e) => e,
-            };
-            match self.read_delta(d.version).await {
-                Ok(Some(found)) => return Ok(found.commit == d.commit),
-                Ok(None) => last = Some(err),
-                Err(_) => {
-                    return Err(Error::CommitUncertain {
-                        key: key.to_string(),
-                        source: err,
-                    });
-                }
-            }
-        }
-        Err(Error::CommitUncertain {
-            key: key.to_string(),
-            source: last.unwrap_or_else(|| object_store::Error::Generic {
-                store: "manifest",
-                source: "no create attempt was made".into(),
-            }),
-        })
+        crate::store::create_once(self.store.as_ref(), &key, body)
+            .await
+            .map_err(|source| Error::CommitUncertain {
+                key: key.to_string(),
+                source,
+            })
     }
 
     /// Writes `m`'s checkpoint and the hint, then deletes what fell two checkpoints behind.
