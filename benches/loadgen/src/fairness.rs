@@ -47,13 +47,13 @@ struct Args {
     duration_secs: u64,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn body(cluster: &str, name: &str, ids: std::ops::Range<u64>, t: i64) -> Vec<u8> {
+pub(crate) fn body(cluster: &str, name: &str, ids: std::ops::Range<u64>, t: i64) -> Vec<u8> {
     let timeseries = ids
         .map(|i| TimeSeries {
             labels: vec![
@@ -85,7 +85,7 @@ fn body(cluster: &str, name: &str, ids: std::ops::Range<u64>, t: i64) -> Vec<u8>
     snap::raw::Encoder::new().compress_vec(&raw).unwrap_or_default()
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Option<u16> {
+pub(crate) async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Option<u16> {
     let r = client
         .post(url)
         .header("Content-Encoding", "snappy")
@@ -100,7 +100,7 @@ async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Option<u16>
     Some(status)
 }
 
-fn quantile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -14,6 +14,9 @@
 //!
 //! * [`fairness`]: steady well-behaved clusters beside a misbehaving one
 //!   (`tributary-loadgen fairness`, driven by `benches/compare/fairness.sh`).
+//! * [`soak`]: the same clusters, also pushing logs and retrying until acknowledged, with a
+//!   ledger of what was acknowledged (`tributary-loadgen soak`, driven by
+//!   `benches/compare/soak.sh`, which kills and restarts the server meanwhile).
 //!
 //! The `tributary-loadgen` binary ties them together; `benches/compare/run.sh` uses it to
 //! compare Tributary with Prometheus and VictoriaMetrics, `benches/compare/query.sh` to compare
@@ -25,6 +28,7 @@ pub mod otlp;
 pub mod process;
 pub mod query;
 pub mod replay;
+pub mod soak;
 pub mod workload;
 
 pub use error::Error;

@@ -83,6 +83,9 @@ fn main() -> anyhow::Result<()> {
     if std::env::args_os().nth(1).is_some_and(|a| a == "fairness") {
         std::process::exit(tributary_loadgen::fairness::main(std::env::args_os().skip(1))?);
     }
+    if std::env::args_os().nth(1).is_some_and(|a| a == "soak") {
+        std::process::exit(tributary_loadgen::soak::main(std::env::args_os().skip(1))?);
+    }
     if std::env::args_os().nth(1).is_some_and(|a| a == "otlp") {
         std::process::exit(tributary_loadgen::otlp::cli::main(std::env::args_os().skip(1))?);
     }

@@ -57,8 +57,10 @@
 //!   columns carry page-level statistics (column and offset index).
 //! - Files are zstd-compressed; row group and page sizes come from `StorageConfig`.
 //!
-//! Nothing is deduplicated on write. The same record written twice (a retried flush) is two
-//! rows; readers return records equal in every field once.
+//! A write stores a record equal in every field to another of the same write once (a client's
+//! retry of a batch whose answer it lost, both copies in one head); copies in two files (the
+//! retry landed after a flush) are collapsed by compaction ([`ParquetTable::IDENTITY`] is
+//! every column), and readers return records equal in every field once meanwhile.
 
 mod plan;
 pub mod scan;

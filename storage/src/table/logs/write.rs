@@ -102,8 +102,10 @@ pub(crate) struct LogGroup {
     rows: Vec<u32>,
 }
 
-/// Input records split into per-(hour, cluster) files, ready to encode. Records are never
-/// merged or dropped: two identical lines are two rows (readers decide about duplicates).
+/// Input records split into per-(hour, cluster) files, ready to encode. A record equal in every
+/// field to an earlier one (a batch a client sent again after losing the answer, both copies
+/// in one head) is written once; anything else, two identical lines with different
+/// attributes for instance, stays two rows.
 #[derive(Debug)]
 pub(crate) struct LogsPlan<'a> {
     records: &'a [LogRecord],
@@ -111,6 +113,57 @@ pub(crate) struct LogsPlan<'a> {
     /// Per record: its index in `streams`.
     stream_of: Vec<u32>,
     groups: Vec<LogGroup>,
+}
+
+/// Removes from `rows` (record indexes sorted by stream, then time, then input order) every
+/// record equal in every field to an earlier one, keeping the first. Copies share stream and
+/// time, so only runs of equal (stream, time) are searched; a long run (many lines stamped with
+/// one time) is searched through a hash of its records, so the pass stays linear.
+fn drop_copies(rows: &mut Vec<u32>, records: &[LogRecord]) {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let rec = |i: u32| &records[i as usize];
+    let hasher = std::collections::hash_map::RandomState::new();
+    let hash = |r: &LogRecord| {
+        let mut h = hasher.build_hasher();
+        (
+            &r.body,
+            &r.attributes,
+            r.observed_timestamp,
+            r.severity_number,
+            &r.trace_id,
+        )
+            .hash(&mut h);
+        h.finish()
+    };
+    let mut kept: Vec<u32> = Vec::with_capacity(rows.len());
+    let mut start = 0;
+    while start < rows.len() {
+        let first = rec(rows[start]);
+        let mut end = start + 1;
+        while end < rows.len() && rec(rows[end]).timestamp == first.timestamp && rec(rows[end]).labels == first.labels {
+            end += 1;
+        }
+        let run = &rows[start..end];
+        if run.len() <= 16 {
+            let from = kept.len();
+            for &i in run {
+                if !kept[from..].iter().any(|&k| rec(k) == rec(i)) {
+                    kept.push(i);
+                }
+            }
+        } else {
+            let mut seen: HashMap<u64, Vec<u32>> = HashMap::new();
+            for &i in run {
+                let same = seen.entry(hash(rec(i))).or_default();
+                if !same.iter().any(|&k| rec(k) == rec(i)) {
+                    same.push(i);
+                    kept.push(i);
+                }
+            }
+        }
+        start = end;
+    }
+    *rows = kept;
 }
 
 impl<'a> LogsPlan<'a> {
@@ -155,6 +208,7 @@ impl<'a> LogsPlan<'a> {
                     let rank = streams[stream_of[i as usize] as usize].rank;
                     (rank, records[i as usize].timestamp, i)
                 });
+                drop_copies(&mut rows, records);
                 LogGroup {
                     hour,
                     cluster: cluster.to_string(),
@@ -304,6 +358,33 @@ mod tests {
         let batch = plan.record_batch(&plan.groups()[1]).unwrap();
         assert_eq!(batch.num_rows(), 3);
         assert_eq!(batch.schema(), schema::logs_schema());
+    }
+
+    #[test]
+    fn a_record_sent_twice_is_written_once_and_anything_else_kept() {
+        let mut other = rec(&[("cluster", "a")], 5);
+        other.attributes = r#"{"k":"v"}"#.into();
+        let mut records = vec![
+            rec(&[("cluster", "a")], 5),
+            other.clone(),
+            rec(&[("cluster", "a")], 5),
+            other,
+            rec(&[("cluster", "a")], 6),
+        ];
+        // A long run: 40 lines at one time, each sent twice, interleaved.
+        for _ in 0..2 {
+            for i in 0..40 {
+                let mut r = rec(&[("cluster", "a")], 9);
+                r.body = format!("line {i}");
+                records.push(r);
+            }
+        }
+        let plan = LogsPlan::new(&records).unwrap();
+        let rows = &plan.groups()[0].rows;
+        let mut want = vec![0, 1, 4];
+        want.extend(5..45);
+        assert_eq!(rows, &want, "the first of each copy kept, in write order");
+        assert_eq!(plan.record_batch(&plan.groups()[0]).unwrap().num_rows(), 43);
     }
 
     #[test]
