@@ -120,20 +120,17 @@ pub(crate) struct LogsPlan<'a> {
 /// time, so only runs of equal (stream, time) are searched; a long run (many lines stamped with
 /// one time) is searched through a hash of its records, so the pass stays linear.
 fn drop_copies(rows: &mut Vec<u32>, records: &[LogRecord]) {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     let rec = |i: u32| &records[i as usize];
     let hasher = std::collections::hash_map::RandomState::new();
     let hash = |r: &LogRecord| {
-        let mut h = hasher.build_hasher();
-        (
+        hasher.hash_one((
             &r.body,
             &r.attributes,
             r.observed_timestamp,
             r.severity_number,
             &r.trace_id,
-        )
-            .hash(&mut h);
-        h.finish()
+        ))
     };
     let mut kept: Vec<u32> = Vec::with_capacity(rows.len());
     let mut start = 0;
