@@ -180,10 +180,10 @@ pub struct LimitsConfig {
     pub log_bytes_rate: f64,
     /// The log bucket's size in bytes (0 = 10 s of the rate).
     pub log_bytes_burst: u64,
-    /// Most active float series per cluster: new series beyond it are refused, existing ones
+    /// Most active series (float and native histogram) per cluster: new series beyond it are refused, existing ones
     /// keep flowing.
     pub max_series_per_cluster: usize,
-    /// Most active float series per cluster and metric name.
+    /// Most active series (float and native histogram) per cluster and metric name.
     pub max_series_per_metric: usize,
     /// Samples and log records older than this (against the receiving clock) are refused.
     #[serde(with = "humantime_serde")]

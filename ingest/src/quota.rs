@@ -11,11 +11,11 @@
 //!   larger than the burst is admitted when the bucket is full and leaves it in debt. Metadata
 //!   is not counted.
 //! - **Active series** (`max_series_per_cluster`, `max_series_per_metric`): *active* means a float
-//!   series the head received since its last flush (the head's active part: flushed series are
-//!   counted again when they next arrive). A new series beyond a cap is refused with its samples;
+//!   or native histogram series the head received since its last flush (the head's active part:
+//!   flushed series are counted again when they next arrive). A new series beyond a cap is refused with its samples;
 //!   series already active keep flowing. The rest of the request is stored, and the refusal goes
 //!   through the protocol's partial-rejection answer (`http::error::refusal`: remote-write and
-//!   Loki 400, OTLP `partial_success`). Native histogram series are not capped.
+//!   Loki 400, OTLP `partial_success`).
 //! - **Sample age** (`max_sample_age`, `max_future`): each float sample, histogram sample,
 //!   exemplar and log record outside `[now - max_sample_age, now + max_future]` (the receiving
 //!   clock) is refused alone, with a reason; a series left with nothing is refused.
@@ -52,7 +52,7 @@ use crate::error::Error;
 pub struct Refused {
     /// Per cluster that had an item refused by age: the window `[lo, hi]` (ms) it was held to.
     pub windows: Vec<(String, i64, i64)>,
-    /// Float series refused whole by a series cap ([`SeriesId`] values).
+    /// Float and native histogram series refused whole by a series cap ([`SeriesId`] values).
     pub series: Vec<u64>,
 }
 

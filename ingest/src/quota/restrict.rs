@@ -207,11 +207,23 @@ pub(crate) fn restrict(input: &mut Input<'_>, known: &dyn LabelsOf, rules: &mut 
     });
     let sig = &mut input.signals;
     sig.histograms.retain_mut(|h| {
+        let cluster = h.labels.get(CLUSTER).unwrap_or("");
         if h.samples.iter().any(|x| out(x.timestamp)) {
-            let cluster = h.labels.get(CLUSTER).unwrap_or("");
             t.histograms += by_window(&mut h.samples, |x| x.timestamp, cluster, rules, "histogram samples", t);
         }
-        !h.samples.is_empty()
+        if h.samples.is_empty() {
+            return false;
+        }
+        // Native histogram series count towards the same caps as float series: a cardinality
+        // explosion must not pass by sending histograms.
+        let metric = h.labels.get(METRIC_NAME).unwrap_or("");
+        if caps && let Err(reason) = rules.admit_series(cluster, metric, h.labels.series_id()) {
+            t.series += 1;
+            t.histograms += h.samples.len();
+            t.reason(format!("{}: {reason}", describe(cluster, metric)));
+            return false;
+        }
+        true
     });
     sig.exemplars.retain_mut(|e| {
         if e.exemplars.iter().any(|x| out(x.timestamp)) {

@@ -248,6 +248,46 @@ fn samples_outside_the_window_are_refused_alone_and_the_window_is_recorded() {
 
 /// Replay applies no limit but drops exactly what the record says was refused.
 #[test]
+fn native_histogram_series_count_towards_the_caps() {
+    use tributary_storage::signals::{HistogramSample, HistogramSeries};
+    let (q, _) = quotas(LimitsConfig {
+        max_series_per_cluster: 2,
+        ..Default::default()
+    });
+    let now = 1_700_000_000_000;
+    let histogram = |i: usize| HistogramSeries {
+        labels: series("c", "h", i, &[]).labels,
+        samples: vec![HistogramSample {
+            timestamp: now,
+            ..Default::default()
+        }],
+    };
+    let mut input = Input {
+        series: vec![series("c", "a", 0, &[now])],
+        ..Default::default()
+    };
+    input.signals.histograms = vec![histogram(1), histogram(2), histogram(1)];
+    let mut live = q.live();
+    let mut t = Tally::default();
+    restrict(&mut input, &NoHead, &mut live, &mut t);
+    let kept: Vec<_> = input
+        .signals
+        .histograms
+        .iter()
+        .map(|h| h.labels.get("i").unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kept,
+        ["1", "1"],
+        "the float series and histogram 1 fill the cap; 1 stays active"
+    );
+    assert_eq!((t.series, t.histograms), (1, 1));
+    assert!(t.reasons[0].contains("max_series_per_cluster"), "{:?}", t.reasons);
+    assert_eq!(live.refused.series, [series("c", "h", 2, &[]).labels.series_id().0]);
+    assert_eq!(q.active("c"), 2);
+}
+
+#[test]
 fn replay_drops_exactly_the_recorded_refusals() {
     let (q, _) = quotas(LimitsConfig::default());
     let now = 1_700_000_000_000;
