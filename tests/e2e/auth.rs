@@ -1,6 +1,6 @@
 //! `[auth]` with real clients: a real Prometheus remote-writes with a bearer token and with
 //! basic auth, a Loki push carries a token from the token file, `promtool` reads with a token
-//! scoped to one cluster and sees only it, admin endpoints refuse tokens without `admin`, and
+//! scoped to one cluster and sees only it (a live Loki tail too), admin endpoints refuse tokens without `admin`, and
 //! a rotated token file takes effect without a restart.
 
 use std::path::Path;
@@ -199,6 +199,49 @@ async fn tokens_scope_writes_reads_and_admin_with_real_clients() {
     assert!(body.contains("hello from east"), "{body}");
     let (_, body) = get(&s, "/api/v1/label/cluster/values", &[], Some("admin")).await;
     assert!(body.contains("north") && body.contains("west"), "{body}");
+
+    // A live tail is scoped like every other read: a west line pushed before an east one never
+    // reaches the east reader's websocket.
+    {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!(
+            "ws://127.0.0.1:{}/loki/api/v1/tail?query={}&start={}",
+            s.port,
+            crate::harness::urlencode(r#"{job="tail"}"#),
+            (t - 60_000) * 1_000_000
+        );
+        let mut request = url.into_client_request().expect("tail request");
+        request
+            .headers_mut()
+            .insert("Authorization", "Bearer east-reader".parse().expect("header"));
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.expect("tail upgrade");
+        for cluster in ["west", "east"] {
+            let line = json!({"streams": [{"stream": {"job": "tail", "cluster": cluster},
+                "values": [[now_ns.clone(), format!("tail line from {cluster}")]]}]});
+            let r = reqwest::Client::new()
+                .post(s.url("/loki/api/v1/push"))
+                .bearer_auth("fleet-writer")
+                .json(&line)
+                .send()
+                .await
+                .expect("push");
+            assert_eq!(r.status().as_u16(), 204);
+        }
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !seen.contains("tail line from east") {
+            let msg = tokio::time::timeout_at(deadline, ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("the east line was not tailed within 20 s: {seen}"))
+                .expect("socket open")
+                .expect("websocket message");
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+                seen.push_str(&text);
+            }
+        }
+        assert!(!seen.contains("west"), "{seen}");
+    }
 
     // promtool, a real API client. This promtool (2.42) has no --http.config.file, so the token
     // goes as the basic-auth password in the server URL (Go's client sends it as Basic auth).
