@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json};
@@ -15,7 +15,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use tributary_storage::auth::Auth;
+use tributary_storage::auth::{Auth, ClientCertificate};
 use tributary_storage::{CompactionReport, Compactor};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -184,11 +184,12 @@ struct CompactParams {
 
 async fn compact_now(
     State(svc): State<CompactionService>,
+    cert: Option<Extension<ClientCertificate>>,
     headers: HeaderMap,
     axum::extract::Query(p): axum::extract::Query<CompactParams>,
 ) -> impl IntoResponse {
     let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match svc.auth.check_admin(authorization) {
+    match svc.auth.check_admin(authorization, cert.as_deref()) {
         Ok(()) => {}
         Err(e @ tributary_storage::Error::Forbidden { .. }) => {
             return (StatusCode::FORBIDDEN, format!("{e}\n")).into_response();

@@ -51,6 +51,66 @@ pub struct ServerConfig {
     /// (nothing they did is acknowledged) and the head is flushed. Default `30s`.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: std::time::Duration,
+    /// `[server.tls]`: TLS on every listener (HTTP API, OTLP/gRPC, OTLP/HTTP), optionally with
+    /// client certificates.
+    pub tls: TlsConfig,
+}
+
+/// `[server.tls]`. Setting both `cert_file` and `key_file` turns TLS on for every listener the
+/// process opens; the files are re-read when they change, so certificates rotate without a
+/// restart (a new file that fails to load is logged and the previous one stays in force).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server certificate chain, PEM (leaf first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// The server certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates are verified against. Set: clients are
+    /// asked for a certificate, and a verified one identifies its request by the
+    /// `[[auth.tokens]] client_cert` naming its common name or a SAN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
+    /// With `client_ca_file`: `optional` (a client without a certificate may still connect and
+    /// authenticate with a token) or `required` (the handshake fails without a valid one).
+    /// Default `optional`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_auth: Option<ClientAuth>,
+    /// How often the certificate, key and client CA files are checked for changes.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: std::time::Duration,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            client_auth: None,
+            reload_interval: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether TLS is on (both the certificate and the key are set).
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some() && self.key_file.is_some()
+    }
+}
+
+/// Whether a client certificate is required (`[server.tls] client_auth`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAuth {
+    /// Asked for and verified when presented; a client without one may connect.
+    #[default]
+    Optional,
+    /// The handshake fails without a certificate the client CA signed.
+    Required,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +123,7 @@ impl Default for ServerConfig {
             role: Role::AllInOne,
             log: "info".to_string(),
             shutdown_timeout: std::time::Duration::from_secs(30),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -212,6 +273,28 @@ impl Config {
                 "ingest.head.flush_interval must be positive".into(),
             ));
         }
+        let tls = &self.server.tls;
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "server.tls.cert_file and server.tls.key_file are set together (both: TLS on; neither: off)".into(),
+            ));
+        }
+        if tls.client_ca_file.is_some() && !tls.enabled() {
+            return Err(ConfigError::Invalid(
+                "server.tls.client_ca_file needs server.tls.cert_file and key_file".into(),
+            ));
+        }
+        if tls.client_auth.is_some() && tls.client_ca_file.is_none() {
+            return Err(ConfigError::Invalid(
+                "server.tls.client_auth needs server.tls.client_ca_file (the CA client certificates are verified against)"
+                    .into(),
+            ));
+        }
+        if tls.enabled() && tls.reload_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "server.tls.reload_interval must be positive".into(),
+            ));
+        }
         if self.ingest.cluster_header.is_empty() {
             return Err(ConfigError::Invalid("ingest.cluster_header must not be empty".into()));
         }
@@ -244,6 +327,20 @@ impl Config {
             warnings.push(
                 "auth.required = false: requests without a token write and read every cluster and may call the \
                  admin endpoints; set [auth] required = true to refuse them"
+                    .to_string(),
+            );
+        }
+        if !self.server.tls.enabled() && (!auth.tokens.is_empty() || auth.token_file.is_some()) {
+            warnings.push(
+                "tokens are configured but TLS is off: they cross the network in clear text; set [server.tls] \
+                 cert_file and key_file (or terminate TLS in front of Tributary)"
+                    .to_string(),
+            );
+        }
+        if self.server.tls.client_ca_file.is_none() && auth.tokens.iter().any(|t| t.client_cert.is_some()) {
+            warnings.push(
+                "[[auth.tokens]] entries name a client_cert, but [server.tls] client_ca_file is unset: no client \
+                 certificate is asked for, so they match nothing"
                     .to_string(),
             );
         }
@@ -306,6 +403,42 @@ mod tests {
             warnings.iter().any(|w| w.contains("auth.required = false")),
             "{warnings:?}"
         );
+    }
+
+    /// `[server.tls]`: the certificate and key go together, client certificates need both and
+    /// a CA; tokens without TLS and open access each warn at startup.
+    #[test]
+    fn tls_options_are_checked_and_clear_text_tokens_warn() {
+        let invalid = |text: &str| match toml::from_str::<Config>(text).unwrap().validate() {
+            Err(ConfigError::Invalid(why)) => why,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert!(invalid("[server.tls]\ncert_file = \"c.pem\"\n").contains("together"));
+        assert!(invalid("[server.tls]\nkey_file = \"k.pem\"\n").contains("together"));
+        assert!(invalid("[server.tls]\nclient_ca_file = \"ca.pem\"\n").contains("needs server.tls.cert_file"));
+        assert!(
+            invalid("[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nclient_auth = \"required\"\n")
+                .contains("client_ca_file")
+        );
+        assert!(
+            invalid("[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nreload_interval = \"0s\"\n")
+                .contains("reload_interval")
+        );
+        let on: Config = toml::from_str(
+            "[server.tls]\ncert_file = \"c\"\nkey_file = \"k\"\nclient_ca_file = \"ca\"\nclient_auth = \"required\"\n\
+             [auth]\nrequired = true\n[[auth.tokens]]\ntoken = \"t\"\nwrite = \"a\"\n",
+        )
+        .unwrap();
+        on.validate().unwrap();
+        assert!(on.server.tls.enabled());
+        assert_eq!(on.server.tls.client_auth, Some(ClientAuth::Required));
+        assert!(toml::from_str::<Config>("[server.tls]\nclient_auth = \"sometimes\"\n").is_err());
+        let (_, warnings) = on.effective_auth();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let mut clear = on;
+        clear.server.tls = TlsConfig::default();
+        let (_, warnings) = clear.effective_auth();
+        assert!(warnings.iter().any(|w| w.contains("TLS is off")), "{warnings:?}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub(crate) mod compaction;
 pub mod config;
 pub mod telemetry;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use tributary_storage::read::{LogSource, Source};
 use tributary_storage::{Compactor, Storage};
 
 use crate::config::{Config, Role, ServerConfig};
+use crate::tls::{Protocol, Tls};
 
 /// Startup and serving failures.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,9 @@ pub enum Error {
     /// The token table (`[auth]`, its token file) could not be loaded.
     #[error("loading tokens: {0}")]
     Auth(tributary_storage::Error),
+    /// A TLS certificate, key or client CA file (`[server.tls]`) could not be loaded.
+    #[error("loading TLS files: {0}")]
+    Tls(String),
     /// A listen address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -73,6 +78,13 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         tracing::warn!("{w}");
     }
     let auth = Auth::open(&auth_cfg).map_err(Error::Auth)?;
+    let tls = Tls::open(&cfg.server.tls)?;
+    if tls.is_some() {
+        tracing::info!(
+            client_certificates = ?cfg.server.tls.client_ca_file.as_ref().map(|_| cfg.server.tls.client_auth.unwrap_or_default()),
+            "TLS on for every listener"
+        );
+    }
     let storage = Storage::open(&cfg.storage, &cfg.server.data_dir).await?;
     let mut registry = Registry::default();
     let caches = telemetry::CacheGauges::default();
@@ -158,8 +170,19 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
             tracing::info!(addr = %listener.local_addr().map_err(Error::Serve)?, "OTLP/gRPC listening");
             let otlp = tributary_ingest::grpc::Otlp::new(ing.clone(), auth.clone());
             let stop = wait_for(stop_rx.clone());
+            let tls = tls.clone();
             side_servers.push(tokio::spawn(async move {
-                otlp.serve(listener, stop).await.map_err(Error::from)
+                match tls {
+                    None => {
+                        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+                        otlp.serve(incoming, stop).await
+                    }
+                    Some(tls) => {
+                        let incoming = tls.incoming(listener, Protocol::Grpc).into_stream();
+                        otlp.serve(incoming, stop).await
+                    }
+                }
+                .map_err(Error::from)
             }));
         }
         if let Some(addr) = ServerConfig::optional_addr(&cfg.server.otlp_http_listen) {
@@ -170,9 +193,9 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
             let otlp_app =
                 tributary_ingest::http::otlp_router(ing.clone(), auth.clone()).layer(TraceLayer::new_for_http());
             let stop = wait_for(stop_rx.clone());
+            let tls = tls.clone();
             side_servers.push(tokio::spawn(async move {
-                axum::serve(listener, otlp_app)
-                    .with_graceful_shutdown(stop)
+                tls::serve_http(listener, tls.as_ref(), otlp_app, stop)
                     .await
                     .map_err(Error::Serve)
             }));
@@ -190,9 +213,13 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     ));
     // Token rotation without a restart: the token file is polled for changes.
     tokio::spawn(auth.clone().watch(stop_rx.clone()));
+    // Certificate rotation without a restart: the TLS files are polled for changes.
+    if let Some(tls) = &tls {
+        tokio::spawn(tls.clone().watch(stop_rx.clone()));
+    }
     let compactor = compaction.map(|c| tokio::spawn(c.run_schedule(stop_rx)));
 
-    serve_until_signal(listener, app, cfg.server.shutdown_timeout).await?;
+    serve_until_signal(listener, tls, app, cfg.server.shutdown_timeout).await?;
 
     tracing::info!("stopping: flushing the head and closing the write-ahead log");
     let _ = stop_tx.send(true);
@@ -255,7 +282,12 @@ async fn wait_for(mut stop: tokio::sync::watch::Receiver<bool>) {
 /// WAL); the requests still running (a heavy query) are cancelled when `main` shuts the runtime
 /// down, which drops their connection tasks and so the handlers' futures, and the query engines
 /// stop the work behind a dropped future (their evaluation threads check for it).
-async fn serve_until_signal(listener: TcpListener, app: Router, grace: std::time::Duration) -> Result<(), Error> {
+async fn serve_until_signal(
+    listener: TcpListener,
+    tls: Option<Tls>,
+    app: Router,
+    grace: std::time::Duration,
+) -> Result<(), Error> {
     let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(false);
     let signal = async move {
         shutdown_signal().await;
@@ -264,7 +296,7 @@ async fn serve_until_signal(listener: TcpListener, app: Router, grace: std::time
     // Once signalled, `axum::serve` waits for every connection's task, however long a query
     // runs; serving in a task of our own lets the grace period end that wait.
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(async move { axum::serve(listener, app).with_graceful_shutdown(signal).await });
+    tasks.spawn(async move { tls::serve_http(listener, tls.as_ref(), app, signal).await });
     let outcome = tokio::select! {
         served = tasks.join_next() => served,
         () = async {

@@ -20,7 +20,7 @@ use axum::http::header::AUTHORIZATION;
 
 use crate::config::IngestConfig;
 use crate::error::{Error, Result};
-use tributary_storage::auth::Auth;
+use tributary_storage::auth::{Auth, ClientCertificate};
 use tributary_storage::layout::escape_cluster;
 use tributary_storage::scope::{glob, is_glob};
 use tributary_storage::types::{CLUSTER, EXPORTED_CLUSTER};
@@ -93,10 +93,16 @@ impl<'a> Stamp<'a> {
 }
 
 impl ClusterContext {
-    /// Reads the token (checked against `auth`) and the header from a request.
-    pub fn from_request(headers: &HeaderMap, cfg: &IngestConfig, auth: &Auth) -> Result<Self> {
+    /// Reads the token and the connection's verified client certificate (both checked against
+    /// `auth`, which decides between them) and the cluster header from a request.
+    pub fn from_request(
+        headers: &HeaderMap,
+        client_cert: Option<&ClientCertificate>,
+        cfg: &IngestConfig,
+        auth: &Auth,
+    ) -> Result<Self> {
         let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token_cluster = auth.write_scope(authorization).map_err(Error::from_auth)?;
+        let token_cluster = auth.write_scope(authorization, client_cert).map_err(Error::from_auth)?;
         let header_cluster = match headers.get(cfg.cluster_header.as_str()) {
             Some(v) => {
                 let v = v
@@ -209,7 +215,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
         h.insert("x-tributary-cluster", HeaderValue::from_static("hdr"));
-        let ctx = ClusterContext::from_request(&h, &cfg(), &auth()).unwrap();
+        let ctx = ClusterContext::from_request(&h, None, &cfg(), &auth()).unwrap();
         assert_eq!(ctx.token_cluster.as_deref(), Some("prod-1"));
         assert_eq!(ctx.header_cluster.as_deref(), Some("hdr"));
     }
@@ -222,7 +228,7 @@ mod tests {
             AUTHORIZATION,
             HeaderValue::from_static("Basic cHJvbWV0aGV1czpzM2NyZXQ="),
         );
-        let ctx = ClusterContext::from_request(&h, &cfg(), &auth()).unwrap();
+        let ctx = ClusterContext::from_request(&h, None, &cfg(), &auth()).unwrap();
         assert_eq!(ctx.token_cluster.as_deref(), Some("prod-1"));
     }
 
@@ -231,17 +237,17 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer nope"));
         assert!(matches!(
-            ClusterContext::from_request(&h, &cfg(), &auth()),
+            ClusterContext::from_request(&h, None, &cfg(), &auth()),
             Err(Error::Unauthorized(_))
         ));
         assert!(matches!(
-            ClusterContext::from_request(&HeaderMap::new(), &cfg(), &auth_with(true)),
+            ClusterContext::from_request(&HeaderMap::new(), None, &cfg(), &auth_with(true)),
             Err(Error::Unauthorized(_))
         ));
         // A known token without a write scope is refused with 403, not 401.
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer reader"));
         assert!(matches!(
-            ClusterContext::from_request(&h, &cfg(), &auth()),
+            ClusterContext::from_request(&h, None, &cfg(), &auth()),
             Err(Error::Forbidden(_))
         ));
     }
@@ -338,7 +344,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-tributary-cluster", long.parse().unwrap());
         assert!(matches!(
-            ClusterContext::from_request(&h, &cfg(), &auth()),
+            ClusterContext::from_request(&h, None, &cfg(), &auth()),
             Err(Error::InvalidInput(_))
         ));
     }

@@ -10,7 +10,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::codec::CompressionEncoding;
+use tonic::codegen::tokio_stream::Stream;
+use tonic::transport::server::Connected;
 use tonic::{Request, Response, Status};
 use tributary_proto::otlp::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use tributary_proto::otlp::collector::logs::v1::{
@@ -29,7 +32,7 @@ use crate::error::Error;
 use crate::http::error;
 use crate::ingester::Ingester;
 use crate::metrics::RequestLabels;
-use tributary_storage::auth::Auth;
+use tributary_storage::auth::{Auth, ClientCertificate};
 
 /// The OTLP gRPC services over one ingester.
 #[derive(Clone, Debug)]
@@ -44,14 +47,20 @@ impl Otlp {
         Self { ingester, auth }
     }
 
-    /// Serves the three services on `listener` until `shutdown` resolves.
-    pub async fn serve(
+    /// Serves the three services on the connections `incoming` yields (plain TCP, or the
+    /// binary's TLS connections, whose connect info carries the client certificate) until
+    /// `shutdown` resolves.
+    pub async fn serve<I, IO, IE>(
         self,
-        listener: tokio::net::TcpListener,
+        incoming: I,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<(), tonic::transport::Error> {
+    ) -> Result<(), tonic::transport::Error>
+    where
+        I: Stream<Item = std::result::Result<IO, IE>>,
+        IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
+        IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let limit = self.ingester.config().max_decompressed_bytes;
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
         tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(
                 error::grpc_decode_errors_are_permanent,
@@ -74,7 +83,9 @@ impl Otlp {
 
     fn context<T>(&self, req: &Request<T>) -> Result<ClusterContext, Error> {
         let headers = req.metadata().clone().into_headers();
-        ClusterContext::from_request(&headers, self.ingester.config(), &self.auth)
+        // Set by the TLS layer on every call of a TLS connection (its connect info).
+        let client_cert = req.extensions().get::<ClientCertificate>();
+        ClusterContext::from_request(&headers, client_cert, self.ingester.config(), &self.auth)
     }
 
     fn count(&self, protocol: &'static str, code: tonic::Code) {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRef, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -30,7 +30,7 @@ use crate::decode::{Body, Kind};
 use crate::error::Error;
 use crate::ingester::Ingester;
 use crate::metrics::RequestLabels;
-use tributary_storage::auth::Auth;
+use tributary_storage::auth::{Auth, ClientCertificate};
 
 /// The receivers' state: the ingester and the token table.
 #[derive(Clone, Debug)]
@@ -83,6 +83,7 @@ fn otlp_routes() -> Router<Receivers> {
 async fn remote_write(
     State(ing): State<Arc<Ingester>>,
     State(auth): State<Auth>,
+    cert: Option<Extension<ClientCertificate>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -90,7 +91,7 @@ async fn remote_write(
     let body = Body::remote_write(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING));
     let kind = body.as_ref().map_or(Kind::PromRemoteWriteV1, Body::kind);
     let result = match body {
-        Ok(body) => match ClusterContext::from_request(&headers, ing.config(), &auth) {
+        Ok(body) => match ClusterContext::from_request(&headers, cert.as_deref(), ing.config(), &auth) {
             Ok(ctx) => ing.write(ctx, body).await,
             Err(e) => Err(e),
         },
@@ -132,6 +133,7 @@ async fn remote_write(
 async fn loki_push(
     State(ing): State<Arc<Ingester>>,
     State(auth): State<Auth>,
+    cert: Option<Extension<ClientCertificate>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -142,7 +144,7 @@ async fn loki_push(
             .unwrap_or("")
     };
     let result = async {
-        let ctx = ClusterContext::from_request(&headers, ing.config(), &auth)?;
+        let ctx = ClusterContext::from_request(&headers, cert.as_deref(), ing.config(), &auth)?;
         let body = Body::loki_push(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING))?;
         let kind = body.kind();
         Ok::<_, Error>((kind, ing.write(ctx, body).await?))
@@ -171,9 +173,14 @@ pub(crate) fn count(ing: &Ingester, protocol: &'static str, response: &Response)
 }
 
 #[tracing::instrument(skip_all)]
-async fn flush(State(ing): State<Arc<Ingester>>, State(auth): State<Auth>, headers: HeaderMap) -> Response {
+async fn flush(
+    State(ing): State<Arc<Ingester>>,
+    State(auth): State<Auth>,
+    cert: Option<Extension<ClientCertificate>>,
+    headers: HeaderMap,
+) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if let Err(e) = auth.check_admin(authorization) {
+    if let Err(e) = auth.check_admin(authorization, cert.as_deref()) {
         return error::response(&Error::from_auth(e));
     }
     match ing.flush().await {

@@ -12,8 +12,17 @@
 //! - Each token carries an [`Identity`]: the clusters it may write (one name, or a glob), the
 //!   clusters it may read ([`ClusterScope`], none when absent) and whether it may call the
 //!   admin endpoints.
-//! - No token: allowed (unrestricted) only when `auth.required = false`. An unknown token is
-//!   always refused; a known token is always held to its scopes, required or not.
+//! - An entry may instead (or also) name a client certificate (`client_cert`): a subject common
+//!   name, a DNS SAN or a URI SAN. A request over a TLS connection whose client certificate the
+//!   TLS layer verified (`[server.tls] client_ca_file`) and that presents no token gets the
+//!   identity of the entry naming one of the certificate's names ([`ClientCertificate`]). **An
+//!   explicit token wins**: a request carrying `Authorization` (Bearer or Basic) is judged by
+//!   its token alone, whatever certificate its connection presented, so a proxy or a tool can
+//!   act with a token of its own over an mTLS connection. A certificate whose names match no
+//!   entry is refused like an unknown token.
+//! - No token and no certificate: allowed (unrestricted) only when `auth.required = false`. An
+//!   unknown token is always refused; a known token is always held to its scopes, required or
+//!   not.
 //! - The token file (`auth.token_file`, the same `[[tokens]]` entries) is polled for a new
 //!   modification time or size every `auth.token_file_poll`; a file that fails to parse keeps
 //!   the previous table (and logs why), so a half-written rotation never locks everyone out.
@@ -65,12 +74,18 @@ impl Default for AuthConfig {
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokenEntry {
-    /// The token in clear. Exactly one of `token` and `token_sha256` is set.
+    /// The token in clear. At most one of `token` and `token_sha256` is set, and one of them
+    /// or `client_cert` is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// The hex SHA-256 of the token (`printf %s "$TOKEN" | sha256sum`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_sha256: Option<String>,
+    /// A verified client certificate's subject common name, DNS SAN or URI SAN: a request over
+    /// such a connection without a token gets this entry's scopes (needs `[server.tls]
+    /// client_ca_file`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<String>,
     /// The clusters this token may write: one cluster name (series are stamped with it, a
     /// different own `cluster` label kept as `exported_cluster`) or a glob (a series' own
     /// cluster is kept when it matches, and the series refused when it does not). Absent: no
@@ -90,6 +105,7 @@ impl std::fmt::Debug for TokenEntry {
         f.debug_struct("TokenEntry")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("token_sha256", &self.token_sha256)
+            .field("client_cert", &self.client_cert)
             .field("write", &self.write)
             .field("read", &self.read)
             .field("admin", &self.admin)
@@ -118,40 +134,87 @@ pub struct Identity {
 
 type Digest32 = [u8; 32];
 
-/// Token digests → identities.
+/// The names of a client certificate the TLS layer verified against `[server.tls]
+/// client_ca_file`: its subject common name, then its DNS and URI subject alternative names.
+/// The TLS layer puts one in the extensions of every request on a TLS connection (HTTP
+/// requests and gRPC calls alike); no names (no certificate presented, or one naming nothing)
+/// identifies no one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientCertificate {
+    names: Vec<String>,
+}
+
+impl ClientCertificate {
+    /// A verified certificate's names (empty: none presented).
+    pub fn new(names: Vec<String>) -> Self {
+        Self { names }
+    }
+
+    /// The certificate's names, common name first.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// Token digests and client-certificate names → identities.
 #[derive(Debug, Default)]
 struct TokenTable {
     by_digest: HashMap<Digest32, Arc<Identity>>,
+    by_cert_name: HashMap<String, Arc<Identity>>,
 }
 
 impl TokenTable {
-    /// Builds the table, refusing entries that name no token, both forms, a malformed digest,
-    /// an empty write scope or a token twice; `origin` says where the entries came from.
+    /// Builds the table, refusing entries that name neither a token nor a certificate, both
+    /// token forms, a malformed digest, an empty write scope, or a token or certificate name
+    /// twice; `origin` says where the entries came from.
     fn build<'a>(entries: impl IntoIterator<Item = (&'a TokenEntry, &'a str)>) -> Result<Self> {
-        let mut by_digest = HashMap::new();
+        let mut table = Self::default();
         for (i, (e, origin)) in entries.into_iter().enumerate() {
             let bad = |reason: String| Error::InvalidAuth {
                 reason: format!("{origin}: token entry {}: {reason}", i + 1),
             };
             let digest = match (&e.token, &e.token_sha256) {
-                (Some(t), None) if !t.is_empty() => digest(t),
-                (None, Some(h)) => parse_digest(h).ok_or_else(|| bad("token_sha256 must be 64 hex digits".into()))?,
+                (Some(t), None) if !t.is_empty() => Some(digest(t)),
+                (None, Some(h)) => {
+                    Some(parse_digest(h).ok_or_else(|| bad("token_sha256 must be 64 hex digits".into()))?)
+                }
                 (Some(_), Some(_)) => return Err(bad("set token or token_sha256, not both".into())),
-                _ => return Err(bad("needs token or token_sha256".into())),
+                (None, None) if e.client_cert.as_deref().is_some_and(|c| !c.is_empty()) => None,
+                _ => {
+                    return Err(bad(
+                        "needs token or token_sha256 (or client_cert, a client certificate name)".into(),
+                    ));
+                }
             };
             if e.write.as_deref() == Some("") {
                 return Err(bad("write must name a cluster or a glob".into()));
             }
-            let identity = Identity {
+            let identity = Arc::new(Identity {
                 write: e.write.clone(),
                 read: e.read.clone().unwrap_or_default(),
                 admin: e.admin,
-            };
-            if by_digest.insert(digest, Arc::new(identity)).is_some() {
+            });
+            if let Some(d) = digest
+                && table.by_digest.insert(d, identity.clone()).is_some()
+            {
                 return Err(bad("the same token is configured twice".into()));
             }
+            if let Some(name) = &e.client_cert {
+                if name.is_empty() {
+                    return Err(bad("client_cert must name a certificate's common name or SAN".into()));
+                }
+                if table.by_cert_name.insert(name.clone(), identity).is_some() {
+                    return Err(bad(format!("client_cert {name:?} is configured twice")));
+                }
+            }
         }
-        Ok(Self { by_digest })
+        Ok(table)
+    }
+
+    /// The identity of a verified client certificate: the entry naming one of its names, in
+    /// the certificate's order (common name, DNS SANs, URI SANs). `None` when nothing matches.
+    fn by_certificate(&self, cert: &ClientCertificate) -> Option<Arc<Identity>> {
+        cert.names.iter().find_map(|n| self.by_cert_name.get(n).cloned())
     }
 }
 
@@ -228,10 +291,29 @@ impl Auth {
         self.inner.required
     }
 
-    /// Who presents this `Authorization` header value: `None` for no token when tokens are not
-    /// required; [`Error::Unauthenticated`] for a missing (when required) or unknown token.
-    pub fn identify(&self, authorization: Option<&str>) -> Result<Option<Arc<Identity>>> {
+    /// Who presents this `Authorization` header value over a connection with this verified
+    /// client certificate: the token's identity when there is a token (it wins over the
+    /// certificate), else the certificate's. `None` for neither when tokens are not required;
+    /// [`Error::Unauthenticated`] for neither when required, for an unknown token and for a
+    /// certificate no entry names.
+    pub fn identify(
+        &self,
+        authorization: Option<&str>,
+        client_cert: Option<&ClientCertificate>,
+    ) -> Result<Option<Arc<Identity>>> {
         let Some(token) = authorization.and_then(token_from_authorization) else {
+            if let Some(cert) = client_cert.filter(|c| !c.names.is_empty()) {
+                return match self.inner.table.read().by_certificate(cert) {
+                    Some(identity) => Ok(Some(identity)),
+                    None => Err(Error::Unauthenticated {
+                        reason: format!(
+                            "the client certificate ({}) is not mapped to any [[auth.tokens]] client_cert; \
+                             send a token instead",
+                            cert.names.join(", ")
+                        ),
+                    }),
+                };
+            }
             if !self.inner.required {
                 return Ok(None);
             }
@@ -255,8 +337,12 @@ impl Auth {
 
     /// The clusters this request may read: `None` for unrestricted (no token while none is
     /// required); [`Error::Forbidden`] for a token without a read scope.
-    pub fn read_scope(&self, authorization: Option<&str>) -> Result<Option<ClusterScope>> {
-        match self.identify(authorization)? {
+    pub fn read_scope(
+        &self,
+        authorization: Option<&str>,
+        client_cert: Option<&ClientCertificate>,
+    ) -> Result<Option<ClusterScope>> {
+        match self.identify(authorization, client_cert)? {
             None => Ok(None),
             Some(id) if id.read.is_empty() => Err(Error::Forbidden {
                 reason: "this token has no read scope (set `read` to the cluster globs it may read)".into(),
@@ -267,8 +353,12 @@ impl Auth {
 
     /// The clusters this request may write: `None` for no token while none is required (the
     /// series name their clusters); [`Error::Forbidden`] for a token without a write scope.
-    pub fn write_scope(&self, authorization: Option<&str>) -> Result<Option<String>> {
-        match self.identify(authorization)? {
+    pub fn write_scope(
+        &self,
+        authorization: Option<&str>,
+        client_cert: Option<&ClientCertificate>,
+    ) -> Result<Option<String>> {
+        match self.identify(authorization, client_cert)? {
             None => Ok(None),
             Some(id) => match &id.write {
                 Some(w) => Ok(Some(w.clone())),
@@ -281,8 +371,8 @@ impl Auth {
 
     /// Whether this request may call an admin endpoint: yes without a token while none is
     /// required, otherwise only with `admin = true`.
-    pub fn check_admin(&self, authorization: Option<&str>) -> Result<()> {
-        match self.identify(authorization)? {
+    pub fn check_admin(&self, authorization: Option<&str>, client_cert: Option<&ClientCertificate>) -> Result<()> {
+        match self.identify(authorization, client_cert)? {
             None => Ok(()),
             Some(id) if id.admin => Ok(()),
             Some(_) => Err(Error::Forbidden {

@@ -60,6 +60,9 @@ pub(crate) struct TestServer {
     pub data_dir: PathBuf,
     pub extra_args: Vec<String>,
     pub envs: Vec<(String, String)>,
+    /// The CA (PEM) that signed the server's certificate, when its config turns TLS on: URLs
+    /// are then `https://` and [`TestServer::client`] trusts it.
+    pub tls_ca: Option<PathBuf>,
     child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -74,6 +77,15 @@ impl TestServer {
     }
 
     pub(crate) async fn start_with_env(extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::start_inner(extra_args, envs, None).await
+    }
+
+    /// A server whose config (in `extra_args`) turns TLS on with a certificate `ca` signed.
+    pub(crate) async fn start_tls(extra_args: &[&str], ca: &Path) -> Self {
+        Self::start_inner(extra_args, &[], Some(ca.to_path_buf())).await
+    }
+
+    async fn start_inner(extra_args: &[&str], envs: &[(&str, &str)], tls_ca: Option<PathBuf>) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut s = Self {
@@ -83,6 +95,7 @@ impl TestServer {
             data_dir,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tls_ca,
             child: None,
             _tmp: Some(tmp),
         };
@@ -91,7 +104,21 @@ impl TestServer {
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
+        format!("{}://127.0.0.1:{}{}", self.scheme(), self.port, path)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls_ca.is_some() { "https" } else { "http" }
+    }
+
+    /// An HTTP client for this server (trusting its CA when it serves TLS).
+    pub(crate) fn client(&self) -> reqwest::Client {
+        let mut b = reqwest::Client::builder();
+        if let Some(ca) = &self.tls_ca {
+            let pem = std::fs::read(ca).expect("read the test CA");
+            b = b.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("CA PEM"));
+        }
+        b.build().expect("client")
     }
 
     /// A URL on the dedicated OTLP/HTTP listener.
@@ -100,7 +127,7 @@ impl TestServer {
             self.otlp_port, 0,
             "this server's OTLP/HTTP listener was set by the test"
         );
-        format!("http://127.0.0.1:{}{}", self.otlp_port, path)
+        format!("{}://127.0.0.1:{}{}", self.scheme(), self.otlp_port, path)
     }
 
     /// `host:port` of the OTLP/gRPC listener.
@@ -154,13 +181,14 @@ impl TestServer {
             .expect("spawn tributary");
         self.child = Some(child);
         let url = self.url("/-/ready");
+        let client = self.client();
         let child = self.child.as_mut().expect("child");
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("tributary exited during startup: {status}");
             }
-            if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
+            if client.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
             assert!(

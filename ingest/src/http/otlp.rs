@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prost::Message;
@@ -22,17 +22,18 @@ use crate::decode::otlp::BodyFormat;
 use crate::decode::{self, Kind, Outcome};
 use crate::error::Error;
 use crate::ingester::Ingester;
-use tributary_storage::auth::Auth;
+use tributary_storage::auth::{Auth, ClientCertificate};
 
 #[tracing::instrument(skip_all)]
 pub(crate) async fn metrics(
     State(ing): State<Arc<Ingester>>,
     State(auth): State<Auth>,
+    cert: Option<Extension<ClientCertificate>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let format = body_format(&headers);
-    let result = export(&ing, &auth, Kind::OtlpMetrics, &headers, body).await;
+    let result = export(&ing, &auth, Kind::OtlpMetrics, &headers, cert.as_deref(), body).await;
     let response = respond(format, result, |o| ExportMetricsServiceResponse {
         partial_success: error::otlp_partial(Kind::OtlpMetrics, o).map(|(rejected, msg)| ExportMetricsPartialSuccess {
             rejected_data_points: rejected,
@@ -47,11 +48,12 @@ pub(crate) async fn metrics(
 pub(crate) async fn logs(
     State(ing): State<Arc<Ingester>>,
     State(auth): State<Auth>,
+    cert: Option<Extension<ClientCertificate>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let format = body_format(&headers);
-    let result = export(&ing, &auth, Kind::OtlpLogs, &headers, body).await;
+    let result = export(&ing, &auth, Kind::OtlpLogs, &headers, cert.as_deref(), body).await;
     let response = respond(format, result, |o| ExportLogsServiceResponse {
         partial_success: error::otlp_partial(Kind::OtlpLogs, o).map(|(rejected, msg)| ExportLogsPartialSuccess {
             rejected_log_records: rejected,
@@ -76,8 +78,15 @@ pub(crate) async fn traces(headers: HeaderMap) -> Response {
 }
 
 /// Authenticates, reads the body, writes it, and turns a refusal into its error.
-async fn export(ing: &Ingester, auth: &Auth, kind: Kind, headers: &HeaderMap, body: Body) -> Result<Outcome, Error> {
-    let ctx = ClusterContext::from_request(headers, ing.config(), auth)?;
+async fn export(
+    ing: &Ingester,
+    auth: &Auth,
+    kind: Kind,
+    headers: &HeaderMap,
+    client_cert: Option<&ClientCertificate>,
+    body: Body,
+) -> Result<Outcome, Error> {
+    let ctx = ClusterContext::from_request(headers, client_cert, ing.config(), auth)?;
     let body = read_body(ing, headers, body).await?;
     let header = |name| {
         headers

@@ -5,7 +5,9 @@
 //! data (build info, `format_query`, `parse_query`) take the state directly.
 //!
 //! The token comes from `Authorization` (Bearer, or basic auth with the token as password):
-//! Grafana sends it either way (its basic auth, or a custom `Authorization` header).
+//! Grafana sends it either way (its basic auth, or a custom `Authorization` header). Over mTLS,
+//! a request without a token is identified by its verified client certificate (the
+//! `ClientCertificate` extension the TLS layer sets); `Auth::identify` holds the rule.
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use tributary_storage::auth::Auth;
+use tributary_storage::auth::{Auth, ClientCertificate};
 use tributary_storage::scope::ClusterScope;
 
 use super::error::{LokiError, PromError};
@@ -83,7 +85,13 @@ impl<E: Scoped> FromRequestParts<ApiState<E>> for Reader<E> {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState<E>) -> Result<Self, Self::Rejection> {
         let authorization = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-        match state.auth.read_scope(authorization).map_err(Error::from_auth)? {
+        // Set by the TLS layer on a TLS connection; `Auth` decides between it and the token.
+        let client_cert = parts.extensions.get::<ClientCertificate>();
+        match state
+            .auth
+            .read_scope(authorization, client_cert)
+            .map_err(Error::from_auth)?
+        {
             None => Ok(Reader(state.engine.clone())),
             Some(scope) => Ok(Reader(Arc::new(state.engine.scoped(&scope)))),
         }

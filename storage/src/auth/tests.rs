@@ -47,19 +47,26 @@ fn a_hashed_token_is_found_like_a_clear_one() {
         ..TokenEntry::default()
     };
     let a = auth(true, vec![entry("clear", Some("c1"), &[], false), hashed]);
-    let id = a.identify(Some("Bearer hidden")).unwrap().unwrap();
+    let id = a.identify(Some("Bearer hidden"), None).unwrap().unwrap();
     assert_eq!(id.read, ClusterScope::new(vec!["a".into()]));
     assert_eq!(
-        a.identify(Some("Bearer clear")).unwrap().unwrap().write.as_deref(),
+        a.identify(Some("Bearer clear"), None)
+            .unwrap()
+            .unwrap()
+            .write
+            .as_deref(),
         Some("c1")
     );
     assert!(matches!(
-        a.identify(Some("Bearer other")),
+        a.identify(Some("Bearer other"), None),
         Err(Error::Unauthenticated { .. })
     ));
     // The digest itself is not a token.
     let digest = format!("Bearer {}", sha256_hex("hidden"));
-    assert!(matches!(a.identify(Some(&digest)), Err(Error::Unauthenticated { .. })));
+    assert!(matches!(
+        a.identify(Some(&digest), None),
+        Err(Error::Unauthenticated { .. })
+    ));
 }
 
 #[test]
@@ -112,48 +119,48 @@ fn scopes_and_the_required_switch() {
         entry("admin", None, &[], true),
     ];
     let open = auth(false, tokens.clone());
-    assert_eq!(open.read_scope(None).unwrap(), None);
-    assert_eq!(open.write_scope(None).unwrap(), None);
-    open.check_admin(None).unwrap();
+    assert_eq!(open.read_scope(None, None).unwrap(), None);
+    assert_eq!(open.write_scope(None, None).unwrap(), None);
+    open.check_admin(None, None).unwrap();
     assert!(matches!(
-        open.read_scope(Some("Bearer writer")),
+        open.read_scope(Some("Bearer writer"), None),
         Err(Error::Forbidden { .. })
     ));
     assert!(matches!(
-        open.check_admin(Some("Bearer reader")),
+        open.check_admin(Some("Bearer reader"), None),
         Err(Error::Forbidden { .. })
     ));
     assert!(matches!(
-        open.read_scope(Some("Bearer nope")),
+        open.read_scope(Some("Bearer nope"), None),
         Err(Error::Unauthenticated { .. })
     ));
 
     let closed = auth(true, tokens);
     for e in [
-        closed.read_scope(None).unwrap_err(),
-        closed.write_scope(None).unwrap_err(),
-        closed.check_admin(None).unwrap_err(),
-        closed.read_scope(Some("Digest x")).unwrap_err(),
+        closed.read_scope(None, None).unwrap_err(),
+        closed.write_scope(None, None).unwrap_err(),
+        closed.check_admin(None, None).unwrap_err(),
+        closed.read_scope(Some("Digest x"), None).unwrap_err(),
     ] {
         assert!(matches!(e, Error::Unauthenticated { .. }), "{e}");
     }
-    let scope = closed.read_scope(Some("Bearer reader")).unwrap().unwrap();
+    let scope = closed.read_scope(Some("Bearer reader"), None).unwrap().unwrap();
     assert!(scope.matches("prod-eu") && scope.matches("dev") && !scope.matches("dev-2"));
     assert_eq!(
-        closed.write_scope(Some("Bearer writer")).unwrap().as_deref(),
+        closed.write_scope(Some("Bearer writer"), None).unwrap().as_deref(),
         Some("prod-*")
     );
     assert!(matches!(
-        closed.write_scope(Some("Bearer reader")),
+        closed.write_scope(Some("Bearer reader"), None),
         Err(Error::Forbidden { .. })
     ));
-    closed.check_admin(Some("Bearer admin")).unwrap();
+    closed.check_admin(Some("Bearer admin"), None).unwrap();
     assert!(matches!(
-        closed.check_admin(Some("Bearer writer")),
+        closed.check_admin(Some("Bearer writer"), None),
         Err(Error::Forbidden { .. })
     ));
     assert!(matches!(
-        closed.read_scope(Some("Bearer admin")),
+        closed.read_scope(Some("Bearer admin"), None),
         Err(Error::Forbidden { .. })
     ));
 }
@@ -172,7 +179,7 @@ async fn the_token_file_is_reread_on_change() {
         tokens: vec![entry("inline", None, &[], true)],
     })
     .unwrap();
-    assert!(a.identify(Some("Bearer old")).unwrap().is_some());
+    assert!(a.identify(Some("Bearer old"), None).unwrap().is_some());
     assert!(!a.reload_if_changed().unwrap());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -183,7 +190,7 @@ async fn the_token_file_is_reread_on_change() {
     );
     std::fs::write(&path, rotated).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while a.identify(Some("Bearer new")).is_err() {
+    while a.identify(Some("Bearer new"), None).is_err() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the rotated token never took effect"
@@ -191,15 +198,15 @@ async fn the_token_file_is_reread_on_change() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(matches!(
-        a.identify(Some("Bearer old")),
+        a.identify(Some("Bearer old"), None),
         Err(Error::Unauthenticated { .. })
     ));
-    assert!(a.identify(Some("Bearer inline")).unwrap().unwrap().admin);
+    assert!(a.identify(Some("Bearer inline"), None).unwrap().unwrap().admin);
 
     // A half-written file keeps the last good table.
     std::fs::write(&path, "[[tokens]]\ntoken = ").unwrap();
     assert!(matches!(a.reload_if_changed(), Err(Error::InvalidAuth { .. })));
-    assert!(a.identify(Some("Bearer new")).unwrap().is_some());
+    assert!(a.identify(Some("Bearer new"), None).unwrap().is_some());
     let _ = stop_tx.send(true);
     watcher.await.unwrap();
 }
@@ -225,4 +232,72 @@ fn a_missing_or_invalid_token_file_fails_startup() {
 fn debug_never_prints_a_token() {
     let shown = format!("{:?}", entry("s3cret-value", None, &[], false));
     assert!(!shown.contains("s3cret-value"), "{shown}");
+}
+
+/// A client certificate maps to the entry naming its CN or a SAN; a token in the header wins
+/// over it; a certificate no entry names is refused like an unknown token, required or not.
+#[test]
+fn client_certificates_map_to_entries_and_tokens_win() {
+    let by_cert = |name: &str, write: &str, read: &[&str]| TokenEntry {
+        client_cert: Some(name.into()),
+        ..entry("", Some(write), read, false)
+    };
+    let mut collector = by_cert("spiffe://fleet/collector", "prod-*", &[]);
+    collector.token = None;
+    let mut grafana = by_cert("grafana.example", "none", &["prod-*"]);
+    grafana.token = Some("grafana-token".into());
+    let cfg = |required| AuthConfig {
+        required,
+        tokens: vec![
+            collector.clone(),
+            grafana.clone(),
+            entry("writer", Some("east"), &[], false),
+        ],
+        ..AuthConfig::default()
+    };
+    for required in [false, true] {
+        let a = Auth::open(&cfg(required)).unwrap();
+        let cert = |names: &[&str]| ClientCertificate::new(names.iter().map(|s| s.to_string()).collect());
+        // A URI SAN, a CN or DNS SAN: each entry's own scopes.
+        let c = cert(&["collector-7", "collector.svc", "spiffe://fleet/collector"]);
+        assert_eq!(a.write_scope(None, Some(&c)).unwrap().as_deref(), Some("prod-*"));
+        assert!(matches!(a.read_scope(None, Some(&c)), Err(Error::Forbidden { .. })));
+        let g = cert(&["grafana.example"]);
+        assert_eq!(
+            a.read_scope(None, Some(&g)).unwrap().unwrap(),
+            ClusterScope::new(vec!["prod-*".into()])
+        );
+        // The entry's token reaches the same identity.
+        assert_eq!(
+            a.identify(Some("Bearer grafana-token"), None).unwrap(),
+            a.identify(None, Some(&g)).unwrap()
+        );
+        // An explicit token wins over the certificate, in both directions.
+        assert_eq!(
+            a.write_scope(Some("Bearer writer"), Some(&c)).unwrap().as_deref(),
+            Some("east")
+        );
+        assert!(matches!(
+            a.identify(Some("Bearer nope"), Some(&c)),
+            Err(Error::Unauthenticated { .. })
+        ));
+        // An unknown certificate is refused; a connection without one is judged as before.
+        let err = a.identify(None, Some(&cert(&["stranger"]))).unwrap_err();
+        assert!(err.to_string().contains("stranger"), "{err}");
+        assert_eq!(a.identify(None, Some(&ClientCertificate::default())).is_ok(), !required);
+    }
+    // An entry needs a token or a certificate name, and a name is configured once.
+    let twice = AuthConfig {
+        tokens: vec![collector.clone(), collector],
+        ..AuthConfig::default()
+    };
+    assert!(Auth::open(&twice).unwrap_err().to_string().contains("twice"));
+    let none = AuthConfig {
+        tokens: vec![TokenEntry {
+            write: Some("x".into()),
+            ..TokenEntry::default()
+        }],
+        ..AuthConfig::default()
+    };
+    assert!(Auth::open(&none).unwrap_err().to_string().contains("client_cert"));
 }

@@ -23,6 +23,7 @@ import argparse
 import base64
 import gzip
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -229,11 +230,16 @@ def exporters(args: argparse.Namespace, outcomes: Outcomes) -> tuple[Any, Any]:
         endpoint = args.endpoint.removeprefix("http://")
         compression = grpc.Compression.Gzip if args.gzip else grpc.Compression.NoCompression
         meta = {k.lower(): v for k, v in headers.items()}
+        # TLS: the SDK's secure channel with the test CA as its only root.
+        tls: dict[str, Any] = {"insecure": True}
+        if args.ca_file:
+            with open(args.ca_file, "rb") as f:
+                tls = {"insecure": False, "credentials": grpc.ssl_channel_credentials(root_certificates=f.read())}
         m = recording(GrpcMetricExporter, outcomes, "metrics")(
-            endpoint=endpoint, insecure=True, headers=meta, compression=compression, timeout=30
+            endpoint=endpoint, headers=meta, compression=compression, timeout=30, **tls
         )
         lg = recording(GrpcLogExporter, outcomes, "logs")(
-            endpoint=endpoint, insecure=True, headers=meta, compression=compression, timeout=30
+            endpoint=endpoint, headers=meta, compression=compression, timeout=30, **tls
         )
         return m, lg
     base = args.endpoint.rstrip("/")
@@ -245,6 +251,7 @@ def exporters(args: argparse.Namespace, outcomes: Outcomes) -> tuple[Any, Any]:
             compression=compression,
             timeout=30,
             session=http_session(outcomes, "metrics"),
+            certificate_file=args.ca_file or None,
         )
         lg = recording(HttpLogExporter, outcomes, "logs")(
             endpoint=f"{base}/v1/logs",
@@ -252,6 +259,7 @@ def exporters(args: argparse.Namespace, outcomes: Outcomes) -> tuple[Any, Any]:
             compression=compression,
             timeout=30,
             session=http_session(outcomes, "logs"),
+            certificate_file=args.ca_file or None,
         )
         return m, lg
     if args.protocol == "http/json":
@@ -417,7 +425,13 @@ def main() -> int:
     p.add_argument("--gzip", action="store_true", help="gzip-compress the requests")
     p.add_argument("--log-time-ns", type=int, default=0, help="first log record's timestamp (default: now)")
     p.add_argument("--signals", default="metrics,logs", help="comma-separated: metrics, logs")
+    p.add_argument("--ca-file", default="", help="TLS: the CA (PEM) that signed the server's certificate")
     args = p.parse_args()
+    if args.ca_file:
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's `verify` (which
+        # is where the SDK's HTTP exporter puts certificate_file): the CA given here must win.
+        for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            os.environ.pop(var, None)
 
     outcomes = Outcomes()
     res = resource(args)
