@@ -226,3 +226,90 @@ fn debug_never_prints_a_token() {
     let shown = format!("{:?}", entry("s3cret-value", None, &[], false));
     assert!(!shown.contains("s3cret-value"), "{shown}");
 }
+
+#[test]
+fn query_limits_are_read_per_token_and_zero_is_refused() {
+    let text = r#"
+        [[tokens]]
+        token = "dash"
+        read = ["*"]
+        name = "grafana"
+        max_concurrent_queries = 2
+        max_samples = 1000
+        max_series = 10
+        query_timeout = "5s"
+
+        [[tokens]]
+        token = "plain"
+        read = ["*"]
+    "#;
+    let file: TokenFile = toml::from_str(text).unwrap();
+    let a = auth(true, file.tokens);
+    let dash = a.reader(Some("Bearer dash")).unwrap().unwrap();
+    assert_eq!(dash.name, "grafana");
+    assert_eq!(dash.query.max_concurrent_queries, Some(2));
+    assert_eq!(dash.query.max_samples, Some(1000));
+    assert_eq!(dash.query.max_series, Some(10));
+    assert_eq!(dash.query.query_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(dash.query.slots.as_ref().unwrap().available_permits(), 2);
+    let plain = a.reader(Some("Bearer plain")).unwrap().unwrap();
+    // Unnamed: a digest prefix, never the token.
+    assert_eq!(plain.name, format!("sha256:{}", &sha256_hex("plain")[..8]));
+    assert!(plain.query.slots.is_none() && plain.query.max_samples.is_none());
+
+    for zero in [
+        "max_concurrent_queries = 0",
+        "max_samples = 0",
+        "max_series = 0",
+        "query_timeout = \"0s\"",
+    ] {
+        let file: TokenFile = toml::from_str(&format!("[[tokens]]\ntoken = \"t\"\n{zero}\n")).unwrap();
+        let err = Auth::open(&AuthConfig {
+            tokens: file.tokens,
+            ..AuthConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(zero.split(' ').next().unwrap()), "{zero}: {err}");
+    }
+}
+
+/// A reload keeps a token's concurrency permits while its limit is unchanged: queries already
+/// running keep counting against it. A changed limit starts afresh.
+#[test]
+fn a_reload_keeps_the_permits_of_an_unchanged_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.toml");
+    let write = |extra: &str, limit: usize| {
+        let text = format!("[[tokens]]\ntoken = \"t\"\nread = [\"*\"]\nmax_concurrent_queries = {limit}\n{extra}");
+        std::fs::write(&path, text).unwrap();
+    };
+    write("", 1);
+    let a = Auth::open(&AuthConfig {
+        token_file: Some(path.clone()),
+        ..AuthConfig::default()
+    })
+    .unwrap();
+    let slots = |a: &Auth| {
+        a.reader(Some("Bearer t"))
+            .unwrap()
+            .unwrap()
+            .query
+            .slots
+            .clone()
+            .unwrap()
+    };
+    let held = slots(&a).try_acquire_owned().unwrap();
+    write("admin = true", 1);
+    a.reload().unwrap();
+    assert!(a.identify(Some("Bearer t")).unwrap().unwrap().admin);
+    assert_eq!(
+        slots(&a).available_permits(),
+        0,
+        "the running query still holds its permit"
+    );
+    write("", 3);
+    a.reload().unwrap();
+    assert_eq!(slots(&a).available_permits(), 3);
+    drop(held);
+}
