@@ -276,10 +276,7 @@ async fn eval_range(ctx: &mut MetricCtx<'_>, r: &RangeAgg) -> Result<Vec<Vec<Poi
     tokio::task::yield_now().await;
     let records = ctx.source.select_logs(&req).await?;
     if records.len() > ctx.max_records {
-        return Err(Error::Execution(format!(
-            "the query would read more than {} log records; narrow the selector or the time range",
-            ctx.max_records
-        )));
+        return Err(Error::TooManyRecords { limit: ctx.max_records });
     }
     let mut series: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
     for rec in &records {
