@@ -85,6 +85,11 @@ pub struct LogqlConfig {
     /// level); a deeper one is refused with a 400 naming this option before it is parsed.
     /// Default `128`.
     pub max_query_depth: usize,
+    /// The most bytes the lines of one log query's answer may hold, after its pipeline: a
+    /// `line_format` can grow every line to the 1 MiB bound of one formatted line, and a query
+    /// whose lines would add up to more fails with a 400 naming this option as soon as they do,
+    /// instead of holding and sending them all. Default `67108864` (64 MiB).
+    pub max_response_bytes: usize,
 }
 
 impl LogqlConfig {
@@ -107,6 +112,7 @@ impl Default for LogqlConfig {
             max_records: 50_000_000,
             max_query_bytes: crate::config::DEFAULT_MAX_QUERY_BYTES,
             max_query_depth: crate::config::DEFAULT_MAX_QUERY_DEPTH,
+            max_response_bytes: 64 << 20,
         }
     }
 }
@@ -326,6 +332,7 @@ impl LogqlEngine {
                     limit,
                     direction: q.direction,
                     chunk: self.cfg.fetch_chunk,
+                    max_bytes: self.cfg.max_response_bytes,
                 };
                 let fut = eval::select_streams(&self.source, &log, &window, &mut stats);
                 LogqlValue::Streams(self.timed(fut).await?)

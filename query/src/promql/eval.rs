@@ -323,7 +323,8 @@ impl Evaluator {
                     next += 1;
                 }
                 let latest = next.checked_sub(1).map(|i| s.samples[i]);
-                let seen = latest.filter(|l| l.timestamp > reference.saturating_sub(lookback) && !is_stale_nan(l.value));
+                let seen =
+                    latest.filter(|l| l.timestamp > reference.saturating_sub(lookback) && !is_stale_nan(l.value));
                 let Some(latest) = seen else {
                     // Nothing to see until the next sample: skip the steps before it (a sparse
                     // series under a 1-second subquery over 30 days is millions of them).
