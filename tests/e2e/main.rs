@@ -20,3 +20,4 @@ mod remote_write_v2;
 mod roles;
 mod signals_recovery;
 mod storage_lifecycle;
+mod token_limits;
