@@ -12,7 +12,7 @@
 //! listing answering more than `max_series` fails with a 422, never a silent cut.
 //!
 //! Concurrency: a request with a limited token holds one of the token's permits from the moment
-//! its token is checked until its handler returns ([`take_slot`]); with none free it is
+//! its token is checked until its handler returns (`take_slot`); with none free it is
 //! refused at once with a 429, never queued.
 
 use std::fmt::Display;

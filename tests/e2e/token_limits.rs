@@ -72,7 +72,8 @@ async fn a_limited_token_is_refused_what_an_unlimited_one_is_answered() {
     assert_eq!(status, 204, "{reason}");
 
     let time = (T0 / 1000).to_string();
-    let cases: [(&str, Vec<(&str, &str)>, &str); 3] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 3] = [
         (
             "/api/v1/query",
             vec![("query", "tl_m"), ("time", &time)],
