@@ -322,7 +322,8 @@ impl Engine {
         let tiers = self.tiers();
         let text = query.to_string();
         // Parsing, planning and dropping the syntax tree recurse per level: on a deep stack.
-        let mut plan = on_deep_stack(move || {
+        // Parsing and planning thousands of selectors takes its share of the timeout too.
+        let planned = on_deep_stack(move || {
             let expr = promql_parser::parser::parse(&text).map_err(|message| Error::Parse { message })?;
             check_result_type(&expr, &steps)?;
             let ctx = PlanContext {
@@ -333,8 +334,11 @@ impl Engine {
                 tiers: &tiers,
             };
             plan::plan(&expr, ctx)
-        })
-        .await?;
+        });
+        let mut plan = match tokio::time::timeout_at(deadline.into(), planned).await {
+            Ok(plan) => plan?,
+            Err(_) => return Err(Error::Timeout("query preparation")),
+        };
         // Evaluation runs on a blocking thread that outlives this future if the caller goes away;
         // the flag (set on drop) tells it to stop.
         let cancelled = Arc::new(AtomicBool::new(false));
@@ -364,7 +368,7 @@ impl Engine {
                 tier,
             })
         };
-        match tokio::time::timeout(timeout, work).await {
+        match tokio::time::timeout_at(deadline.into(), work).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout("query execution")),
         }
