@@ -137,13 +137,15 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         sources.push(storage.source());
         let engine = Arc::new(Engine::new(Arc::new(MergedSource::new(sources)), cfg.query.clone()));
         engine.metrics().register(&mut registry);
+        let query_metrics = engine.metrics().clone();
         app = app.merge(tributary_query::http::router(engine, auth.clone()));
         let mut log_sources: Vec<Arc<dyn LogSource>> = Vec::new();
         if let Some(ing) = &ingester {
             log_sources.push(ing.head());
         }
         log_sources.push(storage.log_source());
-        let logql = LogqlEngine::new(Arc::new(MergedLogSource::new(log_sources)), cfg.query.logql.clone());
+        let logql = LogqlEngine::new(Arc::new(MergedLogSource::new(log_sources)), cfg.query.logql.clone())
+            .with_listings_and_metrics(cfg.query.max_listing_items, query_metrics);
         app = app.merge(tributary_query::http::loki_router(Arc::new(logql), auth.clone()));
     }
     let registry = Arc::new(Mutex::new(registry));

@@ -52,6 +52,7 @@ pub struct QueryConfig {
     /// `limit` (or a larger one) is given: a bigger listing fails with a 422 naming this option
     /// instead of building an answer of any size (`limit=1000000000000` used to mean "all").
     /// With a `limit` up to this bound, the listing is cut to it with Prometheus's warning.
+    /// Loki's listings (series, labels, label values) take no `limit`: longer ones fail.
     /// Default `1000000`.
     pub max_listing_items: usize,
     /// LogQL (the Loki query API).

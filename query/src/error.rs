@@ -45,6 +45,25 @@ pub enum Error {
     /// The query would hold more samples than `QueryConfig::max_samples`.
     #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples,
+    /// A LogQL range aggregation would read more than `query.logql.max_records` records.
+    #[error("the query would read more than {limit} log records; narrow the selector or the time range")]
+    TooManyRecords {
+        /// The bound it ran into.
+        limit: usize,
+    },
+    /// A limit of the request's token (`[[auth.tokens]]`) refused the query; `what` is the
+    /// refusal as it reads without the token (Prometheus's wording where there is one).
+    #[error("{what} (token {token:?}: {} = {value})", limit.option())]
+    TokenLimit {
+        /// The token's name (never the token).
+        token: String,
+        /// Which of its limits.
+        limit: crate::token_limits::TokenLimit,
+        /// The limit's configured value.
+        value: String,
+        /// What went over it.
+        what: String,
+    },
     /// The query ran past its timeout; names the stage it was in.
     #[error("query timed out in {0}")]
     Timeout(&'static str),
@@ -86,6 +105,8 @@ pub(crate) enum ErrorKind {
     NotFound,
     Unauthorized,
     Forbidden,
+    /// Over a concurrency limit: retry later (429).
+    TooManyRequests,
 }
 
 impl ErrorKind {
@@ -101,6 +122,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Forbidden => "forbidden",
+            ErrorKind::TooManyRequests => "too_many_requests",
         }
     }
 }
@@ -111,7 +133,16 @@ impl Error {
             Error::Parse { .. } | Error::InvalidParameter { .. } | Error::QueryLimit { .. } | Error::BadData(_) => {
                 ErrorKind::BadData
             }
-            Error::Unsupported { .. } | Error::Execution(_) | Error::TooManySamples => ErrorKind::Execution,
+            Error::Unsupported { .. } | Error::Execution(_) | Error::TooManySamples | Error::TooManyRecords { .. } => {
+                ErrorKind::Execution
+            }
+            Error::TokenLimit { limit, .. } => match limit {
+                crate::token_limits::TokenLimit::ConcurrentQueries => ErrorKind::TooManyRequests,
+                crate::token_limits::TokenLimit::Samples | crate::token_limits::TokenLimit::Series => {
+                    ErrorKind::Execution
+                }
+                crate::token_limits::TokenLimit::Time => ErrorKind::Timeout,
+            },
             // The storage layer's own sample limit is the same user-facing condition as ours.
             Error::Storage(tributary_storage::Error::TooManySamples { .. }) => ErrorKind::Execution,
             Error::Storage(_) | Error::Internal(_) => ErrorKind::Internal,

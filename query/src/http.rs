@@ -51,5 +51,12 @@ pub fn router(engine: Arc<Engine>, auth: Auth) -> Router {
         .with_state(ApiState::new(engine, auth))
 }
 
+/// The refusal of a listing longer than `query.max_listing_items` (both APIs).
+fn listing_too_long(len: usize, max: usize) -> crate::error::Error {
+    crate::error::Error::Execution(format!(
+        "the listing has {len} entries, more than query.max_listing_items = {max}: narrow match[] or the time range, or pass a limit"
+    ))
+}
+
 #[cfg(test)]
 mod tests;

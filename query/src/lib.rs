@@ -21,6 +21,9 @@
 //!   [`logql::LogqlEngine::scoped`]), so every selection carries `cluster=~"<scope>"`.
 //! - `statistics`: the numeric kernels both engines share (`quantile`, Kahan sums, Go's `math`).
 //! - `metrics`: the engine's own counters.
+//! - `token_limits`: a token's own query limits (`[[auth.tokens]]`), tightening the global ones
+//!   for its requests ([`Engine::limited`], [`logql::LogqlEngine::limited`]) and naming the token
+//!   when they refuse.
 //! - `promql`: the PromQL engine: `plan` (syntax tree to selectors and steps), `eval`,
 //!   `aggregate`, `binary`, `functions/` (one file per family), `parts` (aggregating a large
 //!   selector a part at a time), `value`, `annotations`, `position`.
@@ -104,6 +107,7 @@ pub mod promql;
 mod scope;
 pub mod source;
 mod statistics;
+pub mod token_limits;
 
 #[cfg(test)]
 mod test_source;

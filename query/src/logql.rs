@@ -45,14 +45,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tributary_storage::auth::Identity;
 use tributary_storage::read::{Direction, LogRequest, LogSource};
 use tributary_storage::scope::ClusterScope;
 use tributary_storage::types::{Labels, Matcher, Sample, Series};
 
 use crate::admission::{Language, TextLimits, admit, on_deep_stack, on_deep_stack_async};
+use crate::config::QueryConfig;
 use crate::error::{Error, Result};
+use crate::metrics::QueryMetrics;
 use crate::promql::VectorSample;
 use crate::scope::ScopedLogSource;
+use crate::token_limits::TokenLimits;
 use ast::{Expr, MetricExpr};
 use parser::parse_selector;
 
@@ -81,6 +85,11 @@ pub struct LogqlConfig {
     /// level); a deeper one is refused with a 400 naming this option before it is parsed.
     /// Default `128`.
     pub max_query_depth: usize,
+    /// The most bytes the lines of one log query's answer may hold, after its pipeline: a
+    /// `line_format` can grow every line to the 1 MiB bound of one formatted line, and a query
+    /// whose lines would add up to more fails with a 400 naming this option as soon as they do,
+    /// instead of holding and sending them all. Default `67108864` (64 MiB).
+    pub max_response_bytes: usize,
 }
 
 impl LogqlConfig {
@@ -103,6 +112,7 @@ impl Default for LogqlConfig {
             max_records: 50_000_000,
             max_query_bytes: crate::config::DEFAULT_MAX_QUERY_BYTES,
             max_query_depth: crate::config::DEFAULT_MAX_QUERY_DEPTH,
+            max_response_bytes: 64 << 20,
         }
     }
 }
@@ -187,12 +197,32 @@ pub(crate) struct IndexStats {
 pub struct LogqlEngine {
     source: Arc<dyn LogSource>,
     cfg: LogqlConfig,
+    /// `query.max_listing_items`: the most entries a listing may answer with.
+    max_listing_items: usize,
+    metrics: QueryMetrics,
+    /// The limits of the request's token tighter than `cfg`'s (already applied to `cfg`), as
+    /// in [`crate::promql::Engine`].
+    token: Option<Arc<TokenLimits>>,
 }
 
 impl LogqlEngine {
     /// An engine reading `source` (the binary hands in the head and Parquet merged).
     pub fn new(source: Arc<dyn LogSource>, cfg: LogqlConfig) -> Self {
-        Self { source, cfg }
+        Self {
+            source,
+            cfg,
+            max_listing_items: QueryConfig::default().max_listing_items,
+            metrics: QueryMetrics::default(),
+            token: None,
+        }
+    }
+
+    /// The engine with `query.max_listing_items` (the bound every listing of both APIs shares)
+    /// and the counters refusals are counted on (the PromQL engine's, registered once).
+    pub fn with_listings_and_metrics(mut self, max_listing_items: usize, metrics: QueryMetrics) -> Self {
+        self.max_listing_items = max_listing_items;
+        self.metrics = metrics;
+        self
     }
 
     /// The same engine reading only the clusters `scope` admits: every selection, listing and
@@ -200,8 +230,59 @@ impl LogqlEngine {
     pub fn scoped(&self, scope: &ClusterScope) -> Self {
         Self {
             source: Arc::new(ScopedLogSource::new(self.source.clone(), scope)),
-            cfg: self.cfg.clone(),
+            ..self.clone()
         }
+    }
+
+    /// The same engine under the query limits of the token `id` (see `token_limits`): its
+    /// `max_samples` bounds the records a query reads (`max_records`), its `query_timeout` the
+    /// query's time, each only when tighter.
+    pub fn limited(&self, id: &Identity) -> Self {
+        let limits = TokenLimits::new(id, self.cfg.max_records, self.cfg.timeout, self.metrics.clone());
+        let mut cfg = self.cfg.clone();
+        cfg.max_records = limits.samples(cfg.max_records);
+        cfg.timeout = limits.timeout(cfg.timeout);
+        Self {
+            cfg,
+            token: Some(Arc::new(limits)),
+            ..self.clone()
+        }
+    }
+
+    /// Where refusals are counted.
+    pub(crate) fn metrics(&self) -> &QueryMetrics {
+        &self.metrics
+    }
+
+    /// `query.max_listing_items`.
+    pub(crate) fn max_listing_items(&self) -> usize {
+        self.max_listing_items
+    }
+
+    /// `answer`, or its error as the token's refusal when one of its limits was the one hit.
+    fn attribute<T>(&self, answer: Result<T>) -> Result<T> {
+        match &self.token {
+            Some(t) => answer.map_err(|e| t.attribute(e, None)),
+            None => answer,
+        }
+    }
+
+    /// Refuses an answer of `n` streams or series when the token may receive fewer.
+    fn check_series(&self, n: usize, what: &str) -> Result<()> {
+        self.token.as_ref().map_or(Ok(()), |t| t.check_series(n, what))
+    }
+
+    /// Refuses a query answer with more streams or series than the token may receive.
+    fn check_result(&self, r: Result<LogqlResult>) -> Result<LogqlResult> {
+        let r = self.attribute(r)?;
+        let n = match &r.value {
+            LogqlValue::Streams(s) => s.len(),
+            LogqlValue::Matrix(m) => m.len(),
+            LogqlValue::Vector(v) => v.len(),
+            LogqlValue::Scalar { .. } => 1,
+        };
+        self.check_series(n, "query result")?;
+        Ok(r)
     }
 
     /// Parses `text` once it is admitted under the configured size and depth bounds (see
@@ -229,8 +310,10 @@ impl LogqlEngine {
     pub(crate) async fn query_range(&self, q: &RangeQuery) -> Result<LogqlResult> {
         admit(&q.query, Language::Logql, self.cfg.text_limits())?;
         let (engine, q) = (self.clone(), q.clone());
-        self.timed(on_deep_stack_async(async move { engine.query_range_here(&q).await }))
-            .await
+        let answer = self
+            .timed(on_deep_stack_async(async move { engine.query_range_here(&q).await }))
+            .await;
+        self.check_result(answer)
     }
 
     async fn query_range_here(&self, q: &RangeQuery) -> Result<LogqlResult> {
@@ -249,6 +332,7 @@ impl LogqlEngine {
                     limit,
                     direction: q.direction,
                     chunk: self.cfg.fetch_chunk,
+                    max_bytes: self.cfg.max_response_bytes,
                 };
                 let fut = eval::select_streams(&self.source, &log, &window, &mut stats);
                 LogqlValue::Streams(self.timed(fut).await?)
@@ -278,10 +362,12 @@ impl LogqlEngine {
     pub(crate) async fn query_instant(&self, query: &str, time: i64) -> Result<LogqlResult> {
         admit(query, Language::Logql, self.cfg.text_limits())?;
         let (engine, query) = (self.clone(), query.to_string());
-        self.timed(on_deep_stack_async(async move {
-            engine.query_instant_here(&query, time).await
-        }))
-        .await
+        let answer = self
+            .timed(on_deep_stack_async(async move {
+                engine.query_instant_here(&query, time).await
+            }))
+            .await;
+        self.check_result(answer)
     }
 
     async fn query_instant_here(&self, query: &str, time: i64) -> Result<LogqlResult> {
@@ -325,7 +411,7 @@ impl LogqlEngine {
     /// Sorted stream label names with records in `[start, end)`, of streams matching `selector`.
     pub(crate) async fn labels(&self, start: i64, end: i64, selector: Option<&str>) -> Result<Vec<String>> {
         let req = listing(selector_matchers(selector)?, start, end);
-        self.timed(self.source.log_label_names(&req)).await
+        self.attribute(self.timed(self.source.log_label_names(&req)).await)
     }
 
     /// Sorted values of stream label `name`.
@@ -337,14 +423,14 @@ impl LogqlEngine {
         selector: Option<&str>,
     ) -> Result<Vec<String>> {
         let req = listing(selector_matchers(selector)?, start, end);
-        self.timed(self.source.log_label_values(name, &req)).await
+        self.attribute(self.timed(self.source.log_label_values(name, &req)).await)
     }
 
     /// Stream label sets matching any of `selectors` (all streams when there is none).
     pub(crate) async fn series(&self, selectors: &[String], start: i64, end: i64) -> Result<Vec<Labels>> {
         // One deadline for all selectors, and a yield between them so that a timer or a closed
         // connection can stop thousands of them.
-        self.timed(async {
+        let all = self.timed(async {
             let mut all = BTreeSet::new();
             if selectors.is_empty() {
                 all.extend(self.source.log_streams(&listing(Vec::new(), start, end)).await?);
@@ -354,9 +440,11 @@ impl LogqlEngine {
                 all.extend(self.source.log_streams(&req).await?);
                 tokio::task::yield_now().await;
             }
-            Ok::<_, Error>(all.into_iter().collect())
-        })
-        .await
+            Ok::<_, Error>(all.into_iter().collect::<Vec<_>>())
+        });
+        let all = self.attribute(all.await)?;
+        self.check_series(all.len(), "series listing")?;
+        Ok(all)
     }
 
     /// Streams, entries and bytes of the streams matching the query's selectors in `[start, end)`
@@ -364,10 +452,12 @@ impl LogqlEngine {
     pub(crate) async fn stats(&self, query: &str, start: i64, end: i64) -> Result<IndexStats> {
         admit(query, Language::Logql, self.cfg.text_limits())?;
         let (engine, query) = (self.clone(), query.to_string());
-        self.timed(on_deep_stack_async(async move {
-            engine.stats_here(&query, start, end).await
-        }))
-        .await
+        let answer = self
+            .timed(on_deep_stack_async(async move {
+                engine.stats_here(&query, start, end).await
+            }))
+            .await;
+        self.attribute(answer)
     }
 
     async fn stats_here(&self, query: &str, start: i64, end: i64) -> Result<IndexStats> {

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::try_join_all;
 use promql_parser::parser::{Expr, VectorSelector, value::ValueType};
+use tributary_storage::auth::Identity;
 use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::rollup::{BucketSeries, Resolution};
 use tributary_storage::scope::ClusterScope;
@@ -38,6 +39,7 @@ use crate::config::QueryConfig;
 use crate::error::{Error, Result};
 use crate::metrics::QueryMetrics;
 use crate::scope::ScopedSource;
+use crate::token_limits::TokenLimits;
 pub use annotations::Annotations;
 use eval::Guard;
 use plan::{PlanContext, Selector};
@@ -91,6 +93,9 @@ pub struct Engine {
     source: Arc<dyn Source>,
     cfg: QueryConfig,
     metrics: QueryMetrics,
+    /// The limits of the request's token tighter than `cfg`'s (already applied to `cfg`): set
+    /// by [`Engine::limited`], so refusals can name them.
+    token: Option<Arc<TokenLimits>>,
 }
 
 impl Engine {
@@ -100,6 +105,7 @@ impl Engine {
             source,
             cfg,
             metrics: QueryMetrics::default(),
+            token: None,
         }
     }
 
@@ -110,7 +116,37 @@ impl Engine {
             source: Arc::new(ScopedSource::new(self.source.clone(), scope.clone())),
             cfg: self.cfg.clone(),
             metrics: self.metrics.clone(),
+            token: self.token.clone(),
         }
+    }
+
+    /// The same engine under the query limits of the token `id` (see `token_limits`): each
+    /// one tighter than `query.*` replaces it, and refusals by one of them name the token.
+    pub fn limited(&self, id: &Identity) -> Self {
+        let limits = TokenLimits::new(id, self.cfg.max_samples, self.cfg.timeout, self.metrics.clone());
+        let mut cfg = self.cfg.clone();
+        cfg.max_samples = limits.samples(cfg.max_samples);
+        cfg.timeout = limits.timeout(cfg.timeout);
+        Self {
+            source: self.source.clone(),
+            cfg,
+            metrics: self.metrics.clone(),
+            token: Some(Arc::new(limits)),
+        }
+    }
+
+    /// `e`, as the token's refusal when one of its limits was the one hit.
+    fn attribute(&self, e: Error, requested_timeout: Option<Duration>) -> Error {
+        match &self.token {
+            Some(t) => t.attribute(e, requested_timeout),
+            None => e,
+        }
+    }
+
+    /// Refuses an answer of `n` series when the request's token may receive fewer (its
+    /// `max_series`); `what` names the answer (`query result`, `series listing`).
+    pub(crate) fn check_series(&self, n: usize, what: &str) -> Result<()> {
+        self.token.as_ref().map_or(Ok(()), |t| t.check_series(n, what))
     }
 
     /// `query.max_listing_items`: the most entries a listing may answer with.
@@ -135,11 +171,24 @@ impl Engine {
         time_ms: TimestampMs,
         timeout: Option<Duration>,
     ) -> Result<QueryResult> {
-        self.run(query, Steps::instant(time_ms), timeout).await
+        let answer = self.run(query, Steps::instant(time_ms), timeout).await;
+        answer.map_err(|e| self.attribute(e, timeout))
     }
 
     /// Evaluates `query` at `start, start + step, ... <= end`, with its annotations.
     pub async fn range_query(
+        &self,
+        query: &str,
+        start_ms: TimestampMs,
+        end_ms: TimestampMs,
+        step_ms: i64,
+        timeout: Option<Duration>,
+    ) -> Result<QueryResult> {
+        let answer = self.run_range(query, start_ms, end_ms, step_ms, timeout).await;
+        answer.map_err(|e| self.attribute(e, timeout))
+    }
+
+    async fn run_range(
         &self,
         query: &str,
         start_ms: TimestampMs,
@@ -215,10 +264,11 @@ impl Engine {
         &self,
         fut: impl Future<Output = std::result::Result<T, E>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.cfg.timeout, fut).await {
+        let answer = match tokio::time::timeout(self.cfg.timeout, fut).await {
             Ok(answer) => answer.map_err(Into::into),
             Err(_) => Err(Error::Timeout("query execution")),
-        }
+        };
+        answer.map_err(|e| self.attribute(e, None))
     }
 
     /// `one` for every request of a listing (a `match[]` each) within `query.timeout` from
@@ -241,10 +291,11 @@ impl Engine {
             }
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, in_batches(requests, &stop, one)).await {
+        let answer = match tokio::time::timeout(left, in_batches(requests, &stop, one)).await {
             Ok(answer) => answer,
             Err(_) => Err(Error::Timeout("query execution")),
-        }
+        };
+        answer.map_err(|e| self.attribute(e, None))
     }
 
     /// Parses `text` once it is admitted under the configured size and depth bounds (see
@@ -271,7 +322,8 @@ impl Engine {
         let tiers = self.tiers();
         let text = query.to_string();
         // Parsing, planning and dropping the syntax tree recurse per level: on a deep stack.
-        let mut plan = on_deep_stack(move || {
+        // Parsing and planning thousands of selectors takes its share of the timeout too.
+        let planned = on_deep_stack(move || {
             let expr = promql_parser::parser::parse(&text).map_err(|message| Error::Parse { message })?;
             check_result_type(&expr, &steps)?;
             let ctx = PlanContext {
@@ -282,8 +334,11 @@ impl Engine {
                 tiers: &tiers,
             };
             plan::plan(&expr, ctx)
-        })
-        .await?;
+        });
+        let mut plan = match tokio::time::timeout_at(deadline.into(), planned).await {
+            Ok(plan) => plan?,
+            Err(_) => return Err(Error::Timeout("query preparation")),
+        };
         // Evaluation runs on a blocking thread that outlives this future if the caller goes away;
         // the flag (set on drop) tells it to stop.
         let cancelled = Arc::new(AtomicBool::new(false));
@@ -313,7 +368,7 @@ impl Engine {
                 tier,
             })
         };
-        match tokio::time::timeout(timeout, work).await {
+        match tokio::time::timeout_at(deadline.into(), work).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout("query execution")),
         }

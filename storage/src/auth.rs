@@ -11,7 +11,8 @@
 //!   digests: a presented token is hashed and looked up.
 //! - Each token carries an [`Identity`]: the clusters it may write (one name, or a glob), the
 //!   clusters it may read ([`ClusterScope`], none when absent) and whether it may call the
-//!   admin endpoints.
+//!   admin endpoints, and its query limits ([`QueryLimits`]): each, when set, tightens the
+//!   global `query.*` bound for that token's reads and never loosens it.
 //! - An entry may instead (or also) name a client certificate (`client_cert`): a subject common
 //!   name, a DNS SAN or a URI SAN. A request over a TLS connection whose client certificate the
 //!   TLS layer verified (`[server.tls] client_ca_file`) and that presents no token gets the
@@ -97,6 +98,26 @@ pub struct TokenEntry {
     pub read: Option<ClusterScope>,
     /// May call the admin endpoints (flush, compact).
     pub admin: bool,
+    /// A name for the token, shown on `/metrics` and in refusals instead of the token (default
+    /// `sha256:` and the first 8 hex digits of its digest).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The most queries this token may run at once (a listing, metadata or exemplar read counts
+    /// as one); one more is refused with a 429. Absent: no per-token bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_queries: Option<usize>,
+    /// The most samples one query of this token may load (tightens `query.max_samples`; for
+    /// LogQL, `query.logql.max_records`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_samples: Option<usize>,
+    /// The most series (PromQL), streams or series (LogQL) one query or series listing of this
+    /// token may answer with; a bigger answer fails with a 422 naming this limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_series: Option<usize>,
+    /// The longest one query of this token may run (tightens `query.timeout` and
+    /// `query.logql.timeout`).
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub query_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for TokenEntry {
@@ -109,6 +130,11 @@ impl std::fmt::Debug for TokenEntry {
             .field("write", &self.write)
             .field("read", &self.read)
             .field("admin", &self.admin)
+            .field("name", &self.name)
+            .field("max_concurrent_queries", &self.max_concurrent_queries)
+            .field("max_samples", &self.max_samples)
+            .field("max_series", &self.max_series)
+            .field("query_timeout", &self.query_timeout)
             .finish()
     }
 }
@@ -122,14 +148,38 @@ struct TokenFile {
 }
 
 /// What a token may do.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Identity {
+    /// The token's name: the entry's `name`, or `sha256:` and the first 8 hex digits of its
+    /// digest. Never the token.
+    pub name: String,
     /// The clusters it may write: one name, or a glob (see [`crate::scope::is_glob`]).
     pub write: Option<String>,
     /// The clusters it may read (empty: none).
     pub read: ClusterScope,
     /// Whether it may call the admin endpoints.
     pub admin: bool,
+    /// Its query limits (none set: only the global ones apply).
+    pub query: QueryLimits,
+}
+
+/// A token's own query limits; each one that is set tightens the global `query.*` bound of the
+/// same name for this token's reads (the smaller of the two applies) and never loosens it.
+#[derive(Clone, Debug, Default)]
+pub struct QueryLimits {
+    /// At most this many of the token's queries at once.
+    pub max_concurrent_queries: Option<usize>,
+    /// At most this many samples (LogQL: records) loaded per query.
+    pub max_samples: Option<usize>,
+    /// At most this many series (LogQL: streams or series) answered per query or series
+    /// listing.
+    pub max_series: Option<usize>,
+    /// At most this long per query.
+    pub query_timeout: Option<Duration>,
+    /// The permits of `max_concurrent_queries`, shared by every request with the token (and
+    /// kept across token-file reloads while the limit stays the same, so a reload never hands
+    /// out fresh permits to queries already running).
+    pub slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 type Digest32 = [u8; 32];
@@ -165,9 +215,11 @@ struct TokenTable {
 
 impl TokenTable {
     /// Builds the table, refusing entries that name neither a token nor a certificate, both
-    /// token forms, a malformed digest, an empty write scope, or a token or certificate name
-    /// twice; `origin` says where the entries came from.
-    fn build<'a>(entries: impl IntoIterator<Item = (&'a TokenEntry, &'a str)>) -> Result<Self> {
+    /// token forms, a malformed digest, an empty write scope, a zero query limit, or a token or
+    /// certificate name twice; `origin` says where the entries came from. An entry of
+    /// `previous` (same token, or same certificate name) keeps its concurrency permits when its
+    /// limit is unchanged.
+    fn build<'a>(entries: impl IntoIterator<Item = (&'a TokenEntry, &'a str)>, previous: &TokenTable) -> Result<Self> {
         let mut table = Self::default();
         for (i, (e, origin)) in entries.into_iter().enumerate() {
             let bad = |reason: String| Error::InvalidAuth {
@@ -189,10 +241,49 @@ impl TokenTable {
             if e.write.as_deref() == Some("") {
                 return Err(bad("write must name a cluster or a glob".into()));
             }
+            let zero = [
+                ("max_concurrent_queries", e.max_concurrent_queries),
+                ("max_samples", e.max_samples),
+                ("max_series", e.max_series),
+            ]
+            .into_iter()
+            .find(|(_, v)| *v == Some(0));
+            if let Some((option, _)) = zero {
+                return Err(bad(format!(
+                    "{option} must be at least 1 (leave it out for no per-token bound)"
+                )));
+            }
+            if e.query_timeout == Some(Duration::ZERO) {
+                return Err(bad("query_timeout must be longer than zero".into()));
+            }
+            let old = match (&digest, &e.client_cert) {
+                (Some(d), _) => previous.by_digest.get(d),
+                (None, Some(name)) => previous.by_cert_name.get(name),
+                (None, None) => None,
+            };
+            let slots = e.max_concurrent_queries.map(|n| {
+                let kept = old
+                    .filter(|old| old.query.max_concurrent_queries == Some(n))
+                    .and_then(|old| old.query.slots.clone());
+                kept.unwrap_or_else(|| Arc::new(tokio::sync::Semaphore::new(n)))
+            });
+            let name = match (&e.name, &digest, &e.client_cert) {
+                (Some(n), _, _) => n.clone(),
+                (None, Some(d), _) => format!("sha256:{}", hex::encode(&d[..4])),
+                (None, None, c) => format!("cert:{}", c.as_deref().unwrap_or_default()),
+            };
             let identity = Arc::new(Identity {
+                name,
                 write: e.write.clone(),
                 read: e.read.clone().unwrap_or_default(),
                 admin: e.admin,
+                query: QueryLimits {
+                    max_concurrent_queries: e.max_concurrent_queries,
+                    max_samples: e.max_samples,
+                    max_series: e.max_series,
+                    query_timeout: e.query_timeout,
+                    slots,
+                },
             });
             if let Some(d) = digest
                 && table.by_digest.insert(d, identity.clone()).is_some()
@@ -342,12 +433,22 @@ impl Auth {
         authorization: Option<&str>,
         client_cert: Option<&ClientCertificate>,
     ) -> Result<Option<ClusterScope>> {
+        Ok(self.reader(authorization, client_cert)?.map(|id| id.read.clone()))
+    }
+
+    /// Who reads with this request (its read scope and query limits): `None` for unrestricted
+    /// (no token while none is required); [`Error::Forbidden`] for a token without a read scope.
+    pub fn reader(
+        &self,
+        authorization: Option<&str>,
+        client_cert: Option<&ClientCertificate>,
+    ) -> Result<Option<Arc<Identity>>> {
         match self.identify(authorization, client_cert)? {
             None => Ok(None),
             Some(id) if id.read.is_empty() => Err(Error::Forbidden {
                 reason: "this token has no read scope (set `read` to the cluster globs it may read)".into(),
             }),
-            Some(id) => Ok(Some(id.read.clone())),
+            Some(id) => Ok(Some(id)),
         }
     }
 
@@ -413,7 +514,8 @@ impl Auth {
         let file_name = self.inner.file.as_deref().map(Path::display).map(|d| d.to_string());
         let entries = (self.inner.inline.iter().map(|e| (e, "[auth]")))
             .chain(from_file.tokens.iter().map(|e| (e, file_name.as_deref().unwrap_or(""))));
-        let table = TokenTable::build(entries)?;
+        let previous = self.inner.table.read().clone();
+        let table = TokenTable::build(entries, &previous)?;
         *self.inner.table.write() = Arc::new(table);
         *self.inner.stamp.lock() = stamp;
         Ok(())

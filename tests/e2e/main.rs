@@ -21,3 +21,4 @@ mod roles;
 mod signals_recovery;
 mod storage_lifecycle;
 mod tls;
+mod token_limits;

@@ -8,6 +8,10 @@
 //! Grafana sends it either way (its basic auth, or a custom `Authorization` header). Over mTLS,
 //! a request without a token is identified by its verified client certificate (the
 //! `ClientCertificate` extension the TLS layer sets); `Auth::identify` holds the rule.
+//!
+//! The engine is also put under the token's own query limits (`Engine::limited`, see
+//! `token_limits`), and the request takes one of the token's concurrency permits here, held
+//! until its handler returns (a live tail gives it back once upgraded).
 
 use std::sync::Arc;
 
@@ -15,13 +19,16 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use tributary_storage::auth::{Auth, ClientCertificate};
+use tokio::sync::OwnedSemaphorePermit;
+use tributary_storage::auth::{Auth, ClientCertificate, Identity};
 use tributary_storage::scope::ClusterScope;
 
 use super::error::{LokiError, PromError};
 use crate::error::Error;
 use crate::logql::LogqlEngine;
+use crate::metrics::QueryMetrics;
 use crate::promql::Engine;
+use crate::token_limits::take_slot;
 
 /// The state of an API's router: its engine and the token table.
 #[derive(Debug)]
@@ -58,12 +65,22 @@ pub(crate) trait Scoped: Sized + Send + Sync + 'static {
     type Rejection: From<Error> + IntoResponse;
     /// The engine reading only the clusters `scope` admits.
     fn scoped(&self, scope: &ClusterScope) -> Self;
+    /// The engine under the query limits of the token `id`.
+    fn limited(&self, id: &Identity) -> Self;
+    /// Where token refusals are counted.
+    fn metrics(&self) -> QueryMetrics;
 }
 
 impl Scoped for Engine {
     type Rejection = PromError;
     fn scoped(&self, scope: &ClusterScope) -> Self {
         Engine::scoped(self, scope)
+    }
+    fn limited(&self, id: &Identity) -> Self {
+        Engine::limited(self, id)
+    }
+    fn metrics(&self) -> QueryMetrics {
+        Engine::metrics(self).clone()
     }
 }
 
@@ -72,13 +89,22 @@ impl Scoped for LogqlEngine {
     fn scoped(&self, scope: &ClusterScope) -> Self {
         LogqlEngine::scoped(self, scope)
     }
+    fn limited(&self, id: &Identity) -> Self {
+        LogqlEngine::limited(self, id)
+    }
+    fn metrics(&self) -> QueryMetrics {
+        LogqlEngine::metrics(self).clone()
+    }
 }
 
-/// The engine this request may read with: scoped to its token's read scope, or the whole
-/// engine for a request without a token while `auth.required` is false. 401 without a token
-/// (when required) or with an unknown one; 403 for a token without a read scope.
+/// The engine this request may read with: scoped to its token's read scope and limited by its
+/// query limits, or the whole engine for a request without a token while `auth.required` is
+/// false; and the token's concurrency permit, held while the handler runs (bind it, e.g.
+/// `Reader(engine, _slot)`). 401 without a token (when required) or with an unknown one; 403
+/// for a token without a read scope; 429 for a token already running its
+/// `max_concurrent_queries`.
 #[derive(Debug)]
-pub(crate) struct Reader<E>(pub(crate) Arc<E>);
+pub(crate) struct Reader<E>(pub(crate) Arc<E>, pub(crate) Option<OwnedSemaphorePermit>);
 
 impl<E: Scoped> FromRequestParts<ApiState<E>> for Reader<E> {
     type Rejection = E::Rejection;
@@ -89,11 +115,15 @@ impl<E: Scoped> FromRequestParts<ApiState<E>> for Reader<E> {
         let client_cert = parts.extensions.get::<ClientCertificate>();
         match state
             .auth
-            .read_scope(authorization, client_cert)
+            .reader(authorization, client_cert)
             .map_err(Error::from_auth)?
         {
-            None => Ok(Reader(state.engine.clone())),
-            Some(scope) => Ok(Reader(Arc::new(state.engine.scoped(&scope)))),
+            None => Ok(Reader(state.engine.clone(), None)),
+            Some(id) => {
+                let slot = take_slot(&id, &state.engine.metrics())?;
+                let engine = state.engine.scoped(&id.read).limited(&id);
+                Ok(Reader(Arc::new(engine), slot))
+            }
         }
     }
 }

@@ -37,6 +37,7 @@ pub(crate) fn status(kind: ErrorKind, api: Api) -> StatusCode {
         (ErrorKind::NotFound, _) => 404,
         (ErrorKind::Unauthorized, _) => 401,
         (ErrorKind::Forbidden, _) => 403,
+        (ErrorKind::TooManyRequests, _) => 429,
         (ErrorKind::Internal, _) => 500,
     };
     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
@@ -131,6 +132,7 @@ mod tests {
             (ErrorKind::NotFound, 404, 404),
             (ErrorKind::Unauthorized, 401, 401),
             (ErrorKind::Forbidden, 403, 403),
+            (ErrorKind::TooManyRequests, 429, 429),
             (ErrorKind::Internal, 500, 500),
         ];
         for (kind, prometheus, loki) in table {

@@ -56,7 +56,7 @@ fn json(body: String) -> Response {
 
 #[tracing::instrument(name = "loki.query_range", skip_all)]
 async fn query_range(
-    Reader(engine): Reader<LogqlEngine>,
+    Reader(engine, _slot): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -80,7 +80,7 @@ async fn query_range(
 
 #[tracing::instrument(name = "loki.query", skip_all)]
 async fn query(
-    Reader(engine): Reader<LogqlEngine>,
+    Reader(engine, _slot): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -97,7 +97,7 @@ async fn query(
 
 #[tracing::instrument(name = "loki.labels", skip_all)]
 async fn labels(
-    Reader(engine): Reader<LogqlEngine>,
+    Reader(engine, _slot): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -105,12 +105,13 @@ async fn labels(
     let p = Params::parse(url.as_deref(), &headers, &body);
     let (start, end) = p.loki_range()?;
     let names = engine.labels(start, end, p.get("query")).await?;
+    check_listing(&engine, names.len())?;
     Ok(json(success(&strings(&names))))
 }
 
 #[tracing::instrument(name = "loki.label_values", skip_all)]
 async fn label_values(
-    Reader(engine): Reader<LogqlEngine>,
+    Reader(engine, _slot): Reader<LogqlEngine>,
     Path(name): Path<String>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
@@ -119,12 +120,13 @@ async fn label_values(
     let p = Params::parse(url.as_deref(), &headers, &body);
     let (start, end) = p.loki_range()?;
     let values = engine.label_values(&name, start, end, p.get("query")).await?;
+    check_listing(&engine, values.len())?;
     Ok(json(success(&strings(&values))))
 }
 
 #[tracing::instrument(name = "loki.series", skip_all)]
 async fn series(
-    Reader(engine): Reader<LogqlEngine>,
+    Reader(engine, _slot): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -133,12 +135,13 @@ async fn series(
     let (start, end) = p.loki_range()?;
     let selectors: Vec<String> = p.all("match[]").chain(p.all("match")).map(str::to_string).collect();
     let sets = engine.series(&selectors, start, end).await?;
+    check_listing(&engine, sets.len())?;
     Ok(json(success(&label_sets(&sets))))
 }
 
 #[tracing::instrument(name = "loki.index_stats", skip_all)]
 async fn index_stats(
-    Reader(engine): Reader<LogqlEngine>,
+    Reader(engine, _slot): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -172,6 +175,16 @@ async fn build_info() -> Response {
         quote(LOKI_COMPATIBLE_VERSION),
         quote(env!("CARGO_PKG_VERSION"))
     ))
+}
+
+/// Loki's listings take no `limit`: one longer than `query.max_listing_items` fails, as a
+/// Prometheus listing without a `limit` does.
+fn check_listing(engine: &LogqlEngine, len: usize) -> Result<(), LokiError> {
+    let max = engine.max_listing_items();
+    if len > max {
+        return Err(super::listing_too_long(len, max).into());
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- rendering

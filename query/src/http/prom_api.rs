@@ -39,7 +39,7 @@ const TRUNCATED: &str = "results truncated due to limit";
 
 #[tracing::instrument(name = "api.query", skip_all)]
 pub(crate) async fn query(
-    Reader(engine): Reader<Engine>,
+    Reader(engine, _slot): Reader<Engine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -51,12 +51,12 @@ pub(crate) async fn query(
     let limit = p.prom_limit()?;
     tracing::debug!(query, time, "instant query");
     let result = engine.instant_query(query, time, timeout).await?;
-    Ok(with_tier(result.tier, json(render_query(result, limit))))
+    Ok(with_tier(result.tier, json(render_query(&engine, result, limit)?)))
 }
 
 #[tracing::instrument(name = "api.query_range", skip_all)]
 pub(crate) async fn query_range(
-    Reader(engine): Reader<Engine>,
+    Reader(engine, _slot): Reader<Engine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -86,7 +86,7 @@ pub(crate) async fn query_range(
     let limit = p.prom_limit()?;
     tracing::debug!(query, start, end, step, "range query");
     let result = engine.range_query(query, start, end, step, timeout).await?;
-    Ok(with_tier(result.tier, json(render_query(result, limit))))
+    Ok(with_tier(result.tier, json(render_query(&engine, result, limit)?)))
 }
 
 /// The header naming the coarsest data a query read: `raw`, or a rollup resolution (`5m`, `1h`).
@@ -101,8 +101,9 @@ fn with_tier(tier: Tier, mut response: Response) -> Response {
 }
 
 /// A query answer with its annotations; with a `limit`, at most that many series (Prometheus 3's
-/// `limit` on query endpoints), noting the cut as Prometheus does.
-fn render_query(result: QueryResult, limit: usize) -> String {
+/// `limit` on query endpoints), noting the cut as Prometheus does. More series than the token's
+/// `max_series` fail instead.
+fn render_query(engine: &Engine, result: QueryResult, limit: usize) -> Result<String, Error> {
     let QueryResult {
         mut value,
         mut annotations,
@@ -122,7 +123,17 @@ fn render_query(result: QueryResult, limit: usize) -> String {
     if truncated {
         annotations.warn(TRUNCATED.into());
     }
-    render::success_with(&render::query_data(&value), &annotations.warnings, &annotations.infos)
+    let series = match &value {
+        Value::Vector(v) => v.len(),
+        Value::Matrix(m) => m.len(),
+        Value::Scalar { .. } | Value::String { .. } => 1,
+    };
+    engine.check_series(series, "query result")?;
+    Ok(render::success_with(
+        &render::query_data(&value),
+        &annotations.warnings,
+        &annotations.infos,
+    ))
 }
 
 /// A listing cut to `limit` entries (0: all), with Prometheus's warning when something was cut.
@@ -135,17 +146,14 @@ fn limited<T>(mut items: Vec<T>, limit: usize, max: usize) -> Result<(Vec<T>, Ve
             return Ok((items, vec![TRUNCATED.to_string()]));
         }
     } else if items.len() > max {
-        return Err(Error::Execution(format!(
-            "the listing has {} entries, more than query.max_listing_items = {max}: narrow match[] or the time range, or pass a limit",
-            items.len()
-        )));
+        return Err(super::listing_too_long(items.len(), max));
     }
     Ok((items, Vec::new()))
 }
 
 #[tracing::instrument(name = "api.series", skip_all)]
 pub(crate) async fn series(
-    Reader(engine): Reader<Engine>,
+    Reader(engine, _slot): Reader<Engine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -159,12 +167,13 @@ pub(crate) async fn series(
     let (range, limit) = (p.prom_time_range()?, p.prom_limit()?);
     let max = engine.max_listing_items();
     let (sets, warnings) = limited(engine.series(&matchers, range, arrived).await?, limit, max)?;
+    engine.check_series(sets.len(), "series listing")?;
     Ok(json(render::success_with(&render::label_sets(&sets), &warnings, &[])))
 }
 
 #[tracing::instrument(name = "api.labels", skip_all)]
 pub(crate) async fn labels(
-    Reader(engine): Reader<Engine>,
+    Reader(engine, _slot): Reader<Engine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -179,7 +188,7 @@ pub(crate) async fn labels(
 
 #[tracing::instrument(name = "api.label_values", skip_all)]
 pub(crate) async fn label_values(
-    Reader(engine): Reader<Engine>,
+    Reader(engine, _slot): Reader<Engine>,
     Path(name): Path<String>,
     RawQuery(url): RawQuery,
 ) -> ApiResult {
@@ -250,7 +259,7 @@ pub(crate) async fn build_info() -> Response {
 /// of each (`0` or negative: all). Families come in name order, entries in (type, help, unit)
 /// order, so a cut is deterministic.
 #[tracing::instrument(name = "api.metadata", skip_all)]
-pub(crate) async fn metadata(Reader(engine): Reader<Engine>, RawQuery(url): RawQuery) -> ApiResult {
+pub(crate) async fn metadata(Reader(engine, _slot): Reader<Engine>, RawQuery(url): RawQuery) -> ApiResult {
     let p = Params::from_url(url.as_deref());
     let limit = p.prom_signed("limit")?;
     let per_metric = p.prom_signed("limit_per_metric")?;
@@ -294,7 +303,7 @@ pub(crate) async fn metadata(Reader(engine): Reader<Engine>, RawQuery(url): RawQ
 /// subqueries included). A query without selectors answers 204 with no body, as Prometheus does.
 #[tracing::instrument(name = "api.query_exemplars", skip_all)]
 pub(crate) async fn exemplars(
-    Reader(engine): Reader<Engine>,
+    Reader(engine, _slot): Reader<Engine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     body: Bytes,

@@ -561,3 +561,130 @@ async fn query_answers_name_the_tier_that_served_them() {
     ];
     assert_eq!(tier(get("/api/v1/query_range", &range)).await.as_deref(), Some("5m"));
 }
+
+/// A token's own query limits (`[[auth.tokens]]`) refuse, naming the token and the limit, what
+/// the same request with an unlimited token is answered; a token at its concurrency limit gets a
+/// 429 until one of its queries ends. Refusals are counted by token name and limit.
+#[tokio::test]
+async fn token_query_limits_refuse_what_an_unlimited_token_is_answered() {
+    use tributary_storage::auth::{AuthConfig, TokenEntry};
+    use tributary_storage::scope::ClusterScope;
+
+    use crate::token_limits::TokenLimit;
+
+    let series: Vec<Series> = ["a", "b", "c"]
+        .iter()
+        .map(|job| {
+            let labels = parse_labels(&format!(r#"up{{cluster="c",job="{job}"}}"#));
+            Series::new(labels, (0..10).map(|i| Sample::new(i * 15_000, 1.0)).collect())
+        })
+        .collect();
+    let token = |token: &str, limits: TokenEntry| TokenEntry {
+        token: Some(token.into()),
+        read: Some(ClusterScope::new(vec!["*".into()])),
+        ..limits
+    };
+    let auth = Auth::open(&AuthConfig {
+        required: true,
+        tokens: vec![
+            token("free", TokenEntry::default()),
+            token(
+                "tight",
+                TokenEntry {
+                    name: Some("dashboards".into()),
+                    max_concurrent_queries: Some(1),
+                    max_samples: Some(100),
+                    max_series: Some(2),
+                    ..TokenEntry::default()
+                },
+            ),
+        ],
+        ..AuthConfig::default()
+    })
+    .unwrap();
+    let engine = Arc::new(Engine::new(Arc::new(VecSource::new(series)), QueryConfig::default()));
+    let app = router(engine.clone(), auth.clone());
+    let send = |token: &str, req: Request<Body>| {
+        let (app, token) = (app.clone(), format!("Bearer {token}"));
+        async move {
+            let mut req = req;
+            req.headers_mut().insert("authorization", token.parse().unwrap());
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+            (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        }
+    };
+    let cases = [
+        (
+            get("/api/v1/query", &[("query", "up"), ("time", "120")]),
+            get("/api/v1/query", &[("query", "up"), ("time", "120")]),
+            "max_series = 2",
+        ),
+        (
+            get("/api/v1/series", &[("match[]", "up")]),
+            get("/api/v1/series", &[("match[]", "up")]),
+            "max_series = 2",
+        ),
+        (
+            get(
+                "/api/v1/query",
+                &[("query", "count_over_time(up[5m:1s])"), ("time", "120")],
+            ),
+            get(
+                "/api/v1/query",
+                &[("query", "count_over_time(up[5m:1s])"), ("time", "120")],
+            ),
+            "max_samples = 100",
+        ),
+    ];
+    for (for_free, for_tight, limit) in cases {
+        let (status, v) = send("free", for_free).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["data"]["result"].as_array().map_or(3, Vec::len), 3, "{v}");
+        let (status, v) = send("tight", for_tight).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["errorType"], "execution", "{v}");
+        let message = v["error"].as_str().unwrap();
+        assert!(
+            message.contains(r#"token "dashboards""#) && message.contains(limit),
+            "{message}"
+        );
+    }
+    // Within the token's bounds, or cut by `limit` below them, it is answered.
+    let (status, v) = send(
+        "tight",
+        get("/api/v1/query", &[("query", "up"), ("time", "120"), ("limit", "2")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["warnings"][0], "results truncated due to limit", "{v}");
+
+    // A query already running holds the token's one permit.
+    let running = auth
+        .reader(Some("Bearer tight"), None)
+        .unwrap()
+        .unwrap()
+        .query
+        .slots
+        .clone()
+        .unwrap();
+    let held = running.try_acquire_owned().unwrap();
+    let (status, v) = send("tight", get("/api/v1/labels", &[])).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["errorType"], "too_many_requests", "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("max_concurrent_queries = 1"),
+        "{v}"
+    );
+    let (status, _) = send("free", get("/api/v1/labels", &[])).await;
+    assert_eq!(status, StatusCode::OK, "another token is not held back");
+    drop(held);
+    let (status, v) = send("tight", get("/api/v1/labels", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    let m = engine.metrics();
+    assert_eq!(m.token_refusals("dashboards", TokenLimit::Series), 2);
+    assert_eq!(m.token_refusals("dashboards", TokenLimit::Samples), 1);
+    assert_eq!(m.token_refusals("dashboards", TokenLimit::ConcurrentQueries), 1);
+}

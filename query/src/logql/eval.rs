@@ -99,6 +99,8 @@ pub(crate) struct LogWindow {
     pub(crate) limit: usize,
     pub(crate) direction: Direction,
     pub(crate) chunk: usize,
+    /// `query.logql.max_response_bytes`: the most line bytes the answer may hold.
+    pub(crate) max_bytes: usize,
 }
 
 /// Reads the lines of `log` in `[start, end)`, newest or oldest first, at most `limit` of them
@@ -119,8 +121,12 @@ pub(crate) async fn select_streams(
         limit,
         direction,
         chunk,
+        max_bytes,
     } = *w;
     let pipeline = Pipeline::new(&log.stages)?;
+    // Line bytes kept so far: a template may grow every line to its per-line bound, and
+    // thousands of such lines must fail here rather than fill memory.
+    let mut kept_bytes = 0usize;
     let may_drop = pipeline.may_drop_lines();
     let mut req = LogRequest {
         matchers: log.matchers.clone(),
@@ -151,6 +157,17 @@ pub(crate) async fn select_streams(
             let (mut e, stream) = initial_entry(rec);
             if !pipeline.process(&mut e, &stream)? {
                 continue;
+            }
+            kept_bytes = kept_bytes.saturating_add(e.line.len());
+            if kept_bytes > max_bytes {
+                return Err(Error::QueryLimit {
+                    option: "query.logql.max_response_bytes".into(),
+                    limit: max_bytes,
+                    found: format!(
+                        "its first {} lines hold {kept_bytes} bytes after the pipeline: narrow the query, lower `limit` or shorten line_format",
+                        out.len() + 1
+                    ),
+                });
             }
             out.push((
                 to_labels(e.labels),
@@ -276,10 +293,7 @@ async fn eval_range(ctx: &mut MetricCtx<'_>, r: &RangeAgg) -> Result<Vec<Vec<Poi
     tokio::task::yield_now().await;
     let records = ctx.source.select_logs(&req).await?;
     if records.len() > ctx.max_records {
-        return Err(Error::Execution(format!(
-            "the query would read more than {} log records; narrow the selector or the time range",
-            ctx.max_records
-        )));
+        return Err(Error::TooManyRecords { limit: ctx.max_records });
     }
     let mut series: HashMap<Labels, Vec<(i64, f64)>> = HashMap::new();
     for rec in &records {

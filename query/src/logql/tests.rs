@@ -915,3 +915,42 @@ async fn logql_amplifying_templates_fail_naming_the_bound() {
             .is_empty()
     );
 }
+
+/// Lines that each stay under the per-line template bound but add up past
+/// `query.logql.max_response_bytes` fail naming the option, as soon as they pass it, instead of
+/// being held and sent: 50 lines grown to 10 KB each are 500 KB against a bound of 100 KB.
+#[tokio::test]
+async fn a_log_answer_is_bounded_in_bytes_after_the_pipeline() {
+    let records: Vec<_> = (0..50)
+        .map(|i| record(&[("cluster", "c")], (i + 1) * S, &"a".repeat(10)))
+        .collect();
+    let cfg = LogqlConfig {
+        max_response_bytes: 100_000,
+        ..LogqlConfig::default()
+    };
+    let (e, _) = engine_with(records, cfg);
+    let grow = format!(
+        r#"{{cluster="c"}} | line_format "{{{{ replace \"a\" \"{}\" __line__ }}}}""#,
+        "x".repeat(1000)
+    );
+    let q = RangeQuery {
+        query: grow,
+        start: 0,
+        end: 100 * S,
+        step: S,
+        limit: 5000,
+        direction: Direction::Forward,
+    };
+    let err = e.query_range(&q).await.unwrap_err();
+    assert!(matches!(err, Error::QueryLimit { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("query.logql.max_response_bytes = 100000"), "{text}");
+    assert!(text.contains("its first 11 lines hold 110000"), "{text}");
+    // The same lines unformatted fit.
+    assert_eq!(
+        logs(&e, r#"{cluster="c"}"#, 5000, Direction::Forward).await[0]
+            .entries
+            .len(),
+        50
+    );
+}

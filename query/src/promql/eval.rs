@@ -311,20 +311,29 @@ impl Evaluator {
             let mut points = Vec::new();
             // Index of the first sample after the reference time; reference times never decrease.
             let mut next = 0usize;
-            for step in 0..steps.count {
-                if step % (STEPS_PER_CHECK * 16) == 0 {
+            let (mut step, mut visited) = (0usize, 0usize);
+            while step < steps.count {
+                visited += 1;
+                if visited % (STEPS_PER_CHECK * 16) == 0 {
+                    guard.check()?;
                     guard.check_samples(held + points.len())?;
                 }
                 let reference = selector.reference_time(steps.time(step));
                 while next < s.samples.len() && s.samples[next].timestamp <= reference {
                     next += 1;
                 }
-                let Some(latest) = next.checked_sub(1).map(|i| s.samples[i]) else {
+                let latest = next.checked_sub(1).map(|i| s.samples[i]);
+                let seen =
+                    latest.filter(|l| l.timestamp > reference.saturating_sub(lookback) && !is_stale_nan(l.value));
+                let Some(latest) = seen else {
+                    // Nothing to see until the next sample: skip the steps before it (a sparse
+                    // series under a 1-second subquery over 30 days is millions of them).
+                    let upcoming = s.samples.get(next).map_or(i64::MAX, |n| n.timestamp);
+                    step = selector
+                        .first_step_reaching(&steps, upcoming, step + 1)
+                        .unwrap_or(step + 1);
                     continue;
                 };
-                if latest.timestamp <= reference.saturating_sub(lookback) || is_stale_nan(latest.value) {
-                    continue;
-                }
                 let value = if sample_time {
                     latest.timestamp as f64 / 1000.0
                 } else {
@@ -334,6 +343,7 @@ impl Evaluator {
                     step: step as u32,
                     value,
                 });
+                step += 1;
             }
             held += points.len();
             guard.check_samples(held)?;

@@ -88,6 +88,23 @@ impl Selector {
         self.at.unwrap_or(t).saturating_sub(self.offset_ms)
     }
 
+    /// The first step (at or after `from`) whose reference time reaches `t`: the next step that
+    /// can see a sample stamped `t`. `None` under `@`, where every step has the same reference
+    /// time, or when no step of `steps` reaches it (then `steps.count`).
+    pub(crate) fn first_step_reaching(&self, steps: &Steps, t: TimestampMs, from: usize) -> Option<usize> {
+        if self.at.is_some() || steps.interval <= 0 {
+            return None;
+        }
+        // reference_time(steps.time(k)) >= t  <=>  start + k * interval >= t + offset.
+        let behind = i128::from(t) + i128::from(self.offset_ms) - i128::from(steps.start);
+        let k = if behind <= 0 {
+            0
+        } else {
+            (behind + i128::from(steps.interval) - 1) / i128::from(steps.interval)
+        };
+        Some(usize::try_from(k).unwrap_or(usize::MAX).clamp(from, steps.count))
+    }
+
     /// Windows are left-open, so the first millisecond of the earliest window is excluded.
     fn fetch_range(&self, steps: &Steps, lookback_ms: i64) -> Option<TimeRange> {
         if steps.count == 0 {

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use std::sync::Arc;
 
 fn entry(token: &str, write: Option<&str>, read: &[&str], admin: bool) -> TokenEntry {
     TokenEntry {
@@ -268,10 +269,10 @@ fn client_certificates_map_to_entries_and_tokens_win() {
             ClusterScope::new(vec!["prod-*".into()])
         );
         // The entry's token reaches the same identity.
-        assert_eq!(
-            a.identify(Some("Bearer grafana-token"), None).unwrap(),
-            a.identify(None, Some(&g)).unwrap()
-        );
+        assert!(Arc::ptr_eq(
+            &a.identify(Some("Bearer grafana-token"), None).unwrap().unwrap(),
+            &a.identify(None, Some(&g)).unwrap().unwrap()
+        ));
         // An explicit token wins over the certificate, in both directions.
         assert_eq!(
             a.write_scope(Some("Bearer writer"), Some(&c)).unwrap().as_deref(),
@@ -300,4 +301,91 @@ fn client_certificates_map_to_entries_and_tokens_win() {
         ..AuthConfig::default()
     };
     assert!(Auth::open(&none).unwrap_err().to_string().contains("client_cert"));
+}
+
+#[test]
+fn query_limits_are_read_per_token_and_zero_is_refused() {
+    let text = r#"
+        [[tokens]]
+        token = "dash"
+        read = ["*"]
+        name = "grafana"
+        max_concurrent_queries = 2
+        max_samples = 1000
+        max_series = 10
+        query_timeout = "5s"
+
+        [[tokens]]
+        token = "plain"
+        read = ["*"]
+    "#;
+    let file: TokenFile = toml::from_str(text).unwrap();
+    let a = auth(true, file.tokens);
+    let dash = a.reader(Some("Bearer dash"), None).unwrap().unwrap();
+    assert_eq!(dash.name, "grafana");
+    assert_eq!(dash.query.max_concurrent_queries, Some(2));
+    assert_eq!(dash.query.max_samples, Some(1000));
+    assert_eq!(dash.query.max_series, Some(10));
+    assert_eq!(dash.query.query_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(dash.query.slots.as_ref().unwrap().available_permits(), 2);
+    let plain = a.reader(Some("Bearer plain"), None).unwrap().unwrap();
+    // Unnamed: a digest prefix, never the token.
+    assert_eq!(plain.name, format!("sha256:{}", &sha256_hex("plain")[..8]));
+    assert!(plain.query.slots.is_none() && plain.query.max_samples.is_none());
+
+    for zero in [
+        "max_concurrent_queries = 0",
+        "max_samples = 0",
+        "max_series = 0",
+        "query_timeout = \"0s\"",
+    ] {
+        let file: TokenFile = toml::from_str(&format!("[[tokens]]\ntoken = \"t\"\n{zero}\n")).unwrap();
+        let err = Auth::open(&AuthConfig {
+            tokens: file.tokens,
+            ..AuthConfig::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(zero.split(' ').next().unwrap()), "{zero}: {err}");
+    }
+}
+
+/// A reload keeps a token's concurrency permits while its limit is unchanged: queries already
+/// running keep counting against it. A changed limit starts afresh.
+#[test]
+fn a_reload_keeps_the_permits_of_an_unchanged_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.toml");
+    let write = |extra: &str, limit: usize| {
+        let text = format!("[[tokens]]\ntoken = \"t\"\nread = [\"*\"]\nmax_concurrent_queries = {limit}\n{extra}");
+        std::fs::write(&path, text).unwrap();
+    };
+    write("", 1);
+    let a = Auth::open(&AuthConfig {
+        token_file: Some(path.clone()),
+        ..AuthConfig::default()
+    })
+    .unwrap();
+    let slots = |a: &Auth| {
+        a.reader(Some("Bearer t"), None)
+            .unwrap()
+            .unwrap()
+            .query
+            .slots
+            .clone()
+            .unwrap()
+    };
+    let held = slots(&a).try_acquire_owned().unwrap();
+    write("admin = true", 1);
+    a.reload().unwrap();
+    assert!(a.identify(Some("Bearer t"), None).unwrap().unwrap().admin);
+    assert_eq!(
+        slots(&a).available_permits(),
+        0,
+        "the running query still holds its permit"
+    );
+    write("", 3);
+    a.reload().unwrap();
+    assert_eq!(slots(&a).available_permits(), 3);
+    drop(held);
 }

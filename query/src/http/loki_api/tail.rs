@@ -45,7 +45,7 @@ const GRACE_NS: i64 = 2_000_000_000;
 
 #[tracing::instrument(name = "loki.tail", skip_all)]
 pub(super) async fn tail(
-    Reader(engine): Reader<LogqlEngine>,
+    Reader(engine, _slot): Reader<LogqlEngine>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
     upgrade: std::result::Result<WebSocketUpgrade, WebSocketUpgradeRejection>,

@@ -265,3 +265,92 @@ fn default_step_is_a_250th_of_the_range_in_whole_seconds() {
     assert_eq!(default_step(0, 3600 * S), 14 * S);
     assert_eq!(default_step(0, 10 * S), S);
 }
+
+/// Loki's listings answer at most `query.max_listing_items` entries, as Prometheus's do: a
+/// longer one fails naming the option (Loki's listings take no `limit` to cut them).
+#[tokio::test]
+async fn loki_listings_honour_max_listing_items() {
+    let records = (0..3)
+        .map(|i| record(&[("cluster", "c"), ("service_name", &format!("s{i}"))], S, "x"))
+        .collect();
+    let engine = LogqlEngine::new(Arc::new(MemLogSource::new(records)), LogqlConfig::default())
+        .with_listings_and_metrics(2, crate::metrics::QueryMetrics::default());
+    let app = loki_router(Arc::new(engine), Auth::default());
+    let range = [("start", "0"), ("end", "10")];
+    for (path, fits) in [
+        ("/loki/api/v1/series", false),
+        ("/loki/api/v1/label/service_name/values", false),
+        ("/loki/api/v1/labels", true),
+    ] {
+        let resp = app.clone().oneshot(get(path, &range)).await.unwrap();
+        let status = resp.status();
+        let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        if fits {
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+            assert!(body.contains("query.max_listing_items = 2"), "{path}: {body}");
+        }
+    }
+}
+
+/// A token's `max_series` and `max_samples` (records, for LogQL) refuse a Loki query the same
+/// request with an unlimited token is answered.
+#[tokio::test]
+async fn loki_token_limits_refuse_what_an_unlimited_token_is_answered() {
+    use tributary_storage::auth::{AuthConfig, TokenEntry};
+    use tributary_storage::scope::ClusterScope;
+
+    let records = (0..3)
+        .map(|i| record(&[("cluster", "c"), ("service_name", &format!("s{i}"))], S, "x"))
+        .collect();
+    let token = |token: &str, limits: TokenEntry| TokenEntry {
+        token: Some(token.into()),
+        read: Some(ClusterScope::new(vec!["*".into()])),
+        ..limits
+    };
+    let tight = TokenEntry {
+        name: Some("logs".into()),
+        max_samples: Some(2),
+        max_series: Some(2),
+        ..TokenEntry::default()
+    };
+    let auth = Auth::open(&AuthConfig {
+        required: true,
+        tokens: vec![token("free", TokenEntry::default()), token("tight", tight)],
+        ..AuthConfig::default()
+    })
+    .unwrap();
+    let engine = LogqlEngine::new(Arc::new(MemLogSource::new(records)), LogqlConfig::default());
+    let app = loki_router(Arc::new(engine), auth);
+    let send = |token: &str, path: &str, params: &[(&str, &str)]| {
+        let mut req = get(path, params);
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let range = [("start", "0"), ("end", "10")];
+    let streams = [("query", r#"{cluster="c"}"#), ("start", "0"), ("end", "10")];
+    let counts = [("query", r#"sum(count_over_time({cluster="c"}[1m]))"#), ("time", "10")];
+    for (path, params, limit) in [
+        ("/loki/api/v1/series", &range[..], "max_series = 2"),
+        ("/loki/api/v1/query_range", &streams[..], "max_series = 2"),
+        ("/loki/api/v1/query", &counts[..], "max_samples = 2"),
+    ] {
+        let (status, body) = send("free", path, params).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let (status, body) = send("tight", path, params).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(
+            body.contains(r#"token "logs""#) && body.contains(limit),
+            "{path}: {body}"
+        );
+    }
+}

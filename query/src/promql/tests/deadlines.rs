@@ -192,3 +192,20 @@ async fn a_dropped_query_stops_its_evaluation_thread() {
     }
     assert_eq!(metrics.evaluations_cancelled.get(), 1);
 }
+
+/// The timeout counts parsing and planning too: a query of thousands of selectors whose
+/// preparation alone outlasts its `timeout` answers at the deadline, naming that stage, instead
+/// of after planning and then timing out again in execution.
+#[tokio::test]
+async fn preparation_counts_against_the_timeout() {
+    let engine = Engine::new(Arc::new(VecSource::new(Vec::new())), QueryConfig::default());
+    let alternatives: Vec<String> = (0..5000).map(|k| format!(r#"pad=~".*{k}.*z.*""#)).collect();
+    let query = format!("count(heavy{{{}}})", alternatives.join(" or "));
+    let began = Instant::now();
+    let err = engine
+        .instant_query(&query, 0, Some(Duration::from_millis(1)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout("query preparation")), "{err}");
+    assert!(began.elapsed() < Duration::from_secs(2), "{:?}", began.elapsed());
+}

@@ -141,3 +141,39 @@ async fn points_are_counted_as_subqueries_make_them() {
     }
     assert_eq!(one(&e, r#"count_over_time(g{i="0"}[10m:1s])"#, 3600).await, 600.0);
 }
+
+/// A 1-second subquery over 30 days of series with an hour of data each: the steps with nothing
+/// in lookback are skipped, not visited one by one (300 series × 2.6 million steps used to take
+/// longer than the 5 s given here), and the answer counts exactly the steps that see a sample.
+#[tokio::test]
+async fn a_sparse_selector_under_a_long_fine_subquery_skips_its_empty_steps() {
+    const T: i64 = 40 * 86_400;
+    let samples: Vec<(i64, f64)> = (1..=240).map(|k| (T - 3600 + k * 15, 1.0)).collect();
+    let names: Vec<String> = (0..300).map(|i| format!(r#"m{{i="{i}"}}"#)).collect();
+    let fixtures: Vec<(&str, &[(i64, f64)])> = names.iter().map(|n| (n.as_str(), samples.as_slice())).collect();
+    let e = engine(&fixtures);
+    let q = "count_over_time(m[30d:1s])";
+    let r = e
+        .instant_query(q, T * 1000, Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    let Value::Vector(v) = r.value else {
+        panic!("{:?}", r.value)
+    };
+    assert_eq!(v.len(), 300);
+    // Steps from the first sample (T - 3585 s) to T, one a second: each sees a sample.
+    assert!(v.iter().all(|s| s.value == 3586.0), "{:?}", v[0]);
+    // With an offset, the same steps shifted; past the data, none.
+    assert_eq!(
+        one(&e, r#"count_over_time(m{i="0"}[30d:1s] offset 1h)"#, T + 3600).await,
+        3586.0
+    );
+    assert!(
+        rows(
+            &instant(&e, r#"count_over_time(m{i="0"}[1d:1s] offset 2d)"#, T)
+                .await
+                .unwrap()
+        )
+        .is_empty()
+    );
+}
