@@ -21,6 +21,8 @@
 //!   [`logql::LogqlEngine::scoped`]), so every selection carries `cluster=~"<scope>"`.
 //! - `statistics`: the numeric kernels both engines share (`quantile`, Kahan sums, Go's `math`).
 //! - `metrics`: the engine's own counters.
+//! - [`test_util`] (feature `test-util`): the crate's text parsers (queries and request
+//!   parameters) for the fuzz targets in `query/fuzz/`.
 //! - `promql`: the PromQL engine: `plan` (syntax tree to selectors and steps), `eval`,
 //!   `aggregate`, `binary`, `functions/` (one file per family), `parts` (aggregating a large
 //!   selector a part at a time), `value`, `annotations`, `position`.
@@ -104,6 +106,8 @@ pub mod promql;
 mod scope;
 pub mod source;
 mod statistics;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 #[cfg(test)]
 mod test_source;
