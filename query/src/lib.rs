@@ -21,7 +21,7 @@
 //!   [`logql::LogqlEngine::scoped`]), so every selection carries `cluster=~"<scope>"`.
 //! - `statistics`: the numeric kernels both engines share (`quantile`, Kahan sums, Go's `math`).
 //! - `metrics`: the engine's own counters.
-//! - [`test_util`] (feature `test-util`): the crate's text parsers (queries and request
+//! - `test_util` (feature `test-util`): the crate's text parsers (queries and request
 //!   parameters) for the fuzz targets in `query/fuzz/`.
 //! - `promql`: the PromQL engine: `plan` (syntax tree to selectors and steps), `eval`,
 //!   `aggregate`, `binary`, `functions/` (one file per family), `parts` (aggregating a large
