@@ -52,3 +52,6 @@ cargo nextest run --workspace --all-features --locked --profile ci
 
 log "doc tests"
 cargo test --workspace --all-features --locked --doc
+
+log "fuzz (every target of ingest/fuzz and query/fuzz, 45 s each; installs cargo-fuzz when missing)"
+bash scripts/fuzz.sh

@@ -8,7 +8,7 @@
 mod access;
 mod error;
 mod loki_api;
-mod params;
+pub(crate) mod params;
 mod prom_api;
 mod render;
 

@@ -24,6 +24,8 @@
 //! - `token_limits`: a token's own query limits (`[[auth.tokens]]`), tightening the global ones
 //!   for its requests ([`Engine::limited`], [`logql::LogqlEngine::limited`]) and naming the token
 //!   when they refuse.
+//! - `test_util` (feature `test-util`): the crate's text parsers (queries and request
+//!   parameters) for the fuzz targets in `query/fuzz/`.
 //! - `promql`: the PromQL engine: `plan` (syntax tree to selectors and steps), `eval`,
 //!   `aggregate`, `binary`, `functions/` (one file per family), `parts` (aggregating a large
 //!   selector a part at a time), `value`, `annotations`, `position`.
@@ -107,6 +109,8 @@ pub mod promql;
 mod scope;
 pub mod source;
 mod statistics;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 pub mod token_limits;
 
 #[cfg(test)]

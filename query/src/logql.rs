@@ -30,7 +30,7 @@
 
 pub(crate) mod ast;
 mod eval;
-mod parser;
+pub(crate) mod parser;
 mod pipeline;
 mod template;
 pub(crate) mod units;
@@ -94,7 +94,7 @@ pub struct LogqlConfig {
 
 impl LogqlConfig {
     /// The bounds a LogQL query's text is admitted under.
-    fn text_limits(&self) -> TextLimits {
+    pub(crate) fn text_limits(&self) -> TextLimits {
         TextLimits {
             max_bytes: self.max_query_bytes,
             max_depth: self.max_query_depth,
@@ -343,12 +343,17 @@ impl LogqlEngine {
                         "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
                     ));
                 }
-                if (q.end - q.start) / q.step > MAX_POINTS_PER_SERIES {
+                // In i128: the difference of two timestamps may not fit an i64.
+                let last = (i128::from(q.end) - i128::from(q.start)) / i128::from(q.step);
+                if last > i128::from(MAX_POINTS_PER_SERIES) {
                     return Err(Error::BadData(
                         "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
                     ));
                 }
-                let steps: Vec<i64> = (0..=(q.end - q.start) / q.step).map(|i| q.start + i * q.step).collect();
+                // Every step is within [start, end]; `i * step` alone may not fit an i64.
+                let steps: Vec<i64> = (0..=last)
+                    .map(|i| (i128::from(q.start) + i * i128::from(q.step)) as i64)
+                    .collect();
                 let val = self.metric(&m, &steps, &mut stats).await?;
                 to_matrix(val, &steps)
             }

@@ -204,8 +204,9 @@ impl Engine {
                 "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
             ));
         }
-        let count = (end_ms - start_ms) / step_ms + 1;
-        if count as u128 > self.cfg.max_samples as u128 || count >= i64::from(u32::MAX) {
+        // In i128: the difference of two timestamps may not fit an i64.
+        let count = (i128::from(end_ms) - i128::from(start_ms)) / i128::from(step_ms) + 1;
+        if count > self.cfg.max_samples as i128 || count >= i128::from(u32::MAX) {
             return Err(Error::TooManySamples);
         }
         self.run(query, Steps::range(start_ms, end_ms, step_ms), timeout).await

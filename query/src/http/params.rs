@@ -232,11 +232,13 @@ pub(crate) fn now_ns() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
-/// Prometheus's `parseTime`: unix seconds (fractions rounded to milliseconds) or RFC 3339.
+/// Prometheus's `parseTime`: unix seconds (fractions rounded to milliseconds) or RFC 3339,
+/// within `MinTime..=MaxTime` (beyond them Prometheus's own millisecond conversion wraps, and
+/// ours would overflow adding a lookback or an offset).
 fn prometheus_time(text: &str) -> Result<TimestampMs, String> {
     if let Ok(seconds) = text.parse::<f64>()
         && seconds.is_finite()
-        && seconds.abs() < 9.2e15
+        && seconds.abs() <= MAX_TIME_MS as f64 / 1000.0
     {
         let whole = seconds.trunc();
         let millis = ((seconds - whole) * 1000.0).round();
@@ -265,7 +267,7 @@ fn prometheus_duration(text: &str) -> Result<i64, String> {
 }
 
 /// Prometheus's `model.ParseDuration`: `[0-9]+` followed by a unit, units in decreasing order,
-/// each at most once (`1h30m`, `90s`, `1y2w`). Zero is allowed.
+/// each at most once (`1h30m`, `90s`, `1y2w`), at most ~292 years. Zero is allowed.
 fn model_duration_ms(text: &str) -> Option<i64> {
     const UNITS: [(&str, i64); 7] = [
         ("y", 365 * 24 * 3_600_000),
@@ -297,7 +299,8 @@ fn model_duration_ms(text: &str) -> Option<i64> {
         total = total.checked_add(amount.checked_mul(UNITS[unit].1)?)?;
         rest = &after[UNITS[unit].0.len()..];
     }
-    (!text.is_empty()).then_some(total)
+    // Go's `time.Duration` is nanoseconds in an int64: Prometheus refuses anything longer.
+    (!text.is_empty() && total.checked_mul(1_000_000).is_some()).then_some(total)
 }
 
 /// Loki's timestamp rules: a number with a fraction is seconds; an integer of at most ten digits
@@ -311,10 +314,12 @@ fn loki_time(text: &str) -> Result<i64, String> {
         } else {
             whole.parse().map_err(|_| bad())?
         };
-        let digits: String = frac.chars().take(9).collect();
-        if !digits.chars().all(|c| c.is_ascii_digit()) {
+        // A decimal number (Loki's `strconv.ParseFloat`): a digit on one side of the point at
+        // least, and only digits after it, also past the nanoseconds kept.
+        if (whole.is_empty() && frac.is_empty()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
+        let digits: String = frac.chars().take(9).collect();
         let nanos: i64 = format!("{digits:0<9}").parse().map_err(|_| bad())?;
         let nanos = if secs < 0 || whole.starts_with('-') {
             -nanos

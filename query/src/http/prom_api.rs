@@ -75,7 +75,8 @@ pub(crate) async fn query_range(
             "zero or negative query resolution step widths are not accepted. Try a positive integer",
         ));
     }
-    if (end - start) / step > MAX_POINTS_PER_SERIES {
+    // In i128: the times parse to anywhere in the i64 range, so their difference may not fit.
+    if (i128::from(end) - i128::from(start)) / i128::from(step) > i128::from(MAX_POINTS_PER_SERIES) {
         return Err(Error::BadData(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
                 .into(),

@@ -213,6 +213,24 @@ async fn range_query_parameters_are_validated() {
         message,
         "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
     );
+    // The widest times the parser accepts (found with the `params` fuzz target's range
+    // checks): their difference does not fit an i64, which must neither panic nor wrap around
+    // into an accepted range.
+    let widest = [
+        ("query", "up"),
+        ("start", "-292273086-05-16T16:47:06Z"),
+        ("end", "292277025-08-18T07:12:54.999999999Z"),
+        ("step", "9000000000"),
+    ];
+    let (status, _) = call(get("/api/v1/query_range", &widest)).await;
+    assert_eq!(status, StatusCode::OK);
+    let beyond = [("query", "up"), ("start", "-9e15"), ("end", "0"), ("step", "1e9")];
+    let (status, _, message) = error_of(get("/api/v1/query_range", &beyond)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        message,
+        r#"invalid parameter "start": cannot parse "-9e15" to a valid timestamp"#
+    );
     let backwards = [("query", "up"), ("start", "60"), ("end", "0"), ("step", "1")];
     let (_, _, message) = error_of(get("/api/v1/query_range", &backwards)).await;
     assert_eq!(

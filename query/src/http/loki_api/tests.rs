@@ -354,3 +354,27 @@ async fn loki_token_limits_refuse_what_an_unlimited_token_is_answered() {
         );
     }
 }
+
+/// The widest times Loki accepts (found with the `params` fuzz target's range checks): their
+/// difference does not fit an i64, which must neither panic nor wrap into an accepted range,
+/// and nor may a step's offset from the start.
+#[tokio::test]
+async fn loki_metric_queries_over_the_widest_range() {
+    let widest = |step| {
+        get(
+            "/loki/api/v1/query_range",
+            &[
+                ("query", r#"count_over_time({cluster=~".+"}[1m])"#),
+                ("start", "-9000000000000000000"),
+                ("end", "9000000000000000000"),
+                ("step", step),
+            ],
+        )
+    };
+    let (status, _, body) = call(widest("1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("exceeded maximum resolution"), "{body}");
+    // 10^18 ns: 19 steps, the last 18 × 10^18 ns from the start.
+    let (status, _, body) = call(widest("1000000000")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

@@ -105,6 +105,29 @@ fn loki_times_are_seconds_nanoseconds_or_rfc3339_in_ns() {
     assert!(loki_time("1.5x").is_err());
 }
 
+/// Found by the `params` fuzz target (query/fuzz): a duration is a Go `time.Duration`, so
+/// Prometheus refuses one over ~292 years; `1000002w3d` was read as 604,801,468,800,000 ms.
+#[test]
+fn prometheus_durations_fit_a_go_duration() {
+    assert_eq!(prometheus_duration("292y"), Ok(292 * 365 * 86_400_000));
+    assert_eq!(
+        prometheus_duration("1000002w3d").unwrap_err(),
+        "cannot parse \"1000002w3d\" to a valid duration"
+    );
+    assert!(prometheus_duration("293y").is_err());
+}
+
+/// Found by the `params` fuzz target (query/fuzz): a lone point read as time 0, and anything
+/// after the ninth fraction digit was never looked at.
+#[test]
+fn loki_times_with_a_point_are_decimal_numbers() {
+    assert_eq!(loki_time("."), Err("cannot parse \".\" to a valid timestamp".into()));
+    assert!(loki_time("1.1234567890x").is_err());
+    assert!(loki_time("1.123456789 ").is_err());
+    assert_eq!(loki_time("1."), Ok(S));
+    assert_eq!(loki_time("1.1234567890"), Ok(S + 123_456_789));
+}
+
 #[test]
 fn loki_durations_are_seconds_or_go_durations_in_ns() {
     assert_eq!(loki_duration("15"), Ok(15 * S));
