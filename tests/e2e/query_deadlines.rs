@@ -1,8 +1,9 @@
 //! Queries never outlive their deadline, and shutdown does not wait for them: against the real
 //! server, a listing of thousands of regex `match[]` (minutes of work) answers 503 `timeout` at
 //! `query.timeout`, a heavy PromQL query answers `timeout` at its `timeout` parameter, and
-//! SIGTERM while such a listing runs exits within `server.shutdown_timeout` with the head
-//! flushed (every written series is there after a restart).
+//! SIGTERM while such a listing runs and writes keep arriving exits within
+//! `server.shutdown_timeout` with the head flushed (every written series, and every write
+//! acknowledged up to the end, is there after a restart).
 
 use std::time::{Duration, Instant};
 
@@ -120,9 +121,38 @@ async fn heavy_queries_answer_timeout_and_shutdown_does_not_wait_for_them() {
         "the heavy listing ended before SIGTERM: {:?}",
         running.await
     );
+    // Writes keep arriving while SIGTERM lands: each one answered 2xx must survive.
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = {
+        let (url, acked) = (s.url("/api/v1/write"), acked.clone());
+        tokio::spawn(async move {
+            for k in 0.. {
+                let body = remote_write_body(&[(
+                    vec![("__name__", "shut_w"), ("cluster", "c1"), ("k", &k.to_string())],
+                    vec![(T0 + 100_000, 1.0)],
+                )]);
+                let sent = reqwest::Client::new()
+                    .post(&url)
+                    .header("Content-Encoding", "snappy")
+                    .header("Content-Type", "application/x-protobuf")
+                    .body(body)
+                    .send()
+                    .await;
+                // Refused or cut once the server stops: the writes before it count.
+                match sent.map(|r| r.status().as_u16()) {
+                    Ok(204) => acked.store(k + 1, std::sync::atomic::Ordering::SeqCst),
+                    _ => break,
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let began = Instant::now();
     s.stop();
     let took = began.elapsed();
+    writer.await.unwrap();
+    let acked = acked.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(acked > 0, "no write was acknowledged before SIGTERM");
     assert!(
         took < Duration::from_secs(5),
         "SIGTERM took {took:?} with a heavy query running"
@@ -133,4 +163,11 @@ async fn heavy_queries_answer_timeout_and_shutdown_does_not_wait_for_them() {
     s.spawn().await;
     let v = s.query("count(heavy)", (T0 / 1000 + 150) as f64).await;
     assert_eq!(result(&v)[0]["value"][1], SERIES.to_string(), "{v}");
+    // Every acknowledged write is back; at most the one cut by the stop may be there unanswered.
+    let v = s.query("count(shut_w)", (T0 / 1000 + 150) as f64).await;
+    let stored: usize = result(&v)[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(
+        (acked..=acked + 1).contains(&stored),
+        "{acked} writes acknowledged around SIGTERM, {stored} stored: {v}"
+    );
 }
