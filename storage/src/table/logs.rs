@@ -59,7 +59,7 @@
 //!
 //! A write stores a record equal in every field to another of the same write once (a client's
 //! retry of a batch whose answer it lost, both copies in one head); copies in two files (the
-//! retry landed after a flush) are collapsed by compaction ([`ParquetTable::IDENTITY`] is
+//! retry landed after a flush) are collapsed by compaction (the table's `IDENTITY` is
 //! every column), and readers return records equal in every field once meanwhile.
 
 mod plan;
