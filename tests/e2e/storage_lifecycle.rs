@@ -72,7 +72,13 @@ async fn write_load(s: &TestServer, round: i64) -> (i64, i64) {
 }
 
 fn stored(args: &[&str]) -> Value {
-    let run = run_python("stored_rows.py", args);
+    let mut run = run_python("stored_rows.py", args);
+    // pyarrow's C++ runtime has aborted the reader under heavy load ("terminate called without
+    // an active exception"): the reader crashed, not the check; read once more.
+    if !run.success && run.stderr.contains("terminate called") {
+        eprintln!("stored_rows.py aborted inside pyarrow; reading again: {}", run.stderr);
+        run = run_python("stored_rows.py", args);
+    }
     assert!(run.success, "stored_rows.py failed: {}", run.stderr);
     run.json()
 }
