@@ -16,6 +16,7 @@ use tributary_ingest::decode::wire::{Reader, Value};
 use tributary_ingest::decode::{Limits, MAX_STORABLE_MS, MIN_STORABLE_MS, Rejections};
 use tributary_ingest::head::input::{KnownSeries, NothingKnown, RawKey, WriteBatch};
 use tributary_proto::prometheus::{field, v2};
+use tributary_storage::scope::{glob, is_glob};
 use tributary_storage::signals::{ExemplarSeries, HistogramSample, HistogramSeries, MetricMetadata};
 use tributary_storage::types::{CLUSTER, Labels, METRIC_NAME};
 
@@ -201,12 +202,7 @@ fn check_v1(d: &Decoded<'_>, sent: &Sent, ctx: &ClusterContext, limits: &Limits)
     let exemplars: usize = d.exemplars.iter().map(|e| e.exemplars.len()).sum();
     assert_eq!(exemplars + d.rejected.exemplars, sent.exemplars, "{:?}", d.rejected);
     for m in &d.metadata {
-        let cluster = ctx
-            .token_cluster
-            .as_deref()
-            .or(ctx.header_cluster.as_deref())
-            .unwrap_or("");
-        assert_eq!(m.cluster, cluster, "{m:?}");
+        assert_eq!(m.cluster, ctx.request_cluster().unwrap_or(""), "{m:?}");
     }
 }
 
@@ -274,8 +270,17 @@ fn check_series_labels(labels: &[(&str, &str)], ctx: &ClusterContext, limits: &L
     let metric = get(METRIC_NAME).unwrap_or_else(|| panic!("no {METRIC_NAME}: {labels:?}"));
     assert!(is_metric_name(metric), "{labels:?}");
     let cluster = get(CLUSTER).unwrap_or_else(|| panic!("no {CLUSTER}: {labels:?}"));
-    if let Some(token) = &ctx.token_cluster {
-        assert_eq!(cluster, token, "the token's cluster must win: {labels:?}");
+    // A token writing one cluster stamps it; a glob scope keeps the series' own cluster (or the
+    // header's) when the glob admits it, and refuses the series otherwise.
+    if let Some(token) = ctx.token_cluster.as_deref().filter(|t| !t.is_empty()) {
+        if is_glob(token) {
+            assert!(
+                glob(token, cluster),
+                "a cluster outside the token's scope {token:?}: {labels:?}"
+            );
+        } else {
+            assert_eq!(cluster, token, "the token's cluster must win: {labels:?}");
+        }
     }
 }
 
