@@ -162,6 +162,13 @@ pub(crate) fn admit(text: &str, language: Language, limits: TextLimits) -> Resul
             found: format!("the query is {} bytes long", text.len()),
         });
     }
+    if language == Language::Promql
+        && let Some(found) = oversized_duration(text)
+    {
+        return Err(Error::BadData(format!(
+            "{found} is not a duration: durations and offsets are at most {MAX_DURATION_SECS} seconds (Go's)"
+        )));
+    }
     let depth = depth(text, language);
     if depth > limits.max_depth {
         return Err(Error::QueryLimit {
@@ -258,6 +265,74 @@ pub(crate) fn depth(text: &str, language: Language) -> usize {
         close(&mut open);
     }
     open.pop().map_or(0, |top| top.depth())
+}
+
+/// The longest duration PromQL has, in seconds: Go's `time.Duration` (an i64 of nanoseconds).
+const MAX_DURATION_SECS: u64 = 9_223_372_036;
+
+/// A bare number where PromQL reads a duration (inside a range or subquery's brackets, or after
+/// `offset` or `@`) too large to be one, or `Inf`/`NaN` there. `promql-parser` converts such a
+/// number to a `Duration` and panics beyond its range (found by the `promql` fuzz target), so
+/// it is refused here, before any parser runs. Same literal and comment rules as [`depth`].
+fn oversized_duration(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let language = Language::Promql;
+    let (mut brackets, mut after_modifier) = (0usize, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        i += 1;
+        if let Some(escapes) = language.literal(c) {
+            i = literal_end(bytes, i, c, escapes);
+            after_modifier = false;
+            continue;
+        }
+        let in_duration = brackets > 0 || after_modifier;
+        match c {
+            b'#' => {
+                while i < bytes.len() && !language.ends_comment(bytes[i]) {
+                    i += 1;
+                }
+            }
+            b'[' => brackets += 1,
+            b']' => brackets = brackets.saturating_sub(1),
+            b'@' => {
+                after_modifier = true;
+                continue;
+            }
+            // A subquery's step follows the colon (`[5m:1m]`); names hold no brackets.
+            b':' if brackets > 0 => {}
+            c if c.is_ascii_digit() || c == b'.' => {
+                let start = i - 1;
+                i = number_end(bytes, i);
+                let literal = &text[start..i];
+                if in_duration
+                    && let Ok(v) = literal.replace('_', "").parse::<f64>()
+                    && !(v.abs() <= MAX_DURATION_SECS as f64)
+                {
+                    return Some(literal.to_string());
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' || c == b':' => {
+                let start = i - 1;
+                while matches!(bytes.get(i), Some(&b) if b.is_ascii_alphanumeric() || b == b'_' || b == b':') {
+                    i += 1;
+                }
+                let word = &text[start..i];
+                if in_duration && ["inf", "nan"].iter().any(|k| word.eq_ignore_ascii_case(k)) {
+                    return Some(word.to_string());
+                }
+                if word.eq_ignore_ascii_case("offset") {
+                    after_modifier = true;
+                    continue;
+                }
+            }
+            c if c.is_ascii_whitespace() || c == b'+' || c == b'-' => continue,
+            _ => {}
+        }
+        after_modifier = false;
+    }
+    None
 }
 
 /// Where a number, duration or byte size that started just before `from` ends. The sign of a

@@ -499,3 +499,43 @@ async fn logql_at_the_bound_evaluates() {
         assert!(matches!(err, Error::QueryLimit { .. }), "{err}");
     }
 }
+
+/// `promql-parser` panics converting a bare number too large for a `Duration` where it reads a
+/// duration (the `promql` fuzz target's input, then variants): refused before it runs, while
+/// ordinary durations, offsets, `@` times and large scalars elsewhere pass.
+#[test]
+fn numbers_too_large_for_a_duration_are_refused_before_parsing() {
+    let limits = TextLimits {
+        max_bytes: 1 << 20,
+        max_depth: 128,
+        section: "query",
+    };
+    for bad in [
+        "\rselature[1666666666666666666666666666666666] offset -cte+r",
+        "x[1e30]",
+        "x[5m:1e300]",
+        "x offset 99999999999999999999",
+        "x offset -1e20",
+        "x @ 1e30",
+        "x[Inf]",
+        "x offset NaN",
+    ] {
+        let err = admit(bad, Language::Promql, limits).expect_err(bad);
+        assert!(matches!(err, Error::BadData(_)), "{bad:?}: {err}");
+        assert!(err.to_string().contains("not a duration"), "{bad:?}: {err}");
+        // The refusal is what keeps the parser from panicking on these.
+    }
+    for good in [
+        "rate(x[5m])",
+        "x[300]",
+        "x[5m:1m] offset 1h",
+        "x offset -30",
+        "x @ 1700000000",
+        "x > 1e300",
+        r#"x{a="[1e40]"}"#,
+        "# [1e40]\nx",
+        "x[1h] @ end()",
+    ] {
+        admit(good, Language::Promql, limits).unwrap_or_else(|e| panic!("{good:?}: {e}"));
+    }
+}
