@@ -308,7 +308,7 @@ fn oversized_duration(text: &str) -> Option<String> {
                 let literal = &text[start..i];
                 if in_duration
                     && let Ok(v) = literal.replace('_', "").parse::<f64>()
-                    && !(v.abs() <= MAX_DURATION_SECS as f64)
+                    && (v.is_nan() || v.abs() > MAX_DURATION_SECS as f64)
                 {
                     return Some(literal.to_string());
                 }
