@@ -5,7 +5,9 @@
 # runs out of memory or hangs an input past FUZZ_INPUT_TIMEOUT seconds (default 20), and
 # prints the input libFuzzer saved.
 #
-# CI (scripts/test.sh) runs it as it is; for the long manual runs, e.g.
+# FUZZ_SEED fixes libFuzzer's random seed: scripts/test.sh (and so CI) sets it to 1, so a CI run
+# explores the same inputs every time and a red fuzz step is reproducible rather than luck; manual
+# runs leave it unset and get a new seed each time. For the long manual runs, e.g.
 #   FUZZ_SECONDS=1800 scripts/fuzz.sh
 #   FUZZ_TARGETS="promql logql" FUZZ_SECONDS=600 scripts/fuzz.sh
 # Built without a sanitizer (-s none, safe Rust: nothing for ASan to find that a panic does not
@@ -17,6 +19,8 @@ root=$PWD
 seconds=${FUZZ_SECONDS:-45}
 input_timeout=${FUZZ_INPUT_TIMEOUT:-20}
 only=${FUZZ_TARGETS:-}
+seed_flag=()
+[ -n "${FUZZ_SEED:-}" ] && seed_flag=(-seed="$FUZZ_SEED")
 target_dir=$root/target/fuzz
 triple=$(rustc -vV | sed -n 's/^host: //p')
 work=$(mktemp -d)
@@ -47,7 +51,7 @@ for crate in ingest query; do
     # New inputs go to a scratch directory; the committed corpus is only read.
     set +e
     "$bin/$t" -max_total_time="$seconds" -timeout="$input_timeout" -rss_limit_mb=2048 \
-      -print_final_stats=1 -artifact_prefix="$artifacts/" "$work/$t" "$corpus" >"$work/$t.log" 2>&1
+      "${seed_flag[@]}" -print_final_stats=1 -artifact_prefix="$artifacts/" "$work/$t" "$corpus" >"$work/$t.log" 2>&1
     status=$?
     set -e
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$t.log")

@@ -54,4 +54,4 @@ log "doc tests"
 cargo test --workspace --all-features --locked --doc
 
 log "fuzz (every target of ingest/fuzz and query/fuzz, 45 s each; installs cargo-fuzz when missing)"
-bash scripts/fuzz.sh
+FUZZ_SEED=${FUZZ_SEED:-1} bash scripts/fuzz.sh
