@@ -173,6 +173,10 @@ pub struct Cli {
     /// Which tiers to run (server.role).
     #[arg(long, env = "TRIBUTARY_ROLE", value_enum)]
     pub role: Option<Role>,
+    /// Ingesters a query process reads unflushed data from (query.ingesters), comma-separated:
+    /// `http://host:port` or `dns+host:port`.
+    #[arg(long, env = "TRIBUTARY_INGESTERS", value_delimiter = ',')]
+    pub ingesters: Option<Vec<String>>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -246,6 +250,9 @@ impl Config {
         if let Some(r) = cli.role {
             cfg.server.role = r;
         }
+        if let Some(i) = &cli.ingesters {
+            cfg.query.ingesters = i.iter().filter(|s| !s.is_empty()).cloned().collect();
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -293,6 +300,24 @@ impl Config {
         if tls.enabled() && tls.reload_interval.is_zero() {
             return Err(ConfigError::Invalid(
                 "server.tls.reload_interval must be positive".into(),
+            ));
+        }
+        for i in &self.query.ingesters {
+            let ok = match i.strip_prefix("dns+") {
+                Some(host_port) => host_port
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()),
+                None => (i.starts_with("http://") || i.starts_with("https://")) && i.len() > "https://".len(),
+            };
+            if !ok {
+                return Err(ConfigError::Invalid(format!(
+                    "query.ingesters entry {i:?} is neither http://host:port nor dns+host:port"
+                )));
+            }
+        }
+        if self.query.ingester_timeout.is_zero() || self.query.ingester_resolve_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "query.ingester_timeout and query.ingester_resolve_interval must be positive".into(),
             ));
         }
         if self.ingest.cluster_header.is_empty() {

@@ -20,6 +20,7 @@ use tributary_ingest::Ingester;
 use tributary_query::Engine;
 use tributary_query::log_source::MergedLogSource;
 use tributary_query::logql::LogqlEngine;
+use tributary_query::remote::{Fanout, FanoutConfig};
 use tributary_query::source::MergedSource;
 use tributary_storage::auth::Auth;
 use tributary_storage::read::{LogSource, Source};
@@ -43,6 +44,14 @@ pub enum Error {
     /// A TLS certificate, key or client CA file (`[server.tls]`) could not be loaded.
     #[error("loading TLS files: {0}")]
     Tls(String),
+    /// `query.ingester_token_file` could not be read.
+    #[error("reading query.ingester_token_file {path}: {source}")]
+    IngesterToken {
+        /// The configured file.
+        path: std::path::PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
     /// A listen address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -129,10 +138,18 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     if let Some(c) = &compaction {
         app = app.merge(c.router());
     }
+    // A query process reads every ingester's head too (`query.ingesters`), ahead of Parquet.
+    let fanout = match cfg.server.role {
+        Role::AllInOne | Role::Query if !cfg.query.ingesters.is_empty() => Some(fanout(&cfg.query).await?),
+        _ => None,
+    };
     if matches!(cfg.server.role, Role::AllInOne | Role::Query) {
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
         if let Some(ing) = &ingester {
             sources.push(ing.head());
+        }
+        if let Some(f) = &fanout {
+            sources.push(f.clone());
         }
         sources.push(storage.source());
         let engine = Arc::new(Engine::new(Arc::new(MergedSource::new(sources)), cfg.query.clone()));
@@ -142,6 +159,9 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         let mut log_sources: Vec<Arc<dyn LogSource>> = Vec::new();
         if let Some(ing) = &ingester {
             log_sources.push(ing.head());
+        }
+        if let Some(f) = &fanout {
+            log_sources.push(f.clone());
         }
         log_sources.push(storage.log_source());
         let logql = LogqlEngine::new(Arc::new(MergedLogSource::new(log_sources)), cfg.query.logql.clone())
@@ -213,6 +233,9 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         cfg.storage.refresh_interval,
         stop_rx.clone(),
     ));
+    if let Some(f) = fanout {
+        tokio::spawn(f.keep_resolving(wait_for(stop_rx.clone())));
+    }
     // Token rotation without a restart: the token file is polled for changes.
     tokio::spawn(auth.clone().watch(stop_rx.clone()));
     // Certificate rotation without a restart: the TLS files are polled for changes.
@@ -250,6 +273,29 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The ingesters of `query.ingesters`, resolved once before serving.
+async fn fanout(q: &tributary_query::config::QueryConfig) -> Result<Arc<Fanout>, Error> {
+    let token = if q.ingester_token_file.as_os_str().is_empty() {
+        None
+    } else {
+        let text = std::fs::read_to_string(&q.ingester_token_file).map_err(|source| Error::IngesterToken {
+            path: q.ingester_token_file.clone(),
+            source,
+        })?;
+        Some(text.trim().to_string())
+    };
+    let fanout = Fanout::new(FanoutConfig {
+        ingesters: q.ingesters.clone(),
+        timeout: q.ingester_timeout,
+        failure: q.ingester_failure,
+        resolve_interval: q.ingester_resolve_interval,
+        token,
+    })
+    .await;
+    tracing::info!(ingesters = ?fanout.ingesters(), "reading the heads of ingesters");
+    Ok(fanout)
 }
 
 async fn refresh_catalog(

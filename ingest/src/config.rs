@@ -102,6 +102,11 @@ pub struct HeadConfig {
     /// Refuse writes with 429 (the sender retries) once the head holds this many samples,
     /// which only happens when flushes keep failing.
     pub hard_limit_samples: usize,
+    /// How long flushed data stays readable in the head after its files are committed, so a
+    /// query process (which sees the commit only at its next `storage.refresh_interval`)
+    /// never misses it in between. Keep it above the queriers' refresh interval.
+    #[serde(with = "humantime_serde")]
+    pub keep_flushed: Duration,
 }
 
 impl Default for HeadConfig {
@@ -111,6 +116,7 @@ impl Default for HeadConfig {
             max_samples: 50_000_000,
             max_log_bytes: 512 << 20,
             hard_limit_samples: 150_000_000,
+            keep_flushed: Duration::from_secs(30),
         }
     }
 }

@@ -62,6 +62,9 @@ pub struct Frozen {
     pub signals: SignalBlock,
     /// The active part's label index, as it was at the freeze.
     labels: LabelIndex,
+    /// When its flush was committed: from then on it is only kept readable (for
+    /// `ingest.head.keep_flushed`) and is never flushed again.
+    published: Mutex<Option<std::time::Instant>>,
 }
 
 /// What the raw index remembers of a series: enough to append without its wire labels.
@@ -257,9 +260,10 @@ impl Head {
         self.active_series.load(Ordering::Relaxed)
     }
 
-    /// Samples held in memory, active and frozen.
+    /// Samples held in memory, active and frozen (published blocks kept readable excluded:
+    /// they leave by themselves).
     pub fn total_samples(&self) -> usize {
-        self.active_samples() + self.frozen.read().iter().map(|f| f.samples).sum::<usize>()
+        self.active_samples() + self.frozen().iter().map(|f| f.samples).sum::<usize>()
     }
 
     /// Adds log records, native histograms, exemplars and metadata (see [`signals`]).
@@ -310,17 +314,41 @@ impl Head {
             samples,
             signals,
             labels,
+            published: Mutex::new(None),
         });
         self.frozen.write().push(frozen.clone());
         frozen
     }
 
-    /// Frozen blocks not yet dropped (a failed flush leaves them here to retry).
+    /// Frozen blocks not yet published (a failed flush leaves them here to retry).
     pub fn frozen(&self) -> Vec<Arc<Frozen>> {
-        self.frozen.read().clone()
+        self.frozen
+            .read()
+            .iter()
+            .filter(|f| f.published.lock().is_none())
+            .cloned()
+            .collect()
     }
 
-    /// Forgets a frozen block once its data is readable from Parquet.
+    /// Marks a frozen block as published (its flush is committed): it is never flushed again,
+    /// and stays readable until [`Head::expire_published`] drops it.
+    ///
+    /// Why keep it: other processes (queriers) see a commit only at their next manifest
+    /// refresh, and until then the head is the only place they can read the block's data
+    /// from. Reading it from both places meanwhile is harmless: merges count a sample once.
+    pub fn published(&self, block: &Arc<Frozen>) {
+        *block.published.lock() = Some(std::time::Instant::now());
+    }
+
+    /// Drops the published blocks published at least `keep` ago.
+    pub fn expire_published(&self, keep: std::time::Duration) {
+        let expired = |f: &Arc<Frozen>| f.published.lock().is_some_and(|at| at.elapsed() >= keep);
+        if self.frozen.read().iter().any(expired) {
+            self.frozen.write().retain(|f| !expired(f));
+        }
+    }
+
+    /// Forgets a frozen block at once (published, and not kept readable).
     pub fn drop_frozen(&self, block: &Arc<Frozen>) {
         self.frozen.write().retain(|f| !Arc::ptr_eq(f, block));
     }

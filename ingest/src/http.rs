@@ -7,12 +7,15 @@
 //! - `POST /v1/metrics`, `/v1/logs`, `/v1/traces`: OTLP/HTTP ([`otlp`]); also served alone by
 //!   [`otlp_router`] on the OTLP port.
 //! - `POST /loki/api/v1/push`: the Loki push API (snappy protobuf, or JSON optionally gzipped).
+//! - `POST /internal/v1/read`: the internal read API over the head, for query processes
+//!   ([`head_read`]).
 //! - `POST /api/v1/admin/flush`: flush the head to Parquet now; answers once the files are stored.
 //!   With a token, the token needs `admin = true` (and a token is needed when `auth.required`).
 //!
 //! Every receiver authenticates through the shared [`Auth`] table (`cluster::ClusterContext`).
 
 pub mod error;
+mod head_read;
 pub mod otlp;
 
 use std::sync::Arc;
@@ -60,6 +63,7 @@ pub fn router(ingester: Arc<Ingester>, auth: Auth) -> Router {
         .route("/api/v1/push", post(remote_write))
         .route("/api/v1/admin/flush", post(flush))
         .route("/loki/api/v1/push", post(loki_push))
+        .route(tributary_storage::remote::PATH, post(head_read::read))
         .merge(otlp_routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(Receivers { ingester, auth })

@@ -274,7 +274,7 @@ impl Ingester {
             {
                 tracing::info!(segment = %u.cut, "an earlier flush's commit had landed; not writing its blocks again");
                 for block in &u.blocks {
-                    self.head.drop_frozen(block);
+                    self.head.published(block);
                 }
                 self.wal.remove_before(u.cut).await?;
             }
@@ -305,8 +305,9 @@ impl Ingester {
             summary.series += block.series.len();
             summary.samples += block.samples;
             summary.log_records += block.signals.logs.len();
-            self.head.drop_frozen(block);
+            self.head.published(block);
         }
+        self.head.expire_published(self.cfg.head.keep_flushed);
         summary.files = written.files;
         summary.bytes = written.bytes;
         self.wal.remove_before(cut).await?;
@@ -367,6 +368,7 @@ impl Ingester {
                 _ = stop.changed() => return,
             }
             self.refresh_gauges();
+            self.head.expire_published(self.cfg.head.keep_flushed);
             let due = last.elapsed() >= self.cfg.head.flush_interval
                 || self.head.active_samples() >= self.cfg.head.max_samples
                 || self.head.active_signal_items() >= self.cfg.head.max_samples

@@ -88,6 +88,8 @@ pub(crate) async fn on_deep_stack_async<T: Send + 'static>(
 ) -> Result<T> {
     let permit = thread_permit().await?;
     let runtime = tokio::runtime::Handle::current();
+    // The request's warnings collector is task-local: carry it onto the thread.
+    let fut = crate::remote::with_warnings(crate::remote::current_warnings(), fut);
     let (tx, rx) = tokio::sync::oneshot::channel();
     // Dropped with this future: the thread's `select!` then drops `fut`.
     let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();

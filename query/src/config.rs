@@ -55,6 +55,26 @@ pub struct QueryConfig {
     /// Loki's listings (series, labels, label values) take no `limit`: longer ones fail.
     /// Default `1000000`.
     pub max_listing_items: usize,
+    /// Ingesters whose heads a `query` process reads besides the object store, so data not yet
+    /// flushed is visible (see `crate::remote`): each `http://host:port`, or `dns+host:port`
+    /// for every address the name resolves to (a Kubernetes headless service), re-resolved
+    /// every `ingester_resolve_interval`. Empty: only the object store (and, in all-in-one, the
+    /// process's own head). Also `--ingesters URL[,URL...]`. Default `[]`.
+    pub ingesters: Vec<String>,
+    /// How long one read from one ingester may take before it counts as not answering.
+    /// Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub ingester_timeout: Duration,
+    /// What a query does when an ingester does not answer: `"warn"` answers from the data
+    /// there is, with a warning naming the ingester (Prometheus `warnings`, also in Loki
+    /// answers); `"fail"` fails the query with a 503. Default `"warn"`.
+    pub ingester_failure: crate::remote::IngesterFailure,
+    /// How often `dns+` ingester names are resolved again. Default `15s`.
+    #[serde(with = "humantime_serde")]
+    pub ingester_resolve_interval: Duration,
+    /// A file holding the bearer token sent to ingesters (needed when they require tokens:
+    /// a token whose read scope is `"*"`). Empty: none. Default `""`.
+    pub ingester_token_file: std::path::PathBuf,
     /// LogQL (the Loki query API).
     pub logql: crate::logql::LogqlConfig,
     /// When `rate`, `increase` and the `*_over_time` aggregations read rollups instead of raw
@@ -121,6 +141,11 @@ impl Default for QueryConfig {
             max_query_bytes: DEFAULT_MAX_QUERY_BYTES,
             max_query_depth: DEFAULT_MAX_QUERY_DEPTH,
             max_listing_items: 1_000_000,
+            ingesters: Vec::new(),
+            ingester_timeout: Duration::from_secs(5),
+            ingester_failure: crate::remote::IngesterFailure::Warn,
+            ingester_resolve_interval: Duration::from_secs(15),
+            ingester_token_file: std::path::PathBuf::new(),
             logql: crate::logql::LogqlConfig::default(),
             rollups: RollupsConfig::default(),
         }

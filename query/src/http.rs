@@ -15,6 +15,11 @@ mod render;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::get;
 
 use crate::promql::Engine;
@@ -48,7 +53,42 @@ pub fn router(engine: Arc<Engine>, auth: Auth) -> Router {
             "/api/v1/query_exemplars",
             get(prom_api::exemplars).post(prom_api::exemplars),
         )
+        .layer(axum::middleware::from_fn(partial_warnings))
         .with_state(ApiState::new(engine, auth))
+}
+
+/// Adds what the reads under a request reported (an ingester that did not answer, see
+/// [`crate::remote`]) to its JSON answer's `warnings`, after any the handler put there; both
+/// APIs' routers run under it. Only answers with such warnings are parsed again.
+pub(crate) async fn partial_warnings(req: Request, next: Next) -> Response {
+    let (response, warnings) = crate::remote::collect_warnings(next.run(req)).await;
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if warnings.is_empty() || !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(serde_json::Value::Object(map)) => serde_json::Value::Object(map),
+        _ => return Response::from_parts(parts, Body::from(bytes)),
+    };
+    let list = value
+        .as_object_mut()
+        .expect("matched an object")
+        .entry("warnings")
+        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+    if let serde_json::Value::Array(list) = list {
+        list.extend(warnings.into_iter().map(serde_json::Value::String));
+    }
+    parts.headers.remove(CONTENT_LENGTH);
+    let body = serde_json::to_vec(&value).unwrap_or_else(|_| bytes.to_vec());
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// The refusal of a listing longer than `query.max_listing_items` (both APIs).

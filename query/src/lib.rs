@@ -106,6 +106,7 @@ pub mod log_source;
 pub mod logql;
 pub mod metrics;
 pub mod promql;
+pub mod remote;
 mod scope;
 pub mod source;
 mod statistics;

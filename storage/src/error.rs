@@ -112,6 +112,15 @@ pub enum Error {
         /// Which scope is missing, for the client.
         reason: String,
     },
+    /// A peer (an ingester read through the internal read API, `crate::remote`) did not answer,
+    /// or answered with an error.
+    #[error("ingester {peer} unavailable: {reason}")]
+    Unavailable {
+        /// The peer's address.
+        peer: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A read would return more samples (or log records) than `storage.max_select_samples`.
     #[error("query would read too many samples ({limit} is the limit)")]
     TooManySamples {

@@ -33,6 +33,9 @@
 //! - [`auth`]: the token table both tiers consult (`[auth]`, the token file re-read on
 //!   change, the `Authorization` parser); [`scope`]: cluster globs (one `glob` for retention
 //!   rules and token scopes) and the `cluster=~` matcher a read scope adds to every selection.
+//! - [`remote`]: the internal read API's wire format (how a query process reads an ingester's
+//!   head through the same contracts): calls, answers as Arrow IPC streams or JSON, both ends'
+//!   encoders and decoders; no HTTP (the ingester serves it, the querier posts it).
 //! - [`rollup`]: the bucket convention and bucket arithmetic of the rollup tables
 //!   (`table::rollups`: `metrics_5m`, `metrics_1h`) that [`read::Source::select_buckets`] serves.
 //! - [`test_util`] (feature `test-util`): the reference sources (`MemSource`, `MemLogSource`)
@@ -62,6 +65,7 @@ pub mod layout;
 pub(crate) mod manifest;
 pub(crate) mod parquet_io;
 pub mod read;
+pub mod remote;
 pub mod rollup;
 pub(crate) mod schema;
 pub mod scope;

@@ -65,6 +65,12 @@ impl ClusterScope {
         self.globs.is_empty()
     }
 
+    /// Whether the scope admits every cluster (one of its globs is `*`): what the internal read
+    /// API asks of a querier's token, since an ingester's head holds every cluster.
+    pub fn admits_every_cluster(&self) -> bool {
+        self.globs.iter().any(|g| g == "*")
+    }
+
     /// Whether the scope admits `cluster`.
     pub fn matches(&self, cluster: &str) -> bool {
         self.globs.iter().any(|g| glob(g, cluster))

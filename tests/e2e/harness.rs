@@ -64,6 +64,8 @@ pub(crate) struct TestServer {
     /// are then `https://` and [`TestServer::client`] trusts it.
     pub tls_ca: Option<PathBuf>,
     child: Option<Child>,
+    /// Set by [`TestServer::respawn_on_same_port`]: the next start keeps the HTTP port.
+    keep_port: bool,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -97,6 +99,7 @@ impl TestServer {
             envs: envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             tls_ca,
             child: None,
+            keep_port: false,
             _tmp: Some(tmp),
         };
         s.spawn().await;
@@ -156,6 +159,11 @@ impl TestServer {
     pub(crate) async fn spawn(&mut self) {
         assert!(self.child.is_none(), "already running");
         let [http, grpc, otlp] = free_ports::<3>();
+        let http = if std::mem::take(&mut self.keep_port) {
+            self.port
+        } else {
+            http
+        };
         self.port = http;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tributary"));
         cmd.arg("--http-listen").arg(format!("127.0.0.1:{http}"));
@@ -197,6 +205,13 @@ impl TestServer {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Starts the process again on the same data dir and the same HTTP port (what other
+    /// processes know it by, e.g. a querier's `--ingesters`).
+    pub(crate) async fn respawn_on_same_port(&mut self) {
+        self.keep_port = true;
+        self.spawn().await;
     }
 
     /// SIGKILL: no shutdown path runs.

@@ -19,6 +19,7 @@ mod remote_write;
 mod remote_write_v2;
 mod roles;
 mod signals_recovery;
+mod split;
 mod storage_lifecycle;
 mod tls;
 mod token_limits;

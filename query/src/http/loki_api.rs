@@ -45,6 +45,7 @@ pub fn loki_router(engine: Arc<LogqlEngine>, auth: Auth) -> Router {
         .route("/loki/api/v1/status/buildinfo", get(build_info))
         .route("/loki/api/v1/format_query", get(format_query).post(format_query))
         .route("/loki/api/v1/tail", get(tail::tail))
+        .layer(axum::middleware::from_fn(super::partial_warnings))
         .with_state(ApiState::new(engine, auth))
 }
 

@@ -1,0 +1,121 @@
+//! The querier's end: [`RemoteSource`], the read contracts over any [`Transport`] (the querier's
+//! is HTTP; the tests' calls [`super::answer`] directly, so the conformance suites check the
+//! wire format itself).
+
+use async_trait::async_trait;
+
+use super::{Call, WireLogs, WireSelect, decode};
+use crate::Result;
+use crate::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source};
+use crate::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
+use crate::types::{Labels, Matcher, Series, TimeRange};
+
+/// Carries one [`Call`] to a peer and brings back the body of its 2xx answer; any other answer
+/// is an error ([`super::WireError::into_error`]).
+#[async_trait]
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    /// Posts `call`; the answer's body.
+    async fn call(&self, call: &Call) -> Result<bytes::Bytes>;
+}
+
+/// A peer's head as a [`Source`] and a [`LogSource`].
+#[derive(Debug)]
+pub struct RemoteSource<T> {
+    transport: T,
+}
+
+impl<T: Transport> RemoteSource<T> {
+    /// Reads through `transport`.
+    pub fn new(transport: T) -> Self {
+        Self { transport }
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+}
+
+#[async_trait]
+impl<T: Transport> Source for RemoteSource<T> {
+    async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
+        decode::series(&self.transport.call(&Call::Select(WireSelect::of(req))).await?)
+    }
+
+    async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
+        decode::label_sets(&self.transport.call(&Call::Series(WireSelect::of(req))).await?)
+    }
+
+    async fn count_samples(&self, req: &SelectRequest, limit: usize) -> Result<usize> {
+        let call = Call::CountSamples {
+            select: WireSelect::of(req),
+            limit,
+        };
+        decode::json(&self.transport.call(&call).await?)
+    }
+
+    async fn series_samples(&self, req: &SelectRequest) -> Result<Vec<SeriesSize>> {
+        decode::series_samples(&self.transport.call(&Call::SeriesSamples(WireSelect::of(req))).await?)
+    }
+
+    async fn label_names(&self, req: &SelectRequest) -> Result<Vec<String>> {
+        decode::json(&self.transport.call(&Call::LabelNames(WireSelect::of(req))).await?)
+    }
+
+    async fn label_values(&self, name: &str, req: &SelectRequest) -> Result<Vec<String>> {
+        let call = Call::LabelValues {
+            name: name.to_string(),
+            select: WireSelect::of(req),
+        };
+        decode::json(&self.transport.call(&call).await?)
+    }
+
+    async fn exemplars(&self, selectors: &[Vec<Matcher>], range: TimeRange) -> Result<Vec<ExemplarSeries>> {
+        let call = Call::Exemplars {
+            selectors: selectors.iter().map(|m| super::to_wire_matchers(m)).collect(),
+            start: range.start,
+            end: range.end,
+        };
+        decode::exemplars(&self.transport.call(&call).await?)
+    }
+
+    async fn select_histograms(&self, req: &SelectRequest) -> Result<Vec<HistogramSeries>> {
+        decode::histograms(
+            &self
+                .transport
+                .call(&Call::SelectHistograms(WireSelect::of(req)))
+                .await?,
+        )
+    }
+
+    async fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>> {
+        let call = Call::Metadata {
+            metric: metric.map(str::to_string),
+        };
+        decode::metadata(&self.transport.call(&call).await?)
+    }
+    // `select_buckets`: the trait's default (raw samples through `select`), as the head answers.
+}
+
+#[async_trait]
+impl<T: Transport> LogSource for RemoteSource<T> {
+    async fn select_logs(&self, req: &LogRequest) -> Result<Vec<LogRecord>> {
+        decode::logs(&self.transport.call(&Call::SelectLogs(WireLogs::of(req))).await?)
+    }
+
+    async fn log_streams(&self, req: &LogRequest) -> Result<Vec<Labels>> {
+        decode::label_sets(&self.transport.call(&Call::LogStreams(WireLogs::of(req))).await?)
+    }
+
+    async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {
+        decode::json(&self.transport.call(&Call::LogLabelNames(WireLogs::of(req))).await?)
+    }
+
+    async fn log_label_values(&self, name: &str, req: &LogRequest) -> Result<Vec<String>> {
+        let call = Call::LogLabelValues {
+            name: name.to_string(),
+            logs: WireLogs::of(req),
+        };
+        decode::json(&self.transport.call(&call).await?)
+    }
+}

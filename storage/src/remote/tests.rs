@@ -1,0 +1,191 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::read::{LogRequest, LogSource, SelectRequest, Source};
+use crate::test_util::histogram_source::histogram_source_conformance;
+use crate::test_util::{MemLogSource, MemSource, log_source_conformance, source_conformance};
+use crate::types::STALE_NAN_BITS;
+
+/// Every call goes through the whole wire format: the call as JSON and back, the answer
+/// encoded by [`answer`] and decoded by the client, errors as [`WireError`] and back.
+#[derive(Debug)]
+struct Loopback {
+    source: MemSource,
+    logs: MemLogSource,
+}
+
+#[async_trait]
+impl Transport for Loopback {
+    async fn call(&self, call: &Call) -> Result<bytes::Bytes> {
+        let call = Call::from_json(&call.to_json())?;
+        match answer(&call, &self.source, &self.logs).await {
+            Ok(a) => Ok(a.body.into()),
+            Err(e) => {
+                let (_, wire) = WireError::of(&e);
+                let wire: WireError = decode::json(&serde_json::to_vec(&wire).unwrap())?;
+                Err(wire.into_error("loopback"))
+            }
+        }
+    }
+}
+
+fn remote(source: MemSource, logs: MemLogSource) -> Arc<RemoteSource<Loopback>> {
+    Arc::new(RemoteSource::new(Loopback { source, logs }))
+}
+
+#[tokio::test]
+async fn the_wire_passes_the_source_conformance_suite() {
+    source_conformance(|series| async move {
+        remote(MemSource::new(series), MemLogSource::new(Vec::new())) as Arc<dyn Source>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_wire_passes_the_histogram_conformance_suite() {
+    histogram_source_conformance(|data| async move {
+        remote(
+            MemSource::default().with_histograms(data),
+            MemLogSource::new(Vec::new()),
+        ) as Arc<dyn Source>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_wire_passes_the_log_source_conformance_suite() {
+    log_source_conformance(|records| async move {
+        remote(MemSource::default(), MemLogSource::new(records)) as Arc<dyn LogSource>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn floats_keep_their_bits_and_empty_answers_decode() {
+    let stale = f64::from_bits(STALE_NAN_BITS);
+    let labels = Labels::from_pairs(&[("__name__", "m"), ("cluster", "c")]);
+    let series = Series::new(
+        labels.clone(),
+        vec![
+            Sample::new(1, stale),
+            Sample::new(2, f64::INFINITY),
+            Sample::new(3, -0.0),
+        ],
+    );
+    let r = remote(MemSource::new(vec![series]), MemLogSource::new(Vec::new()));
+    let req = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::new(0, 10));
+    let got = r.select(&req).await.unwrap();
+    let bits: Vec<u64> = got[0].samples.iter().map(|s| s.value.to_bits()).collect();
+    assert_eq!(bits, vec![STALE_NAN_BITS, f64::INFINITY.to_bits(), (-0.0f64).to_bits()]);
+    assert_eq!(got[0].labels, labels);
+    let none = SelectRequest::new(vec![Matcher::equal("__name__", "absent")], TimeRange::new(0, 10));
+    assert!(r.select(&none).await.unwrap().is_empty());
+
+    let histogram = HistogramSeries {
+        labels: labels.clone(),
+        samples: vec![HistogramSample {
+            timestamp: 5,
+            count: 3.0,
+            sum: stale,
+            schema: -53,
+            custom_values: vec![1.0, f64::INFINITY],
+            positive_spans: vec![BucketSpan { offset: -2, length: 2 }],
+            positive_buckets: vec![1.0, 2.0],
+            reset_hint: ResetHint::Gauge,
+            ..Default::default()
+        }],
+    };
+    let r = remote(
+        MemSource::default().with_histograms(vec![histogram.clone()]),
+        MemLogSource::new(Vec::new()),
+    );
+    let got = r.select_histograms(&req).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].samples[0].sum.to_bits(), STALE_NAN_BITS);
+    let (mut a, mut b) = (got[0].samples[0].clone(), histogram.samples[0].clone());
+    (a.sum, b.sum) = (0.0, 0.0);
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn many_series_span_several_batches() {
+    let series: Vec<Series> = (0..BATCH_ROWS * 2 + 3)
+        .map(|i| {
+            Series::new(
+                Labels::from_pairs(&[("__name__", "m"), ("i", &i.to_string())]),
+                vec![Sample::new(i as i64, i as f64)],
+            )
+        })
+        .collect();
+    let n = series.len();
+    let r = remote(MemSource::new(series), MemLogSource::new(Vec::new()));
+    let req = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::new(0, i64::MAX));
+    let got = r.select(&req).await.unwrap();
+    assert_eq!(got.len(), n);
+    assert!(
+        got.iter()
+            .all(|s| s.samples.len() == 1 && s.samples[0].value == s.samples[0].timestamp as f64)
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_call_is_a_bad_request() {
+    let source = MemSource::default();
+    let logs = MemLogSource::new(Vec::new());
+    assert!(matches!(
+        Call::from_json(b"{\"method\":\"drop_table\"}"),
+        Err(Error::InvalidData { .. })
+    ));
+    let call = Call::Select(WireSelect {
+        matchers: vec![("a".into(), "~~".into(), "b".into())],
+        start: 0,
+        end: 1,
+        only: None,
+    });
+    let e = answer(&call, &source, &logs).await.unwrap_err();
+    assert_eq!(WireError::of(&e).0, 400, "{e}");
+    let call = Call::SelectLogs(WireLogs {
+        matchers: vec![("a".into(), "=~".into(), "(".into())],
+        start: 0,
+        end: 1,
+        line_hints: Vec::new(),
+        forward: true,
+        limit: None,
+    });
+    let e = answer(&call, &source, &logs).await.unwrap_err();
+    assert_eq!(WireError::of(&e).0, 400, "{e}");
+}
+
+#[test]
+fn the_sample_limit_crosses_the_wire_as_itself() {
+    let (status, wire) = WireError::of(&Error::TooManySamples { limit: 7 });
+    assert_eq!(status, 422);
+    assert!(matches!(wire.into_error("x"), Error::TooManySamples { limit: 7 }));
+    let (status, wire) = WireError::of(&Error::Task {
+        op: "t",
+        reason: "r".into(),
+    });
+    assert_eq!(status, 500);
+    assert!(matches!(wire.into_error("x:1"), Error::Unavailable { peer, .. } if peer == "x:1"));
+}
+
+#[test]
+fn a_log_request_round_trips() {
+    let req = LogRequest {
+        matchers: vec![Matcher::equal("app", "a")],
+        start: -5,
+        end: 9,
+        line_hints: vec![LineHint::Contains("x".into()), LineHint::NotContains("y".into())],
+        direction: Direction::Forward,
+        limit: Some(3),
+    };
+    let back = WireLogs::of(&req).request().unwrap();
+    assert_eq!(back.matchers, req.matchers);
+    assert_eq!(
+        (back.start, back.end, back.limit, back.direction),
+        (-5, 9, Some(3), Direction::Forward)
+    );
+    assert_eq!(back.line_hints, req.line_hints);
+}
