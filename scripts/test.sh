@@ -10,13 +10,15 @@ log() { printf '\n==> %s\n' "$*"; }
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# kubectl renders deploy/kubernetes/ (`kubectl kustomize`) for tests/e2e/kubernetes.rs.
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
-command -v prometheus >/dev/null && command -v promtool >/dev/null
+command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v kubectl >/dev/null
 
 # A real S3-compatible server for the object-store tests (moto's, from PyPI).
 if ! python3 -c "import moto.server" >/dev/null 2>&1; then
@@ -25,10 +27,11 @@ if ! python3 -c "import moto.server" >/dev/null 2>&1; then
 fi
 python3 -c "import moto.server"
 
-# The real OpenTelemetry Python SDK (and grpcio, pyarrow) the OTLP end-to-end tests drive, at the
+# The real OpenTelemetry Python SDK (and grpcio, pyarrow) the OTLP end-to-end tests drive, the
+# Loki client, and kubernetes-validate (the Kubernetes schemas for deploy/kubernetes/), at the
 # versions pinned in tests/e2e/python/requirements.txt.
 if ! python3 tests/e2e/python/requirements_ok.py >/dev/null 2>&1; then
-  log "installing the OTLP test clients (tests/e2e/python/requirements.txt)"
+  log "installing the Python test clients (tests/e2e/python/requirements.txt)"
   python3 -m pip install -q -r tests/e2e/python/requirements.txt
 fi
 python3 tests/e2e/python/requirements_ok.py

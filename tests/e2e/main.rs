@@ -7,6 +7,7 @@ mod fault_proxy;
 mod harness;
 mod hostile_queries;
 mod ingest_limits;
+mod kubernetes;
 mod loki;
 mod loki_tail;
 mod object_store;
