@@ -482,6 +482,25 @@ fn the_split_overlay_runs_ingesters_queriers_and_one_compactor_on_s3() {
                     "query.ingesters"
                 );
             }
+            // The querier's token for the ingesters comes from a mounted Secret, and a token
+            // entry with read = ["*"] (what the internal read API asks) exists beside it.
+            let file = cfg.file["query"]["ingester_token_file"]
+                .as_str()
+                .expect("query.ingester_token_file");
+            let (mount, key) = mount_of(the_container(w), std::path::Path::new(file));
+            let secret = pod_volume(w, mount["name"].as_str().expect("name")).expect("token volume");
+            let secret = secret["secret"]["secretName"]
+                .as_str()
+                .expect("the querier token from a Secret");
+            let data = r.string_data("Secret", secret);
+            assert!(data[key.to_str().expect("key")].is_string(), "{secret} holds {key:?}");
+            let tokens: toml::Table = toml::from_str(data["tokens.toml"].as_str().expect("tokens.toml")).expect("TOML");
+            assert!(
+                tokens["tokens"].as_array().into_iter().flatten().any(|t| t.get("read")
+                    == Some(&toml::Value::Array(vec![toml::Value::String("*".into())]))
+                    && t.get("name").and_then(|n| n.as_str()) == Some("querier")),
+                "a querier token reading every cluster"
+            );
         }
     }
 }

@@ -240,3 +240,106 @@ async fn split_deployment_answers_like_all_in_one_through_flush_compaction_and_a
     .await;
     eprintln!("querier restart -> same answers: {:?}", restarted.elapsed());
 }
+
+/// With tokens required, an ingester's internal read API answers only a token that may read
+/// every cluster; a querier holding one reads the head, a querier holding a narrower one
+/// answers from the object store with a warning naming the ingester it could not read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_internal_read_api_needs_a_token_that_reads_every_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("file://{}", dir.path().join("store").display());
+    let cfg = write_file(
+        dir.path(),
+        "auth.toml",
+        r#"
+[auth]
+required = true
+[[auth.tokens]]
+token = "writer-token"
+write = "east"
+[[auth.tokens]]
+token = "fleet-token"
+name = "querier"
+read = ["*"]
+[[auth.tokens]]
+token = "east-token"
+name = "east-reader"
+read = ["east"]
+"#,
+    );
+    let cfg = cfg.to_str().unwrap();
+    let ingester = TestServer::start_with(&["--role", "ingest", "--storage", &storage, "--config", cfg]).await;
+    let (status, text) = post_remote_write(
+        &ingester.url("/api/v1/write"),
+        body("east", 0, 4),
+        &[("Authorization", "Bearer writer-token")],
+    )
+    .await;
+    assert_eq!(status, 204, "{text}");
+
+    let call = r#"{"method":"label_names","matchers":[],"start":0,"end":9223372036854775807}"#;
+    for (token, want) in [
+        (None, 401),
+        (Some("wrong"), 401),
+        (Some("east-token"), 403),
+        (Some("fleet-token"), 200),
+    ] {
+        let mut r = reqwest::Client::new()
+            .post(ingester.url("/internal/v1/read"))
+            .body(call);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(
+            r.status().as_u16(),
+            want,
+            "token {token:?}: {}",
+            r.text().await.unwrap()
+        );
+    }
+
+    let end = (T0 + 3 * STEP) as f64 / 1000.0;
+    for (token, sees_head) in [("fleet-token", true), ("east-token", false)] {
+        let token_file = write_file(dir.path(), &format!("{token}.txt"), &format!("{token}\n"));
+        let querier_cfg = write_file(
+            dir.path(),
+            &format!("{token}.toml"),
+            &format!(
+                "{}\n[query]\ningester_token_file = {:?}\n",
+                std::fs::read_to_string(cfg).unwrap(),
+                token_file.display().to_string()
+            ),
+        );
+        let ingesters = format!("http://127.0.0.1:{}", ingester.port);
+        let querier = TestServer::start_with(&[
+            "--role",
+            "query",
+            "--storage",
+            &storage,
+            "--config",
+            querier_cfg.to_str().unwrap(),
+            "--ingesters",
+            &ingesters,
+        ])
+        .await;
+        let v: Value = reqwest::Client::new()
+            .get(querier.url("/api/v1/query"))
+            .query(&[("query", "count(split_requests_total)"), ("time", &end.to_string())])
+            .bearer_auth("fleet-token")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if sees_head {
+            assert_eq!(v["data"]["result"][0]["value"][1], "2", "{v}");
+            assert!(v["warnings"].is_null(), "{v}");
+        } else {
+            assert_eq!(v["data"]["result"], serde_json::json!([]), "{v}");
+            let w = v["warnings"][0].as_str().unwrap_or_default();
+            assert!(w.contains(&ingesters) && w.contains("forbidden"), "{v}");
+        }
+    }
+}
