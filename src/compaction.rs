@@ -165,7 +165,13 @@ impl CompactionService {
                     _ = tokio::time::sleep(self.compactor.config().interval) => {}
                     _ = stop.changed() => break,
                 }
-                let _ = self.round(false).await;
+                // A round cut short by the stop leaves only committed work or unlisted
+                // garbage; the lease is then released below rather than left to expire (a
+                // restarted compactor would otherwise wait for `lease_ttl`).
+                tokio::select! {
+                    _ = self.round(false) => {}
+                    _ = stop.changed() => break,
+                }
             }
         } else {
             let _ = stop.changed().await;

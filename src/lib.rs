@@ -264,9 +264,17 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     if let Some(f) = flusher {
         let _ = f.await;
     }
-    if let Some(c) = compactor {
-        // A round in progress is cut short: everything it did is committed or unlisted garbage.
-        c.abort();
+    if let Some(mut c) = compactor {
+        // The schedule stops its round (everything a round did is committed or unlisted
+        // garbage) and releases the lease, so the next compactor starts at once; a release
+        // that hangs on the store is cut off.
+        if tokio::time::timeout(std::time::Duration::from_secs(10), &mut c)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the compactor did not release its lease within 10 s; it expires on its own");
+            c.abort();
+        }
     }
     if let Some(ing) = ingester {
         ing.shutdown().await?;

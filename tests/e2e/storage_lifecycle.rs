@@ -214,3 +214,21 @@ async fn one_compactor_at_a_time_on_s3_and_a_killed_compaction_loses_nothing() {
     )
     .await;
 }
+
+/// A compactor stopped with SIGTERM (a Kubernetes rollout) hands its lease back: the next one
+/// compacts at once instead of waiting out `lease_ttl` (two hours by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_compactor_releases_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("file://{}", dir.path().join("store").display());
+    let args = ["--role", "compactor", "--storage", storage.as_str()];
+    let mut a = TestServer::start_with(&args).await;
+    let b = TestServer::start_with(&args).await;
+    let (status, report) = a.compact().await;
+    assert_eq!(status, 200, "{report}");
+    let (status, report) = b.compact().await;
+    assert_eq!(status, 409, "a holds the lease: {report}");
+    a.stop();
+    let (status, report) = b.compact().await;
+    assert_eq!(status, 200, "a released its lease on SIGTERM: {report}");
+}

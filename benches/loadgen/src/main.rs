@@ -22,7 +22,8 @@ use tributary_loadgen::workload::{self, Config};
     about = "Replay realistic Kubernetes remote-write traffic against a receiver"
 )]
 struct Args {
-    /// Remote-write endpoint, e.g. http://127.0.0.1:9090/api/v1/write
+    /// Remote-write endpoint, e.g. http://127.0.0.1:9090/api/v1/write; several, comma-separated,
+    /// spread the connections over them (connection i to URL i mod n).
     #[arg(long)]
     url: String,
     #[arg(long, default_value_t = 3)]

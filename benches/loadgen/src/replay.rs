@@ -149,10 +149,15 @@ pub async fn replay(queues: Vec<mpsc::Receiver<Prepared>>, opts: &Options) -> Re
 
     let started = Instant::now();
     let deadline = started + opts.max_duration;
+    // Several comma-separated URLs: connection i goes to URL i mod n (a load balancer in front
+    // of ingest replicas, each connection carrying whole streams).
+    let urls: Vec<String> = opts.url.split(',').map(str::to_owned).collect();
     let workers: Vec<_> = queues
         .into_iter()
-        .map(|queue| {
-            let (client, opts) = (client.clone(), opts.clone());
+        .enumerate()
+        .map(|(i, queue)| {
+            let (client, mut opts) = (client.clone(), opts.clone());
+            opts.url = urls[i % urls.len()].clone();
             tokio::spawn(async move { send_queue(client, queue, opts, deadline).await })
         })
         .collect();
