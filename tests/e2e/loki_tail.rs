@@ -13,11 +13,11 @@ use crate::harness::{TestServer, urlencode};
 
 const SEC: i64 = 1_000_000_000;
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64
 }
 
-async fn push(s: &TestServer, ts: i64, service: &str, line: &str) {
+pub(crate) async fn push(s: &TestServer, ts: i64, service: &str, line: &str) {
     let body = json!({"streams": [{"stream": {"cluster": "tail-1", "service_name": service},
         "values": [[ts.to_string(), line]]}]});
     let r = reqwest::Client::new()
@@ -30,7 +30,7 @@ async fn push(s: &TestServer, ts: i64, service: &str, line: &str) {
 }
 
 /// Reads tail messages until `want` lines arrived (or 20 s passed); returns (ns, service, line).
-async fn read_lines<S>(ws: &mut S, want: usize) -> Vec<(i64, String, String)>
+pub(crate) async fn read_lines<S>(ws: &mut S, want: usize) -> Vec<(i64, String, String)>
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {

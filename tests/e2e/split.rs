@@ -188,6 +188,28 @@ async fn split_deployment_answers_like_all_in_one_through_flush_compaction_and_a
         assert_eq!(lines, sent, "{v}");
     }
 
+    // A live tail through a querier sees lines pushed to either ingester, each once.
+    let t = crate::loki_tail::now_ns();
+    let url = format!(
+        "ws://127.0.0.1:{}/loki/api/v1/tail?query={}&start={}",
+        q1.port,
+        crate::harness::urlencode(r#"{cluster="tail-1"}"#),
+        t - 60_000_000_000
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket upgrade");
+    crate::loki_tail::push(&ing_a, t, "from-a", "line via ingester a").await;
+    crate::loki_tail::push(&ing_b, t + 1, "from-b", "line via ingester b").await;
+    let mut tailed = crate::loki_tail::read_lines(&mut ws, 2).await;
+    tailed.sort();
+    assert_eq!(
+        tailed,
+        vec![
+            (t, "from-a".to_string(), "line via ingester a".to_string()),
+            (t + 1, "from-b".to_string(), "line via ingester b".to_string())
+        ]
+    );
+    drop(ws);
+
     // Flush both ingesters and compact: the same answers, now from Parquet on S3.
     ing_a.flush().await;
     ing_b.flush().await;
