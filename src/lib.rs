@@ -102,7 +102,12 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
 
     let ingester = match cfg.server.role {
         Role::AllInOne | Role::Ingest => {
-            let ing = Ingester::open(cfg.ingest.clone(), &cfg.server.data_dir, storage.clone()).await?;
+            let mut ingest = cfg.ingest.clone();
+            if cfg.server.role == Role::AllInOne {
+                // Its own commits are visible to its own queries at once: nothing to bridge.
+                ingest.head.keep_flushed = std::time::Duration::ZERO;
+            }
+            let ing = Ingester::open(ingest, &cfg.server.data_dir, storage.clone()).await?;
             ing.metrics().register(&mut registry);
             Some(ing)
         }

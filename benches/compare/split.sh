@@ -38,6 +38,7 @@ TRIBUTARY_BIN=${TRIBUTARY_BIN:-target/release/tributary}
 LOADGEN_BIN=${LOADGEN_BIN:-target/release/tributary-loadgen}
 RESULTS=${RESULTS:-target/compare/split-$(date -u +%Y%m%dT%H%M%SZ).json}
 KEEP_DATA=${KEEP_DATA:-0}
+READY_TIMEOUT=${READY_TIMEOUT:-120}
 NOW_MS=$(date +%s%3N)
 INTERVAL_MS=$((INTERVAL_SECS * 1000))
 START_MS=$(((NOW_MS - (SAMPLES + 1) * INTERVAL_MS) / INTERVAL_MS * INTERVAL_MS))
@@ -53,9 +54,11 @@ start() {
     local port
     port=$(free_port)
     mkdir -p "$WORK/$name"
+    DIR=$WORK/$name
     "$TRIBUTARY_BIN" --http-listen "127.0.0.1:$port" --grpc-listen "" --otlp-http-listen "" \
-        --data-dir "$WORK/$name/data" --config "$WORK/config.toml" "$@" >"$WORK/$name/log" 2>&1 &
+        --data-dir "$WORK/$name/data" --config "$WORK/config.toml" "$@" >"$WORK/$name/server.log" 2>&1 &
     local pid=$!
+    SERVER_PID=$pid
     PIDS+=("$pid")
     printf -v "PORT_$name" '%s' "$port"
     printf -v "PID_$name" '%s' "$pid"
