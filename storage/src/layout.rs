@@ -456,7 +456,7 @@ mod tests {
             assert!(key.as_ref().starts_with(election_prefix(cluster).as_ref()));
         }
         for foreign in ["_ha/x/12.json", "_ha/x/00000000000000000012.tmp", "_ha/%zz/00000000000000000012.json"] {
-            assert_eq!(parse_election_path(&Path::from(foreign)), None, "{foreign}");
+            assert_eq!(parse_election_path(&Path::parse(foreign).unwrap()), None, "{foreign}");
         }
     }
 
