@@ -102,7 +102,10 @@ impl HaTrackerConfig {
             l.is_empty()
                 || l.as_str() == tributary_storage::types::CLUSTER
                 || l.as_str() == tributary_storage::types::METRIC_NAME
-                || !l.bytes().enumerate().all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
+                || !l
+                    .bytes()
+                    .enumerate()
+                    .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
         }) {
             return Some(format!(
                 "ingest.ha_tracker.replica_labels: {bad:?} is not a label name that can name a replica"

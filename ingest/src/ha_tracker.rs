@@ -19,7 +19,7 @@
 //! # No object-store round trip per request
 //! Each cluster's election is cached with the time it was read or written. A write decides from
 //! the cache while it is younger than `update_timeout` (and, for another replica, while the
-//! elected one is not yet overdue); otherwise [`HaTracker::sync`] reads the store, refreshes,
+//! elected one is not yet overdue); otherwise `HaTracker::sync` reads the store, refreshes,
 //! elects or takes over, and caches the result. The ingester does that with its gate released
 //! (no I/O while holding it) and decodes the write again, so a cluster costs one read (plus a
 //! create when refreshing) per `update_timeout` per ingester. When the store fails, a cached
@@ -36,7 +36,7 @@
 //! Remote-write 1.0 sends a series the head already holds without decoding its labels (the
 //! known-span invariant in `head::input`), so its replica is not in the write. This tracker
 //! remembers the replica of every raw key it saw with labels, and while it is on the decoder
-//! treats a raw key as known only when both the head and this memory hold it ([`Narrowed`]).
+//! treats a raw key as known only when both the head and this memory hold it (`Narrowed`).
 //! The memory is cleared with the head's raw index, at a freeze, under the exclusive gate.
 
 use std::collections::HashMap;
@@ -145,7 +145,11 @@ impl HaTracker {
 
     /// Whether writes of `kind` go through the tracker.
     pub(crate) fn applies(&self, kind: Kind) -> bool {
-        self.cfg.enabled && matches!(kind, Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 | Kind::OtlpMetrics)
+        self.cfg.enabled
+            && matches!(
+                kind,
+                Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 | Kind::OtlpMetrics
+            )
     }
 
     /// The head narrowed to the raw keys whose replica this tracker knows, for the decoder.
@@ -333,7 +337,9 @@ impl HaTracker {
         for _ in 0..SYNC_ROUNDS {
             let (propose, decision) = match &election {
                 None => (true, Decision::Accept),
-                Some(e) if e.replica == replica => (now.saturating_sub(e.received_at) > self.update_ms, Decision::Accept),
+                Some(e) if e.replica == replica => {
+                    (now.saturating_sub(e.received_at) > self.update_ms, Decision::Accept)
+                }
                 Some(e) if now.saturating_sub(e.received_at) > self.failover_ms => (true, Decision::Accept),
                 Some(_) => (false, Decision::Drop),
             };
@@ -363,7 +369,14 @@ impl HaTracker {
         )))
     }
 
-    fn cache(&self, state: &ClusterState, cluster: &str, election: Option<Election>, now: i64, metrics: &IngestMetrics) {
+    fn cache(
+        &self,
+        state: &ClusterState,
+        cluster: &str,
+        election: Option<Election>,
+        now: i64,
+        metrics: &IngestMetrics,
+    ) {
         let mut c = state.cached.lock();
         let before = c.as_ref().and_then(|c| c.election.as_ref()).map(|e| e.replica.clone());
         let after = election.as_ref().map(|e| e.replica.clone());
@@ -452,11 +465,7 @@ impl Gone {
 /// Applies `replicas` to a decoded write: drops the series of its dropped pairs and removes the
 /// replica labels from every other series. `known` answers a known span's replica by raw key.
 /// The one rewrite of the live write and of replay.
-pub(crate) fn rewrite(
-    input: &mut Input<'_>,
-    replicas: &Replicas,
-    known: &dyn Fn(RawKey) -> Option<Arc<Pair>>,
-) -> Gone {
+pub(crate) fn rewrite(input: &mut Input<'_>, replicas: &Replicas, known: &dyn Fn(RawKey) -> Option<Arc<Pair>>) -> Gone {
     let names = &replicas.labels;
     let is_dropped = |c: &str, r: &str| replicas.dropped.iter().any(|(dc, dr)| dc == c && dr == r);
     let mut gone = Gone::default();
@@ -468,7 +477,10 @@ pub(crate) fn rewrite(
     for mut span in spans {
         let own = &old[span.labels.start as usize..span.labels.end as usize];
         let dropped = if span.known {
-            span.raw_key.and_then(known).filter(|p| is_dropped(&p.0, &p.1)).map(|p| p.0.clone())
+            span.raw_key
+                .and_then(known)
+                .filter(|p| is_dropped(&p.0, &p.1))
+                .map(|p| p.0.clone())
         } else {
             replica_of_pairs(own, names)
                 .filter(|(c, r)| is_dropped(c, r))
@@ -504,7 +516,7 @@ pub(crate) fn rewrite(
             return true;
         };
         if is_dropped(c, r) {
-            gone.add(&c.to_string(), n as u64);
+            gone.add(c, n as u64);
             return false;
         }
         for name in names {

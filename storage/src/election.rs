@@ -242,7 +242,10 @@ mod tests {
             .collect();
         left.sort();
         assert_eq!(left, ["00000000000000000005.json", "00000000000000000006.json"]);
-        assert_eq!(e.read("c").await.unwrap().map(|e| (e.term, e.received_at)), Some((6, 5)));
+        assert_eq!(
+            e.read("c").await.unwrap().map(|e| (e.term, e.received_at)),
+            Some((6, 5))
+        );
     }
 
     #[tokio::test]

@@ -448,14 +448,21 @@ mod tests {
 
     #[test]
     fn election_keys_escape_the_cluster_and_round_trip() {
-        assert_eq!(election_path("prod-eu", 7).as_ref(), "_ha/prod-eu/00000000000000000007.json");
+        assert_eq!(
+            election_path("prod-eu", 7).as_ref(),
+            "_ha/prod-eu/00000000000000000007.json"
+        );
         assert_eq!(election_prefix("a/b c").as_ref(), "_ha/a%2Fb%20c");
         for cluster in ["prod-eu", "a/b c", "..", "ünï"] {
             let key = election_path(cluster, 12);
             assert_eq!(parse_election_path(&key), Some((cluster.to_string(), 12)), "{key}");
             assert!(key.as_ref().starts_with(election_prefix(cluster).as_ref()));
         }
-        for foreign in ["_ha/x/12.json", "_ha/x/00000000000000000012.tmp", "_ha/%zz/00000000000000000012.json"] {
+        for foreign in [
+            "_ha/x/12.json",
+            "_ha/x/00000000000000000012.tmp",
+            "_ha/%zz/00000000000000000012.json",
+        ] {
             assert_eq!(parse_election_path(&Path::parse(foreign).unwrap()), None, "{foreign}");
         }
     }

@@ -36,8 +36,15 @@ fuzz_target!(|data: &[u8]| {
         }
         // Version 1 (no settings): re-encoding writes version 2, which must read back the same.
         None => {
-            let encoded = record::encode(rec.kind, &rec.ctx, &Default::default(), &rec.refused, &rec.replicas, rec.body)
-                .expect("decoded lengths fit in u16");
+            let encoded = record::encode(
+                rec.kind,
+                &rec.ctx,
+                &Default::default(),
+                &rec.refused,
+                &rec.replicas,
+                rec.body,
+            )
+            .expect("decoded lengths fit in u16");
             let again = record::decode(&encoded).expect("own encoding");
             assert_eq!((again.kind, &again.ctx, again.body), (rec.kind, &rec.ctx, rec.body));
         }

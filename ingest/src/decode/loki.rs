@@ -151,10 +151,10 @@ impl DecodedPush {
                 ..Input::default()
             },
             outcome: Outcome {
-            accepted,
-            rejected,
-            ..Outcome::default()
-        },
+                accepted,
+                rejected,
+                ..Outcome::default()
+            },
         }
     }
 }

@@ -114,7 +114,11 @@ async fn the_elected_replica_is_refreshed_at_most_once_per_update_timeout() {
     f.clock.advance(Duration::from_secs(2));
     assert_eq!(f.decide(&t, "c1", "a").await, Decision::Accept);
     let refreshed = f.clock.now_ms();
-    assert_eq!(f.stored("c1").await, Some(("a".into(), refreshed)), "received_at refreshed");
+    assert_eq!(
+        f.stored("c1").await,
+        Some(("a".into(), refreshed)),
+        "received_at refreshed"
+    );
     let before = f.requests();
     assert_eq!(f.decide(&t, "c1", "a").await, Decision::Accept);
     assert_eq!(f.requests(), before, "one refresh, then the cache again");
@@ -129,7 +133,11 @@ async fn another_replica_takes_over_once_the_elected_one_is_overdue() {
     f.clock.advance(Duration::from_secs(20));
     assert_eq!(f.decide(&t, "c1", "b").await, Decision::Drop);
     f.clock.advance(Duration::from_secs(10));
-    assert_eq!(f.decide(&t, "c1", "b").await, Decision::Drop, "30 s is not yet over 30 s");
+    assert_eq!(
+        f.decide(&t, "c1", "b").await,
+        Decision::Drop,
+        "30 s is not yet over 30 s"
+    );
     f.clock.advance(Duration::from_millis(1));
     assert_eq!(f.decide(&t, "c1", "b").await, Decision::Accept, "failover");
     assert_eq!(f.stored("c1").await.map(|s| s.0), Some("b".into()));
@@ -147,7 +155,11 @@ async fn two_trackers_sharing_a_store_converge_on_one_replica() {
     // Both decide from "no election" at the same moment: exactly one create wins.
     let (dx, dy) = tokio::join!(f.decide(&x, "c1", "a"), f.decide(&y, "c1", "b"));
     assert_ne!(dx, dy, "exactly one replica is accepted");
-    let (winner, elected, loser) = if dx == Decision::Accept { (&x, "a", "b") } else { (&y, "b", "a") };
+    let (winner, elected, loser) = if dx == Decision::Accept {
+        (&x, "a", "b")
+    } else {
+        (&y, "b", "a")
+    };
     let other = if dx == Decision::Accept { &y } else { &x };
     assert_eq!(f.stored("c1").await.map(|s| s.0).as_deref(), Some(elected));
     // Two minutes of both replicas sending every 5 s: the winner's refreshes keep it elected.
@@ -202,7 +214,11 @@ async fn an_unreachable_store_falls_back_to_the_cache_or_fails_retryably() {
     }
     f.clock.advance(Duration::from_secs(40));
     assert_eq!(f.decide(&t, "c1", "a").await, Decision::Accept, "the cached election");
-    assert_eq!(f.decide(&t, "c1", "b").await, Decision::Drop, "no takeover without the store");
+    assert_eq!(
+        f.decide(&t, "c1", "b").await,
+        Decision::Drop,
+        "no takeover without the store"
+    );
     let err = t.sync(&("c2".into(), "a".into()), &f.metrics).await.unwrap_err();
     assert!(matches!(err, Error::Unavailable(_)), "{err}");
 }
@@ -241,18 +257,34 @@ fn outcome(samples: usize) -> Outcome {
 async fn admit_drops_the_other_replica_and_removes_the_label() {
     let f = Fixture::new().await;
     let t = f.tracker();
-    let a = [("__name__", "up"), ("__replica__", "a"), ("cluster", "c1"), ("job", "x")];
-    let b = [("__name__", "up"), ("__replica__", "b"), ("cluster", "c1"), ("job", "x")];
+    let a = [
+        ("__name__", "up"),
+        ("__replica__", "a"),
+        ("cluster", "c1"),
+        ("job", "x"),
+    ];
+    let b = [
+        ("__name__", "up"),
+        ("__replica__", "b"),
+        ("cluster", "c1"),
+        ("job", "x"),
+    ];
     let plain = [("__name__", "up"), ("cluster", "c1"), ("job", "y")];
     let mut first = Batch::default();
     push(&mut first.input.floats, &a, 1, false);
     push(&mut first.input.floats, &b, 2, false);
     first.outcome = outcome(2);
     let decided = HashMap::new();
-    let Admission::Sync(pairs) = t.admit(Kind::PromRemoteWriteV1, &mut first, &decided, &f.metrics).unwrap() else {
+    let Admission::Sync(pairs) = t
+        .admit(Kind::PromRemoteWriteV1, &mut first, &decided, &f.metrics)
+        .unwrap()
+    else {
         panic!("nothing is cached yet")
     };
-    assert_eq!(pairs, [("c1".to_string(), "a".to_string()), ("c1".to_string(), "b".to_string())]);
+    assert_eq!(
+        pairs,
+        [("c1".to_string(), "a".to_string()), ("c1".to_string(), "b".to_string())]
+    );
     let mut decided = HashMap::new();
     for p in pairs {
         decided.insert(p.clone(), t.sync(&p, &f.metrics).await.unwrap());
@@ -268,7 +300,9 @@ async fn admit_drops_the_other_replica_and_removes_the_label() {
         vec![Sample::new(1, 2.0), Sample::new(2, 2.0)],
     ));
     batch.outcome = outcome(5);
-    let Admission::Applied(replicas) = t.admit(Kind::PromRemoteWriteV1, &mut batch, &decided, &f.metrics).unwrap()
+    let Admission::Applied(replicas) = t
+        .admit(Kind::PromRemoteWriteV1, &mut batch, &decided, &f.metrics)
+        .unwrap()
     else {
         panic!("decided")
     };

@@ -389,7 +389,10 @@ fn remote_write_replica(series: &[(&str, u32)], t: i64) -> Body {
             labels.extend([label("cluster", "c1"), label("id", &id.to_string())]);
             pb::TimeSeries {
                 labels,
-                samples: vec![pb::Sample { timestamp: t, value: 1.0 }],
+                samples: vec![pb::Sample {
+                    timestamp: t,
+                    value: 1.0,
+                }],
                 exemplars: vec![],
                 histograms: vec![],
             }
@@ -419,9 +422,15 @@ async fn ha_pairs_store_one_replica_without_its_label_and_replay_repeats_it() {
     let t = now_ms();
     for round in 0..2 {
         // The second round's series of "a" are in the head: sent by raw key.
-        let o = ing.write(ctx.clone(), remote_write_replica(&[("a", 1), ("a", 2)], t + round)).await.unwrap();
+        let o = ing
+            .write(ctx.clone(), remote_write_replica(&[("a", 1), ("a", 2)], t + round))
+            .await
+            .unwrap();
         assert_eq!((o.accepted.samples, o.deduplicated), (2, 0), "round {round}: {o:?}");
-        let o = ing.write(ctx.clone(), remote_write_replica(&[("b", 1), ("b", 2)], t + round)).await.unwrap();
+        let o = ing
+            .write(ctx.clone(), remote_write_replica(&[("b", 1), ("b", 2)], t + round))
+            .await
+            .unwrap();
         assert_eq!((o.accepted.samples, o.deduplicated), (0, 2), "round {round}: {o:?}");
         assert!(o.rejected.is_empty());
     }
@@ -436,7 +445,11 @@ async fn ha_pairs_store_one_replica_without_its_label_and_replay_repeats_it() {
     let acknowledged = contents(&ing.head());
     assert_eq!(
         acknowledged.0,
-        [r#"up{cluster="c1", id="1"}"#, r#"up{cluster="c1", id="2"}"#, r#"up{cluster="c1", id="3"}"#]
+        [
+            r#"up{cluster="c1", id="1"}"#,
+            r#"up{cluster="c1", id="2"}"#,
+            r#"up{cluster="c1", id="3"}"#
+        ]
     );
     ing.wal.close().await.unwrap();
     drop(ing);
