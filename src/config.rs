@@ -323,6 +323,9 @@ impl Config {
         if self.ingest.cluster_header.is_empty() {
             return Err(ConfigError::Invalid("ingest.cluster_header must not be empty".into()));
         }
+        if let Some(problem) = self.ingest.ha_tracker.problem() {
+            return Err(ConfigError::Invalid(problem));
+        }
         Ok(())
     }
 

@@ -36,6 +36,8 @@ pub struct IngestConfig {
     pub otlp: OtlpConfig,
     /// Per-cluster limits: ingestion rate, active series, sample age (see `crate::quota`).
     pub limits: LimitsConfig,
+    /// HA pairs: accept one replica of each cluster's Prometheus pair (see `crate::ha_tracker`).
+    pub ha_tracker: HaTrackerConfig,
 }
 
 impl Default for IngestConfig {
@@ -52,7 +54,70 @@ impl Default for IngestConfig {
             wal: WalConfig::default(),
             otlp: OtlpConfig::default(),
             limits: LimitsConfig::default(),
+            ha_tracker: HaTrackerConfig::default(),
         }
+    }
+}
+
+/// The HA tracker (`[ingest.ha_tracker]`): of the series carrying a replica label, only the
+/// elected replica's are stored, with the label removed (see `crate::ha_tracker`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HaTrackerConfig {
+    /// Whether writes are deduplicated at all.
+    pub enabled: bool,
+    /// The labels that name a replica; a series carrying the first of them (in this order) is
+    /// its replica's, and every one of them is removed from accepted series.
+    pub replica_labels: Vec<String>,
+    /// The elected replica's `received_at` in the object store is refreshed when older than this.
+    #[serde(with = "humantime_serde")]
+    pub update_timeout: Duration,
+    /// Another replica takes over once the elected one has not been received for this long;
+    /// must be above `update_timeout`.
+    #[serde(with = "humantime_serde")]
+    pub failover_timeout: Duration,
+}
+
+impl Default for HaTrackerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            replica_labels: ["__replica__", "prometheus_replica"].map(String::from).to_vec(),
+            update_timeout: Duration::from_secs(15),
+            failover_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl HaTrackerConfig {
+    /// Why the configuration cannot work, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if !self.enabled {
+            return None;
+        }
+        if self.replica_labels.is_empty() {
+            return Some("ingest.ha_tracker.replica_labels must name at least one label".into());
+        }
+        if let Some(bad) = self.replica_labels.iter().find(|l| {
+            l.is_empty()
+                || l.as_str() == tributary_storage::types::CLUSTER
+                || l.as_str() == tributary_storage::types::METRIC_NAME
+                || !l
+                    .bytes()
+                    .enumerate()
+                    .all(|(i, b)| b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit()))
+        }) {
+            return Some(format!(
+                "ingest.ha_tracker.replica_labels: {bad:?} is not a label name that can name a replica"
+            ));
+        }
+        if self.update_timeout.is_zero() || self.failover_timeout <= self.update_timeout {
+            return Some(format!(
+                "ingest.ha_tracker.failover_timeout ({:?}) must be above update_timeout ({:?}) > 0",
+                self.failover_timeout, self.update_timeout
+            ));
+        }
+        None
     }
 }
 

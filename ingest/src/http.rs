@@ -104,7 +104,7 @@ async fn remote_write(
     let response = match result {
         Ok(outcome) => {
             let mut r = match error::refusal(kind, &outcome) {
-                None => StatusCode::NO_CONTENT.into_response(),
+                None => error::remote_write_success(&outcome).into_response(),
                 Some(e) => error::response(&e),
             };
             if kind == Kind::PromRemoteWriteV2 {

@@ -1,12 +1,14 @@
 //! The ingester: the one core object every receiver calls, through one write method.
 //!
 //! Write path ([`Ingester::write`]): unwrap the body (`decode::Body::prepare`: decompress,
-//! parse) → take the gate (shared) → decode through the decode table → apply the per-cluster
-//! limits (`crate::quota`: a rate limit refuses the whole write, the others drop what they refuse
+//! parse) → take the gate (shared) → decode through the decode table → the HA tracker
+//! (`crate::ha_tracker`: drop a non-elected replica's series, remove the replica label; when its
+//! cache cannot decide, release the gate, ask the object store, and decode again) → apply the
+//! per-cluster limits (`crate::quota`: a rate limit refuses the whole write, the others drop what they refuse
 //! and the WAL record notes it) → append the WAL record and
 //! wait for its fsync → apply the batch to the head (`apply`) → release the gate → answer with
 //! a protocol-neutral [`Outcome`] that each surface maps (`http::error`). Replay
-//! (`replay_record`) is the same decode, the same limit step with the record's refusals instead
+//! (`replay_record`) is the same decode, the record's HA step, the same limit step with the record's refusals instead
 //! of the limits, and the same `apply`, from the WAL record.
 //!
 //! Flush path: freeze the head and rotate the WAL under one gate → upload Parquet → commit the
@@ -39,6 +41,7 @@ use crate::cluster::ClusterContext;
 use crate::config::IngestConfig;
 use crate::decode::{self, Body, Limits, Options, Outcome, Prepared, Translation};
 use crate::error::{Error, Result};
+use crate::ha_tracker::{self, Admission, HaTracker};
 use crate::head::Head;
 use crate::head::input::Input;
 use crate::metrics::IngestMetrics;
@@ -86,7 +89,12 @@ pub struct Ingester {
     id: String,
     /// Per-cluster limits and their state.
     quotas: Arc<Quotas>,
+    /// HA pairs: which replica of each cluster is accepted.
+    ha: HaTracker,
 }
+
+/// Times one write may decode again after asking the object store for HA elections.
+const HA_ROUNDS: usize = 3;
 
 impl Ingester {
     /// Opens the WAL under `data_dir/wal`, replays it into a fresh head, and is ready to write.
@@ -116,7 +124,13 @@ impl Ingester {
         );
         let metrics = IngestMetrics::default();
         let translation = Translation::from_config(&cfg.otlp);
+        let ha = HaTracker::new(
+            &cfg.ha_tracker,
+            storage.elections(),
+            Arc::new(quota::SystemClock::new()),
+        );
         Ok(Arc::new(Self {
+            ha,
             translation,
             id,
             cfg,
@@ -174,31 +188,57 @@ impl Ingester {
             self.check_body(len)?;
         }
         let prepared = body.prepare(self.cfg.max_decompressed_bytes)?;
-        let shared = self.gate.read().await;
-        let mut batch = decode::decode(&prepared, &ctx, &self.options(), &*self.head)?;
-        let refused = self.limit(prepared.kind(), &mut batch)?;
-        if !batch.input.is_empty() {
-            self.check_pressure()?;
-            let rec = record::encode(
-                prepared.kind(),
-                &ctx,
-                &self.translation,
-                &refused,
-                &prepared.wal_body()?,
-            )
-            .map_err(|e| Error::InvalidInput(e.to_string()))?;
-            self.wal.append(rec).await?;
-            apply(&self.head, batch.input).map_err(Error::Unavailable)?;
+        let kind = prepared.kind();
+        let mut decided = std::collections::HashMap::new();
+        for _ in 0..HA_ROUNDS {
+            let shared = self.gate.read().await;
+            let mut batch = if self.ha.applies(kind) {
+                let known = self.ha.narrow(&*self.head);
+                decode::decode(&prepared, &ctx, &self.options(), &known)?
+            } else {
+                decode::decode(&prepared, &ctx, &self.options(), &*self.head)?
+            };
+            let replicas = match self.ha.admit(kind, &mut batch, &decided, &self.metrics)? {
+                Admission::Applied(r) => r,
+                Admission::Sync(pairs) => {
+                    // Never hold the gate across object-store I/O: a flush waits for it.
+                    drop(batch);
+                    drop(shared);
+                    for p in pairs {
+                        let d = self.ha.sync(&p, &self.metrics).await?;
+                        decided.insert(p, d);
+                    }
+                    continue;
+                }
+            };
+            let refused = self.limit(kind, &mut batch)?;
+            if !batch.input.is_empty() {
+                self.check_pressure()?;
+                let rec = record::encode(
+                    kind,
+                    &ctx,
+                    &self.translation,
+                    &refused,
+                    &replicas,
+                    &prepared.wal_body()?,
+                )
+                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+                self.wal.append(rec).await?;
+                apply(&self.head, batch.input).map_err(Error::Unavailable)?;
+            }
+            drop(shared);
+            let Outcome { accepted, rejected, .. } = &batch.outcome;
+            self.metrics.samples.inc_by(accepted.samples as u64);
+            self.metrics.log_records.inc_by(accepted.log_records);
+            self.metrics
+                .rejected_samples
+                .inc_by(rejected.samples as u64 + rejected.points);
+            self.metrics.rejected_log_records.inc_by(rejected.log_records);
+            return Ok(batch.outcome);
         }
-        drop(shared);
-        let Outcome { accepted, rejected } = &batch.outcome;
-        self.metrics.samples.inc_by(accepted.samples as u64);
-        self.metrics.log_records.inc_by(accepted.log_records);
-        self.metrics
-            .rejected_samples
-            .inc_by(rejected.samples as u64 + rejected.points);
-        self.metrics.rejected_log_records.inc_by(rejected.log_records);
-        Ok(batch.outcome)
+        Err(Error::Unavailable(
+            "the HA elections of this write kept changing; retry".into(),
+        ))
     }
 
     /// The per-cluster limits of a decoded write: `Err` when a rate limit refuses it whole;
@@ -285,6 +325,8 @@ impl Ingester {
             if !self.head.active_is_empty() {
                 self.head.freeze();
             }
+            // The head's raw index is gone: so is what the HA tracker knew of its raw keys.
+            self.ha.forget_raw_keys();
             // Active series are those since the last freeze (see `crate::quota`).
             self.quotas.reset_active();
             seg
@@ -460,8 +502,17 @@ fn replay_record(head: &Head, cfg: &IngestConfig, quotas: &Quotas, payload: &[u8
     let bound = rec.body.len().saturating_mul(22).saturating_add(64);
     let translation = rec.translation.unwrap_or_else(|| Translation::from_config(&cfg.otlp));
     let prepared = Prepared::from_wal(rec.kind, rec.body, bound).map_err(|e| e.to_string())?;
-    let mut batch =
-        decode::decode(&prepared, &rec.ctx, &Options::unbounded(&translation), head).map_err(|e| e.to_string())?;
+    let opts = Options::unbounded(&translation);
+    let mut batch = if rec.replicas.is_empty() {
+        decode::decode(&prepared, &rec.ctx, &opts, head)
+    } else {
+        // Known spans carry no labels, hence no replica: decode every series in full.
+        decode::decode(&prepared, &rec.ctx, &opts, &crate::head::input::NothingKnown)
+    }
+    .map_err(|e| e.to_string())?;
+    if !rec.replicas.is_empty() {
+        ha_tracker::rewrite(&mut batch.input, &rec.replicas, &|_| None);
+    }
     let mut rules = Replayed {
         refused: &rec.refused,
         quotas,

@@ -20,6 +20,9 @@
 //!   group commit, replay of segments.
 //! - [`head`]: recent data in memory; `head::input` holds the types decoders produce for it and the
 //!   known-span invariant.
+//! - [`ha_tracker`]: HA pairs: of a cluster's two Prometheus replicas only the elected one's
+//!   series are stored, without the replica label (the election lives in the object store,
+//!   `tributary_storage::election`; the decision and its cache here).
 //! - [`quota`]: per-cluster limits (ingestion rate, active series, sample age) and the one step
 //!   that applies them to a decoded write, live or replayed.
 //! - [`cluster`], [`config`], [`error`], [`metrics`].
@@ -38,6 +41,7 @@ pub mod config;
 pub mod decode;
 pub mod error;
 pub mod grpc;
+pub mod ha_tracker;
 pub mod head;
 pub mod http;
 pub mod ingester;

@@ -27,6 +27,17 @@ pub(crate) struct LimitedLabels {
     pub(crate) limit: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ClusterLabels {
+    pub(crate) cluster: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReplicaLabels {
+    pub(crate) cluster: String,
+    pub(crate) replica: String,
+}
+
 /// Distinct `cluster` values `tributary_ingest_limited_total` names; later clusters are counted
 /// under [`OTHER_CLUSTER`], so a sender inventing cluster names cannot grow `/metrics` forever.
 const MAX_LIMITED_CLUSTERS: usize = 1000;
@@ -49,28 +60,65 @@ pub struct IngestMetrics {
     pub(crate) wal_bytes: Gauge,
     pub(crate) limited: Family<LimitedLabels, Counter>,
     limited_clusters: Arc<Mutex<HashSet<String>>>,
+    ha_dropped: Family<ClusterLabels, Counter>,
+    ha_failovers: Family<ClusterLabels, Counter>,
+    ha_elected: Family<ReplicaLabels, Gauge>,
 }
 
 impl IngestMetrics {
+    /// The `cluster` label value for `cluster`: itself, or [`OTHER_CLUSTER`] beyond the first
+    /// [`MAX_LIMITED_CLUSTERS`] names.
+    fn bounded(&self, cluster: &str) -> String {
+        let mut seen = self.limited_clusters.lock();
+        if seen.contains(cluster) {
+            cluster.to_string()
+        } else if seen.len() < MAX_LIMITED_CLUSTERS {
+            seen.insert(cluster.to_string());
+            cluster.to_string()
+        } else {
+            OTHER_CLUSTER.to_string()
+        }
+    }
+
     /// Counts `n` refusals by a per-cluster `limit` (see `crate::quota`).
     pub(crate) fn limited(&self, cluster: &str, limit: &'static str, n: u64) {
-        let cluster = {
-            let mut seen = self.limited_clusters.lock();
-            if seen.contains(cluster) {
-                cluster
-            } else if seen.len() < MAX_LIMITED_CLUSTERS {
-                seen.insert(cluster.to_string());
-                cluster
-            } else {
-                OTHER_CLUSTER
-            }
-        };
         self.limited
             .get_or_create(&LimitedLabels {
-                cluster: cluster.to_string(),
+                cluster: self.bounded(cluster),
                 limit,
             })
             .inc_by(n);
+    }
+
+    /// Counts `n` samples of a non-elected HA replica dropped (see `crate::ha_tracker`).
+    pub(crate) fn ha_dropped(&self, cluster: &str, n: u64) {
+        let cluster = self.bounded(cluster);
+        self.ha_dropped.get_or_create(&ClusterLabels { cluster }).inc_by(n);
+    }
+
+    /// Counts a takeover of `cluster`'s election by another replica.
+    pub(crate) fn ha_failover(&self, cluster: &str) {
+        let cluster = self.bounded(cluster);
+        self.ha_failovers.get_or_create(&ClusterLabels { cluster }).inc();
+    }
+
+    /// `cluster`'s elected replica changed (as this ingester last saw it).
+    pub(crate) fn ha_elected(&self, cluster: &str, before: Option<&str>, after: Option<&str>) {
+        let cluster = self.bounded(cluster);
+        if let Some(b) = before {
+            self.ha_elected.remove(&ReplicaLabels {
+                cluster: cluster.clone(),
+                replica: b.to_string(),
+            });
+        }
+        if let Some(a) = after {
+            self.ha_elected
+                .get_or_create(&ReplicaLabels {
+                    cluster,
+                    replica: a.to_string(),
+                })
+                .set(1);
+        }
     }
 
     /// Registers every metric under `tributary_ingest_*`.
@@ -100,6 +148,21 @@ impl IngestMetrics {
             "tributary_ingest_limited",
             "Writes (rate limits), series or samples refused by a per-cluster limit, by cluster and limit",
             self.limited.clone(),
+        );
+        r.register(
+            "tributary_ha_dropped_samples",
+            "Samples, native histogram samples and exemplars of a non-elected HA replica dropped, by cluster",
+            self.ha_dropped.clone(),
+        );
+        r.register(
+            "tributary_ha_failovers",
+            "Takeovers of a cluster's HA election by another replica, made by this ingester",
+            self.ha_failovers.clone(),
+        );
+        r.register(
+            "tributary_ha_elected_replica",
+            "1 for each cluster's elected HA replica, as this ingester last saw it",
+            self.ha_elected.clone(),
         );
         r.register(
             "tributary_flushes",

@@ -29,6 +29,10 @@
 //!     tag 4 = what per-cluster limits refused of this write (`crate::quota::Refused`), any kind:
 //!             u32 count W, then W windows (u16 cluster length, cluster UTF-8, i64 lo, i64 hi),
 //!             then u32 count N, then N u64 series ids
+//!     tag 5 = what the HA tracker did to this write (`crate::ha_tracker::Replicas`), metric kinds:
+//!             a string list (the replica label names removed from every series, in the order
+//!             they were looked for), then a string list of 2D strings (the D dropped pairs:
+//!             cluster, replica, cluster, replica, ...)
 //!     a string list is u32 count N, then N times (u32 length, then that many bytes UTF-8)
 //! ... the request body, to the end of the payload
 //! ```
@@ -37,7 +41,9 @@
 //! in tag order, each once: kind 3 tags 1 and 2, kind 4 tag 3, the others none (S = 0, so
 //! remote-write records stay as small as before); then tag 4, on any kind, only when a
 //! per-cluster limit refused part of the write (replay, which applies no limits, drops exactly
-//! that: items outside those clusters' windows, and those series). So every record has one encoding, and a reader
+//! that: items outside those clusters' windows, and those series); then tag 5 only when a series
+//! of the write carried a replica label while the HA tracker was on (replay removes those labels
+//! and drops those pairs' series again, whatever the tracker's configuration is now). So every record has one encoding, and a reader
 //! that meets anything else (an unknown tag, a missing or extra entry) fails replay loudly rather
 //! than guess what the write meant.
 //!
@@ -55,6 +61,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::cluster::ClusterContext;
 use crate::decode::Translation;
+use crate::ha_tracker::Replicas;
 use crate::quota::Refused;
 
 /// The version [`encode`] writes.
@@ -66,6 +73,7 @@ const TAG_ADD_METRIC_SUFFIXES: u8 = 1;
 const TAG_PROMOTE_RESOURCE_ATTRIBUTES: u8 = 2;
 const TAG_LOG_STREAM_ATTRIBUTES: u8 = 3;
 const TAG_REFUSED: u8 = 4;
+const TAG_REPLICAS: u8 = 5;
 
 /// Which decoder a record's body goes to: the key of the decode table (`crate::decode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +121,8 @@ pub struct Record<'a> {
     pub translation: Option<Translation>,
     /// What per-cluster limits refused of the write (empty for most records).
     pub refused: Refused,
+    /// What the HA tracker did to the write (empty unless a series carried a replica label).
+    pub replicas: Replicas,
     /// The body (a snappy block).
     pub body: &'a [u8],
 }
@@ -147,12 +157,14 @@ pub enum RecordError {
 }
 
 /// One record: the kind, the cluster context and the translation settings it was decoded with
-/// (the entries `kind` reads, see the format), what limits refused of it, and the body.
+/// (the entries `kind` reads, see the format), what limits refused of it, what the HA tracker did
+/// to it, and the body.
 pub fn encode(
     kind: Kind,
     ctx: &ClusterContext,
     translation: &Translation,
     refused: &Refused,
+    replicas: &Replicas,
     body: &[u8],
 ) -> Result<Bytes, RecordError> {
     let t = ctx.token_cluster.as_deref().unwrap_or("");
@@ -168,13 +180,19 @@ pub fn encode(
     b.put_slice(t.as_bytes());
     b.put_u16_le(hl);
     b.put_slice(h.as_bytes());
-    put_settings(&mut b, kind, translation, refused)?;
+    put_settings(&mut b, kind, translation, refused, replicas)?;
     b.put_slice(body);
     Ok(b.freeze())
 }
 
 /// The settings section: its length, then the entries `kind` reads, in tag order.
-fn put_settings(b: &mut BytesMut, kind: Kind, translation: &Translation, refused: &Refused) -> Result<(), RecordError> {
+fn put_settings(
+    b: &mut BytesMut,
+    kind: Kind,
+    translation: &Translation,
+    refused: &Refused,
+    replicas: &Replicas,
+) -> Result<(), RecordError> {
     let at = b.len();
     b.put_u32_le(0);
     match kind {
@@ -209,6 +227,17 @@ fn put_settings(b: &mut BytesMut, kind: Kind, translation: &Translation, refused
             }
         });
     }
+    if !replicas.is_empty() {
+        put_entry(b, TAG_REPLICAS, |b| {
+            put_strings(b, &replicas.labels);
+            let pairs: Vec<String> = replicas
+                .dropped
+                .iter()
+                .flat_map(|(c, r)| [c.clone(), r.clone()])
+                .collect();
+            put_strings(b, &pairs);
+        });
+    }
     let settings = (b.len() - at - 4) as u32;
     b[at..at + 4].copy_from_slice(&settings.to_le_bytes());
     Ok(())
@@ -241,18 +270,18 @@ pub fn decode(p: &[u8]) -> Result<Record<'_>, RecordError> {
     let kind = Kind::from_u8(kind).ok_or(RecordError::Kind(kind))?;
     let (token, rest) = take_str(rest)?;
     let (header, rest) = take_str(rest)?;
-    let (translation, refused, body) = if version == VERSION_1 {
-        (None, Refused::default(), rest)
+    let (translation, refused, replicas, body) = if version == VERSION_1 {
+        (None, Refused::default(), Replicas::default(), rest)
     } else {
         let (settings, body) = take(rest, 4).and_then(|(n, rest)| take(rest, u32_le(n) as usize))?;
-        let (translation, refused) = read_settings(settings)?;
+        let (translation, refused, replicas) = read_settings(settings)?;
         // One encoding per record: the entries must be exactly what a writer of `kind` stores.
         let mut canonical = BytesMut::new();
-        put_settings(&mut canonical, kind, &translation, &refused)?;
+        put_settings(&mut canonical, kind, &translation, &refused, &replicas)?;
         if canonical[4..] != *settings {
             return Err(RecordError::SettingsForKind(kind));
         }
-        (Some(translation), refused, body)
+        (Some(translation), refused, replicas, body)
     };
     Ok(Record {
         kind,
@@ -262,13 +291,15 @@ pub fn decode(p: &[u8]) -> Result<Record<'_>, RecordError> {
         },
         translation,
         refused,
+        replicas,
         body,
     })
 }
 
-fn read_settings(mut p: &[u8]) -> Result<(Translation, Refused), RecordError> {
+fn read_settings(mut p: &[u8]) -> Result<(Translation, Refused, Replicas), RecordError> {
     let mut t = Translation::default();
     let mut refused = Refused::default();
+    let mut replicas = Replicas::default();
     while let Some((&tag, rest)) = p.split_first() {
         let (value, rest) = take(rest, 4).and_then(|(n, rest)| take(rest, u32_le(n) as usize))?;
         p = rest;
@@ -283,10 +314,25 @@ fn read_settings(mut p: &[u8]) -> Result<(Translation, Refused), RecordError> {
             TAG_PROMOTE_RESOURCE_ATTRIBUTES => t.promote_resource_attributes = read_strings(value, tag)?,
             TAG_LOG_STREAM_ATTRIBUTES => t.log_stream_attributes = read_strings(value, tag)?,
             TAG_REFUSED => refused = read_refused(value)?,
+            TAG_REPLICAS => replicas = read_replicas(value)?,
             other => return Err(RecordError::SettingsTag(other)),
         }
     }
-    Ok((t, refused))
+    Ok((t, refused, replicas))
+}
+
+fn read_replicas(p: &[u8]) -> Result<Replicas, RecordError> {
+    let (labels, rest) = take_strings(p, TAG_REPLICAS)?;
+    let (pairs, rest) = take_strings(rest, TAG_REPLICAS)?;
+    if !rest.is_empty() || pairs.len() % 2 != 0 {
+        return Err(RecordError::Settings(TAG_REPLICAS));
+    }
+    let mut it = pairs.into_iter();
+    let mut dropped = Vec::new();
+    while let (Some(c), Some(r)) = (it.next(), it.next()) {
+        dropped.push((c, r));
+    }
+    Ok(Replicas { labels, dropped })
 }
 
 fn read_refused(p: &[u8]) -> Result<Refused, RecordError> {
@@ -315,6 +361,15 @@ fn read_refused(p: &[u8]) -> Result<Refused, RecordError> {
 }
 
 fn read_strings(p: &[u8], tag: u8) -> Result<Vec<String>, RecordError> {
+    let (out, rest) = take_strings(p, tag)?;
+    if !rest.is_empty() {
+        return Err(RecordError::Settings(tag));
+    }
+    Ok(out)
+}
+
+/// A string list at the start of `p`, and what follows it.
+fn take_strings(p: &[u8], tag: u8) -> Result<(Vec<String>, &[u8]), RecordError> {
     let malformed = |_| RecordError::Settings(tag);
     let (n, mut p) = take(p, 4).map_err(malformed)?;
     let n = u32_le(n) as usize;
@@ -327,10 +382,7 @@ fn read_strings(p: &[u8], tag: u8) -> Result<Vec<String>, RecordError> {
         out.push(std::str::from_utf8(s).map_err(|_| RecordError::Utf8)?.to_string());
         p = rest;
     }
-    if !p.is_empty() {
-        return Err(RecordError::Settings(tag));
-    }
-    Ok(out)
+    Ok((out, p))
 }
 
 fn take(p: &[u8], n: usize) -> Result<(&[u8], &[u8]), RecordError> {
@@ -386,6 +438,8 @@ mod tests {
                        suffixes in any::<bool>(), promote in strings(), streams in strings(),
                        windows in proptest::collection::vec(("[a-z-]{0,8}", any::<i64>(), any::<i64>()), 0..3),
                        series in proptest::collection::vec(any::<u64>(), 0..4),
+                       replica_labels in strings(),
+                       dropped in proptest::collection::vec(("[a-z-]{0,8}", "[a-zé]{0,8}"), 0..3),
                        body in proptest::collection::vec(any::<u8>(), 0..100)) {
             let ctx = ClusterContext { token_cluster: t, header_cluster: h };
             let translation = Translation {
@@ -397,9 +451,14 @@ mod tests {
                 windows,
                 series,
             };
-            let enc = encode(kind, &ctx, &translation, &refused, &body).unwrap();
+            // A record keeps dropped pairs only beside the labels the tracker looked for.
+            let replicas = Replicas {
+                dropped: if replica_labels.is_empty() { Vec::new() } else { dropped },
+                labels: replica_labels,
+            };
+            let enc = encode(kind, &ctx, &translation, &refused, &replicas, &body).unwrap();
             let dec = decode(&enc).unwrap();
-            prop_assert_eq!(dec, Record { kind, ctx, translation: Some(kept(kind, &translation)), refused, body: &body });
+            prop_assert_eq!(dec, Record { kind, ctx, translation: Some(kept(kind, &translation)), refused, replicas, body: &body });
         }
 
         /// What the `wal_record` fuzz target also holds: a version-2 record has one encoding.
@@ -408,7 +467,7 @@ mod tests {
             if let Ok(rec) = decode(&p)
                 && let Some(t) = &rec.translation
             {
-                prop_assert_eq!(&encode(rec.kind, &rec.ctx, t, &rec.refused, rec.body).unwrap()[..], &p[..]);
+                prop_assert_eq!(&encode(rec.kind, &rec.ctx, t, &rec.refused, &rec.replicas, rec.body).unwrap()[..], &p[..]);
             }
         }
     }
@@ -463,6 +522,7 @@ mod tests {
                 },
                 translation: None,
                 refused: Refused::default(),
+                replicas: Replicas::default(),
                 body: b"body",
             }
         );
@@ -477,6 +537,7 @@ mod tests {
             &ClusterContext::default(),
             &t,
             &Refused::default(),
+            &Replicas::default(),
             b"xyz",
         )
         .unwrap();

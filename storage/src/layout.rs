@@ -28,7 +28,9 @@
 //!
 //! Beside the tables: `_manifest/<version>.json`, `_manifest/<version>.checkpoint.json` and
 //! `_manifest/_last_checkpoint` (the manifest, format in `crate::manifest`) and `_compactor/lease-<term>.json` (the compactor lease, in
-//! `crate::compactor`). Versions and terms are 20-digit zero-padded decimals, so they sort.
+//! `crate::compactor`) and `_ha/<cluster>/<term>.json` (a cluster's HA-pair election, in
+//! `crate::election`; the cluster escaped as above). Versions and terms are 20-digit
+//! zero-padded decimals, so they sort.
 
 use std::fmt::Write as _;
 
@@ -389,8 +391,37 @@ pub(crate) fn parse_lease_path(path: &Path) -> Option<u64> {
         .flatten()
 }
 
+/// `_ha/<cluster, escaped>/<term, 20 digits>.json`: one term of a cluster's HA-pair election
+/// (see `crate::election`). The cluster is escaped as in data-file keys ([`escape_cluster`]).
+pub(crate) fn election_path(cluster: &str, term: u64) -> Path {
+    let key = format!("{}/{term:020}.json", election_dir(cluster));
+    Path::parse(&key).unwrap_or_else(|_| Path::from(key.as_str()))
+}
+
+/// The prefix of every term of `cluster`'s election.
+pub(crate) fn election_prefix(cluster: &str) -> Path {
+    let key = election_dir(cluster);
+    Path::parse(&key).unwrap_or_else(|_| Path::from(key.as_str()))
+}
+
+fn election_dir(cluster: &str) -> String {
+    format!("{ELECTION_DIR}/{}", escape_cluster(cluster))
+}
+
+/// The cluster and term an [`election_path`] names; `None` for anything else.
+pub(crate) fn parse_election_path(path: &Path) -> Option<(String, u64)> {
+    let rest = path.as_ref().strip_prefix(ELECTION_DIR)?.strip_prefix('/')?;
+    let (cluster, name) = rest.split_once('/')?;
+    let digits = name.strip_suffix(".json")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((unescape_cluster(cluster)?, digits.parse().ok()?))
+}
+
 const MANIFEST_DIR: &str = "_manifest";
 const LEASE_DIR: &str = "_compactor";
+const ELECTION_DIR: &str = "_ha";
 
 /// Splits `"<signed int>-<rest>"` at the separator after the first number.
 fn split_signed(s: &str) -> Option<(&str, &str)> {
@@ -413,6 +444,27 @@ mod tests {
             "metrics/2026-11-21/14/prod-eu/1795269600000-1795273185000-86400-019a9b3c-0000-7000-8000-000000000001.parquet"
         );
         assert_eq!(FileKey::parse(&k.path()), Some(k));
+    }
+
+    #[test]
+    fn election_keys_escape_the_cluster_and_round_trip() {
+        assert_eq!(
+            election_path("prod-eu", 7).as_ref(),
+            "_ha/prod-eu/00000000000000000007.json"
+        );
+        assert_eq!(election_prefix("a/b c").as_ref(), "_ha/a%2Fb%20c");
+        for cluster in ["prod-eu", "a/b c", "..", "ünï"] {
+            let key = election_path(cluster, 12);
+            assert_eq!(parse_election_path(&key), Some((cluster.to_string(), 12)), "{key}");
+            assert!(key.as_ref().starts_with(election_prefix(cluster).as_ref()));
+        }
+        for foreign in [
+            "_ha/x/12.json",
+            "_ha/x/00000000000000000012.tmp",
+            "_ha/%zz/00000000000000000012.json",
+        ] {
+            assert_eq!(parse_election_path(&Path::parse(foreign).unwrap()), None, "{foreign}");
+        }
     }
 
     #[test]

@@ -30,6 +30,9 @@
 //!   `catalog`: the in-memory file list per table; `schema`: the metrics schema (whose first
 //!   five columns every series-keyed table shares); `writer`: writer options, the Parquet
 //!   encoder and the metrics file plan; `store`: URL → object store, metered by request class.
+//! - [`election`]: HA-pair elections (which replica of a cluster's Prometheus pair is
+//!   accepted), one object per term under `_ha/`, changed by conditional creates; the on-disk
+//!   contract and its protocol are documented there. `ingest` decides and caches.
 //! - [`auth`]: the token table both tiers consult (`[auth]`, the token file re-read on
 //!   change, the `Authorization` parser); [`scope`]: cluster globs (one `glob` for retention
 //!   rules and token scopes) and the `cluster=~` matcher a read scope adds to every selection.
@@ -60,6 +63,7 @@ pub mod auth;
 pub(crate) mod catalog;
 pub mod compactor;
 pub mod config;
+pub mod election;
 pub mod error;
 pub mod layout;
 pub(crate) mod manifest;
@@ -231,6 +235,11 @@ impl Storage {
             max_select_samples: cfg.max_select_samples,
             requests,
         }))
+    }
+
+    /// The HA-pair elections in this store.
+    pub fn elections(&self) -> election::Elections {
+        election::Elections::new(self.io.store.clone())
     }
 
     /// Starts a write that makes its files live together, in one manifest commit.

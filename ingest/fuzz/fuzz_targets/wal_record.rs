@@ -30,14 +30,21 @@ fuzz_target!(|data: &[u8]| {
     match &rec.translation {
         // Version 2: one encoding per record.
         Some(translation) => {
-            let encoded = record::encode(rec.kind, &rec.ctx, translation, &rec.refused, rec.body)
+            let encoded = record::encode(rec.kind, &rec.ctx, translation, &rec.refused, &rec.replicas, rec.body)
                 .expect("decoded lengths fit in u16");
             assert_eq!(&encoded[..], data, "decode/encode is not a round trip");
         }
         // Version 1 (no settings): re-encoding writes version 2, which must read back the same.
         None => {
-            let encoded = record::encode(rec.kind, &rec.ctx, &Default::default(), &rec.refused, rec.body)
-                .expect("decoded lengths fit in u16");
+            let encoded = record::encode(
+                rec.kind,
+                &rec.ctx,
+                &Default::default(),
+                &rec.refused,
+                &rec.replicas,
+                rec.body,
+            )
+            .expect("decoded lengths fit in u16");
             let again = record::decode(&encoded).expect("own encoding");
             assert_eq!((again.kind, &again.ctx, again.body), (rec.kind, &rec.ctx, rec.body));
         }

@@ -21,6 +21,9 @@ pub struct Outcome {
     pub accepted: Accepted,
     /// What was refused, and why.
     pub rejected: Rejections,
+    /// Float samples, native histogram samples and exemplars of a non-elected HA replica,
+    /// dropped without an error (`crate::ha_tracker`): neither stored nor refused.
+    pub deduplicated: u64,
 }
 
 /// What a request had accepted, in each protocol's own units; fields a protocol does not use stay 0.

@@ -150,7 +150,11 @@ impl DecodedPush {
                 },
                 ..Input::default()
             },
-            outcome: Outcome { accepted, rejected },
+            outcome: Outcome {
+                accepted,
+                rejected,
+                ..Outcome::default()
+            },
         }
     }
 }

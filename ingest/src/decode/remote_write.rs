@@ -64,7 +64,11 @@ pub(crate) fn into_batch<'a>(
             },
             ..Input::default()
         },
-        outcome: Outcome { accepted, rejected },
+        outcome: Outcome {
+            accepted,
+            rejected,
+            ..Outcome::default()
+        },
     }
 }
 

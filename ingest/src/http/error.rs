@@ -160,6 +160,17 @@ pub(crate) fn refusal(kind: Kind, o: &Outcome) -> Option<Error> {
     }
 }
 
+/// The success status of a remote-write whose outcome is no refusal: 202 when the HA tracker
+/// dropped its series (a non-elected replica: Mimir's answer, which Prometheus does not retry),
+/// else 204.
+pub(crate) fn remote_write_success(o: &Outcome) -> StatusCode {
+    if o.deduplicated > 0 {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
 /// OTLP's `partial_success` of an accepted export: the refused count and the reasons, when
 /// something was refused.
 pub(crate) fn otlp_partial(kind: Kind, o: &Outcome) -> Option<(i64, String)> {
@@ -257,6 +268,7 @@ mod tests {
                 reasons: vec!["bad".into()],
                 ..Default::default()
             },
+            deduplicated: 0,
         }
     }
 

@@ -136,7 +136,11 @@ pub(crate) fn decode_batch<'a>(
             },
             ..Input::default()
         },
-        outcome: Outcome { accepted, rejected },
+        outcome: Outcome {
+            accepted,
+            rejected,
+            ..Outcome::default()
+        },
     })
 }
 

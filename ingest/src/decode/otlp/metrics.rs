@@ -171,7 +171,11 @@ pub(crate) fn decode_batch<'a>(
     };
     Ok(Batch {
         input,
-        outcome: Outcome { accepted, rejected },
+        outcome: Outcome {
+            accepted,
+            rejected,
+            ..Outcome::default()
+        },
     })
 }
 
