@@ -31,7 +31,7 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow_array::builder::{Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder, UInt32Builder};
+use arrow_array::builder::{Int32Builder, Int64Builder, ListBuilder, StringBuilder, UInt32Builder};
 use arrow_array::{
     Array, ArrayRef, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array,
 };
@@ -357,7 +357,9 @@ impl Answer {
     }
 
     fn arrow(batches: Vec<RecordBatch>, schema: SchemaRef) -> Result<Self> {
-        let mut body = Vec::new();
+        // Sized up front: growing a body of megabytes copies it again at every doubling.
+        let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let mut body = Vec::with_capacity(size + 4096);
         let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut body, &schema).map_err(arrow_err)?;
         for b in &batches {
             w.write(b).map_err(arrow_err)?;
@@ -647,19 +649,32 @@ fn encode_series(series: &[Series]) -> Result<Answer> {
     let mut batches = Vec::new();
     for chunk in series.chunks(BATCH_ROWS) {
         let (names, values) = labels_builders(chunk.iter().map(|s| &s.labels));
-        let (mut ts, mut vs) = (
-            ListBuilder::new(Int64Builder::new()),
-            ListBuilder::new(Float64Builder::new()),
-        );
+        // The samples dominate: built as plain vectors with one allocation each, no builder.
+        let total: usize = chunk.iter().map(|s| s.samples.len()).sum();
+        let (mut ts, mut vs) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        let mut offsets = Vec::with_capacity(chunk.len() + 1);
+        offsets.push(0i32);
         for s in chunk {
-            for sample in &s.samples {
-                ts.values().append_value(sample.timestamp);
-                vs.values().append_value(sample.value);
-            }
-            ts.append(true);
-            vs.append(true);
+            ts.extend(s.samples.iter().map(|x| x.timestamp));
+            vs.extend(s.samples.iter().map(|x| x.value));
+            let end = i32::try_from(ts.len()).map_err(|_| Error::InvalidData {
+                reason: "more than 2^31 samples in one answer batch".into(),
+            })?;
+            offsets.push(end);
         }
-        let columns: Vec<ArrayRef> = vec![names, values, Arc::new(ts.finish()), Arc::new(vs.finish())];
+        let offsets = arrow_buffer::OffsetBuffer::new(arrow_buffer::ScalarBuffer::from(offsets));
+        let list = |item: DataType, values: ArrayRef| -> Result<ArrayRef> {
+            Ok(Arc::new(
+                ListArray::try_new(Arc::new(Field::new("item", item, true)), offsets.clone(), values, None)
+                    .map_err(arrow_err)?,
+            ))
+        };
+        let columns: Vec<ArrayRef> = vec![
+            names,
+            values,
+            list(DataType::Int64, Arc::new(Int64Array::from(ts)))?,
+            list(DataType::Float64, Arc::new(Float64Array::from(vs)))?,
+        ];
         batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)?);
     }
     Answer::arrow(batches, schema)
