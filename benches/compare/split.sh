@@ -45,7 +45,7 @@ START_MS=$(((NOW_MS - (SAMPLES + 1) * INTERVAL_MS) / INTERVAL_MS * INTERVAL_MS))
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tributary-split.XXXXXX")
 TARGET=split
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; cleanup' EXIT
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; cleanup' EXIT
 
 # start NAME ARGS...: a tributary process on a free port; sets PORT_<NAME> and PID_<NAME>.
 start() {
