@@ -8,7 +8,7 @@
 //!   [`otlp_router`] on the OTLP port.
 //! - `POST /loki/api/v1/push`: the Loki push API (snappy protobuf, or JSON optionally gzipped).
 //! - `POST /internal/v1/read`: the internal read API over the head, for query processes
-//!   ([`head_read`]).
+//!   (`head_read`).
 //! - `POST /api/v1/admin/flush`: flush the head to Parquet now; answers once the files are stored.
 //!   With a token, the token needs `admin = true` (and a token is needed when `auth.required`).
 //!

@@ -13,7 +13,7 @@
 //! `query.ingester_failure = "warn"` (the default) the query answers from the rest and carries a
 //! warning naming it (its unflushed data is missing from the answer); with `"fail"` the query
 //! fails with a 503. Warnings reach the HTTP answer through a per-request collector
-//! ([`collect_warnings`]); the query APIs' layer adds them to the response's `warnings`.
+//! (`collect_warnings`); the query APIs' layer adds them to the response's `warnings`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
