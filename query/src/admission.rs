@@ -155,7 +155,8 @@ impl Language {
     }
 }
 
-/// Refuses `text` when it is longer or deeper than `limits` allow.
+/// Refuses `text` when it is longer or deeper than `limits` allow (a `QueryLimit`), or, for
+/// PromQL within them, when it holds a number too large for a duration where one is expected.
 pub(crate) fn admit(text: &str, language: Language, limits: TextLimits) -> Result<()> {
     if text.len() > limits.max_bytes {
         return Err(Error::QueryLimit {
@@ -163,13 +164,6 @@ pub(crate) fn admit(text: &str, language: Language, limits: TextLimits) -> Resul
             limit: limits.max_bytes,
             found: format!("the query is {} bytes long", text.len()),
         });
-    }
-    if language == Language::Promql
-        && let Some(found) = oversized_duration(text)
-    {
-        return Err(Error::BadData(format!(
-            "{found} is not a duration: durations and offsets are at most {MAX_DURATION_SECS} seconds (Go's)"
-        )));
     }
     let depth = depth(text, language);
     if depth > limits.max_depth {
@@ -181,6 +175,14 @@ pub(crate) fn admit(text: &str, language: Language, limits: TextLimits) -> Resul
                  chained operator is a level)"
             ),
         });
+    }
+    // After the bounds, so text over them is always refused as such (one answer per text).
+    if language == Language::Promql
+        && let Some(found) = oversized_duration(text)
+    {
+        return Err(Error::BadData(format!(
+            "{found} is not a duration: durations and offsets are at most {MAX_DURATION_SECS} seconds (Go's)"
+        )));
     }
     Ok(())
 }

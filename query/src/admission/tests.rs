@@ -539,3 +539,19 @@ fn numbers_too_large_for_a_duration_are_refused_before_parsing() {
         admit(good, Language::Promql, limits).unwrap_or_else(|e| panic!("{good:?}: {e}"));
     }
 }
+
+#[test]
+fn text_over_the_bounds_is_refused_as_such_even_with_a_bad_duration() {
+    // Found by the promql fuzz target (seed 1): 150 levels deep with a NaN inside brackets.
+    let limits = TextLimits {
+        max_bytes: 2048,
+        max_depth: 128,
+        section: "query",
+    };
+    let text = format!("34 + fI- +{}NaN + fI- +[NaN", "[".repeat(71));
+    let err = admit(&text, Language::Promql, limits).expect_err("too deep");
+    assert!(
+        matches!(err, Error::QueryLimit { ref option, .. } if option == "query.max_query_depth"),
+        "{err}"
+    );
+}
