@@ -263,7 +263,9 @@ impl Head {
     /// Samples held in memory, active and frozen (published blocks kept readable excluded:
     /// they leave by themselves).
     pub fn total_samples(&self) -> usize {
-        self.active_samples() + self.frozen().iter().map(|f| f.samples).sum::<usize>()
+        let frozen = self.frozen.read();
+        let unpublished = frozen.iter().filter(|f| f.published.lock().is_none());
+        self.active_samples() + unpublished.map(|f| f.samples).sum::<usize>()
     }
 
     /// Adds log records, native histograms, exemplars and metadata (see [`signals`]).

@@ -1,0 +1,143 @@
+//! The Arrow IPC answers: the schemas of float series and log records, and their encoders
+//! (their decoders are in `decode`).
+
+use super::*;
+
+fn str_list() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+pub(super) fn series_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("names", str_list(), false),
+        Field::new("values", str_list(), false),
+        Field::new(
+            "timestamps",
+            DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+            false,
+        ),
+        Field::new(
+            "samples",
+            DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+            false,
+        ),
+    ]))
+}
+
+const LOG_TEXT_COLUMNS: [&str; 4] = ["severity_text", "body", "trace_id", "span_id"];
+const LOG_TAIL_COLUMNS: [&str; 5] = [
+    "attributes",
+    "resource_attributes",
+    "scope_name",
+    "scope_version",
+    "event_name",
+];
+
+pub(super) fn logs_schema() -> SchemaRef {
+    let mut fields = vec![
+        Field::new("names", str_list(), false),
+        Field::new("values", str_list(), false),
+        Field::new("timestamp", DataType::Int64, false),
+        Field::new("observed_timestamp", DataType::Int64, false),
+        Field::new("severity_number", DataType::Int32, false),
+    ];
+    fields.extend(LOG_TEXT_COLUMNS.iter().map(|n| Field::new(*n, DataType::Utf8, false)));
+    fields.push(Field::new("flags", DataType::UInt32, false));
+    fields.extend(LOG_TAIL_COLUMNS.iter().map(|n| Field::new(*n, DataType::Utf8, false)));
+    Arc::new(Schema::new(fields))
+}
+
+pub(super) fn labels_builders<'a>(labels: impl Iterator<Item = &'a Labels>) -> (ArrayRef, ArrayRef) {
+    let (mut names, mut values) = (
+        ListBuilder::new(StringBuilder::new()),
+        ListBuilder::new(StringBuilder::new()),
+    );
+    for l in labels {
+        for label in l.iter() {
+            names.values().append_value(&label.name);
+            values.values().append_value(&label.value);
+        }
+        names.append(true);
+        values.append(true);
+    }
+    (Arc::new(names.finish()), Arc::new(values.finish()))
+}
+
+pub(super) fn encode_series(series: &[Series]) -> Result<Answer> {
+    let schema = series_schema();
+    let mut batches = Vec::new();
+    for chunk in series.chunks(BATCH_ROWS) {
+        let (names, values) = labels_builders(chunk.iter().map(|s| &s.labels));
+        // The samples dominate: built as plain vectors with one allocation each, no builder.
+        let total: usize = chunk.iter().map(|s| s.samples.len()).sum();
+        let (mut ts, mut vs) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        let mut offsets = Vec::with_capacity(chunk.len() + 1);
+        offsets.push(0i32);
+        for s in chunk {
+            ts.extend(s.samples.iter().map(|x| x.timestamp));
+            vs.extend(s.samples.iter().map(|x| x.value));
+            let end = i32::try_from(ts.len()).map_err(|_| Error::InvalidData {
+                reason: "more than 2^31 samples in one answer batch".into(),
+            })?;
+            offsets.push(end);
+        }
+        let offsets = arrow_buffer::OffsetBuffer::new(arrow_buffer::ScalarBuffer::from(offsets));
+        let list = |item: DataType, values: ArrayRef| -> Result<ArrayRef> {
+            Ok(Arc::new(
+                ListArray::try_new(Arc::new(Field::new("item", item, true)), offsets.clone(), values, None)
+                    .map_err(arrow_err)?,
+            ))
+        };
+        let columns: Vec<ArrayRef> = vec![
+            names,
+            values,
+            list(DataType::Int64, Arc::new(Int64Array::from(ts)))?,
+            list(DataType::Float64, Arc::new(Float64Array::from(vs)))?,
+        ];
+        batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)?);
+    }
+    Answer::arrow(batches, schema)
+}
+
+pub(super) fn encode_logs(records: &[LogRecord]) -> Result<Answer> {
+    let schema = logs_schema();
+    let mut batches = Vec::new();
+    for chunk in records.chunks(BATCH_ROWS) {
+        let (names, values) = labels_builders(chunk.iter().map(|r| &r.labels));
+        let int = |f: fn(&LogRecord) -> i64| -> ArrayRef {
+            let mut b = Int64Builder::with_capacity(chunk.len());
+            chunk.iter().for_each(|r| b.append_value(f(r)));
+            Arc::new(b.finish())
+        };
+        let text = |f: fn(&LogRecord) -> &str| -> ArrayRef {
+            let mut b = StringBuilder::new();
+            chunk.iter().for_each(|r| b.append_value(f(r)));
+            Arc::new(b.finish())
+        };
+        let mut severity = Int32Builder::with_capacity(chunk.len());
+        let mut flags = UInt32Builder::with_capacity(chunk.len());
+        for r in chunk {
+            severity.append_value(r.severity_number);
+            flags.append_value(r.flags);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            names,
+            values,
+            int(|r| r.timestamp),
+            int(|r| r.observed_timestamp),
+            Arc::new(severity.finish()),
+            text(|r| &r.severity_text),
+            text(|r| &r.body),
+            text(|r| &r.trace_id),
+            text(|r| &r.span_id),
+            Arc::new(flags.finish()),
+            text(|r| &r.attributes),
+            text(|r| &r.resource_attributes),
+            text(|r| &r.scope_name),
+            text(|r| &r.scope_version),
+            text(|r| &r.event_name),
+        ];
+        batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)?);
+    }
+    Answer::arrow(batches, schema)
+}

@@ -1,0 +1,148 @@
+//! What the querier makes of an answer's body (the formats are the parent module's contract).
+
+use super::*;
+
+/// A [`Call::Select`] answer.
+pub fn series(body: &[u8]) -> Result<Vec<Series>> {
+    let mut out = Vec::new();
+    for batch in batches(body)? {
+        let (names, values) = (list(&batch, 0)?, list(&batch, 1)?);
+        let (ts, vs) = (list(&batch, 2)?, list(&batch, 3)?);
+        for row in 0..batch.num_rows() {
+            let labels = labels_at(names, values, row)?;
+            let t = ts.value(row);
+            let t = prim::<Int64Array>(&t)?;
+            let v = vs.value(row);
+            let v = prim::<Float64Array>(&v)?;
+            if t.len() != v.len() {
+                return Err(corrupt("timestamps and samples of a series differ in length"));
+            }
+            let samples = t
+                .values()
+                .iter()
+                .zip(v.values())
+                .map(|(&t, &v)| Sample::new(t, v))
+                .collect();
+            out.push(Series::new(labels, samples));
+        }
+    }
+    Ok(out)
+}
+
+/// A [`Call::SelectLogs`] answer.
+pub fn logs(body: &[u8]) -> Result<Vec<LogRecord>> {
+    let mut out = Vec::new();
+    for batch in batches(body)? {
+        let (names, values) = (list(&batch, 0)?, list(&batch, 1)?);
+        let int = |i: usize| col::<Int64Array>(&batch, i);
+        let text = |i: usize| col::<StringArray>(&batch, i);
+        let (timestamp, observed) = (int(2)?, int(3)?);
+        let severity_number = col::<Int32Array>(&batch, 4)?;
+        let flags = col::<UInt32Array>(&batch, 9)?;
+        let [severity_text, body, trace_id, span_id] = [text(5)?, text(6)?, text(7)?, text(8)?];
+        let [attributes, resource_attributes, scope_name, scope_version, event_name] =
+            [text(10)?, text(11)?, text(12)?, text(13)?, text(14)?];
+        for row in 0..batch.num_rows() {
+            out.push(LogRecord {
+                labels: labels_at(names, values, row)?,
+                timestamp: timestamp.value(row),
+                observed_timestamp: observed.value(row),
+                severity_number: severity_number.value(row),
+                severity_text: severity_text.value(row).to_string(),
+                body: body.value(row).to_string(),
+                trace_id: trace_id.value(row).to_string(),
+                span_id: span_id.value(row).to_string(),
+                flags: flags.value(row),
+                attributes: attributes.value(row).to_string(),
+                resource_attributes: resource_attributes.value(row).to_string(),
+                scope_name: scope_name.value(row).to_string(),
+                scope_version: scope_version.value(row).to_string(),
+                event_name: event_name.value(row).to_string(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A label-set listing ([`Call::Series`], [`Call::LogStreams`]).
+pub fn label_sets(body: &[u8]) -> Result<Vec<Labels>> {
+    Ok(json::<Vec<Pairs>>(body)?.into_iter().map(labels_in).collect())
+}
+
+/// A [`Call::SeriesSamples`] answer.
+pub fn series_samples(body: &[u8]) -> Result<Vec<SeriesSize>> {
+    Ok(json::<Vec<(Pairs, usize)>>(body)?
+        .into_iter()
+        .map(|(labels, samples)| SeriesSize {
+            labels: labels_in(labels),
+            samples,
+        })
+        .collect())
+}
+
+/// A [`Call::SelectHistograms`] answer.
+pub fn histograms(body: &[u8]) -> Result<Vec<HistogramSeries>> {
+    Ok(json::<Vec<WireHistogramSeries>>(body)?
+        .into_iter()
+        .map(WireHistogramSeries::into_series)
+        .collect())
+}
+
+/// A [`Call::Exemplars`] answer.
+pub fn exemplars(body: &[u8]) -> Result<Vec<ExemplarSeries>> {
+    Ok(json::<Vec<WireExemplarSeries>>(body)?
+        .into_iter()
+        .map(WireExemplarSeries::into_series)
+        .collect())
+}
+
+/// A [`Call::Metadata`] answer.
+pub fn metadata(body: &[u8]) -> Result<Vec<MetricMetadata>> {
+    json(body)
+}
+
+/// Any other JSON answer (names, values, a count) or a [`WireError`].
+pub fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| corrupt(&format!("JSON answer: {e}")))
+}
+
+fn batches(body: &[u8]) -> Result<Vec<RecordBatch>> {
+    let reader = arrow_ipc::reader::StreamReader::try_new(Cursor::new(body), None).map_err(arrow_err)?;
+    reader.collect::<std::result::Result<Vec<_>, _>>().map_err(arrow_err)
+}
+
+fn corrupt(reason: &str) -> Error {
+    Error::Corrupt {
+        key: "internal read answer".into(),
+        reason: reason.into(),
+    }
+}
+
+fn col<T: 'static>(batch: &RecordBatch, i: usize) -> Result<&T> {
+    batch
+        .columns()
+        .get(i)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| corrupt(&format!("column {i} missing or of the wrong type")))
+}
+
+fn list(batch: &RecordBatch, i: usize) -> Result<&ListArray> {
+    col::<ListArray>(batch, i)
+}
+
+fn prim<T: 'static>(a: &ArrayRef) -> Result<&T> {
+    a.as_any()
+        .downcast_ref::<T>()
+        .ok_or_else(|| corrupt("list items of the wrong type"))
+}
+
+fn labels_at(names: &ListArray, values: &ListArray, row: usize) -> Result<Labels> {
+    let (n, v) = (names.value(row), values.value(row));
+    let (n, v) = (prim::<StringArray>(&n)?, prim::<StringArray>(&v)?);
+    if n.len() != v.len() {
+        return Err(corrupt("label names and values differ in length"));
+    }
+    Ok(Labels::new(
+        (0..n.len()).map(|i| Label::new(n.value(i), v.value(i))).collect(),
+    ))
+}
