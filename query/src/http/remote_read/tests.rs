@@ -91,8 +91,11 @@ async fn send(app: &Router, req: Request<Body>) -> (StatusCode, axum::http::Head
     (status, headers, body)
 }
 
-/// `(cluster, samples)` of each series of each result.
-fn sampled(body: &[u8]) -> Vec<Vec<(String, Vec<(i64, f64)>)>> {
+/// A series of a sampled answer: its cluster and `(timestamp, value)` samples.
+type ClusterSamples = (String, Vec<(i64, f64)>);
+
+/// Each result's series.
+fn sampled(body: &[u8]) -> Vec<Vec<ClusterSamples>> {
     let raw = snap::raw::Decoder::new().decompress_vec(body).unwrap();
     ReadResponse::decode(raw.as_slice())
         .unwrap()
