@@ -134,6 +134,97 @@ async fn prometheus_queries_through_remote_read_and_agrees() {
     }
 }
 
+/// With `auth.required`, Prometheus's `remote_read` and `/federate` scrape carry a token whose
+/// read scope is one cluster: each sees that cluster only, whatever it selects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_read_and_federate_hold_prometheus_to_its_tokens_scope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_file(
+        tmp.path(),
+        "tributary.toml",
+        "[auth]\nrequired = true\n[[auth.tokens]]\ntoken = \"writer\"\nwrite = \"*\"\n\
+         [[auth.tokens]]\ntoken = \"east-reader\"\nread = [\"east\"]\n",
+    );
+    let trib = TestServer::start_with(&["--config", &config.to_string_lossy()]).await;
+    let now = now_ms();
+    let body = remote_write_body(&fleet_series(now));
+    let writer = [("Authorization", "Bearer writer")];
+    assert_eq!(
+        post_remote_write(&trib.url("/api/v1/write"), body, &writer).await.0,
+        204
+    );
+
+    let prom_config = format!(
+        r#"global:
+  scrape_interval: 1s
+remote_read:
+  - url: {read}
+    read_recent: true
+    authorization: {{credentials: east-reader}}
+scrape_configs:
+  - job_name: federate
+    honor_labels: true
+    metrics_path: /federate
+    params:
+      "match[]": ['rr_temperature']
+    authorization: {{credentials: east-reader}}
+    static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
+"#,
+        read = trib.url("/api/v1/read"),
+        port = trib.port,
+    );
+    let (_p, prom) = start_prometheus(tmp.path(), &prom_config, &[]);
+    wait_ready(&format!("{prom}/-/ready")).await;
+    let clusters = |q: &'static str| {
+        let url = format!("{prom}/api/v1/query");
+        let at = (now as f64 / 1000.0).to_string();
+        async move {
+            let v: Value = reqwest::Client::new()
+                .get(url)
+                .query(&[("query", q), ("time", &at)])
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let mut found: Vec<String> = result(&v)
+                .iter()
+                .map(|s| s["metric"]["cluster"].as_str().unwrap_or("").to_string())
+                .collect();
+            found.sort();
+            Some(found)
+        }
+    };
+    // Through remote_read: both metrics, every cluster asked for, only east answered.
+    assert_eq!(clusters(r#"rr_requests_total{cluster=~".+"}"#).await.unwrap(), ["east"]);
+    // Through /federate: the scrape took east's one series (Prometheus's own count of it).
+    let scraped = eventually(Duration::from_secs(30), "a scrape of /federate", || {
+        let url = format!("{prom}/api/v1/query");
+        async move {
+            let v: Value = reqwest::Client::new()
+                .get(url)
+                .query(&[("query", r#"scrape_samples_scraped{job="federate"}"#)])
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            result(&v).first()?["value"][1].as_str().map(str::to_string)
+        }
+    })
+    .await;
+    assert_eq!(scraped, "1");
+    let scrape = reqwest::Client::new()
+        .get(trib.url("/federate"))
+        .query(&[("match[]", "rr_temperature")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), 401, "no token, auth.required");
+}
+
 /// Scrapes `/federate` (gzip, as Prometheus asks for it) with `honor_labels`: Prometheus stores
 /// the latest samples with their own timestamps and labels, `cluster` included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
