@@ -178,8 +178,8 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     }
     let registry = Arc::new(Mutex::new(registry));
     // Every 404/405 in the API's error shape; answers gzipped for clients that accept it
-    // (Grafana, Prometheus scraping `/federate`). Remote-read's snappy answer and remote-write's
-    // are already encoded and pass as they are.
+    // (Grafana, Prometheus scraping `/federate`). An answer already encoded (remote-read's
+    // snappy) passes as it is.
     app = app
         .merge(telemetry::metrics_router(registry, refresh))
         .layer(axum::middleware::from_fn(tributary_query::http::unrouted_bodies))
@@ -296,13 +296,13 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     Ok(())
 }
 
-/// The ingesters of `query.ingesters`, resolved once before serving.
 /// A protocol switch (Loki's websocket tail) has no body to compress, and a `Content-Encoding`
 /// on it would confuse the client's handshake.
 fn not_an_upgrade(status: StatusCode, _: Version, _: &HeaderMap, _: &Extensions) -> bool {
     status != StatusCode::SWITCHING_PROTOCOLS
 }
 
+/// The ingesters of `query.ingesters`, resolved once before serving.
 async fn fanout(q: &tributary_query::config::QueryConfig) -> Result<Arc<Fanout>, Error> {
     let token = if q.ingester_token_file.as_os_str().is_empty() {
         None

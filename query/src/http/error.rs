@@ -115,8 +115,8 @@ impl IntoResponse for LokiError {
 
 /// Middleware: a 404 or 405 that carries no body of its own (axum's answer when no route or no
 /// method matched) is answered in the API's error shape; the binary wraps the whole app in it,
-/// so the ingest and operational routes get the Prometheus shape too. Answers a handler gave a
-/// body (an unknown tenant's 404, say) pass untouched.
+/// so the ingest and operational routes get the Prometheus shape too. An answer a handler gave
+/// a body of its own (a `not_found` error naming what is missing) passes untouched.
 pub async fn unrouted_bodies(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
