@@ -766,6 +766,31 @@ async fn federate_answers_latest_samples_in_text_format() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
 
+/// `/federate` reads under the sample limit: more samples in the lookback than
+/// `query.max_samples` fail with Prometheus's wording instead of being loaded.
+#[tokio::test]
+async fn federate_is_held_to_the_sample_limit() {
+    let now = super::params::now_ms();
+    let series = vec![Series::new(
+        parse_labels(r#"busy{cluster="a"}"#),
+        (0..50).map(|i| Sample::new(now - 1_000 * (50 - i), 1.0)).collect(),
+    )];
+    let cfg = QueryConfig {
+        max_samples: 10,
+        ..QueryConfig::default()
+    };
+    let app = router(
+        Arc::new(Engine::new(Arc::new(VecSource::new(series)), cfg)),
+        Auth::default(),
+    );
+    let resp = app.oneshot(get("/federate", &[("match[]", "busy")])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["errorType"], "execution");
+    assert!(v["error"].as_str().unwrap().contains("too many samples"), "{v}");
+}
+
 /// What no route answers (no such path, or a path without the method) has the API's error
 /// body: Prometheus's JSON envelope, or Loki's plain text under `/loki/`.
 #[tokio::test]
