@@ -7,7 +7,8 @@
 //! grouped by metric name, each name once under `# TYPE <name> untyped` (Prometheus keeps no
 //! types to federate either); labels in name order, `__name__` as the metric name. Read scopes
 //! apply (the engine is the request's scoped one) and the samples read are held to
-//! `query.max_samples`.
+//! `query.max_samples`. Native histograms are not federated: the text format cannot carry them,
+//! and Prometheus leaves them out of it too.
 
 use axum::body::Bytes;
 use axum::extract::RawQuery;
