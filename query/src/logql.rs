@@ -22,8 +22,8 @@
 //! nothing), `| __error__=""` filters them, a metric query over lines with an error fails with
 //! Loki's "pipeline error"; extracted labels that collide with stream labels get `_extracted`;
 //! structured metadata (the record's attributes' top-level scalars, `trace_id`, `span_id`) are
-//! labels too, and so is Loki 3's `detected_level` (from the OTLP severity) when the stream has
-//! no `level` label.
+//! labels too (ingest adds Loki 3's `detected_level` there); a record stored without one gets it
+//! from its OTLP severity when the stream has no `level` label.
 //!
 //! Not supported: `label_replace`, `group_left`/`group_right`, `ip()` filters, `rate_counter`,
 //! `sort`, `| logfmt --strict`, subqueries, and template actions (`if`, `range`, `printf`).

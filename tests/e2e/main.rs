@@ -10,6 +10,7 @@ mod hostile_queries;
 mod ingest_limits;
 mod kubernetes;
 mod loki;
+mod loki_labels;
 mod loki_tail;
 mod object_store;
 mod object_store_faults;
