@@ -129,8 +129,40 @@ pub(crate) struct LogEntry {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Stream {
     pub(crate) labels: Labels,
+    /// Where the names in `labels` came from, for answers that keep them apart (Loki's
+    /// `categorize-labels`); the lines of one `Stream` share it.
+    pub(crate) origins: LabelOrigins,
     /// In the query's direction.
     pub(crate) entries: Vec<LogEntry>,
+}
+
+/// Which labels of a line are structured metadata and which the pipeline extracted (parsers,
+/// `label_format`, `__error__`); every other label is a stream label.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct LabelOrigins {
+    pub(crate) structured_metadata: BTreeSet<String>,
+    pub(crate) parsed: BTreeSet<String>,
+}
+
+impl Stream {
+    /// The labels split by origin: (stream labels, structured metadata, parsed).
+    pub(crate) fn categorized(&self) -> (Labels, Labels, Labels) {
+        let (mut stream, mut metadata, mut parsed) = (Vec::new(), Vec::new(), Vec::new());
+        for l in self.labels.iter() {
+            if self.origins.structured_metadata.contains(&l.name) {
+                metadata.push(l.clone());
+            } else if self.origins.parsed.contains(&l.name) {
+                parsed.push(l.clone());
+            } else {
+                stream.push(l.clone());
+            }
+        }
+        (
+            Labels::from_sorted(stream),
+            Labels::from_sorted(metadata),
+            Labels::from_sorted(parsed),
+        )
+    }
 }
 
 /// A LogQL answer. Matrix and vector timestamps are milliseconds, as in the Prometheus encoding

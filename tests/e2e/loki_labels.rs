@@ -1,7 +1,9 @@
 //! Loki 3's derived labels, end to end over the Loki push API with the default configuration:
 //! streams pushed as `{app="foo"}` or `{job="bar"}` are found by `service_name`, and every line
 //! gets a `detected_level` (structured metadata, from a `level` label or field, or the line) that
-//! `sum by (detected_level)` groups by and `| detected_level="..."` filters on.
+//! `sum by (detected_level)` groups by and `| detected_level="..."` filters on. With Grafana's
+//! `X-Loki-Response-Encoding-Flags: categorize-labels`, answers keep stream labels, structured
+//! metadata and parsed labels apart.
 
 use std::collections::BTreeMap;
 
@@ -149,4 +151,33 @@ async fn service_name_and_detected_level_are_derived_at_ingest() {
         .map(|(_, l)| l)
         .collect();
     assert_eq!(got, ["level=error msg=boom"], "{q}");
+
+    // Grafana's header: the stream is the stream, the rest beside each line.
+    let categorize = [("X-Loki-Response-Encoding-Flags", "categorize-labels")];
+    let q = r#"{service_name="foo"} |= "user" | json"#;
+    let v = query_range(&s, t0, q, &categorize).await;
+    assert_eq!(v["data"]["encodingFlags"], json!(["categorize-labels"]), "{v}");
+    assert_eq!(
+        v["data"]["result"],
+        json!([{
+            "stream": {"cluster": "a", "app": "foo", "service_name": "foo"},
+            "values": [[(t0 + 2 * SEC).to_string(), r#"{"level":"info","msg":"ok","user":"u1"}"#, {
+                "structuredMetadata": {"detected_level": "info"},
+                "parsed": {"level": "info", "msg": "ok", "user": "u1"},
+            }]],
+        }]),
+        "{q}"
+    );
+    let q = r#"{service_name="bar"}"#;
+    let v = query_range(&s, t0, q, &categorize).await;
+    assert_eq!(
+        v["data"]["result"],
+        json!([{
+            "stream": {"cluster": "a", "job": "bar", "service_name": "bar"},
+            "values": [[(t0 + 4 * SEC).to_string(), "plain line", {
+                "structuredMetadata": {"detected_level": "debug", "level": "DBG", "user": "u2"},
+            }]],
+        }]),
+        "{q}"
+    );
 }

@@ -32,7 +32,7 @@ use crate::http::access::Reader;
 use crate::http::error::LokiError;
 use crate::http::params::{LOKI_DEFAULT_SINCE_NS, Params, now_ns};
 use crate::logql::ast::Expr;
-use crate::logql::{LogEntry, LogqlEngine, LogqlValue, RangeQuery, Stream};
+use crate::logql::{LabelOrigins, LogEntry, LogqlEngine, LogqlValue, RangeQuery, Stream};
 
 /// How often a tail looks for new lines.
 const POLL: Duration = Duration::from_secs(1);
@@ -194,8 +194,10 @@ fn group(lines: Vec<(i64, Labels, String)>) -> Vec<Stream> {
         let entry = LogEntry { timestamp, line };
         match streams.iter_mut().find(|s| s.labels == labels) {
             Some(s) => s.entries.push(entry),
+            // Tail answers Loki's uncategorised shape: origins are not needed.
             None => streams.push(Stream {
                 labels,
+                origins: LabelOrigins::default(),
                 entries: vec![entry],
             }),
         }
