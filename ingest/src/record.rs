@@ -562,6 +562,33 @@ mod tests {
         );
     }
 
+    /// Loki push records written before the log-label settings existed (no settings at all)
+    /// replay with both off, as they were acknowledged; records written since carry them.
+    #[test]
+    fn log_label_settings_are_stored_only_when_on() {
+        let v2_before = [2, 5, 0, 0, 0, 0, 0, 0, 0, 0, b'b'];
+        let rec = decode(&v2_before).unwrap();
+        let t = rec.translation.unwrap();
+        assert!(t.discover_service_name.is_empty() && !t.discover_log_levels);
+
+        let now = Translation::from_config(&crate::config::IngestConfig::default());
+        let enc = encode(
+            Kind::LokiPushJson,
+            &ClusterContext::default(),
+            &now,
+            &Refused::default(),
+            &Replicas::default(),
+            b"b",
+        )
+        .unwrap();
+        let t = decode(&enc).unwrap().translation.unwrap();
+        assert_eq!(t.discover_service_name, now.discover_service_name);
+        assert!(t.discover_log_levels);
+        // A level flag other than 1 is refused, not guessed.
+        let bad = [2, 5, 0, 0, 0, 0, 6, 0, 0, 0, 7, 1, 0, 0, 0, 0, b'b'];
+        assert_eq!(decode(&bad), Err(RecordError::Settings(TAG_DISCOVER_LOG_LEVELS)));
+    }
+
     /// Remote-write records pay four bytes for the settings section, nothing more.
     #[test]
     fn remote_write_records_carry_no_settings() {

@@ -185,3 +185,92 @@ fn malformed_text_never_panics() {
         let _ = detected_level(&r);
     }
 }
+
+/// Both protocols pass the rules through the decode table, live or replayed alike.
+mod through_the_decode_table {
+    use bytes::Bytes;
+    use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
+    use tributary_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+    use tributary_proto::otlp::logs::v1::{LogRecord as OtlpLogRecord, ResourceLogs, ScopeLogs};
+    use tributary_proto::otlp::resource::v1::Resource;
+
+    use super::*;
+    use crate::cluster::ClusterContext;
+    use crate::decode::{Form, Kind, Options, Prepared, decode};
+    use crate::head::input::NothingKnown;
+
+    fn decoded(body: &Prepared, t: &Translation) -> Vec<LogRecord> {
+        let ctx = ClusterContext::default();
+        decode(body, &ctx, &Options::unbounded(t), &NothingKnown)
+            .unwrap()
+            .input
+            .signals
+            .logs
+    }
+
+    fn otlp() -> Prepared {
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v.into())),
+            }),
+            ..KeyValue::default()
+        };
+        let req = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![kv("k8s.cluster.name", "c"), kv("k8s.container.name", "web")],
+                    ..Resource::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![OtlpLogRecord {
+                        time_unix_nano: 1,
+                        severity_number: 17,
+                        attributes: vec![kv("user", "u")],
+                        body: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue("INFO but the severity wins".into())),
+                        }),
+                        ..OtlpLogRecord::default()
+                    }],
+                    ..ScopeLogs::default()
+                }],
+                ..ResourceLogs::default()
+            }],
+        };
+        Prepared::new(Kind::OtlpLogs, Form::OtlpLogs(Box::new(req)))
+    }
+
+    #[test]
+    fn otlp_without_service_name_follows_the_same_rule() {
+        let r = &decoded(&otlp(), &defaults())[0];
+        assert_eq!(r.labels.get(SERVICE_NAME), Some("web"), "from k8s_container_name");
+        assert_eq!(r.attributes, r#"{"user":"u","detected_level":"error"}"#);
+
+        // Discovery off: the OTLP rule of old, `unknown_service`, and no level.
+        let r = &decoded(&otlp(), &Translation::from_config(&IngestConfig::default()).off())[0];
+        assert_eq!(r.labels.get(SERVICE_NAME), Some(UNKNOWN_SERVICE));
+        assert_eq!(r.attributes, r#"{"user":"u"}"#);
+    }
+
+    #[test]
+    fn loki_push_streams_get_both() {
+        let json = r#"{"streams":[{"stream":{"cluster":"c","app":"foo"},"values":[["1","level=warn x"]]}]}"#;
+        let body = Prepared::new(Kind::LokiPushJson, Form::Bytes(Bytes::from_static(json.as_bytes())));
+        let r = &decoded(&body, &defaults())[0];
+        assert_eq!(
+            r.labels,
+            Labels::from_pairs(&[("cluster", "c"), ("app", "foo"), ("service_name", "foo")])
+        );
+        assert_eq!(r.attributes, r#"{"detected_level":"warn"}"#);
+    }
+
+    impl Translation {
+        fn off(self) -> Self {
+            Self {
+                discover_service_name: Vec::new(),
+                discover_log_levels: false,
+                ..self
+            }
+        }
+    }
+}
