@@ -11,6 +11,7 @@ mod http_hygiene;
 mod ingest_limits;
 mod kubernetes;
 mod loki;
+mod loki_labels;
 mod loki_tail;
 mod object_store;
 mod object_store_faults;

@@ -4,7 +4,14 @@
 //!
 //! Parameters are read through [`Params`]'s `loki_*` accessors (Loki's time, duration, limit
 //! and direction rules); errors answer through [`LokiError`].
+//!
+//! Query answers honour Loki's `X-Loki-Response-Encoding-Flags: categorize-labels` request header
+//! (Grafana sends it): log streams then carry only their stream labels, each line gains a third
+//! element `{"structuredMetadata":{...},"parsed":{...}}` (empty parts left out), and `data`
+//! says `"encodingFlags":["categorize-labels"]`. Without it, every label is a stream label, as
+//! Loki answers older clients.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -22,9 +29,11 @@ use super::params::{Params, now_ns};
 use crate::http::render::{
     label_sets, strings, write_labels, write_list, write_matrix, write_point, write_string, write_vector,
 };
-use crate::logql::{LogqlEngine, LogqlResult, LogqlValue, QueryStats, RangeQuery, Stream};
+use crate::logql::{LogEntry, LogqlEngine, LogqlResult, LogqlValue, QueryStats, RangeQuery, Stream};
 
 use tributary_storage::auth::Auth;
+use tributary_storage::read::Direction;
+use tributary_storage::types::Labels;
 
 mod tail;
 
@@ -75,8 +84,9 @@ async fn query_range(
         direction: p.loki_direction()?,
     };
     tracing::debug!(query = q.query, start, end, step, "loki range query");
+    let encoding = Encoding::from_request(&headers, q.direction);
     let result = engine.query_range(&q).await?;
-    Ok(json(render_result(&result)))
+    Ok(json(render_result(&result, encoding)))
 }
 
 #[tracing::instrument(name = "loki.query", skip_all)]
@@ -91,9 +101,9 @@ async fn query(
     let time = p.loki_time_or("time", now_ns)?;
     // Validated as Loki does, though an instant (metric) query uses neither.
     p.loki_limit()?;
-    p.loki_direction()?;
+    let encoding = Encoding::from_request(&headers, p.loki_direction()?);
     let result = engine.query_instant(query, time).await?;
-    Ok(json(render_result(&result)))
+    Ok(json(render_result(&result, encoding)))
 }
 
 #[tracing::instrument(name = "loki.labels", skip_all)]
@@ -200,13 +210,51 @@ fn success(data: &str) -> String {
     format!(r#"{{"status":"success","data":{data}}}"#)
 }
 
-/// `{"status":"success","data":{"resultType":...,"result":...,"stats":{...}}}`.
-fn render_result(r: &LogqlResult) -> String {
+/// The request header naming the response encoding flags a Loki client understands.
+const ENCODING_FLAGS_HEADER: &str = "x-loki-response-encoding-flags";
+/// The one encoding flag answered (Loki's `FlagCategorizeLabels`); others are ignored, as Loki
+/// ignores flags it does not know.
+const CATEGORIZE_LABELS: &str = "categorize-labels";
+
+/// How a query answer is written.
+#[derive(Clone, Copy, Debug)]
+struct Encoding {
+    /// `categorize-labels`: stream labels, structured metadata and parsed labels apart.
+    categorize: bool,
+    /// The order of lines within a stream (streams regrouped by stream labels are re-sorted).
+    direction: Direction,
+}
+
+impl Encoding {
+    /// The flags of `X-Loki-Response-Encoding-Flags` (comma-separated, any number of headers).
+    fn from_request(headers: &HeaderMap, direction: Direction) -> Self {
+        let categorize = headers
+            .get_all(ENCODING_FLAGS_HEADER)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|f| f.trim() == CATEGORIZE_LABELS);
+        Self { categorize, direction }
+    }
+}
+
+/// `{"status":"success","data":{"resultType":...,"result":...,"stats":{...}}}`, with
+/// `"encodingFlags":[...]` after `resultType` when the client asked for flags.
+fn render_result(r: &LogqlResult, encoding: Encoding) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(r#"{"status":"success","data":{"resultType":""#);
     out.push_str(r.value.result_type());
-    out.push_str(r#"","result":"#);
+    out.push('"');
+    if encoding.categorize {
+        out.push_str(r#","encodingFlags":[""#);
+        out.push_str(CATEGORIZE_LABELS);
+        out.push_str(r#""]"#);
+    }
+    out.push_str(r#","result":"#);
     match &r.value {
+        LogqlValue::Streams(streams) if encoding.categorize => {
+            write_categorized_streams(&mut out, streams, encoding.direction)
+        }
         LogqlValue::Streams(streams) => write_streams(&mut out, streams),
         LogqlValue::Matrix(series) => write_matrix(&mut out, series),
         LogqlValue::Vector(samples) => write_vector(&mut out, samples),
@@ -228,6 +276,52 @@ fn write_streams(out: &mut String, streams: &[Stream]) {
             let _ = write!(out, r#"["{}","#, e.timestamp);
             write_string(out, &e.line);
             out.push(']');
+        });
+        out.push('}');
+    });
+}
+
+/// `[{"stream":{stream labels},"values":[["<ns>","<line>",{"structuredMetadata":{...},
+/// "parsed":{...}}],...]},...]`: the engine's streams regrouped by their stream labels alone,
+/// lines in `direction` order, each line's other labels beside it (an empty part left out, the
+/// object always there, as Loki writes it).
+fn write_categorized_streams(out: &mut String, streams: &[Stream], direction: Direction) {
+    let split: Vec<(Labels, Labels, Labels)> = streams.iter().map(Stream::categorized).collect();
+    let mut grouped: BTreeMap<&Labels, Vec<(&LogEntry, usize)>> = BTreeMap::new();
+    for (i, (s, (stream, _, _))) in streams.iter().zip(&split).enumerate() {
+        grouped
+            .entry(stream)
+            .or_default()
+            .extend(s.entries.iter().map(|e| (e, i)));
+    }
+    let groups: Vec<_> = grouped.into_iter().collect();
+    write_list(out, &groups, |out, (stream, entries)| {
+        let mut entries = entries.clone();
+        // Stable: lines at one timestamp keep the engine's order.
+        match direction {
+            Direction::Forward => entries.sort_by_key(|(e, _)| e.timestamp),
+            Direction::Backward => entries.sort_by_key(|(e, _)| std::cmp::Reverse(e.timestamp)),
+        }
+        out.push_str(r#"{"stream":"#);
+        write_labels(out, stream);
+        out.push_str(r#","values":"#);
+        write_list(out, &entries, |out, (e, i)| {
+            let (_, metadata, parsed) = &split[*i];
+            let _ = write!(out, r#"["{}","#, e.timestamp);
+            write_string(out, &e.line);
+            out.push_str(",{");
+            if !metadata.is_empty() {
+                out.push_str(r#""structuredMetadata":"#);
+                write_labels(out, metadata);
+            }
+            if !parsed.is_empty() {
+                if !metadata.is_empty() {
+                    out.push(',');
+                }
+                out.push_str(r#""parsed":"#);
+                write_labels(out, parsed);
+            }
+            out.push_str("}]");
         });
         out.push('}');
     });
