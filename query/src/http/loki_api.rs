@@ -26,10 +26,15 @@ use crate::logql::{LogqlEngine, LogqlResult, LogqlValue, QueryStats, RangeQuery,
 
 use tributary_storage::auth::Auth;
 
+mod detected;
+mod patterns;
 mod tail;
+mod volume;
 
-/// The Loki version reported to clients that gate features on it.
-const LOKI_COMPATIBLE_VERSION: &str = "3.0.0";
+/// The Loki version reported to clients that gate features on it: 3.5.0 is the release whose
+/// `detected_fields` carries `jsonPath`, which Logs Drilldown's JSON view needs (it names 3.5.0
+/// in `JSONLogsScene.tsx`); `detected_field/{name}/values` came with 3.3.0.
+const LOKI_COMPATIBLE_VERSION: &str = "3.5.0";
 
 /// Routes of the Loki query API; merge into the server's router. `auth` decides which
 /// clusters each request reads.
@@ -42,6 +47,27 @@ pub fn loki_router(engine: Arc<LogqlEngine>, auth: Auth) -> Router {
         .route("/loki/api/v1/label/{name}/values", get(label_values).post(label_values))
         .route("/loki/api/v1/series", get(series).post(series))
         .route("/loki/api/v1/index/stats", get(index_stats).post(index_stats))
+        .route("/loki/api/v1/index/volume", get(volume::volume).post(volume::volume))
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(volume::volume_range).post(volume::volume_range),
+        )
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(detected::detected_labels).post(detected::detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(detected::detected_fields).post(detected::detected_fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(detected::detected_field_values),
+        )
+        .route(
+            "/loki/api/v1/patterns",
+            get(patterns::patterns).post(patterns::patterns),
+        )
         .route("/loki/api/v1/status/buildinfo", get(build_info))
         .route("/loki/api/v1/format_query", get(format_query).post(format_query))
         .route("/loki/api/v1/tail", get(tail::tail))
