@@ -283,4 +283,6 @@ fn default_step(start: i64, end: i64) -> i64 {
 }
 
 #[cfg(test)]
+mod drilldown_tests;
+#[cfg(test)]
 mod tests;
