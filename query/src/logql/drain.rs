@@ -194,14 +194,13 @@ impl Drain {
     fn search(&self, tokens: &[&str]) -> Option<u64> {
         let mut node = self.nodes[0].child(&tokens.len().to_string())?;
         let max_depth = self.cfg.depth - 2;
-        let mut depth = 1;
-        for token in tokens {
+        for (i, token) in tokens.iter().enumerate() {
+            let depth = i + 1;
             if depth >= max_depth || depth == tokens.len() {
                 break;
             }
             let here = &self.nodes[node];
             node = here.child(token).or_else(|| here.child(PARAM))?;
-            depth += 1;
         }
         self.best_match(&self.nodes[node].clusters, tokens)
     }
@@ -236,8 +235,8 @@ impl Drain {
             None => self.new_child(0, len_key),
         };
         let max_depth = self.cfg.depth - 2;
-        let mut depth = 1;
-        for token in tokens {
+        for (i, token) in tokens.iter().enumerate() {
+            let depth = i + 1;
             if depth >= max_depth || depth >= tokens.len() {
                 let clusters = &self.clusters;
                 let leaf = &mut self.nodes[node];
@@ -249,7 +248,6 @@ impl Drain {
                 Some(next) => next,
                 None => self.descend_new(node, token),
             };
-            depth += 1;
         }
     }
 

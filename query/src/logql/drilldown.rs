@@ -121,7 +121,7 @@ impl LogqlEngine {
             _ => q.end.div_euclid(1_000_000),
         };
         let mut per_bucket: BTreeMap<usize, HashMap<String, u64>> = BTreeMap::new();
-        let mut keys: HashMap<Labels, Vec<(String, Vec<(String, String)>)>> = HashMap::new();
+        let mut keys: HashMap<Labels, VolumeKeys> = HashMap::new();
         let mut metrics: HashMap<String, Vec<(String, String)>> = HashMap::new();
         let mut records = 0usize;
         let max = self.cfg.max_records;
@@ -362,14 +362,12 @@ fn volume_matchers(query: &str) -> Result<Vec<Matcher>> {
     }
 }
 
+/// A stream's volume keys, each with its metric.
+type VolumeKeys = Vec<(String, Vec<(String, String)>)>;
+
 /// The volume keys a stream counts towards, each with its metric: one label set (Go's
 /// `labels.String()`, which also orders the series) when by series, one per label when by labels.
-fn volume_keys(
-    labels: &Labels,
-    names: &BTreeSet<String>,
-    by: VolumeBy,
-    targeted: bool,
-) -> Vec<(String, Vec<(String, String)>)> {
+fn volume_keys(labels: &Labels, names: &BTreeSet<String>, by: VolumeBy, targeted: bool) -> VolumeKeys {
     match by {
         VolumeBy::Series => {
             let metric: Vec<(String, String)> = labels
