@@ -131,9 +131,13 @@ impl LogqlEngine {
             if records > max {
                 return Err(Error::TooManyRecords { limit: max });
             }
-            let entry = keys
-                .entry(rec.labels.clone())
-                .or_insert_with(|| volume_keys(&rec.labels, &names, q.by, !q.target_labels.is_empty()));
+            // Looked up before inserting: most records are of a stream already seen, and the
+            // entry API would clone its labels for each.
+            if !keys.contains_key(&rec.labels) {
+                let stream_keys = volume_keys(&rec.labels, &names, q.by, !q.target_labels.is_empty());
+                keys.insert(rec.labels.clone(), stream_keys);
+            }
+            let entry = &keys[&rec.labels];
             let bucket = per_bucket.entry(bucket_of(rec.timestamp)).or_default();
             for (key, metric) in entry.iter() {
                 *bucket.entry(key.clone()).or_default() += rec.body.len() as u64;
