@@ -126,7 +126,7 @@ impl LogqlEngine {
         let mut records = 0usize;
         let max = self.cfg.max_records;
         let req = scan_request(matchers, q.start, q.end, Vec::new(), Direction::Forward);
-        self.scan(req, |rec| {
+        self.scan(req, SCAN_CHUNK, |rec| {
             records += 1;
             if records > max {
                 return Err(Error::TooManyRecords { limit: max });
@@ -236,9 +236,15 @@ impl LogqlEngine {
                 let pipeline = Pipeline::new(&log.stages)?;
                 let hints = Pipeline::line_hints(&log.stages);
                 let req = scan_request(log.matchers.clone(), start, end, hints, Direction::Backward);
+                // Just the lines wanted, when the pipeline keeps every line.
+                let first_chunk = if pipeline.may_drop_lines() {
+                    line_limit.max(engine.cfg.fetch_chunk)
+                } else {
+                    line_limit
+                };
                 let mut out = Vec::new();
                 engine
-                    .scan(req, |rec| {
+                    .scan(req, first_chunk, |rec| {
                         if let Some(line) = fields::Line::through(rec, &pipeline)? {
                             out.push(line);
                         }
@@ -266,7 +272,7 @@ impl LogqlEngine {
         let mut drains: BTreeMap<&'static str, Drain> = BTreeMap::new();
         let (mut lines, mut truncated) = (0usize, false);
         let req = scan_request(matchers, start, end, Vec::new(), Direction::Backward);
-        self.scan(req, |rec| {
+        self.scan(req, SCAN_CHUNK, |rec| {
             if lines >= PATTERN_MAX_LINES {
                 truncated = true;
                 return Ok(false);
@@ -301,11 +307,16 @@ impl LogqlEngine {
         })
     }
 
-    /// Reads every record of `req` in chunks of [`SCAN_CHUNK`] in its direction, handing each
-    /// to `visit` once, until `visit` answers false. Each chunk starts at the timestamp where
+    /// Reads every record of `req` in its direction, in chunks of `first_chunk` records growing
+    /// to [`SCAN_CHUNK`], handing each to `visit` once, until `visit` answers false. Each chunk starts at the timestamp where
     /// the previous ended, skipping the records already seen there.
-    async fn scan(&self, mut req: LogRequest, mut visit: impl FnMut(&LogRecord) -> Result<bool>) -> Result<()> {
-        let mut chunk = SCAN_CHUNK;
+    async fn scan(
+        &self,
+        mut req: LogRequest,
+        first_chunk: usize,
+        mut visit: impl FnMut(&LogRecord) -> Result<bool>,
+    ) -> Result<()> {
+        let mut chunk = first_chunk.max(1);
         let mut boundary: Vec<LogRecord> = Vec::new();
         while req.start < req.end {
             // The head answers without yielding: let the deadline and a gone client stop us.
@@ -330,6 +341,9 @@ impl LogqlEngine {
             if first.timestamp == last_ts {
                 // A whole chunk at one timestamp: read more of it at once.
                 chunk = chunk.saturating_mul(2);
+            } else if chunk < SCAN_CHUNK {
+                // More is needed than the first guess: fewer, bigger reads.
+                chunk = chunk.saturating_mul(2).min(SCAN_CHUNK);
             }
             boundary = batch.iter().filter(|r| r.timestamp == last_ts).cloned().collect();
             match req.direction {

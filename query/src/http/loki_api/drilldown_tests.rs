@@ -584,3 +584,23 @@ async fn drilldown_endpoints_read_under_the_token_scope() {
     .await;
     assert!(body.contains(r#"{"cluster":"prod"}"#), "{body}");
 }
+
+/// Without a line-dropping pipeline, field detection asks the source for `line_limit` records
+/// and no more; with one, it reads on in chunks until enough lines pass.
+#[tokio::test]
+async fn detected_fields_read_only_the_lines_they_need() {
+    let source = Arc::new(MemLogSource::new(records()));
+    let engine = LogqlEngine::new(source.clone(), LogqlConfig::default());
+    let app = loki_router(Arc::new(engine), Auth::default());
+    let p = with(&[("query", r#"{cluster="prod"}"#), ("line_limit", "2")]);
+    let (status, body) = call_app(app.clone(), get("/loki/api/v1/detected_fields", &p)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let limits: Vec<Option<usize>> = source.requests.lock().unwrap().iter().map(|r| r.limit).collect();
+    assert_eq!(limits, [Some(2)]);
+    source.requests.lock().unwrap().clear();
+    let p = with(&[("query", r#"{cluster="prod"} |= "cart""#), ("line_limit", "2")]);
+    let v: Value = serde_json::from_str(&call_app(app, get("/loki/api/v1/detected_fields", &p)).await.1).unwrap();
+    assert_eq!(v["fields"][0]["label"], "items", "{v}");
+    let seen = source.requests.lock().unwrap().clone();
+    assert!(seen.iter().all(|r| r.limit >= Some(2)), "{seen:?}");
+}
