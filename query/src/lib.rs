@@ -31,8 +31,11 @@
 //!   `aggregate`, `binary`, `functions/` (one file per family), `parts` (aggregating a large
 //!   selector a part at a time), `value`, `annotations`, `position`.
 //! - `logql`: the LogQL engine: `ast`, `parser` (with `lexer` and `metric` expressions),
-//!   `pipeline` (with Loki's line `parsers`), `template`, `units`, `eval`.
-//! - `http`: the two APIs. `prom_api` and `loki_api` (with `tail`) hold the handlers, `params`
+//!   `pipeline` (with Loki's line `parsers`), `template`, `units`, `eval`, `drilldown` (what Logs
+//!   Drilldown asks beyond LogQL: volumes, detected labels, detected `fields`, patterns) and
+//!   `drain` (the log-pattern clustering behind patterns).
+//! - `http`: the two APIs. `prom_api` and `loki_api` (with `tail`, and `volume`, `detected`,
+//!   `patterns` for Logs Drilldown) hold the handlers, `params`
 //!   reads every request parameter for both (each API's time, duration and limit formats),
 //!   `error` maps every error kind to each API's status once and renders each API's error body,
 //!   `render` writes the JSON; `remote_read` and `federate` serve raw samples to Prometheus.

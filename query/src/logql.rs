@@ -29,6 +29,8 @@
 //! `sort`, `| logfmt --strict`, subqueries, and template actions (`if`, `range`, `printf`).
 
 pub(crate) mod ast;
+mod drain;
+mod drilldown;
 mod eval;
 pub(crate) mod parser;
 mod pipeline;
@@ -59,6 +61,8 @@ use crate::scope::ScopedLogSource;
 use crate::token_limits::TokenLimits;
 use ast::{Expr, MetricExpr};
 use parser::parse_selector;
+
+pub(crate) use drilldown::{DetectedField, PATTERN_MAX_LINES, PatternSeries, VolumeBy, VolumeQuery, VolumeSeries};
 
 /// Loki's cap on points per series of a range query.
 pub(crate) const MAX_POINTS_PER_SERIES: i64 = 11_000;

@@ -35,10 +35,15 @@ use tributary_storage::auth::Auth;
 use tributary_storage::read::Direction;
 use tributary_storage::types::Labels;
 
+mod detected;
+mod patterns;
 mod tail;
+mod volume;
 
-/// The Loki version reported to clients that gate features on it.
-const LOKI_COMPATIBLE_VERSION: &str = "3.0.0";
+/// The Loki version reported to clients that gate features on it: 3.5.0 is the release whose
+/// `detected_fields` carries `jsonPath`, which Logs Drilldown's JSON view needs (it names 3.5.0
+/// in `JSONLogsScene.tsx`); `detected_field/{name}/values` came with 3.3.0.
+const LOKI_COMPATIBLE_VERSION: &str = "3.5.0";
 
 /// Routes of the Loki query API; merge into the server's router. `auth` decides which
 /// clusters each request reads.
@@ -51,6 +56,27 @@ pub fn loki_router(engine: Arc<LogqlEngine>, auth: Auth) -> Router {
         .route("/loki/api/v1/label/{name}/values", get(label_values).post(label_values))
         .route("/loki/api/v1/series", get(series).post(series))
         .route("/loki/api/v1/index/stats", get(index_stats).post(index_stats))
+        .route("/loki/api/v1/index/volume", get(volume::volume).post(volume::volume))
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(volume::volume_range).post(volume::volume_range),
+        )
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(detected::detected_labels).post(detected::detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(detected::detected_fields).post(detected::detected_fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(detected::detected_field_values),
+        )
+        .route(
+            "/loki/api/v1/patterns",
+            get(patterns::patterns).post(patterns::patterns),
+        )
         .route("/loki/api/v1/status/buildinfo", get(build_info))
         .route("/loki/api/v1/format_query", get(format_query).post(format_query))
         .route("/loki/api/v1/tail", get(tail::tail))
@@ -350,5 +376,7 @@ fn default_step(start: i64, end: i64) -> i64 {
     secs as i64 * 1_000_000_000
 }
 
+#[cfg(test)]
+mod drilldown_tests;
 #[cfg(test)]
 mod tests;
