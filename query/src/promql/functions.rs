@@ -5,6 +5,7 @@
 mod absent;
 mod date;
 mod histogram;
+mod info;
 mod label;
 mod math;
 mod over_time;
@@ -63,6 +64,8 @@ pub(crate) enum Func {
     LabelReplace(label::Replace),
     LabelJoin(label::Join),
     HistogramQuantile,
+    /// `info(v, {selector})`: joins info-metric labels (see `info`).
+    Info(info::Info),
     /// `histogram_count`, `histogram_sum`, ...: they read native histogram samples only and
     /// ignore floats. The engine refuses every query whose selectors find native histogram
     /// samples before evaluating (`Engine::refuse_native_histograms`), so here the argument
@@ -155,12 +158,7 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
                 .map(Node::Number)
                 .ok_or_else(|| Error::Internal(format!("{name}() is no constant")));
         }
-        "info" => {
-            return Err(Error::unsupported(
-                "the function info() (Prometheus 3's experimental info-metric join; join explicitly, as in \
-                 `x * on (job, instance) group_left (k8s_cluster_name) target_info`)",
-            ));
-        }
+        "info" => Func::Info(info::Info::plan(planner, &raw)?),
         "present_over_time" => Func::OverTime(OverTime::Present),
         "stddev_over_time" => Func::OverTime(OverTime::Stddev),
         "stdvar_over_time" => Func::OverTime(OverTime::Stdvar),
@@ -206,7 +204,8 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
     };
     // String arguments were consumed into `func`; the rest become nodes.
     let node_args: Vec<&Expr> = match &func {
-        Func::LabelReplace(_) | Func::LabelJoin(_) | Func::SortByLabel { .. } => raw[..1].to_vec(),
+        // `info`'s selector was planned into `func`.
+        Func::LabelReplace(_) | Func::LabelJoin(_) | Func::SortByLabel { .. } | Func::Info(_) => raw[..1].to_vec(),
         _ => raw,
     };
     let args = node_args
@@ -392,6 +391,10 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
                 &mut ev.annotations,
                 positions,
             )?)
+        }
+        Func::Info(info) => {
+            let base = ev.vector(&args[0])?;
+            Data::Vector(info.evaluate(ev, base)?)
         }
         Func::NativeHistogramOnly => {
             ev.vector(&args[0])?;

@@ -345,12 +345,28 @@ impl Planner {
         })
     }
 
-    fn resolve_at(&self, at: Option<&AtModifier>) -> Option<TimestampMs> {
+    pub(crate) fn resolve_at(&self, at: Option<&AtModifier>) -> Option<TimestampMs> {
         at.map(|at| match at {
             AtModifier::Start => self.query_start,
             AtModifier::End => self.query_end,
             AtModifier::At(t) => system_time_ms(*t),
         })
+    }
+
+    /// A selector of its own for a function that reads series besides its arguments (`info`'s
+    /// info series): instant, its windows placed by `offset_ms` and `at`.
+    pub(crate) fn extra_selector(&mut self, matchers: Vec<Matcher>, offset_ms: i64, at: Option<TimestampMs>) -> usize {
+        let mut selector = Selector {
+            matcher_sets: vec![matchers],
+            offset_ms,
+            at,
+            range_ms: 0,
+            fetch: None,
+            tier: None,
+        };
+        selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
+        self.selectors.push(selector);
+        self.selectors.len() - 1
     }
 
     fn selector(&mut self, vs: &VectorSelector, range: Duration) -> Result<usize> {
@@ -390,7 +406,7 @@ impl Planner {
     }
 }
 
-fn offset_ms(offset: Option<&Offset>) -> i64 {
+pub(crate) fn offset_ms(offset: Option<&Offset>) -> i64 {
     match offset {
         None => 0,
         Some(Offset::Pos(d)) => duration_ms(*d),
@@ -579,8 +595,6 @@ mod tests {
 
     #[test]
     fn unsupported_features_are_named() {
-        let err = plan_at("info(foo)", Steps::instant(0)).unwrap_err();
-        assert!(err.to_string().contains("info()"), "{err}");
         let err = plan_at("start_timestamp(foo)", Steps::instant(0)).unwrap_err();
         assert!(err.to_string().contains("start_timestamp()"), "{err}");
     }

@@ -483,3 +483,300 @@ fn limit_ratio_hashes_with_prometheus_xxhash() {
     assert!((0.0..=1.0).contains(&offset));
     assert_eq!(offset, super::super::aggregate::sample_offset(&labels.clone()));
 }
+
+/// A range query's series as `(labels, values)` sorted by labels, `None` where a step has none.
+async fn range_series(e: &Engine, q: &str, start_s: i64, end_s: i64, step_s: i64) -> Vec<(String, Vec<Option<f64>>)> {
+    let v = e.range(q, start_s * 1000, end_s * 1000, step_s * 1000).await.unwrap();
+    let steps = ((end_s - start_s) / step_s + 1) as usize;
+    let mut out: Vec<(String, Vec<Option<f64>>)> = matrix(&v)
+        .into_iter()
+        .map(|(labels, points)| {
+            let mut values = vec![None; steps];
+            for (t, v) in points {
+                values[((t - start_s) / step_s) as usize] = Some(v);
+            }
+            (labels, values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// `(labels, values)` as [`range_series`] gives them.
+fn want(series: &[(&str, &[Option<f64>])]) -> Vec<(String, Vec<Option<f64>>)> {
+    let mut out: Vec<_> = series
+        .iter()
+        .map(|(l, v)| (parse_labels(l).to_string(), v.to_vec()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// info.test, the first block (load 5m; evaluated from 0 to 10m every 5m).
+#[tokio::test]
+async fn info_joins_data_labels() {
+    let e = engine_of(vec![
+        (
+            r#"metric{instance="a",job="1",label="value"}"#,
+            line(0., 1., 3, 300_000),
+        ),
+        (
+            r#"metric_not_matching_target_info{instance="a",job="2",label="value"}"#,
+            line(0., 1., 3, 300_000),
+        ),
+        (
+            r#"metric_with_overlapping_label{instance="a",job="1",label="value",data="base"}"#,
+            line(0., 1., 3, 300_000),
+        ),
+        (
+            r#"target_info{instance="a",job="1",data="info",another_data="another info"}"#,
+            line(1., 0., 3, 300_000),
+        ),
+        (
+            r#"build_info{instance="a",job="1",build_data="build"}"#,
+            line(1., 0., 3, 300_000),
+        ),
+    ]);
+    let v = [Some(0.), Some(1.), Some(2.)];
+    let ones = [Some(1.); 3];
+    let metric = r#"metric{instance="a",job="1",label="value"}"#;
+    let not_matching = r#"metric_not_matching_target_info{instance="a",job="2",label="value"}"#;
+    let overlapping = r#"metric_with_overlapping_label{data="base",instance="a",job="1",label="value"}"#;
+    let all_target = r#"metric{another_data="another info",data="info",instance="a",job="1",label="value"}"#;
+    let build = r#"metric{build_data="build",instance="a",job="1",label="value"}"#;
+    let build_info = r#"build_info{build_data="build",instance="a",job="1"}"#;
+    let cases: Vec<(&str, Vec<(&str, &[Option<f64>])>)> = vec![
+        (
+            r#"info(metric, {data=~".+"})"#,
+            vec![(r#"metric{data="info",instance="a",job="1",label="value"}"#, &v)],
+        ),
+        ("info(metric)", vec![(all_target, &v)]),
+        ("info(metric_not_matching_target_info)", vec![(not_matching, &v)]),
+        (r#"info(metric_not_matching_target_info, {data=~".+"})"#, vec![]),
+        (r#"info(metric, {non_existent=~".+"})"#, vec![]),
+        (
+            "info(metric_with_overlapping_label)",
+            vec![(
+                r#"metric_with_overlapping_label{another_data="another info",data="base",instance="a",job="1",label="value"}"#,
+                &v,
+            )],
+        ),
+        (
+            r#"info(metric_with_overlapping_label, {data="info"})"#,
+            vec![(overlapping, &v)],
+        ),
+        (
+            r#"info(metric_with_overlapping_label, {instance="a"})"#,
+            vec![(overlapping, &v)],
+        ),
+        (r#"info(metric, {__name__="target_info"})"#, vec![(all_target, &v)]),
+        (r#"info(metric, {__name__="non_existent"})"#, vec![(metric, &v)]),
+        (r#"info(metric, {__name__="non_existent", data=~".+"})"#, vec![]),
+        (r#"info(metric, {__name__="build_info"})"#, vec![(build, &v)]),
+        (
+            r#"info(metric, {__name__=~".+_info"})"#,
+            vec![(
+                r#"metric{another_data="another info",build_data="build",data="info",instance="a",job="1",label="value"}"#,
+                &v,
+            )],
+        ),
+        (
+            r#"info(build_info, {__name__=~".+_info", another_data=~".+"})"#,
+            vec![(build_info, &ones)],
+        ),
+        (r#"info(build_info, {__name__=~".+_info"})"#, vec![(build_info, &ones)]),
+        (r#"info(metric, {__name__!~".+_info", data=~".+"})"#, vec![]),
+        (
+            r#"info(build_info, {__name__=~"target_.+", __name__=~".+_info"})"#,
+            vec![(
+                r#"build_info{another_data="another info",build_data="build",data="info",instance="a",job="1"}"#,
+                &ones,
+            )],
+        ),
+        // The name dropped by `floor` stays dropped.
+        (
+            "info(floor(metric))",
+            vec![(
+                r#"{another_data="another info",data="info",instance="a",job="1",label="value"}"#,
+                &v,
+            )],
+        ),
+    ];
+    for (q, expected) in cases {
+        assert_eq!(range_series(&e, q, 0, 600, 300).await, want(&expected), "{q}");
+    }
+    // `promql-parser` refuses a selector whose matchers all match the empty string, the data
+    // label selector of `info` included (Prometheus's parser makes an exception there).
+    for q in [
+        r#"info(metric, {non_existent=~".*"})"#,
+        r#"info(metric, {__name__!~".+_info", data=~".*"})"#,
+        r#"info(metric, {__name__!="target_info"})"#,
+    ] {
+        let err = e.instant(q, 0).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadData, "{q}");
+    }
+}
+
+/// info.test: changing, stale and missing info series; `@` and `offset` pin the join.
+#[tokio::test]
+async fn info_follows_info_series_over_time() {
+    let s = |v: &[Option<f64>], interval_ms| at_interval(v, interval_ms);
+    // load 5m: the data label changes at 10m, the old series marked stale.
+    let e = engine_of(vec![
+        (
+            r#"metric{instance="a",job="1",label="value"}"#,
+            line(0., 1., 3, 300_000),
+        ),
+        (
+            r#"target_info{instance="a",job="1",data="info"}"#,
+            s(&[Some(1.), Some(1.), Some(STALE)], 300_000),
+        ),
+        (
+            r#"target_info{instance="a",job="1",data="updated info"}"#,
+            s(&[None, None, Some(1.)], 300_000),
+        ),
+    ]);
+    let old = r#"metric{data="info",instance="a",job="1",label="value"}"#;
+    let new = r#"metric{data="updated info",instance="a",job="1",label="value"}"#;
+    assert_eq!(
+        range_series(&e, "info(metric)", 0, 600, 300).await,
+        want(&[(old, &[Some(0.), Some(1.), None]), (new, &[None, None, Some(2.)])])
+    );
+    let e = engine_of(vec![
+        (
+            r#"metric{instance="a",job="1",label="value"}"#,
+            line(0., 1., 3, 300_000),
+        ),
+        (
+            r#"target_info{instance="a",job="1",data="info"}"#,
+            s(&[Some(1.), Some(1.), Some(STALE)], 300_000),
+        ),
+    ]);
+    let plain = r#"metric{instance="a",job="1",label="value"}"#;
+    assert_eq!(
+        range_series(&e, r#"info(metric, {data=~".+"})"#, 0, 600, 300).await,
+        want(&[(old, &[Some(0.), Some(1.), None])])
+    );
+    assert_eq!(
+        range_series(&e, "info(metric)", 0, 600, 300).await,
+        want(&[(old, &[Some(0.), Some(1.), None]), (plain, &[None, None, Some(2.)])])
+    );
+
+    // load 1m with a skipped scrape: lookback applies to the info series too.
+    let e = engine_of(vec![
+        (
+            r#"metric{instance="a",job="1",label="value"}"#,
+            s(&[Some(0.), None, Some(2.), Some(3.), Some(4.)], 60_000),
+        ),
+        (
+            r#"target_info{instance="a",job="1",data="info"}"#,
+            s(&[Some(1.), None, Some(1.), Some(1.), Some(1.)], 60_000),
+        ),
+    ]);
+    for (q, values) in [
+        ("info(metric)", [0., 2., 3., 4.]),
+        ("info(metric @ 60)", [0., 0., 0., 0.]),
+        ("info(metric offset 1m)", [0., 0., 2., 3.]),
+    ] {
+        assert_eq!(
+            range_series(&e, q, 60, 240, 60).await,
+            want(&[(old, &values.map(Some))]),
+            "{q}"
+        );
+    }
+
+    // load 1m: the info series churns at 3m; @ and offset choose the version joined.
+    let metric: Vec<Option<f64>> = (0..9).map(|i| Some(i as f64)).collect();
+    let e = engine_of(vec![
+        (r#"metric{instance="a",job="1"}"#, s(&metric, 60_000)),
+        (
+            r#"target_info{instance="a",job="1",version="old"}"#,
+            s(&[Some(1.), Some(1.), Some(1.), Some(STALE)], 60_000),
+        ),
+        (
+            r#"target_info{instance="a",job="1",version="new"}"#,
+            s(
+                &[
+                    None,
+                    None,
+                    None,
+                    Some(1.),
+                    Some(1.),
+                    Some(1.),
+                    Some(1.),
+                    Some(1.),
+                    Some(1.),
+                ],
+                60_000,
+            ),
+        ),
+    ]);
+    let (old, new) = (
+        r#"metric{instance="a",job="1",version="old"}"#,
+        r#"metric{instance="a",job="1",version="new"}"#,
+    );
+    assert_eq!(
+        range_series(&e, "info(metric offset 2m)", 240, 480, 60).await,
+        want(&[
+            (old, &[Some(2.), None, None, None, None]),
+            (new, &[None, Some(3.), Some(4.), Some(5.), Some(6.)]),
+        ])
+    );
+    assert_eq!(
+        range_series(&e, "info(metric @ 120)", 480, 540, 60).await,
+        want(&[(old, &[Some(2.), Some(2.)])])
+    );
+    let r = rows(
+        &e.instant("info(last_over_time(metric[10m:1m] @ 420))", 2_400_000)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r, vec![row(new, 7.0)]);
+    let r = rows(
+        &e.instant("info(last_over_time((metric offset 1m)[10m:1m] @ 180))", 2_400_000)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(r, vec![row(old, 2.0)]);
+}
+
+/// info.test: series without identifying labels, a missing identifying label, and conflicts.
+#[tokio::test]
+async fn info_edge_cases() {
+    let e = engine_of(vec![
+        ("data_metric", line(1., 1., 3, 60_000)),
+        (r#"data_metric{instance="a"}"#, line(4., 1., 3, 60_000)),
+        (r#"metric{instance="a"}"#, line(1., 1., 3, 60_000)),
+        (r#"custom_info{instance="a",enriched="yes"}"#, line(1., 0., 3, 60_000)),
+    ]);
+    assert_eq!(
+        range_series(&e, r#"info(data_metric, {__name__="info_metric"})"#, 0, 120, 60).await,
+        want(&[
+            ("data_metric", &[Some(1.), Some(2.), Some(3.)]),
+            (r#"data_metric{instance="a"}"#, &[Some(4.), Some(5.), Some(6.)]),
+        ])
+    );
+    assert_eq!(
+        range_series(&e, r#"info(metric, {__name__="custom_info"})"#, 0, 120, 60).await,
+        want(&[(
+            r#"metric{enriched="yes",instance="a"}"#,
+            &[Some(1.), Some(2.), Some(3.)]
+        )])
+    );
+    let e = engine_of(vec![
+        (r#"metric{instance="a",job="1"}"#, line(1., 1., 3, 60_000)),
+        (
+            r#"target_info{instance="a",job="1",x="from_target"}"#,
+            line(1., 0., 3, 60_000),
+        ),
+        (
+            r#"build_info{instance="a",job="1",x="from_build"}"#,
+            line(1., 0., 3, 60_000),
+        ),
+    ]);
+    let err = e
+        .range(r#"info(metric, {__name__=~".+_info"})"#, 0, 120_000, 60_000)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("conflicting label"), "{err}");
+}
