@@ -502,8 +502,11 @@ async fn range_series(e: &Engine, q: &str, start_s: i64, end_s: i64, step_s: i64
     out
 }
 
+/// A series expected of [`range_series`]: its labels as text and its values.
+type Expected<'a> = (&'a str, &'a [Option<f64>]);
+
 /// `(labels, values)` as [`range_series`] gives them.
-fn want(series: &[(&str, &[Option<f64>])]) -> Vec<(String, Vec<Option<f64>>)> {
+fn want(series: &[Expected<'_>]) -> Vec<(String, Vec<Option<f64>>)> {
     let mut out: Vec<_> = series
         .iter()
         .map(|(l, v)| (parse_labels(l).to_string(), v.to_vec()))
@@ -545,7 +548,7 @@ async fn info_joins_data_labels() {
     let all_target = r#"metric{another_data="another info",data="info",instance="a",job="1",label="value"}"#;
     let build = r#"metric{build_data="build",instance="a",job="1",label="value"}"#;
     let build_info = r#"build_info{build_data="build",instance="a",job="1"}"#;
-    let cases: Vec<(&str, Vec<(&str, &[Option<f64>])>)> = vec![
+    let cases: Vec<(&str, Vec<Expected>)> = vec![
         (
             r#"info(metric, {data=~".+"})"#,
             vec![(r#"metric{data="info",instance="a",job="1",label="value"}"#, &v)],
