@@ -89,9 +89,7 @@
 //! Not supported, answered with an `execution` error naming the feature (never a guess):
 //! `histogram_fraction`, `start_timestamp`, `integral` (which `promql-parser` knows and
 //! Prometheus does not) and the `fill` binary modifiers. `holt_winters` is unknown to the
-//! parser, as it is to Prometheus 3. `promql-parser` refuses an `info` data-label selector whose
-//! matchers all match the empty string (`{data=~".*"}`, `{__name__!="x"}`), which Prometheus's
-//! own parser accepts there.
+//! parser, as it is to Prometheus 3.
 //!
 //! Annotations are those of Prometheus 3: an info for `rate`/`increase` of a metric not named
 //! like a counter, warnings for quantiles outside `[0, 1]` and malformed `le` labels, an info when

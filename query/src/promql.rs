@@ -331,7 +331,8 @@ impl Engine {
             step_ms: if steps.start == steps.end { 0 } else { steps.interval },
             range_ms: steps.end - steps.start,
         };
-        let text = durations::rewrite(query, times)?.into_owned();
+        let text = durations::rewrite(query, times)?;
+        let text = functions::admit_info_selectors(&text).into_owned();
         // Parsing, planning and dropping the syntax tree recurse per level: on a deep stack.
         // Parsing and planning thousands of selectors takes its share of the timeout too.
         let planned = on_deep_stack(move || {

@@ -22,6 +22,7 @@ use super::plan::{Node, Planner, string_arg};
 use super::value::{Data, Point, StepSeries, drop_name, merge_series};
 use crate::error::{Error, Result};
 
+pub(crate) use info::admit_selectors as admit_info_selectors;
 pub(crate) use over_time::OverTime;
 pub(crate) use rate::RateKind;
 

@@ -30,6 +30,103 @@ use crate::error::{Error, Result};
 /// The labels an info series is joined on.
 const IDENTIFYING: [&str; 2] = ["instance", "job"];
 
+/// A label no series has, whose matcher [`admit_selectors`] adds to every data-label selector
+/// and [`Info::plan`] removes again.
+const SENTINEL: &str = "__tributary_info_selector__";
+
+/// `text` with a matcher of [`SENTINEL`] added to the data-label selector of every `info` call.
+/// `promql-parser` refuses a selector whose matchers all match the empty string
+/// (`{data=~".*"}`, `{__name__!="build_info"}`), which Prometheus's parser accepts as `info`'s
+/// second argument; with a matcher that matches only non-empty values beside them, it parses,
+/// and the plan drops that matcher. Positions after the selector shift by the added text.
+pub(crate) fn admit_selectors(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut inserts = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' | b'`' => i = skip_literal(bytes, i),
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b':') {
+                    i += 1;
+                }
+                if &text[start..i] == "info"
+                    && let Some(open) = text[i..].find(|c: char| !c.is_ascii_whitespace()).map(|j| i + j)
+                    && bytes[open] == b'('
+                    && let Some(brace) = second_argument_brace(bytes, open + 1)
+                {
+                    inserts.push(brace + 1);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    if inserts.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + inserts.len() * 40);
+    let mut at = 0;
+    for pos in inserts {
+        out.push_str(&text[at..pos]);
+        out.push_str(SENTINEL);
+        out.push_str("=~\".+\"");
+        out.push_str(if text[pos..].trim_start().starts_with('}') {
+            " "
+        } else {
+            ", "
+        });
+        at = pos;
+    }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Where the second argument of a call whose arguments start at `from` opens its brace, when
+/// it is a brace selector.
+fn second_argument_brace(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = from;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' | b'`' => {
+                i = skip_literal(bytes, i);
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' if depth == 0 => return None,
+            b')' | b']' | b'}' => depth -= 1,
+            b',' if depth == 0 => {
+                let rest = &bytes[i + 1..];
+                let j = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+                return (rest[j] == b'{').then_some(i + 1 + j);
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Past the literal whose quote is at `i` (backslash escapes, as `promql-parser` reads them).
+fn skip_literal(bytes: &[u8], i: usize) -> usize {
+    let quote = bytes[i];
+    let mut j = i + 1;
+    while j < bytes.len() {
+        match bytes[j] {
+            b'\\' => j += 2,
+            c if c == quote => return j + 1,
+            _ => j += 1,
+        }
+    }
+    bytes.len()
+}
+
 /// A planned `info` call.
 #[derive(Debug)]
 pub(crate) struct Info {
@@ -62,6 +159,7 @@ impl Info {
                 .matchers
                 .matchers
                 .iter()
+                .filter(|m| m.name != SENTINEL)
                 .map(convert_matcher)
                 .collect::<Result<_>>()?;
             if let Some(name) = &vs.name {

@@ -555,8 +555,13 @@ async fn info_joins_data_labels() {
         ),
         ("info(metric)", vec![(all_target, &v)]),
         ("info(metric_not_matching_target_info)", vec![(not_matching, &v)]),
+        (
+            r#"info(metric_not_matching_target_info, {data=~".*"})"#,
+            vec![(not_matching, &v)],
+        ),
         (r#"info(metric_not_matching_target_info, {data=~".+"})"#, vec![]),
         (r#"info(metric, {non_existent=~".+"})"#, vec![]),
+        (r#"info(metric, {non_existent=~".*"})"#, vec![(metric, &v)]),
         (
             "info(metric_with_overlapping_label)",
             vec![(
@@ -589,6 +594,8 @@ async fn info_joins_data_labels() {
         ),
         (r#"info(build_info, {__name__=~".+_info"})"#, vec![(build_info, &ones)]),
         (r#"info(metric, {__name__!~".+_info", data=~".+"})"#, vec![]),
+        (r#"info(metric, {__name__!~".+_info", data=~".*"})"#, vec![(metric, &v)]),
+        (r#"info(metric, {__name__!="target_info"})"#, vec![(build, &v)]),
         (
             r#"info(build_info, {__name__=~"target_.+", __name__=~".+_info"})"#,
             vec![(
@@ -607,16 +614,6 @@ async fn info_joins_data_labels() {
     ];
     for (q, expected) in cases {
         assert_eq!(range_series(&e, q, 0, 600, 300).await, want(&expected), "{q}");
-    }
-    // `promql-parser` refuses a selector whose matchers all match the empty string, the data
-    // label selector of `info` included (Prometheus's parser makes an exception there).
-    for q in [
-        r#"info(metric, {non_existent=~".*"})"#,
-        r#"info(metric, {__name__!~".+_info", data=~".*"})"#,
-        r#"info(metric, {__name__!="target_info"})"#,
-    ] {
-        let err = e.instant(q, 0).await.unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::BadData, "{q}");
     }
 }
 
@@ -660,10 +657,13 @@ async fn info_follows_info_series_over_time() {
         range_series(&e, r#"info(metric, {data=~".+"})"#, 0, 600, 300).await,
         want(&[(old, &[Some(0.), Some(1.), None])])
     );
-    assert_eq!(
-        range_series(&e, "info(metric)", 0, 600, 300).await,
-        want(&[(old, &[Some(0.), Some(1.), None]), (plain, &[None, None, Some(2.)])])
-    );
+    for q in [r#"info(metric, {data=~".*"})"#, "info(metric)"] {
+        assert_eq!(
+            range_series(&e, q, 0, 600, 300).await,
+            want(&[(old, &[Some(0.), Some(1.), None]), (plain, &[None, None, Some(2.)])]),
+            "{q}"
+        );
+    }
 
     // load 1m with a skipped scrape: lookback applies to the info series too.
     let e = engine_of(vec![
@@ -782,4 +782,26 @@ async fn info_edge_cases() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("conflicting label"), "{err}");
+}
+
+/// `promql-parser` refuses a selector whose matchers all match the empty string; `info`'s data
+/// label selector gets a matcher that lets it parse, removed again when planned.
+#[test]
+fn info_selectors_are_admitted() {
+    use super::super::functions::admit_info_selectors;
+    let got = admit_info_selectors(r#"info(rate(x{a="info(y, {"}[5m]), {data=~".*"}) + info(z, {})"#);
+    assert_eq!(
+        got,
+        r#"info(rate(x{a="info(y, {"}[5m]), {__tributary_info_selector__=~".+", data=~".*"}) + info(z, {__tributary_info_selector__=~".+" })"#
+    );
+    for untouched in [
+        "info(x)",
+        r#"sum(x) # info(x, {a=""})"#,
+        r#"label_join(x, "info", ",", "a")"#,
+    ] {
+        assert!(
+            matches!(admit_info_selectors(untouched), std::borrow::Cow::Borrowed(_)),
+            "{untouched}"
+        );
+    }
 }
