@@ -805,3 +805,30 @@ fn info_selectors_are_admitted() {
         );
     }
 }
+
+/// aggregators.test (a NaN parameter fails even without input) and at_modifier.test (the new
+/// range functions over an `@` time without data answer nothing).
+#[tokio::test]
+async fn empty_inputs() {
+    let e = engine_of(vec![("up", at_interval(&[1., 2., 3.].map(Some), 10_000))]);
+    for (q, message) in [
+        ("limitk(NaN, non_existent)", "Parameter value is NaN"),
+        ("limit_ratio(NaN, non_existent)", "Ratio value is NaN"),
+    ] {
+        let err = e.instant(q, FIFTY_MINUTES).await.unwrap_err();
+        assert!(err.to_string().contains(message), "{q}: {err}");
+    }
+    for f in [
+        "first_over_time",
+        "mad_over_time",
+        "ts_of_min_over_time",
+        "ts_of_max_over_time",
+        "ts_of_first_over_time",
+        "ts_of_last_over_time",
+    ] {
+        let q = format!(r#"{f}({{__name__="up"}}[1h:1m] @ 1111111)"#);
+        assert!(rows(&e.instant(&q, 1_111_111_000).await.unwrap()).is_empty(), "{q}");
+    }
+    let q = r#"double_exponential_smoothing({__name__="up"}[1h:1m] @ 1111111, 0.5, 0.5)"#;
+    assert!(rows(&e.instant(q, 1_111_111_000).await.unwrap()).is_empty());
+}
