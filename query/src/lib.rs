@@ -66,10 +66,17 @@
 //! Supported:
 //! - every binary operator (arithmetic, `atan2`, comparisons with and without `bool`, `and`,
 //!   `or`, `unless`) with `on`/`ignoring` and `group_left`/`group_right`;
-//! - aggregations `sum avg min max count group stddev stdvar topk bottomk quantile count_values`
-//!   with `by`/`without`;
+//! - aggregations `sum avg min max count group stddev stdvar topk bottomk quantile count_values
+//!   limitk limit_ratio` with `by`/`without` (`limit_ratio` keeps the series a stock Prometheus
+//!   keeps: the same hash of the label set);
 //! - range functions `rate increase delta irate idelta deriv predict_linear resets changes
-//!   absent_over_time` and `avg min max sum count last present stddev stdvar quantile` `_over_time`;
+//!   absent_over_time double_exponential_smoothing` and `avg min max sum count last first
+//!   present stddev stdvar quantile mad` `_over_time`, `ts_of_min ts_of_max ts_of_first
+//!   ts_of_last` `_over_time`;
+//! - `info` (Prometheus 3's info-metric join, `promql/functions/info.rs`), the query's own
+//!   `start() end() range() step()` and `min_of max_of`;
+//! - duration expressions in ranges, subquery steps and after `offset` (`x[5m * 2]`,
+//!   `x offset -step()`), evaluated before parsing (`promql/durations.rs`);
 //! - `abs ceil floor exp ln log2 log10 sqrt sgn round clamp clamp_min clamp_max`, the
 //!   trigonometric and hyperbolic functions, `deg rad pi`;
 //! - `minute hour day_of_week day_of_month day_of_year days_in_month month year` (with a vector
@@ -84,9 +91,9 @@
 //! `execution` error naming them, never an answer that leaves them out.
 //!
 //! Not supported, answered with an `execution` error naming the feature (never a guess):
-//! `limitk`, `limit_ratio`, `histogram_fraction`, `info`, the experimental `*_over_time`
-//! functions (`first_over_time`, `mad_over_time`, `ts_of_*`), `double_exponential_smoothing`,
-//! the `fill` binary modifiers and duration expressions.
+//! `histogram_fraction`, `start_timestamp`, `integral` (which `promql-parser` knows and
+//! Prometheus does not) and the `fill` binary modifiers. `holt_winters` is unknown to the
+//! parser, as it is to Prometheus 3.
 //!
 //! Annotations are those of Prometheus 3: an info for `rate`/`increase` of a metric not named
 //! like a counter, warnings for quantiles outside `[0, 1]` and malformed `le` labels, an info when

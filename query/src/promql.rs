@@ -5,12 +5,15 @@
 //!
 //! Semantics are Prometheus 3's: left-open lookback `(t - lookback, t]` and range windows
 //! `(t - range, t]`, staleness markers ending a series, `offset`, `@ start()/end()`, subqueries
-//! aligned to their step and evaluated inside left-open windows.
+//! aligned to their step and evaluated inside left-open windows. Duration expressions
+//! (`x[5m * 2]`, `offset -step()`) are evaluated into plain durations before parsing
+//! (`durations`).
 
 mod aggregate;
 mod annotations;
 mod binary;
 mod buckets;
+mod durations;
 mod eval;
 mod functions;
 mod parts;
@@ -21,6 +24,7 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,6 +45,7 @@ use crate::metrics::QueryMetrics;
 use crate::scope::ScopedSource;
 use crate::token_limits::TokenLimits;
 pub use annotations::Annotations;
+use durations::QueryTimes;
 use eval::Guard;
 use plan::{PlanContext, Selector};
 pub(crate) use value::format_value;
@@ -321,7 +326,8 @@ impl Engine {
         then: impl FnOnce(Expr) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         admit(text, Language::Promql, self.cfg.text_limits())?;
-        let text = text.to_string();
+        // No query times here: an expression needing them (`[step()]`) is left to the parser.
+        let text = durations::rewrite(text, QueryTimes::default()).map_or_else(|_| text.to_string(), Cow::into_owned);
         on_deep_stack(move || then(promql_parser::parser::parse(&text).map_err(|message| Error::Parse { message })?))
             .await
     }
@@ -333,7 +339,12 @@ impl Engine {
         let lookback_ms = duration_ms(self.cfg.lookback_delta);
         let default_subquery_step_ms = duration_ms(self.cfg.default_subquery_step);
         let tiers = self.tiers();
-        let text = query.to_string();
+        let times = QueryTimes {
+            step_ms: if steps.start == steps.end { 0 } else { steps.interval },
+            range_ms: steps.end - steps.start,
+        };
+        let text = durations::rewrite(query, times)?;
+        let text = functions::admit_info_selectors(&text).into_owned();
         // Parsing, planning and dropping the syntax tree recurse per level: on a deep stack.
         // Parsing and planning thousands of selectors takes its share of the timeout too.
         let planned = on_deep_stack(move || {

@@ -199,9 +199,9 @@ async fn errors_map_to_prometheus_types_and_codes() {
     let (status, kind, _) = error_of(get("/api/v1/query", &[("query", "up"), ("timeout", "0s")])).await;
     assert_eq!((status, kind.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "timeout"));
 
-    let (status, _, message) = error_of(get("/api/v1/query", &[("query", "limitk(1, up)")])).await;
+    let (status, _, message) = error_of(get("/api/v1/query", &[("query", "start_timestamp(up)")])).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(message.contains("limitk"), "{message}");
+    assert!(message.contains("start_timestamp()"), "{message}");
 }
 
 #[tokio::test]

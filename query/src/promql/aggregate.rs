@@ -1,4 +1,4 @@
-//! Aggregation operators (`sum`, `avg`, `topk`, `count_values`, ...) with `by`/`without`.
+//! Aggregation operators (`sum`, `avg`, `topk`, `limitk`, `count_values`, ...) with `by`/`without`.
 //!
 //! Each input series is assigned its group once; every step then folds the present values into
 //! per-group accumulators, so the work is linear in the number of points.
@@ -29,6 +29,10 @@ pub(crate) enum AggOp {
     Bottomk,
     Quantile,
     CountValues,
+    /// Prometheus 3's `limitk`: the first k series of each group, in input (label) order.
+    Limitk,
+    /// Prometheus 3's `limit_ratio`: a deterministic sample of each group by series hash.
+    LimitRatio,
 }
 
 #[derive(Debug)]
@@ -89,7 +93,9 @@ pub(crate) fn evaluate(
 ) -> Result<Vec<StepSeries>> {
     let param = Param(param.unwrap_or_default());
     match (node.op, &node.param) {
-        (AggOp::Topk | AggOp::Bottomk, _) => select_k(node, input, param, steps, guard),
+        (AggOp::Topk | AggOp::Bottomk | AggOp::Limitk, _) => select_k(node, input, param, steps, guard),
+        // Grouping does not change which series a ratio keeps: each is judged on its labels.
+        (AggOp::LimitRatio, _) => limit_ratio(input, param, steps, guard),
         (AggOp::CountValues, AggregateParam::Label(label)) => count_values(node, label, input, steps, guard),
         (AggOp::CountValues, _) => Err(Error::Internal("count_values without a label parameter".into())),
         _ => reduce(node, input, param, steps, guard),
@@ -217,7 +223,7 @@ impl Accumulator {
                 self.value += delta * (f - self.mean);
             }
             AggOp::Quantile => self.values.push(f),
-            AggOp::Group | AggOp::Topk | AggOp::Bottomk | AggOp::CountValues => {}
+            AggOp::Group | AggOp::Topk | AggOp::Bottomk | AggOp::CountValues | AggOp::Limitk | AggOp::LimitRatio => {}
         }
     }
 
@@ -301,7 +307,8 @@ fn reduce(
         .collect())
 }
 
-/// `topk`/`bottomk`: the k largest/smallest elements of each group, keeping their labels.
+/// `topk`/`bottomk`: the k largest/smallest elements of each group, keeping their labels;
+/// `limitk`: the first k of each group present at the step, in input order (sorted by labels).
 /// NaN ranks below every number either way; an instant result lists groups in first-seen order,
 /// each sorted (descending for topk, ascending for bottomk).
 ///
@@ -365,7 +372,9 @@ fn select_k(
         touched.sort_unstable();
         for &g in &touched {
             let group = &mut candidates[g];
-            group.sort_by(|a, b| rank_order(a.1, b.1, descending));
+            if node.op != AggOp::Limitk {
+                group.sort_by(|a, b| rank_order(a.1, b.1, descending));
+            }
             for &(i, v) in group.iter().take(k) {
                 let slot = *slot_of[i].get_or_insert_with(|| builder.slot(input[i].labels.clone()));
                 builder.push(slot, step, v)?;
@@ -374,6 +383,72 @@ fn select_k(
         }
     }
     Ok(builder.finish())
+}
+
+/// `limit_ratio(r, v)`: per step, the series whose [`sample_offset`] is below `r` (for `r` in
+/// (0, 1]) or at least `1 + r` (for `r` in [-1, 0)), so `limit_ratio(r, v)` and
+/// `limit_ratio(-(1 - r), v)` split `v` in two without overlap, and a series is either in or out
+/// at every step alike. `r` beyond ±1 is capped (the evaluator warns); 0 keeps nothing; NaN
+/// anywhere is an error.
+fn limit_ratio(input: Vec<StepSeries>, ratio: Param<'_>, steps: &Steps, guard: &Guard) -> Result<Vec<StepSeries>> {
+    let Some((min, max)) = ratio.range() else {
+        return Ok(Vec::new());
+    };
+    if min == 0.0 && max == 0.0 {
+        return Ok(Vec::new());
+    }
+    if max.is_nan() {
+        return Err(Error::Execution("Ratio value is NaN".into()));
+    }
+    let offsets: Vec<f64> = input.iter().map(|s| sample_offset(&s.labels)).collect();
+    let mut builder = SeriesBuilder::default();
+    let mut slot_of: Vec<Option<usize>> = vec![None; input.len()];
+    let mut cursor = StepCursor::new(&input);
+    let mut now = Vec::new();
+    for step in 0..steps.count as u32 {
+        guard.check()?;
+        cursor.at(step, &mut now);
+        let r = ratio.at(step).clamp(-1.0, 1.0);
+        if r == 0.0 {
+            continue;
+        }
+        for &(i, v) in &now {
+            let kept = if r >= 0.0 {
+                offsets[i] < r
+            } else {
+                offsets[i] >= 1.0 + r
+            };
+            if kept {
+                let slot = *slot_of[i].get_or_insert_with(|| builder.slot(input[i].labels.clone()));
+                builder.push(slot, step, v)?;
+            }
+        }
+    }
+    Ok(builder.finish())
+}
+
+/// Where a series falls in [0, 1] for `limit_ratio`: Prometheus's `HashRatioSampler`, the
+/// 64-bit xxHash of the label set in the encoding of Prometheus's default (`stringlabels`)
+/// build, divided by `u64::MAX`. Each label is its name and its value, each preceded by its
+/// length: one byte below 255, else 255 and three little-endian bytes. So a series is kept or
+/// dropped as a stock Prometheus 3 would keep or drop it.
+pub(crate) fn sample_offset(labels: &Labels) -> f64 {
+    use std::hash::Hasher;
+    let mut h = twox_hash::XxHash64::with_seed(0);
+    let mut put = |s: &str| {
+        let n = s.len();
+        if n < 255 {
+            h.write(&[n as u8]);
+        } else {
+            h.write(&[255, n as u8, (n >> 8) as u8, (n >> 16) as u8]);
+        }
+        h.write(s.as_bytes());
+    };
+    for l in labels.iter() {
+        put(&l.name);
+        put(&l.value);
+    }
+    h.finish() as f64 / u64::MAX as f64
 }
 
 /// Best first; NaN last.

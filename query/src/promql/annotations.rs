@@ -44,6 +44,18 @@ impl Annotations {
         }
     }
 
+    /// `limit_ratio`'s ratio beyond ±1, capped to `cap`.
+    pub(crate) fn ratio_out_of_range(&mut self, r: f64, cap: f64, position: &str) {
+        self.warn(at(
+            &format!(
+                "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                go_format_g(r),
+                go_format_g(cap)
+            ),
+            position,
+        ));
+    }
+
     pub(crate) fn bad_bucket_label(&mut self, metric_name: &str, le: &str, position: &str) {
         let mut text = format!("PromQL warning: bucket label \"le\" is missing or has a malformed value of {le:?}");
         if !metric_name.is_empty() {

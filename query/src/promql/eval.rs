@@ -208,6 +208,16 @@ impl Evaluator {
                         }
                     }
                 }
+                if a.op == AggOp::LimitRatio
+                    && let Some((min, max)) = param.as_deref().and_then(|p| aggregate::Param(p).range())
+                {
+                    // Prometheus warns of the largest above 1 and the smallest below -1.
+                    for (r, cap) in [(max, 1.0), (min, -1.0)] {
+                        if (cap > 0.0 && r > cap) || (cap < 0.0 && r < cap) {
+                            self.annotations.ratio_out_of_range(r, cap, &a.param_position);
+                        }
+                    }
+                }
                 let input = self.vector(&a.expr)?;
                 Data::Vector(aggregate::evaluate(
                     a,

@@ -5,6 +5,7 @@
 mod absent;
 mod date;
 mod histogram;
+mod info;
 mod label;
 mod math;
 mod over_time;
@@ -21,6 +22,7 @@ use super::plan::{Node, Planner, string_arg};
 use super::value::{Data, Point, StepSeries, drop_name, merge_series};
 use crate::error::{Error, Result};
 
+pub(crate) use info::admit_selectors as admit_info_selectors;
 pub(crate) use over_time::OverTime;
 pub(crate) use rate::RateKind;
 
@@ -30,6 +32,12 @@ pub(crate) enum Func {
     OverTime(OverTime),
     Deriv,
     PredictLinear,
+    /// `double_exponential_smoothing` (Prometheus 2's `holt_winters`, which Prometheus 3 no
+    /// longer knows, nor does the parser).
+    DoubleExponentialSmoothing,
+    /// `min_of(a, b)` / `max_of(a, b)` of two scalars.
+    MinOf,
+    MaxOf,
     Resets,
     Changes,
     /// Carries the labels reported, as `Absent` does.
@@ -57,6 +65,8 @@ pub(crate) enum Func {
     LabelReplace(label::Replace),
     LabelJoin(label::Join),
     HistogramQuantile,
+    /// `info(v, {selector})`: joins info-metric labels (see `info`).
+    Info(info::Info),
     /// `histogram_count`, `histogram_sum`, ...: they read native histogram samples only and
     /// ignore floats. The engine refuses every query whose selectors find native histogram
     /// samples before evaluating (`Engine::refuse_native_histograms`), so here the argument
@@ -74,6 +84,7 @@ impl Func {
                 | Func::OverTime(_)
                 | Func::Deriv
                 | Func::PredictLinear
+                | Func::DoubleExponentialSmoothing
                 | Func::Resets
                 | Func::Changes
                 | Func::Math(_)
@@ -132,6 +143,23 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
         "sum_over_time" => Func::OverTime(OverTime::Sum),
         "count_over_time" => Func::OverTime(OverTime::Count),
         "last_over_time" => Func::OverTime(OverTime::Last),
+        "first_over_time" => Func::OverTime(OverTime::First),
+        "mad_over_time" => Func::OverTime(OverTime::Mad),
+        "ts_of_min_over_time" => Func::OverTime(OverTime::TsOfMin),
+        "ts_of_max_over_time" => Func::OverTime(OverTime::TsOfMax),
+        "ts_of_first_over_time" => Func::OverTime(OverTime::TsOfFirst),
+        "ts_of_last_over_time" => Func::OverTime(OverTime::TsOfLast),
+        "double_exponential_smoothing" => Func::DoubleExponentialSmoothing,
+        "min_of" => Func::MinOf,
+        "max_of" => Func::MaxOf,
+        // Constants of the query, folded here as Prometheus folds them.
+        "start" | "end" | "range" | "step" => {
+            let value = planner.query_constant(name);
+            return value
+                .map(Node::Number)
+                .ok_or_else(|| Error::Internal(format!("{name}() is no constant")));
+        }
+        "info" => Func::Info(info::Info::plan(planner, &raw)?),
         "present_over_time" => Func::OverTime(OverTime::Present),
         "stddev_over_time" => Func::OverTime(OverTime::Stddev),
         "stdvar_over_time" => Func::OverTime(OverTime::Stdvar),
@@ -177,7 +205,8 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
     };
     // String arguments were consumed into `func`; the rest become nodes.
     let node_args: Vec<&Expr> = match &func {
-        Func::LabelReplace(_) | Func::LabelJoin(_) | Func::SortByLabel { .. } => raw[..1].to_vec(),
+        // `info`'s selector was planned into `func`.
+        Func::LabelReplace(_) | Func::LabelJoin(_) | Func::SortByLabel { .. } | Func::Info(_) => raw[..1].to_vec(),
         _ => raw,
     };
     let args = node_args
@@ -222,7 +251,8 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
             } else {
                 (Vec::new(), ev.range_arg(&args[0])?)
             };
-            let keep_name = kind == OverTime::Last;
+            // Like Prometheus, the two that return a sample's own value keep the metric name.
+            let keep_name = matches!(kind, OverTime::Last | OverTime::First);
             // Prometheus judges φ only where a window had samples to take the quantile of.
             let mut used_phi = Vec::new();
             let out = ev.range_function(arg, keep_name, None, |w, _, step| {
@@ -239,6 +269,38 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
         }
         Func::Deriv => range_values(ev, &args[0], |w, _| trend::deriv(w))?,
         Func::Resets => range_values(ev, &args[0], |w, _| Some(trend::resets(w)))?,
+        Func::DoubleExponentialSmoothing => {
+            let arg = ev.range_arg(&args[0])?;
+            let sf = ev.scalar(&args[1])?;
+            let tf = ev.scalar(&args[2])?;
+            // Prometheus judges the factors only where a series is evaluated, and fails then.
+            let mut invalid = None;
+            let out = ev.range_function(arg, false, None, |w, _, step| {
+                let (s, t) = (sf[step], tf[step]);
+                if s <= 0.0 || s >= 1.0 {
+                    invalid.get_or_insert(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {s:.6}"));
+                    return None;
+                }
+                if t <= 0.0 || t >= 1.0 {
+                    invalid.get_or_insert(format!("invalid trend factor. Expected: 0 < tf < 1, got: {t:.6}"));
+                    return None;
+                }
+                trend::double_exponential_smoothing(w, s, t)
+            })?;
+            if let Some(message) = invalid {
+                return Err(Error::Execution(message));
+            }
+            Data::Vector(out)
+        }
+        Func::MinOf | Func::MaxOf => {
+            let (a, b) = (ev.scalar(&args[0])?, ev.scalar(&args[1])?);
+            let pick = if matches!(call.func, Func::MinOf) {
+                crate::statistics::go_min
+            } else {
+                crate::statistics::go_max
+            };
+            Data::Scalar(a.iter().zip(&b).map(|(&x, &y)| pick(x, y)).collect())
+        }
         Func::Changes => range_values(ev, &args[0], |w, _| Some(trend::changes(w)))?,
         Func::PredictLinear => {
             let arg = ev.range_arg(&args[0])?;
@@ -330,6 +392,10 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
                 &mut ev.annotations,
                 positions,
             )?)
+        }
+        Func::Info(info) => {
+            let base = ev.vector(&args[0])?;
+            Data::Vector(info.evaluate(ev, base)?)
         }
         Func::NativeHistogramOnly => {
             ev.vector(&args[0])?;

@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use promql_parser::label::{MatchOp as ParserOp, Matcher as ParserMatcher};
 use promql_parser::parser::token::{
-    T_ADD, T_ATAN2, T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_DIV, T_EQLC, T_GROUP, T_GTE, T_GTR, T_LAND, T_LOR,
-    T_LSS, T_LTE, T_LUNLESS, T_MAX, T_MIN, T_MOD, T_MUL, T_NEQ, T_POW, T_QUANTILE, T_STDDEV, T_STDVAR, T_SUB, T_SUM,
-    T_TOPK,
+    T_ADD, T_ATAN2, T_AVG, T_BOTTOMK, T_COUNT, T_COUNT_VALUES, T_DIV, T_EQLC, T_GROUP, T_GTE, T_GTR, T_LAND,
+    T_LIMIT_RATIO, T_LIMITK, T_LOR, T_LSS, T_LTE, T_LUNLESS, T_MAX, T_MIN, T_MOD, T_MUL, T_NEQ, T_POW, T_QUANTILE,
+    T_STDDEV, T_STDVAR, T_SUB, T_SUM, T_TOPK,
 };
 use promql_parser::parser::{
     AtModifier, Expr, LabelModifier, Offset, SubqueryExpr, VectorMatchCardinality, VectorSelector,
@@ -136,6 +136,12 @@ pub(crate) fn plan(expr: &Expr, ctx: PlanContext<'_>) -> Result<Plan> {
         selectors: Vec::new(),
         query_start: ctx.steps.start,
         query_end: ctx.steps.end,
+        // Prometheus's `step()` is 0 whenever start and end coincide.
+        query_step_ms: if ctx.steps.start == ctx.steps.end {
+            0
+        } else {
+            ctx.steps.interval
+        },
         steps: ctx.steps,
         lookback_ms: ctx.lookback_ms,
         default_subquery_step_ms: ctx.default_subquery_step_ms.max(1),
@@ -156,6 +162,8 @@ pub(crate) struct Planner {
     selectors: Vec<Selector>,
     query_start: TimestampMs,
     query_end: TimestampMs,
+    /// The query's step (0 for an instant query), whatever subquery is being planned.
+    query_step_ms: i64,
     /// The steps the expression being planned is evaluated at (a subquery's inside its body).
     steps: Steps,
     lookback_ms: i64,
@@ -323,12 +331,42 @@ impl Planner {
         })
     }
 
-    fn resolve_at(&self, at: Option<&AtModifier>) -> Option<TimestampMs> {
+    /// The value of `start()`, `end()`, `range()` or `step()` (seconds): constants of the query,
+    /// folded at plan time as Prometheus folds them, so inside a subquery they are still the
+    /// query's own.
+    pub(crate) fn query_constant(&self, name: &str) -> Option<f64> {
+        let seconds = |ms: i64| ms as f64 / 1000.0;
+        Some(match name {
+            "start" => seconds(self.query_start),
+            "end" => seconds(self.query_end),
+            "range" => seconds(self.query_end - self.query_start),
+            "step" => seconds(self.query_step_ms),
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn resolve_at(&self, at: Option<&AtModifier>) -> Option<TimestampMs> {
         at.map(|at| match at {
             AtModifier::Start => self.query_start,
             AtModifier::End => self.query_end,
             AtModifier::At(t) => system_time_ms(*t),
         })
+    }
+
+    /// A selector of its own for a function that reads series besides its arguments (`info`'s
+    /// info series): instant, its windows placed by `offset_ms` and `at`.
+    pub(crate) fn extra_selector(&mut self, matchers: Vec<Matcher>, offset_ms: i64, at: Option<TimestampMs>) -> usize {
+        let mut selector = Selector {
+            matcher_sets: vec![matchers],
+            offset_ms,
+            at,
+            range_ms: 0,
+            fetch: None,
+            tier: None,
+        };
+        selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
+        self.selectors.push(selector);
+        self.selectors.len() - 1
     }
 
     fn selector(&mut self, vs: &VectorSelector, range: Duration) -> Result<usize> {
@@ -368,7 +406,7 @@ impl Planner {
     }
 }
 
-fn offset_ms(offset: Option<&Offset>) -> i64 {
+pub(crate) fn offset_ms(offset: Option<&Offset>) -> i64 {
     match offset {
         None => 0,
         Some(Offset::Pos(d)) => duration_ms(*d),
@@ -488,6 +526,8 @@ fn aggregate_op(id: u16, name: &str) -> Result<AggOp> {
         T_BOTTOMK => AggOp::Bottomk,
         T_QUANTILE => AggOp::Quantile,
         T_COUNT_VALUES => AggOp::CountValues,
+        T_LIMITK => AggOp::Limitk,
+        T_LIMIT_RATIO => AggOp::LimitRatio,
         _ => return Err(Error::unsupported(format!("the {name} aggregation"))),
     })
 }
@@ -555,8 +595,8 @@ mod tests {
 
     #[test]
     fn unsupported_features_are_named() {
-        let err = plan_at("limitk(2, foo)", Steps::instant(0)).unwrap_err();
-        assert!(err.to_string().contains("limitk"), "{err}");
+        let err = plan_at("start_timestamp(foo)", Steps::instant(0)).unwrap_err();
+        assert!(err.to_string().contains("start_timestamp()"), "{err}");
     }
 
     #[test]

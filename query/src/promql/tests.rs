@@ -6,6 +6,7 @@ mod deadlines;
 mod functions;
 mod operators;
 mod parts;
+mod prometheus3;
 mod rollups;
 mod selectors;
 mod subqueries;

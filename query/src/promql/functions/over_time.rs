@@ -13,10 +13,19 @@ pub(crate) enum OverTime {
     Sum,
     Count,
     Last,
+    First,
     Present,
     Stddev,
     Stdvar,
     Quantile,
+    /// Median absolute deviation.
+    Mad,
+    /// The timestamp (seconds) of the last sample holding the window's minimum.
+    TsOfMin,
+    /// The timestamp (seconds) of the last sample holding the window's maximum.
+    TsOfMax,
+    TsOfFirst,
+    TsOfLast,
 }
 
 /// `samples` is never empty; `phi` is only read by `quantile_over_time`.
@@ -33,6 +42,7 @@ pub(crate) fn evaluate(kind: OverTime, samples: &[Sample], phi: f64) -> f64 {
         }
         OverTime::Count => samples.len() as f64,
         OverTime::Last => samples[samples.len() - 1].value,
+        OverTime::First => samples[0].value,
         OverTime::Present => 1.0,
         OverTime::Stdvar => variance(samples),
         OverTime::Stddev => variance(samples).sqrt(),
@@ -40,7 +50,42 @@ pub(crate) fn evaluate(kind: OverTime, samples: &[Sample], phi: f64) -> f64 {
             let mut values: Vec<f64> = samples.iter().map(|s| s.value).collect();
             quantile(phi, &mut values)
         }
+        OverTime::Mad => median_absolute_deviation(samples),
+        // A sample equal to the best so far replaces it: the last one holding it wins.
+        OverTime::TsOfMin => seconds(extreme_sample(samples, |cur, best| cur <= best).timestamp),
+        OverTime::TsOfMax => seconds(extreme_sample(samples, |cur, best| cur >= best).timestamp),
+        OverTime::TsOfFirst => seconds(samples[0].timestamp),
+        OverTime::TsOfLast => seconds(samples[samples.len() - 1].timestamp),
     }
+}
+
+fn seconds(t: i64) -> f64 {
+    t as f64 / 1000.0
+}
+
+/// The median of the distances to the median; a NaN anywhere makes it NaN (the median is then
+/// undefined), as in Prometheus.
+fn median_absolute_deviation(samples: &[Sample]) -> f64 {
+    if samples.iter().any(|s| s.value.is_nan()) {
+        return f64::NAN;
+    }
+    let mut values: Vec<f64> = samples.iter().map(|s| s.value).collect();
+    let median = quantile(0.5, &mut values);
+    for v in &mut values {
+        *v = (*v - median).abs();
+    }
+    quantile(0.5, &mut values)
+}
+
+/// The sample [`extreme`] would take its value from.
+fn extreme_sample(samples: &[Sample], better: impl Fn(f64, f64) -> bool) -> Sample {
+    samples.iter().fold(samples[0], |best, s| {
+        if better(s.value, best.value) || best.value.is_nan() {
+            *s
+        } else {
+            best
+        }
+    })
 }
 
 /// `avg`, `min`, `max`, `sum` and `count` of a window from its summary (the buckets of a
@@ -128,6 +173,14 @@ mod tests {
         assert_eq!(evaluate(OverTime::Stdvar, &w, 0.0), 4.0);
         assert_eq!(evaluate(OverTime::Stddev, &w, 0.0), 2.0);
         assert_eq!(evaluate(OverTime::Quantile, &w, 0.5), 4.5);
+        assert_eq!(evaluate(OverTime::First, &w, 0.0), 2.0);
+        // Median 4.5; distances 2.5 .5 .5 .5 .5 .5 2.5 4.5: median .5.
+        assert_eq!(evaluate(OverTime::Mad, &w, 0.0), 0.5);
+        // Timestamps are the indexes, in milliseconds: the last 4 (index 3) is not a maximum.
+        assert_eq!(evaluate(OverTime::TsOfMax, &w, 0.0), 0.007);
+        assert_eq!(evaluate(OverTime::TsOfMin, &w, 0.0), 0.0);
+        assert_eq!(evaluate(OverTime::TsOfFirst, &w, 0.0), 0.0);
+        assert_eq!(evaluate(OverTime::TsOfLast, &w, 0.0), 0.007);
     }
 
     #[test]

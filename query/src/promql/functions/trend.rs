@@ -1,4 +1,5 @@
-//! `deriv`, `predict_linear` (least-squares regression over the window), `resets` and `changes`.
+//! `deriv`, `predict_linear` (least-squares regression over the window), `resets`, `changes` and
+//! `double_exponential_smoothing` (Prometheus 2's `holt_winters`, renamed in 3).
 
 use tributary_storage::types::{Sample, TimestampMs};
 
@@ -21,6 +22,26 @@ pub(crate) fn predict_linear(samples: &[Sample], step_time: TimestampMs, seconds
     }
     let (slope, intercept) = linear_regression(samples, step_time);
     Some(slope * seconds + intercept)
+}
+
+/// `double_exponential_smoothing(v[range], sf, tf)`: Holt's linear smoothing of the window with
+/// smoothing factor `sf` and trend factor `tf` (both checked by the caller to lie in (0, 1));
+/// needs two samples. Prometheus's recurrence: the trend starts as the first difference, and
+/// each later sample updates the level from the previous level plus trend.
+pub(crate) fn double_exponential_smoothing(samples: &[Sample], sf: f64, tf: f64) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let (mut previous, mut level) = (0.0, samples[0].value);
+    let mut trend = samples[1].value - samples[0].value;
+    for (i, s) in samples.iter().enumerate().skip(1) {
+        // The trend of the first step is the initial difference itself.
+        if i > 1 {
+            trend = tf * (level - previous) + (1.0 - tf) * trend;
+        }
+        (previous, level) = (level, sf * s.value + (1.0 - sf) * (level + trend));
+    }
+    Some(level)
 }
 
 /// `resets(v[range])`: how often a sample is lower than the one before.

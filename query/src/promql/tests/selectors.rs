@@ -160,11 +160,11 @@ async fn errors_for_bad_queries_and_limits() {
     let e = engine(&[("up", &[(0, 1.0), (10, 1.0), (20, 1.0)])]);
     let err = instant(&e, "sum(", 0).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadData);
-    let err = instant(&e, "limitk(1, up)", 0).await.unwrap_err();
+    let err = instant(&e, "start_timestamp(up)", 0).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Execution);
-    assert!(err.to_string().contains("limitk"), "{err}");
-    let err = instant(&e, "mad_over_time(up[5m])", 0).await.unwrap_err();
-    assert!(err.to_string().contains("mad_over_time()"), "{err}");
+    assert!(err.to_string().contains("start_timestamp()"), "{err}");
+    let err = instant(&e, "integral(up[1m])", 0).await.unwrap_err();
+    assert!(err.to_string().contains("integral()"), "{err}");
     let small = engine_with(
         &[("up", &[(0, 1.0), (10, 1.0), (20, 1.0)])],
         QueryConfig {
