@@ -11,10 +11,13 @@ pub(crate) mod tls;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::{Extensions, HeaderMap, StatusCode, Version};
 use axum::routing::get;
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::trace::TraceLayer;
 use tributary_ingest::Ingester;
 use tributary_query::Engine;
@@ -174,8 +177,13 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         app = app.merge(tributary_query::http::loki_router(Arc::new(logql), auth.clone()));
     }
     let registry = Arc::new(Mutex::new(registry));
+    // Every 404/405 in the API's error shape; answers gzipped for clients that accept it
+    // (Grafana, Prometheus scraping `/federate`). An answer already encoded (remote-read's
+    // snappy) passes as it is.
     app = app
         .merge(telemetry::metrics_router(registry, refresh))
+        .layer(axum::middleware::from_fn(tributary_query::http::unrouted_bodies))
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_an_upgrade)))
         .layer(TraceLayer::new_for_http());
 
     let listener = TcpListener::bind(cfg.server.http_listen)
@@ -286,6 +294,12 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
     }
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// A protocol switch (Loki's websocket tail) has no body to compress, and a `Content-Encoding`
+/// on it would confuse the client's handshake.
+fn not_an_upgrade(status: StatusCode, _: Version, _: &HeaderMap, _: &Extensions) -> bool {
+    status != StatusCode::SWITCHING_PROTOCOLS
 }
 
 /// The ingesters of `query.ingesters`, resolved once before serving.

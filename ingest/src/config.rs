@@ -34,6 +34,9 @@ pub struct IngestConfig {
     pub wal: WalConfig,
     /// How OTLP metrics and logs map onto Tributary's data model.
     pub otlp: OtlpConfig,
+    /// What every received log record gains, whatever its protocol: `service_name` and
+    /// `detected_level`, as Loki 3 derives them (see `crate::decode::log_labels`).
+    pub logs: LogsConfig,
     /// Per-cluster limits: ingestion rate, active series, sample age (see `crate::quota`).
     pub limits: LimitsConfig,
     /// HA pairs: accept one replica of each cluster's Prometheus pair (see `crate::ha_tracker`).
@@ -53,6 +56,7 @@ impl Default for IngestConfig {
             head: HeadConfig::default(),
             wal: WalConfig::default(),
             otlp: OtlpConfig::default(),
+            logs: LogsConfig::default(),
             limits: LimitsConfig::default(),
             ha_tracker: HaTrackerConfig::default(),
         }
@@ -233,6 +237,44 @@ impl Default for OtlpConfig {
             .to_vec(),
             max_log_attributes: 128,
             max_log_body_bytes: 256 << 10,
+        }
+    }
+}
+
+/// `[ingest.logs]`: the labels Loki 3's distributor derives for every log record (Loki's
+/// `discover_service_name` and `discover_log_levels` limits, with Loki's defaults).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsConfig {
+    /// A stream with no `service_name` label gets the value of the first of these stream labels
+    /// it has, else `unknown_service`; empty turns this off.
+    pub discover_service_name: Vec<String>,
+    /// Give every record a `detected_level` structured-metadata field (from a level label or
+    /// field, the OTLP severity, or the line).
+    pub discover_log_levels: bool,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self {
+            discover_service_name: [
+                "service",
+                "app",
+                "application",
+                "app_name",
+                "name",
+                "app_kubernetes_io_name",
+                "container",
+                "container_name",
+                "k8s_container_name",
+                "component",
+                "workload",
+                "job",
+                "k8s_job_name",
+            ]
+            .map(String::from)
+            .to_vec(),
+            discover_log_levels: true,
         }
     }
 }

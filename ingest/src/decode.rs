@@ -14,6 +14,9 @@
 //!    protocol-neutral [`Outcome`] (accepted counts, and every rejection with a reason). Valid
 //!    data beside a bad series is kept: a remote-write 400 is not retried.
 //!
+//! Every decoded log record then passes [`log_labels`] (Loki 3's `service_name` and
+//! `detected_level`), whatever its protocol, live or replayed.
+//!
 //! How a body decodes is decided by its [`Kind`], the cluster context, the [`Limits`] (unbounded
 //! on replay) and the [`Translation`] settings, which the WAL record stores so replay reproduces
 //! what was acknowledged.
@@ -37,6 +40,7 @@
 pub mod batch;
 pub mod compression;
 pub mod limits;
+pub mod log_labels;
 pub mod loki;
 pub mod otlp;
 pub mod remote_write;
@@ -54,7 +58,7 @@ pub use self::compression::snappy_block;
 pub use self::limits::{Limits, MAX_STORABLE_MS, MIN_STORABLE_MS};
 use self::otlp::BodyFormat;
 use crate::cluster::ClusterContext;
-use crate::config::OtlpConfig;
+use crate::config::IngestConfig;
 use crate::error::{Error, Result};
 use crate::head::input::KnownSeries;
 pub use crate::record::Kind;
@@ -72,15 +76,22 @@ pub struct Translation {
     pub promote_resource_attributes: Vec<String>,
     /// OTLP logs: resource attributes that become a record's stream labels.
     pub log_stream_attributes: Vec<String>,
+    /// Every log kind: the stream labels `service_name` is taken from (see [`log_labels`]);
+    /// empty = off.
+    pub discover_service_name: Vec<String>,
+    /// Every log kind: derive `detected_level` (see [`log_labels`]).
+    pub discover_log_levels: bool,
 }
 
 impl Translation {
     /// The settings the configuration asks for now.
-    pub fn from_config(cfg: &OtlpConfig) -> Self {
+    pub fn from_config(cfg: &IngestConfig) -> Self {
         Self {
-            add_metric_suffixes: cfg.add_metric_suffixes,
-            promote_resource_attributes: cfg.promote_resource_attributes.clone(),
-            log_stream_attributes: cfg.log_stream_attributes.clone(),
+            add_metric_suffixes: cfg.otlp.add_metric_suffixes,
+            promote_resource_attributes: cfg.otlp.promote_resource_attributes.clone(),
+            log_stream_attributes: cfg.otlp.log_stream_attributes.clone(),
+            discover_service_name: cfg.logs.discover_service_name.clone(),
+            discover_log_levels: cfg.logs.discover_log_levels,
         }
     }
 }
@@ -135,7 +146,10 @@ pub(crate) fn decode<'a>(
     opts: &Options<'_>,
     known: &dyn KnownSeries,
 ) -> Result<Batch<'a>> {
-    decoder(body.kind)(body, ctx, opts, known)
+    let mut batch = decoder(body.kind)(body, ctx, opts, known)?;
+    // The one place every log record passes, whatever its protocol, live or replayed.
+    log_labels::discover(&mut batch.input.signals.logs, opts.translation);
+    Ok(batch)
 }
 
 /// A request body as a surface received it, with its protocol: opaque, so the ingester never

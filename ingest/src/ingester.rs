@@ -123,7 +123,7 @@ impl Ingester {
             "replayed write-ahead log"
         );
         let metrics = IngestMetrics::default();
-        let translation = Translation::from_config(&cfg.otlp);
+        let translation = Translation::from_config(&cfg);
         let ha = HaTracker::new(
             &cfg.ha_tracker,
             storage.elections(),
@@ -500,7 +500,7 @@ fn replay_record(head: &Head, cfg: &IngestConfig, quotas: &Quotas, payload: &[u8
     // Never trust the claimed length: snappy expands at most ~21x (a 3-byte copy of 64
     // bytes), so this bound refuses no body any earlier limit accepted.
     let bound = rec.body.len().saturating_mul(22).saturating_add(64);
-    let translation = rec.translation.unwrap_or_else(|| Translation::from_config(&cfg.otlp));
+    let translation = rec.translation.unwrap_or_else(|| Translation::from_config(cfg));
     let prepared = Prepared::from_wal(rec.kind, rec.body, bound).map_err(|e| e.to_string())?;
     let opts = Options::unbounded(&translation);
     let mut batch = if rec.replicas.is_empty() {

@@ -14,7 +14,8 @@
 //! - [`decode`]: the decode table (`decode.rs`), the domain batch (`decode/batch.rs`), limits,
 //!   compression, the protobuf wire reader, and one file (or folder) per protocol:
 //!   `remote_write/{v1,v2,labels,histogram,signals,metadata}`, `otlp/{metrics,logs,any_value}`,
-//!   `loki`.
+//!   `loki`; `log_labels` derives Loki 3's `service_name` and `detected_level` for every log
+//!   record.
 //! - [`ingester`]: the one write path and replay (decode + the same apply), the gate, flushes.
 //! - [`record`]: the WAL record format (the contract replay depends on); [`wal`]: segments,
 //!   group commit, replay of segments.

@@ -33,6 +33,9 @@
 //!             a string list (the replica label names removed from every series, in the order
 //!             they were looked for), then a string list of 2D strings (the D dropped pairs:
 //!             cluster, replica, cluster, replica, ...)
+//!     tag 6 = `ingest.logs.discover_service_name` (`Translation::discover_service_name`), log
+//!             kinds: a string list, present only when not empty
+//!     tag 7 = `ingest.logs.discover_log_levels`, log kinds: 1 byte, 1; present only when on
 //!     a string list is u32 count N, then N times (u32 length, then that many bytes UTF-8)
 //! ... the request body, to the end of the payload
 //! ```
@@ -43,7 +46,9 @@
 //! per-cluster limit refused part of the write (replay, which applies no limits, drops exactly
 //! that: items outside those clusters' windows, and those series); then tag 5 only when a series
 //! of the write carried a replica label while the HA tracker was on (replay removes those labels
-//! and drops those pairs' series again, whatever the tracker's configuration is now). So every record has one encoding, and a reader
+//! and drops those pairs' series again, whatever the tracker's configuration is now); then, on log
+//! kinds (4, 5, 6), tags 6 and 7 when those settings are on (records written before they existed
+//! have neither, and replay with both off, as they were acknowledged). So every record has one encoding, and a reader
 //! that meets anything else (an unknown tag, a missing or extra entry) fails replay loudly rather
 //! than guess what the write meant.
 //!
@@ -74,6 +79,8 @@ const TAG_PROMOTE_RESOURCE_ATTRIBUTES: u8 = 2;
 const TAG_LOG_STREAM_ATTRIBUTES: u8 = 3;
 const TAG_REFUSED: u8 = 4;
 const TAG_REPLICAS: u8 = 5;
+const TAG_DISCOVER_SERVICE_NAME: u8 = 6;
+const TAG_DISCOVER_LOG_LEVELS: u8 = 7;
 
 /// Which decoder a record's body goes to: the key of the decode table (`crate::decode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,6 +245,16 @@ fn put_settings(
             put_strings(b, &pairs);
         });
     }
+    if matches!(kind, Kind::OtlpLogs | Kind::LokiPushProtobuf | Kind::LokiPushJson) {
+        if !translation.discover_service_name.is_empty() {
+            put_entry(b, TAG_DISCOVER_SERVICE_NAME, |b| {
+                put_strings(b, &translation.discover_service_name)
+            });
+        }
+        if translation.discover_log_levels {
+            put_entry(b, TAG_DISCOVER_LOG_LEVELS, |b| b.put_u8(1));
+        }
+    }
     let settings = (b.len() - at - 4) as u32;
     b[at..at + 4].copy_from_slice(&settings.to_le_bytes());
     Ok(())
@@ -315,6 +332,13 @@ fn read_settings(mut p: &[u8]) -> Result<(Translation, Refused, Replicas), Recor
             TAG_LOG_STREAM_ATTRIBUTES => t.log_stream_attributes = read_strings(value, tag)?,
             TAG_REFUSED => refused = read_refused(value)?,
             TAG_REPLICAS => replicas = read_replicas(value)?,
+            TAG_DISCOVER_SERVICE_NAME => t.discover_service_name = read_strings(value, tag)?,
+            TAG_DISCOVER_LOG_LEVELS => {
+                t.discover_log_levels = match value {
+                    [1] => true,
+                    _ => return Err(RecordError::Settings(tag)),
+                }
+            }
             other => return Err(RecordError::SettingsTag(other)),
         }
     }
@@ -425,6 +449,13 @@ mod tests {
             },
             Kind::OtlpLogs => Translation {
                 log_stream_attributes: t.log_stream_attributes.clone(),
+                discover_service_name: t.discover_service_name.clone(),
+                discover_log_levels: t.discover_log_levels,
+                ..Translation::default()
+            },
+            Kind::LokiPushProtobuf | Kind::LokiPushJson => Translation {
+                discover_service_name: t.discover_service_name.clone(),
+                discover_log_levels: t.discover_log_levels,
                 ..Translation::default()
             },
             _ => Translation::default(),
@@ -436,6 +467,7 @@ mod tests {
         fn round_trips(t in proptest::option::of("[a-z-]{1,20}"), h in proptest::option::of("[a-z-]{1,20}"),
                        kind in proptest::sample::select(Kind::ALL.to_vec()),
                        suffixes in any::<bool>(), promote in strings(), streams in strings(),
+                       services in strings(), levels in any::<bool>(),
                        windows in proptest::collection::vec(("[a-z-]{0,8}", any::<i64>(), any::<i64>()), 0..3),
                        series in proptest::collection::vec(any::<u64>(), 0..4),
                        replica_labels in strings(),
@@ -446,6 +478,8 @@ mod tests {
                 add_metric_suffixes: suffixes,
                 promote_resource_attributes: promote,
                 log_stream_attributes: streams,
+                discover_service_name: services,
+                discover_log_levels: levels,
             };
             let refused = Refused {
                 windows,
@@ -528,10 +562,37 @@ mod tests {
         );
     }
 
+    /// Loki push records written before the log-label settings existed (no settings at all)
+    /// replay with both off, as they were acknowledged; records written since carry them.
+    #[test]
+    fn log_label_settings_are_stored_only_when_on() {
+        let v2_before = [2, 5, 0, 0, 0, 0, 0, 0, 0, 0, b'b'];
+        let rec = decode(&v2_before).unwrap();
+        let t = rec.translation.unwrap();
+        assert!(t.discover_service_name.is_empty() && !t.discover_log_levels);
+
+        let now = Translation::from_config(&crate::config::IngestConfig::default());
+        let enc = encode(
+            Kind::LokiPushJson,
+            &ClusterContext::default(),
+            &now,
+            &Refused::default(),
+            &Replicas::default(),
+            b"b",
+        )
+        .unwrap();
+        let t = decode(&enc).unwrap().translation.unwrap();
+        assert_eq!(t.discover_service_name, now.discover_service_name);
+        assert!(t.discover_log_levels);
+        // A level flag other than 1 is refused, not guessed.
+        let bad = [2, 5, 0, 0, 0, 0, 6, 0, 0, 0, 7, 1, 0, 0, 0, 0, b'b'];
+        assert_eq!(decode(&bad), Err(RecordError::Settings(TAG_DISCOVER_LOG_LEVELS)));
+    }
+
     /// Remote-write records pay four bytes for the settings section, nothing more.
     #[test]
     fn remote_write_records_carry_no_settings() {
-        let t = Translation::from_config(&crate::config::OtlpConfig::default());
+        let t = Translation::from_config(&crate::config::IngestConfig::default());
         let enc = encode(
             Kind::PromRemoteWriteV1,
             &ClusterContext::default(),

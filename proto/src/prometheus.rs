@@ -5,7 +5,10 @@
 //! Only what remote-write senders put on the wire. The body of a request is the snappy *block*
 //! encoding of [`WriteRequest`] (1.0) or [`v2::Request`] (2.0). The structs serve senders and tests;
 //! `ingest::decode` reads the bytes with its zero-copy reader, walking the field numbers in
-//! [`field`] and [`v2::field`].
+//! [`field`] and [`v2::field`]. Remote-read's messages, which reuse [`TimeSeries`] and [`Label`],
+//! are in [`read`].
+
+pub mod read;
 
 /// `prometheus.WriteRequest`. Field 2 is reserved upstream.
 #[derive(Clone, PartialEq, prost::Message)]

@@ -79,6 +79,9 @@ pub enum Error {
     /// What the request names does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, but not for this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// No token where `auth.required`, or an unknown one (401).
     #[error("unauthorized: {0}")]
     Unauthorized(String),
@@ -103,6 +106,8 @@ pub(crate) enum ErrorKind {
     Internal,
     Unavailable,
     NotFound,
+    /// The path exists for other methods (405).
+    MethodNotAllowed,
     Unauthorized,
     Forbidden,
     /// Over a concurrency limit: retry later (429).
@@ -120,6 +125,7 @@ impl ErrorKind {
             ErrorKind::Internal => "internal",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::TooManyRequests => "too_many_requests",
@@ -150,6 +156,7 @@ impl Error {
             Error::Canceled(_) => ErrorKind::Canceled,
             Error::Unavailable(_) => ErrorKind::Unavailable,
             Error::NotFound(_) => ErrorKind::NotFound,
+            Error::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
             Error::Unauthorized(_) => ErrorKind::Unauthorized,
             Error::Forbidden(_) => ErrorKind::Forbidden,
         }

@@ -3,13 +3,17 @@
 //! shapes, error bodies and status codes so Grafana and other clients work unchanged.
 //!
 //! Both read their parameters through `params`, answer errors through `error`, and take their
-//! engine through `access` (the request's token decides which clusters it reads).
+//! engine through `access` (the request's token decides which clusters it reads). Beside the
+//! JSON API, the Prometheus router serves raw samples: `remote_read` (`POST /api/v1/read`) and
+//! `federate` (`/federate`).
 
 mod access;
 mod error;
+mod federate;
 mod loki_api;
 pub(crate) mod params;
 mod prom_api;
+mod remote_read;
 mod render;
 
 use std::sync::Arc;
@@ -20,10 +24,11 @@ use axum::extract::Request;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::promql::Engine;
 use access::ApiState;
+pub use error::unrouted_bodies;
 pub use loki_api::loki_router;
 use tributary_storage::auth::Auth;
 
@@ -53,6 +58,8 @@ pub fn router(engine: Arc<Engine>, auth: Auth) -> Router {
             "/api/v1/query_exemplars",
             get(prom_api::exemplars).post(prom_api::exemplars),
         )
+        .route("/api/v1/read", post(remote_read::read))
+        .route("/federate", get(federate::federate).post(federate::federate))
         .layer(axum::middleware::from_fn(partial_warnings))
         .with_state(ApiState::new(engine, auth))
 }

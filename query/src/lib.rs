@@ -19,6 +19,7 @@
 //! - `source`, `log_source`: one `Source`/`LogSource` over the head and Parquet.
 //! - `scope`: a token's read scope wrapped around those sources ([`Engine::scoped`],
 //!   [`logql::LogqlEngine::scoped`]), so every selection carries `cluster=~"<scope>"`.
+//! - `xor_chunk`: Prometheus's XOR (Gorilla) chunk encoding, for remote-read's streamed answer.
 //! - `statistics`: the numeric kernels both engines share (`quantile`, Kahan sums, Go's `math`).
 //! - `metrics`: the engine's own counters.
 //! - `token_limits`: a token's own query limits (`[[auth.tokens]]`), tightening the global ones
@@ -30,11 +31,14 @@
 //!   `aggregate`, `binary`, `functions/` (one file per family), `parts` (aggregating a large
 //!   selector a part at a time), `value`, `annotations`, `position`.
 //! - `logql`: the LogQL engine: `ast`, `parser` (with `lexer` and `metric` expressions),
-//!   `pipeline` (with Loki's line `parsers`), `template`, `units`, `eval`.
-//! - `http`: the two APIs. `prom_api` and `loki_api` (with `tail`) hold the handlers, `params`
+//!   `pipeline` (with Loki's line `parsers`), `template`, `units`, `eval`, `drilldown` (what Logs
+//!   Drilldown asks beyond LogQL: volumes, detected labels, detected `fields`, patterns) and
+//!   `drain` (the log-pattern clustering behind patterns).
+//! - `http`: the two APIs. `prom_api` and `loki_api` (with `tail`, and `volume`, `detected`,
+//!   `patterns` for Logs Drilldown) hold the handlers, `params`
 //!   reads every request parameter for both (each API's time, duration and limit formats),
 //!   `error` maps every error kind to each API's status once and renders each API's error body,
-//!   `render` writes the JSON.
+//!   `render` writes the JSON; `remote_read` and `federate` serve raw samples to Prometheus.
 //!
 //! # Adding an API endpoint
 //!
@@ -96,7 +100,8 @@
 //! answer), `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values` (`match[]`,
 //! `start`, `end`, `limit`), `/api/v1/format_query`, `/api/v1/parse_query`,
 //! `/api/v1/status/buildinfo`, `/api/v1/metadata` and `/api/v1/query_exemplars` (empty), with
-//! Prometheus's JSON shapes, error types and status codes.
+//! Prometheus's JSON shapes, error types and status codes; `POST /api/v1/read` (remote-read,
+//! sampled and streamed XOR chunks) and `/federate` (text exposition).
 
 mod admission;
 pub mod config;
@@ -113,6 +118,7 @@ mod statistics;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 pub mod token_limits;
+mod xor_chunk;
 
 #[cfg(test)]
 mod test_source;

@@ -22,13 +22,15 @@
 //! nothing), `| __error__=""` filters them, a metric query over lines with an error fails with
 //! Loki's "pipeline error"; extracted labels that collide with stream labels get `_extracted`;
 //! structured metadata (the record's attributes' top-level scalars, `trace_id`, `span_id`) are
-//! labels too, and so is Loki 3's `detected_level` (from the OTLP severity) when the stream has
-//! no `level` label.
+//! labels too (ingest adds Loki 3's `detected_level` there); a record stored without one gets it
+//! from its OTLP severity when the stream has no `level` label.
 //!
 //! Not supported: `label_replace`, `group_left`/`group_right`, `ip()` filters, `rate_counter`,
 //! `sort`, `| logfmt --strict`, subqueries, and template actions (`if`, `range`, `printf`).
 
 pub(crate) mod ast;
+mod drain;
+mod drilldown;
 mod eval;
 pub(crate) mod parser;
 mod pipeline;
@@ -59,6 +61,8 @@ use crate::scope::ScopedLogSource;
 use crate::token_limits::TokenLimits;
 use ast::{Expr, MetricExpr};
 use parser::parse_selector;
+
+pub(crate) use drilldown::{DetectedField, PATTERN_MAX_LINES, PatternSeries, VolumeBy, VolumeQuery, VolumeSeries};
 
 /// Loki's cap on points per series of a range query.
 pub(crate) const MAX_POINTS_PER_SERIES: i64 = 11_000;
@@ -129,8 +133,40 @@ pub(crate) struct LogEntry {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Stream {
     pub(crate) labels: Labels,
+    /// Where the names in `labels` came from, for answers that keep them apart (Loki's
+    /// `categorize-labels`); the lines of one `Stream` share it.
+    pub(crate) origins: LabelOrigins,
     /// In the query's direction.
     pub(crate) entries: Vec<LogEntry>,
+}
+
+/// Which labels of a line are structured metadata and which the pipeline extracted (parsers,
+/// `label_format`, `__error__`); every other label is a stream label.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct LabelOrigins {
+    pub(crate) structured_metadata: BTreeSet<String>,
+    pub(crate) parsed: BTreeSet<String>,
+}
+
+impl Stream {
+    /// The labels split by origin: (stream labels, structured metadata, parsed).
+    pub(crate) fn categorized(&self) -> (Labels, Labels, Labels) {
+        let (mut stream, mut metadata, mut parsed) = (Vec::new(), Vec::new(), Vec::new());
+        for l in self.labels.iter() {
+            if self.origins.structured_metadata.contains(&l.name) {
+                metadata.push(l.clone());
+            } else if self.origins.parsed.contains(&l.name) {
+                parsed.push(l.clone());
+            } else {
+                stream.push(l.clone());
+            }
+        }
+        (
+            Labels::from_sorted(stream),
+            Labels::from_sorted(metadata),
+            Labels::from_sorted(parsed),
+        )
+    }
 }
 
 /// A LogQL answer. Matrix and vector timestamps are milliseconds, as in the Prometheus encoding

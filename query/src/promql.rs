@@ -154,6 +154,18 @@ impl Engine {
         self.cfg.max_listing_items
     }
 
+    /// `query.max_samples` (or the token's): the most samples a raw read (remote-read,
+    /// `/federate`) may load.
+    pub(crate) fn max_samples(&self) -> usize {
+        self.cfg.max_samples
+    }
+
+    /// `query.lookback_delta` in milliseconds: how far back `/federate` looks for a series'
+    /// latest sample.
+    pub(crate) fn lookback_ms(&self) -> i64 {
+        duration_ms(self.cfg.lookback_delta)
+    }
+
     /// The engine's counters (register them to expose them).
     pub fn metrics(&self) -> &QueryMetrics {
         &self.metrics

@@ -445,6 +445,7 @@ pub fn check_logs(how: &str, req: &ExportLogsServiceRequest, ctx: &ClusterContex
         max_attributes: MAX_LOG_ATTRIBUTES,
         max_body_bytes: MAX_LOG_BODY_BYTES,
         max_label_value_bytes: 40,
+        unknown_service: true,
     };
     let live = otlp_logs::translate(req, ctx, &live_opts);
     if verbose() {
@@ -469,6 +470,7 @@ pub fn check_logs(how: &str, req: &ExportLogsServiceRequest, ctx: &ClusterContex
         max_attributes: usize::MAX,
         max_body_bytes: usize::MAX,
         max_label_value_bytes: usize::MAX,
+        unknown_service: true,
     };
     let replay = otlp_logs::translate(&back, ctx, &replay_opts);
     check_translated_logs(req, &replay, ctx, &replay_opts);

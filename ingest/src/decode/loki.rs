@@ -27,6 +27,7 @@
 //! name winning), `severity_text` from a `level` or `detected_level` pair (structured metadata
 //! first, then stream labels), and `trace_id`/`span_id` from structured metadata when they are
 //! well-formed hex ids. Decoding is pure and deterministic: WAL replay runs it again on the same body.
+//! The decode table then adds `service_name` and `detected_level` (`super::log_labels`).
 
 use std::collections::BTreeMap;
 

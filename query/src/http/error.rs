@@ -4,9 +4,14 @@
 //! (the upstreams differ: Prometheus answers 422 for an execution error and 503 for a timeout,
 //! Loki 400 and 504). The bodies are each API's own: Prometheus's JSON envelope
 //! `{"status":"error","errorType":"bad_data","error":"..."}`, Loki's plain text line.
+//!
+//! [`unrouted_bodies`] gives the routers' own 404s and 405s (no route, or a route without the
+//! method) the same bodies, chosen by path: Loki's under `/loki/`, Prometheus's elsewhere.
 
+use axum::extract::Request;
 use axum::http::header::{CONTENT_TYPE, HeaderName};
 use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::{Error, ErrorKind};
@@ -35,6 +40,7 @@ pub(crate) fn status(kind: ErrorKind, api: Api) -> StatusCode {
         (ErrorKind::Timeout, Loki) => 504,
         (ErrorKind::Unavailable, _) => 503,
         (ErrorKind::NotFound, _) => 404,
+        (ErrorKind::MethodNotAllowed, _) => 405,
         (ErrorKind::Unauthorized, _) => 401,
         (ErrorKind::Forbidden, _) => 403,
         (ErrorKind::TooManyRequests, _) => 429,
@@ -107,6 +113,33 @@ impl IntoResponse for LokiError {
     }
 }
 
+/// Middleware: a 404 or 405 that carries no body of its own (axum's answer when no route or no
+/// method matched) is answered in the API's error shape; the binary wraps the whole app in it,
+/// so the ingest and operational routes get the Prometheus shape too. An answer a handler gave
+/// a body of its own (a `not_found` error naming what is missing) passes untouched.
+pub async fn unrouted_bodies(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    let error = match response.status() {
+        _ if response.headers().contains_key(CONTENT_TYPE) => return response,
+        StatusCode::NOT_FOUND => Error::NotFound(format!("no such endpoint: {path}")),
+        StatusCode::METHOD_NOT_ALLOWED => Error::MethodNotAllowed(format!("method {method} is not allowed on {path}")),
+        _ => return response,
+    };
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+    let mut answer = if path.starts_with("/loki/") {
+        LokiError(error).into_response()
+    } else {
+        PromError(error).into_response()
+    };
+    // A 405 names the methods the path takes.
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    answer
+}
+
 /// Our own faults are errors in the log; the client's are debug lines.
 fn log(api: Api, kind: ErrorKind, message: &str) {
     if kind == ErrorKind::Internal {
@@ -130,6 +163,7 @@ mod tests {
             (ErrorKind::Timeout, 503, 504),
             (ErrorKind::Unavailable, 503, 503),
             (ErrorKind::NotFound, 404, 404),
+            (ErrorKind::MethodNotAllowed, 405, 405),
             (ErrorKind::Unauthorized, 401, 401),
             (ErrorKind::Forbidden, 403, 403),
             (ErrorKind::TooManyRequests, 429, 429),

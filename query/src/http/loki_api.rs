@@ -4,7 +4,14 @@
 //!
 //! Parameters are read through [`Params`]'s `loki_*` accessors (Loki's time, duration, limit
 //! and direction rules); errors answer through [`LokiError`].
+//!
+//! Query answers honour Loki's `X-Loki-Response-Encoding-Flags: categorize-labels` request header
+//! (Grafana sends it): log streams then carry only their stream labels, each line gains a third
+//! element `{"structuredMetadata":{...},"parsed":{...}}` (empty parts left out), and `data`
+//! says `"encodingFlags":["categorize-labels"]`. Without it, every label is a stream label, as
+//! Loki answers older clients.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -22,14 +29,21 @@ use super::params::{Params, now_ns};
 use crate::http::render::{
     label_sets, strings, write_labels, write_list, write_matrix, write_point, write_string, write_vector,
 };
-use crate::logql::{LogqlEngine, LogqlResult, LogqlValue, QueryStats, RangeQuery, Stream};
+use crate::logql::{LogEntry, LogqlEngine, LogqlResult, LogqlValue, QueryStats, RangeQuery, Stream};
 
 use tributary_storage::auth::Auth;
+use tributary_storage::read::Direction;
+use tributary_storage::types::Labels;
 
+mod detected;
+mod patterns;
 mod tail;
+mod volume;
 
-/// The Loki version reported to clients that gate features on it.
-const LOKI_COMPATIBLE_VERSION: &str = "3.0.0";
+/// The Loki version reported to clients that gate features on it: 3.5.0 is the release whose
+/// `detected_fields` carries `jsonPath`, which Logs Drilldown's JSON view needs (it names 3.5.0
+/// in `JSONLogsScene.tsx`); `detected_field/{name}/values` came with 3.3.0.
+const LOKI_COMPATIBLE_VERSION: &str = "3.5.0";
 
 /// Routes of the Loki query API; merge into the server's router. `auth` decides which
 /// clusters each request reads.
@@ -42,6 +56,27 @@ pub fn loki_router(engine: Arc<LogqlEngine>, auth: Auth) -> Router {
         .route("/loki/api/v1/label/{name}/values", get(label_values).post(label_values))
         .route("/loki/api/v1/series", get(series).post(series))
         .route("/loki/api/v1/index/stats", get(index_stats).post(index_stats))
+        .route("/loki/api/v1/index/volume", get(volume::volume).post(volume::volume))
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(volume::volume_range).post(volume::volume_range),
+        )
+        .route(
+            "/loki/api/v1/detected_labels",
+            get(detected::detected_labels).post(detected::detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(detected::detected_fields).post(detected::detected_fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(detected::detected_field_values),
+        )
+        .route(
+            "/loki/api/v1/patterns",
+            get(patterns::patterns).post(patterns::patterns),
+        )
         .route("/loki/api/v1/status/buildinfo", get(build_info))
         .route("/loki/api/v1/format_query", get(format_query).post(format_query))
         .route("/loki/api/v1/tail", get(tail::tail))
@@ -75,8 +110,9 @@ async fn query_range(
         direction: p.loki_direction()?,
     };
     tracing::debug!(query = q.query, start, end, step, "loki range query");
+    let encoding = Encoding::from_request(&headers, q.direction);
     let result = engine.query_range(&q).await?;
-    Ok(json(render_result(&result)))
+    Ok(json(render_result(&result, encoding)))
 }
 
 #[tracing::instrument(name = "loki.query", skip_all)]
@@ -91,9 +127,9 @@ async fn query(
     let time = p.loki_time_or("time", now_ns)?;
     // Validated as Loki does, though an instant (metric) query uses neither.
     p.loki_limit()?;
-    p.loki_direction()?;
+    let encoding = Encoding::from_request(&headers, p.loki_direction()?);
     let result = engine.query_instant(query, time).await?;
-    Ok(json(render_result(&result)))
+    Ok(json(render_result(&result, encoding)))
 }
 
 #[tracing::instrument(name = "loki.labels", skip_all)]
@@ -200,13 +236,51 @@ fn success(data: &str) -> String {
     format!(r#"{{"status":"success","data":{data}}}"#)
 }
 
-/// `{"status":"success","data":{"resultType":...,"result":...,"stats":{...}}}`.
-fn render_result(r: &LogqlResult) -> String {
+/// The request header naming the response encoding flags a Loki client understands.
+const ENCODING_FLAGS_HEADER: &str = "x-loki-response-encoding-flags";
+/// The one encoding flag answered (Loki's `FlagCategorizeLabels`); others are ignored, as Loki
+/// ignores flags it does not know.
+const CATEGORIZE_LABELS: &str = "categorize-labels";
+
+/// How a query answer is written.
+#[derive(Clone, Copy, Debug)]
+struct Encoding {
+    /// `categorize-labels`: stream labels, structured metadata and parsed labels apart.
+    categorize: bool,
+    /// The order of lines within a stream (streams regrouped by stream labels are re-sorted).
+    direction: Direction,
+}
+
+impl Encoding {
+    /// The flags of `X-Loki-Response-Encoding-Flags` (comma-separated, any number of headers).
+    fn from_request(headers: &HeaderMap, direction: Direction) -> Self {
+        let categorize = headers
+            .get_all(ENCODING_FLAGS_HEADER)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|f| f.trim() == CATEGORIZE_LABELS);
+        Self { categorize, direction }
+    }
+}
+
+/// `{"status":"success","data":{"resultType":...,"result":...,"stats":{...}}}`, with
+/// `"encodingFlags":[...]` after `resultType` when the client asked for flags.
+fn render_result(r: &LogqlResult, encoding: Encoding) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(r#"{"status":"success","data":{"resultType":""#);
     out.push_str(r.value.result_type());
-    out.push_str(r#"","result":"#);
+    out.push('"');
+    if encoding.categorize {
+        out.push_str(r#","encodingFlags":[""#);
+        out.push_str(CATEGORIZE_LABELS);
+        out.push_str(r#""]"#);
+    }
+    out.push_str(r#","result":"#);
     match &r.value {
+        LogqlValue::Streams(streams) if encoding.categorize => {
+            write_categorized_streams(&mut out, streams, encoding.direction)
+        }
         LogqlValue::Streams(streams) => write_streams(&mut out, streams),
         LogqlValue::Matrix(series) => write_matrix(&mut out, series),
         LogqlValue::Vector(samples) => write_vector(&mut out, samples),
@@ -228,6 +302,52 @@ fn write_streams(out: &mut String, streams: &[Stream]) {
             let _ = write!(out, r#"["{}","#, e.timestamp);
             write_string(out, &e.line);
             out.push(']');
+        });
+        out.push('}');
+    });
+}
+
+/// `[{"stream":{stream labels},"values":[["<ns>","<line>",{"structuredMetadata":{...},
+/// "parsed":{...}}],...]},...]`: the engine's streams regrouped by their stream labels alone,
+/// lines in `direction` order, each line's other labels beside it (an empty part left out, the
+/// object always there, as Loki writes it).
+fn write_categorized_streams(out: &mut String, streams: &[Stream], direction: Direction) {
+    let split: Vec<(Labels, Labels, Labels)> = streams.iter().map(Stream::categorized).collect();
+    let mut grouped: BTreeMap<&Labels, Vec<(&LogEntry, usize)>> = BTreeMap::new();
+    for (i, (s, (stream, _, _))) in streams.iter().zip(&split).enumerate() {
+        grouped
+            .entry(stream)
+            .or_default()
+            .extend(s.entries.iter().map(|e| (e, i)));
+    }
+    let groups: Vec<_> = grouped.into_iter().collect();
+    write_list(out, &groups, |out, (stream, entries)| {
+        let mut entries = entries.clone();
+        // Stable: lines at one timestamp keep the engine's order.
+        match direction {
+            Direction::Forward => entries.sort_by_key(|(e, _)| e.timestamp),
+            Direction::Backward => entries.sort_by_key(|(e, _)| std::cmp::Reverse(e.timestamp)),
+        }
+        out.push_str(r#"{"stream":"#);
+        write_labels(out, stream);
+        out.push_str(r#","values":"#);
+        write_list(out, &entries, |out, (e, i)| {
+            let (_, metadata, parsed) = &split[*i];
+            let _ = write!(out, r#"["{}","#, e.timestamp);
+            write_string(out, &e.line);
+            out.push_str(",{");
+            if !metadata.is_empty() {
+                out.push_str(r#""structuredMetadata":"#);
+                write_labels(out, metadata);
+            }
+            if !parsed.is_empty() {
+                if !metadata.is_empty() {
+                    out.push(',');
+                }
+                out.push_str(r#""parsed":"#);
+                write_labels(out, parsed);
+            }
+            out.push_str("}]");
         });
         out.push('}');
     });
@@ -256,5 +376,7 @@ fn default_step(start: i64, end: i64) -> i64 {
     secs as i64 * 1_000_000_000
 }
 
+#[cfg(test)]
+mod drilldown_tests;
 #[cfg(test)]
 mod tests;

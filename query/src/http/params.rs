@@ -9,7 +9,7 @@
 //! |------------|--------------------------------------------------|-----------------------------------------------------------|
 //! | a time     | unix seconds (fraction rounded to ms), RFC 3339, `MinTime`/`MaxTime` text | unix seconds with a fraction or of at most ten digits, unix nanoseconds, RFC 3339 |
 //! | a duration | float seconds or `model.ParseDuration` (`1h30m`) | float seconds or Go's `time.ParseDuration` plus `d w y`   |
-//! | `limit`    | non-negative, 0 or absent for none               | positive, 100 when absent                                 |
+//! | `limit`    | non-negative, 0 or absent for none               | positive, 100 when absent (volume: 0 is 100; fields: 1000) |
 //!
 //! Every error is an [`Error`] with the wording the upstream API answers (clients and the
 //! conformance suite compare them), so a handler only writes `?`.
@@ -22,6 +22,7 @@ use tributary_storage::read::Direction;
 use tributary_storage::types::{Matcher, TimeRange, TimestampMs};
 
 use crate::error::{Error, Result};
+use crate::logql::VolumeBy;
 use crate::logql::units::parse_go_duration;
 use crate::promql::parse_series_selector;
 
@@ -33,6 +34,8 @@ const MAX_TIME_MS: TimestampMs = 9_223_309_901_257_974;
 
 /// Loki's default `limit` of a log query.
 const LOKI_DEFAULT_LIMIT: usize = 100;
+/// Loki's default `limit` of `detected_fields`.
+const LOKI_DEFAULT_FIELDS_LIMIT: usize = 1000;
 /// Loki's default `since`: a range without `start` looks back an hour.
 pub(crate) const LOKI_DEFAULT_SINCE_NS: i64 = 3_600 * 1_000_000_000;
 
@@ -199,6 +202,88 @@ impl Params {
             Some("forward") => Ok(Direction::Forward),
             Some(other) => Err(invalid("direction", format!("invalid direction {other:?}"))),
         }
+    }
+
+    /// A Loki range query's `step` (ns) over `[start, end]`: given, or a 250th of the range
+    /// (whole seconds, at least one); positive, and at most 11,000 steps (Loki's `step` and its
+    /// checks in `ParseRangeQuery`, `ParsePatternsQuery`, `ParseDetectedFieldsQuery`).
+    pub(crate) fn loki_step(&self, start: i64, end: i64) -> Result<i64> {
+        let step = self.loki_duration("step")?.unwrap_or_else(|| {
+            let secs = ((end - start) as f64 / 1e9 / 250.0).floor().max(1.0);
+            secs as i64 * 1_000_000_000
+        });
+        if step <= 0 {
+            return Err(Error::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ));
+        }
+        if (i128::from(end) - i128::from(start)) / i128::from(step) > 11_000 {
+            return Err(Error::BadData(
+                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+                    .into(),
+            ));
+        }
+        Ok(step)
+    }
+
+    /// The volume endpoints' `limit` (Loki's `volumeLimit`): 100 when absent or 0, else positive.
+    pub(crate) fn loki_volume_limit(&self) -> Result<usize> {
+        let limit = self.parsed("limit", |v| {
+            v.parse::<i64>()
+                .map_err(|_| format!("strconv.ParseInt: parsing {v:?}: invalid syntax"))
+                .and_then(|n| match n {
+                    0 => Ok(LOKI_DEFAULT_LIMIT),
+                    n if n > 0 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                    _ => Err("limit must be a positive value".into()),
+                })
+        })?;
+        Ok(limit.unwrap_or(LOKI_DEFAULT_LIMIT))
+    }
+
+    /// The volume endpoints' `targetLabels`: comma-separated label names, none when absent.
+    pub(crate) fn loki_target_labels(&self) -> Vec<String> {
+        self.given("targetLabels")
+            .map(|v| v.split(',').map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    /// The volume endpoints' `aggregateBy`: `series` (the default) or `labels`.
+    pub(crate) fn loki_aggregate_by(&self) -> Result<VolumeBy> {
+        match self.given("aggregateBy") {
+            None | Some("series") => Ok(VolumeBy::Series),
+            Some("labels") => Ok(VolumeBy::Labels),
+            Some(_) => Err(invalid("aggregateBy", "invalid aggregation option".into())),
+        }
+    }
+
+    /// `detected_fields`' `line_limit`: the lines looked at, positive, 100 when absent.
+    pub(crate) fn loki_line_limit(&self) -> Result<usize> {
+        self.positive("line_limit", LOKI_DEFAULT_LIMIT)
+    }
+
+    /// `detected_fields`' `limit` (or its older name `field_limit`): fields or values answered,
+    /// positive, 1000 when absent (Loki's `detectedFieldsLimit`).
+    pub(crate) fn loki_fields_limit(&self) -> Result<usize> {
+        let key = if self.given("limit").is_some() {
+            "limit"
+        } else {
+            "field_limit"
+        };
+        self.positive(key, LOKI_DEFAULT_FIELDS_LIMIT)
+    }
+
+    fn positive(&self, key: &str, default: usize) -> Result<usize> {
+        let n = self.parsed(key, |v| {
+            v.parse::<i64>()
+                .map_err(|_| format!("strconv.ParseInt: parsing {v:?}: invalid syntax"))
+                .and_then(|n| {
+                    usize::try_from(n)
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| "limit must be a positive value".to_string())
+                })
+        })?;
+        Ok(n.unwrap_or(default))
     }
 
     /// The tail's `delay_for`: whole seconds from 0 to `max`, 0 when absent; in nanoseconds.

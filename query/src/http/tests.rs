@@ -706,3 +706,138 @@ async fn token_query_limits_refuse_what_an_unlimited_token_is_answered() {
     assert_eq!(m.token_refusals("dashboards", TokenLimit::Samples), 1);
     assert_eq!(m.token_refusals("dashboards", TokenLimit::ConcurrentQueries), 1);
 }
+
+/// `/federate`: the latest sample of each selected series, in the text format, with its own
+/// timestamp; a series whose latest sample is a staleness marker, or older than the lookback,
+/// is left out.
+#[tokio::test]
+async fn federate_answers_latest_samples_in_text_format() {
+    use tributary_storage::types::STALE_NAN_BITS;
+
+    let now = super::params::now_ms();
+    let series = vec![
+        Series::new(
+            parse_labels(r#"up{cluster="b",job="x"}"#),
+            vec![Sample::new(now - 20_000, 1.0), Sample::new(now - 5_000, 2.0)],
+        ),
+        Series::new(
+            parse_labels(r#"up{cluster="a",job="x"}"#),
+            vec![Sample::new(now - 7_000, 1e6)],
+        ),
+        Series::new(
+            parse_labels(r#"up{cluster="c",job="x"}"#),
+            vec![
+                Sample::new(now - 7_000, 1.0),
+                Sample::new(now - 6_000, f64::from_bits(STALE_NAN_BITS)),
+            ],
+        ),
+        Series::new(
+            parse_labels(r#"up{cluster="d",job="x"}"#),
+            vec![Sample::new(now - 600_000, 1.0)],
+        ),
+        Series::new(
+            parse_labels(r#"a_metric{cluster="a"}"#),
+            vec![Sample::new(now - 1_000, 0.5)],
+        ),
+    ];
+    let app = router(
+        Arc::new(Engine::new(Arc::new(VecSource::new(series)), QueryConfig::default())),
+        Auth::default(),
+    );
+    // Two alternatives selecting `up` twice: each series once.
+    let req = get(
+        "/federate",
+        &[("match[]", "up"), ("match[]", r#"{job="x"}"#), ("match[]", "a_metric")],
+    );
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[CONTENT_TYPE], "text/plain; version=0.0.4; charset=utf-8");
+    let body = String::from_utf8(to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    let expected = format!(
+        "# TYPE a_metric untyped\na_metric{{cluster=\"a\"}} 0.5 {}\n\
+         # TYPE up untyped\nup{{cluster=\"a\",job=\"x\"}} 1e+06 {}\nup{{cluster=\"b\",job=\"x\"}} 2 {}\n",
+        now - 1_000,
+        now - 7_000,
+        now - 5_000
+    );
+    assert_eq!(body, expected);
+
+    let resp = app.oneshot(get("/federate", &[])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+/// `/federate` reads under the sample limit: more samples in the lookback than
+/// `query.max_samples` fail with Prometheus's wording instead of being loaded.
+#[tokio::test]
+async fn federate_is_held_to_the_sample_limit() {
+    let now = super::params::now_ms();
+    let series = vec![Series::new(
+        parse_labels(r#"busy{cluster="a"}"#),
+        (0..50).map(|i| Sample::new(now - 1_000 * (50 - i), 1.0)).collect(),
+    )];
+    let cfg = QueryConfig {
+        max_samples: 10,
+        ..QueryConfig::default()
+    };
+    let app = router(
+        Arc::new(Engine::new(Arc::new(VecSource::new(series)), cfg)),
+        Auth::default(),
+    );
+    let resp = app.oneshot(get("/federate", &[("match[]", "busy")])).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["errorType"], "execution");
+    assert!(v["error"].as_str().unwrap().contains("too many samples"), "{v}");
+}
+
+/// What no route answers (no such path, or a path without the method) has the API's error
+/// body: Prometheus's JSON envelope, or Loki's plain text under `/loki/`.
+#[tokio::test]
+async fn unrouted_requests_answer_in_the_apis_error_shape() {
+    let app = app().layer(axum::middleware::from_fn(super::unrouted_bodies));
+    let send = |req: Request<Body>| {
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let (status, headers) = (resp.status(), resp.headers().clone());
+            let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            (status, headers, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (status, headers, body) = send(get("/api/v1/nope", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers[CONTENT_TYPE], "application/json");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "error");
+    assert_eq!(v["errorType"], "not_found");
+    assert!(v["error"].as_str().unwrap().contains("/api/v1/nope"), "{v}");
+
+    let (status, headers, body) = send(Request::delete("/api/v1/query").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers[CONTENT_TYPE], "application/json");
+    assert!(headers.contains_key("allow"), "{headers:?}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["errorType"], "method_not_allowed");
+
+    let (status, headers, body) = send(get("/loki/api/v1/nope", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers[CONTENT_TYPE], "text/plain; charset=utf-8");
+    assert_eq!(body, "no such endpoint: /loki/api/v1/nope\n");
+
+    // A handler's own answer passes untouched.
+    let (status, _, body) = send(get("/api/v1/query", &[("query", "up"), ("time", "60")])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Mimir's and Loki's tenant header is accepted and has no effect: the token decides what a
+/// request reads (README, "Authentication").
+#[tokio::test]
+async fn x_scope_org_id_is_accepted_and_ignored() {
+    let mut req = get("/api/v1/query", &[("query", "up"), ("time", "60")]);
+    req.headers_mut().insert("x-scope-orgid", "tenant-1".parse().unwrap());
+    let (status, with) = call(req).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, without) = call(get("/api/v1/query", &[("query", "up"), ("time", "60")])).await;
+    assert_eq!(with, without);
+}

@@ -15,13 +15,13 @@ use super::ast::*;
 use super::pipeline::{
     ERROR_DETAILS_LABEL, ERROR_LABEL, Entry, Pipeline, eval_filter, sanitize_label_name, unwrap_value,
 };
-use super::{LogEntry, QueryStats, Stream};
+use super::{LabelOrigins, LogEntry, QueryStats, Stream};
 use crate::error::{Error, Result};
 use crate::statistics::quantile;
 
 /// A log record's labels as the pipeline first sees them: the stream labels, then its structured
 /// metadata (the record's own attributes' top-level scalar values, `trace_id` and `span_id`), never
-/// overriding a stream label.
+/// overriding a stream label. Also the names of the stream labels (which the pipeline needs).
 pub(crate) fn initial_entry(rec: &LogRecord) -> (Entry, BTreeSet<String>) {
     let mut labels: BTreeMap<String, String> = rec.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
     let stream: BTreeSet<String> = labels.keys().cloned().collect();
@@ -136,7 +136,7 @@ pub(crate) async fn select_streams(
         direction,
         limit: Some(if may_drop { chunk.max(limit) } else { limit }),
     };
-    let mut out: Vec<(Labels, LogEntry)> = Vec::new();
+    let mut out: Vec<((Labels, LabelOrigins), LogEntry)> = Vec::new();
     // Records at the timestamp where the last chunk ended: the next chunk starts at that
     // timestamp again (so none is lost) and skips these.
     let mut boundary: Vec<LogRecord> = Vec::new();
@@ -155,6 +155,7 @@ pub(crate) async fn select_streams(
             stats.lines_processed += 1;
             stats.bytes_processed += rec.body.len() as u64;
             let (mut e, stream) = initial_entry(rec);
+            let metadata: BTreeSet<String> = e.labels.keys().filter(|n| !stream.contains(*n)).cloned().collect();
             if !pipeline.process(&mut e, &stream)? {
                 continue;
             }
@@ -169,8 +170,24 @@ pub(crate) async fn select_streams(
                     ),
                 });
             }
+            // Every label not in the record's stream labels is structured metadata if the
+            // record had it before the pipeline ran, else the pipeline made it.
+            let origins = LabelOrigins {
+                structured_metadata: e
+                    .labels
+                    .keys()
+                    .filter(|n| !stream.contains(*n) && metadata.contains(*n))
+                    .cloned()
+                    .collect(),
+                parsed: e
+                    .labels
+                    .keys()
+                    .filter(|n| !stream.contains(*n) && !metadata.contains(*n))
+                    .cloned()
+                    .collect(),
+            };
             out.push((
-                to_labels(e.labels),
+                (to_labels(e.labels), origins),
                 LogEntry {
                     timestamp: e.timestamp,
                     line: e.line,
@@ -199,13 +216,17 @@ pub(crate) async fn select_streams(
         }
     }
     stats.entries_returned = out.len() as u64;
-    let mut streams: BTreeMap<Labels, Vec<LogEntry>> = BTreeMap::new();
-    for (labels, entry) in out {
-        streams.entry(labels).or_default().push(entry);
+    let mut streams: BTreeMap<(Labels, LabelOrigins), Vec<LogEntry>> = BTreeMap::new();
+    for (key, entry) in out {
+        streams.entry(key).or_default().push(entry);
     }
     Ok(streams
         .into_iter()
-        .map(|(labels, entries)| Stream { labels, entries })
+        .map(|((labels, origins), entries)| Stream {
+            labels,
+            origins,
+            entries,
+        })
         .collect())
 }
 

@@ -18,7 +18,7 @@ use parsers::{PathStep, json_stage, logfmt_stage, parse_json_path, unpack_stage}
 
 mod parsers;
 
-pub(crate) use parsers::{ExtractPattern, LinePattern, check_regexp};
+pub(crate) use parsers::{ExtractPattern, LinePattern, check_regexp, parse_logfmt};
 
 pub(crate) const ERROR_LABEL: &str = "__error__";
 pub(crate) const ERROR_DETAILS_LABEL: &str = "__error_details__";

@@ -591,7 +591,11 @@ async fn otlp_http_bad_inputs_get_the_specified_statuses_and_valid_data_is_kept(
     let rows = rows_of_cluster(&stored, "bad");
     assert_eq!(rows.len(), 1, "{stored}");
     assert_eq!(rows[0]["body"], "kept beside the huge one");
-    assert_eq!(json_column(rows[0], "attributes"), serde_json::json!({"k": "v"}));
+    // The record's attributes, and the `detected_level` ingest derives from its severity.
+    assert_eq!(
+        json_column(rows[0], "attributes"),
+        serde_json::json!({"k": "v", "detected_level": "info"})
+    );
     assert_eq!(result(&s.query("good_metric", at).await).len(), 1);
     assert_eq!(result(&s.query("beside_the_huge_one", at).await).len(), 1);
 }

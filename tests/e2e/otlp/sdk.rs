@@ -441,7 +441,29 @@ fn assert_sdk_logs(stored: &Value, manifest: &Value, cluster: &str) {
             Value::String(b) => assert_eq!(row["body"].as_str(), Some(b.as_str()), "body: {ctx}"),
             structured => assert_eq!(&json_column(row, "body"), structured, "body: {ctx}"),
         }
-        assert_eq!(json_column(row, "attributes"), want["attributes"], "attributes: {ctx}");
+        // The record's attributes, and the `detected_level` ingest derives from its severity
+        // (the text, as Loki normalises it, else the number).
+        let mut attributes = want["attributes"].clone();
+        let level = match want["severity_text"]
+            .as_str()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "" => match want["severity_number"].as_i64().unwrap_or(0) {
+                1..=4 => "trace",
+                5..=8 => "debug",
+                9..=12 => "info",
+                13..=16 => "warn",
+                17..=20 => "error",
+                _ => "fatal",
+            }
+            .to_string(),
+            "warning" => "warn".to_string(),
+            text => text.to_string(),
+        };
+        attributes["detected_level"] = Value::String(level);
+        assert_eq!(json_column(row, "attributes"), attributes, "attributes: {ctx}");
         assert_eq!(
             json_column(row, "resource_attributes"),
             manifest["resource"],

@@ -6,7 +6,9 @@
 //!   names normalised like Prometheus label names (`k8s.pod.name` → `k8s_pod_name`: characters
 //!   outside `[a-zA-Z0-9_]` become `_`, a leading digit gets `key_`). Non-string values are
 //!   written as text (below). When `service.name` is a stream attribute but the resource has none,
-//!   the stream gets `service_name="unknown_service"`, as Loki does. Configured names that
+//!   the stream gets `service_name="unknown_service"` ([`Options::unknown_service`]) — unless
+//!   `service_name` discovery is on, whose rule then names the service from the other stream
+//!   labels (`super::super::log_labels`, applied to every protocol). Configured names that
 //!   normalise to `cluster` or `exported_cluster` are ignored: the cluster rule owns those.
 //! - Cluster ([`crate::cluster`]): the token's cluster > resource attribute `k8s.cluster.name` >
 //!   the header cluster > every record of the resource is refused with a reason saying how to set
@@ -69,6 +71,10 @@ pub struct Options<'a> {
     /// Bytes of a stream label's value (a promoted resource attribute); beyond → the resource's
     /// records are refused, as a remote-write series with such a label is.
     pub max_label_value_bytes: usize,
+    /// Give a resource without `service.name` the stream label `service_name="unknown_service"`
+    /// when `service.name` is a stream attribute. The decode table sets this only when
+    /// `service_name` discovery is off (discovery falls back to `unknown_service` itself).
+    pub unknown_service: bool,
 }
 
 /// Loki's default OTLP index labels (resource attributes promoted to stream labels): the
@@ -117,6 +123,7 @@ pub(crate) fn decode_batch<'a>(
             max_attributes: opts.max_log_attributes,
             max_body_bytes: opts.max_log_body_bytes,
             max_label_value_bytes: opts.limits.max_label_value_bytes,
+            unknown_service: opts.translation.discover_service_name.is_empty(),
         },
     );
     let accepted = Accepted {
@@ -148,7 +155,7 @@ pub(crate) fn decode_batch<'a>(
 /// the same records.
 pub fn translate(req: &ExportLogsServiceRequest, ctx: &ClusterContext, opts: &Options<'_>) -> TranslatedLogs {
     let promoted = promoted_attributes(opts.stream_attributes);
-    let wants_service_name = opts.stream_attributes.iter().any(|a| a == SERVICE_NAME_ATTRIBUTE);
+    let wants_service_name = opts.unknown_service && opts.stream_attributes.iter().any(|a| a == SERVICE_NAME_ATTRIBUTE);
     let mut out = TranslatedLogs::default();
     for (ri, rl) in req.resource_logs.iter().enumerate() {
         let total: u64 = rl.scope_logs.iter().map(|s| s.log_records.len() as u64).sum();

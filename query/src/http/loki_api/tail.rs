@@ -4,7 +4,9 @@
 //! Parameters are Loki's: `query` (a log query; metric queries are refused), `limit` (lines per
 //! message, default 100), `start` (default an hour ago) and `delay_for` (seconds, at most 5).
 //! Each message is `{"streams":[{"stream":{...},"values":[["<ns>","<line>"],...]}],
-//! "dropped_entries":null}`.
+//! "dropped_entries":null}`; with `X-Loki-Response-Encoding-Flags: categorize-labels` the streams
+//! take the categorised shape of query answers (see [`super`]) and the message ends with
+//! `"encodingFlags":["categorize-labels"]`, as Loki's tail writes it.
 //!
 //! Loki's ingesters push new lines to tailers. We have no push path from ingest to query (the
 //! query tier only reads through `LogSource`), so a tail polls: every second it runs the query
@@ -26,13 +28,13 @@ use axum::http::HeaderMap;
 use tributary_storage::read::Direction;
 use tributary_storage::types::Labels;
 
-use super::{ApiResult, write_streams};
+use super::{ApiResult, CATEGORIZE_LABELS, Encoding, write_categorized_streams, write_streams};
 use crate::error::{Error, Result};
 use crate::http::access::Reader;
 use crate::http::error::LokiError;
 use crate::http::params::{LOKI_DEFAULT_SINCE_NS, Params, now_ns};
 use crate::logql::ast::Expr;
-use crate::logql::{LogEntry, LogqlEngine, LogqlValue, RangeQuery, Stream};
+use crate::logql::{LabelOrigins, LogEntry, LogqlEngine, LogqlValue, RangeQuery, Stream};
 
 /// How often a tail looks for new lines.
 const POLL: Duration = Duration::from_secs(1);
@@ -60,17 +62,18 @@ pub(super) async fn tail(
     let start = p.loki_time_or("start", || now_ns().saturating_sub(LOKI_DEFAULT_SINCE_NS))?;
     let upgrade = upgrade.map_err(|r| LokiError(Error::BadData(format!("tail needs a websocket connection: {r}"))))?;
     let tailer = Tailer::new(engine, query, start, delay_ns, limit);
-    Ok(upgrade.on_upgrade(move |socket| run(socket, tailer)))
+    let encoding = Encoding::from_request(&headers, Direction::Forward);
+    Ok(upgrade.on_upgrade(move |socket| run(socket, tailer, encoding)))
 }
 
-async fn run(mut socket: WebSocket, mut tailer: Tailer) {
+async fn run(mut socket: WebSocket, mut tailer: Tailer, encoding: Encoding) {
     let deadline = tokio::time::Instant::now() + MAX_DURATION;
     loop {
         let (text, full) = match tailer.next_batch(now_ns()).await {
             Ok(streams) if streams.is_empty() => (None, false),
             Ok(streams) => {
                 let full = streams.iter().map(|s| s.entries.len()).sum::<usize>() >= tailer.limit;
-                (Some(render(&streams)), full)
+                (Some(render(&streams, encoding)), full)
             }
             Err(e) => {
                 tracing::debug!(error = %e, "tail query failed");
@@ -112,10 +115,20 @@ async fn close(socket: &mut WebSocket, code: u16, reason: String) {
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
-fn render(streams: &[Stream]) -> String {
+fn render(streams: &[Stream], encoding: Encoding) -> String {
     let mut out = String::from(r#"{"streams":"#);
-    write_streams(&mut out, streams);
-    out.push_str(r#","dropped_entries":null}"#);
+    if encoding.categorize {
+        write_categorized_streams(&mut out, streams, Direction::Forward);
+    } else {
+        write_streams(&mut out, streams);
+    }
+    out.push_str(r#","dropped_entries":null"#);
+    if encoding.categorize {
+        out.push_str(r#","encodingFlags":[""#);
+        out.push_str(CATEGORIZE_LABELS);
+        out.push_str(r#""]"#);
+    }
+    out.push('}');
     out
 }
 
@@ -127,8 +140,11 @@ struct Tailer {
     from: i64,
     delay_ns: i64,
     limit: usize,
-    sent: HashSet<(i64, Labels, String)>,
+    sent: HashSet<Sent>,
 }
+
+/// A line as sent: its time, labels and text.
+type Sent = (i64, Labels, String);
 
 impl Tailer {
     fn new(engine: Arc<LogqlEngine>, query: String, start: i64, delay_ns: i64, limit: usize) -> Self {
@@ -160,23 +176,23 @@ impl Tailer {
         let LogqlValue::Streams(streams) = self.engine.query_range(&q).await?.value else {
             return Err(Error::BadData("tail only supports log queries".into()));
         };
-        let mut lines: Vec<(i64, Labels, String)> = streams
+        let mut lines: Vec<(Sent, LabelOrigins)> = streams
             .into_iter()
             .flat_map(|s| {
-                let labels = s.labels;
+                let (labels, origins) = (s.labels, s.origins);
                 s.entries
                     .into_iter()
-                    .map(move |e| (e.timestamp, labels.clone(), e.line))
+                    .map(move |e| ((e.timestamp, labels.clone(), e.line), origins.clone()))
             })
-            .filter(|line| !self.sent.contains(line))
+            .filter(|(line, _)| !self.sent.contains(line))
             .collect();
-        lines.sort_by_key(|(ts, _, _)| *ts);
+        lines.sort_by_key(|((ts, _, _), _)| *ts);
         let full = lines.len() >= self.limit;
         lines.truncate(self.limit);
-        self.sent.extend(lines.iter().cloned());
+        self.sent.extend(lines.iter().map(|(line, _)| line.clone()));
         self.from = match lines.last() {
             // More may wait at or after the last line sent: resume there.
-            Some((last, _, _)) if full => *last,
+            Some(((last, _, _), _)) if full => *last,
             // Lines reach storage a little after their timestamp (the push is in flight while
             // we poll): look back over a grace period, and rely on `sent` to skip repeats.
             _ => self.from.max(end.saturating_sub(GRACE_NS)),
@@ -188,14 +204,15 @@ impl Tailer {
 }
 
 /// Lines (sorted by time) grouped into streams in order of first appearance.
-fn group(lines: Vec<(i64, Labels, String)>) -> Vec<Stream> {
+fn group(lines: Vec<(Sent, LabelOrigins)>) -> Vec<Stream> {
     let mut streams: Vec<Stream> = Vec::new();
-    for (timestamp, labels, line) in lines {
+    for ((timestamp, labels, line), origins) in lines {
         let entry = LogEntry { timestamp, line };
-        match streams.iter_mut().find(|s| s.labels == labels) {
+        match streams.iter_mut().find(|s| s.labels == labels && s.origins == origins) {
             Some(s) => s.entries.push(entry),
             None => streams.push(Stream {
                 labels,
+                origins,
                 entries: vec![entry],
             }),
         }
@@ -294,15 +311,61 @@ mod tests {
     #[test]
     fn messages_have_lokis_tail_shape() {
         let streams = group(vec![
-            (S, Labels::from_pairs(&[("cluster", "dev")]), "x".into()),
-            (2 * S, Labels::from_pairs(&[("cluster", "dev")]), "y \"q\"".into()),
+            (
+                (S, Labels::from_pairs(&[("cluster", "dev")]), "x".into()),
+                LabelOrigins::default(),
+            ),
+            (
+                (2 * S, Labels::from_pairs(&[("cluster", "dev")]), "y \"q\"".into()),
+                LabelOrigins::default(),
+            ),
         ]);
-        let v: serde_json::Value = serde_json::from_str(&render(&streams)).unwrap();
+        let plain = Encoding {
+            categorize: false,
+            direction: Direction::Forward,
+        };
+        let v: serde_json::Value = serde_json::from_str(&render(&streams, plain)).unwrap();
         assert_eq!(
             v,
             serde_json::json!({
                 "streams": [{"stream": {"cluster": "dev"}, "values": [["1000000000", "x"], ["2000000000", "y \"q\""]]}],
                 "dropped_entries": null
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn categorized_messages_keep_stream_labels_and_metadata_apart() {
+        let a = [("cluster", "prod-1"), ("service_name", "checkout")];
+        let records = vec![tributary_storage::signals::LogRecord {
+            attributes: r#"{"detected_level":"error"}"#.into(),
+            ..record(&a, S, "boom")
+        }];
+        let engine = Arc::new(LogqlEngine::new(
+            Arc::new(MemLogSource::new(records)),
+            LogqlConfig::default(),
+        ));
+        let mut t = Tailer::new(
+            engine,
+            r#"{cluster="prod-1"} | label_format kind="x""#.into(),
+            0,
+            0,
+            100,
+        );
+        let streams = t.next_batch(2 * S).await.unwrap();
+        let categorize = Encoding {
+            categorize: true,
+            direction: Direction::Forward,
+        };
+        let v: serde_json::Value = serde_json::from_str(&render(&streams, categorize)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "streams": [{"stream": {"cluster": "prod-1", "service_name": "checkout"}, "values": [
+                    ["1000000000", "boom", {"structuredMetadata": {"detected_level": "error"}, "parsed": {"kind": "x"}}]
+                ]}],
+                "dropped_entries": null,
+                "encodingFlags": ["categorize-labels"]
             })
         );
     }

@@ -4,6 +4,7 @@ use crate::logql::mem::{MemLogSource, record};
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
+use tributary_storage::signals::LogRecord;
 
 const S: i64 = 1_000_000_000;
 
@@ -377,4 +378,129 @@ async fn loki_metric_queries_over_the_widest_range() {
     // 10^18 ns: 19 steps, the last 18 × 10^18 ns from the start.
     let (status, _, body) = call(widest("1000000000")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Records with structured metadata, for the two answer shapes.
+fn app_with_metadata() -> Router {
+    let a = [("cluster", "prod-1"), ("service_name", "checkout")];
+    let b = [("cluster", "dev"), ("service_name", "cart")];
+    let with = |pairs: &[(&str, &str)], ts: i64, line: &str, attributes: &str| LogRecord {
+        attributes: attributes.into(),
+        ..record(pairs, ts, line)
+    };
+    let records = vec![
+        with(
+            &a,
+            S,
+            r#"{"status":500,"msg":"timeout"}"#,
+            r#"{"detected_level":"error","user":"u1"}"#,
+        ),
+        with(
+            &a,
+            2 * S,
+            r#"{"status":200,"msg":"ok"}"#,
+            r#"{"detected_level":"info"}"#,
+        ),
+        with(&b, 3 * S, "plain", "{}"),
+    ];
+    let engine = LogqlEngine::new(Arc::new(MemLogSource::new(records)), LogqlConfig::default());
+    loki_router(Arc::new(engine), Auth::default())
+}
+
+async fn query_with_metadata(query: &str, categorize: bool) -> serde_json::Value {
+    let mut req = Request::get(format!(
+        "/loki/api/v1/query_range?{}",
+        encode(&[
+            ("query", query),
+            ("start", "0"),
+            ("end", "10"),
+            ("direction", "forward")
+        ])
+    ));
+    if categorize {
+        // Grafana's Loki data source sends exactly this (`LokiDatasource`, `X-Loki-Response-Encoding-Flags`).
+        req = req.header("X-Loki-Response-Encoding-Flags", "categorize-labels");
+    }
+    let resp = app_with_metadata()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[tokio::test]
+async fn loki_categorize_labels_keeps_stream_labels_metadata_and_parsed_apart() {
+    let q = r#"{service_name="checkout"} | json"#;
+    let v = query_with_metadata(q, true).await;
+    assert_eq!(v["data"]["encodingFlags"], serde_json::json!(["categorize-labels"]));
+    assert_eq!(
+        v["data"]["result"],
+        serde_json::json!([{
+            "stream": {"cluster": "prod-1", "service_name": "checkout"},
+            "values": [
+                ["1000000000", r#"{"status":500,"msg":"timeout"}"#,
+                 {"structuredMetadata": {"detected_level": "error", "user": "u1"}, "parsed": {"msg": "timeout", "status": "500"}}],
+                ["2000000000", r#"{"status":200,"msg":"ok"}"#,
+                 {"structuredMetadata": {"detected_level": "info"}, "parsed": {"msg": "ok", "status": "200"}}],
+            ]
+        }])
+    );
+    // A filter on a structured-metadata field selects on it, and the stream stays the stream.
+    let v = query_with_metadata(r#"{cluster=~".+"} | detected_level="error""#, true).await;
+    assert_eq!(
+        v["data"]["result"],
+        serde_json::json!([{
+            "stream": {"cluster": "prod-1", "service_name": "checkout"},
+            "values": [["1000000000", r#"{"status":500,"msg":"timeout"}"#,
+                        {"structuredMetadata": {"detected_level": "error", "user": "u1"}}]]
+        }])
+    );
+    // Nothing but stream labels: the third element is there, empty, as Loki writes it.
+    let v = query_with_metadata(r#"{service_name="cart"}"#, true).await;
+    assert_eq!(
+        v["data"]["result"],
+        serde_json::json!([{"stream": {"cluster": "dev", "service_name": "cart"}, "values": [["3000000000", "plain", {}]]}])
+    );
+    // Metric answers keep their shape and say which flags the answer was written with.
+    let v = query_with_metadata(
+        r#"sum by (detected_level) (count_over_time({cluster=~".+"}[1m]))"#,
+        true,
+    )
+    .await;
+    assert_eq!(v["data"]["resultType"], "matrix");
+    assert_eq!(v["data"]["encodingFlags"], serde_json::json!(["categorize-labels"]));
+}
+
+#[tokio::test]
+async fn loki_without_categorize_labels_every_label_is_a_stream_label() {
+    let v = query_with_metadata(r#"{service_name="checkout"} | json"#, false).await;
+    assert!(v["data"].get("encodingFlags").is_none(), "{v}");
+    assert_eq!(
+        v["data"]["result"],
+        serde_json::json!([
+            {
+                "stream": {"cluster": "prod-1", "detected_level": "error", "msg": "timeout", "service_name": "checkout", "status": "500", "user": "u1"},
+                "values": [["1000000000", r#"{"status":500,"msg":"timeout"}"#]]
+            },
+            {
+                "stream": {"cluster": "prod-1", "detected_level": "info", "msg": "ok", "service_name": "checkout", "status": "200"},
+                "values": [["2000000000", r#"{"status":200,"msg":"ok"}"#]]
+            },
+        ])
+    );
+}
+
+#[test]
+fn encoding_flags_are_read_from_every_header_value() {
+    let mut h = HeaderMap::new();
+    assert!(!Encoding::from_request(&h, Direction::Forward).categorize);
+    h.append("X-Loki-Response-Encoding-Flags", "other".parse().unwrap());
+    assert!(!Encoding::from_request(&h, Direction::Forward).categorize);
+    h.append(
+        "X-Loki-Response-Encoding-Flags",
+        "x, categorize-labels".parse().unwrap(),
+    );
+    assert!(Encoding::from_request(&h, Direction::Forward).categorize);
 }

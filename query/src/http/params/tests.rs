@@ -250,3 +250,32 @@ fn loki_tail_delay_is_bounded_whole_seconds() {
         );
     }
 }
+
+/// The Logs Drilldown endpoints' parameters, as Loki's `loghttp` reads them (`volumeLimit`,
+/// `targetLabels`, `volumeAggregateBy`, `lineLimit`, `detectedFieldsLimit`, `step`).
+#[test]
+fn loki_drilldown_parameters_follow_loghttp() {
+    assert_eq!(url("").loki_volume_limit().unwrap(), 100);
+    assert_eq!(url("limit=0").loki_volume_limit().unwrap(), 100, "0 is the default");
+    assert_eq!(url("limit=5000").loki_volume_limit().unwrap(), 5000);
+    assert_eq!(
+        reason(url("limit=-1").loki_volume_limit()),
+        "invalid parameter \"limit\": limit must be a positive value"
+    );
+    assert!(reason(url("limit=x").loki_volume_limit()).contains("invalid syntax"));
+    assert_eq!(url("targetLabels=a,b").loki_target_labels(), ["a", "b"]);
+    assert!(url("targetLabels=").loki_target_labels().is_empty());
+    assert_eq!(url("").loki_aggregate_by().unwrap(), VolumeBy::Series);
+    assert_eq!(url("aggregateBy=labels").loki_aggregate_by().unwrap(), VolumeBy::Labels);
+    assert!(reason(url("aggregateBy=pods").loki_aggregate_by()).contains("invalid aggregation option"));
+    assert_eq!(url("").loki_line_limit().unwrap(), 100);
+    assert!(url("line_limit=0").loki_line_limit().is_err());
+    assert_eq!(url("").loki_fields_limit().unwrap(), 1000);
+    assert_eq!(url("field_limit=7").loki_fields_limit().unwrap(), 7, "the older name");
+    assert_eq!(url("limit=3&field_limit=7").loki_fields_limit().unwrap(), 3);
+    assert_eq!(url("").loki_step(0, 1000 * S).unwrap(), 4 * S, "a 250th of the range");
+    assert_eq!(url("").loki_step(0, 10 * S).unwrap(), S, "at least a second");
+    assert_eq!(url("step=30s").loki_step(0, 1000 * S).unwrap(), 30 * S);
+    assert!(reason(url("step=0").loki_step(0, S)).contains("zero or negative"));
+    assert!(reason(url("step=1ms").loki_step(0, 3600 * S)).contains("11,000 points"));
+}

@@ -192,7 +192,7 @@ pub(super) fn logfmt_stage(e: &mut Entry, params: &[(String, String)], stream: &
 }
 
 /// `key=value key2="quoted \"value\"" flag` pairs; a bare key has the empty value.
-pub(super) fn parse_logfmt(line: &str) -> std::result::Result<Vec<(String, String)>, String> {
+pub(crate) fn parse_logfmt(line: &str) -> std::result::Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     let mut chars = line.char_indices().peekable();
     loop {

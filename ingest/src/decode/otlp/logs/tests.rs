@@ -72,6 +72,7 @@ fn run(req: &ExportLogsServiceRequest, ctx: &ClusterContext) -> TranslatedLogs {
             max_attributes: 16,
             max_body_bytes: 64,
             max_label_value_bytes: 2048,
+            unknown_service: true,
         },
     )
 }
@@ -203,6 +204,7 @@ fn stream_labels_follow_loki() {
         max_attributes: 100,
         max_body_bytes: 100,
         max_label_value_bytes: 2048,
+        unknown_service: true,
     };
     let req = request(
         vec![
@@ -515,7 +517,7 @@ proptest! {
     ) {
         let ctx = ClusterContext { token_cluster: token, header_cluster: hdr };
         let attrs = default_stream_attributes();
-        let opts = Options { stream_attributes: &attrs, max_attributes: 12, max_body_bytes: 200, max_label_value_bytes: 64 };
+        let opts = Options { stream_attributes: &attrs, max_attributes: 12, max_body_bytes: 200, max_label_value_bytes: 64, unknown_service: true };
         let out = translate(&req, &ctx, &opts);
         let total: usize = req.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
         prop_assert_eq!(out.records.len() as u64 + out.rejected_records, total as u64);
@@ -552,6 +554,7 @@ fn overlong_stream_label_values_refuse_their_resource() {
         max_attributes: 100,
         max_body_bytes: 100,
         max_label_value_bytes: 16,
+        unknown_service: true,
     };
     let long = request(vec![kv("service.name", s(&"s".repeat(17)))], None, vec![line("a")]);
     let t = translate(&long, &header("h"), &opts);
