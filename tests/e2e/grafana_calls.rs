@@ -26,6 +26,8 @@ struct Call {
     status: u16,
     /// What the caller reads from the answer, checked at JSON pointers.
     expect: Vec<(&'static str, Shape)>,
+    /// Text the body must hold (for answers that are not JSON).
+    text: Option<&'static str>,
 }
 
 /// What must be at a JSON pointer of the answer.
@@ -58,9 +60,10 @@ impl Shape {
             Shape::Object => v.is_object(),
             Shape::Str => v.is_string(),
             Shape::Number => v.is_number(),
-            Shape::HasEntry { field, value } => v
-                .as_array()
-                .is_some_and(|a| a.iter().any(|e| e.pointer(field).and_then(Value::as_str) == Some(value))),
+            Shape::HasEntry { field, value } => v.as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|e| e.pointer(field).and_then(Value::as_str) == Some(value))
+            }),
         };
         match ok {
             true => Ok(()),
@@ -90,6 +93,7 @@ fn get(source: &'static str, path: &str, params: Vec<(&'static str, String)>) ->
         headers: Vec::new(),
         status: 200,
         expect: Vec::new(),
+        text: None,
     }
 }
 
@@ -104,6 +108,10 @@ impl Call {
     }
     fn status(mut self, status: u16) -> Self {
         self.status = status;
+        self
+    }
+    fn text(mut self, text: &'static str) -> Self {
+        self.text = Some(text);
         self
     }
     fn expect(mut self, pointer: &'static str, shape: Shape) -> Self {
@@ -126,6 +134,12 @@ impl Call {
         let text = r.text().await.map_err(|e| format!("body: {e}"))?;
         if status != self.status {
             return Err(format!("status {status}, expected {}: {text}", self.status));
+        }
+        if let Some(want) = self.text.filter(|want| !text.contains(want)) {
+            return Err(format!("the body does not say {want:?}: {text}"));
+        }
+        if self.expect.is_empty() {
+            return Ok(());
         }
         let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))?;
         for (pointer, shape) in &self.expect {
@@ -170,19 +184,37 @@ async fn push(s: &TestServer, now: i64) {
     let counter = |rate: f64| (0..40).map(|i| (ts(i), rate * i as f64)).collect::<Vec<_>>();
     let series = vec![
         (
-            vec![("__name__", "http_requests_total"), ("job", "api"), ("instance", "a"), ("code", "200")],
+            vec![
+                ("__name__", "http_requests_total"),
+                ("job", "api"),
+                ("instance", "a"),
+                ("code", "200"),
+            ],
             counter(10.0),
         ),
         (
-            vec![("__name__", "http_requests_total"), ("job", "api"), ("instance", "a"), ("code", "500")],
+            vec![
+                ("__name__", "http_requests_total"),
+                ("job", "api"),
+                ("instance", "a"),
+                ("code", "500"),
+            ],
             counter(1.0),
         ),
         (
-            vec![("__name__", "http_request_duration_seconds_bucket"), ("job", "api"), ("le", "0.1")],
+            vec![
+                ("__name__", "http_request_duration_seconds_bucket"),
+                ("job", "api"),
+                ("le", "0.1"),
+            ],
             counter(8.0),
         ),
         (
-            vec![("__name__", "http_request_duration_seconds_bucket"), ("job", "api"), ("le", "+Inf")],
+            vec![
+                ("__name__", "http_request_duration_seconds_bucket"),
+                ("job", "api"),
+                ("le", "+Inf"),
+            ],
             counter(11.0),
         ),
     ];
@@ -234,9 +266,9 @@ fn prometheus_calls(now: i64) -> Vec<Call> {
             .expect("/status", Shape::Is("success"))
             .expect("/data/version", Shape::Str),
         get(MD, "/api/v1/status/buildinfo", vec![]).expect("/data/version", Shape::Str),
-        get(LP, "/api/v1/label/__name__/values", range())
-            .expect("/data", Shape::Holds("http_requests_total")),
-        get(LP, "/api/v1/labels", with(range(), "match[]", "http_requests_total")).expect("/data", Shape::Holds("cluster")),
+        get(LP, "/api/v1/label/__name__/values", range()).expect("/data", Shape::Holds("http_requests_total")),
+        get(LP, "/api/v1/labels", with(range(), "match[]", "http_requests_total"))
+            .expect("/data", Shape::Holds("cluster")),
         get(LP, "/api/v1/labels", with(range(), "match[]", "http_requests_total"))
             .post()
             .expect("/data", Shape::Holds("code")),
@@ -251,20 +283,35 @@ fn prometheus_calls(now: i64) -> Vec<Call> {
             "/api/v1/series",
             with(with(range(), "match[]", "http_requests_total"), "limit", "40000"),
         )
-        .expect("/data", Shape::HasEntry { field: "/code", value: "500" }),
+        .expect(
+            "/data",
+            Shape::HasEntry {
+                field: "/code",
+                value: "500",
+            },
+        ),
         get(LP, "/api/v1/metadata", vec![]).expect("/data", Shape::Object),
         get(MD, "/api/v1/metadata", vec![("metric", "http_requests_total".into())]).expect("/data", Shape::Object),
         get(
             DS,
             "/api/v1/query",
             vec![
-                ("query", r#"sum by (code) (rate(http_requests_total{cluster="prod-eu"}[5m]))"#.into()),
+                (
+                    "query",
+                    r#"sum by (code) (rate(http_requests_total{cluster="prod-eu"}[5m]))"#.into(),
+                ),
                 ("time", now.to_string()),
             ],
         )
         .post()
         .expect("/data/resultType", Shape::Is("vector"))
-        .expect("/data/result", Shape::HasEntry { field: "/metric/code", value: "500" }),
+        .expect(
+            "/data/result",
+            Shape::HasEntry {
+                field: "/metric/code",
+                value: "500",
+            },
+        ),
         get(
             DS,
             "/api/v1/query_range",
@@ -304,10 +351,17 @@ fn prometheus_calls(now: i64) -> Vec<Call> {
             "/api/v1/query",
             vec![(
                 "query",
-                r#"group by (__name__) ({__name__!=""}) unless (group by (__name__) ({__name__!=""} offset 1h))"#.into(),
+                r#"group by (__name__) ({__name__!=""}) unless (group by (__name__) ({__name__!=""} offset 1h))"#
+                    .into(),
             )],
         )
-        .expect("/data/result", Shape::HasEntry { field: "/metric/__name__", value: "http_requests_total" }),
+        .expect(
+            "/data/result",
+            Shape::HasEntry {
+                field: "/metric/__name__",
+                value: "http_requests_total",
+            },
+        ),
     ]
 }
 
@@ -317,7 +371,12 @@ fn loki_calls(now: i64) -> Vec<Call> {
     const LP: &str = "grafana/grafana public/app/plugins/datasource/loki/LanguageProvider.ts";
     const DS: &str = "grafana/grafana public/app/plugins/datasource/loki/datasource.ts";
     const LD: &str = "grafana/logs-drilldown src/services/datasource.ts";
-    let ns = || vec![("start", ((now - 3600) * NS).to_string()), ("end", (now * NS).to_string())];
+    let ns = || {
+        vec![
+            ("start", ((now - 3600) * NS).to_string()),
+            ("end", (now * NS).to_string()),
+        ]
+    };
     let iso = || vec![("start", rfc3339(now - 3600)), ("end", rfc3339(now))];
     let with = |mut p: Vec<(&'static str, String)>, k: &'static str, v: &str| {
         p.push((k, v.to_string()));
@@ -329,12 +388,16 @@ fn loki_calls(now: i64) -> Vec<Call> {
         // Probed first: the detected_labels endpoint's presence switches the language provider.
         get(LP, "/loki/api/v1/detected_labels", ns()).expect(
             "/detectedLabels",
-            Shape::HasEntry { field: "/label", value: "service_name" },
+            Shape::HasEntry {
+                field: "/label",
+                value: "service_name",
+            },
         ),
         get(LP, "/loki/api/v1/labels", ns())
             .expect("/data", Shape::Holds("service_name"))
             .expect("/data", Shape::Holds("cluster")),
-        get(LP, "/loki/api/v1/labels", with(ns(), "query", r#"{cluster="prod-eu"}"#)).expect("/data", Shape::Holds("namespace")),
+        get(LP, "/loki/api/v1/labels", with(ns(), "query", r#"{cluster="prod-eu"}"#))
+            .expect("/data", Shape::Holds("namespace")),
         get(
             LP,
             "/loki/api/v1/label/service_name/values",
@@ -342,28 +405,52 @@ fn loki_calls(now: i64) -> Vec<Call> {
         )
         .expect("/data", Shape::Holds("checkout"))
         .expect("/data", Shape::Holds("shop/api")),
-        get(LP, "/loki/api/v1/series", with(ns(), "match[]", r#"{namespace="shop"}"#))
-            .expect("/data", Shape::HasEntry { field: "/service_name", value: "checkout" }),
+        get(
+            LP,
+            "/loki/api/v1/series",
+            with(ns(), "match[]", r#"{namespace="shop"}"#),
+        )
+        .expect(
+            "/data",
+            Shape::HasEntry {
+                field: "/service_name",
+                value: "checkout",
+            },
+        ),
         get(
             LP,
             "/loki/api/v1/detected_fields",
             with(with(ns(), "limit", "1000"), "query", r#"{service_name="checkout"}"#),
         )
-        .expect("/fields", Shape::HasEntry { field: "/label", value: "status" }),
+        .expect(
+            "/fields",
+            Shape::HasEntry {
+                field: "/label",
+                value: "status",
+            },
+        ),
         get(
             LP,
             "/loki/api/v1/detected_field/path/values",
             with(with(ns(), "limit", "1000"), "query", r#"{service_name="checkout"}"#),
         )
         .expect("/values", Shape::Holds("/pay")),
-        get(DS, "/loki/api/v1/index/stats", with(ns(), "query", r#"{namespace="shop"}"#))
-            .expect("/streams", Shape::Number),
+        get(
+            DS,
+            "/loki/api/v1/index/stats",
+            with(ns(), "query", r#"{namespace="shop"}"#),
+        )
+        .expect("/streams", Shape::Number),
         // Explore's log query, asking for structured metadata and parsed labels apart.
         get(
             DS,
             "/loki/api/v1/query_range",
             with(
-                with(with(ns(), "query", r#"{service_name="checkout"} | json"#), "limit", "1000"),
+                with(
+                    with(ns(), "query", r#"{service_name="checkout"} | json"#),
+                    "limit",
+                    "1000",
+                ),
                 "direction",
                 "backward",
             ),
@@ -372,7 +459,13 @@ fn loki_calls(now: i64) -> Vec<Call> {
         .header("X-Query-Tags", "Source=grafana")
         .expect("/data/resultType", Shape::Is("streams"))
         .expect("/data/encodingFlags", Shape::Holds("categorize-labels"))
-        .expect("/data/result", Shape::HasEntry { field: "/stream/service_name", value: "checkout" }),
+        .expect(
+            "/data/result",
+            Shape::HasEntry {
+                field: "/stream/service_name",
+                value: "checkout",
+            },
+        ),
         // Logs Drilldown: the service list, the level breakdown, patterns, labels and fields.
         get(
             LD,
@@ -381,12 +474,19 @@ fn loki_calls(now: i64) -> Vec<Call> {
         )
         .header(tag.0, tag.1)
         .expect("/data/resultType", Shape::Is("vector"))
-        .expect("/data/result", Shape::HasEntry { field: "/metric/service_name", value: "checkout" }),
+        .expect(
+            "/data/result",
+            Shape::HasEntry {
+                field: "/metric/service_name",
+                value: "checkout",
+            },
+        ),
         get(
             "grafana/grafana public/app/plugins/datasource/loki (logs volume, index/volume_range)",
             "/loki/api/v1/index/volume_range",
             with(
-                with(with(ns(), "query", r#"{namespace="shop"}"#), "step", "60"),
+                // The lines lie seconds apart: a 1 s step puts them in several buckets.
+                with(with(ns(), "query", r#"{namespace="shop"}"#), "step", "1"),
                 "targetLabels",
                 "service_name",
             ),
@@ -408,7 +508,13 @@ fn loki_calls(now: i64) -> Vec<Call> {
         )
         .header(tag.0, tag.1)
         .expect("/data/resultType", Shape::Is("matrix"))
-        .expect("/data/result", Shape::HasEntry { field: "/metric/detected_level", value: "error" }),
+        .expect(
+            "/data/result",
+            Shape::HasEntry {
+                field: "/metric/detected_level",
+                value: "error",
+            },
+        ),
         get(
             LD,
             "/loki/api/v1/patterns",
@@ -417,20 +523,35 @@ fn loki_calls(now: i64) -> Vec<Call> {
         .header(tag.0, tag.1)
         .expect("/status", Shape::Is("success"))
         .expect("/data", Shape::NonEmpty),
-        get(LD, "/loki/api/v1/detected_labels", with(iso(), "query", r#"{service_name="checkout"}"#))
-            .header(tag.0, tag.1)
-            .expect("/detectedLabels", Shape::Array),
-        get(LD, "/loki/api/v1/detected_fields", with(iso(), "query", r#"{service_name="checkout"}"#))
-            .header(tag.0, tag.1)
-            .expect("/fields", Shape::HasEntry { field: "/label", value: "path" }),
+        get(
+            LD,
+            "/loki/api/v1/detected_labels",
+            with(iso(), "query", r#"{service_name="checkout"}"#),
+        )
+        .header(tag.0, tag.1)
+        .expect("/detectedLabels", Shape::Array),
+        get(
+            LD,
+            "/loki/api/v1/detected_fields",
+            with(iso(), "query", r#"{service_name="checkout"}"#),
+        )
+        .header(tag.0, tag.1)
+        .expect(
+            "/fields",
+            Shape::HasEntry {
+                field: "/label",
+                value: "path",
+            },
+        ),
         get(LD, "/loki/api/v1/labels", iso())
             .header(tag.0, tag.1)
             .expect("/data", Shape::Holds("service_name")),
-        // Optional in Logs Drilldown (Loki 3.5's limits endpoint; the app falls back when it is
-        // missing): what it gets is a 404 with a JSON body in Loki's error shape.
+        // Optional in Logs Drilldown (Loki 3.5's limits endpoint; the app falls back to its
+        // defaults when it is missing): a 404 naming the path, in Loki's plain-text error shape.
         get(LD, "/loki/api/v1/drilldown-limits", vec![])
             .header(tag.0, tag.1)
-            .status(404),
+            .status(404)
+            .text("/loki/api/v1/drilldown-limits"),
     ]
 }
 
