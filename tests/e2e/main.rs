@@ -14,6 +14,7 @@ mod loki;
 mod loki_tail;
 mod object_store;
 mod object_store_faults;
+mod operability;
 mod otlp;
 mod prometheus_parity;
 mod promql_conformance;
