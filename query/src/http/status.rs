@@ -21,7 +21,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use tributary_storage::auth::Auth;
 use tributary_storage::read::SelectRequest;
-use tributary_storage::types::{CLUSTER, Labels, METRIC_NAME, MatchOp, Matcher, TimeRange};
+use tributary_storage::types::{CLUSTER, Labels, METRIC_NAME, MatchOp, Matcher, SeriesIdSet, TimeRange};
 
 use super::access::{ApiState, Reader};
 use super::error::PromError;
@@ -96,7 +96,7 @@ async fn tsdb(
     let range = read_window(&info);
     let sets = list_series(&engine, &selector, range, arrived).await?;
     let stats = cardinality::LabelStats::of(&sets);
-    let (min_time, max_time, warnings) = time_span(&engine, &selector, range, sets.is_empty()).await?;
+    let (min_time, max_time) = time_span(&engine, &selector, range).await?;
     let data = serde_json::json!({
         "headStats": {
             "numSeries": sets.len(),
@@ -111,11 +111,7 @@ async fn tsdb(
         "memoryInBytesByLabelName": stats.value_bytes_by_name(limit),
         "seriesCountByLabelValuePair": stats.series_by_pair(limit),
     });
-    Ok(super::prom_api::json(render::success_with(
-        &data.to_string(),
-        &warnings,
-        &[],
-    )))
+    Ok(super::prom_api::json(render::success(&data.to_string())))
 }
 
 /// `/api/v1/status/config`: Prometheus answers its YAML in `yaml`; ours is TOML, answered in
@@ -190,37 +186,52 @@ async fn list_series(
     Ok(sets)
 }
 
-/// The oldest and newest sample `selector` reads in `range`. The samples are loaded only when
-/// there are at most `query.max_samples` of them; beyond, the span answered is the range read,
-/// with a warning saying so.
-async fn time_span(
+/// The most samples [`time_span`] holds at once: it reads the selection a part at a time.
+const PART_SAMPLES: usize = 1_000_000;
+
+/// The oldest and newest sample `selector` reads in `range` (`(0, 0)` for none). The samples
+/// are read a part of at most [`PART_SAMPLES`] at a time (the series of each part chosen by
+/// `Source::series_samples`), so a large head costs time within `query.timeout`, never memory.
+async fn time_span(engine: &Engine, selector: &[Matcher], range: TimeRange) -> Result<(i64, i64), PromError> {
+    time_span_in_parts(engine, selector, range, PART_SAMPLES).await
+}
+
+/// [`time_span`], reading parts of at most `part_samples` samples (a series larger than that is
+/// a part of its own).
+async fn time_span_in_parts(
     engine: &Engine,
     selector: &[Matcher],
     range: TimeRange,
-    empty: bool,
-) -> Result<(i64, i64, Vec<String>), PromError> {
-    if empty {
-        return Ok((0, 0, Vec::new()));
-    }
+    part_samples: usize,
+) -> Result<(i64, i64), PromError> {
     let req = SelectRequest::new(selector.to_vec(), range);
-    let max = engine.max_samples();
-    let count = engine
-        .within_timeout(engine.source().count_samples(&req, max.saturating_add(1)))
+    let source = engine.source().clone();
+    let span = engine
+        .within_timeout(async move {
+            let sizes = source.series_samples(&req).await?;
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            let mut part = SeriesIdSet::default();
+            let mut held = 0;
+            let mut sizes = sizes.into_iter().peekable();
+            while let Some(size) = sizes.next() {
+                held += size.samples;
+                part.insert(size.labels.series_id());
+                if held < part_samples && sizes.peek().is_some() {
+                    continue;
+                }
+                let read = req.clone().only(Arc::new(std::mem::take(&mut part)));
+                for series in source.select(&read).await? {
+                    if let (Some(first), Some(last)) = (series.samples.first(), series.samples.last()) {
+                        lo = lo.min(first.timestamp);
+                        hi = hi.max(last.timestamp);
+                    }
+                }
+                held = 0;
+            }
+            Ok::<_, tributary_storage::Error>(if lo > hi { (0, 0) } else { (lo, hi) })
+        })
         .await?;
-    if count > max {
-        let warning = format!(
-            "minTime and maxTime are the bounds of the range read: it holds more than query.max_samples = {max} samples"
-        );
-        return Ok((range.start, range.end, vec![warning]));
-    }
-    let series = engine.within_timeout(engine.source().select(&req)).await?;
-    let times = series.iter().flat_map(|s| s.samples.iter().map(|x| x.timestamp));
-    let (min, max) = times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
-    Ok(if min > max {
-        (0, 0, Vec::new())
-    } else {
-        (min, max, Vec::new())
-    })
+    Ok(span)
 }
 
 /// Milliseconds since the epoch as RFC 3339 (what Go's `time.Time` marshals to).

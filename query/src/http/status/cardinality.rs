@@ -21,6 +21,14 @@ use crate::promql::{Engine, parse_series_selector};
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 500;
 
+/// Names or values with their counts.
+type Counted<'a> = Vec<(&'a str, usize)>;
+
+/// `counted` largest count first, ties in name order (Mimir's order).
+fn largest_first(counted: &mut Counted<'_>) {
+    counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+}
+
 /// Series counted per label name and per label pair over one listing.
 #[derive(Debug, Default)]
 pub(super) struct LabelStats<'a> {
@@ -143,8 +151,8 @@ pub(super) async fn label_names(
     let (matchers, limit) = common(&p)?;
     let sets = list_series(&engine, &matchers, read_window(&info), arrived).await?;
     let stats = LabelStats::of(&sets);
-    let mut names: Vec<(&str, usize)> = stats.by_name.iter().map(|(k, v)| (*k, v.len())).collect();
-    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut names: Counted = stats.by_name.iter().map(|(k, v)| (*k, v.len())).collect();
+    largest_first(&mut names);
     let data = json!({
         "label_values_count_total": stats.label_pairs(),
         "label_names_count": names.len(),
@@ -176,15 +184,15 @@ pub(super) async fn label_values(
     let (matchers, limit) = common(&p)?;
     let sets = list_series(&engine, &matchers, read_window(&info), arrived).await?;
     let stats = LabelStats::of(&sets);
-    let mut labels: Vec<(&str, usize, Vec<(&str, usize)>)> = wanted
+    let mut labels: Vec<(&str, usize, Counted)> = wanted
         .iter()
         .map(|name| {
-            let mut values: Vec<(&str, usize)> = stats
+            let mut values: Counted = stats
                 .by_name
                 .get(name)
                 .map(|v| v.iter().map(|(k, n)| (*k, *n)).collect())
                 .unwrap_or_default();
-            values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            largest_first(&mut values);
             (*name, values.iter().map(|v| v.1).sum(), values)
         })
         .collect();

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use tributary_storage::auth::{Auth, AuthConfig, TokenEntry};
 use tributary_storage::scope::ClusterScope;
-use tributary_storage::types::{Sample, Series};
+use tributary_storage::types::{Sample, Series, TimeRange};
 
 use super::{StatusInfo, status_router};
 use crate::config::QueryConfig;
@@ -207,4 +207,26 @@ async fn config_flags_and_runtime_info() {
     assert_eq!(data["storageRetention"], "30d");
     assert_eq!(data["reloadConfigSuccess"], true);
     assert!(data["GOMAXPROCS"].as_u64().unwrap() >= 1);
+}
+
+/// Read a part at a time (here a series a part), the span is the same as read at once.
+#[tokio::test]
+async fn the_time_span_read_in_parts_is_the_span_read_at_once() {
+    let series = [(r#"a{x="1"}"#, 5_000), (r#"a{x="2"}"#, -3_000), (r#"b{x="3"}"#, 70_000)]
+        .iter()
+        .map(|(l, t)| Series::new(parse_labels(l), vec![Sample::new(*t, 1.0), Sample::new(t + 10, 2.0)]))
+        .collect();
+    let engine = Engine::new(Arc::new(VecSource::new(series)), QueryConfig::default());
+    let all = [super::every_series()];
+    for part in [1, 2, 1_000] {
+        let span = super::time_span_in_parts(&engine, &all, TimeRange::ALL, part)
+            .await
+            .unwrap();
+        assert_eq!(span, (-3_000, 70_010), "parts of {part}");
+    }
+    let none = [tributary_storage::types::Matcher::equal("__name__", "nothing")];
+    let span = super::time_span_in_parts(&engine, &none, TimeRange::ALL, 1)
+        .await
+        .unwrap();
+    assert_eq!(span, (0, 0));
 }
