@@ -136,4 +136,6 @@ async fn status_and_cardinality_apis_answer_from_the_head() {
     assert_eq!(flags["data"]["role"], "all-in-one");
     let runtime = get("/api/v1/status/runtimeinfo").await;
     assert_eq!(runtime["data"]["storageRetention"], "unlimited");
+    // The flusher, the catalog refresh and the token watch run as tasks.
+    assert!(runtime["data"]["goroutineCount"].as_u64().unwrap() > 0, "{runtime}");
 }

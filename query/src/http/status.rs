@@ -130,9 +130,8 @@ async fn flags(Reader(_engine, _slot): Reader<Engine>, Extension(info): Extensio
 }
 
 /// `/api/v1/status/runtimeinfo`, Prometheus's fields. The configuration is loaded once at
-/// startup (no reload), so the reload succeeded and happened then; Go's goroutine count has no
-/// counterpart that costs nothing to read, so it is 0; `GOMAXPROCS` is the parallelism the
-/// runtime was given.
+/// startup (no reload), so the reload succeeded and happened then; Go's goroutines are our
+/// runtime's live tasks; `GOMAXPROCS` is the parallelism the machine offers.
 #[tracing::instrument(name = "api.status_runtimeinfo", skip_all)]
 async fn runtime_info(Reader(_engine, _slot): Reader<Engine>, Extension(info): Extension<Arc<StatusInfo>>) -> Response {
     let start = rfc3339(info.start_time_ms);
@@ -142,7 +141,7 @@ async fn runtime_info(Reader(_engine, _slot): Reader<Engine>, Extension(info): E
         "reloadConfigSuccess": true,
         "lastConfigTime": start,
         "corruptionCount": 0,
-        "goroutineCount": 0,
+        "goroutineCount": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
         "GOMAXPROCS": std::thread::available_parallelism().map_or(1, usize::from),
         "GOMEMLIMIT": i64::MAX,
         "GOGC": "",

@@ -207,6 +207,7 @@ async fn config_flags_and_runtime_info() {
     assert_eq!(data["storageRetention"], "30d");
     assert_eq!(data["reloadConfigSuccess"], true);
     assert!(data["GOMAXPROCS"].as_u64().unwrap() >= 1);
+    assert!(data["goroutineCount"].as_u64().is_some(), "{data}");
 }
 
 /// Read a part at a time (here a series a part), the span is the same as read at once.
