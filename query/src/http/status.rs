@@ -85,9 +85,13 @@ async fn tsdb(
 ) -> ApiResult {
     let arrived = Instant::now();
     let p = Params::from_url(url.as_deref());
-    let limit = match p.prom_limit()? {
-        0 => DEFAULT_TSDB_LIMIT,
-        n => n,
+    // Prometheus's own check: a given limit is a positive integer.
+    let limit = match p.given("limit") {
+        None => DEFAULT_TSDB_LIMIT,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(Error::BadData("limit must be a positive number".into()).into()),
+        },
     };
     let mut selector = vec![every_series()];
     if let Some(cluster) = p.given("cluster") {

@@ -123,6 +123,11 @@ async fn tsdb_status_has_prometheus_shape_and_counts() {
         limited["data"]["labelValueCountByLabelName"].as_array().unwrap().len(),
         1
     );
+    for bad in ["0", "-1", "ten"] {
+        let (status, body) = get(&app(), "all", &format!("/api/v1/status/tsdb?limit={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"], "limit must be a positive number");
+    }
 }
 
 /// A token reading cluster `b` only sees `b`'s series, whatever it asks for.
