@@ -46,6 +46,9 @@ pub struct ServerConfig {
     pub role: Role,
     /// Log filter in `tracing` env-filter syntax (`RUST_LOG` overrides).
     pub log: String,
+    /// Log line format: `text` (one line a person reads; coloured only when stdout is a
+    /// terminal) or `json` (one JSON object a line, for log pipelines). Default `text`.
+    pub log_format: LogFormat,
     /// On SIGTERM/SIGINT, how long requests still running (a heavy query, a write) may take to
     /// finish once the listener has stopped accepting; those still running then are cancelled
     /// (nothing they did is acknowledged) and the head is flushed. Default `30s`.
@@ -122,10 +125,22 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             role: Role::AllInOne,
             log: "info".to_string(),
+            log_format: LogFormat::Text,
             shutdown_timeout: std::time::Duration::from_secs(30),
             tls: TlsConfig::default(),
         }
     }
+}
+
+/// How log lines are written (`server.log_format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `span`).
+    Json,
 }
 
 /// The tiers one process runs.
@@ -177,6 +192,9 @@ pub struct Cli {
     /// `http://host:port` or `dns+host:port`.
     #[arg(long, env = "TRIBUTARY_INGESTERS", value_delimiter = ',')]
     pub ingesters: Option<Vec<String>>,
+    /// Log line format (server.log_format): `text` or `json`.
+    #[arg(long, env = "TRIBUTARY_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -246,6 +264,9 @@ impl Config {
         }
         if let Some(s) = &cli.storage {
             cfg.storage.url = Some(s.clone());
+        }
+        if let Some(f) = cli.log_format {
+            cfg.server.log_format = f;
         }
         if let Some(r) = cli.role {
             cfg.server.role = r;

@@ -5,6 +5,7 @@
 
 pub(crate) mod compaction;
 pub mod config;
+pub mod status;
 pub mod telemetry;
 pub(crate) mod tls;
 
@@ -80,7 +81,8 @@ pub enum Error {
 }
 
 /// Runs the server until SIGINT/SIGTERM, then stops accepting, flushes the head and closes the WAL.
-pub async fn run(cfg: Config) -> Result<(), Error> {
+/// `flags` are the command-line flags in force ([`status::flags`]), for `/api/v1/status/flags`.
+pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>) -> Result<(), Error> {
     std::fs::create_dir_all(&cfg.server.data_dir).map_err(|source| Error::DataDir {
         path: cfg.server.data_dir.clone(),
         source,
@@ -151,6 +153,7 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
         Role::AllInOne | Role::Query if !cfg.query.ingesters.is_empty() => Some(fanout(&cfg.query).await?),
         _ => None,
     };
+    let mut query_source = None;
     if matches!(cfg.server.role, Role::AllInOne | Role::Query) {
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
         if let Some(ing) = &ingester {
@@ -160,7 +163,9 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
             sources.push(f.clone());
         }
         sources.push(storage.source());
-        let engine = Arc::new(Engine::new(Arc::new(MergedSource::new(sources)), cfg.query.clone()));
+        let source: Arc<dyn Source> = Arc::new(MergedSource::new(sources));
+        query_source = Some(source.clone());
+        let engine = Arc::new(Engine::new(source, cfg.query.clone()));
         engine.metrics().register(&mut registry);
         let query_metrics = engine.metrics().clone();
         app = app.merge(tributary_query::http::router(engine, auth.clone()));
@@ -176,6 +181,20 @@ pub async fn run(cfg: Config) -> Result<(), Error> {
             .with_listings_and_metrics(cfg.query.max_listing_items, query_metrics);
         app = app.merge(tributary_query::http::loki_router(Arc::new(logql), auth.clone()));
     }
+    // The status APIs read the head where there is one (what is in memory now, as Prometheus
+    // does), else what the query path reads, else the Parquet files.
+    let status_source: Arc<dyn Source> = match (&ingester, query_source) {
+        (Some(ing), _) => ing.head(),
+        (None, Some(source)) => source,
+        (None, None) => storage.source(),
+    };
+    let status_engine = Arc::new(Engine::new(status_source, cfg.query.clone()));
+    let status_info = status::info(&cfg, flags);
+    app = app.merge(tributary_query::http::status_router(
+        status_engine,
+        auth.clone(),
+        status_info,
+    ));
     let registry = Arc::new(Mutex::new(registry));
     // Every 404/405 in the API's error shape; answers gzipped for clients that accept it
     // (Grafana, Prometheus scraping `/federate`). An answer already encoded (remote-read's

@@ -26,7 +26,7 @@ fn main() -> std::process::ExitCode {
         }
         return std::process::ExitCode::SUCCESS;
     }
-    tributary::telemetry::init_logging(&cfg.server.log);
+    tributary::telemetry::init_logging(&cfg.server.log, cfg.server.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -34,7 +34,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(tributary::run(cfg));
+    let flags = tributary::status::flags(&cli, &cfg);
+    let outcome = runtime.block_on(tributary::run(cfg, flags));
     // Cancels what still runs (requests past `server.shutdown_timeout`; the head is flushed by
     // now) without waiting on it for long.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

@@ -12,15 +12,24 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-/// Installs the global log subscriber. `RUST_LOG` wins over the configured filter.
-pub fn init_logging(filter: &str) {
+use crate::config::LogFormat;
+
+/// Installs the global log subscriber writing to stdout. `RUST_LOG` wins over the configured
+/// filter. Colour codes only reach a terminal: piped into a file or a collector they would be
+/// noise in every line.
+pub fn init_logging(filter: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    // A second init (tests) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .try_init();
+        .with_ansi(std::io::stdout().is_terminal());
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// Updates gauges that mirror state owned elsewhere, just before a scrape.

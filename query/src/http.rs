@@ -5,7 +5,8 @@
 //! Both read their parameters through `params`, answer errors through `error`, and take their
 //! engine through `access` (the request's token decides which clusters it reads). Beside the
 //! JSON API, the Prometheus router serves raw samples: `remote_read` (`POST /api/v1/read`) and
-//! `federate` (`/federate`).
+//! `federate` (`/federate`). The status and cardinality APIs ([`status_router`]) have a router
+//! of their own: the binary hands them the head alone where there is one.
 
 mod access;
 mod error;
@@ -15,6 +16,7 @@ pub(crate) mod params;
 mod prom_api;
 mod remote_read;
 mod render;
+mod status;
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ use crate::promql::Engine;
 use access::ApiState;
 pub use error::unrouted_bodies;
 pub use loki_api::loki_router;
+pub use status::{StatusInfo, status_router};
 use tributary_storage::auth::Auth;
 
 /// Routes for the query API. Handlers parse parameters, call one engine method, and render;

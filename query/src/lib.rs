@@ -38,7 +38,9 @@
 //!   `patterns` for Logs Drilldown) hold the handlers, `params`
 //!   reads every request parameter for both (each API's time, duration and limit formats),
 //!   `error` maps every error kind to each API's status once and renders each API's error body,
-//!   `render` writes the JSON; `remote_read` and `federate` serve raw samples to Prometheus.
+//!   `render` writes the JSON; `remote_read` and `federate` serve raw samples to Prometheus;
+//!   `status` (with `cardinality`) answers Prometheus's status and Mimir's cardinality APIs from
+//!   a series listing, under its own router (`http::status_router`).
 //!
 //! # Adding an API endpoint
 //!

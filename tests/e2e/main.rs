@@ -16,6 +16,7 @@ mod loki_labels;
 mod loki_tail;
 mod object_store;
 mod object_store_faults;
+mod operability;
 mod otlp;
 mod prometheus_parity;
 mod promql_conformance;

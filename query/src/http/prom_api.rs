@@ -376,7 +376,7 @@ async fn parse_param<T: Send + 'static>(
     })
 }
 
-fn json(body: String) -> Response {
+pub(super) fn json(body: String) -> Response {
     (StatusCode::OK, [(CONTENT_TYPE, "application/json")], body).into_response()
 }
 
