@@ -4,9 +4,11 @@
 mod algebra;
 mod deadlines;
 mod functions;
+mod native_histograms;
 mod operators;
 mod parts;
 mod rollups;
+mod script;
 mod selectors;
 mod subqueries;
 mod trends;
