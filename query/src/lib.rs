@@ -79,7 +79,8 @@
 //! exponential and custom-bucket schemas) are values like floats: selectors answer them,
 //! `rate increase delta irate idelta` (counter resets detected, the coarsest schema of the
 //! window), `sum avg count group`, `h * s`, `s * h`, `h / s`, `h + h`, `h - h` (one-to-one),
-//! unary minus and the `histogram_*` functions evaluate them, with Prometheus 3's warnings for
+//! unary minus, `and or unless`, `last_over_time count_over_time present_over_time
+//! sum_over_time avg_over_time` and the `histogram_*` functions evaluate them, with Prometheus 3's warnings for
 //! mixed inputs. Any other function or operator given one fails with an `execution` error naming
 //! itself and the series, never an answer that leaves it out.
 //!

@@ -128,6 +128,16 @@ impl Annotations {
         self.warn(at(&text, position));
     }
 
+    /// A binary operator that has no meaning for the two sample types (`float`, `histogram`).
+    pub(crate) fn incompatible_types(&mut self, lhs: &str, operator: &str, rhs: &str, position: &str) {
+        self.info(at(
+            &format!(
+                "PromQL info: incompatible sample types encountered for binary operator {operator:?}: {lhs} {operator} {rhs}"
+            ),
+            position,
+        ));
+    }
+
     /// `operation` is `addition` or `subtraction`.
     pub(crate) fn reconciled_custom_buckets(&mut self, operation: &str, position: &str) {
         self.info(at(

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tributary_storage::signals::HistogramSeries as StoredHistograms;
-use tributary_storage::types::{Labels, METRIC_NAME, Sample, Series, is_stale_nan};
+use tributary_storage::types::{Labels, METRIC_NAME, Series, is_stale_nan};
 
 use super::aggregate::{AggOp, AggregateNode};
 use super::binary::{self, BinOp, BinaryNode, Cardinality};
@@ -299,7 +299,10 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateNode, input: Vec<StepSe
 /// The sum of `hists` (never empty), or with `mean` their mean, kept incrementally as
 /// Prometheus does so that large counts do not overflow; the `sum` fields are added with Kahan
 /// compensation. The flag says whether custom bounds were reconciled.
-fn combine(hists: &[&NativeHistogram], mean: bool) -> std::result::Result<(NativeHistogram, bool), MixedSchemas> {
+pub(crate) fn combine(
+    hists: &[&NativeHistogram],
+    mean: bool,
+) -> std::result::Result<(NativeHistogram, bool), MixedSchemas> {
     let mut acc = hists[0].clone();
     let mut reconciled = false;
     let (mut sum, mut c) = (hists[0].sum, 0.0);
@@ -326,13 +329,15 @@ fn combine(hists: &[&NativeHistogram], mean: bool) -> std::result::Result<(Nativ
 /// only (one-to-one matching), and any other use of one is refused naming the operator.
 pub(crate) fn binary(ev: &mut Evaluator, b: &BinaryNode, lhs: Data, rhs: Data) -> Result<Data> {
     let op = b.op;
-    let supported = matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div);
+    if matches!(op, BinOp::And | BinOp::Or | BinOp::Unless) {
+        return set_operation(ev, b, lhs, rhs);
+    }
     let one_to_one = b.matching.card == Cardinality::OneToOne;
     let with_histogram = |d: &Data| match d {
         Data::Vector(v) => v.iter().find(|s| !s.histograms.is_empty()).map(|s| s.labels.clone()),
         _ => None,
     };
-    if !supported || !one_to_one {
+    if !one_to_one {
         let labels = with_histogram(&lhs)
             .or_else(|| with_histogram(&rhs))
             .unwrap_or_default();
@@ -345,7 +350,7 @@ pub(crate) fn binary(ev: &mut Evaluator, b: &BinaryNode, lhs: Data, rhs: Data) -
         (Data::Vector(v), Data::Scalar(s)) => {
             let (floats, hists) = split(v);
             let float_out = binary::evaluate(b, Data::Vector(floats), Data::Scalar(s.clone()), &steps, &guard)?;
-            let hist_out = scalar_side(ev, op, hists, &s, false)?;
+            let hist_out = scalar_side(ev, b, hists, &s, false);
             Ok(Data::Vector(merge_series(
                 [float_out.into_vector()?, hist_out].concat(),
             )?))
@@ -353,7 +358,7 @@ pub(crate) fn binary(ev: &mut Evaluator, b: &BinaryNode, lhs: Data, rhs: Data) -
         (Data::Scalar(s), Data::Vector(v)) => {
             let (floats, hists) = split(v);
             let float_out = binary::evaluate(b, Data::Scalar(s.clone()), Data::Vector(floats), &steps, &guard)?;
-            let hist_out = scalar_side(ev, op, hists, &s, true)?;
+            let hist_out = scalar_side(ev, b, hists, &s, true);
             Ok(Data::Vector(merge_series(
                 [float_out.into_vector()?, hist_out].concat(),
             )?))
@@ -365,6 +370,58 @@ pub(crate) fn binary(ev: &mut Evaluator, b: &BinaryNode, lhs: Data, rhs: Data) -
             r.type_name()
         ))),
     }
+}
+
+/// `and`, `or`, `unless`: they select series by labels and never read values, so each side runs
+/// through the float operator with its histograms as placeholders, put back afterwards (the left
+/// side's value wins where both sides have one for a label set and step).
+fn set_operation(ev: &mut Evaluator, b: &BinaryNode, lhs: Data, rhs: Data) -> Result<Data> {
+    let (Data::Vector(l), Data::Vector(r)) = (lhs, rhs) else {
+        return Err(Error::Internal("set operation on a scalar".into()));
+    };
+    type Seen = HashMap<(Labels, u32), Option<Arc<NativeHistogram>>>;
+    let flatten = |v: Vec<StepSeries>, seen: &mut Seen| -> Vec<StepSeries> {
+        v.into_iter()
+            .map(|s| {
+                for p in &s.points {
+                    seen.insert((s.labels.clone(), p.step), None);
+                }
+                let mut points = s.points;
+                for h in s.histograms {
+                    seen.insert((s.labels.clone(), h.step), Some(h.value));
+                    points.push(Point {
+                        step: h.step,
+                        value: 0.0,
+                    });
+                }
+                points.sort_by_key(|p| p.step);
+                StepSeries::new(s.labels, points)
+            })
+            .collect()
+    };
+    let (mut left, mut right) = (Seen::new(), Seen::new());
+    let (l, r) = (flatten(l, &mut left), flatten(r, &mut right));
+    let steps = ev.steps;
+    let out = binary::evaluate(b, Data::Vector(l), Data::Vector(r), &steps, &ev.guard)?.into_vector()?;
+    Ok(Data::Vector(
+        out.into_iter()
+            .map(|s| {
+                let mut points = Vec::new();
+                let mut histograms = Vec::new();
+                for p in s.points {
+                    let key = (s.labels.clone(), p.step);
+                    match left.get(&key).or_else(|| right.get(&key)) {
+                        Some(Some(h)) => histograms.push(HistogramPoint {
+                            step: p.step,
+                            value: h.clone(),
+                        }),
+                        _ => points.push(p),
+                    }
+                }
+                StepSeries::with_histograms(s.labels, points, histograms)
+            })
+            .collect(),
+    ))
 }
 
 fn op_name(op: BinOp, card: Cardinality) -> String {
@@ -408,24 +465,29 @@ fn split(v: Vec<StepSeries>) -> (Vec<StepSeries>, Vec<StepSeries>) {
     (floats, hists)
 }
 
-/// Histograms against a scalar: `h * s`, `s * h` and `h / s`.
+/// Histograms against a scalar: `h * s`, `s * h` and `h / s`; any other operator drops the
+/// histogram with Prometheus's info.
 fn scalar_side(
     ev: &mut Evaluator,
-    op: BinOp,
+    b: &BinaryNode,
     hists: Vec<StepSeries>,
     s: &[f64],
     scalar_left: bool,
-) -> Result<Vec<StepSeries>> {
+) -> Vec<StepSeries> {
+    let op = b.op;
     if !(op == BinOp::Mul || (op == BinOp::Div && !scalar_left)) {
-        let labels = hists.first().map(|h| h.labels.clone()).unwrap_or_default();
-        ev.consumer = format!(
-            "the binary operator {} with a scalar {}",
-            op_name(op, Cardinality::OneToOne),
-            if scalar_left { "on the left" } else { "on the right" }
-        );
-        return Err(ev.refuse_histograms(&labels));
+        if hists.iter().any(|h| !h.histograms.is_empty()) {
+            let name = op_name(op, Cardinality::OneToOne);
+            let (l, r) = if scalar_left {
+                ("float", "histogram")
+            } else {
+                ("histogram", "float")
+            };
+            ev.annotations.incompatible_types(l, &name, r, "");
+        }
+        return Vec::new();
     }
-    Ok(hists
+    hists
         .into_iter()
         .map(|series| {
             let histograms = series
@@ -438,7 +500,17 @@ fn scalar_side(
                 .collect();
             StepSeries::with_histograms(into_without_name(series.labels), Vec::new(), histograms)
         })
-        .collect())
+        .collect()
+}
+
+/// Whether two histograms are equal (Prometheus's `Equals`: the counter-reset hint and empty
+/// buckets aside).
+fn equal(a: &NativeHistogram, b: &NativeHistogram) -> bool {
+    let (mut a, mut b) = (a.clone(), b.clone());
+    a.compact();
+    b.compact();
+    a.reset_hint = b.reset_hint;
+    a == b
 }
 
 /// Vector-to-vector arithmetic with histograms, one-to-one on the matching labels.
@@ -474,10 +546,16 @@ fn vector_vector(ev: &mut Evaluator, b: &BinaryNode, l: Vec<StepSeries>, r: Vec<
     for s in &l {
         guard.check()?;
         let sig = signature(&s.labels);
-        let labels = if m.on {
-            keep_labels(&s.labels, &m.labels)
-        } else {
-            without_labels(&s.labels, &m.labels)
+        let filter = b.op.is_comparison() && !b.return_bool;
+        let labels = match (m.on, filter) {
+            (true, _) => keep_labels(&s.labels, &m.labels),
+            (false, false) => without_labels(&s.labels, &m.labels),
+            // A filtering comparison keeps the left side's name.
+            (false, true) => {
+                let mut l = s.labels.clone();
+                m.labels.iter().for_each(|name| l.remove(name));
+                l
+            }
         };
         let mut points = Vec::new();
         let mut histograms = Vec::new();
@@ -519,14 +597,24 @@ fn vector_vector(ev: &mut Evaluator, b: &BinaryNode, l: Vec<StepSeries>, r: Vec<
                     x.mul(*f);
                     x
                 }
+                (Value::Histogram(h), Value::Histogram(o), BinOp::Eq | BinOp::Ne) => {
+                    let holds = equal(h, o) == (b.op == BinOp::Eq);
+                    if b.return_bool {
+                        points.push(Point {
+                            step,
+                            value: f64::from(u8::from(holds)),
+                        });
+                        continue;
+                    }
+                    if !holds {
+                        continue;
+                    }
+                    (**h).clone()
+                }
                 _ => {
-                    ev.consumer = format!(
-                        "the binary operator {} between {} and {}",
-                        op_name(b.op, m.card),
-                        kind(&lv),
-                        kind(rv)
-                    );
-                    return Err(ev.refuse_histograms(&s.labels));
+                    let name = op_name(b.op, m.card);
+                    ev.annotations.incompatible_types(kind(&lv), &name, kind(rv), position);
+                    continue;
                 }
             };
             histograms.push(HistogramPoint {
@@ -535,7 +623,7 @@ fn vector_vector(ev: &mut Evaluator, b: &BinaryNode, l: Vec<StepSeries>, r: Vec<
             });
         }
         points.sort_by_key(|p: &Point| p.step);
-        if !histograms.is_empty() {
+        if !histograms.is_empty() || !points.is_empty() {
             out.push(StepSeries::with_histograms(labels, points, histograms));
         }
     }
@@ -544,16 +632,7 @@ fn vector_vector(ev: &mut Evaluator, b: &BinaryNode, l: Vec<StepSeries>, r: Vec<
 
 fn kind(v: &Value) -> &'static str {
     match v {
-        Value::Float(_) => "a float",
-        Value::Histogram(_) => "a native histogram",
+        Value::Float(_) => "float",
+        Value::Histogram(_) => "histogram",
     }
-}
-
-/// Float samples of a series as plain samples (for the float path of mixed range functions).
-pub(crate) fn float_samples(series: &[Series], labels: &Labels) -> Vec<Sample> {
-    series
-        .iter()
-        .find(|s| &s.labels == labels)
-        .map(|s| s.samples.iter().copied().filter(|x| !is_stale_nan(x.value)).collect())
-        .unwrap_or_default()
 }

@@ -6,14 +6,15 @@
 use std::sync::Arc;
 
 use tributary_storage::signals::ResetHint;
-use tributary_storage::types::{METRIC_NAME, Sample};
+use tributary_storage::types::{METRIC_NAME, Sample, is_stale_nan};
 
+use super::over_time::{self, OverTime};
 use super::rate::{self, RateKind, extrapolation_factor};
 use super::{CallNode, Func, histogram};
 use crate::error::Result;
 use crate::promql::annotations::Annotations;
 use crate::promql::eval::{Evaluator, RangeArg, Window, distinct_series};
-use crate::promql::histogram_vectors::{convert, float_samples};
+use crate::promql::histogram_vectors::{combine, convert};
 use crate::promql::native_histogram::{self, NativeHistogram};
 use crate::promql::value::{Data, HistogramPoint, Point, StepSeries, drop_name, into_without_name, merge_series};
 
@@ -24,8 +25,32 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Option<Da
     let steps = ev.steps;
     Ok(Some(match (&call.func, call.name) {
         (Func::Rate(kind), _) if ev.reads_histograms(&args[0]) => {
+            let kind = *kind;
             let arg = ev.range_arg(&args[0])?;
-            Data::Vector(rates(ev, *kind, arg, call.position(0))?)
+            Data::Vector(per_window(ev, arg, false, call.position(0), |w, annotations| {
+                Some(match (w.floats.is_empty(), w.hists.is_empty()) {
+                    (false, true) => WindowValue::Float(rate::evaluate(kind, w.floats, w.window)?),
+                    (true, false) => WindowValue::Histogram(histogram_rate(kind, w, annotations)?),
+                    _ => {
+                        annotations.mixed_floats_histograms(w.name, w.position);
+                        return None;
+                    }
+                })
+            })?)
+        }
+        (Func::OverTime(kind), _)
+            if ev.reads_histograms(&args[0])
+                && matches!(
+                    kind,
+                    OverTime::Last | OverTime::Count | OverTime::Present | OverTime::Sum | OverTime::Avg
+                ) =>
+        {
+            let kind = *kind;
+            let arg = ev.range_arg(&args[0])?;
+            let keep_name = kind == OverTime::Last;
+            Data::Vector(per_window(ev, arg, keep_name, call.position(0), |w, annotations| {
+                over_time(kind, w, annotations)
+            })?)
         }
         (Func::NativeHistogramOnly, "histogram_fraction") => {
             let lower = ev.scalar(&args[0])?;
@@ -167,9 +192,30 @@ fn each(
     )
 }
 
-/// The rate family over a range selector holding native histograms. Per window: only floats,
-/// the float function; only histograms, the histogram one; both, nothing and a warning.
-fn rates(ev: &mut Evaluator, kind: RateKind, arg: RangeArg, position: &str) -> Result<Vec<StepSeries>> {
+/// One step's window of one series: its non-stale floats and histograms, oldest first.
+struct WindowSamples<'a> {
+    floats: &'a [Sample],
+    hists: &'a [(i64, Arc<NativeHistogram>)],
+    window: Window,
+    name: &'a str,
+    position: &'a str,
+}
+
+/// A window's answer.
+enum WindowValue {
+    Float(f64),
+    Histogram(NativeHistogram),
+}
+
+/// Applies `f` to every non-empty window of every series of a range selector holding native
+/// histograms (float-only series included); `__name__` kept only with `keep_name`.
+fn per_window(
+    ev: &mut Evaluator,
+    arg: RangeArg,
+    keep_name: bool,
+    position: &str,
+    mut f: impl FnMut(&WindowSamples<'_>, &mut Annotations) -> Option<WindowValue>,
+) -> Result<Vec<StepSeries>> {
     let steps = ev.steps;
     let RangeArg {
         series,
@@ -179,83 +225,97 @@ fn rates(ev: &mut Evaluator, kind: RateKind, arg: RangeArg, position: &str) -> R
         at,
     } = arg;
     let hist_labels: std::collections::HashSet<_> = histograms.iter().map(|h| h.labels.clone()).collect();
+    let no_hists = tributary_storage::signals::HistogramSeries {
+        labels: Default::default(),
+        samples: Vec::new(),
+    };
+    let all = series
+        .iter()
+        .filter(|s| !hist_labels.contains(&s.labels))
+        .map(|s| (&s.labels, &no_hists))
+        .chain(histograms.iter().map(|h| (&h.labels, h)));
+    let float_index: std::collections::HashMap<&tributary_storage::types::Labels, usize> =
+        series.iter().enumerate().map(|(i, s)| (&s.labels, i)).collect();
     let mut out = Vec::new();
-    let annotations = &mut ev.annotations;
-    // Float-only series: the float function.
-    for s in series.iter().filter(|s| !hist_labels.contains(&s.labels)) {
-        let samples: Vec<Sample> = s
-            .samples
-            .iter()
-            .copied()
-            .filter(|x| !tributary_storage::types::is_stale_nan(x.value))
-            .collect();
-        let mut points = Vec::new();
-        for step in 0..steps.count {
-            let window = window_at(&steps, step, range_ms, offset_ms, at);
-            let w = in_window(&samples, |x| x.timestamp, window);
-            if w.is_empty() {
-                continue;
-            }
-            if let Some(value) = rate::evaluate(kind, w, window) {
-                points.push(Point {
-                    step: step as u32,
-                    value,
-                });
-            }
-        }
-        out.push(StepSeries::new(into_without_name(s.labels.clone()), points));
-    }
-    for hs in &histograms {
+    for (labels, hs) in all {
         ev.guard.check()?;
-        let floats = float_samples(&series, &hs.labels);
-        let samples: Vec<(i64, Arc<NativeHistogram>)> =
+        let floats: Vec<Sample> = float_index.get(labels).map_or_else(Vec::new, |&i| {
+            let samples = &series[i].samples;
+            samples.iter().copied().filter(|x| !is_stale_nan(x.value)).collect()
+        });
+        let hists: Vec<(i64, Arc<NativeHistogram>)> =
             convert(hs).into_iter().filter_map(|(t, h)| Some((t, h?))).collect();
-        let name = hs.labels.get(METRIC_NAME).unwrap_or("");
+        let name = labels.get(METRIC_NAME).unwrap_or("");
         let mut points = Vec::new();
         let mut hpoints = Vec::new();
         for step in 0..steps.count {
-            let window = window_at(&steps, step, range_ms, offset_ms, at);
-            let wh = in_window(&samples, |x| x.0, window);
-            let wf = in_window(&floats, |x| x.timestamp, window);
-            match (wf.is_empty(), wh.is_empty()) {
-                (true, true) => {}
-                (false, true) => {
-                    if let Some(value) = rate::evaluate(kind, wf, window) {
-                        points.push(Point {
-                            step: step as u32,
-                            value,
-                        });
-                    }
-                }
-                (true, false) => {
-                    if let Some(h) = histogram_rate(kind, wh, window, name, position, annotations) {
-                        hpoints.push(HistogramPoint {
-                            step: step as u32,
-                            value: Arc::new(h),
-                        });
-                    }
-                }
-                (false, false) => annotations.mixed_floats_histograms(name, position),
+            let end = at.unwrap_or(steps.time(step)).saturating_sub(offset_ms);
+            let window = Window { end, range_ms };
+            let w = WindowSamples {
+                floats: in_window(&floats, |x| x.timestamp, window),
+                hists: in_window(&hists, |x| x.0, window),
+                window,
+                name,
+                position,
+            };
+            if w.floats.is_empty() && w.hists.is_empty() {
+                continue;
+            }
+            let step = step as u32;
+            match f(&w, &mut ev.annotations) {
+                Some(WindowValue::Float(value)) => points.push(Point { step, value }),
+                Some(WindowValue::Histogram(h)) => hpoints.push(HistogramPoint {
+                    step,
+                    value: Arc::new(h),
+                }),
+                None => {}
             }
         }
-        out.push(StepSeries::with_histograms(
-            into_without_name(hs.labels.clone()),
-            points,
-            hpoints,
-        ));
+        let labels = if keep_name {
+            labels.clone()
+        } else {
+            into_without_name(labels.clone())
+        };
+        out.push(StepSeries::with_histograms(labels, points, hpoints));
     }
     distinct_series(out)
 }
 
-fn window_at(
-    steps: &crate::promql::value::Steps,
-    step: usize,
-    range_ms: i64,
-    offset_ms: i64,
-    at: Option<i64>,
-) -> Window {
-    let end = at.unwrap_or(steps.time(step)).saturating_sub(offset_ms);
-    Window { end, range_ms }
+/// `last`, `count`, `present`, `sum` and `avg` over time of a window holding histograms; a sum
+/// or average over floats and histograms together is nothing, with Prometheus's warning.
+fn over_time(kind: OverTime, w: &WindowSamples<'_>, annotations: &mut Annotations) -> Option<WindowValue> {
+    let n = w.floats.len() + w.hists.len();
+    Some(match kind {
+        OverTime::Count => WindowValue::Float(n as f64),
+        OverTime::Present => WindowValue::Float(1.0),
+        OverTime::Last => match (w.floats.last(), w.hists.last()) {
+            (Some(f), Some((t, h))) if *t > f.timestamp => WindowValue::Histogram((**h).clone()),
+            (Some(f), _) => WindowValue::Float(f.value),
+            (None, Some((_, h))) => WindowValue::Histogram((**h).clone()),
+            (None, None) => return None,
+        },
+        _ if w.hists.is_empty() => WindowValue::Float(over_time::evaluate(kind, w.floats, f64::NAN)),
+        _ if !w.floats.is_empty() => {
+            annotations.mixed_floats_histograms(w.name, w.position);
+            return None;
+        }
+        _ => {
+            let hists: Vec<&NativeHistogram> = w.hists.iter().map(|(_, h)| &**h).collect();
+            match combine(&hists, kind == OverTime::Avg) {
+                Ok((mut h, reconciled)) => {
+                    if reconciled {
+                        annotations.reconciled_custom_buckets("aggregation", w.position);
+                    }
+                    h.compact();
+                    WindowValue::Histogram(h)
+                }
+                Err(_) => {
+                    annotations.mixed_exponential_custom(w.name, w.position);
+                    return None;
+                }
+            }
+        }
+    })
 }
 
 fn in_window<T>(samples: &[T], time: impl Fn(&T) -> i64, window: Window) -> &[T] {
@@ -267,12 +327,10 @@ fn in_window<T>(samples: &[T], time: impl Fn(&T) -> i64, window: Window) -> &[T]
 /// One window of native histograms (oldest first, never empty) through `kind`.
 fn histogram_rate(
     kind: RateKind,
-    w: &[(i64, Arc<NativeHistogram>)],
-    window: Window,
-    name: &str,
-    position: &str,
+    samples: &WindowSamples<'_>,
     annotations: &mut Annotations,
 ) -> Option<NativeHistogram> {
+    let (w, window, name, position) = (samples.hists, samples.window, samples.name, samples.position);
     match kind {
         RateKind::Irate | RateKind::Idelta => {
             return instant_value(kind == RateKind::Irate, w, name, position, annotations);

@@ -205,7 +205,7 @@ async fn native_histograms_are_evaluated_or_refused_naming_them() {
         ("abs(rpc_seconds)", "abs()"),
         ("max_over_time(rpc_seconds[5m])", "max_over_time()"),
         ("max(rpc_seconds)", "max"),
-        ("rpc_seconds > 1", "the binary operator >"),
+        ("rpc_seconds * on() group_left up", "the binary operator * group_left"),
     ] {
         let err = e.instant(q, 90_000).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Execution, "{q}: {err}");
@@ -215,6 +215,13 @@ async fn native_histograms_are_evaluated_or_refused_naming_them() {
             "{q}: {text}"
         );
     }
+    // Where Prometheus drops a histogram with an info, so does the engine.
+    let compared = e.instant_query("rpc_seconds > 1", 90_000, None).await.unwrap();
+    assert_eq!(rows(&compared.value), Vec::new());
+    assert!(
+        compared.annotations.infos[0].contains("incompatible sample types"),
+        "{compared:?}"
+    );
     // Outside the histogram's time, and on float series, queries answer as before.
     assert_eq!(rows(&e.instant("up", 90_000).await.unwrap()).len(), 1);
     assert!(rows(&e.instant("histogram_count(rpc_seconds)", 9_000_000).await.unwrap()).is_empty());
