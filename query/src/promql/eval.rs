@@ -104,6 +104,9 @@ pub(crate) struct Evaluator {
     /// The function or operator whose arguments are being evaluated, named when it refuses
     /// native histograms.
     pub(crate) consumer: String,
+    /// A subquery argument already evaluated (to see whether it holds native histograms),
+    /// handed to the next [`Evaluator::range_arg`] of a subquery.
+    pub(crate) pending_range_arg: Option<RangeArg>,
     pub(crate) annotations: Annotations,
 }
 
@@ -125,6 +128,7 @@ impl Evaluator {
             buckets: Vec::new(),
             histograms: Vec::new(),
             consumer: String::new(),
+            pending_range_arg: None,
             annotations: Annotations::default(),
         }
     }
@@ -187,9 +191,18 @@ impl Evaluator {
             Node::Vector(sel) => Data::Vector(self.instant_selector(*sel, false)?),
             Node::Matrix(sel) => self.matrix_selector(*sel)?,
             Node::Subquery(sq) => {
-                let mut series = self.subquery_series(sq)?;
+                let (mut series, histograms) = self.subquery_series(sq)?;
                 series.sort_by(|a, b| a.labels.cmp(&b.labels));
-                Data::Matrix(series)
+                if histograms.is_empty() {
+                    Data::Matrix(series)
+                } else {
+                    // The subquery's points are its window already.
+                    let all = Window {
+                        end: i64::MAX / 2,
+                        range_ms: i64::MAX,
+                    };
+                    Data::HistogramMatrix(histogram_vectors::matrix(series, histograms, all))
+                }
             }
             Node::Negate(inner) => match self.eval(inner)? {
                 Data::Scalar(v) => Data::Scalar(v.into_iter().map(|x| -x).collect()),
@@ -306,13 +319,19 @@ impl Evaluator {
                     at,
                 })
             }
-            Node::Subquery(sq) => Ok(RangeArg {
-                series: self.subquery_series(sq)?,
-                histograms: Vec::new(),
-                range_ms: sq.range_ms,
-                offset_ms: sq.offset_ms,
-                at: sq.at,
-            }),
+            Node::Subquery(sq) => {
+                if let Some(arg) = self.pending_range_arg.take() {
+                    return Ok(arg);
+                }
+                let (series, histograms) = self.subquery_series(sq)?;
+                Ok(RangeArg {
+                    series,
+                    histograms,
+                    range_ms: sq.range_ms,
+                    offset_ms: sq.offset_ms,
+                    at: sq.at,
+                })
+            }
             other => Err(Error::Internal(format!(
                 "expected a range vector argument, got {other:?}"
             ))),
@@ -321,7 +340,8 @@ impl Evaluator {
 
     /// Evaluates a subquery's body at its own steps; its points become samples stamped with
     /// those steps' times, labels (metric name included) unchanged.
-    fn subquery_series(&mut self, sq: &SubqueryNode) -> Result<Vec<Series>> {
+    /// Its float series and its native-histogram series.
+    fn subquery_series(&mut self, sq: &SubqueryNode) -> Result<(Vec<Series>, Vec<StoredHistograms>)> {
         let outer = std::mem::replace(&mut self.steps, sq.steps);
         let data = self.eval(&sq.inner);
         self.steps = outer;
@@ -334,17 +354,26 @@ impl Evaluator {
         };
         // The parser allows subqueries of instant vectors only.
         let data = data?.into_vector()?;
-        if let Some(s) = data.iter().find(|s| !s.histograms.is_empty()) {
-            return Err(Error::unsupported(format!(
-                "native histogram samples in a subquery (the series {} holds native histograms)",
-                s.labels
-            )));
+        let mut histograms = Vec::new();
+        let mut series = Vec::with_capacity(data.len());
+        for s in data {
+            if !s.histograms.is_empty() {
+                let samples = s
+                    .histograms
+                    .iter()
+                    .map(|h| h.value.to_sample(steps.time(h.step as usize)))
+                    .collect();
+                histograms.push(StoredHistograms {
+                    labels: s.labels.clone(),
+                    samples,
+                });
+            }
+            if !s.points.is_empty() {
+                series.push(Series::new(s.labels, to_samples(&s.points)));
+            }
         }
-        let series: Vec<Series> = data
-            .into_iter()
-            .map(|s| Series::new(s.labels, to_samples(&s.points)))
-            .collect();
-        Ok(series.into_iter().filter(|s| !s.samples.is_empty()).collect())
+        histograms.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok((series, histograms))
     }
 
     /// Whether `node` is a range selector that found native-histogram series.

@@ -14,7 +14,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use tributary_storage::signals::{HistogramSample, ResetHint};
+use tributary_storage::signals::{BucketSpan, HistogramSample, ResetHint};
 
 pub(crate) use estimate::{fraction, quantile, variance};
 pub(crate) use ops::MixedSchemas;
@@ -78,6 +78,24 @@ impl NativeHistogram {
             negative: expand(&s.negative_spans, &s.negative_buckets),
             custom_values: s.custom_values.clone().into(),
             reset_hint: s.reset_hint,
+        }
+    }
+
+    /// The stored form at `timestamp`: runs of consecutive indexes become spans.
+    pub(crate) fn to_sample(&self, timestamp: i64) -> HistogramSample {
+        HistogramSample {
+            timestamp,
+            count: self.count,
+            sum: self.sum,
+            schema: self.schema,
+            zero_threshold: self.zero_threshold,
+            zero_count: self.zero_count,
+            positive_spans: spans(&self.positive),
+            positive_buckets: self.positive.iter().map(|b| b.1).collect(),
+            negative_spans: spans(&self.negative),
+            negative_buckets: self.negative.iter().map(|b| b.1).collect(),
+            reset_hint: self.reset_hint,
+            custom_values: self.custom_values.to_vec(),
         }
     }
 
@@ -163,7 +181,23 @@ pub(crate) fn exponential_bound(index: i32, schema: i32) -> f64 {
     }
 }
 
-fn expand(spans: &[tributary_storage::signals::BucketSpan], buckets: &[f64]) -> Vec<(i32, f64)> {
+fn spans(buckets: &[(i32, f64)]) -> Vec<BucketSpan> {
+    let mut out: Vec<BucketSpan> = Vec::new();
+    let mut next = 0i32;
+    for (n, &(i, _)) in buckets.iter().enumerate() {
+        match out.last_mut() {
+            Some(last) if i == next => last.length += 1,
+            _ => out.push(BucketSpan {
+                offset: if n == 0 { i } else { i - next },
+                length: 1,
+            }),
+        }
+        next = i + 1;
+    }
+    out
+}
+
+fn expand(spans: &[BucketSpan], buckets: &[f64]) -> Vec<(i32, f64)> {
     let mut out = Vec::with_capacity(buckets.len());
     let mut idx = 0i32;
     let mut counts = buckets.iter();

@@ -10,7 +10,7 @@ use tributary_storage::types::{METRIC_NAME, Sample, is_stale_nan};
 
 use super::over_time::{self, OverTime};
 use super::rate::{self, RateKind, extrapolation_factor};
-use super::{CallNode, Func, histogram};
+use super::{CallNode, Func, Node, histogram};
 use crate::error::Result;
 use crate::promql::annotations::Annotations;
 use crate::promql::eval::{Evaluator, RangeArg, Window, distinct_series};
@@ -23,8 +23,23 @@ use crate::promql::value::{Data, HistogramPoint, Point, StepSeries, drop_name, i
 pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Option<Data>> {
     let args = &call.args;
     let steps = ev.steps;
+    // A subquery argument shows whether it holds histograms only once evaluated: evaluate it
+    // here, and hand it to the float path when it holds none.
+    let over_subquery = matches!(args.first(), Some(Node::Subquery(_)))
+        && matches!(
+            call.func,
+            Func::Rate(_)
+                | Func::OverTime(OverTime::Last | OverTime::Count | OverTime::Present | OverTime::Sum | OverTime::Avg)
+        );
+    let mut subquery_histograms = false;
+    if over_subquery {
+        let arg = ev.range_arg(&args[0])?;
+        subquery_histograms = !arg.histograms.is_empty();
+        ev.pending_range_arg = Some(arg);
+    }
+    let reads_histograms = |ev: &Evaluator| subquery_histograms || ev.reads_histograms(&args[0]);
     Ok(Some(match (&call.func, call.name) {
-        (Func::Rate(kind), _) if ev.reads_histograms(&args[0]) => {
+        (Func::Rate(kind), _) if reads_histograms(ev) => {
             let kind = *kind;
             let arg = ev.range_arg(&args[0])?;
             Data::Vector(per_window(ev, arg, false, call.position(0), |w, annotations| {
@@ -39,7 +54,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Option<Da
             })?)
         }
         (Func::OverTime(kind), _)
-            if ev.reads_histograms(&args[0])
+            if reads_histograms(ev)
                 && matches!(
                     kind,
                     OverTime::Last | OverTime::Count | OverTime::Present | OverTime::Sum | OverTime::Avg

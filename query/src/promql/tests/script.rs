@@ -221,7 +221,7 @@ fn expand(text: &str) -> Vec<Option<Val>> {
                     let _ = cur.add(&NativeHistogram::from_sample(inc), sign < 0.0);
                     cur.reset_hint = base.reset_hint;
                 }
-                out.push(Some(Val::Histogram(to_sample(&cur))));
+                out.push(Some(Val::Histogram(cur.to_sample(0))));
             }
             continue;
         }
@@ -308,41 +308,6 @@ fn parse_histogram(text: &str) -> HistogramSample {
     h.negative_spans = span(n_offset, n_buckets.len());
     h.negative_buckets = n_buckets;
     h
-}
-
-fn to_sample(h: &NativeHistogram) -> HistogramSample {
-    let spans = |b: &[(i32, f64)]| -> Vec<BucketSpan> {
-        let mut out: Vec<BucketSpan> = Vec::new();
-        let mut next = 0i32;
-        for (n, &(i, _)) in b.iter().enumerate() {
-            if n > 0 && i == next {
-                if let Some(last) = out.last_mut() {
-                    last.length += 1;
-                }
-            } else {
-                out.push(BucketSpan {
-                    offset: if n == 0 { i } else { i - next },
-                    length: 1,
-                });
-            }
-            next = i + 1;
-        }
-        out
-    };
-    HistogramSample {
-        timestamp: 0,
-        count: h.count,
-        sum: h.sum,
-        schema: h.schema,
-        zero_threshold: h.zero_threshold,
-        zero_count: h.zero_count,
-        positive_spans: spans(&h.positive),
-        positive_buckets: h.positive.iter().map(|b| b.1).collect(),
-        negative_spans: spans(&h.negative),
-        negative_buckets: h.negative.iter().map(|b| b.1).collect(),
-        reset_hint: h.reset_hint,
-        custom_values: h.custom_values.to_vec(),
-    }
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -456,7 +421,7 @@ async fn eval(engine: &Engine, command: &str, body: &[&str]) -> Result<(), Strin
             .into_iter()
             .map(|s| {
                 let val = match s.histogram {
-                    Some(h) => Val::Histogram(to_sample(&h)),
+                    Some(h) => Val::Histogram(h.to_sample(0)),
                     None => Val::Float(s.value),
                 };
                 (s.labels.to_string(), vec![(s.timestamp, val)])
@@ -473,7 +438,7 @@ async fn eval(engine: &Engine, command: &str, body: &[&str]) -> Result<(), Strin
             .into_iter()
             .map(|s| {
                 let mut points: Vec<(i64, Val)> = s.floats.iter().map(|x| (x.timestamp, Val::Float(x.value))).collect();
-                points.extend(s.histograms.iter().map(|(t, h)| (*t, Val::Histogram(to_sample(h)))));
+                points.extend(s.histograms.iter().map(|(t, h)| (*t, Val::Histogram(h.to_sample(0)))));
                 points.sort_by_key(|p| p.0);
                 (s.labels.to_string(), points)
             })
