@@ -47,11 +47,12 @@ pub(crate) fn holds_histograms(data: &Data) -> bool {
 
 /// Samples of stored histograms converted once, shared by every step that sees them.
 pub(crate) fn convert(series: &StoredHistograms) -> Vec<(i64, Option<Arc<NativeHistogram>>)> {
+    let mut bounds = None;
     series
         .samples
         .iter()
         .map(|s| {
-            let h = (!is_stale_nan(s.sum)).then(|| Arc::new(NativeHistogram::from_sample(s)));
+            let h = (!is_stale_nan(s.sum)).then(|| Arc::new(NativeHistogram::from_sample_sharing(s, &mut bounds)));
             (s.timestamp, h)
         })
         .collect()

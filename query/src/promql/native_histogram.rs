@@ -67,7 +67,22 @@ impl Bucket {
 
 impl NativeHistogram {
     /// The stored sample, its spans expanded to absolute indexes.
+    #[cfg(test)]
     pub(crate) fn from_sample(s: &HistogramSample) -> Self {
+        Self::from_sample_sharing(s, &mut None)
+    }
+
+    /// Like [`NativeHistogram::from_sample`], reusing `bounds` for custom bounds equal to them
+    /// (a series' samples share one copy) and keeping the last ones there.
+    pub(crate) fn from_sample_sharing(s: &HistogramSample, bounds: &mut Option<Arc<[f64]>>) -> Self {
+        let custom_values = match bounds {
+            Some(b) if **b == *s.custom_values => b.clone(),
+            _ => {
+                let fresh: Arc<[f64]> = s.custom_values.clone().into();
+                *bounds = Some(fresh.clone());
+                fresh
+            }
+        };
         Self {
             schema: s.schema,
             zero_threshold: s.zero_threshold,
@@ -76,7 +91,7 @@ impl NativeHistogram {
             sum: s.sum,
             positive: expand(&s.positive_spans, &s.positive_buckets),
             negative: expand(&s.negative_spans, &s.negative_buckets),
-            custom_values: s.custom_values.clone().into(),
+            custom_values,
             reset_hint: s.reset_hint,
         }
     }

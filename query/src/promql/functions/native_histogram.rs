@@ -361,14 +361,17 @@ fn histogram_rate(
         annotations.histogram_not_counter(name, position);
     }
     // After a reset between the first two samples the first one's layout does not matter.
-    let mut prev: NativeHistogram = (**first).clone();
-    if is_counter && w[1].1.detect_reset(first) {
-        prev = NativeHistogram {
+    let empty;
+    let prev: &NativeHistogram = if is_counter && w[1].1.detect_reset(first) {
+        empty = NativeHistogram {
             schema: w[1].1.schema,
             custom_values: w[1].1.custom_values.clone(),
             ..NativeHistogram::default()
         };
-    }
+        &empty
+    } else {
+        first
+    };
     let custom = prev.uses_custom_buckets();
     if last.uses_custom_buckets() != custom || w.iter().skip(1).any(|(_, h)| h.uses_custom_buckets() != custom) {
         annotations.mixed_exponential_custom(name, position);
@@ -385,11 +388,11 @@ fn histogram_rate(
     }
     let mut result = (**last).clone();
     result.reduce_to(min_schema);
-    if result.add(&prev, true).ok()? {
+    if result.add(prev, true).ok()? {
         annotations.reconciled_custom_buckets("subtraction", position);
     }
     if is_counter {
-        let mut previous: &NativeHistogram = &prev;
+        let mut previous: &NativeHistogram = prev;
         for (_, h) in &w[1..] {
             if h.detect_reset(previous) && result.add(previous, false).ok()? {
                 annotations.reconciled_custom_buckets("addition", position);

@@ -42,6 +42,17 @@ fn merge(a: &[(i32, f64)], b: &[(i32, f64)], sign: f64) -> Vec<(i32, f64)> {
     out
 }
 
+/// `a += sign * b` by index, in place when both hold the same indexes (the usual case).
+fn merge_into(a: &mut Vec<(i32, f64)>, b: &[(i32, f64)], sign: f64) {
+    if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0) {
+        for (x, y) in a.iter_mut().zip(b) {
+            x.1 += sign * y.1;
+        }
+    } else {
+        *a = merge(a, b, sign);
+    }
+}
+
 /// Buckets re-indexed by `f` (monotonic), equal indexes summed.
 fn reindex(buckets: &[(i32, f64)], f: impl Fn(i32) -> i32) -> Vec<(i32, f64)> {
     let mut out: Vec<(i32, f64)> = Vec::with_capacity(buckets.len());
@@ -142,6 +153,16 @@ impl NativeHistogram {
             return Err(MixedSchemas);
         }
         let sign = if subtract { -1.0 } else { 1.0 };
+        let same_layout = if self.uses_custom_buckets() {
+            self.custom_values == other.custom_values
+        } else {
+            self.schema == other.schema && self.zero_threshold == other.zero_threshold
+        };
+        if same_layout {
+            // The common case (one scrape target's histograms): no copy, no reconciliation.
+            self.add_counts(other, sign, subtract);
+            return Ok(false);
+        }
         let mut other = other.clone();
         let mut reconciled = false;
         if self.uses_custom_buckets() {
@@ -171,18 +192,23 @@ impl NativeHistogram {
             self.absorb_zero(t);
             other.absorb_zero(t);
         }
+        self.add_counts(&other, sign, subtract);
+        Ok(reconciled)
+    }
+
+    /// Adds `sign` times `other`'s counts, both in the same layout.
+    fn add_counts(&mut self, other: &NativeHistogram, sign: f64, subtract: bool) {
         self.count += sign * other.count;
         self.sum += sign * other.sum;
         self.zero_count += sign * other.zero_count;
-        self.positive = merge(&self.positive, &other.positive, sign);
-        self.negative = merge(&self.negative, &other.negative, sign);
+        merge_into(&mut self.positive, &other.positive, sign);
+        merge_into(&mut self.negative, &other.negative, sign);
         if self.reset_hint != other.reset_hint || subtract {
             self.reset_hint = match (self.reset_hint, other.reset_hint) {
                 (ResetHint::Gauge, _) | (_, ResetHint::Gauge) => ResetHint::Gauge,
                 _ => ResetHint::Unknown,
             };
         }
-        Ok(reconciled)
     }
 
     /// Custom buckets re-counted against `bounds`, a subset of the current bounds.
