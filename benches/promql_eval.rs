@@ -2,22 +2,30 @@
 //! series, 15 s interval, 3 clusters), read from the head and from Parquet: the queries of
 //! `benches/compare/query.sh`, each a 60 s-step range query over the whole window.
 //!
+//! The head group also answers `p99_native`: the p99 over native histograms carrying the same
+//! observations as the classic `http_request_duration_seconds_bucket` series (one custom-bucket
+//! histogram per classic histogram, bounds = its `le` values), to compare with `p99`.
+//!
 //! `cargo bench --bench promql_eval` (3 x 10,000 series x 240 samples by default;
 //! `PROMQL_BENCH_SERIES` and `PROMQL_BENCH_SAMPLES` change the series per cluster and the samples
 //! per series). To profile one query: `cargo bench --bench promql_eval -- --profile-time 20 head/p99`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 mod common;
 
 use criterion::Criterion;
+use tributary_ingest::head::SignalBlock;
+use tributary_ingest::head::input::Input;
 use tributary_loadgen::workload;
 use tributary_query::{Engine, QueryConfig, promql::parse_series_selector};
 use tributary_storage::Storage;
 use tributary_storage::config::StorageConfig;
 use tributary_storage::read::{SelectRequest, Source};
-use tributary_storage::types::TimeRange;
+use tributary_storage::signals::{BucketSpan, HistogramSample, HistogramSeries};
+use tributary_storage::types::{Labels, TimeRange};
 
 const STEP_MS: i64 = 60_000;
 
@@ -44,6 +52,65 @@ const RANGE_QUERIES: [(&str, &str); 4] = [
         "count by (cluster) (http_request_duration_seconds_bucket)",
     ),
 ];
+
+/// The p99 of the native histograms `native_histograms` derives, as the target states it.
+const NATIVE_P99: &str = "histogram_quantile(0.99, sum by (cluster, le) (rate(http_request_duration_seconds[5m])))";
+
+/// One custom-bucket (NHCB) native histogram series per classic histogram of `all`: at each
+/// timestamp the `le` series' cumulative counts become the buckets (bounds: the finite `le`s).
+fn native_histograms(all: &[tributary_storage::types::Series]) -> Vec<HistogramSeries> {
+    let mut groups: BTreeMap<Labels, Vec<(f64, &tributary_storage::types::Series)>> = BTreeMap::new();
+    for s in all {
+        if s.labels.get("__name__") != Some("http_request_duration_seconds_bucket") {
+            continue;
+        }
+        let Some(le) = s.labels.get("le").and_then(|v| v.parse::<f64>().ok()) else {
+            continue;
+        };
+        let mut key = s.labels.clone();
+        key.remove("le");
+        key.remove("__name__");
+        groups.entry(key).or_default().push((le, s));
+    }
+    let mut out = Vec::new();
+    for (key, mut buckets) in groups {
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let bounds: Vec<f64> = buckets.iter().map(|b| b.0).filter(|le| le.is_finite()).collect();
+        let samples = (0..buckets[0].1.samples.len())
+            .filter_map(|i| {
+                let cumulative: Vec<f64> = buckets
+                    .iter()
+                    .map(|b| b.1.samples.get(i).map(|x| x.value))
+                    .collect::<Option<_>>()?;
+                let mut previous = 0.0;
+                let counts: Vec<f64> = cumulative
+                    .iter()
+                    .map(|&c| {
+                        let n = (c - previous).max(0.0);
+                        previous = c;
+                        n
+                    })
+                    .collect();
+                Some(HistogramSample {
+                    timestamp: buckets[0].1.samples[i].timestamp,
+                    count: *cumulative.last()?,
+                    schema: -53,
+                    positive_spans: vec![BucketSpan {
+                        offset: 0,
+                        length: counts.len() as u32,
+                    }],
+                    positive_buckets: counts,
+                    custom_values: bounds.clone(),
+                    ..HistogramSample::default()
+                })
+            })
+            .collect();
+        let mut labels = key;
+        labels.set("__name__", "http_request_duration_seconds");
+        out.push(HistogramSeries { labels, samples });
+    }
+    out
+}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -73,6 +140,16 @@ fn bench(c: &mut Criterion) {
         all.len(),
         started.elapsed().as_secs_f64()
     );
+    let histograms = native_histograms(&all);
+    eprintln!("promql_eval: {} native histogram series derived", histograms.len());
+    let unplaced = head.apply(Input {
+        signals: SignalBlock {
+            histograms,
+            ..SignalBlock::default()
+        },
+        ..Input::default()
+    });
+    assert_eq!(unplaced, 0, "every histogram sample placed");
     drop(all);
 
     // A few ms past the first round, as the comparison does, so no sample sits on a boundary.
@@ -88,6 +165,14 @@ fn bench(c: &mut Criterion) {
             g.bench_function(query_name, |b| {
                 b.iter(|| {
                     rt.block_on(engine.range_query(query, start, end, STEP_MS, None))
+                        .expect("query")
+                })
+            });
+        }
+        if name == "head" {
+            g.bench_function("p99_native", |b| {
+                b.iter(|| {
+                    rt.block_on(engine.range_query(NATIVE_P99, start, end, STEP_MS, None))
                         .expect("query")
                 })
             });

@@ -85,15 +85,20 @@
 //!   argument or of the evaluation time), computed as Go's calendar does, overflow included;
 //! - `time timestamp vector scalar absent sort sort_desc sort_by_label sort_by_label_desc
 //!   label_replace label_join histogram_quantile` (classic `le` buckets);
-//! - `histogram_count histogram_sum histogram_avg histogram_stddev histogram_stdvar` over float
-//!   samples (they ignore floats, so the answer is empty, as in Prometheus).
+//! - `histogram_count histogram_sum histogram_avg histogram_stddev histogram_stdvar
+//!   histogram_fraction` (native histograms; floats are ignored, as in Prometheus).
 //!
-//! Native histograms are stored and read through [`tributary_storage::read::Source::select_histograms`],
-//! but not evaluated yet: a query whose selectors find native histogram samples fails with an
-//! `execution` error naming them, never an answer that leaves them out.
+//! Native histograms (read through [`tributary_storage::read::Source::select_histograms`],
+//! exponential and custom-bucket schemas) are values like floats: selectors answer them,
+//! `rate increase delta irate idelta` (counter resets detected, the coarsest schema of the
+//! window), `sum avg count group`, `h * s`, `s * h`, `h / s`, `h + h`, `h - h` (one-to-one),
+//! unary minus, `and or unless`, `last_over_time count_over_time present_over_time
+//! sum_over_time avg_over_time` and the `histogram_*` functions evaluate them, with Prometheus 3's warnings for
+//! mixed inputs. Any other function or operator given one fails with an `execution` error naming
+//! itself and the series, never an answer that leaves it out.
 //!
 //! Not supported, answered with an `execution` error naming the feature (never a guess):
-//! `histogram_fraction`, `start_timestamp`, `integral` (which `promql-parser` knows and
+//! `histogram_quantiles`, `start_timestamp`, `integral` (which `promql-parser` knows and
 //! Prometheus does not) and the `fill` binary modifiers. `holt_winters` is unknown to the
 //! parser, as it is to Prometheus 3.
 //!

@@ -438,6 +438,7 @@ impl LogqlEngine {
                                     labels: p.labels,
                                     timestamp: ns_to_ms(time),
                                     value: p.value,
+                                    histogram: None,
                                 })
                                 .collect(),
                         )

@@ -16,6 +16,8 @@ mod buckets;
 mod durations;
 mod eval;
 mod functions;
+mod histogram_vectors;
+mod native_histogram;
 mod parts;
 mod plan;
 mod position;
@@ -36,6 +38,7 @@ use tributary_storage::auth::Identity;
 use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::rollup::{BucketSeries, Resolution};
 use tributary_storage::scope::ClusterScope;
+use tributary_storage::signals::HistogramSeries as StoredHistograms;
 use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesIdSet, TimeRange, TimestampMs};
 
 use crate::admission::{self, Language, admit, on_deep_stack};
@@ -47,10 +50,11 @@ use crate::token_limits::TokenLimits;
 pub use annotations::Annotations;
 use durations::QueryTimes;
 use eval::Guard;
+pub use native_histogram::{Bucket as HistogramBucket, NativeHistogram};
 use plan::{PlanContext, Selector};
 pub(crate) use value::format_value;
 use value::{Data, Steps};
-pub use value::{Value, VectorSample};
+pub use value::{HistogramSeries, Value, VectorSample};
 
 /// Prometheus's cap on the points a range query may return per series (enforced by the HTTP
 /// API; the engine itself only refuses more steps than `max_samples`).
@@ -369,16 +373,22 @@ impl Engine {
         let _cancel_on_drop = CancelOnDrop(cancelled.clone());
         let guard = Guard::new(deadline, cancelled, self.cfg.max_samples);
         let work = async {
-            self.refuse_native_histograms(&plan.selectors, &guard).await?;
+            let histograms = self.fetch_histograms(&mut plan.selectors, &guard).await?;
             let mut annotations = Annotations::default();
             let evaluated = self
-                .evaluate_in_parts(&mut plan, steps, lookback_ms, &guard, &mut annotations)
+                .evaluate_in_parts(&mut plan, steps, lookback_ms, &guard, &mut annotations, &histograms)
                 .await?;
             let tier = self.count_tiers(&plan.selectors);
             let (fetched, buckets) = self.fetch(&plan.selectors, &guard).await?;
             let metrics = self.metrics.clone();
             let (data, more) = blocking(move || {
-                let evaluated = eval::evaluate(plan, steps, lookback_ms, guard, fetched, buckets, evaluated);
+                let inputs = eval::Inputs {
+                    fetched,
+                    buckets,
+                    evaluated,
+                    histograms,
+                };
+                let evaluated = eval::evaluate(plan, steps, lookback_ms, guard, inputs);
                 if let Err(Error::Canceled(_)) = &evaluated {
                     metrics.evaluations_cancelled.inc();
                 }
@@ -409,6 +419,7 @@ impl Engine {
         lookback_ms: i64,
         guard: &Guard,
         annotations: &mut Annotations,
+        histograms: &[Vec<StoredHistograms>],
     ) -> Result<Vec<Vec<value::StepSeries>>> {
         let mut evaluated = Vec::new();
         let plan::Plan { root, selectors } = plan;
@@ -417,6 +428,10 @@ impl Engine {
             let Some(range) = selectors[sel].fetch.filter(|_| selectors[sel].tier.is_none()) else {
                 continue;
             };
+            // Parts read floats only: a selector holding native histograms is read whole.
+            if !histograms[sel].is_empty() {
+                continue;
+            }
             // Counting is cheaper than listing: most selectors fit, and are then read whole.
             let budget = self.cfg.part_samples;
             if self.count_samples(&selectors[sel], range, budget).await? <= budget {
@@ -454,26 +469,32 @@ impl Engine {
         Ok(evaluated)
     }
 
-    /// Native histograms are stored and readable ([`Source::select_histograms`]), but this
-    /// engine evaluates float samples only: a query whose selectors find histogram samples fails
-    /// naming them, rather than answering as if they were not there (a `count` or a
-    /// `histogram_count` that silently leaves them out would be a wrong answer).
-    async fn refuse_native_histograms(&self, selectors: &[Selector], guard: &Guard) -> Result<()> {
-        let requests: Vec<SelectRequest> = selectors
-            .iter()
-            .filter_map(|sel| sel.fetch.map(|range| requests(&sel.matcher_sets, range, None)))
-            .flatten()
-            .collect();
-        let answers = in_batches(&requests, &|| guard.check(), |r| self.source.select_histograms(r)).await?;
-        match answers.iter().flatten().next() {
-            Some(series) => Err(Error::unsupported(format!(
-                "PromQL over native histogram samples (the query selects {}, a native histogram series; \
-                 histogram_count, histogram_sum, histogram_avg, histogram_stddev, histogram_stdvar and \
-                 histogram_quantile over native histograms are not evaluated)",
-                series.labels
-            ))),
-            None => Ok(()),
+    /// Every selector's native-histogram series ([`Source::select_histograms`]), sorted by
+    /// labels, a series matching several alternatives once. A selector that finds any reads raw
+    /// samples: rollup buckets summarise floats only.
+    async fn fetch_histograms(&self, selectors: &mut [Selector], guard: &Guard) -> Result<Vec<Vec<StoredHistograms>>> {
+        let fetched = in_batches(selectors, &|| guard.check(), |sel| async move {
+            let Some(range) = sel.fetch else {
+                return Ok::<_, Error>(Vec::new());
+            };
+            let requests = requests(&sel.matcher_sets, range, None);
+            let answers = in_batches(&requests, &|| guard.check(), |r| self.source.select_histograms(r)).await?;
+            let mut all: Vec<StoredHistograms> = answers.into_iter().flatten().collect();
+            all.sort_by(|a, b| a.labels.cmp(&b.labels));
+            all.dedup_by(|later, kept| later.labels == kept.labels);
+            Ok(all)
+        })
+        .await?;
+        let total: usize = fetched.iter().flatten().map(|s| s.samples.len()).sum();
+        if total > self.cfg.max_samples {
+            return Err(Error::TooManySamples);
         }
+        for (sel, found) in selectors.iter_mut().zip(&fetched) {
+            if !found.is_empty() {
+                sel.tier = None;
+            }
+        }
+        Ok(fetched)
     }
 
     /// At most how many samples a selector reads in `range` (a series matching several
@@ -732,15 +753,41 @@ fn into_value(data: Data, steps: &Steps) -> Value {
         Data::Vector(v) if instant => Value::Vector(
             v.into_iter()
                 .filter_map(|s| {
-                    let value = s.points.first()?.value;
+                    let (value, histogram) = match (s.points.first(), s.histograms.into_iter().next()) {
+                        (Some(p), _) => (p.value, None),
+                        (None, Some(h)) => (0.0, Some(h.value)),
+                        (None, None) => return None,
+                    };
                     Some(VectorSample {
                         labels: s.labels,
                         timestamp: steps.start,
                         value,
+                        histogram,
                     })
                 })
                 .collect(),
         ),
+        Data::Vector(v) if v.iter().any(|s| !s.histograms.is_empty()) => {
+            let mut series: Vec<HistogramSeries> = v
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .map(|s| HistogramSeries {
+                    labels: s.labels,
+                    floats: s
+                        .points
+                        .iter()
+                        .map(|p| Sample::new(steps.time(p.step as usize), p.value))
+                        .collect(),
+                    histograms: s
+                        .histograms
+                        .into_iter()
+                        .map(|h| (steps.time(h.step as usize), h.value))
+                        .collect(),
+                })
+                .collect();
+            series.sort_by(|a, b| a.labels.cmp(&b.labels));
+            Value::HistogramMatrix(series)
+        }
         Data::Vector(v) => {
             let mut series: Vec<Series> = v
                 .into_iter()
@@ -758,6 +805,7 @@ fn into_value(data: Data, steps: &Steps) -> Value {
             Value::Matrix(series)
         }
         Data::Matrix(m) => Value::Matrix(m),
+        Data::HistogramMatrix(m) => Value::HistogramMatrix(m),
     }
 }
 

@@ -148,13 +148,13 @@ async fn remote_write_2_is_negotiated_stored_and_served() {
     assert_eq!(data[0]["exemplars"][0]["labels"]["trace_id"], "abc123", "{ex}");
     assert_eq!(data[0]["exemplars"][0]["value"], "0.25", "{ex}");
 
-    // PromQL does not evaluate native histograms yet: it says so, naming the series, whether
-    // the samples sit in the head or (below) in Parquet — never an empty answer.
-    assert_native_histograms_refused(&s).await;
+    // PromQL evaluates the native histogram, whether its samples sit in the head or (below) in
+    // Parquet, and answers it in Prometheus's `histogram` shape.
+    assert_native_histograms_answered(&s).await;
 
     // The native histogram reaches its Parquet table with absolute bucket counts.
     s.flush().await;
-    assert_native_histograms_refused(&s).await;
+    assert_native_histograms_answered(&s).await;
     let storage = tributary_storage::Storage::open(&Default::default(), &s.data_dir)
         .await
         .unwrap();
@@ -167,23 +167,32 @@ async fn remote_write_2_is_negotiated_stored_and_served() {
     assert_eq!(hs[0].labels.get("cluster"), Some("west"));
 }
 
-/// `histogram_count` over the native histogram answers 422 `execution`, naming what is missing.
-async fn assert_native_histograms_refused(s: &TestServer) {
-    let r = reqwest::Client::new()
-        .get(s.url("/api/v1/query"))
-        .query(&[
-            ("query", "histogram_count(rw2_latency_seconds)"),
-            ("time", &(T0 / 1000 + 30).to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["errorType"], "execution", "{body}");
-    let error = body["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("native histogram") && error.contains("rw2_latency_seconds"),
-        "{body}"
+/// `histogram_count` of the native histogram is its count; the selector answers the histogram
+/// itself as Prometheus encodes it (`histogram`: count, sum, non-empty buckets with their
+/// boundary rule: 3 for the closed zero bucket, 0 for positive buckets).
+async fn assert_native_histograms_answered(s: &TestServer) {
+    let query = |q: &'static str| async move {
+        let r = reqwest::Client::new()
+            .get(s.url("/api/v1/query"))
+            .query(&[("query", q), ("time", &(T0 / 1000 + 30).to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{q}");
+        r.json::<Value>().await.unwrap()
+    };
+    let count = query("histogram_count(rw2_latency_seconds)").await;
+    assert_eq!(count["data"]["result"][0]["value"][1], "6", "{count}");
+    let raw = query("rw2_latency_seconds").await;
+    let h = &raw["data"]["result"][0]["histogram"];
+    assert_eq!(h[0], T0 / 1000 + 30, "{raw}");
+    assert_eq!(
+        h[1],
+        serde_json::json!({
+            "count": "6",
+            "sum": "1.5",
+            "buckets": [[3, "-1e-128", "1e-128", "1"], [0, "0.5", "1", "2"], [0, "1", "2", "3"]]
+        }),
+        "{raw}"
     );
 }

@@ -119,6 +119,10 @@ fn render_query(engine: &Engine, result: QueryResult, limit: usize) -> Result<St
             m.truncate(limit);
             true
         }
+        Value::HistogramMatrix(m) if limit > 0 && m.len() > limit => {
+            m.truncate(limit);
+            true
+        }
         _ => false,
     };
     if truncated {
@@ -127,6 +131,7 @@ fn render_query(engine: &Engine, result: QueryResult, limit: usize) -> Result<St
     let series = match &value {
         Value::Vector(v) => v.len(),
         Value::Matrix(m) => m.len(),
+        Value::HistogramMatrix(m) => m.len(),
         Value::Scalar { .. } | Value::String { .. } => 1,
     };
     engine.check_series(series, "query result")?;

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use tributary_storage::types::{Labels, Series, TimestampMs};
 
-use crate::promql::{Value, VectorSample, format_value};
+use crate::promql::{HistogramSeries, NativeHistogram, Value, VectorSample, format_value};
 
 /// Prometheus sends at most this many warnings, and as many infos, then says how many it left out.
 const MAX_ANNOTATIONS: usize = 10;
@@ -79,6 +79,7 @@ pub(crate) fn query_data(value: &Value) -> String {
         }
         Value::Vector(samples) => write_vector(&mut out, samples),
         Value::Matrix(series) => write_matrix(&mut out, series),
+        Value::HistogramMatrix(series) => write_histogram_matrix(&mut out, series),
     }
     out.push('}');
     out
@@ -89,10 +90,63 @@ pub(crate) fn write_vector(out: &mut String, samples: &[VectorSample]) {
     write_list(out, samples, |out, s| {
         out.push_str(r#"{"metric":"#);
         write_labels(out, &s.labels);
-        out.push_str(r#","value":"#);
-        write_point(out, s.timestamp, s.value);
+        match &s.histogram {
+            Some(h) => {
+                out.push_str(r#","histogram":"#);
+                write_histogram_point(out, s.timestamp, h);
+            }
+            None => {
+                out.push_str(r#","value":"#);
+                write_point(out, s.timestamp, s.value);
+            }
+        }
         out.push('}');
     });
+}
+
+/// A matrix holding native histograms: `values` when a series has floats, `histograms` when it
+/// has histograms, as Prometheus's `marshalSeriesJSON`.
+fn write_histogram_matrix(out: &mut String, series: &[HistogramSeries]) {
+    write_list(out, series, |out, s| {
+        out.push_str(r#"{"metric":"#);
+        write_labels(out, &s.labels);
+        if !s.floats.is_empty() {
+            out.push_str(r#","values":"#);
+            write_list(out, &s.floats, |out, p| write_point(out, p.timestamp, p.value));
+        }
+        if !s.histograms.is_empty() {
+            out.push_str(r#","histograms":"#);
+            write_list(out, &s.histograms, |out, (t, h)| write_histogram_point(out, *t, h));
+        }
+        out.push('}');
+    });
+}
+
+/// `[t,{"count":"..","sum":"..","buckets":[[rule,"lower","upper","count"],...]}]`: Prometheus's
+/// `MarshalHistogram`, empty buckets left out (and `buckets` when none is left).
+fn write_histogram_point(out: &mut String, timestamp: TimestampMs, h: &NativeHistogram) {
+    out.push('[');
+    write_timestamp(out, timestamp);
+    out.push_str(r#",{"count":""#);
+    out.push_str(&format_value(h.count));
+    out.push_str(r#"","sum":""#);
+    out.push_str(&format_value(h.sum));
+    out.push('"');
+    let buckets: Vec<_> = h.buckets().into_iter().filter(|b| b.count != 0.0).collect();
+    if !buckets.is_empty() {
+        out.push_str(r#","buckets":"#);
+        write_list(out, &buckets, |out, b| {
+            let _ = write!(
+                out,
+                r#"[{},"{}","{}","{}"]"#,
+                b.boundary_rule(),
+                format_value(b.lower),
+                format_value(b.upper),
+                format_value(b.count)
+            );
+        });
+    }
+    out.push_str("}]");
 }
 
 /// `[{"metric":{...},"values":[[t,"v"],...]},...]` (Prometheus's and Loki's matrix encoding).
@@ -201,6 +255,7 @@ mod tests {
             labels: labels.clone(),
             timestamp: 1_000,
             value: f64::NAN,
+            histogram: None,
         }]);
         assert_eq!(
             query_data(&vector),

@@ -63,7 +63,7 @@ impl Grouping {
     }
 
     /// `by`: only the listed labels; `without`: all but the listed labels and `__name__`.
-    fn group_labels(&self, labels: &Labels) -> Labels {
+    pub(crate) fn group_labels(&self, labels: &Labels) -> Labels {
         if self.without {
             without_labels(labels, &self.labels)
         } else {

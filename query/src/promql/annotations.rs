@@ -83,6 +83,82 @@ impl Annotations {
     }
 }
 
+/// Native-histogram annotations, worded as Prometheus's.
+impl Annotations {
+    pub(crate) fn mixed_floats_histograms(&mut self, metric_name: &str, position: &str) {
+        self.warn(at(
+            &format!("PromQL warning: encountered a mix of histograms and floats for metric name {metric_name:?}"),
+            position,
+        ));
+    }
+
+    pub(crate) fn mixed_floats_histograms_aggregation(&mut self, position: &str) {
+        self.warn(at(
+            "PromQL warning: encountered a mix of histograms and floats for aggregation",
+            position,
+        ));
+    }
+
+    pub(crate) fn mixed_exponential_custom(&mut self, metric_name: &str, position: &str) {
+        self.warn(at(
+            &format!(
+                "PromQL warning: vector contains a mix of histograms with exponential and custom buckets \
+                 schemas for metric name {metric_name:?}"
+            ),
+            position,
+        ));
+    }
+
+    pub(crate) fn histogram_not_counter(&mut self, metric_name: &str, position: &str) {
+        self.warn(at(
+            &format!("PromQL warning: this native histogram metric is not a counter: {metric_name:?}"),
+            position,
+        ));
+    }
+
+    pub(crate) fn histogram_not_gauge(&mut self, metric_name: &str, position: &str) {
+        self.warn(at(
+            &format!("PromQL warning: this native histogram metric is not a gauge: {metric_name:?}"),
+            position,
+        ));
+    }
+
+    /// `text` after `PromQL info: `, the metric name added when known (`maybeAddMetricName`).
+    pub(crate) fn histogram_nan_info(&mut self, text: &str, metric_name: &str, position: &str) {
+        let mut full = format!("PromQL info: {text}");
+        if !metric_name.is_empty() {
+            full.push_str(&format!(" for metric name {metric_name:?}"));
+        }
+        self.info(at(&full, position));
+    }
+
+    pub(crate) fn mixed_classic_native(&mut self, metric_name: &str, position: &str) {
+        let mut text = "PromQL warning: vector contains a mix of classic and native histograms".to_string();
+        if !metric_name.is_empty() {
+            text.push_str(&format!(" for metric name {metric_name:?}"));
+        }
+        self.warn(at(&text, position));
+    }
+
+    /// A binary operator that has no meaning for the two sample types (`float`, `histogram`).
+    pub(crate) fn incompatible_types(&mut self, lhs: &str, operator: &str, rhs: &str, position: &str) {
+        self.info(at(
+            &format!(
+                "PromQL info: incompatible sample types encountered for binary operator {operator:?}: {lhs} {operator} {rhs}"
+            ),
+            position,
+        ));
+    }
+
+    /// `operation` is `addition` or `subtraction`.
+    pub(crate) fn reconciled_custom_buckets(&mut self, operation: &str, position: &str) {
+        self.info(at(
+            &format!("PromQL info: mismatched custom buckets were reconciled during {operation}"),
+            position,
+        ));
+    }
+}
+
 /// Prometheus's `annoErr`: the message, then ` (line:col)` when the position is known.
 fn at(text: &str, position: &str) -> String {
     if position.is_empty() {

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tributary_storage::rollup::{Bucket, BucketSeries};
+use tributary_storage::signals::HistogramSeries as StoredHistograms;
 use tributary_storage::types::{METRIC_NAME, Sample, Series, TimestampMs, is_stale_nan};
 
 use super::aggregate::{AggOp, AggregateParam};
@@ -14,7 +15,7 @@ use super::annotations::Annotations;
 use super::buckets::BucketWindows;
 use super::plan::{Node, Plan, Selector, SubqueryNode};
 use super::value::{Data, Point, StepSeries, Steps, into_without_name};
-use super::{aggregate, binary, functions};
+use super::{aggregate, binary, functions, histogram_vectors};
 use crate::error::{Error, Result};
 
 /// Within one series, evaluation asks its [`Guard`] once per this many steps (a check is an
@@ -76,6 +77,8 @@ impl Window {
 #[derive(Debug)]
 pub(crate) struct RangeArg {
     pub(crate) series: Vec<Series>,
+    /// Native-histogram series of a range selector (a subquery's are refused), sorted by labels.
+    pub(crate) histograms: Vec<StoredHistograms>,
     pub(crate) range_ms: i64,
     pub(crate) offset_ms: i64,
     pub(crate) at: Option<TimestampMs>,
@@ -96,6 +99,14 @@ pub(crate) struct Evaluator {
     evaluated: Vec<Option<Vec<StepSeries>>>,
     /// Fetched buckets per selector read from a rollup tier, sorted by labels.
     buckets: Vec<Option<Vec<BucketSeries>>>,
+    /// Fetched native-histogram series per selector, sorted by labels.
+    histograms: Vec<Option<Vec<StoredHistograms>>>,
+    /// The function or operator whose arguments are being evaluated, named when it refuses
+    /// native histograms.
+    pub(crate) consumer: String,
+    /// A subquery argument already evaluated (to see whether it holds native histograms),
+    /// handed to the next [`Evaluator::range_arg`] of a subquery.
+    pub(crate) pending_range_arg: Option<RangeArg>,
     pub(crate) annotations: Annotations,
 }
 
@@ -115,6 +126,9 @@ impl Evaluator {
             fetched: fetched.into_iter().map(Some).collect(),
             evaluated: Vec::new(),
             buckets: Vec::new(),
+            histograms: Vec::new(),
+            consumer: String::new(),
+            pending_range_arg: None,
             annotations: Annotations::default(),
         }
     }
@@ -175,21 +189,37 @@ impl Evaluator {
             Node::Number(v) => Data::Scalar(vec![*v; self.steps.count]),
             Node::String(s) => Data::String(s.clone()),
             Node::Vector(sel) => Data::Vector(self.instant_selector(*sel, false)?),
-            Node::Matrix(sel) => Data::Matrix(self.matrix_selector(*sel)?),
+            Node::Matrix(sel) => self.matrix_selector(*sel)?,
             Node::Subquery(sq) => {
-                let mut series = self.subquery_series(sq)?;
+                let (mut series, histograms) = self.subquery_series(sq)?;
                 series.sort_by(|a, b| a.labels.cmp(&b.labels));
-                Data::Matrix(series)
+                if histograms.is_empty() {
+                    Data::Matrix(series)
+                } else {
+                    // The subquery's points are its window already.
+                    let all = Window {
+                        end: i64::MAX / 2,
+                        range_ms: i64::MAX,
+                    };
+                    Data::HistogramMatrix(histogram_vectors::matrix(series, histograms, all))
+                }
             }
             Node::Negate(inner) => match self.eval(inner)? {
                 Data::Scalar(v) => Data::Scalar(v.into_iter().map(|x| -x).collect()),
+                Data::Vector(v) if v.iter().any(|s| !s.histograms.is_empty()) => {
+                    Data::Vector(distinct_series(histogram_vectors::negate(v))?)
+                }
                 Data::Vector(v) => Data::Vector(negate(v)?),
                 other => return Err(Error::Internal(format!("unary minus on {}", other.type_name()))),
             },
             Node::Binary(b) => {
                 let lhs = self.eval(&b.lhs)?;
                 let rhs = self.eval(&b.rhs)?;
-                binary::evaluate(b, lhs, rhs, &self.steps, &self.guard)?
+                if histogram_vectors::holds_histograms(&lhs) || histogram_vectors::holds_histograms(&rhs) {
+                    histogram_vectors::binary(self, b, lhs, rhs)?
+                } else {
+                    binary::evaluate(b, lhs, rhs, &self.steps, &self.guard)?
+                }
             }
             Node::Aggregate(a) => {
                 let param = match &a.param {
@@ -218,7 +248,13 @@ impl Evaluator {
                         }
                     }
                 }
-                let input = self.vector(&a.expr)?;
+                let outer = std::mem::replace(&mut self.consumer, format!("the {} aggregation", a.op.name()));
+                let input = self.eval(&a.expr).and_then(Data::into_vector);
+                self.consumer = outer;
+                let input = input?;
+                if input.iter().any(|s| !s.histograms.is_empty()) {
+                    return Ok(Data::Vector(histogram_vectors::aggregate(self, a, input)?));
+                }
                 Data::Vector(aggregate::evaluate(
                     a,
                     input,
@@ -227,7 +263,12 @@ impl Evaluator {
                     &self.guard,
                 )?)
             }
-            Node::Call(call) => functions::eval_call(self, call)?,
+            Node::Call(call) => {
+                let outer = std::mem::replace(&mut self.consumer, format!("{}()", call.name));
+                let data = functions::eval_call(self, call);
+                self.consumer = outer;
+                data?
+            }
             Node::Evaluated(i) => Data::Vector(
                 self.evaluated
                     .get_mut(*i)
@@ -236,7 +277,8 @@ impl Evaluator {
             ),
         };
         if let Data::Vector(v) = &data {
-            self.guard.check_samples(v.iter().map(|s| s.points.len()).sum())?;
+            self.guard
+                .check_samples(v.iter().map(|s| s.points.len() + s.histograms.len()).sum())?;
         }
         Ok(data)
     }
@@ -245,8 +287,31 @@ impl Evaluator {
         self.eval(node)?.into_scalar()
     }
 
+    /// An instant vector of floats: a native histogram in it is refused, naming the function
+    /// or operator consuming it (see [`Evaluator::vector_with_histograms`]).
     pub(crate) fn vector(&mut self, node: &Node) -> Result<Vec<StepSeries>> {
+        let v = self.eval(node)?.into_vector()?;
+        if let Some(s) = v.iter().find(|s| !s.histograms.is_empty()) {
+            return Err(self.refuse_histograms(&s.labels));
+        }
+        Ok(v)
+    }
+
+    /// An instant vector that may hold native histograms.
+    pub(crate) fn vector_with_histograms(&mut self, node: &Node) -> Result<Vec<StepSeries>> {
         self.eval(node)?.into_vector()
+    }
+
+    /// The error for a native histogram reaching what does not evaluate them.
+    pub(crate) fn refuse_histograms(&self, labels: &tributary_storage::types::Labels) -> Error {
+        let what = if self.consumer.is_empty() {
+            "this expression"
+        } else {
+            &self.consumer
+        };
+        Error::unsupported(format!(
+            "native histogram samples as input to {what} (the series {labels} holds native histograms)"
+        ))
     }
 
     /// The argument of a range function, read (a selector) or evaluated (a subquery).
@@ -254,19 +319,29 @@ impl Evaluator {
         match node {
             Node::Matrix(sel) => {
                 let (series, selector) = self.take(*sel)?;
+                let (range_ms, offset_ms, at) = (selector.range_ms, selector.offset_ms, selector.at);
+                let histograms = self.take_histograms(*sel);
                 Ok(RangeArg {
                     series,
-                    range_ms: selector.range_ms,
-                    offset_ms: selector.offset_ms,
-                    at: selector.at,
+                    histograms,
+                    range_ms,
+                    offset_ms,
+                    at,
                 })
             }
-            Node::Subquery(sq) => Ok(RangeArg {
-                series: self.subquery_series(sq)?,
-                range_ms: sq.range_ms,
-                offset_ms: sq.offset_ms,
-                at: sq.at,
-            }),
+            Node::Subquery(sq) => {
+                if let Some(arg) = self.pending_range_arg.take() {
+                    return Ok(arg);
+                }
+                let (series, histograms) = self.subquery_series(sq)?;
+                Ok(RangeArg {
+                    series,
+                    histograms,
+                    range_ms: sq.range_ms,
+                    offset_ms: sq.offset_ms,
+                    at: sq.at,
+                })
+            }
             other => Err(Error::Internal(format!(
                 "expected a range vector argument, got {other:?}"
             ))),
@@ -275,7 +350,8 @@ impl Evaluator {
 
     /// Evaluates a subquery's body at its own steps; its points become samples stamped with
     /// those steps' times, labels (metric name included) unchanged.
-    fn subquery_series(&mut self, sq: &SubqueryNode) -> Result<Vec<Series>> {
+    /// Its float series and its native-histogram series.
+    fn subquery_series(&mut self, sq: &SubqueryNode) -> Result<(Vec<Series>, Vec<StoredHistograms>)> {
         let outer = std::mem::replace(&mut self.steps, sq.steps);
         let data = self.eval(&sq.inner);
         self.steps = outer;
@@ -287,12 +363,37 @@ impl Evaluator {
                 .collect()
         };
         // The parser allows subqueries of instant vectors only.
-        let series: Vec<Series> = data?
-            .into_vector()?
-            .into_iter()
-            .map(|s| Series::new(s.labels, to_samples(&s.points)))
-            .collect();
-        Ok(series.into_iter().filter(|s| !s.samples.is_empty()).collect())
+        let data = data?.into_vector()?;
+        let mut histograms = Vec::new();
+        let mut series = Vec::with_capacity(data.len());
+        for s in data {
+            if !s.histograms.is_empty() {
+                let samples = s
+                    .histograms
+                    .iter()
+                    .map(|h| h.value.to_sample(steps.time(h.step as usize)))
+                    .collect();
+                histograms.push(StoredHistograms {
+                    labels: s.labels.clone(),
+                    samples,
+                });
+            }
+            if !s.points.is_empty() {
+                series.push(Series::new(s.labels, to_samples(&s.points)));
+            }
+        }
+        histograms.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok((series, histograms))
+    }
+
+    /// Whether `node` is a range selector that found native-histogram series.
+    pub(crate) fn reads_histograms(&self, node: &Node) -> bool {
+        matches!(node, Node::Matrix(sel) if self.histograms.get(*sel).is_some_and(|h| h.as_ref().is_some_and(|h| !h.is_empty())))
+    }
+
+    /// The native-histogram series of selector `sel` (none when it has none).
+    fn take_histograms(&mut self, sel: usize) -> Vec<StoredHistograms> {
+        self.histograms.get_mut(sel).and_then(Option::take).unwrap_or_default()
     }
 
     fn take(&mut self, sel: usize) -> Result<(Vec<Series>, &Selector)> {
@@ -311,7 +412,18 @@ impl Evaluator {
         let steps = self.steps;
         let lookback = self.lookback_ms;
         let guard = self.guard.clone();
-        let (series, selector) = self.take(sel)?;
+        let histograms = self.take_histograms(sel);
+        let (mut series, selector) = self.take(sel)?;
+        // A label set holding floats and histograms is read by the histogram path, which picks
+        // the later of the two at each step.
+        let mut both = Vec::new();
+        if !histograms.is_empty() {
+            let labels: std::collections::HashSet<_> = histograms.iter().map(|h| &h.labels).collect();
+            let (mixed, floats): (Vec<Series>, Vec<Series>) =
+                series.into_iter().partition(|s| labels.contains(&s.labels));
+            series = floats;
+            both = mixed;
+        }
         let mut out = Vec::with_capacity(series.len());
         // Points held so far: checked as they are made, so a selector evaluated at millions of
         // steps (`m[30d:1s]`) fails at `query.max_samples` instead of after filling memory.
@@ -361,6 +473,17 @@ impl Evaluator {
                 out.push(StepSeries::new(s.labels, points));
             }
         }
+        if !histograms.is_empty() {
+            let selector = &self.selectors[sel];
+            let read = histogram_vectors::InstantRead {
+                selector,
+                steps: &steps,
+                lookback,
+                guard: &guard,
+                sample_time,
+            };
+            read.add_to(&mut out, histograms, both)?;
+        }
         Ok(out)
     }
 
@@ -378,6 +501,7 @@ impl Evaluator {
         counter_info: Option<&str>,
         mut f: impl FnMut(&[Sample], Window, usize) -> Option<f64>,
     ) -> Result<Vec<StepSeries>> {
+        self.floats_only(&arg)?;
         let (spec, series) = WindowSpec::split(arg, self.steps, keep_name, counter_info.is_some());
         let one_name = keep_name || one_metric_name(&series);
         let windowed = spec.apply(series, &self.guard, &mut f)?;
@@ -394,6 +518,7 @@ impl Evaluator {
         counter_info: Option<&str>,
         f: impl Fn(&[Sample], Window, usize) -> Option<f64> + Sync,
     ) -> Result<Vec<StepSeries>> {
+        self.floats_only(&arg)?;
         let (spec, mut series) = WindowSpec::split(arg, self.steps, keep_name, counter_info.is_some());
         let one_name = keep_name || one_metric_name(&series);
         let threads = std::thread::available_parallelism()
@@ -426,7 +551,15 @@ impl Evaluator {
         self.finish_range_function(parts, one_name, counter_info)
     }
 
-    fn finish_range_function(
+    /// Refuses a range argument holding native histograms (for functions over floats only).
+    fn floats_only(&self, arg: &RangeArg) -> Result<()> {
+        match arg.histograms.first() {
+            Some(h) => Err(self.refuse_histograms(&h.labels)),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn finish_range_function(
         &mut self,
         parts: Vec<Windowed>,
         one_name: bool,
@@ -446,15 +579,16 @@ impl Evaluator {
 
     /// A range selector as a query result (instant queries only): the raw non-stale samples of
     /// each series in its window.
-    fn matrix_selector(&mut self, sel: usize) -> Result<Vec<Series>> {
+    fn matrix_selector(&mut self, sel: usize) -> Result<Data> {
         let steps = self.steps;
+        let histograms = self.take_histograms(sel);
         let (series, selector) = self.take(sel)?;
         let end = selector.reference_time(steps.start);
         let window = Window {
             end,
             range_ms: selector.range_ms,
         };
-        Ok(series
+        let series: Vec<Series> = series
             .into_iter()
             .map(|mut s| {
                 s.samples
@@ -462,7 +596,13 @@ impl Evaluator {
                 s
             })
             .filter(|s| !s.samples.is_empty())
-            .collect())
+            .collect();
+        if histograms.is_empty() {
+            return Ok(Data::Matrix(series));
+        }
+        Ok(Data::HistogramMatrix(histogram_vectors::matrix(
+            series, histograms, window,
+        )))
     }
 }
 
@@ -599,8 +739,8 @@ fn negate(v: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
 
 /// The series that have points; an error if two of them share a label set (Prometheus's
 /// `ContainsSameLabelset`).
-fn distinct_series(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
-    let series: Vec<StepSeries> = series.into_iter().filter(|s| !s.points.is_empty()).collect();
+pub(crate) fn distinct_series(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    let series: Vec<StepSeries> = series.into_iter().filter(|s| !s.is_empty()).collect();
     let mut seen = std::collections::HashSet::with_capacity(series.len());
     if series.iter().any(|s| !seen.insert(&s.labels)) {
         return Err(Error::duplicate_labelset());
@@ -608,21 +748,33 @@ fn distinct_series(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
     Ok(series)
 }
 
+/// What a plan's evaluation reads, each list indexed like the plan's selectors (`evaluated`
+/// like its [`Node::Evaluated`] nodes).
+#[derive(Debug, Default)]
+pub(crate) struct Inputs {
+    /// Float series of each selector read raw.
+    pub(crate) fetched: Vec<Vec<Series>>,
+    /// Buckets of each selector read from a rollup tier.
+    pub(crate) buckets: Vec<Vec<BucketSeries>>,
+    /// Values of aggregations evaluated in parts.
+    pub(crate) evaluated: Vec<Vec<StepSeries>>,
+    /// Native-histogram series of each selector.
+    pub(crate) histograms: Vec<Vec<StoredHistograms>>,
+}
+
 /// Convenience for callers that hold a plan: splits it so the evaluator owns the selectors.
-/// `buckets` holds the buckets of selectors read from a rollup tier (indexed like `fetched`).
 pub(crate) fn evaluate(
     plan: Plan,
     steps: Steps,
     lookback_ms: i64,
     guard: Guard,
-    fetched: Vec<Vec<Series>>,
-    buckets: Vec<Vec<BucketSeries>>,
-    evaluated: Vec<Vec<StepSeries>>,
+    inputs: Inputs,
 ) -> Result<(Data, Annotations)> {
     let Plan { root, selectors } = plan;
-    let mut evaluator = Evaluator::new(steps, lookback_ms, guard, selectors, fetched);
-    evaluator.evaluated = evaluated.into_iter().map(Some).collect();
-    evaluator.buckets = buckets.into_iter().map(Some).collect();
+    let mut evaluator = Evaluator::new(steps, lookback_ms, guard, selectors, inputs.fetched);
+    evaluator.evaluated = inputs.evaluated.into_iter().map(Some).collect();
+    evaluator.buckets = inputs.buckets.into_iter().map(Some).collect();
+    evaluator.histograms = inputs.histograms.into_iter().map(Some).collect();
     evaluator.run(&root)
 }
 

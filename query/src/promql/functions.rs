@@ -8,6 +8,7 @@ mod histogram;
 mod info;
 mod label;
 mod math;
+mod native_histogram;
 mod over_time;
 mod rate;
 mod sort;
@@ -67,10 +68,8 @@ pub(crate) enum Func {
     HistogramQuantile,
     /// `info(v, {selector})`: joins info-metric labels (see `info`).
     Info(info::Info),
-    /// `histogram_count`, `histogram_sum`, ...: they read native histogram samples only and
-    /// ignore floats. The engine refuses every query whose selectors find native histogram
-    /// samples before evaluating (`Engine::refuse_native_histograms`), so here the argument
-    /// holds floats only and the answer is empty, as Prometheus's is.
+    /// `histogram_count`, `histogram_sum`, `histogram_fraction`, ...: they read native
+    /// histogram samples only and ignore floats (see `native_histogram`).
     NativeHistogramOnly,
 }
 
@@ -113,6 +112,8 @@ impl Func {
 
 #[derive(Debug)]
 pub(crate) struct CallNode {
+    /// The function's name, for errors.
+    pub(crate) name: &'static str,
     pub(crate) func: Func,
     pub(crate) args: Vec<Node>,
     /// Where each argument starts in the query text (`line:col`, empty when unknown).
@@ -186,9 +187,8 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
             labels: strings_from(1)?,
         },
         "histogram_quantile" => Func::HistogramQuantile,
-        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar" => {
-            Func::NativeHistogramOnly
-        }
+        "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev" | "histogram_stdvar"
+        | "histogram_fraction" => Func::NativeHistogramOnly,
         "label_replace" => {
             let strings = strings_from(1)?;
             Func::LabelReplace(label::Replace::new(&strings[0], &strings[1], &strings[2], &strings[3])?)
@@ -218,10 +218,18 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
     {
         planner.choose_tier(*sel);
     }
-    Ok(Node::Call(Box::new(CallNode { func, args, positions })))
+    Ok(Node::Call(Box::new(CallNode {
+        name,
+        func,
+        args,
+        positions,
+    })))
 }
 
 pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
+    if let Some(data) = native_histogram::eval_call(ev, call)? {
+        return Ok(data);
+    }
     let args = &call.args;
     let steps = ev.steps;
     Ok(match &call.func {
@@ -397,10 +405,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Data> {
             let base = ev.vector(&args[0])?;
             Data::Vector(info.evaluate(ev, base)?)
         }
-        Func::NativeHistogramOnly => {
-            ev.vector(&args[0])?;
-            Data::Vector(Vec::new())
-        }
+        Func::NativeHistogramOnly => return Err(Error::Internal(format!("{} not evaluated", call.name))),
     })
 }
 

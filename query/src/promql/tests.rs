@@ -4,10 +4,12 @@
 mod algebra;
 mod deadlines;
 mod functions;
+mod native_histograms;
 mod operators;
 mod parts;
 mod prometheus3;
 mod rollups;
+mod script;
 mod selectors;
 mod subqueries;
 mod trends;

@@ -2,8 +2,11 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
-use tributary_storage::types::{Label, Labels, METRIC_NAME, Series, TimestampMs};
+use tributary_storage::types::{Label, Labels, METRIC_NAME, Sample, Series, TimestampMs};
+
+use super::native_histogram::NativeHistogram;
 
 use crate::error::{Error, Result};
 
@@ -14,8 +17,21 @@ pub struct VectorSample {
     pub labels: Labels,
     /// The evaluation time, in milliseconds.
     pub timestamp: TimestampMs,
-    /// The value at that time.
+    /// The value at that time (0 for a native histogram).
     pub value: f64,
+    /// The native-histogram value at that time, if the value is one.
+    pub histogram: Option<Arc<NativeHistogram>>,
+}
+
+/// One series of a range query's answer holding native histograms (`histograms` in the API).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistogramSeries {
+    /// The series' labels.
+    pub labels: Labels,
+    /// Its float values.
+    pub floats: Vec<Sample>,
+    /// Its native-histogram values with their times.
+    pub histograms: Vec<(TimestampMs, Arc<NativeHistogram>)>,
 }
 
 /// The result of a query, shaped like Prometheus's `resultType`s.
@@ -39,6 +55,8 @@ pub enum Value {
     Vector(Vec<VectorSample>),
     /// Range query results and instant range-vector selectors, sorted by label set.
     Matrix(Vec<Series>),
+    /// A matrix in which some series hold native histograms, sorted by label set.
+    HistogramMatrix(Vec<HistogramSeries>),
 }
 
 impl Value {
@@ -48,7 +66,7 @@ impl Value {
             Value::Scalar { .. } => "scalar",
             Value::String { .. } => "string",
             Value::Vector(_) => "vector",
-            Value::Matrix(_) => "matrix",
+            Value::Matrix(_) | Value::HistogramMatrix(_) => "matrix",
         }
     }
 }
@@ -125,16 +143,44 @@ pub(crate) struct Point {
     pub(crate) value: f64,
 }
 
-/// A series over the query's steps; `points` are sorted by step with at most one per step.
+/// A native-histogram value at one step.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct HistogramPoint {
+    pub(crate) step: u32,
+    pub(crate) value: Arc<NativeHistogram>,
+}
+
+/// A series over the query's steps; `points` are sorted by step with at most one per step, and
+/// so are `histograms` (native-histogram values), never at a step that has a float point.
+/// Operators that do not evaluate native histograms refuse a series carrying any (see
+/// `Evaluator::vector`), so none is dropped silently.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct StepSeries {
     pub(crate) labels: Labels,
     pub(crate) points: Vec<Point>,
+    pub(crate) histograms: Vec<HistogramPoint>,
 }
 
 impl StepSeries {
     pub(crate) fn new(labels: Labels, points: Vec<Point>) -> Self {
-        Self { labels, points }
+        Self {
+            labels,
+            points,
+            histograms: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with_histograms(labels: Labels, points: Vec<Point>, histograms: Vec<HistogramPoint>) -> Self {
+        Self {
+            labels,
+            points,
+            histograms,
+        }
+    }
+
+    /// Whether the series holds no value at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.points.is_empty() && self.histograms.is_empty()
     }
 }
 
@@ -147,6 +193,8 @@ pub(crate) enum Data {
     Vector(Vec<StepSeries>),
     /// Raw samples of a range-vector selector (instant queries only).
     Matrix(Vec<Series>),
+    /// Raw samples of a range-vector selector holding native histograms (instant queries only).
+    HistogramMatrix(Vec<HistogramSeries>),
 }
 
 impl Data {
@@ -155,7 +203,7 @@ impl Data {
             Data::Scalar(_) => "scalar",
             Data::String(_) => "string",
             Data::Vector(_) => "instant vector",
-            Data::Matrix(_) => "range vector",
+            Data::Matrix(_) | Data::HistogramMatrix(_) => "range vector",
         }
     }
 
@@ -221,17 +269,30 @@ pub(crate) fn merge_series(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
     let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
     let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
     for s in series {
-        if s.points.is_empty() {
+        if s.is_empty() {
             continue;
         }
         match index.entry(s.labels) {
             Entry::Vacant(e) => {
-                out.push(StepSeries::new(e.key().clone(), s.points));
+                out.push(StepSeries::with_histograms(e.key().clone(), s.points, s.histograms));
                 e.insert(out.len() - 1);
             }
             Entry::Occupied(e) => {
-                let target = &mut out[*e.get()].points;
-                *target = merge_points(std::mem::take(target), s.points)?;
+                let target = &mut out[*e.get()];
+                target.points = merge_points(std::mem::take(&mut target.points), s.points)?;
+                if !s.histograms.is_empty() {
+                    let all = &mut target.histograms;
+                    all.extend(s.histograms);
+                    all.sort_by_key(|h| h.step);
+                    let floats = &target.points;
+                    if all.windows(2).any(|w| w[0].step == w[1].step)
+                        || all
+                            .iter()
+                            .any(|h| floats.binary_search_by_key(&h.step, |p| p.step).is_ok())
+                    {
+                        return Err(Error::duplicate_labelset());
+                    }
+                }
             }
         }
     }

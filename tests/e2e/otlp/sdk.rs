@@ -332,8 +332,8 @@ async fn sdk_metrics_over_grpc_http_protobuf_and_json_come_back_through_promql()
         assert_sdk_exemplars(&s, t, manifest, cluster).await;
     }
 
-    // The exponential histogram is stored as a native histogram (PromQL over native histograms
-    // comes later): read it back through the Parquet source with its count and sum.
+    // The exponential histogram is stored as a native histogram: read it back through the
+    // Parquet source with its count and sum.
     let storage = tributary_storage::Storage::open(&Default::default(), &s.data_dir)
         .await
         .unwrap();

@@ -1,5 +1,5 @@
 //! `histogram_quantile(φ, buckets)` over classic histograms (`le`-labelled cumulative buckets).
-//! Native histograms do not exist in this store.
+//! Native histograms beside them take `native_histogram`'s path (see `functions::native_histogram`).
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;

@@ -85,7 +85,21 @@ fn extrapolate(
     first: Sample,
     last: Sample,
     count: usize,
-    mut result: f64,
+    result: f64,
+    window: Window,
+    is_counter: bool,
+    is_rate: bool,
+) -> f64 {
+    result * extrapolation_factor(first, last, count, result, window, is_counter, is_rate)
+}
+
+/// What [`extrapolate`] multiplies the change by (native histograms scale by it, with the
+/// samples' and the change's observation counts as values).
+pub(crate) fn extrapolation_factor(
+    first: Sample,
+    last: Sample,
+    count: usize,
+    result: f64,
     window: Window,
     is_counter: bool,
     is_rate: bool,
@@ -115,8 +129,7 @@ fn extrapolate(
     if is_rate {
         factor /= window.range_ms as f64 / 1000.0;
     }
-    result *= factor;
-    result
+    factor
 }
 
 /// `irate`/`idelta`: from the last two samples only; for `irate` a decrease is a counter reset, so

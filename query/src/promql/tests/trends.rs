@@ -160,12 +160,11 @@ async fn native_histogram_functions_find_no_native_histograms() {
     assert!(err.to_string().contains("histogram_fraction"), "{err}");
 }
 
-/// Native histograms are readable but not evaluated yet: any query whose selector finds native
-/// histogram samples fails naming them, never an empty or partial answer; float series beside
-/// them are unaffected.
+/// Native histograms are evaluated beside floats; what does not evaluate them fails naming
+/// itself and the series, never an empty or partial answer.
 #[tokio::test]
-async fn native_histogram_samples_are_refused_naming_them() {
-    use tributary_storage::signals::{HistogramSample, HistogramSeries};
+async fn native_histograms_are_evaluated_or_refused_naming_them() {
+    use tributary_storage::signals::{BucketSpan, HistogramSample, HistogramSeries};
 
     use crate::error::ErrorKind;
     use crate::test_source::{VecSource, parse_labels};
@@ -180,6 +179,8 @@ async fn native_histogram_samples_are_refused_naming_them() {
             timestamp: 60_000,
             count: 3.0,
             sum: 1.5,
+            positive_spans: vec![BucketSpan { offset: 0, length: 2 }],
+            positive_buckets: vec![1.0, 2.0],
             ..HistogramSample::default()
         }],
     }];
@@ -187,21 +188,40 @@ async fn native_histogram_samples_are_refused_naming_them() {
         Arc::new(VecSource::new(floats).with_histograms(histograms)),
         QueryConfig::default(),
     );
-    for q in [
-        "histogram_count(rpc_seconds)",
-        "histogram_sum(rate(rpc_seconds[5m]))",
-        "histogram_quantile(0.9, rpc_seconds)",
-        "count({job=\"a\"})",
-        "rpc_seconds",
+    // Buckets (0.5, 1] holding 1 and (1, 2] holding 2: the median is 2^(0.25) by log interpolation.
+    for (q, want) in [
+        ("histogram_count(rpc_seconds)", 3.0),
+        ("histogram_sum(rpc_seconds)", 1.5),
+        ("histogram_avg(rpc_seconds)", 0.5),
+        ("histogram_quantile(0.5, rpc_seconds)", 2f64.powf(0.25)),
+        ("histogram_count(sum(rpc_seconds * 2))", 6.0),
+        ("count({job=\"a\"})", 2.0),
+    ] {
+        let got = rows(&e.instant(q, 90_000).await.unwrap());
+        assert_eq!(got.len(), 1, "{q}: {got:?}");
+        assert_close(got[0].1, want);
+    }
+    for (q, what) in [
+        ("abs(rpc_seconds)", "abs()"),
+        ("max_over_time(rpc_seconds[5m])", "max_over_time()"),
+        ("max(rpc_seconds)", "max"),
+        ("rpc_seconds * on() group_left up", "the binary operator * group_left"),
     ] {
         let err = e.instant(q, 90_000).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Execution, "{q}: {err}");
         let text = err.to_string();
         assert!(
-            text.contains("native histogram") && text.contains("rpc_seconds"),
+            text.contains(what) && text.contains("native histogram") && text.contains("rpc_seconds"),
             "{q}: {text}"
         );
     }
+    // Where Prometheus drops a histogram with an info, so does the engine.
+    let compared = e.instant_query("rpc_seconds > 1", 90_000, None).await.unwrap();
+    assert_eq!(rows(&compared.value), Vec::new());
+    assert!(
+        compared.annotations.infos[0].contains("incompatible sample types"),
+        "{compared:?}"
+    );
     // Outside the histogram's time, and on float series, queries answer as before.
     assert_eq!(rows(&e.instant("up", 90_000).await.unwrap()).len(), 1);
     assert!(rows(&e.instant("histogram_count(rpc_seconds)", 9_000_000).await.unwrap()).is_empty());
