@@ -1,4 +1,7 @@
 //! The dependency direction is a rule: `proto → ingest → storage ← query`, wired by the binary.
+//! `query` may read `proto`'s wire types (Prometheus remote-read answers its API serves): `proto`
+//! is a leaf of message definitions depending on none of ours, so that edge carries no data
+//! back towards ingest; what `query` must never reach is `ingest`.
 
 use cargo_metadata::MetadataCommand;
 
@@ -25,12 +28,19 @@ fn crates_depend_only_in_the_allowed_direction() {
                 "opentelemetry-proto",
             ],
         ),
-        (
-            "tributary-query",
-            &["tributary-ingest", "tributary-proto", "tonic", "opentelemetry-proto"],
-        ),
+        ("tributary-query", &["tributary-ingest", "tonic", "opentelemetry-proto"]),
         ("tributary-ingest", &["tributary-query"]),
     ];
+    // proto is a leaf: it depends on none of the workspace's crates.
+    let proto = meta
+        .packages
+        .iter()
+        .find(|p| p.name.as_str() == "tributary-proto")
+        .expect("proto");
+    assert!(
+        proto.dependencies.iter().all(|d| !d.name.starts_with("tributary")),
+        "tributary-proto must depend on no workspace crate"
+    );
     for (krate, banned) in forbidden {
         let pkg = meta
             .packages

@@ -169,6 +169,12 @@ async fn one_replica_at_a_time_and_a_failover_when_it_dies() {
     assert!(long.len() <= 1, "only the failover leaves a gap: {gaps:?}");
     assert!(long.iter().all(|g| **g <= bound), "gap over {bound} s: {gaps:?}");
     let m = metrics(&s).await;
-    assert_eq!(counter(&m, r#"tributary_ha_failovers_total{cluster="ha"}"#), 1.0, "{m}");
+    // At least the one at the kill. On a loaded machine a batch of the living elected replica
+    // can arrive later than failover_timeout, and the other then rightly takes over too; the
+    // series above stays gap-free but for the kill either way.
+    assert!(
+        counter(&m, r#"tributary_ha_failovers_total{cluster="ha"}"#) >= 1.0,
+        "{m}"
+    );
     drop((a, b));
 }

@@ -151,7 +151,8 @@ async fn a_limited_token_is_refused_what_an_unlimited_one_is_answered() {
         );
         if heavy.is_finished() {
             let status = heavy.await.unwrap().expect("heavy query");
-            assert!(matches!(status, 200 | 422 | 503), "heavy query answered {status}");
+            // 429: a probe held the permit when it arrived.
+            assert!(matches!(status, 200 | 422 | 429 | 503), "heavy query answered {status}");
             heavy = send_heavy();
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

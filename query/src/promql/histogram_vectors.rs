@@ -36,6 +36,8 @@ impl AggOp {
             AggOp::Bottomk => "bottomk",
             AggOp::Quantile => "quantile",
             AggOp::CountValues => "count_values",
+            AggOp::Limitk => "limitk",
+            AggOp::LimitRatio => "limit_ratio",
         }
     }
 }
