@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `tributary` binary, real HTTP, real Prometheus.
 
+mod agents;
 mod architecture;
 mod auth;
 mod crash_recovery;
