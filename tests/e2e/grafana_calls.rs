@@ -578,3 +578,29 @@ async fn grafana_data_sources_and_drilldown_apps_get_the_answers_they_read() {
         failures.join("\n")
     );
 }
+
+/// `deploy/grafana/datasource.yml` provisions both data sources at the HTTP port, and the
+/// Prometheus version it names is the one `/api/v1/status/buildinfo` answers (Grafana gates
+/// features on it), so the two cannot drift apart.
+#[tokio::test]
+async fn grafana_provisioning_names_both_data_sources_at_the_served_versions() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/datasource.yml"))
+        .expect("deploy/grafana/datasource.yml");
+    for ty in ["type: prometheus", "type: loki"] {
+        assert!(text.contains(ty), "datasource.yml lacks {ty}");
+    }
+    assert_eq!(text.matches("url: http://tributary.example:9201").count(), 2, "{text}");
+    let s = TestServer::start().await;
+    let get = |path: &'static str| {
+        let url = s.url(path);
+        async move { reqwest::get(url).await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let prom = get("/api/v1/status/buildinfo").await;
+    let version = prom["data"]["version"].as_str().expect("version");
+    assert!(
+        text.contains(&format!("prometheusVersion: {version}")),
+        "buildinfo says {version}: {text}"
+    );
+    let loki = get("/loki/api/v1/status/buildinfo").await;
+    assert!(loki["version"].as_str().is_some_and(|v| v.starts_with('3')), "{loki}");
+}
