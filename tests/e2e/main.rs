@@ -29,5 +29,6 @@ mod roles;
 mod signals_recovery;
 mod split;
 mod storage_lifecycle;
+mod storage_readme;
 mod tls;
 mod token_limits;
