@@ -29,7 +29,7 @@ if ! python3 -c "import moto.server" >/dev/null 2>&1; then
 fi
 python3 -c "import moto.server"
 
-# The real OpenTelemetry Python SDK (and grpcio, pyarrow) the OTLP end-to-end tests drive, the
+# The real OpenTelemetry Python SDK (and grpcio, pyarrow) the OTLP end-to-end tests drive, DuckDB, the
 # Loki client, and kubernetes-validate (the Kubernetes schemas for deploy/kubernetes/), at the
 # versions pinned in tests/e2e/python/requirements.txt.
 if ! python3 tests/e2e/python/requirements_ok.py >/dev/null 2>&1; then
