@@ -382,7 +382,10 @@ const BAD_REQUESTS: [&str; 17] = [
 ];
 
 /// Typical mistakes whose whole parse error (position and wording) must be Prometheus's.
-const PARSE_MISTAKES: [&str; 12] = [
+const PARSE_MISTAKES: [&str; 15] = [
+    "up{job=a}",
+    r#"up{job~"a"}"#,
+    "sum(up) by cluster",
     "sum by cluster (up)",
     "sum(rate(up[5m])",
     "sum(up))",

@@ -862,6 +862,18 @@ async fn parse_errors_say_where_and_what_was_expected() {
         ("rate(up[5m]", "1:12: parse error: unclosed left parenthesis"),
         ("up[5m", "1:6: parse error: unclosed left bracket"),
         (
+            "up{job=a}",
+            r#"1:8: parse error: unexpected identifier "a" in label matching, expected string"#,
+        ),
+        (
+            r#"up{job~"a"}"#,
+            "1:7: parse error: unexpected character inside braces: '~'",
+        ),
+        (
+            "sum(up) by cluster",
+            r#"1:12: parse error: unexpected identifier "cluster" in grouping opts, expected "(""#,
+        ),
+        (
             "foo_bar(up)",
             r#"1:1: parse error: unknown function with name "foo_bar""#,
         ),

@@ -77,6 +77,17 @@ fn place(text: &str, tokens: &[Token], message: &str) -> (String, Option<usize>)
         let at = unmatched(tokens, '{', '}').map(|t| t.start);
         return ("unexpected character: '}'".to_string(), at);
     }
+    if let Some(rest) = message.strip_prefix("unexpected identifier '") {
+        // `... 'a' in label matching, expected string`: the first such word inside braces.
+        let (name, why) = rest.split_once('\'').unwrap_or((rest, ""));
+        let at = inside_braces(tokens).find(|t| t.kind == Kind::Ident && &text[t.start..t.end] == name);
+        return (format!("unexpected identifier \"{name}\"{why}"), at.map(|t| t.start));
+    }
+    if let Some(c) = message.strip_prefix("unexpected character inside braces: '") {
+        let c = c.chars().next();
+        let at = inside_braces(tokens).find(|t| t.kind == Kind::Punct && t.ch == c);
+        return (message.to_string(), at.map(|t| t.start));
+    }
     if let Some(name) = message.strip_prefix("unknown function with name ") {
         let name = name.trim_matches('\'');
         let call = calls(text, tokens).find(|&i| &text[tokens[i].start..tokens[i].end] == name);
@@ -221,6 +232,19 @@ fn describe(text: &str, t: &Token) -> String {
         Kind::Str => format!("string {word}"),
         Kind::Punct | Kind::Unterminated => format!("\"{word}\""),
     }
+}
+
+/// The tokens between a `{` and its `}`.
+fn inside_braces(tokens: &[Token]) -> impl Iterator<Item = &Token> {
+    let mut depth = 0usize;
+    tokens.iter().filter(move |t| {
+        match t.ch {
+            Some('{') => depth += 1,
+            Some('}') => depth = depth.saturating_sub(1),
+            _ => return depth > 0,
+        }
+        false
+    })
 }
 
 /// The first `close` that closes nothing.
