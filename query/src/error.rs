@@ -6,10 +6,13 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The PromQL text does not parse or does not type-check.
-    #[error("parse error: {message}")]
+    #[error("{}parse error: {message}", at(position))]
     Parse {
-        /// The parser's message, with its position when it has one.
+        /// The parser's message (LogQL's carries Loki's `at line 1, col 5: ` inside it).
         message: String,
+        /// Where in the query text, as Prometheus's 1-based `(line, column)`, when known; shown
+        /// before the message the way Prometheus shows it (`1:8: parse error: ...`).
+        position: Option<(usize, usize)>,
     },
     /// A request parameter is malformed (HTTP layer and engine entry points).
     #[error("invalid parameter {param:?}: {reason}")]
@@ -182,13 +185,26 @@ impl Error {
     }
 }
 
+/// A PromQL parse error's `line:column: ` prefix, or nothing without a position.
+fn at(position: &Option<(usize, usize)>) -> String {
+    position.map_or_else(String::new, |(line, column)| format!("{line}:{column}: "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn kinds_follow_prometheus_error_types() {
-        assert_eq!(Error::Parse { message: "x".into() }.kind().as_str(), "bad_data");
+        assert_eq!(
+            Error::Parse {
+                message: "x".into(),
+                position: None
+            }
+            .kind()
+            .as_str(),
+            "bad_data"
+        );
         assert_eq!(Error::TooManySamples.kind().as_str(), "execution");
         assert_eq!(Error::unsupported("subqueries").kind().as_str(), "execution");
         assert_eq!(Error::Timeout("expression evaluation").kind().as_str(), "timeout");

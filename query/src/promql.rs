@@ -13,6 +13,7 @@ mod aggregate;
 mod annotations;
 mod binary;
 mod buckets;
+pub(crate) mod diagnosis;
 mod durations;
 mod eval;
 mod functions;
@@ -331,9 +332,9 @@ impl Engine {
     ) -> Result<T> {
         admit(text, Language::Promql, self.cfg.text_limits())?;
         // No query times here: an expression needing them (`[step()]`) is left to the parser.
+        let original = text.to_string();
         let text = durations::rewrite(text, QueryTimes::default()).map_or_else(|_| text.to_string(), Cow::into_owned);
-        on_deep_stack(move || then(promql_parser::parser::parse(&text).map_err(|message| Error::Parse { message })?))
-            .await
+        on_deep_stack(move || then(diagnosis::parse(&original, &text)?)).await
     }
 
     async fn run(&self, query: &str, steps: Steps, timeout: Option<Duration>) -> Result<QueryResult> {
@@ -347,12 +348,13 @@ impl Engine {
             step_ms: if steps.start == steps.end { 0 } else { steps.interval },
             range_ms: steps.end - steps.start,
         };
+        let original = query.to_string();
         let text = durations::rewrite(query, times)?;
         let text = functions::admit_info_selectors(&text).into_owned();
         // Parsing, planning and dropping the syntax tree recurse per level: on a deep stack.
         // Parsing and planning thousands of selectors takes its share of the timeout too.
         let planned = on_deep_stack(move || {
-            let expr = promql_parser::parser::parse(&text).map_err(|message| Error::Parse { message })?;
+            let expr = diagnosis::parse(&original, &text)?;
             check_result_type(&expr, &steps)?;
             let ctx = PlanContext {
                 query: &text,
@@ -633,7 +635,7 @@ pub fn parse_series_selector(text: &str) -> Result<Vec<Vec<Matcher>>> {
             "expected a series selector, got an expression nested {depth} levels deep"
         )));
     }
-    let expr = promql_parser::parser::parse(text).map_err(|message| Error::Parse { message })?;
+    let expr = diagnosis::parse(text, text)?;
     let Expr::VectorSelector(vs) = &expr else {
         return Err(Error::BadData(format!("expected a series selector, got {expr}")));
     };

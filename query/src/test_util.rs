@@ -19,7 +19,7 @@ use tributary_storage::types::TimeRange;
 
 use crate::QueryConfig;
 use crate::admission::{Language, admit, depth};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::params::Params;
 use crate::logql::{LogqlConfig, ast, parser};
 
@@ -27,7 +27,7 @@ use crate::logql::{LogqlConfig, ast, parser};
 /// `Engine::parse_then` and every query evaluation do.
 pub fn parse_promql(text: &str, cfg: &QueryConfig) -> Result<promql_parser::parser::Expr> {
     admit(text, Language::Promql, cfg.text_limits())?;
-    promql_parser::parser::parse(text).map_err(|message| Error::Parse { message })
+    crate::promql::diagnosis::parse(text, text)
 }
 
 /// `text` admitted under `cfg`'s bounds, then parsed, as every LogQL entry does

@@ -381,6 +381,25 @@ const BAD_REQUESTS: [&str; 17] = [
     "/api/v1/format_query?query=sum(",
 ];
 
+/// Typical mistakes whose whole parse error (position and wording) must be Prometheus's.
+const PARSE_MISTAKES: [&str; 15] = [
+    "up{job=a}",
+    r#"up{job~"a"}"#,
+    "sum(up) by cluster",
+    "sum by cluster (up)",
+    "sum(rate(up[5m])",
+    "sum(up))",
+    r#"up{job="a""#,
+    r#"up{job="a"}}"#,
+    "up[5m",
+    "foo_bar(up)",
+    "rate(x[5m] offset 1m) + rate(up)",
+    "rate(up[5x])",
+    r#"sum("up")"#,
+    r#"up{job="a}"#,
+    "up *",
+];
+
 /// Queries whose `format_query` text must match Prometheus's.
 const FORMATTED: [&str; 6] = [
     r#"sum(rate(http_requests_total{job="api",code=~"5.."}[5m])) by (cluster) / ignoring(x) group_left sum(rate(http_requests_total[5m])) by (cluster)"#,
@@ -410,6 +429,13 @@ async fn api_checks(prom: &str, trib: &str) -> (usize, Vec<String>) {
             failures.push(format!("[api] {path}: {s1} {p} vs {s2} {t}"));
         }
     }
+    for query in PARSE_MISTAKES {
+        let path = format!("/api/v1/query?query={}", urlencode(query));
+        let ((s1, p), (s2, t)) = (get(prom, &path).await, get(trib, &path).await);
+        if (s1, &p["errorType"], &p["error"]) != (s2, &t["errorType"], &t["error"]) {
+            failures.push(format!("[api] parse error {query}: {s1} {p} vs {s2} {t}"));
+        }
+    }
     for query in FORMATTED {
         let path = format!("/api/v1/format_query?query={}", urlencode(query));
         let ((_, p), (_, t)) = (get(prom, &path).await, get(trib, &path).await);
@@ -417,7 +443,7 @@ async fn api_checks(prom: &str, trib: &str) -> (usize, Vec<String>) {
             failures.push(format!("[api] format_query {query}: {} vs {}", p["data"], t["data"]));
         }
     }
-    (BAD_REQUESTS.len() + FORMATTED.len(), failures)
+    (BAD_REQUESTS.len() + PARSE_MISTAKES.len() + FORMATTED.len(), failures)
 }
 
 fn start_prometheus(dir: &std::path::Path, port: u16) -> Proc {

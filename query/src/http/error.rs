@@ -93,8 +93,8 @@ impl IntoResponse for LokiError {
         let kind = self.0.kind();
         let message = match &self.0 {
             // Loki: `parse error at line 1, col 5: ...`, or `parse error : ...` without a position.
-            Error::Parse { message } if message.starts_with("at line") => format!("parse error {message}"),
-            Error::Parse { message } => format!("parse error : {message}"),
+            Error::Parse { message, .. } if message.starts_with("at line") => format!("parse error {message}"),
+            Error::Parse { message, .. } => format!("parse error : {message}"),
             other => other.to_string(),
         };
         log(Api::Loki, kind, &message);

@@ -376,7 +376,7 @@ async fn parse_param<T: Send + 'static>(
     then: impl FnOnce(Expr) -> Result<T, Error> + Send + 'static,
 ) -> Result<T, PromError> {
     engine.parse_then(p.text("query"), then).await.map_err(|e| match e {
-        Error::Parse { message } => invalid("query", format!("parse error: {message}")),
+        e @ Error::Parse { .. } => invalid("query", e.to_string()),
         other => PromError(other),
     })
 }

@@ -52,6 +52,7 @@ pub(crate) fn parse_selector(input: &str) -> Result<Vec<Matcher>> {
 fn parse_error(message: impl Into<String>) -> Error {
     Error::Parse {
         message: message.into(),
+        position: None,
     }
 }
 

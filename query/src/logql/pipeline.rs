@@ -83,7 +83,10 @@ enum FormatValue {
 
 impl Pipeline {
     pub(crate) fn new(stages: &[Stage]) -> Result<Self> {
-        let bad = |e: String| Error::Parse { message: e };
+        let bad = |e: String| Error::Parse {
+            message: e,
+            position: None,
+        };
         let mut out = Vec::with_capacity(stages.len());
         for stage in stages {
             out.push(match stage {

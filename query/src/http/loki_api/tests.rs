@@ -504,3 +504,51 @@ fn encoding_flags_are_read_from_every_header_value() {
     );
     assert!(Encoding::from_request(&h, Direction::Forward).categorize);
 }
+
+/// Typical LogQL mistakes answer 400 with Loki's own message: where (`line, col`) and what was
+/// expected.
+#[tokio::test]
+async fn logql_parse_errors_say_where_and_what_was_expected() {
+    let table = [
+        (
+            r#"app="x""#,
+            "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER",
+        ),
+        (
+            r#"{app="x"} | foo"#,
+            "parse error at line 1, col 13: syntax error: unexpected IDENTIFIER",
+        ),
+        (
+            r#"{app="x"} |= 5"#,
+            "parse error at line 1, col 14: syntax error: unexpected NUMBER, expecting STRING",
+        ),
+        (
+            r#"{app="x"} | = "a""#,
+            "parse error at line 1, col 13: syntax error: unexpected =, expecting a parser, a formatter or a label filter",
+        ),
+        (r#"{app="x}"#, "parse error at line 1, col 6: literal not terminated"),
+        (
+            r#"{app="x"} |= "a"#,
+            "parse error at line 1, col 14: literal not terminated",
+        ),
+        (
+            r#"{app="x""#,
+            "parse error at line 1, col 9: syntax error: unexpected $end, expecting , or }",
+        ),
+        (
+            r#"rate({app="x"})"#,
+            "parse error at line 1, col 15: syntax error: unexpected ), expecting [",
+        ),
+    ];
+    for (query, expected) in table {
+        for path in ["/loki/api/v1/query", "/loki/api/v1/query_range"] {
+            let (status, ct, body) = call(get(path, &[("query", query)])).await;
+            assert_eq!(
+                (status, ct.as_str()),
+                (StatusCode::BAD_REQUEST, "text/plain; charset=utf-8"),
+                "{path} {query}"
+            );
+            assert_eq!(body, format!("{expected}\n"), "{path} {query}");
+        }
+    }
+}

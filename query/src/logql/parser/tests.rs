@@ -3,7 +3,7 @@ use proptest::prelude::*;
 
 fn err(q: &str) -> String {
     match parse(q) {
-        Err(Error::Parse { message }) => message,
+        Err(Error::Parse { message, .. }) => message,
         other => panic!("{q}: expected a parse error, got {other:?}"),
     }
 }
