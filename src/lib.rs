@@ -5,6 +5,7 @@
 
 pub(crate) mod compaction;
 pub mod config;
+pub(crate) mod health;
 pub mod status;
 pub mod telemetry;
 pub(crate) mod tls;
@@ -13,13 +14,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{Extensions, HeaderMap, StatusCode, Version};
-use axum::routing::get;
 use parking_lot::Mutex;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate};
-use tower_http::trace::TraceLayer;
 use tributary_ingest::Ingester;
 use tributary_query::Engine;
 use tributary_query::log_source::MergedLogSource;
@@ -99,6 +98,99 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
             "TLS on for every listener"
         );
     }
+    // The port answers from the start: `/-/healthy` at once, `/-/ready` and the APIs once the
+    // WAL is replayed and the catalog loaded (`health`).
+    let listener = TcpListener::bind(cfg.server.http_listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: cfg.server.http_listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(Error::Serve)?;
+    let has_wal = matches!(cfg.server.role, Role::AllInOne | Role::Ingest);
+    let startup = health::Startup::new(cfg.server.data_dir.clone(), has_wal);
+    let mut serving = tokio::spawn(serve_until_signal(
+        listener,
+        tls.clone(),
+        telemetry::traced(health::router(startup.clone())),
+        cfg.server.shutdown_timeout,
+    ));
+    tracing::info!(%addr, role = ?cfg.server.role, data_dir = %cfg.server.data_dir.display(), "tributary listening");
+    let started = tokio::select! {
+        started = start(&cfg, flags, &auth, tls.clone(), &startup) => started?,
+        served = &mut serving => {
+            // A signal before startup ended: nothing was acknowledged yet, so nothing to flush.
+            // `main` stops waiting for a replay still running after a second.
+            tracing::info!("stopped during startup");
+            return served.map_err(|e| Error::Serve(std::io::Error::other(e)))?;
+        }
+    };
+    tracing::info!("started: serving every API");
+    let Started {
+        stop_tx,
+        side_servers,
+        flusher,
+        compactor,
+        ingester,
+    } = started;
+    serving.await.map_err(|e| Error::Serve(std::io::Error::other(e)))??;
+
+    tracing::info!("stopping: flushing the head and closing the write-ahead log");
+    let _ = stop_tx.send(true);
+    // The receivers finish their requests in flight within the same bound.
+    let receivers_done = tokio::time::Instant::now() + cfg.server.shutdown_timeout;
+    for mut server in side_servers {
+        match tokio::time::timeout_at(receivers_done, &mut server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "a receiver stopped with an error"),
+            Ok(Err(e)) => tracing::error!(error = %e, "a receiver task failed"),
+            Err(_) => {
+                tracing::warn!("a receiver still had requests running after server.shutdown_timeout");
+                server.abort();
+            }
+        }
+    }
+    if let Some(f) = flusher {
+        let _ = f.await;
+    }
+    if let Some(mut c) = compactor {
+        // The schedule stops its round (everything a round did is committed or unlisted
+        // garbage) and releases the lease, so the next compactor starts at once; a release
+        // that hangs on the store is cut off.
+        if tokio::time::timeout(std::time::Duration::from_secs(10), &mut c)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the compactor did not release its lease within 10 s; it expires on its own");
+            c.abort();
+        }
+    }
+    if let Some(ing) = ingester {
+        ing.shutdown().await?;
+    }
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// What runs once startup is over, for the shutdown sequence.
+struct Started {
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    side_servers: Vec<tokio::task::JoinHandle<Result<(), Error>>>,
+    flusher: Option<tokio::task::JoinHandle<()>>,
+    compactor: Option<tokio::task::JoinHandle<()>>,
+    ingester: Option<Arc<Ingester>>,
+}
+
+/// Everything after the HTTP port is bound: storage (the catalog), the ingester (the WAL
+/// replay), the routes of the role, the other receivers and the background tasks. Ends by
+/// handing the app to `startup`, which serves it from then on.
+async fn start(
+    cfg: &Config,
+    flags: std::collections::BTreeMap<String, String>,
+    auth: &Auth,
+    tls: Option<Tls>,
+    startup: &health::Startup,
+) -> Result<Started, Error> {
     let storage = Storage::open(&cfg.storage, &cfg.server.data_dir).await?;
     let mut registry = Registry::default();
     let caches = telemetry::CacheGauges::default();
@@ -112,7 +204,8 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
                 // Its own commits are visible to its own queries at once: nothing to bridge.
                 ingest.head.keep_flushed = std::time::Duration::ZERO;
             }
-            let ing = Ingester::open(ingest, &cfg.server.data_dir, storage.clone()).await?;
+            let ing =
+                Ingester::open_reporting(ingest, &cfg.server.data_dir, storage.clone(), startup.replay.clone()).await?;
             ing.metrics().register(&mut registry);
             Some(ing)
         }
@@ -139,9 +232,7 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
         })
     };
 
-    let mut app = Router::new()
-        .route("/-/healthy", get(|| async { "Tributary is Healthy.\n" }))
-        .route("/-/ready", get(|| async { "Tributary is Ready.\n" }));
+    let mut app = Router::new();
     if let Some(ing) = &ingester {
         app = app.merge(tributary_ingest::http::router(ing.clone(), auth.clone()));
     }
@@ -189,7 +280,7 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
         (None, None) => storage.source(),
     };
     let status_engine = Arc::new(Engine::new(status_source, cfg.query.clone()));
-    let status_info = status::info(&cfg, flags);
+    let status_info = status::info(cfg, flags);
     app = app.merge(tributary_query::http::status_router(
         status_engine,
         auth.clone(),
@@ -202,17 +293,7 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
     app = app
         .merge(telemetry::metrics_router(registry, refresh))
         .layer(axum::middleware::from_fn(tributary_query::http::unrouted_bodies))
-        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_an_upgrade)))
-        .layer(TraceLayer::new_for_http());
-
-    let listener = TcpListener::bind(cfg.server.http_listen)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: cfg.server.http_listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(Error::Serve)?;
-    tracing::info!(%addr, role = ?cfg.server.role, data_dir = %cfg.server.data_dir.display(), "tributary listening");
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_an_upgrade)));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut side_servers = Vec::new();
@@ -244,8 +325,7 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
                 .await
                 .map_err(|source| Error::Bind { addr, source })?;
             tracing::info!(addr = %listener.local_addr().map_err(Error::Serve)?, "OTLP/HTTP listening");
-            let otlp_app =
-                tributary_ingest::http::otlp_router(ing.clone(), auth.clone()).layer(TraceLayer::new_for_http());
+            let otlp_app = telemetry::traced(tributary_ingest::http::otlp_router(ing.clone(), auth.clone()));
             let stop = wait_for(stop_rx.clone());
             let tls = tls.clone();
             side_servers.push(tokio::spawn(async move {
@@ -275,44 +355,14 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
         tokio::spawn(tls.clone().watch(stop_rx.clone()));
     }
     let compactor = compaction.map(|c| tokio::spawn(c.run_schedule(stop_rx)));
-
-    serve_until_signal(listener, tls, app, cfg.server.shutdown_timeout).await?;
-
-    tracing::info!("stopping: flushing the head and closing the write-ahead log");
-    let _ = stop_tx.send(true);
-    // The receivers finish their requests in flight within the same bound.
-    let receivers_done = tokio::time::Instant::now() + cfg.server.shutdown_timeout;
-    for mut server in side_servers {
-        match tokio::time::timeout_at(receivers_done, &mut server).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::error!(error = %e, "a receiver stopped with an error"),
-            Ok(Err(e)) => tracing::error!(error = %e, "a receiver task failed"),
-            Err(_) => {
-                tracing::warn!("a receiver still had requests running after server.shutdown_timeout");
-                server.abort();
-            }
-        }
-    }
-    if let Some(f) = flusher {
-        let _ = f.await;
-    }
-    if let Some(mut c) = compactor {
-        // The schedule stops its round (everything a round did is committed or unlisted
-        // garbage) and releases the lease, so the next compactor starts at once; a release
-        // that hangs on the store is cut off.
-        if tokio::time::timeout(std::time::Duration::from_secs(10), &mut c)
-            .await
-            .is_err()
-        {
-            tracing::warn!("the compactor did not release its lease within 10 s; it expires on its own");
-            c.abort();
-        }
-    }
-    if let Some(ing) = ingester {
-        ing.shutdown().await?;
-    }
-    tracing::info!("stopped cleanly");
-    Ok(())
+    startup.started(app, ingester.clone());
+    Ok(Started {
+        stop_tx,
+        side_servers,
+        flusher,
+        compactor,
+        ingester,
+    })
 }
 
 /// A protocol switch (Loki's websocket tail) has no body to compress, and a `Content-Encoding`

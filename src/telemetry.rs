@@ -32,6 +32,27 @@ pub fn init_logging(filter: &str, format: LogFormat) {
     };
 }
 
+/// Wraps `app` in a trace span per request carrying a request id: the client's `x-request-id`
+/// when it sends one, else a new UUID; the answer carries the same header, so a client's
+/// report and our log lines (every line logged while serving it) can be matched.
+pub(crate) fn traced(app: Router) -> Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::trace::TraceLayer;
+    let x_request_id = axum::http::HeaderName::from_static("x-request-id");
+    let span = |req: &axum::http::Request<axum::body::Body>| {
+        let id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+    };
+    // The last layer added is the outermost: the id is set before the span is made.
+    app.layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
+
 /// Updates gauges that mirror state owned elsewhere, just before a scrape.
 pub(crate) type Refresh = Arc<dyn Fn() + Send + Sync>;
 

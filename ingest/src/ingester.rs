@@ -47,7 +47,8 @@ use crate::head::input::Input;
 use crate::metrics::IngestMetrics;
 use crate::quota::{self, Quotas, Refused, Replayed, Tally};
 use crate::record;
-use crate::wal::{ReplayStats, SegmentId, Wal};
+use crate::rejection::{self, RejectionLog};
+use crate::wal::{ReplayProgress, ReplayProgressSnapshot, ReplayStats, SegmentId, Wal};
 
 /// The file under the data directory holding this ingester's id: the name its WAL mark has
 /// in the storage manifest.
@@ -91,7 +92,14 @@ pub struct Ingester {
     quotas: Arc<Quotas>,
     /// HA pairs: which replica of each cluster is accepted.
     ha: HaTracker,
+    /// Rate-limits the log lines of refused writes.
+    rejections: RejectionLog,
+    /// The last flush's error, cleared by the next flush that succeeds (for `/-/ready`).
+    flush_failure: parking_lot::Mutex<Option<String>>,
 }
+
+/// How often replay progress is logged.
+const REPLAY_REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// Times one write may decode again after asking the object store for HA elections.
 const HA_ROUNDS: usize = 3;
@@ -99,6 +107,17 @@ const HA_ROUNDS: usize = 3;
 impl Ingester {
     /// Opens the WAL under `data_dir/wal`, replays it into a fresh head, and is ready to write.
     pub async fn open(cfg: IngestConfig, data_dir: &Path, storage: Arc<Storage>) -> Result<Arc<Self>> {
+        Self::open_reporting(cfg, data_dir, storage, Arc::new(ReplayProgress::default())).await
+    }
+
+    /// [`Ingester::open`], with the replay's progress in `progress` as it runs (for `/-/ready`)
+    /// and in a log line every few seconds (segments and bytes done, rate, time left).
+    pub async fn open_reporting(
+        cfg: IngestConfig,
+        data_dir: &Path,
+        storage: Arc<Storage>,
+        progress: Arc<ReplayProgress>,
+    ) -> Result<Arc<Self>> {
         let head = Arc::new(Head::new());
         let id = ingester_id(data_dir)?;
         // Segments below the manifest's mark are already in the store: replaying them would
@@ -110,13 +129,16 @@ impl Ingester {
         let replay_cfg = cfg.clone();
         let quotas = Arc::new(Quotas::new(&cfg.limits, Arc::new(quota::SystemClock::new())));
         let replay_quotas = quotas.clone();
-        let (wal, replay) = tokio::task::spawn_blocking(move || {
-            Wal::open_after(&wal_dir, wal_cfg, published, |payload| {
+        let reporter = tokio::spawn(report_replay(progress.clone()));
+        let replay_progress = progress.clone();
+        let replayed = tokio::task::spawn_blocking(move || {
+            Wal::open_after(&wal_dir, wal_cfg, published, &replay_progress, |payload| {
                 replay_record(&replay_head, &replay_cfg, &replay_quotas, payload).map_err(crate::wal::WalError::Replay)
             })
         })
-        .await
-        .map_err(|e| Error::Unavailable(format!("WAL replay task failed: {e}")))??;
+        .await;
+        reporter.abort();
+        let (wal, replay) = replayed.map_err(|e| Error::Unavailable(format!("WAL replay task failed: {e}")))??;
         tracing::info!(
             ?replay,
             head_samples = head.active_samples(),
@@ -142,7 +164,14 @@ impl Ingester {
             metrics,
             replay,
             quotas,
+            rejections: RejectionLog::default(),
+            flush_failure: parking_lot::Mutex::new(None),
         }))
+    }
+
+    /// The error of the last flush, when it failed (`/-/ready`); `None` once one succeeds.
+    pub fn flush_failure(&self) -> Option<String> {
+        self.flush_failure.lock().clone()
     }
 
     /// The configuration it was opened with.
@@ -183,7 +212,26 @@ impl Ingester {
     /// returning, and answers what was accepted and what was refused (with reasons) for the
     /// surface to map. `Err` when nothing could be stored: the body cannot be trusted (invalid
     /// input, too large, unsupported) or our own state refuses it (pressure, WAL).
+    /// Every refused request gets a log line naming its cluster, protocol and reason
+    /// (rate-limited per cluster and reason, [`crate::rejection`]).
     pub async fn write(&self, ctx: ClusterContext, body: Body) -> Result<Outcome> {
+        let protocol = rejection::protocol(body.kind());
+        let cluster = ctx.request_cluster().unwrap_or("-").to_string();
+        let result = self.write_unlogged(ctx, body).await;
+        match &result {
+            Err(e) => self
+                .rejections
+                .log(&cluster, protocol, rejection::reason(e), &e.to_string()),
+            Ok(o) if !o.rejected.is_empty() => {
+                self.rejections
+                    .log(&cluster, protocol, rejection::REFUSED_ITEMS, &o.rejected.reasons_text())
+            }
+            Ok(_) => {}
+        }
+        result
+    }
+
+    async fn write_unlogged(&self, ctx: ClusterContext, body: Body) -> Result<Outcome> {
         if let Some(len) = body.received_len() {
             self.check_body(len)?;
         }
@@ -290,6 +338,12 @@ impl Ingester {
     /// flush runs at a time. On failure nothing is published and the blocks stay frozen for
     /// the next flush.
     pub async fn flush(&self) -> Result<FlushSummary> {
+        let result = self.flush_once().await;
+        *self.flush_failure.lock() = result.as_ref().err().map(ToString::to_string);
+        result
+    }
+
+    async fn flush_once(&self) -> Result<FlushSummary> {
         let mut unconfirmed = self.flush_lock.lock().await;
         let started = Instant::now();
         let failed = |e| {
@@ -334,6 +388,12 @@ impl Ingester {
         let mut summary = FlushSummary::default();
         // Earlier failed flushes left their blocks frozen; write them too, in one commit.
         let blocks = self.head.frozen();
+        tracing::info!(
+            blocks = blocks.len(),
+            samples = blocks.iter().map(|b| b.samples).sum::<usize>(),
+            wal_segment = %cut,
+            "flushing head to parquet"
+        );
         let written = match self.write_blocks(&blocks, cut).await {
             Ok(w) => w,
             Err(e) => {
@@ -362,7 +422,9 @@ impl Ingester {
         tracing::info!(
             series = summary.series,
             samples = summary.samples,
+            log_records = summary.log_records,
             files = summary.files.len(),
+            bytes = summary.bytes,
             seconds = summary.seconds,
             "flushed head to parquet"
         );
@@ -444,6 +506,37 @@ impl Ingester {
         self.wal.close().await?;
         Ok(())
     }
+}
+
+/// Logs the replay's progress every [`REPLAY_REPORT_EVERY`] until it finishes (or the task is
+/// aborted when `open` returns).
+async fn report_replay(progress: Arc<ReplayProgress>) {
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(REPLAY_REPORT_EVERY).await;
+        let p = progress.snapshot();
+        if p.finished {
+            return;
+        }
+        let (rate, eta) = replay_rate(&p, started.elapsed());
+        tracing::info!(
+            segments_done = p.done_segments,
+            segments_total = p.total_segments,
+            bytes_done = p.done_bytes,
+            bytes_total = p.total_bytes,
+            mib_per_second = format!("{:.1}", rate / (1024.0 * 1024.0)),
+            eta_seconds = eta.map(|e| e.as_secs()),
+            "replaying write-ahead log"
+        );
+    }
+}
+
+/// Bytes per second so far, and the time left at that rate (`None` before any progress).
+fn replay_rate(p: &ReplayProgressSnapshot, elapsed: Duration) -> (f64, Option<Duration>) {
+    let rate = p.done_bytes as f64 / elapsed.as_secs_f64().max(1e-3);
+    let left = p.total_bytes.saturating_sub(p.done_bytes) as f64;
+    let eta = (rate > 0.0).then(|| Duration::from_secs_f64(left / rate));
+    (rate, eta)
 }
 
 /// A flush whose manifest commit failed without a clear answer.

@@ -26,6 +26,7 @@
 //!   `tributary_storage::election`; the decision and its cache here).
 //! - [`quota`]: per-cluster limits (ingestion rate, active series, sample age) and the one step
 //!   that applies them to a decoded write, live or replayed.
+//! - `rejection`: the rate-limited log line of every refused write (from the one write path).
 //! - [`cluster`], [`config`], [`error`], [`metrics`].
 //!
 //! Adding a protocol: see the checklist in [`decode`] (a `Kind` in [`record`], one decoder file,
@@ -49,6 +50,7 @@ pub mod ingester;
 pub mod metrics;
 pub mod quota;
 pub mod record;
+mod rejection;
 pub mod wal;
 
 pub use config::IngestConfig;

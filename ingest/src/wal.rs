@@ -67,7 +67,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use group_commit::{Command, Counters, Writer};
-pub use replay::{Corruption, CorruptionReason, ReplayStats};
+pub use replay::{Corruption, CorruptionReason, ReplayProgress, ReplayProgressSnapshot, ReplayStats};
 use segment::{MAX_RECORD_BYTES, io_err};
 
 /// Name of the lock file inside a WAL directory.
@@ -226,20 +226,24 @@ impl Wal {
         cfg: WalConfig,
         f: impl FnMut(&[u8]) -> Result<(), WalError>,
     ) -> Result<(Wal, ReplayStats), WalError> {
-        Self::open_after(dir, cfg, SegmentId(0), f)
+        Self::open_after(dir, cfg, SegmentId(0), &ReplayProgress::default(), f)
     }
 
     /// [`Wal::open`] for a log whose segments below `published` are already stored elsewhere
     /// (the storage manifest's mark for this ingester): those are deleted without replay, and
     /// new segments get ids at or above `published`, so a later mark never covers unpublished
-    /// records even if the directory was emptied.
+    /// records even if the directory was emptied. `progress` follows the replay as it runs and
+    /// is marked finished when `open_after` returns, whatever the result.
     pub fn open_after(
         dir: &Path,
         cfg: WalConfig,
         published: SegmentId,
+        progress: &ReplayProgress,
         mut f: impl FnMut(&[u8]) -> Result<(), WalError>,
     ) -> Result<(Wal, ReplayStats), WalError> {
-        let (writer, stats) = prepare(dir, cfg, published, &mut f)?;
+        let prepared = prepare(dir, cfg, published, progress, &mut f);
+        progress.finish();
+        let (writer, stats) = prepared?;
         let counters = writer.counters.clone();
         #[cfg(test)]
         let faults = writer.faults.clone();
@@ -315,11 +319,12 @@ fn prepare(
     dir: &Path,
     cfg: WalConfig,
     published: SegmentId,
+    progress: &ReplayProgress,
     f: &mut dyn FnMut(&[u8]) -> Result<(), WalError>,
 ) -> Result<(Writer, ReplayStats), WalError> {
     create_dir(dir)?;
     let lock = lock_dir(dir)?;
-    let replayed = replay::replay_dir(dir, published, f)?;
+    let replayed = replay::replay_dir(dir, published, progress, f)?;
     let next_id = match replayed.last_id {
         Some(id) => id.0.checked_add(1).ok_or(WalError::IdsExhausted)?,
         None => 0,

@@ -139,3 +139,145 @@ async fn status_and_cardinality_apis_answer_from_the_head() {
     // The flusher, the catalog refresh and the token watch run as tasks.
     assert!(runtime["data"]["goroutineCount"].as_u64().unwrap() > 0, "{runtime}");
 }
+
+/// A running binary whose log (JSON lines) goes to a file, killed on drop.
+struct Logged {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    base: String,
+}
+
+impl Logged {
+    fn spawn(data: &std::path::Path, log: std::path::PathBuf, envs: &[(&str, &str)]) -> Self {
+        let [http] = free_ports::<1>();
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .args(["--http-listen", &format!("127.0.0.1:{http}")])
+            .args(["--grpc-listen", "", "--otlp-http-listen", "", "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(data)
+            .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
+            .stdout(Stdio::from(out.try_clone().expect("clone")))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .expect("spawn tributary");
+        Self {
+            child,
+            log,
+            base: format!("http://127.0.0.1:{http}"),
+        }
+    }
+
+    async fn status(&self, path: &str) -> Option<(u16, String)> {
+        let r = reqwest::get(format!("{}{path}", self.base)).await.ok()?;
+        Some((r.status().as_u16(), r.text().await.ok()?))
+    }
+
+    /// The log lines with this message.
+    fn lines(&self, message: &str) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .expect("read the log")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == message)
+            .collect()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The port answers while the WAL replays: healthy yes, ready and the receivers not yet (503,
+/// which remote-write retries), then ready once the replay is over. The replay is slowed by the
+/// `test-util` hook so the window is seconds long on any machine.
+#[tokio::test]
+async fn health_answers_during_wal_replay_and_ready_waits_for_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let first = Logged::spawn(&data, tmp.path().join("first.log"), &[]);
+    eventually(Duration::from_secs(60), "first start ready", || async {
+        (first.status("/-/ready").await?.0 == 200).then_some(())
+    })
+    .await;
+    let body = remote_write_body(&[(
+        vec![("__name__", "replayed"), ("cluster", "c")],
+        vec![(1_700_000_000_000, 1.0)],
+    )]);
+    assert_eq!(
+        post_remote_write(&format!("{}/api/v1/write", first.base), body.clone(), &[])
+            .await
+            .0,
+        204
+    );
+    // SIGKILL: the sample stays in the WAL only, to be replayed.
+    drop(first);
+
+    let second = Logged::spawn(
+        &data,
+        tmp.path().join("second.log"),
+        &[("TRIBUTARY_TEST_REPLAY_SEGMENT_DELAY_MS", "4000")],
+    );
+    eventually(Duration::from_secs(30), "healthy during replay", || async {
+        (second.status("/-/healthy").await?.0 == 200).then_some(())
+    })
+    .await;
+    let (status, text) = second.status("/-/ready").await.expect("ready answers");
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("replaying WAL: 0 of "), "{text}");
+    let (status, text) = post_remote_write(&format!("{}/api/v1/write", second.base), body, &[]).await;
+    assert_eq!(status, 503, "{text}");
+    eventually(Duration::from_secs(60), "ready after replay", || async {
+        (second.status("/-/ready").await?.0 == 200).then_some(())
+    })
+    .await;
+    let replayed = second.lines("replayed write-ahead log");
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+}
+
+/// A refused write is logged once per cluster and reason in a window, naming both, inside the
+/// request's span with the request id the answer carries.
+#[tokio::test]
+async fn a_rejected_write_is_logged_once_per_window() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let s = Logged::spawn(&tmp.path().join("data"), tmp.path().join("out.log"), &[]);
+    eventually(Duration::from_secs(60), "ready", || async {
+        (s.status("/-/ready").await?.0 == 200).then_some(())
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = client
+            .post(format!("{}/api/v1/write", s.base))
+            .header("Content-Type", "application/x-protobuf")
+            .header("Content-Encoding", "snappy")
+            .header("X-Tributary-Cluster", "edge-7")
+            .body("not snappy at all")
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status(), 400);
+        let id = r.headers()["x-request-id"].to_str().expect("ASCII id").to_string();
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1]);
+    // The first line is written before its answer; the second request is suppressed.
+    let lines = s.lines("write rejected");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let f = &lines[0]["fields"];
+    assert_eq!(
+        (f["cluster"].as_str(), f["protocol"].as_str(), f["reason"].as_str()),
+        (Some("edge-7"), Some("prometheus_remote_write"), Some("invalid_input")),
+        "{lines:?}"
+    );
+    let spans = lines[0]["spans"].as_array().expect("spans");
+    assert!(
+        spans.iter().any(|s| s["request_id"].as_str() == Some(ids[0].as_str())),
+        "{lines:?}"
+    );
+}

@@ -405,7 +405,14 @@ mod tests {
     /// deterministic, so the batching itself can be checked exactly.
     fn drive(cfg: WalConfig, cmds: Vec<Option<Bytes>>) -> (Vec<Vec<u8>>, u64, Vec<SegmentId>) {
         let tmp = tempfile::tempdir().unwrap();
-        let (writer, _) = crate::wal::prepare(tmp.path(), cfg, crate::wal::SegmentId(0), &mut |_| Ok(())).unwrap();
+        let (writer, _) = crate::wal::prepare(
+            tmp.path(),
+            cfg,
+            crate::wal::SegmentId(0),
+            &Default::default(),
+            &mut |_| Ok(()),
+        )
+        .unwrap();
         let counters = writer.counters.clone();
         let before = counters.fsyncs.load(Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();

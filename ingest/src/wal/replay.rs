@@ -5,6 +5,7 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::segment::{self, HEADER_LEN, MAGIC, MAX_RECORD_BYTES, RECORD_HEADER_LEN, VERSION, io_err};
 use super::{SegmentId, WalError};
@@ -27,6 +28,51 @@ pub struct ReplayStats {
     /// Segments deleted without replay because their records were already published (below the
     /// mark the storage manifest holds for this ingester).
     pub published_segments: u64,
+}
+
+/// How far a replay has come, shared with whoever reports it (log lines, `/-/ready`) while the
+/// replay runs on its own thread. Totals are known once the directory is listed; `done` is
+/// updated after each segment.
+#[derive(Debug, Default)]
+pub struct ReplayProgress {
+    total_segments: AtomicU64,
+    total_bytes: AtomicU64,
+    done_segments: AtomicU64,
+    done_bytes: AtomicU64,
+    finished: AtomicBool,
+}
+
+/// A consistent-enough reading of [`ReplayProgress`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayProgressSnapshot {
+    /// Segments to replay (those below the published mark are not counted).
+    pub total_segments: u64,
+    /// Their bytes on disk.
+    pub total_bytes: u64,
+    /// Segments replayed so far.
+    pub done_segments: u64,
+    /// Their bytes on disk.
+    pub done_bytes: u64,
+    /// The replay ended (successfully or not).
+    pub finished: bool,
+}
+
+impl ReplayProgress {
+    /// Where the replay stands now.
+    pub fn snapshot(&self) -> ReplayProgressSnapshot {
+        ReplayProgressSnapshot {
+            total_segments: self.total_segments.load(Ordering::Relaxed),
+            total_bytes: self.total_bytes.load(Ordering::Relaxed),
+            done_segments: self.done_segments.load(Ordering::Relaxed),
+            done_bytes: self.done_bytes.load(Ordering::Relaxed),
+            finished: self.finished.load(Ordering::Acquire),
+        }
+    }
+
+    /// Marks the replay as over (also when it failed), so reporters stop.
+    pub(crate) fn finish(&self) {
+        self.finished.store(true, Ordering::Release);
+    }
 }
 
 /// One segment that stopped making sense before its end.
@@ -209,8 +255,21 @@ pub(crate) struct Replayed {
 /// Replays every segment in `dir` from `published` on in order, repairs a torn tail of the last one,
 /// and removes segments that hold no records (they are only left by restarts and crashes, and would
 /// pile up otherwise) or lie below `published` (their records are stored elsewhere already).
-pub(crate) fn replay_dir(dir: &Path, published: SegmentId, f: Callback<'_>) -> Result<Replayed, WalError> {
+pub(crate) fn replay_dir(
+    dir: &Path,
+    published: SegmentId,
+    progress: &ReplayProgress,
+    f: Callback<'_>,
+) -> Result<Replayed, WalError> {
     let ids = segment::list(dir)?;
+    let (mut total_segments, mut total_bytes) = (0, 0);
+    for &id in ids.iter().filter(|&&id| id >= published) {
+        total_segments += 1;
+        // A segment that vanished between listing and statting fails below, when opened.
+        total_bytes += fs::metadata(segment::path(dir, id)).map_or(0, |m| m.len());
+    }
+    progress.total_segments.store(total_segments, Ordering::Relaxed);
+    progress.total_bytes.store(total_bytes, Ordering::Relaxed);
     let mut stats = ReplayStats::default();
     let mut remaining = 0;
     let mut removed = false;
@@ -228,6 +287,9 @@ pub(crate) fn replay_dir(dir: &Path, published: SegmentId, f: Callback<'_>) -> R
         let file_len = file.metadata().map_err(io_err("stat segment", &path))?.len();
         let mut r = BufReader::with_capacity(1 << 16, file);
         let scan = scan_segment(&mut r, file_len, &path, f)?;
+        slow_replay_for_tests();
+        progress.done_segments.fetch_add(1, Ordering::Relaxed);
+        progress.done_bytes.fetch_add(file_len, Ordering::Relaxed);
         stats.segments += 1;
         stats.records += scan.records;
         stats.payload_bytes += scan.payload_bytes;
@@ -271,6 +333,22 @@ pub(crate) fn replay_dir(dir: &Path, published: SegmentId, f: Callback<'_>) -> R
         last_id: ids.last().copied(),
         remaining,
     })
+}
+
+/// With the `test-util` feature, `TRIBUTARY_TEST_REPLAY_SEGMENT_DELAY_MS` makes each segment's
+/// replay take that much longer, so end-to-end tests can observe a server that is replaying.
+#[cfg_attr(
+    feature = "test-util",
+    expect(clippy::disallowed_methods, reason = "the hook's whole job is to make replay slow")
+)]
+fn slow_replay_for_tests() {
+    #[cfg(feature = "test-util")]
+    if let Some(ms) = std::env::var("TRIBUTARY_TEST_REPLAY_SEGMENT_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// Cuts the segment at `len` durably, so the next start does not see the torn tail again in what will

@@ -55,7 +55,8 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<SegmentId>, WalError> {
         let name = entry.file_name();
         match name.to_str().and_then(parse_name) {
             Some(id) => ids.push(id),
-            None if name == super::LOCK_FILE => {}
+            // Dot files are others' probes (the server's `/-/healthy` checks the directory takes a file).
+            None if name == super::LOCK_FILE || name.as_encoded_bytes().starts_with(b".") => {}
             None => tracing::warn!(file = ?entry.path(), "ignoring a file that is not a WAL segment"),
         }
     }

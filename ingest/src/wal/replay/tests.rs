@@ -152,6 +152,35 @@ fn callback_errors_stop_replay() {
     assert_eq!(seen, 1);
 }
 
+/// Progress counts the segments at or above the published mark and their bytes on disk, and
+/// ends with everything done.
+#[test]
+fn progress_covers_the_segments_to_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let published = encode_segment(&[b"stored".to_vec()]);
+    let a = encode_segment(&[b"one".to_vec(), b"two".to_vec()]);
+    let b = encode_segment(&[b"three".to_vec()]);
+    fs::write(segment::path(tmp.path(), SegmentId(1)), &published).unwrap();
+    fs::write(segment::path(tmp.path(), SegmentId(2)), &a).unwrap();
+    fs::write(segment::path(tmp.path(), SegmentId(3)), &b).unwrap();
+    let progress = ReplayProgress::default();
+    let mut seen = Vec::new();
+    replay_dir(tmp.path(), SegmentId(2), &progress, &mut |_| {
+        seen.push(progress.snapshot());
+        Ok(())
+    })
+    .unwrap();
+    let total = (a.len() + b.len()) as u64;
+    // While the first segment replays, nothing is done yet; by the third record, one segment.
+    assert_eq!(
+        (seen[0].total_segments, seen[0].total_bytes, seen[0].done_segments),
+        (2, total, 0)
+    );
+    assert_eq!((seen[2].done_segments, seen[2].done_bytes), (1, a.len() as u64));
+    let end = progress.snapshot();
+    assert_eq!((end.done_segments, end.done_bytes), (2, total));
+}
+
 fn framed(p: &[u8]) -> usize {
     segment::framed_len(p)
 }
@@ -208,7 +237,7 @@ proptest! {
             fs::write(segment::path(tmp.path(), SegmentId(2)), encode_segment(&[b"after".to_vec()])).unwrap();
         }
         let mut out = Vec::new();
-        let res = replay_dir(tmp.path(), SegmentId(0), &mut |p| { out.push(p.to_vec()); Ok(()) });
+        let res = replay_dir(tmp.path(), SegmentId(0), &ReplayProgress::default(), &mut |p| { out.push(p.to_vec()); Ok(()) });
         match res {
             Ok(r) => {
                 prop_assert_eq!(r.last_id, Some(SegmentId(if last { 1 } else { 2 })));
@@ -220,7 +249,7 @@ proptest! {
                     prop_assert!(r.stats.corruptions.len() <= 1);
                 }
                 // Repair is idempotent: a second replay finds no new torn tail.
-                let again = replay_dir(tmp.path(), SegmentId(0), &mut |_| Ok(())).unwrap();
+                let again = replay_dir(tmp.path(), SegmentId(0), &ReplayProgress::default(), &mut |_| Ok(())).unwrap();
                 prop_assert_eq!(again.stats.torn_tail_bytes, 0);
                 prop_assert_eq!(again.stats.records, r.stats.records);
             }
