@@ -5,6 +5,7 @@
 
 pub(crate) mod compaction;
 pub mod config;
+pub(crate) mod fleet;
 pub mod status;
 pub mod telemetry;
 pub(crate) mod tls;
@@ -194,6 +195,12 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
         status_engine,
         auth.clone(),
         status_info,
+    ));
+    app = app.merge(fleet::router(
+        cfg.server.role,
+        ingester.clone(),
+        storage.clone(),
+        auth.clone(),
     ));
     let registry = Arc::new(Mutex::new(registry));
     // Every 404/405 in the API's error shape; answers gzipped for clients that accept it

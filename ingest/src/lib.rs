@@ -26,6 +26,7 @@
 //!   `tributary_storage::election`; the decision and its cache here).
 //! - [`quota`]: per-cluster limits (ingestion rate, active series, sample age) and the one step
 //!   that applies them to a decoded write, live or replayed.
+//! - [`fleet`]: per-cluster figures of what was received and refused, for the fleet status page.
 //! - [`cluster`], [`config`], [`error`], [`metrics`].
 //!
 //! Adding a protocol: see the checklist in [`decode`] (a `Kind` in [`record`], one decoder file,
@@ -41,6 +42,7 @@ pub mod cluster;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod fleet;
 pub mod grpc;
 pub mod ha_tracker;
 pub mod head;
