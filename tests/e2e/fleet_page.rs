@@ -4,17 +4,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::harness::{TestServer, eventually, post_remote_write, remote_write_body, require_program};
 
-/// Runs Chromium headless with `args` and `url`; its stdout, failing the test after 60 s.
+/// Runs Chromium headless with `args` and `url`; its stdout. coreutils' `timeout` ends it
+/// (failing the test) after 60 s.
 fn chromium(program: &Path, profile: &Path, args: &[&str], url: &str) -> String {
-    let out_path = profile.join("stdout");
-    let out = std::fs::File::create(&out_path).expect("chromium stdout file");
-    let mut child = Command::new(program)
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(program)
         .args([
             "--headless",
             "--disable-gpu",
@@ -24,24 +25,15 @@ fn chromium(program: &Path, profile: &Path, args: &[&str], url: &str) -> String 
         .arg(format!("--user-data-dir={}", profile.join("profile").display()))
         .args(args)
         .arg(url)
-        .stdout(Stdio::from(out))
         .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn chromium");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait for chromium") {
-            assert!(status.success(), "chromium exited with {status}");
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::fs::read_to_string(out_path).expect("read chromium's output")
+        .output()
+        .expect("run chromium");
+    assert!(
+        out.status.success(),
+        "chromium exited with {} (124: it did not finish within 60 s)",
+        out.status
+    );
+    String::from_utf8(out.stdout).expect("chromium's output is UTF-8")
 }
 
 /// The `<tr data-cluster="name">` row of the DOM.
