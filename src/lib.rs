@@ -5,6 +5,7 @@
 
 pub(crate) mod compaction;
 pub mod config;
+pub(crate) mod fleet;
 pub(crate) mod health;
 pub mod status;
 pub mod telemetry;
@@ -285,6 +286,12 @@ async fn start(
         status_engine,
         auth.clone(),
         status_info,
+    ));
+    app = app.merge(fleet::router(
+        cfg.server.role,
+        ingester.clone(),
+        storage.clone(),
+        auth.clone(),
     ));
     let registry = Arc::new(Mutex::new(registry));
     // Every 404/405 in the API's error shape; answers gzipped for clients that accept it

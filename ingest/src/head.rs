@@ -260,6 +260,11 @@ impl Head {
         self.active_series.load(Ordering::Relaxed)
     }
 
+    /// Series in the active part by `cluster` value (from the label index: no series visited).
+    pub fn active_series_by_cluster(&self) -> HashMap<String, u64> {
+        self.labels.lock().counts(tributary_storage::types::CLUSTER)
+    }
+
     /// Samples held in memory, active and frozen (published blocks kept readable excluded:
     /// they leave by themselves).
     pub fn total_samples(&self) -> usize {

@@ -41,6 +41,7 @@ use crate::cluster::ClusterContext;
 use crate::config::IngestConfig;
 use crate::decode::{self, Body, Limits, Options, Outcome, Prepared, Translation};
 use crate::error::{Error, Result};
+use crate::fleet::{self, Fleet, FleetSnapshot};
 use crate::ha_tracker::{self, Admission, HaTracker};
 use crate::head::Head;
 use crate::head::input::Input;
@@ -96,6 +97,44 @@ pub struct Ingester {
     rejections: RejectionLog,
     /// The last flush's error, cleared by the next flush that succeeds (for `/-/ready`).
     flush_failure: parking_lot::Mutex<Option<String>>,
+    /// Per-cluster figures for the fleet status page.
+    fleet: Fleet,
+    /// `data_dir/wal`, measured for the status page.
+    wal_dir: std::path::PathBuf,
+    /// The last flush's end and error, for the status page.
+    last_flush: parking_lot::Mutex<Option<LastFlush>>,
+}
+
+/// When the last flush ended and how.
+#[derive(Clone, Debug, Serialize)]
+pub struct LastFlush {
+    /// When it ended, ms since the epoch.
+    pub at_ms: i64,
+    /// Its error (`None`: it committed).
+    pub error: Option<String>,
+    /// Files it wrote.
+    pub files: usize,
+    /// Bytes it wrote.
+    pub bytes: u64,
+}
+
+/// The head and WAL figures of the status page.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeadStatus {
+    /// Series in the active part.
+    pub active_series: usize,
+    /// Samples in the active part.
+    pub active_samples: usize,
+    /// Samples in memory, active and frozen.
+    pub total_samples: usize,
+    /// Log line bytes in the active part.
+    pub active_log_bytes: usize,
+    /// Bytes of the WAL's segment files on disk now.
+    pub wal_bytes: u64,
+    /// The WAL's segment files.
+    pub wal_segments: u64,
+    /// The last flush since start.
+    pub last_flush: Option<LastFlush>,
 }
 
 /// How often replay progress is logged.
@@ -166,6 +205,9 @@ impl Ingester {
             quotas,
             rejections: RejectionLog::default(),
             flush_failure: parking_lot::Mutex::new(None),
+            fleet: Fleet::default(),
+            wal_dir: data_dir.join("wal"),
+            last_flush: parking_lot::Mutex::new(None),
         }))
     }
 
@@ -215,23 +257,34 @@ impl Ingester {
     /// Every refused request gets a log line naming its cluster, protocol and reason
     /// (rate-limited per cluster and reason, [`crate::rejection`]).
     pub async fn write(&self, ctx: ClusterContext, body: Body) -> Result<Outcome> {
-        let protocol = rejection::protocol(body.kind());
-        let cluster = ctx.request_cluster().unwrap_or("-").to_string();
-        let result = self.write_unlogged(ctx, body).await;
+        let kind = body.kind();
+        let named = ctx.request_cluster().unwrap_or_default().to_string();
+        let result = self.write_once(ctx, body).await;
+        let cluster = if named.is_empty() { "-" } else { named.as_str() };
+        let protocol = rejection::protocol(kind);
         match &result {
-            Err(e) => self
-                .rejections
-                .log(&cluster, protocol, rejection::reason(e), &e.to_string()),
+            Err(e) => {
+                self.fleet.rejected(
+                    &named,
+                    fleet::protocol(kind),
+                    fleet::reason(e.kind()),
+                    1,
+                    &e.to_string(),
+                    now_ms(),
+                );
+                self.rejections
+                    .log(cluster, protocol, rejection::reason(e), &e.to_string());
+            }
             Ok(o) if !o.rejected.is_empty() => {
                 self.rejections
-                    .log(&cluster, protocol, rejection::REFUSED_ITEMS, &o.rejected.reasons_text())
+                    .log(cluster, protocol, rejection::REFUSED_ITEMS, &o.rejected.reasons_text())
             }
             Ok(_) => {}
         }
         result
     }
 
-    async fn write_unlogged(&self, ctx: ClusterContext, body: Body) -> Result<Outcome> {
+    async fn write_once(&self, ctx: ClusterContext, body: Body) -> Result<Outcome> {
         if let Some(len) = body.received_len() {
             self.check_body(len)?;
         }
@@ -260,6 +313,8 @@ impl Ingester {
                 }
             };
             let refused = self.limit(kind, &mut batch)?;
+            // What is stored, by cluster, for the fleet page (a pass over the kept items).
+            let stored = quota::usage(&batch.input, &*self.head);
             if !batch.input.is_empty() {
                 self.check_pressure()?;
                 let rec = record::encode(
@@ -282,11 +337,66 @@ impl Ingester {
                 .rejected_samples
                 .inc_by(rejected.samples as u64 + rejected.points);
             self.metrics.rejected_log_records.inc_by(rejected.log_records);
+            self.track(&ctx, kind, &stored, rejected);
             return Ok(batch.outcome);
         }
         Err(Error::Unavailable(
             "the HA elections of this write kept changing; retry".into(),
         ))
+    }
+
+    /// Feeds the fleet tracker with a write's stored items and the items it refused (which
+    /// count against the request's cluster, else the one cluster its items name, else `""`).
+    fn track(&self, ctx: &ClusterContext, kind: decode::Kind, stored: &quota::Usage, rejected: &decode::Rejections) {
+        let now = now_ms();
+        let protocol = fleet::protocol(kind);
+        for (cluster, u) in &stored.clusters {
+            self.fleet.accepted(cluster, protocol, u.samples, u.log_lines, now);
+        }
+        if !rejected.is_empty() {
+            let cluster = match (ctx.request_cluster(), stored.clusters.as_slice()) {
+                (Some(c), _) => c,
+                (None, [(c, _)]) => c.as_str(),
+                _ => "",
+            };
+            let items = (rejected.samples + rejected.histograms + rejected.exemplars + rejected.metadata) as u64
+                + rejected.points
+                + rejected.log_records;
+            let text = rejected.reasons.last().map_or("", String::as_str);
+            self.fleet
+                .rejected(cluster, protocol, "invalid_items", items.max(1), text, now);
+        }
+    }
+
+    /// Per-cluster figures since start, with each cluster's active series (the head's active
+    /// part: series since the last flush).
+    pub fn fleet_status(&self) -> FleetSnapshot {
+        let mut snapshot = self.fleet.snapshot(now_ms());
+        let series = self.head.active_series_by_cluster();
+        for c in &mut snapshot.clusters {
+            c.active_series = series.get(c.cluster.as_str()).copied().unwrap_or(0);
+        }
+        snapshot
+    }
+
+    /// The head's and the WAL's figures now.
+    pub fn head_status(&self) -> HeadStatus {
+        let (mut wal_bytes, mut wal_segments) = (0, 0);
+        if let Ok(dir) = std::fs::read_dir(&self.wal_dir) {
+            for meta in dir.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()) {
+                wal_bytes += meta.len();
+                wal_segments += 1;
+            }
+        }
+        HeadStatus {
+            active_series: self.head.active_series(),
+            active_samples: self.head.active_samples(),
+            total_samples: self.head.total_samples(),
+            active_log_bytes: self.head.active_log_bytes(),
+            wal_bytes,
+            wal_segments,
+            last_flush: self.last_flush.lock().clone(),
+        }
     }
 
     /// The per-cluster limits of a decoded write: `Err` when a rate limit refuses it whole;
@@ -346,11 +456,17 @@ impl Ingester {
     async fn flush_once(&self) -> Result<FlushSummary> {
         let mut unconfirmed = self.flush_lock.lock().await;
         let started = Instant::now();
-        let failed = |e| {
+        let failed = |e: Error| {
             self.metrics
                 .flushes
                 .get_or_create(&crate::metrics::ResultLabels { result: "error" })
                 .inc();
+            *self.last_flush.lock() = Some(LastFlush {
+                at_ms: now_ms(),
+                error: Some(e.to_string()),
+                files: 0,
+                bytes: 0,
+            });
             e
         };
         // A commit whose answer was lost may have landed: if the manifest now holds that flush's
@@ -419,6 +535,12 @@ impl Ingester {
             .get_or_create(&crate::metrics::ResultLabels { result: "ok" })
             .inc();
         self.metrics.flushed_samples.inc_by(summary.samples as u64);
+        *self.last_flush.lock() = Some(LastFlush {
+            at_ms: now_ms(),
+            error: None,
+            files: summary.files.len(),
+            bytes: summary.bytes,
+        });
         tracing::info!(
             series = summary.series,
             samples = summary.samples,
@@ -549,6 +671,13 @@ struct Unconfirmed {
 /// This ingester's id: read from `<data_dir>/ingester-id`, or made (a UUID v7) and stored
 /// durably on first start. A new data directory is a new ingester: its WAL starts empty, so it
 /// must not inherit another directory's mark.
+/// Wall-clock milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn ingester_id(data_dir: &Path) -> Result<String> {
     let path = data_dir.join(ID_FILE);
     let io = |op: &str, e: std::io::Error| Error::Unavailable(format!("{op} {}: {e}", path.display()));

@@ -26,6 +26,7 @@
 //!   `tributary_storage::election`; the decision and its cache here).
 //! - [`quota`]: per-cluster limits (ingestion rate, active series, sample age) and the one step
 //!   that applies them to a decoded write, live or replayed.
+//! - [`fleet`]: per-cluster figures of what was received and refused, for the fleet status page.
 //! - `rejection`: the rate-limited log line of every refused write (from the one write path).
 //! - [`cluster`], [`config`], [`error`], [`metrics`].
 //!
@@ -42,6 +43,7 @@ pub mod cluster;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod fleet;
 pub mod grpc;
 pub mod ha_tracker;
 pub mod head;

@@ -356,6 +356,12 @@ impl Storage {
         self.catalogs.metrics.stats()
     }
 
+    /// Files, rows and bytes of every table, as the newest manifest this process knows lists
+    /// them.
+    pub fn table_stats(&self) -> Vec<(Table, CatalogStats)> {
+        self.catalogs.all().into_iter().map(|(t, c)| (t, c.stats())).collect()
+    }
+
     /// Object-store requests made since open, by the class S3 bills them in.
     pub fn request_counts(&self) -> RequestCounts {
         self.requests.snapshot()

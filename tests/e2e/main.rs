@@ -5,6 +5,7 @@ mod architecture;
 mod auth;
 mod crash_recovery;
 mod fault_proxy;
+mod fleet_page;
 mod grafana_calls;
 mod ha_pairs;
 mod harness;

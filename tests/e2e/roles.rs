@@ -49,4 +49,23 @@ async fn ingest_and_query_roles_share_the_object_store() {
         },
     )
     .await;
+    // The fleet status: the query process has no head, so no per-cluster figures, only the
+    // storage the ingester's flush filled.
+    let fleet: serde_json::Value = reqwest::get(query.url("/api/v1/status/fleet"))
+        .await
+        .expect("fleet status")
+        .json()
+        .await
+        .expect("fleet json");
+    assert!(
+        fleet["data"]["clusters"].is_null() && fleet["data"]["head"].is_null(),
+        "{fleet}"
+    );
+    let metrics = fleet["data"]["storage"]
+        .as_array()
+        .expect("storage")
+        .iter()
+        .find(|t| t["table"] == "metrics")
+        .expect("metrics table");
+    assert!(metrics["files"].as_u64().expect("files") > 0, "{fleet}");
 }

@@ -83,6 +83,13 @@ impl LabelIndex {
         )
     }
 
+    /// Series per value of label `name`.
+    pub(super) fn counts(&self, name: &str) -> HashMap<String, u64> {
+        self.names.get(name).map_or_else(HashMap::new, |values| {
+            values.iter().map(|(v, n)| (v.to_string(), u64::from(*n))).collect()
+        })
+    }
+
     /// Every (name, value, count), sorted (tests compare indexes).
     #[cfg(test)]
     pub(super) fn entries(&self) -> Vec<(String, String, u32)> {

@@ -22,15 +22,16 @@ pub(crate) struct Usage {
     pub(crate) clusters: Vec<(String, ClusterUsage)>,
 }
 
-/// Samples (floats, histogram samples, exemplars) and log line bytes.
+/// Samples (floats, histogram samples, exemplars), log line bytes and log lines.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ClusterUsage {
     pub(crate) samples: u64,
     pub(crate) log_bytes: u64,
+    pub(crate) log_lines: u64,
 }
 
 impl Usage {
-    fn add(&mut self, cluster: &str, samples: u64, log_bytes: u64) {
+    fn add(&mut self, cluster: &str, samples: u64, log_bytes: u64, log_lines: u64) {
         let u = match self.clusters.iter_mut().find(|(c, _)| c == cluster) {
             Some((_, u)) => u,
             None => {
@@ -40,6 +41,7 @@ impl Usage {
         };
         u.samples += samples;
         u.log_bytes += log_bytes;
+        u.log_lines += log_lines;
     }
 }
 
@@ -55,24 +57,24 @@ pub(crate) fn usage(input: &Input<'_>, known: &dyn LabelsOf) -> Usage {
         let n = span.samples.len() as u64;
         match (span.known, span.raw_key) {
             (true, Some(k)) => match known.labels_of(k) {
-                Some(l) => u.add(l.get(CLUSTER).unwrap_or(""), n, 0),
-                None => u.add("", n, 0),
+                Some(l) => u.add(l.get(CLUSTER).unwrap_or(""), n, 0, 0),
+                None => u.add("", n, 0, 0),
             },
-            _ => u.add(cluster_of(f.series_labels(span).iter().copied()), n, 0),
+            _ => u.add(cluster_of(f.series_labels(span).iter().copied()), n, 0, 0),
         }
     }
     for s in &input.series {
-        u.add(s.labels.get(CLUSTER).unwrap_or(""), s.samples.len() as u64, 0);
+        u.add(s.labels.get(CLUSTER).unwrap_or(""), s.samples.len() as u64, 0, 0);
     }
     let sig = &input.signals;
     for h in &sig.histograms {
-        u.add(h.labels.get(CLUSTER).unwrap_or(""), h.samples.len() as u64, 0);
+        u.add(h.labels.get(CLUSTER).unwrap_or(""), h.samples.len() as u64, 0, 0);
     }
     for e in &sig.exemplars {
-        u.add(e.labels.get(CLUSTER).unwrap_or(""), e.exemplars.len() as u64, 0);
+        u.add(e.labels.get(CLUSTER).unwrap_or(""), e.exemplars.len() as u64, 0, 0);
     }
     for r in &sig.logs {
-        u.add(r.labels.get(CLUSTER).unwrap_or(""), 0, r.body.len() as u64);
+        u.add(r.labels.get(CLUSTER).unwrap_or(""), 0, r.body.len() as u64, 1);
     }
     u
 }

@@ -54,6 +54,7 @@ fn usage(pairs: &[(&str, u64)]) -> Usage {
                     restrict::ClusterUsage {
                         samples: *n,
                         log_bytes: 0,
+                        log_lines: 0,
                     },
                 )
             })

@@ -1,0 +1,302 @@
+//! The fleet tracker: per cluster, what this ingester received and refused, for the fleet
+//! status page and its JSON (`GET /api/v1/status/fleet`, served by the binary).
+//!
+//! Fed from the one write path ([`crate::Ingester::write`]), so every protocol counts the same
+//! way. The contract:
+//! - at most [`MAX_CLUSTERS`] clusters are tracked (the first ones seen since start); writes of
+//!   later clusters are counted in [`FleetSnapshot::untracked_writes`] only, so a sender inventing
+//!   cluster names cannot grow memory or the page without bound;
+//! - rates are rolling counters: items received in the last 60 one-second slots divided by 60
+//!   (`per_second_1m`), and in the last 60 one-minute slots divided by 3,600 (`per_second_1h`),
+//!   so a cluster seen for 10 s shows a 1 h rate 1/360 of its current one, as a Prometheus
+//!   `increase(…[1h]) / 3600` without extrapolation would;
+//! - rejected items are counted by reason (a fixed set of keys: an error class such as
+//!   `invalid_input`, or `invalid_items` for items refused inside an accepted request), each with
+//!   the latest reason text (cut to [`MAX_REASON_BYTES`]). A refused request is attributed to the
+//!   cluster its header or token names, else to the cluster of its items, else to `""`;
+//! - unauthenticated requests never reach it (they are refused before the write path).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::error::ErrorKind;
+use crate::record::Kind;
+
+/// Clusters tracked at most (see the module docs).
+pub const MAX_CLUSTERS: usize = 1000;
+/// The longest reason text kept per (cluster, reason).
+pub const MAX_REASON_BYTES: usize = 500;
+
+/// Slots of each rolling window.
+const SLOTS: usize = 60;
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub struct Fleet {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    clusters: HashMap<String, Track>,
+    untracked_writes: u64,
+}
+
+#[derive(Debug, Default)]
+struct Track {
+    last_sample_ms: Option<i64>,
+    last_log_ms: Option<i64>,
+    samples_total: u64,
+    log_lines_total: u64,
+    minute: Rolling<1>,
+    hour: Rolling<60>,
+    rejected: BTreeMap<&'static str, Rejected>,
+    protocols: BTreeSet<&'static str>,
+}
+
+/// Counts per slot of `WIDTH` seconds, the last [`SLOTS`] of them.
+#[derive(Debug)]
+struct Rolling<const WIDTH: i64> {
+    slots: [Slot; SLOTS],
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    index: i64,
+    samples: u64,
+    logs: u64,
+}
+
+impl<const WIDTH: i64> Default for Rolling<WIDTH> {
+    fn default() -> Self {
+        Self {
+            slots: [Slot {
+                index: i64::MIN,
+                ..Slot::default()
+            }; SLOTS],
+        }
+    }
+}
+
+impl<const WIDTH: i64> Rolling<WIDTH> {
+    fn add(&mut self, now_ms: i64, samples: u64, logs: u64) {
+        let index = now_ms.div_euclid(1000 * WIDTH);
+        let slot = &mut self.slots[index.rem_euclid(SLOTS as i64) as usize];
+        if slot.index != index {
+            *slot = Slot {
+                index,
+                samples: 0,
+                logs: 0,
+            };
+        }
+        slot.samples += samples;
+        slot.logs += logs;
+    }
+
+    /// (samples/s, log lines/s) over the window ending at `now_ms`.
+    fn rates(&self, now_ms: i64) -> (f64, f64) {
+        let current = now_ms.div_euclid(1000 * WIDTH);
+        let (mut s, mut l) = (0u64, 0u64);
+        for slot in &self.slots {
+            if slot.index <= current && slot.index > current - SLOTS as i64 {
+                s += slot.samples;
+                l += slot.logs;
+            }
+        }
+        let window = (SLOTS as i64 * WIDTH) as f64;
+        (s as f64 / window, l as f64 / window)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Rejected {
+    items: u64,
+    last_ms: i64,
+    last_text: String,
+}
+
+/// One cluster's figures, as the JSON shows them.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ClusterStatus {
+    /// The cluster name (`""`: a refused request that named none).
+    pub cluster: String,
+    /// When a sample (float, histogram sample, exemplar) was last accepted, ms since the epoch.
+    pub last_sample_ms: Option<i64>,
+    /// When a log line was last accepted, ms since the epoch.
+    pub last_log_ms: Option<i64>,
+    /// Samples accepted since start.
+    pub samples_total: u64,
+    /// Log lines accepted since start.
+    pub log_lines_total: u64,
+    /// Samples per second over the last minute.
+    pub samples_per_second_1m: f64,
+    /// Samples per second over the last hour.
+    pub samples_per_second_1h: f64,
+    /// Log lines per second over the last minute.
+    pub log_lines_per_second_1m: f64,
+    /// Log lines per second over the last hour.
+    pub log_lines_per_second_1h: f64,
+    /// Series in the head's active part (since the last flush); filled by the ingester.
+    pub active_series: u64,
+    /// Rejected items by reason.
+    pub rejected: Vec<RejectedStatus>,
+    /// Protocols seen: `remote_write_1`, `remote_write_2`, `otlp`, `loki`.
+    pub protocols: Vec<&'static str>,
+}
+
+/// Rejected items of one reason.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct RejectedStatus {
+    /// The reason key (see the module docs).
+    pub reason: &'static str,
+    /// Items refused (for a refused request: the request, counted as 1).
+    pub items: u64,
+    /// When, ms since the epoch.
+    pub last_ms: i64,
+    /// The latest reason text.
+    pub last_text: String,
+}
+
+/// Every tracked cluster, sorted by name.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FleetSnapshot {
+    /// The clusters.
+    pub clusters: Vec<ClusterStatus>,
+    /// [`MAX_CLUSTERS`].
+    pub max_clusters: usize,
+    /// Writes of clusters beyond the cap, not tracked.
+    pub untracked_writes: u64,
+}
+
+/// The protocol name a write kind shows as.
+pub fn protocol(kind: Kind) -> &'static str {
+    match kind {
+        Kind::PromRemoteWriteV1 => "remote_write_1",
+        Kind::PromRemoteWriteV2 => "remote_write_2",
+        Kind::OtlpMetrics | Kind::OtlpLogs => "otlp",
+        Kind::LokiPushProtobuf | Kind::LokiPushJson => "loki",
+    }
+}
+
+/// The reason key of a refused request.
+pub fn reason(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidInput => "invalid_input",
+        ErrorKind::Unauthorized => "unauthorized",
+        ErrorKind::Forbidden => "forbidden",
+        ErrorKind::PayloadTooLarge => "payload_too_large",
+        ErrorKind::UnsupportedMediaType => "unsupported_media_type",
+        ErrorKind::TooManyRequests => "too_many_requests",
+        ErrorKind::Unavailable => "unavailable",
+        ErrorKind::NotImplemented => "not_implemented",
+        ErrorKind::Internal => "internal",
+    }
+}
+
+impl Fleet {
+    /// `samples` and `logs` of `cluster` accepted over `protocol` at `now_ms`.
+    pub fn accepted(&self, cluster: &str, protocol: &'static str, samples: u64, logs: u64, now_ms: i64) {
+        self.with(cluster, |t| {
+            t.protocols.insert(protocol);
+            if samples > 0 {
+                t.last_sample_ms = Some(now_ms);
+            }
+            if logs > 0 {
+                t.last_log_ms = Some(now_ms);
+            }
+            t.samples_total += samples;
+            t.log_lines_total += logs;
+            t.minute.add(now_ms, samples, logs);
+            t.hour.add(now_ms, samples, logs);
+        });
+    }
+
+    /// `items` of `cluster` refused for `reason` (a key) at `now_ms`, `text` saying why.
+    pub fn rejected(
+        &self,
+        cluster: &str,
+        protocol: &'static str,
+        reason: &'static str,
+        items: u64,
+        text: &str,
+        now_ms: i64,
+    ) {
+        self.with(cluster, |t| {
+            t.protocols.insert(protocol);
+            let r = t.rejected.entry(reason).or_default();
+            r.items += items;
+            r.last_ms = now_ms;
+            r.last_text = cut(text, MAX_REASON_BYTES).to_string();
+        });
+    }
+
+    fn with(&self, cluster: &str, f: impl FnOnce(&mut Track)) {
+        let mut inner = self.inner.lock();
+        if let Some(t) = inner.clusters.get_mut(cluster) {
+            f(t);
+        } else if inner.clusters.len() < MAX_CLUSTERS {
+            f(inner.clusters.entry(cluster.to_string()).or_default());
+        } else {
+            inner.untracked_writes += 1;
+        }
+    }
+
+    /// The figures at `now_ms`; `active_series` stays 0 (the ingester fills it from the head).
+    pub fn snapshot(&self, now_ms: i64) -> FleetSnapshot {
+        let inner = self.inner.lock();
+        let mut clusters: Vec<ClusterStatus> = inner
+            .clusters
+            .iter()
+            .map(|(name, t)| {
+                let (s1m, l1m) = t.minute.rates(now_ms);
+                let (s1h, l1h) = t.hour.rates(now_ms);
+                ClusterStatus {
+                    cluster: name.clone(),
+                    last_sample_ms: t.last_sample_ms,
+                    last_log_ms: t.last_log_ms,
+                    samples_total: t.samples_total,
+                    log_lines_total: t.log_lines_total,
+                    samples_per_second_1m: s1m,
+                    samples_per_second_1h: s1h,
+                    log_lines_per_second_1m: l1m,
+                    log_lines_per_second_1h: l1h,
+                    active_series: 0,
+                    rejected: t
+                        .rejected
+                        .iter()
+                        .map(|(reason, r)| RejectedStatus {
+                            reason,
+                            items: r.items,
+                            last_ms: r.last_ms,
+                            last_text: r.last_text.clone(),
+                        })
+                        .collect(),
+                    protocols: t.protocols.iter().copied().collect(),
+                }
+            })
+            .collect();
+        clusters.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+        FleetSnapshot {
+            clusters,
+            max_clusters: MAX_CLUSTERS,
+            untracked_writes: inner.untracked_writes,
+        }
+    }
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests;
