@@ -76,6 +76,24 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// Its name in logs and on the fleet status page: the reason a refused request is counted
+    /// and rate-limited under.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Forbidden => "forbidden",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::UnsupportedMediaType => "unsupported_media_type",
+            ErrorKind::TooManyRequests => "too_many_requests",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::NotImplemented => "not_implemented",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
 impl Error {
     /// The failure class, which decides the status on every surface (`http::error`).
     pub fn kind(&self) -> ErrorKind {

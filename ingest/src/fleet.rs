@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-use crate::error::ErrorKind;
 use crate::record::Kind;
 
 /// Clusters tracked at most (see the module docs).
@@ -177,21 +176,6 @@ pub fn protocol(kind: Kind) -> &'static str {
         Kind::PromRemoteWriteV2 => "remote_write_2",
         Kind::OtlpMetrics | Kind::OtlpLogs => "otlp",
         Kind::LokiPushProtobuf | Kind::LokiPushJson => "loki",
-    }
-}
-
-/// The reason key of a refused request.
-pub fn reason(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::InvalidInput => "invalid_input",
-        ErrorKind::Unauthorized => "unauthorized",
-        ErrorKind::Forbidden => "forbidden",
-        ErrorKind::PayloadTooLarge => "payload_too_large",
-        ErrorKind::UnsupportedMediaType => "unsupported_media_type",
-        ErrorKind::TooManyRequests => "too_many_requests",
-        ErrorKind::Unavailable => "unavailable",
-        ErrorKind::NotImplemented => "not_implemented",
-        ErrorKind::Internal => "internal",
     }
 }
 

@@ -267,13 +267,12 @@ impl Ingester {
                 self.fleet.rejected(
                     &named,
                     fleet::protocol(kind),
-                    fleet::reason(e.kind()),
+                    e.kind().name(),
                     1,
                     &e.to_string(),
                     now_ms(),
                 );
-                self.rejections
-                    .log(cluster, protocol, rejection::reason(e), &e.to_string());
+                self.rejections.log(cluster, protocol, e.kind().name(), &e.to_string());
             }
             Ok(o) if !o.rejected.is_empty() => {
                 self.rejections

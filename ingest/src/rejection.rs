@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::error::{Error, ErrorKind};
 use crate::record::Kind;
 
 /// How often one (cluster, reason) pair may be logged.
@@ -91,22 +90,6 @@ pub(crate) fn protocol(kind: Kind) -> &'static str {
         Kind::OtlpMetrics => "otlp_metrics",
         Kind::OtlpLogs => "otlp_logs",
         Kind::LokiPushProtobuf | Kind::LokiPushJson => "loki_push",
-    }
-}
-
-/// The reason a refused request is logged (and rate-limited) under: its kind of failure. The
-/// error's own text goes into the line as `detail`.
-pub(crate) fn reason(e: &Error) -> &'static str {
-    match e.kind() {
-        ErrorKind::InvalidInput => "invalid_input",
-        ErrorKind::Unauthorized => "unauthorized",
-        ErrorKind::Forbidden => "forbidden",
-        ErrorKind::PayloadTooLarge => "payload_too_large",
-        ErrorKind::UnsupportedMediaType => "unsupported_media_type",
-        ErrorKind::TooManyRequests => "too_many_requests",
-        ErrorKind::Unavailable => "unavailable",
-        ErrorKind::NotImplemented => "not_implemented",
-        ErrorKind::Internal => "internal",
     }
 }
 

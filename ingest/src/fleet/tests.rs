@@ -1,4 +1,5 @@
 use super::*;
+use crate::error::ErrorKind;
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -66,7 +67,7 @@ fn rejections_count_by_reason_with_the_latest_text() {
     f.rejected(
         "b",
         "remote_write_1",
-        reason(ErrorKind::InvalidInput),
+        ErrorKind::InvalidInput.name(),
         1,
         &"é".repeat(400),
         T0 + 2,

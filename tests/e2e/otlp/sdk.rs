@@ -390,20 +390,9 @@ pub(super) fn json_column(row: &Value, column: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("column {column} is not JSON ({e}): {text:?}"))
 }
 
-/// UTC `(YYYY-MM-DD, HH)` of a nanosecond timestamp (Howard Hinnant's civil-from-days).
+/// UTC `(YYYY-MM-DD, HH)` of a nanosecond timestamp.
 fn utc_date_hour(ns: i64) -> (String, String) {
-    let secs = ns.div_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let hour = secs.rem_euclid(86_400) / 3600;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day, hour, _, _) = crate::harness::utc_civil(ns.div_euclid(1_000_000_000));
     (format!("{year:04}-{month:02}-{day:02}"), format!("{hour:02}"))
 }
 
