@@ -8,6 +8,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use tributary_ingest::IngestConfig;
 use tributary_query::QueryConfig;
+use tributary_query::ruler::RulerConfig;
 use tributary_storage::auth::AuthConfig;
 use tributary_storage::config::StorageConfig;
 
@@ -26,6 +27,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// `[auth]`: tokens and what each may write, read and administer.
     pub auth: AuthConfig,
+    /// `[ruler]`: rule files, Alertmanagers and evaluation settings (all-in-one only).
+    pub ruler: RulerConfig,
 }
 
 /// Process-level settings.
@@ -299,6 +302,12 @@ impl Config {
         if h.flush_interval.is_zero() {
             return Err(ConfigError::Invalid(
                 "ingest.head.flush_interval must be positive".into(),
+            ));
+        }
+        self.ruler.validate().map_err(ConfigError::Invalid)?;
+        if self.ruler.enabled() && self.server.role != Role::AllInOne {
+            return Err(ConfigError::Invalid(
+                "ruler.rule_files: the ruler runs in the all-in-one role only (no `ruler` role yet)".into(),
             ));
         }
         let tls = &self.server.tls;
