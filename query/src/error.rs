@@ -154,9 +154,7 @@ impl Error {
             | Error::InvalidParameter { .. }
             | Error::QueryLimit { .. }
             | Error::BadData(_)
-            | Error::RuleFile { .. } => {
-                ErrorKind::BadData
-            }
+            | Error::RuleFile { .. } => ErrorKind::BadData,
             Error::Unsupported { .. } | Error::Execution(_) | Error::TooManySamples | Error::TooManyRecords { .. } => {
                 ErrorKind::Execution
             }

@@ -243,11 +243,7 @@ impl Ruler {
         metrics.register(registry);
         let notifier_metrics = notifier::NotifierMetrics::default();
         notifier_metrics.register(registry);
-        let notifier = notifier::Notifier::new(
-            cfg.alertmanagers.clone(),
-            cfg.notification_timeout,
-            notifier_metrics,
-        );
+        let notifier = notifier::Notifier::new(cfg.alertmanagers.clone(), cfg.notification_timeout, notifier_metrics);
         let ruler = Arc::new(Self {
             cfg,
             engine,

@@ -55,7 +55,9 @@ async fn webhook() -> (u16, Arc<Mutex<Vec<Value>>>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind webhook");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind webhook");
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (port, received)
@@ -186,7 +188,9 @@ source = "tributary-e2e"
     assert_eq!(result(&sum)[0]["value"][1], "10", "{sum}");
     let max = s.query("cluster:errors:max", t).await;
     assert_eq!(result(&max)[0]["metric"]["cluster"], "c1", "{max}");
-    let alerts_series = s.query("ALERTS{alertname=\"ErrorsHigh\",alertstate=\"firing\"}", t).await;
+    let alerts_series = s
+        .query("ALERTS{alertname=\"ErrorsHigh\",alertstate=\"firing\"}", t)
+        .await;
     assert_eq!(result(&alerts_series).len(), 1, "{alerts_series}");
 
     // The APIs, in Prometheus's shapes.
@@ -205,7 +209,14 @@ source = "tributary-e2e"
     assert_eq!(alerting["duration"], 2.0);
     assert_eq!(alerting["state"], "firing", "{rules_api}");
     assert_eq!(alerting["alerts"][0]["value"], "1e+01", "{rules_api}");
-    for key in ["query", "labels", "annotations", "evaluationTime", "lastEvaluation", "keepFiringFor"] {
+    for key in [
+        "query",
+        "labels",
+        "annotations",
+        "evaluationTime",
+        "lastEvaluation",
+        "keepFiringFor",
+    ] {
         assert!(alerting.get(key).is_some(), "{key} missing: {alerting}");
     }
     let records = get_json(&s.url("/api/v1/rules?type=record")).await;
@@ -223,7 +234,10 @@ source = "tributary-e2e"
         .expect("reload");
     assert_eq!(r.status(), 400);
     let text = r.text().await.expect("body");
-    assert!(text.contains("rules.yml:8:") && text.contains("could not parse expression"), "{text}");
+    assert!(
+        text.contains("rules.yml:8:") && text.contains("could not parse expression"),
+        "{text}"
+    );
     let still = get_json(&s.url("/api/v1/rules")).await;
     assert_eq!(still["data"]["groups"][0]["rules"].as_array().map(Vec::len), Some(3));
     std::fs::write(&rules, RULES).expect("write");

@@ -121,9 +121,7 @@ impl Alerts {
                     let since = *a.keep_firing_since.get_or_insert(ts);
                     keep_firing = ts - since < keep_firing_for_ms;
                 }
-                if a.state == AlertState::Pending
-                    || a.resolved_at.is_some_and(|r| ts - r > RESOLVED_RETENTION_MS)
-                {
+                if a.state == AlertState::Pending || a.resolved_at.is_some_and(|r| ts - r > RESOLVED_RETENTION_MS) {
                     return false;
                 }
                 if a.state != AlertState::Inactive && !keep_firing {

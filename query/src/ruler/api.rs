@@ -47,7 +47,11 @@ pub fn router(ruler: Option<Arc<Ruler>>, auth: Auth) -> Router {
 type ApiResult = Result<Response, PromError>;
 
 /// The clusters the request may see alerts of (`None`: all).
-fn reader(state: &RulesState, headers: &HeaderMap, certificate: Option<&ClientCertificate>) -> Result<Option<ClusterScope>, Error> {
+fn reader(
+    state: &RulesState,
+    headers: &HeaderMap,
+    certificate: Option<&ClientCertificate>,
+) -> Result<Option<ClusterScope>, Error> {
     let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     state
         .auth
@@ -132,7 +136,10 @@ async fn rules(
                     rule.insert("keepFiringFor".into(), json!(*keep_firing_for_ms as f64 / 1000.0));
                     rule.insert("labels".into(), json!(labels));
                     rule.insert("annotations".into(), json!(annotations));
-                    rule.insert("alerts".into(), Json::Array(alerts.into_iter().map(alert_json).collect()));
+                    rule.insert(
+                        "alerts".into(),
+                        Json::Array(alerts.into_iter().map(alert_json).collect()),
+                    );
                 }
                 RuleKind::Recording { record } => {
                     rule.insert("name".into(), json!(record));

@@ -139,8 +139,8 @@ pub(crate) async fn parse(file: &str, text: &str, engine: &Engine) -> Result<Vec
         line,
         reason,
     };
-    let doc: FileDoc = serde_yaml_ng::from_str(text)
-        .map_err(|e| refuse(e.location().map_or(0, |l| l.line()), e.to_string()))?;
+    let doc: FileDoc =
+        serde_yaml_ng::from_str(text).map_err(|e| refuse(e.location().map_or(0, |l| l.line()), e.to_string()))?;
     let rule_lines = rule_lines(text);
     let mut next_rule = 0usize;
     let mut names = BTreeSet::new();
@@ -151,12 +151,17 @@ pub(crate) async fn parse(file: &str, text: &str, engine: &Engine) -> Result<Vec
             return Err(refuse(group_line, "group name must not be empty".into()));
         }
         if !names.insert(g.name.clone()) {
-            return Err(refuse(group_line, format!("groupname: {:?} is repeated in the same file", g.name)));
+            return Err(refuse(
+                group_line,
+                format!("groupname: {:?} is repeated in the same file", g.name),
+            ));
         }
         let duration = |what: &str, v: &Option<String>, line: usize| -> Result<i64> {
             match v {
                 None => Ok(0),
-                Some(v) => model_duration_ms(v).ok_or_else(|| refuse(line, format!("{what}: not a valid duration: {v:?}"))),
+                Some(v) => {
+                    model_duration_ms(v).ok_or_else(|| refuse(line, format!("{what}: not a valid duration: {v:?}")))
+                }
             }
         };
         let interval_ms = match &g.interval {
@@ -164,7 +169,10 @@ pub(crate) async fn parse(file: &str, text: &str, engine: &Engine) -> Result<Vec
             Some(_) => {
                 let ms = duration("interval", &g.interval, group_line)?;
                 if ms <= 0 {
-                    return Err(refuse(group_line, format!("group {:?}: interval must be positive", g.name)));
+                    return Err(refuse(
+                        group_line,
+                        format!("group {:?}: interval must be positive", g.name),
+                    ));
                 }
                 Some(ms)
             }
@@ -251,9 +259,7 @@ fn check_labels(labels: &BTreeMap<String, String>) -> std::result::Result<(), St
 /// `[a-zA-Z_][a-zA-Z0-9_]*`, the classic label-name charset (what ingest accepts).
 pub(crate) fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 

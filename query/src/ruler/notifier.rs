@@ -41,10 +41,7 @@ pub(crate) struct Notifier {
 impl Notifier {
     /// `alertmanagers`: base URLs (alerts are POSTed to `{url}/api/v2/alerts`, to every one of them).
     pub(crate) fn new(alertmanagers: Vec<String>, timeout: Duration, _metrics: NotifierMetrics) -> Arc<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .unwrap_or_default();
+        let client = reqwest::Client::builder().timeout(timeout).build().unwrap_or_default();
         Arc::new(Self { alertmanagers, client })
     }
 

@@ -31,11 +31,20 @@ fn pending_until_for_has_passed_then_firing() {
     assert_eq!(only(&a).active_at, 10_000);
     let names: Vec<_> = out
         .iter()
-        .map(|s| (s.labels.metric_name().unwrap_or_default().to_string(), s.labels.get("alertstate").map(str::to_string), s.value))
+        .map(|s| {
+            (
+                s.labels.metric_name().unwrap_or_default().to_string(),
+                s.labels.get("alertstate").map(str::to_string),
+                s.value,
+            )
+        })
         .collect();
     assert_eq!(
         names,
-        [("ALERTS".to_string(), Some("pending".to_string()), 1.0), ("ALERTS_FOR_STATE".to_string(), None, 10.0)]
+        [
+            ("ALERTS".to_string(), Some("pending".to_string()), 1.0),
+            ("ALERTS_FOR_STATE".to_string(), None, 10.0)
+        ]
     );
     a.eval(vec![found(1.0)], 11_000, 11_000, FOR, 0);
     assert_eq!(only(&a).state, AlertState::Pending, "1s of 2s");
@@ -55,7 +64,10 @@ fn a_pending_alert_that_clears_is_forgotten_and_a_firing_one_resolves_and_is_kep
     assert_eq!(only(&a).state, AlertState::Firing, "no `for`: firing at once");
     let out = a.eval(vec![], 1_000, 1_000, 0, 0);
     assert!(out.is_empty(), "an inactive alert writes no ALERTS");
-    assert_eq!((only(&a).state, only(&a).resolved_at), (AlertState::Inactive, Some(1_000)));
+    assert_eq!(
+        (only(&a).state, only(&a).resolved_at),
+        (AlertState::Inactive, Some(1_000))
+    );
     a.eval(vec![], 1_000 + RESOLVED_RETENTION_MS, 0, 0, 0);
     assert_eq!(a.active.len(), 1, "kept for the retention");
     a.eval(vec![], 1_001 + RESOLVED_RETENTION_MS, 0, 0, 0);
@@ -84,7 +96,11 @@ fn firing_alerts_are_resent_every_resend_delay_and_resolutions_at_once() {
     a.eval(vec![found(1.0)], 2_000, 2_000, FOR, 0);
     let sent = a.due(2_000, 60_000, 1_000);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].valid_until, 2_000 + 4 * 60_000, "4 × max(resend_delay, interval)");
+    assert_eq!(
+        sent[0].valid_until,
+        2_000 + 4 * 60_000,
+        "4 × max(resend_delay, interval)"
+    );
     assert!(a.due(3_000, 60_000, 1_000).is_empty(), "within resend_delay");
     assert_eq!(a.due(62_001, 60_000, 1_000).len(), 1, "after it");
     a.eval(vec![], 63_000, 63_000, FOR, 0);
@@ -117,9 +133,15 @@ fn restore_keeps_a_fired_alert_and_adjusts_the_others_as_prometheus_does() {
     // Had fired before going down (active 20m, for 10m): its time stays.
     assert_eq!(restore(100 * min, 99 * min, 79 * min, 10 * min, 2 * min), 79 * min);
     // Would have fired within the grace period: fires `grace` after the restart.
-    assert_eq!(restore(100 * min, 99 * min, 90 * min, 10 * min, 2 * min), 100 * min + 2 * min - 10 * min);
+    assert_eq!(
+        restore(100 * min, 99 * min, 90 * min, 10 * min, 2 * min),
+        100 * min + 2 * min - 10 * min
+    );
     // Otherwise the outage is added to its time.
-    assert_eq!(restore(100 * min, 95 * min, 94 * min, 10 * min, 2 * min), 94 * min + 5 * min);
+    assert_eq!(
+        restore(100 * min, 95 * min, 94 * min, 10 * min, 2 * min),
+        94 * min + 5 * min
+    );
     // `for` shorter than the grace period: not restored.
     assert_eq!(restore(100 * min, 99 * min, 79 * min, min, 2 * min), 100 * min);
     // No saved state: unchanged, and restored anyway.

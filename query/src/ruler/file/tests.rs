@@ -48,7 +48,11 @@ async fn a_valid_file_loads_every_field() {
     assert_eq!(a.limit, 10);
     assert_eq!(a.query_offset_ms, 60_000);
     assert_eq!(a.rules[0].name(), "job:up:sum");
-    assert_eq!(a.rules[0].labels.get("team").map(String::as_str), Some("infra"), "the rule's label wins");
+    assert_eq!(
+        a.rules[0].labels.get("team").map(String::as_str),
+        Some("infra"),
+        "the rule's label wins"
+    );
     let RuleKind::Alerting {
         for_ms,
         keep_firing_for_ms,
@@ -60,7 +64,11 @@ async fn a_valid_file_loads_every_field() {
     };
     assert_eq!((*for_ms, *keep_firing_for_ms), (300_000, 60_000));
     assert_eq!(annotations["summary"], "{{ $labels.job }} down");
-    assert_eq!(a.rules[1].labels.get("team").map(String::as_str), Some("sre"), "the group's label");
+    assert_eq!(
+        a.rules[1].labels.get("team").map(String::as_str),
+        Some("sre"),
+        "the group's label"
+    );
     assert_eq!(groups[1].interval_ms, None);
     assert_eq!(groups[1].rules[0].expr, "1", "a number is an expression too");
 }
@@ -70,7 +78,10 @@ async fn a_syntax_error_names_file_line_and_the_parser_message() {
     let text = GOOD.replace("expr: up == 0", "expr: up == (0");
     let e = refusal(&text).await;
     assert!(e.starts_with("rules.yml:11: "), "{e}");
-    assert!(e.contains("could not parse expression") && e.contains("parse error"), "{e}");
+    assert!(
+        e.contains("could not parse expression") && e.contains("parse error"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -97,14 +108,31 @@ async fn bad_durations_names_and_fields_are_refused() {
         ("interval: 30s", "interval: 0s", 2, "interval must be positive"),
         ("record: job:up:sum", "record: job-up", 8, "invalid recording rule name"),
         ("severity: page", "bad-name: page", 11, "invalid label name"),
-        ("record: one", "alert: one\n        record: two", 19, "only one of 'record' and 'alert'"),
-        ("        labels: {team: infra}\n", "        labels: {team: infra}\n        for: 1m\n", 8, "recording rule"),
+        (
+            "record: one",
+            "alert: one\n        record: two",
+            19,
+            "only one of 'record' and 'alert'",
+        ),
+        (
+            "        labels: {team: infra}\n",
+            "        labels: {team: infra}\n        for: 1m\n",
+            8,
+            "recording rule",
+        ),
     ] {
         let e = refusal(&GOOD.replace(from, to)).await;
-        assert!(e.starts_with(&format!("rules.yml:{line}:")) && e.contains(reason), "{to}: {e}");
+        assert!(
+            e.starts_with(&format!("rules.yml:{line}:")) && e.contains(reason),
+            "{to}: {e}"
+        );
     }
-    let e = refusal("groups: [").await;
-    assert!(e.starts_with("rules.yml:1:"), "{e}");
+    // YAML that does not parse: the line where the parser gave up (the end of the open list).
+    let e = refusal("groups: [\n").await;
+    assert!(
+        e.starts_with("rules.yml:2:") && e.contains("did not find expected node content"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -116,6 +144,9 @@ fn globs_name_the_matching_files_of_a_directory() {
     let pattern = format!("{}/*.yml", dir.path().display());
     let single = dir.path().join("c.yaml").display().to_string();
     let found = expand(&[pattern.clone(), single.clone(), pattern]).expect("expands");
-    let names: Vec<_> = found.iter().map(|p| p.file_name().unwrap().to_str().unwrap().to_string()).collect();
+    let names: Vec<_> = found
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["a.yml", "b.yml", "c.yaml"]);
 }

@@ -77,7 +77,12 @@ async fn recording_output_keeps_the_cluster_or_gets_the_default_and_ends_with_a_
     let (ctx, sink) = context(input());
     let kept = recording("cluster:errors", "errors * 2", 0);
     evaluate(&kept, &ctx, 60_000).await;
-    let got: Vec<_> = sink.0.lock().drain(..).map(|s| (s.labels, s.timestamp_ms, s.value)).collect();
+    let got: Vec<_> = sink
+        .0
+        .lock()
+        .drain(..)
+        .map(|s| (s.labels, s.timestamp_ms, s.value))
+        .collect();
     assert_eq!(
         got.iter().map(|(l, ..)| l.clone()).collect::<Vec<_>>(),
         [
@@ -91,7 +96,10 @@ async fn recording_output_keeps_the_cluster_or_gets_the_default_and_ends_with_a_
     evaluate(&summed, &ctx, 60_000).await;
     let got = sink.0.lock().drain(..).collect::<Vec<_>>();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].labels, parse_labels(r#"fleet:errors{cluster="fleet",source="ruler"}"#));
+    assert_eq!(
+        got[0].labels,
+        parse_labels(r#"fleet:errors{cluster="fleet",source="ruler"}"#)
+    );
     assert_eq!(got[0].value, 2.0);
 
     // The input is gone (past the lookback): the output series ends with a staleness marker.
@@ -153,14 +161,21 @@ async fn an_alerting_rule_writes_alerts_series_once_restored() {
             parse_labels(r#"ALERTS_FOR_STATE{alertname="High",cluster="c1"}"#),
         ]
     );
-    assert!(got.iter().all(|s| s.timestamp_ms == 60_000), "written at the time minus query_offset");
+    assert!(
+        got.iter().all(|s| s.timestamp_ms == 60_000),
+        "written at the time minus query_offset"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_reload_keeps_the_rules_running() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("r.yml");
-    std::fs::write(&path, "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up\n").expect("write");
+    std::fs::write(
+        &path,
+        "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up\n",
+    )
+    .expect("write");
     let cfg = RulerConfig {
         rule_files: vec![path.display().to_string()],
         ..RulerConfig::default()
@@ -171,13 +186,21 @@ async fn a_failed_reload_keeps_the_rules_running() {
         .await
         .expect("loads");
     assert_eq!(ruler.groups().len(), 1);
-    std::fs::write(&path, "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up +\n").expect("write");
+    std::fs::write(
+        &path,
+        "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up +\n",
+    )
+    .expect("write");
     let e = ruler.reload().await.expect_err("refused").to_string();
     assert!(e.starts_with(&format!("{}:4: ", path.display())), "{e}");
     let groups = ruler.groups();
     assert_eq!(groups.len(), 1);
     assert_eq!(groups[0].spec.rules[0].expr, "up", "the old rules stay");
-    std::fs::write(&path, "groups:\n  - name: b\n    rules:\n      - record: x\n        expr: up\n").expect("write");
+    std::fs::write(
+        &path,
+        "groups:\n  - name: b\n    rules:\n      - record: x\n        expr: up\n",
+    )
+    .expect("write");
     ruler.reload().await.expect("reloads");
     assert_eq!(ruler.groups()[0].key.name, "b");
 }
