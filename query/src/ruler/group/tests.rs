@@ -67,7 +67,7 @@ fn evaluation_times_are_multiples_of_the_interval_shifted_by_the_group() {
     assert_eq!(next_evaluation(3_000, 60_000, 5_000), 5_000);
     let g = recording("x", "1", 0);
     let t = g.next_evaluation(1_000_000);
-    assert!(t >= 1_000_000 && t < 1_060_000);
+    assert!((1_000_000..1_060_000).contains(&t));
     assert_eq!((t - g.offset_ms()) % 60_000, 0);
     assert_eq!(g.next_evaluation(t + 1), t + 60_000, "the same phase every interval");
 }
@@ -116,12 +116,14 @@ async fn a_rule_over_its_limit_fails_and_writes_nothing() {
     let g = recording("x", "errors", 1);
     evaluate(&g, &ctx, 60_000).await;
     assert!(sink.0.lock().is_empty());
-    let state = g.state.lock();
-    assert_eq!(
-        state.rules[0].last_result,
-        Some(Err("exceeded limit of 1 with 2 series".to_string()))
-    );
-    assert_eq!(state.last_evaluation_ms, Some(60_000));
+    {
+        let state = g.state.lock();
+        assert_eq!(
+            state.rules[0].last_result,
+            Some(Err("exceeded limit of 1 with 2 series".to_string()))
+        );
+        assert_eq!(state.last_evaluation_ms, Some(60_000));
+    }
     let g = recording("x", "errors", 2);
     evaluate(&g, &ctx, 60_000).await;
     assert_eq!(sink.0.lock().len(), 2, "at the limit is fine");
