@@ -464,6 +464,25 @@ mod tests {
     }
 
     /// `[server.tls]`: the certificate and key go together, client certificates need both and
+    /// `[ruler]`: the defaults, and what it cannot run with.
+    #[test]
+    fn ruler_options_are_checked() {
+        let cfg: Config = toml::from_str("[ruler]\nrule_files = [\"r.yml\"]\nevaluation_interval = \"15s\"\n").unwrap();
+        cfg.validate().expect("valid");
+        assert!(cfg.ruler.enabled());
+        assert_eq!(cfg.ruler.evaluation_interval, std::time::Duration::from_secs(15));
+        assert_eq!(cfg.ruler.default_cluster, "fleet");
+        let invalid = |text: &str| match toml::from_str::<Config>(text).unwrap().validate() {
+            Err(ConfigError::Invalid(why)) => why,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert!(invalid("[ruler]\nresend_delay = \"0s\"\n").contains("ruler.resend_delay must be positive"));
+        assert!(invalid("[ruler.external_labels]\n\"bad-name\" = \"x\"\n").contains("invalid label name"));
+        assert!(
+            invalid("[server]\nrole = \"query\"\n[ruler]\nrule_files = [\"r.yml\"]\n").contains("all-in-one role only")
+        );
+    }
+
     /// a CA; tokens without TLS and open access each warn at startup.
     #[test]
     fn tls_options_are_checked_and_clear_text_tokens_warn() {
