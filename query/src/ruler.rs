@@ -365,3 +365,6 @@ fn fingerprint(patterns: &[String]) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

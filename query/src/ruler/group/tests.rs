@@ -4,7 +4,6 @@ use tributary_storage::types::{Sample, Series, is_stale_nan};
 
 use super::*;
 use crate::QueryConfig;
-use crate::ruler::Ruler;
 use crate::test_source::{VecSource, parse_labels};
 
 /// Keeps what it is given.
@@ -167,42 +166,4 @@ async fn an_alerting_rule_writes_alerts_series_once_restored() {
         got.iter().all(|s| s.timestamp_ms == 60_000),
         "written at the time minus query_offset"
     );
-}
-
-#[tokio::test]
-async fn a_failed_reload_keeps_the_rules_running() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("r.yml");
-    std::fs::write(
-        &path,
-        "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up\n",
-    )
-    .expect("write");
-    let cfg = RulerConfig {
-        rule_files: vec![path.display().to_string()],
-        ..RulerConfig::default()
-    };
-    let (ctx, _) = context(Vec::new());
-    let mut registry = Registry::default();
-    let ruler = Ruler::new(cfg, ctx.engine.clone(), ctx.sink.clone(), &mut registry)
-        .await
-        .expect("loads");
-    assert_eq!(ruler.groups().len(), 1);
-    std::fs::write(
-        &path,
-        "groups:\n  - name: a\n    rules:\n      - record: x\n        expr: up +\n",
-    )
-    .expect("write");
-    let e = ruler.reload().await.expect_err("refused").to_string();
-    assert!(e.starts_with(&format!("{}:4: ", path.display())), "{e}");
-    let groups = ruler.groups();
-    assert_eq!(groups.len(), 1);
-    assert_eq!(groups[0].spec.rules[0].expr, "up", "the old rules stay");
-    std::fs::write(
-        &path,
-        "groups:\n  - name: b\n    rules:\n      - record: x\n        expr: up\n",
-    )
-    .expect("write");
-    ruler.reload().await.expect("reloads");
-    assert_eq!(ruler.groups()[0].key.name, "b");
 }
