@@ -224,6 +224,28 @@ source = "tributary-e2e"
     let none = get_json(&s.url("/api/v1/rules?rule_group[]=other")).await;
     assert_eq!(none["data"]["groups"], serde_json::json!([]));
     let before = firing_alert(&s).await;
+    let loki_path = get_json(&s.url("/prometheus/api/v1/alerts")).await;
+    assert_eq!(
+        loki_path["data"]["alerts"][0]["labels"]["alertname"], "ErrorsHigh",
+        "{loki_path}"
+    );
+    let metrics = reqwest::get(s.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let group_label = format!("rule_group=\"{};e2e\"", rules.display());
+    for name in [
+        "tributary_ruler_rule_evaluations_total",
+        "tributary_ruler_rule_group_last_evaluation_timestamp_seconds",
+        "tributary_ruler_rule_group_duration_seconds_bucket",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(name) && l.contains(&group_label)),
+            "{name} of the group missing from /metrics"
+        );
+    }
 
     // A broken file is refused on reload with its line; the old rules keep running.
     std::fs::write(&rules, RULES.replace("expr: errors > 5", "expr: errors >")).expect("write");
