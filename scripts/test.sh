@@ -14,6 +14,8 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 # vmagent runs deploy/agents/vmagent.sh for tests/e2e/agents.rs.
 command -v vmagent >/dev/null 2>&1 || need+=(victoria-metrics)
+# Alertmanager receives the ruler's alerts in tests/e2e/ruler.rs.
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 # Headless Chromium loads the fleet status page for tests/e2e/fleet_page.rs.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
@@ -22,7 +24,7 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
-command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v kubectl >/dev/null && command -v vmagent >/dev/null && command -v chromium >/dev/null
+command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v kubectl >/dev/null && command -v vmagent >/dev/null && command -v chromium >/dev/null && command -v prometheus-alertmanager >/dev/null
 
 # A real S3-compatible server for the object-store tests (moto's, from PyPI).
 if ! python3 -c "import moto.server" >/dev/null 2>&1; then

@@ -8,6 +8,7 @@ use clap::Parser;
 use serde::{Deserialize, Serialize};
 use tributary_ingest::IngestConfig;
 use tributary_query::QueryConfig;
+use tributary_query::ruler::RulerConfig;
 use tributary_storage::auth::AuthConfig;
 use tributary_storage::config::StorageConfig;
 
@@ -26,6 +27,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// `[auth]`: tokens and what each may write, read and administer.
     pub auth: AuthConfig,
+    /// `[ruler]`: rule files, Alertmanagers and evaluation settings (all-in-one only).
+    pub ruler: RulerConfig,
 }
 
 /// Process-level settings.
@@ -301,6 +304,12 @@ impl Config {
                 "ingest.head.flush_interval must be positive".into(),
             ));
         }
+        self.ruler.validate().map_err(ConfigError::Invalid)?;
+        if self.ruler.enabled() && self.server.role != Role::AllInOne {
+            return Err(ConfigError::Invalid(
+                "ruler.rule_files: the ruler runs in the all-in-one role only (no `ruler` role yet)".into(),
+            ));
+        }
         let tls = &self.server.tls;
         if tls.cert_file.is_some() != tls.key_file.is_some() {
             return Err(ConfigError::Invalid(
@@ -455,6 +464,25 @@ mod tests {
     }
 
     /// `[server.tls]`: the certificate and key go together, client certificates need both and
+    /// `[ruler]`: the defaults, and what it cannot run with.
+    #[test]
+    fn ruler_options_are_checked() {
+        let cfg: Config = toml::from_str("[ruler]\nrule_files = [\"r.yml\"]\nevaluation_interval = \"15s\"\n").unwrap();
+        cfg.validate().expect("valid");
+        assert!(cfg.ruler.enabled());
+        assert_eq!(cfg.ruler.evaluation_interval, std::time::Duration::from_secs(15));
+        assert_eq!(cfg.ruler.default_cluster, "fleet");
+        let invalid = |text: &str| match toml::from_str::<Config>(text).unwrap().validate() {
+            Err(ConfigError::Invalid(why)) => why,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert!(invalid("[ruler]\nresend_delay = \"0s\"\n").contains("ruler.resend_delay must be positive"));
+        assert!(invalid("[ruler.external_labels]\n\"bad-name\" = \"x\"\n").contains("invalid label name"));
+        assert!(
+            invalid("[server]\nrole = \"query\"\n[ruler]\nrule_files = [\"r.yml\"]\n").contains("all-in-one role only")
+        );
+    }
+
     /// a CA; tokens without TLS and open access each warn at startup.
     #[test]
     fn tls_options_are_checked_and_clear_text_tokens_warn() {

@@ -7,6 +7,7 @@ pub(crate) mod compaction;
 pub mod config;
 pub(crate) mod fleet;
 pub(crate) mod health;
+pub(crate) mod rule_sink;
 pub mod status;
 pub mod telemetry;
 pub(crate) mod tls;
@@ -56,6 +57,9 @@ pub enum Error {
         /// Why reading failed.
         source: std::io::Error,
     },
+    /// The rule files (`[ruler] rule_files`) could not be loaded.
+    #[error("loading rules: {0}")]
+    Ruler(tributary_query::Error),
     /// A listen address could not be bound.
     #[error("binding {addr}: {source}")]
     Bind {
@@ -246,6 +250,7 @@ async fn start(
         _ => None,
     };
     let mut query_source = None;
+    let mut api_engine = None;
     if matches!(cfg.server.role, Role::AllInOne | Role::Query) {
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
         if let Some(ing) = &ingester {
@@ -259,6 +264,7 @@ async fn start(
         query_source = Some(source.clone());
         let engine = Arc::new(Engine::new(source, cfg.query.clone()));
         engine.metrics().register(&mut registry);
+        api_engine = Some(engine.clone());
         let query_metrics = engine.metrics().clone();
         app = app.merge(tributary_query::http::router(engine, auth.clone()));
         let mut log_sources: Vec<Arc<dyn LogSource>> = Vec::new();
@@ -273,6 +279,19 @@ async fn start(
             .with_listings_and_metrics(cfg.query.max_listing_items, query_metrics);
         app = app.merge(tributary_query::http::loki_router(Arc::new(logql), auth.clone()));
     }
+    // The ruler evaluates through the API's engine (head and Parquet) and writes through the
+    // ingester's one write path; the rules and alerts APIs answer (empty) without it.
+    let ruler = match (&ingester, api_engine) {
+        (Some(ing), Some(engine)) if cfg.ruler.enabled() => {
+            let sink = Arc::new(rule_sink::IngesterSink(ing.clone()));
+            let ruler = tributary_query::ruler::Ruler::new(cfg.ruler.clone(), engine, sink, &mut registry)
+                .await
+                .map_err(Error::Ruler)?;
+            Some(ruler)
+        }
+        _ => None,
+    };
+    app = app.merge(tributary_query::ruler::router(ruler.clone(), auth.clone()));
     // The status APIs read the head where there is one (what is in memory now, as Prometheus
     // does), else what the query path reads, else the Parquet files.
     let status_source: Arc<dyn Source> = match (&ingester, query_source) {
@@ -360,6 +379,9 @@ async fn start(
     // Certificate rotation without a restart: the TLS files are polled for changes.
     if let Some(tls) = &tls {
         tokio::spawn(tls.clone().watch(stop_rx.clone()));
+    }
+    if let Some(r) = ruler {
+        tokio::spawn(r.run(stop_rx.clone()));
     }
     let compactor = compaction.map(|c| tokio::spawn(c.run_schedule(stop_rx)));
     startup.started(app, ingester.clone());

@@ -106,6 +106,15 @@ fn redact(value: &mut toml::Value, path: &[&str]) {
                     if let toml::Value::String(s) = v {
                         *s = redact_url(s);
                     }
+                } else if inner == ["ruler", "alertmanagers"] {
+                    // An Alertmanager URL may carry basic-auth credentials.
+                    if let toml::Value::Array(urls) = v {
+                        for url in urls.iter_mut() {
+                            if let toml::Value::String(s) = url {
+                                *s = redact_url(s);
+                            }
+                        }
+                    }
                 } else {
                     redact(v, &inner);
                 }
@@ -164,7 +173,8 @@ mod tests {
              [ingest.auth.tokens]\n\"legacy-token\" = \"team-a\"\n\"other-token\" = \"team-b\"\n\
              [auth]\ntoken_file = \"/etc/tributary/tokens.toml\"\n\
              [[auth.tokens]]\ntoken = \"plain-token\"\nread = [\"*\"]\n\
-             [[auth.tokens]]\ntoken_sha256 = \"abc123\"\nwrite = \"x\"\n",
+             [[auth.tokens]]\ntoken_sha256 = \"abc123\"\nwrite = \"x\"\n\
+             [ruler]\nalertmanagers = [\"http://am:amp4ss@alertmanager:9093\", \"http://plain:9093\"]\n",
         )
         .unwrap();
         let text = redacted_toml(&cfg);
@@ -176,6 +186,7 @@ mod tests {
             "legacy-token",
             "other-token",
             "plain-token",
+            "amp4ss",
         ] {
             assert!(!text.contains(secret), "{secret} leaked:\n{text}");
         }
@@ -186,6 +197,8 @@ mod tests {
             "team-a",
             "team-b",
             "s3://AKIAUSER:<secret>@bucket/prefix",
+            "http://am:<secret>@alertmanager:9093",
+            "http://plain:9093",
         ] {
             assert!(text.contains(kept), "{kept} missing:\n{text}");
         }

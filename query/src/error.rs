@@ -91,6 +91,17 @@ pub enum Error {
     /// A known token without the read scope (403).
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A rule file (or the `[ruler]` section) was refused on load; `line` is 0 when the reason
+    /// concerns the whole file.
+    #[error("{file}{}: {reason}", if *line > 0 { format!(":{line}") } else { String::new() })]
+    RuleFile {
+        /// The file, as configured (or `[ruler]`).
+        file: String,
+        /// The 1-based line the reason concerns, 0 for the whole file.
+        line: usize,
+        /// Why it was refused.
+        reason: String,
+    },
     /// A bug: an invariant the planner should have guaranteed did not hold.
     #[error("internal error: {0}")]
     Internal(String),
@@ -139,9 +150,11 @@ impl ErrorKind {
 impl Error {
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {
-            Error::Parse { .. } | Error::InvalidParameter { .. } | Error::QueryLimit { .. } | Error::BadData(_) => {
-                ErrorKind::BadData
-            }
+            Error::Parse { .. }
+            | Error::InvalidParameter { .. }
+            | Error::QueryLimit { .. }
+            | Error::BadData(_)
+            | Error::RuleFile { .. } => ErrorKind::BadData,
             Error::Unsupported { .. } | Error::Execution(_) | Error::TooManySamples | Error::TooManyRecords { .. } => {
                 ErrorKind::Execution
             }

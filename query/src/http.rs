@@ -9,13 +9,13 @@
 //! of their own: the binary hands them the head alone where there is one.
 
 mod access;
-mod error;
+pub(crate) mod error;
 mod federate;
 mod loki_api;
 pub(crate) mod params;
 mod prom_api;
 mod remote_read;
-mod render;
+pub(crate) mod render;
 mod status;
 
 use std::sync::Arc;

@@ -25,6 +25,11 @@
 //! - `token_limits`: a token's own query limits (`[[auth.tokens]]`), tightening the global ones
 //!   for its requests ([`Engine::limited`], [`logql::LogqlEngine::limited`]) and naming the token
 //!   when they refuse.
+//! - `ruler`: Prometheus rule files evaluated on schedule through the [`Engine`]: `file`
+//!   (load and validate), `group` (schedule, evaluation, counters), `alert` (the alert state
+//!   machine and its restore), `api` (`/api/v1/rules`, `/api/v1/alerts`, `/-/reload`),
+//!   `template` (annotation templates) and `notifier` (Alertmanager). What rules produce leaves
+//!   through [`ruler::RuleSink`], which the binary implements with the ingester.
 //! - `test_util` (feature `test-util`): the crate's text parsers (queries and request
 //!   parameters) for the fuzz targets in `query/fuzz/`.
 //! - `promql`: the PromQL engine: `plan` (syntax tree to selectors and steps), `eval`,
@@ -126,6 +131,7 @@ pub mod logql;
 pub mod metrics;
 pub mod promql;
 pub mod remote;
+pub mod ruler;
 mod scope;
 pub mod source;
 mod statistics;

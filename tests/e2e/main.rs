@@ -27,6 +27,7 @@ mod remote_read;
 mod remote_write;
 mod remote_write_v2;
 mod roles;
+mod ruler;
 mod signals_recovery;
 mod split;
 mod storage_lifecycle;

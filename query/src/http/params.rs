@@ -353,7 +353,7 @@ fn prometheus_duration(text: &str) -> Result<i64, String> {
 
 /// Prometheus's `model.ParseDuration`: `[0-9]+` followed by a unit, units in decreasing order,
 /// each at most once (`1h30m`, `90s`, `1y2w`), at most ~292 years. Zero is allowed.
-fn model_duration_ms(text: &str) -> Option<i64> {
+pub(crate) fn model_duration_ms(text: &str) -> Option<i64> {
     const UNITS: [(&str, i64); 7] = [
         ("y", 365 * 24 * 3_600_000),
         ("w", 7 * 24 * 3_600_000),

@@ -1,0 +1,289 @@
+//! The ruler against a real Alertmanager (Debian `prometheus-alertmanager`) whose webhook
+//! receiver is served by the test: an alert fires after `for` with its labels (cluster and
+//! external labels included) and annotations, survives a `kill -9` restart without starting
+//! over (its active-since time restored from `ALERTS_FOR_STATE`), and resolves; recording rules
+//! keep their input's cluster or get `fleet`; the rules and alerts APIs answer Prometheus's
+//! shapes; a broken rule file is refused on reload, naming file and line, and the old rules
+//! keep running.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::post;
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use crate::harness::{
+    Proc, TestServer, eventually, free_port, post_remote_write, remote_write_body, require_program, result, wait_ready,
+    write_file,
+};
+
+const RULES: &str = r#"groups:
+  - name: e2e
+    rules:
+      - record: job:errors:sum
+        expr: sum(errors)
+      - record: cluster:errors:max
+        expr: max by (cluster) (errors)
+      - alert: ErrorsHigh
+        expr: errors > 5
+        for: 2s
+        labels:
+          severity: page
+        annotations:
+          summary: errors are high
+"#;
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as i64
+}
+
+/// Serves `POST /hook` on a free port; every body received is kept.
+async fn webhook() -> (u16, Arc<Mutex<Vec<Value>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let kept = received.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |axum::Json(body): axum::Json<Value>| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().push(body);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind webhook");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, received)
+}
+
+fn alertmanager(dir: &Path, hook_port: u16) -> (Proc, u16) {
+    let binary = require_program("prometheus-alertmanager", "prometheus-alertmanager");
+    let port = free_port();
+    let config = write_file(
+        dir,
+        "alertmanager.yml",
+        &format!(
+            r#"route:
+  receiver: hook
+  group_by: [alertname, cluster]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: http://127.0.0.1:{hook_port}/hook
+        send_resolved: true
+"#
+        ),
+    );
+    let child = Command::new(binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start alertmanager");
+    (Proc(child), port)
+}
+
+async fn get_json(url: &str) -> Value {
+    let r = reqwest::get(url).await.expect("GET");
+    assert_eq!(r.status(), 200, "GET {url}");
+    r.json().await.expect("json")
+}
+
+async fn push_errors(s: &TestServer, value: f64) {
+    let body = remote_write_body(&[(
+        vec![("__name__", "errors"), ("cluster", "c1"), ("instance", "a")],
+        vec![(now_ms(), value)],
+    )]);
+    let (status, text) = post_remote_write(&s.url("/api/v1/write"), body, &[]).await;
+    assert_eq!(status, 204, "{text}");
+}
+
+/// The ErrorsHigh alert of `/api/v1/alerts`, once it is firing.
+async fn firing_alert(s: &TestServer) -> Value {
+    let url = s.url("/api/v1/alerts");
+    eventually(Duration::from_secs(20), "ErrorsHigh firing in /api/v1/alerts", || {
+        let url = url.clone();
+        async move {
+            let v = reqwest::get(&url).await.ok()?.json::<Value>().await.ok()?;
+            v["data"]["alerts"]
+                .as_array()?
+                .iter()
+                .find(|a| a["labels"]["alertname"] == "ErrorsHigh" && a["state"] == "firing")
+                .cloned()
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn alerts_reach_alertmanager_survive_a_restart_and_resolve() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (hook_port, received) = webhook().await;
+    let (_am, am_port) = alertmanager(tmp.path(), hook_port);
+    wait_ready(&format!("http://127.0.0.1:{am_port}/-/ready")).await;
+    let rules = write_file(tmp.path(), "rules.yml", RULES);
+    let config = write_file(
+        tmp.path(),
+        "tributary.toml",
+        &format!(
+            r#"[ruler]
+rule_files = ["{}"]
+alertmanagers = ["http://127.0.0.1:{am_port}"]
+evaluation_interval = "1s"
+resend_delay = "1s"
+external_url = "http://tributary.example"
+for_grace_period = "1s"
+[ruler.external_labels]
+source = "tributary-e2e"
+"#,
+            rules.display()
+        ),
+    );
+    let mut s = TestServer::start_with(&["--config", config.to_str().expect("utf-8")]).await;
+    push_errors(&s, 10.0).await;
+
+    // The alert reaches the webhook through Alertmanager with every label and annotation.
+    let firing = eventually(Duration::from_secs(20), "a firing notification", || {
+        let received = received.clone();
+        async move {
+            received
+                .lock()
+                .iter()
+                .filter(|b| b["status"] == "firing")
+                .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+                .find(|a| a["labels"]["alertname"] == "ErrorsHigh")
+        }
+    })
+    .await;
+    let labels = &firing["labels"];
+    assert_eq!(labels["cluster"], "c1", "{firing}");
+    assert_eq!(labels["instance"], "a", "{firing}");
+    assert_eq!(labels["severity"], "page", "{firing}");
+    assert_eq!(labels["source"], "tributary-e2e", "external label: {firing}");
+    assert_eq!(firing["annotations"]["summary"], "errors are high", "{firing}");
+    assert!(
+        firing["generatorURL"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://tributary.example/graph?g0.expr=errors")),
+        "{firing}"
+    );
+
+    // Recording rules: the input's cluster kept, or `fleet` when aggregated away.
+    let t = now_ms() as f64 / 1000.0;
+    let sum = s.query("job:errors:sum", t).await;
+    assert_eq!(result(&sum)[0]["metric"]["cluster"], "fleet", "{sum}");
+    assert_eq!(result(&sum)[0]["value"][1], "10", "{sum}");
+    let max = s.query("cluster:errors:max", t).await;
+    assert_eq!(result(&max)[0]["metric"]["cluster"], "c1", "{max}");
+    let alerts_series = s
+        .query("ALERTS{alertname=\"ErrorsHigh\",alertstate=\"firing\"}", t)
+        .await;
+    assert_eq!(result(&alerts_series).len(), 1, "{alerts_series}");
+
+    // The APIs, in Prometheus's shapes.
+    let rules_api = get_json(&s.url("/api/v1/rules")).await;
+    let group = &rules_api["data"]["groups"][0];
+    assert_eq!(group["name"], "e2e");
+    assert_eq!(group["file"], rules.display().to_string());
+    assert_eq!(group["interval"], 1.0);
+    let listed = group["rules"].as_array().expect("rules");
+    assert_eq!(listed.len(), 3, "{rules_api}");
+    assert_eq!(listed[0]["type"], "recording");
+    assert_eq!(listed[0]["health"], "ok", "{rules_api}");
+    let alerting = &listed[2];
+    assert_eq!(alerting["type"], "alerting");
+    assert_eq!(alerting["name"], "ErrorsHigh");
+    assert_eq!(alerting["duration"], 2.0);
+    assert_eq!(alerting["state"], "firing", "{rules_api}");
+    assert_eq!(alerting["alerts"][0]["value"], "1e+01", "{rules_api}");
+    for key in [
+        "query",
+        "labels",
+        "annotations",
+        "evaluationTime",
+        "lastEvaluation",
+        "keepFiringFor",
+    ] {
+        assert!(alerting.get(key).is_some(), "{key} missing: {alerting}");
+    }
+    let records = get_json(&s.url("/api/v1/rules?type=record")).await;
+    assert_eq!(records["data"]["groups"][0]["rules"].as_array().map(Vec::len), Some(2));
+    let none = get_json(&s.url("/api/v1/rules?rule_group[]=other")).await;
+    assert_eq!(none["data"]["groups"], serde_json::json!([]));
+    let before = firing_alert(&s).await;
+    let loki_path = get_json(&s.url("/prometheus/api/v1/alerts")).await;
+    assert_eq!(
+        loki_path["data"]["alerts"][0]["labels"]["alertname"], "ErrorsHigh",
+        "{loki_path}"
+    );
+    let metrics = reqwest::get(s.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let group_label = format!("rule_group=\"{};e2e\"", rules.display());
+    for name in [
+        "tributary_ruler_rule_evaluations_total",
+        "tributary_ruler_rule_group_last_evaluation_timestamp_seconds",
+        "tributary_ruler_rule_group_duration_seconds_bucket",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(name) && l.contains(&group_label)),
+            "{name} of the group missing from /metrics"
+        );
+    }
+
+    // A broken file is refused on reload with its line; the old rules keep running.
+    std::fs::write(&rules, RULES.replace("expr: errors > 5", "expr: errors >")).expect("write");
+    let r = reqwest::Client::new()
+        .post(s.url("/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.expect("body");
+    assert!(
+        text.contains("rules.yml:8:") && text.contains("could not parse expression"),
+        "{text}"
+    );
+    let still = get_json(&s.url("/api/v1/rules")).await;
+    assert_eq!(still["data"]["groups"][0]["rules"].as_array().map(Vec::len), Some(3));
+    std::fs::write(&rules, RULES).expect("write");
+
+    // kill -9 while firing: the alert comes back firing with its original active-since time.
+    s.kill9();
+    s.spawn().await;
+    let after = firing_alert(&s).await;
+    assert_eq!(after["activeAt"], before["activeAt"], "before {before}, after {after}");
+
+    // The condition clears: Alertmanager hears of the resolution.
+    push_errors(&s, 0.0).await;
+    let resolved = eventually(Duration::from_secs(20), "a resolved notification", || {
+        let received = received.clone();
+        async move {
+            received
+                .lock()
+                .iter()
+                .filter(|b| b["status"] == "resolved")
+                .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+                .find(|a| a["labels"]["alertname"] == "ErrorsHigh")
+        }
+    })
+    .await;
+    assert_eq!(resolved["labels"]["cluster"], "c1", "{resolved}");
+    assert_eq!(resolved["startsAt"], firing["startsAt"], "{resolved}");
+}
