@@ -16,13 +16,15 @@ command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 command -v vmagent >/dev/null 2>&1 || need+=(victoria-metrics)
 # Headless Chromium loads the fleet status page for tests/e2e/fleet_page.rs.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# A real Alertmanager receives the ruler's alerts (query/src/ruler/notifier/tests.rs).
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
-command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v kubectl >/dev/null && command -v vmagent >/dev/null && command -v chromium >/dev/null
+command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v kubectl >/dev/null && command -v vmagent >/dev/null && command -v chromium >/dev/null && command -v prometheus-alertmanager >/dev/null
 
 # A real S3-compatible server for the object-store tests (moto's, from PyPI).
 if ! python3 -c "import moto.server" >/dev/null 2>&1; then

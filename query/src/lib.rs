@@ -126,6 +126,7 @@ pub mod logql;
 pub mod metrics;
 pub mod promql;
 pub mod remote;
+mod ruler;
 mod scope;
 pub mod source;
 mod statistics;
