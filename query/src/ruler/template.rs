@@ -63,11 +63,19 @@ pub(crate) fn expand(text: &str, data: &TemplateData<'_>) -> Result<String, Stri
             .map(|v| (v.to_string(), Exec::predefined(data, v)))
             .collect(),
         out: String::new(),
+        steps: 0,
     };
     exec.list(&nodes, &Value::Data)
         .map_err(|f| format!("error executing template: {}", f.render(text)))?;
     Ok(exec.out)
 }
+
+/// The deepest nesting of control structures and parentheses a template may have.
+const MAX_DEPTH: usize = 100;
+/// The most nodes one expansion executes, and the most bytes it writes: nested `range`s
+/// multiply, and an alert's evaluation must not hang or hold gigabytes on one template.
+const MAX_STEPS: usize = 1_000_000;
+const MAX_OUTPUT: usize = 1 << 20;
 
 /// Prometheus's prefix defines these before the user's text.
 const PREDEFINED: [&str; 5] = ["$", "$labels", "$externalLabels", "$externalURL", "$value"];
@@ -197,7 +205,7 @@ enum Operand {
 /// How a list of nodes ended.
 enum End {
     Eof,
-    End(usize),
+    Close(usize),
     /// `{{else ...}}` with the tokens after `else`.
     Else(usize, Vec<Lex>),
 }
@@ -206,6 +214,8 @@ struct Parser {
     segs: std::vec::IntoIter<Segment>,
     vars: Vec<String>,
     ranges: usize,
+    /// Open control structures and parentheses: parsing and executing recurse once per level.
+    depth: usize,
     len: usize,
 }
 
@@ -214,11 +224,12 @@ fn parse(text: &str) -> Result<Vec<Node>, Fault> {
         segs: segments(text)?.into_iter(),
         vars: PREDEFINED.iter().map(|v| v.to_string()).collect(),
         ranges: 0,
+        depth: 0,
         len: text.len(),
     };
     match p.list()? {
         (nodes, End::Eof) => Ok(nodes),
-        (_, End::End(pos)) => Err(Fault::new(pos, "unexpected {{end}}")),
+        (_, End::Close(pos)) => Err(Fault::new(pos, "unexpected {{end}}")),
         (_, End::Else(pos, _)) => Err(Fault::new(pos, "unexpected {{else}}")),
     }
 }
@@ -248,7 +259,7 @@ impl Parser {
             match keyword.as_str() {
                 "end" => {
                     bare(&toks, "end")?;
-                    return Ok((nodes, End::End(pos)));
+                    return Ok((nodes, End::Close(pos)));
                 }
                 "else" => {
                     toks.remove(0);
@@ -281,8 +292,21 @@ impl Parser {
         Ok((nodes, End::Eof))
     }
 
+    /// One level deeper, refused past [`MAX_DEPTH`] (a deep template would overflow the stack).
+    fn enter(&mut self, pos: usize) -> Result<(), Fault> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Fault::new(
+                pos,
+                format!("template nests deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
     /// `if`/`range`/`with` after its keyword, through its `{{end}}` (an `else if` shares it).
     fn control(&mut self, kind: &str, pos: usize, toks: Vec<Lex>) -> Result<Node, Fault> {
+        self.enter(pos)?;
         let scope = self.vars.len();
         let pipe = self.pipe(pos, toks, kind == "range")?;
         self.ranges += usize::from(kind == "range");
@@ -296,10 +320,10 @@ impl Parser {
                     format!("unexpected EOF: {{{{{kind}}}}} without {{{{end}}}}"),
                 ));
             }
-            End::End(_) => Vec::new(),
+            End::Close(_) => Vec::new(),
             End::Else(at, rest) => match rest.first() {
                 None => match self.list()? {
-                    (other, End::End(_)) => other,
+                    (other, End::Close(_)) => other,
                     (_, End::Else(p, _)) => return Err(Fault::new(p, "expected end; found {{else}}")),
                     (_, End::Eof) => return Err(Fault::new(self.len, "unexpected EOF: {{else}} without {{end}}")),
                 },
@@ -313,6 +337,7 @@ impl Parser {
             },
         };
         self.vars.truncate(scope);
+        self.depth -= 1;
         let branch = Box::new(Branch { pipe, body, other });
         Ok(match kind {
             "if" => Node::If(branch),
@@ -376,10 +401,7 @@ impl Parser {
             span: (pipe.pos, pipe.pos),
             args: Vec::new(),
         };
-        loop {
-            let Some(Lex { at: p, end, tok }) = toks.next() else {
-                break;
-            };
+        while let Some(Lex { at: p, end, tok }) = toks.next() {
             if cmd.args.is_empty() {
                 cmd.span.0 = p;
             }
@@ -419,14 +441,16 @@ impl Parser {
                         end,
                         tok: Tok::Field(c),
                     }) = toks.peek()
+                        && *at == cmd.span.1
                     {
-                        if *at == cmd.span.1 {
-                            chain = c.clone();
-                            cmd.span.1 = *end;
-                            toks.next();
-                        }
+                        chain = c.clone();
+                        cmd.span.1 = *end;
+                        toks.next();
                     }
-                    Operand::Sub(Box::new(self.pipe(p, inner, false)?), chain)
+                    self.enter(p)?;
+                    let sub = self.pipe(p, inner, false)?;
+                    self.depth -= 1;
+                    Operand::Sub(Box::new(sub), chain)
                 }
                 Tok::Field(c) => Operand::Field(c),
                 Tok::Var(n, c) => {
@@ -477,6 +501,7 @@ struct Exec<'d, 'a> {
     data: &'d TemplateData<'a>,
     vars: Vec<(String, Value<'d>)>,
     out: String,
+    steps: usize,
 }
 
 /// An execution error of a function or field, before it knows its position.
@@ -495,6 +520,15 @@ impl<'d, 'a> Exec<'d, 'a> {
 
     fn list(&mut self, nodes: &[Node], dot: &Value<'d>) -> Result<Flow, Fault> {
         for node in nodes {
+            self.steps += 1;
+            if self.steps > MAX_STEPS || self.out.len() > MAX_OUTPUT {
+                let what = if self.steps > MAX_STEPS {
+                    format!("executes more than {MAX_STEPS} steps")
+                } else {
+                    format!("writes more than {MAX_OUTPUT} bytes")
+                };
+                return Err(Fault::new(0, format!("the template {what}")));
+            }
             let flow = match node {
                 Node::Text(t) => {
                     self.out.push_str(t);

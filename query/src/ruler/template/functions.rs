@@ -243,7 +243,7 @@ fn to_millis(v: f64) -> Res<i64> {
         return Err("value is NaN or Inf".into());
     }
     let nanos = v * 1e9;
-    if nanos >= 9.223_372_036_854_776e18 || nanos < -9.223_372_036_854_776e18 {
+    if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&nanos) {
         return Err(format!(
             "{} cannot be represented as a nanoseconds timestamp since it overflows int64",
             go_float(v, 'g', None)

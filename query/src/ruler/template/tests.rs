@@ -140,7 +140,7 @@ fn comparisons() {
 
 #[test]
 fn printf_verbs() {
-    assert_eq!(run(r#"{{ printf "%.2f" $value }}"#, 3.14159).unwrap(), "3.14");
+    assert_eq!(run(r#"{{ printf "%.2f" $value }}"#, 1.23556).unwrap(), "1.24");
     assert_eq!(
         run(r#"{{ printf "%f|%e|%g|%v" $value $value $value $value }}"#, 1234.5).unwrap(),
         "1234.500000|1.234500e+03|1234.5|1234.5"
@@ -447,4 +447,29 @@ fn go_float_formats() {
     for (v, verb, prec, want) in cases {
         assert_eq!(go_float(v, verb, prec), want, "{v} %{verb} {prec:?}");
     }
+}
+
+#[test]
+fn deep_or_runaway_templates_are_refused() {
+    let deep = format!("{}1{}", "{{ if 1 }}".repeat(101), "{{ end }}".repeat(101));
+    assert!(check(&deep).unwrap_err().contains("nests deeper than 100 levels"));
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(150), ")".repeat(150));
+    assert!(check(&parens).unwrap_err().contains("nests deeper than 100 levels"));
+    assert_eq!(
+        ok(&format!("{}1{}", "{{ if 1 }}".repeat(50), "{{ end }}".repeat(50))),
+        "1"
+    );
+    // Nested ranges multiply: 2^25 iterations stop at the step budget.
+    let runaway = format!("{}x{}", "{{ range $labels }}".repeat(25), "{{ end }}".repeat(25));
+    assert!(
+        run(&runaway, 0.0)
+            .unwrap_err()
+            .contains("executes more than 1000000 steps")
+    );
+    let wide = format!(
+        "{}{{{{ printf \"%900000d\" 1 }}}}{}",
+        "{{ range $labels }}".repeat(3),
+        "{{ end }}".repeat(3)
+    );
+    assert!(run(&wide, 0.0).unwrap_err().contains("writes more than 1048576 bytes"));
 }
