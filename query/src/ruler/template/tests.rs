@@ -382,6 +382,22 @@ fn parse_errors_name_the_position() {
             .contains("comment ends before closing delimiter")
     );
     assert!(check("{{ 1 | }}").unwrap_err().contains("missing command"));
+    assert!(
+        check("{{ range $labels }}{{ else if 1 }}{{ end }}")
+            .unwrap_err()
+            .contains("unexpected token after {{else}}")
+    );
+    assert!(
+        check("{{ with 1 }}{{ else if 1 }}{{ end }}")
+            .unwrap_err()
+            .contains("unexpected token after {{else}}")
+    );
+    assert!(
+        check("{{ $a, $b := 1 }}")
+            .unwrap_err()
+            .contains("too many declarations")
+    );
+    assert!(check("{{ $x = 1 }}").unwrap_err().contains("undefined variable \"$x\""));
     // What check accepts, expand expands.
     for t in [
         "{{ if 1 }}a{{ else }}b{{ end }}",
