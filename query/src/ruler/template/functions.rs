@@ -225,13 +225,13 @@ fn to_float(v: &Value<'_>) -> Res<f64> {
     match v {
         Value::Float(f) => Ok(*f),
         Value::Int(i) => Ok(*i as f64),
-        Value::Str(s) => {
-            let t = s.trim_start_matches('+');
-            let ok = !s.is_empty() && !s.starts_with("+-") && !t.contains(|c: char| c == '_' || c.is_whitespace());
-            ok.then(|| t.parse::<f64>().ok())
-                .flatten()
-                .ok_or_else(|| format!("strconv.ParseFloat: parsing {s:?}: invalid syntax"))
-        }
+        // Rust reads the same decimal, `Inf`/`NaN` and signed forms; `_` is Go's only with a
+        // base prefix, which Rust does not read at all.
+        Value::Str(s) => s
+            .parse::<f64>()
+            .ok()
+            .filter(|_| !s.contains('_'))
+            .ok_or_else(|| format!("strconv.ParseFloat: parsing {s:?}: invalid syntax")),
         v => Err(format!("can't convert {} to float", v.type_name())),
     }
 }
