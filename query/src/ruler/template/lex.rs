@@ -59,7 +59,12 @@ pub(super) fn segments(text: &str) -> Result<Vec<Segment>, Fault> {
             body += 2;
         }
         out.push(Segment::Text(t.into()));
-        let (toks, end, trim, comment) = lex_action(text, body, open)?;
+        let Action {
+            toks,
+            end,
+            trim,
+            comment,
+        } = lex_action(text, body, open)?;
         if !toks.is_empty() {
             out.push(Segment::Action(open, toks));
         } else if !comment {
@@ -71,10 +76,19 @@ pub(super) fn segments(text: &str) -> Result<Vec<Segment>, Fault> {
     Ok(out)
 }
 
-/// Lexes one action from `at` to its `}}`; answers the tokens, the offset after the delimiter
-/// whether it ended with `-}}` and whether it was a comment.
-#[allow(clippy::type_complexity)]
-fn lex_action(text: &str, mut at: usize, open: usize) -> Result<(Vec<Lex>, usize, bool, bool), Fault> {
+/// One lexed action.
+struct Action {
+    toks: Vec<Lex>,
+    /// The offset after its `}}`.
+    end: usize,
+    /// It ended with `-}}`: the next text loses its leading spaces.
+    trim: bool,
+    /// It was a comment.
+    comment: bool,
+}
+
+/// Lexes one action from `at` (after `{{` and its trim marker) through its `}}`.
+fn lex_action(text: &str, mut at: usize, open: usize) -> Result<Action, Fault> {
     let b = text.as_bytes();
     let mut toks = Vec::new();
     let mut comment = false;
@@ -84,13 +98,24 @@ fn lex_action(text: &str, mut at: usize, open: usize) -> Result<(Vec<Lex>, usize
             return Err(Fault::new(open, "unclosed action"));
         }
         if s.starts_with("}}") {
-            return Ok((toks, at + 2, false, comment));
+            return Ok(Action {
+                toks,
+                end: at + 2,
+                trim: false,
+                comment,
+            });
         }
         let c = s.chars().next().unwrap_or(' ');
         if SPACE.contains(&c) {
             let after = s.trim_start_matches(SPACE);
             if after.starts_with("-}}") {
-                return Ok((toks, text.len() - after.len() + 3, true, comment));
+                let end = text.len() - after.len() + 3;
+                return Ok(Action {
+                    toks,
+                    end,
+                    trim: true,
+                    comment,
+                });
             }
             at = text.len() - after.len();
             continue;
