@@ -489,3 +489,44 @@ fn deep_or_runaway_templates_are_refused() {
     );
     assert!(run(&wide, 0.0).unwrap_err().contains("writes more than 1048576 bytes"));
 }
+
+#[test]
+fn annotations_as_rule_files_write_them() {
+    let cases = [
+        (
+            "{{ $labels.job }}/{{ $labels.instance }} has been down for more than 5 minutes.",
+            1.0,
+            "node/a:9090 has been down for more than 5 minutes.",
+        ),
+        (
+            "{{ printf \"%.4g\" $value }}% of the {{ $labels.job }} targets are down.",
+            33.333333,
+            "33.33% of the node targets are down.",
+        ),
+        ("{{ $value | humanizePercentage }} of errors", 0.0523, "5.23% of errors"),
+        (
+            "{{ $value | printf \"%.2f\" }} in {{ $externalLabels.region }}",
+            2.0,
+            "2.00 in eu",
+        ),
+        (
+            "{{ with $labels.cluster }}cluster {{ . }}{{ else }}no cluster{{ end }}",
+            0.0,
+            "no cluster",
+        ),
+        (
+            "Disk is {{ humanize1024 $value }}B; see {{ $externalURL }}/alerts",
+            3.0 * 1024.0 * 1024.0 * 1024.0,
+            "Disk is 3GiB; see http://testhost:9090/path/prefix/alerts",
+        ),
+        (
+            "{{ if ge $value 1.0 }}{{ $value }} restarts in {{ $value | humanizeDuration }}{{ end }}",
+            90.0,
+            "90 restarts in 1m 30s",
+        ),
+    ];
+    for (text, value, want) in cases {
+        check(text).unwrap();
+        assert_eq!(run(text, value).unwrap(), want, "{text}");
+    }
+}
