@@ -18,6 +18,8 @@ command -v vmagent >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 # Headless Chromium loads the fleet status page for tests/e2e/fleet_page.rs.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# A real Alertmanager receives the ruler's alerts (query/src/ruler/notifier/tests.rs).
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
