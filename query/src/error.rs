@@ -91,6 +91,10 @@ pub enum Error {
     /// A known token without the read scope (403).
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// An SLO spec (`slo::generate`) is malformed or contradicts itself; the reason names the
+    /// field (`slos[0] (name).objective`) or the YAML line.
+    #[error("SLO spec: {0}")]
+    SloSpec(String),
     /// A bug: an invariant the planner should have guaranteed did not hold.
     #[error("internal error: {0}")]
     Internal(String),
@@ -139,9 +143,11 @@ impl ErrorKind {
 impl Error {
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {
-            Error::Parse { .. } | Error::InvalidParameter { .. } | Error::QueryLimit { .. } | Error::BadData(_) => {
-                ErrorKind::BadData
-            }
+            Error::Parse { .. }
+            | Error::InvalidParameter { .. }
+            | Error::QueryLimit { .. }
+            | Error::BadData(_)
+            | Error::SloSpec(_) => ErrorKind::BadData,
             Error::Unsupported { .. } | Error::Execution(_) | Error::TooManySamples | Error::TooManyRecords { .. } => {
                 ErrorKind::Execution
             }

@@ -25,6 +25,9 @@
 //! - `token_limits`: a token's own query limits (`[[auth.tokens]]`), tightening the global ones
 //!   for its requests ([`Engine::limited`], [`logql::LogqlEngine::limited`]) and naming the token
 //!   when they refuse.
+//! - `slo`: SLO specs (Sloth's `prometheus/v1`) in, Prometheus rule files out
+//!   ([`slo::generate`]): SLI ratios over exact windows, error-budget series and multi-window
+//!   burn-rate alerts, per cluster and fleet-wide; `rules` builds the groups.
 //! - `test_util` (feature `test-util`): the crate's text parsers (queries and request
 //!   parameters) for the fuzz targets in `query/fuzz/`.
 //! - `promql`: the PromQL engine: `plan` (syntax tree to selectors and steps), `eval`,
@@ -127,6 +130,7 @@ pub mod metrics;
 pub mod promql;
 pub mod remote;
 mod scope;
+pub mod slo;
 pub mod source;
 mod statistics;
 #[cfg(feature = "test-util")]
