@@ -28,6 +28,7 @@ mod remote_write;
 mod remote_write_v2;
 mod roles;
 mod signals_recovery;
+mod slo;
 mod split;
 mod storage_lifecycle;
 mod storage_readme;
