@@ -65,7 +65,7 @@ async fn push_requests(s: &TestServer, end: i64) {
             .map(|i| ((start + i * 15) * 1000, per_minute * (i as f64) / 4.0))
             .collect()
     };
-    let series = vec![
+    let mut series = vec![
         (
             vec![
                 ("__name__", "http_requests_total"),
@@ -103,6 +103,32 @@ async fn push_requests(s: &TestServer, end: i64) {
             counter(9.0),
         ),
     ];
+    // What each cluster's Prometheus records about its own scrapes, for the fleet dashboard.
+    let scrapes = |samples: f64| -> Vec<(i64, f64)> { (0..=80).map(|i| ((start + i * 15) * 1000, samples)).collect() };
+    let up: Vec<(i64, f64)> = (0..=80).map(|i| ((start + i * 15) * 1000, 1.0)).collect();
+    series.extend([
+        (
+            vec![("__name__", "up"), ("job", "checkout"), ("cluster", "a")],
+            up.clone(),
+        ),
+        (vec![("__name__", "up"), ("job", "checkout"), ("cluster", "b")], up),
+        (
+            vec![
+                ("__name__", "scrape_samples_post_metric_relabeling"),
+                ("job", "checkout"),
+                ("cluster", "a"),
+            ],
+            scrapes(2.0),
+        ),
+        (
+            vec![
+                ("__name__", "scrape_samples_post_metric_relabeling"),
+                ("job", "checkout"),
+                ("cluster", "b"),
+            ],
+            scrapes(2.0),
+        ),
+    ]);
     let (status, body) = post_remote_write(&s.url("/api/v1/write"), remote_write_body(&series), &[]).await;
     assert_eq!(status, 204, "remote write: {body}");
 }
