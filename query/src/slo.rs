@@ -200,7 +200,7 @@ struct Window(u64);
 impl std::fmt::Display for Window {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (unit, secs) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-            if self.0 >= secs && self.0 % secs == 0 {
+            if self.0 >= secs && self.0.is_multiple_of(secs) {
                 return write!(f, "{}{unit}", self.0 / secs);
             }
         }

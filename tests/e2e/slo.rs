@@ -212,6 +212,9 @@ async fn a_bad_spec_exits_2_naming_the_field() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yml"));
 }
 
+/// A series to write with owned labels (sorted) and its samples.
+type OwnedSeries = (Vec<(String, String)>, Vec<(i64, f64)>);
+
 /// Stores what the ruler would: each recording rule evaluated every minute over the dataset's
 /// last ten minutes, its rule labels on top, `cluster="fleet"` where the result has none (the
 /// ruler's default), in file order so the metadata rules read the SLI series before them.
@@ -226,7 +229,7 @@ async fn record(s: &TestServer, rules: &[Value], end: i64) {
                 60.0,
             )
             .await;
-        let mut owned: Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> = Vec::new();
+        let mut owned: Vec<OwnedSeries> = Vec::new();
         for series in result(&answer) {
             let mut labels: BTreeMap<String, String> = series["metric"]
                 .as_object()
