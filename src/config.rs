@@ -201,6 +201,28 @@ pub struct Cli {
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// A tool to run instead of the server (none: run the server).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `tributary <command>`: tools that run and exit instead of starting the server.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// SLO specs (Sloth's `prometheus/v1` format).
+    #[command(subcommand)]
+    Slo(SloCommand),
+}
+
+/// `tributary slo <command>`.
+#[derive(Debug, clap::Subcommand)]
+pub enum SloCommand {
+    /// Print the Prometheus rule file generated from an SLO spec (SLI recording rules,
+    /// error-budget series, burn-rate alerts; per cluster and fleet-wide).
+    Generate {
+        /// The spec file (YAML).
+        file: PathBuf,
+    },
 }
 
 /// Why a configuration could not be loaded.

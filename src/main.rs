@@ -1,7 +1,7 @@
 //! `tributary`: parse flags, load configuration, start the runtime, run.
 
 use clap::Parser;
-use tributary::config::{Cli, Config, EXAMPLE_HEADER};
+use tributary::config::{Cli, Command, Config, EXAMPLE_HEADER, SloCommand};
 
 /// OTLP translation allocates a label set per series per request and frees them in bursts, a
 /// pattern where glibc's malloc spent over half the CPU consolidating free chunks. mimalloc
@@ -12,6 +12,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Slo(SloCommand::Generate { file })) = &cli.command {
+        return slo_generate(file);
+    }
     let cfg = match Config::load(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -45,6 +48,26 @@ fn main() -> std::process::ExitCode {
             tracing::error!(error = %e, "tributary failed");
             eprintln!("tributary: {e}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tributary slo generate FILE`: the rule file on stdout; a bad spec on stderr, exit code 2.
+fn slo_generate(file: &std::path::Path) -> std::process::ExitCode {
+    let generated = std::fs::read_to_string(file)
+        .map_err(|e| format!("reading {}: {e}", file.display()))
+        .and_then(|spec| tributary_query::slo::generate(&spec).map_err(|e| format!("{}: {e}", file.display())));
+    match generated {
+        Ok(rules) => {
+            #[expect(clippy::print_stdout, reason = "the command's whole job is printing")]
+            {
+                print!("{rules}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tributary: {e}");
+            std::process::ExitCode::from(2)
         }
     }
 }

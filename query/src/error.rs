@@ -102,6 +102,10 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// An SLO spec (`slo::generate`) is malformed or contradicts itself; the reason names the
+    /// field (`slos[0] (name).objective`) or the YAML line.
+    #[error("SLO spec: {0}")]
+    SloSpec(String),
     /// A bug: an invariant the planner should have guaranteed did not hold.
     #[error("internal error: {0}")]
     Internal(String),
@@ -154,7 +158,8 @@ impl Error {
             | Error::InvalidParameter { .. }
             | Error::QueryLimit { .. }
             | Error::BadData(_)
-            | Error::RuleFile { .. } => ErrorKind::BadData,
+            | Error::RuleFile { .. }
+            | Error::SloSpec(_) => ErrorKind::BadData,
             Error::Unsupported { .. } | Error::Execution(_) | Error::TooManySamples | Error::TooManyRecords { .. } => {
                 ErrorKind::Execution
             }

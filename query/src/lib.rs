@@ -30,6 +30,9 @@
 //!   machine and its restore), `api` (`/api/v1/rules`, `/api/v1/alerts`, `/-/reload`),
 //!   `template` (annotation templates) and `notifier` (Alertmanager). What rules produce leaves
 //!   through [`ruler::RuleSink`], which the binary implements with the ingester.
+//! - `slo`: SLO specs (Sloth's `prometheus/v1`) in, Prometheus rule files out
+//!   ([`slo::generate`]): SLI ratios over exact windows, error-budget series and multi-window
+//!   burn-rate alerts, per cluster and fleet-wide; `rules` builds the groups.
 //! - `test_util` (feature `test-util`): the crate's text parsers (queries and request
 //!   parameters) for the fuzz targets in `query/fuzz/`.
 //! - `promql`: the PromQL engine: `plan` (syntax tree to selectors and steps), `eval`,
@@ -133,6 +136,7 @@ pub mod promql;
 pub mod remote;
 pub mod ruler;
 mod scope;
+pub mod slo;
 pub mod source;
 mod statistics;
 #[cfg(feature = "test-util")]

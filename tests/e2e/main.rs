@@ -29,6 +29,7 @@ mod remote_write_v2;
 mod roles;
 mod ruler;
 mod signals_recovery;
+mod slo;
 mod split;
 mod storage_lifecycle;
 mod storage_readme;
