@@ -90,12 +90,16 @@ use crate::error::{Error, Result};
 use crate::promql::Engine;
 use group::{Group, RulerMetrics};
 
-/// The `[ruler]` section. The ruler runs when `rule_files` names at least one file.
+/// The `[ruler]` section. The ruler runs when `rule_files` or `slo_files` names at least one file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RulerConfig {
     /// Prometheus rule files: paths, or globs in the file name (`/etc/rules/*.yml`). Default `[]`.
     pub rule_files: Vec<String>,
+    /// SLO specs (Sloth's `prometheus/v1`, see [`crate::slo`]): each is turned into its rule file
+    /// by [`crate::slo::generate`] (what `tributary slo generate` prints) and loaded as one. Paths
+    /// or globs, like `rule_files`. Default `[]`.
+    pub slo_files: Vec<String>,
     /// Alertmanager base URLs; every alert goes to each (`POST {url}/api/v2/alerts`). Default `[]`.
     pub alertmanagers: Vec<String>,
     /// A group's interval when it sets none. Default `1m`.
@@ -128,6 +132,7 @@ impl Default for RulerConfig {
     fn default() -> Self {
         Self {
             rule_files: Vec::new(),
+            slo_files: Vec::new(),
             alertmanagers: Vec::new(),
             evaluation_interval: Duration::from_secs(60),
             resend_delay: Duration::from_secs(60),
@@ -143,9 +148,14 @@ impl Default for RulerConfig {
 }
 
 impl RulerConfig {
-    /// Whether a ruler runs: some rule file is named.
+    /// Whether a ruler runs: some rule file or SLO spec is named.
     pub fn enabled(&self) -> bool {
-        !self.rule_files.is_empty()
+        !self.rule_files.is_empty() || !self.slo_files.is_empty()
+    }
+
+    /// Every file the ruler reads, as patterns: the rule files, then the SLO specs.
+    fn patterns(&self) -> Vec<String> {
+        self.rule_files.iter().chain(&self.slo_files).cloned().collect()
     }
 
     /// Refuses settings the ruler cannot run with; each reason names the option.
@@ -279,7 +289,7 @@ impl Ruler {
                 break;
             }
             let changed = {
-                let current = fingerprint(&self.cfg.rule_files);
+                let current = fingerprint(&self.cfg.patterns());
                 current != self.loaded.lock().fingerprint
             };
             if changed && let Err(e) = self.reload().await {
@@ -318,17 +328,24 @@ impl Ruler {
     }
 
     async fn load(&self) -> Result<(Vec<Arc<Group>>, Vec<(PathBuf, Option<SystemTime>, u64)>)> {
-        let paths = file::expand(&self.cfg.rule_files)?;
-        let stamp = fingerprint(&self.cfg.rule_files);
+        let stamp = fingerprint(&self.cfg.patterns());
         let mut groups = Vec::new();
-        for path in &paths {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::RuleFile {
-                file: path.display().to_string(),
+        // An SLO spec goes through the one loader as the rule file it generates, so the ruler
+        // runs exactly what `tributary slo generate` shows.
+        let files = file::expand(&self.cfg.rule_files)?.into_iter().map(|p| (p, false));
+        let specs = file::expand(&self.cfg.slo_files)?.into_iter().map(|p| (p, true));
+        for (path, is_slo) in files.chain(specs) {
+            let name = path.display().to_string();
+            let refused = |reason: String| Error::RuleFile {
+                file: name.clone(),
                 line: 0,
-                reason: e.to_string(),
-            })?;
-            let specs = file::parse(&path.display().to_string(), &text, &self.engine).await?;
-            for spec in specs {
+                reason,
+            };
+            let mut text = std::fs::read_to_string(&path).map_err(|e| refused(e.to_string()))?;
+            if is_slo {
+                text = crate::slo::generate(&text).map_err(|e| refused(e.to_string()))?;
+            }
+            for spec in file::parse(&name, &text, &self.engine).await? {
                 groups.push(Arc::new(Group::new(spec, &self.cfg)));
             }
         }

@@ -104,3 +104,44 @@ async fn a_changed_file_is_reloaded_on_the_next_check() {
     stop_tx.send(true).expect("stop");
     running.await.expect("the watcher stops");
 }
+
+#[tokio::test]
+async fn an_slo_spec_is_loaded_as_the_rule_file_it_generates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = "version: prometheus/v1\nservice: checkout\nslos:\n  - name: availability\n    objective: 99.9\n    sli:\n      events:\n        error_query: sum by (cluster) (rate(http_requests_total{code=~\"5..\"}[{{.window}}]))\n        total_query: sum by (cluster) (rate(http_requests_total[{{.window}}]))\n    alerting:\n      name: CheckoutAvailability\n";
+    let path = dir.path().join("slo.yml");
+    std::fs::write(&path, spec).expect("write");
+    let cfg = RulerConfig {
+        slo_files: vec![path.display().to_string()],
+        ..RulerConfig::default()
+    };
+    assert!(cfg.enabled());
+    let ctx = context();
+    let ruler = Ruler::new(cfg, ctx.engine.clone(), ctx.sink.clone(), &mut Registry::default())
+        .await
+        .expect("loads");
+    let generated = crate::slo::generate(spec).expect("generates");
+    let expected = file::parse("slo.yml", &generated, &ctx.engine).await.expect("parses");
+    let groups = ruler.groups();
+    assert_eq!(groups.len(), expected.len());
+    for (g, e) in groups.iter().zip(&expected) {
+        assert_eq!(g.key.name, e.name);
+        assert_eq!(g.key.file, path.display().to_string());
+        let exprs: Vec<&str> = g.spec.rules.iter().map(|r| r.expr.as_str()).collect();
+        let want: Vec<&str> = e.rules.iter().map(|r| r.expr.as_str()).collect();
+        assert_eq!(exprs, want);
+    }
+    assert!(
+        groups
+            .iter()
+            .flat_map(|g| &g.spec.rules)
+            .any(|r| matches!(r.kind, file::RuleKind::Alerting { .. })),
+        "the burn-rate alerts are loaded too"
+    );
+
+    // A bad spec is refused naming the file; the rules loaded before keep running.
+    std::fs::write(&path, "version: prometheus/v1\nservice: checkout\nslos: []\nbogus: 1\n").expect("write");
+    let e = ruler.reload().await.expect_err("refused").to_string();
+    assert!(e.starts_with(&path.display().to_string()), "{e}");
+    assert_eq!(ruler.groups().len(), expected.len());
+}
