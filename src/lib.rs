@@ -196,7 +196,7 @@ async fn start(
     let mut registry = Registry::default();
     let caches = telemetry::CacheGauges::default();
     caches.register(&mut registry);
-    registry.register_collector(Box::new(telemetry::ObjectStoreRequests(storage.clone())));
+    storage.register_metrics(&mut registry);
 
     let ingester = match cfg.server.role {
         Role::AllInOne | Role::Ingest => {

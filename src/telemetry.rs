@@ -129,26 +129,3 @@ impl CacheGauges {
             .set(s.interned_label_sets as i64);
     }
 }
-
-/// `tributary_object_store_requests_total{operation}`: the storage's object-store requests by
-/// the class S3 bills them in (`Storage::request_counts`), read at each scrape.
-#[derive(Debug)]
-pub(crate) struct ObjectStoreRequests(pub(crate) Arc<tributary_storage::Storage>);
-
-impl prometheus_client::collector::Collector for ObjectStoreRequests {
-    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        use prometheus_client::encoding::EncodeMetric;
-        use prometheus_client::metrics::counter::ConstCounter;
-        let mut family = encoder.encode_descriptor(
-            "tributary_object_store_requests",
-            "Object-store requests by S3 billing class (get, head, put incl. multipart parts, list pages, delete, copy)",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
-        for (operation, count) in self.0.request_counts().by_operation() {
-            let labels = [("operation", operation)];
-            ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
-        }
-        Ok(())
-    }
-}
