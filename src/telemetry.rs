@@ -1,4 +1,8 @@
-//! Observability of ourselves: logs through `tracing`, and our own `/metrics` registry.
+//! Observability of ourselves: logs through `tracing`, and our own `/metrics` registry (with
+//! the process's own figures, `process`).
+
+#[cfg(target_os = "linux")]
+mod process;
 
 use std::sync::Arc;
 
@@ -84,6 +88,14 @@ pub(crate) fn metrics_router(registry: Arc<Mutex<Registry>>, refresh: Refresh) -
             ),
         )
         .with_state((registry, refresh))
+}
+
+/// Registers the process's standard `process_*` metrics (Linux only: read from `/proc/self`).
+pub(crate) fn register_process_metrics(r: &mut Registry) {
+    #[cfg(target_os = "linux")]
+    r.register_collector(Box::new(process::ProcessMetrics));
+    #[cfg(not(target_os = "linux"))]
+    let _ = r;
 }
 
 /// Gauges mirroring the storage read caches (`Storage::cache_stats`), refreshed per scrape:
