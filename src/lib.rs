@@ -357,7 +357,13 @@ async fn otlp_receivers(
     tls: Option<&Tls>,
     startup: &Arc<health::Startup>,
     stop: &tokio::sync::watch::Receiver<bool>,
-) -> Result<(Vec<tokio::task::JoinHandle<Result<(), Error>>>, Option<tributary_ingest::grpc::Otlp>), Error> {
+) -> Result<
+    (
+        Vec<tokio::task::JoinHandle<Result<(), Error>>>,
+        Option<tributary_ingest::grpc::Otlp>,
+    ),
+    Error,
+> {
     let mut servers = Vec::new();
     let mut grpc = None;
     if let Some(addr) = ServerConfig::optional_addr(&cfg.server.grpc_listen) {

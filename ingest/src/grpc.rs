@@ -151,7 +151,11 @@ impl Otlp {
             Kind::OtlpLogs => "otlp_grpc_logs",
             _ => "otlp_grpc_metrics",
         };
-        Self::count(ing, protocol, result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok));
+        Self::count(
+            ing,
+            protocol,
+            result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok),
+        );
         result
     }
 }
@@ -205,3 +209,6 @@ impl TraceService for Otlp {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests;

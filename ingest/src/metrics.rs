@@ -8,9 +8,9 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -257,7 +257,11 @@ fn encode_clusters(
         None,
         MetricType::Gauge,
     )?;
-    for name in names.iter().copied().chain(active.contains_key(OTHER_CLUSTER).then_some(OTHER_CLUSTER)) {
+    for name in names
+        .iter()
+        .copied()
+        .chain(active.contains_key(OTHER_CLUSTER).then_some(OTHER_CLUSTER))
+    {
         let n = active.get(name).copied().unwrap_or(0);
         ConstGauge::new(n as i64).encode(gauge.encode_family(&[("cluster", name)])?)?;
     }

@@ -169,10 +169,7 @@ impl RequestMetrics {
 
     /// `router` with every matched route measured under `api` (see the type's docs).
     pub fn measure(&self, api: &'static str, router: axum::Router) -> axum::Router {
-        router.route_layer(axum::middleware::from_fn_with_state(
-            (self.clone(), api),
-            measured,
-        ))
+        router.route_layer(axum::middleware::from_fn_with_state((self.clone(), api), measured))
     }
 
     fn record(&self, api: &'static str, endpoint: String, outcome: &'static str, started: Instant) {
@@ -214,11 +211,7 @@ impl Drop for Pending {
     }
 }
 
-async fn measured(
-    State((metrics, api)): State<(RequestMetrics, &'static str)>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn measured(State((metrics, api)): State<(RequestMetrics, &'static str)>, req: Request, next: Next) -> Response {
     let endpoint = req
         .extensions()
         .get::<MatchedPath>()

@@ -83,7 +83,11 @@ impl Collector for ProcessMetrics {
             "Start time of the process since unix epoch in seconds",
             p.start_time_seconds,
         )?;
-        gauge("process_threads", "Number of OS threads in the process", p.threads as f64)?;
+        gauge(
+            "process_threads",
+            "Number of OS threads in the process",
+            p.threads as f64,
+        )?;
         let cpu = encoder.encode_descriptor(
             "process_cpu_seconds",
             "Total user and system CPU time spent in seconds",

@@ -145,15 +145,18 @@ struct Logged {
     child: std::process::Child,
     log: std::path::PathBuf,
     base: String,
+    /// The dedicated OTLP/HTTP port's.
+    otlp_base: String,
 }
 
 impl Logged {
     fn spawn(data: &std::path::Path, log: std::path::PathBuf, envs: &[(&str, &str)]) -> Self {
-        let [http] = free_ports::<1>();
+        let [http, otlp] = free_ports::<2>();
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .args(["--http-listen", &format!("127.0.0.1:{http}")])
-            .args(["--grpc-listen", "", "--otlp-http-listen", "", "--log-format", "json"])
+            .args(["--otlp-http-listen", &format!("127.0.0.1:{otlp}")])
+            .args(["--grpc-listen", "", "--log-format", "json"])
             .arg("--data-dir")
             .arg(data)
             .env("RUST_LOG", "info")
@@ -166,7 +169,25 @@ impl Logged {
             child,
             log,
             base: format!("http://127.0.0.1:{http}"),
+            otlp_base: format!("http://127.0.0.1:{otlp}"),
         }
+    }
+
+    /// An empty OTLP/HTTP metrics export to the dedicated port: its status and `Retry-After`.
+    async fn otlp_export(&self) -> (u16, Option<String>) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/metrics", self.otlp_base))
+            .header("Content-Type", "application/x-protobuf")
+            .body(Vec::new())
+            .send()
+            .await
+            .expect("the OTLP/HTTP port answers");
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        (r.status().as_u16(), retry)
     }
 
     async fn status(&self, path: &str) -> Option<(u16, String)> {
@@ -231,10 +252,14 @@ async fn health_answers_during_wal_replay_and_ready_waits_for_it() {
     assert!(text.contains("replaying WAL: 0 of "), "{text}");
     let (status, text) = post_remote_write(&format!("{}/api/v1/write", second.base), body, &[]).await;
     assert_eq!(status, 503, "{text}");
+    // The OTLP/HTTP port is bound too, and asks to retry rather than refusing the connection.
+    assert_eq!(second.otlp_export().await, (503, Some("5".to_string())));
     eventually(Duration::from_secs(60), "ready after replay", || async {
         (second.status("/-/ready").await?.0 == 200).then_some(())
     })
     .await;
+    let (status, _) = second.otlp_export().await;
+    assert!(status == 200 || status == 400, "OTLP/HTTP after startup: {status}");
     let replayed = second.lines("replayed write-ahead log");
     assert_eq!(replayed.len(), 1, "{replayed:?}");
 }
@@ -285,8 +310,14 @@ async fn a_rejected_write_is_logged_once_per_window() {
 /// The value of the one line of `/metrics` that starts with `series` (name and labels, as
 /// the text format writes them).
 fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split(' ').next()?.parse().ok())
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()
+    })
 }
 
 /// Self-monitoring covers the job: per-cluster ingest figures equal to what was pushed, query
@@ -340,9 +371,20 @@ async fn metrics_cover_clusters_queries_object_store_and_the_process() {
     assert!(m(r#"tributary_cluster_active_series{cluster="east"}"#) <= 2.0);
 
     let q = r#"api="prometheus",endpoint="/api/v1/query""#;
-    assert_eq!(m(&format!("tributary_query_requests_total{{{q},outcome=\"success\"}}")), 1.0);
-    assert_eq!(m(&format!("tributary_query_requests_total{{{q},outcome=\"client_error\"}}")), 1.0);
-    assert_eq!(m(&format!("tributary_query_request_duration_seconds_count{{{q}}}")), 2.0);
+    assert_eq!(
+        m(&format!("tributary_query_requests_total{{{q},outcome=\"success\"}}")),
+        1.0
+    );
+    assert_eq!(
+        m(&format!(
+            "tributary_query_requests_total{{{q},outcome=\"client_error\"}}"
+        )),
+        1.0
+    );
+    assert_eq!(
+        m(&format!("tributary_query_request_duration_seconds_count{{{q}}}")),
+        2.0
+    );
 
     assert!(m(r#"tributary_object_store_requests_total{operation="put",outcome="success"}"#) >= 1.0);
     assert!(m(r#"tributary_object_store_request_duration_seconds_count{operation="put"}"#) >= 1.0);
@@ -356,5 +398,8 @@ async fn metrics_cover_clusters_queries_object_store_and_the_process() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs_f64();
-    assert!(started > now_s - 600.0 && started <= now_s + 1.0, "{started} vs {now_s}");
+    assert!(
+        started > now_s - 600.0 && started <= now_s + 1.0,
+        "{started} vs {now_s}"
+    );
 }

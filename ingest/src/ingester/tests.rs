@@ -477,7 +477,10 @@ async fn auth_refusals_reach_the_rejection_log() {
     };
     let auth = Auth::open(&AuthConfig {
         required: true,
-        tokens: vec![token("w-secret", "writer", Some("prod")), token("r-secret", "dashboards", None)],
+        tokens: vec![
+            token("w-secret", "writer", Some("prod")),
+            token("r-secret", "dashboards", None),
+        ],
         ..AuthConfig::default()
     })
     .unwrap();

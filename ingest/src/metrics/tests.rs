@@ -53,6 +53,12 @@ fn clusters_show_their_totals_and_active_series() {
 fn head_clusters_beyond_the_cap_count_under_other() {
     let series: HashMap<String, u64> = (0..MAX_CLUSTERS + 3).map(|i| (format!("c{i:05}"), 1)).collect();
     let text = encoded(&[], series);
-    assert_eq!(text.matches("tributary_cluster_active_series{").count(), MAX_CLUSTERS + 1);
-    assert!(text.contains(r#"tributary_cluster_active_series{cluster="_other"} 3"#), "{text}");
+    assert_eq!(
+        text.matches("tributary_cluster_active_series{").count(),
+        MAX_CLUSTERS + 1
+    );
+    assert!(
+        text.contains(r#"tributary_cluster_active_series{cluster="_other"} 3"#),
+        "{text}"
+    );
 }

@@ -37,6 +37,9 @@ fn auth_refusals_are_logged_under_the_token_name_or_unauthenticated() {
     let log = RejectionLog::new(Duration::from_secs(10));
     let t0 = Instant::now();
     assert_eq!(log.admit(subject(None), "unauthorized", t0), Some(0));
-    assert_eq!(log.admit(subject(None), "unauthorized", t0 + Duration::from_secs(1)), None);
+    assert_eq!(
+        log.admit(subject(None), "unauthorized", t0 + Duration::from_secs(1)),
+        None
+    );
     assert_eq!(log.admit(subject(Some("dashboards")), "forbidden", t0), Some(0));
 }

@@ -27,7 +27,10 @@ fn status_limits_and_boot_time_parse() {
         max_open_files("Max open files            unlimited            unlimited            files\n"),
         None
     );
-    assert_eq!(boot_time("cpu  1 2 3\nbtime 1700000000\nprocesses 5\n").unwrap(), 1_700_000_000);
+    assert_eq!(
+        boot_time("cpu  1 2 3\nbtime 1700000000\nprocesses 5\n").unwrap(),
+        1_700_000_000
+    );
 }
 
 /// This very process: figures in sensible ranges, and every family encoded.
@@ -41,7 +44,10 @@ fn this_process_reads_sensibly() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    assert!(p.start_time_seconds > now - 3600.0 && p.start_time_seconds <= now + 1.0, "{p:?}");
+    assert!(
+        p.start_time_seconds > now - 3600.0 && p.start_time_seconds <= now + 1.0,
+        "{p:?}"
+    );
 
     let mut r = prometheus_client::registry::Registry::default();
     r.register_collector(Box::new(ProcessMetrics));

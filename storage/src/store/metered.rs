@@ -35,15 +35,15 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
+    PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
+};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::histogram::Histogram;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
-    PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
-};
 
 /// Keys S3 returns per `ListObjectsV2` page (and objects per `DeleteObjects` request).
 const S3_PAGE: u64 = 1000;
@@ -314,7 +314,12 @@ impl ObjectStore for MeteredStore {
                 seen += 1;
             })
             .boxed();
-        timed_stream(self.counters.clone(), Op::Delete, started, self.inner.delete_stream(counted))
+        timed_stream(
+            self.counters.clone(),
+            Op::Delete,
+            started,
+            self.inner.delete_stream(counted),
+        )
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
@@ -519,7 +524,14 @@ mod tests {
         s.put(&a, PutPayload::from_static(b"abc")).await.unwrap();
         s.get(&a).await.unwrap();
         assert!(s.get(&Path::from("m/missing")).await.is_err());
-        assert_eq!(s.list(Some(&Path::from("m"))).try_collect::<Vec<_>>().await.unwrap().len(), 1);
+        assert_eq!(
+            s.list(Some(&Path::from("m")))
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         let mut registry = prometheus_client::registry::Registry::default();
         registry.register_collector(Box::new(RequestMetrics(s.counters())));
         let mut text = String::new();
