@@ -49,15 +49,9 @@ pub struct Otlp {
 }
 
 impl Otlp {
-    /// The services, writing through `ingester`; `auth` decides who may write.
-    pub fn new(ingester: Arc<Ingester>, auth: Auth) -> Self {
-        let otlp = Self::starting(auth, ingester.config());
-        otlp.ready(ingester);
-        otlp
-    }
-
     /// The services before the ingester is open: every export answers `UNAVAILABLE` until
-    /// [`Otlp::ready`]. `cfg` is the configuration the ingester will open with.
+    /// [`Otlp::ready`], then writes through it. `auth` decides who may write; `cfg` is the
+    /// configuration the ingester will open with.
     pub fn starting(auth: Auth, cfg: &crate::config::IngestConfig) -> Self {
         Self {
             ingester: Arc::new(OnceLock::new()),

@@ -411,22 +411,3 @@ proptest! {
         }
     }
 }
-
-#[test]
-fn zz_probe_logql() {
-    for q in [
-        "{app=\"x\"",
-        "{app=\"x\"} |= ",
-        "{app=\"x\"} | json |",
-        "{app=\"x\"} | foo",
-        "{app=\"x\"} |= 5",
-        "rate({app=\"x\"})",
-        "rate({app=\"x\"}[5x])",
-        "sum by app (rate({app=\"x\"}[5m]))",
-        "{app=\"x\"} | logfmt | level=",
-        "{}",
-        "count_over_time({app=\"x\"}[5m]",
-    ] {
-        eprintln!("PROBE {q:?} => {:?}", parse(q).map(|_| ()).map_err(|e| e.to_string()));
-    }
-}

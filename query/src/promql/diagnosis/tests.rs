@@ -44,29 +44,3 @@ fn comments_and_strings_hide_their_brackets() {
     );
     assert_eq!(message("up +"), "1:5: parse error: unexpected end of input");
 }
-
-#[test]
-fn zz_probe_messages() {
-    for q in [
-        "sum(up",
-        "up{a=\"b\"",
-        "sum(up))",
-        "foo_bar(up)",
-        "rate(up)",
-        "up[5x]",
-        "rate(up[5m]) by (a)",
-        "topk(\"a\", up)",
-        "up +",
-        "sum by cluster (up)",
-        "rate(up[5m]",
-        "up{a=}",
-        "up{a\"b\"}",
-        "(up",
-        "up)",
-        "histogram_quantile(up)",
-        "up offset",
-        "up[5m] + 1",
-    ] {
-        eprintln!("PROBE {q:?} => {}", message(q));
-    }
-}
