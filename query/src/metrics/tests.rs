@@ -9,7 +9,7 @@ fn app(m: &RequestMetrics) -> axum::Router {
         .route("/bad", get(|| async { (StatusCode::BAD_REQUEST, "no") }))
         .route("/broken", get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "down") }))
         .route("/gone", get(|| async { (StatusCode::from_u16(499).unwrap(), "left") }))
-        .route("/hang", get(|| std::future::pending::<&'static str>()));
+        .route("/hang", get(std::future::pending::<&'static str>));
     m.measure("prometheus", router)
 }
 
