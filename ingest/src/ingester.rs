@@ -280,7 +280,7 @@ impl Ingester {
     /// surface to map. `Err` when nothing could be stored: the body cannot be trusted (invalid
     /// input, too large, unsupported) or our own state refuses it (pressure, WAL).
     /// Every refused request gets a log line naming its cluster, protocol and reason
-    /// (rate-limited per cluster and reason, [`crate::rejection`]).
+    /// (rate-limited per cluster and reason, `crate::rejection`).
     pub async fn write(&self, ctx: ClusterContext, body: Body) -> Result<Outcome> {
         let kind = body.kind();
         let named = ctx.request_cluster().unwrap_or_default().to_string();

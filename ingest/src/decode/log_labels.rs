@@ -1,6 +1,6 @@
 //! The labels Loki 3's distributor derives for every log record, whatever protocol brought it:
 //! the `service_name` stream label and the `detected_level` structured-metadata field. Applied
-//! once, by the decode table ([`super::decode`]) to every decoded batch, live or replayed, with
+//! once, by the decode table (`super::decode`) to every decoded batch, live or replayed, with
 //! the [`Translation`] the write was acknowledged with (the WAL record stores it).
 //!
 //! # `service_name` (`ingest.logs.discover_service_name`, Loki's `discover_service_name`)
