@@ -8,6 +8,9 @@
 //!   the flush's error). For readiness probes and load balancers.
 //! - Every other path answers 503 (retryable: remote-write and OTLP clients retry it) in the
 //!   API's error shape until startup is over, then goes to the full app.
+//! - The dedicated OTLP/HTTP port ([`otlp_router`]) is bound as early and answers 503 with
+//!   `Retry-After` until startup is over, then goes to the OTLP app (the OTLP/gRPC port answers
+//!   `UNAVAILABLE` meanwhile: `tributary_ingest::grpc::Otlp::starting`).
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -34,6 +37,8 @@ pub(crate) struct Startup {
     has_wal: bool,
     ingester: OnceLock<Arc<Ingester>>,
     app: OnceLock<Router>,
+    /// The dedicated OTLP/HTTP port's app.
+    otlp_app: OnceLock<Router>,
 }
 
 impl Startup {
@@ -50,13 +55,18 @@ impl Startup {
             has_wal,
             ingester: OnceLock::new(),
             app: OnceLock::new(),
+            otlp_app: OnceLock::new(),
         })
     }
 
-    /// Startup is over: requests go to `app`, and `/-/ready` follows `ingester`'s flushes.
-    pub(crate) fn started(&self, app: Router, ingester: Option<Arc<Ingester>>) {
+    /// Startup is over: requests go to `app` (and the OTLP/HTTP port's to `otlp_app`), and
+    /// `/-/ready` follows `ingester`'s flushes.
+    pub(crate) fn started(&self, app: Router, otlp_app: Option<Router>, ingester: Option<Arc<Ingester>>) {
         if let Some(ing) = ingester {
             let _ = self.ingester.set(ing);
+        }
+        if let Some(otlp) = otlp_app {
+            let _ = self.otlp_app.set(otlp);
         }
         let _ = self.app.set(app);
     }
@@ -104,6 +114,27 @@ pub(crate) fn router(startup: Arc<Startup>) -> Router {
         .route("/-/ready", get(ready))
         .fallback(route)
         .with_state(startup)
+}
+
+/// The dedicated OTLP/HTTP port: 503 until startup is over, then the OTLP app.
+pub(crate) fn otlp_router(startup: Arc<Startup>) -> Router {
+    Router::new().fallback(route_otlp).with_state(startup)
+}
+
+async fn route_otlp(State(s): State<Arc<Startup>>, req: Request<Body>) -> Response {
+    match s.otlp_app.get() {
+        Some(app) => match app.clone().call(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        },
+        None => {
+            // OTLP/HTTP exporters retry a 503, after `Retry-After` when given.
+            let mut r = (StatusCode::SERVICE_UNAVAILABLE, format!("{}\n", s.starting())).into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
+    }
 }
 
 async fn healthy(State(s): State<Arc<Startup>>) -> Response {

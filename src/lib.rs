@@ -121,8 +121,21 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
         cfg.server.shutdown_timeout,
     ));
     tracing::info!(%addr, role = ?cfg.server.role, data_dir = %cfg.server.data_dir.display(), "tributary listening");
+    // The receivers stop on this, after the main port (they finish their requests in flight).
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The OTLP ports too answer from the start (503 / UNAVAILABLE until the replay is over),
+    // so a Collector retries instead of failing on a refused connection.
+    let (side_servers, grpc) = if has_wal {
+        otlp_receivers(&cfg, &auth, tls.as_ref(), &startup, &stop_rx).await?
+    } else {
+        (Vec::new(), None)
+    };
+    // Certificate rotation without a restart: the TLS files are polled for changes.
+    if let Some(tls) = &tls {
+        tokio::spawn(tls.clone().watch(stop_rx.clone()));
+    }
     let started = tokio::select! {
-        started = start(&cfg, flags, &auth, tls.clone(), &startup) => started?,
+        started = start(&cfg, flags, &auth, &startup, grpc.as_ref(), stop_rx) => started?,
         served = &mut serving => {
             // A signal before startup ended: nothing was acknowledged yet, so nothing to flush.
             // `main` stops waiting for a replay still running after a second.
@@ -132,8 +145,6 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
     };
     tracing::info!("started: serving every API");
     let Started {
-        stop_tx,
-        side_servers,
         flusher,
         compactor,
         ingester,
@@ -179,28 +190,31 @@ pub async fn run(cfg: Config, flags: std::collections::BTreeMap<String, String>)
 
 /// What runs once startup is over, for the shutdown sequence.
 struct Started {
-    stop_tx: tokio::sync::watch::Sender<bool>,
-    side_servers: Vec<tokio::task::JoinHandle<Result<(), Error>>>,
     flusher: Option<tokio::task::JoinHandle<()>>,
     compactor: Option<tokio::task::JoinHandle<()>>,
     ingester: Option<Arc<Ingester>>,
 }
 
-/// Everything after the HTTP port is bound: storage (the catalog), the ingester (the WAL
-/// replay), the routes of the role, the other receivers and the background tasks. Ends by
-/// handing the app to `startup`, which serves it from then on.
+/// Everything after the ports are bound: storage (the catalog), the ingester (the WAL
+/// replay), the routes of the role and the background tasks. Ends by handing the apps to
+/// `startup` (and the ingester to `grpc`), which serve them from then on.
 async fn start(
     cfg: &Config,
     flags: std::collections::BTreeMap<String, String>,
     auth: &Auth,
-    tls: Option<Tls>,
     startup: &health::Startup,
+    grpc: Option<&tributary_ingest::grpc::Otlp>,
+    stop_rx: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Started, Error> {
     let storage = Storage::open(&cfg.storage, &cfg.server.data_dir).await?;
     let mut registry = Registry::default();
     let caches = telemetry::CacheGauges::default();
     caches.register(&mut registry);
-    registry.register_collector(Box::new(telemetry::ObjectStoreRequests(storage.clone())));
+    storage.register_metrics(&mut registry);
+    telemetry::register_process_metrics(&mut registry);
+    // Every query API router is measured by the one middleware (by API, route and outcome).
+    let requests = tributary_query::metrics::RequestMetrics::default();
+    requests.register(&mut registry);
 
     let ingester = match cfg.server.role {
         Role::AllInOne | Role::Ingest => {
@@ -211,7 +225,7 @@ async fn start(
             }
             let ing =
                 Ingester::open_reporting(ingest, &cfg.server.data_dir, storage.clone(), startup.replay.clone()).await?;
-            ing.metrics().register(&mut registry);
+            ing.register_metrics(&mut registry);
             Some(ing)
         }
         Role::Query | Role::Compactor => None,
@@ -266,7 +280,7 @@ async fn start(
         engine.metrics().register(&mut registry);
         api_engine = Some(engine.clone());
         let query_metrics = engine.metrics().clone();
-        app = app.merge(tributary_query::http::router(engine, auth.clone()));
+        app = app.merge(requests.measure("prometheus", tributary_query::http::router(engine, auth.clone())));
         let mut log_sources: Vec<Arc<dyn LogSource>> = Vec::new();
         if let Some(ing) = &ingester {
             log_sources.push(ing.head());
@@ -277,7 +291,10 @@ async fn start(
         log_sources.push(storage.log_source());
         let logql = LogqlEngine::new(Arc::new(MergedLogSource::new(log_sources)), cfg.query.logql.clone())
             .with_listings_and_metrics(cfg.query.max_listing_items, query_metrics);
-        app = app.merge(tributary_query::http::loki_router(Arc::new(logql), auth.clone()));
+        app = app.merge(requests.measure(
+            "loki",
+            tributary_query::http::loki_router(Arc::new(logql), auth.clone()),
+        ));
     }
     // The ruler evaluates through the API's engine (head and Parquet) and writes through the
     // ingester's one write path; the rules and alerts APIs answer (empty) without it.
@@ -291,7 +308,10 @@ async fn start(
         }
         _ => None,
     };
-    app = app.merge(tributary_query::ruler::router(ruler.clone(), auth.clone()));
+    app = app.merge(requests.measure(
+        "prometheus",
+        tributary_query::ruler::router(ruler.clone(), auth.clone()),
+    ));
     // The status APIs read the head where there is one (what is in memory now, as Prometheus
     // does), else what the query path reads, else the Parquet files.
     let status_source: Arc<dyn Source> = match (&ingester, query_source) {
@@ -301,10 +321,9 @@ async fn start(
     };
     let status_engine = Arc::new(Engine::new(status_source, cfg.query.clone()));
     let status_info = status::info(cfg, flags);
-    app = app.merge(tributary_query::http::status_router(
-        status_engine,
-        auth.clone(),
-        status_info,
+    app = app.merge(requests.measure(
+        "status",
+        tributary_query::http::status_router(status_engine, auth.clone(), status_info),
     ));
     app = app.merge(fleet::router(
         cfg.server.role,
@@ -321,45 +340,11 @@ async fn start(
         .layer(axum::middleware::from_fn(tributary_query::http::unrouted_bodies))
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_an_upgrade)));
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut side_servers = Vec::new();
-    if let Some(ing) = &ingester {
-        if let Some(addr) = ServerConfig::optional_addr(&cfg.server.grpc_listen) {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| Error::Bind { addr, source })?;
-            tracing::info!(addr = %listener.local_addr().map_err(Error::Serve)?, "OTLP/gRPC listening");
-            let otlp = tributary_ingest::grpc::Otlp::new(ing.clone(), auth.clone());
-            let stop = wait_for(stop_rx.clone());
-            let tls = tls.clone();
-            side_servers.push(tokio::spawn(async move {
-                match tls {
-                    None => {
-                        let incoming = tonic::transport::server::TcpIncoming::from(listener);
-                        otlp.serve(incoming, stop).await
-                    }
-                    Some(tls) => {
-                        let incoming = tls.incoming(listener, Protocol::Grpc).into_stream();
-                        otlp.serve(incoming, stop).await
-                    }
-                }
-                .map_err(Error::from)
-            }));
-        }
-        if let Some(addr) = ServerConfig::optional_addr(&cfg.server.otlp_http_listen) {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| Error::Bind { addr, source })?;
-            tracing::info!(addr = %listener.local_addr().map_err(Error::Serve)?, "OTLP/HTTP listening");
-            let otlp_app = telemetry::traced(tributary_ingest::http::otlp_router(ing.clone(), auth.clone()));
-            let stop = wait_for(stop_rx.clone());
-            let tls = tls.clone();
-            side_servers.push(tokio::spawn(async move {
-                tls::serve_http(listener, tls.as_ref(), otlp_app, stop)
-                    .await
-                    .map_err(Error::Serve)
-            }));
-        }
+    let otlp_app = ingester
+        .as_ref()
+        .map(|ing| tributary_ingest::http::otlp_router(ing.clone(), auth.clone()));
+    if let (Some(grpc), Some(ing)) = (grpc, &ingester) {
+        grpc.ready(ing.clone());
     }
     let flusher = ingester
         .as_ref()
@@ -376,22 +361,74 @@ async fn start(
     }
     // Token rotation without a restart: the token file is polled for changes.
     tokio::spawn(auth.clone().watch(stop_rx.clone()));
-    // Certificate rotation without a restart: the TLS files are polled for changes.
-    if let Some(tls) = &tls {
-        tokio::spawn(tls.clone().watch(stop_rx.clone()));
-    }
     if let Some(r) = ruler {
         tokio::spawn(r.run(stop_rx.clone()));
     }
     let compactor = compaction.map(|c| tokio::spawn(c.run_schedule(stop_rx)));
-    startup.started(app, ingester.clone());
+    startup.started(app, otlp_app, ingester.clone());
     Ok(Started {
-        stop_tx,
-        side_servers,
         flusher,
         compactor,
         ingester,
     })
+}
+
+/// Binds the OTLP/gRPC and the dedicated OTLP/HTTP ports (those configured) and serves them
+/// until `stop`: gRPC through `Otlp::starting` (UNAVAILABLE until the ingester is handed over),
+/// HTTP through `health::otlp_router` (503 until startup is over).
+async fn otlp_receivers(
+    cfg: &Config,
+    auth: &Auth,
+    tls: Option<&Tls>,
+    startup: &Arc<health::Startup>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<
+    (
+        Vec<tokio::task::JoinHandle<Result<(), Error>>>,
+        Option<tributary_ingest::grpc::Otlp>,
+    ),
+    Error,
+> {
+    let mut servers = Vec::new();
+    let mut grpc = None;
+    if let Some(addr) = ServerConfig::optional_addr(&cfg.server.grpc_listen) {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        tracing::info!(addr = %listener.local_addr().map_err(Error::Serve)?, "OTLP/gRPC listening");
+        let otlp = tributary_ingest::grpc::Otlp::starting(auth.clone(), &cfg.ingest);
+        grpc = Some(otlp.clone());
+        let stop = wait_for(stop.clone());
+        let tls = tls.cloned();
+        servers.push(tokio::spawn(async move {
+            match tls {
+                None => {
+                    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+                    otlp.serve(incoming, stop).await
+                }
+                Some(tls) => {
+                    let incoming = tls.incoming(listener, Protocol::Grpc).into_stream();
+                    otlp.serve(incoming, stop).await
+                }
+            }
+            .map_err(Error::from)
+        }));
+    }
+    if let Some(addr) = ServerConfig::optional_addr(&cfg.server.otlp_http_listen) {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        tracing::info!(addr = %listener.local_addr().map_err(Error::Serve)?, "OTLP/HTTP listening");
+        let otlp_app = telemetry::traced(health::otlp_router(startup.clone()));
+        let stop = wait_for(stop.clone());
+        let tls = tls.cloned();
+        servers.push(tokio::spawn(async move {
+            tls::serve_http(listener, tls.as_ref(), otlp_app, stop)
+                .await
+                .map_err(Error::Serve)
+        }));
+    }
+    Ok((servers, grpc))
 }
 
 /// A protocol switch (Loki's websocket tail) has no body to compress, and a `Content-Encoding`

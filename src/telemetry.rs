@@ -1,4 +1,8 @@
-//! Observability of ourselves: logs through `tracing`, and our own `/metrics` registry.
+//! Observability of ourselves: logs through `tracing`, and our own `/metrics` registry (with
+//! the process's own figures, `process`).
+
+#[cfg(target_os = "linux")]
+mod process;
 
 use std::sync::Arc;
 
@@ -86,6 +90,14 @@ pub(crate) fn metrics_router(registry: Arc<Mutex<Registry>>, refresh: Refresh) -
         .with_state((registry, refresh))
 }
 
+/// Registers the process's standard `process_*` metrics (Linux only: read from `/proc/self`).
+pub(crate) fn register_process_metrics(r: &mut Registry) {
+    #[cfg(target_os = "linux")]
+    r.register_collector(Box::new(process::ProcessMetrics));
+    #[cfg(not(target_os = "linux"))]
+    let _ = r;
+}
+
 /// Gauges mirroring the storage read caches (`Storage::cache_stats`), refreshed per scrape:
 /// what `storage.series_cache_bytes` and `storage.metadata_cache_files` are sized against.
 #[derive(Debug, Default, Clone)]
@@ -127,28 +139,5 @@ impl CacheGauges {
         self.entries
             .get_or_create(&cache("interned_label_sets"))
             .set(s.interned_label_sets as i64);
-    }
-}
-
-/// `tributary_object_store_requests_total{operation}`: the storage's object-store requests by
-/// the class S3 bills them in (`Storage::request_counts`), read at each scrape.
-#[derive(Debug)]
-pub(crate) struct ObjectStoreRequests(pub(crate) Arc<tributary_storage::Storage>);
-
-impl prometheus_client::collector::Collector for ObjectStoreRequests {
-    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        use prometheus_client::encoding::EncodeMetric;
-        use prometheus_client::metrics::counter::ConstCounter;
-        let mut family = encoder.encode_descriptor(
-            "tributary_object_store_requests",
-            "Object-store requests by S3 billing class (get, head, put incl. multipart parts, list pages, delete, copy)",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
-        for (operation, count) in self.0.request_counts().by_operation() {
-            let labels = [("operation", operation)];
-            ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
-        }
-        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Object-store requests Tributary makes, i.e. what S3 bills: read from its own counter
-# `tributary_object_store_requests_total{operation="get"|"head"|"put"|"list"|"delete"|"copy"}`
+# `tributary_object_store_requests_total{operation="get"|"head"|"put"|"list"|"delete"|"copy",outcome}`
 # (see storage/src/store/metered.rs for what counts as what) before and after each step:
 #
 #   start      opening the storage (manifest load) on an empty store, then again on the loaded one
@@ -82,8 +82,8 @@ VERSION=$("$TRIBUTARY_BIN" --version 2>/dev/null | head -n1 || echo tributary)
 requests() {
     curl -fsS --max-time 10 "$BASE/metrics" | awk '
         index($0, "tributary_object_store_requests_total{operation=\"") == 1 {
-            split($0, a, "\""); printf "%s\"%s\": %d", (n++ ? ", " : "{"), a[2], $NF }
-        END { print (n ? "}" : "{}") }'
+            split($0, a, "\""); if (!(a[2] in c)) order[n++] = a[2]; c[a[2]] += $NF }
+        END { for (i = 0; i < n; i++) printf "%s\"%s\": %d", (i ? ", " : "{"), order[i], c[order[i]]; print (n ? "}" : "{}") }'
 }
 
 # What happened between two snapshots, per operation, plus the total.

@@ -4,8 +4,9 @@
 //! Fed from the one write path ([`crate::Ingester::write`]), so every protocol counts the same
 //! way. The contract:
 //! - at most [`MAX_CLUSTERS`] clusters are tracked (the first ones seen since start); writes of
-//!   later clusters are counted in [`FleetSnapshot::untracked_writes`] only, so a sender inventing
-//!   cluster names cannot grow memory or the page without bound;
+//!   later clusters are counted in [`FleetSnapshot::untracked_writes`] and, all together, in one
+//!   overflow track (`/metrics` shows it as `cluster="_other"`), so a sender inventing cluster
+//!   names cannot grow memory, the page or `/metrics` without bound;
 //! - rates are rolling counters: items received in the last 60 one-second slots divided by 60
 //!   (`per_second_1m`), and in the last 60 one-minute slots divided by 3,600 (`per_second_1h`),
 //!   so a cluster seen for 10 s shows a 1 h rate 1/360 of its current one, as a Prometheus
@@ -21,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::metrics::OTHER_CLUSTER;
 use crate::record::Kind;
 
 /// Clusters tracked at most (see the module docs).
@@ -41,6 +43,8 @@ pub struct Fleet {
 struct Inner {
     clusters: HashMap<String, Track>,
     untracked_writes: u64,
+    /// Everything of the clusters beyond the cap, together.
+    other: Track,
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +162,19 @@ pub struct RejectedStatus {
     pub last_text: String,
 }
 
+/// One cluster's running totals, as `/metrics` shows them (`crate::metrics::ClusterMetrics`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ClusterTotals {
+    /// The cluster, or [`OTHER_CLUSTER`] for every cluster beyond the cap.
+    pub(crate) cluster: String,
+    /// Samples accepted since start.
+    pub(crate) samples: u64,
+    /// Log lines accepted since start.
+    pub(crate) log_lines: u64,
+    /// Items refused since start, by reason key.
+    pub(crate) rejected: Vec<(&'static str, u64)>,
+}
+
 /// Every tracked cluster, sorted by name.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct FleetSnapshot {
@@ -224,7 +241,25 @@ impl Fleet {
             f(inner.clusters.entry(cluster.to_string()).or_default());
         } else {
             inner.untracked_writes += 1;
+            f(&mut inner.other);
         }
+    }
+
+    /// The running totals of every tracked cluster and, when clusters beyond the cap wrote,
+    /// of all of those together under [`OTHER_CLUSTER`] (for `/metrics`, read at each scrape).
+    pub(crate) fn totals(&self) -> Vec<ClusterTotals> {
+        let inner = self.inner.lock();
+        let totals = |cluster: &str, t: &Track| ClusterTotals {
+            cluster: cluster.to_string(),
+            samples: t.samples_total,
+            log_lines: t.log_lines_total,
+            rejected: t.rejected.iter().map(|(reason, r)| (*reason, r.items)).collect(),
+        };
+        let mut out: Vec<ClusterTotals> = inner.clusters.iter().map(|(c, t)| totals(c, t)).collect();
+        if inner.untracked_writes > 0 {
+            out.push(totals(OTHER_CLUSTER, &inner.other));
+        }
+        out
     }
 
     /// The figures at `now_ms`; `active_series` stays 0 (the ingester fills it from the head).

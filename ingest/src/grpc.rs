@@ -6,9 +6,14 @@
 //! decided, tonic's own decode failures included). Traces answer `UNIMPLEMENTED` with a message
 //! saying they are not stored. Compressed requests (gzip) are
 //! accepted; the decompressed message is capped at `max_decompressed_bytes`.
+//!
+//! The services can be served before the ingester exists ([`Otlp::starting`]): the port is
+//! bound while the WAL replays, and every export answers `UNAVAILABLE` (which OTLP exporters
+//! retry with backoff) until [`Otlp::ready`] hands over the ingester, rather than refusing
+//! connections (which a Collector logs as an error and counts as a failure).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tonic::codec::CompressionEncoding;
@@ -34,17 +39,30 @@ use crate::ingester::Ingester;
 use crate::metrics::RequestLabels;
 use tributary_storage::auth::{Auth, ClientCertificate};
 
-/// The OTLP gRPC services over one ingester.
+/// The OTLP gRPC services over one ingester (once it is open).
 #[derive(Clone, Debug)]
 pub struct Otlp {
-    ingester: Arc<Ingester>,
+    ingester: Arc<OnceLock<Arc<Ingester>>>,
     auth: Auth,
+    /// `ingest.max_decompressed_bytes`: the largest message decoded.
+    max_message_bytes: usize,
 }
 
 impl Otlp {
-    /// The services, writing through `ingester`; `auth` decides who may write.
-    pub fn new(ingester: Arc<Ingester>, auth: Auth) -> Self {
-        Self { ingester, auth }
+    /// The services before the ingester is open: every export answers `UNAVAILABLE` until
+    /// [`Otlp::ready`], then writes through it. `auth` decides who may write; `cfg` is the
+    /// configuration the ingester will open with.
+    pub fn starting(auth: Auth, cfg: &crate::config::IngestConfig) -> Self {
+        Self {
+            ingester: Arc::new(OnceLock::new()),
+            auth,
+            max_message_bytes: cfg.max_decompressed_bytes,
+        }
+    }
+
+    /// The ingester is open: exports (of every clone of these services) write through it.
+    pub fn ready(&self, ingester: Arc<Ingester>) {
+        let _ = self.ingester.set(ingester);
     }
 
     /// Serves the three services on the connections `incoming` yields (plain TCP, or the
@@ -60,7 +78,7 @@ impl Otlp {
         IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
         IE: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let limit = self.ingester.config().max_decompressed_bytes;
+        let limit = self.max_message_bytes;
         tonic::transport::Server::builder()
             .layer(tower::util::MapResponseLayer::new(
                 error::grpc_decode_errors_are_permanent,
@@ -81,16 +99,15 @@ impl Otlp {
             .await
     }
 
-    fn context<T>(&self, req: &Request<T>) -> Result<ClusterContext, Error> {
+    fn context<T>(ing: &Ingester, auth: &Auth, kind: Kind, req: &Request<T>) -> Result<ClusterContext, Error> {
         let headers = req.metadata().clone().into_headers();
         // Set by the TLS layer on every call of a TLS connection (its connect info).
         let client_cert = req.extensions().get::<ClientCertificate>();
-        ClusterContext::from_request(&headers, client_cert, self.ingester.config(), &self.auth)
+        ing.authenticate(kind, &headers, client_cert, auth)
     }
 
-    fn count(&self, protocol: &'static str, code: tonic::Code) {
-        self.ingester
-            .metrics()
+    fn count(ing: &Ingester, protocol: &'static str, code: tonic::Code) {
+        ing.metrics()
             .requests
             .get_or_create(&RequestLabels {
                 protocol,
@@ -109,9 +126,14 @@ pub fn describe(addr: SocketAddr) -> String {
 impl Otlp {
     /// Authenticates, writes, and turns a refusal or failure into its gRPC status.
     async fn export<T>(&self, kind: Kind, request: Request<T>, body: fn(T) -> Body) -> Result<Outcome, Status> {
+        let Some(ing) = self.ingester.get() else {
+            return Err(error::grpc_status(&Error::Unavailable(
+                "starting: the write-ahead log is being replayed; retry".into(),
+            )));
+        };
         let result = async {
-            let ctx = self.context(&request)?;
-            let outcome = self.ingester.write(ctx, body(request.into_inner())).await?;
+            let ctx = Self::context(ing, &self.auth, kind, &request)?;
+            let outcome = ing.write(ctx, body(request.into_inner())).await?;
             match error::refusal(kind, &outcome) {
                 Some(e) => Err(e),
                 None => Ok(outcome),
@@ -123,7 +145,11 @@ impl Otlp {
             Kind::OtlpLogs => "otlp_grpc_logs",
             _ => "otlp_grpc_metrics",
         };
-        self.count(protocol, result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok));
+        Self::count(
+            ing,
+            protocol,
+            result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok),
+        );
         result
     }
 }
@@ -177,3 +203,6 @@ impl TraceService for Otlp {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,7 +12,8 @@
 //! - `POST /api/v1/admin/flush`: flush the head to Parquet now; answers once the files are stored.
 //!   With a token, the token needs `admin = true` (and a token is needed when `auth.required`).
 //!
-//! Every receiver authenticates through the shared [`Auth`] table (`cluster::ClusterContext`).
+//! Every receiver authenticates through the shared [`Auth`] table (`Ingester::authenticate`:
+//! `cluster::ClusterContext`, and a rejection-log line for a refused token).
 
 pub mod error;
 mod head_read;
@@ -28,7 +29,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use crate::cluster::ClusterContext;
 use crate::decode::{Body, Kind};
 use crate::error::Error;
 use crate::ingester::Ingester;
@@ -95,7 +95,7 @@ async fn remote_write(
     let body = Body::remote_write(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING));
     let kind = body.as_ref().map_or(Kind::PromRemoteWriteV1, Body::kind);
     let result = match body {
-        Ok(body) => match ClusterContext::from_request(&headers, cert.as_deref(), ing.config(), &auth) {
+        Ok(body) => match ing.authenticate(kind, &headers, cert.as_deref(), &auth) {
             Ok(ctx) => ing.write(ctx, body).await,
             Err(e) => Err(e),
         },
@@ -148,7 +148,8 @@ async fn loki_push(
             .unwrap_or("")
     };
     let result = async {
-        let ctx = ClusterContext::from_request(&headers, cert.as_deref(), ing.config(), &auth)?;
+        // Both Loki encodings are logged as the one protocol `loki_push`.
+        let ctx = ing.authenticate(Kind::LokiPushProtobuf, &headers, cert.as_deref(), &auth)?;
         let body = Body::loki_push(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING))?;
         let kind = body.kind();
         Ok::<_, Error>((kind, ing.write(ctx, body).await?))

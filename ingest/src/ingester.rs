@@ -40,7 +40,7 @@ use tributary_storage::Storage;
 use crate::cluster::ClusterContext;
 use crate::config::IngestConfig;
 use crate::decode::{self, Body, Limits, Options, Outcome, Prepared, Translation};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fleet::{self, Fleet, FleetSnapshot};
 use crate::ha_tracker::{self, Admission, HaTracker};
 use crate::head::Head;
@@ -250,6 +250,31 @@ impl Ingester {
         }
     }
 
+    /// Who sends a write of `kind` and which cluster it names ([`ClusterContext::from_request`]),
+    /// for every receiver. A refusal for authentication (401) or authorisation (403) gets its
+    /// rate-limited line in the rejection log like any refused write, under the token's name
+    /// when the token is known, else `unauthenticated` (never the token itself).
+    pub fn authenticate(
+        &self,
+        kind: decode::Kind,
+        headers: &axum::http::HeaderMap,
+        client_cert: Option<&tributary_storage::auth::ClientCertificate>,
+        auth: &tributary_storage::auth::Auth,
+    ) -> Result<ClusterContext> {
+        ClusterContext::from_request(headers, client_cert, &self.cfg, auth).inspect_err(|e| {
+            let refused = e.kind();
+            if matches!(refused, ErrorKind::Unauthorized | ErrorKind::Forbidden) {
+                let authorization = headers
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok());
+                let who = auth.identify(authorization, client_cert).ok().flatten();
+                let who = rejection::subject(who.as_ref().map(|id| id.name.as_str()));
+                self.rejections
+                    .log(who, rejection::protocol(kind), refused.name(), &e.to_string());
+            }
+        })
+    }
+
     /// The one write path, for every protocol: stores every valid item of `body` durably before
     /// returning, and answers what was accepted and what was refused (with reasons) for the
     /// surface to map. `Err` when nothing could be stored: the body cannot be trusted (invalid
@@ -376,6 +401,18 @@ impl Ingester {
             c.active_series = series.get(c.cluster.as_str()).copied().unwrap_or(0);
         }
         snapshot
+    }
+
+    /// Registers the ingest metrics, and the per-cluster ones read from the fleet tracker at
+    /// each scrape (`tributary_cluster_*`), in `r`.
+    pub fn register_metrics(self: &Arc<Self>, r: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(r);
+        r.register_collector(Box::new(crate::metrics::ClusterMetrics(Arc::downgrade(self))));
+    }
+
+    /// The fleet tracker's running totals and the head's active series by cluster.
+    pub(crate) fn cluster_figures(&self) -> (Vec<fleet::ClusterTotals>, std::collections::HashMap<String, u64>) {
+        (self.fleet.totals(), self.head.active_series_by_cluster())
     }
 
     /// The head's and the WAL's figures now.

@@ -26,8 +26,10 @@
 //!   `tributary_storage::election`; the decision and its cache here).
 //! - [`quota`]: per-cluster limits (ingestion rate, active series, sample age) and the one step
 //!   that applies them to a decoded write, live or replayed.
-//! - [`fleet`]: per-cluster figures of what was received and refused, for the fleet status page.
-//! - `rejection`: the rate-limited log line of every refused write (from the one write path).
+//! - [`fleet`]: per-cluster figures of what was received and refused, for the fleet status page
+//!   and `/metrics`' `tributary_cluster_*` (read at scrape time by a collector in [`metrics`]).
+//! - `rejection`: the rate-limited log line of every refused write (from the one write path, and
+//!   from `Ingester::authenticate` for refused tokens).
 //! - [`cluster`], [`config`], [`error`], [`metrics`].
 //!
 //! Adding a protocol: see the checklist in [`decode`] (a `Kind` in [`record`], one decoder file,

@@ -1,14 +1,21 @@
 //! Ingest's own counters, exposed on the server's `/metrics`.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+use crate::fleet::{ClusterTotals, MAX_CLUSTERS};
+use crate::ingester::Ingester;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
@@ -41,7 +48,8 @@ pub(crate) struct ReplicaLabels {
 /// Distinct `cluster` values `tributary_ingest_limited_total` names; later clusters are counted
 /// under [`OTHER_CLUSTER`], so a sender inventing cluster names cannot grow `/metrics` forever.
 const MAX_LIMITED_CLUSTERS: usize = 1000;
-/// The `cluster` label of clusters beyond [`MAX_LIMITED_CLUSTERS`].
+/// The `cluster` label of clusters beyond [`MAX_LIMITED_CLUSTERS`] (and beyond the fleet
+/// tracker's [`MAX_CLUSTERS`] in `tributary_cluster_*`).
 pub(crate) const OTHER_CLUSTER: &str = "_other";
 
 /// Counters the ingest path updates.
@@ -196,3 +204,99 @@ impl IngestMetrics {
         );
     }
 }
+
+/// `tributary_cluster_*`: per cluster, active series (the head's active part) and what was
+/// accepted and refused since start, read at each scrape from the fleet tracker, the one place
+/// the write path counts per cluster (so the hot path pays nothing more for them). Bounded like
+/// the tracker: at most [`MAX_CLUSTERS`] names, the rest summed under [`OTHER_CLUSTER`].
+pub(crate) struct ClusterMetrics(pub(crate) Weak<Ingester>);
+
+impl std::fmt::Debug for ClusterMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterMetrics")
+    }
+}
+
+impl Collector for ClusterMetrics {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        match self.0.upgrade() {
+            Some(ing) => {
+                let (totals, series) = ing.cluster_figures();
+                encode_clusters(encoder, &totals, series)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes the `tributary_cluster_*` families from the tracker's `totals` and the head's active
+/// `series` by cluster. A cluster in the head but not in the tracker (its series were replayed
+/// from the WAL; it has not written since start) gets a name while fewer than [`MAX_CLUSTERS`]
+/// are reported, else counts under [`OTHER_CLUSTER`].
+fn encode_clusters(
+    mut encoder: DescriptorEncoder,
+    totals: &[ClusterTotals],
+    series: HashMap<String, u64>,
+) -> Result<(), std::fmt::Error> {
+    let mut names: BTreeSet<&str> = totals.iter().map(|t| t.cluster.as_str()).collect();
+    let mut active: HashMap<&str, u64> = HashMap::new();
+    let mut in_head: Vec<(&String, &u64)> = series.iter().collect();
+    in_head.sort();
+    for (cluster, n) in in_head {
+        let name = if names.contains(cluster.as_str()) || names.len() < MAX_CLUSTERS {
+            names.insert(cluster);
+            cluster.as_str()
+        } else {
+            OTHER_CLUSTER
+        };
+        *active.entry(name).or_default() += n;
+    }
+    let mut gauge = encoder.encode_descriptor(
+        "tributary_cluster_active_series",
+        "Series in the head's active part (since the last flush), by cluster",
+        None,
+        MetricType::Gauge,
+    )?;
+    for name in names
+        .iter()
+        .copied()
+        .chain(active.contains_key(OTHER_CLUSTER).then_some(OTHER_CLUSTER))
+    {
+        let n = active.get(name).copied().unwrap_or(0);
+        ConstGauge::new(n as i64).encode(gauge.encode_family(&[("cluster", name)])?)?;
+    }
+    let mut samples = encoder.encode_descriptor(
+        "tributary_cluster_samples",
+        "Samples (floats, histogram samples, exemplars) accepted since start, by cluster",
+        None,
+        MetricType::Counter,
+    )?;
+    for t in totals {
+        ConstCounter::new(t.samples).encode(samples.encode_family(&[("cluster", t.cluster.as_str())])?)?;
+    }
+    let mut logs = encoder.encode_descriptor(
+        "tributary_cluster_log_records",
+        "Log records accepted since start, by cluster",
+        None,
+        MetricType::Counter,
+    )?;
+    for t in totals {
+        ConstCounter::new(t.log_lines).encode(logs.encode_family(&[("cluster", t.cluster.as_str())])?)?;
+    }
+    let mut rejected = encoder.encode_descriptor(
+        "tributary_cluster_rejected",
+        "Items refused since start by cluster and reason (a refused request counts 1; invalid_items: items refused inside an accepted request)",
+        None,
+        MetricType::Counter,
+    )?;
+    for t in totals {
+        for (reason, n) in &t.rejected {
+            let labels = [("cluster", t.cluster.as_str()), ("reason", reason)];
+            ConstCounter::new(*n).encode(rejected.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,9 @@
 //! reason) per window, the next one saying how many were suppressed in between. A sender stuck
 //! on a bad batch retries it for hours; the log must name it without repeating it thousands of
 //! times. The counts per protocol and status stay in `tributary_ingest_requests_total`.
+//!
+//! Refusals for authentication and authorisation (`unauthorized`, `forbidden`) are logged the
+//! same way; their `cluster` is who sent them ([`subject`]), as no cluster can be trusted yet.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -92,6 +95,16 @@ pub(crate) fn protocol(kind: Kind) -> &'static str {
         Kind::LokiPushProtobuf | Kind::LokiPushJson => "loki_push",
     }
 }
+
+/// Who a request refused for authentication is logged under (the `cluster` field): the token's
+/// name (its entry's `name` or digest prefix, never the token) when the token is known (a 403),
+/// else `unauthenticated`.
+pub(crate) fn subject(token_name: Option<&str>) -> &str {
+    token_name.unwrap_or(UNAUTHENTICATED)
+}
+
+/// The subject of a request no known token or certificate vouches for.
+pub(crate) const UNAUTHENTICATED: &str = "unauthenticated";
 
 /// The reason of a request that was stored except for some refused items.
 pub(crate) const REFUSED_ITEMS: &str = "refused_items";

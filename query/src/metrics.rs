@@ -1,8 +1,16 @@
-//! The query engine's own counters, exposed on the server's `/metrics`.
+//! The query engine's own counters, and the query APIs' requests ([`RequestMetrics`]: one
+//! middleware measures every route of a router), exposed on the server's `/metrics`.
 
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::token_limits::TokenLimit;
@@ -96,3 +104,132 @@ impl QueryMetrics {
         );
     }
 }
+
+/// Latency buckets of `tributary_query_request_duration_seconds`, from a cached label listing
+/// (about a millisecond) to a query at its deadline (`query.timeout`, two minutes by default).
+const DURATION_BUCKETS: [f64; 15] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
+];
+
+/// The labels of `tributary_query_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    api: &'static str,
+    endpoint: String,
+    outcome: &'static str,
+}
+
+/// The labels of `tributary_query_request_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabels {
+    api: &'static str,
+    endpoint: String,
+}
+
+type Histograms = Family<EndpointLabels, Histogram, fn() -> Histogram>;
+
+/// Requests to the query APIs by API, endpoint and outcome, and their latency. The contract:
+/// - `api` is the router's (`prometheus`, `loki`, `status`), `endpoint` the route's path
+///   template as matched (`/api/v1/label/{name}/values`, never the raw path, so label values
+///   cannot grow the series); unmatched paths (404) are not counted;
+/// - `outcome` is `success` (any 1xx-3xx answer), `client_error` (4xx except 499),
+///   `server_error` (5xx), or `canceled`: answered 499 (the client went away, both upstreams'
+///   code) or dropped before an answer (the connection closed, or shutdown);
+/// - the duration runs until the answer's head is ready (a streamed body is not waited for),
+///   and is recorded for every outcome.
+#[derive(Debug, Clone)]
+pub struct RequestMetrics {
+    requests: Family<RequestLabels, Counter>,
+    durations: Histograms,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            durations: Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS)),
+        }
+    }
+}
+
+impl RequestMetrics {
+    /// Registers `tributary_query_requests_total` and `tributary_query_request_duration_seconds`.
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "tributary_query_requests",
+            "Query API requests by API, endpoint (the route's path template) and outcome",
+            self.requests.clone(),
+        );
+        r.register(
+            "tributary_query_request_duration_seconds",
+            "Query API request latency until the answer's head, by API and endpoint",
+            self.durations.clone(),
+        );
+    }
+
+    /// `router` with every matched route measured under `api` (see the type's docs).
+    pub fn measure(&self, api: &'static str, router: axum::Router) -> axum::Router {
+        router.route_layer(axum::middleware::from_fn_with_state((self.clone(), api), measured))
+    }
+
+    fn record(&self, api: &'static str, endpoint: String, outcome: &'static str, started: Instant) {
+        self.durations
+            .get_or_create(&EndpointLabels {
+                api,
+                endpoint: endpoint.clone(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels { api, endpoint, outcome })
+            .inc();
+    }
+}
+
+/// The outcome of an answer with `status`.
+fn outcome(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        499 => "canceled",
+        400..=499 => "client_error",
+        500.. => "server_error",
+        _ => "success",
+    }
+}
+
+/// Records a request dropped before its answer as `canceled`.
+struct Pending {
+    metrics: RequestMetrics,
+    api: &'static str,
+    endpoint: Option<String>,
+    started: Instant,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(endpoint) = self.endpoint.take() {
+            self.metrics.record(self.api, endpoint, "canceled", self.started);
+        }
+    }
+}
+
+async fn measured(State((metrics, api)): State<(RequestMetrics, &'static str)>, req: Request, next: Next) -> Response {
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string());
+    let mut pending = Pending {
+        metrics,
+        api,
+        endpoint: Some(endpoint),
+        started: Instant::now(),
+    };
+    let response = next.run(req).await;
+    if let Some(endpoint) = pending.endpoint.take() {
+        pending
+            .metrics
+            .record(api, endpoint, outcome(response.status()), pending.started);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests;

@@ -367,6 +367,12 @@ impl Storage {
         self.requests.snapshot()
     }
 
+    /// Registers the object-store request counts (by operation and outcome) and latencies
+    /// (`tributary_object_store_*`, see `store::metered`) in `r`, read at each scrape.
+    pub fn register_metrics(&self, r: &mut prometheus_client::registry::Registry) {
+        r.register_collector(Box::new(store::metered::RequestMetrics(self.requests.clone())));
+    }
+
     /// What the read caches hold (footers, series tables, label listings).
     pub fn cache_stats(&self) -> CacheStats {
         self.metrics_cache.stats()

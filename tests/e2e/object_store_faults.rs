@@ -308,16 +308,23 @@ async fn gateway_flushes_restarts_and_answers_while_s3_fails() {
     eprintln!("faults injected: {:?}", proxy.injected());
 }
 
-/// `tributary_object_store_requests_total` by operation, from `/metrics`.
+/// `tributary_object_store_requests_total` by operation (both outcomes), from `/metrics`.
 async fn object_store_requests(s: &TestServer) -> BTreeMap<String, u64> {
     let text = reqwest::get(s.url("/metrics")).await.unwrap().text().await.unwrap();
-    text.lines()
+    let mut by_operation = BTreeMap::new();
+    for rest in text
+        .lines()
         .filter_map(|l| l.strip_prefix("tributary_object_store_requests_total{operation=\""))
-        .map(|rest| {
-            let (op, value) = rest.split_once("\"} ").expect("sample line");
-            (op.to_string(), value.trim().parse().expect("counter value"))
-        })
-        .collect()
+    {
+        let (op, rest) = rest.split_once('"').expect("sample line");
+        let value: u64 = rest
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.trim().parse().ok())
+            .expect("counter value");
+        *by_operation.entry(op.to_string()).or_default() += value;
+    }
+    by_operation
 }
 
 /// Reads every metrics file the manifest under `s3://<bucket>/<prefix>` lists with pyarrow: no

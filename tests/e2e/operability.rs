@@ -145,15 +145,18 @@ struct Logged {
     child: std::process::Child,
     log: std::path::PathBuf,
     base: String,
+    /// The dedicated OTLP/HTTP port's.
+    otlp_base: String,
 }
 
 impl Logged {
     fn spawn(data: &std::path::Path, log: std::path::PathBuf, envs: &[(&str, &str)]) -> Self {
-        let [http] = free_ports::<1>();
+        let [http, otlp] = free_ports::<2>();
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .args(["--http-listen", &format!("127.0.0.1:{http}")])
-            .args(["--grpc-listen", "", "--otlp-http-listen", "", "--log-format", "json"])
+            .args(["--otlp-http-listen", &format!("127.0.0.1:{otlp}")])
+            .args(["--grpc-listen", "", "--log-format", "json"])
             .arg("--data-dir")
             .arg(data)
             .env("RUST_LOG", "info")
@@ -166,7 +169,25 @@ impl Logged {
             child,
             log,
             base: format!("http://127.0.0.1:{http}"),
+            otlp_base: format!("http://127.0.0.1:{otlp}"),
         }
+    }
+
+    /// An empty OTLP/HTTP metrics export to the dedicated port: its status and `Retry-After`.
+    async fn otlp_export(&self) -> (u16, Option<String>) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/metrics", self.otlp_base))
+            .header("Content-Type", "application/x-protobuf")
+            .body(Vec::new())
+            .send()
+            .await
+            .expect("the OTLP/HTTP port answers");
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        (r.status().as_u16(), retry)
     }
 
     async fn status(&self, path: &str) -> Option<(u16, String)> {
@@ -231,10 +252,14 @@ async fn health_answers_during_wal_replay_and_ready_waits_for_it() {
     assert!(text.contains("replaying WAL: 0 of "), "{text}");
     let (status, text) = post_remote_write(&format!("{}/api/v1/write", second.base), body, &[]).await;
     assert_eq!(status, 503, "{text}");
+    // The OTLP/HTTP port is bound too, and asks to retry rather than refusing the connection.
+    assert_eq!(second.otlp_export().await, (503, Some("5".to_string())));
     eventually(Duration::from_secs(60), "ready after replay", || async {
         (second.status("/-/ready").await?.0 == 200).then_some(())
     })
     .await;
+    let (status, _) = second.otlp_export().await;
+    assert!(status == 200 || status == 400, "OTLP/HTTP after startup: {status}");
     let replayed = second.lines("replayed write-ahead log");
     assert_eq!(replayed.len(), 1, "{replayed:?}");
 }
@@ -279,5 +304,102 @@ async fn a_rejected_write_is_logged_once_per_window() {
     assert!(
         spans.iter().any(|s| s["request_id"].as_str() == Some(ids[0].as_str())),
         "{lines:?}"
+    );
+}
+
+/// The value of the one line of `/metrics` that starts with `series` (name and labels, as
+/// the text format writes them).
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// Self-monitoring covers the job: per-cluster ingest figures equal to what was pushed, query
+/// requests by API, route and outcome, object-store requests once a flush wrote, and the
+/// process's own CPU, memory and files.
+#[tokio::test]
+async fn metrics_cover_clusters_queries_object_store_and_the_process() {
+    let s = TestServer::start().await;
+    let now = 1_700_000_000_000;
+    let body = remote_write_body(&[
+        (
+            vec![("__name__", "up"), ("cluster", "east"), ("job", "x")],
+            vec![(now, 1.0), (now + 1_000, 1.0)],
+        ),
+        (
+            vec![("__name__", "up"), ("cluster", "east"), ("job", "y")],
+            vec![(now, 1.0)],
+        ),
+        (vec![("__name__", "up"), ("cluster", "west")], vec![(now, 0.0)]),
+    ]);
+    assert_eq!(post_remote_write(&s.url("/api/v1/write"), body, &[]).await.0, 204);
+    let client = reqwest::Client::new();
+    let query = |q: &'static str| {
+        let url = s.url("/api/v1/query");
+        let client = client.clone();
+        async move {
+            let r = client
+                .get(url)
+                .query(&[("query", q), ("time", "1700000001")])
+                .send()
+                .await
+                .expect("GET");
+            r.status().as_u16()
+        }
+    };
+    assert_eq!(query("sum(up)").await, 200);
+    assert_eq!(query("sum by cluster (up)").await, 400);
+    s.flush().await;
+    let text = reqwest::get(s.url("/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+    let m = |series: &str| metric(&text, series).unwrap_or_else(|| panic!("{series} missing from:\n{text}"));
+
+    assert_eq!(m(r#"tributary_cluster_samples_total{cluster="east"}"#), 3.0);
+    assert_eq!(m(r#"tributary_cluster_samples_total{cluster="west"}"#), 1.0);
+    assert_eq!(m(r#"tributary_cluster_log_records_total{cluster="west"}"#), 0.0);
+    // The flush emptied the head's active part.
+    assert!(m(r#"tributary_cluster_active_series{cluster="east"}"#) <= 2.0);
+
+    let q = r#"api="prometheus",endpoint="/api/v1/query""#;
+    assert_eq!(
+        m(&format!("tributary_query_requests_total{{{q},outcome=\"success\"}}")),
+        1.0
+    );
+    assert_eq!(
+        m(&format!(
+            "tributary_query_requests_total{{{q},outcome=\"client_error\"}}"
+        )),
+        1.0
+    );
+    assert_eq!(
+        m(&format!("tributary_query_request_duration_seconds_count{{{q}}}")),
+        2.0
+    );
+
+    assert!(m(r#"tributary_object_store_requests_total{operation="put",outcome="success"}"#) >= 1.0);
+    assert!(m(r#"tributary_object_store_request_duration_seconds_count{operation="put"}"#) >= 1.0);
+
+    assert!(m("process_resident_memory_bytes") > 1e6);
+    assert!(m("process_virtual_memory_bytes") >= m("process_resident_memory_bytes"));
+    assert!(m("process_cpu_seconds_total") > 0.0);
+    assert!(m("process_open_fds") >= 3.0 && m("process_threads") >= 2.0);
+    let started = m("process_start_time_seconds");
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    assert!(
+        started > now_s - 600.0 && started <= now_s + 1.0,
+        "{started} vs {now_s}"
     );
 }

@@ -55,6 +55,15 @@ fn clusters_beyond_the_cap_are_counted_not_tracked() {
     assert_eq!(s.untracked_writes, 5);
     assert_eq!(s.max_clusters, MAX_CLUSTERS);
     assert_eq!(cluster(&s, "c0").log_lines_total, 2);
+    // `/metrics` reports the tracked clusters and the rest together under `_other`.
+    f.rejected("late", "loki", "invalid_items", 4, "bad", T0);
+    let totals = f.totals();
+    assert_eq!(totals.len(), MAX_CLUSTERS + 1);
+    let other = totals.iter().find(|t| t.cluster == OTHER_CLUSTER).unwrap();
+    assert_eq!((other.samples, other.log_lines), (0, 5));
+    assert_eq!(other.rejected, vec![("invalid_items", 4)]);
+    let c0 = totals.iter().find(|t| t.cluster == "c0").unwrap();
+    assert_eq!((c0.log_lines, c0.rejected.len()), (2, 0));
 }
 
 /// Rejections add up by reason, keep the latest text (cut to MAX_REASON_BYTES) and name the

@@ -17,7 +17,6 @@ use tributary_proto::otlp::collector::metrics::v1::{ExportMetricsPartialSuccess,
 use tributary_proto::rpc;
 
 use super::{count, error};
-use crate::cluster::ClusterContext;
 use crate::decode::otlp::BodyFormat;
 use crate::decode::{self, Kind, Outcome};
 use crate::error::Error;
@@ -86,7 +85,7 @@ async fn export(
     client_cert: Option<&ClientCertificate>,
     body: Body,
 ) -> Result<Outcome, Error> {
-    let ctx = ClusterContext::from_request(headers, client_cert, ing.config(), auth)?;
+    let ctx = ing.authenticate(kind, headers, client_cert, auth)?;
     let body = read_body(ing, headers, body).await?;
     let header = |name| {
         headers

@@ -459,3 +459,51 @@ async fn ha_pairs_store_one_replica_without_its_label_and_replay_repeats_it() {
     assert_eq!(contents(&ing.head()), acknowledged, "replay repeats the HA step");
     ing.wal.close().await.unwrap();
 }
+
+/// A write refused for its token gets a rejection-log line (rate-limited like the others)
+/// under the token's name when the token is known (403), else under `unauthenticated` (401);
+/// an accepted token logs nothing.
+#[tokio::test]
+async fn auth_refusals_reach_the_rejection_log() {
+    use axum::http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+    use tributary_storage::auth::{Auth, AuthConfig, TokenEntry};
+    let dir = tempfile::tempdir().unwrap();
+    let (_storage, ing, _) = open_ingester(dir.path()).await;
+    let token = |token: &str, name: &str, write: Option<&str>| TokenEntry {
+        token: Some(token.into()),
+        name: Some(name.into()),
+        write: write.map(String::from),
+        ..TokenEntry::default()
+    };
+    let auth = Auth::open(&AuthConfig {
+        required: true,
+        tokens: vec![
+            token("w-secret", "writer", Some("prod")),
+            token("r-secret", "dashboards", None),
+        ],
+        ..AuthConfig::default()
+    })
+    .unwrap();
+    let bearer = |t: &'static str| {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_static(t));
+        h
+    };
+    let write = |h: &HeaderMap| ing.authenticate(Kind::PromRemoteWriteV1, h, None, &auth);
+    // Logged now: the same pair right after is inside its window (suppressed).
+    let just_logged = |who: &str, reason: &'static str| ing.rejections.admit(who, reason, Instant::now()).is_none();
+
+    assert!(write(&bearer("Bearer w-secret")).is_ok());
+    assert!(!just_logged("writer", "forbidden"));
+
+    let e = write(&bearer("Bearer nope")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert!(just_logged(rejection::UNAUTHENTICATED, "unauthorized"));
+    assert!(write(&HeaderMap::new()).is_err());
+
+    let e = write(&bearer("Bearer r-secret")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Forbidden);
+    assert!(just_logged("dashboards", "forbidden"));
+    // Never under the token itself.
+    assert!(!just_logged("r-secret", "forbidden"));
+}

@@ -28,3 +28,18 @@ fn memory_stays_bounded_by_many_clusters() {
     }
     assert!(log.pairs.lock().len() <= MAX_PAIRS);
 }
+
+#[test]
+fn auth_refusals_are_logged_under_the_token_name_or_unauthenticated() {
+    assert_eq!(subject(Some("dashboards")), "dashboards");
+    assert_eq!(subject(None), "unauthenticated");
+    // Their own pairs, rate-limited like any other.
+    let log = RejectionLog::new(Duration::from_secs(10));
+    let t0 = Instant::now();
+    assert_eq!(log.admit(subject(None), "unauthorized", t0), Some(0));
+    assert_eq!(
+        log.admit(subject(None), "unauthorized", t0 + Duration::from_secs(1)),
+        None
+    );
+    assert_eq!(log.admit(subject(Some("dashboards")), "forbidden", t0), Some(0));
+}

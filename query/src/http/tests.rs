@@ -870,6 +870,18 @@ async fn parse_errors_say_where_and_what_was_expected() {
             "1:7: parse error: unexpected character inside braces: '~'",
         ),
         (
+            "up{job=}",
+            r#"1:8: parse error: unexpected "}" in label matching, expected string"#,
+        ),
+        (
+            "up{job=~5}",
+            "1:9: parse error: unexpected character inside braces: '5'",
+        ),
+        (
+            "up offset",
+            "1:10: parse error: unexpected end of input in offset, expected duration",
+        ),
+        (
             "sum(up) by cluster",
             r#"1:12: parse error: unexpected identifier "cluster" in grouping opts, expected "(""#,
         ),

@@ -63,10 +63,8 @@ fn place(text: &str, tokens: &[Token], message: &str) -> (String, Option<usize>)
     if message == "unexpected end of input inside brackets" {
         return ("unclosed left bracket".to_string(), Some(end));
     }
-    if message == "unclosed left parenthesis"
-        || message.starts_with("unexpected end of input inside")
-        || message == "unexpected end of input"
-    {
+    // `unexpected end of input in offset, expected duration` and the like: at the end.
+    if message == "unclosed left parenthesis" || message.starts_with("unexpected end of input") {
         return (message.to_string(), Some(end));
     }
     if message.starts_with("unexpected right parenthesis") {
@@ -84,8 +82,9 @@ fn place(text: &str, tokens: &[Token], message: &str) -> (String, Option<usize>)
         return (format!("unexpected identifier \"{name}\"{why}"), at.map(|t| t.start));
     }
     if let Some(c) = message.strip_prefix("unexpected character inside braces: '") {
+        // A digit starts a number token here; Prometheus's lexer refuses its first character.
         let c = c.chars().next();
-        let at = inside_braces(tokens).find(|t| t.kind == Kind::Punct && t.ch == c);
+        let at = inside_braces(tokens).find(|t| c.is_some_and(|c| text[t.start..].starts_with(c)));
         return (message.to_string(), at.map(|t| t.start));
     }
     if let Some(name) = message.strip_prefix("unknown function with name ") {
@@ -214,6 +213,33 @@ fn syntax(text: &str, tokens: &[Token]) -> Option<(String, Option<usize>)> {
                     Some(next.start),
                 ));
             }
+        }
+    }
+    // A label matcher without its quoted value (`up{a=}`, `up{a=~5}`): Prometheus names what
+    // came instead of the string. Operators are one token per character here: `=`, `!=`,
+    // `=~`, `!~` each end on the token before the value.
+    let mut depth = 0usize;
+    for (i, t) in tokens.iter().enumerate() {
+        match t.ch {
+            Some('{') => depth += 1,
+            Some('}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let next = tokens.get(i + 1);
+        let operator_end = match t.ch {
+            Some('=') => next.is_none_or(|n| n.ch != Some('~')),
+            Some('~') => true,
+            _ => false,
+        };
+        if depth > 0 && operator_end {
+            return match next {
+                Some(n) if n.kind == Kind::Str => continue,
+                Some(n) => Some((
+                    format!("unexpected {} in label matching, expected string", describe(text, n)),
+                    Some(n.start),
+                )),
+                None => Some(("unexpected end of input inside braces".into(), Some(text.len()))),
+            };
         }
     }
     // An expression that stops after an operator.

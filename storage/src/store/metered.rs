@@ -12,13 +12,23 @@
 //! | `delete` | one per 1,000 paths given to `delete_stream` (`delete` is a stream of one), and each multipart abort | `DeleteObjects` batches, `AbortMultipartUpload` (S3 bills neither) |
 //! | `copy` | each `copy_opts`; a rename counts a copy and a delete | `CopyObject` (PUT-class) |
 //!
-//! Failed requests count too (S3 bills 4xx answers). Retries inside the S3 client are not
-//! seen here: a request retried three times counts once.
+//! Failed requests count too (S3 bills 4xx answers), and are told apart by the `outcome` label
+//! (`success` or `error`) of `tributary_object_store_requests_total`. Retries inside the S3
+//! client are not seen here: a request retried three times counts once.
+//!
+//! Each call is also timed, by the same operation, into
+//! `tributary_object_store_request_duration_seconds`: a call returning a value until it returns
+//! (for `get`, until the answer's headers: reading the body is the caller's), a listing or delete
+//! stream from the call until its end, a multipart upload's part and completion each on its own.
+//! A listing counts one failure when its stream yields an error; a stream dropped before its end
+//! is not timed.
 
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,6 +39,11 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
     PutOptions, PutPayload, PutResult, RenameOptions, Result, UploadPart,
 };
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::histogram::Histogram;
 
 /// Keys S3 returns per `ListObjectsV2` page (and objects per `DeleteObjects` request).
 const S3_PAGE: u64 = 1000;
@@ -66,34 +81,134 @@ impl RequestCounts {
     }
 }
 
-/// The live counters behind [`RequestCounts`], shared by a [`MeteredStore`] and its uploads.
-#[derive(Debug, Default)]
+/// The request classes, in the order of [`RequestCounts::by_operation`].
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Get,
+    Head,
+    Put,
+    List,
+    Delete,
+    Copy,
+}
+
+/// The operation names, indexed by [`Op`].
+const OPERATIONS: [&str; 6] = ["get", "head", "put", "list", "delete", "copy"];
+
+/// Latency buckets of `tributary_object_store_request_duration_seconds`: a local disk answers in
+/// well under a millisecond, S3 in tens of milliseconds, a large upload or a retried request in
+/// seconds.
+const DURATION_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0,
+];
+
+/// The live counters behind [`RequestCounts`] and the metrics of the module docs, shared by a
+/// [`MeteredStore`] and its uploads.
+#[derive(Debug)]
 pub(crate) struct RequestCounters {
-    get: AtomicU64,
-    head: AtomicU64,
-    put: AtomicU64,
-    list: AtomicU64,
-    delete: AtomicU64,
-    copy: AtomicU64,
+    counts: [AtomicU64; 6],
+    failed: [AtomicU64; 6],
+    durations: [Histogram; 6],
+}
+
+impl Default for RequestCounters {
+    fn default() -> Self {
+        Self {
+            counts: Default::default(),
+            failed: Default::default(),
+            durations: std::array::from_fn(|_| Histogram::new(DURATION_BUCKETS)),
+        }
+    }
 }
 
 impl RequestCounters {
     /// The counts now.
     pub(crate) fn snapshot(&self) -> RequestCounts {
-        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let n = |op: Op| self.counts[op as usize].load(Ordering::Relaxed);
         RequestCounts {
-            get: n(&self.get),
-            head: n(&self.head),
-            put: n(&self.put),
-            list: n(&self.list),
-            delete: n(&self.delete),
-            copy: n(&self.copy),
+            get: n(Op::Get),
+            head: n(Op::Head),
+            put: n(Op::Put),
+            list: n(Op::List),
+            delete: n(Op::Delete),
+            copy: n(Op::Copy),
         }
     }
 
-    fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    fn add(&self, op: Op) {
+        self.counts[op as usize].fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Records one call of `op` begun at `started`, and whether it failed.
+    fn finished(&self, op: Op, started: Instant, failed: bool) {
+        if failed {
+            self.failed[op as usize].fetch_add(1, Ordering::Relaxed);
+        }
+        self.durations[op as usize].observe(started.elapsed().as_secs_f64());
+    }
+
+    /// `result` of a call of `op` begun at `started`, recorded.
+    fn timed<T>(&self, op: Op, started: Instant, result: Result<T>) -> Result<T> {
+        self.finished(op, started, result.is_err());
+        result
+    }
+}
+
+/// `/metrics` families of the store's requests (see the module docs), read at each scrape.
+/// Requests of an operation that failed are `outcome="error"`, the rest `outcome="success"`
+/// (the billing-class count minus the failures, so both sum to [`RequestCounts`]).
+#[derive(Debug)]
+pub(crate) struct RequestMetrics(pub(crate) Arc<RequestCounters>);
+
+impl Collector for RequestMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::result::Result<(), fmt::Error> {
+        let c = &self.0;
+        let mut requests = encoder.encode_descriptor(
+            "tributary_object_store_requests",
+            "Object-store requests by S3 billing class (get, head, put incl. multipart parts, list pages, delete, copy) and outcome",
+            None,
+            MetricType::Counter,
+        )?;
+        for (i, operation) in OPERATIONS.iter().enumerate() {
+            let total = c.counts[i].load(Ordering::Relaxed);
+            let failed = c.failed[i].load(Ordering::Relaxed).min(total);
+            for (outcome, n) in [("success", total - failed), ("error", failed)] {
+                let labels = [("operation", *operation), ("outcome", outcome)];
+                ConstCounter::new(n).encode(requests.encode_family(&labels)?)?;
+            }
+        }
+        let mut durations = encoder.encode_descriptor(
+            "tributary_object_store_request_duration_seconds",
+            "Object-store call latency by operation (a get until its answer's headers, a listing until its last page)",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (i, operation) in OPERATIONS.iter().enumerate() {
+            let labels = [("operation", *operation)];
+            c.durations[i].encode(durations.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// `stream`, recording one call of `op` begun at `started` when it ends (a failure if it
+/// yielded an error).
+fn timed_stream<T: Send + 'static>(
+    counters: Arc<RequestCounters>,
+    op: Op,
+    started: Instant,
+    stream: BoxStream<'static, Result<T>>,
+) -> BoxStream<'static, Result<T>> {
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen_error = failed.clone();
+    let end = futures::stream::poll_fn(move |_| {
+        counters.finished(op, started, failed.load(Ordering::Relaxed));
+        Poll::Ready(None)
+    });
+    stream
+        .inspect_err(move |_| seen_error.store(true, Ordering::Relaxed))
+        .chain(end)
+        .boxed()
 }
 
 /// An [`ObjectStore`] that counts the requests made through it (see the module docs).
@@ -119,17 +234,19 @@ impl MeteredStore {
 
     /// `stream` with one more `list` counted per [`S3_PAGE`] entries past the first page.
     fn paged<T: Send + 'static>(&self, stream: BoxStream<'static, Result<T>>) -> BoxStream<'static, Result<T>> {
-        RequestCounters::add(&self.counters.list);
+        let started = Instant::now();
+        self.counters.add(Op::List);
         let counters = self.counters.clone();
         let mut seen = 0u64;
-        stream
+        let stream = stream
             .inspect_ok(move |_| {
                 seen += 1;
                 if seen > S3_PAGE && seen % S3_PAGE == 1 {
-                    RequestCounters::add(&counters.list);
+                    counters.add(Op::List);
                 }
             })
-            .boxed()
+            .boxed();
+        timed_stream(self.counters.clone(), Op::List, started, stream)
     }
 }
 
@@ -142,13 +259,17 @@ impl fmt::Display for MeteredStore {
 #[async_trait]
 impl ObjectStore for MeteredStore {
     async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
-        RequestCounters::add(&self.counters.put);
-        self.inner.put_opts(location, payload, opts).await
+        let started = Instant::now();
+        self.counters.add(Op::Put);
+        let result = self.inner.put_opts(location, payload, opts).await;
+        self.counters.timed(Op::Put, started, result)
     }
 
     async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
-        RequestCounters::add(&self.counters.put);
-        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        let started = Instant::now();
+        self.counters.add(Op::Put);
+        let result = self.inner.put_multipart_opts(location, opts).await;
+        let inner = self.counters.timed(Op::Put, started, result)?;
         Ok(Box::new(MeteredUpload {
             inner,
             counters: self.counters.clone(),
@@ -156,12 +277,11 @@ impl ObjectStore for MeteredStore {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        RequestCounters::add(if options.head {
-            &self.counters.head
-        } else {
-            &self.counters.get
-        });
-        self.inner.get_opts(location, options).await
+        let started = Instant::now();
+        let op = if options.head { Op::Head } else { Op::Get };
+        self.counters.add(op);
+        let result = self.inner.get_opts(location, options).await;
+        self.counters.timed(op, started, result)
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
@@ -183,17 +303,23 @@ impl ObjectStore for MeteredStore {
     }
 
     fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
+        let started = Instant::now();
         let counters = self.counters.clone();
         let mut seen = 0u64;
         let counted = locations
             .inspect_ok(move |_| {
                 if seen.is_multiple_of(S3_PAGE) {
-                    RequestCounters::add(&counters.delete);
+                    counters.add(Op::Delete);
                 }
                 seen += 1;
             })
             .boxed();
-        self.inner.delete_stream(counted)
+        timed_stream(
+            self.counters.clone(),
+            Op::Delete,
+            started,
+            self.inner.delete_stream(counted),
+        )
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
@@ -205,25 +331,32 @@ impl ObjectStore for MeteredStore {
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        RequestCounters::add(&self.counters.list);
-        let listed = self.inner.list_with_delimiter(prefix).await?;
+        let started = Instant::now();
+        self.counters.add(Op::List);
+        let result = self.inner.list_with_delimiter(prefix).await;
+        let listed = self.counters.timed(Op::List, started, result)?;
         let entries = (listed.objects.len() + listed.common_prefixes.len()) as u64;
         for _ in 1..entries.div_ceil(S3_PAGE) {
-            RequestCounters::add(&self.counters.list);
+            self.counters.add(Op::List);
         }
         Ok(listed)
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        RequestCounters::add(&self.counters.copy);
-        self.inner.copy_opts(from, to, options).await
+        let started = Instant::now();
+        self.counters.add(Op::Copy);
+        let result = self.inner.copy_opts(from, to, options).await;
+        self.counters.timed(Op::Copy, started, result)
     }
 
     async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
         // Forwarded so the local store keeps its atomic rename; S3 renames by copy + delete.
-        RequestCounters::add(&self.counters.copy);
-        RequestCounters::add(&self.counters.delete);
-        self.inner.rename_opts(from, to, options).await
+        // Timed (and a failure counted) as the copy, the request that does the work.
+        let started = Instant::now();
+        self.counters.add(Op::Copy);
+        self.counters.add(Op::Delete);
+        let result = self.inner.rename_opts(from, to, options).await;
+        self.counters.timed(Op::Copy, started, result)
     }
 }
 
@@ -237,18 +370,25 @@ struct MeteredUpload {
 #[async_trait]
 impl MultipartUpload for MeteredUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
-        RequestCounters::add(&self.counters.put);
-        self.inner.put_part(data)
+        let started = Instant::now();
+        self.counters.add(Op::Put);
+        let counters = self.counters.clone();
+        let part = self.inner.put_part(data);
+        Box::pin(async move { counters.timed(Op::Put, started, part.await) })
     }
 
     async fn complete(&mut self) -> Result<PutResult> {
-        RequestCounters::add(&self.counters.put);
-        self.inner.complete().await
+        let started = Instant::now();
+        self.counters.add(Op::Put);
+        let result = self.inner.complete().await;
+        self.counters.timed(Op::Put, started, result)
     }
 
     async fn abort(&mut self) -> Result<()> {
-        RequestCounters::add(&self.counters.delete);
-        self.inner.abort().await
+        let started = Instant::now();
+        self.counters.add(Op::Delete);
+        let result = self.inner.abort().await;
+        self.counters.timed(Op::Delete, started, result)
     }
 }
 
@@ -375,5 +515,39 @@ mod tests {
         // An empty listing is still one request.
         assert!(s.list(Some(&Path::from("none"))).next().await.is_none());
         assert_eq!(counts(&s).list, 7);
+    }
+
+    #[tokio::test]
+    async fn metrics_split_outcomes_and_time_each_call() {
+        let s = metered();
+        let a = Path::from("m/a");
+        s.put(&a, PutPayload::from_static(b"abc")).await.unwrap();
+        s.get(&a).await.unwrap();
+        assert!(s.get(&Path::from("m/missing")).await.is_err());
+        assert_eq!(
+            s.list(Some(&Path::from("m")))
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(RequestMetrics(s.counters())));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for line in [
+            r#"tributary_object_store_requests_total{operation="get",outcome="success"} 1"#,
+            r#"tributary_object_store_requests_total{operation="get",outcome="error"} 1"#,
+            r#"tributary_object_store_requests_total{operation="put",outcome="success"} 1"#,
+            r#"tributary_object_store_requests_total{operation="list",outcome="success"} 1"#,
+            r#"tributary_object_store_requests_total{operation="copy",outcome="error"} 0"#,
+            // Both gets are timed, the failed one too; the listing once its stream ended.
+            r#"tributary_object_store_request_duration_seconds_count{operation="get"} 2"#,
+            r#"tributary_object_store_request_duration_seconds_count{operation="list"} 1"#,
+            r#"tributary_object_store_request_duration_seconds_count{operation="head"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
     }
 }

@@ -44,3 +44,19 @@ fn comments_and_strings_hide_their_brackets() {
     );
     assert_eq!(message("up +"), "1:5: parse error: unexpected end of input");
 }
+
+#[test]
+fn matchers_without_values_and_inputs_cut_short_are_placed() {
+    assert_eq!(
+        message("up{a=}"),
+        "1:6: parse error: unexpected \"}\" in label matching, expected string"
+    );
+    assert_eq!(
+        message("up{job=~5}"),
+        "1:9: parse error: unexpected character inside braces: '5'"
+    );
+    assert_eq!(
+        message("up offset"),
+        "1:10: parse error: unexpected end of input in offset, expected duration"
+    );
+}
