@@ -219,7 +219,8 @@ impl Notifier {
         }
     }
 
-    /// Waits until every queue is empty and no post is in flight (tests; a clean shutdown).
+    /// Waits until every queue is empty and no post is in flight.
+    #[cfg(test)]
     pub(crate) async fn flush(&self) {
         for t in &self.targets {
             loop {
