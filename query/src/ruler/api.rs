@@ -21,7 +21,7 @@ use tributary_storage::types::{CLUSTER, Labels, TimestampMs};
 use super::Ruler;
 use super::alert::{Alert, AlertState};
 use super::file::RuleKind;
-use super::group::utc;
+use super::group::{RuleState, utc};
 use crate::error::Error;
 use crate::http::error::PromError;
 use crate::http::params::Params;
@@ -63,6 +63,19 @@ fn visible(scope: &Option<ClusterScope>, labels: &Labels) -> bool {
     scope
         .as_ref()
         .is_none_or(|s| s.matches(labels.get(CLUSTER).unwrap_or_default()))
+}
+
+/// A rule's pending and firing alerts the reader's scope may see, in label order (both APIs
+/// list them so).
+fn visible_alerts<'a>(rule: &'a RuleState, scope: &Option<ClusterScope>) -> Vec<&'a Alert> {
+    let mut alerts: Vec<&Alert> = rule
+        .alerts
+        .active
+        .values()
+        .filter(|a| a.state != AlertState::Inactive && visible(scope, &a.labels))
+        .collect();
+    alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
+    alerts
 }
 
 async fn rules(
@@ -117,13 +130,7 @@ async fn rules(
                     keep_firing_for_ms,
                     annotations,
                 } => {
-                    let mut alerts: Vec<&Alert> = rs
-                        .alerts
-                        .active
-                        .values()
-                        .filter(|a| a.state != AlertState::Inactive && visible(&scope, &a.labels))
-                        .collect();
-                    alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
+                    let alerts = visible_alerts(rs, &scope);
                     let state = alerts
                         .iter()
                         .map(|a| a.state)
@@ -182,14 +189,7 @@ async fn alerts(
     for g in state.ruler.as_ref().map(|r| r.groups()).unwrap_or_default() {
         let st = g.state.lock();
         for rs in &st.rules {
-            let mut alerts: Vec<&Alert> = rs
-                .alerts
-                .active
-                .values()
-                .filter(|a| a.state != AlertState::Inactive && visible(&scope, &a.labels))
-                .collect();
-            alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
-            all.extend(alerts.into_iter().map(alert_json));
+            all.extend(visible_alerts(rs, &scope).into_iter().map(alert_json));
         }
     }
     Ok(answer(&json!({ "alerts": all })))

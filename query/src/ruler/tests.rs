@@ -8,9 +8,9 @@ use super::*;
 use crate::QueryConfig;
 use crate::test_source::VecSource;
 
-/// Keeps what it is given.
+/// A sink keeping what it is given (the group tests use it too).
 #[derive(Debug, Default)]
-struct Kept(Mutex<Vec<RuleSample>>);
+pub(super) struct Kept(pub(super) Mutex<Vec<RuleSample>>);
 
 #[async_trait::async_trait]
 impl RuleSink for Kept {

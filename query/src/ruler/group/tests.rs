@@ -4,19 +4,8 @@ use tributary_storage::types::{Sample, Series, is_stale_nan};
 
 use super::*;
 use crate::QueryConfig;
+use crate::ruler::tests::Kept;
 use crate::test_source::{VecSource, parse_labels};
-
-/// Keeps what it is given.
-#[derive(Debug, Default)]
-struct Kept(Mutex<Vec<RuleSample>>);
-
-#[async_trait::async_trait]
-impl RuleSink for Kept {
-    async fn write(&self, samples: Vec<RuleSample>) -> std::result::Result<(), String> {
-        self.0.lock().extend(samples);
-        Ok(())
-    }
-}
 
 fn context(series: Vec<Series>) -> (EvalContext, Arc<Kept>) {
     let sink = Arc::new(Kept::default());
