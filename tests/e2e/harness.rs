@@ -624,19 +624,17 @@ pub(crate) fn urlencode(text: &str) -> String {
         .collect()
 }
 
-/// UTC `(year, month, day, hour, minute, second)` of seconds since the epoch (Howard Hinnant's
-/// civil-from-days), for tests that write or read dates.
+/// UTC `(year, month, day, hour, minute, second)` of seconds since the epoch, for tests that
+/// write or read dates (chrono's calendar, which the binary already uses).
 pub(crate) fn utc_civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::from_timestamp(secs, 0).expect("a time chrono can hold");
+    (
+        i64::from(t.year()),
+        i64::from(t.month()),
+        i64::from(t.day()),
+        i64::from(t.hour()),
+        i64::from(t.minute()),
+        i64::from(t.second()),
+    )
 }
