@@ -329,7 +329,7 @@ impl Config {
         self.ruler.validate().map_err(ConfigError::Invalid)?;
         if self.ruler.enabled() && self.server.role != Role::AllInOne {
             return Err(ConfigError::Invalid(
-                "ruler.rule_files, ruler.slo_files: the ruler runs in the all-in-one role only (no `ruler` role yet)"
+                "ruler.rule_files, ruler.slo_files, ruler.logql_rule_files: the ruler runs in the all-in-one role only (no `ruler` role yet)"
                     .into(),
             ));
         }

@@ -265,6 +265,7 @@ async fn start(
     };
     let mut query_source = None;
     let mut api_engine = None;
+    let mut logql_engine = None;
     if matches!(cfg.server.role, Role::AllInOne | Role::Query) {
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
         if let Some(ing) = &ingester {
@@ -291,17 +292,20 @@ async fn start(
         log_sources.push(storage.log_source());
         let logql = LogqlEngine::new(Arc::new(MergedLogSource::new(log_sources)), cfg.query.logql.clone())
             .with_listings_and_metrics(cfg.query.max_listing_items, query_metrics);
+        let logql = Arc::new(logql);
+        logql_engine = Some(logql.clone());
         app = app.merge(requests.measure(
             "loki",
-            tributary_query::http::loki_router(Arc::new(logql), auth.clone()),
+            tributary_query::http::loki_router(logql, auth.clone()),
         ));
     }
-    // The ruler evaluates through the API's engine (head and Parquet) and writes through the
-    // ingester's one write path; the rules and alerts APIs answer (empty) without it.
-    let ruler = match (&ingester, api_engine) {
-        (Some(ing), Some(engine)) if cfg.ruler.enabled() => {
+    // The ruler evaluates through the APIs' engines (head and Parquet; PromQL and LogQL) and
+    // writes through the ingester's one write path; the rules and alerts APIs answer (empty)
+    // without it.
+    let ruler = match (&ingester, api_engine, logql_engine) {
+        (Some(ing), Some(engine), Some(logql)) if cfg.ruler.enabled() => {
             let sink = Arc::new(rule_sink::IngesterSink(ing.clone()));
-            let ruler = tributary_query::ruler::Ruler::new(cfg.ruler.clone(), engine, sink, &mut registry)
+            let ruler = tributary_query::ruler::Ruler::new(cfg.ruler.clone(), engine, logql, sink, &mut registry)
                 .await
                 .map_err(Error::Ruler)?;
             Some(ruler)

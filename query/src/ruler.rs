@@ -87,10 +87,13 @@ use tributary_storage::types::{Labels, TimestampMs};
 pub use api::router;
 
 use crate::error::{Error, Result};
+use crate::logql::LogqlEngine;
 use crate::promql::Engine;
+use file::Checker;
 use group::{Group, RulerMetrics};
 
-/// The `[ruler]` section. The ruler runs when `rule_files` or `slo_files` names at least one file.
+/// The `[ruler]` section. The ruler runs when `rule_files`, `slo_files` or `logql_rule_files`
+/// names at least one file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RulerConfig {
@@ -100,6 +103,9 @@ pub struct RulerConfig {
     /// by [`crate::slo::generate`] (what `tributary slo generate` prints) and loaded as one. Paths
     /// or globs, like `rule_files`. Default `[]`.
     pub slo_files: Vec<String>,
+    /// LogQL rule files (Loki's ruler format: Prometheus's, with LogQL metric queries as `expr`),
+    /// evaluated through the Loki API's engine. Paths or globs, like `rule_files`. Default `[]`.
+    pub logql_rule_files: Vec<String>,
     /// Alertmanager base URLs; every alert goes to each (`POST {url}/api/v2/alerts`). Default `[]`.
     pub alertmanagers: Vec<String>,
     /// A group's interval when it sets none. Default `1m`.
@@ -133,6 +139,7 @@ impl Default for RulerConfig {
         Self {
             rule_files: Vec::new(),
             slo_files: Vec::new(),
+            logql_rule_files: Vec::new(),
             alertmanagers: Vec::new(),
             evaluation_interval: Duration::from_secs(60),
             resend_delay: Duration::from_secs(60),
@@ -148,14 +155,19 @@ impl Default for RulerConfig {
 }
 
 impl RulerConfig {
-    /// Whether a ruler runs: some rule file or SLO spec is named.
+    /// Whether a ruler runs: some rule file, SLO spec or LogQL rule file is named.
     pub fn enabled(&self) -> bool {
-        !self.rule_files.is_empty() || !self.slo_files.is_empty()
+        !self.rule_files.is_empty() || !self.slo_files.is_empty() || !self.logql_rule_files.is_empty()
     }
 
-    /// Every file the ruler reads, as patterns: the rule files, then the SLO specs.
+    /// Every file the ruler reads, as patterns: the rule files, the SLO specs, the LogQL rule files.
     fn patterns(&self) -> Vec<String> {
-        self.rule_files.iter().chain(&self.slo_files).cloned().collect()
+        self.rule_files
+            .iter()
+            .chain(&self.slo_files)
+            .chain(&self.logql_rule_files)
+            .cloned()
+            .collect()
     }
 
     /// Refuses settings the ruler cannot run with; each reason names the option.
@@ -211,6 +223,7 @@ pub trait RuleSink: Send + Sync + std::fmt::Debug {
 pub struct Ruler {
     cfg: RulerConfig,
     engine: Arc<Engine>,
+    logql: Arc<LogqlEngine>,
     sink: Arc<dyn RuleSink>,
     notifier: Arc<notifier::Notifier>,
     metrics: RulerMetrics,
@@ -237,10 +250,12 @@ impl Drop for Loaded {
 
 impl Ruler {
     /// Loads the rule files (an error here fails startup) and registers the ruler's counters;
-    /// nothing is evaluated until [`Ruler::run`].
+    /// nothing is evaluated until [`Ruler::run`]. PromQL rules evaluate through `engine`, LogQL
+    /// rules through `logql` (both the APIs' own engines, so rules see what queries see).
     pub async fn new(
         cfg: RulerConfig,
         engine: Arc<Engine>,
+        logql: Arc<LogqlEngine>,
         sink: Arc<dyn RuleSink>,
         registry: &mut prometheus_client::registry::Registry,
     ) -> Result<Arc<Self>> {
@@ -257,6 +272,7 @@ impl Ruler {
         let ruler = Arc::new(Self {
             cfg,
             engine,
+            logql,
             sink,
             notifier,
             metrics,
@@ -332,9 +348,21 @@ impl Ruler {
         let mut groups = Vec::new();
         // An SLO spec goes through the one loader as the rule file it generates, so the ruler
         // runs exactly what `tributary slo generate` shows.
-        let files = file::expand(&self.cfg.rule_files)?.into_iter().map(|p| (p, false));
-        let specs = file::expand(&self.cfg.slo_files)?.into_iter().map(|p| (p, true));
-        for (path, is_slo) in files.chain(specs) {
+        let files = file::expand(&self.cfg.rule_files)?;
+        let specs = file::expand(&self.cfg.slo_files)?;
+        let logql_files = file::expand(&self.cfg.logql_rule_files)?;
+        // A group is known by its file: one file is of one kind.
+        if let Some(twice) = logql_files.iter().find(|p| files.contains(p) || specs.contains(p)) {
+            return Err(Error::RuleFile {
+                file: twice.display().to_string(),
+                line: 0,
+                reason: "named by ruler.logql_rule_files and by ruler.rule_files or ruler.slo_files".into(),
+            });
+        }
+        let files = files.into_iter().map(|p| (p, false, Checker::Promql(&self.engine)));
+        let specs = specs.into_iter().map(|p| (p, true, Checker::Promql(&self.engine)));
+        let logql_files = logql_files.into_iter().map(|p| (p, false, Checker::Logql(&self.logql)));
+        for (path, is_slo, checker) in files.chain(specs).chain(logql_files) {
             let name = path.display().to_string();
             let refused = |reason: String| Error::RuleFile {
                 file: name.clone(),
@@ -345,7 +373,7 @@ impl Ruler {
             if is_slo {
                 text = crate::slo::generate(&text).map_err(|e| refused(e.to_string()))?;
             }
-            for spec in file::parse(&name, &text, &self.engine).await? {
+            for spec in file::parse_with(&name, &text, checker).await? {
                 groups.push(Arc::new(Group::new(spec, &self.cfg)));
             }
         }
@@ -356,6 +384,7 @@ impl Ruler {
         let ctx = group::EvalContext {
             cfg: self.cfg.clone(),
             engine: self.engine.clone(),
+            logql: self.logql.clone(),
             sink: self.sink.clone(),
             notifier: self.notifier.clone(),
             metrics: self.metrics.clone(),

@@ -1,18 +1,35 @@
 //! `/api/v1/rules`, `/api/v1/alerts` (also under `/prometheus/`, where Grafana's Loki data
-//! source asks) and `POST /-/reload`, in Prometheus's shapes. Without a ruler the listings are
-//! empty (Grafana's alerting pages then show no rules instead of a load error) and a reload
-//! answers that no ruler runs.
+//! source asks) and `POST /-/reload`, in Prometheus's shapes; both list PromQL and LogQL rules.
+//! Without a ruler the listings are empty (Grafana's alerting pages then show no rules instead
+//! of a load error) and a reload answers that no ruler runs.
+//!
+//! Loki's ruler config API, read-only: `GET /loki/api/v1/rules` (YAML: namespace, our rule
+//! file, to its groups in the rule-file format), `.../rules/{namespace}` and
+//! `.../rules/{namespace}/{group}`, over the LogQL groups only (Loki's ruler holds no PromQL).
+//! As Loki: `Content-Type: application/yaml`; nothing to list is a 404 `no rule groups found`,
+//! an unknown group a 404 `group does not exist` (Grafana reads both as "empty"). Rules come
+//! from files, so POST and DELETE answer 405 naming that.
+//!
+//! Grafana decides a data source has a ruler it may edit through these probes (its
+//! `buildInfo.ts`): the Prometheus data source reads `/api/v1/status/buildinfo`, and without
+//! Mimir's `features` map there treats us as Prometheus: rules listed, read-only. The Loki
+//! data source skips buildinfo: `/prometheus/api/v1/rules` must answer (rules listed), then
+//! `GET /api/prom/rules/test/test` (Loki's legacy ruler path, where Grafana's proxy sends Loki
+//! ruler calls) probes editing; we do not serve that path, and its plain 404 reads as "ruler
+//! API not supported": read-only. Answering it with Loki's `group does not exist` would make
+//! Grafana offer editing we refuse.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use serde::Serialize;
 use serde_json::{Value as Json, json};
 use tributary_storage::auth::{Auth, ClientCertificate};
 use tributary_storage::scope::ClusterScope;
@@ -20,10 +37,10 @@ use tributary_storage::types::{CLUSTER, Labels, TimestampMs};
 
 use super::Ruler;
 use super::alert::{Alert, AlertState};
-use super::file::RuleKind;
+use super::file::{GroupSpec, Language, RuleKind};
 use super::group::{RuleState, utc};
 use crate::error::Error;
-use crate::http::error::PromError;
+use crate::http::error::{LokiError, PromError};
 use crate::http::params::Params;
 use crate::http::render;
 
@@ -41,6 +58,9 @@ pub fn router(ruler: Option<Arc<Ruler>>, auth: Auth) -> Router {
         .route("/prometheus/api/v1/rules", get(rules))
         .route("/prometheus/api/v1/alerts", get(alerts))
         .route("/-/reload", post(reload).put(reload))
+        .route("/loki/api/v1/rules", read_only(get(loki_rules)))
+        .route("/loki/api/v1/rules/{namespace}", read_only(get(loki_namespace)))
+        .route("/loki/api/v1/rules/{namespace}/{group}", read_only(get(loki_group)))
         .with_state(RulesState { ruler, auth })
 }
 
@@ -206,7 +226,10 @@ async fn reload(
         .check_admin(authorization, certificate.as_deref())
         .map_err(Error::from_auth)?;
     let Some(ruler) = &state.ruler else {
-        return Err(Error::BadData("no ruler runs: ruler.rule_files is empty".into()).into());
+        return Err(Error::BadData(
+            "no ruler runs: ruler.rule_files, ruler.slo_files and ruler.logql_rule_files are empty".into(),
+        )
+        .into());
     };
     ruler.reload().await?;
     Ok(answer(&json!(null)))
@@ -252,4 +275,160 @@ pub(crate) fn go_float(v: f64) -> String {
     let exponent: i32 = exponent.parse().unwrap_or(0);
     let sign = if exponent < 0 { '-' } else { '+' };
     format!("{mantissa}e{sign}{:02}", exponent.abs())
+}
+
+/// `route` refusing Loki's mutating ruler calls (POST a group, DELETE a namespace or group)
+/// with a 405 that says why.
+fn read_only(route: MethodRouter<RulesState>) -> MethodRouter<RulesState> {
+    let refuse = || async {
+        let e = Error::MethodNotAllowed(
+            "the Loki ruler config API is read-only here: rules are loaded from ruler.logql_rule_files".into(),
+        );
+        let mut answer = LokiError(e).into_response();
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, axum::http::HeaderValue::from_static("GET"));
+        answer
+    };
+    route.post(refuse).put(refuse).delete(refuse)
+}
+
+/// One group as Loki's ruler API writes it: the rule-file format (a rule's labels are its own
+/// over its group's, as the ruler applies them).
+#[derive(Serialize)]
+struct YamlGroup<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval: Option<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    limit: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_offset: Option<String>,
+    rules: Vec<YamlRule<'a>>,
+}
+
+#[derive(Serialize)]
+struct YamlRule<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert: Option<&'a str>,
+    expr: &'a str,
+    #[serde(rename = "for", skip_serializing_if = "Option::is_none")]
+    for_: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_firing_for: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<&'a BTreeMap<String, String>>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// A duration as the rule-file format writes it; none when zero (the field's default).
+fn yaml_duration(ms: i64) -> Option<String> {
+    (ms != 0).then(|| crate::logql::ast::format_duration(ms.saturating_mul(1_000_000)))
+}
+
+fn yaml_group(g: &GroupSpec) -> YamlGroup<'_> {
+    let rules = g
+        .rules
+        .iter()
+        .map(|r| {
+            let mut rule = YamlRule {
+                record: None,
+                alert: None,
+                expr: &r.expr,
+                for_: None,
+                keep_firing_for: None,
+                labels: &r.labels,
+                annotations: None,
+            };
+            match &r.kind {
+                RuleKind::Recording { record } => rule.record = Some(record),
+                RuleKind::Alerting {
+                    alert,
+                    for_ms,
+                    keep_firing_for_ms,
+                    annotations,
+                } => {
+                    rule.alert = Some(alert);
+                    rule.for_ = yaml_duration(*for_ms);
+                    rule.keep_firing_for = yaml_duration(*keep_firing_for_ms);
+                    rule.annotations = (!annotations.is_empty()).then_some(annotations);
+                }
+            }
+            rule
+        })
+        .collect();
+    YamlGroup {
+        name: &g.name,
+        interval: g.interval_ms.and_then(yaml_duration),
+        limit: g.limit,
+        query_offset: yaml_duration(g.query_offset_ms),
+        rules,
+    }
+}
+
+/// The LogQL groups of `namespace` (all when `None`), in file and group order.
+fn logql_groups(state: &RulesState, namespace: Option<&str>) -> Vec<GroupSpec> {
+    let groups = state.ruler.as_ref().map(|r| r.groups()).unwrap_or_default();
+    groups
+        .iter()
+        .filter(|g| g.spec.language == Language::Logql && namespace.is_none_or(|n| n == g.key.file))
+        .map(|g| g.spec.clone())
+        .collect()
+}
+
+/// `{namespace: [group, ...]}` in YAML, or Loki's 404 when there is nothing to list.
+fn yaml_namespaces(groups: &[GroupSpec]) -> Result<Response, LokiError> {
+    if groups.is_empty() {
+        return Err(Error::NotFound("no rule groups found".into()).into());
+    }
+    let mut namespaces: BTreeMap<&str, Vec<YamlGroup<'_>>> = BTreeMap::new();
+    for g in groups {
+        namespaces.entry(&g.file).or_default().push(yaml_group(g));
+    }
+    yaml_answer(&namespaces)
+}
+
+fn yaml_answer(value: &impl Serialize) -> Result<Response, LokiError> {
+    let text = serde_yaml_ng::to_string(value).map_err(|e| Error::Internal(format!("rendering YAML: {e}")))?;
+    Ok(([(CONTENT_TYPE, "application/yaml")], text).into_response())
+}
+
+async fn loki_rules(
+    State(state): State<RulesState>,
+    certificate: Option<axum::Extension<ClientCertificate>>,
+    headers: HeaderMap,
+) -> Result<Response, LokiError> {
+    reader(&state, &headers, certificate.as_deref())?;
+    yaml_namespaces(&logql_groups(&state, None))
+}
+
+async fn loki_namespace(
+    State(state): State<RulesState>,
+    certificate: Option<axum::Extension<ClientCertificate>>,
+    headers: HeaderMap,
+    Path(namespace): Path<String>,
+) -> Result<Response, LokiError> {
+    reader(&state, &headers, certificate.as_deref())?;
+    yaml_namespaces(&logql_groups(&state, Some(&namespace)))
+}
+
+async fn loki_group(
+    State(state): State<RulesState>,
+    certificate: Option<axum::Extension<ClientCertificate>>,
+    headers: HeaderMap,
+    Path((namespace, group)): Path<(String, String)>,
+) -> Result<Response, LokiError> {
+    reader(&state, &headers, certificate.as_deref())?;
+    let groups = logql_groups(&state, Some(&namespace));
+    match groups.iter().find(|g| g.name == group) {
+        Some(g) => yaml_answer(&yaml_group(g)),
+        None => Err(Error::NotFound("group does not exist".into()).into()),
+    }
 }

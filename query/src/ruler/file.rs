@@ -8,13 +8,62 @@ use serde::Deserialize;
 use super::template;
 use crate::error::{Error, Result};
 use crate::http::params::model_duration_ms;
+use crate::logql::LogqlEngine;
+use crate::logql::ast::Expr as LogqlExpr;
 use crate::promql::Engine;
+
+/// The query language of a group's expressions: a file comes from `ruler.rule_files` (PromQL)
+/// or `ruler.logql_rule_files` (LogQL metric queries, Loki's ruler format).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Language {
+    #[default]
+    Promql,
+    Logql,
+}
+
+/// What checks a rule's `expr` on load: the engine of the file's language.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Checker<'a> {
+    Promql(&'a Engine),
+    Logql(&'a LogqlEngine),
+}
+
+impl Checker<'_> {
+    fn language(self) -> Language {
+        match self {
+            Checker::Promql(_) => Language::Promql,
+            Checker::Logql(_) => Language::Logql,
+        }
+    }
+
+    /// The parser's refusal, or for LogQL a log (stream) query, which yields no samples.
+    async fn check(self, expr: &str) -> std::result::Result<(), String> {
+        match self {
+            Checker::Promql(engine) => engine
+                .parse_then(expr, |_| Ok(()))
+                .await
+                .map_err(|e| format!("could not parse expression: {e}")),
+            Checker::Logql(engine) => {
+                let metric = engine.parse_then(expr, |e| matches!(e, LogqlExpr::Metric(_))).await;
+                match metric {
+                    Err(e) => Err(format!("could not parse expression: {e}")),
+                    Ok(false) => Err(
+                        "a LogQL rule needs a metric query (e.g. sum(rate({app=\"x\"} |= \"error\" [5m]))), not a log query"
+                            .into(),
+                    ),
+                    Ok(true) => Ok(()),
+                }
+            }
+        }
+    }
+}
 
 /// One group as loaded: everything its schedule needs.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct GroupSpec {
     pub(crate) file: String,
     pub(crate) name: String,
+    pub(crate) language: Language,
     /// The group's own interval, when it sets one (ms).
     pub(crate) interval_ms: Option<i64>,
     /// 0: no limit.
@@ -132,8 +181,13 @@ pub(crate) fn expand(patterns: &[String]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Parses and validates one rule file; `file` names it in every refusal.
+/// Parses and validates one PromQL rule file; `file` names it in every refusal.
 pub(crate) async fn parse(file: &str, text: &str, engine: &Engine) -> Result<Vec<GroupSpec>> {
+    parse_with(file, text, Checker::Promql(engine)).await
+}
+
+/// Parses and validates one rule file whose expressions `checker` checks.
+pub(crate) async fn parse_with(file: &str, text: &str, checker: Checker<'_>) -> Result<Vec<GroupSpec>> {
     let refuse = |line: usize, reason: String| Error::RuleFile {
         file: file.to_string(),
         line,
@@ -193,8 +247,7 @@ pub(crate) async fn parse(file: &str, text: &str, engine: &Engine) -> Result<Vec
             if expr.trim().is_empty() {
                 return Err(bad("field 'expr' must be set in rule".into()));
             }
-            let check = engine.parse_then(&expr, |_| Ok(())).await;
-            check.map_err(|e| bad(format!("could not parse expression: {e}")))?;
+            checker.check(&expr).await.map_err(&bad)?;
             check_labels(&r.labels).map_err(&bad)?;
             let mut labels = g.labels.clone();
             labels.extend(r.labels.clone());
@@ -238,6 +291,7 @@ pub(crate) async fn parse(file: &str, text: &str, engine: &Engine) -> Result<Vec
         groups.push(GroupSpec {
             file: file.to_string(),
             name: g.name,
+            language: checker.language(),
             interval_ms,
             limit: g.limit.unwrap_or(0),
             query_offset_ms,

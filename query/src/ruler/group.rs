@@ -16,12 +16,13 @@ use prometheus_client::registry::Registry;
 use tributary_storage::types::{CLUSTER, Labels, METRIC_NAME, STALE_NAN_BITS, TimestampMs};
 
 use super::alert::{Alert, Alerts, Found};
-use super::file::{GroupSpec, RuleKind, RuleSpec};
+use super::file::{GroupSpec, Language, RuleKind, RuleSpec};
 use super::notifier::{self, Notifier};
 use super::template::{self, TemplateData};
 use super::{RuleSample, RuleSink, RulerConfig};
 use crate::error::{Error, Result};
 use crate::http::params::now_ms;
+use crate::logql::{LogqlEngine, LogqlValue};
 use crate::promql::{Engine, Value};
 
 /// A group is known by its file and name (names are unique within a file).
@@ -136,6 +137,8 @@ pub(crate) fn next_evaluation(now: TimestampMs, interval: i64, offset: i64) -> T
 pub(crate) struct EvalContext {
     pub(crate) cfg: RulerConfig,
     pub(crate) engine: Arc<Engine>,
+    /// LogQL groups' expressions evaluate here (the Loki API's engine).
+    pub(crate) logql: Arc<LogqlEngine>,
     pub(crate) sink: Arc<dyn RuleSink>,
     pub(crate) notifier: Arc<Notifier>,
     pub(crate) metrics: RulerMetrics,
@@ -225,17 +228,7 @@ async fn evaluate_rule(
     ts: TimestampMs,
     write_ts: TimestampMs,
 ) -> Result<()> {
-    let answer = ctx.engine.instant_query(&rule.expr, write_ts, None).await?;
-    let vector: Vec<(Labels, f64)> = match answer.value {
-        Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.value)).collect(),
-        Value::Scalar { value, .. } => vec![(Labels::default(), value)],
-        _ => {
-            return Err(Error::Execution(format!(
-                "rule result is not a vector or scalar: {}",
-                rule.expr
-            )));
-        }
-    };
+    let vector = instant_vector(group.spec.language, &rule.expr, ctx, write_ts).await?;
     let limit = group.spec.limit;
     let mut samples = match &rule.kind {
         RuleKind::Recording { record } => {
@@ -323,6 +316,32 @@ async fn evaluate_rule(
     }
     state.written = now_written;
     Ok(())
+}
+
+/// `expr` evaluated at `ts` (ms) in `language`, as (labels, value) pairs; a scalar is one
+/// sample without labels.
+async fn instant_vector(
+    language: Language,
+    expr: &str,
+    ctx: &EvalContext,
+    ts: TimestampMs,
+) -> Result<Vec<(Labels, f64)>> {
+    let vector = match language {
+        Language::Promql => match ctx.engine.instant_query(expr, ts, None).await?.value {
+            Value::Vector(v) => Some(v),
+            Value::Scalar { value, .. } => return Ok(vec![(Labels::default(), value)]),
+            _ => None,
+        },
+        Language::Logql => match ctx.logql.query_instant(expr, ts.saturating_mul(1_000_000)).await?.value {
+            LogqlValue::Vector(v) => Some(v),
+            LogqlValue::Scalar { value, .. } => return Ok(vec![(Labels::default(), value)]),
+            _ => None,
+        },
+    };
+    match vector {
+        Some(v) => Ok(v.into_iter().map(|s| (s.labels, s.value)).collect()),
+        None => Err(Error::Execution(format!("rule result is not a vector or scalar: {expr}"))),
+    }
 }
 
 /// A label or annotation template expanded; a failure reads as the failure, as in Prometheus.

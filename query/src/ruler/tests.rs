@@ -6,6 +6,8 @@ use prometheus_client::registry::Registry;
 
 use super::*;
 use crate::QueryConfig;
+use crate::logql::LogqlConfig;
+use crate::logql::mem::MemLogSource;
 use crate::test_source::VecSource;
 
 /// A sink keeping what it is given (the group tests use it too).
@@ -22,15 +24,20 @@ impl RuleSink for Kept {
 
 struct Ctx {
     engine: Arc<Engine>,
+    logql: Arc<LogqlEngine>,
     sink: Arc<Kept>,
 }
 
-/// An engine over no data and a sink keeping what it is given.
+/// Engines over no data and a sink keeping what it is given.
 fn context() -> Ctx {
     Ctx {
         engine: Arc::new(Engine::new(
             Arc::new(VecSource::new(Vec::new())),
             QueryConfig::default(),
+        )),
+        logql: Arc::new(LogqlEngine::new(
+            Arc::new(MemLogSource::new(Vec::new())),
+            LogqlConfig::default(),
         )),
         sink: Arc::new(Kept::default()),
     }
@@ -50,7 +57,7 @@ async fn a_failed_reload_keeps_the_rules_running() {
         ..RulerConfig::default()
     };
     let ctx = context();
-    let ruler = Ruler::new(cfg, ctx.engine.clone(), ctx.sink.clone(), &mut Registry::default())
+    let ruler = Ruler::new(cfg, ctx.engine.clone(), ctx.logql.clone(), ctx.sink.clone(), &mut Registry::default())
         .await
         .expect("loads");
     assert_eq!(ruler.groups().len(), 1);
@@ -84,7 +91,7 @@ async fn a_changed_file_is_reloaded_on_the_next_check() {
         ..RulerConfig::default()
     };
     let ctx = context();
-    let ruler = Ruler::new(cfg, ctx.engine.clone(), ctx.sink.clone(), &mut Registry::default())
+    let ruler = Ruler::new(cfg, ctx.engine.clone(), ctx.logql.clone(), ctx.sink.clone(), &mut Registry::default())
         .await
         .expect("loads");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -117,7 +124,7 @@ async fn an_slo_spec_is_loaded_as_the_rule_file_it_generates() {
     };
     assert!(cfg.enabled());
     let ctx = context();
-    let ruler = Ruler::new(cfg, ctx.engine.clone(), ctx.sink.clone(), &mut Registry::default())
+    let ruler = Ruler::new(cfg, ctx.engine.clone(), ctx.logql.clone(), ctx.sink.clone(), &mut Registry::default())
         .await
         .expect("loads");
     let generated = crate::slo::generate(spec).expect("generates");

@@ -4,6 +4,7 @@ use tributary_storage::types::{Sample, Series, is_stale_nan};
 
 use super::*;
 use crate::QueryConfig;
+use crate::logql::mem::MemLogSource;
 use crate::ruler::tests::Kept;
 use crate::test_source::{VecSource, parse_labels};
 
@@ -12,6 +13,10 @@ fn context(series: Vec<Series>) -> (EvalContext, Arc<Kept>) {
     let ctx = EvalContext {
         cfg: RulerConfig::default(),
         engine: Arc::new(Engine::new(Arc::new(VecSource::new(series)), QueryConfig::default())),
+        logql: Arc::new(LogqlEngine::new(
+            Arc::new(MemLogSource::new(Vec::new())),
+            crate::logql::LogqlConfig::default(),
+        )),
         sink: sink.clone(),
         notifier: Notifier::new(Vec::new(), std::time::Duration::from_secs(1), Default::default()),
         metrics: RulerMetrics::default(),
@@ -23,6 +28,7 @@ fn recording(record: &str, expr: &str, limit: usize) -> Group {
     let spec = GroupSpec {
         file: "f.yml".into(),
         name: "g".into(),
+        language: Language::Promql,
         interval_ms: Some(60_000),
         limit,
         query_offset_ms: 0,
@@ -123,6 +129,7 @@ async fn an_alerting_rule_writes_alerts_series_once_restored() {
     let spec = GroupSpec {
         file: "f.yml".into(),
         name: "g".into(),
+        language: Language::Promql,
         interval_ms: None,
         limit: 0,
         query_offset_ms: 10_000,
