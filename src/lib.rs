@@ -294,10 +294,7 @@ async fn start(
             .with_listings_and_metrics(cfg.query.max_listing_items, query_metrics);
         let logql = Arc::new(logql);
         logql_engine = Some(logql.clone());
-        app = app.merge(requests.measure(
-            "loki",
-            tributary_query::http::loki_router(logql, auth.clone()),
-        ));
+        app = app.merge(requests.measure("loki", tributary_query::http::loki_router(logql, auth.clone())));
     }
     // The ruler evaluates through the APIs' engines (head and Parquet; PromQL and LogQL) and
     // writes through the ingester's one write path; the rules and alerts APIs answer (empty)

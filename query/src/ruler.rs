@@ -381,15 +381,19 @@ impl Ruler {
     }
 
     fn spawn(self: &Arc<Self>, group: Arc<Group>, restore: bool) -> tokio::task::JoinHandle<()> {
-        let ctx = group::EvalContext {
+        tokio::spawn(group::schedule(group, self.context(), restore))
+    }
+
+    /// What every group's evaluation uses.
+    fn context(&self) -> group::EvalContext {
+        group::EvalContext {
             cfg: self.cfg.clone(),
             engine: self.engine.clone(),
             logql: self.logql.clone(),
             sink: self.sink.clone(),
             notifier: self.notifier.clone(),
             metrics: self.metrics.clone(),
-        };
-        tokio::spawn(group::schedule(group, ctx, restore))
+        }
     }
 
     /// The running groups, in file and group order.

@@ -340,7 +340,9 @@ async fn instant_vector(
     };
     match vector {
         Some(v) => Ok(v.into_iter().map(|s| (s.labels, s.value)).collect()),
-        None => Err(Error::Execution(format!("rule result is not a vector or scalar: {expr}"))),
+        None => Err(Error::Execution(format!(
+            "rule result is not a vector or scalar: {expr}"
+        ))),
     }
 }
 
