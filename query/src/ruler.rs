@@ -373,7 +373,7 @@ impl Ruler {
             if is_slo {
                 text = crate::slo::generate(&text).map_err(|e| refused(e.to_string()))?;
             }
-            for spec in file::parse_with(&name, &text, checker).await? {
+            for spec in file::parse(&name, &text, checker).await? {
                 groups.push(Arc::new(Group::new(spec, &self.cfg)));
             }
         }

@@ -4,7 +4,9 @@
 //! over (its active-since time restored from `ALERTS_FOR_STATE`), and resolves; recording rules
 //! keep their input's cluster or get `fleet`; the rules and alerts APIs answer Prometheus's
 //! shapes; a broken rule file is refused on reload, naming file and line, and the old rules
-//! keep running.
+//! keep running. LogQL rules (`ruler.logql_rule_files`) over Loki-pushed lines of two clusters
+//! record a metric per cluster and fire to the same Alertmanager; `/loki/api/v1/rules` lists
+//! their group in YAML.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -35,6 +37,21 @@ const RULES: &str = r#"groups:
           severity: page
         annotations:
           summary: errors are high
+"#;
+
+/// Loki's ruler format: LogQL metric queries over the lines `push_logs` sends.
+const LOGQL_RULES: &str = r#"groups:
+  - name: e2e-logs
+    rules:
+      - record: service:log_errors:count5m
+        expr: sum by (cluster, service_name) (count_over_time({service_name="api"} |= "error" [5m]))
+      - alert: ApiErrorLogs
+        expr: sum by (cluster) (count_over_time({service_name="api"} |= "error" [5m])) > 2
+        for: 1s
+        labels:
+          severity: ticket
+        annotations:
+          summary: "{{ $labels.cluster }} logged {{ $value }} errors"
 "#;
 
 fn now_ms() -> i64 {
@@ -111,6 +128,39 @@ async fn push_errors(s: &TestServer, value: f64) {
     assert_eq!(status, 204, "{text}");
 }
 
+/// Lines of the `api` service: three errors in c1, one in c2 (which stays under the threshold).
+async fn push_logs(s: &TestServer) {
+    let ns = |back_ms: i64| ((now_ms() - back_ms) * 1_000_000).to_string();
+    for (cluster, lines) in [
+        (
+            "c1",
+            vec![
+                "GET / error: timeout",
+                "GET /a error: refused",
+                "GET /b ok",
+                "GET /c error: reset",
+            ],
+        ),
+        ("c2", vec!["GET / error: timeout", "GET / ok"]),
+    ] {
+        let values: Vec<Value> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| serde_json::json!([ns(2_000 - i as i64 * 100), l]))
+            .collect();
+        let body = serde_json::json!({"streams": [{"stream": {"service_name": "api"}, "values": values}]});
+        let r = s
+            .client()
+            .post(s.url("/loki/api/v1/push"))
+            .header("X-Tributary-Cluster", cluster)
+            .json(&body)
+            .send()
+            .await
+            .expect("loki push");
+        assert_eq!(r.status(), 204, "loki push");
+    }
+}
+
 /// The ErrorsHigh alert of `/api/v1/alerts`, once it is firing.
 async fn firing_alert(s: &TestServer) -> Value {
     let url = s.url("/api/v1/alerts");
@@ -135,12 +185,14 @@ async fn alerts_reach_alertmanager_survive_a_restart_and_resolve() {
     let (_am, am_port) = alertmanager(tmp.path(), hook_port);
     wait_ready(&format!("http://127.0.0.1:{am_port}/-/ready")).await;
     let rules = write_file(tmp.path(), "rules.yml", RULES);
+    let logql_rules = write_file(tmp.path(), "logs.yml", LOGQL_RULES);
     let config = write_file(
         tmp.path(),
         "tributary.toml",
         &format!(
             r#"[ruler]
 rule_files = ["{}"]
+logql_rule_files = ["{}"]
 alertmanagers = ["http://127.0.0.1:{am_port}"]
 evaluation_interval = "1s"
 resend_delay = "1s"
@@ -149,11 +201,13 @@ for_grace_period = "1s"
 [ruler.external_labels]
 source = "tributary-e2e"
 "#,
-            rules.display()
+            rules.display(),
+            logql_rules.display()
         ),
     );
     let mut s = TestServer::start_with(&["--config", config.to_str().expect("utf-8")]).await;
     push_errors(&s, 10.0).await;
+    push_logs(&s).await;
 
     // The alert reaches the webhook through Alertmanager with every label and annotation.
     let firing = eventually(Duration::from_secs(20), "a firing notification", || {
@@ -192,6 +246,58 @@ source = "tributary-e2e"
         .query("ALERTS{alertname=\"ErrorsHigh\",alertstate=\"firing\"}", t)
         .await;
     assert_eq!(result(&alerts_series).len(), 1, "{alerts_series}");
+
+    // LogQL rules: the recording rule's output per cluster, the alert through Alertmanager.
+    let per_cluster = eventually(Duration::from_secs(20), "the LogQL recording rule's output", || {
+        let s = &s;
+        async move {
+            let v = s.query("service:log_errors:count5m", now_ms() as f64 / 1000.0).await;
+            let mut got: Vec<(String, String)> = result(&v)
+                .iter()
+                .map(|r| {
+                    let cluster = r["metric"]["cluster"].as_str().unwrap_or_default().to_string();
+                    (cluster, r["value"][1].as_str().unwrap_or_default().to_string())
+                })
+                .collect();
+            got.sort();
+            (got.len() == 2).then_some(got)
+        }
+    })
+    .await;
+    assert_eq!(
+        per_cluster,
+        [("c1".to_string(), "3".to_string()), ("c2".to_string(), "1".to_string())]
+    );
+    let log_alert = eventually(Duration::from_secs(20), "a firing LogQL alert", || {
+        let received = received.clone();
+        async move {
+            received
+                .lock()
+                .iter()
+                .filter(|b| b["status"] == "firing")
+                .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+                .find(|a| a["labels"]["alertname"] == "ApiErrorLogs")
+        }
+    })
+    .await;
+    assert_eq!(log_alert["labels"]["cluster"], "c1", "{log_alert}");
+    assert_eq!(log_alert["labels"]["severity"], "ticket", "{log_alert}");
+    assert_eq!(log_alert["annotations"]["summary"], "c1 logged 3 errors", "{log_alert}");
+    let r = reqwest::get(s.url("/loki/api/v1/rules")).await.expect("GET");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/yaml")
+    );
+    let yaml = r.text().await.expect("body");
+    assert!(
+        yaml.contains(&format!("{}:", logql_rules.display())) && yaml.contains("name: e2e-logs"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("alert: ApiErrorLogs") && !yaml.contains("ErrorsHigh"),
+        "{yaml}"
+    );
 
     // The APIs, in Prometheus's shapes.
     let rules_api = get_json(&s.url("/api/v1/rules")).await;

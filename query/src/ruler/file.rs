@@ -181,13 +181,9 @@ pub(crate) fn expand(patterns: &[String]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Parses and validates one PromQL rule file; `file` names it in every refusal.
-pub(crate) async fn parse(file: &str, text: &str, engine: &Engine) -> Result<Vec<GroupSpec>> {
-    parse_with(file, text, Checker::Promql(engine)).await
-}
-
-/// Parses and validates one rule file whose expressions `checker` checks.
-pub(crate) async fn parse_with(file: &str, text: &str, checker: Checker<'_>) -> Result<Vec<GroupSpec>> {
+/// Parses and validates one rule file whose expressions `checker` checks (and whose groups
+/// are of its language); `file` names it in every refusal.
+pub(crate) async fn parse(file: &str, text: &str, checker: Checker<'_>) -> Result<Vec<GroupSpec>> {
     let refuse = |line: usize, reason: String| Error::RuleFile {
         file: file.to_string(),
         line,

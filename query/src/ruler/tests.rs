@@ -146,7 +146,9 @@ async fn an_slo_spec_is_loaded_as_the_rule_file_it_generates() {
     .await
     .expect("loads");
     let generated = crate::slo::generate(spec).expect("generates");
-    let expected = file::parse("slo.yml", &generated, &ctx.engine).await.expect("parses");
+    let expected = file::parse("slo.yml", &generated, Checker::Promql(&ctx.engine))
+        .await
+        .expect("parses");
     let groups = ruler.groups();
     assert_eq!(groups.len(), expected.len());
     for (g, e) in groups.iter().zip(&expected) {

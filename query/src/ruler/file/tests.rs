@@ -9,7 +9,7 @@ fn engine() -> Engine {
 }
 
 async fn load(text: &str) -> Result<Vec<GroupSpec>> {
-    parse("rules.yml", text, &engine()).await
+    parse("rules.yml", text, Checker::Promql(&engine())).await
 }
 
 async fn refusal(text: &str) -> String {
