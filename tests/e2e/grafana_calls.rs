@@ -48,6 +48,8 @@ enum Shape {
     Number,
     /// An array of objects, one of which has `field` equal to `value`.
     HasEntry { field: &'static str, value: &'static str },
+    /// Nothing at all (a field whose presence changes what the caller does).
+    Absent,
 }
 
 impl Shape {
@@ -64,6 +66,7 @@ impl Shape {
                 a.iter()
                     .any(|e| e.pointer(field).and_then(Value::as_str) == Some(value))
             }),
+            Shape::Absent => false,
         };
         match ok {
             true => Ok(()),
@@ -78,6 +81,7 @@ impl Shape {
                     Shape::Str => "a string".into(),
                     Shape::Number => "a number".into(),
                     Shape::HasEntry { field, value } => format!("an array with an entry whose {field} is {value:?}"),
+                    Shape::Absent => "nothing".into(),
                 }
             )),
         }
@@ -143,8 +147,11 @@ impl Call {
         }
         let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))?;
         for (pointer, shape) in &self.expect {
-            let at = v.pointer(pointer).ok_or_else(|| format!("no {pointer} in {v}"))?;
-            shape.check(at).map_err(|e| format!("at {pointer}: {e}"))?;
+            match (v.pointer(pointer), shape) {
+                (None, Shape::Absent) => {}
+                (None, _) => return Err(format!("no {pointer} in {v}")),
+                (Some(at), shape) => shape.check(at).map_err(|e| format!("at {pointer}: {e}"))?,
+            }
         }
         Ok(())
     }
@@ -240,6 +247,7 @@ fn prometheus_calls(now: i64) -> Vec<Call> {
     const LP: &str = "grafana/grafana packages/grafana-prometheus/src/language_provider.ts";
     const DS: &str = "grafana/grafana packages/grafana-prometheus/src/datasource.ts";
     const MD: &str = "grafana/metrics-drilldown src/AppDataTrail/MetricDatasourceHelper/MetricDatasourceHelper.ts";
+    const AL: &str = "grafana/grafana public/app/features/alerting/unified/api/buildInfo.ts";
     let range = || vec![("start", (now - 3600).to_string()), ("end", now.to_string())];
     let with = |mut p: Vec<(&'static str, String)>, k: &'static str, v: &str| {
         p.push((k, v.to_string()));
@@ -249,6 +257,12 @@ fn prometheus_calls(now: i64) -> Vec<Call> {
         get(DS, "/api/v1/status/buildinfo", vec![])
             .expect("/status", Shape::Is("success"))
             .expect("/data/version", Shape::Str),
+        // Grafana's alerting probes the data source: buildinfo without Mimir's `features` map
+        // reads as Prometheus, whose rules it lists (read-only: no ruler config API) from
+        // `/api/v1/rules` (its backend proxies `/api/prometheus/<uid>/api/v1/rules` there).
+        get(AL, "/api/v1/status/buildinfo", vec![]).expect("/data/features", Shape::Absent),
+        get(AL, "/api/v1/rules", vec![]).expect("/data/groups", Shape::Array),
+        get(AL, "/api/v1/alerts", vec![]).expect("/data/alerts", Shape::Array),
         get(MD, "/api/v1/status/buildinfo", vec![]).expect("/data/version", Shape::Str),
         get(LP, "/api/v1/label/__name__/values", range()).expect("/data", Shape::Holds("http_requests_total")),
         get(LP, "/api/v1/labels", with(range(), "match[]", "http_requests_total"))
@@ -355,6 +369,7 @@ fn loki_calls(now: i64) -> Vec<Call> {
     const LP: &str = "grafana/grafana public/app/plugins/datasource/loki/LanguageProvider.ts";
     const DS: &str = "grafana/grafana public/app/plugins/datasource/loki/datasource.ts";
     const LD: &str = "grafana/logs-drilldown src/services/datasource.ts";
+    const AL: &str = "grafana/grafana public/app/features/alerting/unified/api/buildInfo.ts";
     let ns = || {
         vec![
             ("start", ((now - 3600) * NS).to_string()),
@@ -369,6 +384,16 @@ fn loki_calls(now: i64) -> Vec<Call> {
     let tag = ("X-Query-Tags", "Source=grafana-lokiexplore-app");
     vec![
         get(DS, "/loki/api/v1/status/buildinfo", vec![]).expect("/version", Shape::Str),
+        // Grafana's alerting skips a Loki data source's buildinfo: the Prometheus-shaped rules
+        // API must answer (its backend proxies a Loki data source's rules and alerts to
+        // `/prometheus/...`), then `/api/prom/rules/test/test` (where its proxy sends Loki ruler
+        // calls) probes editing: a plain 404, not Cortex's "group does not exist", means no
+        // ruler config API, so the rules are listed read-only.
+        get(AL, "/prometheus/api/v1/rules", vec![]).expect("/data/groups", Shape::Array),
+        get(AL, "/prometheus/api/v1/alerts", vec![]).expect("/data/alerts", Shape::Array),
+        get(AL, "/api/prom/rules/test/test", vec![])
+            .status(404)
+            .text("no such endpoint"),
         // Probed first: the detected_labels endpoint's presence switches the language provider.
         get(LP, "/loki/api/v1/detected_labels", ns()).expect(
             "/detectedLabels",
