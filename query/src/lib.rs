@@ -25,9 +25,11 @@
 //! - `token_limits`: a token's own query limits (`[[auth.tokens]]`), tightening the global ones
 //!   for its requests ([`Engine::limited`], [`logql::LogqlEngine::limited`]) and naming the token
 //!   when they refuse.
-//! - `ruler`: Prometheus rule files evaluated on schedule through the [`Engine`]: `file`
-//!   (load and validate), `group` (schedule, evaluation, counters), `alert` (the alert state
-//!   machine and its restore), `api` (`/api/v1/rules`, `/api/v1/alerts`, `/-/reload`),
+//! - `ruler`: Prometheus rule files evaluated on schedule through the [`Engine`], and Loki's
+//!   LogQL rule files through the [`logql::LogqlEngine`]: `file` (load and validate, each file
+//!   in its language), `group` (schedule, evaluation, counters), `alert` (the alert state
+//!   machine and its restore), `api` (`/api/v1/rules`, `/api/v1/alerts`, `/-/reload`, Loki's
+//!   read-only `/loki/api/v1/rules`),
 //!   `template` (annotation templates) and `notifier` (Alertmanager). What rules produce leaves
 //!   through [`ruler::RuleSink`], which the binary implements with the ingester.
 //! - `slo`: SLO specs (Sloth's `prometheus/v1`) in, Prometheus rule files out

@@ -1,5 +1,6 @@
-//! The ruler: Prometheus rule files evaluated over every cluster, recording-rule results and
-//! alert series written back through the durable write path, alerts sent to Alertmanager.
+//! The ruler: Prometheus rule files (PromQL) and Loki rule files (LogQL) evaluated over every
+//! cluster, recording-rule results and alert series written back through the durable write
+//! path, alerts sent to Alertmanager.
 //!
 //! # Rule files we accept
 //!
@@ -31,13 +32,27 @@
 //! recording rule, and a label or annotation template that does not parse. A refused
 //! (re)load changes nothing: the rules loaded before keep running.
 //!
+//! # LogQL rules
+//!
+//! `ruler.logql_rule_files` hold Loki's ruler format: the same YAML, with a LogQL *metric*
+//! query as `expr` (`sum by (cluster) (rate({service_name="api"} |= "error" [5m])) > 10`). A
+//! group carries its file's language (`file::Language`); a LogQL group's rules are checked on
+//! load by our LogQL parser (a log query, which yields lines rather than samples, is refused
+//! too) and evaluated through the [`LogqlEngine`] the Loki API uses, as an instant query at
+//! the evaluation time. Everything after the expression is shared: recording results are
+//! written as metric series through the [`RuleSink`] (as Loki's ruler remote-writes them),
+//! alerts go through the same state machine, `ALERTS`/`ALERTS_FOR_STATE` and notifier, and the
+//! `for` restore reads `ALERTS_FOR_STATE` through the PromQL [`Engine`] (it is a metric). A
+//! file is of one language: one named by both `rule_files` (or `slo_files`) and
+//! `logql_rule_files` is refused.
+//!
 //! # Scheduling
 //!
 //! Each group runs on its own task. Its evaluation times are the multiples of its interval
 //! shifted by a hash of the group's file and name (Prometheus's alignment), so groups spread
 //! over the interval and a group evaluates at the same phase after a restart. An evaluation
-//! reads at `time - query_offset` through the same [`Engine`] as the API (head and Parquet), so
-//! it sees every sample acknowledged before that time. Rules of a group run in order, each
+//! reads at `time - query_offset` through the same engines as the APIs (head and Parquet), so
+//! it sees every sample or line acknowledged before that time. Rules of a group run in order, each
 //! result written before the next rule runs (a rule may read an earlier rule's output). When an
 //! evaluation overruns, the iterations it swallowed are skipped and counted as missed.
 //!
