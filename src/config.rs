@@ -504,6 +504,10 @@ mod tests {
         assert!(
             invalid("[server]\nrole = \"query\"\n[ruler]\nrule_files = [\"r.yml\"]\n").contains("all-in-one role only")
         );
+        assert!(
+            invalid("[server]\nrole = \"query\"\n[ruler]\nlogql_rule_files = [\"r.yml\"]\n")
+                .contains("all-in-one role only")
+        );
     }
 
     /// a CA; tokens without TLS and open access each warn at startup.
