@@ -401,18 +401,15 @@ async fn lokis_ruler_api_lists_logql_groups_in_yaml_and_refuses_changes() {
         assert_eq!(rules[0]["type"], "alerting");
     }
     // Without LogQL rules, Loki's "nothing here".
-    let (ruler, ..) = {
-        let ctx = context();
-        let r = Ruler::new(
-            RulerConfig::default(),
-            ctx.engine,
-            ctx.logql,
-            ctx.sink,
-            &mut Registry::default(),
-        )
-        .await;
-        (r, ())
-    };
+    let ctx = context();
+    let ruler = Ruler::new(
+        RulerConfig::default(),
+        ctx.engine,
+        ctx.logql,
+        ctx.sink,
+        &mut Registry::default(),
+    )
+    .await;
     let app = router(
         Some(ruler.expect("empty ruler")),
         tributary_storage::auth::Auth::default(),
