@@ -330,10 +330,24 @@ source = "tributary-e2e"
     let none = get_json(&s.url("/api/v1/rules?rule_group[]=other")).await;
     assert_eq!(none["data"]["groups"], serde_json::json!([]));
     let before = firing_alert(&s).await;
-    let loki_path = get_json(&s.url("/prometheus/api/v1/alerts")).await;
-    assert_eq!(
-        loki_path["data"]["alerts"][0]["labels"]["alertname"], "ErrorsHigh",
-        "{loki_path}"
+    // Each data source's listing holds its own language's alerts: LogQL ones under Loki's
+    // `/prometheus/` path, PromQL ones under Prometheus's.
+    let names = |v: &Value| -> Vec<String> {
+        let alerts = v["data"]["alerts"].as_array().cloned().unwrap_or_default();
+        alerts
+            .iter()
+            .map(|a| a["labels"]["alertname"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let loki_path = names(&get_json(&s.url("/prometheus/api/v1/alerts")).await);
+    assert!(
+        !loki_path.is_empty() && loki_path.iter().all(|n| n == "ApiErrorLogs"),
+        "{loki_path:?}"
+    );
+    let prom_path = names(&get_json(&s.url("/api/v1/alerts")).await);
+    assert!(
+        !prom_path.is_empty() && prom_path.iter().all(|n| n == "ErrorsHigh"),
+        "{prom_path:?}"
     );
     let metrics = reqwest::get(s.url("/metrics"))
         .await

@@ -1,5 +1,8 @@
-//! `/api/v1/rules`, `/api/v1/alerts` (also under `/prometheus/`, where Grafana's Loki data
-//! source asks) and `POST /-/reload`, in Prometheus's shapes; both list PromQL and LogQL rules.
+//! `/api/v1/rules`, `/api/v1/alerts` and `POST /-/reload`, in Prometheus's shapes. As each
+//! system answers on its own: `/api/v1/` lists the PromQL rules (Prometheus), and the same
+//! listings under `/prometheus/api/v1/`, where Grafana's Loki data source asks, list the LogQL
+//! rules (Loki's ruler). A Grafana with both data sources so shows each rule once, under the
+//! data source whose language its query is in.
 //! Without a ruler the listings are empty (Grafana's alerting pages then show no rules instead
 //! of a load error) and a reload answers that no ruler runs.
 //!
@@ -24,7 +27,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{MatchedPath, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
@@ -79,6 +82,15 @@ fn reader(
         .map_err(Error::from_auth)
 }
 
+/// The language of the rules a listing path shows: Loki's under `/prometheus/`, else PromQL.
+fn listed_language(path: &MatchedPath) -> Language {
+    if path.as_str().starts_with("/prometheus/") {
+        Language::Logql
+    } else {
+        Language::Promql
+    }
+}
+
 fn visible(scope: &Option<ClusterScope>, labels: &Labels) -> bool {
     scope
         .as_ref()
@@ -100,6 +112,7 @@ fn visible_alerts<'a>(rule: &'a RuleState, scope: &Option<ClusterScope>) -> Vec<
 
 async fn rules(
     State(state): State<RulesState>,
+    path: MatchedPath,
     certificate: Option<axum::Extension<ClientCertificate>>,
     RawQuery(url): RawQuery,
     headers: HeaderMap,
@@ -123,8 +136,10 @@ async fn rules(
     let files: Vec<&str> = p.all("file[]").collect();
     let filtered = kind.is_some() || !names.is_empty() || !groups_wanted.is_empty() || !files.is_empty();
     let mut out = Vec::new();
+    let language = listed_language(&path);
     for g in state.ruler.as_ref().map(|r| r.groups()).unwrap_or_default() {
-        if (!groups_wanted.is_empty() && !groups_wanted.contains(&g.key.name.as_str()))
+        if g.spec.language != language
+            || (!groups_wanted.is_empty() && !groups_wanted.contains(&g.key.name.as_str()))
             || (!files.is_empty() && !files.contains(&g.key.file.as_str()))
         {
             continue;
@@ -201,12 +216,17 @@ async fn rules(
 
 async fn alerts(
     State(state): State<RulesState>,
+    path: MatchedPath,
     certificate: Option<axum::Extension<ClientCertificate>>,
     headers: HeaderMap,
 ) -> ApiResult {
     let scope = reader(&state, &headers, certificate.as_deref())?;
     let mut all = Vec::new();
+    let language = listed_language(&path);
     for g in state.ruler.as_ref().map(|r| r.groups()).unwrap_or_default() {
+        if g.spec.language != language {
+            continue;
+        }
         let st = g.state.lock();
         for rs in &st.rules {
             all.extend(visible_alerts(rs, &scope).into_iter().map(alert_json));

@@ -390,15 +390,19 @@ async fn lokis_ruler_api_lists_logql_groups_in_yaml_and_refuses_changes() {
         assert!(body.contains("read-only"), "{body}");
     }
 
-    // The Prometheus-shaped listings hold LogQL rules too, and filter them by type.
-    for path in ["/api/v1/rules?type=alert", "/prometheus/api/v1/rules?type=alert"] {
+    // Loki's Prometheus-shaped listing (under `/prometheus/`) holds the LogQL rules and
+    // filters them by type; Prometheus's own (`/api/v1/`) does not show them.
+    let (status, _, body) = call(&app, "GET", "/prometheus/api/v1/rules?type=alert").await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let rules = &v["data"]["groups"][0]["rules"];
+    assert_eq!(rules.as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(rules[0]["name"], "ApiErrorLogs");
+    assert_eq!(rules[0]["type"], "alerting");
+    for path in ["/api/v1/rules", "/api/v1/alerts"] {
         let (status, _, body) = call(&app, "GET", path).await;
         assert_eq!(status, 200, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        let rules = &v["data"]["groups"][0]["rules"];
-        assert_eq!(rules.as_array().map(Vec::len), Some(1), "{body}");
-        assert_eq!(rules[0]["name"], "ApiErrorLogs");
-        assert_eq!(rules[0]["type"], "alerting");
+        assert!(!body.contains("ApiErrorLogs"), "{path} lists a LogQL rule: {body}");
     }
     // Without LogQL rules, Loki's "nothing here".
     let ctx = context();
