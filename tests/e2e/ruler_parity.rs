@@ -117,9 +117,12 @@ fn seconds(ms: i64) -> String {
     format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
 }
 
+/// A series' labels (`__name__` included) and samples.
+type OwnedSeries = (Vec<(String, String)>, Vec<(i64, f64)>);
+
 /// Counters (one reset), an info metric and gauges: a sample a second at `phase` ms past the
 /// second, from `from` to `to` (ms).
-fn dataset(from: i64, to: i64, phase: i64) -> Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> {
+fn dataset(from: i64, to: i64, phase: i64) -> Vec<OwnedSeries> {
     let first = from - from.rem_euclid(1000) + phase;
     let times: Vec<i64> = (0..).map(|i| first + i * 1000).take_while(|t| *t <= to).collect();
     let l = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
