@@ -61,7 +61,8 @@
 //! while kept; `endsAt` of a firing alert is `now + 4 × max(resend_delay, interval)`, of a
 //! resolved one its resolution time. External labels are added to every alert (an alert's own
 //! label wins), `generatorURL` is `external_url/graph?g0.expr=...`. `startsAt` is the time the
-//! alert became active.
+//! alert became active. `https://` Alertmanagers are verified against the system's roots and
+//! `alertmanager_ca_file`, and may be shown a client certificate (see [`RulerConfig`]).
 //!
 //! After a restart, the first evaluation of each group restores the active-since time of its
 //! alerts from the newest `ALERTS_FOR_STATE` sample within `for_outage_tolerance`, with
