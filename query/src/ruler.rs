@@ -63,7 +63,9 @@
 //! alertstate="pending"|"firing", ...}` (value 1) and `ALERTS_FOR_STATE{alertname, ...}` (value:
 //! the alert's active-since time in seconds). A series keeps its `cluster` label; one without
 //! gets `ruler.default_cluster`. A series a rule wrote last time and not this time gets a
-//! staleness marker, as Prometheus writes.
+//! staleness marker, as Prometheus writes; so do, at the reload, the series last written by a
+//! group or rule that a reload removes (or changes: a rule is carried over only with the same
+//! name, kind and expression, and a changed one starts its series afresh).
 //!
 //! # Alerts
 //!
@@ -74,7 +76,8 @@
 //! while kept; `endsAt` of a firing alert is `now + 4 × max(resend_delay, interval)`, of a
 //! resolved one its resolution time. External labels are added to every alert (an alert's own
 //! label wins), `generatorURL` is `external_url/graph?g0.expr=...`. `startsAt` is the time the
-//! alert became active.
+//! alert became active. `https://` Alertmanagers are verified against the system's roots and
+//! `alertmanager_ca_file`, and may be shown a client certificate (see [`RulerConfig`]).
 //!
 //! After a restart, the first evaluation of each group restores the active-since time of its
 //! alerts from the newest `ALERTS_FOR_STATE` sample within `for_outage_tolerance`, with
@@ -102,6 +105,7 @@ use tributary_storage::types::{Labels, TimestampMs};
 pub use api::router;
 
 use crate::error::{Error, Result};
+use crate::http::params::now_ms;
 use crate::logql::LogqlEngine;
 use crate::promql::Engine;
 use file::Checker;
@@ -141,6 +145,14 @@ pub struct RulerConfig {
     /// How long one POST to an Alertmanager may take. Default `10s`.
     #[serde(with = "humantime_serde")]
     pub notification_timeout: Duration,
+    /// PEM CA certificates trusted for `https://` Alertmanagers, besides the system's roots.
+    /// Default: none.
+    pub alertmanager_ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) presented to Alertmanagers; needs `alertmanager_key_file`.
+    /// Default: none.
+    pub alertmanager_cert_file: Option<PathBuf>,
+    /// PEM private key of `alertmanager_cert_file`. Default: none.
+    pub alertmanager_key_file: Option<PathBuf>,
     /// An alert restored after a restart fires no sooner than this after it. Default `10m`.
     #[serde(with = "humantime_serde")]
     pub for_grace_period: Duration,
@@ -163,6 +175,9 @@ impl Default for RulerConfig {
             external_labels: BTreeMap::new(),
             reload_interval: Duration::from_secs(30),
             notification_timeout: Duration::from_secs(10),
+            alertmanager_ca_file: None,
+            alertmanager_cert_file: None,
+            alertmanager_key_file: None,
             for_grace_period: Duration::from_secs(600),
             for_outage_tolerance: Duration::from_secs(3600),
         }
@@ -196,6 +211,9 @@ impl RulerConfig {
             if d.is_zero() {
                 return Err(format!("ruler.{name} must be positive"));
             }
+        }
+        if self.alertmanager_cert_file.is_some() != self.alertmanager_key_file.is_some() {
+            return Err("ruler.alertmanager_cert_file and ruler.alertmanager_key_file go together".into());
         }
         if self.default_cluster.is_empty() {
             return Err("ruler.default_cluster must not be empty".into());
@@ -274,16 +292,18 @@ impl Ruler {
         sink: Arc<dyn RuleSink>,
         registry: &mut prometheus_client::registry::Registry,
     ) -> Result<Arc<Self>> {
-        cfg.validate().map_err(|reason| Error::RuleFile {
+        let refused = |reason| Error::RuleFile {
             file: "[ruler]".into(),
             line: 0,
             reason,
-        })?;
+        };
+        cfg.validate().map_err(refused)?;
+        let client = notifier::client(&cfg).map_err(refused)?;
         let metrics = RulerMetrics::default();
         metrics.register(registry);
         let notifier_metrics = notifier::NotifierMetrics::default();
         notifier_metrics.register(registry);
-        let notifier = notifier::Notifier::new(cfg.alertmanagers.clone(), cfg.notification_timeout, notifier_metrics);
+        let notifier = notifier::Notifier::new(cfg.alertmanagers.clone(), client, notifier_metrics);
         let ruler = Arc::new(Self {
             cfg,
             engine,
@@ -341,20 +361,30 @@ impl Ruler {
         let result = self.load().await;
         self.metrics.reloaded(result.is_ok());
         let (groups, fingerprint) = result?;
-        let mut loaded = self.loaded.lock();
-        for g in &groups {
-            if let Some(old) = loaded.groups.iter().find(|o| o.key == g.key) {
-                g.take_state_from(old);
+        let ended = {
+            let mut loaded = self.loaded.lock();
+            for t in loaded.tasks.drain(..) {
+                t.abort();
             }
+            for g in &groups {
+                if let Some(old) = loaded.groups.iter().find(|o| o.key == g.key) {
+                    g.take_state_from(old);
+                }
+            }
+            // State carries over from the groups replaced: nothing to restore from storage.
+            loaded.tasks = groups.iter().map(|g| self.spawn(g.clone(), false)).collect();
+            let old = std::mem::replace(&mut loaded.groups, groups);
+            loaded.fingerprint = fingerprint;
+            tracing::info!(groups = loaded.groups.len(), "rule files loaded");
+            group::ended_by_reload(&old, &loaded.groups, now_ms())
+        };
+        // The series of removed groups and rules end now, as Prometheus marks them; a failure
+        // leaves them to go stale by lookback, which is no reason to refuse the new rules.
+        if !ended.is_empty()
+            && let Err(reason) = self.sink.write(ended).await
+        {
+            tracing::warn!(%reason, "writing staleness markers for removed rules failed");
         }
-        for t in loaded.tasks.drain(..) {
-            t.abort();
-        }
-        // State carries over from the groups replaced: nothing to restore from storage.
-        loaded.tasks = groups.iter().map(|g| self.spawn(g.clone(), false)).collect();
-        loaded.groups = groups;
-        loaded.fingerprint = fingerprint;
-        tracing::info!(groups = loaded.groups.len(), "rule files loaded");
         Ok(())
     }
 

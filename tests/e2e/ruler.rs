@@ -6,7 +6,8 @@
 //! shapes; a broken rule file is refused on reload, naming file and line, and the old rules
 //! keep running. LogQL rules (`ruler.logql_rule_files`) over Loki-pushed lines of two clusters
 //! record a metric per cluster and fire to the same Alertmanager; `/loki/api/v1/rules` lists
-//! their group in YAML.
+//! their group in YAML. Over HTTPS, an Alertmanager serving a certificate of a private CA and
+//! asking for a client certificate receives the alerts too.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -80,7 +81,9 @@ async fn webhook() -> (u16, Arc<Mutex<Vec<Value>>>) {
     (port, received)
 }
 
-fn alertmanager(dir: &Path, hook_port: u16) -> (Proc, u16) {
+/// Starts Alertmanager routing every alert to the webhook on `hook_port`; `web_config`: its
+/// `--web.config.file` (TLS), if any.
+fn alertmanager(dir: &Path, hook_port: u16, web_config: Option<&Path>) -> (Proc, u16) {
     let binary = require_program("prometheus-alertmanager", "prometheus-alertmanager");
     let port = free_port();
     let config = write_file(
@@ -101,7 +104,11 @@ receivers:
 "#
         ),
     );
-    let child = Command::new(binary)
+    let mut command = Command::new(binary);
+    if let Some(web) = web_config {
+        command.arg(format!("--web.config.file={}", web.display()));
+    }
+    let child = command
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.path={}", dir.join("am-data").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -182,7 +189,7 @@ async fn firing_alert(s: &TestServer) -> Value {
 async fn alerts_reach_alertmanager_survive_a_restart_and_resolve() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (hook_port, received) = webhook().await;
-    let (_am, am_port) = alertmanager(tmp.path(), hook_port);
+    let (_am, am_port) = alertmanager(tmp.path(), hook_port, None);
     wait_ready(&format!("http://127.0.0.1:{am_port}/-/ready")).await;
     let rules = write_file(tmp.path(), "rules.yml", RULES);
     let logql_rules = write_file(tmp.path(), "logs.yml", LOGQL_RULES);
@@ -406,4 +413,86 @@ source = "tributary-e2e"
     .await;
     assert_eq!(resolved["labels"]["cluster"], "c1", "{resolved}");
     assert_eq!(resolved["startsAt"], firing["startsAt"], "{resolved}");
+}
+
+#[tokio::test]
+async fn alerts_reach_an_https_alertmanager_that_requires_a_client_certificate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let ca = crate::tls::new_ca();
+    let server = crate::tls::issue(&ca, "alertmanager", &["localhost", "127.0.0.1"]);
+    let client = crate::tls::issue(&ca, "tributary-ruler", &[]);
+    let ca_file = write_file(dir, "ca.crt", &ca.pem());
+    write_file(dir, "am.crt", &server.cert);
+    write_file(dir, "am.key", &server.key);
+    let cert_file = write_file(dir, "ruler.crt", &client.cert);
+    let key_file = write_file(dir, "ruler.key", &client.key);
+    let web = write_file(
+        dir,
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {d}/am.crt\n  key_file: {d}/am.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {d}/ca.crt\n",
+            d = dir.display()
+        ),
+    );
+    let (hook_port, received) = webhook().await;
+    let (_am, am_port) = alertmanager(dir, hook_port, Some(&web));
+    let am = format!("https://127.0.0.1:{am_port}");
+    // Ready, over TLS with the same CA and client certificate the ruler is given.
+    let probe = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).expect("ca"))
+        .identity(reqwest::Identity::from_pem(format!("{}\n{}", client.cert, client.key).as_bytes()).expect("identity"))
+        .build()
+        .expect("client");
+    eventually(Duration::from_secs(20), "Alertmanager ready over HTTPS", || {
+        let probe = probe.clone();
+        let url = format!("{am}/-/ready");
+        async move { probe.get(&url).send().await.ok().filter(|r| r.status() == 200) }
+    })
+    .await;
+    let rules = write_file(
+        dir,
+        "rules.yml",
+        "groups:\n  - name: tls\n    rules:\n      - alert: Always\n        expr: vector(1)\n        labels:\n          severity: info\n",
+    );
+    let config = write_file(
+        dir,
+        "tributary.toml",
+        &format!(
+            "[ruler]\nrule_files = [\"{}\"]\nalertmanagers = [\"{am}\"]\nevaluation_interval = \"1s\"\nalertmanager_ca_file = \"{}\"\nalertmanager_cert_file = \"{}\"\nalertmanager_key_file = \"{}\"\n",
+            rules.display(),
+            ca_file.display(),
+            cert_file.display(),
+            key_file.display()
+        ),
+    );
+    let s = TestServer::start_with(&["--config", config.to_str().expect("utf-8")]).await;
+    let alert = eventually(
+        Duration::from_secs(20),
+        "the alert through the HTTPS Alertmanager",
+        || {
+            let received = received.clone();
+            async move {
+                received
+                    .lock()
+                    .iter()
+                    .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+                    .find(|a| a["labels"]["alertname"] == "Always")
+            }
+        },
+    )
+    .await;
+    assert_eq!(alert["labels"]["severity"], "info", "{alert}");
+    assert_eq!(alert["labels"]["cluster"], "fleet", "{alert}");
+    let metrics = reqwest::get(s.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let errors = format!("tributary_ruler_notifications_errors_total{{alertmanager=\"{am}\"}} 0");
+    assert!(
+        metrics.lines().any(|l| l == errors),
+        "no failed post expected: {errors}"
+    );
 }

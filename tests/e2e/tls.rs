@@ -17,21 +17,21 @@ use crate::harness::{
     Proc, TestServer, eventually, free_port, remote_write_body, require_program, run_python, write_file,
 };
 
-/// A certificate and its key, PEM.
-struct Pem {
-    cert: String,
-    key: String,
+/// A certificate and its key, PEM (the ruler's HTTPS Alertmanager test uses these too).
+pub(crate) struct Pem {
+    pub(crate) cert: String,
+    pub(crate) key: String,
     der: Vec<u8>,
 }
 
-fn new_ca() -> CertifiedIssuer<'static, KeyPair> {
+pub(crate) fn new_ca() -> CertifiedIssuer<'static, KeyPair> {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     params.distinguished_name.push(DnType::CommonName, "tributary e2e CA");
     CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
 }
 
-fn issue(ca: &CertifiedIssuer<'static, KeyPair>, cn: &str, sans: &[&str]) -> Pem {
+pub(crate) fn issue(ca: &CertifiedIssuer<'static, KeyPair>, cn: &str, sans: &[&str]) -> Pem {
     let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     params.distinguished_name.push(DnType::CommonName, cn);
     let key = KeyPair::generate().unwrap();

@@ -126,6 +126,46 @@ impl Group {
     }
 }
 
+/// Staleness markers at `at` for the series the rules of `old` wrote last that no rule of `new`
+/// (the groups replacing them, their state already taken over) carries on writing: the output
+/// of the groups and rules a reload removed.
+pub(crate) fn ended_by_reload(old: &[Arc<Group>], new: &[Arc<Group>], at: TimestampMs) -> Vec<RuleSample> {
+    let carried: HashSet<Labels> = new
+        .iter()
+        .flat_map(|g| {
+            g.state
+                .lock()
+                .rules
+                .iter()
+                .flat_map(|r| r.written.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut ended: Vec<Labels> = old
+        .iter()
+        .flat_map(|g| {
+            g.state
+                .lock()
+                .rules
+                .iter()
+                .flat_map(|r| r.written.clone())
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| !carried.contains(l))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    ended.sort();
+    ended
+        .into_iter()
+        .map(|labels| RuleSample {
+            labels,
+            timestamp_ms: at,
+            value: f64::from_bits(STALE_NAN_BITS),
+        })
+        .collect()
+}
+
 /// The first `t >= now` with `t ≡ offset (mod interval)`.
 pub(crate) fn next_evaluation(now: TimestampMs, interval: i64, offset: i64) -> TimestampMs {
     let base = now - (now - offset).rem_euclid(interval);

@@ -20,8 +20,9 @@
 //! in RFC 3339; an alert with `endsAt` in the past is resolved).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -31,6 +32,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
+
+use super::RulerConfig;
 
 /// The most alerts one Alertmanager's queue holds (Prometheus's default queue capacity).
 pub(crate) const QUEUE_CAPACITY: usize = 10_000;
@@ -156,6 +159,47 @@ struct QueueState {
     stopping: bool,
 }
 
+/// The client alerts are posted with: `notification_timeout` per request; for `https://`
+/// Alertmanagers, rustls (ring) trusting the system's roots and `alertmanager_ca_file`, and
+/// presenting `alertmanager_cert_file`/`alertmanager_key_file` when set. Err names the file and
+/// what is wrong with it.
+pub(crate) fn client(cfg: &RulerConfig) -> Result<reqwest::Client, String> {
+    let read =
+        |option: &str, path: &Path| std::fs::read(path).map_err(|e| format!("ruler.{option} {}: {e}", path.display()));
+    let mut builder = reqwest::Client::builder()
+        .timeout(cfg.notification_timeout)
+        .use_rustls_tls();
+    if let Some(path) = &cfg.alertmanager_ca_file {
+        let pem = read("alertmanager_ca_file", path)?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("ruler.alertmanager_ca_file {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "ruler.alertmanager_ca_file {}: no PEM certificate in it",
+                path.display()
+            ));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&cfg.alertmanager_cert_file, &cfg.alertmanager_key_file) {
+        // reqwest reads the chain and the key from one PEM buffer.
+        let mut pem = read("alertmanager_cert_file", cert)?;
+        pem.push(b'\n');
+        pem.extend(read("alertmanager_key_file", key)?);
+        let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+            format!(
+                "ruler.alertmanager_cert_file {} with ruler.alertmanager_key_file {}: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+        builder = builder.identity(identity);
+    }
+    builder.build().map_err(|e| format!("the Alertmanager client: {e}"))
+}
+
 /// Sends alerts to Alertmanagers in the background; stops (after sending what is queued) when
 /// dropped or on [`Notifier::stop`].
 #[derive(Debug)]
@@ -167,11 +211,8 @@ pub(crate) struct Notifier {
 impl Notifier {
     /// `alertmanagers`: base URLs (alerts are POSTed to `{url}/api/v2/alerts`, to every one of them).
     /// Starts one sending task per Alertmanager, so it must be called within a Tokio runtime.
-    pub(crate) fn new(alertmanagers: Vec<String>, timeout: Duration, metrics: NotifierMetrics) -> Arc<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("a plain HTTP client always builds");
+    /// `client`: see [`client`].
+    pub(crate) fn new(alertmanagers: Vec<String>, client: reqwest::Client, metrics: NotifierMetrics) -> Arc<Self> {
         let targets: Vec<Arc<Target>> = alertmanagers
             .into_iter()
             .map(|url| {

@@ -421,3 +421,68 @@ async fn lokis_ruler_api_lists_logql_groups_in_yaml_and_refuses_changes() {
     let (status, _, body) = call(&app, "GET", "/loki/api/v1/rules").await;
     assert_eq!((status, body.trim()), (404, "no rule groups found"));
 }
+
+#[tokio::test]
+async fn a_reload_ends_the_series_of_removed_groups_and_rules_with_staleness_markers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("r.yml");
+    std::fs::write(
+        &path,
+        "groups:\n  - name: a\n    rules:\n      - record: kept\n        expr: vector(1)\n      - record: dropped\n        expr: vector(2)\n      - record: changed\n        expr: vector(3)\n  - name: b\n    rules:\n      - record: gone\n        expr: vector(4)\n",
+    )
+    .expect("write");
+    let cfg = RulerConfig {
+        rule_files: vec![path.display().to_string()],
+        ..RulerConfig::default()
+    };
+    let ctx = context();
+    let ruler = Ruler::new(
+        cfg,
+        ctx.engine.clone(),
+        ctx.logql.clone(),
+        ctx.sink.clone(),
+        &mut Registry::default(),
+    )
+    .await
+    .expect("loads");
+    for g in ruler.groups() {
+        group::evaluate(&g, &ruler.context(), 60_000).await;
+    }
+    assert_eq!(ctx.sink.0.lock().drain(..).count(), 4, "one sample per rule");
+
+    // Group b goes, rule `dropped` goes, rule `changed` gets another expression.
+    std::fs::write(
+        &path,
+        "groups:\n  - name: a\n    rules:\n      - record: kept\n        expr: vector(1)\n      - record: changed\n        expr: vector(5)\n",
+    )
+    .expect("write");
+    let before = crate::http::params::now_ms();
+    ruler.reload().await.expect("reloads");
+    let written: Vec<RuleSample> = ctx.sink.0.lock().drain(..).collect();
+    let names: Vec<String> = written
+        .iter()
+        .map(|s| s.labels.get("__name__").unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, ["changed", "dropped", "gone"], "{written:?}");
+    for s in &written {
+        assert_eq!(s.value.to_bits(), tributary_storage::types::STALE_NAN_BITS, "{s:?}");
+        assert!(s.timestamp_ms >= before, "marked at the reload: {s:?}");
+        assert_eq!(s.labels.get("cluster"), Some("fleet"), "the series as written: {s:?}");
+    }
+
+    // The carried-over rule writes on without a marker; the changed one starts afresh.
+    let a = ruler.groups().into_iter().next().expect("group a");
+    group::evaluate(&a, &ruler.context(), 120_000).await;
+    let next: Vec<(String, f64)> = ctx
+        .sink
+        .0
+        .lock()
+        .drain(..)
+        .map(|s| (s.labels.get("__name__").unwrap_or_default().to_string(), s.value))
+        .collect();
+    assert_eq!(next, [("kept".to_string(), 1.0), ("changed".to_string(), 5.0)]);
+
+    // A reload that removes nothing marks nothing.
+    ruler.reload().await.expect("reloads");
+    assert!(ctx.sink.0.lock().is_empty());
+}

@@ -18,7 +18,11 @@ fn context(series: Vec<Series>) -> (EvalContext, Arc<Kept>) {
             crate::logql::LogqlConfig::default(),
         )),
         sink: sink.clone(),
-        notifier: Notifier::new(Vec::new(), std::time::Duration::from_secs(1), Default::default()),
+        notifier: Notifier::new(
+            Vec::new(),
+            notifier::client(&RulerConfig::default()).expect("builds"),
+            Default::default(),
+        ),
         metrics: RulerMetrics::default(),
     };
     (ctx, sink)
@@ -161,5 +165,66 @@ async fn an_alerting_rule_writes_alerts_series_once_restored() {
     assert!(
         got.iter().all(|s| s.timestamp_ms == 60_000),
         "written at the time minus query_offset"
+    );
+}
+
+/// A sink that takes `delay` over every write, keeping the timestamps it was given.
+#[derive(Debug)]
+struct Slow {
+    delay: std::time::Duration,
+    timestamps: parking_lot::Mutex<Vec<TimestampMs>>,
+}
+
+#[async_trait::async_trait]
+impl RuleSink for Slow {
+    async fn write(&self, samples: Vec<RuleSample>) -> std::result::Result<(), String> {
+        tokio::time::sleep(self.delay).await;
+        self.timestamps.lock().extend(samples.iter().map(|s| s.timestamp_ms));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_overrunning_group_skips_and_counts_the_iterations_it_missed() {
+    // Real time (the schedule follows the wall clock, as Prometheus's does): a 100 ms interval
+    // and a write taking 350 ms swallow at least two iterations each time, in about a second.
+    let sink = Arc::new(Slow {
+        delay: std::time::Duration::from_millis(350),
+        timestamps: parking_lot::Mutex::new(Vec::new()),
+    });
+    let (mut ctx, _) = context(Vec::new());
+    ctx.sink = sink.clone();
+    let mut spec = recording("x", "vector(1)", 0).spec;
+    spec.interval_ms = Some(100);
+    let group = Arc::new(Group::new(spec, &RulerConfig::default()));
+    let label = GroupLabel::new(&group.key.label());
+    let metrics = ctx.metrics.clone();
+    let task = tokio::spawn(schedule(group.clone(), ctx, false));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while metrics.iterations.get_or_create(&label).get() < 3 {
+        assert!(tokio::time::Instant::now() < deadline, "three iterations did not run");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    task.abort();
+    let iterations = metrics.iterations.get_or_create(&label).get();
+    let missed = metrics.missed.get_or_create(&label).get();
+    let written = sink.timestamps.lock().clone();
+    assert!(written.len() >= 3, "{written:?}");
+    assert!(missed >= 2 * iterations, "{missed} missed over {iterations} iterations");
+    for pair in written.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert_eq!(gap % 100, 0, "evaluations stay on the group's phase: {written:?}");
+        assert!(
+            gap >= 300,
+            "the swallowed iterations are skipped, not caught up: {written:?}"
+        );
+    }
+    // Every scheduled time is an iteration run or one counted as missed.
+    let first = written[0];
+    let last = *written.last().expect("some");
+    let slots = (last - first) / 100 + 1;
+    assert!(
+        slots <= (iterations + missed) as i64,
+        "{written:?}: {iterations} run, {missed} missed"
     );
 }

@@ -11,7 +11,8 @@ use axum::routing::post;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::{Alert, MAX_BATCH, Notifier, NotifierMetrics, QUEUE_CAPACITY};
+use super::{Alert, MAX_BATCH, Notifier, NotifierMetrics, QUEUE_CAPACITY, client};
+use crate::ruler::RulerConfig;
 
 /// The posts a receiver got, each a JSON array of alerts.
 type Posts = Arc<Mutex<Vec<Vec<serde_json::Value>>>>;
@@ -85,7 +86,7 @@ async fn every_alertmanager_gets_every_alert_in_batches() {
     let metrics = NotifierMetrics::default();
     let n = Notifier::new(
         vec![a.clone(), format!("{b}/")],
-        Duration::from_secs(5),
+        with_timeout(Duration::from_secs(5)),
         metrics.clone(),
     );
     n.send(alerts(0..100));
@@ -128,7 +129,7 @@ async fn a_dead_or_hung_alertmanager_does_not_hold_up_the_others() {
     let metrics = NotifierMetrics::default();
     let n = Notifier::new(
         vec![hung.clone(), dead.clone(), good.clone()],
-        Duration::from_secs(60),
+        with_timeout(Duration::from_secs(60)),
         metrics.clone(),
     );
     n.send(alerts(0..100));
@@ -157,7 +158,11 @@ async fn a_dead_or_hung_alertmanager_does_not_hold_up_the_others() {
 async fn a_full_queue_drops_the_oldest() {
     let (url, posts, gate) = receiver(false).await;
     let metrics = NotifierMetrics::default();
-    let n = Notifier::new(vec![url.clone()], Duration::from_secs(60), metrics.clone());
+    let n = Notifier::new(
+        vec![url.clone()],
+        with_timeout(Duration::from_secs(60)),
+        metrics.clone(),
+    );
     n.send(alerts(0..1));
     // Once the first post is in flight, everything else waits in the queue.
     eventually("the first post", Duration::from_secs(10), || posts.lock().len() == 1).await;
@@ -175,7 +180,11 @@ async fn a_full_queue_drops_the_oldest() {
 #[tokio::test]
 async fn stopping_sends_what_is_queued_first() {
     let (url, posts, _gate) = receiver(true).await;
-    let n = Notifier::new(vec![url], Duration::from_secs(5), NotifierMetrics::default());
+    let n = Notifier::new(
+        vec![url],
+        with_timeout(Duration::from_secs(5)),
+        NotifierMetrics::default(),
+    );
     n.send(alerts(0..70));
     let weak = Arc::downgrade(&n);
     drop(n);
@@ -268,7 +277,7 @@ async fn a_real_alertmanager_shows_the_alert_and_forgets_it_once_resolved() {
     };
 
     let metrics = NotifierMetrics::default();
-    let n = Notifier::new(vec![url.clone()], Duration::from_secs(5), metrics.clone());
+    let n = Notifier::new(vec![url.clone()], with_timeout(Duration::from_secs(5)), metrics.clone());
     let starts_at = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - 60, 0).unwrap();
     let mut firing = alert("TributaryNotifierTest");
     firing.starts_at = starts_at;
@@ -306,7 +315,7 @@ async fn metrics_are_exposed_by_alertmanager() {
     let metrics = NotifierMetrics::default();
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
-    let n = Notifier::new(vec![url.clone()], Duration::from_secs(5), metrics);
+    let n = Notifier::new(vec![url.clone()], with_timeout(Duration::from_secs(5)), metrics);
     n.send(alerts(0..3));
     n.flush().await;
     let mut text = String::new();
@@ -320,4 +329,46 @@ async fn metrics_are_exposed_by_alertmanager() {
     ] {
         assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
     }
+}
+
+/// The notifier's client with this per-request timeout and no TLS options.
+fn with_timeout(timeout: Duration) -> reqwest::Client {
+    client(&RulerConfig {
+        notification_timeout: timeout,
+        ..RulerConfig::default()
+    })
+    .expect("builds")
+}
+
+#[test]
+fn bad_tls_files_are_refused_naming_the_option_and_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.pem");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").expect("write");
+    let refused = |cfg: RulerConfig| client(&cfg).expect_err("refused");
+    let e = refused(RulerConfig {
+        alertmanager_ca_file: Some(missing.clone()),
+        ..RulerConfig::default()
+    });
+    assert!(
+        e.starts_with("ruler.alertmanager_ca_file ") && e.contains("missing.pem"),
+        "{e}"
+    );
+    let e = refused(RulerConfig {
+        alertmanager_ca_file: Some(empty.clone()),
+        ..RulerConfig::default()
+    });
+    assert!(e.contains("empty.pem: no PEM certificate"), "{e}");
+    let e = refused(RulerConfig {
+        alertmanager_cert_file: Some(empty.clone()),
+        alertmanager_key_file: Some(empty),
+        ..RulerConfig::default()
+    });
+    assert!(e.starts_with("ruler.alertmanager_cert_file "), "{e}");
+    let lone = RulerConfig {
+        alertmanager_cert_file: Some(missing),
+        ..RulerConfig::default()
+    };
+    assert!(lone.validate().expect_err("refused").contains("go together"));
 }
