@@ -28,6 +28,7 @@ mod remote_write;
 mod remote_write_v2;
 mod roles;
 mod ruler;
+mod ruler_role;
 mod signals_recovery;
 mod slo;
 mod split;
