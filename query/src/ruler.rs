@@ -196,7 +196,8 @@ impl RulerConfig {
             }
         }
         let url = &self.remote_write_url;
-        if !url.is_empty() && !(url.starts_with("http://") && url.len() > "http://".len()) {
+        let http = url.strip_prefix("http://").is_some_and(|rest| !rest.is_empty());
+        if !url.is_empty() && !http {
             return Err(format!(
                 "ruler.remote_write_url = {url:?} is not an http://host:port/path URL (https is not supported yet)"
             ));
