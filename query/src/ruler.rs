@@ -44,7 +44,8 @@
 //! # What is written where
 //!
 //! Everything leaves through a [`RuleSink`] (the binary writes to the ingester's one write path,
-//! WAL first, as a push is): recording-rule results, and per alerting rule `ALERTS{alertname,
+//! WAL first, as a push is: its own ingester in all-in-one, the ingest tier by remote-write in
+//! the `ruler` role, where the engine reads every ingester's head as a querier's does): recording-rule results, and per alerting rule `ALERTS{alertname,
 //! alertstate="pending"|"firing", ...}` (value 1) and `ALERTS_FOR_STATE{alertname, ...}` (value:
 //! the alert's active-since time in seconds). A series keeps its `cluster` label; one without
 //! gets `ruler.default_cluster`. A series a rule wrote last time and not this time gets a
