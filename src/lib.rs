@@ -25,7 +25,7 @@ use tributary_ingest::Ingester;
 use tributary_query::Engine;
 use tributary_query::log_source::MergedLogSource;
 use tributary_query::logql::LogqlEngine;
-use tributary_query::remote::{Fanout, FanoutConfig};
+use tributary_query::remote::{Fanout, FanoutConfig, IngesterFailure};
 use tributary_query::source::MergedSource;
 use tributary_storage::auth::Auth;
 use tributary_storage::read::{LogSource, Source};
@@ -265,7 +265,14 @@ async fn start(
     // Parquet.
     let fanout = match cfg.server.role {
         Role::AllInOne | Role::Query | Role::Ruler if !cfg.query.ingesters.is_empty() => {
-            Some(fanout(&cfg.query).await?)
+            // A rule evaluated without an ingester's data would write a wrong value as if it
+            // were right (and resolve that ingester's clusters' alerts): the ruler's reads fail
+            // instead, which fails the evaluation and names the ingester.
+            let failure = match cfg.server.role {
+                Role::Ruler => IngesterFailure::Fail,
+                _ => cfg.query.ingester_failure,
+            };
+            Some(fanout(&cfg.query, failure).await?)
         }
         _ => None,
     };
@@ -467,8 +474,9 @@ fn not_an_upgrade(status: StatusCode, _: Version, _: &HeaderMap, _: &Extensions)
     status != StatusCode::SWITCHING_PROTOCOLS
 }
 
-/// The ingesters of `query.ingesters`, resolved once before serving.
-async fn fanout(q: &tributary_query::config::QueryConfig) -> Result<Arc<Fanout>, Error> {
+/// The ingesters of `query.ingesters`, resolved once before serving; `failure` says what a read
+/// does when one does not answer.
+async fn fanout(q: &tributary_query::config::QueryConfig, failure: IngesterFailure) -> Result<Arc<Fanout>, Error> {
     let token = if q.ingester_token_file.as_os_str().is_empty() {
         None
     } else {
@@ -481,7 +489,7 @@ async fn fanout(q: &tributary_query::config::QueryConfig) -> Result<Arc<Fanout>,
     let fanout = Fanout::new(FanoutConfig {
         ingesters: q.ingesters.clone(),
         timeout: q.ingester_timeout,
-        failure: q.ingester_failure,
+        failure,
         resolve_interval: q.ingester_resolve_interval,
         token,
     })

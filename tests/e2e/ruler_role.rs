@@ -287,4 +287,26 @@ async fn the_ruler_role_writes_to_the_ingest_tier_survives_kill9_and_shows_refus
     }
     let healthy = reqwest::get(refused.url("/-/healthy")).await.expect("healthy");
     assert_eq!(healthy.status(), 200, "the refused ruler keeps running");
+
+    // Without the ingester, an evaluation would miss its samples: it fails naming the ingester
+    // (not a write: the read fails first) instead of recording a wrong value.
+    let ingester_addr = format!("127.0.0.1:{}", ingester.port);
+    let mut ingester = ingester;
+    ingester.kill9();
+    eventually(
+        Duration::from_secs(20),
+        "rules failing on the missing ingester",
+        || async {
+            let v = get(&ruler, "/api/v1/rules", &[]).await?;
+            let rules = v["data"]["groups"][0]["rules"].as_array()?.clone();
+            rules
+                .iter()
+                .all(|r| {
+                    let error = r["lastError"].as_str().unwrap_or_default();
+                    r["health"] == "err" && error.contains(&ingester_addr) && !error.contains("writing")
+                })
+                .then_some(())
+        },
+    )
+    .await;
 }
