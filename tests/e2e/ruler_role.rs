@@ -30,6 +30,7 @@ read = ["*"]
 token = "reader-token"
 name = "reader"
 read = ["*"]
+admin = true
 "#;
 
 const RULES: &str = r#"groups:
@@ -233,6 +234,16 @@ async fn the_ruler_role_writes_to_the_ingest_tier_survives_kill9_and_shows_refus
         metrics.contains("tributary_ruler_rule_evaluations_total{"),
         "ruler counters on /metrics"
     );
+    // Reload (admin) and the status page's figures answer as on any role.
+    let reload = reqwest::Client::new()
+        .post(ruler.url("/-/reload"))
+        .bearer_auth("reader-token")
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(reload.status(), 200, "{}", reload.text().await.unwrap_or_default());
+    let fleet = get(&ruler, "/api/v1/status/fleet", &[]).await.expect("fleet status");
+    assert_eq!(fleet["data"]["role"], "ruler", "{fleet}");
     // It stores nothing and serves no queries.
     let query = reqwest::Client::new()
         .get(ruler.url("/api/v1/query?query=1"))
