@@ -244,6 +244,11 @@ async fn the_ruler_role_writes_to_the_ingest_tier_survives_kill9_and_shows_refus
     assert_eq!(reload.status(), 200, "{}", reload.text().await.unwrap_or_default());
     let fleet = get(&ruler, "/api/v1/status/fleet", &[]).await.expect("fleet status");
     assert_eq!(fleet["data"]["role"], "ruler", "{fleet}");
+    let apis = fleet["data"]["apis"].as_array().expect("apis");
+    assert!(
+        apis.contains(&"/api/v1/rules".into()) && !apis.contains(&"/api/v1/query".into()),
+        "{fleet}"
+    );
     // It stores nothing and serves no queries.
     let query = reqwest::Client::new()
         .get(ruler.url("/api/v1/query?query=1"))
