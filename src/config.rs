@@ -27,7 +27,8 @@ pub struct Config {
     pub query: QueryConfig,
     /// `[auth]`: tokens and what each may write, read and administer.
     pub auth: AuthConfig,
-    /// `[ruler]`: rule files, Alertmanagers and evaluation settings (all-in-one only).
+    /// `[ruler]`: rule files, Alertmanagers and evaluation settings (the all-in-one and `ruler`
+    /// roles).
     pub ruler: RulerConfig,
 }
 
@@ -45,7 +46,7 @@ pub struct ServerConfig {
     /// WAL directory, and the Parquet files when `storage.url` is unset.
     pub data_dir: PathBuf,
     /// Which tiers this process runs: `all-in-one` (ingest + query, head queryable), `ingest`,
-    /// or `query` (object store only).
+    /// `query`, `compactor` or `ruler`.
     pub role: Role,
     /// Log filter in `tracing` env-filter syntax (`RUST_LOG` overrides).
     pub log: String,
@@ -160,6 +161,10 @@ pub enum Role {
     /// Compaction, retention and garbage deletion over the object store only. At most one
     /// compactor works at a time (a lease in the object store); `all-in-one` compacts too.
     Compactor,
+    /// The rule evaluator alone: reads like a query process (`query.ingesters` and the object
+    /// store), writes rule output to the ingest tier by remote-write (`ruler.remote_write_url`),
+    /// holds nothing durable. One per deployment (see the README).
+    Ruler,
 }
 
 /// Command-line flags. Each has an environment variable; both override the file.
@@ -327,12 +332,7 @@ impl Config {
             ));
         }
         self.ruler.validate().map_err(ConfigError::Invalid)?;
-        if self.ruler.enabled() && self.server.role != Role::AllInOne {
-            return Err(ConfigError::Invalid(
-                "ruler.rule_files, ruler.slo_files, ruler.logql_rule_files: the ruler runs in the all-in-one role only (no `ruler` role yet)"
-                    .into(),
-            ));
-        }
+        self.validate_ruler_role()?;
         let tls = &self.server.tls;
         if tls.cert_file.is_some() != tls.key_file.is_some() {
             return Err(ConfigError::Invalid(
@@ -380,6 +380,38 @@ impl Config {
             return Err(ConfigError::Invalid(problem));
         }
         Ok(())
+    }
+
+    /// Which role evaluates rules and how: the all-in-one role writes to its own ingester, the
+    /// `ruler` role to the ingest tier (so it needs the URL) and reads through the ingesters'
+    /// heads (so it needs them); the other roles evaluate nothing and refuse rule files.
+    fn validate_ruler_role(&self) -> Result<(), ConfigError> {
+        let r = &self.ruler;
+        let invalid = |why: &str| Err(ConfigError::Invalid(why.to_string()));
+        match self.server.role {
+            Role::Ruler if !r.enabled() => invalid(
+                "the ruler role needs rules to evaluate: set ruler.rule_files, ruler.slo_files or ruler.logql_rule_files",
+            ),
+            Role::Ruler if r.remote_write_url.is_empty() => invalid(
+                "the ruler role writes rule output to the ingest tier: set ruler.remote_write_url \
+                 (e.g. http://tributary-ingester:9201/api/v1/write)",
+            ),
+            Role::Ruler if self.query.ingesters.is_empty() => invalid(
+                "the ruler role reads recent samples from the ingesters' heads: set query.ingesters (--ingesters)",
+            ),
+            Role::Ruler => Ok(()),
+            Role::AllInOne if !r.remote_write_url.is_empty() || !r.remote_write_token_file.as_os_str().is_empty() => {
+                invalid(
+                    "ruler.remote_write_url, ruler.remote_write_token_file: for the ruler role only (all-in-one \
+                     writes rule output to its own ingester)",
+                )
+            }
+            Role::AllInOne => Ok(()),
+            Role::Ingest | Role::Query | Role::Compactor if r.enabled() => invalid(
+                "ruler.rule_files, ruler.slo_files, ruler.logql_rule_files: rules are evaluated by the all-in-one and ruler roles only",
+            ),
+            Role::Ingest | Role::Query | Role::Compactor => Ok(()),
+        }
     }
 
     /// The `[auth]` section with the deprecated `[ingest.auth]` folded in (its tokens write
@@ -502,7 +534,24 @@ mod tests {
         assert!(invalid("[ruler]\nresend_delay = \"0s\"\n").contains("ruler.resend_delay must be positive"));
         assert!(invalid("[ruler.external_labels]\n\"bad-name\" = \"x\"\n").contains("invalid label name"));
         assert!(
-            invalid("[server]\nrole = \"query\"\n[ruler]\nrule_files = [\"r.yml\"]\n").contains("all-in-one role only")
+            invalid("[server]\nrole = \"query\"\n[ruler]\nrule_files = [\"r.yml\"]\n")
+                .contains("all-in-one and ruler roles only")
+        );
+        // The ruler role: rules, where to write them and the ingesters to read are required.
+        let ruler = "[server]\nrole = \"ruler\"\n[query]\ningesters = [\"http://i:9201\"]\n[ruler]\n";
+        let full = format!("{ruler}rule_files = [\"r.yml\"]\nremote_write_url = \"http://i:9201/api/v1/write\"\n");
+        toml::from_str::<Config>(&full)
+            .unwrap()
+            .validate()
+            .expect("valid ruler role");
+        assert!(invalid(ruler).contains("set ruler.rule_files"));
+        assert!(invalid(&format!("{ruler}rule_files = [\"r.yml\"]\n")).contains("set ruler.remote_write_url"));
+        assert!(
+            invalid(&full.replace("[query]\ningesters = [\"http://i:9201\"]\n", "")).contains("set query.ingesters")
+        );
+        assert!(invalid(&full.replace("http://i:9201/api", "https://i:9201/api")).contains("https is not supported"));
+        assert!(
+            invalid(&full.replace("role = \"ruler\"", "role = \"all-in-one\"")).contains("for the ruler role only")
         );
         assert!(
             invalid("[server]\nrole = \"query\"\n[ruler]\nlogql_rule_files = [\"r.yml\"]\n")

@@ -50,6 +50,7 @@ const INGEST_APIS: &[&str] = &[
     "/v1/logs",
     "/loki/api/v1/push",
 ];
+const RULER_APIS: &[&str] = &["/api/v1/rules", "/api/v1/alerts"];
 const STATUS_APIS: &[&str] = &[
     "/api/v1/status/fleet",
     "/api/v1/status/tsdb",
@@ -152,6 +153,9 @@ async fn fleet(
     }
     if matches!(s.role, Role::AllInOne | Role::Query) {
         apis.extend_from_slice(QUERY_APIS);
+    }
+    if matches!(s.role, Role::AllInOne | Role::Ruler) {
+        apis.extend_from_slice(RULER_APIS);
     }
     let data = FleetData {
         role: s.role,

@@ -25,7 +25,7 @@ use tributary_ingest::Ingester;
 use tributary_query::Engine;
 use tributary_query::log_source::MergedLogSource;
 use tributary_query::logql::LogqlEngine;
-use tributary_query::remote::{Fanout, FanoutConfig};
+use tributary_query::remote::{Fanout, FanoutConfig, IngesterFailure};
 use tributary_query::source::MergedSource;
 use tributary_storage::auth::Auth;
 use tributary_storage::read::{LogSource, Source};
@@ -57,6 +57,9 @@ pub enum Error {
         /// Why reading failed.
         source: std::io::Error,
     },
+    /// The `ruler` role's remote-write (its token file, its HTTP client) could not be set up.
+    #[error("setting up the ruler's remote-write: {0}")]
+    RemoteWrite(String),
     /// The rule files (`[ruler] rule_files`) could not be loaded.
     #[error("loading rules: {0}")]
     Ruler(tributary_query::Error),
@@ -228,7 +231,7 @@ async fn start(
             ing.register_metrics(&mut registry);
             Some(ing)
         }
-        Role::Query | Role::Compactor => None,
+        Role::Query | Role::Compactor | Role::Ruler => None,
     };
     let compaction = match cfg.server.role {
         Role::AllInOne | Role::Compactor => {
@@ -239,7 +242,7 @@ async fn start(
                 auth.clone(),
             ))
         }
-        Role::Ingest | Role::Query => None,
+        Role::Ingest | Role::Query | Role::Ruler => None,
     };
     let refresh: telemetry::Refresh = {
         let (ing, storage) = (ingester.clone(), storage.clone());
@@ -258,15 +261,27 @@ async fn start(
     if let Some(c) = &compaction {
         app = app.merge(c.router());
     }
-    // A query process reads every ingester's head too (`query.ingesters`), ahead of Parquet.
+    // A query (or ruler) process reads every ingester's head too (`query.ingesters`), ahead of
+    // Parquet.
     let fanout = match cfg.server.role {
-        Role::AllInOne | Role::Query if !cfg.query.ingesters.is_empty() => Some(fanout(&cfg.query).await?),
+        Role::AllInOne | Role::Query | Role::Ruler if !cfg.query.ingesters.is_empty() => {
+            // A rule evaluated without an ingester's data would write a wrong value as if it
+            // were right (and resolve that ingester's clusters' alerts): the ruler's reads fail
+            // instead, which fails the evaluation and names the ingester.
+            let failure = match cfg.server.role {
+                Role::Ruler => IngesterFailure::Fail,
+                _ => cfg.query.ingester_failure,
+            };
+            Some(fanout(&cfg.query, failure).await?)
+        }
         _ => None,
     };
     let mut query_source = None;
     let mut api_engine = None;
     let mut logql_engine = None;
-    if matches!(cfg.server.role, Role::AllInOne | Role::Query) {
+    // The ruler role evaluates through the same engines as a querier, without serving them.
+    let serves_queries = matches!(cfg.server.role, Role::AllInOne | Role::Query);
+    if serves_queries || cfg.server.role == Role::Ruler {
         let mut sources: Vec<Arc<dyn Source>> = Vec::new();
         if let Some(ing) = &ingester {
             sources.push(ing.head());
@@ -281,7 +296,9 @@ async fn start(
         engine.metrics().register(&mut registry);
         api_engine = Some(engine.clone());
         let query_metrics = engine.metrics().clone();
-        app = app.merge(requests.measure("prometheus", tributary_query::http::router(engine, auth.clone())));
+        if serves_queries {
+            app = app.merge(requests.measure("prometheus", tributary_query::http::router(engine, auth.clone())));
+        }
         let mut log_sources: Vec<Arc<dyn LogSource>> = Vec::new();
         if let Some(ing) = &ingester {
             log_sources.push(ing.head());
@@ -294,21 +311,12 @@ async fn start(
             .with_listings_and_metrics(cfg.query.max_listing_items, query_metrics);
         let logql = Arc::new(logql);
         logql_engine = Some(logql.clone());
-        app = app.merge(requests.measure("loki", tributary_query::http::loki_router(logql, auth.clone())));
-    }
-    // The ruler evaluates through the APIs' engines (head and Parquet; PromQL and LogQL) and
-    // writes through the ingester's one write path; the rules and alerts APIs answer (empty)
-    // without it.
-    let ruler = match (&ingester, api_engine, logql_engine) {
-        (Some(ing), Some(engine), Some(logql)) if cfg.ruler.enabled() => {
-            let sink = Arc::new(rule_sink::IngesterSink(ing.clone()));
-            let ruler = tributary_query::ruler::Ruler::new(cfg.ruler.clone(), engine, logql, sink, &mut registry)
-                .await
-                .map_err(Error::Ruler)?;
-            Some(ruler)
+        if serves_queries {
+            app = app.merge(requests.measure("loki", tributary_query::http::loki_router(logql, auth.clone())));
         }
-        _ => None,
-    };
+    }
+    // The rules and alerts APIs answer (empty) without a ruler.
+    let ruler = start_ruler(cfg, ingester.as_ref(), api_engine, logql_engine, &mut registry).await?;
     app = app.merge(requests.measure(
         "prometheus",
         tributary_query::ruler::router(ruler.clone(), auth.clone()),
@@ -372,6 +380,35 @@ async fn start(
         compactor,
         ingester,
     })
+}
+
+/// The ruler, when this role evaluates rules and some are configured: it evaluates through
+/// `engine` (all-in-one: its head and Parquet; the `ruler` role: every ingester's head through
+/// `query.ingesters` and Parquet, as a querier reads) and writes what rules produce through an
+/// ingester's one write path: its own (all-in-one), or the ingest tier's by remote-write.
+async fn start_ruler(
+    cfg: &Config,
+    ingester: Option<&Arc<Ingester>>,
+    engine: Option<Arc<Engine>>,
+    logql: Option<Arc<LogqlEngine>>,
+    registry: &mut Registry,
+) -> Result<Option<Arc<tributary_query::ruler::Ruler>>, Error> {
+    let (Some(engine), Some(logql), true) = (engine, logql, cfg.ruler.enabled()) else {
+        return Ok(None);
+    };
+    let sink: Arc<dyn tributary_query::ruler::RuleSink> = match (cfg.server.role, ingester) {
+        (Role::AllInOne, Some(ing)) => Arc::new(rule_sink::IngesterSink(ing.clone())),
+        (Role::Ruler, None) => {
+            tracing::info!(url = %cfg.ruler.remote_write_url, "writing rule output to the ingest tier");
+            Arc::new(rule_sink::RemoteWriteSink::new(&cfg.ruler)?)
+        }
+        // Config validation refuses rule files in the other roles.
+        _ => return Ok(None),
+    };
+    let ruler = tributary_query::ruler::Ruler::new(cfg.ruler.clone(), engine, logql, sink, registry)
+        .await
+        .map_err(Error::Ruler)?;
+    Ok(Some(ruler))
 }
 
 /// Binds the OTLP/gRPC and the dedicated OTLP/HTTP ports (those configured) and serves them
@@ -438,8 +475,9 @@ fn not_an_upgrade(status: StatusCode, _: Version, _: &HeaderMap, _: &Extensions)
     status != StatusCode::SWITCHING_PROTOCOLS
 }
 
-/// The ingesters of `query.ingesters`, resolved once before serving.
-async fn fanout(q: &tributary_query::config::QueryConfig) -> Result<Arc<Fanout>, Error> {
+/// The ingesters of `query.ingesters`, resolved once before serving; `failure` says what a read
+/// does when one does not answer.
+async fn fanout(q: &tributary_query::config::QueryConfig, failure: IngesterFailure) -> Result<Arc<Fanout>, Error> {
     let token = if q.ingester_token_file.as_os_str().is_empty() {
         None
     } else {
@@ -452,7 +490,7 @@ async fn fanout(q: &tributary_query::config::QueryConfig) -> Result<Arc<Fanout>,
     let fanout = Fanout::new(FanoutConfig {
         ingesters: q.ingesters.clone(),
         timeout: q.ingester_timeout,
-        failure: q.ingester_failure,
+        failure,
         resolve_interval: q.ingester_resolve_interval,
         token,
     })

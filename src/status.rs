@@ -30,7 +30,7 @@ pub(crate) fn info(cfg: &Config, flags: BTreeMap<String, String>) -> StatusInfo 
         // its own and reads the last hour of what it can reach (the ingesters' heads, Parquet).
         window: match cfg.server.role {
             Role::AllInOne | Role::Ingest => None,
-            Role::Query | Role::Compactor => Some(Duration::from_secs(3600)),
+            Role::Query | Role::Compactor | Role::Ruler => Some(Duration::from_secs(3600)),
         },
     }
 }

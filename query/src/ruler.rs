@@ -59,7 +59,8 @@
 //! # What is written where
 //!
 //! Everything leaves through a [`RuleSink`] (the binary writes to the ingester's one write path,
-//! WAL first, as a push is): recording-rule results, and per alerting rule `ALERTS{alertname,
+//! WAL first, as a push is: its own ingester in all-in-one, the ingest tier by remote-write in
+//! the `ruler` role, where the engine reads every ingester's head as a querier's does): recording-rule results, and per alerting rule `ALERTS{alertname,
 //! alertstate="pending"|"firing", ...}` (value 1) and `ALERTS_FOR_STATE{alertname, ...}` (value:
 //! the alert's active-since time in seconds). A series keeps its `cluster` label; one without
 //! gets `ruler.default_cluster`. A series a rule wrote last time and not this time gets a
@@ -159,6 +160,19 @@ pub struct RulerConfig {
     /// How far back a restart looks for an alert's `ALERTS_FOR_STATE`. Default `1h`.
     #[serde(with = "humantime_serde")]
     pub for_outage_tolerance: Duration,
+    /// The `ruler` role only: the ingest tier's remote-write endpoint
+    /// (`http://ingester:9201/api/v1/write`, a Service in front of every ingester) that rule
+    /// output is written to. Required by that role; the all-in-one role writes to its own
+    /// ingester and refuses it. Default `""`.
+    pub remote_write_url: String,
+    /// The `ruler` role only: a file holding the bearer token sent with every remote-write
+    /// (read once at startup). With `auth.required` on the ingesters it must be a token whose
+    /// `write` scope is a glob matching every cluster rules write (`"*"`), so each series keeps
+    /// its own `cluster`. Default `""` (no token).
+    pub remote_write_token_file: PathBuf,
+    /// The `ruler` role only: how long one remote-write request may take. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub remote_write_timeout: Duration,
 }
 
 impl Default for RulerConfig {
@@ -180,6 +194,9 @@ impl Default for RulerConfig {
             alertmanager_key_file: None,
             for_grace_period: Duration::from_secs(600),
             for_outage_tolerance: Duration::from_secs(3600),
+            remote_write_url: String::new(),
+            remote_write_token_file: PathBuf::new(),
+            remote_write_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -207,6 +224,7 @@ impl RulerConfig {
             ("resend_delay", self.resend_delay),
             ("reload_interval", self.reload_interval),
             ("notification_timeout", self.notification_timeout),
+            ("remote_write_timeout", self.remote_write_timeout),
         ] {
             if d.is_zero() {
                 return Err(format!("ruler.{name} must be positive"));
@@ -222,6 +240,13 @@ impl RulerConfig {
             if !file::is_label_name(name) {
                 return Err(format!("ruler.external_labels: invalid label name {name:?}"));
             }
+        }
+        let url = &self.remote_write_url;
+        let http = url.strip_prefix("http://").is_some_and(|rest| !rest.is_empty());
+        if !url.is_empty() && !http {
+            return Err(format!(
+                "ruler.remote_write_url = {url:?} is not an http://host:port/path URL (https is not supported yet)"
+            ));
         }
         Ok(())
     }
@@ -244,7 +269,13 @@ pub struct RuleSample {
 /// Contract: `write` returns once the samples are durable (or fails, saying why); the next
 /// evaluation must be able to read them. Each sample names its own cluster, so one call may
 /// span clusters. A failed write fails the rule's evaluation (counted and shown on
-/// `/api/v1/rules` as its `lastError`); nothing is retried, the next evaluation writes afresh.
+/// `/api/v1/rules` as its `lastError`, so the error must say who refused what and why). The
+/// ruler itself never retries: the next evaluation writes afresh. A sink whose store can fail
+/// transiently (the `ruler` role's remote-write to the ingest tier) may retry within the call,
+/// bounded well under an evaluation interval, and only what cannot have been stored (a 5xx,
+/// 429 or a connection error; never a refusal such as a 4xx, which would fail the same way
+/// again). A call that fails part-way may have stored some of the samples; writing them again
+/// is harmless (the same series, timestamp and value).
 #[async_trait::async_trait]
 pub trait RuleSink: Send + Sync + std::fmt::Debug {
     /// Stores `samples` durably.

@@ -411,7 +411,7 @@ fn check_pod_config(r: &Rendered, w: &Value, cfg: &PodConfig, role: Role) {
         .expect("grace period");
     let flush = match role {
         Role::Ingest | Role::AllInOne => Duration::from_secs(300),
-        Role::Query | Role::Compactor => Duration::ZERO,
+        Role::Query | Role::Compactor | Role::Ruler => Duration::ZERO,
     };
     assert!(
         Duration::from_secs(grace) > eff.server.shutdown_timeout + flush,
@@ -420,7 +420,7 @@ fn check_pod_config(r: &Rendered, w: &Value, cfg: &PodConfig, role: Role) {
 }
 
 #[test]
-fn the_split_overlay_runs_ingesters_queriers_and_one_compactor_on_s3() {
+fn the_split_overlay_runs_ingesters_queriers_one_compactor_and_one_ruler_on_s3() {
     let r = render_and_validate("split");
     check_wiring(&r);
     let scratch = tempfile::tempdir().expect("tempdir");
@@ -451,6 +451,15 @@ fn the_split_overlay_runs_ingesters_queriers_and_one_compactor_on_s3() {
     let compactor = r.get("Deployment", "tributary-compactor");
     assert_eq!(compactor["spec"]["replicas"], 1, "one compactor");
     assert_eq!(compactor["spec"]["strategy"]["type"], "Recreate");
+    let ruler = r.get("Deployment", "tributary-ruler");
+    assert_eq!(
+        ruler["spec"]["replicas"], 1,
+        "one ruler: two would write every rule output twice"
+    );
+    assert_eq!(
+        ruler["spec"]["strategy"]["type"], "Recreate",
+        "never two rulers at once"
+    );
     let pdb = |w: &Value| {
         r.of_kind("PodDisruptionBudget")
             .into_iter()
@@ -464,6 +473,7 @@ fn the_split_overlay_runs_ingesters_queriers_and_one_compactor_on_s3() {
         (ingester, Role::Ingest),
         (querier, Role::Query),
         (compactor, Role::Compactor),
+        (ruler, Role::Ruler),
     ] {
         let cfg = pod_config(&r, w, scratch.path());
         check_pod_config(&r, w, &cfg, role);
@@ -502,7 +512,61 @@ fn the_split_overlay_runs_ingesters_queriers_and_one_compactor_on_s3() {
                 "a querier token reading every cluster"
             );
         }
+        if role == Role::Ruler {
+            let eff = &cfg.effective;
+            // It reads the heads as a querier does and writes to the ingesters' write Service.
+            assert_eq!(eff.query.ingesters, cfg_ingesters(&r), "{}: query.ingesters", name(w));
+            let ns = writes["metadata"]["namespace"].as_str().expect("namespace");
+            assert_eq!(
+                eff.ruler.remote_write_url,
+                format!("http://{}.{ns}.svc.cluster.local:9201/api/v1/write", name(writes)),
+                "ruler.remote_write_url"
+            );
+            // Its rule files are in a mounted ConfigMap that holds at least one.
+            let pattern = eff.ruler.rule_files.first().expect("ruler.rule_files");
+            let (mount, _) = mount_of(the_container(w), std::path::Path::new(pattern));
+            let rules = pod_volume(w, mount["name"].as_str().expect("name")).expect("rules volume");
+            let rules = rules["configMap"]["name"].as_str().expect("rules from a ConfigMap");
+            assert!(r.string_data("ConfigMap", rules).keys().any(|k| k.ends_with(".yml")));
+            // One token file for both directions, from a Secret whose token entry "ruler" writes
+            // and reads every cluster.
+            assert_eq!(eff.ruler.remote_write_token_file, eff.query.ingester_token_file);
+            let (mount, key) = mount_of(the_container(w), &eff.ruler.remote_write_token_file);
+            let secret = pod_volume(w, mount["name"].as_str().expect("name")).expect("token volume");
+            let data = r.string_data("Secret", secret["secret"]["secretName"].as_str().expect("a Secret"));
+            assert!(data[key.to_str().expect("key")].is_string(), "the ruler token {key:?}");
+            let tokens: toml::Table = toml::from_str(data["tokens.toml"].as_str().expect("tokens.toml")).expect("TOML");
+            assert!(
+                tokens["tokens"].as_array().into_iter().flatten().any(|t| {
+                    t.get("name").and_then(|n| n.as_str()) == Some("ruler")
+                        && t.get("write").and_then(|n| n.as_str()) == Some("*")
+                        && t.get("read") == Some(&toml::Value::Array(vec![toml::Value::String("*".into())]))
+                }),
+                "a ruler token writing and reading every cluster"
+            );
+        }
     }
+}
+
+/// `query.ingesters` as the querier's configuration file names them.
+fn cfg_ingesters(r: &Rendered) -> Vec<String> {
+    let text = r.string_data("ConfigMap", config_map_of(r, "tributary-querier"))["tributary.toml"]
+        .as_str()
+        .expect("tributary.toml");
+    let file: toml::Table = toml::from_str(text).expect("TOML");
+    file["query"]["ingesters"]
+        .as_array()
+        .expect("query.ingesters")
+        .iter()
+        .map(|i| i.as_str().expect("string").to_string())
+        .collect()
+}
+
+/// The (generated) name of the ConfigMap a Deployment's `config` volume reads.
+fn config_map_of<'a>(r: &'a Rendered, deployment: &str) -> &'a str {
+    pod_volume(r.get("Deployment", deployment), "config").expect("config volume")["configMap"]["name"]
+        .as_str()
+        .expect("a ConfigMap")
 }
 
 #[test]

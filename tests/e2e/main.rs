@@ -29,6 +29,7 @@ mod remote_write_v2;
 mod roles;
 mod ruler;
 mod ruler_parity;
+mod ruler_role;
 mod signals_recovery;
 mod slo;
 mod split;
