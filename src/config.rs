@@ -555,7 +555,7 @@ mod tests {
         );
         assert!(
             invalid("[server]\nrole = \"query\"\n[ruler]\nlogql_rule_files = [\"r.yml\"]\n")
-                .contains("all-in-one role only")
+                .contains("all-in-one and ruler roles only")
         );
     }
 
