@@ -227,13 +227,14 @@ print(json.dumps({"evaluations": len(allv), "mean": statistics.mean(allv), "p50"
     "per_group_p99_max": per_group_p99[-1]}))')
     local failures evals
     failures=$(sum_metric tributary_ruler_rule_evaluation_failures_total <"$DIR/metrics.after")
-    evals=$(sum_metric tributary_ruler_rule_evaluations_total <"$DIR/metrics.after")
+    # Rule evaluations within the window: what the CPU above paid for.
+    evals=$(echo "$(sum_metric tributary_ruler_rule_evaluations_total <"$DIR/metrics.after") - $(sum_metric tributary_ruler_rule_evaluations_total <"$DIR/metrics.before")" | bc)
     SUMMARY[tributary_failures]=$failures
     SUMMARY[tributary_rule_evaluations]=$evals
     SUMMARY[tributary_missed]=$(sum_metric tributary_ruler_rule_group_iterations_missed_total <"$DIR/metrics.after")
     SUMMARY[tributary_rss_mib]=$(($(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status") / 1024))
     recorded >"$DIR/recorded.txt"
-    log "tributary: cpu ${SUMMARY[tributary_cpu]} s (idle ${SUMMARY[tributary_idle]} s per ${IDLE_SECS}s), failures $failures of $evals, durations ${SUMMARY[tributary_durations]}"
+    log "tributary: cpu ${SUMMARY[tributary_cpu]} s (idle ${SUMMARY[tributary_idle]} s per ${IDLE_SECS}s), failures $failures, $evals rule evaluations, durations ${SUMMARY[tributary_durations]}"
     [[ ${failures%.*} == 0 ]] || { status=1; log "tributary: failed evaluations: $(grep -m3 'rule evaluation failed' "$DIR/server.log")"; }
     stop_server
 }
@@ -284,12 +285,14 @@ print(json.dumps({"evaluations": n, "mean": s / n if n else None,
     "per_group_p99_median": p99[len(p99) // 2] if p99 else None, "per_group_p99_max": p99[-1] if p99 else None}))
 PY
 )
+    SUMMARY[vmalert_rule_evaluations]=$(echo "$(sum_metric vmalert_execution_total <"$DIR/metrics.after") - $(sum_metric vmalert_execution_total <"$DIR/metrics.before")" | bc)
+    SUMMARY[vmalert_missed]=$(sum_metric vmalert_iteration_missed_total <"$DIR/metrics.after")
     SUMMARY[vmalert_failures]=$(grep -E '^vmalert_(recording_rules_error|execution_errors_total|remotewrite_errors_total)[{ ]' "$DIR/metrics.after" | awk '{ s += $2 } END { printf "%d", s + 0 }')
     SUMMARY[vmalert_rss_mib]=$(($(awk '/VmHWM/ {print $2}' "/proc/$VMALERT_PID/status") / 1024))
     SUMMARY[vmalert_tributary_rss_mib]=$(($(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status") / 1024))
     stop_vmalert
     recorded >"$DIR/recorded.txt"
-    log "vmalert: vmalert cpu ${SUMMARY[vmalert_cpu]} s, tributary cpu ${SUMMARY[vmalert_tributary_cpu]} s (idle ${SUMMARY[vmalert_tributary_idle]} s per ${IDLE_SECS}s), errors ${SUMMARY[vmalert_failures]}, durations ${SUMMARY[vmalert_durations]}"
+    log "vmalert: vmalert cpu ${SUMMARY[vmalert_cpu]} s, tributary cpu ${SUMMARY[vmalert_tributary_cpu]} s (idle ${SUMMARY[vmalert_tributary_idle]} s per ${IDLE_SECS}s), errors ${SUMMARY[vmalert_failures]}, ${SUMMARY[vmalert_rule_evaluations]} rule evaluations, durations ${SUMMARY[vmalert_durations]}"
     [[ ${SUMMARY[vmalert_failures]} == 0 ]] || status=1
     stop_server
 }
