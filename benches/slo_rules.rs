@@ -83,39 +83,46 @@ fn groups() -> Vec<Group> {
         .collect()
 }
 
-/// One pass: every group's rules in order at `t`; per group the summed time, the series
-/// answered, and the first error.
-fn pass(
-    rt: &tokio::runtime::Runtime,
-    engine: &Engine,
-    groups: &[Group],
-    t: i64,
-) -> Vec<(Duration, usize, Option<String>)> {
+/// What one rule's evaluation took and answered (series), or its error.
+type Timed = (Duration, usize, Option<String>);
+
+/// One pass: every group's rules in order at `t`.
+fn pass(rt: &tokio::runtime::Runtime, engine: &Engine, groups: &[Group], t: i64) -> Vec<Vec<Timed>> {
     groups
         .iter()
         .map(|g| {
-            let mut total = Duration::ZERO;
-            let mut series = 0;
-            let mut error = None;
-            for expr in &g.exprs {
-                let started = Instant::now();
-                // One step: planned as the instant query the ruler runs (same tier choice).
-                let answer = rt.block_on(engine.range_query(expr, t, t, 60_000, None));
-                total += started.elapsed();
-                match answer {
-                    Ok(a) => {
-                        if let tributary_query::Value::Matrix(m) = a.value {
-                            series += m.len();
-                        }
+            g.exprs
+                .iter()
+                .map(|expr| {
+                    let started = Instant::now();
+                    // One step: planned as the instant query the ruler runs (same tier choice).
+                    let answer = rt.block_on(engine.range_query(expr, t, t, 60_000, None));
+                    let took = started.elapsed();
+                    match answer {
+                        Ok(a) => match a.value {
+                            tributary_query::Value::Matrix(m) => (took, m.len(), None),
+                            _ => (took, 0, None),
+                        },
+                        Err(e) => (took, 0, Some(e.to_string())),
                     }
-                    Err(e) => {
-                        error.get_or_insert_with(|| format!("{expr}: {e}"));
-                    }
-                }
-            }
-            (total, series, error)
+                })
+                .collect()
         })
         .collect()
+}
+
+/// A group's evaluation time (its rules' sum), series answered and first error.
+fn total(rules: &[Timed]) -> Timed {
+    (
+        rules.iter().map(|r| r.0).sum(),
+        rules.iter().map(|r| r.1).sum(),
+        rules.iter().find_map(|r| r.2.clone()),
+    )
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
 }
 
 fn main() {
@@ -149,22 +156,31 @@ fn main() {
                 .expect("storage");
             let engine = Engine::new(storage.source(), cfg);
             let cold = pass(&rt, &engine, &groups, t);
-            let mut warm: Vec<Vec<(Duration, usize, Option<String>)>> =
-                (0..warm_runs).map(|_| pass(&rt, &engine, &groups, t)).collect();
+            let warm: Vec<Vec<Vec<Timed>>> = (0..warm_runs).map(|_| pass(&rt, &engine, &groups, t)).collect();
             for (i, g) in groups.iter().enumerate() {
-                warm.sort_by_key(|w| w[i].0);
-                let (c, n, error) = &cold[i];
+                let (c, n, error) = total(&cold[i]);
+                let w: Vec<Duration> = warm.iter().map(|p| total(&p[i]).0).collect();
                 eprintln!(
-                    "slo_rules: {instant:9} {config:7} {:40} cold {:7.3}s warm median {:7.3}s min {:7.3}s series {n:4}{}",
+                    "slo_rules: {instant:9} {config:7} {:56} cold {:7.3}s warm median {:7.3}s min {:7.3}s series {n:4}{}",
                     g.name,
                     c.as_secs_f64(),
-                    warm[warm.len() / 2][i].0.as_secs_f64(),
-                    warm[0][i].0.as_secs_f64(),
-                    error.as_ref().map_or(String::new(), |e| format!(" ERROR {e}")),
+                    median(w.clone()).as_secs_f64(),
+                    w.iter().min().copied().unwrap_or_default().as_secs_f64(),
+                    error.map_or(String::new(), |e| format!(" ERROR {e}")),
                 );
+                // Where a group's time goes: each rule, cold and warm median.
+                for (j, expr) in g.exprs.iter().enumerate() {
+                    let w: Vec<Duration> = warm.iter().map(|p| p[i][j].0).collect();
+                    eprintln!(
+                        "slo_rules:     rule {j:2} cold {:7.3}s warm {:7.3}s  {}",
+                        cold[i][j].0.as_secs_f64(),
+                        median(w).as_secs_f64(),
+                        expr.chars().take(110).collect::<String>(),
+                    );
+                }
             }
             eprintln!("slo_rules: peak RSS so far {} MiB", peak_rss_mib());
-            if cold.iter().all(|(_, _, e)| e.is_none()) {
+            if cold.iter().flatten().all(|(_, _, e)| e.is_none()) {
                 // Nothing refused: the lifted limits would time the same work again.
                 break;
             }
