@@ -24,113 +24,26 @@
 //!
 //! `cargo bench --bench slo_burn_rate` (`-- raw` or `-- rollups` for one side).
 
+#[path = "common/slo_history.rs"]
+mod slo_history;
+
 use std::time::{Duration, Instant};
 
 use tributary_query::{Engine, QueryConfig, Value};
 use tributary_storage::Storage;
 use tributary_storage::config::StorageConfig;
-use tributary_storage::rollup::Resolution;
-use tributary_storage::types::{Labels, Sample, Series};
+
+use slo_history::{Write, env, peak_rss_mib, write_history};
 
 /// The server's allocator (`src/main.rs`), so allocation costs are the ones it pays.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const DAY_MS: i64 = 86_400_000;
+const DAY_MS: i64 = slo_history::DAY_MS;
 const HOUR_MS: i64 = 3_600_000;
-/// 2026-01-01T00:00:00Z: the history ends here.
-const END: i64 = 1_767_225_600_000;
+const END: i64 = slo_history::END;
 
 const BURN_RATE: &str = "sum by (cluster) (rate(errors_total[30d])) / sum by (cluster) (rate(requests_total[30d]))";
-
-fn env(name: &str, default: i64) -> i64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// One cluster's series over one UTC day.
-fn day_of(cluster: usize, series: i64, interval_ms: i64, day_start: i64) -> Vec<Series> {
-    (0..series)
-        .map(|i| {
-            let name = if i % 2 == 0 { "requests_total" } else { "errors_total" };
-            let instance = (i / 2).to_string();
-            let cluster = format!("cluster-{cluster:03}");
-            let labels = Labels::from_pairs(&[("__name__", name), ("cluster", &cluster), ("instance", &instance)]);
-            // Per scrape, requests rise by 0..=6 and errors by 0 or 1.
-            let step = if i % 2 == 0 { 7 } else { 2 };
-            let mut state = (cluster.len() as i64 * 31 + i * 17 + day_start / DAY_MS) as u64;
-            let mut value = 0.0;
-            let samples = (0..DAY_MS / interval_ms)
-                .map(|k| {
-                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                    value = if (state >> 40).is_multiple_of(1_440) {
-                        0.0
-                    } else {
-                        value + ((state >> 33) % step) as f64
-                    };
-                    Sample::new(day_start + k * interval_ms + (i % 1000), value)
-                })
-                .collect();
-            Series::new(labels, samples)
-        })
-        .collect()
-}
-
-/// What the benchmark writes (`SLO_BENCH_WRITE`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Write {
-    All,
-    Rollups,
-    OneHour,
-}
-
-fn peak_rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib / 1024)
-}
-
-fn write_history(rt: &tokio::runtime::Runtime, dir: &std::path::Path, write: Write, size: [i64; 4]) {
-    let [clusters, series, interval_ms, days] = size;
-    let marker = dir.join("slo_bench.done");
-    let want = format!("{size:?} {write:?}");
-    if std::fs::read_to_string(&marker).is_ok_and(|m| m == want) {
-        eprintln!("slo_burn_rate: reusing the history in {}", dir.display());
-        return;
-    }
-    let storage = rt
-        .block_on(Storage::open(&StorageConfig::default(), dir))
-        .expect("storage");
-    let resolutions: &[Resolution] = match write {
-        Write::OneHour => &[Resolution::OneHour],
-        _ => &Resolution::ALL,
-    };
-    let started = Instant::now();
-    for d in 0..days {
-        let day_start = END - (days - d) * DAY_MS;
-        // One manifest commit per day, as a compaction of that day would make.
-        let mut tx = storage.transaction();
-        for cluster in 0..clusters as usize {
-            let day = day_of(cluster, series, interval_ms, day_start);
-            if write == Write::All {
-                rt.block_on(tx.write_metrics(&day)).expect("write raw");
-            }
-            for &res in resolutions {
-                rt.block_on(tx.write_rollups(res, &day)).expect("write rollups");
-            }
-        }
-        rt.block_on(tx.commit(None)).expect("commit");
-    }
-    eprintln!(
-        "slo_burn_rate: {clusters} clusters x {series} series x {days} days ({write:?}) written in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-    std::fs::write(&marker, want).expect("marker");
-}
 
 /// Series and points of an answer, and the sum of its values (to compare raw with rollups).
 fn shape(v: &Value) -> (usize, usize, f64) {
