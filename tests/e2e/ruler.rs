@@ -120,6 +120,23 @@ receivers:
     (Proc(child), port)
 }
 
+/// The first alert named `alertname` that Alertmanager posted to the webhook in a notification
+/// of `status` (`firing` or `resolved`), waited for.
+async fn notified(received: &Arc<Mutex<Vec<Value>>>, status: &str, alertname: &str, what: &str) -> Value {
+    eventually(Duration::from_secs(20), what, || {
+        let received = received.clone();
+        async move {
+            received
+                .lock()
+                .iter()
+                .filter(|b| b["status"] == status)
+                .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+                .find(|a| a["labels"]["alertname"] == alertname)
+        }
+    })
+    .await
+}
+
 async fn get_json(url: &str) -> Value {
     let r = reqwest::get(url).await.expect("GET");
     assert_eq!(r.status(), 200, "GET {url}");
@@ -217,18 +234,7 @@ source = "tributary-e2e"
     push_logs(&s).await;
 
     // The alert reaches the webhook through Alertmanager with every label and annotation.
-    let firing = eventually(Duration::from_secs(20), "a firing notification", || {
-        let received = received.clone();
-        async move {
-            received
-                .lock()
-                .iter()
-                .filter(|b| b["status"] == "firing")
-                .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
-                .find(|a| a["labels"]["alertname"] == "ErrorsHigh")
-        }
-    })
-    .await;
+    let firing = notified(&received, "firing", "ErrorsHigh", "a firing notification").await;
     let labels = &firing["labels"];
     assert_eq!(labels["cluster"], "c1", "{firing}");
     assert_eq!(labels["instance"], "a", "{firing}");
@@ -275,18 +281,7 @@ source = "tributary-e2e"
         per_cluster,
         [("c1".to_string(), "3".to_string()), ("c2".to_string(), "1".to_string())]
     );
-    let log_alert = eventually(Duration::from_secs(20), "a firing LogQL alert", || {
-        let received = received.clone();
-        async move {
-            received
-                .lock()
-                .iter()
-                .filter(|b| b["status"] == "firing")
-                .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
-                .find(|a| a["labels"]["alertname"] == "ApiErrorLogs")
-        }
-    })
-    .await;
+    let log_alert = notified(&received, "firing", "ApiErrorLogs", "a firing LogQL alert").await;
     assert_eq!(log_alert["labels"]["cluster"], "c1", "{log_alert}");
     assert_eq!(log_alert["labels"]["severity"], "ticket", "{log_alert}");
     assert_eq!(log_alert["annotations"]["summary"], "c1 logged 3 errors", "{log_alert}");
@@ -399,18 +394,7 @@ source = "tributary-e2e"
 
     // The condition clears: Alertmanager hears of the resolution.
     push_errors(&s, 0.0).await;
-    let resolved = eventually(Duration::from_secs(20), "a resolved notification", || {
-        let received = received.clone();
-        async move {
-            received
-                .lock()
-                .iter()
-                .filter(|b| b["status"] == "resolved")
-                .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
-                .find(|a| a["labels"]["alertname"] == "ErrorsHigh")
-        }
-    })
-    .await;
+    let resolved = notified(&received, "resolved", "ErrorsHigh", "a resolved notification").await;
     assert_eq!(resolved["labels"]["cluster"], "c1", "{resolved}");
     assert_eq!(resolved["startsAt"], firing["startsAt"], "{resolved}");
 }
@@ -467,19 +451,11 @@ async fn alerts_reach_an_https_alertmanager_that_requires_a_client_certificate()
         ),
     );
     let s = TestServer::start_with(&["--config", config.to_str().expect("utf-8")]).await;
-    let alert = eventually(
-        Duration::from_secs(20),
+    let alert = notified(
+        &received,
+        "firing",
+        "Always",
         "the alert through the HTTPS Alertmanager",
-        || {
-            let received = received.clone();
-            async move {
-                received
-                    .lock()
-                    .iter()
-                    .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
-                    .find(|a| a["labels"]["alertname"] == "Always")
-            }
-        },
     )
     .await;
     assert_eq!(alert["labels"]["severity"], "info", "{alert}");

@@ -130,27 +130,23 @@ impl Group {
 /// (the groups replacing them, their state already taken over) carries on writing: the output
 /// of the groups and rules a reload removed.
 pub(crate) fn ended_by_reload(old: &[Arc<Group>], new: &[Arc<Group>], at: TimestampMs) -> Vec<RuleSample> {
-    let carried: HashSet<Labels> = new
-        .iter()
-        .flat_map(|g| {
-            g.state
-                .lock()
-                .rules
-                .iter()
-                .flat_map(|r| r.written.clone())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let mut ended: Vec<Labels> = old
-        .iter()
-        .flat_map(|g| {
-            g.state
-                .lock()
-                .rules
-                .iter()
-                .flat_map(|r| r.written.clone())
-                .collect::<Vec<_>>()
-        })
+    // What the rules of `groups` wrote at their last evaluation.
+    let written = |groups: &[Arc<Group>]| -> Vec<Labels> {
+        groups
+            .iter()
+            .flat_map(|g| {
+                g.state
+                    .lock()
+                    .rules
+                    .iter()
+                    .flat_map(|r| r.written.clone())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let carried: HashSet<Labels> = written(new).into_iter().collect();
+    let mut ended: Vec<Labels> = written(old)
+        .into_iter()
         .filter(|l| !carried.contains(l))
         .collect::<HashSet<_>>()
         .into_iter()
