@@ -86,8 +86,9 @@ pub struct QueryConfig {
 /// `avg_over_time`, `min_over_time` or `max_over_time` of a range selector reads the rollups
 /// of a resolution (the coarsest that qualifies) when its range is at least that resolution's
 /// minimum and a multiple of it, and every window it is evaluated at ends (step time or `@`,
-/// minus `offset`) on a multiple of it: then the buckets tile each window exactly. Anything
-/// else reads raw samples. Answers equal the raw ones exactly for `rate`, `increase` (integer
+/// minus `offset`) on a multiple of it: then the buckets tile each window exactly. A selector
+/// with one window (an instant query, or `@`) ending between boundaries reads its whole
+/// buckets and, raw, the two partial buckets at its ends. Anything else reads raw samples. Answers equal the raw ones exactly for `rate`, `increase` (integer
 /// counters: otherwise up to float rounding), `count_over_time`, `min_over_time` and
 /// `max_over_time`; `sum_over_time` and `avg_over_time` add in another order (relative
 /// difference within 1e-9).

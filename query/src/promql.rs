@@ -28,6 +28,7 @@ mod value;
 mod tests;
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,10 +38,10 @@ use futures::future::try_join_all;
 use promql_parser::parser::{Expr, VectorSelector, value::ValueType};
 use tributary_storage::auth::Identity;
 use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
-use tributary_storage::rollup::{BucketSeries, Resolution};
+use tributary_storage::rollup::{Bucket, BucketSeries, Resolution};
 use tributary_storage::scope::ClusterScope;
 use tributary_storage::signals::HistogramSeries as StoredHistograms;
-use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesIdSet, TimeRange, TimestampMs};
+use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesIdSet, TimeRange, TimestampMs, is_stale_nan};
 
 use crate::admission::{self, Language, admit, on_deep_stack};
 use crate::config::QueryConfig;
@@ -545,6 +546,9 @@ impl Engine {
     async fn fetch(&self, selectors: &[Selector], guard: &Guard) -> Result<(Vec<Vec<Series>>, Vec<Vec<BucketSeries>>)> {
         let fetched = in_batches(selectors, &|| guard.check(), |sel| async move {
             match (sel.fetch, sel.tier) {
+                (Some(range), Some(res)) if sel.edges => {
+                    Ok((Vec::new(), self.fetch_edged(sel, range.end, res, guard).await?))
+                }
                 (Some(range), Some(res)) => Ok((Vec::new(), self.fetch_buckets(sel, range, res, guard).await?)),
                 (Some(range), None) => Ok((self.fetch_selector(sel, range, None, guard).await?, Vec::new())),
                 (None, _) => Ok::<_, Error>((Vec::new(), Vec::new())),
@@ -575,6 +579,65 @@ impl Engine {
         all.sort_by(|a, b| a.labels.cmp(&b.labels));
         all.dedup_by(|later, kept| later.labels == kept.labels);
         Ok(all)
+    }
+
+    /// The buckets of a selector's one window `(end - range, end]` (`end`: its fetched range's
+    /// end) whose end is not on a
+    /// boundary of `res` (see `plan::Planner::choose_tier`): the whole buckets inside it from
+    /// the tier, and before and after them a piece summarising the raw samples of each partial
+    /// bucket, labelled so that the window holds it (the first piece by its bucket's end, which
+    /// is after the window's start; the last by the window's end). [`Bucket::append`] combines
+    /// pieces and whole buckets exactly, so the window's summary is the one its raw samples give.
+    async fn fetch_edged(
+        &self,
+        sel: &Selector,
+        end: TimestampMs,
+        res: Resolution,
+        guard: &Guard,
+    ) -> Result<Vec<BucketSeries>> {
+        let start = end.saturating_sub(sel.range_ms);
+        let first_boundary = res.bucket_of(start);
+        let last_boundary = end - end.rem_euclid(res.ms());
+        let whole = TimeRange::new(first_boundary.saturating_add(1), last_boundary);
+        let (inside, head, tail) = futures::try_join!(
+            async {
+                if whole.start > whole.end {
+                    return Ok(Vec::new());
+                }
+                self.fetch_buckets(sel, whole, res, guard).await
+            },
+            self.fetch_selector(
+                sel,
+                TimeRange::new(start.saturating_add(1), first_boundary),
+                None,
+                guard
+            ),
+            self.fetch_selector(sel, TimeRange::new(last_boundary.saturating_add(1), end), None, guard),
+        )?;
+        let mut by_labels: BTreeMap<Labels, Vec<Bucket>> = BTreeMap::new();
+        for s in inside {
+            by_labels.entry(s.labels).or_default().extend(s.buckets);
+        }
+        for (series, label, at_front) in [(head, first_boundary, true), (tail, end, false)] {
+            for s in series {
+                let mut samples = s.samples.iter().filter(|p| !is_stale_nan(p.value));
+                let Some(&first) = samples.next() else {
+                    continue;
+                };
+                let mut piece = Bucket::of(label, first);
+                samples.for_each(|&p| piece.push(p));
+                let buckets = by_labels.entry(s.labels).or_default();
+                if at_front {
+                    buckets.insert(0, piece);
+                } else {
+                    buckets.push(piece);
+                }
+            }
+        }
+        Ok(by_labels
+            .into_iter()
+            .map(|(labels, buckets)| BucketSeries { labels, buckets })
+            .collect())
     }
 
     /// One selector's series in `range` (only those in `only`, when given), sorted by labels.

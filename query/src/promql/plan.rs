@@ -80,6 +80,9 @@ pub(crate) struct Selector {
     /// The rollup resolution the selector is read at (its function then sees window summaries,
     /// see `buckets`); `None`: raw samples.
     pub(crate) tier: Option<Resolution>,
+    /// With a `tier`: the one window does not end on a bucket boundary, so its two partial
+    /// buckets are read raw and summarised as pieces (see `Engine::fetch_edged`).
+    pub(crate) edges: bool,
 }
 
 impl Selector {
@@ -179,21 +182,36 @@ impl Planner {
     /// it is evaluated at: the range at least the tier's minimum and a multiple of its width,
     /// every window end (step or `@` time, minus the offset) a multiple of it. Only for the
     /// functions a window summary answers exactly (see `functions::Func::reads_buckets`).
+    ///
+    /// A selector with one window end (an instant query, as every rule evaluation is, or `@`)
+    /// that falls between boundaries is read from the coarsest tier whose width divides the
+    /// range too, with `edges`: its whole buckets from the tier, the two partial buckets at the
+    /// window's ends from raw samples (at most one bucket's width each), which summarise exactly
+    /// as the whole buckets do. Range queries whose steps are unaligned stay raw: their edges
+    /// would cover every raw sample anyway.
     pub(crate) fn choose_tier(&mut self, sel: usize) {
         let steps = self.steps;
         let s = &mut self.selectors[sel];
         if steps.count == 0 || s.range_ms <= 0 {
             return;
         }
-        s.tier = self.tiers.iter().find_map(|&(res, min_range)| {
+        let one_end = s.at.is_some() || steps.count == 1;
+        let end = s.reference_time(steps.start);
+        let chosen = self.tiers.iter().find_map(|&(res, min_range)| {
             let width = res.ms();
             let tiles = s.range_ms >= min_range && s.range_ms % width == 0;
             let aligned = match s.at {
-                Some(_) => res.aligned(s.reference_time(0)),
-                None => res.aligned(s.reference_time(steps.start)) && (steps.count == 1 || steps.interval % width == 0),
+                Some(_) => res.aligned(end),
+                None => res.aligned(end) && (steps.count == 1 || steps.interval % width == 0),
             };
-            (tiles && aligned).then_some(res)
+            match (tiles, aligned) {
+                (true, true) => Some((res, false)),
+                (true, false) if one_end => Some((res, true)),
+                _ => None,
+            }
         });
+        s.tier = chosen.map(|(res, _)| res);
+        s.edges = chosen.is_some_and(|(_, edges)| edges);
     }
 
     pub(crate) fn node(&mut self, expr: &Expr) -> Result<Node> {
@@ -363,6 +381,7 @@ impl Planner {
             range_ms: 0,
             fetch: None,
             tier: None,
+            edges: false,
         };
         selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
         self.selectors.push(selector);
@@ -399,6 +418,7 @@ impl Planner {
             range_ms: duration_ms(range),
             fetch: None,
             tier: None,
+            edges: false,
         };
         selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
         self.selectors.push(selector);
