@@ -49,6 +49,10 @@ fn check(text: &str) {
         depth <= bound,
         "tree depth {depth} over admission's bound {bound}: {expr:?}"
     );
+    // promql-parser prints an `@` time before the epoch as `@ 0.000` (README, known finding 3).
+    if format!("{expr:?}").contains("tv_sec: -") {
+        return;
+    }
     let mut sorted = expr.clone();
     sort_matchers(&mut sorted);
     for (how, printed) in [("Display", expr.to_string()), ("prettify", expr.prettify())] {
