@@ -143,6 +143,12 @@ async fn get_json(url: &str) -> Value {
     r.json().await.expect("json")
 }
 
+async fn get_text(url: &str) -> String {
+    let r = reqwest::get(url).await.expect("GET");
+    assert_eq!(r.status(), 200, "GET {url}");
+    r.text().await.expect("text")
+}
+
 async fn push_errors(s: &TestServer, value: f64) {
     let body = remote_write_body(&[(
         vec![("__name__", "errors"), ("cluster", "c1"), ("instance", "a")],
@@ -351,12 +357,7 @@ source = "tributary-e2e"
         !prom_path.is_empty() && prom_path.iter().all(|n| n == "ErrorsHigh"),
         "{prom_path:?}"
     );
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = get_text(&s.url("/metrics")).await;
     let group_label = format!("rule_group=\"{};e2e\"", rules.display());
     for name in [
         "tributary_ruler_rule_evaluations_total",
@@ -460,12 +461,7 @@ async fn alerts_reach_an_https_alertmanager_that_requires_a_client_certificate()
     .await;
     assert_eq!(alert["labels"]["severity"], "info", "{alert}");
     assert_eq!(alert["labels"]["cluster"], "fleet", "{alert}");
-    let metrics = reqwest::get(s.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = get_text(&s.url("/metrics")).await;
     let errors = format!("tributary_ruler_notifications_errors_total{{alertmanager=\"{am}\"}} 0");
     assert!(
         metrics.lines().any(|l| l == errors),

@@ -28,6 +28,20 @@ struct Ctx {
     sink: Arc<Kept>,
 }
 
+impl Ctx {
+    /// A ruler of `cfg` over these engines and sink.
+    async fn ruler(&self, cfg: RulerConfig) -> Result<Arc<Ruler>> {
+        Ruler::new(
+            cfg,
+            self.engine.clone(),
+            self.logql.clone(),
+            self.sink.clone(),
+            &mut Registry::default(),
+        )
+        .await
+    }
+}
+
 /// Engines over no data and a sink keeping what it is given.
 fn context() -> Ctx {
     Ctx {
@@ -57,15 +71,7 @@ async fn a_failed_reload_keeps_the_rules_running() {
         ..RulerConfig::default()
     };
     let ctx = context();
-    let ruler = Ruler::new(
-        cfg,
-        ctx.engine.clone(),
-        ctx.logql.clone(),
-        ctx.sink.clone(),
-        &mut Registry::default(),
-    )
-    .await
-    .expect("loads");
+    let ruler = ctx.ruler(cfg).await.expect("loads");
     assert_eq!(ruler.groups().len(), 1);
     std::fs::write(
         &path,
@@ -97,15 +103,7 @@ async fn a_changed_file_is_reloaded_on_the_next_check() {
         ..RulerConfig::default()
     };
     let ctx = context();
-    let ruler = Ruler::new(
-        cfg,
-        ctx.engine.clone(),
-        ctx.logql.clone(),
-        ctx.sink.clone(),
-        &mut Registry::default(),
-    )
-    .await
-    .expect("loads");
+    let ruler = ctx.ruler(cfg).await.expect("loads");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(ruler.clone().run(stop_rx));
     // A new file matching the glob, and a bigger one in place of the old.
@@ -136,15 +134,7 @@ async fn an_slo_spec_is_loaded_as_the_rule_file_it_generates() {
     };
     assert!(cfg.enabled());
     let ctx = context();
-    let ruler = Ruler::new(
-        cfg,
-        ctx.engine.clone(),
-        ctx.logql.clone(),
-        ctx.sink.clone(),
-        &mut Registry::default(),
-    )
-    .await
-    .expect("loads");
+    let ruler = ctx.ruler(cfg).await.expect("loads");
     let generated = crate::slo::generate(spec).expect("generates");
     let expected = file::parse("slo.yml", &generated, Checker::Promql(&ctx.engine))
         .await
@@ -220,7 +210,7 @@ async fn logql_ruler(text: &str) -> (Result<Arc<Ruler>>, Arc<Kept>, tempfile::Te
         Arc::new(MemLogSource::new(log_lines())),
         LogqlConfig::default(),
     ));
-    let ruler = Ruler::new(cfg, ctx.engine, ctx.logql, ctx.sink.clone(), &mut Registry::default()).await;
+    let ruler = ctx.ruler(cfg).await;
     (ruler, ctx.sink, dir)
 }
 
@@ -275,10 +265,7 @@ async fn a_file_named_as_both_promql_and_logql_rules_is_refused() {
         ..RulerConfig::default()
     };
     let ctx = context();
-    let e = Ruler::new(cfg, ctx.engine, ctx.logql, ctx.sink, &mut Registry::default())
-        .await
-        .expect_err("refused")
-        .to_string();
+    let e = ctx.ruler(cfg).await.expect_err("refused").to_string();
     assert!(
         e.contains("named by ruler.logql_rule_files and by ruler.rule_files"),
         "{e}"
@@ -406,14 +393,7 @@ async fn lokis_ruler_api_lists_logql_groups_in_yaml_and_refuses_changes() {
     }
     // Without LogQL rules, Loki's "nothing here".
     let ctx = context();
-    let ruler = Ruler::new(
-        RulerConfig::default(),
-        ctx.engine,
-        ctx.logql,
-        ctx.sink,
-        &mut Registry::default(),
-    )
-    .await;
+    let ruler = ctx.ruler(RulerConfig::default()).await;
     let app = router(
         Some(ruler.expect("empty ruler")),
         tributary_storage::auth::Auth::default(),
@@ -436,15 +416,7 @@ async fn a_reload_ends_the_series_of_removed_groups_and_rules_with_staleness_mar
         ..RulerConfig::default()
     };
     let ctx = context();
-    let ruler = Ruler::new(
-        cfg,
-        ctx.engine.clone(),
-        ctx.logql.clone(),
-        ctx.sink.clone(),
-        &mut Registry::default(),
-    )
-    .await
-    .expect("loads");
+    let ruler = ctx.ruler(cfg).await.expect("loads");
     for g in ruler.groups() {
         group::evaluate(&g, &ruler.context(), 60_000).await;
     }
