@@ -127,6 +127,8 @@ impl RemoteWriteSink {
 
     /// One request, retried after the backoff's waits while the failure is retryable.
     async fn send(&self, body: Vec<u8>, n: usize) -> Result<(), String> {
+        // Shared, not copied, by each attempt.
+        let body = axum::body::Bytes::from(body);
         let mut waits = self.backoff.iter();
         let mut attempts = 1;
         loop {
@@ -147,7 +149,7 @@ impl RemoteWriteSink {
         }
     }
 
-    async fn attempt(&self, body: Vec<u8>) -> Result<(), Failure> {
+    async fn attempt(&self, body: axum::body::Bytes) -> Result<(), Failure> {
         let mut request = self
             .client
             .post(&self.url)
