@@ -11,7 +11,10 @@
 //!    whose end is `settle` in the past becomes one hour file. A group is merged only if it has
 //!    two files or more; groups bigger than `max_input_bytes` become several outputs. Merging
 //!    sorts rows by the table's identity columns and keeps one row per identity, the copy from
-//!    the latest file, which is the copy every reader returns (`merge`).
+//!    the latest file, which is the copy every reader returns (`merge`). The output's id sorts
+//!    just after its newest input's (`FileKey::after_in_write_order`): a merged rollup still
+//!    counts as older than raw data flushed after it was computed, so step 4 rolls that day up
+//!    again.
 //! 3. **Swap.** Outputs are uploaded first, then one manifest commit adds them and removes
 //!    their inputs. Readers see the inputs or the output, never both and never neither. If
 //!    another commit removed an input meanwhile, the commit conflicts and the output is
@@ -19,7 +22,8 @@
 //! 4. **Rollups.** For each cluster's completed day older than `storage.rollups.after` that has
 //!    raw metrics and no rollup newer than its newest raw file, every sample of that (cluster,
 //!    day) is read and its `metrics_5m` / `metrics_1h` rows written in one commit (late data
-//!    makes a newer raw file, so the day is rolled up again; the newer rollup file wins).
+//!    makes a newer raw file, so the day is rolled up again; the newer rollup file wins; until then
+//!    readers answer that day from raw samples).
 //! 5. **Delete.** Files removed at least `deletion_delay` ago are deleted, then forgotten by
 //!    the manifest; objects no manifest lists that are older than `orphan_age` (uploads whose
 //!    commit never happened) are deleted; manifest versions past the kept window are deleted.
@@ -226,7 +230,8 @@ impl Compactor {
         let rows = batch.num_rows() as u64;
         let min_ts = inputs.iter().map(|f| f.key.min_ts).min().unwrap_or_default();
         let max_ts = inputs.iter().map(|f| f.key.max_ts).max().unwrap_or_default();
-        let key = FileKey::new(T::KIND, &inputs[0].key.cluster, min_ts, max_ts, rows)?;
+        let newest = inputs.iter().map(|f| f.key.id).max().unwrap_or_default();
+        let key = FileKey::new(T::KIND, &inputs[0].key.cluster, min_ts, max_ts, rows)?.after_in_write_order(newest);
         let props = T::properties(&self.storage.writer)?;
         let outputs = self
             .storage

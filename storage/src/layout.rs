@@ -22,7 +22,8 @@
 //! - `<rows>`: the file's row count, so the catalog is built from a listing alone.
 //! - `<uuid>`: a UUID v7, hyphenated lowercase. v7 UUIDs sort by creation time, so comparing
 //!   them orders files by write order: when two files hold a sample for the same series and
-//!   timestamp, the one with the larger UUID wins.
+//!   timestamp, the one with the larger UUID wins. A compaction output takes an id just after
+//!   its newest input's, not a new one, so merging never moves rows later in write order.
 //!
 //! Keys are canonical: [`FileKey::parse`] accepts exactly the strings [`FileKey::path`] produces.
 //!
@@ -244,6 +245,25 @@ impl FileKey {
             rows,
             id: Uuid::now_v7(),
         })
+    }
+
+    /// This key with an id that sorts just after `newest` (same v7 millisecond, larger random
+    /// bits), for a merge output whose newest input is `newest`: the output keeps its inputs'
+    /// place in write order instead of taking the merge's own time. A file written after the
+    /// inputs but before the merge stays newer than the output (its rows win), and a rollup
+    /// computed before late data stays older than that data, however often it is merged.
+    pub(crate) fn after_in_write_order(mut self, newest: Uuid) -> Self {
+        // rand_b is the low 62 bits; a step of 1..=2^32 keeps the id unique among merges of the
+        // same inputs and never carries into the variant bits but once in 2^30.
+        const RAND_B: u128 = (1 << 62) - 1;
+        let step = 1 + u128::from(Uuid::now_v7().as_u128() as u32);
+        let bits = newest.as_u128();
+        self.id = if (bits & RAND_B) + step <= RAND_B {
+            Uuid::from_u128(bits + step)
+        } else {
+            Uuid::now_v7()
+        };
+        self
     }
 
     /// `[min_ts, max_ts]`.
@@ -496,6 +516,23 @@ mod tests {
         assert_eq!(unescape_cluster(NO_CLUSTER).as_deref(), Some(""));
         assert_eq!(unescape_cluster("%2fx"), None, "non-canonical escapes are rejected");
         assert_eq!(unescape_cluster("a%2Fb"), Some("a/b".into()));
+    }
+
+    #[test]
+    fn a_merge_output_sorts_just_after_its_newest_input() {
+        let first = FileKey::new(Table::Metrics, "c", 0, 1, 1).unwrap();
+        let newest = FileKey::new(Table::Metrics, "c", 0, 1, 1).unwrap();
+        let later = FileKey::new(Table::Metrics, "c", 0, 1, 1).unwrap();
+        let merged = FileKey::new(Table::Metrics, "c", 0, 1, 2)
+            .unwrap()
+            .after_in_write_order(newest.id);
+        assert!(first.id < newest.id && newest.id < merged.id, "{merged:?}");
+        assert_eq!(merged.id.get_version_num(), 7);
+        assert_eq!(merged.id.get_timestamp(), newest.id.get_timestamp(), "same millisecond");
+        if later.id.get_timestamp() != newest.id.get_timestamp() {
+            assert!(merged.id < later.id, "a file written after the inputs stays later");
+        }
+        assert_eq!(FileKey::parse(&merged.path()).unwrap(), merged);
     }
 
     #[test]

@@ -236,9 +236,10 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     ///   the buckets of those samples: `count`, `min`, `max`, `first`, `last`, `first_ts`,
     ///   `last_ts` exactly as computed from the raw samples, `sum` and `increase` within
     ///   floating-point summation order (exact for integer values below 2^53);
-    /// - stored rollups stand for every sample of their (cluster, UTC day): raw samples there
-    ///   are not counted (a rolled-up day is final; raw samples may even be gone, past their
-    ///   retention);
+    /// - stored rollups stand for every sample of their (cluster, UTC day) while they are at
+    ///   least as new as that day's newest raw file: raw samples there are not counted (raw
+    ///   samples may even be gone, past their retention); a day with a newer raw file (late
+    ///   data, not yet rolled up again by the compactor) is answered from raw samples;
     /// - a source merging others merges their raw samples as [`Source::select`] does before
     ///   any is summarised, so a sample two sources hold counts once.
     ///

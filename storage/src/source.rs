@@ -4,10 +4,12 @@
 //! [`Source::select_buckets`] from `metrics_5m`/`metrics_1h` and `metrics`. Composing here, above the tables, keeps
 //! the tables from importing one another.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::catalog::FileMeta;
 use crate::read::{SelectRequest, SeriesSize, Source};
 use crate::rollup::{BucketRead, Covered, DAY_MS, Resolution};
 use crate::signals::{ExemplarSeries, HistogramSeries, MetricMetadata};
@@ -85,6 +87,31 @@ impl Source for ParquetSource {
             Resolution::OneHour => &self.rollups_1h,
         };
         let files = reader.files(range, &req.matchers);
+        // A (cluster, day) counts as rolled up only while its newest rollup file is at least as
+        // new as its newest raw file (v7 ids sort by creation), the compactor's own staleness
+        // rule: late data flushed after the rollup is read raw until the compactor rolls the
+        // day up again, never silently left out.
+        let whole_days = TimeRange::new(
+            range.start.div_euclid(DAY_MS).saturating_mul(DAY_MS),
+            range
+                .end
+                .div_euclid(DAY_MS)
+                .saturating_mul(DAY_MS)
+                .saturating_add(DAY_MS - 1),
+        );
+        let raw_files = self
+            .metrics
+            .files(&SelectRequest::new(req.matchers.clone(), whole_days));
+        let newest_raw = newest(&raw_files);
+        let fresh: HashSet<(i64, String)> = newest(&files)
+            .into_iter()
+            .filter(|(k, id)| newest_raw.get(k).is_none_or(|raw| raw <= id))
+            .map(|((day, cluster), _)| (day, cluster.to_string()))
+            .collect();
+        let files: Vec<Arc<FileMeta>> = files
+            .into_iter()
+            .filter(|f| fresh.contains(&(f.key.min_ts.div_euclid(DAY_MS), f.key.cluster.clone())))
+            .collect();
         let mut days: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
         for f in &files {
             days.entry(f.key.min_ts.div_euclid(DAY_MS))
@@ -137,6 +164,18 @@ impl Source for ParquetSource {
             raw,
         })
     }
+}
+
+/// The newest file id of each (UTC day, cluster) among `files`.
+fn newest(files: &[Arc<FileMeta>]) -> HashMap<(i64, &str), uuid::Uuid> {
+    let mut m: HashMap<(i64, &str), uuid::Uuid> = HashMap::new();
+    for f in files {
+        let e = m
+            .entry((f.key.min_ts.div_euclid(DAY_MS), f.key.cluster.as_str()))
+            .or_insert(f.key.id);
+        *e = (*e).max(f.key.id);
+    }
+    m
 }
 
 /// `range` cut into runs of whole days (ends clipped to `range`) with the same set of

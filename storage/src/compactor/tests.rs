@@ -378,8 +378,31 @@ async fn completed_old_days_get_rollups_once_and_again_after_late_data() {
         .write_metrics(&[series("eu", "requests_total", day + 7_200_000, 1, 500.0)])
         .await
         .unwrap();
+    // Until the compactor rolls the day up again, its rollups are stale: the day is read raw,
+    // late sample included.
+    let counted = |read: crate::rollup::BucketRead| -> u64 {
+        read.into_series()
+            .iter()
+            .flat_map(|s| &s.buckets)
+            .map(|b| b.count)
+            .sum()
+    };
+    let before = storage
+        .source()
+        .select_buckets(&req, crate::rollup::Resolution::OneHour)
+        .await
+        .unwrap();
+    assert!(before.rolled.is_empty(), "stale rollups are not served: {before:?}");
+    assert_eq!(counted(before), 101);
     let late = compact(&storage, &cfg).await;
     assert_eq!((late.merges >= 1, late.rollup_days), (true, 1), "{late:?}");
+    let after = storage
+        .source()
+        .select_buckets(&req, crate::rollup::Resolution::OneHour)
+        .await
+        .unwrap();
+    assert!(!after.rolled.is_empty(), "served from the new rollups");
+    assert_eq!(counted(after), 101);
     let last = compact(&storage, &cfg).await;
     assert_eq!(last.rollup_days, 0, "{last:?}");
     assert_eq!(
@@ -387,4 +410,43 @@ async fn completed_old_days_get_rollups_once_and_again_after_late_data() {
         1,
         "the old rollup was merged away"
     );
+}
+
+/// A day rolled up twice (a compactor killed between two rounds' commits), then late data:
+/// merging the two rollup files must not make them look newer than the late raw file, or the
+/// day would never be rolled up again and bucket reads would leave the late data out.
+#[tokio::test]
+async fn merged_rollups_stay_older_than_late_data_and_the_day_is_rolled_up_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = eager();
+    let storage = Storage::open(&cfg, dir.path()).await.unwrap();
+    let day = (now_ms() / DAY_MS - 3) * DAY_MS;
+    let early = series("eu", "requests_total", day + 60_000, 100, 0.0);
+    storage.write_metrics(std::slice::from_ref(&early)).await.unwrap();
+    assert_eq!(compact(&storage, &cfg).await.rollup_days, 1);
+    // The same rollups once more: two rollup files of the day in each table.
+    for res in crate::rollup::Resolution::ALL {
+        storage.write_rollups(res, std::slice::from_ref(&early)).await.unwrap();
+    }
+    storage
+        .write_metrics(&[series("eu", "requests_total", day + 7_200_000, 1, 500.0)])
+        .await
+        .unwrap();
+    let round = compact(&storage, &cfg).await;
+    assert_eq!(round.rollup_days, 1, "the late data is rolled up: {round:?}");
+    for res in crate::rollup::Resolution::ALL {
+        let req = SelectRequest::new(
+            vec![Matcher::equal("cluster", "eu")],
+            TimeRange::new(day, day + DAY_MS - 1),
+        );
+        let read = storage.source().select_buckets(&req, res).await.unwrap();
+        assert!(!read.rolled.is_empty(), "{res:?} served from rollups");
+        let count: u64 = read
+            .into_series()
+            .iter()
+            .flat_map(|s| &s.buckets)
+            .map(|b| b.count)
+            .sum();
+        assert_eq!(count, 101, "{res:?}: every sample, the late one included");
+    }
 }

@@ -144,7 +144,7 @@ impl MetricsReader {
     }
 
     /// The metrics files the key does not rule out for `req`, in write order.
-    fn files(&self, req: &SelectRequest) -> Vec<Arc<FileMeta>> {
+    pub(crate) fn files(&self, req: &SelectRequest) -> Vec<Arc<FileMeta>> {
         self.catalog
             .files(Table::Metrics, req.range, |c| cluster_may_match(c, &req.matchers))
     }

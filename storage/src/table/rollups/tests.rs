@@ -134,7 +134,7 @@ async fn buckets_come_from_rollups_alone_once_raw_data_is_gone() {
 }
 
 #[tokio::test]
-async fn a_rollup_written_again_counts_once_and_rolled_days_ignore_raw_files() {
+async fn a_rollup_written_again_counts_once_and_a_late_raw_file_is_read_until_rolled_again() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
     let all = data();
@@ -169,11 +169,34 @@ async fn a_rollup_written_again_counts_once_and_rolled_days_ignore_raw_files() {
         buckets(&storage, Resolution::FiveMinutes, range).await,
         expected(&all, Resolution::FiveMinutes, range)
     );
-    // A late raw file for the rolled-up day is not counted: the rollup stands for the day.
+    // A late raw file for the rolled-up day, newer than its rollups: the rollups are stale and
+    // the day is read raw, late sample included, until the compactor rolls it up again.
     let late = vec![series("a", "requests_total", [(T0 - 1_000, 1e6)])];
     storage.write_metrics(&late).await.unwrap();
+    let mut with_late = all.clone();
+    let s = with_late.iter_mut().find(|s| s.labels == late[0].labels).unwrap();
+    s.samples.extend(late[0].samples.iter().copied());
+    s.samples.sort_by_key(|p| p.timestamp);
     assert_eq!(
         buckets(&storage, Resolution::FiveMinutes, range).await,
-        expected(&all, Resolution::FiveMinutes, range)
+        expected(&with_late, Resolution::FiveMinutes, range)
+    );
+    // Rolled up again from every sample of the day: the new rollup answers, equal to raw.
+    let first_day_again: Vec<Series> = with_late
+        .iter()
+        .map(|s| {
+            Series::new(
+                s.labels.clone(),
+                s.samples.iter().filter(|p| p.timestamp < T0).copied().collect(),
+            )
+        })
+        .collect();
+    storage
+        .write_rollups(Resolution::FiveMinutes, &first_day_again)
+        .await
+        .unwrap();
+    assert_eq!(
+        buckets(&storage, Resolution::FiveMinutes, range).await,
+        expected(&with_late, Resolution::FiveMinutes, range)
     );
 }
