@@ -130,7 +130,11 @@ impl CacheGauges {
     /// Sets every gauge from one snapshot of the caches.
     pub(crate) fn set(&self, s: &tributary_storage::CacheStats) {
         let cache = |name: &str| vec![("cache".to_string(), name.to_string())];
-        for (name, c) in [("series_tables", s.series_tables), ("label_listings", s.label_listings)] {
+        for (name, c) in [
+            ("series_tables", s.series_tables),
+            ("label_listings", s.label_listings),
+            ("rollup_days", s.rollup_days),
+        ] {
             self.bytes.get_or_create(&cache(name)).set(c.bytes as i64);
             self.entries.get_or_create(&cache(name)).set(c.entries as i64);
             self.evictions.get_or_create(&cache(name)).set(c.evictions as i64);

@@ -565,7 +565,8 @@ impl Engine {
     }
 
     /// One selector's buckets of `res` in `range` (whole buckets, as the planner chose the tier),
-    /// a series matching several alternatives once, sorted by labels.
+    /// a series matching several alternatives once, sorted by labels. A selector with one
+    /// window reads it with `Source::select_window`: whole rollup days may come as one bucket.
     async fn fetch_buckets(
         &self,
         sel: &Selector,
@@ -574,7 +575,14 @@ impl Engine {
         guard: &Guard,
     ) -> Result<Vec<BucketSeries>> {
         let requests = requests(&sel.matcher_sets, range, None);
-        let answers = in_batches(&requests, &|| guard.check(), |r| self.source.select_buckets(r, res)).await?;
+        let answers = in_batches(&requests, &|| guard.check(), |r| async move {
+            if sel.one_window {
+                self.source.select_window(r, res).await
+            } else {
+                self.source.select_buckets(r, res).await
+            }
+        })
+        .await?;
         let mut all: Vec<BucketSeries> = answers.into_iter().flat_map(|a| a.into_series()).collect();
         all.sort_by(|a, b| a.labels.cmp(&b.labels));
         all.dedup_by(|later, kept| later.labels == kept.labels);

@@ -141,25 +141,13 @@ impl Source for MergedSource {
     /// they cover are taken from every source as they are.
     async fn select_buckets(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
         let answers = try_join_all(self.sources.iter().map(|s| s.select_buckets(req, resolution))).await?;
-        let mut merged = BucketRead::raw(resolution, Vec::new());
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        for answer in answers {
-            merged.rolled.extend(answer.rolled);
-            merged.covered.extend(answer.covered);
-            for series in answer.raw {
-                match index.entry(series.labels) {
-                    Entry::Vacant(slot) => {
-                        merged.raw.push(Series::new(slot.key().clone(), series.samples));
-                        slot.insert(merged.raw.len() - 1);
-                    }
-                    Entry::Occupied(slot) => {
-                        let existing = &mut merged.raw[*slot.get()].samples;
-                        *existing = merge_samples(std::mem::take(existing), series.samples);
-                    }
-                }
-            }
-        }
-        Ok(merged)
+        Ok(merge_bucket_reads(resolution, answers))
+    }
+
+    /// Each source's window, merged as `select_buckets` merges.
+    async fn select_window(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.select_window(req, resolution))).await?;
+        Ok(merge_bucket_reads(resolution, answers))
     }
 
     /// The union, each entry once, sorted.
@@ -168,6 +156,30 @@ impl Source for MergedSource {
         let all: BTreeSet<MetricMetadata> = answers.into_iter().flatten().collect();
         Ok(all.into_iter().collect())
     }
+}
+
+/// Answers of several sources as one: rollup pieces and covered spans as they are, raw samples
+/// merged by timestamp (on a timestamp several hold, the earlier source's wins).
+fn merge_bucket_reads(resolution: Resolution, answers: Vec<BucketRead>) -> BucketRead {
+    let mut merged = BucketRead::raw(resolution, Vec::new());
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for answer in answers {
+        merged.rolled.extend(answer.rolled);
+        merged.covered.extend(answer.covered);
+        for series in answer.raw {
+            match index.entry(series.labels) {
+                Entry::Vacant(slot) => {
+                    merged.raw.push(Series::new(slot.key().clone(), series.samples));
+                    slot.insert(merged.raw.len() - 1);
+                }
+                Entry::Occupied(slot) => {
+                    let existing = &mut merged.raw[*slot.get()].samples;
+                    *existing = merge_samples(std::mem::take(existing), series.samples);
+                }
+            }
+        }
+    }
+    merged
 }
 
 /// Merges two sorted, timestamp-unique sample lists; `first` wins on equal timestamps.

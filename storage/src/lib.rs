@@ -40,7 +40,8 @@
 //!   head through the same contracts): calls, answers as Arrow IPC streams or JSON, both ends'
 //!   encoders and decoders; no HTTP (the ingester serves it, the querier posts it).
 //! - [`rollup`]: the bucket convention and bucket arithmetic of the rollup tables
-//!   (`table::rollups`: `metrics_5m`, `metrics_1h`) that [`read::Source::select_buckets`] serves.
+//!   (`table::rollups`: `metrics_5m`, `metrics_1h`) that [`read::Source::select_buckets`] serves
+//!   (and [`read::Source::select_window`], whole days as one summary each).
 //! - [`test_util`] (feature `test-util`): the reference sources (`MemSource`, `MemLogSource`)
 //!   and the conformance suites every implementation of a read contract must pass.
 //!
@@ -107,6 +108,7 @@ use read::{LogSource, Source};
 use signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 use source::ParquetSource;
 use table::exemplars::Exemplars;
+use table::file_cache::FileCache;
 use table::histograms::Histograms;
 use table::logs::Logs;
 use table::metadata::Metadata;
@@ -196,6 +198,7 @@ pub struct Storage {
     manifest: ManifestStore,
     catalogs: Catalogs,
     metrics_cache: Arc<MetricsCache>,
+    rollup_days: Arc<FileCache<table::rollups::DaySummaries>>,
     writer: WriterOptions,
     multipart_threshold: usize,
     max_select_samples: usize,
@@ -227,6 +230,7 @@ impl Storage {
                 cfg.metadata_cache_files > 0,
                 cfg.series_cache_bytes,
             )),
+            rollup_days: Arc::new(FileCache::new(cfg.rollup_cache_bytes)),
             io: ParquetIo::new(store, footers, cfg.read_concurrency),
             manifest,
             catalogs,
@@ -375,7 +379,10 @@ impl Storage {
 
     /// What the read caches hold (footers, series tables, label listings).
     pub fn cache_stats(&self) -> CacheStats {
-        self.metrics_cache.stats()
+        CacheStats {
+            rollup_days: self.rollup_days.stats(),
+            ..self.metrics_cache.stats()
+        }
     }
 
     /// Records of streams matching `req.matchers` with `start_ns <= timestamp <= end_ns` (a
@@ -418,6 +425,7 @@ impl Storage {
             catalog: self.catalog(T::KIND).clone(),
             max_rows: self.max_select_samples,
             metrics_cache: self.metrics_cache.clone(),
+            rollup_days: self.rollup_days.clone(),
         })
     }
 

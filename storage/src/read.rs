@@ -251,6 +251,20 @@ pub trait Source: Send + Sync + std::fmt::Debug {
         };
         Ok(BucketRead::raw(resolution, self.select(&req).await?))
     }
+
+    /// [`Source::select_buckets`] for a caller that folds every bucket of the answer into one
+    /// window (an instant query's range selector, as every rule evaluation is): the same
+    /// answer, except that the buckets of a stored rollup day lying wholly in the range may
+    /// come combined into one, labelled with the day's last bucket. Folding each series'
+    /// buckets from `into_series` in time order ([`crate::rollup::Bucket::append`]) gives what
+    /// folding [`Source::select_buckets`]'s gives (checked by `test_util::source_conformance`):
+    /// a 30-day window then reads 30 summaries per series instead of 720 hourly rows.
+    ///
+    /// A source merging others asks each of them for its window. The default answers
+    /// [`Source::select_buckets`]'s buckets.
+    async fn select_window(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
+        self.select_buckets(req, resolution).await
+    }
 }
 
 /// Which end of the time range log results start from (Loki's `direction`).

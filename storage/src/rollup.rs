@@ -94,6 +94,12 @@ impl Resolution {
         let first = self.bucket_of(range.start).saturating_sub(self.ms()).saturating_add(1);
         TimeRange::new(first, self.bucket_of(range.end))
     }
+
+    /// The labels of the buckets whose samples all lie in `range` (whole buckets, as
+    /// [`Resolution::widen`] makes them).
+    pub(crate) fn labels_within(self, range: TimeRange) -> TimeRange {
+        TimeRange::new(range.start.saturating_add(self.ms() - 1), range.end)
+    }
 }
 
 /// The summary of the non-stale samples of one series in one bucket, or in a piece of one

@@ -78,6 +78,17 @@ impl Source for ParquetSource {
     /// same rolled-up clusters leaves those clusters out by a `cluster!~` matcher, so their raw
     /// files are not even opened.
     async fn select_buckets(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
+        self.buckets(req, resolution, false).await
+    }
+
+    /// As `select_buckets`, whole rollup days summarised (`RollupsReader::select_window`).
+    async fn select_window(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
+        self.buckets(req, resolution, true).await
+    }
+}
+
+impl ParquetSource {
+    async fn buckets(&self, req: &SelectRequest, resolution: Resolution, window: bool) -> Result<BucketRead> {
         let range = resolution.widen(req.range);
         if range.start > range.end {
             return Ok(BucketRead::raw(resolution, Vec::new()));
@@ -118,7 +129,13 @@ impl Source for ParquetSource {
                 .or_default()
                 .insert(f.key.cluster.clone());
         }
-        let rolled = reader.select(files, &req.matchers, range, |l| req.admits(l)).await?;
+        let rolled = if window {
+            reader
+                .select_window(files, &req.matchers, range, |l| req.admits(l))
+                .await?
+        } else {
+            reader.select(files, &req.matchers, range, |l| req.admits(l)).await?
+        };
         let covered = days
             .iter()
             .flat_map(|(&day, clusters)| {

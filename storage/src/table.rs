@@ -11,6 +11,7 @@
 //! readers of `metrics`, `exemplars` and `metadata` into the one `Source` the engine reads.
 
 pub(crate) mod exemplars;
+pub(crate) mod file_cache;
 pub(crate) mod histograms;
 pub mod logs;
 pub(crate) mod metadata;
@@ -52,6 +53,8 @@ pub(crate) struct ReadContext {
     pub(crate) max_rows: usize,
     /// The metrics table's derived caches (series tables, label listings); other tables ignore it.
     pub(crate) metrics_cache: Arc<metrics::MetricsCache>,
+    /// The rollup tables' day summaries (see `rollups::days`); other tables ignore it.
+    pub(crate) rollup_days: Arc<file_cache::FileCache<rollups::DaySummaries>>,
 }
 
 /// A Parquet table: its on-disk contract and the code that writes and reads it.

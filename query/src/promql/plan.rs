@@ -83,6 +83,9 @@ pub(crate) struct Selector {
     /// With a `tier`: the one window does not end on a bucket boundary, so its two partial
     /// buckets are read raw and summarised as pieces (see `Engine::fetch_edged`).
     pub(crate) edges: bool,
+    /// With a `tier`: the selector has one window (an instant query or `@`), so its buckets
+    /// are read with `Source::select_window` (whole rollup days summarised).
+    pub(crate) one_window: bool,
 }
 
 impl Selector {
@@ -212,6 +215,7 @@ impl Planner {
         });
         s.tier = chosen.map(|(res, _)| res);
         s.edges = chosen.is_some_and(|(_, edges)| edges);
+        s.one_window = chosen.is_some() && one_end;
     }
 
     pub(crate) fn node(&mut self, expr: &Expr) -> Result<Node> {
@@ -382,6 +386,7 @@ impl Planner {
             fetch: None,
             tier: None,
             edges: false,
+            one_window: false,
         };
         selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
         self.selectors.push(selector);
@@ -419,6 +424,7 @@ impl Planner {
             fetch: None,
             tier: None,
             edges: false,
+            one_window: false,
         };
         selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
         self.selectors.push(selector);

@@ -48,16 +48,28 @@ const LABEL_CACHE_BYTES: usize = 64 << 20;
 /// Default memory for series tables (a 30,000-series file's table takes about 20 MiB).
 pub(crate) const SERIES_CACHE_BYTES: usize = 1 << 30;
 
-mod file_cache;
 mod listing;
 mod scan;
 mod series_table;
 
-use file_cache::FileCache;
-pub use file_cache::FileCacheStats;
+pub use super::file_cache::FileCacheStats;
+use super::file_cache::{FileCache, Weighed};
+
 use listing::FileLabels;
 use scan::{FileSeries, Query, file_labels, file_table, scan_file};
 use series_table::{Interner, Keyed, SeriesList, SeriesTable};
+
+impl Weighed for series_table::SeriesTable {
+    fn bytes(&self) -> usize {
+        self.bytes()
+    }
+}
+
+impl Weighed for listing::FileLabels {
+    fn bytes(&self) -> usize {
+        self.bytes()
+    }
+}
 
 /// What the metrics reader derives from files and keeps: the shared footer cache (every
 /// table's), and, keyed by object key, the files' series tables and label listings.
@@ -96,6 +108,7 @@ impl MetricsCache {
             series_tables: self.tables.stats(),
             label_listings: self.labels.stats(),
             interned_label_sets: self.interner.len(),
+            rollup_days: FileCacheStats::default(),
         }
     }
 }
@@ -111,6 +124,8 @@ pub struct CacheStats {
     pub label_listings: FileCacheStats,
     /// Label sets the interner knows (live or not yet swept).
     pub interned_label_sets: usize,
+    /// Rollup day summaries, within `storage.rollup_cache_bytes`.
+    pub rollup_days: FileCacheStats,
 }
 
 /// The [`Source`] over the metrics table: every file in its catalog (including files written

@@ -162,6 +162,7 @@ impl<W: Width> ParquetTable for Rollups<W> {
             io: ctx.io,
             catalog: ctx.catalog,
             resolution: W::RESOLUTION,
+            days: ctx.rollup_days,
         }
     }
 }
@@ -294,6 +295,8 @@ pub(crate) struct RollupsReader {
     io: ParquetIo,
     catalog: Arc<Catalog>,
     resolution: Resolution,
+    /// Day summaries kept by [`RollupsReader::select_window`] (shared by both tables).
+    days: Arc<crate::table::file_cache::FileCache<DaySummaries>>,
 }
 
 impl RollupsReader {
@@ -315,23 +318,14 @@ impl RollupsReader {
         range: TimeRange,
         admits: impl Fn(&Labels) -> bool,
     ) -> Result<Vec<BucketSeries>> {
-        let res = self.resolution.ms();
-        // Bucket labels whose samples lie in `range`.
-        let labels = TimeRange::new(range.start.saturating_add(res - 1), range.end);
+        let labels = self.resolution.labels_within(range);
         let selectors = Arc::new([matchers.to_vec()]);
         // Each file is read and decoded by a task of its own (decoding is most of the work, and
         // tasks spread it over the runtime's threads); their series are merged in write order.
         let tasks = files.into_iter().enumerate().map(|(order, file)| {
             let (io, selectors) = (self.io.clone(), selectors.clone());
             AbortOnDrop(tokio::spawn(async move {
-                let batches = io
-                    .read_file(&file, rollups_schema(), true, |m| series_plan(m, labels, &selectors[0]))
-                    .await?;
-                let mut collect: SeriesCollector<'_, (Bucket, usize)> = SeriesCollector::new(&selectors[..]);
-                for batch in &batches {
-                    decode_batch(&mut collect, batch, file.path.as_ref(), labels, order)?;
-                }
-                Ok(collect.out)
+                read_rows(&io, &file, &selectors, labels, order).await
             }))
         });
         let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
@@ -362,6 +356,25 @@ impl RollupsReader {
             })
             .collect())
     }
+}
+
+/// The rows of `file` for the series matching `selectors[0]` whose bucket label lies in
+/// `labels`, each tagged with `order` (the file's place in write order), per series.
+async fn read_rows(
+    io: &ParquetIo,
+    file: &FileMeta,
+    selectors: &[Vec<Matcher>; 1],
+    labels: TimeRange,
+    order: usize,
+) -> Result<Vec<(Labels, Vec<(Bucket, usize)>)>> {
+    let batches = io
+        .read_file(file, rollups_schema(), true, |m| series_plan(m, labels, &selectors[0]))
+        .await?;
+    let mut collect: SeriesCollector<'_, (Bucket, usize)> = SeriesCollector::new(&selectors[..]);
+    for batch in &batches {
+        decode_batch(&mut collect, batch, file.path.as_ref(), labels, order)?;
+    }
+    Ok(collect.out)
 }
 
 fn decode_batch(
@@ -428,6 +441,9 @@ fn decode_batch(
     }
     Ok(())
 }
+
+mod days;
+pub(crate) use days::DaySummaries;
 
 #[cfg(test)]
 mod tests;

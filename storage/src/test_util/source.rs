@@ -275,6 +275,7 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
     }
 
     check_buckets(ctx, source, reference, req).await;
+    check_window(ctx, source, reference, req).await;
     let half: SeriesIdSet = expected.iter().step_by(2).map(|s| s.labels.series_id()).collect();
     check_buckets(
         &format!("{ctx}, `only` half"),
@@ -435,6 +436,55 @@ async fn check_buckets(ctx: &str, source: &dyn Source, reference: &MemSource, re
                     g.labels
                 );
             }
+        }
+    }
+}
+
+/// [`Source::select_window`] at every resolution: each series' buckets folded in time order
+/// equal the reference's buckets folded (the same series; exact but for sum and increase).
+async fn check_window(ctx: &str, source: &dyn Source, reference: &MemSource, req: &SelectRequest) {
+    for res in Resolution::ALL {
+        let ctx = format!("{ctx}, one window of {}", res.name());
+        let mut got = source
+            .select_window(req, res)
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: select_window failed: {e}"))
+            .into_series();
+        got.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let want = read_buckets(&ctx, reference, req, res).await;
+        let fold = |s: &BucketSeries| {
+            let mut it = s.buckets.iter();
+            it.next().map(|first| {
+                let mut total = *first;
+                it.for_each(|b| total.append(b));
+                total
+            })
+        };
+        let names = |v: &[BucketSeries]| v.iter().map(|s| s.labels.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&got),
+            names(&want),
+            "{ctx}: select_window returned the wrong series"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            let (Some(a), Some(b)) = (fold(g), fold(w)) else {
+                panic!("{ctx}: {} has no bucket", g.labels);
+            };
+            let same = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+            let exact = a.count == b.count
+                && a.timestamp == b.timestamp
+                && a.first_ts == b.first_ts
+                && a.last_ts == b.last_ts
+                && same(a.min, b.min)
+                && same(a.max, b.max)
+                && same(a.first, b.first)
+                && same(a.last, b.last);
+            let close = within_tolerance(a.sum, b.sum) && within_tolerance(a.increase, b.increase);
+            assert!(
+                exact && close,
+                "{ctx}: {} window differs: got {a:?}, want {b:?}",
+                g.labels
+            );
         }
     }
 }

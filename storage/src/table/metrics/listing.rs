@@ -4,7 +4,7 @@
 //! whose matchers are on `cluster` or on the listed label only answer from it, without visiting
 //! every series. A listing covers the whole file, so it is as coarse in time as the file's key
 //! span (the [`Source`](super::Source) contract allows that for listings). It is derived from the
-//! file's series table and cached beside it ([`super::file_cache`]).
+//! file's series table and cached beside it ([`crate::table::file_cache`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

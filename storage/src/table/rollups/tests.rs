@@ -200,3 +200,115 @@ async fn a_rollup_written_again_counts_once_and_a_late_raw_file_is_read_until_ro
         expected(&with_late, Resolution::FiveMinutes, range)
     );
 }
+
+/// `buckets` folded into one summary, in time order (what a window function does).
+fn fold(buckets: &[Bucket]) -> Option<Bucket> {
+    let mut it = buckets.iter();
+    let mut total = *it.next()?;
+    it.for_each(|b| total.append(b));
+    Some(total)
+}
+
+/// Four days of two clusters, every day rolled up (one file per cluster and day), plus a day
+/// rolled up twice for cluster b (its copies resolved row by row): single-window reads, which
+/// take whole days as summaries (kept in memory), fold to what the raw samples give, at every
+/// resolution, over windows that start and end on and between days, cold and then cached.
+#[tokio::test]
+async fn a_single_window_folds_whole_day_summaries_to_the_raw_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let start = T0 - 2 * DAY_MS;
+    let all: Vec<Series> = ["a", "b"]
+        .into_iter()
+        .map(|c| {
+            series(
+                c,
+                "requests_total",
+                (0..(4 * 24 * 60)).map(|i| (start + i * 60_000, (i % 130) as f64 * 1.5)),
+            )
+        })
+        .collect();
+    storage.write_metrics(&all).await.unwrap();
+    for res in Resolution::ALL {
+        storage.write_rollups(res, &all).await.unwrap();
+        let day: Vec<Series> = all[1..]
+            .iter()
+            .map(|s| {
+                let samples = s
+                    .samples
+                    .iter()
+                    .filter(|p| p.timestamp.div_euclid(DAY_MS) == T0 / DAY_MS);
+                Series::new(s.labels.clone(), samples.copied().collect())
+            })
+            .collect();
+        storage.write_rollups(res, &day).await.unwrap();
+    }
+    let source = storage.source();
+    for res in Resolution::ALL {
+        let r = res.ms();
+        for (from, to) in [
+            (start, start + 4 * DAY_MS - 1),
+            (start + r, T0 + DAY_MS),
+            (start + 5 * r + 1, T0 + DAY_MS + 7 * r),
+            (T0 - DAY_MS, T0 + DAY_MS - 1),
+            (T0 + 1, T0 + 2 * DAY_MS - 1),
+        ] {
+            let req = SelectRequest::new(
+                vec![Matcher::equal("__name__", "requests_total")],
+                TimeRange::new(from, to),
+            );
+            let want: Vec<(Labels, Option<Bucket>)> = expected(&all, res, res.widen(req.range))
+                .into_iter()
+                .map(|s| (s.labels, fold(&s.buckets)))
+                .collect();
+            for pass in ["cold", "cached"] {
+                let read = source.select_window(&req, res).await.unwrap();
+                let rows: usize = read.rolled.iter().map(|s| s.buckets.len()).sum();
+                let mut got = read.into_series();
+                got.sort_by(|a, b| a.labels.cmp(&b.labels));
+                let got: Vec<(Labels, Option<Bucket>)> =
+                    got.into_iter().map(|s| (s.labels, fold(&s.buckets))).collect();
+                assert_eq!(got.len(), want.len(), "{res:?} {from}..{to} {pass}");
+                for ((gl, g), (wl, w)) in got.iter().zip(&want) {
+                    let (g, w) = (g.unwrap(), w.unwrap());
+                    assert_eq!(gl, wl);
+                    assert_eq!(
+                        (
+                            g.count,
+                            g.first,
+                            g.last,
+                            g.first_ts,
+                            g.last_ts,
+                            g.min,
+                            g.max,
+                            g.timestamp
+                        ),
+                        (
+                            w.count,
+                            w.first,
+                            w.last,
+                            w.first_ts,
+                            w.last_ts,
+                            w.min,
+                            w.max,
+                            w.timestamp
+                        ),
+                        "{res:?} {from}..{to} {pass} {gl}"
+                    );
+                    assert!(
+                        (g.sum - w.sum).abs() <= 1e-9 * w.sum.abs()
+                            && (g.increase - w.increase).abs() <= 1e-9 * w.increase.abs(),
+                        "{res:?} {from}..{to} {pass} {gl}: {g:?} vs {w:?}"
+                    );
+                }
+                if (from, to) == (start, start + 4 * DAY_MS - 1) {
+                    // Cluster a: four day summaries; cluster b: three, and its twice-written
+                    // day row by row.
+                    let per_day = (DAY_MS / r) as usize;
+                    assert!(rows <= 4 + 3 + 2 * (per_day + 1), "{res:?}: {rows} rows read");
+                }
+            }
+        }
+    }
+    assert!(storage.cache_stats().rollup_days.entries > 0, "day summaries are kept");
+}

@@ -1,5 +1,7 @@
-//! What is derived from one immutable file and kept in memory (series tables, label listings),
-//! keyed by object key, within an approximate byte budget; the oldest entries are dropped first.
+//! What is derived from one immutable file and kept in memory (the metrics table's series tables
+//! and label listings, the rollup tables' day summaries), keyed by a string naming the file (and
+//! whatever else the entry depends on), within an approximate byte budget; the oldest entries are
+//! dropped first.
 //!
 //! Files never change once written, so an entry never goes stale; a deleted file's entry is
 //! simply never asked for again and ages out.
@@ -10,24 +12,12 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 /// Values that know their approximate heap size.
-pub(super) trait Weighed {
+pub(crate) trait Weighed {
     fn bytes(&self) -> usize;
 }
 
-impl Weighed for super::series_table::SeriesTable {
-    fn bytes(&self) -> usize {
-        self.bytes()
-    }
-}
-
-impl Weighed for super::listing::FileLabels {
-    fn bytes(&self) -> usize {
-        self.bytes()
-    }
-}
-
 #[derive(Debug)]
-pub(super) struct FileCache<T> {
+pub(crate) struct FileCache<T> {
     budget: usize,
     state: Mutex<State<T>>,
 }
@@ -54,7 +44,7 @@ struct State<T> {
 
 impl<T: Weighed> FileCache<T> {
     /// A budget of 0 keeps nothing.
-    pub(super) fn new(budget: usize) -> Self {
+    pub(crate) fn new(budget: usize) -> Self {
         Self {
             budget,
             state: Mutex::new(State {
@@ -66,12 +56,12 @@ impl<T: Weighed> FileCache<T> {
         }
     }
 
-    pub(super) fn get(&self, key: &str) -> Option<Arc<T>> {
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<T>> {
         self.state.lock().files.get(key).map(|(v, _)| v.clone())
     }
 
     /// Keeps `value` unless it alone exceeds the budget; drops the oldest entries to fit.
-    pub(super) fn insert(&self, key: &str, value: Arc<T>) {
+    pub(crate) fn insert(&self, key: &str, value: Arc<T>) {
         let bytes = value.bytes() + key.len();
         if bytes > self.budget {
             return;
@@ -94,7 +84,7 @@ impl<T: Weighed> FileCache<T> {
         state.files.insert(key.to_string(), (value, bytes));
     }
 
-    pub(super) fn stats(&self) -> FileCacheStats {
+    pub(crate) fn stats(&self) -> FileCacheStats {
         let state = self.state.lock();
         FileCacheStats {
             entries: state.files.len(),
@@ -104,7 +94,7 @@ impl<T: Weighed> FileCache<T> {
     }
 
     #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.state.lock().files.len()
     }
 }

@@ -1,0 +1,138 @@
+//! Day summaries for reads of one window ([`RollupsReader::select_window`]).
+//!
+//! A caller that folds every bucket of its range into one window (an instant query's range
+//! selector: every rule evaluation) does not need a whole day's buckets one by one: the day's
+//! rows of a series combined in time order ([`Bucket::append`]) give the same window. So each
+//! rollup file whose day lies wholly inside the window is answered as one bucket per series
+//! (labelled with the day's last bucket), and those summaries are kept in memory per (file,
+//! matchers) within `storage.rollup_cache_bytes`: a 30-day window then costs 30 rows per series
+//! instead of 720 hourly ones, and a ruler asking the same selectors every minute decodes each
+//! day file once. A (cluster, day) with two live files (a rollup written again, not yet merged)
+//! is read row by row, so copies are resolved exactly as [`RollupsReader::select`] resolves them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+
+use super::{RollupsReader, read_rows};
+use crate::Result;
+use crate::catalog::FileMeta;
+use crate::parquet_io::AbortOnDrop;
+use crate::rollup::{Bucket, BucketSeries, DAY_MS};
+use crate::table::file_cache::Weighed;
+use crate::types::{Labels, Matcher, SeriesId, TimeRange};
+
+/// Every matching series' summary of one rollup file's day, with its series id (for merging
+/// days without hashing label sets).
+#[derive(Debug)]
+pub(crate) struct DaySummaries(Vec<(SeriesId, Labels, Bucket)>);
+
+impl DaySummaries {
+    fn of(rows: Vec<(Labels, Vec<(Bucket, usize)>)>) -> Self {
+        Self(
+            rows.into_iter()
+                .filter_map(|(labels, mut rows)| {
+                    rows.sort_by_key(|(b, _)| (b.timestamp, b.first_ts));
+                    let mut rows = rows.into_iter().map(|(b, _)| b);
+                    let mut day = rows.next()?;
+                    rows.for_each(|b| day.append(&b));
+                    Some((labels.series_id(), labels, day))
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Weighed for DaySummaries {
+    fn bytes(&self) -> usize {
+        self.0
+            .iter()
+            .map(|(_, labels, _)| {
+                std::mem::size_of::<(SeriesId, Labels, Bucket)>()
+                    + labels
+                        .iter()
+                        .map(|l| std::mem::size_of_val(l) + l.name.len() + l.value.len())
+                        .sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+/// The UTC day (its first millisecond) a rollup file summarises.
+fn day_of(file: &FileMeta) -> i64 {
+    file.key.min_ts.div_euclid(DAY_MS) * DAY_MS
+}
+
+impl RollupsReader {
+    /// [`RollupsReader::select`] for a caller that folds every bucket of `range` into one
+    /// window: the same rows, except that a file whose day lies wholly in `range` (and is its
+    /// (cluster, day)'s only file among `files`) gives one bucket per series, its rows combined.
+    pub(crate) async fn select_window(
+        &self,
+        files: Vec<Arc<FileMeta>>,
+        matchers: &[Matcher],
+        range: TimeRange,
+        admits: impl Fn(&Labels) -> bool,
+    ) -> Result<Vec<BucketSeries>> {
+        let labels = self.resolution.labels_within(range);
+        let mut per_day: HashMap<(&str, i64), usize> = HashMap::new();
+        for f in &files {
+            *per_day.entry((f.key.cluster.as_str(), day_of(f))).or_default() += 1;
+        }
+        // Every label a day's file may hold: the day's buckets, from the one ending at its
+        // first millisecond (a sample exactly at midnight) to the one ending at the next midnight.
+        let whole = |f: &FileMeta| {
+            let day = day_of(f);
+            per_day[&(f.key.cluster.as_str(), day)] == 1 && labels.start <= day && day + DAY_MS <= labels.end
+        };
+        let (days, rest): (Vec<_>, Vec<_>) = files.iter().cloned().partition(|f| whole(f));
+        let mut out = self.select(rest, matchers, range, |_| true).await?;
+        if days.is_empty() {
+            out.retain(|s| admits(&s.labels));
+            return Ok(out);
+        }
+
+        let matchers_key: String = matchers.iter().map(|m| format!("{m},")).collect();
+        let selectors = Arc::new([matchers.to_vec()]);
+        let tasks = days.into_iter().map(|file| {
+            let (io, cache, selectors) = (self.io.clone(), self.days.clone(), selectors.clone());
+            let key = format!("{}|{matchers_key}", file.path);
+            AbortOnDrop(tokio::spawn(async move {
+                if let Some(hit) = cache.get(&key) {
+                    return Ok(hit);
+                }
+                let day = day_of(&file);
+                let rows = read_rows(&io, &file, &selectors, TimeRange::new(day, day + DAY_MS), 0).await?;
+                let summaries = Arc::new(DaySummaries::of(rows));
+                cache.insert(&key, summaries.clone());
+                Ok::<_, crate::Error>(summaries)
+            }))
+        });
+        let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
+        let mut index: HashMap<SeriesId, Vec<usize>> = HashMap::new();
+        for (i, s) in out.iter().enumerate() {
+            index.entry(s.labels.series_id()).or_default().push(i);
+        }
+        while let Some(day) = reads.try_next().await? {
+            for (id, labels, bucket) in &day.0 {
+                let slot = index.entry(*id).or_default();
+                match slot.iter().find(|&&i| out[i].labels == *labels) {
+                    Some(&i) => out[i].buckets.push(*bucket),
+                    None => {
+                        slot.push(out.len());
+                        out.push(BucketSeries {
+                            labels: labels.clone(),
+                            buckets: vec![*bucket],
+                        });
+                    }
+                }
+            }
+        }
+        out.retain(|s| admits(&s.labels));
+        for s in &mut out {
+            s.buckets.sort_by_key(|b| (b.timestamp, b.first_ts));
+        }
+        Ok(out)
+    }
+}
