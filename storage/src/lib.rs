@@ -108,7 +108,6 @@ use read::{LogSource, Source};
 use signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 use source::ParquetSource;
 use table::exemplars::Exemplars;
-use table::file_cache::FileCache;
 use table::histograms::Histograms;
 use table::logs::Logs;
 use table::metadata::Metadata;
@@ -198,7 +197,7 @@ pub struct Storage {
     manifest: ManifestStore,
     catalogs: Catalogs,
     metrics_cache: Arc<MetricsCache>,
-    rollup_days: Arc<FileCache<table::rollups::DaySummaries>>,
+    rollup_days: Arc<table::rollups::DayCache>,
     writer: WriterOptions,
     multipart_threshold: usize,
     max_select_samples: usize,
@@ -230,7 +229,7 @@ impl Storage {
                 cfg.metadata_cache_files > 0,
                 cfg.series_cache_bytes,
             )),
-            rollup_days: Arc::new(FileCache::new(cfg.rollup_cache_bytes)),
+            rollup_days: Arc::new(table::rollups::DayCache::new(cfg.rollup_cache_bytes)),
             io: ParquetIo::new(store, footers, cfg.read_concurrency),
             manifest,
             catalogs,

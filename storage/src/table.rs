@@ -54,7 +54,7 @@ pub(crate) struct ReadContext {
     /// The metrics table's derived caches (series tables, label listings); other tables ignore it.
     pub(crate) metrics_cache: Arc<metrics::MetricsCache>,
     /// The rollup tables' day summaries (see `rollups::days`); other tables ignore it.
-    pub(crate) rollup_days: Arc<file_cache::FileCache<rollups::DaySummaries>>,
+    pub(crate) rollup_days: Arc<rollups::DayCache>,
 }
 
 /// A Parquet table: its on-disk contract and the code that writes and reads it.

@@ -296,7 +296,7 @@ pub(crate) struct RollupsReader {
     catalog: Arc<Catalog>,
     resolution: Resolution,
     /// Day summaries kept by [`RollupsReader::select_window`] (shared by both tables).
-    days: Arc<crate::table::file_cache::FileCache<DaySummaries>>,
+    days: Arc<DayCache>,
 }
 
 impl RollupsReader {
@@ -443,7 +443,7 @@ fn decode_batch(
 }
 
 mod days;
-pub(crate) use days::DaySummaries;
+pub(crate) use days::DayCache;
 
 #[cfg(test)]
 mod tests;

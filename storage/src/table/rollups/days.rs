@@ -11,7 +11,9 @@
 //! is read row by row, so copies are resolved exactly as [`RollupsReader::select`] resolves them.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -20,44 +22,75 @@ use crate::Result;
 use crate::catalog::FileMeta;
 use crate::parquet_io::AbortOnDrop;
 use crate::rollup::{Bucket, BucketSeries, DAY_MS};
-use crate::table::file_cache::Weighed;
+use crate::table::file_cache::{FileCache, FileCacheStats, Weighed};
 use crate::types::{Labels, Matcher, SeriesId, TimeRange};
 
 /// Every matching series' summary of one rollup file's day, with its series id (for merging
-/// days without hashing label sets).
+/// days without hashing label sets) and its labels, shared with the other days' summaries.
 #[derive(Debug)]
-pub(crate) struct DaySummaries(Vec<(SeriesId, Labels, Bucket)>);
-
-impl DaySummaries {
-    fn of(rows: Vec<(Labels, Vec<(Bucket, usize)>)>) -> Self {
-        Self(
-            rows.into_iter()
-                .filter_map(|(labels, mut rows)| {
-                    rows.sort_by_key(|(b, _)| (b.timestamp, b.first_ts));
-                    let mut rows = rows.into_iter().map(|(b, _)| b);
-                    let mut day = rows.next()?;
-                    rows.for_each(|b| day.append(&b));
-                    Some((labels.series_id(), labels, day))
-                })
-                .collect(),
-        )
-    }
-}
+pub(crate) struct DaySummaries(Vec<(SeriesId, Arc<Labels>, Bucket)>);
 
 impl Weighed for DaySummaries {
+    /// The label sets are shared by every day of a series ([`DayCache`]), so not counted.
     fn bytes(&self) -> usize {
-        self.0
-            .iter()
-            .map(|(_, labels, _)| {
-                std::mem::size_of::<(SeriesId, Labels, Bucket)>()
-                    + labels
-                        .iter()
-                        .map(|l| std::mem::size_of_val(l) + l.name.len() + l.value.len())
-                        .sum::<usize>()
-            })
-            .sum()
+        self.0.len() * std::mem::size_of::<(SeriesId, Arc<Labels>, Bucket)>()
     }
 }
+
+/// The day summaries kept, and one copy of each series' labels that they share (a series is in
+/// 30 files of a 30-day window).
+#[derive(Debug)]
+pub(crate) struct DayCache {
+    summaries: FileCache<DaySummaries>,
+    /// Label sets of live summaries by series id; dead entries are swept as the map doubles.
+    labels: Mutex<(HashMap<SeriesId, Weak<Labels>>, usize)>,
+}
+
+impl DayCache {
+    /// Keeps summaries within `budget` bytes (0 keeps none).
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            summaries: FileCache::new(budget),
+            labels: Mutex::new((HashMap::new(), 0)),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> FileCacheStats {
+        self.summaries.stats()
+    }
+
+    fn summarise(&self, rows: Vec<(Labels, Vec<(Bucket, usize)>)>) -> DaySummaries {
+        let mut pool = self.labels.lock();
+        let out = rows
+            .into_iter()
+            .filter_map(|(labels, mut rows)| {
+                rows.sort_by_key(|(b, _)| (b.timestamp, b.first_ts));
+                let mut rows = rows.into_iter().map(|(b, _)| b);
+                let mut day = rows.next()?;
+                rows.for_each(|b| day.append(&b));
+                let id = labels.series_id();
+                let shared = match pool.0.get(&id).and_then(Weak::upgrade) {
+                    Some(known) if *known == labels => known,
+                    _ => {
+                        let fresh = Arc::new(labels);
+                        pool.0.insert(id, Arc::downgrade(&fresh));
+                        fresh
+                    }
+                };
+                Some((id, shared, day))
+            })
+            .collect();
+        if pool.0.len() > 2 * pool.1.max(1024) {
+            pool.0.retain(|_, w| w.strong_count() > 0);
+            pool.1 = pool.0.len();
+        }
+        DaySummaries(out)
+    }
+}
+
+/// An output series: its place, and its labels as the summaries share them (`None`: a series
+/// of the rows read one by one).
+type Slot = (usize, Option<Arc<Labels>>);
 
 /// The UTC day (its first millisecond) a rollup file summarises.
 fn day_of(file: &FileMeta) -> i64 {
@@ -99,30 +132,36 @@ impl RollupsReader {
             let (io, cache, selectors) = (self.io.clone(), self.days.clone(), selectors.clone());
             let key = format!("{}|{matchers_key}", file.path);
             AbortOnDrop(tokio::spawn(async move {
-                if let Some(hit) = cache.get(&key) {
+                if let Some(hit) = cache.summaries.get(&key) {
                     return Ok(hit);
                 }
                 let day = day_of(&file);
                 let rows = read_rows(&io, &file, &selectors, TimeRange::new(day, day + DAY_MS), 0).await?;
-                let summaries = Arc::new(DaySummaries::of(rows));
-                cache.insert(&key, summaries.clone());
+                let summaries = Arc::new(cache.summarise(rows));
+                cache.summaries.insert(&key, summaries.clone());
                 Ok::<_, crate::Error>(summaries)
             }))
         });
         let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
-        let mut index: HashMap<SeriesId, Vec<usize>> = HashMap::new();
+        // Series by id; the shared labels of those the summaries added, so most days of a
+        // series are matched by pointer, not by comparing label sets.
+        let mut index: HashMap<SeriesId, Vec<Slot>> = HashMap::new();
         for (i, s) in out.iter().enumerate() {
-            index.entry(s.labels.series_id()).or_default().push(i);
+            index.entry(s.labels.series_id()).or_default().push((i, None));
         }
         while let Some(day) = reads.try_next().await? {
             for (id, labels, bucket) in &day.0 {
                 let slot = index.entry(*id).or_default();
-                match slot.iter().find(|&&i| out[i].labels == *labels) {
-                    Some(&i) => out[i].buckets.push(*bucket),
+                let known = slot.iter().find(|(i, shared)| match shared {
+                    Some(shared) if Arc::ptr_eq(shared, labels) => true,
+                    _ => out[*i].labels == **labels,
+                });
+                match known {
+                    Some(&(i, _)) => out[i].buckets.push(*bucket),
                     None => {
-                        slot.push(out.len());
+                        slot.push((out.len(), Some(labels.clone())));
                         out.push(BucketSeries {
-                            labels: labels.clone(),
+                            labels: (**labels).clone(),
                             buckets: vec![*bucket],
                         });
                     }
