@@ -44,8 +44,8 @@ pub struct StorageConfig {
     /// Memory for rollup day summaries: one bucket per series per rollup file (and selector),
     /// kept by reads of a single window (instant queries, rule evaluations) so a 30-day window
     /// decodes each day file once and then reads 30 summaries per series, not 720 hourly rows.
-    /// About 150 bytes per series per day file and selector; the oldest are dropped beyond it. 0
-    /// keeps none.
+    /// About 100 bytes per series per day file and selector, plus one copy of each series'
+    /// labels; the oldest are dropped beyond it. 0 keeps none. Default 512 MiB.
     pub rollup_cache_bytes: usize,
     /// A `select` that would return more samples than this fails instead of exhausting memory.
     pub max_select_samples: usize,
@@ -245,7 +245,7 @@ impl Default for StorageConfig {
             read_concurrency: 8,
             metadata_cache_files: 4096,
             series_cache_bytes: crate::table::metrics::SERIES_CACHE_BYTES,
-            rollup_cache_bytes: 256 << 20,
+            rollup_cache_bytes: 512 << 20,
             max_select_samples: 100_000_000,
             options: std::collections::BTreeMap::new(),
             refresh_interval: Duration::from_secs(15),
