@@ -1,14 +1,15 @@
-//! Day summaries for reads of one window ([`RollupsReader::select_window`]).
+//! Day reads for reads of one window ([`RollupsReader::select_window`]).
 //!
 //! A caller that folds every bucket of its range into one window (an instant query's range
 //! selector: every rule evaluation) does not need a whole day's buckets one by one: the day's
 //! rows of a series combined in time order ([`Bucket::append`]) give the same window. So each
 //! rollup file whose day lies wholly inside the window is answered as one bucket per series
-//! (labelled with the day's last bucket), and those summaries are kept in memory per (file,
-//! matchers) within `storage.rollup_cache_bytes`: a 30-day window then costs 30 rows per series
-//! instead of 720 hourly ones, and a ruler asking the same selectors every minute decodes each
-//! day file once. A (cluster, day) with two live files (a rollup written again, not yet merged)
-//! is read row by row, so copies are resolved exactly as [`RollupsReader::select`] resolves them.
+//! (labelled with the day's last bucket); a file whose day the window cuts gives its rows in the
+//! window. Both are kept in memory per (file, matchers) within `storage.rollup_cache_bytes`
+//! (files never change): a 30-day window then costs 30 summaries per series instead of 720
+//! hourly rows, and a ruler asking the same selectors every minute decodes each file once. A
+//! (cluster, day) with two live files (a rollup written again, not yet merged) is read row by
+//! row, so copies are resolved exactly as [`RollupsReader::select`] resolves them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -25,49 +26,62 @@ use crate::rollup::{Bucket, BucketSeries, DAY_MS};
 use crate::table::file_cache::{FileCache, FileCacheStats, Weighed};
 use crate::types::{Labels, Matcher, SeriesId, TimeRange};
 
-/// Every matching series' summary of one rollup file's day, with its series id (for merging
-/// days without hashing label sets) and its labels, shared with the other days' summaries.
+/// What one rollup file gives a single-window read, per matching series: its id (for merging
+/// days without hashing label sets), its labels (shared with the other days' entries) and its
+/// buckets: the day's summary alone when the day is whole, else every row in time order.
 #[derive(Debug)]
-pub(crate) struct DaySummaries(Vec<(SeriesId, Arc<Labels>, Bucket)>);
+pub(crate) struct DayBuckets(Vec<(SeriesId, Arc<Labels>, Vec<Bucket>)>);
 
-impl Weighed for DaySummaries {
+impl Weighed for DayBuckets {
     /// The label sets are shared by every day of a series ([`DayCache`]), so not counted.
     fn bytes(&self) -> usize {
-        self.0.len() * std::mem::size_of::<(SeriesId, Arc<Labels>, Bucket)>()
+        self.0
+            .iter()
+            .map(|(_, _, b)| {
+                std::mem::size_of::<(SeriesId, Arc<Labels>, Vec<Bucket>)>()
+                    + b.capacity() * std::mem::size_of::<Bucket>()
+            })
+            .sum()
     }
 }
 
-/// The day summaries kept, and one copy of each series' labels that they share (a series is in
-/// 30 files of a 30-day window).
+/// The day reads kept, and one copy of each series' labels that they share (a series is in 30
+/// files of a 30-day window).
 #[derive(Debug)]
 pub(crate) struct DayCache {
-    summaries: FileCache<DaySummaries>,
-    /// Label sets of live summaries by series id; dead entries are swept as the map doubles.
+    days: FileCache<DayBuckets>,
+    /// Label sets of live entries by series id; dead entries are swept as the map doubles.
     labels: Mutex<(HashMap<SeriesId, Weak<Labels>>, usize)>,
 }
 
 impl DayCache {
-    /// Keeps summaries within `budget` bytes (0 keeps none).
+    /// Keeps entries within `budget` bytes (0 keeps none).
     pub(crate) fn new(budget: usize) -> Self {
         Self {
-            summaries: FileCache::new(budget),
+            days: FileCache::new(budget),
             labels: Mutex::new((HashMap::new(), 0)),
         }
     }
 
     pub(crate) fn stats(&self) -> FileCacheStats {
-        self.summaries.stats()
+        self.days.stats()
     }
 
-    fn summarise(&self, rows: Vec<(Labels, Vec<(Bucket, usize)>)>) -> DaySummaries {
+    /// `rows` per series in time order, combined into one summary when `whole`.
+    fn entry(&self, rows: Vec<(Labels, Vec<(Bucket, usize)>)>, whole: bool) -> DayBuckets {
         let mut pool = self.labels.lock();
         let out = rows
             .into_iter()
             .filter_map(|(labels, mut rows)| {
                 rows.sort_by_key(|(b, _)| (b.timestamp, b.first_ts));
                 let mut rows = rows.into_iter().map(|(b, _)| b);
-                let mut day = rows.next()?;
-                rows.for_each(|b| day.append(&b));
+                let buckets = if whole {
+                    let mut day = rows.next()?;
+                    rows.for_each(|b| day.append(&b));
+                    vec![day]
+                } else {
+                    rows.collect()
+                };
                 let id = labels.series_id();
                 let shared = match pool.0.get(&id).and_then(Weak::upgrade) {
                     Some(known) if *known == labels => known,
@@ -77,19 +91,19 @@ impl DayCache {
                         fresh
                     }
                 };
-                Some((id, shared, day))
+                (!buckets.is_empty()).then_some((id, shared, buckets))
             })
             .collect();
         if pool.0.len() > 2 * pool.1.max(1024) {
             pool.0.retain(|_, w| w.strong_count() > 0);
             pool.1 = pool.0.len();
         }
-        DaySummaries(out)
+        DayBuckets(out)
     }
 }
 
-/// An output series: its place, and its labels as the summaries share them (`None`: a series
-/// of the rows read one by one).
+/// An output series: its place, and its labels as the cache shares them (`None`: a series of
+/// the copies read by `select`).
 type Slot = (usize, Option<Arc<Labels>>);
 
 /// The UTC day (its first millisecond) a rollup file summarises.
@@ -100,7 +114,8 @@ fn day_of(file: &FileMeta) -> i64 {
 impl RollupsReader {
     /// [`RollupsReader::select`] for a caller that folds every bucket of `range` into one
     /// window: the same rows, except that a file whose day lies wholly in `range` (and is its
-    /// (cluster, day)'s only file among `files`) gives one bucket per series, its rows combined.
+    /// (cluster, day)'s only file among `files`) gives one bucket per series, its rows combined;
+    /// single files are read through the cache.
     pub(crate) async fn select_window(
         &self,
         files: Vec<Arc<FileMeta>>,
@@ -117,29 +132,30 @@ impl RollupsReader {
         // first millisecond (a sample exactly at midnight) to the one ending at the next midnight.
         let whole = |f: &FileMeta| {
             let day = day_of(f);
-            per_day[&(f.key.cluster.as_str(), day)] == 1 && labels.start <= day && day + DAY_MS <= labels.end
+            labels.start <= day && day + DAY_MS <= labels.end
         };
-        let (days, rest): (Vec<_>, Vec<_>) = files.iter().cloned().partition(|f| whole(f));
-        let mut out = self.select(rest, matchers, range, |_| true).await?;
-        if days.is_empty() {
-            out.retain(|s| admits(&s.labels));
-            return Ok(out);
-        }
+        let (single, copies): (Vec<_>, Vec<_>) = files
+            .iter()
+            .cloned()
+            .partition(|f| per_day[&(f.key.cluster.as_str(), day_of(f))] == 1);
+        let mut out = self.select(copies, matchers, range, |_| true).await?;
 
         let matchers_key: String = matchers.iter().map(|m| format!("{m},")).collect();
         let selectors = Arc::new([matchers.to_vec()]);
-        let tasks = days.into_iter().map(|file| {
+        let tasks = single.into_iter().map(|file| {
             let (io, cache, selectors) = (self.io.clone(), self.days.clone(), selectors.clone());
-            let key = format!("{}|{matchers_key}", file.path);
+            let whole = whole(&file);
+            let key = format!("{}|{whole}|{matchers_key}", file.path);
             AbortOnDrop(tokio::spawn(async move {
-                if let Some(hit) = cache.summaries.get(&key) {
+                if let Some(hit) = cache.days.get(&key) {
                     return Ok(hit);
                 }
+                // The whole day either way: a cut day is cached for the windows that follow.
                 let day = day_of(&file);
                 let rows = read_rows(&io, &file, &selectors, TimeRange::new(day, day + DAY_MS), 0).await?;
-                let summaries = Arc::new(cache.summarise(rows));
-                cache.summaries.insert(&key, summaries.clone());
-                Ok::<_, crate::Error>(summaries)
+                let entry = Arc::new(cache.entry(rows, whole));
+                cache.days.insert(&key, entry.clone());
+                Ok::<_, crate::Error>(entry)
             }))
         });
         let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
@@ -150,20 +166,24 @@ impl RollupsReader {
             index.entry(s.labels.series_id()).or_default().push((i, None));
         }
         while let Some(day) = reads.try_next().await? {
-            for (id, labels, bucket) in &day.0 {
+            for (id, shared, buckets) in &day.0 {
+                let inside = buckets.iter().filter(|b| labels.contains(b.timestamp));
                 let slot = index.entry(*id).or_default();
-                let known = slot.iter().find(|(i, shared)| match shared {
-                    Some(shared) if Arc::ptr_eq(shared, labels) => true,
-                    _ => out[*i].labels == **labels,
+                let known = slot.iter().find(|(i, known)| match known {
+                    Some(known) if Arc::ptr_eq(known, shared) => true,
+                    _ => out[*i].labels == **shared,
                 });
                 match known {
-                    Some(&(i, _)) => out[i].buckets.push(*bucket),
+                    Some(&(i, _)) => out[i].buckets.extend(inside),
                     None => {
-                        slot.push((out.len(), Some(labels.clone())));
-                        out.push(BucketSeries {
-                            labels: (**labels).clone(),
-                            buckets: vec![*bucket],
-                        });
+                        let buckets: Vec<Bucket> = inside.copied().collect();
+                        if !buckets.is_empty() {
+                            slot.push((out.len(), Some(shared.clone())));
+                            out.push(BucketSeries {
+                                labels: (**shared).clone(),
+                                buckets,
+                            });
+                        }
                     }
                 }
             }
