@@ -67,18 +67,26 @@ impl DayCache {
         self.days.stats()
     }
 
-    /// `rows` per series in time order, combined into one summary when `whole`.
-    fn entry(&self, rows: Vec<(Labels, Vec<(Bucket, usize)>)>, whole: bool) -> DayBuckets {
+    /// `rows` per series in time order; when `whole`, every bucket after the day's first
+    /// millisecond combined into one summary, the bucket labelled with that millisecond (a
+    /// sample exactly at midnight, which a window starting at midnight leaves out) kept apart.
+    fn entry(&self, rows: Vec<(Labels, Vec<(Bucket, usize)>)>, day: i64, whole: bool) -> DayBuckets {
         let mut pool = self.labels.lock();
         let out = rows
             .into_iter()
             .filter_map(|(labels, mut rows)| {
                 rows.sort_by_key(|(b, _)| (b.timestamp, b.first_ts));
-                let mut rows = rows.into_iter().map(|(b, _)| b);
+                let rows = rows.into_iter().map(|(b, _)| b);
                 let buckets = if whole {
-                    let mut day = rows.next()?;
-                    rows.for_each(|b| day.append(&b));
-                    vec![day]
+                    let mut out: Vec<Bucket> = Vec::with_capacity(1);
+                    for b in rows {
+                        match out.last_mut() {
+                            Some(summary) if summary.timestamp > day => summary.append(&b),
+                            _ => out.push(b),
+                        }
+                    }
+                    out.shrink_to_fit();
+                    out
                 } else {
                     rows.collect()
                 };
@@ -128,11 +136,13 @@ impl RollupsReader {
         for f in &files {
             *per_day.entry((f.key.cluster.as_str(), day_of(f))).or_default() += 1;
         }
-        // Every label a day's file may hold: the day's buckets, from the one ending at its
-        // first millisecond (a sample exactly at midnight) to the one ending at the next midnight.
+        // A day's file holds labels from its first millisecond (a sample exactly at midnight)
+        // to the next midnight; whole: every label after the first is in the window (the first
+        // is kept apart in the entry, and filtered like any row).
+        let res = self.resolution.ms();
         let whole = |f: &FileMeta| {
             let day = day_of(f);
-            labels.start <= day && day + DAY_MS <= labels.end
+            labels.start <= day + res && day + DAY_MS <= labels.end
         };
         let (single, copies): (Vec<_>, Vec<_>) = files
             .iter()
@@ -153,7 +163,7 @@ impl RollupsReader {
                 // The whole day either way: a cut day is cached for the windows that follow.
                 let day = day_of(&file);
                 let rows = read_rows(&io, &file, &selectors, TimeRange::new(day, day + DAY_MS), 0).await?;
-                let entry = Arc::new(cache.entry(rows, whole));
+                let entry = Arc::new(cache.entry(rows, day, whole));
                 cache.days.insert(&key, entry.clone());
                 Ok::<_, crate::Error>(entry)
             }))

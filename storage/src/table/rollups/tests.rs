@@ -252,6 +252,9 @@ async fn a_single_window_folds_whole_day_summaries_to_the_raw_answer() {
             (start + 5 * r + 1, T0 + DAY_MS + 7 * r),
             (T0 - DAY_MS, T0 + DAY_MS - 1),
             (T0 + 1, T0 + 2 * DAY_MS - 1),
+            // An instant query at midnight: `(end - 2d, end]`, the midnight samples at its
+            // start left out, the days inside whole.
+            (T0 - DAY_MS + 1, T0 + DAY_MS),
         ] {
             let req = SelectRequest::new(
                 vec![Matcher::equal("__name__", "requests_total")],
@@ -300,6 +303,12 @@ async fn a_single_window_folds_whole_day_summaries_to_the_raw_answer() {
                             && (g.increase - w.increase).abs() <= 1e-9 * w.increase.abs(),
                         "{res:?} {from}..{to} {pass} {gl}: {g:?} vs {w:?}"
                     );
+                }
+                if (from, to) == (T0 - DAY_MS + 1, T0 + DAY_MS) {
+                    // Two whole days per cluster (b's twice-written day row by row): summaries,
+                    // and the midnight pieces inside the window.
+                    let per_day = (DAY_MS / r) as usize;
+                    assert!(rows <= 2 * 2 + 2 + (per_day + 1) + 2, "{res:?}: {rows} rows read");
                 }
                 if (from, to) == (start, start + 4 * DAY_MS - 1) {
                     // Cluster a: four day summaries; cluster b: three, and its twice-written
