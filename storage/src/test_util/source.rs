@@ -421,17 +421,8 @@ async fn check_buckets(ctx: &str, source: &dyn Source, reference: &MemSource, re
                 g.labels
             );
             for (a, b) in g.buckets.iter().zip(&w.buckets) {
-                let same = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
-                let exact = a.count == b.count
-                    && a.first_ts == b.first_ts
-                    && a.last_ts == b.last_ts
-                    && same(a.min, b.min)
-                    && same(a.max, b.max)
-                    && same(a.first, b.first)
-                    && same(a.last, b.last);
-                let close = within_tolerance(a.sum, b.sum) && within_tolerance(a.increase, b.increase);
                 assert!(
-                    exact && close,
+                    same_summary(a, b),
                     "{ctx}: {} bucket differs: got {a:?}, want {b:?}",
                     g.labels
                 );
@@ -470,23 +461,28 @@ async fn check_window(ctx: &str, source: &dyn Source, reference: &MemSource, req
             let (Some(a), Some(b)) = (fold(g), fold(w)) else {
                 panic!("{ctx}: {} has no bucket", g.labels);
             };
-            let same = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
-            let exact = a.count == b.count
-                && a.timestamp == b.timestamp
-                && a.first_ts == b.first_ts
-                && a.last_ts == b.last_ts
-                && same(a.min, b.min)
-                && same(a.max, b.max)
-                && same(a.first, b.first)
-                && same(a.last, b.last);
-            let close = within_tolerance(a.sum, b.sum) && within_tolerance(a.increase, b.increase);
             assert!(
-                exact && close,
+                a.timestamp == b.timestamp && same_summary(&a, &b),
                 "{ctx}: {} window differs: got {a:?}, want {b:?}",
                 g.labels
             );
         }
     }
+}
+
+/// Two summaries of the same samples: count, min, max, first, last and the sample times exact;
+/// sum and increase within [`BUCKET_TOLERANCE`].
+fn same_summary(a: &Bucket, b: &Bucket) -> bool {
+    let same = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
+    a.count == b.count
+        && a.first_ts == b.first_ts
+        && a.last_ts == b.last_ts
+        && same(a.min, b.min)
+        && same(a.max, b.max)
+        && same(a.first, b.first)
+        && same(a.last, b.last)
+        && within_tolerance(a.sum, b.sum)
+        && within_tolerance(a.increase, b.increase)
 }
 
 /// A source's buckets for `req`, sorted by labels.

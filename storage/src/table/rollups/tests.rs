@@ -40,6 +40,18 @@ async fn buckets(storage: &Arc<Storage>, res: Resolution, range: TimeRange) -> V
     got
 }
 
+/// `data`'s samples before `t`.
+fn before(data: &[Series], t: i64) -> Vec<Series> {
+    data.iter()
+        .map(|s| {
+            Series::new(
+                s.labels.clone(),
+                s.samples.iter().filter(|p| p.timestamp < t).copied().collect(),
+            )
+        })
+        .collect()
+}
+
 fn expected(data: &[Series], res: Resolution, range: TimeRange) -> Vec<BucketSeries> {
     data.iter()
         .map(|s| {
@@ -141,15 +153,7 @@ async fn a_rollup_written_again_counts_once_and_a_late_raw_file_is_read_until_ro
     storage.write_metrics(&all).await.unwrap();
     // The first day rolled up twice (a retried compaction), from slightly wrong data the first
     // time: the later file wins.
-    let first_day: Vec<Series> = all
-        .iter()
-        .map(|s| {
-            Series::new(
-                s.labels.clone(),
-                s.samples.iter().filter(|p| p.timestamp < T0).copied().collect(),
-            )
-        })
-        .collect();
+    let first_day = before(&all, T0);
     let wrong: Vec<Series> = first_day
         .iter()
         .map(|s| {
@@ -182,15 +186,7 @@ async fn a_rollup_written_again_counts_once_and_a_late_raw_file_is_read_until_ro
         expected(&with_late, Resolution::FiveMinutes, range)
     );
     // Rolled up again from every sample of the day: the new rollup answers, equal to raw.
-    let first_day_again: Vec<Series> = with_late
-        .iter()
-        .map(|s| {
-            Series::new(
-                s.labels.clone(),
-                s.samples.iter().filter(|p| p.timestamp < T0).copied().collect(),
-            )
-        })
-        .collect();
+    let first_day_again = before(&with_late, T0);
     storage
         .write_rollups(Resolution::FiveMinutes, &first_day_again)
         .await
