@@ -599,6 +599,34 @@ pub(crate) async fn wait_ready(url: &str) {
     .await;
 }
 
+/// Starts a Prometheus with `start(port)` on a free port and waits until it answers its
+/// readiness probe as Prometheus. A free port can be taken by another test's server between
+/// choosing and binding it; then this Prometheus exits and the probe would be answered by
+/// that other server (which later goes away mid-test): so the answer must name Prometheus, and
+/// a Prometheus that exited is started again on another port.
+pub(crate) async fn start_prometheus_ready(start: impl Fn(u16) -> Proc) -> (Proc, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut proc = start(port);
+        let url = format!("http://127.0.0.1:{port}/-/ready");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if proc.0.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status().is_success()
+                && r.text().await.unwrap_or_default().contains("Prometheus")
+                && proc.0.try_wait().ok().flatten().is_none()
+            {
+                return (proc, port);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    panic!("prometheus did not start on any of 5 free ports");
+}
+
 /// Do two Prometheus value strings agree? Equal text, both NaN, or finite and within a
 /// relative 1e-9 (absolute 1e-12 near zero): different libm implementations differ in the last bits.
 pub(crate) fn values_close(a: &str, b: &str) -> bool {

@@ -26,8 +26,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::harness::{
-    Proc, TestServer, free_port, post_remote_write, remote_write_body, require_program, urlencode, values_close,
-    wait_ready, write_file,
+    Proc, TestServer, post_remote_write, remote_write_body, require_program, start_prometheus_ready, urlencode,
+    values_close, write_file,
 };
 use dataset::Dataset;
 use queries::Case;
@@ -471,10 +471,8 @@ fn start_prometheus(dir: &std::path::Path, port: u16) -> Proc {
 async fn promql_answers_match_prometheus_on_a_shared_dataset() {
     let tmp = tempfile::tempdir().unwrap();
     let trib = TestServer::start().await;
-    let prom_port = free_port();
-    let _prometheus = start_prometheus(tmp.path(), prom_port);
+    let (_prometheus, prom_port) = start_prometheus_ready(|port| start_prometheus(tmp.path(), port)).await;
     let prom = format!("http://127.0.0.1:{prom_port}");
-    wait_ready(&format!("{prom}/-/ready")).await;
 
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
     let data = Dataset::build(now_ms);
