@@ -132,6 +132,20 @@ impl Catalog {
     }
 }
 
+/// The newest file id (v7: the latest written) of each (cluster, UTC day start) among `files`:
+/// what decides whether a day's rollups are stale (a raw file newer than them), for the
+/// compactor, which rolls such a day up again, and for readers, which read it raw until then.
+pub(crate) fn newest_per_day(files: &[Arc<FileMeta>]) -> BTreeMap<(&str, i64), Uuid> {
+    let mut m: BTreeMap<(&str, i64), Uuid> = BTreeMap::new();
+    for f in files {
+        let e = m
+            .entry((f.key.cluster.as_str(), f.key.hour.day_start().start_ms()))
+            .or_insert(f.key.id);
+        *e = (*e).max(f.key.id);
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

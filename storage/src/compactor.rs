@@ -45,7 +45,7 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde::Serialize;
 
-use crate::catalog::FileMeta;
+use crate::catalog::{FileMeta, newest_per_day};
 use crate::config::{CompactionConfig, RetentionConfig, RollupsConfig, StorageConfig};
 use crate::layout::{FileKey, HOUR_MS, Hour, Span, Table};
 use crate::manifest::Change;
@@ -274,40 +274,32 @@ impl Compactor {
             return;
         }
         let after = i64::try_from(self.rollups.after.as_millis()).unwrap_or(i64::MAX);
-        let newest = |table: Table| {
-            let mut m: BTreeMap<(String, Hour), uuid::Uuid> = BTreeMap::new();
-            for f in self.storage.catalog(table).files(table, TimeRange::ALL, |_| true) {
-                let e = m
-                    .entry((f.key.cluster.clone(), f.key.hour.day_start()))
-                    .or_insert(f.key.id);
-                *e = (*e).max(f.key.id);
-            }
-            m
-        };
-        let raw = newest(Table::Metrics);
-        let rolled: Vec<_> = self
+        let files = |table: Table| self.storage.catalog(table).files(table, TimeRange::ALL, |_| true);
+        let raw_files = files(Table::Metrics);
+        let rolled_files: Vec<_> = self
             .rollups
             .resolutions
             .iter()
-            .map(|r| (*r, newest(r.table())))
+            .map(|r| (*r, files(r.table())))
             .collect();
+        let rolled: Vec<_> = rolled_files.iter().map(|(r, f)| (*r, newest_per_day(f))).collect();
         let source = self.storage.source();
-        for ((cluster, day), raw_id) in raw {
-            let day_end = day.start_ms() + DAY_MS - 1;
+        for ((cluster, day), raw_id) in newest_per_day(&raw_files) {
+            let day_end = day + DAY_MS - 1;
             if day_end.saturating_add(after) >= now {
                 continue;
             }
             let stale: Vec<_> = rolled
                 .iter()
-                .filter(|(_, m)| m.get(&(cluster.clone(), day)).is_none_or(|id| *id < raw_id))
+                .filter(|(_, m)| m.get(&(cluster, day)).is_none_or(|id| *id < raw_id))
                 .map(|(r, _)| *r)
                 .collect();
             if stale.is_empty() {
                 continue;
             }
             let req = SelectRequest::new(
-                vec![Matcher::equal(crate::schema::CLUSTER, &cluster)],
-                TimeRange::new(day.start_ms(), day_end),
+                vec![Matcher::equal(crate::schema::CLUSTER, cluster)],
+                TimeRange::new(day, day_end),
             );
             let outcome = async {
                 let series = source.select(&req).await?;
@@ -320,9 +312,7 @@ impl Compactor {
             .await;
             match outcome {
                 Ok(_) => report.rollup_days += 1,
-                Err(e) => report
-                    .failures
-                    .push(format!("rollups of {cluster:?} {}: {e}", day.start_ms())),
+                Err(e) => report.failures.push(format!("rollups of {cluster:?} {day}: {e}")),
             }
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::catalog::FileMeta;
+use crate::catalog::{FileMeta, newest_per_day};
 use crate::read::{SelectRequest, SeriesSize, Source};
 use crate::rollup::{BucketRead, Covered, DAY_MS, Resolution};
 use crate::signals::{ExemplarSeries, HistogramSeries, MetricMetadata};
@@ -113,15 +113,16 @@ impl ParquetSource {
         let raw_files = self
             .metrics
             .files(&SelectRequest::new(req.matchers.clone(), whole_days));
-        let newest_raw = newest(&raw_files);
-        let fresh: HashSet<(i64, String)> = newest(&files)
+        let newest_raw = newest_per_day(&raw_files);
+        let fresh: HashSet<(&str, i64)> = newest_per_day(&files)
             .into_iter()
             .filter(|(k, id)| newest_raw.get(k).is_none_or(|raw| raw <= id))
-            .map(|((day, cluster), _)| (day, cluster.to_string()))
+            .map(|(k, _)| k)
             .collect();
         let files: Vec<Arc<FileMeta>> = files
-            .into_iter()
-            .filter(|f| fresh.contains(&(f.key.min_ts.div_euclid(DAY_MS), f.key.cluster.clone())))
+            .iter()
+            .filter(|f| fresh.contains(&(f.key.cluster.as_str(), f.key.hour.day_start().start_ms())))
+            .cloned()
             .collect();
         let mut days: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
         for f in &files {
@@ -181,18 +182,6 @@ impl ParquetSource {
             raw,
         })
     }
-}
-
-/// The newest file id of each (UTC day, cluster) among `files`.
-fn newest(files: &[Arc<FileMeta>]) -> HashMap<(i64, &str), uuid::Uuid> {
-    let mut m: HashMap<(i64, &str), uuid::Uuid> = HashMap::new();
-    for f in files {
-        let e = m
-            .entry((f.key.min_ts.div_euclid(DAY_MS), f.key.cluster.as_str()))
-            .or_insert(f.key.id);
-        *e = (*e).max(f.key.id);
-    }
-    m
 }
 
 /// `range` cut into runs of whole days (ends clipped to `range`) with the same set of
