@@ -24,7 +24,8 @@ fn bench(c: &mut Criterion) {
         .block_on(Storage::open(&StorageConfig::default(), dir.path()))
         .expect("storage");
 
-    let first = rt.block_on(storage.write_metrics(&frozen.series)).expect("write");
+    let series: Vec<_> = frozen.batches(usize::MAX).flatten().collect();
+    let first = rt.block_on(storage.write_metrics(&series)).expect("write");
     eprintln!(
         "parquet_flush: {} samples -> {} bytes in {} files = {:.3} bytes/sample",
         frozen.samples,
@@ -37,7 +38,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(frozen.samples as u64));
     g.sample_size(10);
     g.bench_function("head_to_parquet", |b| {
-        b.iter(|| rt.block_on(storage.write_metrics(&frozen.series)).expect("write"))
+        b.iter(|| rt.block_on(storage.write_metrics(&series)).expect("write"))
     });
     g.finish();
 }

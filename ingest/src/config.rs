@@ -176,6 +176,10 @@ pub struct HeadConfig {
     /// never misses it in between. Keep it above the queriers' refresh interval.
     #[serde(with = "humantime_serde")]
     pub keep_flushed: Duration,
+    /// A flush decodes and writes the head's samples this many at a time (whole series; a
+    /// cluster's series together when they fit), which bounds the flush's memory above the
+    /// compressed head. A cluster holding more gets several files per hour until compaction.
+    pub flush_batch_samples: usize,
 }
 
 impl Default for HeadConfig {
@@ -186,6 +190,7 @@ impl Default for HeadConfig {
             max_log_bytes: 512 << 20,
             hard_limit_samples: 150_000_000,
             keep_flushed: Duration::from_secs(30),
+            flush_batch_samples: 4_000_000,
         }
     }
 }

@@ -31,9 +31,10 @@ use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use tributary_storage::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::types::{
-    Labels, Matcher, Sample, Series, SeriesId, TimeRange, TimestampMs, matches_all, sort_dedup_samples,
+    CLUSTER, Labels, Matcher, Series, SeriesId, TimeRange, TimestampMs, matches_all, sort_dedup_samples,
 };
 
+mod chunks;
 pub mod input;
 mod label_index;
 mod shard;
@@ -41,7 +42,7 @@ pub mod signals;
 
 use input::{Input, KnownSeries, RawKey, WriteBatch};
 use label_index::LabelIndex;
-use shard::{Lookup, Shard};
+use shard::{Lookup, MemSeries, Shard};
 use signals::ActiveSignals;
 pub use signals::SignalBlock;
 use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
@@ -54,8 +55,9 @@ const PARALLEL_SELECT_SERIES: usize = 4096;
 /// An immutable block of the head, being written to Parquet.
 #[derive(Debug)]
 pub struct Frozen {
-    /// Samples sorted by time, one per timestamp.
-    pub series: Vec<Series>,
+    /// The active part's series as they were, compressed (decoded per batch by
+    /// [`Frozen::batches`]).
+    series: Vec<MemSeries>,
     /// Float samples in `series`.
     pub samples: usize,
     /// Log records, native histograms, exemplars and metadata of the same period.
@@ -65,6 +67,46 @@ pub struct Frozen {
     /// When its flush was committed: from then on it is only kept readable (for
     /// `ingest.head.keep_flushed`) and is never flushed again.
     published: Mutex<Option<std::time::Instant>>,
+}
+
+impl Frozen {
+    /// Series in the block.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// The block's series decoded (sorted by time, one sample per timestamp), in batches of
+    /// about `max_samples` samples, a series never split: what a flush writes at a time, so it
+    /// holds one batch decoded rather than the whole block. A cluster's series come together
+    /// in one batch when they fit in one.
+    pub fn batches(&self, max_samples: usize) -> impl Iterator<Item = Vec<Series>> + '_ {
+        let max_samples = max_samples.max(1);
+        let cluster = |i: usize| self.series.get(i).map(|s| s.labels.get(CLUSTER));
+        let mut next = 0;
+        std::iter::from_fn(move || {
+            let mut batch = Vec::new();
+            let mut samples = 0;
+            while samples < max_samples
+                && let Some(s) = self.series.get(next)
+            {
+                // A cluster that would not fit beside what the batch holds starts the next one.
+                if !batch.is_empty() && next > 0 && cluster(next - 1) != cluster(next) {
+                    let run: usize = (next..self.series.len())
+                        .take_while(|&i| cluster(i) == cluster(next))
+                        .map(|i| self.series[i].samples.len())
+                        .sum();
+                    if samples + run > max_samples {
+                        break;
+                    }
+                }
+                next += 1;
+                let decoded = s.read_sorted(TimeRange::new(TimestampMs::MIN, TimestampMs::MAX));
+                samples += decoded.len();
+                batch.push(Series::new((*s.labels).clone(), decoded));
+            }
+            (!batch.is_empty()).then_some(batch)
+        })
+    }
 }
 
 /// What the raw index remembers of a series: enough to append without its wire labels.
@@ -303,15 +345,11 @@ impl Head {
         let labels = std::mem::take(&mut *self.labels.lock());
         for shard in self.shards.iter() {
             let taken = std::mem::take(&mut *shard.lock());
-            for ms in taken.series.into_values().chain(taken.collided) {
-                let mut samples = ms.samples;
-                if !ms.sorted {
-                    sort_dedup_samples(&mut samples);
-                }
-                let labels = Arc::try_unwrap(ms.labels).unwrap_or_else(|shared| (*shared).clone());
-                series.push(Series::new(labels, samples));
-            }
+            series.extend(taken.series.into_values().chain(taken.collided));
         }
+        // Flush batches group a cluster's series, so a cluster's file per hour comes whole
+        // from one batch unless the cluster alone passes the batch size.
+        series.sort_by(|a, b| a.labels.get(CLUSTER).cmp(&b.labels.get(CLUSTER)));
         let samples = series.iter().map(|s| s.samples.len()).sum();
         self.active_samples.store(0, Ordering::Relaxed);
         self.active_series.store(0, Ordering::Relaxed);
@@ -361,15 +399,14 @@ impl Head {
     }
 
     /// Visits every series (frozen blocks first, oldest first, then the active part) that
-    /// matches `req.matchers` and has a sample in `req.range`, with its samples in range; the
-    /// flag says whether they are sorted with unique timestamps. A label set may be visited more
-    /// than once (once per block holding it). Shard locks are held only while a shard is visited.
-    fn for_each_match(&self, req: &SelectRequest, mut f: impl FnMut(&Labels, &[Sample], bool)) {
+    /// matches `req.matchers` and whose span overlaps `req.range` (callers that need a sample
+    /// in range ask the series: it may have a gap there). A label set may be visited more than
+    /// once (once per block holding it). Shard locks are held only while a shard is visited.
+    fn for_each_match(&self, req: &SelectRequest, mut f: impl FnMut(&MemSeries)) {
         for block in self.frozen.read().iter() {
             for s in &block.series {
-                let r = sorted_in_range(&s.samples, req.range);
-                if !r.is_empty() && matches_all(&req.matchers, &s.labels) && req.admits(&s.labels) {
-                    f(&s.labels, &s.samples[r], true);
+                if s.overlaps(&req.range) && matches_all(&req.matchers, &s.labels) && req.admits(&s.labels) {
+                    f(s);
                 }
             }
         }
@@ -377,34 +414,15 @@ impl Head {
     }
 
     /// [`Head::for_each_match`] over some shards of the active part.
-    fn for_each_active_match(
-        shards: &[Mutex<Shard>],
-        req: &SelectRequest,
-        mut f: impl FnMut(&Labels, &[Sample], bool),
-    ) {
+    fn for_each_active_match(shards: &[Mutex<Shard>], req: &SelectRequest, mut f: impl FnMut(&MemSeries)) {
         let range = req.range;
         let lookup = Lookup::new(&req.matchers);
-        let mut unsorted: Vec<Sample> = Vec::new();
         for shard in shards {
             let shard = shard.lock();
             shard.for_each_candidate(&lookup, |s, undecided| {
-                if !s.overlaps(&range)
-                    || !undecided.iter().all(|m| m.matches_labels(&s.labels))
-                    || !req.admits(&s.labels)
+                if s.overlaps(&range) && undecided.iter().all(|m| m.matches_labels(&s.labels)) && req.admits(&s.labels)
                 {
-                    return;
-                }
-                if s.sorted {
-                    let r = sorted_in_range(&s.samples, range);
-                    if !r.is_empty() {
-                        f(&s.labels, &s.samples[r], true);
-                    }
-                } else {
-                    unsorted.clear();
-                    unsorted.extend(s.samples.iter().filter(|x| range.contains(x.timestamp)));
-                    if !unsorted.is_empty() {
-                        f(&s.labels, &unsorted, false);
-                    }
+                    f(s);
                 }
             });
         }
@@ -437,18 +455,22 @@ impl Head {
             return Self::select_active(&self.shards, req);
         }
         let mut out: Vec<Series> = Vec::new();
-        // Whether the series' samples may need sorting (unsorted input, or several blocks).
+        // Whether the series' samples may need sorting (in several blocks).
         let mut unsorted: Vec<bool> = Vec::new();
         let mut index: HashMap<Labels, usize> = HashMap::new();
-        self.for_each_match(req, |labels, samples, sorted| {
-            if let Some(&i) = index.get(labels) {
-                out[i].samples.extend_from_slice(samples);
+        self.for_each_match(req, |s| {
+            let samples = s.read_sorted(req.range);
+            if samples.is_empty() {
+                return;
+            }
+            if let Some(&i) = index.get(&*s.labels) {
+                out[i].samples.extend_from_slice(&samples);
                 unsorted[i] = true;
                 return;
             }
-            index.insert(labels.clone(), out.len());
-            out.push(Series::new(labels.clone(), samples.to_vec()));
-            unsorted.push(!sorted);
+            index.insert((*s.labels).clone(), out.len());
+            out.push(Series::new((*s.labels).clone(), samples));
+            unsorted.push(false);
         });
         for (s, unsorted) in out.iter_mut().zip(unsorted) {
             if unsorted {
@@ -463,12 +485,11 @@ impl Head {
     /// shard only, so series are built directly.
     fn select_active(shards: &[Mutex<Shard>], req: &SelectRequest) -> Vec<Series> {
         let mut out = Vec::new();
-        Self::for_each_active_match(shards, req, |labels, samples, sorted| {
-            let mut samples = samples.to_vec();
-            if !sorted {
-                sort_dedup_samples(&mut samples);
+        Self::for_each_active_match(shards, req, |s| {
+            let samples = s.read_sorted(req.range);
+            if !samples.is_empty() {
+                out.push(Series::new((*s.labels).clone(), samples));
             }
-            out.push(Series::new(labels.clone(), samples));
         });
         out
     }
@@ -491,26 +512,6 @@ impl Head {
     }
 }
 
-/// The positions of `samples` (sorted by time) that fall in `range`.
-fn sorted_in_range(samples: &[Sample], range: TimeRange) -> std::ops::Range<usize> {
-    // A range that covers a series' first or last sample (the usual dashboard case) needs no
-    // search on that side: only the two ends are read, not a binary search's cache misses.
-    let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
-        return 0..0;
-    };
-    let lo = if first.timestamp >= range.start {
-        0
-    } else {
-        samples.partition_point(|x| x.timestamp < range.start)
-    };
-    let hi = if last.timestamp <= range.end {
-        samples.len()
-    } else {
-        samples.partition_point(|x| x.timestamp <= range.end)
-    };
-    lo..hi.max(lo)
-}
-
 impl KnownSeries for Head {
     fn is_known(&self, key: RawKey) -> bool {
         self.raw[Self::raw_shard(key)].read().contains_key(&key)
@@ -525,7 +526,11 @@ impl Source for Head {
 
     async fn series(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<Labels>> {
         let mut out: Vec<Labels> = Vec::new();
-        self.for_each_match(req, |labels, _, _| out.push(labels.clone()));
+        self.for_each_match(req, |s| {
+            if s.count_in(req.range) > 0 {
+                out.push((*s.labels).clone());
+            }
+        });
         if !self.frozen.read().is_empty() {
             out.sort_unstable();
             out.dedup();
@@ -541,18 +546,21 @@ impl Source for Head {
             return Ok(held);
         }
         let mut total = 0;
-        self.for_each_match(req, |_, samples, _| total += samples.len());
+        self.for_each_match(req, |s| total += s.count_in(req.range));
         Ok(total)
     }
 
     /// Exact: the samples in range, counted in place.
     async fn series_samples(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<SeriesSize>> {
         let mut out: Vec<SeriesSize> = Vec::new();
-        self.for_each_match(req, |labels, samples, _| {
-            out.push(SeriesSize {
-                labels: labels.clone(),
-                samples: samples.len(),
-            });
+        self.for_each_match(req, |s| {
+            let samples = s.count_in(req.range);
+            if samples > 0 {
+                out.push(SeriesSize {
+                    labels: (*s.labels).clone(),
+                    samples,
+                });
+            }
         });
         // Without frozen blocks each label set is visited once. With them, a series in several
         // blocks counts each block's samples (they may share a timestamp): still an upper bound.
@@ -572,8 +580,11 @@ impl Source for Head {
             return Ok(sorted_union(lists));
         }
         let mut names: HashSet<String> = HashSet::new();
-        self.for_each_match(req, |labels, _, _| {
-            for l in labels {
+        self.for_each_match(req, |s| {
+            if s.count_in(req.range) == 0 {
+                return;
+            }
+            for l in s.labels.iter() {
                 if !names.contains(&l.name) {
                     names.insert(l.name.clone());
                 }
@@ -594,9 +605,10 @@ impl Source for Head {
             return Ok(sorted_union(lists));
         }
         let mut values: HashSet<String> = HashSet::new();
-        self.for_each_match(req, |labels, _, _| {
-            if let Some(v) = labels.get(name)
+        self.for_each_match(req, |s| {
+            if let Some(v) = s.labels.get(name)
                 && !values.contains(v)
+                && s.count_in(req.range) > 0
             {
                 values.insert(v.to_string());
             }

@@ -556,7 +556,7 @@ impl Ingester {
             }
         };
         for block in &blocks {
-            summary.series += block.series.len();
+            summary.series += block.series_count();
             summary.samples += block.samples;
             summary.log_records += block.signals.logs.len();
             self.head.published(block);
@@ -599,8 +599,8 @@ impl Ingester {
     ) -> Result<tributary_storage::WriteSummary> {
         let mut tx = self.storage.transaction();
         for block in blocks {
-            if !block.series.is_empty() {
-                tx.write_metrics(&block.series).await?;
+            for batch in block.batches(self.cfg.head.flush_batch_samples) {
+                tx.write_metrics(&batch).await?;
             }
             let sig = &block.signals;
             if !sig.histograms.is_empty() {

@@ -19,7 +19,6 @@
 //! - `source`, `log_source`: one `Source`/`LogSource` over the head and Parquet.
 //! - `scope`: a token's read scope wrapped around those sources ([`Engine::scoped`],
 //!   [`logql::LogqlEngine::scoped`]), so every selection carries `cluster=~"<scope>"`.
-//! - `xor_chunk`: Prometheus's XOR (Gorilla) chunk encoding, for remote-read's streamed answer.
 //! - `statistics`: the numeric kernels both engines share (`quantile`, Kahan sums, Go's `math`).
 //! - `metrics`: the engine's own counters.
 //! - `token_limits`: a token's own query limits (`[[auth.tokens]]`), tightening the global ones
@@ -144,7 +143,6 @@ mod statistics;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 pub mod token_limits;
-mod xor_chunk;
 
 #[cfg(test)]
 mod test_source;

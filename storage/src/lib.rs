@@ -42,6 +42,8 @@
 //! - [`rollup`]: the bucket convention and bucket arithmetic of the rollup tables
 //!   (`table::rollups`: `metrics_5m`, `metrics_1h`) that [`read::Source::select_buckets`] serves
 //!   (and [`read::Source::select_window`], whole days as one summary each).
+//! - [`xor_chunk`]: Prometheus's XOR chunk encoding of samples, the head's compressed form and
+//!   remote-read's wire form (one encoder and reader for both).
 //! - [`test_util`] (feature `test-util`): the reference sources (`MemSource`, `MemLogSource`)
 //!   and the conformance suites every implementation of a read contract must pass.
 //!
@@ -82,6 +84,7 @@ pub mod table;
 pub mod test_util;
 pub mod types;
 pub(crate) mod writer;
+pub mod xor_chunk;
 
 use std::path::Path as FsPath;
 use std::sync::Arc;

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use nohash_hasher::BuildNoHashHasher;
+
+use super::chunks::SampleChunks;
 use tributary_storage::types::{
     CLUSTER, Label, Labels, METRIC_NAME, Matcher, Sample, SeriesId, TimeRange, TimestampMs,
 };
@@ -14,7 +16,8 @@ pub(super) type IdMap<V> = HashMap<u64, V, BuildNoHashHasher<u64>>;
 #[derive(Debug)]
 pub(super) struct MemSeries {
     pub(super) labels: Arc<Labels>,
-    pub(super) samples: Vec<Sample>,
+    /// In arrival order; `sorted` says whether that is time order with unique timestamps.
+    pub(super) samples: SampleChunks,
     pub(super) sorted: bool,
     pub(super) min_t: TimestampMs,
     pub(super) max_t: TimestampMs,
@@ -24,7 +27,7 @@ impl MemSeries {
     pub(super) fn new(labels: Arc<Labels>) -> Self {
         Self {
             labels,
-            samples: Vec::new(),
+            samples: SampleChunks::default(),
             sorted: true,
             min_t: TimestampMs::MAX,
             max_t: TimestampMs::MIN,
@@ -39,7 +42,22 @@ impl MemSeries {
             self.min_t = self.min_t.min(x.timestamp);
             self.max_t = self.max_t.max(x.timestamp);
         }
-        self.samples.extend_from_slice(s);
+        self.samples.push(s);
+    }
+
+    /// The samples in `range`, sorted by time, one per timestamp (the later arrival wins).
+    pub(super) fn read_sorted(&self, range: TimeRange) -> Vec<Sample> {
+        let mut out = Vec::new();
+        self.samples.read(range, &mut out);
+        if !self.sorted {
+            tributary_storage::types::sort_dedup_samples(&mut out);
+        }
+        out
+    }
+
+    /// Samples in `range` (see [`SampleChunks::count_in`]).
+    pub(super) fn count_in(&self, range: TimeRange) -> usize {
+        self.samples.count_in(range)
     }
 
     fn same_labels(&self, pairs: &[(&str, &str)]) -> bool {

@@ -33,7 +33,7 @@ use super::access::Reader;
 use super::error::PromError;
 use crate::error::Error;
 use crate::promql::Engine;
-use crate::xor_chunk::{MAX_SAMPLES_PER_CHUNK, XorChunk};
+use tributary_storage::xor_chunk::{MAX_SAMPLES_PER_CHUNK, XorChunk};
 
 /// The streamed answer's content type, as Prometheus's client checks it.
 const STREAMED_CONTENT_TYPE: &str = "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse";

@@ -21,7 +21,7 @@ use crate::config::QueryConfig;
 use crate::http::router;
 use crate::promql::Engine;
 use crate::test_source::{VecSource, parse_labels};
-use crate::xor_chunk::XorChunk;
+use tributary_storage::xor_chunk::XorChunk;
 
 /// `up` in clusters a and b (300 samples each, so a streamed series takes three chunks) and
 /// `down` in a.
