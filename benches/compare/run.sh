@@ -163,19 +163,33 @@ TRIBUTARY_TABLES=(metrics logs histograms exemplars metadata)
 
 tributary_table_bytes() { dir_bytes "${TRIBUTARY_TABLES[@]/#/$DIR/data/}"; }
 
-# The newest manifest version of the data dir (storage/README.md, "The manifest"): the hint,
-# then probe forward, as readers do.
-tributary_manifest() {
-    local v
-    v=$(cat "$DIR/data/_manifest/_latest" 2>/dev/null) || fail "no manifest hint in $DIR/data/_manifest"
-    while [[ -f $DIR/data/_manifest/$(printf '%020d' $((v + 1))).json ]]; do v=$((v + 1)); done
-    cat "$DIR/data/_manifest/$(printf '%020d' "$v").json"
+# The live data files of the data dir, as readers find them (storage/README.md, "The
+# manifest"): the newest checkpoint named by the hint (none below version 32), then every later
+# change in order until one is missing: its adds join, its removes leave. A JSON list of keys.
+tributary_live_keys() {
+    local m=$DIR/data/_manifest v=0 files='[]' changes=()
+    if [[ -f $m/_last_checkpoint ]]; then
+        v=$(cat "$m/_last_checkpoint")
+        files=$(jq -c '[.files[].key]' "$m/$(printf '%020d' "$v").checkpoint.json") ||
+            fail "unreadable manifest checkpoint $v in $m"
+    fi
+    while [[ -f $m/$(printf '%020d' $((v + 1))).json ]]; do
+        v=$((v + 1))
+        changes+=("$m/$(printf '%020d' "$v").json")
+    done
+    ((v > 0)) || fail "no manifest version in $m"
+    if ((${#changes[@]})); then
+        jq -n -c --argjson files "$files" \
+            'reduce inputs as $c ($files; . + [($c.add // [])[].key] - ($c.remove // []))' "${changes[@]}"
+    else
+        echo "$files"
+    fi
 }
 
 # Live files per table, date and cluster, from the manifest: {"metrics": {"2026-12-03": {"eu": 1}}}.
 # Keys are <table>/<date>/<HH or day>/<cluster>/<file>.parquet.
 tributary_files_per_cluster_day() {
-    tributary_manifest | jq -c '[.files[].key | split("/") | {table: .[0], date: .[1], cluster: .[3]}]
+    tributary_live_keys | jq -c '[.[] | split("/") | {table: .[0], date: .[1], cluster: .[3]}]
         | group_by(.table) | map({key: .[0].table, value: (group_by(.date) | map({key: .[0].date,
           value: (group_by(.cluster) | map({key: .[0].cluster, value: length}) | from_entries)}) | from_entries)})
         | from_entries'
@@ -211,7 +225,7 @@ persist_tributary() {
     STORED_BYTES=$(tributary_table_bytes)
     # Rows of the live metrics files, from their keys (<min>-<max>-<rows>-<uuid>.parquet):
     # duplicates collapsed by the merge would show here.
-    STORED_SAMPLES=$(tributary_manifest | jq '[.files[].key | select(startswith("metrics/"))
+    STORED_SAMPLES=$(tributary_live_keys | jq '[.[] | select(startswith("metrics/"))
         | split("/") | last | .[0:-45] | split("-") | last | tonumber] | add // 0')
     METHOD="du -sb of DATA_DIR's table dirs (Parquet) after POST /api/v1/admin/flush and POST /api/v1/admin/compact?force=true with deletion_delay 0s; live = whole data dir before"
     EXTRA_JSON=$(jq -n --argjson flushed "$flushed" --argjson before "$flushed_files" --argjson after "$(tributary_files_per_cluster_day)" \

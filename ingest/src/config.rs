@@ -176,10 +176,11 @@ pub struct HeadConfig {
     /// never misses it in between. Keep it above the queriers' refresh interval.
     #[serde(with = "humantime_serde")]
     pub keep_flushed: Duration,
-    /// A flush decodes and writes the head's samples this many at a time (whole series; a
-    /// cluster's series together when they fit), which bounds the flush's memory above the
-    /// compressed head. A cluster holding more gets several files per hour until compaction.
-    pub flush_batch_samples: usize,
+    /// A flush decodes and writes the head's samples (16 bytes each decoded) and log records
+    /// this many bytes at a time, a cluster's together when they fit, which bounds the flush's
+    /// memory above the head. A cluster holding more gets several files per hour until
+    /// compaction merges them.
+    pub flush_batch_bytes: usize,
 }
 
 impl Default for HeadConfig {
@@ -190,7 +191,7 @@ impl Default for HeadConfig {
             max_log_bytes: 512 << 20,
             hard_limit_samples: 150_000_000,
             keep_flushed: Duration::from_secs(30),
-            flush_batch_samples: 4_000_000,
+            flush_batch_bytes: 64 << 20,
         }
     }
 }

@@ -16,6 +16,11 @@
 //! The head owns its input types ([`input`]); decoders produce them, and [`Head::apply`] is the
 //! one way a write (live or replayed) changes the head.
 //!
+//! Samples are held compressed (`head/chunks.rs`: Prometheus XOR chunks, about 2–3.5 bytes a
+//! sample instead of 16), in the active part and in frozen blocks alike; a read decodes only
+//! the chunks its range meets, and a flush decodes a frozen block a batch at a time
+//! ([`Frozen::batches`]), so memory during a flush stays near the compressed head's.
+//!
 //! The active part and each frozen block also keep a label index (name → value → series
 //! count, see `head/label_index.rs`), filled when a series gets its first sample, so label
 //! names and values are listed without visiting series. Each shard lists its series by metric

@@ -599,7 +599,8 @@ impl Ingester {
     ) -> Result<tributary_storage::WriteSummary> {
         let mut tx = self.storage.transaction();
         for block in blocks {
-            for batch in block.batches(self.cfg.head.flush_batch_samples) {
+            // 16 bytes a decoded sample.
+            for batch in block.batches(self.cfg.head.flush_batch_bytes / 16) {
                 tx.write_metrics(&batch).await?;
             }
             let sig = &block.signals;
@@ -613,8 +614,8 @@ impl Ingester {
                 let metadata: Vec<_> = sig.metadata.iter().cloned().collect();
                 tx.write_metadata(&metadata).await?;
             }
-            if !sig.logs.is_empty() {
-                tx.write_logs(&sig.logs).await?;
+            for batch in sig.log_batches(self.cfg.head.flush_batch_bytes) {
+                tx.write_logs(batch).await?;
             }
         }
         Ok(tx.commit(Some((&self.id, cut.0))).await?)

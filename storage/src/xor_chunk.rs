@@ -291,6 +291,20 @@ impl<'a> XorSamples<'a> {
 
     #[inline]
     fn refill(&mut self) {
+        // Whole bytes that fit after the `n` loaded bits, at once when 8 are there to read.
+        if let Some(word) = self.body.get(self.pos..self.pos + 8) {
+            let word = u64::from_be_bytes(word.try_into().expect("8 bytes"));
+            let take = (64 - self.n) / 8;
+            let total = self.n + take * 8;
+            self.buf |= word >> self.n;
+            if total < 64 {
+                // Bits of the next byte shifted in with the word: not loaded yet.
+                self.buf &= !(u64::MAX >> total);
+            }
+            self.pos += take as usize;
+            self.n = total;
+            return;
+        }
         while self.n <= 56 {
             let byte = match self.body.get(self.pos) {
                 Some(b) => *b,
@@ -324,6 +338,7 @@ impl<'a> XorSamples<'a> {
     }
 
     /// The next `k` bits, `1 <= k <= 64`.
+    #[inline]
     fn long(&mut self, k: u32) -> Option<u64> {
         if k <= 32 {
             return self.bits(k);
@@ -344,6 +359,7 @@ impl<'a> XorSamples<'a> {
         None
     }
 
+    #[inline]
     fn value(&mut self) -> Option<()> {
         if !self.bit()? {
             return Some(());
@@ -361,6 +377,7 @@ impl<'a> XorSamples<'a> {
         Some(())
     }
 
+    #[inline]
     fn step(&mut self) -> Option<Sample> {
         match self.read {
             0 => {

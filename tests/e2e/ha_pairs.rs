@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{Proc, TestServer, eventually, free_port, require_program, result, write_file};
+use crate::harness::{Proc, TestServer, eventually, require_program, result, start_prometheus_ready, write_file};
 
 /// `failover_timeout` of the test server, in seconds.
 const FAILOVER_S: f64 = 3.0;
@@ -32,22 +32,25 @@ remote_write:
     write_file(dir, &format!("prometheus-{replica}.yml"), &text)
 }
 
-fn start_prometheus(prometheus: &Path, dir: &Path, replica: &str, trib_port: u16) -> Proc {
+/// A ready Prometheus for `replica` (see `harness::start_prometheus_ready`).
+async fn start_prometheus(prometheus: &Path, dir: &Path, replica: &str, trib_port: u16) -> Proc {
     let cfg = prometheus_config(dir, replica, trib_port);
-    let port = free_port();
-    Proc(
-        Command::new(prometheus)
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join(format!("tsdb-{replica}")).display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    )
+    let start = |port: u16| {
+        Proc(
+            Command::new(prometheus)
+                .arg(format!("--config.file={}", cfg.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join(format!("tsdb-{replica}")).display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start prometheus"),
+        )
+    };
+    start_prometheus_ready(start).await.0
 }
 
 /// The server's own `/metrics` text.
@@ -107,8 +110,8 @@ async fn one_replica_at_a_time_and_a_failover_when_it_dies() {
         "[ingest.ha_tracker]\nenabled = true\nupdate_timeout = \"1s\"\nfailover_timeout = \"3s\"\n",
     );
     let s = TestServer::start_with(&["--config", &cfg.to_string_lossy()]).await;
-    let mut a = Some(start_prometheus(&prometheus, tmp.path(), "a", s.port));
-    let mut b = Some(start_prometheus(&prometheus, tmp.path(), "b", s.port));
+    let mut a = Some(start_prometheus(&prometheus, tmp.path(), "a", s.port).await);
+    let mut b = Some(start_prometheus(&prometheus, tmp.path(), "b", s.port).await);
 
     // Both replicas scrape the same target and send; one is elected and its samples flow.
     let first = eventually(Duration::from_secs(30), "an elected replica and 4 samples", || async {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{
-    Proc, TestServer, eventually, free_port, prom_query_range, require_program, result, values_close, wait_ready,
+    Proc, TestServer, eventually, prom_query_range, require_program, result, start_prometheus_ready, values_close,
     write_file,
 };
 
@@ -76,16 +76,21 @@ remote_write:
     write_file(dir, if with_scrape { "scrape.yml" } else { "idle.yml" }, &text)
 }
 
-fn start_prometheus(bin: &Path, cfg: &Path, tsdb: &Path, port: u16) -> Proc {
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    Proc(child)
+/// A ready Prometheus (see `harness::start_prometheus_ready`) with the config `cfg(port)`
+/// writes, and its port.
+async fn start_prometheus(bin: &Path, cfg: impl Fn(u16) -> std::path::PathBuf, tsdb: &Path) -> (Proc, u16) {
+    start_prometheus_ready(|port| {
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", cfg(port).display()))
+            .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        Proc(child)
+    })
+    .await
 }
 
 /// series labels (without `cluster`) → [(t, v)], for comparing results whatever their order.
@@ -146,13 +151,15 @@ async fn prometheus_remote_writes_and_both_answer_the_same() {
     let promtool = require_program("promtool", "prometheus");
     let tmp = tempfile::tempdir().unwrap();
     let trib = TestServer::start().await;
-    let prom_port = free_port();
     let tsdb = tmp.path().join("tsdb");
 
-    // Phase 1: scrape with remote_write.
-    let cfg = prom_config(tmp.path(), prom_port, trib.port, true);
-    let mut p = start_prometheus(&prometheus, &cfg, &tsdb, prom_port);
-    wait_ready(&format!("http://127.0.0.1:{prom_port}/-/ready")).await;
+    // Phase 1: scrape (itself among others) with remote_write.
+    let (mut p, _) = start_prometheus(
+        &prometheus,
+        |port| prom_config(tmp.path(), port, trib.port, true),
+        &tsdb,
+    )
+    .await;
     eventually(Duration::from_secs(90), "30 s of remote-written samples", || {
         let url = trib.url("/api/v1/query");
         async move {
@@ -181,9 +188,12 @@ async fn prometheus_remote_writes_and_both_answer_the_same() {
     drop(p);
 
     // Phase 2: same TSDB, no targets: neither store changes from here on.
-    let idle = prom_config(tmp.path(), prom_port, trib.port, false);
-    let _p = start_prometheus(&prometheus, &idle, &tsdb, prom_port);
-    wait_ready(&format!("http://127.0.0.1:{prom_port}/-/ready")).await;
+    let (_p, prom_port) = start_prometheus(
+        &prometheus,
+        |port| prom_config(tmp.path(), port, trib.port, false),
+        &tsdb,
+    )
+    .await;
     let prom = format!("http://127.0.0.1:{prom_port}");
 
     // Raw sample timestamps, to place windows off every sample.

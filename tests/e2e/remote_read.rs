@@ -15,8 +15,8 @@ use tributary_proto::prometheus::read::{
 };
 
 use crate::harness::{
-    Proc, TestSeries, TestServer, eventually, free_port, post_remote_write, prom_query_range, remote_write_body,
-    require_program, result, values_close, wait_ready, write_file,
+    Proc, TestSeries, TestServer, eventually, post_remote_write, prom_query_range, remote_write_body, require_program,
+    result, start_prometheus_ready, values_close, write_file,
 };
 
 fn now_ms() -> i64 {
@@ -26,20 +26,24 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-fn start_prometheus(dir: &Path, config: &str, extra: &[&str]) -> (Proc, String) {
+/// A ready Prometheus with `config` (see `harness::start_prometheus_ready`) and its base URL.
+async fn start_prometheus(dir: &Path, config: &str, extra: &[&str]) -> (Proc, String) {
     let bin = require_program("prometheus", "prometheus");
-    let port = free_port();
     let cfg = write_file(dir, "prometheus.yml", config);
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    (Proc(child), format!("http://127.0.0.1:{port}"))
+    let (proc, port) = start_prometheus_ready(|port| {
+        let child = Command::new(&bin)
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        Proc(child)
+    })
+    .await;
+    (proc, format!("http://127.0.0.1:{port}"))
 }
 
 /// Series labels (cluster included) → points, for comparing answers whatever their order.
@@ -111,8 +115,7 @@ async fn prometheus_queries_through_remote_read_and_agrees() {
         "global:\n  scrape_interval: 1h\nremote_read:\n  - url: {}\n    read_recent: true\n",
         trib.url("/api/v1/read")
     );
-    let (_p, prom) = start_prometheus(tmp.path(), &config, &[]);
-    wait_ready(&format!("{prom}/-/ready")).await;
+    let (_p, prom) = start_prometheus(tmp.path(), &config, &[]).await;
 
     // Evaluation times 7 ms off every sample: Prometheus 2.42's windows are closed, Tributary's
     // (Prometheus 3's) left-open, and only a sample on a window's edge tells them apart.
@@ -173,8 +176,7 @@ scrape_configs:
         read = trib.url("/api/v1/read"),
         port = trib.port,
     );
-    let (_p, prom) = start_prometheus(tmp.path(), &prom_config, &[]);
-    wait_ready(&format!("{prom}/-/ready")).await;
+    let (_p, prom) = start_prometheus(tmp.path(), &prom_config, &[]).await;
     let clusters = |q: &'static str| {
         let url = format!("{prom}/api/v1/query");
         let at = (now as f64 / 1000.0).to_string();
@@ -248,8 +250,7 @@ scrape_configs:
 "#,
         trib.port
     );
-    let (_p, prom) = start_prometheus(tmp.path(), &config, &[]);
-    wait_ready(&format!("{prom}/-/ready")).await;
+    let (_p, prom) = start_prometheus(tmp.path(), &config, &[]).await;
     let at = (now as f64 / 1000.0).to_string();
     let client = reqwest::Client::new();
     let instant = |base: String, q: &'static str| {
@@ -368,8 +369,8 @@ async fn streamed_chunks_are_the_bytes_prometheus_writes() {
         tmp.path(),
         "global:\n  scrape_interval: 1h\n",
         &["--web.enable-remote-write-receiver"],
-    );
-    wait_ready(&format!("{prom}/-/ready")).await;
+    )
+    .await;
 
     let window = (now_ms() / 7_200_000 - 1) * 7_200_000;
     // Regular, jittered and jumping timestamps (every delta-of-delta width); repeated, small,

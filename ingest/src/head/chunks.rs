@@ -60,16 +60,19 @@ impl SampleChunks {
     /// whose span meets it.
     pub(super) fn read(&self, range: TimeRange, out: &mut Vec<Sample>) {
         let meets = |min_t: TimestampMs, max_t: TimestampMs| min_t <= range.end && range.start <= max_t;
-        let keep = |s: &Sample| range.contains(s.timestamp);
-        for f in &self.finished {
-            if meets(f.min_t, f.max_t) {
-                out.extend(XorSamples::new(&f.bytes).filter(keep));
+        let inside = |min_t: TimestampMs, max_t: TimestampMs| range.start <= min_t && max_t <= range.end;
+        let decode = |out: &mut Vec<Sample>, min_t, max_t, samples: XorSamples<'_>| {
+            if inside(min_t, max_t) {
+                out.extend(samples);
+            } else if meets(min_t, max_t) {
+                out.extend(samples.filter(|s| range.contains(s.timestamp)));
             }
+        };
+        let (open_min, open_max) = self.open.time_range();
+        for f in &self.finished {
+            decode(out, f.min_t, f.max_t, XorSamples::new(&f.bytes));
         }
-        let (min_t, max_t) = self.open.time_range();
-        if meets(min_t, max_t) {
-            out.extend(self.open.samples().filter(keep));
-        }
+        decode(out, open_min, open_max, self.open.samples());
     }
 
     /// Samples in `range` (with repeats, for a series that repeated a timestamp), decoding only

@@ -52,8 +52,36 @@ impl SignalBlock {
                 ExemplarSeries { labels, exemplars }
             },
         );
-        self.logs
-            .sort_by(|a, b| a.labels.cmp(&b.labels).then(a.timestamp.cmp(&b.timestamp)));
+        // A cluster's records together, so a flush batch ([`SignalBlock::log_batches`]) holds
+        // few clusters and writes few files.
+        self.logs.sort_by(|a, b| {
+            a.labels
+                .get(tributary_storage::types::CLUSTER)
+                .cmp(&b.labels.get(tributary_storage::types::CLUSTER))
+                .then_with(|| a.labels.cmp(&b.labels))
+                .then(a.timestamp.cmp(&b.timestamp))
+        });
+    }
+
+    /// The log records in consecutive slices of about `max_bytes` each (as `log_size`
+    /// counts; at least one record each): what a flush writes at a time, so its Arrow and
+    /// Parquet buffers stay within a batch rather than the whole block.
+    pub fn log_batches(&self, max_bytes: usize) -> impl Iterator<Item = &[LogRecord]> {
+        let mut rest = self.logs.as_slice();
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let mut bytes = 0;
+            let mut n = 0;
+            while n < rest.len() && (n == 0 || bytes < max_bytes) {
+                bytes += log_size(&rest[n]);
+                n += 1;
+            }
+            let (batch, later) = rest.split_at(n);
+            rest = later;
+            Some(batch)
+        })
     }
 
     /// Log records matching `req` (matchers, time, hints), appended to `out` unsorted.
@@ -291,6 +319,40 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(active.log_bytes(), 2 * size);
+    }
+
+    #[test]
+    fn a_frozen_blocks_logs_come_a_cluster_at_a_time_in_batches_of_about_the_size_asked() {
+        let record = |cluster: &str, app: &str, t: i64| LogRecord {
+            labels: Labels::from_pairs(&[("app", app), ("cluster", cluster)]),
+            timestamp: t,
+            body: "x".repeat(200),
+            ..Default::default()
+        };
+        let active = ActiveSignals::default();
+        let mut logs = Vec::new();
+        for t in 0..30 {
+            // `app` sorts before `cluster`: sorting by labels alone would interleave clusters.
+            logs.push(record(["b", "a", "c"][t as usize % 3], ["z", "y"][t as usize % 2], t));
+        }
+        active.append(SignalBlock {
+            logs,
+            ..Default::default()
+        });
+        let block = active.take();
+        let clusters: Vec<&str> = block.logs.iter().map(|r| r.labels.get("cluster").unwrap()).collect();
+        let mut runs = clusters.clone();
+        runs.dedup();
+        assert_eq!(runs, ["a", "b", "c"], "one run per cluster");
+        let size = log_size(&block.logs[0]);
+        let batches: Vec<&[LogRecord]> = block.log_batches(4 * size).collect();
+        assert_eq!(
+            batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            [4, 4, 4, 4, 4, 4, 4, 2]
+        );
+        assert_eq!(batches.concat(), block.logs, "every record once, in order");
+        assert_eq!(block.log_batches(1).count(), 30, "at least one record a batch");
+        assert_eq!(SignalBlock::default().log_batches(1).count(), 0);
     }
 
     #[test]
