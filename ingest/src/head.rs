@@ -86,19 +86,24 @@ impl Frozen {
     /// in one batch when they fit in one.
     pub fn batches(&self, max_samples: usize) -> impl Iterator<Item = Vec<Series>> + '_ {
         let max_samples = max_samples.max(1);
-        let cluster = |i: usize| self.series.get(i).map(|s| s.labels.get(CLUSTER));
+        // A cluster's series one after another. Sorted here, in the flush, not at the freeze,
+        // which holds the ingester's gate (writes wait for it).
+        let mut order: Vec<usize> = (0..self.series.len()).collect();
+        order.sort_by_cached_key(|&i| self.series[i].labels.get(CLUSTER));
         let mut next = 0;
         std::iter::from_fn(move || {
+            let series = |k: usize| order.get(k).map(|&i| &self.series[i]);
+            let cluster = |k: usize| series(k).map(|s| s.labels.get(CLUSTER));
             let mut batch = Vec::new();
             let mut samples = 0;
             while samples < max_samples
-                && let Some(s) = self.series.get(next)
+                && let Some(s) = series(next)
             {
                 // A cluster that would not fit beside what the batch holds starts the next one.
                 if !batch.is_empty() && next > 0 && cluster(next - 1) != cluster(next) {
-                    let run: usize = (next..self.series.len())
-                        .take_while(|&i| cluster(i) == cluster(next))
-                        .map(|i| self.series[i].samples.len())
+                    let run: usize = (next..)
+                        .map_while(|k| series(k).filter(|_| cluster(k) == cluster(next)))
+                        .map(|s| s.samples.len())
                         .sum();
                     if samples + run > max_samples {
                         break;
@@ -352,9 +357,6 @@ impl Head {
             let taken = std::mem::take(&mut *shard.lock());
             series.extend(taken.series.into_values().chain(taken.collided));
         }
-        // Flush batches group a cluster's series, so a cluster's file per hour comes whole
-        // from one batch unless the cluster alone passes the batch size.
-        series.sort_by(|a, b| a.labels.get(CLUSTER).cmp(&b.labels.get(CLUSTER)));
         let samples = series.iter().map(|s| s.samples.len()).sum();
         self.active_samples.store(0, Ordering::Relaxed);
         self.active_series.store(0, Ordering::Relaxed);

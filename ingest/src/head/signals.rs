@@ -52,14 +52,22 @@ impl SignalBlock {
                 ExemplarSeries { labels, exemplars }
             },
         );
-        // A cluster's records together, so a flush batch ([`SignalBlock::log_batches`]) holds
-        // few clusters and writes few files.
-        self.logs.sort_by(|a, b| {
-            a.labels
-                .get(tributary_storage::types::CLUSTER)
-                .cmp(&b.labels.get(tributary_storage::types::CLUSTER))
-                .then_with(|| a.labels.cmp(&b.labels))
-                .then(a.timestamp.cmp(&b.timestamp))
+        self.logs
+            .sort_by(|a, b| a.labels.cmp(&b.labels).then(a.timestamp.cmp(&b.timestamp)));
+        // Then a cluster's records together, so a flush batch ([`SignalBlock::log_batches`])
+        // holds few clusters and writes few files. A rank per cluster, looked up once per
+        // record: this runs at the freeze, under the ingester's gate.
+        let mut ranks: HashMap<String, u32> = HashMap::new();
+        self.logs.sort_by_cached_key(|r| {
+            let cluster = r.labels.get(tributary_storage::types::CLUSTER).unwrap_or("");
+            match ranks.get(cluster) {
+                Some(&rank) => rank,
+                None => {
+                    let rank = ranks.len() as u32;
+                    ranks.insert(cluster.to_owned(), rank);
+                    rank
+                }
+            }
         });
     }
 
