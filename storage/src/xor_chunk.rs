@@ -271,6 +271,11 @@ impl<'a> XorSamples<'a> {
         }
     }
 
+    /// Samples the chunk holds (its count; those already read included).
+    pub fn held(&self) -> usize {
+        usize::from(self.count)
+    }
+
     fn over(body: &'a [u8], tail: [u8; 4], tail_len: usize, count: u16) -> Self {
         Self {
             body,

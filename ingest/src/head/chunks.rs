@@ -56,50 +56,44 @@ impl SampleChunks {
         self.count == 0
     }
 
+    /// Each chunk whose span meets `range`, oldest first: its samples, and whether the span
+    /// lies wholly inside the range (then every sample is in it, none needs checking).
+    fn meeting(&self, range: TimeRange) -> impl Iterator<Item = (XorSamples<'_>, bool)> {
+        let finished = self
+            .finished
+            .iter()
+            .map(|f| (f.min_t, f.max_t, XorSamples::new(&f.bytes)));
+        let (min_t, max_t) = self.open.time_range();
+        finished
+            .chain(std::iter::once((min_t, max_t, self.open.samples())))
+            .filter(move |(min_t, max_t, _)| *min_t <= range.end && range.start <= *max_t)
+            .map(move |(min_t, max_t, samples)| (samples, range.start <= min_t && max_t <= range.end))
+    }
+
     /// Appends the samples in `range` to `out`, in arrival order, decoding only the chunks
     /// whose span meets it.
     pub(super) fn read(&self, range: TimeRange, out: &mut Vec<Sample>) {
-        let meets = |min_t: TimestampMs, max_t: TimestampMs| min_t <= range.end && range.start <= max_t;
-        let inside = |min_t: TimestampMs, max_t: TimestampMs| range.start <= min_t && max_t <= range.end;
-        let decode = |out: &mut Vec<Sample>, min_t, max_t, samples: XorSamples<'_>| {
-            if inside(min_t, max_t) {
+        for (samples, inside) in self.meeting(range) {
+            if inside {
                 out.extend(samples);
-            } else if meets(min_t, max_t) {
+            } else {
                 out.extend(samples.filter(|s| range.contains(s.timestamp)));
             }
-        };
-        let (open_min, open_max) = self.open.time_range();
-        for f in &self.finished {
-            decode(out, f.min_t, f.max_t, XorSamples::new(&f.bytes));
         }
-        decode(out, open_min, open_max, self.open.samples());
     }
 
     /// Samples in `range` (with repeats, for a series that repeated a timestamp), decoding only
     /// the chunks that straddle one of its ends.
     pub(super) fn count_in(&self, range: TimeRange) -> usize {
-        let count = |min_t: TimestampMs, max_t: TimestampMs, len: usize, samples: &mut dyn Iterator<Item = Sample>| {
-            if max_t < range.start || range.end < min_t {
-                0
-            } else if range.start <= min_t && max_t <= range.end {
-                len
-            } else {
-                samples.filter(|s| range.contains(s.timestamp)).count()
-            }
-        };
-        let finished: usize = self
-            .finished
-            .iter()
-            .map(|f| {
-                let len = f
-                    .bytes
-                    .get(..2)
-                    .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
-                count(f.min_t, f.max_t, len, &mut XorSamples::new(&f.bytes))
+        self.meeting(range)
+            .map(|(samples, inside)| {
+                if inside {
+                    samples.held()
+                } else {
+                    samples.filter(|s| range.contains(s.timestamp)).count()
+                }
             })
-            .sum();
-        let (min_t, max_t) = self.open.time_range();
-        finished + count(min_t, max_t, self.open.len(), &mut self.open.samples())
+            .sum()
     }
 
     /// Heap bytes held (chunk bytes and the chunk list).
