@@ -12,8 +12,9 @@
 //! write takes long and needs disk; smaller settings show the shape of the result quickly.
 //!
 //! Further knobs: `SLO_BENCH_WRITE` = `all` (default: raw files and the rollups of every
-//! resolution), `rollups` (rollups of every resolution, no raw files) or `1h` (only the 1-hour
-//! rollups this query reads: the full-size history without 4.3 billion raw samples stored);
+//! resolution), `rollups` (rollups of every resolution, no raw files) or `1h` (only the rollups
+//! this query reads, 1-hour rows and 1-day summaries: the full-size history without 4.3
+//! billion raw samples stored);
 //! `SLO_BENCH_DIR` keeps the data directory, so later runs with the same settings skip the
 //! write; `SLO_BENCH_WARM_RUNS` (default 5) warm repetitions.
 //!

@@ -73,22 +73,28 @@ pub(crate) fn peak_rss_mib() -> u64 {
 
 /// Writes `size` = `[clusters, series per cluster, scrape interval ms, days]` of history ending
 /// at [`END`] into `dir`, one transaction per UTC day; a marker file skips the write when `dir`
-/// already holds the same history.
+/// already holds the same history, and any other content of `dir` is deleted first.
 pub(crate) fn write_history(rt: &tokio::runtime::Runtime, dir: &std::path::Path, write: Write, size: [i64; 4]) {
     let [clusters, series, interval_ms, days] = size;
+    // Day summaries (`metrics_1d`) beside the hourly rows, as the compactor writes them.
+    let resolutions: &[Resolution] = match write {
+        Write::OneHour => &[Resolution::OneHour, Resolution::OneDay],
+        _ => &Resolution::ALL,
+    };
     let marker = dir.join("slo_bench.done");
-    let want = format!("{size:?} {write:?}");
+    let want = format!("{size:?} {write:?} {resolutions:?}");
     if std::fs::read_to_string(&marker).is_ok_and(|m| m == want) {
         eprintln!("slo history: reusing the history in {}", dir.display());
         return;
     }
+    // Another history (or a write cut short): writing beside it would double every day.
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).expect("clear the old history");
+        std::fs::create_dir_all(dir).expect("history dir");
+    }
     let storage = rt
         .block_on(Storage::open(&StorageConfig::default(), dir))
         .expect("storage");
-    let resolutions: &[Resolution] = match write {
-        Write::OneHour => &[Resolution::OneHour],
-        _ => &Resolution::ALL,
-    };
     let started = Instant::now();
     for d in 0..days {
         let day_start = END - (days - d) * DAY_MS;

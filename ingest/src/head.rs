@@ -466,7 +466,7 @@ impl Head {
         let mut unsorted: Vec<bool> = Vec::new();
         let mut index: HashMap<Labels, usize> = HashMap::new();
         self.for_each_match(req, |s| {
-            let samples = s.read_sorted(req.range);
+            let samples = s.read(req);
             if samples.is_empty() {
                 return;
             }
@@ -493,7 +493,7 @@ impl Head {
     fn select_active(shards: &[Mutex<Shard>], req: &SelectRequest) -> Vec<Series> {
         let mut out = Vec::new();
         Self::for_each_active_match(shards, req, |s| {
-            let samples = s.read_sorted(req.range);
+            let samples = s.read(req);
             if !samples.is_empty() {
                 out.push(Series::new((*s.labels).clone(), samples));
             }

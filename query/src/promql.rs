@@ -656,7 +656,10 @@ impl Engine {
         only: Option<Arc<SeriesIdSet>>,
         guard: &Guard,
     ) -> Result<Vec<Series>> {
-        let requests = requests(&sel.matcher_sets, range, only);
+        let mut requests = requests(&sel.matcher_sets, range, only);
+        for r in &mut requests {
+            r.newest_only = sel.newest_only;
+        }
         let answers = in_batches(&requests, &|| guard.check(), |r| self.source.select(r)).await?;
         let series = union_by_labels(answers);
         if series.iter().map(|s| s.samples.len()).sum::<usize>() > self.cfg.max_samples {

@@ -120,7 +120,7 @@ impl Compactor {
         if !unknown.is_empty() {
             return Err(Error::InvalidData {
                 reason: format!(
-                    "storage.retention names unknown tables {unknown:?} (tables: metrics, logs, histograms, exemplars, metadata, metrics_5m, metrics_1h)"
+                    "storage.retention names unknown tables {unknown:?} (tables: metrics, logs, histograms, exemplars, metadata, metrics_5m, metrics_1h, metrics_1d)"
                 ),
             });
         }
@@ -171,6 +171,8 @@ impl Compactor {
         self.merge_table::<crate::table::rollups::Rollups<crate::table::rollups::FiveMinutes>>(horizon, &mut report)
             .await;
         self.merge_table::<crate::table::rollups::Rollups<crate::table::rollups::OneHour>>(horizon, &mut report)
+            .await;
+        self.merge_table::<crate::table::rollups::Rollups<crate::table::rollups::OneDay>>(horizon, &mut report)
             .await;
         self.write_rollups(now, &mut report).await;
         // Removals this round committed count from their commit time, after `now`.

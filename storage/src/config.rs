@@ -72,7 +72,7 @@ pub struct StorageConfig {
     pub compaction: CompactionConfig,
     /// The `[storage.retention]` section.
     pub retention: RetentionConfig,
-    /// Rollups (`metrics_5m`, `metrics_1h`) the compactor writes for old data.
+    /// Rollups (`metrics_5m`, `metrics_1h`, `metrics_1d`) the compactor writes for old data.
     pub rollups: RollupsConfig,
 }
 
@@ -130,7 +130,7 @@ pub struct RetentionConfig {
     #[serde(with = "humantime_serde")]
     pub default: Option<Duration>,
     /// Per table (`metrics`, `logs`, `histograms`, `exemplars`, `metadata`, `metrics_5m`,
-    /// `metrics_1h`), overriding `default`.
+    /// `metrics_1h`, `metrics_1d`), overriding `default`.
     #[serde(with = "humantime_serde_map")]
     pub tables: std::collections::BTreeMap<String, Duration>,
     /// Per cluster pattern, checked in order before the table and global settings; the first
@@ -221,7 +221,7 @@ pub struct RollupsConfig {
     /// files). Default `1d`.
     #[serde(with = "humantime_serde")]
     pub after: std::time::Duration,
-    /// The resolutions written (`"5m"`, `"1h"`); empty writes none. Default both.
+    /// The resolutions written (`"5m"`, `"1h"`, `"1d"`); empty writes none. Default all three.
     pub resolutions: Vec<crate::rollup::Resolution>,
 }
 
@@ -301,6 +301,6 @@ mod tests {
         let cfg: StorageConfig = serde_json::from_str(r#"{"rollups":{"after":"3d","resolutions":["1h"]}}"#).unwrap();
         assert_eq!(cfg.rollups.after, std::time::Duration::from_secs(3 * 86_400));
         assert_eq!(cfg.rollups.resolutions, vec![crate::rollup::Resolution::OneHour]);
-        assert!(serde_json::from_str::<StorageConfig>(r#"{"rollups":{"resolutions":["1d"]}}"#).is_err());
+        assert!(serde_json::from_str::<StorageConfig>(r#"{"rollups":{"resolutions":["1w"]}}"#).is_err());
     }
 }

@@ -72,11 +72,13 @@ pub enum Table {
     Metrics5m,
     /// 1-hour rollups of the metrics ([`crate::rollup`]), schema in `table::rollups`.
     Metrics1h,
+    /// 1-day rollups of the metrics ([`crate::rollup`]), schema in `table::rollups`.
+    Metrics1d,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
         Table::Metrics,
         Table::Logs,
         Table::Histograms,
@@ -84,6 +86,7 @@ impl Table {
         Table::Metadata,
         Table::Metrics5m,
         Table::Metrics1h,
+        Table::Metrics1d,
     ];
 
     /// The first key segment of every file of this table.
@@ -96,6 +99,7 @@ impl Table {
             Table::Metadata => "metadata",
             Table::Metrics5m => "metrics_5m",
             Table::Metrics1h => "metrics_1h",
+            Table::Metrics1d => "metrics_1d",
         }
     }
 
@@ -113,6 +117,7 @@ impl Table {
             "metadata" => Some(Table::Metadata),
             "metrics_5m" => Some(Table::Metrics5m),
             "metrics_1h" => Some(Table::Metrics1h),
+            "metrics_1d" => Some(Table::Metrics1d),
             _ => None,
         }
     }

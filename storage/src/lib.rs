@@ -40,7 +40,7 @@
 //!   head through the same contracts): calls, answers as Arrow IPC streams or JSON, both ends'
 //!   encoders and decoders; no HTTP (the ingester serves it, the querier posts it).
 //! - [`rollup`]: the bucket convention and bucket arithmetic of the rollup tables
-//!   (`table::rollups`: `metrics_5m`, `metrics_1h`) that [`read::Source::select_buckets`] serves
+//!   (`table::rollups`: `metrics_5m`, `metrics_1h`, `metrics_1d`) that [`read::Source::select_buckets`] serves
 //!   (and [`read::Source::select_window`], whole days as one summary each).
 //! - [`xor_chunk`]: Prometheus's XOR chunk encoding of samples, the head's compressed form and
 //!   remote-read's wire form (one encoder and reader for both).
@@ -115,7 +115,7 @@ use table::histograms::Histograms;
 use table::logs::Logs;
 use table::metadata::Metadata;
 use table::metrics::{Metrics, MetricsCache};
-use table::rollups::{FiveMinutes, OneHour, Rollups};
+use table::rollups::{FiveMinutes, OneDay, OneHour, Rollups};
 use table::{FilePlan, ParquetTable, ReadContext};
 use types::Series;
 use writer::WriterOptions;
@@ -148,6 +148,7 @@ struct Catalogs {
     metadata: Arc<Catalog>,
     metrics_5m: Arc<Catalog>,
     metrics_1h: Arc<Catalog>,
+    metrics_1d: Arc<Catalog>,
 }
 
 impl Catalogs {
@@ -161,6 +162,7 @@ impl Catalogs {
             metadata: empty(),
             metrics_5m: empty(),
             metrics_1h: empty(),
+            metrics_1d: empty(),
         }
     }
 
@@ -185,10 +187,11 @@ impl Catalogs {
             Table::Metadata => &self.metadata,
             Table::Metrics5m => &self.metrics_5m,
             Table::Metrics1h => &self.metrics_1h,
+            Table::Metrics1d => &self.metrics_1d,
         }
     }
 
-    fn all(&self) -> [(Table, &Arc<Catalog>); 7] {
+    fn all(&self) -> [(Table, &Arc<Catalog>); 8] {
         Table::ALL.map(|t| (t, self.get(t)))
     }
 }
@@ -304,7 +307,7 @@ impl Storage {
     }
 
     /// Writes the rollups of `series` at `resolution` ([`rollup::rollup`]) to its table
-    /// (`metrics_5m`, `metrics_1h`), one file per (UTC day, cluster); returns once every file is
+    /// (`metrics_5m`, `metrics_1h`, `metrics_1d`), one file per (UTC day, cluster); returns once every file is
     /// stored and visible. A rollup file stands for every sample of its cluster in its UTC day
     /// (readers of buckets stop reading that day's raw files), so `series` must hold all the
     /// raw samples of each (cluster, day) it touches, as a compaction of a completed day does.
@@ -324,6 +327,7 @@ impl Storage {
             metadata: self.reader::<Metadata>(),
             rollups_5m: self.reader::<Rollups<FiveMinutes>>(),
             rollups_1h: self.reader::<Rollups<OneHour>>(),
+            rollups_1d: self.reader::<Rollups<OneDay>>(),
         })
     }
 
@@ -570,6 +574,7 @@ impl Transaction<'_> {
         match resolution {
             rollup::Resolution::FiveMinutes => self.stage::<Rollups<FiveMinutes>>(&rows).await,
             rollup::Resolution::OneHour => self.stage::<Rollups<OneHour>>(&rows).await,
+            rollup::Resolution::OneDay => self.stage::<Rollups<OneDay>>(&rows).await,
         }
     }
 

@@ -27,6 +27,12 @@ pub struct SelectRequest {
     /// reads a selector too large to hold at once a part at a time. [`Source::select`] must
     /// honour it; listings may ignore it.
     pub only: Option<Arc<SeriesIdSet>>,
+    /// A hint: the caller uses only each series' newest sample in `range` (the engine's
+    /// instant selectors evaluated at one time: an instant query, a rule, `@`). A source may
+    /// then answer a series with that sample alone, which the head does without decoding its
+    /// chunks; it must still include that sample, so ignoring the hint is always correct, and a
+    /// merge of sources keeps the newest of their answers.
+    pub newest_only: bool,
 }
 
 impl SelectRequest {
@@ -36,6 +42,7 @@ impl SelectRequest {
             matchers,
             range,
             only: None,
+            newest_only: false,
         }
     }
 
@@ -140,7 +147,9 @@ impl SeriesSize {
 /// Every implementation must satisfy, and the conformance suite in `test_util` checks:
 /// - [`Source::select`] returns each matching series once, with only the samples whose timestamp
 ///   lies in `req.range`, sorted by timestamp, one sample per timestamp. Series with no sample
-///   in range are left out. The order of series is unspecified.
+///   in range are left out. The order of series is unspecified. With
+///   [`SelectRequest::newest_only`] it may return, per series, any sorted part of that answer
+///   that keeps its newest sample (the same series either way).
 /// - Sample values keep their exact bits: a staleness marker stays a staleness marker.
 /// - [`Source::series`] returns the label sets `select` would return, without samples. An
 ///   implementation may answer from coarser metadata (e.g. a whole file's time span), so it may
@@ -247,6 +256,7 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     async fn select_buckets(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
         let req = SelectRequest {
             range: resolution.widen(req.range),
+            newest_only: false,
             ..req.clone()
         };
         Ok(BucketRead::raw(resolution, self.select(&req).await?))

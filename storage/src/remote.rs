@@ -136,6 +136,9 @@ pub struct WireSelect {
     /// [`SelectRequest::only`]: series ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only: Option<Vec<u64>>,
+    /// [`SelectRequest::newest_only`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub newest_only: bool,
 }
 
 /// A [`LogRequest`] on the wire.
@@ -247,6 +250,7 @@ impl WireSelect {
             start: req.range.start,
             end: req.range.end,
             only: req.only.as_ref().map(|ids| ids.iter().map(|id| id.0).collect()),
+            newest_only: req.newest_only,
         }
     }
 
@@ -259,6 +263,7 @@ impl WireSelect {
             let set: SeriesIdSet = ids.iter().map(|&id| SeriesId(id)).collect();
             req = req.only(Arc::new(set));
         }
+        req.newest_only = self.newest_only;
         Ok(req)
     }
 }

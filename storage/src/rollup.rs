@@ -1,4 +1,4 @@
-//! Rollups: per-series summaries of fixed time buckets (5 minutes, 1 hour), from which the
+//! Rollups: per-series summaries of fixed time buckets (5 minutes, 1 hour, 1 day), from which the
 //! engine computes `rate`, `increase` and the `*_over_time` aggregations of long windows
 //! without reading every sample.
 //!
@@ -41,17 +41,24 @@ pub enum Resolution {
     /// 1-hour buckets, table `metrics_1h`.
     #[serde(rename = "1h")]
     OneHour,
+    /// 1-day buckets, table `metrics_1d`: a day's summary per series. Not a tier the engine
+    /// picks by itself (a window cutting days would read up to two days of raw samples at its
+    /// edges); it stands in for whole days of the 1-hour tier in reads of one window
+    /// (`Source::select_window`), so a 30-day window reads 30 rows per series, not 720.
+    #[serde(rename = "1d")]
+    OneDay,
 }
 
 impl Resolution {
     /// Every resolution, finest first.
-    pub const ALL: [Resolution; 2] = [Resolution::FiveMinutes, Resolution::OneHour];
+    pub const ALL: [Resolution; 3] = [Resolution::FiveMinutes, Resolution::OneHour, Resolution::OneDay];
 
     /// The bucket width in milliseconds.
     pub fn ms(self) -> i64 {
         match self {
             Resolution::FiveMinutes => 300_000,
             Resolution::OneHour => HOUR_MS,
+            Resolution::OneDay => DAY_MS,
         }
     }
 
@@ -60,6 +67,7 @@ impl Resolution {
         match self {
             Resolution::FiveMinutes => "5m",
             Resolution::OneHour => "1h",
+            Resolution::OneDay => "1d",
         }
     }
 
@@ -68,6 +76,7 @@ impl Resolution {
         match self {
             Resolution::FiveMinutes => Table::Metrics5m,
             Resolution::OneHour => Table::Metrics1h,
+            Resolution::OneDay => Table::Metrics1d,
         }
     }
 

@@ -1,8 +1,8 @@
 //! [`ParquetSource`]: the one [`Source`] over the Parquet tables, composed from the readers of
 //! four sibling tables: series and samples from `metrics`, [`Source::select_histograms`] from
 //! `histograms`, [`Source::exemplars`] from `exemplars`, [`Source::metadata`] from `metadata`,
-//! [`Source::select_buckets`] from `metrics_5m`/`metrics_1h` and `metrics`. Composing here, above the tables, keeps
-//! the tables from importing one another.
+//! [`Source::select_buckets`] from `metrics_5m`/`metrics_1h`/`metrics_1d` and `metrics`.
+//! Composing here, above the tables, keeps the tables from importing one another.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -30,6 +30,7 @@ pub(crate) struct ParquetSource {
     pub(crate) metadata: MetadataReader,
     pub(crate) rollups_5m: RollupsReader,
     pub(crate) rollups_1h: RollupsReader,
+    pub(crate) rollups_1d: RollupsReader,
 }
 
 #[async_trait]
@@ -96,6 +97,7 @@ impl ParquetSource {
         let reader = match resolution {
             Resolution::FiveMinutes => &self.rollups_5m,
             Resolution::OneHour => &self.rollups_1h,
+            Resolution::OneDay => &self.rollups_1d,
         };
         let files = reader.files(range, &req.matchers);
         // A (cluster, day) counts as rolled up only while its newest rollup file is at least as
@@ -131,8 +133,9 @@ impl ParquetSource {
                 .insert(f.key.cluster.clone());
         }
         let rolled = if window {
+            let (files, summaries) = self.day_summaries(files, req, range, resolution, &newest_raw);
             reader
-                .select_window(files, &req.matchers, range, |l| req.admits(l))
+                .select_window(files, summaries, &req.matchers, range, |l| req.admits(l))
                 .await?
         } else {
             reader.select(files, &req.matchers, range, |l| req.admits(l)).await?
@@ -163,6 +166,7 @@ impl ParquetSource {
                 matchers,
                 range: span,
                 only: req.only.clone(),
+                newest_only: false,
             };
             // Runs are in time order, so appending keeps each series' samples sorted.
             for s in self.metrics.select(&part).await? {
@@ -181,6 +185,53 @@ impl ParquetSource {
             covered,
             raw,
         })
+    }
+
+    /// For a read of one window at a resolution finer than a day: the (cluster, day)s of `files`
+    /// whose day lies wholly in the window and that have exactly one `metrics_1d` file, as
+    /// fresh as their raw files (the rule `buckets` applies to every tier), are taken out of
+    /// `files` and answered by that file instead (second list): its rows are the day's summary
+    /// per series that `select_window` would otherwise fold from 24 hourly (or 288 five-minute)
+    /// rows, because the compactor writes both tiers from the same samples in one commit. A
+    /// day with no such file (rolled up before the tier existed, or written again and not yet
+    /// merged) keeps its finer rows.
+    fn day_summaries(
+        &self,
+        files: Vec<Arc<FileMeta>>,
+        req: &SelectRequest,
+        range: TimeRange,
+        resolution: Resolution,
+        newest_raw: &BTreeMap<(&str, i64), uuid::Uuid>,
+    ) -> (Vec<Arc<FileMeta>>, Vec<Arc<FileMeta>>) {
+        if resolution.ms() >= DAY_MS || files.is_empty() {
+            return (files, Vec::new());
+        }
+        let labels = resolution.labels_within(range);
+        let whole = |day: i64| labels.start <= day + resolution.ms() && day + DAY_MS <= labels.end;
+        let day_key = |f: &FileMeta| (f.key.cluster.clone(), f.key.hour.day_start().start_ms());
+        let finer: HashSet<(String, i64)> = files.iter().map(|f| day_key(f)).collect();
+        let mut per_day: HashMap<(String, i64), Vec<Arc<FileMeta>>> = HashMap::new();
+        for f in self.rollups_1d.files(range, &req.matchers) {
+            per_day.entry(day_key(&f)).or_default().push(f);
+        }
+        let usable: HashMap<(String, i64), Arc<FileMeta>> = per_day
+            .into_iter()
+            .filter(|((cluster, day), fs)| {
+                fs.len() == 1
+                    && whole(*day)
+                    && newest_raw
+                        .get(&(cluster.as_str(), *day))
+                        .is_none_or(|raw| *raw <= fs[0].key.id)
+            })
+            .filter(|(k, _)| finer.contains(k))
+            .map(|(k, mut fs)| (k, fs.swap_remove(0)))
+            .collect();
+        let files = files
+            .into_iter()
+            .filter(|f| !usable.contains_key(&day_key(f)))
+            .collect();
+        let summaries = usable.into_values().collect();
+        (files, summaries)
     }
 }
 

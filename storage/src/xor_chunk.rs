@@ -132,6 +132,11 @@ impl XorChunk {
         (self.min_t, self.max_t)
     }
 
+    /// The sample pushed last, without decoding (the encoder keeps it for the next delta).
+    pub fn last(&self) -> Option<(TimestampMs, f64)> {
+        (self.count > 0).then(|| (self.t, f64::from_bits(self.v)))
+    }
+
     /// Heap bytes held (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
         self.out.bytes.capacity()

@@ -12,7 +12,7 @@ use crate::harness::{TestServer, post_remote_write, remote_write_body, run_pytho
 async fn storage_readme_duckdb_examples_return_rows_on_written_files() {
     let s = TestServer::start().await;
     // Two and a half days ago: the day is complete and old enough for rollups (`rollups.after`
-    // is 1d), so one compaction round writes `metrics_5m` and `metrics_1h` too.
+    // is 1d), so one compaction round writes `metrics_5m`, `metrics_1h` and `metrics_1d` too.
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
     let t0 = now_ms - 60 * 3_600_000;
     let samples = |step: f64| (0..40).map(|i| (t0 + i * 60_000, i as f64 * step)).collect::<Vec<_>>();
@@ -75,7 +75,7 @@ async fn storage_readme_duckdb_examples_return_rows_on_written_files() {
     s.flush().await;
     let (st, report) = s.compact().await;
     assert_eq!(st, 200, "{report}");
-    for table in ["metrics", "logs", "metrics_5m", "metrics_1h"] {
+    for table in ["metrics", "logs", "metrics_5m", "metrics_1h", "metrics_1d"] {
         assert!(
             s.data_dir.join(table).is_dir(),
             "no {table}/ after flush and compaction: {report}"
@@ -88,8 +88,8 @@ async fn storage_readme_duckdb_examples_return_rows_on_written_files() {
     let out = run.json();
     assert_eq!(out["errors"], json!([]), "{out}");
     let stmts = out["statements"].as_array().unwrap();
-    // The rollup query, two metrics queries and three logs queries.
-    assert!(stmts.len() >= 6, "{out}");
+    // The two rollup queries, two metrics queries and three logs queries.
+    assert!(stmts.len() >= 7, "{out}");
     for st in stmts {
         assert!(st["rows"].as_u64().unwrap() > 0, "returned no rows: {st}");
     }

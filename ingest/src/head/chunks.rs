@@ -56,6 +56,11 @@ impl SampleChunks {
         self.count == 0
     }
 
+    /// The sample appended last (the open chunk is never empty once a sample is held).
+    pub(super) fn last(&self) -> Option<Sample> {
+        self.open.last().map(|(t, v)| Sample::new(t, v))
+    }
+
     /// Each chunk whose span meets `range`, oldest first: its samples, and whether the span
     /// lies wholly inside the range (then every sample is in it, none needs checking).
     fn meeting(&self, range: TimeRange) -> impl Iterator<Item = (XorSamples<'_>, bool)> {

@@ -85,6 +85,51 @@ async fn frozen_and_active_parts_merge_and_newest_wins() {
     assert_eq!(head.select(&req).await.unwrap()[0].samples.len(), 2);
 }
 
+/// `newest_only`: a series that arrived in order answers with its newest sample alone when
+/// that sample is in the range; a range ending before it, or a series that arrived out of
+/// order, gets the full answer; across a frozen and the active block the newest still comes
+/// last.
+#[tokio::test]
+async fn newest_only_answers_a_series_with_its_newest_sample() {
+    let head = Head::new();
+    let (a, b) = (
+        [("__name__", "up"), ("cluster", "a")],
+        [("__name__", "up"), ("cluster", "b")],
+    );
+    let scrapes: Vec<(i64, f64)> = (1..=300).map(|i| (i * 1000, i as f64)).collect();
+    head.append_series(&[s(&a, &scrapes), s(&b, &[(5000, 5.0), (3000, 3.0), (4000, 4.0)])]);
+    let read = |from: i64, to: i64| {
+        let req = SelectRequest {
+            newest_only: true,
+            ..SelectRequest::new(vec![Matcher::equal("__name__", "up")], TimeRange::new(from, to))
+        };
+        let head = &head;
+        async move {
+            let mut got = head.select(&req).await.unwrap();
+            got.sort_by(|x, y| x.labels.cmp(&y.labels));
+            got.into_iter()
+                .map(|s| s.samples.iter().map(|p| (p.timestamp, p.value)).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        read(1, 400_000).await,
+        vec![vec![(300_000, 300.0)], vec![(3000, 3.0), (4000, 4.0), (5000, 5.0)]]
+    );
+    let earlier = read(250_001, 299_999).await;
+    assert_eq!(
+        earlier[0].len(),
+        49,
+        "the newest sample is past the range: the full answer"
+    );
+
+    head.freeze();
+    head.append_series(&[s(&a, &[(301_000, 301.0)])]);
+    let across = read(1, 400_000).await;
+    assert_eq!(across[0].last(), Some(&(301_000, 301.0)));
+    assert!(across[0].len() <= 2, "{:?}", across[0]);
+}
+
 #[tokio::test]
 async fn out_of_order_samples_are_sorted_on_read_and_freeze() {
     let head = Head::new();

@@ -86,6 +86,9 @@ pub(crate) struct Selector {
     /// With a `tier`: the selector has one window (an instant query or `@`), so its buckets
     /// are read with `Source::select_window` (whole rollup days summarised).
     pub(crate) one_window: bool,
+    /// An instant selector evaluated at one time (an instant query or `@`): only each series'
+    /// newest sample in its window is used, so reads carry `SelectRequest::newest_only`.
+    pub(crate) newest_only: bool,
 }
 
 impl Selector {
@@ -387,8 +390,10 @@ impl Planner {
             tier: None,
             edges: false,
             one_window: false,
+            newest_only: false,
         };
         selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
+        selector.newest_only = selector.range_ms == 0 && (selector.at.is_some() || self.steps.count == 1);
         self.selectors.push(selector);
         self.selectors.len() - 1
     }
@@ -425,8 +430,10 @@ impl Planner {
             tier: None,
             edges: false,
             one_window: false,
+            newest_only: false,
         };
         selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
+        selector.newest_only = selector.range_ms == 0 && (selector.at.is_some() || self.steps.count == 1);
         self.selectors.push(selector);
         Ok(self.selectors.len() - 1)
     }
@@ -617,6 +624,24 @@ mod tests {
         // A window holding no step evaluates nothing and reads nothing.
         let p = plan_at("foo[10s:1m]", Steps::instant(90_000)).unwrap();
         assert_eq!(p.selectors[0].fetch, None);
+    }
+
+    #[test]
+    fn instant_selectors_at_one_time_read_only_the_newest_sample() {
+        let newest = |q: &str, steps: Steps| -> Vec<bool> {
+            plan_at(q, steps)
+                .unwrap()
+                .selectors
+                .iter()
+                .map(|s| s.newest_only)
+                .collect()
+        };
+        let range = Steps::range(600_000, 900_000, 15_000);
+        assert_eq!(newest("sum by (a) (foo) / bar", Steps::instant(600_000)), [true, true]);
+        assert_eq!(newest("foo", range), [false], "several steps use several samples");
+        assert_eq!(newest("foo @ 100 + bar", range), [true, false]);
+        assert_eq!(newest("rate(foo[5m])", Steps::instant(600_000)), [false]);
+        assert_eq!(newest("max_over_time(foo[10m:1m])", Steps::instant(600_000)), [false]);
     }
 
     #[test]

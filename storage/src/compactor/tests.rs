@@ -101,7 +101,7 @@ async fn list_parquet(storage: &Storage) -> Vec<String> {
     let mut out = Vec::new();
     for t in Table::ALL
         .into_iter()
-        .filter(|t| !matches!(t, Table::Metrics5m | Table::Metrics1h))
+        .filter(|t| !matches!(t, Table::Metrics5m | Table::Metrics1h | Table::Metrics1d))
     {
         let objects: Vec<_> = storage.io.store.list(Some(&t.prefix())).try_collect().await.unwrap();
         out.extend(objects.into_iter().map(|o| o.location.to_string()));
@@ -358,6 +358,7 @@ async fn completed_old_days_get_rollups_once_and_again_after_late_data() {
     assert_eq!(report.rollup_days, 1, "{report:?}");
     assert_eq!(live_keys(&storage, Table::Metrics5m).len(), 1);
     assert_eq!(live_keys(&storage, Table::Metrics1h).len(), 1);
+    assert_eq!(live_keys(&storage, Table::Metrics1d).len(), 1);
     let again = compact(&storage, &cfg).await;
     assert_eq!(again.rollup_days, 0, "nothing new: {again:?}");
 

@@ -143,6 +143,7 @@ async fn a_malformed_call_is_a_bad_request() {
         start: 0,
         end: 1,
         only: None,
+        newest_only: false,
     });
     let e = answer(&call, &source, &logs).await.unwrap_err();
     assert_eq!(WireError::of(&e).0, 400, "{e}");

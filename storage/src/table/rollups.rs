@@ -1,6 +1,6 @@
-//! The rollup tables `metrics_5m` and `metrics_1h`: one row per series per bucket (or per
-//! piece of a bucket, see [`crate::rollup`]), one file per (UTC day, cluster) under
-//! `metrics_5m/` and `metrics_1h/` (see [`crate::layout`]).
+//! The rollup tables `metrics_5m`, `metrics_1h` and `metrics_1d`: one row per series per
+//! bucket (or per piece of a bucket, see [`crate::rollup`]), one file per (UTC day, cluster)
+//! under `metrics_5m/`, `metrics_1h/` and `metrics_1d/` (see [`crate::layout`]).
 //!
 //! # Schema (on-disk contract)
 //!
@@ -98,7 +98,7 @@ static ROLLUPS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(fields))
 });
 
-/// The rollup tables' Arrow schema (both resolutions; embedded in every file's footer).
+/// The rollup tables' Arrow schema (every resolution; embedded in every file's footer).
 pub(crate) fn rollups_schema() -> SchemaRef {
     ROLLUPS_SCHEMA.clone()
 }
@@ -120,6 +120,13 @@ impl Width for FiveMinutes {
 pub(crate) struct OneHour;
 impl Width for OneHour {
     const RESOLUTION: Resolution = Resolution::OneHour;
+}
+
+/// Marker: the `metrics_1d` table.
+#[derive(Debug)]
+pub(crate) struct OneDay;
+impl Width for OneDay {
+    const RESOLUTION: Resolution = Resolution::OneDay;
 }
 
 /// A rollup table of resolution `W`.

@@ -274,6 +274,38 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
         );
     }
 
+    // `newest_only`: the same series, each a sorted part of its full answer that keeps the newest
+    // sample (a source may answer it alone, or ignore the hint).
+    let mut newest = source
+        .select(&SelectRequest {
+            newest_only: true,
+            ..req.clone()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: select with `newest_only` failed: {e}"));
+    newest.sort_by(|a, b| a.labels.cmp(&b.labels));
+    let newest_labels: Vec<&Labels> = newest.iter().map(|s| &s.labels).collect();
+    assert_eq!(
+        newest_labels, want_labels,
+        "{ctx}: select with `newest_only` returned the wrong set of series"
+    );
+    for (n, full) in newest.iter().zip(&got) {
+        let (_, full_bits) = bits(full);
+        let (_, part_bits) = bits(n);
+        assert!(
+            part_bits.last() == full_bits.last(),
+            "{ctx}: {} with `newest_only` lost the newest sample: got {:?}, want {:?}",
+            n.labels,
+            part_bits.last(),
+            full_bits.last()
+        );
+        assert!(
+            part_bits.windows(2).all(|w| w[0].0 < w[1].0) && part_bits.iter().all(|p| full_bits.contains(p)),
+            "{ctx}: {} with `newest_only` is not a sorted part of the full answer",
+            n.labels
+        );
+    }
+
     check_buckets(ctx, source, reference, req).await;
     check_window(ctx, source, reference, req).await;
     let half: SeriesIdSet = expected.iter().step_by(2).map(|s| s.labels.series_id()).collect();
@@ -913,6 +945,29 @@ mod tests {
             }
         }
         source_conformance(|s| async move { Arc::new(IgnoresRange(MemSource::new(s))) as Arc<dyn Source> }).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "with `newest_only` lost the newest sample")]
+    async fn conformance_rejects_a_source_that_drops_the_newest_sample_under_the_hint() {
+        #[derive(Debug)]
+        struct OldestOnly(MemSource);
+        #[async_trait]
+        impl Source for OldestOnly {
+            async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
+                let mut all = self.0.select(req).await?;
+                if req.newest_only {
+                    for s in &mut all {
+                        s.samples.truncate(1);
+                    }
+                }
+                Ok(all)
+            }
+            async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
+                self.0.series(req).await
+            }
+        }
+        source_conformance(|s| async move { Arc::new(OldestOnly(MemSource::new(s))) as Arc<dyn Source> }).await;
     }
 
     #[tokio::test]

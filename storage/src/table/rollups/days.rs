@@ -22,7 +22,7 @@ use super::{RollupsReader, read_rows};
 use crate::Result;
 use crate::catalog::FileMeta;
 use crate::parquet_io::AbortOnDrop;
-use crate::rollup::{Bucket, BucketSeries, DAY_MS};
+use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution};
 use crate::table::file_cache::{FileCache, FileCacheStats, Weighed};
 use crate::types::{Labels, Matcher, SeriesId, TimeRange};
 
@@ -70,7 +70,9 @@ impl DayCache {
     /// `rows` per series in time order; when `whole`, every bucket after the day's first
     /// millisecond combined into one summary, the bucket labelled with that millisecond (a
     /// sample exactly at midnight, which a window starting at midnight leaves out) kept apart.
-    fn entry(&self, rows: Vec<(Labels, Vec<(Bucket, usize)>)>, day: i64, whole: bool) -> DayBuckets {
+    /// The summary is labelled with the bucket of `grain` holding its last sample: the label
+    /// folding `grain`'s rows gives, whether `rows` are of `grain` or a day's summary.
+    fn entry(&self, rows: Vec<(Labels, Vec<(Bucket, usize)>)>, day: i64, whole: bool, grain: Resolution) -> DayBuckets {
         let mut pool = self.labels.lock();
         let out = rows
             .into_iter()
@@ -84,6 +86,9 @@ impl DayCache {
                             Some(summary) if summary.timestamp > day => summary.append(&b),
                             _ => out.push(b),
                         }
+                    }
+                    if let Some(summary) = out.last_mut().filter(|b| b.timestamp > day) {
+                        summary.timestamp = grain.bucket_of(summary.last_ts);
                     }
                     out.shrink_to_fit();
                     out
@@ -123,10 +128,13 @@ impl RollupsReader {
     /// [`RollupsReader::select`] for a caller that folds every bucket of `range` into one
     /// window: the same rows, except that a file whose day lies wholly in `range` (and is its
     /// (cluster, day)'s only file among `files`) gives one bucket per series, its rows combined;
-    /// single files are read through the cache.
+    /// single files are read through the cache. `summaries` are coarser rollup files (the
+    /// `metrics_1d` table) standing for whole days in `range` that `files` leave out: each is
+    /// read like a whole single file, so its rows are the same summaries, read instead of folded.
     pub(crate) async fn select_window(
         &self,
         files: Vec<Arc<FileMeta>>,
+        summaries: Vec<Arc<FileMeta>>,
         matchers: &[Matcher],
         range: TimeRange,
         admits: impl Fn(&Labels) -> bool,
@@ -152,10 +160,15 @@ impl RollupsReader {
 
         let matchers_key: String = matchers.iter().map(|m| format!("{m},")).collect();
         let selectors = Arc::new([matchers.to_vec()]);
-        let tasks = single.into_iter().map(|file| {
+        let reads = single
+            .into_iter()
+            .map(|f| (whole(&f), f))
+            .chain(summaries.into_iter().map(|f| (true, f)));
+        let grain = self.resolution;
+        let tasks = reads.map(|(whole, file)| {
             let (io, cache, selectors) = (self.io.clone(), self.days.clone(), selectors.clone());
-            let whole = whole(&file);
-            let key = format!("{}|{whole}|{matchers_key}", file.path);
+            // A day file (`summaries`) serves every finer reader: its labels are theirs.
+            let key = format!("{}|{whole}|{}|{matchers_key}", file.path, grain.name());
             AbortOnDrop(tokio::spawn(async move {
                 if let Some(hit) = cache.days.get(&key) {
                     return Ok(hit);
@@ -163,7 +176,7 @@ impl RollupsReader {
                 // The whole day either way: a cut day is cached for the windows that follow.
                 let day = day_of(&file);
                 let rows = read_rows(&io, &file, &selectors, TimeRange::new(day, day + DAY_MS), 0).await?;
-                let entry = Arc::new(cache.entry(rows, day, whole));
+                let entry = Arc::new(cache.entry(rows, day, whole, grain));
                 cache.days.insert(&key, entry.clone());
                 Ok::<_, crate::Error>(entry)
             }))

@@ -140,7 +140,7 @@ async fn buckets_come_from_rollups_alone_once_raw_data_is_gone() {
             TimeRange::new(T0 - 3 * HOUR_MS + 1, T0 + 2 * HOUR_MS),
         ] {
             let got = buckets(&storage, res, range).await;
-            assert_eq!(got, expected(&data(), res, range), "{res:?} {range:?}");
+            assert_eq!(got, expected(&data(), res, res.widen(range)), "{res:?} {range:?}");
         }
     }
 }
@@ -259,6 +259,7 @@ async fn a_single_window_folds_whole_day_summaries_to_the_raw_answer() {
             let want: Vec<(Labels, Option<Bucket>)> = expected(&all, res, res.widen(req.range))
                 .into_iter()
                 .map(|s| (s.labels, fold(&s.buckets)))
+                .filter(|(_, b)| b.is_some())
                 .collect();
             for pass in ["cold", "cached"] {
                 let read = source.select_window(&req, res).await.unwrap();
@@ -308,12 +309,131 @@ async fn a_single_window_folds_whole_day_summaries_to_the_raw_answer() {
                 }
                 if (from, to) == (start, start + 4 * DAY_MS - 1) {
                     // Cluster a: four day summaries; cluster b: three, and its twice-written
-                    // day row by row.
+                    // day row by row; the midnight pieces of the days after the first.
                     let per_day = (DAY_MS / r) as usize;
-                    assert!(rows <= 4 + 3 + 2 * (per_day + 1), "{res:?}: {rows} rows read");
+                    assert!(rows <= 4 + 3 + 2 * 3 + 2 * (per_day + 1), "{res:?}: {rows} rows read");
                 }
             }
         }
     }
     assert!(storage.cache_stats().rollup_days.entries > 0, "day summaries are kept");
+}
+
+/// Whole days of a one-window read at 1 h come from `metrics_1d` when it holds the
+/// (cluster, day) once and is as fresh as its raw files; a day rolled up twice at 1 d is read
+/// from `metrics_1h`, and a day with raw data newer than its rollups is read raw. Every 1 h
+/// file but the twice-rolled day's is deleted before the read: a read of any other would fail.
+#[tokio::test]
+async fn whole_days_of_one_window_are_read_from_the_day_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let start = T0 - 2 * DAY_MS;
+    let mut all: Vec<Series> = ["a", "b"]
+        .into_iter()
+        .map(|c| {
+            series(
+                c,
+                "requests_total",
+                (0..(4 * 24 * 60)).map(|i| (start + i * 60_000, (i % 130) as f64 * 1.5)),
+            )
+        })
+        .collect();
+    storage.write_metrics(&all).await.unwrap();
+    for res in [Resolution::OneHour, Resolution::OneDay] {
+        storage.write_rollups(res, &all).await.unwrap();
+    }
+    let b_day: Vec<Series> = all[1..]
+        .iter()
+        .map(|s| {
+            let samples = s
+                .samples
+                .iter()
+                .filter(|p| p.timestamp.div_euclid(DAY_MS) == T0 / DAY_MS);
+            Series::new(s.labels.clone(), samples.copied().collect())
+        })
+        .collect();
+    storage.write_rollups(Resolution::OneDay, &b_day).await.unwrap();
+    let late = Sample::new(T0 + DAY_MS + 30_000, 7.0);
+    storage
+        .write_metrics(&[Series::new(all[0].labels.clone(), vec![late])])
+        .await
+        .unwrap();
+    all[0].samples.push(late);
+    all[0].samples.sort_by_key(|p| p.timestamp);
+    drop(storage);
+
+    let kept = |p: &std::path::Path| p.to_string_lossy().contains("2026-01-01/day/b/");
+    let mut deleted = 0;
+    for day in std::fs::read_dir(dir.path().join("metrics_1h")).unwrap() {
+        for entry in walk(&day.unwrap().path()) {
+            if !kept(&entry) {
+                std::fs::remove_file(&entry).unwrap();
+                deleted += 1;
+            }
+        }
+    }
+    assert_eq!(deleted, 7, "a's four days and b's other three");
+
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let req = SelectRequest::new(
+        vec![Matcher::equal("__name__", "requests_total")],
+        TimeRange::new(start, start + 4 * DAY_MS - 1),
+    );
+    let want: Vec<(Labels, Bucket)> = expected(&all, Resolution::OneHour, Resolution::OneHour.widen(req.range))
+        .into_iter()
+        .map(|s| (s.labels, fold(&s.buckets).unwrap()))
+        .collect();
+    let read = storage.source().select_window(&req, Resolution::OneHour).await.unwrap();
+    assert!(
+        read.raw.iter().any(|s| s.samples.contains(&late)),
+        "a's late day is read raw"
+    );
+    let mut got = read.into_series();
+    got.sort_by(|a, b| a.labels.cmp(&b.labels));
+    assert_eq!(got.len(), want.len());
+    for (g, (wl, w)) in got.iter().zip(&want) {
+        let g = fold(&g.buckets).unwrap();
+        assert_eq!(
+            (
+                g.count,
+                g.first,
+                g.last,
+                g.first_ts,
+                g.last_ts,
+                g.min,
+                g.max,
+                g.timestamp
+            ),
+            (
+                w.count,
+                w.first,
+                w.last,
+                w.first_ts,
+                w.last_ts,
+                w.min,
+                w.max,
+                w.timestamp
+            ),
+            "{wl}"
+        );
+        assert!((g.sum - w.sum).abs() <= 1e-9 * w.sum.abs(), "{wl}: {g:?} vs {w:?}");
+        assert!(
+            (g.increase - w.increase).abs() <= 1e-9 * w.increase.abs(),
+            "{wl}: {g:?} vs {w:?}"
+        );
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
