@@ -190,3 +190,28 @@ fn a_log_request_round_trips() {
     );
     assert_eq!(back.line_hints, req.line_hints);
 }
+
+/// The hints of a sample read cross the wire: `only` and `newest_only` (an ingester answers an
+/// instant query's series from its encoders, not by shipping the lookback window); an older
+/// querier's call without `newest_only` decodes as a full read.
+#[test]
+fn a_select_request_round_trips_with_its_hints() {
+    let only: SeriesIdSet = [SeriesId(3), SeriesId(9)].into_iter().collect();
+    let req = SelectRequest {
+        newest_only: true,
+        ..SelectRequest::new(vec![Matcher::equal("job", "api")], TimeRange::new(-5, 9)).only(Arc::new(only))
+    };
+    let wire = WireSelect::of(&req);
+    let back = wire.request().unwrap();
+    assert_eq!(
+        (back.matchers, back.range, back.newest_only),
+        (req.matchers.clone(), req.range, true)
+    );
+    assert_eq!(back.only.as_deref().map(|s| s.len()), Some(2));
+    let json = serde_json::to_value(&wire).unwrap();
+    assert_eq!(json["newest_only"], true);
+    let mut older = json;
+    older.as_object_mut().unwrap().remove("newest_only");
+    let older: WireSelect = serde_json::from_value(older).unwrap();
+    assert!(!older.request().unwrap().newest_only);
+}
