@@ -205,6 +205,56 @@ fn fold(buckets: &[Bucket]) -> Option<Bucket> {
     Some(total)
 }
 
+/// A counter of clusters a and b, every minute for four days from `start`.
+fn four_days(start: i64) -> Vec<Series> {
+    ["a", "b"]
+        .into_iter()
+        .map(|c| {
+            series(
+                c,
+                "requests_total",
+                (0..(4 * 24 * 60)).map(|i| (start + i * 60_000, (i % 130) as f64 * 1.5)),
+            )
+        })
+        .collect()
+}
+
+/// The samples of `data` in the UTC day starting at `T0`.
+fn day_of_t0(data: &[Series]) -> Vec<Series> {
+    data.iter()
+        .map(|s| {
+            let samples = s
+                .samples
+                .iter()
+                .filter(|p| p.timestamp.div_euclid(DAY_MS) == T0 / DAY_MS);
+            Series::new(s.labels.clone(), samples.copied().collect())
+        })
+        .collect()
+}
+
+/// Asserts a window's summary equals the raw answer's: exact but for `sum` and `increase`,
+/// which may round differently (see [`Bucket::append`]).
+fn assert_same_window(got: &Bucket, want: &Bucket, ctx: &str) {
+    let exact = |b: &Bucket| {
+        (
+            b.count,
+            b.first,
+            b.last,
+            b.first_ts,
+            b.last_ts,
+            b.min,
+            b.max,
+            b.timestamp,
+        )
+    };
+    assert_eq!(exact(got), exact(want), "{ctx}");
+    assert!(
+        (got.sum - want.sum).abs() <= 1e-9 * want.sum.abs()
+            && (got.increase - want.increase).abs() <= 1e-9 * want.increase.abs(),
+        "{ctx}: {got:?} vs {want:?}"
+    );
+}
+
 /// Four days of two clusters, every day rolled up (one file per cluster and day), plus a day
 /// rolled up twice for cluster b (its copies resolved row by row): single-window reads, which
 /// take whole days as summaries (kept in memory), fold to what the raw samples give, at every
@@ -214,29 +264,11 @@ async fn a_single_window_folds_whole_day_summaries_to_the_raw_answer() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
     let start = T0 - 2 * DAY_MS;
-    let all: Vec<Series> = ["a", "b"]
-        .into_iter()
-        .map(|c| {
-            series(
-                c,
-                "requests_total",
-                (0..(4 * 24 * 60)).map(|i| (start + i * 60_000, (i % 130) as f64 * 1.5)),
-            )
-        })
-        .collect();
+    let all = four_days(start);
     storage.write_metrics(&all).await.unwrap();
     for res in Resolution::ALL {
         storage.write_rollups(res, &all).await.unwrap();
-        let day: Vec<Series> = all[1..]
-            .iter()
-            .map(|s| {
-                let samples = s
-                    .samples
-                    .iter()
-                    .filter(|p| p.timestamp.div_euclid(DAY_MS) == T0 / DAY_MS);
-                Series::new(s.labels.clone(), samples.copied().collect())
-            })
-            .collect();
+        let day = day_of_t0(&all[1..]);
         storage.write_rollups(res, &day).await.unwrap();
     }
     let source = storage.source();
@@ -272,34 +304,7 @@ async fn a_single_window_folds_whole_day_summaries_to_the_raw_answer() {
                 for ((gl, g), (wl, w)) in got.iter().zip(&want) {
                     let (g, w) = (g.unwrap(), w.unwrap());
                     assert_eq!(gl, wl);
-                    assert_eq!(
-                        (
-                            g.count,
-                            g.first,
-                            g.last,
-                            g.first_ts,
-                            g.last_ts,
-                            g.min,
-                            g.max,
-                            g.timestamp
-                        ),
-                        (
-                            w.count,
-                            w.first,
-                            w.last,
-                            w.first_ts,
-                            w.last_ts,
-                            w.min,
-                            w.max,
-                            w.timestamp
-                        ),
-                        "{res:?} {from}..{to} {pass} {gl}"
-                    );
-                    assert!(
-                        (g.sum - w.sum).abs() <= 1e-9 * w.sum.abs()
-                            && (g.increase - w.increase).abs() <= 1e-9 * w.increase.abs(),
-                        "{res:?} {from}..{to} {pass} {gl}: {g:?} vs {w:?}"
-                    );
+                    assert_same_window(&g, &w, &format!("{res:?} {from}..{to} {pass} {gl}"));
                 }
                 if (from, to) == (T0 - DAY_MS + 1, T0 + DAY_MS) {
                     // Two whole days per cluster (b's twice-written day row by row): summaries,
@@ -328,30 +333,12 @@ async fn whole_days_of_one_window_are_read_from_the_day_table() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
     let start = T0 - 2 * DAY_MS;
-    let mut all: Vec<Series> = ["a", "b"]
-        .into_iter()
-        .map(|c| {
-            series(
-                c,
-                "requests_total",
-                (0..(4 * 24 * 60)).map(|i| (start + i * 60_000, (i % 130) as f64 * 1.5)),
-            )
-        })
-        .collect();
+    let mut all = four_days(start);
     storage.write_metrics(&all).await.unwrap();
     for res in [Resolution::OneHour, Resolution::OneDay] {
         storage.write_rollups(res, &all).await.unwrap();
     }
-    let b_day: Vec<Series> = all[1..]
-        .iter()
-        .map(|s| {
-            let samples = s
-                .samples
-                .iter()
-                .filter(|p| p.timestamp.div_euclid(DAY_MS) == T0 / DAY_MS);
-            Series::new(s.labels.clone(), samples.copied().collect())
-        })
-        .collect();
+    let b_day = day_of_t0(&all[1..]);
     storage.write_rollups(Resolution::OneDay, &b_day).await.unwrap();
     let late = Sample::new(T0 + DAY_MS + 30_000, 7.0);
     storage
@@ -392,35 +379,7 @@ async fn whole_days_of_one_window_are_read_from_the_day_table() {
     got.sort_by(|a, b| a.labels.cmp(&b.labels));
     assert_eq!(got.len(), want.len());
     for (g, (wl, w)) in got.iter().zip(&want) {
-        let g = fold(&g.buckets).unwrap();
-        assert_eq!(
-            (
-                g.count,
-                g.first,
-                g.last,
-                g.first_ts,
-                g.last_ts,
-                g.min,
-                g.max,
-                g.timestamp
-            ),
-            (
-                w.count,
-                w.first,
-                w.last,
-                w.first_ts,
-                w.last_ts,
-                w.min,
-                w.max,
-                w.timestamp
-            ),
-            "{wl}"
-        );
-        assert!((g.sum - w.sum).abs() <= 1e-9 * w.sum.abs(), "{wl}: {g:?} vs {w:?}");
-        assert!(
-            (g.increase - w.increase).abs() <= 1e-9 * w.increase.abs(),
-            "{wl}: {g:?} vs {w:?}"
-        );
+        assert_same_window(&fold(&g.buckets).unwrap(), w, &wl.to_string());
     }
 }
 
