@@ -124,6 +124,9 @@ impl Frozen {
 struct RawEntry {
     id: SeriesId,
     labels: Arc<Labels>,
+    /// Its `cluster` label, shared by the cluster's series ([`Head::clusters`]): per-cluster
+    /// usage reads it on every write, where scanning the labels cost a cache miss per label.
+    cluster: Arc<str>,
 }
 
 /// Recent data in memory. See the module docs for the lifecycle.
@@ -139,11 +142,24 @@ pub struct Head {
     active_samples: AtomicUsize,
     active_series: AtomicUsize,
     signals: ActiveSignals,
+    /// Cluster names of [`RawEntry::cluster`], one copy each; never shrinks (a fleet's cluster
+    /// names, a few hundred strings).
+    clusters: Mutex<HashSet<Arc<str>>>,
 }
 
 impl crate::quota::LabelsOf for Head {
     fn labels_of(&self, key: RawKey) -> Option<Arc<Labels>> {
         self.labels_of_raw(key)
+    }
+
+    fn cluster_of(&self, key: RawKey, f: &mut dyn FnMut(&str)) -> bool {
+        match self.raw[Self::raw_shard(key)].read().get(&key) {
+            Some(e) => {
+                f(&e.cluster);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -164,7 +180,19 @@ impl Head {
             active_samples: AtomicUsize::new(0),
             active_series: AtomicUsize::new(0),
             signals: ActiveSignals::default(),
+            clusters: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The shared copy of a cluster name (one allocation per cluster, not per series).
+    fn cluster_name(&self, name: &str) -> Arc<str> {
+        let mut names = self.clusters.lock();
+        if let Some(known) = names.get(name) {
+            return known.clone();
+        }
+        let fresh: Arc<str> = Arc::from(name);
+        names.insert(fresh.clone());
+        fresh
     }
 
     fn shard_of(id: SeriesId) -> usize {
@@ -187,11 +215,16 @@ impl Head {
         let mut order: Vec<(u8, SeriesId, u32, Option<Arc<Labels>>)> = Vec::with_capacity(batch.series.len());
         for (i, s) in batch.series.iter().enumerate() {
             let known = match (s.known, s.raw_key) {
-                (true, Some(k)) => self.raw[Self::raw_shard(k)].read().get(&k).cloned(),
+                // Not the whole entry: its cluster name is one `Arc` shared by the cluster's
+                // series, and counting it up and down per span would bounce across threads.
+                (true, Some(k)) => self.raw[Self::raw_shard(k)]
+                    .read()
+                    .get(&k)
+                    .map(|e| (e.id, e.labels.clone())),
                 _ => None,
             };
             let (id, labels) = match known {
-                Some(e) => (e.id, Some(e.labels)),
+                Some((id, labels)) => (id, Some(labels)),
                 // The ingester's gate keeps a known key in the index until the append; a miss
                 // here would mean a span without labels, which we must not store wrongly.
                 None if s.known => {
@@ -231,6 +264,7 @@ impl Head {
                         RawEntry {
                             id: *id,
                             labels: ms.labels.clone(),
+                            cluster: self.cluster_name(ms.labels.get(CLUSTER).unwrap_or("")),
                         },
                     ));
                 }

@@ -239,6 +239,44 @@ async fn known_series_take_the_short_path_into_the_same_series() {
     assert_eq!(head.active_series(), 1);
 }
 
+/// Per-cluster usage counts a known span (no labels on it) by the cluster its head entry keeps.
+#[test]
+fn usage_counts_a_known_span_by_the_cluster_its_entry_keeps() {
+    use crate::cluster::ClusterContext;
+    use crate::decode::Limits;
+    use crate::decode::remote_write::v1::decode;
+    let limits = Limits {
+        max_labels_per_series: 30,
+        max_label_name_bytes: 1024,
+        max_label_value_bytes: 2048,
+    };
+    let head = Head::new();
+    let ctx = |c: &str| ClusterContext {
+        token_cluster: None,
+        header_cluster: Some(c.into()),
+    };
+    for c in ["a", "b"] {
+        let context = ctx(c);
+        let body = rw_body(None, 1000);
+        let first = decode(&body, &context, &limits, &head).unwrap();
+        assert_eq!(head.append(&first.batch), 0);
+    }
+    let second = rw_body(None, 2000);
+    for c in ["a", "b"] {
+        let context = ctx(c);
+        let d = decode(&second, &context, &limits, &head).unwrap();
+        assert!(d.batch.series[0].known);
+        let input = Input {
+            floats: d.batch,
+            series: Vec::new(),
+            signals: SignalBlock::default(),
+        };
+        let usage = crate::quota::usage(&input, &head);
+        let counted: Vec<(&str, u64)> = usage.clusters.iter().map(|(c, u)| (c.as_str(), u.samples)).collect();
+        assert_eq!(counted, [(c, 1)]);
+    }
+}
+
 #[test]
 fn a_known_span_without_its_raw_entry_is_reported_not_dropped_silently() {
     use crate::cluster::ClusterContext;

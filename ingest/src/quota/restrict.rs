@@ -14,6 +14,11 @@ use crate::head::input::{Input, RawKey, WriteBatch};
 pub(crate) trait LabelsOf {
     /// The head's labels for `key`, if it holds it.
     fn labels_of(&self, key: RawKey) -> Option<Arc<Labels>>;
+
+    /// Calls `f` with the `cluster` label (`""` without one) of the head's series for `key` and
+    /// returns true, if it holds it. What usage is counted by, on every write: without fetching
+    /// the labels and scanning them (that took a third of remote-write's CPU, BENCHMARKS.md).
+    fn cluster_of(&self, key: RawKey, f: &mut dyn FnMut(&str)) -> bool;
 }
 
 /// What one write costs each of its clusters.
@@ -56,10 +61,11 @@ pub(crate) fn usage(input: &Input<'_>, known: &dyn LabelsOf) -> Usage {
     for span in &f.series {
         let n = span.samples.len() as u64;
         match (span.known, span.raw_key) {
-            (true, Some(k)) => match known.labels_of(k) {
-                Some(l) => u.add(l.get(CLUSTER).unwrap_or(""), n, 0, 0),
-                None => u.add("", n, 0, 0),
-            },
+            (true, Some(k)) => {
+                if !known.cluster_of(k, &mut |cluster| u.add(cluster, n, 0, 0)) {
+                    u.add("", n, 0, 0);
+                }
+            }
             _ => u.add(cluster_of(f.series_labels(span).iter().copied()), n, 0, 0),
         }
     }

@@ -34,6 +34,10 @@ impl LabelsOf for NoHead {
     fn labels_of(&self, _: crate::head::input::RawKey) -> Option<Arc<tributary_storage::types::Labels>> {
         None
     }
+
+    fn cluster_of(&self, _: crate::head::input::RawKey, _: &mut dyn FnMut(&str)) -> bool {
+        false
+    }
 }
 
 fn quotas(cfg: LimitsConfig) -> (Quotas, Arc<ManualClock>) {
