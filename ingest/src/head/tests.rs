@@ -180,25 +180,30 @@ fn rw_body(cluster_label: Option<&str>, t: i64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-#[tokio::test]
-async fn known_series_take_the_short_path_into_the_same_series() {
-    use crate::cluster::ClusterContext;
-    use crate::decode::Limits;
-    use crate::decode::remote_write::v1::decode;
-    let limits = Limits {
+/// Decode limits wide enough for every test body.
+fn rw_limits() -> crate::decode::Limits {
+    crate::decode::Limits {
         max_labels_per_series: 30,
         max_label_name_bytes: 1024,
         max_label_value_bytes: 2048,
-    };
+    }
+}
+
+/// A request whose cluster comes from the header.
+fn header(cluster: &str) -> crate::cluster::ClusterContext {
+    crate::cluster::ClusterContext {
+        token_cluster: None,
+        header_cluster: Some(cluster.into()),
+    }
+}
+
+#[tokio::test]
+async fn known_series_take_the_short_path_into_the_same_series() {
+    use crate::decode::remote_write::v1::decode;
+    let limits = rw_limits();
     let head = Head::new();
-    let a = ClusterContext {
-        token_cluster: None,
-        header_cluster: Some("a".into()),
-    };
-    let b = ClusterContext {
-        token_cluster: None,
-        header_cluster: Some("b".into()),
-    };
+    let a = header("a");
+    let b = header("b");
 
     let first = rw_body(None, 1000);
     let d = decode(&first, &a, &limits, &head).unwrap();
@@ -242,28 +247,18 @@ async fn known_series_take_the_short_path_into_the_same_series() {
 /// Per-cluster usage counts a known span (no labels on it) by the cluster its head entry keeps.
 #[test]
 fn usage_counts_a_known_span_by_the_cluster_its_entry_keeps() {
-    use crate::cluster::ClusterContext;
-    use crate::decode::Limits;
     use crate::decode::remote_write::v1::decode;
-    let limits = Limits {
-        max_labels_per_series: 30,
-        max_label_name_bytes: 1024,
-        max_label_value_bytes: 2048,
-    };
+    let limits = rw_limits();
     let head = Head::new();
-    let ctx = |c: &str| ClusterContext {
-        token_cluster: None,
-        header_cluster: Some(c.into()),
-    };
     for c in ["a", "b"] {
-        let context = ctx(c);
+        let context = header(c);
         let body = rw_body(None, 1000);
         let first = decode(&body, &context, &limits, &head).unwrap();
         assert_eq!(head.append(&first.batch), 0);
     }
     let second = rw_body(None, 2000);
     for c in ["a", "b"] {
-        let context = ctx(c);
+        let context = header(c);
         let d = decode(&second, &context, &limits, &head).unwrap();
         assert!(d.batch.series[0].known);
         let input = Input {
@@ -279,19 +274,10 @@ fn usage_counts_a_known_span_by_the_cluster_its_entry_keeps() {
 
 #[test]
 fn a_known_span_without_its_raw_entry_is_reported_not_dropped_silently() {
-    use crate::cluster::ClusterContext;
-    use crate::decode::Limits;
     use crate::decode::remote_write::v1::decode;
-    let limits = Limits {
-        max_labels_per_series: 30,
-        max_label_name_bytes: 1024,
-        max_label_value_bytes: 2048,
-    };
+    let limits = rw_limits();
     let head = Head::new();
-    let ctx = ClusterContext {
-        token_cluster: None,
-        header_cluster: Some("a".into()),
-    };
+    let ctx = header("a");
     let body = rw_body(None, 1000);
     assert_eq!(head.append(&decode(&body, &ctx, &limits, &head).unwrap().batch), 0);
     let again = rw_body(None, 2000);
