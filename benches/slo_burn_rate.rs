@@ -16,7 +16,8 @@
 //! this query reads, 1-hour rows and 1-day summaries: the full-size history without 4.3
 //! billion raw samples stored);
 //! `SLO_BENCH_DIR` keeps the data directory, so later runs with the same settings skip the
-//! write; `SLO_BENCH_WARM_RUNS` (default 5) warm repetitions.
+//! write; `SLO_BENCH_WARM_RUNS` (default 5) warm repetitions; `SLO_BENCH_QUERY` (`instant` or
+//! `range`) runs one query alone.
 //!
 //! Each side and query is timed **cold** (a fresh `Storage` opened on the directory: manifest
 //! loaded, no footer or other cache of this process; the OS page cache is not dropped) and
@@ -92,6 +93,7 @@ fn main() {
         ..QueryConfig::default()
     };
     let sides = [("rollups", rollups_cfg), ("raw", raw_cfg)];
+    let only_query = std::env::var("SLO_BENCH_QUERY").ok();
     let queries = [("instant", END), ("30d range, 1h step", END - 30 * DAY_MS)];
     for (name, cfg) in sides {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
@@ -102,6 +104,9 @@ fn main() {
             continue;
         }
         for (query, start) in queries {
+            if only_query.as_deref().is_some_and(|q| !query.contains(q)) {
+                continue;
+            }
             let storage = rt
                 .block_on(Storage::open(&StorageConfig::default(), &dir))
                 .expect("storage");

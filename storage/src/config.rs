@@ -25,8 +25,9 @@ pub struct StorageConfig {
     /// share timestamps, which zstd only exploits within a page, so 20k-row pages are ~9% larger
     /// than 64Ki-row ones.
     pub page_rows: usize,
-    /// zstd level for every column (1-22). On node-exporter-like data level 6 is ~2.5% smaller
-    /// than level 3 and level 9 no smaller than 6; 3 keeps flush CPU low.
+    /// zstd level for every column (1-22) of every table but `metrics_1d` (Snappy). On
+    /// node-exporter-like data level 6 is ~2.5% smaller than level 3 and level 9 no smaller
+    /// than 6; 3 keeps flush CPU low.
     pub zstd_level: i32,
     /// Files at least this many bytes are uploaded with a multipart upload instead of one `put`.
     pub multipart_threshold_bytes: usize,

@@ -12,30 +12,66 @@
 //! row, so copies are resolved exactly as [`RollupsReader::select`] resolves them.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::{RollupsReader, read_rows};
+use tokio::sync::OnceCell;
+
+use super::{RollupsReader, read_rows, rollups_schema};
 use crate::Result;
 use crate::catalog::FileMeta;
-use crate::parquet_io::AbortOnDrop;
+use crate::parquet_io::{AbortOnDrop, ParquetIo};
 use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution};
 use crate::table::file_cache::{FileCache, FileCacheStats, Weighed};
-use crate::types::{Labels, Matcher, SeriesId, TimeRange};
+use crate::table::series::series_plan;
+use crate::types::{Labels, METRIC_NAME, Matcher, SeriesId, TimeRange};
 
-/// What one rollup file gives a single-window read, per matching series: its id (for merging
-/// days without hashing label sets), its labels (shared with the other days' entries) and its
+/// What one rollup file gives a single-window read, per series: its id (for merging days
+/// without hashing label sets), its labels (shared with the other days' entries) and its
 /// buckets: the day's summary alone when the day is whole, else every row in time order.
-#[derive(Debug)]
-pub(crate) struct DayBuckets(Vec<(SeriesId, Arc<Labels>, Vec<Bucket>)>);
+/// `every` entries hold every series of the file (sorted by metric name), for any selector;
+/// the others only the series of the matchers they were read for.
+#[derive(Debug, Default)]
+pub(crate) struct DayBuckets {
+    series: Vec<(SeriesId, Arc<Labels>, Vec<Bucket>)>,
+    every: bool,
+}
+
+impl DayBuckets {
+    /// The entry's series `matchers` select (all of them for an entry read for `matchers`).
+    fn matching<'a>(
+        &'a self,
+        matchers: &'a [Matcher],
+    ) -> impl Iterator<Item = &'a (SeriesId, Arc<Labels>, Vec<Bucket>)> {
+        let mut series = &self.series[..];
+        // Of an `every` entry, the series of an exact metric name are a slice; the other
+        // matchers are checked per series.
+        let mut rest: Vec<&Matcher> = Vec::new();
+        if self.every {
+            rest = matchers.iter().collect();
+            let pinned = rest
+                .iter()
+                .position(|m| m.name == METRIC_NAME && m.exact_value().is_some());
+            if let Some(name) = pinned.map(|i| rest.swap_remove(i)).and_then(Matcher::exact_value) {
+                let from = series.partition_point(|s| s.1.metric_name().unwrap_or("") < name);
+                let to = from + series[from..].partition_point(|s| s.1.metric_name().unwrap_or("") == name);
+                series = &series[from..to];
+            }
+        }
+        series
+            .iter()
+            .filter(move |s| rest.iter().all(|m| m.matches_labels(&s.1)))
+    }
+}
 
 impl Weighed for DayBuckets {
     /// The label sets are shared by every day of a series ([`DayCache`]), so not counted.
     fn bytes(&self) -> usize {
-        self.0
+        self.series
             .iter()
             .map(|(_, _, b)| {
                 std::mem::size_of::<(SeriesId, Arc<Labels>, Vec<Bucket>)>()
@@ -50,6 +86,9 @@ impl Weighed for DayBuckets {
 #[derive(Debug)]
 pub(crate) struct DayCache {
     days: FileCache<DayBuckets>,
+    /// Reads under way by key, so selectors of one query asking for the same file concurrently
+    /// read it once (the second waits for the first's entry).
+    loading: Mutex<HashMap<String, Arc<OnceCell<Arc<DayBuckets>>>>>,
     /// Label sets of live entries by series id; dead entries are swept as the map doubles.
     labels: Mutex<(HashMap<SeriesId, Weak<Labels>>, usize)>,
 }
@@ -59,6 +98,7 @@ impl DayCache {
     pub(crate) fn new(budget: usize) -> Self {
         Self {
             days: FileCache::new(budget),
+            loading: Mutex::new(HashMap::new()),
             labels: Mutex::new((HashMap::new(), 0)),
         }
     }
@@ -72,9 +112,41 @@ impl DayCache {
     /// sample exactly at midnight, which a window starting at midnight leaves out) kept apart.
     /// The summary is labelled with the bucket of `grain` holding its last sample: the label
     /// folding `grain`'s rows gives, whether `rows` are of `grain` or a day's summary.
-    fn entry(&self, rows: Vec<(Labels, Vec<(Bucket, usize)>)>, day: i64, whole: bool, grain: Resolution) -> DayBuckets {
+    /// The entry under `key`: from the cache, from a read of it under way, or from `load`.
+    pub(super) async fn get_or_load(
+        &self,
+        key: &str,
+        load: impl Future<Output = Result<DayBuckets>>,
+    ) -> Result<Arc<DayBuckets>> {
+        if let Some(hit) = self.days.get(key) {
+            return Ok(hit);
+        }
+        let cell = self.loading.lock().entry(key.to_string()).or_default().clone();
+        let out = cell
+            .get_or_try_init(|| async { load.await.map(Arc::new) })
+            .await
+            .cloned();
+        if let Ok(entry) = &out {
+            self.days.insert(key, entry.clone());
+        }
+        let mut loading = self.loading.lock();
+        if loading.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            loading.remove(key);
+        }
+        out
+    }
+
+    /// `every`: the rows are every series of the file (see [`DayBuckets`]).
+    fn entry(
+        &self,
+        rows: Vec<(Labels, Vec<(Bucket, usize)>)>,
+        day: i64,
+        whole: bool,
+        grain: Resolution,
+        every: bool,
+    ) -> DayBuckets {
         let mut pool = self.labels.lock();
-        let out = rows
+        let mut series: Vec<_> = rows
             .into_iter()
             .filter_map(|(labels, mut rows)| {
                 rows.sort_by_key(|(b, _)| (b.timestamp, b.first_ts));
@@ -111,7 +183,12 @@ impl DayCache {
             pool.0.retain(|_, w| w.strong_count() > 0);
             pool.1 = pool.0.len();
         }
-        DayBuckets(out)
+        drop(pool);
+        if every {
+            // Files are sorted by metric already; the sort only checks it.
+            series.sort_by(|a, b| a.1.metric_name().cmp(&b.1.metric_name()));
+        }
+        DayBuckets { series, every }
     }
 }
 
@@ -168,17 +245,35 @@ impl RollupsReader {
         let tasks = reads.map(|(whole, file)| {
             let (io, cache, selectors) = (self.io.clone(), self.days.clone(), selectors.clone());
             // A day file (`summaries`) serves every finer reader: its labels are theirs.
-            let key = format!("{}|{whole}|{}|{matchers_key}", file.path, grain.name());
+            let prefix = format!("{}|{whole}|{}|", file.path, grain.name());
+            let key = format!("{prefix}{matchers_key}");
             AbortOnDrop(tokio::spawn(async move {
-                if let Some(hit) = cache.days.get(&key) {
-                    return Ok(hit);
-                }
                 // The whole day either way: a cut day is cached for the windows that follow.
                 let day = day_of(&file);
-                let rows = read_rows(&io, &file, &selectors, TimeRange::new(day, day + DAY_MS), 0).await?;
-                let entry = Arc::new(cache.entry(rows, day, whole, grain));
-                cache.days.insert(&key, entry.clone());
-                Ok::<_, crate::Error>(entry)
+                let day_range = TimeRange::new(day, day + DAY_MS);
+                let every_key = format!("{prefix}*");
+                if whole {
+                    if let Some(hit) = cache.days.get(&every_key) {
+                        return Ok(hit);
+                    }
+                    if cache.days.get(&key).is_none() && whole_file_read(&io, &file, &selectors[0], day_range).await? {
+                        // Its page statistics prune nothing for these matchers (a day file
+                        // sorted by metric in one page, a cluster's few metrics): the read
+                        // decodes every row anyway, so keep every series, for the other
+                        // selectors of this query and of queries to come.
+                        let every = Arc::new([Vec::new()]);
+                        let load = async {
+                            let rows = read_rows(&io, &file, &every, day_range, 0).await?;
+                            Ok(cache.entry(rows, day, whole, grain, true))
+                        };
+                        return cache.get_or_load(&every_key, load).await;
+                    }
+                }
+                let load = async {
+                    let rows = read_rows(&io, &file, &selectors, day_range, 0).await?;
+                    Ok(cache.entry(rows, day, whole, grain, false))
+                };
+                cache.get_or_load(&key, load).await
             }))
         });
         let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
@@ -189,7 +284,7 @@ impl RollupsReader {
             index.entry(s.labels.series_id()).or_default().push((i, None));
         }
         while let Some(day) = reads.try_next().await? {
-            for (id, shared, buckets) in &day.0 {
+            for (id, shared, buckets) in day.matching(matchers) {
                 let inside = buckets.iter().filter(|b| labels.contains(b.timestamp));
                 let slot = index.entry(*id).or_default();
                 let known = slot.iter().find(|(i, known)| match known {
@@ -217,4 +312,13 @@ impl RollupsReader {
         }
         Ok(out)
     }
+}
+
+/// Whether reading `file` for `matchers` in `range` reads every row of it: its footer's
+/// statistics prune no row group and no page.
+async fn whole_file_read(io: &ParquetIo, file: &FileMeta, matchers: &[Matcher], range: TimeRange) -> Result<bool> {
+    let mut reader = io.reader(file);
+    let meta = io.footer(&mut reader, file, rollups_schema()).await?;
+    let groups = meta.metadata().num_row_groups();
+    Ok(series_plan(&meta, range, matchers).is_some_and(|p| p.selection.is_none() && p.row_groups.len() == groups))
 }

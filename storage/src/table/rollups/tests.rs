@@ -396,3 +396,24 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn selectors_asking_for_one_day_file_at_once_read_it_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Budget 0: nothing is kept, so only the read under way can be shared.
+    for budget in [0, 1 << 20] {
+        let cache = DayCache::new(budget);
+        let loads = AtomicUsize::new(0);
+        let load = || async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok(days::DayBuckets::default())
+        };
+        let (a, b) = tokio::join!(cache.get_or_load("f|*", load()), cache.get_or_load("f|*", load()));
+        assert!(Arc::ptr_eq(&a.unwrap(), &b.unwrap()));
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "budget {budget}");
+        // Once done, a later read is served from the cache (or read again with nothing kept).
+        cache.get_or_load("f|*", load()).await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), if budget == 0 { 2 } else { 1 });
+    }
+}
