@@ -49,7 +49,7 @@ use tributary_storage::types::{CLUSTER, Labels};
 use crate::config::HaTrackerConfig;
 use crate::decode::{Batch, Kind};
 use crate::error::{Error, Result};
-use crate::head::input::{Input, KnownSeries, RawKey};
+use crate::head::input::{Input, KnownSeries, RawKey, RawKeyMap};
 use crate::metrics::IngestMetrics;
 use crate::quota::Clock;
 
@@ -120,7 +120,7 @@ pub(crate) struct HaTracker {
     clock: Arc<dyn Clock>,
     clusters: Mutex<HashMap<String, Arc<ClusterState>>>,
     /// The replica of every raw key seen with labels (`None`: no replica label).
-    raw: RwLock<HashMap<RawKey, Option<Arc<Pair>>>>,
+    raw: RwLock<RawKeyMap<Option<Arc<Pair>>>>,
 }
 
 /// Changes of an election one sync may chase (each lost race is one) before giving up.
@@ -139,7 +139,7 @@ impl HaTracker {
             elections,
             clock,
             clusters: Mutex::new(HashMap::new()),
-            raw: RwLock::new(HashMap::new()),
+            raw: RwLock::new(RawKeyMap::default()),
         }
     }
 
@@ -399,7 +399,7 @@ fn unremembered() -> Error {
 /// tracker, so every known span's replica can be looked up.
 pub(crate) struct Narrowed<'h> {
     head: &'h dyn KnownSeries,
-    raw: RwLockReadGuard<'h, HashMap<RawKey, Option<Arc<Pair>>>>,
+    raw: RwLockReadGuard<'h, RawKeyMap<Option<Arc<Pair>>>>,
 }
 
 impl KnownSeries for Narrowed<'_> {

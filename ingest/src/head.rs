@@ -45,7 +45,7 @@ mod label_index;
 mod shard;
 pub mod signals;
 
-use input::{Input, KnownSeries, RawKey, WriteBatch};
+use input::{Input, KnownSeries, RawKey, RawKeyMap, WriteBatch};
 use label_index::LabelIndex;
 use shard::{Lookup, MemSeries, Shard};
 use signals::ActiveSignals;
@@ -133,7 +133,7 @@ struct RawEntry {
 #[derive(Debug)]
 pub struct Head {
     shards: Box<[Mutex<Shard>]>,
-    raw: Box<[RwLock<HashMap<RawKey, RawEntry>>]>,
+    raw: Box<[RwLock<RawKeyMap<RawEntry>>]>,
     frozen: RwLock<Vec<Arc<Frozen>>>,
     /// Labels of the active part's series with samples, and their span (see [`label_index`]).
     /// One for all shards, so a listing is one pass over distinct values; appends lock it once
@@ -174,7 +174,7 @@ impl Head {
     pub fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            raw: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            raw: (0..SHARDS).map(|_| RwLock::new(RawKeyMap::default())).collect(),
             frozen: RwLock::new(Vec::new()),
             labels: Mutex::new(LabelIndex::default()),
             active_samples: AtomicUsize::new(0),

@@ -24,6 +24,8 @@
 //! its samples as *unplaced* instead of storing them under a guess, and the write fails with a
 //! retryable error rather than being acknowledged.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 use tributary_storage::types::{Sample, Series};
@@ -33,6 +35,32 @@ use super::SignalBlock;
 /// A series' identity as encoded on the wire: xxh3-128 of its label fields' bytes, seeded by a
 /// hash of the cluster context. Equal keys mean byte-identical labels stamped the same way.
 pub type RawKey = u128;
+
+/// A map keyed by [`RawKey`]. The key is a hash already, so it is its own hash: SipHash over
+/// it cost about as much as the lookups themselves, three per known series per write (the
+/// decoder's `is_known`, per-cluster usage, the append).
+pub(crate) type RawKeyMap<V> = HashMap<RawKey, V, BuildHasherDefault<RawKeyHasher>>;
+
+/// The hasher of [`RawKeyMap`]: the key's two halves folded.
+#[derive(Debug, Default)]
+pub(crate) struct RawKeyHasher(u64);
+
+impl Hasher for RawKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u128(&mut self, key: u128) {
+        self.0 ^= key as u64 ^ (key >> 64) as u64;
+    }
+
+    /// Only [`RawKey`]s are hashed; anything else still hashes deterministically.
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+}
 
 /// Answers whether the head holds a series under a raw key (so its labels need no validation).
 pub trait KnownSeries {
