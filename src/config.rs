@@ -326,6 +326,11 @@ impl Config {
                 "ingest.head.hard_limit_samples must be >= ingest.head.max_samples > 0".into(),
             ));
         }
+        if h.max_log_bytes == 0 || h.hard_limit_log_bytes < h.max_log_bytes {
+            return Err(ConfigError::Invalid(
+                "ingest.head.hard_limit_log_bytes must be >= ingest.head.max_log_bytes > 0".into(),
+            ));
+        }
         if h.flush_interval.is_zero() {
             return Err(ConfigError::Invalid(
                 "ingest.head.flush_interval must be positive".into(),
@@ -490,6 +495,20 @@ mod tests {
             format!("{}{}", EXAMPLE_HEADER, Config::default().to_toml()),
             "regenerate with: cargo run -- --print-config > deploy/config/tributary.example.toml"
         );
+    }
+
+    /// The head's hard limits hold at least what triggers a flush.
+    #[test]
+    fn head_hard_limits_are_at_least_the_flush_triggers() {
+        assert!(Config::default().validate().is_ok());
+        for text in [
+            "[ingest.head]\nmax_log_bytes = 1000\nhard_limit_log_bytes = 999\n",
+            "[ingest.head]\nmax_samples = 10\nhard_limit_samples = 9\n",
+        ] {
+            let cfg: Config = toml::from_str(text).unwrap();
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains("hard_limit_"), "{text}: {e}");
+        }
     }
 
     /// `[ingest.auth]` still works: its tokens write their one cluster (and nothing else), its

@@ -171,6 +171,11 @@ pub struct HeadConfig {
     /// Refuse writes with 429 (the sender retries) once the head holds this many samples,
     /// which only happens when flushes keep failing.
     pub hard_limit_samples: usize,
+    /// Refuse writes carrying log records with 429 (the sender retries) once the head holds
+    /// this many bytes of them, counting the blocks a flush is writing: log shippers can send
+    /// faster than a flush writes, and the head would otherwise grow until the flush catches
+    /// up (3 GiB on the OTLP logs benchmark).
+    pub hard_limit_log_bytes: usize,
     /// How long flushed data stays readable in the head after its files are committed, so a
     /// query process (which sees the commit only at its next `storage.refresh_interval`)
     /// never misses it in between. Keep it above the queriers' refresh interval.
@@ -188,8 +193,9 @@ impl Default for HeadConfig {
         Self {
             flush_interval: Duration::from_secs(30 * 60),
             max_samples: 50_000_000,
-            max_log_bytes: 512 << 20,
+            max_log_bytes: 256 << 20,
             hard_limit_samples: 150_000_000,
+            hard_limit_log_bytes: 512 << 20,
             keep_flushed: Duration::from_secs(30),
             flush_batch_bytes: 64 << 20,
         }

@@ -67,6 +67,8 @@ pub struct Frozen {
     pub samples: usize,
     /// Log records, native histograms, exemplars and metadata of the same period.
     pub signals: SignalBlock,
+    /// Approximate bytes of `signals`' log records.
+    log_bytes: usize,
     /// The active part's label index, as it was at the freeze.
     labels: LabelIndex,
     /// When its flush was committed: from then on it is only kept readable (for
@@ -364,6 +366,14 @@ impl Head {
         self.signals.append(block);
     }
 
+    /// Approximate bytes of log records held and not yet published: the active part's and the
+    /// frozen blocks' a flush is writing (or failed to write).
+    pub fn total_log_bytes(&self) -> usize {
+        let frozen = self.frozen.read();
+        let unpublished = frozen.iter().filter(|f| f.published.lock().is_none());
+        self.active_log_bytes() + unpublished.map(|f| f.log_bytes).sum::<usize>()
+    }
+
     /// Histogram samples, exemplars and log records in the active part.
     pub fn active_signal_items(&self) -> usize {
         self.signals.items()
@@ -394,11 +404,13 @@ impl Head {
         let samples = series.iter().map(|s| s.samples.len()).sum();
         self.active_samples.store(0, Ordering::Relaxed);
         self.active_series.store(0, Ordering::Relaxed);
+        let log_bytes = self.signals.log_bytes();
         let signals = self.signals.take();
         let frozen = Arc::new(Frozen {
             series,
             samples,
             signals,
+            log_bytes,
             labels,
             published: Mutex::new(None),
         });

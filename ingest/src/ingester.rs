@@ -83,6 +83,11 @@ pub struct Ingester {
     /// One flush at a time; holds the flush whose commit failed in a way that may still have
     /// landed (its WAL cut and blocks), which the next flush checks before writing again.
     flush_lock: Mutex<Option<Unconfirmed>>,
+    /// Wakes the flusher when a write takes the head past a size limit, instead of at its
+    /// next tick: at log shippers' rates a second adds hundreds of MiB.
+    flush_due: tokio::sync::Notify,
+    /// Signalled when a flush has published blocks: writes of logs waiting for room re-check.
+    log_room: tokio::sync::Notify,
     metrics: IngestMetrics,
     replay: ReplayStats,
     /// The translation settings every write records (from the configuration, fixed at open).
@@ -139,6 +144,10 @@ pub struct HeadStatus {
 
 /// How often replay progress is logged.
 const REPLAY_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// Longest a write of logs waits for a flush to make room before it is refused (below the
+/// shippers' request timeouts: 5 s for the OpenTelemetry Collector, 10 s for Promtail).
+const LOG_ROOM_WAIT: Duration = Duration::from_secs(3);
 
 /// Times one write may decode again after asking the object store for HA elections.
 const HA_ROUNDS: usize = 3;
@@ -200,6 +209,8 @@ impl Ingester {
             storage,
             gate: RwLock::new(()),
             flush_lock: Mutex::new(None),
+            flush_due: tokio::sync::Notify::new(),
+            log_room: tokio::sync::Notify::new(),
             metrics,
             replay,
             quotas,
@@ -312,6 +323,12 @@ impl Ingester {
         if let Some(len) = body.received_len() {
             self.check_body(len)?;
         }
+        if matches!(
+            body.kind(),
+            decode::Kind::OtlpLogs | decode::Kind::LokiPushJson | decode::Kind::LokiPushProtobuf
+        ) {
+            self.wait_for_log_room().await;
+        }
         let prepared = body.prepare(self.cfg.max_decompressed_bytes)?;
         let kind = prepared.kind();
         let mut decided = std::collections::HashMap::new();
@@ -340,7 +357,7 @@ impl Ingester {
             // What is stored, by cluster, for the fleet page (a pass over the kept items).
             let stored = quota::usage(&batch.input, &*self.head);
             if !batch.input.is_empty() {
-                self.check_pressure()?;
+                self.check_pressure(!batch.input.signals.logs.is_empty())?;
                 let rec = record::encode(
                     kind,
                     &ctx,
@@ -352,6 +369,9 @@ impl Ingester {
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
                 self.wal.append(rec).await?;
                 apply(&self.head, batch.input).map_err(Error::Unavailable)?;
+                if self.over_size_limit() {
+                    self.flush_due.notify_one();
+                }
             }
             drop(shared);
             let Outcome { accepted, rejected, .. } = &batch.outcome;
@@ -468,7 +488,7 @@ impl Ingester {
         Ok(())
     }
 
-    fn check_pressure(&self) -> Result<()> {
+    fn check_pressure(&self, logs: bool) -> Result<()> {
         let held = self.head.total_samples();
         if held >= self.cfg.head.hard_limit_samples {
             return Err(Error::TooManyRequests(format!(
@@ -476,7 +496,43 @@ impl Ingester {
                 self.cfg.head.hard_limit_samples
             )));
         }
+        let log_bytes = self.head.total_log_bytes();
+        if logs && log_bytes >= self.cfg.head.hard_limit_log_bytes {
+            return Err(Error::TooManyRequests(format!(
+                "the head holds {log_bytes} bytes of log records, the limit is {}: a flush is writing them, retry",
+                self.cfg.head.hard_limit_log_bytes
+            )));
+        }
         Ok(())
+    }
+
+    /// Holds a write of logs (before it takes the gate, which a flush's freeze needs) while the
+    /// head is over `hard_limit_log_bytes`, until a flush publishes blocks or
+    /// [`LOG_ROOM_WAIT`] passes; then [`Ingester::check_pressure`] decides. Waiting here
+    /// instead of refusing at once keeps shippers sending at the flush's pace: refused, they
+    /// back off for seconds (the OTLP exporters' first retry waits 5 s).
+    async fn wait_for_log_room(&self) {
+        let deadline = tokio::time::Instant::now() + LOG_ROOM_WAIT;
+        loop {
+            let room = self.log_room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if self.head.total_log_bytes() < self.cfg.head.hard_limit_log_bytes {
+                return;
+            }
+            self.flush_due.notify_one();
+            if tokio::time::timeout_at(deadline, room).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The active part is over a size limit that makes it due for a flush.
+    fn over_size_limit(&self) -> bool {
+        let h = &self.cfg.head;
+        self.head.active_samples() >= h.max_samples
+            || self.head.active_signal_items() >= h.max_samples
+            || self.head.active_log_bytes() >= h.max_log_bytes
     }
 
     /// Writes everything in the head to Parquet; returns once the files are committed to the
@@ -561,6 +617,7 @@ impl Ingester {
             summary.log_records += block.signals.logs.len();
             self.head.published(block);
         }
+        self.log_room.notify_waiters();
         self.head.expire_published(self.cfg.head.keep_flushed);
         summary.files = written.files;
         summary.bytes = written.bytes;
@@ -628,17 +685,20 @@ impl Ingester {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
+                _ = self.flush_due.notified() => {}
                 _ = stop.changed() => return,
             }
             self.refresh_gauges();
             self.head.expire_published(self.cfg.head.keep_flushed);
-            let due = last.elapsed() >= self.cfg.head.flush_interval
-                || self.head.active_samples() >= self.cfg.head.max_samples
-                || self.head.active_signal_items() >= self.cfg.head.max_samples
-                || self.head.active_log_bytes() >= self.cfg.head.max_log_bytes;
+            let due = last.elapsed() >= self.cfg.head.flush_interval || self.over_size_limit();
             if due && (!self.head.active_is_empty() || !self.head.frozen().is_empty()) {
                 if let Err(e) = self.flush().await {
                     tracing::error!(error = %e, "periodic flush failed; will retry");
+                    // Not before the next tick, however many writes ask: the store is failing.
+                    tokio::select! {
+                        _ = tokio::time::sleep(tick) => {}
+                        _ = stop.changed() => return,
+                    }
                     continue;
                 }
                 last = Instant::now();

@@ -513,3 +513,58 @@ async fn auth_refusals_reach_the_rejection_log() {
     // Never under the token itself.
     assert!(!just_logged("r-secret", "forbidden"));
 }
+
+/// A Loki push (JSON) of `lines` lines of 1 KiB, stamped now.
+fn loki_lines(lines: usize) -> Body {
+    let ns = now_ms() * 1_000_000;
+    let values: Vec<_> = (0..lines)
+        .map(|i| serde_json::json!([(ns + i as i64).to_string(), "x".repeat(1024)]))
+        .collect();
+    let body = serde_json::json!({"streams": [{"stream": {"job": "shipper"}, "values": values}]});
+    Body::loki_push(body.to_string().into(), "application/json", "").unwrap()
+}
+
+/// A log shipper faster than flushes: once the head holds `hard_limit_log_bytes` of records
+/// (the active part and the blocks a flush writes), a write carrying logs waits for a flush to
+/// make room, and is refused with a retryable 429 naming the limit (keeping nothing) when none
+/// does in time; a metrics write is not held back.
+#[tokio::test]
+async fn logs_past_the_hard_limit_wait_for_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&Default::default(), dir.path()).await.unwrap();
+    let mut cfg = IngestConfig::default();
+    cfg.head.hard_limit_log_bytes = 64 << 10;
+    let ing = Ingester::open(cfg, dir.path(), storage.clone()).await.unwrap();
+    let ctx = ClusterContext {
+        token_cluster: None,
+        header_cluster: Some("c1".into()),
+    };
+    let mut accepted = 0;
+    let refused = loop {
+        match ing.write(ctx.clone(), loki_lines(10)).await {
+            Ok(o) => accepted += o.accepted.log_records,
+            Err(e) => break e,
+        }
+        assert!(accepted < 1000, "never refused");
+    };
+    assert_eq!(refused.kind(), crate::error::ErrorKind::TooManyRequests, "{refused}");
+    assert!(refused.to_string().contains("the limit is 65536"), "{refused}");
+    let held = ing.head().total_log_bytes();
+    assert!(held >= 64 << 10, "{held}");
+    ing.write(ctx.clone(), remote_write(&[("up", 1, &[now_ms()])]))
+        .await
+        .unwrap();
+
+    // A write arriving now waits; the flush that publishes the held records lets it in.
+    let waiting = tokio::spawn({
+        let (ing, ctx) = (ing.clone(), ctx.clone());
+        async move { ing.write(ctx, loki_lines(10)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the write did not wait for room");
+    // The refused write kept nothing: the flush writes exactly what was accepted.
+    let flushed = ing.flush().await.unwrap();
+    assert_eq!(flushed.log_records as u64, accepted);
+    let o = waiting.await.unwrap().unwrap();
+    assert_eq!(o.accepted.log_records, 10);
+}
