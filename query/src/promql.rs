@@ -28,7 +28,7 @@ mod value;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -376,10 +376,30 @@ impl Engine {
         let _cancel_on_drop = CancelOnDrop(cancelled.clone());
         let guard = Guard::new(deadline, cancelled, self.cfg.max_samples);
         let work = async {
-            let histograms = self.fetch_histograms(&mut plan.selectors, &guard).await?;
+            // Native histograms and the splittable aggregations' sizes in one round trip to
+            // each source (an ingester behind a querier), not one after the other.
+            let splittable = Self::splittable(&mut plan);
+            let (histograms, counts) = tokio::join!(
+                self.fetch_histograms(&plan.selectors, &guard),
+                self.count_splittable(&plan.selectors, &splittable)
+            );
+            let (histograms, counts) = (histograms?, counts?);
+            // Rollup buckets summarise floats only: a selector holding histograms reads raw.
+            for (sel, found) in plan.selectors.iter_mut().zip(&histograms) {
+                if !found.is_empty() {
+                    sel.tier = None;
+                }
+            }
             let mut annotations = Annotations::default();
             let evaluated = self
-                .evaluate_in_parts(&mut plan, steps, lookback_ms, &guard, &mut annotations, &histograms)
+                .evaluate_in_parts(
+                    &mut plan,
+                    steps,
+                    lookback_ms,
+                    &guard,
+                    &mut annotations,
+                    (&histograms, &counts),
+                )
                 .await?;
             let tier = self.count_tiers(&plan.selectors);
             let (fetched, buckets) = self.fetch(&plan.selectors, &guard).await?;
@@ -414,7 +434,8 @@ impl Engine {
     /// Evaluates, a part at a time, every aggregation of `plan` that [`parts`] can split and
     /// whose selector holds more than `part_samples` samples; each is replaced in the plan by
     /// [`plan::Node::Evaluated`] (an index into the returned values) and its selector is no
-    /// longer fetched.
+    /// longer fetched. Takes each selector's native histograms and the sizes
+    /// [`Engine::count_splittable`] counted.
     async fn evaluate_in_parts(
         &self,
         plan: &mut plan::Plan,
@@ -422,7 +443,7 @@ impl Engine {
         lookback_ms: i64,
         guard: &Guard,
         annotations: &mut Annotations,
-        histograms: &[Vec<StoredHistograms>],
+        (histograms, counts): (&[Vec<StoredHistograms>], &HashMap<usize, usize>),
     ) -> Result<Vec<Vec<value::StepSeries>>> {
         let mut evaluated = Vec::new();
         let plan::Plan { root, selectors } = plan;
@@ -437,7 +458,11 @@ impl Engine {
             }
             // Counting is cheaper than listing: most selectors fit, and are then read whole.
             let budget = self.cfg.part_samples;
-            if self.count_samples(&selectors[sel], range, budget).await? <= budget {
+            let count = match counts.get(&sel) {
+                Some(&count) => count,
+                None => self.count_samples(&selectors[sel], range, budget).await?,
+            };
+            if count <= budget {
                 continue;
             }
             let sizes = self.series_samples(&selectors[sel], range).await?;
@@ -475,7 +500,7 @@ impl Engine {
     /// Every selector's native-histogram series ([`Source::select_histograms`]), sorted by
     /// labels, a series matching several alternatives once. A selector that finds any reads raw
     /// samples: rollup buckets summarise floats only.
-    async fn fetch_histograms(&self, selectors: &mut [Selector], guard: &Guard) -> Result<Vec<Vec<StoredHistograms>>> {
+    async fn fetch_histograms(&self, selectors: &[Selector], guard: &Guard) -> Result<Vec<Vec<StoredHistograms>>> {
         let fetched = in_batches(selectors, &|| guard.check(), |sel| async move {
             let Some(range) = sel.fetch else {
                 return Ok::<_, Error>(Vec::new());
@@ -492,12 +517,34 @@ impl Engine {
         if total > self.cfg.max_samples {
             return Err(Error::TooManySamples);
         }
-        for (sel, found) in selectors.iter_mut().zip(&fetched) {
-            if !found.is_empty() {
-                sel.tier = None;
-            }
-        }
         Ok(fetched)
+    }
+
+    /// The selectors (with their fetched range) of the aggregations [`parts`] could split that
+    /// read raw samples: what [`Engine::evaluate_in_parts`] counts.
+    fn splittable(plan: &mut plan::Plan) -> Vec<(usize, TimeRange)> {
+        let plan::Plan { root, selectors } = plan;
+        parts::candidates(root)
+            .into_iter()
+            .filter_map(|(_, sel)| Some((sel, selectors[sel].fetch.filter(|_| selectors[sel].tier.is_none())?)))
+            .collect()
+    }
+
+    /// [`Engine::count_samples`] of every `(selector, range)`, concurrently, capped at
+    /// `query.part_samples`.
+    async fn count_splittable(
+        &self,
+        selectors: &[Selector],
+        which: &[(usize, TimeRange)],
+    ) -> Result<HashMap<usize, usize>> {
+        let budget = self.cfg.part_samples;
+        let counts = try_join_all(
+            which
+                .iter()
+                .map(|&(sel, range)| self.count_samples(&selectors[sel], range, budget)),
+        )
+        .await?;
+        Ok(which.iter().map(|&(sel, _)| sel).zip(counts).collect())
     }
 
     /// At most how many samples a selector reads in `range` (a series matching several
