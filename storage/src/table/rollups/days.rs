@@ -107,11 +107,6 @@ impl DayCache {
         self.days.stats()
     }
 
-    /// `rows` per series in time order; when `whole`, every bucket after the day's first
-    /// millisecond combined into one summary, the bucket labelled with that millisecond (a
-    /// sample exactly at midnight, which a window starting at midnight leaves out) kept apart.
-    /// The summary is labelled with the bucket of `grain` holding its last sample: the label
-    /// folding `grain`'s rows gives, whether `rows` are of `grain` or a day's summary.
     /// The entry under `key`: from the cache, from a read of it under way, or from `load`.
     pub(super) async fn get_or_load(
         &self,
@@ -136,6 +131,11 @@ impl DayCache {
         out
     }
 
+    /// `rows` per series in time order; when `whole`, every bucket after the day's first
+    /// millisecond combined into one summary, the bucket labelled with that millisecond (a
+    /// sample exactly at midnight, which a window starting at midnight leaves out) kept apart.
+    /// The summary is labelled with the bucket of `grain` holding its last sample: the label
+    /// folding `grain`'s rows gives, whether `rows` are of `grain` or a day's summary.
     /// `every`: the rows are every series of the file (see [`DayBuckets`]).
     fn entry(
         &self,
