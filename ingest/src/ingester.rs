@@ -354,9 +354,10 @@ impl Ingester {
                     continue;
                 }
             };
-            let refused = self.limit(kind, &mut batch)?;
-            // What is stored, by cluster, for the fleet page (a pass over the kept items).
-            let stored = quota::usage(&batch.input, &*self.head);
+            let (refused, admitted) = self.limit(kind, &mut batch)?;
+            // What is stored, by cluster, for the fleet page (a pass over the kept items, unless
+            // the limits counted them and refused none).
+            let stored = admitted.unwrap_or_else(|| quota::usage(&batch.input, &*self.head));
             if !batch.input.is_empty() {
                 self.check_pressure(!batch.input.signals.logs.is_empty())?;
                 let rec = record::encode(
@@ -459,14 +460,19 @@ impl Ingester {
     /// The per-cluster limits of a decoded write: `Err` when a rate limit refuses it whole;
     /// otherwise drops what the other limits refuse (counted in the outcome) and returns it for
     /// the WAL record.
-    fn limit(&self, kind: decode::Kind, batch: &mut decode::Batch<'_>) -> Result<Refused> {
+    /// The per-cluster limits: `Err` when a rate refuses the whole write; else what was
+    /// refused, and the write's per-cluster usage when it was counted (rates are set) and
+    /// nothing was refused, so it is what will be stored.
+    fn limit(&self, kind: decode::Kind, batch: &mut decode::Batch<'_>) -> Result<(Refused, Option<quota::Usage>)> {
+        let mut usage = None;
         if self.quotas.counts_usage() {
-            let usage = quota::usage(&batch.input, &*self.head);
-            if let Err(refused) = self.quotas.admit(&usage) {
+            let counted = quota::usage(&batch.input, &*self.head);
+            if let Err(refused) = self.quotas.admit(&counted) {
                 let (e, hit) = *refused;
                 self.metrics.limited(&hit.cluster, hit.limit, hit.count);
                 return Err(e);
             }
+            usage = Some(counted);
         }
         let mut live = self.quotas.live();
         let mut tally = Tally::default();
@@ -475,7 +481,8 @@ impl Ingester {
         for h in &live.hits {
             self.metrics.limited(&h.cluster, h.limit, h.count);
         }
-        Ok(live.refused)
+        let usage = usage.filter(|_| live.refused.is_empty());
+        Ok((live.refused, usage))
     }
 
     fn check_body(&self, len: usize) -> Result<()> {

@@ -329,6 +329,15 @@ async fn limits_store_the_valid_rest_and_replay_restores_exactly_what_was_acknow
     ] {
         assert!(text.contains(line), "{line} not in\n{text}");
     }
+    // The fleet page counts what was stored: refused items are not in it (c1's writes had
+    // refusals; slow-1's first had none, and its usage counted for the rate is reused).
+    let stored: Vec<(String, u64)> = ing
+        .fleet_status()
+        .clusters
+        .into_iter()
+        .map(|c| (c.cluster, c.samples_total))
+        .collect();
+    assert_eq!(stored, [("c1".to_string(), 3), ("slow-1".to_string(), 3)]);
     let acknowledged = contents(&ing.head());
     assert_eq!(
         acknowledged.0,
