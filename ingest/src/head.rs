@@ -356,9 +356,14 @@ impl Head {
     /// Samples held in memory, active and frozen (published blocks kept readable excluded:
     /// they leave by themselves).
     pub fn total_samples(&self) -> usize {
+        self.active_samples() + self.unpublished(|f| f.samples)
+    }
+
+    /// `size` summed over the frozen blocks not yet published.
+    fn unpublished(&self, size: impl Fn(&Frozen) -> usize) -> usize {
         let frozen = self.frozen.read();
         let unpublished = frozen.iter().filter(|f| f.published.lock().is_none());
-        self.active_samples() + unpublished.map(|f| f.samples).sum::<usize>()
+        unpublished.map(|f| size(f)).sum()
     }
 
     /// Adds log records, native histograms, exemplars and metadata (see [`signals`]).
@@ -369,9 +374,7 @@ impl Head {
     /// Approximate bytes of log records held and not yet published: the active part's and the
     /// frozen blocks' a flush is writing (or failed to write).
     pub fn total_log_bytes(&self) -> usize {
-        let frozen = self.frozen.read();
-        let unpublished = frozen.iter().filter(|f| f.published.lock().is_none());
-        self.active_log_bytes() + unpublished.map(|f| f.log_bytes).sum::<usize>()
+        self.active_log_bytes() + self.unpublished(|f| f.log_bytes)
     }
 
     /// Histogram samples, exemplars and log records in the active part.

@@ -324,10 +324,7 @@ impl Ingester {
         if let Some(len) = body.received_len() {
             self.check_body(len)?;
         }
-        if matches!(
-            body.kind(),
-            decode::Kind::OtlpLogs | decode::Kind::LokiPushJson | decode::Kind::LokiPushProtobuf
-        ) {
+        if body.kind().carries_logs() {
             self.wait_for_log_room().await;
         }
         let prepared = body.prepare(self.cfg.max_decompressed_bytes)?;
@@ -504,7 +501,8 @@ impl Ingester {
                 self.cfg.head.hard_limit_samples
             )));
         }
-        let log_bytes = self.head.total_log_bytes();
+        // Only writes carrying logs pay for the sum (remote-write calls this on every write).
+        let log_bytes = if logs { self.head.total_log_bytes() } else { 0 };
         if logs && log_bytes >= self.cfg.head.hard_limit_log_bytes {
             return Err(Error::TooManyRequests(format!(
                 "the head holds {log_bytes} bytes of log records, the limit is {}: a flush is writing them, retry",

@@ -101,6 +101,14 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Whether bodies of this kind carry log records (held back by the head's log limit).
+    pub fn carries_logs(self) -> bool {
+        match self {
+            Kind::OtlpLogs | Kind::LokiPushProtobuf | Kind::LokiPushJson => true,
+            Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 | Kind::OtlpMetrics => false,
+        }
+    }
+
     /// Every kind, in number order.
     pub const ALL: [Kind; 6] = [
         Kind::PromRemoteWriteV1,
