@@ -34,7 +34,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
-use tributary_storage::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source, sorted_union};
+use tributary_storage::read::{
+    LogRequest, LogSource, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest, VolumeSum, sorted_union,
+};
 use tributary_storage::types::{
     CLUSTER, Labels, Matcher, Series, SeriesId, TimeRange, TimestampMs, matches_all, sort_dedup_samples,
 };
@@ -755,6 +757,14 @@ impl Head {
 impl LogSource for Head {
     async fn select_logs(&self, req: &LogRequest) -> tributary_storage::Result<Vec<LogRecord>> {
         Ok(self.logs_in_memory(req))
+    }
+
+    /// Counted from the records in memory, without copying them.
+    async fn log_volume(&self, req: &VolumeRequest) -> tributary_storage::Result<Vec<StreamVolume>> {
+        req.check()?;
+        let mut sum = VolumeSum::default();
+        self.signal_blocks(|b| b.volume_matching(req, &mut sum));
+        Ok(sum.finish())
     }
 
     async fn log_streams(&self, req: &LogRequest) -> tributary_storage::Result<Vec<Labels>> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::future::try_join_all;
 use tributary_storage::Result;
-use tributary_storage::read::{LogRequest, LogSource, sort_logs};
+use tributary_storage::read::{LogRequest, LogSource, StreamVolume, VolumeRequest, VolumeSum, sort_logs};
 use tributary_storage::signals::LogRecord;
 use tributary_storage::types::Labels;
 
@@ -39,6 +39,19 @@ impl LogSource for MergedLogSource {
             all.truncate(limit);
         }
         Ok(all)
+    }
+
+    /// Sums the sources' volumes (the contract allows a record in two sources to count twice).
+    async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
+        let parts = try_join_all(self.sources.iter().map(|s| s.log_volume(req))).await?;
+        if parts.len() == 1 {
+            return Ok(parts.into_iter().next().unwrap_or_default());
+        }
+        let mut sum = VolumeSum::default();
+        for part in parts {
+            sum.add_all(part);
+        }
+        Ok(sum.finish())
     }
 
     async fn log_streams(&self, req: &LogRequest) -> Result<Vec<Labels>> {

@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use tributary_storage::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source};
+use tributary_storage::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest};
 use tributary_storage::remote::{self, Call, RemoteSource, Transport, WireError};
 use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, Series, TimeRange};
@@ -340,6 +340,9 @@ impl LogSource for Guarded {
     async fn log_streams(&self, req: &LogRequest) -> Result<Vec<Labels>> {
         self.guard(self.remote.log_streams(req)).await
     }
+    async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
+        self.guard(self.remote.log_volume(req)).await
+    }
     async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {
         self.guard(self.remote.log_label_names(req)).await
     }
@@ -386,6 +389,9 @@ impl LogSource for Fanout {
     }
     async fn log_streams(&self, req: &LogRequest) -> Result<Vec<Labels>> {
         self.log_sources()?.log_streams(req).await
+    }
+    async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
+        self.log_sources()?.log_volume(req).await
     }
     async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {
         self.log_sources()?.log_label_names(req).await

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tributary_storage::Result;
-use tributary_storage::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source};
+use tributary_storage::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest};
 use tributary_storage::rollup::{BucketRead, Resolution};
 use tributary_storage::scope::ClusterScope;
 use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
@@ -121,6 +121,14 @@ impl LogSource for ScopedLogSource {
 
     async fn log_streams(&self, req: &LogRequest) -> Result<Vec<Labels>> {
         self.inner.log_streams(&self.scoped(req)).await
+    }
+
+    async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
+        let req = VolumeRequest {
+            logs: self.scoped(&req.logs),
+            ..req.clone()
+        };
+        self.inner.log_volume(&req).await
     }
 
     async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {

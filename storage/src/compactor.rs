@@ -237,7 +237,7 @@ impl Compactor {
         let props = T::properties(&self.storage.writer)?;
         let outputs = self
             .storage
-            .store_files(std::iter::once(Ok((key, batch))), props)
+            .store_files::<T>(std::iter::once(Ok((key, batch))), props)
             .await?;
         let change = Change {
             add: outputs.clone(),

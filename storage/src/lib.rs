@@ -453,13 +453,13 @@ impl Storage {
             }
             Ok((key, batch))
         });
-        self.store_files(files, props).await
+        self.store_files::<T>(files, props).await
     }
 
     /// Encodes and uploads one table's files. `files` is pulled lazily, at most
     /// [`WRITE_CONCURRENCY`] ahead of the uploads, so a flush holds only that many record
     /// batches; the costly encode runs off the runtime.
-    async fn store_files(
+    async fn store_files<T: ParquetTable>(
         &self,
         files: impl Iterator<Item = Result<(FileKey, RecordBatch)>> + Send,
         props: WriterProperties,
@@ -471,12 +471,15 @@ impl Storage {
                     let (key, batch) = prepared?;
                     let path = key.path();
                     let name = path.to_string();
-                    let bytes = tokio::task::spawn_blocking(move || writer::encode_batch(&batch, props, &name))
-                        .await
-                        .map_err(|e| Error::Task {
-                            op: "encode parquet file",
-                            reason: e.to_string(),
-                        })??;
+                    let bytes = tokio::task::spawn_blocking(move || {
+                        let metadata = T::footer_metadata(&batch, &name)?;
+                        writer::encode_batch(&batch, props, &name, metadata)
+                    })
+                    .await
+                    .map_err(|e| Error::Task {
+                        op: "encode parquet file",
+                        reason: e.to_string(),
+                    })??;
                     let size = bytes.len() as u64;
                     self.upload(&path, bytes).await?;
                     Ok::<_, Error>(FileMeta::new(key, size))

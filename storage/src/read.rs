@@ -11,6 +11,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+mod volume;
+
+pub use volume::{BucketVolume, StreamVolume, VolumeRequest, VolumeSum, volume_of_records};
+
 use crate::Result;
 use crate::rollup::{BucketRead, Resolution};
 use crate::signals::{Exemplar, ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, TimestampNs};
@@ -344,10 +348,23 @@ pub fn sort_logs(records: &mut [LogRecord], direction: Direction) {
 ///   records in `[start, end)`; an implementation may answer from coarser metadata (a whole
 ///   file's span), so it may include a stream whose records lie just outside, never leave one
 ///   out. Streams are listed once, sorted; names and values sorted and unique.
+/// - [`LogSource::log_volume`] sums body bytes and records per stream and bucket, sorted by
+///   labels. Counted from the records (the default), it is exact. A source answering from
+///   summaries (the Parquet table: per stream per minute, see `table::logs`) is exact for
+///   buckets and ranges on its summary's bucket edges; a summary bucket only partly inside a
+///   requested bucket or range adds the share of its time inside (Loki prorates chunk
+///   statistics the same way). A record stored twice (a retried write in two files, or in the
+///   head and a file during a flush) may be counted twice; never is a record left out.
 #[async_trait]
 pub trait LogSource: Send + Sync + std::fmt::Debug {
     /// Matching records in the requested order, at most `limit` (see the contract above).
     async fn select_logs(&self, req: &LogRequest) -> Result<Vec<LogRecord>>;
+
+    /// Body bytes and records per matching stream and bucket (see the contract above and
+    /// [`VolumeRequest`]). The default reads the records through [`LogSource::select_logs`].
+    async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
+        volume::volume_by_select(self, req).await
+    }
 
     /// Distinct stream label sets matching `req.matchers` with records in range (no records read).
     async fn log_streams(&self, req: &LogRequest) -> Result<Vec<Labels>>;

@@ -38,7 +38,7 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::read::{Direction, LineHint, LogRequest, LogSource, SelectRequest, SeriesSize, Source};
+use crate::read::{Direction, LineHint, LogRequest, LogSource, SelectRequest, SeriesSize, Source, VolumeRequest};
 use crate::signals::{
     BucketSpan, Exemplar, ExemplarSeries, HistogramSample, HistogramSeries, LogRecord, MetricMetadata, ResetHint,
 };
@@ -114,6 +114,16 @@ pub enum Call {
     LogStreams(WireLogs),
     /// [`LogSource::log_label_names`].
     LogLabelNames(WireLogs),
+    /// [`LogSource::log_volume`]: answered as JSON `[[labels pairs, [[bucket, bytes, lines], ...]], ...]`.
+    LogVolume {
+        /// Matchers and range (direction, limit and hints are ignored).
+        #[serde(flatten)]
+        logs: WireLogs,
+        /// [`VolumeRequest::origin`].
+        origin: i64,
+        /// [`VolumeRequest::step`].
+        step: i64,
+    },
     /// [`LogSource::log_label_values`].
     LogLabelValues {
         /// The label.
@@ -330,6 +340,7 @@ impl Call {
             Call::SelectLogs(_) => "select_logs",
             Call::LogStreams(_) => "log_streams",
             Call::LogLabelNames(_) => "log_label_names",
+            Call::LogVolume { .. } => "log_volume",
             Call::LogLabelValues { .. } => "log_label_values",
         }
     }
@@ -425,6 +436,24 @@ pub async fn answer(call: &Call, source: &dyn Source, logs: &dyn LogSource) -> R
         Call::SelectLogs(l) => encode_logs(&logs.select_logs(&l.request()?).await?),
         Call::LogStreams(l) => Answer::json(&labels_out(logs.log_streams(&l.request()?).await?)),
         Call::LogLabelNames(l) => Answer::json(&logs.log_label_names(&l.request()?).await?),
+        Call::LogVolume { logs: l, origin, step } => {
+            let req = VolumeRequest {
+                logs: l.request()?,
+                origin: *origin,
+                step: *step,
+            };
+            let volumes = logs.log_volume(&req).await?;
+            Answer::json(
+                &volumes
+                    .iter()
+                    .map(|v| {
+                        let buckets: Vec<(u32, u64, u64)> =
+                            v.buckets.iter().map(|b| (b.bucket, b.bytes, b.lines)).collect();
+                        (pairs(&v.labels), buckets)
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
         Call::LogLabelValues { name, logs: l } => Answer::json(&logs.log_label_values(name, &l.request()?).await?),
     }
 }

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use crate::Result;
@@ -93,6 +94,13 @@ pub(crate) trait ParquetTable {
 
     /// Parquet writer properties (row groups, encodings, statistics, sort order).
     fn properties(writer: &WriterOptions) -> Result<WriterProperties>;
+
+    /// Key-value entries for the footer of a file holding `batch` (the logs table's volume
+    /// summary), computed from the rows being encoded by flushes and compaction alike. None by
+    /// default.
+    fn footer_metadata(_batch: &RecordBatch, _key: &str) -> Result<Vec<KeyValue>> {
+        Ok(Vec::new())
+    }
 
     /// Splits one write into files. Fails, writing nothing, on rows the layout cannot key
     /// (timestamps outside years 0000-9999).

@@ -23,6 +23,7 @@ use arrow_array::{
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::schema::types::ColumnPath;
@@ -263,8 +264,13 @@ impl<'a> MetricsPlan<'a> {
     }
 }
 
-/// Encodes one batch as a complete Parquet file in memory.
-pub(crate) fn encode_batch(batch: &RecordBatch, props: WriterProperties, key: &str) -> Result<Bytes> {
+/// Encodes one batch as a complete Parquet file in memory, with `metadata` in its footer.
+pub(crate) fn encode_batch(
+    batch: &RecordBatch,
+    props: WriterProperties,
+    key: &str,
+    metadata: Vec<KeyValue>,
+) -> Result<Bytes> {
     let parquet_err = |source| Error::Parquet {
         op: "encode",
         key: key.to_string(),
@@ -277,6 +283,9 @@ pub(crate) fn encode_batch(batch: &RecordBatch, props: WriterProperties, key: &s
     )
     .map_err(parquet_err)?;
     writer.write(batch).map_err(parquet_err)?;
+    for kv in metadata {
+        writer.append_key_value_metadata(kv);
+    }
     Ok(Bytes::from(writer.into_inner().map_err(parquet_err)?))
 }
 
@@ -298,7 +307,7 @@ pub(crate) fn encode_metrics(series: &[Series], opts: &WriterOptions) -> Result<
         .iter()
         .map(|g| {
             let key = plan.file_key(g)?;
-            let bytes = encode_batch(&plan.record_batch(g)?, props.clone(), key.path().as_ref())?;
+            let bytes = encode_batch(&plan.record_batch(g)?, props.clone(), key.path().as_ref(), Vec::new())?;
             Ok(EncodedFile { key, bytes })
         })
         .collect()

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
-use tributary_storage::read::{LineHint, LogRequest, SelectRequest};
+use tributary_storage::read::{LineHint, LogRequest, SelectRequest, VolumeRequest, VolumeSum};
 use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, TimeRange, matches_all};
 
@@ -108,6 +108,33 @@ impl SignalBlock {
                 })
                 .cloned(),
         );
+    }
+
+    /// Adds the body bytes and records of matching records in `req`'s range to `sum` (a copy
+    /// delivered twice counts twice, as the contract allows).
+    pub fn volume_matching(&self, req: &VolumeRequest, sum: &mut VolumeSum) {
+        // Matchers are decided once per stream: records of a stream mostly come in runs, and a
+        // regex per record would dominate.
+        let mut decided: HashMap<&Labels, bool> = HashMap::new();
+        let mut last: Option<(&Labels, bool)> = None;
+        for r in &self.logs {
+            if r.timestamp < req.logs.start || r.timestamp >= req.logs.end {
+                continue;
+            }
+            let keep = match last {
+                Some((l, keep)) if l == &r.labels => keep,
+                _ => {
+                    let keep = *decided
+                        .entry(&r.labels)
+                        .or_insert_with(|| matches_all(&req.logs.matchers, &r.labels));
+                    last = Some((&r.labels, keep));
+                    keep
+                }
+            };
+            if keep {
+                sum.add(&r.labels, req.bucket_of(r.timestamp), r.body.len() as u64, 1);
+            }
+        }
     }
 
     /// Stream label sets with a record in `req`'s range, appended to `out` (may repeat).

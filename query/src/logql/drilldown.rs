@@ -5,15 +5,16 @@
 //! see `fields`) and log patterns (`patterns`, Drain clustering computed on read, see `drain`).
 //!
 //! Loki answers volumes from its index's chunk statistics and patterns from its pattern
-//! ingesters; here both are computed from the records, read in chunks so memory stays bounded:
-//! volume by `query.logql.max_records` (more records fail), patterns by [`PATTERN_MAX_LINES`]
-//! (the newest lines are clustered and the answer says so).
+//! ingesters. Volumes here come from [`tributary_storage::read::LogSource::log_volume`]: the
+//! Parquet files' per-minute stream summaries and the head's records, so no line is read from
+//! storage. Patterns are computed from the records, read in chunks so memory stays bounded by
+//! [`PATTERN_MAX_LINES`] (the newest lines are clustered and the answer says so).
 
 mod fields;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use tributary_storage::read::{Direction, LineHint, LogRequest};
+use tributary_storage::read::{Direction, LineHint, LogRequest, VolumeRequest};
 use tributary_storage::signals::LogRecord;
 use tributary_storage::types::{Labels, MatchOp, Matcher};
 
@@ -115,37 +116,30 @@ impl LogqlEngine {
         // Buckets as Loki's `util.ForInterval` cuts them (aligned to the step, each ending a
         // millisecond before the next begins, the last at `end`), keyed by their end.
         let aligned = q.step.map_or(q.start, |s| q.start - q.start.rem_euclid(s));
-        let bucket_of = |ts: i64| q.step.map_or(0, |s| ((ts - aligned) / s) as usize);
         let bucket_end_ms = |i: usize| match q.step {
             Some(s) if aligned + (i as i64 + 1) * s < q.end => (aligned + (i as i64 + 1) * s) / 1_000_000 - 1,
             _ => q.end.div_euclid(1_000_000),
         };
+        let req = VolumeRequest {
+            logs: scan_request(matchers, q.start, q.end, Vec::new(), Direction::Forward),
+            origin: aligned,
+            step: q.step.unwrap_or_else(|| (q.end - aligned).max(1)),
+        };
+        let volumes = self.source.log_volume(&req).await?;
         let mut per_bucket: BTreeMap<usize, HashMap<String, u64>> = BTreeMap::new();
-        let mut keys: HashMap<Labels, VolumeKeys> = HashMap::new();
         let mut metrics: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        let mut records = 0usize;
-        let max = self.cfg.max_records;
-        let req = scan_request(matchers, q.start, q.end, Vec::new(), Direction::Forward);
-        self.scan(req, SCAN_CHUNK, |rec| {
-            records += 1;
-            if records > max {
-                return Err(Error::TooManyRecords { limit: max });
+        for stream in &volumes {
+            let stream_keys = volume_keys(&stream.labels, &names, q.by, !q.target_labels.is_empty());
+            for b in &stream.buckets {
+                let bucket = per_bucket.entry(b.bucket as usize).or_default();
+                for (key, metric) in stream_keys.iter() {
+                    *bucket.entry(key.clone()).or_default() += b.bytes;
+                    if !metrics.contains_key(key) {
+                        metrics.insert(key.clone(), metric.clone());
+                    }
+                }
             }
-            // Looked up before inserting: most records are of a stream already seen, and the
-            // entry API would clone its labels for each.
-            if !keys.contains_key(&rec.labels) {
-                let stream_keys = volume_keys(&rec.labels, &names, q.by, !q.target_labels.is_empty());
-                keys.insert(rec.labels.clone(), stream_keys);
-            }
-            let entry = &keys[&rec.labels];
-            let bucket = per_bucket.entry(bucket_of(rec.timestamp)).or_default();
-            for (key, metric) in entry.iter() {
-                *bucket.entry(key.clone()).or_default() += rec.body.len() as u64;
-                metrics.entry(key.clone()).or_insert_with(|| metric.clone());
-            }
-            Ok(true)
-        })
-        .await?;
+        }
         let mut series: BTreeMap<String, Vec<(i64, u64)>> = BTreeMap::new();
         for (bucket, volumes) in per_bucket {
             let mut top: Vec<(String, u64)> = volumes.into_iter().collect();

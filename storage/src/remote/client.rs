@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{Call, WireLogs, WireSelect, decode};
 use crate::Result;
-use crate::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source};
+use crate::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest};
 use crate::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 use crate::types::{Labels, Matcher, Series, TimeRange};
 
@@ -105,6 +105,15 @@ impl<T: Transport> LogSource for RemoteSource<T> {
 
     async fn log_streams(&self, req: &LogRequest) -> Result<Vec<Labels>> {
         decode::label_sets(&self.transport.call(&Call::LogStreams(WireLogs::of(req))).await?)
+    }
+
+    async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
+        let call = Call::LogVolume {
+            logs: WireLogs::of(&req.logs),
+            origin: req.origin,
+            step: req.step,
+        };
+        decode::volumes(&self.transport.call(&call).await?)
     }
 
     async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {

@@ -1,6 +1,7 @@
 //! What the querier makes of an answer's body (the formats are the parent module's contract).
 
 use super::*;
+use crate::read::{BucketVolume, StreamVolume};
 
 /// A [`Call::Select`] answer.
 pub fn series(body: &[u8]) -> Result<Vec<Series>> {
@@ -67,6 +68,20 @@ pub fn logs(body: &[u8]) -> Result<Vec<LogRecord>> {
 /// A label-set listing ([`Call::Series`], [`Call::LogStreams`]).
 pub fn label_sets(body: &[u8]) -> Result<Vec<Labels>> {
     Ok(json::<Vec<Pairs>>(body)?.into_iter().map(labels_in).collect())
+}
+
+/// A [`Call::LogVolume`] answer.
+pub fn volumes(body: &[u8]) -> Result<Vec<StreamVolume>> {
+    Ok(json::<Vec<(Pairs, Vec<(u32, u64, u64)>)>>(body)?
+        .into_iter()
+        .map(|(labels, buckets)| StreamVolume {
+            labels: labels_in(labels),
+            buckets: buckets
+                .into_iter()
+                .map(|(bucket, bytes, lines)| BucketVolume { bucket, bytes, lines })
+                .collect(),
+        })
+        .collect())
 }
 
 /// A [`Call::SeriesSamples`] answer.

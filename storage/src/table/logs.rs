@@ -42,6 +42,9 @@
 //!
 //! (`?` = nullable; every other column is never null.)
 //!
+//! The footer's key-value metadata carries the file's volume summary (body bytes and records
+//! per stream per minute) under `tributary.log_volume`: its format is documented in `volume`.
+//!
 //! - `labels` follows the metrics table's convention (`{"k":"v",...}`, keys in byte order, no
 //!   whitespace, `serde_json` escaping, `{}` when empty) and leaves out only `cluster`. The
 //!   stream labels of a row are `labels` plus `cluster` (when non-empty). `service_name` is a
@@ -65,6 +68,7 @@
 mod plan;
 pub mod scan;
 pub(crate) mod schema;
+mod volume;
 mod write;
 
 use arrow_schema::SchemaRef;
@@ -147,6 +151,11 @@ impl ParquetTable for Logs {
 
     fn properties(writer: &WriterOptions) -> Result<WriterProperties> {
         write::properties(writer)
+    }
+
+    /// The volume summary (see `volume`).
+    fn footer_metadata(batch: &arrow_array::RecordBatch, key: &str) -> Result<Vec<parquet::file::metadata::KeyValue>> {
+        volume::footer_metadata(batch, key)
     }
 
     /// Partitions by the `cluster` stream label (`""` when absent) and the UTC hour; records are

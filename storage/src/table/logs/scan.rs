@@ -40,7 +40,7 @@ use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Table};
 use crate::parquet_io::plan::cluster_may_match;
 use crate::parquet_io::{AbortOnDrop, ParquetIo, parquet_error, plan_stream};
-use crate::read::{Direction, LineHint, LogRequest, LogSource};
+use crate::read::{Direction, LineHint, LogRequest, LogSource, StreamVolume, VolumeRequest, VolumeSum};
 use crate::signals::{LogRecord, TimestampNs};
 use crate::types::{self, Labels, Matcher, TimeRange};
 use crate::{Error, Result};
@@ -249,6 +249,31 @@ impl LogSource for ParquetLogSource {
             Some(r) => self.select(r).await,
             None => Ok(Vec::new()),
         }
+    }
+
+    /// From each file's footer summary (per stream per minute; see `super::volume`), files
+    /// [`ParquetIo::concurrency`] at a time; no record is read.
+    async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
+        req.check()?;
+        let (start, end) = (req.logs.start, req.logs.end);
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let files = self.files(&req.logs.matchers, start, end, Direction::Forward);
+        let mut parts = futures::stream::iter(files.into_iter().filter(|f| file_overlaps(&f.key, start, end)))
+            .map(|file| {
+                let (io, req) = (self.io.clone(), req.clone());
+                AbortOnDrop(tokio::spawn(async move {
+                    let span = key_span(&file.key);
+                    super::volume::file_volume(&io, &file, &req, span).await
+                }))
+            })
+            .buffer_unordered(self.io.concurrency);
+        let mut sum = VolumeSum::default();
+        while let Some(part) = parts.try_next().await? {
+            sum.absorb(part);
+        }
+        Ok(sum.finish())
     }
 
     /// From the `cluster` and `labels` columns only, as coarse in time as the statistics.

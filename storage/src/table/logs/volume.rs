@@ -1,0 +1,272 @@
+//! The volume summary of a logs file, and volume reads from it ([`crate::read::LogSource::log_volume`] of
+//! the Parquet table).
+//!
+//! # Footer entry (on-disk contract)
+//! Every logs file carries, in its footer's key-value metadata under [`KEY`], the body bytes
+//! and records of each of its streams per time bucket, as JSON:
+//!
+//! ```json
+//! {"format":1,"bucket_s":60,"streams":[["eu","{\"app\":\"api\"}",[[29475360,120,18344],[29475361,98,15002]]]]}
+//! ```
+//!
+//! - `streams`: one entry per stream of the file, in file order: its `cluster` and `labels`
+//!   texts exactly as in those columns, then its buckets `[index, records, bytes]` with at least
+//!   one record, by index. Bucket `index` spans `[index · bucket_s, (index + 1) · bucket_s)`
+//!   seconds since the epoch; `bytes` sums the UTF-8 lengths of the `body` values.
+//! - `bucket_s` is 60 unless the file has more than [`MAX_ENTRIES`] (stream, minute) pairs;
+//!   then the first of 300, 900 and 3600 that fits (or 3600), which bounds the footer.
+//! - It is computed from the rows being encoded, by flushes and by compaction alike
+//!   (`ParquetTable::footer_metadata`), so it always describes the file's own rows. A file
+//!   without it (written before it existed) is summarised on read from its rows.
+//!
+//! Why in the footer: Loki answers `index/volume` from its index's chunk statistics without
+//! reading lines; reading every record of 24 h instead took minutes. Footers are read anyway
+//! (and cached) by every scan, so the summary costs no extra request.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use parquet::file::metadata::KeyValue;
+use serde::{Deserialize, Serialize};
+
+use super::schema::{self, col, parse_stream_labels};
+use crate::catalog::FileMeta;
+use crate::parquet_io::{ParquetIo, plan};
+use crate::read::{VolumeRequest, VolumeSum};
+use crate::signals::TimestampNs;
+use crate::types::{Labels, matches_all};
+use crate::{Error, Result};
+
+/// The footer key of the summary.
+pub(crate) const KEY: &str = "tributary.log_volume";
+/// The summary format this build writes and reads.
+const FORMAT: u32 = 1;
+/// Most (stream, bucket) entries before a coarser bucket is chosen.
+pub(crate) const MAX_ENTRIES: usize = 10_000;
+/// Bucket widths in seconds, finest first.
+const WIDTHS: [i64; 4] = [60, 300, 900, 3600];
+const NS_PER_S: i64 = 1_000_000_000;
+
+/// One stream of a summary: `(cluster, labels text, [(bucket index, records, bytes)])`.
+type SummaryStream = (String, String, Vec<(i64, u64, u64)>);
+
+/// One file's summary (the footer entry's JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Summary {
+    format: u32,
+    bucket_s: i64,
+    streams: Vec<SummaryStream>,
+}
+
+impl Summary {
+    /// Summarises `batch` (rows in the logs schema, sorted by stream as every file is).
+    pub(crate) fn of(batch: &RecordBatch, key: &str) -> Result<Self> {
+        let corrupt = |reason: String| Error::Corrupt {
+            key: key.to_string(),
+            reason,
+        };
+        let dict = |i: usize| {
+            let d = batch
+                .column(i)
+                .as_dictionary_opt::<arrow_array::types::Int32Type>()
+                .ok_or_else(|| corrupt(format!("column {i} is not a string dictionary")))?;
+            let values = d
+                .values()
+                .as_string_opt::<i32>()
+                .ok_or_else(|| corrupt(format!("column {i} has non-string values")))?;
+            Ok::<_, Error>((d.keys().values(), values))
+        };
+        let (cluster_keys, clusters) = dict(col::CLUSTER)?;
+        let (label_keys, labels) = dict(col::LABELS)?;
+        let ts = batch
+            .column(col::TIMESTAMP)
+            .as_primitive_opt::<arrow_array::types::TimestampNanosecondType>()
+            .ok_or_else(|| corrupt("timestamp is not nanoseconds".into()))?
+            .values();
+        let body = batch
+            .column(col::BODY)
+            .as_string_opt::<i32>()
+            .ok_or_else(|| corrupt("body is not a string column".into()))?;
+        let offsets = body.value_offsets();
+        let mut streams: Vec<SummaryStream> = Vec::new();
+        let mut prev: Option<(i32, i32)> = None;
+        let width = WIDTHS[0] * NS_PER_S;
+        for row in 0..batch.num_rows() {
+            let pair = (cluster_keys[row], label_keys[row]);
+            if prev != Some(pair) {
+                prev = Some(pair);
+                let (c, l) = (clusters.value(pair.0 as usize), labels.value(pair.1 as usize));
+                // Two dictionary entries may hold one text (dictionaries are per batch part).
+                if streams.last().is_none_or(|s| s.0 != c || s.1 != l) {
+                    streams.push((c.to_string(), l.to_string(), Vec::new()));
+                }
+            }
+            let bucket = ts[row].div_euclid(width);
+            let bytes = (offsets[row + 1] - offsets[row]) as u64;
+            let buckets = &mut streams.last_mut().expect("pushed above").2;
+            match buckets.last_mut() {
+                Some(b) if b.0 == bucket => {
+                    b.1 += 1;
+                    b.2 += bytes;
+                }
+                // Rows of a stream are sorted by time, so buckets come in order.
+                _ => buckets.push((bucket, 1, bytes)),
+            }
+        }
+        let mut summary = Summary {
+            format: FORMAT,
+            bucket_s: WIDTHS[0],
+            streams,
+        };
+        for &w in &WIDTHS[1..] {
+            if summary.entries() <= MAX_ENTRIES {
+                break;
+            }
+            summary.coarsen(w);
+        }
+        Ok(summary)
+    }
+
+    fn entries(&self) -> usize {
+        self.streams.iter().map(|s| s.2.len()).sum()
+    }
+
+    /// Folds the buckets into `bucket_s`-wide ones (a multiple of the current width).
+    fn coarsen(&mut self, bucket_s: i64) {
+        let factor = bucket_s / self.bucket_s;
+        for s in &mut self.streams {
+            let mut folded: Vec<(i64, u64, u64)> = Vec::with_capacity(s.2.len());
+            for &(i, lines, bytes) in &s.2 {
+                let i = i.div_euclid(factor);
+                match folded.last_mut() {
+                    Some(b) if b.0 == i => {
+                        b.1 += lines;
+                        b.2 += bytes;
+                    }
+                    _ => folded.push((i, lines, bytes)),
+                }
+            }
+            s.2 = folded;
+        }
+        self.bucket_s = bucket_s;
+    }
+
+    /// The footer entry.
+    pub(crate) fn key_value(&self) -> KeyValue {
+        KeyValue::new(
+            KEY.to_string(),
+            serde_json::to_string(self).expect("a summary always serialises"),
+        )
+    }
+
+    /// The summary in a footer; `None` when the file has none (an older file) or one of a
+    /// format this build does not read.
+    fn from_footer(meta: &ArrowReaderMetadata, key: &str) -> Result<Option<Self>> {
+        let Some(text) = meta
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|e| e.key == KEY))
+            .and_then(|e| e.value.as_deref())
+        else {
+            return Ok(None);
+        };
+        let summary: Summary = serde_json::from_str(text).map_err(|e| Error::Corrupt {
+            key: key.to_string(),
+            reason: format!("volume summary: {e}"),
+        })?;
+        Ok((summary.format == FORMAT && WIDTHS.contains(&summary.bucket_s)).then_some(summary))
+    }
+
+    /// Adds this file's share of `req` to `sum`. `span` is the file's time span (the key's):
+    /// a summary bucket's records lie inside both, so a bucket only partly inside a requested
+    /// bucket adds the share of its time (within the span) that lies inside.
+    fn add_to(
+        &self,
+        req: &VolumeRequest,
+        span: (TimestampNs, TimestampNs),
+        key: &str,
+        sum: &mut VolumeSum,
+    ) -> Result<()> {
+        let width = self.bucket_s * NS_PER_S;
+        let (start, end) = (req.logs.start, req.logs.end);
+        for (cluster, labels_json, buckets) in &self.streams {
+            // Parsed at the stream's first bucket in range; `Some(None)`: it does not match.
+            let mut labels: Option<Option<Labels>> = None;
+            for &(i, lines, bytes) in buckets {
+                // The bucket's time that can hold records: inside the file's span.
+                let lo = i.saturating_mul(width).max(span.0);
+                let hi = i.saturating_add(1).saturating_mul(width).min(span.1.saturating_add(1));
+                if hi <= start || lo >= end || hi <= lo {
+                    continue;
+                }
+                if labels.is_none() {
+                    let l = parse_stream_labels(labels_json, cluster).map_err(|e| Error::Corrupt {
+                        key: key.to_string(),
+                        reason: format!("volume summary labels {labels_json:?}: {e}"),
+                    })?;
+                    labels = Some(matches_all(&req.logs.matchers, &l).then_some(l));
+                }
+                let Some(Some(labels)) = &labels else { break };
+                let first = req.bucket_of(lo.max(start));
+                let last = req.bucket_of((hi.min(end)) - 1);
+                let len = (hi - lo) as f64;
+                for b in first..=last {
+                    let (bs, be) = req.bucket_span(b);
+                    let inside = (be.min(hi) - bs.max(lo)).max(0);
+                    if inside == 0 {
+                        continue;
+                    }
+                    if inside == hi - lo {
+                        sum.add(labels, b, bytes, lines);
+                    } else {
+                        let share = inside as f64 / len;
+                        let (b_bytes, b_lines) = ((bytes as f64 * share).round(), (lines as f64 * share).round());
+                        if b_bytes > 0.0 || b_lines > 0.0 {
+                            sum.add(labels, b, b_bytes as u64, b_lines as u64);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Adds one file's volume for `req` to `sum`: from its footer's summary, or from its rows when
+/// it has none.
+pub(super) async fn file_volume(
+    io: &ParquetIo,
+    file: &Arc<FileMeta>,
+    req: &VolumeRequest,
+    span: (TimestampNs, TimestampNs),
+) -> Result<VolumeSum> {
+    let key = file.path.as_ref();
+    let mut reader = io.reader(file);
+    let meta = io.footer(&mut reader, file, schema::logs_schema()).await?;
+    let summary = match Summary::from_footer(&meta, key)? {
+        Some(s) => s,
+        None => {
+            let batches = io.read_file(file, schema::logs_schema(), true, plan::whole).await?;
+            let batch =
+                arrow_select::concat::concat_batches(&schema::logs_schema(), &batches).map_err(|e| Error::Corrupt {
+                    key: key.to_string(),
+                    reason: format!("concatenating row groups: {e}"),
+                })?;
+            Summary::of(&batch, key)?
+        }
+    };
+    let mut sum = VolumeSum::default();
+    summary.add_to(req, span, key, &mut sum)?;
+    Ok(sum)
+}
+
+/// The footer metadata of a logs file holding `batch`.
+pub(super) fn footer_metadata(batch: &RecordBatch, key: &str) -> Result<Vec<KeyValue>> {
+    Ok(vec![Summary::of(batch, key)?.key_value()])
+}
+
+#[cfg(test)]
+mod tests;
