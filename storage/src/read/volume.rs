@@ -102,24 +102,23 @@ impl VolumeSum {
             return;
         }
         for (labels, buckets) in other.streams {
-            let mine = self.streams.entry(labels).or_default();
-            for (bucket, (bytes, lines)) in buckets {
-                let e = mine.entry(bucket).or_default();
-                e.0 += bytes;
-                e.1 += lines;
-            }
+            self.add_buckets(labels, buckets.into_iter().map(|(b, (bytes, lines))| (b, bytes, lines)));
         }
     }
 
     /// Adds a whole answer.
     pub fn add_all(&mut self, volumes: Vec<StreamVolume>) {
         for s in volumes {
-            let buckets = self.streams.entry(s.labels).or_default();
-            for b in s.buckets {
-                let e = buckets.entry(b.bucket).or_default();
-                e.0 += b.bytes;
-                e.1 += b.lines;
-            }
+            self.add_buckets(s.labels, s.buckets.into_iter().map(|b| (b.bucket, b.bytes, b.lines)));
+        }
+    }
+
+    fn add_buckets(&mut self, labels: Labels, buckets: impl Iterator<Item = (u32, u64, u64)>) {
+        let mine = self.streams.entry(labels).or_default();
+        for (bucket, bytes, lines) in buckets {
+            let e = mine.entry(bucket).or_default();
+            e.0 += bytes;
+            e.1 += lines;
         }
     }
 

@@ -252,7 +252,7 @@ impl LogSource for ParquetLogSource {
     }
 
     /// From each file's footer summary (per stream per minute; see `super::volume`), files
-    /// [`ParquetIo::concurrency`] at a time; no record is read.
+    /// `read_concurrency` at a time; no record is read.
     async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
         req.check()?;
         let (start, end) = (req.logs.start, req.logs.end);
