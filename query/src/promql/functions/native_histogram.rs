@@ -42,7 +42,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Option<Da
         (Func::Rate(kind), _) if reads_histograms(ev) => {
             let kind = *kind;
             let arg = ev.range_arg(&args[0])?;
-            Data::Vector(per_window(ev, arg, false, call.position(0), |w, annotations| {
+            Data::Vector(per_window(ev, arg, false, call.position(0), true, |w, annotations| {
                 Some(match (w.floats.is_empty(), w.hists.is_empty()) {
                     (false, true) => WindowValue::Float(rate::evaluate(kind, w.floats, w.window)?),
                     (true, false) => WindowValue::Histogram(histogram_rate(kind, w, annotations)?),
@@ -63,9 +63,14 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Option<Da
             let kind = *kind;
             let arg = ev.range_arg(&args[0])?;
             let keep_name = kind == OverTime::Last;
-            Data::Vector(per_window(ev, arg, keep_name, call.position(0), |w, annotations| {
-                over_time(kind, w, annotations)
-            })?)
+            Data::Vector(per_window(
+                ev,
+                arg,
+                keep_name,
+                call.position(0),
+                false,
+                |w, annotations| over_time(kind, w, annotations),
+            )?)
         }
         (Func::NativeHistogramOnly, "histogram_fraction") => {
             let lower = ev.scalar(&args[0])?;
@@ -211,6 +216,9 @@ fn each(
 struct WindowSamples<'a> {
     floats: &'a [Sample],
     hists: &'a [(i64, Arc<NativeHistogram>)],
+    /// Per histogram of `hists`, whether it follows a counter reset after the one before it in
+    /// the series (the first's flag looks outside the window); empty unless asked for.
+    resets: &'a [bool],
     window: Window,
     name: &'a str,
     position: &'a str,
@@ -229,6 +237,7 @@ fn per_window(
     arg: RangeArg,
     keep_name: bool,
     position: &str,
+    with_resets: bool,
     mut f: impl FnMut(&WindowSamples<'_>, &mut Annotations) -> Option<WindowValue>,
 ) -> Result<Vec<StepSeries>> {
     let steps = ev.steps;
@@ -260,15 +269,26 @@ fn per_window(
         });
         let hists: Vec<(i64, Arc<NativeHistogram>)> =
             convert(hs).into_iter().filter_map(|(t, h)| Some((t, h?))).collect();
+        // Decided once per pair of neighbours: overlapping windows would compare each pair's
+        // buckets again (it was a third of a native `rate`'s time).
+        let resets: Vec<bool> = if with_resets {
+            (0..hists.len())
+                .map(|i| i > 0 && hists[i].1.detect_reset(&hists[i - 1].1))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let name = labels.get(METRIC_NAME).unwrap_or("");
         let mut points = Vec::new();
         let mut hpoints = Vec::new();
         for step in 0..steps.count {
             let end = at.unwrap_or(steps.time(step)).saturating_sub(offset_ms);
             let window = Window { end, range_ms };
+            let in_hists = window_range(&hists, |x| x.0, window);
             let w = WindowSamples {
-                floats: in_window(&floats, |x| x.timestamp, window),
-                hists: in_window(&hists, |x| x.0, window),
+                floats: &floats[window_range(&floats, |x| x.timestamp, window)],
+                resets: resets.get(in_hists.clone()).unwrap_or(&[]),
+                hists: &hists[in_hists],
                 window,
                 name,
                 position,
@@ -333,10 +353,10 @@ fn over_time(kind: OverTime, w: &WindowSamples<'_>, annotations: &mut Annotation
     })
 }
 
-fn in_window<T>(samples: &[T], time: impl Fn(&T) -> i64, window: Window) -> &[T] {
+fn window_range<T>(samples: &[T], time: impl Fn(&T) -> i64, window: Window) -> std::ops::Range<usize> {
     let lo = samples.partition_point(|x| time(x) <= window.start());
     let hi = samples.partition_point(|x| time(x) <= window.end);
-    &samples[lo..hi.max(lo)]
+    lo..hi.max(lo)
 }
 
 /// One window of native histograms (oldest first, never empty) through `kind`.
@@ -346,6 +366,14 @@ fn histogram_rate(
     annotations: &mut Annotations,
 ) -> Option<NativeHistogram> {
     let (w, window, name, position) = (samples.hists, samples.window, samples.name, samples.position);
+    // `per_window` decided each neighbour pair's reset once for the rate kinds.
+    let reset_at = |i: usize| {
+        samples
+            .resets
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| w[i].1.detect_reset(&w[i - 1].1))
+    };
     match kind {
         RateKind::Irate | RateKind::Idelta => {
             return instant_value(kind == RateKind::Irate, w, name, position, annotations);
@@ -362,7 +390,7 @@ fn histogram_rate(
     }
     // After a reset between the first two samples the first one's layout does not matter.
     let empty;
-    let prev: &NativeHistogram = if is_counter && w[1].1.detect_reset(first) {
+    let prev: &NativeHistogram = if is_counter && reset_at(1) {
         empty = NativeHistogram {
             schema: w[1].1.schema,
             custom_values: w[1].1.custom_values.clone(),
@@ -392,12 +420,13 @@ fn histogram_rate(
         annotations.reconciled_custom_buckets("subtraction", position);
     }
     if is_counter {
-        let mut previous: &NativeHistogram = prev;
-        for (_, h) in &w[1..] {
-            if h.detect_reset(previous) && result.add(previous, false).ok()? {
+        // The second histogram follows `prev` (the first, or nothing after a reset between
+        // them): no reset there adds anything. Each later one after a reset adds its
+        // predecessor back.
+        for i in 2..w.len() {
+            if reset_at(i) && result.add(&w[i - 1].1, false).ok()? {
                 annotations.reconciled_custom_buckets("addition", position);
             }
-            previous = h;
         }
     } else if first.reset_hint != ResetHint::Gauge || last.reset_hint != ResetHint::Gauge {
         annotations.histogram_not_gauge(name, position);

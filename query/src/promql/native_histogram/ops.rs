@@ -237,7 +237,10 @@ impl NativeHistogram {
             return true;
         }
         if self.uses_custom_buckets() {
-            if self.custom_values != previous.custom_values {
+            // A series' samples share one copy of their bounds: most checks end at the pointer.
+            if !std::sync::Arc::ptr_eq(&self.custom_values, &previous.custom_values)
+                && self.custom_values != previous.custom_values
+            {
                 let mut a = self.clone();
                 a.reset_hint = ResetHint::Unknown;
                 let mut b = previous.clone();
