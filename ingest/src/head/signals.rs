@@ -113,10 +113,12 @@ impl SignalBlock {
     /// Adds the body bytes and records of matching records in `req`'s range to `sum` (a copy
     /// delivered twice counts twice, as the contract allows).
     pub fn volume_matching(&self, req: &VolumeRequest, sum: &mut VolumeSum) {
-        // Matchers are decided once per stream: records of a stream mostly come in runs, and a
-        // regex per record would dominate.
+        // Matchers are decided once per stream, and a run of records of one stream in one
+        // bucket (a pushed batch) is added to the sum once: records of a stream mostly come in
+        // runs, and a regex or a label-set hash per record would dominate.
         let mut decided: HashMap<&Labels, bool> = HashMap::new();
         let mut last: Option<(&Labels, bool)> = None;
+        let mut run: Option<(&Labels, u32, u64, u64)> = None;
         for r in &self.logs {
             if r.timestamp < req.logs.start || r.timestamp >= req.logs.end {
                 continue;
@@ -131,9 +133,25 @@ impl SignalBlock {
                     keep
                 }
             };
-            if keep {
-                sum.add(&r.labels, req.bucket_of(r.timestamp), r.body.len() as u64, 1);
+            if !keep {
+                continue;
             }
+            let bucket = req.bucket_of(r.timestamp);
+            match &mut run {
+                Some((l, b, bytes, lines)) if *b == bucket && *l == &r.labels => {
+                    *bytes += r.body.len() as u64;
+                    *lines += 1;
+                }
+                _ => {
+                    if let Some((l, b, bytes, lines)) = run {
+                        sum.add(l, b, bytes, lines);
+                    }
+                    run = Some((&r.labels, bucket, r.body.len() as u64, 1));
+                }
+            }
+        }
+        if let Some((l, b, bytes, lines)) = run {
+            sum.add(l, b, bytes, lines);
         }
     }
 

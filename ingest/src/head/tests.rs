@@ -741,3 +741,46 @@ fn a_frozen_block_is_flushed_in_batches_that_keep_a_cluster_together_when_it_fit
     assert_eq!(block.series_count(), 9);
     assert_eq!(block.batches(usize::MAX).count(), 1);
 }
+
+/// The head's volume counts every record it holds once, in its stream and bucket, across runs
+/// of one stream, interleaved streams and blocks.
+#[tokio::test]
+async fn log_volume_counts_each_held_record_in_its_stream_and_bucket() {
+    use tributary_storage::read::{VolumeRequest, volume_of_records};
+    let head = Head::new();
+    let mut all = Vec::new();
+    for block in 0..2 {
+        let logs: Vec<LogRecord> = (0..60)
+            .map(|i| {
+                // Runs of one stream, then interleaved streams; times cross bucket edges.
+                let cluster = if i < 20 { "a" } else { ["a", "b", "c"][i % 3] };
+                log(cluster, (block * 60 + i) as i64, &"x".repeat(i % 7 + 1))
+            })
+            .collect();
+        all.extend(logs.clone());
+        head.append_signals(SignalBlock {
+            logs,
+            ..Default::default()
+        });
+        head.freeze();
+    }
+    let req = VolumeRequest {
+        logs: LogRequest {
+            matchers: vec![Matcher::new(MatchOp::RegexMatch, "cluster", "a|b").unwrap()],
+            start: 5,
+            end: 110,
+            line_hints: Vec::new(),
+            direction: Direction::Forward,
+            limit: None,
+        },
+        origin: 0,
+        step: 8,
+    };
+    let want: Vec<&LogRecord> = all
+        .iter()
+        .filter(|r| (5..110).contains(&r.timestamp) && r.labels.get("cluster") != Some("c"))
+        .collect();
+    let got = head.log_volume(&req).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got, volume_of_records(&req, want));
+}
