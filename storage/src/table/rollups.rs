@@ -403,52 +403,80 @@ fn decode_batch(
     labels: TimeRange,
     file: usize,
 ) -> Result<()> {
-    let corrupt = |what: &str| Error::Corrupt {
-        key: key.to_string(),
-        reason: format!("rollups column {what} has an unexpected type or nulls"),
-    };
     let rows = collect.rows(batch, key)?;
-    let f64s = |i: usize, name: &str| {
-        batch
-            .column(i)
-            .as_primitive_opt::<Float64Type>()
-            .filter(|a| a.null_count() == 0)
-            .ok_or_else(|| corrupt(name))
-    };
-    let times = |i: usize, name: &str| {
-        batch
-            .column(i)
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .filter(|a| a.null_count() == 0)
-            .ok_or_else(|| corrupt(name))
-    };
-    let count = batch
-        .column(col::COUNT)
-        .as_primitive_opt::<UInt64Type>()
-        .filter(|a| a.null_count() == 0)
-        .ok_or_else(|| corrupt(COUNT))?;
-    let (sum, min, max) = (f64s(col::SUM, SUM)?, f64s(col::MIN, MIN)?, f64s(col::MAX, MAX)?);
-    let (first, last, increase) = (
-        f64s(col::FIRST, FIRST)?,
-        f64s(col::LAST, LAST)?,
-        f64s(col::INCREASE, INCREASE)?,
-    );
-    let (first_ts, last_ts) = (times(col::FIRST_TS, FIRST_TS)?, times(col::LAST_TS, LAST_TS)?);
+    let columns = BucketColumns::of(batch, key)?;
     for (row, (slot, timestamp)) in rows.into_iter().enumerate() {
         let Some(slot) = slot.filter(|_| labels.contains(timestamp)) else {
             continue;
         };
+        collect.out[slot].1.push((columns.bucket(row, timestamp, key)?, file));
+    }
+    Ok(())
+}
+
+/// The summary columns of one batch of a rollup file.
+struct BucketColumns<'b> {
+    count: &'b UInt64Array,
+    sum: &'b Float64Array,
+    min: &'b Float64Array,
+    max: &'b Float64Array,
+    first: &'b Float64Array,
+    last: &'b Float64Array,
+    increase: &'b Float64Array,
+    first_ts: &'b TimestampMillisecondArray,
+    last_ts: &'b TimestampMillisecondArray,
+}
+
+impl<'b> BucketColumns<'b> {
+    fn of(batch: &'b RecordBatch, key: &str) -> Result<Self> {
+        let corrupt = |what: &str| Error::Corrupt {
+            key: key.to_string(),
+            reason: format!("rollups column {what} has an unexpected type or nulls"),
+        };
+        let f64s = |i: usize, name: &str| {
+            batch
+                .column(i)
+                .as_primitive_opt::<Float64Type>()
+                .filter(|a| a.null_count() == 0)
+                .ok_or_else(|| corrupt(name))
+        };
+        let times = |i: usize, name: &str| {
+            batch
+                .column(i)
+                .as_primitive_opt::<TimestampMillisecondType>()
+                .filter(|a| a.null_count() == 0)
+                .ok_or_else(|| corrupt(name))
+        };
+        Ok(Self {
+            count: batch
+                .column(col::COUNT)
+                .as_primitive_opt::<UInt64Type>()
+                .filter(|a| a.null_count() == 0)
+                .ok_or_else(|| corrupt(COUNT))?,
+            sum: f64s(col::SUM, SUM)?,
+            min: f64s(col::MIN, MIN)?,
+            max: f64s(col::MAX, MAX)?,
+            first: f64s(col::FIRST, FIRST)?,
+            last: f64s(col::LAST, LAST)?,
+            increase: f64s(col::INCREASE, INCREASE)?,
+            first_ts: times(col::FIRST_TS, FIRST_TS)?,
+            last_ts: times(col::LAST_TS, LAST_TS)?,
+        })
+    }
+
+    /// Row `row`'s bucket, labelled `timestamp`; a row summarising nothing is corrupt.
+    fn bucket(&self, row: usize, timestamp: i64, key: &str) -> Result<Bucket> {
         let bucket = Bucket {
             timestamp,
-            count: count.value(row),
-            sum: sum.value(row),
-            min: min.value(row),
-            max: max.value(row),
-            first: first.value(row),
-            last: last.value(row),
-            first_ts: first_ts.value(row),
-            last_ts: last_ts.value(row),
-            increase: increase.value(row),
+            count: self.count.value(row),
+            sum: self.sum.value(row),
+            min: self.min.value(row),
+            max: self.max.value(row),
+            first: self.first.value(row),
+            last: self.last.value(row),
+            first_ts: self.first_ts.value(row),
+            last_ts: self.last_ts.value(row),
+            increase: self.increase.value(row),
         };
         if bucket.count == 0 || bucket.first_ts > bucket.last_ts {
             return Err(Error::Corrupt {
@@ -456,9 +484,8 @@ fn decode_batch(
                 reason: format!("rollup row at {timestamp} summarises no samples"),
             });
         }
-        collect.out[slot].1.push((bucket, file));
+        Ok(bucket)
     }
-    Ok(())
 }
 
 mod days;

@@ -37,6 +37,7 @@ pub(crate) mod key_col {
     pub(crate) const CLUSTER: usize = 0;
     pub(crate) const METRIC: usize = 1;
     pub(crate) const LABELS: usize = 2;
+    pub(crate) const SERIES_ID: usize = 3;
     pub(crate) const TIMESTAMP: usize = 4;
 }
 
@@ -350,12 +351,12 @@ impl<'s, T> SeriesCollector<'s, T> {
             let slot = match resolved.get(&triple) {
                 Some(s) => *s,
                 None => {
-                    let text = lv.value(triple.2 as usize);
-                    let rest = schema::parse_labels_json(text).map_err(|e| corrupt(format!("labels {text:?}: {e}")))?;
-                    let mut all: Vec<Label> = rest;
-                    all.push(Label::new(types::METRIC_NAME, mv.value(triple.1 as usize)));
-                    all.push(Label::new(types::CLUSTER, cv.value(triple.0 as usize)));
-                    let s = self.slot(Labels::new(all));
+                    let (c, m, rest) = (
+                        cv.value(triple.0 as usize),
+                        mv.value(triple.1 as usize),
+                        lv.value(triple.2 as usize),
+                    );
+                    let s = self.slot(series_labels(c, m, rest).map_err(&corrupt)?);
                     resolved.insert(triple, s);
                     s
                 }
@@ -375,6 +376,14 @@ impl<'s, T> SeriesCollector<'s, T> {
             self.out.len() - 1
         }))
     }
+}
+
+/// A row's labels from its key columns' texts: `cluster`, `metric` and the `labels` JSON.
+pub(crate) fn series_labels(cluster: &str, metric: &str, rest: &str) -> std::result::Result<Labels, String> {
+    let mut all: Vec<Label> = schema::parse_labels_json(rest).map_err(|e| format!("labels {rest:?}: {e}"))?;
+    all.push(Label::new(types::METRIC_NAME, metric));
+    all.push(Label::new(types::CLUSTER, cluster));
+    Ok(Labels::new(all))
 }
 
 /// The keys (checked against the dictionary) and values of a `Dictionary(Int32, Utf8)` column.

@@ -21,14 +21,18 @@ use futures::{StreamExt, TryStreamExt};
 
 use tokio::sync::OnceCell;
 
-use super::{RollupsReader, read_rows, rollups_schema};
-use crate::Result;
+use arrow_array::Array;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{TimestampMillisecondType, UInt64Type};
+
+use super::{BucketColumns, RollupsReader, rollups_schema};
 use crate::catalog::FileMeta;
 use crate::parquet_io::{AbortOnDrop, ParquetIo};
 use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution};
 use crate::table::file_cache::{FileCache, FileCacheStats, Weighed};
-use crate::table::series::series_plan;
-use crate::types::{Labels, METRIC_NAME, Matcher, SeriesId, TimeRange};
+use crate::table::series::{dict_keys, key_col, series_labels, series_plan};
+use crate::types::{Labels, METRIC_NAME, Matcher, SeriesId, TimeRange, matches_all};
+use crate::{Error, Result};
 
 /// What one rollup file gives a single-window read, per series: its id (for merging days
 /// without hashing label sets), its labels (shared with the other days' entries) and its
@@ -89,8 +93,9 @@ pub(crate) struct DayCache {
     /// Reads under way by key, so selectors of one query asking for the same file concurrently
     /// read it once (the second waits for the first's entry).
     loading: Mutex<HashMap<String, Arc<OnceCell<Arc<DayBuckets>>>>>,
-    /// Label sets of live entries by series id; dead entries are swept as the map doubles.
-    labels: Mutex<(IdMap<Weak<Labels>>, usize)>,
+    /// Label sets of live entries by series id, with the texts they were parsed from; dead
+    /// entries are swept as the map doubles.
+    labels: Mutex<(IdMap<Pooled>, usize)>,
 }
 
 impl DayCache {
@@ -131,26 +136,101 @@ impl DayCache {
         out
     }
 
-    /// `rows` per series in time order; when `whole`, every bucket after the day's first
-    /// millisecond combined into one summary, the bucket labelled with that millisecond (a
-    /// sample exactly at midnight, which a window starting at midnight leaves out) kept apart.
-    /// The summary is labelled with the bucket of `grain` holding its last sample: the label
-    /// folding `grain`'s rows gives, whether `rows` are of `grain` or a day's summary.
-    /// `every`: the rows are every series of the file (see [`DayBuckets`]).
-    fn entry(
+    /// `file`'s rows for `matchers` whose bucket label lies in `range`, per series in the order
+    /// first met. Each series' labels come through the pool: a series an earlier file already
+    /// parsed costs a lookup by the row's stored `series_id` and a comparison of its key texts,
+    /// not a parse and a copy of its label set (that was a quarter of a cold 30-day read).
+    pub(super) async fn read_day(
         &self,
-        rows: Vec<(Labels, Vec<(Bucket, usize)>)>,
-        day: i64,
-        whole: bool,
-        grain: Resolution,
-        every: bool,
-    ) -> DayBuckets {
+        io: &ParquetIo,
+        file: &FileMeta,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<DaySeries>> {
+        let batches = io
+            .read_file(file, rollups_schema(), true, |m| series_plan(m, range, matchers))
+            .await?;
+        let key = file.path.as_ref();
+        let corrupt = |reason: String| Error::Corrupt {
+            key: key.to_string(),
+            reason,
+        };
+        let mut out: Vec<DaySeries> = Vec::new();
+        // Output slot by the shared labels' address: one per distinct series of the file.
+        let mut slots: HashMap<usize, usize> = HashMap::new();
         let mut pool = self.labels.lock();
-        let mut series: Vec<_> = rows
+        for batch in &batches {
+            let (ck, cv) = dict_keys(batch, key_col::CLUSTER).map_err(&corrupt)?;
+            let (mk, mv) = dict_keys(batch, key_col::METRIC).map_err(&corrupt)?;
+            let (lk, lv) = dict_keys(batch, key_col::LABELS).map_err(&corrupt)?;
+            let ids = batch
+                .column(key_col::SERIES_ID)
+                .as_primitive_opt::<UInt64Type>()
+                .filter(|a| a.null_count() == 0)
+                .ok_or_else(|| corrupt("series_id column has an unexpected type or nulls".into()))?;
+            let times = batch
+                .column(key_col::TIMESTAMP)
+                .as_primitive_opt::<TimestampMillisecondType>()
+                .filter(|t| t.null_count() == 0)
+                .ok_or_else(|| corrupt("timestamp column has an unexpected type or nulls".into()))?;
+            let columns = BucketColumns::of(batch, key)?;
+            let mut resolved: HashMap<(i32, i32, i32), Option<usize>> = HashMap::new();
+            // Rows are sorted by series: most rows repeat the previous row's key.
+            let mut last: Option<((i32, i32, i32), Option<usize>)> = None;
+            for row in 0..batch.num_rows() {
+                let triple = (ck[row], mk[row], lk[row]);
+                let slot = match last {
+                    Some((t, s)) if t == triple => s,
+                    _ => {
+                        let s = match resolved.get(&triple) {
+                            Some(s) => *s,
+                            None => {
+                                let texts = (
+                                    cv.value(triple.0 as usize),
+                                    mv.value(triple.1 as usize),
+                                    lv.value(triple.2 as usize),
+                                );
+                                let id = SeriesId(ids.value(row));
+                                let labels = shared_labels(&mut pool.0, id, texts).map_err(&corrupt)?;
+                                let s = matches_all(matchers, &labels).then(|| {
+                                    *slots.entry(Arc::as_ptr(&labels) as usize).or_insert_with(|| {
+                                        out.push((id, labels, Vec::new()));
+                                        out.len() - 1
+                                    })
+                                });
+                                resolved.insert(triple, s);
+                                s
+                            }
+                        };
+                        last = Some((triple, s));
+                        s
+                    }
+                };
+                let timestamp = times.value(row);
+                if let Some(slot) = slot.filter(|_| range.contains(timestamp)) {
+                    out[slot].2.push(columns.bucket(row, timestamp, key)?);
+                }
+            }
+        }
+        if pool.0.len() > 2 * pool.1.max(1024) {
+            pool.0.retain(|_, p| p.labels.strong_count() > 0);
+            pool.1 = pool.0.len();
+        }
+        Ok(out)
+    }
+
+    /// `series` (from [`DayCache::read_day`]) with each one's buckets in time order; when
+    /// `whole`, every bucket after the day's first millisecond combined into one summary, the
+    /// bucket labelled with that millisecond (a sample exactly at midnight, which a window
+    /// starting at midnight leaves out) kept apart. The summary is labelled with the bucket of
+    /// `grain` holding its last sample: the label folding `grain`'s rows gives, whether the rows
+    /// are of `grain` or a day's summary. `every`: the rows are every series of the file (see
+    /// [`DayBuckets`]).
+    fn entry(series: Vec<DaySeries>, day: i64, whole: bool, grain: Resolution, every: bool) -> DayBuckets {
+        let mut series: Vec<DaySeries> = series
             .into_iter()
-            .filter_map(|(labels, mut rows)| {
-                rows.sort_by_key(|(b, _)| (b.timestamp, b.first_ts));
-                let rows = rows.into_iter().map(|(b, _)| b);
+            .filter_map(|(id, labels, mut rows)| {
+                rows.sort_by_key(|b| (b.timestamp, b.first_ts));
                 let buckets = if whole {
                     let mut out: Vec<Bucket> = Vec::with_capacity(1);
                     for b in rows {
@@ -165,25 +245,11 @@ impl DayCache {
                     out.shrink_to_fit();
                     out
                 } else {
-                    rows.collect()
+                    rows
                 };
-                let id = labels.series_id();
-                let shared = match pool.0.get(&id).and_then(Weak::upgrade) {
-                    Some(known) if *known == labels => known,
-                    _ => {
-                        let fresh = Arc::new(labels);
-                        pool.0.insert(id, Arc::downgrade(&fresh));
-                        fresh
-                    }
-                };
-                (!buckets.is_empty()).then_some((id, shared, buckets))
+                (!buckets.is_empty()).then_some((id, labels, buckets))
             })
             .collect();
-        if pool.0.len() > 2 * pool.1.max(1024) {
-            pool.0.retain(|_, w| w.strong_count() > 0);
-            pool.1 = pool.0.len();
-        }
-        drop(pool);
         if every {
             // Files are sorted by metric already; the sort only checks it.
             series.sort_by(|a, b| a.1.metric_name().cmp(&b.1.metric_name()));
@@ -191,6 +257,46 @@ impl DayCache {
         DayBuckets { series, every }
     }
 }
+
+/// The pool's labels for a row with `id` and key `texts` (cluster, metric, labels JSON), parsed
+/// and pooled when the pool holds none for them.
+fn shared_labels(
+    pool: &mut IdMap<Pooled>,
+    id: SeriesId,
+    texts: (&str, &str, &str),
+) -> std::result::Result<Arc<Labels>, String> {
+    let (cluster, metric, rest) = texts;
+    if let Some(p) = pool.get(&id)
+        && (&*p.cluster, &*p.metric, &*p.rest) == texts
+        && let Some(known) = p.labels.upgrade()
+    {
+        return Ok(known);
+    }
+    let fresh = Arc::new(series_labels(cluster, metric, rest)?);
+    pool.insert(
+        id,
+        Pooled {
+            labels: Arc::downgrade(&fresh),
+            cluster: cluster.into(),
+            metric: metric.into(),
+            rest: rest.into(),
+        },
+    );
+    Ok(fresh)
+}
+
+/// One series' shared labels and the key texts of the rows they were parsed from: a row with
+/// the same `series_id` and the same texts has these labels.
+#[derive(Debug)]
+struct Pooled {
+    labels: Weak<Labels>,
+    cluster: Box<str>,
+    metric: Box<str>,
+    rest: Box<str>,
+}
+
+/// A day read's series: id, shared labels, buckets in row order.
+type DaySeries = (SeriesId, Arc<Labels>, Vec<Bucket>);
 
 /// Maps by series id, which is a hash already (hashing it again was ~5 % of a cold read).
 type IdMap<V> = HashMap<SeriesId, V, nohash_hasher::BuildNoHashHasher<SeriesId>>;
@@ -264,17 +370,16 @@ impl RollupsReader {
                         // sorted by metric in one page, a cluster's few metrics): the read
                         // decodes every row anyway, so keep every series, for the other
                         // selectors of this query and of queries to come.
-                        let every = Arc::new([Vec::new()]);
                         let load = async {
-                            let rows = read_rows(&io, &file, &every, day_range, 0).await?;
-                            Ok(cache.entry(rows, day, whole, grain, true))
+                            let rows = cache.read_day(&io, &file, &[], day_range).await?;
+                            Ok(DayCache::entry(rows, day, whole, grain, true))
                         };
                         return cache.get_or_load(&every_key, load).await;
                     }
                 }
                 let load = async {
-                    let rows = read_rows(&io, &file, &selectors, day_range, 0).await?;
-                    Ok(cache.entry(rows, day, whole, grain, false))
+                    let rows = cache.read_day(&io, &file, &selectors[0], day_range).await?;
+                    Ok(DayCache::entry(rows, day, whole, grain, false))
                 };
                 cache.get_or_load(&key, load).await
             }))

@@ -417,3 +417,42 @@ async fn selectors_asking_for_one_day_file_at_once_read_it_once() {
         assert_eq!(loads.load(Ordering::SeqCst), if budget == 0 { 2 } else { 1 });
     }
 }
+
+#[tokio::test]
+async fn day_reads_share_one_label_set_per_series_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let all = four_days(T0 - 2 * DAY_MS);
+    storage.write_rollups(Resolution::OneHour, &all).await.unwrap();
+    let files = storage
+        .catalog(Table::Metrics1h)
+        .files(Table::Metrics1h, TimeRange::ALL, |c| c == "a");
+    assert_eq!(files.len(), 4, "one file per day");
+    let cache = DayCache::new(1 << 20);
+    let matchers = [Matcher::equal("__name__", "requests_total")];
+    let mut seen: Vec<Arc<Labels>> = Vec::new();
+    for f in &files {
+        let day = f.key.min_ts.div_euclid(DAY_MS) * DAY_MS;
+        let series = cache
+            .read_day(&storage.io, f, &matchers, TimeRange::new(day, day + DAY_MS))
+            .await
+            .unwrap();
+        assert_eq!(series.len(), 1);
+        let (id, labels, buckets) = &series[0];
+        assert_eq!(**labels, all[0].labels);
+        assert_eq!(*id, all[0].labels.series_id());
+        assert!(buckets.len() >= 24, "{} buckets", buckets.len());
+        seen.push(labels.clone());
+    }
+    assert!(
+        seen.iter().all(|l| Arc::ptr_eq(l, &seen[0])),
+        "every day of the series shares the first day's labels"
+    );
+    // A matcher the series fails leaves it out, though its labels are pooled.
+    let f = &files[0];
+    let none = cache
+        .read_day(&storage.io, f, &[Matcher::equal("cluster", "b")], TimeRange::ALL)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
