@@ -324,47 +324,9 @@ impl<'s, T> SeriesCollector<'s, T> {
 
     /// Per row of `batch`: the output slot of its series (`None`: not selected) and its timestamp.
     pub(crate) fn rows(&mut self, batch: &RecordBatch, key: &str) -> Result<Vec<(Option<usize>, TimestampMs)>> {
-        let corrupt = |reason: String| Error::Corrupt {
-            key: key.to_string(),
-            reason,
-        };
-        let (ck, cv) = dict_keys(batch, key_col::CLUSTER).map_err(&corrupt)?;
-        let (mk, mv) = dict_keys(batch, key_col::METRIC).map_err(&corrupt)?;
-        let (lk, lv) = dict_keys(batch, key_col::LABELS).map_err(&corrupt)?;
-        let times = batch
-            .column(key_col::TIMESTAMP)
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .filter(|t| t.null_count() == 0)
-            .ok_or_else(|| corrupt("timestamp column has an unexpected type or nulls".into()))?;
-        let mut resolved: HashMap<(i32, i32, i32), Option<usize>> = HashMap::new();
-        let mut out = Vec::with_capacity(batch.num_rows());
-        // Rows are sorted by series: most rows repeat the previous row's key.
-        let mut last: Option<((i32, i32, i32), Option<usize>)> = None;
-        for row in 0..batch.num_rows() {
-            let triple = (ck[row], mk[row], lk[row]);
-            if let Some((t, s)) = last
-                && t == triple
-            {
-                out.push((s, times.value(row)));
-                continue;
-            }
-            let slot = match resolved.get(&triple) {
-                Some(s) => *s,
-                None => {
-                    let (c, m, rest) = (
-                        cv.value(triple.0 as usize),
-                        mv.value(triple.1 as usize),
-                        lv.value(triple.2 as usize),
-                    );
-                    let s = self.slot(series_labels(c, m, rest).map_err(&corrupt)?);
-                    resolved.insert(triple, s);
-                    s
-                }
-            };
-            last = Some((triple, slot));
-            out.push((slot, times.value(row)));
-        }
-        Ok(out)
+        row_series(batch, key, |_, (cluster, metric, rest)| {
+            Ok(self.slot(series_labels(cluster, metric, rest)?))
+        })
     }
 
     fn slot(&mut self, labels: Labels) -> Option<usize> {
@@ -376,6 +338,57 @@ impl<'s, T> SeriesCollector<'s, T> {
             self.out.len() - 1
         }))
     }
+}
+
+/// Per row of `batch` (key columns of the metrics table's layout): the slot `resolve` gives its
+/// series and its timestamp. `resolve` is asked once per distinct (cluster, metric, labels) of
+/// the batch, with the first such row and the three texts; an `Err` is the file's corruption.
+pub(crate) fn row_series(
+    batch: &RecordBatch,
+    key: &str,
+    mut resolve: impl FnMut(usize, (&str, &str, &str)) -> std::result::Result<Option<usize>, String>,
+) -> Result<Vec<(Option<usize>, TimestampMs)>> {
+    let corrupt = |reason: String| Error::Corrupt {
+        key: key.to_string(),
+        reason,
+    };
+    let (ck, cv) = dict_keys(batch, key_col::CLUSTER).map_err(&corrupt)?;
+    let (mk, mv) = dict_keys(batch, key_col::METRIC).map_err(&corrupt)?;
+    let (lk, lv) = dict_keys(batch, key_col::LABELS).map_err(&corrupt)?;
+    let times = batch
+        .column(key_col::TIMESTAMP)
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .filter(|t| t.null_count() == 0)
+        .ok_or_else(|| corrupt("timestamp column has an unexpected type or nulls".into()))?;
+    let mut resolved: HashMap<(i32, i32, i32), Option<usize>> = HashMap::new();
+    let mut out = Vec::with_capacity(batch.num_rows());
+    // Rows are sorted by series: most rows repeat the previous row's key.
+    let mut last: Option<((i32, i32, i32), Option<usize>)> = None;
+    for row in 0..batch.num_rows() {
+        let triple = (ck[row], mk[row], lk[row]);
+        if let Some((t, s)) = last
+            && t == triple
+        {
+            out.push((s, times.value(row)));
+            continue;
+        }
+        let slot = match resolved.get(&triple) {
+            Some(s) => *s,
+            None => {
+                let texts = (
+                    cv.value(triple.0 as usize),
+                    mv.value(triple.1 as usize),
+                    lv.value(triple.2 as usize),
+                );
+                let s = resolve(row, texts).map_err(&corrupt)?;
+                resolved.insert(triple, s);
+                s
+            }
+        };
+        last = Some((triple, slot));
+        out.push((slot, times.value(row)));
+    }
+    Ok(out)
 }
 
 /// A row's labels from its key columns' texts: `cluster`, `metric` and the `labels` JSON.

@@ -23,14 +23,14 @@ use tokio::sync::OnceCell;
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{TimestampMillisecondType, UInt64Type};
+use arrow_array::types::UInt64Type;
 
 use super::{BucketColumns, RollupsReader, rollups_schema};
 use crate::catalog::FileMeta;
 use crate::parquet_io::{AbortOnDrop, ParquetIo};
 use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution};
 use crate::table::file_cache::{FileCache, FileCacheStats, Weighed};
-use crate::table::series::{dict_keys, key_col, series_labels, series_plan};
+use crate::table::series::{key_col, row_series, series_labels, series_plan};
 use crate::types::{Labels, METRIC_NAME, Matcher, SeriesId, TimeRange, matches_all};
 use crate::{Error, Result};
 
@@ -160,53 +160,23 @@ impl DayCache {
         let mut slots: HashMap<usize, usize> = HashMap::new();
         let mut pool = self.labels.lock();
         for batch in &batches {
-            let (ck, cv) = dict_keys(batch, key_col::CLUSTER).map_err(&corrupt)?;
-            let (mk, mv) = dict_keys(batch, key_col::METRIC).map_err(&corrupt)?;
-            let (lk, lv) = dict_keys(batch, key_col::LABELS).map_err(&corrupt)?;
             let ids = batch
                 .column(key_col::SERIES_ID)
                 .as_primitive_opt::<UInt64Type>()
                 .filter(|a| a.null_count() == 0)
                 .ok_or_else(|| corrupt("series_id column has an unexpected type or nulls".into()))?;
-            let times = batch
-                .column(key_col::TIMESTAMP)
-                .as_primitive_opt::<TimestampMillisecondType>()
-                .filter(|t| t.null_count() == 0)
-                .ok_or_else(|| corrupt("timestamp column has an unexpected type or nulls".into()))?;
             let columns = BucketColumns::of(batch, key)?;
-            let mut resolved: HashMap<(i32, i32, i32), Option<usize>> = HashMap::new();
-            // Rows are sorted by series: most rows repeat the previous row's key.
-            let mut last: Option<((i32, i32, i32), Option<usize>)> = None;
-            for row in 0..batch.num_rows() {
-                let triple = (ck[row], mk[row], lk[row]);
-                let slot = match last {
-                    Some((t, s)) if t == triple => s,
-                    _ => {
-                        let s = match resolved.get(&triple) {
-                            Some(s) => *s,
-                            None => {
-                                let texts = (
-                                    cv.value(triple.0 as usize),
-                                    mv.value(triple.1 as usize),
-                                    lv.value(triple.2 as usize),
-                                );
-                                let id = SeriesId(ids.value(row));
-                                let labels = shared_labels(&mut pool.0, id, texts).map_err(&corrupt)?;
-                                let s = matches_all(matchers, &labels).then(|| {
-                                    *slots.entry(Arc::as_ptr(&labels) as usize).or_insert_with(|| {
-                                        out.push((id, labels, Vec::new()));
-                                        out.len() - 1
-                                    })
-                                });
-                                resolved.insert(triple, s);
-                                s
-                            }
-                        };
-                        last = Some((triple, s));
-                        s
-                    }
-                };
-                let timestamp = times.value(row);
+            let rows = row_series(batch, key, |row, texts| {
+                let id = SeriesId(ids.value(row));
+                let labels = shared_labels(&mut pool.0, id, texts)?;
+                Ok(matches_all(matchers, &labels).then(|| {
+                    *slots.entry(Arc::as_ptr(&labels) as usize).or_insert_with(|| {
+                        out.push((id, labels, Vec::new()));
+                        out.len() - 1
+                    })
+                }))
+            })?;
+            for (row, (slot, timestamp)) in rows.into_iter().enumerate() {
                 if let Some(slot) = slot.filter(|_| range.contains(timestamp)) {
                     out[slot].2.push(columns.bucket(row, timestamp, key)?);
                 }
