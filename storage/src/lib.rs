@@ -204,6 +204,7 @@ pub struct Storage {
     catalogs: Catalogs,
     metrics_cache: Arc<MetricsCache>,
     rollup_days: Arc<table::rollups::DayCache>,
+    log_volumes: Arc<table::logs::VolumeCache>,
     writer: WriterOptions,
     multipart_threshold: usize,
     max_select_samples: usize,
@@ -236,6 +237,7 @@ impl Storage {
                 cfg.series_cache_bytes,
             )),
             rollup_days: Arc::new(table::rollups::DayCache::new(cfg.rollup_cache_bytes)),
+            log_volumes: Arc::new(table::logs::VolumeCache::new()),
             io: ParquetIo::new(store, footers, cfg.read_concurrency),
             manifest,
             catalogs,
@@ -432,6 +434,7 @@ impl Storage {
             max_rows: self.max_select_samples,
             metrics_cache: self.metrics_cache.clone(),
             rollup_days: self.rollup_days.clone(),
+            log_volumes: self.log_volumes.clone(),
         })
     }
 

@@ -34,7 +34,9 @@ use parking_lot::Mutex;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{
+    FileMetaData, KeyValue, PageIndexPolicy, ParquetMetaData, ParquetMetaDataBuilder, ParquetMetaDataReader,
+};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -152,8 +154,46 @@ impl FooterCache {
     }
 }
 
+/// Footer key-value entries under this prefix are a table's summaries (the logs table's
+/// volume summary), read by their own readers, which keep what they parse: the footer cache
+/// holds footers without them, so its memory does not grow with the summaries.
+pub(crate) const SUMMARY_KEY_PREFIX: &str = "tributary.";
+
+/// `meta` without its [`SUMMARY_KEY_PREFIX`] entries (`meta` itself when it has none).
+fn without_summaries(meta: ArrowReaderMetadata, options: ArrowReaderOptions) -> ArrowReaderMetadata {
+    let md = meta.metadata();
+    let file = md.file_metadata();
+    let Some(kv) = file.key_value_metadata() else {
+        return meta;
+    };
+    if !kv.iter().any(|e| e.key.starts_with(SUMMARY_KEY_PREFIX)) {
+        return meta;
+    }
+    let kept: Vec<KeyValue> = kv
+        .iter()
+        .filter(|e| !e.key.starts_with(SUMMARY_KEY_PREFIX))
+        .cloned()
+        .collect();
+    let stripped = FileMetaData::new(
+        file.version(),
+        file.num_rows(),
+        file.created_by().map(str::to_string),
+        Some(kept),
+        file.schema_descr_ptr(),
+        file.column_orders().cloned(),
+    );
+    let rebuilt = ParquetMetaDataBuilder::new(stripped)
+        .set_row_groups(md.row_groups().to_vec())
+        .set_column_index(md.column_index().cloned())
+        .set_offset_index(md.offset_index().cloned())
+        .build();
+    // Rebuilding from the same parts cannot fail where the original loaded; keep it if it does.
+    ArrowReaderMetadata::try_new(Arc::new(rebuilt), options).unwrap_or(meta)
+}
+
 /// A file's footer (with its page index, when written) read as `schema`, from `cache` when it
-/// holds it; a footer read from the store is added to `cache`.
+/// holds it; a footer read from the store is added to `cache` without its summaries
+/// ([`SUMMARY_KEY_PREFIX`]; the caller gets them).
 pub(crate) async fn load_footer(
     reader: &mut ObjectReader,
     cache: Option<&FooterCache>,
@@ -166,11 +206,11 @@ pub(crate) async fn load_footer(
     let options = ArrowReaderOptions::new()
         .with_page_index_policy(PageIndexPolicy::Optional)
         .with_schema(schema);
-    let m = ArrowReaderMetadata::load_async(reader, options)
+    let m = ArrowReaderMetadata::load_async(reader, options.clone())
         .await
         .map_err(parquet_error("read footer", file.path.as_ref()))?;
     if let Some(c) = cache {
-        c.insert(file.key.id, m.clone());
+        c.insert(file.key.id, without_summaries(m.clone(), options));
     }
     Ok(m)
 }
@@ -218,7 +258,17 @@ impl ParquetIo {
         ObjectReader::new(self.store.clone(), file)
     }
 
-    /// `file`'s footer as `schema`, through the shared cache.
+    /// `file`'s footer as `schema` with its summaries, read from the store (the cache holds
+    /// footers without them).
+    pub(crate) async fn footer_with_summaries(
+        &self,
+        file: &FileMeta,
+        schema: SchemaRef,
+    ) -> Result<ArrowReaderMetadata> {
+        load_footer(&mut self.reader(file), None, file, schema).await
+    }
+
+    /// `file`'s footer as `schema`, through the shared cache (without its summaries on a hit).
     pub(crate) async fn footer(
         &self,
         reader: &mut ObjectReader,
@@ -352,5 +402,56 @@ mod tests {
         let off = FooterCache::new(0);
         off.insert(ids[0], meta(&ids[0]));
         assert_eq!(off.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn cached_footers_leave_out_summaries_and_the_caller_gets_them() {
+        let batch = RecordBatch::try_from_iter([(
+            "a",
+            Arc::new(arrow_array::Int32Array::from(vec![1, 2, 3])) as arrow_array::ArrayRef,
+        )])
+        .unwrap();
+        let mut buf = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.append_key_value_metadata(KeyValue::new("tributary.test".into(), "x".repeat(10_000)));
+        w.append_key_value_metadata(KeyValue::new("other".into(), "kept".to_string()));
+        w.close().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let key = crate::layout::FileKey::new(crate::layout::Table::Logs, "c", 0, 0, 3).unwrap();
+        let size = buf.len() as u64;
+        store.put(&key.path(), Bytes::from(buf).into()).await.unwrap();
+        let file = FileMeta::new(key, size);
+        let io = ParquetIo::new(store, Arc::new(FooterCache::new(4)), 1);
+        let keys = |m: &ArrowReaderMetadata| -> Vec<String> {
+            let kv = m
+                .metadata()
+                .file_metadata()
+                .key_value_metadata()
+                .cloned()
+                .unwrap_or_default();
+            kv.into_iter().map(|e| e.key).collect()
+        };
+        let first = io.footer(&mut io.reader(&file), &file, batch.schema()).await.unwrap();
+        assert!(
+            keys(&first).contains(&"tributary.test".to_string()),
+            "the reader of the store gets every entry"
+        );
+        let cached = io.footers.get(&file.key.id).unwrap();
+        assert!(!keys(&cached).iter().any(|k| k.starts_with(SUMMARY_KEY_PREFIX)));
+        assert!(keys(&cached).contains(&"other".to_string()));
+        assert_eq!(cached.metadata().file_metadata().num_rows(), 3);
+        assert_eq!(cached.schema(), first.schema());
+        // Reads through the cache still decode the file.
+        let rows: usize = io
+            .read_file(&file, batch.schema(), true, plan::whole)
+            .await
+            .unwrap()
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum();
+        assert_eq!(rows, 3);
+        let again = io.footer_with_summaries(&file, batch.schema()).await.unwrap();
+        assert!(keys(&again).contains(&"tributary.test".to_string()));
     }
 }

@@ -56,6 +56,8 @@ pub(crate) struct ReadContext {
     pub(crate) metrics_cache: Arc<metrics::MetricsCache>,
     /// The rollup tables' day summaries (see `rollups::days`); other tables ignore it.
     pub(crate) rollup_days: Arc<rollups::DayCache>,
+    /// The logs table's parsed volume summaries (see `logs::volume`); other tables ignore it.
+    pub(crate) log_volumes: Arc<logs::VolumeCache>,
 }
 
 /// A Parquet table: its on-disk contract and the code that writes and reads it.

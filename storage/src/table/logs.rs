@@ -82,6 +82,7 @@ use crate::writer::WriterOptions;
 use scan::ParquetLogSource;
 #[cfg(any(test, feature = "test-util"))]
 pub use select::LogSelect;
+pub(crate) use volume::VolumeCache;
 use write::LogsPlan;
 
 /// A closed-range select (`Storage::read_logs`), for tests.
@@ -165,7 +166,7 @@ impl ParquetTable for Logs {
     }
 
     fn reader(ctx: ReadContext) -> ParquetLogSource {
-        ParquetLogSource::new(ctx.io, ctx.catalog, ctx.max_rows)
+        ParquetLogSource::new(ctx.io, ctx.catalog, ctx.max_rows, ctx.log_volumes)
     }
 }
 

@@ -35,6 +35,7 @@ use parquet::arrow::arrow_reader::{ArrowPredicate, RowFilter};
 
 use super::plan::plan;
 use super::schema::{self, col};
+use super::volume::VolumeCache;
 use super::write::{NS_PER_MS, ms_of};
 use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Table};
@@ -94,6 +95,7 @@ pub struct ParquetLogSource {
     catalog: Arc<Catalog>,
     max_records: usize,
     counters: Arc<Counters>,
+    volumes: Arc<VolumeCache>,
 }
 
 /// A read in the scan's own terms: a closed time range (the trait's is half-open,
@@ -125,11 +127,12 @@ impl ScanRequest {
 impl ParquetLogSource {
     /// Reads `catalog`'s files through `io`; an unlimited read of more than `max_records`
     /// records fails.
-    pub(crate) fn new(io: ParquetIo, catalog: Arc<Catalog>, max_records: usize) -> Self {
+    pub(crate) fn new(io: ParquetIo, catalog: Arc<Catalog>, max_records: usize, volumes: Arc<VolumeCache>) -> Self {
         Self {
             io,
             catalog,
             max_records,
+            volumes,
             counters: Arc::new(Counters::default()),
         }
     }
@@ -262,10 +265,10 @@ impl LogSource for ParquetLogSource {
         let files = self.files(&req.logs.matchers, start, end, Direction::Forward);
         let mut parts = futures::stream::iter(files.into_iter().filter(|f| file_overlaps(&f.key, start, end)))
             .map(|file| {
-                let (io, req) = (self.io.clone(), req.clone());
+                let (io, req, cache) = (self.io.clone(), req.clone(), self.volumes.clone());
                 AbortOnDrop(tokio::spawn(async move {
                     let span = key_span(&file.key);
-                    super::volume::file_volume(&io, &file, &req, span).await
+                    super::volume::file_volume(&io, &cache, &file, &req, span).await
                 }))
             })
             .buffer_unordered(self.io.concurrency);
