@@ -53,8 +53,11 @@ pub(crate) const MAX_ENTRIES: usize = 10_000;
 const WIDTHS: [i64; 4] = [60, 300, 900, 3600];
 const NS_PER_S: i64 = 1_000_000_000;
 
-/// One stream of a summary: `(cluster, labels text, [(bucket index, records, bytes)])`.
-type SummaryStream = (String, String, Vec<(i64, u64, u64)>);
+/// A stream's buckets: `(bucket index, records, bytes)`, by index.
+type Buckets = Vec<(i64, u64, u64)>;
+
+/// One stream of a summary: `(cluster, labels text, buckets)`.
+type SummaryStream = (String, String, Buckets);
 
 /// One file's summary (the footer entry's JSON).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,21 +187,44 @@ impl Summary {
         Ok((summary.format == FORMAT && WIDTHS.contains(&summary.bucket_s)).then_some(summary))
     }
 
+    /// The summary with each stream's labels parsed, as volume reads keep it.
+    fn parse(self, key: &str) -> Result<Parsed> {
+        let streams = self
+            .streams
+            .into_iter()
+            .map(|(cluster, labels_json, buckets)| {
+                let labels = parse_stream_labels(&labels_json, &cluster).map_err(|e| Error::Corrupt {
+                    key: key.to_string(),
+                    reason: format!("volume summary labels {labels_json:?}: {e}"),
+                })?;
+                Ok((labels, buckets))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Parsed {
+            bucket_s: self.bucket_s,
+            streams,
+        })
+    }
+}
+
+/// A summary as volume reads keep it: labels parsed once per file, not once per query.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    bucket_s: i64,
+    streams: Vec<(Labels, Buckets)>,
+}
+
+impl Parsed {
     /// Adds this file's share of `req` to `sum`. `span` is the file's time span (the key's):
     /// a summary bucket's records lie inside both, so a bucket only partly inside a requested
     /// bucket adds the share of its time (within the span) that lies inside.
-    fn add_to(
-        &self,
-        req: &VolumeRequest,
-        span: (TimestampNs, TimestampNs),
-        key: &str,
-        sum: &mut VolumeSum,
-    ) -> Result<()> {
+    fn add_to(&self, req: &VolumeRequest, span: (TimestampNs, TimestampNs), sum: &mut VolumeSum) {
         let width = self.bucket_s * NS_PER_S;
         let (start, end) = (req.logs.start, req.logs.end);
-        for (cluster, labels_json, buckets) in &self.streams {
-            // Parsed at the stream's first bucket in range; `Some(None)`: it does not match.
-            let mut labels: Option<Option<Labels>> = None;
+        for (labels, buckets) in &self.streams {
+            if !matches_all(&req.logs.matchers, labels) {
+                continue;
+            }
             for &(i, lines, bytes) in buckets {
                 // The bucket's time that can hold records: inside the file's span.
                 let lo = i.saturating_mul(width).max(span.0);
@@ -206,14 +232,6 @@ impl Summary {
                 if hi <= start || lo >= end || hi <= lo {
                     continue;
                 }
-                if labels.is_none() {
-                    let l = parse_stream_labels(labels_json, cluster).map_err(|e| Error::Corrupt {
-                        key: key.to_string(),
-                        reason: format!("volume summary labels {labels_json:?}: {e}"),
-                    })?;
-                    labels = Some(matches_all(&req.logs.matchers, &l).then_some(l));
-                }
-                let Some(Some(labels)) = &labels else { break };
                 let first = req.bucket_of(lo.max(start));
                 let last = req.bucket_of((hi.min(end)) - 1);
                 let len = (hi - lo) as f64;
@@ -235,17 +253,16 @@ impl Summary {
                 }
             }
         }
-        Ok(())
     }
 }
 
-/// Memory for parsed summaries (about 60 bytes per (stream, bucket) entry plus each stream's
-/// label texts): a 24-hour volume over 100 clusters touches 2,400 files.
+/// Memory for parsed summaries (24 bytes per (stream, bucket) entry plus each stream's
+/// parsed labels): a 24-hour volume over 100 clusters touches 2,400 files.
 pub(crate) const CACHE_BYTES: usize = 64 << 20;
 
 /// Parsed summaries by file, within [`CACHE_BYTES`].
 #[derive(Debug)]
-pub(crate) struct VolumeCache(FileCache<Summary>);
+pub(crate) struct VolumeCache(FileCache<Parsed>);
 
 impl VolumeCache {
     pub(crate) fn new() -> Self {
@@ -253,11 +270,14 @@ impl VolumeCache {
     }
 }
 
-impl Weighed for Summary {
+impl Weighed for Parsed {
     fn bytes(&self) -> usize {
         self.streams
             .iter()
-            .map(|s| std::mem::size_of::<SummaryStream>() + s.0.len() + s.1.len() + s.2.capacity() * 24)
+            .map(|(labels, buckets)| {
+                let label_bytes: usize = labels.iter().map(|l| 48 + l.name.len() + l.value.len()).sum();
+                std::mem::size_of::<(Labels, Buckets)>() + label_bytes + buckets.capacity() * 24
+            })
             .sum()
     }
 }
@@ -276,13 +296,13 @@ pub(super) async fn file_volume(
     let summary = match cache.0.get(&cache_key) {
         Some(s) => s,
         None => {
-            let s = Arc::new(read_summary(io, file, key).await?);
+            let s = Arc::new(read_summary(io, file, key).await?.parse(key)?);
             cache.0.insert(&cache_key, s.clone());
             s
         }
     };
     let mut sum = VolumeSum::default();
-    summary.add_to(req, span, key, &mut sum)?;
+    summary.add_to(req, span, &mut sum);
     Ok(sum)
 }
 
