@@ -158,7 +158,6 @@ impl DayCache {
         let mut out: Vec<DaySeries> = Vec::new();
         // Output slot by the shared labels' address: one per distinct series of the file.
         let mut slots: HashMap<usize, usize> = HashMap::new();
-        let mut pool = self.labels.lock();
         for batch in &batches {
             let ids = batch
                 .column(key_col::SERIES_ID)
@@ -168,7 +167,8 @@ impl DayCache {
             let columns = BucketColumns::of(batch, key)?;
             let rows = row_series(batch, key, |row, texts| {
                 let id = SeriesId(ids.value(row));
-                let labels = shared_labels(&mut pool.0, id, texts)?;
+                // Locked per series, not per file: concurrent day reads walk their rows at once.
+                let labels = shared_labels(&mut self.labels.lock().0, id, texts)?;
                 Ok(matches_all(matchers, &labels).then(|| {
                     *slots.entry(Arc::as_ptr(&labels) as usize).or_insert_with(|| {
                         out.push((id, labels, Vec::new()));
@@ -182,6 +182,7 @@ impl DayCache {
                 }
             }
         }
+        let mut pool = self.labels.lock();
         if pool.0.len() > 2 * pool.1.max(1024) {
             pool.0.retain(|_, p| p.labels.strong_count() > 0);
             pool.1 = pool.0.len();
