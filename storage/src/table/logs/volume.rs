@@ -40,6 +40,7 @@ use crate::parquet_io::{ParquetIo, plan};
 use crate::read::{VolumeRequest, VolumeSum};
 use crate::signals::TimestampNs;
 use crate::table::file_cache::{FileCache, Weighed};
+use crate::table::series::dict_keys;
 use crate::types::{Labels, matches_all};
 use crate::{Error, Result};
 
@@ -74,17 +75,8 @@ impl Summary {
             key: key.to_string(),
             reason,
         };
-        let dict = |i: usize| {
-            let d = batch
-                .column(i)
-                .as_dictionary_opt::<arrow_array::types::Int32Type>()
-                .ok_or_else(|| corrupt(format!("column {i} is not a string dictionary")))?;
-            let values = d
-                .values()
-                .as_string_opt::<i32>()
-                .ok_or_else(|| corrupt(format!("column {i} has non-string values")))?;
-            Ok::<_, Error>((d.keys().values(), values))
-        };
+        // The metrics tables' dictionary reader: it also checks every key is in range.
+        let dict = |i: usize| dict_keys(batch, i).map_err(corrupt);
         let (cluster_keys, clusters) = dict(col::CLUSTER)?;
         let (label_keys, labels) = dict(col::LABELS)?;
         let ts = batch
