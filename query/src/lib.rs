@@ -41,8 +41,8 @@
 //!   selector a part at a time), `value`, `annotations`, `position`.
 //! - `logql`: the LogQL engine: `ast`, `parser` (with `lexer` and `metric` expressions),
 //!   `pipeline` (with Loki's line `parsers`), `template`, `units`, `eval`, `drilldown` (what Logs
-//!   Drilldown asks beyond LogQL: volumes, detected labels, detected `fields`, patterns) and
-//!   `drain` (the log-pattern clustering behind patterns).
+//!   Drilldown asks beyond LogQL: volumes, detected labels, detected `fields`, patterns; the
+//!   Drain clustering behind patterns is storage's, `tributary_storage::read::PatternSum`).
 //! - `http`: the two APIs. `prom_api` and `loki_api` (with `tail`, and `volume`, `detected`,
 //!   `patterns` for Logs Drilldown) hold the handlers, `params`
 //!   reads every request parameter for both (each API's time, duration and limit formats),

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use futures::future::try_join_all;
 use tributary_storage::Result;
-use tributary_storage::read::{LogRequest, LogSource, StreamVolume, VolumeRequest, VolumeSum, sort_logs};
+use tributary_storage::read::{
+    LogRequest, LogSource, PatternRequest, PatternSum, Patterns, StreamVolume, VolumeRequest, VolumeSum, sort_logs,
+};
 use tributary_storage::signals::LogRecord;
 use tributary_storage::types::Labels;
 
@@ -50,6 +52,20 @@ impl LogSource for MergedLogSource {
         let mut sum = VolumeSum::default();
         for part in parts {
             sum.add_all(part);
+        }
+        Ok(sum.finish())
+    }
+
+    /// Clusters the sources' patterns together, so a template seen by two is one pattern (a
+    /// record in two sources counts twice, as the contract allows).
+    async fn log_patterns(&self, req: &PatternRequest) -> Result<Patterns> {
+        let parts = try_join_all(self.sources.iter().map(|s| s.log_patterns(req))).await?;
+        if parts.len() == 1 {
+            return Ok(parts.into_iter().next().unwrap_or_default());
+        }
+        let mut sum = PatternSum::default();
+        for part in parts {
+            sum.absorb(part);
         }
         Ok(sum.finish())
     }

@@ -29,7 +29,6 @@
 //! `sort`, `| logfmt --strict`, subqueries, and template actions (`if`, `range`, `printf`).
 
 pub(crate) mod ast;
-mod drain;
 mod drilldown;
 mod eval;
 pub(crate) mod parser;

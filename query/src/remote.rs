@@ -22,7 +22,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use tributary_storage::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest};
+use tributary_storage::read::{
+    LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest,
+};
 use tributary_storage::remote::{self, Call, RemoteSource, Transport, WireError};
 use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, Series, TimeRange};
@@ -343,6 +345,9 @@ impl LogSource for Guarded {
     async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
         self.guard(self.remote.log_volume(req)).await
     }
+    async fn log_patterns(&self, req: &PatternRequest) -> Result<Patterns> {
+        self.guard(self.remote.log_patterns(req)).await
+    }
     async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {
         self.guard(self.remote.log_label_names(req)).await
     }
@@ -392,6 +397,9 @@ impl LogSource for Fanout {
     }
     async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
         self.log_sources()?.log_volume(req).await
+    }
+    async fn log_patterns(&self, req: &PatternRequest) -> Result<Patterns> {
+        self.log_sources()?.log_patterns(req).await
     }
     async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {
         self.log_sources()?.log_label_names(req).await

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tributary_storage::Result;
-use tributary_storage::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest};
+use tributary_storage::read::{
+    LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest,
+};
 use tributary_storage::rollup::{BucketRead, Resolution};
 use tributary_storage::scope::ClusterScope;
 use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
@@ -129,6 +131,14 @@ impl LogSource for ScopedLogSource {
             ..req.clone()
         };
         self.inner.log_volume(&req).await
+    }
+
+    async fn log_patterns(&self, req: &PatternRequest) -> Result<Patterns> {
+        let req = PatternRequest {
+            logs: self.scoped(&req.logs),
+            ..req.clone()
+        };
+        self.inner.log_patterns(&req).await
     }
 
     async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {

@@ -204,7 +204,7 @@ pub struct Storage {
     catalogs: Catalogs,
     metrics_cache: Arc<MetricsCache>,
     rollup_days: Arc<table::rollups::DayCache>,
-    log_volumes: Arc<table::logs::VolumeCache>,
+    log_summaries: Arc<table::logs::SummaryCache>,
     writer: WriterOptions,
     multipart_threshold: usize,
     max_select_samples: usize,
@@ -237,7 +237,7 @@ impl Storage {
                 cfg.series_cache_bytes,
             )),
             rollup_days: Arc::new(table::rollups::DayCache::new(cfg.rollup_cache_bytes)),
-            log_volumes: Arc::new(table::logs::VolumeCache::new()),
+            log_summaries: Arc::new(table::logs::SummaryCache::new()),
             io: ParquetIo::new(store, footers, cfg.read_concurrency),
             manifest,
             catalogs,
@@ -434,7 +434,7 @@ impl Storage {
             max_rows: self.max_select_samples,
             metrics_cache: self.metrics_cache.clone(),
             rollup_days: self.rollup_days.clone(),
-            log_volumes: self.log_volumes.clone(),
+            log_summaries: self.log_summaries.clone(),
         })
     }
 

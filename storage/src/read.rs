@@ -11,8 +11,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+mod patterns;
+mod scan;
 mod volume;
 
+pub(crate) use patterns::level_of;
+pub use patterns::{
+    LEVELS, PatternRequest, PatternSeries, PatternSum, Patterns, level_named, record_level, severity_level,
+};
+pub use scan::{SCAN_CHUNK, scan_logs};
 pub use volume::{BucketVolume, StreamVolume, VolumeRequest, VolumeSum, volume_of_records};
 
 use crate::Result;
@@ -355,6 +362,15 @@ pub fn sort_logs(records: &mut [LogRecord], direction: Direction) {
 ///   requested bucket or range adds the share of its time inside (Loki prorates chunk
 ///   statistics the same way). A record stored twice (a retried write in two files, or in the
 ///   head and a file during a flush) may be counted twice; never is a record left out.
+/// - [`LogSource::log_patterns`] clusters the lines of matching streams per level (see
+///   [`record_level`]) with Drain, counting lines per bucket. Drain is approximate by nature (a
+///   line joins the most similar pattern; rare patterns may be evicted), so the contract is on
+///   counts: clustered from the records (the default), every line of the newest
+///   `max_lines` with 4 to 80 tokens is counted once, in its bucket. A source answering from
+///   summaries made as files were written (the Parquet table: per stream per minute, see
+///   `table::logs`) counts every line of the range with no `max_lines` bound, spreading a
+///   summary bucket over the requested buckets it overlaps by time share (as volume
+///   prorates), and may count a record stored twice twice.
 #[async_trait]
 pub trait LogSource: Send + Sync + std::fmt::Debug {
     /// Matching records in the requested order, at most `limit` (see the contract above).
@@ -364,6 +380,12 @@ pub trait LogSource: Send + Sync + std::fmt::Debug {
     /// [`VolumeRequest`]). The default reads the records through [`LogSource::select_logs`].
     async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
         volume::volume_by_select(self, req).await
+    }
+
+    /// Lines per pattern, level and bucket (see the contract above and [`PatternRequest`]). The
+    /// default clusters the records read through [`LogSource::select_logs`].
+    async fn log_patterns(&self, req: &PatternRequest) -> Result<Patterns> {
+        patterns::patterns_by_select(self, req).await
     }
 
     /// Distinct stream label sets matching `req.matchers` with records in range (no records read).

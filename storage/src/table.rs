@@ -56,8 +56,8 @@ pub(crate) struct ReadContext {
     pub(crate) metrics_cache: Arc<metrics::MetricsCache>,
     /// The rollup tables' day summaries (see `rollups::days`); other tables ignore it.
     pub(crate) rollup_days: Arc<rollups::DayCache>,
-    /// The logs table's parsed volume summaries (see `logs::volume`); other tables ignore it.
-    pub(crate) log_volumes: Arc<logs::VolumeCache>,
+    /// The logs table's parsed file summaries (see `logs::summary`); other tables ignore it.
+    pub(crate) log_summaries: Arc<logs::SummaryCache>,
 }
 
 /// A Parquet table: its on-disk contract and the code that writes and reads it.
@@ -98,7 +98,7 @@ pub(crate) trait ParquetTable {
     fn properties(writer: &WriterOptions) -> Result<WriterProperties>;
 
     /// Key-value entries for the footer of a file holding `batch` (the logs table's volume
-    /// summary), computed from the rows being encoded by flushes and compaction alike. None by
+    /// and pattern summaries), computed from the rows being encoded by flushes and compaction alike. None by
     /// default.
     fn footer_metadata(_batch: &RecordBatch, _key: &str) -> Result<Vec<KeyValue>> {
         Ok(Vec::new())

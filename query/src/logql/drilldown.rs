@@ -2,26 +2,26 @@
 //! every other read (so a token's scope and limits apply unchanged): log volume per stream or
 //! label (`index/volume`, `index/volume_range`), the labels worth breaking down by
 //! (`detected_labels`), the fields found in lines (`detected_fields`, `detected_field/{name}/values`,
-//! see `fields`) and log patterns (`patterns`, Drain clustering computed on read, see `drain`).
+//! see `fields`) and log patterns (`patterns`).
 //!
 //! Loki answers volumes from its index's chunk statistics and patterns from its pattern
 //! ingesters. Volumes here come from [`tributary_storage::read::LogSource::log_volume`]: the
 //! Parquet files' per-minute stream summaries and the head's records, so no line is read from
-//! storage. Patterns are computed from the records, read in chunks so memory stays bounded by
-//! [`PATTERN_MAX_LINES`] (the newest lines are clustered and the answer says so).
+//! storage. Patterns come from [`tributary_storage::read::LogSource::log_patterns`]: the Parquet
+//! files' pattern summaries (clustered as each file was written) and the head's records,
+//! clustered on read over at most [`PATTERN_MAX_LINES`] (the newest; the answer says when
+//! lines were left out).
 
 mod fields;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use tributary_storage::read::{Direction, LineHint, LogRequest, VolumeRequest};
+use tributary_storage::read::{Direction, LineHint, LogRequest, PatternRequest, VolumeRequest, scan_logs};
 use tributary_storage::signals::LogRecord;
 use tributary_storage::types::{Labels, MatchOp, Matcher};
 
 use super::LogqlEngine;
 use super::ast::Expr;
-use super::drain::{Drain, DrainConfig};
-use super::eval::initial_entry;
 use super::parser::parse_selector;
 use super::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, Pipeline};
 use crate::admission::on_deep_stack_async;
@@ -29,20 +29,12 @@ use crate::error::{Error, Result};
 
 pub(crate) use fields::DetectedField;
 
-/// Records read per request of a scan: large, because each read of the Parquet table reopens
-/// its files.
-const SCAN_CHUNK: usize = 20_000;
-/// The most lines one `patterns` request clusters, newest first. With Drain's 300 clusters per
-/// level this bounds the request's memory; a longer range is answered over its newest lines,
-/// with a warning.
+/// The most lines one `patterns` request clusters from records (a source without pattern
+/// summaries: the head), newest first. With Drain's 300 clusters per level this bounds the
+/// request's memory; a longer range is answered over its newest lines, with a warning.
 pub(crate) const PATTERN_MAX_LINES: usize = 200_000;
 /// Loki's sample resolution of patterns: a smaller step is raised to it.
 const PATTERN_MIN_STEP_NS: i64 = 10_000_000_000;
-/// Loki's `detected_level` values; any other level is counted as `unknown`, which also bounds
-/// the Drain instances of a request to this many.
-const LEVELS: [&str; 8] = [
-    "trace", "debug", "info", "warn", "error", "critical", "fatal", "unknown",
-];
 
 /// What `index/volume` and `index/volume_range` aggregate by (Loki's `aggregateBy`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +74,8 @@ pub(crate) struct PatternSeries {
     pub(crate) samples: Vec<(i64, u64)>,
 }
 
-/// The `patterns` answer; `truncated` when only the newest [`PATTERN_MAX_LINES`] were read.
+/// The `patterns` answer; `truncated` when a source clustered only its newest
+/// [`PATTERN_MAX_LINES`] lines.
 #[derive(Debug, Default)]
 pub(crate) struct Patterns {
     pub(crate) series: Vec<PatternSeries>,
@@ -263,89 +256,43 @@ impl LogqlEngine {
     async fn patterns_here(&self, query: &str, start: i64, end: i64, step: i64) -> Result<Patterns> {
         let matchers = parse_selector(query)?;
         let step = step.max(PATTERN_MIN_STEP_NS);
-        let mut drains: BTreeMap<&'static str, Drain> = BTreeMap::new();
-        let (mut lines, mut truncated) = (0usize, false);
-        let req = scan_request(matchers, start, end, Vec::new(), Direction::Backward);
-        self.scan(req, SCAN_CHUNK, |rec| {
-            if lines >= PATTERN_MAX_LINES {
-                truncated = true;
-                return Ok(false);
-            }
-            lines += 1;
-            let level = level_of(rec);
-            let bucket = rec.timestamp - rec.timestamp.rem_euclid(step);
-            drains
-                .entry(level)
-                .or_insert_with(|| Drain::new(DrainConfig::default()))
-                .train(&rec.body, bucket);
-            Ok(true)
-        })
-        .await?;
-        let mut series: Vec<(u64, PatternSeries)> = Vec::new();
-        for (level, drain) in &drains {
-            for cluster in drain.clusters() {
-                series.push((
-                    cluster.total(),
+        let req = PatternRequest {
+            logs: scan_request(matchers, start, end, Vec::new(), Direction::Backward),
+            step,
+            max_lines: PATTERN_MAX_LINES,
+        };
+        let answer = self.source.log_patterns(&req).await?;
+        let mut series: Vec<(u64, PatternSeries)> = answer
+            .series
+            .into_iter()
+            .map(|s| {
+                let total = s.total();
+                let samples = filled(&s.samples, step);
+                (
+                    total,
                     PatternSeries {
-                        pattern: cluster.pattern(),
-                        level: level.to_string(),
-                        samples: filled(&cluster.samples, step),
+                        pattern: s.pattern,
+                        level: s.level,
+                        samples,
                     },
-                ));
-            }
-        }
+                )
+            })
+            .collect();
         series.sort_by(|(ta, a), (tb, b)| tb.cmp(ta).then_with(|| a.pattern.cmp(&b.pattern)));
         Ok(Patterns {
             series: series.into_iter().map(|(_, s)| s).collect(),
-            truncated,
+            truncated: answer.truncated,
         })
     }
 
-    /// Reads every record of `req` in its direction, in chunks of `first_chunk` records growing
-    /// to [`SCAN_CHUNK`], handing each to `visit` once, until `visit` answers false. Each chunk starts at the timestamp where
-    /// the previous ended, skipping the records already seen there.
+    /// [`scan_logs`] over the engine's source.
     async fn scan(
         &self,
-        mut req: LogRequest,
+        req: LogRequest,
         first_chunk: usize,
-        mut visit: impl FnMut(&LogRecord) -> Result<bool>,
+        visit: impl FnMut(&LogRecord) -> Result<bool>,
     ) -> Result<()> {
-        let mut chunk = first_chunk.max(1);
-        let mut boundary: Vec<LogRecord> = Vec::new();
-        while req.start < req.end {
-            // The head answers without yielding: let the deadline and a gone client stop us.
-            tokio::task::yield_now().await;
-            req.limit = Some(chunk);
-            let batch = self.source.select_logs(&req).await?;
-            for rec in &batch {
-                if boundary.first().is_some_and(|b| b.timestamp == rec.timestamp) && boundary.contains(rec) {
-                    continue;
-                }
-                if !visit(rec)? {
-                    return Ok(());
-                }
-            }
-            let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
-                break;
-            };
-            if batch.len() < chunk {
-                break;
-            }
-            let last_ts = last.timestamp;
-            if first.timestamp == last_ts {
-                // A whole chunk at one timestamp: read more of it at once.
-                chunk = chunk.saturating_mul(2);
-            } else if chunk < SCAN_CHUNK {
-                // More is needed than the first guess: fewer, bigger reads.
-                chunk = chunk.saturating_mul(2).min(SCAN_CHUNK);
-            }
-            boundary = batch.iter().filter(|r| r.timestamp == last_ts).cloned().collect();
-            match req.direction {
-                Direction::Forward => req.start = last_ts,
-                Direction::Backward => req.end = last_ts.saturating_add(1),
-            }
-        }
-        Ok(())
+        scan_logs(self.source.as_ref(), req, first_chunk, visit).await
     }
 }
 
@@ -406,30 +353,18 @@ fn volume_keys(labels: &Labels, names: &BTreeSet<String>, by: VolumeBy, targeted
 }
 
 /// A record's level as Loki's pattern ingester groups by it.
-fn level_of(rec: &LogRecord) -> &'static str {
-    let (entry, _) = initial_entry(rec);
-    let level = entry
-        .labels
-        .get("detected_level")
-        .or_else(|| entry.labels.get("level"))
-        .map(|l| l.to_ascii_lowercase());
-    match level.as_deref() {
-        Some("warning") => "warn",
-        Some(l) => LEVELS.iter().find(|k| **k == l).copied().unwrap_or("unknown"),
-        None => "unknown",
-    }
-}
-
 /// Samples from the first bucket with lines to the last, the buckets between at zero (as
 /// Loki's `Chunk.ForRange` rescales them), in unix seconds.
-fn filled(samples: &BTreeMap<i64, u64>, step: i64) -> Vec<(i64, u64)> {
-    let (Some((&first, _)), Some((&last, _))) = (samples.first_key_value(), samples.last_key_value()) else {
+fn filled(samples: &[(i64, u64)], step: i64) -> Vec<(i64, u64)> {
+    let (Some(&(first, _)), Some(&(last, _))) = (samples.first(), samples.last()) else {
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut given = samples.iter().peekable();
     let mut t = first;
     while t <= last {
-        out.push((t.div_euclid(1_000_000_000), samples.get(&t).copied().unwrap_or(0)));
+        let n = given.next_if(|(b, _)| *b == t).map_or(0, |(_, n)| *n);
+        out.push((t.div_euclid(1_000_000_000), n));
         t += step;
     }
     out

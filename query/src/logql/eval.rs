@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use tributary_storage::read::{Direction, LogRequest, LogSource};
+use tributary_storage::read::{Direction, LogRequest, LogSource, severity_level};
 use tributary_storage::signals::LogRecord;
 use tributary_storage::types::{Label, Labels, MatchOp, Matcher};
 
@@ -44,7 +44,7 @@ pub(crate) fn initial_entry(rec: &LogRecord) -> (Entry, BTreeSet<String>) {
         }
     }
     if !labels.contains_key("level")
-        && let Some(level) = detected_level(rec.severity_number, &rec.severity_text)
+        && let Some(level) = severity_level(rec.severity_number, &rec.severity_text)
     {
         labels
             .entry("detected_level".to_string())
@@ -56,31 +56,6 @@ pub(crate) fn initial_entry(rec: &LogRecord) -> (Entry, BTreeSet<String>) {
         labels,
     };
     (entry, stream)
-}
-
-/// Loki 3's `detected_level` of an OTLP record: from the severity number, else its text.
-fn detected_level(number: i32, text: &str) -> Option<&'static str> {
-    let by_number = match number {
-        1..=4 => Some("trace"),
-        5..=8 => Some("debug"),
-        9..=12 => Some("info"),
-        13..=16 => Some("warn"),
-        17..=20 => Some("error"),
-        21..=24 => Some("fatal"),
-        _ => None,
-    };
-    if by_number.is_some() || text.is_empty() {
-        return by_number;
-    }
-    Some(match text.to_ascii_lowercase().as_str() {
-        "trace" | "trc" => "trace",
-        "debug" | "dbg" => "debug",
-        "info" | "inf" | "information" | "notice" => "info",
-        "warn" | "warning" | "wrn" => "warn",
-        "error" | "err" | "eror" => "error",
-        "fatal" | "critical" | "crit" | "panic" | "emerg" | "alert" => "fatal",
-        _ => "unknown",
-    })
 }
 
 /// An empty value means "no such label" (as in Loki's label builder), so those are dropped.

@@ -42,8 +42,11 @@
 //!
 //! (`?` = nullable; every other column is never null.)
 //!
-//! The footer's key-value metadata carries the file's volume summary (body bytes and records
-//! per stream per minute) under `tributary.log_volume`: its format is documented in `volume`.
+//! The footer's key-value metadata carries the file's summaries: its volume (body bytes and
+//! records per stream per minute) under `tributary.log_volume`, documented in `volume`, and
+//! its patterns (Drain patterns per stream and level, lines per minute) under
+//! `tributary.log_patterns`, documented in `patterns`. A new summary is one file implementing
+//! `summary::FileSummary` and one line in `summary::footer_metadata`.
 //!
 //! - `labels` follows the metrics table's convention (`{"k":"v",...}`, keys in byte order, no
 //!   whitespace, `serde_json` escaping, `{}` when empty) and leaves out only `cluster`. The
@@ -65,9 +68,11 @@
 //! retry landed after a flush) are collapsed by compaction (the table's `IDENTITY` is
 //! every column), and readers return records equal in every field once meanwhile.
 
+mod patterns;
 mod plan;
 pub mod scan;
 pub(crate) mod schema;
+mod summary;
 mod volume;
 mod write;
 
@@ -82,7 +87,7 @@ use crate::writer::WriterOptions;
 use scan::ParquetLogSource;
 #[cfg(any(test, feature = "test-util"))]
 pub use select::LogSelect;
-pub(crate) use volume::VolumeCache;
+pub(crate) use summary::SummaryCache;
 use write::LogsPlan;
 
 /// A closed-range select (`Storage::read_logs`), for tests.
@@ -154,9 +159,9 @@ impl ParquetTable for Logs {
         write::properties(writer)
     }
 
-    /// The volume summary (see `volume`).
+    /// The volume and pattern summaries (see `summary`).
     fn footer_metadata(batch: &arrow_array::RecordBatch, key: &str) -> Result<Vec<parquet::file::metadata::KeyValue>> {
-        volume::footer_metadata(batch, key)
+        summary::footer_metadata(batch, key)
     }
 
     /// Partitions by the `cluster` stream label (`""` when absent) and the UTC hour; records are
@@ -166,7 +171,7 @@ impl ParquetTable for Logs {
     }
 
     fn reader(ctx: ReadContext) -> ParquetLogSource {
-        ParquetLogSource::new(ctx.io, ctx.catalog, ctx.max_rows, ctx.log_volumes)
+        ParquetLogSource::new(ctx.io, ctx.catalog, ctx.max_rows, ctx.log_summaries)
     }
 }
 

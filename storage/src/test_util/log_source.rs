@@ -7,7 +7,7 @@
 //!   differ in one field only, records stored more than once, several streams and clusters,
 //!   records spread over hours — hands each to `make`, and checks every contract point against
 //!   `MemLogSource` for both directions, limits, line hints, half-open range edges, the
-//!   listings and volumes, panicking with the dataset, request and difference.
+//!   listings, volumes and pattern counts, panicking with the dataset, request and difference.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -17,7 +17,8 @@ use async_trait::async_trait;
 
 use crate::Result;
 use crate::read::{
-    Direction, LineHint, LogRequest, LogSource, StreamVolume, VolumeRequest, sort_logs, volume_of_records,
+    Direction, LineHint, LogRequest, LogSource, PatternRequest, PatternSum, Patterns, StreamVolume, VolumeRequest,
+    record_level, sort_logs, volume_of_records,
 };
 use crate::signals::{LogRecord, TimestampNs};
 use crate::types::{Labels, MatchOp, Matcher, matches_all};
@@ -110,6 +111,18 @@ where
                     show(&req.logs)
                 );
                 check_volume(&ctx, source.as_ref(), &reference, &req).await;
+                let req = PatternRequest {
+                    logs: req.logs,
+                    step: req.step,
+                    max_lines: usize::MAX,
+                };
+                let ctx = format!(
+                    "dataset {:?}, patterns every {} ns over {}",
+                    ds.name,
+                    req.step,
+                    show(&req.logs)
+                );
+                check_patterns(&ctx, source.as_ref(), &reference, &req).await;
             }
             let (start, end) = ranges[0].1;
             for hints in hint_sets() {
@@ -332,6 +345,61 @@ async fn check_volume(ctx: &str, source: &dyn LogSource, reference: &MemLogSourc
     }
 }
 
+/// `log_patterns` (on minute edges, in steps of whole minutes: where summaries are exact)
+/// counts, per level and bucket, between the clusterable lines of the distinct records (the
+/// reference) and twice those of every copy given, as `log_volume` does; series sorted by level
+/// and pattern, each once, samples sorted. Which lines form which pattern is Drain's to decide
+/// (each source's own tests pin patterns where they can be exact).
+async fn check_patterns(ctx: &str, source: &dyn LogSource, reference: &MemLogSource, req: &PatternRequest) {
+    type Cells = std::collections::BTreeMap<(String, TimestampNs), u64>;
+    let cells = |p: &Patterns| -> Cells {
+        let mut out = Cells::new();
+        for s in &p.series {
+            for &(b, n) in &s.samples {
+                *out.entry((s.level.clone(), b)).or_default() += n;
+            }
+        }
+        out
+    };
+    let exact = cells(&reference.log_patterns(req).await.expect("MemLogSource never fails"));
+    let mut every_copy = PatternSum::default();
+    for r in reference.all().iter().filter(|r| {
+        req.logs.start <= r.timestamp && r.timestamp < req.logs.end && matches_all(&req.logs.matchers, &r.labels)
+    }) {
+        every_copy.add_line(record_level(r), &r.body, req.bucket_of(r.timestamp));
+    }
+    let upper = cells(&every_copy.finish());
+    let got = source
+        .log_patterns(req)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: log_patterns failed: {e}"));
+    assert!(!got.truncated, "{ctx}: log_patterns left lines out");
+    let keys: Vec<(&str, &str)> = got
+        .series
+        .iter()
+        .map(|s| (s.level.as_str(), s.pattern.as_str()))
+        .collect();
+    assert_sorted_unique(ctx, "log_patterns series", &keys);
+    for s in &got.series {
+        let buckets: Vec<TimestampNs> = s.samples.iter().map(|(b, _)| *b).collect();
+        assert_sorted_unique(ctx, "log_patterns samples", &buckets);
+    }
+    let got = cells(&got);
+    for key in exact.keys().chain(upper.keys()).chain(got.keys()) {
+        let (g, lo, hi) = (
+            got.get(key).copied().unwrap_or_default(),
+            exact.get(key).copied().unwrap_or_default(),
+            2 * upper.get(key).copied().unwrap_or_default(),
+        );
+        assert!(
+            lo <= g && g <= hi,
+            "{ctx}: log_patterns lines of level {} in bucket {}: got {g}, want between {lo} and {hi}",
+            key.0,
+            key.1
+        );
+    }
+}
+
 fn assert_sorted_unique<T: Ord + std::fmt::Debug>(ctx: &str, what: &str, v: &[T]) {
     for w in v.windows(2) {
         assert!(
@@ -414,11 +482,15 @@ fn streams() -> Dataset {
         &[("app", "batch")],
     ];
     let bodies = ["req ok", "error: timeout", "debug tick", "req error"];
+    let levels = ["{}", r#"{"detected_level":"error"}"#, r#"{"level":"info"}"#];
     let mut records = Vec::new();
     for i in 0..48i64 {
         let l = labels[(i % 4) as usize];
         let ts = T0 + (i / 4) * (HOUR / 4) + (i % 3) * MS;
-        records.push(rec(l, ts, bodies[(i % 4) as usize]));
+        // Lines long enough for patterns (4 tokens or more), in three levels.
+        let mut r = rec(l, ts, &format!("{} for job {i} of {}", bodies[(i % 4) as usize], i % 5));
+        r.attributes = levels[(i % 3) as usize].into();
+        records.push(r);
     }
     Dataset {
         name: "streams",

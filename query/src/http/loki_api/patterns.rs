@@ -5,9 +5,10 @@
 //! `start`/`end`/`since` and `step` (at most 11,000 steps; under 10 s counts as 10 s). The answer
 //! is Loki's (`marshal.WriteQueryPatternsResponseJSON`):
 //! `{"status":"success","data":[{"pattern":"..","level":"..","samples":[[<unix s>,<lines>],..]}]}`.
-//! Loki's pattern ingesters cluster lines as they arrive; here they are clustered on read (see
-//! `logql::drain`), over at most `PATTERN_MAX_LINES` lines, the newest: when a range holds more,
-//! the answer adds a `warnings` list saying so.
+//! Loki's pattern ingesters cluster lines as they arrive; here each Parquet file carries the
+//! patterns of its lines, clustered as it was written, and the head's lines are clustered on
+//! read over at most `PATTERN_MAX_LINES` lines, the newest: when the head holds more, the answer
+//! adds a `warnings` list saying so.
 
 use std::fmt::Write;
 
@@ -39,7 +40,7 @@ pub(super) async fn patterns(
         write_list(
             &mut out,
             &[format!(
-                "patterns were computed over the newest {PATTERN_MAX_LINES} lines of the range only: narrow the selector or the time range to see them all"
+                "patterns of lines not yet written to storage were computed over the newest {PATTERN_MAX_LINES} of them only: narrow the selector or the time range to see them all"
             )],
             |out, w| write_string(out, w),
         );

@@ -35,13 +35,16 @@ use parquet::arrow::arrow_reader::{ArrowPredicate, RowFilter};
 
 use super::plan::plan;
 use super::schema::{self, col};
-use super::volume::VolumeCache;
+use super::summary::SummaryCache;
 use super::write::{NS_PER_MS, ms_of};
 use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Table};
 use crate::parquet_io::plan::cluster_may_match;
 use crate::parquet_io::{AbortOnDrop, ParquetIo, parquet_error, plan_stream};
-use crate::read::{Direction, LineHint, LogRequest, LogSource, StreamVolume, VolumeRequest, VolumeSum};
+use crate::read::{
+    Direction, LineHint, LogRequest, LogSource, PatternRequest, PatternSum, Patterns, StreamVolume, VolumeRequest,
+    VolumeSum,
+};
 use crate::signals::{LogRecord, TimestampNs};
 use crate::types::{self, Labels, Matcher, TimeRange};
 use crate::{Error, Result};
@@ -95,7 +98,7 @@ pub struct ParquetLogSource {
     catalog: Arc<Catalog>,
     max_records: usize,
     counters: Arc<Counters>,
-    volumes: Arc<VolumeCache>,
+    summaries: Arc<SummaryCache>,
 }
 
 /// A read in the scan's own terms: a closed time range (the trait's is half-open,
@@ -127,12 +130,12 @@ impl ScanRequest {
 impl ParquetLogSource {
     /// Reads `catalog`'s files through `io`; an unlimited read of more than `max_records`
     /// records fails.
-    pub(crate) fn new(io: ParquetIo, catalog: Arc<Catalog>, max_records: usize, volumes: Arc<VolumeCache>) -> Self {
+    pub(crate) fn new(io: ParquetIo, catalog: Arc<Catalog>, max_records: usize, summaries: Arc<SummaryCache>) -> Self {
         Self {
             io,
             catalog,
             max_records,
-            volumes,
+            summaries,
             counters: Arc::new(Counters::default()),
         }
     }
@@ -265,7 +268,7 @@ impl LogSource for ParquetLogSource {
         let files = self.files(&req.logs.matchers, start, end, Direction::Forward);
         let mut parts = futures::stream::iter(files.into_iter().filter(|f| file_overlaps(&f.key, start, end)))
             .map(|file| {
-                let (io, req, cache) = (self.io.clone(), req.clone(), self.volumes.clone());
+                let (io, req, cache) = (self.io.clone(), req.clone(), self.summaries.clone());
                 AbortOnDrop(tokio::spawn(async move {
                     let span = key_span(&file.key);
                     super::volume::file_volume(&io, &cache, &file, &req, span).await
@@ -275,6 +278,35 @@ impl LogSource for ParquetLogSource {
         let mut sum = VolumeSum::default();
         while let Some(part) = parts.try_next().await? {
             sum.absorb(part);
+        }
+        Ok(sum.finish())
+    }
+
+    /// From each file's footer summary (Drain patterns per stream and level, lines per minute;
+    /// see `super::patterns`), files `read_concurrency` at a time, trained into one Drain per
+    /// level; no record is read, so `max_lines` does not apply.
+    async fn log_patterns(&self, req: &PatternRequest) -> Result<Patterns> {
+        req.check()?;
+        let (start, end) = (req.logs.start, req.logs.end);
+        if start >= end {
+            return Ok(Patterns::default());
+        }
+        let files = self.files(&req.logs.matchers, start, end, Direction::Forward);
+        let mut parts = futures::stream::iter(files.into_iter().filter(|f| file_overlaps(&f.key, start, end)))
+            .map(|file| {
+                let (io, req, cache) = (self.io.clone(), req.clone(), self.summaries.clone());
+                AbortOnDrop(tokio::spawn(async move {
+                    let span = key_span(&file.key);
+                    super::patterns::file_patterns(&io, &cache, &file, &req, span).await
+                }))
+            })
+            .buffered(self.io.concurrency);
+        // In file order, so the same files always train the same clusters.
+        let mut sum = PatternSum::default();
+        while let Some(part) = parts.try_next().await? {
+            for (level, pattern, samples) in part {
+                sum.add_pattern(level, &pattern, samples);
+            }
         }
         Ok(sum.finish())
     }

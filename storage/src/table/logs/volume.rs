@@ -19,24 +19,20 @@
 //!   (`ParquetTable::footer_metadata`), so it always describes the file's own rows. A file
 //!   without it (written before it existed) is summarised on read from its rows.
 //!
-//! Why in the footer: Loki answers `index/volume` from its index's chunk statistics without
-//! reading lines; reading every record of 24 h instead took minutes. The file carries its own
-//! summary, so flushes, compaction and retention need nothing beside the file. The shared footer
-//! cache holds footers without it (`parquet_io::SUMMARY_KEY_PREFIX`); volume reads keep the
-//! parsed summaries in a [`VolumeCache`] of [`CACHE_BYTES`], and read a footer again (one
-//! ranged read of the file's tail) for a file whose summary it no longer holds.
+//! Why: Loki answers `index/volume` from its index's chunk statistics without reading lines;
+//! reading every record of 24 h instead took minutes. How summaries are stored, cached and read
+//! is shared with the pattern summary (`super::summary`).
 
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
-use parquet::arrow::arrow_reader::ArrowReaderMetadata;
-use parquet::file::metadata::KeyValue;
 use serde::{Deserialize, Serialize};
 
-use super::schema::{self, col, parse_stream_labels};
+use super::schema::{col, parse_stream_labels};
+use super::summary::{FileSummary, SummaryCache, cached};
 use crate::catalog::FileMeta;
-use crate::parquet_io::{ParquetIo, plan};
+use crate::parquet_io::ParquetIo;
 use crate::read::{VolumeRequest, VolumeSum};
 use crate::signals::TimestampNs;
 use crate::table::file_cache::{FileCache, Weighed};
@@ -68,9 +64,11 @@ pub(crate) struct Summary {
     streams: Vec<SummaryStream>,
 }
 
-impl Summary {
-    /// Summarises `batch` (rows in the logs schema, sorted by stream as every file is).
-    pub(crate) fn of(batch: &RecordBatch, key: &str) -> Result<Self> {
+impl FileSummary for Summary {
+    const KEY: &'static str = KEY;
+    type Parsed = Parsed;
+
+    fn of(batch: &RecordBatch, key: &str) -> Result<Self> {
         let corrupt = |reason: String| Error::Corrupt {
             key: key.to_string(),
             reason,
@@ -128,6 +126,34 @@ impl Summary {
         Ok(summary)
     }
 
+    fn readable(&self) -> bool {
+        self.format == FORMAT && WIDTHS.contains(&self.bucket_s)
+    }
+
+    fn cache(caches: &SummaryCache) -> &FileCache<Parsed> {
+        &caches.volume
+    }
+
+    fn parse(self, key: &str) -> Result<Parsed> {
+        let streams = self
+            .streams
+            .into_iter()
+            .map(|(cluster, labels_json, buckets)| {
+                let labels = parse_stream_labels(&labels_json, &cluster).map_err(|e| Error::Corrupt {
+                    key: key.to_string(),
+                    reason: format!("volume summary labels {labels_json:?}: {e}"),
+                })?;
+                Ok((labels, buckets))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Parsed {
+            bucket_s: self.bucket_s,
+            streams,
+        })
+    }
+}
+
+impl Summary {
     fn entries(&self) -> usize {
         self.streams.iter().map(|s| s.2.len()).sum()
     }
@@ -150,52 +176,6 @@ impl Summary {
             s.2 = folded;
         }
         self.bucket_s = bucket_s;
-    }
-
-    /// The footer entry.
-    pub(crate) fn key_value(&self) -> KeyValue {
-        KeyValue::new(
-            KEY.to_string(),
-            serde_json::to_string(self).expect("a summary always serialises"),
-        )
-    }
-
-    /// The summary in a footer; `None` when the file has none (an older file) or one of a
-    /// format this build does not read.
-    fn from_footer(meta: &ArrowReaderMetadata, key: &str) -> Result<Option<Self>> {
-        let Some(text) = meta
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .and_then(|kv| kv.iter().find(|e| e.key == KEY))
-            .and_then(|e| e.value.as_deref())
-        else {
-            return Ok(None);
-        };
-        let summary: Summary = serde_json::from_str(text).map_err(|e| Error::Corrupt {
-            key: key.to_string(),
-            reason: format!("volume summary: {e}"),
-        })?;
-        Ok((summary.format == FORMAT && WIDTHS.contains(&summary.bucket_s)).then_some(summary))
-    }
-
-    /// The summary with each stream's labels parsed, as volume reads keep it.
-    fn parse(self, key: &str) -> Result<Parsed> {
-        let streams = self
-            .streams
-            .into_iter()
-            .map(|(cluster, labels_json, buckets)| {
-                let labels = parse_stream_labels(&labels_json, &cluster).map_err(|e| Error::Corrupt {
-                    key: key.to_string(),
-                    reason: format!("volume summary labels {labels_json:?}: {e}"),
-                })?;
-                Ok((labels, buckets))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Parsed {
-            bucket_s: self.bucket_s,
-            streams,
-        })
     }
 }
 
@@ -248,20 +228,6 @@ impl Parsed {
     }
 }
 
-/// Memory for parsed summaries (24 bytes per (stream, bucket) entry plus each stream's
-/// parsed labels): a 24-hour volume over 100 clusters touches 2,400 files.
-pub(crate) const CACHE_BYTES: usize = 64 << 20;
-
-/// Parsed summaries by file, within [`CACHE_BYTES`].
-#[derive(Debug)]
-pub(crate) struct VolumeCache(FileCache<Parsed>);
-
-impl VolumeCache {
-    pub(crate) fn new() -> Self {
-        Self(FileCache::new(CACHE_BYTES))
-    }
-}
-
 impl Weighed for Parsed {
     fn bytes(&self) -> usize {
         self.streams
@@ -274,50 +240,18 @@ impl Weighed for Parsed {
     }
 }
 
-/// Adds one file's volume for `req` to `sum`: from its summary (cached, else its footer's), or
-/// from its rows when it has none.
+/// One file's volume for `req`, from its summary.
 pub(super) async fn file_volume(
     io: &ParquetIo,
-    cache: &VolumeCache,
+    caches: &SummaryCache,
     file: &Arc<FileMeta>,
     req: &VolumeRequest,
     span: (TimestampNs, TimestampNs),
 ) -> Result<VolumeSum> {
-    let key = file.path.as_ref();
-    let cache_key = file.key.id.to_string();
-    let summary = match cache.0.get(&cache_key) {
-        Some(s) => s,
-        None => {
-            let s = Arc::new(read_summary(io, file, key).await?.parse(key)?);
-            cache.0.insert(&cache_key, s.clone());
-            s
-        }
-    };
+    let summary = cached::<Summary>(io, caches, file).await?;
     let mut sum = VolumeSum::default();
     summary.add_to(req, span, &mut sum);
     Ok(sum)
-}
-
-/// `file`'s summary: its footer's, or made from its rows when it has none.
-async fn read_summary(io: &ParquetIo, file: &Arc<FileMeta>, key: &str) -> Result<Summary> {
-    let meta = io.footer_with_summaries(file, schema::logs_schema()).await?;
-    Ok(match Summary::from_footer(&meta, key)? {
-        Some(s) => s,
-        None => {
-            let batches = io.read_file(file, schema::logs_schema(), true, plan::whole).await?;
-            let batch =
-                arrow_select::concat::concat_batches(&schema::logs_schema(), &batches).map_err(|e| Error::Corrupt {
-                    key: key.to_string(),
-                    reason: format!("concatenating row groups: {e}"),
-                })?;
-            Summary::of(&batch, key)?
-        }
-    })
-}
-
-/// The footer metadata of a logs file holding `batch`.
-pub(super) fn footer_metadata(batch: &RecordBatch, key: &str) -> Result<Vec<KeyValue>> {
-    Ok(vec![Summary::of(batch, key)?.key_value()])
 }
 
 #[cfg(test)]

@@ -1,11 +1,6 @@
 use std::sync::Arc;
 
-use object_store::ObjectStoreExt;
-use object_store::PutPayload;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
 use super::*;
-use crate::layout::{FileKey, Table};
 use crate::read::{Direction, LogRequest, volume_of_records};
 use crate::signals::LogRecord;
 use crate::table::ParquetTable;
@@ -148,50 +143,4 @@ fn many_streams_coarsen_the_buckets_to_bound_the_footer() {
         .flat_map(|s| &s.2)
         .fold((0, 0), |(l, b), e| (l + e.1, b + e.2));
     assert_eq!((lines, bytes), (24_000, 24_000 * 4), "coarsening keeps every record");
-}
-
-#[tokio::test]
-async fn a_file_without_a_summary_is_summarised_from_its_rows() {
-    let (dir, storage) = open().await;
-    let all = records();
-    let written = storage.write_logs(&all).await.unwrap();
-    // The same rows again under another key, encoded without the footer entry (as a build
-    // before summaries wrote them), in a store of their own.
-    let (other_dir, other) = open().await;
-    let mut change = crate::manifest::Change::default();
-    for f in &written.files {
-        let bytes = std::fs::read(dir.path().join(f)).unwrap();
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).unwrap();
-        let kv = builder
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .cloned()
-            .unwrap_or_default();
-        assert!(kv.iter().any(|e| e.key == KEY), "a written file carries its summary");
-        let reader = builder.build().unwrap();
-        let batches: Vec<_> = reader.map(Result::unwrap).collect();
-        let batch = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
-        let old =
-            crate::writer::encode_batch(&batch, Logs::properties(&storage.writer).unwrap(), f, Vec::new()).unwrap();
-        let key = FileKey::parse(&object_store::path::Path::from(f.as_str())).unwrap();
-        let key = FileKey::new(Table::Logs, &key.cluster, key.min_ts, key.max_ts, key.rows).unwrap();
-        let size = old.len() as u64;
-        other
-            .object_store()
-            .put(&key.path(), PutPayload::from(old))
-            .await
-            .unwrap();
-        change.add.push(crate::catalog::FileMeta::new(key, size));
-    }
-    other.commit(&change).await.unwrap();
-    let req = VolumeRequest {
-        logs: logs(vec![], T0, T0 + 3 * 3600 * S),
-        origin: T0,
-        step: 20 * MINUTE,
-    };
-    let want = storage.log_source().log_volume(&req).await.unwrap();
-    assert!(!want.is_empty());
-    assert_eq!(other.log_source().log_volume(&req).await.unwrap(), want);
-    drop(other_dir);
 }

@@ -1,4 +1,4 @@
-//! Drain log-pattern clustering, for `/loki/api/v1/patterns`, in the spirit of Loki's pattern
+//! Drain log-pattern clustering, behind [`crate::read::LogSource::log_patterns`], in the spirit of Loki's pattern
 //! ingester (`pkg/pattern/drain`, itself after He et al., "Drain: An Online Log Parsing Approach
 //! with Fixed Depth Tree", ICWS 2017).
 //!
@@ -14,6 +14,9 @@
 //! Loki's LRU does), and the tree is rebuilt from the clusters kept once as many have been
 //! evicted, so its size follows the clusters kept rather than the lines seen. Lines longer than
 //! `max_line_bytes` or with fewer than 4 or more than 80 tokens are skipped, as Loki skips them.
+//!
+//! Patterns merge the same way: [`Drain::train_pattern`] trains a pattern another instance made
+//! (a file's summary, another source's answer) with its counts, its `<_>` staying varying.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -83,6 +86,7 @@ impl Cluster {
     }
 
     /// Lines it took in all.
+    #[cfg(test)]
     pub(crate) fn total(&self) -> u64 {
         self.samples.values().sum()
     }
@@ -135,6 +139,20 @@ impl Drain {
         if !(MIN_TOKENS..=MAX_TOKENS).contains(&tokens.len()) {
             return false;
         }
+        self.add(tokens, spaces_after, [(bucket, 1)]);
+        true
+    }
+
+    /// Adds a pattern another Drain made, with its lines per bucket. The line limits do not
+    /// apply: its lines passed them, and printing may have shortened it (runs of `<_>`).
+    pub(crate) fn train_pattern(&mut self, pattern: &str, samples: impl IntoIterator<Item = (i64, u64)>) {
+        let (tokens, spaces_after) = tokenize(pattern);
+        if !tokens.is_empty() {
+            self.add(tokens, spaces_after, samples);
+        }
+    }
+
+    fn add(&mut self, tokens: Vec<&str>, spaces_after: Vec<usize>, samples: impl IntoIterator<Item = (i64, u64)>) {
         self.clock += 1;
         let clock = self.clock;
         if let Some(id) = self.search(&tokens) {
@@ -144,27 +162,32 @@ impl Drain {
                     *kept = PARAM.to_string();
                 }
             }
-            *cluster.samples.entry(bucket).or_default() += 1;
+            for (bucket, n) in samples {
+                *cluster.samples.entry(bucket).or_default() += n;
+            }
             cluster.last_used = clock;
-            return true;
+            return;
         }
         self.next_id += 1;
         let id = self.next_id;
         let tokens: Vec<String> = tokens.into_iter().map(str::to_string).collect();
         self.add_to_tree(id, &tokens);
+        let mut kept = BTreeMap::new();
+        for (bucket, n) in samples {
+            *kept.entry(bucket).or_default() += n;
+        }
         self.clusters.insert(
             id,
             Cluster {
                 tokens,
                 spaces_after,
-                samples: BTreeMap::from([(bucket, 1)]),
+                samples: kept,
                 last_used: clock,
             },
         );
         if self.clusters.len() > self.cfg.max_clusters {
             self.evict_least_recent();
         }
-        true
     }
 
     /// The clusters kept.
@@ -278,7 +301,7 @@ impl Drain {
 
 /// Loki's punctuation tokenizer: tokens split at spaces (remembered, to join them back), and at
 /// `=` and Go's `unicode.IsPunct` characters other than `_ - . : /` (kept as tokens).
-pub(crate) fn tokenize(line: &str) -> (Vec<&str>, Vec<usize>) {
+fn tokenize(line: &str) -> (Vec<&str>, Vec<usize>) {
     let mut tokens = Vec::new();
     let mut spaces_after = Vec::new();
     let mut start = 0;
