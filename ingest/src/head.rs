@@ -35,7 +35,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use tributary_storage::read::{
-    LogRequest, LogSource, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest, VolumeSum, sorted_union,
+    LogRequest, LogSource, PatternRequest, PatternSum, Patterns, SelectRequest, SeriesSize, Source, StreamVolume,
+    VolumeRequest, VolumeSum, sorted_union,
 };
 use tributary_storage::types::{
     CLUSTER, Labels, Matcher, Series, SeriesId, TimeRange, TimestampMs, matches_all, sort_dedup_samples,
@@ -764,6 +765,32 @@ impl LogSource for Head {
         req.check()?;
         let mut sum = VolumeSum::default();
         self.signal_blocks(|b| b.volume_matching(req, &mut sum));
+        Ok(sum.finish())
+    }
+
+    /// Clustered from the newest `max_lines` records in memory, copying only their bodies (a
+    /// record held twice, by two blocks during a flush or by one after a client's retry, may
+    /// count twice, as the contract allows).
+    async fn log_patterns(&self, req: &PatternRequest) -> tributary_storage::Result<Patterns> {
+        req.check()?;
+        let mut lines = Vec::new();
+        let mut truncated = self
+            .signal_blocks(|b| b.pattern_lines_matching(req, &mut lines))
+            .into_iter()
+            .any(|more| more);
+        // Newest first, as the default reads them, so Drain sees the same order.
+        lines.sort_unstable_by_key(|l| std::cmp::Reverse(l.0));
+        if lines.len() > req.max_lines {
+            lines.truncate(req.max_lines);
+            truncated = true;
+        }
+        let mut sum = PatternSum::default();
+        for (ts, level, body) in &lines {
+            sum.add_line(level, body, req.bucket_of(*ts));
+        }
+        if truncated {
+            sum.truncate();
+        }
         Ok(sum.finish())
     }
 

@@ -9,7 +9,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
-use tributary_storage::read::{LineHint, LogRequest, SelectRequest, VolumeRequest, VolumeSum};
+use tributary_storage::read::{
+    Direction, LineHint, LogRequest, PatternRequest, SelectRequest, VolumeRequest, VolumeSum, record_level,
+};
 use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, TimeRange, matches_all};
 
@@ -92,22 +94,50 @@ impl SignalBlock {
         })
     }
 
-    /// Log records matching `req` (matchers, time, hints), appended to `out` unsorted.
+    /// Log records matching `req` (matchers, time, hints), appended to `out` unsorted; with a
+    /// limit, only this block's first `limit` distinct ones in the requested direction.
     pub fn logs_matching(&self, req: &LogRequest, out: &mut Vec<LogRecord>) {
-        out.extend(
-            self.logs
-                .iter()
-                .filter(|r| {
-                    r.timestamp >= req.start
-                        && r.timestamp < req.end
-                        && matches_all(&req.matchers, &r.labels)
-                        && req.line_hints.iter().all(|h| match h {
-                            LineHint::Contains(s) => r.body.contains(s.as_str()),
-                            LineHint::NotContains(s) => !r.body.contains(s.as_str()),
-                        })
-                })
-                .cloned(),
-        );
+        // Records are chosen by reference and only those kept are copied: a limited read of a
+        // long range (every LogQL log query, every chunk of a scan) would otherwise copy every
+        // record of the range to keep a few.
+        let mut refs: Vec<&LogRecord> = self
+            .logs
+            .iter()
+            .filter(|r| {
+                r.timestamp >= req.start
+                    && r.timestamp < req.end
+                    && matches_all(&req.matchers, &r.labels)
+                    && req.line_hints.iter().all(|h| match h {
+                        LineHint::Contains(s) => r.body.contains(s.as_str()),
+                        LineHint::NotContains(s) => !r.body.contains(s.as_str()),
+                    })
+            })
+            .collect();
+        if let Some(limit) = req.limit {
+            keep_first(&mut refs, limit, req.direction);
+        }
+        out.extend(refs.into_iter().cloned());
+    }
+
+    /// What pattern clustering needs of the records matching `req` (matchers and time): this
+    /// block's newest `req.max_lines` as `(timestamp, level, body)`, appended to `out`
+    /// unsorted; true when the block holds more. Only bodies are copied, so the block is held
+    /// for a walk and a copy, not for the clustering. Copies of a record (a client's retry)
+    /// are not told apart: they count as the lines they were pushed as.
+    pub fn pattern_lines_matching(&self, req: &PatternRequest, out: &mut Vec<(i64, &'static str, String)>) -> bool {
+        let logs = &req.logs;
+        let mut refs: Vec<&LogRecord> = self
+            .logs
+            .iter()
+            .filter(|r| r.timestamp >= logs.start && r.timestamp < logs.end && matches_all(&logs.matchers, &r.labels))
+            .collect();
+        let more = refs.len() > req.max_lines;
+        if more {
+            refs.select_nth_unstable_by(req.max_lines, |a, b| b.timestamp.cmp(&a.timestamp));
+            refs.truncate(req.max_lines);
+        }
+        out.extend(refs.into_iter().map(|r| (r.timestamp, record_level(r), r.body.clone())));
+        more
     }
 
     /// Adds the body bytes and records of matching records in `req`'s range to `sum` (a copy
@@ -301,6 +331,29 @@ impl ActiveSignals {
 
     pub(crate) fn with<R>(&self, f: impl FnOnce(&SignalBlock) -> R) -> R {
         f(&self.block.lock())
+    }
+}
+
+/// Leaves in `refs` the first `limit` distinct records in `direction`'s order (the order
+/// `sort_logs` gives), in that order: only the first `k` are sorted, `k` doubling from `limit`
+/// while copies among them leave fewer than `limit` distinct.
+fn keep_first(refs: &mut Vec<&LogRecord>, limit: usize, direction: Direction) {
+    let order = |a: &&LogRecord, b: &&LogRecord| match direction {
+        Direction::Forward => a.cmp(b),
+        Direction::Backward => b.cmp(a),
+    };
+    let mut k = limit;
+    while k < refs.len() {
+        refs.select_nth_unstable_by(k, order);
+        let mut first = refs[..k].to_vec();
+        first.sort_unstable_by(order);
+        first.dedup();
+        if first.len() >= limit {
+            first.truncate(limit);
+            *refs = first;
+            return;
+        }
+        k = k.saturating_mul(2).max(1);
     }
 }
 

@@ -784,3 +784,100 @@ async fn log_volume_counts_each_held_record_in_its_stream_and_bucket() {
     assert_eq!(got.len(), 2);
     assert_eq!(got, volume_of_records(&req, want));
 }
+
+/// The head's patterns cluster the newest `max_lines` records it holds, across blocks, and say
+/// when older ones were left out; a limited select keeps the first distinct records of a
+/// block holding copies.
+#[tokio::test]
+async fn log_patterns_cluster_the_newest_lines_across_blocks() {
+    use tributary_storage::read::PatternRequest;
+    let head = Head::new();
+    for block in 0..2i64 {
+        let logs: Vec<LogRecord> = (0..50i64)
+            .map(|i| {
+                let t = block * 50 + i;
+                let body = if t % 2 == 0 {
+                    format!("request {t} took {}ms", t * 3)
+                } else {
+                    format!("cache miss for key k{t} on shard {}", t % 4)
+                };
+                log(["a", "b"][(t % 2) as usize], t, &body)
+            })
+            .collect();
+        head.append_signals(SignalBlock {
+            logs,
+            ..Default::default()
+        });
+        if block == 0 {
+            head.freeze();
+        }
+    }
+    let req = |max_lines| PatternRequest {
+        logs: LogRequest {
+            matchers: vec![Matcher::new(MatchOp::Equal, "service_name", "api").unwrap()],
+            start: 10,
+            end: 100,
+            line_hints: Vec::new(),
+            direction: Direction::Forward,
+            limit: None,
+        },
+        step: 30,
+        max_lines,
+    };
+    let got = head.log_patterns(&req(1_000)).await.unwrap();
+    assert!(!got.truncated);
+    let shapes: Vec<(&str, Vec<(i64, u64)>)> = got
+        .series
+        .iter()
+        .map(|s| (s.pattern.as_str(), s.samples.clone()))
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            (
+                "cache miss for key <_> on shard <_>",
+                vec![(0, 10), (30, 15), (60, 15), (90, 5)]
+            ),
+            ("request <_> took <_>", vec![(0, 10), (30, 15), (60, 15), (90, 5)]),
+        ]
+    );
+    // The newest 20 lines only (times 80 to 99), and the answer says lines were left out.
+    let got = head.log_patterns(&req(20)).await.unwrap();
+    assert!(got.truncated);
+    let buckets: Vec<(i64, u64)> = got.series.iter().flat_map(|s| s.samples.clone()).collect();
+    assert_eq!(buckets, [(60, 5), (90, 5), (60, 5), (90, 5)]);
+}
+
+#[tokio::test]
+async fn a_limited_select_keeps_the_first_distinct_records_of_a_block_with_copies() {
+    let head = Head::new();
+    // Every record three times (client retries), in one block.
+    let logs: Vec<LogRecord> = (0..30i64)
+        .flat_map(|t| std::iter::repeat_n(log("a", t, &format!("line {t}")), 3))
+        .collect();
+    head.append_signals(SignalBlock {
+        logs,
+        ..Default::default()
+    });
+    for (direction, want) in [
+        (Direction::Forward, [0, 1, 2, 3, 4]),
+        (Direction::Backward, [29, 28, 27, 26, 25]),
+    ] {
+        let req = LogRequest {
+            matchers: Vec::new(),
+            start: 0,
+            end: 100,
+            line_hints: Vec::new(),
+            direction,
+            limit: Some(5),
+        };
+        let got: Vec<i64> = head
+            .select_logs(&req)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.timestamp)
+            .collect();
+        assert_eq!(got, want, "{direction:?}");
+    }
+}
