@@ -19,6 +19,7 @@
 //! (a file's summary, another source's answer) with its counts, its `<_>` staying varying.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 
 /// The placeholder of a varying token (Loki's `ParamString`).
 pub(crate) const PARAM: &str = "<_>";
@@ -215,7 +216,7 @@ impl Drain {
 
     /// Loki's `treeSearch`: the leaf for the line's first tokens, then its best cluster.
     fn search(&self, tokens: &[&str]) -> Option<u64> {
-        let mut node = self.nodes[0].child(&tokens.len().to_string())?;
+        let mut node = self.nodes[0].child(len_key(tokens.len()))?;
         let max_depth = self.cfg.depth - 2;
         for (i, token) in tokens.iter().enumerate() {
             let depth = i + 1;
@@ -252,10 +253,10 @@ impl Drain {
 
     /// Loki's `addSeqToPrefixTree`.
     fn add_to_tree(&mut self, id: u64, tokens: &[String]) {
-        let len_key = tokens.len().to_string();
-        let mut node = match self.nodes[0].child(&len_key) {
+        let key = len_key(tokens.len());
+        let mut node = match self.nodes[0].child(key) {
             Some(n) => n,
-            None => self.new_child(0, len_key),
+            None => self.new_child(0, key.to_string()),
         };
         let max_depth = self.cfg.depth - 2;
         for (i, token) in tokens.iter().enumerate() {
@@ -299,32 +300,39 @@ impl Drain {
     }
 }
 
+/// The root's key for lines of `n` tokens (its text), without formatting one per line.
+fn len_key(n: usize) -> &'static str {
+    static KEYS: LazyLock<Vec<String>> = LazyLock::new(|| (0..=MAX_TOKENS_SPLIT + 1).map(|n| n.to_string()).collect());
+    KEYS.get(n).map_or("many", String::as_str)
+}
+
 /// Loki's punctuation tokenizer: tokens split at spaces (remembered, to join them back), and at
 /// `=` and Go's `unicode.IsPunct` characters other than `_ - . : /` (kept as tokens).
+///
+/// Only ASCII characters split (every other one stays inside its token, alphanumeric or not),
+/// so the line is walked byte by byte: a UTF-8 sequence's bytes are never ASCII.
 fn tokenize(line: &str) -> (Vec<&str>, Vec<usize>) {
-    let mut tokens = Vec::new();
-    let mut spaces_after = Vec::new();
+    let mut tokens = Vec::with_capacity(32);
+    let mut spaces_after = Vec::with_capacity(16);
     let mut start = 0;
-    for (i, c) in line.char_indices() {
+    for (i, &b) in line.as_bytes().iter().enumerate() {
+        if !SPLITS[b as usize] {
+            continue;
+        }
         if tokens.len() >= MAX_TOKENS_SPLIT {
             break;
         }
-        if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '/') {
-            continue;
+        if i > start {
+            tokens.push(&line[start..i]);
         }
-        if c == ' ' || c == '=' || is_go_punct(c) {
-            if i > start {
-                tokens.push(&line[start..i]);
+        if b == b' ' {
+            if let Some(last) = tokens.len().checked_sub(1) {
+                spaces_after.push(last);
             }
-            if c == ' ' {
-                if let Some(last) = tokens.len().checked_sub(1) {
-                    spaces_after.push(last);
-                }
-            } else {
-                tokens.push(&line[i..i + c.len_utf8()]);
-            }
-            start = i + c.len_utf8();
+        } else {
+            tokens.push(&line[i..i + 1]);
         }
+        start = i + 1;
     }
     if start < line.len() {
         tokens.push(&line[start..]);
@@ -332,12 +340,39 @@ fn tokenize(line: &str) -> (Vec<&str>, Vec<usize>) {
     (tokens, spaces_after)
 }
 
+/// The bytes a line splits at: space, `=` and [`is_go_punct`].
+static SPLITS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = b == b' ' as usize || b == b'=' as usize || is_go_punct(b as u8);
+        b += 1;
+    }
+    t
+};
+
 /// Go's `unicode.IsPunct` on ASCII (Unicode category P; `$ + < = > ^ \` | ~` are symbols).
 /// Other characters stay inside tokens.
-fn is_go_punct(c: char) -> bool {
+const fn is_go_punct(c: u8) -> bool {
     matches!(
         c,
-        '!' | '"' | '#' | '%' | '&' | '\'' | '(' | ')' | '*' | ',' | ';' | '?' | '@' | '[' | '\\' | ']' | '{' | '}'
+        b'!' | b'"'
+            | b'#'
+            | b'%'
+            | b'&'
+            | b'\''
+            | b'('
+            | b')'
+            | b'*'
+            | b','
+            | b';'
+            | b'?'
+            | b'@'
+            | b'['
+            | b'\\'
+            | b']'
+            | b'{'
+            | b'}'
     )
 }
 
