@@ -26,7 +26,10 @@
 //! - `parquet_io`: the one way Parquet is read from the object store (ranged reads, one footer
 //!   cache sized by `storage.metadata_cache_files` for every table, row-group and page planning).
 //! - `source`: the metrics, exemplars and metadata readers composed into one [`read::Source`].
-//! - [`read`]: the read contracts; [`layout`]: object keys, built and parsed only there;
+//! - [`read`]: the read contracts, with what their answers are made of that every source
+//!   shares (log volume sums; log patterns: Drain clustering, the level rule and the chunked
+//!   scan, so a file summary written at flush and a read of the head cluster alike);
+//!   [`layout`]: object keys, built and parsed only there;
 //!   `catalog`: the in-memory file list per table; `schema`: the metrics schema (whose first
 //!   five columns every series-keyed table shares); `writer`: writer options, the Parquet
 //!   encoder and the metrics file plan; `store`: URL → object store, metered by request class.
