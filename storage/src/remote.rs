@@ -38,7 +38,9 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::read::{Direction, LineHint, LogRequest, LogSource, SelectRequest, SeriesSize, Source, VolumeRequest};
+use crate::read::{
+    Direction, LineHint, LogRequest, LogSource, PatternRequest, SelectRequest, SeriesSize, Source, VolumeRequest,
+};
 use crate::signals::{
     BucketSpan, Exemplar, ExemplarSeries, HistogramSample, HistogramSeries, LogRecord, MetricMetadata, ResetHint,
 };
@@ -123,6 +125,18 @@ pub enum Call {
         origin: i64,
         /// [`VolumeRequest::step`].
         step: i64,
+    },
+    /// [`LogSource::log_patterns`]: answered as JSON [`crate::read::Patterns`]
+    /// (`{"series":[{"level":..,"pattern":..,"samples":[[bucket start, lines],..]},..],"truncated":..}`),
+    /// so an ingester clusters its own lines and only patterns cross the wire.
+    LogPatterns {
+        /// Matchers and range (direction, limit and hints are ignored).
+        #[serde(flatten)]
+        logs: WireLogs,
+        /// [`PatternRequest::step`].
+        step: i64,
+        /// [`PatternRequest::max_lines`].
+        max_lines: usize,
     },
     /// [`LogSource::log_label_values`].
     LogLabelValues {
@@ -341,6 +355,7 @@ impl Call {
             Call::LogStreams(_) => "log_streams",
             Call::LogLabelNames(_) => "log_label_names",
             Call::LogVolume { .. } => "log_volume",
+            Call::LogPatterns { .. } => "log_patterns",
             Call::LogLabelValues { .. } => "log_label_values",
         }
     }
@@ -453,6 +468,18 @@ pub async fn answer(call: &Call, source: &dyn Source, logs: &dyn LogSource) -> R
                     })
                     .collect::<Vec<_>>(),
             )
+        }
+        Call::LogPatterns {
+            logs: l,
+            step,
+            max_lines,
+        } => {
+            let req = PatternRequest {
+                logs: l.request()?,
+                step: *step,
+                max_lines: *max_lines,
+            };
+            Answer::json(&logs.log_patterns(&req).await?)
         }
         Call::LogLabelValues { name, logs: l } => Answer::json(&logs.log_label_values(name, &l.request()?).await?),
     }

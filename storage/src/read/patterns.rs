@@ -6,6 +6,8 @@ mod drain;
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::read::scan::{SCAN_CHUNK, scan_logs};
 use crate::read::{Direction, LogRequest, LogSource};
 use crate::signals::{LogRecord, TimestampNs};
@@ -52,7 +54,7 @@ impl PatternRequest {
 
 /// One pattern: Drain's text (varying tokens are `<_>`), its level, and its lines per bucket
 /// (`(bucket start, lines)`, by bucket, each with at least one line).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PatternSeries {
     /// One of [`LEVELS`].
     pub level: String,
@@ -70,7 +72,7 @@ impl PatternSeries {
 }
 
 /// A [`LogSource::log_patterns`] answer.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Patterns {
     /// By level, then pattern.
     pub series: Vec<PatternSeries>,

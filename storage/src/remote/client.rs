@@ -6,7 +6,9 @@ use async_trait::async_trait;
 
 use super::{Call, WireLogs, WireSelect, decode};
 use crate::Result;
-use crate::read::{LogRequest, LogSource, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest};
+use crate::read::{
+    LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest,
+};
 use crate::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
 use crate::types::{Labels, Matcher, Series, TimeRange};
 
@@ -114,6 +116,15 @@ impl<T: Transport> LogSource for RemoteSource<T> {
             step: req.step,
         };
         decode::volumes(&self.transport.call(&call).await?)
+    }
+
+    async fn log_patterns(&self, req: &PatternRequest) -> Result<Patterns> {
+        let call = Call::LogPatterns {
+            logs: WireLogs::of(&req.logs),
+            step: req.step,
+            max_lines: req.max_lines,
+        };
+        decode::json(&self.transport.call(&call).await?)
     }
 
     async fn log_label_names(&self, req: &LogRequest) -> Result<Vec<String>> {
