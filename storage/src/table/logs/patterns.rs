@@ -35,11 +35,11 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, TimestampNanosecondType};
+use arrow_array::types::Int32Type;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{col, parse_stream_labels};
-use super::summary::{FileSummary, SummaryCache, cached};
+use super::summary::{FileSummary, Rows, SummaryCache, cached, corrupt, strings};
 use crate::catalog::FileMeta;
 use crate::parquet_io::ParquetIo;
 use crate::read::{PatternRequest, PatternSum, level_named, level_of};
@@ -81,61 +81,37 @@ impl FileSummary for Summary {
     type Parsed = Parsed;
 
     fn of(batch: &RecordBatch, key: &str) -> Result<Self> {
-        let corrupt = |reason: String| Error::Corrupt {
-            key: key.to_string(),
-            reason,
-        };
-        let dict = |i: usize| dict_keys(batch, i).map_err(corrupt);
-        let (cluster_keys, clusters) = dict(col::CLUSTER)?;
-        let (label_keys, labels) = dict(col::LABELS)?;
-        let (severity_keys, severities) = dict(col::SEVERITY_TEXT)?;
-        let ts = batch
-            .column(col::TIMESTAMP)
-            .as_primitive_opt::<TimestampNanosecondType>()
-            .ok_or_else(|| corrupt("timestamp is not nanoseconds".into()))?
-            .values();
+        let rows = Rows::of(batch, key)?;
+        let (severity_keys, severities) =
+            dict_keys(batch, col::SEVERITY_TEXT).map_err(|reason| corrupt(key, reason))?;
         let severity_numbers = batch
             .column(col::SEVERITY_NUMBER)
             .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| corrupt("severity_number is not Int32".into()))?
+            .ok_or_else(|| corrupt(key, "severity_number is not Int32".into()))?
             .values();
-        let string = |i: usize, name: &str| {
-            batch
-                .column(i)
-                .as_string_opt::<i32>()
-                .ok_or_else(|| corrupt(format!("{name} is not a string column")))
-        };
-        let (body, attributes) = (string(col::BODY, "body")?, string(col::ATTRIBUTES, "attributes")?);
+        let (body, attributes) = (strings(batch, col::BODY, key)?, strings(batch, col::ATTRIBUTES, key)?);
         let width = WIDTHS[0] * NS_PER_S;
-        let mut streams: Vec<SummaryStream> = Vec::new();
-        // The stream being clustered: its texts, parsed labels and clusters so far.
-        let mut current: Option<(&str, &str, Labels, PatternSum)> = None;
-        let mut prev: Option<(i32, i32)> = None;
-        for row in 0..batch.num_rows() {
-            let pair = (cluster_keys[row], label_keys[row]);
-            if prev != Some(pair) {
-                prev = Some(pair);
-                let (c, l) = (clusters.value(pair.0 as usize), labels.value(pair.1 as usize));
-                // Two dictionary entries may hold one text (dictionaries are per batch part).
-                if current.as_ref().is_none_or(|s| s.0 != c || s.1 != l) {
-                    if let Some(done) = current.take() {
-                        streams.push(finish_stream(done));
-                    }
-                    let parsed = parse_stream_labels(l, c).map_err(|e| corrupt(format!("labels {l:?}: {e}")))?;
-                    current = Some((c, l, parsed, PatternSum::default()));
-                }
+        let mut streams: Vec<SummaryStream> = Vec::with_capacity(rows.streams.len());
+        for (cluster, labels, range) in rows.streams {
+            let parsed =
+                parse_stream_labels(labels, cluster).map_err(|e| corrupt(key, format!("labels {labels:?}: {e}")))?;
+            let mut sum = PatternSum::default();
+            for row in range {
+                let level = level_of(
+                    &parsed,
+                    attributes.value(row),
+                    severity_numbers[row],
+                    severities.value(severity_keys[row] as usize),
+                );
+                sum.add_line(level, body.value(row), rows.timestamps[row].div_euclid(width));
             }
-            let (_, _, stream_labels, sum) = current.as_mut().expect("set above");
-            let level = level_of(
-                stream_labels,
-                attributes.value(row),
-                severity_numbers[row],
-                severities.value(severity_keys[row] as usize),
-            );
-            sum.add_line(level, body.value(row), ts[row].div_euclid(width));
-        }
-        if let Some(done) = current.take() {
-            streams.push(finish_stream(done));
+            let patterns = sum
+                .finish()
+                .series
+                .into_iter()
+                .map(|s| (s.level, s.pattern, s.samples))
+                .collect();
+            streams.push((cluster.to_string(), labels.to_string(), patterns));
         }
         let mut summary = Summary {
             format: FORMAT,
@@ -181,17 +157,6 @@ impl FileSummary for Summary {
     fn cache(caches: &SummaryCache) -> &FileCache<Parsed> {
         &caches.patterns
     }
-}
-
-/// A stream's entry from its clusters.
-fn finish_stream((cluster, labels, _, sum): (&str, &str, Labels, PatternSum)) -> SummaryStream {
-    let patterns = sum
-        .finish()
-        .series
-        .into_iter()
-        .map(|s| (s.level, s.pattern, s.samples))
-        .collect();
-    (cluster.to_string(), labels.to_string(), patterns)
 }
 
 impl Summary {
@@ -331,13 +296,13 @@ impl Weighed for Parsed {
 
 /// One file's patterns for `req`, from its summary.
 pub(super) async fn file_patterns(
-    io: &ParquetIo,
-    caches: &SummaryCache,
-    file: &Arc<FileMeta>,
-    req: &PatternRequest,
+    io: ParquetIo,
+    caches: Arc<SummaryCache>,
+    file: Arc<FileMeta>,
+    req: PatternRequest,
     span: (TimestampNs, TimestampNs),
 ) -> Result<FilePatterns> {
-    Ok(cached::<Summary>(io, caches, file).await?.patterns_for(req, span))
+    Ok(cached::<Summary>(&io, &caches, &file).await?.patterns_for(&req, span))
 }
 
 #[cfg(test)]

@@ -52,6 +52,10 @@ use crate::{Error, Result};
 use filter::contains_rows;
 use filter::{DictFlags, HintFilter, Hints, RECORD_COLUMNS, StreamCache, StreamFilter, build_records, corrupt, dict};
 
+/// One file's part of a summary read: the file, the request and the file's span (see
+/// `ParquetLogSource::per_summary`).
+type SummaryRead<R, Fut> = fn(ParquetIo, Arc<SummaryCache>, Arc<FileMeta>, R, (TimestampNs, TimestampNs)) -> Fut;
+
 /// A limited read sorts and trims its candidates once this many beyond `limit` piled up.
 const TOPK_SLACK: usize = 1024;
 
@@ -226,6 +230,40 @@ impl ParquetLogSource {
         Ok(top.finish())
     }
 
+    /// `per_file`'s answer for every file that may hold streams `logs` matches in its range,
+    /// `read_concurrency` at a time, in file order (so the same files always give the same
+    /// answer), each given the file's span: what the summary reads (volume, patterns) share.
+    fn per_summary<'a, R, T, Fut>(
+        &'a self,
+        logs: &LogRequest,
+        req: &'a R,
+        per_file: SummaryRead<R, Fut>,
+    ) -> impl futures::Stream<Item = Result<T>> + 'a
+    where
+        R: Clone + Send + 'static,
+        T: Send + 'static,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+    {
+        let (start, end) = (logs.start, logs.end);
+        let files = if start < end {
+            self.files(&logs.matchers, start, end, Direction::Forward)
+        } else {
+            Vec::new()
+        };
+        futures::stream::iter(files.into_iter().filter(move |f| file_overlaps(&f.key, start, end)))
+            .map(move |file| {
+                let span = key_span(&file.key);
+                AbortOnDrop(tokio::spawn(per_file(
+                    self.io.clone(),
+                    self.summaries.clone(),
+                    file,
+                    req.clone(),
+                    span,
+                )))
+            })
+            .buffered(self.io.concurrency)
+    }
+
     /// Distinct label sets of matching streams in files, row groups and pages overlapping the
     /// range (time is decided from statistics only: no timestamp is decoded).
     async fn streams(&self, req: &LogRequest) -> Result<HashSet<Labels>> {
@@ -261,21 +299,8 @@ impl LogSource for ParquetLogSource {
     /// `read_concurrency` at a time; no record is read.
     async fn log_volume(&self, req: &VolumeRequest) -> Result<Vec<StreamVolume>> {
         req.check()?;
-        let (start, end) = (req.logs.start, req.logs.end);
-        if start >= end {
-            return Ok(Vec::new());
-        }
-        let files = self.files(&req.logs.matchers, start, end, Direction::Forward);
-        let mut parts = futures::stream::iter(files.into_iter().filter(|f| file_overlaps(&f.key, start, end)))
-            .map(|file| {
-                let (io, req, cache) = (self.io.clone(), req.clone(), self.summaries.clone());
-                AbortOnDrop(tokio::spawn(async move {
-                    let span = key_span(&file.key);
-                    super::volume::file_volume(&io, &cache, &file, &req, span).await
-                }))
-            })
-            .buffer_unordered(self.io.concurrency);
         let mut sum = VolumeSum::default();
+        let mut parts = self.per_summary(&req.logs, req, super::volume::file_volume);
         while let Some(part) = parts.try_next().await? {
             sum.absorb(part);
         }
@@ -287,22 +312,8 @@ impl LogSource for ParquetLogSource {
     /// level; no record is read, so `max_lines` does not apply.
     async fn log_patterns(&self, req: &PatternRequest) -> Result<Patterns> {
         req.check()?;
-        let (start, end) = (req.logs.start, req.logs.end);
-        if start >= end {
-            return Ok(Patterns::default());
-        }
-        let files = self.files(&req.logs.matchers, start, end, Direction::Forward);
-        let mut parts = futures::stream::iter(files.into_iter().filter(|f| file_overlaps(&f.key, start, end)))
-            .map(|file| {
-                let (io, req, cache) = (self.io.clone(), req.clone(), self.summaries.clone());
-                AbortOnDrop(tokio::spawn(async move {
-                    let span = key_span(&file.key);
-                    super::patterns::file_patterns(&io, &cache, &file, &req, span).await
-                }))
-            })
-            .buffered(self.io.concurrency);
-        // In file order, so the same files always train the same clusters.
         let mut sum = PatternSum::default();
+        let mut parts = self.per_summary(&req.logs, req, super::patterns::file_patterns);
         while let Some(part) = parts.try_next().await? {
             for (level, pattern, samples) in part {
                 sum.add_pattern(level, &pattern, samples);

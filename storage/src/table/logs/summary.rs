@@ -10,17 +10,22 @@
 
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use std::ops::Range;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampNanosecondType;
+use arrow_array::{RecordBatch, StringArray};
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::file::metadata::KeyValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::schema;
+use super::schema::{self, col};
 use super::{patterns, volume};
 use crate::catalog::FileMeta;
 use crate::parquet_io::{ParquetIo, plan};
 use crate::table::file_cache::{FileCache, Weighed};
+use crate::table::series::dict_keys;
 use crate::{Error, Result};
 
 /// Memory for each kind of parsed summary: a 24-hour read over 100 clusters touches 2,400
@@ -56,6 +61,60 @@ impl SummaryCache {
             volume: FileCache::new(CACHE_BYTES),
             patterns: FileCache::new(CACHE_BYTES),
         }
+    }
+}
+
+/// What every summary reads of a file's rows: their timestamps and their runs of one stream.
+pub(super) struct Rows<'a> {
+    /// Per row, nanoseconds.
+    pub(super) timestamps: &'a [i64],
+    /// `(cluster, labels text, rows)` per stream, in file order (rows are sorted by stream).
+    pub(super) streams: Vec<(&'a str, &'a str, Range<usize>)>,
+}
+
+impl<'a> Rows<'a> {
+    pub(super) fn of(batch: &'a RecordBatch, key: &str) -> Result<Self> {
+        // The metrics tables' dictionary reader: it also checks every key is in range.
+        let dict = |i: usize| dict_keys(batch, i).map_err(|reason| corrupt(key, reason));
+        let (cluster_keys, clusters) = dict(col::CLUSTER)?;
+        let (label_keys, labels) = dict(col::LABELS)?;
+        let timestamps = batch
+            .column(col::TIMESTAMP)
+            .as_primitive_opt::<TimestampNanosecondType>()
+            .ok_or_else(|| corrupt(key, "timestamp is not nanoseconds".into()))?
+            .values();
+        let mut streams: Vec<(&str, &str, Range<usize>)> = Vec::new();
+        let mut prev: Option<(i32, i32)> = None;
+        for row in 0..batch.num_rows() {
+            let pair = (cluster_keys[row], label_keys[row]);
+            if prev != Some(pair) {
+                prev = Some(pair);
+                let (c, l) = (clusters.value(pair.0 as usize), labels.value(pair.1 as usize));
+                // Two dictionary entries may hold one text (dictionaries are per batch part).
+                if streams.last().is_none_or(|s| s.0 != c || s.1 != l) {
+                    streams.push((c, l, row..row));
+                }
+            }
+            streams.last_mut().expect("pushed above").2.end = row + 1;
+        }
+        Ok(Self { timestamps, streams })
+    }
+}
+
+/// A string column of `batch`.
+pub(super) fn strings<'a>(batch: &'a RecordBatch, i: usize, key: &str) -> Result<&'a StringArray> {
+    batch.column(i).as_string_opt::<i32>().ok_or_else(|| {
+        corrupt(
+            key,
+            format!("{} is not a string column", batch.schema().field(i).name()),
+        )
+    })
+}
+
+pub(super) fn corrupt(key: &str, reason: String) -> Error {
+    Error::Corrupt {
+        key: key.to_string(),
+        reason,
     }
 }
 

@@ -26,17 +26,15 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_array::cast::AsArray;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{col, parse_stream_labels};
-use super::summary::{FileSummary, SummaryCache, cached};
+use super::summary::{FileSummary, Rows, SummaryCache, cached, strings};
 use crate::catalog::FileMeta;
 use crate::parquet_io::ParquetIo;
 use crate::read::{VolumeRequest, VolumeSum};
 use crate::signals::TimestampNs;
 use crate::table::file_cache::{FileCache, Weighed};
-use crate::table::series::dict_keys;
 use crate::types::{Labels, matches_all};
 use crate::{Error, Result};
 
@@ -69,48 +67,25 @@ impl FileSummary for Summary {
     type Parsed = Parsed;
 
     fn of(batch: &RecordBatch, key: &str) -> Result<Self> {
-        let corrupt = |reason: String| Error::Corrupt {
-            key: key.to_string(),
-            reason,
-        };
-        // The metrics tables' dictionary reader: it also checks every key is in range.
-        let dict = |i: usize| dict_keys(batch, i).map_err(corrupt);
-        let (cluster_keys, clusters) = dict(col::CLUSTER)?;
-        let (label_keys, labels) = dict(col::LABELS)?;
-        let ts = batch
-            .column(col::TIMESTAMP)
-            .as_primitive_opt::<arrow_array::types::TimestampNanosecondType>()
-            .ok_or_else(|| corrupt("timestamp is not nanoseconds".into()))?
-            .values();
-        let body = batch
-            .column(col::BODY)
-            .as_string_opt::<i32>()
-            .ok_or_else(|| corrupt("body is not a string column".into()))?;
-        let offsets = body.value_offsets();
-        let mut streams: Vec<SummaryStream> = Vec::new();
-        let mut prev: Option<(i32, i32)> = None;
+        let rows = Rows::of(batch, key)?;
+        let offsets = strings(batch, col::BODY, key)?.value_offsets();
         let width = WIDTHS[0] * NS_PER_S;
-        for row in 0..batch.num_rows() {
-            let pair = (cluster_keys[row], label_keys[row]);
-            if prev != Some(pair) {
-                prev = Some(pair);
-                let (c, l) = (clusters.value(pair.0 as usize), labels.value(pair.1 as usize));
-                // Two dictionary entries may hold one text (dictionaries are per batch part).
-                if streams.last().is_none_or(|s| s.0 != c || s.1 != l) {
-                    streams.push((c.to_string(), l.to_string(), Vec::new()));
+        let mut streams: Vec<SummaryStream> = Vec::with_capacity(rows.streams.len());
+        for (cluster, labels, range) in rows.streams {
+            let mut buckets: Buckets = Vec::new();
+            for row in range {
+                let bucket = rows.timestamps[row].div_euclid(width);
+                let bytes = (offsets[row + 1] - offsets[row]) as u64;
+                match buckets.last_mut() {
+                    Some(b) if b.0 == bucket => {
+                        b.1 += 1;
+                        b.2 += bytes;
+                    }
+                    // Rows of a stream are sorted by time, so buckets come in order.
+                    _ => buckets.push((bucket, 1, bytes)),
                 }
             }
-            let bucket = ts[row].div_euclid(width);
-            let bytes = (offsets[row + 1] - offsets[row]) as u64;
-            let buckets = &mut streams.last_mut().expect("pushed above").2;
-            match buckets.last_mut() {
-                Some(b) if b.0 == bucket => {
-                    b.1 += 1;
-                    b.2 += bytes;
-                }
-                // Rows of a stream are sorted by time, so buckets come in order.
-                _ => buckets.push((bucket, 1, bytes)),
-            }
+            streams.push((cluster.to_string(), labels.to_string(), buckets));
         }
         let mut summary = Summary {
             format: FORMAT,
@@ -242,15 +217,15 @@ impl Weighed for Parsed {
 
 /// One file's volume for `req`, from its summary.
 pub(super) async fn file_volume(
-    io: &ParquetIo,
-    caches: &SummaryCache,
-    file: &Arc<FileMeta>,
-    req: &VolumeRequest,
+    io: ParquetIo,
+    caches: Arc<SummaryCache>,
+    file: Arc<FileMeta>,
+    req: VolumeRequest,
     span: (TimestampNs, TimestampNs),
 ) -> Result<VolumeSum> {
-    let summary = cached::<Summary>(io, caches, file).await?;
+    let summary = cached::<Summary>(&io, &caches, &file).await?;
     let mut sum = VolumeSum::default();
-    summary.add_to(req, span, &mut sum);
+    summary.add_to(&req, span, &mut sum);
     Ok(sum)
 }
 
