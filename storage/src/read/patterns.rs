@@ -4,6 +4,7 @@
 
 mod drain;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -171,27 +172,51 @@ pub fn record_level(rec: &LogRecord) -> &'static str {
 /// [`record_level`] from the parts of a record it reads.
 pub(crate) fn level_of(labels: &Labels, attributes: &str, severity_number: i32, severity_text: &str) -> &'static str {
     // Structured metadata is parsed only when it can hold a level.
-    let metadata: Option<serde_json::Map<String, serde_json::Value>> = if attributes.contains("level") {
-        serde_json::from_str(attributes).ok()
+    let metadata = if attributes.contains("level") {
+        MetadataLevels::of(attributes)
     } else {
-        None
+        MetadataLevels::default()
     };
-    let named = |name: &str| -> Option<String> {
-        labels.get(name).map(str::to_string).or_else(|| {
-            metadata.as_ref()?.get(name).and_then(|v| match v {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                serde_json::Value::Bool(b) => Some(b.to_string()),
-                _ => None,
-            })
-        })
-    };
-    if let Some(l) = named("detected_level") {
-        return level_named(&l);
+    if let Some(l) = labels.get("detected_level").or(metadata.detected_level.as_deref()) {
+        return level_named(l);
     }
-    match named("level") {
-        Some(l) => level_named(&l),
+    match labels.get("level").or(metadata.level.as_deref()) {
+        Some(l) => level_named(l),
         None => severity_level(severity_number, severity_text).unwrap_or("unknown"),
+    }
+}
+
+/// The level fields of a record's structured metadata. Read without building the object: every
+/// record of a flush goes through here, and ingest adds `detected_level` to most.
+#[derive(Debug, Default, Deserialize)]
+struct MetadataLevels<'a> {
+    #[serde(borrow, default)]
+    detected_level: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    level: Option<Cow<'a, str>>,
+}
+
+impl<'a> MetadataLevels<'a> {
+    fn of(attributes: &'a str) -> Self {
+        serde_json::from_str(attributes).unwrap_or_else(|_| {
+            // A level that is not a string (a number, a boolean), or a repeated key: the object
+            // read in full, scalars as their text, the last of repeated keys.
+            let Ok(map) = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(attributes) else {
+                return Self::default();
+            };
+            let text = |name: &str| {
+                map.get(name).and_then(|v| match v {
+                    serde_json::Value::String(s) => Some(Cow::Owned(s.clone())),
+                    serde_json::Value::Number(n) => Some(Cow::Owned(n.to_string())),
+                    serde_json::Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+                    _ => None,
+                })
+            };
+            Self {
+                detected_level: text("detected_level"),
+                level: text("level"),
+            }
+        })
     }
 }
 

@@ -25,6 +25,18 @@ fn a_records_level_follows_detected_level_then_level_then_severity() {
         (record(&[], r#"{"level":"fatal"}"#, 0, ""), "fatal"),
         // A `level` present stops the severity from deciding, even when it is not a level.
         (record(&[], r#"{"level":"loud"}"#, 17, ""), "unknown"),
+        (record(&[], r#"{"level":3,"trace_id":"ab"}"#, 17, ""), "unknown"),
+        // Escaped text, other fields of any type around it, a repeated key (the last wins).
+        (
+            record(&[], r#"{"n":{"a":[1,2]},"detected_level":"w\u0061rn"}"#, 0, ""),
+            "warn",
+        ),
+        (
+            record(&[], r#"{"detected_level":"info","detected_level":"error"}"#, 0, ""),
+            "error",
+        ),
+        // Not an object: no metadata.
+        (record(&[], r#""level""#, 9, ""), "info"),
         // Else the OTLP severity: number first, then text.
         (record(&[], "{}", 18, "info"), "error"),
         (record(&[], "", 0, "WARN"), "warn"),
