@@ -519,34 +519,11 @@ impl Evaluator {
         f: impl Fn(&[Sample], Window, usize) -> Option<f64> + Sync,
     ) -> Result<Vec<StepSeries>> {
         self.floats_only(&arg)?;
-        let (spec, mut series) = WindowSpec::split(arg, self.steps, keep_name, counter_info.is_some());
+        let (spec, series) = WindowSpec::split(arg, self.steps, keep_name, counter_info.is_some());
         let one_name = keep_name || one_metric_name(&series);
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_THREADS);
-        if threads < 2 || series.len() < PARALLEL_MIN_SERIES {
-            let windowed = spec.apply(series, &self.guard, &mut &f)?;
-            return self.finish_range_function(vec![windowed], one_name, counter_info);
-        }
-        let per_chunk = series.len().div_ceil(threads);
-        let mut chunks: Vec<Vec<Series>> = Vec::with_capacity(threads);
-        while series.len() > per_chunk {
-            let rest = series.split_off(per_chunk);
-            chunks.push(std::mem::replace(&mut series, rest));
-        }
-        chunks.push(series);
         let guard = &self.guard;
         let f = &f;
-        let results: Vec<Result<Windowed>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
-                .into_iter()
-                .map(|chunk| scope.spawn(move || spec.apply(chunk, guard, &mut &*f)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
+        let results = chunked(series, |chunk| spec.apply(chunk, guard, &mut &*f));
         let parts = results.into_iter().collect::<Result<Vec<_>>>()?;
         self.finish_range_function(parts, one_name, counter_info)
     }
@@ -610,6 +587,33 @@ impl Evaluator {
 const PARALLEL_MIN_SERIES: usize = 2048;
 /// Threads one range function may use.
 const MAX_THREADS: usize = 4;
+
+/// `f` over `items` in contiguous chunks, on parallel threads when there are enough items to pay
+/// for them (range functions over many series), else on this thread; the answers come in the
+/// items' order, so results do not depend on the number of threads.
+pub(crate) fn chunked<T: Send, R: Send>(mut items: Vec<T>, f: impl Fn(Vec<T>) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS);
+    if threads < 2 || items.len() < PARALLEL_MIN_SERIES {
+        return vec![f(items)];
+    }
+    let per_chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    while items.len() > per_chunk {
+        let rest = items.split_off(per_chunk);
+        chunks.push(std::mem::replace(&mut items, rest));
+    }
+    chunks.push(items);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks.into_iter().map(|chunk| scope.spawn(move || f(chunk))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
 
 /// True when every series carries the same `__name__` (or none does): distinct label sets then
 /// stay distinct after dropping it.

@@ -209,7 +209,8 @@ fn values(s: &StepSeries) -> Vec<(u32, Value)> {
 
 /// `sum`, `avg`, `count` and `group` over a vector holding native histograms. A group mixing
 /// floats and histograms at a step gives no value there, with Prometheus's warning; so does a
-/// group mixing exponential and custom buckets.
+/// group mixing exponential and custom buckets. Values are added into one accumulator per group
+/// and step as the series come ([`Tally`]), in the order [`combine`] adds them.
 pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateNode, input: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
     if !matches!(a.op, AggOp::Sum | AggOp::Avg | AggOp::Count | AggOp::Group) {
         let labels = input
@@ -219,77 +220,75 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateNode, input: Vec<StepSe
         ev.consumer = format!("the {} aggregation", a.op.name());
         return Err(ev.refuse_histograms(&labels.unwrap_or_default()));
     }
-    // Groups in first-seen order; per group, per step, its values.
-    let mut groups: Vec<(Labels, HashMap<u32, Vec<Value>>)> = Vec::new();
+    let mean = a.op == AggOp::Avg;
+    let values_only = matches!(a.op, AggOp::Count | AggOp::Group);
+    // Groups in first-seen order; per group, per step, its tally.
+    let mut groups: Vec<(Labels, HashMap<u32, Tally>)> = Vec::new();
     let mut ids: HashMap<Labels, usize> = HashMap::new();
-    for s in &input {
+    for (n, s) in input.into_iter().enumerate() {
+        if n % 1024 == 0 {
+            ev.guard.check()?;
+        }
         let key = a.grouping.group_labels(&s.labels);
-        let g = *ids.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, HashMap::new()));
-            groups.len() - 1
-        });
-        for (step, v) in values(s) {
-            groups[g].1.entry(step).or_default().push(v);
+        let g = match ids.get(&key) {
+            Some(&g) => g,
+            None => {
+                ids.insert(key.clone(), groups.len());
+                groups.push((key, HashMap::new()));
+                groups.len() - 1
+            }
+        };
+        let tallies = &mut groups[g].1;
+        for p in s.points {
+            tallies.entry(p.step).or_default().add_float(p.value);
+        }
+        for h in s.histograms {
+            let tally = tallies.entry(h.step).or_default();
+            if values_only {
+                tally.hists += 1;
+            } else {
+                tally.add_histogram(h.value, mean);
+            }
         }
     }
     let position = a.param_position.as_str();
     let mut out = Vec::with_capacity(groups.len());
-    for (labels, by_step) in groups {
+    for (labels, tallies) in groups {
         ev.guard.check()?;
-        let mut steps: Vec<u32> = by_step.keys().copied().collect();
-        steps.sort_unstable();
+        let mut tallies: Vec<(u32, Tally)> = tallies.into_iter().collect();
+        tallies.sort_unstable_by_key(|t| t.0);
         let mut points = Vec::new();
         let mut histograms = Vec::new();
-        for step in steps {
-            let vals = &by_step[&step];
-            let n = vals.len() as f64;
+        for (step, tally) in tallies {
+            let n = (tally.floats + tally.hists) as f64;
             match a.op {
                 AggOp::Count => points.push(Point { step, value: n }),
                 AggOp::Group => points.push(Point { step, value: 1.0 }),
-                _ => {
-                    let floats: Vec<f64> = vals
-                        .iter()
-                        .filter_map(|v| match v {
-                            Value::Float(f) => Some(*f),
-                            Value::Histogram(_) => None,
-                        })
-                        .collect();
-                    if floats.is_empty() {
-                        let hists: Vec<&NativeHistogram> = vals
-                            .iter()
-                            .filter_map(|v| match v {
-                                Value::Histogram(h) => Some(&**h),
-                                Value::Float(_) => None,
-                            })
-                            .collect();
-                        match combine(&hists, a.op == AggOp::Avg) {
-                            Ok((mut h, reconciled)) => {
-                                if reconciled {
-                                    ev.annotations.reconciled_custom_buckets("aggregation", position);
-                                }
-                                h.compact();
-                                histograms.push(HistogramPoint {
-                                    step,
-                                    value: Arc::new(h),
-                                });
-                            }
-                            Err(_) => {
-                                let name = labels.get(METRIC_NAME).unwrap_or("");
-                                ev.annotations.mixed_exponential_custom(name, position);
-                            }
+                _ if tally.floats == 0 => match tally.histogram {
+                    Some(Ok(mut acc)) => {
+                        if acc.reconciled {
+                            ev.annotations.reconciled_custom_buckets("aggregation", position);
                         }
-                    } else if floats.len() == vals.len() {
-                        let (mut sum, mut c) = (0.0, 0.0);
-                        for f in &floats {
-                            (sum, c) = crate::statistics::kahan_sum_inc(*f, sum, c);
-                        }
-                        let total = sum + c;
-                        let value = if a.op == AggOp::Avg { total / n } else { total };
-                        points.push(Point { step, value });
-                    } else {
-                        ev.annotations.mixed_floats_histograms_aggregation(position);
+                        let total = acc.sum + acc.c;
+                        acc.h.sum = if mean { total / n } else { total };
+                        acc.h.compact();
+                        histograms.push(HistogramPoint {
+                            step,
+                            value: Arc::new(acc.h),
+                        });
                     }
+                    Some(Err(MixedSchemas)) => {
+                        let name = labels.get(METRIC_NAME).unwrap_or("");
+                        ev.annotations.mixed_exponential_custom(name, position);
+                    }
+                    None => {}
+                },
+                _ if tally.hists == 0 => {
+                    let total = tally.float_sum + tally.float_c;
+                    let value = if mean { total / n } else { total };
+                    points.push(Point { step, value });
                 }
+                _ => ev.annotations.mixed_floats_histograms_aggregation(position),
             }
         }
         if !points.is_empty() || !histograms.is_empty() {
@@ -297,6 +296,69 @@ pub(crate) fn aggregate(ev: &mut Evaluator, a: &AggregateNode, input: Vec<StepSe
         }
     }
     Ok(out)
+}
+
+/// One group's values at one step, added as they come: floats with Kahan compensation,
+/// histograms into one accumulator (the first one taken over, not copied, when no one else
+/// holds it). Once custom and exponential buckets meet, the histogram answer is that error.
+#[derive(Default)]
+struct Tally {
+    floats: usize,
+    float_sum: f64,
+    float_c: f64,
+    hists: usize,
+    histogram: Option<std::result::Result<Accumulated, MixedSchemas>>,
+}
+
+/// The histograms of a [`Tally`] so far, as [`combine`] keeps them.
+struct Accumulated {
+    h: NativeHistogram,
+    /// The `sum` fields, with Kahan compensation `c`.
+    sum: f64,
+    c: f64,
+    reconciled: bool,
+}
+
+impl Tally {
+    fn add_float(&mut self, value: f64) {
+        self.floats += 1;
+        (self.float_sum, self.float_c) = crate::statistics::kahan_sum_inc(value, self.float_sum, self.float_c);
+    }
+
+    fn add_histogram(&mut self, h: Arc<NativeHistogram>, mean: bool) {
+        self.hists += 1;
+        let n = self.hists;
+        match &mut self.histogram {
+            None => {
+                let h = Arc::unwrap_or_clone(h);
+                self.histogram = Some(Ok(Accumulated {
+                    sum: h.sum,
+                    c: 0.0,
+                    h,
+                    reconciled: false,
+                }));
+            }
+            Some(Err(MixedSchemas)) => {}
+            Some(Ok(acc)) => {
+                (acc.sum, acc.c) = crate::statistics::kahan_sum_inc(h.sum, acc.sum, acc.c);
+                let added = if mean {
+                    // Incrementally, as Prometheus does, so that large counts do not overflow.
+                    let count = n as f64;
+                    let mut step = Arc::unwrap_or_clone(h);
+                    step.div(count);
+                    let mut before = acc.h.clone();
+                    before.div(count);
+                    step.add(&before, true).and_then(|r| Ok(r | acc.h.add(&step, false)?))
+                } else {
+                    acc.h.add(&h, false)
+                };
+                match added {
+                    Ok(reconciled) => acc.reconciled |= reconciled,
+                    Err(e) => self.histogram = Some(Err(e)),
+                }
+            }
+        }
+    }
 }
 
 /// The sum of `hists` (never empty), or with `mean` their mean, kept incrementally as

@@ -9,6 +9,7 @@
 
 mod estimate;
 mod ops;
+mod stored;
 #[cfg(test)]
 mod tests;
 
@@ -18,6 +19,7 @@ use tributary_storage::signals::{BucketSpan, HistogramSample, ResetHint};
 
 pub(crate) use estimate::{fraction, quantile, variance};
 pub(crate) use ops::MixedSchemas;
+pub(crate) use stored::StoredSeries;
 
 /// The schema of custom-bucket (NHCB) histograms.
 pub(crate) const CUSTOM_BUCKETS_SCHEMA: i32 = -53;

@@ -3,20 +3,24 @@
 //! classic path), and `rate`, `increase`, `delta`, `irate`, `idelta` of range selectors holding
 //! native histograms (Prometheus's `histogramRate` and `instantValue`).
 
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::Arc;
 
-use tributary_storage::signals::ResetHint;
-use tributary_storage::types::{METRIC_NAME, Sample, is_stale_nan};
+use tributary_storage::signals::{HistogramSeries as StoredHistograms, ResetHint};
+use tributary_storage::types::{Labels, METRIC_NAME, Sample, is_stale_nan};
 
 use super::over_time::{self, OverTime};
 use super::rate::{self, RateKind, extrapolation_factor};
 use super::{CallNode, Func, Node, histogram};
 use crate::error::Result;
 use crate::promql::annotations::Annotations;
-use crate::promql::eval::{Evaluator, RangeArg, Window, distinct_series};
-use crate::promql::histogram_vectors::{combine, convert};
-use crate::promql::native_histogram::{self, NativeHistogram};
-use crate::promql::value::{Data, HistogramPoint, Point, StepSeries, drop_name, into_without_name, merge_series};
+use crate::promql::eval::{Evaluator, RangeArg, Window, chunked, distinct_series};
+use crate::promql::histogram_vectors::combine;
+use crate::promql::native_histogram::{self, NativeHistogram, StoredSeries};
+use crate::promql::value::{
+    Data, HistogramPoint, Point, StepSeries, Steps, drop_name, into_without_name, merge_series,
+};
 
 /// Evaluates `call` when it is one of this module's: the `histogram_*` functions always, the
 /// rate family when its selector found native histograms. `None` leaves it to the float path.
@@ -43,7 +47,7 @@ pub(crate) fn eval_call(ev: &mut Evaluator, call: &CallNode) -> Result<Option<Da
             let kind = *kind;
             let arg = ev.range_arg(&args[0])?;
             Data::Vector(per_window(ev, arg, false, call.position(0), true, |w, annotations| {
-                Some(match (w.floats.is_empty(), w.hists.is_empty()) {
+                Some(match (w.floats.is_empty(), w.range.is_empty()) {
                     (false, true) => WindowValue::Float(rate::evaluate(kind, w.floats, w.window)?),
                     (true, false) => WindowValue::Histogram(histogram_rate(kind, w, annotations)?),
                     _ => {
@@ -215,13 +219,25 @@ fn each(
 /// One step's window of one series: its non-stale floats and histograms, oldest first.
 struct WindowSamples<'a> {
     floats: &'a [Sample],
-    hists: &'a [(i64, Arc<NativeHistogram>)],
-    /// Per histogram of `hists`, whether it follows a counter reset after the one before it in
+    /// The series' histograms; the window holds those of `range`.
+    hists: &'a StoredSeries<'a>,
+    range: Range<usize>,
+    /// Per histogram of `range`, whether it follows a counter reset after the one before it in
     /// the series (the first's flag looks outside the window); empty unless asked for.
     resets: &'a [bool],
     window: Window,
     name: &'a str,
     position: &'a str,
+}
+
+impl WindowSamples<'_> {
+    /// The window's histograms, converted (each sample of the series once).
+    fn converted(&self) -> Vec<(i64, Arc<NativeHistogram>)> {
+        self.range
+            .clone()
+            .map(|i| (self.hists.timestamp(i), self.hists.get(i)))
+            .collect()
+    }
 }
 
 /// A window's answer.
@@ -230,17 +246,29 @@ enum WindowValue {
     Histogram(NativeHistogram),
 }
 
+/// Where each step's window of a range argument sits, and what its output keeps.
+#[derive(Clone, Copy)]
+struct Windows<'a> {
+    steps: Steps,
+    range_ms: i64,
+    offset_ms: i64,
+    at: Option<i64>,
+    keep_name: bool,
+    position: &'a str,
+    with_resets: bool,
+}
+
 /// Applies `f` to every non-empty window of every series of a range selector holding native
-/// histograms (float-only series included); `__name__` kept only with `keep_name`.
+/// histograms (float-only series included); `__name__` kept only with `keep_name`. Many series
+/// are split over parallel threads, as the float functions' are (`eval::chunked`).
 fn per_window(
     ev: &mut Evaluator,
     arg: RangeArg,
     keep_name: bool,
     position: &str,
     with_resets: bool,
-    mut f: impl FnMut(&WindowSamples<'_>, &mut Annotations) -> Option<WindowValue>,
+    f: impl Fn(&WindowSamples<'_>, &mut Annotations) -> Option<WindowValue> + Sync,
 ) -> Result<Vec<StepSeries>> {
-    let steps = ev.steps;
     let RangeArg {
         series,
         histograms,
@@ -248,56 +276,89 @@ fn per_window(
         offset_ms,
         at,
     } = arg;
-    let hist_labels: std::collections::HashSet<_> = histograms.iter().map(|h| h.labels.clone()).collect();
-    let no_hists = tributary_storage::signals::HistogramSeries {
-        labels: Default::default(),
+    let spec = Windows {
+        steps: ev.steps,
+        range_ms,
+        offset_ms,
+        at,
+        keep_name,
+        position,
+        with_resets,
+    };
+    let hist_labels: HashSet<&Labels> = histograms.iter().map(|h| &h.labels).collect();
+    let no_hists = StoredHistograms {
+        labels: Labels::default(),
         samples: Vec::new(),
     };
-    let all = series
+    let all: Vec<(&Labels, &StoredHistograms)> = series
         .iter()
-        .filter(|s| !hist_labels.contains(&s.labels))
+        .filter(|s| !hist_labels.contains(&&s.labels))
         .map(|s| (&s.labels, &no_hists))
-        .chain(histograms.iter().map(|h| (&h.labels, h)));
-    let float_index: std::collections::HashMap<&tributary_storage::types::Labels, usize> =
-        series.iter().enumerate().map(|(i, s)| (&s.labels, i)).collect();
+        .chain(histograms.iter().map(|h| (&h.labels, h)))
+        .collect();
+    let float_index: HashMap<&Labels, usize> = series.iter().enumerate().map(|(i, s)| (&s.labels, i)).collect();
+    let guard = &ev.guard;
+    let parts = chunked(all, |chunk| -> Result<(Vec<StepSeries>, Annotations)> {
+        let mut annotations = Annotations::default();
+        let mut out = Vec::with_capacity(chunk.len());
+        for (labels, hs) in chunk {
+            guard.check()?;
+            let floats: Vec<Sample> = float_index.get(labels).map_or_else(Vec::new, |&i| {
+                let samples = &series[i].samples;
+                samples.iter().copied().filter(|x| !is_stale_nan(x.value)).collect()
+            });
+            out.push(spec.series(labels, &floats, hs, &f, &mut annotations));
+        }
+        Ok((out, annotations))
+    });
     let mut out = Vec::new();
-    for (labels, hs) in all {
-        ev.guard.check()?;
-        let floats: Vec<Sample> = float_index.get(labels).map_or_else(Vec::new, |&i| {
-            let samples = &series[i].samples;
-            samples.iter().copied().filter(|x| !is_stale_nan(x.value)).collect()
-        });
-        let hists: Vec<(i64, Arc<NativeHistogram>)> =
-            convert(hs).into_iter().filter_map(|(t, h)| Some((t, h?))).collect();
+    for part in parts {
+        let (series, annotations) = part?;
+        out.extend(series);
+        ev.annotations.extend(annotations);
+    }
+    distinct_series(out)
+}
+
+impl Windows<'_> {
+    /// One series' output.
+    fn series(
+        &self,
+        labels: &Labels,
+        floats: &[Sample],
+        hs: &StoredHistograms,
+        f: &impl Fn(&WindowSamples<'_>, &mut Annotations) -> Option<WindowValue>,
+        annotations: &mut Annotations,
+    ) -> StepSeries {
+        let hists = StoredSeries::new(hs);
+        let times: Vec<i64> = hists.timestamps().collect();
         // Decided once per pair of neighbours: overlapping windows would compare each pair's
         // buckets again (it was a third of a native `rate`'s time).
-        let resets: Vec<bool> = if with_resets {
-            (0..hists.len())
-                .map(|i| i > 0 && hists[i].1.detect_reset(&hists[i - 1].1))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let resets = if self.with_resets { hists.resets() } else { Vec::new() };
         let name = labels.get(METRIC_NAME).unwrap_or("");
         let mut points = Vec::new();
         let mut hpoints = Vec::new();
-        for step in 0..steps.count {
-            let end = at.unwrap_or(steps.time(step)).saturating_sub(offset_ms);
-            let window = Window { end, range_ms };
-            let in_hists = window_range(&hists, |x| x.0, window);
+        for step in 0..self.steps.count {
+            let end = self.at.unwrap_or(self.steps.time(step)).saturating_sub(self.offset_ms);
+            let window = Window {
+                end,
+                range_ms: self.range_ms,
+            };
+            let range = window_range(&times, |t| *t, window);
             let w = WindowSamples {
-                floats: &floats[window_range(&floats, |x| x.timestamp, window)],
-                resets: resets.get(in_hists.clone()).unwrap_or(&[]),
-                hists: &hists[in_hists],
+                floats: &floats[window_range(floats, |x| x.timestamp, window)],
+                resets: resets.get(range.clone()).unwrap_or(&[]),
+                hists: &hists,
+                range,
                 window,
                 name,
-                position,
+                position: self.position,
             };
-            if w.floats.is_empty() && w.hists.is_empty() {
+            if w.floats.is_empty() && w.range.is_empty() {
                 continue;
             }
             let step = step as u32;
-            match f(&w, &mut ev.annotations) {
+            match f(&w, annotations) {
                 Some(WindowValue::Float(value)) => points.push(Point { step, value }),
                 Some(WindowValue::Histogram(h)) => hpoints.push(HistogramPoint {
                     step,
@@ -306,36 +367,37 @@ fn per_window(
                 None => {}
             }
         }
-        let labels = if keep_name {
+        let labels = if self.keep_name {
             labels.clone()
         } else {
             into_without_name(labels.clone())
         };
-        out.push(StepSeries::with_histograms(labels, points, hpoints));
+        StepSeries::with_histograms(labels, points, hpoints)
     }
-    distinct_series(out)
 }
 
 /// `last`, `count`, `present`, `sum` and `avg` over time of a window holding histograms; a sum
 /// or average over floats and histograms together is nothing, with Prometheus's warning.
 fn over_time(kind: OverTime, w: &WindowSamples<'_>, annotations: &mut Annotations) -> Option<WindowValue> {
-    let n = w.floats.len() + w.hists.len();
+    let n = w.floats.len() + w.range.len();
+    let last = w.range.clone().last();
     Some(match kind {
         OverTime::Count => WindowValue::Float(n as f64),
         OverTime::Present => WindowValue::Float(1.0),
-        OverTime::Last => match (w.floats.last(), w.hists.last()) {
-            (Some(f), Some((t, h))) if *t > f.timestamp => WindowValue::Histogram((**h).clone()),
+        OverTime::Last => match (w.floats.last(), last) {
+            (Some(f), Some(i)) if w.hists.timestamp(i) > f.timestamp => WindowValue::Histogram(w.hists.to_histogram(i)),
             (Some(f), _) => WindowValue::Float(f.value),
-            (None, Some((_, h))) => WindowValue::Histogram((**h).clone()),
+            (None, Some(i)) => WindowValue::Histogram(w.hists.to_histogram(i)),
             (None, None) => return None,
         },
-        _ if w.hists.is_empty() => WindowValue::Float(over_time::evaluate(kind, w.floats, f64::NAN)),
+        _ if w.range.is_empty() => WindowValue::Float(over_time::evaluate(kind, w.floats, f64::NAN)),
         _ if !w.floats.is_empty() => {
             annotations.mixed_floats_histograms(w.name, w.position);
             return None;
         }
         _ => {
-            let hists: Vec<&NativeHistogram> = w.hists.iter().map(|(_, h)| &**h).collect();
+            let converted = w.converted();
+            let hists: Vec<&NativeHistogram> = converted.iter().map(|(_, h)| &**h).collect();
             match combine(&hists, kind == OverTime::Avg) {
                 Ok((mut h, reconciled)) => {
                     if reconciled {
@@ -353,7 +415,7 @@ fn over_time(kind: OverTime, w: &WindowSamples<'_>, annotations: &mut Annotation
     })
 }
 
-fn window_range<T>(samples: &[T], time: impl Fn(&T) -> i64, window: Window) -> std::ops::Range<usize> {
+fn window_range<T>(samples: &[T], time: impl Fn(&T) -> i64, window: Window) -> Range<usize> {
     let lo = samples.partition_point(|x| time(x) <= window.start());
     let hi = samples.partition_point(|x| time(x) <= window.end);
     lo..hi.max(lo)
@@ -365,7 +427,33 @@ fn histogram_rate(
     samples: &WindowSamples<'_>,
     annotations: &mut Annotations,
 ) -> Option<NativeHistogram> {
-    let (w, window, name, position) = (samples.hists, samples.window, samples.name, samples.position);
+    let (name, position) = (samples.name, samples.position);
+    if matches!(kind, RateKind::Irate | RateKind::Idelta) {
+        let r = samples.range.clone();
+        let last_two: Vec<_> = (r.start.max(r.end.saturating_sub(2))..r.end)
+            .map(|i| (samples.hists.timestamp(i), samples.hists.get(i)))
+            .collect();
+        return instant_value(kind == RateKind::Irate, &last_two, name, position, annotations);
+    }
+    if samples.range.len() < 2 {
+        return None;
+    }
+    if samples.hists.one_plain_layout(samples.range.clone()) {
+        plain_rate(kind, samples, annotations)
+    } else {
+        converted_rate(kind, samples, annotations)
+    }
+}
+
+/// [`histogram_rate`] of a window of at least two histograms, each converted.
+fn converted_rate(
+    kind: RateKind,
+    samples: &WindowSamples<'_>,
+    annotations: &mut Annotations,
+) -> Option<NativeHistogram> {
+    let (window, name, position) = (samples.window, samples.name, samples.position);
+    let converted = samples.converted();
+    let w = converted.as_slice();
     // `per_window` decided each neighbour pair's reset once for the rate kinds.
     let reset_at = |i: usize| {
         samples
@@ -374,15 +462,6 @@ fn histogram_rate(
             .copied()
             .unwrap_or_else(|| w[i].1.detect_reset(&w[i - 1].1))
     };
-    match kind {
-        RateKind::Irate | RateKind::Idelta => {
-            return instant_value(kind == RateKind::Irate, w, name, position, annotations);
-        }
-        _ => {}
-    }
-    if w.len() < 2 {
-        return None;
-    }
     let is_counter = kind != RateKind::Delta;
     let (first, last) = (&w[0].1, &w[w.len() - 1].1);
     if is_counter && (first.reset_hint == ResetHint::Gauge || last.reset_hint == ResetHint::Gauge) {
@@ -431,20 +510,84 @@ fn histogram_rate(
     } else if first.reset_hint != ResetHint::Gauge || last.reset_hint != ResetHint::Gauge {
         annotations.histogram_not_gauge(name, position);
     }
+    Some(extrapolated(
+        kind,
+        result,
+        (w[0].0, first.count),
+        (w[w.len() - 1].0, last.count),
+        w.len(),
+        window,
+    ))
+}
+
+/// [`histogram_rate`] of a window whose samples share one plain layout: the same arithmetic on
+/// the stored counts, converting only the last sample (the answer's starting point). With one
+/// layout no schema is reduced, no bounds reconciled and no custom and exponential buckets mix.
+fn plain_rate(kind: RateKind, w: &WindowSamples<'_>, annotations: &mut Annotations) -> Option<NativeHistogram> {
+    let (series, lo, hi) = (w.hists, w.range.start, w.range.end - 1);
+    let reset_at = |k: usize| {
+        w.resets
+            .get(k)
+            .copied()
+            .unwrap_or_else(|| series.get(lo + k).detect_reset(&series.get(lo + k - 1)))
+    };
+    let is_counter = kind != RateKind::Delta;
+    let (first, last) = (series.sample(lo), series.sample(hi));
+    if is_counter && (first.reset_hint == ResetHint::Gauge || last.reset_hint == ResetHint::Gauge) {
+        annotations.histogram_not_counter(w.name, w.position);
+    }
+    let reset_after_first = is_counter && reset_at(1);
+    if is_counter && (lo + 1..hi).any(|i| series.sample(i).reset_hint == ResetHint::Gauge) {
+        annotations.histogram_not_counter(w.name, w.position);
+    }
+    let mut result = series.to_histogram(hi);
+    // After a reset between the first two samples, nothing is subtracted.
+    if !reset_after_first {
+        series.add_counts(&mut result, lo, -1.0);
+    }
+    if is_counter {
+        for k in 2..w.range.len() {
+            if reset_at(k) {
+                series.add_counts(&mut result, lo + k - 1, 1.0);
+            }
+        }
+    } else if first.reset_hint != ResetHint::Gauge || last.reset_hint != ResetHint::Gauge {
+        annotations.histogram_not_gauge(w.name, w.position);
+    }
+    Some(extrapolated(
+        kind,
+        result,
+        (first.timestamp, first.count),
+        (last.timestamp, last.count),
+        w.range.len(),
+        w.window,
+    ))
+}
+
+/// The increase `result` (of `n` samples from `first` to `last`, as time and count) extrapolated
+/// to the window as Prometheus's `histogramRate` does, per second for `rate`.
+fn extrapolated(
+    kind: RateKind,
+    mut result: NativeHistogram,
+    first: (i64, f64),
+    last: (i64, f64),
+    n: usize,
+    window: Window,
+) -> NativeHistogram {
     result.reset_hint = ResetHint::Gauge;
     result.compact();
     let factor = extrapolation_factor(
-        Sample::new(w[0].0, first.count),
-        Sample::new(w[w.len() - 1].0, last.count),
-        w.len(),
+        Sample::new(first.0, first.1),
+        Sample::new(last.0, last.1),
+        n,
         result.count,
         window,
-        is_counter,
+        kind != RateKind::Delta,
         kind == RateKind::Rate,
     );
     result.mul(factor);
     result.reset_hint = ResetHint::Gauge;
-    Some(result)
+    result
 }
 
 /// `irate`/`idelta` of the last two histograms.
@@ -484,3 +627,6 @@ fn instant_value(
     }
     Some(result)
 }
+
+#[cfg(test)]
+mod tests;

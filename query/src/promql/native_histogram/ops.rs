@@ -42,14 +42,32 @@ fn merge(a: &[(i32, f64)], b: &[(i32, f64)], sign: f64) -> Vec<(i32, f64)> {
     out
 }
 
-/// `a += sign * b` by index, in place when both hold the same indexes (the usual case).
+/// `a += sign * b` by index, in place when every index of `b` is already in `a` (the usual case:
+/// one layout, or a sum that has met every bucket of its compacted inputs already).
 fn merge_into(a: &mut Vec<(i32, f64)>, b: &[(i32, f64)], sign: f64) {
     if a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.0 == y.0) {
         for (x, y) in a.iter_mut().zip(b) {
             x.1 += sign * y.1;
         }
-    } else {
+        return;
+    }
+    let mut j = 0;
+    let within = b.iter().all(|&(i, _)| {
+        while j < a.len() && a[j].0 < i {
+            j += 1;
+        }
+        j < a.len() && a[j].0 == i
+    });
+    if !within {
         *a = merge(a, b, sign);
+        return;
+    }
+    let mut j = 0;
+    for &(i, c) in b {
+        while a[j].0 < i {
+            j += 1;
+        }
+        a[j].1 += sign * c;
     }
 }
 

@@ -152,3 +152,15 @@ fn estimates_interpolate_like_prometheus() {
     };
     assert_eq!(quantile(0.99, &nan).1, Some(estimate::QUANTILE_NAN));
 }
+
+#[test]
+fn adding_fewer_or_other_buckets_adds_by_index() {
+    let mut a = exp(0, &[(-1, 1.0), (0, 2.0), (2, 3.0), (5, 4.0)], (0.0, 0.0));
+    // Every index of the other already here: added in place.
+    a.add(&exp(0, &[(0, 10.0), (5, 20.0)], (0.0, 0.0)), false).unwrap();
+    assert_eq!(a.positive, vec![(-1, 1.0), (0, 12.0), (2, 3.0), (5, 24.0)]);
+    // A new index: merged in.
+    a.add(&exp(0, &[(1, 7.0), (5, 4.0)], (0.0, 0.0)), true).unwrap();
+    assert_eq!(a.positive, vec![(-1, 1.0), (0, 12.0), (1, -7.0), (2, 3.0), (5, 20.0)]);
+    assert_eq!(a.count, 40.0 - 11.0);
+}
