@@ -156,14 +156,27 @@ impl TestServer {
     }
 
     /// Starts the process (again, on the same data dir, on new ports) and waits until it answers.
+    ///
+    /// A port found free can be taken before the process binds it (by another test's listener,
+    /// or as the local port of an outgoing connection): a start that fails binding is retried,
+    /// on new ports (the kept HTTP port stays, after a pause).
     pub(crate) async fn spawn(&mut self) {
         assert!(self.child.is_none(), "already running");
+        let keep_port = std::mem::take(&mut self.keep_port);
+        const ATTEMPTS: u32 = 5;
+        for attempt in 1..=ATTEMPTS {
+            if self.try_spawn(keep_port).await {
+                return;
+            }
+            assert!(attempt < ATTEMPTS, "tributary found its ports taken {ATTEMPTS} times");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// One start: true once it answers, false when it exited because a port was taken.
+    async fn try_spawn(&mut self, keep_port: bool) -> bool {
         let [http, grpc, otlp] = free_ports::<3>();
-        let http = if std::mem::take(&mut self.keep_port) {
-            self.port
-        } else {
-            http
-        };
+        let http = if keep_port { self.port } else { http };
         self.port = http;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tributary"));
         cmd.arg("--http-listen").arg(format!("127.0.0.1:{http}"));
@@ -177,27 +190,42 @@ impl TestServer {
             self.otlp_port = otlp;
             cmd.arg("--otlp-http-listen").arg(format!("127.0.0.1:{otlp}"));
         }
-        let child = cmd
+        let mut child = cmd
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.extra_args)
             .env("RUST_LOG", "warn")
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn tributary");
+        // The process's log goes on to the test's stderr, watched for a taken port.
+        let stderr = child.stderr.take().expect("piped stderr");
+        let port_taken = std::thread::spawn(move || {
+            use std::io::{BufRead, Write};
+            let mut taken = false;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                taken |= line.contains("Address already in use");
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+            taken
+        });
         self.child = Some(child);
         let url = self.url("/-/ready");
         let client = self.client();
-        let child = self.child.as_mut().expect("child");
         let start = Instant::now();
         loop {
+            let child = self.child.as_mut().expect("child");
             if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                if port_taken.join().unwrap_or(false) {
+                    return false;
+                }
                 panic!("tributary exited during startup: {status}");
             }
             if client.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
-                return;
+                return true;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
