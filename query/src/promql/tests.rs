@@ -25,6 +25,21 @@ use crate::test_source::{VecSource, parse_labels};
 
 pub(super) const STALE: f64 = f64::from_bits(STALE_NAN_BITS);
 
+/// A small deterministic generator (no dependency, same data every run; a failure names its
+/// case).
+pub(crate) struct Lcg(pub(crate) u64);
+
+impl Lcg {
+    /// The next value in `0..n`.
+    pub(crate) fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
 /// An engine over fixtures given as `("name{a=\"b\"}", &[(seconds, value)])`.
 pub(super) fn engine(fixtures: &[(&str, &[(i64, f64)])]) -> Engine {
     engine_with(fixtures, QueryConfig::default())

@@ -21,19 +21,6 @@ const DAY: i64 = 86_400_000;
 /// 2026-01-01T00:00:00Z: the days before it are rolled up, it is "today".
 const T0: i64 = 1_767_225_600_000;
 
-/// A small deterministic generator (no dependency, same data every run).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-}
-
 /// Three clusters × three instances of two counters and a gauge, scraped every minute with
 /// jitter from three days before `T0` to `T0 + 12h`: counters with resets, missed scrapes, a
 /// three-hour outage that starts with a staleness marker, gauges with fractional values.

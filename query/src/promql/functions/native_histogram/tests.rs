@@ -5,19 +5,7 @@ use tributary_storage::signals::{BucketSpan, HistogramSample, HistogramSeries, R
 use tributary_storage::types::Labels;
 
 use super::*;
-
-/// A deterministic sequence (an LCG), so a failure names its case.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
+use crate::promql::tests::Lcg as Dice;
 
 /// Samples every 15 s of one layout: counts grow, with resets, hints and a stale marker.
 fn series(dice: &mut Dice, custom: bool) -> HistogramSeries {
