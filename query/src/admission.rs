@@ -67,16 +67,37 @@ async fn thread_permit() -> Result<tokio::sync::SemaphorePermit<'static>> {
 pub(crate) async fn on_deep_stack<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     let permit = thread_permit().await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
+    spawn_detached(move || {
+        let _permit = permit;
+        let _ = tx.send(f());
+    })?;
+    rx.await
+        .map_err(|_| Error::Internal("the query thread failed".into()))?
+}
+
+/// Starts `f` on a detached thread of its own with [`DEEP_STACK_BYTES`] of stack.
+///
+/// The thread is detached (its `JoinHandle` dropped) before it may run `f`, so never while it
+/// may be ending: glibc (2.36 here) lets `pthread_detach` race a thread that exits at that
+/// moment — the exiting thread, seeing itself detached, frees its stack, which holds the very
+/// descriptor `pthread_detach` is still reading — and the whole process dies of a SIGSEGV. The
+/// `promql_eval` fuzz target found it after some hundred thousand queries: its core showed the
+/// SIGSEGV in `pthread_detach`, under the dropped handle of an evaluation thread.
+fn spawn_detached(f: impl FnOnce() + Send + 'static) -> Result<()> {
+    let (go, wait) = std::sync::mpsc::sync_channel::<()>(1);
+    let handle = std::thread::Builder::new()
         .name("query-eval".into())
         .stack_size(DEEP_STACK_BYTES)
         .spawn(move || {
-            let _permit = permit;
-            let _ = tx.send(f());
+            if wait.recv().is_ok() {
+                f();
+            }
         })
         .map_err(|e| Error::Internal(format!("starting a query thread: {e}")))?;
-    rx.await
-        .map_err(|_| Error::Internal("the query thread failed".into()))?
+    drop(handle);
+    // Only now may it run, and so end.
+    let _ = go.send(());
+    Ok(())
 }
 
 /// Drives `fut` (a whole LogQL query, whose parser and evaluator recurse through async calls) to
@@ -93,24 +114,20 @@ pub(crate) async fn on_deep_stack_async<T: Send + 'static>(
     let (tx, rx) = tokio::sync::oneshot::channel();
     // Dropped with this future: the thread's `select!` then drops `fut`.
     let (cancel, cancelled) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new()
-        .name("query-eval".into())
-        .stack_size(DEEP_STACK_BYTES)
-        .spawn(move || {
-            let _permit = permit;
-            let answer = runtime.block_on(async move {
-                tokio::select! {
-                    // A dropped caller is noticed at `fut`'s first await after it, never later.
-                    biased;
-                    _ = cancelled => None,
-                    answer = fut => Some(answer),
-                }
-            });
-            if let Some(answer) = answer {
-                let _ = tx.send(answer);
+    spawn_detached(move || {
+        let _permit = permit;
+        let answer = runtime.block_on(async move {
+            tokio::select! {
+                // A dropped caller is noticed at `fut`'s first await after it, never later.
+                biased;
+                _ = cancelled => None,
+                answer = fut => Some(answer),
             }
-        })
-        .map_err(|e| Error::Internal(format!("starting a query thread: {e}")))?;
+        });
+        if let Some(answer) = answer {
+            let _ = tx.send(answer);
+        }
+    })?;
     let answer = rx.await;
     drop(cancel);
     answer.map_err(|_| Error::Internal("the query thread failed".into()))?
