@@ -125,8 +125,9 @@ impl<'a> StoredSeries<'a> {
     }
 
     /// Adds `sign` times sample `i`'s counts to `h`, which has sample `i`'s plain layout (made
-    /// from a sample of its run, buckets not compacted): what [`NativeHistogram::add`] does for
-    /// histograms of one layout, on the stored arrays.
+    /// from a sample of its run, buckets not compacted): what [`NativeHistogram::add`] does to
+    /// the counts of histograms of one layout, on the stored arrays. The counter-reset hint is
+    /// left as it is: the one caller, a rate, sets the answer's hint itself.
     pub(crate) fn add_counts(&self, h: &mut NativeHistogram, i: usize, sign: f64) {
         let s = self.samples[i];
         h.count += sign * s.count;
@@ -137,12 +138,6 @@ impl<'a> StoredSeries<'a> {
         }
         for (b, c) in h.negative.iter_mut().zip(&s.negative_buckets) {
             b.1 += sign * c;
-        }
-        if h.reset_hint != s.reset_hint || sign < 0.0 {
-            h.reset_hint = match (h.reset_hint, s.reset_hint) {
-                (ResetHint::Gauge, _) | (_, ResetHint::Gauge) => ResetHint::Gauge,
-                _ => ResetHint::Unknown,
-            };
         }
     }
 }
