@@ -134,6 +134,7 @@ impl CacheGauges {
             ("series_tables", s.series_tables),
             ("label_listings", s.label_listings),
             ("rollup_days", s.rollup_days),
+            ("window_edges", s.window_edges),
         ] {
             self.bytes.get_or_create(&cache(name)).set(c.bytes as i64);
             self.entries.get_or_create(&cache(name)).set(c.entries as i64);

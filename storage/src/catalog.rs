@@ -4,7 +4,7 @@
 //! refreshes, `crate::manifest`), so a read sees one version's files: never a compacted file
 //! together with its inputs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use object_store::path::Path;
@@ -47,6 +47,9 @@ pub struct CatalogStats {
 #[derive(Debug, Default)]
 struct Inner {
     by_hour: BTreeMap<(Table, Hour), Vec<Arc<FileMeta>>>,
+    /// Per table and UTC day start (of each file's first hour): the newest file id of each
+    /// cluster, so a read asks whether its rollups are fresh without visiting every raw file.
+    by_day: BTreeMap<(Table, i64), Arc<NewestOfDay>>,
     ids: HashSet<Uuid>,
     stats: CatalogStats,
 }
@@ -59,6 +62,17 @@ impl Inner {
         self.stats.files += 1;
         self.stats.rows += meta.key.rows;
         self.stats.bytes += meta.size;
+        let day = Arc::make_mut(
+            self.by_day
+                .entry((meta.key.table, meta.key.hour.day_start().start_ms()))
+                .or_default(),
+        );
+        match day.get_mut(meta.key.cluster.as_str()) {
+            Some(newest) => *newest = (*newest).max(meta.key.id),
+            None => {
+                day.insert(Arc::from(meta.key.cluster.as_str()), meta.key.id);
+            }
+        }
         self.by_hour
             .entry((meta.key.table, meta.key.hour))
             .or_default()
@@ -127,8 +141,38 @@ impl Catalog {
         out
     }
 
+    /// The newest file id of each (cluster, UTC day) of `table` for the days that start in
+    /// `days`: what [`newest_per_day`] gives for those days' files, without visiting them.
+    pub(crate) fn newest_by_day(&self, table: Table, days: TimeRange) -> NewestByDay {
+        if days.start > days.end {
+            return NewestByDay::default();
+        }
+        let inner = self.inner.read();
+        NewestByDay(
+            inner
+                .by_day
+                .range((table, days.start)..=(table, days.end))
+                .map(|(&(_, day), clusters)| (day, clusters.clone()))
+                .collect(),
+        )
+    }
+
     pub(crate) fn stats(&self) -> CatalogStats {
         self.inner.read().stats
+    }
+}
+
+/// [`Catalog::newest_by_day`]'s answer: per UTC day start, ascending, each cluster's newest id.
+#[derive(Debug, Default)]
+pub(crate) struct NewestByDay(Vec<(i64, Arc<NewestOfDay>)>);
+
+/// One day's newest file id per cluster.
+type NewestOfDay = HashMap<Arc<str>, Uuid>;
+
+impl NewestByDay {
+    pub(crate) fn get(&self, cluster: &str, day: i64) -> Option<Uuid> {
+        let i = self.0.binary_search_by_key(&day, |(d, _)| *d).ok()?;
+        self.0[i].1.get(cluster).copied()
     }
 }
 
@@ -203,5 +247,47 @@ mod tests {
             1,
             "removed files are gone"
         );
+    }
+
+    #[test]
+    fn newest_by_day_is_newest_per_day_of_the_days_files() {
+        const DAY: i64 = 86_400_000;
+        let cat = Catalog::new();
+        // Three days, two clusters, several files per (cluster, day), written in a shuffled
+        // order of hours so the newest id is not the latest hour's.
+        let mut keys = Vec::new();
+        for i in 0..30i64 {
+            let hour = (i * 7) % 72;
+            let cluster = ["a", "b"][(i % 2) as usize];
+            keys.push(key(cluster, hour * 3_600_000, hour * 3_600_000 + 1_000));
+        }
+        cat.replace(keys.iter().map(|k| FileMeta::new(k.clone(), 1)));
+        for (start, end) in [
+            (0, 3 * DAY - 1),
+            (DAY, 2 * DAY - 1),
+            (DAY, 3 * DAY - 1),
+            (2 * DAY, 2 * DAY),
+        ] {
+            let days = TimeRange::new(start, end);
+            let want_files = cat.files(Table::Metrics, TimeRange::new(start, (end / DAY + 1) * DAY - 1), |_| {
+                true
+            });
+            let want = newest_per_day(&want_files);
+            let got = cat.newest_by_day(Table::Metrics, days);
+            for ((cluster, day), id) in &want {
+                assert_eq!(got.get(cluster, *day), Some(*id), "{cluster} {day}");
+            }
+            let answered = (0..3)
+                .flat_map(|d| ["a", "b"].map(|c| got.get(c, d * DAY)))
+                .flatten()
+                .count();
+            assert_eq!(answered, want.len(), "no day outside {days:?}");
+        }
+        assert!(
+            cat.newest_by_day(Table::Metrics, TimeRange::new(1, 0))
+                .get("a", 0)
+                .is_none()
+        );
+        assert!(cat.newest_by_day(Table::Logs, TimeRange::ALL).get("a", 0).is_none());
     }
 }

@@ -48,6 +48,13 @@ pub struct StorageConfig {
     /// About 100 bytes per series per day file and selector, plus one copy of each series'
     /// labels; the oldest are dropped beyond it. 0 keeps none. Default 512 MiB.
     pub rollup_cache_bytes: usize,
+    /// Memory for window edges: the raw samples a read takes from a metrics file it covers
+    /// only in part (a window's first and last partial hour, which a rule group reads again
+    /// every minute), kept per (file, selector) for the whole file, so the next evaluations
+    /// slice them in memory instead of opening the file's column chunks again. 16 bytes per
+    /// sample; the oldest are dropped beyond it; a selector matching more than an eighth of it
+    /// in one file is not kept. 0 keeps none. Default 256 MiB.
+    pub edge_cache_bytes: usize,
     /// A `select` that would return more samples than this fails instead of exhausting memory.
     pub max_select_samples: usize,
     /// Object-store options, passed to `object_store`'s builder by their documented key names
@@ -247,6 +254,7 @@ impl Default for StorageConfig {
             metadata_cache_files: 4096,
             series_cache_bytes: crate::table::metrics::SERIES_CACHE_BYTES,
             rollup_cache_bytes: 512 << 20,
+            edge_cache_bytes: 256 << 20,
             max_select_samples: 100_000_000,
             options: std::collections::BTreeMap::new(),
             refresh_interval: Duration::from_secs(15),

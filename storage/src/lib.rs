@@ -238,6 +238,7 @@ impl Storage {
                 footers.clone(),
                 cfg.metadata_cache_files > 0,
                 cfg.series_cache_bytes,
+                cfg.edge_cache_bytes,
             )),
             rollup_days: Arc::new(table::rollups::DayCache::new(cfg.rollup_cache_bytes)),
             log_summaries: Arc::new(table::logs::SummaryCache::new()),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::catalog::{FileMeta, newest_per_day};
+use crate::catalog::{FileMeta, NewestByDay, newest_per_day};
 use crate::read::{SelectRequest, SeriesSize, Source};
 use crate::rollup::{BucketRead, Covered, DAY_MS, Resolution};
 use crate::signals::{ExemplarSeries, HistogramSeries, MetricMetadata};
@@ -112,13 +112,10 @@ impl ParquetSource {
                 .saturating_mul(DAY_MS)
                 .saturating_add(DAY_MS - 1),
         );
-        let raw_files = self
-            .metrics
-            .files(&SelectRequest::new(req.matchers.clone(), whole_days));
-        let newest_raw = newest_per_day(&raw_files);
+        let newest_raw = self.metrics.newest_by_day(whole_days);
         let fresh: HashSet<(&str, i64)> = newest_per_day(&files)
             .into_iter()
-            .filter(|(k, id)| newest_raw.get(k).is_none_or(|raw| raw <= id))
+            .filter(|((cluster, day), id)| newest_raw.get(cluster, *day).is_none_or(|raw| raw <= *id))
             .map(|(k, _)| k)
             .collect();
         let files: Vec<Arc<FileMeta>> = files
@@ -201,7 +198,7 @@ impl ParquetSource {
         req: &SelectRequest,
         range: TimeRange,
         resolution: Resolution,
-        newest_raw: &BTreeMap<(&str, i64), uuid::Uuid>,
+        newest_raw: &NewestByDay,
     ) -> (Vec<Arc<FileMeta>>, Vec<Arc<FileMeta>>) {
         if resolution.ms() >= DAY_MS || files.is_empty() {
             return (files, Vec::new());
@@ -217,11 +214,7 @@ impl ParquetSource {
         let usable: HashMap<(String, i64), Arc<FileMeta>> = per_day
             .into_iter()
             .filter(|((cluster, day), fs)| {
-                fs.len() == 1
-                    && whole(*day)
-                    && newest_raw
-                        .get(&(cluster.as_str(), *day))
-                        .is_none_or(|raw| *raw <= fs[0].key.id)
+                fs.len() == 1 && whole(*day) && newest_raw.get(cluster, *day).is_none_or(|raw| raw <= fs[0].key.id)
             })
             .filter(|(k, _)| finer.contains(k))
             .map(|(k, mut fs)| (k, fs.swap_remove(0)))

@@ -56,6 +56,11 @@ impl<T: Weighed> FileCache<T> {
         }
     }
 
+    /// The budget it keeps entries within.
+    pub(crate) fn budget(&self) -> usize {
+        self.budget
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<Arc<T>> {
         self.state.lock().files.get(key).map(|(v, _)| v.clone())
     }

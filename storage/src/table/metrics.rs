@@ -10,7 +10,9 @@
 //! listings answer from the tables without reading the files again.
 //!
 //! A big read of a query that touches fewer files than there are cores is cut into parts decoded
-//! in parallel and stitched back in order.
+//! in parallel and stitched back in order. A read covering a file only in part (a window's
+//! edge, which a rule reads again every minute) keeps the selector's samples of the whole file
+//! in memory, within `storage.edge_cache_bytes` (`edges.rs`).
 //!
 //! Files are merged in write order (UUID v7 in the key): when two files hold the same series
 //! and timestamp, the later file's sample wins. Series are matched across files by their
@@ -28,7 +30,7 @@ use object_store::ObjectStore;
 use parquet::file::properties::WriterProperties;
 
 use super::{FilePlan, ParquetTable, ReadContext};
-use crate::catalog::{Catalog, FileMeta};
+use crate::catalog::{Catalog, FileMeta, NewestByDay};
 use crate::layout::{FileKey, Table};
 use crate::parquet_io::plan::cluster_may_match;
 use crate::parquet_io::{AbortOnDrop, FooterCache};
@@ -48,6 +50,7 @@ const LABEL_CACHE_BYTES: usize = 64 << 20;
 /// Default memory for series tables (a 30,000-series file's table takes about 20 MiB).
 pub(crate) const SERIES_CACHE_BYTES: usize = 1 << 30;
 
+mod edges;
 mod listing;
 mod scan;
 mod series_table;
@@ -78,25 +81,33 @@ pub(crate) struct MetricsCache {
     footers: Arc<FooterCache>,
     labels: FileCache<FileLabels>,
     tables: FileCache<SeriesTable>,
+    edges: FileCache<edges::EdgeSamples>,
     interner: Interner,
 }
 
 impl MetricsCache {
     /// Its own footer cache of up to `capacity` footers, label listings within a fixed memory
     /// budget and series tables within [`SERIES_CACHE_BYTES`] (nothing when `capacity` is 0:
-    /// caching is off).
+    /// caching is off), and no window edges (reads prune as they would without a cache).
     #[cfg(test)]
     pub(crate) fn new(capacity: usize) -> Self {
-        Self::with_footers(Arc::new(FooterCache::new(capacity)), capacity > 0, SERIES_CACHE_BYTES)
+        Self::with_footers(
+            Arc::new(FooterCache::new(capacity)),
+            capacity > 0,
+            SERIES_CACHE_BYTES,
+            0,
+        )
     }
 
-    /// Shares `footers`; keeps series tables within `series_bytes` (no derived entry unless `on`).
-    pub(crate) fn with_footers(footers: Arc<FooterCache>, on: bool, series_bytes: usize) -> Self {
+    /// Shares `footers`; keeps series tables within `series_bytes` and window edges within
+    /// `edge_bytes` (no derived entry unless `on`).
+    pub(crate) fn with_footers(footers: Arc<FooterCache>, on: bool, series_bytes: usize, edge_bytes: usize) -> Self {
         let on = |bytes| if on { bytes } else { 0 };
         Self {
             footers,
             labels: FileCache::new(on(LABEL_CACHE_BYTES)),
             tables: FileCache::new(on(series_bytes)),
+            edges: FileCache::new(on(edge_bytes)),
             interner: Interner::default(),
         }
     }
@@ -107,6 +118,7 @@ impl MetricsCache {
             footers: self.footers.len(),
             series_tables: self.tables.stats(),
             label_listings: self.labels.stats(),
+            window_edges: self.edges.stats(),
             interned_label_sets: self.interner.len(),
             rollup_days: FileCacheStats::default(),
         }
@@ -122,6 +134,8 @@ pub struct CacheStats {
     pub series_tables: FileCacheStats,
     /// Label listings, within a fixed budget.
     pub label_listings: FileCacheStats,
+    /// Raw samples of files reads covered in part, within `storage.edge_cache_bytes`.
+    pub window_edges: FileCacheStats,
     /// Label sets the interner knows (live or not yet swept).
     pub interned_label_sets: usize,
     /// Rollup day summaries, within `storage.rollup_cache_bytes`.
@@ -162,6 +176,11 @@ impl MetricsReader {
     pub(crate) fn files(&self, req: &SelectRequest) -> Vec<Arc<FileMeta>> {
         self.catalog
             .files(Table::Metrics, req.range, |c| cluster_may_match(c, &req.matchers))
+    }
+
+    /// The newest raw file id of each (cluster, UTC day) for the days starting in `days`.
+    pub(crate) fn newest_by_day(&self, days: TimeRange) -> NewestByDay {
+        self.catalog.newest_by_day(Table::Metrics, days)
     }
 
     /// Runs `task` on every one of `files`, `concurrency` at a time, each on its own task;

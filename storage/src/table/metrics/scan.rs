@@ -15,6 +15,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 
+use super::edges::{self, EdgeSamples};
 use super::listing::FileLabels;
 use super::series_table::{Keyed, SeriesTable, TableBuilder};
 use super::{MetricsCache, PART_ROWS};
@@ -39,7 +40,7 @@ pub(super) struct Query {
 
 impl Query {
     /// Counts `added` samples against the limit.
-    fn count(&self, added: usize) -> Result<()> {
+    pub(super) fn count(&self, added: usize) -> Result<()> {
         let total = self.samples.fetch_add(added, Ordering::Relaxed) + added;
         if total > self.max_samples {
             return Err(Error::TooManySamples {
@@ -146,6 +147,35 @@ pub(super) async fn scan_file(
 ) -> Result<Scanned> {
     let table = file_table(store.clone(), cache.clone(), file.clone()).await?;
     let accepted = table.accepted(&query.matchers, query.only.as_deref());
+    let Some(key) = edges::key(&cache.edges, &file, &table, &accepted, &query) else {
+        return scan_rows(store, cache, file, table, &accepted, query).await;
+    };
+    if let Some(hit) = cache.edges.get(&key) {
+        return hit.select(&query);
+    }
+    let whole = Arc::new(Query {
+        matchers: Vec::new(),
+        range: TimeRange::ALL,
+        only: None,
+        samples: AtomicUsize::new(0),
+        max_samples: usize::MAX,
+        max_parts: query.max_parts,
+    });
+    let read = scan_rows(store, cache.clone(), file, table.clone(), &accepted, whole).await?;
+    let entry = Arc::new(EdgeSamples::new(table, read));
+    cache.edges.insert(&key, entry.clone());
+    entry.select(&query)
+}
+
+/// The samples in range of the `accepted` series of `file` (whose series table is `table`).
+async fn scan_rows(
+    store: Arc<dyn ObjectStore>,
+    cache: Arc<MetricsCache>,
+    file: Arc<FileMeta>,
+    table: Arc<SeriesTable>,
+    accepted: &[u32],
+    query: Arc<Query>,
+) -> Result<Scanned> {
     let mut reader = ObjectReader::new(store, &file);
     let meta = load_footer(&mut reader, Some(&cache.footers), &file, schema::metrics_schema()).await?;
     // Pages whose timestamps miss the range are skipped even inside a run.
@@ -162,7 +192,7 @@ pub(super) async fn scan_file(
     let planned = plan.file_rows(&rg_rows);
     let mut segments = Vec::new();
     let mut next = 0;
-    for run in table.runs_in(&accepted, &query.range) {
+    for run in table.runs_in(accepted, &query.range) {
         let rows = run.rows();
         while next < planned.len() && planned[next].end <= rows.start {
             next += 1;

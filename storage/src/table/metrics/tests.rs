@@ -539,3 +539,67 @@ fn files_ahead_measure_the_rest_of_each_cluster() {
     let ahead = files_ahead(&files, &TimeRange::new(hour / 2, 10 * hour));
     assert_eq!(ahead[0], 4.0);
 }
+
+#[tokio::test]
+async fn a_partial_read_keeps_the_whole_file_and_later_partial_reads_slice_it() {
+    let w = Workload {
+        nodes: 4,
+        samples: 200,
+        ..Workload::default()
+    };
+    let fx = fixture(&w.series(), &small_pages()).await;
+    let file = fx.files.iter().max_by_key(|f| f.key.rows).unwrap().clone();
+    let (lo, hi) = (file.key.min_ts, file.key.max_ts);
+    let load = vec![Matcher::equal("__name__", "node_load1")];
+    let pruned = Arc::new(MetricsCache::new(8));
+    let edged = Arc::new(MetricsCache::with_footers(
+        Arc::new(FooterCache::new(8)),
+        true,
+        SERIES_CACHE_BYTES,
+        64 << 20,
+    ));
+    let read = |cache: &Arc<MetricsCache>, q: Arc<Query>| scan_file(fx.store.clone(), cache.clone(), file.clone(), q);
+    let samples = |s: &Scanned| s.series.iter().map(|f| (f.id, f.samples.clone())).collect::<Vec<_>>();
+    let edges = [
+        TimeRange::new(lo + 10 * w.interval_ms + 1, hi),
+        TimeRange::new(lo, lo + 20 * w.interval_ms),
+        TimeRange::new(lo + 5 * w.interval_ms, lo + 7 * w.interval_ms - 1),
+        TimeRange::new(hi + 1, hi + 3_600_000),
+    ];
+    let mut wanted = Vec::new();
+    for range in edges {
+        let want = read(&pruned, query(load.clone(), range, MAX_PARTS)).await.unwrap();
+        let got = read(&edged, query(load.clone(), range, MAX_PARTS)).await.unwrap();
+        assert_eq!(samples(&got), samples(&want), "{range:?}");
+        wanted.push(samples(&want));
+    }
+    assert!(wanted[..3].iter().all(|w| w.len() == 4) && wanted[3].is_empty());
+    assert_eq!(edged.stats().window_edges.entries, 1, "one file, one selector");
+
+    // Later partial reads answer from memory: with the file gone they still do, while a read
+    // covering the whole file (which does not keep it) and another selector fail.
+    fx.store.delete(&file.path).await.unwrap();
+    let again = read(&edged, query(load.clone(), edges[0], MAX_PARTS)).await.unwrap();
+    assert_eq!(samples(&again), wanted[0]);
+    assert!(
+        read(&edged, query(load.clone(), TimeRange::ALL, MAX_PARTS))
+            .await
+            .is_err()
+    );
+    let cpu = vec![Matcher::equal("__name__", "node_cpu_seconds_total")];
+    assert!(read(&edged, query(cpu, edges[0], MAX_PARTS)).await.is_err());
+
+    // The limit counts the samples in range only.
+    let in_range: usize = again.series.iter().map(|f| f.samples.len()).sum();
+    let limited = |max_samples| {
+        Arc::new(Query {
+            max_samples,
+            ..Arc::into_inner(query(load.clone(), edges[0], MAX_PARTS)).unwrap()
+        })
+    };
+    assert!(read(&edged, limited(in_range)).await.is_ok());
+    assert!(matches!(
+        read(&edged, limited(in_range - 1)).await,
+        Err(Error::TooManySamples { .. })
+    ));
+}

@@ -327,11 +327,20 @@ impl RollupsReader {
             // A day file (`summaries`) serves every finer reader: its labels are theirs.
             let prefix = format!("{}|{whole}|{}|", file.path, grain.name());
             let key = format!("{prefix}{matchers_key}");
-            AbortOnDrop(tokio::spawn(async move {
+            let every_key = format!("{prefix}*");
+            // A task per file costs more than a cached answer (a rule reads thousands of days,
+            // all cached after its first evaluation): only a miss gets one.
+            let hit = whole
+                .then(|| cache.days.get(&every_key))
+                .flatten()
+                .or_else(|| cache.days.get(&key));
+            if let Some(hit) = hit {
+                return futures::future::Either::Left(futures::future::ready(Ok(hit)));
+            }
+            futures::future::Either::Right(AbortOnDrop(tokio::spawn(async move {
                 // The whole day either way: a cut day is cached for the windows that follow.
                 let day = day_of(&file);
                 let day_range = TimeRange::new(day, day + DAY_MS);
-                let every_key = format!("{prefix}*");
                 if whole {
                     if let Some(hit) = cache.days.get(&every_key) {
                         return Ok(hit);
@@ -353,7 +362,7 @@ impl RollupsReader {
                     Ok(DayCache::entry(rows, day, whole, grain, false))
                 };
                 cache.get_or_load(&key, load).await
-            }))
+            })))
         });
         let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
         // Series by id; the shared labels of those the summaries added, so most days of a
