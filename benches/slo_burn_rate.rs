@@ -79,7 +79,7 @@ fn main() {
     let temp = tempfile::tempdir().expect("tempdir");
     let dir = std::env::var("SLO_BENCH_DIR").map_or_else(|_| temp.path().to_path_buf(), Into::into);
     std::fs::create_dir_all(&dir).expect("data dir");
-    write_history(&rt, &dir, write, [clusters, series, interval_ms, days]);
+    write_history(&rt, &dir, write, [clusters, series, interval_ms, days, 0]);
 
     let mut raw_cfg = QueryConfig::default();
     raw_cfg.rollups.enabled = false;

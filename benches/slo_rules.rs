@@ -7,7 +7,9 @@
 //! (default 40: 20 instances, each with `requests_total` and `errors_total`), scraped every 60 s
 //! for `SLO_RULES_DAYS` days (default 30) over `SLO_RULES_CLUSTERS` clusters (default 100).
 //! `SLO_RULES_DIR` keeps the data directory (a later run with the same settings skips the write);
-//! `SLO_RULES_WARM_RUNS` (default 3) warm passes.
+//! `SLO_RULES_WARM_RUNS` (default 3) warm passes. `SLO_RULES_RAW_DAYS` (default 0) leaves the
+//! last days without rollups, as a live store holds them (the compactor rolls a day up once it
+//! is older than `storage.rollups.after`, 24 h: at the unaligned instant, the last two days).
 //!
 //! The spec is Sloth's `prometheus/v1` with `sum by (cluster) (rate(x[{{.window}}]))` queries and
 //! both alerts; its rules come from [`tributary_query::slo::generate`], exactly what the ruler
@@ -130,12 +132,13 @@ fn main() {
     let clusters = env("SLO_RULES_CLUSTERS", 100);
     let series = env("SLO_RULES_SERIES", 40);
     let days = env("SLO_RULES_DAYS", 30);
+    let raw_days = env("SLO_RULES_RAW_DAYS", 0).clamp(0, days);
     let warm_runs = env("SLO_RULES_WARM_RUNS", 3).max(1) as usize;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let temp = tempfile::tempdir().expect("tempdir");
     let dir = std::env::var("SLO_RULES_DIR").map_or_else(|_| temp.path().to_path_buf(), Into::into);
     std::fs::create_dir_all(&dir).expect("data dir");
-    write_history(&rt, &dir, Write::All, [clusters, series, 60_000, days]);
+    write_history(&rt, &dir, Write::All, [clusters, series, 60_000, days, raw_days]);
 
     let groups = groups();
     for g in &groups {

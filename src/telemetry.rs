@@ -135,6 +135,7 @@ impl CacheGauges {
             ("label_listings", s.label_listings),
             ("rollup_days", s.rollup_days),
             ("window_edges", s.window_edges),
+            ("window_summaries", s.window_summaries),
         ] {
             self.bytes.get_or_create(&cache(name)).set(c.bytes as i64);
             self.entries.get_or_create(&cache(name)).set(c.entries as i64);

@@ -71,18 +71,23 @@ pub(crate) fn peak_rss_mib() -> u64 {
         .map_or(0, |kib| kib / 1024)
 }
 
-/// Writes `size` = `[clusters, series per cluster, scrape interval ms, days]` of history ending
-/// at [`END`] into `dir`, one transaction per UTC day; a marker file skips the write when `dir`
-/// already holds the same history, and any other content of `dir` is deleted first.
-pub(crate) fn write_history(rt: &tokio::runtime::Runtime, dir: &std::path::Path, write: Write, size: [i64; 4]) {
-    let [clusters, series, interval_ms, days] = size;
+/// Writes `size` = `[clusters, series per cluster, scrape interval ms, days, raw days]` of
+/// history ending at [`END`] into `dir`, one transaction per UTC day; the last `raw days` get no
+/// rollups (as a live store holds them: the compactor rolls up a day once it is older than
+/// `storage.rollups.after`, 24 h by default). A marker file skips the write when `dir` already
+/// holds the same history, and any other content of `dir` is deleted first.
+pub(crate) fn write_history(rt: &tokio::runtime::Runtime, dir: &std::path::Path, write: Write, size: [i64; 5]) {
+    let [clusters, series, interval_ms, days, raw_days] = size;
     // Day summaries (`metrics_1d`) beside the hourly rows, as the compactor writes them.
     let resolutions: &[Resolution] = match write {
         Write::OneHour => &[Resolution::OneHour, Resolution::OneDay],
         _ => &Resolution::ALL,
     };
     let marker = dir.join("slo_bench.done");
-    let want = format!("{size:?} {write:?} {resolutions:?}");
+    let want = match raw_days {
+        0 => format!("{:?} {write:?} {resolutions:?}", &size[..4]),
+        _ => format!("{size:?} {write:?} {resolutions:?}"),
+    };
     if std::fs::read_to_string(&marker).is_ok_and(|m| m == want) {
         eprintln!("slo history: reusing the history in {}", dir.display());
         return;
@@ -105,7 +110,7 @@ pub(crate) fn write_history(rt: &tokio::runtime::Runtime, dir: &std::path::Path,
             if write == Write::All {
                 rt.block_on(tx.write_metrics(&day)).expect("write raw");
             }
-            for &res in resolutions {
+            for &res in resolutions.iter().filter(|_| d < days - raw_days) {
                 rt.block_on(tx.write_rollups(res, &day)).expect("write rollups");
             }
         }

@@ -48,12 +48,14 @@ pub struct StorageConfig {
     /// About 100 bytes per series per day file and selector, plus one copy of each series'
     /// labels; the oldest are dropped beyond it. 0 keeps none. Default 512 MiB.
     pub rollup_cache_bytes: usize,
-    /// Memory for window edges: the raw samples a read takes from a metrics file it covers
-    /// only in part (a window's first and last partial hour, which a rule group reads again
-    /// every minute), kept per (file, selector) for the whole file, so the next evaluations
-    /// slice them in memory instead of opening the file's column chunks again. 16 bytes per
-    /// sample; the oldest are dropped beyond it; a selector matching more than an eighth of it
-    /// in one file is not kept. 0 keeps none. Default 256 MiB.
+    /// Memory for the raw files single-window reads (instant queries, rule evaluations) read
+    /// again every minute, half each: window edges (the raw samples a read takes from a
+    /// metrics file it covers only in part, a window's first and last partial hour, kept per
+    /// (file, selector) for the whole file; 16 bytes per sample; a selector matching more than
+    /// an eighth of the half in one file is not kept) and file summaries (a raw file a window
+    /// at a rollup resolution holds whole, on days not rolled up yet, kept as each matching
+    /// series' buckets per (file, selector, resolution)). The oldest are dropped beyond it.
+    /// 0 keeps none. Default 256 MiB.
     pub edge_cache_bytes: usize,
     /// A `select` that would return more samples than this fails instead of exhausting memory.
     pub max_select_samples: usize,

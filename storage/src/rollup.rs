@@ -248,7 +248,8 @@ pub(crate) fn same_day(a: TimestampMs, b: TimestampMs) -> bool {
 pub struct Covered {
     /// The `cluster` label value (`""`: series without one).
     pub cluster: String,
-    /// The sample times covered (whole UTC days).
+    /// The sample times covered (whole UTC days of rollups, or a raw file's span summarised
+    /// for a window read).
     pub range: TimeRange,
 }
 

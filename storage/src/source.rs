@@ -129,7 +129,7 @@ impl ParquetSource {
                 .or_default()
                 .insert(f.key.cluster.clone());
         }
-        let rolled = if window {
+        let mut rolled = if window {
             let (files, summaries) = self.day_summaries(files, req, range, resolution, &newest_raw);
             reader
                 .select_window(files, summaries, &req.matchers, range, |l| req.admits(l))
@@ -137,7 +137,7 @@ impl ParquetSource {
         } else {
             reader.select(files, &req.matchers, range, |l| req.admits(l)).await?
         };
-        let covered = days
+        let mut covered: Vec<Covered> = days
             .iter()
             .flat_map(|(&day, clusters)| {
                 let span = TimeRange::new(day * DAY_MS, day * DAY_MS + DAY_MS - 1);
@@ -165,8 +165,17 @@ impl ParquetSource {
                 only: req.only.clone(),
                 newest_only: false,
             };
+            // A window read takes the raw files it holds whole from their summaries.
+            let found = if window && part.only.is_none() {
+                let (pieces, spans, raw) = self.metrics.select_summarised(&part, resolution).await?;
+                rolled.extend(pieces);
+                covered.extend(spans);
+                raw
+            } else {
+                self.metrics.select(&part).await?
+            };
             // Runs are in time order, so appending keeps each series' samples sorted.
-            for s in self.metrics.select(&part).await? {
+            for s in found {
                 match index.get(&s.labels) {
                     Some(&i) => raw[i].samples.extend(s.samples),
                     None => {

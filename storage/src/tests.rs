@@ -25,6 +25,9 @@ impl Source for InTempDir {
     async fn select_buckets(&self, req: &SelectRequest, res: Resolution) -> Result<BucketRead> {
         self.source.select_buckets(req, res).await
     }
+    async fn select_window(&self, req: &SelectRequest, res: Resolution) -> Result<BucketRead> {
+        self.source.select_window(req, res).await
+    }
 }
 
 /// Tiny row groups and pages so every pruning path runs on test-sized data.

@@ -12,7 +12,9 @@
 //! A big read of a query that touches fewer files than there are cores is cut into parts decoded
 //! in parallel and stitched back in order. A read covering a file only in part (a window's
 //! edge, which a rule reads again every minute) keeps the selector's samples of the whole file
-//! in memory, within `storage.edge_cache_bytes` (`edges.rs`).
+//! in memory, within `storage.edge_cache_bytes` (`edges.rs`). A window read at a rollup
+//! resolution takes the raw files it holds whole as their buckets, summarised once per (file,
+//! selector, resolution) and kept within the same budget (`summaries.rs`).
 //!
 //! Files are merged in write order (UUID v7 in the key): when two files hold the same series
 //! and timestamp, the later file's sample wins. Series are matched across files by their
@@ -35,7 +37,8 @@ use crate::layout::{FileKey, Table};
 use crate::parquet_io::plan::cluster_may_match;
 use crate::parquet_io::{AbortOnDrop, FooterCache};
 use crate::read::{SelectRequest, SeriesSize, Source};
-use crate::types::{self, Labels, Series, TimeRange, sort_dedup_samples};
+use crate::rollup::{BucketSeries, Covered, Resolution};
+use crate::types::{self, Labels, Series, SeriesId, TimeRange, sort_dedup_samples};
 use crate::writer::{MetricsPlan, WriterOptions};
 use crate::{Result, schema};
 
@@ -54,6 +57,7 @@ mod edges;
 mod listing;
 mod scan;
 mod series_table;
+mod summaries;
 
 pub use super::file_cache::FileCacheStats;
 use super::file_cache::{FileCache, Weighed};
@@ -82,6 +86,7 @@ pub(crate) struct MetricsCache {
     labels: FileCache<FileLabels>,
     tables: FileCache<SeriesTable>,
     edges: FileCache<edges::EdgeSamples>,
+    summaries: FileCache<summaries::FileBuckets>,
     interner: Interner,
 }
 
@@ -107,7 +112,9 @@ impl MetricsCache {
             footers,
             labels: FileCache::new(on(LABEL_CACHE_BYTES)),
             tables: FileCache::new(on(series_bytes)),
-            edges: FileCache::new(on(edge_bytes)),
+            // Half for edges, half for whole files' summaries: both serve window reads.
+            edges: FileCache::new(on(edge_bytes / 2)),
+            summaries: FileCache::new(on(edge_bytes / 2)),
             interner: Interner::default(),
         }
     }
@@ -119,6 +126,7 @@ impl MetricsCache {
             series_tables: self.tables.stats(),
             label_listings: self.labels.stats(),
             window_edges: self.edges.stats(),
+            window_summaries: self.summaries.stats(),
             interned_label_sets: self.interner.len(),
             rollup_days: FileCacheStats::default(),
         }
@@ -134,8 +142,10 @@ pub struct CacheStats {
     pub series_tables: FileCacheStats,
     /// Label listings, within a fixed budget.
     pub label_listings: FileCacheStats,
-    /// Raw samples of files reads covered in part, within `storage.edge_cache_bytes`.
+    /// Raw samples of files reads covered in part, within half of `storage.edge_cache_bytes`.
     pub window_edges: FileCacheStats,
+    /// Whole raw files summarised into buckets for window reads, within the other half.
+    pub window_summaries: FileCacheStats,
     /// Label sets the interner knows (live or not yet swept).
     pub interned_label_sets: usize,
     /// Rollup day summaries, within `storage.rollup_cache_bytes`.
@@ -181,6 +191,92 @@ impl MetricsReader {
     /// The newest raw file id of each (cluster, UTC day) for the days starting in `days`.
     pub(crate) fn newest_by_day(&self, days: TimeRange) -> NewestByDay {
         self.catalog.newest_by_day(Table::Metrics, days)
+    }
+
+    /// [`Source::select`] over `files` (the files `req` may read, in write order).
+    async fn select_files(&self, files: Vec<Arc<FileMeta>>, req: &SelectRequest) -> Result<Vec<Series>> {
+        // Each part decodes the pages at its cuts again, so files are cut only when there are
+        // too few of them to keep every core busy.
+        let ahead = files_ahead(&files, &req.range);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let query = Arc::new(Query {
+            matchers: req.matchers.clone(),
+            range: req.range,
+            only: req.only.clone(),
+            samples: AtomicUsize::new(0),
+            max_samples: self.max_samples,
+            max_parts: (2 * cores).div_ceil(files.len().max(1)).min(MAX_PARTS),
+        });
+        let mut scans = self.per_file(files, move |store, cache, file| {
+            scan_file(store, cache, file, query.clone())
+        });
+        // `per_file` yields in file (write) order, so later files' samples are appended later.
+        let mut merged = Merged::default();
+        let mut rows = 0;
+        let mut ahead = ahead.into_iter();
+        while let Some(found) = scans.next().await {
+            let found = found?;
+            rows += found.planned_rows;
+            merged.add(found.series, ahead.next().unwrap_or(1.0));
+        }
+        tracing::debug!(rows, series = merged.overlapping.len(), "parquet select");
+        Ok(merged
+            .list
+            .items
+            .into_iter()
+            .zip(merged.overlapping)
+            .filter(|(s, _)| !s.samples.is_empty())
+            .map(|(s, overlapping)| {
+                let mut samples = s.samples;
+                if overlapping {
+                    // Keeps the last-written sample per timestamp.
+                    sort_dedup_samples(&mut samples);
+                }
+                Series::new(Labels::clone(&s.table.series[s.id as usize].labels), samples)
+            })
+            .collect())
+    }
+
+    /// For a window read at `res` ([`crate::read::Source::select_window`]): the files `req`
+    /// reads that lie wholly in its range and alone in their cluster's span, as each series'
+    /// bucket pieces (from their cached summaries, `summaries.rs`) with the spans they cover;
+    /// then the samples of the other files, as [`Source::select`] answers them.
+    pub(crate) async fn select_summarised(
+        &self,
+        req: &SelectRequest,
+        res: Resolution,
+    ) -> Result<(Vec<BucketSeries>, Vec<Covered>, Vec<Series>)> {
+        let (whole, rest) = summaries::partition(self.files(req), req.range);
+        let covered = whole.iter().map(|f| summaries::covered(f)).collect();
+        let matchers = Arc::new(req.matchers.clone());
+        let mut reads = self.per_file_cached(
+            whole,
+            |cache, file| cache.summaries.get(&summaries::key(file, &matchers, res)),
+            {
+                let matchers = matchers.clone();
+                move |store, cache, file| summaries::file_buckets(store, cache, file, matchers.clone(), res)
+            },
+        );
+        let mut pieces: Vec<BucketSeries> = Vec::new();
+        let mut index: HashMap<SeriesId, Vec<usize>> = HashMap::new();
+        while let Some(file) = reads.next().await {
+            let file = file?;
+            for (id, labels, buckets) in file.series() {
+                let slots = index.entry(id).or_default();
+                match slots.iter().find(|&&i| pieces[i].labels == *labels) {
+                    Some(&i) => pieces[i].buckets.extend_from_slice(buckets),
+                    None => {
+                        slots.push(pieces.len());
+                        pieces.push(BucketSeries {
+                            labels: labels.clone(),
+                            buckets: buckets.to_vec(),
+                        });
+                    }
+                }
+            }
+        }
+        let raw = self.select_files(rest, req).await?;
+        Ok((pieces, covered, raw))
     }
 
     /// Runs `task` on every one of `files`, `concurrency` at a time, each on its own task;
@@ -378,47 +474,7 @@ impl Merged {
 #[async_trait]
 impl Source for MetricsReader {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
-        // Each part decodes the pages at its cuts again, so files are cut only when there are
-        // too few of them to keep every core busy.
-        let files = self.files(req);
-        let ahead = files_ahead(&files, &req.range);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let query = Arc::new(Query {
-            matchers: req.matchers.clone(),
-            range: req.range,
-            only: req.only.clone(),
-            samples: AtomicUsize::new(0),
-            max_samples: self.max_samples,
-            max_parts: (2 * cores).div_ceil(files.len().max(1)).min(MAX_PARTS),
-        });
-        let mut scans = self.per_file(files, move |store, cache, file| {
-            scan_file(store, cache, file, query.clone())
-        });
-        // `per_file` yields in file (write) order, so later files' samples are appended later.
-        let mut merged = Merged::default();
-        let mut rows = 0;
-        let mut ahead = ahead.into_iter();
-        while let Some(found) = scans.next().await {
-            let found = found?;
-            rows += found.planned_rows;
-            merged.add(found.series, ahead.next().unwrap_or(1.0));
-        }
-        tracing::debug!(rows, series = merged.overlapping.len(), "parquet select");
-        Ok(merged
-            .list
-            .items
-            .into_iter()
-            .zip(merged.overlapping)
-            .filter(|(s, _)| !s.samples.is_empty())
-            .map(|(s, overlapping)| {
-                let mut samples = s.samples;
-                if overlapping {
-                    // Keeps the last-written sample per timestamp.
-                    sort_dedup_samples(&mut samples);
-                }
-                Series::new(Labels::clone(&s.table.series[s.id as usize].labels), samples)
-            })
-            .collect())
+        self.select_files(self.files(req), req).await
     }
 
     /// Answers from the series tables: a series is listed when one of its runs in a file spans

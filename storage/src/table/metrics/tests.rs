@@ -603,3 +603,29 @@ async fn a_partial_read_keeps_the_whole_file_and_later_partial_reads_slice_it() 
         Err(Error::TooManySamples { .. })
     ));
 }
+
+#[test]
+fn window_reads_summarise_only_whole_files_alone_in_their_span() {
+    let file = |cluster: &str, min: i64, max: i64| {
+        Arc::new(FileMeta::new(
+            FileKey::new(Table::Metrics, cluster, min, max, 1).unwrap(),
+            1,
+        ))
+    };
+    let files = vec![
+        file("a", 1_000, 1_099), // whole, alone
+        file("a", 1_100, 1_199), // overlaps the next
+        file("a", 1_150, 1_160), // overlaps the one before
+        file("b", 1_100, 1_199), // whole, alone (another cluster)
+        file("a", 1_200, 2_000), // alone, but past the range
+        file("b", 950, 1_050),   // alone, but before the range
+    ];
+    let (summarised, rest) = summaries::partition(files, TimeRange::new(1_000, 1_500));
+    let spans = |v: &[Arc<FileMeta>]| {
+        v.iter()
+            .map(|f| (f.key.cluster.clone(), f.key.min_ts))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(spans(&summarised), [("a".to_string(), 1_000), ("b".to_string(), 1_100)]);
+    assert_eq!(rest.len(), 4);
+}
