@@ -591,7 +591,17 @@ impl Engine {
     /// read from a rollup tier get their buckets instead (second list; the first is then empty),
     /// each bucket counting as a sample towards `query.max_samples`.
     async fn fetch(&self, selectors: &[Selector], guard: &Guard) -> Result<(Vec<Vec<Series>>, Vec<Vec<BucketSeries>>)> {
-        let fetched = in_batches(selectors, &|| guard.check(), |sel| async move {
+        // A selector the query holds twice (the generated SLO ratio `(sum(E) or 0 * sum(T)) /
+        // sum(T)` reads `T` twice) is read once and copied: with the reads' files cached, what is
+        // left of a read is merging pieces, which a copy does not repeat.
+        let first: Vec<usize> = (0..selectors.len())
+            .map(|i| (0..i).find(|&j| same_read(&selectors[j], &selectors[i])).unwrap_or(i))
+            .collect();
+        let unique: Vec<&Selector> = (0..selectors.len())
+            .filter(|&i| first[i] == i)
+            .map(|i| &selectors[i])
+            .collect();
+        let fetched = in_batches(&unique, &|| guard.check(), |&sel| async move {
             match (sel.fetch, sel.tier) {
                 (Some(range), Some(res)) if sel.edges => {
                     Ok((Vec::new(), self.fetch_edged(sel, range.end, res, guard).await?))
@@ -602,7 +612,22 @@ impl Engine {
             }
         })
         .await?;
-        let (fetched, buckets): (Vec<_>, Vec<_>) = fetched.into_iter().unzip();
+        // Each selector's answer: its first copy's, moved by the last selector using it.
+        let mut answers: Vec<Option<(Vec<Series>, Vec<BucketSeries>)>> = fetched.into_iter().map(Some).collect();
+        let slot: Vec<usize> = first.iter().map(|&f| unique_index(&first, f)).collect();
+        let mut uses = vec![0usize; answers.len()];
+        slot.iter().for_each(|&k| uses[k] += 1);
+        let (mut fetched, mut buckets) = (Vec::with_capacity(selectors.len()), Vec::with_capacity(selectors.len()));
+        for k in slot {
+            uses[k] -= 1;
+            let (series, pieces) = if uses[k] == 0 {
+                answers[k].take().expect("moved by its last user only")
+            } else {
+                answers[k].clone().expect("not moved yet")
+            };
+            fetched.push(series);
+            buckets.push(pieces);
+        }
         let total: usize = fetched.iter().flatten().map(|s| s.samples.len()).sum::<usize>()
             + buckets.iter().flatten().map(|s| s.buckets.len()).sum::<usize>();
         if total > self.cfg.max_samples {
@@ -714,6 +739,22 @@ impl Engine {
         }
         Ok(series)
     }
+}
+
+/// Whether two selectors read the same data: same matchers, window, range, tier and read kind.
+fn same_read(a: &Selector, b: &Selector) -> bool {
+    a.matcher_sets == b.matcher_sets
+        && a.fetch == b.fetch
+        && a.range_ms == b.range_ms
+        && a.tier == b.tier
+        && a.edges == b.edges
+        && a.one_window == b.one_window
+        && a.newest_only == b.newest_only
+}
+
+/// The place of selector `f` (a first copy) among the first copies, in order.
+fn unique_index(first: &[usize], f: usize) -> usize {
+    first[..f].iter().enumerate().filter(|&(i, &g)| g == i).count()
 }
 
 /// `one` for every item, [`LISTING_BATCH`] at a time, asking `stop` before each batch and

@@ -247,7 +247,10 @@ impl MetricsReader {
         res: Resolution,
     ) -> Result<(Vec<BucketSeries>, Vec<Covered>, Vec<Series>)> {
         let (whole, rest) = summaries::partition(self.files(req), req.range);
-        let covered = whole.iter().map(|f| summaries::covered(f)).collect();
+        let covered: Vec<Covered> = whole.iter().map(|f| summaries::covered(f)).collect();
+        // A series' pieces come from each file of its cluster: room for them all at once.
+        let clusters = covered.iter().map(|c| c.cluster.as_str()).collect::<HashSet<_>>().len();
+        let files_per_cluster = whole.len().div_ceil(clusters.max(1));
         let matchers = Arc::new(req.matchers.clone());
         let mut reads = self.per_file_cached(
             whole,
@@ -258,18 +261,25 @@ impl MetricsReader {
             },
         );
         let mut pieces: Vec<BucketSeries> = Vec::new();
-        let mut index: HashMap<SeriesId, Vec<usize>> = HashMap::new();
+        // Per series id, its places in `pieces` with the shared labels they were made from,
+        // so most files' series are matched by pointer, not by comparing label sets.
+        let mut index: HashMap<SeriesId, Vec<(usize, Arc<Labels>)>> = HashMap::new();
         while let Some(file) = reads.next().await {
             let file = file?;
             for (id, labels, buckets) in file.series() {
                 let slots = index.entry(id).or_default();
-                match slots.iter().find(|&&i| pieces[i].labels == *labels) {
-                    Some(&i) => pieces[i].buckets.extend_from_slice(buckets),
+                let known = slots
+                    .iter()
+                    .find(|(i, shared)| Arc::ptr_eq(shared, labels) || pieces[*i].labels == **labels);
+                match known {
+                    Some(&(i, _)) => pieces[i].buckets.extend_from_slice(buckets),
                     None => {
-                        slots.push(pieces.len());
+                        slots.push((pieces.len(), labels.clone()));
+                        let mut all = Vec::with_capacity(buckets.len() * files_per_cluster);
+                        all.extend_from_slice(buckets);
                         pieces.push(BucketSeries {
-                            labels: labels.clone(),
-                            buckets: buckets.to_vec(),
+                            labels: Labels::clone(labels),
+                            buckets: all,
                         });
                     }
                 }

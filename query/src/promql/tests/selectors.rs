@@ -185,3 +185,67 @@ async fn errors_for_bad_queries_and_limits() {
     );
     assert_eq!(instant(&e, "up", 0).await.unwrap_err().kind(), ErrorKind::Timeout);
 }
+
+/// Counts the selects it answers.
+#[derive(Debug)]
+struct CountingSource {
+    inner: crate::test_source::VecSource,
+    selects: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl tributary_storage::read::Source for CountingSource {
+    async fn select(
+        &self,
+        req: &tributary_storage::read::SelectRequest,
+    ) -> tributary_storage::Result<Vec<tributary_storage::types::Series>> {
+        self.selects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.select(req).await
+    }
+    async fn series(
+        &self,
+        req: &tributary_storage::read::SelectRequest,
+    ) -> tributary_storage::Result<Vec<tributary_storage::types::Labels>> {
+        self.inner.series(req).await
+    }
+    // Counted by the inner source's own way, not through `select`.
+    async fn count_samples(
+        &self,
+        req: &tributary_storage::read::SelectRequest,
+        limit: usize,
+    ) -> tributary_storage::Result<usize> {
+        self.inner.count_samples(req, limit).await
+    }
+    async fn series_samples(
+        &self,
+        req: &tributary_storage::read::SelectRequest,
+    ) -> tributary_storage::Result<Vec<tributary_storage::read::SeriesSize>> {
+        self.inner.series_samples(req).await
+    }
+}
+
+#[tokio::test]
+async fn a_selector_held_twice_is_read_once_and_answers_in_both_places() {
+    let series = [("req{c=\"a\"}", 10.0), ("req{c=\"b\"}", 30.0), ("err{c=\"a\"}", 1.0)]
+        .map(|(l, v)| Series::new(parse_labels(l), vec![Sample::new(60_000, v)]))
+        .to_vec();
+    let source = Arc::new(CountingSource {
+        inner: crate::test_source::VecSource::new(series),
+        selects: Default::default(),
+    });
+    let e = Engine::new(source.clone(), QueryConfig::default());
+    // The generated SLO ratio's shape: `T` in the numerator and the denominator.
+    let v = instant(&e, "(sum(err) or 0 * sum(req)) / sum(req)", 60).await.unwrap();
+    assert_eq!(rows(&v), vec![row("{}", 1.0 / 40.0)]);
+    assert_eq!(
+        source.selects.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "err once, req once"
+    );
+    // A different window of the same matchers is another read.
+    let v = instant(&e, "sum(req) / sum(last_over_time(req[2m]))", 60)
+        .await
+        .unwrap();
+    assert_eq!(rows(&v), vec![row("{}", 1.0)]);
+    assert_eq!(source.selects.load(std::sync::atomic::Ordering::Relaxed), 4);
+}

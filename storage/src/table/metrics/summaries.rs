@@ -42,11 +42,11 @@ impl Weighed for FileBuckets {
 }
 
 impl FileBuckets {
-    /// Each series' id, labels and pieces.
-    pub(super) fn series(&self) -> impl Iterator<Item = (SeriesId, &Labels, &[Bucket])> + '_ {
+    /// Each series' id, labels (one shared copy across files, see `Interner`) and pieces.
+    pub(super) fn series(&self) -> impl Iterator<Item = (SeriesId, &Arc<Labels>, &[Bucket])> + '_ {
         self.series.iter().map(|(id, buckets)| {
             let s = &self.table.series[*id as usize];
-            (s.id, &*s.labels, buckets.as_slice())
+            (s.id, &s.labels, buckets.as_slice())
         })
     }
 }
