@@ -24,6 +24,9 @@
 //! when something was refused, again with `max_samples` and `timeout` lifted, for the time.
 //! Cold: a fresh `Storage` opened on the directory (no cache of this process; the OS page cache
 //! is not dropped), the first pass over every group; warm: the same engine again (median).
+//! **minutely** (first, or alone with the filter `minutely`): a ruler's hour up to the unaligned
+//! instant, one evaluation a minute after a first one not counted, with each group's median,
+//! p99 and the evaluation right after the hour boundary (new edge files, a new raw hour).
 //!
 //! `cargo bench --bench slo_rules` (`-- aligned` or `-- unaligned` for one instant).
 
@@ -149,6 +152,9 @@ fn main() {
         timeout: Duration::from_secs(3600),
         ..QueryConfig::default()
     };
+    if filter.is_empty() || filter.iter().any(|f| f == "minutely") {
+        minutely(&rt, &dir, &groups);
+    }
     for (instant, t) in [("aligned", END), ("unaligned", END - 37_000)] {
         if !filter.is_empty() && !filter.iter().any(|f| instant == f.as_str()) {
             continue;
@@ -189,4 +195,43 @@ fn main() {
             }
         }
     }
+}
+
+/// A ruler's hour: after a first (cold, not counted) evaluation, one every minute for 61
+/// minutes at the unaligned phase, ending where the `unaligned` instant is. The second crosses
+/// into the next hour, where every window's edges fall in new files and the hour just ended is
+/// a new raw file to summarise; the others move within the same files.
+fn minutely(rt: &tokio::runtime::Runtime, dir: &std::path::Path, groups: &[Group]) {
+    let storage = rt
+        .block_on(Storage::open(&StorageConfig::default(), dir))
+        .expect("storage");
+    let engine = Engine::new(storage.source(), QueryConfig::default());
+    let first = END - 37_000 - 61 * 60_000;
+    pass(rt, &engine, groups, first);
+    let mut per_group: Vec<Vec<Duration>> = vec![Vec::new(); groups.len()];
+    for k in 1..=61 {
+        for (i, g) in pass(rt, &engine, groups, first + k * 60_000).iter().enumerate() {
+            let (took, _, error) = total(g);
+            if let Some(e) = error {
+                eprintln!("slo_rules: minutely {} ERROR {e}", groups[i].name);
+            }
+            per_group[i].push(took);
+        }
+    }
+    for (g, times) in groups.iter().zip(per_group) {
+        // 22:59:23 -> 23:00:23: the evaluation after the hour boundary.
+        let rollover = times[1];
+        let mut sorted = times.clone();
+        sorted.sort();
+        eprintln!(
+            "slo_rules: minutely  {:56} median {:7.3}s p99 {:7.3}s max {:7.3}s at the hour {:7.3}s ({} evaluations)",
+            g.name,
+            sorted[sorted.len() / 2].as_secs_f64(),
+            sorted[(sorted.len() * 99).div_ceil(100) - 1].as_secs_f64(),
+            sorted[sorted.len() - 1].as_secs_f64(),
+            rollover.as_secs_f64(),
+            sorted.len(),
+        );
+    }
+    eprintln!("slo_rules: peak RSS so far {} MiB", peak_rss_mib());
 }

@@ -123,11 +123,13 @@ impl ParquetSource {
             .filter(|f| fresh.contains(&(f.key.cluster.as_str(), f.key.hour.day_start().start_ms())))
             .cloned()
             .collect();
-        let mut days: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
-        for f in &files {
+        // The files stay listed here for `days` to borrow their clusters (no copy per file).
+        let listed = files.clone();
+        let mut days: BTreeMap<i64, BTreeSet<&str>> = BTreeMap::new();
+        for f in &listed {
             days.entry(f.key.min_ts.div_euclid(DAY_MS))
                 .or_default()
-                .insert(f.key.cluster.clone());
+                .insert(f.key.cluster.as_str());
         }
         let mut rolled = if window {
             let (files, summaries) = self.day_summaries(files, req, range, resolution, &newest_raw);
@@ -142,7 +144,7 @@ impl ParquetSource {
             .flat_map(|(&day, clusters)| {
                 let span = TimeRange::new(day * DAY_MS, day * DAY_MS + DAY_MS - 1);
                 clusters.iter().map(move |c| Covered {
-                    cluster: c.clone(),
+                    cluster: c.to_string(),
                     range: span,
                 })
             })
@@ -214,20 +216,24 @@ impl ParquetSource {
         }
         let labels = resolution.labels_within(range);
         let whole = |day: i64| labels.start <= day + resolution.ms() && day + DAY_MS <= labels.end;
-        let day_key = |f: &FileMeta| (f.key.cluster.clone(), f.key.hour.day_start().start_ms());
-        let finer: HashSet<(String, i64)> = files.iter().map(|f| day_key(f)).collect();
-        let mut per_day: HashMap<(String, i64), Vec<Arc<FileMeta>>> = HashMap::new();
-        for f in self.rollups_1d.files(range, &req.matchers) {
-            per_day.entry(day_key(&f)).or_default().push(f);
+        fn day_key(f: &FileMeta) -> (&str, i64) {
+            (f.key.cluster.as_str(), f.key.hour.day_start().start_ms())
         }
-        let usable: HashMap<(String, i64), Arc<FileMeta>> = per_day
+        let finer: HashSet<(&str, i64)> = files.iter().map(|f| day_key(f)).collect();
+        let day_files = self.rollups_1d.files(range, &req.matchers);
+        let mut per_day: HashMap<(&str, i64), Vec<&Arc<FileMeta>>> = HashMap::new();
+        for f in &day_files {
+            per_day.entry(day_key(f)).or_default().push(f);
+        }
+        let usable: HashMap<(&str, i64), Arc<FileMeta>> = per_day
             .into_iter()
             .filter(|((cluster, day), fs)| {
                 fs.len() == 1 && whole(*day) && newest_raw.get(cluster, *day).is_none_or(|raw| raw <= fs[0].key.id)
             })
             .filter(|(k, _)| finer.contains(k))
-            .map(|(k, mut fs)| (k, fs.swap_remove(0)))
+            .map(|(k, fs)| (k, fs[0].clone()))
             .collect();
+        drop(finer);
         let files = files
             .into_iter()
             .filter(|f| !usable.contains_key(&day_key(f)))
@@ -240,10 +246,13 @@ impl ParquetSource {
 /// `range` cut into runs of whole days (ends clipped to `range`) with the same set of
 /// rolled-up clusters, in time order: the days in `days` with their clusters, the days between
 /// and around them with none.
-fn raw_runs<'a>(range: TimeRange, days: &'a BTreeMap<i64, BTreeSet<String>>) -> Vec<(TimeRange, &'a BTreeSet<String>)> {
-    static NONE: BTreeSet<String> = BTreeSet::new();
-    let mut runs: Vec<(TimeRange, &BTreeSet<String>)> = Vec::new();
-    let mut push = |span: TimeRange, clusters: &'a BTreeSet<String>| {
+fn raw_runs<'a, 'c>(
+    range: TimeRange,
+    days: &'a BTreeMap<i64, BTreeSet<&'c str>>,
+) -> Vec<(TimeRange, &'a BTreeSet<&'c str>)> {
+    static NONE: BTreeSet<&str> = BTreeSet::new();
+    let mut runs: Vec<(TimeRange, &BTreeSet<&str>)> = Vec::new();
+    let mut push = |span: TimeRange, clusters: &'a BTreeSet<&'c str>| {
         let span = TimeRange::new(span.start.max(range.start), span.end.min(range.end));
         if span.start > span.end {
             return;
