@@ -594,12 +594,15 @@ impl Engine {
         // A selector the query holds twice (the generated SLO ratio `(sum(E) or 0 * sum(T)) /
         // sum(T)` reads `T` twice) is read once and copied: with the reads' files cached, what is
         // left of a read is merging pieces, which a copy does not repeat.
-        let first: Vec<usize> = (0..selectors.len())
-            .map(|i| (0..i).find(|&j| same_read(&selectors[j], &selectors[i])).unwrap_or(i))
-            .collect();
-        let unique: Vec<&Selector> = (0..selectors.len())
-            .filter(|&i| first[i] == i)
-            .map(|i| &selectors[i])
+        let mut unique: Vec<&Selector> = Vec::new();
+        let slot: Vec<usize> = selectors
+            .iter()
+            .map(|sel| {
+                unique.iter().position(|u| same_read(u, sel)).unwrap_or_else(|| {
+                    unique.push(sel);
+                    unique.len() - 1
+                })
+            })
             .collect();
         let fetched = in_batches(&unique, &|| guard.check(), |&sel| async move {
             match (sel.fetch, sel.tier) {
@@ -614,7 +617,6 @@ impl Engine {
         .await?;
         // Each selector's answer: its first copy's, moved by the last selector using it.
         let mut answers: Vec<Option<(Vec<Series>, Vec<BucketSeries>)>> = fetched.into_iter().map(Some).collect();
-        let slot: Vec<usize> = first.iter().map(|&f| unique_index(&first, f)).collect();
         let mut uses = vec![0usize; answers.len()];
         slot.iter().for_each(|&k| uses[k] += 1);
         let (mut fetched, mut buckets) = (Vec::with_capacity(selectors.len()), Vec::with_capacity(selectors.len()));
@@ -750,11 +752,6 @@ fn same_read(a: &Selector, b: &Selector) -> bool {
         && a.edges == b.edges
         && a.one_window == b.one_window
         && a.newest_only == b.newest_only
-}
-
-/// The place of selector `f` (a first copy) among the first copies, in order.
-fn unique_index(first: &[usize], f: usize) -> usize {
-    first[..f].iter().enumerate().filter(|&(i, &g)| g == i).count()
 }
 
 /// `one` for every item, [`LISTING_BATCH`] at a time, asking `stop` before each batch and
