@@ -25,9 +25,10 @@
 //! integers below 2^53 (event counters), and otherwise differ by rounding only.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::layout::{HOUR_MS, Table};
-use crate::types::{Labels, Sample, Series, TimeRange, TimestampMs, is_stale_nan};
+use crate::types::{Labels, Sample, Series, SeriesId, TimeRange, TimestampMs, is_stale_nan};
 
 /// Milliseconds in one UTC day.
 pub(crate) const DAY_MS: i64 = 24 * HOUR_MS;
@@ -343,6 +344,69 @@ impl BucketRead {
                 (!out.is_empty()).then_some(BucketSeries { labels, buckets: out })
             })
             .collect()
+    }
+}
+
+/// Bucket pieces gathered per series across files (rollup days, summarised raw files), in the
+/// order they are added. Series are found by id, then by the labels the files share (one copy
+/// per series across cached files), so most files' series are matched by pointer, not by
+/// comparing label sets.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesPieces {
+    series: Vec<BucketSeries>,
+    /// Per series id (a hash already: not hashed again), its places in `series`.
+    index: HashMap<SeriesId, Vec<PieceSlot>, nohash_hasher::BuildNoHashHasher<SeriesId>>,
+}
+
+/// A series' place in [`SeriesPieces`], with the shared labels it was made from (`None`: a
+/// series given to [`SeriesPieces::new`], compared by value).
+type PieceSlot = (usize, Option<Arc<Labels>>);
+
+impl SeriesPieces {
+    /// Starts from `series` (from a read that shares no labels).
+    pub(crate) fn new(series: Vec<BucketSeries>) -> Self {
+        let mut out = Self::default();
+        for (i, s) in series.iter().enumerate() {
+            out.index.entry(s.labels.series_id()).or_default().push((i, None));
+        }
+        out.series = series;
+        out
+    }
+
+    /// Appends `buckets` to series `id` with `labels`; a series not met before is added only
+    /// with at least one bucket, with room for `room` of them.
+    pub(crate) fn add(
+        &mut self,
+        id: SeriesId,
+        labels: &Arc<Labels>,
+        buckets: impl IntoIterator<Item = Bucket>,
+        room: usize,
+    ) {
+        let slots = self.index.entry(id).or_default();
+        let series = &mut self.series;
+        let known = slots.iter().find(|(i, shared)| match shared {
+            Some(shared) if Arc::ptr_eq(shared, labels) => true,
+            _ => series[*i].labels == **labels,
+        });
+        match known {
+            Some(&(i, _)) => series[i].buckets.extend(buckets),
+            None => {
+                let mut all = Vec::with_capacity(room);
+                all.extend(buckets);
+                if !all.is_empty() {
+                    slots.push((series.len(), Some(labels.clone())));
+                    series.push(BucketSeries {
+                        labels: Labels::clone(labels),
+                        buckets: all,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The series, in the order first met.
+    pub(crate) fn into_series(self) -> Vec<BucketSeries> {
+        self.series
     }
 }
 

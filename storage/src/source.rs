@@ -233,7 +233,6 @@ impl ParquetSource {
             .filter(|(k, _)| finer.contains(k))
             .map(|(k, fs)| (k, fs[0].clone()))
             .collect();
-        drop(finer);
         let files = files
             .into_iter()
             .filter(|f| !usable.contains_key(&day_key(f)))

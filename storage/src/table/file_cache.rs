@@ -11,6 +11,16 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+/// The part of an entry's key naming the selector it was read for: its matchers, in order.
+pub(crate) fn matchers_key(matchers: &[crate::types::Matcher]) -> String {
+    use std::fmt::Write;
+    let mut key = String::new();
+    for m in matchers {
+        let _ = write!(key, "{m},");
+    }
+    key
+}
+
 /// Values that know their approximate heap size.
 pub(crate) trait Weighed {
     fn bytes(&self) -> usize;

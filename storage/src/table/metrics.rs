@@ -37,8 +37,8 @@ use crate::layout::{FileKey, Table};
 use crate::parquet_io::plan::cluster_may_match;
 use crate::parquet_io::{AbortOnDrop, FooterCache};
 use crate::read::{SelectRequest, SeriesSize, Source};
-use crate::rollup::{BucketSeries, Covered, Resolution};
-use crate::types::{self, Labels, Series, SeriesId, TimeRange, sort_dedup_samples};
+use crate::rollup::{BucketSeries, Covered, Resolution, SeriesPieces};
+use crate::types::{self, Labels, Series, TimeRange, sort_dedup_samples};
 use crate::writer::{MetricsPlan, WriterOptions};
 use crate::{Result, schema};
 
@@ -260,33 +260,14 @@ impl MetricsReader {
                 move |store, cache, file| summaries::file_buckets(store, cache, file, matchers.clone(), res)
             },
         );
-        let mut pieces: Vec<BucketSeries> = Vec::new();
-        // Per series id, its places in `pieces` with the shared labels they were made from,
-        // so most files' series are matched by pointer, not by comparing label sets.
-        let mut index: HashMap<SeriesId, Vec<(usize, Arc<Labels>)>> = HashMap::new();
+        let mut pieces = SeriesPieces::default();
         while let Some(file) = reads.next().await {
-            let file = file?;
-            for (id, labels, buckets) in file.series() {
-                let slots = index.entry(id).or_default();
-                let known = slots
-                    .iter()
-                    .find(|(i, shared)| Arc::ptr_eq(shared, labels) || pieces[*i].labels == **labels);
-                match known {
-                    Some(&(i, _)) => pieces[i].buckets.extend_from_slice(buckets),
-                    None => {
-                        slots.push((pieces.len(), labels.clone()));
-                        let mut all = Vec::with_capacity(buckets.len() * files_per_cluster);
-                        all.extend_from_slice(buckets);
-                        pieces.push(BucketSeries {
-                            labels: Labels::clone(labels),
-                            buckets: all,
-                        });
-                    }
-                }
+            for (id, labels, buckets) in file?.series() {
+                pieces.add(id, labels, buckets.iter().copied(), buckets.len() * files_per_cluster);
             }
         }
         let raw = self.select_files(rest, req).await?;
-        Ok((pieces, covered, raw))
+        Ok((pieces.into_series(), covered, raw))
     }
 
     /// Runs `task` on every one of `files`, `concurrency` at a time, each on its own task;

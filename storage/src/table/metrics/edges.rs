@@ -19,7 +19,7 @@ use super::scan::{FileSeries, Query, Scanned};
 use super::series_table::SeriesTable;
 use crate::Result;
 use crate::catalog::FileMeta;
-use crate::table::file_cache::{FileCache, Weighed};
+use crate::table::file_cache::{FileCache, Weighed, matchers_key};
 use crate::types::{Sample, TimeRange};
 
 /// Bytes one kept sample costs.
@@ -94,26 +94,19 @@ impl EdgeSamples {
     }
 }
 
-/// The cache key of `query`'s read of `file` when it takes the edge path: the file partly in
-/// range, no `only`, and the matching `accepted` series' rows few enough to keep.
-pub(super) fn key(
-    cache: &FileCache<EdgeSamples>,
-    file: &FileMeta,
-    table: &SeriesTable,
-    accepted: &[u32],
-    query: &Query,
-) -> Option<String> {
+/// The cache key of `query`'s read of `file` when it may take the edge path: the file partly
+/// in range, no `only`, some series accepted.
+pub(super) fn key(file: &FileMeta, accepted: &[u32], query: &Query) -> Option<String> {
     let whole = query.range.start <= file.key.min_ts && file.key.max_ts <= query.range.end;
     if whole || query.only.is_some() || accepted.is_empty() {
         return None;
     }
+    Some(format!("{}|{}", file.path, matchers_key(&query.matchers)))
+}
+
+/// Whether the `accepted` series' rows of the whole file are few enough to keep (asked on a
+/// miss only: a hit needs no count).
+pub(super) fn fits(cache: &FileCache<EdgeSamples>, table: &SeriesTable, accepted: &[u32]) -> bool {
     let rows: usize = table.runs_in(accepted, &TimeRange::ALL).iter().map(|r| r.len()).sum();
-    if rows * SAMPLE_BYTES > cache.budget() / 8 {
-        return None;
-    }
-    let mut key = format!("{}|", file.path);
-    for m in &query.matchers {
-        key.push_str(&format!("{m},"));
-    }
-    Some(key)
+    rows * SAMPLE_BYTES <= cache.budget() / 8
 }

@@ -39,6 +39,19 @@ pub(super) struct Query {
 }
 
 impl Query {
+    /// Every sample of the series `matchers` accept, whatever their time, without a limit: a
+    /// whole file read to be kept (an edge, a summary).
+    pub(super) fn whole_file(matchers: Vec<Matcher>, max_parts: usize) -> Arc<Self> {
+        Arc::new(Self {
+            matchers,
+            range: TimeRange::ALL,
+            only: None,
+            samples: AtomicUsize::new(0),
+            max_samples: usize::MAX,
+            max_parts,
+        })
+    }
+
     /// Counts `added` samples against the limit.
     pub(super) fn count(&self, added: usize) -> Result<()> {
         let total = self.samples.fetch_add(added, Ordering::Relaxed) + added;
@@ -147,20 +160,17 @@ pub(super) async fn scan_file(
 ) -> Result<Scanned> {
     let table = file_table(store.clone(), cache.clone(), file.clone()).await?;
     let accepted = table.accepted(&query.matchers, query.only.as_deref());
-    let Some(key) = edges::key(&cache.edges, &file, &table, &accepted, &query) else {
+    let Some(key) = edges::key(&file, &accepted, &query) else {
         return scan_rows(store, cache, file, table, &accepted, query).await;
     };
     if let Some(hit) = cache.edges.get(&key) {
         return hit.select(&query);
     }
-    let whole = Arc::new(Query {
-        matchers: Vec::new(),
-        range: TimeRange::ALL,
-        only: None,
-        samples: AtomicUsize::new(0),
-        max_samples: usize::MAX,
-        max_parts: query.max_parts,
-    });
+    if !edges::fits(&cache.edges, &table, &accepted) {
+        return scan_rows(store, cache, file, table, &accepted, query).await;
+    }
+    // The rows of `accepted`: no matcher is needed.
+    let whole = Query::whole_file(Vec::new(), query.max_parts);
     let read = scan_rows(store, cache.clone(), file, table.clone(), &accepted, whole).await?;
     let entry = Arc::new(EdgeSamples::new(table, read));
     cache.edges.insert(&key, entry.clone());

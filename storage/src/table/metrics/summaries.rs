@@ -14,17 +14,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 
 use object_store::ObjectStore;
 
 use super::MetricsCache;
-use super::scan::{Query, scan_file};
+use super::scan::{Query, file_table, scan_file};
 use super::series_table::SeriesTable;
 use crate::Result;
 use crate::catalog::FileMeta;
 use crate::rollup::{Bucket, Covered, Resolution, buckets_of};
-use crate::table::file_cache::Weighed;
+use crate::table::file_cache::{Weighed, matchers_key};
 use crate::types::{Labels, Matcher, Sample, SeriesId, TimeRange, sort_dedup_samples};
 
 /// One file's buckets for one selector at one resolution.
@@ -53,11 +52,7 @@ impl FileBuckets {
 
 /// The cache key of `file`'s summary for `matchers` at `res`.
 pub(super) fn key(file: &FileMeta, matchers: &[Matcher], res: Resolution) -> String {
-    let mut key = format!("{}|{}|", file.path, res.name());
-    for m in matchers {
-        key.push_str(&format!("{m},"));
-    }
-    key
+    format!("{}|{}|{}", file.path, res.name(), matchers_key(matchers))
 }
 
 /// `file`'s summary for `matchers` at `res`: every sample of its matching series read (a
@@ -74,23 +69,8 @@ pub(super) async fn file_buckets(
     if let Some(hit) = cache.summaries.get(&key) {
         return Ok(hit);
     }
-    let query = Arc::new(Query {
-        matchers: matchers.to_vec(),
-        range: TimeRange::ALL,
-        only: None,
-        samples: AtomicUsize::new(0),
-        max_samples: usize::MAX,
-        max_parts: 1,
-    });
-    let scanned = scan_file(store, cache.clone(), file, query).await?;
-    let Some(table) = scanned.series.first().map(|f| f.table.clone()) else {
-        let empty = Arc::new(FileBuckets {
-            table: Arc::new(SeriesTable::default()),
-            series: Vec::new(),
-        });
-        cache.summaries.insert(&key, empty.clone());
-        return Ok(empty);
-    };
+    let table = file_table(store.clone(), cache.clone(), file.clone()).await?;
+    let scanned = scan_file(store, cache.clone(), file, Query::whole_file(matchers.to_vec(), 1)).await?;
     let mut per_series: BTreeMap<u32, (Vec<Sample>, bool)> = BTreeMap::new();
     for f in scanned.series {
         let unsorted = table.unsorted(f.id);

@@ -28,8 +28,8 @@ use arrow_array::types::UInt64Type;
 use super::{BucketColumns, RollupsReader, rollups_schema};
 use crate::catalog::FileMeta;
 use crate::parquet_io::{AbortOnDrop, ParquetIo};
-use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution};
-use crate::table::file_cache::{FileCache, FileCacheStats, Weighed};
+use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution, SeriesPieces};
+use crate::table::file_cache::{FileCache, FileCacheStats, Weighed, matchers_key};
 use crate::table::series::{key_col, row_series, series_labels, series_plan};
 use crate::types::{Labels, METRIC_NAME, Matcher, SeriesId, TimeRange, matches_all};
 use crate::{Error, Result};
@@ -272,10 +272,6 @@ type DaySeries = (SeriesId, Arc<Labels>, Vec<Bucket>);
 /// Maps by series id, which is a hash already (hashing it again was ~5 % of a cold read).
 type IdMap<V> = HashMap<SeriesId, V, nohash_hasher::BuildNoHashHasher<SeriesId>>;
 
-/// An output series: its place, and its labels as the cache shares them (`None`: a series of
-/// the copies read by `select`).
-type Slot = (usize, Option<Arc<Labels>>);
-
 /// The UTC day (its first millisecond) a rollup file summarises.
 fn day_of(file: &FileMeta) -> i64 {
     file.key.min_ts.div_euclid(DAY_MS) * DAY_MS
@@ -313,9 +309,9 @@ impl RollupsReader {
             .iter()
             .cloned()
             .partition(|f| per_day[&(f.key.cluster.as_str(), day_of(f))] == 1);
-        let mut out = self.select(copies, matchers, range, |_| true).await?;
+        let out = self.select(copies, matchers, range, |_| true).await?;
 
-        let matchers_key: String = matchers.iter().map(|m| format!("{m},")).collect();
+        let matchers_key = matchers_key(matchers);
         let selectors = Arc::new([matchers.to_vec()]);
         let reads = single
             .into_iter()
@@ -341,21 +337,19 @@ impl RollupsReader {
                 // The whole day either way: a cut day is cached for the windows that follow.
                 let day = day_of(&file);
                 let day_range = TimeRange::new(day, day + DAY_MS);
-                if whole {
-                    if let Some(hit) = cache.days.get(&every_key) {
-                        return Ok(hit);
-                    }
-                    if cache.days.get(&key).is_none() && whole_file_read(&io, &file, &selectors[0], day_range).await? {
-                        // Its page statistics prune nothing for these matchers (a day file
-                        // sorted by metric in one page, a cluster's few metrics): the read
-                        // decodes every row anyway, so keep every series, for the other
-                        // selectors of this query and of queries to come.
-                        let load = async {
-                            let rows = cache.read_day(&io, &file, &[], day_range).await?;
-                            Ok(DayCache::entry(rows, day, whole, grain, true))
-                        };
-                        return cache.get_or_load(&every_key, load).await;
-                    }
+                if whole
+                    && cache.days.get(&key).is_none()
+                    && whole_file_read(&io, &file, &selectors[0], day_range).await?
+                {
+                    // Its page statistics prune nothing for these matchers (a day file sorted
+                    // by metric in one page, a cluster's few metrics): the read decodes every
+                    // row anyway, so keep every series, for the other selectors of this query
+                    // and of queries to come.
+                    let load = async {
+                        let rows = cache.read_day(&io, &file, &[], day_range).await?;
+                        Ok(DayCache::entry(rows, day, whole, grain, true))
+                    };
+                    return cache.get_or_load(&every_key, load).await;
                 }
                 let load = async {
                     let rows = cache.read_day(&io, &file, &selectors[0], day_range).await?;
@@ -365,35 +359,14 @@ impl RollupsReader {
             })))
         });
         let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
-        // Series by id; the shared labels of those the summaries added, so most days of a
-        // series are matched by pointer, not by comparing label sets.
-        let mut index: IdMap<Vec<Slot>> = IdMap::default();
-        for (i, s) in out.iter().enumerate() {
-            index.entry(s.labels.series_id()).or_default().push((i, None));
-        }
+        let mut pieces = SeriesPieces::new(out);
         while let Some(day) = reads.try_next().await? {
             for (id, shared, buckets) in day.matching(matchers) {
-                let inside = buckets.iter().filter(|b| labels.contains(b.timestamp));
-                let slot = index.entry(*id).or_default();
-                let known = slot.iter().find(|(i, known)| match known {
-                    Some(known) if Arc::ptr_eq(known, shared) => true,
-                    _ => out[*i].labels == **shared,
-                });
-                match known {
-                    Some(&(i, _)) => out[i].buckets.extend(inside),
-                    None => {
-                        let buckets: Vec<Bucket> = inside.copied().collect();
-                        if !buckets.is_empty() {
-                            slot.push((out.len(), Some(shared.clone())));
-                            out.push(BucketSeries {
-                                labels: (**shared).clone(),
-                                buckets,
-                            });
-                        }
-                    }
-                }
+                let inside = buckets.iter().filter(|b| labels.contains(b.timestamp)).copied();
+                pieces.add(*id, shared, inside, 0);
             }
         }
+        let mut out = pieces.into_series();
         out.retain(|s| admits(&s.labels));
         for s in &mut out {
             s.buckets.sort_by_key(|b| (b.timestamp, b.first_ts));
