@@ -180,8 +180,23 @@ fn line(rng: &mut Rng, s: &Stream, ts: i64) -> (String, i32, &'static str) {
 
 /// Version of the generated lines, written into `workload.txt`. Bump it whenever `line()` or
 /// `streams()` change, so a directory holding an older workload is refused rather than measured.
-/// (v1 files hold only the three counts; v2 added the JSON 5xx timeout lines.)
-const WORKLOAD_VERSION: &str = "v2";
+/// (v1 files hold only the three counts; v2 added the JSON 5xx timeout lines; v3 the needles.)
+const WORKLOAD_VERSION: &str = "v3";
+/// One line in this many is the needle of the rare-token benchmark (v3): a line whose
+/// `request_id` starts with [`NEEDLE`], which no other line holds.
+const NEEDLE_EVERY: u64 = 10_000_000;
+const NEEDLE: &str = "5eed5eed";
+
+/// The `n`-th planted needle line.
+fn needle_line(n: u64, ts: i64) -> String {
+    let secs = (ts - T0) / 1_000_000_000;
+    format!(
+        r#"level=warn ts=2026-01-01T{:02}:{:02}:{:02}Z caller=ledger.go:52 msg="refund issued twice" request_id={NEEDLE}{n:08x} amount_cents=1999"#,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
 
 /// What was generated (kept in `workload.txt` so later runs can skip generation).
 #[derive(Debug, Clone, Copy, Default)]
@@ -250,7 +265,10 @@ async fn generate(storage: &Storage, target_body_bytes: u64) -> Result<Workload,
     while w.body_bytes < target_body_bytes {
         let s = &streams[rng.below(streams.len())];
         let ts = T0 + (i as i64).min(lines as i64) * step + rng.below(step.max(1) as usize) as i64;
-        let (body, severity_number, severity_text) = line(&mut rng, s, ts);
+        let (mut body, severity_number, severity_text) = line(&mut rng, s, ts);
+        if i % NEEDLE_EVERY == NEEDLE_EVERY / 2 - 1 {
+            body = needle_line(i / NEEDLE_EVERY, ts);
+        }
         w.lines += 1;
         w.body_bytes += body.len() as u64;
         w.raw_bytes += (body.len() + s.resource.len() + 2 + severity_text.len()) as u64 + 8 * 4;
@@ -309,17 +327,26 @@ struct Measured {
     cpu: Duration,
     records: usize,
     files_opened: u64,
+    row_groups: u64,
 }
 
 async fn measure(
     storage: &Arc<Storage>,
     req: &LogRequest,
     runs: usize,
+    line_index: bool,
 ) -> Result<Measured, Box<dyn std::error::Error>> {
     let mut best: Option<Measured> = None;
     for _ in 0..runs {
         // A fresh source per run: no footer cache carried over from the previous run.
-        let source = storage.log_scan();
+        let mut source = storage.log_scan();
+        if !line_index {
+            source = Arc::new(
+                Arc::into_inner(source)
+                    .ok_or("a fresh source is not shared")?
+                    .without_line_index(),
+            );
+        }
         let (w0, c0) = (Instant::now(), cpu_time());
         let got = source.select_logs(req).await?;
         let m = Measured {
@@ -327,6 +354,7 @@ async fn measure(
             cpu: cpu_time().saturating_sub(c0),
             records: got.len(),
             files_opened: source.counters().files_opened,
+            row_groups: source.counters().row_groups,
         };
         drop(got);
         if best.as_ref().is_none_or(|b| m.wall < b.wall) {
@@ -440,31 +468,65 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         limit: Some(50_000_001),
         ..everything.clone()
     };
-    let queries: [(&str, &LogRequest, usize); 5] = [
+    // The rare-token search: one line in ten million holds the needle (see `needle_line`).
+    let needle = LogRequest {
+        line_hints: vec![LineHint::Contains(NEEDLE.into())],
+        direction: Direction::Backward,
+        limit: Some(100),
+        ..everything.clone()
+    };
+    let needle_id = LogRequest {
+        line_hints: vec![LineHint::Contains(format!("request_id={NEEDLE}00000001"))],
+        ..needle.clone()
+    };
+    let queries: [(&str, &LogRequest, usize, bool); 8] = [
         (
             r#"(a) `{cluster=~".+"} |= "timeout"`, everything, no limit"#,
             &everything,
             2,
+            true,
         ),
         (
             r#"(a') `{cluster=~".+"} |= "timeout"`, everything, limit 50,000,001 (a metric query's read)"#,
             &as_metric,
             2,
+            true,
         ),
         (
             r#"(b) `{cluster="prod-eu-1", service_name="checkout"}`, limit 100 backward"#,
             &latest,
             5,
+            true,
         ),
         (
             r#"(b') `{cluster=~"prod-.*", service_name="checkout"} |= "timeout"`, limit 100 backward"#,
             &issue_example,
             5,
+            true,
         ),
         (
             r#"(c) `{cluster="prod-eu-1", service_name="checkout"}`, every record (count)"#,
             &count,
             2,
+            true,
+        ),
+        (
+            r#"(d) `{cluster=~".+"} |= "5eed5eed"` (8 bytes, one line in 10 M), limit 100 backward"#,
+            &needle,
+            5,
+            true,
+        ),
+        (
+            r#"(d') `{cluster=~".+"} |= "request_id=5eed5eed00000001"` (one line), limit 100 backward"#,
+            &needle_id,
+            5,
+            true,
+        ),
+        (
+            r#"(d'') (d) with the line index ignored (the full scan it replaces)"#,
+            &needle,
+            2,
+            false,
         ),
     ];
 
@@ -476,13 +538,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..defaults.clone()
         };
         let storage = Storage::open(&cfg, &dir).await?;
-        for (name, req, runs) in &queries {
-            let m = measure(&storage, req, *runs).await?;
+        for (name, req, runs, line_index) in &queries {
+            let m = measure(&storage, req, *runs, *line_index).await?;
             eprintln!("{name} concurrency {concurrency}: {:?} wall, {:?} cpu", m.wall, m.cpu);
             rows.push((*name, concurrency, m));
         }
     }
     let load_after = loadavg();
+    let cost = write_cost().await?;
 
     // The report is the program's output (stdout); progress goes to stderr.
     let mut out = std::io::stdout().lock();
@@ -506,11 +569,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     writeln!(out)?;
     writeln!(
         out,
-        "| query | read_concurrency | wall | CPU | records | files opened | body GB/s per core (CPU) | body GB/s (wall) |"
+        "| query | read_concurrency | wall | CPU | records | files opened | row groups read | body GB/s per core (CPU) | body GB/s (wall) |"
     )?;
-    writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
     for (name, concurrency, m) in rows {
-        let full_scan = m.files_opened == stats.files && name.starts_with("(a");
+        let full_scan = m.files_opened == stats.files && (name.starts_with("(a") || name.starts_with("(d'')"));
         let (per_core, wall) = if full_scan {
             (
                 format!("{:.2}", gbs(workload.body_bytes, m.cpu)),
@@ -523,12 +586,69 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let name = name.replace('|', "\\|");
         writeln!(
             out,
-            "| {name} | {concurrency} | {:.3} s | {:.2} s | {} | {} | {per_core} | {wall} |",
+            "| {name} | {concurrency} | {:.3} s | {:.2} s | {} | {} | {} | {per_core} | {wall} |",
             m.wall.as_secs_f64(),
             m.cpu.as_secs_f64(),
             m.records,
             m.files_opened,
+            m.row_groups,
         )?;
     }
+    writeln!(out)?;
+    writeln!(out, "{cost}")?;
     Ok(())
+}
+
+/// The line index's write cost: the first 1,000,000 records of the workload written with
+/// `log_line_index` on and off (twice each, alternating; the fastest of each kept), CPU and
+/// stored bytes.
+async fn write_cost() -> Result<String, Box<dyn std::error::Error>> {
+    const RECORDS: u64 = 1_000_000;
+    let mut best = [(Duration::MAX, 0u64); 2];
+    for _ in 0..2 {
+        for (i, index) in [true, false].into_iter().enumerate() {
+            let dir = tempfile_dir(index)?;
+            let cfg = StorageConfig {
+                log_line_index: index,
+                ..StorageConfig::default()
+            };
+            let storage = Storage::open(&cfg, &dir).await?;
+            let c0 = cpu_time();
+            // ~205 B a line: the byte target that makes `RECORDS` lines.
+            let w = generate(&storage, RECORDS * 205).await?;
+            let cpu = cpu_time().saturating_sub(c0);
+            let bytes = dir_bytes(&dir.join("logs"));
+            std::fs::remove_dir_all(&dir)?;
+            if cpu < best[i].0 {
+                best[i] = (cpu, bytes);
+            }
+            eprintln!(
+                "write cost, index {index}: {} lines, {cpu:?} cpu, {bytes} bytes",
+                w.lines
+            );
+        }
+    }
+    let [(on_cpu, on_bytes), (off_cpu, off_bytes)] = best;
+    let per_m = |d: Duration| d.as_secs_f64() * 1e6 / RECORDS as f64;
+    Ok(format!(
+        "write cost of the line index over the workload's first {RECORDS} records (generating, encoding and \
+         storing them, fastest of 2): {:.2} CPU-s per 1M records with it, {:.2} without (+{:.2}); stored \
+         {:.1} B/record with it, {:.1} without (+{:.1} B, +{:.0}%)",
+        per_m(on_cpu),
+        per_m(off_cpu),
+        per_m(on_cpu.saturating_sub(off_cpu)),
+        on_bytes as f64 / RECORDS as f64,
+        off_bytes as f64 / RECORDS as f64,
+        (on_bytes as f64 - off_bytes as f64) / RECORDS as f64,
+        (on_bytes as f64 / off_bytes as f64 - 1.0) * 100.0,
+    ))
+}
+
+fn tempfile_dir(index: bool) -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("log_scan_write_cost_{}_{index}", std::process::id()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

@@ -25,6 +25,10 @@ pub struct StorageConfig {
     /// share timestamps, which zstd only exploits within a page, so 20k-row pages are ~9% larger
     /// than 64Ki-row ones.
     pub page_rows: usize,
+    /// Store a line index in logs files: per row group, a bloom filter of every 8-byte run
+    /// inside the words of its lines, so a line filter for a rare text (`|= "<request id>"`)
+    /// reads only the row groups that can hold it. Files written without it are read in full.
+    pub log_line_index: bool,
     /// zstd level for every column (1-22) of every table but `metrics_1d` (Snappy). On
     /// node-exporter-like data level 6 is ~2.5% smaller than level 3 and level 9 no smaller
     /// than 6; 3 keeps flush CPU low.
@@ -251,6 +255,7 @@ impl Default for StorageConfig {
             row_group_rows: 1 << 20,
             page_rows: 65_536,
             zstd_level: 3,
+            log_line_index: true,
             multipart_threshold_bytes: 32 << 20,
             read_concurrency: 8,
             metadata_cache_files: 4096,

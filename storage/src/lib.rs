@@ -474,13 +474,16 @@ impl Storage {
         futures::stream::iter(files)
             .map(|prepared| {
                 let props = props.clone();
+                let opts = self.writer.clone();
                 async move {
                     let (key, batch) = prepared?;
                     let path = key.path();
                     let name = path.to_string();
                     let bytes = tokio::task::spawn_blocking(move || {
                         let metadata = T::footer_metadata(&batch, &name)?;
-                        writer::encode_batch(&batch, props, &name, metadata)
+                        writer::encode_batch(&batch, props, &name, metadata, |row_groups| {
+                            T::row_group_indexes(&batch, row_groups, &opts)
+                        })
                     })
                     .await
                     .map_err(|e| Error::Task {

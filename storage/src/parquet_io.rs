@@ -14,6 +14,7 @@
 //! `get_ranges` for data pages, and a footer read with a prefetch hint and the catalog's file
 //! size (bounded ranges only, no suffix request, no `HEAD`).
 
+pub(crate) mod index;
 pub(crate) mod plan;
 
 use std::collections::{HashMap, VecDeque};
@@ -156,7 +157,8 @@ impl FooterCache {
 
 /// Footer key-value entries under this prefix are a table's summaries (the logs table's
 /// volume summary), read by their own readers, which keep what they parse: the footer cache
-/// holds footers without them, so its memory does not grow with the summaries.
+/// holds footers without them, so its memory does not grow with the summaries (row-group index
+/// locations, under [`index::INDEX_KEY_PREFIX`], are kept).
 pub(crate) const SUMMARY_KEY_PREFIX: &str = "tributary.";
 
 /// `meta` without its [`SUMMARY_KEY_PREFIX`] entries (`meta` itself when it has none).
@@ -166,14 +168,12 @@ fn without_summaries(meta: ArrowReaderMetadata, options: ArrowReaderOptions) -> 
     let Some(kv) = file.key_value_metadata() else {
         return meta;
     };
-    if !kv.iter().any(|e| e.key.starts_with(SUMMARY_KEY_PREFIX)) {
+    // Row-group index locations are small and read by every filtered scan: they stay.
+    let summary = |e: &KeyValue| e.key.starts_with(SUMMARY_KEY_PREFIX) && !e.key.starts_with(index::INDEX_KEY_PREFIX);
+    if !kv.iter().any(summary) {
         return meta;
     }
-    let kept: Vec<KeyValue> = kv
-        .iter()
-        .filter(|e| !e.key.starts_with(SUMMARY_KEY_PREFIX))
-        .cloned()
-        .collect();
+    let kept: Vec<KeyValue> = kv.iter().filter(|e| !summary(e)).cloned().collect();
     let stripped = FileMetaData::new(
         file.version(),
         file.num_rows(),

@@ -19,6 +19,7 @@ pub(crate) mod metrics;
 pub(crate) mod rollups;
 pub(crate) mod series;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -30,6 +31,7 @@ use crate::Result;
 use crate::catalog::Catalog;
 use crate::layout::{self, FileKey};
 use crate::parquet_io::ParquetIo;
+use crate::parquet_io::index::RowGroupIndex;
 use crate::writer::WriterOptions;
 
 /// One write of a table, split into files and encoded one file at a time, so a flush holds
@@ -101,6 +103,17 @@ pub(crate) trait ParquetTable {
     /// and pattern summaries), computed from the rows being encoded by flushes and compaction alike. None by
     /// default.
     fn footer_metadata(_batch: &RecordBatch, _key: &str) -> Result<Vec<KeyValue>> {
+        Ok(Vec::new())
+    }
+
+    /// Row-group indexes of a file holding `batch`, whose row groups hold the rows
+    /// `row_groups` (see `crate::parquet_io::index`; the logs table's line index). None by
+    /// default.
+    fn row_group_indexes(
+        _batch: &RecordBatch,
+        _row_groups: &[Range<usize>],
+        _writer: &WriterOptions,
+    ) -> Result<Vec<RowGroupIndex>> {
         Ok(Vec::new())
     }
 

@@ -30,6 +30,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::config::StorageConfig;
 use crate::layout::{FileKey, HOUR_MS, Hour, Table, storable_timestamp};
+use crate::parquet_io::index::RowGroupIndex;
 use crate::schema::{self, col};
 use crate::types::{Labels, Sample, Series, sort_dedup_samples};
 use crate::{Error, Result};
@@ -44,6 +45,8 @@ pub(crate) struct WriterOptions {
     pub row_group_rows: usize,
     pub page_rows: usize,
     pub zstd_level: i32,
+    /// The logs table stores its `body_grams` row-group index (`storage.log_line_index`).
+    pub log_line_index: bool,
 }
 
 impl WriterOptions {
@@ -52,6 +55,7 @@ impl WriterOptions {
             row_group_rows: cfg.row_group_rows,
             page_rows: cfg.page_rows,
             zstd_level: cfg.zstd_level,
+            log_line_index: cfg.log_line_index,
         }
     }
 
@@ -264,12 +268,15 @@ impl<'a> MetricsPlan<'a> {
     }
 }
 
-/// Encodes one batch as a complete Parquet file in memory, with `metadata` in its footer.
+/// Encodes one batch as a complete Parquet file in memory, with `metadata` in its footer and
+/// the row-group indexes `indexes` makes from the row groups' row ranges stored after them
+/// (see `parquet_io::index`).
 pub(crate) fn encode_batch(
     batch: &RecordBatch,
     props: WriterProperties,
     key: &str,
     metadata: Vec<KeyValue>,
+    indexes: impl FnOnce(&[Range<usize>]) -> Result<Vec<RowGroupIndex>>,
 ) -> Result<Bytes> {
     let parquet_err = |source| Error::Parquet {
         op: "encode",
@@ -283,6 +290,25 @@ pub(crate) fn encode_batch(
     )
     .map_err(parquet_err)?;
     writer.write(batch).map_err(parquet_err)?;
+    writer.flush().map_err(parquet_err)?;
+    let mut start = 0usize;
+    let row_groups: Vec<Range<usize>> = writer
+        .flushed_row_groups()
+        .iter()
+        .map(|rg| {
+            let r = start..start + rg.num_rows() as usize;
+            start = r.end;
+            r
+        })
+        .collect();
+    for index in indexes(&row_groups)? {
+        let mut offsets = Vec::with_capacity(index.blobs.len());
+        for blob in &index.blobs {
+            offsets.push(writer.bytes_written() as u64);
+            writer.write_all(blob).map_err(|e| parquet_err(e.into()))?;
+        }
+        writer.append_key_value_metadata(index.footer_entry(&offsets));
+    }
     for kv in metadata {
         writer.append_key_value_metadata(kv);
     }
@@ -307,7 +333,13 @@ pub(crate) fn encode_metrics(series: &[Series], opts: &WriterOptions) -> Result<
         .iter()
         .map(|g| {
             let key = plan.file_key(g)?;
-            let bytes = encode_batch(&plan.record_batch(g)?, props.clone(), key.path().as_ref(), Vec::new())?;
+            let bytes = encode_batch(
+                &plan.record_batch(g)?,
+                props.clone(),
+                key.path().as_ref(),
+                Vec::new(),
+                |_| Ok(Vec::new()),
+            )?;
             Ok(EncodedFile { key, bytes })
         })
         .collect()

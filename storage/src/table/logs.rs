@@ -61,6 +61,9 @@
 //!   base64 strings, arrays and maps nested); readers must accept `""` as "no attributes".
 //! - `trace_id` carries a bloom filter in every row group; `timestamp` and the dictionary
 //!   columns carry page-level statistics (column and offset index).
+//! - Unless `storage.log_line_index` is off, each row group has a line index (bloom filters
+//!   of the 8-byte runs inside the words of `body`), stored after the row groups and located
+//!   from the footer entry `tributary.index.body_grams`; the format is documented in `grams`.
 //! - Files are zstd-compressed; row group and page sizes come from `StorageConfig`.
 //!
 //! A write stores a record equal in every field to another of the same write once (a client's
@@ -68,6 +71,7 @@
 //! retry landed after a flush) are collapsed by compaction (the table's `IDENTITY` is
 //! every column), and readers return records equal in every field once meanwhile.
 
+mod grams;
 mod patterns;
 mod plan;
 pub mod scan;
@@ -162,6 +166,19 @@ impl ParquetTable for Logs {
     /// The volume and pattern summaries (see `summary`).
     fn footer_metadata(batch: &arrow_array::RecordBatch, key: &str) -> Result<Vec<parquet::file::metadata::KeyValue>> {
         summary::footer_metadata(batch, key)
+    }
+
+    /// The line index (see `grams`), unless `storage.log_line_index` is off.
+    fn row_group_indexes(
+        batch: &arrow_array::RecordBatch,
+        row_groups: &[std::ops::Range<usize>],
+        writer: &WriterOptions,
+    ) -> Result<Vec<crate::parquet_io::index::RowGroupIndex>> {
+        Ok(if writer.log_line_index {
+            vec![grams::build(batch, row_groups)?]
+        } else {
+            Vec::new()
+        })
     }
 
     /// Partitions by the `cluster` stream label (`""` when absent) and the UTC hour; records are

@@ -440,6 +440,16 @@ fn hint_sets() -> Vec<Vec<LineHint>> {
         vec![LineHint::Contains(String::new())],
         vec![LineHint::NotContains(String::new())],
         vec![LineHint::Contains("é✓".into())],
+        // Texts a line index can test (a word piece of 8 bytes or more).
+        vec![LineHint::Contains("7f3a9c2e".into())],
+        vec![LineHint::Contains("9c2e01ab77c1".into())],
+        vec![LineHint::Contains("id=00c0ffee00c0ffee d".into())],
+        vec![LineHint::Contains("öße_über".into())],
+        vec![LineHint::Contains("0c0ffee00c0ffee1".into())],
+        vec![
+            LineHint::Contains("request_id".into()),
+            LineHint::NotContains("7f3a9c2e01ab".into()),
+        ],
     ]
 }
 
@@ -470,7 +480,7 @@ fn rec(labels: &[(&str, &str)], ts: TimestampNs, body: &str) -> LogRecord {
 }
 
 fn datasets() -> Vec<Dataset> {
-    vec![streams(), look_alikes(), duplicates(), edges(), empty()]
+    vec![streams(), look_alikes(), duplicates(), edges(), needles(), empty()]
 }
 
 /// Several streams in two clusters and none, over three hours.
@@ -605,6 +615,23 @@ fn edges() -> Dataset {
             vec![m("cluster", MatchOp::Equal, "é✓/x")],
             vec![m("cluster", MatchOp::RegexNoMatch, "a.*")],
         ],
+    }
+}
+
+/// Rare texts inside longer words, across words and in no line: what a source's line index (if
+/// it has one) must answer exactly. One stream per hour, so a Parquet source has several files.
+fn needles() -> Dataset {
+    let l: &[(&str, &str)] = &[("cluster", "n"), ("app", "api")];
+    let records = vec![
+        rec(l, T0, "GET /item request_id=7f3a9c2e01ab77c0 done"),
+        rec(l, T0 + MS, "GET /item request_id=00c0ffee00c0ffee done"),
+        rec(l, T0 + HOUR, "Größe_überschritten für 7f3a9c2e01ab77c1"),
+        rec(l, T0 + HOUR + MS, "req ok"),
+    ];
+    Dataset {
+        name: "needles",
+        records,
+        matchers: vec![vec![m("cluster", MatchOp::Equal, "n")]],
     }
 }
 

@@ -6,12 +6,15 @@
 //!    key's one cluster. No request is made for a skipped file.
 //! 2. **Row groups and pages** by `timestamp` statistics (and `service_name` statistics when a
 //!    matcher pins it), see `super::plan`.
-//! 3. **Rows**, before anything is materialised, with Parquet row filters over a few projected
+//! 3. **Row groups by the line index** when a literal line hint has a word piece of 8 bytes or
+//!    more: a row group whose `body_grams` filter lacks one of its grams cannot hold a match
+//!    and is not read (see `super::grams`; one small ranged read per file).
+//! 4. **Rows**, before anything is materialised, with Parquet row filters over a few projected
 //!    columns: first stream matchers and time on (`cluster`, `labels`, `timestamp`), where the
 //!    matchers run once per distinct dictionary value, not per row; then literal line hints on
 //!    the Arrow `body` array, searched in one pass over the array's value buffer (a literal
 //!    regex is a SIMD `memmem`), so the rest of the columns are decoded only for rows that pass.
-//! 4. **Limit**: files are read in the requested direction (newest `max_ts` first for
+//! 5. **Limit**: files are read in the requested direction (newest `max_ts` first for
 //!    `Backward`) and each keeps only its best `limit` records. Once `limit` records are known,
 //!    their worst timestamp is a cut-off shared with every file still to scan: it narrows their
 //!    time window (so statistics prune more), rows beyond it are never materialised, and no
@@ -33,6 +36,7 @@ use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicate, RowFilter};
 
+use super::grams::Probes;
 use super::plan::plan;
 use super::schema::{self, col};
 use super::summary::SummaryCache;
@@ -64,8 +68,10 @@ const TOPK_SLACK: usize = 1024;
 pub struct ScanCounters {
     /// Files whose footer was looked at (after key pruning and the limit cut-off).
     pub files_opened: u64,
-    /// Row groups decoded (after statistics pruning).
+    /// Row groups decoded (after statistics and line-index pruning).
     pub row_groups: u64,
+    /// Row groups the line index ruled out (after statistics pruning).
+    pub row_groups_skipped_by_index: u64,
     /// Rows the read plans selected (after page pruning), before row filters.
     pub rows_planned: u64,
     /// Records built (after row filters and the limit cut-off).
@@ -76,6 +82,7 @@ pub struct ScanCounters {
 struct Counters {
     files_opened: AtomicU64,
     row_groups: AtomicU64,
+    row_groups_skipped_by_index: AtomicU64,
     rows_planned: AtomicU64,
     records_built: AtomicU64,
 }
@@ -89,6 +96,7 @@ impl Counters {
         ScanCounters {
             files_opened: self.files_opened.load(Ordering::Relaxed),
             row_groups: self.row_groups.load(Ordering::Relaxed),
+            row_groups_skipped_by_index: self.row_groups_skipped_by_index.load(Ordering::Relaxed),
             rows_planned: self.rows_planned.load(Ordering::Relaxed),
             records_built: self.records_built.load(Ordering::Relaxed),
         }
@@ -103,6 +111,8 @@ pub struct ParquetLogSource {
     max_records: usize,
     counters: Arc<Counters>,
     summaries: Arc<SummaryCache>,
+    /// Reads consult files' line indexes (off only to measure what they save).
+    line_index: bool,
 }
 
 /// A read in the scan's own terms: a closed time range (the trait's is half-open,
@@ -141,7 +151,16 @@ impl ParquetLogSource {
             max_records,
             summaries,
             counters: Arc::new(Counters::default()),
+            line_index: true,
         }
+    }
+
+    /// This source, reading every row group a line hint's other tests keep, as before the line
+    /// index (benchmarks compare both).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn without_line_index(mut self) -> Self {
+        self.line_index = false;
+        self
     }
 
     /// What this source's scans did so far.
@@ -196,7 +215,11 @@ impl ParquetLogSource {
             return Ok(Vec::new());
         };
         let files = self.files(&req.matchers, req.start, req.end, req.direction);
-        let query = Arc::new(Query::new(&req, hints, self.max_records, false));
+        let mut query = Query::new(&req, hints, self.max_records, false);
+        if !self.line_index {
+            query.grams = Probes::default();
+        }
+        let query = Arc::new(query);
         let mut top = TopK::new(req.direction, req.limit);
         let spawn = |file: Arc<FileMeta>| {
             let task = scan_file(self.io.clone(), self.counters.clone(), file, query.clone());
@@ -386,6 +409,8 @@ struct Query {
     start: TimestampNs,
     end: TimestampNs,
     hints: Hints,
+    /// What the line index can test of `hints`.
+    grams: Probes,
     direction: Direction,
     limit: Option<usize>,
     /// Listing streams instead of reading records.
@@ -408,6 +433,11 @@ impl Query {
             start: req.start,
             end: req.end,
             hints,
+            grams: if listing {
+                Probes::default()
+            } else {
+                Probes::of(&req.hints)
+            },
             direction: req.direction,
             limit: req.limit,
             listing,
@@ -548,9 +578,19 @@ async fn scan_file(io: ParquetIo, counters: Arc<Counters>, file: Arc<FileMeta>, 
     let mut reader = io.reader(&file);
     Counters::add(&counters.files_opened, 1);
     let meta = io.footer(&mut reader, &file, schema::logs_schema()).await?;
-    let Some(plan) = plan(&meta, lo, hi, &query.matchers) else {
+    let Some(mut plan) = plan(&meta, lo, hi, &query.matchers) else {
         return Ok(FileOut::default());
     };
+    if !query.grams.is_empty() {
+        let planned = plan.row_groups.len();
+        let kept = query.grams.restrict(&io, &file, &meta, plan).await?;
+        let left = kept.as_ref().map_or(0, |p| p.row_groups.len());
+        Counters::add(&counters.row_groups_skipped_by_index, planned - left);
+        let Some(kept) = kept else {
+            return Ok(FileOut::default());
+        };
+        plan = kept;
+    }
     Counters::add(&counters.row_groups, plan.row_groups.len());
     Counters::add(&counters.rows_planned, plan.rows);
     let pq_schema = meta.parquet_schema().clone();

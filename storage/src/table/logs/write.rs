@@ -390,6 +390,7 @@ mod tests {
             row_group_rows: 10,
             page_rows: 10,
             zstd_level: 99,
+            log_line_index: true,
         };
         assert!(matches!(properties(&opts), Err(Error::InvalidData { .. })));
     }

@@ -214,7 +214,7 @@ async fn malformed_files_are_reported_as_corrupt() {
         .properties()
         .unwrap();
     let key = FileKey::new(Table::Metrics, "c", 5, 5, 1).unwrap();
-    let bytes = encode_batch(&batch, props, "test", Vec::new()).unwrap();
+    let bytes = encode_batch(&batch, props, "test", Vec::new(), |_| Ok(Vec::new())).unwrap();
     store.put(&key.path(), PutPayload::from(bytes.clone())).await.unwrap();
     catalog.insert(FileMeta::new(key.clone(), bytes.len() as u64));
     let source = MetricsReader::new(
@@ -430,7 +430,7 @@ async fn files_in_another_row_order_read_sorted() {
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let catalog = Arc::new(Catalog::new());
     let key = FileKey::new(Table::Metrics, "c", 10, 90, n as u64).unwrap();
-    let bytes = encode_batch(&batch, props, "test", Vec::new()).unwrap();
+    let bytes = encode_batch(&batch, props, "test", Vec::new(), |_| Ok(Vec::new())).unwrap();
     store.put(&key.path(), PutPayload::from(bytes.clone())).await.unwrap();
     catalog.insert(FileMeta::new(key, bytes.len() as u64));
     let source = MetricsReader::new(store, catalog, Arc::new(MetricsCache::new(8)), 2, usize::MAX);

@@ -213,6 +213,68 @@ async fn time_prunes_row_groups_and_hints_filter_rows_before_records_are_built()
     );
 }
 
+/// A needle in one line of 2,048 reads only its row group; the answer is the reference's,
+/// with the index or without it (files written with `log_line_index` off are read in full).
+#[tokio::test]
+async fn the_line_index_reads_only_row_groups_that_can_hold_a_rare_needle() {
+    let records: Vec<LogRecord> = (0..2048)
+        .map(|i| LogRecord {
+            body: format!(
+                "GET /item/{i} request_id={:016x} rt=0.{:03}",
+                (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                i % 1000
+            ),
+            ..line(i)
+        })
+        .collect();
+    let needle = format!("{:016x}", 1234u64.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let inner = needle[3..13].to_string();
+    for index in [true, false] {
+        let (_dir, storage) = open(&StorageConfig {
+            log_line_index: index,
+            ..cfg(256, 64, 2)
+        })
+        .await;
+        storage.write_logs(&records).await.unwrap();
+        let source = storage.log_scan();
+        for (hint, limit) in [
+            (&needle, None),
+            (&inner, Some(100)),
+            (&"request_id=00c0ffee00c0ffee".to_string(), None),
+        ] {
+            let before = source.counters();
+            let req = LogRequest {
+                line_hints: vec![LineHint::Contains(hint.clone())],
+                limit,
+                ..request(vec![Matcher::equal("cluster", "c")], i64::MIN, i64::MAX)
+            };
+            let got = source.select_logs(&req).await.unwrap();
+            assert_eq!(got, reference(&records, &req), "{hint}");
+            let c = source.counters();
+            let (read, skipped) = (
+                c.row_groups - before.row_groups,
+                c.row_groups_skipped_by_index - before.row_groups_skipped_by_index,
+            );
+            let want_read = usize::from(!got.is_empty()) as u64;
+            match index {
+                true => assert_eq!((read, skipped), (want_read, 8 - want_read), "{hint}"),
+                false => assert_eq!((read, skipped), (8, 0), "{hint}"),
+            }
+        }
+        assert_eq!(
+            source
+                .select_logs(&LogRequest {
+                    line_hints: vec![LineHint::Contains(needle.clone())],
+                    ..request(vec![Matcher::equal("cluster", "c")], i64::MIN, i64::MAX)
+                })
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
+
 #[tokio::test]
 async fn listings_come_from_the_stream_columns_and_the_catalog() {
     let (_dir, storage) = open(&cfg(64, 8, 2)).await;
@@ -302,6 +364,8 @@ fn record_strategy() -> impl Strategy<Value = LogRecord> {
         Just("time out"),
         Just(""),
         Just("ünïcode ✓ timeout"),
+        Just("request_id=00c0ffee00c0ffee done"),
+        Just("request_id=7f3a9c2e01ab done"),
     ];
     (cluster, service, pod, ts, body, 0i32..3).prop_map(|(c, s, p, ts, body, sev)| LogRecord {
         labels: Labels::from_pairs(&[("cluster", c), ("service_name", s), ("k8s_pod_name", p)]),
@@ -352,6 +416,13 @@ fn request_strategy() -> impl Strategy<Value = LogRequest> {
         Just(LineHint::Contains("✓".into())),
         Just(LineHint::Contains(String::new())),
         Just(LineHint::NotContains("GET".into())),
+        // Needles the line index can test (a word piece of 8 bytes or more): held inside a
+        // longer word, held whole, across words, in no line.
+        Just(LineHint::Contains("upstream".into())),
+        Just(LineHint::Contains("ünïcode".into())),
+        Just(LineHint::Contains("7f3a9c2e".into())),
+        Just(LineHint::Contains("id=00c0ffee00c0ffee d".into())),
+        Just(LineHint::Contains("0c0ffee00c0ffee01".into())),
     ];
     let limit = prop_oneof![
         Just(None),

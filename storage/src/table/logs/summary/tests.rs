@@ -80,8 +80,14 @@ async fn a_file_without_summaries_is_summarised_from_its_rows() {
         let reader = builder.build().unwrap();
         let batches: Vec<_> = reader.map(Result::unwrap).collect();
         let batch = arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap();
-        let old =
-            crate::writer::encode_batch(&batch, Logs::properties(&storage.writer).unwrap(), f, Vec::new()).unwrap();
+        let old = crate::writer::encode_batch(
+            &batch,
+            Logs::properties(&storage.writer).unwrap(),
+            f,
+            Vec::new(),
+            |_| Ok(Vec::new()),
+        )
+        .unwrap();
         let key = FileKey::parse(&object_store::path::Path::from(f.as_str())).unwrap();
         let key = FileKey::new(Table::Logs, &key.cluster, key.min_ts, key.max_ts, key.rows).unwrap();
         let size = old.len() as u64;
