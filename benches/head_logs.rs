@@ -61,6 +61,7 @@ fn bench(c: &mut Criterion) {
     let unplaced = head.apply(Input {
         floats: Default::default(),
         series: Vec::new(),
+        series_keys: Vec::new(),
         signals: SignalBlock {
             logs: records(),
             ..Default::default()

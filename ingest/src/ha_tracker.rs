@@ -524,7 +524,7 @@ pub(crate) fn rewrite(input: &mut Input<'_>, replicas: &Replicas, known: &dyn Fn
         }
         true
     };
-    input.series.retain_mut(|s| {
+    input.retain_series(|s| {
         let keep = owned(&mut s.labels, s.samples.len(), &mut gone);
         if !keep {
             gone.series += 1;

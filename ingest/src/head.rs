@@ -302,7 +302,7 @@ impl Head {
     #[cfg(test)]
     pub(crate) fn append_series(&self, series: &[Series]) {
         let mut batch = WriteBatch::default();
-        batch.push_series(series);
+        batch.push_series(series, &[]);
         let unplaced = self.append(&batch);
         debug_assert_eq!(unplaced, 0, "built series are never `known`");
     }
@@ -317,10 +317,11 @@ impl Head {
         let Input {
             mut floats,
             series,
+            series_keys,
             signals,
         } = input;
         if !series.is_empty() {
-            floats.push_series(&series);
+            floats.push_series(&series, &series_keys);
         }
         let unplaced = if floats.series.is_empty() {
             0

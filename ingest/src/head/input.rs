@@ -1,7 +1,7 @@
 //! What the head accepts: the input types every decoder produces and [`super::Head::apply`]
 //! consumes. The head owns them; `decode` builds them.
 //!
-//! # The known-span invariant (remote-write's fast path)
+//! # The known-span invariant (remote-write's and OTLP metrics' fast path)
 //!
 //! This is the one place it is written down. A [`SeriesSpan`] is *known* when its labels were
 //! not decoded at all: the decoder hashed the series' label bytes as they arrived (a [`RawKey`],
@@ -13,9 +13,11 @@
 //!
 //! 1. the head's *raw index* (raw key → series, in `head.rs`) is filled only with spans whose
 //!    labels were fully decoded, and cleared only by [`super::Head::freeze`];
-//! 2. the decoder (`decode::remote_write::v1`) marks a span known only when the raw index answered
-//!    yes for its exact key, and never for a series carrying native histograms or exemplars
-//!    (those outputs need the labels);
+//! 2. the decoder (`decode::remote_write::v1`, and OTLP metrics' translation, whose raw keys hash
+//!    a data point's identity as it arrived: `decode::otlp::metrics::identity`) marks a span known
+//!    only when the raw index answered yes for its exact key, and never for a series carrying
+//!    native histograms or exemplars (those outputs need the labels); built series are learnt
+//!    under their keys through [`Input::series_keys`];
 //! 3. the ingester decodes and appends while holding its gate *shared*, and a freeze takes the
 //!    gate *exclusively* (`ingester.rs`), so no freeze can clear the raw index between the
 //!    decoder's lookup and the append.
@@ -121,9 +123,10 @@ impl<'a> WriteBatch<'a> {
         self.samples.len()
     }
 
-    /// Appends owned series (what translating decoders build) as unknown spans.
-    pub(crate) fn push_series(&mut self, series: &'a [Series]) {
-        for s in series {
+    /// Appends owned series (what translating decoders build) as unknown spans, each learnt
+    /// under its entry of `keys` when there is one (OTLP's raw keys; see the module docs).
+    pub(crate) fn push_series(&mut self, series: &'a [Series], keys: &[Option<RawKey>]) {
+        for (i, s) in series.iter().enumerate() {
             let l0 = self.labels.len() as u32;
             let s0 = self.samples.len() as u32;
             self.labels
@@ -132,7 +135,7 @@ impl<'a> WriteBatch<'a> {
             self.series.push(SeriesSpan {
                 labels: l0..self.labels.len() as u32,
                 samples: s0..self.samples.len() as u32,
-                raw_key: None,
+                raw_key: keys.get(i).copied().flatten(),
                 known: false,
             });
         }
@@ -147,11 +150,33 @@ pub struct Input<'a> {
     pub floats: WriteBatch<'a>,
     /// Float series a decoder built (OTLP's translation).
     pub series: Vec<Series>,
+    /// Per entry of `series` (or empty: none), the raw key the head learns it under. Kept
+    /// aligned by [`Input::retain_series`].
+    pub series_keys: Vec<Option<RawKey>>,
     /// Native histograms, exemplars, metadata and log records.
     pub signals: SignalBlock,
 }
 
 impl Input<'_> {
+    /// Keeps the built series `keep` returns true for (it may change them), with their raw keys.
+    pub(crate) fn retain_series(&mut self, mut keep: impl FnMut(&mut Series) -> bool) {
+        if self.series_keys.is_empty() {
+            self.series.retain_mut(keep);
+            return;
+        }
+        let mut keys = std::mem::take(&mut self.series_keys).into_iter();
+        let mut kept_keys = Vec::with_capacity(self.series.len());
+        self.series.retain_mut(|s| {
+            let key = keys.next().flatten();
+            let k = keep(s);
+            if k {
+                kept_keys.push(key);
+            }
+            k
+        });
+        self.series_keys = kept_keys;
+    }
+
     /// True when applying it would change nothing.
     pub fn is_empty(&self) -> bool {
         self.floats.series.is_empty() && self.series.iter().all(|s| s.samples.is_empty()) && self.signals.is_empty()

@@ -244,6 +244,127 @@ async fn known_series_take_the_short_path_into_the_same_series() {
     assert_eq!(head.active_series(), 1);
 }
 
+/// An OTLP request with a gauge (two attribute sets), a histogram and a summary, at `t` ns.
+fn otlp_metrics(t: u64) -> tributary_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest {
+    use tributary_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+    use tributary_proto::otlp::metrics::v1::summary_data_point::ValueAtQuantile;
+    use tributary_proto::otlp::metrics::v1::{
+        AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
+        ScopeMetrics, Summary, SummaryDataPoint, metric::Data, number_data_point,
+    };
+    use tributary_proto::otlp::resource::v1::Resource;
+    let kv = |k: &str, v: &str| KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    };
+    let num = |state: &str, v: f64| NumberDataPoint {
+        attributes: vec![kv("state", state)],
+        time_unix_nano: t,
+        value: Some(number_data_point::Value::AsDouble(v)),
+        ..Default::default()
+    };
+    let metric = |name: &str, data: Data| Metric {
+        name: name.into(),
+        data: Some(data),
+        ..Default::default()
+    };
+    tributary_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "api"), kv("host.name", "h1")],
+                ..Default::default()
+            }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![
+                    metric(
+                        "mem",
+                        Data::Gauge(Gauge {
+                            data_points: vec![num("used", 1.0), num("free", 2.0)],
+                        }),
+                    ),
+                    metric(
+                        "latency",
+                        Data::Histogram(Histogram {
+                            data_points: vec![HistogramDataPoint {
+                                time_unix_nano: t,
+                                count: 6,
+                                sum: Some(3.5),
+                                explicit_bounds: vec![0.1, 1.0],
+                                bucket_counts: vec![1, 2, 3],
+                                ..Default::default()
+                            }],
+                            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                        }),
+                    ),
+                    metric(
+                        "rpc",
+                        Data::Summary(Summary {
+                            data_points: vec![SummaryDataPoint {
+                                time_unix_nano: t,
+                                count: 4,
+                                sum: 2.0,
+                                quantile_values: vec![ValueAtQuantile {
+                                    quantile: 0.5,
+                                    value: 0.4,
+                                }],
+                                ..Default::default()
+                            }],
+                        }),
+                    ),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// OTLP points of series the head holds are appended by raw key, without labels, into the same
+/// series: the head ends up exactly as when every point takes the full path.
+#[tokio::test]
+async fn otlp_points_of_known_series_take_the_short_path_into_the_same_series() {
+    use crate::decode::{Body, Options, Translation, decode};
+    use crate::head::input::NothingKnown;
+    let translation = Translation::default();
+    let opts = Options::unbounded(&translation);
+    let ctx = header("a");
+    let (fast, full) = (Head::new(), Head::new());
+    for (round, t) in [1_700_000_000_000_000_000u64, 1_700_000_015_000_000_000]
+        .into_iter()
+        .enumerate()
+    {
+        let prepared = Body::otlp_metrics_request(otlp_metrics(t)).prepare(1 << 20).unwrap();
+        let d = decode(&prepared, &ctx, &opts, &fast).unwrap();
+        // 2 gauge series, 5 of the histogram (count, sum, 2 buckets, +Inf), 3 of the summary.
+        let known = d.input.floats.series.iter().filter(|s| s.known).count();
+        let built: Vec<&str> = d.input.series.iter().filter_map(|s| s.labels.metric_name()).collect();
+        if round == 0 {
+            assert_eq!(known, 0);
+            assert_eq!(d.input.series_keys.iter().filter(|k| k.is_some()).count(), 10);
+        } else {
+            assert_eq!(known, 10, "every float series of the request is known");
+            assert_eq!(built, ["target_info"], "only target_info builds labels again");
+        }
+        assert_eq!(fast.apply(d.input), 0);
+        let d = decode(&prepared, &ctx, &opts, &NothingKnown).unwrap();
+        assert_eq!(full.apply(d.input), 0);
+    }
+    let req = SelectRequest::new(
+        vec![Matcher::new(MatchOp::RegexMatch, "__name__", ".+").unwrap()],
+        TimeRange::ALL,
+    );
+    let (mut a, mut b) = (fast.select(&req).await.unwrap(), full.select(&req).await.unwrap());
+    a.sort_by(|x, y| x.labels.cmp(&y.labels));
+    b.sort_by(|x, y| x.labels.cmp(&y.labels));
+    assert_eq!(a.len(), 11);
+    assert!(a.iter().all(|s| s.samples.len() == 2), "{a:?}");
+    assert_eq!(a, b);
+    assert_eq!(fast.active_series(), full.active_series());
+}
+
 /// Per-cluster usage counts a known span (no labels on it) by the cluster its head entry keeps.
 #[test]
 fn usage_counts_a_known_span_by_the_cluster_its_entry_keeps() {
@@ -263,8 +384,7 @@ fn usage_counts_a_known_span_by_the_cluster_its_entry_keeps() {
         assert!(d.batch.series[0].known);
         let input = Input {
             floats: d.batch,
-            series: Vec::new(),
-            signals: SignalBlock::default(),
+            ..Input::default()
         };
         let usage = crate::quota::usage(&input, &head);
         let counted: Vec<(&str, u64)> = usage.clusters.iter().map(|(c, u)| (c.as_str(), u.samples)).collect();

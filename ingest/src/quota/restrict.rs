@@ -194,7 +194,7 @@ pub(crate) fn restrict(input: &mut Input<'_>, known: &dyn LabelsOf, rules: &mut 
     let out = move |ts: i64| ts < nw.0 || ts > nw.1;
     restrict_floats(&mut input.floats, known, rules, t, &out);
     let caps = rules.caps_series();
-    input.series.retain_mut(|s| {
+    input.retain_series(|s| {
         let cluster = s.labels.get(CLUSTER).unwrap_or("");
         let metric = s.labels.get(METRIC_NAME).unwrap_or("");
         if s.samples.iter().any(|x| out(x.timestamp)) {

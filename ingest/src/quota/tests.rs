@@ -333,7 +333,7 @@ fn borrowed_float_spans_are_rebuilt_without_the_refused() {
     let now = 1_700_000_000_000;
     let owned = [series("c", "m", 0, &[now, now + 1]), series("c", "m", 1, &[now])];
     let mut input = Input::default();
-    input.floats.push_series(&owned);
+    input.floats.push_series(&owned, &[]);
     let mut live = q.live();
     let mut t = Tally::default();
     restrict(&mut input, &NoHead, &mut live, &mut t);

@@ -22,8 +22,14 @@
 //! `partial_success.rejected_data_points`) with a reason, and never stops the rest of the request.
 //! The translation is pure and deterministic — no clock, no I/O, output sorted — because WAL
 //! replay calls it again on the same request and must get the same result.
+//!
+//! Given the head, points of series it already holds skip all of the above: they become samples
+//! by raw key (`identity`, the OTLP side of the known-span invariant in [`crate::head::input`]),
+//! so steady-state OTLP builds labels only for new series, `target_info` and points with
+//! exemplars.
 
 mod exp_histogram;
+mod identity;
 pub mod naming;
 mod points;
 
@@ -53,7 +59,7 @@ use crate::decode::limits::{Limits, MAX_STORABLE_MS, MIN_STORABLE_MS};
 use crate::decode::{Accepted, Batch, Options as DecodeOptions, Outcome, Prepared, Rejections};
 use crate::error::Result;
 use crate::head::SignalBlock;
-use crate::head::input::{Input, KnownSeries};
+use crate::head::input::{Input, KnownSeries, NothingKnown, RawKey, SeriesSpan};
 
 /// The series carrying a resource's non-identifying attributes.
 pub const TARGET_INFO: &str = "target_info";
@@ -92,8 +98,14 @@ pub struct Options<'a> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Translated {
     /// Float series: labels sorted, validated and cluster-stamped; samples sorted by time with
-    /// unique timestamps (the last of equal timestamps wins). Sorted by labels.
+    /// unique timestamps (the last of equal timestamps wins). Sorted by labels. Only the series
+    /// the head does not know (all of them without a head).
     pub series: Vec<Series>,
+    /// Per entry of `series`: the raw key the head learns it under (`None`: not learnt, e.g.
+    /// `target_info`, or a label set two keys lead to). See `identity`.
+    pub keys: Vec<Option<RawKey>>,
+    /// Samples of series the head knows, by raw key, in arrival order (see `identity`).
+    pub known: Vec<(RawKey, Sample)>,
     /// Native histograms, from exponential histograms. Same guarantees as `series`.
     pub histograms: Vec<HistogramSeries>,
     /// Exemplars, keyed by the final labels of the series they belong to; sorted by time.
@@ -133,9 +145,9 @@ pub(crate) fn decode_batch<'a>(
     body: &'a Prepared,
     ctx: &'a ClusterContext,
     opts: &DecodeOptions<'_>,
-    _: &dyn KnownSeries,
+    known: &dyn KnownSeries,
 ) -> Result<Batch<'a>> {
-    let t = translate(
+    let t = translate_known(
         body.otlp_metrics()?,
         ctx,
         &Options {
@@ -143,10 +155,11 @@ pub(crate) fn decode_batch<'a>(
             add_suffixes: opts.translation.add_metric_suffixes,
             limits: opts.limits,
         },
+        known,
     );
     let accepted = Accepted {
-        series: t.series.len(),
-        samples: t.series.iter().map(|s| s.samples.len()).sum(),
+        series: t.series.len() + t.known.len(),
+        samples: t.series.iter().map(|s| s.samples.len()).sum::<usize>() + t.known.len(),
         points: t.points - t.rejected_points,
         ..Accepted::default()
     };
@@ -158,15 +171,27 @@ pub(crate) fn decode_batch<'a>(
     let input = if accepted.points == 0 && rejected.points > 0 {
         Input::default()
     } else {
+        let mut floats = crate::head::input::WriteBatch::default();
+        for (key, sample) in t.known {
+            let at = floats.samples.len() as u32;
+            floats.samples.push(sample);
+            floats.series.push(SeriesSpan {
+                labels: 0..0,
+                samples: at..at + 1,
+                raw_key: Some(key),
+                known: true,
+            });
+        }
         Input {
+            floats,
             series: t.series,
+            series_keys: t.keys,
             signals: SignalBlock {
                 histograms: t.histograms,
                 exemplars: t.exemplars,
                 metadata: t.metadata.into_iter().collect(),
                 ..SignalBlock::default()
             },
-            ..Input::default()
         }
     };
     Ok(Batch {
@@ -181,9 +206,24 @@ pub(crate) fn decode_batch<'a>(
 
 /// Translates a request. Never fails: what cannot be stored is counted and explained in the result.
 pub fn translate(req: &ExportMetricsServiceRequest, ctx: &ClusterContext, opts: &Options<'_>) -> Translated {
+    translate_known(req, ctx, opts, &NothingKnown)
+}
+
+/// [`translate`], sending the points of series `known` holds as samples by raw key
+/// (`Translated::known`) instead of building their labels. Must run under the ingester's gate
+/// when `known` is the head (see [`crate::head::input`]).
+pub(crate) fn translate_known(
+    req: &ExportMetricsServiceRequest,
+    ctx: &ClusterContext,
+    opts: &Options<'_>,
+    known: &dyn KnownSeries,
+) -> Translated {
     let mut t = Translator {
         ctx,
         opts,
+        known,
+        request_key: identity::request_key(ctx, opts),
+        fast: Vec::new(),
         series: BTreeMap::new(),
         histograms: BTreeMap::new(),
         exemplars: BTreeMap::new(),
@@ -213,11 +253,31 @@ struct ResourceCtx {
     promoted: Vec<(String, String)>,
     /// Timestamps of the accepted points, for `target_info`.
     timestamps: BTreeSet<TimestampMs>,
+    /// The resource's part of its points' raw keys.
+    key: RawKey,
 }
 
 struct ScopeCtx<'a> {
     name: &'a str,
     version: &'a str,
+    /// The scope's part of its points' raw keys.
+    key: RawKey,
+}
+
+/// A float series being built, and the raw key it is learnt under.
+#[derive(Default)]
+struct SeriesAcc {
+    samples: Vec<Sample>,
+    key: KeyState,
+}
+
+#[derive(Clone, Copy, Default, PartialEq)]
+enum KeyState {
+    #[default]
+    Fresh,
+    Keyed(RawKey),
+    /// Built without a key, or reached by two: not learnt (its points keep the full path).
+    Unkeyed,
 }
 
 /// A metric family being translated.
@@ -231,7 +291,11 @@ struct Family<'a> {
 struct Translator<'a, 'o> {
     ctx: &'a ClusterContext,
     opts: &'a Options<'o>,
-    series: BTreeMap<Labels, Vec<Sample>>,
+    known: &'a dyn KnownSeries,
+    request_key: RawKey,
+    /// Samples of known series (see `identity`).
+    fast: Vec<(RawKey, Sample)>,
+    series: BTreeMap<Labels, SeriesAcc>,
     histograms: BTreeMap<Labels, Vec<HistogramSample>>,
     exemplars: BTreeMap<Labels, Vec<Exemplar>>,
     metadata: BTreeMap<(String, String), MetricMetadata>,
@@ -290,15 +354,15 @@ impl Translator<'_, '_> {
             instance: attribute(attrs, SERVICE_INSTANCE_ID),
             promoted,
             timestamps: BTreeSet::new(),
+            key: identity::resource_key(self.request_key, attrs),
         };
         for sm in &rm.scope_metrics {
-            let scope = sm
-                .scope
-                .as_ref()
-                .map_or(ScopeCtx { name: "", version: "" }, |s| ScopeCtx {
-                    name: &s.name,
-                    version: &s.version,
-                });
+            let (name, version) = sm.scope.as_ref().map_or(("", ""), |s| (&s.name, &s.version));
+            let scope = ScopeCtx {
+                name,
+                version,
+                key: identity::scope_key(res.key, name, version),
+            };
             for m in &sm.metrics {
                 self.metric(m, &scope, &mut res);
             }
@@ -505,8 +569,10 @@ impl Translator<'_, '_> {
         if let Err(reason) = check_limits(&labels, &self.opts.limits) {
             return self.note(|| format!("{TARGET_INFO} of resource {}: {reason}", describe_resource(attrs)));
         }
-        let samples = self.series.entry(Labels::from_sorted(labels)).or_default();
-        samples.extend(res.timestamps.iter().map(|&ts| Sample::new(ts, 1.0)));
+        let acc = self.series.entry(Labels::from_sorted(labels)).or_default();
+        acc.samples
+            .extend(res.timestamps.iter().map(|&ts| Sample::new(ts, 1.0)));
+        acc.key = KeyState::Unkeyed;
         if let Entry::Vacant(e) = self.metadata.entry((res.cluster.clone(), TARGET_INFO.to_string())) {
             e.insert(MetricMetadata {
                 cluster: res.cluster.clone(),
@@ -518,13 +584,40 @@ impl Translator<'_, '_> {
         }
     }
 
+    /// Adds a sample of a point's series, learnt under `key`.
+    fn push_sample(&mut self, labels: Labels, sample: Sample, key: RawKey) {
+        let acc = self.series.entry(labels).or_default();
+        acc.samples.push(sample);
+        acc.key = match acc.key {
+            KeyState::Fresh => KeyState::Keyed(key),
+            KeyState::Keyed(k) if k == key => acc.key,
+            _ => KeyState::Unkeyed,
+        };
+    }
+
+    /// The raw keys of a point's `n` series when the head knows every one of them; `Err` with
+    /// the keys otherwise (the full path learns them).
+    fn known_keys(&self, point: RawKey, n: usize) -> std::result::Result<Vec<RawKey>, Vec<RawKey>> {
+        let keys: Vec<RawKey> = (0..n).map(|j| identity::series_key(point, j)).collect();
+        if keys.iter().all(|k| self.known.is_known(*k)) {
+            Ok(keys)
+        } else {
+            Err(keys)
+        }
+    }
+
     fn finish(self) -> Translated {
+        let mut keys = Vec::with_capacity(self.series.len());
         let series = self
             .series
             .into_iter()
-            .map(|(labels, mut samples)| {
-                sort_dedup_samples(&mut samples);
-                Series::new(labels, samples)
+            .map(|(labels, mut acc)| {
+                sort_dedup_samples(&mut acc.samples);
+                keys.push(match acc.key {
+                    KeyState::Keyed(k) => Some(k),
+                    _ => None,
+                });
+                Series::new(labels, acc.samples)
             })
             .collect();
         let histograms = self
@@ -548,6 +641,8 @@ impl Translator<'_, '_> {
             .collect();
         Translated {
             series,
+            keys,
+            known: self.fast,
             histograms,
             exemplars,
             metadata: self.metadata.into_values().collect(),
@@ -733,3 +828,6 @@ fn count_points(rm: &ResourceMetrics) -> u64 {
         } as u64)
         .sum()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,7 +1,51 @@
 //! One data point of each OTLP metric type → the series, native histograms and exemplars it
 //! writes (the rules are in [`super`]'s docs).
 
+use super::identity::{self, Shape};
 use super::*;
+
+/// A number point's value (the staleness marker for `NO_RECORDED_VALUE`); `None` when it has none.
+fn number_value(p: &NumberDataPoint) -> Option<f64> {
+    if no_recorded_value(p.flags) {
+        return Some(f64::from_bits(STALE_NAN_BITS));
+    }
+    match p.value? {
+        number_data_point::Value::AsDouble(v) => Some(v),
+        number_data_point::Value::AsInt(v) => Some(v as f64),
+    }
+}
+
+/// An explicit-bucket histogram point's values, in the order of its series: `_count`, `_sum`
+/// (when present), the cumulative buckets, `+Inf`.
+fn histogram_values(p: &HistogramDataPoint) -> Vec<f64> {
+    let stale = no_recorded_value(p.flags);
+    let v = |x: f64| if stale { f64::from_bits(STALE_NAN_BITS) } else { x };
+    let mut out = Vec::with_capacity(p.explicit_bounds.len() + 3);
+    out.push(v(p.count as f64));
+    if let Some(sum) = p.sum {
+        out.push(v(sum));
+    }
+    if !p.bucket_counts.is_empty() {
+        let mut cumulative = 0u64;
+        for count in p.bucket_counts.iter().take(p.explicit_bounds.len()) {
+            cumulative = cumulative.saturating_add(*count);
+            out.push(v(cumulative as f64));
+        }
+    }
+    out.push(v(p.count as f64));
+    out
+}
+
+/// A summary point's values, in the order of its series: `_sum`, `_count`, each quantile.
+fn summary_values(p: &SummaryDataPoint) -> Vec<f64> {
+    let stale = no_recorded_value(p.flags);
+    let v = |x: f64| if stale { f64::from_bits(STALE_NAN_BITS) } else { x };
+    let mut out = Vec::with_capacity(p.quantile_values.len() + 2);
+    out.push(v(p.sum));
+    out.push(v(p.count as f64));
+    out.extend(p.quantile_values.iter().map(|q| v(q.value)));
+    out
+}
 
 impl Translator<'_, '_> {
     /// Gauges and sums: one sample on one series.
@@ -12,18 +56,20 @@ impl Translator<'_, '_> {
         scope: &ScopeCtx<'_>,
         res: &mut ResourceCtx,
     ) -> bool {
+        let point = identity::point_key(scope.key, &f.name, &p.attributes, Shape::Number);
+        if p.exemplars.is_empty()
+            && let (Some(value), Ok(ts)) = (number_value(p), timestamp_ms(p.time_unix_nano))
+            && self.fast(point, ts, &[value], res)
+        {
+            return true;
+        }
         let Some((ts, base)) = self.prelude(f, p.time_unix_nano, &p.attributes, scope, res) else {
             return false;
         };
         let stale = no_recorded_value(p.flags);
-        let value = match (stale, p.value) {
-            (true, _) => f64::from_bits(STALE_NAN_BITS),
-            (false, Some(number_data_point::Value::AsDouble(v))) => v,
-            (false, Some(number_data_point::Value::AsInt(v))) => v as f64,
-            (false, None) => {
-                self.reject(1, || format!("metric {:?}: data point has no value", f.otlp_name));
-                return false;
-            }
+        let Some(value) = number_value(p) else {
+            self.reject(1, || format!("metric {:?}: data point has no value", f.otlp_name));
+            return false;
         };
         let labels = match self.series_labels(f, &base, &f.name, None) {
             Ok(l) => l,
@@ -35,7 +81,19 @@ impl Translator<'_, '_> {
         if !stale {
             self.add_exemplars(&labels, &p.exemplars, ts);
         }
-        self.series.entry(labels).or_default().push(Sample::new(ts, value));
+        self.push_sample(labels, Sample::new(ts, value), identity::series_key(point, 0));
+        res.timestamps.insert(ts);
+        true
+    }
+
+    /// The fast path of a point whose `values` go to series the head knows: true when it was
+    /// taken (every series known), with the samples kept by raw key.
+    fn fast(&mut self, point: RawKey, ts: TimestampMs, values: &[f64], res: &mut ResourceCtx) -> bool {
+        let Ok(keys) = self.known_keys(point, values.len()) else {
+            return false;
+        };
+        self.fast
+            .extend(keys.into_iter().zip(values).map(|(k, &v)| (k, Sample::new(ts, v))));
         res.timestamps.insert(ts);
         true
     }
@@ -50,11 +108,24 @@ impl Translator<'_, '_> {
         scope: &ScopeCtx<'_>,
         res: &mut ResourceCtx,
     ) -> bool {
+        let shape = Shape::Histogram {
+            bounds: &p.explicit_bounds,
+            buckets: p.bucket_counts.len(),
+            sum: p.sum.is_some(),
+        };
+        let point = identity::point_key(scope.key, &f.name, &p.attributes, shape);
+        if p.exemplars.is_empty()
+            && check_explicit_buckets(p).is_ok()
+            && let Ok(ts) = timestamp_ms(p.time_unix_nano)
+            && self.fast(point, ts, &histogram_values(p), res)
+        {
+            return true;
+        }
         let Some((ts, base)) = self.prelude(f, p.time_unix_nano, &p.attributes, scope, res) else {
             return false;
         };
         let stale = no_recorded_value(p.flags);
-        let (out, bounds) = match self.histogram_series(f, &base, p, stale) {
+        let (out, bounds) = match self.histogram_series(f, &base, p) {
             Ok(b) => b,
             Err(reason) => {
                 self.reject(1, || reason);
@@ -69,8 +140,8 @@ impl Translator<'_, '_> {
                 }
             }
         }
-        for (labels, value) in out {
-            self.series.entry(labels).or_default().push(Sample::new(ts, value));
+        for (j, (labels, value)) in out.into_iter().enumerate() {
+            self.push_sample(labels, Sample::new(ts, value), identity::series_key(point, j));
         }
         res.timestamps.insert(ts);
         true
@@ -85,33 +156,25 @@ impl Translator<'_, '_> {
         f: &Family<'_>,
         base: &[Label],
         p: &HistogramDataPoint,
-        stale: bool,
     ) -> Result<(PointSeries, Vec<(f64, usize)>), String> {
         check_explicit_buckets(p).map_err(|r| format!("metric {:?}: {r}", f.otlp_name))?;
-        let v = |x: f64| if stale { f64::from_bits(STALE_NAN_BITS) } else { x };
-        let mut out = Vec::with_capacity(p.explicit_bounds.len() + 3);
-        out.push((
-            self.series_labels(f, base, &format!("{}_count", f.name), None)?,
-            v(p.count as f64),
-        ));
-        if let Some(sum) = p.sum {
-            out.push((self.series_labels(f, base, &format!("{}_sum", f.name), None)?, v(sum)));
+        // Labels in the order of `histogram_values`, which the fast path shares.
+        let mut labels = Vec::with_capacity(p.explicit_bounds.len() + 3);
+        labels.push(self.series_labels(f, base, &format!("{}_count", f.name), None)?);
+        if p.sum.is_some() {
+            labels.push(self.series_labels(f, base, &format!("{}_sum", f.name), None)?);
         }
         let bucket = format!("{}_bucket", f.name);
         let mut bounds = Vec::with_capacity(p.explicit_bounds.len() + 1);
         if !p.bucket_counts.is_empty() {
-            let mut cumulative = 0u64;
-            for (bound, count) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
-                cumulative = cumulative.saturating_add(*count);
-                let labels = self.series_labels(f, base, &bucket, Some(("le", go_float(*bound))))?;
-                bounds.push((*bound, out.len()));
-                out.push((labels, v(cumulative as f64)));
+            for bound in &p.explicit_bounds {
+                bounds.push((*bound, labels.len()));
+                labels.push(self.series_labels(f, base, &bucket, Some(("le", go_float(*bound))))?);
             }
         }
-        let inf = self.series_labels(f, base, &bucket, Some(("le", go_float(f64::INFINITY))))?;
-        bounds.push((f64::INFINITY, out.len()));
-        out.push((inf, v(p.count as f64)));
-        Ok((out, bounds))
+        bounds.push((f64::INFINITY, labels.len()));
+        labels.push(self.series_labels(f, base, &bucket, Some(("le", go_float(f64::INFINITY))))?);
+        Ok((labels.into_iter().zip(histogram_values(p)).collect(), bounds))
     }
 
     /// Summaries: `_sum`, `_count` and one `{quantile}` series per quantile.
@@ -122,6 +185,15 @@ impl Translator<'_, '_> {
         scope: &ScopeCtx<'_>,
         res: &mut ResourceCtx,
     ) -> bool {
+        let shape = Shape::Summary {
+            quantiles: &p.quantile_values,
+        };
+        let point = identity::point_key(scope.key, &f.name, &p.attributes, shape);
+        if let Ok(ts) = timestamp_ms(p.time_unix_nano)
+            && self.fast(point, ts, &summary_values(p), res)
+        {
+            return true;
+        }
         let Some((ts, base)) = self.prelude(f, p.time_unix_nano, &p.attributes, scope, res) else {
             return false;
         };
@@ -132,8 +204,8 @@ impl Translator<'_, '_> {
                 return false;
             }
         };
-        for (labels, value) in out {
-            self.series.entry(labels).or_default().push(Sample::new(ts, value));
+        for (j, (labels, value)) in out.into_iter().enumerate() {
+            self.push_sample(labels, Sample::new(ts, value), identity::series_key(point, j));
         }
         res.timestamps.insert(ts);
         true
@@ -146,21 +218,14 @@ impl Translator<'_, '_> {
         base: &[Label],
         p: &SummaryDataPoint,
     ) -> Result<PointSeries, String> {
-        let stale = no_recorded_value(p.flags);
-        let v = |x: f64| if stale { f64::from_bits(STALE_NAN_BITS) } else { x };
-        let mut out = Vec::with_capacity(p.quantile_values.len() + 2);
-        out.push((self.series_labels(f, base, &format!("{}_sum", f.name), None)?, v(p.sum)));
-        out.push((
-            self.series_labels(f, base, &format!("{}_count", f.name), None)?,
-            v(p.count as f64),
-        ));
+        // Labels in the order of `summary_values`, which the fast path shares.
+        let mut labels = Vec::with_capacity(p.quantile_values.len() + 2);
+        labels.push(self.series_labels(f, base, &format!("{}_sum", f.name), None)?);
+        labels.push(self.series_labels(f, base, &format!("{}_count", f.name), None)?);
         for q in &p.quantile_values {
-            out.push((
-                self.series_labels(f, base, &f.name, Some(("quantile", go_float(q.quantile))))?,
-                v(q.value),
-            ));
+            labels.push(self.series_labels(f, base, &f.name, Some(("quantile", go_float(q.quantile))))?);
         }
-        Ok(out)
+        Ok(labels.into_iter().zip(summary_values(p)).collect())
     }
 
     /// Exponential histograms: one native-histogram sample on the family-named series.

@@ -227,6 +227,160 @@ fn assert_invariants(t: &Translated) {
     assert_eq!(keys.len(), n, "metadata not unique per (cluster, family)");
 }
 
+/// A head that knows a fixed set of raw keys.
+struct Knows(std::collections::HashSet<RawKey>);
+
+impl KnownSeries for Knows {
+    fn is_known(&self, key: RawKey) -> bool {
+        self.0.contains(&key)
+    }
+}
+
+/// The float series a translation stands for once its known samples are put back under the
+/// labels `labels_of` gives their keys: what the head ends up holding.
+/// Values as bits, so staleness markers (NaN) compare equal.
+fn resolved(
+    t: &Translated,
+    labels_of: &std::collections::HashMap<RawKey, Labels>,
+) -> BTreeMap<Labels, Vec<(i64, u64)>> {
+    let mut out: BTreeMap<Labels, Vec<Sample>> = BTreeMap::new();
+    for (key, sample) in &t.known {
+        out.entry(labels_of[key].clone()).or_default().push(*sample);
+    }
+    for s in &t.series {
+        out.entry(s.labels.clone()).or_default().extend(&s.samples);
+    }
+    out.into_iter()
+        .map(|(labels, mut samples)| {
+            sort_dedup_samples(&mut samples);
+            (
+                labels,
+                samples.iter().map(|s| (s.timestamp, s.value.to_bits())).collect(),
+            )
+        })
+        .collect()
+}
+
+/// What a translation stores, without the raw keys (which depend on attribute order, labels
+/// do not).
+fn stored(mut t: Translated) -> Translated {
+    t.keys.clear();
+    t
+}
+
+/// The fast path agrees with the full one: translating `req` again once the head knows every
+/// key the first translation taught it stores the same series and samples (and the same
+/// histograms, exemplars, metadata and counts), building labels only for what it cannot know
+/// (`target_info`, points with exemplars). Returns how many samples took the fast path.
+fn assert_fast_path_agrees(req: &ExportMetricsServiceRequest, ctx: &ClusterContext, o: &Options<'_>) -> usize {
+    let full = translate(req, ctx, o);
+    assert!(full.known.is_empty());
+    assert_eq!(full.keys.len(), full.series.len());
+    let labels_of: std::collections::HashMap<RawKey, Labels> = full
+        .keys
+        .iter()
+        .zip(&full.series)
+        .filter_map(|(k, s)| k.map(|k| (k, s.labels.clone())))
+        .collect();
+    let head = Knows(labels_of.keys().copied().collect());
+    let fast = translate_known(req, ctx, o, &head);
+    assert_eq!(resolved(&fast, &labels_of), resolved(&full, &labels_of));
+    // Debug forms: staleness markers (NaN) defeat PartialEq.
+    assert_eq!(
+        format!("{:?}", (&fast.histograms, &fast.exemplars, &fast.metadata)),
+        format!("{:?}", (&full.histograms, &full.exemplars, &full.metadata))
+    );
+    assert_eq!(
+        (fast.points, fast.rejected_points, &fast.reasons),
+        (full.points, full.rejected_points, &full.reasons)
+    );
+    fast.known.len()
+}
+
+#[test]
+fn points_of_known_series_skip_their_labels_and_store_the_same_samples() {
+    let mut with_exemplar = hist_point(T0 + 1_000_000_000, &[0.5, 1.0], &[1, 2, 3], Some(4.0));
+    with_exemplar.exemplars = vec![exemplar(0.7, 0x01, &[])];
+    let mut hist = hist_point(T0, &[0.005, 1.0, 10.0], &[1, 2, 3, 4], Some(42.0));
+    hist.attributes = kvs(&[("http.route", "/a")]);
+    let mut stale = num(T0 + 2_000_000_000, 0.0, &[("state", "used")]);
+    stale.flags = DataPointFlags::NoRecordedValueMask as u32;
+    let summary = SummaryDataPoint {
+        time_unix_nano: T0,
+        count: 100,
+        sum: 12.5,
+        quantile_values: vec![
+            ValueAtQuantile {
+                quantile: 0.5,
+                value: 0.1,
+            },
+            ValueAtQuantile {
+                quantile: 0.99,
+                value: 0.9,
+            },
+        ],
+        ..Default::default()
+    };
+    let req = request(
+        &[
+            ("service.name", "api"),
+            ("service.instance.id", "i-1"),
+            ("host.name", "h"),
+        ],
+        vec![
+            gauge(
+                "memory.usage",
+                "By",
+                vec![
+                    num(T0, 1.0, &[("state", "used")]),
+                    stale,
+                    num(T0, 2.0, &[("state", "free")]),
+                ],
+            ),
+            sum(
+                "requests",
+                "",
+                true,
+                CUMULATIVE,
+                vec![
+                    num(T0, 5.0, &[]),
+                    num(T0 + 1_000_000_000, 6.0, &[]),
+                    num(T0 + 1_000_000_000, 7.0, &[]),
+                ],
+            ),
+            histogram(
+                "http.server.request.duration",
+                "s",
+                CUMULATIVE,
+                vec![hist, with_exemplar],
+            ),
+            metric(
+                "rpc.duration",
+                "ms",
+                Data::Summary(Summary {
+                    data_points: vec![summary],
+                }),
+            ),
+        ],
+    );
+    // Gauge 3, sum 3 (one timestamp twice: the head keeps the last, as the full path does),
+    // histogram 6 (count, sum, 3 buckets, +Inf), summary 4 (sum, count, 2 quantiles).
+    assert_eq!(assert_fast_path_agrees(&req, &header("c"), &opts()), 16);
+    // What still builds labels once the head knows everything: target_info, and the 5 series
+    // of the point carrying an exemplar.
+    let mut knows = Knows(Default::default());
+    let full = translate(&req, &header("c"), &opts());
+    knows.0.extend(full.keys.iter().flatten());
+    let again = translate_known(&req, &header("c"), &opts(), &knows);
+    let built: Vec<&str> = again.series.iter().filter_map(|s| s.labels.metric_name()).collect();
+    assert_eq!(built.iter().filter(|n| **n == TARGET_INFO).count(), 1);
+    assert_eq!(built.len(), 6, "{built:?}");
+    // Another cluster context never reuses a key: the same request under another header is
+    // all new series.
+    let elsewhere = translate_known(&req, &header("d"), &opts(), &knows);
+    assert!(elsewhere.known.is_empty());
+}
+
 #[test]
 fn gauge_resource_job_instance_scope_and_target_info() {
     let mut p2 = num(T0, 0.0, &[("state", "free")]);
@@ -635,7 +789,7 @@ fn colliding_attribute_names_join_in_original_key_order() {
     let mut reversed = attrs;
     reversed.reverse();
     let req2 = request(&[], vec![gauge("m", "", vec![num(T0, 1.0, &reversed)])]);
-    assert_eq!(translate(&req2, &header("c"), &opts()), t);
+    assert_eq!(stored(translate(&req2, &header("c"), &opts())), stored(t));
 }
 
 #[test]
@@ -1064,9 +1218,10 @@ fn translation_is_deterministic_and_independent_of_attribute_order() {
     let b = translate(&build(false), &ctx, &opts());
     let c = translate(&build(true), &ctx, &opts());
     assert_invariants(&a);
-    // NaN samples defeat PartialEq; the Debug form shows every field, NaNs included.
+    // NaN samples defeat PartialEq; the Debug form shows every field, NaNs included. Raw keys
+    // follow attribute order (a reordered point takes the full path once more), labels do not.
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
-    assert_eq!(format!("{a:?}"), format!("{c:?}"));
+    assert_eq!(format!("{:?}", stored(a.clone())), format!("{:?}", stored(c)));
     assert_eq!(one(&a, "g_seconds").labels.get("c_d"), Some("3;4"));
     assert_eq!(one(&a, "g_seconds").labels.get(EXPORTED_CLUSTER), Some("eu"));
 }
@@ -1320,6 +1475,7 @@ proptest! {
         let replayed = ExportMetricsServiceRequest::decode(wal.encode_to_vec().as_slice()).unwrap();
         prop_assert_eq!(format!("{live:?}"), format!("{:?}", translate(&replayed, &ctx, &o)));
         prop_assert_eq!((live.points, live.rejected_points), (t.points, t.rejected_points));
+        assert_fast_path_agrees(&req, &ctx, &o);
     }
 
     /// Random bytes that happen to decode as a request translate without panicking.
