@@ -151,7 +151,7 @@ pub struct Input<'a> {
     /// Float series a decoder built (OTLP's translation).
     pub series: Vec<Series>,
     /// Per entry of `series` (or empty: none), the raw key the head learns it under. Kept
-    /// aligned by [`Input::retain_series`].
+    /// aligned by `Input::retain_series`.
     pub series_keys: Vec<Option<RawKey>>,
     /// Native histograms, exemplars, metadata and log records.
     pub signals: SignalBlock,

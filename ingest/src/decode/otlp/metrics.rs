@@ -25,8 +25,8 @@
 //!
 //! Given the head, points of series it already holds skip all of the above: they become samples
 //! by raw key (`identity`, the OTLP side of the known-span invariant in [`crate::head::input`]),
-//! so steady-state OTLP builds labels only for new series, `target_info` and points with
-//! exemplars.
+//! so steady-state OTLP builds labels only for new series, `target_info` and the series that
+//! receive an exemplar.
 
 mod exp_histogram;
 mod identity;

@@ -12,11 +12,7 @@
 //!
 //! The full path registers each new series under its key (`Translated::keys`); a point whose keys
 //! the head knows, all of them, is translated to samples only (`Translated::known`). A point with
-//! exemplars always takes the full path: its exemplars need the labels.
-//!
-//! One difference remains, and only inside one request: the full path keeps the last of two
-//! samples of one series at one timestamp, by arrival; when one of them came by the fast path
-//! and the other by the full one (a point with exemplars), the head keeps the full path's.
+//! exemplars builds the labels of the series its exemplars go to, and only those.
 
 use tributary_proto::otlp::common::v1::{KeyValue, any_value};
 use tributary_proto::otlp::metrics::v1::summary_data_point::ValueAtQuantile;

@@ -57,11 +57,25 @@ impl Translator<'_, '_> {
         res: &mut ResourceCtx,
     ) -> bool {
         let point = identity::point_key(scope.key, &f.name, &p.attributes, Shape::Number);
-        if p.exemplars.is_empty()
-            && let (Some(value), Ok(ts)) = (number_value(p), timestamp_ms(p.time_unix_nano))
-            && self.fast(point, ts, &[value], res)
+        if let (Some(value), Ok(ts)) = (number_value(p), timestamp_ms(p.time_unix_nano))
+            && let Ok(keys) = self.known_keys(point, 1)
         {
-            return true;
+            // Exemplars need the series' labels: built for them alone, the samples stay fast.
+            let exemplar_labels = if no_recorded_value(p.flags) || p.exemplars.is_empty() {
+                Some(None)
+            } else {
+                self.base_labels(&p.attributes, scope, res)
+                    .and_then(|base| self.series_labels(f, &base, &f.name, None))
+                    .ok()
+                    .map(Some)
+            };
+            if let Some(labels) = exemplar_labels {
+                if let Some(labels) = labels {
+                    self.add_exemplars(&labels, &p.exemplars, ts);
+                }
+                self.commit(keys, ts, &[value], res);
+                return true;
+            }
         }
         let Some((ts, base)) = self.prelude(f, p.time_unix_nano, &p.attributes, scope, res) else {
             return false;
@@ -86,16 +100,43 @@ impl Translator<'_, '_> {
         true
     }
 
-    /// The fast path of a point whose `values` go to series the head knows: true when it was
-    /// taken (every series known), with the samples kept by raw key.
-    fn fast(&mut self, point: RawKey, ts: TimestampMs, values: &[f64], res: &mut ResourceCtx) -> bool {
-        let Ok(keys) = self.known_keys(point, values.len()) else {
-            return false;
-        };
+    /// The fast path's end: a point's `values` kept by the raw keys of its series.
+    fn commit(&mut self, keys: Vec<RawKey>, ts: TimestampMs, values: &[f64], res: &mut ResourceCtx) {
         self.fast
             .extend(keys.into_iter().zip(values).map(|(k, &v)| (k, Sample::new(ts, v))));
         res.timestamps.insert(ts);
-        true
+    }
+
+    /// A fast histogram point's exemplars with the labels of the buckets they go to (the first
+    /// whose bound covers the value, as the full path places them), building only those
+    /// buckets' labels; `None` when the labels cannot be built (the full path then explains).
+    fn bucket_exemplars(
+        &self,
+        f: &Family<'_>,
+        p: &HistogramDataPoint,
+        ts: TimestampMs,
+        scope: &ScopeCtx<'_>,
+        res: &ResourceCtx,
+    ) -> Option<Vec<(Labels, Exemplar)>> {
+        let base = self.base_labels(&p.attributes, scope, res).ok()?;
+        let bucket = format!("{}_bucket", f.name);
+        let explicit = if p.bucket_counts.is_empty() {
+            &[][..]
+        } else {
+            &p.explicit_bounds[..]
+        };
+        let mut out = Vec::new();
+        for e in self.exemplars_of(&p.exemplars, ts) {
+            let Some(&bound) = explicit.iter().chain([&f64::INFINITY]).find(|b| e.value <= **b) else {
+                continue;
+            };
+            out.push((
+                self.series_labels(f, &base, &bucket, Some(("le", go_float(bound))))
+                    .ok()?,
+                e,
+            ));
+        }
+        Some(out)
     }
 
     /// Explicit-bucket histograms: `_count`, `_sum` (when present), and cumulative `_bucket{le}`
@@ -114,12 +155,24 @@ impl Translator<'_, '_> {
             sum: p.sum.is_some(),
         };
         let point = identity::point_key(scope.key, &f.name, &p.attributes, shape);
-        if p.exemplars.is_empty()
-            && check_explicit_buckets(p).is_ok()
+        if check_explicit_buckets(p).is_ok()
             && let Ok(ts) = timestamp_ms(p.time_unix_nano)
-            && self.fast(point, ts, &histogram_values(p), res)
         {
-            return true;
+            let values = histogram_values(p);
+            if let Ok(keys) = self.known_keys(point, values.len()) {
+                let exemplars = if no_recorded_value(p.flags) || p.exemplars.is_empty() {
+                    Some(Vec::new())
+                } else {
+                    self.bucket_exemplars(f, p, ts, scope, res)
+                };
+                if let Some(exemplars) = exemplars {
+                    for (labels, e) in exemplars {
+                        self.exemplars.entry(labels).or_default().push(e);
+                    }
+                    self.commit(keys, ts, &values, res);
+                    return true;
+                }
+            }
         }
         let Some((ts, base)) = self.prelude(f, p.time_unix_nano, &p.attributes, scope, res) else {
             return false;
@@ -189,10 +242,12 @@ impl Translator<'_, '_> {
             quantiles: &p.quantile_values,
         };
         let point = identity::point_key(scope.key, &f.name, &p.attributes, shape);
-        if let Ok(ts) = timestamp_ms(p.time_unix_nano)
-            && self.fast(point, ts, &summary_values(p), res)
-        {
-            return true;
+        if let Ok(ts) = timestamp_ms(p.time_unix_nano) {
+            let values = summary_values(p);
+            if let Ok(keys) = self.known_keys(point, values.len()) {
+                self.commit(keys, ts, &values, res);
+                return true;
+            }
         }
         let Some((ts, base)) = self.prelude(f, p.time_unix_nano, &p.attributes, scope, res) else {
             return false;
