@@ -227,6 +227,18 @@ fn assert_invariants(t: &Translated) {
     assert_eq!(keys.len(), n, "metadata not unique per (cluster, family)");
 }
 
+/// A summary point at `T0`: 100 observations summing to 12.5, p50 0.1 and p99 0.9.
+fn summary_p50_p99() -> SummaryDataPoint {
+    let q = |quantile, value| ValueAtQuantile { quantile, value };
+    SummaryDataPoint {
+        time_unix_nano: T0,
+        count: 100,
+        sum: 12.5,
+        quantile_values: vec![q(0.5, 0.1), q(0.99, 0.9)],
+        ..Default::default()
+    }
+}
+
 /// A head that knows a fixed set of raw keys.
 struct Knows(std::collections::HashSet<RawKey>);
 
@@ -305,22 +317,7 @@ fn points_of_known_series_skip_their_labels_and_store_the_same_samples() {
     hist.attributes = kvs(&[("http.route", "/a")]);
     let mut stale = num(T0 + 2_000_000_000, 0.0, &[("state", "used")]);
     stale.flags = DataPointFlags::NoRecordedValueMask as u32;
-    let summary = SummaryDataPoint {
-        time_unix_nano: T0,
-        count: 100,
-        sum: 12.5,
-        quantile_values: vec![
-            ValueAtQuantile {
-                quantile: 0.5,
-                value: 0.1,
-            },
-            ValueAtQuantile {
-                quantile: 0.99,
-                value: 0.9,
-            },
-        ],
-        ..Default::default()
-    };
+    let summary = summary_p50_p99();
     let req = request(
         &[
             ("service.name", "api"),
@@ -604,22 +601,7 @@ fn malformed_histograms_are_rejected() {
 
 #[test]
 fn summaries_become_quantile_series() {
-    let p = SummaryDataPoint {
-        time_unix_nano: T0,
-        count: 100,
-        sum: 12.5,
-        quantile_values: vec![
-            ValueAtQuantile {
-                quantile: 0.5,
-                value: 0.1,
-            },
-            ValueAtQuantile {
-                quantile: 0.99,
-                value: 0.9,
-            },
-        ],
-        ..Default::default()
-    };
+    let p = summary_p50_p99();
     let mut odd = p.clone();
     odd.quantile_values.truncate(1);
     let req = request(
