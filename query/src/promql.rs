@@ -16,6 +16,7 @@ mod buckets;
 pub(crate) mod diagnosis;
 mod durations;
 mod eval;
+mod fetch;
 mod functions;
 mod histogram_vectors;
 mod native_histogram;
@@ -28,7 +29,6 @@ mod value;
 mod tests;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,11 +37,10 @@ use std::time::{Duration, Instant};
 use futures::future::try_join_all;
 use promql_parser::parser::{Expr, VectorSelector, value::ValueType};
 use tributary_storage::auth::Identity;
-use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
-use tributary_storage::rollup::{Bucket, BucketSeries, Resolution};
+use tributary_storage::read::{SelectRequest, Source, sorted_union};
+use tributary_storage::rollup::Resolution;
 use tributary_storage::scope::ClusterScope;
-use tributary_storage::signals::HistogramSeries as StoredHistograms;
-use tributary_storage::types::{Labels, Matcher, Sample, Series, SeriesIdSet, TimeRange, TimestampMs, is_stale_nan};
+use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange, TimestampMs};
 
 use crate::admission::{self, Language, admit, on_deep_stack};
 use crate::config::QueryConfig;
@@ -52,6 +51,7 @@ use crate::token_limits::TokenLimits;
 pub use annotations::Annotations;
 use durations::QueryTimes;
 use eval::Guard;
+use fetch::requests;
 pub use native_histogram::{Bucket as HistogramBucket, NativeHistogram};
 use plan::{PlanContext, Selector};
 pub(crate) use value::format_value;
@@ -390,6 +390,8 @@ impl Engine {
                     sel.tier = None;
                 }
             }
+            // Counted before parts take their selectors out of the plan's fetch.
+            let tier = self.count_tiers(&plan.selectors);
             let mut annotations = Annotations::default();
             let evaluated = self
                 .evaluate_in_parts(
@@ -401,7 +403,6 @@ impl Engine {
                     (&histograms, &counts),
                 )
                 .await?;
-            let tier = self.count_tiers(&plan.selectors);
             let (fetched, buckets) = self.fetch(&plan.selectors, &guard).await?;
             let metrics = self.metrics.clone();
             let (data, more) = blocking(move || {
@@ -431,138 +432,6 @@ impl Engine {
         }
     }
 
-    /// Evaluates, a part at a time, every aggregation of `plan` that [`parts`] can split and
-    /// whose selector holds more than `part_samples` samples; each is replaced in the plan by
-    /// [`plan::Node::Evaluated`] (an index into the returned values) and its selector is no
-    /// longer fetched. Takes each selector's native histograms and the sizes
-    /// [`Engine::count_splittable`] counted.
-    async fn evaluate_in_parts(
-        &self,
-        plan: &mut plan::Plan,
-        steps: Steps,
-        lookback_ms: i64,
-        guard: &Guard,
-        annotations: &mut Annotations,
-        (histograms, counts): (&[Vec<StoredHistograms>], &HashMap<usize, usize>),
-    ) -> Result<Vec<Vec<value::StepSeries>>> {
-        let mut evaluated = Vec::new();
-        let plan::Plan { root, selectors } = plan;
-        for (node, sel) in parts::candidates(root) {
-            // Buckets are few: a selector read from rollups is read whole.
-            let Some(range) = selectors[sel].fetch.filter(|_| selectors[sel].tier.is_none()) else {
-                continue;
-            };
-            // Parts read floats only: a selector holding native histograms is read whole.
-            if !histograms[sel].is_empty() {
-                continue;
-            }
-            // Counting is cheaper than listing: most selectors fit, and are then read whole.
-            let budget = self.cfg.part_samples;
-            let count = match counts.get(&sel) {
-                Some(&count) => count,
-                None => self.count_samples(&selectors[sel], range, budget).await?,
-            };
-            if count <= budget {
-                continue;
-            }
-            let sizes = self.series_samples(&selectors[sel], range).await?;
-            if sizes.iter().map(|s| s.samples).sum::<usize>() <= budget {
-                continue;
-            }
-            let regroup = parts::regroup(node).ok_or_else(|| Error::Internal("a part is not an aggregation".into()))?;
-            let aggregation = Arc::new(std::mem::replace(node, plan::Node::Evaluated(evaluated.len())));
-            let mut partials = Vec::new();
-            self.metrics.part_aggregations.inc();
-            for part in parts::cut(sizes, self.cfg.part_samples) {
-                self.metrics.parts.inc();
-                let only: SeriesIdSet = part.iter().map(Labels::series_id).collect();
-                let series = self
-                    .fetch_selector(&selectors[sel], range, Some(Arc::new(only)), guard)
-                    .await?;
-                let mut fetched: Vec<Vec<Series>> = selectors.iter().map(|_| Vec::new()).collect();
-                fetched[sel] = series;
-                let (aggregation, selectors, guard) = (aggregation.clone(), selectors.clone(), guard.clone());
-                let (partial, more) =
-                    blocking(move || eval::evaluate_node(&aggregation, selectors, steps, lookback_ms, guard, fetched))
-                        .await?;
-                partials.extend(partial);
-                annotations.extend(more);
-            }
-            let guard = guard.clone();
-            let merged = blocking(move || aggregate::evaluate(&regroup, partials, None, &steps, &guard)).await?;
-            tracing::debug!(selector = sel, series = merged.len(), "aggregation evaluated in parts");
-            evaluated.push(merged);
-            selectors[sel].fetch = None;
-        }
-        Ok(evaluated)
-    }
-
-    /// Every selector's native-histogram series ([`Source::select_histograms`]), sorted by
-    /// labels, a series matching several alternatives once. A selector that finds any reads raw
-    /// samples: rollup buckets summarise floats only.
-    async fn fetch_histograms(&self, selectors: &[Selector], guard: &Guard) -> Result<Vec<Vec<StoredHistograms>>> {
-        let fetched = in_batches(selectors, &|| guard.check(), |sel| async move {
-            let Some(range) = sel.fetch else {
-                return Ok::<_, Error>(Vec::new());
-            };
-            let requests = requests(&sel.matcher_sets, range, None);
-            let answers = in_batches(&requests, &|| guard.check(), |r| self.source.select_histograms(r)).await?;
-            let mut all: Vec<StoredHistograms> = answers.into_iter().flatten().collect();
-            all.sort_by(|a, b| a.labels.cmp(&b.labels));
-            all.dedup_by(|later, kept| later.labels == kept.labels);
-            Ok(all)
-        })
-        .await?;
-        let total: usize = fetched.iter().flatten().map(|s| s.samples.len()).sum();
-        if total > self.cfg.max_samples {
-            return Err(Error::TooManySamples);
-        }
-        Ok(fetched)
-    }
-
-    /// The selectors (with their fetched range) of the aggregations [`parts`] could split that
-    /// read raw samples: what [`Engine::evaluate_in_parts`] counts.
-    fn splittable(plan: &mut plan::Plan) -> Vec<(usize, TimeRange)> {
-        let plan::Plan { root, selectors } = plan;
-        parts::candidates(root)
-            .into_iter()
-            .filter_map(|(_, sel)| Some((sel, selectors[sel].fetch.filter(|_| selectors[sel].tier.is_none())?)))
-            .collect()
-    }
-
-    /// [`Engine::count_samples`] of every `(selector, range)`, concurrently, capped at
-    /// `query.part_samples`.
-    async fn count_splittable(
-        &self,
-        selectors: &[Selector],
-        which: &[(usize, TimeRange)],
-    ) -> Result<HashMap<usize, usize>> {
-        let budget = self.cfg.part_samples;
-        let counts = try_join_all(
-            which
-                .iter()
-                .map(|&(sel, range)| self.count_samples(&selectors[sel], range, budget)),
-        )
-        .await?;
-        Ok(which.iter().map(|&(sel, _)| sel).zip(counts).collect())
-    }
-
-    /// At most how many samples a selector reads in `range` (a series matching several
-    /// alternatives counts once per alternative).
-    async fn count_samples(&self, sel: &Selector, range: TimeRange, limit: usize) -> Result<usize> {
-        let requests = requests(&sel.matcher_sets, range, None);
-        let counts = try_join_all(requests.iter().map(|r| self.source.count_samples(r, limit))).await?;
-        Ok(counts.into_iter().sum())
-    }
-
-    /// The series a selector reads in `range`, each once, with at most how many samples each.
-    async fn series_samples(&self, sel: &Selector, range: TimeRange) -> Result<Vec<SeriesSize>> {
-        let requests = requests(&sel.matcher_sets, range, None);
-        let answers = try_join_all(requests.iter().map(|r| self.source.series_samples(r))).await?;
-        // A series matching several alternatives is one series.
-        Ok(SeriesSize::merge(answers.into_iter().flatten(), usize::max))
-    }
-
     /// The rollup tiers selectors may read (`query.rollups`), coarsest first.
     fn tiers(&self) -> Vec<(Resolution, i64)> {
         let r = &self.cfg.rollups;
@@ -585,173 +454,6 @@ impl Engine {
         }
         coarsest
     }
-
-    /// One `select` per selector (per `or` alternative), concurrently; results are merged by label
-    /// set and sorted, so evaluation order is deterministic whatever the source returns. Selectors
-    /// read from a rollup tier get their buckets instead (second list; the first is then empty),
-    /// each bucket counting as a sample towards `query.max_samples`.
-    async fn fetch(&self, selectors: &[Selector], guard: &Guard) -> Result<(Vec<Vec<Series>>, Vec<Vec<BucketSeries>>)> {
-        // A selector the query holds twice (the generated SLO ratio `(sum(E) or 0 * sum(T)) /
-        // sum(T)` reads `T` twice) is read once and copied: with the reads' files cached, what is
-        // left of a read is merging pieces, which a copy does not repeat.
-        let mut unique: Vec<&Selector> = Vec::new();
-        let slot: Vec<usize> = selectors
-            .iter()
-            .map(|sel| {
-                unique.iter().position(|u| same_read(u, sel)).unwrap_or_else(|| {
-                    unique.push(sel);
-                    unique.len() - 1
-                })
-            })
-            .collect();
-        let fetched = in_batches(&unique, &|| guard.check(), |&sel| async move {
-            match (sel.fetch, sel.tier) {
-                (Some(range), Some(res)) if sel.edges => {
-                    Ok((Vec::new(), self.fetch_edged(sel, range.end, res, guard).await?))
-                }
-                (Some(range), Some(res)) => Ok((Vec::new(), self.fetch_buckets(sel, range, res, guard).await?)),
-                (Some(range), None) => Ok((self.fetch_selector(sel, range, None, guard).await?, Vec::new())),
-                (None, _) => Ok::<_, Error>((Vec::new(), Vec::new())),
-            }
-        })
-        .await?;
-        // Each selector's answer: its first copy's, moved by the last selector using it.
-        let mut answers: Vec<Option<(Vec<Series>, Vec<BucketSeries>)>> = fetched.into_iter().map(Some).collect();
-        let mut uses = vec![0usize; answers.len()];
-        slot.iter().for_each(|&k| uses[k] += 1);
-        let (mut fetched, mut buckets) = (Vec::with_capacity(selectors.len()), Vec::with_capacity(selectors.len()));
-        for k in slot {
-            uses[k] -= 1;
-            let (series, pieces) = if uses[k] == 0 {
-                answers[k].take().expect("moved by its last user only")
-            } else {
-                answers[k].clone().expect("not moved yet")
-            };
-            fetched.push(series);
-            buckets.push(pieces);
-        }
-        let total: usize = fetched.iter().flatten().map(|s| s.samples.len()).sum::<usize>()
-            + buckets.iter().flatten().map(|s| s.buckets.len()).sum::<usize>();
-        if total > self.cfg.max_samples {
-            return Err(Error::TooManySamples);
-        }
-        Ok((fetched, buckets))
-    }
-
-    /// One selector's buckets of `res` in `range` (whole buckets, as the planner chose the tier),
-    /// a series matching several alternatives once, sorted by labels. A selector with one
-    /// window reads it with `Source::select_window`: whole rollup days may come as one bucket.
-    async fn fetch_buckets(
-        &self,
-        sel: &Selector,
-        range: TimeRange,
-        res: Resolution,
-        guard: &Guard,
-    ) -> Result<Vec<BucketSeries>> {
-        let requests = requests(&sel.matcher_sets, range, None);
-        let answers = in_batches(&requests, &|| guard.check(), |r| async move {
-            if sel.one_window {
-                self.source.select_window(r, res).await
-            } else {
-                self.source.select_buckets(r, res).await
-            }
-        })
-        .await?;
-        let mut all: Vec<BucketSeries> = answers.into_iter().flat_map(|a| a.into_series()).collect();
-        all.sort_by(|a, b| a.labels.cmp(&b.labels));
-        all.dedup_by(|later, kept| later.labels == kept.labels);
-        Ok(all)
-    }
-
-    /// The buckets of a selector's one window `(end - range, end]` (`end`: its fetched range's
-    /// end) whose end is not on a
-    /// boundary of `res` (see `plan::Planner::choose_tier`): the whole buckets inside it from
-    /// the tier, and before and after them a piece summarising the raw samples of each partial
-    /// bucket, labelled so that the window holds it (the first piece by its bucket's end, which
-    /// is after the window's start; the last by the window's end). [`Bucket::append`] combines
-    /// pieces and whole buckets exactly, so the window's summary is the one its raw samples give.
-    async fn fetch_edged(
-        &self,
-        sel: &Selector,
-        end: TimestampMs,
-        res: Resolution,
-        guard: &Guard,
-    ) -> Result<Vec<BucketSeries>> {
-        let start = end.saturating_sub(sel.range_ms);
-        let first_boundary = res.bucket_of(start);
-        let last_boundary = end - end.rem_euclid(res.ms());
-        let whole = TimeRange::new(first_boundary.saturating_add(1), last_boundary);
-        let (inside, head, tail) = futures::try_join!(
-            async {
-                if whole.start > whole.end {
-                    return Ok(Vec::new());
-                }
-                self.fetch_buckets(sel, whole, res, guard).await
-            },
-            self.fetch_selector(
-                sel,
-                TimeRange::new(start.saturating_add(1), first_boundary),
-                None,
-                guard
-            ),
-            self.fetch_selector(sel, TimeRange::new(last_boundary.saturating_add(1), end), None, guard),
-        )?;
-        let mut by_labels: BTreeMap<Labels, Vec<Bucket>> = BTreeMap::new();
-        for s in inside {
-            by_labels.entry(s.labels).or_default().extend(s.buckets);
-        }
-        for (series, label, at_front) in [(head, first_boundary, true), (tail, end, false)] {
-            for s in series {
-                let mut samples = s.samples.iter().filter(|p| !is_stale_nan(p.value));
-                let Some(&first) = samples.next() else {
-                    continue;
-                };
-                let mut piece = Bucket::of(label, first);
-                samples.for_each(|&p| piece.push(p));
-                let buckets = by_labels.entry(s.labels).or_default();
-                if at_front {
-                    buckets.insert(0, piece);
-                } else {
-                    buckets.push(piece);
-                }
-            }
-        }
-        Ok(by_labels
-            .into_iter()
-            .map(|(labels, buckets)| BucketSeries { labels, buckets })
-            .collect())
-    }
-
-    /// One selector's series in `range` (only those in `only`, when given), sorted by labels.
-    async fn fetch_selector(
-        &self,
-        sel: &Selector,
-        range: TimeRange,
-        only: Option<Arc<SeriesIdSet>>,
-        guard: &Guard,
-    ) -> Result<Vec<Series>> {
-        let mut requests = requests(&sel.matcher_sets, range, only);
-        for r in &mut requests {
-            r.newest_only = sel.newest_only;
-        }
-        let answers = in_batches(&requests, &|| guard.check(), |r| self.source.select(r)).await?;
-        let series = union_by_labels(answers);
-        if series.iter().map(|s| s.samples.len()).sum::<usize>() > self.cfg.max_samples {
-            return Err(Error::TooManySamples);
-        }
-        Ok(series)
-    }
-}
-
-/// Whether two selectors read the same data: same matchers, window, range, tier and read kind.
-fn same_read(a: &Selector, b: &Selector) -> bool {
-    a.matcher_sets == b.matcher_sets
-        && a.fetch == b.fetch
-        && a.range_ms == b.range_ms
-        && a.tier == b.tier
-        && a.edges == b.edges
-        && a.one_window == b.one_window
-        && a.newest_only == b.newest_only
 }
 
 /// `one` for every item, [`LISTING_BATCH`] at a time, asking `stop` before each batch and
@@ -864,32 +566,6 @@ fn requests_or_everything(matcher_sets: &[Vec<Matcher>], range: TimeRange) -> Ve
     } else {
         requests(matcher_sets, range, None)
     }
-}
-
-/// One request per matcher alternative, each limited to `only` when given.
-fn requests(matcher_sets: &[Vec<Matcher>], range: TimeRange, only: Option<Arc<SeriesIdSet>>) -> Vec<SelectRequest> {
-    matcher_sets
-        .iter()
-        .map(|m| SelectRequest {
-            only: only.clone(),
-            ..SelectRequest::new(m.clone(), range)
-        })
-        .collect()
-}
-
-/// Merges the answers of a selector's alternatives (a series may match several) and sorts by
-/// labels, the order Prometheus's storage returns.
-fn union_by_labels(mut answers: Vec<Vec<Series>>) -> Vec<Series> {
-    if answers.len() == 1 {
-        // One answer holds each label set once (the `Source` contract): order only.
-        let mut all = answers.pop().unwrap_or_default();
-        all.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-        return all;
-    }
-    let mut all: Vec<Series> = answers.into_iter().flatten().collect();
-    all.sort_by(|a, b| a.labels.cmp(&b.labels));
-    all.dedup_by(|later, kept| later.labels == kept.labels);
-    all
 }
 
 fn into_value(data: Data, steps: &Steps) -> Value {

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tributary_storage::Result;
 use tributary_storage::read::{
-    LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest,
+    ClusterRows, LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, StreamVolume,
+    VolumeRequest,
 };
 use tributary_storage::rollup::{BucketRead, Resolution};
 use tributary_storage::scope::ClusterScope;
@@ -89,6 +90,14 @@ impl Source for ScopedSource {
 
     async fn select_buckets(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
         self.inner.select_buckets(&self.scoped(req), resolution).await
+    }
+
+    async fn select_window(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
+        self.inner.select_window(&self.scoped(req), resolution).await
+    }
+
+    async fn bucket_sizes(&self, req: &SelectRequest, resolution: Resolution) -> Result<Vec<ClusterRows>> {
+        self.inner.bucket_sizes(&self.scoped(req), resolution).await
     }
 }
 

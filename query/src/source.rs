@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use futures::future::try_join_all;
 use tributary_storage::Result;
 use tributary_storage::read::sort_dedup_exemplars;
-use tributary_storage::read::{SelectRequest, SeriesSize, Source, sorted_union};
+use tributary_storage::read::{ClusterRows, SelectRequest, SeriesSize, Source, sorted_union};
 use tributary_storage::rollup::{BucketRead, Resolution};
 use tributary_storage::signals::{Exemplar, ExemplarSeries, HistogramSeries, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange};
@@ -142,6 +142,15 @@ impl Source for MergedSource {
     async fn select_buckets(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
         let answers = try_join_all(self.sources.iter().map(|s| s.select_buckets(req, resolution))).await?;
         Ok(merge_bucket_reads(resolution, answers))
+    }
+
+    /// Each source's sizes, added per cluster (a row two sources hold counts twice: an upper
+    /// bound still).
+    async fn bucket_sizes(&self, req: &SelectRequest, resolution: Resolution) -> Result<Vec<ClusterRows>> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.bucket_sizes(req, resolution))).await?;
+        Ok(ClusterRows::sum(
+            answers.into_iter().flatten().map(|c| (c.cluster, c.rows)),
+        ))
     }
 
     /// Each source's window, merged as `select_buckets` merges.

@@ -152,6 +152,28 @@ impl SeriesSize {
     }
 }
 
+/// One `cluster` label value of [`Source::bucket_sizes`] (`""`: series without one) and at most
+/// how many rows a bucket read of it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterRows {
+    /// The `cluster` label value.
+    pub cluster: String,
+    /// At most this many rows (stored bucket rows and raw samples).
+    pub rows: usize,
+}
+
+impl ClusterRows {
+    /// One entry per cluster, the rows of equal clusters added; sorted by cluster.
+    pub fn sum(rows: impl IntoIterator<Item = (String, usize)>) -> Vec<Self> {
+        let mut per: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+        for (cluster, n) in rows {
+            let total = per.entry(cluster).or_default();
+            *total = total.saturating_add(n);
+        }
+        per.into_iter().map(|(cluster, rows)| Self { cluster, rows }).collect()
+    }
+}
+
 /// A readable set of series: the head, the Parquet files, or a merge of them.
 ///
 /// # Contract
@@ -271,6 +293,28 @@ pub trait Source: Send + Sync + std::fmt::Debug {
             ..req.clone()
         };
         Ok(BucketRead::raw(resolution, self.select(&req).await?))
+    }
+
+    /// Per `cluster` label value among the series [`Source::select_buckets`] would answer for
+    /// `req`, an upper bound of the rows that read holds for them (stored bucket rows and raw
+    /// samples; a bucket comes from at least one row). Each cluster once, any order; a
+    /// cluster with no row may be left out. What the engine cuts a large bucket read by: a
+    /// part is a set of clusters, read with a `cluster` matcher, so that each part opens only
+    /// its clusters' files (rollup files are per cluster and day).
+    ///
+    /// The default counts [`Source::series_samples`] over the widened range. A source that
+    /// holds stored rollups must override it: its raw samples do not list the clusters whose
+    /// raw files are gone (past their retention) while their rollups remain.
+    async fn bucket_sizes(&self, req: &SelectRequest, resolution: Resolution) -> Result<Vec<ClusterRows>> {
+        let req = SelectRequest {
+            range: resolution.widen(req.range),
+            newest_only: false,
+            ..req.clone()
+        };
+        let sizes = self.series_samples(&req).await?;
+        Ok(ClusterRows::sum(sizes.into_iter().map(|s| {
+            (s.labels.get(crate::types::CLUSTER).unwrap_or("").to_string(), s.samples)
+        })))
     }
 
     /// [`Source::select_buckets`] for a caller that folds every bucket of the answer into one

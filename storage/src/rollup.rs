@@ -334,14 +334,15 @@ impl BucketRead {
                 // Stable: of two copies of one piece, the first given stays first.
                 buckets.sort_by_key(|b| (b.timestamp, b.first_ts));
                 buckets.dedup_by(|later, kept| later.timestamp == kept.timestamp && later.first_ts == kept.first_ts);
-                let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
-                for b in buckets {
-                    match out.last_mut() {
-                        Some(last) if last.timestamp == b.timestamp => last.append(&b),
-                        _ => out.push(b),
+                // Pieces of one bucket combined in place, in time order.
+                buckets.dedup_by(|later, kept| {
+                    let same = later.timestamp == kept.timestamp;
+                    if same {
+                        kept.append(later);
                     }
-                }
-                (!out.is_empty()).then_some(BucketSeries { labels, buckets: out })
+                    same
+                });
+                (!buckets.is_empty()).then_some(BucketSeries { labels, buckets })
             })
             .collect()
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::catalog::{FileMeta, NewestByDay, newest_per_day};
-use crate::read::{SelectRequest, SeriesSize, Source};
+use crate::read::{ClusterRows, SelectRequest, SeriesSize, Source};
 use crate::rollup::{BucketRead, Covered, DAY_MS, Resolution};
 use crate::signals::{ExemplarSeries, HistogramSeries, MetricMetadata};
 use crate::table::exemplars::ExemplarsReader;
@@ -82,6 +82,24 @@ impl Source for ParquetSource {
         self.buckets(req, resolution, false).await
     }
 
+    /// From the catalog's file keys alone (no file opened): per cluster, the rows of the
+    /// rollup files a bucket read uses and of the raw files of every other day.
+    async fn bucket_sizes(&self, req: &SelectRequest, resolution: Resolution) -> Result<Vec<ClusterRows>> {
+        let range = resolution.widen(req.range);
+        if range.start > range.end {
+            return Ok(Vec::new());
+        }
+        let (rolled, _) = self.fresh_rollups(self.rollups(resolution), req, range);
+        let day_of = |f: &FileMeta| (f.key.cluster.clone(), f.key.hour.day_start().start_ms());
+        let days: HashSet<(String, i64)> = rolled.iter().map(|f| day_of(f)).collect();
+        let raw = self.metrics.files(&SelectRequest { range, ..req.clone() });
+        let rows = rolled
+            .iter()
+            .chain(raw.iter().filter(|f| !days.contains(&day_of(f))))
+            .map(|f| (f.key.cluster.clone(), usize::try_from(f.key.rows).unwrap_or(usize::MAX)));
+        Ok(ClusterRows::sum(rows))
+    }
+
     /// As `select_buckets`, whole rollup days summarised (`RollupsReader::select_window`).
     async fn select_window(&self, req: &SelectRequest, resolution: Resolution) -> Result<BucketRead> {
         self.buckets(req, resolution, true).await
@@ -89,16 +107,22 @@ impl Source for ParquetSource {
 }
 
 impl ParquetSource {
-    async fn buckets(&self, req: &SelectRequest, resolution: Resolution, window: bool) -> Result<BucketRead> {
-        let range = resolution.widen(req.range);
-        if range.start > range.end {
-            return Ok(BucketRead::raw(resolution, Vec::new()));
-        }
-        let reader = match resolution {
+    fn rollups(&self, resolution: Resolution) -> &RollupsReader {
+        match resolution {
             Resolution::FiveMinutes => &self.rollups_5m,
             Resolution::OneHour => &self.rollups_1h,
             Resolution::OneDay => &self.rollups_1d,
-        };
+        }
+    }
+
+    /// The rollup files of `reader` a bucket read of `req` in `range` (widened) uses, with the
+    /// newest raw file of each (cluster, day) in those days.
+    fn fresh_rollups(
+        &self,
+        reader: &RollupsReader,
+        req: &SelectRequest,
+        range: TimeRange,
+    ) -> (Vec<Arc<FileMeta>>, NewestByDay) {
         let files = reader.files(range, &req.matchers);
         // A (cluster, day) counts as rolled up only while its newest rollup file is at least as
         // new as its newest raw file (v7 ids sort by creation), the compactor's own staleness
@@ -123,6 +147,16 @@ impl ParquetSource {
             .filter(|f| fresh.contains(&(f.key.cluster.as_str(), f.key.hour.day_start().start_ms())))
             .cloned()
             .collect();
+        (files, newest_raw)
+    }
+
+    async fn buckets(&self, req: &SelectRequest, resolution: Resolution, window: bool) -> Result<BucketRead> {
+        let range = resolution.widen(req.range);
+        if range.start > range.end {
+            return Ok(BucketRead::raw(resolution, Vec::new()));
+        }
+        let reader = self.rollups(resolution);
+        let (files, newest_raw) = self.fresh_rollups(reader, req, range);
         // The files stay listed here for `days` to borrow their clusters (no copy per file).
         let listed = files.clone();
         let mut days: BTreeMap<i64, BTreeSet<&str>> = BTreeMap::new();

@@ -766,6 +766,18 @@ pub(crate) struct Inputs {
     pub(crate) histograms: Vec<Vec<StoredHistograms>>,
 }
 
+impl Inputs {
+    /// Nothing fetched for any of `selectors` selectors.
+    pub(crate) fn empty(selectors: usize) -> Self {
+        Self {
+            fetched: vec![Vec::new(); selectors],
+            buckets: vec![Vec::new(); selectors],
+            evaluated: Vec::new(),
+            histograms: vec![Vec::new(); selectors],
+        }
+    }
+}
+
 /// Convenience for callers that hold a plan: splits it so the evaluator owns the selectors.
 pub(crate) fn evaluate(
     plan: Plan,
@@ -783,15 +795,19 @@ pub(crate) fn evaluate(
 }
 
 /// Evaluates one instant-vector node of a plan (a part of an aggregation, see `parts`) over
-/// `fetched`, indexed like `selectors`.
+/// `inputs`, indexed like `selectors`.
 pub(crate) fn evaluate_node(
     node: &Node,
     selectors: Vec<Selector>,
     steps: Steps,
     lookback_ms: i64,
     guard: Guard,
-    fetched: Vec<Vec<Series>>,
+    inputs: Inputs,
 ) -> Result<(Vec<StepSeries>, Annotations)> {
-    let (data, annotations) = Evaluator::new(steps, lookback_ms, guard, selectors, fetched).run(node)?;
+    let mut evaluator = Evaluator::new(steps, lookback_ms, guard, selectors, inputs.fetched);
+    evaluator.evaluated = inputs.evaluated.into_iter().map(Some).collect();
+    evaluator.buckets = inputs.buckets.into_iter().map(Some).collect();
+    evaluator.histograms = inputs.histograms.into_iter().map(Some).collect();
+    let (data, annotations) = evaluator.run(node)?;
     Ok((data.into_vector()?, annotations))
 }

@@ -13,17 +13,34 @@
 //! Series whose labels differ only in `__name__` stay in one part: a function that drops the
 //! name must still see both to report them as duplicates.
 //!
+//! A selector read from a rollup tier over many windows (a range query: `sum by (cluster)
+//! (rate(errors[30d]))` at a 1 h step reads 720 hourly rows per series) is cut by cluster
+//! instead ([`cut_clusters`], sized by `Source::bucket_sizes` from file keys alone): each part
+//! adds a `cluster` matcher, so it opens only its clusters' rollup files. One window per
+//! series (an instant query, a rule) reads day summaries and is read whole.
+//!
 //! Aggregations that need every input at once (`avg`, `stddev`, `topk`, `quantile`, ...) and
 //! expressions that combine series (binary operations between vectors, `label_replace`, ...)
 //! are read whole, under `query.max_samples`.
 
-use tributary_storage::read::SeriesSize;
-use tributary_storage::types::{CLUSTER, Labels};
+use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::aggregate::{AggOp, AggregateNode, AggregateParam};
+use futures::future::try_join_all;
+use tributary_storage::read::{ClusterRows, SeriesSize};
+use tributary_storage::rollup::{Bucket, Resolution};
+use tributary_storage::signals::HistogramSeries as StoredHistograms;
+use tributary_storage::types::{CLUSTER, Labels, MatchOp, Matcher, Sample, SeriesIdSet, TimeRange};
+
+use super::aggregate::{self, AggOp, AggregateNode, AggregateParam};
+use super::annotations::Annotations;
 use super::binary::BinOp;
-use super::plan::Node;
-use super::value::drop_name;
+use super::eval::{self, Guard};
+use super::fetch::requests;
+use super::plan::{Node, Plan, Selector};
+use super::value::{StepSeries, Steps, drop_name};
+use super::{Engine, blocking};
+use crate::error::{Error, Result};
 
 /// The outermost aggregations of `root` that can be evaluated in parts (none inside a
 /// subquery, whose steps are its own), with their selector.
@@ -143,6 +160,44 @@ pub(crate) fn cut(sizes: Vec<SeriesSize>, budget: usize) -> Vec<Vec<Labels>> {
     parts
 }
 
+/// What one bucket row weighs against `query.part_samples`, counted in samples: a bucket read
+/// holds each row as a `Bucket` (several times a raw sample's size) while it is merged.
+pub(crate) const BUCKET_ROW_SAMPLES: usize = std::mem::size_of::<Bucket>() / std::mem::size_of::<Sample>();
+
+/// Cuts the clusters of a bucket read into parts of at most `budget` samples (rows weighed by
+/// [`BUCKET_ROW_SAMPLES`]; a cluster larger than the budget is a part of its own), in cluster
+/// order. A selector read from a rollup tier is cut by cluster rather than by series: rollup
+/// files hold one cluster each, so a part restricted to its clusters opens only their files,
+/// where a part of series would decode every file to find its rows.
+pub(crate) fn cut_clusters(mut sizes: Vec<ClusterRows>, budget: usize) -> Vec<Vec<String>> {
+    sizes.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+    let mut parts: Vec<Vec<String>> = Vec::new();
+    let mut filled = 0usize;
+    for c in sizes {
+        let weight = c.rows.saturating_mul(BUCKET_ROW_SAMPLES);
+        if parts.is_empty() || (filled > 0 && filled.saturating_add(weight) > budget) {
+            parts.push(Vec::new());
+            filled = 0;
+        }
+        parts.last_mut().expect("one part").push(c.cluster);
+        filled = filled.saturating_add(weight);
+    }
+    parts
+}
+
+/// `sel` restricted to the series whose `cluster` label is one of `clusters` (`""`: series
+/// without one), by a matcher added to each of its alternatives.
+pub(crate) fn only_clusters(sel: &Selector, clusters: &[String]) -> Result<Selector> {
+    let names: Vec<String> = clusters.iter().map(|c| regex::escape(c)).collect();
+    let matcher = Matcher::new(MatchOp::RegexMatch, CLUSTER, names.join("|"))
+        .map_err(|e| Error::Internal(format!("cluster matcher of a part: {e}")))?;
+    let mut part = sel.clone();
+    for set in &mut part.matcher_sets {
+        set.push(matcher.clone());
+    }
+    Ok(part)
+}
+
 /// The aggregation that combines the parts' aggregates of `node` (an aggregation
 /// [`candidates`] returned): same grouping, `sum` for `count`.
 pub(crate) fn regroup(node: &Node) -> Option<AggregateNode> {
@@ -158,6 +213,164 @@ pub(crate) fn regroup(node: &Node) -> Option<AggregateNode> {
         grouping: a.grouping.clone(),
         param_position: a.param_position.clone(),
     })
+}
+
+/// One part of a selector read in parts (see `parts`).
+enum Part {
+    /// These series of a selector read raw.
+    Series(Vec<Labels>),
+    /// The series of these clusters of a selector read from a rollup tier.
+    Clusters(Vec<String>),
+}
+
+impl Engine {
+    /// Evaluates, a part at a time, every aggregation of `plan` that this module can split and
+    /// whose selector holds more than `part_samples` samples; each is replaced in the plan by
+    /// [`Node::Evaluated`] (an index into the returned values) and its selector is no
+    /// longer fetched. Takes each selector's native histograms and the sizes
+    /// [`Engine::count_splittable`] counted.
+    pub(super) async fn evaluate_in_parts(
+        &self,
+        plan: &mut Plan,
+        steps: Steps,
+        lookback_ms: i64,
+        guard: &Guard,
+        annotations: &mut Annotations,
+        (histograms, counts): (&[Vec<StoredHistograms>], &HashMap<usize, usize>),
+    ) -> Result<Vec<Vec<StepSeries>>> {
+        let mut evaluated = Vec::new();
+        let Plan { root, selectors } = plan;
+        for (node, sel) in candidates(root) {
+            let Some(range) = selectors[sel].fetch else {
+                continue;
+            };
+            // Parts read floats only: a selector holding native histograms is read whole.
+            if !histograms[sel].is_empty() {
+                continue;
+            }
+            let parts = match selectors[sel].tier {
+                None => {
+                    // Counting is cheaper than listing: most selectors fit, and are then read whole.
+                    let budget = self.cfg.part_samples;
+                    let count = match counts.get(&sel) {
+                        Some(&count) => count,
+                        None => self.count_samples(&selectors[sel], range, budget).await?,
+                    };
+                    if count <= budget {
+                        continue;
+                    }
+                    let sizes = self.series_samples(&selectors[sel], range).await?;
+                    if sizes.iter().map(|s| s.samples).sum::<usize>() <= budget {
+                        continue;
+                    }
+                    cut(sizes, budget).into_iter().map(Part::Series).collect::<Vec<_>>()
+                }
+                // One window per series reads day summaries: few rows, read whole.
+                Some(_) if selectors[sel].one_window => continue,
+                Some(res) => {
+                    let clusters = cut_clusters(
+                        self.bucket_sizes(&selectors[sel], range, res).await?,
+                        self.cfg.part_samples,
+                    );
+                    if clusters.len() <= 1 {
+                        continue;
+                    }
+                    clusters.into_iter().map(Part::Clusters).collect()
+                }
+            };
+            let regroup = regroup(node).ok_or_else(|| Error::Internal("a part is not an aggregation".into()))?;
+            let aggregation = Arc::new(std::mem::replace(node, Node::Evaluated(evaluated.len())));
+            let mut partials = Vec::new();
+            self.metrics.part_aggregations.inc();
+            for part in parts {
+                self.metrics.parts.inc();
+                let mut inputs = eval::Inputs::empty(selectors.len());
+                match part {
+                    Part::Series(series) => {
+                        let only: SeriesIdSet = series.iter().map(Labels::series_id).collect();
+                        inputs.fetched[sel] = self
+                            .fetch_selector(&selectors[sel], range, Some(Arc::new(only)), guard)
+                            .await?;
+                    }
+                    Part::Clusters(clusters) => {
+                        let (part, res) = (only_clusters(&selectors[sel], &clusters)?, selectors[sel].tier);
+                        let buckets = self
+                            .fetch_buckets(&part, range, res.expect("a bucketed selector"), guard)
+                            .await?;
+                        if buckets.iter().map(|s| s.buckets.len()).sum::<usize>() > self.cfg.max_samples {
+                            return Err(Error::TooManySamples);
+                        }
+                        inputs.buckets[sel] = buckets;
+                    }
+                }
+                let (aggregation, selectors, guard) = (aggregation.clone(), selectors.clone(), guard.clone());
+                let (partial, more) =
+                    blocking(move || eval::evaluate_node(&aggregation, selectors, steps, lookback_ms, guard, inputs))
+                        .await?;
+                partials.extend(partial);
+                annotations.extend(more);
+            }
+            let guard = guard.clone();
+            let merged = blocking(move || aggregate::evaluate(&regroup, partials, None, &steps, &guard)).await?;
+            tracing::debug!(selector = sel, series = merged.len(), "aggregation evaluated in parts");
+            evaluated.push(merged);
+            selectors[sel].fetch = None;
+        }
+        Ok(evaluated)
+    }
+
+    /// The selectors (with their fetched range) of the aggregations this module could split that
+    /// read raw samples: what [`Engine::evaluate_in_parts`] counts.
+    pub(super) fn splittable(plan: &mut Plan) -> Vec<(usize, TimeRange)> {
+        let Plan { root, selectors } = plan;
+        candidates(root)
+            .into_iter()
+            .filter_map(|(_, sel)| Some((sel, selectors[sel].fetch.filter(|_| selectors[sel].tier.is_none())?)))
+            .collect()
+    }
+
+    /// [`Engine::count_samples`] of every `(selector, range)`, concurrently, capped at
+    /// `query.part_samples`.
+    pub(super) async fn count_splittable(
+        &self,
+        selectors: &[Selector],
+        which: &[(usize, TimeRange)],
+    ) -> Result<HashMap<usize, usize>> {
+        let budget = self.cfg.part_samples;
+        let counts = try_join_all(
+            which
+                .iter()
+                .map(|&(sel, range)| self.count_samples(&selectors[sel], range, budget)),
+        )
+        .await?;
+        Ok(which.iter().map(|&(sel, _)| sel).zip(counts).collect())
+    }
+
+    /// At most how many samples a selector reads in `range` (a series matching several
+    /// alternatives counts once per alternative).
+    async fn count_samples(&self, sel: &Selector, range: TimeRange, limit: usize) -> Result<usize> {
+        let requests = requests(&sel.matcher_sets, range, None);
+        let counts = try_join_all(requests.iter().map(|r| self.source.count_samples(r, limit))).await?;
+        Ok(counts.into_iter().sum())
+    }
+
+    /// Per cluster, at most how many rows a selector's bucket read of `res` in `range` holds
+    /// (its alternatives added).
+    async fn bucket_sizes(&self, sel: &Selector, range: TimeRange, res: Resolution) -> Result<Vec<ClusterRows>> {
+        let requests = requests(&sel.matcher_sets, range, None);
+        let sizes = try_join_all(requests.iter().map(|r| self.source.bucket_sizes(r, res))).await?;
+        Ok(ClusterRows::sum(
+            sizes.into_iter().flatten().map(|c| (c.cluster, c.rows)),
+        ))
+    }
+
+    /// The series a selector reads in `range`, each once, with at most how many samples each.
+    async fn series_samples(&self, sel: &Selector, range: TimeRange) -> Result<Vec<SeriesSize>> {
+        let requests = requests(&sel.matcher_sets, range, None);
+        let answers = try_join_all(requests.iter().map(|r| self.source.series_samples(r))).await?;
+        // A series matching several alternatives is one series.
+        Ok(SeriesSize::merge(answers.into_iter().flatten(), usize::max))
+    }
 }
 
 #[cfg(test)]
@@ -186,6 +399,38 @@ mod tests {
         // pod 1's twins (80) fill a part together; 2 and 3 share one; 4 alone exceeds it.
         assert_eq!(got, [vec!["1", "1"], vec!["2", "3"], vec!["4"]]);
         assert!(cut(Vec::new(), 100).is_empty());
+    }
+
+    #[test]
+    fn clusters_are_cut_in_order_weighing_bucket_rows() {
+        let rows = |c: &str, rows: usize| ClusterRows {
+            cluster: c.to_string(),
+            rows,
+        };
+        let w = BUCKET_ROW_SAMPLES;
+        let sizes = vec![rows("c", 10), rows("a", 10), rows("", 5), rows("b", 100), rows("d", 9)];
+        let got = cut_clusters(sizes, 20 * w);
+        // Series without a cluster first; a cluster over the budget stands alone.
+        assert_eq!(got, [vec!["", "a"], vec!["b"], vec!["c", "d"]]);
+        assert!(cut_clusters(Vec::new(), 10).is_empty());
+        let sel = Selector {
+            matcher_sets: vec![vec![], vec![Matcher::new(MatchOp::Equal, "job", "x").unwrap()]],
+            offset_ms: 0,
+            at: None,
+            range_ms: 0,
+            fetch: None,
+            tier: None,
+            edges: false,
+            one_window: false,
+            newest_only: false,
+        };
+        let part = only_clusters(&sel, &["".to_string(), "a.b".to_string()]).unwrap();
+        for set in &part.matcher_sets {
+            let m = set.last().unwrap();
+            assert!(m.matches("") && m.matches("a.b"));
+            assert!(!m.matches("axb") && !m.matches("a"), "escaped and anchored");
+        }
+        assert_eq!(part.matcher_sets[1].len(), 2);
     }
 
     #[test]

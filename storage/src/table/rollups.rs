@@ -33,7 +33,6 @@
 //! for the same series, bucket and day are copies (a rollup written again); the later file's
 //! wins.
 
-use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::{Arc, LazyLock};
@@ -47,7 +46,7 @@ use parquet::basic::{Compression, Encoding};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
-use super::series::{self, FileRows, SeriesCollector, SeriesKey, key_col, series_plan};
+use super::series::{self, FileRows, SeriesKey, key_col};
 use super::{FilePlan, ParquetTable, ReadContext};
 use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Hour, Table, storable_timestamp};
@@ -338,80 +337,62 @@ impl RollupsReader {
         admits: impl Fn(&Labels) -> bool,
     ) -> Result<Vec<BucketSeries>> {
         let labels = self.resolution.labels_within(range);
-        let selectors = Arc::new([matchers.to_vec()]);
+        let matchers: Arc<[Matcher]> = matchers.into();
         // Each file is read and decoded by a task of its own (decoding is most of the work, and
         // tasks spread it over the runtime's threads); their series are merged in write order.
-        let tasks = files.into_iter().enumerate().map(|(order, file)| {
-            let (io, selectors) = (self.io.clone(), selectors.clone());
+        // Labels come through the day cache's pool (`DayCache::read_day`): a series met in an
+        // earlier file costs a lookup by its stored id, not a parse of its labels.
+        let tasks = files.into_iter().map(|file| {
+            let (io, days, matchers) = (self.io.clone(), self.days.clone(), matchers.clone());
             AbortOnDrop(tokio::spawn(async move {
-                read_rows(&io, &file, &selectors, labels, order).await
+                days.read_day(&io, &file, &matchers, labels).await
             }))
         });
         let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut out: Vec<(Labels, Vec<(Bucket, usize)>)> = Vec::new();
+        // Each series' rows per file, in write order: concatenated once at the end, so rows are
+        // copied once more, not at every growth of one vector per series.
+        let mut index: IdMap<Vec<usize>> = IdMap::default();
+        let mut out: Vec<(Arc<Labels>, Vec<Vec<Bucket>>)> = Vec::new();
         while let Some(series) = reads.try_next().await? {
-            for (labels, rows) in series {
-                match index.get(&labels) {
-                    Some(&i) => out[i].1.extend(rows),
+            for (id, labels, rows) in series {
+                let slots = index.entry(id).or_default();
+                let known = slots
+                    .iter()
+                    .copied()
+                    .find(|&i| Arc::ptr_eq(&out[i].0, &labels) || out[i].0 == labels);
+                match known {
+                    Some(i) => out[i].1.push(rows),
                     None => {
-                        index.insert(labels.clone(), out.len());
-                        out.push((labels, rows));
+                        slots.push(out.len());
+                        out.push((labels, vec![rows]));
                     }
                 }
             }
         }
         Ok(out
             .into_iter()
-            .filter(|(labels, rows)| !rows.is_empty() && admits(labels))
-            .map(|(labels, mut rows)| {
-                // Usually already in order (files come in day order).
-                rows.sort_by_key(|(b, file)| (b.timestamp, b.first_ts.div_euclid(DAY_MS), Reverse(*file)));
-                rows.dedup_by_key(|(b, _)| (b.timestamp, b.first_ts.div_euclid(DAY_MS)));
+            .filter(|(labels, files)| files.iter().any(|rows| !rows.is_empty()) && admits(labels))
+            .map(|(labels, files)| {
+                let mut rows: Vec<Bucket> = Vec::with_capacity(files.iter().map(Vec::len).sum());
+                files.into_iter().for_each(|f| rows.extend(f));
+                // Usually in order already (files come in day order). Stable, so of two copies
+                // of a row (same bucket and day) the later file's comes last, and is kept.
+                rows.sort_by_key(|b| (b.timestamp, b.first_ts.div_euclid(DAY_MS)));
+                rows.dedup_by(|later, kept| {
+                    let copy = (later.timestamp, later.first_ts.div_euclid(DAY_MS))
+                        == (kept.timestamp, kept.first_ts.div_euclid(DAY_MS));
+                    if copy {
+                        *kept = *later;
+                    }
+                    copy
+                });
                 BucketSeries {
-                    labels,
-                    buckets: rows.into_iter().map(|(b, _)| b).collect(),
+                    labels: Labels::clone(&labels),
+                    buckets: rows,
                 }
             })
             .collect())
     }
-}
-
-/// The rows of `file` for the series matching `selectors[0]` whose bucket label lies in
-/// `labels`, each tagged with `order` (the file's place in write order), per series.
-async fn read_rows(
-    io: &ParquetIo,
-    file: &FileMeta,
-    selectors: &[Vec<Matcher>; 1],
-    labels: TimeRange,
-    order: usize,
-) -> Result<Vec<(Labels, Vec<(Bucket, usize)>)>> {
-    let batches = io
-        .read_file(file, rollups_schema(), true, |m| series_plan(m, labels, &selectors[0]))
-        .await?;
-    let mut collect: SeriesCollector<'_, (Bucket, usize)> = SeriesCollector::new(&selectors[..]);
-    for batch in &batches {
-        decode_batch(&mut collect, batch, file.path.as_ref(), labels, order)?;
-    }
-    Ok(collect.out)
-}
-
-fn decode_batch(
-    collect: &mut SeriesCollector<'_, (Bucket, usize)>,
-    batch: &RecordBatch,
-    key: &str,
-    labels: TimeRange,
-    file: usize,
-) -> Result<()> {
-    let rows = collect.rows(batch, key)?;
-    let columns = BucketColumns::of(batch, key)?;
-    for (row, (slot, timestamp)) in rows.into_iter().enumerate() {
-        let Some(slot) = slot.filter(|_| labels.contains(timestamp)) else {
-            continue;
-        };
-        collect.out[slot].1.push((columns.bucket(row, timestamp, key)?, file));
-    }
-    Ok(())
 }
 
 /// The summary columns of one batch of a rollup file.
@@ -490,6 +471,7 @@ impl<'b> BucketColumns<'b> {
 
 mod days;
 pub(crate) use days::DayCache;
+use days::IdMap;
 
 #[cfg(test)]
 mod tests;

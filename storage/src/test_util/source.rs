@@ -6,7 +6,7 @@
 //!   hands each to `make`, and checks every contract point of [`Source`] against `MemSource`,
 //!   panicking with the dataset, request and difference.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -19,7 +19,8 @@ use crate::rollup::{Bucket, BucketSeries, Resolution};
 use crate::signals::{Exemplar, ExemplarSeries, HistogramSeries, MetricMetadata};
 use crate::test_util::MemHistograms;
 use crate::types::{
-    Labels, MatchOp, Matcher, STALE_NAN_BITS, Sample, Series, SeriesIdSet, TimeRange, matches_all, sort_dedup_samples,
+    CLUSTER, Labels, MatchOp, Matcher, STALE_NAN_BITS, Sample, Series, SeriesIdSet, TimeRange, matches_all,
+    sort_dedup_samples,
 };
 
 /// A `Vec<Series>`-backed [`Source`]: the reference semantics of the read contract, exemplars
@@ -444,6 +445,7 @@ async fn check_buckets(ctx: &str, source: &dyn Source, reference: &MemSource, re
             names(&want),
             "{ctx}: select_buckets returned the wrong series"
         );
+        check_bucket_sizes(&ctx, source, req, res, &got).await;
         for (g, w) in got.iter().zip(&want) {
             let labels = |v: &[Bucket]| v.iter().map(|b| b.timestamp).collect::<Vec<_>>();
             assert_eq!(
@@ -460,6 +462,40 @@ async fn check_buckets(ctx: &str, source: &dyn Source, reference: &MemSource, re
                 );
             }
         }
+    }
+}
+
+/// [`Source::bucket_sizes`]: each cluster once, and for each cluster of the answer `got` at
+/// least as many rows as its series have buckets (a bucket comes from one row or more).
+async fn check_bucket_sizes(
+    ctx: &str,
+    source: &dyn Source,
+    req: &SelectRequest,
+    res: Resolution,
+    got: &[BucketSeries],
+) {
+    let sizes = source
+        .bucket_sizes(req, res)
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: bucket_sizes failed: {e}"));
+    let mut rows: HashMap<&str, usize> = HashMap::new();
+    for c in &sizes {
+        assert!(
+            rows.insert(c.cluster.as_str(), c.rows).is_none(),
+            "{ctx}: bucket_sizes lists cluster {:?} twice",
+            c.cluster
+        );
+    }
+    let mut buckets: HashMap<&str, usize> = HashMap::new();
+    for s in got {
+        *buckets.entry(s.labels.get(CLUSTER).unwrap_or("")).or_default() += s.buckets.len();
+    }
+    for (cluster, n) in buckets {
+        let bound = rows.get(cluster).copied().unwrap_or(0);
+        assert!(
+            bound >= n,
+            "{ctx}: bucket_sizes bounds cluster {cluster:?} by {bound} rows, but its series have {n} buckets"
+        );
     }
 }
 

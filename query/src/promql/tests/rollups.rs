@@ -261,6 +261,40 @@ async fn slo_queries_on_rollups_equal_raw_after_raw_retention() {
     differential(true).await;
 }
 
+/// A range query's aggregation over a rollup-tier selector is read a cluster at a time when its
+/// rows exceed `query.part_samples` (one part per cluster here), and answers exactly what the
+/// whole read answers; each part counts against `query.max_samples` on its own, so a query
+/// too large to read whole is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_queries_over_rollups_are_read_a_cluster_at_a_time() {
+    let data = fleet();
+    let (_dir, source) = stored(&data, false).await;
+    let query = "sum by (cluster) (rate(errors_total[2d])) / sum by (cluster) (rate(requests_total[2d]))";
+    let (start, end, step) = (T0 - 6 * HOUR, T0 + 12 * HOUR, HOUR);
+    let cfg = |part_samples, max_samples| QueryConfig {
+        part_samples,
+        max_samples,
+        ..QueryConfig::default()
+    };
+    let whole = Engine::new(source.clone(), cfg(usize::MAX, usize::MAX));
+    let want = whole.range_query(query, start, end, step, None).await.unwrap();
+    assert_eq!(whole.metrics().parts.get(), 0);
+    // 9 series of each counter, 66 hourly buckets each in the 2-day windows of 19 steps.
+    let limit = 300;
+    let err = Engine::new(source.clone(), cfg(usize::MAX, limit))
+        .range_query(query, start, end, step, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, crate::error::Error::TooManySamples), "{err}");
+    let parted = Engine::new(source, cfg(1, limit));
+    let got = parted.range_query(query, start, end, step, None).await.unwrap();
+    assert_eq!(got.tier, Tier::Rollup(Resolution::OneHour));
+    assert_eq!(parted.metrics().part_aggregations.get(), 2);
+    assert_eq!(parted.metrics().parts.get(), 6, "one part per cluster and sum");
+    assert_eq!(matrix(&got.value), matrix(&want.value));
+    assert_eq!(matrix(&got.value).len(), 3);
+}
+
 #[tokio::test]
 async fn tiers_follow_range_alignment_and_configuration() {
     let data = fleet();

@@ -270,7 +270,7 @@ struct Pooled {
 type DaySeries = (SeriesId, Arc<Labels>, Vec<Bucket>);
 
 /// Maps by series id, which is a hash already (hashing it again was ~5 % of a cold read).
-type IdMap<V> = HashMap<SeriesId, V, nohash_hasher::BuildNoHashHasher<SeriesId>>;
+pub(super) type IdMap<V> = HashMap<SeriesId, V, nohash_hasher::BuildNoHashHasher<SeriesId>>;
 
 /// The UTC day (its first millisecond) a rollup file summarises.
 fn day_of(file: &FileMeta) -> i64 {
