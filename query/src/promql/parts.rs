@@ -284,25 +284,7 @@ impl Engine {
             self.metrics.part_aggregations.inc();
             for part in parts {
                 self.metrics.parts.inc();
-                let mut inputs = eval::Inputs::empty(selectors.len());
-                match part {
-                    Part::Series(series) => {
-                        let only: SeriesIdSet = series.iter().map(Labels::series_id).collect();
-                        inputs.fetched[sel] = self
-                            .fetch_selector(&selectors[sel], range, Some(Arc::new(only)), guard)
-                            .await?;
-                    }
-                    Part::Clusters(clusters) => {
-                        let (part, res) = (only_clusters(&selectors[sel], &clusters)?, selectors[sel].tier);
-                        let buckets = self
-                            .fetch_buckets(&part, range, res.expect("a bucketed selector"), guard)
-                            .await?;
-                        if buckets.iter().map(|s| s.buckets.len()).sum::<usize>() > self.cfg.max_samples {
-                            return Err(Error::TooManySamples);
-                        }
-                        inputs.buckets[sel] = buckets;
-                    }
-                }
+                let inputs = self.read_part(&selectors[..], sel, range, part, guard).await?;
                 let (aggregation, selectors, guard) = (aggregation.clone(), selectors.clone(), guard.clone());
                 let (partial, more) =
                     blocking(move || eval::evaluate_node(&aggregation, selectors, steps, lookback_ms, guard, inputs))
@@ -317,6 +299,38 @@ impl Engine {
             selectors[sel].fetch = None;
         }
         Ok(evaluated)
+    }
+
+    /// The inputs of one part of selector `sel`: its series read raw, or its clusters' buckets
+    /// (each part under `query.max_samples` on its own).
+    async fn read_part(
+        &self,
+        selectors: &[Selector],
+        sel: usize,
+        range: TimeRange,
+        part: Part,
+        guard: &Guard,
+    ) -> Result<eval::Inputs> {
+        let mut inputs = eval::Inputs::empty(selectors.len());
+        match part {
+            Part::Series(series) => {
+                let only: SeriesIdSet = series.iter().map(Labels::series_id).collect();
+                inputs.fetched[sel] = self
+                    .fetch_selector(&selectors[sel], range, Some(Arc::new(only)), guard)
+                    .await?;
+            }
+            Part::Clusters(clusters) => {
+                let (part, res) = (only_clusters(&selectors[sel], &clusters)?, selectors[sel].tier);
+                let buckets = self
+                    .fetch_buckets(&part, range, res.expect("a bucketed selector"), guard)
+                    .await?;
+                if buckets.iter().map(|s| s.buckets.len()).sum::<usize>() > self.cfg.max_samples {
+                    return Err(Error::TooManySamples);
+                }
+                inputs.buckets[sel] = buckets;
+            }
+        }
+        Ok(inputs)
     }
 
     /// The selectors (with their fetched range) of the aggregations this module could split that
