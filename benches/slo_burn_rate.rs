@@ -22,7 +22,8 @@
 //! Each side and query is timed **cold** (a fresh `Storage` opened on the directory: manifest
 //! loaded, no footer or other cache of this process; the OS page cache is not dropped) and
 //! then **warm** (the same engine again, median and fastest of the warm runs). The peak RSS is
-//! printed after each side.
+//! printed after each side, and the object-store GET requests of the cold run and of each warm
+//! run (what a query costs on S3).
 //!
 //! `cargo bench --bench slo_burn_rate` (`-- raw` or `-- rollups` for one side).
 
@@ -116,13 +117,18 @@ fn main() {
                     .expect("query");
                 (t.elapsed(), r)
             };
+            let gets = || storage.request_counts().get;
+            let before = gets();
             let (cold, first) = run();
+            let cold_gets = gets() - before;
+            let before = gets();
             let mut warm: Vec<Duration> = (0..warm_runs).map(|_| run().0).collect();
+            let warm_gets = (gets() - before) / warm_runs as u64;
             warm.sort();
             let (n, points, total) = shape(&first.value);
             eprintln!(
                 "slo_burn_rate: {name:7} {query:20} tier {:3} series {n:3} points {points:6} sum {total:.6} \
-                 cold {} warm median {} min {} ({warm_runs} runs)",
+                 cold {} ({cold_gets} GET) warm median {} min {} ({warm_runs} runs, {warm_gets} GET each)",
                 first.tier.name(),
                 secs(cold),
                 secs(warm[warm.len() / 2]),

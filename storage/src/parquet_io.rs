@@ -56,6 +56,11 @@ pub(crate) struct ObjectReader {
     store: Arc<dyn ObjectStore>,
     path: Path,
     size: u64,
+    /// The object's last bytes as the footer read fetched them, and the offset they start at.
+    /// A file no larger than [`FOOTER_HINT_BYTES`] (a day's rollup file, a small flush) is read
+    /// whole by that one request, so its pages are served from here instead of fetched again:
+    /// one GET per cold read of a small file, not two.
+    tail: Option<(u64, Bytes)>,
 }
 
 impl ObjectReader {
@@ -65,7 +70,16 @@ impl ObjectReader {
             store,
             path: file.path.clone(),
             size: file.size,
+            tail: None,
         }
+    }
+
+    /// `range` from the kept tail, when it lies inside it.
+    fn kept(&self, range: &Range<u64>) -> Option<Bytes> {
+        let (start, bytes) = self.tail.as_ref()?;
+        let end = start + bytes.len() as u64;
+        (range.start >= *start && range.end <= end && range.start <= range.end)
+            .then(|| bytes.slice((range.start - start) as usize..(range.end - start) as usize))
     }
 
     /// The object key read.
@@ -80,11 +94,31 @@ fn store_err(e: object_store::Error) -> ParquetError {
 
 impl AsyncFileReader for ObjectReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        async move { self.store.get_range(&self.path, range).await.map_err(store_err) }.boxed()
+        async move {
+            if let Some(hit) = self.kept(&range) {
+                return Ok(hit);
+            }
+            let bytes = self
+                .store
+                .get_range(&self.path, range.clone())
+                .await
+                .map_err(store_err)?;
+            if range.end == self.size {
+                self.tail = Some((range.start, bytes.clone()));
+            }
+            Ok(bytes)
+        }
+        .boxed()
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        async move { self.store.get_ranges(&self.path, &ranges).await.map_err(store_err) }.boxed()
+        async move {
+            if let Some(hits) = ranges.iter().map(|r| self.kept(r)).collect::<Option<Vec<_>>>() {
+                return Ok(hits);
+            }
+            self.store.get_ranges(&self.path, &ranges).await.map_err(store_err)
+        }
+        .boxed()
     }
 
     fn get_metadata<'a>(
@@ -287,7 +321,20 @@ impl ParquetIo {
         cache_footer: bool,
         plan: impl FnOnce(&ArrowReaderMetadata) -> Option<ReadPlan>,
     ) -> Result<Vec<RecordBatch>> {
-        let mut reader = self.reader(file);
+        self.read_file_with(self.reader(file), file, schema, cache_footer, plan)
+            .await
+    }
+
+    /// [`ParquetIo::read_file`] through `reader`, a reader of `file` that may hold the file's
+    /// bytes already (a small file whose footer it read: see [`ObjectReader`]).
+    pub(crate) async fn read_file_with(
+        &self,
+        mut reader: ObjectReader,
+        file: &FileMeta,
+        schema: SchemaRef,
+        cache_footer: bool,
+        plan: impl FnOnce(&ArrowReaderMetadata) -> Option<ReadPlan>,
+    ) -> Result<Vec<RecordBatch>> {
         let cache = cache_footer.then_some(self.footers.as_ref());
         let meta = load_footer(&mut reader, cache, file, schema).await?;
         let Some(plan) = plan(&meta) else {

@@ -28,6 +28,9 @@ impl Source for InTempDir {
     async fn select_window(&self, req: &SelectRequest, res: Resolution) -> Result<BucketRead> {
         self.source.select_window(req, res).await
     }
+    async fn bucket_sizes(&self, req: &SelectRequest, res: Resolution) -> Result<Vec<crate::read::ClusterRows>> {
+        self.source.bucket_sizes(req, res).await
+    }
 }
 
 /// Tiny row groups and pages so every pruning path runs on test-sized data.
@@ -262,4 +265,70 @@ async fn bad_configuration_fails_at_open() {
         Storage::open(&cfg, dir.path()).await,
         Err(Error::InvalidUrl { .. })
     ));
+}
+
+/// A file smaller than the footer read's prefetch is read whole by it, and its pages are served
+/// from those bytes: a cold read of a small rollup file (fresh storage, no footer cached) is one
+/// GET, and of a small metrics file two (its series table and its rows are read by two readers;
+/// three before: footer, series table, rows).
+#[tokio::test]
+async fn a_cold_read_of_a_small_file_reads_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let labels = Labels::from_pairs(&[("__name__", "up"), ("cluster", "a"), ("job", "x")]);
+    let samples: Vec<Sample> = (0..100).map(|i| Sample::new(1_000 + i * 15_000, i as f64)).collect();
+    let series = [Series::new(labels, samples)];
+    storage.write_metrics(&series).await.unwrap();
+    let day = TimeRange::new(DAY_MS, 2 * DAY_MS - 1);
+    let later: Vec<Series> = series
+        .iter()
+        .map(|s| {
+            Series::new(
+                s.labels.clone(),
+                s.samples
+                    .iter()
+                    .map(|p| Sample::new(p.timestamp + DAY_MS, p.value))
+                    .collect(),
+            )
+        })
+        .collect();
+    for res in [Resolution::OneHour, Resolution::OneDay] {
+        storage.write_rollups(res, &later).await.unwrap();
+    }
+    let up = vec![Matcher::new(crate::types::MatchOp::Equal, "__name__", "up").unwrap()];
+    let fresh = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let gets = || fresh.request_counts().get;
+    let before = gets();
+    let got = fresh
+        .source()
+        .select(&SelectRequest::new(up.clone(), TimeRange::new(0, DAY_MS - 1)))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].samples.len(), 100);
+    assert_eq!(gets() - before, 2, "GETs for a cold read of one small metrics file");
+    let before = gets();
+    let buckets = fresh
+        .source()
+        .select_buckets(&SelectRequest::new(up.clone(), day), Resolution::OneHour)
+        .await
+        .unwrap()
+        .into_series();
+    assert_eq!(buckets.len(), 1);
+    assert_eq!(gets() - before, 1, "GETs for a cold read of one small rollup file");
+    // A window over the whole day reads its day file: the footer's reader reads the rows.
+    let fresh = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let before = fresh.request_counts().get;
+    let window = fresh
+        .source()
+        .select_window(&SelectRequest::new(up, day), Resolution::OneHour)
+        .await
+        .unwrap()
+        .into_series();
+    assert_eq!(window.len(), 1);
+    assert_eq!(
+        fresh.request_counts().get - before,
+        1,
+        "GETs for a cold window over a day file"
+    );
 }

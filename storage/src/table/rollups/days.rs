@@ -27,7 +27,7 @@ use arrow_array::types::UInt64Type;
 
 use super::{BucketColumns, RollupsReader, rollups_schema};
 use crate::catalog::FileMeta;
-use crate::parquet_io::{AbortOnDrop, ParquetIo};
+use crate::parquet_io::{AbortOnDrop, ObjectReader, ParquetIo};
 use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution, SeriesPieces};
 use crate::table::file_cache::{FileCache, FileCacheStats, Weighed, matchers_key};
 use crate::table::series::{key_col, row_series, series_labels, series_plan};
@@ -146,9 +146,13 @@ impl DayCache {
         file: &FileMeta,
         matchers: &[Matcher],
         range: TimeRange,
+        reader: Option<ObjectReader>,
     ) -> Result<Vec<DaySeries>> {
+        let reader = reader.unwrap_or_else(|| io.reader(file));
         let batches = io
-            .read_file(file, rollups_schema(), true, |m| series_plan(m, range, matchers))
+            .read_file_with(reader, file, rollups_schema(), true, |m| {
+                series_plan(m, range, matchers)
+            })
             .await?;
         let key = file.path.as_ref();
         let corrupt = |reason: String| Error::Corrupt {
@@ -337,22 +341,26 @@ impl RollupsReader {
                 // The whole day either way: a cut day is cached for the windows that follow.
                 let day = day_of(&file);
                 let day_range = TimeRange::new(day, day + DAY_MS);
-                if whole
-                    && cache.days.get(&key).is_none()
-                    && whole_file_read(&io, &file, &selectors[0], day_range).await?
-                {
-                    // Its page statistics prune nothing for these matchers (a day file sorted
-                    // by metric in one page, a cluster's few metrics): the read decodes every
-                    // row anyway, so keep every series, for the other selectors of this query
-                    // and of queries to come.
-                    let load = async {
-                        let rows = cache.read_day(&io, &file, &[], day_range).await?;
-                        Ok(DayCache::entry(rows, day, whole, grain, true))
-                    };
-                    return cache.get_or_load(&every_key, load).await;
+                // The reader that read the footer reads the rows: a small file's footer read
+                // fetched all of it.
+                let mut reader = None;
+                if whole && cache.days.get(&key).is_none() {
+                    let (every, footer_reader) = whole_file_read(&io, &file, &selectors[0], day_range).await?;
+                    if every {
+                        // Its page statistics prune nothing for these matchers (a day file
+                        // sorted by metric in one page, a cluster's few metrics): the read
+                        // decodes every row anyway, so keep every series, for the other
+                        // selectors of this query and of queries to come.
+                        let load = async {
+                            let rows = cache.read_day(&io, &file, &[], day_range, Some(footer_reader)).await?;
+                            Ok(DayCache::entry(rows, day, whole, grain, true))
+                        };
+                        return cache.get_or_load(&every_key, load).await;
+                    }
+                    reader = Some(footer_reader);
                 }
                 let load = async {
-                    let rows = cache.read_day(&io, &file, &selectors[0], day_range).await?;
+                    let rows = cache.read_day(&io, &file, &selectors[0], day_range, reader).await?;
                     Ok(DayCache::entry(rows, day, whole, grain, false))
                 };
                 cache.get_or_load(&key, load).await
@@ -376,10 +384,17 @@ impl RollupsReader {
 }
 
 /// Whether reading `file` for `matchers` in `range` reads every row of it: its footer's
-/// statistics prune no row group and no page.
-async fn whole_file_read(io: &ParquetIo, file: &FileMeta, matchers: &[Matcher], range: TimeRange) -> Result<bool> {
+/// statistics prune no row group and no page. With the reader that read the footer.
+async fn whole_file_read(
+    io: &ParquetIo,
+    file: &FileMeta,
+    matchers: &[Matcher],
+    range: TimeRange,
+) -> Result<(bool, ObjectReader)> {
     let mut reader = io.reader(file);
     let meta = io.footer(&mut reader, file, rollups_schema()).await?;
     let groups = meta.metadata().num_row_groups();
-    Ok(series_plan(&meta, range, matchers).is_some_and(|p| p.selection.is_none() && p.row_groups.len() == groups))
+    let every =
+        series_plan(&meta, range, matchers).is_some_and(|p| p.selection.is_none() && p.row_groups.len() == groups);
+    Ok((every, reader))
 }

@@ -434,7 +434,7 @@ async fn day_reads_share_one_label_set_per_series_across_files() {
     for f in &files {
         let day = f.key.min_ts.div_euclid(DAY_MS) * DAY_MS;
         let series = cache
-            .read_day(&storage.io, f, &matchers, TimeRange::new(day, day + DAY_MS))
+            .read_day(&storage.io, f, &matchers, TimeRange::new(day, day + DAY_MS), None)
             .await
             .unwrap();
         assert_eq!(series.len(), 1);
@@ -451,7 +451,7 @@ async fn day_reads_share_one_label_set_per_series_across_files() {
     // A matcher the series fails leaves it out, though its labels are pooled.
     let f = &files[0];
     let none = cache
-        .read_day(&storage.io, f, &[Matcher::equal("cluster", "b")], TimeRange::ALL)
+        .read_day(&storage.io, f, &[Matcher::equal("cluster", "b")], TimeRange::ALL, None)
         .await
         .unwrap();
     assert!(none.is_empty());
