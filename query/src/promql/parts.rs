@@ -429,14 +429,7 @@ mod tests {
         assert!(cut_clusters(Vec::new(), 10).is_empty());
         let sel = Selector {
             matcher_sets: vec![vec![], vec![Matcher::new(MatchOp::Equal, "job", "x").unwrap()]],
-            offset_ms: 0,
-            at: None,
-            range_ms: 0,
-            fetch: None,
-            tier: None,
-            edges: false,
-            one_window: false,
-            newest_only: false,
+            ..Selector::default()
         };
         let part = only_clusters(&sel, &["".to_string(), "a.b".to_string()]).unwrap();
         for set in &part.matcher_sets {

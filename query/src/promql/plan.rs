@@ -65,7 +65,7 @@ pub(crate) struct SubqueryNode {
 }
 
 /// One selector of the query: what to read and how its windows sit relative to a step.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Selector {
     /// Alternatives (the `or` form of label matchers); a series matching any set is selected.
     pub(crate) matcher_sets: Vec<Vec<Matcher>>,
@@ -385,12 +385,7 @@ impl Planner {
             matcher_sets: vec![matchers],
             offset_ms,
             at,
-            range_ms: 0,
-            fetch: None,
-            tier: None,
-            edges: false,
-            one_window: false,
-            newest_only: false,
+            ..Selector::default()
         };
         selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
         selector.newest_only = selector.range_ms == 0 && (selector.at.is_some() || self.steps.count == 1);
