@@ -27,8 +27,9 @@ use tributary_query::log_source::MergedLogSource;
 use tributary_query::logql::LogqlEngine;
 use tributary_query::remote::{Fanout, FanoutConfig, IngesterFailure};
 use tributary_query::source::MergedSource;
+use tributary_query::traces::{MergedTraceSource, TraceEngine};
 use tributary_storage::auth::Auth;
-use tributary_storage::read::{LogSource, Source};
+use tributary_storage::read::{LogSource, Source, TraceSource};
 use tributary_storage::{Compactor, Storage};
 
 use crate::config::{Config, Role, ServerConfig};
@@ -296,6 +297,7 @@ async fn start(
         engine.metrics().register(&mut registry);
         api_engine = Some(engine.clone());
         let query_metrics = engine.metrics().clone();
+        let engine_metrics = query_metrics.clone();
         if serves_queries {
             app = app.merge(requests.measure("prometheus", tributary_query::http::router(engine, auth.clone())));
         }
@@ -313,6 +315,24 @@ async fn start(
         logql_engine = Some(logql.clone());
         if serves_queries {
             app = app.merge(requests.measure("loki", tributary_query::http::loki_router(logql, auth.clone())));
+        }
+        // Traces: the head's spans and the spans table. A query role does not read ingesters'
+        // heads for spans yet (`query.ingesters` serves metrics and logs): it sees flushed spans.
+        let mut trace_sources: Vec<Arc<dyn TraceSource>> = Vec::new();
+        if let Some(ing) = &ingester {
+            trace_sources.push(ing.head());
+        }
+        trace_sources.push(storage.trace_source());
+        let traces = Arc::new(TraceEngine::new(
+            Arc::new(MergedTraceSource::new(trace_sources)),
+            engine_metrics.clone(),
+        ));
+        if serves_queries {
+            app = app.merge(requests.measure(
+                "tempo",
+                tributary_query::http::tempo_router(traces.clone(), auth.clone()),
+            ));
+            app = app.merge(requests.measure("jaeger", tributary_query::http::jaeger_router(traces, auth.clone())));
         }
     }
     // The rules and alerts APIs answer (empty) without a ruler.

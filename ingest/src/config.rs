@@ -215,7 +215,8 @@ pub struct OtlpConfig {
     /// Resource attributes that become a log record's stream labels (what LogQL selects on), as
     /// Loki's default OTLP index labels; names are normalised (`k8s.pod.name` → `k8s_pod_name`).
     pub log_stream_attributes: Vec<String>,
-    /// Most attributes (resource, scope and record together) one log record may carry.
+    /// Most attributes (resource, scope and record together) one log record may carry; also
+    /// one span (resource, scope, span, event and link attributes together).
     pub max_log_attributes: usize,
     /// Longest accepted log body, in bytes.
     pub max_log_body_bytes: usize,

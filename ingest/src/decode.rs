@@ -51,6 +51,7 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use tributary_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use tributary_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
 
 pub(crate) use self::batch::Batch;
 pub use self::batch::{Accepted, Outcome, Rejections};
@@ -135,6 +136,7 @@ pub(crate) fn decoder(kind: Kind) -> Decoder {
         Kind::OtlpLogs => otlp::logs::decode_batch,
         Kind::LokiPushProtobuf => loki::decode_protobuf_batch,
         Kind::LokiPushJson => loki::decode_json_batch,
+        Kind::OtlpTraces => otlp::traces::decode_batch,
     }
 }
 
@@ -173,6 +175,8 @@ enum Content {
     OtlpMetrics(Box<ExportMetricsServiceRequest>),
     /// An OTLP/gRPC request tonic has already decoded.
     OtlpLogs(Box<ExportLogsServiceRequest>),
+    /// An OTLP/gRPC request tonic has already decoded.
+    OtlpTraces(Box<ExportTraceServiceRequest>),
 }
 
 /// The `proto` parameter that selects remote-write 2.0.
@@ -231,11 +235,11 @@ impl Body {
         Ok(Self::wire(kind, bytes, gzip, BodyFormat::Json))
     }
 
-    /// An OTLP/HTTP body for `kind` ([`Kind::OtlpMetrics`] or [`Kind::OtlpLogs`]):
+    /// An OTLP/HTTP body for `kind` ([`Kind::OtlpMetrics`], [`Kind::OtlpLogs`] or [`Kind::OtlpTraces`]):
     /// `application/x-protobuf` or `application/json`, plain or gzip-compressed.
     pub fn otlp_http(kind: Kind, bytes: Bytes, content_type: &str, content_encoding: &str) -> Result<Self> {
         debug_assert!(
-            matches!(kind, Kind::OtlpMetrics | Kind::OtlpLogs),
+            matches!(kind, Kind::OtlpMetrics | Kind::OtlpLogs | Kind::OtlpTraces),
             "{kind:?} is not OTLP"
         );
         let format = BodyFormat::from_content_type(content_type).ok_or_else(|| {
@@ -271,6 +275,14 @@ impl Body {
         }
     }
 
+    /// An OTLP/gRPC traces export, as tonic decoded it.
+    pub fn otlp_traces_request(req: ExportTraceServiceRequest) -> Self {
+        Self {
+            kind: Kind::OtlpTraces,
+            content: Content::OtlpTraces(Box::new(req)),
+        }
+    }
+
     fn wire(kind: Kind, bytes: Bytes, gzip: bool, format: BodyFormat) -> Self {
         Self {
             kind,
@@ -299,6 +311,7 @@ impl Body {
         let (bytes, gzip, format) = match self.content {
             Content::OtlpMetrics(req) => return Ok(Prepared::new(kind, Form::OtlpMetrics(req))),
             Content::OtlpLogs(req) => return Ok(Prepared::new(kind, Form::OtlpLogs(req))),
+            Content::OtlpTraces(req) => return Ok(Prepared::new(kind, Form::OtlpTraces(req))),
             Content::Wire { bytes, gzip, format } => (bytes, gzip, format),
         };
         let plain = if gzip {
@@ -316,6 +329,7 @@ impl Body {
             Kind::LokiPushJson => Prepared::new(kind, Form::Bytes(plain)),
             Kind::OtlpMetrics => Prepared::new(kind, Form::OtlpMetrics(Box::new(otlp::parse(&plain, format)?))),
             Kind::OtlpLogs => Prepared::new(kind, Form::OtlpLogs(Box::new(otlp::parse(&plain, format)?))),
+            Kind::OtlpTraces => Prepared::new(kind, Form::OtlpTraces(Box::new(otlp::parse(&plain, format)?))),
         })
     }
 }
@@ -335,6 +349,7 @@ enum Form {
     Bytes(Bytes),
     OtlpMetrics(Box<ExportMetricsServiceRequest>),
     OtlpLogs(Box<ExportLogsServiceRequest>),
+    OtlpTraces(Box<ExportTraceServiceRequest>),
 }
 
 impl Prepared {
@@ -353,6 +368,7 @@ impl Prepared {
         let form = match kind {
             Kind::OtlpMetrics => Form::OtlpMetrics(Box::new(otlp::parse(&raw, BodyFormat::Protobuf)?)),
             Kind::OtlpLogs => Form::OtlpLogs(Box::new(otlp::parse(&raw, BodyFormat::Protobuf)?)),
+            Kind::OtlpTraces => Form::OtlpTraces(Box::new(otlp::parse(&raw, BodyFormat::Protobuf)?)),
             _ => Form::Bytes(Bytes::from(raw)),
         };
         Ok(Self::new(kind, form))
@@ -373,6 +389,7 @@ impl Prepared {
             Form::Bytes(raw) => compression::snappy_compress(raw)?,
             Form::OtlpMetrics(req) => otlp::to_wal_body(req.as_ref())?,
             Form::OtlpLogs(req) => otlp::to_wal_body(req.as_ref())?,
+            Form::OtlpTraces(req) => otlp::to_wal_body(req.as_ref())?,
         }))
     }
 
@@ -396,6 +413,14 @@ impl Prepared {
     pub(crate) fn otlp_logs(&self) -> Result<&ExportLogsServiceRequest> {
         match &self.form {
             Form::OtlpLogs(r) => Ok(r),
+            _ => Err(self.mismatch()),
+        }
+    }
+
+    /// The OTLP traces request, for its decoder.
+    pub(crate) fn otlp_traces(&self) -> Result<&ExportTraceServiceRequest> {
+        match &self.form {
+            Form::OtlpTraces(r) => Ok(r),
             _ => Err(self.mismatch()),
         }
     }

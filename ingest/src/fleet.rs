@@ -191,7 +191,7 @@ pub fn protocol(kind: Kind) -> &'static str {
     match kind {
         Kind::PromRemoteWriteV1 => "remote_write_1",
         Kind::PromRemoteWriteV2 => "remote_write_2",
-        Kind::OtlpMetrics | Kind::OtlpLogs => "otlp",
+        Kind::OtlpMetrics | Kind::OtlpLogs | Kind::OtlpTraces => "otlp",
         Kind::LokiPushProtobuf | Kind::LokiPushJson => "loki",
     }
 }

@@ -3,8 +3,7 @@
 //! Handlers are thin: cluster context from the request metadata, the request tonic decoded
 //! wrapped in a `decode::Body` (the protocol struct goes straight to `decode`, not re-encoded),
 //! one [`Ingester::write`], and the answer decided by `http::error` (the one place statuses are
-//! decided, tonic's own decode failures included). Traces answer `UNIMPLEMENTED` with a message
-//! saying they are not stored. Compressed requests (gzip) are
+//! decided, tonic's own decode failures included). Compressed requests (gzip) are
 //! accepted; the decompressed message is capped at `max_decompressed_bytes`.
 //!
 //! The services can be served before the ingester exists ([`Otlp::starting`]): the port is
@@ -29,7 +28,9 @@ use tributary_proto::otlp::collector::metrics::v1::{
     ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use tributary_proto::otlp::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use tributary_proto::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use tributary_proto::otlp::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 
 use crate::cluster::ClusterContext;
 use crate::decode::{Body, Kind, Outcome};
@@ -94,7 +95,11 @@ impl Otlp {
                     .accept_compressed(CompressionEncoding::Gzip)
                     .max_decoding_message_size(limit),
             )
-            .add_service(TraceServiceServer::new(self).max_decoding_message_size(limit))
+            .add_service(
+                TraceServiceServer::new(self)
+                    .accept_compressed(CompressionEncoding::Gzip)
+                    .max_decoding_message_size(limit),
+            )
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     }
@@ -143,6 +148,7 @@ impl Otlp {
         let result = result.map_err(|e| error::grpc_status(&e));
         let protocol = match kind {
             Kind::OtlpLogs => "otlp_grpc_logs",
+            Kind::OtlpTraces => "otlp_grpc_traces",
             _ => "otlp_grpc_metrics",
         };
         Self::count(
@@ -194,13 +200,17 @@ impl LogsService for Otlp {
 impl TraceService for Otlp {
     async fn export(
         &self,
-        _request: Request<ExportTraceServiceRequest>,
+        request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        Err(error::grpc_status(&Error::NotImplemented(
-            "Tributary does not store traces yet: send traces to a tracing backend (Tempo, Jaeger); \
-             OTLP metrics and logs are accepted by this server"
-                .to_string(),
-        )))
+        let outcome = Otlp::export(self, Kind::OtlpTraces, request, Body::otlp_traces_request).await?;
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: error::otlp_partial(Kind::OtlpTraces, &outcome).map(|(rejected, msg)| {
+                ExportTracePartialSuccess {
+                    rejected_spans: rejected,
+                    error_message: msg,
+                }
+            }),
+        }))
     }
 }
 

@@ -54,7 +54,7 @@ use label_index::LabelIndex;
 use shard::{Lookup, MemSeries, Shard};
 use signals::ActiveSignals;
 pub use signals::SignalBlock;
-use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
+use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, Span};
 
 const SHARDS: usize = 16;
 /// A select that may visit this many series of the active part copies them out on several

@@ -356,7 +356,7 @@ impl Ingester {
             // the limits counted them and refused none).
             let stored = admitted.unwrap_or_else(|| quota::usage(&batch.input, &*self.head));
             if !batch.input.is_empty() {
-                self.check_pressure(!batch.input.signals.logs.is_empty())?;
+                self.check_pressure(!batch.input.signals.logs.is_empty() || !batch.input.signals.spans.is_empty())?;
                 let rec = record::encode(
                     kind,
                     &ctx,
@@ -380,6 +380,8 @@ impl Ingester {
                 .rejected_samples
                 .inc_by(rejected.samples as u64 + rejected.points);
             self.metrics.rejected_log_records.inc_by(rejected.log_records);
+            self.metrics.spans.inc_by(accepted.spans);
+            self.metrics.rejected_spans.inc_by(rejected.spans);
             self.track(&ctx, kind, &stored, rejected);
             return Ok(batch.outcome);
         }
@@ -404,7 +406,8 @@ impl Ingester {
             };
             let items = (rejected.samples + rejected.histograms + rejected.exemplars + rejected.metadata) as u64
                 + rejected.points
-                + rejected.log_records;
+                + rejected.log_records
+                + rejected.spans;
             let text = rejected.reasons.last().map_or("", String::as_str);
             self.fleet
                 .rejected(cluster, protocol, "invalid_items", items.max(1), text, now);

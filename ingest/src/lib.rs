@@ -13,7 +13,7 @@
 //!   statuses.
 //! - [`decode`]: the decode table (`decode.rs`), the domain batch (`decode/batch.rs`), limits,
 //!   compression, the protobuf wire reader, and one file (or folder) per protocol:
-//!   `remote_write/{v1,v2,labels,histogram,signals,metadata}`, `otlp/{metrics,logs,any_value}`,
+//!   `remote_write/{v1,v2,labels,histogram,signals,metadata}`, `otlp/{metrics,logs,traces,any_value}`,
 //!   `loki`; `log_labels` derives Loki 3's `service_name` and `detected_level` for every log
 //!   record.
 //! - [`ingester`]: the one write path and replay (decode + the same apply), the gate, flushes.

@@ -60,6 +60,8 @@ pub struct IngestMetrics {
     pub(crate) rejected_samples: Counter,
     pub(crate) log_records: Counter,
     pub(crate) rejected_log_records: Counter,
+    pub(crate) spans: Counter,
+    pub(crate) rejected_spans: Counter,
     pub(crate) flushes: Family<ResultLabels, Counter>,
     pub(crate) flushed_samples: Counter,
     pub(crate) head_samples: Gauge,
@@ -151,6 +153,12 @@ impl IngestMetrics {
             "tributary_ingest_rejected_log_records",
             "Log records rejected as invalid",
             self.rejected_log_records.clone(),
+        );
+        r.register("tributary_ingest_spans", "Spans acknowledged", self.spans.clone());
+        r.register(
+            "tributary_ingest_rejected_spans",
+            "Spans rejected as invalid",
+            self.rejected_spans.clone(),
         );
         r.register(
             "tributary_ingest_limited",

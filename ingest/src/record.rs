@@ -19,6 +19,7 @@
 //!                    4 = OTLP `ExportLogsServiceRequest` protobuf, snappy block
 //!                    5 = Loki push `logproto.PushRequest` protobuf, snappy block (as received)
 //!                    6 = Loki push JSON, snappy block
+//!                    7 = OTLP `ExportTraceServiceRequest` protobuf, snappy block
 //! u16 token cluster length  T, then T bytes UTF-8   (0 = none)
 //! u16 header cluster length H, then H bytes UTF-8   (0 = none)
 //! u32 settings length S, then S bytes of settings entries, each:
@@ -41,7 +42,7 @@
 //! ```
 //! The settings are everything beyond the (unbounded on replay) limits that changes how the body
 //! translates ([`crate::decode::Translation`]). A record holds exactly the entries its kind reads,
-//! in tag order, each once: kind 3 tags 1 and 2, kind 4 tag 3, the others none (S = 0, so
+//! in tag order, each once: kind 3 tags 1 and 2, kind 4 tag 3, the others (7 included) none (S = 0, so
 //! remote-write records stay as small as before); then tag 4, on any kind, only when a
 //! per-cluster limit refused part of the write (replay, which applies no limits, drops exactly
 //! that: items outside those clusters' windows, and those series); then tag 5 only when a series
@@ -98,25 +99,29 @@ pub enum Kind {
     LokiPushProtobuf = 5,
     /// Loki push, JSON.
     LokiPushJson = 6,
+    /// OTLP traces (HTTP or gRPC).
+    OtlpTraces = 7,
 }
 
 impl Kind {
-    /// Whether bodies of this kind carry log records (held back by the head's log limit).
+    /// Whether bodies of this kind carry log records or spans (held back by the head's log
+    /// limit, which counts both).
     pub fn carries_logs(self) -> bool {
         match self {
-            Kind::OtlpLogs | Kind::LokiPushProtobuf | Kind::LokiPushJson => true,
+            Kind::OtlpLogs | Kind::LokiPushProtobuf | Kind::LokiPushJson | Kind::OtlpTraces => true,
             Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 | Kind::OtlpMetrics => false,
         }
     }
 
     /// Every kind, in number order.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::PromRemoteWriteV1,
         Kind::PromRemoteWriteV2,
         Kind::OtlpMetrics,
         Kind::OtlpLogs,
         Kind::LokiPushProtobuf,
         Kind::LokiPushJson,
+        Kind::OtlpTraces,
     ];
 
     fn from_u8(k: u8) -> Option<Kind> {
@@ -222,7 +227,11 @@ fn put_settings(
         Kind::OtlpLogs => put_entry(b, TAG_LOG_STREAM_ATTRIBUTES, |b| {
             put_strings(b, &translation.log_stream_attributes)
         }),
-        Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 | Kind::LokiPushProtobuf | Kind::LokiPushJson => {}
+        Kind::PromRemoteWriteV1
+        | Kind::PromRemoteWriteV2
+        | Kind::LokiPushProtobuf
+        | Kind::LokiPushJson
+        | Kind::OtlpTraces => {}
     }
     if !refused.is_empty() {
         for (c, _, _) in &refused.windows {

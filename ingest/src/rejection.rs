@@ -92,6 +92,7 @@ pub(crate) fn protocol(kind: Kind) -> &'static str {
         Kind::PromRemoteWriteV2 => "prometheus_remote_write_v2",
         Kind::OtlpMetrics => "otlp_metrics",
         Kind::OtlpLogs => "otlp_logs",
+        Kind::OtlpTraces => "otlp_traces",
         Kind::LokiPushProtobuf | Kind::LokiPushJson => "loki_push",
     }
 }

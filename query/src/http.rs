@@ -1,5 +1,7 @@
-//! The query HTTP APIs: Prometheus's (`/api/v1/...`, [`router`]) over an [`Engine`] and Loki's
-//! (`/loki/api/v1/...`, [`loki_router`]) over a `LogqlEngine`, with each upstream's exact JSON
+//! The query HTTP APIs: Prometheus's (`/api/v1/...`, [`router`]) over an [`Engine`], Loki's
+//! (`/loki/api/v1/...`, [`loki_router`]) over a `LogqlEngine`, and Tempo's (`/api/traces`,
+//! `/api/search`..., [`tempo_router`]) and Jaeger's (`/jaeger/api/...`, [`jaeger_router`]) over a
+//! `TraceEngine`, with each upstream's exact JSON
 //! shapes, error bodies and status codes so Grafana and other clients work unchanged.
 //!
 //! Both read their parameters through `params`, answer errors through `error`, and take their
@@ -11,12 +13,14 @@
 mod access;
 pub(crate) mod error;
 mod federate;
+mod jaeger_api;
 mod loki_api;
 pub(crate) mod params;
 mod prom_api;
 mod remote_read;
 pub(crate) mod render;
 mod status;
+mod tempo_api;
 
 use std::sync::Arc;
 
@@ -31,8 +35,10 @@ use axum::routing::{get, post};
 use crate::promql::Engine;
 use access::ApiState;
 pub use error::unrouted_bodies;
+pub use jaeger_api::jaeger_router;
 pub use loki_api::loki_router;
 pub use status::{StatusInfo, status_router};
+pub use tempo_api::tempo_router;
 use tributary_storage::auth::Auth;
 
 /// Routes for the query API. Handlers parse parameters, call one engine method, and render;

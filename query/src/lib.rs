@@ -1,4 +1,5 @@
-//! Tributary's query side: the PromQL and LogQL engines and the Prometheus and Loki HTTP APIs.
+//! Tributary's query side: the PromQL, LogQL and trace engines and the Prometheus, Loki, Tempo
+//! and Jaeger HTTP APIs.
 //!
 //! Owns: PromQL evaluation ([`promql::Engine`], Prometheus 3 semantics), LogQL evaluation
 //! ([`logql::LogqlEngine`]), merging the readable sources into one ([`source::MergedSource`],
@@ -21,6 +22,9 @@
 //!   [`logql::LogqlEngine::scoped`]), so every selection carries `cluster=~"<scope>"`.
 //! - `statistics`: the numeric kernels both engines share (`quantile`, Kahan sums, Go's `math`).
 //! - `metrics`: the engine's own counters.
+//! - [`traces`]: spans read back ([`traces::MergedTraceSource`], [`traces::TraceEngine`]):
+//!   trace by id, the TraceQL subset (`traces::traceql`), tag listings, OTLP rendering; served
+//!   by [`http::tempo_router`] and [`http::jaeger_router`].
 //! - `token_limits`: a token's own query limits (`[[auth.tokens]]`), tightening the global ones
 //!   for its requests ([`Engine::limited`], [`logql::LogqlEngine::limited`]) and naming the token
 //!   when they refuse.
@@ -143,6 +147,7 @@ mod statistics;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 pub mod token_limits;
+pub mod traces;
 
 #[cfg(test)]
 mod test_source;

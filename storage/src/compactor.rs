@@ -168,6 +168,8 @@ impl Compactor {
         self.merge_table::<Histograms>(horizon, &mut report).await;
         self.merge_table::<Exemplars>(horizon, &mut report).await;
         self.merge_table::<Metadata>(horizon, &mut report).await;
+        self.merge_table::<crate::table::spans::Spans>(horizon, &mut report)
+            .await;
         self.merge_table::<crate::table::rollups::Rollups<crate::table::rollups::FiveMinutes>>(horizon, &mut report)
             .await;
         self.merge_table::<crate::table::rollups::Rollups<crate::table::rollups::OneHour>>(horizon, &mut report)

@@ -143,7 +143,7 @@ pub struct RetentionConfig {
     /// Every table and cluster no rule below covers (`"400d"`); unset keeps forever.
     #[serde(with = "humantime_serde")]
     pub default: Option<Duration>,
-    /// Per table (`metrics`, `logs`, `histograms`, `exemplars`, `metadata`, `metrics_5m`,
+    /// Per table (`metrics`, `logs`, `histograms`, `exemplars`, `metadata`, `spans`, `metrics_5m`,
     /// `metrics_1h`, `metrics_1d`), overriding `default`.
     #[serde(with = "humantime_serde_map")]
     pub tables: std::collections::BTreeMap<String, Duration>,

@@ -74,11 +74,13 @@ pub enum Table {
     Metrics1h,
     /// 1-day rollups of the metrics ([`crate::rollup`]), schema in `table::rollups`.
     Metrics1d,
+    /// Trace spans ([`crate::signals::Span`]), schema in `table::spans`.
+    Spans,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Metrics,
         Table::Logs,
         Table::Histograms,
@@ -87,6 +89,7 @@ impl Table {
         Table::Metrics5m,
         Table::Metrics1h,
         Table::Metrics1d,
+        Table::Spans,
     ];
 
     /// The first key segment of every file of this table.
@@ -100,6 +103,7 @@ impl Table {
             Table::Metrics5m => "metrics_5m",
             Table::Metrics1h => "metrics_1h",
             Table::Metrics1d => "metrics_1d",
+            Table::Spans => "spans",
         }
     }
 
@@ -118,6 +122,7 @@ impl Table {
             "metrics_5m" => Some(Table::Metrics5m),
             "metrics_1h" => Some(Table::Metrics1h),
             "metrics_1d" => Some(Table::Metrics1d),
+            "spans" => Some(Table::Spans),
             _ => None,
         }
     }

@@ -22,7 +22,7 @@
 //!   at a time (a lease in the object store).
 //! - `table`: the table abstraction (`ParquetTable`: schema, partitioning, encode, reader) and
 //!   the tables, siblings that never import one another: `metrics`, `logs`, `histograms`,
-//!   `exemplars`, `metadata`, plus `series`, the kit the series-keyed tables share.
+//!   `exemplars`, `metadata`, `spans`, plus `series`, the kit the series-keyed tables share.
 //! - `parquet_io`: the one way Parquet is read from the object store (ranged reads, one footer
 //!   cache sized by `storage.metadata_cache_files` for every table, row-group and page planning).
 //! - `source`: the metrics, exemplars and metadata readers composed into one [`read::Source`].
@@ -110,8 +110,8 @@ use layout::{FileKey, Table};
 use manifest::{Change, CommitError, Manifest, ManifestStore};
 use parquet::file::properties::WriterProperties;
 use parquet_io::{FooterCache, ParquetIo};
-use read::{LogSource, Source};
-use signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
+use read::{LogSource, Source, TraceSource};
+use signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, Span};
 use source::ParquetSource;
 use table::exemplars::Exemplars;
 use table::histograms::Histograms;
@@ -119,6 +119,7 @@ use table::logs::Logs;
 use table::metadata::Metadata;
 use table::metrics::{Metrics, MetricsCache};
 use table::rollups::{FiveMinutes, OneDay, OneHour, Rollups};
+use table::spans::Spans;
 use table::{FilePlan, ParquetTable, ReadContext};
 use types::Series;
 use writer::WriterOptions;
@@ -152,6 +153,7 @@ struct Catalogs {
     metrics_5m: Arc<Catalog>,
     metrics_1h: Arc<Catalog>,
     metrics_1d: Arc<Catalog>,
+    spans: Arc<Catalog>,
 }
 
 impl Catalogs {
@@ -166,6 +168,7 @@ impl Catalogs {
             metrics_5m: empty(),
             metrics_1h: empty(),
             metrics_1d: empty(),
+            spans: empty(),
         }
     }
 
@@ -191,10 +194,11 @@ impl Catalogs {
             Table::Metrics5m => &self.metrics_5m,
             Table::Metrics1h => &self.metrics_1h,
             Table::Metrics1d => &self.metrics_1d,
+            Table::Spans => &self.spans,
         }
     }
 
-    fn all(&self) -> [(Table, &Arc<Catalog>); 8] {
+    fn all(&self) -> [(Table, &Arc<Catalog>); 9] {
         Table::ALL.map(|t| (t, self.get(t)))
     }
 }
@@ -280,6 +284,13 @@ impl Storage {
         tx.commit(None).await
     }
 
+    /// Writes spans and commits them ([`Transaction::write_spans`]).
+    pub async fn write_spans(&self, spans: &[Span]) -> Result<WriteSummary> {
+        let mut tx = self.transaction();
+        tx.write_spans(spans).await?;
+        tx.commit(None).await
+    }
+
     /// Writes native-histogram series and commits them ([`Transaction::write_histograms`]).
     pub async fn write_histograms(&self, series: &[HistogramSeries]) -> Result<WriteSummary> {
         let mut tx = self.transaction();
@@ -340,6 +351,11 @@ impl Storage {
     /// The [`LogSource`] over every file of the logs table (including files written later).
     pub fn log_source(self: &Arc<Self>) -> Arc<dyn LogSource> {
         Arc::new(self.reader::<Logs>())
+    }
+
+    /// The spans table as a [`TraceSource`].
+    pub fn trace_source(self: &Arc<Self>) -> Arc<dyn TraceSource> {
+        Arc::new(self.reader::<Spans>())
     }
 
     /// Loads the newest manifest if another process committed since open (or the last
@@ -560,6 +576,11 @@ impl Transaction<'_> {
     /// Uploads log records to the `logs` table, one file per (UTC hour, `cluster` stream label).
     pub async fn write_logs(&mut self, records: &[LogRecord]) -> Result<()> {
         self.stage::<Logs>(records).await
+    }
+
+    /// Uploads spans to the `spans` table, one file per (UTC hour of their start, cluster).
+    pub async fn write_spans(&mut self, spans: &[Span]) -> Result<()> {
+        self.stage::<Spans>(spans).await
     }
 
     /// Uploads native-histogram series, one file per (UTC hour, cluster). Repeated label sets

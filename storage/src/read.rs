@@ -1,6 +1,7 @@
 //! The read contract: how the query engine reads series, whoever holds them.
 //!
-//! [`Source`] (series and samples) and [`LogSource`] (log records) are each implemented by the
+//! [`Source`] (series and samples), [`LogSource`] (log records) and [`TraceSource`] (spans, in
+//! `read/spans.rs`) are each implemented by the
 //! in-memory head (in `ingest`) and by the Parquet tables (here, `crate::source` and
 //! `crate::table::logs`); the binary hands both to the query engine, which merges them. This
 //! is the seam that keeps `query` from depending on `ingest`. The conformance suites in
@@ -13,6 +14,7 @@ use async_trait::async_trait;
 
 mod patterns;
 mod scan;
+mod spans;
 mod volume;
 
 pub(crate) use patterns::level_of;
@@ -20,6 +22,7 @@ pub use patterns::{
     LEVELS, PatternRequest, PatternSeries, PatternSum, Patterns, level_named, record_level, severity_level,
 };
 pub use scan::{SCAN_CHUNK, scan_logs};
+pub use spans::{SPAN_MATCHER_NAMES, SpanRequest, TraceSource, sort_spans};
 pub use volume::{BucketVolume, StreamVolume, VolumeRequest, VolumeSum, volume_of_records};
 
 use crate::Result;

@@ -1,9 +1,9 @@
 //! Domain types for the signals beside float samples: native histograms, exemplars, metric
-//! metadata and log records. Every receiver converts its protocol's messages into these at the
+//! metadata, log records and trace spans. Every receiver converts its protocol's messages into these at the
 //! edge (`ingest::decode`); storage writes them to their own tables; query reads them back.
 //!
 //! They are plain data with public fields: the contracts live in the docs below, and each table's
-//! module (`histograms`, `exemplars`, `metadata`, `logs`) documents how it stores them.
+//! module (`histograms`, `exemplars`, `metadata`, `logs`, `spans`) documents how it stores them.
 
 use serde::{Deserialize, Serialize};
 
@@ -256,4 +256,123 @@ impl PartialOrd for LogRecord {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
+}
+
+/// A trace id: 16 bytes, never all zero in a stored span.
+pub type TraceId = [u8; 16];
+/// A span id: 8 bytes; all zero as a parent means "no parent" (a root span).
+pub type SpanId = [u8; 8];
+
+/// One span of a trace, as the OTLP data model defines it, with its resource's cluster.
+///
+/// - `cluster` follows the rule every signal follows (token, `k8s.cluster.name`, header).
+/// - `service_name` is the resource's `service.name` (`""` when absent); `http_method`,
+///   `http_route` and `http_status_code` are the span's semantic-convention attributes
+///   (`http.request.method` or the older `http.method`; `http.route`;
+///   `http.response.status_code` or `http.status_code`; `""`/0 when absent), copied beside the
+///   attributes so searches on them read one narrow column. The attributes keep them too.
+/// - `attributes` and `resource_attributes` are JSON objects (scope attributes are not kept
+///   apart: they join the span's, the span's winning a repeated key), typed as the log
+///   records' are (see [`LogRecord`]); `events` and `links` are JSON arrays of
+///   `{"time_unix_nano","name","attributes"}` and `{"trace_id","span_id","trace_state",
+///   "attributes"}` (ids lower-case hex).
+///
+/// Spans are totally ordered: by trace id, span id, start, then every other field, so a trace's
+/// spans sort together and a span stored twice (a retried flush, head and file during a flush)
+/// lands next to its copy and deduplicates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// The span.
+    pub span_id: SpanId,
+    /// When the span started.
+    pub start: TimestampNs,
+    /// The cluster it came from.
+    pub cluster: String,
+    /// The parent span, all zero for a root span.
+    pub parent_span_id: SpanId,
+    /// W3C trace state, `""` when absent.
+    pub trace_state: String,
+    /// The operation name.
+    pub name: String,
+    /// OTLP `SpanKind`: 0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer.
+    pub kind: i32,
+    /// Nanoseconds from start to end (never negative).
+    pub duration: i64,
+    /// OTLP `StatusCode`: 0 unset, 1 ok, 2 error.
+    pub status_code: i32,
+    /// The status message, `""` when absent.
+    pub status_message: String,
+    /// The resource's `service.name`, `""` when absent.
+    pub service_name: String,
+    /// The span's HTTP method, `""` when absent.
+    pub http_method: String,
+    /// The span's HTTP route, `""` when absent.
+    pub http_route: String,
+    /// The span's HTTP response status code, 0 when absent.
+    pub http_status_code: i64,
+    /// OTLP span flags (W3C trace flags in the low byte).
+    pub flags: u32,
+    /// Instrumentation scope name, `""` when absent.
+    pub scope_name: String,
+    /// Instrumentation scope version, `""` when absent.
+    pub scope_version: String,
+    /// The span's attributes (and its scope's) as a JSON object.
+    pub attributes: String,
+    /// Every resource attribute as a JSON object.
+    pub resource_attributes: String,
+    /// The span's events as a JSON array, `"[]"` when none.
+    pub events: String,
+    /// The span's links as a JSON array, `"[]"` when none.
+    pub links: String,
+}
+
+impl Span {
+    /// When the span ended.
+    pub fn end(&self) -> TimestampNs {
+        self.start.saturating_add(self.duration)
+    }
+
+    /// Bytes it takes in memory, roughly (the head's accounting).
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.cluster.len()
+            + self.trace_state.len()
+            + self.name.len()
+            + self.status_message.len()
+            + self.service_name.len()
+            + self.http_method.len()
+            + self.http_route.len()
+            + self.scope_name.len()
+            + self.scope_version.len()
+            + self.attributes.len()
+            + self.resource_attributes.len()
+            + self.events.len()
+            + self.links.len()
+    }
+}
+
+/// Lower-case hex of an id.
+pub fn hex_id(id: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(id.len() * 2);
+    for b in id {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// A trace id from hex, as Tempo and Jaeger accept it: up to 32 hex digits, either case, left
+/// padded with zeros (a 64-bit Jaeger id is the low half). `None` for anything else.
+pub fn parse_trace_id(s: &str) -> Option<TraceId> {
+    if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let padded = format!("{s:0>32}");
+    let mut id = [0u8; 16];
+    for (i, out) in id.iter_mut().enumerate() {
+        *out = u8::from_str_radix(&padded[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(id)
 }

@@ -5,7 +5,7 @@
 //!
 //! The tables are siblings: `metrics` (float samples, read through the [`crate::read::Source`]
 //! contract), [`logs`] (log records, read through [`crate::read::LogSource`]), `histograms`,
-//! `exemplars`, `metadata` and `rollups` (`metrics_5m`, `metrics_1h`, `metrics_1d`). None imports another; `series` is the kit the series-keyed
+//! `exemplars`, `metadata`, `spans` (trace spans, read through [`crate::read::TraceSource`]) and `rollups` (`metrics_5m`, `metrics_1h`, `metrics_1d`). None imports another; `series` is the kit the series-keyed
 //! ones share. The facade ([`crate::Storage`]) writes every table through one generic path
 //! (`Storage::write::<T>`: plan, encode, upload, register), and `crate::source` composes the
 //! readers of `metrics`, `exemplars` and `metadata` into the one `Source` the engine reads.
@@ -18,6 +18,7 @@ pub(crate) mod metadata;
 pub(crate) mod metrics;
 pub(crate) mod rollups;
 pub(crate) mod series;
+pub(crate) mod spans;
 
 use std::ops::Range;
 use std::sync::Arc;

@@ -6,6 +6,8 @@
 //!   [`crate::read::LogSource`].
 //! - [`MemHistograms`] and [`histogram_source_conformance`] ([`histogram_source`]): the same for
 //!   [`crate::read::Source::select_histograms`], the native-histogram read.
+//! - [`MemTraceSource`] and [`trace_source_conformance`] ([`trace_source`]): the same for
+//!   [`crate::read::TraceSource`].
 //! - [`object_store_conformance`] ([`store`]): the object-store behaviours the manifest relies
 //!   on, for every store (local disk here, S3 and S3 behind a faulty proxy in the e2e suite).
 //! - [`workload`]: synthetic node-exporter-like series for size measurements and benchmarks.
@@ -14,12 +16,14 @@ pub mod histogram_source;
 pub mod log_source;
 pub mod source;
 pub mod store;
+pub mod trace_source;
 pub mod workload;
 
 pub use histogram_source::{MemHistograms, histogram_source_conformance};
 pub use log_source::{MemLogSource, log_source_conformance};
 pub use source::{MemSource, source_conformance};
 pub use store::{object_store_conformance, open_object_store};
+pub use trace_source::{MemTraceSource, trace_source_conformance};
 
 use std::collections::HashMap;
 

@@ -37,3 +37,4 @@ mod storage_lifecycle;
 mod storage_readme;
 mod tls;
 mod token_limits;
+mod traces;

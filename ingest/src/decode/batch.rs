@@ -42,6 +42,8 @@ pub struct Accepted {
     pub points: u64,
     /// Log records (OTLP) or entries (Loki push) accepted.
     pub log_records: u64,
+    /// OTLP spans accepted.
+    pub spans: u64,
 }
 
 /// What was refused, and why (the first few reasons, for the response body).
@@ -63,6 +65,8 @@ pub struct Rejections {
     pub points: u64,
     /// Log records (OTLP) or entries (Loki push) refused.
     pub log_records: u64,
+    /// OTLP spans refused (`partial_success.rejected_spans`).
+    pub spans: u64,
     /// The first few reasons.
     pub reasons: Vec<String>,
     /// Reasons not kept (beyond `MAX_REASONS`).
@@ -81,6 +85,7 @@ impl Rejections {
             && self.metadata == 0
             && self.points == 0
             && self.log_records == 0
+            && self.spans == 0
     }
 
     /// Keeps a reason, or counts it as omitted beyond the first few.

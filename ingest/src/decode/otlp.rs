@@ -6,10 +6,12 @@
 pub(crate) mod any_value;
 pub mod logs;
 pub mod metrics;
+pub mod traces;
 
 use prost::Message;
 use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use tributary_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use tributary_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::error::{Error, Result};
 
@@ -56,6 +58,10 @@ impl OtlpRequest for ExportMetricsServiceRequest {
 
 impl OtlpRequest for ExportLogsServiceRequest {
     const NAME: &'static str = "ExportLogsServiceRequest";
+}
+
+impl OtlpRequest for ExportTraceServiceRequest {
+    const NAME: &'static str = "ExportTraceServiceRequest";
 }
 
 /// Parses an (already decompressed) body.

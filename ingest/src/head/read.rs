@@ -1,5 +1,5 @@
-//! The head read back: the `Source` and `LogSource` contracts over the active part and the
-//! frozen blocks, and the in-memory listings of exemplars, logs and metadata.
+//! The head read back: the `Source`, `LogSource` and `TraceSource` contracts over the active
+//! part and the frozen blocks, and the in-memory listings of exemplars, logs and metadata.
 
 use super::*;
 
@@ -177,6 +177,16 @@ impl Head {
             )
         });
         all.into_iter().collect()
+    }
+}
+
+#[async_trait]
+impl tributary_storage::read::TraceSource for Head {
+    async fn select_spans(&self, req: &tributary_storage::read::SpanRequest) -> tributary_storage::Result<Vec<Span>> {
+        let mut out = Vec::new();
+        self.signal_blocks(|b| b.spans_matching(req, &mut out));
+        tributary_storage::read::sort_spans(&mut out);
+        Ok(out)
     }
 }
 

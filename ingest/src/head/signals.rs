@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use tributary_storage::read::{
-    Direction, LineHint, LogRequest, PatternRequest, SelectRequest, VolumeRequest, VolumeSum, record_level,
+    Direction, LineHint, LogRequest, PatternRequest, SelectRequest, SpanRequest, VolumeRequest, VolumeSum, record_level,
 };
-use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
+use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, Span};
 use tributary_storage::types::{Labels, Matcher, TimeRange, matches_all};
 
 /// One block's worth of non-float signals.
@@ -26,17 +26,24 @@ pub struct SignalBlock {
     pub exemplars: Vec<ExemplarSeries>,
     /// Metric metadata, deduplicated.
     pub metadata: BTreeSet<MetricMetadata>,
+    /// Trace spans (OTLP traces).
+    pub spans: Vec<Span>,
 }
 
 impl SignalBlock {
     /// True when it holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.logs.is_empty() && self.histograms.is_empty() && self.exemplars.is_empty() && self.metadata.is_empty()
+        self.logs.is_empty()
+            && self.histograms.is_empty()
+            && self.exemplars.is_empty()
+            && self.metadata.is_empty()
+            && self.spans.is_empty()
     }
 
     /// Histogram samples plus exemplars plus log records: what a flush will write beside samples.
     pub fn items(&self) -> usize {
         self.logs.len()
+            + self.spans.len()
             + self.histograms.iter().map(|h| h.samples.len()).sum::<usize>()
             + self.exemplars.iter().map(|e| e.exemplars.len()).sum::<usize>()
     }
@@ -92,6 +99,11 @@ impl SignalBlock {
             rest = later;
             Some(batch)
         })
+    }
+
+    /// Spans `req` admits, appended to `out` unsorted.
+    pub fn spans_matching(&self, req: &SpanRequest, out: &mut Vec<Span>) {
+        out.extend(self.spans.iter().filter(|s| req.admits(s)).cloned());
     }
 
     /// Log records matching `req` (matchers, time, hints), appended to `out` unsorted; with a
@@ -296,9 +308,12 @@ impl ActiveSignals {
             return;
         }
         let items = add.items();
-        let bytes: usize = add.logs.iter().map(log_size).sum();
+        // Spans count with log records: both are bulky, and one budget bounds them.
+        let bytes: usize =
+            add.logs.iter().map(log_size).sum::<usize>() + add.spans.iter().map(Span::size).sum::<usize>();
         let mut b = self.block.lock();
         b.logs.extend(add.logs);
+        b.spans.extend(add.spans);
         b.histograms.extend(add.histograms);
         b.exemplars.extend(add.exemplars);
         b.metadata.extend(add.metadata);
@@ -315,7 +330,7 @@ impl ActiveSignals {
         self.items.load(Ordering::Relaxed)
     }
 
-    /// Approximate bytes of log records held.
+    /// Approximate bytes of log records and spans held.
     pub(crate) fn log_bytes(&self) -> usize {
         self.log_bytes.load(Ordering::Relaxed)
     }

@@ -157,6 +157,8 @@ pub(crate) fn refusal(kind: Kind, o: &Outcome) -> Option<Error> {
                 r.reasons_text()
             ))
         }),
+        Kind::OtlpTraces => (o.accepted.spans == 0)
+            .then(|| Error::InvalidInput(format!("every span was rejected ({}): {}", r.spans, r.reasons_text()))),
     }
 }
 
@@ -176,6 +178,7 @@ pub(crate) fn remote_write_success(o: &Outcome) -> StatusCode {
 pub(crate) fn otlp_partial(kind: Kind, o: &Outcome) -> Option<(i64, String)> {
     let rejected = match kind {
         Kind::OtlpLogs => o.rejected.log_records,
+        Kind::OtlpTraces => o.rejected.spans,
         _ => o.rejected.points,
     };
     (rejected > 0).then(|| (i64::try_from(rejected).unwrap_or(i64::MAX), o.rejected.reasons_text()))
@@ -247,7 +250,7 @@ mod tests {
             otlp_status(&Error::Unavailable("x".into())),
             StatusCode::SERVICE_UNAVAILABLE
         );
-        // What we do not serve (OTLP traces) is final: no OTLP client retries 501/UNIMPLEMENTED.
+        // What we do not serve is final: no OTLP client retries 501/UNIMPLEMENTED.
         let traces = Error::NotImplemented("traces".into());
         assert!(!traces.retryable());
         assert_eq!(otlp_status(&traces), StatusCode::NOT_IMPLEMENTED);

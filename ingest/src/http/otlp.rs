@@ -1,4 +1,4 @@
-//! OTLP/HTTP: `POST /v1/metrics`, `/v1/logs` (and `/v1/traces`, which says it is not stored).
+//! OTLP/HTTP: `POST /v1/metrics`, `/v1/logs` and `/v1/traces`.
 //!
 //! Bodies are `application/x-protobuf` or `application/json`, optionally `Content-Encoding: gzip`.
 //! Success is a 200 carrying the `Export*ServiceResponse` in the request's format, with
@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use prost::Message;
 use tributary_proto::otlp::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
 use tributary_proto::otlp::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
+use tributary_proto::otlp::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use tributary_proto::rpc;
 
 use super::{count, error};
@@ -63,17 +64,24 @@ pub(crate) async fn logs(
     response
 }
 
-/// Traces are not stored yet. 501 is not retried by OTLP clients, and the message says why.
-pub(crate) async fn traces(headers: HeaderMap) -> Response {
-    respond(
-        body_format(&headers),
-        Err(Error::NotImplemented(
-            "Tributary does not store traces yet: send traces to a tracing backend (Tempo, Jaeger); \
-             OTLP metrics and logs are accepted on /v1/metrics and /v1/logs"
-                .to_string(),
-        )),
-        |_: &Outcome| ExportMetricsServiceResponse::default(),
-    )
+#[tracing::instrument(skip_all)]
+pub(crate) async fn traces(
+    State(ing): State<Arc<Ingester>>,
+    State(auth): State<Auth>,
+    cert: Option<Extension<ClientCertificate>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let format = body_format(&headers);
+    let result = export(&ing, &auth, Kind::OtlpTraces, &headers, cert.as_deref(), body).await;
+    let response = respond(format, result, |o| ExportTraceServiceResponse {
+        partial_success: error::otlp_partial(Kind::OtlpTraces, o).map(|(rejected, msg)| ExportTracePartialSuccess {
+            rejected_spans: rejected,
+            error_message: msg,
+        }),
+    });
+    count(&ing, "otlp_http_traces", &response);
+    response
 }
 
 /// Authenticates, reads the body, writes it, and turns a refusal into its error.

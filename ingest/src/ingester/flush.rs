@@ -163,6 +163,9 @@ impl Ingester {
             for batch in sig.log_batches(self.cfg.head.flush_batch_bytes) {
                 tx.write_logs(batch).await?;
             }
+            if !sig.spans.is_empty() {
+                tx.write_spans(&sig.spans).await?;
+            }
         }
         Ok(tx.commit(Some((&self.id, cut.0))).await?)
     }

@@ -577,3 +577,59 @@ async fn logs_past_the_hard_limit_wait_for_a_flush() {
     let o = waiting.await.unwrap().unwrap();
     assert_eq!(o.accepted.log_records, 10);
 }
+
+/// An OTLP/JSON traces export of one trace (a root and a child) from cluster `prod-eu`.
+const TRACES_JSON: &str = r#"{"resourceSpans":[{"resource":{"attributes":[
+  {"key":"service.name","value":{"stringValue":"checkout"}},
+  {"key":"k8s.cluster.name","value":{"stringValue":"prod-eu"}}]},
+  "scopeSpans":[{"scope":{"name":"lib"},"spans":[
+  {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"GET /cart","kind":2,
+   "startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000500000000",
+   "status":{"code":2,"message":"boom"}},
+  {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b173","parentSpanId":"eee19b7ec3c1b174",
+   "name":"SELECT","kind":3,"startTimeUnixNano":"1700000000100000000","endTimeUnixNano":"1700000000200000000"},
+  {"traceId":"","spanId":"eee19b7ec3c1b172","name":"no trace","startTimeUnixNano":"1700000000100000000",
+   "endTimeUnixNano":"1700000000200000000"}]}]}]}"#;
+
+/// Spans go the one write path: WAL, head, replay after a crash, flush to the spans table; a
+/// span without a trace id is refused beside them.
+#[tokio::test]
+async fn spans_are_acknowledged_replayed_and_flushed_once() {
+    use tributary_storage::read::{SpanRequest, TraceSource};
+    let dir = tempfile::tempdir().unwrap();
+    let (storage, ing, ctx) = open_ingester(dir.path()).await;
+    let body = Body::otlp_http(Kind::OtlpTraces, TRACES_JSON.into(), "application/json", "").unwrap();
+    let outcome = ing.write(ctx, body).await.unwrap();
+    assert_eq!((outcome.accepted.spans, outcome.rejected.spans), (2, 1), "{outcome:?}");
+    assert!(
+        outcome.rejected.reasons[0].contains("trace_id has 0 bytes"),
+        "{outcome:?}"
+    );
+    let all = SpanRequest::range(0, i64::MAX);
+    let live = ing.head().select_spans(&all).await.unwrap();
+    assert_eq!(live.len(), 2);
+    assert_eq!(live[0].cluster, "prod-eu");
+
+    // kill -9: the WAL replays the same spans.
+    ing.wal.close().await.unwrap();
+    drop(ing);
+    let ing = Ingester::open(IngestConfig::default(), dir.path(), storage.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        ing.head().select_spans(&all).await.unwrap(),
+        live,
+        "replay gives the acknowledged spans"
+    );
+
+    ing.flush().await.unwrap();
+    assert_eq!(storage.trace_source().select_spans(&all).await.unwrap(), live);
+    // The flushed WAL does not replay: the spans are stored once.
+    ing.wal.close().await.unwrap();
+    drop(ing);
+    let ing = Ingester::open(IngestConfig::default(), dir.path(), storage.clone())
+        .await
+        .unwrap();
+    assert!(ing.head().select_spans(&all).await.unwrap().is_empty());
+    ing.wal.close().await.unwrap();
+}

@@ -143,6 +143,8 @@ impl Tally {
                 r.log_records += self.logs;
                 a.log_records = a.log_records.saturating_sub(self.logs);
             }
+            // Per-cluster limits count samples and log lines; spans are not limited by them.
+            Kind::OtlpTraces => {}
         }
         for reason in self.reasons {
             r.add(reason);

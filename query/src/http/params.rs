@@ -157,6 +157,46 @@ impl Params {
         Ok(sets)
     }
 
+    // ------------------------------------------------------------ Tempo and Jaeger
+
+    /// A time in whole units of `unit_ns` (Tempo: seconds; Jaeger: microseconds) as nanoseconds,
+    /// when given.
+    pub(crate) fn trace_time(&self, key: &str, unit_ns: i64) -> Result<Option<i64>> {
+        self.parsed(key, |v| {
+            v.parse::<i64>()
+                .map(|n| n.saturating_mul(unit_ns))
+                .map_err(|_| format!("{v:?} is not an integer"))
+        })
+    }
+
+    /// `start`/`end` in units of `unit_ns`: `end` defaults to now, `start` to `end - default_ns`;
+    /// an `end` before `start` is refused. Returns the half-open `[start, end + 1 unit)`.
+    pub(crate) fn trace_range(&self, unit_ns: i64, default_ns: i64) -> Result<(i64, i64)> {
+        let end = self.trace_time("end", unit_ns)?.unwrap_or_else(now_ns);
+        let start = self
+            .trace_time("start", unit_ns)?
+            .unwrap_or(end.saturating_sub(default_ns));
+        if end < start {
+            return Err(Error::BadData("end must not be before start".into()));
+        }
+        Ok((start, end.saturating_add(unit_ns)))
+    }
+
+    /// A Go-style duration (`minDuration=100ms`), in nanoseconds, when given.
+    pub(crate) fn trace_duration(&self, key: &str) -> Result<Option<i64>> {
+        self.parsed(key, |v| {
+            crate::traces::traceql::duration_ns(v).ok_or_else(|| format!("{v:?} is not a duration like 100ms or 1s"))
+        })
+    }
+
+    /// A positive integer limit, `default` when absent or 0.
+    pub(crate) fn trace_limit(&self, default: usize) -> Result<usize> {
+        let limit = self.parsed("limit", |v| {
+            v.parse::<usize>().map_err(|_| format!("{v:?} is not a count"))
+        })?;
+        Ok(limit.filter(|&n| n > 0).unwrap_or(default))
+    }
+
     // ------------------------------------------------------------ Loki
 
     /// A Loki time, `default` when absent or empty.

@@ -1,0 +1,80 @@
+//! The traces read contract: [`TraceSource`] and what it is asked ([`SpanRequest`]).
+
+use async_trait::async_trait;
+
+use crate::Result;
+use crate::signals::{Span, TimestampNs, TraceId};
+use crate::types::Matcher;
+
+/// Span-level label names a [`SpanRequest`]'s matchers may name: the span's `cluster` and its
+/// resource's `service_name`. A matcher on any other name is an error of the caller's (the
+/// engine filters attributes itself).
+pub const SPAN_MATCHER_NAMES: [&str; 2] = [crate::types::CLUSTER, "service_name"];
+
+/// What to read from traces: the spans with `start <= span.start < end` whose cluster and
+/// service match every matcher, of one trace when `trace_id` is set.
+#[derive(Clone, Debug)]
+pub struct SpanRequest {
+    /// On `cluster` and `service_name` only ([`SPAN_MATCHER_NAMES`]); all must match.
+    pub matchers: Vec<Matcher>,
+    /// First nanosecond, included.
+    pub start: TimestampNs,
+    /// End of the range, excluded.
+    pub end: TimestampNs,
+    /// Only this trace's spans.
+    pub trace_id: Option<TraceId>,
+    /// Only spans lasting at least this many nanoseconds (a hint a source may use to skip
+    /// data; the answer must hold no shorter span).
+    pub min_duration: i64,
+}
+
+impl SpanRequest {
+    /// Every span in `[start, end)`.
+    pub fn range(start: TimestampNs, end: TimestampNs) -> Self {
+        Self {
+            matchers: Vec::new(),
+            start,
+            end,
+            trace_id: None,
+            min_duration: 0,
+        }
+    }
+
+    /// Does `span` satisfy the request (time, trace, duration and matchers)?
+    pub fn admits(&self, span: &Span) -> bool {
+        span.start >= self.start
+            && span.start < self.end
+            && self.trace_id.is_none_or(|t| t == span.trace_id)
+            && span.duration >= self.min_duration
+            && self.matchers.iter().all(|m| match m.name.as_str() {
+                crate::types::CLUSTER => m.matches(&span.cluster),
+                "service_name" => m.matches(&span.service_name),
+                _ => false,
+            })
+    }
+}
+
+/// Sorts spans in the order [`TraceSource::select_spans`] promises (`Span`'s total order: trace,
+/// span, start, then every field) and drops exact copies. Every trace source answers through
+/// this one function, so a merge of sources deduplicates the same way.
+pub fn sort_spans(spans: &mut Vec<Span>) {
+    spans.sort_unstable();
+    spans.dedup();
+}
+
+/// A readable set of spans: the head's, the Parquet spans table's, or a merge.
+///
+/// # Contract
+/// Every implementation must satisfy, and the conformance suite in `test_util`
+/// (`trace_source_conformance`) checks against the reference `MemTraceSource`:
+/// - [`TraceSource::select_spans`] returns exactly the spans [`SpanRequest::admits`], in
+///   [`sort_spans`] order, each distinct span once (a span stored twice — a retried flush, or
+///   held by the head and by Parquet during a flush — is returned once; spans differing in any
+///   field are all kept).
+/// - It fails with [`crate::Error::TooManySamples`] rather than return more than the source's
+///   row limit.
+#[async_trait]
+pub trait TraceSource: Send + Sync + std::fmt::Debug {
+    /// The spans `req` admits, sorted and distinct (see the contract above).
+    async fn select_spans(&self, req: &SpanRequest) -> Result<Vec<Span>>;
+}

@@ -1,0 +1,131 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::compactor::Compactor;
+use crate::test_util::trace_source::{SUITE_START_NS, suite_spans, trace_id};
+use crate::test_util::trace_source_conformance;
+use crate::{Storage, StorageConfig};
+
+/// Tiny row groups and pages, so lookups by id prune inside files; compaction at once.
+fn small() -> StorageConfig {
+    let mut cfg = StorageConfig {
+        row_group_rows: 8,
+        page_rows: 4,
+        ..StorageConfig::default()
+    };
+    cfg.compaction.settle = std::time::Duration::ZERO;
+    cfg.compaction.deletion_delay = std::time::Duration::ZERO;
+    cfg
+}
+
+/// Writes `spans` in three loads, each twice (a retried flush), into a fresh store.
+async fn stored(spans: &[Span]) -> (tempfile::TempDir, Arc<Storage>) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&small(), dir.path()).await.unwrap();
+    for part in spans.chunks(spans.len().div_ceil(3)) {
+        storage.write_spans(part).await.unwrap();
+        storage.write_spans(part).await.unwrap();
+    }
+    (dir, storage)
+}
+
+#[tokio::test]
+async fn stored_spans_pass_the_trace_source_conformance_suite() {
+    let dirs = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let keep = dirs.clone();
+    trace_source_conformance(|spans| async move {
+        let (dir, storage) = stored(&spans).await;
+        keep.lock().push(dir);
+        storage.trace_source()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn compacted_spans_pass_the_trace_source_conformance_suite() {
+    let dirs = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let keep = dirs.clone();
+    trace_source_conformance(|spans| async move {
+        let (dir, storage) = stored(&spans).await;
+        let before = storage.catalog(Table::Spans).stats().files;
+        let c = Compactor::new(storage.clone(), &small(), "test".into()).unwrap();
+        let report = c.run_once(false).await.unwrap();
+        assert!(report.ran && report.failures.is_empty(), "{report:?}");
+        let after = storage.catalog(Table::Spans).stats().files;
+        assert!(after < before, "compaction merged span files: {before} -> {after}");
+        keep.lock().push(dir);
+        storage.trace_source()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_lookup_by_id_reads_only_the_pages_that_can_hold_it() {
+    // 200 traces of 5 spans in one hour and cluster: one file, 125 row groups of 8 rows.
+    let mut spans = Vec::new();
+    for t in 0..200u64 {
+        for s in 0..5u64 {
+            spans.push(Span {
+                trace_id: trace_id(t),
+                span_id: (t * 10 + s).to_be_bytes(),
+                start: SUITE_START_NS + (t * 5 + s) as i64 * 1_000_000,
+                cluster: "c".into(),
+                attributes: "{}".into(),
+                resource_attributes: "{}".into(),
+                events: "[]".into(),
+                links: "[]".into(),
+                ..Span::default()
+            });
+        }
+    }
+    let (_dir, storage) = stored(&spans).await;
+    let files = storage
+        .catalog(Table::Spans)
+        .files(Table::Spans, TimeRange::ALL, |_| true);
+    assert!(!files.is_empty());
+    let mut rows_read = 0;
+    for f in &files {
+        let meta = storage
+            .io
+            .footer(&mut storage.io.reader(f), f, spans_schema())
+            .await
+            .unwrap();
+        if let Some(p) = read_plan(&meta, i64::MIN, i64::MAX, Some(trace_id(117))) {
+            rows_read += p.rows;
+        }
+    }
+    // Each file holds the trace once (5 rows, written twice in one load of the three); pages of
+    // 4 rows: at most 2 pages a row group, 2 row groups a file.
+    assert!(
+        rows_read <= 16 * files.len(),
+        "read {rows_read} rows of {} files",
+        files.len()
+    );
+    let got = storage
+        .trace_source()
+        .select_spans(&SpanRequest {
+            trace_id: Some(trace_id(117)),
+            ..SpanRequest::range(i64::MIN, i64::MAX)
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 5);
+    assert!(got.iter().all(|s| s.trace_id == trace_id(117)));
+}
+
+#[tokio::test]
+async fn a_read_past_the_row_limit_fails_instead_of_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StorageConfig {
+        max_select_samples: 10,
+        ..small()
+    };
+    let storage = Storage::open(&cfg, dir.path()).await.unwrap();
+    storage.write_spans(&suite_spans()).await.unwrap();
+    let err = storage
+        .trace_source()
+        .select_spans(&SpanRequest::range(i64::MIN, i64::MAX))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManySamples { limit: 10 }), "{err}");
+}

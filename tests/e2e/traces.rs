@@ -1,0 +1,205 @@
+//! Traces end to end: the real OpenTelemetry Python SDK (`tests/e2e/python/trace_client.py`)
+//! sends a trace per cluster over OTLP/gRPC and OTLP/HTTP protobuf; each is read back by id
+//! through Tempo's API (OTLP/JSON and protobuf) and Jaeger's, found by TraceQL, survives a
+//! kill -9 (WAL replay) and a flush, and a span with a bad id is refused beside valid ones.
+
+use prost::Message;
+use serde_json::{Value, json};
+use tributary_proto::otlp::trace::v1::TracesData;
+
+use crate::harness::{TestServer, run_python};
+
+/// Sends one trace from `cluster`; returns the script's manifest.
+fn send(protocol: &str, endpoint: &str, cluster: &str) -> Value {
+    let run = run_python(
+        "trace_client.py",
+        &["--protocol", protocol, "--endpoint", endpoint, "--cluster", cluster],
+    );
+    assert!(run.success, "SDK export failed:\n{}\n{}", run.stdout, run.stderr);
+    run.json()
+}
+
+async fn get(server: &TestServer, path: &str) -> (u16, Value) {
+    let r = server.client().get(server.url(path)).send().await.expect("GET");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Checks the Tempo and Jaeger answers for the trace `sent` describes.
+async fn check_trace(server: &TestServer, sent: &Value, cluster: &str) {
+    let id = sent["trace_id"].as_str().unwrap();
+    let (status, body) = get(server, &format!("/api/traces/{id}")).await;
+    assert_eq!(status, 200, "{body}");
+    let batches = body["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), 1, "one resource: {body}");
+    let resource = batches[0]["resource"]["attributes"].to_string();
+    assert!(
+        resource.contains(cluster) && resource.contains("checkout"),
+        "{resource}"
+    );
+    let spans: Vec<&Value> = batches[0]["scopeSpans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["spans"].as_array().unwrap())
+        .collect();
+    let want: Vec<&Value> = sent["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["trace_id"] == id)
+        .collect();
+    assert_eq!(spans.len(), want.len(), "{body}");
+    for w in &want {
+        let got = spans
+            .iter()
+            .find(|s| s["spanId"] == w["span_id"])
+            .unwrap_or_else(|| panic!("span {} missing: {body}", w["span_id"]));
+        assert_eq!(got["name"], w["name"]);
+        assert_eq!(got["parentSpanId"], w["parent"]);
+        assert_eq!(got["startTimeUnixNano"], w["start"].to_string());
+        assert_eq!(got["endTimeUnixNano"], w["end"].to_string());
+    }
+    let root = spans.iter().find(|s| s["name"] == "GET /cart").unwrap();
+    assert_eq!(root["kind"], 2);
+    assert_eq!(root["status"]["code"], 2);
+    assert_eq!(root["status"]["message"], "inventory down");
+    assert_eq!(root["events"][0]["name"], "cache miss");
+    let warmup = sent["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "warmup")
+        .unwrap();
+    assert_eq!(root["links"][0]["traceId"], warmup["trace_id"]);
+    let attrs = root["attributes"].to_string();
+    assert!(
+        attrs.contains(r#""intValue":"503""#) || attrs.contains(r#""intValue":503"#),
+        "{attrs}"
+    );
+
+    // Grafana asks for protobuf: `tempopb.Trace`, OTLP `TracesData` on the wire.
+    let r = server
+        .client()
+        .get(server.url(&format!("/api/traces/{id}")))
+        .header("Accept", "application/protobuf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let data = TracesData::decode(r.bytes().await.unwrap()).expect("protobuf trace");
+    let n: usize = data
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
+    assert_eq!(n, want.len());
+
+    let (status, body) = get(server, &format!("/jaeger/api/traces/{id}")).await;
+    assert_eq!(status, 200, "{body}");
+    let jspans = body["data"][0]["spans"].as_array().unwrap();
+    assert_eq!(jspans.len(), want.len());
+    let child = jspans.iter().find(|s| s["operationName"] == "SELECT carts").unwrap();
+    assert_eq!(child["references"][0]["refType"], "CHILD_OF");
+    let pid = child["processID"].as_str().unwrap();
+    assert_eq!(body["data"][0]["processes"][pid]["serviceName"], "checkout");
+}
+
+#[tokio::test]
+async fn sdk_traces_round_trip_through_tempo_and_jaeger_apis_and_survive_a_crash() {
+    let mut server = TestServer::start().await;
+    let grpc = server.grpc_endpoint();
+    let http = server.otlp_url("");
+    let sent = [
+        (send("grpc", &grpc, "prod-eu"), "prod-eu"),
+        (send("http/protobuf", &http, "prod-us"), "prod-us"),
+        (send("grpc", &grpc, "dev"), "dev"),
+    ];
+    for (s, cluster) in &sent {
+        check_trace(&server, s, cluster).await;
+    }
+
+    // TraceQL finds the three error roots, one per cluster; a narrower query one of them.
+    let q = |q: &str| format!("/api/search?q={}", crate::harness::urlencode(q));
+    let (status, body) = get(
+        &server,
+        &q(r#"{ resource.service.name = "checkout" && span.http.response.status_code >= 500 && status = error }"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut found: Vec<&str> = body["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["traceID"].as_str().unwrap())
+        .collect();
+    found.sort();
+    let mut want: Vec<&str> = sent.iter().map(|(s, _)| s["trace_id"].as_str().unwrap()).collect();
+    want.sort();
+    assert_eq!(found, want, "{body}");
+    assert!(body["traces"][0]["rootTraceName"] == "GET /cart", "{body}");
+    let (_, body) = get(&server, &q(r#"{ resource.k8s.cluster.name = "dev" && kind = client }"#)).await;
+    assert_eq!(body["traces"].as_array().unwrap().len(), 1, "{body}");
+    assert_eq!(body["traces"][0]["traceID"], sent[2].0["trace_id"]);
+    let (status, body) = get(&server, &q(r#"{ name = "a" } | count() > 1"#)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.as_str().unwrap_or("").contains("pipelines"), "{body}");
+    let (status, _) = get(&server, "/api/traces/0123456789abcdef0123456789abcdef").await;
+    assert_eq!(status, 404);
+    let (_, body) = get(&server, "/api/v2/search/tag/resource.k8s.cluster.name/values").await;
+    assert_eq!(body["tagValues"].as_array().unwrap().len(), 3, "{body}");
+    let (_, body) = get(&server, "/jaeger/api/services").await;
+    assert_eq!(body["data"], json!(["checkout"]));
+
+    // A bad span is refused beside a valid one (OTLP partial success).
+    let now = crate::otlp::now_ns();
+    let export = json!({"resourceSpans": [{"resource": {"attributes": [
+        {"key": "k8s.cluster.name", "value": {"stringValue": "dev"}},
+        {"key": "service.name", "value": {"stringValue": "cart"}}]},
+      "scopeSpans": [{"spans": [
+        {"traceId": "00112233445566778899aabbccddeeff", "spanId": "0011223344556677", "name": "ok",
+         "startTimeUnixNano": now.to_string(), "endTimeUnixNano": (now + 1000).to_string()},
+        {"traceId": "0011", "spanId": "0011223344556677", "name": "short id",
+         "startTimeUnixNano": now.to_string(), "endTimeUnixNano": (now + 1000).to_string()}]}]}]});
+    let r = server
+        .client()
+        .post(server.otlp_url("/v1/traces"))
+        .json(&export)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let answer: Value = r.json().await.unwrap();
+    let rejected = answer["partialSuccess"]["rejectedSpans"].to_string();
+    assert_eq!(rejected.trim_matches('"'), "1", "{answer}");
+    assert!(
+        answer["partialSuccess"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("trace_id"),
+        "{answer}"
+    );
+
+    // kill -9: every acknowledged span is back after the WAL replays, and again after a flush.
+    server.kill9();
+    server.respawn_on_same_port().await;
+    for (s, cluster) in &sent {
+        check_trace(&server, s, cluster).await;
+    }
+    let (status, _) = get(&server, "/api/traces/00112233445566778899aabbccddeeff").await;
+    assert_eq!(status, 200);
+    let r = server
+        .client()
+        .post(server.url("/api/v1/admin/flush"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    server.kill9();
+    server.respawn_on_same_port().await;
+    for (s, cluster) in &sent {
+        check_trace(&server, s, cluster).await;
+    }
+}
