@@ -316,11 +316,13 @@ async fn start(
         if serves_queries {
             app = app.merge(requests.measure("loki", tributary_query::http::loki_router(logql, auth.clone())));
         }
-        // Traces: the head's spans and the spans table. A query role does not read ingesters'
-        // heads for spans yet (`query.ingesters` serves metrics and logs): it sees flushed spans.
+        // Traces: the head's spans (or every ingester's, through the fan-out) and the spans table.
         let mut trace_sources: Vec<Arc<dyn TraceSource>> = Vec::new();
         if let Some(ing) = &ingester {
             trace_sources.push(ing.head());
+        }
+        if let Some(f) = &fanout {
+            trace_sources.push(f.clone());
         }
         trace_sources.push(storage.trace_source());
         let traces = Arc::new(TraceEngine::new(

@@ -45,6 +45,7 @@ pub mod loki;
 pub mod otlp;
 pub mod remote_write;
 pub mod wire;
+pub mod zipkin;
 
 use std::borrow::Cow;
 
@@ -137,6 +138,7 @@ pub(crate) fn decoder(kind: Kind) -> Decoder {
         Kind::LokiPushProtobuf => loki::decode_protobuf_batch,
         Kind::LokiPushJson => loki::decode_json_batch,
         Kind::OtlpTraces => otlp::traces::decode_batch,
+        Kind::ZipkinJson => zipkin::decode_batch,
     }
 }
 
@@ -275,6 +277,26 @@ impl Body {
         }
     }
 
+    /// A Zipkin v2 JSON body (`application/json`, or none), plain or gzip-compressed.
+    pub fn zipkin(bytes: Bytes, content_type: &str, content_encoding: &str) -> Result<Self> {
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !matches!(essence.as_str(), "application/json" | "") {
+            return Err(Error::UnsupportedMediaType(format!(
+                "content type {content_type:?} is not a Zipkin body; send application/json (Zipkin v2 JSON)"
+            )));
+        }
+        let gzip = match content_encoding.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" => false,
+            "gzip" => true,
+            other => {
+                return Err(Error::UnsupportedMediaType(format!(
+                    "content encoding {other:?} is not supported; Zipkin bodies may be gzip-compressed"
+                )));
+            }
+        };
+        Ok(Self::wire(Kind::ZipkinJson, bytes, gzip, BodyFormat::Json))
+    }
+
     /// An OTLP/gRPC traces export, as tonic decoded it.
     pub fn otlp_traces_request(req: ExportTraceServiceRequest) -> Self {
         Self {
@@ -326,7 +348,7 @@ impl Body {
                 form: Form::Bytes(Bytes::from(snappy_block(&bytes, limit)?)),
                 received: Some(bytes),
             },
-            Kind::LokiPushJson => Prepared::new(kind, Form::Bytes(plain)),
+            Kind::LokiPushJson | Kind::ZipkinJson => Prepared::new(kind, Form::Bytes(plain)),
             Kind::OtlpMetrics => Prepared::new(kind, Form::OtlpMetrics(Box::new(otlp::parse(&plain, format)?))),
             Kind::OtlpLogs => Prepared::new(kind, Form::OtlpLogs(Box::new(otlp::parse(&plain, format)?))),
             Kind::OtlpTraces => Prepared::new(kind, Form::OtlpTraces(Box::new(otlp::parse(&plain, format)?))),

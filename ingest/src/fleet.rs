@@ -193,6 +193,7 @@ pub fn protocol(kind: Kind) -> &'static str {
         Kind::PromRemoteWriteV2 => "remote_write_2",
         Kind::OtlpMetrics | Kind::OtlpLogs | Kind::OtlpTraces => "otlp",
         Kind::LokiPushProtobuf | Kind::LokiPushJson => "loki",
+        Kind::ZipkinJson => "zipkin",
     }
 }
 

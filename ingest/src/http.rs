@@ -7,6 +7,8 @@
 //! - `POST /v1/metrics`, `/v1/logs`, `/v1/traces`: OTLP/HTTP ([`otlp`]); also served alone by
 //!   [`otlp_router`] on the OTLP port.
 //! - `POST /loki/api/v1/push`: the Loki push API (snappy protobuf, or JSON optionally gzipped).
+//! - `POST /api/v2/spans`: Zipkin v2 JSON spans (optionally gzipped); 202 when every span is
+//!   stored, 400 naming the refused ones (the rest stored).
 //! - `POST /internal/v1/read`: the internal read API over the head, for query processes
 //!   (`head_read`).
 //! - `POST /api/v1/admin/flush`: flush the head to Parquet now; answers once the files are stored.
@@ -63,6 +65,7 @@ pub fn router(ingester: Arc<Ingester>, auth: Auth) -> Router {
         .route("/api/v1/push", post(remote_write))
         .route("/api/v1/admin/flush", post(flush))
         .route("/loki/api/v1/push", post(loki_push))
+        .route("/api/v2/spans", post(zipkin))
         .route(tributary_storage::remote::PATH, post(head_read::read))
         .merge(otlp_routes())
         .layer(DefaultBodyLimit::max(limit))
@@ -163,6 +166,38 @@ async fn loki_push(
         Err(e) => error::response(&e),
     };
     count(&ing, "loki_push", &response);
+    response
+}
+
+/// Zipkin's span API.
+#[tracing::instrument(skip_all, fields(bytes = body.len()))]
+async fn zipkin(
+    State(ing): State<Arc<Ingester>>,
+    State(auth): State<Auth>,
+    cert: Option<Extension<ClientCertificate>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let result = async {
+        let ctx = ing.authenticate(Kind::ZipkinJson, &headers, cert.as_deref(), &auth)?;
+        let body = Body::zipkin(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING))?;
+        ing.write(ctx, body).await
+    }
+    .await;
+    let response = match result {
+        Ok(outcome) => match error::refusal(Kind::ZipkinJson, &outcome) {
+            None => StatusCode::ACCEPTED.into_response(),
+            Some(e) => error::response(&e),
+        },
+        Err(e) => error::response(&e),
+    };
+    count(&ing, "zipkin", &response);
     response
 }
 

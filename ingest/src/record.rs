@@ -20,6 +20,7 @@
 //!                    5 = Loki push `logproto.PushRequest` protobuf, snappy block (as received)
 //!                    6 = Loki push JSON, snappy block
 //!                    7 = OTLP `ExportTraceServiceRequest` protobuf, snappy block
+//!                    8 = Zipkin v2 JSON spans, snappy block
 //! u16 token cluster length  T, then T bytes UTF-8   (0 = none)
 //! u16 header cluster length H, then H bytes UTF-8   (0 = none)
 //! u32 settings length S, then S bytes of settings entries, each:
@@ -42,7 +43,7 @@
 //! ```
 //! The settings are everything beyond the (unbounded on replay) limits that changes how the body
 //! translates ([`crate::decode::Translation`]). A record holds exactly the entries its kind reads,
-//! in tag order, each once: kind 3 tags 1 and 2, kind 4 tag 3, the others (7 included) none (S = 0, so
+//! in tag order, each once: kind 3 tags 1 and 2, kind 4 tag 3, the others (7 and 8 included) none (S = 0, so
 //! remote-write records stay as small as before); then tag 4, on any kind, only when a
 //! per-cluster limit refused part of the write (replay, which applies no limits, drops exactly
 //! that: items outside those clusters' windows, and those series); then tag 5 only when a series
@@ -101,6 +102,8 @@ pub enum Kind {
     LokiPushJson = 6,
     /// OTLP traces (HTTP or gRPC).
     OtlpTraces = 7,
+    /// Zipkin v2 JSON spans.
+    ZipkinJson = 8,
 }
 
 impl Kind {
@@ -108,13 +111,13 @@ impl Kind {
     /// limit, which counts both).
     pub fn carries_logs(self) -> bool {
         match self {
-            Kind::OtlpLogs | Kind::LokiPushProtobuf | Kind::LokiPushJson | Kind::OtlpTraces => true,
+            Kind::OtlpLogs | Kind::LokiPushProtobuf | Kind::LokiPushJson | Kind::OtlpTraces | Kind::ZipkinJson => true,
             Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 | Kind::OtlpMetrics => false,
         }
     }
 
     /// Every kind, in number order.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::PromRemoteWriteV1,
         Kind::PromRemoteWriteV2,
         Kind::OtlpMetrics,
@@ -122,6 +125,7 @@ impl Kind {
         Kind::LokiPushProtobuf,
         Kind::LokiPushJson,
         Kind::OtlpTraces,
+        Kind::ZipkinJson,
     ];
 
     fn from_u8(k: u8) -> Option<Kind> {
@@ -231,7 +235,8 @@ fn put_settings(
         | Kind::PromRemoteWriteV2
         | Kind::LokiPushProtobuf
         | Kind::LokiPushJson
-        | Kind::OtlpTraces => {}
+        | Kind::OtlpTraces
+        | Kind::ZipkinJson => {}
     }
     if !refused.is_empty() {
         for (c, _, _) in &refused.windows {

@@ -93,6 +93,7 @@ pub(crate) fn protocol(kind: Kind) -> &'static str {
         Kind::OtlpMetrics => "otlp_metrics",
         Kind::OtlpLogs => "otlp_logs",
         Kind::OtlpTraces => "otlp_traces",
+        Kind::ZipkinJson => "zipkin",
         Kind::LokiPushProtobuf | Kind::LokiPushJson => "loki_push",
     }
 }

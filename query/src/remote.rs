@@ -12,7 +12,7 @@
 //! An ingester that fails or does not answer within `query.ingester_timeout`: with
 //! `query.ingester_failure = "warn"` (the default) the query answers from the rest and carries a
 //! warning naming it (its unflushed data is missing from the answer); with `"fail"` the query
-//! fails with a 503. Warnings reach the HTTP answer through a per-request collector
+//! fails with a 503. Spans (`TraceSource`) fan out the same way. Warnings reach the HTTP answer through a per-request collector
 //! (`collect_warnings`); the query APIs' layer adds them to the response's `warnings`.
 
 use std::collections::BTreeSet;
@@ -23,15 +23,17 @@ use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tributary_storage::read::{
-    LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest,
+    LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, SpanRequest, StreamVolume,
+    TraceSource, VolumeRequest,
 };
 use tributary_storage::remote::{self, Call, RemoteSource, Transport, WireError};
-use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
+use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, Span};
 use tributary_storage::types::{Labels, Matcher, Series, TimeRange};
 use tributary_storage::{Error, Result};
 
 use crate::log_source::MergedLogSource;
 use crate::source::MergedSource;
+use crate::traces::MergedTraceSource;
 
 /// What a query does when an ingester does not answer (`query.ingester_failure`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +264,12 @@ impl Fanout {
         ))
     }
 
+    fn trace_sources(&self) -> Result<MergedTraceSource> {
+        Ok(MergedTraceSource::new(
+            self.current()?.into_iter().map(|g| g as Arc<dyn TraceSource>).collect(),
+        ))
+    }
+
     fn log_sources(&self) -> Result<MergedLogSource> {
         Ok(MergedLogSource::new(
             self.current()?.into_iter().map(|g| g as Arc<dyn LogSource>).collect(),
@@ -357,6 +365,13 @@ impl LogSource for Guarded {
 }
 
 #[async_trait]
+impl TraceSource for Guarded {
+    async fn select_spans(&self, req: &SpanRequest) -> Result<Vec<Span>> {
+        self.guard(self.remote.select_spans(req)).await
+    }
+}
+
+#[async_trait]
 impl Source for Fanout {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
         self.sources()?.select(req).await
@@ -406,6 +421,13 @@ impl LogSource for Fanout {
     }
     async fn log_label_values(&self, name: &str, req: &LogRequest) -> Result<Vec<String>> {
         self.log_sources()?.log_label_values(name, req).await
+    }
+}
+
+#[async_trait]
+impl TraceSource for Fanout {
+    async fn select_spans(&self, req: &SpanRequest) -> Result<Vec<Span>> {
+        self.trace_sources()?.select_spans(req).await
     }
 }
 

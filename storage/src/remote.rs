@@ -2,7 +2,7 @@
 //! machine"). One contract, two ends that share this module: the ingester answers a [`Call`]
 //! with [`answer`] over its head; the querier encodes calls and decodes answers with
 //! [`Call::to_json`] and [`decode`] (its client lives in `query::remote`). Both ends speak
-//! through the [`Source`] and [`LogSource`] contracts, so a remote head is just one more source
+//! through the [`Source`], [`LogSource`] and [`TraceSource`] contracts, so a remote head is just one more source
 //! in the querier's merge, exactly as the local head is in all-in-one.
 //!
 //! # Wire format (contract)
@@ -19,7 +19,7 @@
 //!   (`List<Float64>`). Log records: one row per record, `names`/`values` for the stream labels
 //!   and one column per other [`LogRecord`] field, named as the field.
 //! - **Every other answer** (listings, counts, series sizes, metadata, native histograms,
-//!   exemplars) is JSON (`application/json`); floats inside histograms and exemplars travel as
+//!   exemplars, spans: a JSON array of [`Span`]s, ids as byte arrays) is JSON (`application/json`); floats inside histograms and exemplars travel as
 //!   their IEEE-754 bits (`u64`), because JSON has no NaN and no infinities.
 //! - **Errors**: a non-2xx status with a JSON [`WireError`]: `kind` `too_many_samples` (with
 //!   `limit`: the querier fails the query with the same 422 all-in-one gives), `bad_request`
@@ -39,10 +39,12 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
 use crate::read::{
-    Direction, LineHint, LogRequest, LogSource, PatternRequest, SelectRequest, SeriesSize, Source, VolumeRequest,
+    Direction, LineHint, LogRequest, LogSource, PatternRequest, SelectRequest, SeriesSize, Source, SpanRequest,
+    TraceSource, VolumeRequest,
 };
 use crate::signals::{
     BucketSpan, Exemplar, ExemplarSeries, HistogramSample, HistogramSeries, LogRecord, MetricMetadata, ResetHint,
+    TraceId,
 };
 use crate::types::{Label, Labels, MatchOp, Matcher, Sample, Series, SeriesId, SeriesIdSet, TimeRange};
 use crate::{Error, Result};
@@ -146,6 +148,48 @@ pub enum Call {
         #[serde(flatten)]
         logs: WireLogs,
     },
+    /// [`TraceSource::select_spans`].
+    SelectSpans(WireSpans),
+}
+
+/// A [`SpanRequest`] on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireSpans {
+    /// On `cluster` and `service_name`; all must match.
+    pub matchers: Vec<WireMatcher>,
+    /// First nanosecond, included.
+    pub start: i64,
+    /// End, excluded.
+    pub end: i64,
+    /// One trace only (its 16 bytes).
+    #[serde(default)]
+    pub trace_id: Option<TraceId>,
+    /// Shortest span, in nanoseconds.
+    #[serde(default)]
+    pub min_duration: i64,
+}
+
+impl WireSpans {
+    /// `req` on the wire.
+    pub fn of(req: &SpanRequest) -> Self {
+        Self {
+            matchers: to_wire_matchers(&req.matchers),
+            start: req.start,
+            end: req.end,
+            trace_id: req.trace_id,
+            min_duration: req.min_duration,
+        }
+    }
+
+    fn request(&self) -> Result<SpanRequest> {
+        Ok(SpanRequest {
+            matchers: from_wire_matchers(&self.matchers)?,
+            start: self.start,
+            end: self.end,
+            trace_id: self.trace_id,
+            min_duration: self.min_duration,
+        })
+    }
 }
 
 /// A [`SelectRequest`] on the wire.
@@ -357,6 +401,7 @@ impl Call {
             Call::LogVolume { .. } => "log_volume",
             Call::LogPatterns { .. } => "log_patterns",
             Call::LogLabelValues { .. } => "log_label_values",
+            Call::SelectSpans(_) => "select_spans",
         }
     }
 
@@ -415,8 +460,13 @@ fn arrow_err(source: arrow_schema::ArrowError) -> Error {
     }
 }
 
-/// Answers `call` from `source` and `logs` (the ingester's end of the API).
-pub async fn answer(call: &Call, source: &dyn Source, logs: &dyn LogSource) -> Result<Answer> {
+/// Answers `call` from `source`, `logs` and `traces` (the ingester's end of the API).
+pub async fn answer(
+    call: &Call,
+    source: &dyn Source,
+    logs: &dyn LogSource,
+    traces: &dyn TraceSource,
+) -> Result<Answer> {
     match call {
         Call::Select(s) => {
             let series = source.select(&s.request()?).await?;
@@ -482,6 +532,7 @@ pub async fn answer(call: &Call, source: &dyn Source, logs: &dyn LogSource) -> R
             Answer::json(&logs.log_patterns(&req).await?)
         }
         Call::LogLabelValues { name, logs: l } => Answer::json(&logs.log_label_values(name, &l.request()?).await?),
+        Call::SelectSpans(s) => Answer::json(&traces.select_spans(&s.request()?).await?),
     }
 }
 

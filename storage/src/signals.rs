@@ -280,7 +280,7 @@ pub type SpanId = [u8; 8];
 /// Spans are totally ordered: by trace id, span id, start, then every other field, so a trace's
 /// spans sort together and a span stored twice (a retried flush, head and file during a flush)
 /// lands next to its copy and deduplicates.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Span {
     /// The trace.
     pub trace_id: TraceId,

@@ -188,6 +188,24 @@ async fn split_deployment_answers_like_all_in_one_through_flush_compaction_and_a
         assert_eq!(lines, sent, "{v}");
     }
 
+    // A trace through the SDK into ingester A: found by id through a querier before any flush.
+    let run = run_python(
+        "trace_client.py",
+        &[
+            "--protocol",
+            "grpc",
+            "--endpoint",
+            &ing_a.grpc_endpoint(),
+            "--cluster",
+            "prod-otel",
+        ],
+    );
+    assert!(run.success, "OTLP traces: {}\n{}", run.stdout, run.stderr);
+    let trace = run.json()["trace_id"].as_str().unwrap().to_string();
+    let v = get(&q2, &format!("/api/traces/{trace}"), &[]).await;
+    let spans: usize = v["batches"][0]["scopeSpans"][0]["spans"].as_array().map_or(0, Vec::len);
+    assert_eq!(spans, 3, "{v}");
+
     // A live tail through a querier sees lines pushed to either ingester, each once.
     let t = crate::loki_tail::now_ns();
     let url = format!(

@@ -182,6 +182,41 @@ async fn sdk_traces_round_trip_through_tempo_and_jaeger_apis_and_survive_a_crash
         "{answer}"
     );
 
+    // A Zipkin v2 JSON batch round-trips; a bad span beside it is a 400 naming it, the rest kept.
+    let ts = now / 1_000;
+    let zipkin = json!([
+        {"traceId": "463ac35c9f6413ad48485a3953bb6124", "id": "a2fb4a1d1a96d312", "name": "get /pay",
+         "kind": "SERVER", "timestamp": ts, "duration": 2500,
+         "localEndpoint": {"serviceName": "payments"}, "tags": {"http.method": "GET", "error": "declined"},
+         "annotations": [{"timestamp": ts + 10, "value": "charge"}]},
+        {"traceId": "463ac35c9f6413ad48485a3953bb6124", "id": "b2fb4a1d1a96d312", "parentId": "a2fb4a1d1a96d312",
+         "name": "charge", "kind": "CLIENT", "timestamp": ts + 5, "duration": 1000,
+         "localEndpoint": {"serviceName": "payments"}, "remoteEndpoint": {"serviceName": "bank", "port": 443}},
+        {"traceId": "zz", "id": "c2fb4a1d1a96d312", "timestamp": ts}]);
+    let r = server
+        .client()
+        .post(server.url("/api/v2/spans"))
+        .header("X-Tributary-Cluster", "prod-eu")
+        .json(&zipkin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("spans[2]: traceId"));
+    let (status, body) = get(&server, "/jaeger/api/traces/463ac35c9f6413ad48485a3953bb6124").await;
+    assert_eq!(status, 200, "{body}");
+    let spans = body["data"][0]["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 2, "{body}");
+    let root = spans.iter().find(|s| s["operationName"] == "get /pay").unwrap();
+    assert_eq!(
+        (root["startTime"].as_u64(), root["duration"].as_u64()),
+        (Some(ts), Some(2500))
+    );
+    assert!(root["tags"].to_string().contains(r#""key":"error""#), "{root}");
+    assert!(root["logs"][0]["fields"].to_string().contains("charge"), "{root}");
+    let pid = root["processID"].as_str().unwrap();
+    assert_eq!(body["data"][0]["processes"][pid]["serviceName"], "payments");
+
     // kill -9: every acknowledged span is back after the WAL replays, and again after a flush.
     server.kill9();
     server.respawn_on_same_port().await;

@@ -129,6 +129,7 @@ pub(crate) fn otlp_retry_after(e: &Error) -> Option<HeaderValue> {
 /// - remote-write (both versions): any refused series or item is a 400 naming them; the rest was
 ///   stored (a 400 is not retried, so the valid data had to be kept);
 /// - Loki push: any refused entry is a 400, as Loki's distributor answers;
+/// - Zipkin: any refused span is a 400 naming it (Zipkin has no partial answer; not retried);
 /// - OTLP: refusals beside accepted items are a 200 with `partial_success` ([`otlp_partial`]);
 ///   a request with nothing valid is a 400 (retrying cannot help).
 pub(crate) fn refusal(kind: Kind, o: &Outcome) -> Option<Error> {
@@ -157,6 +158,11 @@ pub(crate) fn refusal(kind: Kind, o: &Outcome) -> Option<Error> {
                 r.reasons_text()
             ))
         }),
+        Kind::ZipkinJson => Some(Error::InvalidInput(format!(
+            "rejected {} spans, the rest was stored: {}",
+            r.spans,
+            r.reasons_text()
+        ))),
         Kind::OtlpTraces => (o.accepted.spans == 0)
             .then(|| Error::InvalidInput(format!("every span was rejected ({}): {}", r.spans, r.reasons_text()))),
     }

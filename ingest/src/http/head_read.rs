@@ -43,7 +43,7 @@ pub(super) async fn read(
             Ok(call) => {
                 tracing::Span::current().record("method", call.name());
                 let head = ing.head();
-                remote::answer(&call, head.as_ref(), head.as_ref()).await
+                remote::answer(&call, head.as_ref(), head.as_ref(), head.as_ref()).await
             }
             Err(e) => Err(e),
         },

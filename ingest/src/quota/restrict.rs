@@ -144,7 +144,7 @@ impl Tally {
                 a.log_records = a.log_records.saturating_sub(self.logs);
             }
             // Per-cluster limits count samples and log lines; spans are not limited by them.
-            Kind::OtlpTraces => {}
+            Kind::OtlpTraces | Kind::ZipkinJson => {}
         }
         for reason in self.reasons {
             r.add(reason);

@@ -8,9 +8,12 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::post;
+use tributary_storage::read::TraceSource;
 use tributary_storage::read::{LogSource, SelectRequest, Source};
 use tributary_storage::remote::{self, Call, WireError};
-use tributary_storage::test_util::{MemLogSource, MemSource, log_source_conformance, source_conformance};
+use tributary_storage::test_util::{
+    MemLogSource, MemSource, MemTraceSource, log_source_conformance, source_conformance, trace_source_conformance,
+};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange};
 
 use super::*;
@@ -18,7 +21,16 @@ use super::*;
 /// Serves `source` and `logs` like an ingester; returns its base URL. `delay` holds every
 /// answer back.
 async fn serve(source: impl Source + 'static, logs: MemLogSource, delay: Duration) -> String {
-    let state = Arc::new((source, logs));
+    serve_all(source, logs, MemTraceSource::default(), delay).await
+}
+
+async fn serve_all(
+    source: impl Source + 'static,
+    logs: MemLogSource,
+    traces: MemTraceSource,
+    delay: Duration,
+) -> String {
+    let state = Arc::new((source, logs, traces));
     let app = axum::Router::new().route(
         remote::PATH,
         post(move |body: Bytes| {
@@ -26,7 +38,7 @@ async fn serve(source: impl Source + 'static, logs: MemLogSource, delay: Duratio
             async move {
                 tokio::time::sleep(delay).await;
                 let answer = match Call::from_json(&body) {
-                    Ok(call) => remote::answer(&call, &state.0, &state.1).await,
+                    Ok(call) => remote::answer(&call, &state.0, &state.1, &state.2).await,
                     Err(e) => Err(e),
                 };
                 match answer {
@@ -108,6 +120,30 @@ async fn the_fanout_over_http_passes_the_log_source_conformance_suite() {
         )
         .await;
         Fanout::new(config(vec![a, b], IngesterFailure::Fail)).await as Arc<dyn LogSource>
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fanout_over_http_passes_the_trace_source_conformance_suite() {
+    trace_source_conformance(|spans| async move {
+        // Split across two ingesters with an overlap: every span still comes back once.
+        let (third, two_thirds) = (spans.len() / 3, spans.len() * 2 / 3);
+        let a = serve_all(
+            MemSource::default(),
+            MemLogSource::new(Vec::new()),
+            MemTraceSource::new(spans[..two_thirds].to_vec()),
+            Duration::ZERO,
+        )
+        .await;
+        let b = serve_all(
+            MemSource::default(),
+            MemLogSource::new(Vec::new()),
+            MemTraceSource::new(spans[third..].to_vec()),
+            Duration::ZERO,
+        )
+        .await;
+        Fanout::new(config(vec![a, b], IngesterFailure::Fail)).await as Arc<dyn TraceSource>
     })
     .await;
 }

@@ -4,12 +4,13 @@
 
 use async_trait::async_trait;
 
-use super::{Call, WireLogs, WireSelect, decode};
+use super::{Call, WireLogs, WireSelect, WireSpans, decode};
 use crate::Result;
 use crate::read::{
-    LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, StreamVolume, VolumeRequest,
+    LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, SpanRequest, StreamVolume,
+    TraceSource, VolumeRequest,
 };
-use crate::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata};
+use crate::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, Span};
 use crate::types::{Labels, Matcher, Series, TimeRange};
 
 /// Carries one [`Call`] to a peer and brings back the body of its 2xx answer; any other answer
@@ -137,5 +138,12 @@ impl<T: Transport> LogSource for RemoteSource<T> {
             logs: WireLogs::of(req),
         };
         decode::json(&self.transport.call(&call).await?)
+    }
+}
+
+#[async_trait]
+impl<T: Transport> TraceSource for RemoteSource<T> {
+    async fn select_spans(&self, req: &SpanRequest) -> Result<Vec<Span>> {
+        decode::json(&self.transport.call(&Call::SelectSpans(WireSpans::of(req))).await?)
     }
 }

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use super::*;
 use crate::read::{LogRequest, LogSource, SelectRequest, Source};
 use crate::test_util::histogram_source::histogram_source_conformance;
-use crate::test_util::{MemLogSource, MemSource, log_source_conformance, source_conformance};
+use crate::test_util::{
+    MemLogSource, MemSource, MemTraceSource, log_source_conformance, source_conformance, trace_source_conformance,
+};
 use crate::types::STALE_NAN_BITS;
 
 /// Every call goes through the whole wire format: the call as JSON and back, the answer
@@ -14,13 +16,14 @@ use crate::types::STALE_NAN_BITS;
 struct Loopback {
     source: MemSource,
     logs: MemLogSource,
+    traces: MemTraceSource,
 }
 
 #[async_trait]
 impl Transport for Loopback {
     async fn call(&self, call: &Call) -> Result<bytes::Bytes> {
         let call = Call::from_json(&call.to_json())?;
-        match answer(&call, &self.source, &self.logs).await {
+        match answer(&call, &self.source, &self.logs, &self.traces).await {
             Ok(a) => Ok(a.body.into()),
             Err(e) => {
                 let (_, wire) = WireError::of(&e);
@@ -32,7 +35,23 @@ impl Transport for Loopback {
 }
 
 fn remote(source: MemSource, logs: MemLogSource) -> Arc<RemoteSource<Loopback>> {
-    Arc::new(RemoteSource::new(Loopback { source, logs }))
+    Arc::new(RemoteSource::new(Loopback {
+        source,
+        logs,
+        traces: MemTraceSource::default(),
+    }))
+}
+
+#[tokio::test]
+async fn the_wire_passes_the_trace_source_conformance_suite() {
+    trace_source_conformance(|spans| async move {
+        Arc::new(RemoteSource::new(Loopback {
+            source: MemSource::default(),
+            logs: MemLogSource::new(Vec::new()),
+            traces: MemTraceSource::new(spans),
+        })) as Arc<dyn crate::read::TraceSource>
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -145,7 +164,9 @@ async fn a_malformed_call_is_a_bad_request() {
         only: None,
         newest_only: false,
     });
-    let e = answer(&call, &source, &logs).await.unwrap_err();
+    let e = answer(&call, &source, &logs, &MemTraceSource::default())
+        .await
+        .unwrap_err();
     assert_eq!(WireError::of(&e).0, 400, "{e}");
     let call = Call::SelectLogs(WireLogs {
         matchers: vec![("a".into(), "=~".into(), "(".into())],
@@ -155,7 +176,9 @@ async fn a_malformed_call_is_a_bad_request() {
         forward: true,
         limit: None,
     });
-    let e = answer(&call, &source, &logs).await.unwrap_err();
+    let e = answer(&call, &source, &logs, &MemTraceSource::default())
+        .await
+        .unwrap_err();
     assert_eq!(WireError::of(&e).0, 400, "{e}");
 }
 
