@@ -3,10 +3,12 @@
 //!
 //! Owns: PromQL evaluation ([`promql::Engine`], Prometheus 3 semantics), LogQL evaluation
 //! ([`logql::LogqlEngine`]), merging the readable sources into one ([`source::MergedSource`],
-//! [`log_source::MergedLogSource`]), and the endpoints Grafana calls: `/api/v1/...`
-//! ([`http::router`]) and `/loki/api/v1/...` ([`http::loki_router`]).
+//! [`log_source::MergedLogSource`], [`traces::MergedTraceSource`]), trace reads
+//! ([`traces::TraceEngine`]), and the endpoints Grafana calls: `/api/v1/...`
+//! ([`http::router`]), `/loki/api/v1/...` ([`http::loki_router`]), Tempo's `/api/traces`,
+//! `/api/search`... ([`http::tempo_router`]) and Jaeger's under `/jaeger` ([`http::jaeger_router`]).
 //!
-//! Reads only through [`tributary_storage::read::Source`] and `LogSource`. Must not know how data was ingested
+//! Reads only through [`tributary_storage::read::Source`], `LogSource` and `TraceSource`. Must not know how data was ingested
 //! (no `ingest` dependency) or how it is stored (no Parquet or object-store code): the binary
 //! hands in the head and the Parquet reader as `Source`s.
 //!
@@ -47,10 +49,11 @@
 //!   `pipeline` (with Loki's line `parsers`), `template`, `units`, `eval`, `drilldown` (what Logs
 //!   Drilldown asks beyond LogQL: volumes, detected labels, detected `fields`, patterns; the
 //!   Drain clustering behind patterns is storage's, `tributary_storage::read::PatternSum`).
-//! - `http`: the two APIs. `prom_api` and `loki_api` (with `tail`, and `volume`, `detected`,
-//!   `patterns` for Logs Drilldown) hold the handlers, `params`
-//!   reads every request parameter for both (each API's time, duration and limit formats),
-//!   `error` maps every error kind to each API's status once and renders each API's error body,
+//! - `http`: the four APIs. `prom_api` and `loki_api` (with `tail`, and `volume`, `detected`,
+//!   `patterns` for Logs Drilldown), `tempo_api` and `jaeger_api` hold the handlers, `params`
+//!   reads every request parameter for all of them (each API's time, duration and limit formats),
+//!   `error` maps every error kind to each API's status once and renders each API's error body
+//!   (Tempo's is Loki's plain text and status column; Jaeger's JSON envelope is `jaeger_api`'s),
 //!   `render` writes the JSON; `remote_read` and `federate` serve raw samples to Prometheus;
 //!   `status` (with `cardinality`) answers Prometheus's status and Mimir's cardinality APIs from
 //!   a series listing, under its own router (`http::status_router`).

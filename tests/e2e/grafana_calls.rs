@@ -588,17 +588,37 @@ async fn grafana_data_sources_and_drilldown_apps_get_the_answers_they_read() {
     );
 }
 
-/// `deploy/grafana/datasource.yml` provisions both data sources at the HTTP port, and the
+/// `deploy/grafana/datasource.yml` provisions the four data sources at the HTTP port (Jaeger's
+/// under `/jaeger`), every link between them names a data source it provisions, and the
 /// Prometheus version it names is the one `/api/v1/status/buildinfo` answers (Grafana gates
 /// features on it), so the two cannot drift apart.
 #[tokio::test]
-async fn grafana_provisioning_names_both_data_sources_at_the_served_versions() {
+async fn grafana_provisioning_names_every_data_source_at_the_served_versions() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana/datasource.yml"))
         .expect("deploy/grafana/datasource.yml");
-    for ty in ["type: prometheus", "type: loki"] {
-        assert!(text.contains(ty), "datasource.yml lacks {ty}");
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("datasource.yml is YAML");
+    let sources = doc["datasources"].as_sequence().expect("datasources");
+    let uids: Vec<&str> = sources.iter().filter_map(|d| d["uid"].as_str()).collect();
+    let types: Vec<&str> = sources.iter().filter_map(|d| d["type"].as_str()).collect();
+    assert_eq!(types, ["prometheus", "loki", "tempo", "jaeger"], "{text}");
+    for d in sources {
+        let url = d["url"].as_str().unwrap();
+        let want = if d["type"] == "jaeger" {
+            "http://tributary.example:9201/jaeger"
+        } else {
+            "http://tributary.example:9201"
+        };
+        assert_eq!(url, want);
     }
-    assert_eq!(text.matches("url: http://tributary.example:9201").count(), 2, "{text}");
+    // Every datasourceUid a link names is one of the provisioned data sources.
+    let linked: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("datasourceUid: "))
+        .collect();
+    assert!(linked.len() >= 6, "{linked:?}");
+    for uid in linked {
+        assert!(uids.contains(&uid), "{uid} is not provisioned");
+    }
     let s = TestServer::start().await;
     let get = |path: &'static str| {
         let url = s.url(path);
@@ -610,6 +630,8 @@ async fn grafana_provisioning_names_both_data_sources_at_the_served_versions() {
         text.contains(&format!("prometheusVersion: {version}")),
         "buildinfo says {version}: {text}"
     );
+    let tempo = get("/api/status/buildinfo").await;
+    assert!(tempo["version"].as_str().is_some_and(|v| v.starts_with('2')), "{tempo}");
     let loki = get("/loki/api/v1/status/buildinfo").await;
     assert!(loki["version"].as_str().is_some_and(|v| v.starts_with('3')), "{loki}");
 }

@@ -72,10 +72,33 @@ async fn storage_readme_duckdb_examples_return_rows_on_written_files() {
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
 
+    let now_ns = (now_ms * 1_000_000).to_string();
+    let end_ns = ((now_ms + 250) * 1_000_000).to_string();
+    let spans = json!({"resourceSpans": [{
+        "resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "checkout"}},
+            {"key": "k8s.cluster.name", "value": {"stringValue": "east"}},
+        ]},
+        "scopeSpans": [{"spans": [{
+            "traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": "00f067aa0ba902b7",
+            "name": "GET /cart", "kind": 2, "startTimeUnixNano": now_ns, "endTimeUnixNano": end_ns,
+            "status": {"code": 2},
+            "attributes": [{"key": "http.route", "value": {"stringValue": "/cart"}},
+                           {"key": "http.response.status_code", "value": {"intValue": "503"}}],
+        }]}],
+    }]});
+    let r = reqwest::Client::new()
+        .post(s.url("/v1/traces"))
+        .json(&spans)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+
     s.flush().await;
     let (st, report) = s.compact().await;
     assert_eq!(st, 200, "{report}");
-    for table in ["metrics", "logs", "metrics_5m", "metrics_1h", "metrics_1d"] {
+    for table in ["metrics", "logs", "spans", "metrics_5m", "metrics_1h", "metrics_1d"] {
         assert!(
             s.data_dir.join(table).is_dir(),
             "no {table}/ after flush and compaction: {report}"

@@ -279,3 +279,33 @@ fn loki_drilldown_parameters_follow_loghttp() {
     assert!(reason(url("step=0").loki_step(0, S)).contains("zero or negative"));
     assert!(reason(url("step=1ms").loki_step(0, 3600 * S)).contains("11,000 points"));
 }
+
+/// Tempo's and Jaeger's parameters: times in whole seconds (Tempo) or microseconds (Jaeger), a
+/// default window back from `end`, Go durations, and a limit whose 0 means the default.
+#[test]
+fn trace_parameters_read_both_units_and_defaults() {
+    let (start, end) = url("start=100&end=200").trace_range(S, 3600 * S).unwrap();
+    assert_eq!((start, end), (100 * S, 201 * S), "end's whole second is included");
+    let (start, end) = url("end=200").trace_range(1_000, 3600 * S).unwrap();
+    assert_eq!(
+        (start, end),
+        (200_000 - 3600 * S, 201_000),
+        "microseconds, an hour back"
+    );
+    assert!(reason(url("start=200&end=100").trace_range(S, S)).contains("before start"));
+    assert!(reason(url("start=soon").trace_range(S, S)).contains("invalid parameter \"start\""));
+    assert_eq!(
+        url("minDuration=250ms").trace_duration("minDuration").unwrap(),
+        Some(250_000_000)
+    );
+    assert_eq!(
+        url("minDuration=1m30s").trace_duration("minDuration").unwrap(),
+        Some(90 * S)
+    );
+    assert_eq!(url("").trace_duration("minDuration").unwrap(), None);
+    assert!(reason(url("minDuration=fast").trace_duration("minDuration")).contains("not a duration"));
+    assert_eq!(url("").trace_limit(20).unwrap(), 20);
+    assert_eq!(url("limit=0").trace_limit(20).unwrap(), 20);
+    assert_eq!(url("limit=5").trace_limit(20).unwrap(), 5);
+    assert!(url("limit=-5").trace_limit(20).is_err());
+}
