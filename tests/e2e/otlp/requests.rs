@@ -8,12 +8,14 @@ use prost::Message;
 use serde_json::Value;
 use tributary_proto::otlp::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use tributary_proto::otlp::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use tributary_proto::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tributary_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
 use tributary_proto::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use tributary_proto::otlp::metrics::v1::{
     Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
 };
 use tributary_proto::otlp::resource::v1::Resource;
+use tributary_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use tributary_proto::rpc;
 
 use crate::harness::{TestServer, peak_rss_bytes, result, run_python};
@@ -165,6 +167,13 @@ impl Answer {
         let r = ExportMetricsServiceResponse::decode(&self.body[..]).expect("ExportMetricsServiceResponse");
         let ps = r.partial_success.unwrap_or_default();
         (ps.rejected_data_points, ps.error_message)
+    }
+
+    fn traces_partial(&self) -> (i64, String) {
+        assert_eq!(self.status, 200, "{}", self.text());
+        let r = ExportTraceServiceResponse::decode(&self.body[..]).expect("ExportTraceServiceResponse");
+        let ps = r.partial_success.unwrap_or_default();
+        (ps.rejected_spans, ps.error_message)
     }
 
     fn logs_partial(&self) -> (i64, String) {
@@ -419,6 +428,32 @@ fn with_invalid_utf8(mut encoded: Vec<u8>, marker: &str) -> Vec<u8> {
 }
 
 /// 100,000 distinct attributes.
+/// A span of a fixed trace, distinct per name, with `attributes`.
+fn span(t: u64, name: &str, attributes: Vec<KeyValue>) -> Span {
+    Span {
+        trace_id: vec![0x7f; 16],
+        span_id: name.bytes().chain(std::iter::repeat(1)).take(8).collect(),
+        name: name.into(),
+        start_time_unix_nano: t,
+        end_time_unix_nano: t + 1_000,
+        attributes,
+        ..Span::default()
+    }
+}
+
+fn traces_request(spans: Vec<Span>) -> Vec<u8> {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
 fn huge_attributes() -> Vec<KeyValue> {
     (0..100_000).map(|i| kv(&format!("attr_{i}"), "v")).collect()
 }
@@ -437,6 +472,7 @@ async fn otlp_http_bad_inputs_get_the_specified_statuses_and_valid_data_is_kept(
     let hdr = [("X-Tributary-Cluster", "bad")];
     let metrics_url = s.otlp_url("/v1/metrics");
     let logs_url = s.otlp_url("/v1/logs");
+    let traces_url = s.otlp_url("/v1/traces");
     let t = now_ns();
     let at = t as f64 / 1e9;
     let good = metrics_request(vec![resource_metrics(
@@ -513,7 +549,7 @@ async fn otlp_http_bad_inputs_get_the_specified_statuses_and_valid_data_is_kept(
     let bomb = gzip_bomb(tmp.path(), 1 << 30);
     let pid = s.pid().expect("pid");
     let before = peak_rss_bytes(pid);
-    for url in [metrics_url.clone(), logs_url.clone()] {
+    for url in [metrics_url.clone(), logs_url.clone(), traces_url.clone()] {
         post(&url, PB, Some("gzip"), &hdr, bomb.clone())
             .await
             .assert_refused(413, &[]);
@@ -579,9 +615,17 @@ async fn otlp_http_bad_inputs_get_the_specified_statuses_and_valid_data_is_kept(
     assert_eq!(rejected, 1, "{message}");
     assert!(message.contains("attribute"), "{message}");
 
-    // Traces are not stored yet, and the answer says so (501 is not retried).
-    let a = post(&s.otlp_url("/v1/traces"), PB, None, &hdr, Vec::new()).await;
-    a.assert_refused(501, &["traces"]);
+    // The same for a span.
+    let body = traces_request(vec![
+        span(t, "kept beside the huge one", vec![]),
+        span(t, "huge", huge_attributes()),
+    ]);
+    let (rejected, message) = post(&traces_url, PB, None, &hdr, body).await.traces_partial();
+    assert_eq!(rejected, 1, "{message}");
+    assert!(
+        message.contains("attributes") && message.contains("spans[1]"),
+        "{message}"
+    );
 
     // The good data sent among all of this is intact after a flush.
     assert_eq!(post(&metrics_url, PB, None, &hdr, good).await.metrics_partial().0, 0);
@@ -721,12 +765,23 @@ async fn otlp_grpc_bad_inputs_get_the_specified_codes_and_valid_data_is_kept() {
         assert_grpc_refused(&a, &["INVALID_ARGUMENT"], &["k8s.cluster.name"]);
     }
 
-    // Traces: UNIMPLEMENTED, saying why.
-    let empty = write_body(tmp.path(), "empty.bin", &[]);
+    // Traces: a span with bad ids is refused in partial_success, the valid one beside it kept;
+    // nothing valid is INVALID_ARGUMENT.
+    let mut bad = span(t, "bad ids", vec![]);
+    bad.trace_id = vec![1; 3];
+    let traces = write_body(
+        tmp.path(),
+        "traces.bin",
+        &traces_request(vec![span(t, "grpc ok", vec![]), bad.clone()]),
+    );
+    let a = grpc_call(&s, TRACE_SERVICE, Some(&traces), &meta);
+    assert_eq!(a["code"], "OK", "{a}");
+    assert_eq!(a["partial_success"]["rejected"], 1, "{a}");
+    let traces = write_body(tmp.path(), "bad_traces.bin", &traces_request(vec![bad]));
     assert_grpc_refused(
-        &grpc_call(&s, TRACE_SERVICE, Some(&empty), &meta),
-        &["UNIMPLEMENTED"],
-        &["traces"],
+        &grpc_call(&s, TRACE_SERVICE, Some(&traces), &meta),
+        &["INVALID_ARGUMENT"],
+        &["trace_id"],
     );
 
     // A gzip bomb: 512 MiB of zeros, gzip-compressed by the gRPC client. Refused with a code OTLP

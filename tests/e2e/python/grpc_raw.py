@@ -22,6 +22,7 @@ from typing import Any
 import grpc
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 
 def partial_success(method: str, body: bytes) -> dict[str, Any] | None:
@@ -37,6 +38,12 @@ def partial_success(method: str, body: bytes) -> dict[str, Any] | None:
         if msg.HasField("partial_success"):
             ps = msg.partial_success
             return {"rejected": ps.rejected_log_records, "error_message": ps.error_message}
+    elif "TraceService" in method:
+        msg = ExportTraceServiceResponse()
+        msg.ParseFromString(body)
+        if msg.HasField("partial_success"):
+            ps = msg.partial_success
+            return {"rejected": ps.rejected_spans, "error_message": ps.error_message}
     return None
 
 
