@@ -5,10 +5,11 @@
 # data directory. No peer runs here: Debian's Prometheus 2.42 and VictoriaMetrics 1.79 predate
 # their OTLP receivers. See BENCHMARKS.md. Configured through the environment:
 #
-#   SCENARIOS="metrics/http metrics/grpc logs/http logs/grpc"   signal/transport pairs, in order
+#   SCENARIOS="metrics/http metrics/grpc logs/http logs/grpc traces/http traces/grpc"   signal/transport pairs, in order
 #   CLUSTERS=3 CONNECTIONS=4 SEED=1 COMPRESSION=gzip            common workload knobs
 #   METRICS_PODS=300 METRICS_ROUNDS=60 (15 s apart)             metrics: pods per cluster, exports
 #   LOGS_PODS=200 LOGS_SECONDS=120 LOGS_RATE=5000               logs: pods, seconds, records/s per cluster
+#   TRACES_PODS=200 TRACES_SECONDS=120 TRACES_RATE=5000         traces: pods, seconds, spans/s per cluster
 #   START_MS=<derived>  first timestamp; by default the start of the hour before the workload's
 #                     span ends just before now (one hourly partition per run)
 #   PERF=0            1: `perf record -e cpu-clock -g` the server during each replay (top symbols
@@ -25,7 +26,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 
-SCENARIOS=${SCENARIOS:-"metrics/http metrics/grpc logs/http logs/grpc"}
+SCENARIOS=${SCENARIOS:-"metrics/http metrics/grpc logs/http logs/grpc traces/http traces/grpc"}
 CLUSTERS=${CLUSTERS:-3}
 CONNECTIONS=${CONNECTIONS:-4}
 SEED=${SEED:-1}
@@ -35,6 +36,9 @@ METRICS_ROUNDS=${METRICS_ROUNDS:-60}
 LOGS_PODS=${LOGS_PODS:-200}
 LOGS_SECONDS=${LOGS_SECONDS:-120}
 LOGS_RATE=${LOGS_RATE:-5000}
+TRACES_PODS=${TRACES_PODS:-200}
+TRACES_SECONDS=${TRACES_SECONDS:-120}
+TRACES_RATE=${TRACES_RATE:-5000}
 PERF=${PERF:-0}
 TRIBUTARY_BIN=${TRIBUTARY_BIN:-target/release/tributary}
 TRIBUTARY_READY_PATH=${TRIBUTARY_READY_PATH:-/-/ready}
@@ -46,7 +50,7 @@ STOP_TIMEOUT=${STOP_TIMEOUT:-120}
 RESULTS=${RESULTS:-target/compare/otlp-$(date -u +%Y%m%dT%H%M%SZ).json}
 KEEP_DATA=${KEEP_DATA:-0}
 
-COMMAND="SCENARIOS=\"$SCENARIOS\" CLUSTERS=$CLUSTERS CONNECTIONS=$CONNECTIONS SEED=$SEED COMPRESSION=$COMPRESSION METRICS_PODS=$METRICS_PODS METRICS_ROUNDS=$METRICS_ROUNDS LOGS_PODS=$LOGS_PODS LOGS_SECONDS=$LOGS_SECONDS LOGS_RATE=$LOGS_RATE benches/compare/otlp.sh"
+COMMAND="SCENARIOS=\"$SCENARIOS\" CLUSTERS=$CLUSTERS CONNECTIONS=$CONNECTIONS SEED=$SEED COMPRESSION=$COMPRESSION METRICS_PODS=$METRICS_PODS METRICS_ROUNDS=$METRICS_ROUNDS LOGS_PODS=$LOGS_PODS LOGS_SECONDS=$LOGS_SECONDS LOGS_RATE=$LOGS_RATE TRACES_PODS=$TRACES_PODS TRACES_SECONDS=$TRACES_SECONDS TRACES_RATE=$TRACES_RATE benches/compare/otlp.sh"
 RUNS_DIR=${RESULTS%.json}.runs
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tributary-otlp.XXXXXX")
 
@@ -63,8 +67,8 @@ if [[ $PERF == 1 ]]; then
 fi
 for s in $SCENARIOS; do
     case $s in
-    metrics/http | metrics/grpc | logs/http | logs/grpc) ;;
-    *) echo "unknown scenario '$s' (known: metrics/http metrics/grpc logs/http logs/grpc)" >&2; exit 1 ;;
+    metrics/http | metrics/grpc | logs/http | logs/grpc | traces/http | traces/grpc) ;;
+    *) echo "unknown scenario '$s' (known: metrics/http metrics/grpc logs/http logs/grpc traces/http traces/grpc)" >&2; exit 1 ;;
     esac
 done
 if [[ -z ${LOADGEN_BIN_SET:-} ]]; then
@@ -108,10 +112,12 @@ run_scenario() {
     [[ $transport == grpc ]] && endpoint="http://127.0.0.1:$grpc_port"
     local shape=(--pods "$METRICS_PODS" --rounds "$METRICS_ROUNDS")
     [[ $signal == logs ]] && shape=(--pods "$LOGS_PODS" --rounds "$LOGS_SECONDS" --records-per-second "$LOGS_RATE")
+    [[ $signal == traces ]] && shape=(--pods "$TRACES_PODS" --rounds "$TRACES_SECONDS" --records-per-second "$TRACES_RATE")
     # Data starts on the hour before the span that ends just before now, so every run fills one
     # hourly partition: stored sizes do not depend on when the run happens to cross an hour.
     local span_ms=$(((METRICS_ROUNDS + 1) * 15000)) start_ms
     [[ $signal == logs ]] && span_ms=$(((LOGS_SECONDS + 1) * 1000))
+    [[ $signal == traces ]] && span_ms=$(((TRACES_SECONDS + 1) * 1000))
     start_ms=${START_MS:-$((($(date +%s%3N) - span_ms) / 3600000 * 3600000))}
     ((span_ms <= 3600000)) || log "$TARGET: the workload spans more than an hour; it fills several partitions"
     local loadgen=("$LOADGEN_BIN" otlp --endpoint "$endpoint" --transport "$transport" --signal "$signal"

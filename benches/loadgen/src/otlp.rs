@@ -26,6 +26,7 @@ mod batch;
 mod catalog;
 pub mod cli;
 mod logs;
+mod traces;
 mod metrics;
 pub(crate) mod send;
 
@@ -47,6 +48,7 @@ use crate::workload::shape::mix;
 pub(crate) enum Signal {
     Metrics,
     Logs,
+    Traces,
 }
 
 /// How bodies are compressed on the wire.
@@ -75,7 +77,7 @@ pub(crate) struct Config {
     pub rounds: usize,
     /// Metrics: the SDKs' export interval. Logs: the tick.
     pub interval_ms: u64,
-    /// Logs only: records per second per cluster.
+    /// Logs: records per second per cluster. Traces: spans per second per cluster.
     pub log_records_per_second: f64,
     /// Timestamp (ms since the epoch) of round 0.
     pub start_ms: i64,
@@ -93,7 +95,7 @@ impl Config {
     pub(crate) fn reference(signal: Signal) -> Self {
         let (pods, rounds, interval_ms) = match signal {
             Signal::Metrics => (300, 60, 15_000),
-            Signal::Logs => (200, 120, 1000),
+            Signal::Logs | Signal::Traces => (200, 120, 1000),
         };
         Self {
             signal,
@@ -206,6 +208,23 @@ pub(crate) fn requests(cfg: &Config) -> Result<Requests, Error> {
             }
             Generator::Logs(clusters)
         }
+        Signal::Traces => {
+            let clusters: Vec<Vec<traces::Source>> = (0..cfg.clusters)
+                .map(|c| {
+                    let cluster = catalog::build(cfg.seed, c, cfg.pods_per_cluster, cfg.interval_ms, true);
+                    traces::sources(&cluster, cfg.log_records_per_second)
+                })
+                .collect();
+            for (c, sources) in clusters.iter().enumerate() {
+                for k in 0..collectors {
+                    let members = (0..sources.len())
+                        .filter(|&i| (mix(sources[i].collector_key) % collectors as u64) as usize == k)
+                        .collect();
+                    streams.push(Stream::new(cfg, c, members));
+                }
+            }
+            Generator::Traces(clusters)
+        }
     };
     Ok(Requests {
         cfg: cfg.clone(),
@@ -221,6 +240,7 @@ pub(crate) fn requests(cfg: &Config) -> Result<Requests, Error> {
 enum Generator {
     Metrics(Vec<Vec<metrics::Resource>>),
     Logs(Vec<Vec<logs::Source>>),
+    Traces(Vec<Vec<traces::Source>>),
 }
 
 /// One Collector: its pods (indices into the cluster's resources/sources) and batch queue.
@@ -345,6 +365,20 @@ impl Requests {
                     })
                     .collect()
             }
+            Generator::Traces(clusters) => {
+                let tick = self.cfg.interval_ms;
+                let max = self.cfg.batch_size;
+                self.streams
+                    .iter()
+                    .enumerate()
+                    .map(|(k, s)| {
+                        let sources = &mut clusters[s.cluster];
+                        let exports: Vec<(usize, Vec<_>)> =
+                            s.members.iter().map(|&i| (i, sources[i].tick(base_ms, tick))).collect();
+                        traces_requests(sources, exports, max, (k, s.cluster, round))
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -352,7 +386,9 @@ impl Requests {
     fn finish(&mut self) -> Vec<Vec<RawRequest>> {
         let round = self.cfg.rounds.saturating_sub(1);
         match &mut self.generator {
-            Generator::Metrics(_) => vec![],
+            // The span batches are cut every tick (the batch processor's 200 ms timeout is
+            // shorter than a tick): nothing is left queued.
+            Generator::Metrics(_) | Generator::Traces(_) => vec![],
             Generator::Logs(clusters) => self
                 .streams
                 .iter_mut()
@@ -382,6 +418,50 @@ fn metrics_request(
         cluster,
         round,
     }
+}
+
+/// One tick's spans of a Collector's pods (each pod's, in pod order) cut into requests of at
+/// most `max` spans, a pod's spans split across two requests when the cut falls inside them.
+fn traces_requests(
+    sources: &[traces::Source],
+    exports: Vec<(usize, Vec<tributary_proto::otlp::trace::v1::Span>)>,
+    max: usize,
+    (stream, cluster, round): (usize, usize, usize),
+) -> Vec<RawRequest> {
+    use tributary_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    let mut out = Vec::new();
+    let mut resource_spans = Vec::new();
+    let mut items = 0;
+    let mut cut = |resource_spans: &mut Vec<_>, items: &mut usize| {
+        if *items > 0 {
+            out.push(RawRequest {
+                body: ExportTraceServiceRequest {
+                    resource_spans: std::mem::take(resource_spans),
+                }
+                .encode_to_vec(),
+                items: *items as u64,
+                samples: *items as u64,
+                stream,
+                cluster,
+                round,
+            });
+            *items = 0;
+        }
+    };
+    for (source, mut spans) in exports {
+        while !spans.is_empty() {
+            let take = spans.len().min(max.max(1) - items);
+            let rest = spans.split_off(take);
+            items += take;
+            resource_spans.push(sources[source].encode(spans));
+            spans = rest;
+            if items >= max {
+                cut(&mut resource_spans, &mut items);
+            }
+        }
+    }
+    cut(&mut resource_spans, &mut items);
+    out
 }
 
 /// Encodes completed log batches, taking their records out of the stream's queued exports.

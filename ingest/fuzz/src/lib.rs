@@ -3,9 +3,11 @@
 //! The checks live here so that a batch decoded straight off the network (`remote_write`,
 //! `remote_write_v2`) and one decoded during WAL replay (`wal_record`) are held to the same
 //! promises. Each check panics, which libFuzzer reports as a crash with the input that caused it.
-//! The OTLP checks (`otlp_metrics`, `otlp_logs`) are in [`otlp`].
+//! The OTLP checks (`otlp_metrics`, `otlp_logs`) are in [`otlp`]; the trace checks (`traces`:
+//! OTLP traces and Zipkin) in [`traces`].
 
 pub mod otlp;
+pub mod traces;
 
 use std::collections::{HashMap, HashSet};
 

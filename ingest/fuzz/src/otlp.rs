@@ -75,7 +75,7 @@ const MAX_LOG_ATTRIBUTES: usize = 16;
 const MAX_LOG_BODY_BYTES: usize = 256;
 
 /// `TRIBUTARY_FUZZ_VERBOSE=1` prints what each decode produced (to triage an input or check a seed).
-fn verbose() -> bool {
+pub(crate) fn verbose() -> bool {
     static V: OnceLock<bool> = OnceLock::new();
     *V.get_or_init(|| std::env::var_os("TRIBUTARY_FUZZ_VERBOSE").is_some())
 }
@@ -175,7 +175,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 /// The WAL round trip: `to_wal_body`, then `from_wal_body` under the bound `Ingester`'s replay
 /// uses, must give back the request (compared by encoding, so NaNs compare by bits).
-fn wal_round_trip<R: OtlpRequest>(req: &R) -> R {
+pub(crate) fn wal_round_trip<R: OtlpRequest>(req: &R) -> R {
     let body = otlp::to_wal_body(req).expect("a request always compresses");
     let bound = body.len().saturating_mul(22).saturating_add(64);
     let back: R = otlp::from_wal_body(&body, bound).unwrap_or_else(|e| panic!("the WAL body does not replay: {e}"));

@@ -83,22 +83,7 @@ pub(crate) fn decode_batch<'a>(
     opts: &Options<'_>,
     _: &dyn KnownSeries,
 ) -> Result<Batch<'a>> {
-    let spans: Vec<serde_json::Value> = serde_json::from_slice(body.bytes()?)
-        .map_err(|e| Error::InvalidInput(format!("body is not a Zipkin v2 JSON array of spans: {e}")))?;
-    let mut out = Vec::with_capacity(spans.len());
-    let mut rejected = Rejections::default();
-    for (i, raw) in spans.into_iter().enumerate() {
-        let result = serde_json::from_value::<ZipkinSpan>(raw)
-            .map_err(|e| format!("not a Zipkin span: {e}"))
-            .and_then(|z| span(z, ctx, opts.max_log_attributes));
-        match result {
-            Ok(s) => out.push(s),
-            Err(reason) => {
-                rejected.spans += 1;
-                rejected.add(format!("spans[{i}]: {reason}"));
-            }
-        }
-    }
+    let (out, rejected) = translate(body.bytes()?, ctx, opts.max_log_attributes)?;
     Ok(Batch {
         outcome: Outcome {
             accepted: Accepted {
@@ -116,6 +101,28 @@ pub(crate) fn decode_batch<'a>(
             ..Input::default()
         },
     })
+}
+
+/// Translates a (decompressed) body: the accepted spans in body order, and what was refused.
+/// `Err` only when the body is not a JSON array. Pure: replay gives the same spans.
+pub fn translate(json: &[u8], ctx: &ClusterContext, max_attributes: usize) -> Result<(Vec<Span>, Rejections)> {
+    let spans: Vec<serde_json::Value> = serde_json::from_slice(json)
+        .map_err(|e| Error::InvalidInput(format!("body is not a Zipkin v2 JSON array of spans: {e}")))?;
+    let mut out = Vec::with_capacity(spans.len());
+    let mut rejected = Rejections::default();
+    for (i, raw) in spans.into_iter().enumerate() {
+        let result = serde_json::from_value::<ZipkinSpan>(raw)
+            .map_err(|e| format!("not a Zipkin span: {e}"))
+            .and_then(|z| span(z, ctx, max_attributes));
+        match result {
+            Ok(s) => out.push(s),
+            Err(reason) => {
+                rejected.spans += 1;
+                rejected.add(format!("spans[{i}]: {reason}"));
+            }
+        }
+    }
+    Ok((out, rejected))
 }
 
 fn id<const N: usize>(hex: &str, what: &str) -> std::result::Result<[u8; N], String> {

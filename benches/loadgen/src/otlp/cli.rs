@@ -22,7 +22,7 @@ pub(crate) const EXIT_NOT_CLEAN: i32 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "tributary-loadgen otlp",
-    about = "Replay realistic OpenTelemetry Collector traffic (metrics or logs) over OTLP/HTTP or OTLP/gRPC"
+    about = "Replay realistic OpenTelemetry Collector traffic (metrics, logs or traces) over OTLP/HTTP or OTLP/gRPC"
 )]
 struct Args {
     /// Receiver base URL without path: the OTLP/HTTP listener (e.g. http://127.0.0.1:4318)
@@ -35,16 +35,16 @@ struct Args {
     signal: Signal,
     #[arg(long, default_value_t = 3)]
     clusters: usize,
-    /// Instrumented pods per cluster [metrics: 300, logs: 200].
+    /// Instrumented pods per cluster [metrics: 300, logs and traces: 200].
     #[arg(long)]
     pods: Option<usize>,
-    /// Metrics: export rounds [60]. Logs: ticks [120].
+    /// Metrics: export rounds [60]. Logs and traces: ticks [120].
     #[arg(long)]
     rounds: Option<usize>,
-    /// Metrics: the SDK export interval [15000]. Logs: the tick [1000].
+    /// Metrics: the SDK export interval [15000]. Logs and traces: the tick [1000].
     #[arg(long)]
     interval_ms: Option<u64>,
-    /// Logs: records per second per cluster.
+    /// Logs: records per second per cluster. Traces: spans per second per cluster.
     #[arg(long, default_value_t = 5000.0)]
     records_per_second: f64,
     /// Collectors per cluster (each batches its pods' exports); defaults to --connections, so
@@ -199,6 +199,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
             "rounds": cfg.rounds,
             "interval_ms": cfg.interval_ms,
             "log_records_per_second": (a.signal == Signal::Logs).then_some(cfg.log_records_per_second),
+            "spans_per_second": (a.signal == Signal::Traces).then_some(cfg.log_records_per_second),
             "start_ms": cfg.start_ms,
             "seed": cfg.seed,
             "collectors_per_cluster": cfg.collectors_per_cluster,
@@ -273,5 +274,6 @@ fn item_name(signal: Signal) -> &'static str {
     match signal {
         Signal::Metrics => "data points",
         Signal::Logs => "log records",
+        Signal::Traces => "spans",
     }
 }

@@ -5,7 +5,7 @@
 //! decodable `Export*ServiceResponse`, and any `partial_success` rejection is counted, so a run
 //! with any refused item is visibly not clean ([`Outcome::clean`]).
 //!
-//! OTLP/gRPC goes through the generated `MetricsServiceClient`/`LogsServiceClient` over a tonic
+//! OTLP/gRPC goes through the generated `MetricsServiceClient`/`LogsServiceClient`/`TraceServiceClient` over a tonic
 //! `Channel`, but with the body swapped for the pre-encoded (and pre-gzipped) gRPC frame by
 //! [`PreEncoded`]: the generated client would otherwise encode and compress every request
 //! inside the timed loop, on the same two cores the receiver runs on.
@@ -22,6 +22,8 @@ use tonic::codegen::http;
 use tonic::transport::{Channel, Endpoint};
 use tributary_proto::otlp::collector::logs::v1::logs_service_client::LogsServiceClient;
 use tributary_proto::otlp::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use tributary_proto::otlp::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tributary_proto::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tributary_proto::otlp::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use tributary_proto::otlp::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 
@@ -82,6 +84,7 @@ impl Options {
         let path = match self.signal {
             Signal::Metrics => "/v1/metrics",
             Signal::Logs => "/v1/logs",
+            Signal::Traces => "/v1/traces",
         };
         format!("{}{path}", self.endpoint.trim_end_matches('/'))
     }
@@ -190,6 +193,7 @@ enum Client {
     Http { client: reqwest::Client, url: String },
     Metrics(MetricsServiceClient<PreEncoded>),
     Logs(LogsServiceClient<PreEncoded>),
+    Traces(TraceServiceClient<PreEncoded>),
 }
 
 /// Sends every queue on its own connection, concurrently, until all are drained (or
@@ -267,6 +271,7 @@ async fn connect(opts: &Options, connections: usize) -> Result<Client, Error> {
             Ok(match opts.signal {
                 Signal::Metrics => Client::Metrics(MetricsServiceClient::new(inner)),
                 Signal::Logs => Client::Logs(LogsServiceClient::new(inner)),
+                Signal::Traces => Client::Traces(TraceServiceClient::new(inner)),
             })
         }
     }
@@ -347,6 +352,14 @@ impl Client {
                     (p.rejected_log_records, p.error_message)
                 }))
             }
+            Client::Traces(c) => {
+                let mut req = tonic::Request::new(ExportTraceServiceRequest::default());
+                req.extensions_mut().insert(Frame(body.clone()));
+                grpc_verdict(c.export(req).await.map(|r| {
+                    let p = r.into_inner().partial_success.unwrap_or_default();
+                    (p.rejected_spans, p.error_message)
+                }))
+            }
         }
     }
 }
@@ -424,6 +437,7 @@ fn partial_success(body: &[u8], json: bool, signal: Signal) -> Option<(i64, Stri
         let key = match signal {
             Signal::Metrics => "rejectedDataPoints",
             Signal::Logs => "rejectedLogRecords",
+            Signal::Traces => "rejectedSpans",
         };
         // proto3 JSON writes int64 as a string; accept both.
         let rejected = p
@@ -445,6 +459,10 @@ fn partial_success(body: &[u8], json: bool, signal: Signal) -> Option<(i64, Stri
         Signal::Logs => ExportLogsServiceResponse::decode(body).ok().map(|r| {
             let p = r.partial_success.unwrap_or_default();
             (p.rejected_log_records, p.error_message)
+        }),
+        Signal::Traces => ExportTraceServiceResponse::decode(body).ok().map(|r| {
+            let p = r.partial_success.unwrap_or_default();
+            (p.rejected_spans, p.error_message)
         }),
     }
 }

@@ -686,3 +686,47 @@ async fn grpc_replay_of_generated_metrics_is_clean_and_counts_every_point() {
         .sum();
     assert_eq!(points as u64, p.items);
 }
+
+#[test]
+fn traces_requests_decode_into_whole_traces_within_the_batch_size() {
+    use tributary_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    let cfg = small(Signal::Traces);
+    let reqs = all(&cfg);
+    assert!(!reqs.is_empty());
+    let start_ns = cfg.start_ms as u64 * 1_000_000;
+    let end_ns = start_ns + (cfg.rounds as u64 + 1) * cfg.interval_ms * 1_000_000;
+    let mut by_trace: HashMap<Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>> = HashMap::new();
+    let (mut spans, mut errors) = (0u64, 0u64);
+    for r in &reqs {
+        assert!(r.items as usize <= cfg.batch_size, "{} spans in one request", r.items);
+        let req = ExportTraceServiceRequest::decode(&r.body[..]).expect("protobuf");
+        let mut n = 0;
+        for rs in &req.resource_spans {
+            let attrs = rs.resource.as_ref().expect("resource").attributes.clone();
+            assert!(attrs.iter().any(|kv| kv.key == "k8s.cluster.name"), "{attrs:?}");
+            for s in rs.scope_spans.iter().flat_map(|s| &s.spans) {
+                n += 1;
+                assert_eq!((s.trace_id.len(), s.span_id.len()), (16, 8));
+                assert!(s.start_time_unix_nano >= start_ns && s.end_time_unix_nano > s.start_time_unix_nano);
+                assert!(s.start_time_unix_nano < end_ns + 1_000_000_000);
+                errors += u64::from(s.status.as_ref().is_some_and(|st| st.code == 2));
+                by_trace
+                    .entry(s.trace_id.clone())
+                    .or_default()
+                    .push((s.span_id.clone(), s.parent_span_id.clone()));
+            }
+        }
+        assert_eq!(n, r.items);
+        spans += n;
+    }
+    let wanted = cfg.log_records_per_second * cfg.clusters as f64 * cfg.rounds as f64;
+    assert!((spans as f64) > wanted * 0.7 && (spans as f64) < wanted * 1.3, "{spans} spans, about {wanted} wanted");
+    assert!(errors > 0 && errors * 20 < spans / 3, "{errors} error spans of {spans}");
+    // Every trace has one root and 2-5 children of it.
+    for (trace, members) in &by_trace {
+        let roots: Vec<_> = members.iter().filter(|(_, p)| p.is_empty()).collect();
+        assert_eq!(roots.len(), 1, "{trace:?}");
+        assert!((3..=6).contains(&members.len()), "{trace:?}: {}", members.len());
+        assert!(members.iter().all(|(_, p)| p.is_empty() || *p == roots[0].0));
+    }
+}
