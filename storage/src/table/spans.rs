@@ -13,9 +13,11 @@
 //!
 //! One row per span. Rows are sorted by (`trace_id`, `span_id`, `start`), recorded as the file's
 //! `sorting_columns`: a trace's spans sit together, and each row group's and page's min/max of
-//! `trace_id` is the exact range of ids it holds. That range is the trace-id filter: a lookup by
-//! id reads, per file, the one page range whose bounds hold the id (statistics are kept per page
-//! in the page index), which a bloom filter could only approximate.
+//! `trace_id` is the exact range of ids it holds (statistics are kept per page in the page
+//! index). Every row group also carries a Parquet bloom filter of its trace ids (1% false
+//! positives; any Parquet reader may use it). A lookup by id first asks each file's bloom
+//! filters, skipping the files (and row groups) that do not hold the id, then reads the one page
+//! range whose bounds hold it.
 //!
 //! | column                | Arrow type                   | content                                          |
 //! |-----------------------|------------------------------|--------------------------------------------------|
@@ -58,15 +60,17 @@ use arrow_array::types::{Int32Type, TimestampNanosecondType};
 use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::data_type::FixedLenByteArray;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::{FilePlan, ParquetTable, ReadContext, series};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Hour, Table};
-use crate::parquet_io::ParquetIo;
+use crate::parquet_io::{ParquetIo, parquet_error, plan_stream};
 use crate::parquet_io::plan::cluster_may_match;
 use crate::parquet_io::plan::{self, ColumnCheck, ReadPlan};
 use crate::read::{SpanRequest, TraceSource, sort_spans};
@@ -104,6 +108,9 @@ const COLUMNS: [&str; 22] = [
     "events",
     "links",
 ];
+
+/// False-positive rate of the `trace_id` bloom filters (folded down to the ids written).
+const TRACE_ID_BLOOM_FPP: f64 = 0.01;
 
 /// Long strings nothing prunes on: no statistics (they would bloat the footer).
 const TEXT: [&str; 5] = ["trace_state", "status_message", "attributes", "events", "links"];
@@ -177,7 +184,8 @@ impl ParquetTable for Spans {
             for name in TEXT {
                 b = b.set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
             }
-            b
+            b.set_column_bloom_filter_enabled(ColumnPath::from(TRACE_ID), true)
+                .set_column_bloom_filter_fpp(ColumnPath::from(TRACE_ID), TRACE_ID_BLOOM_FPP)
         })
     }
 
@@ -299,22 +307,95 @@ impl TraceSource for SpanReader {
         let files = self
             .catalog
             .files(Table::Spans, range, |c| cluster_may_match(c, &req.matchers));
-        let (start, last, trace_id) = (req.start, req.end - 1, req.trace_id);
-        let mut reads = self.io.read_files(files, spans_schema(), true, move |m| {
-            read_plan(m, start, last, trace_id)
-        });
+        let (start, last) = (req.start, req.end - 1);
         let mut out = Vec::new();
-        while let Some((file, batches)) = reads.try_next().await? {
-            for batch in &batches {
-                decode_batch(batch, file.path.as_ref(), req, &mut out)?;
+        if let Some(id) = req.trace_id {
+            // A lookup: each file's bloom filters first, so files without the id cost one small
+            // read and decode nothing.
+            let io = &self.io;
+            let mut reads = futures::stream::iter(files)
+                .map(|file| async move {
+                    let batches = read_trace(io, &file, id, start, last).await?;
+                    Ok::<_, Error>((file, batches))
+                })
+                .buffer_unordered(self.io.concurrency);
+            while let Some((file, batches)) = reads.try_next().await? {
+                for batch in &batches {
+                    decode_batch(batch, file.path.as_ref(), req, &mut out)?;
+                }
             }
-            if out.len() > self.max_rows {
-                return Err(Error::TooManySamples { limit: self.max_rows });
+        } else {
+            let mut reads = self
+                .io
+                .read_files(files, spans_schema(), true, move |m| read_plan(m, start, last, None));
+            while let Some((file, batches)) = reads.try_next().await? {
+                for batch in &batches {
+                    decode_batch(batch, file.path.as_ref(), req, &mut out)?;
+                }
+                if out.len() > self.max_rows {
+                    return Err(Error::TooManySamples { limit: self.max_rows });
+                }
             }
+        }
+        if out.len() > self.max_rows {
+            return Err(Error::TooManySamples { limit: self.max_rows });
         }
         sort_spans(&mut out);
         Ok(out)
     }
+}
+
+/// The rows of `file` that can hold trace `id` with a start in `[start, last]`: the row groups
+/// whose bloom filter may hold the id (all of them when a row group has none), narrowed to the
+/// pages `read_plan` keeps.
+async fn read_trace(io: &ParquetIo, file: &FileMeta, id: TraceId, start: i64, last: i64) -> Result<Vec<RecordBatch>> {
+    let pq_err = |op| parquet_error(op, file.path.as_ref());
+    let mut reader = io.reader(file);
+    let meta = io.footer(&mut reader, file, spans_schema()).await?;
+    let Some(plan) = read_plan(&meta, start, last, Some(id)) else {
+        return Ok(Vec::new());
+    };
+    let mut blooms = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, meta.clone());
+    let mut kept = Vec::with_capacity(plan.row_groups.len());
+    for &rg in &plan.row_groups {
+        let bloom = blooms
+            .get_row_group_column_bloom_filter(rg, 0)
+            .await
+            .map_err(pq_err("read trace_id bloom filter"))?;
+        if bloom.is_none_or(|b| b.check(&FixedLenByteArray::from(id.to_vec()))) {
+            kept.push(rg);
+        }
+    }
+    if kept.is_empty() {
+        return Ok(Vec::new());
+    }
+    let plan = if kept.len() == plan.row_groups.len() {
+        plan
+    } else {
+        let rg_rows: Vec<usize> = meta.metadata().row_groups().iter().map(|r| r.num_rows() as usize).collect();
+        let starts: Vec<usize> = rg_rows.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
+        // Each planned range, cut at row group boundaries, kept where its row group is.
+        let mut rows: Vec<std::ops::Range<usize>> = Vec::new();
+        for r in plan.file_rows(&rg_rows) {
+            let mut at = r.start;
+            while at < r.end {
+                let rg = starts.partition_point(|&s| s <= at) - 1;
+                let end = r.end.min(starts[rg] + rg_rows[rg]);
+                if kept.contains(&rg) {
+                    rows.push(at..end);
+                }
+                at = end;
+            }
+        }
+        match ReadPlan::of_rows(&rows, &rg_rows) {
+            Some(p) => p,
+            None => return Ok(Vec::new()),
+        }
+    };
+    let stream = plan_stream(io.reader(file), meta, plan)
+        .build()
+        .map_err(pq_err("open stream"))?;
+    stream.try_collect().await.map_err(pq_err("decode"))
 }
 
 /// Keeps the row groups and pages whose `start` overlaps `[start, last]` and, for a lookup,
