@@ -76,7 +76,11 @@ fn hour_spans(hour: i64, cluster: usize, spans: u64, seed: u64) -> Vec<Span> {
         let start = START_NS + hour * HOUR_NS + (t as i64 * HOUR_NS / traces as i64);
         let failed = rng.next() % 50 == 0;
         let slow = rng.next() % 200 == 0;
-        let root_duration = if slow { 1_000_000_000 + (rng.next() % 4_000_000_000) as i64 } else { (rng.next() % 300_000_000) as i64 + 1_000_000 };
+        let root_duration = if slow {
+            1_000_000_000 + (rng.next() % 4_000_000_000) as i64
+        } else {
+            (rng.next() % 300_000_000) as i64 + 1_000_000
+        };
         let root_span = rng.next().to_be_bytes();
         let resource = format!(
             r#"{{"service.name":"{service}","service.namespace":"shop","k8s.cluster.name":"cluster-{cluster}","k8s.namespace.name":"shop","k8s.pod.name":"{service}-7d9f8c6b5-{pod:05}","k8s.deployment.name":"{service}","telemetry.sdk.language":"java","telemetry.sdk.version":"1.45.0"}}"#
@@ -173,7 +177,10 @@ async fn main() {
         let t = Instant::now();
         for hour in 0..hours {
             for c in 0..clusters {
-                storage.write_spans(&hour_spans(hour, c, per_file, 7)).await.expect("write");
+                storage
+                    .write_spans(&hour_spans(hour, c, per_file, 7))
+                    .await
+                    .expect("write");
             }
         }
         let secs = t.elapsed().as_secs_f64();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
-use tributary_storage::read::{SpanRequest, TraceSource, sort_spans};
+use tributary_storage::read::{SpanFilter, SpanRequest, TraceSource, sort_spans};
 use tributary_storage::scope::ClusterScope;
 use tributary_storage::signals::{Span, TimestampNs, TraceId};
 use tributary_storage::types::Matcher;
@@ -51,7 +51,7 @@ impl TraceSource for MergedTraceSource {
 pub struct FoundTrace {
     /// The trace.
     pub trace_id: TraceId,
-    /// Every span of the trace in the searched range, sorted.
+    /// Every span of the trace starting within an hour of the searched range, sorted.
     pub spans: Vec<Span>,
     /// Indexes into `spans` of the spans the filter matched.
     pub matched: Vec<usize>,
@@ -146,41 +146,53 @@ impl TraceEngine {
     }
 
     /// The traces whose spans match `search`, most recent first, at most `search.limit`.
+    ///
+    /// Two reads: the matching spans of the range (the filter travels with the request, so a
+    /// source keeps only matches; a top-level `resource.service.name` condition becomes a
+    /// `service_name` matcher and a `duration` floor the request's), then each found trace
+    /// whole, within an hour either side of the range, for its root and bounds.
     pub async fn search(&self, search: &Search) -> Result<Vec<FoundTrace>> {
-        let filter = traceql::parse(&search.query)?;
-        let spans = self
+        let filter = Arc::new(traceql::parse(&search.query)?);
+        let (min, max) = (search.min_duration, search.max_duration);
+        let predicate = {
+            let filter = filter.clone();
+            move |s: &Span| {
+                max.is_none_or(|m| s.duration <= m)
+                    && min.is_none_or(|m| s.duration >= m)
+                    && filter.matches(s, &mut traceql::Attrs::of(s))
+            }
+        };
+        let matched = self
             .read(SpanRequest {
-                min_duration: filter.min_duration().max(search.min_duration.unwrap_or(0)),
+                matchers: filter.service_matchers(),
+                min_duration: filter.min_duration().max(min.unwrap_or(0)),
+                filter: Some(SpanFilter(Arc::new(predicate))),
                 ..SpanRequest::range(search.start, search.end)
             })
             .await?;
-        // Spans come sorted by trace: each run is one trace.
-        let mut found = Vec::new();
-        let mut rest = spans.as_slice();
-        while let Some(first) = rest.first() {
-            let n = rest.iter().take_while(|s| s.trace_id == first.trace_id).count();
-            let (trace, later) = rest.split_at(n);
-            rest = later;
-            let matched: Vec<usize> = trace
+        // Matches come sorted by trace: each run is one trace; the newest first.
+        let mut traces: Vec<(TimestampNs, TraceId)> = Vec::new();
+        for run in matched.chunk_by(|a, b| a.trace_id == b.trace_id) {
+            traces.push((run.iter().map(|s| s.start).min().unwrap_or(0), run[0].trace_id));
+        }
+        traces.sort_unstable_by(|a, b| b.cmp(a));
+        traces.truncate(search.limit);
+        let around = (search.start.saturating_sub(HOUR_NS), search.end.saturating_add(HOUR_NS));
+        let mut found = Vec::with_capacity(traces.len());
+        for (_, id) in traces {
+            let spans = self.trace(id, around.0, around.1).await?;
+            let matched = spans
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| {
-                    search.max_duration.is_none_or(|m| s.duration <= m)
-                        && search.min_duration.is_none_or(|m| s.duration >= m)
-                        && filter.matches(s, &mut traceql::Attrs::of(s))
-                })
+                .filter(|(_, s)| s.start >= search.start && s.start < search.end && predicate_again(&filter, search, s))
                 .map(|(i, _)| i)
                 .collect();
-            if !matched.is_empty() {
-                found.push(FoundTrace {
-                    trace_id: first.trace_id,
-                    spans: trace.to_vec(),
-                    matched,
-                });
-            }
+            found.push(FoundTrace {
+                trace_id: id,
+                spans,
+                matched,
+            });
         }
-        found.sort_by_key(|t| std::cmp::Reverse(t.bounds().0));
-        found.truncate(search.limit);
         Ok(found)
     }
 
@@ -265,6 +277,15 @@ impl TraceEngine {
             .await?;
         Ok(spans.into_iter().map(|s| (s.name, s.kind)).collect())
     }
+}
+
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// The search's predicate, for the spans of a found trace read whole.
+fn predicate_again(filter: &traceql::Filter, search: &Search, s: &Span) -> bool {
+    search.max_duration.is_none_or(|m| s.duration <= m)
+        && search.min_duration.is_none_or(|m| s.duration >= m)
+        && filter.matches(s, &mut traceql::Attrs::of(s))
 }
 
 /// A value as `(type, text)`, Tempo's tag value shape.

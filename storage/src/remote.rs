@@ -188,6 +188,8 @@ impl WireSpans {
             end: self.end,
             trace_id: self.trace_id,
             min_duration: self.min_duration,
+            // The filter stays with the caller (see `RemoteSource::select_spans`).
+            filter: None,
         })
     }
 }

@@ -26,9 +26,9 @@ mod batch;
 mod catalog;
 pub mod cli;
 mod logs;
-mod traces;
 mod metrics;
 pub(crate) mod send;
+mod traces;
 
 use std::collections::VecDeque;
 use std::io::Write;

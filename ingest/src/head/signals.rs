@@ -63,6 +63,10 @@ impl SignalBlock {
         );
         self.logs
             .sort_by(|a, b| a.labels.cmp(&b.labels).then(a.timestamp.cmp(&b.timestamp)));
+        // Spans by cluster, then trace: a flush batch holds few clusters (few files), sorted as
+        // the files will be.
+        self.spans
+            .sort_unstable_by(|a, b| a.cluster.cmp(&b.cluster).then_with(|| a.cmp(b)));
         // Then a cluster's records together, so a flush batch ([`SignalBlock::log_batches`])
         // holds few clusters and writes few files. A rank per cluster, looked up once per
         // record: this runs at the freeze, under the ingester's gate.
@@ -84,21 +88,13 @@ impl SignalBlock {
     /// counts; at least one record each): what a flush writes at a time, so its Arrow and
     /// Parquet buffers stay within a batch rather than the whole block.
     pub fn log_batches(&self, max_bytes: usize) -> impl Iterator<Item = &[LogRecord]> {
-        let mut rest = self.logs.as_slice();
-        std::iter::from_fn(move || {
-            if rest.is_empty() {
-                return None;
-            }
-            let mut bytes = 0;
-            let mut n = 0;
-            while n < rest.len() && (n == 0 || bytes < max_bytes) {
-                bytes += log_size(&rest[n]);
-                n += 1;
-            }
-            let (batch, later) = rest.split_at(n);
-            rest = later;
-            Some(batch)
-        })
+        slices(&self.logs, max_bytes, log_size)
+    }
+
+    /// The spans in consecutive slices of about `max_bytes` each (as [`Span::size`] counts; at
+    /// least one span each), a cluster's spans together: what a flush writes at a time.
+    pub fn span_batches(&self, max_bytes: usize) -> impl Iterator<Item = &[Span]> {
+        slices(&self.spans, max_bytes, Span::size)
     }
 
     /// Spans `req` admits, appended to `out` unsorted.
@@ -294,6 +290,26 @@ fn sort_dedup_by<T>(v: &mut Vec<T>, key: impl Fn(&T) -> i64) {
     v.dedup_by_key(|x| key(x));
 }
 
+/// `items` in consecutive slices of about `max_bytes` each as `size` counts, at least one item
+/// each.
+fn slices<T>(items: &[T], max_bytes: usize, size: fn(&T) -> usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let mut n = 0;
+        while n < rest.len() && (n == 0 || bytes < max_bytes) {
+            bytes += size(&rest[n]);
+            n += 1;
+        }
+        let (batch, later) = rest.split_at(n);
+        rest = later;
+        Some(batch)
+    })
+}
+
 /// The active (writable) signals.
 #[derive(Debug, Default)]
 pub(crate) struct ActiveSignals {
@@ -474,6 +490,35 @@ mod tests {
         assert_eq!(batches.concat(), block.logs, "every record once, in order");
         assert_eq!(block.log_batches(1).count(), 30, "at least one record a batch");
         assert_eq!(SignalBlock::default().log_batches(1).count(), 0);
+    }
+
+    #[test]
+    fn a_frozen_blocks_spans_come_a_cluster_at_a_time_in_batches_of_about_the_size_asked() {
+        let span = |cluster: &str, t: u8| Span {
+            trace_id: [t; 16],
+            span_id: [1; 8],
+            cluster: cluster.into(),
+            attributes: "x".repeat(200),
+            ..Default::default()
+        };
+        let active = ActiveSignals::default();
+        let spans = (0..30u8).map(|t| span(["b", "a", "c"][t as usize % 3], t)).collect();
+        active.append(SignalBlock {
+            spans,
+            ..Default::default()
+        });
+        assert!(active.log_bytes() >= 30 * 200, "spans count against the log budget");
+        let block = active.take();
+        let mut runs: Vec<&str> = block.spans.iter().map(|s| s.cluster.as_str()).collect();
+        runs.dedup();
+        assert_eq!(runs, ["a", "b", "c"], "one run per cluster");
+        let size = block.spans[0].size();
+        let batches: Vec<&[Span]> = block.span_batches(4 * size).collect();
+        assert_eq!(
+            batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            [4, 4, 4, 4, 4, 4, 4, 2]
+        );
+        assert_eq!(batches.concat(), block.spans, "every span once, in order");
     }
 
     #[test]

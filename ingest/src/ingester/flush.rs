@@ -163,8 +163,8 @@ impl Ingester {
             for batch in sig.log_batches(self.cfg.head.flush_batch_bytes) {
                 tx.write_logs(batch).await?;
             }
-            if !sig.spans.is_empty() {
-                tx.write_spans(&sig.spans).await?;
+            for batch in sig.span_batches(self.cfg.head.flush_batch_bytes) {
+                tx.write_spans(batch).await?;
             }
         }
         Ok(tx.commit(Some((&self.id, cut.0))).await?)

@@ -372,6 +372,36 @@ impl Filter {
         }
     }
 
+    /// `service_name` matchers every match satisfies: the top-level conjuncts
+    /// `resource.service.name` `=`, `!=`, `=~` or `!~` a string (a source skips other services'
+    /// spans before decoding them).
+    pub(crate) fn service_matchers(&self) -> Vec<tributary_storage::types::Matcher> {
+        use tributary_storage::types::{MatchOp, Matcher};
+        match self {
+            Filter::And(a, b) => {
+                let mut m = a.service_matchers();
+                m.extend(b.service_matchers());
+                m
+            }
+            Filter::Cond(Cond {
+                field: Field::Resource(k),
+                op,
+                value: Value::Str(v),
+                ..
+            }) if k == "service.name" => {
+                let op = match op {
+                    Op::Eq => MatchOp::Equal,
+                    Op::Ne => MatchOp::NotEqual,
+                    Op::Re => MatchOp::RegexMatch,
+                    Op::Nre => MatchOp::RegexNoMatch,
+                    _ => return Vec::new(),
+                };
+                Matcher::new(op, "service_name", v.clone()).into_iter().collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The smallest duration every match has (from a top-level `duration >`/`>=`), for the read.
     pub(crate) fn min_duration(&self) -> i64 {
         match self {
@@ -551,7 +581,24 @@ mod tests {
     }
 
     #[test]
-    fn a_duration_floor_is_pushed_down() {
+    fn a_service_and_a_duration_floor_are_pushed_down() {
+        let m = parse(r#"{ resource.service.name =~ "check.*" && (status = error || duration > 1s) }"#)
+            .unwrap()
+            .service_matchers();
+        assert_eq!(m.len(), 1);
+        assert!(m[0].matches("checkout") && !m[0].matches("cart"));
+        assert!(
+            parse(r#"{ resource.service.name = "a" || status = error }"#)
+                .unwrap()
+                .service_matchers()
+                .is_empty()
+        );
+        assert!(
+            parse(r#"{ span.service.name = "a" }"#)
+                .unwrap()
+                .service_matchers()
+                .is_empty()
+        );
         assert_eq!(
             parse("{ duration > 2s && kind = server }").unwrap().min_duration(),
             2_000_000_000

@@ -1,5 +1,7 @@
 //! The traces read contract: [`TraceSource`] and what it is asked ([`SpanRequest`]).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::Result;
@@ -26,6 +28,20 @@ pub struct SpanRequest {
     /// Only spans lasting at least this many nanoseconds (a hint a source may use to skip
     /// data; the answer must hold no shorter span).
     pub min_duration: i64,
+    /// Only spans this predicate accepts (the engine's TraceQL filter), so a search holds its
+    /// matches rather than every span of its range. It does not cross the internal read API:
+    /// the client applies it to what an ingester answers.
+    pub filter: Option<SpanFilter>,
+}
+
+/// A predicate on spans (see [`SpanRequest::filter`]).
+#[derive(Clone)]
+pub struct SpanFilter(pub Arc<dyn Fn(&Span) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for SpanFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpanFilter(..)")
+    }
 }
 
 impl SpanRequest {
@@ -37,11 +53,17 @@ impl SpanRequest {
             end,
             trace_id: None,
             min_duration: 0,
+            filter: None,
         }
     }
 
-    /// Does `span` satisfy the request (time, trace, duration and matchers)?
+    /// Does `span` satisfy the request (time, trace, duration, matchers and filter)?
     pub fn admits(&self, span: &Span) -> bool {
+        self.admits_before_filter(span) && self.filter.as_ref().is_none_or(|f| (f.0)(span))
+    }
+
+    /// [`SpanRequest::admits`] without the filter: what the internal read API's server checks.
+    pub fn admits_before_filter(&self, span: &Span) -> bool {
         span.start >= self.start
             && span.start < self.end
             && self.trace_id.is_none_or(|t| t == span.trace_id)

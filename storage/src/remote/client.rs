@@ -144,6 +144,11 @@ impl<T: Transport> LogSource for RemoteSource<T> {
 #[async_trait]
 impl<T: Transport> TraceSource for RemoteSource<T> {
     async fn select_spans(&self, req: &SpanRequest) -> Result<Vec<Span>> {
-        decode::json(&self.transport.call(&Call::SelectSpans(WireSpans::of(req))).await?)
+        let mut spans: Vec<Span> = decode::json(&self.transport.call(&Call::SelectSpans(WireSpans::of(req))).await?)?;
+        // The filter does not travel: applied here to what the server answered.
+        if let Some(f) = &req.filter {
+            spans.retain(|s| (f.0)(s));
+        }
+        Ok(spans)
     }
 }

@@ -62,17 +62,17 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
-use parquet::data_type::FixedLenByteArray;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use parquet::data_type::FixedLenByteArray;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::{FilePlan, ParquetTable, ReadContext, series};
 use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Hour, Table};
-use crate::parquet_io::{ParquetIo, parquet_error, plan_stream};
 use crate::parquet_io::plan::cluster_may_match;
 use crate::parquet_io::plan::{self, ColumnCheck, ReadPlan};
+use crate::parquet_io::{ParquetIo, parquet_error, plan_stream};
 use crate::read::{SpanRequest, TraceSource, sort_spans};
 use crate::signals::{Span, TimestampNs, TraceId};
 use crate::types::TimeRange;
@@ -372,8 +372,16 @@ async fn read_trace(io: &ParquetIo, file: &FileMeta, id: TraceId, start: i64, la
     let plan = if kept.len() == plan.row_groups.len() {
         plan
     } else {
-        let rg_rows: Vec<usize> = meta.metadata().row_groups().iter().map(|r| r.num_rows() as usize).collect();
-        let starts: Vec<usize> = rg_rows.iter().scan(0, |at, &n| Some(std::mem::replace(at, *at + n))).collect();
+        let rg_rows: Vec<usize> = meta
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|r| r.num_rows() as usize)
+            .collect();
+        let starts: Vec<usize> = rg_rows
+            .iter()
+            .scan(0, |at, &n| Some(std::mem::replace(at, *at + n)))
+            .collect();
         // Each planned range, cut at row group boundaries, kept where its row group is.
         let mut rows: Vec<std::ops::Range<usize>> = Vec::new();
         for r in plan.file_rows(&rg_rows) {
@@ -513,7 +521,7 @@ fn decode_batch(batch: &RecordBatch, key: &str, req: &SpanRequest, out: &mut Vec
         .as_primitive_opt::<arrow_array::types::UInt32Type>()
         .ok_or_else(|| corrupt("spans column flags is not UInt32".into()))?;
     for row in admitted {
-        out.push(Span {
+        let span = Span {
             trace_id: trace_ids
                 .value(row)
                 .try_into()
@@ -545,7 +553,10 @@ fn decode_batch(batch: &RecordBatch, key: &str, req: &SpanRequest, out: &mut Vec
             resource_attributes: resources[row].to_string(),
             events: events.value(row).to_string(),
             links: links.value(row).to_string(),
-        });
+        };
+        if req.filter.as_ref().is_none_or(|f| (f.0)(&span)) {
+            out.push(span);
+        }
     }
     Ok(())
 }

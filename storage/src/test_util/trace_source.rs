@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::Result;
-use crate::read::{SpanRequest, TraceSource, sort_spans};
+use crate::read::{SpanFilter, SpanRequest, TraceSource, sort_spans};
 use crate::signals::{Span, TraceId};
 use crate::types::{MatchOp, Matcher};
 
@@ -99,7 +99,7 @@ pub fn suite_spans() -> Vec<Span> {
 
 /// Checks a [`TraceSource`] built by `make` from [`suite_spans`] against [`MemTraceSource`] on
 /// lookups by id (present, absent, outside the range), time ranges cutting traces, matchers on
-/// `cluster` and `service_name` (equality, regex, negation) and the duration floor.
+/// `cluster` and `service_name` (equality, regex, negation), the duration floor and a filter.
 pub async fn trace_source_conformance<F, Fut>(make: F)
 where
     F: FnOnce(Vec<Span>) -> Fut,
@@ -167,6 +167,15 @@ where
             },
         ));
     }
+    cases.push((
+        "a filter: errors of cart",
+        SpanRequest {
+            filter: Some(SpanFilter(Arc::new(|s: &Span| {
+                s.status_code == 2 && s.service_name == "cart"
+            }))),
+            ..all.clone()
+        },
+    ));
     cases.push((
         "at least 9 ms",
         SpanRequest {

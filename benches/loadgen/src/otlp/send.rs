@@ -22,10 +22,10 @@ use tonic::codegen::http;
 use tonic::transport::{Channel, Endpoint};
 use tributary_proto::otlp::collector::logs::v1::logs_service_client::LogsServiceClient;
 use tributary_proto::otlp::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use tributary_proto::otlp::collector::trace::v1::trace_service_client::TraceServiceClient;
-use tributary_proto::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tributary_proto::otlp::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use tributary_proto::otlp::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use tributary_proto::otlp::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tributary_proto::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 
 use super::{Compression, Signal, Transport};
 use crate::Error;

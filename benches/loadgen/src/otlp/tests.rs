@@ -720,7 +720,10 @@ fn traces_requests_decode_into_whole_traces_within_the_batch_size() {
         spans += n;
     }
     let wanted = cfg.log_records_per_second * cfg.clusters as f64 * cfg.rounds as f64;
-    assert!((spans as f64) > wanted * 0.7 && (spans as f64) < wanted * 1.3, "{spans} spans, about {wanted} wanted");
+    assert!(
+        (spans as f64) > wanted * 0.7 && (spans as f64) < wanted * 1.3,
+        "{spans} spans, about {wanted} wanted"
+    );
     assert!(errors > 0 && errors * 20 < spans / 3, "{errors} error spans of {spans}");
     // Every trace has one root and 2-5 children of it.
     for (trace, members) in &by_trace {

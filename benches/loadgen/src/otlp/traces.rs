@@ -146,10 +146,21 @@ impl Source {
                     vec![
                         kv("http.request.method", "GET"),
                         kv("http.route", route),
-                        kv("url.path", route.replace("{id}", &self.rng.range(1000, 999_999).to_string())),
+                        kv(
+                            "url.path",
+                            route.replace("{id}", &self.rng.range(1000, 999_999).to_string()),
+                        ),
                         kv("url.scheme", "http"),
                         kv_int("http.response.status_code", status),
-                        kv("client.address", format!("10.{}.{}.{}", self.rng.range(0, 255), self.rng.range(0, 255), self.rng.range(2, 254))),
+                        kv(
+                            "client.address",
+                            format!(
+                                "10.{}.{}.{}",
+                                self.rng.range(0, 255),
+                                self.rng.range(0, 255),
+                                self.rng.range(2, 254)
+                            ),
+                        ),
                         kv("network.protocol.version", "1.1"),
                         kv("user_agent.original", "okhttp/4.12.0"),
                     ],
@@ -178,7 +189,10 @@ impl Source {
                 name: "exception".into(),
                 attributes: vec![
                     kv("exception.type", "java.io.IOException"),
-                    kv("exception.message", "upstream inventory-api returned 503 Service Unavailable"),
+                    kv(
+                        "exception.message",
+                        "upstream inventory-api returned 503 Service Unavailable",
+                    ),
                 ],
                 ..Event::default()
             });

@@ -149,13 +149,22 @@ async fn a_lookup_skips_the_files_whose_bloom_filters_do_not_hold_the_id() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(&small(), dir.path()).await.unwrap();
     storage.write_spans(&spans).await.unwrap();
-    let files = storage.catalog(Table::Spans).files(Table::Spans, TimeRange::ALL, |_| true);
+    let files = storage
+        .catalog(Table::Spans)
+        .files(Table::Spans, TimeRange::ALL, |_| true);
     assert_eq!(files.len(), 2);
     let wanted = trace_id(101); // odd: the second hour's file
     let mut decoded = Vec::new();
     for f in &files {
-        let meta = storage.io.footer(&mut storage.io.reader(f), f, spans_schema()).await.unwrap();
-        assert!(read_plan(&meta, i64::MIN, i64::MAX, Some(wanted)).is_some(), "the bounds keep both files");
+        let meta = storage
+            .io
+            .footer(&mut storage.io.reader(f), f, spans_schema())
+            .await
+            .unwrap();
+        assert!(
+            read_plan(&meta, i64::MIN, i64::MAX, Some(wanted)).is_some(),
+            "the bounds keep both files"
+        );
         let batches = read_trace(&storage.io, f, wanted, i64::MIN, i64::MAX).await.unwrap();
         decoded.push(batches.iter().map(RecordBatch::num_rows).sum::<usize>());
     }
