@@ -20,9 +20,6 @@
 //! Prints spans/s written, stored bytes per span, the object-store GETs of each run and the
 //! peak RSS. `cargo bench --bench trace_lookup`.
 
-#[path = "common/slo_history.rs"]
-mod slo_history;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,8 +29,6 @@ use tributary_storage::Storage;
 use tributary_storage::config::StorageConfig;
 use tributary_storage::signals::{Span, TraceId};
 
-use slo_history::{env, peak_rss_mib};
-
 /// The server's allocator (`src/main.rs`), so allocation costs are the ones it pays.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -42,6 +37,25 @@ const HOUR_NS: i64 = 3_600_000_000_000;
 /// 2026-11-20T00:00:00Z: the first hour written.
 const START_NS: i64 = 1_763_596_800_000_000_000;
 const SPANS_PER_TRACE: u64 = 5;
+
+fn env(name: &str, default: i64) -> i64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// This process's peak resident set (VmHWM), in MiB.
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kib| kib / 1024)
+}
 
 /// A small deterministic generator (splitmix64).
 struct Rng(u64);
@@ -74,8 +88,8 @@ fn hour_spans(hour: i64, cluster: usize, spans: u64, seed: u64) -> Vec<Span> {
         let service = services[(rng.next() % services.len() as u64) as usize];
         let pod = rng.next() % 5;
         let start = START_NS + hour * HOUR_NS + (t as i64 * HOUR_NS / traces as i64);
-        let failed = rng.next() % 50 == 0;
-        let slow = rng.next() % 200 == 0;
+        let failed = rng.next().is_multiple_of(50);
+        let slow = rng.next().is_multiple_of(200);
         let root_duration = if slow {
             1_000_000_000 + (rng.next() % 4_000_000_000) as i64
         } else {
@@ -185,7 +199,7 @@ async fn main() {
         }
         let secs = t.elapsed().as_secs_f64();
         std::fs::write(&marker, b"").expect("marker");
-        println!(
+        eprintln!(
             "wrote {} spans in {:.1} s: {:.0} spans/s (generation included), {} files",
             per_file * hours as u64 * clusters as u64,
             secs,
@@ -194,7 +208,7 @@ async fn main() {
         );
     }
     let stored = dir_bytes(&dir.join("spans"));
-    println!(
+    eprintln!(
         "stored {:.1} MiB: {:.1} B per span",
         stored as f64 / (1 << 20) as f64,
         stored as f64 / (per_file * hours as u64 * clusters as u64) as f64
@@ -243,7 +257,7 @@ async fn main() {
         }
     }
     let warm_gets = (storage.request_counts().get - before) as f64 / (warm_runs * ids.len()) as f64;
-    println!(
+    eprintln!(
         "trace by id over {hours} h: cold median {:?} (max {:?}, {:.1} GETs each), warm median {:?} (max {:?}, {warm_gets:.1} GETs each)",
         median(cold.clone()),
         cold.iter().max().unwrap(),
@@ -278,11 +292,11 @@ async fn main() {
             warm.push(t.elapsed());
             assert_eq!(again.len(), found.len());
         }
-        println!(
+        eprintln!(
             "search {query} over the last hour: {} traces; cold {cold:?} ({cold_gets} GETs), warm median {:?}",
             found.len(),
             median(warm)
         );
     }
-    println!("peak RSS {} MiB", peak_rss_mib());
+    eprintln!("peak RSS {} MiB", peak_rss_mib());
 }
