@@ -34,7 +34,7 @@ use tributary_storage::signals::{Span, TraceId};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const HOUR_NS: i64 = 3_600_000_000_000;
-/// 2026-11-20T00:00:00Z: the first hour written.
+/// 2025-11-20T00:00:00Z: the first hour written.
 const START_NS: i64 = 1_763_596_800_000_000_000;
 const SPANS_PER_TRACE: u64 = 5;
 

@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
-use tributary_storage::read::{SpanFilter, SpanRequest, TraceSource, sort_spans};
+use futures::{StreamExt, TryStreamExt};
+use tributary_storage::read::{SpanFilter, SpanHead, SpanPredicate, SpanRequest, TraceSource, sort_spans};
 use tributary_storage::scope::ClusterScope;
 use tributary_storage::signals::{Span, TimestampNs, TraceId};
 use tributary_storage::types::Matcher;
@@ -153,20 +154,16 @@ impl TraceEngine {
     /// whole, within an hour either side of the range, for its root and bounds.
     pub async fn search(&self, search: &Search) -> Result<Vec<FoundTrace>> {
         let filter = Arc::new(traceql::parse(&search.query)?);
-        let (min, max) = (search.min_duration, search.max_duration);
-        let predicate = {
-            let filter = filter.clone();
-            move |s: &Span| {
-                max.is_none_or(|m| s.duration <= m)
-                    && min.is_none_or(|m| s.duration >= m)
-                    && filter.matches(s, &mut traceql::Attrs::of(s))
-            }
+        let predicate = Predicate {
+            filter: filter.clone(),
+            min: search.min_duration,
+            max: search.max_duration,
         };
         let matched = self
             .read(SpanRequest {
                 matchers: filter.service_matchers(),
-                min_duration: filter.min_duration().max(min.unwrap_or(0)),
-                filter: Some(SpanFilter(Arc::new(predicate))),
+                min_duration: filter.min_duration().max(search.min_duration.unwrap_or(0)),
+                filter: Some(SpanFilter(Arc::new(predicate.clone()))),
                 ..SpanRequest::range(search.start, search.end)
             })
             .await?;
@@ -178,22 +175,23 @@ impl TraceEngine {
         traces.sort_unstable_by(|a, b| b.cmp(a));
         traces.truncate(search.limit);
         let around = (search.start.saturating_sub(HOUR_NS), search.end.saturating_add(HOUR_NS));
-        let mut found = Vec::with_capacity(traces.len());
-        for (_, id) in traces {
-            let spans = self.trace(id, around.0, around.1).await?;
-            let matched = spans
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.start >= search.start && s.start < search.end && predicate_again(&filter, search, s))
-                .map(|(i, _)| i)
-                .collect();
-            found.push(FoundTrace {
-                trace_id: id,
+        let whole = futures::stream::iter(traces.into_iter().map(|(_, id)| self.trace(id, around.0, around.1)))
+            .buffered(LOOKUPS_AT_ONCE)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(whole
+            .into_iter()
+            .map(|spans| FoundTrace {
+                trace_id: spans[0].trace_id,
+                matched: spans
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.start >= search.start && s.start < search.end && predicate.matches(s))
+                    .map(|(i, _)| i)
+                    .collect(),
                 spans,
-                matched,
-            });
-        }
-        Ok(found)
+            })
+            .collect())
     }
 
     /// Attribute keys by scope (`resource`, `span`) of the spans in `[start, end)`.
@@ -280,12 +278,29 @@ impl TraceEngine {
 }
 
 const HOUR_NS: i64 = 3_600_000_000_000;
+/// Found traces read whole at once.
+const LOOKUPS_AT_ONCE: usize = 8;
 
-/// The search's predicate, for the spans of a found trace read whole.
-fn predicate_again(filter: &traceql::Filter, search: &Search, s: &Span) -> bool {
-    search.max_duration.is_none_or(|m| s.duration <= m)
-        && search.min_duration.is_none_or(|m| s.duration >= m)
-        && filter.matches(s, &mut traceql::Attrs::of(s))
+/// A search's span predicate: its TraceQL filter and duration bounds.
+#[derive(Clone)]
+struct Predicate {
+    filter: Arc<traceql::Filter>,
+    min: Option<i64>,
+    max: Option<i64>,
+}
+
+impl SpanPredicate for Predicate {
+    fn matches(&self, s: &Span) -> bool {
+        self.max.is_none_or(|m| s.duration <= m)
+            && self.min.is_none_or(|m| s.duration >= m)
+            && self.filter.matches(s, &mut traceql::Attrs::of(s))
+    }
+
+    fn may_match(&self, head: &SpanHead<'_>) -> bool {
+        self.max.is_none_or(|m| head.duration <= m)
+            && self.min.is_none_or(|m| head.duration >= m)
+            && self.filter.may_match(head)
+    }
 }
 
 /// A value as `(type, text)`, Tempo's tag value shape.

@@ -22,7 +22,7 @@ pub use patterns::{
     LEVELS, PatternRequest, PatternSeries, PatternSum, Patterns, level_named, record_level, severity_level,
 };
 pub use scan::{SCAN_CHUNK, scan_logs};
-pub use spans::{SPAN_MATCHER_NAMES, SpanFilter, SpanRequest, TraceSource, sort_spans};
+pub use spans::{SPAN_MATCHER_NAMES, SpanFilter, SpanHead, SpanPredicate, SpanRequest, TraceSource, sort_spans};
 pub use volume::{BucketVolume, StreamVolume, VolumeRequest, VolumeSum, volume_of_records};
 
 use crate::Result;

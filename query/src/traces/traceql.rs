@@ -13,6 +13,7 @@
 //! several spansets — is refused with an error naming it, never answered with a guess.
 
 use regex::Regex;
+use tributary_storage::read::SpanHead;
 use tributary_storage::signals::Span;
 
 use crate::error::{Error, Result};
@@ -362,6 +363,29 @@ pub(crate) fn duration_ns(v: &str) -> Option<i64> {
 }
 
 impl Filter {
+    /// Can a span with these narrow fields satisfy the filter? Three-valued underneath:
+    /// a condition on attributes is unknown, so only a certain "no" answers false.
+    pub(crate) fn may_match(&self, head: &SpanHead<'_>) -> bool {
+        self.on_head(head) != Some(false)
+    }
+
+    fn on_head(&self, head: &SpanHead<'_>) -> Option<bool> {
+        match self {
+            Filter::All => Some(true),
+            Filter::Cond(c) => c.on_head(head),
+            Filter::And(a, b) => match (a.on_head(head), b.on_head(head)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            Filter::Or(a, b) => match (a.on_head(head), b.on_head(head)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+        }
+    }
+
     /// Does `span` satisfy the filter?
     pub(crate) fn matches(&self, span: &Span, attrs: &mut Attrs<'_>) -> bool {
         match self {
@@ -449,14 +473,40 @@ impl<'a> Attrs<'a> {
 }
 
 impl Cond {
+    /// The condition on a span's narrow fields: `None` when it needs attributes.
+    fn on_head(&self, h: &SpanHead<'_>) -> Option<bool> {
+        Some(match &self.field {
+            Field::Name => self.compare_str(h.name),
+            Field::Status => self.compare_num(h.status_code as f64, &self.value),
+            Field::Kind => self.compare_num(h.kind as f64, &self.value),
+            Field::Duration => self.compare_num(h.duration as f64, &self.value),
+            Field::Resource(k) if k == "service.name" => self.compare_str(h.service_name),
+            _ => return None,
+        })
+    }
+
+    fn compare_str(&self, a: &str) -> bool {
+        match (&self.value, &self.regex) {
+            (Value::Str(_), Some(re)) => re.is_match(a) == (self.op == Op::Re),
+            (Value::Str(b), None) => self.order(a.cmp(b.as_str())),
+            _ => self.op == Op::Ne,
+        }
+    }
+
     fn matches(&self, span: &Span, attrs: &mut Attrs<'_>) -> bool {
+        let head = SpanHead {
+            name: &span.name,
+            service_name: &span.service_name,
+            kind: span.kind,
+            status_code: span.status_code,
+            duration: span.duration,
+        };
+        if let Some(known) = self.on_head(&head) {
+            return known;
+        }
         let actual: Option<serde_json::Value> = match &self.field {
-            Field::Name => Some(span.name.clone().into()),
-            Field::StatusMessage => Some(span.status_message.clone().into()),
-            Field::Status => return self.compare_num(span.status_code as f64, &self.value),
-            Field::Kind => return self.compare_num(span.kind as f64, &self.value),
-            Field::Duration => return self.compare_num(span.duration as f64, &self.value),
-            Field::Resource(k) if k == "service.name" => Some(span.service_name.clone().into()),
+            Field::StatusMessage => return self.compare_str(&span.status_message),
+            Field::Name | Field::Status | Field::Kind | Field::Duration => return false,
             Field::Resource(k) => attrs.get(true, k),
             Field::Span(k) => attrs.get(false, k),
             Field::Either(k) => attrs.get(false, k).or_else(|| attrs.get(true, k)),
@@ -466,11 +516,7 @@ impl Cond {
             return self.op == Op::Ne;
         };
         match (&actual, &self.value) {
-            (serde_json::Value::String(a), Value::Str(_)) if self.regex.is_some() => {
-                let re = self.regex.as_ref().is_some_and(|r| r.is_match(a));
-                if self.op == Op::Re { re } else { !re }
-            }
-            (serde_json::Value::String(a), Value::Str(b)) => self.order(a.as_str().cmp(b.as_str())),
+            (serde_json::Value::String(a), Value::Str(_)) => self.compare_str(a),
             (serde_json::Value::Number(n), v) => n.as_f64().is_some_and(|n| self.compare_num(n, v)),
             (serde_json::Value::Bool(a), Value::Bool(b)) => match self.op {
                 Op::Eq => a == b,
@@ -578,6 +624,28 @@ mod tests {
         assert!(matches!(parse("{ name = }"), Err(Error::Parse { .. })));
         // A `>>` inside a string is a value, not an operator.
         assert!(parse(r#"{ name = "a >> b" }"#).is_ok());
+    }
+
+    #[test]
+    fn narrow_fields_rule_out_only_what_cannot_match() {
+        let head = |name, status_code, duration| SpanHead {
+            name,
+            service_name: "checkout",
+            kind: 2,
+            status_code,
+            duration,
+        };
+        let may = |q: &str, h: SpanHead<'_>| parse(q).unwrap().may_match(&h);
+        assert!(!may("{ status = error }", head("GET", 0, 1)));
+        assert!(may("{ status = error }", head("GET", 2, 1)));
+        assert!(
+            may(r#"{ status = error && span.x = "y" }"#, head("GET", 2, 1)),
+            "unknown is maybe"
+        );
+        assert!(!may(r#"{ status = error && span.x = "y" }"#, head("GET", 0, 1)));
+        assert!(may(r#"{ status = error || span.x = "y" }"#, head("GET", 0, 1)));
+        assert!(!may(r#"{ name =~ "POST.*" || duration > 1s }"#, head("GET", 0, 5)));
+        assert!(!may(r#"{ resource.service.name = "cart" }"#, head("GET", 0, 5)));
     }
 
     #[test]

@@ -36,7 +36,40 @@ pub struct SpanRequest {
 
 /// A predicate on spans (see [`SpanRequest::filter`]).
 #[derive(Clone)]
-pub struct SpanFilter(pub Arc<dyn Fn(&Span) -> bool + Send + Sync>);
+pub struct SpanFilter(pub Arc<dyn SpanPredicate>);
+
+/// What a [`SpanFilter`] asks of a span.
+pub trait SpanPredicate: Send + Sync {
+    /// Does `span` match?
+    fn matches(&self, span: &Span) -> bool;
+
+    /// Can a span with these fields match? False only when none can, so a source may skip the
+    /// row before building its span. The default: maybe.
+    fn may_match(&self, _head: &SpanHead<'_>) -> bool {
+        true
+    }
+}
+
+impl<F: Fn(&Span) -> bool + Send + Sync> SpanPredicate for F {
+    fn matches(&self, span: &Span) -> bool {
+        self(span)
+    }
+}
+
+/// The narrow fields of a span a source has at hand before it decodes the wide ones.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanHead<'a> {
+    /// [`Span::name`].
+    pub name: &'a str,
+    /// [`Span::service_name`].
+    pub service_name: &'a str,
+    /// [`Span::kind`].
+    pub kind: i32,
+    /// [`Span::status_code`].
+    pub status_code: i32,
+    /// [`Span::duration`].
+    pub duration: i64,
+}
 
 impl std::fmt::Debug for SpanFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,7 +92,7 @@ impl SpanRequest {
 
     /// Does `span` satisfy the request (time, trace, duration, matchers and filter)?
     pub fn admits(&self, span: &Span) -> bool {
-        self.admits_before_filter(span) && self.filter.as_ref().is_none_or(|f| (f.0)(span))
+        self.admits_before_filter(span) && self.filter.as_ref().is_none_or(|f| f.0.matches(span))
     }
 
     /// [`SpanRequest::admits`] without the filter: what the internal read API's server checks.

@@ -147,7 +147,7 @@ impl<T: Transport> TraceSource for RemoteSource<T> {
         let mut spans: Vec<Span> = decode::json(&self.transport.call(&Call::SelectSpans(WireSpans::of(req))).await?)?;
         // The filter does not travel: applied here to what the server answered.
         if let Some(f) = &req.filter {
-            spans.retain(|s| (f.0)(s));
+            spans.retain(|s| f.0.matches(s));
         }
         Ok(spans)
     }

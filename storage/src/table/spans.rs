@@ -73,7 +73,7 @@ use crate::layout::{FileKey, Hour, Table};
 use crate::parquet_io::plan::cluster_may_match;
 use crate::parquet_io::plan::{self, ColumnCheck, ReadPlan};
 use crate::parquet_io::{ParquetIo, parquet_error, plan_stream};
-use crate::read::{SpanRequest, TraceSource, sort_spans};
+use crate::read::{SpanHead, SpanRequest, TraceSource, sort_spans};
 use crate::signals::{Span, TimestampNs, TraceId};
 use crate::types::TimeRange;
 use crate::writer::WriterOptions;
@@ -521,6 +521,18 @@ fn decode_batch(batch: &RecordBatch, key: &str, req: &SpanRequest, out: &mut Vec
         .as_primitive_opt::<arrow_array::types::UInt32Type>()
         .ok_or_else(|| corrupt("spans column flags is not UInt32".into()))?;
     for row in admitted {
+        if let Some(f) = &req.filter {
+            let head = SpanHead {
+                name: names[row],
+                service_name: services[row],
+                kind: kinds.value(row),
+                status_code: statuses.value(row),
+                duration: durations.value(row),
+            };
+            if !f.0.may_match(&head) {
+                continue;
+            }
+        }
         let span = Span {
             trace_id: trace_ids
                 .value(row)
@@ -554,7 +566,7 @@ fn decode_batch(batch: &RecordBatch, key: &str, req: &SpanRequest, out: &mut Vec
             events: events.value(row).to_string(),
             links: links.value(row).to_string(),
         };
-        if req.filter.as_ref().is_none_or(|f| (f.0)(&span)) {
+        if req.filter.as_ref().is_none_or(|f| f.0.matches(&span)) {
             out.push(span);
         }
     }
