@@ -57,11 +57,12 @@ use arrow_array::builder::{
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampNanosecondType};
-use arrow_array::{Array, ArrayRef, FixedSizeBinaryArray, RecordBatch};
+use arrow_array::{Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
-use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::data_type::FixedLenByteArray;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -325,9 +326,14 @@ impl TraceSource for SpanReader {
                 }
             }
         } else {
-            let mut reads = self
-                .io
-                .read_files(files, spans_schema(), true, move |m| read_plan(m, start, last, None));
+            // A scan: the narrow columns decide which rows the wide ones are decoded for.
+            let io = &self.io;
+            let mut reads = futures::stream::iter(files)
+                .map(|file| async move {
+                    let batches = scan_file(io, &file, req).await?;
+                    Ok::<_, Error>((file, batches))
+                })
+                .buffered(self.io.concurrency);
             while let Some((file, batches)) = reads.try_next().await? {
                 for batch in &batches {
                     decode_batch(batch, file.path.as_ref(), req, &mut out)?;
@@ -404,6 +410,78 @@ async fn read_trace(io: &ParquetIo, file: &FileMeta, id: TraceId, start: i64, la
         .build()
         .map_err(pq_err("open stream"))?;
     stream.try_collect().await.map_err(pq_err("decode"))
+}
+
+/// The narrow columns a scan decides rows on before the wide ones are decoded.
+const NARROW: [&str; 7] = [START, "cluster", "name", "kind", "duration", "status_code", "service_name"];
+
+/// The rows of `file` in `req`'s range whose narrow columns `req` admits (time, duration,
+/// matchers, and what its filter can tell from them): Parquet decodes the other columns only
+/// for those rows (late materialisation), so a search over an hour decodes the attributes of
+/// its candidates, not of every span.
+async fn scan_file(io: &ParquetIo, file: &FileMeta, req: &SpanRequest) -> Result<Vec<RecordBatch>> {
+    let pq_err = |op| parquet_error(op, file.path.as_ref());
+    let mut reader = io.reader(file);
+    let meta = io.footer(&mut reader, file, spans_schema()).await?;
+    let Some(plan) = read_plan(&meta, req.start, req.end - 1, None) else {
+        return Ok(Vec::new());
+    };
+    let mask = ProjectionMask::columns(meta.parquet_schema(), NARROW);
+    let (req, key) = (req.clone(), file.path.to_string());
+    let predicate = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
+        narrow_rows(&batch, &req).map_err(|reason| arrow_schema::ArrowError::ParseError(format!("{key}: {reason}")))
+    });
+    let stream = plan_stream(reader, meta, plan)
+        .with_row_filter(RowFilter::new(vec![Box::new(predicate)]))
+        .build()
+        .map_err(pq_err("open stream"))?;
+    stream.try_collect().await.map_err(pq_err("decode"))
+}
+
+/// Which rows of `batch` (the [`NARROW`] columns) `req` can admit.
+fn narrow_rows(batch: &RecordBatch, req: &SpanRequest) -> std::result::Result<BooleanArray, String> {
+    let column = |name: &str| batch.column_by_name(name).ok_or_else(|| format!("no column {name}"));
+    let dict = |name: &str| -> std::result::Result<Vec<&str>, String> {
+        let d = column(name)?
+            .as_dictionary_opt::<Int32Type>()
+            .ok_or_else(|| format!("{name} is not a dictionary"))?;
+        let values = d.values().as_string_opt::<i32>().ok_or_else(|| format!("{name} has no strings"))?;
+        Ok(d.keys().values().iter().map(|&k| values.value(k as usize)).collect())
+    };
+    let int = |name: &str| {
+        column(name)?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| format!("{name} is not Int32"))
+    };
+    let starts = column(START)?
+        .as_primitive_opt::<TimestampNanosecondType>()
+        .ok_or("start is not a timestamp")?;
+    let durations = column("duration")?
+        .as_primitive_opt::<arrow_array::types::Int64Type>()
+        .ok_or("duration is not Int64")?;
+    let (clusters, names, services) = (dict("cluster")?, dict("name")?, dict("service_name")?);
+    let (kinds, statuses) = (int("kind")?, int("status_code")?);
+    Ok((0..batch.num_rows())
+        .map(|row| {
+            let head = SpanHead {
+                name: names[row],
+                service_name: services[row],
+                kind: kinds.value(row),
+                status_code: statuses.value(row),
+                duration: durations.value(row),
+            };
+            Some(
+                (req.start..req.end).contains(&starts.value(row))
+                    && head.duration >= req.min_duration
+                    && req.matchers.iter().all(|m| match m.name.as_str() {
+                        crate::types::CLUSTER => m.matches(clusters[row]),
+                        "service_name" => m.matches(services[row]),
+                        _ => false,
+                    })
+                    && req.filter.as_ref().is_none_or(|f| f.0.may_match(&head)),
+            )
+        })
+        .collect())
 }
 
 /// Keeps the row groups and pages whose `start` overlaps `[start, last]` and, for a lookup,
