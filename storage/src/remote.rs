@@ -19,7 +19,7 @@
 //!   (`List<Float64>`). Log records: one row per record, `names`/`values` for the stream labels
 //!   and one column per other [`LogRecord`] field, named as the field.
 //! - **Every other answer** (listings, counts, series sizes, metadata, native histograms,
-//!   exemplars, spans: a JSON array of [`Span`]s, ids as byte arrays) is JSON (`application/json`); floats inside histograms and exemplars travel as
+//!   exemplars, spans: a JSON array of [`crate::signals::Span`]s, ids as byte arrays) is JSON (`application/json`); floats inside histograms and exemplars travel as
 //!   their IEEE-754 bits (`u64`), because JSON has no NaN and no infinities.
 //! - **Errors**: a non-2xx status with a JSON [`WireError`]: `kind` `too_many_samples` (with
 //!   `limit`: the querier fails the query with the same 422 all-in-one gives), `bad_request`

@@ -8,6 +8,7 @@
 //! The SDK's round trips are in `sdk`; hand-built requests (cluster identity, missing clusters,
 //! bad inputs over HTTP and gRPC) in `requests`.
 
+mod bodies;
 mod requests;
 mod sdk;
 

@@ -61,9 +61,9 @@ use arrow_array::{Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, RecordBat
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, RowFilter};
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
-use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 use parquet::data_type::FixedLenByteArray;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -413,7 +413,15 @@ async fn read_trace(io: &ParquetIo, file: &FileMeta, id: TraceId, start: i64, la
 }
 
 /// The narrow columns a scan decides rows on before the wide ones are decoded.
-const NARROW: [&str; 7] = [START, "cluster", "name", "kind", "duration", "status_code", "service_name"];
+const NARROW: [&str; 7] = [
+    START,
+    "cluster",
+    "name",
+    "kind",
+    "duration",
+    "status_code",
+    "service_name",
+];
 
 /// The rows of `file` in `req`'s range whose narrow columns `req` admits (time, duration,
 /// matchers, and what its filter can tell from them): Parquet decodes the other columns only
@@ -445,7 +453,10 @@ fn narrow_rows(batch: &RecordBatch, req: &SpanRequest) -> std::result::Result<Bo
         let d = column(name)?
             .as_dictionary_opt::<Int32Type>()
             .ok_or_else(|| format!("{name} is not a dictionary"))?;
-        let values = d.values().as_string_opt::<i32>().ok_or_else(|| format!("{name} has no strings"))?;
+        let values = d
+            .values()
+            .as_string_opt::<i32>()
+            .ok_or_else(|| format!("{name} has no strings"))?;
         Ok(d.keys().values().iter().map(|&k| values.value(k as usize)).collect())
     };
     let int = |name: &str| {

@@ -6,20 +6,17 @@ use std::path::Path;
 
 use prost::Message;
 use serde_json::Value;
-use tributary_proto::otlp::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use tributary_proto::otlp::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use tributary_proto::otlp::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use tributary_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
-use tributary_proto::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use tributary_proto::otlp::metrics::v1::{
-    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
-};
-use tributary_proto::otlp::resource::v1::Resource;
-use tributary_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceResponse;
+use tributary_proto::otlp::collector::metrics::v1::ExportMetricsServiceResponse;
+use tributary_proto::otlp::collector::trace::v1::ExportTraceServiceResponse;
 use tributary_proto::rpc;
 
 use crate::harness::{TestServer, peak_rss_bytes, result, run_python};
 
+use super::bodies::{
+    gauge, huge_attributes, kv, log_record, logs_request, metrics_request, resource_metrics, span, traces_request,
+    with_invalid_utf8,
+};
 use super::sdk::{SdkRun, json_column, rows_of_cluster, stored_logs};
 use super::{labels_of, now_ns, now_secs, value_of};
 
@@ -36,80 +33,6 @@ const BOMB_RSS_BUDGET: u64 = 200 << 20;
 const BOMB_TEST_DECOMPRESSED_LIMIT: usize = 16 << 20;
 // ------------------------------------------------------------------------------------------------
 // Cluster identity.
-
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.to_string())),
-        }),
-        ..Default::default()
-    }
-}
-
-fn gauge(name: &str, attributes: Vec<KeyValue>, t_ns: u64, v: f64) -> Metric {
-    Metric {
-        name: name.to_string(),
-        data: Some(metric::Data::Gauge(Gauge {
-            data_points: vec![NumberDataPoint {
-                attributes,
-                time_unix_nano: t_ns,
-                value: Some(number_data_point::Value::AsDouble(v)),
-                ..Default::default()
-            }],
-        })),
-        ..Default::default()
-    }
-}
-
-fn resource_metrics(resource: Vec<KeyValue>, metrics: Vec<Metric>) -> ResourceMetrics {
-    ResourceMetrics {
-        resource: Some(Resource {
-            attributes: resource,
-            ..Default::default()
-        }),
-        scope_metrics: vec![ScopeMetrics {
-            metrics,
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
-}
-
-fn metrics_request(resources: Vec<ResourceMetrics>) -> ExportMetricsServiceRequest {
-    ExportMetricsServiceRequest {
-        resource_metrics: resources,
-    }
-}
-
-fn log_record(t_ns: u64, body: &str, attributes: Vec<KeyValue>) -> LogRecord {
-    LogRecord {
-        time_unix_nano: t_ns,
-        severity_number: 9,
-        severity_text: "INFO".into(),
-        body: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(body.to_string())),
-        }),
-        attributes,
-        ..Default::default()
-    }
-}
-
-fn logs_request(resource: Vec<KeyValue>, records: Vec<LogRecord>) -> ExportLogsServiceRequest {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes: resource,
-                ..Default::default()
-            }),
-            scope_logs: vec![ScopeLogs {
-                log_records: records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
 
 /// An OTLP/HTTP answer.
 #[derive(Debug)]
@@ -413,50 +336,6 @@ async fn otlp_data_without_a_cluster_is_rejected_with_the_reason_and_the_rest_ke
 
 // ------------------------------------------------------------------------------------------------
 // Bad inputs.
-
-/// Replaces the (unique) ASCII `marker` in an encoded message with bytes of the same length that
-/// are not UTF-8, so the protobuf framing stays valid and only the string is wrong.
-fn with_invalid_utf8(mut encoded: Vec<u8>, marker: &str) -> Vec<u8> {
-    let m = marker.as_bytes();
-    let at = encoded
-        .windows(m.len())
-        .position(|w| w == m)
-        .expect("marker in the encoding");
-    encoded[at] = 0xff;
-    encoded[at + 1] = 0xfe;
-    encoded
-}
-
-/// 100,000 distinct attributes.
-/// A span of a fixed trace, distinct per name, with `attributes`.
-fn span(t: u64, name: &str, attributes: Vec<KeyValue>) -> Span {
-    Span {
-        trace_id: vec![0x7f; 16],
-        span_id: name.bytes().chain(std::iter::repeat(1)).take(8).collect(),
-        name: name.into(),
-        start_time_unix_nano: t,
-        end_time_unix_nano: t + 1_000,
-        attributes,
-        ..Span::default()
-    }
-}
-
-fn traces_request(spans: Vec<Span>) -> Vec<u8> {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
-    }
-    .encode_to_vec()
-}
-
-fn huge_attributes() -> Vec<KeyValue> {
-    (0..100_000).map(|i| kv(&format!("attr_{i}"), "v")).collect()
-}
 
 fn gzip_bomb(dir: &Path, decompressed: u64) -> Vec<u8> {
     let path = dir.join("bomb.gz");
