@@ -1,7 +1,8 @@
 //! OTLP: request bodies (protobuf or OTLP/JSON) to the generated `opentelemetry-proto` types and
-//! back to the protobuf bytes the WAL keeps (whatever encoding they arrived in), and the two
-//! translations: [`metrics`] (Prometheus's) and [`logs`] (Loki's), which render attribute values
-//! through the one `any_value` module.
+//! back to the protobuf bytes the WAL keeps (whatever encoding they arrived in), and the
+//! translations: [`metrics`] (Prometheus's), [`logs`] (Loki's) and [`traces`] (spans), which
+//! render attribute values through the one `any_value` module and name a resource's cluster
+//! through the one `resource_cluster`.
 
 pub(crate) mod any_value;
 pub mod logs;
@@ -13,6 +14,9 @@ use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use tributary_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use tributary_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
 
+use tributary_proto::otlp::common::v1::{AnyValue, KeyValue};
+
+use crate::cluster::{ClusterContext, Stamp};
 use crate::error::{Error, Result};
 
 /// How an OTLP/HTTP body is serialised (`Content-Type`).
@@ -78,6 +82,38 @@ pub fn parse<R: OtlpRequest>(body: &[u8], format: BodyFormat) -> Result<R> {
 /// The WAL form of a request: snappy-compressed protobuf.
 pub fn to_wal_body<R: Message>(req: &R) -> Result<Vec<u8>> {
     super::compression::snappy_compress(&req.encode_to_vec())
+}
+
+/// The value of the last attribute named `key` (later duplicates win, as everywhere here).
+pub(crate) fn last_value<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
+    attrs
+        .iter()
+        .rev()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+}
+
+/// A resource's cluster by the cluster rule (`crate::cluster`): the token's, else its
+/// `k8s.cluster.name` attribute, else the header's; with the sender's own value when a token
+/// overrode it (logs keep it as `exported_cluster`). `Err` says why none, or why refused.
+pub(crate) fn resource_cluster(
+    attrs: &[KeyValue],
+    ctx: &ClusterContext,
+) -> std::result::Result<(String, Option<String>), String> {
+    let own = last_value(attrs, logs::CLUSTER_ATTRIBUTE)
+        .map(|v| any_value::log_text(v).unwrap_or_default())
+        .filter(|c| !c.is_empty());
+    match ctx.decide(own.as_deref())? {
+        Some(Stamp::Keep) => Ok((own.unwrap_or_default(), None)),
+        Some(Stamp::Insert(c)) => Ok((c.to_string(), None)),
+        Some(Stamp::Replace { cluster, exported }) => Ok((cluster.to_string(), Some(exported.to_string()))),
+        None => Err(format!(
+            "no cluster: set the resource attribute {} (e.g. with the collector's resource or \
+             k8sattributes processor), send the X-Tributary-Cluster header (or the configured \
+             cluster_header), or authenticate with a token mapped to a cluster",
+            logs::CLUSTER_ATTRIBUTE
+        )),
+    }
 }
 
 /// The inverse of [`to_wal_body`], for replay. `bound` caps the decompressed size.

@@ -446,19 +446,24 @@ async fn scan_file(io: &ParquetIo, file: &FileMeta, req: &SpanRequest) -> Result
     stream.try_collect().await.map_err(pq_err("decode"))
 }
 
+/// A string dictionary column's value of every row.
+fn dict_strs<'a>(batch: &'a RecordBatch, name: &str) -> std::result::Result<Vec<&'a str>, String> {
+    let d = batch
+        .column_by_name(name)
+        .ok_or_else(|| format!("{name} is missing"))?
+        .as_dictionary_opt::<Int32Type>()
+        .ok_or_else(|| format!("{name} is not a string dictionary"))?;
+    let values = d
+        .values()
+        .as_string_opt::<i32>()
+        .ok_or_else(|| format!("{name} has no string values"))?;
+    Ok(d.keys().values().iter().map(|&k| values.value(k as usize)).collect())
+}
+
 /// Which rows of `batch` (the [`NARROW`] columns) `req` can admit.
 fn narrow_rows(batch: &RecordBatch, req: &SpanRequest) -> std::result::Result<BooleanArray, String> {
     let column = |name: &str| batch.column_by_name(name).ok_or_else(|| format!("no column {name}"));
-    let dict = |name: &str| -> std::result::Result<Vec<&str>, String> {
-        let d = column(name)?
-            .as_dictionary_opt::<Int32Type>()
-            .ok_or_else(|| format!("{name} is not a dictionary"))?;
-        let values = d
-            .values()
-            .as_string_opt::<i32>()
-            .ok_or_else(|| format!("{name} has no strings"))?;
-        Ok(d.keys().values().iter().map(|&k| values.value(k as usize)).collect())
-    };
+    let dict = |name: &str| dict_strs(batch, name);
     let int = |name: &str| {
         column(name)?
             .as_primitive_opt::<Int32Type>()
@@ -543,15 +548,8 @@ fn decode_batch(batch: &RecordBatch, key: &str, req: &SpanRequest, out: &mut Vec
             .ok_or_else(|| corrupt(format!("spans column {name} is not fixed-size binary")))
     };
     let dict = |name: &str| -> Result<Vec<&str>> {
-        let c = column(name)?;
-        let d = c
-            .as_dictionary_opt::<Int32Type>()
-            .ok_or_else(|| corrupt(format!("spans column {name} is not a string dictionary")))?;
-        let values = d
-            .values()
-            .as_string_opt::<i32>()
-            .ok_or_else(|| corrupt(format!("spans column {name} has no string values")))?;
-        Ok(d.keys().values().iter().map(|&k| values.value(k as usize)).collect())
+        column(name)?;
+        dict_strs(batch, name).map_err(|e| corrupt(format!("spans column {e}")))
     };
     let text = |name: &str| {
         column(name)?

@@ -695,7 +695,9 @@ fn traces_requests_decode_into_whole_traces_within_the_batch_size() {
     assert!(!reqs.is_empty());
     let start_ns = cfg.start_ms as u64 * 1_000_000;
     let end_ns = start_ns + (cfg.rounds as u64 + 1) * cfg.interval_ms * 1_000_000;
-    let mut by_trace: HashMap<Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>> = HashMap::new();
+    // Per trace: (span id, parent id) of each span.
+    type Members = Vec<(Vec<u8>, Vec<u8>)>;
+    let mut by_trace: HashMap<Vec<u8>, Members> = HashMap::new();
     let (mut spans, mut errors) = (0u64, 0u64);
     for r in &reqs {
         assert!(r.items as usize <= cfg.batch_size, "{} spans in one request", r.items);

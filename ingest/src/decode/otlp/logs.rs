@@ -37,13 +37,14 @@
 //! reason, and never stops the rest of the request. Never panics on any request.
 
 use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
-use tributary_proto::otlp::common::v1::{AnyValue, KeyValue};
+use tributary_proto::otlp::common::v1::KeyValue;
 use tributary_proto::otlp::logs::v1::LogRecord as OtlpLogRecord;
 use tributary_storage::signals::LogRecord;
 use tributary_storage::types::{CLUSTER, EXPORTED_CLUSTER, Label, Labels};
 
 use super::any_value::{log_text, write_log_attributes};
-use crate::cluster::{ClusterContext, Stamp};
+use super::last_value;
+use crate::cluster::ClusterContext;
 use crate::decode::{Accepted, Batch, Options as DecodeOptions, Outcome, Prepared, Rejections};
 use crate::error::Result;
 use crate::head::SignalBlock;
@@ -232,24 +233,11 @@ impl Resource {
         wants_service_name: bool,
         max_label_value_bytes: usize,
     ) -> Result<Self, String> {
-        let own = last_value(attrs, CLUSTER_ATTRIBUTE)
-            .map(|v| log_text(v).unwrap_or_default())
-            .filter(|c| !c.is_empty());
+        let (cluster, exported) = super::resource_cluster(attrs, ctx)?;
         let mut labels: Vec<Label> = Vec::with_capacity(promoted.len() + 2);
-        match ctx.decide(own.as_deref())? {
-            Some(Stamp::Keep) => labels.push(Label::new(CLUSTER, own.unwrap_or_default())),
-            Some(Stamp::Insert(c)) => labels.push(Label::new(CLUSTER, c)),
-            Some(Stamp::Replace { cluster, exported }) => {
-                labels.push(Label::new(CLUSTER, cluster));
-                labels.push(Label::new(EXPORTED_CLUSTER, exported));
-            }
-            None => {
-                return Err(format!(
-                    "no cluster: set the resource attribute {CLUSTER_ATTRIBUTE} (e.g. with the collector's \
-                     resource or k8sattributes processor), send the X-Tributary-Cluster header (or the \
-                     configured cluster_header), or authenticate with a token mapped to a cluster"
-                ));
-            }
+        labels.push(Label::new(CLUSTER, cluster));
+        if let Some(exported) = exported {
+            labels.push(Label::new(EXPORTED_CLUSTER, exported));
         }
         // Promoted labels first so a repeated normalised name keeps the later attribute's value;
         // cluster labels are pushed again last so nothing can override them.
@@ -370,15 +358,6 @@ fn hex_id(id: &[u8], len: usize) -> Result<String, usize> {
         return Err(id.len());
     }
     Ok(hex::encode(id))
-}
-
-/// The value of the last attribute named `key` (later duplicates win, as everywhere here).
-fn last_value<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
-    attrs
-        .iter()
-        .rev()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
 }
 
 #[cfg(test)]

@@ -19,13 +19,13 @@
 //! never stops the rest of the request. Never panics on any request.
 
 use tributary_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use tributary_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+use tributary_proto::otlp::common::v1::{KeyValue, any_value};
 use tributary_proto::otlp::trace::v1::Span as OtlpSpan;
 use tributary_storage::signals::{Span, hex_id};
 
 use super::any_value::{log_text, write_log_attributes};
-use super::logs::CLUSTER_ATTRIBUTE;
-use crate::cluster::{ClusterContext, Stamp};
+use super::last_value;
+use crate::cluster::ClusterContext;
 use crate::decode::{Accepted, Batch, Options as DecodeOptions, Outcome, Prepared, Rejections};
 use crate::error::Result;
 use crate::head::SignalBlock;
@@ -124,22 +124,8 @@ struct Resource {
 
 impl Resource {
     fn new(attrs: &[KeyValue], ctx: &ClusterContext) -> std::result::Result<Self, String> {
-        let own = last_value(attrs, CLUSTER_ATTRIBUTE)
-            .map(|v| log_text(v).unwrap_or_default())
-            .filter(|c| !c.is_empty());
-        let cluster = match ctx.decide(own.as_deref())? {
-            Some(Stamp::Keep) => own.clone().unwrap_or_default(),
-            Some(Stamp::Insert(c)) => c.to_string(),
-            // The sender's own value stays in the resource attributes.
-            Some(Stamp::Replace { cluster, .. }) => cluster.to_string(),
-            None => {
-                return Err(format!(
-                    "no cluster: set the resource attribute {CLUSTER_ATTRIBUTE} (e.g. with the collector's \
-                     resource or k8sattributes processor), send the X-Tributary-Cluster header (or the \
-                     configured cluster_header), or authenticate with a token mapped to a cluster"
-                ));
-            }
-        };
+        // The sender's own value, when a token overrides it, stays in the resource attributes.
+        let (cluster, _) = super::resource_cluster(attrs, ctx)?;
         let mut attributes_json = String::with_capacity(32 * attrs.len() + 2);
         write_log_attributes(&mut attributes_json, &[attrs]).map_err(|e| format!("resource attributes: {e}"))?;
         Ok(Self {
@@ -150,15 +136,6 @@ impl Resource {
             attributes_json,
         })
     }
-}
-
-/// The value of the last attribute named `key`.
-fn last_value<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
-    attrs
-        .iter()
-        .rev()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
 }
 
 /// A string attribute's text, or an int's digits (`http.status_code` is an int, a method a string).

@@ -2,7 +2,7 @@ use super::*;
 use crate::decode::otlp::any_value::MAX_DEPTH;
 use proptest::prelude::*;
 use tributary_proto::otlp::common::v1::any_value;
-use tributary_proto::otlp::common::v1::{ArrayValue, InstrumentationScope, KeyValueList};
+use tributary_proto::otlp::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValueList};
 use tributary_proto::otlp::logs::v1::{ResourceLogs, ScopeLogs};
 use tributary_proto::otlp::resource::v1::Resource as OtlpResource;
 
