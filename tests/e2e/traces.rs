@@ -153,6 +153,29 @@ async fn sdk_traces_round_trip_through_tempo_and_jaeger_apis_and_survive_a_crash
     let (_, body) = get(&server, "/jaeger/api/services").await;
     assert_eq!(body["data"], json!(["checkout"]));
 
+    // Jaeger's search and operations: the three error roots of `checkout`.
+    let tags = crate::harness::urlencode(r#"{"error":"true"}"#);
+    let (status, body) = get(
+        &server,
+        &format!("/jaeger/api/traces?service=checkout&tags={tags}&limit=10"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut found: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["traceID"].as_str().unwrap())
+        .collect();
+    found.sort();
+    assert_eq!(found, want, "{body}");
+    let (_, body) = get(&server, "/jaeger/api/services/checkout/operations").await;
+    let ops = body["data"].as_array().unwrap();
+    assert!(
+        ops.iter().any(|o| o == "GET /cart") && ops.iter().any(|o| o == "SELECT carts"),
+        "{body}"
+    );
+
     // A bad span is refused beside a valid one (OTLP partial success).
     let now = crate::otlp::now_ns();
     let export = json!({"resourceSpans": [{"resource": {"attributes": [
@@ -237,4 +260,55 @@ async fn sdk_traces_round_trip_through_tempo_and_jaeger_apis_and_survive_a_crash
     for (s, cluster) in &sent {
         check_trace(&server, s, cluster).await;
     }
+}
+
+/// A token's read scope holds for both trace APIs: a trace of another cluster is not found, a
+/// search and the service list see only the token's clusters.
+#[tokio::test]
+async fn trace_reads_are_scoped_to_the_tokens_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::harness::write_file(
+        dir.path(),
+        "auth.toml",
+        "[auth]\nrequired = true\n[[auth.tokens]]\ntoken = \"writer\"\nwrite = \"*\"\n\
+         [[auth.tokens]]\ntoken = \"dev-reader\"\nread = [\"dev\"]\n",
+    );
+    let server = TestServer::start_with(&["--config", cfg.to_str().unwrap()]).await;
+    let now = crate::otlp::now_ns();
+    for (cluster, service, trace) in [("dev", "cart", "11"), ("prod", "billing", "22")] {
+        let export = json!({"resourceSpans": [{"resource": {"attributes": [
+            {"key": "k8s.cluster.name", "value": {"stringValue": cluster}},
+            {"key": "service.name", "value": {"stringValue": service}}]},
+          "scopeSpans": [{"spans": [{"traceId": trace.repeat(16), "spanId": trace.repeat(8), "name": "op",
+             "startTimeUnixNano": now.to_string(), "endTimeUnixNano": (now + 1000).to_string()}]}]}]});
+        let r = server
+            .client()
+            .post(server.url("/v1/traces"))
+            .bearer_auth("writer")
+            .json(&export)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let get = |path: String| {
+        let (client, url) = (server.client(), server.url(&path));
+        async move {
+            let r = client.get(url).bearer_auth("dev-reader").send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get(format!("/api/traces/{}", "11".repeat(16))).await.0, 200);
+    assert_eq!(get(format!("/api/traces/{}", "22".repeat(16))).await.0, 404);
+    assert_eq!(get(format!("/jaeger/api/traces/{}", "22".repeat(16))).await.0, 404);
+    let (_, search) = get("/api/search?q=%7B%7D".into()).await;
+    assert!(
+        search.contains(&"11".repeat(16)) && !search.contains(&"22".repeat(16)),
+        "{search}"
+    );
+    let (_, services) = get("/jaeger/api/services".into()).await;
+    assert!(services.contains("cart") && !services.contains("billing"), "{services}");
+    // Without a token: 401.
+    let r = server.client().get(server.url("/api/search")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
 }
