@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tributary_query::metrics::QueryMetrics;
-use tributary_query::traces::{Search, TraceEngine};
+use tributary_query::traces::{Search, TraceConfig, TraceEngine};
 use tributary_storage::Storage;
 use tributary_storage::config::StorageConfig;
 use tributary_storage::signals::{Span, TraceId};
@@ -225,7 +225,7 @@ async fn main() {
 
     let open = || async {
         let storage = Arc::new(Storage::open(&cfg, &dir).await.expect("open"));
-        let engine = TraceEngine::new(storage.trace_source(), QueryMetrics::default());
+        let engine = TraceEngine::new(storage.trace_source(), TraceConfig::default(), QueryMetrics::default());
         (storage, engine)
     };
 

@@ -327,6 +327,7 @@ async fn start(
         trace_sources.push(storage.trace_source());
         let traces = Arc::new(TraceEngine::new(
             Arc::new(MergedTraceSource::new(trace_sources)),
+            cfg.query.traces.clone(),
             engine_metrics.clone(),
         ));
         if serves_queries {

@@ -155,6 +155,8 @@ pub(crate) enum Language {
     /// Our LogQL lexer (`logql::parser::lexer`): `"…"` with backslash escapes, raw `` `…` ``;
     /// `#` comments to `\n`.
     Logql,
+    /// Our TraceQL lexer (`traces::traceql`): `"…"` with backslash escapes; no comments.
+    Traceql,
 }
 
 impl Language {
@@ -165,6 +167,10 @@ impl Language {
             (Language::Logql, b'`') => Some(false),
             _ => None,
         }
+    }
+
+    fn has_comments(self) -> bool {
+        self != Language::Traceql
     }
 
     fn ends_comment(self, c: u8) -> bool {
@@ -225,7 +231,12 @@ impl Group {
 /// number), as the module documentation defines it. Linear in the text, recursion-free.
 pub(crate) fn depth(text: &str, language: Language) -> usize {
     let bytes = text.as_bytes();
-    let mut open: Vec<Group> = vec![Group::default()];
+    // TraceQL's conditions are leaves and its `&&`/`||` chains flat lists: only groups nest.
+    let flat = language == Language::Traceql;
+    let mut open: Vec<Group> = vec![Group {
+        braces: flat,
+        ..Group::default()
+    }];
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
@@ -235,20 +246,23 @@ pub(crate) fn depth(text: &str, language: Language) -> usize {
             continue;
         }
         match c {
-            b'#' => {
+            b'#' if language.has_comments() => {
                 while i < bytes.len() && !language.ends_comment(bytes[i]) {
                     i += 1;
                 }
             }
             b'(' | b'{' => open.push(Group {
-                braces: c == b'{',
+                braces: flat || c == b'{',
                 ..Group::default()
             }),
             // A range or subquery wraps what precedes it (`(x)[5m:1m]`, `x[5m:][5m:]`): a level
             // over it, like an operator, as well as a group of its own.
             b'[' => {
                 count(&mut open);
-                open.push(Group::default());
+                open.push(Group {
+                    braces: flat,
+                    ..Group::default()
+                });
             }
             b')' | b']' | b'}' => close(&mut open),
             // A LogQL line filter (`|=`, `|~`, `|>`) is a stage of a flat list; so is `|`.
@@ -310,7 +324,7 @@ fn oversized_duration(text: &str) -> Option<String> {
         }
         let in_duration = brackets > 0 || after_modifier;
         match c {
-            b'#' => {
+            b'#' if language.has_comments() => {
                 while i < bytes.len() && !language.ends_comment(bytes[i]) {
                     i += 1;
                 }

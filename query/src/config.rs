@@ -77,6 +77,8 @@ pub struct QueryConfig {
     pub ingester_token_file: std::path::PathBuf,
     /// LogQL (the Loki query API).
     pub logql: crate::logql::LogqlConfig,
+    /// Trace reads (the Tempo and Jaeger query APIs).
+    pub traces: crate::traces::TraceConfig,
     /// When `rate`, `increase` and the `*_over_time` aggregations read rollups instead of raw
     /// samples.
     pub rollups: RollupsConfig,
@@ -148,6 +150,7 @@ impl Default for QueryConfig {
             ingester_resolve_interval: Duration::from_secs(15),
             ingester_token_file: std::path::PathBuf::new(),
             logql: crate::logql::LogqlConfig::default(),
+            traces: crate::traces::TraceConfig::default(),
             rollups: RollupsConfig::default(),
         }
     }

@@ -54,6 +54,14 @@ pub enum Error {
         /// The bound it ran into.
         limit: usize,
     },
+    /// A trace read would hold more than `query.traces.max_spans` spans.
+    #[error(
+        "the request would read more than {limit} spans (query.traces.max_spans); narrow the query or the time range"
+    )]
+    TooManySpans {
+        /// The bound it ran into.
+        limit: usize,
+    },
     /// A limit of the request's token (`[[auth.tokens]]`) refused the query; `what` is the
     /// refusal as it reads without the token (Prometheus's wording where there is one).
     #[error("{what} (token {token:?}: {} = {value})", limit.option())]
@@ -160,9 +168,11 @@ impl Error {
             | Error::BadData(_)
             | Error::RuleFile { .. }
             | Error::SloSpec(_) => ErrorKind::BadData,
-            Error::Unsupported { .. } | Error::Execution(_) | Error::TooManySamples | Error::TooManyRecords { .. } => {
-                ErrorKind::Execution
-            }
+            Error::Unsupported { .. }
+            | Error::Execution(_)
+            | Error::TooManySamples
+            | Error::TooManyRecords { .. }
+            | Error::TooManySpans { .. } => ErrorKind::Execution,
             Error::TokenLimit { limit, .. } => match limit {
                 crate::token_limits::TokenLimit::ConcurrentQueries => ErrorKind::TooManyRequests,
                 crate::token_limits::TokenLimit::Samples | crate::token_limits::TokenLimit::Series => {

@@ -54,7 +54,7 @@ impl TokenLimit {
 #[derive(Clone, Debug)]
 pub(crate) struct TokenLimits {
     token: String,
-    /// Set only when below the global sample (LogQL: record) bound.
+    /// Set only when below the global sample (LogQL: record; traces: span) bound.
     max_samples: Option<usize>,
     max_series: Option<usize>,
     /// Set only when below the global timeout.
@@ -93,6 +93,7 @@ impl TokenLimits {
             (
                 Error::TooManySamples
                 | Error::TooManyRecords { .. }
+                | Error::TooManySpans { .. }
                 | Error::Storage(tributary_storage::Error::TooManySamples { .. }),
                 Some(n),
                 _,

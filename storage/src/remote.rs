@@ -167,6 +167,9 @@ pub struct WireSpans {
     /// Shortest span, in nanoseconds.
     #[serde(default)]
     pub min_duration: i64,
+    /// At most this many spans ([`SpanRequest::limit`]).
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
 impl WireSpans {
@@ -178,6 +181,9 @@ impl WireSpans {
             end: req.end,
             trace_id: req.trace_id,
             min_duration: req.min_duration,
+            // The server answers before the filter (which stays here): its answer is bounded
+            // by its own row limit, the filtered one by the request's (checked by the client).
+            limit: if req.filter.is_some() { None } else { req.limit },
         }
     }
 
@@ -190,6 +196,7 @@ impl WireSpans {
             min_duration: self.min_duration,
             // The filter stays with the caller (see `RemoteSource::select_spans`).
             filter: None,
+            limit: self.limit,
         })
     }
 }

@@ -3,7 +3,7 @@
 //! measured crash depths), catastrophic and huge regexes, 1-second steps over 30 days,
 //! thousands of `match[]`, huge and amplifying templates, huge `topk`/`quantile`/`limit`
 //! parameters and over-long query texts are each answered with a clear 4xx naming the reason
-//! (or a correct, bounded answer) within the query timeout; the process stays alive with its
+//! (or a correct, bounded answer) within the query timeout, TraceQL's included; the process stays alive with its
 //! peak RSS under [`PEAK_RSS_BOUND`], and still ingests and answers afterwards.
 
 use std::time::{Duration, Instant};
@@ -486,6 +486,19 @@ async fn deeply_nested_queries_are_refused(s: &TestServer) {
             "{what}: {body}"
         );
     }
+    // TraceQL (Tempo's search; a URL holds at most 64 KiB): nesting is refused before parsing
+    // (5,000 levels overflowed the stack before), a long flat chain is answered.
+    let (status, body) = get(
+        s,
+        "/api/search",
+        &[("q", &format!("{{ {} }}", nested("(", 5_000, "name = \"x\"", ")")))],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("query exceeds query.traces.max_query_depth = "), "{body}");
+    let chain = vec![r#"name != "x""#; 1_500].join(" && ");
+    let (status, body) = get(s, "/api/search", &[("q", &format!("{{ {chain} }}"))]).await;
+    assert_eq!(status, 200, "{body}");
 
     // A template that amplifies every line 10^6-fold fails naming its bound, before it is built.
     let push = serde_json::json!({"streams": [{

@@ -186,6 +186,7 @@ impl tributary_storage::read::TraceSource for Head {
         let mut out = Vec::new();
         self.signal_blocks(|b| b.spans_matching(req, &mut out));
         tributary_storage::read::sort_spans(&mut out);
+        req.check_count(out.len())?;
         Ok(out)
     }
 }

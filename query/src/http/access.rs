@@ -84,15 +84,13 @@ impl Scoped for Engine {
     }
 }
 
-/// Tempo's API: the token's scope; its sample and timeout limits do not apply to trace reads
-/// (the store's row limit, `storage.max_select_samples`, bounds them).
 impl Scoped for crate::traces::TraceEngine {
     type Rejection = LokiError;
     fn scoped(&self, scope: &ClusterScope) -> Self {
         crate::traces::TraceEngine::scoped(self, scope)
     }
-    fn limited(&self, _: &Identity) -> Self {
-        self.clone()
+    fn limited(&self, id: &Identity) -> Self {
+        crate::traces::TraceEngine::limited(self, id)
     }
     fn metrics(&self) -> QueryMetrics {
         crate::traces::TraceEngine::metrics(self).clone()

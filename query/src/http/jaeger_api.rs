@@ -65,8 +65,8 @@ impl Scoped for JaegerEngine {
     fn scoped(&self, scope: &ClusterScope) -> Self {
         JaegerEngine(self.0.scoped(scope))
     }
-    fn limited(&self, _: &Identity) -> Self {
-        self.clone()
+    fn limited(&self, id: &Identity) -> Self {
+        JaegerEngine(self.0.limited(id))
     }
     fn metrics(&self) -> QueryMetrics {
         self.0.metrics().clone()

@@ -18,13 +18,16 @@ use tributary_storage::signals::Span;
 
 use crate::error::{Error, Result};
 
-/// A parsed filter.
+/// A parsed filter. A chain of `&&` (or `||`) is one flat list, never a nested pair per
+/// operator: a tree as deep as a chain is long would make a long generated query overflow the
+/// stack when matched or dropped. Nesting comes only from parentheses, bounded by
+/// `query.traces.max_query_depth` before parsing.
 #[derive(Debug, Clone)]
 pub(crate) enum Filter {
     All,
     Cond(Cond),
-    And(Box<Filter>, Box<Filter>),
-    Or(Box<Filter>, Box<Filter>),
+    And(Vec<Filter>),
+    Or(Vec<Filter>),
 }
 
 /// One comparison.
@@ -240,21 +243,29 @@ impl Parser {
     }
 
     fn or(&mut self) -> Result<Filter> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.peek() == Some(&Token::Or) {
             self.at += 1;
-            left = Filter::Or(Box::new(left), Box::new(self.and()?));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Filter::Or(terms)
+        })
     }
 
     fn and(&mut self) -> Result<Filter> {
-        let mut left = self.primary()?;
+        let mut terms = vec![self.primary()?];
         while self.peek() == Some(&Token::And) {
             self.at += 1;
-            left = Filter::And(Box::new(left), Box::new(self.primary()?));
+            terms.push(self.primary()?);
         }
-        Ok(left)
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Filter::And(terms)
+        })
     }
 
     fn primary(&mut self) -> Result<Filter> {
@@ -373,16 +384,29 @@ impl Filter {
         match self {
             Filter::All => Some(true),
             Filter::Cond(c) => c.on_head(head),
-            Filter::And(a, b) => match (a.on_head(head), b.on_head(head)) {
-                (Some(false), _) | (_, Some(false)) => Some(false),
-                (Some(true), Some(true)) => Some(true),
-                _ => None,
-            },
-            Filter::Or(a, b) => match (a.on_head(head), b.on_head(head)) {
-                (Some(true), _) | (_, Some(true)) => Some(true),
-                (Some(false), Some(false)) => Some(false),
-                _ => None,
-            },
+            // Kleene's logic: one certain false (true) decides a conjunction (disjunction).
+            Filter::And(terms) => {
+                let mut all = Some(true);
+                for t in terms {
+                    match t.on_head(head) {
+                        Some(false) => return Some(false),
+                        None => all = None,
+                        Some(true) => {}
+                    }
+                }
+                all
+            }
+            Filter::Or(terms) => {
+                let mut any = Some(false);
+                for t in terms {
+                    match t.on_head(head) {
+                        Some(true) => return Some(true),
+                        None => any = None,
+                        Some(false) => {}
+                    }
+                }
+                any
+            }
         }
     }
 
@@ -391,8 +415,8 @@ impl Filter {
         match self {
             Filter::All => true,
             Filter::Cond(c) => c.matches(span, attrs),
-            Filter::And(a, b) => a.matches(span, attrs) && b.matches(span, attrs),
-            Filter::Or(a, b) => a.matches(span, attrs) || b.matches(span, attrs),
+            Filter::And(terms) => terms.iter().all(|t| t.matches(span, attrs)),
+            Filter::Or(terms) => terms.iter().any(|t| t.matches(span, attrs)),
         }
     }
 
@@ -402,11 +426,7 @@ impl Filter {
     pub(crate) fn service_matchers(&self) -> Vec<tributary_storage::types::Matcher> {
         use tributary_storage::types::{MatchOp, Matcher};
         match self {
-            Filter::And(a, b) => {
-                let mut m = a.service_matchers();
-                m.extend(b.service_matchers());
-                m
-            }
+            Filter::And(terms) => terms.iter().flat_map(Filter::service_matchers).collect(),
             Filter::Cond(Cond {
                 field: Field::Resource(k),
                 op,
@@ -435,8 +455,8 @@ impl Filter {
                 value: Value::Duration(d),
                 ..
             }) => *d,
-            Filter::And(a, b) => a.min_duration().max(b.min_duration()),
-            Filter::Or(a, b) => a.min_duration().min(b.min_duration()),
+            Filter::And(terms) => terms.iter().map(Filter::min_duration).max().unwrap_or(0),
+            Filter::Or(terms) => terms.iter().map(Filter::min_duration).min().unwrap_or(0),
             _ => 0,
         }
     }

@@ -32,6 +32,10 @@ pub struct SpanRequest {
     /// matches rather than every span of its range. It does not cross the internal read API:
     /// the client applies it to what an ingester answers.
     pub filter: Option<SpanFilter>,
+    /// At most this many spans (the engine's `query.traces.max_spans`): a source that would
+    /// answer more fails with [`crate::Error::TooManySamples`] naming the smaller of this and
+    /// its own row limit, and stops reading as soon as it knows. `None`: the source's own limit.
+    pub limit: Option<usize>,
 }
 
 /// A predicate on spans (see [`SpanRequest::filter`]).
@@ -87,6 +91,21 @@ impl SpanRequest {
             trace_id: None,
             min_duration: 0,
             filter: None,
+            limit: None,
+        }
+    }
+
+    /// The bound of a source whose own row limit is `own`: the smaller of it and the request's.
+    pub fn bound(&self, own: usize) -> usize {
+        self.limit.map_or(own, |l| l.min(own))
+    }
+
+    /// Fails with [`crate::Error::TooManySamples`] when `n` spans are more than the request's
+    /// [`SpanRequest::limit`] admits.
+    pub fn check_count(&self, n: usize) -> Result<()> {
+        match self.limit {
+            Some(limit) if n > limit => Err(crate::Error::TooManySamples { limit }),
+            _ => Ok(()),
         }
     }
 
@@ -126,8 +145,8 @@ pub fn sort_spans(spans: &mut Vec<Span>) {
 ///   [`sort_spans`] order, each distinct span once (a span stored twice — a retried flush, or
 ///   held by the head and by Parquet during a flush — is returned once; spans differing in any
 ///   field are all kept).
-/// - It fails with [`crate::Error::TooManySamples`] rather than return more than the source's
-///   row limit.
+/// - It fails with [`crate::Error::TooManySamples`] rather than return more spans than the
+///   request's [`SpanRequest::limit`] or the source's own row limit.
 #[async_trait]
 pub trait TraceSource: Send + Sync + std::fmt::Debug {
     /// The spans `req` admits, sorted and distinct (see the contract above).

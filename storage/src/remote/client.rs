@@ -149,6 +149,7 @@ impl<T: Transport> TraceSource for RemoteSource<T> {
         if let Some(f) = &req.filter {
             spans.retain(|s| f.0.matches(s));
         }
+        req.check_count(spans.len())?;
         Ok(spans)
     }
 }

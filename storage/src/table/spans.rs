@@ -309,6 +309,7 @@ impl TraceSource for SpanReader {
             .catalog
             .files(Table::Spans, range, |c| cluster_may_match(c, &req.matchers));
         let (start, last) = (req.start, req.end - 1);
+        let max_rows = req.bound(self.max_rows);
         let mut out = Vec::new();
         if let Some(id) = req.trace_id {
             // A lookup: each file's bloom filters first, so files without the id cost one small
@@ -338,15 +339,20 @@ impl TraceSource for SpanReader {
                 for batch in &batches {
                     decode_batch(batch, file.path.as_ref(), req, &mut out)?;
                 }
-                if out.len() > self.max_rows {
-                    return Err(Error::TooManySamples { limit: self.max_rows });
+                if out.len() > max_rows {
+                    // Copies of a span in several files count once: over the bound only if
+                    // still over it without them.
+                    sort_spans(&mut out);
+                    if out.len() > max_rows {
+                        return Err(Error::TooManySamples { limit: max_rows });
+                    }
                 }
             }
         }
-        if out.len() > self.max_rows {
-            return Err(Error::TooManySamples { limit: self.max_rows });
-        }
         sort_spans(&mut out);
+        if out.len() > max_rows {
+            return Err(Error::TooManySamples { limit: max_rows });
+        }
         Ok(out)
     }
 }

@@ -29,6 +29,7 @@ impl TraceSource for MemTraceSource {
     async fn select_spans(&self, req: &SpanRequest) -> Result<Vec<Span>> {
         let mut out: Vec<Span> = self.spans.iter().filter(|s| req.admits(s)).cloned().collect();
         sort_spans(&mut out);
+        req.check_count(out.len())?;
         Ok(out)
     }
 }
@@ -99,7 +100,8 @@ pub fn suite_spans() -> Vec<Span> {
 
 /// Checks a [`TraceSource`] built by `make` from [`suite_spans`] against [`MemTraceSource`] on
 /// lookups by id (present, absent, outside the range), time ranges cutting traces, matchers on
-/// `cluster` and `service_name` (equality, regex, negation), the duration floor and a filter.
+/// `cluster` and `service_name` (equality, regex, negation), the duration floor, a filter and
+/// the request's span limit.
 pub async fn trace_source_conformance<F, Fut>(make: F)
 where
     F: FnOnce(Vec<Span>) -> Fut,
@@ -199,4 +201,32 @@ where
         suite_spans().len() - 1,
         "the suite's copy deduplicates"
     );
+    // The request's limit: an answer of exactly the limit is given (copies counting once), one
+    // over it refused; with a filter, the limit bounds what matches, not what was read.
+    let n = everything.len();
+    let limited = |limit: usize, req: &SpanRequest| SpanRequest {
+        limit: Some(limit),
+        ..req.clone()
+    };
+    let got = source
+        .select_spans(&limited(n, &all))
+        .await
+        .expect("an answer at the limit");
+    assert_eq!(got.len(), n, "an answer of exactly the limit");
+    let over = source.select_spans(&limited(n - 1, &all)).await;
+    assert!(
+        matches!(over, Err(crate::Error::TooManySamples { limit }) if limit == n - 1),
+        "one span over the limit: {over:?}"
+    );
+    let errors = SpanRequest {
+        filter: Some(SpanFilter(Arc::new(|s: &Span| s.status_code == 2))),
+        ..all.clone()
+    };
+    let matching = reference.select_spans(&errors).await.expect("reference answers").len();
+    assert!(matching < n - 1);
+    let got = source
+        .select_spans(&limited(matching, &errors))
+        .await
+        .expect("a filtered answer within the limit");
+    assert_eq!(got.len(), matching, "the limit counts matches");
 }
