@@ -306,6 +306,11 @@ pub struct LimitsConfig {
     pub log_bytes_rate: f64,
     /// The log bucket's size in bytes (0 = 10 s of the rate).
     pub log_bytes_burst: u64,
+    /// Span bytes per second per cluster (OTLP and Zipkin spans, as the head counts a span's
+    /// size; Tempo's `ingestion_rate_limit_bytes`).
+    pub span_bytes_rate: f64,
+    /// The span bucket's size in bytes (0 = 10 s of the rate).
+    pub span_bytes_burst: u64,
     /// Most active series (float and native histogram) per cluster: new series beyond it are refused, existing ones
     /// keep flowing.
     pub max_series_per_cluster: usize,
@@ -329,6 +334,8 @@ impl Default for LimitsConfig {
             ingestion_burst: 0,
             log_bytes_rate: 0.0,
             log_bytes_burst: 0,
+            span_bytes_rate: 0.0,
+            span_bytes_burst: 0,
             max_series_per_cluster: 0,
             max_series_per_metric: 0,
             max_sample_age: Duration::ZERO,
@@ -353,6 +360,10 @@ pub struct LimitsOverride {
     pub log_bytes_rate: Option<f64>,
     /// See [`LimitsConfig::log_bytes_burst`].
     pub log_bytes_burst: Option<u64>,
+    /// See [`LimitsConfig::span_bytes_rate`].
+    pub span_bytes_rate: Option<f64>,
+    /// See [`LimitsConfig::span_bytes_burst`].
+    pub span_bytes_burst: Option<u64>,
     /// See [`LimitsConfig::max_series_per_cluster`].
     pub max_series_per_cluster: Option<usize>,
     /// See [`LimitsConfig::max_series_per_metric`].

@@ -51,8 +51,10 @@ struct Inner {
 struct Track {
     last_sample_ms: Option<i64>,
     last_log_ms: Option<i64>,
+    last_span_ms: Option<i64>,
     samples_total: u64,
     log_lines_total: u64,
+    spans_total: u64,
     minute: Rolling<1>,
     hour: Rolling<60>,
     rejected: BTreeMap<&'static str, Rejected>,
@@ -70,6 +72,7 @@ struct Slot {
     index: i64,
     samples: u64,
     logs: u64,
+    spans: u64,
 }
 
 impl<const WIDTH: i64> Default for Rolling<WIDTH> {
@@ -84,32 +87,33 @@ impl<const WIDTH: i64> Default for Rolling<WIDTH> {
 }
 
 impl<const WIDTH: i64> Rolling<WIDTH> {
-    fn add(&mut self, now_ms: i64, samples: u64, logs: u64) {
+    fn add(&mut self, now_ms: i64, n: Accepted) {
         let index = now_ms.div_euclid(1000 * WIDTH);
         let slot = &mut self.slots[index.rem_euclid(SLOTS as i64) as usize];
         if slot.index != index {
             *slot = Slot {
                 index,
-                samples: 0,
-                logs: 0,
+                ..Slot::default()
             };
         }
-        slot.samples += samples;
-        slot.logs += logs;
+        slot.samples += n.samples;
+        slot.logs += n.log_lines;
+        slot.spans += n.spans;
     }
 
-    /// (samples/s, log lines/s) over the window ending at `now_ms`.
-    fn rates(&self, now_ms: i64) -> (f64, f64) {
+    /// (samples/s, log lines/s, spans/s) over the window ending at `now_ms`.
+    fn rates(&self, now_ms: i64) -> (f64, f64, f64) {
         let current = now_ms.div_euclid(1000 * WIDTH);
-        let (mut s, mut l) = (0u64, 0u64);
+        let (mut s, mut l, mut p) = (0u64, 0u64, 0u64);
         for slot in &self.slots {
             if slot.index <= current && slot.index > current - SLOTS as i64 {
                 s += slot.samples;
                 l += slot.logs;
+                p += slot.spans;
             }
         }
         let window = (SLOTS as i64 * WIDTH) as f64;
-        (s as f64 / window, l as f64 / window)
+        (s as f64 / window, l as f64 / window, p as f64 / window)
     }
 }
 
@@ -129,10 +133,14 @@ pub struct ClusterStatus {
     pub last_sample_ms: Option<i64>,
     /// When a log line was last accepted, ms since the epoch.
     pub last_log_ms: Option<i64>,
+    /// When a span was last accepted, ms since the epoch.
+    pub last_span_ms: Option<i64>,
     /// Samples accepted since start.
     pub samples_total: u64,
     /// Log lines accepted since start.
     pub log_lines_total: u64,
+    /// Spans accepted since start.
+    pub spans_total: u64,
     /// Samples per second over the last minute.
     pub samples_per_second_1m: f64,
     /// Samples per second over the last hour.
@@ -141,11 +149,15 @@ pub struct ClusterStatus {
     pub log_lines_per_second_1m: f64,
     /// Log lines per second over the last hour.
     pub log_lines_per_second_1h: f64,
+    /// Spans per second over the last minute.
+    pub spans_per_second_1m: f64,
+    /// Spans per second over the last hour.
+    pub spans_per_second_1h: f64,
     /// Series in the head's active part (since the last flush); filled by the ingester.
     pub active_series: u64,
     /// Rejected items by reason.
     pub rejected: Vec<RejectedStatus>,
-    /// Protocols seen: `remote_write_1`, `remote_write_2`, `otlp`, `loki`.
+    /// Protocols seen: `remote_write_1`, `remote_write_2`, `otlp`, `loki`, `zipkin`.
     pub protocols: Vec<&'static str>,
 }
 
@@ -171,6 +183,8 @@ pub(crate) struct ClusterTotals {
     pub(crate) samples: u64,
     /// Log lines accepted since start.
     pub(crate) log_lines: u64,
+    /// Spans accepted since start.
+    pub(crate) spans: u64,
     /// Items refused since start, by reason key.
     pub(crate) rejected: Vec<(&'static str, u64)>,
 }
@@ -197,21 +211,36 @@ pub fn protocol(kind: Kind) -> &'static str {
     }
 }
 
+/// What one write of a cluster stored.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Accepted {
+    /// Float samples, histogram samples and exemplars.
+    pub samples: u64,
+    /// Log lines.
+    pub log_lines: u64,
+    /// Spans.
+    pub spans: u64,
+}
+
 impl Fleet {
-    /// `samples` and `logs` of `cluster` accepted over `protocol` at `now_ms`.
-    pub fn accepted(&self, cluster: &str, protocol: &'static str, samples: u64, logs: u64, now_ms: i64) {
+    /// `n` of `cluster` accepted over `protocol` at `now_ms`.
+    pub fn accepted(&self, cluster: &str, protocol: &'static str, n: Accepted, now_ms: i64) {
         self.with(cluster, |t| {
             t.protocols.insert(protocol);
-            if samples > 0 {
-                t.last_sample_ms = Some(now_ms);
+            for (count, last) in [
+                (n.samples, &mut t.last_sample_ms),
+                (n.log_lines, &mut t.last_log_ms),
+                (n.spans, &mut t.last_span_ms),
+            ] {
+                if count > 0 {
+                    *last = Some(now_ms);
+                }
             }
-            if logs > 0 {
-                t.last_log_ms = Some(now_ms);
-            }
-            t.samples_total += samples;
-            t.log_lines_total += logs;
-            t.minute.add(now_ms, samples, logs);
-            t.hour.add(now_ms, samples, logs);
+            t.samples_total += n.samples;
+            t.log_lines_total += n.log_lines;
+            t.spans_total += n.spans;
+            t.minute.add(now_ms, n);
+            t.hour.add(now_ms, n);
         });
     }
 
@@ -254,6 +283,7 @@ impl Fleet {
             cluster: cluster.to_string(),
             samples: t.samples_total,
             log_lines: t.log_lines_total,
+            spans: t.spans_total,
             rejected: t.rejected.iter().map(|(reason, r)| (*reason, r.items)).collect(),
         };
         let mut out: Vec<ClusterTotals> = inner.clusters.iter().map(|(c, t)| totals(c, t)).collect();
@@ -270,18 +300,22 @@ impl Fleet {
             .clusters
             .iter()
             .map(|(name, t)| {
-                let (s1m, l1m) = t.minute.rates(now_ms);
-                let (s1h, l1h) = t.hour.rates(now_ms);
+                let (s1m, l1m, p1m) = t.minute.rates(now_ms);
+                let (s1h, l1h, p1h) = t.hour.rates(now_ms);
                 ClusterStatus {
                     cluster: name.clone(),
                     last_sample_ms: t.last_sample_ms,
                     last_log_ms: t.last_log_ms,
+                    last_span_ms: t.last_span_ms,
                     samples_total: t.samples_total,
                     log_lines_total: t.log_lines_total,
+                    spans_total: t.spans_total,
                     samples_per_second_1m: s1m,
                     samples_per_second_1h: s1h,
                     log_lines_per_second_1m: l1m,
                     log_lines_per_second_1h: l1h,
+                    spans_per_second_1m: p1m,
+                    spans_per_second_1h: p1h,
                     active_series: 0,
                     rejected: t
                         .rejected

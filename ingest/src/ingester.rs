@@ -396,7 +396,12 @@ impl Ingester {
         let now = now_ms();
         let protocol = fleet::protocol(kind);
         for (cluster, u) in &stored.clusters {
-            self.fleet.accepted(cluster, protocol, u.samples, u.log_lines, now);
+            let n = fleet::Accepted {
+                samples: u.samples,
+                log_lines: u.log_lines,
+                spans: u.spans,
+            };
+            self.fleet.accepted(cluster, protocol, n, now);
         }
         if !rejected.is_empty() {
             let cluster = match (ctx.request_cluster(), stored.clusters.as_slice()) {

@@ -291,6 +291,15 @@ fn encode_clusters(
     for t in totals {
         ConstCounter::new(t.log_lines).encode(logs.encode_family(&[("cluster", t.cluster.as_str())])?)?;
     }
+    let mut spans = encoder.encode_descriptor(
+        "tributary_cluster_spans",
+        "Spans accepted since start, by cluster",
+        None,
+        MetricType::Counter,
+    )?;
+    for t in totals {
+        ConstCounter::new(t.spans).encode(spans.encode_family(&[("cluster", t.cluster.as_str())])?)?;
+    }
     let mut rejected = encoder.encode_descriptor(
         "tributary_cluster_rejected",
         "Items refused since start by cluster and reason (a refused request counts 1; invalid_items: items refused inside an accepted request)",

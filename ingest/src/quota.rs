@@ -5,7 +5,8 @@
 //! - **Ingestion rate** (`ingestion_rate`, `ingestion_burst`): float samples + native histogram
 //!   samples + exemplars a cluster sends, through a token bucket per cluster; **log bytes**
 //!   (`log_bytes_rate`, `log_bytes_burst`): the bytes of log lines (OTLP log bodies, Loki push
-//!   lines). A write that would overdraw any of its clusters' buckets is refused **whole**
+//!   lines); **span bytes** (`span_bytes_rate`, `span_bytes_burst`): the spans' sizes as the
+//!   head counts them (`Span::size`). A write that would overdraw any of its clusters' buckets is refused **whole**
 //!   (nothing of it is written, so a retry cannot duplicate) with a retryable 429 /
 //!   `RESOURCE_EXHAUSTED` whose `Retry-After` is the seconds until its tokens are there. A write
 //!   larger than the burst is admitted when the bucket is full and leaves it in debt. Metadata
@@ -18,7 +19,8 @@
 //!   Loki 400, OTLP `partial_success`).
 //! - **Sample age** (`max_sample_age`, `max_future`): each float sample, histogram sample,
 //!   exemplar and log record outside `[now - max_sample_age, now + max_future]` (the receiving
-//!   clock) is refused alone, with a reason; a series left with nothing is refused.
+//!   clock) is refused alone, with a reason; a series left with nothing is refused. Spans are
+//!   not held to an age: a trace's spans arrive as long after its start as it runs.
 //!
 //! Each refusal is counted in `tributary_ingest_limited_total{cluster, limit}`.
 //!
@@ -99,6 +101,8 @@ pub(crate) struct ClusterLimits {
     pub(crate) ingestion_burst: f64,
     pub(crate) log_bytes_rate: f64,
     pub(crate) log_bytes_burst: f64,
+    pub(crate) span_bytes_rate: f64,
+    pub(crate) span_bytes_burst: f64,
     pub(crate) max_series_per_cluster: usize,
     pub(crate) max_series_per_metric: usize,
     pub(crate) max_sample_age: Duration,
@@ -116,6 +120,7 @@ impl ClusterLimits {
         let o = cfg.overrides.iter().find(|o| glob(&o.clusters, cluster));
         let rate = o.and_then(|o| o.ingestion_rate).unwrap_or(cfg.ingestion_rate);
         let log_rate = o.and_then(|o| o.log_bytes_rate).unwrap_or(cfg.log_bytes_rate);
+        let span_rate = o.and_then(|o| o.span_bytes_rate).unwrap_or(cfg.span_bytes_rate);
         Self {
             ingestion_rate: rate,
             ingestion_burst: burst(rate, o.and_then(|o| o.ingestion_burst).unwrap_or(cfg.ingestion_burst)),
@@ -123,6 +128,11 @@ impl ClusterLimits {
             log_bytes_burst: burst(
                 log_rate,
                 o.and_then(|o| o.log_bytes_burst).unwrap_or(cfg.log_bytes_burst),
+            ),
+            span_bytes_rate: span_rate,
+            span_bytes_burst: burst(
+                span_rate,
+                o.and_then(|o| o.span_bytes_burst).unwrap_or(cfg.span_bytes_burst),
             ),
             max_series_per_cluster: o
                 .and_then(|o| o.max_series_per_cluster)
@@ -133,6 +143,15 @@ impl ClusterLimits {
             max_sample_age: o.and_then(|o| o.max_sample_age).unwrap_or(cfg.max_sample_age),
             max_future: o.and_then(|o| o.max_future).unwrap_or(cfg.max_future),
         }
+    }
+
+    /// Each rate the cluster is held to, in [`RATES`] order: (rate, burst).
+    fn rates(&self) -> [(f64, f64); 3] {
+        [
+            (self.ingestion_rate, self.ingestion_burst),
+            (self.log_bytes_rate, self.log_bytes_burst),
+            (self.span_bytes_rate, self.span_bytes_burst),
+        ]
     }
 
     fn caps_series(&self) -> bool {
@@ -163,12 +182,20 @@ struct Active {
     by_metric: HashMap<String, usize>,
 }
 
+/// The rate limits, in the order of [`ClusterLimits::rates`] and [`ClusterQuota::buckets`]:
+/// the option (the `limit` label) and the unit a write is counted in.
+const RATES: [(&str, &str); 3] = [
+    ("ingestion_rate", "samples"),
+    ("log_bytes_rate", "bytes"),
+    ("span_bytes_rate", "span bytes"),
+];
+
 /// One cluster's state.
 #[derive(Debug)]
 struct ClusterQuota {
     limits: ClusterLimits,
-    samples: Mutex<Bucket>,
-    log_bytes: Mutex<Bucket>,
+    /// A token bucket per rate, in [`RATES`] order.
+    buckets: [Mutex<Bucket>; 3],
     active: Mutex<Active>,
 }
 
@@ -205,12 +232,14 @@ impl Quotas {
                 .min()
                 .unwrap_or(Duration::ZERO)
         };
+        let on = |r: Option<f64>| r.is_some_and(|r| r > 0.0);
         let any_rate = cfg.ingestion_rate > 0.0
             || cfg.log_bytes_rate > 0.0
+            || cfg.span_bytes_rate > 0.0
             || cfg
                 .overrides
                 .iter()
-                .any(|o| o.ingestion_rate.is_some_and(|r| r > 0.0) || o.log_bytes_rate.is_some_and(|r| r > 0.0));
+                .any(|o| on(o.ingestion_rate) || on(o.log_bytes_rate) || on(o.span_bytes_rate));
         let any_cap = cfg.max_series_per_cluster > 0
             || cfg.max_series_per_metric > 0
             || cfg.overrides.iter().any(|o| {
@@ -237,8 +266,9 @@ impl Quotas {
         let limits = ClusterLimits::resolve(&self.cfg, name);
         let now = self.clock.elapsed();
         let q = Arc::new(ClusterQuota {
-            samples: Mutex::new(Bucket::new(limits.ingestion_rate, limits.ingestion_burst, now)),
-            log_bytes: Mutex::new(Bucket::new(limits.log_bytes_rate, limits.log_bytes_burst, now)),
+            buckets: limits
+                .rates()
+                .map(|(rate, burst)| Mutex::new(Bucket::new(rate, burst, now))),
             limits,
             active: Mutex::new(Active::default()),
         });
@@ -255,51 +285,27 @@ impl Quotas {
     /// the cluster and says when to retry; nothing was taken then.
     pub(crate) fn admit(&self, usage: &Usage) -> Result<(), Box<(Error, Hit)>> {
         let now = self.clock.elapsed();
-        let mut taken: Vec<(Arc<ClusterQuota>, f64, f64)> = Vec::new();
-        let refund = |taken: &[(Arc<ClusterQuota>, f64, f64)]| {
-            for (q, s, b) in taken {
-                q.samples.lock().refund(*s);
-                q.log_bytes.lock().refund(*b);
-            }
-        };
+        // What was taken, to give back when a later cluster or rate refuses the write.
+        let mut taken: Vec<(Arc<ClusterQuota>, usize, f64)> = Vec::new();
         for (cluster, u) in &usage.clusters {
             let q = self.cluster(cluster);
-            let l = &q.limits;
-            let (mut s, mut b) = (0.0, 0.0);
-            let mut refused = None;
-            if l.ingestion_rate > 0.0 && u.samples > 0 {
-                match q.samples.lock().take(u.samples as f64, now) {
-                    Ok(()) => s = u.samples as f64,
-                    Err(wait) => {
-                        refused = Some((
-                            "ingestion_rate",
-                            wait,
-                            u.samples,
-                            l.ingestion_rate,
-                            l.ingestion_burst,
-                            "samples",
-                        ))
-                    }
+            let rates = q.limits.rates();
+            for (i, n) in u.amounts().into_iter().enumerate() {
+                let (rate, burst) = rates[i];
+                if rate <= 0.0 || n == 0 {
+                    continue;
                 }
-            }
-            if refused.is_none() && l.log_bytes_rate > 0.0 && u.log_bytes > 0 {
-                match q.log_bytes.lock().take(u.log_bytes as f64, now) {
-                    Ok(()) => b = u.log_bytes as f64,
-                    Err(wait) => {
-                        refused = Some((
-                            "log_bytes_rate",
-                            wait,
-                            u.log_bytes,
-                            l.log_bytes_rate,
-                            l.log_bytes_burst,
-                            "bytes",
-                        ))
+                let wait = match q.buckets[i].lock().take(n as f64, now) {
+                    Ok(()) => {
+                        taken.push((q.clone(), i, n as f64));
+                        continue;
                     }
+                    Err(wait) => wait,
+                };
+                for (q, i, n) in &taken {
+                    q.buckets[*i].lock().refund(*n);
                 }
-            }
-            if let Some((limit, wait, n, rate, burst, unit)) = refused {
-                q.samples.lock().refund(s);
-                refund(&taken);
+                let (limit, unit) = RATES[i];
                 let hit = Hit {
                     cluster: cluster.clone(),
                     limit,
@@ -316,7 +322,6 @@ impl Quotas {
                     hit,
                 )));
             }
-            taken.push((q, s, b));
         }
         Ok(())
     }

@@ -97,6 +97,24 @@ async fn the_fleet_page_shows_each_cluster_its_figures_and_refusals() {
     )
     .await;
     assert_eq!(status, 400, "{refusal}");
+    // gamma: a trace of three spans over OTLP/HTTP JSON, named by its resource.
+    let ns = now * 1_000_000;
+    let spans: Vec<Value> = (1..=3)
+        .map(|i| {
+            serde_json::json!({"traceId": "ab".repeat(16), "spanId": format!("{i:016x}"), "name": "op",
+                "startTimeUnixNano": ns.to_string(), "endTimeUnixNano": (ns + 1000).to_string()})
+        })
+        .collect();
+    let export = serde_json::json!({"resourceSpans": [{"resource": {"attributes": [
+        {"key": "k8s.cluster.name", "value": {"stringValue": "gamma"}}]}, "scopeSpans": [{"spans": spans}]}]});
+    let r = server
+        .client()
+        .post(server.url("/v1/traces"))
+        .json(&export)
+        .send()
+        .await
+        .expect("OTLP traces");
+    assert_eq!(r.status().as_u16(), 200);
 
     // The JSON the page reads.
     let json: Value = reqwest::get(server.url("/api/v1/status/fleet"))
@@ -107,7 +125,12 @@ async fn the_fleet_page_shows_each_cluster_its_figures_and_refusals() {
         .expect("fleet json");
     let clusters = json["data"]["clusters"]["clusters"].as_array().expect("clusters");
     let names: Vec<&str> = clusters.iter().filter_map(|c| c["cluster"].as_str()).collect();
-    assert_eq!(names, ["alpha", "beta"], "{json}");
+    assert_eq!(names, ["alpha", "beta", "gamma"], "{json}");
+    assert_eq!(
+        (&clusters[2]["spans_total"], &clusters[2]["samples_total"]),
+        (&serde_json::json!(3), &serde_json::json!(0)),
+        "{json}"
+    );
     assert_eq!(clusters[0]["samples_total"], 2);
     assert_eq!(clusters[0]["active_series"], 2);
     assert_eq!(clusters[1]["samples_total"], 3);
@@ -138,7 +161,7 @@ async fn the_fleet_page_shows_each_cluster_its_figures_and_refusals() {
     let page = server.url("/");
     let dom = eventually(Duration::from_secs(90), "the page to list both clusters", || {
         let dom = chromium(&chromium_bin, tmp.path(), &["--dump-dom"], &page);
-        async move { (row(&dom, "alpha").is_some() && row(&dom, "beta").is_some()).then_some(dom) }
+        async move { (row(&dom, "alpha").is_some() && row(&dom, "gamma").is_some()).then_some(dom) }
     })
     .await;
     let alpha = row(&dom, "alpha").expect("alpha row");
@@ -163,6 +186,12 @@ async fn the_fleet_page_shows_each_cluster_its_figures_and_refusals() {
         .collect();
     let shown: String = rejected.chars().filter(|c| c.is_alphanumeric() || *c == ' ').collect();
     assert!(shown.contains(&shown_text), "{shown_text:?} not in {rejected}");
+    let gamma = row(&dom, "gamma").expect("gamma row");
+    assert_eq!(field(gamma, "spans_total"), "3");
+    assert_eq!(field(gamma, "spans_1m"), "0.05", "3 spans over 60 s");
+    assert_eq!(field(gamma, "protocols"), "otlp");
+    assert!(field(gamma, "last_span").contains(" s ago"), "{gamma}");
+    assert_eq!(field(alpha, "last_span"), "never");
     assert!(dom.contains("data-table=\"metrics\""), "storage table missing");
     assert!(dom.contains("href=\"api/v1/query_range\""), "API links missing");
 

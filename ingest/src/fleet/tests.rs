@@ -3,6 +3,14 @@ use crate::error::ErrorKind;
 
 const T0: i64 = 1_700_000_000_000;
 
+fn n(samples: u64, log_lines: u64) -> Accepted {
+    Accepted {
+        samples,
+        log_lines,
+        spans: 0,
+    }
+}
+
 fn cluster(s: &FleetSnapshot, name: &str) -> ClusterStatus {
     s.clusters.iter().find(|c| c.cluster == name).cloned().expect(name)
 }
@@ -13,8 +21,8 @@ fn cluster(s: &FleetSnapshot, name: &str) -> ClusterStatus {
 #[test]
 fn rates_roll_over_one_minute_and_one_hour() {
     let f = Fleet::default();
-    f.accepted("a", "remote_write_1", 300, 0, T0);
-    f.accepted("a", "remote_write_1", 300, 6, T0 + 20_000);
+    f.accepted("a", "remote_write_1", n(300, 0), T0);
+    f.accepted("a", "remote_write_1", n(300, 6), T0 + 20_000);
     let c = cluster(&f.snapshot(T0 + 30_000), "a");
     assert_eq!(c.samples_per_second_1m, 10.0);
     assert!((c.samples_per_second_1h - 600.0 / 3600.0).abs() < 1e-9);
@@ -32,12 +40,29 @@ fn rates_roll_over_one_minute_and_one_hour() {
     assert_eq!(much_later.log_lines_total, 6);
 }
 
+/// Spans count on their own: totals, rates and when last seen.
+#[test]
+fn spans_have_their_own_figures() {
+    let f = Fleet::default();
+    let spans = Accepted {
+        spans: 120,
+        ..Accepted::default()
+    };
+    f.accepted("t", "zipkin", spans, T0);
+    let c = cluster(&f.snapshot(T0 + 1_000), "t");
+    assert_eq!((c.spans_total, c.samples_total, c.log_lines_total), (120, 0, 0));
+    assert_eq!(c.spans_per_second_1m, 2.0);
+    assert_eq!((c.last_span_ms, c.last_sample_ms), (Some(T0), None));
+    assert_eq!(c.protocols, vec!["zipkin"]);
+    assert_eq!(f.totals()[0].spans, 120);
+}
+
 /// A slot reused a window later starts from zero rather than adding to the old count.
 #[test]
 fn a_reused_slot_forgets_its_old_count() {
     let f = Fleet::default();
-    f.accepted("a", "otlp", 60, 0, T0);
-    f.accepted("a", "otlp", 6, 0, T0 + 60_000);
+    f.accepted("a", "otlp", n(60, 0), T0);
+    f.accepted("a", "otlp", n(6, 0), T0 + 60_000);
     let c = cluster(&f.snapshot(T0 + 60_000), "a");
     assert_eq!(c.samples_per_second_1m, 0.1);
 }
@@ -47,9 +72,9 @@ fn a_reused_slot_forgets_its_old_count() {
 fn clusters_beyond_the_cap_are_counted_not_tracked() {
     let f = Fleet::default();
     for i in 0..MAX_CLUSTERS + 5 {
-        f.accepted(&format!("c{i}"), "loki", 0, 1, T0);
+        f.accepted(&format!("c{i}"), "loki", n(0, 1), T0);
     }
-    f.accepted("c0", "loki", 0, 1, T0);
+    f.accepted("c0", "loki", n(0, 1), T0);
     let s = f.snapshot(T0);
     assert_eq!(s.clusters.len(), MAX_CLUSTERS);
     assert_eq!(s.untracked_writes, 5);

@@ -633,3 +633,31 @@ async fn spans_are_acknowledged_replayed_and_flushed_once() {
     assert!(ing.head().select_spans(&all).await.unwrap().is_empty());
     ing.wal.close().await.unwrap();
 }
+
+/// A cluster over its `span_bytes_rate` has its export refused whole with a retryable 429
+/// and its delay; the fleet tracker counts the spans it stored.
+#[tokio::test]
+async fn span_bytes_rate_refuses_a_whole_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&Default::default(), dir.path()).await.unwrap();
+    let mut cfg = IngestConfig::default();
+    cfg.limits.span_bytes_rate = 100.0;
+    cfg.limits.span_bytes_burst = 1;
+    let ing = Ingester::open(cfg, dir.path(), storage).await.unwrap();
+    let ctx = || ClusterContext {
+        token_cluster: None,
+        header_cluster: None,
+    };
+    let body = || Body::otlp_http(Kind::OtlpTraces, TRACES_JSON.into(), "application/json", "").unwrap();
+    // A full bucket admits one export larger than the burst, and is then in debt.
+    let o = ing.write(ctx(), body()).await.unwrap();
+    assert_eq!(o.accepted.spans, 2);
+    let e = ing.write(ctx(), body()).await.unwrap_err();
+    assert!(matches!(e, Error::RateLimited { .. }), "{e}");
+    assert!(e.to_string().contains("span_bytes_rate"), "{e}");
+    assert!(e.retry_after_secs().is_some_and(|s| s >= 1), "{e}");
+    let status = ing.fleet_status();
+    let c = status.clusters.iter().find(|c| c.cluster == "prod-eu").unwrap();
+    assert_eq!((c.spans_total, c.samples_total), (2, 0));
+    ing.wal.close().await.unwrap();
+}

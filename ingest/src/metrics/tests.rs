@@ -20,6 +20,7 @@ fn totals(cluster: &str, samples: u64, log_lines: u64, rejected: Vec<(&'static s
         cluster: cluster.to_string(),
         samples,
         log_lines,
+        spans: samples / 10,
         rejected,
     }
 }
@@ -41,6 +42,7 @@ fn clusters_show_their_totals_and_active_series() {
         r#"tributary_cluster_active_series{cluster="replayed"} 5"#,
         r#"tributary_cluster_samples_total{cluster="a"} 10"#,
         r#"tributary_cluster_log_records_total{cluster="b"} 7"#,
+        r#"tributary_cluster_spans_total{cluster="a"} 1"#,
         r#"tributary_cluster_rejected_total{cluster="a",reason="invalid_items"} 2"#,
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");

@@ -27,16 +27,33 @@ pub(crate) struct Usage {
     pub(crate) clusters: Vec<(String, ClusterUsage)>,
 }
 
-/// Samples (floats, histogram samples, exemplars), log line bytes and log lines.
+/// Samples (floats, histogram samples, exemplars), log line bytes and log lines, span bytes
+/// and spans.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ClusterUsage {
     pub(crate) samples: u64,
     pub(crate) log_bytes: u64,
     pub(crate) log_lines: u64,
+    pub(crate) span_bytes: u64,
+    pub(crate) spans: u64,
+}
+
+impl ClusterUsage {
+    fn samples(n: u64) -> Self {
+        Self {
+            samples: n,
+            ..Self::default()
+        }
+    }
+
+    /// What each rate limit counts, in the quota's `RATES` order.
+    pub(crate) fn amounts(&self) -> [u64; 3] {
+        [self.samples, self.log_bytes, self.span_bytes]
+    }
 }
 
 impl Usage {
-    fn add(&mut self, cluster: &str, samples: u64, log_bytes: u64, log_lines: u64) {
+    fn add(&mut self, cluster: &str, add: ClusterUsage) {
         let u = match self.clusters.iter_mut().find(|(c, _)| c == cluster) {
             Some((_, u)) => u,
             None => {
@@ -44,9 +61,11 @@ impl Usage {
                 &mut self.clusters.last_mut().expect("just pushed").1
             }
         };
-        u.samples += samples;
-        u.log_bytes += log_bytes;
-        u.log_lines += log_lines;
+        u.samples += add.samples;
+        u.log_bytes += add.log_bytes;
+        u.log_lines += add.log_lines;
+        u.span_bytes += add.span_bytes;
+        u.spans += add.spans;
     }
 }
 
@@ -60,27 +79,50 @@ pub(crate) fn usage(input: &Input<'_>, known: &dyn LabelsOf) -> Usage {
     let f = &input.floats;
     for span in &f.series {
         let n = span.samples.len() as u64;
+        let n = ClusterUsage::samples(n);
         match (span.known, span.raw_key) {
             (true, Some(k)) => {
-                if !known.cluster_of(k, &mut |cluster| u.add(cluster, n, 0, 0)) {
-                    u.add("", n, 0, 0);
+                if !known.cluster_of(k, &mut |cluster| u.add(cluster, n)) {
+                    u.add("", n);
                 }
             }
-            _ => u.add(cluster_of(f.series_labels(span).iter().copied()), n, 0, 0),
+            _ => u.add(cluster_of(f.series_labels(span).iter().copied()), n),
         }
     }
     for s in &input.series {
-        u.add(s.labels.get(CLUSTER).unwrap_or(""), s.samples.len() as u64, 0, 0);
+        u.add(
+            s.labels.get(CLUSTER).unwrap_or(""),
+            ClusterUsage::samples(s.samples.len() as u64),
+        );
     }
     let sig = &input.signals;
     for h in &sig.histograms {
-        u.add(h.labels.get(CLUSTER).unwrap_or(""), h.samples.len() as u64, 0, 0);
+        u.add(
+            h.labels.get(CLUSTER).unwrap_or(""),
+            ClusterUsage::samples(h.samples.len() as u64),
+        );
     }
     for e in &sig.exemplars {
-        u.add(e.labels.get(CLUSTER).unwrap_or(""), e.exemplars.len() as u64, 0, 0);
+        u.add(
+            e.labels.get(CLUSTER).unwrap_or(""),
+            ClusterUsage::samples(e.exemplars.len() as u64),
+        );
     }
     for r in &sig.logs {
-        u.add(r.labels.get(CLUSTER).unwrap_or(""), 0, r.body.len() as u64, 1);
+        let lines = ClusterUsage {
+            log_bytes: r.body.len() as u64,
+            log_lines: 1,
+            ..ClusterUsage::default()
+        };
+        u.add(r.labels.get(CLUSTER).unwrap_or(""), lines);
+    }
+    for s in &sig.spans {
+        let span = ClusterUsage {
+            span_bytes: s.size() as u64,
+            spans: 1,
+            ..ClusterUsage::default()
+        };
+        u.add(&s.cluster, span);
     }
     u
 }
@@ -143,7 +185,7 @@ impl Tally {
                 r.log_records += self.logs;
                 a.log_records = a.log_records.saturating_sub(self.logs);
             }
-            // Per-cluster limits count samples and log lines; spans are not limited by them.
+            // Spans are held to no age or series cap; their rate refuses a write whole.
             Kind::OtlpTraces | Kind::ZipkinJson => {}
         }
         for reason in self.reasons {

@@ -57,8 +57,7 @@ fn usage(pairs: &[(&str, u64)]) -> Usage {
                     c.to_string(),
                     restrict::ClusterUsage {
                         samples: *n,
-                        log_bytes: 0,
-                        log_lines: 0,
+                        ..Default::default()
                     },
                 )
             })
@@ -185,6 +184,43 @@ fn log_bytes_have_their_own_bucket() {
     let (e, hit) = *q.admit(&u).unwrap_err();
     assert_eq!(hit.limit, "log_bytes_rate");
     assert_eq!(e.retry_after_secs(), Some(1));
+}
+
+/// Span bytes: a bucket of their own, per cluster, refunded when another cluster's rate refuses
+/// the same write; an override sets one cluster's rate.
+#[test]
+fn span_bytes_have_their_own_bucket() {
+    let (q, _) = quotas(LimitsConfig {
+        span_bytes_rate: 1000.0,
+        log_bytes_rate: 1000.0,
+        overrides: vec![crate::config::LimitsOverride {
+            clusters: "big-*".into(),
+            span_bytes_rate: Some(1e9),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let write = |cluster: &str, span_bytes: u64, log_bytes: u64| Usage {
+        clusters: vec![(
+            cluster.to_string(),
+            restrict::ClusterUsage {
+                span_bytes,
+                spans: 1,
+                log_bytes,
+                ..Default::default()
+            },
+        )],
+    };
+    assert!(q.admit(&write("c", 10_000, 0)).is_ok(), "10 kB is the span burst");
+    let (e, hit) = *q.admit(&write("c", 10_000, 0)).unwrap_err();
+    assert_eq!((hit.limit, hit.cluster.as_str()), ("span_bytes_rate", "c"));
+    assert!(e.to_string().contains("span bytes"), "{e}");
+    assert!(q.admit(&write("big-1", 1_000_000, 0)).is_ok(), "the override's rate");
+    // "d" takes log tokens, then its spans are refused: the log tokens come back.
+    assert!(q.admit(&write("d", 10_000, 5_000)).is_ok());
+    assert!(q.admit(&write("d", 10_000, 5_000)).is_err());
+    assert!(q.admit(&write("d", 0, 5_000)).is_ok(), "refunded");
+    assert!(q.admit(&write("d", 0, 5_000)).is_err(), "now spent");
 }
 
 #[test]
