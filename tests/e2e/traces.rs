@@ -312,3 +312,102 @@ async fn trace_reads_are_scoped_to_the_tokens_clusters() {
     let r = server.client().get(server.url("/api/search")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
 }
+
+/// kill -9 under load, flushes racing the writes: every span whose export was answered 200 is
+/// found after the restart (WAL replay and Parquet together), each trace whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_dash_nine_during_span_ingest_loses_no_acknowledged_span() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const WRITERS: usize = 4;
+    const SPANS: usize = 3;
+    let mut server = TestServer::start().await;
+    let t0 = crate::otlp::now_ns() as i64 - 60_000_000_000;
+    let url = server.url("/v1/traces");
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let (url, stop, acked) = (url.clone(), stop.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for seq in 0u64.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let trace = format!("{w:02x}{seq:030x}");
+                let start = t0 + seq as i64 * 1_000_000;
+                let spans: Vec<Value> = (0..SPANS)
+                    .map(|s| {
+                        json!({"traceId": trace, "spanId": format!("{:016x}", s + 1), "name": format!("op{s}"),
+                               "parentSpanId": if s == 0 { String::new() } else { format!("{s:016x}") },
+                               "startTimeUnixNano": (start + s as i64).to_string(),
+                               "endTimeUnixNano": (start + 1000).to_string()})
+                    })
+                    .collect();
+                let export = json!({"resourceSpans": [{"resource": {"attributes": [
+                    {"key": "k8s.cluster.name", "value": {"stringValue": "crash"}},
+                    {"key": "service.name", "value": {"stringValue": format!("writer-{w}")}}]},
+                    "scopeSpans": [{"spans": spans}]}]});
+                match client.post(&url).json(&export).send().await {
+                    Ok(r) if r.status().as_u16() == 200 => acked.lock().push(trace),
+                    // The server died mid-request: not acknowledged, free to be lost.
+                    _ => break,
+                }
+            }
+        }));
+    }
+    let flush_url = server.url("/api/v1/admin/flush");
+    let flush_stop = stop.clone();
+    let flusher = tokio::spawn(async move {
+        while !flush_stop.load(Ordering::Relaxed) {
+            let _ = reqwest::Client::new().post(&flush_url).send().await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    });
+    let probe = acked.clone();
+    crate::harness::eventually(std::time::Duration::from_secs(60), "acknowledged traces", || {
+        let n = probe.lock().len();
+        async move { (n >= 1_500).then_some(()) }
+    })
+    .await;
+    server.kill9();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    flusher.await.unwrap();
+
+    server.respawn_on_same_port().await;
+    let acked = acked.lock().clone();
+    let (start, end) = (t0 / 1_000_000_000 - 1, crate::otlp::now_ns() / 1_000_000_000 + 1);
+    let (status, body) = get(
+        &server,
+        &format!("/api/search?q=%7B%7D&limit=1000000&start={start}&end={end}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let found: std::collections::HashMap<&str, u64> = body["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["traceID"].as_str().unwrap(),
+                t["spanSet"]["matched"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|t| found.get(t.as_str()) != Some(&(SPANS as u64)))
+        .take(5)
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged traces, some lost or cut: {lost:?}",
+        acked.len()
+    );
+    eprintln!("{} acknowledged traces all whole after kill -9", acked.len());
+}
