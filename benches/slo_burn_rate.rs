@@ -16,7 +16,9 @@
 //! this query reads, 1-hour rows and 1-day summaries: the full-size history without 4.3
 //! billion raw samples stored);
 //! `SLO_BENCH_DIR` keeps the data directory, so later runs with the same settings skip the
-//! write; `SLO_BENCH_WARM_RUNS` (default 5) warm repetitions; `SLO_BENCH_QUERY` (`instant` or
+//! write; `SLO_BENCH_WARM_RUNS` (default 5) warm repetitions (the `rollups+results_cache` side
+//! with `query.results_cache` on: its warm runs are answered from the cache, and a last run of
+//! the range query one step later evaluates one step); `SLO_BENCH_QUERY` (`instant` or
 //! `range`) runs one query alone.
 //!
 //! Each side and query is timed **cold** (a fresh `Storage` opened on the directory: manifest
@@ -91,7 +93,15 @@ fn main() {
     // buckets, above `query.max_samples` (50 million), but a cluster at a time
     // (`query.part_samples`), each part under the limit.
     let rollups_cfg = QueryConfig::default();
-    let sides = [("rollups", rollups_cfg), ("raw", raw_cfg)];
+    // The same with the results cache on (`query.results_cache`): warm runs repeat the query
+    // as a dashboard's refresh does; a last run slides the range one step later.
+    let mut cached_cfg = rollups_cfg.clone();
+    cached_cfg.results_cache.max_bytes = 256 << 20;
+    let sides = [
+        ("rollups", rollups_cfg),
+        ("rollups+results_cache", cached_cfg),
+        ("raw", raw_cfg),
+    ];
     let only_query = std::env::var("SLO_BENCH_QUERY").ok();
     let queries = [("instant", END), ("30d range, 1h step", END - 30 * DAY_MS)];
     for (name, cfg) in sides {
@@ -110,13 +120,14 @@ fn main() {
                 .block_on(Storage::open(&StorageConfig::default(), &dir))
                 .expect("storage");
             let engine = Engine::new(storage.source(), cfg.clone());
-            let run = || {
+            let run_at = |start: i64, end: i64| {
                 let t = Instant::now();
                 let r = rt
-                    .block_on(engine.range_query(BURN_RATE, start, END, HOUR_MS, None))
+                    .block_on(engine.range_query(BURN_RATE, start, end, HOUR_MS, None))
                     .expect("query");
                 (t.elapsed(), r)
             };
+            let run = || run_at(start, END);
             let gets = || storage.request_counts().get;
             let before = gets();
             let (cold, first) = run();
@@ -134,6 +145,10 @@ fn main() {
                 secs(warm[warm.len() / 2]),
                 secs(warm[0]),
             );
+            if name.contains("results_cache") && start < END {
+                let (slid, _) = run_at(start + HOUR_MS, END + HOUR_MS);
+                eprintln!("slo_burn_rate: {name:7} {query:20} slid one step later: {}", secs(slid));
+            }
         }
         eprintln!("slo_burn_rate: {name}: peak RSS so far {} MiB", peak_rss_mib());
     }

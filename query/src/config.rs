@@ -75,6 +75,8 @@ pub struct QueryConfig {
     /// A file holding the bearer token sent to ingesters (needed when they require tokens:
     /// a token whose read scope is `"*"`). Empty: none. Default `""`.
     pub ingester_token_file: std::path::PathBuf,
+    /// Range answers kept for the next query of the same steps.
+    pub results_cache: crate::promql::ResultsCacheConfig,
     /// LogQL (the Loki query API).
     pub logql: crate::logql::LogqlConfig,
     /// Trace reads (the Tempo and Jaeger query APIs).
@@ -149,6 +151,7 @@ impl Default for QueryConfig {
             ingester_failure: crate::remote::IngesterFailure::Warn,
             ingester_resolve_interval: Duration::from_secs(15),
             ingester_token_file: std::path::PathBuf::new(),
+            results_cache: crate::promql::ResultsCacheConfig::default(),
             logql: crate::logql::LogqlConfig::default(),
             traces: crate::traces::TraceConfig::default(),
             rollups: RollupsConfig::default(),

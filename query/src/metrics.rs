@@ -29,6 +29,14 @@ pub struct QueryMetrics {
     tier_selections: Family<TierLabel, Counter>,
     /// Requests refused by a limit of their token, by token name and limit.
     token_refusals: Family<TokenRefusal, Counter>,
+    /// Range queries by what the results cache held for them (`hit`, `partial`, `miss`).
+    results_cache: Family<OutcomeLabel, Counter>,
+}
+
+/// The `outcome` label of `tributary_query_results_cache_lookups_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
 }
 
 /// The labels of `tributary_query_token_refusals_total`.
@@ -52,6 +60,17 @@ impl QueryMetrics {
         self.tier_selections
             .get_or_create(&TierLabel { tier: tier.name() })
             .inc();
+    }
+
+    /// Counts one range query by what the results cache held for it.
+    pub(crate) fn results_cache(&self, outcome: &'static str) {
+        self.results_cache.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// Range queries the results cache answered with `outcome`.
+    #[cfg(test)]
+    pub(crate) fn results_cache_lookups(&self, outcome: &'static str) -> u64 {
+        self.results_cache.get_or_create(&OutcomeLabel { outcome }).get()
     }
 
     /// Counts one request refused by `limit` of the token named `token`.
@@ -96,6 +115,11 @@ impl QueryMetrics {
             "tributary_query_tier_selections",
             "Selectors of PromQL queries by the data they read: raw samples or rollups (5m, 1h)",
             self.tier_selections.clone(),
+        );
+        r.register(
+            "tributary_query_results_cache_lookups",
+            "Range queries by what the results cache (query.results_cache) held for them: hit (every step), partial (the older steps), miss",
+            self.results_cache.clone(),
         );
         r.register(
             "tributary_query_token_refusals",

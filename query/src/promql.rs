@@ -23,6 +23,7 @@ mod native_histogram;
 mod parts;
 mod plan;
 mod position;
+mod results_cache;
 mod value;
 
 #[cfg(test)]
@@ -54,6 +55,8 @@ use eval::Guard;
 use fetch::requests;
 pub use native_histogram::{Bucket as HistogramBucket, NativeHistogram};
 use plan::{PlanContext, Selector};
+use results_cache::ResultsCache;
+pub use results_cache::ResultsCacheConfig;
 pub(crate) use value::format_value;
 use value::{Data, Steps};
 pub use value::{HistogramSeries, Value, VectorSample};
@@ -107,6 +110,11 @@ pub struct Engine {
     /// The limits of the request's token tighter than `cfg`'s (already applied to `cfg`): set
     /// by [`Engine::limited`], so refusals can name them.
     token: Option<Arc<TokenLimits>>,
+    /// Range answers' settled steps (`query.results_cache`), shared by the scoped and limited
+    /// engines; `scope` keys them apart.
+    results: Option<Arc<ResultsCache>>,
+    /// The read scope, as the results cache keys it (empty: every cluster).
+    scope: String,
 }
 
 impl Engine {
@@ -114,9 +122,11 @@ impl Engine {
     pub fn new(source: Arc<dyn Source>, cfg: QueryConfig) -> Self {
         Self {
             source,
+            results: ResultsCache::new(&cfg.results_cache).map(Arc::new),
             cfg,
             metrics: QueryMetrics::default(),
             token: None,
+            scope: String::new(),
         }
     }
 
@@ -125,9 +135,8 @@ impl Engine {
     pub fn scoped(&self, scope: &ClusterScope) -> Self {
         Self {
             source: Arc::new(ScopedSource::new(self.source.clone(), scope.clone())),
-            cfg: self.cfg.clone(),
-            metrics: self.metrics.clone(),
-            token: self.token.clone(),
+            scope: format!("{scope:?}"),
+            ..self.clone()
         }
     }
 
@@ -139,10 +148,9 @@ impl Engine {
         cfg.max_samples = limits.samples(cfg.max_samples);
         cfg.timeout = limits.timeout(cfg.timeout);
         Self {
-            source: self.source.clone(),
             cfg,
-            metrics: self.metrics.clone(),
             token: Some(Arc::new(limits)),
+            ..self.clone()
         }
     }
 
@@ -232,7 +240,58 @@ impl Engine {
         if count > self.cfg.max_samples as i128 || count >= i128::from(u32::MAX) {
             return Err(Error::TooManySamples);
         }
-        self.run(query, Steps::range(start_ms, end_ms, step_ms), timeout).await
+        let cache = self
+            .results
+            .as_ref()
+            .and_then(|c| results_cache::Key::of(query, start_ms, step_ms, &self.scope).map(|key| (c, key)));
+        let Some((cache, key)) = cache else {
+            return self.run(query, Steps::range(start_ms, end_ms, step_ms), timeout).await;
+        };
+        // Warnings of ingesters not answering go to the request's collector, not the answer.
+        let remote_warnings = || crate::remote::current_warnings().map_or(0, |w| w.lock().len());
+        let warned = remote_warnings();
+        let answer = match cache.get(&key, start_ms) {
+            // The cached steps from `start`, and only the later ones evaluated.
+            Some(hit) => {
+                let upto = hit.to.min(end_ms);
+                let head = results_cache::slice(&hit.series, start_ms, upto);
+                if upto == end_ms {
+                    self.metrics.results_cache("hit");
+                    QueryResult {
+                        value: Value::Matrix(head),
+                        annotations: hit.annotations,
+                        tier: hit.tier,
+                    }
+                } else {
+                    let tail = self
+                        .run(query, Steps::range(upto + step_ms, end_ms, step_ms), timeout)
+                        .await?;
+                    let Value::Matrix(later) = tail.value else {
+                        // Native histograms are not cached: evaluate the whole range.
+                        return self.run(query, Steps::range(start_ms, end_ms, step_ms), timeout).await;
+                    };
+                    self.metrics.results_cache("partial");
+                    let mut annotations = hit.annotations;
+                    annotations.extend(tail.annotations);
+                    QueryResult {
+                        value: Value::Matrix(results_cache::merge(head, later)),
+                        annotations,
+                        tier: hit.tier.max(tail.tier),
+                    }
+                }
+            }
+            None => {
+                self.metrics.results_cache("miss");
+                self.run(query, Steps::range(start_ms, end_ms, step_ms), timeout)
+                    .await?
+            }
+        };
+        if remote_warnings() == warned
+            && let Some(settled) = cache.settled_until(start_ms, end_ms, step_ms)
+        {
+            cache.put(key, start_ms, settled, &answer.value, &answer.annotations, answer.tier);
+        }
+        Ok(answer)
     }
 
     /// Label sets of the series matching any of `matcher_sets` with data in `range`, sorted.
