@@ -20,23 +20,12 @@ async fn merged_source_passes_the_trace_source_conformance_suite() {
 }
 
 fn engine() -> TraceEngine {
-    TraceEngine::new(
-        Arc::new(MemTraceSource::new(suite_spans())),
-        TraceConfig::default(),
-        QueryMetrics::default(),
-    )
+    engine_with(TraceConfig::default())
 }
 
 #[tokio::test]
 async fn search_finds_traces_by_traceql_newest_first_under_the_scope() {
-    let all = |query: &str, limit| Search {
-        query: query.into(),
-        start: SUITE_START_NS,
-        end: SUITE_START_NS + 4 * 3_600_000_000_000,
-        limit,
-        min_duration: None,
-        max_duration: None,
-    };
+    let all = suite_search;
     let found = engine()
         .search(&all(r#"{ resource.service.name = "cart" && status = error }"#, 100))
         .await
