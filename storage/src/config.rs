@@ -52,6 +52,11 @@ pub struct StorageConfig {
     /// About 100 bytes per series per day file and selector, plus one copy of each series'
     /// labels; the oldest are dropped beyond it. 0 keeps none. Default 512 MiB.
     pub rollup_cache_bytes: usize,
+    /// Memory for the spans table's trace-id bloom filters, so a lookup by id reads the
+    /// filters of a file's row groups once, then only the files that may hold the id. About
+    /// 1 byte per distinct trace id per row group; the oldest are dropped beyond it. 0 keeps
+    /// none. Default 64 MiB.
+    pub trace_bloom_cache_bytes: usize,
     /// Memory for the raw files single-window reads (instant queries, rule evaluations) read
     /// again every minute, half each: window edges (the raw samples a read takes from a
     /// metrics file it covers only in part, a window's first and last partial hour, kept per
@@ -261,6 +266,7 @@ impl Default for StorageConfig {
             metadata_cache_files: 4096,
             series_cache_bytes: crate::table::metrics::SERIES_CACHE_BYTES,
             rollup_cache_bytes: 512 << 20,
+            trace_bloom_cache_bytes: 64 << 20,
             edge_cache_bytes: 256 << 20,
             max_select_samples: 100_000_000,
             options: std::collections::BTreeMap::new(),

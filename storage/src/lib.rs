@@ -212,6 +212,7 @@ pub struct Storage {
     metrics_cache: Arc<MetricsCache>,
     rollup_days: Arc<table::rollups::DayCache>,
     log_summaries: Arc<table::logs::SummaryCache>,
+    trace_blooms: Arc<table::spans::blooms::BloomCache>,
     writer: WriterOptions,
     multipart_threshold: usize,
     max_select_samples: usize,
@@ -246,6 +247,7 @@ impl Storage {
             )),
             rollup_days: Arc::new(table::rollups::DayCache::new(cfg.rollup_cache_bytes)),
             log_summaries: Arc::new(table::logs::SummaryCache::new()),
+            trace_blooms: Arc::new(table::spans::blooms::BloomCache::new(cfg.trace_bloom_cache_bytes)),
             io: ParquetIo::new(store, footers, cfg.read_concurrency),
             manifest,
             catalogs,
@@ -455,6 +457,7 @@ impl Storage {
             metrics_cache: self.metrics_cache.clone(),
             rollup_days: self.rollup_days.clone(),
             log_summaries: self.log_summaries.clone(),
+            trace_blooms: self.trace_blooms.clone(),
         })
     }
 

@@ -61,6 +61,8 @@ pub(crate) struct ReadContext {
     pub(crate) rollup_days: Arc<rollups::DayCache>,
     /// The logs table's parsed file summaries (see `logs::summary`); other tables ignore it.
     pub(crate) log_summaries: Arc<logs::SummaryCache>,
+    /// The spans table's trace-id bloom filters (see `spans::blooms`); other tables ignore it.
+    pub(crate) trace_blooms: Arc<spans::blooms::BloomCache>,
 }
 
 /// A Parquet table: its on-disk contract and the code that writes and reads it.

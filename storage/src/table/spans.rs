@@ -212,6 +212,7 @@ impl ParquetTable for Spans {
             io: ctx.io,
             catalog: ctx.catalog,
             max_rows: ctx.max_rows,
+            blooms: ctx.trace_blooms,
         }
     }
 }
@@ -293,6 +294,7 @@ pub(crate) struct SpanReader {
     io: ParquetIo,
     catalog: Arc<Catalog>,
     max_rows: usize,
+    blooms: Arc<blooms::BloomCache>,
 }
 
 #[async_trait]
@@ -314,10 +316,10 @@ impl TraceSource for SpanReader {
         if let Some(id) = req.trace_id {
             // A lookup: each file's bloom filters first, so files without the id cost one small
             // read and decode nothing.
-            let io = &self.io;
+            let (io, blooms) = (&self.io, &*self.blooms);
             let mut reads = futures::stream::iter(files)
                 .map(|file| async move {
-                    let batches = read_trace(io, &file, id, start, last).await?;
+                    let batches = read_trace(io, blooms, &file, id, start, last).await?;
                     Ok::<_, Error>((file, batches))
                 })
                 .buffer_unordered(self.io.concurrency);
@@ -359,21 +361,41 @@ impl TraceSource for SpanReader {
 
 /// The rows of `file` that can hold trace `id` with a start in `[start, last]`: the row groups
 /// whose bloom filter may hold the id (all of them when a row group has none), narrowed to the
-/// pages `read_plan` keeps.
-async fn read_trace(io: &ParquetIo, file: &FileMeta, id: TraceId, start: i64, last: i64) -> Result<Vec<RecordBatch>> {
+/// pages `read_plan` keeps. Filters come from `cache` when it holds them.
+async fn read_trace(
+    io: &ParquetIo,
+    cache: &blooms::BloomCache,
+    file: &FileMeta,
+    id: TraceId,
+    start: i64,
+    last: i64,
+) -> Result<Vec<RecordBatch>> {
     let pq_err = |op| parquet_error(op, file.path.as_ref());
     let mut reader = io.reader(file);
     let meta = io.footer(&mut reader, file, spans_schema()).await?;
     let Some(plan) = read_plan(&meta, start, last, Some(id)) else {
         return Ok(Vec::new());
     };
-    let mut blooms = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, meta.clone());
+    let file_id = file.key.id;
+    let mut reads = None;
     let mut kept = Vec::with_capacity(plan.row_groups.len());
     for &rg in &plan.row_groups {
-        let bloom = blooms
-            .get_row_group_column_bloom_filter(rg, 0)
-            .await
-            .map_err(pq_err("read trace_id bloom filter"))?;
+        let bloom = match cache.get(file_id, rg) {
+            Some(bloom) => bloom,
+            None => {
+                let blooms = reads.get_or_insert_with(|| {
+                    ParquetRecordBatchStreamBuilder::new_with_metadata(io.reader(file), meta.clone())
+                });
+                let bloom = blooms
+                    .get_row_group_column_bloom_filter(rg, 0)
+                    .await
+                    .map_err(pq_err("read trace_id bloom filter"))?
+                    .map(Arc::new);
+                let on_disk = meta.metadata().row_group(rg).column(0).bloom_filter_length();
+                cache.insert(file_id, rg, bloom.clone(), on_disk.map_or(0, |n| n.max(0) as usize));
+                bloom
+            }
+        };
         if bloom.is_none_or(|b| b.check(&FixedLenByteArray::from(id.to_vec()))) {
             kept.push(rg);
         }
@@ -665,6 +687,8 @@ fn decode_batch(batch: &RecordBatch, key: &str, req: &SpanRequest, out: &mut Vec
     }
     Ok(())
 }
+
+pub(crate) mod blooms;
 
 #[cfg(test)]
 mod tests;

@@ -165,10 +165,74 @@ async fn a_lookup_skips_the_files_whose_bloom_filters_do_not_hold_the_id() {
             read_plan(&meta, i64::MIN, i64::MAX, Some(wanted)).is_some(),
             "the bounds keep both files"
         );
-        let batches = read_trace(&storage.io, f, wanted, i64::MIN, i64::MAX).await.unwrap();
+        let batches = read_trace(&storage.io, &storage.trace_blooms, f, wanted, i64::MIN, i64::MAX)
+            .await
+            .unwrap();
         decoded.push(batches.iter().map(RecordBatch::num_rows).sum::<usize>());
     }
     decoded.sort_unstable();
     assert_eq!(decoded[0], 0, "the file without the id decodes nothing: {decoded:?}");
     assert!(decoded[1] >= 1, "{decoded:?}");
+}
+
+/// A lookup reads each file's bloom filters once: looked up again (another id), the files
+/// whose filters rule the id out cost no read at all, the footers and filters being cached.
+#[tokio::test]
+async fn a_second_lookup_reads_no_bloom_filter_again() {
+    let span = |t: u64, hour: i64| Span {
+        trace_id: trace_id(t),
+        span_id: (t + 1).to_be_bytes(),
+        start: SUITE_START_NS + hour * 3_600_000_000_000 + t as i64,
+        cluster: "c".into(),
+        attributes: "{}".into(),
+        resource_attributes: "{}".into(),
+        events: "[]".into(),
+        links: "[]".into(),
+        ..Span::default()
+    };
+    // Six hours: six files, each with its own ids.
+    let spans: Vec<Span> = (0..600u64).map(|t| span(t, (t % 6) as i64)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&small(), dir.path()).await.unwrap();
+    storage.write_spans(&spans).await.unwrap();
+    let source = storage.trace_source();
+    let lookup = |t: u64| {
+        let source = source.clone();
+        async move {
+            let req = SpanRequest {
+                trace_id: Some(trace_id(t)),
+                ..SpanRequest::range(i64::MIN, i64::MAX)
+            };
+            source.select_spans(&req).await.unwrap()
+        }
+    };
+    assert_eq!(lookup(7).await.len(), 1);
+    let gets = || storage.request_counts().get;
+    assert!(storage.trace_blooms.bytes() > 0, "filters kept");
+    let before = gets();
+    assert_eq!(lookup(13).await.len(), 1);
+    let warm = gets() - before;
+    // The one file holding the id is read (its pages); the five others cost nothing.
+    assert!(warm <= 2, "{warm} GETs for a warm lookup");
+    let off = Storage::open(
+        &StorageConfig {
+            trace_bloom_cache_bytes: 0,
+            ..small()
+        },
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    let source = off.trace_source();
+    let req = SpanRequest {
+        trace_id: Some(trace_id(7)),
+        ..SpanRequest::range(i64::MIN, i64::MAX)
+    };
+    source.select_spans(&req).await.unwrap();
+    let before = off.request_counts().get;
+    source.select_spans(&req).await.unwrap();
+    assert!(
+        off.request_counts().get - before >= 6,
+        "without the cache every file's filter is read again"
+    );
 }
