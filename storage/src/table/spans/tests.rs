@@ -130,11 +130,9 @@ async fn a_read_past_the_row_limit_fails_instead_of_growing() {
     assert!(matches!(err, Error::TooManySamples { limit: 10 }), "{err}");
 }
 
-#[tokio::test]
-async fn a_lookup_skips_the_files_whose_bloom_filters_do_not_hold_the_id() {
-    // Two hours of 100 interleaved traces each: every file's trace-id bounds cover the id looked
-    // up, but only one file holds it.
-    let span = |t: u64, hour: i64| Span {
+/// A one-span trace `t` in hour `hour` of the suite's day.
+fn one_span(t: u64, hour: i64) -> Span {
+    Span {
         trace_id: trace_id(t),
         span_id: (t + 1).to_be_bytes(),
         start: SUITE_START_NS + hour * 3_600_000_000_000 + t as i64,
@@ -144,8 +142,14 @@ async fn a_lookup_skips_the_files_whose_bloom_filters_do_not_hold_the_id() {
         events: "[]".into(),
         links: "[]".into(),
         ..Span::default()
-    };
-    let spans: Vec<Span> = (0..200u64).map(|t| span(t, (t % 2) as i64)).collect();
+    }
+}
+
+#[tokio::test]
+async fn a_lookup_skips_the_files_whose_bloom_filters_do_not_hold_the_id() {
+    // Two hours of 100 interleaved traces each: every file's trace-id bounds cover the id looked
+    // up, but only one file holds it.
+    let spans: Vec<Span> = (0..200u64).map(|t| one_span(t, (t % 2) as i64)).collect();
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(&small(), dir.path()).await.unwrap();
     storage.write_spans(&spans).await.unwrap();
@@ -179,19 +183,8 @@ async fn a_lookup_skips_the_files_whose_bloom_filters_do_not_hold_the_id() {
 /// whose filters rule the id out cost no read at all, the footers and filters being cached.
 #[tokio::test]
 async fn a_second_lookup_reads_no_bloom_filter_again() {
-    let span = |t: u64, hour: i64| Span {
-        trace_id: trace_id(t),
-        span_id: (t + 1).to_be_bytes(),
-        start: SUITE_START_NS + hour * 3_600_000_000_000 + t as i64,
-        cluster: "c".into(),
-        attributes: "{}".into(),
-        resource_attributes: "{}".into(),
-        events: "[]".into(),
-        links: "[]".into(),
-        ..Span::default()
-    };
     // Six hours: six files, each with its own ids.
-    let spans: Vec<Span> = (0..600u64).map(|t| span(t, (t % 6) as i64)).collect();
+    let spans: Vec<Span> = (0..600u64).map(|t| one_span(t, (t % 6) as i64)).collect();
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(&small(), dir.path()).await.unwrap();
     storage.write_spans(&spans).await.unwrap();
