@@ -158,7 +158,9 @@ async fn retention_drops_whole_files_and_old_queries_answer_empty() {
     });
     cfg.retention.tables.insert("logs".into(), Duration::from_secs(3_600));
     let storage = Storage::open(&cfg, dir.path()).await.unwrap();
-    let old = now_ms() - 3 * 86_400_000;
+    // Noon of the day three days ago: prod-1's two old samples never straddle a day (a run just
+    // after midnight put them in two day files).
+    let old = (now_ms() - 3 * 86_400_000).div_euclid(86_400_000) * 86_400_000 + 43_200_000;
     let recent = now_ms() - 60_000;
     storage
         .write_metrics(&[
