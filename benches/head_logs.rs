@@ -34,7 +34,7 @@ fn records() -> Vec<LogRecord> {
                 _ => ("debug", format!("cache hit for key user:{i} in {}us shard={}", i % 90, i % 16)),
             };
             LogRecord {
-                labels: Labels::from_pairs(&[("cluster", cluster), ("service_name", &service)]),
+                labels: Labels::from_pairs(&[("cluster", cluster), ("service_name", &service)]).into(),
                 timestamp: T0 + i * (HOUR / RECORDS),
                 body,
                 attributes: format!(r#"{{"detected_level":"{level}"}}"#),

@@ -6,6 +6,8 @@
 # their OTLP receivers. See BENCHMARKS.md. Configured through the environment:
 #
 #   SCENARIOS="metrics/http metrics/grpc logs/http logs/grpc traces/http traces/grpc"   signal/transport pairs, in order
+#                     (also logs/loki: the logs workload through the Loki push API, snappy protobuf
+#                     as Promtail and Alloy send it; see benches/loadgen/src/otlp/loki.rs)
 #   CLUSTERS=3 CONNECTIONS=4 SEED=1 COMPRESSION=gzip            common workload knobs
 #   METRICS_PODS=300 METRICS_ROUNDS=60 (15 s apart)             metrics: pods per cluster, exports
 #   LOGS_PODS=200 LOGS_SECONDS=120 LOGS_RATE=5000               logs: pods, seconds, records/s per cluster
@@ -67,8 +69,8 @@ if [[ $PERF == 1 ]]; then
 fi
 for s in $SCENARIOS; do
     case $s in
-    metrics/http | metrics/grpc | logs/http | logs/grpc | traces/http | traces/grpc) ;;
-    *) echo "unknown scenario '$s' (known: metrics/http metrics/grpc logs/http logs/grpc traces/http traces/grpc)" >&2; exit 1 ;;
+    metrics/http | metrics/grpc | logs/http | logs/grpc | logs/loki | traces/http | traces/grpc) ;;
+    *) echo "unknown scenario '$s' (known: metrics/http metrics/grpc logs/http logs/grpc logs/loki traces/http traces/grpc)" >&2; exit 1 ;;
     esac
 done
 if [[ -z ${LOADGEN_BIN_SET:-} ]]; then
@@ -110,6 +112,7 @@ run_scenario() {
 
     local endpoint="http://127.0.0.1:$otlp_port"
     [[ $transport == grpc ]] && endpoint="http://127.0.0.1:$grpc_port"
+    [[ $transport == loki ]] && endpoint=$BASE
     local shape=(--pods "$METRICS_PODS" --rounds "$METRICS_ROUNDS")
     [[ $signal == logs ]] && shape=(--pods "$LOGS_PODS" --rounds "$LOGS_SECONDS" --records-per-second "$LOGS_RATE")
     [[ $signal == traces ]] && shape=(--pods "$TRACES_PODS" --rounds "$TRACES_SECONDS" --records-per-second "$TRACES_RATE")

@@ -121,7 +121,7 @@ mod tests {
         }
 
         async fn log_streams(&self, _req: &LogRequest) -> Result<Vec<Labels>> {
-            Ok(self.0.iter().map(|r| r.labels.clone()).collect())
+            Ok(self.0.iter().map(|r| Labels::clone(&r.labels)).collect())
         }
     }
 
@@ -189,7 +189,7 @@ mod tests {
 
     fn rec(t: i64, line: &str) -> LogRecord {
         LogRecord {
-            labels: Labels::from_pairs(&[("cluster", "a")]),
+            labels: Labels::from_pairs(&[("cluster", "a")]).into(),
             timestamp: t,
             body: line.into(),
             ..Default::default()

@@ -519,7 +519,7 @@ impl LogqlEngine {
             let records = self.timed(self.source.select_logs(&req)).await?;
             out.entries += records.len() as u64;
             out.bytes += records.iter().map(|r| r.body.len() as u64).sum::<u64>();
-            streams.extend(records.into_iter().map(|r| r.labels));
+            streams.extend(records.iter().map(|r| Labels::clone(&r.labels)));
         }
         out.streams = streams.len() as u64;
         out.chunks = out.streams;

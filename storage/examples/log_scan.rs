@@ -75,8 +75,8 @@ impl Rng {
 }
 
 struct Stream {
-    labels: Labels,
-    resource: String,
+    labels: std::sync::Arc<Labels>,
+    resource: std::sync::Arc<str>,
     service: &'static str,
 }
 
@@ -93,10 +93,12 @@ fn streams() -> Vec<Stream> {
                         ("service_name", service),
                         ("k8s_namespace_name", ns),
                         ("k8s_pod_name", &pod),
-                    ]),
+                    ])
+                    .into(),
                     resource: format!(
                         r#"{{"k8s.cluster.name":"{cluster}","k8s.namespace.name":"{ns}","k8s.pod.name":"{pod}","service.name":"{service}"}}"#
-                    ),
+                    )
+                    .into(),
                     service,
                 });
             }

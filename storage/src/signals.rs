@@ -5,6 +5,8 @@
 //! They are plain data with public fields: the contracts live in the docs below, and each table's
 //! module (`histograms`, `exemplars`, `metadata`, `logs`, `spans`) documents how it stores them.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Labels, TimestampMs};
@@ -199,10 +201,14 @@ pub struct MetricMetadata {
 /// order every log source sorts by (see [`crate::read::sort_logs`]), so a record held by two
 /// sources, or stored twice, lands next to its copy and deduplicates, whatever look-alikes
 /// (same time, stream and line, other attributes) sit beside it.
+///
+/// The stream labels and the resource attributes are shared (`Arc`): a decoder builds them once
+/// per stream (a Loki stream, an OTLP resource) and every record of it points to the same copy,
+/// so a record costs its own fields, not its stream's, in the head and in reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogRecord {
-    /// The stream labels (see above).
-    pub labels: Labels,
+    /// The stream labels (see above), shared by the stream's records.
+    pub labels: Arc<Labels>,
     /// When the event happened; the observed time when the sender left it unset.
     pub timestamp: TimestampNs,
     /// When a collector first saw it (0 when unknown).
@@ -221,8 +227,9 @@ pub struct LogRecord {
     pub flags: u32,
     /// The record's own attributes as a JSON object (Loki: structured metadata).
     pub attributes: String,
-    /// Every resource attribute as a JSON object, promoted ones included.
-    pub resource_attributes: String,
+    /// Every resource attribute as a JSON object, promoted ones included; shared by the
+    /// resource's records.
+    pub resource_attributes: Arc<str>,
     /// Instrumentation scope name, empty when absent.
     pub scope_name: String,
     /// Instrumentation scope version, empty when absent.
@@ -231,12 +238,21 @@ pub struct LogRecord {
     pub event_name: String,
 }
 
+/// Orders two records' stream labels; one shared copy is equal to itself without a look.
+pub fn cmp_stream(a: &Arc<Labels>, b: &Arc<Labels>) -> std::cmp::Ordering {
+    if Arc::ptr_eq(a, b) {
+        std::cmp::Ordering::Equal
+    } else {
+        a.cmp(b)
+    }
+}
+
 impl Ord for LogRecord {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         // Every field takes part, so `a.cmp(b) == Equal` exactly when `a == b`.
         self.timestamp
             .cmp(&other.timestamp)
-            .then_with(|| self.labels.cmp(&other.labels))
+            .then_with(|| cmp_stream(&self.labels, &other.labels))
             .then_with(|| self.body.cmp(&other.body))
             .then_with(|| self.attributes.cmp(&other.attributes))
             .then_with(|| self.observed_timestamp.cmp(&other.observed_timestamp))
@@ -245,7 +261,13 @@ impl Ord for LogRecord {
             .then_with(|| self.trace_id.cmp(&other.trace_id))
             .then_with(|| self.span_id.cmp(&other.span_id))
             .then_with(|| self.flags.cmp(&other.flags))
-            .then_with(|| self.resource_attributes.cmp(&other.resource_attributes))
+            .then_with(|| {
+                if Arc::ptr_eq(&self.resource_attributes, &other.resource_attributes) {
+                    std::cmp::Ordering::Equal
+                } else {
+                    self.resource_attributes.cmp(&other.resource_attributes)
+                }
+            })
             .then_with(|| self.scope_name.cmp(&other.scope_name))
             .then_with(|| self.scope_version.cmp(&other.scope_version))
             .then_with(|| self.event_name.cmp(&other.event_name))

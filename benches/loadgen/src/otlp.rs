@@ -26,6 +26,7 @@ mod batch;
 mod catalog;
 pub mod cli;
 mod logs;
+mod loki;
 mod metrics;
 pub(crate) mod send;
 mod traces;
@@ -59,12 +60,15 @@ pub(crate) enum Compression {
     Gzip,
 }
 
-/// OTLP/HTTP (`POST /v1/...`) or OTLP/gRPC.
+/// OTLP/HTTP (`POST /v1/...`), OTLP/gRPC, or (logs only) the Loki push API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Transport {
     Http,
     Grpc,
+    /// `POST /loki/api/v1/push`, snappy-compressed protobuf whatever `--compression` says
+    /// (see `loki`).
+    Loki,
 }
 
 /// What to generate. See the module docs for the contract.
@@ -566,12 +570,15 @@ pub(crate) fn prepare(
 
 /// The wire form of one protobuf body.
 pub(crate) fn frame(protobuf: &[u8], compression: Compression, transport: Transport) -> Bytes {
+    if transport == Transport::Loki {
+        return Bytes::from(loki::push_body(protobuf));
+    }
     let payload = match compression {
         Compression::None => protobuf.to_vec(),
         Compression::Gzip => gzip(protobuf),
     };
     match transport {
-        Transport::Http => Bytes::from(payload),
+        Transport::Http | Transport::Loki => Bytes::from(payload),
         Transport::Grpc => {
             // gRPC length-prefixed message: compressed flag, big-endian length, message.
             let mut framed = Vec::with_capacity(payload.len() + 5);

@@ -31,6 +31,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use tributary_storage::signals::LogRecord;
@@ -69,17 +70,19 @@ const JSON_MAX_DEPTH: usize = 2;
 /// Derives `service_name` and `detected_level` for `records`, as `t` asks.
 pub(crate) fn discover(records: &mut [LogRecord], t: &Translation) {
     if !t.discover_service_name.is_empty() {
-        // Records of one stream are adjacent and share their labels: derive once per run.
-        let mut last: Option<(Labels, Labels)> = None;
+        // Records of one stream are adjacent and share their labels: derive once per run, and
+        // the run's records share the derived copy.
+        let mut last: Option<(Arc<Labels>, Arc<Labels>)> = None;
         for r in records.iter_mut() {
             if r.labels.get(SERVICE_NAME).is_some() {
                 continue;
             }
             match &last {
-                Some((from, to)) if *from == r.labels => r.labels = to.clone(),
+                Some((from, to)) if Arc::ptr_eq(from, &r.labels) || *from == r.labels => r.labels = to.clone(),
                 _ => {
-                    let mut to = r.labels.clone();
+                    let mut to = Labels::clone(&r.labels);
                     to.set(SERVICE_NAME, service_name(&r.labels, &t.discover_service_name));
+                    let to = Arc::new(to);
                     last = Some((std::mem::replace(&mut r.labels, to.clone()), to));
                 }
             }

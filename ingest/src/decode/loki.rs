@@ -30,6 +30,7 @@
 //! The decode table then adds `service_name` and `detected_level` (`super::log_labels`).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
 
 use prost::Message as _;
 use serde::Deserialize;
@@ -172,7 +173,8 @@ pub fn decode_protobuf(buf: &[u8], ctx: &ClusterContext, opts: &Options) -> Resu
         let labels = std::str::from_utf8(&stream.labels)
             .map_err(|_| "labels are not valid UTF-8".to_string())
             .and_then(|text| parse_label_set(text).map_err(|e| format!("labels do not parse: {e}")))
-            .and_then(|pairs| stream_labels(pairs, ctx, opts));
+            .and_then(|pairs| stream_labels(pairs, ctx, opts))
+            .map(Arc::new);
         let labels = match labels {
             Ok(l) => l,
             Err(reason) => {
@@ -206,7 +208,7 @@ pub fn decode_json(buf: &[u8], ctx: &ClusterContext, opts: &Options) -> Result<D
         let pairs: Vec<(String, String)> = stream.stream.unwrap_or_default().into_iter().collect();
         let described = describe_pairs(&pairs);
         let labels = match stream_labels(pairs, ctx, opts) {
-            Ok(l) => l,
+            Ok(l) => Arc::new(l),
             Err(reason) => {
                 out.reject(entries.len() as u64, format!("stream {described}: {reason}"));
                 continue;
@@ -296,7 +298,7 @@ fn check_value(name: &str, value: &str, what: &str, opts: &Options) -> Result<()
 }
 
 /// Checks one protobuf entry's bytes, then builds its record.
-fn proto_entry(e: pb::EntryAdapter, labels: &Labels, opts: &Options) -> Result<LogRecord, String> {
+fn proto_entry(e: pb::EntryAdapter, labels: &Arc<Labels>, opts: &Options) -> Result<LogRecord, String> {
     let ts = proto_timestamp(e.timestamp)?;
     let at = |reason: String| format!("entry at {ts} ns: {reason}");
     // Checked before the UTF-8 scan, which would otherwise walk an oversized line for nothing.
@@ -350,7 +352,7 @@ fn line_too_long(len: usize, opts: &Options) -> String {
 
 /// Checks a decoded entry and builds its record.
 fn record(
-    labels: &Labels,
+    labels: &Arc<Labels>,
     ts: TimestampNs,
     line: String,
     metadata: Vec<(String, String)>,
@@ -384,6 +386,7 @@ fn record(
     // A map of strings always serialises; the fallback only keeps this free of unwrap.
     let attributes = serde_json::to_string(&map).unwrap_or_else(|_| "{}".to_string());
     Ok(LogRecord {
+        // The stream's one copy (see `LogRecord`).
         labels: labels.clone(),
         timestamp: ts,
         observed_timestamp: 0,
@@ -394,11 +397,17 @@ fn record(
         span_id,
         flags: 0,
         attributes,
-        resource_attributes: "{}".to_string(),
+        resource_attributes: no_resource(),
         scope_name: String::new(),
         scope_version: String::new(),
         event_name: String::new(),
     })
+}
+
+/// Loki streams have no resource: an empty object, one copy for every record.
+fn no_resource() -> Arc<str> {
+    static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("{}"));
+    EMPTY.clone()
 }
 
 /// A trace or span id as lower-case hex, or "" unless it is `len` hex digits and not all zero

@@ -5,14 +5,15 @@
 //! dropped only once that block's Parquet files are stored — so one flush covers one WAL cut for
 //! every signal. They are far fewer than samples, so a single lock suffices.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use tributary_storage::read::{
     Direction, LineHint, LogRequest, PatternRequest, SelectRequest, SpanRequest, VolumeRequest, VolumeSum, record_level,
 };
-use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, Span};
+use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, Span, cmp_stream};
 use tributary_storage::types::{Labels, Matcher, TimeRange, matches_all};
 
 /// One block's worth of non-float signals.
@@ -62,7 +63,7 @@ impl SignalBlock {
             },
         );
         self.logs
-            .sort_by(|a, b| a.labels.cmp(&b.labels).then(a.timestamp.cmp(&b.timestamp)));
+            .sort_by(|a, b| cmp_stream(&a.labels, &b.labels).then(a.timestamp.cmp(&b.timestamp)));
         // Spans by cluster, then trace: a flush batch holds few clusters (few files), sorted as
         // the files will be.
         self.spans
@@ -70,25 +71,33 @@ impl SignalBlock {
         // Then a cluster's records together, so a flush batch ([`SignalBlock::log_batches`])
         // holds few clusters and writes few files. A rank per cluster, looked up once per
         // record: this runs at the freeze, under the ingester's gate.
-        let mut ranks: HashMap<String, u32> = HashMap::new();
-        self.logs.sort_by_cached_key(|r| {
-            let cluster = r.labels.get(tributary_storage::types::CLUSTER).unwrap_or("");
-            match ranks.get(cluster) {
-                Some(&rank) => rank,
-                None => {
-                    let rank = ranks.len() as u32;
-                    ranks.insert(cluster.to_owned(), rank);
+        // Records of a stream are adjacent by now: a rank is looked up once per stream.
+        let mut ranks: HashMap<&str, u32> = HashMap::new();
+        let mut last: Option<(&Arc<Labels>, u32)> = None;
+        let mut keys = Vec::with_capacity(self.logs.len());
+        for r in &self.logs {
+            let rank = match last {
+                Some((labels, rank)) if Arc::ptr_eq(labels, &r.labels) => rank,
+                _ => {
+                    let cluster = r.labels.get(tributary_storage::types::CLUSTER).unwrap_or("");
+                    let next = ranks.len() as u32;
+                    let rank = *ranks.entry(cluster).or_insert(next);
+                    last = Some((&r.labels, rank));
                     rank
                 }
-            }
-        });
+            };
+            keys.push(rank);
+        }
+        let mut keyed: Vec<(u32, LogRecord)> = keys.into_iter().zip(std::mem::take(&mut self.logs)).collect();
+        keyed.sort_by_key(|(rank, _)| *rank);
+        self.logs = keyed.into_iter().map(|(_, r)| r).collect();
     }
 
-    /// The log records in consecutive slices of about `max_bytes` each (as `log_size`
+    /// The log records in consecutive slices of about `max_bytes` each (as `log_row_size`
     /// counts; at least one record each): what a flush writes at a time, so its Arrow and
     /// Parquet buffers stay within a batch rather than the whole block.
     pub fn log_batches(&self, max_bytes: usize) -> impl Iterator<Item = &[LogRecord]> {
-        slices(&self.logs, max_bytes, log_size)
+        slices(&self.logs, max_bytes, log_row_size)
     }
 
     /// The spans in consecutive slices of about `max_bytes` each (as [`Span::size`] counts; at
@@ -155,17 +164,17 @@ impl SignalBlock {
         // bucket (a pushed batch) is added to the sum once: records of a stream mostly come in
         // runs, and a regex or a label-set hash per record would dominate.
         let mut decided: HashMap<&Labels, bool> = HashMap::new();
-        let mut last: Option<(&Labels, bool)> = None;
-        let mut run: Option<(&Labels, u32, u64, u64)> = None;
+        let mut last: Option<(&Arc<Labels>, bool)> = None;
+        let mut run: Option<(&Arc<Labels>, u32, u64, u64)> = None;
         for r in &self.logs {
             if r.timestamp < req.logs.start || r.timestamp >= req.logs.end {
                 continue;
             }
             let keep = match last {
-                Some((l, keep)) if l == &r.labels => keep,
+                Some((l, keep)) if same_stream(l, &r.labels) => keep,
                 _ => {
                     let keep = *decided
-                        .entry(&r.labels)
+                        .entry(&*r.labels)
                         .or_insert_with(|| matches_all(&req.logs.matchers, &r.labels));
                     last = Some((&r.labels, keep));
                     keep
@@ -176,7 +185,7 @@ impl SignalBlock {
             }
             let bucket = req.bucket_of(r.timestamp);
             match &mut run {
-                Some((l, b, bytes, lines)) if *b == bucket && *l == &r.labels => {
+                Some((l, b, bytes, lines)) if *b == bucket && same_stream(l, &r.labels) => {
                     *bytes += r.body.len() as u64;
                     *lines += 1;
                 }
@@ -198,10 +207,10 @@ impl SignalBlock {
         for r in &self.logs {
             if r.timestamp >= req.start
                 && r.timestamp < req.end
-                && out.last() != Some(&r.labels)
+                && out.last() != Some(&*r.labels)
                 && matches_all(&req.matchers, &r.labels)
             {
-                out.push(r.labels.clone());
+                out.push(Labels::clone(&r.labels));
             }
         }
     }
@@ -314,19 +323,43 @@ fn slices<T>(items: &[T], max_bytes: usize, size: fn(&T) -> usize) -> impl Itera
 #[derive(Debug, Default)]
 pub(crate) struct ActiveSignals {
     block: Mutex<SignalBlock>,
+    /// One copy of each stream's label set in `block`: a stream's records from every write
+    /// share it (a decoder shares one copy within a write only).
+    streams: Mutex<HashSet<Arc<Labels>>>,
     items: AtomicUsize,
     log_bytes: AtomicUsize,
 }
 
 impl ActiveSignals {
-    pub(crate) fn append(&self, add: SignalBlock) {
+    pub(crate) fn append(&self, mut add: SignalBlock) {
         if add.is_empty() {
             return;
         }
         let items = add.items();
-        // Spans count with log records: both are bulky, and one budget bounds them.
+        // Spans count with log records: both are bulky, and one budget bounds them. Counted
+        // before the labels are shared across writes, which only lowers what they hold.
         let bytes: usize =
             add.logs.iter().map(log_size).sum::<usize>() + add.spans.iter().map(Span::size).sum::<usize>();
+        if !add.logs.is_empty() {
+            let mut streams = self.streams.lock();
+            let mut last: Option<(Arc<Labels>, Arc<Labels>)> = None;
+            for r in &mut add.logs {
+                match &last {
+                    Some((sent, kept)) if Arc::ptr_eq(sent, &r.labels) => r.labels = kept.clone(),
+                    _ => {
+                        let kept = match streams.get(&r.labels) {
+                            Some(kept) => kept.clone(),
+                            None => {
+                                streams.insert(r.labels.clone());
+                                r.labels.clone()
+                            }
+                        };
+                        let sent = std::mem::replace(&mut r.labels, kept.clone());
+                        last = Some((sent, kept));
+                    }
+                }
+            }
+        }
         let mut b = self.block.lock();
         b.logs.extend(add.logs);
         b.spans.extend(add.spans);
@@ -354,6 +387,7 @@ impl ActiveSignals {
     /// Takes everything, ready to be written.
     pub(crate) fn take(&self) -> SignalBlock {
         let mut b = std::mem::take(&mut *self.block.lock());
+        self.streams.lock().clear();
         self.items.store(0, Ordering::Relaxed);
         self.log_bytes.store(0, Ordering::Relaxed);
         b.compact();
@@ -390,16 +424,29 @@ fn keep_first(refs: &mut Vec<&LogRecord>, limit: usize, direction: Direction) {
 
 /// What a record costs in memory: the struct, every string's bytes, and the allocator's
 /// overhead per heap allocation (about 16 B each). Counting only the body and attributes
-/// undercounted by 2-3x, so `head.max_log_bytes` let the process grow far past it.
+/// undercounted by 2-3x, so `head.max_log_bytes` let the process grow far past it. The stream
+/// labels and resource attributes a record shares with others (one copy per stream, see
+/// [`LogRecord`]) count their share: their size over the records holding them.
 fn log_size(r: &LogRecord) -> usize {
+    record_size(r, true)
+}
+
+/// What a record costs once written out: [`log_size`] with its stream's labels and resource
+/// attributes in full, as a flush's Arrow columns and Parquet pages hold them for every row.
+fn log_row_size(r: &LogRecord) -> usize {
+    record_size(r, false)
+}
+
+fn record_size(r: &LogRecord, share: bool) -> usize {
     const PER_ALLOCATION: usize = 16;
+    // An `Arc`'s two counts and its allocation, beside its value.
+    const SHARED: usize = 16 + PER_ALLOCATION;
     let strings = [
         &r.severity_text,
         &r.body,
         &r.trace_id,
         &r.span_id,
         &r.attributes,
-        &r.resource_attributes,
         &r.scope_name,
         &r.scope_version,
         &r.event_name,
@@ -413,8 +460,20 @@ fn log_size(r: &LogRecord) -> usize {
         .labels
         .iter()
         .map(|l| std::mem::size_of_val(l) + l.name.capacity() + l.value.capacity() + 2 * PER_ALLOCATION)
-        .sum();
-    std::mem::size_of::<LogRecord>() + text + labels + PER_ALLOCATION
+        .sum::<usize>()
+        + SHARED;
+    let resource = r.resource_attributes.len() + SHARED;
+    let shared = if share {
+        labels / Arc::strong_count(&r.labels) + resource / Arc::strong_count(&r.resource_attributes)
+    } else {
+        labels + resource
+    };
+    std::mem::size_of::<LogRecord>() + text + shared
+}
+
+/// One stream's shared label set, or two equal ones.
+fn same_stream(a: &Arc<Labels>, b: &Arc<Labels>) -> bool {
+    Arc::ptr_eq(a, b) || a == b
 }
 
 #[cfg(test)]
@@ -439,10 +498,10 @@ mod tests {
     #[test]
     fn log_bytes_count_every_string_label_and_the_record_itself() {
         let r = LogRecord {
-            labels: Labels::from_pairs(&[("cluster", "prod-eu-1"), ("service_name", "checkout")]),
+            labels: Labels::from_pairs(&[("cluster", "prod-eu-1"), ("service_name", "checkout")]).into(),
             body: "x".repeat(1000),
             attributes: r#"{"k":"v"}"#.into(),
-            resource_attributes: "r".repeat(300),
+            resource_attributes: "r".repeat(300).into(),
             trace_id: "a".repeat(32),
             ..Default::default()
         };
@@ -450,18 +509,52 @@ mod tests {
         let size = log_size(&r);
         assert!(size >= strings + std::mem::size_of::<LogRecord>(), "{size}");
         assert!(size < strings + std::mem::size_of::<LogRecord>() + 400, "{size}");
+        // Two records of one stream share its labels and resource attributes: each counts half.
+        let copies = vec![r.clone(), r];
+        let each = log_size(&copies[0]);
+        assert!(size - each >= 300 / 2, "{size} alone, {each} each of two");
         let active = ActiveSignals::default();
         active.append(SignalBlock {
-            logs: vec![r.clone(), r],
+            logs: copies,
             ..Default::default()
         });
-        assert_eq!(active.log_bytes(), 2 * size);
+        assert_eq!(active.log_bytes(), 2 * each);
+    }
+
+    #[test]
+    fn a_streams_records_from_every_write_share_one_label_set() {
+        let write = |t: i64, stream: &str| LogRecord {
+            labels: Arc::new(Labels::from_pairs(&[("cluster", "c"), ("app", stream)])),
+            timestamp: t,
+            ..Default::default()
+        };
+        let active = ActiveSignals::default();
+        for t in 0..3 {
+            // Each write's decoder made its own copies.
+            active.append(SignalBlock {
+                logs: vec![write(t, "api"), write(t, "db")],
+                ..Default::default()
+            });
+        }
+        let block = active.take();
+        let (api, db): (Vec<&LogRecord>, Vec<&LogRecord>) =
+            block.logs.iter().partition(|r| r.labels.get("app") == Some("api"));
+        assert_eq!((api.len(), db.len()), (3, 3));
+        for stream in [api, db] {
+            assert!(stream.iter().all(|r| Arc::ptr_eq(&r.labels, &stream[0].labels)));
+            let times: Vec<i64> = stream.iter().map(|r| r.timestamp).collect();
+            assert_eq!(times, [0, 1, 2], "a stream's records together, in time order");
+        }
+        assert!(
+            active.streams.lock().is_empty(),
+            "a taken block's label sets are let go"
+        );
     }
 
     #[test]
     fn a_frozen_blocks_logs_come_a_cluster_at_a_time_in_batches_of_about_the_size_asked() {
         let record = |cluster: &str, app: &str, t: i64| LogRecord {
-            labels: Labels::from_pairs(&[("app", app), ("cluster", cluster)]),
+            labels: Labels::from_pairs(&[("app", app), ("cluster", cluster)]).into(),
             timestamp: t,
             body: "x".repeat(200),
             ..Default::default()
@@ -481,7 +574,7 @@ mod tests {
         let mut runs = clusters.clone();
         runs.dedup();
         assert_eq!(runs, ["a", "b", "c"], "one run per cluster");
-        let size = log_size(&block.logs[0]);
+        let size = log_row_size(&block.logs[0]);
         let batches: Vec<&[LogRecord]> = block.log_batches(4 * size).collect();
         assert_eq!(
             batches.iter().map(|b| b.len()).collect::<Vec<_>>(),

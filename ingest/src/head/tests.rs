@@ -742,7 +742,7 @@ async fn label_listings_with_other_matchers_take_the_exact_path() {
 
 fn log(cluster: &str, t: i64, body: &str) -> LogRecord {
     LogRecord {
-        labels: Labels::from_pairs(&[("cluster", cluster), ("service_name", "api")]),
+        labels: Labels::from_pairs(&[("cluster", cluster), ("service_name", "api")]).into(),
         timestamp: t,
         body: body.to_string(),
         attributes: "{}".into(),

@@ -108,13 +108,29 @@ pub(crate) fn usage(input: &Input<'_>, known: &dyn LabelsOf) -> Usage {
             ClusterUsage::samples(e.exemplars.len() as u64),
         );
     }
+    // A stream's records come in runs sharing one label set: its cluster is looked up once a run.
+    let mut run: Option<(&Arc<Labels>, ClusterUsage)> = None;
     for r in &sig.logs {
-        let lines = ClusterUsage {
-            log_bytes: r.body.len() as u64,
-            log_lines: 1,
-            ..ClusterUsage::default()
-        };
-        u.add(r.labels.get(CLUSTER).unwrap_or(""), lines);
+        match &mut run {
+            Some((labels, usage)) if Arc::ptr_eq(labels, &r.labels) => {
+                usage.log_bytes += r.body.len() as u64;
+                usage.log_lines += 1;
+            }
+            _ => {
+                if let Some((labels, usage)) = run.take() {
+                    u.add(labels.get(CLUSTER).unwrap_or(""), usage);
+                }
+                let usage = ClusterUsage {
+                    log_bytes: r.body.len() as u64,
+                    log_lines: 1,
+                    ..ClusterUsage::default()
+                };
+                run = Some((&r.labels, usage));
+            }
+        }
+    }
+    if let Some((labels, usage)) = run {
+        u.add(labels.get(CLUSTER).unwrap_or(""), usage);
     }
     for s in &sig.spans {
         let span = ClusterUsage {

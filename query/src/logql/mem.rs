@@ -28,7 +28,7 @@ impl MemLogSource {
 /// A record with stream labels from `pairs`, at `ts` nanoseconds.
 pub(crate) fn record(pairs: &[(&str, &str)], ts: i64, line: &str) -> LogRecord {
     LogRecord {
-        labels: Labels::from_pairs(pairs),
+        labels: Labels::from_pairs(pairs).into(),
         timestamp: ts,
         body: line.into(),
         attributes: "{}".into(),

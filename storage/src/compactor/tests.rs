@@ -171,7 +171,7 @@ async fn retention_drops_whole_files_and_old_queries_answer_empty() {
         .await
         .unwrap();
     let log = |ts_ms: i64| LogRecord {
-        labels: Labels::from_pairs(&[("cluster", "prod-1")]),
+        labels: Labels::from_pairs(&[("cluster", "prod-1")]).into(),
         timestamp: ts_ms * 1_000_000,
         body: "hello".into(),
         ..LogRecord::default()

@@ -103,7 +103,7 @@ pub(super) fn encode_logs(records: &[LogRecord]) -> Result<Answer> {
     let schema = logs_schema();
     let mut batches = Vec::new();
     for chunk in records.chunks(BATCH_ROWS) {
-        let (names, values) = labels_builders(chunk.iter().map(|r| &r.labels));
+        let (names, values) = labels_builders(chunk.iter().map(|r| &*r.labels));
         let int = |f: fn(&LogRecord) -> i64| -> ArrayRef {
             let mut b = Int64Builder::with_capacity(chunk.len());
             chunk.iter().for_each(|r| b.append_value(f(r)));

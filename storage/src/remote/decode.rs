@@ -32,7 +32,7 @@ pub fn series(body: &[u8]) -> Result<Vec<Series>> {
 
 /// A [`Call::SelectLogs`] answer.
 pub fn logs(body: &[u8]) -> Result<Vec<LogRecord>> {
-    let mut out = Vec::new();
+    let mut out: Vec<LogRecord> = Vec::new();
     for batch in batches(body)? {
         let (names, values) = (list(&batch, 0)?, list(&batch, 1)?);
         let int = |i: usize| col::<Int64Array>(&batch, i);
@@ -45,7 +45,14 @@ pub fn logs(body: &[u8]) -> Result<Vec<LogRecord>> {
             [text(10)?, text(11)?, text(12)?, text(13)?, text(14)?];
         for row in 0..batch.num_rows() {
             out.push(LogRecord {
-                labels: labels_at(names, values, row)?,
+                labels: {
+                    // A stream's records sit together: consecutive equal label sets share one copy.
+                    let labels = labels_at(names, values, row)?;
+                    match out.last() {
+                        Some(prev) if *prev.labels == labels => prev.labels.clone(),
+                        _ => Arc::new(labels),
+                    }
+                },
                 timestamp: timestamp.value(row),
                 observed_timestamp: observed.value(row),
                 severity_number: severity_number.value(row),
@@ -55,7 +62,7 @@ pub fn logs(body: &[u8]) -> Result<Vec<LogRecord>> {
                 span_id: span_id.value(row).to_string(),
                 flags: flags.value(row),
                 attributes: attributes.value(row).to_string(),
-                resource_attributes: resource_attributes.value(row).to_string(),
+                resource_attributes: resource_attributes.value(row).into(),
                 scope_name: scope_name.value(row).to_string(),
                 scope_version: scope_version.value(row).to_string(),
                 event_name: event_name.value(row).to_string(),

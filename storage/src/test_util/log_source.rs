@@ -69,7 +69,7 @@ impl LogSource for MemLogSource {
     }
 
     async fn log_streams(&self, req: &LogRequest) -> Result<Vec<Labels>> {
-        let streams: BTreeSet<&Labels> = self.in_range(req).map(|r| &r.labels).collect();
+        let streams: BTreeSet<&Labels> = self.in_range(req).map(|r| &*r.labels).collect();
         Ok(streams.into_iter().cloned().collect())
     }
 }
@@ -202,7 +202,7 @@ async fn check_listings(ctx: &str, source: &dyn LogSource, reference: &MemLogSou
     let candidates: BTreeSet<&Labels> = reference
         .all()
         .iter()
-        .map(|r| &r.labels)
+        .map(|r| &*r.labels)
         .filter(|l| matches_all(&req.matchers, l))
         .collect();
 
@@ -470,7 +470,7 @@ fn m(name: &str, op: MatchOp, value: &str) -> Matcher {
 
 fn rec(labels: &[(&str, &str)], ts: TimestampNs, body: &str) -> LogRecord {
     LogRecord {
-        labels: Labels::from_pairs(labels),
+        labels: Labels::from_pairs(labels).into(),
         timestamp: ts,
         body: body.into(),
         attributes: "{}".into(),
@@ -556,7 +556,7 @@ fn look_alikes() -> Dataset {
             ..base.clone()
         },
         LogRecord {
-            labels: Labels::from_pairs(&[("cluster", "a"), ("app", "db")]),
+            labels: Labels::from_pairs(&[("cluster", "a"), ("app", "db")]).into(),
             ..base.clone()
         },
     ];

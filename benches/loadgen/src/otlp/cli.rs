@@ -95,6 +95,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> Result<i32, Error> {
     if a.connections == 0 {
         return Err(Error::InvalidConfig("--connections must be positive".into()));
     }
+    if a.transport == Transport::Loki && a.signal != Signal::Logs {
+        return Err(Error::InvalidConfig("--transport loki carries logs only".into()));
+    }
     let reference = Config::reference(a.signal);
     let mut cfg = Config {
         signal: a.signal,

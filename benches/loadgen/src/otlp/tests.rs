@@ -371,6 +371,53 @@ fn logs_requests_decode_into_realistic_records() {
 }
 
 #[test]
+fn loki_bodies_carry_every_record_once_in_labelled_streams_in_time_order() {
+    use tributary_proto::loki as pb;
+    let cfg = small(Signal::Logs);
+    let raw = all(&cfg);
+    let p = prepare(requests(&cfg).expect("valid"), Compression::Gzip, Transport::Loki, 1).expect("prepared");
+    assert_eq!(p.items, raw.iter().map(|r| r.items).sum::<u64>());
+    let mut last_ts: HashMap<Vec<u8>, (i64, i32)> = HashMap::new();
+    let mut with_trace = 0;
+    for (body, r) in p.queues[0].iter().zip(&raw) {
+        let protobuf = snap::raw::Decoder::new()
+            .decompress_vec(&body.body)
+            .expect("snappy block");
+        let push = pb::PushRequest::decode(protobuf.as_slice()).expect("a logproto.PushRequest");
+        let entries: usize = push.streams.iter().map(|s| s.entries.len()).sum();
+        assert_eq!(entries as u64, r.items, "every record of the OTLP request, once");
+        for s in &push.streams {
+            let labels = String::from_utf8(s.labels.clone()).expect("UTF-8 labels");
+            for name in [
+                "app=",
+                "cluster=\"",
+                "container=",
+                "job=",
+                "namespace=",
+                "pod=",
+                "stream=\"std",
+            ] {
+                assert!(labels.contains(name), "{labels} lacks {name}");
+            }
+            for e in &s.entries {
+                let ts = e.timestamp.as_ref().map(|t| (t.seconds, t.nanos)).expect("a timestamp");
+                let prev = last_ts.insert(s.labels.clone(), ts);
+                assert!(
+                    prev.is_none_or(|p| p <= ts),
+                    "{labels}: entries out of order: {prev:?} then {ts:?}"
+                );
+                assert!(!e.line.is_empty());
+                with_trace += usize::from(e.structured_metadata.iter().any(|m| m.name == b"trace_id"));
+            }
+        }
+    }
+    assert!(
+        with_trace > 0,
+        "the Java pods' request-scoped records carry their trace ids"
+    );
+}
+
+#[test]
 fn logs_batches_reach_the_batch_size_except_the_last_per_stream() {
     let cfg = small(Signal::Logs);
     let mut by_stream: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
@@ -407,7 +454,7 @@ fn prepared_bodies_are_the_gzipped_protobuf_and_grpc_frames_are_well_formed() {
             for (body, r) in p.queues[c].iter().zip(expected) {
                 assert_eq!(body.items, r.items);
                 let payload = match transport {
-                    Transport::Http => body.body.to_vec(),
+                    Transport::Http | Transport::Loki => body.body.to_vec(),
                     Transport::Grpc => {
                         assert_eq!(body.body[0], u8::from(compression == Compression::Gzip));
                         let len = u32::from_be_bytes(body.body[1..5].try_into().expect("4 bytes")) as usize;

@@ -9,10 +9,10 @@ use crate::config::IngestConfig;
 
 fn rec(labels: &[(&str, &str)], line: &str, attributes: &str) -> LogRecord {
     LogRecord {
-        labels: Labels::from_pairs(labels),
+        labels: Labels::from_pairs(labels).into(),
         body: line.to_string(),
         attributes: attributes.to_string(),
-        resource_attributes: "{}".to_string(),
+        resource_attributes: "{}".into(),
         ..LogRecord::default()
     }
 }
@@ -67,7 +67,7 @@ fn discover_adds_service_name_only_when_missing_and_when_configured() {
 
     let mut off = vec![rec(&[("cluster", "a"), ("app", "foo")], "x", "{}")];
     discover(&mut off, &Translation::default());
-    assert_eq!(off[0].labels, Labels::from_pairs(&[("cluster", "a"), ("app", "foo")]));
+    assert_eq!(*off[0].labels, Labels::from_pairs(&[("cluster", "a"), ("app", "foo")]));
     assert_eq!(off[0].attributes, "{}");
 }
 
@@ -259,7 +259,7 @@ mod through_the_decode_table {
         let r = &decoded(&body, &defaults())[0];
         assert_eq!(
             r.labels,
-            Labels::from_pairs(&[("cluster", "c"), ("app", "foo"), ("service_name", "foo")])
+            Labels::from_pairs(&[("cluster", "c"), ("app", "foo"), ("service_name", "foo")]).into()
         );
         assert_eq!(r.attributes, r#"{"detected_level":"warn"}"#);
     }

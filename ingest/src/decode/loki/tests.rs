@@ -85,15 +85,19 @@ fn protobuf_round_trip_with_escapes_metadata_and_clusters() {
         ("msg", "say \"hi\"\n\tand\\more ééé"),
     ]);
     let r0 = &d.records[0];
-    assert_eq!(r0.labels, api);
+    assert_eq!(*r0.labels, api);
     assert_eq!(r0.timestamp, 1_700_000_000_000_000_005);
     assert_eq!(r0.body, "first");
     assert_eq!(r0.attributes, "{}");
-    assert_eq!(r0.resource_attributes, "{}");
+    assert_eq!(&*r0.resource_attributes, "{}");
     assert_eq!((r0.severity_text.as_str(), r0.trace_id.as_str()), ("", ""));
 
     let r1 = &d.records[1];
-    assert_eq!(r1.labels, api);
+    assert_eq!(*r1.labels, api);
+    assert!(
+        std::sync::Arc::ptr_eq(&r0.labels, &r1.labels),
+        "a stream's entries share its one label set"
+    );
     assert_eq!(r1.timestamp, 1_700_000_001_999_999_999);
     assert_eq!(r1.body, "second \u{1F600}");
     assert_eq!(r1.severity_text, "warn");
@@ -106,10 +110,10 @@ fn protobuf_round_trip_with_escapes_metadata_and_clusters() {
     );
     assert_eq!((r1.observed_timestamp, r1.severity_number, r1.flags), (0, 0, 0));
 
-    assert_eq!(d.records[2].labels, labels(&[("app", "web"), ("cluster", "hdr")]));
+    assert_eq!(*d.records[2].labels, labels(&[("app", "web"), ("cluster", "hdr")]));
     assert_eq!(d.records[2].timestamp, -1_000_000_000);
     // Raw strings keep backslashes and drop carriage returns; an absent timestamp is the epoch.
-    assert_eq!(d.records[3].labels, labels(&[("cluster", "other"), ("job", "raw\\n")]));
+    assert_eq!(*d.records[3].labels, labels(&[("cluster", "other"), ("job", "raw\\n")]));
     assert_eq!((d.records[3].timestamp, d.records[3].body.as_str()), (0, ""));
 }
 
@@ -159,9 +163,9 @@ fn json_with_and_without_structured_metadata() {
     );
     assert_eq!(
         d.records[0].labels,
-        labels(&[("app", "api"), ("cluster", "hdr"), ("level", "info")])
+        labels(&[("app", "api"), ("cluster", "hdr"), ("level", "info")]).into()
     );
-    assert_eq!(d.records[5].labels, labels(&[("app", "web"), ("cluster", "own")]));
+    assert_eq!(*d.records[5].labels, labels(&[("app", "web"), ("cluster", "own")]));
     // The all-zero trace id is OpenTelemetry's "no trace".
     assert_eq!(d.records[5].trace_id, "");
     assert_eq!(decode_json(b"{}", &header("h"), &OPTS).unwrap(), DecodedPush::default());
@@ -221,7 +225,7 @@ fn cluster_precedence_token_then_own_then_header() {
         header_cluster: Some("hdr".into()),
     };
     let d = decode_protobuf(&body, &token, &OPTS).unwrap();
-    let got: Vec<Labels> = d.records.iter().map(|r| r.labels.clone()).collect();
+    let got: Vec<Labels> = d.records.iter().map(|r| Labels::clone(&r.labels)).collect();
     assert_eq!(
         got,
         vec![

@@ -36,6 +36,8 @@
 //! [`TranslatedLogs::rejected_records`] (OTLP's `partial_success.rejected_log_records`) with a
 //! reason, and never stops the rest of the request. Never panics on any request.
 
+use std::sync::Arc;
+
 use tributary_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use tributary_proto::otlp::common::v1::KeyValue;
 use tributary_proto::otlp::logs::v1::LogRecord as OtlpLogRecord;
@@ -221,8 +223,8 @@ pub fn label_name(key: &str) -> Option<String> {
 /// What every record of one resource shares.
 #[derive(Debug)]
 struct Resource {
-    labels: Labels,
-    attributes_json: String,
+    labels: Arc<Labels>,
+    attributes_json: Arc<str>,
 }
 
 impl Resource {
@@ -267,8 +269,8 @@ impl Resource {
         let mut attributes_json = String::with_capacity(32 * attrs.len() + 2);
         write_log_attributes(&mut attributes_json, &[attrs]).map_err(|e| format!("resource attributes: {e}"))?;
         Ok(Self {
-            labels: Labels::new(stream),
-            attributes_json,
+            labels: Arc::new(Labels::new(stream)),
+            attributes_json: attributes_json.into(),
         })
     }
 }
@@ -331,6 +333,7 @@ fn record(
     write_log_attributes(&mut attributes, &[scope.attributes, &r.attributes])
         .map_err(|e| format!("attributes: {e}"))?;
     Ok(LogRecord {
+        // The resource's one copy of each (see `LogRecord`).
         labels: resource.labels.clone(),
         timestamp,
         observed_timestamp,

@@ -2,7 +2,7 @@ use super::*;
 
 fn record(labels: &[(&str, &str)], attributes: &str, severity_number: i32, severity_text: &str) -> LogRecord {
     LogRecord {
-        labels: Labels::from_pairs(labels),
+        labels: Labels::from_pairs(labels).into(),
         attributes: attributes.into(),
         severity_number,
         severity_text: severity_text.into(),

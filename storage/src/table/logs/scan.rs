@@ -615,7 +615,7 @@ async fn scan_file(io: ParquetIo, counters: Arc<Counters>, file: Arc<FileMeta>, 
                 if let Some(l) = streams.resolve(pair, &cluster, &labels, &query.matchers, key)?
                     && !out.streams.contains(l)
                 {
-                    out.streams.insert(l.clone());
+                    out.streams.insert(Labels::clone(l));
                 }
             }
         }

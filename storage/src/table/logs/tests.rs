@@ -102,7 +102,7 @@ fn rich_records() -> Vec<LogRecord> {
         let hour = i % 3;
         let full = i % 5 != 0;
         out.push(LogRecord {
-            labels,
+            labels: labels.into(),
             // Nanosecond precision that a millisecond key would lose.
             timestamp: T0 + hour * HOUR_NS + i * 1_000_003 + 7,
             observed_timestamp: if full { T0 + hour * HOUR_NS + i * 1_000_003 + 99 } else { 0 },
@@ -122,7 +122,7 @@ fn rich_records() -> Vec<LogRecord> {
             } else {
                 "{}".into()
             },
-            resource_attributes: if i % 7 == 0 { String::new() } else { r#"{"service.name":"checkout","host.name":"n1"}"#.into() },
+            resource_attributes: if i % 7 == 0 { "".into() } else { r#"{"service.name":"checkout","host.name":"n1"}"#.into() },
             scope_name: if full { "io.opentelemetry.logback".into() } else { String::new() },
             scope_version: if full { "2.1.0".into() } else { String::new() },
             event_name: if i % 6 == 0 { "browser.click".into() } else { String::new() },
@@ -282,7 +282,7 @@ async fn row_groups_and_pages_are_pruned_by_statistics() {
     let labels = Labels::from_pairs(&[("cluster", "c"), ("service_name", "s")]);
     let records: Vec<LogRecord> = (0..512)
         .map(|i| LogRecord {
-            labels: labels.clone(),
+            labels: labels.clone().into(),
             timestamp: T0 + i * 1_000_000,
             body: format!("line {i}"),
             trace_id: format!("{i:032x}"),
@@ -432,7 +432,7 @@ fn record_strategy() -> impl Strategy<Value = LogRecord> {
                 (attributes, resource_attributes),
                 (scope_name, scope_version, event_name),
             )| LogRecord {
-                labels,
+                labels: labels.into(),
                 timestamp,
                 observed_timestamp,
                 severity_number,
@@ -442,7 +442,7 @@ fn record_strategy() -> impl Strategy<Value = LogRecord> {
                 span_id,
                 flags,
                 attributes,
-                resource_attributes,
+                resource_attributes: resource_attributes.into(),
                 scope_name,
                 scope_version,
                 event_name,

@@ -316,7 +316,7 @@ mod tests {
 
     fn rec(labels: &[(&str, &str)], ts: i64) -> LogRecord {
         LogRecord {
-            labels: Labels::from_pairs(labels),
+            labels: Labels::from_pairs(labels).into(),
             timestamp: ts,
             ..LogRecord::default()
         }

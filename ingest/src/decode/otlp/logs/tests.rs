@@ -128,6 +128,7 @@ fn every_field_is_translated() {
             ("k8s_namespace_name", "shop"),
             ("k8s_pod_name", "7"),
         ])
+        .into()
     );
     assert_eq!(r.timestamp, T as i64);
     assert_eq!(r.observed_timestamp, T as i64 + 5);
@@ -142,7 +143,7 @@ fn every_field_is_translated() {
     );
     assert_eq!(
         r.resource_attributes,
-        r#"{"service.name":"checkout","k8s.namespace.name":"shop","k8s.cluster.name":"prod-eu-1","host.name":"node-1","k8s.pod.name":7}"#
+        r#"{"service.name":"checkout","k8s.namespace.name":"shop","k8s.cluster.name":"prod-eu-1","host.name":"node-1","k8s.pod.name":7}"#.into()
     );
     assert_eq!(
         (r.scope_name.as_str(), r.scope_version.as_str()),
@@ -226,6 +227,7 @@ fn stream_labels_follow_loki() {
             ("key_1st", "false"),
             ("service_name", "unknown_service"),
         ])
+        .into()
     );
     // Without `service.name` configured there is no default service_name.
     let none: Vec<String> = vec![];
@@ -234,7 +236,7 @@ fn stream_labels_follow_loki() {
         ..opts
     };
     let r = &translate(&req, &header("h"), &opts).records[0];
-    assert_eq!(r.labels, Labels::from_pairs(&[("cluster", "c")]));
+    assert_eq!(*r.labels, Labels::from_pairs(&[("cluster", "c")]));
 }
 
 #[test]
@@ -390,7 +392,7 @@ fn otlp_json_requests_translate_like_protobuf_ones() {
     let r = &out.records[0];
     assert_eq!(
         r.labels,
-        Labels::from_pairs(&[("cluster", "c1"), ("service_name", "api")])
+        Labels::from_pairs(&[("cluster", "c1"), ("service_name", "api")]).into()
     );
     assert_eq!(r.timestamp, 1_767_225_600_000_000_001);
     assert_eq!(r.body, r#"{"msg":"hi"}"#);
@@ -530,11 +532,11 @@ proptest! {
             prop_assert!(r.body.len() <= 200);
             prop_assert!(r.trace_id.is_empty() || (r.trace_id.len() == 32 && r.trace_id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())));
             prop_assert!(r.span_id.is_empty() || r.span_id.len() == 16);
-            for text in [&r.attributes, &r.resource_attributes] {
+            for text in [&*r.attributes, &*r.resource_attributes] {
                 let parsed = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text);
                 prop_assert!(parsed.is_ok(), "{text}: {parsed:?}");
             }
-            for l in &r.labels {
+            for l in r.labels.iter() {
                 prop_assert!(l.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{}", l.name);
                 prop_assert!(l.name == CLUSTER || l.name == "exported_cluster" || l.value.len() <= 64, "{l:?}");
             }

@@ -15,7 +15,7 @@ const MINUTE: i64 = 60 * S;
 
 fn rec(cluster: &str, app: &str, ts: i64, level: &str, body: &str) -> LogRecord {
     LogRecord {
-        labels: Labels::from_pairs(&[("cluster", cluster), ("app", app)]),
+        labels: Labels::from_pairs(&[("cluster", cluster), ("app", app)]).into(),
         timestamp: ts,
         body: body.into(),
         attributes: format!(r#"{{"detected_level":"{level}"}}"#),

@@ -291,7 +291,7 @@ impl ArrowPredicate for HintFilter {
 pub(super) struct StreamCache {
     clusters: Option<StringArray>,
     labels: Option<StringArray>,
-    pairs: HashMap<(i32, i32), Option<Labels>>,
+    pairs: HashMap<(i32, i32), Option<Arc<Labels>>>,
 }
 
 impl StreamCache {
@@ -311,14 +311,14 @@ impl StreamCache {
         labels: &Dict<'_>,
         matchers: &[Matcher],
         key: &str,
-    ) -> Result<Option<&Labels>> {
+    ) -> Result<Option<&Arc<Labels>>> {
         let found = match self.pairs.entry(pair) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 let text = labels.value(pair.1);
                 let parsed = schema::parse_stream_labels(text, cluster.value(pair.0))
                     .map_err(|err| corrupt(key, format!("labels {text:?}: {err}")))?;
-                e.insert(types::matches_all(matchers, &parsed).then_some(parsed))
+                e.insert(types::matches_all(matchers, &parsed).then(|| Arc::new(parsed)))
             }
         };
         Ok(found.as_ref())
@@ -373,6 +373,8 @@ pub(super) fn build_records(
         }
     };
     let mut built = 0;
+    // A resource's records sit together: consecutive equal texts share one copy.
+    let mut resource: Arc<str> = Arc::from("");
     for row in 0..batch.num_rows() {
         let t = ts.value(row);
         if !top.admits(t) {
@@ -395,7 +397,13 @@ pub(super) fn build_records(
             span_id: opt_text(span_id, row),
             flags: flags.value(row),
             attributes: attributes.value(row).to_string(),
-            resource_attributes: resource_attributes.value(row).to_string(),
+            resource_attributes: {
+                let text = resource_attributes.value(row);
+                if *resource != *text {
+                    resource = Arc::from(text);
+                }
+                resource.clone()
+            },
             scope_name: scope_name.value(scope_name.keys[row]).to_string(),
             scope_version: scope_version.value(scope_version.keys[row]).to_string(),
             event_name: event_name.value(event_name.keys[row]).to_string(),

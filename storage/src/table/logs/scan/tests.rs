@@ -70,7 +70,7 @@ fn request(matchers: Vec<Matcher>, start: i64, end: i64) -> LogRequest {
 
 fn line(i: usize) -> LogRecord {
     LogRecord {
-        labels: Labels::from_pairs(&[("cluster", "c"), ("service_name", "s")]),
+        labels: Labels::from_pairs(&[("cluster", "c"), ("service_name", "s")]).into(),
         timestamp: T0 + i as i64 * 1_000_000,
         body: format!("line {i}{}", if i % 10 == 3 { " timeout" } else { "" }),
         attributes: "{}".into(),
@@ -279,7 +279,7 @@ async fn the_line_index_reads_only_row_groups_that_can_hold_a_rare_needle() {
 async fn listings_come_from_the_stream_columns_and_the_catalog() {
     let (_dir, storage) = open(&cfg(64, 8, 2)).await;
     let mk = |pairs: &[(&str, &str)], h: i64| LogRecord {
-        labels: Labels::from_pairs(pairs),
+        labels: Labels::from_pairs(pairs).into(),
         timestamp: T0 + h * HOUR_NS,
         body: "x".into(),
         ..LogRecord::default()
@@ -301,9 +301,9 @@ async fn listings_come_from_the_stream_columns_and_the_catalog() {
     assert_eq!(
         streams,
         vec![
-            records[0].labels.clone(),
-            records[1].labels.clone(),
-            records[2].labels.clone()
+            Labels::clone(&records[0].labels),
+            Labels::clone(&records[1].labels),
+            Labels::clone(&records[2].labels)
         ]
     );
     assert_eq!(
@@ -368,7 +368,7 @@ fn record_strategy() -> impl Strategy<Value = LogRecord> {
         Just("request_id=7f3a9c2e01ab done"),
     ];
     (cluster, service, pod, ts, body, 0i32..3).prop_map(|(c, s, p, ts, body, sev)| LogRecord {
-        labels: Labels::from_pairs(&[("cluster", c), ("service_name", s), ("k8s_pod_name", p)]),
+        labels: Labels::from_pairs(&[("cluster", c), ("service_name", s), ("k8s_pod_name", p)]).into(),
         timestamp: ts,
         severity_number: sev,
         body: body.into(),
@@ -493,7 +493,7 @@ proptest! {
             // Listings may be coarse in time (whole pages) but never leave a stream out, and
             // never list a stream the matchers reject.
             let in_range = LogRequest { line_hints: vec![], limit: None, ..req.clone() };
-            let mut want: Vec<Labels> = reference(&records, &in_range).into_iter().map(|r| r.labels).collect();
+            let mut want: Vec<Labels> = reference(&records, &in_range).into_iter().map(|r| Labels::clone(&r.labels)).collect();
             want.sort();
             want.dedup();
             for l in &want {

@@ -22,7 +22,7 @@ const MINUTE: i64 = 60 * S;
 fn records() -> Vec<LogRecord> {
     (0..1_000i64)
         .map(|i| LogRecord {
-            labels: Labels::from_pairs(&[("cluster", "eu"), ("app", ["api", "db"][(i % 2) as usize])]),
+            labels: Labels::from_pairs(&[("cluster", "eu"), ("app", ["api", "db"][(i % 2) as usize])]).into(),
             timestamp: T0 + i * 7_000_000_000,
             body: if i % 3 == 0 {
                 format!("request {i} failed with code {}", 500 + i % 4)
