@@ -80,9 +80,9 @@ pub fn otlp_router(ingester: Arc<Ingester>, auth: Auth) -> Router {
 /// The OTLP handlers read their bodies with their own limit (see `otlp::read_body`).
 fn otlp_routes() -> Router<Receivers> {
     Router::new()
-        .route("/v1/metrics", post(otlp::metrics))
-        .route("/v1/logs", post(otlp::logs))
-        .route("/v1/traces", post(otlp::traces))
+        .route("/v1/metrics", post(otlp::export_http::<otlp::Metrics>))
+        .route("/v1/logs", post(otlp::export_http::<otlp::Logs>))
+        .route("/v1/traces", post(otlp::export_http::<otlp::Traces>))
         .layer(DefaultBodyLimit::disable())
 }
 

@@ -27,6 +27,18 @@ async fn get(server: &TestServer, path: &str) -> (u16, Value) {
 }
 
 /// Checks the Tempo and Jaeger answers for the trace `sent` describes.
+/// The `traceID`s of a search answer's traces (Tempo's `traces`, Jaeger's `data`), sorted.
+fn trace_ids(traces: &Value) -> Vec<&str> {
+    let mut ids: Vec<&str> = traces
+        .as_array()
+        .expect("an array of traces")
+        .iter()
+        .map(|t| t["traceID"].as_str().expect("a traceID"))
+        .collect();
+    ids.sort();
+    ids
+}
+
 async fn check_trace(server: &TestServer, sent: &Value, cluster: &str) {
     let id = sent["trace_id"].as_str().unwrap();
     let (status, body) = get(server, &format!("/api/traces/{id}")).await;
@@ -129,13 +141,7 @@ async fn sdk_traces_round_trip_through_tempo_and_jaeger_apis_and_survive_a_crash
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let mut found: Vec<&str> = body["traces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["traceID"].as_str().unwrap())
-        .collect();
-    found.sort();
+    let found = trace_ids(&body["traces"]);
     let mut want: Vec<&str> = sent.iter().map(|(s, _)| s["trace_id"].as_str().unwrap()).collect();
     want.sort();
     assert_eq!(found, want, "{body}");
@@ -161,14 +167,7 @@ async fn sdk_traces_round_trip_through_tempo_and_jaeger_apis_and_survive_a_crash
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let mut found: Vec<&str> = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["traceID"].as_str().unwrap())
-        .collect();
-    found.sort();
-    assert_eq!(found, want, "{body}");
+    assert_eq!(trace_ids(&body["data"]), want, "{body}");
     let (_, body) = get(&server, "/jaeger/api/services/checkout/operations").await;
     let ops = body["data"].as_array().unwrap();
     assert!(

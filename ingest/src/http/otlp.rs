@@ -24,48 +24,71 @@ use crate::error::Error;
 use crate::ingester::Ingester;
 use tributary_storage::auth::{Auth, ClientCertificate};
 
-#[tracing::instrument(skip_all)]
-pub(crate) async fn metrics(
-    State(ing): State<Arc<Ingester>>,
-    State(auth): State<Auth>,
-    cert: Option<Extension<ClientCertificate>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let format = body_format(&headers);
-    let result = export(&ing, &auth, Kind::OtlpMetrics, &headers, cert.as_deref(), body).await;
-    let response = respond(format, result, |o| ExportMetricsServiceResponse {
-        partial_success: error::otlp_partial(Kind::OtlpMetrics, o).map(|(rejected, msg)| ExportMetricsPartialSuccess {
-            rejected_data_points: rejected,
-            error_message: msg,
-        }),
-    });
-    count(&ing, "otlp_http_metrics", &response);
-    response
+/// One OTLP signal's endpoint: what it writes and how its success answer reports refusals.
+/// Adding a signal is one impl here and one route in `super`.
+pub(crate) trait Signal {
+    /// Its decoder (and WAL record kind).
+    const KIND: Kind;
+    /// Its label on `tributary_ingest_requests_total`.
+    const PROTOCOL: &'static str;
+    /// The `Export*ServiceResponse`.
+    type Response: Message + serde::Serialize;
+    /// The success answer: `partial_success` when `refused` (how many, and why).
+    fn response(refused: Option<(i64, String)>) -> Self::Response;
 }
 
-#[tracing::instrument(skip_all)]
-pub(crate) async fn logs(
-    State(ing): State<Arc<Ingester>>,
-    State(auth): State<Auth>,
-    cert: Option<Extension<ClientCertificate>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let format = body_format(&headers);
-    let result = export(&ing, &auth, Kind::OtlpLogs, &headers, cert.as_deref(), body).await;
-    let response = respond(format, result, |o| ExportLogsServiceResponse {
-        partial_success: error::otlp_partial(Kind::OtlpLogs, o).map(|(rejected, msg)| ExportLogsPartialSuccess {
-            rejected_log_records: rejected,
-            error_message: msg,
-        }),
-    });
-    count(&ing, "otlp_http_logs", &response);
-    response
+/// `POST /v1/metrics`.
+pub(crate) struct Metrics;
+/// `POST /v1/logs`.
+pub(crate) struct Logs;
+/// `POST /v1/traces`.
+pub(crate) struct Traces;
+
+impl Signal for Metrics {
+    const KIND: Kind = Kind::OtlpMetrics;
+    const PROTOCOL: &'static str = "otlp_http_metrics";
+    type Response = ExportMetricsServiceResponse;
+    fn response(refused: Option<(i64, String)>) -> Self::Response {
+        ExportMetricsServiceResponse {
+            partial_success: refused.map(|(rejected, msg)| ExportMetricsPartialSuccess {
+                rejected_data_points: rejected,
+                error_message: msg,
+            }),
+        }
+    }
 }
 
-#[tracing::instrument(skip_all)]
-pub(crate) async fn traces(
+impl Signal for Logs {
+    const KIND: Kind = Kind::OtlpLogs;
+    const PROTOCOL: &'static str = "otlp_http_logs";
+    type Response = ExportLogsServiceResponse;
+    fn response(refused: Option<(i64, String)>) -> Self::Response {
+        ExportLogsServiceResponse {
+            partial_success: refused.map(|(rejected, msg)| ExportLogsPartialSuccess {
+                rejected_log_records: rejected,
+                error_message: msg,
+            }),
+        }
+    }
+}
+
+impl Signal for Traces {
+    const KIND: Kind = Kind::OtlpTraces;
+    const PROTOCOL: &'static str = "otlp_http_traces";
+    type Response = ExportTraceServiceResponse;
+    fn response(refused: Option<(i64, String)>) -> Self::Response {
+        ExportTraceServiceResponse {
+            partial_success: refused.map(|(rejected, msg)| ExportTracePartialSuccess {
+                rejected_spans: rejected,
+                error_message: msg,
+            }),
+        }
+    }
+}
+
+/// The handler of every signal's endpoint.
+#[tracing::instrument(skip_all, fields(protocol = S::PROTOCOL))]
+pub(crate) async fn export_http<S: Signal>(
     State(ing): State<Arc<Ingester>>,
     State(auth): State<Auth>,
     cert: Option<Extension<ClientCertificate>>,
@@ -73,14 +96,9 @@ pub(crate) async fn traces(
     body: Body,
 ) -> Response {
     let format = body_format(&headers);
-    let result = export(&ing, &auth, Kind::OtlpTraces, &headers, cert.as_deref(), body).await;
-    let response = respond(format, result, |o| ExportTraceServiceResponse {
-        partial_success: error::otlp_partial(Kind::OtlpTraces, o).map(|(rejected, msg)| ExportTracePartialSuccess {
-            rejected_spans: rejected,
-            error_message: msg,
-        }),
-    });
-    count(&ing, "otlp_http_traces", &response);
+    let result = export(&ing, &auth, S::KIND, &headers, cert.as_deref(), body).await;
+    let response = respond(format, result, |o| S::response(error::otlp_partial(S::KIND, o)));
+    count(&ing, S::PROTOCOL, &response);
     response
 }
 

@@ -488,43 +488,76 @@ fn dict_strs<'a>(batch: &'a RecordBatch, name: &str) -> std::result::Result<Vec<
     Ok(d.keys().values().iter().map(|&k| values.value(k as usize)).collect())
 }
 
+/// The [`NARROW`] columns of a batch: what decides whether a row can be admitted before the
+/// wide columns are decoded (the scan's row filter and [`decode_batch`] both read them).
+struct Narrow<'a> {
+    starts: &'a arrow_array::TimestampNanosecondArray,
+    durations: &'a arrow_array::Int64Array,
+    clusters: Vec<&'a str>,
+    names: Vec<&'a str>,
+    services: Vec<&'a str>,
+    kinds: &'a arrow_array::Int32Array,
+    statuses: &'a arrow_array::Int32Array,
+}
+
+impl<'a> Narrow<'a> {
+    fn of(batch: &'a RecordBatch) -> std::result::Result<Self, String> {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .filter(|c| c.null_count() == 0)
+                .ok_or_else(|| format!("{name} is missing or has nulls"))
+        };
+        let int = |name: &str| {
+            column(name)?
+                .as_primitive_opt::<Int32Type>()
+                .ok_or_else(|| format!("{name} is not Int32"))
+        };
+        let dict = |name: &str| {
+            column(name)?;
+            dict_strs(batch, name)
+        };
+        Ok(Self {
+            starts: column(START)?
+                .as_primitive_opt::<TimestampNanosecondType>()
+                .ok_or("start is not a nanosecond timestamp")?,
+            durations: column("duration")?
+                .as_primitive_opt::<arrow_array::types::Int64Type>()
+                .ok_or("duration is not Int64")?,
+            clusters: dict("cluster")?,
+            names: dict("name")?,
+            services: dict("service_name")?,
+            kinds: int("kind")?,
+            statuses: int("status_code")?,
+        })
+    }
+
+    /// Row `row` is in `req`'s range, long enough, matched by its matchers and possibly by its
+    /// filter (which the wide columns then decide).
+    fn may_admit(&self, row: usize, req: &SpanRequest) -> bool {
+        let head = SpanHead {
+            name: self.names[row],
+            service_name: self.services[row],
+            kind: self.kinds.value(row),
+            status_code: self.statuses.value(row),
+            duration: self.durations.value(row),
+        };
+        (req.start..req.end).contains(&self.starts.value(row))
+            && head.duration >= req.min_duration
+            && req.matchers.iter().all(|m| match m.name.as_str() {
+                crate::types::CLUSTER => m.matches(self.clusters[row]),
+                "service_name" => m.matches(self.services[row]),
+                _ => false,
+            })
+            && req.filter.as_ref().is_none_or(|f| f.0.may_match(&head))
+    }
+}
+
 /// Which rows of `batch` (the [`NARROW`] columns) `req` can admit.
 fn narrow_rows(batch: &RecordBatch, req: &SpanRequest) -> std::result::Result<BooleanArray, String> {
-    let column = |name: &str| batch.column_by_name(name).ok_or_else(|| format!("no column {name}"));
-    let dict = |name: &str| dict_strs(batch, name);
-    let int = |name: &str| {
-        column(name)?
-            .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| format!("{name} is not Int32"))
-    };
-    let starts = column(START)?
-        .as_primitive_opt::<TimestampNanosecondType>()
-        .ok_or("start is not a timestamp")?;
-    let durations = column("duration")?
-        .as_primitive_opt::<arrow_array::types::Int64Type>()
-        .ok_or("duration is not Int64")?;
-    let (clusters, names, services) = (dict("cluster")?, dict("name")?, dict("service_name")?);
-    let (kinds, statuses) = (int("kind")?, int("status_code")?);
+    let narrow = Narrow::of(batch)?;
     Ok((0..batch.num_rows())
-        .map(|row| {
-            let head = SpanHead {
-                name: names[row],
-                service_name: services[row],
-                kind: kinds.value(row),
-                status_code: statuses.value(row),
-                duration: durations.value(row),
-            };
-            Some(
-                (req.start..req.end).contains(&starts.value(row))
-                    && head.duration >= req.min_duration
-                    && req.matchers.iter().all(|m| match m.name.as_str() {
-                        crate::types::CLUSTER => m.matches(clusters[row]),
-                        "service_name" => m.matches(services[row]),
-                        _ => false,
-                    })
-                    && req.filter.as_ref().is_none_or(|f| f.0.may_match(&head)),
-            )
-        })
+        .map(|row| Some(narrow.may_admit(row, req)))
         .collect())
 }
 
@@ -584,41 +617,30 @@ fn decode_batch(batch: &RecordBatch, key: &str, req: &SpanRequest, out: &mut Vec
             .as_string_opt::<i32>()
             .ok_or_else(|| corrupt(format!("spans column {name} is not a string column")))
     };
-    let int32 = |name: &str| {
-        column(name)?
-            .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| corrupt(format!("spans column {name} is not Int32")))
-    };
     let int64 = |name: &str| {
         column(name)?
             .as_primitive_opt::<arrow_array::types::Int64Type>()
             .ok_or_else(|| corrupt(format!("spans column {name} is not Int64")))
     };
     let (trace_ids, span_ids, parents) = (fixed(TRACE_ID)?, fixed(SPAN_ID)?, fixed("parent_span_id")?);
-    let starts = column(START)?
-        .as_primitive_opt::<TimestampNanosecondType>()
-        .ok_or_else(|| corrupt("spans column start is not a nanosecond timestamp".into()))?;
-    let (clusters, services) = (dict("cluster")?, dict("service_name")?);
-    let durations = int64("duration")?;
+    let narrow = Narrow::of(batch).map_err(|e| corrupt(format!("spans column {e}")))?;
     // Rows the cheap columns admit, before the wide ones are decoded.
     let admitted: Vec<usize> = (0..batch.num_rows())
-        .filter(|&row| {
-            let (start, duration) = (starts.value(row), durations.value(row));
-            req.trace_id.is_none_or(|t| t.as_slice() == trace_ids.value(row))
-                && start >= req.start
-                && start < req.end
-                && duration >= req.min_duration
-                && req.matchers.iter().all(|m| match m.name.as_str() {
-                    crate::types::CLUSTER => m.matches(clusters[row]),
-                    "service_name" => m.matches(services[row]),
-                    _ => false,
-                })
-        })
+        .filter(|&row| req.trace_id.is_none_or(|t| t.as_slice() == trace_ids.value(row)) && narrow.may_admit(row, req))
         .collect();
     if admitted.is_empty() {
         return Ok(());
     }
-    let (names, methods, routes) = (dict("name")?, dict("http_method")?, dict("http_route")?);
+    let Narrow {
+        starts,
+        durations,
+        clusters,
+        names,
+        services,
+        kinds,
+        statuses,
+    } = narrow;
+    let (methods, routes) = (dict("http_method")?, dict("http_route")?);
     let (scope_names, scope_versions, resources) = (
         dict("scope_name")?,
         dict("scope_version")?,
@@ -631,23 +653,11 @@ fn decode_batch(batch: &RecordBatch, key: &str, req: &SpanRequest, out: &mut Vec
         text("events")?,
         text("links")?,
     );
-    let (kinds, statuses, http_statuses) = (int32("kind")?, int32("status_code")?, int64("http_status_code")?);
+    let http_statuses = int64("http_status_code")?;
     let flags = column("flags")?
         .as_primitive_opt::<arrow_array::types::UInt32Type>()
         .ok_or_else(|| corrupt("spans column flags is not UInt32".into()))?;
     for row in admitted {
-        if let Some(f) = &req.filter {
-            let head = SpanHead {
-                name: names[row],
-                service_name: services[row],
-                kind: kinds.value(row),
-                status_code: statuses.value(row),
-                duration: durations.value(row),
-            };
-            if !f.0.may_match(&head) {
-                continue;
-            }
-        }
         let span = Span {
             trace_id: trace_ids
                 .value(row)
