@@ -345,7 +345,7 @@ impl Body {
             // Kept in the WAL as received (still snappy): ~27 B per remote-write sample.
             Kind::PromRemoteWriteV1 | Kind::PromRemoteWriteV2 | Kind::LokiPushProtobuf => Prepared {
                 kind,
-                form: Form::Bytes(Bytes::from(snappy_block(&bytes, limit)?)),
+                form: Form::Bytes(compression::snappy_block_reused(&bytes, limit)?),
                 received: Some(bytes),
             },
             Kind::LokiPushJson | Kind::ZipkinJson => Prepared::new(kind, Form::Bytes(plain)),

@@ -100,7 +100,7 @@ fn check_records(d: &loki::DecodedPush, ctx: &ClusterContext) {
             "{}",
             r.attributes
         );
-        assert_eq!(r.resource_attributes, "{}");
+        assert_eq!(&*r.resource_attributes, "{}");
         assert!(r.trace_id.is_empty() || r.trace_id.len() == 32, "{}", r.trace_id);
         assert!(r.span_id.is_empty() || r.span_id.len() == 16, "{}", r.span_id);
     }
