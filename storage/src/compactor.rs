@@ -239,7 +239,16 @@ impl Compactor {
         let props = T::properties(&self.storage.writer)?;
         let outputs = self
             .storage
-            .store_files::<T>(std::iter::once(Ok((key, batch))), props)
+            .store_files::<T>(
+                std::iter::once(Ok((key, crate::FileRows::Whole(batch)))),
+                // Never called: a merged file is stored whole.
+                &|_, _| {
+                    Err(Error::InvalidData {
+                        reason: "a merged file is stored whole".into(),
+                    })
+                },
+                props,
+            )
             .await?;
         let change = Change {
             add: outputs.clone(),

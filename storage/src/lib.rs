@@ -130,6 +130,20 @@ const MULTIPART_PART_BYTES: usize = 16 << 20;
 const MULTIPART_IN_FLIGHT: usize = 4;
 /// Files encoded and uploaded at once by one write.
 const WRITE_CONCURRENCY: usize = 2;
+/// Rows of one part of a file built in parts (see [`table::FilePlan::parts`]): a metrics part's
+/// Arrow columns are about 4.5 MiB.
+const WRITE_PART_ROWS: usize = 1 << 17;
+
+/// One file's rows for [`Storage::store_files`]: built whole, or in parts (file `file` of the
+/// write, `rows` rows, each part built by the write's [`PartFn`]). An index, not a borrowed
+/// closure: a stream item holding a lifetime makes the write's future not provably `Send`.
+enum FileRows {
+    Whole(RecordBatch),
+    Parts { file: usize, rows: usize },
+}
+
+/// Builds rows `range` of file `file` of a write built in parts ([`table::FilePlan::encode_part`]).
+type PartFn<'a> = dyn Fn(usize, std::ops::Range<usize>) -> Result<RecordBatch> + Send + Sync + 'a;
 
 /// What a `write_*` stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -469,46 +483,77 @@ impl Storage {
         // Index, not `&File`: a closure taking a borrowed argument makes the future not
         // provably `Send` (rustc's higher-ranked closure limitation), which axum handlers require.
         let plan = &plan;
-        let files = (0..plan.files()).map(move |i| {
-            let (key, batch) = plan.encode(i)?;
-            // The table's contract: every file has the table's schema.
-            if batch.schema() != T::schema() {
-                return Err(Error::InvalidData {
-                    reason: format!("a {} file's rows do not have the table's schema", T::KIND.dir()),
-                });
-            }
-            Ok((key, batch))
+        let files = (0..plan.files()).map(move |i| match plan.parts(i) {
+            None => plan.encode(i).map(|(key, batch)| (key, FileRows::Whole(batch))),
+            Some(parts) => parts.map(|(key, rows)| (key, FileRows::Parts { file: i, rows })),
         });
-        self.store_files::<T>(files, props).await
+        let part = move |i, rows| plan.encode_part(i, rows);
+        self.store_files::<T>(files, &part, props).await
     }
 
     /// Encodes and uploads one table's files. `files` is pulled lazily, at most
     /// [`WRITE_CONCURRENCY`] ahead of the uploads, so a flush holds only that many record
-    /// batches; the costly encode runs off the runtime.
+    /// batches (or, for files built in parts, that many parts in flight); the costly encode
+    /// runs off the runtime.
     async fn store_files<T: ParquetTable>(
         &self,
-        files: impl Iterator<Item = Result<(FileKey, RecordBatch)>> + Send,
+        files: impl Iterator<Item = Result<(FileKey, FileRows)>> + Send,
+        part: &PartFn<'_>,
         props: WriterProperties,
     ) -> Result<Vec<FileMeta>> {
+        // The table's contract: every file has the table's schema.
+        let checked = |batch: RecordBatch| {
+            if batch.schema() == T::schema() {
+                Ok(batch)
+            } else {
+                Err(Error::InvalidData {
+                    reason: format!("a {} file's rows do not have the table's schema", T::KIND.dir()),
+                })
+            }
+        };
+        let task = |e: tokio::task::JoinError| Error::Task {
+            op: "encode parquet file",
+            reason: e.to_string(),
+        };
         futures::stream::iter(files)
             .map(|prepared| {
                 let props = props.clone();
                 let opts = self.writer.clone();
                 async move {
-                    let (key, batch) = prepared?;
+                    let (key, rows) = prepared?;
                     let path = key.path();
                     let name = path.to_string();
-                    let bytes = tokio::task::spawn_blocking(move || {
-                        let metadata = T::footer_metadata(&batch, &name)?;
-                        writer::encode_batch(&batch, props, &name, metadata, |row_groups| {
-                            T::row_group_indexes(&batch, row_groups, &opts)
-                        })
-                    })
-                    .await
-                    .map_err(|e| Error::Task {
-                        op: "encode parquet file",
-                        reason: e.to_string(),
-                    })??;
+                    let bytes = match rows {
+                        FileRows::Whole(batch) => {
+                            let batch = checked(batch)?;
+                            tokio::task::spawn_blocking(move || {
+                                let metadata = T::footer_metadata(&batch, &name)?;
+                                writer::encode_batch(&batch, props, &name, metadata, |row_groups| {
+                                    T::row_group_indexes(&batch, row_groups, &opts)
+                                })
+                            })
+                            .await
+                            .map_err(task)??
+                        }
+                        FileRows::Parts { file, rows } => {
+                            // The next part is built here while the encoder writes the last one.
+                            let (tx, rx) = tokio::sync::mpsc::channel(1);
+                            let encoder = tokio::task::spawn_blocking(move || {
+                                writer::encode_parts(rx, T::schema(), props, &name)
+                            });
+                            let mut start = 0;
+                            while start < rows {
+                                let end = rows.min(start + WRITE_PART_ROWS);
+                                // A closed channel means the encoder failed: its error follows.
+                                if tx.send(checked(part(file, start..end)?)?).await.is_err() {
+                                    break;
+                                }
+                                start = end;
+                            }
+                            drop(tx);
+                            encoder.await.map_err(task)??
+                        }
+                    };
                     let size = bytes.len() as u64;
                     self.upload(&path, bytes).await?;
                     Ok::<_, Error>(FileMeta::new(key, size))

@@ -37,12 +37,31 @@ use crate::writer::WriterOptions;
 
 /// One write of a table, split into files and encoded one file at a time, so a flush holds
 /// only the files being uploaded.
+///
+/// A file is built whole ([`FilePlan::encode`]), or, for a plan that offers it, in parts
+/// ([`FilePlan::parts`], [`FilePlan::encode_part`]): the writer then builds one part's Arrow
+/// columns at a time while the previous part is encoded, so a large file costs a part's
+/// arrays, not the file's. Parts suit tables whose footer summarises nothing
+/// ([`ParquetTable::footer_metadata`] and [`ParquetTable::row_group_indexes`] see the whole
+/// batch, so a table with either builds its files whole).
 pub(crate) trait FilePlan: Sync {
     /// How many files the write makes.
     fn files(&self) -> usize;
 
     /// File `i`: a fresh key (a new UUID v7 each call) and its rows in the table's schema.
     fn encode(&self, i: usize) -> Result<(FileKey, RecordBatch)>;
+
+    /// File `i` in parts: a fresh key and its row count, or `None` (the default) to build it
+    /// whole with [`FilePlan::encode`].
+    fn parts(&self, _i: usize) -> Option<Result<(FileKey, usize)>> {
+        None
+    }
+
+    /// Rows `rows` of file `i` in the table's schema, in the file's row order; called only for
+    /// a file [`FilePlan::parts`] answered, with consecutive ranges covering its rows.
+    fn encode_part(&self, i: usize, _rows: Range<usize>) -> Result<RecordBatch> {
+        Ok(self.encode(i)?.1)
+    }
 }
 
 /// What a table's reader is built from.

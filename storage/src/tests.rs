@@ -198,6 +198,36 @@ async fn writes_report_their_files_and_become_visible_at_once() {
 }
 
 #[tokio::test]
+async fn a_file_built_in_parts_reads_back_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    // One cluster-hour of 2.5 parts' rows: series of several lengths, so parts cut series.
+    let hour = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    let mut series = Vec::new();
+    let mut rows = 0;
+    for i in 0..7usize {
+        let n = 30_000 + i * 7_919;
+        rows += n;
+        let samples = (0..n)
+            .map(|j| Sample::new(hour + (j * 11) as i64, (i * 1_000_000 + j) as f64))
+            .collect();
+        let labels = Labels::from_pairs(&[("__name__", "m"), ("cluster", "c"), ("i", &i.to_string())]);
+        series.push(Series::new(labels, samples));
+    }
+    assert!(rows > 2 * WRITE_PART_ROWS && rows < 3 * WRITE_PART_ROWS, "{rows} rows");
+    let summary = storage.write_metrics(&series).await.unwrap();
+    assert_eq!(summary.files.len(), 1, "one cluster-hour, one file");
+    assert_eq!(summary.rows, rows as u64);
+    let mut got = storage
+        .source()
+        .select(&SelectRequest::new(vec![], TimeRange::ALL))
+        .await
+        .unwrap();
+    got.sort_by(|a, b| a.labels.cmp(&b.labels));
+    assert_eq!(got, series, "every sample once, in order, under its series");
+}
+
+#[tokio::test]
 async fn refresh_picks_up_files_written_by_another_process() {
     let dir = tempfile::tempdir().unwrap();
     let reader = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();

@@ -103,6 +103,13 @@ pub(crate) struct FileGroup {
 /// A series index in the plan and the range of its samples that falls in one file.
 type Entry = (usize, Range<usize>);
 
+impl FileGroup {
+    /// The file's rows (samples).
+    pub(crate) fn rows(&self) -> usize {
+        self.entries.iter().map(|(_, r)| r.len()).sum()
+    }
+}
+
 /// A normalised input series: samples sorted and unique, its columns precomputed.
 #[derive(Debug)]
 struct Prepared<'a> {
@@ -196,18 +203,28 @@ impl<'a> MetricsPlan<'a> {
         &self.groups
     }
 
-    /// The rows of one file as an Arrow batch in [`schema::metrics_schema`], sorted.
-    pub(crate) fn record_batch(&self, group: &FileGroup) -> Result<RecordBatch> {
-        let rows: usize = group.entries.iter().map(|(_, r)| r.len()).sum();
+    /// Rows `wanted` (clamped to the file's rows) of one file as an Arrow batch in
+    /// [`schema::metrics_schema`], sorted; consecutive ranges give the file's rows in order.
+    pub(crate) fn record_batch(&self, group: &FileGroup, wanted: Range<usize>) -> Result<RecordBatch> {
+        let wanted = wanted.start..wanted.end.min(group.rows());
+        let rows = wanted.len();
         let mut metric_values: Vec<&str> = Vec::new();
-        let mut label_ids: HashMap<&str, i32> = HashMap::with_capacity(group.entries.len());
-        let mut label_values: Vec<&str> = Vec::with_capacity(group.entries.len());
+        let mut label_ids: HashMap<&str, i32> = HashMap::new();
+        let mut label_values: Vec<&str> = Vec::new();
         let mut metric_keys = Vec::with_capacity(rows);
         let mut label_keys = Vec::with_capacity(rows);
         let mut ids = Vec::with_capacity(rows);
         let mut ts = Vec::with_capacity(rows);
         let mut values = Vec::with_capacity(rows);
-        for (i, range) in &group.entries {
+        // Each entry's rows, cut to the wanted ones.
+        let mut at = 0;
+        let entries = group.entries.iter().filter_map(|(i, range)| {
+            let (first, next) = (at, at + range.len());
+            at = next;
+            let (lo, hi) = (first.max(wanted.start), next.min(wanted.end));
+            (lo < hi).then(|| (i, range.start + (lo - first)..range.start + (hi - first)))
+        });
+        for (i, range) in entries {
             let p = &self.series[*i];
             // Entries are sorted by metric, so equal metrics are adjacent.
             if metric_values.last() != Some(&p.metric) {
@@ -315,6 +332,27 @@ pub(crate) fn encode_batch(
     Ok(Bytes::from(writer.into_inner().map_err(parquet_err)?))
 }
 
+/// Encodes the batches `parts` sends, in order, as one Parquet file in memory (a table with no
+/// footer metadata or row-group indexes; see `FilePlan::parts`). Runs on a blocking thread
+/// while the sender builds the next part.
+pub(crate) fn encode_parts(
+    mut parts: tokio::sync::mpsc::Receiver<RecordBatch>,
+    schema: arrow_schema::SchemaRef,
+    props: WriterProperties,
+    key: &str,
+) -> Result<Bytes> {
+    let parquet_err = |source| Error::Parquet {
+        op: "encode",
+        key: key.to_string(),
+        source,
+    };
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(props)).map_err(parquet_err)?;
+    while let Some(batch) = parts.blocking_recv() {
+        writer.write(&batch).map_err(parquet_err)?;
+    }
+    Ok(Bytes::from(writer.into_inner().map_err(parquet_err)?))
+}
+
 /// An encoded file and its key.
 #[cfg(test)]
 #[derive(Clone, Debug)]
@@ -334,7 +372,7 @@ pub(crate) fn encode_metrics(series: &[Series], opts: &WriterOptions) -> Result<
         .map(|g| {
             let key = plan.file_key(g)?;
             let bytes = encode_batch(
-                &plan.record_batch(g)?,
+                &plan.record_batch(g, 0..usize::MAX)?,
                 props.clone(),
                 key.path().as_ref(),
                 Vec::new(),

@@ -527,7 +527,17 @@ impl FilePlan for MetricsPlan<'_> {
 
     fn encode(&self, i: usize) -> Result<(FileKey, arrow_array::RecordBatch)> {
         let group = &self.groups()[i];
-        Ok((self.file_key(group)?, self.record_batch(group)?))
+        Ok((self.file_key(group)?, self.record_batch(group, 0..usize::MAX)?))
+    }
+
+    /// Every metrics file: a flush's hour of a cluster can hold millions of rows.
+    fn parts(&self, i: usize) -> Option<Result<(FileKey, usize)>> {
+        let group = &self.groups()[i];
+        Some(self.file_key(group).map(|key| (key, group.rows())))
+    }
+
+    fn encode_part(&self, i: usize, rows: std::ops::Range<usize>) -> Result<arrow_array::RecordBatch> {
+        self.record_batch(&self.groups()[i], rows)
     }
 }
 
