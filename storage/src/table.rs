@@ -58,9 +58,12 @@ pub(crate) trait FilePlan: Sync {
     }
 
     /// Rows `rows` of file `i` in the table's schema, in the file's row order; called only for
-    /// a file [`FilePlan::parts`] answered, with consecutive ranges covering its rows.
+    /// a file [`FilePlan::parts`] answered, with consecutive ranges covering its rows. A plan
+    /// that answers `parts` must implement it.
     fn encode_part(&self, i: usize, _rows: Range<usize>) -> Result<RecordBatch> {
-        Ok(self.encode(i)?.1)
+        Err(crate::Error::InvalidData {
+            reason: format!("file {i} of this write is built whole, not in parts"),
+        })
     }
 }
 
