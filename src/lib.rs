@@ -3,6 +3,7 @@
 //! the head (from `ingest`) and the Parquet reader (from `storage`) are handed to the query
 //! engine as `storage::read::Source`s, which is why `query` never depends on `ingest`.
 
+pub mod allocator;
 pub(crate) mod compaction;
 pub mod config;
 pub(crate) mod fleet;

@@ -3,12 +3,9 @@
 use clap::Parser;
 use tributary::config::{Cli, Command, Config, EXAMPLE_HEADER, SloCommand};
 
-/// OTLP translation allocates a label set per series per request and frees them in bursts, a
-/// pattern where glibc's malloc spent over half the CPU consolidating free chunks. mimalloc
-/// halved OTLP metrics ingest CPU and lowered peak RSS; remote-write barely changed (-3% CPU).
-/// Figures in BENCHMARKS.md ("OTLP ingest").
+/// mimalloc, with the options `main` starts it with (see `tributary::allocator`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tributary::allocator::Allocator = tributary::allocator::Allocator;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -22,6 +19,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let ingester = cfg.server.role == tributary::config::Role::Ingest;
+    if let Err(e) = tributary::allocator::start_with_options(ingester) {
+        eprintln!("tributary: starting over with the allocator's options failed ({e}); running with its defaults");
+    }
     if cli.print_config {
         #[expect(clippy::print_stdout, reason = "the flag's whole job is printing")]
         {

@@ -181,10 +181,10 @@ pub struct HeadConfig {
     /// never misses it in between. Keep it above the queriers' refresh interval.
     #[serde(with = "humantime_serde")]
     pub keep_flushed: Duration,
-    /// A flush decodes and writes the head's samples (16 bytes each decoded) and log records
-    /// this many bytes at a time, a cluster's together when they fit, which bounds the flush's
-    /// memory above the head. A cluster holding more gets several files per hour until
-    /// compaction merges them.
+    /// A flush writes the head's log records and spans this many bytes at a time, a cluster's
+    /// together when they fit, which bounds the flush's memory above the head. A cluster
+    /// holding more gets several files per hour until compaction merges them. (Float samples
+    /// are decoded from the head's chunks a file part at a time, so they need no such bound.)
     pub flush_batch_bytes: usize,
 }
 

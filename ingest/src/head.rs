@@ -18,8 +18,8 @@
 //!
 //! Samples are held compressed (`head/chunks.rs`: Prometheus XOR chunks, about 2–3.5 bytes a
 //! sample instead of 16), in the active part and in frozen blocks alike; a read decodes only
-//! the chunks its range meets, and a flush decodes a frozen block a batch at a time
-//! ([`Frozen::batches`]), so memory during a flush stays near the compressed head's.
+//! the chunks its range meets, and a flush decodes a frozen block a file part at a time
+//! ([`Frozen::series_inputs`]), so memory during a flush stays near the compressed head's.
 //!
 //! The active part and each frozen block also keep a label index (name → value → series
 //! count, see `head/label_index.rs`), filled when a series gets its first sample, so label
@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
+use tributary_storage::SeriesInput;
 use tributary_storage::read::{
     LogRequest, LogSource, PatternRequest, PatternSum, Patterns, SelectRequest, SeriesSize, Source, StreamVolume,
     VolumeRequest, VolumeSum, sorted_union,
@@ -64,8 +65,8 @@ const PARALLEL_SELECT_SERIES: usize = 4096;
 /// An immutable block of the head, being written to Parquet.
 #[derive(Debug)]
 pub struct Frozen {
-    /// The active part's series as they were, compressed (decoded per batch by
-    /// [`Frozen::batches`]).
+    /// The active part's series as they were, compressed (decoded a file part at a time by
+    /// the writer, through [`Frozen::series_inputs`]).
     series: Vec<MemSeries>,
     /// Float samples in `series`.
     pub samples: usize,
@@ -86,42 +87,19 @@ impl Frozen {
         self.series.len()
     }
 
-    /// The block's series decoded (sorted by time, one sample per timestamp), in batches of
-    /// about `max_samples` samples, a series never split: what a flush writes at a time, so it
-    /// holds one batch decoded rather than the whole block. A cluster's series come together
-    /// in one batch when they fit in one.
-    pub fn batches(&self, max_samples: usize) -> impl Iterator<Item = Vec<Series>> + '_ {
-        let max_samples = max_samples.max(1);
-        // A cluster's series one after another. Sorted here, in the flush, not at the freeze,
-        // which holds the ingester's gate (writes wait for it).
-        let mut order: Vec<usize> = (0..self.series.len()).collect();
-        order.sort_by_cached_key(|&i| self.series[i].labels.get(CLUSTER));
-        let mut next = 0;
-        std::iter::from_fn(move || {
-            let series = |k: usize| order.get(k).map(|&i| &self.series[i]);
-            let cluster = |k: usize| series(k).map(|s| s.labels.get(CLUSTER));
-            let mut batch = Vec::new();
-            let mut samples = 0;
-            while samples < max_samples
-                && let Some(s) = series(next)
-            {
-                // A cluster that would not fit beside what the batch holds starts the next one.
-                if !batch.is_empty() && next > 0 && cluster(next - 1) != cluster(next) {
-                    let run: usize = (next..)
-                        .map_while(|k| series(k).filter(|_| cluster(k) == cluster(next)))
-                        .map(|s| s.samples.len())
-                        .sum();
-                    if samples + run > max_samples {
-                        break;
-                    }
-                }
-                next += 1;
-                let decoded = s.read_sorted(TimeRange::new(TimestampMs::MIN, TimestampMs::MAX));
-                samples += decoded.len();
-                batch.push(Series::new((*s.labels).clone(), decoded));
-            }
-            (!batch.is_empty()).then_some(batch)
-        })
+    /// The block's series as the metrics writer's input: each decodes its samples when the
+    /// writer builds the file part that holds them, so a flush never holds the block decoded.
+    pub fn series_inputs(&self) -> Vec<&dyn SeriesInput> {
+        self.series.iter().map(|s| s as &dyn SeriesInput).collect()
+    }
+
+    /// The block's series decoded (sorted by time, one sample per timestamp).
+    #[cfg(test)]
+    pub(crate) fn decoded(&self) -> Vec<Series> {
+        self.series
+            .iter()
+            .map(|s| Series::new((*s.labels).clone(), s.read_sorted(TimeRange::ALL)))
+            .collect()
     }
 }
 

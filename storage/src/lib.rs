@@ -32,7 +32,8 @@
 //!   [`layout`]: object keys, built and parsed only there;
 //!   `catalog`: the in-memory file list per table; `schema`: the metrics schema (whose first
 //!   five columns every series-keyed table shares); `writer`: writer options, the Parquet
-//!   encoder and the metrics file plan; `store`: URL → object store, metered by request class.
+//!   encoder and the metrics file plan, over [`SeriesInput`] (series whose samples the plan
+//!   asks for a file part at a time: a flush hands it the head's compressed series); `store`: URL → object store, metered by request class.
 //! - [`election`]: HA-pair elections (which replica of a cluster's Prometheus pair is
 //!   accepted), one object per term under `_ha/`, changed by conditional creates; the on-disk
 //!   contract and its protocol are documented there. `ingest` decides and caches.
@@ -103,6 +104,7 @@ pub use error::{Error, Result};
 pub use manifest::WriterMark;
 pub use store::metered::RequestCounts;
 pub use table::metrics::{CacheStats, FileCacheStats};
+pub use writer::SeriesInput;
 
 use arrow_array::RecordBatch;
 use catalog::{Catalog, FileMeta};
@@ -131,8 +133,9 @@ const MULTIPART_IN_FLIGHT: usize = 4;
 /// Files encoded and uploaded at once by one write.
 const WRITE_CONCURRENCY: usize = 2;
 /// Rows of one part of a file built in parts (see [`table::FilePlan::parts`]): a metrics part's
-/// Arrow columns are about 4.5 MiB.
-const WRITE_PART_ROWS: usize = 1 << 17;
+/// Arrow columns are about 1.2 MiB, and up to three parts of a file are held at once (one
+/// built, one queued, one encoded), for [`WRITE_CONCURRENCY`] files.
+const WRITE_PART_ROWS: usize = 1 << 15;
 
 /// One file's rows for [`Storage::store_files`]: built whole, or in parts (file `file` of the
 /// write, `rows` rows, each part built by the write's [`PartFn`]). An index, not a borrowed
@@ -478,11 +481,15 @@ impl Storage {
     /// The one write path: `T`'s plan splits `input` into files; each is encoded and uploaded
     /// ([`Storage::store_files`]). The files are not live until a [`Transaction`] commits them.
     async fn write<T: ParquetTable>(&self, input: &T::Input) -> Result<Vec<FileMeta>> {
-        let plan = T::plan(input)?;
+        self.write_plan::<T>(&T::plan(input)?).await
+    }
+
+    /// [`Storage::write`] from a plan already made (a table with more than one kind of input
+    /// makes its plan from the other kind: the metrics table from [`SeriesInput`]s).
+    async fn write_plan<T: ParquetTable>(&self, plan: &T::Plan<'_>) -> Result<Vec<FileMeta>> {
         let props = T::properties(&self.writer)?;
         // Index, not `&File`: a closure taking a borrowed argument makes the future not
         // provably `Send` (rustc's higher-ranked closure limitation), which axum handlers require.
-        let plan = &plan;
         let files = (0..plan.files()).map(move |i| match plan.parts(i) {
             None => plan.encode(i).map(|(key, batch)| (key, FileRows::Whole(batch))),
             Some(parts) => parts.map(|(key, rows)| (key, FileRows::Parts { file: i, rows })),
@@ -619,6 +626,16 @@ impl Transaction<'_> {
     /// ([`layout::storable_timestamp`]); otherwise nothing is written.
     pub async fn write_metrics(&mut self, series: &[Series]) -> Result<()> {
         self.stage::<Metrics>(series).await
+    }
+
+    /// [`Transaction::write_metrics`] for series whose samples are decoded as each file part
+    /// is built ([`SeriesInput`]): a flush writes its whole head through it, holding one part
+    /// of decoded samples rather than all of them.
+    pub async fn write_series(&mut self, series: &[&dyn SeriesInput]) -> Result<()> {
+        let plan = writer::MetricsPlan::new(series.iter().copied())?;
+        let files = self.storage.write_plan::<Metrics>(&plan).await?;
+        self.staged.extend(files);
+        Ok(())
     }
 
     /// Uploads log records to the `logs` table, one file per (UTC hour, `cluster` stream label).

@@ -206,7 +206,7 @@ async fn a_file_built_in_parts_reads_back_whole_and_in_order() {
     let mut series = Vec::new();
     let mut rows = 0;
     for i in 0..7usize {
-        let n = 30_000 + i * 7_919;
+        let n = 7_000 + i * 1_979;
         rows += n;
         let samples = (0..n)
             .map(|j| Sample::new(hour + (j * 11) as i64, (i * 1_000_000 + j) as f64))
@@ -225,6 +225,112 @@ async fn a_file_built_in_parts_reads_back_whole_and_in_order() {
         .unwrap();
     got.sort_by(|a, b| a.labels.cmp(&b.labels));
     assert_eq!(got, series, "every sample once, in order, under its series");
+}
+
+/// A series read back a range at a time, as the head's series are: it counts the samples it
+/// hands out, and can be told to lose one (a source that changed under the write).
+struct Lazy {
+    series: Series,
+    handed: std::sync::atomic::AtomicUsize,
+    lose_one: bool,
+}
+
+impl SeriesInput for Lazy {
+    fn labels(&self) -> &Labels {
+        &self.series.labels
+    }
+
+    fn samples_in(&self, range: TimeRange) -> std::borrow::Cow<'_, [Sample]> {
+        let mut out = self.series.samples_in(range).into_owned();
+        if self.lose_one && range != TimeRange::ALL {
+            out.pop();
+        }
+        self.handed.fetch_add(out.len(), std::sync::atomic::Ordering::Relaxed);
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+/// `write_series` (series decoded a file part at a time, what a flush uses) stores what
+/// `write_metrics` stores for the same series: one file per cluster-hour, every sample once.
+/// Each sample is asked for once to plan the files and once to build them, not once per part.
+/// A series that gives other samples than it gave when the write was planned fails the write.
+#[tokio::test]
+async fn series_read_a_part_at_a_time_store_what_held_series_store() {
+    let hour = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    // Three clusters, series crossing an hour boundary (after 600 samples), and the second
+    // hour's files longer than two parts, so parts cut series.
+    let mut series = Vec::new();
+    for c in ["a", "b", "c"] {
+        for i in 0..40usize {
+            let n = 1_600 + i * 37;
+            let samples = (0..n)
+                .map(|j| Sample::new(hour + 3_000_000 + (j * 1_000) as i64, (i * 10_000 + j) as f64))
+                .collect();
+            let labels = Labels::from_pairs(&[("__name__", "m"), ("cluster", c), ("i", &i.to_string())]);
+            series.push(Series::new(labels, samples));
+        }
+    }
+    let rows: usize = series.iter().map(|s| s.samples.len()).sum();
+    let second_hour: usize = series[..40].iter().map(|s| s.samples.len() - 600).sum();
+    assert!(second_hour > 2 * WRITE_PART_ROWS, "{second_hour} rows");
+    let lazy: Vec<Lazy> = series
+        .iter()
+        .map(|s| Lazy {
+            series: s.clone(),
+            handed: Default::default(),
+            lose_one: false,
+        })
+        .collect();
+    let inputs: Vec<&dyn SeriesInput> = lazy.iter().map(|l| l as &dyn SeriesInput).collect();
+
+    let (held_dir, lazy_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let held = Storage::open(&StorageConfig::default(), held_dir.path()).await.unwrap();
+    let streamed = Storage::open(&StorageConfig::default(), lazy_dir.path()).await.unwrap();
+    let a = held.write_metrics(&series).await.unwrap();
+    let mut tx = streamed.transaction();
+    tx.write_series(&inputs).await.unwrap();
+    let b = tx.commit(None).await.unwrap();
+    assert_eq!(b.files.len(), 6, "3 clusters × 2 hours");
+    assert_eq!((a.files.len(), a.rows), (b.files.len(), b.rows));
+    assert_eq!(b.rows, rows as u64);
+    let handed: usize = lazy
+        .iter()
+        .map(|l| l.handed.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    // Once to plan, once to build; a series cut by a part boundary again for each part it is
+    // in (here 3 second-hour files of 3 parts: 6 boundaries).
+    let longest = series.iter().map(|s| s.samples.len()).max().unwrap();
+    assert!(
+        handed >= 2 * rows && handed <= 2 * rows + 6 * longest,
+        "{handed} for {rows}"
+    );
+    let read = |s: &Arc<Storage>| {
+        let s = s.clone();
+        async move {
+            let mut got = s
+                .source()
+                .select(&SelectRequest::new(vec![], TimeRange::ALL))
+                .await
+                .unwrap();
+            got.sort_by(|a, b| a.labels.cmp(&b.labels));
+            got
+        }
+    };
+    let mut want = series.clone();
+    want.sort_by(|a, b| a.labels.cmp(&b.labels));
+    assert_eq!(read(&held).await, want);
+    assert_eq!(read(&streamed).await, want);
+
+    let changed = [Lazy {
+        series: series[0].clone(),
+        handed: Default::default(),
+        lose_one: true,
+    }];
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let mut tx = storage.transaction();
+    let err = tx.write_series(&[&changed[0] as &dyn SeriesInput]).await.unwrap_err();
+    assert!(err.to_string().contains("when the write was planned"), "{err}");
 }
 
 #[tokio::test]

@@ -32,7 +32,7 @@ use crate::config::StorageConfig;
 use crate::layout::{FileKey, HOUR_MS, Hour, Table, storable_timestamp};
 use crate::parquet_io::index::RowGroupIndex;
 use crate::schema::{self, col};
-use crate::types::{Labels, Sample, Series, sort_dedup_samples};
+use crate::types::{Labels, Sample, Series, TimeRange, TimestampMs, sort_dedup_samples};
 use crate::{Error, Result};
 
 /// Dictionary page limit for the per-series columns: ~30k label sets of a few hundred bytes
@@ -91,6 +91,41 @@ impl WriterOptions {
     }
 }
 
+/// A series as the metrics writer reads it: its labels, and its samples asked for a time
+/// range at a time while a file is built.
+///
+/// Why not `&[Series]` alone: a flush's series sit in the head as compressed chunks, and
+/// decoding them all into `Series` first held 16 bytes a sample beside the head for the whole
+/// write. Through this trait the writer decodes one file part's samples at a time (see
+/// `FilePlan::parts`), so a flush holds its plan (a few hundred bytes a series) and one part.
+/// [`Series`] implements it over the samples it holds; the head implements it over its chunks.
+pub trait SeriesInput: Sync {
+    /// The series' labels.
+    fn labels(&self) -> &Labels;
+
+    /// Its samples with timestamps in `range`, sorted by time, one per timestamp (of samples
+    /// given for one timestamp, the last). Asking twice for one range gives the same samples.
+    fn samples_in(&self, range: TimeRange) -> Cow<'_, [Sample]>;
+}
+
+impl SeriesInput for Series {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn samples_in(&self, range: TimeRange) -> Cow<'_, [Sample]> {
+        let s = &self.samples;
+        if s.windows(2).all(|w| w[0].timestamp < w[1].timestamp) {
+            let lo = s.partition_point(|x| x.timestamp < range.start);
+            let hi = s.partition_point(|x| x.timestamp <= range.end);
+            return Cow::Borrowed(&s[lo..hi.max(lo)]);
+        }
+        let mut owned: Vec<Sample> = s.iter().filter(|x| range.contains(x.timestamp)).copied().collect();
+        sort_dedup_samples(&mut owned);
+        Cow::Owned(owned)
+    }
+}
+
 /// One file's worth of input: a cluster-hour and the series slices that fall in it.
 #[derive(Debug)]
 pub(crate) struct FileGroup {
@@ -100,30 +135,60 @@ pub(crate) struct FileGroup {
     entries: Vec<Entry>,
 }
 
-/// A series index in the plan and the range of its samples that falls in one file.
-type Entry = (usize, Range<usize>);
+/// The samples of one series that fall in one file: `rows` of them, from `first` to `last`.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    series: usize,
+    rows: usize,
+    first: TimestampMs,
+    last: TimestampMs,
+}
 
 impl FileGroup {
     /// The file's rows (samples).
     pub(crate) fn rows(&self) -> usize {
-        self.entries.iter().map(|(_, r)| r.len()).sum()
+        self.entries.iter().map(|e| e.rows).sum()
     }
 }
 
-/// A normalised input series: samples sorted and unique, its columns precomputed.
-#[derive(Debug)]
+/// An input series with its small columns precomputed. Its `labels` text is not kept (a few
+/// hundred bytes a series, the plan's largest part): it is made again for each part that holds
+/// the series.
 struct Prepared<'a> {
-    labels: &'a Labels,
-    samples: Cow<'a, [Sample]>,
+    input: &'a dyn SeriesInput,
+    /// The merged samples of a label set given more than once (the later wins a timestamp).
+    merged: Option<Vec<Sample>>,
     metric: &'a str,
-    labels_json: String,
     series_id: u64,
+}
+
+impl Prepared<'_> {
+    fn samples_in(&self, range: TimeRange) -> Cow<'_, [Sample]> {
+        match &self.merged {
+            Some(all) => {
+                let lo = all.partition_point(|x| x.timestamp < range.start);
+                let hi = all.partition_point(|x| x.timestamp <= range.end);
+                Cow::Borrowed(&all[lo..hi.max(lo)])
+            }
+            None => self.input.samples_in(range),
+        }
+    }
+}
+
+impl std::fmt::Debug for Prepared<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("labels", self.input.labels())
+            .field("merged", &self.merged.as_ref().map(Vec::len))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Input series split into per-(hour, cluster) files, ready to encode.
 ///
 /// Repeated label sets are merged (for a repeated timestamp the later series wins) and unsorted
-/// samples are sorted, so any `&[Series]` gives valid files.
+/// samples are sorted, so any input gives valid files. The plan holds no samples of its own
+/// (but a repeated label set's merge): each part decodes its entries' samples when it is built.
 #[derive(Debug)]
 pub(crate) struct MetricsPlan<'a> {
     series: Vec<Prepared<'a>>,
@@ -133,60 +198,77 @@ pub(crate) struct MetricsPlan<'a> {
 impl<'a> MetricsPlan<'a> {
     /// Fails (writing nothing) when a timestamp lies outside the years keys can name
     /// (see [`storable_timestamp`]).
-    pub(crate) fn new(input: &'a [Series]) -> Result<Self> {
-        let mut first: HashMap<&Labels, usize> = HashMap::with_capacity(input.len());
-        let mut series: Vec<Prepared<'a>> = Vec::with_capacity(input.len());
+    pub(crate) fn new(input: impl IntoIterator<Item = &'a dyn SeriesInput>) -> Result<Self> {
+        let mut first: HashMap<&Labels, usize> = HashMap::new();
+        let mut series: Vec<Prepared<'a>> = Vec::new();
+        let mut repeated = Vec::new();
         for s in input {
-            if s.samples.is_empty() {
+            let labels = s.labels();
+            if let Some(&i) = first.get(labels) {
+                repeated.push((i, s));
                 continue;
             }
-            if let Some(&i) = first.get(&s.labels) {
-                // Appending then stable-sorting keeps the later series' sample for a shared timestamp.
-                let merged = series[i].samples.to_mut();
-                merged.extend_from_slice(&s.samples);
-                continue;
-            }
-            first.insert(&s.labels, series.len());
+            first.insert(labels, series.len());
             series.push(Prepared {
-                labels: &s.labels,
-                samples: Cow::Borrowed(&s.samples),
-                metric: s.labels.metric_name().unwrap_or(""),
-                labels_json: schema::labels_json(&s.labels),
-                series_id: s.labels.series_id().0,
+                input: s,
+                merged: None,
+                metric: labels.metric_name().unwrap_or(""),
+                series_id: labels.series_id().0,
             });
+        }
+        for (i, s) in repeated {
+            let p = &mut series[i];
+            let mut all = match p.merged.take() {
+                Some(all) => all,
+                None => p.input.samples_in(TimeRange::ALL).into_owned(),
+            };
+            // Appending then stable-sorting keeps the later series' sample for a shared timestamp.
+            all.extend_from_slice(&s.samples_in(TimeRange::ALL));
+            sort_dedup_samples(&mut all);
+            p.merged = Some(all);
         }
 
         let mut groups: HashMap<(Hour, &str), Vec<Entry>> = HashMap::new();
-        for (i, p) in series.iter_mut().enumerate() {
-            if !p.samples.windows(2).all(|w| w[0].timestamp < w[1].timestamp) {
-                let mut owned = p.samples.to_vec();
-                sort_dedup_samples(&mut owned);
-                p.samples = Cow::Owned(owned);
-            }
-            let (lo, hi) = (p.samples[0].timestamp, p.samples[p.samples.len() - 1].timestamp);
-            if !storable_timestamp(lo) || !storable_timestamp(hi) {
+        for (i, p) in series.iter().enumerate() {
+            // Decoded once here to cut it by hour, and again a file part at a time.
+            let samples = p.samples_in(TimeRange::ALL);
+            let Some((lo, hi)) = samples.first().zip(samples.last()) else {
+                continue;
+            };
+            if !storable_timestamp(lo.timestamp) || !storable_timestamp(hi.timestamp) {
                 return Err(Error::InvalidData {
-                    reason: format!("series {} has a timestamp outside years 0000-9999", p.labels),
+                    reason: format!("series {} has a timestamp outside years 0000-9999", p.input.labels()),
                 });
             }
-            let cluster = p.labels.get(crate::types::CLUSTER).unwrap_or("");
+            let cluster = p.input.labels().get(crate::types::CLUSTER).unwrap_or("");
             let mut start = 0;
-            while start < p.samples.len() {
-                let hour = Hour::of(p.samples[start].timestamp);
+            while start < samples.len() {
+                let hour = Hour::of(samples[start].timestamp);
                 let hour_end = hour.end_ms();
-                let len = p.samples[start..].partition_point(|s| s.timestamp <= hour_end);
-                groups.entry((hour, cluster)).or_default().push((i, start..start + len));
+                let len = samples[start..].partition_point(|s| s.timestamp <= hour_end);
+                groups.entry((hour, cluster)).or_default().push(Entry {
+                    series: i,
+                    rows: len,
+                    first: samples[start].timestamp,
+                    last: samples[start + len - 1].timestamp,
+                });
                 start += len;
             }
         }
 
         let mut groups: Vec<FileGroup> = groups
             .into_iter()
-            .map(|((hour, cluster), mut entries)| {
-                entries.sort_unstable_by(|a, b| {
-                    let (a, b) = (&series[a.0], &series[b.0]);
-                    (a.metric, &a.labels_json).cmp(&(b.metric, &b.labels_json))
-                });
+            .map(|((hour, cluster), entries)| {
+                // The file's row order; the labels texts live only while its entries are sorted.
+                let mut keyed: Vec<(&str, String, Entry)> = entries
+                    .into_iter()
+                    .map(|e| {
+                        let p = &series[e.series];
+                        (p.metric, schema::labels_json(p.input.labels()), e)
+                    })
+                    .collect();
+                keyed.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+                let entries = keyed.into_iter().map(|(_, _, e)| e).collect();
                 FileGroup {
                     hour,
                     cluster: cluster.to_string(),
@@ -209,38 +291,55 @@ impl<'a> MetricsPlan<'a> {
         let wanted = wanted.start..wanted.end.min(group.rows());
         let rows = wanted.len();
         let mut metric_values: Vec<&str> = Vec::new();
-        let mut label_ids: HashMap<&str, i32> = HashMap::new();
-        let mut label_values: Vec<&str> = Vec::new();
+        // Series of different metrics share a labels text (it leaves out `__name__`).
+        let mut label_ids: HashMap<String, i32> = HashMap::new();
+        let mut label_values: Vec<String> = Vec::new();
         let mut metric_keys = Vec::with_capacity(rows);
         let mut label_keys = Vec::with_capacity(rows);
         let mut ids = Vec::with_capacity(rows);
         let mut ts = Vec::with_capacity(rows);
         let mut values = Vec::with_capacity(rows);
-        // Each entry's rows, cut to the wanted ones.
+        // Each entry's rows, cut to the wanted ones (offsets within the entry).
         let mut at = 0;
-        let entries = group.entries.iter().filter_map(|(i, range)| {
-            let (first, next) = (at, at + range.len());
+        let entries = group.entries.iter().filter_map(|e| {
+            let (first, next) = (at, at + e.rows);
             at = next;
             let (lo, hi) = (first.max(wanted.start), next.min(wanted.end));
-            (lo < hi).then(|| (i, range.start + (lo - first)..range.start + (hi - first)))
+            (lo < hi).then(|| (e, lo - first..hi - first))
         });
-        for (i, range) in entries {
-            let p = &self.series[*i];
+        for (e, cut) in entries {
+            let p = &self.series[e.series];
+            let samples = p.samples_in(TimeRange::new(e.first, e.last));
+            if samples.len() != e.rows {
+                return Err(Error::InvalidData {
+                    reason: format!(
+                        "series {} gave {} samples for a range that held {} when the write was planned",
+                        p.input.labels(),
+                        samples.len(),
+                        e.rows
+                    ),
+                });
+            }
             // Entries are sorted by metric, so equal metrics are adjacent.
             if metric_values.last() != Some(&p.metric) {
                 metric_values.push(p.metric);
             }
             let m = (metric_values.len() - 1) as i32;
-            let next = label_values.len() as i32;
-            let l = *label_ids.entry(p.labels_json.as_str()).or_insert(next);
-            if l == next {
-                label_values.push(p.labels_json.as_str());
-            }
-            let n = range.len();
+            let text = schema::labels_json(p.input.labels());
+            let l = match label_ids.get(&text) {
+                Some(&l) => l,
+                None => {
+                    let l = label_values.len() as i32;
+                    label_ids.insert(text.clone(), l);
+                    label_values.push(text);
+                    l
+                }
+            };
+            let n = cut.len();
             metric_keys.extend(std::iter::repeat_n(m, n));
             label_keys.extend(std::iter::repeat_n(l, n));
             ids.extend(std::iter::repeat_n(p.series_id, n));
-            for s in &p.samples[range.clone()] {
+            for s in &samples[cut] {
                 ts.push(s.timestamp);
                 values.push(s.value);
             }
@@ -257,7 +356,7 @@ impl<'a> MetricsPlan<'a> {
         let columns: Vec<ArrayRef> = vec![
             dict(vec![0; rows], vec![group.cluster.as_str()])?,
             dict(metric_keys, metric_values)?,
-            dict(label_keys, label_values)?,
+            dict(label_keys, label_values.iter().map(String::as_str).collect())?,
             Arc::new(UInt64Array::from(ids)),
             Arc::new(TimestampMillisecondArray::from(ts).with_timezone("UTC")),
             // Float64Array stores the f64 bit patterns as given: NaN payloads survive.
@@ -271,17 +370,10 @@ impl<'a> MetricsPlan<'a> {
 
     /// A fresh key for one file (new UUID v7 each call).
     pub(crate) fn file_key(&self, group: &FileGroup) -> Result<FileKey> {
-        let mut lo = i64::MAX;
-        let mut hi = i64::MIN;
-        let mut rows = 0u64;
-        for (i, r) in &group.entries {
-            let s = &self.series[*i].samples[r.clone()];
-            lo = lo.min(s[0].timestamp);
-            hi = hi.max(s[s.len() - 1].timestamp);
-            rows += r.len() as u64;
-        }
+        let lo = group.entries.iter().map(|e| e.first).min().unwrap_or(0);
+        let hi = group.entries.iter().map(|e| e.last).max().unwrap_or(0);
         debug_assert!(hi - lo < HOUR_MS);
-        FileKey::new(Table::Metrics, &group.cluster, lo, hi, rows)
+        FileKey::new(Table::Metrics, &group.cluster, lo, hi, group.rows() as u64)
     }
 }
 
@@ -365,7 +457,7 @@ pub(crate) struct EncodedFile {
 /// Encodes `series` into Parquet files synchronously (the whole write path minus the upload;
 /// what a benchmark measures).
 pub(crate) fn encode_metrics(series: &[Series], opts: &WriterOptions) -> Result<Vec<EncodedFile>> {
-    let plan = MetricsPlan::new(series)?;
+    let plan = MetricsPlan::new(series.iter().map(|s| s as &dyn SeriesInput))?;
     let props = opts.properties()?;
     plan.groups()
         .iter()

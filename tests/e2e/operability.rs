@@ -403,3 +403,36 @@ async fn metrics_cover_clusters_queries_object_store_and_the_process() {
         "{started} vs {now_s}"
     );
 }
+
+/// An ingester runs with the allocator options that keep its memory near what it holds
+/// (`src/allocator.rs`): added to its environment when missing, an operator's own value kept,
+/// and the process the operator started is the one serving (the restart keeps its pid). The
+/// roles that answer queries keep the allocator's defaults.
+#[tokio::test]
+async fn an_ingester_runs_with_the_allocators_options_and_an_operators_value_wins() {
+    let environ = |server: &TestServer| -> Vec<Vec<u8>> {
+        let pid = server.pid().expect("running");
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("read environ");
+        environ.split(|b| *b == 0).map(<[u8]>::to_vec).collect()
+    };
+    let has = |vars: &[Vec<u8>], var: &str| vars.iter().any(|v| v == var.as_bytes());
+    let ingester = TestServer::start_with_env(&["--role", "ingest"], &[("MIMALLOC_PURGE_DELAY", "250")]).await;
+    let vars = environ(&ingester);
+    assert!(has(&vars, "MIMALLOC_ARENA_EAGER_COMMIT=0"), "added when missing");
+    assert!(has(&vars, "MIMALLOC_PURGE_DELAY=250"), "the operator's value kept");
+    assert!(!has(&vars, "MIMALLOC_PURGE_DELAY=0"));
+    let r = ingester
+        .client()
+        .get(ingester.url("/-/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert!(r.status().is_success());
+
+    let all_in_one = TestServer::start().await;
+    let vars = environ(&all_in_one);
+    assert!(
+        !vars.iter().any(|v| v.starts_with(b"MIMALLOC_")),
+        "defaults where queries are answered"
+    );
+}

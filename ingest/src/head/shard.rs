@@ -82,6 +82,18 @@ impl MemSeries {
     }
 }
 
+/// A flush reads a frozen series a file part at a time, decoding only the chunks the part's
+/// range meets.
+impl tributary_storage::SeriesInput for MemSeries {
+    fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    fn samples_in(&self, range: TimeRange) -> std::borrow::Cow<'_, [Sample]> {
+        std::borrow::Cow::Owned(self.read_sorted(range))
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Shard {
     pub(super) series: IdMap<MemSeries>,

@@ -142,7 +142,7 @@ async fn out_of_order_samples_are_sorted_on_read_and_freeze() {
     let vals: Vec<(i64, f64)> = got[0].samples.iter().map(|x| (x.timestamp, x.value)).collect();
     assert_eq!(vals, vec![(1, 1.5), (3, 3.0)]);
     let f = head.freeze();
-    let frozen: Vec<Series> = f.batches(usize::MAX).flatten().collect();
+    let frozen: Vec<Series> = f.decoded();
     let ts: Vec<i64> = frozen[0].samples.iter().map(|x| x.timestamp).collect();
     assert_eq!(ts, vec![1, 3, 5]);
 }
@@ -820,8 +820,11 @@ async fn logs_are_selected_across_blocks_in_direction_with_limit_and_hints() {
     );
 }
 
+/// The writer's view of a frozen block: every series once, its samples decoded sorted and
+/// unique for any range asked (the later arrival winning a repeated timestamp), the same each time.
 #[test]
-fn a_frozen_block_is_flushed_in_batches_that_keep_a_cluster_together_when_it_fits() {
+fn a_frozen_block_gives_the_writer_each_series_sorted_for_any_range() {
+    use tributary_storage::types::TimeRange;
     let head = Head::new();
     let series = |cluster: &str, n: usize| -> Vec<Series> {
         (0..n)
@@ -837,29 +840,37 @@ fn a_frozen_block_is_flushed_in_batches_that_keep_a_cluster_together_when_it_fit
     for (cluster, n) in [("b", 5), ("a", 3), ("c", 1)] {
         head.append_series(&series(cluster, n));
     }
+    // A repeated timestamp: the later arrival wins.
+    head.append_series(&[s(&[("__name__", "m"), ("cluster", "c"), ("i", "0")], &[(4000, 40.0)])]);
     let block = head.freeze();
-    let batches: Vec<Vec<Series>> = block.batches(40).collect();
-    let clusters = |b: &Vec<Series>| -> Vec<String> {
-        let mut c: Vec<String> = b.iter().map(|s| s.labels.get("cluster").unwrap().to_string()).collect();
-        c.dedup();
-        c
-    };
-    let shape: Vec<(Vec<String>, usize)> = batches.iter().map(|b| (clusters(b), b.len())).collect();
-    // a (30 samples) alone, as b (50) would not fit beside it; b cut at 40; b's rest and c.
-    assert_eq!(
-        shape,
-        vec![
-            (vec!["a".to_string()], 3),
-            (vec!["b".to_string()], 4),
-            (vec!["b".to_string(), "c".to_string()], 2),
-        ]
-    );
-    for s in batches.iter().flatten() {
-        let ts: Vec<i64> = s.samples.iter().map(|x| x.timestamp).collect();
-        assert_eq!(ts, (0..10).map(|t| t * 1000).collect::<Vec<_>>(), "decoded sorted");
-    }
+    let inputs = block.series_inputs();
+    assert_eq!(inputs.len(), 9);
     assert_eq!(block.series_count(), 9);
-    assert_eq!(block.batches(usize::MAX).count(), 1);
+    for input in &inputs {
+        let all = input.samples_in(TimeRange::ALL);
+        let ts: Vec<i64> = all.iter().map(|x| x.timestamp).collect();
+        assert_eq!(
+            ts,
+            (0..10).map(|t| t * 1000).collect::<Vec<_>>(),
+            "decoded sorted, once each"
+        );
+        let mid = input.samples_in(TimeRange::new(3000, 5000));
+        assert_eq!(
+            mid.iter().map(|x| x.timestamp).collect::<Vec<_>>(),
+            vec![3000, 4000, 5000]
+        );
+        let want = if input.labels().get("cluster") == Some("c") {
+            40.0
+        } else {
+            4.0
+        };
+        assert_eq!(mid[1].value, want, "{}", input.labels());
+        assert_eq!(
+            input.samples_in(TimeRange::new(3000, 5000)),
+            mid,
+            "the same samples each time"
+        );
+    }
 }
 
 /// The head's volume counts every record it holds once, in its stream and bucket, across runs

@@ -145,10 +145,8 @@ impl Ingester {
     ) -> Result<tributary_storage::WriteSummary> {
         let mut tx = self.storage.transaction();
         for block in blocks {
-            // 16 bytes a decoded sample.
-            for batch in block.batches(self.cfg.head.flush_batch_bytes / 16) {
-                tx.write_metrics(&batch).await?;
-            }
+            // Decoded a file part at a time by the writer, not here.
+            tx.write_series(&block.series_inputs()).await?;
             let sig = &block.signals;
             if !sig.histograms.is_empty() {
                 tx.write_histograms(&sig.histograms).await?;

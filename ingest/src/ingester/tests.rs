@@ -30,11 +30,7 @@ fn replay_bound_admits_the_densest_snappy() {
 /// What a frozen head holds: each float series' labels, and each log record's stream and body.
 fn contents(head: &Head) -> (Vec<String>, Vec<String>) {
     let block = head.freeze();
-    let mut series: Vec<String> = block
-        .batches(usize::MAX)
-        .flatten()
-        .map(|s| s.labels.to_string())
-        .collect();
+    let mut series: Vec<String> = block.decoded().into_iter().map(|s| s.labels.to_string()).collect();
     series.sort();
     let mut logs: Vec<String> = block
         .signals
@@ -204,9 +200,7 @@ async fn uploads_without_a_commit_are_invisible_and_the_replay_is_published_once
     ing.write(ctx, metrics).await.unwrap();
     let block = ing.head().freeze();
     let mut tx = storage.transaction();
-    tx.write_metrics(&block.batches(usize::MAX).flatten().collect::<Vec<_>>())
-        .await
-        .unwrap();
+    tx.write_series(&block.series_inputs()).await.unwrap();
     drop(tx); // killed before the commit
     assert_eq!(storage.stats().rows, 0);
     ing.wal.close().await.unwrap();

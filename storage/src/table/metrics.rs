@@ -566,7 +566,7 @@ impl ParquetTable for Metrics {
     }
 
     fn plan(input: &[Series]) -> Result<MetricsPlan<'_>> {
-        MetricsPlan::new(input)
+        MetricsPlan::new(input.iter().map(|s| s as &dyn crate::writer::SeriesInput))
     }
 
     fn reader(ctx: ReadContext) -> MetricsReader {
