@@ -5,6 +5,8 @@
 #
 #   TARGETS="prometheus victoria-metrics tributary"   receivers to run, in this order
 #   CLUSTERS=3 SERIES=30000 SAMPLES=240 CONNECTIONS=4 SEED=1   workload (SERIES is per cluster)
+#   TRIBUTARY_ROLE=all-in-one (or ingest: the ingester alone; its persist step is the flush,
+#   with no compaction round, which the ingest role does not serve)
 #   TRIBUTARY_BIN=target/release/tributary   PROMETHEUS_BIN=/usr/bin/prometheus
 #   VICTORIA_METRICS_BIN=/usr/bin/victoria-metrics   LOADGEN_BIN=target/release/tributary-loadgen
 #   TRIBUTARY_READY_PATH=/-/ready   READY_TIMEOUT=120   PERSIST_TIMEOUT=900   STOP_TIMEOUT=120
@@ -27,6 +29,7 @@ PROMETHEUS_BIN=${PROMETHEUS_BIN:-/usr/bin/prometheus}
 VICTORIA_METRICS_BIN=${VICTORIA_METRICS_BIN:-/usr/bin/victoria-metrics}
 TRIBUTARY_BIN=${TRIBUTARY_BIN:-target/release/tributary}
 TRIBUTARY_READY_PATH=${TRIBUTARY_READY_PATH:-/-/ready}
+TRIBUTARY_ROLE=${TRIBUTARY_ROLE:-all-in-one}
 LOADGEN_BIN_SET=${LOADGEN_BIN:+1}
 LOADGEN_BIN=${LOADGEN_BIN:-target/release/tributary-loadgen}
 READY_TIMEOUT=${READY_TIMEOUT:-120}
@@ -35,7 +38,7 @@ STOP_TIMEOUT=${STOP_TIMEOUT:-120}
 RESULTS=${RESULTS:-target/compare/results-$(date -u +%Y%m%dT%H%M%SZ).json}
 KEEP_DATA=${KEEP_DATA:-0}
 
-COMMAND="CLUSTERS=$CLUSTERS SERIES=$SERIES SAMPLES=$SAMPLES CONNECTIONS=$CONNECTIONS SEED=$SEED TARGETS=\"$TARGETS\" benches/compare/run.sh"
+COMMAND="CLUSTERS=$CLUSTERS SERIES=$SERIES SAMPLES=$SAMPLES CONNECTIONS=$CONNECTIONS SEED=$SEED TARGETS=\"$TARGETS\" TRIBUTARY_ROLE=$TRIBUTARY_ROLE benches/compare/run.sh"
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tributary-compare.XXXXXX")
 
@@ -207,6 +210,16 @@ persist_tributary() {
     # compaction round is reported on its own.
     PERSIST_CPU=$(cpu_seconds "$SERVER_PID")
     PERSIST_PEAK=$(peak_rss_bytes "$SERVER_PID")
+    if [[ $TRIBUTARY_ROLE == ingest ]]; then
+        STORED_BYTES=$flushed
+        STORED_SAMPLES=$(tributary_live_keys | jq '[.[] | select(startswith("metrics/"))
+            | split("/") | last | .[0:-45] | split("-") | last | tonumber] | add // 0')
+        METHOD="du -sb of DATA_DIR's table dirs (Parquet) after POST /api/v1/admin/flush (ingest role: no compaction round); live = whole data dir before"
+        EXTRA_JSON=$(jq -n --argjson flushed "$flushed" --argjson files "$flushed_files" \
+            '{after_flush_bytes: $flushed, after_flush_method: "du -sb of the table dirs after POST /api/v1/admin/flush",
+              files_per_cluster_day_after_flush: $files}')
+        return
+    fi
 
     # One forced round (the current day too, like /internal/force_merge). The config sets
     # deletion_delay = 0s, so the merged inputs are deleted within the round and `du` of the
@@ -248,7 +261,8 @@ run_target() {
     if [[ $TARGET == tributary ]]; then
         # No scheduled round interferes; the persist step's forced round deletes merged inputs
         # at once, so the table dirs hold only live files.
-        printf '[storage.compaction]\nenabled = false\ndeletion_delay = "0s"\n' >"$DIR/tributary.toml"
+        printf '[server]\nrole = "%s"\n\n[storage.compaction]\nenabled = false\ndeletion_delay = "0s"\n' \
+            "$TRIBUTARY_ROLE" >"$DIR/tributary.toml"
         TRIBUTARY_CONFIG_FILE="$DIR/tributary.toml"
     fi
     "start_$fn"

@@ -97,7 +97,7 @@ impl WriterOptions {
 /// Why not `&[Series]` alone: a flush's series sit in the head as compressed chunks, and
 /// decoding them all into `Series` first held 16 bytes a sample beside the head for the whole
 /// write. Through this trait the writer decodes one file part's samples at a time (see
-/// `FilePlan::parts`), so a flush holds its plan (a few hundred bytes a series) and one part.
+/// `FilePlan::parts`), so a flush holds its plan (a few dozen bytes a series) and its parts.
 /// [`Series`] implements it over the samples it holds; the head implements it over its chunks.
 pub trait SeriesInput: Sync {
     /// The series' labels.
@@ -116,14 +116,19 @@ impl SeriesInput for Series {
     fn samples_in(&self, range: TimeRange) -> Cow<'_, [Sample]> {
         let s = &self.samples;
         if s.windows(2).all(|w| w[0].timestamp < w[1].timestamp) {
-            let lo = s.partition_point(|x| x.timestamp < range.start);
-            let hi = s.partition_point(|x| x.timestamp <= range.end);
-            return Cow::Borrowed(&s[lo..hi.max(lo)]);
+            return Cow::Borrowed(sorted_in(s, range));
         }
         let mut owned: Vec<Sample> = s.iter().filter(|x| range.contains(x.timestamp)).copied().collect();
         sort_dedup_samples(&mut owned);
         Cow::Owned(owned)
     }
+}
+
+/// The samples of time-sorted `samples` in `range`.
+fn sorted_in(samples: &[Sample], range: TimeRange) -> &[Sample] {
+    let lo = samples.partition_point(|x| x.timestamp < range.start);
+    let hi = samples.partition_point(|x| x.timestamp <= range.end);
+    &samples[lo..hi.max(lo)]
 }
 
 /// One file's worth of input: a cluster-hour and the series slices that fall in it.
@@ -165,11 +170,7 @@ struct Prepared<'a> {
 impl Prepared<'_> {
     fn samples_in(&self, range: TimeRange) -> Cow<'_, [Sample]> {
         match &self.merged {
-            Some(all) => {
-                let lo = all.partition_point(|x| x.timestamp < range.start);
-                let hi = all.partition_point(|x| x.timestamp <= range.end);
-                Cow::Borrowed(&all[lo..hi.max(lo)])
-            }
+            Some(all) => Cow::Borrowed(sorted_in(all, range)),
             None => self.input.samples_in(range),
         }
     }
@@ -199,8 +200,10 @@ impl<'a> MetricsPlan<'a> {
     /// Fails (writing nothing) when a timestamp lies outside the years keys can name
     /// (see [`storable_timestamp`]).
     pub(crate) fn new(input: impl IntoIterator<Item = &'a dyn SeriesInput>) -> Result<Self> {
-        let mut first: HashMap<&Labels, usize> = HashMap::new();
-        let mut series: Vec<Prepared<'a>> = Vec::new();
+        let input = input.into_iter();
+        let n = input.size_hint().0;
+        let mut first: HashMap<&Labels, usize> = HashMap::with_capacity(n);
+        let mut series: Vec<Prepared<'a>> = Vec::with_capacity(n);
         let mut repeated = Vec::new();
         for s in input {
             let labels = s.labels();
