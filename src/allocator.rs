@@ -39,11 +39,14 @@ pub const OPTIONS: [(&str, &str); 2] = [
 /// Returns only when nothing was to be done, or with the reason `exec` failed (the process
 /// then runs on with mimalloc's defaults).
 pub fn start_with_options(wanted: bool) -> std::io::Result<()> {
+    if !wanted {
+        return Ok(());
+    }
     let missing: Vec<_> = OPTIONS
         .iter()
         .filter(|(name, _)| std::env::var_os(name).is_none())
         .collect();
-    if !wanted || missing.is_empty() {
+    if missing.is_empty() {
         return Ok(());
     }
     let mut args = std::env::args_os();

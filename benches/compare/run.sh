@@ -198,6 +198,13 @@ tributary_files_per_cluster_day() {
         | from_entries'
 }
 
+# Rows of the live metrics files, from their keys (<min>-<max>-<rows>-<uuid>.parquet):
+# duplicates collapsed by a merge would show here.
+tributary_stored_rows() {
+    tributary_live_keys | jq '[.[] | select(startswith("metrics/"))
+        | split("/") | last | .[0:-45] | split("-") | last | tonumber] | add // 0'
+}
+
 persist_tributary() {
     LIVE_BYTES=$(dir_bytes "$DIR/data")
     curl -fsS -X POST --max-time "$PERSIST_TIMEOUT" "$BASE/api/v1/admin/flush" >/dev/null ||
@@ -212,8 +219,7 @@ persist_tributary() {
     PERSIST_PEAK=$(peak_rss_bytes "$SERVER_PID")
     if [[ $TRIBUTARY_ROLE == ingest ]]; then
         STORED_BYTES=$flushed
-        STORED_SAMPLES=$(tributary_live_keys | jq '[.[] | select(startswith("metrics/"))
-            | split("/") | last | .[0:-45] | split("-") | last | tonumber] | add // 0')
+        STORED_SAMPLES=$(tributary_stored_rows)
         METHOD="du -sb of DATA_DIR's table dirs (Parquet) after POST /api/v1/admin/flush (ingest role: no compaction round); live = whole data dir before"
         EXTRA_JSON=$(jq -n --argjson flushed "$flushed" --argjson files "$flushed_files" \
             '{after_flush_bytes: $flushed, after_flush_method: "du -sb of the table dirs after POST /api/v1/admin/flush",
@@ -236,10 +242,7 @@ persist_tributary() {
     peak=$(peak_rss_bytes "$SERVER_PID")
     jq -e '.ran and (.failures | length == 0)' <<<"$report" >/dev/null || fail "compaction round did not run cleanly: $report"
     STORED_BYTES=$(tributary_table_bytes)
-    # Rows of the live metrics files, from their keys (<min>-<max>-<rows>-<uuid>.parquet):
-    # duplicates collapsed by the merge would show here.
-    STORED_SAMPLES=$(tributary_live_keys | jq '[.[] | select(startswith("metrics/"))
-        | split("/") | last | .[0:-45] | split("-") | last | tonumber] | add // 0')
+    STORED_SAMPLES=$(tributary_stored_rows)
     METHOD="du -sb of DATA_DIR's table dirs (Parquet) after POST /api/v1/admin/flush and POST /api/v1/admin/compact?force=true with deletion_delay 0s; live = whole data dir before"
     EXTRA_JSON=$(jq -n --argjson flushed "$flushed" --argjson before "$flushed_files" --argjson after "$(tributary_files_per_cluster_day)" \
         --argjson report "$report" --argjson wall "$wall" --argjson cpu "$cpu" --argjson peak "$peak" \

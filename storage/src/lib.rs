@@ -478,15 +478,10 @@ impl Storage {
         })
     }
 
-    /// The one write path: `T`'s plan splits `input` into files; each is encoded and uploaded
+    /// The one write path: a plan of table `T`'s files (`T::plan` of its input, or for the
+    /// metrics table a plan over [`SeriesInput`]s); each file is encoded and uploaded
     /// ([`Storage::store_files`]). The files are not live until a [`Transaction`] commits them.
-    async fn write<T: ParquetTable>(&self, input: &T::Input) -> Result<Vec<FileMeta>> {
-        self.write_plan::<T>(&T::plan(input)?).await
-    }
-
-    /// [`Storage::write`] from a plan already made (a table with more than one kind of input
-    /// makes its plan from the other kind: the metrics table from [`SeriesInput`]s).
-    async fn write_plan<T: ParquetTable>(&self, plan: &T::Plan<'_>) -> Result<Vec<FileMeta>> {
+    async fn write<T: ParquetTable>(&self, plan: &T::Plan<'_>) -> Result<Vec<FileMeta>> {
         let props = T::properties(&self.writer)?;
         // Index, not `&File`: a closure taking a borrowed argument makes the future not
         // provably `Send` (rustc's higher-ranked closure limitation), which axum handlers require.
@@ -632,10 +627,8 @@ impl Transaction<'_> {
     /// is built ([`SeriesInput`]): a flush writes its whole head through it, holding one part
     /// of decoded samples rather than all of them.
     pub async fn write_series(&mut self, series: &[&dyn SeriesInput]) -> Result<()> {
-        let plan = writer::MetricsPlan::new(series.iter().copied())?;
-        let files = self.storage.write_plan::<Metrics>(&plan).await?;
-        self.staged.extend(files);
-        Ok(())
+        self.stage_plan::<Metrics>(&writer::MetricsPlan::new(series.iter().copied())?)
+            .await
     }
 
     /// Uploads log records to the `logs` table, one file per (UTC hour, `cluster` stream label).
@@ -678,7 +671,13 @@ impl Transaction<'_> {
     }
 
     async fn stage<T: ParquetTable>(&mut self, input: &T::Input) -> Result<()> {
-        let files = self.storage.write::<T>(input).await?;
+        self.stage_plan::<T>(&T::plan(input)?).await
+    }
+
+    /// [`Transaction::stage`] from a plan already made (the metrics table's plan over
+    /// [`SeriesInput`]s).
+    async fn stage_plan<T: ParquetTable>(&mut self, plan: &T::Plan<'_>) -> Result<()> {
+        let files = self.storage.write::<T>(plan).await?;
         self.staged.extend(files);
         Ok(())
     }

@@ -197,6 +197,17 @@ async fn writes_report_their_files_and_become_visible_at_once() {
     assert_eq!(one[0].samples, want.samples);
 }
 
+/// Every stored series with all its samples, sorted by labels.
+async fn every_series(storage: &Arc<Storage>) -> Vec<Series> {
+    let mut got = storage
+        .source()
+        .select(&SelectRequest::new(vec![], TimeRange::ALL))
+        .await
+        .unwrap();
+    got.sort_by(|a, b| a.labels.cmp(&b.labels));
+    got
+}
+
 #[tokio::test]
 async fn a_file_built_in_parts_reads_back_whole_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -218,13 +229,11 @@ async fn a_file_built_in_parts_reads_back_whole_and_in_order() {
     let summary = storage.write_metrics(&series).await.unwrap();
     assert_eq!(summary.files.len(), 1, "one cluster-hour, one file");
     assert_eq!(summary.rows, rows as u64);
-    let mut got = storage
-        .source()
-        .select(&SelectRequest::new(vec![], TimeRange::ALL))
-        .await
-        .unwrap();
-    got.sort_by(|a, b| a.labels.cmp(&b.labels));
-    assert_eq!(got, series, "every sample once, in order, under its series");
+    assert_eq!(
+        every_series(&storage).await,
+        series,
+        "every sample once, in order, under its series"
+    );
 }
 
 /// A series read back a range at a time, as the head's series are: it counts the samples it
@@ -304,22 +313,10 @@ async fn series_read_a_part_at_a_time_store_what_held_series_store() {
         handed >= 2 * rows && handed <= 2 * rows + 6 * longest,
         "{handed} for {rows}"
     );
-    let read = |s: &Arc<Storage>| {
-        let s = s.clone();
-        async move {
-            let mut got = s
-                .source()
-                .select(&SelectRequest::new(vec![], TimeRange::ALL))
-                .await
-                .unwrap();
-            got.sort_by(|a, b| a.labels.cmp(&b.labels));
-            got
-        }
-    };
     let mut want = series.clone();
     want.sort_by(|a, b| a.labels.cmp(&b.labels));
-    assert_eq!(read(&held).await, want);
-    assert_eq!(read(&streamed).await, want);
+    assert_eq!(every_series(&held).await, want);
+    assert_eq!(every_series(&streamed).await, want);
 
     let changed = [Lazy {
         series: series[0].clone(),

@@ -191,6 +191,11 @@ impl XorChunk {
         self.count += 1;
     }
 
+    /// How many bytes [`XorChunk::into_bytes`] would answer now.
+    pub fn byte_len(&self) -> usize {
+        self.out.bytes.len() + (self.out.pending as usize).div_ceil(8)
+    }
+
     /// The finished chunk's bytes, sample count first, sized exactly.
     pub fn into_bytes(self) -> Vec<u8> {
         let (tail, n) = self.out.tail();

@@ -35,10 +35,11 @@ impl SampleChunks {
         for s in samples {
             if self.open.len() == MAX_SAMPLES_PER_CHUNK {
                 let (min_t, max_t) = self.open.time_range();
-                let bytes = std::mem::take(&mut self.open).into_bytes().into_boxed_slice();
                 // A series' chunks are alike in size: the next one starts with room for this
                 // one's bytes and an eighth more.
-                self.open = XorChunk::with_capacity(bytes.len() + bytes.len() / 8);
+                let len = self.open.byte_len();
+                let full = std::mem::replace(&mut self.open, XorChunk::with_capacity(len + len / 8));
+                let bytes = full.into_bytes().into_boxed_slice();
                 self.finished.push(Finished { bytes, min_t, max_t });
             }
             self.open.push(s.timestamp, s.value);

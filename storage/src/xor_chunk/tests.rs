@@ -270,3 +270,14 @@ fn regular_scrapes_take_about_a_byte_and_a_half_per_sample() {
     let per_sample = bytes.len() as f64 / samples.len() as f64;
     assert!(per_sample < 3.0, "{per_sample} bytes per sample");
 }
+
+/// `byte_len` is what `into_bytes` answers, at every length (it sizes the head's next chunk).
+#[test]
+fn byte_len_is_the_finished_length() {
+    let mut chunk = XorChunk::new();
+    assert_eq!(chunk.byte_len(), chunk.clone().into_bytes().len());
+    for (t, v) in varied(120, 7) {
+        chunk.push(t, v);
+        assert_eq!(chunk.byte_len(), chunk.clone().into_bytes().len());
+    }
+}
