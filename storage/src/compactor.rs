@@ -10,8 +10,9 @@
 //!    `settle` in the past becomes one day file (`<date>/day/…`); in a younger day, each hour
 //!    whose end is `settle` in the past becomes one hour file. A group is merged only if it has
 //!    two files or more; groups bigger than `max_input_bytes` become several outputs. Merging
-//!    sorts rows by the table's identity columns and keeps one row per identity, the copy from
-//!    the latest file, which is the copy every reader returns (`merge`). The output's id sorts
+//!    orders rows by the table's identity columns and keeps one row per identity, the copy from
+//!    the latest file, which is the copy every reader returns (`merge`: k-way over the sorted
+//!    inputs a batch at a time, or whole for log files). The output's id sorts
 //!    just after its newest input's (`FileKey::after_in_write_order`): a merged rollup still
 //!    counts as older than raw data flushed after it was computed, so step 4 rolls that day up
 //!    again.
@@ -230,26 +231,43 @@ impl Compactor {
         inputs: &[Arc<FileMeta>],
         report: &mut CompactionReport,
     ) -> Result<()> {
-        let batch = merge::read_and_merge::<T>(&self.storage.io, inputs).await?;
-        let rows = batch.num_rows() as u64;
         let min_ts = inputs.iter().map(|f| f.key.min_ts).min().unwrap_or_default();
         let max_ts = inputs.iter().map(|f| f.key.max_ts).max().unwrap_or_default();
         let newest = inputs.iter().map(|f| f.key.id).max().unwrap_or_default();
-        let key = FileKey::new(T::KIND, &inputs[0].key.cluster, min_ts, max_ts, rows)?.after_in_write_order(newest);
+        let key = |rows| {
+            FileKey::new(T::KIND, &inputs[0].key.cluster, min_ts, max_ts, rows).map(|k| k.after_in_write_order(newest))
+        };
         let props = T::properties(&self.storage.writer)?;
-        let outputs = self
-            .storage
-            .store_files::<T>(
-                std::iter::once(Ok((key, crate::FileRows::Whole(batch)))),
-                // Never called: a merged file is stored whole.
-                &|_, _| {
-                    Err(Error::InvalidData {
-                        reason: "a merged file is stored whole".into(),
-                    })
-                },
-                props,
-            )
-            .await?;
+        let in_parts = match T::MERGE_IN_PARTS {
+            true => merge::merge_in_parts::<T>(&self.storage.io, inputs, props.clone()).await?,
+            false => None,
+        };
+        let (outputs, rows) = match in_parts {
+            Some(merged) => {
+                let key = key(merged.rows)?;
+                let size = merged.bytes.len() as u64;
+                self.storage.upload(&key.path(), merged.bytes).await?;
+                (vec![FileMeta::new(key, size)], merged.rows)
+            }
+            None => {
+                let batch = merge::read_and_merge::<T>(&self.storage.io, inputs).await?;
+                let rows = batch.num_rows() as u64;
+                let outputs = self
+                    .storage
+                    .store_files::<T>(
+                        std::iter::once(Ok((key(rows)?, crate::FileRows::Whole(batch)))),
+                        // Never called: a merged file is stored whole.
+                        &|_, _| {
+                            Err(Error::InvalidData {
+                                reason: "a merged file is stored whole".into(),
+                            })
+                        },
+                        props,
+                    )
+                    .await?;
+                (outputs, rows)
+            }
+        };
         let change = Change {
             add: outputs.clone(),
             remove: inputs.iter().map(|f| f.path.clone()).collect(),

@@ -109,8 +109,9 @@ pub struct CompactionConfig {
     #[serde(with = "humantime_serde")]
     pub settle: Duration,
     /// Most bytes of input files merged into one output file; a group larger than this becomes
-    /// several files. Bounds a round's memory: a merge holds its rows in Arrow form, about 100
-    /// bytes per metrics row (some 50x the compressed input), more for logs.
+    /// several files. Files merged in parts (every table but logs) hold about the output's
+    /// encoded bytes; log files are merged whole, holding their rows in Arrow form (some 50x
+    /// the compressed input).
     pub max_input_bytes: u64,
     /// How long a file compaction or retention removed stays in the object store, so queries
     /// that planned with an older manifest finish.

@@ -33,7 +33,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::Mutex;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStreamBuilder};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{
     FileMetaData, KeyValue, PageIndexPolicy, ParquetMetaData, ParquetMetaDataBuilder, ParquetMetaDataReader,
@@ -249,11 +249,11 @@ pub(crate) async fn load_footer(
     Ok(m)
 }
 
-/// The stream builder that decodes `plan`'s row groups and rows of a file, in batches of
-/// [`BATCH_ROWS`]; the caller adds its projection and row filters.
 /// Rows per batch when a whole file is read ([`ParquetIo::read_whole_file`]).
 const WHOLE_FILE_BATCH_ROWS: usize = 1 << 20;
 
+/// The stream builder that decodes `plan`'s row groups and rows of a file, in batches of
+/// [`BATCH_ROWS`]; the caller adds its projection and row filters.
 pub(crate) fn plan_stream(
     reader: ObjectReader,
     meta: ArrowReaderMetadata,
@@ -345,21 +345,36 @@ impl ParquetIo {
         stream.try_collect().await.map_err(pq_err("decode"))
     }
 
-    /// Every row of one file in batches of up to a row group: what compaction merges. Large
-    /// batches matter there: each batch carries its own copy of a row group's dictionaries
-    /// (30,000 label sets are ~3 MB), so the query-sized batches would hold hundreds of copies.
+    /// Every row of one file in batches of up to a row group: what compaction merges whole.
+    /// Large batches matter there: each batch carries its own copy of a row group's
+    /// dictionaries (30,000 label sets are ~3 MB), so the query-sized batches would hold
+    /// hundreds of copies.
     pub(crate) async fn read_whole_file(&self, file: &FileMeta, schema: SchemaRef) -> Result<Vec<RecordBatch>> {
+        let pq_err = |op| parquet_error(op, file.path.as_ref());
+        match self.stream_whole_file(file, schema, WHOLE_FILE_BATCH_ROWS).await? {
+            Some(stream) => stream.try_collect().await.map_err(pq_err("decode")),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Every row of one file as a stream of batches of `batch_rows` (`None`: the file has no
+    /// rows): what a merge in parts reads, one batch of each input at a time.
+    pub(crate) async fn stream_whole_file(
+        &self,
+        file: &FileMeta,
+        schema: SchemaRef,
+        batch_rows: usize,
+    ) -> Result<Option<ParquetRecordBatchStream<ObjectReader>>> {
         let mut reader = self.reader(file);
         let meta = load_footer(&mut reader, None, file, schema).await?;
         let Some(plan) = plan::whole(&meta) else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
-        let pq_err = |op| parquet_error(op, file.path.as_ref());
-        let stream = plan_stream(reader, meta, plan)
-            .with_batch_size(WHOLE_FILE_BATCH_ROWS)
+        plan_stream(reader, meta, plan)
+            .with_batch_size(batch_rows)
             .build()
-            .map_err(pq_err("open stream"))?;
-        stream.try_collect().await.map_err(pq_err("decode"))
+            .map(Some)
+            .map_err(parquet_error("open stream", file.path.as_ref()))
     }
 
     /// [`ParquetIo::read_file`] over `files`, [`ParquetIo::concurrency`] at a time, yielding

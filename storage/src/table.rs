@@ -124,6 +124,11 @@ pub(crate) trait ParquetTable {
     /// Parquet writer properties (row groups, encodings, statistics, sort order).
     fn properties(writer: &WriterOptions) -> Result<WriterProperties>;
 
+    /// Whether compaction may merge this table's files a part at a time (`compactor::merge`):
+    /// false when [`ParquetTable::footer_metadata`] or [`ParquetTable::row_group_indexes`]
+    /// need a file's rows at once, which a merged file is then built from.
+    const MERGE_IN_PARTS: bool = true;
+
     /// Key-value entries for the footer of a file holding `batch` (the logs table's volume
     /// and pattern summaries), computed from the rows being encoded by flushes and compaction alike. None by
     /// default.

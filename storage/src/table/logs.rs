@@ -151,6 +151,8 @@ impl ParquetTable for Logs {
         schema::SCOPE_VERSION,
         schema::EVENT_NAME,
     ];
+    /// The summaries and the line index are built over a file's rows at once.
+    const MERGE_IN_PARTS: bool = false;
     type Input = [LogRecord];
     type Plan<'a> = LogsPlan<'a>;
     type Reader = ParquetLogSource;
