@@ -22,9 +22,11 @@
 //!    deleted; the inputs stay as they were.
 //! 4. **Rollups.** For each cluster's completed day older than `storage.rollups.after` that has
 //!    raw metrics and no rollup newer than its newest raw file, every sample of that (cluster,
-//!    day) is read and its `metrics_5m` / `metrics_1h` rows written in one commit (late data
-//!    makes a newer raw file, so the day is rolled up again; the newer rollup file wins; until then
-//!    readers answer that day from raw samples).
+//!    day) is read and its `metrics_5m` / `metrics_1h` / `metrics_1d` rows written in one commit
+//!    (late data makes a newer raw file, so the day is rolled up again; the newer rollup file
+//!    wins; until then readers answer that day from raw samples). A cluster-day holding more
+//!    than [`ROLLUP_PART_SAMPLES`] samples is read a part of its series at a time, each part's
+//!    rows a file of their own in the same commit (the next round merges them).
 //! 5. **Delete.** Files removed at least `deletion_delay` ago are deleted, then forgotten by
 //!    the manifest; objects no manifest lists that are older than `orphan_age` (uploads whose
 //!    commit never happened) are deleted; manifest versions past the kept window are deleted.
@@ -62,6 +64,11 @@ use crate::types::TimeRange;
 use crate::{Error, Result, Storage};
 
 const DAY_MS: i64 = 24 * HOUR_MS;
+
+/// Most samples a rollup pass reads at once (and at most `storage.max_select_samples`): about
+/// 16 bytes each decoded, plus the series' labels. A cluster-day holding more is rolled up a
+/// part of its series at a time.
+pub(crate) const ROLLUP_PART_SAMPLES: usize = 20_000_000;
 
 /// What one round did.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -332,11 +339,14 @@ impl Compactor {
                 vec![Matcher::equal(crate::schema::CLUSTER, cluster)],
                 TimeRange::new(day, day_end),
             );
+            let budget = ROLLUP_PART_SAMPLES.min(self.storage.max_select_samples);
             let outcome = async {
-                let series = source.select(&req).await?;
                 let mut tx = self.storage.transaction();
-                for r in &stale {
-                    tx.write_rollups(*r, &series).await?;
+                for part in rollup_parts(source.as_ref(), &req, budget).await? {
+                    let series = source.select(&part).await?;
+                    for r in &stale {
+                        tx.write_rollups(*r, &series).await?;
+                    }
                 }
                 tx.commit(None).await
             }
@@ -425,6 +435,33 @@ impl Compactor {
         }
         Ok(())
     }
+}
+
+/// The reads that together select every series of `req` once, each of at most `budget`
+/// samples (a series larger than that is a part of its own): `req` itself when it is within
+/// the budget, else parts of series in label order, which is close to the files' row order,
+/// so each part decodes its own pages.
+async fn rollup_parts(
+    source: &dyn crate::read::Source,
+    req: &SelectRequest,
+    budget: usize,
+) -> Result<Vec<SelectRequest>> {
+    let mut sizes = source.series_samples(req).await?;
+    if sizes.iter().map(|s| s.samples).sum::<usize>() <= budget {
+        return Ok(vec![req.clone()]);
+    }
+    sizes.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+    let mut parts: Vec<crate::types::SeriesIdSet> = Vec::new();
+    let mut filled = 0;
+    for s in sizes {
+        if parts.is_empty() || (filled > 0 && filled + s.samples > budget) {
+            parts.push(Default::default());
+            filled = 0;
+        }
+        parts.last_mut().expect("one part").insert(s.labels.series_id());
+        filled += s.samples;
+    }
+    Ok(parts.into_iter().map(|ids| req.clone().only(Arc::new(ids))).collect())
 }
 
 fn now_ms() -> i64 {

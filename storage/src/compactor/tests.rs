@@ -503,3 +503,80 @@ async fn flushed_metrics_merge_in_parts_as_they_merge_whole() {
     let read = arrow_select::concat::concat_batches(&Metrics::schema(), &read).unwrap();
     assert_eq!(read, whole, "same rows in the same order as the whole merge");
 }
+
+/// A cluster-day holding more samples than one read may (`storage.max_select_samples`) is
+/// rolled up a part of its series at a time: the same rollups as one read gives, in one commit
+/// of several files per table, which the next round merges.
+#[tokio::test]
+async fn a_day_larger_than_one_read_is_rolled_up_in_parts_of_series() {
+    let day = (now_ms() / DAY_MS - 3) * DAY_MS;
+    let data: Vec<Series> = (0..12)
+        .map(|i| {
+            series(
+                "eu",
+                &format!("m{}_total", i % 5),
+                day + 60_000 + i * 1_000,
+                100,
+                i as f64,
+            )
+        })
+        .map(|mut s| {
+            s.labels = Labels::from_pairs(&[
+                ("__name__", s.labels.metric_name().unwrap()),
+                ("cluster", "eu"),
+                ("pod", &format!("pod-{}", s.samples[0].timestamp % 7_000)),
+            ]);
+            s
+        })
+        .collect();
+    let whole_day = SelectRequest::new(
+        vec![Matcher::equal("cluster", "eu")],
+        TimeRange::new(day, day + DAY_MS - 1),
+    );
+    let rolled_up = |max_select_samples| {
+        let data = data.clone();
+        let req = whole_day.clone();
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = StorageConfig {
+                max_select_samples,
+                ..eager()
+            };
+            let storage = Storage::open(&cfg, dir.path()).await.unwrap();
+            storage.write_metrics(&data).await.unwrap();
+            let too_many = storage.source().select(&req).await;
+            let report = compact(&storage, &cfg).await;
+            assert_eq!(report.rollup_days, 1, "{report:?}");
+            let files: Vec<usize> = [Table::Metrics5m, Table::Metrics1h, Table::Metrics1d]
+                .into_iter()
+                .map(|t| live_keys(&storage, t).len())
+                .collect();
+            let mut rows = Vec::new();
+            for res in crate::rollup::Resolution::ALL {
+                let read = storage.source().select_buckets(&req, res).await.unwrap();
+                assert!(!read.rolled.is_empty(), "served from rollups");
+                let mut series = read.into_series();
+                series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                rows.push(series);
+            }
+            compact(&storage, &cfg).await;
+            let merged: Vec<usize> = [Table::Metrics5m, Table::Metrics1h, Table::Metrics1d]
+                .into_iter()
+                .map(|t| live_keys(&storage, t).len())
+                .collect();
+            (too_many.is_err(), files, merged, rows)
+        }
+    };
+    let (whole_refused, whole_files, _, whole_rows) = rolled_up(10_000).await;
+    let (parts_refused, parts_files, merged, parts_rows) = rolled_up(300).await;
+    assert!(!whole_refused);
+    assert!(parts_refused, "one read of the day is over the limit");
+    assert_eq!(whole_files, [1, 1, 1]);
+    assert_eq!(
+        parts_files,
+        [4, 4, 4],
+        "12 series of 100 samples in parts of at most 300"
+    );
+    assert_eq!(merged, [1, 1, 1], "the next round merges the parts' files");
+    assert_eq!(parts_rows, whole_rows, "the same rollups");
+}
