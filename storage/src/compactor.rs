@@ -257,6 +257,13 @@ impl Compactor {
                 (vec![FileMeta::new(key, size)], merged.rows)
             }
             None => {
+                if T::MERGE_IN_PARTS {
+                    tracing::debug!(
+                        table = T::KIND.dir(),
+                        first = %inputs[0].path,
+                        "inputs not in identity order: merged whole"
+                    );
+                }
                 let batch = merge::read_and_merge::<T>(&self.storage.io, inputs).await?;
                 let rows = batch.num_rows() as u64;
                 let outputs = self
