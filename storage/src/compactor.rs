@@ -25,8 +25,8 @@
 //!    day) is read and its `metrics_5m` / `metrics_1h` / `metrics_1d` rows written in one commit
 //!    (late data makes a newer raw file, so the day is rolled up again; the newer rollup file
 //!    wins; until then readers answer that day from raw samples). A cluster-day holding more
-//!    than [`ROLLUP_PART_SAMPLES`] samples is read a part of its series at a time, each part's
-//!    rows a file of their own in the same commit (the next round merges them).
+//!    than `ROLLUP_PART_SAMPLES` (20 million) samples is read a part of its series at a time,
+//!    each part's rows a file of their own in the same commit (the next round merges them).
 //! 5. **Delete.** Files removed at least `deletion_delay` ago are deleted, then forgotten by
 //!    the manifest; objects no manifest lists that are older than `orphan_age` (uploads whose
 //!    commit never happened) are deleted; manifest versions past the kept window are deleted.
