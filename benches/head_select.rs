@@ -2,7 +2,9 @@
 //! (`ingest/src/head/chunks.rs`, decoded by `storage::xor_chunk`). 3 clusters × 10,000
 //! reference-workload series × 120 samples at 15 s; every series selected:
 //! - `last_5m`: an instant query's lookback at the end of the data (the open chunks' tails);
-//! - `whole`: every sample (a range query over the head's span).
+//! - `whole`: every sample (a range query over the head's span);
+//! - `xor_decode`: the decoder alone, over the same samples encoded as the head encodes them
+//!   (the hand-written `storage::xor_chunk` reader's own figure).
 //!
 //! `cargo bench --bench head_select`
 
@@ -12,6 +14,7 @@ use criterion::{Criterion, Throughput};
 use tributary_loadgen::workload;
 use tributary_storage::read::{SelectRequest, Source};
 use tributary_storage::types::{MatchOp, Matcher, TimeRange};
+use tributary_storage::xor_chunk::{MAX_SAMPLES_PER_CHUNK, XorChunk, XorSamples};
 
 fn bench(c: &mut Criterion) {
     let cfg = workload::Config {
@@ -52,6 +55,27 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Elements(samples as u64));
         g.bench_function(name, |b| b.iter(|| rt.block_on(head.select(&req)).expect("select")));
     }
+    let chunks: Vec<Vec<u8>> = series
+        .iter()
+        .flat_map(|s| s.samples.chunks(MAX_SAMPLES_PER_CHUNK))
+        .map(|samples| {
+            let mut chunk = XorChunk::new();
+            samples.iter().for_each(|x| chunk.push(x.timestamp, x.value));
+            chunk.into_bytes()
+        })
+        .collect();
+    let samples: usize = series.iter().map(|s| s.samples.len()).sum();
+    g.throughput(Throughput::Elements(samples as u64));
+    g.bench_function("xor_decode", |b| {
+        let mut out = Vec::with_capacity(MAX_SAMPLES_PER_CHUNK);
+        b.iter(|| {
+            for chunk in &chunks {
+                out.clear();
+                XorSamples::new(chunk).read_into(&mut out);
+            }
+            out.len()
+        })
+    });
     g.finish();
 }
 

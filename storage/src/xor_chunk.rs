@@ -340,8 +340,9 @@ impl<'a> XorSamples<'a> {
         }
     }
 
-    /// The next `k` bits, `1 <= k <= 32`.
-    #[inline]
+    /// The next `k` bits, `1 <= k <= 56` (a refill leaves at least 57 loaded unless the stream
+    /// ends).
+    #[inline(always)]
     fn bits(&mut self, k: u32) -> Option<u64> {
         if self.n < k {
             self.refill();
@@ -355,19 +356,33 @@ impl<'a> XorSamples<'a> {
         Some(v)
     }
 
-    #[inline]
-    fn bit(&mut self) -> Option<bool> {
-        self.bits(1).map(|b| b == 1)
-    }
-
     /// The next `k` bits, `1 <= k <= 64`.
-    #[inline]
+    #[inline(always)]
     fn long(&mut self, k: u32) -> Option<u64> {
-        if k <= 32 {
+        if k <= 56 {
             return self.bits(k);
         }
         let hi = self.bits(k - 32)?;
         Some(hi << 32 | self.bits(32)?)
+    }
+
+    /// A unary prefix of at most `max` (`<= 8`) bits: the ones before the first zero, the zero
+    /// consumed too unless `max` ones came first. One look at the loaded bits instead of a
+    /// branch per bit: the delta-of-delta and value prefixes are read on every sample.
+    #[inline(always)]
+    fn ones(&mut self, max: u32) -> Option<u32> {
+        if self.n < max {
+            self.refill();
+        }
+        // Bits past the `n` loaded ones are zero, so the count never runs past them.
+        let ones = self.buf.leading_ones().min(max);
+        let used = if ones == max { max } else { ones + 1 };
+        if used > self.n {
+            return None;
+        }
+        self.buf <<= used;
+        self.n -= used;
+        Some(ones)
     }
 
     fn uvarint(&mut self) -> Option<u64> {
@@ -382,25 +397,30 @@ impl<'a> XorSamples<'a> {
         None
     }
 
-    #[inline]
+    #[inline(always)]
     fn value(&mut self) -> Option<()> {
-        if !self.bit()? {
-            return Some(());
-        }
-        if self.bit()? {
-            self.leading = self.bits(5)? as u32;
-            let significant = match self.bits(6)? as u32 {
-                0 => 64,
-                n => n,
-            };
-            self.trailing = 64u32.checked_sub(self.leading + significant)?;
+        match self.ones(2)? {
+            // `0`: the value repeats.
+            0 => return Some(()),
+            // `10`: the previous window.
+            1 => {}
+            // `11`: a new window, 5 bits of leading zeros and 6 of width read as one field.
+            _ => {
+                let header = self.bits(11)? as u32;
+                self.leading = header >> 6;
+                let significant = match header & 63 {
+                    0 => 64,
+                    n => n,
+                };
+                self.trailing = 64u32.checked_sub(self.leading + significant)?;
+            }
         }
         let significant = 64 - self.leading - self.trailing;
         self.v ^= self.long(significant)? << self.trailing;
         Some(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn step(&mut self) -> Option<Sample> {
         match self.read {
             0 => {
@@ -414,17 +434,9 @@ impl<'a> XorSamples<'a> {
                 self.value()?;
             }
             _ => {
-                let width = if !self.bit()? {
-                    0
-                } else if !self.bit()? {
-                    14
-                } else if !self.bit()? {
-                    17
-                } else if !self.bit()? {
-                    20
-                } else {
-                    64
-                };
+                // `0`, `10`, `110`, `1110`, `1111`.
+                const WIDTHS: [u32; 5] = [0, 14, 17, 20, 64];
+                let width = WIDTHS[self.ones(4)? as usize];
                 if width > 0 {
                     let mut dod = self.long(width)? as i64;
                     if width < 64 && dod > 1 << (width - 1) {
@@ -438,6 +450,20 @@ impl<'a> XorSamples<'a> {
         }
         self.read += 1;
         Some(Sample::new(self.t, f64::from_bits(self.v)))
+    }
+}
+
+impl XorSamples<'_> {
+    /// Appends the samples not yet read to `out`: one reservation, and a loop the compiler
+    /// keeps in registers (a `Vec::extend` over the iterator checks capacity per sample).
+    pub fn read_into(mut self, out: &mut Vec<Sample>) {
+        out.reserve(usize::from(self.count - self.read));
+        while self.read < self.count {
+            match self.step() {
+                Some(s) => out.push(s),
+                None => break,
+            }
+        }
     }
 }
 

@@ -80,7 +80,7 @@ impl SampleChunks {
     pub(super) fn read(&self, range: TimeRange, out: &mut Vec<Sample>) {
         for (samples, inside) in self.meeting(range) {
             if inside {
-                out.extend(samples);
+                samples.read_into(out);
             } else {
                 out.extend(samples.filter(|s| range.contains(s.timestamp)));
             }

@@ -281,3 +281,39 @@ fn byte_len_is_the_finished_length() {
         assert_eq!(chunk.byte_len(), chunk.clone().into_bytes().len());
     }
 }
+
+/// `read_into` appends what the iterator answers, whole, open, cut short and part-read.
+#[test]
+fn read_into_appends_what_the_iterator_answers() {
+    for seed in 1..60 {
+        let samples = varied(1 + seed as usize % 130, seed);
+        let bytes = encode(&samples);
+        let mut out = vec![Sample::new(-1, -1.0)];
+        XorSamples::new(&bytes).read_into(&mut out);
+        let read: Vec<(i64, f64)> = out[1..].iter().map(|s| (s.timestamp, s.value)).collect();
+        assert!(same(&read, &samples), "seed {seed}");
+        assert_eq!(out[0].timestamp, -1, "what `out` held is kept");
+
+        let mut part = XorSamples::new(&bytes);
+        let first: Vec<Sample> = part.by_ref().take(samples.len() / 2).collect();
+        let mut rest = Vec::new();
+        part.read_into(&mut rest);
+        let joined: Vec<(i64, f64)> = first.iter().chain(&rest).map(|s| (s.timestamp, s.value)).collect();
+        assert!(same(&joined, &samples), "seed {seed}, read in two");
+
+        let cut = &bytes[..bytes.len() * 2 / 3];
+        let mut out = Vec::new();
+        XorSamples::new(cut).read_into(&mut out);
+        let pairs = |s: &[Sample]| s.iter().map(|s| (s.timestamp, s.value)).collect::<Vec<_>>();
+        let iterated: Vec<Sample> = XorSamples::new(cut).collect();
+        assert!(same(&pairs(&out), &pairs(&iterated)), "seed {seed}, cut");
+    }
+    let mut open = XorChunk::new();
+    for &(t, v) in &varied(50, 9) {
+        open.push(t, v);
+    }
+    let mut out = Vec::new();
+    open.samples().read_into(&mut out);
+    let pairs = |s: &[Sample]| s.iter().map(|s| (s.timestamp, s.value)).collect::<Vec<_>>();
+    assert!(same(&pairs(&out), &pairs(&open.samples().collect::<Vec<_>>())));
+}
