@@ -16,6 +16,11 @@ use tributary_storage::read::{SelectRequest, Source};
 use tributary_storage::types::{MatchOp, Matcher, TimeRange};
 use tributary_storage::xor_chunk::{MAX_SAMPLES_PER_CHUNK, XorChunk, XorSamples};
 
+/// The server's allocator (`src/main.rs`), so allocation costs are the ones it pays (glibc's
+/// `malloc` made allocating each series' output most of `whole`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench(c: &mut Criterion) {
     let cfg = workload::Config {
         clusters: 3,
