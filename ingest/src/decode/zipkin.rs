@@ -3,7 +3,8 @@
 //!
 //! - Ids: `traceId` 16 or 32 hex digits (a 64-bit id is the low half), `id` and `parentId` 16;
 //!   all-zero or malformed ids refuse the span.
-//! - Times: `timestamp` and `duration` are microseconds; a span without `timestamp` is refused.
+//! - Times: `timestamp` and `duration` are microseconds; a span without `timestamp` (or with 0)
+//!   is refused.
 //! - `localEndpoint.serviceName` is `service.name` (a resource attribute); `remoteEndpoint`
 //!   becomes `peer.service`, `net.peer.ip` and `net.peer.port` span attributes.
 //! - `kind` `SERVER`/`CLIENT`/`PRODUCER`/`CONSUMER` map to OTLP's kinds, absent to internal.
@@ -156,7 +157,11 @@ fn span(z: ZipkinSpan, ctx: &ClusterContext, max_attributes: usize) -> std::resu
     };
     let us =
         |v: u64, what: &str| i64::try_from(v.saturating_mul(1_000)).map_err(|_| format!("{what} is beyond year 2262"));
-    let start = us(z.timestamp.ok_or("timestamp is not set")?, "timestamp")?;
+    // Zipkin's own model reads 0 as absent, as OTLP's decoder reads a zero start.
+    let start = us(
+        z.timestamp.filter(|&t| t > 0).ok_or("timestamp is not set")?,
+        "timestamp",
+    )?;
     let duration = us(z.duration.unwrap_or(0), "duration")?;
     let own = z.tags.get("k8s.cluster.name").filter(|c| !c.is_empty()).cloned();
     let cluster = match ctx.decide(own.as_deref())? {

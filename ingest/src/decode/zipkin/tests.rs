@@ -66,6 +66,11 @@ fn bad_zipkin_spans_are_refused_beside_good_ones() {
             r#"{"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c"}"#,
             "timestamp is not set",
         ),
+        // Zipkin reads 0 as absent (found by the traces fuzz target).
+        (
+            r#"{"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c","timestamp":0}"#,
+            "timestamp is not set",
+        ),
         (
             r#"{"traceId":"5af7183fb1d4cf5f","id":"6b221d5bc9e6496c","timestamp":1,"tags":{"a":"1","b":"2","c":"3","d":"4","e":"5"}}"#,
             "over the limit",
