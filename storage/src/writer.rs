@@ -436,16 +436,54 @@ pub(crate) fn encode_parts(
     props: WriterProperties,
     key: &str,
 ) -> Result<Bytes> {
-    let parquet_err = |source| Error::Parquet {
-        op: "encode",
-        key: key.to_string(),
-        source,
-    };
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(props)).map_err(parquet_err)?;
+    let mut encoder = PartsEncoder::new(schema, props, key)?;
     while let Some(batch) = parts.blocking_recv() {
-        writer.write(&batch).map_err(parquet_err)?;
+        encoder.write(&batch)?;
     }
-    Ok(Bytes::from(writer.into_inner().map_err(parquet_err)?))
+    encoder.finish()
+}
+
+/// One Parquet file in memory, written a part at a time (a table with no footer metadata or
+/// row-group indexes): the flush's parts ([`encode_parts`]) and the compactor's merge in parts.
+pub(crate) struct PartsEncoder {
+    writer: ArrowWriter<Vec<u8>>,
+    key: String,
+}
+
+impl PartsEncoder {
+    pub(crate) fn new(schema: arrow_schema::SchemaRef, props: WriterProperties, key: &str) -> Result<Self> {
+        let writer = ArrowWriter::try_new(Vec::new(), schema, Some(props)).map_err(|source| Error::Parquet {
+            op: "encode",
+            key: key.to_string(),
+            source,
+        })?;
+        Ok(Self {
+            writer,
+            key: key.to_string(),
+        })
+    }
+
+    pub(crate) fn write(&mut self, part: &RecordBatch) -> Result<()> {
+        self.writer.write(part).map_err(|source| self.error(source))
+    }
+
+    pub(crate) fn finish(self) -> Result<Bytes> {
+        let key = self.key;
+        let bytes = self.writer.into_inner().map_err(|source| Error::Parquet {
+            op: "encode",
+            key,
+            source,
+        })?;
+        Ok(Bytes::from(bytes))
+    }
+
+    fn error(&self, source: parquet::errors::ParquetError) -> Error {
+        Error::Parquet {
+            op: "encode",
+            key: self.key.clone(),
+            source,
+        }
+    }
 }
 
 /// An encoded file and its key.

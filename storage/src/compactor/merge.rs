@@ -22,12 +22,12 @@ use arrow_row::{OwnedRow, RowConverter, Rows, SortField};
 use arrow_schema::{SchemaRef, SortOptions};
 use bytes::Bytes;
 use futures::StreamExt;
-use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
 use crate::catalog::FileMeta;
 use crate::parquet_io::ParquetIo;
 use crate::table::ParquetTable;
+use crate::writer::PartsEncoder;
 use crate::{Error, Result};
 
 /// Rows a merge in parts reads from an input at a time.
@@ -73,20 +73,17 @@ pub(super) async fn merge_in_parts<T: ParquetTable>(
                 }))
             })
         });
-        let parquet_err = |source| Error::Parquet {
-            op: "encode merged file",
-            key: name.clone(),
-            source,
-        };
-        let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).map_err(parquet_err)?;
+        let mut encoder = PartsEncoder::new(schema.clone(), props, &name)?;
         let merged = merge_sorted(inputs.collect(), &schema, T::IDENTITY, PART_ROWS, |part| {
-            writer.write(&part).map_err(parquet_err)
+            encoder.write(&part)
         })?;
         let Some(rows) = merged else {
             return Ok(None);
         };
-        let bytes = Bytes::from(writer.into_inner().map_err(parquet_err)?);
-        Ok(Some(Encoded { bytes, rows }))
+        Ok(Some(Encoded {
+            bytes: encoder.finish()?,
+            rows,
+        }))
     })
     .await
     .map_err(|e| Error::Task {
