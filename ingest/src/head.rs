@@ -42,6 +42,7 @@ use tributary_storage::read::{
 use tributary_storage::types::{
     CLUSTER, Labels, Matcher, Series, SeriesId, TimeRange, TimestampMs, matches_all, sort_dedup_samples,
 };
+use tributary_storage::xor_chunk::ChunkedSeries;
 
 mod chunks;
 pub mod input;
@@ -517,6 +518,37 @@ impl Head {
                 sort_dedup_samples(&mut s.samples);
             }
         }
+        out
+    }
+
+    /// The series of [`Source::select_chunks`]: each matching label set once, with the chunks
+    /// meeting the range of every block holding it, oldest block first. A label set found in
+    /// several blocks is marked unsorted, so the decoder sorts it and the later write of a
+    /// timestamp wins, as [`Head::select_series`] merges them.
+    fn select_chunked(&self, req: &SelectRequest) -> Vec<ChunkedSeries> {
+        let blocks = !self.frozen.read().is_empty();
+        let mut out: Vec<ChunkedSeries> = Vec::new();
+        let mut index: HashMap<Arc<Labels>, usize> = HashMap::new();
+        self.for_each_match(req, |s| {
+            let mut chunks = Vec::new();
+            s.samples.chunks_meeting(req.range, &mut chunks);
+            if chunks.is_empty() {
+                return;
+            }
+            if blocks {
+                if let Some(&i) = index.get(&s.labels) {
+                    out[i].chunks.extend(chunks);
+                    out[i].sorted = false;
+                    return;
+                }
+                index.insert(s.labels.clone(), out.len());
+            }
+            out.push(ChunkedSeries {
+                labels: s.labels.clone(),
+                chunks,
+                sorted: s.sorted,
+            });
+        });
         out
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
+use hashbrown::{HashTable, hash_table};
 use tributary_storage::Result;
 use tributary_storage::read::sort_dedup_exemplars;
 use tributary_storage::read::{ClusterRows, SelectRequest, SeriesSize, Source, sorted_union};
@@ -42,18 +43,22 @@ impl Source for MergedSource {
         if non_empty <= 1 {
             return Ok(answers.drain(..).find(|a| !a.is_empty()).unwrap_or_default());
         }
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        // Hashed by series id (a hash of the labels already), compared by labels: no second
+        // hash of every label set, and no copy of it as a key.
+        let mut index: HashTable<(u64, usize)> = HashTable::new();
         let mut merged: Vec<Series> = Vec::new();
         for answer in answers {
             for series in answer {
-                match index.entry(series.labels) {
-                    Entry::Vacant(slot) => {
-                        merged.push(Series::new(slot.key().clone(), series.samples));
-                        slot.insert(merged.len() - 1);
-                    }
-                    Entry::Occupied(slot) => {
-                        let existing = &mut merged[*slot.get()].samples;
+                let id = series.labels.series_id().0;
+                let same = |&(_, i): &(u64, usize)| merged[i].labels == series.labels;
+                match index.entry(id, same, |&(id, _)| id) {
+                    hash_table::Entry::Occupied(slot) => {
+                        let existing = &mut merged[slot.get().1].samples;
                         *existing = merge_samples(std::mem::take(existing), series.samples);
+                    }
+                    hash_table::Entry::Vacant(slot) => {
+                        slot.insert((id, merged.len()));
+                        merged.push(series);
                     }
                 }
             }

@@ -29,6 +29,7 @@ use crate::Result;
 use crate::rollup::{BucketRead, Resolution};
 use crate::signals::{Exemplar, ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, TimestampNs};
 use crate::types::{Labels, Matcher, Series, SeriesIdSet, TimeRange};
+use crate::xor_chunk::ChunkedSeries;
 
 /// What to read: every series that satisfies all `matchers` and has at least one sample in `range`.
 #[derive(Clone, Debug)]
@@ -197,6 +198,18 @@ impl ClusterRows {
 pub trait Source: Send + Sync + std::fmt::Debug {
     /// Series with their samples in range.
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>>;
+
+    /// The answer of [`Source::select`] (its matchers, range and `only`) as XOR chunks, from a
+    /// source that holds its samples compressed (the head): the internal read API ships them
+    /// as they are and the querier decodes them, instead of the source decoding and copying
+    /// 16 bytes a sample ([`ChunkedSeries`] says what the chunks may hold). Each series once;
+    /// [`ChunkedSeries::samples_in`] of `req.range` gives exactly `select`'s samples (the
+    /// conformance suite checks it); a series whose chunks hold no sample in range may be
+    /// left in. `None`, the default: this source holds no chunks; call `select`.
+    async fn select_chunks(&self, req: &SelectRequest) -> Result<Option<Vec<ChunkedSeries>>> {
+        let _ = req;
+        Ok(None)
+    }
 
     /// Label sets of matching series that have data in range (no samples read).
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>>;

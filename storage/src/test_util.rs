@@ -21,7 +21,7 @@ pub mod workload;
 
 pub use histogram_source::{MemHistograms, histogram_source_conformance};
 pub use log_source::{MemLogSource, log_source_conformance};
-pub use source::{MemSource, source_conformance};
+pub use source::{MemChunks, MemSource, source_conformance};
 pub use store::{object_store_conformance, open_object_store};
 pub use trace_source::{MemTraceSource, trace_source_conformance};
 

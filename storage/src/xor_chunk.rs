@@ -206,6 +206,17 @@ impl XorChunk {
         bytes
     }
 
+    /// The bytes [`XorChunk::into_bytes`] would answer now, the chunk kept open: what a read
+    /// that ships chunks copies of a chunk still being appended to.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (tail, n) = self.out.tail();
+        let mut bytes = Vec::with_capacity(self.out.bytes.len() + n);
+        bytes.extend_from_slice(&self.out.bytes);
+        bytes.extend_from_slice(&tail[..n]);
+        bytes[..2].copy_from_slice(&self.count.to_be_bytes());
+        bytes
+    }
+
     /// The samples held, in the order they were pushed.
     pub fn samples(&self) -> XorSamples<'_> {
         let (tail, tail_len) = self.out.tail();
@@ -486,6 +497,57 @@ impl Iterator for XorSamples<'_> {
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, Some(usize::from(self.count - self.read)))
     }
+}
+
+/// A series' samples as XOR chunks, as a source that holds them compressed hands them out
+/// ([`crate::read::Source::select_chunks`]) so that they travel without being decoded first.
+///
+/// # Contract
+/// - `chunks` hold, in the order they were written, every sample of the series in the range
+///   asked for, and may hold samples outside it (a chunk whose span meets the range travels
+///   whole).
+/// - With `sorted`, the samples of all chunks together are in strictly increasing time order.
+///   Without it they may be in any order and repeat a timestamp: the sample written last wins,
+///   as [`crate::types::sort_dedup_samples`] keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkedSeries {
+    /// The series.
+    pub labels: std::sync::Arc<crate::types::Labels>,
+    /// Finished chunks ([`XorChunk::into_bytes`]), oldest first.
+    pub chunks: Vec<Vec<u8>>,
+    /// Whether the samples are already in strictly increasing time order.
+    pub sorted: bool,
+}
+
+impl ChunkedSeries {
+    /// The samples in `range`, sorted, one per timestamp: what [`crate::read::Source::select`]
+    /// answers for the series.
+    pub fn samples_in(&self, range: crate::types::TimeRange) -> Vec<Sample> {
+        decode_chunks(self.chunks.iter().map(Vec::as_slice), self.sorted, range)
+    }
+}
+
+/// The samples in `range` of a series' `chunks` (oldest first), sorted, one per timestamp (see
+/// [`ChunkedSeries`] for `sorted`).
+pub fn decode_chunks<'a>(
+    chunks: impl Iterator<Item = &'a [u8]> + Clone,
+    sorted: bool,
+    range: crate::types::TimeRange,
+) -> Vec<Sample> {
+    let held = chunks.clone().map(|c| XorSamples::new(c).held()).sum();
+    let mut out = Vec::with_capacity(held);
+    for c in chunks {
+        XorSamples::new(c).read_into(&mut out);
+    }
+    // Sorted samples leave the range only at their ends.
+    let inside = |s: Option<&Sample>| s.is_some_and(|s| range.contains(s.timestamp));
+    if !(sorted && inside(out.first()) && inside(out.last())) {
+        out.retain(|s| range.contains(s.timestamp));
+    }
+    if !sorted {
+        crate::types::sort_dedup_samples(&mut out);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -87,6 +87,22 @@ impl SampleChunks {
         }
     }
 
+    /// Appends the bytes of each chunk whose span meets `range` to `out`, oldest first (the
+    /// open chunk as it is now): what a read that ships chunks copies instead of decoding.
+    pub(super) fn chunks_meeting(&self, range: TimeRange, out: &mut Vec<Vec<u8>>) {
+        let meets = |min_t: TimestampMs, max_t: TimestampMs| min_t <= range.end && range.start <= max_t;
+        out.extend(
+            self.finished
+                .iter()
+                .filter(|f| meets(f.min_t, f.max_t))
+                .map(|f| f.bytes.to_vec()),
+        );
+        let (min_t, max_t) = self.open.time_range();
+        if !self.open.is_empty() && meets(min_t, max_t) {
+            out.push(self.open.to_bytes());
+        }
+    }
+
     /// Samples in `range` (with repeats, for a series that repeated a timestamp), decoding only
     /// the chunks that straddle one of its ends.
     pub(super) fn count_in(&self, range: TimeRange) -> usize {

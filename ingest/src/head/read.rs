@@ -9,6 +9,11 @@ impl Source for Head {
         Ok(self.select_series(req))
     }
 
+    /// The chunks as they are held: copied, never decoded (the querier decodes them).
+    async fn select_chunks(&self, req: &SelectRequest) -> tributary_storage::Result<Option<Vec<ChunkedSeries>>> {
+        Ok(Some(self.select_chunked(req)))
+    }
+
     async fn series(&self, req: &SelectRequest) -> tributary_storage::Result<Vec<Labels>> {
         let mut out: Vec<Labels> = Vec::new();
         self.for_each_match(req, |s| {

@@ -22,6 +22,29 @@ async fn head_passes_the_source_conformance_suite() {
     .await;
 }
 
+/// The same suite with the writes split over a frozen block and the active part (as during a
+/// flush): the first half of the samples, in the order they were given, frozen. Reads merge
+/// the blocks, in samples and in chunks, the later write of a timestamp winning.
+#[tokio::test]
+async fn head_passes_the_source_conformance_suite_across_blocks() {
+    tributary_storage::test_util::source_conformance(|data: Vec<Series>| async move {
+        let head = Head::new();
+        let mut left = data.iter().map(|s| s.samples.len()).sum::<usize>() / 2;
+        let (mut frozen, mut active) = (Vec::new(), Vec::new());
+        for s in &data {
+            let cut = left.min(s.samples.len());
+            left -= cut;
+            frozen.push(Series::new(s.labels.clone(), s.samples[..cut].to_vec()));
+            active.push(Series::new(s.labels.clone(), s.samples[cut..].to_vec()));
+        }
+        head.append_series(&frozen);
+        head.freeze();
+        head.append_series(&active);
+        Arc::new(head) as Arc<dyn Source>
+    })
+    .await;
+}
+
 /// The head's log records pass the `LogSource` suite, split over a frozen and the active
 /// block with the middle third in both (as during a flush).
 #[tokio::test]

@@ -21,6 +21,10 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     async fn call(&self, call: &Call) -> Result<bytes::Bytes>;
 }
 
+/// Answers of at least this many bytes are decoded off the query's task (a few hundred
+/// microseconds of decoding and more; below, a thread hand-off costs more than it saves).
+const DECODE_APART_BYTES: usize = 64 * 1024;
+
 /// A peer's head as a [`Source`] and a [`LogSource`].
 #[derive(Debug)]
 pub struct RemoteSource<T> {
@@ -42,7 +46,22 @@ impl<T: Transport> RemoteSource<T> {
 #[async_trait]
 impl<T: Transport> Source for RemoteSource<T> {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
-        decode::series(&self.transport.call(&Call::Select(WireSelect::of(req))).await?)
+        // Chunks, unless one sample a series is asked for (then samples are smaller).
+        let mut select = WireSelect::of(req);
+        select.chunks = !req.newest_only;
+        let (body, range) = (self.transport.call(&Call::Select(select)).await?, req.range);
+        if body.len() < DECODE_APART_BYTES {
+            return decode::series(&body, range);
+        }
+        // A large answer is decoded on a blocking thread: the answers of several ingesters,
+        // which arrive together, are decoded in parallel, not one after the other on the
+        // query's task.
+        tokio::task::spawn_blocking(move || decode::series(&body, range))
+            .await
+            .map_err(|e| crate::Error::Task {
+                op: "decoding an ingester's answer",
+                reason: e.to_string(),
+            })?
     }
 
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {

@@ -2,12 +2,26 @@
 
 use super::*;
 use crate::read::{BucketVolume, StreamVolume};
+use arrow_array::{BinaryArray, BooleanArray};
 
-/// A [`Call::Select`] answer.
-pub fn series(body: &[u8]) -> Result<Vec<Series>> {
+/// A [`Call::Select`] answer for `range` (the request's): samples, or XOR chunks decoded and
+/// cut to the range.
+pub fn series(body: &[u8], range: TimeRange) -> Result<Vec<Series>> {
     let mut out = Vec::new();
     for batch in batches(body)? {
         let (names, values) = (list(&batch, 0)?, list(&batch, 1)?);
+        if batch.schema().fields().get(2).is_some_and(|f| f.name() == "chunks") {
+            let (chunks, sorted) = (list(&batch, 2)?, col::<BooleanArray>(&batch, 3)?);
+            for row in 0..batch.num_rows() {
+                let c = chunks.value(row);
+                let c = prim::<BinaryArray>(&c)?;
+                let samples = crate::xor_chunk::decode_chunks(c.iter().flatten(), sorted.value(row), range);
+                if !samples.is_empty() {
+                    out.push(Series::new(labels_at(names, values, row)?, samples));
+                }
+            }
+            continue;
+        }
         let (ts, vs) = (list(&batch, 2)?, list(&batch, 3)?);
         for row in 0..batch.num_rows() {
             let labels = labels_at(names, values, row)?;

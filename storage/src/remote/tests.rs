@@ -6,7 +6,8 @@ use super::*;
 use crate::read::{LogRequest, LogSource, SelectRequest, Source};
 use crate::test_util::histogram_source::histogram_source_conformance;
 use crate::test_util::{
-    MemLogSource, MemSource, MemTraceSource, log_source_conformance, source_conformance, trace_source_conformance,
+    MemChunks, MemLogSource, MemSource, MemTraceSource, log_source_conformance, source_conformance,
+    trace_source_conformance,
 };
 use crate::types::STALE_NAN_BITS;
 
@@ -60,6 +61,74 @@ async fn the_wire_passes_the_source_conformance_suite() {
         remote(MemSource::new(series), MemLogSource::new(Vec::new())) as Arc<dyn Source>
     })
     .await;
+}
+
+/// The same suite with the series shipped as XOR chunks: cut to the range by the client, and
+/// (scrambled) sorted with the last write of a timestamp kept.
+#[tokio::test]
+async fn the_wire_passes_the_source_conformance_suite_in_chunks() {
+    for chunks in [MemChunks::Sorted, MemChunks::Scrambled] {
+        source_conformance(|series| async move {
+            remote(
+                MemSource::new(series).with_chunks(chunks),
+                MemLogSource::new(Vec::new()),
+            ) as Arc<dyn Source>
+        })
+        .await;
+    }
+}
+
+/// A client asks for chunks except for `newest_only` reads; a server answers them only when
+/// asked and its source holds them, and the client reads either answer.
+#[tokio::test]
+async fn select_answers_chunks_only_when_asked_and_held() {
+    let series = vec![Series::new(
+        Labels::from_pairs(&[("__name__", "up")]),
+        (0..300).map(|i| Sample::new(i * 15_000, i as f64)).collect(),
+    )];
+    let call = |chunks: bool, newest_only: bool| {
+        Call::Select(WireSelect {
+            matchers: vec![("__name__".into(), "=".into(), "up".into())],
+            start: 1_000_000,
+            end: 2_000_000,
+            only: None,
+            newest_only,
+            chunks,
+        })
+    };
+    let columns = |a: &Answer| {
+        let reader = arrow_ipc::reader::StreamReader::try_new(Cursor::new(&a.body), None).unwrap();
+        reader
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect::<Vec<_>>()
+    };
+    let (logs, traces) = (MemLogSource::new(Vec::new()), MemTraceSource::default());
+    let held = MemSource::new(series.clone()).with_chunks(MemChunks::Sorted);
+    let plain = MemSource::new(series);
+    let a = answer(&call(true, false), &held, &logs, &traces).await.unwrap();
+    assert_eq!(columns(&a), ["names", "values", "chunks", "sorted"]);
+    let got = decode::series(&a.body, TimeRange::new(1_000_000, 2_000_000)).unwrap();
+    assert_eq!(got[0].samples.first().unwrap().timestamp, 1_005_000);
+    assert_eq!(got[0].samples.last().unwrap().timestamp, 1_995_000);
+    assert_eq!(got[0].samples.len(), 67);
+    for (source, chunks) in [(&held, false), (&plain, true)] {
+        let a = answer(&call(chunks, false), source, &logs, &traces).await.unwrap();
+        assert_eq!(columns(&a), ["names", "values", "timestamps", "samples"]);
+    }
+    // The old server's view of a new call: the unknown field is ignored.
+    let old: serde_json::Value = serde_json::from_slice(&call(true, false).to_json()).unwrap();
+    assert_eq!(old["chunks"], true);
+    assert!(Call::from_json(br#"{"method":"select","matchers":[],"start":0,"end":1,"future":1}"#).is_ok());
+    // The client: chunks for a range read, samples for `newest_only`.
+    let remote = remote(held.clone(), MemLogSource::new(Vec::new()));
+    let req = SelectRequest::new(
+        vec![Matcher::new(MatchOp::Equal, "__name__", "up").unwrap()],
+        TimeRange::new(1_000_000, 2_000_000),
+    );
+    assert_eq!(remote.select(&req).await.unwrap(), plain.select(&req).await.unwrap());
 }
 
 #[tokio::test]
@@ -163,6 +232,7 @@ async fn a_malformed_call_is_a_bad_request() {
         end: 1,
         only: None,
         newest_only: false,
+        chunks: false,
     });
     let e = answer(&call, &source, &logs, &MemTraceSource::default())
         .await

@@ -22,6 +22,7 @@ use crate::types::{
     CLUSTER, Labels, MatchOp, Matcher, STALE_NAN_BITS, Sample, Series, SeriesIdSet, TimeRange, matches_all,
     sort_dedup_samples,
 };
+use crate::xor_chunk::{ChunkedSeries, MAX_SAMPLES_PER_CHUNK, XorChunk};
 
 /// A `Vec<Series>`-backed [`Source`]: the reference semantics of the read contract, exemplars
 /// and metadata included (see [`MemSource::with_exemplars`], [`MemSource::with_metadata`]).
@@ -31,6 +32,23 @@ pub struct MemSource {
     exemplars: Vec<ExemplarSeries>,
     metadata: BTreeSet<MetricMetadata>,
     histograms: MemHistograms,
+    chunks: MemChunks,
+}
+
+/// How a [`MemSource`] answers [`Source::select_chunks`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MemChunks {
+    /// It holds no chunks (`None`, the trait's default).
+    #[default]
+    None,
+    /// Every sample of each series that has one in range, in chunks of at most
+    /// [`crate::xor_chunk::MAX_SAMPLES_PER_CHUNK`], in time order: the decoder must cut the
+    /// range.
+    Sorted,
+    /// As `Sorted`, but each series' odd samples written before its even ones and its last
+    /// sample first written with another value: the decoder must sort, and keep the sample
+    /// written last.
+    Scrambled,
 }
 
 impl MemSource {
@@ -70,6 +88,12 @@ impl MemSource {
         self
     }
 
+    /// Answers [`Source::select_chunks`] as `chunks` says.
+    pub fn with_chunks(mut self, chunks: MemChunks) -> Self {
+        self.chunks = chunks;
+        self
+    }
+
     /// Every stored series, merged.
     pub fn all(&self) -> &[Series] {
         &self.series
@@ -97,6 +121,40 @@ impl Source for MemSource {
 
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
         Ok(self.select(req).await?.into_iter().map(|s| s.labels).collect())
+    }
+
+    async fn select_chunks(&self, req: &SelectRequest) -> Result<Option<Vec<ChunkedSeries>>> {
+        if self.chunks == MemChunks::None {
+            return Ok(None);
+        }
+        let chunk = |samples: &[Sample]| {
+            let mut c = XorChunk::new();
+            samples.iter().for_each(|s| c.push(s.timestamp, s.value));
+            c.into_bytes()
+        };
+        let mut out = Vec::new();
+        for s in &self.series {
+            let in_range = s.samples.iter().any(|p| req.range.contains(p.timestamp));
+            if !(in_range && matches_all(&req.matchers, &s.labels) && req.admits(&s.labels)) {
+                continue;
+            }
+            let written: Vec<Sample> = match self.chunks {
+                MemChunks::Scrambled => {
+                    let last = *s.samples.last().expect("series hold samples");
+                    let decoy = Sample::new(last.timestamp, last.value + 1.0);
+                    let odd = s.samples.iter().skip(1).step_by(2);
+                    let even = s.samples.iter().step_by(2);
+                    std::iter::once(&decoy).chain(odd).chain(even).copied().collect()
+                }
+                _ => s.samples.clone(),
+            };
+            out.push(ChunkedSeries {
+                labels: Arc::new(s.labels.clone()),
+                chunks: written.chunks(MAX_SAMPLES_PER_CHUNK).map(chunk).collect(),
+                sorted: self.chunks == MemChunks::Sorted,
+            });
+        }
+        Ok(Some(out))
     }
 
     /// Series sorted by labels, exemplars per [`sort_dedup_exemplars`].
@@ -272,6 +330,40 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
             "{ctx}: select with `only` is not the named part of the answer: got {:?}, want {:?}",
             names(&got_part),
             names(&want_part)
+        );
+    }
+
+    // `select_chunks`, where the source answers it: decoded for the range, exactly `select`'s
+    // answer (with and without `only`), each series once.
+    for (what, req, want) in [
+        ("", req.clone(), got.iter().map(bits).collect::<Vec<_>>()),
+        (
+            " with `only`",
+            req.clone().only(Arc::new(
+                expected.iter().step_by(2).map(|s| s.labels.series_id()).collect(),
+            )),
+            want_part,
+        ),
+    ] {
+        let Some(chunked) = source
+            .select_chunks(&req)
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: select_chunks{what} failed: {e}"))
+        else {
+            break;
+        };
+        let mut decoded: Vec<Series> = chunked
+            .iter()
+            .map(|c| Series::new((*c.labels).clone(), c.samples_in(req.range)))
+            .filter(|s| !s.samples.is_empty())
+            .collect();
+        decoded.sort_by(|a, b| a.labels.cmp(&b.labels));
+        let decoded: Vec<_> = decoded.iter().map(bits).collect();
+        assert!(
+            decoded == want,
+            "{ctx}: select_chunks{what} decoded is not select's answer: got {} series, want {}",
+            decoded.len(),
+            want.len()
         );
     }
 

@@ -317,3 +317,36 @@ fn read_into_appends_what_the_iterator_answers() {
     let pairs = |s: &[Sample]| s.iter().map(|s| (s.timestamp, s.value)).collect::<Vec<_>>();
     assert!(same(&pairs(&out), &pairs(&open.samples().collect::<Vec<_>>())));
 }
+
+/// An open chunk's bytes are what finishing it then would give, at every length.
+#[test]
+fn to_bytes_of_an_open_chunk_is_the_finished_chunk() {
+    let samples = varied(MAX_SAMPLES_PER_CHUNK, 7);
+    let mut c = XorChunk::new();
+    for (i, &(t, v)) in samples.iter().enumerate() {
+        c.push(t, v);
+        assert_eq!(c.to_bytes(), c.clone().into_bytes(), "after {} samples", i + 1);
+    }
+    assert!(same(&decode(&c.to_bytes()), &samples));
+}
+
+/// Chunks decode to the samples in range, sorted, the last written of a timestamp kept.
+#[test]
+fn decode_chunks_cuts_sorts_and_keeps_the_last_write() {
+    let range = crate::types::TimeRange::new(20, 70);
+    let sorted = [
+        encode(&[(0, 0.0), (10, 1.0), (20, 2.0)]),
+        encode(&[(30, 3.0), (80, 8.0)]),
+    ];
+    let got = decode_chunks(sorted.iter().map(Vec::as_slice), true, range);
+    assert_eq!(got, vec![Sample::new(20, 2.0), Sample::new(30, 3.0)]);
+    let scrambled = [
+        encode(&[(50, 0.5), (40, 4.0), (90, 9.0)]),
+        encode(&[(50, 5.0), (20, 2.0)]),
+    ];
+    let got = decode_chunks(scrambled.iter().map(Vec::as_slice), false, range);
+    assert_eq!(
+        got,
+        vec![Sample::new(20, 2.0), Sample::new(40, 4.0), Sample::new(50, 5.0)]
+    );
+}
