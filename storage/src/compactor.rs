@@ -458,17 +458,11 @@ async fn rollup_parts(
         return Ok(vec![req.clone()]);
     }
     sizes.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
-    let mut parts: Vec<crate::types::SeriesIdSet> = Vec::new();
-    let mut filled = 0;
-    for s in sizes {
-        if parts.is_empty() || (filled > 0 && filled + s.samples > budget) {
-            parts.push(Default::default());
-            filled = 0;
-        }
-        parts.last_mut().expect("one part").insert(s.labels.series_id());
-        filled += s.samples;
-    }
-    Ok(parts.into_iter().map(|ids| req.clone().only(Arc::new(ids))).collect())
+    let parts = crate::read::pack(sizes.iter().map(|s| (s.labels.series_id(), s.samples)), budget);
+    Ok(parts
+        .into_iter()
+        .map(|ids| req.clone().only(Arc::new(ids.into_iter().collect())))
+        .collect())
 }
 
 fn now_ms() -> i64 {

@@ -73,6 +73,26 @@ impl SelectRequest {
     }
 }
 
+/// Packs `items` with their weights, in the order given, into consecutive parts weighing at most
+/// `budget` each (an item heavier than the budget is a part of its own; no part is empty): how
+/// large reads are cut into parts (series by samples, clusters by rollup rows) in the
+/// compactor's rollups and the engine's reads in parts.
+pub fn pack<T>(items: impl IntoIterator<Item = (T, usize)>, budget: usize) -> Vec<Vec<T>> {
+    let mut parts: Vec<Vec<T>> = Vec::new();
+    let mut filled = 0usize;
+    for (item, weight) in items {
+        match parts.last_mut() {
+            Some(part) if filled == 0 || filled.saturating_add(weight) <= budget => part.push(item),
+            _ => {
+                parts.push(vec![item]);
+                filled = 0;
+            }
+        }
+        filled = filled.saturating_add(weight);
+    }
+    parts
+}
+
 /// The union of sorted, duplicate-free lists, itself sorted and duplicate-free: how listings
 /// ([`Source::label_names`], [`Source::label_values`]) of several files, sources or selectors
 /// combine. Merges pairwise (O(n log k) comparisons, no hashing); a single non-empty list is
@@ -484,9 +504,28 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::sorted_union;
+    use super::{pack, sorted_union};
 
     proptest! {
+        /// Parts keep the order, hold every item once, weigh at most the budget unless one item
+        /// (after weightless ones) is heavier, and each part but the last could not take the next
+        /// part's first item.
+        #[test]
+        fn pack_fills_parts_in_order_within_the_budget(weights in prop::collection::vec(0usize..50, 0..40), budget in 0usize..100) {
+            let parts = pack(weights.iter().copied().enumerate(), budget);
+            let flat: Vec<usize> = parts.iter().flatten().copied().collect();
+            prop_assert_eq!(flat, (0..weights.len()).collect::<Vec<_>>());
+            let weight = |p: &[usize]| p.iter().map(|&i| weights[i]).sum::<usize>();
+            for (k, p) in parts.iter().enumerate() {
+                prop_assert!(!p.is_empty());
+                let before_last = weight(&p[..p.len() - 1]);
+                prop_assert!(before_last == 0 || weight(p) <= budget, "part {:?} over {}", p, budget);
+                if let Some(next) = parts.get(k + 1) {
+                    prop_assert!(weight(p) > 0 && weight(p) + weights[next[0]] > budget);
+                }
+            }
+        }
+
         #[test]
         fn sorted_union_is_the_sorted_set_union(sets in prop::collection::vec(prop::collection::btree_set("[a-d]{0,2}", 0..8), 0..7)) {
             let expected: Vec<String> = sets.iter().flatten().cloned().collect::<BTreeSet<_>>().into_iter().collect();

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::future::try_join_all;
-use tributary_storage::read::{ClusterRows, SeriesSize};
+use tributary_storage::read::{ClusterRows, SeriesSize, pack};
 use tributary_storage::rollup::{Bucket, Resolution};
 use tributary_storage::signals::HistogramSeries as StoredHistograms;
 use tributary_storage::types::{CLUSTER, Labels, MatchOp, Matcher, Sample, SeriesIdSet, TimeRange};
@@ -138,8 +138,8 @@ pub(crate) fn cut(sizes: Vec<SeriesSize>, budget: usize) -> Vec<Vec<Labels>> {
     } else {
         keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.labels.cmp(&b.1.labels)));
     }
-    let mut parts: Vec<Vec<Labels>> = Vec::new();
-    let mut filled = 0usize;
+    // Groups kept whole: each goes into a part as one item.
+    let mut groups: Vec<(Vec<Labels>, usize)> = Vec::new();
     let mut rest = keyed.into_iter().peekable();
     while let Some((group, first)) = rest.next() {
         let mut members = vec![first];
@@ -149,15 +149,12 @@ pub(crate) fn cut(sizes: Vec<SeriesSize>, budget: usize) -> Vec<Vec<Labels>> {
             members.push(next);
         }
         let samples: usize = members.iter().map(|s| s.samples).sum();
-        if parts.is_empty() || (filled > 0 && filled + samples > budget) {
-            parts.push(Vec::new());
-            filled = 0;
-        }
-        let part = parts.last_mut().expect("one part");
-        part.extend(members.into_iter().map(|s| s.labels));
-        filled += samples;
+        groups.push((members.into_iter().map(|s| s.labels).collect(), samples));
     }
-    parts
+    pack(groups, budget)
+        .into_iter()
+        .map(|part| part.into_iter().flatten().collect())
+        .collect()
 }
 
 /// What one bucket row weighs against `query.part_samples`, counted in samples: a bucket read
@@ -171,18 +168,12 @@ pub(crate) const BUCKET_ROW_SAMPLES: usize = std::mem::size_of::<Bucket>() / std
 /// where a part of series would decode every file to find its rows.
 pub(crate) fn cut_clusters(mut sizes: Vec<ClusterRows>, budget: usize) -> Vec<Vec<String>> {
     sizes.sort_by(|a, b| a.cluster.cmp(&b.cluster));
-    let mut parts: Vec<Vec<String>> = Vec::new();
-    let mut filled = 0usize;
-    for c in sizes {
-        let weight = c.rows.saturating_mul(BUCKET_ROW_SAMPLES);
-        if parts.is_empty() || (filled > 0 && filled.saturating_add(weight) > budget) {
-            parts.push(Vec::new());
-            filled = 0;
-        }
-        parts.last_mut().expect("one part").push(c.cluster);
-        filled = filled.saturating_add(weight);
-    }
-    parts
+    pack(
+        sizes
+            .into_iter()
+            .map(|c| (c.cluster, c.rows.saturating_mul(BUCKET_ROW_SAMPLES))),
+        budget,
+    )
 }
 
 /// `sel` restricted to the series whose `cluster` label is one of `clusters` (`""`: series
