@@ -534,7 +534,13 @@ pub fn decode_chunks<'a>(
     sorted: bool,
     range: crate::types::TimeRange,
 ) -> Vec<Sample> {
-    let held = chunks.clone().map(|c| XorSamples::new(c).held()).sum();
+    // Reserved from the counts the chunks claim, capped by their bytes (a sample after the
+    // first two takes at least two bits), so malformed chunks cannot reserve more than their
+    // size allows.
+    let held = chunks
+        .clone()
+        .map(|c| XorSamples::new(c).held().min(c.len().saturating_mul(4)))
+        .sum();
     let mut out = Vec::with_capacity(held);
     for c in chunks {
         XorSamples::new(c).read_into(&mut out);

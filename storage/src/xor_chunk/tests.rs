@@ -350,3 +350,13 @@ fn decode_chunks_cuts_sorts_and_keeps_the_last_write() {
         vec![Sample::new(20, 2.0), Sample::new(40, 4.0), Sample::new(50, 5.0)]
     );
 }
+
+/// Chunks that claim more samples than their bytes can hold reserve by their bytes, and read
+/// what they hold (a querier decodes what an ingester sent).
+#[test]
+fn decode_chunks_of_malformed_bytes_reserves_by_their_size() {
+    let liar: Vec<u8> = vec![0xff, 0xff, 0x00];
+    let chunks = vec![liar.as_slice(); 10_000];
+    let got = decode_chunks(chunks.iter().copied(), true, crate::types::TimeRange::ALL);
+    assert!(got.capacity() <= 10_000 * 12, "reserved {}", got.capacity());
+}
