@@ -3,39 +3,31 @@
 
 use super::*;
 
-fn str_list() -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+/// A non-null list column of `item`s.
+fn list_of(name: &str, item: DataType) -> Field {
+    Field::new(name, DataType::List(Arc::new(Field::new("item", item, true))), false)
+}
+
+/// A series answer: the label pairs (`names`, `values`), then `rest`.
+fn labelled(rest: Vec<Field>) -> SchemaRef {
+    let mut fields = vec![list_of("names", DataType::Utf8), list_of("values", DataType::Utf8)];
+    fields.extend(rest);
+    Arc::new(Schema::new(fields))
 }
 
 pub(super) fn series_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("names", str_list(), false),
-        Field::new("values", str_list(), false),
-        Field::new(
-            "timestamps",
-            DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
-            false,
-        ),
-        Field::new(
-            "samples",
-            DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
-            false,
-        ),
-    ]))
+    labelled(vec![
+        list_of("timestamps", DataType::Int64),
+        list_of("samples", DataType::Float64),
+    ])
 }
 
 /// Float series as XOR chunks (see the module docs).
 pub(super) fn chunks_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("names", str_list(), false),
-        Field::new("values", str_list(), false),
-        Field::new(
-            "chunks",
-            DataType::List(Arc::new(Field::new("item", DataType::Binary, true))),
-            false,
-        ),
+    labelled(vec![
+        list_of("chunks", DataType::Binary),
         Field::new("sorted", DataType::Boolean, false),
-    ]))
+    ])
 }
 
 const LOG_TEXT_COLUMNS: [&str; 4] = ["severity_text", "body", "trace_id", "span_id"];
@@ -49,8 +41,8 @@ const LOG_TAIL_COLUMNS: [&str; 5] = [
 
 pub(super) fn logs_schema() -> SchemaRef {
     let mut fields = vec![
-        Field::new("names", str_list(), false),
-        Field::new("values", str_list(), false),
+        list_of("names", DataType::Utf8),
+        list_of("values", DataType::Utf8),
         Field::new("timestamp", DataType::Int64, false),
         Field::new("observed_timestamp", DataType::Int64, false),
         Field::new("severity_number", DataType::Int32, false),
