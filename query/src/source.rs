@@ -43,27 +43,13 @@ impl Source for MergedSource {
         if non_empty <= 1 {
             return Ok(answers.drain(..).find(|a| !a.is_empty()).unwrap_or_default());
         }
-        // Hashed by series id (a hash of the labels already), compared by labels: no second
-        // hash of every label set, and no copy of it as a key.
-        let mut index: HashTable<(u64, usize)> = HashTable::new();
-        let mut merged: Vec<Series> = Vec::new();
-        for answer in answers {
-            for series in answer {
-                let id = series.labels.series_id().0;
-                let same = |&(_, i): &(u64, usize)| merged[i].labels == series.labels;
-                match index.entry(id, same, |&(id, _)| id) {
-                    hash_table::Entry::Occupied(slot) => {
-                        let existing = &mut merged[slot.get().1].samples;
-                        *existing = merge_samples(std::mem::take(existing), series.samples);
-                    }
-                    hash_table::Entry::Vacant(slot) => {
-                        slot.insert((id, merged.len()));
-                        merged.push(series);
-                    }
-                }
-            }
-        }
-        Ok(merged)
+        Ok(merge_by_series(
+            answers,
+            |s| &s.labels,
+            |kept, later| {
+                kept.samples = merge_samples(std::mem::take(&mut kept.samples), later.samples);
+            },
+        ))
     }
 
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
@@ -120,24 +106,13 @@ impl Source for MergedSource {
     /// timestamp both hold, the earlier source's sample wins.
     async fn select_histograms(&self, req: &SelectRequest) -> Result<Vec<HistogramSeries>> {
         let answers = try_join_all(self.sources.iter().map(|s| s.select_histograms(req))).await?;
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut merged: Vec<HistogramSeries> = Vec::new();
-        for series in answers.into_iter().flatten() {
-            match index.entry(series.labels) {
-                Entry::Vacant(slot) => {
-                    merged.push(HistogramSeries {
-                        labels: slot.key().clone(),
-                        samples: series.samples,
-                    });
-                    slot.insert(merged.len() - 1);
-                }
-                Entry::Occupied(slot) => {
-                    let existing = &mut merged[*slot.get()].samples;
-                    *existing = merge_by_time(std::mem::take(existing), series.samples, |h| h.timestamp);
-                }
-            }
-        }
-        Ok(merged)
+        Ok(merge_by_series(
+            answers,
+            |s| &s.labels,
+            |kept, later| {
+                kept.samples = merge_by_time(std::mem::take(&mut kept.samples), later.samples, |h| h.timestamp);
+            },
+        ))
     }
 
     /// Raw samples merged as [`Source::select`] merges them (on a timestamp several sources
@@ -197,6 +172,27 @@ fn merge_bucket_reads(resolution: Resolution, answers: Vec<BucketRead>) -> Bucke
 }
 
 /// Merges two sorted, timestamp-unique sample lists; `first` wins on equal timestamps.
+/// The series of several sources' answers (in priority order), those with equal labels merged
+/// into the first one met by `merge(kept, later)`. Hashed by series id (a hash of the labels
+/// already) and compared by labels: no second hash of every label set, and no copy of it as a
+/// key.
+fn merge_by_series<T>(answers: Vec<Vec<T>>, labels: impl Fn(&T) -> &Labels, merge: impl Fn(&mut T, T)) -> Vec<T> {
+    let mut index: HashTable<(u64, usize)> = HashTable::new();
+    let mut merged: Vec<T> = Vec::new();
+    for series in answers.into_iter().flatten() {
+        let id = labels(&series).series_id().0;
+        let same = |&(_, i): &(u64, usize)| labels(&merged[i]) == labels(&series);
+        match index.entry(id, same, |&(id, _)| id) {
+            hash_table::Entry::Occupied(slot) => merge(&mut merged[slot.get().1], series),
+            hash_table::Entry::Vacant(slot) => {
+                slot.insert((id, merged.len()));
+                merged.push(series);
+            }
+        }
+    }
+    merged
+}
+
 fn merge_samples(first: Vec<Sample>, second: Vec<Sample>) -> Vec<Sample> {
     merge_by_time(first, second, |s| s.timestamp)
 }
