@@ -11,6 +11,7 @@
 //! - [`object_store_conformance`] ([`store`]): the object-store behaviours the manifest relies
 //!   on, for every store (local disk here, S3 and S3 behind a faulty proxy in the e2e suite).
 //! - [`workload`]: synthetic node-exporter-like series for size measurements and benchmarks.
+//! - [`xorshift`]: a seeded generator of test inputs.
 
 pub mod histogram_source;
 pub mod log_source;
@@ -28,6 +29,18 @@ pub use trace_source::{MemTraceSource, trace_source_conformance};
 use std::collections::HashMap;
 
 use crate::types::Labels;
+
+/// A seeded xorshift64 generator: reproducible test inputs without a random-number crate.
+/// `next()` gives the generator's next state (a zero seed is taken as one).
+pub fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed.max(1);
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
 
 /// Entries with equal labels merged into the first one's place, their items appended in input
 /// order (so "later" stays later for the callers' keep-the-last rules): how every reference

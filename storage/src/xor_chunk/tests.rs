@@ -185,13 +185,7 @@ fn a_full_chunk_of_regular_samples_reads_back() {
 /// Samples of every shape: regular scrapes with jitter, counters, gauges, special values,
 /// out-of-order and repeated timestamps, huge jumps.
 fn varied(n: usize, seed: u64) -> Vec<(i64, f64)> {
-    let mut x = seed.max(1);
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = crate::test_util::xorshift(seed);
     let mut t = 1_700_000_000_000_i64;
     let mut c = 0.0;
     (0..n)

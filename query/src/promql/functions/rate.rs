@@ -240,13 +240,7 @@ mod tests {
     /// bit: windows with and without resets, NaNs and infinities among the values.
     #[test]
     fn the_reset_scan_changes_no_bit() {
-        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = tributary_storage::test_util::xorshift(0x9e37_79b9_7f4a_7c15_u64);
         for round in 0..2000 {
             let n = 2 + (next() % 30) as usize;
             let mut v = (next() % 1000) as f64 / 3.0;

@@ -337,13 +337,7 @@ mod tests {
     /// token in no line is ruled out of every group.
     #[test]
     fn every_substring_of_a_line_passes_its_row_group_and_a_missing_token_passes_none() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::test_util::xorshift(0x2545_F491_4F6C_DD1Du64);
         let lines: Vec<String> = (0..4000)
             .map(|i| {
                 let id = next();
