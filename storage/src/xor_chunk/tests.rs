@@ -222,6 +222,8 @@ fn the_reader_reads_what_the_reference_decoder_reads() {
     }
 }
 
+/// An open chunk reads back after every push, and its bytes are then what finishing it would
+/// give.
 #[test]
 fn an_open_chunk_reads_back_after_every_push() {
     let samples = varied(MAX_SAMPLES_PER_CHUNK, 7);
@@ -230,7 +232,10 @@ fn an_open_chunk_reads_back_after_every_push() {
         chunk.push(t, v);
         let read: Vec<(i64, f64)> = chunk.samples().map(|s| (s.timestamp, s.value)).collect();
         assert!(same(&read, &samples[..=i]), "after {} pushes", i + 1);
+        // Its bytes, as a read that ships chunks copies them, are the finished chunk's.
+        assert_eq!(chunk.to_bytes(), chunk.clone().into_bytes(), "after {} pushes", i + 1);
     }
+    assert!(same(&decode(&chunk.to_bytes()), &samples));
     let (min, max) = chunk.time_range();
     assert_eq!(min, samples.iter().map(|s| s.0).min().unwrap());
     assert_eq!(max, samples.iter().map(|s| s.0).max().unwrap());
@@ -310,18 +315,6 @@ fn read_into_appends_what_the_iterator_answers() {
     open.samples().read_into(&mut out);
     let pairs = |s: &[Sample]| s.iter().map(|s| (s.timestamp, s.value)).collect::<Vec<_>>();
     assert!(same(&pairs(&out), &pairs(&open.samples().collect::<Vec<_>>())));
-}
-
-/// An open chunk's bytes are what finishing it then would give, at every length.
-#[test]
-fn to_bytes_of_an_open_chunk_is_the_finished_chunk() {
-    let samples = varied(MAX_SAMPLES_PER_CHUNK, 7);
-    let mut c = XorChunk::new();
-    for (i, &(t, v)) in samples.iter().enumerate() {
-        c.push(t, v);
-        assert_eq!(c.to_bytes(), c.clone().into_bytes(), "after {} samples", i + 1);
-    }
-    assert!(same(&decode(&c.to_bytes()), &samples));
 }
 
 /// Chunks decode to the samples in range, sorted, the last written of a timestamp kept.
