@@ -435,14 +435,15 @@ impl Engine {
         let _cancel_on_drop = CancelOnDrop(cancelled.clone());
         let guard = Guard::new(deadline, cancelled, self.cfg.max_samples);
         let work = async {
-            // Native histograms and the splittable aggregations' sizes in one round trip to
-            // each source (an ingester behind a querier), not one after the other.
+            // Native histograms and the raw float reads (those of splittable aggregations
+            // counted first, in the same call) in one round trip to each source (an ingester
+            // behind a querier), not one after the other.
             let splittable = Self::splittable(&mut plan);
-            let (histograms, counts) = tokio::join!(
+            let (histograms, prefetched) = tokio::join!(
                 self.fetch_histograms(&plan.selectors, &guard),
-                self.count_splittable(&plan.selectors, &splittable)
+                self.prefetch(&plan.selectors, &splittable, &guard)
             );
-            let (histograms, counts) = (histograms?, counts?);
+            let (histograms, prefetched) = (histograms?, prefetched?);
             // Rollup buckets summarise floats only: a selector holding histograms reads raw.
             for (sel, found) in plan.selectors.iter_mut().zip(&histograms) {
                 if !found.is_empty() {
@@ -459,10 +460,10 @@ impl Engine {
                     lookback_ms,
                     &guard,
                     &mut annotations,
-                    (&histograms, &counts),
+                    (&histograms, &prefetched.counts),
                 )
                 .await?;
-            let (fetched, buckets) = self.fetch(&plan.selectors, &guard).await?;
+            let (fetched, buckets) = self.fetch(&plan.selectors, &prefetched, &guard).await?;
             let metrics = self.metrics.clone();
             let (data, more) = blocking(move || {
                 let inputs = eval::Inputs {

@@ -24,7 +24,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use tributary_storage::read::{
     LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, SpanRequest, StreamVolume,
-    TraceSource, VolumeRequest,
+    TraceSource, VolumeRequest, Within,
 };
 use tributary_storage::remote::{self, Call, RemoteSource, Transport, WireError};
 use tributary_storage::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, Span};
@@ -316,6 +316,9 @@ impl Source for Guarded {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
         self.guard(self.remote.select(req)).await
     }
+    async fn select_within(&self, req: &SelectRequest, budget: usize) -> Result<Within> {
+        self.guard(self.remote.select_within(req, budget)).await
+    }
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
         self.guard(self.remote.series(req)).await
     }
@@ -375,6 +378,9 @@ impl TraceSource for Guarded {
 impl Source for Fanout {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
         self.sources()?.select(req).await
+    }
+    async fn select_within(&self, req: &SelectRequest, budget: usize) -> Result<Within> {
+        self.sources()?.select_within(req, budget).await
     }
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {
         self.sources()?.series(req).await

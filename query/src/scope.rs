@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use tributary_storage::Result;
 use tributary_storage::read::{
     ClusterRows, LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, StreamVolume,
-    VolumeRequest,
+    VolumeRequest, Within,
 };
 use tributary_storage::rollup::{BucketRead, Resolution};
 use tributary_storage::scope::ClusterScope;
@@ -47,6 +47,10 @@ impl ScopedSource {
 impl Source for ScopedSource {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
         self.inner.select(&self.scoped(req)).await
+    }
+
+    async fn select_within(&self, req: &SelectRequest, budget: usize) -> Result<Within> {
+        self.inner.select_within(&self.scoped(req), budget).await
     }
 
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {

@@ -10,10 +10,27 @@ use futures::future::try_join_all;
 use hashbrown::{HashTable, hash_table};
 use tributary_storage::Result;
 use tributary_storage::read::sort_dedup_exemplars;
-use tributary_storage::read::{ClusterRows, SelectRequest, SeriesSize, Source, sorted_union};
+use tributary_storage::read::{ClusterRows, SelectRequest, SeriesSize, Source, Within, sorted_union};
 use tributary_storage::rollup::{BucketRead, Resolution};
 use tributary_storage::signals::{Exemplar, ExemplarSeries, HistogramSeries, MetricMetadata};
 use tributary_storage::types::{Labels, Matcher, Sample, Series, TimeRange};
+
+/// The sources' `select` answers as one, in priority order (see [`MergedSource`]).
+fn merge_selects(mut answers: Vec<Vec<Series>>) -> Vec<Series> {
+    // Usually one source holds the range (the head for recent data, Parquet for older):
+    // nothing to merge then.
+    let non_empty = answers.iter().filter(|a| !a.is_empty()).count();
+    if non_empty <= 1 {
+        return answers.drain(..).find(|a| !a.is_empty()).unwrap_or_default();
+    }
+    merge_by_series(
+        answers,
+        |s| &s.labels,
+        |kept, later| {
+            kept.samples = merge_samples(std::mem::take(&mut kept.samples), later.samples);
+        },
+    )
+}
 
 /// Reads every inner source and merges their answers.
 ///
@@ -36,20 +53,24 @@ impl MergedSource {
 #[async_trait]
 impl Source for MergedSource {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
-        let mut answers = try_join_all(self.sources.iter().map(|s| s.select(req))).await?;
-        // Usually one source holds the range (the head for recent data, Parquet for older):
-        // nothing to merge then.
-        let non_empty = answers.iter().filter(|a| !a.is_empty()).count();
-        if non_empty <= 1 {
-            return Ok(answers.drain(..).find(|a| !a.is_empty()).unwrap_or_default());
+        let answers = try_join_all(self.sources.iter().map(|s| s.select(req))).await?;
+        Ok(merge_selects(answers))
+    }
+
+    /// Every source counts and reads at once, each within the whole budget (one round trip to
+    /// each ingester); the answers are dropped when the counts add up past it, so a read over
+    /// the budget holds at most one budget's samples per source.
+    async fn select_within(&self, req: &SelectRequest, budget: usize) -> Result<Within> {
+        let answers = try_join_all(self.sources.iter().map(|s| s.select_within(req, budget))).await?;
+        let counted = answers.iter().fold(0usize, |n, a| n.saturating_add(a.counted));
+        if counted > budget {
+            return Ok(Within { counted, series: None });
         }
-        Ok(merge_by_series(
-            answers,
-            |s| &s.labels,
-            |kept, later| {
-                kept.samples = merge_samples(std::mem::take(&mut kept.samples), later.samples);
-            },
-        ))
+        let series = answers.into_iter().map(|a| a.series).collect::<Option<Vec<_>>>();
+        Ok(Within {
+            counted,
+            series: series.map(merge_selects),
+        })
     }
 
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {

@@ -176,6 +176,28 @@ impl SeriesSize {
     }
 }
 
+/// What [`Source::select_within`] found: the count it made and, when that count was within the
+/// budget, the series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Within {
+    /// An upper bound of the samples [`Source::select`] returns, as [`Source::count_samples`]
+    /// counts with the budget as its limit (so it may stop past the budget).
+    pub counted: usize,
+    /// [`Source::select`]'s answer when `counted` is at most the budget; `None` past it (the
+    /// samples were not read).
+    pub series: Option<Vec<Series>>,
+}
+
+impl Default for Within {
+    /// A source with nothing to read: no sample counted, an empty answer.
+    fn default() -> Self {
+        Self {
+            counted: 0,
+            series: Some(Vec::new()),
+        }
+    }
+}
+
 /// One `cluster` label value of [`Source::bucket_sizes`] (`""`: series without one) and at most
 /// how many rows a bucket read of it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -241,6 +263,23 @@ pub trait Source: Send + Sync + std::fmt::Debug {
     async fn count_samples(&self, req: &SelectRequest, limit: usize) -> Result<usize> {
         let _ = limit;
         Ok(self.series_samples(req).await?.iter().map(|s| s.samples).sum())
+    }
+
+    /// [`Source::count_samples`] with `budget` as its limit, then [`Source::select`] when the
+    /// count is within `budget`: what the engine does before it reads a selector it could read
+    /// in parts. One method so that a remote source (an ingester behind a querier) answers both
+    /// in one round trip. An implementation must answer exactly what the two calls would: the
+    /// default makes them; a merge of sources may read each of its sources within the budget
+    /// and drop the answers when their counts add up past it (so it holds at most one budget's
+    /// samples per source).
+    async fn select_within(&self, req: &SelectRequest, budget: usize) -> Result<Within> {
+        let counted = self.count_samples(req, budget).await?;
+        let series = if counted <= budget {
+            Some(self.select(req).await?)
+        } else {
+            None
+        };
+        Ok(Within { counted, series })
     }
 
     /// The series [`Source::series`] lists, each once, with an upper bound of its samples in

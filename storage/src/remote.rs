@@ -27,6 +27,11 @@
 //!   series costs 1–2 bytes a sample in chunks against 16 decoded, and the ingester neither
 //!   decodes nor copies samples. The client asks for chunks except for `newest_only` reads
 //!   (one sample a series), and reads either answer by its columns' names.
+//! - **Counted reads**: a `select_within` call (a `select` with a `budget`) counts the samples
+//!   first ([`Source::count_samples`]) and is answered as `select` is, the count in the Arrow
+//!   schema's metadata under [`COUNTED`]; past the budget the stream holds no batch. Why: the
+//!   engine counts a selector it could read in parts before reading it, and this makes count
+//!   and read one round trip to each ingester instead of two.
 //! - **Every other answer** (listings, counts, series sizes, metadata, native histograms,
 //!   exemplars, spans: a JSON array of [`crate::signals::Span`]s, ids as byte arrays) is JSON (`application/json`); floats inside histograms and exemplars travel as
 //!   their IEEE-754 bits (`u64`), because JSON has no NaN and no infinities.
@@ -76,6 +81,8 @@ pub const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 pub const JSON: &str = "application/json";
 /// Most rows (series or log records) in one Arrow batch of an answer.
 pub const BATCH_ROWS: usize = 4096;
+/// The schema metadata key of a [`Call::SelectWithin`] answer: the samples counted (decimal).
+pub const COUNTED: &str = "counted";
 
 /// One matcher on the wire: `[name, op, value]`.
 pub type WireMatcher = (String, String, String);
@@ -88,6 +95,15 @@ pub enum Call {
     Select(WireSelect),
     /// [`Source::series`].
     Series(WireSelect),
+    /// [`Source::select_within`]: answered as `select` is, the count in the Arrow schema's
+    /// metadata ([`COUNTED`]); past the budget, with no batch.
+    SelectWithin {
+        /// The request (`chunks` as for `select`).
+        #[serde(flatten)]
+        select: WireSelect,
+        /// The samples are read only when at most this many are counted.
+        budget: usize,
+    },
     /// [`Source::count_samples`].
     CountSamples {
         /// The request.
@@ -414,6 +430,7 @@ impl Call {
         match self {
             Call::Select(_) => "select",
             Call::Series(_) => "series",
+            Call::SelectWithin { .. } => "select_within",
             Call::CountSamples { .. } => "count_samples",
             Call::SeriesSamples(_) => "series_samples",
             Call::LabelNames(_) => "label_names",
@@ -494,14 +511,13 @@ pub async fn answer(
     traces: &dyn TraceSource,
 ) -> Result<Answer> {
     match call {
-        Call::Select(s) => {
-            let req = s.request()?;
-            if s.chunks
-                && let Some(series) = source.select_chunks(&req).await?
-            {
-                return encode_chunks(&series);
+        Call::Select(s) => select_answer(source, s, None).await,
+        Call::SelectWithin { select, budget } => {
+            let counted = source.count_samples(&select.request()?, *budget).await?;
+            if counted > *budget {
+                return encode_series(&[], Some(counted));
             }
-            encode_series(&source.select(&req).await?)
+            select_answer(source, select, Some(counted)).await
         }
         Call::Series(s) => Answer::json(&labels_out(source.series(&s.request()?).await?)),
         Call::CountSamples { select, limit } => Answer::json(&source.count_samples(&select.request()?, *limit).await?),
@@ -565,6 +581,17 @@ pub async fn answer(
         Call::LogLabelValues { name, logs: l } => Answer::json(&logs.log_label_values(name, &l.request()?).await?),
         Call::SelectSpans(s) => Answer::json(&traces.select_spans(&s.request()?).await?),
     }
+}
+
+/// A `select` answer (chunks when asked for and held), `counted` in its schema when given.
+async fn select_answer(source: &dyn Source, s: &WireSelect, counted: Option<usize>) -> Result<Answer> {
+    let req = s.request()?;
+    if s.chunks
+        && let Some(series) = source.select_chunks(&req).await?
+    {
+        return encode_chunks(&series, counted);
+    }
+    encode_series(&source.select(&req).await?, counted)
 }
 
 type Pairs = Vec<(String, String)>;

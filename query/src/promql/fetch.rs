@@ -2,10 +2,11 @@
 //! and rollup buckets, one request per `or` alternative, merged by label set and sorted so
 //! evaluation order never depends on the source.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use tributary_storage::read::SelectRequest;
+use parking_lot::Mutex;
+use tributary_storage::read::{SelectRequest, Within};
 use tributary_storage::rollup::{Bucket, BucketSeries, Resolution};
 use tributary_storage::signals::HistogramSeries as StoredHistograms;
 use tributary_storage::types::{Labels, Matcher, Series, SeriesIdSet, TimeRange, TimestampMs, is_stale_nan};
@@ -46,10 +47,12 @@ impl Engine {
     /// One `select` per selector (per `or` alternative), concurrently; results are merged by label
     /// set and sorted, so evaluation order is deterministic whatever the source returns. Selectors
     /// read from a rollup tier get their buckets instead (second list; the first is then empty),
-    /// each bucket counting as a sample towards `query.max_samples`.
+    /// each bucket counting as a sample towards `query.max_samples`. A raw read
+    /// [`Engine::prefetch`] made is taken, not made again.
     pub(super) async fn fetch(
         &self,
         selectors: &[Selector],
+        prefetched: &Prefetched,
         guard: &Guard,
     ) -> Result<(Vec<Vec<Series>>, Vec<Vec<BucketSeries>>)> {
         // A selector the query holds twice (the generated SLO ratio `(sum(E) or 0 * sum(T)) /
@@ -71,7 +74,10 @@ impl Engine {
                     Ok((Vec::new(), self.fetch_edged(sel, range.end, res, guard).await?))
                 }
                 (Some(range), Some(res)) => Ok((Vec::new(), self.fetch_buckets(sel, range, res, guard).await?)),
-                (Some(range), None) => Ok((self.fetch_selector(sel, range, None, guard).await?, Vec::new())),
+                (Some(range), None) => match prefetched.take(selectors, sel) {
+                    Some(series) => Ok((series, Vec::new())),
+                    None => Ok((self.fetch_selector(sel, range, None, guard).await?, Vec::new())),
+                },
                 (None, _) => Ok::<_, Error>((Vec::new(), Vec::new())),
             }
         })
@@ -191,16 +197,115 @@ impl Engine {
         only: Option<Arc<SeriesIdSet>>,
         guard: &Guard,
     ) -> Result<Vec<Series>> {
+        let read = self.read_selector(sel, range, only, None, guard).await?;
+        Ok(read.series.expect("a read without a budget is always made"))
+    }
+
+    /// [`Engine::fetch_selector`], counted first when given a `budget` and read only within it
+    /// (`Source::select_within`; the alternatives' counts added).
+    async fn read_selector(
+        &self,
+        sel: &Selector,
+        range: TimeRange,
+        only: Option<Arc<SeriesIdSet>>,
+        budget: Option<usize>,
+        guard: &Guard,
+    ) -> Result<Within> {
         let mut requests = requests(&sel.matcher_sets, range, only);
         for r in &mut requests {
             r.newest_only = sel.newest_only;
         }
-        let answers = in_batches(&requests, &|| guard.check(), |r| self.source.select(r)).await?;
+        let answers = in_batches(&requests, &|| guard.check(), |r| async move {
+            match budget {
+                Some(budget) => self.source.select_within(r, budget).await,
+                None => Ok(Within {
+                    counted: 0,
+                    series: Some(self.source.select(r).await?),
+                }),
+            }
+        })
+        .await?;
+        let counted = answers.iter().fold(0usize, |n, a| n.saturating_add(a.counted));
+        let answers = answers.into_iter().map(|a| a.series).collect::<Option<Vec<_>>>();
+        let Some(answers) = answers.filter(|_| budget.is_none_or(|b| counted <= b)) else {
+            return Ok(Within { counted, series: None });
+        };
         let series = union_by_labels(answers);
         if series.iter().map(|s| s.samples.len()).sum::<usize>() > self.cfg.max_samples {
             return Err(Error::TooManySamples);
         }
-        Ok(series)
+        Ok(Within {
+            counted,
+            series: Some(series),
+        })
+    }
+
+    /// The raw float reads made beside the native-histogram read, before parts are planned, so
+    /// that a querier asks each ingester once, not for a count and then for the samples: each
+    /// distinct raw read once, counted within `query.part_samples` when a selector reading it
+    /// could be read in parts (`splittable`, from [`Engine::splittable`]).
+    pub(super) async fn prefetch(
+        &self,
+        selectors: &[Selector],
+        splittable: &[(usize, TimeRange)],
+        guard: &Guard,
+    ) -> Result<Prefetched> {
+        // (first selector of the read, whether it is counted); each raw selector's read.
+        let mut reads: Vec<(usize, bool)> = Vec::new();
+        let mut read_of = vec![None; selectors.len()];
+        for (i, sel) in selectors.iter().enumerate() {
+            if sel.fetch.is_none() || sel.tier.is_some() {
+                continue;
+            }
+            let k = reads
+                .iter()
+                .position(|&(first, _)| same_read(&selectors[first], sel))
+                .unwrap_or_else(|| {
+                    reads.push((i, false));
+                    reads.len() - 1
+                });
+            reads[k].1 |= splittable.iter().any(|&(s, _)| s == i);
+            read_of[i] = Some(k);
+        }
+        let budget = self.cfg.part_samples;
+        let answers = in_batches(&reads, &|| guard.check(), |&(first, counted)| async move {
+            let sel = &selectors[first];
+            let range = sel.fetch.expect("a raw read has a range");
+            self.read_selector(sel, range, None, counted.then_some(budget), guard)
+                .await
+        })
+        .await?;
+        let counts = splittable
+            .iter()
+            .filter_map(|&(s, _)| Some((s, answers[read_of[s]?].counted)))
+            .collect();
+        let reads = reads
+            .iter()
+            .zip(answers)
+            .map(|(&(first, _), answer)| (first, Mutex::new(answer.series)))
+            .collect();
+        Ok(Prefetched { counts, reads })
+    }
+}
+
+/// What [`Engine::prefetch`] read.
+pub(super) struct Prefetched {
+    /// The samples counted of each selector that could be read in parts: what
+    /// [`Engine::evaluate_in_parts`] plans with.
+    pub counts: HashMap<usize, usize>,
+    /// Each read, by the first selector making it: its series, `None` past the budget or once
+    /// taken by [`Engine::fetch`].
+    reads: Vec<(usize, Mutex<Option<Vec<Series>>>)>,
+}
+
+impl Prefetched {
+    /// The series read for selectors reading as `sel` does, taken.
+    fn take(&self, selectors: &[Selector], sel: &Selector) -> Option<Vec<Series>> {
+        let (_, read) = self
+            .reads
+            .iter()
+            .find(|(first, _)| same_read(&selectors[*first], sel))?;
+        read.lock().take()
     }
 }
 

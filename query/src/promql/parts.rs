@@ -5,10 +5,11 @@
 //! when its input is split into parts, each part aggregated, and the parts' aggregates
 //! aggregated again: `sum` of sums, `min` of minimums, `max` of maximums, `sum` of counts,
 //! `group` of groups. So when such a selector holds more samples in range than
-//! `query.part_samples` ([`Source::series_samples`](tributary_storage::read::Source) counts them
-//! without reading them), its series are cut into parts of about that many samples, and each
-//! part is read (`SelectRequest::only`) and evaluated on its own. Memory then holds one part's
-//! samples and the per-part aggregates.
+//! `query.part_samples` (`Source::select_within` counts them first, and reads them in the same
+//! call only within that budget), its series are sized (`Source::series_samples`, without
+//! reading samples) and cut into parts of about that many samples, and each part is read
+//! (`SelectRequest::only`) and evaluated on its own. Memory then holds one part's samples and
+//! the per-part aggregates.
 //!
 //! Series whose labels differ only in `__name__` stay in one part: a function that drops the
 //! name must still see both to report them as duplicates.
@@ -219,7 +220,7 @@ impl Engine {
     /// whose selector holds more than `part_samples` samples; each is replaced in the plan by
     /// [`Node::Evaluated`] (an index into the returned values) and its selector is no
     /// longer fetched. Takes each selector's native histograms and the sizes
-    /// [`Engine::count_splittable`] counted.
+    /// [`Engine::prefetch`] counted.
     pub(super) async fn evaluate_in_parts(
         &self,
         plan: &mut Plan,
@@ -325,30 +326,13 @@ impl Engine {
     }
 
     /// The selectors (with their fetched range) of the aggregations this module could split that
-    /// read raw samples: what [`Engine::evaluate_in_parts`] counts.
+    /// read raw samples: what [`Engine::prefetch`] counts for [`Engine::evaluate_in_parts`].
     pub(super) fn splittable(plan: &mut Plan) -> Vec<(usize, TimeRange)> {
         let Plan { root, selectors } = plan;
         candidates(root)
             .into_iter()
             .filter_map(|(_, sel)| Some((sel, selectors[sel].fetch.filter(|_| selectors[sel].tier.is_none())?)))
             .collect()
-    }
-
-    /// [`Engine::count_samples`] of every `(selector, range)`, concurrently, capped at
-    /// `query.part_samples`.
-    pub(super) async fn count_splittable(
-        &self,
-        selectors: &[Selector],
-        which: &[(usize, TimeRange)],
-    ) -> Result<HashMap<usize, usize>> {
-        let budget = self.cfg.part_samples;
-        let counts = try_join_all(
-            which
-                .iter()
-                .map(|&(sel, range)| self.count_samples(&selectors[sel], range, budget)),
-        )
-        .await?;
-        Ok(which.iter().map(|&(sel, _)| sel).zip(counts).collect())
     }
 
     /// At most how many samples a selector reads in `range` (a series matching several

@@ -30,15 +30,29 @@ async fn serve_all(
     traces: MemTraceSource,
     delay: Duration,
 ) -> String {
+    serve_logged(source, logs, traces, delay, Arc::default()).await
+}
+
+/// [`serve_all`], the name of every call it answers added to `calls`.
+async fn serve_logged(
+    source: impl Source + 'static,
+    logs: MemLogSource,
+    traces: MemTraceSource,
+    delay: Duration,
+    calls: Arc<Mutex<Vec<&'static str>>>,
+) -> String {
     let state = Arc::new((source, logs, traces));
     let app = axum::Router::new().route(
         remote::PATH,
         post(move |body: Bytes| {
-            let state = state.clone();
+            let (state, calls) = (state.clone(), calls.clone());
             async move {
                 tokio::time::sleep(delay).await;
                 let answer = match Call::from_json(&body) {
-                    Ok(call) => remote::answer(&call, &state.0, &state.1, &state.2).await,
+                    Ok(call) => {
+                        calls.lock().push(call.name());
+                        remote::answer(&call, &state.0, &state.1, &state.2).await
+                    }
                     Err(e) => Err(e),
                 };
                 match answer {
@@ -173,6 +187,59 @@ async fn series_split_across_ingesters_merge_into_one() {
     let ts: Vec<i64> = got[0].samples.iter().map(|s| s.timestamp).collect();
     assert_eq!(ts, vec![1, 2, 3], "the sample both hold counts once");
     assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_asks_each_ingester_once_for_its_histograms_and_once_for_its_floats() {
+    let calls: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let mut ingesters = Vec::new();
+    for cluster in ["c1", "c2"] {
+        let source = MemSource::new(vec![series("m", cluster, &[(0, 1.0), (30_000, 2.0), (60_000, 3.0)])]);
+        let (logs, traces) = (MemLogSource::new(Vec::new()), MemTraceSource::default());
+        ingesters.push(serve_logged(source, logs, traces, Duration::ZERO, calls.clone()).await);
+    }
+    let fanout = Fanout::new(config(ingesters, IngesterFailure::Fail)).await;
+    let value = |answer: crate::error::Result<crate::promql::QueryResult>| match answer.unwrap().value {
+        crate::promql::Value::Vector(v) => v.iter().map(|s| s.value).collect::<Vec<_>>(),
+        other => panic!("not a vector: {other:?}"),
+    };
+    let called = |want: &[&str]| {
+        let mut got = std::mem::take(&mut *calls.lock());
+        got.sort_unstable();
+        assert_eq!(got, want);
+    };
+    let engine = crate::promql::Engine::new(fanout.clone(), crate::QueryConfig::default());
+    // A selector an aggregation could read in parts: counted and read in the same call
+    // (`select_within`), beside the histogram read.
+    assert_eq!(value(engine.instant_query("sum(m)", 60_000, None).await), [6.0]);
+    called(&[
+        "select_histograms",
+        "select_histograms",
+        "select_within",
+        "select_within",
+    ]);
+    // Any other raw selector: read at once, beside the histogram read.
+    assert_eq!(value(engine.instant_query("avg(m) + 1", 60_000, None).await), [4.0]);
+    called(&["select", "select", "select_histograms", "select_histograms"]);
+    // Past the budget, nothing is read with the count: the series are sized and read in parts.
+    let tiny = crate::QueryConfig {
+        part_samples: 1,
+        ..crate::QueryConfig::default()
+    };
+    let engine = crate::promql::Engine::new(fanout, tiny);
+    assert_eq!(value(engine.instant_query("sum(m)", 60_000, None).await), [6.0]);
+    called(&[
+        "select",
+        "select",
+        "select",
+        "select",
+        "select_histograms",
+        "select_histograms",
+        "select_within",
+        "select_within",
+        "series_samples",
+        "series_samples",
+    ]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,26 +8,37 @@ fn list_of(name: &str, item: DataType) -> Field {
     Field::new(name, DataType::List(Arc::new(Field::new("item", item, true))), false)
 }
 
-/// A series answer: the label pairs (`names`, `values`), then `rest`.
-fn labelled(rest: Vec<Field>) -> SchemaRef {
+/// A series answer: the label pairs (`names`, `values`), then `rest`; the samples `counted`
+/// in its metadata when given ([`COUNTED`]).
+fn labelled(rest: Vec<Field>, counted: Option<usize>) -> SchemaRef {
     let mut fields = vec![list_of("names", DataType::Utf8), list_of("values", DataType::Utf8)];
     fields.extend(rest);
-    Arc::new(Schema::new(fields))
+    let metadata = counted
+        .map(|n| (COUNTED.to_string(), n.to_string()))
+        .into_iter()
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, metadata))
 }
 
-pub(super) fn series_schema() -> SchemaRef {
-    labelled(vec![
-        list_of("timestamps", DataType::Int64),
-        list_of("samples", DataType::Float64),
-    ])
+pub(super) fn series_schema(counted: Option<usize>) -> SchemaRef {
+    labelled(
+        vec![
+            list_of("timestamps", DataType::Int64),
+            list_of("samples", DataType::Float64),
+        ],
+        counted,
+    )
 }
 
 /// Float series as XOR chunks (see the module docs).
-pub(super) fn chunks_schema() -> SchemaRef {
-    labelled(vec![
-        list_of("chunks", DataType::Binary),
-        Field::new("sorted", DataType::Boolean, false),
-    ])
+pub(super) fn chunks_schema(counted: Option<usize>) -> SchemaRef {
+    labelled(
+        vec![
+            list_of("chunks", DataType::Binary),
+            Field::new("sorted", DataType::Boolean, false),
+        ],
+        counted,
+    )
 }
 
 const LOG_TEXT_COLUMNS: [&str; 4] = ["severity_text", "body", "trace_id", "span_id"];
@@ -79,8 +90,8 @@ pub(super) fn labels_builders<'a>(labels: impl Iterator<Item = &'a Labels> + Clo
     (Arc::new(names.finish()), Arc::new(values.finish()))
 }
 
-pub(super) fn encode_series(series: &[Series]) -> Result<Answer> {
-    let schema = series_schema();
+pub(super) fn encode_series(series: &[Series], counted: Option<usize>) -> Result<Answer> {
+    let schema = series_schema(counted);
     let mut batches = Vec::new();
     for chunk in series.chunks(BATCH_ROWS) {
         let (names, values) = labels_builders(chunk.iter().map(|s| &s.labels));
@@ -115,8 +126,8 @@ pub(super) fn encode_series(series: &[Series]) -> Result<Answer> {
     Answer::arrow(batches, schema)
 }
 
-pub(super) fn encode_chunks(series: &[ChunkedSeries]) -> Result<Answer> {
-    let schema = chunks_schema();
+pub(super) fn encode_chunks(series: &[ChunkedSeries], counted: Option<usize>) -> Result<Answer> {
+    let schema = chunks_schema(counted);
     let mut batches = Vec::new();
     for part in series.chunks(BATCH_ROWS) {
         let (names, values) = labels_builders(part.iter().map(|s| &*s.labels));

@@ -8,7 +8,7 @@ use super::{Call, WireLogs, WireSelect, WireSpans, decode};
 use crate::Result;
 use crate::read::{
     LogRequest, LogSource, PatternRequest, Patterns, SelectRequest, SeriesSize, Source, SpanRequest, StreamVolume,
-    TraceSource, VolumeRequest,
+    TraceSource, VolumeRequest, Within,
 };
 use crate::signals::{ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, Span};
 use crate::types::{Labels, Matcher, Series, TimeRange};
@@ -24,6 +24,31 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
 /// Answers of at least this many bytes are decoded off the query's task (a few hundred
 /// microseconds of decoding and more; below, a thread hand-off costs more than it saves).
 const DECODE_APART_BYTES: usize = 64 * 1024;
+
+/// A `select`'s wire request: chunks, unless one sample a series is asked for (then samples
+/// are smaller).
+fn select_of(req: &SelectRequest) -> WireSelect {
+    let mut select = WireSelect::of(req);
+    select.chunks = !req.newest_only;
+    select
+}
+
+/// `decode` of `body`, a large body on a blocking thread: the answers of several ingesters,
+/// which arrive together, are decoded in parallel, not one after the other on the query's task.
+async fn decode_apart<T: Send + 'static>(
+    body: bytes::Bytes,
+    decode: impl FnOnce(&[u8]) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    if body.len() < DECODE_APART_BYTES {
+        return decode(&body);
+    }
+    tokio::task::spawn_blocking(move || decode(&body))
+        .await
+        .map_err(|e| crate::Error::Task {
+            op: "decoding an ingester's answer",
+            reason: e.to_string(),
+        })?
+}
 
 /// A peer's head as a [`Source`] and a [`LogSource`].
 #[derive(Debug)]
@@ -46,22 +71,18 @@ impl<T: Transport> RemoteSource<T> {
 #[async_trait]
 impl<T: Transport> Source for RemoteSource<T> {
     async fn select(&self, req: &SelectRequest) -> Result<Vec<Series>> {
-        // Chunks, unless one sample a series is asked for (then samples are smaller).
-        let mut select = WireSelect::of(req);
-        select.chunks = !req.newest_only;
-        let (body, range) = (self.transport.call(&Call::Select(select)).await?, req.range);
-        if body.len() < DECODE_APART_BYTES {
-            return decode::series(&body, range);
-        }
-        // A large answer is decoded on a blocking thread: the answers of several ingesters,
-        // which arrive together, are decoded in parallel, not one after the other on the
-        // query's task.
-        tokio::task::spawn_blocking(move || decode::series(&body, range))
-            .await
-            .map_err(|e| crate::Error::Task {
-                op: "decoding an ingester's answer",
-                reason: e.to_string(),
-            })?
+        let body = self.transport.call(&Call::Select(select_of(req))).await?;
+        let range = req.range;
+        decode_apart(body, move |body| decode::series(body, range)).await
+    }
+
+    async fn select_within(&self, req: &SelectRequest, budget: usize) -> Result<Within> {
+        let call = Call::SelectWithin {
+            select: select_of(req),
+            budget,
+        };
+        let (body, range) = (self.transport.call(&call).await?, req.range);
+        decode_apart(body, move |body| decode::within(body, range, budget)).await
     }
 
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {

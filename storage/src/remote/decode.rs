@@ -1,14 +1,36 @@
 //! What the querier makes of an answer's body (the formats are the parent module's contract).
 
 use super::*;
-use crate::read::{BucketVolume, StreamVolume};
+use crate::read::{BucketVolume, StreamVolume, Within};
 use arrow_array::{BinaryArray, BooleanArray};
 
 /// A [`Call::Select`] answer for `range` (the request's): samples, or XOR chunks decoded and
 /// cut to the range.
 pub fn series(body: &[u8], range: TimeRange) -> Result<Vec<Series>> {
+    let (_, batches) = stream(body)?;
+    series_of(batches, range)
+}
+
+/// A [`Call::SelectWithin`] answer for `range` and `budget` (the request's).
+pub fn within(body: &[u8], range: TimeRange, budget: usize) -> Result<Within> {
+    let (schema, batches) = stream(body)?;
+    let counted = schema
+        .metadata()
+        .get(COUNTED)
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or_else(|| corrupt("a counted read's answer without its count"))?;
+    if counted > budget {
+        return Ok(Within { counted, series: None });
+    }
+    Ok(Within {
+        counted,
+        series: Some(series_of(batches, range)?),
+    })
+}
+
+fn series_of(batches: Vec<RecordBatch>, range: TimeRange) -> Result<Vec<Series>> {
     let mut out = Vec::new();
-    for batch in batches(body)? {
+    for batch in batches {
         let (names, values) = (list(&batch, 0)?, list(&batch, 1)?);
         if batch.schema().fields().get(2).is_some_and(|f| f.name() == "chunks") {
             let (chunks, sorted) = (list(&batch, 2)?, col::<BooleanArray>(&batch, 3)?);
@@ -143,8 +165,14 @@ pub fn json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
 }
 
 fn batches(body: &[u8]) -> Result<Vec<RecordBatch>> {
+    Ok(stream(body)?.1)
+}
+
+fn stream(body: &[u8]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let reader = arrow_ipc::reader::StreamReader::try_new(Cursor::new(body), None).map_err(arrow_err)?;
-    reader.collect::<std::result::Result<Vec<_>, _>>().map_err(arrow_err)
+    let schema = reader.schema();
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>().map_err(arrow_err)?;
+    Ok((schema, batches))
 }
 
 fn corrupt(reason: &str) -> Error {

@@ -451,6 +451,39 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
         );
     }
 
+    // select_within: counted as count_samples counts; within the budget, select's answer
+    // exactly; past it, none.
+    for budget in [0, selected / 2, usize::MAX] {
+        let within = source
+            .select_within(req, budget)
+            .await
+            .unwrap_or_else(|e| panic!("{ctx}: select_within({budget}) failed: {e}"));
+        let counted = within.counted;
+        assert!(
+            counted >= selected || counted > budget,
+            "{ctx}: select_within({budget}) counted {counted}, select returned {selected}"
+        );
+        match within.series {
+            Some(mut series) => {
+                assert!(
+                    counted <= budget,
+                    "{ctx}: select_within({budget}) read past its budget (counted {counted})"
+                );
+                series.sort_by(|a, b| a.labels.cmp(&b.labels));
+                assert!(
+                    series.iter().map(bits).eq(got.iter().map(bits)),
+                    "{ctx}: select_within({budget}) is not select's answer: got {} series, want {}",
+                    series.len(),
+                    got.len()
+                );
+            }
+            None => assert!(
+                counted > budget,
+                "{ctx}: select_within({budget}) read nothing with a count of {counted}, within it"
+            ),
+        }
+    }
+
     // series(): a superset of select's label sets, within the matching series.
     let listed = source
         .series(req)
