@@ -62,15 +62,7 @@ impl Source for MergedSource {
     /// the budget holds at most one budget's samples per source.
     async fn select_within(&self, req: &SelectRequest, budget: usize) -> Result<Within> {
         let answers = try_join_all(self.sources.iter().map(|s| s.select_within(req, budget))).await?;
-        let counted = answers.iter().fold(0usize, |n, a| n.saturating_add(a.counted));
-        if counted > budget {
-            return Ok(Within { counted, series: None });
-        }
-        let series = answers.into_iter().map(|a| a.series).collect::<Option<Vec<_>>>();
-        Ok(Within {
-            counted,
-            series: series.map(merge_selects),
-        })
+        Ok(Within::join(answers, budget, merge_selects))
     }
 
     async fn series(&self, req: &SelectRequest) -> Result<Vec<Labels>> {

@@ -198,6 +198,22 @@ impl Default for Within {
     }
 }
 
+impl Within {
+    /// Answers to one `budget` (of several sources, or of a selector's alternatives) as one:
+    /// their counts added, and their series joined by `join` only when every answer holds them
+    /// and the added counts are still within the budget.
+    pub fn join(answers: Vec<Within>, budget: usize, join: impl FnOnce(Vec<Vec<Series>>) -> Vec<Series>) -> Within {
+        let counted = answers.iter().fold(0usize, |n, a| n.saturating_add(a.counted));
+        let series = answers
+            .into_iter()
+            .map(|a| a.series)
+            .collect::<Option<Vec<_>>>()
+            .filter(|_| counted <= budget)
+            .map(join);
+        Within { counted, series }
+    }
+}
+
 /// One `cluster` label value of [`Source::bucket_sizes`] (`""`: series without one) and at most
 /// how many rows a bucket read of it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]

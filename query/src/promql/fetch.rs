@@ -225,19 +225,11 @@ impl Engine {
             }
         })
         .await?;
-        let counted = answers.iter().fold(0usize, |n, a| n.saturating_add(a.counted));
-        let answers = answers.into_iter().map(|a| a.series).collect::<Option<Vec<_>>>();
-        let Some(answers) = answers.filter(|_| budget.is_none_or(|b| counted <= b)) else {
-            return Ok(Within { counted, series: None });
-        };
-        let series = union_by_labels(answers);
-        if series.iter().map(|s| s.samples.len()).sum::<usize>() > self.cfg.max_samples {
+        let read = Within::join(answers, budget.unwrap_or(usize::MAX), union_by_labels);
+        if read.series.iter().flatten().map(|s| s.samples.len()).sum::<usize>() > self.cfg.max_samples {
             return Err(Error::TooManySamples);
         }
-        Ok(Within {
-            counted,
-            series: Some(series),
-        })
+        Ok(read)
     }
 
     /// The raw float reads made beside the native-histogram read, before parts are planned, so
