@@ -184,7 +184,6 @@ fn merge_bucket_reads(resolution: Resolution, answers: Vec<BucketRead>) -> Bucke
     merged
 }
 
-/// Merges two sorted, timestamp-unique sample lists; `first` wins on equal timestamps.
 /// The series of several sources' answers (in priority order), those with equal labels merged
 /// into the first one met by `merge(kept, later)`. Hashed by series id (a hash of the labels
 /// already) and compared by labels: no second hash of every label set, and no copy of it as a
@@ -206,6 +205,7 @@ fn merge_by_series<T>(answers: Vec<Vec<T>>, labels: impl Fn(&T) -> &Labels, merg
     merged
 }
 
+/// Merges two sorted, timestamp-unique sample lists; `first` wins on equal timestamps.
 fn merge_samples(first: Vec<Sample>, second: Vec<Sample>) -> Vec<Sample> {
     merge_by_time(first, second, |s| s.timestamp)
 }

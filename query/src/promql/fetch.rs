@@ -58,16 +58,8 @@ impl Engine {
         // A selector the query holds twice (the generated SLO ratio `(sum(E) or 0 * sum(T)) /
         // sum(T)` reads `T` twice) is read once and copied: with the reads' files cached, what is
         // left of a read is merging pieces, which a copy does not repeat.
-        let mut unique: Vec<&Selector> = Vec::new();
-        let slot: Vec<usize> = selectors
-            .iter()
-            .map(|sel| {
-                unique.iter().position(|u| same_read(u, sel)).unwrap_or_else(|| {
-                    unique.push(sel);
-                    unique.len() - 1
-                })
-            })
-            .collect();
+        let (firsts, slot) = distinct_reads(selectors);
+        let unique: Vec<&Selector> = firsts.iter().map(|&i| &selectors[i]).collect();
         let fetched = in_batches(&unique, &|| guard.check(), |&sel| async move {
             match (sel.fetch, sel.tier) {
                 (Some(range), Some(res)) if sel.edges => {
@@ -242,39 +234,28 @@ impl Engine {
         splittable: &[(usize, TimeRange)],
         guard: &Guard,
     ) -> Result<Prefetched> {
-        // (first selector of the read, whether it is counted); each raw selector's read.
-        let mut reads: Vec<(usize, bool)> = Vec::new();
-        let mut read_of = vec![None; selectors.len()];
-        for (i, sel) in selectors.iter().enumerate() {
-            if sel.fetch.is_none() || sel.tier.is_some() {
-                continue;
-            }
-            let k = reads
-                .iter()
-                .position(|&(first, _)| same_read(&selectors[first], sel))
-                .unwrap_or_else(|| {
-                    reads.push((i, false));
-                    reads.len() - 1
-                });
-            reads[k].1 |= splittable.iter().any(|&(s, _)| s == i);
-            read_of[i] = Some(k);
-        }
-        let budget = self.cfg.part_samples;
-        let answers = in_batches(&reads, &|| guard.check(), |&(first, counted)| async move {
+        let (firsts, slot) = distinct_reads(selectors);
+        let (budget, slot) = (self.cfg.part_samples, &slot);
+        // `None` for a read that is not raw (a rollup tier's, or none).
+        let answers = in_batches(&firsts, &|| guard.check(), |&first| async move {
             let sel = &selectors[first];
-            let range = sel.fetch.expect("a raw read has a range");
-            self.read_selector(sel, range, None, counted.then_some(budget), guard)
-                .await
+            let (Some(range), None) = (sel.fetch, sel.tier) else {
+                return Ok(None);
+            };
+            // Counted when an aggregation reading it could read it in parts.
+            let counted = splittable.iter().any(|&(s, _)| slot[s] == slot[first]);
+            let read = self.read_selector(sel, range, None, counted.then_some(budget), guard);
+            read.await.map(Some)
         })
         .await?;
         let counts = splittable
             .iter()
-            .filter_map(|&(s, _)| Some((s, answers[read_of[s]?].counted)))
+            .filter_map(|&(s, _)| Some((s, answers[slot[s]].as_ref()?.counted)))
             .collect();
-        let reads = reads
-            .iter()
+        let reads = firsts
+            .into_iter()
             .zip(answers)
-            .map(|(&(first, _), answer)| (first, Mutex::new(answer.series)))
+            .filter_map(|(first, answer)| Some((first, Mutex::new(answer?.series))))
             .collect();
         Ok(Prefetched { counts, reads })
     }
@@ -299,6 +280,26 @@ impl Prefetched {
             .find(|(first, _)| same_read(&selectors[*first], sel))?;
         read.lock().take()
     }
+}
+
+/// Selectors grouped by what they read ([`same_read`]): the first selector of each distinct
+/// read, and each selector's read (an index into the first list).
+fn distinct_reads(selectors: &[Selector]) -> (Vec<usize>, Vec<usize>) {
+    let mut firsts: Vec<usize> = Vec::new();
+    let slot = selectors
+        .iter()
+        .enumerate()
+        .map(|(i, sel)| {
+            firsts
+                .iter()
+                .position(|&f| same_read(&selectors[f], sel))
+                .unwrap_or_else(|| {
+                    firsts.push(i);
+                    firsts.len() - 1
+                })
+        })
+        .collect();
+    (firsts, slot)
 }
 
 /// Whether two selectors read the same data: same matchers, window, range, tier and read kind.
