@@ -130,11 +130,18 @@ use writer::WriterOptions;
 const MULTIPART_PART_BYTES: usize = 16 << 20;
 /// Parts of one multipart upload in flight at once.
 const MULTIPART_IN_FLIGHT: usize = 4;
-/// Files encoded and uploaded at once by one write.
+/// Files one write uploads at once. It encodes one file at a time (a file built in parts already
+/// keeps two threads busy: one builds the next part while the other encodes), so at most this
+/// many encoded files wait for their uploads while the next is encoded.
+///
+/// Why one file at a time: two files encoded at once were no faster on two cores, and their
+/// short-lived buffers, freed on other threads than those that took them, held the all-in-one
+/// process's memory through a flush 55–70 MiB higher (BENCHMARKS.md, "Memory through a
+/// flush").
 const WRITE_CONCURRENCY: usize = 2;
 /// Rows of one part of a file built in parts (see [`table::FilePlan::parts`]): a metrics part's
-/// Arrow columns are about 1.2 MiB, and up to three parts of a file are held at once (one
-/// built, one queued, one encoded), for [`WRITE_CONCURRENCY`] files.
+/// Arrow columns are about 1.2 MiB, and up to three parts of the file being encoded are held at
+/// once (one built, one queued, one encoded).
 const WRITE_PART_ROWS: usize = 1 << 15;
 
 /// One file's rows for [`Storage::store_files`]: built whole, or in parts (file `file` of the
@@ -493,10 +500,10 @@ impl Storage {
         self.store_files::<T>(files, &part, props).await
     }
 
-    /// Encodes and uploads one table's files. `files` is pulled lazily, at most
-    /// [`WRITE_CONCURRENCY`] ahead of the uploads, so a flush holds only that many record
-    /// batches (or, for files built in parts, that many parts in flight); the costly encode
-    /// runs off the runtime.
+    /// Encodes and uploads one table's files. `files` is pulled lazily and encoded one at a
+    /// time, only while fewer than [`WRITE_CONCURRENCY`] uploads are in flight, so a flush holds
+    /// one file's record batch (or parts in flight) and that many encoded files; the costly
+    /// encode runs off the runtime.
     async fn store_files<T: ParquetTable>(
         &self,
         files: impl Iterator<Item = Result<(FileKey, FileRows)>> + Send,
@@ -556,14 +563,23 @@ impl Storage {
                             encoder.await.map_err(task)??
                         }
                     };
-                    let size = bytes.len() as u64;
-                    self.upload(&path, bytes).await?;
-                    Ok::<_, Error>(FileMeta::new(key, size))
+                    Ok::<_, Error>((key, path, bytes))
                 }
             })
+            .buffered(1)
+            .map(|encoded| self.upload_file(encoded))
             .buffer_unordered(WRITE_CONCURRENCY)
             .try_collect()
             .await
+    }
+
+    /// Uploads one encoded file (a method, not a closure in `store_files`: a closure's future
+    /// borrowing `self` is not provably `Send`).
+    async fn upload_file(&self, encoded: Result<(FileKey, Path, bytes::Bytes)>) -> Result<FileMeta> {
+        let (key, path, bytes) = encoded?;
+        let size = bytes.len() as u64;
+        self.upload(&path, bytes).await?;
+        Ok(FileMeta::new(key, size))
     }
 
     async fn upload(&self, path: &Path, bytes: bytes::Bytes) -> Result<()> {

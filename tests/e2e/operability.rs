@@ -407,7 +407,8 @@ async fn metrics_cover_clusters_queries_object_store_and_the_process() {
 /// An ingester runs with the allocator options that keep its memory near what it holds
 /// (`src/allocator.rs`): added to its environment when missing, an operator's own value kept,
 /// and the process the operator started is the one serving (the restart keeps its pid). The
-/// roles that answer queries keep the allocator's defaults.
+/// roles that answer queries take only the option every role runs with (no transparent huge
+/// pages) and keep the allocator's purge delay.
 #[tokio::test]
 async fn an_ingester_runs_with_the_allocators_options_and_an_operators_value_wins() {
     let environ = |server: &TestServer| -> Vec<Vec<u8>> {
@@ -419,6 +420,7 @@ async fn an_ingester_runs_with_the_allocators_options_and_an_operators_value_win
     let ingester = TestServer::start_with_env(&["--role", "ingest"], &[("MIMALLOC_PURGE_DELAY", "250")]).await;
     let vars = environ(&ingester);
     assert!(has(&vars, "MIMALLOC_ARENA_EAGER_COMMIT=0"), "added when missing");
+    assert!(has(&vars, "MIMALLOC_ALLOW_THP=0"), "every role's option added");
     assert!(has(&vars, "MIMALLOC_PURGE_DELAY=250"), "the operator's value kept");
     assert!(!has(&vars, "MIMALLOC_PURGE_DELAY=0"));
     let r = ingester
@@ -431,8 +433,11 @@ async fn an_ingester_runs_with_the_allocators_options_and_an_operators_value_win
 
     let all_in_one = TestServer::start().await;
     let vars = environ(&all_in_one);
+    assert!(has(&vars, "MIMALLOC_ALLOW_THP=0"), "every role's option added");
     assert!(
-        !vars.iter().any(|v| v.starts_with(b"MIMALLOC_")),
-        "defaults where queries are answered"
+        !vars
+            .iter()
+            .any(|v| v.starts_with(b"MIMALLOC_PURGE_DELAY") || v.starts_with(b"MIMALLOC_ARENA_EAGER_COMMIT")),
+        "the purge delay kept where queries are answered"
     );
 }
