@@ -8,8 +8,8 @@
 //! Why [`EVERY_ROLE`]: mimalloc asks the kernel for transparent huge pages on its arenas, so
 //! memory was faulted in and held 2 MiB at a time, where most of each huge page was free. With
 //! them off, the all-in-one process's peak while ingesting the remote-write benchmark fell from
-//! about 258 to 215 MiB and through a flush by about 50 MiB, and `benches/compare/query.sh` ran
-//! as fast as before.
+//! about 258 to 215 MiB and through a flush by about 50 MiB; `benches/compare/query.sh` ran
+//! within noise of before but for one row from the head (`count by`, 9 % slower).
 //!
 //! Why [`INGEST`], for the `ingest` role only: mimalloc's defaults keep freed pages resident
 //! for a second and commit its arenas eagerly, so a flush's short-lived buffers and the
