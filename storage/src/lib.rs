@@ -567,16 +567,15 @@ impl Storage {
                 }
             })
             .buffered(1)
-            .map(|encoded| self.upload_file(encoded))
-            .buffer_unordered(WRITE_CONCURRENCY)
+            .map_ok(|(key, path, bytes)| self.upload_file(key, path, bytes))
+            .try_buffer_unordered(WRITE_CONCURRENCY)
             .try_collect()
             .await
     }
 
     /// Uploads one encoded file (a method, not a closure in `store_files`: a closure's future
     /// borrowing `self` is not provably `Send`).
-    async fn upload_file(&self, encoded: Result<(FileKey, Path, bytes::Bytes)>) -> Result<FileMeta> {
-        let (key, path, bytes) = encoded?;
+    async fn upload_file(&self, key: FileKey, path: Path, bytes: bytes::Bytes) -> Result<FileMeta> {
         let size = bytes.len() as u64;
         self.upload(&path, bytes).await?;
         Ok(FileMeta::new(key, size))
