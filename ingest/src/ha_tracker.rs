@@ -49,7 +49,7 @@ use tributary_storage::types::{CLUSTER, Labels};
 use crate::config::HaTrackerConfig;
 use crate::decode::{Batch, Kind};
 use crate::error::{Error, Result};
-use crate::head::input::{Input, KnownSeries, RawKey, RawKeyMap};
+use crate::head::input::{Input, KnownSeries, Placement, RawKey, RawKeyMap};
 use crate::metrics::IngestMetrics;
 use crate::quota::Clock;
 
@@ -405,6 +405,10 @@ pub(crate) struct Narrowed<'h> {
 impl KnownSeries for Narrowed<'_> {
     fn is_known(&self, key: RawKey) -> bool {
         self.raw.contains_key(&key) && self.head.is_known(key)
+    }
+
+    fn placement(&self, key: RawKey) -> Option<Placement> {
+        self.raw.contains_key(&key).then(|| self.head.placement(key)).flatten()
     }
 }
 

@@ -112,6 +112,46 @@ struct RawEntry {
     /// Its `cluster` label, shared by the cluster's series ([`Head::clusters`]): per-cluster
     /// usage reads it on every write, where scanning the labels cost a cache miss per label.
     cluster: Arc<str>,
+    /// The same name's index in [`Head::clusters`], which a placement carries.
+    cluster_ix: u32,
+}
+
+/// How [`Head::append`] finds a span's series in its shard.
+#[derive(Debug)]
+enum Found {
+    /// By the decoder's [`input::Placement`] (its label set's address).
+    Placed(usize),
+    /// Known: the raw index's labels.
+    Known(Arc<Labels>),
+    /// By the span's own labels (created if new).
+    New,
+}
+
+/// A span on its way into the head: (shard, series id, span index, how to find it).
+type Placing = (u8, SeriesId, u32, Found);
+
+/// What one append gathers across shards, applied once the shards are unlocked.
+#[derive(Debug)]
+struct Appended {
+    new_series: usize,
+    /// Raw keys of fully decoded spans, for the raw index.
+    learned: Vec<(RawKey, RawEntry)>,
+    /// Series that got their first sample, for the label index.
+    first: Vec<Arc<Labels>>,
+    min_t: TimestampMs,
+    max_t: TimestampMs,
+}
+
+impl Default for Appended {
+    fn default() -> Self {
+        Self {
+            new_series: 0,
+            learned: Vec::new(),
+            first: Vec::new(),
+            min_t: TimestampMs::MAX,
+            max_t: TimestampMs::MIN,
+        }
+    }
 }
 
 /// Recent data in memory. See the module docs for the lifecycle.
@@ -127,9 +167,9 @@ pub struct Head {
     active_samples: AtomicUsize,
     active_series: AtomicUsize,
     signals: ActiveSignals,
-    /// Cluster names of [`RawEntry::cluster`], one copy each; never shrinks (a fleet's cluster
-    /// names, a few hundred strings).
-    clusters: Mutex<HashSet<Arc<str>>>,
+    /// Cluster names of [`RawEntry::cluster`], one copy each, and by index; never shrinks (a
+    /// fleet's cluster names, a few hundred strings), so an index names one cluster for good.
+    clusters: Mutex<ClusterNames>,
 }
 
 impl crate::quota::LabelsOf for Head {
@@ -146,6 +186,17 @@ impl crate::quota::LabelsOf for Head {
             None => false,
         }
     }
+
+    fn cluster_at(&self, index: u32) -> Option<Arc<str>> {
+        self.clusters.lock().by_index.get(index as usize).cloned()
+    }
+}
+
+/// The head's cluster names, each with the index a [`input::Placement`] carries.
+#[derive(Debug, Default)]
+struct ClusterNames {
+    index: HashMap<Arc<str>, u32>,
+    by_index: Vec<Arc<str>>,
 }
 
 impl Default for Head {
@@ -165,19 +216,22 @@ impl Head {
             active_samples: AtomicUsize::new(0),
             active_series: AtomicUsize::new(0),
             signals: ActiveSignals::default(),
-            clusters: Mutex::new(HashSet::new()),
+            clusters: Mutex::new(ClusterNames::default()),
         }
     }
 
-    /// The shared copy of a cluster name (one allocation per cluster, not per series).
-    fn cluster_name(&self, name: &str) -> Arc<str> {
+    /// The shared copy of a cluster name (one allocation per cluster, not per series), and its
+    /// index.
+    fn cluster_name(&self, name: &str) -> (Arc<str>, u32) {
         let mut names = self.clusters.lock();
-        if let Some(known) = names.get(name) {
-            return known.clone();
+        if let Some((known, ix)) = names.index.get_key_value(name) {
+            return (known.clone(), *ix);
         }
         let fresh: Arc<str> = Arc::from(name);
-        names.insert(fresh.clone());
-        fresh
+        let ix = names.by_index.len() as u32;
+        names.index.insert(fresh.clone(), ix);
+        names.by_index.push(fresh.clone());
+        (fresh, ix)
     }
 
     fn shard_of(id: SeriesId) -> usize {
@@ -188,7 +242,8 @@ impl Head {
         (key >> 100) as usize % SHARDS
     }
 
-    /// Adds a decoded batch. Each shard is locked once per batch.
+    /// Adds a decoded batch. Each shard is locked once per batch (twice for the rare known span
+    /// whose placement no longer names its series).
     ///
     /// Returns how many samples could not be placed: those of a `known` span whose raw key is no
     /// longer indexed. The ingester's gate makes that impossible; if it ever happens the caller
@@ -196,66 +251,46 @@ impl Head {
     #[must_use = "unplaced samples must fail the request"]
     pub fn append(&self, batch: &WriteBatch<'_>) -> usize {
         let mut unplaced = 0;
-        // (shard, id, span index, labels from the raw index for known series)
-        let mut order: Vec<(u8, SeriesId, u32, Option<Arc<Labels>>)> = Vec::with_capacity(batch.series.len());
+        let mut order: Vec<Placing> = Vec::with_capacity(batch.series.len());
         for (i, s) in batch.series.iter().enumerate() {
-            let known = match (s.known, s.raw_key) {
-                // Not the whole entry: its cluster name is one `Arc` shared by the cluster's
-                // series, and counting it up and down per span would bounce across threads.
-                (true, Some(k)) => self.raw[Self::raw_shard(k)]
-                    .read()
-                    .get(&k)
-                    .map(|e| (e.id, e.labels.clone())),
-                _ => None,
+            let found = match (s.known, s.placed) {
+                (true, Some(p)) => (p.id, Found::Placed(p.labels)),
+                (true, _) => match self.known_labels(s.raw_key) {
+                    Some((id, labels)) => (id, Found::Known(labels)),
+                    // The ingester's gate keeps a known key in the index until the append; a
+                    // miss here would mean a span without labels, which we must not store wrongly.
+                    None => {
+                        unplaced += batch.series_samples(s).len();
+                        continue;
+                    }
+                },
+                _ => (SeriesId::of(batch.series_labels(s).iter().copied()), Found::New),
             };
-            let (id, labels) = match known {
-                Some((id, labels)) => (id, Some(labels)),
-                // The ingester's gate keeps a known key in the index until the append; a miss
-                // here would mean a span without labels, which we must not store wrongly.
-                None if s.known => {
-                    unplaced += batch.series_samples(s).len();
-                    continue;
-                }
-                None => (SeriesId::of(batch.series_labels(s).iter().copied()), None),
-            };
-            order.push((Self::shard_of(id) as u8, id, i as u32, labels));
+            order.push((Self::shard_of(found.0) as u8, found.0, i as u32, found.1));
         }
-        order.sort_unstable_by_key(|o| o.0);
-        let mut new_series = 0;
-        let mut learned: Vec<(RawKey, RawEntry)> = Vec::new();
-        // Series that got their first sample, and the batch's span, for the label index.
-        let mut first: Vec<Arc<Labels>> = Vec::new();
-        let (mut min_t, mut max_t) = (TimestampMs::MAX, TimestampMs::MIN);
-        for run in order.chunk_by(|a, b| a.0 == b.0) {
-            let mut shard = self.shards[run[0].0 as usize].lock();
-            let before = shard.series.len() + shard.collided.len();
-            for (_, id, i, labels) in run {
-                let span = &batch.series[*i as usize];
-                let ms = match labels {
-                    Some(l) => shard.get_or_create_known(*id, l),
-                    None => shard.get_or_create(*id, batch.series_labels(span)),
-                };
-                let was_empty = ms.samples.is_empty();
-                ms.push(batch.series_samples(span));
-                min_t = min_t.min(ms.min_t);
-                max_t = max_t.max(ms.max_t);
-                // Indexed once, when the series gets its first sample: a creation, not an append.
-                if was_empty && !ms.samples.is_empty() {
-                    first.push(ms.labels.clone());
-                }
-                if let (false, Some(k)) = (span.known, span.raw_key) {
-                    learned.push((
-                        k,
-                        RawEntry {
-                            id: *id,
-                            labels: ms.labels.clone(),
-                            cluster: self.cluster_name(ms.labels.get(CLUSTER).unwrap_or("")),
-                        },
-                    ));
-                }
+        let mut acc = Appended::default();
+        let retry = self.place(batch, order, &mut acc);
+        // Spans whose placement named another series than the one now under its id: looked up
+        // by raw key, as any known span without a placement.
+        let mut again: Vec<Placing> = Vec::new();
+        for i in retry {
+            let s = &batch.series[i as usize];
+            match self.known_labels(s.raw_key) {
+                Some((id, labels)) => again.push((Self::shard_of(id) as u8, id, i, Found::Known(labels))),
+                None => unplaced += batch.series_samples(s).len(),
             }
-            new_series += shard.series.len() + shard.collided.len() - before;
         }
+        if !again.is_empty() {
+            let retry = self.place(batch, again, &mut acc);
+            debug_assert!(retry.is_empty(), "only placed spans are retried");
+        }
+        let Appended {
+            new_series,
+            mut learned,
+            first,
+            min_t,
+            max_t,
+        } = acc;
         {
             let mut index = self.labels.lock();
             index.cover(min_t, max_t);
@@ -276,6 +311,64 @@ impl Head {
             .fetch_add(batch.sample_count() - unplaced, Ordering::Relaxed);
         self.active_series.fetch_add(new_series, Ordering::Relaxed);
         unplaced
+    }
+
+    /// The id and labels the raw index holds under a known span's key.
+    fn known_labels(&self, key: Option<RawKey>) -> Option<(SeriesId, Arc<Labels>)> {
+        // Not the whole entry: its cluster name is one `Arc` shared by the cluster's series, and
+        // counting it up and down per span would bounce across threads.
+        let k = key?;
+        self.raw[Self::raw_shard(k)]
+            .read()
+            .get(&k)
+            .map(|e| (e.id, e.labels.clone()))
+    }
+
+    /// Appends the spans of `order` shard by shard, each shard locked once; returns the spans
+    /// whose placement did not name the series under their id, appending nothing of them.
+    fn place(&self, batch: &WriteBatch<'_>, mut order: Vec<Placing>, acc: &mut Appended) -> Vec<u32> {
+        order.sort_unstable_by_key(|o| o.0);
+        let mut retry = Vec::new();
+        for run in order.chunk_by(|a, b| a.0 == b.0) {
+            let mut shard = self.shards[run[0].0 as usize].lock();
+            let before = shard.series.len() + shard.collided.len();
+            for (_, id, i, found) in run {
+                let span = &batch.series[*i as usize];
+                let ms = match found {
+                    Found::Placed(labels) => match shard.placed(*id, *labels) {
+                        Some(ms) => ms,
+                        None => {
+                            retry.push(*i);
+                            continue;
+                        }
+                    },
+                    Found::Known(labels) => shard.get_or_create_known(*id, labels),
+                    Found::New => shard.get_or_create(*id, batch.series_labels(span)),
+                };
+                let was_empty = ms.samples.is_empty();
+                ms.push(batch.series_samples(span));
+                acc.min_t = acc.min_t.min(ms.min_t);
+                acc.max_t = acc.max_t.max(ms.max_t);
+                // Indexed once, when the series gets its first sample: a creation, not an append.
+                if was_empty && !ms.samples.is_empty() {
+                    acc.first.push(ms.labels.clone());
+                }
+                if let (false, Some(k)) = (span.known, span.raw_key) {
+                    let (cluster, cluster_ix) = self.cluster_name(ms.labels.get(CLUSTER).unwrap_or(""));
+                    acc.learned.push((
+                        k,
+                        RawEntry {
+                            id: *id,
+                            labels: ms.labels.clone(),
+                            cluster,
+                            cluster_ix,
+                        },
+                    ));
+                }
+            }
+            acc.new_series += shard.series.len() + shard.collided.len() - before;
+        }
+        retry
     }
 
     /// Adds already-built series (tests).
@@ -586,6 +679,17 @@ impl Head {
 impl KnownSeries for Head {
     fn is_known(&self, key: RawKey) -> bool {
         self.raw[Self::raw_shard(key)].read().contains_key(&key)
+    }
+
+    fn placement(&self, key: RawKey) -> Option<input::Placement> {
+        self.raw[Self::raw_shard(key)]
+            .read()
+            .get(&key)
+            .map(|e| input::Placement {
+                id: e.id,
+                labels: Arc::as_ptr(&e.labels).addr(),
+                cluster: e.cluster_ix,
+            })
     }
 }
 

@@ -236,6 +236,7 @@ fn push<'a>(b: &mut WriteBatch<'a>, labels: &[(&'a str, &'a str)], raw_key: u128
         samples: s0..b.samples.len() as u32,
         raw_key: Some(raw_key),
         known,
+        placed: None,
     });
 }
 

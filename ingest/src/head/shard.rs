@@ -133,6 +133,14 @@ impl Shard {
         self.collided_entry(labels.len(), same, || labels.clone())
     }
 
+    /// The series under `id` whose shared label set is at address `labels` (a
+    /// [`super::input::Placement`]); `None` when the series there is another one or none.
+    pub(super) fn placed(&mut self, id: SeriesId, labels: usize) -> Option<&mut MemSeries> {
+        self.series
+            .get_mut(&id.0)
+            .filter(|s| Arc::as_ptr(&s.labels).addr() == labels)
+    }
+
     fn insert(&mut self, id: SeriesId, labels: Arc<Labels>) -> &mut MemSeries {
         if let Some(name) = labels.metric_name() {
             let cluster = labels.get(CLUSTER).unwrap_or("");

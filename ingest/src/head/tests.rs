@@ -237,6 +237,18 @@ async fn known_series_take_the_short_path_into_the_same_series() {
     let d = decode(&second, &a, &limits, &head).unwrap();
     assert!(d.batch.series[0].known, "same labels, same context: short path");
     assert!(d.batch.series_labels(&d.batch.series[0]).is_empty());
+    let placed = d.batch.series[0]
+        .placed
+        .expect("the head tells where it holds the series");
+    assert_eq!(
+        placed.id,
+        SeriesId::of(
+            head.labels_of_raw(d.batch.series[0].raw_key.unwrap())
+                .unwrap()
+                .iter()
+                .map(|l| (l.name.as_str(), l.value.as_str()))
+        )
+    );
     assert_eq!(head.append(&d.batch), 0);
 
     // The same bytes under another header stamp another cluster: never a hit.
@@ -405,13 +417,18 @@ fn usage_counts_a_known_span_by_the_cluster_its_entry_keeps() {
         let context = header(c);
         let d = decode(&second, &context, &limits, &head).unwrap();
         assert!(d.batch.series[0].known);
-        let input = Input {
+        assert!(d.batch.series[0].placed.is_some());
+        let mut input = Input {
             floats: d.batch,
             ..Input::default()
         };
-        let usage = crate::quota::usage(&input, &head);
-        let counted: Vec<(&str, u64)> = usage.clusters.iter().map(|(c, u)| (c.as_str(), u.samples)).collect();
-        assert_eq!(counted, [(c, 1)]);
+        // By the placement's cluster, and without one (OTLP's known spans) by the raw entry's.
+        for _ in 0..2 {
+            let usage = crate::quota::usage(&input, &head);
+            let counted: Vec<(&str, u64)> = usage.clusters.iter().map(|(c, u)| (c.as_str(), u.samples)).collect();
+            assert_eq!(counted, [(c, 1)]);
+            input.floats.series[0].placed = None;
+        }
     }
 }
 
@@ -430,6 +447,58 @@ fn a_known_span_without_its_raw_entry_is_reported_not_dropped_silently() {
     head.freeze();
     assert_eq!(head.append(&d.batch), 1);
     assert_eq!(head.active_samples(), 0);
+}
+
+/// A placement is a hint: one that names no series, or another series, sends the span through
+/// its raw key into its own series.
+#[tokio::test]
+async fn a_known_span_whose_placement_is_stale_lands_in_its_own_series() {
+    use crate::decode::remote_write::v1::decode;
+    let limits = rw_limits();
+    let head = Head::new();
+    let (a, b) = (header("a"), header("b"));
+    assert_eq!(
+        head.append(&decode(&rw_body(None, 1000), &a, &limits, &head).unwrap().batch),
+        0
+    );
+    let body = rw_body(None, 1000);
+    let other = decode(&body, &b, &limits, &head).unwrap();
+    assert_eq!(head.append(&other.batch), 0);
+    let other_id = SeriesId::of(other.batch.series_labels(&other.batch.series[0]).iter().copied());
+
+    type Stale = fn(input::Placement, SeriesId) -> input::Placement;
+    let stale: [Stale; 2] = [
+        // The right id, but an address no label set has.
+        |p, _| input::Placement { labels: 0, ..p },
+        // Another series' id.
+        |p, other| input::Placement { id: other, ..p },
+    ];
+    for (t, stale) in [2000, 3000].into_iter().zip(stale) {
+        let body = rw_body(None, t);
+        let mut d = decode(&body, &a, &limits, &head).unwrap();
+        let span = &mut d.batch.series[0];
+        assert!(span.known);
+        span.placed = Some(stale(span.placed.expect("placed"), other_id));
+        assert_eq!(head.append(&d.batch), 0);
+    }
+    let req = SelectRequest::new(vec![Matcher::equal("__name__", "up")], TimeRange::ALL);
+    let mut got: Vec<(String, Vec<i64>)> = head
+        .select(&req)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let ts = s.samples.iter().map(|x| x.timestamp).collect();
+            (s.labels.get("cluster").unwrap().to_string(), ts)
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("a".to_string(), vec![1000, 2000, 3000]), ("b".to_string(), vec![1000])]
+    );
+    assert_eq!(head.active_series(), 2);
+    assert_eq!(head.active_samples(), 4);
 }
 
 #[test]

@@ -19,6 +19,10 @@ pub(crate) trait LabelsOf {
     /// returns true, if it holds it. What usage is counted by, on every write: without fetching
     /// the labels and scanning them (that took a third of remote-write's CPU, BENCHMARKS.md).
     fn cluster_of(&self, key: RawKey, f: &mut dyn FnMut(&str)) -> bool;
+
+    /// The cluster name under `index` (a [`crate::head::input::Placement`]'s): looked up once
+    /// per cluster of a write, not per series.
+    fn cluster_at(&self, index: u32) -> Option<Arc<str>>;
 }
 
 /// What one write costs each of its clusters.
@@ -77,8 +81,17 @@ fn cluster_of<'l>(labels: impl IntoIterator<Item = (&'l str, &'l str)>) -> &'l s
 pub(crate) fn usage(input: &Input<'_>, known: &dyn LabelsOf) -> Usage {
     let mut u = Usage::default();
     let f = &input.floats;
+    // Samples of placed spans by their cluster's index, named once each below.
+    let mut placed: Vec<(u32, u64)> = Vec::new();
     for span in &f.series {
         let n = span.samples.len() as u64;
+        if let (true, Some(p)) = (span.known, span.placed) {
+            match placed.iter_mut().find(|(ix, _)| *ix == p.cluster) {
+                Some((_, total)) => *total += n,
+                None => placed.push((p.cluster, n)),
+            }
+            continue;
+        }
         let n = ClusterUsage::samples(n);
         match (span.known, span.raw_key) {
             (true, Some(k)) => {
@@ -88,6 +101,10 @@ pub(crate) fn usage(input: &Input<'_>, known: &dyn LabelsOf) -> Usage {
             }
             _ => u.add(cluster_of(f.series_labels(span).iter().copied()), n),
         }
+    }
+    for (ix, n) in placed {
+        let name = known.cluster_at(ix);
+        u.add(name.as_deref().unwrap_or(""), ClusterUsage::samples(n));
     }
     for s in &input.series {
         u.add(

@@ -38,6 +38,10 @@ impl LabelsOf for NoHead {
     fn cluster_of(&self, _: crate::head::input::RawKey, _: &mut dyn FnMut(&str)) -> bool {
         false
     }
+
+    fn cluster_at(&self, _: u32) -> Option<Arc<str>> {
+        None
+    }
 }
 
 fn quotas(cfg: LimitsConfig) -> (Quotas, Arc<ManualClock>) {

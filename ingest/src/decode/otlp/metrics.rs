@@ -182,6 +182,7 @@ pub(crate) fn decode_batch<'a>(
                 samples: at..at + 1,
                 raw_key: Some(key),
                 known: true,
+                placed: None,
             });
         }
         Input {

@@ -194,13 +194,17 @@ fn decode_series<'a>(
     let raw_key = scan
         .labels
         .map(|r| xxhash_rust::xxh3::xxh3_128_with_seed(&buf[r], seed));
-    if scan.histograms == 0 && scan.exemplars == 0 && scan.all_storable && raw_key.is_some_and(|k| known.is_known(k)) {
+    let fast = scan.histograms == 0 && scan.exemplars == 0 && scan.all_storable;
+    // One look-up answers both whether the series is known and where the head holds it.
+    let placed = raw_key.filter(|_| fast).and_then(|k| known.placement(k));
+    if fast && (placed.is_some() || raw_key.is_some_and(|k| known.is_known(k))) {
         if batch.samples.len() > sample_start {
             batch.series.push(SeriesSpan {
                 labels: label_start as u32..label_start as u32,
                 samples: sample_start as u32..batch.samples.len() as u32,
                 raw_key,
                 known: true,
+                placed,
             });
         }
         return Ok(());
@@ -240,6 +244,7 @@ fn decode_series<'a>(
                     samples: sample_start as u32..batch.samples.len() as u32,
                     raw_key,
                     known: false,
+                    placed: None,
                 });
             } else {
                 batch.labels.truncate(label_start);

@@ -320,6 +320,7 @@ impl<'a> Decoder<'a, '_> {
                 samples: sample_start as u32..batch.samples.len() as u32,
                 raw_key: None,
                 known: false,
+                placed: None,
             });
         } else {
             batch.labels.truncate(label_start);
