@@ -109,11 +109,10 @@ impl Frozen {
 struct RawEntry {
     id: SeriesId,
     labels: Arc<Labels>,
-    /// Its `cluster` label, shared by the cluster's series ([`Head::clusters`]): per-cluster
-    /// usage reads it on every write, where scanning the labels cost a cache miss per label.
-    cluster: Arc<str>,
-    /// The same name's index in [`Head::clusters`], which a placement carries.
-    cluster_ix: u32,
+    /// Its `cluster` label's index in [`Head::clusters`]: per-cluster usage counts a write's
+    /// known spans by it and names each cluster once, where scanning the labels cost a cache
+    /// miss per label. A placement carries it too.
+    cluster: u32,
 }
 
 /// How [`Head::append`] finds a span's series in its shard.
@@ -167,8 +166,8 @@ pub struct Head {
     active_samples: AtomicUsize,
     active_series: AtomicUsize,
     signals: ActiveSignals,
-    /// Cluster names of [`RawEntry::cluster`], one copy each, and by index; never shrinks (a
-    /// fleet's cluster names, a few hundred strings), so an index names one cluster for good.
+    /// Cluster names by [`RawEntry::cluster`] index; never shrinks (a fleet's cluster names, a
+    /// few hundred strings), so an index names one cluster for good.
     clusters: Mutex<ClusterNames>,
 }
 
@@ -177,14 +176,8 @@ impl crate::quota::LabelsOf for Head {
         self.labels_of_raw(key)
     }
 
-    fn cluster_of(&self, key: RawKey, f: &mut dyn FnMut(&str)) -> bool {
-        match self.raw[Self::raw_shard(key)].read().get(&key) {
-            Some(e) => {
-                f(&e.cluster);
-                true
-            }
-            None => false,
-        }
+    fn cluster_of(&self, key: RawKey) -> Option<u32> {
+        self.raw[Self::raw_shard(key)].read().get(&key).map(|e| e.cluster)
     }
 
     fn cluster_at(&self, index: u32) -> Option<Arc<str>> {
@@ -220,18 +213,17 @@ impl Head {
         }
     }
 
-    /// The shared copy of a cluster name (one allocation per cluster, not per series), and its
-    /// index.
-    fn cluster_name(&self, name: &str) -> (Arc<str>, u32) {
+    /// A cluster name's index in [`Head::clusters`], added if new.
+    fn cluster_index(&self, name: &str) -> u32 {
         let mut names = self.clusters.lock();
-        if let Some((known, ix)) = names.index.get_key_value(name) {
-            return (known.clone(), *ix);
+        if let Some(ix) = names.index.get(name) {
+            return *ix;
         }
         let fresh: Arc<str> = Arc::from(name);
         let ix = names.by_index.len() as u32;
         names.index.insert(fresh.clone(), ix);
-        names.by_index.push(fresh.clone());
-        (fresh, ix)
+        names.by_index.push(fresh);
+        ix
     }
 
     fn shard_of(id: SeriesId) -> usize {
@@ -315,8 +307,6 @@ impl Head {
 
     /// The id and labels the raw index holds under a known span's key.
     fn known_labels(&self, key: Option<RawKey>) -> Option<(SeriesId, Arc<Labels>)> {
-        // Not the whole entry: its cluster name is one `Arc` shared by the cluster's series, and
-        // counting it up and down per span would bounce across threads.
         let k = key?;
         self.raw[Self::raw_shard(k)]
             .read()
@@ -354,14 +344,12 @@ impl Head {
                     acc.first.push(ms.labels.clone());
                 }
                 if let (false, Some(k)) = (span.known, span.raw_key) {
-                    let (cluster, cluster_ix) = self.cluster_name(ms.labels.get(CLUSTER).unwrap_or(""));
                     acc.learned.push((
                         k,
                         RawEntry {
                             id: *id,
                             labels: ms.labels.clone(),
-                            cluster,
-                            cluster_ix,
+                            cluster: self.cluster_index(ms.labels.get(CLUSTER).unwrap_or("")),
                         },
                     ));
                 }
@@ -688,7 +676,7 @@ impl KnownSeries for Head {
             .map(|e| input::Placement {
                 id: e.id,
                 labels: Arc::as_ptr(&e.labels).addr(),
-                cluster: e.cluster_ix,
+                cluster: e.cluster,
             })
     }
 }

@@ -15,13 +15,14 @@ pub(crate) trait LabelsOf {
     /// The head's labels for `key`, if it holds it.
     fn labels_of(&self, key: RawKey) -> Option<Arc<Labels>>;
 
-    /// Calls `f` with the `cluster` label (`""` without one) of the head's series for `key` and
-    /// returns true, if it holds it. What usage is counted by, on every write: without fetching
-    /// the labels and scanning them (that took a third of remote-write's CPU, BENCHMARKS.md).
-    fn cluster_of(&self, key: RawKey, f: &mut dyn FnMut(&str)) -> bool;
+    /// The index of the `cluster` label of the head's series for `key`, if it holds it (also
+    /// in a [`crate::head::input::Placement`]). What usage counts known spans by, on every
+    /// write: fetching the labels and scanning them took a third of remote-write's CPU
+    /// (BENCHMARKS.md).
+    fn cluster_of(&self, key: RawKey) -> Option<u32>;
 
-    /// The cluster name under `index` (a [`crate::head::input::Placement`]'s): looked up once
-    /// per cluster of a write, not per series.
+    /// The cluster name (`""` for series without one) under `index`: looked up once per
+    /// cluster of a write, not per series.
     fn cluster_at(&self, index: u32) -> Option<Arc<str>>;
 }
 
@@ -81,29 +82,29 @@ fn cluster_of<'l>(labels: impl IntoIterator<Item = (&'l str, &'l str)>) -> &'l s
 pub(crate) fn usage(input: &Input<'_>, known: &dyn LabelsOf) -> Usage {
     let mut u = Usage::default();
     let f = &input.floats;
-    // Samples of placed spans by their cluster's index, named once each below.
-    let mut placed: Vec<(u32, u64)> = Vec::new();
+    // Samples of known spans (no labels on them) by their cluster's index, named once each
+    // below; the placement carries the index, else the raw index answers it.
+    let mut by_index: Vec<(Option<u32>, u64)> = Vec::new();
     for span in &f.series {
         let n = span.samples.len() as u64;
-        if let (true, Some(p)) = (span.known, span.placed) {
-            match placed.iter_mut().find(|(ix, _)| *ix == p.cluster) {
-                Some((_, total)) => *total += n,
-                None => placed.push((p.cluster, n)),
-            }
+        if !span.known {
+            u.add(
+                cluster_of(f.series_labels(span).iter().copied()),
+                ClusterUsage::samples(n),
+            );
             continue;
         }
-        let n = ClusterUsage::samples(n);
-        match (span.known, span.raw_key) {
-            (true, Some(k)) => {
-                if !known.cluster_of(k, &mut |cluster| u.add(cluster, n)) {
-                    u.add("", n);
-                }
-            }
-            _ => u.add(cluster_of(f.series_labels(span).iter().copied()), n),
+        let ix = match span.placed {
+            Some(p) => Some(p.cluster),
+            None => span.raw_key.and_then(|k| known.cluster_of(k)),
+        };
+        match by_index.iter_mut().find(|(i, _)| *i == ix) {
+            Some((_, total)) => *total += n,
+            None => by_index.push((ix, n)),
         }
     }
-    for (ix, n) in placed {
-        let name = known.cluster_at(ix);
+    for (ix, n) in by_index {
+        let name = ix.and_then(|ix| known.cluster_at(ix));
         u.add(name.as_deref().unwrap_or(""), ClusterUsage::samples(n));
     }
     for s in &input.series {

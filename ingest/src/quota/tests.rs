@@ -35,8 +35,8 @@ impl LabelsOf for NoHead {
         None
     }
 
-    fn cluster_of(&self, _: crate::head::input::RawKey, _: &mut dyn FnMut(&str)) -> bool {
-        false
+    fn cluster_of(&self, _: crate::head::input::RawKey) -> Option<u32> {
+        None
     }
 
     fn cluster_at(&self, _: u32) -> Option<Arc<str>> {
