@@ -134,6 +134,7 @@ impl CacheGauges {
             ("series_tables", s.series_tables),
             ("label_listings", s.label_listings),
             ("rollup_days", s.rollup_days),
+            ("rollup_rows", s.rollup_rows),
             ("window_edges", s.window_edges),
             ("window_summaries", s.window_summaries),
         ] {

@@ -435,6 +435,7 @@ impl Storage {
     pub fn cache_stats(&self) -> CacheStats {
         CacheStats {
             rollup_days: self.rollup_days.stats(),
+            rollup_rows: self.rollup_days.recent_stats(),
             ..self.metrics_cache.stats()
         }
     }

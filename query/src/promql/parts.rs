@@ -17,8 +17,10 @@
 //! A selector read from a rollup tier over many windows (a range query: `sum by (cluster)
 //! (rate(errors[30d]))` at a 1 h step reads 720 hourly rows per series) is cut by cluster
 //! instead ([`cut_clusters`], sized by `Source::bucket_sizes` from file keys alone): each part
-//! adds a `cluster` matcher, so it opens only its clusters' rollup files. One window per
-//! series (an instant query, a rule) reads day summaries and is read whole.
+//! adds a `cluster` matcher, so it opens only its clusters' rollup files. Aggregations whose
+//! selectors open the same files (the two sides of a burn rate) are cut alike, the budget shared,
+//! and read a part at a time together, so storage decodes each file once for all of them. One
+//! window per series (an instant query, a rule) reads day summaries and is read whole.
 //!
 //! Aggregations that need every input at once (`avg`, `stddev`, `topk`, `quantile`, ...) and
 //! expressions that combine series (binary operations between vectors, `label_replace`, ...)
@@ -208,11 +210,29 @@ pub(crate) fn regroup(node: &Node) -> Option<AggregateNode> {
 }
 
 /// One part of a selector read in parts (see `parts`).
+#[derive(Clone)]
 enum Part {
     /// These series of a selector read raw.
     Series(Vec<Labels>),
     /// The series of these clusters of a selector read from a rollup tier.
     Clusters(Vec<String>),
+}
+
+/// How an aggregation to split is cut: into parts of series, or by cluster (a rollup tier's
+/// read: its resolution and the clusters' sizes, cut once the aggregations reading the same
+/// files are grouped).
+enum Sizing {
+    Parts(Vec<Part>),
+    Clusters(Resolution, Vec<ClusterRows>),
+}
+
+impl Sizing {
+    /// Whether two rollup reads (of one range) open the same files: same tier and clusters.
+    fn same_files(&self, other: &Sizing) -> bool {
+        let clusters = |sizes: &[ClusterRows]| sizes.iter().map(|c| c.cluster.clone()).collect::<Vec<_>>();
+        matches!((self, other), (Sizing::Clusters(a, x), Sizing::Clusters(b, y))
+            if a == b && clusters(x) == clusters(y))
+    }
 }
 
 impl Engine {
@@ -221,6 +241,11 @@ impl Engine {
     /// [`Node::Evaluated`] (an index into the returned values) and its selector is no
     /// longer fetched. Takes each selector's native histograms and the sizes
     /// [`Engine::prefetch`] counted.
+    ///
+    /// Aggregations whose selectors read the same rollup files (same tier, range and clusters:
+    /// the two sides of a burn rate) are read together, a part of each at once, with the
+    /// budget shared between them: their reads of one file then meet in storage, which decodes
+    /// it once for both (`RollupsReader::select`), and their evaluations run side by side.
     pub(super) async fn evaluate_in_parts(
         &self,
         plan: &mut Plan,
@@ -230,8 +255,10 @@ impl Engine {
         annotations: &mut Annotations,
         (histograms, counts): (&[Vec<StoredHistograms>], &HashMap<usize, usize>),
     ) -> Result<Vec<Vec<StepSeries>>> {
-        let mut evaluated = Vec::new();
         let Plan { root, selectors } = plan;
+        // Each aggregation to split, with its parts (series), or its clusters' sizes (to be cut
+        // once the aggregations reading the same files are known).
+        let mut split: Vec<(&mut Node, usize, TimeRange, Sizing)> = Vec::new();
         for (node, sel) in candidates(root) {
             let Some(range) = selectors[sel].fetch else {
                 continue;
@@ -240,7 +267,7 @@ impl Engine {
             if !histograms[sel].is_empty() {
                 continue;
             }
-            let parts = match selectors[sel].tier {
+            let sizing = match selectors[sel].tier {
                 None => {
                     // Counting is cheaper than listing: most selectors fit, and are then read whole.
                     let budget = self.cfg.part_samples;
@@ -255,42 +282,95 @@ impl Engine {
                     if sizes.iter().map(|s| s.samples).sum::<usize>() <= budget {
                         continue;
                     }
-                    cut(sizes, budget).into_iter().map(Part::Series).collect::<Vec<_>>()
+                    Sizing::Parts(cut(sizes, budget).into_iter().map(Part::Series).collect())
                 }
                 // One window per series reads day summaries: few rows, read whole.
                 Some(_) if selectors[sel].one_window => continue,
                 Some(res) => {
-                    let clusters = cut_clusters(
-                        self.bucket_sizes(&selectors[sel], range, res).await?,
-                        self.cfg.part_samples,
-                    );
-                    if clusters.len() <= 1 {
+                    let sizes = self.bucket_sizes(&selectors[sel], range, res).await?;
+                    if cut_clusters(sizes.clone(), self.cfg.part_samples).len() <= 1 {
                         continue;
                     }
-                    clusters.into_iter().map(Part::Clusters).collect()
+                    Sizing::Clusters(res, sizes)
                 }
             };
-            let regroup = regroup(node).ok_or_else(|| Error::Internal("a part is not an aggregation".into()))?;
-            let aggregation = Arc::new(std::mem::replace(node, Node::Evaluated(evaluated.len())));
-            let mut partials = Vec::new();
-            self.metrics.part_aggregations.inc();
-            for part in parts {
-                self.metrics.parts.inc();
-                let inputs = self.read_part(&selectors[..], sel, range, part, guard).await?;
-                let (aggregation, selectors, guard) = (aggregation.clone(), selectors.clone(), guard.clone());
-                let (partial, more) =
-                    blocking(move || eval::evaluate_node(&aggregation, selectors, steps, lookback_ms, guard, inputs))
-                        .await?;
-                partials.extend(partial);
-                annotations.extend(more);
-            }
-            let guard = guard.clone();
-            let merged = blocking(move || aggregate::evaluate(&regroup, partials, None, &steps, &guard)).await?;
-            tracing::debug!(selector = sel, series = merged.len(), "aggregation evaluated in parts");
-            evaluated.push(merged);
-            selectors[sel].fetch = None;
+            split.push((node, sel, range, sizing));
         }
-        Ok(evaluated)
+        // Groups of aggregations read together, each with its parts.
+        let mut groups: Vec<(Vec<usize>, Vec<Part>)> = Vec::new();
+        for i in 0..split.len() {
+            if groups.iter().any(|(members, _)| members.contains(&i)) {
+                continue;
+            }
+            let members: Vec<usize> = match &split[i].3 {
+                Sizing::Parts(_) => vec![i],
+                Sizing::Clusters(..) => (i..split.len())
+                    .filter(|&j| split[j].2 == split[i].2 && split[j].3.same_files(&split[i].3))
+                    .collect(),
+            };
+            let parts = match &split[i].3 {
+                Sizing::Parts(parts) => parts.clone(),
+                Sizing::Clusters(..) => {
+                    // Each cluster weighs what its largest read holds; the members share the budget.
+                    let mut most: HashMap<&str, usize> = HashMap::new();
+                    for m in &members {
+                        if let Sizing::Clusters(_, sizes) = &split[*m].3 {
+                            for c in sizes {
+                                let rows = most.entry(c.cluster.as_str()).or_default();
+                                *rows = (*rows).max(c.rows);
+                            }
+                        }
+                    }
+                    let sizes = most
+                        .into_iter()
+                        .map(|(cluster, rows)| ClusterRows {
+                            cluster: cluster.to_string(),
+                            rows,
+                        })
+                        .collect();
+                    let budget = self.cfg.part_samples / members.len();
+                    cut_clusters(sizes, budget).into_iter().map(Part::Clusters).collect()
+                }
+            };
+            groups.push((members, parts));
+        }
+
+        let mut evaluated: Vec<Option<Vec<StepSeries>>> = split.iter().map(|_| None).collect();
+        let mut aggregations: Vec<(Arc<Node>, usize, TimeRange)> = Vec::with_capacity(split.len());
+        for (i, (node, sel, range, _)) in split.into_iter().enumerate() {
+            aggregations.push((Arc::new(std::mem::replace(node, Node::Evaluated(i))), sel, range));
+        }
+        for (members, parts) in groups {
+            let mut partials: Vec<Vec<StepSeries>> = members.iter().map(|_| Vec::new()).collect();
+            self.metrics.part_aggregations.inc_by(members.len() as u64);
+            for part in parts {
+                self.metrics.parts.inc_by(members.len() as u64);
+                let reads = members.iter().map(|&m| {
+                    let (_, sel, range) = &aggregations[m];
+                    self.read_part(&selectors[..], *sel, *range, part.clone(), guard)
+                });
+                let inputs = try_join_all(reads).await?;
+                let evaluations = members.iter().zip(inputs).map(|(&m, inputs)| {
+                    let (aggregation, selectors, guard) = (aggregations[m].0.clone(), selectors.clone(), guard.clone());
+                    blocking(move || eval::evaluate_node(&aggregation, selectors, steps, lookback_ms, guard, inputs))
+                });
+                for (out, (partial, more)) in partials.iter_mut().zip(try_join_all(evaluations).await?) {
+                    out.extend(partial);
+                    annotations.extend(more);
+                }
+            }
+            for (&m, partials) in members.iter().zip(partials) {
+                let (aggregation, sel, _) = &aggregations[m];
+                let regroup =
+                    regroup(aggregation).ok_or_else(|| Error::Internal("a part is not an aggregation".into()))?;
+                let guard = guard.clone();
+                let merged = blocking(move || aggregate::evaluate(&regroup, partials, None, &steps, &guard)).await?;
+                tracing::debug!(selector = sel, series = merged.len(), "aggregation evaluated in parts");
+                evaluated[m] = Some(merged);
+                selectors[*sel].fetch = None;
+            }
+        }
+        Ok(evaluated.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// The inputs of one part of selector `sel`: its series read raw, or its clusters' buckets

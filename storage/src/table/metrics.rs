@@ -129,6 +129,7 @@ impl MetricsCache {
             window_summaries: self.summaries.stats(),
             interned_label_sets: self.interner.len(),
             rollup_days: FileCacheStats::default(),
+            rollup_rows: FileCacheStats::default(),
         }
     }
 }
@@ -150,6 +151,9 @@ pub struct CacheStats {
     pub interned_label_sets: usize,
     /// Rollup day summaries, within `storage.rollup_cache_bytes`.
     pub rollup_days: FileCacheStats,
+    /// Whole rollup files' rows kept briefly for a range query's other selectors, within an
+    /// eighth of `storage.rollup_cache_bytes`.
+    pub rollup_rows: FileCacheStats,
 }
 
 /// The [`Source`] over the metrics table: every file in its catalog (including files written

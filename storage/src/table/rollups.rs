@@ -345,7 +345,7 @@ impl RollupsReader {
         let tasks = files.into_iter().map(|file| {
             let (io, days, matchers) = (self.io.clone(), self.days.clone(), matchers.clone());
             AbortOnDrop(tokio::spawn(async move {
-                days.read_day(&io, &file, &matchers, labels, None).await
+                days.read_rows(&io, &file, &matchers, labels).await
             }))
         });
         let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);

@@ -295,6 +295,49 @@ async fn range_queries_over_rollups_are_read_a_cluster_at_a_time() {
     assert_eq!(matrix(&got.value).len(), 3);
 }
 
+/// The two sides of a burn rate read in parts from the same rollup files are read together, so
+/// each file is fetched and decoded once for both: the query costs the object-store reads of
+/// one side alone, and answers what the whole read answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sides_of_a_burn_rate_read_each_rollup_file_once() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+        storage
+            .write_rollups(Resolution::OneHour, &split(&fleet(), |t| t < T0))
+            .await
+            .unwrap();
+    }
+    let cfg = |part_samples| QueryConfig {
+        part_samples,
+        ..QueryConfig::default()
+    };
+    let (start, end) = (T0 - DAY, T0 - 2 * HOUR);
+    // Each query on a store opened afresh: no footer or file read kept from another.
+    let run = |query: &'static str, part_samples: usize| {
+        let path = dir.path().to_path_buf();
+        async move {
+            let storage = Storage::open(&StorageConfig::default(), &path).await.unwrap();
+            let engine = Engine::new(storage.source(), cfg(part_samples));
+            let gets = storage.request_counts().get;
+            let got = engine.range_query(query, start, end, HOUR, None).await.unwrap();
+            assert_eq!(got.tier, Tier::Rollup(Resolution::OneHour), "{query}");
+            (got, storage.request_counts().get - gets, engine.metrics().parts.get())
+        }
+    };
+    let burn = "sum by (cluster) (rate(errors_total[1d])) / sum by (cluster) (rate(requests_total[1d]))";
+    let one_side = "sum by (cluster) (rate(errors_total[1d]))";
+    let (whole, _, whole_parts) = run(burn, usize::MAX).await;
+    assert_eq!(whole_parts, 0);
+    let (parted, burn_gets, parts) = run(burn, 1).await;
+    assert_eq!(parts, 6, "a part per cluster and side");
+    assert_eq!(matrix(&parted.value), matrix(&whole.value));
+    assert_eq!(matrix(&parted.value).len(), 3);
+    let (_, one_side_gets, _) = run(one_side, 1).await;
+    assert!(one_side_gets > 0);
+    assert_eq!(burn_gets, one_side_gets, "each file read once for both sides");
+}
+
 #[tokio::test]
 async fn tiers_follow_range_alignment_and_configuration() {
     let data = fleet();

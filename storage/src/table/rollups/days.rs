@@ -90,6 +90,10 @@ impl Weighed for DayBuckets {
 #[derive(Debug)]
 pub(crate) struct DayCache {
     days: FileCache<DayBuckets>,
+    /// Whole files' rows read by range reads ([`DayCache::read_rows`]), kept briefly (an eighth
+    /// of the budget, oldest dropped first) so that a query's other selectors reading the
+    /// same files at about the same time decode each once.
+    recent: FileCache<DayBuckets>,
     /// Reads under way by key, so selectors of one query asking for the same file concurrently
     /// read it once (the second waits for the first's entry).
     loading: Mutex<HashMap<String, Arc<OnceCell<Arc<DayBuckets>>>>>,
@@ -103,6 +107,7 @@ impl DayCache {
     pub(crate) fn new(budget: usize) -> Self {
         Self {
             days: FileCache::new(budget),
+            recent: FileCache::new(budget / 8),
             loading: Mutex::new(HashMap::new()),
             labels: Mutex::new((IdMap::default(), 0)),
         }
@@ -112,22 +117,43 @@ impl DayCache {
         self.days.stats()
     }
 
+    pub(crate) fn recent_stats(&self) -> FileCacheStats {
+        self.recent.stats()
+    }
+
     /// The entry under `key`: from the cache, from a read of it under way, or from `load`.
     pub(super) async fn get_or_load(
         &self,
         key: &str,
         load: impl Future<Output = Result<DayBuckets>>,
     ) -> Result<Arc<DayBuckets>> {
-        if let Some(hit) = self.days.get(key) {
+        self.get_or_load_in(&self.days, key, load).await
+    }
+
+    /// [`DayCache::get_or_load`] through `cache`.
+    async fn get_or_load_in(
+        &self,
+        cache: &FileCache<DayBuckets>,
+        key: &str,
+        load: impl Future<Output = Result<DayBuckets>>,
+    ) -> Result<Arc<DayBuckets>> {
+        if let Some(hit) = cache.get(key) {
             return Ok(hit);
         }
         let cell = self.loading.lock().entry(key.to_string()).or_default().clone();
+        // A load that ended between the look-up above and taking the cell has put its entry in
+        // the cache (before leaving `loading`): looked up again, it is not read twice.
         let out = cell
-            .get_or_try_init(|| async { load.await.map(Arc::new) })
+            .get_or_try_init(|| async {
+                match cache.get(key) {
+                    Some(hit) => Ok(hit),
+                    None => load.await.map(Arc::new),
+                }
+            })
             .await
             .cloned();
         if let Ok(entry) = &out {
-            self.days.insert(key, entry.clone());
+            cache.insert(key, entry.clone());
         }
         let mut loading = self.loading.lock();
         if loading.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
@@ -192,6 +218,54 @@ impl DayCache {
             pool.1 = pool.0.len();
         }
         Ok(out)
+    }
+
+    /// What [`DayCache::read_day`] answers for a range read (`labels`: the bucket labels it
+    /// keeps), through the recent reads: when the read prunes no page of `file` (a rollup
+    /// file of up to `storage.page_rows` rows has one page per column), it decodes every row
+    /// anyway, so every series is kept a while and the query's other selectors (the two sides
+    /// of a burn rate, read a part at a time together) take their rows from memory, where each
+    /// decoded the whole file again for its own rows.
+    pub(super) async fn read_rows(
+        &self,
+        io: &ParquetIo,
+        file: &FileMeta,
+        matchers: &[Matcher],
+        labels: TimeRange,
+    ) -> Result<Vec<DaySeries>> {
+        if self.recent.budget() == 0 {
+            return self.read_day(io, file, matchers, labels, None).await;
+        }
+        // The read's footer check runs inside the load, so a selector arriving while another
+        // reads the file waits for its entry instead of reading the footer again.
+        let key = format!("{}|rows", file.path);
+        let load = async {
+            let (every, reader) = whole_file_read(io, file, matchers, labels).await?;
+            if !every {
+                // Pages are pruned for this read: no whole file to share (an empty entry says so).
+                return Ok(DayBuckets::default());
+            }
+            let day = day_of(file);
+            let rows = self
+                .read_day(io, file, &[], TimeRange::new(day, day + DAY_MS), Some(reader))
+                .await?;
+            Ok(DayCache::entry(rows, day, false, Resolution::OneDay, true))
+        };
+        let entry = self.get_or_load_in(&self.recent, &key, load).await?;
+        if !entry.every {
+            return self.read_day(io, file, matchers, labels, None).await;
+        }
+        Ok(entry
+            .matching(matchers)
+            .filter_map(|(id, shared, buckets)| {
+                let rows: Vec<Bucket> = buckets
+                    .iter()
+                    .filter(|b| labels.contains(b.timestamp))
+                    .copied()
+                    .collect();
+                (!rows.is_empty()).then(|| (*id, shared.clone(), rows))
+            })
+            .collect())
     }
 
     /// `series` (from [`DayCache::read_day`]) with each one's buckets in time order; when

@@ -7,7 +7,7 @@ use super::*;
 use crate::layout::HOUR_MS;
 use crate::read::SelectRequest;
 use crate::rollup::buckets_of;
-use crate::types::{Sample, Series};
+use crate::types::{Sample, Series, SeriesId};
 use crate::{Storage, StorageConfig};
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -455,4 +455,67 @@ async fn day_reads_share_one_label_set_per_series_across_files() {
         .await
         .unwrap();
     assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn range_reads_of_one_file_by_two_selectors_decode_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    // Two metrics of one cluster over one day: one file, one page per column.
+    let day = T0;
+    let points = |scale: f64| (0..(24 * 60)).map(move |i| (day + i * 60_000, (i % 130) as f64 * scale));
+    let data = vec![
+        series("a", "errors_total", points(0.5)),
+        series("a", "requests_total", points(2.0)),
+    ];
+    storage.write_rollups(Resolution::OneHour, &data).await.unwrap();
+    let files = storage
+        .catalog(Table::Metrics1h)
+        .files(Table::Metrics1h, TimeRange::ALL, |_| true);
+    assert_eq!(files.len(), 1);
+    let f = &files[0];
+    // A range cutting the day: its rows are filtered from the whole file kept.
+    let labels = TimeRange::new(day + 6 * HOUR_MS, day + 18 * HOUR_MS);
+    let sorted = |mut series: Vec<(SeriesId, Arc<Labels>, Vec<Bucket>)>| {
+        series.sort_by(|a, b| a.1.cmp(&b.1));
+        for s in &mut series {
+            s.2.sort_by_key(|b| (b.timestamp, b.first_ts));
+        }
+        series
+            .into_iter()
+            .map(|(id, l, b)| (id, Labels::clone(&l), b))
+            .collect::<Vec<_>>()
+    };
+    let cache = DayCache::new(1 << 24);
+    let uncached = DayCache::new(0);
+    for (i, name) in ["requests_total", "errors_total"].into_iter().enumerate() {
+        let matchers = [Matcher::equal("__name__", name)];
+        let gets = storage.request_counts().get;
+        let got = cache.read_rows(&storage.io, f, &matchers, labels).await.unwrap();
+        let read = storage.request_counts().get - gets;
+        if i == 0 {
+            assert!(read >= 1, "the first selector reads the file");
+        } else {
+            assert_eq!(read, 0, "the second selector takes its rows from the first's read");
+        }
+        let want = uncached
+            .read_day(&storage.io, f, &matchers, labels, None)
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "{name}: its series only");
+        assert_eq!(got[0].1.metric_name(), Some(name));
+        assert_eq!(got[0].2.len(), 13, "{name}: the buckets labelled 6h to 18h");
+        assert_eq!(sorted(got), sorted(want), "{name}");
+        // With nothing kept, a range read is the plain read.
+        let plain = uncached.read_rows(&storage.io, f, &matchers, labels).await.unwrap();
+        assert_eq!(
+            sorted(plain),
+            sorted(
+                uncached
+                    .read_day(&storage.io, f, &matchers, labels, None)
+                    .await
+                    .unwrap()
+            )
+        );
+    }
 }
