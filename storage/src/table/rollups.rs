@@ -352,7 +352,7 @@ impl RollupsReader {
         // Each series' rows per file, in write order: concatenated once at the end, so rows are
         // copied once more, not at every growth of one vector per series.
         let mut index: IdMap<Vec<usize>> = IdMap::default();
-        let mut out: Vec<(Arc<Labels>, Vec<Vec<Bucket>>)> = Vec::new();
+        let mut out: Vec<(Arc<Labels>, Vec<Rows>)> = Vec::new();
         while let Some(series) = reads.try_next().await? {
             for (id, labels, rows) in series {
                 let slots = index.entry(id).or_default();
@@ -371,10 +371,10 @@ impl RollupsReader {
         }
         Ok(out
             .into_iter()
-            .filter(|(labels, files)| files.iter().any(|rows| !rows.is_empty()) && admits(labels))
+            .filter(|(labels, files)| files.iter().any(|rows| !rows.as_slice().is_empty()) && admits(labels))
             .map(|(labels, files)| {
-                let mut rows: Vec<Bucket> = Vec::with_capacity(files.iter().map(Vec::len).sum());
-                files.into_iter().for_each(|f| rows.extend(f));
+                let mut rows: Vec<Bucket> = Vec::with_capacity(files.iter().map(|f| f.as_slice().len()).sum());
+                files.iter().for_each(|f| rows.extend_from_slice(f.as_slice()));
                 // Usually in order already (files come in day order). Stable, so of two copies
                 // of a row (same bucket and day) the later file's comes last, and is kept.
                 rows.sort_by_key(|b| (b.timestamp, b.first_ts.div_euclid(DAY_MS)));
@@ -471,7 +471,7 @@ impl<'b> BucketColumns<'b> {
 
 mod days;
 pub(crate) use days::DayCache;
-use days::IdMap;
+use days::{IdMap, Rows};
 
 #[cfg(test)]
 mod tests;

@@ -46,12 +46,14 @@ pub(crate) struct DayBuckets {
 }
 
 impl DayBuckets {
-    /// The entry's series `matchers` select (all of them for an entry read for `matchers`).
+    /// The entry's series `matchers` select (all of them for an entry read for `matchers`),
+    /// with their indexes in it.
     fn matching<'a>(
         &'a self,
         matchers: &'a [Matcher],
-    ) -> impl Iterator<Item = &'a (SeriesId, Arc<Labels>, Vec<Bucket>)> {
+    ) -> impl Iterator<Item = (usize, &'a (SeriesId, Arc<Labels>, Vec<Bucket>))> {
         let mut series = &self.series[..];
+        let mut first = 0;
         // Of an `every` entry, the series of an exact metric name are a slice; the other
         // matchers are checked per series.
         let mut rest: Vec<&Matcher> = Vec::new();
@@ -64,11 +66,14 @@ impl DayBuckets {
                 let from = series.partition_point(|s| s.1.metric_name().unwrap_or("") < name);
                 let to = from + series[from..].partition_point(|s| s.1.metric_name().unwrap_or("") == name);
                 series = &series[from..to];
+                first = from;
             }
         }
         series
             .iter()
-            .filter(move |s| rest.iter().all(|m| m.matches_labels(&s.1)))
+            .enumerate()
+            .map(move |(i, s)| (first + i, s))
+            .filter(move |(_, s)| rest.iter().all(|m| m.matches_labels(&s.1)))
     }
 }
 
@@ -232,9 +237,15 @@ impl DayCache {
         file: &FileMeta,
         matchers: &[Matcher],
         labels: TimeRange,
-    ) -> Result<Vec<DaySeries>> {
+    ) -> Result<Vec<(SeriesId, Arc<Labels>, Rows)>> {
+        let owned = |series: Vec<DaySeries>| {
+            series
+                .into_iter()
+                .map(|(id, labels, rows)| (id, labels, Rows::Owned(rows)))
+                .collect()
+        };
         if self.recent.budget() == 0 {
-            return self.read_day(io, file, matchers, labels, None).await;
+            return Ok(owned(self.read_day(io, file, matchers, labels, None).await?));
         }
         // The read's footer check runs inside the load, so a selector arriving while another
         // reads the file waits for its entry instead of reading the footer again.
@@ -253,17 +264,15 @@ impl DayCache {
         };
         let entry = self.get_or_load_in(&self.recent, &key, load).await?;
         if !entry.every {
-            return self.read_day(io, file, matchers, labels, None).await;
+            return Ok(owned(self.read_day(io, file, matchers, labels, None).await?));
         }
+        // Each series' rows in `labels` are a slice of its sorted rows, taken in place.
         Ok(entry
             .matching(matchers)
-            .filter_map(|(id, shared, buckets)| {
-                let rows: Vec<Bucket> = buckets
-                    .iter()
-                    .filter(|b| labels.contains(b.timestamp))
-                    .copied()
-                    .collect();
-                (!rows.is_empty()).then(|| (*id, shared.clone(), rows))
+            .filter_map(|(i, (id, shared, buckets))| {
+                let from = buckets.partition_point(|b| b.timestamp < labels.start);
+                let to = buckets.partition_point(|b| b.timestamp <= labels.end);
+                (from < to).then(|| (*id, shared.clone(), Rows::Shared(entry.clone(), i, from..to)))
             })
             .collect())
     }
@@ -346,6 +355,22 @@ struct Pooled {
 
 /// A day read's series: id, shared labels, buckets in row order.
 type DaySeries = (SeriesId, Arc<Labels>, Vec<Bucket>);
+
+/// One series' rows of a range read ([`DayCache::read_rows`]): its own, or a slice of a series'
+/// rows in a kept entry (series index, rows), so they are copied once, into the answer.
+pub(super) enum Rows {
+    Owned(Vec<Bucket>),
+    Shared(Arc<DayBuckets>, usize, std::ops::Range<usize>),
+}
+
+impl Rows {
+    pub(super) fn as_slice(&self) -> &[Bucket] {
+        match self {
+            Rows::Owned(rows) => rows,
+            Rows::Shared(entry, i, rows) => &entry.series[*i].2[rows.clone()],
+        }
+    }
+}
 
 /// Maps by series id, which is a hash already (hashing it again was ~5 % of a cold read).
 pub(super) type IdMap<V> = HashMap<SeriesId, V, nohash_hasher::BuildNoHashHasher<SeriesId>>;
@@ -443,7 +468,7 @@ impl RollupsReader {
         let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
         let mut pieces = SeriesPieces::new(out);
         while let Some(day) = reads.try_next().await? {
-            for (id, shared, buckets) in day.matching(matchers) {
+            for (_, (id, shared, buckets)) in day.matching(matchers) {
                 let inside = buckets.iter().filter(|b| labels.contains(b.timestamp)).copied();
                 pieces.add(*id, shared, inside, 0);
             }
