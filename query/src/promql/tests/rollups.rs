@@ -336,6 +336,30 @@ async fn both_sides_of_a_burn_rate_read_each_rollup_file_once() {
     let (_, one_side_gets, _) = run(one_side, 1).await;
     assert!(one_side_gets > 0);
     assert_eq!(burn_gets, one_side_gets, "each file read once for both sides");
+
+    // An instant query (one window: whole days summarised, the two sides' reads of one file at
+    // the same time): also one read of each file.
+    let instant = |query: &'static str| {
+        let path = dir.path().to_path_buf();
+        async move {
+            let storage = Storage::open(&StorageConfig::default(), &path).await.unwrap();
+            let engine = Engine::new(storage.source(), QueryConfig::default());
+            let gets = storage.request_counts().get;
+            let got = instant_result(&engine, &query.replace("1d", "2d"), T0).await;
+            assert_eq!(got.tier, Tier::Rollup(Resolution::OneHour), "{query}");
+            let Value::Vector(v) = got.value else {
+                panic!("{query}: not a vector")
+            };
+            assert_eq!(v.len(), 3, "{query}: a value per cluster");
+            storage.request_counts().get - gets
+        }
+    };
+    let (burn_gets, one_side_gets) = (instant(burn).await, instant(one_side).await);
+    assert!(one_side_gets > 0);
+    assert_eq!(
+        burn_gets, one_side_gets,
+        "each file read once for both sides of an instant query"
+    );
 }
 
 #[tokio::test]

@@ -416,12 +416,24 @@ impl RollupsReader {
 
         let matchers_key = matchers_key(matchers);
         let selectors = Arc::new([matchers.to_vec()]);
-        let reads = single
+        let mut reads: Vec<(bool, Arc<FileMeta>)> = single
             .into_iter()
             .map(|f| (whole(&f), f))
-            .chain(summaries.into_iter().map(|f| (true, f)));
+            .chain(summaries.into_iter().map(|f| (true, f)))
+            .collect();
+        // A cluster's days one after another (each (cluster, day) has one file here, so the
+        // order changes no answer): its series' pieces are then gathered while they are in the
+        // CPU's caches, where files in write order visit every cluster's series each day (that
+        // was a quarter of a warm 30-day read over 100,000 series, in cache misses), and each
+        // series is given room for its cluster's days at once.
+        reads.sort_by(|(_, a), (_, b)| (a.key.cluster.as_str(), day_of(a)).cmp(&(b.key.cluster.as_str(), day_of(b))));
+        let mut days_of: HashMap<&str, usize> = HashMap::new();
+        for (_, f) in &reads {
+            *days_of.entry(f.key.cluster.as_str()).or_default() += 1;
+        }
+        let rooms: Vec<usize> = reads.iter().map(|(_, f)| days_of[f.key.cluster.as_str()]).collect();
         let grain = self.resolution;
-        let tasks = reads.map(|(whole, file)| {
+        let tasks = reads.iter().cloned().map(|(whole, file)| {
             let (io, cache, selectors) = (self.io.clone(), self.days.clone(), selectors.clone());
             // A day file (`summaries`) serves every finer reader: its labels are theirs.
             let prefix = format!("{}|{whole}|{}|", file.path, grain.name());
@@ -432,6 +444,7 @@ impl RollupsReader {
             let hit = whole
                 .then(|| cache.days.get(&every_key))
                 .flatten()
+                .filter(|e| e.every)
                 .or_else(|| cache.days.get(&key));
             if let Some(hit) = hit {
                 return futures::future::Either::Left(futures::future::ready(Ok(hit)));
@@ -440,37 +453,44 @@ impl RollupsReader {
                 // The whole day either way: a cut day is cached for the windows that follow.
                 let day = day_of(&file);
                 let day_range = TimeRange::new(day, day + DAY_MS);
-                // The reader that read the footer reads the rows: a small file's footer read
-                // fetched all of it.
-                let mut reader = None;
                 if whole && cache.days.get(&key).is_none() {
-                    let (every, footer_reader) = whole_file_read(&io, &file, &selectors[0], day_range).await?;
-                    if every {
+                    // The footer check runs inside the load, so a selector asking for the file
+                    // while another reads it waits for that read instead of fetching the
+                    // footer again; the reader that read the footer reads the rows (a small
+                    // file's footer read fetched all of it).
+                    let load = async {
+                        let (every, footer_reader) = whole_file_read(&io, &file, &selectors[0], day_range).await?;
+                        if !every {
+                            // Pages are pruned for these matchers: an empty entry says so.
+                            return Ok(DayBuckets::default());
+                        }
                         // Its page statistics prune nothing for these matchers (a day file
                         // sorted by metric in one page, a cluster's few metrics): the read
                         // decodes every row anyway, so keep every series, for the other
                         // selectors of this query and of queries to come.
-                        let load = async {
-                            let rows = cache.read_day(&io, &file, &[], day_range, Some(footer_reader)).await?;
-                            Ok(DayCache::entry(rows, day, whole, grain, true))
-                        };
-                        return cache.get_or_load(&every_key, load).await;
+                        let rows = cache.read_day(&io, &file, &[], day_range, Some(footer_reader)).await?;
+                        Ok(DayCache::entry(rows, day, whole, grain, true))
+                    };
+                    let entry = cache.get_or_load(&every_key, load).await?;
+                    if entry.every {
+                        return Ok(entry);
                     }
-                    reader = Some(footer_reader);
                 }
                 let load = async {
-                    let rows = cache.read_day(&io, &file, &selectors[0], day_range, reader).await?;
+                    let rows = cache.read_day(&io, &file, &selectors[0], day_range, None).await?;
                     Ok(DayCache::entry(rows, day, whole, grain, false))
                 };
                 cache.get_or_load(&key, load).await
             })))
         });
-        let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
+        let mut days = futures::stream::iter(tasks).buffered(self.io.concurrency);
         let mut pieces = SeriesPieces::new(out);
-        while let Some(day) = reads.try_next().await? {
+        let mut rooms = rooms.into_iter();
+        while let Some(day) = days.try_next().await? {
+            let room = rooms.next().unwrap_or(0);
             for (_, (id, shared, buckets)) in day.matching(matchers) {
                 let inside = buckets.iter().filter(|b| labels.contains(b.timestamp)).copied();
-                pieces.add(*id, shared, inside, 0);
+                pieces.add(*id, shared, inside, room);
             }
         }
         let mut out = pieces.into_series();
