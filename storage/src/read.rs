@@ -227,10 +227,21 @@ pub struct ClusterRows {
 impl ClusterRows {
     /// One entry per cluster, the rows of equal clusters added; sorted by cluster.
     pub fn sum(rows: impl IntoIterator<Item = (String, usize)>) -> Vec<Self> {
+        Self::merge(rows, usize::saturating_add)
+    }
+
+    /// One entry per cluster, the rows of equal clusters folded with `combine` (a sum for
+    /// sources that hold parts of a cluster, a maximum for reads of the same files); sorted by
+    /// cluster.
+    pub fn merge(
+        rows: impl IntoIterator<Item = (String, usize)>,
+        combine: impl Fn(usize, usize) -> usize,
+    ) -> Vec<Self> {
         let mut per: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
         for (cluster, n) in rows {
-            let total = per.entry(cluster).or_default();
-            *total = total.saturating_add(n);
+            per.entry(cluster)
+                .and_modify(|total| *total = combine(*total, n))
+                .or_insert(n);
         }
         per.into_iter().map(|(cluster, rows)| Self { cluster, rows }).collect()
     }

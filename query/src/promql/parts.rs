@@ -229,9 +229,8 @@ enum Sizing {
 impl Sizing {
     /// Whether two rollup reads (of one range) open the same files: same tier and clusters.
     fn same_files(&self, other: &Sizing) -> bool {
-        let clusters = |sizes: &[ClusterRows]| sizes.iter().map(|c| c.cluster.clone()).collect::<Vec<_>>();
         matches!((self, other), (Sizing::Clusters(a, x), Sizing::Clusters(b, y))
-            if a == b && clusters(x) == clusters(y))
+            if a == b && x.iter().map(|c| &c.cluster).eq(y.iter().map(|c| &c.cluster)))
     }
 }
 
@@ -312,22 +311,17 @@ impl Engine {
                 Sizing::Parts(parts) => parts.clone(),
                 Sizing::Clusters(..) => {
                     // Each cluster weighs what its largest read holds; the members share the budget.
-                    let mut most: HashMap<&str, usize> = HashMap::new();
-                    for m in &members {
-                        if let Sizing::Clusters(_, sizes) = &split[*m].3 {
-                            for c in sizes {
-                                let rows = most.entry(c.cluster.as_str()).or_default();
-                                *rows = (*rows).max(c.rows);
-                            }
-                        }
-                    }
-                    let sizes = most
-                        .into_iter()
-                        .map(|(cluster, rows)| ClusterRows {
-                            cluster: cluster.to_string(),
-                            rows,
-                        })
-                        .collect();
+                    let sizes = ClusterRows::merge(
+                        members
+                            .iter()
+                            .filter_map(|&m| match &split[m].3 {
+                                Sizing::Clusters(_, sizes) => Some(sizes),
+                                Sizing::Parts(_) => None,
+                            })
+                            .flatten()
+                            .map(|c| (c.cluster.clone(), c.rows)),
+                        usize::max,
+                    );
                     let budget = self.cfg.part_samples / members.len();
                     cut_clusters(sizes, budget).into_iter().map(Part::Clusters).collect()
                 }

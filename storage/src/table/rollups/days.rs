@@ -247,21 +247,8 @@ impl DayCache {
         if self.recent.budget() == 0 {
             return Ok(owned(self.read_day(io, file, matchers, labels, None).await?));
         }
-        // The read's footer check runs inside the load, so a selector arriving while another
-        // reads the file waits for its entry instead of reading the footer again.
         let key = format!("{}|rows", file.path);
-        let load = async {
-            let (every, reader) = whole_file_read(io, file, matchers, labels).await?;
-            if !every {
-                // Pages are pruned for this read: no whole file to share (an empty entry says so).
-                return Ok(DayBuckets::default());
-            }
-            let day = day_of(file);
-            let rows = self
-                .read_day(io, file, &[], TimeRange::new(day, day + DAY_MS), Some(reader))
-                .await?;
-            Ok(DayCache::entry(rows, day, false, Resolution::OneDay, true))
-        };
+        let load = self.every_entry(io, file, matchers, labels, None);
         let entry = self.get_or_load_in(&self.recent, &key, load).await?;
         if !entry.every {
             return Ok(owned(self.read_day(io, file, matchers, labels, None).await?));
@@ -275,6 +262,34 @@ impl DayCache {
                 (from < to).then(|| (*id, shared.clone(), Rows::Shared(entry.clone(), i, from..to)))
             })
             .collect())
+    }
+
+    /// The entry of every series of `file` (its rows as they are, or with `whole` as
+    /// [`DayCache::entry`] folds them at `grain`) when a read for `matchers` in `range` prunes
+    /// no page of it: the read decodes every row anyway, so it keeps every series for the
+    /// query's other selectors (and, in the day cache, for queries to come). Else an empty
+    /// entry (`every` false) that says so. Loaded through [`DayCache::get_or_load`], the footer
+    /// check included, so a selector asking for the file while another reads it waits for
+    /// that read instead of fetching the footer again; the reader that read the footer reads
+    /// the rows (a small file's footer read fetched all of it).
+    async fn every_entry(
+        &self,
+        io: &ParquetIo,
+        file: &FileMeta,
+        matchers: &[Matcher],
+        range: TimeRange,
+        whole: Option<Resolution>,
+    ) -> Result<DayBuckets> {
+        let (every, reader) = whole_file_read(io, file, matchers, range).await?;
+        if !every {
+            return Ok(DayBuckets::default());
+        }
+        let day = day_of(file);
+        let rows = self
+            .read_day(io, file, &[], TimeRange::new(day, day + DAY_MS), Some(reader))
+            .await?;
+        let grain = whole.unwrap_or(Resolution::OneDay);
+        Ok(DayCache::entry(rows, day, whole.is_some(), grain, true))
     }
 
     /// `series` (from [`DayCache::read_day`]) with each one's buckets in time order; when
@@ -454,23 +469,9 @@ impl RollupsReader {
                 let day = day_of(&file);
                 let day_range = TimeRange::new(day, day + DAY_MS);
                 if whole && cache.days.get(&key).is_none() {
-                    // The footer check runs inside the load, so a selector asking for the file
-                    // while another reads it waits for that read instead of fetching the
-                    // footer again; the reader that read the footer reads the rows (a small
-                    // file's footer read fetched all of it).
-                    let load = async {
-                        let (every, footer_reader) = whole_file_read(&io, &file, &selectors[0], day_range).await?;
-                        if !every {
-                            // Pages are pruned for these matchers: an empty entry says so.
-                            return Ok(DayBuckets::default());
-                        }
-                        // Its page statistics prune nothing for these matchers (a day file
-                        // sorted by metric in one page, a cluster's few metrics): the read
-                        // decodes every row anyway, so keep every series, for the other
-                        // selectors of this query and of queries to come.
-                        let rows = cache.read_day(&io, &file, &[], day_range, Some(footer_reader)).await?;
-                        Ok(DayCache::entry(rows, day, whole, grain, true))
-                    };
+                    // A day file sorted by metric in one page, a cluster's few metrics: every
+                    // series kept, for the other selectors and queries to come.
+                    let load = cache.every_entry(&io, &file, &selectors[0], day_range, Some(grain));
                     let entry = cache.get_or_load(&every_key, load).await?;
                     if entry.every {
                         return Ok(entry);
