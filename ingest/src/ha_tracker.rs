@@ -49,7 +49,7 @@ use tributary_storage::types::{CLUSTER, Labels};
 use crate::config::HaTrackerConfig;
 use crate::decode::{Batch, Kind};
 use crate::error::{Error, Result};
-use crate::head::input::{Input, KnownSeries, Placement, RawKey, RawKeyMap};
+use crate::head::input::{Input, KnownSeries, Lookup, RawKey, RawKeyMap};
 use crate::metrics::IngestMetrics;
 use crate::quota::Clock;
 
@@ -407,8 +407,14 @@ impl KnownSeries for Narrowed<'_> {
         self.raw.contains_key(&key) && self.head.is_known(key)
     }
 
-    fn placement(&self, key: RawKey) -> Option<Placement> {
-        self.raw.contains_key(&key).then(|| self.head.placement(key)).flatten()
+    fn look_up(&self, keys: &[RawKey], out: &mut Vec<Lookup>) {
+        let start = out.len();
+        self.head.look_up(keys, out);
+        for (k, found) in keys.iter().zip(&mut out[start..]) {
+            if !self.raw.contains_key(k) {
+                *found = Lookup::Unknown;
+            }
+        }
     }
 }
 

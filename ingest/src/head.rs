@@ -321,6 +321,7 @@ impl Head {
         let mut retry = Vec::new();
         for run in order.chunk_by(|a, b| a.0 == b.0) {
             let mut shard = self.shards[run[0].0 as usize].lock();
+            shard.touch(run.iter().map(|p| p.1));
             let before = shard.series.len() + shard.collided.len();
             for (_, id, i, found) in run {
                 let span = &batch.series[*i as usize];
@@ -669,15 +670,43 @@ impl KnownSeries for Head {
         self.raw[Self::raw_shard(key)].read().contains_key(&key)
     }
 
-    fn placement(&self, key: RawKey) -> Option<input::Placement> {
-        self.raw[Self::raw_shard(key)]
-            .read()
-            .get(&key)
-            .map(|e| input::Placement {
-                id: e.id,
-                labels: Arc::as_ptr(&e.labels).addr(),
-                cluster: e.cluster,
-            })
+    /// Shard by shard: the keys' indexes bucketed by raw shard (a counting sort), then each
+    /// shard's look-ups under one read lock, back to back.
+    fn look_up(&self, keys: &[RawKey], out: &mut Vec<input::Lookup>) {
+        let start = out.len();
+        out.resize(start + keys.len(), input::Lookup::Unknown);
+        let mut ends = [0u32; SHARDS];
+        for k in keys {
+            ends[Self::raw_shard(*k)] += 1;
+        }
+        let mut at = 0;
+        for end in &mut ends {
+            at += *end;
+            *end = at;
+        }
+        let mut order = vec![0u32; keys.len()];
+        for (i, k) in keys.iter().enumerate().rev() {
+            let end = &mut ends[Self::raw_shard(*k)];
+            *end -= 1;
+            order[*end as usize] = i as u32;
+        }
+        // `ends` now holds each shard's first index in `order`.
+        for (shard, from) in ends.iter().enumerate() {
+            let to = ends.get(shard + 1).copied().unwrap_or(keys.len() as u32);
+            if *from == to {
+                continue;
+            }
+            let raw = self.raw[shard].read();
+            for &i in &order[*from as usize..to as usize] {
+                if let Some(e) = raw.get(&keys[i as usize]) {
+                    out[start + i as usize] = input::Lookup::Placed(input::Placement {
+                        id: e.id,
+                        labels: Arc::as_ptr(&e.labels).addr(),
+                        cluster: e.cluster,
+                    });
+                }
+            }
+        }
     }
 }
 

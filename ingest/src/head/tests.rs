@@ -400,6 +400,51 @@ async fn otlp_points_of_known_series_take_the_short_path_into_the_same_series() 
     assert_eq!(fast.active_series(), full.active_series());
 }
 
+/// A write's keys are looked up together, shard by shard: each answer lands at its key's place,
+/// after what `out` held, and names where the head holds the series.
+#[test]
+fn a_writes_keys_are_looked_up_together_each_answer_in_its_place() {
+    use crate::head::input::{KnownSeries, Lookup};
+    let head = Head::new();
+    let series: Vec<Series> = (0..200)
+        .map(|i| Series {
+            labels: Labels::from_pairs(&[("__name__", "up"), ("cluster", "a"), ("i", &i.to_string())]),
+            samples: vec![Sample::new(1000, 1.0)],
+        })
+        .collect();
+    let keys: Vec<input::RawKey> = (0..400u128)
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+        .collect();
+    // Every other key is learnt, under the series of the same index.
+    let mut batch = WriteBatch::default();
+    let learnt: Vec<Option<input::RawKey>> = keys.iter().step_by(2).copied().map(Some).collect();
+    batch.push_series(&series, &learnt);
+    assert_eq!(head.append(&batch), 0);
+    assert!(
+        (0..SHARDS).all(|s| keys.iter().any(|k| Head::raw_shard(*k) == s)),
+        "the keys cover every shard"
+    );
+
+    let mut out = vec![Lookup::Known];
+    head.look_up(&keys, &mut out);
+    assert_eq!(out.len(), 1 + keys.len());
+    assert_eq!(out[0], Lookup::Known, "what `out` held stays");
+    for (i, found) in out[1..].iter().enumerate() {
+        if i % 2 == 1 {
+            assert_eq!(*found, Lookup::Unknown, "key {i}");
+            continue;
+        }
+        let placed = found.placement().unwrap_or_else(|| panic!("key {i}: {found:?}"));
+        let labels = &series[i / 2].labels;
+        assert_eq!(
+            placed.id,
+            SeriesId::of(labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))),
+            "key {i}"
+        );
+        assert_eq!(head.is_known(keys[i]), found.is_known());
+    }
+}
+
 /// Per-cluster usage counts a known span (no labels on it) by the cluster its head entry keeps.
 #[test]
 fn usage_counts_a_known_span_by_the_cluster_its_entry_keeps() {

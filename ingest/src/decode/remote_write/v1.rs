@@ -11,9 +11,12 @@
 //! its series rejected with a reason saying so, rather than being read as empty.
 //!
 //! Known series take a short path: each series' raw label bytes are hashed (128-bit, seeded by
-//! the cluster context, which decides the stamping) into a [`RawKey`](crate::head::input::RawKey); when the head already holds
+//! the cluster context, which decides the stamping) into a [`RawKey`]; when the head already holds
 //! a series under that key ([`KnownSeries`]), its labels were validated and stamped before, so
 //! only the samples are decoded. This is what keeps steady-state ingest near the decode floor.
+//! The keys of a request are looked up together, between a first pass that takes every series'
+//! samples and key and a second that decodes the labels of the series the head lacks: one at a
+//! time, each look-up's cache misses stalled the decoder.
 //! A series carrying native histograms or exemplars takes the full path (their outputs need the
 //! labels), so exemplar-free traffic pays nothing for them. Sample values keep their exact bits
 //! (staleness markers included).
@@ -36,7 +39,7 @@ use crate::decode::limits::{Limits, storable};
 use crate::decode::wire::{Reader, Value, WireError};
 use crate::decode::{Accepted, Batch, Options as DecodeOptions, Prepared, Rejections};
 use crate::error::Error;
-use crate::head::input::{KnownSeries, SeriesSpan, WriteBatch};
+use crate::head::input::{KnownSeries, Lookup, RawKey, SeriesSpan, WriteBatch};
 
 /// Everything a request carried: accepted float series (zero-copy), native histograms,
 /// exemplars and metadata (owned, final labels), and what was refused.
@@ -82,6 +85,11 @@ pub(crate) fn decode_batch<'a>(
 }
 
 /// Decodes a decompressed `WriteRequest`. `Err` only when the bytes are not valid protobuf.
+///
+/// Two passes: the first walks every series once, taking its samples and hashing its label
+/// bytes; then every key that may take the short path is looked up at once
+/// ([`KnownSeries::look_up`]); the second pass decodes the labels of the series the head does
+/// not know.
 pub fn decode<'a>(
     buf: &'a [u8],
     ctx: &'a ClusterContext,
@@ -94,6 +102,7 @@ pub fn decode<'a>(
     out.batch.series.reserve(buf.len() / 256);
     out.batch.labels.reserve(buf.len() / 24);
     out.batch.samples.reserve(buf.len() / 256);
+    let mut scanned: Vec<Scan<'a>> = Vec::with_capacity(buf.len() / 256);
     let cluster = ctx.request_cluster().unwrap_or("");
     let mut metadata = MetadataSet::default();
     let mut v2_series = 0;
@@ -101,7 +110,7 @@ pub fn decode<'a>(
     while let Some((f, v)) = req.next_field()? {
         match (f, v) {
             (field::WRITE_REQUEST_TIMESERIES, Value::Bytes(ts)) => {
-                decode_series(ts, ctx, limits, seed, known, &mut out)?
+                scanned.push(scan_series(ts, seed, &mut out.batch.samples)?)
             }
             (field::WRITE_REQUEST_METADATA, Value::Bytes(m)) => match decode_v1_metadata(m)? {
                 Ok(m) => metadata.insert(cluster, m.family, m.kind, m.help, m.unit),
@@ -111,6 +120,20 @@ pub fn decode<'a>(
             _ => {}
         }
     }
+    let keys: Vec<RawKey> = scanned.iter().filter_map(Scan::short_path_key).collect();
+    let mut found = Vec::with_capacity(keys.len());
+    known.look_up(&keys, &mut found);
+    let mut found = found.into_iter();
+    let mut kept = 0;
+    for scan in scanned {
+        let lookup = match scan.short_path_key() {
+            Some(_) => found.next().unwrap_or(Lookup::Unknown),
+            None => Lookup::Unknown,
+        };
+        add_series(scan, lookup, ctx, limits, &mut kept, &mut out)?;
+    }
+    // Samples of refused series (moved over by the ones after them).
+    out.batch.samples.truncate(kept);
     out.metadata = metadata.into_vec();
     if v2_series > 0 {
         out.rejected.series += v2_series;
@@ -134,97 +157,102 @@ fn context_seed(ctx: &ClusterContext) -> u64 {
     h.digest()
 }
 
-/// What one walk over a series finds without interpreting labels.
-struct Scan {
-    /// The contiguous byte range of all label fields, if they were contiguous.
-    labels: Option<Range<usize>>,
-    histograms: usize,
-    exemplars: usize,
-    all_storable: bool,
+/// What the first walk over a series finds without interpreting labels.
+struct Scan<'a> {
+    /// The series' bytes, walked again for its labels when the head does not know it.
+    buf: &'a [u8],
+    /// Its samples in the batch, as pushed by the walk.
+    samples: Range<usize>,
+    /// Its raw key, when its label fields were contiguous.
+    raw_key: Option<RawKey>,
+    /// Neither native histograms nor exemplars, and every timestamp storable.
+    plain: bool,
 }
 
-/// Walks a series once: pushes its samples, and finds its label bytes.
-fn scan_series(buf: &[u8], samples: &mut Vec<Sample>) -> Result<Scan, WireError> {
-    let mut scan = Scan {
-        labels: None,
-        histograms: 0,
-        exemplars: 0,
-        all_storable: true,
-    };
-    let mut contiguous = true;
+impl Scan<'_> {
+    /// The key to look up, when the series may take the short path.
+    fn short_path_key(&self) -> Option<RawKey> {
+        self.raw_key.filter(|_| self.plain)
+    }
+}
+
+/// Walks a series once: pushes its samples, and hashes its label bytes.
+fn scan_series<'a>(buf: &'a [u8], seed: u64, samples: &mut Vec<Sample>) -> Result<Scan<'a>, WireError> {
+    let first = samples.len();
+    let mut labels: Option<Range<usize>> = None;
+    let (mut contiguous, mut plain) = (true, true);
     let mut r = Reader::new(buf);
     loop {
         let at = r.position();
         let Some((f, v)) = r.next_field()? else { break };
         match (f, v) {
-            (field::TIMESERIES_LABELS, Value::Bytes(_)) => match &mut scan.labels {
-                None => scan.labels = Some(at..r.position()),
+            (field::TIMESERIES_LABELS, Value::Bytes(_)) => match &mut labels {
+                None => labels = Some(at..r.position()),
                 Some(range) if range.end == at => range.end = r.position(),
                 Some(_) => contiguous = false,
             },
             (field::TIMESERIES_SAMPLES, Value::Bytes(s)) => {
                 let sample = decode_sample(s)?;
-                scan.all_storable &= storable(sample.timestamp);
+                plain &= storable(sample.timestamp);
                 samples.push(sample);
             }
-            (field::TIMESERIES_EXEMPLARS, Value::Bytes(_)) => scan.exemplars += 1,
-            (field::TIMESERIES_HISTOGRAMS, Value::Bytes(_)) => scan.histograms += 1,
+            (field::TIMESERIES_EXEMPLARS | field::TIMESERIES_HISTOGRAMS, Value::Bytes(_)) => plain = false,
             _ => {}
         }
     }
-    if !contiguous {
-        scan.labels = None;
-    }
-    Ok(scan)
+    Ok(Scan {
+        buf,
+        samples: first..samples.len(),
+        raw_key: labels
+            .filter(|_| contiguous)
+            .map(|r| xxhash_rust::xxh3::xxh3_128_with_seed(&buf[r], seed)),
+        plain,
+    })
 }
 
-fn decode_series<'a>(
-    buf: &'a [u8],
+/// Adds one scanned series to the batch: as a known span, or through the full path, which
+/// decodes and checks its labels (and its histograms and exemplars), checks the samples the
+/// scan took, and refuses the series or stamps its labels. `kept`: samples kept so far; once a
+/// series is refused, the samples of those after it move down over its own.
+fn add_series<'a>(
+    scan: Scan<'a>,
+    lookup: Lookup,
     ctx: &'a ClusterContext,
     limits: &Limits,
-    seed: u64,
-    known: &dyn KnownSeries,
+    kept: &mut usize,
     out: &mut Decoded<'a>,
 ) -> Result<(), WireError> {
     let batch = &mut out.batch;
+    let n = scan.samples.len();
+    if scan.samples.start != *kept {
+        batch.samples.copy_within(scan.samples.clone(), *kept);
+    }
+    let samples = *kept as u32..(*kept + n) as u32;
     let label_start = batch.labels.len();
-    let sample_start = batch.samples.len();
-
-    let scan = scan_series(buf, &mut batch.samples)?;
-    let raw_key = scan
-        .labels
-        .map(|r| xxhash_rust::xxh3::xxh3_128_with_seed(&buf[r], seed));
-    let fast = scan.histograms == 0 && scan.exemplars == 0 && scan.all_storable;
-    // One look-up answers both whether the series is known and where the head holds it.
-    let placed = raw_key.filter(|_| fast).and_then(|k| known.placement(k));
-    if fast && (placed.is_some() || raw_key.is_some_and(|k| known.is_known(k))) {
-        if batch.samples.len() > sample_start {
+    if lookup.is_known() {
+        if n > 0 {
             batch.series.push(SeriesSpan {
                 labels: label_start as u32..label_start as u32,
-                samples: sample_start as u32..batch.samples.len() as u32,
-                raw_key,
+                samples,
+                raw_key: scan.raw_key,
                 known: true,
-                placed,
+                placed: lookup.placement(),
             });
+            *kept += n;
         }
         return Ok(());
     }
-    // Not known (or carrying more than samples): the full path, which decodes the samples again.
-    batch.samples.truncate(sample_start);
     let mut check = SeriesCheck::new(label_start);
     let mut signals = SeriesSignals::default();
-    let mut r = Reader::new(buf);
+    let mut r = Reader::new(scan.buf);
     while let Some((f, v)) = r.next_field()? {
         match (f, v) {
             (field::TIMESERIES_LABELS, Value::Bytes(l)) => {
                 let (name, value) = decode_label(l)?;
                 check.label(name, value, limits, &mut batch.labels);
             }
-            (field::TIMESERIES_SAMPLES, Value::Bytes(s)) => {
-                let sample = decode_sample(s)?;
-                check.sample(&sample);
-                batch.samples.push(sample);
-            }
+            // Taken by the scan; checked here, in field order, as the first problem is reported.
+            (field::TIMESERIES_SAMPLES, Value::Bytes(s)) => check.sample(&decode_sample(s)?),
             (field::TIMESERIES_EXEMPLARS, Value::Bytes(e)) => signals.exemplars.push(decode_exemplar(e)?),
             (field::TIMESERIES_HISTOGRAMS, Value::Bytes(h)) => signals.histograms.push(decode_histogram(h)?),
             _ => {}
@@ -238,24 +266,23 @@ fn decode_series<'a>(
                 let (histograms, exemplars) = signals.accept(labels, &mut out.rejected);
                 push_signals(labels, histograms, exemplars, &mut out.histograms, &mut out.exemplars);
             }
-            if batch.samples.len() > sample_start {
+            if n > 0 {
                 batch.series.push(SeriesSpan {
                     labels: label_start as u32..batch.labels.len() as u32,
-                    samples: sample_start as u32..batch.samples.len() as u32,
-                    raw_key,
+                    samples,
+                    raw_key: scan.raw_key,
                     known: false,
                     placed: None,
                 });
+                *kept += n;
             } else {
                 batch.labels.truncate(label_start);
             }
         }
         Err(reason) => {
-            let samples = batch.samples.len() - sample_start;
             out.rejected
-                .reject_series(&reason, &batch.labels[label_start..], samples, &signals);
+                .reject_series(&reason, &batch.labels[label_start..], n, &signals);
             batch.labels.truncate(label_start);
-            batch.samples.truncate(sample_start);
         }
     }
     Ok(())

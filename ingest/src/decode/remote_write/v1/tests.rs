@@ -194,6 +194,62 @@ fn truncated_protobuf_is_a_wire_error() {
     assert!(decode(&buf[..buf.len() - 3], &ctx, &LIMITS, &NothingKnown).is_err());
 }
 
+/// A head holding exactly these keys.
+struct Knows(Vec<RawKey>);
+
+impl KnownSeries for Knows {
+    fn is_known(&self, key: RawKey) -> bool {
+        self.0.contains(&key)
+    }
+}
+
+/// Samples are taken in a first pass over every series; a refused series' samples are dropped
+/// from between its neighbours', so each kept series, known or not, has exactly its own.
+#[test]
+fn series_after_a_refused_one_keep_their_own_samples_known_or_not() {
+    let buf = encode(vec![
+        series(&[("__name__", "a")], &[(1, 1.0), (2, 2.0)]),
+        series(&[("job", "no-name")], &[(1, 10.0), (2, 20.0), (3, 30.0)]),
+        series(&[("__name__", "b")], &[(5, 5.0)]),
+        series(&[("__name__", "bad-metric")], &[(1, 40.0)]),
+        series(&[("__name__", "c")], &[(7, 7.0), (8, 8.0)]),
+        series(&[("__name__", "d")], &[]),
+    ]);
+    let ctx = header("x");
+    let first = decode(&buf, &ctx, &LIMITS, &NothingKnown).unwrap();
+    let key_of_b = first.batch.series[1].raw_key.unwrap();
+    for (known, b_known) in [(Knows(vec![]), false), (Knows(vec![key_of_b]), true)] {
+        let d = decode(&buf, &ctx, &LIMITS, &known).unwrap();
+        assert_eq!((d.rejected.series, d.rejected.samples), (2, 4));
+        type Kept<'a> = (bool, Vec<(&'a str, &'a str)>, Vec<(i64, f64)>);
+        let got: Vec<Kept> = d
+            .batch
+            .series
+            .iter()
+            .map(|s| {
+                let samples = d.batch.series_samples(s).iter().map(|x| (x.timestamp, x.value));
+                (s.known, d.batch.series_labels(s).to_vec(), samples.collect())
+            })
+            .collect();
+        let labels = |name| {
+            if name == "b" && b_known {
+                vec![]
+            } else {
+                vec![("__name__", name), ("cluster", "x")]
+            }
+        };
+        assert_eq!(
+            got,
+            [
+                (false, labels("a"), vec![(1, 1.0), (2, 2.0)]),
+                (b_known, labels("b"), vec![(5, 5.0)]),
+                (false, labels("c"), vec![(7, 7.0), (8, 8.0)]),
+            ]
+        );
+        assert_eq!(d.batch.sample_count(), 5, "refused samples are not counted");
+    }
+}
+
 /// Every series is "already in the head".
 struct AllKnown;
 
