@@ -548,8 +548,10 @@ impl Storage {
                         FileRows::Parts { file, rows } => {
                             // The next part is built here while the encoder writes the last one.
                             let (tx, rx) = tokio::sync::mpsc::channel(1);
-                            let encoder = tokio::task::spawn_blocking(move || {
-                                writer::encode_parts(rx, T::schema(), props, &name)
+                            // Metrics take ~2 B a row; a guess past the file's size costs nothing.
+                            let expected = rows.saturating_mul(4).saturating_add(1 << 16);
+                            let encoder = writer::encode_thread::run(move || {
+                                writer::encode_parts(rx, T::schema(), props, &name, expected)
                             });
                             let mut start = 0;
                             while start < rows {
@@ -561,7 +563,7 @@ impl Storage {
                                 start = end;
                             }
                             drop(tx);
-                            encoder.await.map_err(task)??
+                            encoder.await?
                         }
                     };
                     Ok::<_, Error>((key, path, bytes))

@@ -435,8 +435,9 @@ pub(crate) fn encode_parts(
     schema: arrow_schema::SchemaRef,
     props: WriterProperties,
     key: &str,
+    expected_bytes: usize,
 ) -> Result<Bytes> {
-    let mut encoder = PartsEncoder::new(schema, props, key)?;
+    let mut encoder = PartsEncoder::new(schema, props, key, expected_bytes)?;
     while let Some(batch) = parts.blocking_recv() {
         encoder.write(&batch)?;
     }
@@ -451,8 +452,19 @@ pub(crate) struct PartsEncoder {
 }
 
 impl PartsEncoder {
-    pub(crate) fn new(schema: arrow_schema::SchemaRef, props: WriterProperties, key: &str) -> Result<Self> {
-        let writer = ArrowWriter::try_new(Vec::new(), schema, Some(props)).map_err(|source| Error::Parquet {
+    /// `expected_bytes`: about the file's size. The file is written into a buffer of that
+    /// capacity, so it is not grown by doubling, each larger copy faulting in fresh pages while
+    /// the smaller ones wait to be purged (the allocator keeps freed memory a second outside
+    /// the `ingest` role): that was a fifth of the pages a flush faulted in. Pages of the
+    /// buffer left unwritten are never touched, so too large a guess costs no memory.
+    pub(crate) fn new(
+        schema: arrow_schema::SchemaRef,
+        props: WriterProperties,
+        key: &str,
+        expected_bytes: usize,
+    ) -> Result<Self> {
+        let sink = Vec::with_capacity(expected_bytes);
+        let writer = ArrowWriter::try_new(sink, schema, Some(props)).map_err(|source| Error::Parquet {
             op: "encode",
             key: key.to_string(),
             source,
@@ -515,6 +527,8 @@ pub(crate) fn encode_metrics(series: &[Series], opts: &WriterOptions) -> Result<
         })
         .collect()
 }
+
+pub(crate) mod encode_thread;
 
 #[cfg(test)]
 mod tests;

@@ -58,6 +58,8 @@ pub(super) async fn merge_in_parts<T: ParquetTable>(
         }
     }
     let name = files.first().map(|f| f.path.to_string()).unwrap_or_default();
+    // The merged file is about its inputs' size (smaller once copies are dropped).
+    let expected = files.iter().map(|f| f.size as usize).sum::<usize>() + (1 << 16);
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         // This thread waits for the inputs' reads on the runtime; the merge and the encoding
@@ -73,7 +75,7 @@ pub(super) async fn merge_in_parts<T: ParquetTable>(
                 }))
             })
         });
-        let mut encoder = PartsEncoder::new(schema.clone(), props, &name)?;
+        let mut encoder = PartsEncoder::new(schema.clone(), props, &name, expected)?;
         let merged = merge_sorted(inputs.collect(), &schema, T::IDENTITY, PART_ROWS, |part| {
             encoder.write(&part)
         })?;

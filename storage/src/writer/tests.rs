@@ -288,3 +288,28 @@ fn bytes_per_sample_on_node_exporter_like_data() {
     assert!(default_bps < 1.5, "1 h files: {default_bps:.3} bytes/sample");
     assert!(bps10 < 3.0, "10 min files: {bps10:.3} bytes/sample");
 }
+
+/// Encodes written a part at a time all run on one thread, in the order they were started
+/// (each started at once, before its future is polled); one that panics answers an error and
+/// the next runs on the same thread.
+#[tokio::test]
+async fn part_encodes_run_one_after_another_on_one_thread() {
+    let thread = || std::thread::current().id();
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+    // The first encode waits for the gate: the second is queued behind it, not run beside it.
+    let first = encode_thread::run(move || {
+        gate_rx.recv().unwrap();
+        Ok((thread(), std::time::Instant::now()))
+    });
+    let second = encode_thread::run(move || Ok((thread(), std::time::Instant::now())));
+    let panics = encode_thread::run(|| -> Result<()> { panic!("an encoder bug") });
+    let after = encode_thread::run(move || Ok(thread()));
+    gate_tx.send(()).unwrap();
+    let (a, b) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!(a.0, b.0, "both on the encoder thread");
+    assert_ne!(a.0, thread(), "not on the caller's");
+    assert!(a.1 <= b.1, "the second ran after the first");
+    let err = panics.await.unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert_eq!(after.await.unwrap(), a.0, "the thread outlives a panicking encode");
+}
