@@ -2,19 +2,19 @@
 //!
 //! Why one thread: the allocator keeps each thread's freed pages for that thread (and, outside
 //! the `ingest` role, freed memory for a second before returning it). Encodes spread over the
-//! runtime's blocking pool each grew a heap of their own on whichever thread took them, so a
-//! flush held about twice the encoder's working set; on one thread each file's encode reuses the
-//! pages the one before it freed. Files are encoded one at a time anyway (`store_files`).
+//! runtime's blocking pool grew a heap on each thread that took one (two in a profiled flush,
+//! ~20 MiB more at its peak); on one thread each file's encode reuses the pages the one before
+//! it freed. Files are encoded one at a time anyway (`store_files`).
 
+use std::sync::LazyLock;
 use std::sync::mpsc;
-use std::sync::{LazyLock, Mutex};
 
 use crate::{Error, Result};
 
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The encoder thread's queue, started on first use; it lives as long as the process.
-static QUEUE: LazyLock<Option<Mutex<mpsc::Sender<Job>>>> = LazyLock::new(|| start().map(Mutex::new));
+static QUEUE: LazyLock<Option<mpsc::Sender<Job>>> = LazyLock::new(start);
 
 fn start() -> Option<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
@@ -47,12 +47,7 @@ pub(crate) fn run<T: Send + 'static>(
     // Jobs catch their panics, so the thread only ends with the process; a send fails only
     // when it could not be started.
     let unsent = match QUEUE.as_ref() {
-        Some(queue) => queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(job)
-            .err()
-            .map(|e| e.0),
+        Some(queue) => queue.send(job).err().map(|e| e.0),
         None => Some(job),
     };
     let fallback = unsent.map(tokio::task::spawn_blocking);

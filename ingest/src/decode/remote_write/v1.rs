@@ -126,10 +126,10 @@ pub fn decode<'a>(
     let mut found = found.into_iter();
     let mut kept = 0;
     for scan in scanned {
-        let lookup = match scan.short_path_key() {
-            Some(_) => found.next().unwrap_or(Lookup::Unknown),
-            None => Lookup::Unknown,
-        };
+        let lookup = scan
+            .short_path_key()
+            .and_then(|_| found.next())
+            .unwrap_or(Lookup::Unknown);
         add_series(scan, lookup, ctx, limits, &mut kept, &mut out)?;
     }
     // Samples of refused series (moved over by the ones after them).
