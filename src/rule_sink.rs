@@ -31,8 +31,8 @@ pub(crate) fn remote_write_body(samples: &[RuleSample]) -> Result<Vec<u8>, Strin
                     .labels
                     .iter()
                     .map(|l| pb::Label {
-                        name: l.name.clone(),
-                        value: l.value.clone(),
+                        name: l.name.to_string(),
+                        value: l.value.to_string(),
                     })
                     .collect(),
                 samples: vec![pb::Sample {

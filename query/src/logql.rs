@@ -152,12 +152,12 @@ impl Stream {
     pub(crate) fn categorized(&self) -> (Labels, Labels, Labels) {
         let (mut stream, mut metadata, mut parsed) = (Vec::new(), Vec::new(), Vec::new());
         for l in self.labels.iter() {
-            if self.origins.structured_metadata.contains(&l.name) {
-                metadata.push(l.clone());
-            } else if self.origins.parsed.contains(&l.name) {
-                parsed.push(l.clone());
+            if self.origins.structured_metadata.contains(l.name) {
+                metadata.push(l.to_label());
+            } else if self.origins.parsed.contains(l.name) {
+                parsed.push(l.to_label());
             } else {
-                stream.push(l.clone());
+                stream.push(l.to_label());
             }
         }
         (

@@ -550,7 +550,7 @@ pub trait LogSource: Send + Sync + std::fmt::Debug {
 
 /// The sorted, unique label names of `sets`: the listings' default answer.
 fn names_of(sets: &[Labels]) -> Vec<String> {
-    let mut names: Vec<String> = sets.iter().flat_map(|l| l.iter().map(|l| l.name.clone())).collect();
+    let mut names: Vec<String> = sets.iter().flat_map(|l| l.iter().map(|l| l.name.to_string())).collect();
     names.sort_unstable();
     names.dedup();
     names

@@ -597,7 +597,10 @@ async fn select_answer(source: &dyn Source, s: &WireSelect, counted: Option<usiz
 type Pairs = Vec<(String, String)>;
 
 fn pairs(labels: &Labels) -> Pairs {
-    labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect()
+    labels
+        .iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect()
 }
 
 fn labels_in(pairs: Pairs) -> Labels {

@@ -86,7 +86,7 @@ fn check_protobuf(buf: &[u8], ctx: &ClusterContext) {
 fn check_records(d: &loki::DecodedPush, ctx: &ClusterContext) {
     assert_eq!(d.reasons.is_empty(), d.rejected == 0, "{d:?}");
     for r in &d.records {
-        let labels = r.labels.as_slice();
+        let labels: Vec<_> = r.labels.iter().collect();
         assert!(labels.windows(2).all(|w| w[0].name < w[1].name), "{:?}", r.labels);
         assert!(labels.iter().all(|l| !l.value.is_empty()), "{:?}", r.labels);
         assert!(labels.len() <= OPTS.max_labels, "{:?}", r.labels);

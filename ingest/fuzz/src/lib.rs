@@ -287,7 +287,7 @@ fn check_series_labels(labels: &[(&str, &str)], ctx: &ClusterContext, limits: &L
 }
 
 pub(crate) fn check_owned_labels(labels: &Labels, ctx: &ClusterContext, limits: &Limits) {
-    let pairs: Vec<(&str, &str)> = labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = labels.iter().map(|l| (l.name, l.value)).collect();
     check_series_labels(&pairs, ctx, limits);
 }
 

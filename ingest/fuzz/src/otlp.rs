@@ -351,7 +351,7 @@ fn check_translated(req: &ExportMetricsServiceRequest, t: &Translated, ctx: &Clu
             "exemplars not sorted by time"
         );
         for x in &e.exemplars {
-            let l = x.labels.as_slice();
+            let l: Vec<_> = x.labels.iter().collect();
             assert!(l.windows(2).all(|w| w[0].name < w[1].name), "{x:?}");
             assert!(
                 l.iter().all(|l| !l.value.is_empty() && !l.name.starts_with("__")),
@@ -579,7 +579,7 @@ fn check_record(r: &LogRecord, ctx: &ClusterContext, opts: &otlp_logs::Options<'
     assert!(r.body.len() <= opts.max_body_bytes, "{r:?}");
     // Stream labels: sorted, unique, valid names, non-empty values, a cluster (the token's when
     // there is one; `exported_cluster` only beside a token).
-    let labels = r.labels.as_slice();
+    let labels: Vec<_> = r.labels.iter().collect();
     assert!(labels.windows(2).all(|w| w[0].name < w[1].name), "{:?}", r.labels);
     assert!(
         labels.iter().all(|l| is_label_name(&l.name) && !l.value.is_empty()),

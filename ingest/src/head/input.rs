@@ -193,8 +193,7 @@ impl<'a> WriteBatch<'a> {
         for (i, s) in series.iter().enumerate() {
             let l0 = self.labels.len() as u32;
             let s0 = self.samples.len() as u32;
-            self.labels
-                .extend(s.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+            self.labels.extend(s.labels.iter().map(|l| (l.name, l.value)));
             self.samples.extend_from_slice(&s.samples);
             self.series.push(SeriesSpan {
                 labels: l0..self.labels.len() as u32,

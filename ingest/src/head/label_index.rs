@@ -37,14 +37,14 @@ impl LabelIndex {
     /// the index has not seen.
     pub(super) fn add(&mut self, labels: &Labels) {
         for l in labels {
-            let values = match self.names.get_mut(l.name.as_str()) {
+            let values = match self.names.get_mut(l.name) {
                 Some(v) => v,
-                None => self.names.entry(l.name.as_str().into()).or_default(),
+                None => self.names.entry(l.name.into()).or_default(),
             };
-            match values.get_mut(l.value.as_str()) {
+            match values.get_mut(l.value) {
                 Some(n) => *n += 1,
                 None => {
-                    values.insert(l.value.as_str().into(), 1);
+                    values.insert(l.value.into(), 1);
                 }
             }
         }

@@ -75,8 +75,8 @@ impl Source for Head {
                 return;
             }
             for l in s.labels.iter() {
-                if !names.contains(&l.name) {
-                    names.insert(l.name.clone());
+                if !names.contains(l.name) {
+                    names.insert(l.name.to_string());
                 }
             }
         });

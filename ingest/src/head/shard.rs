@@ -8,9 +8,7 @@ use nohash_hasher::BuildNoHashHasher;
 
 use super::chunks::SampleChunks;
 use tributary_storage::read::SelectRequest;
-use tributary_storage::types::{
-    CLUSTER, Label, Labels, METRIC_NAME, Matcher, Sample, SeriesId, TimeRange, TimestampMs,
-};
+use tributary_storage::types::{CLUSTER, Labels, METRIC_NAME, Matcher, Sample, SeriesId, TimeRange, TimestampMs};
 
 pub(super) type IdMap<V> = HashMap<u64, V, BuildNoHashHasher<u64>>;
 
@@ -73,7 +71,7 @@ impl MemSeries {
     }
 
     fn same_labels(&self, pairs: &[(&str, &str)]) -> bool {
-        let l = self.labels.as_slice();
+        let l = &self.labels;
         l.len() == pairs.len() && l.iter().zip(pairs).all(|(a, (n, v))| a.name == *n && a.value == *v)
     }
 
@@ -107,11 +105,7 @@ pub(super) struct Shard {
 impl Shard {
     /// The series with these labels, created if new. The labels are built only for a new series.
     pub(super) fn get_or_create(&mut self, id: SeriesId, pairs: &[(&str, &str)]) -> &mut MemSeries {
-        let build = || {
-            Arc::new(Labels::from_sorted(
-                pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect(),
-            ))
-        };
+        let build = || Arc::new(Labels::from_sorted_pairs(pairs.iter().copied()));
         if !self.series.contains_key(&id.0) {
             return self.insert(id, build());
         }

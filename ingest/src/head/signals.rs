@@ -456,12 +456,7 @@ fn record_size(r: &LogRecord, share: bool) -> usize {
         .filter(|s| s.capacity() > 0)
         .map(|s| s.capacity() + PER_ALLOCATION)
         .sum();
-    let labels: usize = r
-        .labels
-        .iter()
-        .map(|l| std::mem::size_of_val(l) + l.name.capacity() + l.value.capacity() + 2 * PER_ALLOCATION)
-        .sum::<usize>()
-        + SHARED;
+    let labels = std::mem::size_of::<Labels>() + r.labels.heap_bytes() + 2 * PER_ALLOCATION + SHARED;
     let resource = r.resource_attributes.len() + SHARED;
     let shared = if share {
         labels / Arc::strong_count(&r.labels) + resource / Arc::strong_count(&r.resource_attributes)

@@ -246,7 +246,7 @@ async fn known_series_take_the_short_path_into_the_same_series() {
             head.labels_of_raw(d.batch.series[0].raw_key.unwrap())
                 .unwrap()
                 .iter()
-                .map(|l| (l.name.as_str(), l.value.as_str()))
+                .map(|l| (l.name, l.value))
         )
     );
     assert_eq!(head.append(&d.batch), 0);
@@ -438,7 +438,7 @@ fn a_writes_keys_are_looked_up_together_each_answer_in_its_place() {
         let labels = &series[i / 2].labels;
         assert_eq!(
             placed.id,
-            SeriesId::of(labels.iter().map(|l| (l.name.as_str(), l.value.as_str()))),
+            SeriesId::of(labels.iter().map(|l| (l.name, l.value))),
             "key {i}"
         );
         assert_eq!(head.is_known(keys[i]), found.is_known());
@@ -567,8 +567,11 @@ fn brute_force(head: &Head, range: TimeRange) -> (BTreeSet<String>, BTreeMap<Str
             return;
         }
         for l in s.labels.iter() {
-            names.insert(l.name.clone());
-            values.entry(l.name.clone()).or_default().insert(l.value.clone());
+            names.insert(l.name.to_string());
+            values
+                .entry(l.name.to_string())
+                .or_default()
+                .insert(l.value.to_string());
         }
     });
     (names, values)
@@ -580,7 +583,7 @@ fn recount<'a>(labels: impl Iterator<Item = (&'a Labels, usize)>) -> Vec<(String
     for (labels, samples) in labels {
         if samples > 0 {
             for l in labels {
-                *counts.entry((l.name.clone(), l.value.clone())).or_default() += 1;
+                *counts.entry((l.name.to_string(), l.value.to_string())).or_default() += 1;
             }
         }
     }

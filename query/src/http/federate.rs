@@ -96,9 +96,9 @@ fn exposition(latest: &[(Labels, i64, f64)]) -> String {
         for l in labels.iter().filter(|l| l.name != METRIC_NAME) {
             out.push(if first { '{' } else { ',' });
             first = false;
-            out.push_str(&l.name);
+            out.push_str(l.name);
             out.push_str("=\"");
-            escape_into(&mut out, &l.value);
+            escape_into(&mut out, l.value);
             out.push('"');
         }
         if !first {

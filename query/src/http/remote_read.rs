@@ -146,8 +146,8 @@ fn wire_labels(s: &Series) -> Vec<WireLabel> {
     s.labels
         .iter()
         .map(|l| WireLabel {
-            name: l.name.clone(),
-            value: l.value.clone(),
+            name: l.name.to_string(),
+            value: l.value.to_string(),
         })
         .collect()
 }

@@ -180,9 +180,9 @@ pub(crate) fn write_labels(out: &mut String, labels: &Labels) {
         if i > 0 {
             out.push(',');
         }
-        write_string(out, &l.name);
+        write_string(out, l.name);
         out.push(':');
-        write_string(out, &l.value);
+        write_string(out, l.value);
     }
     out.push('}');
 }

@@ -167,7 +167,7 @@ impl LogqlEngine {
         let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for labels in &streams {
             for l in labels.iter() {
-                values.entry(&l.name).or_default().insert(&l.value);
+                values.entry(l.name).or_default().insert(l.value);
             }
         }
         const STATIC: [&str; 4] = ["cluster", "namespace", "instance", "pod"];
@@ -331,8 +331,8 @@ fn volume_keys(labels: &Labels, names: &BTreeSet<String>, by: VolumeBy, targeted
         VolumeBy::Series => {
             let metric: Vec<(String, String)> = labels
                 .iter()
-                .filter(|l| names.contains(&l.name))
-                .map(|l| (l.name.clone(), l.value.clone()))
+                .filter(|l| names.contains(l.name))
+                .map(|l| (l.name.to_string(), l.value.to_string()))
                 .collect();
             let key = format!(
                 "{{{}}}",
@@ -346,8 +346,8 @@ fn volume_keys(labels: &Labels, names: &BTreeSet<String>, by: VolumeBy, targeted
         }
         VolumeBy::Labels => labels
             .iter()
-            .filter(|l| !targeted || names.contains(&l.name))
-            .map(|l| (l.name.clone(), vec![(l.name.clone(), String::new())]))
+            .filter(|l| !targeted || names.contains(l.name))
+            .map(|l| (l.name.to_string(), vec![(l.name.to_string(), String::new())]))
             .collect(),
     }
 }

@@ -23,7 +23,11 @@ use crate::statistics::quantile;
 /// metadata (the record's own attributes' top-level scalar values, `trace_id` and `span_id`), never
 /// overriding a stream label. Also the names of the stream labels (which the pipeline needs).
 pub(crate) fn initial_entry(rec: &LogRecord) -> (Entry, BTreeSet<String>) {
-    let mut labels: BTreeMap<String, String> = rec.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+    let mut labels: BTreeMap<String, String> = rec
+        .labels
+        .iter()
+        .map(|l| (l.name.to_string(), l.value.to_string()))
+        .collect();
     let stream: BTreeSet<String> = labels.keys().cloned().collect();
     if rec.attributes.len() > 2
         && let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&rec.attributes)
@@ -409,13 +413,7 @@ fn variance(values: impl Iterator<Item = f64>) -> f64 {
 }
 
 fn group_labels(labels: &Labels, g: &Grouping) -> Labels {
-    Labels::from_sorted(
-        labels
-            .iter()
-            .filter(|l| g.labels.contains(&l.name) != g.without)
-            .cloned()
-            .collect(),
-    )
+    labels.filtered(|l| g.labels.iter().any(|n| n == l.name) != g.without)
 }
 
 fn aggregate(op: AggOp, param: Option<f64>, grouping: Option<&Grouping>, points: Vec<Point>) -> Vec<Point> {
@@ -481,13 +479,7 @@ fn arith(op: BinOp, a: f64, b: f64) -> Option<f64> {
 
 fn signature(labels: &Labels, matching: Option<&(bool, Vec<String>)>) -> Labels {
     match matching {
-        Some((on, names)) => Labels::from_sorted(
-            labels
-                .iter()
-                .filter(|l| names.contains(&l.name) == *on)
-                .cloned()
-                .collect(),
-        ),
+        Some((on, names)) => labels.filtered(|l| names.iter().any(|n| n == l.name) == *on),
         None => labels.clone(),
     }
 }
@@ -585,9 +577,7 @@ fn vector_op(b: &BinaryExpr, lhs: Vec<Point>, rhs: Vec<Point>) -> Result<Vec<Poi
                 }
                 let labels = match matching {
                     Some((true, _)) => sig,
-                    Some((false, names)) => {
-                        Labels::from_sorted(p.labels.iter().filter(|l| !names.contains(&l.name)).cloned().collect())
-                    }
+                    Some((false, names)) => p.labels.filtered(|l| !names.iter().any(|n| n == l.name)),
                     None => p.labels,
                 };
                 if !seen.insert(labels.clone()) {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use tributary_storage::types::{Label, Labels, METRIC_NAME, SeriesId};
+use tributary_storage::types::{LabelRef, Labels, METRIC_NAME, SeriesId};
 
 use super::annotations::go_format_g;
 use super::eval::Guard;
@@ -52,12 +52,13 @@ pub(crate) struct Grouping {
 
 impl Grouping {
     /// The labels [`Grouping::group_labels`] keeps, read in place.
-    fn selected<'a>(&'a self, labels: &'a Labels) -> impl Iterator<Item = &'a Label> + 'a {
+    fn selected<'a>(&'a self, labels: &'a Labels) -> impl Iterator<Item = LabelRef<'a>> + 'a {
         labels.iter().filter(move |l| {
+            let listed = self.labels.iter().any(|n| n == l.name);
             if self.without {
-                l.name != METRIC_NAME && !self.labels.contains(&l.name)
+                l.name != METRIC_NAME && !listed
             } else {
-                self.labels.contains(&l.name)
+                listed
             }
         })
     }
@@ -142,12 +143,7 @@ fn assign_groups(grouping: &Grouping, input: &[StepSeries]) -> (Vec<usize>, Vec<
     let group_of = input
         .iter()
         .map(|s| {
-            let hash = SeriesId::of(
-                grouping
-                    .selected(&s.labels)
-                    .map(|l| (l.name.as_str(), l.value.as_str())),
-            )
-            .0;
+            let hash = SeriesId::of(grouping.selected(&s.labels).map(|l| (l.name, l.value))).0;
             match by_hash.entry(hash) {
                 Entry::Vacant(e) => {
                     labels.push(grouping.group_labels(&s.labels));
@@ -445,8 +441,8 @@ pub(crate) fn sample_offset(labels: &Labels) -> f64 {
         h.write(s.as_bytes());
     };
     for l in labels.iter() {
-        put(&l.name);
-        put(&l.value);
+        put(l.name);
+        put(l.value);
     }
     h.finish() as f64 / u64::MAX as f64
 }

@@ -134,13 +134,7 @@ impl ResultsCache {
         let series = slice(all, from, to);
         let bytes = series
             .iter()
-            .map(|s| {
-                64 + s.samples.len() * 16
-                    + s.labels
-                        .iter()
-                        .map(|l| l.name.len() + l.value.len() + 16)
-                        .sum::<usize>()
-            })
+            .map(|s| 64 + s.samples.len() * 16 + s.labels.heap_bytes())
             .sum::<usize>();
         if bytes > self.cfg.max_bytes {
             return;

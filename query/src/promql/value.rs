@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
-use tributary_storage::types::{Label, Labels, METRIC_NAME, Sample, Series, TimestampMs};
+use tributary_storage::types::{LabelRef, Labels, METRIC_NAME, Sample, Series, TimestampMs};
 
 use super::native_histogram::NativeHistogram;
 
@@ -355,7 +355,7 @@ pub(crate) fn drop_name(labels: &Labels) -> Labels {
     if labels.get(METRIC_NAME).is_none() {
         return labels.clone();
     }
-    Labels::from_sorted(labels.iter().filter(|l| l.name != METRIC_NAME).cloned().collect())
+    labels.filtered(|l| l.name != METRIC_NAME)
 }
 
 /// Like [`drop_name`], reusing the label set's storage (no string is copied).
@@ -363,32 +363,24 @@ pub(crate) fn into_without_name(labels: Labels) -> Labels {
     if labels.get(METRIC_NAME).is_none() {
         return labels;
     }
-    let mut v = labels.into_vec();
-    v.retain(|l| l.name != METRIC_NAME);
-    Labels::from_sorted(v)
+    labels.filtered(|l| l.name != METRIC_NAME)
 }
 
 /// Only the labels named in `names` (which may include `__name__`).
 pub(crate) fn keep_labels(labels: &Labels, names: &[String]) -> Labels {
-    Labels::from_sorted(labels.iter().filter(|l| names.contains(&l.name)).cloned().collect())
+    labels.filtered(|l| names.iter().any(|n| n == l.name))
 }
 
 /// Every label except those named in `names` and `__name__`.
 pub(crate) fn without_labels(labels: &Labels, names: &[String]) -> Labels {
-    Labels::from_sorted(
-        labels
-            .iter()
-            .filter(|l| l.name != METRIC_NAME && !names.contains(&l.name))
-            .cloned()
-            .collect(),
-    )
+    labels.filtered(|l| l.name != METRIC_NAME && !names.iter().any(|n| n == l.name))
 }
 
 /// Prometheus's `labels.String()` form, used in error messages: `{__name__="up", job="x"}`.
 pub(crate) fn labels_string(labels: &Labels) -> String {
     let parts: Vec<String> = labels
         .iter()
-        .map(|Label { name, value }| format!("{name}={value:?}"))
+        .map(|LabelRef { name, value }| format!("{name}={value:?}"))
         .collect();
     format!("{{{}}}", parts.join(", "))
 }

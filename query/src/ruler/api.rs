@@ -260,7 +260,7 @@ fn answer(data: &Json) -> Response {
 }
 
 fn alert_json(a: &Alert) -> Json {
-    let labels: BTreeMap<&str, &str> = a.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+    let labels: BTreeMap<&str, &str> = a.labels.iter().map(|l| (l.name, l.value)).collect();
     let mut out = json!({
         "labels": labels,
         "annotations": a.annotations,

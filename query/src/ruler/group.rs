@@ -311,8 +311,10 @@ async fn evaluate_rule(
             let mut seen = HashSet::new();
             for (mut labels, value) in vector {
                 labels.remove(METRIC_NAME);
-                let expr_labels: BTreeMap<String, String> =
-                    labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
+                let expr_labels: BTreeMap<String, String> = labels
+                    .iter()
+                    .map(|l| (l.name.to_string(), l.value.to_string()))
+                    .collect();
                 let data = TemplateData {
                     labels: &expr_labels,
                     value,
@@ -397,7 +399,7 @@ fn with_cluster(labels: &mut Labels, default_cluster: &str) {
 /// resolution or its validity, a link to the expression.
 fn to_notification(a: &Alert, rule: &RuleSpec, cfg: &RulerConfig) -> notifier::Alert {
     let mut labels: BTreeMap<String, String> = cfg.external_labels.clone();
-    labels.extend(a.labels.iter().map(|l| (l.name.clone(), l.value.clone())));
+    labels.extend(a.labels.iter().map(|l| (l.name.to_string(), l.value.to_string())));
     let ends_at = a.resolved_at.unwrap_or(a.valid_until);
     let expr: String = form_urlencoded::byte_serialize(rule.expr.as_bytes()).collect();
     notifier::Alert {

@@ -475,7 +475,7 @@ async fn flushed_metrics_merge_in_parts_as_they_merge_whole() {
         s.labels = Labels::from_pairs(
             &s.labels
                 .iter()
-                .map(|l| (l.name.as_str(), if l.name == "pod" { odd } else { l.value.as_str() }))
+                .map(|l| (l.name, if l.name == "pod" { odd } else { l.value }))
                 .collect::<Vec<_>>(),
         );
     }

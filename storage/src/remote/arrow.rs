@@ -81,8 +81,8 @@ pub(super) fn labels_builders<'a>(labels: impl Iterator<Item = &'a Labels> + Clo
     );
     for l in labels {
         for label in l.iter() {
-            names.values().append_value(&label.name);
-            values.values().append_value(&label.value);
+            names.values().append_value(label.name);
+            values.values().append_value(label.value);
         }
         names.append(true);
         values.append(true);

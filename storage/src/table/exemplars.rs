@@ -74,7 +74,7 @@ pub(crate) fn exemplars_schema() -> SchemaRef {
 
 /// The `exemplar_labels` text of a label set: every label, keys in byte order.
 fn exemplar_labels_json(labels: &Labels) -> String {
-    let map: BTreeMap<&str, &str> = labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+    let map: BTreeMap<&str, &str> = labels.iter().map(|l| (l.name, l.value)).collect();
     // A map of strings always serialises.
     serde_json::to_string(&map).unwrap_or_else(|_| "{}".into())
 }

@@ -357,7 +357,7 @@ impl MetricsReader {
             let labels = s.labels();
             match name {
                 Some(name) => found.extend(labels.get(name)),
-                None => found.extend(labels.iter().map(|l| l.name.as_str())),
+                None => found.extend(labels.iter().map(|l| l.name)),
             }
         }
         let mut out: Vec<String> = found.into_iter().map(str::to_string).collect();

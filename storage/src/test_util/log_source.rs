@@ -227,7 +227,7 @@ async fn check_listings(ctx: &str, source: &dyn LogSource, reference: &MemLogSou
         .unwrap_or_else(|e| panic!("{ctx}: log_label_names failed: {e}"));
     assert_sorted_unique(ctx, "log_label_names", &names);
     let of = |streams: &mut dyn Iterator<Item = &Labels>| -> BTreeSet<String> {
-        streams.flat_map(|l| l.iter().map(|l| l.name.clone())).collect()
+        streams.flat_map(|l| l.iter().map(|l| l.name.to_string())).collect()
     };
     let (must, may) = (of(&mut exact.iter()), of(&mut candidates.iter().copied()));
     for n in &must {

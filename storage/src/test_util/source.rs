@@ -514,14 +514,8 @@ async fn check(ctx: &str, source: &dyn Source, reference: &MemSource, req: &Sele
         .await
         .unwrap_or_else(|e| panic!("{ctx}: label_names failed: {e}"));
     assert_sorted_unique(ctx, "label_names", &names);
-    let lower: BTreeSet<&str> = want_labels
-        .iter()
-        .flat_map(|l| l.iter().map(|l| l.name.as_str()))
-        .collect();
-    let upper: BTreeSet<&str> = candidates
-        .iter()
-        .flat_map(|l| l.iter().map(|l| l.name.as_str()))
-        .collect();
+    let lower: BTreeSet<&str> = want_labels.iter().flat_map(|l| l.iter().map(|l| l.name)).collect();
+    let upper: BTreeSet<&str> = candidates.iter().flat_map(|l| l.iter().map(|l| l.name)).collect();
     for n in &lower {
         assert!(names.iter().any(|x| x == n), "{ctx}: label_names is missing {n:?}");
     }

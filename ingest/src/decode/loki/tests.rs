@@ -690,7 +690,7 @@ fn check_invariants(d: &DecodedPush, total_entries: u64, opts: &Options) {
     );
     assert_eq!(d.reasons.is_empty(), d.rejected == 0);
     for r in &d.records {
-        let l = r.labels.as_slice();
+        let l = (*r.labels).clone().into_vec();
         assert!(l.windows(2).all(|w| w[0].name < w[1].name), "{:?}", r.labels);
         assert!(r.labels.get("cluster").is_some(), "{:?}", r.labels);
         assert!(l.len() <= opts.max_labels);

@@ -74,7 +74,7 @@ pub(super) fn push_signals(
     if histograms.is_empty() && exemplars.is_empty() {
         return;
     }
-    let labels = Labels::from_sorted(labels.iter().map(|(n, v)| Label::new(*n, *v)).collect());
+    let labels = Labels::from_sorted_pairs(labels.iter().copied());
     if !histograms.is_empty() {
         histograms.sort_by_key(|h| h.timestamp);
         out_histograms.push(HistogramSeries {

@@ -40,7 +40,7 @@ impl<'a> LabelStats<'a> {
     pub(super) fn of(sets: &'a [Labels]) -> Self {
         let mut by_name: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
         for label in sets.iter().flat_map(Labels::iter) {
-            *by_name.entry(&label.name).or_default().entry(&label.value).or_default() += 1;
+            *by_name.entry(label.name).or_default().entry(label.value).or_default() += 1;
         }
         Self { by_name }
     }

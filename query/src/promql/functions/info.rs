@@ -304,8 +304,8 @@ impl Info {
                     Some(_) => continue,
                     None => {}
                 }
-                if series.labels.get(&l.name).is_none() {
-                    added.push((&l.name, &l.value));
+                if series.labels.get(l.name).is_none() {
+                    added.push((l.name, l.value));
                 }
             }
         }

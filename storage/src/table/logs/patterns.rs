@@ -286,7 +286,7 @@ impl Weighed for Parsed {
         self.streams
             .iter()
             .map(|(labels, patterns)| {
-                let label_bytes: usize = labels.iter().map(|l| 48 + l.name.len() + l.value.len()).sum();
+                let label_bytes = labels.heap_bytes();
                 let pattern_bytes: usize = patterns.iter().map(|p| 64 + p.1.len() + p.2.capacity() * 16).sum();
                 std::mem::size_of::<(Labels, Vec<()>)>() + label_bytes + pattern_bytes
             })

@@ -208,7 +208,7 @@ impl Weighed for Parsed {
         self.streams
             .iter()
             .map(|(labels, buckets)| {
-                let label_bytes: usize = labels.iter().map(|l| 48 + l.name.len() + l.value.len()).sum();
+                let label_bytes = labels.heap_bytes();
                 std::mem::size_of::<(Labels, Buckets)>() + label_bytes + buckets.capacity() * 24
             })
             .sum()

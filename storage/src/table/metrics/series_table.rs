@@ -213,13 +213,13 @@ impl SeriesTable {
         let mut clusters = HashSet::new();
         for s in &self.series {
             for l in s.labels.iter() {
-                match values.get_mut(&l.name) {
-                    Some(vs) if vs.contains(&l.value) => {}
+                match values.get_mut(l.name) {
+                    Some(vs) if vs.contains(l.value) => {}
                     Some(vs) => {
-                        vs.insert(l.value.clone());
+                        vs.insert(l.value.to_string());
                     }
                     None => {
-                        values.insert(l.name.clone(), [l.value.clone()].into());
+                        values.insert(l.name.to_string(), [l.value.to_string()].into());
                     }
                 }
             }
@@ -495,11 +495,7 @@ impl<'k> TableBuilder<'k> {
                 let labels = Arc::new(Labels::new(full));
                 let id = labels.series_id();
                 self.interner.insert(key, (cluster, metric, text), &labels, id);
-                const STRING: usize = std::mem::size_of::<String>();
-                self.created_bytes += labels
-                    .iter()
-                    .map(|l| 2 * STRING + l.name.len() + l.value.len())
-                    .sum::<usize>();
+                self.created_bytes += std::mem::size_of::<Labels>() + labels.heap_bytes();
                 (labels, id)
             }
         };

@@ -307,7 +307,7 @@ async fn label_listings_read_each_file_once_and_match_the_series() {
     let names_of = |ls: &[&Series]| {
         sorted(
             ls.iter()
-                .flat_map(|s| s.labels.iter().map(|l| l.name.clone()))
+                .flat_map(|s| s.labels.iter().map(|l| l.name.to_string()))
                 .collect(),
         )
     };

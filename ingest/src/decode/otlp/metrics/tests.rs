@@ -150,7 +150,7 @@ fn exemplar(value: f64, trace: u8, attrs: &[(&str, &str)]) -> OtlpExemplar {
 }
 
 fn pairs(l: &Labels) -> Vec<(&str, &str)> {
-    l.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect()
+    l.iter().map(|l| (l.name, l.value)).collect()
 }
 
 fn series<'a>(t: &'a Translated, name: &str) -> Vec<&'a Series> {
@@ -179,7 +179,7 @@ fn assert_invariants(t: &Translated) {
         .chain(t.histograms.iter().map(|h| &h.labels))
         .chain(t.exemplars.iter().map(|e| &e.labels));
     for l in label_sets {
-        let v = l.as_slice();
+        let v = l.clone().into_vec();
         assert!(
             v.windows(2).all(|w| w[0].name < w[1].name),
             "unsorted or duplicate: {l}"
