@@ -200,13 +200,18 @@ fn prim<T: 'static>(a: &ArrayRef) -> Result<&T> {
         .ok_or_else(|| corrupt("list items of the wrong type"))
 }
 
-fn labels_at(names: &ListArray, values: &ListArray, row: usize) -> Result<Labels> {
+pub(super) fn labels_at(names: &ListArray, values: &ListArray, row: usize) -> Result<Labels> {
     let (n, v) = (names.value(row), values.value(row));
     let (n, v) = (prim::<StringArray>(&n)?, prim::<StringArray>(&v)?);
     if n.len() != v.len() {
         return Err(corrupt("label names and values differ in length"));
     }
-    Ok(Labels::new(
-        (0..n.len()).map(|i| Label::new(n.value(i), v.value(i))).collect(),
-    ))
+    let pairs = (0..n.len()).map(|i| (n.value(i), v.value(i)));
+    // A label set sent by our own encoder is already sorted, unique and without empty values:
+    // packed straight from the columns. Anything else is normalised as any input is.
+    let valid = (1..n.len()).all(|i| n.value(i - 1) < n.value(i)) && pairs.clone().all(|(_, v)| !v.is_empty());
+    Ok(match valid {
+        true => Labels::from_sorted_pairs(pairs),
+        false => Labels::new(pairs.map(|(n, v)| Label::new(n, v)).collect()),
+    })
 }

@@ -308,3 +308,35 @@ fn a_select_request_round_trips_with_its_hints() {
     let older: WireSelect = serde_json::from_value(older).unwrap();
     assert!(!older.request().unwrap().newest_only);
 }
+
+fn label_lists(rows: &[&[(&str, &str)]]) -> (ListArray, ListArray) {
+    let (mut names, mut values) = (
+        ListBuilder::new(StringBuilder::new()),
+        ListBuilder::new(StringBuilder::new()),
+    );
+    for row in rows {
+        for (n, v) in *row {
+            names.values().append_value(n);
+            values.values().append_value(v);
+        }
+        names.append(true);
+        values.append(true);
+    }
+    (names.finish(), values.finish())
+}
+
+#[test]
+fn label_sets_decode_as_sent_or_normalised() {
+    let sorted: &[(&str, &str)] = &[("__name__", "up"), ("cluster", "a"), ("job", "x")];
+    let unsorted: &[(&str, &str)] = &[("job", "x"), ("__name__", "up"), ("empty", ""), ("job", "y")];
+    let (names, values) = label_lists(&[sorted, unsorted, &[]]);
+    assert_eq!(
+        decode::labels_at(&names, &values, 0).unwrap(),
+        Labels::from_pairs(sorted)
+    );
+    assert_eq!(
+        decode::labels_at(&names, &values, 1).unwrap(),
+        Labels::from_pairs(&[("__name__", "up"), ("job", "y")])
+    );
+    assert!(decode::labels_at(&names, &values, 2).unwrap().is_empty());
+}
