@@ -150,20 +150,13 @@ pub(crate) struct LabelOrigins {
 impl Stream {
     /// The labels split by origin: (stream labels, structured metadata, parsed).
     pub(crate) fn categorized(&self) -> (Labels, Labels, Labels) {
-        let (mut stream, mut metadata, mut parsed) = (Vec::new(), Vec::new(), Vec::new());
-        for l in self.labels.iter() {
-            if self.origins.structured_metadata.contains(l.name) {
-                metadata.push(l.to_label());
-            } else if self.origins.parsed.contains(l.name) {
-                parsed.push(l.to_label());
-            } else {
-                stream.push(l.to_label());
-            }
-        }
+        let (metadata, parsed) = (&self.origins.structured_metadata, &self.origins.parsed);
         (
-            Labels::from_sorted(stream),
-            Labels::from_sorted(metadata),
-            Labels::from_sorted(parsed),
+            self.labels
+                .filtered(|l| !metadata.contains(l.name) && !parsed.contains(l.name)),
+            self.labels.filtered(|l| metadata.contains(l.name)),
+            self.labels
+                .filtered(|l| !metadata.contains(l.name) && parsed.contains(l.name)),
         )
     }
 }
