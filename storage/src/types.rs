@@ -84,27 +84,19 @@ impl From<LabelRef<'_>> for Label {
 /// The labels of a [`Labels`] in name order.
 #[derive(Clone, Debug)]
 pub struct LabelsIter<'a> {
-    text: &'a str,
-    ends: std::slice::ChunksExact<'a, u32>,
-    start: usize,
+    labels: &'a Labels,
+    next: std::ops::Range<usize>,
 }
 
 impl<'a> Iterator for LabelsIter<'a> {
     type Item = LabelRef<'a>;
 
     fn next(&mut self) -> Option<LabelRef<'a>> {
-        let e = self.ends.next()?;
-        let (n, v) = (e[0] as usize, e[1] as usize);
-        let l = LabelRef {
-            name: &self.text[self.start..n],
-            value: &self.text[n..v],
-        };
-        self.start = v;
-        Some(l)
+        self.next.next().map(|i| self.labels.at(i))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        self.ends.size_hint()
+        self.next.size_hint()
     }
 }
 
@@ -166,12 +158,18 @@ impl Labels {
 
     /// Label `i` (in name order); `i < len()`.
     fn at(&self, i: usize) -> LabelRef<'_> {
-        let start = if i == 0 { 0 } else { self.ends[2 * i - 1] as usize };
-        let (n, v) = (self.ends[2 * i] as usize, self.ends[2 * i + 1] as usize);
+        let (start, name, value) = self.bounds(i);
         LabelRef {
-            name: &self.text[start..n],
-            value: &self.text[n..v],
+            name: &self.text[start..name],
+            value: &self.text[name..value],
         }
+    }
+
+    /// Where label `i`'s name starts, where it ends (its value starts) and where its value ends
+    /// in `text`; `i < len()`. The one reading of the `ends` layout.
+    fn bounds(&self, i: usize) -> (usize, usize, usize) {
+        let start = if i == 0 { 0 } else { self.ends[2 * i - 1] as usize };
+        (start, self.ends[2 * i] as usize, self.ends[2 * i + 1] as usize)
     }
 
     /// The value of label `name`, if present.
@@ -206,9 +204,8 @@ impl Labels {
     /// The labels in name order.
     pub fn iter(&self) -> LabelsIter<'_> {
         LabelsIter {
-            text: &self.text,
-            ends: self.ends.chunks_exact(2),
-            start: 0,
+            labels: self,
+            next: 0..self.len(),
         }
     }
 
@@ -266,12 +263,9 @@ impl Labels {
     /// `str` slicing's boundary checks.
     fn byte_pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let text = self.text.as_bytes();
-        let mut from = 0;
-        self.ends.chunks_exact(2).map(move |e| {
-            let (name, value) = (e[0] as usize, e[1] as usize);
-            let pair = (&text[from..name], &text[name..value]);
-            from = value;
-            pair
+        (0..self.len()).map(move |i| {
+            let (start, name, value) = self.bounds(i);
+            (&text[start..name], &text[name..value])
         })
     }
 }
