@@ -174,26 +174,31 @@ impl Labels {
 
     /// The value of label `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
+        self.position(name).ok().map(|i| self.at(i).value)
+    }
+
+    /// Label `name`'s index, or where it would go (a binary search).
+    fn position(&self, name: &str) -> Result<usize, usize> {
         // `__name__`, what the engine asks for most, sorts before every lower-case name, so it
         // is usually first: one comparison, where the search touches several names.
         if self.is_empty() {
-            return None;
+            return Err(0);
         }
-        let first = self.at(0);
-        if first.name == name {
-            return Some(first.value);
+        match self.at(0).name.cmp(name) {
+            std::cmp::Ordering::Equal => return Ok(0),
+            std::cmp::Ordering::Greater => return Err(0),
+            std::cmp::Ordering::Less => {}
         }
         let (mut lo, mut hi) = (1, self.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let l = self.at(mid);
-            match l.name.cmp(name) {
-                std::cmp::Ordering::Equal => return Some(l.value),
+            match self.at(mid).name.cmp(name) {
+                std::cmp::Ordering::Equal => return Ok(mid),
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
             }
         }
-        None
+        Err(lo)
     }
 
     /// The `__name__` label, if present.
@@ -235,17 +240,27 @@ impl Labels {
     }
 
     /// Sets (or, with an empty value, removes) one label.
+    /// Decided before anything is copied: removing an absent label or setting the value a
+    /// label has already costs nothing (what a loop over several names mostly does).
     pub fn set(&mut self, name: &str, value: &str) {
-        let mut pairs: Vec<(&str, &str)> = self.iter().map(|l| (l.name, l.value)).collect();
-        match pairs.binary_search_by(|(n, _)| (*n).cmp(name)) {
-            Ok(i) if value.is_empty() => {
-                pairs.remove(i);
-            }
-            Ok(i) => pairs[i].1 = value,
+        // The labels before the changed place, the new label if any, and those after it.
+        let (at, skip) = match self.position(name) {
+            Ok(i) if self.at(i).value == value => return,
+            Ok(i) => (i, 1),
             Err(_) if value.is_empty() => return,
-            Err(i) => pairs.insert(i, (name, value)),
+            Err(i) => (i, 0),
+        };
+        let new = (!value.is_empty()).then_some((name, value));
+        fn pair(l: LabelRef<'_>) -> (&str, &str) {
+            (l.name, l.value)
         }
-        let set = Self::from_sorted_pairs(pairs.into_iter());
+        let pairs = self
+            .iter()
+            .take(at)
+            .map(pair)
+            .chain(new)
+            .chain(self.iter().skip(at + skip).map(pair));
+        let set = Self::from_sorted_pairs(pairs);
         *self = set;
     }
 
