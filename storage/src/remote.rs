@@ -42,7 +42,6 @@
 //! Adding a read method to the contracts: one [`Call`] variant, one arm in [`answer`], one
 //! method in the querier's client.
 
-use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow_array::builder::{

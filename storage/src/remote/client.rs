@@ -37,12 +37,12 @@ fn select_of(req: &SelectRequest) -> WireSelect {
 /// which arrive together, are decoded in parallel, not one after the other on the query's task.
 async fn decode_apart<T: Send + 'static>(
     body: bytes::Bytes,
-    decode: impl FnOnce(&[u8]) -> Result<T> + Send + 'static,
+    decode: impl FnOnce(bytes::Bytes) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     if body.len() < DECODE_APART_BYTES {
-        return decode(&body);
+        return decode(body);
     }
-    tokio::task::spawn_blocking(move || decode(&body))
+    tokio::task::spawn_blocking(move || decode(body))
         .await
         .map_err(|e| crate::Error::Task {
             op: "decoding an ingester's answer",
@@ -50,7 +50,8 @@ async fn decode_apart<T: Send + 'static>(
         })?
 }
 
-/// A peer's head as a [`Source`] and a [`LogSource`].
+/// A peer's head as a [`Source`] and a [`LogSource`]. Its `select` answers come sorted by labels
+/// (an order the contract leaves open), sorted as they are decoded, in parallel for several peers.
 #[derive(Debug)]
 pub struct RemoteSource<T> {
     transport: T,
@@ -143,7 +144,7 @@ impl<T: Transport> Source for RemoteSource<T> {
 #[async_trait]
 impl<T: Transport> LogSource for RemoteSource<T> {
     async fn select_logs(&self, req: &LogRequest) -> Result<Vec<LogRecord>> {
-        decode::logs(&self.transport.call(&Call::SelectLogs(WireLogs::of(req))).await?)
+        decode::logs(self.transport.call(&Call::SelectLogs(WireLogs::of(req))).await?)
     }
 
     async fn log_streams(&self, req: &LogRequest) -> Result<Vec<Labels>> {

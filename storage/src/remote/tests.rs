@@ -97,7 +97,7 @@ async fn select_answers_chunks_only_when_asked_and_held() {
         })
     };
     let columns = |a: &Answer| {
-        let reader = arrow_ipc::reader::StreamReader::try_new(Cursor::new(&a.body), None).unwrap();
+        let reader = arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(&a.body), None).unwrap();
         reader
             .schema()
             .fields()
@@ -110,7 +110,7 @@ async fn select_answers_chunks_only_when_asked_and_held() {
     let plain = MemSource::new(series);
     let a = answer(&call(true, false), &held, &logs, &traces).await.unwrap();
     assert_eq!(columns(&a), ["names", "values", "chunks", "sorted"]);
-    let got = decode::series(&a.body, TimeRange::new(1_000_000, 2_000_000)).unwrap();
+    let got = decode::series(a.body.clone().into(), TimeRange::new(1_000_000, 2_000_000)).unwrap();
     assert_eq!(got[0].samples.first().unwrap().timestamp, 1_005_000);
     assert_eq!(got[0].samples.last().unwrap().timestamp, 1_995_000);
     assert_eq!(got[0].samples.len(), 67);
@@ -197,8 +197,10 @@ async fn floats_keep_their_bits_and_empty_answers_decode() {
     assert_eq!(a, b);
 }
 
+/// Several batches, as samples and as chunks: every series arrives, sorted by labels (sent in
+/// `i`'s numeric order, which is not the labels' order: "10" sorts before "2").
 #[tokio::test]
-async fn many_series_span_several_batches() {
+async fn many_series_span_several_batches_and_arrive_sorted() {
     let series: Vec<Series> = (0..BATCH_ROWS * 2 + 3)
         .map(|i| {
             Series::new(
@@ -208,14 +210,20 @@ async fn many_series_span_several_batches() {
         })
         .collect();
     let n = series.len();
-    let r = remote(MemSource::new(series), MemLogSource::new(Vec::new()));
-    let req = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::new(0, i64::MAX));
-    let got = r.select(&req).await.unwrap();
-    assert_eq!(got.len(), n);
-    assert!(
-        got.iter()
-            .all(|s| s.samples.len() == 1 && s.samples[0].value == s.samples[0].timestamp as f64)
-    );
+    for source in [
+        MemSource::new(series.clone()),
+        MemSource::new(series).with_chunks(MemChunks::Scrambled),
+    ] {
+        let r = remote(source, MemLogSource::new(Vec::new()));
+        let req = SelectRequest::new(vec![Matcher::equal("__name__", "m")], TimeRange::new(0, i64::MAX));
+        let got = r.select(&req).await.unwrap();
+        assert_eq!(got.len(), n);
+        assert!(
+            got.iter()
+                .all(|s| s.samples.len() == 1 && s.samples[0].value == s.samples[0].timestamp as f64)
+        );
+        assert!(got.is_sorted_by(|a, b| a.labels < b.labels));
+    }
 }
 
 #[tokio::test]
