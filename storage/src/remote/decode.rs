@@ -31,36 +31,34 @@ pub fn within(body: bytes::Bytes, range: TimeRange, budget: usize) -> Result<Wit
 fn series_of(batches: Vec<RecordBatch>, range: TimeRange) -> Result<Vec<Series>> {
     let mut out = Vec::new();
     for batch in batches {
-        let (names, values) = (list(&batch, 0)?, list(&batch, 1)?);
+        let labels = LabelColumns::of(list(&batch, 0)?, list(&batch, 1)?)?;
         if batch.schema().fields().get(2).is_some_and(|f| f.name() == "chunks") {
-            let (chunks, sorted) = (list(&batch, 2)?, col::<BooleanArray>(&batch, 3)?);
+            let (chunks, sorted) = (
+                Items::<BinaryArray>::of(list(&batch, 2)?)?,
+                col::<BooleanArray>(&batch, 3)?,
+            );
             for row in 0..batch.num_rows() {
-                let c = chunks.value(row);
-                let c = prim::<BinaryArray>(&c)?;
-                let samples = crate::xor_chunk::decode_chunks(c.iter().flatten(), sorted.value(row), range);
+                let c = chunks.rows(row).filter(|&i| chunks.items.is_valid(i));
+                let c = c.map(|i| chunks.items.value(i));
+                let samples = crate::xor_chunk::decode_chunks(c, sorted.value(row), range);
                 if !samples.is_empty() {
-                    out.push(Series::new(labels_at(names, values, row)?, samples));
+                    out.push(Series::new(labels.at(row)?, samples));
                 }
             }
             continue;
         }
-        let (ts, vs) = (list(&batch, 2)?, list(&batch, 3)?);
+        let (ts, vs) = (
+            Items::<Int64Array>::of(list(&batch, 2)?)?,
+            Items::<Float64Array>::of(list(&batch, 3)?)?,
+        );
         for row in 0..batch.num_rows() {
-            let labels = labels_at(names, values, row)?;
-            let t = ts.value(row);
-            let t = prim::<Int64Array>(&t)?;
-            let v = vs.value(row);
-            let v = prim::<Float64Array>(&v)?;
+            let (t, v) = (ts.rows(row), vs.rows(row));
             if t.len() != v.len() {
                 return Err(corrupt("timestamps and samples of a series differ in length"));
             }
-            let samples = t
-                .values()
-                .iter()
-                .zip(v.values())
-                .map(|(&t, &v)| Sample::new(t, v))
-                .collect();
-            out.push(Series::new(labels, samples));
+            let (t, v) = (&ts.items.values()[t], &vs.items.values()[v]);
+            let samples = t.iter().zip(v).map(|(&t, &v)| Sample::new(t, v)).collect();
+            out.push(Series::new(labels.at(row)?, samples));
         }
     }
     // Sorted by labels here, on the decoding thread (each ingester's answer on its own), so the
@@ -73,7 +71,7 @@ fn series_of(batches: Vec<RecordBatch>, range: TimeRange) -> Result<Vec<Series>>
 pub fn logs(body: bytes::Bytes) -> Result<Vec<LogRecord>> {
     let mut out: Vec<LogRecord> = Vec::new();
     for batch in batches(body)? {
-        let (names, values) = (list(&batch, 0)?, list(&batch, 1)?);
+        let labels_of = LabelColumns::of(list(&batch, 0)?, list(&batch, 1)?)?;
         let int = |i: usize| col::<Int64Array>(&batch, i);
         let text = |i: usize| col::<StringArray>(&batch, i);
         let (timestamp, observed) = (int(2)?, int(3)?);
@@ -86,7 +84,7 @@ pub fn logs(body: bytes::Bytes) -> Result<Vec<LogRecord>> {
             out.push(LogRecord {
                 labels: {
                     // A stream's records sit together: consecutive equal label sets share one copy.
-                    let labels = labels_at(names, values, row)?;
+                    let labels = labels_of.at(row)?;
                     match out.last() {
                         Some(prev) if *prev.labels == labels => prev.labels.clone(),
                         _ => Arc::new(labels),
@@ -215,18 +213,56 @@ fn prim<T: 'static>(a: &ArrayRef) -> Result<&T> {
         .ok_or_else(|| corrupt("list items of the wrong type"))
 }
 
-pub(super) fn labels_at(names: &ListArray, values: &ListArray, row: usize) -> Result<Labels> {
-    let (n, v) = (names.value(row), values.value(row));
-    let (n, v) = (prim::<StringArray>(&n)?, prim::<StringArray>(&v)?);
-    if n.len() != v.len() {
-        return Err(corrupt("label names and values differ in length"));
+/// A list column's items, read row by row through its offsets: no sliced array (and its
+/// allocations) per row.
+struct Items<'a, T> {
+    items: &'a T,
+    offsets: &'a [i32],
+}
+
+impl<'a, T: 'static> Items<'a, T> {
+    fn of(list: &'a ListArray) -> Result<Self> {
+        Ok(Self {
+            items: prim::<T>(list.values())?,
+            offsets: list.value_offsets(),
+        })
     }
-    let pairs = (0..n.len()).map(|i| (n.value(i), v.value(i)));
-    // A label set sent by our own encoder is already sorted, unique and without empty values:
-    // packed straight from the columns. Anything else is normalised as any input is.
-    let valid = (1..n.len()).all(|i| n.value(i - 1) < n.value(i)) && pairs.clone().all(|(_, v)| !v.is_empty());
-    Ok(match valid {
-        true => Labels::from_sorted_pairs(pairs),
-        false => Labels::new(pairs.map(|(n, v)| Label::new(n, v)).collect()),
-    })
+
+    /// The item indexes of `row` (offsets the IPC reader validated against the items).
+    fn rows(&self, row: usize) -> std::ops::Range<usize> {
+        self.offsets[row] as usize..self.offsets[row + 1] as usize
+    }
+}
+
+/// A batch's label columns (`names`, `values`).
+pub(super) struct LabelColumns<'a> {
+    names: Items<'a, StringArray>,
+    values: Items<'a, StringArray>,
+}
+
+impl<'a> LabelColumns<'a> {
+    pub(super) fn of(names: &'a ListArray, values: &'a ListArray) -> Result<Self> {
+        Ok(Self {
+            names: Items::of(names)?,
+            values: Items::of(values)?,
+        })
+    }
+
+    /// The label set of `row`.
+    pub(super) fn at(&self, row: usize) -> Result<Labels> {
+        let (n, v) = (self.names.rows(row), self.values.rows(row));
+        if n.len() != v.len() {
+            return Err(corrupt("label names and values differ in length"));
+        }
+        let (names, values) = (self.names.items, self.values.items);
+        let pairs = n.clone().zip(v).map(|(i, j)| (names.value(i), values.value(j)));
+        // A label set sent by our own encoder is already sorted, unique and without empty
+        // values: packed straight from the columns. Anything else is normalised as any input is.
+        let valid =
+            n.clone().skip(1).all(|i| names.value(i - 1) < names.value(i)) && pairs.clone().all(|(_, v)| !v.is_empty());
+        Ok(match valid {
+            true => Labels::from_sorted_pairs(pairs),
+            false => Labels::new(pairs.map(|(n, v)| Label::new(n, v)).collect()),
+        })
+    }
 }

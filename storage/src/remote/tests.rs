@@ -339,12 +339,18 @@ fn label_sets_decode_as_sent_or_normalised() {
     let unsorted: &[(&str, &str)] = &[("job", "x"), ("__name__", "up"), ("empty", ""), ("job", "y")];
     let (names, values) = label_lists(&[sorted, unsorted, &[]]);
     assert_eq!(
-        decode::labels_at(&names, &values, 0).unwrap(),
+        decode::LabelColumns::of(&names, &values).unwrap().at(0).unwrap(),
         Labels::from_pairs(sorted)
     );
     assert_eq!(
-        decode::labels_at(&names, &values, 1).unwrap(),
+        decode::LabelColumns::of(&names, &values).unwrap().at(1).unwrap(),
         Labels::from_pairs(&[("__name__", "up"), ("job", "y")])
     );
-    assert!(decode::labels_at(&names, &values, 2).unwrap().is_empty());
+    assert!(
+        decode::LabelColumns::of(&names, &values)
+            .unwrap()
+            .at(2)
+            .unwrap()
+            .is_empty()
+    );
 }
