@@ -44,11 +44,10 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BinaryBuilder, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder, UInt32Builder,
-};
+use arrow_array::builder::{BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder, UInt32Builder};
 use arrow_array::{
-    Array, ArrayRef, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray, UInt32Array,
+    Array, ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
+    UInt32Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
@@ -68,6 +67,7 @@ use crate::{Error, Result};
 mod arrow;
 mod client;
 mod floats;
+mod pool;
 use arrow::{encode_chunks, encode_logs, encode_series};
 pub use client::{RemoteSource, Transport};
 use floats::{WireExemplarSeries, WireHistogramSeries};
@@ -464,24 +464,26 @@ pub struct Answer {
     /// [`ARROW_STREAM`] or [`JSON`].
     pub content_type: &'static str,
     /// The bytes.
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
 }
 
 impl Answer {
     fn json<T: Serialize>(value: &T) -> Result<Self> {
         Ok(Self {
             content_type: JSON,
-            body: serde_json::to_vec(value).map_err(|e| Error::Task {
-                op: "encoding an internal read answer",
-                reason: e.to_string(),
-            })?,
+            body: serde_json::to_vec(value)
+                .map_err(|e| Error::Task {
+                    op: "encoding an internal read answer",
+                    reason: e.to_string(),
+                })?
+                .into(),
         })
     }
 
     fn arrow(batches: Vec<RecordBatch>, schema: SchemaRef) -> Result<Self> {
         // Sized up front: growing a body of megabytes copies it again at every doubling.
         let size: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-        let mut body = Vec::with_capacity(size + 4096);
+        let mut body = pool::ANSWERS.buffer(size + 4096);
         let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut body, &schema).map_err(arrow_err)?;
         for b in &batches {
             w.write(b).map_err(arrow_err)?;
@@ -490,7 +492,7 @@ impl Answer {
         drop(w);
         Ok(Self {
             content_type: ARROW_STREAM,
-            body,
+            body: pool::ANSWERS.bytes(body),
         })
     }
 }

@@ -129,20 +129,33 @@ pub(super) fn encode_series(series: &[Series], counted: Option<usize>) -> Result
 pub(super) fn encode_chunks(series: &[ChunkedSeries], counted: Option<usize>) -> Result<Answer> {
     let schema = chunks_schema(counted);
     let mut batches = Vec::new();
+    let too_long = || Error::InvalidData {
+        reason: "more than 2 GiB of chunks in one answer batch".into(),
+    };
     for part in series.chunks(BATCH_ROWS) {
         let (names, values) = labels_builders(part.iter().map(|s| &*s.labels));
+        // The chunk bytes go into a kept buffer (`pool`), each chunk copied once.
         let bytes: usize = part.iter().flat_map(|s| &s.chunks).map(Vec::len).sum();
         let count: usize = part.iter().map(|s| s.chunks.len()).sum();
-        let mut chunks = ListBuilder::new(BinaryBuilder::with_capacity(count, bytes));
+        let mut data = pool::ANSWERS.buffer(bytes);
+        let (mut ends, mut rows) = (Vec::with_capacity(count + 1), Vec::with_capacity(part.len() + 1));
+        ends.push(0i32);
+        rows.push(0i32);
         let mut sorted = BooleanBuilder::with_capacity(part.len());
         for s in part {
             for c in &s.chunks {
-                chunks.values().append_value(c);
+                data.extend_from_slice(c);
+                ends.push(i32::try_from(data.len()).map_err(|_| too_long())?);
             }
-            chunks.append(true);
+            rows.push(i32::try_from(ends.len() - 1).map_err(|_| too_long())?);
             sorted.append_value(s.sorted);
         }
-        let columns: Vec<ArrayRef> = vec![names, values, Arc::new(chunks.finish()), Arc::new(sorted.finish())];
+        let offsets = |v: Vec<i32>| arrow_buffer::OffsetBuffer::new(arrow_buffer::ScalarBuffer::from(v));
+        let data = arrow_buffer::Buffer::from(pool::ANSWERS.bytes(data));
+        let items = BinaryArray::try_new(offsets(ends), data, None).map_err(arrow_err)?;
+        let item = Arc::new(Field::new("item", DataType::Binary, true));
+        let chunks = ListArray::try_new(item, offsets(rows), Arc::new(items), None).map_err(arrow_err)?;
+        let columns: Vec<ArrayRef> = vec![names, values, Arc::new(chunks), Arc::new(sorted.finish())];
         batches.push(RecordBatch::try_new(schema.clone(), columns).map_err(arrow_err)?);
     }
     Answer::arrow(batches, schema)

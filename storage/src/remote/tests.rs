@@ -25,7 +25,7 @@ impl Transport for Loopback {
     async fn call(&self, call: &Call) -> Result<bytes::Bytes> {
         let call = Call::from_json(&call.to_json())?;
         match answer(&call, &self.source, &self.logs, &self.traces).await {
-            Ok(a) => Ok(a.body.into()),
+            Ok(a) => Ok(a.body),
             Err(e) => {
                 let (_, wire) = WireError::of(&e);
                 let wire: WireError = decode::json(&serde_json::to_vec(&wire).unwrap())?;
@@ -110,7 +110,7 @@ async fn select_answers_chunks_only_when_asked_and_held() {
     let plain = MemSource::new(series);
     let a = answer(&call(true, false), &held, &logs, &traces).await.unwrap();
     assert_eq!(columns(&a), ["names", "values", "chunks", "sorted"]);
-    let got = decode::series(a.body.clone().into(), TimeRange::new(1_000_000, 2_000_000)).unwrap();
+    let got = decode::series(a.body.clone(), TimeRange::new(1_000_000, 2_000_000)).unwrap();
     assert_eq!(got[0].samples.first().unwrap().timestamp, 1_005_000);
     assert_eq!(got[0].samples.last().unwrap().timestamp, 1_995_000);
     assert_eq!(got[0].samples.len(), 67);
