@@ -579,6 +579,26 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Names and values from one tiny alphabet, the second set a variation of the first:
+        /// packed texts alike for long runs, or alike with other bounds (`a`=`bb` against
+        /// `ab`=`b`), still order as the pairs do.
+        #[test]
+        fn order_is_the_pairs_order_when_texts_run_alike(
+            a in proptest::collection::vec(("[ab]{1,3}", "[ab]{1,3}"), 0..6),
+            edit in proptest::collection::vec(("[ab]{1,3}", "[ab]{1,3}"), 0..3),
+            keep in 0usize..6,
+        ) {
+            let mut b = a.clone();
+            b.truncate(keep);
+            b.extend(edit);
+            let (pa, pb) = (plain(&a), plain(&b));
+            let build = |p: &[Label]| Labels::new(p.to_vec());
+            let (la, lb) = (build(&pa), build(&pb));
+            proptest::prop_assert_eq!(la.cmp(&lb), pa.cmp(&pb));
+            proptest::prop_assert_eq!(lb.cmp(&la), pb.cmp(&pa));
+            proptest::prop_assert_eq!(la.cmp(&la.clone()), std::cmp::Ordering::Equal);
+        }
+
         #[test]
         fn packed_labels_answer_as_the_plain_pairs_do(
             a in proptest::collection::vec(("[a-d_]{1,3}", "[xé0-9]{0,3}"), 0..8),

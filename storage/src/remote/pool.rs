@@ -30,10 +30,12 @@ impl Pool {
         }
     }
 
-    /// An empty buffer of at least `size` bytes' capacity: a kept one when one is large enough.
+    /// An empty buffer of at least `size` bytes' capacity: the smallest kept one large enough
+    /// (so a small answer leaves the large ones to large answers), else a new one.
     pub(super) fn buffer(&self, size: usize) -> Vec<u8> {
         let mut kept = self.kept.lock();
-        match kept.iter().position(|b| b.capacity() >= size) {
+        let fits = kept.iter().enumerate().filter(|(_, b)| b.capacity() >= size);
+        match fits.min_by_key(|(_, b)| b.capacity()).map(|(i, _)| i) {
             Some(i) => kept.swap_remove(i),
             None => Vec::with_capacity(size),
         }
@@ -86,9 +88,11 @@ mod tests {
         let bytes = pool.bytes(b);
         assert_eq!(&bytes[..], b"answer");
         drop(bytes);
+        drop(pool.bytes(Vec::with_capacity(5000)));
         let again = pool.buffer(10);
-        assert_eq!(again.as_ptr(), ptr);
+        assert_eq!(again.as_ptr(), ptr, "the smallest buffer that fits");
         assert!(again.is_empty() && again.capacity() >= 1000);
+        assert!(pool.buffer(2000).capacity() >= 5000);
         let huge = Vec::with_capacity(KEPT_BYTES + 1);
         drop(pool.bytes(huge));
         for _ in 0..KEPT + 2 {
