@@ -29,47 +29,15 @@ fn merge_selects(mut answers: Vec<Vec<Series>>) -> Vec<Series> {
     if answers.iter().all(|a| a.is_sorted_by(|x, y| x.labels < y.labels)) {
         return answers
             .into_iter()
-            .filter(|a| !a.is_empty())
-            .reduce(merge_sorted)
+            .reduce(|first, second| merge_sorted_by(first, second, |x, y| x.labels.cmp(&y.labels), merge_series))
             .unwrap_or_default();
     }
-    merge_by_series(
-        answers,
-        |s| &s.labels,
-        |kept, later| {
-            kept.samples = merge_samples(std::mem::take(&mut kept.samples), later.samples);
-        },
-    )
+    merge_by_series(answers, |s| &s.labels, merge_series)
 }
 
-/// Two answers sorted by labels as one, sorted: equal label sets merged, `first`'s sample
-/// kept on equal timestamps.
-fn merge_sorted(first: Vec<Series>, second: Vec<Series>) -> Vec<Series> {
-    let mut out = Vec::with_capacity(first.len() + second.len());
-    let (mut a, mut b) = (first.into_iter().peekable(), second.into_iter().peekable());
-    loop {
-        let order = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) => x.labels.cmp(&y.labels),
-            (_, None) => {
-                out.extend(a);
-                return out;
-            }
-            (None, Some(_)) => {
-                out.extend(b);
-                return out;
-            }
-        };
-        match order {
-            std::cmp::Ordering::Less => out.extend(a.next()),
-            std::cmp::Ordering::Greater => out.extend(b.next()),
-            std::cmp::Ordering::Equal => {
-                if let (Some(mut kept), Some(later)) = (a.next(), b.next()) {
-                    kept.samples = merge_samples(std::mem::take(&mut kept.samples), later.samples);
-                    out.push(kept);
-                }
-            }
-        }
-    }
+/// One series from two sources' copies of it, `kept`'s samples winning on equal timestamps.
+fn merge_series(kept: &mut Series, later: Series) {
+    kept.samples = merge_samples(std::mem::take(&mut kept.samples), later.samples);
 }
 
 /// Reads every inner source and merges their answers.
@@ -252,6 +220,17 @@ fn merge_samples(first: Vec<Sample>, second: Vec<Sample>) -> Vec<Sample> {
 
 /// Merges two lists sorted by `time` with unique times; `first` wins on equal times.
 fn merge_by_time<T>(first: Vec<T>, second: Vec<T>, time: impl Fn(&T) -> i64) -> Vec<T> {
+    merge_sorted_by(first, second, |x, y| time(x).cmp(&time(y)), |_, _| {})
+}
+
+/// Merges two lists sorted by `order`, each holding an item once under it, into one sorted
+/// list: two equal items become one, `merge(kept, later)` with `first`'s item kept.
+fn merge_sorted_by<T>(
+    first: Vec<T>,
+    second: Vec<T>,
+    order: impl Fn(&T, &T) -> std::cmp::Ordering,
+    merge: impl Fn(&mut T, T),
+) -> Vec<T> {
     if second.is_empty() {
         return first;
     }
@@ -262,18 +241,21 @@ fn merge_by_time<T>(first: Vec<T>, second: Vec<T>, time: impl Fn(&T) -> i64) -> 
     let (mut a, mut b) = (first.into_iter().peekable(), second.into_iter().peekable());
     loop {
         match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if time(x) < time(y) => out.extend(a.next()),
-            (Some(x), Some(y)) if time(x) > time(y) => out.extend(b.next()),
-            (Some(_), Some(_)) => {
-                out.extend(a.next());
-                b.next();
-            }
+            (Some(x), Some(y)) => match order(x, y) {
+                std::cmp::Ordering::Less => out.extend(a.next()),
+                std::cmp::Ordering::Greater => out.extend(b.next()),
+                std::cmp::Ordering::Equal => {
+                    if let (Some(mut kept), Some(later)) = (a.next(), b.next()) {
+                        merge(&mut kept, later);
+                        out.push(kept);
+                    }
+                }
+            },
             (Some(_), None) => out.extend(a.by_ref()),
             (None, Some(_)) => out.extend(b.by_ref()),
-            (None, None) => break,
+            (None, None) => return out,
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -286,8 +286,9 @@ impl Labels {
 }
 
 /// The order of the label pairs in name order (what `Vec<Label>`'s derived order was): label by
-/// label, name then value, a set that is a prefix of another first. A querier sorts every merged
-/// answer by it, so it compares bytes in place rather than through the iterator's `str` slices.
+/// label, name then value, a set that is a prefix of another first. The engine sorts every
+/// selector's answer by it (a querier each ingester's too), so it compares bytes in place rather
+/// than through the iterator's `str` slices.
 impl Ord for Labels {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         // `str` orders by its bytes.
