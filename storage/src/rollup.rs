@@ -192,6 +192,16 @@ impl Bucket {
     }
 }
 
+/// Sorts `buckets` stably by `key` unless they are in order already. A stable sort allocates
+/// scratch room for half the slice before it looks at the order, and read rows nearly always
+/// come in order: a 30-day range read sorted 100,000 series of 720 rows each, per selector,
+/// into fresh memory.
+pub(crate) fn sort_buckets_by_key<K: Ord>(buckets: &mut [Bucket], key: impl Fn(&Bucket) -> K) {
+    if !buckets.is_sorted_by_key(&key) {
+        buckets.sort_by_key(key);
+    }
+}
+
 /// A series and its buckets, sorted by label, one per label.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BucketSeries {
@@ -332,7 +342,7 @@ impl BucketRead {
             .into_iter()
             .filter_map(|(labels, mut buckets)| {
                 // Stable: of two copies of one piece, the first given stays first.
-                buckets.sort_by_key(|b| (b.timestamp, b.first_ts));
+                sort_buckets_by_key(&mut buckets, |b| (b.timestamp, b.first_ts));
                 buckets.dedup_by(|later, kept| later.timestamp == kept.timestamp && later.first_ts == kept.first_ts);
                 // Pieces of one bucket combined in place, in time order.
                 buckets.dedup_by(|later, kept| {

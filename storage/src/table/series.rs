@@ -11,6 +11,7 @@
 //! writer properties and the pruning of [`series_plan`] apply to them unchanged.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -346,8 +347,24 @@ impl<'s, T> SeriesCollector<'s, T> {
 pub(crate) fn row_series(
     batch: &RecordBatch,
     key: &str,
-    mut resolve: impl FnMut(usize, (&str, &str, &str)) -> std::result::Result<Option<usize>, String>,
+    resolve: impl FnMut(usize, (&str, &str, &str)) -> std::result::Result<Option<usize>, String>,
 ) -> Result<Vec<(Option<usize>, TimestampMs)>> {
+    let times = timestamps(batch, key)?;
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for (slot, rows) in series_runs(batch, key, resolve)? {
+        out.extend(rows.map(|row| (slot, times.value(row))));
+    }
+    Ok(out)
+}
+
+/// [`row_series`] by runs: the rows of `batch` as runs of one series each (rows are sorted by
+/// series, so a file's series is one run per batch), each with the slot `resolve` gave it.
+/// Callers walking a run at a time skip a per-row look-up and a per-row list.
+pub(crate) fn series_runs(
+    batch: &RecordBatch,
+    key: &str,
+    mut resolve: impl FnMut(usize, (&str, &str, &str)) -> std::result::Result<Option<usize>, String>,
+) -> Result<Vec<(Option<usize>, Range<usize>)>> {
     let corrupt = |reason: String| Error::Corrupt {
         key: key.to_string(),
         reason,
@@ -355,23 +372,16 @@ pub(crate) fn row_series(
     let (ck, cv) = dict_keys(batch, key_col::CLUSTER).map_err(&corrupt)?;
     let (mk, mv) = dict_keys(batch, key_col::METRIC).map_err(&corrupt)?;
     let (lk, lv) = dict_keys(batch, key_col::LABELS).map_err(&corrupt)?;
-    let times = batch
-        .column(key_col::TIMESTAMP)
-        .as_primitive_opt::<TimestampMillisecondType>()
-        .filter(|t| t.null_count() == 0)
-        .ok_or_else(|| corrupt("timestamp column has an unexpected type or nulls".into()))?;
     let mut resolved: HashMap<(i32, i32, i32), Option<usize>> = HashMap::new();
-    let mut out = Vec::with_capacity(batch.num_rows());
-    // Rows are sorted by series: most rows repeat the previous row's key.
-    let mut last: Option<((i32, i32, i32), Option<usize>)> = None;
-    for row in 0..batch.num_rows() {
+    let mut runs: Vec<(Option<usize>, Range<usize>)> = Vec::new();
+    let mut row = 0;
+    while row < batch.num_rows() {
         let triple = (ck[row], mk[row], lk[row]);
-        if let Some((t, s)) = last
-            && t == triple
-        {
-            out.push((s, times.value(row)));
-            continue;
-        }
+        let end = row
+            + 1
+            + (row + 1..batch.num_rows())
+                .take_while(|&r| (ck[r], mk[r], lk[r]) == triple)
+                .count();
         let slot = match resolved.get(&triple) {
             Some(s) => *s,
             None => {
@@ -385,10 +395,22 @@ pub(crate) fn row_series(
                 s
             }
         };
-        last = Some((triple, slot));
-        out.push((slot, times.value(row)));
+        runs.push((slot, row..end));
+        row = end;
     }
-    Ok(out)
+    Ok(runs)
+}
+
+/// The `timestamp` column of a batch of the metrics table's layout.
+pub(crate) fn timestamps<'b>(batch: &'b RecordBatch, key: &str) -> Result<&'b TimestampMillisecondArray> {
+    batch
+        .column(key_col::TIMESTAMP)
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .filter(|t| t.null_count() == 0)
+        .ok_or_else(|| Error::Corrupt {
+            key: key.to_string(),
+            reason: "timestamp column has an unexpected type or nulls".into(),
+        })
 }
 
 /// A row's labels from its key columns' texts: `cluster`, `metric` and the `labels` JSON.

@@ -28,9 +28,9 @@ use arrow_array::types::UInt64Type;
 use super::{BucketColumns, RollupsReader, rollups_schema};
 use crate::catalog::FileMeta;
 use crate::parquet_io::{AbortOnDrop, ObjectReader, ParquetIo};
-use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution, SeriesPieces};
+use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution, SeriesPieces, sort_buckets_by_key};
 use crate::table::file_cache::{FileCache, FileCacheStats, Weighed, matchers_key};
-use crate::table::series::{key_col, row_series, series_labels, series_plan};
+use crate::table::series::{key_col, series_labels, series_plan, series_runs, timestamps};
 use crate::types::{Labels, METRIC_NAME, Matcher, SeriesId, TimeRange, matches_all};
 use crate::{Error, Result};
 
@@ -200,7 +200,8 @@ impl DayCache {
                 .filter(|a| a.null_count() == 0)
                 .ok_or_else(|| corrupt("series_id column has an unexpected type or nulls".into()))?;
             let columns = BucketColumns::of(batch, key)?;
-            let rows = row_series(batch, key, |row, texts| {
+            let times = timestamps(batch, key)?;
+            let runs = series_runs(batch, key, |row, texts| {
                 let id = SeriesId(ids.value(row));
                 // Locked per series, not per file: concurrent day reads walk their rows at once.
                 let labels = shared_labels(&mut self.labels.lock().0, id, texts)?;
@@ -211,9 +212,9 @@ impl DayCache {
                     })
                 }))
             })?;
-            for (row, (slot, timestamp)) in rows.into_iter().enumerate() {
-                if let Some(slot) = slot.filter(|_| range.contains(timestamp)) {
-                    out[slot].2.push(columns.bucket(row, timestamp, key)?);
+            for (slot, rows) in runs {
+                if let Some(slot) = slot {
+                    columns.push_run(rows, times.values(), range, key, &mut out[slot].2)?;
                 }
             }
         }
@@ -257,8 +258,17 @@ impl DayCache {
         Ok(entry
             .matching(matchers)
             .filter_map(|(i, (id, shared, buckets))| {
-                let from = buckets.partition_point(|b| b.timestamp < labels.start);
-                let to = buckets.partition_point(|b| b.timestamp <= labels.end);
+                // Most days lie wholly in the range: two reads, not two searches through
+                // rows a cache line apart.
+                let inside = |b: Option<&Bucket>| b.is_some_and(|b| labels.contains(b.timestamp));
+                let (from, to) = if inside(buckets.first()) && inside(buckets.last()) {
+                    (0, buckets.len())
+                } else {
+                    (
+                        buckets.partition_point(|b| b.timestamp < labels.start),
+                        buckets.partition_point(|b| b.timestamp <= labels.end),
+                    )
+                };
                 (from < to).then(|| (*id, shared.clone(), Rows::Shared(entry.clone(), i, from..to)))
             })
             .collect())
@@ -303,7 +313,7 @@ impl DayCache {
         let mut series: Vec<DaySeries> = series
             .into_iter()
             .filter_map(|(id, labels, mut rows)| {
-                rows.sort_by_key(|b| (b.timestamp, b.first_ts));
+                sort_buckets_by_key(&mut rows, |b| (b.timestamp, b.first_ts));
                 let buckets = if whole {
                     let mut out: Vec<Bucket> = Vec::with_capacity(1);
                     for b in rows {
@@ -497,7 +507,7 @@ impl RollupsReader {
         let mut out = pieces.into_series();
         out.retain(|s| admits(&s.labels));
         for s in &mut out {
-            s.buckets.sort_by_key(|b| (b.timestamp, b.first_ts));
+            sort_buckets_by_key(&mut s.buckets, |b| (b.timestamp, b.first_ts));
         }
         Ok(out)
     }

@@ -126,6 +126,30 @@ async fn files_are_per_day_and_cluster_and_carry_the_documented_schema() {
 }
 
 #[tokio::test]
+async fn each_tier_is_written_with_its_documented_codec() {
+    // storage/README.md: the tables long reads decode whole (hourly rows, day summaries) are
+    // Snappy, the 5-minute tier zstd like the raw table.
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    for (res, codec) in [
+        (Resolution::FiveMinutes, "ZSTD"),
+        (Resolution::OneHour, "SNAPPY"),
+        (Resolution::OneDay, "SNAPPY"),
+    ] {
+        let summary = storage.write_rollups(res, &data()).await.unwrap();
+        let bytes = std::fs::read(dir.path().join(&summary.files[0])).unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(
+            &parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap(),
+        )
+        .clone();
+        for column in meta.row_group(0).columns() {
+            let got = format!("{:?}", column.compression());
+            assert!(got.starts_with(codec), "{res:?} {}: {got}", column.column_path());
+        }
+    }
+}
+
+#[tokio::test]
 async fn buckets_come_from_rollups_alone_once_raw_data_is_gone() {
     // Raw data past its retention: only the rollups were ever written here.
     let dir = tempfile::tempdir().unwrap();
