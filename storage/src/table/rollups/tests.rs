@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt64Type};
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
 use super::*;
 use crate::layout::HOUR_MS;
@@ -137,12 +138,9 @@ async fn each_tier_is_written_with_its_documented_codec() {
         (Resolution::OneDay, "SNAPPY"),
     ] {
         let summary = storage.write_rollups(res, &data()).await.unwrap();
-        let bytes = std::fs::read(dir.path().join(&summary.files[0])).unwrap();
-        let meta = parquet::file::reader::FileReader::metadata(
-            &parquet::file::serialized_reader::SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap(),
-        )
-        .clone();
-        for column in meta.row_group(0).columns() {
+        let bytes = bytes::Bytes::from(std::fs::read(dir.path().join(&summary.files[0])).unwrap());
+        let meta = ArrowReaderMetadata::load(&bytes, Default::default()).unwrap();
+        for column in meta.metadata().row_group(0).columns() {
             let got = format!("{:?}", column.compression());
             assert!(got.starts_with(codec), "{res:?} {}: {got}", column.column_path());
         }
