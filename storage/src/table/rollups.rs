@@ -454,6 +454,21 @@ impl<'b> BucketColumns<'b> {
         })
     }
 
+    /// The columns of `rows` only.
+    fn slice(&self, rows: std::ops::Range<usize>) -> Self {
+        Self {
+            count: &self.count[rows.clone()],
+            sum: &self.sum[rows.clone()],
+            min: &self.min[rows.clone()],
+            max: &self.max[rows.clone()],
+            first: &self.first[rows.clone()],
+            last: &self.last[rows.clone()],
+            increase: &self.increase[rows.clone()],
+            first_ts: &self.first_ts[rows.clone()],
+            last_ts: &self.last_ts[rows],
+        }
+    }
+
     /// The buckets of `rows` whose label (`labels[row]`) lies in `range`, onto `out`; a row
     /// summarising nothing is corrupt.
     fn push_run(
@@ -464,38 +479,20 @@ impl<'b> BucketColumns<'b> {
         key: &str,
         out: &mut Vec<Bucket>,
     ) -> Result<()> {
-        let run = |c: &'b [f64]| &c[rows.clone()];
-        let (sum, min, max, first, last, increase) = (
-            run(self.sum),
-            run(self.min),
-            run(self.max),
-            run(self.first),
-            run(self.last),
-            run(self.increase),
-        );
-        let (count, first_ts, last_ts) = (
-            &self.count[rows.clone()],
-            &self.first_ts[rows.clone()],
-            &self.last_ts[rows.clone()],
-        );
-        let labels = &labels[rows.clone()];
-        out.reserve(rows.len());
-        for i in 0..labels.len() {
-            let timestamp = labels[i];
-            if !range.contains(timestamp) {
-                continue;
-            }
+        let (c, labels) = (self.slice(rows.clone()), &labels[rows]);
+        out.reserve(labels.len());
+        for (i, &timestamp) in labels.iter().enumerate().filter(|(_, t)| range.contains(**t)) {
             let bucket = Bucket {
                 timestamp,
-                count: count[i],
-                sum: sum[i],
-                min: min[i],
-                max: max[i],
-                first: first[i],
-                last: last[i],
-                first_ts: first_ts[i],
-                last_ts: last_ts[i],
-                increase: increase[i],
+                count: c.count[i],
+                sum: c.sum[i],
+                min: c.min[i],
+                max: c.max[i],
+                first: c.first[i],
+                last: c.last[i],
+                first_ts: c.first_ts[i],
+                last_ts: c.last_ts[i],
+                increase: c.increase[i],
             };
             if bucket.count == 0 || bucket.first_ts > bucket.last_ts {
                 return Err(Error::Corrupt {
