@@ -32,6 +32,7 @@ use futures::{FutureExt, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parking_lot::Mutex;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder};
 use parquet::errors::ParquetError;
@@ -321,17 +322,20 @@ impl ParquetIo {
         cache_footer: bool,
         plan: impl FnOnce(&ArrowReaderMetadata) -> Option<ReadPlan>,
     ) -> Result<Vec<RecordBatch>> {
-        self.read_file_with(self.reader(file), file, schema, cache_footer, plan)
+        self.read_file_with(self.reader(file), file, schema, None, cache_footer, plan)
             .await
     }
 
     /// [`ParquetIo::read_file`] through `reader`, a reader of `file` that may hold the file's
-    /// bytes already (a small file whose footer it read: see [`ObjectReader`]).
+    /// bytes already (a small file whose footer it read: see [`ObjectReader`]), and only the
+    /// top-level columns `columns` (by position in `schema`; `None`: every column). The
+    /// batches then hold those columns alone, in schema order.
     pub(crate) async fn read_file_with(
         &self,
         mut reader: ObjectReader,
         file: &FileMeta,
         schema: SchemaRef,
+        columns: Option<&[usize]>,
         cache_footer: bool,
         plan: impl FnOnce(&ArrowReaderMetadata) -> Option<ReadPlan>,
     ) -> Result<Vec<RecordBatch>> {
@@ -341,7 +345,12 @@ impl ParquetIo {
             return Ok(Vec::new());
         };
         let pq_err = |op| parquet_error(op, file.path.as_ref());
-        let stream = plan_stream(reader, meta, plan).build().map_err(pq_err("open stream"))?;
+        let mask = columns.map(|c| ProjectionMask::roots(meta.parquet_schema(), c.iter().copied()));
+        let mut builder = plan_stream(reader, meta, plan);
+        if let Some(mask) = mask {
+            builder = builder.with_projection(mask);
+        }
+        let stream = builder.build().map_err(pq_err("open stream"))?;
         stream.try_collect().await.map_err(pq_err("decode"))
     }
 

@@ -26,7 +26,7 @@ pub use spans::{SPAN_MATCHER_NAMES, SpanFilter, SpanHead, SpanPredicate, SpanReq
 pub use volume::{BucketVolume, StreamVolume, VolumeRequest, VolumeSum, volume_of_records};
 
 use crate::Result;
-use crate::rollup::{BucketRead, Resolution};
+use crate::rollup::{BucketFields, BucketRead, Resolution};
 use crate::signals::{Exemplar, ExemplarSeries, HistogramSeries, LogRecord, MetricMetadata, TimestampNs};
 use crate::types::{Labels, Matcher, Series, SeriesIdSet, TimeRange};
 use crate::xor_chunk::ChunkedSeries;
@@ -48,6 +48,11 @@ pub struct SelectRequest {
     /// chunks; it must still include that sample, so ignoring the hint is always correct, and a
     /// merge of sources keeps the newest of their answers.
     pub newest_only: bool,
+    /// A hint for bucket reads ([`Source::select_buckets`], [`Source::select_window`]): the
+    /// fields of each bucket the caller uses. With [`BucketFields::Change`] a source may answer
+    /// NaN for `sum`, `min` and `max` (and skip reading them); other fields and the buckets
+    /// answered are as without it, so ignoring the hint is always correct. Raw reads ignore it.
+    pub bucket_fields: BucketFields,
 }
 
 impl SelectRequest {
@@ -58,6 +63,7 @@ impl SelectRequest {
             range,
             only: None,
             newest_only: false,
+            bucket_fields: BucketFields::All,
         }
     }
 

@@ -361,6 +361,8 @@ impl WireSelect {
             newest_only: req.newest_only,
             chunks: false,
         }
+        // `bucket_fields` stays home: an ingester answers bucket reads with raw samples (the
+        // trait's default), which the hint does not change.
     }
 
     fn request(&self) -> Result<SelectRequest> {

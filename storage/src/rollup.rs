@@ -192,6 +192,20 @@ impl Bucket {
     }
 }
 
+/// Which fields of each [`Bucket`] a bucket read's caller uses: a hint
+/// ([`crate::read::SelectRequest::bucket_fields`]) that lets a source leave columns of stored
+/// rollups unread. Ignoring it is always correct.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum BucketFields {
+    /// Every field.
+    #[default]
+    All,
+    /// `count`, `first`, `last`, `first_ts`, `last_ts` and `increase`: what `rate` and
+    /// `increase` read. `sum`, `min` and `max` may then be NaN. A 30-day range query at a 1 h
+    /// step reads every hourly row of its range, so three columns fewer is a tenth of its work.
+    Change,
+}
+
 /// Sorts `buckets` stably by `key` unless they are in order already. A stable sort allocates
 /// scratch room for half the slice before it looks at the order, and read rows nearly always
 /// come in order: a 30-day range read sorted 100,000 series of 720 rows each, per selector,

@@ -171,7 +171,7 @@ impl ParquetSource {
                 .select_window(files, summaries, &req.matchers, range, |l| req.admits(l))
                 .await?
         } else {
-            reader.select(files, &req.matchers, range, |l| req.admits(l)).await?
+            reader.select(files, &req.matchers, range, req.bucket_fields, |l| req.admits(l)).await?
         };
         let mut covered: Vec<Covered> = days
             .iter()
@@ -200,6 +200,7 @@ impl ParquetSource {
                 range: span,
                 only: req.only.clone(),
                 newest_only: false,
+                bucket_fields: req.bucket_fields,
             };
             // A window read takes the raw files it holds whole from their summaries.
             let found = if window && part.only.is_none() {

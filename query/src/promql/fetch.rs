@@ -107,7 +107,10 @@ impl Engine {
         res: Resolution,
         guard: &Guard,
     ) -> Result<Vec<BucketSeries>> {
-        let requests = requests(&sel.matcher_sets, range, None);
+        let mut requests = requests(&sel.matcher_sets, range, None);
+        for r in &mut requests {
+            r.bucket_fields = sel.bucket_fields;
+        }
         let answers = in_batches(&requests, &|| guard.check(), |r| async move {
             if sel.one_window {
                 self.source.select_window(r, res).await
@@ -311,6 +314,7 @@ pub(super) fn same_read(a: &Selector, b: &Selector) -> bool {
         && a.edges == b.edges
         && a.one_window == b.one_window
         && a.newest_only == b.newest_only
+        && a.bucket_fields == b.bucket_fields
 }
 
 /// One request per matcher alternative, each limited to `only` when given.

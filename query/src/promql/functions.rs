@@ -16,6 +16,7 @@ mod time;
 mod trend;
 
 use promql_parser::parser::{Call, Expr};
+use tributary_storage::rollup::BucketFields;
 use tributary_storage::types::Labels;
 
 use super::eval::{Evaluator, RangeArg};
@@ -107,6 +108,16 @@ impl Func {
             Func::Rate(RateKind::Rate | RateKind::Increase)
                 | Func::OverTime(OverTime::Avg | OverTime::Min | OverTime::Max | OverTime::Sum | OverTime::Count)
         )
+    }
+
+    /// The fields of each bucket the function reads from a window summary (a read hint for
+    /// [`Func::reads_buckets`] functions): `rate` and `increase` never read `sum`, `min` or
+    /// `max` (`rate::from_summary`).
+    pub(crate) fn bucket_fields(&self) -> BucketFields {
+        match self {
+            Func::Rate(_) => BucketFields::Change,
+            _ => BucketFields::All,
+        }
     }
 }
 
@@ -216,7 +227,7 @@ pub(crate) fn plan_call(planner: &mut Planner, call: &Call) -> Result<Node> {
     if func.reads_buckets()
         && let Some(Node::Matrix(sel)) = args.first()
     {
-        planner.choose_tier(*sel);
+        planner.choose_tier(*sel, func.bucket_fields());
     }
     Ok(Node::Call(Box::new(CallNode {
         name,

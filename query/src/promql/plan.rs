@@ -14,7 +14,7 @@ use promql_parser::parser::token::{
 use promql_parser::parser::{
     AtModifier, Expr, LabelModifier, Offset, SubqueryExpr, VectorMatchCardinality, VectorSelector,
 };
-use tributary_storage::rollup::Resolution;
+use tributary_storage::rollup::{BucketFields, Resolution};
 use tributary_storage::types::{METRIC_NAME, MatchOp, Matcher, TimeRange, TimestampMs};
 
 use super::aggregate::{AggOp, AggregateNode, AggregateParam, Grouping};
@@ -89,6 +89,9 @@ pub(crate) struct Selector {
     /// An instant selector evaluated at one time (an instant query or `@`): only each series'
     /// newest sample in its window is used, so reads carry `SelectRequest::newest_only`.
     pub(crate) newest_only: bool,
+    /// With a `tier`: the fields of each bucket its function reads, so reads carry
+    /// `SelectRequest::bucket_fields`.
+    pub(crate) bucket_fields: BucketFields,
 }
 
 impl Selector {
@@ -195,7 +198,7 @@ impl Planner {
     /// window's ends from raw samples (at most one bucket's width each), which summarise exactly
     /// as the whole buckets do. Range queries whose steps are unaligned stay raw: their edges
     /// would cover every raw sample anyway.
-    pub(crate) fn choose_tier(&mut self, sel: usize) {
+    pub(crate) fn choose_tier(&mut self, sel: usize, fields: BucketFields) {
         let steps = self.steps;
         let s = &mut self.selectors[sel];
         if steps.count == 0 || s.range_ms <= 0 {
@@ -219,6 +222,8 @@ impl Planner {
         s.tier = chosen.map(|(res, _)| res);
         s.edges = chosen.is_some_and(|(_, edges)| edges);
         s.one_window = chosen.is_some() && one_end;
+        // Raw reads ignore the hint: left at its default, they share reads as before.
+        s.bucket_fields = if chosen.is_some() { fields } else { BucketFields::All };
     }
 
     pub(crate) fn node(&mut self, expr: &Expr) -> Result<Node> {
@@ -426,6 +431,7 @@ impl Planner {
             edges: false,
             one_window: false,
             newest_only: false,
+            bucket_fields: BucketFields::All,
         };
         selector.fetch = selector.fetch_range(&self.steps, self.lookback_ms);
         selector.newest_only = selector.range_ms == 0 && (selector.at.is_some() || self.steps.count == 1);
@@ -637,6 +643,40 @@ mod tests {
         assert_eq!(newest("foo @ 100 + bar", range), [true, false]);
         assert_eq!(newest("rate(foo[5m])", Steps::instant(600_000)), [false]);
         assert_eq!(newest("max_over_time(foo[10m:1m])", Steps::instant(600_000)), [false]);
+    }
+
+    #[test]
+    fn bucket_reads_ask_for_the_fields_their_function_reads() {
+        let ctx = |q| PlanContext {
+            query: q,
+            steps: Steps::range(0, 30 * 86_400_000, 3_600_000),
+            lookback_ms: 300_000,
+            default_subquery_step_ms: 60_000,
+            tiers: &[(Resolution::OneHour, 3_600_000)],
+        };
+        let fields = |q: &str| -> Vec<(Option<Resolution>, BucketFields)> {
+            plan(&promql_parser::parser::parse(q).unwrap(), ctx(q))
+                .unwrap()
+                .selectors
+                .iter()
+                .map(|s| (s.tier, s.bucket_fields))
+                .collect()
+        };
+        let hourly = Some(Resolution::OneHour);
+        assert_eq!(
+            fields("sum(rate(a[1d])) / sum(increase(b[1d]))"),
+            [(hourly, BucketFields::Change), (hourly, BucketFields::Change)]
+        );
+        for q in [
+            "sum_over_time(a[1d])",
+            "avg_over_time(a[1d])",
+            "min_over_time(a[1d])",
+            "max_over_time(a[1d])",
+            "count_over_time(a[1d])",
+        ] {
+            assert_eq!(fields(q), [(hourly, BucketFields::All)], "{q}");
+        }
+        assert_eq!(fields("rate(a[90m])"), [(None, BucketFields::All)], "raw: no hint");
     }
 
     #[test]

@@ -52,7 +52,7 @@ use crate::catalog::{Catalog, FileMeta};
 use crate::layout::{FileKey, Hour, Table, storable_timestamp};
 use crate::parquet_io::plan::cluster_may_match;
 use crate::parquet_io::{AbortOnDrop, ParquetIo};
-use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution, same_day, sort_buckets_by_key};
+use crate::rollup::{Bucket, BucketFields, BucketSeries, DAY_MS, Resolution, same_day, sort_buckets_by_key};
 use crate::schema;
 use crate::types::{Labels, Matcher, TimeRange};
 use crate::writer::WriterOptions;
@@ -68,17 +68,12 @@ const FIRST_TS: &str = "first_ts";
 const LAST_TS: &str = "last_ts";
 const INCREASE: &str = "increase";
 
-/// Column positions after the five key columns.
+/// Positions of the columns a read for [`BucketFields::Change`] leaves out (other columns are
+/// found by name, as a projected batch holds fewer).
 mod col {
-    pub(super) const COUNT: usize = 5;
     pub(super) const SUM: usize = 6;
     pub(super) const MIN: usize = 7;
     pub(super) const MAX: usize = 8;
-    pub(super) const FIRST: usize = 9;
-    pub(super) const LAST: usize = 10;
-    pub(super) const FIRST_TS: usize = 11;
-    pub(super) const LAST_TS: usize = 12;
-    pub(super) const INCREASE: usize = 13;
 }
 
 static ROLLUPS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -333,12 +328,14 @@ impl RollupsReader {
     /// The rows of `files` for series matching `matchers` (and admitted by `admits`) whose
     /// bucket lies wholly in `range` (whole buckets, see [`Resolution::widen`]); copies of a
     /// row (same series, bucket and day) removed, the later file's kept. Pieces of one bucket
-    /// are left for [`crate::rollup::BucketRead::into_series`] to combine.
+    /// are left for [`crate::rollup::BucketRead::into_series`] to combine. Only the columns
+    /// `fields` needs are decoded.
     pub(crate) async fn select(
         &self,
         files: Vec<Arc<FileMeta>>,
         matchers: &[Matcher],
         range: TimeRange,
+        fields: BucketFields,
         admits: impl Fn(&Labels) -> bool,
     ) -> Result<Vec<BucketSeries>> {
         let labels = self.resolution.labels_within(range);
@@ -350,7 +347,7 @@ impl RollupsReader {
         let tasks = files.into_iter().map(|file| {
             let (io, days, matchers) = (self.io.clone(), self.days.clone(), matchers.clone());
             AbortOnDrop(tokio::spawn(async move {
-                days.read_rows(&io, &file, &matchers, labels).await
+                days.read_rows(&io, &file, &matchers, labels, fields).await
             }))
         });
         let mut reads = futures::stream::iter(tasks).buffered(self.io.concurrency);
@@ -401,12 +398,13 @@ impl RollupsReader {
 }
 
 /// The summary columns of one batch of a rollup file, as slices (a run of rows is read with
-/// one bounds check per column, not one per value).
+/// one bounds check per column, not one per value). `sum`, `min` and `max` are absent from a
+/// read for [`BucketFields::Change`] (their buckets hold NaN there).
 struct BucketColumns<'b> {
     count: &'b [u64],
-    sum: &'b [f64],
-    min: &'b [f64],
-    max: &'b [f64],
+    sum: Option<&'b [f64]>,
+    min: Option<&'b [f64]>,
+    max: Option<&'b [f64]>,
     first: &'b [f64],
     last: &'b [f64],
     increase: &'b [f64],
@@ -414,53 +412,74 @@ struct BucketColumns<'b> {
     last_ts: &'b [i64],
 }
 
+/// The rollup schema's columns a read for `fields` decodes (positions in [`rollups_schema`];
+/// `None`: every column).
+fn read_columns(fields: BucketFields) -> Option<&'static [usize]> {
+    static CHANGE: LazyLock<Vec<usize>> = LazyLock::new(|| {
+        (0..rollups_schema().fields().len())
+            .filter(|c| ![col::SUM, col::MIN, col::MAX].contains(c))
+            .collect()
+    });
+    match fields {
+        BucketFields::All => None,
+        BucketFields::Change => Some(CHANGE.as_slice()),
+    }
+}
+
 impl<'b> BucketColumns<'b> {
-    fn of(batch: &'b RecordBatch, key: &str) -> Result<Self> {
+    /// The columns of `batch`, found by name (a projected read holds fewer); `fields` says
+    /// which may be absent.
+    fn of(batch: &'b RecordBatch, key: &str, fields: BucketFields) -> Result<Self> {
         let corrupt = |what: &str| Error::Corrupt {
             key: key.to_string(),
-            reason: format!("rollups column {what} has an unexpected type or nulls"),
+            reason: format!("rollups column {what} is missing, has an unexpected type or nulls"),
         };
-        let f64s = |i: usize, name: &str| {
+        let f64s = |name: &str| {
             batch
-                .column(i)
-                .as_primitive_opt::<Float64Type>()
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<Float64Type>())
                 .filter(|a| a.null_count() == 0)
                 .map(|a| &a.values()[..])
                 .ok_or_else(|| corrupt(name))
         };
-        let times = |i: usize, name: &str| {
+        let times = |name: &str| {
             batch
-                .column(i)
-                .as_primitive_opt::<TimestampMillisecondType>()
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
                 .filter(|a| a.null_count() == 0)
                 .map(|a| &a.values()[..])
                 .ok_or_else(|| corrupt(name))
+        };
+        let extreme = |name: &str| match fields {
+            BucketFields::All => f64s(name).map(Some),
+            BucketFields::Change => Ok(None),
         };
         Ok(Self {
             count: batch
-                .column(col::COUNT)
-                .as_primitive_opt::<UInt64Type>()
+                .column_by_name(COUNT)
+                .and_then(|c| c.as_primitive_opt::<UInt64Type>())
                 .filter(|a| a.null_count() == 0)
                 .map(|a| &a.values()[..])
                 .ok_or_else(|| corrupt(COUNT))?,
-            sum: f64s(col::SUM, SUM)?,
-            min: f64s(col::MIN, MIN)?,
-            max: f64s(col::MAX, MAX)?,
-            first: f64s(col::FIRST, FIRST)?,
-            last: f64s(col::LAST, LAST)?,
-            increase: f64s(col::INCREASE, INCREASE)?,
-            first_ts: times(col::FIRST_TS, FIRST_TS)?,
-            last_ts: times(col::LAST_TS, LAST_TS)?,
+            sum: extreme(SUM)?,
+            min: extreme(MIN)?,
+            max: extreme(MAX)?,
+            first: f64s(FIRST)?,
+            last: f64s(LAST)?,
+            increase: f64s(INCREASE)?,
+            first_ts: times(FIRST_TS)?,
+            last_ts: times(LAST_TS)?,
         })
     }
 
     /// The columns of `rows` only.
     fn slice(&self, rows: std::ops::Range<usize>) -> Self {
+        let part = |c: Option<&'b [f64]>| c.map(|c| &c[rows.clone()]);
         Self {
             count: &self.count[rows.clone()],
-            sum: &self.sum[rows.clone()],
-            min: &self.min[rows.clone()],
-            max: &self.max[rows.clone()],
+            sum: part(self.sum),
+            min: part(self.min),
+            max: part(self.max),
             first: &self.first[rows.clone()],
             last: &self.last[rows.clone()],
             increase: &self.increase[rows.clone()],
@@ -481,13 +500,14 @@ impl<'b> BucketColumns<'b> {
     ) -> Result<()> {
         let (c, labels) = (self.slice(rows.clone()), &labels[rows]);
         out.reserve(labels.len());
+        let or_nan = |c: Option<&[f64]>, i: usize| c.map_or(f64::NAN, |c| c[i]);
         for (i, &timestamp) in labels.iter().enumerate().filter(|(_, t)| range.contains(**t)) {
             let bucket = Bucket {
                 timestamp,
                 count: c.count[i],
-                sum: c.sum[i],
-                min: c.min[i],
-                max: c.max[i],
+                sum: or_nan(c.sum, i),
+                min: or_nan(c.min, i),
+                max: or_nan(c.max, i),
                 first: c.first[i],
                 last: c.last[i],
                 first_ts: c.first_ts[i],

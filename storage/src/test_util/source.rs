@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use crate::Result;
 use crate::read::sort_dedup_exemplars;
 use crate::read::{SelectRequest, Source};
-use crate::rollup::{Bucket, BucketSeries, Resolution};
+use crate::rollup::{Bucket, BucketFields, BucketSeries, Resolution};
 use crate::signals::{Exemplar, ExemplarSeries, HistogramSeries, MetricMetadata};
 use crate::test_util::MemHistograms;
 use crate::types::{
@@ -580,6 +580,36 @@ async fn check_buckets(ctx: &str, source: &dyn Source, reference: &MemSource, re
                     g.labels
                 );
             }
+        }
+        // The same read for `rate`'s fields: the same buckets, those fields as exact (the rest
+        // may be NaN).
+        let change = SelectRequest {
+            bucket_fields: BucketFields::Change,
+            ..req.clone()
+        };
+        let got = read_buckets(&ctx, source, &change, res).await;
+        assert_eq!(
+            names(&got),
+            names(&want),
+            "{ctx}: select_buckets for BucketFields::Change returned the wrong series"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            let summary = |v: &[Bucket]| {
+                v.iter()
+                    .map(|b| Bucket {
+                        sum: 0.0,
+                        min: 0.0,
+                        max: 0.0,
+                        ..*b
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let (a, b) = (summary(&g.buckets), summary(&w.buckets));
+            assert!(
+                a.len() == b.len() && a.iter().zip(&b).all(|(a, b)| a.timestamp == b.timestamp && same_summary(a, b)),
+                "{ctx}: {} buckets for BucketFields::Change differ: got {a:?}, want {b:?}",
+                g.labels
+            );
         }
     }
 }

@@ -25,10 +25,10 @@ use arrow_array::Array;
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 
-use super::{BucketColumns, RollupsReader, rollups_schema};
+use super::{BucketColumns, RollupsReader, read_columns, rollups_schema};
 use crate::catalog::FileMeta;
 use crate::parquet_io::{AbortOnDrop, ObjectReader, ParquetIo};
-use crate::rollup::{Bucket, BucketSeries, DAY_MS, Resolution, SeriesPieces, sort_buckets_by_key};
+use crate::rollup::{Bucket, BucketFields, BucketSeries, DAY_MS, Resolution, SeriesPieces, sort_buckets_by_key};
 use crate::table::file_cache::{FileCache, FileCacheStats, Weighed, matchers_key};
 use crate::table::series::{key_col, series_labels, series_plan, series_runs, timestamps};
 use crate::types::{Labels, METRIC_NAME, Matcher, SeriesId, TimeRange, matches_all};
@@ -177,11 +177,12 @@ impl DayCache {
         file: &FileMeta,
         matchers: &[Matcher],
         range: TimeRange,
+        fields: BucketFields,
         reader: Option<ObjectReader>,
     ) -> Result<Vec<DaySeries>> {
         let reader = reader.unwrap_or_else(|| io.reader(file));
         let batches = io
-            .read_file_with(reader, file, rollups_schema(), true, |m| {
+            .read_file_with(reader, file, rollups_schema(), read_columns(fields), true, |m| {
                 series_plan(m, range, matchers)
             })
             .await?;
@@ -199,7 +200,7 @@ impl DayCache {
                 .as_primitive_opt::<UInt64Type>()
                 .filter(|a| a.null_count() == 0)
                 .ok_or_else(|| corrupt("series_id column has an unexpected type or nulls".into()))?;
-            let columns = BucketColumns::of(batch, key)?;
+            let columns = BucketColumns::of(batch, key, fields)?;
             let times = timestamps(batch, key)?;
             let runs = series_runs(batch, key, |row, texts| {
                 let id = SeriesId(ids.value(row));
@@ -238,6 +239,7 @@ impl DayCache {
         file: &FileMeta,
         matchers: &[Matcher],
         labels: TimeRange,
+        fields: BucketFields,
     ) -> Result<Vec<(SeriesId, Arc<Labels>, Rows)>> {
         let owned = |series: Vec<DaySeries>| {
             series
@@ -246,13 +248,13 @@ impl DayCache {
                 .collect()
         };
         if self.recent.budget() == 0 {
-            return Ok(owned(self.read_day(io, file, matchers, labels, None).await?));
+            return Ok(owned(self.read_day(io, file, matchers, labels, fields, None).await?));
         }
-        let key = format!("{}|rows", file.path);
-        let load = self.every_entry(io, file, matchers, labels, None);
+        let key = format!("{}|rows|{fields:?}", file.path);
+        let load = self.every_entry(io, file, matchers, labels, None, fields);
         let entry = self.get_or_load_in(&self.recent, &key, load).await?;
         if !entry.every {
-            return Ok(owned(self.read_day(io, file, matchers, labels, None).await?));
+            return Ok(owned(self.read_day(io, file, matchers, labels, fields, None).await?));
         }
         // Each series' rows in `labels` are a slice of its sorted rows, taken in place.
         Ok(entry
@@ -289,6 +291,7 @@ impl DayCache {
         matchers: &[Matcher],
         range: TimeRange,
         whole: Option<Resolution>,
+        fields: BucketFields,
     ) -> Result<DayBuckets> {
         let (every, reader) = whole_file_read(io, file, matchers, range).await?;
         if !every {
@@ -296,7 +299,7 @@ impl DayCache {
         }
         let day = day_of(file);
         let rows = self
-            .read_day(io, file, &[], TimeRange::new(day, day + DAY_MS), Some(reader))
+            .read_day(io, file, &[], TimeRange::new(day, day + DAY_MS), fields, Some(reader))
             .await?;
         let grain = whole.unwrap_or(Resolution::OneDay);
         Ok(DayCache::entry(rows, day, whole.is_some(), grain, true))
@@ -437,7 +440,7 @@ impl RollupsReader {
             .iter()
             .cloned()
             .partition(|f| per_day[&(f.key.cluster.as_str(), day_of(f))] == 1);
-        let out = self.select(copies, matchers, range, |_| true).await?;
+        let out = self.select(copies, matchers, range, BucketFields::All, |_| true).await?;
 
         let matchers_key = matchers_key(matchers);
         let selectors = Arc::new([matchers.to_vec()]);
@@ -481,14 +484,14 @@ impl RollupsReader {
                 if whole && cache.days.get(&key).is_none() {
                     // A day file sorted by metric in one page, a cluster's few metrics: every
                     // series kept, for the other selectors and queries to come.
-                    let load = cache.every_entry(&io, &file, &selectors[0], day_range, Some(grain));
+                    let load = cache.every_entry(&io, &file, &selectors[0], day_range, Some(grain), BucketFields::All);
                     let entry = cache.get_or_load(&every_key, load).await?;
                     if entry.every {
                         return Ok(entry);
                     }
                 }
                 let load = async {
-                    let rows = cache.read_day(&io, &file, &selectors[0], day_range, None).await?;
+                    let rows = cache.read_day(&io, &file, &selectors[0], day_range, BucketFields::All, None).await?;
                     Ok(DayCache::entry(rows, day, whole, grain, false))
                 };
                 cache.get_or_load(&key, load).await
