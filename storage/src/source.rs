@@ -171,7 +171,9 @@ impl ParquetSource {
                 .select_window(files, summaries, &req.matchers, range, |l| req.admits(l))
                 .await?
         } else {
-            reader.select(files, &req.matchers, range, req.bucket_fields, |l| req.admits(l)).await?
+            reader
+                .select(files, &req.matchers, range, req.bucket_fields, |l| req.admits(l))
+                .await?
         };
         let mut covered: Vec<Covered> = days
             .iter()

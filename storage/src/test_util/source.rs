@@ -606,7 +606,10 @@ async fn check_buckets(ctx: &str, source: &dyn Source, reference: &MemSource, re
             };
             let (a, b) = (summary(&g.buckets), summary(&w.buckets));
             assert!(
-                a.len() == b.len() && a.iter().zip(&b).all(|(a, b)| a.timestamp == b.timestamp && same_summary(a, b)),
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(&b)
+                        .all(|(a, b)| a.timestamp == b.timestamp && same_summary(a, b)),
                 "{ctx}: {} buckets for BucketFields::Change differ: got {a:?}, want {b:?}",
                 g.labels
             );

@@ -440,7 +440,9 @@ impl RollupsReader {
             .iter()
             .cloned()
             .partition(|f| per_day[&(f.key.cluster.as_str(), day_of(f))] == 1);
-        let out = self.select(copies, matchers, range, BucketFields::All, |_| true).await?;
+        let out = self
+            .select(copies, matchers, range, BucketFields::All, |_| true)
+            .await?;
 
         let matchers_key = matchers_key(matchers);
         let selectors = Arc::new([matchers.to_vec()]);
@@ -491,7 +493,9 @@ impl RollupsReader {
                     }
                 }
                 let load = async {
-                    let rows = cache.read_day(&io, &file, &selectors[0], day_range, BucketFields::All, None).await?;
+                    let rows = cache
+                        .read_day(&io, &file, &selectors[0], day_range, BucketFields::All, None)
+                        .await?;
                     Ok(DayCache::entry(rows, day, whole, grain, false))
                 };
                 cache.get_or_load(&key, load).await

@@ -499,7 +499,14 @@ async fn day_reads_share_one_label_set_per_series_across_files() {
     for f in &files {
         let day = f.key.min_ts.div_euclid(DAY_MS) * DAY_MS;
         let series = cache
-            .read_day(&storage.io, f, &matchers, TimeRange::new(day, day + DAY_MS), BucketFields::All, None)
+            .read_day(
+                &storage.io,
+                f,
+                &matchers,
+                TimeRange::new(day, day + DAY_MS),
+                BucketFields::All,
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(series.len(), 1);
@@ -516,7 +523,14 @@ async fn day_reads_share_one_label_set_per_series_across_files() {
     // A matcher the series fails leaves it out, though its labels are pooled.
     let f = &files[0];
     let none = cache
-        .read_day(&storage.io, f, &[Matcher::equal("cluster", "b")], TimeRange::ALL, BucketFields::All, None)
+        .read_day(
+            &storage.io,
+            f,
+            &[Matcher::equal("cluster", "b")],
+            TimeRange::ALL,
+            BucketFields::All,
+            None,
+        )
         .await
         .unwrap();
     assert!(none.is_empty());
@@ -562,7 +576,10 @@ async fn range_reads_of_one_file_by_two_selectors_decode_it_once() {
     for (i, name) in ["requests_total", "errors_total"].into_iter().enumerate() {
         let matchers = [Matcher::equal("__name__", name)];
         let gets = storage.request_counts().get;
-        let got = cache.read_rows(&storage.io, f, &matchers, labels, BucketFields::All).await.unwrap();
+        let got = cache
+            .read_rows(&storage.io, f, &matchers, labels, BucketFields::All)
+            .await
+            .unwrap();
         let read = storage.request_counts().get - gets;
         assert!(
             got.iter().all(|s| matches!(s.2, days::Rows::Shared(..))),
@@ -583,7 +600,12 @@ async fn range_reads_of_one_file_by_two_selectors_decode_it_once() {
         assert_eq!(got[0].2.len(), 13, "{name}: the buckets labelled 6h to 18h");
         assert_eq!(sorted(got), sorted(want), "{name}");
         // With nothing kept, a range read is the plain read.
-        let plain = owned(uncached.read_rows(&storage.io, f, &matchers, labels, BucketFields::All).await.unwrap());
+        let plain = owned(
+            uncached
+                .read_rows(&storage.io, f, &matchers, labels, BucketFields::All)
+                .await
+                .unwrap(),
+        );
         assert_eq!(
             sorted(plain),
             sorted(
