@@ -647,15 +647,15 @@ mod tests {
 
     #[test]
     fn bucket_reads_ask_for_the_fields_their_function_reads() {
-        let ctx = |q| PlanContext {
-            query: q,
-            steps: Steps::range(0, 30 * 86_400_000, 3_600_000),
-            lookback_ms: 300_000,
-            default_subquery_step_ms: 60_000,
-            tiers: &[(Resolution::OneHour, 3_600_000)],
-        };
         let fields = |q: &str| -> Vec<(Option<Resolution>, BucketFields)> {
-            plan(&promql_parser::parser::parse(q).unwrap(), ctx(q))
+            let ctx = PlanContext {
+                query: q,
+                steps: Steps::range(0, 30 * 86_400_000, 3_600_000),
+                lookback_ms: 300_000,
+                default_subquery_step_ms: 60_000,
+                tiers: &[(Resolution::OneHour, 3_600_000)],
+            };
+            plan(&promql_parser::parser::parse(q).unwrap(), ctx)
                 .unwrap()
                 .selectors
                 .iter()
