@@ -38,7 +38,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, TimestampMillisecondType, UInt64Type};
+use arrow_array::types::{ArrowPrimitiveType, Float64Type, TimestampMillisecondType, UInt64Type};
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch, TimestampMillisecondArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
@@ -412,6 +412,16 @@ struct BucketColumns<'b> {
     last_ts: &'b [i64],
 }
 
+/// Column `name` of `batch` as a slice of `T`'s values; `None` when absent, of another type
+/// or holding nulls.
+fn values<'b, T: ArrowPrimitiveType>(batch: &'b RecordBatch, name: &str) -> Option<&'b [T::Native]> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_primitive_opt::<T>())
+        .filter(|a| a.null_count() == 0)
+        .map(|a| &a.values()[..])
+}
+
 /// The rollup schema's columns a read for `fields` decodes (positions in [`rollups_schema`];
 /// `None`: every column).
 fn read_columns(fields: BucketFields) -> Option<&'static [usize]> {
@@ -434,33 +444,14 @@ impl<'b> BucketColumns<'b> {
             key: key.to_string(),
             reason: format!("rollups column {what} is missing, has an unexpected type or nulls"),
         };
-        let f64s = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_primitive_opt::<Float64Type>())
-                .filter(|a| a.null_count() == 0)
-                .map(|a| &a.values()[..])
-                .ok_or_else(|| corrupt(name))
-        };
-        let times = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_primitive_opt::<TimestampMillisecondType>())
-                .filter(|a| a.null_count() == 0)
-                .map(|a| &a.values()[..])
-                .ok_or_else(|| corrupt(name))
-        };
+        let f64s = |name: &str| values::<Float64Type>(batch, name).ok_or_else(|| corrupt(name));
+        let times = |name: &str| values::<TimestampMillisecondType>(batch, name).ok_or_else(|| corrupt(name));
         let extreme = |name: &str| match fields {
             BucketFields::All => f64s(name).map(Some),
             BucketFields::Change => Ok(None),
         };
         Ok(Self {
-            count: batch
-                .column_by_name(COUNT)
-                .and_then(|c| c.as_primitive_opt::<UInt64Type>())
-                .filter(|a| a.null_count() == 0)
-                .map(|a| &a.values()[..])
-                .ok_or_else(|| corrupt(COUNT))?,
+            count: values::<UInt64Type>(batch, COUNT).ok_or_else(|| corrupt(COUNT))?,
             sum: extreme(SUM)?,
             min: extreme(MIN)?,
             max: extreme(MAX)?,
