@@ -128,9 +128,10 @@ async fn files_are_per_day_and_cluster_and_carry_the_documented_schema() {
 }
 
 #[tokio::test]
-async fn each_tier_is_written_with_its_documented_codec() {
+async fn each_tier_is_written_with_its_documented_codec_and_encodings() {
     // storage/README.md: the tables long reads decode whole (hourly rows, day summaries) are
-    // Snappy, the 5-minute tier zstd like the raw table.
+    // Snappy, the 5-minute tier zstd like the raw table; sample times are delta-packed and
+    // values byte-stream-split in every tier, never dictionary-encoded.
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
     for (res, codec) in [
@@ -144,6 +145,17 @@ async fn each_tier_is_written_with_its_documented_codec() {
         for column in meta.metadata().row_group(0).columns() {
             let got = format!("{:?}", column.compression());
             assert!(got.starts_with(codec), "{res:?} {}: {got}", column.column_path());
+            let want = match column.column_path().string().as_str() {
+                schema::TIMESTAMP | FIRST_TS | LAST_TS => Encoding::DELTA_BINARY_PACKED,
+                SUM | MIN | MAX | FIRST | LAST | INCREASE => Encoding::BYTE_STREAM_SPLIT,
+                _ => continue,
+            };
+            let got: Vec<Encoding> = column.encodings().collect();
+            assert!(
+                got.contains(&want) && !got.contains(&Encoding::RLE_DICTIONARY),
+                "{res:?} {}: {got:?}",
+                column.column_path()
+            );
         }
     }
 }
