@@ -17,8 +17,9 @@
 //! billion raw samples stored);
 //! `SLO_BENCH_DIR` keeps the data directory, so later runs with the same settings skip the
 //! write; `SLO_BENCH_WARM_RUNS` (default 5) warm repetitions (the `rollups+results_cache` side
-//! with `query.results_cache` on: its warm runs are answered from the cache, and two last runs
-//! of the range query, one and two steps later, evaluate one step each); `SLO_BENCH_QUERY` (`instant` or
+//! with `query.results_cache` on: its warm runs are answered from the cache, and
+//! `SLO_BENCH_SLIDES` (default 4) last runs of the range query, each a step later than the one
+//! before as a dashboard's refresh, evaluate one step each); `SLO_BENCH_QUERY` (`instant` or
 //! `range`) runs one query alone.
 //!
 //! Each side and query is timed **cold** (a fresh `Storage` opened on the directory: manifest
@@ -73,6 +74,7 @@ fn main() {
     let interval_ms = env("SLO_BENCH_INTERVAL_S", 60) * 1000;
     let days = env("SLO_BENCH_DAYS", 30);
     let warm_runs = env("SLO_BENCH_WARM_RUNS", 5).max(1) as usize;
+    let slides = env("SLO_BENCH_SLIDES", 4);
     let write = match std::env::var("SLO_BENCH_WRITE").as_deref() {
         Ok("rollups") => Write::Rollups,
         Ok("1h") => Write::OneHour,
@@ -146,13 +148,15 @@ fn main() {
                 secs(warm[0]),
             );
             if name.contains("results_cache") && start < END {
-                // As a dashboard refreshes: one step later, then another (its day summaries
-                // now read).
-                for k in 1..=2 {
+                // As a dashboard refreshes: one step later (the first reads the day summaries),
+                // then another, and so on.
+                for k in 1..=slides {
+                    let before = gets();
                     let (slid, _) = run_at(start + k * HOUR_MS, END + k * HOUR_MS);
                     eprintln!(
-                        "slo_burn_rate: {name:7} {query:20} slid {k} step(s) later: {}",
-                        secs(slid)
+                        "slo_burn_rate: {name:7} {query:20} slid {k} step(s) later: {} ({} GET)",
+                        secs(slid),
+                        gets() - before
                     );
                 }
             }

@@ -49,8 +49,10 @@ pub struct StorageConfig {
     /// Memory for rollup day summaries: one bucket per series per rollup file (and selector),
     /// kept by reads of a single window (instant queries, rule evaluations) so a 30-day window
     /// decodes each day file once and then reads 30 summaries per series, not 720 hourly rows.
-    /// About 100 bytes per series per day file and selector, plus one copy of each series'
-    /// labels; the oldest are dropped beyond it. 0 keeps none. Default 512 MiB.
+    /// About 120 bytes per series per day file and selector, plus one copy of each series'
+    /// labels, and about 80 bytes per row of a day a window cuts (2 KB per series at 1 h); beyond it,
+    /// entries are dropped at random (a window's evaluations sweep the same files in order:
+    /// dropping the oldest first would miss every time). 0 keeps none. Default 512 MiB.
     pub rollup_cache_bytes: usize,
     /// Memory for the spans table's trace-id bloom filters, so a lookup by id reads the
     /// filters of a file's row groups once, then only the files that may hold the id. About

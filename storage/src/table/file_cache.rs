@@ -1,7 +1,8 @@
 //! What is derived from one immutable file and kept in memory (the metrics table's series tables
 //! and label listings, the rollup tables' day summaries), keyed by a string naming the file (and
 //! whatever else the entry depends on), within an approximate byte budget; the oldest entries are
-//! dropped first.
+//! dropped first, or entries at random ([`FileCache::evicting_at_random`]) where reads sweep the
+//! same files over and over.
 //!
 //! Files never change once written, so an entry never goes stale; a deleted file's entry is
 //! simply never asked for again and ages out.
@@ -29,6 +30,8 @@ pub(crate) trait Weighed {
 #[derive(Debug)]
 pub(crate) struct FileCache<T> {
     budget: usize,
+    /// Drops entries at random rather than the oldest first.
+    at_random: bool,
     state: Mutex<State<T>>,
 }
 
@@ -50,19 +53,35 @@ struct State<T> {
     files: HashMap<String, (Arc<T>, usize)>,
     /// Insertion order, for eviction.
     order: VecDeque<String>,
+    /// xorshift64 state picking the entry dropped at random (fixed seed: reproducible).
+    draw: u64,
 }
 
 impl<T: Weighed> FileCache<T> {
-    /// A budget of 0 keeps nothing.
+    /// A budget of 0 keeps nothing. The oldest entries are dropped first.
     pub(crate) fn new(budget: usize) -> Self {
         Self {
             budget,
+            at_random: false,
             state: Mutex::new(State {
                 bytes: 0,
                 evictions: 0,
                 files: HashMap::new(),
                 order: VecDeque::new(),
+                draw: 0x9E37_79B9_7F4A_7C15,
             }),
+        }
+    }
+
+    /// As [`FileCache::new`], but the entry dropped to make room is any one, drawn at random.
+    /// For entries read in sweeps: a long window reads every day file of its span in order at
+    /// each evaluation, and when they need a little more than the budget, dropping the oldest
+    /// first drops each entry just before the next sweep asks for it, so no sweep hits at all;
+    /// at random, a sweep finds most of them.
+    pub(crate) fn evicting_at_random(budget: usize) -> Self {
+        Self {
+            at_random: true,
+            ..Self::new(budget)
         }
     }
 
@@ -86,10 +105,21 @@ impl<T: Weighed> FileCache<T> {
             return;
         }
         while state.bytes + bytes > self.budget {
-            let Some(oldest) = state.order.pop_front() else {
+            let victim = if self.at_random && !state.order.is_empty() {
+                let mut x = state.draw;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                state.draw = x;
+                let i = (x % state.order.len() as u64) as usize;
+                state.order.swap_remove_back(i)
+            } else {
+                state.order.pop_front()
+            };
+            let Some(victim) = victim else {
                 break;
             };
-            if let Some((_, b)) = state.files.remove(&oldest) {
+            if let Some((_, b)) = state.files.remove(&victim) {
                 state.bytes -= b;
                 state.evictions += 1;
             }
@@ -142,5 +172,39 @@ mod tests {
         let small = FileCache::new(bytes - 1);
         small.insert("k0", one);
         assert_eq!(small.len(), 0);
+    }
+
+    /// Sweeps over 110 entries where 100 fit: every look-up misses when the oldest go first;
+    /// at random, most hit, and the budget holds either way.
+    #[test]
+    fn sweeps_a_little_past_the_budget_mostly_hit_when_entries_go_at_random() {
+        let keys: Vec<String> = (0..110).map(|i| format!("k{i:03}")).collect();
+        let entry = Arc::new(Sized(100));
+        let budget = 100 * (100 + keys[0].len());
+        for (cache, least, most) in [
+            (FileCache::new(budget), 0, 0),
+            (FileCache::evicting_at_random(budget), 75, 110),
+        ] {
+            let mut hits = 0;
+            for sweep in 0..6 {
+                for k in &keys {
+                    let hit = cache.get(k).is_some();
+                    if sweep >= 2 {
+                        hits += usize::from(hit);
+                    }
+                    if !hit {
+                        cache.insert(k, entry.clone());
+                    }
+                }
+                let stats = cache.stats();
+                assert!(stats.bytes <= budget && stats.entries == 100, "{stats:?}");
+            }
+            let per_sweep = hits / 4;
+            assert!(
+                (least..=most).contains(&per_sweep),
+                "random {}: {per_sweep} of 110 hit per sweep",
+                cache.at_random
+            );
+        }
     }
 }

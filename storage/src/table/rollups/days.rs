@@ -111,7 +111,8 @@ impl DayCache {
     /// Keeps entries within `budget` bytes (0 keeps none).
     pub(crate) fn new(budget: usize) -> Self {
         Self {
-            days: FileCache::new(budget),
+            // Each evaluation of a long window sweeps its day files in order.
+            days: FileCache::evicting_at_random(budget),
             recent: FileCache::new(budget / 8),
             loading: Mutex::new(HashMap::new()),
             labels: Mutex::new((IdMap::default(), 0)),

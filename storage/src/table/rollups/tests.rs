@@ -629,3 +629,71 @@ async fn range_reads_of_one_file_by_two_selectors_decode_it_once() {
         );
     }
 }
+
+/// A rule over a long window reads the same day files at every evaluation. When their entries
+/// need a little more than `storage.rollup_cache_bytes`, later evaluations still find most of
+/// them: dropping the oldest first would drop each one just before the next sweep asks for it,
+/// and every evaluation would read every file again.
+#[tokio::test]
+async fn repeated_windows_a_little_past_the_budget_read_few_files_again() {
+    let start = T0 - 3 * DAY_MS;
+    let data: Vec<Series> = (0..40)
+        .map(|c| {
+            series(
+                &format!("c{c:02}"),
+                "requests_total",
+                (0..(3 * 24 * 12)).map(|i| (start + i * 300_000, (i % 97) as f64)),
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    storage.write_rollups(Resolution::OneHour, &data).await.unwrap();
+    drop(storage);
+    // Three whole days: 120 entries of about one size, read in the same order each time.
+    let req = SelectRequest::new(
+        vec![Matcher::equal("__name__", "requests_total")],
+        TimeRange::new(start + 1, start + 3 * DAY_MS),
+    );
+    let window = |storage: Arc<Storage>| {
+        let req = req.clone();
+        async move {
+            let gets = storage.request_counts().get;
+            let mut got = storage
+                .source()
+                .select_window(&req, Resolution::OneHour)
+                .await
+                .unwrap()
+                .into_series();
+            got.sort_by(|a, b| a.labels.cmp(&b.labels));
+            let folded: Vec<Bucket> = got.iter().map(|s| fold(&s.buckets).unwrap()).collect();
+            (storage.request_counts().get - gets, folded)
+        }
+    };
+    let roomy = Storage::open(&StorageConfig::default(), dir.path()).await.unwrap();
+    let (_, want) = window(roomy.clone()).await;
+    assert_eq!(want.len(), 40);
+    let needed = roomy.cache_stats().rollup_days.bytes;
+    let tight = Storage::open(
+        &StorageConfig {
+            rollup_cache_bytes: needed * 9 / 10,
+            ..StorageConfig::default()
+        },
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    let (first, got) = window(tight.clone()).await;
+    assert_eq!(got, want);
+    assert!(first >= 120, "every one of the 120 files is read once: {first} GETs");
+    for evaluation in 2..=4 {
+        let (again, got) = window(tight.clone()).await;
+        assert_eq!(got, want, "evaluation {evaluation}");
+        assert!(
+            again * 2 < first,
+            "evaluation {evaluation} read {again} GETs again, the first {first}"
+        );
+    }
+    let stats = tight.cache_stats().rollup_days;
+    assert!(stats.bytes <= needed * 9 / 10 && stats.evictions > 0, "{stats:?}");
+}
