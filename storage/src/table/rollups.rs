@@ -161,16 +161,14 @@ impl<W: Width> ParquetTable for Rollups<W> {
                 } else {
                     b
                 };
-                let b = [SUM, MIN, MAX, FIRST, LAST, INCREASE].into_iter().fold(b, |b, name| {
-                    b.set_column_dictionary_enabled(ColumnPath::from(name), false)
-                        .set_column_encoding(ColumnPath::from(name), Encoding::BYTE_STREAM_SPLIT)
-                });
                 // A series' first and last sample times step by about one bucket from row to
                 // row, so their deltas pack into a few bits. Left to the default, nearly every
                 // row's time is a dictionary entry of its own: half of an hourly file's bytes.
-                [FIRST_TS, LAST_TS].into_iter().fold(b, |b, name| {
+                let values = [SUM, MIN, MAX, FIRST, LAST, INCREASE].map(|name| (name, Encoding::BYTE_STREAM_SPLIT));
+                let times = [FIRST_TS, LAST_TS].map(|name| (name, Encoding::DELTA_BINARY_PACKED));
+                values.into_iter().chain(times).fold(b, |b, (name, encoding)| {
                     b.set_column_dictionary_enabled(ColumnPath::from(name), false)
-                        .set_column_encoding(ColumnPath::from(name), Encoding::DELTA_BINARY_PACKED)
+                        .set_column_encoding(ColumnPath::from(name), encoding)
                 })
             },
         )
