@@ -57,6 +57,18 @@ struct State<T> {
     draw: u64,
 }
 
+impl<T> State<T> {
+    /// The next xorshift64 draw.
+    fn next_draw(&mut self) -> u64 {
+        let mut x = self.draw;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.draw = x;
+        x
+    }
+}
+
 impl<T: Weighed> FileCache<T> {
     /// A budget of 0 keeps nothing. The oldest entries are dropped first.
     pub(crate) fn new(budget: usize) -> Self {
@@ -106,12 +118,7 @@ impl<T: Weighed> FileCache<T> {
         }
         while state.bytes + bytes > self.budget {
             let victim = if self.at_random && !state.order.is_empty() {
-                let mut x = state.draw;
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                state.draw = x;
-                let i = (x % state.order.len() as u64) as usize;
+                let i = (state.next_draw() % state.order.len() as u64) as usize;
                 state.order.swap_remove_back(i)
             } else {
                 state.order.pop_front()
