@@ -24,7 +24,8 @@ pub struct QueryConfig {
     /// An aggregation (`sum`, `min`, `max`, `count`, `group`) over an expression of one selector
     /// that works series by series (`sum by (cluster) (rate(errors[30d]))`) whose selector holds
     /// more samples than this in range is read and evaluated in parts of about this many samples
-    /// each, so a long range over many series never sits in memory whole. Default `10000000`.
+    /// each, so a long range over many series never sits in memory whole (the next part is read
+    /// while one is evaluated: two at most). Default `10000000`.
     pub part_samples: usize,
     /// The longest a query may run, fetching included (Prometheus's `--query.timeout`). A request's
     /// own `timeout` parameter can only shorten it. Listings (series, label names and values),

@@ -8,8 +8,8 @@
 //! `query.part_samples` (`Source::select_within` counts them first, and reads them in the same
 //! call only within that budget), its series are sized (`Source::series_samples`, without
 //! reading samples) and cut into parts of about that many samples, and each part is read
-//! (`SelectRequest::only`) and evaluated on its own. Memory then holds one part's samples and
-//! the per-part aggregates.
+//! (`SelectRequest::only`) and evaluated on its own, the next part read while one is
+//! evaluated. Memory then holds two parts' samples at most and the per-part aggregates.
 //!
 //! Series whose labels differ only in `__name__` stay in one part: a function that drops the
 //! name must still see both to report them as duplicates.
@@ -337,21 +337,39 @@ impl Engine {
         for (members, parts) in groups {
             let mut partials: Vec<Vec<StepSeries>> = members.iter().map(|_| Vec::new()).collect();
             self.metrics.part_aggregations.inc_by(members.len() as u64);
-            for part in parts {
+            // A part's members, read together.
+            let read = |part: Part| {
                 self.metrics.parts.inc_by(members.len() as u64);
-                let reads = members.iter().map(|&m| {
+                try_join_all(members.iter().map(|&m| {
                     let (_, sel, range) = &aggregations[m];
                     self.read_part(&selectors[..], *sel, *range, part.clone(), guard)
-                });
-                let inputs = try_join_all(reads).await?;
+                }))
+            };
+            let mut parts = parts.into_iter();
+            let mut next = match parts.next() {
+                Some(part) => Some(read(part).await?),
+                None => None,
+            };
+            // Each part is evaluated (on blocking threads) while the next one is read: reading
+            // ends in merging each series' rows on one thread, and evaluation waits on it
+            // otherwise. Memory holds two parts at most.
+            while let Some(inputs) = next.take() {
                 let evaluations = members.iter().zip(inputs).map(|(&m, inputs)| {
                     let (aggregation, selectors, guard) = (aggregations[m].0.clone(), selectors.clone(), guard.clone());
                     blocking(move || eval::evaluate_node(&aggregation, selectors, steps, lookback_ms, guard, inputs))
                 });
-                for (out, (partial, more)) in partials.iter_mut().zip(try_join_all(evaluations).await?) {
+                let ahead = async {
+                    match parts.next() {
+                        Some(part) => read(part).await.map(Some),
+                        None => Ok(None),
+                    }
+                };
+                let (evaluated, ahead) = tokio::try_join!(try_join_all(evaluations), ahead)?;
+                for (out, (partial, more)) in partials.iter_mut().zip(evaluated) {
                     out.extend(partial);
                     annotations.extend(more);
                 }
+                next = ahead;
             }
             for (&m, partials) in members.iter().zip(partials) {
                 let (aggregation, sel, _) = &aggregations[m];
