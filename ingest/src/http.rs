@@ -1,6 +1,7 @@
 //! HTTP receivers. Handlers are thin: wrap the request in a `decode::Body`, call
 //! [`Ingester::write`], and answer through [`error`], the only place outcomes and errors become
-//! status codes.
+//! status codes. A push API whose body decodes from its headers alone (Loki, Zipkin) is one
+//! `Push`: what it authenticates, how it decodes, what it answers on success.
 //!
 //! - `POST /api/v1/write` and `/api/v1/push` (Mimir's path): Prometheus remote-write 1.0 and 2.0,
 //!   negotiated by `Content-Type` (`proto=io.prometheus.write.v2.Request` selects 2.0).
@@ -135,7 +136,8 @@ async fn remote_write(
 }
 
 /// Loki's push API: 204 when every entry is stored; 400 naming the refused entries (the valid
-/// ones are stored, as Loki's distributor does).
+/// ones are stored, as Loki's distributor does). Both Loki encodings are logged as the one
+/// protocol `loki_push`.
 #[tracing::instrument(skip_all, fields(bytes = body.len()))]
 async fn loki_push(
     State(ing): State<Arc<Ingester>>,
@@ -144,32 +146,17 @@ async fn loki_push(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .unwrap_or("")
+    let push = Push {
+        kind: Kind::LokiPushProtobuf,
+        protocol: "loki_push",
+        decode: Body::loki_push,
+        stored: StatusCode::NO_CONTENT,
     };
-    let result = async {
-        // Both Loki encodings are logged as the one protocol `loki_push`.
-        let ctx = ing.authenticate(Kind::LokiPushProtobuf, &headers, cert.as_deref(), &auth)?;
-        let body = Body::loki_push(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING))?;
-        let kind = body.kind();
-        Ok::<_, Error>((kind, ing.write(ctx, body).await?))
-    }
-    .await;
-    let response = match result {
-        Ok((kind, outcome)) => match error::refusal(kind, &outcome) {
-            None => StatusCode::NO_CONTENT.into_response(),
-            Some(e) => error::response(&e),
-        },
-        Err(e) => error::response(&e),
-    };
-    count(&ing, "loki_push", &response);
-    response
+    push.answer(&ing, &auth, cert.as_deref(), &headers, body).await
 }
 
-/// Zipkin's span API.
+/// Zipkin's span API: 202 when every span is stored; 400 naming the refused ones (the rest
+/// stored).
 #[tracing::instrument(skip_all, fields(bytes = body.len()))]
 async fn zipkin(
     State(ing): State<Arc<Ingester>>,
@@ -178,27 +165,59 @@ async fn zipkin(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let header = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .unwrap_or("")
+    let push = Push {
+        kind: Kind::ZipkinJson,
+        protocol: "zipkin",
+        decode: Body::zipkin,
+        stored: StatusCode::ACCEPTED,
     };
-    let result = async {
-        let ctx = ing.authenticate(Kind::ZipkinJson, &headers, cert.as_deref(), &auth)?;
-        let body = Body::zipkin(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING))?;
-        ing.write(ctx, body).await
+    push.answer(&ing, &auth, cert.as_deref(), &headers, body).await
+}
+
+/// A push API whose body is decoded from its `Content-Type` and `Content-Encoding` alone, and
+/// whose refusals name the refused items.
+struct Push {
+    /// What the sender is authenticated for.
+    kind: Kind,
+    /// The protocol label of `tributary_ingest_requests_total`.
+    protocol: &'static str,
+    decode: fn(Bytes, &str, &str) -> Result<Body, Error>,
+    /// The status when everything is stored.
+    stored: StatusCode,
+}
+
+impl Push {
+    async fn answer(
+        self,
+        ing: &Ingester,
+        auth: &Auth,
+        cert: Option<&ClientCertificate>,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let header = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .unwrap_or("")
+        };
+        let result = async {
+            let ctx = ing.authenticate(self.kind, headers, cert, auth)?;
+            let body = (self.decode)(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING))?;
+            let kind = body.kind();
+            Ok::<_, Error>((kind, ing.write(ctx, body).await?))
+        }
+        .await;
+        let response = match result {
+            Ok((kind, outcome)) => match error::refusal(kind, &outcome) {
+                None => self.stored.into_response(),
+                Some(e) => error::response(&e),
+            },
+            Err(e) => error::response(&e),
+        };
+        count(ing, self.protocol, &response);
+        response
     }
-    .await;
-    let response = match result {
-        Ok(outcome) => match error::refusal(Kind::ZipkinJson, &outcome) {
-            None => StatusCode::ACCEPTED.into_response(),
-            Some(e) => error::response(&e),
-        },
-        Err(e) => error::response(&e),
-    };
-    count(&ing, "zipkin", &response);
-    response
 }
 
 /// Counts a request by protocol and status in `tributary_ingest_requests_total`.
