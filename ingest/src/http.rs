@@ -1,7 +1,7 @@
 //! HTTP receivers. Handlers are thin: wrap the request in a `decode::Body`, call
 //! [`Ingester::write`], and answer through [`error`], the only place outcomes and errors become
 //! status codes. A push API whose body decodes from its headers alone (Loki, Zipkin) is one
-//! `Push`: what it authenticates, how it decodes, what it answers on success.
+//! `PushApi` (what it authenticates, how it decodes, what it answers on success) and one route.
 //!
 //! - `POST /api/v1/write` and `/api/v1/push` (Mimir's path): Prometheus remote-write 1.0 and 2.0,
 //!   negotiated by `Content-Type` (`proto=io.prometheus.write.v2.Request` selects 2.0).
@@ -65,8 +65,8 @@ pub fn router(ingester: Arc<Ingester>, auth: Auth) -> Router {
         .route("/api/v1/write", post(remote_write))
         .route("/api/v1/push", post(remote_write))
         .route("/api/v1/admin/flush", post(flush))
-        .route("/loki/api/v1/push", post(loki_push))
-        .route("/api/v2/spans", post(zipkin))
+        .route("/loki/api/v1/push", post(push::<LokiPush>))
+        .route("/api/v2/spans", post(push::<Zipkin>))
         .route(tributary_storage::remote::PATH, post(head_read::read))
         .merge(otlp_routes())
         .layer(DefaultBodyLimit::max(limit))
@@ -138,44 +138,35 @@ async fn remote_write(
 /// Loki's push API: 204 when every entry is stored; 400 naming the refused entries (the valid
 /// ones are stored, as Loki's distributor does). Both Loki encodings are logged as the one
 /// protocol `loki_push`.
-#[tracing::instrument(skip_all, fields(bytes = body.len()))]
-async fn loki_push(
-    State(ing): State<Arc<Ingester>>,
-    State(auth): State<Auth>,
-    cert: Option<Extension<ClientCertificate>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let push = Push {
+struct LokiPush;
+impl PushApi for LokiPush {
+    const PUSH: Push = Push {
         kind: Kind::LokiPushProtobuf,
         protocol: "loki_push",
         decode: Body::loki_push,
         stored: StatusCode::NO_CONTENT,
     };
-    push.answer(&ing, &auth, cert.as_deref(), &headers, body).await
 }
 
 /// Zipkin's span API: 202 when every span is stored; 400 naming the refused ones (the rest
 /// stored).
-#[tracing::instrument(skip_all, fields(bytes = body.len()))]
-async fn zipkin(
-    State(ing): State<Arc<Ingester>>,
-    State(auth): State<Auth>,
-    cert: Option<Extension<ClientCertificate>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let push = Push {
+struct Zipkin;
+impl PushApi for Zipkin {
+    const PUSH: Push = Push {
         kind: Kind::ZipkinJson,
         protocol: "zipkin",
         decode: Body::zipkin,
         stored: StatusCode::ACCEPTED,
     };
-    push.answer(&ing, &auth, cert.as_deref(), &headers, body).await
 }
 
 /// A push API whose body is decoded from its `Content-Type` and `Content-Encoding` alone, and
-/// whose refusals name the refused items.
+/// whose refusals name the refused items: one route served by [`push`].
+trait PushApi {
+    const PUSH: Push;
+}
+
+/// What a [`PushApi`] differs in.
 struct Push {
     /// What the sender is authenticated for.
     kind: Kind,
@@ -186,38 +177,38 @@ struct Push {
     stored: StatusCode,
 }
 
-impl Push {
-    async fn answer(
-        self,
-        ing: &Ingester,
-        auth: &Auth,
-        cert: Option<&ClientCertificate>,
-        headers: &HeaderMap,
-        body: Bytes,
-    ) -> Response {
-        let header = |name| {
-            headers
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-                .unwrap_or("")
-        };
-        let result = async {
-            let ctx = ing.authenticate(self.kind, headers, cert, auth)?;
-            let body = (self.decode)(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING))?;
-            let kind = body.kind();
-            Ok::<_, Error>((kind, ing.write(ctx, body).await?))
-        }
-        .await;
-        let response = match result {
-            Ok((kind, outcome)) => match error::refusal(kind, &outcome) {
-                None => self.stored.into_response(),
-                Some(e) => error::response(&e),
-            },
-            Err(e) => error::response(&e),
-        };
-        count(ing, self.protocol, &response);
-        response
+/// The handler of every [`PushApi`].
+#[tracing::instrument(skip_all, fields(protocol = P::PUSH.protocol, bytes = body.len()))]
+async fn push<P: PushApi>(
+    State(ing): State<Arc<Ingester>>,
+    State(auth): State<Auth>,
+    cert: Option<Extension<ClientCertificate>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let api = P::PUSH;
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let result = async {
+        let ctx = ing.authenticate(api.kind, &headers, cert.as_deref(), &auth)?;
+        let body = (api.decode)(body, header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING))?;
+        let kind = body.kind();
+        Ok::<_, Error>((kind, ing.write(ctx, body).await?))
     }
+    .await;
+    let response = match result {
+        Ok((kind, outcome)) => match error::refusal(kind, &outcome) {
+            None => api.stored.into_response(),
+            Some(e) => error::response(&e),
+        },
+        Err(e) => error::response(&e),
+    };
+    count(&ing, api.protocol, &response);
+    response
 }
 
 /// Counts a request by protocol and status in `tributary_ingest_requests_total`.
