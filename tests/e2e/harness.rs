@@ -544,6 +544,26 @@ pub(crate) fn peak_rss_bytes(pid: u32) -> u64 {
     kb * 1024
 }
 
+/// moto's S3 server as `python3 -m moto.server` runs it (its app under werkzeug, a thread per
+/// request), except that conditional writes (`If-None-Match`, `If-Match`) run one at a time.
+/// moto checks the condition and then writes, in two steps: two creates of one key racing
+/// through two threads could both succeed there, where S3 lets exactly one win. The manifest's
+/// commits and the compactor's lease rely on S3's behaviour, so the stand-in must have it.
+const MOTO_SERVER: &str = r#"
+import os, sys, threading
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+os.environ.setdefault("MOTO_PORT", sys.argv[1])
+app = DomainDispatcherApplication(create_backend_app)
+conditional = threading.Lock()
+def serve(environ, start_response):
+    if "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ:
+        with conditional:
+            return list(app(environ, start_response))
+    return app(environ, start_response)
+run_simple("127.0.0.1", int(sys.argv[1]), serve, threaded=True)
+"#;
+
 /// A real S3-compatible server (moto's) on a free loopback port, with one bucket.
 #[derive(Debug)]
 pub(crate) struct S3Server {
@@ -557,7 +577,7 @@ impl S3Server {
         require_python_module("moto.server", "moto[server]");
         let port = free_port();
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-c", MOTO_SERVER, &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
