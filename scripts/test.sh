@@ -33,12 +33,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v kubectl >/dev/null && command -v vmagent >/dev/null && command -v chromium >/dev/null && command -v prometheus-alertmanager >/dev/null
 
-# A real S3-compatible server for the object-store tests (moto's, from PyPI).
-if ! python3 -c "import moto.server" >/dev/null 2>&1; then
+# A real S3-compatible server for the object-store tests (moto's, from PyPI). The e2e harness
+# serves moto's app itself (tests/e2e/harness.rs, MOTO_SERVER), so the module it imports is the
+# probe, and the major version is pinned.
+if ! python3 -c "import moto.moto_server.werkzeug_app" >/dev/null 2>&1; then
   log "installing moto[server] (S3-compatible server)"
-  python3 -m pip install -q "moto[server]"
+  python3 -m pip install -q "moto[server]>=5,<6"
 fi
-python3 -c "import moto.server"
+python3 -c "import moto.moto_server.werkzeug_app"
 
 # The real OpenTelemetry Python SDK (and grpcio, pyarrow) the OTLP end-to-end tests drive, DuckDB, the
 # Loki client, and kubernetes-validate (the Kubernetes schemas for deploy/kubernetes/), at the

@@ -574,7 +574,7 @@ pub(crate) struct S3Server {
 
 impl S3Server {
     pub(crate) async fn start(bucket: &str) -> Self {
-        require_python_module("moto.server", "moto[server]");
+        require_python_module("moto.moto_server.werkzeug_app", "moto[server]>=5,<6");
         let port = free_port();
         let child = Command::new("python3")
             .args(["-c", MOTO_SERVER, &port.to_string()])
