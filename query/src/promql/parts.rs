@@ -337,34 +337,29 @@ impl Engine {
         for (members, parts) in groups {
             let mut partials: Vec<Vec<StepSeries>> = members.iter().map(|_| Vec::new()).collect();
             self.metrics.part_aggregations.inc_by(members.len() as u64);
-            // A part's members, read together.
-            let read = |part: Part| {
-                self.metrics.parts.inc_by(members.len() as u64);
-                try_join_all(members.iter().map(|&m| {
+            // A part's members, read together (none without a part).
+            let (aggregations, selectors_now, members_now) = (&aggregations, &selectors[..], &members[..]);
+            let read = |part: Option<Part>| async move {
+                let Some(part) = part else { return Ok(None) };
+                self.metrics.parts.inc_by(members_now.len() as u64);
+                try_join_all(members_now.iter().map(|&m| {
                     let (_, sel, range) = &aggregations[m];
-                    self.read_part(&selectors[..], *sel, *range, part.clone(), guard)
+                    self.read_part(selectors_now, *sel, *range, part.clone(), guard)
                 }))
+                .await
+                .map(Some)
             };
             let mut parts = parts.into_iter();
-            let mut next = match parts.next() {
-                Some(part) => Some(read(part).await?),
-                None => None,
-            };
+            let mut next = read(parts.next()).await?;
             // Each part is evaluated (on blocking threads) while the next one is read: reading
             // ends in merging each series' rows on one thread, and evaluation waits on it
             // otherwise. Memory holds two parts at most.
-            while let Some(inputs) = next.take() {
+            while let Some(inputs) = next {
                 let evaluations = members.iter().zip(inputs).map(|(&m, inputs)| {
                     let (aggregation, selectors, guard) = (aggregations[m].0.clone(), selectors.clone(), guard.clone());
                     blocking(move || eval::evaluate_node(&aggregation, selectors, steps, lookback_ms, guard, inputs))
                 });
-                let ahead = async {
-                    match parts.next() {
-                        Some(part) => read(part).await.map(Some),
-                        None => Ok(None),
-                    }
-                };
-                let (evaluated, ahead) = tokio::try_join!(try_join_all(evaluations), ahead)?;
+                let (evaluated, ahead) = tokio::try_join!(try_join_all(evaluations), read(parts.next()))?;
                 for (out, (partial, more)) in partials.iter_mut().zip(evaluated) {
                     out.extend(partial);
                     annotations.extend(more);
