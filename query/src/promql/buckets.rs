@@ -37,11 +37,15 @@ impl BucketWindows {
         is_counter_name: impl Fn(&str) -> bool,
     ) -> Result<Vec<StepSeries>> {
         let mut out = Vec::with_capacity(series.len());
+        // A bucket lies in the windows of at most this many steps.
+        let steps_per_bucket = match self.steps.interval {
+            i if i > 0 && self.at.is_none() => (self.range_ms / i).unsigned_abs() as usize + 1,
+            _ => self.steps.count,
+        };
         for s in series {
             guard.check()?;
-            let mut points = Vec::new();
-            let mut window = Sliding::default();
-            let (mut lo, mut hi) = (0usize, 0usize);
+            let mut points = Vec::with_capacity(self.steps.count.min(s.buckets.len().saturating_mul(steps_per_bucket)));
+            let mut window = Sliding::new(&s.buckets);
             for step in 0..self.steps.count {
                 let end = self.at.unwrap_or(self.steps.time(step)).saturating_sub(self.offset_ms);
                 let w = Window {
@@ -49,13 +53,11 @@ impl BucketWindows {
                     range_ms: self.range_ms,
                 };
                 // Window ends never decrease, except with `@`, where they are all equal.
-                while hi < s.buckets.len() && s.buckets[hi].timestamp <= end {
-                    window.push(s.buckets[hi]);
-                    hi += 1;
+                while window.next().is_some_and(|b| b.timestamp <= end) {
+                    window.push();
                 }
-                while lo < hi && s.buckets[lo].timestamp <= w.start() {
+                while window.oldest().is_some_and(|b| b.timestamp <= w.start()) {
                     window.pop();
-                    lo += 1;
                 }
                 if let Some(value) = window.total().and_then(|total| f(&total, w)) {
                     points.push(Point {
@@ -83,42 +85,75 @@ impl BucketWindows {
     }
 }
 
-/// A queue of consecutive buckets whose combined summary is known at all times: the newer
-/// half keeps its running summary, the older half the summary of each element with all newer
-/// ones of that half, so popping the oldest and reading the total are O(1) (amortised).
-#[derive(Debug, Default)]
-pub(crate) struct Sliding {
-    /// Older half: suffix summaries, the last one (the oldest element's) covering all of it.
+/// A window over consecutive buckets of a series whose combined summary is known at all
+/// times: the newer half keeps its running summary, the older half the summary of each element
+/// with all newer ones of that half, so popping the oldest and reading the total are O(1)
+/// (amortised). The buckets stay where they are: the halves are index ranges of them (the
+/// newer half is copied only when it becomes the older one).
+#[derive(Debug)]
+pub(crate) struct Sliding<'a> {
+    buckets: &'a [Bucket],
+    /// Older half, `buckets[lo..mid]`: suffix summaries, the last one (the oldest element's)
+    /// covering all of it.
     older: Vec<Bucket>,
-    /// Newer half, in order, and their running summary.
-    newer: Vec<Bucket>,
+    lo: usize,
+    /// Newer half, `buckets[mid..hi]`, and its running summary.
+    mid: usize,
+    hi: usize,
     newer_total: Option<Bucket>,
 }
 
-impl Sliding {
-    /// Adds a bucket later than every one held.
-    pub(crate) fn push(&mut self, b: Bucket) {
-        self.newer.push(b);
+impl<'a> Sliding<'a> {
+    /// An empty window at the start of `buckets`.
+    pub(crate) fn new(buckets: &'a [Bucket]) -> Self {
+        Self {
+            buckets,
+            older: Vec::new(),
+            lo: 0,
+            mid: 0,
+            hi: 0,
+            newer_total: None,
+        }
+    }
+
+    /// The bucket [`Sliding::push`] would add.
+    pub(crate) fn next(&self) -> Option<&'a Bucket> {
+        self.buckets.get(self.hi)
+    }
+
+    /// The oldest bucket held.
+    pub(crate) fn oldest(&self) -> Option<&'a Bucket> {
+        (self.lo < self.hi).then(|| &self.buckets[self.lo])
+    }
+
+    /// Adds the next bucket.
+    pub(crate) fn push(&mut self) {
+        let b = &self.buckets[self.hi];
+        self.hi += 1;
         match &mut self.newer_total {
-            Some(t) => t.append(&b),
-            None => self.newer_total = Some(b),
+            Some(t) => t.append(b),
+            None => self.newer_total = Some(*b),
         }
     }
 
     /// Drops the oldest bucket held.
     pub(crate) fn pop(&mut self) {
+        if self.lo == self.hi {
+            return;
+        }
         if self.older.is_empty() {
-            let mut later: Option<Bucket> = None;
-            while let Some(mut b) = self.newer.pop() {
-                if let Some(l) = later {
-                    b.append(&l);
+            for b in self.buckets[self.mid..self.hi].iter().rev() {
+                let mut suffix = *b;
+                if let Some(later) = self.older.last() {
+                    suffix.append(later);
                 }
-                self.older.push(b);
-                later = Some(b);
+                self.older.push(suffix);
             }
+            self.mid = self.hi;
             self.newer_total = None;
         }
         self.older.pop();
+        self.lo += 1;
     }
 
     /// The summary of every bucket held, oldest first.
@@ -148,10 +183,10 @@ mod tests {
             .map(|i| Sample::new(i * 60_000, f64::from((i * 7 % 93) as u32)))
             .collect();
         let buckets = buckets_of(&samples, Resolution::FiveMinutes);
-        let mut sliding = Sliding::default();
+        let mut sliding = Sliding::new(&buckets);
         let width = 12; // one hour
-        for (i, b) in buckets.iter().enumerate() {
-            sliding.push(*b);
+        for i in 0..buckets.len() {
+            sliding.push();
             if i >= width {
                 sliding.pop();
             }
@@ -162,8 +197,8 @@ mod tests {
             }
             assert_eq!(sliding.total(), Some(want), "window ending at bucket {i}");
         }
-        let mut empty = Sliding::default();
-        empty.push(buckets[0]);
+        let mut empty = Sliding::new(&buckets[..1]);
+        empty.push();
         empty.pop();
         assert_eq!(empty.total(), None);
     }
