@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::layout::{HOUR_MS, Table};
+use crate::table::series::{Keyed, SeriesList};
 use crate::types::{Labels, Sample, Series, SeriesId, TimeRange, TimestampMs, is_stale_nan};
 
 /// Milliseconds in one UTC day.
@@ -328,13 +329,15 @@ impl BucketRead {
             }
             *spans = merged;
         }
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut pieces: Vec<(Labels, Vec<Bucket>)> = Vec::new();
-        let mut add = |labels: Labels, buckets: Vec<Bucket>| match index.get(&labels) {
-            Some(&i) => pieces[i].1.extend(buckets),
-            None => {
-                index.insert(labels.clone(), pieces.len());
-                pieces.push((labels, buckets));
+        // Found again by id, then by labels (no label set hashed by the map or copied as a key).
+        let mut pieces: SeriesList<Pieces> = SeriesList::default();
+        let mut add = |labels: Labels, buckets: Vec<Bucket>| {
+            let id = labels.series_id();
+            match pieces.find(id, &labels) {
+                Some(i) => pieces.items[i].buckets.extend(buckets),
+                None => {
+                    pieces.push(Pieces { id, labels, buckets });
+                }
             }
         };
         for s in self.rolled {
@@ -353,22 +356,44 @@ impl BucketRead {
             }
         }
         pieces
+            .items
             .into_iter()
-            .filter_map(|(labels, mut buckets)| {
-                // Stable: of two copies of one piece, the first given stays first.
-                sort_buckets_by_key(&mut buckets, |b| (b.timestamp, b.first_ts));
-                buckets.dedup_by(|later, kept| later.timestamp == kept.timestamp && later.first_ts == kept.first_ts);
-                // Pieces of one bucket combined in place, in time order.
-                buckets.dedup_by(|later, kept| {
-                    let same = later.timestamp == kept.timestamp;
-                    if same {
-                        kept.append(later);
-                    }
-                    same
-                });
-                (!buckets.is_empty()).then_some(BucketSeries { labels, buckets })
-            })
+            .filter_map(
+                |Pieces {
+                     labels, mut buckets, ..
+                 }| {
+                    // Stable: of two copies of one piece, the first given stays first.
+                    sort_buckets_by_key(&mut buckets, |b| (b.timestamp, b.first_ts));
+                    buckets
+                        .dedup_by(|later, kept| later.timestamp == kept.timestamp && later.first_ts == kept.first_ts);
+                    // Pieces of one bucket combined in place, in time order.
+                    buckets.dedup_by(|later, kept| {
+                        let same = later.timestamp == kept.timestamp;
+                        if same {
+                            kept.append(later);
+                        }
+                        same
+                    });
+                    (!buckets.is_empty()).then_some(BucketSeries { labels, buckets })
+                },
+            )
             .collect()
+    }
+}
+
+/// One series' pieces in [`BucketRead::into_series`].
+struct Pieces {
+    id: SeriesId,
+    labels: Labels,
+    buckets: Vec<Bucket>,
+}
+
+impl Keyed for Pieces {
+    fn id(&self) -> SeriesId {
+        self.id
+    }
+    fn labels(&self) -> &Labels {
+        &self.labels
     }
 }
 

@@ -62,9 +62,10 @@ mod summaries;
 pub use super::file_cache::FileCacheStats;
 use super::file_cache::{FileCache, Weighed};
 
+use super::series::{Keyed, SeriesList};
 use listing::FileLabels;
 use scan::{FileSeries, Query, file_labels, file_table, scan_file};
-use series_table::{Interner, Keyed, SeriesList, SeriesTable};
+use series_table::{Interner, SeriesTable};
 
 impl Weighed for series_table::SeriesTable {
     fn bytes(&self) -> usize {

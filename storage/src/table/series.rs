@@ -29,7 +29,7 @@ use super::FilePlan;
 use crate::layout::{FileKey, Hour, Table, storable_timestamp};
 use crate::parquet_io::plan::{ColumnCheck, ReadPlan, plan};
 use crate::schema;
-use crate::types::{self, Label, Labels, Matcher, TimeRange, TimestampMs, matches_all};
+use crate::types::{self, Label, Labels, Matcher, SeriesId, TimeRange, TimestampMs, matches_all};
 use crate::writer::WriterOptions;
 use crate::{Error, Result};
 
@@ -441,6 +441,49 @@ pub(crate) fn dict_keys(batch: &RecordBatch, i: usize) -> Result<(&[i32], &Strin
 pub(crate) fn list_range(list: &ListArray, row: usize) -> std::ops::Range<usize> {
     let offsets = list.value_offsets();
     offsets[row] as usize..offsets[row + 1] as usize
+}
+
+/// Series in first-seen order, found again by label set through the ids they carry (the index
+/// holds positions and hashes by [`SeriesId`], so it copies no labels and hashes none again).
+#[derive(Debug)]
+pub(crate) struct SeriesList<T> {
+    pub(crate) items: Vec<T>,
+    index: hashbrown::HashTable<usize>,
+}
+
+impl<T> Default for SeriesList<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            index: hashbrown::HashTable::new(),
+        }
+    }
+}
+
+/// What a [`SeriesList`] finds its items by.
+pub(crate) trait Keyed {
+    fn id(&self) -> SeriesId;
+    fn labels(&self) -> &Labels;
+}
+
+impl<T: Keyed> SeriesList<T> {
+    /// The position of the item with `labels`, whose id is `id`.
+    pub(crate) fn find(&self, id: SeriesId, labels: &Labels) -> Option<usize> {
+        // Interned label sets are usually the very same value.
+        let same = |i: &usize| {
+            let found = self.items[*i].labels();
+            std::ptr::eq(found, labels) || found == labels
+        };
+        self.index.find(id.0, same).copied()
+    }
+
+    /// Adds an item [`SeriesList::find`] did not find; returns its position.
+    pub(crate) fn push(&mut self, item: T) -> usize {
+        let (items, at) = (&self.items, self.items.len());
+        self.index.insert_unique(item.id().0, at, |&i| items[i].id().0);
+        self.items.push(item);
+        at
+    }
 }
 
 #[cfg(test)]

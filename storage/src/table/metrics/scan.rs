@@ -17,12 +17,13 @@ use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 
 use super::edges::{self, EdgeSamples};
 use super::listing::FileLabels;
-use super::series_table::{Keyed, SeriesTable, TableBuilder};
+use super::series_table::{SeriesTable, TableBuilder};
 use super::{MetricsCache, PART_ROWS};
 use crate::catalog::FileMeta;
 use crate::parquet_io::plan::{self, ColumnCheck, ReadPlan};
 use crate::parquet_io::{AbortOnDrop, BATCH_ROWS, ObjectReader, load_footer, parquet_error, plan_stream};
 use crate::schema::{self, col};
+use crate::table::series::Keyed;
 use crate::types::{Labels, Matcher, Sample, SeriesId, SeriesIdSet, TimeRange};
 use crate::{Error, Result};
 

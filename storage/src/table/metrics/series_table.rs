@@ -24,6 +24,7 @@ use parking_lot::Mutex;
 
 use super::listing::FileLabels;
 use crate::schema;
+use crate::table::series::{Keyed, SeriesList};
 use crate::types::{self, Label, Labels, Matcher, SeriesId, SeriesIdSet, TimeRange, TimestampMs};
 use crate::{Error, Result};
 
@@ -232,55 +233,12 @@ impl SeriesTable {
     }
 }
 
-/// Series in first-seen order, found again by label set through the ids they carry (the index
-/// holds positions and hashes by [`SeriesId`], so it copies no labels and hashes none again).
-#[derive(Debug)]
-pub(super) struct SeriesList<T> {
-    pub items: Vec<T>,
-    index: hashbrown::HashTable<usize>,
-}
-
-impl<T> Default for SeriesList<T> {
-    fn default() -> Self {
-        Self {
-            items: Vec::new(),
-            index: hashbrown::HashTable::new(),
-        }
-    }
-}
-
-/// What a [`SeriesList`] finds its items by.
-pub(super) trait Keyed {
-    fn id(&self) -> SeriesId;
-    fn labels(&self) -> &Labels;
-}
-
 impl Keyed for TableSeries {
     fn id(&self) -> SeriesId {
         self.id
     }
     fn labels(&self) -> &Labels {
         &self.labels
-    }
-}
-
-impl<T: Keyed> SeriesList<T> {
-    /// The position of the item with `labels`, whose id is `id`.
-    pub(super) fn find(&self, id: SeriesId, labels: &Labels) -> Option<usize> {
-        // Interned label sets are usually the very same value.
-        let same = |i: &usize| {
-            let found = self.items[*i].labels();
-            std::ptr::eq(found, labels) || found == labels
-        };
-        self.index.find(id.0, same).copied()
-    }
-
-    /// Adds an item [`SeriesList::find`] did not find; returns its position.
-    pub(super) fn push(&mut self, item: T) -> usize {
-        let (items, at) = (&self.items, self.items.len());
-        self.index.insert_unique(item.id().0, at, |&i| items[i].id().0);
-        self.items.push(item);
-        at
     }
 }
 
