@@ -1,7 +1,8 @@
 //! Aggregation operators (`sum`, `avg`, `topk`, `limitk`, `count_values`, ...) with `by`/`without`.
 //!
-//! Each input series is assigned its group once; every step then folds the present values into
-//! per-group accumulators, so the work is linear in the number of points.
+//! Each input series is assigned its group once; its points are then folded into per-group
+//! accumulators (series by series over a block of steps for the reducing operators, step by step
+//! for the selecting ones), so the work is linear in the number of points.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
