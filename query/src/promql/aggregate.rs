@@ -577,13 +577,7 @@ mod tests {
         // shows in the bits).
         let (groups, series, steps) = (3_000usize, 7_000usize, 100usize);
         assert!(REDUCE_ACCUMULATORS / groups < steps);
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = tributary_storage::test_util::xorshift(0x2545_f491_4f6c_dd1d);
         let input: Vec<StepSeries> = (0..series)
             .map(|i| {
                 let labels = Labels::new(vec![
